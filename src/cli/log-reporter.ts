@@ -1,0 +1,68 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { formatDuration } from '../config/units.js';
+import { formatCommand } from '../host/command-error.js';
+import { STEP_TITLES, type Reporter, type Step } from '../pipeline/reporter.js';
+
+type Level = 'INFO' | 'WARNING' | 'ERROR';
+
+/** Python logging's asctime: `2026-11-26 12:34:56,789`, local time. */
+export function asctime(date = new Date()): string {
+  const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+  return (
+    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
+    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())},${pad(date.getMilliseconds(), 3)}`
+  );
+}
+
+/**
+ * Log lines in the original's format, `<time> <name> [<pid>] <LEVEL>: <message>`,
+ * to stderr and, when enabled, to a log file.
+ */
+export class LogReporter implements Reporter {
+  private fd?: number;
+
+  constructor(
+    private readonly name = 'image-factory',
+    private readonly write: (text: string) => void = (text) => process.stderr.write(text),
+  ) {}
+
+  openLogFile(path: string): void {
+    this.fd = openSync(path, 'w', 0o644);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  log(level: Level, message: string): void {
+    const line = `${asctime()} ${this.name} [${process.pid}] ${level}: ${message}\n`;
+    this.write(line);
+    if (this.fd !== undefined) writeSync(this.fd, line);
+  }
+
+  info(message: string): void {
+    this.log('INFO', message);
+  }
+  warning(message: string): void {
+    this.log('WARNING', message);
+  }
+  error(message: string): void {
+    this.log('ERROR', message);
+  }
+  command(argv: readonly string[]): void {
+    this.log('INFO', `Calling ${formatCommand(argv)}`);
+  }
+  output(line: string): void {
+    this.log('INFO', `  ${line}`);
+  }
+  stepStarted(step: Step): void {
+    this.log('INFO', `== ${step}: ${STEP_TITLES[step]}`);
+  }
+  stepFinished(step: Step, durationMs: number, ok: boolean): void {
+    this.log(ok ? 'INFO' : 'ERROR', `== ${step} ${ok ? 'done' : 'FAILED'} after ${formatDuration(durationMs)}`);
+  }
+  progress(step: Step, message: string): void {
+    this.log('INFO', `${step}: ${message}`);
+  }
+}

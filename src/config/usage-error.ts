@@ -1,0 +1,10 @@
+/**
+ * Bad input: a configuration, option or environment problem found before
+ * anything was created. Front doors turn it into exit code 2.
+ */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}

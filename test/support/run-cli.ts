@@ -1,0 +1,40 @@
+import { spawn } from 'node:child_process';
+import { CLI } from './fixture.js';
+
+export interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Called with the child once it runs, e.g. to send it a signal. */
+  onSpawn?: (child: import('node:child_process').ChildProcess) => void;
+  /** Called with each chunk of stderr as it arrives. */
+  onStderr?: (text: string, child: import('node:child_process').ChildProcess) => void;
+}
+
+/** Run the bundled `image-factory` command as a user would. */
+export function runCli(args: string[], options: CliOptions = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => {
+      const text = chunk.toString();
+      stderr += text;
+      options.onStderr?.(text, child);
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    options.onSpawn?.(child);
+  });
+}
