@@ -24,6 +24,7 @@ interface CliOptions {
   zeroFreeSpace?: string;
   compress?: string;
   upload: boolean;
+  bootTest?: boolean;
   outputDir?: string;
   printConfig?: boolean;
   dryRun?: boolean;
@@ -74,6 +75,8 @@ function buildProgram(): Command {
     )
     .addOption(new Option('--compress <how>', 'compress qcow2 clusters (default: none)').choices(['none', 'zlib', 'zstd']))
     .option('--no-upload', 'build without uploading to upload_destinations')
+    .option('--boot-test', 'boot the finished image in a throw-away VM and fail unless it comes up (before any upload)')
+    .option('--no-boot-test', 'do not boot-test the image')
     .option('-o, --output-dir <dir>', 'folder for the image, checksum and logs (default: the current folder)')
     .option('--print-config', 'print the resolved settings of the image as JSON and exit')
     .option('--dry-run', 'print every command the build would run, and run none')
@@ -119,6 +122,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     'install-timeout': options.installTimeout,
     'zero-free-space': options.zeroFreeSpace,
     compress: options.compress,
+    'boot-test': options.bootTest,
   };
 
   let spec;

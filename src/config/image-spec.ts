@@ -66,6 +66,18 @@ export interface ImageSpec {
   upload: boolean;
   uploads: UploadDestination[];
   postBuildCommand?: string;
+  bootTest: BootTestSpec;
+}
+
+/** Boot the finished image in a throw-away VM before anything is uploaded. */
+export interface BootTestSpec {
+  enabled: boolean;
+  timeoutMs: number;
+  /** Regular expression (source) that the console must show: the system came up. */
+  expect: string;
+  /** Attach a NoCloud seed and require cloud-init to report that it finished. */
+  cloudInit: boolean;
+  ramMiB: number;
 }
 
 /** Options given on the command line or as action inputs. They win over the files. */
@@ -81,12 +93,16 @@ export interface Overrides {
   'install-timeout'?: string;
   'zero-free-space'?: string;
   compress?: string;
+  'boot-test'?: boolean;
 }
 
 export const DEFAULT_IMAGE_SIZE = '2G';
 export const DEFAULT_RAM = '1G';
 export const DEFAULT_INSTALL_TIMEOUT = '3h';
 export const DEFAULT_OSINFO = 'linux2022';
+export const DEFAULT_BOOT_TIMEOUT = '10m';
+/** getty's prompt, e.g. `debian login:`. */
+export const DEFAULT_BOOT_EXPECT = '\\blogin: *$';
 
 export function defaultCacheDir(uid = process.getuid?.() ?? 0): string {
   return uid === 0 ? '/var/cache/image-factory' : '~/.cache/image-factory';
@@ -217,6 +233,18 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     : undefined;
 
   const postBuild = options['post-build-command']?.trim();
+
+  const bootTimeoutText = options['boot-timeout'] ?? DEFAULT_BOOT_TIMEOUT;
+  const bootTimeoutMs = parseDuration(bootTimeoutText);
+  if (bootTimeoutMs === undefined || bootTimeoutMs === 0) {
+    throw problem('boot-timeout', `'${bootTimeoutText}' is not a duration; use ${DURATION_FORMS}.`);
+  }
+  const expect = options['boot-test-expect'] ?? DEFAULT_BOOT_EXPECT;
+  try {
+    new RegExp(expect, 'm');
+  } catch (error) {
+    throw problem('boot-test-expect', `'${expect}' is not a regular expression: ${(error as Error).message}.`);
+  }
   return {
     name: image,
     date: context.date,
@@ -244,6 +272,13 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     upload: context.upload,
     uploads: resolveUploads(config, image, options),
     postBuildCommand: postBuild ? postBuild : undefined,
+    bootTest: {
+      enabled: booleanOf('boot-test', false),
+      timeoutMs: bootTimeoutMs,
+      expect,
+      cloudInit: booleanOf('boot-test-cloud-init', true),
+      ramMiB: Math.max(ramMiB, 512),
+    },
   };
 }
 

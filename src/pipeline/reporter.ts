@@ -1,0 +1,44 @@
+export type Step = 'fetch' | 'disk' | 'install' | 'scrub' | 'convert' | 'checksum' | 'publish' | 'boot-test' | 'upload' | 'post-build';
+
+export const STEP_TITLES: Record<Step, string> = {
+  fetch: 'Fetch the installer kernel and initrd',
+  disk: 'Create the raw disk',
+  install: 'Run the unattended installer',
+  scrub: 'Remove installer logs and zero free space',
+  convert: 'Convert to qcow2',
+  checksum: 'Compute the SHA-256',
+  publish: 'Move the finished files into place',
+  'boot-test': 'Boot the finished image',
+  upload: 'Upload',
+  'post-build': 'Run the post-build command',
+};
+
+/**
+ * What the pipeline tells the world. The command line prints timestamped log
+ * lines; the action folds steps into groups, annotations and a job summary.
+ */
+export interface Reporter {
+  info(message: string): void;
+  warning(message: string): void;
+  error(message: string): void;
+  /** An external command about to run. */
+  command(argv: readonly string[]): void;
+  /** A line an external command printed. */
+  output(line: string): void;
+  stepStarted(step: Step): void;
+  stepFinished(step: Step, durationMs: number, ok: boolean): void;
+  /** Progress of a long step; callers already keep this to a calm rate. */
+  progress(step: Step, message: string): void;
+}
+
+/** Lets through at most one message per interval, always the latest. */
+export function throttled(intervalMs: number, emit: (message: string) => void): (message: string, force?: boolean) => void {
+  let last = 0;
+  return (message, force = false) => {
+    const now = Date.now();
+    if (force || now - last >= intervalMs) {
+      last = now;
+      emit(message);
+    }
+  };
+}

@@ -1,0 +1,169 @@
+import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import type { Host } from '../host/host.js';
+
+/**
+ * Something a build creates and must undo. Plain data, so that the action can
+ * keep the list in its saved state and its post step can finish the job after
+ * the main step was killed.
+ */
+export type Resource =
+  | { kind: 'domain'; uri: string; name: string }
+  | { kind: 'loop'; backingFile: string }
+  | { kind: 'mount'; path: string }
+  | { kind: 'path'; path: string }
+  | { kind: 'acl'; path: string; entry: string };
+
+export function describeResource(resource: Resource): string {
+  switch (resource.kind) {
+    case 'domain':
+      return `libvirt domain ${resource.name} (${resource.uri})`;
+    case 'loop':
+      return `loop devices backed by ${resource.backingFile}`;
+    case 'mount':
+      return `mount at ${resource.path}`;
+    case 'path':
+      return resource.path;
+    case 'acl':
+      return `ACL entry ${resource.entry} on ${resource.path}`;
+  }
+}
+
+/** Undo one resource. Idempotent: undoing what is already gone succeeds. */
+export async function undoResource(host: Host, resource: Resource): Promise<void> {
+  if (host.dryRun) {
+    // Show the undo a real build runs at this point, and touch nothing.
+    if (resource.kind === 'mount') await host.run(['umount', resource.path], { root: true });
+    if (resource.kind === 'loop') await host.run(['losetup', '--detach', '/dev/loopN'], { root: true });
+    return;
+  }
+  switch (resource.kind) {
+    case 'domain': {
+      const state = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
+        allowFailure: true,
+        quiet: true,
+        captureStdout: true,
+      });
+      if (state.exitCode !== 0) return;
+      if (!/shut off/.test(state.stdout)) {
+        await host.run(['virsh', '-c', resource.uri, 'destroy', resource.name], { allowFailure: true });
+      }
+      await host.run(['virsh', '-c', resource.uri, 'undefine', resource.name], { allowFailure: true });
+      const after = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
+        allowFailure: true,
+        quiet: true,
+        captureStdout: true,
+      });
+      if (after.exitCode === 0) throw new Error(`libvirt domain ${resource.name} is still defined`);
+      return;
+    }
+    case 'loop': {
+      for (const device of await loopDevicesOf(host, resource.backingFile)) {
+        await host.run(['losetup', '--detach', device], { root: true });
+      }
+      return;
+    }
+    case 'mount': {
+      if (!isMounted(resource.path)) return;
+      const result = await host.run(['umount', resource.path], { root: true, allowFailure: true });
+      if (result.exitCode !== 0 && isMounted(resource.path)) {
+        // Something still holds it (a shell in the folder): detach it lazily rather than leave it.
+        await host.run(['umount', '--lazy', resource.path], { root: true });
+      }
+      return;
+    }
+    case 'path':
+      await rm(resource.path, { recursive: true, force: true });
+      return;
+    case 'acl':
+      await host.run(['setfacl', '-x', resource.entry, resource.path], { root: true, allowFailure: true });
+      return;
+  }
+}
+
+export async function loopDevicesOf(host: Host, backingFile: string): Promise<string[]> {
+  const result = await host.run(['losetup', '--associated', backingFile, '--noheadings', '--output', 'NAME'], {
+    captureStdout: true,
+    quiet: true,
+    readOnly: true,
+    allowFailure: true,
+  });
+  return result.stdout
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.startsWith('/dev/'));
+}
+
+export function isMounted(path: string): boolean {
+  let mountinfo: string;
+  try {
+    mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return false;
+  }
+  return mountinfo.split('\n').some((line) => unescapeMountPath(line.split(' ')[4] ?? '') === path);
+}
+
+function unescapeMountPath(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+export interface Registration {
+  readonly resource: Resource;
+}
+
+/**
+ * The undo stack of a build. Every resource is registered before it is
+ * created, so that an interruption at any moment leaves nothing behind.
+ */
+export class CleanupStack {
+  private readonly entries: Registration[] = [];
+
+  constructor(
+    private readonly host: Host,
+    private readonly onChange?: (pending: Resource[]) => void,
+  ) {}
+
+  register(resource: Resource): Registration {
+    const entry = { resource };
+    this.entries.push(entry);
+    this.notify();
+    return entry;
+  }
+
+  /** Undo one resource now (the normal path) and forget it. */
+  async release(entry: Registration): Promise<void> {
+    await undoResource(this.host, entry.resource);
+    this.forget(entry);
+  }
+
+  /** The resource became a result (a file moved to its final name): nothing to undo. */
+  forget(entry: Registration): void {
+    const index = this.entries.indexOf(entry);
+    if (index >= 0) this.entries.splice(index, 1);
+    this.notify();
+  }
+
+  pending(): Resource[] {
+    return this.entries.map((entry) => entry.resource);
+  }
+
+  /** Undo everything still registered, newest first. Returns the failures, already described. */
+  async unwind(): Promise<string[]> {
+    const failures: string[] = [];
+    while (this.entries.length) {
+      const entry = this.entries[this.entries.length - 1];
+      try {
+        await undoResource(this.host, entry.resource);
+      } catch (error) {
+        failures.push(`could not remove ${describeResource(entry.resource)}: ${(error as Error).message}`);
+      }
+      this.forget(entry);
+    }
+    return failures;
+  }
+
+  private notify(): void {
+    this.onChange?.(this.pending());
+  }
+}

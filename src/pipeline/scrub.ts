@@ -1,0 +1,225 @@
+import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { formatBytes } from '../config/units.js';
+import type { BuildContext } from './context.js';
+import { loopDevicesOf } from './resources.js';
+
+/** What the original removes after an install, relative to the root of the installed system. */
+export const INSTALLER_LOG_PATTERNS = [
+  'root/anaconda-ks.cfg',
+  'root/install.log*',
+  'var/adm/autoinstall',
+  'var/lib/YaST2',
+  'var/log/anaconda',
+  'var/log/installer',
+  'var/log/YaST2',
+];
+
+/** What the original prints with installer-logs before removing. */
+export const PRINTED_LOG_PATTERNS = [
+  'root/anaconda-ks.cfg',
+  'var/adm/autoinstall/logs/*',
+  'var/log/anaconda.*',
+  'var/log/anaconda/*',
+  'var/log/installer/syslog',
+  'var/log/YaST2/y2log',
+];
+
+export class ScrubError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ScrubError';
+  }
+}
+
+interface Partition {
+  node: string;
+  start: number;
+  size: number;
+  type?: string;
+}
+
+export interface ScrubResult {
+  filesystem: string;
+  removed: string[];
+  zeroing: 'discard' | 'zerofree' | 'none';
+  /** Bytes the raw file takes on disk afterwards. */
+  allocatedBytes: number;
+}
+
+/** Read the partition table: exactly one partition, as the original requires. */
+export async function singlePartition(ctx: BuildContext, diskPath: string): Promise<{ offset: number; size: number }> {
+  const result = await ctx.host.run(['sfdisk', '--json', diskPath], { captureStdout: true, readOnly: true, allowFailure: true });
+  if (ctx.dryRun) return { offset: 0, size: 0 };
+  if (result.exitCode !== 0 || result.stdout.trim() === '') {
+    throw new ScrubError(`Expected exactly one partition in ${diskPath}, but found no partitions (no partition table: did the installer write the disk?).`);
+  }
+  const table = JSON.parse(result.stdout) as { partitiontable: { sectorsize?: number; partitions?: Partition[] } };
+  const sectorSize = table.partitiontable.sectorsize ?? 512;
+  const partitions = table.partitiontable.partitions ?? [];
+  if (partitions.length !== 1) {
+    const found = partitions.length
+      ? `${partitions.length} partitions (${partitions.map((p) => `${p.node}: ${formatBytes(p.size * sectorSize)}`).join(', ')})`
+      : 'no partitions';
+    throw new ScrubError(`Expected exactly one partition in ${diskPath}, but found ${found}.`);
+  }
+  return { offset: partitions[0].start * sectorSize, size: partitions[0].size * sectorSize };
+}
+
+async function allocatedBytes(path: string): Promise<number> {
+  return (await stat(path)).blocks * 512;
+}
+
+/**
+ * Mount the single partition, remove the installer logs, and zero its free
+ * space so that the image compresses: by discard (fstrim through the loop
+ * device punches holes into the raw file) or by zerofree.
+ */
+export async function scrubImage(ctx: BuildContext, diskPath: string): Promise<ScrubResult> {
+  const { host, reporter, spec, cleanup } = ctx;
+  const partition = await singlePartition(ctx, diskPath);
+
+  const loopEntry = cleanup.register({ kind: 'loop', backingFile: diskPath });
+  const attach = await host.run(
+    [
+      'losetup',
+      '--find',
+      '--show',
+      '--offset',
+      ctx.dryRun ? '<partition offset>' : String(partition.offset),
+      '--sizelimit',
+      ctx.dryRun ? '<partition size>' : String(partition.size),
+      diskPath,
+    ],
+    { root: true, captureStdout: true },
+  );
+  const loop = ctx.dryRun ? '/dev/loopN' : attach.stdout.trim();
+  const filesystem = ctx.dryRun ? 'ext4' : await filesystemType(ctx, loop);
+
+  const mountpoint = ctx.dryRun ? join(tmpdir(), 'image-factory.XXXXXX') : await mkdtemp(join(tmpdir(), 'image-factory.'));
+  const dirEntry = cleanup.register({ kind: 'path', path: mountpoint });
+  const mountEntry = cleanup.register({ kind: 'mount', path: mountpoint });
+  await host.run(['mount', loop, mountpoint], { root: true });
+
+  const removed = ctx.dryRun ? [] : await removeInstallerLogs(ctx, mountpoint);
+
+  let zeroing: ScrubResult['zeroing'] = 'none';
+  if (spec.zeroFreeSpace === 'discard') {
+    const before = ctx.dryRun ? 0 : await allocatedBytes(diskPath);
+    const trim = await host.run(['fstrim', '--verbose', mountpoint], { root: true, allowFailure: true });
+    const after = ctx.dryRun ? 0 : await allocatedBytes(diskPath);
+    if (ctx.dryRun || (trim.exitCode === 0 && after < before)) {
+      zeroing = 'discard';
+      if (!ctx.dryRun) reporter.info(`discarded free space: the raw file shrank from ${formatBytes(before)} to ${formatBytes(after)} on disk`);
+    } else {
+      reporter.warning(
+        `discarding free space did not punch holes into ${diskPath} (${trim.exitCode === 0 ? 'no space was released' : trim.lastLines.join(' ')}); falling back to zerofree`,
+      );
+    }
+  }
+  await cleanup.release(mountEntry);
+  await cleanup.release(dirEntry);
+
+  const wantsZerofree = spec.zeroFreeSpace === 'zerofree' || (spec.zeroFreeSpace === 'discard' && zeroing === 'none');
+  if (wantsZerofree) {
+    if (/^ext[234]$/.test(filesystem)) {
+      await host.run(['zerofree', '-v', loop], { root: true, onLine: progressOf(ctx) });
+      zeroing = 'zerofree';
+    } else {
+      reporter.warning(`zerofree cannot zero a ${filesystem} file system: free space is left as it is`);
+    }
+  }
+  await cleanup.release(loopEntry);
+  if (!ctx.dryRun) {
+    const leftover = await loopDevicesOf(host, diskPath);
+    if (leftover.length) throw new ScrubError(`loop devices still attached to ${diskPath}: ${leftover.join(', ')}`);
+  }
+  return { filesystem, removed, zeroing, allocatedBytes: ctx.dryRun ? 0 : await allocatedBytes(diskPath) };
+}
+
+function progressOf(ctx: BuildContext): (line: string) => void {
+  let last = 0;
+  return (line) => {
+    // zerofree -v prints "done/total" block counts as it goes.
+    const match = /^(\d+)\/(\d+)$/.exec(line.trim());
+    if (!match) return;
+    const now = Date.now();
+    if (now - last < 10_000) return;
+    last = now;
+    ctx.reporter.progress('scrub', `zerofree ${((100 * Number(match[1])) / Number(match[2])).toFixed(0)}%`);
+  };
+}
+
+async function filesystemType(ctx: BuildContext, device: string): Promise<string> {
+  const result = await ctx.host.run(['blkid', '--probe', '--output', 'value', '--match-tag', 'TYPE', device], {
+    root: true,
+    captureStdout: true,
+    allowFailure: true,
+    quiet: true,
+  });
+  const type = result.stdout.trim();
+  if (!type) throw new ScrubError(`the partition holds no file system that blkid recognises (${device})`);
+  return type;
+}
+
+interface Entry {
+  path: string;
+  isDirectory: boolean;
+}
+
+/**
+ * The entries of a folder of the installed system. Its folders may be
+ * private to root (/root is 700): a normal user lists them through sudo.
+ */
+async function listFolder(ctx: BuildContext, dir: string): Promise<Entry[]> {
+  if (ctx.host.isRoot) {
+    try {
+      return (await readdir(dir, { withFileTypes: true })).map((entry) => ({ path: join(dir, entry.name), isDirectory: entry.isDirectory() }));
+    } catch {
+      return [];
+    }
+  }
+  const listing = await ctx.host.run(['ls', '-1Ap', '--', dir], { root: true, captureStdout: true, quiet: true, allowFailure: true });
+  if (listing.exitCode !== 0) return [];
+  return listing.stdout
+    .split('\n')
+    .filter((name) => name !== '')
+    .map((name) => ({ path: join(dir, name.replace(/\/$/, '')), isDirectory: name.endsWith('/') }));
+}
+
+/** Expand the simple patterns above (a `*` in the last component only). */
+async function expand(ctx: BuildContext, root: string, pattern: string): Promise<Entry[]> {
+  const slash = pattern.lastIndexOf('/');
+  const dir = join(root, pattern.slice(0, slash));
+  const leaf = pattern.slice(slash + 1);
+  const regex = new RegExp(`^${leaf.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  return (await listFolder(ctx, dir))
+    .filter((entry) => regex.test(entry.path.slice(dir.length + 1)))
+    .sort((a, b) => a.path.localeCompare(b.path));
+}
+
+export async function removeInstallerLogs(ctx: BuildContext, root: string): Promise<string[]> {
+  const { host, reporter, spec } = ctx;
+  if (spec.installerLogs) {
+    for (const pattern of PRINTED_LOG_PATTERNS) {
+      for (const { path, isDirectory } of await expand(ctx, root, pattern)) {
+        if (isDirectory) continue;
+        const content = host.isRoot
+          ? await readFile(path, 'utf8')
+          : (await host.run(['cat', '--', path], { root: true, captureStdout: true, quiet: true })).stdout;
+        reporter.info(`Content of /${relative(root, path)}:\n${content}`);
+      }
+    }
+  }
+  const removed: string[] = [];
+  for (const pattern of INSTALLER_LOG_PATTERNS) {
+    for (const { path } of await expand(ctx, root, pattern)) {
+      const name = `/${relative(root, path)}`;
+      reporter.info(`Removing ${name}`);
+      await host.run(['rm', '--recursive', '--force', '--one-file-system', '--', path], { root: true, quiet: host.isRoot });
+      removed.push(name);
+    }
+  }
+  return removed;
+}
