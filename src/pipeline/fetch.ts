@@ -1,0 +1,579 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { constants, type Stats } from 'node:fs';
+import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { basename, join, posix } from 'node:path';
+import type { ImageSpec, InstallerSource } from '../config/image-spec.js';
+import { formatBytes, formatDuration } from '../config/units.js';
+import { CommandError, formatCommand } from '../host/command-error.js';
+import { AbortedError } from '../host/exec.js';
+import { sha256File } from './checksum.js';
+import type { BuildContext } from './context.js';
+import { throttled } from './reporter.js';
+import {
+  describeRsyncFailure,
+  isAbort,
+  isTransientRsyncFailure,
+  RETRY_ATTEMPTS,
+  scrubSecrets,
+  secretVariants,
+  splitRsyncCredentials,
+  withRetries,
+} from './upload.js';
+
+export type InstallerKey = 'linux' | 'initrd' | 'image';
+
+export interface FetchedInstaller {
+  /** The cache folder that holds the files. */
+  dir: string;
+  /** File names relative to `dir`. */
+  files: { linux?: string; initrd?: string; image?: string };
+  /** Whether anything new was written into the cache. */
+  downloaded: boolean;
+}
+
+export class FetchError extends Error {
+  constructor(
+    readonly key: InstallerKey,
+    /** The URI with any password replaced. */
+    readonly display: string,
+    readonly reason: string,
+  ) {
+    super(`Cannot fetch the installer ${key} from ${display}: ${reason}`);
+    this.name = 'FetchError';
+  }
+}
+
+type Outcome = 'downloaded' | 'revalidated' | 'cached';
+
+/** libvirt's qemu user reads the cache: folders 0755, files 0644. */
+const DIR_MODE = 0o755;
+const FILE_MODE = 0o644;
+/** A partial this old belongs to no running fetch. */
+const STALE_PARTIAL_MS = 24 * 60 * 60 * 1000;
+/** An HTTP download that receives nothing for this long is retried. */
+const STALL_TIMEOUT_MS = 60_000;
+const PROGRESS_INTERVAL_MS = 5000;
+
+/**
+ * Bring the installer files (kernel and initrd, or an installer image) into
+ * `<cache_dir>/<image>/`. Nothing ever appears under a final name until it is
+ * whole (and verified, where a SHA-256 is configured); a later run reuses what
+ * is there when the source says it is unchanged.
+ */
+export async function fetchInstaller(ctx: BuildContext): Promise<FetchedInstaller> {
+  const dir = ctx.spec.cacheDir;
+  const sources = installerSources(ctx.spec.installer);
+  const names = cacheNames(sources);
+  const files: FetchedInstaller['files'] = {};
+  for (const [key] of sources) files[key] = names[key];
+
+  if (ctx.dryRun) {
+    for (const [key, source] of sources) await describeFetch(ctx, key, source, join(dir, names[key]));
+    return { dir, files, downloaded: false };
+  }
+
+  await makeCacheDir(dir);
+  await removeStalePartials(ctx, dir, Object.values(names));
+  let downloaded = false;
+  for (const [key, source] of sources) {
+    const outcome = await fetchOne(ctx, key, source, join(dir, names[key]));
+    if (outcome === 'downloaded') downloaded = true;
+  }
+  return { dir, files, downloaded };
+}
+
+function installerSources(installer: ImageSpec['installer']): Array<[InstallerKey, InstallerSource]> {
+  return installer.kind === 'image'
+    ? [['image', installer.image]]
+    : [
+        ['linux', installer.linux],
+        ['initrd', installer.initrd],
+      ];
+}
+
+/** The last part of the URI's path, as the original names cached files; prefixed with the key when two collide. */
+function cacheNames(sources: Array<[InstallerKey, InstallerSource]>): Record<InstallerKey, string> {
+  const names = {} as Record<InstallerKey, string>;
+  for (const [key, source] of sources) names[key] = sourceFileName(source) ?? key;
+  const values = sources.map(([key]) => names[key]);
+  if (new Set(values).size !== values.length) {
+    for (const [key] of sources) names[key] = `${key}-${names[key]}`;
+  }
+  return names;
+}
+
+function sourceFileName(source: InstallerSource): string | undefined {
+  let path = source.location;
+  if (source.scheme !== 'file') {
+    try {
+      path = new URL(source.location).pathname;
+    } catch {
+      path = source.location.replace(/^[a-z]+:\/\/[^/]*/i, '');
+    }
+    try {
+      path = decodeURIComponent(path);
+    } catch {
+      // Keep it as written.
+    }
+  }
+  const name = posix.basename(path);
+  return name === '' || name === '.' || name === '..' ? undefined : name;
+}
+
+async function makeCacheDir(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode: DIR_MODE });
+  // mkdir's mode is filtered by the umask; the qemu user must still get in.
+  if (first !== undefined) {
+    for (let path = dir; path.startsWith(first); path = join(path, '..')) {
+      await chmod(path, DIR_MODE);
+      if (path === first) break;
+    }
+  }
+}
+
+/** Partials a killed run left behind (ours, and rsync's `.name.XXXXXX`), once they are a day old. */
+async function removeStalePartials(ctx: BuildContext, dir: string, names: string[]): Promise<void> {
+  const rsyncTemp = new Set(names.map((name) => `.${name}.`));
+  const now = Date.now();
+  for (const entry of await readdir(dir)) {
+    const ours = /\.partial-[0-9a-f]+$/.test(entry);
+    const rsyncs = [...rsyncTemp].some((prefix) => entry.startsWith(prefix) && entry.length === prefix.length + 6);
+    if (!ours && !rsyncs) continue;
+    const path = join(dir, entry);
+    const info = await stat(path).catch(() => undefined);
+    if (info?.isFile() && now - info.mtimeMs > STALE_PARTIAL_MS) {
+      await rm(path, { force: true });
+      ctx.reporter.info(`Removed the stale partial download ${path}`);
+    }
+  }
+}
+
+async function describeFetch(ctx: BuildContext, key: InstallerKey, source: InstallerSource, path: string): Promise<void> {
+  switch (source.scheme) {
+    case 'file':
+      ctx.reporter.info(`${key}: would copy ${source.display} to ${path}`);
+      return;
+    case 'http':
+    case 'https':
+      ctx.reporter.info(`${key}: would download ${source.display} to ${path} (revalidated if cached)`);
+      return;
+    case 'rsync':
+      await ctx.host.run(rsyncCommand(splitRsyncCredentials(source.location).uri, path));
+      return;
+  }
+}
+
+async function fetchOne(ctx: BuildContext, key: InstallerKey, source: InstallerSource, path: string): Promise<Outcome> {
+  const { reporter } = ctx;
+  const name = basename(path);
+  if (source.sha256) {
+    const cached = await statFile(path);
+    if (cached) {
+      const actual = await sha256File(path, undefined, ctx.signal);
+      if (actual === source.sha256) {
+        reporter.info(`${key}: ${name} taken from cache (${formatBytes(cached.size)}, SHA-256 matches)`);
+        return 'cached';
+      }
+      reporter.info(`${key}: the cached ${name} does not have the configured SHA-256; fetching it again`);
+      await removeCached(path);
+    }
+  }
+  try {
+    switch (source.scheme) {
+      case 'file':
+        return await copyLocal(ctx, key, source, path);
+      case 'http':
+      case 'https':
+        return await downloadHttp(ctx, key, source, path);
+      case 'rsync':
+        return await fetchRsync(ctx, key, source, path);
+    }
+  } catch (error) {
+    if (error instanceof FetchError) throw error;
+    if (isAbort(error, ctx.signal)) {
+      throw new AbortedError(`interrupted while fetching the installer ${key} from ${source.display}`);
+    }
+    throw new FetchError(key, source.display, scrub(source, describeError(error)));
+  }
+}
+
+/** Where a file is written before it is complete: same folder, so the final rename is atomic. */
+function partialPath(path: string): string {
+  return `${path}.partial-${randomBytes(6).toString('hex')}`;
+}
+
+function sidecarPath(path: string): string {
+  return `${path}.http.json`;
+}
+
+async function removeCached(path: string): Promise<void> {
+  await rm(path, { force: true });
+  await rm(sidecarPath(path), { force: true });
+}
+
+async function statFile(path: string): Promise<Stats | undefined> {
+  try {
+    const info = await stat(path);
+    return info.isFile() ? info : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function mismatch(key: InstallerKey, source: InstallerSource, actual: string, what: string): FetchError {
+  return new FetchError(key, source.display, `SHA-256 mismatch: expected ${source.sha256}, got ${actual}; ${what}`);
+}
+
+/**
+ * Write a file through a partial name that the cleanup stack knows: `write`
+ * fills it; it is renamed to `path` only when `write` resolves true.
+ */
+async function viaPartial(ctx: BuildContext, path: string, write: (partial: string) => Promise<boolean>): Promise<boolean> {
+  const partial = partialPath(path);
+  const entry = ctx.cleanup.register({ kind: 'path', path: partial });
+  try {
+    const keep = await write(partial);
+    if (keep) {
+      await rename(partial, path);
+      ctx.cleanup.forget(entry);
+    } else {
+      await ctx.cleanup.release(entry);
+    }
+    return keep;
+  } catch (error) {
+    await ctx.cleanup.release(entry);
+    throw error;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// file: and plain paths
+
+async function copyLocal(ctx: BuildContext, key: InstallerKey, source: InstallerSource, path: string): Promise<Outcome> {
+  let original: Stats;
+  try {
+    original = await stat(source.location);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new FetchError(key, source.display, code === 'ENOENT' ? `${source.location} does not exist` : (error as Error).message);
+  }
+  if (!original.isFile()) throw new FetchError(key, source.display, `${source.location} is not a regular file`);
+  const name = basename(path);
+  const cached = await statFile(path);
+  // utimes() takes seconds as a double: the copy's time can be off by a microsecond.
+  if (cached && cached.size === original.size && Math.abs(cached.mtimeMs - original.mtimeMs) < 1) {
+    ctx.reporter.info(`${key}: ${name} taken from cache (${formatBytes(cached.size)}, same size and time as ${source.display})`);
+    return 'cached';
+  }
+  const started = Date.now();
+  await viaPartial(ctx, path, async (partial) => {
+    await copyFile(source.location, partial, constants.COPYFILE_FICLONE);
+    if (ctx.signal?.aborted) throw new AbortedError('interrupted');
+    await chmod(partial, FILE_MODE);
+    if (source.sha256) {
+      const actual = await sha256File(partial, undefined, ctx.signal);
+      if (actual !== source.sha256) throw mismatch(key, source, actual, 'nothing was copied into the cache');
+    }
+    // The same time as the original is what tells the next run that the copy is current.
+    await utimes(partial, original.atimeMs / 1000, original.mtimeMs / 1000);
+    return true;
+  });
+  ctx.reporter.info(`${key}: copied ${source.display} to ${path} (${formatBytes(original.size)} in ${formatDuration(Date.now() - started)})`);
+  return 'downloaded';
+}
+
+// ---------------------------------------------------------------------------
+// http: and https:
+
+interface Validators {
+  /** The URI (password replaced) the validators belong to. */
+  url: string;
+  size: number;
+  etag?: string;
+  lastModified?: string;
+}
+
+class HttpStatusError extends Error {
+  constructor(readonly status: number, statusText: string) {
+    super(status === 404 ? `not found (HTTP 404${statusText ? ` ${statusText}` : ''})` : `the server answered HTTP ${status}${statusText ? ` ${statusText}` : ''}`);
+    this.name = 'HttpStatusError';
+  }
+}
+
+/** The connection broke or stalled: worth another try. */
+class TransferError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TransferError';
+  }
+}
+
+type HttpResult = { status: 304 } | { status: 200; bytes: number; etag?: string; lastModified?: string; sha256?: string };
+
+async function downloadHttp(ctx: BuildContext, key: InstallerKey, source: InstallerSource, path: string): Promise<Outcome> {
+  const { reporter } = ctx;
+  const name = basename(path);
+  const cached = await statFile(path);
+  const validators = cached ? await readValidators(path) : undefined;
+  const headers: Record<string, string> = {};
+  if (cached && validators && validators.url === source.display && validators.size === cached.size) {
+    if (validators.etag) headers['If-None-Match'] = validators.etag;
+    if (validators.lastModified) headers['If-Modified-Since'] = validators.lastModified;
+  }
+  const conditional = Object.keys(headers).length > 0;
+  const started = Date.now();
+
+  const result = await withRetries(
+    async (): Promise<HttpResult> => {
+      let response: HttpResult = { status: 304 };
+      await viaPartial(ctx, path, async (partial) => {
+        response = await httpAttempt(ctx, key, source, partial, headers);
+        if (response.status === 304) return false;
+        if (source.sha256) {
+          const actual = response.sha256 ?? (await sha256File(partial, undefined, ctx.signal));
+          if (actual !== source.sha256) throw mismatch(key, source, actual, 'the download was deleted');
+        }
+        await chmod(partial, FILE_MODE);
+        // Validators of the old file must not vouch for the new one, not even for a moment.
+        await rm(sidecarPath(path), { force: true });
+        return true;
+      });
+      return response;
+    },
+    {
+      isTransient: isTransientHttpFailure,
+      describe: (error) => scrub(source, describeError(error)),
+      signal: ctx.signal,
+      onRetry: (reason, attempt, delayMs) =>
+        reporter.warning(`${key}: downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
+    },
+  );
+
+  if (result.status === 304) {
+    if (!cached || !conditional) throw new FetchError(key, source.display, 'the server answered 304 Not Modified to a request that was not conditional');
+    reporter.info(`${key}: ${name} revalidated, unchanged on the server (HTTP 304; ${formatBytes(cached.size)} from cache)`);
+    return 'revalidated';
+  }
+  if (result.etag || result.lastModified) {
+    const fresh: Validators = { url: source.display, size: result.bytes, etag: result.etag, lastModified: result.lastModified };
+    await writeFile(sidecarPath(path), `${JSON.stringify(fresh)}\n`, { mode: FILE_MODE });
+  }
+  const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+  reporter.info(
+    `${key}: downloaded ${source.display} to ${path} (${formatBytes(result.bytes)} in ${formatDuration(Date.now() - started)}, ${formatBytes(result.bytes / seconds)}/s)`,
+  );
+  return 'downloaded';
+}
+
+async function readValidators(path: string): Promise<Validators | undefined> {
+  try {
+    const parsed = JSON.parse(await readFile(sidecarPath(path), 'utf8')) as Partial<Validators>;
+    if (typeof parsed.url !== 'string' || typeof parsed.size !== 'number') return undefined;
+    return {
+      url: parsed.url,
+      size: parsed.size,
+      etag: typeof parsed.etag === 'string' ? parsed.etag : undefined,
+      lastModified: typeof parsed.lastModified === 'string' ? parsed.lastModified : undefined,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** One GET into `partial`: the Downloader when one is given, Node's fetch otherwise. */
+async function httpAttempt(
+  ctx: BuildContext,
+  key: InstallerKey,
+  source: InstallerSource,
+  partial: string,
+  conditionalHeaders: Record<string, string>,
+): Promise<HttpResult> {
+  if (ctx.download) {
+    const response = await ctx.download(source.location, partial, conditionalHeaders);
+    if (response.status === 304) return { status: 304 };
+    const info = await stat(partial);
+    return { status: 200, bytes: info.size, etag: response.etag, lastModified: response.lastModified };
+  }
+
+  // fetch() refuses URLs with credentials: they travel as a Basic header instead.
+  const url = new URL(source.location);
+  const headers: Record<string, string> = { ...conditionalHeaders };
+  if (url.username || url.password) {
+    const user = decodeURIComponent(url.username);
+    const password = decodeURIComponent(url.password);
+    headers.Authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+    url.username = '';
+    url.password = '';
+  }
+
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(ctx.signal?.reason);
+  ctx.signal?.addEventListener('abort', onAbort, { once: true });
+  let stalled = false;
+  let stallTimer: NodeJS.Timeout | undefined;
+  const armStallTimer = (): void => {
+    clearTimeout(stallTimer);
+    stallTimer = setTimeout(() => {
+      stalled = true;
+      controller.abort();
+    }, STALL_TIMEOUT_MS);
+  };
+  armStallTimer();
+  const file = await open(partial, 'wx', FILE_MODE);
+  try {
+    const response = await fetch(url, { headers, signal: controller.signal, redirect: 'follow' });
+    if (response.status === 304) {
+      await response.body?.cancel();
+      return { status: 304 };
+    }
+    if (!response.ok || response.body === null) {
+      await response.body?.cancel();
+      throw new HttpStatusError(response.status, response.statusText);
+    }
+    const lengthHeader = response.headers.get('content-length');
+    const total = lengthHeader !== null && /^[0-9]+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+    const progress = throttled(PROGRESS_INTERVAL_MS, (message) => ctx.reporter.progress('fetch', message));
+    const started = Date.now();
+    const hash = createHash('sha256');
+    let bytes = 0;
+    progress(`${key}: downloading ${source.display}${total === undefined ? '' : ` (${formatBytes(total)})`}`, true);
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+      armStallTimer();
+      await file.write(chunk);
+      hash.update(chunk);
+      bytes += chunk.length;
+      const rate = bytes / Math.max((Date.now() - started) / 1000, 0.001);
+      progress(
+        total === undefined
+          ? `${key}: ${formatBytes(bytes)}, ${formatBytes(rate)}/s`
+          : `${key}: ${formatBytes(bytes)} of ${formatBytes(total)} (${Math.floor((100 * bytes) / Math.max(total, 1))}%), ${formatBytes(rate)}/s`,
+      );
+    }
+    if (total !== undefined && bytes !== total) {
+      throw new TransferError(`the connection closed after ${formatBytes(bytes)} of ${formatBytes(total)}`);
+    }
+    return {
+      status: 200,
+      bytes,
+      etag: response.headers.get('etag') ?? undefined,
+      lastModified: response.headers.get('last-modified') ?? undefined,
+      sha256: hash.digest('hex'),
+    };
+  } catch (error) {
+    if (stalled && !ctx.signal?.aborted) throw new TransferError(`no data for ${formatDuration(STALL_TIMEOUT_MS)}`);
+    throw error;
+  } finally {
+    clearTimeout(stallTimer);
+    ctx.signal?.removeEventListener('abort', onAbort);
+    await file.close();
+  }
+}
+
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+/** 5xx, 408, 429, a broken or refused connection, a stall: retried. Other 4xx and local errors: not. */
+function isTransientHttpFailure(error: unknown): boolean {
+  if (error instanceof FetchError) return false;
+  if (error instanceof HttpStatusError) return error.status >= 500 || error.status === 408 || error.status === 429;
+  if (error instanceof TransferError) return true;
+  // @actions/tool-cache's HTTPError carries the status.
+  const status = (error as { httpStatusCode?: unknown })?.httpStatusCode;
+  if (typeof status === 'number') return status >= 500 || status === 408 || status === 429;
+  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code !== undefined && TRANSIENT_CODES.has(code)) return true;
+  }
+  return false;
+}
+
+/** fetch() says only "fetch failed"; the reason is in its causes. */
+function describeError(error: unknown): string {
+  if (error instanceof CommandError) return describeRsyncFailure(error);
+  if (!(error instanceof Error)) return String(error);
+  const parts: string[] = [];
+  for (let cause: unknown = error; cause instanceof Error && parts.length < 4; cause = cause.cause) {
+    if (!parts.includes(cause.message)) parts.push(cause.message);
+  }
+  return parts.join(': ');
+}
+
+function scrub(source: InstallerSource, text: string): string {
+  const password = /^[a-z]+:\/\/[^/@:]*:([^/@]*)@/i.exec(source.uri)?.[1];
+  if (!password) return text;
+  let decoded = password;
+  try {
+    decoded = decodeURIComponent(password);
+  } catch {
+    // Keep it as written.
+  }
+  return scrubSecrets(text, [...new Set([password, decoded])]);
+}
+
+// ---------------------------------------------------------------------------
+// rsync:
+
+/** rsync writes a temporary file and renames it; its size-and-time check skips what is unchanged. */
+function rsyncCommand(uri: string, path: string): string[] {
+  return ['rsync', '--no-motd', '--times', `--timeout=300`, uri, path];
+}
+
+async function fetchRsync(ctx: BuildContext, key: InstallerKey, source: InstallerSource, path: string): Promise<Outcome> {
+  const { reporter } = ctx;
+  const { uri, password } = splitRsyncCredentials(source.location);
+  const secrets = password === undefined ? [] : secretVariants(source.location, password);
+  const argv = rsyncCommand(uri, path);
+  const before = await statFile(path);
+  const started = Date.now();
+  try {
+    await withRetries(
+      () =>
+        ctx.host.run(argv, {
+          env: password === undefined ? process.env : { ...process.env, RSYNC_PASSWORD: password },
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
+          onLine: (line) => reporter.output(scrubSecrets(line, secrets)),
+        }),
+      {
+        isTransient: isTransientRsyncFailure,
+        describe: (error) => scrubSecrets(describeRsyncFailure(error), secrets),
+        signal: ctx.signal,
+        onRetry: (reason, attempt, delayMs) =>
+          reporter.warning(`${key}: ${formatCommand(argv)} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
+      },
+    );
+  } catch (error) {
+    if (error instanceof CommandError) throw new FetchError(key, source.display, scrubSecrets(describeRsyncFailure(error), secrets));
+    throw error;
+  }
+  const after = await statFile(path);
+  if (!after) throw new FetchError(key, source.display, `rsync finished, but ${path} is not a file`);
+  if ((after.mode & 0o777) !== FILE_MODE) await chmod(path, FILE_MODE);
+  if (source.sha256) {
+    const actual = await sha256File(path, undefined, ctx.signal);
+    if (actual !== source.sha256) {
+      await removeCached(path);
+      throw mismatch(key, source, actual, 'the fetched file was deleted');
+    }
+  }
+  const name = basename(path);
+  const changed = !before || before.ino !== after.ino || before.size !== after.size || before.mtimeMs !== after.mtimeMs;
+  if (!changed) {
+    reporter.info(`${key}: ${name} taken from cache (${formatBytes(after.size)}, unchanged on ${source.display})`);
+    return 'cached';
+  }
+  reporter.info(`${key}: downloaded ${source.display} to ${path} (${formatBytes(after.size)} in ${formatDuration(Date.now() - started)})`);
+  return 'downloaded';
+}
