@@ -13,6 +13,8 @@ export interface CliOptions {
   env?: NodeJS.ProcessEnv;
   /** Called with the child once it runs, e.g. to send it a signal. */
   onSpawn?: (child: import('node:child_process').ChildProcess) => void;
+  /** The program and leading arguments to run instead of `node dist/cli/index.js` (e.g. through runuser). */
+  command?: string[];
   /** Called with each chunk of stderr as it arrives. */
   onStderr?: (text: string, child: import('node:child_process').ChildProcess) => void;
 }
@@ -20,7 +22,8 @@ export interface CliOptions {
 /** Run the bundled `image-factory` command as a user would. */
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const [program, ...leading] = options.command ?? [process.execPath, CLI];
+    const child = spawn(program, [...leading, ...args], {
       cwd: options.cwd,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

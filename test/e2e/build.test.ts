@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
+import { inspectImage, readText } from '../support/image-files.js';
+import { leftovers } from '../support/leftovers.js';
+import { runCli } from '../support/run-cli.js';
+
+const INSTALLER_LOGS = [
+  'root/anaconda-ks.cfg',
+  'root/install.log',
+  'root/install.log.syslog',
+  'var/log/anaconda',
+  'var/log/installer',
+  'var/log/YaST2',
+  'var/adm/autoinstall',
+  'var/lib/YaST2',
+];
+
+function today(): string {
+  const d = new Date();
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+
+const workDirs: string[] = [];
+function workDir(name: string): string {
+  const dir = makeWorkDir(name);
+  workDirs.push(dir);
+  return dir;
+}
+
+after(() => {
+  for (const dir of workDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('a build on the fixture installer', () => {
+  test('produces a qcow2 image that checks, with a checksum sha256sum accepts, logs removed, system intact, free space zeroed, nothing left behind', async () => {
+    const dir = workDir('qcow2');
+    const dataMiB = 200;
+    const { config, image } = writeFixtureConfig(dir, { directives: { 'data-mb': dataMiB }, keys: { 'zero-free-space': 'zerofree' } });
+    const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+    assert.equal(run.code, 0, run.stderr);
+    const stem = `${image}-${today()}`;
+    const qcow2 = join(dir, `${stem}.qcow2`);
+
+    execFileSync('qemu-img', ['check', qcow2]);
+    const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', qcow2], { encoding: 'utf8' })) as { format: string; 'virtual-size': number };
+    assert.equal(info.format, 'qcow2');
+    assert.equal(info['virtual-size'], 1 << 30);
+    assert.equal(readFileSync(`${qcow2}.sha256sum`, 'utf8').split(/\s+/)[1], `${stem}.qcow2`);
+    execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: dir });
+    assert.ok(!existsSync(join(dir, `${stem}.raw`)), 'the raw image is removed unless keep-raw');
+
+    // The installer wrote and deleted dataMiB of random data: zeroed free space compresses away.
+    const size = statSync(qcow2).size;
+    assert.ok(size < (dataMiB / 4) * 1024 * 1024, `qcow2 is ${size} bytes: free space was not zeroed`);
+
+    inspectImage(qcow2, (root) => {
+      for (const log of INSTALLER_LOGS) assert.ok(!existsSync(join(root, log)), `${log} was not removed`);
+      assert.match(readText(root, 'etc/os-release') ?? '', /Fixture Linux/);
+      assert.ok(existsSync(join(root, 'usr/bin/hello')));
+      assert.ok(existsSync(join(root, 'home/user/notes.txt')));
+      assert.ok(existsSync(join(root, 'var/log')), 'only the installer logs go, not /var/log');
+    });
+    assert.match(run.stderr, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} image-factory \[\d+\] INFO: /m);
+    assert.match(run.stderr, /Removing \/var\/log\/installer/);
+    assert.ok(existsSync(join(dir, `${stem}.console.log`)));
+    assert.match(readFileSync(join(dir, `${stem}.console.log`), 'utf8'), /fixture-installer/);
+    assert.deepEqual(leftovers(dir, stem), []);
+  });
+
+  test('a raw build by discard keeps the image sparse, and prints the installer logs when asked', async () => {
+    const dir = workDir('raw');
+    const { config, image } = writeFixtureConfig(dir, { directives: { 'data-mb': 100 }, keys: { format: 'raw', 'zero-free-space': 'discard' } });
+    const run = await runCli([image, '--installer-logs'], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+    assert.equal(run.code, 0, run.stderr);
+    const stem = `${image}-${today()}`;
+    const raw = join(dir, `${stem}.raw`);
+    const stats = statSync(raw);
+    assert.equal(stats.size, 1 << 30);
+    assert.ok(stats.blocks * 512 < 64 << 20, `raw image takes ${stats.blocks * 512} bytes on disk: not sparse`);
+    execFileSync('sha256sum', ['-c', `${stem}.raw.sha256sum`], { cwd: dir });
+    assert.match(run.stderr, /discarded free space/);
+    assert.match(run.stderr, /Content of \/var\/log\/installer\/syslog:/);
+    assert.match(run.stderr, /console: fixture-installer/);
+    assert.deepEqual(leftovers(dir, stem), []);
+  });
+});
+
+describe('a failed build says which step failed and leaves nothing behind', () => {
+  async function failingBuild(name: string, options: Parameters<typeof writeFixtureConfig>[1], args: string[] = []) {
+    const dir = workDir(name);
+    const { config, image } = writeFixtureConfig(dir, options);
+    const run = await runCli([image, ...args], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+    const stem = `${image}-${today()}`;
+    const files = readdirSync(dir).filter((f) => f.startsWith(stem) && !f.endsWith('.console.log') && !f.endsWith('.log'));
+    return { run, dir, stem, files };
+  }
+
+  test('an installer that leaves the disk empty', async () => {
+    const { run, dir, stem, files } = await failingBuild('empty', { directives: { partitions: 0 } });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /scrub step failed: Expected exactly one partition in .*, but found no partitions/);
+    assert.deepEqual(files, []);
+    assert.deepEqual(leftovers(dir, stem), []);
+  });
+
+  test('an installer that makes two partitions', async () => {
+    const { run, dir, stem, files } = await failingBuild('two', { directives: { partitions: 2 } });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /but found 2 partitions \(.*vda1|but found 2 partitions \(/);
+    assert.deepEqual(files, []);
+    assert.deepEqual(leftovers(dir, stem), []);
+  });
+
+  test('an installer that hangs is stopped at install-timeout, quoting its last console lines', async () => {
+    const { run, dir, stem, files } = await failingBuild('hang', { directives: { hang: 1 }, keys: { 'install-timeout': '25s' } });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /install step failed: the installer did not finish within 25\.0 s/);
+    assert.match(run.stderr, /Last console lines:\n(.*\n)*.*\| .*fixture-installer/);
+    assert.deepEqual(files, []);
+    assert.deepEqual(leftovers(dir, stem), []);
+  });
+
+  test('a kernel URL that does not exist fails the fetch step', async () => {
+    const server = createServer((_req, res) => {
+      res.statusCode = 404;
+      res.end('not here');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const { run, dir, stem, files } = await failingBuild('nokernel', { keys: { linux: `http://127.0.0.1:${port}/missing/vmlinuz` } });
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, /fetch step failed: .*linux.*404/);
+      assert.deepEqual(files, []);
+      assert.deepEqual(leftovers(dir, stem), []);
+      assert.deepEqual(readdirSync(join(dir, 'cache', 'fixture')).filter((f) => f.includes('partial')), []);
+    } finally {
+      server.close();
+    }
+  });
+
+  test('SIGTERM during the install stops the VM and removes everything', async () => {
+    const dir = workDir('sigterm');
+    const { config, image } = writeFixtureConfig(dir, { directives: { hang: 1 } });
+    let sent = false;
+    const run = await runCli([image], {
+      cwd: dir,
+      env: { IMAGE_FACTORY_CONFIG: config },
+      onStderr: (text, child) => {
+        if (!sent && /Calling virt-install/.test(text)) {
+          sent = true;
+          setTimeout(() => child.kill('SIGTERM'), 8000);
+        }
+      },
+    });
+    const stem = `${image}-${today()}`;
+    assert.ok(sent, 'the install never started');
+    assert.equal(run.code, 143, run.stderr);
+    assert.match(run.stderr, /SIGTERM received: stopping the build and cleaning up/);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith(stem) && /\.(qcow2|raw|sha256sum)$/.test(f)), []);
+    assert.deepEqual(leftovers(dir, stem), []);
+  });
+});

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { CLI, ensureFixtureInstaller, makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
+import { inspectImage } from '../support/image-files.js';
+import { leftovers } from '../support/leftovers.js';
+import { runCli } from '../support/run-cli.js';
+import { allowRootCommands, BUILD_USER, ensureBuildUser, revokeRootCommands, sessionDomains } from '../support/unprivileged-user.js';
+
+function today(): string {
+  const d = new Date();
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+
+const cleanups: Array<() => void> = [];
+after(() => {
+  for (const cleanup of cleanups.reverse()) cleanup();
+});
+
+function chownTree(path: string, uid: number): void {
+  execFileSync('chown', ['-R', `${uid}:${uid}`, path]);
+}
+
+describe('builds where users actually run them', () => {
+  test('a working folder inside root\'s private home (700) builds, and the ACL granted to qemu is removed afterwards', async () => {
+    const home = mkdtempSync('/root/image-factory-private-');
+    cleanups.push(() => rmSync(home, { recursive: true, force: true }));
+    chmodSync(home, 0o700);
+    const { config, image } = writeFixtureConfig(home, { directives: { 'data-mb': 16 } });
+    const run = await runCli([image], { cwd: home, env: { IMAGE_FACTORY_CONFIG: config } });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /is private: letting libvirt-qemu \(qemu\) pass through it during the install/);
+    const stem = `${image}-${today()}`;
+    execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: home });
+    for (const folder of ['/root', home]) {
+      const acl = execFileSync('getfacl', ['--omit-header', '--absolute-names', folder], { encoding: 'utf8' });
+      assert.doesNotMatch(acl, /libvirt-qemu/, `the ACL on ${folder} was not removed`);
+    }
+    assert.equal(statSync(home).mode & 0o777, 0o700);
+    assert.deepEqual(leftovers(home, stem), []);
+  });
+
+  test('file: URIs, a relative path, and folders with spaces and commas', async () => {
+    const dir = makeWorkDir('paths');
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const fixture = ensureFixtureInstaller();
+    const odd = join(dir, 'installer files, v1');
+    mkdirSync(odd);
+    chmodSync(odd, 0o755);
+    copyFileSync(join(fixture, 'vmlinuz'), join(odd, 'vmlinuz'));
+    copyFileSync(join(fixture, 'initrd.gz'), join(odd, 'initrd.gz'));
+    const answerDir = join(dir, 'answer files');
+    mkdirSync(answerDir);
+    writeFileSync(join(answerDir, 'my answer.cfg'), '# fixture: data-mb=8\n');
+    const out = join(dir, 'out, final');
+    mkdirSync(out);
+    chmodSync(out, 0o755);
+    const { config, image } = writeFixtureConfig(dir, {
+      keys: {
+        linux: `file:${odd}/vmlinuz`,
+        initrd: 'installer files, v1/initrd.gz',
+        preseed: 'answer files/my answer.cfg',
+        cache_dir: join(dir, 'cache dir, too'),
+      },
+    });
+    const run = await runCli([image, '--output-dir', out], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+    assert.equal(run.code, 0, run.stderr);
+    const stem = `${image}-${today()}`;
+    execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: out });
+    assert.match(run.stderr, /--location .*cache dir, too\/fixture.*kernel=vmlinuz,initrd=initrd\.gz/);
+    assert.deepEqual(leftovers(out, stem), []);
+
+    // file:///path works too.
+    const second = makeWorkDir('fileuri');
+    cleanups.push(() => rmSync(second, { recursive: true, force: true }));
+    const other = writeFixtureConfig(second, { keys: { linux: `file://${fixture}/vmlinuz`, initrd: `file:${fixture}/initrd.gz` }, directives: { 'data-mb': 8 } });
+    const built = await runCli([other.image], { cwd: second, env: { IMAGE_FACTORY_CONFIG: other.config } });
+    assert.equal(built.code, 0, built.stderr);
+    execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: second });
+    assert.deepEqual(leftovers(second, stem), []);
+  });
+
+  test('/dev/kvm that only root may open is reported with the fix, and the build falls back to TCG', async () => {
+    if (!existsSync('/dev/kvm')) return;
+    const before = statSync('/dev/kvm').mode & 0o777;
+    chmodSync('/dev/kvm', 0o600);
+    try {
+      const dir = makeWorkDir('kvm600');
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      const { config, image } = writeFixtureConfig(dir, { keys: { accelerator: 'auto' } });
+      const run = await runCli([image, '--dry-run'], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, /WARNING: KVM is not usable \(\/dev\/kvm is mode 600: libvirt's qemu user cannot open it. Fix: chgrp kvm \/dev\/kvm && chmod 660 \/dev\/kvm/);
+      assert.match(run.stderr, /--virt-type qemu/);
+      const strict = await runCli([image, '--dry-run', '--accelerator', 'kvm'], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+      assert.equal(strict.code, 2);
+      assert.match(strict.stderr, /accelerator = kvm, but KVM is not usable: \/dev\/kvm is mode 600/);
+    } finally {
+      chmodSync('/dev/kvm', before);
+    }
+  });
+});
+
+describe('a build as a normal user through qemu:///session', () => {
+  async function runAsUser(dir: string, config: string, image: string) {
+    const { home } = ensureBuildUser();
+    return runCli([image], {
+      cwd: dir,
+      env: { IMAGE_FACTORY_CONFIG: config, HOME: home, USER: BUILD_USER, LOGNAME: BUILD_USER },
+      command: ['runuser', '-u', BUILD_USER, '--', process.execPath, CLI],
+    });
+  }
+
+  function userWorkDir(name: string): { dir: string; config: string; image: string } {
+    const { uid } = ensureBuildUser();
+    const dir = makeWorkDir(name);
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const fixture = ensureFixtureInstaller();
+    copyFileSync(join(fixture, 'vmlinuz'), join(dir, 'vmlinuz'));
+    copyFileSync(join(fixture, 'initrd.gz'), join(dir, 'initrd.gz'));
+    const { config, image } = writeFixtureConfig(dir, { directives: { 'data-mb': 16 }, keys: { linux: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.gz') } });
+    chownTree(dir, uid);
+    chownSync(dir, uid, uid);
+    return { dir, config, image };
+  }
+
+  test('without a sudoers rule it stops before the install, naming the commands and the sudoers line', async () => {
+    revokeRootCommands();
+    const { dir, config, image } = userWorkDir('nosudo');
+    const before = readdirSync(dir).sort();
+    const run = await runAsUser(dir, config, image);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /sudo refuses losetup, blkid, mount, umount, fstrim, zerofree, ls, cat, rm without a password/);
+    assert.match(run.stderr, new RegExp(`${BUILD_USER} ALL=\\(root\\) NOPASSWD: /usr/sbin/losetup, `));
+    assert.deepEqual(readdirSync(dir).sort(), before, 'nothing was created');
+    assert.deepEqual(sessionDomains(image), []);
+  });
+
+  test('with exactly the root commands allowed in sudoers it builds, and removes logs in root-only folders', async () => {
+    allowRootCommands();
+    cleanups.push(revokeRootCommands);
+    const { dir, config, image } = userWorkDir('user');
+    const run = await runAsUser(dir, config, image);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /--connect qemu:\/\/\/session/);
+    assert.match(run.stderr, /Calling sudo -n losetup/);
+    const stem = `${image}-${today()}`;
+    const qcow2 = join(dir, `${stem}.qcow2`);
+    assert.equal(statSync(qcow2).uid, ensureBuildUser().uid, 'the image belongs to the user who built it');
+    execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: dir });
+    inspectImage(qcow2, (root) => {
+      for (const log of ['root/anaconda-ks.cfg', 'root/install.log', 'var/log/installer']) {
+        assert.ok(!existsSync(join(root, log)), `${log} was not removed`);
+      }
+      assert.ok(existsSync(join(root, 'root/.bash_history')), 'the rest of /root is intact');
+    });
+    assert.deepEqual(leftovers(dir, stem), []);
+    assert.deepEqual(sessionDomains(stem), []);
+  });
+});

@@ -1,0 +1,42 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * Look inside a finished image the way an operator would: convert it to raw
+ * if needed, attach its partition read-only, mount it, and collect answers.
+ */
+export function inspectImage<T>(imagePath: string, look: (root: string) => T): T {
+  const scratch = mkdtempSync(join(tmpdir(), 'inspect-'));
+  let raw = imagePath;
+  let loop = '';
+  const mountpoint = join(scratch, 'root');
+  try {
+    if (imagePath.endsWith('.qcow2')) {
+      raw = join(scratch, 'disk.raw');
+      execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', imagePath, raw]);
+    }
+    const table = JSON.parse(execFileSync('sfdisk', ['--json', raw], { encoding: 'utf8' })) as {
+      partitiontable: { sectorsize?: number; partitions: Array<{ start: number; size: number }> };
+    };
+    const sector = table.partitiontable.sectorsize ?? 512;
+    const part = table.partitiontable.partitions[0];
+    loop = execFileSync('losetup', ['--find', '--show', '--read-only', '--offset', String(part.start * sector), '--sizelimit', String(part.size * sector), raw], {
+      encoding: 'utf8',
+    }).trim();
+    execFileSync('mkdir', [mountpoint]);
+    execFileSync('mount', ['-o', 'ro', loop, mountpoint]);
+    return look(mountpoint);
+  } finally {
+    if (existsSync(mountpoint)) execFileSync('umount', [mountpoint], { stdio: 'ignore' });
+    if (loop) execFileSync('losetup', ['--detach', loop]);
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** A file of the mounted image as text, or undefined when it is absent. */
+export function readText(root: string, path: string): string | undefined {
+  const full = join(root, path);
+  return existsSync(full) ? readFileSync(full, 'utf8') : undefined;
+}

@@ -1,0 +1,29 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+
+/**
+ * What a build may leave behind on this host, found the way an operator
+ * would look: libvirt domains, loop devices, mounts, and staging folders.
+ */
+export function leftovers(workDir: string, stem: string): string[] {
+  const found: string[] = [];
+  for (const uri of ['qemu:///system']) {
+    const domains = execFileSync('virsh', ['-c', uri, 'list', '--all', '--name'], { encoding: 'utf8' })
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((name) => name.startsWith(stem));
+    found.push(...domains.map((name) => `domain ${name}`));
+  }
+  const loops = execFileSync('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.includes(workDir));
+  found.push(...loops.map((line) => `loop ${line.trim()}`));
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((line) => line.includes('image-factory.') || line.includes(workDir));
+  found.push(...mounts.map((line) => `mount ${line.split(' ')[4]}`));
+  found.push(...readdirSync(workDir).filter((name) => name.includes('.partial')).map((name) => `staging ${name}`));
+  found.push(...readdirSync(tmpdir()).filter((name) => name.startsWith('image-factory.')).map((name) => `mount point ${name}`));
+  return found;
+}
