@@ -15,7 +15,8 @@ import type { BuildContext, Downloader } from './context.js';
 import { convertToQcow2 } from './convert.js';
 import { createRawDisk } from './disk.js';
 import { fetchInstaller } from './fetch.js';
-import { injectableAnswerFile, runInstaller } from './install.js';
+import { serveAnswerFile } from './answer-server.js';
+import { answerFileArgument, injectableAnswerFile, runInstaller } from './install.js';
 import { runPostBuildCommand } from './post-build.js';
 import type { Reporter, Step } from './reporter.js';
 import { CleanupStack, type Resource } from './resources.js';
@@ -177,7 +178,21 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     const domain = `${spec.stem}-${dryRun ? 'XXXXXX' : randomBytes(3).toString('hex')}`;
     await step('install', async () => {
       const injectedAnswerFile = await injectableAnswerFile(ctx, staging);
-      await runInstaller(ctx, { domain, diskPath: rawPath, consoleLog: paths.consoleLog, accelerator: chosen.accelerator, installer, injectedAnswerFile });
+      const server = await serveAnswerFile(ctx);
+      try {
+        const answerArgument = server ? answerFileArgument(spec, server.url) : undefined;
+        await runInstaller(ctx, {
+          domain,
+          diskPath: rawPath,
+          consoleLog: paths.consoleLog,
+          accelerator: chosen.accelerator,
+          installer,
+          injectedAnswerFile,
+          answerArgument,
+        });
+      } finally {
+        await server?.close();
+      }
     });
     const scrubbed = await step('scrub', () => scrubImage(ctx, rawPath));
 

@@ -1,0 +1,66 @@
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { basename } from 'node:path';
+import type { BuildContext } from './context.js';
+
+/** Where a guest under user networking (slirp) reaches the host's loopback. */
+export const GUEST_HOST_ADDRESS = '10.0.2.2';
+
+export interface AnswerServer {
+  /** The URL of the answer file as the guest sees it. */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serve the answer file over HTTP for the duration of the install, for
+ * installers that do not read a file injected into the initrd (Ubuntu's
+ * subiquity). Bound to 127.0.0.1 on a random port; the guest reaches it at
+ * 10.0.2.2. An autoinstall file is served as a NoCloud seed folder
+ * (user-data and an empty meta-data).
+ */
+export async function serveAnswerFile(ctx: BuildContext): Promise<AnswerServer | undefined> {
+  const answer = ctx.spec.answerFile;
+  if (!answer || ctx.spec.answerDelivery !== 'http') return undefined;
+  const name = answer.kind === 'autoinstall' ? 'user-data' : basename(answer.path).replace(/[^A-Za-z0-9._+-]/g, '_');
+  if (ctx.dryRun) {
+    const url = `http://${GUEST_HOST_ADDRESS}:PORT/${name}`;
+    ctx.reporter.info(`would serve ${answer.path} at ${url} during the install`);
+    return { url, port: 0, close: async () => undefined };
+  }
+  const body = await readFile(answer.path);
+  const files = new Map<string, Buffer>([[`/${name}`, body]]);
+  if (answer.kind === 'autoinstall') {
+    files.set('/meta-data', Buffer.from(`instance-id: image-factory-${ctx.spec.stem}\n`));
+    files.set('/vendor-data', Buffer.alloc(0));
+  }
+  const server: Server = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+    const content = files.get(path);
+    ctx.reporter.info(`answer file server: ${request.method} ${path} from the installer -> ${content ? 200 : 404}`);
+    if (!content || (request.method !== 'GET' && request.method !== 'HEAD')) {
+      response.writeHead(404).end();
+      return;
+    }
+    response.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': content.length });
+    response.end(request.method === 'HEAD' ? undefined : content);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${GUEST_HOST_ADDRESS}:${port}/${name}`;
+  ctx.reporter.info(`serving the answer file at ${url} (127.0.0.1:${port} on this host) during the install`);
+  return {
+    url,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
