@@ -56,6 +56,8 @@ export interface ImageSpec {
   mac?: string;
   vnc?: { listen: string; port: number };
   osinfo: string;
+  /** virt-install's --cpu value, when set (e.g. mode=maximum for x86-64-v3 distributions under TCG). */
+  cpu?: string;
   accelerator: Accelerator;
   installTimeoutMs: number;
   installerLogs: boolean;
@@ -228,6 +230,11 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     throw problem('osinfo', `'${osinfo}' is not an OS name; use a short id from 'virt-install --osinfo list' such as debian12 or linux2022.`);
   }
 
+  const cpu = options.cpu?.trim() || undefined;
+  if (cpu !== undefined && !/^[A-Za-z0-9=,._-]+$/.test(cpu)) {
+    throw problem('cpu', `'${cpu}' is not a virt-install --cpu value such as mode=maximum, host-passthrough or host-model.`);
+  }
+
   const logFile = booleanOf('log-file', false)
     ? resolve(context.outputDir, expandHome(options['log-filename'] ?? `${image}-${context.date}.log`))
     : undefined;
@@ -262,6 +269,7 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     mac,
     vnc,
     osinfo,
+    cpu,
     accelerator: choiceOf<Accelerator>('accelerator', ['auto', 'kvm', 'tcg'], 'auto'),
     installTimeoutMs,
     installerLogs: booleanOf('installer-logs', false),

@@ -114,6 +114,7 @@ export async function virtInstallCommand(ctx: BuildContext, plan: InstallPlan): 
     String(spec.cores),
     '--memory',
     String(spec.ramMiB),
+    ...(spec.cpu ? ['--cpu', spec.cpu] : []),
     '--disk',
     `path=${escapeOptionValue(plan.diskPath)},bus=virtio,format=raw`,
     '--network',

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { REPO_ROOT } from '../support/fixture.js';
+import { runCli } from '../support/run-cli.js';
+
+const GOLDEN = join(REPO_ROOT, 'test', 'golden', 'virt-install');
+const DATA = join(REPO_ROOT, 'data');
+const update = process.env.UPDATE_GOLDEN === '1';
+const home = mkdtempSync(join(tmpdir(), 'golden-home-'));
+after(() => rmSync(home, { recursive: true, force: true }));
+
+const images = readFileSync(join(DATA, 'image-factory.conf'), 'utf8')
+  .split('\n')
+  .map((line) => /^\[([^\]]+)\]/.exec(line)?.[1])
+  .filter((name): name is string => name !== undefined && name !== 'DEFAULT');
+
+/** The virt-install line of a dry run, with what changes from run to run made constant. */
+function virtInstallLine(stderr: string, image: string): string {
+  const line = stderr.split('\n').find((l) => l.includes('INFO: Calling virt-install '));
+  assert.ok(line, `no virt-install line for ${image}:\n${stderr}`);
+  return line
+    .replace(/^.* INFO: Calling /, '')
+    .replaceAll(DATA, '<data>')
+    .replace(/\d{4}-\d\d-\d\d/g, '<date>')
+    .replace(/:\d+\/(user-data|[^ /']+\.(cfg|xml|yaml))/g, ':<port>/$1');
+}
+
+describe('the virt-install command line of every shipped image (a change here is a reviewed change)', () => {
+  test('there are shipped images', () => assert.ok(images.length >= 10, images.join(', ')));
+  for (const image of images) {
+    test(image, async () => {
+      // No configuration of the user's own: the shipped definitions alone.
+      const run = await runCli(['--dry-run', image, '--accelerator', 'tcg', '--output-dir', '/srv/images', '--cache-dir', '/var/cache/image-factory'], {
+        env: { HOME: home, IMAGE_FACTORY_CONFIG: undefined },
+      });
+      assert.equal(run.code, 0, run.stderr);
+      const actual = `${virtInstallLine(run.stderr, image)}\n`;
+      const file = join(GOLDEN, `${image}.txt`);
+      if (update) {
+        mkdirSync(GOLDEN, { recursive: true });
+        writeFileSync(file, actual);
+      }
+      assert.equal(actual, readFileSync(file, 'utf8'));
+    });
+  }
+});
