@@ -8,74 +8,17 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseSource, type ImageSpec, type InstallerSource } from '../../src/config/image-spec.js';
 import { UsageError } from '../../src/config/usage-error.js';
-import { formatCommand } from '../../src/host/command-error.js';
 import { AbortedError } from '../../src/host/exec.js';
-import { Host } from '../../src/host/host.js';
 import type { BuildContext } from '../../src/pipeline/context.js';
 import { FetchError, fetchInstaller } from '../../src/pipeline/fetch.js';
-import type { Reporter } from '../../src/pipeline/reporter.js';
-import { CleanupStack } from '../../src/pipeline/resources.js';
+import { RecordingReporter, testContext, testSpec } from '../support/build-context.js';
 import { startRsyncDaemon } from '../support/rsync-daemon.js';
 
 process.env.IMAGE_FACTORY_RETRY_DELAY_MS = '20';
 
-class RecordingReporter implements Reporter {
-  readonly lines: string[] = [];
-  info(message: string): void {
-    this.lines.push(`info: ${message}`);
-  }
-  warning(message: string): void {
-    this.lines.push(`warning: ${message}`);
-  }
-  error(message: string): void {
-    this.lines.push(`error: ${message}`);
-  }
-  command(argv: readonly string[]): void {
-    this.lines.push(`command: ${formatCommand(argv)}`);
-  }
-  output(line: string): void {
-    this.lines.push(`output: ${line}`);
-  }
-  stepStarted(): void {}
-  stepFinished(): void {}
-  progress(step: string, message: string): void {
-    this.lines.push(`progress ${step}: ${message}`);
-  }
-  text(): string {
-    return this.lines.join('\n');
-  }
-}
-
 function source(uri: string, sha256?: string): InstallerSource {
   const parsed = parseSource(uri, (message) => new UsageError(message));
   return sha256 === undefined ? parsed : { ...parsed, sha256 };
-}
-
-function spec(cacheDir: string, installer: ImageSpec['installer']): ImageSpec {
-  return {
-    name: 'test-image',
-    date: '2026-01-01',
-    stem: 'test-image-2026-01-01',
-    outputDir: cacheDir,
-    cacheDir,
-    format: 'qcow2',
-    imageSize: 1 << 30,
-    ramMiB: 512,
-    cores: 1,
-    installer,
-    answerDelivery: 'inject',
-    append: '',
-    osinfo: 'linux2022',
-    accelerator: 'tcg',
-    installTimeoutMs: 60_000,
-    installerLogs: false,
-    keepRaw: false,
-    zeroFreeSpace: 'none',
-    compress: 'none',
-    bootTest: { enabled: false, timeoutMs: 60_000, expect: 'login:', cloudInit: false, ramMiB: 512 },
-    upload: false,
-    uploads: [],
-  };
 }
 
 function context(
@@ -83,17 +26,7 @@ function context(
   installer: ImageSpec['installer'],
   options: { dryRun?: boolean; signal?: AbortSignal } = {},
 ): { ctx: BuildContext; reporter: RecordingReporter } {
-  const reporter = new RecordingReporter();
-  const host = new Host(reporter, options.dryRun ?? false, options.signal);
-  const ctx: BuildContext = {
-    spec: spec(cacheDir, installer),
-    host,
-    reporter,
-    cleanup: new CleanupStack(host),
-    dryRun: options.dryRun ?? false,
-    signal: options.signal,
-  };
-  return { ctx, reporter };
+  return testContext(testSpec({ name: 'test-image', outputDir: cacheDir, cacheDir, installer }), options);
 }
 
 const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');

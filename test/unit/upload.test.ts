@@ -7,45 +7,15 @@ import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { ImageSpec, UploadDestination } from '../../src/config/image-spec.js';
-import { formatCommand } from '../../src/host/command-error.js';
 import { AbortedError } from '../../src/host/exec.js';
-import { Host } from '../../src/host/host.js';
 import type { BuildContext } from '../../src/pipeline/context.js';
-import type { Reporter } from '../../src/pipeline/reporter.js';
-import { CleanupStack } from '../../src/pipeline/resources.js';
 import { UploadError, uploadImage } from '../../src/pipeline/upload.js';
+import { RecordingReporter, testContext, testSpec } from '../support/build-context.js';
 import { freePort, startRsyncDaemon } from '../support/rsync-daemon.js';
 import { startSshd } from '../support/sshd.js';
 
 const run = promisify(execFile);
 process.env.IMAGE_FACTORY_RETRY_DELAY_MS = '20';
-
-class RecordingReporter implements Reporter {
-  readonly lines: string[] = [];
-  info(message: string): void {
-    this.lines.push(`info: ${message}`);
-  }
-  warning(message: string): void {
-    this.lines.push(`warning: ${message}`);
-  }
-  error(message: string): void {
-    this.lines.push(`error: ${message}`);
-  }
-  command(argv: readonly string[]): void {
-    this.lines.push(`command: ${formatCommand(argv)}`);
-  }
-  output(line: string): void {
-    this.lines.push(`output: ${line}`);
-  }
-  stepStarted(): void {}
-  stepFinished(): void {}
-  progress(step: string, message: string): void {
-    this.lines.push(`progress ${step}: ${message}`);
-  }
-  text(): string {
-    return this.lines.join('\n');
-  }
-}
 
 /** A destination as the configuration makes it: post-upload commands split on spaces after `${image}` is set. */
 function destination(name: string, target: string, args: string[] = [], postUpload: string[] = []): UploadDestination {
@@ -62,34 +32,8 @@ function context(
   uploads: UploadDestination[],
   options: { dryRun?: boolean; signal?: AbortSignal; upload?: boolean; format?: ImageSpec['format'] } = {},
 ): { ctx: BuildContext; reporter: RecordingReporter } {
-  const reporter = new RecordingReporter();
-  const host = new Host(reporter, options.dryRun ?? false, options.signal);
-  const spec: ImageSpec = {
-    name: 'golden',
-    date: '2026-01-01',
-    stem: 'golden-2026-01-01',
-    outputDir: work,
-    cacheDir: join(work, 'cache'),
-    format: options.format ?? 'qcow2',
-    imageSize: 1 << 30,
-    ramMiB: 512,
-    cores: 1,
-    installer: { kind: 'image', image: { uri: '/dev/null', display: '/dev/null', scheme: 'file', location: '/dev/null' } },
-    answerDelivery: 'inject',
-    append: '',
-    osinfo: 'linux2022',
-    accelerator: 'tcg',
-    installTimeoutMs: 60_000,
-    installerLogs: false,
-    keepRaw: false,
-    zeroFreeSpace: 'none',
-    compress: 'none',
-    bootTest: { enabled: false, timeoutMs: 60_000, expect: 'login:', cloudInit: false, ramMiB: 512 },
-    upload: options.upload ?? true,
-    uploads,
-  };
-  const ctx: BuildContext = { spec, host, reporter, cleanup: new CleanupStack(host), dryRun: options.dryRun ?? false, signal: options.signal };
-  return { ctx, reporter };
+  const spec = testSpec({ name: 'golden', stem: 'golden-2026-01-01', outputDir: work, cacheDir: join(work, 'cache'), format: options.format ?? 'qcow2', upload: options.upload ?? true, uploads });
+  return testContext(spec, options);
 }
 
 const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');

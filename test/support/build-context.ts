@@ -1,0 +1,70 @@
+import type { ImageSpec } from '../../src/config/image-spec.js';
+import { formatCommand } from '../../src/host/command-error.js';
+import { Host } from '../../src/host/host.js';
+import type { BuildContext } from '../../src/pipeline/context.js';
+import type { Reporter } from '../../src/pipeline/reporter.js';
+import { CleanupStack } from '../../src/pipeline/resources.js';
+
+/** A Reporter that keeps every line, for tests that call pipeline steps directly. */
+export class RecordingReporter implements Reporter {
+  readonly lines: string[] = [];
+  info(message: string): void {
+    this.lines.push(`info: ${message}`);
+  }
+  warning(message: string): void {
+    this.lines.push(`warning: ${message}`);
+  }
+  error(message: string): void {
+    this.lines.push(`error: ${message}`);
+  }
+  command(argv: readonly string[]): void {
+    this.lines.push(`command: ${formatCommand(argv)}`);
+  }
+  output(line: string): void {
+    this.lines.push(`output: ${line}`);
+  }
+  stepStarted(): void {}
+  stepFinished(): void {}
+  progress(step: string, message: string): void {
+    this.lines.push(`progress ${step}: ${message}`);
+  }
+  text(): string {
+    return this.lines.join('\n');
+  }
+}
+
+/** An ImageSpec with plain values, for tests of single steps. */
+export function testSpec(overrides: Partial<ImageSpec> & Pick<ImageSpec, 'outputDir'>): ImageSpec {
+  return {
+    name: 'test-image',
+    date: '2026-01-01',
+    stem: 'test-image-2026-01-01',
+    cacheDir: overrides.outputDir,
+    format: 'qcow2',
+    imageSize: 1 << 30,
+    ramMiB: 512,
+    cores: 1,
+    installer: { kind: 'image', image: { uri: '/dev/null', display: '/dev/null', scheme: 'file', location: '/dev/null' } },
+    answerDelivery: 'inject',
+    append: '',
+    osinfo: 'linux2022',
+    accelerator: 'tcg',
+    installTimeoutMs: 60_000,
+    installerLogs: false,
+    keepRaw: false,
+    zeroFreeSpace: 'none',
+    compress: 'none',
+    bootTest: { enabled: false, timeoutMs: 60_000, expect: 'login:', cloudInit: false, ramMiB: 512 },
+    upload: false,
+    uploads: [],
+    ...overrides,
+  };
+}
+
+/** A BuildContext with a real Host and CleanupStack around `spec`. */
+export function testContext(spec: ImageSpec, options: { dryRun?: boolean; signal?: AbortSignal } = {}): { ctx: BuildContext; reporter: RecordingReporter } {
+  const reporter = new RecordingReporter();
+  const host = new Host(reporter, options.dryRun ?? false, options.signal);
+  const ctx: BuildContext = { spec, host, reporter, cleanup: new CleanupStack(host), dryRun: options.dryRun ?? false, signal: options.signal };
+  return { ctx, reporter };
+}
