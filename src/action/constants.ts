@@ -1,0 +1,42 @@
+/** The action's inputs, as action.yml declares them. */
+export enum Input {
+  Image = 'image',
+  CacheDir = 'cache-dir',
+  Format = 'format',
+  ImageSize = 'image-size',
+  Mac = 'mac',
+  InstallerLogs = 'installer-logs',
+  LogFile = 'log-file',
+  LogFilename = 'log-filename',
+  Config = 'config',
+  ConfigText = 'config-text',
+  Accelerator = 'accelerator',
+  InstallTimeout = 'install-timeout',
+  ZeroFreeSpace = 'zero-free-space',
+  Compress = 'compress',
+  InstallDependencies = 'install-dependencies',
+  Upload = 'upload',
+  OutputDir = 'output-dir',
+}
+
+/** The action's outputs, as action.yml declares them. */
+export enum Output {
+  Image = 'image',
+  ImagePath = 'image-path',
+  Format = 'format',
+  Size = 'size',
+  DiskUsage = 'disk-usage',
+  Sha256 = 'sha256',
+  ChecksumPath = 'checksum-path',
+  RawPath = 'raw-path',
+  ConsoleLog = 'console-log',
+  Accelerator = 'accelerator',
+  Uploaded = 'uploaded',
+  CacheHit = 'cache-hit',
+}
+
+/** What the main step hands to the post step. */
+export enum State {
+  /** JSON list of the Resources the build has not undone yet, oldest first. */
+  PendingResources = 'pending-resources',
+}

@@ -1,0 +1,241 @@
+import * as core from '@actions/core';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { delimiter, isAbsolute, join } from 'node:path';
+import { kvmStatus, type KvmStatus } from '../host/accelerator.js';
+import { CommandError } from '../host/command-error.js';
+import type { Host } from '../host/host.js';
+import { libvirtUri } from '../host/libvirt.js';
+import type { Reporter } from '../pipeline/reporter.js';
+
+type PackageManager = 'apt-get' | 'dnf';
+
+/** A program the build runs, and the packages that bring it on each family of distributions. */
+interface Requirement {
+  /** Names (on PATH or in sbin) or absolute paths; any one will do. */
+  programs: string[];
+  packages: Record<PackageManager, string[]>;
+}
+
+const REQUIREMENTS: Requirement[] = [
+  { programs: ['qemu-img'], packages: { 'apt-get': ['qemu-utils'], dnf: ['qemu-img'] } },
+  // RHEL-like systems ship the emulator only as /usr/libexec/qemu-kvm.
+  { programs: ['qemu-system-x86_64', '/usr/libexec/qemu-kvm'], packages: { 'apt-get': ['qemu-system-x86'], dnf: ['qemu-kvm'] } },
+  { programs: ['virt-install'], packages: { 'apt-get': ['virtinst'], dnf: ['virt-install'] } },
+  {
+    programs: ['virsh'],
+    packages: { 'apt-get': ['libvirt-clients', 'libvirt-daemon-system'], dnf: ['libvirt-client', 'libvirt-daemon-kvm'] },
+  },
+  // The daemon itself: monolithic libvirtd, or the modular virtqemud of newer Fedora.
+  { programs: ['libvirtd', 'virtqemud'], packages: { 'apt-get': ['libvirt-daemon-system'], dnf: ['libvirt-daemon-kvm'] } },
+  { programs: ['zerofree'], packages: { 'apt-get': ['zerofree'], dnf: ['zerofree'] } },
+  { programs: ['rsync'], packages: { 'apt-get': ['rsync'], dnf: ['rsync'] } },
+  { programs: ['sfdisk'], packages: { 'apt-get': ['fdisk'], dnf: ['util-linux'] } },
+  { programs: ['losetup'], packages: { 'apt-get': ['mount'], dnf: ['util-linux'] } },
+];
+
+export const KVM_UDEV_RULE_PATH = '/etc/udev/rules.d/65-kvm.rules';
+export const KVM_UDEV_RULE = 'KERNEL=="kvm", GROUP="kvm", MODE="0660"';
+const LIBVIRT_WAIT_MS = 30_000;
+
+/** The runner cannot be made ready; the message says how to fix it. */
+export class HostSetupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HostSetupError';
+  }
+}
+
+export interface HostSetupReport {
+  /** Packages installed by this run. */
+  installed: string[];
+  libvirtStarted: boolean;
+  kvm: KvmStatus;
+  /** /dev/kvm was root-only and was opened to the kvm group. */
+  kvmFixed: boolean;
+}
+
+function findProgram(name: string): string | undefined {
+  if (isAbsolute(name)) return isExecutable(name) ? name : undefined;
+  const dirs = (process.env.PATH ?? '').split(delimiter).concat(['/usr/sbin', '/sbin']);
+  return dirs.map((dir) => join(dir, name)).find(isExecutable);
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The requirements none of whose programs is installed. */
+export function missingRequirements(): Requirement[] {
+  return REQUIREMENTS.filter((requirement) => !requirement.programs.some((program) => findProgram(program)));
+}
+
+/** apt-get on Debian and Ubuntu, dnf on Fedora and RHEL-like systems: from os-release, else whichever is installed. */
+export function packageManager(osRelease = readOsRelease()): PackageManager | undefined {
+  const family = `${osRelease.ID ?? ''} ${osRelease.ID_LIKE ?? ''}`.toLowerCase().split(/\s+/);
+  if (family.some((id) => ['debian', 'ubuntu'].includes(id)) && findProgram('apt-get')) return 'apt-get';
+  if (family.some((id) => ['fedora', 'rhel', 'centos'].includes(id)) && findProgram('dnf')) return 'dnf';
+  if (findProgram('apt-get')) return 'apt-get';
+  if (findProgram('dnf')) return 'dnf';
+  return undefined;
+}
+
+function readOsRelease(): Record<string, string> {
+  let text = '';
+  try {
+    text = readFileSync('/etc/os-release', 'utf8');
+  } catch {
+    return {};
+  }
+  const fields: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const match = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    if (match) fields[match[1]] = match[2].replace(/^(["'])(.*)\1$/, '$2');
+  }
+  return fields;
+}
+
+function programsOf(requirements: Requirement[]): string {
+  return requirements.map((requirement) => requirement.programs[0]).join(', ');
+}
+
+async function installMissing(host: Host, reporter: Reporter): Promise<string[]> {
+  const missing = missingRequirements();
+  if (missing.length === 0) {
+    reporter.info('All the programs a build needs are installed.');
+    return [];
+  }
+  const manager = packageManager();
+  if (!manager) {
+    throw new HostSetupError(
+      `Missing programs: ${programsOf(missing)}, and this runner has neither apt-get nor dnf to install them. ` +
+        'Fix the runner: install QEMU, libvirt, virt-install, zerofree, rsync, sfdisk and losetup in its image, then set install-dependencies: false.',
+    );
+  }
+  const packages = [...new Set(missing.flatMap((requirement) => requirement.packages[manager]))];
+  reporter.info(`Missing programs: ${programsOf(missing)}; installing ${packages.join(' ')} with ${manager}.`);
+  const echo = { onLine: (line: string) => reporter.output(line) };
+  try {
+    if (manager === 'apt-get') {
+      // Another apt (unattended-upgrades on a fresh runner) may hold the lock for a while.
+      const lock = ['-o', 'DPkg::Lock::Timeout=300'];
+      await host.run(['apt-get', ...lock, '-q', 'update'], { root: true, ...echo });
+      await host.run(['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...lock, '-q', '-y', 'install', ...packages], { root: true, ...echo });
+    } else {
+      await host.run(['dnf', '-y', 'install', ...packages], { root: true, ...echo });
+    }
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new HostSetupError(
+      `Installing ${packages.join(' ')} with ${manager} failed: ${detail}\n` +
+        `Fix the runner: install them in its image (${manager} install ${packages.join(' ')}) and set install-dependencies: false, ` +
+        `or let the runner's user run ${manager} through sudo without a password.`,
+    );
+  }
+  const stillMissing = missingRequirements();
+  if (stillMissing.length) {
+    throw new HostSetupError(
+      `${manager} installed ${packages.join(' ')}, but ${programsOf(stillMissing)} is still not found. ` +
+        `Fix the runner: install the packages that provide ${programsOf(stillMissing)} on this distribution and set install-dependencies: false.`,
+    );
+  }
+  reporter.info(`Installed ${packages.join(', ')} (for ${programsOf(missing)}).`);
+  return packages;
+}
+
+async function libvirtAnswers(host: Host, uri: string): Promise<{ ok: boolean; lastLines: readonly string[] }> {
+  const result = await host.run(['virsh', '-c', uri, 'version'], { allowFailure: true, quiet: true, captureStdout: true });
+  return { ok: result.exitCode === 0, lastLines: result.lastLines };
+}
+
+/**
+ * libvirt must answer at the URI the build uses. On a runner without a
+ * service manager (a container), nothing started libvirtd when its package
+ * was installed: start it and virtlogd here, as daemons.
+ */
+async function ensureLibvirt(host: Host, reporter: Reporter): Promise<boolean> {
+  const uri = libvirtUri(host);
+  const first = await libvirtAnswers(host, uri);
+  if (first.ok) {
+    reporter.info(`libvirt answers at ${uri}.`);
+    return false;
+  }
+  const systemd = existsSync('/run/systemd/system');
+  const daemon = ['libvirtd', 'virtqemud'].find((name) => findProgram(name));
+  if (uri !== 'qemu:///system' || systemd || !daemon) {
+    const how = systemd
+      ? 'start it with: sudo systemctl enable --now libvirtd (or virtqemud.socket on modular libvirt)'
+      : uri === 'qemu:///system'
+        ? 'install libvirt-daemon-system (Debian/Ubuntu) or libvirt-daemon-kvm (Fedora/RHEL) and start libvirtd'
+        : 'make sure libvirt-daemon (session mode) is installed and that this user may run it';
+    throw new HostSetupError(`libvirt does not answer at ${uri}: ${first.lastLines.join(' / ') || 'no reply'}. Fix the runner: ${how}.`);
+  }
+  reporter.info(`libvirt does not answer at ${uri} and no service manager runs here: starting virtlogd and ${daemon}.`);
+  if (findProgram('virtlogd')) await host.run(['virtlogd', '-d'], { root: true, allowFailure: true });
+  await host.run([daemon, '-d'], { root: true });
+  const deadline = Date.now() + LIBVIRT_WAIT_MS;
+  for (;;) {
+    const attempt = await libvirtAnswers(host, uri);
+    if (attempt.ok) break;
+    if (Date.now() > deadline) {
+      throw new HostSetupError(
+        `${daemon} was started, but libvirt still does not answer at ${uri} after ${LIBVIRT_WAIT_MS / 1000} s: ${attempt.lastLines.join(' / ')}. ` +
+          `Fix the runner: run '${daemon} -v' by hand to see why it does not start.`,
+      );
+    }
+    await sleep(500);
+  }
+  reporter.info(`libvirt answers at ${uri}.`);
+  return true;
+}
+
+/**
+ * A /dev/kvm that only root may open (mode 600, no udev rule for it) is opened
+ * to the kvm group as distributions do: a udev rule for the next boot, and the
+ * same owner and mode applied at once.
+ */
+async function ensureKvm(host: Host, reporter: Reporter, devicePath = '/dev/kvm'): Promise<{ status: KvmStatus; fixed: boolean }> {
+  let status = kvmStatus(host.isRoot, devicePath);
+  let fixed = false;
+  let mode: number | undefined;
+  try {
+    mode = statSync(devicePath).mode;
+  } catch {
+    mode = undefined;
+  }
+  if (!status.usable && mode !== undefined && (mode & 0o066) === 0) {
+    reporter.info(`${devicePath} is mode ${(mode & 0o777).toString(8)} (root only): opening it to the kvm group as distributions do.`);
+    try {
+      await host.run(['tee', KVM_UDEV_RULE_PATH], { root: true, input: `${KVM_UDEV_RULE}\n` });
+      const group = await host.run(['getent', 'group', 'kvm'], { allowFailure: true, quiet: true, captureStdout: true });
+      if (group.exitCode !== 0) await host.run(['groupadd', '--system', 'kvm'], { root: true });
+      await host.run(['chgrp', 'kvm', devicePath], { root: true });
+      await host.run(['chmod', '660', devicePath], { root: true });
+    } catch (error) {
+      throw new HostSetupError(
+        `${devicePath} is root-only and could not be opened to the kvm group: ${error instanceof CommandError ? error.message : String(error)}\n` +
+          `Fix the runner: echo '${KVM_UDEV_RULE}' | sudo tee ${KVM_UDEV_RULE_PATH} && sudo udevadm control --reload-rules && sudo udevadm trigger --name-match=kvm`,
+      );
+    }
+    fixed = true;
+    core.notice(`${devicePath} was root-only (mode ${(mode & 0o777).toString(8)}); it is now group kvm, mode 660, and ${KVM_UDEV_RULE_PATH} keeps it so.`, {
+      title: 'KVM opened to the kvm group',
+    });
+    status = kvmStatus(host.isRoot, devicePath);
+  }
+  reporter.info(status.usable ? 'KVM is usable: installs run at native speed.' : `KVM is not usable: ${status.reason}.`);
+  return { status, fixed };
+}
+
+/** Make this runner able to build: packages, a running libvirt, a usable /dev/kvm where there is one. */
+export async function prepareHost(host: Host, reporter: Reporter): Promise<HostSetupReport> {
+  const installed = await installMissing(host, reporter);
+  const libvirtStarted = await ensureLibvirt(host, reporter);
+  const kvm = await ensureKvm(host, reporter);
+  return { installed, libvirtStarted, kvm: kvm.status, kvmFixed: kvm.fixed };
+}

@@ -1,0 +1,217 @@
+import * as cache from '@actions/cache';
+import * as toolCache from '@actions/tool-cache';
+import { createHash } from 'node:crypto';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ImageSpec, InstallerSource } from '../config/image-spec.js';
+import { AbortedError } from '../host/exec.js';
+import { sha256File } from '../pipeline/checksum.js';
+import type { Downloader, DownloadResponse } from '../pipeline/context.js';
+import type { Reporter } from '../pipeline/reporter.js';
+
+const KEY_PREFIX = 'image-factory-installer';
+
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function installerSources(spec: ImageSpec): InstallerSource[] {
+  return spec.installer.kind === 'image' ? [spec.installer.image] : [spec.installer.linux, spec.installer.initrd];
+}
+
+/**
+ * `image-factory-installer-<image>-<sha256(URLs)[0:16]>-`: every entry for
+ * these URLs starts so. A changed URL never matches an old entry; a new
+ * upstream file under the same URL makes a new entry (the last part of the
+ * key is the files' digest), and the fetch step revalidates whatever was
+ * restored. Undefined when every source is a local file: nothing to cache.
+ */
+export function installerKeyPrefix(spec: ImageSpec): string | undefined {
+  const remote = installerSources(spec).filter((source) => source.scheme !== 'file');
+  if (remote.length === 0) return undefined;
+  // The URL as logged (any password replaced): a rotated password is the same file.
+  const urls = installerSources(spec).map((source) => source.display);
+  // A cache key may not hold a comma.
+  return `${KEY_PREFIX}-${spec.name.replace(/,/g, '_')}-${sha256Hex(urls.join('\n')).slice(0, 16)}-`;
+}
+
+/** The files of a cache folder worth keeping: not hidden, not a partial download. */
+async function cachedFiles(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const files: string[] = [];
+  for (const name of names.sort()) {
+    if (name.startsWith('.') || /\.partial-[0-9a-f]+$/.test(name)) continue;
+    const info = await stat(join(dir, name)).catch(() => undefined);
+    if (info?.isFile()) files.push(name);
+  }
+  return files;
+}
+
+/** sha256 over `<name> <sha256>` lines of the folder's files (the HTTP validators included). */
+export async function folderDigest(dir: string): Promise<string> {
+  const lines: string[] = [];
+  for (const name of await cachedFiles(dir)) lines.push(`${name} ${await sha256File(join(dir, name))}`);
+  return sha256Hex(lines.join('\n'));
+}
+
+/**
+ * The image's installer cache folder (`spec.cacheDir`) kept in the GitHub
+ * Actions cache, so that a fresh runner does not download the installer again.
+ * The cache is a convenience: when the service is missing or fails, the build
+ * goes on (only a ValidationError — a bad key — fails the step).
+ */
+export class InstallerCache {
+  private readonly prefix: string | undefined;
+  /** Why the Actions cache takes no part in this build, when it does not. */
+  private readonly notUsed: { reason: string; warn: boolean } | undefined;
+  restoredKey: string | undefined;
+  savedKey: string | undefined;
+
+  constructor(
+    private readonly spec: ImageSpec,
+    private readonly reporter: Reporter,
+  ) {
+    this.prefix = installerKeyPrefix(spec);
+    if (this.prefix === undefined) {
+      this.notUsed = { reason: 'The installer comes from local files: the Actions cache is not used.', warn: false };
+    } else if (!cache.isFeatureAvailable()) {
+      this.notUsed = {
+        reason:
+          'The GitHub Actions cache service is not available to this job (no ACTIONS_CACHE_URL or ACTIONS_RESULTS_URL): the installer files are downloaded and not cached.',
+        warn: true,
+      };
+    }
+  }
+
+  /** Whether the Actions cache takes part (remote installer sources, and a cache service). */
+  get active(): boolean {
+    return this.notUsed === undefined;
+  }
+
+  async restore(): Promise<void> {
+    if (this.notUsed) {
+      // Said once, here; saving stays silent.
+      if (this.notUsed.warn) this.reporter.warning(this.notUsed.reason);
+      else this.reporter.info(this.notUsed.reason);
+      return;
+    }
+    if (this.prefix === undefined) return;
+    const present = await cachedFiles(this.spec.cacheDir);
+    if (present.length) {
+      this.reporter.info(`${this.spec.cacheDir} already holds ${present.join(', ')} (from an earlier run on this runner): not restoring.`);
+      return;
+    }
+    try {
+      this.restoredKey = await cache.restoreCache([this.spec.cacheDir], this.prefix, [this.prefix]);
+    } catch (error) {
+      if (error instanceof cache.ValidationError) throw error;
+      this.reporter.warning(`Restoring the installer cache failed: ${error instanceof Error ? error.message : String(error)}; downloading instead.`);
+      return;
+    }
+    this.reporter.info(
+      this.restoredKey === undefined
+        ? `No cached installer for ${this.prefix}*: the fetch step downloads it.`
+        : `Restored the installer files from the Actions cache (${this.restoredKey}); the fetch step revalidates them.`,
+    );
+  }
+
+  /** Keep the folder after a fetch that downloaded something. */
+  async save(): Promise<void> {
+    if (this.notUsed || this.prefix === undefined) return;
+    const key = `${this.prefix}${(await folderDigest(this.spec.cacheDir)).slice(0, 16)}`;
+    if (key === this.restoredKey) {
+      this.reporter.info(`The Actions cache already holds these files (${key}).`);
+      return;
+    }
+    let id: number;
+    try {
+      id = await cache.saveCache([this.spec.cacheDir], key);
+    } catch (error) {
+      if (error instanceof cache.ValidationError) throw error;
+      this.reporter.warning(`Saving the installer cache failed: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
+    if (id === -1) {
+      this.reporter.info(`The installer files were not saved to the Actions cache (${key}); see the lines above for why.`);
+      return;
+    }
+    this.savedKey = key;
+    this.reporter.info(`Saved the installer files to the Actions cache as ${key}.`);
+  }
+}
+
+/** Rejects as soon as the signal aborts; the work itself cannot be stopped and is left to finish. */
+function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new AbortedError(`interrupted while ${what}`));
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Credentials travel as a Basic header: neither fetch() nor tool-cache take them from the URL. */
+function splitCredentials(location: string): { url: string; authorization?: string } {
+  const url = new URL(location);
+  if (!url.username && !url.password) return { url: location };
+  const authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+  url.username = '';
+  url.password = '';
+  return { url: url.toString(), authorization };
+}
+
+/**
+ * The installer's HTTP downloads through @actions/tool-cache's downloadTool,
+ * which retries server errors. It answers only with the file: the validators
+ * (ETag, Last-Modified) come from a HEAD request made before the GET, so that
+ * if the file changes in between, the stored validators are the older ones
+ * and the next run downloads again rather than keep a stale file. A 304 to a
+ * conditional GET reaches us as tool-cache's HTTPError(304).
+ */
+export function toolCacheDownloader(signal?: AbortSignal): Downloader {
+  return async (location, destination, headers): Promise<DownloadResponse> => {
+    const { url, authorization } = splitCredentials(location);
+    const validators = await headValidators(url, authorization, signal);
+    const download = toolCache.downloadTool(url, destination, authorization, { ...headers });
+    // If we stop waiting, a late failure must not become an unhandled rejection.
+    download.catch(() => undefined);
+    try {
+      await unlessAborted(download, signal, `downloading ${new URL(url).pathname}`);
+    } catch (error) {
+      if (error instanceof toolCache.HTTPError && error.httpStatusCode === 304) return { status: 304 };
+      throw error;
+    }
+    return { status: 200, ...validators };
+  };
+}
+
+async function headValidators(url: string, authorization: string | undefined, signal?: AbortSignal): Promise<Pick<DownloadResponse, 'etag' | 'lastModified'>> {
+  try {
+    const response = await fetch(url, {
+      method: 'HEAD',
+      redirect: 'follow',
+      headers: authorization ? { Authorization: authorization } : {},
+      signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(30_000)]) : AbortSignal.timeout(30_000),
+    });
+    if (!response.ok) return {};
+    return { etag: response.headers.get('etag') ?? undefined, lastModified: response.headers.get('last-modified') ?? undefined };
+  } catch {
+    // Without validators the file is simply downloaded again next time.
+    return {};
+  }
+}

@@ -1,0 +1,146 @@
+import * as core from '@actions/core';
+import type { ImageSpec } from '../config/image-spec.js';
+import { UsageError } from '../config/usage-error.js';
+import { LogReporter } from '../cli/log-reporter.js';
+import { AbortedError } from '../host/exec.js';
+import { Host } from '../host/host.js';
+import { BuildError, buildImage, type BuildResult } from '../pipeline/build.js';
+import { STEP_TITLES } from '../pipeline/reporter.js';
+import { ActionReporter } from './action-reporter.js';
+import { Output } from './constants.js';
+import { HostSetupError, prepareHost } from './host-setup.js';
+import { readInputs } from './inputs.js';
+import { InstallerCache, toolCacheDownloader } from './installer-cache.js';
+import { savePendingResources } from './pending-resources.js';
+import { resolveActionSpec } from './resolve-spec.js';
+import { writeSummary } from './summary.js';
+
+function setOutputs(result: BuildResult): void {
+  core.setOutput(Output.Image, result.image);
+  core.setOutput(Output.ImagePath, result.imagePath);
+  core.setOutput(Output.Format, result.format);
+  core.setOutput(Output.Size, String(result.size));
+  core.setOutput(Output.DiskUsage, String(result.diskUsage));
+  core.setOutput(Output.Sha256, result.sha256);
+  core.setOutput(Output.ChecksumPath, result.checksumPath);
+  if (result.rawPath) core.setOutput(Output.RawPath, result.rawPath);
+  core.setOutput(Output.ConsoleLog, result.consoleLog);
+  core.setOutput(Output.Accelerator, result.accelerator);
+  const uploaded = result.uploads.filter((upload) => upload.ok).map(({ destination, target }) => ({ destination, target }));
+  core.setOutput(Output.Uploaded, JSON.stringify(uploaded));
+  core.setOutput(Output.CacheHit, String(result.cacheHit));
+}
+
+/** The failure in words for the annotation: which step, why, and what cleanup could not remove. */
+function describeFailure(error: unknown, interruptedBy: NodeJS.Signals | undefined): string {
+  if (interruptedBy) {
+    const step = error instanceof BuildError ? ` during the ${error.step} step` : '';
+    const leftBehind = error instanceof BuildError && error.cleanupFailures.length ? error.cleanupFailures : [];
+    return leftBehind.length
+      ? `Interrupted by ${interruptedBy}${step}. Cleanup left something behind: ${leftBehind.join('; ')}; the post step tries again.`
+      : `Interrupted by ${interruptedBy}${step}; everything the build had created was removed.`;
+  }
+  if (error instanceof BuildError) {
+    const cause = error.cause instanceof AbortedError ? 'interrupted' : error.cause instanceof Error ? error.cause.message : String(error.cause);
+    let message = `The ${error.step} step (${STEP_TITLES[error.step]}) failed: ${cause}`;
+    if (error.cleanupFailures.length) message += `\nCleanup left something behind: ${error.cleanupFailures.join('; ')}`;
+    return message;
+  }
+  // Bad input and an unready runner are explained in their messages; anything else is a bug: show where.
+  if (error instanceof UsageError || error instanceof HostSetupError) return error.message;
+  if (error instanceof Error) return error.stack ?? error.message;
+  return String(error);
+}
+
+async function buildFromInputs(): Promise<void> {
+  // Bad input fails here, before anything is installed, downloaded or created.
+  const inputs = readInputs();
+  const spec: ImageSpec = resolveActionSpec(inputs);
+
+  let logFile: LogReporter | undefined;
+  if (spec.logFile) {
+    logFile = new LogReporter('image-factory', () => undefined);
+    try {
+      logFile.openLogFile(spec.logFile);
+    } catch (error) {
+      throw new UsageError(`Cannot write the log file ${spec.logFile}: ${(error as Error).message}`);
+    }
+  }
+  const reporter = new ActionReporter(logFile);
+
+  // The runner sends SIGINT, then SIGTERM 7.5 s later, then kills: cleanup must start at the first.
+  const controller = new AbortController();
+  let interruptedBy: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interruptedBy) {
+      reporter.warning(`${signal} received again: still cleaning up; the post step finishes whatever is left.`);
+      return;
+    }
+    interruptedBy = signal;
+    reporter.warning(`${signal} received: stopping the build and cleaning up.`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const installerCache = new InstallerCache(spec, reporter);
+  try {
+    if (inputs.installDependencies) {
+      // Not interruptible: a package manager killed halfway can leave the runner broken.
+      const host = new Host(reporter);
+      await reporter.group('Prepare the runner', () => prepareHost(host, reporter));
+      if (controller.signal.aborted) throw new AbortedError('interrupted while preparing the runner');
+    }
+    // restore() says why when the cache takes no part; that one line needs no group.
+    if (installerCache.active) await reporter.group('Restore the installer cache', () => installerCache.restore());
+    else await installerCache.restore();
+
+    const result = await buildImage({
+      spec,
+      reporter,
+      signal: controller.signal,
+      onResources: savePendingResources,
+      download: toolCacheDownloader(controller.signal),
+    });
+    setOutputs(result);
+    if (!result.cacheHit && installerCache.active) await reporter.group('Save the installer cache', () => installerCache.save());
+    reporter.info(`Built ${result.imagePath} (sha256 ${result.sha256}).`);
+    await writeSummary({ image: spec.name, steps: reporter.steps, result, cache: { restored: installerCache.restoredKey, saved: installerCache.savedKey } });
+  } catch (error) {
+    reporter.closeGroup();
+    const message = describeFailure(error, interruptedBy);
+    await writeSummary({
+      image: spec.name,
+      steps: reporter.steps,
+      failure: { step: error instanceof BuildError ? error.step : undefined, message },
+    });
+    throw new ActionFailure(message, interruptedBy);
+  } finally {
+    reporter.closeGroup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    logFile?.close();
+  }
+}
+
+/** A failure already put in words for the annotation. */
+class ActionFailure extends Error {
+  constructor(
+    message: string,
+    readonly interruptedBy?: NodeJS.Signals,
+  ) {
+    super(message);
+    this.name = 'ActionFailure';
+  }
+}
+
+/** The main step: build the image the inputs describe and publish its outputs. */
+export async function run(): Promise<void> {
+  try {
+    await buildFromInputs();
+  } catch (error) {
+    core.setFailed(error instanceof ActionFailure ? error.message : describeFailure(error, undefined));
+    // A download in flight cannot be stopped; nothing is left to wait for after an interruption.
+    if (error instanceof ActionFailure && error.interruptedBy) process.exit();
+  }
+}

@@ -1,0 +1,46 @@
+import * as core from '@actions/core';
+import type { Resource } from '../pipeline/resources.js';
+import { State } from './constants.js';
+
+/**
+ * Kept in the step's state at every change, so that a main step killed
+ * outright still tells the post step what to undo. core.saveState appends
+ * to GITHUB_STATE synchronously; the runner keeps the last value.
+ */
+export function savePendingResources(pending: Resource[]): void {
+  core.saveState(State.PendingResources, JSON.stringify(pending));
+}
+
+const FIELDS: Record<Resource['kind'], string[]> = {
+  domain: ['uri', 'name'],
+  loop: ['backingFile'],
+  mount: ['path'],
+  path: ['path'],
+  acl: ['path', 'entry'],
+};
+
+function isResource(value: unknown): value is Resource {
+  if (typeof value !== 'object' || value === null) return false;
+  const kind = (value as { kind?: unknown }).kind;
+  if (typeof kind !== 'string' || !Object.hasOwn(FIELDS, kind)) return false;
+  return FIELDS[kind as Resource['kind']].every((field) => typeof (value as Record<string, unknown>)[field] === 'string' && (value as Record<string, string>)[field] !== '');
+}
+
+/** What the main step left to undo, oldest first; what cannot be read is reported, not guessed at. */
+export function readPendingResources(text = core.getState(State.PendingResources)): { resources: Resource[]; unreadable: string[] } {
+  if (text.trim() === '') return { resources: [], unreadable: [] };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { resources: [], unreadable: [text] };
+  }
+  if (!Array.isArray(parsed)) return { resources: [], unreadable: [text] };
+  const resources: Resource[] = [];
+  const unreadable: string[] = [];
+  for (const item of parsed) {
+    if (isResource(item)) resources.push(item);
+    else unreadable.push(JSON.stringify(item));
+  }
+  return { resources, unreadable };
+}

@@ -1,0 +1,93 @@
+import * as core from '@actions/core';
+import { formatBytes, formatDuration } from '../config/units.js';
+import type { BuildResult } from '../pipeline/build.js';
+import { STEP_TITLES, type Step } from '../pipeline/reporter.js';
+import type { StepRecord } from './action-reporter.js';
+
+export interface BuildSummary {
+  image: string;
+  steps: StepRecord[];
+  result?: BuildResult;
+  failure?: { step?: Step; message: string };
+  /** The Actions cache key restored or saved, when there was one. */
+  cache?: { restored?: string; saved?: string };
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+const code = (text: string): string => `<code>${escapeHtml(text)}</code>`;
+
+/** The job summary as Markdown/HTML, without writing it. */
+export function renderSummary(summary: BuildSummary): string {
+  const parts: string[] = [];
+  const { result, failure } = summary;
+  parts.push(`<h2>${failure ? '❌' : '✅'} Image ${escapeHtml(summary.image)}${failure ? ' failed' : ''}</h2>`);
+
+  if (failure) {
+    const where = failure.step ? `The ${escapeHtml(failure.step)} step (${escapeHtml(STEP_TITLES[failure.step])}) failed:` : 'The build failed:';
+    parts.push(`<p>${where}</p>\n<pre>${escapeHtml(failure.message)}</pre>`);
+  }
+
+  if (result) {
+    const rows: Array<[string, string]> = [
+      ['Image', code(result.image)],
+      ['Path', code(result.imagePath)],
+      ['Format', escapeHtml(result.format)],
+      ['Size', `${formatBytes(result.size)} (${result.size} bytes; ${formatBytes(result.diskUsage)} on disk)`],
+      ['SHA-256', code(result.sha256)],
+      ['Accelerator', escapeHtml(result.accelerator)],
+      ['Installer', result.cacheHit ? 'from the cache (nothing downloaded)' : 'downloaded'],
+    ];
+    if (summary.cache?.restored) rows.push(['Restored from the Actions cache', code(summary.cache.restored)]);
+    if (summary.cache?.saved) rows.push(['Saved to the Actions cache', code(summary.cache.saved)]);
+    if (result.rawPath) rows.push(['Raw image kept', code(result.rawPath)]);
+    parts.push(table(undefined, rows));
+  }
+
+  if (summary.steps.length) {
+    const rows = summary.steps.map((step): [string, string, string, string] => [
+      escapeHtml(step.step),
+      escapeHtml(STEP_TITLES[step.step]),
+      formatDuration(step.durationMs),
+      step.ok ? 'done' : '<strong>failed</strong>',
+    ]);
+    const total = summary.steps.reduce((sum, step) => sum + step.durationMs, 0);
+    rows.push(['', '<strong>total</strong>', `<strong>${formatDuration(total)}</strong>`, '']);
+    parts.push(`<h3>Steps</h3>\n${table(['Step', 'What', 'Duration', 'Result'], rows)}`);
+  }
+
+  if (result?.uploads.length) {
+    const rows = result.uploads.map((upload): [string, string, string, string, string] => [
+      escapeHtml(upload.destination),
+      // upload_target with any password replaced.
+      code(upload.target),
+      upload.ok ? 'uploaded and verified' : `failed: ${escapeHtml(upload.error ?? '')}`,
+      String(upload.attempts),
+      formatDuration(upload.durationMs),
+    ]);
+    parts.push(`<h3>Uploads</h3>\n${table(['Destination', 'Target', 'Result', 'rsync runs', 'Duration'], rows)}`);
+  } else if (result) {
+    parts.push('<p>Not uploaded (no upload destinations, or upload: false).</p>');
+  }
+  return `${parts.join('\n\n')}\n`;
+}
+
+function table(header: string[] | undefined, rows: string[][]): string {
+  const lines = rows.map((row) => `<tr>${row.map((cell) => `<td>${cell}</td>`).join('')}</tr>`);
+  if (header) lines.unshift(`<tr>${header.map((cell) => `<th>${cell}</th>`).join('')}</tr>`);
+  return `<table>\n${lines.join('\n')}\n</table>`;
+}
+
+/** Append the summary to the job's page. Optional: a host without GITHUB_STEP_SUMMARY, or a write error, only warns. */
+export async function writeSummary(summary: BuildSummary): Promise<void> {
+  if (!process.env.GITHUB_STEP_SUMMARY) return;
+  try {
+    await core.summary.addRaw(renderSummary(summary)).write();
+  } catch (error) {
+    core.warning(`Could not write the job summary: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    core.summary.emptyBuffer();
+  }
+}

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { removeRunnerDirs, runMain, runPost } from '../support/action-runner.js';
+import { writeFixtureConfig } from '../support/fixture.js';
+import { leftovers } from '../support/leftovers.js';
+import { fixtureInputs, isolatedConfig, removeWorkDirs, today, workDir } from './fixture-build.js';
+
+after(() => {
+  removeWorkDirs();
+  removeRunnerDirs();
+});
+
+function sha256Of(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+describe('the action on the fixture installer', () => {
+  test('a build sets every output to what is on disk, folds the log by step, and writes a job summary', async () => {
+    const dir = workDir('build');
+    const { config, image } = writeFixtureConfig(dir, { name: 'action-build', keys: { 'zero-free-space': 'discard' } });
+    const run = await runMain(
+      {
+        ...fixtureInputs(dir, config, image),
+        // Read after `config`, so it wins: keep the raw image beside the qcow2.
+        'config-text': `[${image}]\nkeep-raw = True\n`,
+        'log-file': 'true',
+      },
+      { env: isolatedConfig(dir) },
+    );
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const stem = `${image}-${today()}`;
+    const out = run.outputs;
+
+    assert.equal(out.image, `${stem}.qcow2`);
+    assert.equal(out['image-path'], join(dir, `${stem}.qcow2`));
+    assert.equal(out.format, 'qcow2');
+    const info = statSync(out['image-path']);
+    assert.equal(out.size, String(info.size));
+    assert.equal(out['disk-usage'], String(info.blocks * 512));
+    assert.equal(out.sha256, sha256Of(out['image-path']));
+    assert.equal(out['checksum-path'], `${out['image-path']}.sha256sum`);
+    assert.equal(readFileSync(out['checksum-path'], 'utf8'), `${out.sha256}  ${out.image}\n`);
+    execFileSync('sha256sum', ['-c', basename(out['checksum-path'])], { cwd: dir });
+    execFileSync('qemu-img', ['check', out['image-path']]);
+    assert.equal(out['raw-path'], join(dir, `${stem}.raw`), 'config-text (keep-raw) wins over the config file');
+    assert.equal(statSync(out['raw-path']).size, 1 << 30);
+    assert.equal(out['console-log'], join(dir, `${stem}.console.log`));
+    assert.match(readFileSync(out['console-log'], 'utf8'), /fixture-installer/);
+    assert.equal(out.accelerator, 'tcg');
+    assert.deepEqual(JSON.parse(out.uploaded), []);
+    assert.equal(out['cache-hit'], 'false');
+    assert.deepEqual(Object.keys(out).sort(), [
+      'accelerator', 'cache-hit', 'checksum-path', 'console-log', 'disk-usage', 'format', 'image', 'image-path', 'raw-path', 'sha256', 'size', 'uploaded',
+    ]);
+
+    // The log: a group per step, every line timed, the log file written too (log-file input).
+    for (const title of ['Fetch the installer kernel and initrd (fetch)', 'Run the unattended installer (install)', 'Compute the SHA-256 (checksum)']) {
+      assert.ok(run.stdout.includes(`::group::${title}\n`), `no group for ${title}`);
+    }
+    assert.equal(run.stdout.split('\n').filter((line) => line.startsWith('::group::')).length, run.stdout.split('\n').filter((line) => line === '::endgroup::').length);
+    assert.match(run.stdout, /^\[\d\d:\d\d:\d\d\] \$ virt-install --connect qemu:\/\/\/system --virt-type qemu /m);
+    assert.deepEqual(run.annotations.filter((a) => a.level === 'error'), []);
+    assert.match(readFileSync(join(dir, `${stem}.log`), 'utf8'), /INFO: == install: Run the unattended installer/);
+
+    // The job summary: the table of results and every step's duration.
+    assert.ok(run.summary.includes(`<tr><td>Image</td><td><code>${out.image}</code></td></tr>`), run.summary);
+    assert.ok(run.summary.includes(`<tr><td>SHA-256</td><td><code>${out.sha256}</code></td></tr>`));
+    assert.ok(run.summary.includes('<tr><td>Format</td><td>qcow2</td></tr>'));
+    assert.match(run.summary, new RegExp(`<tr><td>Size</td><td>[0-9.]+ MiB \\(${out.size} bytes; [0-9.]+ MiB on disk\\)</td></tr>`));
+    assert.ok(run.summary.includes('<tr><td>Accelerator</td><td>tcg</td></tr>'));
+    for (const step of ['fetch', 'disk', 'install', 'scrub', 'convert', 'checksum', 'publish', 'upload']) {
+      assert.match(run.summary, new RegExp(`<tr><td>${step}</td><td>[^<]+</td><td>(?:[0-9.]+ s|[0-9]+m[0-9]+s)</td><td>done</td></tr>`));
+    }
+    assert.match(run.summary, /Not uploaded/);
+
+    // Nothing left to undo: the post step says so and does nothing.
+    assert.equal(run.state['pending-resources'], '[]');
+    const post = await runPost(fixtureInputs(dir, config, image), run.state);
+    assert.equal(post.code, 0);
+    assert.match(post.stdout, /Nothing left to clean up\./);
+    assert.deepEqual(leftovers(dir, stem), []);
+  });
+});
+
+describe('a failed build', () => {
+  test('fails the step with one annotation naming the step and quoting the console, summarises it, and leaves nothing behind', async () => {
+    const dir = workDir('failed');
+    const { config, image } = writeFixtureConfig(dir, { name: 'action-failed', directives: { hang: 1 } });
+    const run = await runMain({ ...fixtureInputs(dir, config, image), 'install-timeout': '20s' }, { env: isolatedConfig(dir) });
+    assert.equal(run.code, 1);
+    const errors = run.annotations.filter((a) => a.level === 'error').map((a) => a.message);
+    assert.equal(errors.length, 1, run.stdout);
+    assert.match(errors[0], /^The install step \(Run the unattended installer\) failed: the installer did not finish within 20\.0 s \(install-timeout\); the VM was stopped\nLast console lines:\n(.*\n)*.*\| .*fixture-installer/);
+    assert.match(run.stdout, /::group::Run the unattended installer \(install\)\n(.*\n)*\[\d\d:\d\d:\d\d\] install FAILED after \d+\.\d s\n::endgroup::/);
+    assert.deepEqual(run.outputs, {});
+    assert.match(run.summary, /Image action-failed failed/);
+    assert.match(run.summary, /<tr><td>install<\/td><td>Run the unattended installer<\/td><td>[^<]+<\/td><td><strong>failed<\/strong><\/td><\/tr>/);
+    assert.equal(run.state['pending-resources'], '[]');
+    const stem = `${image}-${today()}`;
+    assert.deepEqual(readdirSync(dir).filter((name) => name.startsWith(stem) && /\.(qcow2|raw|sha256sum)$/.test(name)), []);
+    assert.deepEqual(leftovers(dir, stem), []);
+  });
+});
+
+describe('bad input', () => {
+  test('fails the step with a message naming the input, before anything is installed or created', async () => {
+    const dir = workDir('badinput');
+    const { config, image } = writeFixtureConfig(dir, { name: 'action-badinput' });
+    const env = isolatedConfig(dir);
+    const before = readdirSync(dir).sort();
+    const cases: Array<[Record<string, string>, string]> = [
+      [{ format: 'vmdk' }, "Input 'format' is 'vmdk'; use one of qcow2, raw."],
+      [{ upload: 'yes' }, "Input 'upload' is 'yes'; use true or false (YAML 1.2 core schema: true, True, TRUE, false, False, FALSE)."],
+      [{ 'image-size': 'huge' }, "Input 'image-size' is 'huge'; use a whole number with a unit: binary '512 MiB', '4 GiB', SI '2 GB', or legacy '2G' (= 2 GiB)."],
+      [{ image: 'No-Such-Image' }, `No section 'No-Such-Image' defined in the configuration. Images that exist: ${image}.`],
+      [{ 'config-text': `[${image}]\nformat = vmdk\n` }, `[${image}] format: 'vmdk' is not one of raw, qcow2.`],
+    ];
+    for (const [given, message] of cases) {
+      // install-dependencies: true — and yet nothing is installed: the input is checked first.
+      const run = await runMain({ ...fixtureInputs(dir, config, image), 'install-dependencies': 'true', ...given }, { env });
+      assert.equal(run.code, 1, JSON.stringify(given));
+      const errors = run.annotations.filter((a) => a.level === 'error').map((a) => a.message);
+      assert.equal(errors.length, 1, run.stdout);
+      assert.ok(errors[0].endsWith(message), `${errors[0]}\n  should end with\n${message}`);
+      assert.doesNotMatch(run.stdout, /\$ (apt-get|virt-install|qemu-img)/);
+      assert.deepEqual(run.outputs, {});
+      assert.deepEqual(run.state, {}, 'nothing was registered for cleanup');
+    }
+    assert.deepEqual(readdirSync(dir).sort(), before, 'no file, cache folder or log was created');
+  });
+
+  test('an image the configuration does not define lists the shipped ones (the bundle finds data/)', async () => {
+    const run = await runMain({ image: 'No-Such-Image', 'install-dependencies': 'false' });
+    assert.equal(run.code, 1);
+    assert.match(run.annotations[0]?.message ?? '', /^No section 'No-Such-Image' defined in the configuration\. Images that exist: .*Debian-12-server/);
+  });
+});

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { KVM_UDEV_RULE_PATH } from '../../src/action/host-setup.js';
+import { removeRunnerDirs, runMain } from '../support/action-runner.js';
+import { writeFixtureConfig } from '../support/fixture.js';
+import { leftovers } from '../support/leftovers.js';
+import { fixtureInputs, isolatedConfig, removeWorkDirs, today, workDir } from './fixture-build.js';
+
+after(() => {
+  removeWorkDirs();
+  removeRunnerDirs();
+});
+
+// These change the machine (and put it back): root on a Debian-like host only.
+const isRoot = process.getuid?.() === 0;
+const hasApt = existsSync('/usr/bin/apt-get') && existsSync('/usr/bin/dpkg');
+const skip = !isRoot || !hasApt ? 'needs root and apt-get (it installs packages for real)' : false;
+const ZEROFREE = '/usr/sbin/zerofree';
+
+function groupName(gid: number): string {
+  return execFileSync('getent', ['group', String(gid)], { encoding: 'utf8' }).split(':')[0];
+}
+
+describe('install-dependencies: true, for real on this machine', { skip }, () => {
+  test('with every program present it installs nothing, finds libvirt answering, and opens a root-only /dev/kvm to the kvm group', async (t) => {
+    if (!existsSync('/dev/kvm')) {
+      t.skip('no /dev/kvm here');
+      return;
+    }
+    const dir = workDir('setup-kvm');
+    const { config, image } = writeFixtureConfig(dir, { name: 'action-setup-kvm' });
+    const device = statSync('/dev/kvm');
+    const ruleExisted = existsSync(KVM_UDEV_RULE_PATH);
+    // As a kernel without a udev rule leaves it.
+    chmodSync('/dev/kvm', 0o600);
+    try {
+      // An output folder that does not exist: the build stops at its preflight, right after preparing the runner.
+      const missing = join(dir, 'no-such-folder');
+      const run = await runMain({ ...fixtureInputs(missing, config, image), 'install-dependencies': 'true' }, { env: isolatedConfig(dir) });
+
+      assert.match(run.stdout, /::group::Prepare the runner\n/);
+      assert.match(run.stdout, /All the programs a build needs are installed\./);
+      assert.doesNotMatch(run.stdout, /\$ (sudo -n )?(env DEBIAN_FRONTEND=noninteractive )?apt-get/, 'nothing to install: not even apt-get update');
+      assert.match(run.stdout, /libvirt answers at qemu:\/\/\/system\./);
+      assert.match(run.stdout, /\/dev\/kvm is mode 600 \(root only\): opening it to the kvm group as distributions do\./);
+      assert.ok(run.annotations.some((a) => a.level === 'notice' && a.properties === 'title=KVM opened to the kvm group'), run.stdout);
+      assert.match(run.stdout, /KVM is (usable: installs run at native speed|not usable: .+)\./);
+      const fixed = statSync('/dev/kvm');
+      assert.equal(fixed.mode & 0o777, 0o660);
+      assert.equal(groupName(fixed.gid), 'kvm');
+      assert.equal(readFileSync(KVM_UDEV_RULE_PATH, 'utf8'), 'KERNEL=="kvm", GROUP="kvm", MODE="0660"\n');
+
+      assert.equal(run.code, 1);
+      assert.deepEqual(
+        run.annotations.filter((a) => a.level === 'error').map((a) => a.message),
+        [`the output folder ${missing} does not exist or is not writable.`],
+      );
+    } finally {
+      if (!ruleExisted) rmSync(KVM_UDEV_RULE_PATH, { force: true });
+      execFileSync('chown', [`${device.uid}:${device.gid}`, '/dev/kvm']);
+      chmodSync('/dev/kvm', device.mode & 0o7777);
+    }
+  });
+
+  test('a missing program (zerofree) is installed with apt-get, and the build then uses it', async () => {
+    const dir = workDir('setup-apt');
+    const { config, image } = writeFixtureConfig(dir, { name: 'action-setup-apt', keys: { 'zero-free-space': 'zerofree' } });
+    execFileSync('apt-get', ['remove', '-y', '-q', 'zerofree'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    try {
+      assert.ok(!existsSync(ZEROFREE), 'zerofree was not removed');
+      const run = await runMain({ ...fixtureInputs(dir, config, image), 'install-dependencies': 'true' }, { env: isolatedConfig(dir) });
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.ok(existsSync(ZEROFREE), 'zerofree is back');
+      assert.match(run.stdout, /Missing programs: zerofree; installing zerofree with apt-get\./);
+      const update = run.stdout.search(/\$ apt-get -o DPkg::Lock::Timeout=300 -q update/);
+      const install = run.stdout.search(/\$ env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -q -y install zerofree\n/);
+      assert.ok(update >= 0 && install > update, 'apt-get update, then apt-get install zerofree');
+      assert.match(run.stdout, /Installed zerofree \(for zerofree\)\./);
+      assert.match(run.stdout, /\$ zerofree -v \/dev\/loop/, 'the scrub step zeroed free space with the installed zerofree');
+      assert.deepEqual(leftovers(dir, `${image}-${today()}`), []);
+    } finally {
+      // Leave the machine as it was.
+      if (!existsSync(ZEROFREE)) {
+        execFileSync('apt-get', ['install', '-y', '-q', 'zerofree'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+      }
+    }
+  });
+});
