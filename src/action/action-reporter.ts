@@ -39,6 +39,11 @@ export class ActionReporter implements Reporter {
     this.mirror?.info(message);
   }
 
+  notice(message: string): void {
+    core.notice(message);
+    this.mirror?.notice(message);
+  }
+
   warning(message: string): void {
     core.warning(message);
     this.mirror?.warning(message);

@@ -7,6 +7,7 @@ import type { ImageSpec, InstallerSource } from '../config/image-spec.js';
 import { AbortedError } from '../host/exec.js';
 import { sha256File } from '../pipeline/checksum.js';
 import type { Downloader, DownloadResponse } from '../pipeline/context.js';
+import type { FetchedInstaller } from '../pipeline/fetch.js';
 import type { Reporter } from '../pipeline/reporter.js';
 
 const KEY_PREFIX = 'image-factory-installer';
@@ -52,10 +53,10 @@ async function cachedFiles(dir: string): Promise<string[]> {
   return files;
 }
 
-/** sha256 over `<name> <sha256>` lines of the folder's files (the HTTP validators included). */
-export async function folderDigest(dir: string): Promise<string> {
+/** sha256 over `<name> <sha256>` lines of the installer files the build used. */
+export async function installerDigest(installer: FetchedInstaller): Promise<string> {
   const lines: string[] = [];
-  for (const name of await cachedFiles(dir)) lines.push(`${name} ${await sha256File(join(dir, name))}`);
+  for (const name of Object.values(installer.files).filter((file): file is string => file !== undefined).sort()) lines.push(`${name} ${await sha256File(join(installer.dir, name))}`);
   return sha256Hex(lines.join('\n'));
 }
 
@@ -121,9 +122,9 @@ export class InstallerCache {
   }
 
   /** Keep the folder after a fetch that downloaded something. */
-  async save(): Promise<void> {
+  async save(installer: FetchedInstaller): Promise<void> {
     if (this.notUsed || this.prefix === undefined) return;
-    const key = `${this.prefix}${(await folderDigest(this.spec.cacheDir)).slice(0, 16)}`;
+    const key = `${this.prefix}${(await installerDigest(installer)).slice(0, 16)}`;
     if (key === this.restoredKey) {
       this.reporter.info(`The Actions cache already holds these files (${key}).`);
       return;

@@ -1,14 +1,14 @@
 import * as core from '@actions/core';
 import type { ImageSpec } from '../config/image-spec.js';
 import { UsageError } from '../config/usage-error.js';
-import { LogReporter } from '../cli/log-reporter.js';
+import { LogReporter } from '../pipeline/log-reporter.js';
 import { AbortedError } from '../host/exec.js';
 import { Host } from '../host/host.js';
-import { BuildError, buildImage, type BuildResult } from '../pipeline/build.js';
+import { BuildError, buildImage, checkOutputs, type BuildResult } from '../pipeline/build.js';
 import { STEP_TITLES } from '../pipeline/reporter.js';
 import { ActionReporter } from './action-reporter.js';
 import { Output } from './constants.js';
-import { HostSetupError, prepareHost } from './host-setup.js';
+import { HostSetupError, prepareHost } from '../host/host-setup.js';
 import { readInputs } from './inputs.js';
 import { InstallerCache, toolCacheDownloader } from './installer-cache.js';
 import { savePendingResources } from './pending-resources.js';
@@ -56,6 +56,7 @@ async function buildFromInputs(): Promise<void> {
   // Bad input fails here, before anything is installed, downloaded or created.
   const inputs = readInputs();
   const spec: ImageSpec = resolveActionSpec(inputs);
+  checkOutputs(spec);
 
   let logFile: LogReporter | undefined;
   if (spec.logFile) {
@@ -103,11 +104,13 @@ async function buildFromInputs(): Promise<void> {
       download: toolCacheDownloader(controller.signal),
     });
     setOutputs(result);
-    if (!result.cacheHit && installerCache.active) await reporter.group('Save the installer cache', () => installerCache.save());
+    if (!result.cacheHit && installerCache.active) await reporter.group('Save the installer cache', () => installerCache.save(result.installer));
     reporter.info(`Built ${result.imagePath} (sha256 ${result.sha256}).`);
     await writeSummary({ image: spec.name, steps: reporter.steps, result, cache: { restored: installerCache.restoredKey, saved: installerCache.savedKey } });
   } catch (error) {
     reporter.closeGroup();
+    // An image that was published before a later step failed (upload, post-build) is kept: say where it is.
+    if (error instanceof BuildError && error.result) setOutputs(error.result);
     const message = describeFailure(error, interruptedBy);
     await writeSummary({
       image: spec.name,

@@ -2,14 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config/config-files.js';
-import { applyOverrides, resolveImageSpec, type ImageSpec } from '../config/image-spec.js';
+import { applyOverrides, localDate, resolveImageSpec, type ImageSpec } from '../config/image-spec.js';
 import type { ActionInputs } from './inputs.js';
-
-// TODO(lead): the same as localDate() in src/cli/main.ts — share it from one place.
-function localDate(date = new Date()): string {
-  const pad = (n: number): string => String(n).padStart(2, '0');
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
-}
 
 /**
  * The image's settings as the command line would resolve them, plus the

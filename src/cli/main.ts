@@ -1,11 +1,13 @@
 import { Command, CommanderError, Option } from 'commander';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/config-files.js';
-import { applyOverrides, resolvedOptions, resolveImageSpec, type Overrides } from '../config/image-spec.js';
+import { applyOverrides, localDate, resolvedOptions, resolveImageSpec, type Overrides } from '../config/image-spec.js';
 import { UsageError } from '../config/usage-error.js';
 import { AbortedError } from '../host/exec.js';
-import { BuildError, buildImage, describeResult } from '../pipeline/build.js';
-import { LogReporter } from './log-reporter.js';
+import { HostSetupError, prepareHost } from '../host/host-setup.js';
+import { Host } from '../host/host.js';
+import { BuildError, buildImage, checkOutputs, describeResult } from '../pipeline/build.js';
+import { LogReporter } from '../pipeline/log-reporter.js';
 
 export const EXIT_OK = 0;
 export const EXIT_BUILD_FAILED = 1;
@@ -28,6 +30,7 @@ interface CliOptions {
   outputDir?: string;
   printConfig?: boolean;
   dryRun?: boolean;
+  installDependencies?: boolean;
 }
 
 const DESCRIPTION = `Build a golden Linux VM image with the distribution's own unattended installer.
@@ -78,17 +81,13 @@ function buildProgram(): Command {
     .option('--boot-test', 'boot the finished image in a throw-away VM and fail unless it comes up (before any upload)')
     .option('--no-boot-test', 'do not boot-test the image')
     .option('-o, --output-dir <dir>', 'folder for the image, checksum and logs (default: the current folder)')
+    .option('--install-dependencies', 'first install missing host tools (apt-get or dnf), start libvirt if nothing runs it, open a root-only /dev/kvm to the kvm group')
     .option('--print-config', 'print the resolved settings of the image as JSON and exit')
     .option('--dry-run', 'print every command the build would run, and run none')
     .addHelpText('after', EPILOG)
     .showHelpAfterError('(run image-factory --help for the options)')
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text), writeOut: (text) => process.stdout.write(text) });
-}
-
-function localDate(date = new Date()): string {
-  const pad = (n: number): string => String(n).padStart(2, '0');
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
 }
 
 /** Run the command line; returns the exit code. */
@@ -174,6 +173,12 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   process.on('SIGTERM', onSignal);
 
   try {
+    if (options.installDependencies && !options.dryRun) {
+      checkOutputs(spec);
+      // Not interruptible: a package manager killed halfway can leave the host broken.
+      await prepareHost(new Host(reporter), reporter);
+      if (controller.signal.aborted) throw new AbortedError('interrupted while preparing the host');
+    }
     const result = await buildImage({ spec, reporter, dryRun: options.dryRun, signal: controller.signal });
     if (options.dryRun) reporter.info('Dry run: the commands above were not run, and nothing was created.');
     else reporter.info(`Build finished:\n${describeResult(result)}`);
@@ -186,6 +191,10 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     if (error instanceof UsageError) {
       reporter.error(error.message);
       return EXIT_USAGE;
+    }
+    if (error instanceof HostSetupError) {
+      reporter.error(`preparing the host failed: ${error.message}`);
+      return EXIT_BUILD_FAILED;
     }
     if (error instanceof BuildError) {
       const cause = error.cause;

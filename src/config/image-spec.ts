@@ -106,6 +106,12 @@ export const DEFAULT_BOOT_TIMEOUT = '10m';
 /** getty's prompt, e.g. `debian login:`. */
 export const DEFAULT_BOOT_EXPECT = '\\blogin: *$';
 
+/** The build date as the original writes it in file names: YYYY-MM-DD, local time. */
+export function localDate(date = new Date()): string {
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
 export function defaultCacheDir(uid = process.getuid?.() ?? 0): string {
   return uid === 0 ? '/var/cache/image-factory' : '~/.cache/image-factory';
 }

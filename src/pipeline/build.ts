@@ -7,14 +7,15 @@ import { formatBytes, formatDuration } from '../config/units.js';
 import { UsageError } from '../config/usage-error.js';
 import { chooseAccelerator, kvmStatus } from '../host/accelerator.js';
 import { Host } from '../host/host.js';
-import { commandsSudoRefuses, sudoersLine, whichProgram } from '../host/privileges.js';
+import { commandsSudoRefuses, sudoersLine } from '../host/privileges.js';
+import { missingRequirements, programsOf, REQUIREMENTS } from '../host/programs.js';
 import { foldersWithoutSearch, qemuSystemUser } from '../host/qemu-access.js';
 import { bootTest, type BootTestResult } from './boot-test.js';
 import { writeChecksum } from './checksum.js';
 import type { BuildContext, Downloader } from './context.js';
 import { convertToQcow2 } from './convert.js';
 import { createRawDisk } from './disk.js';
-import { fetchInstaller } from './fetch.js';
+import { fetchInstaller, type FetchedInstaller } from './fetch.js';
 import { serveAnswerFile } from './answer-server.js';
 import { answerFileArgument, injectableAnswerFile, runInstaller } from './install.js';
 import { runPostBuildCommand } from './post-build.js';
@@ -53,6 +54,8 @@ export interface BuildResult {
   zeroing: 'discard' | 'zerofree' | 'none';
   uploads: UploadOutcome[];
   cacheHit: boolean;
+  /** The installer files used, in the cache folder. */
+  installer: FetchedInstaller;
   /** Seconds the boot test took to see the system come up (when it ran). */
   bootSeconds?: number;
   cloudInitFinished?: boolean;
@@ -65,21 +68,13 @@ export class BuildError extends Error {
     readonly step: Step,
     readonly cause: unknown,
     readonly cleanupFailures: string[] = [],
+    /** The finished image, when the failure came after it was published (upload, post-build): it stays. */
+    readonly result?: BuildResult,
   ) {
     super(`${step} step failed: ${cause instanceof Error ? cause.message : String(cause)}`);
     this.name = 'BuildError';
   }
 }
-
-const REQUIRED_TOOLS: Array<[string, string]> = [
-  ['qemu-img', 'qemu-utils'],
-  ['virt-install', 'virtinst'],
-  ['virsh', 'libvirt-clients'],
-  ['sfdisk', 'fdisk'],
-  ['losetup', 'mount'],
-  ['zerofree', 'zerofree'],
-  ['blkid', 'util-linux'],
-];
 
 /** Paths of everything a build of this spec publishes. */
 export function outputPaths(spec: ImageSpec): { image: string; checksum: string; raw?: string; consoleLog: string } {
@@ -92,11 +87,8 @@ export function outputPaths(spec: ImageSpec): { image: string; checksum: string;
   };
 }
 
-/** Checks that need nothing created: they fail with a UsageError (exit 2). */
-export function preflight(spec: ImageSpec, dryRun: boolean, kvmUsable?: boolean): { accelerator: 'kvm' | 'tcg'; warning?: string } {
-  const chosen = chooseAccelerator(spec.accelerator, kvmUsable === undefined ? kvmStatus() : { usable: kvmUsable, reason: 'disabled by the caller' });
-  if (chosen.error) throw new UsageError(chosen.error);
-  if (dryRun) return chosen;
+/** Checks of the output folder: nothing exists under a final name, the folder is writable. */
+export function checkOutputs(spec: ImageSpec): void {
   const paths = outputPaths(spec);
   for (const path of [paths.image, paths.checksum, paths.raw]) {
     if (path && existsSync(path)) {
@@ -108,13 +100,19 @@ export function preflight(spec: ImageSpec, dryRun: boolean, kvmUsable?: boolean)
   } catch {
     throw new UsageError(`the output folder ${spec.outputDir} does not exist or is not writable.`);
   }
-  const tools = [...REQUIRED_TOOLS];
+}
+
+/** Checks of the host: the programs a build runs, and sudo for a normal user. */
+export function checkHost(spec: ImageSpec): void {
   const isRoot = (process.getuid?.() ?? 0) === 0;
-  if (isRoot && qemuSystemUser() && foldersWithoutSearch(join(spec.outputDir, 'x')).length) tools.push(['setfacl', 'acl']);
-  const missing = tools.filter(([tool]) => !whichProgram(tool));
+  // setfacl is needed only where qemu must be let through a private folder.
+  const needsAcl = isRoot && qemuSystemUser() !== undefined && foldersWithoutSearch(join(spec.outputDir, 'x')).length > 0;
+  const missing = missingRequirements(REQUIREMENTS.filter((requirement) => needsAcl || !requirement.programs.includes('setfacl')));
   if (missing.length) {
+    const apt = [...new Set(missing.flatMap((requirement) => requirement.packages['apt-get']))].join(' ');
+    const dnf = [...new Set(missing.flatMap((requirement) => requirement.packages.dnf))].join(' ');
     throw new UsageError(
-      `missing tools: ${missing.map(([tool]) => tool).join(', ')}. Install them, e.g. apt-get install ${[...new Set(missing.map(([, pkg]) => pkg))].join(' ')}`,
+      `missing programs: ${programsOf(missing)}. Install them (apt-get install ${apt}, or dnf install ${dnf}), or run with --install-dependencies.`,
     );
   }
   if (!isRoot) {
@@ -126,6 +124,15 @@ export function preflight(spec: ImageSpec, dryRun: boolean, kvmUsable?: boolean)
       );
     }
   }
+}
+
+/** Checks that need nothing created: they fail with a UsageError (exit 2). */
+export function preflight(spec: ImageSpec, dryRun: boolean, kvmUsable?: boolean): { accelerator: 'kvm' | 'tcg'; warning?: string } {
+  const chosen = chooseAccelerator(spec.accelerator, kvmUsable === undefined ? kvmStatus() : { usable: kvmUsable, reason: 'disabled by the caller' });
+  if (chosen.error) throw new UsageError(chosen.error);
+  if (dryRun) return chosen;
+  checkOutputs(spec);
+  checkHost(spec);
   return chosen;
 }
 
@@ -147,6 +154,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const paths = outputPaths(spec);
 
   let current: Step = 'fetch';
+  let published: BuildResult | undefined;
   const step = async <T>(name: Step, work: () => Promise<T>): Promise<T> => {
     current = name;
     const started = Date.now();
@@ -222,14 +230,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     });
     await cleanup.release(stagingEntry);
 
-    const uploads = await step('upload', () => uploadImage(ctx, { image: paths.image, checksum: paths.checksum }));
-    if (spec.postBuildCommand) {
-      const command = spec.postBuildCommand;
-      await step('post-build', () => runPostBuildCommand(ctx, command, paths.image));
-    }
-
     const info = dryRun ? { size: 0, blocks: 0 } : await stat(paths.image);
-    return {
+    published = {
       image: `${spec.stem}.${spec.format}`,
       imagePath: paths.image,
       format: spec.format,
@@ -242,20 +244,32 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       accelerator: chosen.accelerator,
       removedLogs: scrubbed.removed,
       zeroing: scrubbed.zeroing,
-      uploads,
+      uploads: [],
       cacheHit: !installer.downloaded,
+      installer,
       bootSeconds: boot?.seconds,
       cloudInitFinished: boot?.cloudInitFinished,
       steps,
     };
+    const result = published;
+    try {
+      result.uploads = await step('upload', () => uploadImage(ctx, { image: paths.image, checksum: paths.checksum }));
+    } catch (error) {
+      if (error instanceof UploadError) result.uploads = error.outcomes;
+      throw error;
+    }
+    if (spec.postBuildCommand) {
+      const command = spec.postBuildCommand;
+      await step('post-build', () => runPostBuildCommand(ctx, command, paths.image));
+    }
+    return result;
   } catch (error) {
     const failures = await cleanup.unwind();
     for (const failure of failures) reporter.warning(failure);
     if (!dryRun && steps.some((done) => done.step === 'disk') && existsSync(paths.consoleLog)) {
       reporter.info(`the installer's console output is in ${paths.consoleLog}`);
     }
-    if (error instanceof UploadError) throw new BuildError('upload', error, failures);
-    throw new BuildError(current, error, failures);
+    throw new BuildError(error instanceof UploadError ? 'upload' : current, error, failures, published);
   }
 }
 

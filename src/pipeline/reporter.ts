@@ -19,6 +19,8 @@ export const STEP_TITLES: Record<Step, string> = {
  */
 export interface Reporter {
   info(message: string): void;
+  /** Something the user should know that is not a problem (a repaired host, say). */
+  notice(message: string): void;
   warning(message: string): void;
   error(message: string): void;
   /** An external command about to run. */

@@ -148,17 +148,20 @@ export class CleanupStack {
     return this.entries.map((entry) => entry.resource);
   }
 
-  /** Undo everything still registered, newest first. Returns the failures, already described. */
+  /**
+   * Undo everything still registered, newest first. Returns the failures,
+   * already described; what could not be undone stays registered, so that
+   * the action's post step can try again.
+   */
   async unwind(): Promise<string[]> {
     const failures: string[] = [];
-    while (this.entries.length) {
-      const entry = this.entries[this.entries.length - 1];
+    for (const entry of [...this.entries].reverse()) {
       try {
         await undoResource(this.host, entry.resource);
+        this.forget(entry);
       } catch (error) {
         failures.push(`could not remove ${describeResource(entry.resource)}: ${(error as Error).message}`);
       }
-      this.forget(entry);
     }
     return failures;
   }

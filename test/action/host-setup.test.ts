@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { KVM_UDEV_RULE_PATH } from '../../src/action/host-setup.js';
+import { KVM_UDEV_RULE_PATH } from '../../src/host/host-setup.js';
 import { removeRunnerDirs, runMain } from '../support/action-runner.js';
 import { writeFixtureConfig } from '../support/fixture.js';
 import { leftovers } from '../support/leftovers.js';

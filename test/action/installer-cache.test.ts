@@ -187,6 +187,7 @@ describe('the installer cache without a cache service', () => {
       const messages: string[] = [];
       const reporter: Reporter = {
         info: () => undefined,
+        notice: () => undefined,
         warning: (message) => messages.push(message),
         error: (message) => messages.push(message),
         command: () => undefined,
@@ -198,7 +199,7 @@ describe('the installer cache without a cache service', () => {
       const cache = new InstallerCache(spec, reporter);
       assert.equal(cache.active, false);
       await cache.restore();
-      await cache.save();
+      await cache.save({ dir: spec.cacheDir, files: {}, downloaded: true });
       assert.deepEqual(messages, [
         'The GitHub Actions cache service is not available to this job (no ACTIONS_CACHE_URL or ACTIONS_RESULTS_URL): the installer files are downloaded and not cached.',
       ]);

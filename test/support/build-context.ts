@@ -11,6 +11,9 @@ export class RecordingReporter implements Reporter {
   info(message: string): void {
     this.lines.push(`info: ${message}`);
   }
+  notice(message: string): void {
+    this.lines.push(`notice: ${message}`);
+  }
   warning(message: string): void {
     this.lines.push(`warning: ${message}`);
   }

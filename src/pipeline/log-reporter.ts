@@ -1,7 +1,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { formatDuration } from '../config/units.js';
 import { formatCommand } from '../host/command-error.js';
-import { STEP_TITLES, type Reporter, type Step } from '../pipeline/reporter.js';
+import { STEP_TITLES, type Reporter, type Step } from './reporter.js';
 
 type Level = 'INFO' | 'WARNING' | 'ERROR';
 
@@ -42,6 +42,9 @@ export class LogReporter implements Reporter {
   }
 
   info(message: string): void {
+    this.log('INFO', message);
+  }
+  notice(message: string): void {
     this.log('INFO', message);
   }
   warning(message: string): void {

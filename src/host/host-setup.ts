@@ -1,38 +1,11 @@
-import * as core from '@actions/core';
-import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { delimiter, isAbsolute, join } from 'node:path';
-import { kvmStatus, type KvmStatus } from '../host/accelerator.js';
-import { CommandError } from '../host/command-error.js';
-import type { Host } from '../host/host.js';
-import { libvirtUri } from '../host/libvirt.js';
+import { kvmStatus, type KvmStatus } from './accelerator.js';
+import { CommandError } from './command-error.js';
+import type { Host } from './host.js';
+import { libvirtUri } from './libvirt.js';
+import { findProgram, missingRequirements, programsOf, type PackageManager } from './programs.js';
 import type { Reporter } from '../pipeline/reporter.js';
-
-type PackageManager = 'apt-get' | 'dnf';
-
-/** A program the build runs, and the packages that bring it on each family of distributions. */
-interface Requirement {
-  /** Names (on PATH or in sbin) or absolute paths; any one will do. */
-  programs: string[];
-  packages: Record<PackageManager, string[]>;
-}
-
-const REQUIREMENTS: Requirement[] = [
-  { programs: ['qemu-img'], packages: { 'apt-get': ['qemu-utils'], dnf: ['qemu-img'] } },
-  // RHEL-like systems ship the emulator only as /usr/libexec/qemu-kvm.
-  { programs: ['qemu-system-x86_64', '/usr/libexec/qemu-kvm'], packages: { 'apt-get': ['qemu-system-x86'], dnf: ['qemu-kvm'] } },
-  { programs: ['virt-install'], packages: { 'apt-get': ['virtinst'], dnf: ['virt-install'] } },
-  {
-    programs: ['virsh'],
-    packages: { 'apt-get': ['libvirt-clients', 'libvirt-daemon-system'], dnf: ['libvirt-client', 'libvirt-daemon-kvm'] },
-  },
-  // The daemon itself: monolithic libvirtd, or the modular virtqemud of newer Fedora.
-  { programs: ['libvirtd', 'virtqemud'], packages: { 'apt-get': ['libvirt-daemon-system'], dnf: ['libvirt-daemon-kvm'] } },
-  { programs: ['zerofree'], packages: { 'apt-get': ['zerofree'], dnf: ['zerofree'] } },
-  { programs: ['rsync'], packages: { 'apt-get': ['rsync'], dnf: ['rsync'] } },
-  { programs: ['sfdisk'], packages: { 'apt-get': ['fdisk'], dnf: ['util-linux'] } },
-  { programs: ['losetup'], packages: { 'apt-get': ['mount'], dnf: ['util-linux'] } },
-];
 
 export const KVM_UDEV_RULE_PATH = '/etc/udev/rules.d/65-kvm.rules';
 export const KVM_UDEV_RULE = 'KERNEL=="kvm", GROUP="kvm", MODE="0660"';
@@ -53,26 +26,6 @@ export interface HostSetupReport {
   kvm: KvmStatus;
   /** /dev/kvm was root-only and was opened to the kvm group. */
   kvmFixed: boolean;
-}
-
-function findProgram(name: string): string | undefined {
-  if (isAbsolute(name)) return isExecutable(name) ? name : undefined;
-  const dirs = (process.env.PATH ?? '').split(delimiter).concat(['/usr/sbin', '/sbin']);
-  return dirs.map((dir) => join(dir, name)).find(isExecutable);
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
-
-/** The requirements none of whose programs is installed. */
-export function missingRequirements(): Requirement[] {
-  return REQUIREMENTS.filter((requirement) => !requirement.programs.some((program) => findProgram(program)));
 }
 
 /** apt-get on Debian and Ubuntu, dnf on Fedora and RHEL-like systems: from os-release, else whichever is installed. */
@@ -100,10 +53,6 @@ function readOsRelease(): Record<string, string> {
   return fields;
 }
 
-function programsOf(requirements: Requirement[]): string {
-  return requirements.map((requirement) => requirement.programs[0]).join(', ');
-}
-
 async function installMissing(host: Host, reporter: Reporter): Promise<string[]> {
   const missing = missingRequirements();
   if (missing.length === 0) {
@@ -114,7 +63,7 @@ async function installMissing(host: Host, reporter: Reporter): Promise<string[]>
   if (!manager) {
     throw new HostSetupError(
       `Missing programs: ${programsOf(missing)}, and this runner has neither apt-get nor dnf to install them. ` +
-        'Fix the runner: install QEMU, libvirt, virt-install, zerofree, rsync, sfdisk and losetup in its image, then set install-dependencies: false.',
+        'Fix the runner: install QEMU, libvirt, virt-install, zerofree, rsync, sfdisk and losetup in its image, then build without install-dependencies.',
     );
   }
   const packages = [...new Set(missing.flatMap((requirement) => requirement.packages[manager]))];
@@ -133,7 +82,7 @@ async function installMissing(host: Host, reporter: Reporter): Promise<string[]>
     const detail = error instanceof Error ? error.message : String(error);
     throw new HostSetupError(
       `Installing ${packages.join(' ')} with ${manager} failed: ${detail}\n` +
-        `Fix the runner: install them in its image (${manager} install ${packages.join(' ')}) and set install-dependencies: false, ` +
+        `Fix the runner: install them in its image (${manager} install ${packages.join(' ')}) and build without install-dependencies, ` +
         `or let the runner's user run ${manager} through sudo without a password.`,
     );
   }
@@ -141,7 +90,7 @@ async function installMissing(host: Host, reporter: Reporter): Promise<string[]>
   if (stillMissing.length) {
     throw new HostSetupError(
       `${manager} installed ${packages.join(' ')}, but ${programsOf(stillMissing)} is still not found. ` +
-        `Fix the runner: install the packages that provide ${programsOf(stillMissing)} on this distribution and set install-dependencies: false.`,
+        `Fix the runner: install the packages that provide ${programsOf(stillMissing)} on this distribution and build without install-dependencies.`,
     );
   }
   reporter.info(`Installed ${packages.join(', ')} (for ${programsOf(missing)}).`);
@@ -223,9 +172,7 @@ async function ensureKvm(host: Host, reporter: Reporter, devicePath = '/dev/kvm'
       );
     }
     fixed = true;
-    core.notice(`${devicePath} was root-only (mode ${(mode & 0o777).toString(8)}); it is now group kvm, mode 660, and ${KVM_UDEV_RULE_PATH} keeps it so.`, {
-      title: 'KVM opened to the kvm group',
-    });
+    reporter.notice(`${devicePath} was root-only (mode ${(mode & 0o777).toString(8)}); it is now group kvm, mode 660, and ${KVM_UDEV_RULE_PATH} keeps it so.`);
     status = kvmStatus(host.isRoot, devicePath);
   }
   reporter.info(status.usable ? 'KVM is usable: installs run at native speed.' : `KVM is not usable: ${status.reason}.`);

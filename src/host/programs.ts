@@ -1,0 +1,59 @@
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
+
+export type PackageManager = 'apt-get' | 'dnf';
+
+/** A program a build runs, and the packages that bring it on each family of distributions. */
+export interface Requirement {
+  /** Names (on PATH or in sbin) or absolute paths; any one will do. */
+  programs: string[];
+  packages: Record<PackageManager, string[]>;
+}
+
+/** Everything a build runs. */
+export const REQUIREMENTS: Requirement[] = [
+  { programs: ['qemu-img'], packages: { 'apt-get': ['qemu-utils'], dnf: ['qemu-img'] } },
+  // RHEL-like systems ship the emulator only as /usr/libexec/qemu-kvm.
+  { programs: ['qemu-system-x86_64', '/usr/libexec/qemu-kvm'], packages: { 'apt-get': ['qemu-system-x86'], dnf: ['qemu-kvm'] } },
+  { programs: ['virt-install'], packages: { 'apt-get': ['virtinst'], dnf: ['virt-install'] } },
+  {
+    programs: ['virsh'],
+    packages: { 'apt-get': ['libvirt-clients', 'libvirt-daemon-system'], dnf: ['libvirt-client', 'libvirt-daemon-kvm'] },
+  },
+  // The daemon itself: monolithic libvirtd, or the modular virtqemud of newer Fedora.
+  { programs: ['libvirtd', 'virtqemud'], packages: { 'apt-get': ['libvirt-daemon-system'], dnf: ['libvirt-daemon-kvm'] } },
+  { programs: ['zerofree'], packages: { 'apt-get': ['zerofree'], dnf: ['zerofree'] } },
+  { programs: ['rsync'], packages: { 'apt-get': ['rsync'], dnf: ['rsync'] } },
+  { programs: ['sfdisk'], packages: { 'apt-get': ['fdisk'], dnf: ['util-linux'] } },
+  { programs: ['losetup', 'blkid', 'fstrim'], packages: { 'apt-get': ['mount', 'util-linux'], dnf: ['util-linux'] } },
+  // getfacl/setfacl give qemu passage through private folders (see qemu-access.ts).
+  { programs: ['setfacl'], packages: { 'apt-get': ['acl'], dnf: ['acl'] } },
+];
+
+/** Full path of a program on PATH (sbin folders included), or undefined. */
+export function findProgram(name: string): string | undefined {
+  if (isAbsolute(name)) return isExecutable(name) ? name : undefined;
+  const dirs = (process.env.PATH ?? '').split(delimiter).concat(['/usr/local/sbin', '/usr/sbin', '/sbin']);
+  return dirs
+    .filter((dir) => dir !== '')
+    .map((dir) => join(dir, name))
+    .find(isExecutable);
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The requirements none of whose programs is installed. */
+export function missingRequirements(requirements = REQUIREMENTS): Requirement[] {
+  return requirements.filter((requirement) => !requirement.programs.some((program) => findProgram(program)));
+}
+
+export function programsOf(requirements: Requirement[]): string {
+  return requirements.map((requirement) => requirement.programs[0]).join(', ');
+}
