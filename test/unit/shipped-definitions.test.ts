@@ -3,7 +3,7 @@
  * configparser as the original image-factory reads them: every image the
  * project promises is there, complete, with sizes its installer accepts, URLs
  * that name a host, the serial console, and nothing left unresolved. The
- * table of data/README.md lists the same images with the same values.
+ * table of README.md lists the same images with the same values.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -16,7 +16,7 @@ import { parseBytes } from '../../src/config/units.js';
 
 const DATA_DIR = join(process.cwd(), 'data');
 const CONF = join(DATA_DIR, 'image-factory.conf');
-const README = join(DATA_DIR, 'README.md');
+const README = join(DATA_DIR, '..', 'README.md');
 const DUMP_CONFIG = join(process.cwd(), 'test', 'support', 'dump-config.py');
 
 type Family = 'debian-installer' | 'subiquity' | 'anaconda' | 'yast';
@@ -147,7 +147,7 @@ function sectionProblems(name: string, items: Items, family: Family, dataDir: st
 function readmeTable(markdown: string): Array<Record<string, string>> {
   const lines = markdown.split('\n');
   const start = lines.findIndex((line) => /^\|\s*Image\s*\|/.test(line));
-  assert.ok(start >= 0, 'data/README.md has no table whose first column is "Image"');
+  assert.ok(start >= 0, 'README.md has no table whose first column is "Image"');
   const cells = (line: string): string[] =>
     line
       .trim()
@@ -227,7 +227,7 @@ describe('shipped image definitions (data/image-factory.conf)', () => {
     for (const [name, items] of Object.entries(sections)) assert.ok(known.has(items.osinfo), `${name}: osinfo ${items.osinfo} is unknown to this host's osinfo database`);
   });
 
-  it('is listed in data/README.md with the same osinfo, RAM and image size', () => {
+  it('is listed in README.md with the same osinfo, RAM and image size', () => {
     const rows = readmeTable(readFileSync(README, 'utf8'));
     assert.deepEqual(
       rows.map((row) => row.Image),
