@@ -9,6 +9,7 @@ import { makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
 import { inspectImage, readText } from '../support/image-files.js';
 import { leftovers } from '../support/leftovers.js';
 import { runCli } from '../support/run-cli.js';
+import { localDate } from '../../src/config/image-spec.js';
 
 const INSTALLER_LOGS = [
   'root/anaconda-ks.cfg',
@@ -20,11 +21,6 @@ const INSTALLER_LOGS = [
   'var/adm/autoinstall',
   'var/lib/YaST2',
 ];
-
-function today(): string {
-  const d = new Date();
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
-}
 
 const workDirs: string[] = [];
 function workDir(name: string): string {
@@ -44,7 +40,7 @@ describe('a build on the fixture installer', () => {
     const { config, image } = writeFixtureConfig(dir, { directives: { 'data-mb': dataMiB }, keys: { 'zero-free-space': 'zerofree' } });
     const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
-    const stem = `${image}-${today()}`;
+    const stem = `${image}-${localDate()}`;
     const qcow2 = join(dir, `${stem}.qcow2`);
 
     execFileSync('qemu-img', ['check', qcow2]);
@@ -73,17 +69,19 @@ describe('a build on the fixture installer', () => {
     assert.deepEqual(leftovers(dir, stem), []);
   });
 
-  test('a raw build by discard keeps the image sparse, and prints the installer logs when asked', async () => {
+  test('a raw build by discard keeps the image sparse, prints the installer logs when asked, and checks the host with --install-dependencies', async () => {
     const dir = workDir('raw');
     const { config, image } = writeFixtureConfig(dir, { directives: { 'data-mb': 100 }, keys: { format: 'raw', 'zero-free-space': 'discard' } });
-    const run = await runCli([image, '--installer-logs'], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+    const run = await runCli([image, '--installer-logs', '--install-dependencies'], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
-    const stem = `${image}-${today()}`;
+    const stem = `${image}-${localDate()}`;
     const raw = join(dir, `${stem}.raw`);
     const stats = statSync(raw);
     assert.equal(stats.size, 1 << 30);
     assert.ok(stats.blocks * 512 < 64 << 20, `raw image takes ${stats.blocks * 512} bytes on disk: not sparse`);
     execFileSync('sha256sum', ['-c', `${stem}.raw.sha256sum`], { cwd: dir });
+    assert.match(run.stderr, /All the programs a build needs are installed\./);
+    assert.match(run.stderr, /libvirt answers at qemu:\/\/\/system\./);
     assert.match(run.stderr, /discarded free space/);
     assert.match(run.stderr, /Content of \/var\/log\/installer\/syslog:/);
     assert.match(run.stderr, /console: fixture-installer/);
@@ -96,9 +94,9 @@ describe('a failed build says which step failed and leaves nothing behind', () =
     const dir = workDir(name);
     const { config, image } = writeFixtureConfig(dir, options);
     const run = await runCli([image, ...args], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
-    const stem = `${image}-${today()}`;
+    const stem = `${image}-${localDate()}`;
     const files = readdirSync(dir).filter((f) => f.startsWith(stem) && !f.endsWith('.console.log') && !f.endsWith('.log'));
-    return { run, dir, stem, files };
+    return { run, dir, image, stem, files };
   }
 
   test('an installer that leaves the disk empty', async () => {
@@ -134,12 +132,12 @@ describe('a failed build says which step failed and leaves nothing behind', () =
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as AddressInfo).port;
     try {
-      const { run, dir, stem, files } = await failingBuild('nokernel', { keys: { linux: `http://127.0.0.1:${port}/missing/vmlinuz` } });
+      const { run, dir, image, stem, files } = await failingBuild('nokernel', { keys: { linux: `http://127.0.0.1:${port}/missing/vmlinuz` } });
       assert.equal(run.code, 1);
       assert.match(run.stderr, /fetch step failed: .*linux.*404/);
       assert.deepEqual(files, []);
       assert.deepEqual(leftovers(dir, stem), []);
-      assert.deepEqual(readdirSync(join(dir, 'cache', 'fixture')).filter((f) => f.includes('partial')), []);
+      assert.deepEqual(readdirSync(join(dir, 'cache', image)).filter((f) => f.includes('partial')), []);
     } finally {
       server.close();
     }
@@ -159,7 +157,7 @@ describe('a failed build says which step failed and leaves nothing behind', () =
         }
       },
     });
-    const stem = `${image}-${today()}`;
+    const stem = `${image}-${localDate()}`;
     assert.ok(sent, 'the install never started');
     assert.equal(run.code, 143, run.stderr);
     assert.match(run.stderr, /SIGTERM received: stopping the build and cleaning up/);

@@ -8,11 +8,7 @@ import { inspectImage } from '../support/image-files.js';
 import { leftovers } from '../support/leftovers.js';
 import { runCli } from '../support/run-cli.js';
 import { allowRootCommands, BUILD_USER, ensureBuildUser, revokeRootCommands, sessionDomains } from '../support/unprivileged-user.js';
-
-function today(): string {
-  const d = new Date();
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
-}
+import { localDate } from '../../src/config/image-spec.js';
 
 const cleanups: Array<() => void> = [];
 after(() => {
@@ -32,7 +28,7 @@ describe('builds where users actually run them', () => {
     const run = await runCli([image], { cwd: home, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /is private: letting libvirt-qemu \(qemu\) pass through it during the install/);
-    const stem = `${image}-${today()}`;
+    const stem = `${image}-${localDate()}`;
     execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: home });
     for (const folder of ['/root', home]) {
       const acl = execFileSync('getfacl', ['--omit-header', '--absolute-names', folder], { encoding: 'utf8' });
@@ -67,7 +63,7 @@ describe('builds where users actually run them', () => {
     });
     const run = await runCli([image, '--output-dir', out], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
-    const stem = `${image}-${today()}`;
+    const stem = `${image}-${localDate()}`;
     execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: out });
     assert.match(run.stderr, /--location .*cache dir, too\/fixture.*kernel=vmlinuz,initrd=initrd\.gz/);
     assert.deepEqual(leftovers(out, stem), []);
@@ -146,7 +142,7 @@ describe('a build as a normal user through qemu:///session', () => {
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /--connect qemu:\/\/\/session/);
     assert.match(run.stderr, /Calling sudo -n losetup/);
-    const stem = `${image}-${today()}`;
+    const stem = `${image}-${localDate()}`;
     const qcow2 = join(dir, `${stem}.qcow2`);
     assert.equal(statSync(qcow2).uid, ensureBuildUser().uid, 'the image belongs to the user who built it');
     execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: dir });

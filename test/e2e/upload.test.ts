@@ -9,11 +9,7 @@ import { leftovers } from '../support/leftovers.js';
 import { startRsyncDaemon } from '../support/rsync-daemon.js';
 import { runCli } from '../support/run-cli.js';
 import { startSshd } from '../support/sshd.js';
-
-function today(): string {
-  const d = new Date();
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
-}
+import { localDate } from '../../src/config/image-spec.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -76,7 +72,7 @@ describe('a build that uploads', () => {
     });
     const env = { IMAGE_FACTORY_CONFIG: config, RSYNC_RSH: sshd.sshCommand.join(' '), IMAGE_FACTORY_RETRY_DELAY_MS: '50' };
     const run = await runCli([image], { cwd: dir, env });
-    const stem = `${image}-${today()}`;
+    const stem = `${image}-${localDate()}`;
     const file = `${stem}.qcow2`;
 
     assert.equal(run.code, 1, run.stderr);
@@ -112,7 +108,7 @@ describe('a build that uploads', () => {
     const run = await runCli([image, '--no-upload', '-f', 'raw'], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(readdirSync(images), []);
-    assert.equal(readFileSync(marks, 'utf8').trim(), `${image}-${today()}.raw`);
+    assert.equal(readFileSync(marks, 'utf8').trim(), `${image}-${localDate()}.raw`);
   });
 });
 
@@ -122,13 +118,13 @@ describe('answer-delivery = http', () => {
     const { config, image } = writeFixtureConfig(dir, { directives: { 'data-mb': 8 }, keys: { 'answer-delivery': 'http' } });
     const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
-    const match = /serving the answer file at http:\/\/10\.0\.2\.2:(\d+)\/fixture-answer\.cfg/.exec(run.stderr);
+    const match = new RegExp(`serving the answer file at http://10\\.0\\.2\\.2:(\\d+)/${image}-answer\\.cfg`).exec(run.stderr);
     assert.ok(match, 'the server was announced');
-    assert.match(run.stderr, /--extra-args 'preseed\/url=http:\/\/10\.0\.2\.2:\d+\/fixture-answer\.cfg console=ttyS0'/);
+    assert.match(run.stderr, new RegExp(`--extra-args 'preseed/url=http://10\\.0\\.2\\.2:\\d+/${image}-answer\\.cfg console=ttyS0'`));
     assert.doesNotMatch(run.stderr, /--initrd-inject/);
-    assert.match(run.stderr, /answer file server: GET \/fixture-answer\.cfg from the installer -> 200/);
+    assert.match(run.stderr, new RegExp(`answer file server: GET /${image}-answer\\.cfg from the installer -> 200`));
     assert.ok(await portIsClosed(Number(match[1])), 'the server is gone after the build');
-    const stem = `${image}-${today()}`;
+    const stem = `${image}-${localDate()}`;
     assert.ok(existsSync(join(dir, `${stem}.qcow2`)));
     assert.deepEqual(leftovers(dir, stem), []);
   });

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 
 export const REPO_ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../..');
 export const FIXTURE_DIR = join(REPO_ROOT, 'test', '.cache', 'fixture');
@@ -44,7 +44,8 @@ export interface FixtureImageOptions {
 /** Write an answer file and a configuration with one image that installs with the fixture. */
 export function writeFixtureConfig(workDir: string, options: FixtureImageOptions = {}): { config: string; image: string; answer: string } {
   const fixture = ensureFixtureInstaller();
-  const name = options.name ?? 'fixture';
+  // A name of its own per working folder: leftovers() finds domains by the image's name.
+  const name = options.name ?? `fx-${basename(workDir).replace(/[^A-Za-z0-9-]/g, '')}`;
   const answer = join(workDir, `${name}-answer.cfg`);
   const directives = Object.entries(options.directives ?? {}).map(([key, value]) => `# fixture: ${key}=${value}\n`);
   writeFileSync(answer, `# answer file for the fixture installer\n${directives.join('')}d-i debian-installer/locale string en_US\n`);
