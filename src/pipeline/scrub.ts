@@ -106,6 +106,9 @@ export async function scrubImage(ctx: BuildContext, diskPath: string): Promise<S
 
   let zeroing: ScrubResult['zeroing'] = 'none';
   if (spec.zeroFreeSpace === 'discard') {
+    // ext4 trims only frees that its journal has committed: without a sync the
+    // blocks of the logs just removed would keep their contents.
+    await host.run(['sync', '--file-system', mountpoint], { root: true });
     const before = ctx.dryRun ? 0 : await allocatedBytes(diskPath);
     const trim = await host.run(['fstrim', '--verbose', mountpoint], { root: true, allowFailure: true });
     const after = ctx.dryRun ? 0 : await allocatedBytes(diskPath);

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
-import { inspectImage, readText } from '../support/image-files.js';
+import { diskContains, inspectImage, readText } from '../support/image-files.js';
 import { leftovers } from '../support/leftovers.js';
 import { runCli } from '../support/run-cli.js';
 import { localDate } from '../../src/config/image-spec.js';
@@ -21,6 +21,9 @@ const INSTALLER_LOGS = [
   'var/adm/autoinstall',
   'var/lib/YaST2',
 ];
+
+/** Lines only the fixture's installer logs hold (not the rest of the system it writes). */
+const LOG_MARKERS = ['anaconda: installation complete', 'autoinstall: fixture installer log', 'finish-install: installation complete'];
 
 const workDirs: string[] = [];
 function workDir(name: string): string {
@@ -62,6 +65,7 @@ describe('a build on the fixture installer', () => {
       assert.ok(existsSync(join(root, 'home/user/notes.txt')));
       assert.ok(existsSync(join(root, 'var/log')), 'only the installer logs go, not /var/log');
     });
+    for (const marker of LOG_MARKERS) assert.ok(!diskContains(qcow2, marker), `'${marker}' of a removed log is still on the disk`);
     assert.match(run.stderr, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} image-factory \[\d+\] INFO: /m);
     assert.match(run.stderr, /Removing \/var\/log\/installer/);
     assert.ok(existsSync(join(dir, `${stem}.console.log`)));
@@ -80,6 +84,8 @@ describe('a build on the fixture installer', () => {
     assert.equal(stats.size, 1 << 30);
     assert.ok(stats.blocks * 512 < 64 << 20, `raw image takes ${stats.blocks * 512} bytes on disk: not sparse`);
     execFileSync('sha256sum', ['-c', `${stem}.raw.sha256sum`], { cwd: dir });
+    // Discarding right after removing the logs must still clear their blocks.
+    for (const marker of LOG_MARKERS) assert.ok(!diskContains(raw, marker), `'${marker}' of a removed log is still on the disk`);
     assert.match(run.stderr, /All the programs a build needs are installed\./);
     assert.match(run.stderr, /libvirt answers at qemu:\/\/\/system\./);
     assert.match(run.stderr, /discarded free space/);

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,24 @@ export function inspectImage<T>(imagePath: string, look: (root: string) => T): T
   } finally {
     if (existsSync(mountpoint)) execFileSync('umount', [mountpoint], { stdio: 'ignore' });
     if (loop) execFileSync('losetup', ['--detach', loop]);
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Whether the bytes of `text` appear anywhere in the image's disk, free
+ * space included: what a consumer of the image could read back.
+ */
+export function diskContains(imagePath: string, text: string): boolean {
+  const scratch = mkdtempSync(join(tmpdir(), 'grep-'));
+  try {
+    let raw = imagePath;
+    if (imagePath.endsWith('.qcow2')) {
+      raw = join(scratch, 'disk.raw');
+      execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', imagePath, raw]);
+    }
+    return spawnSync('grep', ['--quiet', '--text', '--fixed-strings', text, raw]).status === 0;
+  } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
 }
