@@ -93,6 +93,20 @@ describe('a build on the fixture installer', () => {
     assert.match(run.stderr, /console: fixture-installer/);
     assert.deepEqual(leftovers(dir, stem), []);
   });
+  test('zero-free-space = none leaves free space as the installer left it', async () => {
+    const dir = workDir('nozero');
+    const dataMiB = 48;
+    const { config, image } = writeFixtureConfig(dir, { directives: { 'data-mb': dataMiB }, keys: { 'zero-free-space': 'none' } });
+    const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+    assert.equal(run.code, 0, run.stderr);
+    const stem = `${image}-${localDate()}`;
+    const qcow2 = join(dir, `${stem}.qcow2`);
+    assert.doesNotMatch(run.stderr, /Calling (sudo -n )?(fstrim|zerofree)/);
+    // The deleted data is still in the image: the setting does what it says.
+    assert.ok(statSync(qcow2).size > dataMiB * 1024 * 1024, `qcow2 is only ${statSync(qcow2).size} bytes`);
+    execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: dir });
+    assert.deepEqual(leftovers(dir, stem), []);
+  });
 });
 
 describe('a failed build says which step failed and leaves nothing behind', () => {
