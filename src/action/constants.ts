@@ -14,6 +14,7 @@ export enum Input {
   InstallTimeout = 'install-timeout',
   ZeroFreeSpace = 'zero-free-space',
   Compress = 'compress',
+  BootTest = 'boot-test',
   InstallDependencies = 'install-dependencies',
   Upload = 'upload',
   OutputDir = 'output-dir',
@@ -33,6 +34,7 @@ export enum Output {
   Accelerator = 'accelerator',
   Uploaded = 'uploaded',
   CacheHit = 'cache-hit',
+  BootSeconds = 'boot-seconds',
 }
 
 /** What the main step hands to the post step. */

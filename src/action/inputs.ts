@@ -111,6 +111,7 @@ export function readInputs(read: InputReader = readInput): ActionInputs {
       'install-timeout': optionalDuration(Input.InstallTimeout, read),
       'zero-free-space': optionalChoice(Input.ZeroFreeSpace, ['discard', 'zerofree', 'none'], read),
       compress: optionalChoice(Input.Compress, ['none', 'zlib', 'zstd'], read),
+      'boot-test': optionalBoolean(Input.BootTest, read),
     },
     configFile: optionalReadableFile(Input.Config, read),
     configText: configText.trim() === '' ? undefined : configText,

@@ -29,6 +29,7 @@ function setOutputs(result: BuildResult): void {
   const uploaded = result.uploads.filter((upload) => upload.ok).map(({ destination, target }) => ({ destination, target }));
   core.setOutput(Output.Uploaded, JSON.stringify(uploaded));
   core.setOutput(Output.CacheHit, String(result.cacheHit));
+  if (result.bootSeconds !== undefined) core.setOutput(Output.BootSeconds, result.bootSeconds.toFixed(1));
 }
 
 /** The failure in words for the annotation: which step, why, and what cleanup could not remove. */

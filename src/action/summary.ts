@@ -43,6 +43,9 @@ export function renderSummary(summary: BuildSummary): string {
     if (summary.cache?.restored) rows.push(['Restored from the Actions cache', code(summary.cache.restored)]);
     if (summary.cache?.saved) rows.push(['Saved to the Actions cache', code(summary.cache.saved)]);
     if (result.rawPath) rows.push(['Raw image kept', code(result.rawPath)]);
+    if (result.bootSeconds !== undefined) {
+      rows.push(['Boot test', `came up in ${result.bootSeconds.toFixed(1)} s${result.cloudInitFinished ? ', cloud-init finished' : ''}`]);
+    }
     parts.push(table(undefined, rows));
   }
 

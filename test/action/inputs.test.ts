@@ -63,6 +63,7 @@ describe('action inputs', () => {
         [Input.Config]: config,
         [Input.ConfigText]: '[Debian-12-server]\nram = 2G',
         [Input.Upload]: 'false',
+        [Input.BootTest]: 'true',
       }),
     );
     assert.deepEqual(read, {
@@ -79,6 +80,7 @@ describe('action inputs', () => {
         'install-timeout': '90m',
         'zero-free-space': undefined,
         compress: undefined,
+        'boot-test': true,
       },
       configFile: config,
       configText: '[Debian-12-server]\nram = 2G',
