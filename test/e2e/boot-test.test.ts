@@ -1,0 +1,212 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { cleanConsoleText, cloudInitPattern, consoleMatches, noCloudSeed } from '../../src/pipeline/boot-test.js';
+import { serveRootfs, writeDebianFixtureConfig } from '../support/debian-fixture.js';
+import { makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
+import { inspectImage, readText } from '../support/image-files.js';
+import { leftovers } from '../support/leftovers.js';
+import { startRsyncDaemon } from '../support/rsync-daemon.js';
+import { runCli } from '../support/run-cli.js';
+
+function today(): string {
+  const d = new Date();
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+
+const workDirs: string[] = [];
+function workDir(name: string): string {
+  const dir = makeWorkDir(`boot-${name}`);
+  workDirs.push(dir);
+  return dir;
+}
+
+after(() => {
+  for (const dir of workDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Every file under dir, relative to it. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => !entry.isDirectory())
+    .map((entry) => join(entry.parentPath ?? entry.path, entry.name).slice(dir.length + 1));
+}
+
+/** What the boot test may leave behind besides what leftovers() looks for: its folder, overlay, seed, console log. */
+function bootTestLeftovers(dir: string): string[] {
+  return filesUnder(dir).filter((f) => /boot-test|overlay\.qcow2|seed\.iso|(^|\/)user-data$|(^|\/)meta-data$|\.partial/.test(f));
+}
+
+function domainsNamed(prefix: string): string[] {
+  return execFileSync('virsh', ['-c', 'qemu:///system', 'list', '--all', '--name'], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((name) => name.startsWith(prefix));
+}
+
+describe('the boot test\'s console matching', () => {
+  const login = /\blogin: *$/m;
+
+  test('a login prompt matches at the end of the console, and when messages land right after it', () => {
+    assert.ok(consoleMatches(login, 'Debian GNU/Linux 12 debian ttyS0\n\ndebian login: '));
+    const busy = cleanConsoleText(
+      '\r\nDebian GNU/Linux 12 debian ttyS0\r\n\r\ndebian login: [   57.962647] cloud-init[315]: Generation complete.\r\n[\x1b[0;32m  OK  \x1b[0m] Started x\r\n',
+    );
+    assert.ok(consoleMatches(login, busy));
+    assert.ok(!consoleMatches(login, 'Last login: never, from nowhere'));
+    assert.ok(!consoleMatches(login, 'login: is what we wait for'));
+  });
+
+  test('the NoCloud seed prints a marker that only its own token matches', () => {
+    const seed = noCloudSeed('0123456789ab');
+    assert.match(seed['meta-data'], /^instance-id: image-factory-boot-test-0123456789ab$/m);
+    assert.match(seed['user-data'], /^#cloud-config\n/);
+    assert.match(seed['user-data'], /^final_message: "image-factory-boot-test 0123456789ab: cloud-init finished after \$UPTIME seconds"$/m);
+    const pattern = cloudInitPattern('0123456789ab');
+    assert.ok(pattern.test('[   73.745025] cloud-init[350]: image-factory-boot-test 0123456789ab: cloud-init finished after 73.71 seconds'));
+    assert.ok(pattern.test('image-factory-boot-test 0123456789ab: cloud-init runcmd ran'));
+    assert.ok(!pattern.test('image-factory-boot-test ffffffffffff: cloud-init finished after 1.00 seconds'));
+  });
+});
+
+describe('the boot test', () => {
+  test('a real Debian 12 image builds, boots to a login prompt and finishes cloud-init before it is published', async (t) => {
+    const server = await serveRootfs(t);
+    const dir = workDir('debian');
+    const { config, image } = writeDebianFixtureConfig(dir, {
+      rootfsUrl: server.url,
+      keys: { 'boot-test': 'yes', 'boot-timeout': '8m' },
+    });
+    const started = Date.now();
+    const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(run.code, 0, run.stderr);
+    t.diagnostic(`real-Debian build + boot test took ${seconds.toFixed(0)} s`);
+    const stem = `${image}-${today()}`;
+    // Where the time goes: the steps, the installer's phases (guest uptime), the boot.
+    const installer = readFileSync(join(dir, `${stem}.console.log`), 'utf8').split(/\r?\n/);
+    for (const line of [
+      ...run.stderr.split('\n').filter((l) => /== [\w-]+ done after|boot test/.test(l)),
+      ...installer.filter((l) => /^fixture-debian: \[[\d.]+\] (partitioning|ext4|unpacking|system in place|grub-install|update-grub|done)/.test(l)),
+    ]) {
+      t.diagnostic(line.replace(/^.*?INFO: /, ''));
+    }
+    const qcow2 = join(dir, `${stem}.qcow2`);
+
+    assert.ok(server.requests.includes(new URL(server.url).pathname), 'the installer fetched the root file system');
+    assert.match(run.stderr, /boot test: the console showed \/.*login.*\/ after /);
+    assert.match(run.stderr, /boot test: cloud-init finished after /);
+    assert.match(run.stderr, /boot test passed: the image came up in \d+\.\d s \(cloud-init finished after \d+\.\d s\)/);
+    assert.match(run.stderr, /boot test: +came up in \d+\.\d s, cloud-init finished/);
+    // The boot test ran before the image was published.
+    assert.ok(run.stderr.indexOf('== boot-test done') < run.stderr.indexOf('== publish:'), 'boot-test runs before publish');
+
+    // The image is untouched by the boot (it ran on an overlay): its checksum still holds.
+    execFileSync('qemu-img', ['check', qcow2]);
+    execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: dir });
+    const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', qcow2], { encoding: 'utf8' })) as { 'backing-filename'?: string };
+    assert.equal(info['backing-filename'], undefined);
+    const owner = statSync(qcow2);
+    assert.deepEqual([owner.uid, owner.gid], [process.getuid?.(), process.getgid?.()], 'the image is still ours (libvirt does not hand back a backing file)');
+    inspectImage(qcow2, (root) => {
+      assert.match(readText(root, 'etc/os-release') ?? '', /Debian GNU\/Linux 12/);
+      assert.ok(!existsSync(join(root, 'var/log/installer')), 'the installer logs were removed');
+      assert.match(readText(root, 'etc/fstab') ?? '', /^UUID=[0-9a-f-]+\s+\/\s+ext4/m);
+      assert.match(readText(root, 'boot/grub/grub.cfg') ?? '', /console=ttyS0/);
+      // cloud-init ran on the overlay only: the image has no instance data.
+      assert.ok(!existsSync(join(root, 'var/lib/cloud/instance')), 'cloud-init state leaked into the image');
+      assert.equal(readText(root, 'etc/machine-id') ?? '', '');
+    });
+    assert.deepEqual(bootTestLeftovers(dir), []);
+    assert.deepEqual(leftovers(dir, stem), []);
+  });
+
+  test('an image that does not boot fails the build with the boot test\'s message, and nothing is uploaded or published', async (t) => {
+    const dir = workDir('noboot');
+    const module = mkdtempSync(join(tmpdir(), 'boot-test-upload-'));
+    t.after(() => rmSync(module, { recursive: true, force: true }));
+    const daemon = await startRsyncDaemon(t, { images: { path: module } });
+    // The small fixture writes a file system but no boot loader.
+    const { config, image } = writeFixtureConfig(dir, {
+      directives: { 'data-mb': 0 },
+      keys: { 'boot-test': 'yes', 'boot-timeout': '60s', osinfo: 'debian11', upload_destinations: 'mirror' },
+      extra: `[mirror]\nupload_type = rsync\nupload_target = ${daemon.url('images')}\n`,
+    });
+    const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+    const stem = `${image}-${today()}`;
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(
+      run.stderr,
+      /boot-test step failed: the boot test expected the console to show \/\\blogin: \*\$\/ and cloud-init's marker '.*', but the boot did not get there within 1m00s \(boot-timeout\), so the VM was stopped\. The console never showed \/\\blogin: \*\$\/\./,
+    );
+    assert.doesNotMatch(run.stderr, /== upload:/);
+    assert.deepEqual(readdirSync(module), [], 'the rsync module received nothing');
+    assert.doesNotMatch(readFileSync(daemon.logFile, 'utf8'), /transfer /);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith(stem) && /\.(qcow2|raw|sha256sum)$/.test(f)), [], 'nothing published');
+    assert.deepEqual(bootTestLeftovers(dir), []);
+    assert.deepEqual(leftovers(dir, stem), []);
+  });
+
+  test('a boot that never shows the expected text is stopped at boot-timeout, quoting the console, and cleaned up', async (t) => {
+    const server = await serveRootfs(t);
+    const dir = workDir('hang');
+    const { config, image } = writeDebianFixtureConfig(dir, {
+      rootfsUrl: server.url,
+      keys: { 'boot-test': 'yes', 'boot-timeout': '40s', 'boot-test-expect': 'this-never-appears', 'boot-test-cloud-init': 'no' },
+    });
+    const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+    const stem = `${image}-${today()}`;
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(
+      run.stderr,
+      /boot-test step failed: the boot test expected the console to show \/this-never-appears\/, but the boot did not get there within 40\.0 s \(boot-timeout\), so the VM was stopped\. The console never showed \/this-never-appears\/\.\nLast console lines:\n(.*\n)*\s+\| /,
+    );
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith(stem) && /\.(qcow2|raw|sha256sum)$/.test(f)), [], 'nothing published');
+    assert.deepEqual(domainsNamed(stem), []);
+    assert.deepEqual(bootTestLeftovers(dir), []);
+    assert.deepEqual(leftovers(dir, stem), []);
+  });
+
+  test('SIGTERM during the boot test stops the VM and removes everything', async () => {
+    const dir = workDir('sigterm');
+    const { config, image } = writeFixtureConfig(dir, {
+      directives: { 'data-mb': 0 },
+      keys: { 'boot-test': 'yes', 'boot-timeout': '5m', osinfo: 'debian11' },
+    });
+    let sent = false;
+    const run = await runCli([image], {
+      cwd: dir,
+      env: { IMAGE_FACTORY_CONFIG: config },
+      onStderr: (text, child) => {
+        if (!sent && /in a throw-away VM/.test(text)) {
+          sent = true;
+          setTimeout(() => child.kill('SIGTERM'), 6000);
+        }
+      },
+    });
+    const stem = `${image}-${today()}`;
+    assert.ok(sent, `the boot test never started:\n${run.stderr}`);
+    assert.equal(run.code, 143, run.stderr);
+    assert.match(run.stderr, /SIGTERM received: stopping the build and cleaning up/);
+    assert.match(run.stderr, /== boot-test FAILED/);
+    assert.match(run.stderr, /interrupted by SIGTERM; everything the build created was removed/);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith(stem) && /\.(qcow2|raw|sha256sum)$/.test(f)), []);
+    assert.deepEqual(bootTestLeftovers(dir), []);
+    assert.deepEqual(leftovers(dir, stem), []);
+  });
+
+  test('a dry run prints the boot test\'s commands and runs none', async () => {
+    const dir = workDir('dry');
+    const { config, image } = writeFixtureConfig(dir, { keys: { 'boot-test': 'yes', osinfo: 'debian11' } });
+    const run = await runCli([image, '--dry-run'], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /Calling qemu-img create -q -f qcow2 -F qcow2 -b \S+\.qcow2 \S+\/\.boot-test-XXXXXX\/overlay\.qcow2/);
+    assert.match(run.stderr, /Calling xorriso -as mkisofs .*-volid cidata/);
+    assert.match(run.stderr, /Calling virt-install .*--import --transient .*--network user,model=virtio --graphics none --console pty,target_type=serial,log\.file=/);
+    assert.match(run.stderr, /Calling virsh -c qemu:\/\/\/system destroy \S+-boot-test-XXXXXX\n/);
+    assert.deepEqual(filesUnder(dir).filter((f) => !/image-factory\.conf|answer\.cfg/.test(f)), []);
+  });
+});
