@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, open, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from '../config/units.js';
 import { CommandError } from '../host/command-error.js';
 import { AbortedError } from '../host/exec.js';
 import { libvirtUri, osinfoFlag } from '../host/libvirt.js';
-import { foldersWithoutSearch, qemuSystemUser } from '../host/qemu-access.js';
+import { AppendedFile } from './console-tail.js';
 import type { BuildContext } from './context.js';
-import { escapeOptionValue } from './install.js';
+import { escapeOptionValue, grantQemuSearch } from './install.js';
 import { throttled } from './reporter.js';
 import type { Registration } from './resources.js';
 
@@ -105,33 +105,18 @@ export function consoleMatches(expect: RegExp, text: string): boolean {
  * newline, and `expect` is matched against it.
  */
 class ConsoleText {
-  private offset = 0;
+  private readonly file: AppendedFile;
   private raw = '';
   private cleaned = '';
 
-  constructor(private readonly path: string) {}
+  constructor(path: string) {
+    this.file = new AppendedFile(path);
+  }
 
   async poll(): Promise<void> {
-    let size: number;
-    try {
-      size = (await stat(this.path)).size;
-    } catch {
-      return;
-    }
-    if (size <= this.offset) return;
-    const handle = await open(this.path, 'r');
-    try {
-      while (this.offset < size) {
-        const length = Math.min(size - this.offset, 1 << 20);
-        const buffer = Buffer.alloc(length);
-        const { bytesRead } = await handle.read(buffer, 0, length, this.offset);
-        if (bytesRead === 0) break;
-        this.offset += bytesRead;
-        this.raw += buffer.subarray(0, bytesRead).toString('latin1');
-      }
-    } finally {
-      await handle.close();
-    }
+    const added = await this.file.readNew();
+    if (added.length === 0) return;
+    this.raw += added.toString('latin1');
     if (this.raw.length > MAX_CONSOLE_CHARS) this.raw = this.raw.slice(-MAX_CONSOLE_CHARS);
     this.cleaned = cleanConsoleText(Buffer.from(this.raw, 'latin1').toString('utf8'));
   }
@@ -264,7 +249,7 @@ export async function bootTest(ctx: BuildContext, imagePath: string, accelerator
     registrations.push(folderEntry);
     // mkdir's mode is filtered by the umask: qemu's user must pass through.
     await chmod(folder, 0o755);
-    registrations.push(...(await grantQemuSearch(ctx, overlay)));
+    registrations.push(...(await grantQemuSearch(ctx, overlay, 'the boot test')));
 
     await host.run(overlayCommand);
     if (cloudInit) {
@@ -379,24 +364,4 @@ async function domainRunning(ctx: BuildContext, uri: string, domain: string): Pr
     return !/failed to get domain|domain not found|no domain with matching name/i.test(state.lastLines.join('\n'));
   }
   return !/shut off|crashed|shutdown/.test(state.stdout);
-}
-
-/**
- * Under qemu:///system qemu runs as its own user and must pass through every
- * folder above the overlay and the image. Where one is private, grant that
- * user search permission with an ACL for the boot test only.
- */
-async function grantQemuSearch(ctx: BuildContext, path: string): Promise<Registration[]> {
-  if (!ctx.host.isRoot) return [];
-  const user = qemuSystemUser();
-  if (!user) return [];
-  const grants: Registration[] = [];
-  for (const folder of foldersWithoutSearch(path)) {
-    const acl = await ctx.host.run(['getfacl', '--omit-header', '--absolute-names', folder], { captureStdout: true, quiet: true, readOnly: true });
-    if (new RegExp(`^user:${user}:`, 'm').test(acl.stdout)) continue;
-    ctx.reporter.info(`${folder} is private: letting ${user} (qemu) pass through it during the boot test`);
-    grants.push(ctx.cleanup.register({ kind: 'acl', path: folder, entry: `u:${user}` }));
-    await ctx.host.run(['setfacl', '--modify', `u:${user}:x`, folder], { root: true });
-  }
-  return grants;
 }

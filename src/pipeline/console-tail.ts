@@ -1,20 +1,54 @@
 import { open, stat } from 'node:fs/promises';
 
+/** A file that another process appends to (virtlogd's console logs): hands out what was added since the last read. */
+export class AppendedFile {
+  private offset = 0;
+
+  constructor(private readonly path: string) {}
+
+  /** The bytes appended since the last call; empty while the file does not exist or has not grown. */
+  async readNew(): Promise<Buffer> {
+    let size: number;
+    try {
+      size = (await stat(this.path)).size;
+    } catch {
+      return Buffer.alloc(0);
+    }
+    if (size <= this.offset) return Buffer.alloc(0);
+    const handle = await open(this.path, 'r');
+    try {
+      const chunks: Buffer[] = [];
+      while (this.offset < size) {
+        const buffer = Buffer.alloc(Math.min(size - this.offset, 1 << 20));
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, this.offset);
+        if (bytesRead === 0) break;
+        this.offset += bytesRead;
+        chunks.push(buffer.subarray(0, bytesRead));
+      }
+      return Buffer.concat(chunks);
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
 /**
  * Follows a console log that virtlogd appends to: new complete lines go to
  * `onLine`, and the last few are kept for progress and error messages.
  */
 export class ConsoleTail {
-  private offset = 0;
+  private readonly file: AppendedFile;
   private pending = '';
   private readonly recent: string[] = [];
   private timer?: NodeJS.Timeout;
 
   constructor(
-    private readonly path: string,
+    path: string,
     private readonly onLine?: (line: string) => void,
     private readonly keep = 20,
-  ) {}
+  ) {
+    this.file = new AppendedFile(path);
+  }
 
   start(intervalMs = 1000): void {
     this.timer = setInterval(() => void this.poll(), intervalMs);
@@ -37,25 +71,11 @@ export class ConsoleTail {
   }
 
   async poll(): Promise<void> {
-    let size: number;
-    try {
-      size = (await stat(this.path)).size;
-    } catch {
-      return;
-    }
-    if (size <= this.offset) return;
-    const handle = await open(this.path, 'r');
-    try {
-      const length = Math.min(size - this.offset, 1 << 20);
-      const buffer = Buffer.alloc(length);
-      const { bytesRead } = await handle.read(buffer, 0, length, this.offset);
-      this.offset += bytesRead;
-      const parts = (this.pending + buffer.subarray(0, bytesRead).toString('utf8')).split(/\r?\n/);
-      this.pending = parts.pop() ?? '';
-      for (const part of parts) this.accept(part);
-    } finally {
-      await handle.close();
-    }
+    const added = await this.file.readNew();
+    if (added.length === 0) return;
+    const parts = (this.pending + added.toString('utf8')).split(/\r?\n/);
+    this.pending = parts.pop() ?? '';
+    for (const part of parts) this.accept(part);
   }
 
   private accept(raw: string): void {

@@ -191,9 +191,9 @@ export async function runInstaller(ctx: BuildContext, plan: InstallPlan): Promis
 /**
  * Under qemu:///system qemu runs as its own user and must pass through every
  * folder above the disk. Where one is private (root's home, a mkdtemp folder),
- * grant that user search permission with an ACL for the install only.
+ * grant that user search permission with an ACL for the install (or boot test) only.
  */
-async function grantQemuSearch(ctx: BuildContext, diskPath: string): Promise<Registration[]> {
+export async function grantQemuSearch(ctx: BuildContext, diskPath: string, during = 'the install'): Promise<Registration[]> {
   if (!ctx.host.isRoot) return [];
   const user = qemuSystemUser();
   if (!user) return [];
@@ -201,7 +201,7 @@ async function grantQemuSearch(ctx: BuildContext, diskPath: string): Promise<Reg
   for (const folder of foldersWithoutSearch(diskPath)) {
     const acl = await ctx.host.run(['getfacl', '--omit-header', '--absolute-names', folder], { captureStdout: true, quiet: true, readOnly: true });
     if (new RegExp(`^user:${user}:`, 'm').test(acl.stdout)) continue;
-    ctx.reporter.info(`${folder} is private: letting ${user} (qemu) pass through it during the install`);
+    ctx.reporter.info(`${folder} is private: letting ${user} (qemu) pass through it during ${during}`);
     grants.push(ctx.cleanup.register({ kind: 'acl', path: folder, entry: `u:${user}` }));
     await ctx.host.run(['setfacl', '--modify', `u:${user}:x`, folder], { root: true });
   }

@@ -3,7 +3,7 @@ import { createReadStream, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { REPO_ROOT } from './fixture.js';
+import { REPO_ROOT, writeImageConfig } from './fixture.js';
 
 /** Where the real-Debian fixture is built (git-ignored, like the small fixture's cache). */
 export const DEBIAN_FIXTURE_DIR = join(REPO_ROOT, 'test', '.cache', 'debian-fixture');
@@ -109,10 +109,5 @@ export function writeDebianFixtureConfig(workDir: string, options: DebianImageOp
     'install-timeout': '10m',
     ...options.keys,
   };
-  const body = Object.entries(keys)
-    .map(([key, value]) => `${key} = ${value}\n`)
-    .join('');
-  const config = join(workDir, 'image-factory.conf');
-  writeFileSync(config, `[${name}]\n${body}\n${options.extra ?? ''}`);
-  return { config, image: name, answer };
+  return { config: writeImageConfig(workDir, name, keys, options.extra), image: name, answer };
 }

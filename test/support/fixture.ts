@@ -63,10 +63,15 @@ export function writeFixtureConfig(workDir: string, options: FixtureImageOptions
     'install-timeout': '5m',
     ...options.keys,
   };
+  return { config: writeImageConfig(workDir, name, keys, options.extra), image: name, answer };
+}
+
+/** Write `image-factory.conf` in workDir with one image section (and `extra` INI text after it). */
+export function writeImageConfig(workDir: string, name: string, keys: Record<string, string>, extra = ''): string {
   const body = Object.entries(keys)
     .map(([key, value]) => `${key} = ${value}\n`)
     .join('');
   const config = join(workDir, 'image-factory.conf');
-  writeFileSync(config, `[${name}]\n${body}\n${options.extra ?? ''}`);
-  return { config, image: name, answer };
+  writeFileSync(config, `[${name}]\n${body}\n${extra}`);
+  return config;
 }

@@ -119,6 +119,30 @@ export function spawnServer(argv: string[]): { child: ChildProcess; output: () =
 }
 
 /**
+ * Start a server, wait until it accepts connections on `port`, and return
+ * its idempotent stop (which also removes `dir`, its folder of files);
+ * with `t`, it stops when the test ends.
+ */
+export async function serveOnPort(argv: string[], port: number, dir: string, t: Teardown | undefined): Promise<() => Promise<void>> {
+  const server = spawnServer(argv);
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+  t?.after(stop);
+  try {
+    await waitForPort(port, server.exited);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return stop;
+}
+
+/**
  * A real `rsync --daemon` on 127.0.0.1 with the given modules, running as
  * root (uid/gid root, no chroot). Stops when the test ends when `t` is given.
  */
@@ -150,21 +174,7 @@ export async function startRsyncDaemon(
   await writeFile(config, lines.join('\n'));
 
   const port = options.port ?? (await freePort());
-  const server = spawnServer(['rsync', '--daemon', '--no-detach', `--config=${config}`, `--port=${port}`, '--address=127.0.0.1']);
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    await server.stop();
-    await rm(dir, { recursive: true, force: true });
-  };
-  t?.after(stop);
-  try {
-    await waitForPort(port, server.exited);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
+  const stop = await serveOnPort(['rsync', '--daemon', '--no-detach', `--config=${config}`, `--port=${port}`, '--address=127.0.0.1'], port, dir, t);
   return {
     port,
     logFile,

@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, spawnServer, waitForPort, type Teardown } from './rsync-daemon.js';
+import { freePort, serveOnPort, type Teardown } from './rsync-daemon.js';
 
 export interface Sshd {
   port: number;
@@ -51,21 +51,7 @@ export async function startSshd(t: Teardown | undefined): Promise<Sshd> {
   // sshd refuses to start without its privilege separation folder (no systemd creates it here).
   await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
 
-  const server = spawnServer(['/usr/sbin/sshd', '-D', '-e', '-f', config, '-p', String(port)]);
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    await server.stop();
-    await rm(dir, { recursive: true, force: true });
-  };
-  t?.after(stop);
-  try {
-    await waitForPort(port, server.exited);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
+  const stop = await serveOnPort(['/usr/sbin/sshd', '-D', '-e', '-f', config, '-p', String(port)], port, dir, t);
   return {
     port,
     keyFile,
