@@ -42373,22 +42373,57 @@ async function osinfoFlag(host) {
 //# sourceMappingURL=libvirt.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/console-tail.js
 
+/** A file that another process appends to (virtlogd's console logs): hands out what was added since the last read. */
+class AppendedFile {
+    path;
+    offset = 0;
+    constructor(path) {
+        this.path = path;
+    }
+    /** The bytes appended since the last call; empty while the file does not exist or has not grown. */
+    async readNew() {
+        let size;
+        try {
+            size = (await (0,promises_namespaceObject.stat)(this.path)).size;
+        }
+        catch {
+            return Buffer.alloc(0);
+        }
+        if (size <= this.offset)
+            return Buffer.alloc(0);
+        const handle = await (0,promises_namespaceObject.open)(this.path, 'r');
+        try {
+            const chunks = [];
+            while (this.offset < size) {
+                const buffer = Buffer.alloc(Math.min(size - this.offset, 1 << 20));
+                const { bytesRead } = await handle.read(buffer, 0, buffer.length, this.offset);
+                if (bytesRead === 0)
+                    break;
+                this.offset += bytesRead;
+                chunks.push(buffer.subarray(0, bytesRead));
+            }
+            return Buffer.concat(chunks);
+        }
+        finally {
+            await handle.close();
+        }
+    }
+}
 /**
  * Follows a console log that virtlogd appends to: new complete lines go to
  * `onLine`, and the last few are kept for progress and error messages.
  */
 class ConsoleTail {
-    path;
     onLine;
     keep;
-    offset = 0;
+    file;
     pending = '';
     recent = [];
     timer;
     constructor(path, onLine, keep = 20) {
-        this.path = path;
         this.onLine = onLine;
         this.keep = keep;
+        this.file = new AppendedFile(path);
     }
     start(intervalMs = 1000) {
         this.timer = setInterval(() => void this.poll(), intervalMs);
@@ -42409,29 +42444,13 @@ class ConsoleTail {
         return this.recent[this.recent.length - 1];
     }
     async poll() {
-        let size;
-        try {
-            size = (await (0,promises_namespaceObject.stat)(this.path)).size;
-        }
-        catch {
+        const added = await this.file.readNew();
+        if (added.length === 0)
             return;
-        }
-        if (size <= this.offset)
-            return;
-        const handle = await (0,promises_namespaceObject.open)(this.path, 'r');
-        try {
-            const length = Math.min(size - this.offset, 1 << 20);
-            const buffer = Buffer.alloc(length);
-            const { bytesRead } = await handle.read(buffer, 0, length, this.offset);
-            this.offset += bytesRead;
-            const parts = (this.pending + buffer.subarray(0, bytesRead).toString('utf8')).split(/\r?\n/);
-            this.pending = parts.pop() ?? '';
-            for (const part of parts)
-                this.accept(part);
-        }
-        finally {
-            await handle.close();
-        }
+        const parts = (this.pending + added.toString('utf8')).split(/\r?\n/);
+        this.pending = parts.pop() ?? '';
+        for (const part of parts)
+            this.accept(part);
     }
     accept(raw) {
         // Terminal control sequences and carriage returns make unreadable log lines.
@@ -42624,9 +42643,9 @@ async function runInstaller(ctx, plan) {
 /**
  * Under qemu:///system qemu runs as its own user and must pass through every
  * folder above the disk. Where one is private (root's home, a mkdtemp folder),
- * grant that user search permission with an ACL for the install only.
+ * grant that user search permission with an ACL for the install (or boot test) only.
  */
-async function grantQemuSearch(ctx, diskPath) {
+async function grantQemuSearch(ctx, diskPath, during = 'the install') {
     if (!ctx.host.isRoot)
         return [];
     const user = qemuSystemUser();
@@ -42637,7 +42656,7 @@ async function grantQemuSearch(ctx, diskPath) {
         const acl = await ctx.host.run(['getfacl', '--omit-header', '--absolute-names', folder], { captureStdout: true, quiet: true, readOnly: true });
         if (new RegExp(`^user:${user}:`, 'm').test(acl.stdout))
             continue;
-        ctx.reporter.info(`${folder} is private: letting ${user} (qemu) pass through it during the install`);
+        ctx.reporter.info(`${folder} is private: letting ${user} (qemu) pass through it during ${during}`);
         grants.push(ctx.cleanup.register({ kind: 'acl', path: folder, entry: `u:${user}` }));
         await ctx.host.run(['setfacl', '--modify', `u:${user}:x`, folder], { root: true });
     }
@@ -42728,38 +42747,17 @@ function consoleMatches(expect, text) {
  * newline, and `expect` is matched against it.
  */
 class ConsoleText {
-    path;
-    offset = 0;
+    file;
     raw = '';
     cleaned = '';
     constructor(path) {
-        this.path = path;
+        this.file = new AppendedFile(path);
     }
     async poll() {
-        let size;
-        try {
-            size = (await (0,promises_namespaceObject.stat)(this.path)).size;
-        }
-        catch {
+        const added = await this.file.readNew();
+        if (added.length === 0)
             return;
-        }
-        if (size <= this.offset)
-            return;
-        const handle = await (0,promises_namespaceObject.open)(this.path, 'r');
-        try {
-            while (this.offset < size) {
-                const length = Math.min(size - this.offset, 1 << 20);
-                const buffer = Buffer.alloc(length);
-                const { bytesRead } = await handle.read(buffer, 0, length, this.offset);
-                if (bytesRead === 0)
-                    break;
-                this.offset += bytesRead;
-                this.raw += buffer.subarray(0, bytesRead).toString('latin1');
-            }
-        }
-        finally {
-            await handle.close();
-        }
+        this.raw += added.toString('latin1');
         if (this.raw.length > MAX_CONSOLE_CHARS)
             this.raw = this.raw.slice(-MAX_CONSOLE_CHARS);
         this.cleaned = cleanConsoleText(Buffer.from(this.raw, 'latin1').toString('utf8'));
@@ -42887,7 +42885,7 @@ async function bootTest(ctx, imagePath, accelerator) {
         registrations.push(folderEntry);
         // mkdir's mode is filtered by the umask: qemu's user must pass through.
         await (0,promises_namespaceObject.chmod)(folder, 0o755);
-        registrations.push(...(await boot_test_grantQemuSearch(ctx, overlay)));
+        registrations.push(...(await grantQemuSearch(ctx, overlay, 'the boot test')));
         await host.run(overlayCommand);
         if (cloudInit) {
             await (0,promises_namespaceObject.mkdir)(seedDir);
@@ -43000,28 +42998,6 @@ async function domainRunning(ctx, uri, domain) {
         return !/failed to get domain|domain not found|no domain with matching name/i.test(state.lastLines.join('\n'));
     }
     return !/shut off|crashed|shutdown/.test(state.stdout);
-}
-/**
- * Under qemu:///system qemu runs as its own user and must pass through every
- * folder above the overlay and the image. Where one is private, grant that
- * user search permission with an ACL for the boot test only.
- */
-async function boot_test_grantQemuSearch(ctx, path) {
-    if (!ctx.host.isRoot)
-        return [];
-    const user = qemuSystemUser();
-    if (!user)
-        return [];
-    const grants = [];
-    for (const folder of foldersWithoutSearch(path)) {
-        const acl = await ctx.host.run(['getfacl', '--omit-header', '--absolute-names', folder], { captureStdout: true, quiet: true, readOnly: true });
-        if (new RegExp(`^user:${user}:`, 'm').test(acl.stdout))
-            continue;
-        ctx.reporter.info(`${folder} is private: letting ${user} (qemu) pass through it during the boot test`);
-        grants.push(ctx.cleanup.register({ kind: 'acl', path: folder, entry: `u:${user}` }));
-        await ctx.host.run(['setfacl', '--modify', `u:${user}:x`, folder], { root: true });
-    }
-    return grants;
 }
 //# sourceMappingURL=boot-test.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/checksum.js
