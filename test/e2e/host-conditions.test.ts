@@ -65,7 +65,7 @@ describe('builds where users actually run them', () => {
     assert.equal(run.code, 0, run.stderr);
     const stem = `${image}-${localDate()}`;
     execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: out });
-    assert.match(run.stderr, /--location .*cache dir, too\/fixture.*kernel=vmlinuz,initrd=initrd\.gz/);
+    assert.match(run.stderr, new RegExp(`--location .*cache dir, too/${image}.*kernel=vmlinuz,initrd=initrd\\.gz`));
     assert.deepEqual(leftovers(out, stem), []);
 
     // file:///path works too.
@@ -74,8 +74,9 @@ describe('builds where users actually run them', () => {
     const other = writeFixtureConfig(second, { keys: { linux: `file://${fixture}/vmlinuz`, initrd: `file:${fixture}/initrd.gz` }, directives: { 'data-mb': 8 } });
     const built = await runCli([other.image], { cwd: second, env: { IMAGE_FACTORY_CONFIG: other.config } });
     assert.equal(built.code, 0, built.stderr);
-    execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: second });
-    assert.deepEqual(leftovers(second, stem), []);
+    const otherStem = `${other.image}-${localDate()}`;
+    execFileSync('sha256sum', ['-c', `${otherStem}.qcow2.sha256sum`], { cwd: second });
+    assert.deepEqual(leftovers(second, otherStem), []);
   });
 
   test('/dev/kvm that only root may open is reported with the fix, and the build falls back to TCG', async () => {
