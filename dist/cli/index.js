@@ -5712,7 +5712,7 @@ async function prepareHost(host, reporter) {
 
 
 /** The programs a build runs as root (through `sudo -n` when not root). */
-const ROOT_COMMANDS = ['losetup', 'blkid', 'mount', 'umount', 'sync', 'fstrim', 'zerofree', 'ls', 'cat', 'rm'];
+const ROOT_COMMANDS = ['losetup', 'blkid', 'mount', 'umount', 'fstrim', 'zerofree', 'ls', 'cat', 'rm'];
 /** A sudoers line that allows exactly the root commands of a build. */
 function sudoersLine(user = process.env.USER ?? process.env.LOGNAME ?? 'builder') {
     const paths = ROOT_COMMANDS.map((command) => findProgram(command) ?? command);
@@ -7710,14 +7710,23 @@ async function scrubImage(ctx, diskPath) {
     const filesystem = ctx.dryRun ? 'ext4' : await filesystemType(ctx, loop);
     const mountpoint = ctx.dryRun ? (0,external_node_path_.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory.XXXXXX') : await (0,external_node_fs_promises_namespaceObject.mkdtemp)((0,external_node_path_.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory.'));
     const dirEntry = cleanup.register({ kind: 'path', path: mountpoint });
-    const mountEntry = cleanup.register({ kind: 'mount', path: mountpoint });
+    let mountEntry = cleanup.register({ kind: 'mount', path: mountpoint });
     await host.run(['mount', loop, mountpoint], { root: true });
     const removed = ctx.dryRun ? [] : await removeInstallerLogs(ctx, mountpoint);
     let zeroing = 'none';
-    if (spec.zeroFreeSpace === 'discard') {
-        // ext4 trims only frees that its journal has committed: without a sync the
-        // blocks of the logs just removed would keep their contents.
-        await host.run(['sync', '--file-system', mountpoint], { root: true });
+    const zerofreeCan = /^ext[234]$/.test(filesystem);
+    let discard = spec.zeroFreeSpace === 'discard';
+    if (spec.zeroFreeSpace === 'zerofree' && !zerofreeCan) {
+        reporter.warning(`zerofree cannot zero a ${filesystem} file system: discarding its free space instead`);
+        discard = true;
+    }
+    if (discard) {
+        // Trim on a fresh mount: unmounting commits the removals, and no journal
+        // or old tree root (ext4, Btrfs) still holds the removed logs' blocks,
+        // which a trim right after the removal would leave with their contents.
+        await cleanup.release(mountEntry);
+        mountEntry = cleanup.register({ kind: 'mount', path: mountpoint });
+        await host.run(['mount', loop, mountpoint], { root: true });
         const before = ctx.dryRun ? 0 : await allocatedBytes(diskPath);
         const trim = await host.run(['fstrim', '--verbose', mountpoint], { root: true, allowFailure: true });
         const after = ctx.dryRun ? 0 : await allocatedBytes(diskPath);
@@ -7727,20 +7736,15 @@ async function scrubImage(ctx, diskPath) {
                 reporter.info(`discarded free space: the raw file shrank from ${formatBytes(before)} to ${formatBytes(after)} on disk`);
         }
         else {
-            reporter.warning(`discarding free space did not punch holes into ${diskPath} (${trim.exitCode === 0 ? 'no space was released' : trim.lastLines.join(' ')}); falling back to zerofree`);
+            const why = trim.exitCode === 0 ? 'no space was released' : trim.lastLines.join(' ');
+            reporter.warning(`discarding free space did not punch holes into ${diskPath} (${why}); ${zerofreeCan ? 'falling back to zerofree' : `free space of the ${filesystem} file system is left as it is`}`);
         }
     }
     await cleanup.release(mountEntry);
     await cleanup.release(dirEntry);
-    const wantsZerofree = spec.zeroFreeSpace === 'zerofree' || (spec.zeroFreeSpace === 'discard' && zeroing === 'none');
-    if (wantsZerofree) {
-        if (/^ext[234]$/.test(filesystem)) {
-            await host.run(['zerofree', '-v', loop], { root: true, onLine: progressOf(ctx) });
-            zeroing = 'zerofree';
-        }
-        else {
-            reporter.warning(`zerofree cannot zero a ${filesystem} file system: free space is left as it is`);
-        }
+    if (spec.zeroFreeSpace !== 'none' && zeroing === 'none' && zerofreeCan) {
+        await host.run(['zerofree', '-v', loop], { root: true, onLine: progressOf(ctx) });
+        zeroing = 'zerofree';
     }
     await cleanup.release(loopEntry);
     if (!ctx.dryRun) {

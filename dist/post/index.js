@@ -31620,7 +31620,7 @@ function programsOf(requirements) {
 
 
 /** The programs a build runs as root (through `sudo -n` when not root). */
-const ROOT_COMMANDS = ['losetup', 'blkid', 'mount', 'umount', 'sync', 'fstrim', 'zerofree', 'ls', 'cat', 'rm'];
+const ROOT_COMMANDS = ['losetup', 'blkid', 'mount', 'umount', 'fstrim', 'zerofree', 'ls', 'cat', 'rm'];
 /** A sudoers line that allows exactly the root commands of a build. */
 function sudoersLine(user = process.env.USER ?? process.env.LOGNAME ?? 'builder') {
     const paths = ROOT_COMMANDS.map((command) => programs_findProgram(command) ?? command);

@@ -93,6 +93,28 @@ describe('a build on the fixture installer', () => {
     assert.match(run.stderr, /console: fixture-installer/);
     assert.deepEqual(leftovers(dir, stem), []);
   });
+  for (const [fs, how] of [
+    ['xfs', 'discard'],
+    ['btrfs', 'zerofree'],
+  ] as const) {
+    test(`a ${fs} root file system, which zerofree cannot handle, is zeroed by discard (zero-free-space = ${how})`, async () => {
+      const dir = workDir(fs);
+      const dataMiB = 100;
+      const { config, image } = writeFixtureConfig(dir, { directives: { fs, 'data-mb': dataMiB }, keys: { 'zero-free-space': how } });
+      const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+      assert.equal(run.code, 0, run.stderr);
+      const stem = `${image}-${localDate()}`;
+      const qcow2 = join(dir, `${stem}.qcow2`);
+      assert.match(run.stderr, /discarded free space/);
+      if (how === 'zerofree') assert.match(run.stderr, new RegExp(`WARNING: zerofree cannot zero a ${fs} file system: discarding its free space instead`));
+      assert.doesNotMatch(run.stderr, /Calling (sudo -n )?zerofree/);
+      assert.ok(statSync(qcow2).size < (dataMiB / 2) * 1024 * 1024, `qcow2 is ${statSync(qcow2).size} bytes: free space was not zeroed`);
+      for (const marker of LOG_MARKERS) assert.ok(!diskContains(qcow2, marker), `'${marker}' of a removed log is still on the disk`);
+      inspectImage(qcow2, (root) => assert.match(readText(root, 'etc/os-release') ?? '', /Fixture Linux/));
+      assert.deepEqual(leftovers(dir, stem), []);
+    });
+  }
+
   test('zero-free-space = none leaves free space as the installer left it', async () => {
     const dir = workDir('nozero');
     const dataMiB = 48;
