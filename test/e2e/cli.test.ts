@@ -232,6 +232,17 @@ describe('bad input is rejected with exit code 2 before anything is created', ()
 });
 
 describe('--dry-run', () => {
+  test('shows the values the configuration gives: VNC, MAC, cores, memory, cpu, compression', async () => {
+    const { dir, env } = setup(MINIMAL('vnc = localhost:1\nmac = 52:54:00:12:34:56\ncores = 2\nram = 3G\ncpu = mode=maximum\nformat = qcow2\nosinfo = debian11\n'));
+    const run = await runCli(['--dry-run', 'img', '--accelerator', 'tcg', '--compress', 'zstd', '-c', join(dir, 'cache')], { cwd: dir, env });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /--graphics vnc,port=5901,listen=localhost /);
+    assert.match(run.stderr, /--network user,model=virtio,mac=52:54:00:12:34:56 /);
+    assert.match(run.stderr, /--osinfo debian11 .*--vcpus 2 --memory 3072 --cpu mode=maximum /);
+    assert.match(run.stderr, /qemu-img convert -p -f raw -O qcow2 -W -c -o compression_type=zstd /);
+    assert.match(run.stderr, /Dry run: the commands above were not run, and nothing was created\./);
+  });
+
   test('prints every command in order and runs none', async () => {
     const { dir, env } = setup(
       MINIMAL('preseed = answer.cfg\nformat = qcow2\nappend = console=ttyS0\nupload_destinations = d\n[d]\nupload_type = rsync\nupload_target = rsync://127.0.0.1:1/m/\n'),
