@@ -119,9 +119,13 @@ describe('a build on the fixture installer', () => {
     const dir = workDir('nozero');
     const dataMiB = 48;
     const { config, image } = writeFixtureConfig(dir, { directives: { 'data-mb': dataMiB }, keys: { 'zero-free-space': 'none' } });
-    const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+    const run = await runCli([image, '--log-file'], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
     const stem = `${image}-${localDate()}`;
+    // --log-file writes the same lines as stderr to <image>-<date>.log.
+    const log = readFileSync(join(dir, `${stem}.log`), 'utf8');
+    assert.match(log, /INFO: Successfully created /);
+    assert.equal(log.split('\n').filter((line) => / image-factory \[\d+\] /.test(line)).length, run.stderr.split('\n').filter((line) => / image-factory \[\d+\] /.test(line)).length);
     const qcow2 = join(dir, `${stem}.qcow2`);
     assert.doesNotMatch(run.stderr, /Calling (sudo -n )?(fstrim|zerofree)/);
     // The deleted data is still in the image: the setting does what it says.
