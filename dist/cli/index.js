@@ -5272,9 +5272,6 @@ function expandHome(path) {
         return (0,external_node_path_.join)((0,external_node_os_namespaceObject.homedir)(), path.slice(2));
     return path;
 }
-function answerFileName(spec) {
-    return spec.answerFile ? basename(spec.answerFile.path) : undefined;
-}
 //# sourceMappingURL=image-spec.js.map
 // EXTERNAL MODULE: external "node:child_process"
 var external_node_child_process_ = __nccwpck_require__(421);

@@ -43852,9 +43852,6 @@ function expandHome(path) {
         return (0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.homedir)(), path.slice(2));
     return path;
 }
-function answerFileName(spec) {
-    return spec.answerFile ? basename(spec.answerFile.path) : undefined;
-}
 //# sourceMappingURL=image-spec.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/upload.js
 

@@ -1,6 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConfigError, ConfigParser, parseBoolean } from './configparser.js';
 import { DURATION_FORMS, SIZE_FORMS, parseBytes, parseDuration } from './units.js';
 import { UsageError } from './usage-error.js';
@@ -431,8 +431,4 @@ export function expandHome(path: string): string {
   if (path === '~') return homedir();
   if (path.startsWith('~/')) return join(homedir(), path.slice(2));
   return path;
-}
-
-export function answerFileName(spec: ImageSpec): string | undefined {
-  return spec.answerFile ? basename(spec.answerFile.path) : undefined;
 }
