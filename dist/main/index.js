@@ -38675,7 +38675,7 @@ module.exports = { version: packageJson.version }
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7159);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4860);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 //# sourceMappingURL=index.js.map
@@ -38684,7 +38684,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7159:
+/***/ 4860:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -41876,7 +41876,7 @@ function parseDuration(text) {
     const [h, m, s] = [match[1], match[2], match[3]].map((part) => Number(part ?? 0));
     return ((h * 60 + m) * 60 + s) * 1000;
 }
-function units_formatBytes(bytes) {
+function formatBytes(bytes) {
     const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
     let value = bytes;
     let unit = 0;
@@ -41886,7 +41886,7 @@ function units_formatBytes(bytes) {
     }
     return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
-function units_formatDuration(ms) {
+function formatDuration(ms) {
     const seconds = Math.round(ms / 1000);
     if (seconds < 60)
         return `${(ms / 1000).toFixed(1)} s`;
@@ -42009,7 +42009,7 @@ class LogReporter {
         this.log('INFO', `== ${step}: ${STEP_TITLES[step]}`);
     }
     stepFinished(step, durationMs, ok) {
-        this.log(ok ? 'INFO' : 'ERROR', `== ${step} ${ok ? 'done' : 'FAILED'} after ${units_formatDuration(durationMs)}`);
+        this.log(ok ? 'INFO' : 'ERROR', `== ${step} ${ok ? 'done' : 'FAILED'} after ${formatDuration(durationMs)}`);
     }
     progress(step, message) {
         this.log('INFO', `${step}: ${message}`);
@@ -42118,6 +42118,16 @@ function abortError(argv) {
     return new AbortedError(`interrupted while running '${formatCommand(argv)}'`);
 }
 //# sourceMappingURL=exec.js.map
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: ./build/src/host/host.js
+/** The uid the build runs as. */
+function currentUid() {
+    return process.getuid?.() ?? 0;
+}
+//# sourceMappingURL=host.js.map
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./build/src/host/programs.js
@@ -42187,40 +42197,37 @@ function commandsSudoRefuses() {
     });
 }
 //# sourceMappingURL=privileges.js.map
-;// CONCATENATED MODULE: ./build/src/host/host.js
+;// CONCATENATED MODULE: ./build/src/host/system-host.js
 
 
 
-/**
- * The one place that starts external programs. In a dry run it prints the
- * command lines instead of running them.
- */
-class Host {
+
+
+
+
+/** The real machine: commands run, files are written. */
+class SystemHost {
     reporter;
-    dryRun;
     signal;
     isRoot;
-    constructor(reporter, dryRun = false, signal, uid = process.getuid?.() ?? 0) {
+    live = true;
+    constructor(reporter, signal, uid = currentUid()) {
         this.reporter = reporter;
-        this.dryRun = dryRun;
         this.signal = signal;
         this.isRoot = uid === 0;
     }
-    /** The same host, but deaf to the interruption: cleanup must run to the end after Ctrl-C. */
     uninterruptible() {
-        return new Host(this.reporter, this.dryRun, undefined, this.isRoot ? 0 : 1);
+        return new SystemHost(this.reporter, undefined, this.isRoot ? 0 : 1);
     }
     async run(argv, options = {}) {
         const command = options.root && !this.isRoot ? ['sudo', '-n', ...argv] : [...argv];
         if (!options.quiet)
             this.reporter.command(command);
-        if (this.dryRun && !options.readOnly)
-            return { exitCode: 0, signal: null, stdout: '', lastLines: [] };
         try {
             return await runCommand(command, { signal: this.signal, ...options });
         }
         catch (error) {
-            if (error instanceof CommandError && command[0] === 'sudo' && error.lastLines.some((l) => /password is required|not allowed|may not run/.test(l))) {
+            if (error instanceof CommandError && command[0] === 'sudo' && sudoRefused(error.lastLines)) {
                 throw new CommandError(command, error.exitCode, error.signal, [
                     ...error.lastLines,
                     `'${formatCommand(argv)}' needs root, and sudo does not allow it without a password.`,
@@ -42230,12 +42237,58 @@ class Host {
             throw error;
         }
     }
+    uniqueSuffix(bytes) {
+        return (0,external_node_crypto_.randomBytes)(bytes).toString('hex');
+    }
+    makeTempDir(prefix) {
+        return (0,promises_namespaceObject.mkdtemp)(prefix);
+    }
+    async makeDir(path, mode) {
+        await (0,promises_namespaceObject.mkdir)(path, { mode });
+    }
+    chmod(path, mode) {
+        return (0,promises_namespaceObject.chmod)(path, mode);
+    }
+    chown(path, uid, gid) {
+        return (0,promises_namespaceObject.chown)(path, uid, gid);
+    }
+    writeFile(path, content, mode) {
+        // 'wx': never through an existing file or symlink.
+        return (0,promises_namespaceObject.writeFile)(path, content, { mode, flag: 'wx' });
+    }
+    copyFile(from, to) {
+        return (0,promises_namespaceObject.copyFile)(from, to);
+    }
+    remove(path) {
+        return (0,promises_namespaceObject.rm)(path, { recursive: true, force: true });
+    }
+    async publish(from, to) {
+        // link() refuses to replace an existing file: nothing under a final name is ever overwritten.
+        await (0,promises_namespaceObject.link)(from, to);
+        await (0,promises_namespaceObject.unlink)(from);
+    }
+    async stat(path) {
+        const info = await (0,promises_namespaceObject.stat)(path);
+        return { size: info.size, blocks: info.blocks, uid: info.uid, gid: info.gid };
+    }
+    isMounted(path) {
+        let mountinfo;
+        try {
+            mountinfo = (0,external_node_fs_namespaceObject.readFileSync)('/proc/self/mountinfo', 'utf8');
+        }
+        catch {
+            return false;
+        }
+        return mountinfo.split('\n').some((line) => unescapeMountPath(line.split(' ')[4] ?? '') === path);
+    }
 }
-//# sourceMappingURL=host.js.map
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+function sudoRefused(lines) {
+    return lines.some((line) => /password is required|not allowed|may not run/.test(line));
+}
+function unescapeMountPath(field) {
+    return field.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)));
+}
+//# sourceMappingURL=system-host.js.map
 ;// CONCATENATED MODULE: ./build/src/host/accelerator.js
 
 /**
@@ -42349,6 +42402,33 @@ function foldersWithoutSearch(path) {
     return blocked.reverse();
 }
 //# sourceMappingURL=qemu-access.js.map
+;// CONCATENATED MODULE: ./build/src/host/host-checks.js
+
+
+
+
+
+
+/** Checks of the host before anything is created: the programs a build runs, and sudo for a normal user. */
+function checkHost(spec) {
+    const isRoot = currentUid() === 0;
+    // setfacl is needed only where qemu must be let through a private folder.
+    const needsAcl = isRoot && qemuSystemUser() !== undefined && foldersWithoutSearch((0,external_node_path_namespaceObject.join)(spec.outputDir, 'x')).length > 0;
+    const missing = missingRequirements(REQUIREMENTS.filter((requirement) => needsAcl || !requirement.programs.includes('setfacl')));
+    if (missing.length) {
+        const apt = [...new Set(missing.flatMap((requirement) => requirement.packages['apt-get']))].join(' ');
+        const dnf = [...new Set(missing.flatMap((requirement) => requirement.packages.dnf))].join(' ');
+        throw new UsageError(`missing programs: ${programsOf(missing)}. Install them (apt-get install ${apt}, or dnf install ${dnf}), or run with --install-dependencies.`);
+    }
+    if (!isRoot) {
+        const refused = commandsSudoRefuses();
+        if (refused.length) {
+            throw new UsageError(`building as a normal user runs a few steps as root through 'sudo -n', but sudo refuses ${refused.join(', ')} without a password. ` +
+                `Allow exactly the build's root commands with a sudoers rule (visudo -f /etc/sudoers.d/image-factory):\n  ${sudoersLine()}`);
+        }
+    }
+}
+//# sourceMappingURL=host-checks.js.map
 ;// CONCATENATED MODULE: external "node:timers/promises"
 const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
 ;// CONCATENATED MODULE: ./build/src/host/libvirt.js
@@ -42371,7 +42451,10 @@ async function osinfoFlag(host) {
     return major >= 4 ? '--osinfo' : '--os-variant';
 }
 //# sourceMappingURL=libvirt.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/console-tail.js
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+;// CONCATENATED MODULE: ./build/src/pipeline/console.js
+
 
 /** A file that another process appends to (virtlogd's console logs): hands out what was added since the last read. */
 class AppendedFile {
@@ -42409,62 +42492,221 @@ class AppendedFile {
         }
     }
 }
+/** Terminal escape sequences, carriage returns and other control characters out; lines kept. */
+function cleanConsoleText(raw) {
+    return (raw
+        // eslint-disable-next-line no-control-regex
+        .replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '')
+        // eslint-disable-next-line no-control-regex
+        .replace(/\x1b[()][0-9A-Za-z]|\x1b[=>78cDEHM]/g, '')
+        .replace(/\r\n/g, '\n')
+        .replace(/\r/g, '\n')
+        // eslint-disable-next-line no-control-regex
+        .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, ''));
+}
+/** The console text kept for matching and quoting (a boot prints far less; an install is quoted from its end). */
+const MAX_TEXT_CHARS = 4 << 20;
+const KEEP_LINES = 20;
 /**
- * Follows a console log that virtlogd appends to: new complete lines go to
- * `onLine`, and the last few are kept for progress and error messages.
+ * Follows the serial console log of a VM that virtlogd writes. Complete lines
+ * go to `onLine` as they arrive; the cleaned text so far (the unfinished last
+ * line included: a login prompt ends without a newline) is kept for matching,
+ * and its last lines for progress and error messages.
  */
-class ConsoleTail {
+class ConsoleFollower {
     onLine;
-    keep;
     file;
+    decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    complete = '';
+    /** Raw text after the last newline: an escape sequence may be cut in two by a read. */
     pending = '';
-    recent = [];
     timer;
-    constructor(path, onLine, keep = 20) {
+    constructor(path, onLine) {
         this.onLine = onLine;
-        this.keep = keep;
         this.file = new AppendedFile(path);
     }
+    /** Poll the file every `intervalMs` until stop(). */
     start(intervalMs = 1000) {
         this.timer = setInterval(() => void this.poll(), intervalMs);
         this.timer.unref();
     }
+    /** Stop polling; what was written until now is read, and the unfinished line counts as a line. */
     async stop() {
         if (this.timer)
             clearInterval(this.timer);
+        this.timer = undefined;
         await this.poll();
-        if (this.pending.trim())
-            this.accept(this.pending);
-        this.pending = '';
-    }
-    lastLines(count = this.keep) {
-        return this.recent.slice(-count);
-    }
-    latest() {
-        return this.recent[this.recent.length - 1];
+        if (this.pending !== '')
+            this.accept('\n');
     }
     async poll() {
         const added = await this.file.readNew();
-        if (added.length === 0)
-            return;
-        const parts = (this.pending + added.toString('utf8')).split(/\r?\n/);
-        this.pending = parts.pop() ?? '';
-        for (const part of parts)
-            this.accept(part);
+        if (added.length > 0)
+            this.accept(this.decoder.write(added));
+    }
+    /** The cleaned console text so far, the unfinished last line included. */
+    get text() {
+        return this.complete + cleanConsoleText(this.pending);
+    }
+    lastLines(count = KEEP_LINES) {
+        return this.text
+            .split('\n')
+            .map((line) => line.trimEnd())
+            .filter((line) => line.trim() !== '')
+            .slice(-count);
+    }
+    latest() {
+        return this.lastLines(1)[0];
     }
     accept(raw) {
-        // Terminal control sequences and carriage returns make unreadable log lines.
-        // eslint-disable-next-line no-control-regex
-        const line = raw.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '').trimEnd();
-        if (!line.trim())
+        const text = this.pending + raw;
+        const end = text.lastIndexOf('\n') + 1;
+        const lines = cleanConsoleText(text.slice(0, end));
+        this.pending = text.slice(end);
+        this.complete += lines;
+        if (this.complete.length > MAX_TEXT_CHARS)
+            this.complete = this.complete.slice(-MAX_TEXT_CHARS);
+        if (!this.onLine)
             return;
-        this.recent.push(line);
-        if (this.recent.length > this.keep)
-            this.recent.shift();
-        this.onLine?.(line);
+        for (const line of lines.split('\n')) {
+            const trimmed = line.trimEnd();
+            if (trimmed.trim() !== '')
+                this.onLine(trimmed);
+        }
     }
 }
-//# sourceMappingURL=console-tail.js.map
+//# sourceMappingURL=console.js.map
+// EXTERNAL MODULE: external "node:http"
+var external_node_http_ = __nccwpck_require__(7067);
+;// CONCATENATED MODULE: ./build/src/pipeline/answer-server.js
+
+
+
+/** Where a guest under user networking (slirp) reaches the host's loopback. */
+const GUEST_HOST_ADDRESS = '10.0.2.2';
+/**
+ * Serve the answer file over HTTP for the duration of the install, for
+ * installers that do not read a file injected into the initrd (Ubuntu's
+ * subiquity). Bound to 127.0.0.1 on a random port; the guest reaches it at
+ * 10.0.2.2. An autoinstall file is served as a NoCloud seed folder
+ * (user-data and an empty meta-data).
+ */
+async function serveAnswerFile(ctx) {
+    const answer = ctx.spec.answerFile;
+    if (!answer || ctx.spec.answerDelivery !== 'http')
+        return undefined;
+    const name = answer.kind === 'autoinstall' ? 'user-data' : (0,external_node_path_namespaceObject.basename)(answer.path).replace(/[^A-Za-z0-9._+-]/g, '_');
+    // A dry run starts no server: it would only print a port that the real build does not get.
+    if (!ctx.host.live) {
+        const url = `http://${GUEST_HOST_ADDRESS}:PORT/${name}`;
+        ctx.reporter.info(`would serve ${answer.path} at ${url} during the install`);
+        return { url, port: 0, close: async () => undefined };
+    }
+    const body = await (0,promises_namespaceObject.readFile)(answer.path);
+    const files = new Map([[`/${name}`, body]]);
+    if (answer.kind === 'autoinstall') {
+        files.set('/meta-data', Buffer.from(`instance-id: image-factory-${ctx.spec.stem}\n`));
+        files.set('/vendor-data', Buffer.alloc(0));
+    }
+    const server = (0,external_node_http_.createServer)((request, response) => {
+        const path = (request.url ?? '/').split('?')[0];
+        const content = files.get(path);
+        ctx.reporter.info(`answer file server: ${request.method} ${path} from the installer -> ${content ? 200 : 404}`);
+        if (!content || (request.method !== 'GET' && request.method !== 'HEAD')) {
+            response.writeHead(404).end();
+            return;
+        }
+        response.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': content.length });
+        response.end(request.method === 'HEAD' ? undefined : content);
+    });
+    await new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', resolve);
+    });
+    const port = server.address().port;
+    const url = `http://${GUEST_HOST_ADDRESS}:${port}/${name}`;
+    ctx.reporter.info(`serving the answer file at ${url} (127.0.0.1:${port} on this host) during the install`);
+    return {
+        url,
+        port,
+        close: () => new Promise((resolve) => {
+            server.closeAllConnections();
+            server.close(() => resolve());
+        }),
+    };
+}
+//# sourceMappingURL=answer-server.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/virt-install.js
+
+/** A VM step (install, boot test) that failed: the message says why, the console says what a person would have seen. */
+class VmStepError extends Error {
+    consoleLines;
+    constructor(message, consoleLines) {
+        super(consoleLines.length ? `${message}\nLast console lines:\n${consoleLines.map((l) => `  | ${l}`).join('\n')}` : message);
+        this.consoleLines = consoleLines;
+        this.name = 'VmStepError';
+    }
+}
+/**
+ * virt-install splits its option strings with shlex on commas: a value with a
+ * comma, quote, backslash or white space is quoted the way shlex reads it.
+ */
+function escapeOptionValue(value) {
+    if (!/[,'"\\\s]/.test(value))
+        return value;
+    return `'${value.replace(/'/g, `'"'"'`)}'`;
+}
+/** The virt-install command line of a VM: one builder for the install and the boot test. */
+async function virtInstallCommand(host, spec, vm) {
+    const lifecycle = vm.boot.kind === 'installer' ? ['--noreboot', '--wait', '-1'] : ['--import', '--transient'];
+    const disks = vm.disks.flatMap((disk) => [
+        '--disk',
+        `path=${escapeOptionValue(disk.path)},bus=virtio,format=${disk.format}${disk.readonly ? ',readonly=on' : ''}`,
+    ]);
+    const command = [
+        'virt-install',
+        '--connect',
+        libvirtUri(host),
+        '--virt-type',
+        vm.accelerator === 'kvm' ? 'kvm' : 'qemu',
+        await osinfoFlag(host),
+        spec.osinfo,
+        ...lifecycle,
+        '--name',
+        vm.name,
+        '--vcpus',
+        String(spec.cores),
+        '--memory',
+        String(vm.memoryMiB),
+        ...(spec.cpu ? ['--cpu', spec.cpu] : []),
+        ...disks,
+        '--network',
+        `user,model=virtio${vm.mac ? `,mac=${vm.mac}` : ''}`,
+        '--graphics',
+        vm.vnc ? `vnc,port=${vm.vnc.port}${vm.vnc.listen ? `,listen=${vm.vnc.listen}` : ''}` : 'none',
+        '--console',
+        `pty,target_type=serial,log.file=${escapeOptionValue(vm.consoleLog)}`,
+        '--noautoconsole',
+    ];
+    if (vm.boot.kind === 'installer') {
+        command.push('--location', vm.boot.location);
+        if (vm.boot.extraArgs)
+            command.push('--extra-args', vm.boot.extraArgs);
+        if (vm.boot.inject)
+            command.push('--initrd-inject', vm.boot.inject);
+    }
+    return command;
+}
+/** Whether the domain still runs: a transient domain that stopped is gone. */
+async function domainRunning(host, name) {
+    const state = await host.run(['virsh', '-c', libvirtUri(host), 'domstate', name], { allowFailure: true, quiet: true, captureStdout: true });
+    if (state.exitCode !== 0) {
+        // Gone; any other failure (libvirtd busy) is asked again at the next check.
+        return !/failed to get domain|domain not found|no domain with matching name/i.test(state.lastLines.join('\n'));
+    }
+    return !/shut off|crashed|shutdown/.test(state.stdout);
+}
+//# sourceMappingURL=virt-install.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/install.js
 
 
@@ -42475,12 +42717,17 @@ class ConsoleTail {
 
 
 
-class InstallError extends Error {
-    consoleLines;
-    constructor(message, consoleLines) {
-        super(consoleLines.length ? `${message}\nLast console lines:\n${consoleLines.map((l) => `  | ${l}`).join('\n')}` : message);
-        this.consoleLines = consoleLines;
-        this.name = 'InstallError';
+
+/** The install step: the answer file made reachable (injected or served), then the installer run to its end. */
+async function installSystem(ctx, target, installer, accelerator) {
+    const injectedAnswerFile = await injectableAnswerFile(ctx, target.staging);
+    const server = await serveAnswerFile(ctx);
+    try {
+        const answerArgument = server ? answerFileArgument(ctx.spec, server.url) : undefined;
+        await runInstaller(ctx, { ...target, accelerator, installer, injectedAnswerFile, answerArgument });
+    }
+    finally {
+        await server?.close();
     }
 }
 /**
@@ -42496,18 +42743,8 @@ async function injectableAnswerFile(ctx, folder) {
     if (/^[A-Za-z0-9._+-]+$/.test(name))
         return answer.path;
     const copy = (0,external_node_path_namespaceObject.join)(folder, name.replace(/[^A-Za-z0-9._+-]/g, '_'));
-    if (!ctx.dryRun)
-        await (0,promises_namespaceObject.copyFile)(answer.path, copy);
+    await ctx.host.copyFile(answer.path, copy);
     return copy;
-}
-/**
- * virt-install splits its option strings with shlex on commas: a value with a
- * comma, quote, backslash or white space is quoted the way shlex reads it.
- */
-function escapeOptionValue(value) {
-    if (!/[,'"\\\s]/.test(value))
-        return value;
-    return `'${value.replace(/'/g, `'"'"'`)}'`;
 }
 /** The kernel argument that tells each installer family where its answer file is. */
 function answerFileArgument(spec, url) {
@@ -42525,63 +42762,24 @@ function answerFileArgument(spec, url) {
             return '';
     }
 }
-async function virtInstallCommand(ctx, plan) {
-    const { spec } = ctx;
-    const uri = libvirtUri(ctx.host);
-    let network = 'user,model=virtio';
-    if (spec.mac)
-        network += `,mac=${spec.mac}`;
-    let graphics = 'none';
-    if (spec.vnc) {
-        graphics = `vnc,port=${spec.vnc.port}`;
-        if (spec.vnc.listen)
-            graphics += `,listen=${spec.vnc.listen}`;
-    }
+/** The installer's VM: it boots the netboot kernel (or installer image) with the answer file's argument. */
+function installerVm(spec, plan) {
     const { installer } = plan;
     const location = installer.files.image !== undefined
         ? escapeOptionValue(`${installer.dir}/${installer.files.image}`)
         : `${escapeOptionValue(installer.dir)},kernel=${escapeOptionValue(installer.files.linux ?? '')},initrd=${escapeOptionValue(installer.files.initrd ?? '')}`;
-    let answerArgument = plan.answerArgument ?? '';
-    const inject = spec.answerFile && spec.answerDelivery === 'inject';
-    const injected = plan.injectedAnswerFile ?? spec.answerFile?.path ?? '';
-    if (inject)
-        answerArgument = answerFileArgument(spec, `file:///${(0,external_node_path_namespaceObject.basename)(injected)}`);
-    const extraArgs = [answerArgument, spec.append].filter((part) => part.trim() !== '').join(' ');
-    const command = [
-        'virt-install',
-        '--connect',
-        uri,
-        '--virt-type',
-        plan.accelerator === 'kvm' ? 'kvm' : 'qemu',
-        await osinfoFlag(ctx.host),
-        spec.osinfo,
-        '--noreboot',
-        '--wait',
-        '-1',
-        '--name',
-        plan.domain,
-        '--vcpus',
-        String(spec.cores),
-        '--memory',
-        String(spec.ramMiB),
-        ...(spec.cpu ? ['--cpu', spec.cpu] : []),
-        '--disk',
-        `path=${escapeOptionValue(plan.diskPath)},bus=virtio,format=raw`,
-        '--network',
-        network,
-        '--graphics',
-        graphics,
-        '--console',
-        `pty,target_type=serial,log.file=${escapeOptionValue(plan.consoleLog)}`,
-        '--noautoconsole',
-        '--location',
-        location,
-    ];
-    if (extraArgs)
-        command.push('--extra-args', extraArgs);
-    if (inject)
-        command.push('--initrd-inject', injected);
-    return command;
+    const inject = spec.answerFile && spec.answerDelivery === 'inject' ? (plan.injectedAnswerFile ?? spec.answerFile.path) : undefined;
+    const answerArgument = inject ? answerFileArgument(spec, `file:///${(0,external_node_path_namespaceObject.basename)(inject)}`) : (plan.answerArgument ?? '');
+    return {
+        name: plan.domain,
+        accelerator: plan.accelerator,
+        memoryMiB: spec.ramMiB,
+        disks: [{ path: plan.diskPath, format: 'raw' }],
+        consoleLog: plan.consoleLog,
+        boot: { kind: 'installer', location, extraArgs: [answerArgument, spec.append].filter((part) => part.trim() !== '').join(' '), inject },
+        mac: spec.mac,
+        vnc: spec.vnc,
+    };
 }
 /**
  * Run the installer to completion: it powers the machine off when done
@@ -42589,56 +42787,61 @@ async function virtInstallCommand(ctx, plan) {
  * undefined afterwards whatever happened.
  */
 async function runInstaller(ctx, plan) {
-    const { spec, reporter } = ctx;
-    const command = await virtInstallCommand(ctx, plan);
-    if (ctx.dryRun) {
-        await ctx.host.run(command);
-        return;
-    }
-    const uri = libvirtUri(ctx.host);
-    await (0,promises_namespaceObject.rm)(plan.consoleLog, { force: true });
+    const { spec, reporter, host } = ctx;
+    const command = await virtInstallCommand(host, spec, installerVm(spec, plan));
+    await host.remove(plan.consoleLog);
     const grants = await grantQemuSearch(ctx, plan.diskPath);
-    const domain = ctx.cleanup.register({ kind: 'domain', uri, name: plan.domain });
-    const tail = new ConsoleTail(plan.consoleLog, spec.installerLogs ? (line) => reporter.output(`console: ${line}`) : undefined);
-    tail.start();
+    const domain = ctx.cleanup.register({ kind: 'domain', uri: libvirtUri(host), name: plan.domain });
+    const console = new ConsoleFollower(plan.consoleLog, spec.installerLogs ? (line) => reporter.output(`console: ${line}`) : undefined);
     const started = Date.now();
+    await watchInstaller(ctx, plan.domain, console, () => host.run(command, { onLine: (line) => reporter.output(line) }));
+    await ctx.cleanup.release(domain);
+    for (const grant of grants.reverse())
+        await ctx.cleanup.release(grant);
+    reporter.info(`the installer finished after ${formatDuration(Date.now() - started)}`);
+}
+/**
+ * While virt-install waits for the installer: follow its console, report
+ * progress at a calm rate, and destroy the VM past install-timeout. A failure
+ * becomes a VmStepError that quotes the console.
+ */
+async function watchInstaller(ctx, domain, console, install) {
+    const { spec, reporter, host } = ctx;
+    const limit = formatDuration(spec.installTimeoutMs);
+    const started = Date.now();
+    console.start();
     const progress = throttled(60_000, (message) => reporter.progress('install', message));
     const ticker = setInterval(() => {
-        const latest = tail.latest();
-        progress(`installer running for ${units_formatDuration(Date.now() - started)}${latest ? `; console: ${latest.slice(0, 160)}` : ''}`);
+        const latest = console.latest();
+        progress(`installer running for ${formatDuration(Date.now() - started)}${latest ? `; console: ${latest.slice(0, 160)}` : ''}`);
     }, 5_000);
     ticker.unref();
     let timedOut = false;
     const timer = setTimeout(() => {
         timedOut = true;
-        reporter.warning(`the installer did not finish within ${units_formatDuration(spec.installTimeoutMs)} (install-timeout): stopping the VM`);
-        void ctx.host.uninterruptible().run(['virsh', '-c', uri, 'destroy', plan.domain], { allowFailure: true });
+        reporter.warning(`the installer did not finish within ${limit} (install-timeout): stopping the VM`);
+        void host.uninterruptible().run(['virsh', '-c', libvirtUri(host), 'destroy', domain], { allowFailure: true });
     }, spec.installTimeoutMs);
     timer.unref();
     try {
-        await ctx.host.run(command, { onLine: (line) => reporter.output(line) });
+        await install();
         if (timedOut)
             throw new Error('timed out');
     }
     catch (error) {
-        await tail.stop();
+        await console.stop();
         if (error instanceof AbortedError)
             throw error;
-        if (timedOut) {
-            throw new InstallError(`the installer did not finish within ${units_formatDuration(spec.installTimeoutMs)} (install-timeout); the VM was stopped`, tail.lastLines());
-        }
+        if (timedOut)
+            throw new VmStepError(`the installer did not finish within ${limit} (install-timeout); the VM was stopped`, console.lastLines());
         const detail = error instanceof CommandError ? error.message : String(error);
-        throw new InstallError(`virt-install failed: ${detail}`, tail.lastLines());
+        throw new VmStepError(`virt-install failed: ${detail}`, console.lastLines());
     }
     finally {
         clearTimeout(timer);
         clearInterval(ticker);
-        await tail.stop();
+        await console.stop();
     }
-    await ctx.cleanup.release(domain);
-    for (const grant of grants.reverse())
-        await ctx.cleanup.release(grant);
-    reporter.info(`the installer finished after ${units_formatDuration(Date.now() - started)}`);
 }
 /**
  * Under qemu:///system qemu runs as its own user and must pass through every
@@ -42674,24 +42877,11 @@ async function grantQemuSearch(ctx, diskPath, during = 'the install') {
 
 
 
-
-/** The image did not come up: the message says what was expected and quotes the console. */
-class BootTestError extends Error {
-    consoleLines;
-    constructor(message, consoleLines) {
-        super(consoleLines.length ? `${message}\nLast console lines:\n${consoleLines.map((l) => `  | ${l}`).join('\n')}` : message);
-        this.consoleLines = consoleLines;
-        this.name = 'BootTestError';
-    }
-}
 /** How often the VM's state is asked for, and how often the console is read. */
 const STATE_INTERVAL_MS = 3_000;
 const CONSOLE_INTERVAL_MS = 1_000;
 /** Progress messages at a calm rate. */
 const PROGRESS_INTERVAL_MS = 30_000;
-const KEEP_LINES = 20;
-/** The console text kept for matching (a boot prints far less). */
-const MAX_CONSOLE_CHARS = 4 << 20;
 /** The printed marker: `image-factory-boot-test <token>: cloud-init finished …`. */
 const CLOUD_INIT_MARKER = 'image-factory-boot-test';
 /** The NoCloud seed's two files for one boot test. */
@@ -42715,18 +42905,6 @@ function noCloudSeed(token) {
 function cloudInitPattern(token) {
     return new RegExp(`${CLOUD_INIT_MARKER} ${token}: cloud-init (?:finished|runcmd ran)`);
 }
-/** Terminal escape sequences, carriage returns and other control characters out; lines kept. */
-function cleanConsoleText(raw) {
-    return (raw
-        // eslint-disable-next-line no-control-regex
-        .replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '')
-        // eslint-disable-next-line no-control-regex
-        .replace(/\x1b[()][0-9A-Za-z]|\x1b[=>78cDEHM]/g, '')
-        .replace(/\r\n/g, '\n')
-        .replace(/\r/g, '\n')
-        // eslint-disable-next-line no-control-regex
-        .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, ''));
-}
 /**
  * The console text with a line break before each message that a kernel or
  * systemd printed in the middle of a line. A getty prompt (`debian login: `)
@@ -42741,41 +42919,6 @@ function splitMessages(text) {
 function consoleMatches(expect, text) {
     return expect.test(text) || expect.test(splitMessages(text));
 }
-/**
- * Follows the console log that virtlogd writes, keeping the whole (cleaned)
- * text, the unfinished last line included: a login prompt ends without a
- * newline, and `expect` is matched against it.
- */
-class ConsoleText {
-    file;
-    raw = '';
-    cleaned = '';
-    constructor(path) {
-        this.file = new AppendedFile(path);
-    }
-    async poll() {
-        const added = await this.file.readNew();
-        if (added.length === 0)
-            return;
-        this.raw += added.toString('latin1');
-        if (this.raw.length > MAX_CONSOLE_CHARS)
-            this.raw = this.raw.slice(-MAX_CONSOLE_CHARS);
-        this.cleaned = cleanConsoleText(Buffer.from(this.raw, 'latin1').toString('utf8'));
-    }
-    get text() {
-        return this.cleaned;
-    }
-    lastLines(count = KEEP_LINES) {
-        return this.cleaned
-            .split('\n')
-            .map((line) => line.trimEnd())
-            .filter((line) => line.trim() !== '')
-            .slice(-count);
-    }
-    latest() {
-        return this.lastLines(1)[0];
-    }
-}
 /** `raw` or `qcow2`, from the file name; the build's format otherwise. */
 function formatOf(ctx, imagePath) {
     if (/\.qcow2$/i.test(imagePath))
@@ -42787,217 +42930,221 @@ function formatOf(ctx, imagePath) {
 function describeExpectations(expect, cloudInit, token) {
     return `the console to show /${expect.source}/${cloudInit ? ` and cloud-init's marker '${CLOUD_INIT_MARKER} ${token}: cloud-init finished'` : ''}`;
 }
+function bootVm(ctx, image) {
+    const folder = (0,external_node_path_namespaceObject.join)((0,external_node_path_namespaceObject.dirname)(image), `.boot-test-${ctx.host.uniqueSuffix(3)}`);
+    return {
+        folder,
+        overlay: (0,external_node_path_namespaceObject.join)(folder, 'overlay.qcow2'),
+        seedDir: (0,external_node_path_namespaceObject.join)(folder, 'seed'),
+        seed: (0,external_node_path_namespaceObject.join)(folder, 'seed.iso'),
+        consoleLog: (0,external_node_path_namespaceObject.join)(folder, 'console.log'),
+        domain: `${ctx.spec.stem}-boot-test-${ctx.host.uniqueSuffix(3)}`,
+        token: ctx.host.uniqueSuffix(6),
+    };
+}
+/** What the console must show, and when it did. */
+class Expectation {
+    token;
+    started;
+    expect;
+    cloudInit;
+    cloudInitDone;
+    expectSeen;
+    cloudInitSeen;
+    constructor(ctx, token, started = Date.now()) {
+        this.token = token;
+        this.started = started;
+        this.expect = new RegExp(ctx.spec.bootTest.expect, 'm');
+        this.cloudInit = ctx.spec.bootTest.cloudInit;
+        this.cloudInitDone = cloudInitPattern(token);
+    }
+    describe() {
+        return describeExpectations(this.expect, this.cloudInit, this.token);
+    }
+    /** Notes what the console shows now; tells the reporter when something first appears. */
+    check(text, reporter) {
+        const now = Date.now();
+        if (this.expectSeen === undefined && consoleMatches(this.expect, text)) {
+            this.expectSeen = now;
+            reporter.info(`boot test: the console showed /${this.expect.source}/ after ${formatDuration(now - this.started)}`);
+        }
+        if (this.cloudInit && this.cloudInitSeen === undefined && this.cloudInitDone.test(text)) {
+            this.cloudInitSeen = now;
+            reporter.info(`boot test: cloud-init finished after ${formatDuration(now - this.started)}`);
+        }
+    }
+    met() {
+        return this.expectSeen !== undefined && (!this.cloudInit || this.cloudInitSeen !== undefined);
+    }
+    /** Seconds from the start until everything expected had appeared. */
+    seconds() {
+        return (Math.max(this.expectSeen ?? this.started, this.cloudInitSeen ?? this.started) - this.started) / 1000;
+    }
+}
 /**
  * Boot the finished image in a throw-away VM and wait until its serial
  * console shows `spec.bootTest.expect` (a login prompt by default) and, with
  * `spec.bootTest.cloudInit`, until cloud-init prints a marker that a NoCloud
  * seed asked for. The VM runs on a qcow2 overlay in a fresh folder next to
  * the image, so the image and its checksum stay untouched; VM, overlay, seed
- * and console log are removed on every path. Throws BootTestError when the
+ * and console log are removed on every path. Throws VmStepError when the
  * system does not come up within boot-timeout or the VM stops before.
  */
 async function bootTest(ctx, imagePath, accelerator) {
-    const { spec, reporter, cleanup, host } = ctx;
+    const { spec, reporter, host } = ctx;
     const image = (0,external_node_path_namespaceObject.resolve)(imagePath);
-    const format = formatOf(ctx, image);
-    const token = ctx.dryRun ? 'XXXXXXXXXXXX' : (0,external_node_crypto_.randomBytes)(6).toString('hex');
-    const cloudInit = spec.bootTest.cloudInit;
-    const expect = new RegExp(spec.bootTest.expect, 'm');
-    const cloudInitDone = cloudInitPattern(token);
-    const uri = libvirtUri(host);
-    const folder = (0,external_node_path_namespaceObject.join)((0,external_node_path_namespaceObject.dirname)(image), `.boot-test-${ctx.dryRun ? 'XXXXXX' : (0,external_node_crypto_.randomBytes)(3).toString('hex')}`);
-    const overlay = (0,external_node_path_namespaceObject.join)(folder, 'overlay.qcow2');
-    const seedDir = (0,external_node_path_namespaceObject.join)(folder, 'seed');
-    const seed = (0,external_node_path_namespaceObject.join)(folder, 'seed.iso');
-    const consoleLog = (0,external_node_path_namespaceObject.join)(folder, 'console.log');
-    const domain = `${spec.stem}-boot-test-${ctx.dryRun ? 'XXXXXX' : (0,external_node_crypto_.randomBytes)(3).toString('hex')}`;
-    const overlayCommand = ['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', format, '-b', image, overlay];
-    // xorriso: a dependency of virtinst, so wherever virt-install is, this is too.
-    const seedCommand = ['xorriso', '-as', 'mkisofs', '-quiet', '-volid', 'cidata', '-joliet', '-rock', '-output', seed, seedDir];
-    const virtInstall = [
-        'virt-install',
-        '--connect',
-        uri,
-        '--virt-type',
-        accelerator === 'kvm' ? 'kvm' : 'qemu',
-        await osinfoFlag(host),
-        spec.osinfo,
-        '--import',
-        // Gone from libvirt as soon as it stops: nothing to undefine, nothing to forget.
-        '--transient',
-        '--name',
-        domain,
-        '--vcpus',
-        String(spec.cores),
-        '--memory',
-        String(spec.bootTest.ramMiB),
-        '--disk',
-        `path=${escapeOptionValue(overlay)},bus=virtio,format=qcow2`,
-        ...(cloudInit ? ['--disk', `path=${escapeOptionValue(seed)},bus=virtio,format=raw,readonly=on`] : []),
-        '--network',
-        'user,model=virtio',
-        '--graphics',
-        'none',
-        '--console',
-        `pty,target_type=serial,log.file=${escapeOptionValue(consoleLog)}`,
-        '--noautoconsole',
-    ];
-    const expectations = describeExpectations(expect, cloudInit, token);
-    if (ctx.dryRun) {
-        reporter.info(`would boot ${(0,external_node_path_namespaceObject.basename)(image)} in a throw-away VM and wait at most ${units_formatDuration(spec.bootTest.timeoutMs)} for ${expectations}`);
-        await host.run(overlayCommand);
-        if (cloudInit)
-            await host.run(seedCommand);
-        await host.run(virtInstall);
-        await host.run(['virsh', '-c', uri, 'destroy', domain]);
-        return { seconds: 0, cloudInitFinished: undefined, lastLines: [] };
-    }
-    // Undone newest first: the VM, then the ACLs, then the folder.
-    const registrations = [];
-    const releaseAll = async () => {
-        while (registrations.length) {
-            const entry = registrations[registrations.length - 1];
-            try {
-                await cleanup.release(entry);
-            }
-            catch (error) {
-                // Still registered: the build's unwind tries again and reports it.
-                reporter.warning(`boot test: ${error.message}`);
-                return;
-            }
-            registrations.pop();
-        }
-    };
+    const vm = bootVm(ctx, image);
     // libvirt hands the disks of a VM to its qemu user, and does not hand a
     // read-only backing file back: the image's owner is restored at the end.
-    const owner = await (0,promises_namespaceObject.stat)(image);
-    const screen = new ConsoleText(consoleLog);
+    const owner = await host.stat(image);
+    // Undone newest first: the VM, then the ACLs, then the folder.
+    const registrations = [];
     try {
-        const folderEntry = cleanup.register({ kind: 'path', path: folder });
+        registrations.push(...(await prepareBootDisks(ctx, image, vm)));
+        const command = await virtInstallCommand(host, spec, {
+            name: vm.domain,
+            accelerator,
+            memoryMiB: spec.bootTest.ramMiB,
+            disks: [{ path: vm.overlay, format: 'qcow2' }, ...(spec.bootTest.cloudInit ? [{ path: vm.seed, format: 'raw', readonly: true }] : [])],
+            consoleLog: vm.consoleLog,
+            boot: { kind: 'import' },
+        });
+        const expectation = new Expectation(ctx, vm.token);
+        reporter.info(`booting ${(0,external_node_path_namespaceObject.basename)(image)} in a throw-away VM (${accelerator}); waiting at most ${formatDuration(spec.bootTest.timeoutMs)} for ${expectation.describe()}`);
+        registrations.push(ctx.cleanup.register({ kind: 'domain', uri: libvirtUri(host), name: vm.domain }));
         try {
-            await (0,promises_namespaceObject.mkdir)(folder, { mode: 0o755 });
-        }
-        catch (error) {
-            // Not ours (a name clash): do not remove it.
-            cleanup.forget(folderEntry);
-            throw error;
-        }
-        registrations.push(folderEntry);
-        // mkdir's mode is filtered by the umask: qemu's user must pass through.
-        await (0,promises_namespaceObject.chmod)(folder, 0o755);
-        registrations.push(...(await grantQemuSearch(ctx, overlay, 'the boot test')));
-        await host.run(overlayCommand);
-        if (cloudInit) {
-            await (0,promises_namespaceObject.mkdir)(seedDir);
-            for (const [name, content] of Object.entries(noCloudSeed(token)))
-                await (0,promises_namespaceObject.writeFile)((0,external_node_path_namespaceObject.join)(seedDir, name), content, { mode: 0o644 });
-            await host.run(seedCommand);
-        }
-        reporter.info(`booting ${(0,external_node_path_namespaceObject.basename)(image)} in a throw-away VM (${accelerator}); waiting at most ${units_formatDuration(spec.bootTest.timeoutMs)} for ${expectations}`);
-        const started = Date.now();
-        const deadline = started + spec.bootTest.timeoutMs;
-        registrations.push(cleanup.register({ kind: 'domain', uri, name: domain }));
-        try {
-            await host.run(virtInstall, { onLine: (line) => reporter.output(line) });
+            await host.run(command, { onLine: (line) => reporter.output(line) });
         }
         catch (error) {
             if (error instanceof AbortedError)
                 throw error;
-            const detail = error instanceof CommandError ? error.message : String(error);
-            throw new BootTestError(`virt-install could not start the boot-test VM: ${detail}`, []);
+            throw new VmStepError(`virt-install could not start the boot-test VM: ${error instanceof CommandError ? error.message : String(error)}`, []);
         }
-        const progress = throttled(PROGRESS_INTERVAL_MS, (message) => reporter.progress('boot-test', message));
-        let expectSeen;
-        let cloudInitSeen;
-        let stoppedAt;
-        let lastStateCheck = Date.now();
-        const check = () => {
-            const now = Date.now();
-            if (expectSeen === undefined && consoleMatches(expect, screen.text)) {
-                expectSeen = now;
-                reporter.info(`boot test: the console showed /${expect.source}/ after ${units_formatDuration(now - started)}`);
-            }
-            if (cloudInit && cloudInitSeen === undefined && cloudInitDone.test(screen.text)) {
-                cloudInitSeen = now;
-                reporter.info(`boot test: cloud-init finished after ${units_formatDuration(now - started)}`);
-            }
-        };
-        const done = () => expectSeen !== undefined && (!cloudInit || cloudInitSeen !== undefined);
-        for (;;) {
-            await screen.poll();
-            check();
-            if (done())
-                break;
-            const now = Date.now();
-            if (now >= deadline) {
-                reporter.warning(`the system did not come up within ${units_formatDuration(spec.bootTest.timeoutMs)} (boot-timeout): stopping the VM`);
-                break;
-            }
-            if (now - lastStateCheck >= STATE_INTERVAL_MS) {
-                lastStateCheck = now;
-                if (!(await domainRunning(ctx, uri, domain))) {
-                    // What it printed last, virtlogd may write a moment later.
-                    await (0,external_node_timers_promises_namespaceObject.setTimeout)(500);
-                    await screen.poll();
-                    check();
-                    if (!done())
-                        stoppedAt = Date.now();
-                    break;
-                }
-            }
-            const latest = screen.latest();
-            progress(`VM up for ${units_formatDuration(now - started)}${latest ? `; console: ${latest.slice(0, 160)}` : ''}`);
-            try {
-                await (0,external_node_timers_promises_namespaceObject.setTimeout)(CONSOLE_INTERVAL_MS, undefined, { signal: ctx.signal });
-            }
-            catch {
-                throw new AbortedError('interrupted during the boot test');
-            }
-        }
-        const lastLines = screen.lastLines();
-        if (!done()) {
-            const how = stoppedAt !== undefined
-                ? `the VM stopped after ${units_formatDuration(stoppedAt - started)}, before the system came up`
-                : `the boot did not get there within ${units_formatDuration(spec.bootTest.timeoutMs)} (boot-timeout), so the VM was stopped`;
-            const missing = expectSeen !== undefined
-                ? `The console showed /${expect.source}/ after ${units_formatDuration(expectSeen - started)}, but cloud-init never printed its marker (is cloud-init installed, with the NoCloud datasource, and does its output reach ttyS0?).`
-                : `The console never showed /${expect.source}/${cloudInit && cloudInitSeen !== undefined ? ' (cloud-init did finish)' : ''}.`;
-            const empty = lastLines.length === 0 ? ' The console stayed empty: no boot loader, or a kernel that does not print to the serial console (console=ttyS0)?' : '';
-            throw new BootTestError(`the boot test expected ${expectations}, but ${how}. ${missing}${empty}`, lastLines);
-        }
-        const seconds = (Math.max(expectSeen ?? started, cloudInitSeen ?? started) - started) / 1000;
-        reporter.info(`boot test passed: the image came up in ${seconds.toFixed(1)} s` +
-            (cloudInit && cloudInitSeen !== undefined ? ` (cloud-init finished after ${((cloudInitSeen - started) / 1000).toFixed(1)} s)` : ''));
-        await releaseAll();
-        return { seconds, cloudInitFinished: cloudInit ? true : undefined, lastLines };
+        // A recorded VM has no console to watch.
+        if (!host.live)
+            return { seconds: 0, cloudInitFinished: undefined, lastLines: [] };
+        return await waitForSystem(ctx, vm, expectation);
     }
     finally {
         // Failure, timeout or interruption: stop the VM, remove overlay, seed and console log now.
-        await releaseAll();
+        await releaseAll(ctx, registrations);
         await restoreOwner(ctx, image, owner.uid, owner.gid);
+    }
+}
+/** The boot test's folder, its overlay on the image, and the NoCloud seed. */
+async function prepareBootDisks(ctx, image, vm) {
+    const { host, cleanup } = ctx;
+    const registrations = [];
+    const folderEntry = cleanup.register({ kind: 'path', path: vm.folder });
+    try {
+        await host.makeDir(vm.folder, 0o755);
+    }
+    catch (error) {
+        // Not ours (a name clash): do not remove it.
+        cleanup.forget(folderEntry);
+        throw error;
+    }
+    registrations.push(folderEntry);
+    // mkdir's mode is filtered by the umask: qemu's user must pass through.
+    await host.chmod(vm.folder, 0o755);
+    registrations.push(...(await grantQemuSearch(ctx, vm.overlay, 'the boot test')));
+    await host.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', formatOf(ctx, image), '-b', image, vm.overlay]);
+    if (ctx.spec.bootTest.cloudInit) {
+        await host.makeDir(vm.seedDir, 0o755);
+        for (const [name, content] of Object.entries(noCloudSeed(vm.token)))
+            await host.writeFile((0,external_node_path_namespaceObject.join)(vm.seedDir, name), content, 0o644);
+        // xorriso: a dependency of virtinst, so wherever virt-install is, this is too.
+        await host.run(['xorriso', '-as', 'mkisofs', '-quiet', '-volid', 'cidata', '-joliet', '-rock', '-output', vm.seed, vm.seedDir]);
+    }
+    return registrations;
+}
+/** Watch the console until the expectation is met, boot-timeout passes, or the VM stops. */
+async function waitForSystem(ctx, vm, expectation) {
+    const { spec, reporter, host } = ctx;
+    const screen = new ConsoleFollower(vm.consoleLog);
+    const started = Date.now();
+    const deadline = started + spec.bootTest.timeoutMs;
+    const progress = throttled(PROGRESS_INTERVAL_MS, (message) => reporter.progress('boot-test', message));
+    let stoppedAt;
+    let lastStateCheck = Date.now();
+    for (;;) {
+        await screen.poll();
+        expectation.check(screen.text, reporter);
+        if (expectation.met())
+            break;
+        const now = Date.now();
+        if (now >= deadline) {
+            reporter.warning(`the system did not come up within ${formatDuration(spec.bootTest.timeoutMs)} (boot-timeout): stopping the VM`);
+            break;
+        }
+        if (now - lastStateCheck >= STATE_INTERVAL_MS) {
+            lastStateCheck = now;
+            if (!(await domainRunning(host, vm.domain))) {
+                // What it printed last, virtlogd may write a moment later.
+                await (0,external_node_timers_promises_namespaceObject.setTimeout)(500);
+                await screen.poll();
+                expectation.check(screen.text, reporter);
+                if (!expectation.met())
+                    stoppedAt = Date.now();
+                break;
+            }
+        }
+        const latest = screen.latest();
+        progress(`VM up for ${formatDuration(now - started)}${latest ? `; console: ${latest.slice(0, 160)}` : ''}`);
+        try {
+            await (0,external_node_timers_promises_namespaceObject.setTimeout)(CONSOLE_INTERVAL_MS, undefined, { signal: ctx.signal });
+        }
+        catch {
+            throw new AbortedError('interrupted during the boot test');
+        }
+    }
+    const lastLines = screen.lastLines();
+    if (!expectation.met())
+        throw bootFailure(ctx, expectation, lastLines, stoppedAt === undefined ? undefined : stoppedAt - started);
+    const seconds = expectation.seconds();
+    const cloudInitAfter = expectation.cloudInitSeen === undefined ? undefined : (expectation.cloudInitSeen - started) / 1000;
+    reporter.info(`boot test passed: the image came up in ${seconds.toFixed(1)} s` +
+        (cloudInitAfter !== undefined ? ` (cloud-init finished after ${cloudInitAfter.toFixed(1)} s)` : ''));
+    return { seconds, cloudInitFinished: expectation.cloudInit ? true : undefined, lastLines };
+}
+/** Why the system did not come up, in words, with the console quoted. */
+function bootFailure(ctx, expectation, lastLines, stoppedAfterMs) {
+    const { expect, cloudInit } = expectation;
+    const limit = formatDuration(ctx.spec.bootTest.timeoutMs);
+    const how = stoppedAfterMs !== undefined
+        ? `the VM stopped after ${formatDuration(stoppedAfterMs)}, before the system came up`
+        : `the boot did not get there within ${limit} (boot-timeout), so the VM was stopped`;
+    const missing = expectation.expectSeen !== undefined
+        ? `The console showed /${expect.source}/, but cloud-init never printed its marker (is cloud-init installed, with the NoCloud datasource, and does its output reach ttyS0?).`
+        : `The console never showed /${expect.source}/${cloudInit && expectation.cloudInitSeen !== undefined ? ' (cloud-init did finish)' : ''}.`;
+    const empty = lastLines.length === 0 ? ' The console stayed empty: no boot loader, or a kernel that does not print to the serial console (console=ttyS0)?' : '';
+    return new VmStepError(`the boot test expected ${expectation.describe()}, but ${how}. ${missing}${empty}`, lastLines);
+}
+/** Undo the boot test's resources newest first; what fails stays registered for the build's unwind. */
+async function releaseAll(ctx, registrations) {
+    while (registrations.length) {
+        try {
+            await ctx.cleanup.release(registrations[registrations.length - 1]);
+        }
+        catch (error) {
+            ctx.reporter.warning(`boot test: ${error.message}`);
+            return;
+        }
+        registrations.pop();
     }
 }
 async function restoreOwner(ctx, path, uid, gid) {
     try {
-        const now = await (0,promises_namespaceObject.stat)(path);
+        const now = await ctx.host.stat(path);
         if (now.uid === uid && now.gid === gid)
             return;
-        await (0,promises_namespaceObject.chown)(path, uid, gid);
+        await ctx.host.chown(path, uid, gid);
     }
     catch (error) {
         if (error.code === 'ENOENT')
             return;
         ctx.reporter.warning(`boot test: could not give ${path} back to uid ${uid}, gid ${gid}: ${error.message}`);
     }
-}
-/** Whether the domain still runs: a transient domain that stopped is gone. */
-async function domainRunning(ctx, uri, domain) {
-    const state = await ctx.host.run(['virsh', '-c', uri, 'domstate', domain], { allowFailure: true, quiet: true, captureStdout: true });
-    if (state.exitCode !== 0) {
-        // Gone; any other failure (libvirtd busy) is asked again at the next check.
-        return !/failed to get domain|domain not found|no domain with matching name/i.test(state.lastLines.join('\n'));
-    }
-    return !/shut off|crashed|shutdown/.test(state.stdout);
 }
 //# sourceMappingURL=boot-test.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/checksum.js
@@ -43027,17 +43174,18 @@ async function sha256File(path, onProgress, signal) {
  * to `checksumPath`.
  */
 async function writeChecksum(ctx, imagePath, checksumPath, finalName = (0,external_node_path_namespaceObject.basename)(imagePath)) {
-    if (ctx.dryRun) {
+    // A recorded build has no image to hash.
+    if (!ctx.host.live) {
         ctx.reporter.info(`would write the SHA-256 of ${finalName} to ${(0,external_node_path_namespaceObject.basename)(checksumPath)}`);
         return '';
     }
     const started = Date.now();
     const progress = throttled(10_000, (message) => ctx.reporter.progress('checksum', message));
-    const digest = await sha256File(imagePath, (done, total) => progress(`hashed ${units_formatBytes(done)} of ${units_formatBytes(total)} (${total ? ((100 * done) / total).toFixed(0) : 100}%)`), ctx.signal);
+    const digest = await sha256File(imagePath, (done, total) => progress(`hashed ${formatBytes(done)} of ${formatBytes(total)} (${total ? ((100 * done) / total).toFixed(0) : 100}%)`), ctx.signal);
     const seconds = (Date.now() - started) / 1000;
     const size = (await (0,promises_namespaceObject.stat)(imagePath)).size;
-    ctx.reporter.info(`SHA 256 sum of ${finalName}: ${digest} (${units_formatBytes(size)} in ${seconds.toFixed(1)} s)`);
-    await (0,promises_namespaceObject.writeFile)(checksumPath, `${digest}  ${finalName}\n`, { mode: 0o644 });
+    ctx.reporter.info(`SHA 256 sum of ${finalName}: ${digest} (${formatBytes(size)} in ${seconds.toFixed(1)} s)`);
+    await ctx.host.writeFile(checksumPath, `${digest}  ${finalName}\n`, 0o644);
     return digest;
 }
 //# sourceMappingURL=checksum.js.map
@@ -43082,6 +43230,182 @@ async function createRawDisk(ctx, path) {
     await ctx.host.run(['qemu-img', 'create', '-f', 'raw', path, String(ctx.spec.imageSize)]);
 }
 //# sourceMappingURL=disk.js.map
+;// CONCATENATED MODULE: ./build/src/host/recording-host.js
+
+
+
+const OK = { exitCode: 0, signal: null, stdout: '', lastLines: [] };
+/**
+ * A Host that runs nothing and creates nothing: it logs every command (to the
+ * reporter, as a real run does) and every file operation (in `calls`), and
+ * answers from a plan. Loop devices, mounts, domains and temporary folders are
+ * modelled, so that the undo of a step finds what the step "created" and a
+ * test can ask what was left behind.
+ */
+class RecordingHost {
+    reporter;
+    plan;
+    live = false;
+    isRoot;
+    calls = [];
+    loops = new Map();
+    mounts = new Set();
+    domains = new Map();
+    tempDirs = new Set();
+    constructor(reporter, plan = {}, uid = currentUid()) {
+        this.reporter = reporter;
+        this.plan = plan;
+        this.isRoot = uid === 0;
+    }
+    uninterruptible() {
+        return this;
+    }
+    /** The command lines run so far, formatted as a shell would take them back. */
+    commands() {
+        return this.calls.flatMap((call) => (call.kind === 'run' ? [formatCommand(call.argv)] : []));
+    }
+    /** What a real build would still have attached, mounted, defined or on disk. */
+    leftovers() {
+        return [
+            ...[...this.loops.keys()].map((device) => `loop device ${device}`),
+            ...[...this.mounts].map((path) => `mount at ${path}`),
+            ...[...this.domains.keys()].map((name) => `domain ${name}`),
+            ...[...this.tempDirs].map((path) => `folder ${path}`),
+        ];
+    }
+    async run(argv, options = {}) {
+        const command = options.root && !this.isRoot ? ['sudo', '-n', ...argv] : [...argv];
+        this.calls.push({ kind: 'run', argv: command, root: options.root ?? false });
+        if (!options.quiet)
+            this.reporter.command(command);
+        const answer = this.plan.answers?.find(({ match }) => (typeof match === 'function' ? match(argv) : match.test(formatCommand(argv))));
+        if (answer?.runForReal && options.readOnly)
+            return runCommand(argv, { ...options, allowFailure: true });
+        const result = { ...OK, ...(answer?.result ?? this.model(argv)) };
+        if (result.exitCode !== 0 && !options.allowFailure) {
+            throw new CommandError(command, result.exitCode, result.signal, result.lastLines);
+        }
+        return result;
+    }
+    uniqueSuffix(bytes) {
+        return 'X'.repeat(bytes * 2);
+    }
+    async makeTempDir(prefix) {
+        const path = this.plan.tempDir?.(prefix) ?? `${prefix}XXXXXX`;
+        this.record('makeTempDir', path);
+        this.tempDirs.add(path);
+        return path;
+    }
+    async makeDir(path) {
+        this.record('makeDir', path);
+        this.tempDirs.add(path);
+    }
+    async chmod(path) {
+        this.record('chmod', path);
+    }
+    async chown(path) {
+        this.record('chown', path);
+    }
+    async writeFile(path) {
+        this.record('writeFile', path);
+    }
+    async copyFile(from, to) {
+        this.record('copyFile', from, to);
+    }
+    async remove(path) {
+        this.record('remove', path);
+        this.tempDirs.delete(path);
+    }
+    async publish(from, to) {
+        this.record('publish', from, to);
+    }
+    async stat(path) {
+        return this.plan.stat?.(path, this.calls) ?? { size: 0, blocks: 0, uid: 0, gid: 0 };
+    }
+    isMounted(path) {
+        return this.mounts.has(path);
+    }
+    record(operation, ...paths) {
+        this.calls.push({ kind: 'fs', operation, paths });
+    }
+    /** What the modelled machine answers: loop devices, mounts and libvirt domains come and go. */
+    model(argv) {
+        const [program, ...args] = argv;
+        const last = args[args.length - 1] ?? '';
+        if (program === 'losetup')
+            return this.losetup(args);
+        if (program === 'mount')
+            this.mounts.add(last);
+        if (program === 'umount')
+            this.mounts.delete(last);
+        if (program === 'virt-install' && args.includes('--name')) {
+            const transient = args.includes('--transient');
+            this.domains.set(args[args.indexOf('--name') + 1], { transient, running: transient });
+        }
+        if (program === 'virsh')
+            return this.virsh(args);
+        return {};
+    }
+    losetup(args) {
+        if (args.includes('--find')) {
+            const device = this.loops.size === 0 ? '/dev/loopN' : `/dev/loopN${this.loops.size + 1}`;
+            this.loops.set(device, args[args.length - 1]);
+            return { stdout: `${device}\n` };
+        }
+        if (args[0] === '--detach') {
+            this.loops.delete(args[1]);
+            return {};
+        }
+        if (args[0] === '--associated') {
+            const devices = [...this.loops].filter(([, file]) => file === args[1]).map(([device]) => device);
+            return { stdout: devices.map((device) => `${device}\n`).join('') };
+        }
+        return {};
+    }
+    virsh(args) {
+        const [, , verb, name] = args;
+        const domain = this.domains.get(name);
+        if (!domain)
+            return verb === 'domstate' ? { exitCode: 1, lastLines: [`error: failed to get domain '${name}'`] } : {};
+        if (verb === 'domstate')
+            return { stdout: domain.running ? 'running\n' : 'shut off\n' };
+        if (verb === 'destroy') {
+            if (domain.transient)
+                this.domains.delete(name);
+            else
+                domain.running = false;
+        }
+        if (verb === 'undefine')
+            this.domains.delete(name);
+        return {};
+    }
+}
+//# sourceMappingURL=recording-host.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/dry-run.js
+
+/** The installer's usual layout for the dry run's plan: one partition from sector 2048 to the end. */
+const FIRST_SECTOR = 2048;
+/**
+ * The host `--dry-run` builds on: it prints every command and runs none,
+ * except the probe that decides how virt-install is called. Its plan answers
+ * as a typical build would see it: the installer wrote one ext4 partition,
+ * and the raw file shrank once its free space was discarded.
+ */
+function dryRunHost(reporter, spec) {
+    const sectors = Math.floor(spec.imageSize / 512);
+    const table = { partitiontable: { sectorsize: 512, partitions: [{ node: 'disk1', start: FIRST_SECTOR, size: sectors - FIRST_SECTOR, type: '83' }] } };
+    const trimmed = (calls) => calls.some((call) => call.kind === 'run' && call.argv.includes('fstrim'));
+    return new RecordingHost(reporter, {
+        answers: [
+            { match: /^virt-install --version$/, runForReal: true },
+            { match: /^getfacl /, runForReal: true },
+            { match: /^sfdisk --json /, result: { stdout: JSON.stringify(table) } },
+            { match: /^blkid /, result: { stdout: 'ext4\n' } },
+        ],
+        stat: (_path, calls) => ({ size: spec.imageSize, blocks: trimmed(calls) ? 0 : sectors, uid: 0, gid: 0 }),
+    });
+}
+//# sourceMappingURL=dry-run.js.map
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: ./build/src/config/configparser.js
@@ -43964,7 +44288,7 @@ async function uploadToDestination(ctx, destination, files) {
                 attempts += 1;
                 onAttempt?.();
             },
-            onRetry: (reason, attempt, delayMs) => reporter.warning(`${label} rsync failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${units_formatDuration(delayMs)}`),
+            onRetry: (reason, attempt, delayMs) => reporter.warning(`${label} rsync failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
         });
     };
     reporter.info(`${label} uploading ${imageName} to ${shown}`);
@@ -44022,7 +44346,7 @@ async function uploadToDestination(ctx, destination, files) {
         throw error;
     }
     const result = outcome();
-    reporter.info(`${label} uploaded and verified ${imageName} and ${(0,external_node_path_namespaceObject.basename)(files.checksum)} on ${shown} in ${units_formatDuration(result.durationMs)}` +
+    reporter.info(`${label} uploaded and verified ${imageName} and ${(0,external_node_path_namespaceObject.basename)(files.checksum)} on ${shown} in ${formatDuration(result.durationMs)}` +
         (attempts > 1 ? ` (${attempts} rsync runs, retries included)` : ''));
     return result;
 }
@@ -44203,7 +44527,8 @@ async function fetchInstaller(ctx) {
     const files = {};
     for (const [key] of sources)
         files[key] = names[key];
-    if (ctx.dryRun) {
+    // A recorded build downloads nothing: it says what a real one would fetch.
+    if (!ctx.host.live) {
         for (const [key, source] of sources)
             await describeFetch(ctx, key, source, (0,external_node_path_namespaceObject.join)(dir, names[key]));
         return { dir, files, downloaded: false };
@@ -44307,7 +44632,7 @@ async function fetchOne(ctx, key, source, path) {
         if (cached) {
             const actual = await sha256File(path, undefined, ctx.signal);
             if (actual === source.sha256) {
-                reporter.info(`${key}: ${name} taken from cache (${units_formatBytes(cached.size)}, SHA-256 matches)`);
+                reporter.info(`${key}: ${name} taken from cache (${formatBytes(cached.size)}, SHA-256 matches)`);
                 return 'cached';
             }
             reporter.info(`${key}: the cached ${name} does not have the configured SHA-256; fetching it again`);
@@ -44397,7 +44722,7 @@ async function copyLocal(ctx, key, source, path) {
     const cached = await statFile(path);
     // utimes() takes seconds as a double: the copy's time can be off by a microsecond.
     if (cached && cached.size === original.size && Math.abs(cached.mtimeMs - original.mtimeMs) < 1) {
-        ctx.reporter.info(`${key}: ${name} taken from cache (${units_formatBytes(cached.size)}, same size and time as ${source.display})`);
+        ctx.reporter.info(`${key}: ${name} taken from cache (${formatBytes(cached.size)}, same size and time as ${source.display})`);
         return 'cached';
     }
     const started = Date.now();
@@ -44415,7 +44740,7 @@ async function copyLocal(ctx, key, source, path) {
         await (0,promises_namespaceObject.utimes)(partial, original.atimeMs / 1000, original.mtimeMs / 1000);
         return true;
     });
-    ctx.reporter.info(`${key}: copied ${source.display} to ${path} (${units_formatBytes(original.size)} in ${units_formatDuration(Date.now() - started)})`);
+    ctx.reporter.info(`${key}: copied ${source.display} to ${path} (${formatBytes(original.size)} in ${formatDuration(Date.now() - started)})`);
     return 'downloaded';
 }
 class HttpStatusError extends Error {
@@ -44468,12 +44793,12 @@ async function downloadHttp(ctx, key, source, path) {
         isTransient: isTransientHttpFailure,
         describe: (error) => scrub(source, describeError(error)),
         signal: ctx.signal,
-        onRetry: (reason, attempt, delayMs) => reporter.warning(`${key}: downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${units_formatDuration(delayMs)}`),
+        onRetry: (reason, attempt, delayMs) => reporter.warning(`${key}: downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
     });
     if (result.status === 304) {
         if (!cached || !conditional)
             throw new FetchError(key, source.display, 'the server answered 304 Not Modified to a request that was not conditional');
-        reporter.info(`${key}: ${name} revalidated, unchanged on the server (HTTP 304; ${units_formatBytes(cached.size)} from cache)`);
+        reporter.info(`${key}: ${name} revalidated, unchanged on the server (HTTP 304; ${formatBytes(cached.size)} from cache)`);
         return 'revalidated';
     }
     if (result.etag || result.lastModified) {
@@ -44481,7 +44806,7 @@ async function downloadHttp(ctx, key, source, path) {
         await (0,promises_namespaceObject.writeFile)(sidecarPath(path), `${JSON.stringify(fresh)}\n`, { mode: FILE_MODE });
     }
     const seconds = Math.max((Date.now() - started) / 1000, 0.001);
-    reporter.info(`${key}: downloaded ${source.display} to ${path} (${units_formatBytes(result.bytes)} in ${units_formatDuration(Date.now() - started)}, ${units_formatBytes(result.bytes / seconds)}/s)`);
+    reporter.info(`${key}: downloaded ${source.display} to ${path} (${formatBytes(result.bytes)} in ${formatDuration(Date.now() - started)}, ${formatBytes(result.bytes / seconds)}/s)`);
     return 'downloaded';
 }
 async function readValidators(path) {
@@ -44549,7 +44874,7 @@ async function httpAttempt(ctx, key, source, partial, conditionalHeaders) {
         const started = Date.now();
         const hash = (0,external_node_crypto_.createHash)('sha256');
         let bytes = 0;
-        progress(`${key}: downloading ${source.display}${total === undefined ? '' : ` (${units_formatBytes(total)})`}`, true);
+        progress(`${key}: downloading ${source.display}${total === undefined ? '' : ` (${formatBytes(total)})`}`, true);
         for await (const chunk of response.body) {
             armStallTimer();
             await file.write(chunk);
@@ -44557,11 +44882,11 @@ async function httpAttempt(ctx, key, source, partial, conditionalHeaders) {
             bytes += chunk.length;
             const rate = bytes / Math.max((Date.now() - started) / 1000, 0.001);
             progress(total === undefined
-                ? `${key}: ${units_formatBytes(bytes)}, ${units_formatBytes(rate)}/s`
-                : `${key}: ${units_formatBytes(bytes)} of ${units_formatBytes(total)} (${Math.floor((100 * bytes) / Math.max(total, 1))}%), ${units_formatBytes(rate)}/s`);
+                ? `${key}: ${formatBytes(bytes)}, ${formatBytes(rate)}/s`
+                : `${key}: ${formatBytes(bytes)} of ${formatBytes(total)} (${Math.floor((100 * bytes) / Math.max(total, 1))}%), ${formatBytes(rate)}/s`);
         }
         if (total !== undefined && bytes !== total) {
-            throw new TransferError(`the connection closed after ${units_formatBytes(bytes)} of ${units_formatBytes(total)}`);
+            throw new TransferError(`the connection closed after ${formatBytes(bytes)} of ${formatBytes(total)}`);
         }
         return {
             status: 200,
@@ -44573,7 +44898,7 @@ async function httpAttempt(ctx, key, source, partial, conditionalHeaders) {
     }
     catch (error) {
         if (stalled && !ctx.signal?.aborted)
-            throw new TransferError(`no data for ${units_formatDuration(STALL_TIMEOUT_MS)}`);
+            throw new TransferError(`no data for ${formatDuration(STALL_TIMEOUT_MS)}`);
         throw error;
     }
     finally {
@@ -44664,7 +44989,7 @@ async function fetchRsync(ctx, key, source, path) {
             isTransient: isTransientRsyncFailure,
             describe: (error) => scrubSecrets(describeRsyncFailure(error), secrets),
             signal: ctx.signal,
-            onRetry: (reason, attempt, delayMs) => reporter.warning(`${key}: ${formatCommand(argv)} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${units_formatDuration(delayMs)}`),
+            onRetry: (reason, attempt, delayMs) => reporter.warning(`${key}: ${formatCommand(argv)} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
         });
     }
     catch (error) {
@@ -44687,72 +45012,13 @@ async function fetchRsync(ctx, key, source, path) {
     const name = (0,external_node_path_namespaceObject.basename)(path);
     const changed = !before || before.ino !== after.ino || before.size !== after.size || before.mtimeMs !== after.mtimeMs;
     if (!changed) {
-        reporter.info(`${key}: ${name} taken from cache (${units_formatBytes(after.size)}, unchanged on ${source.display})`);
+        reporter.info(`${key}: ${name} taken from cache (${formatBytes(after.size)}, unchanged on ${source.display})`);
         return 'cached';
     }
-    reporter.info(`${key}: downloaded ${source.display} to ${path} (${units_formatBytes(after.size)} in ${units_formatDuration(Date.now() - started)})`);
+    reporter.info(`${key}: downloaded ${source.display} to ${path} (${formatBytes(after.size)} in ${formatDuration(Date.now() - started)})`);
     return 'downloaded';
 }
 //# sourceMappingURL=fetch.js.map
-// EXTERNAL MODULE: external "node:http"
-var external_node_http_ = __nccwpck_require__(7067);
-;// CONCATENATED MODULE: ./build/src/pipeline/answer-server.js
-
-
-
-/** Where a guest under user networking (slirp) reaches the host's loopback. */
-const GUEST_HOST_ADDRESS = '10.0.2.2';
-/**
- * Serve the answer file over HTTP for the duration of the install, for
- * installers that do not read a file injected into the initrd (Ubuntu's
- * subiquity). Bound to 127.0.0.1 on a random port; the guest reaches it at
- * 10.0.2.2. An autoinstall file is served as a NoCloud seed folder
- * (user-data and an empty meta-data).
- */
-async function serveAnswerFile(ctx) {
-    const answer = ctx.spec.answerFile;
-    if (!answer || ctx.spec.answerDelivery !== 'http')
-        return undefined;
-    const name = answer.kind === 'autoinstall' ? 'user-data' : (0,external_node_path_namespaceObject.basename)(answer.path).replace(/[^A-Za-z0-9._+-]/g, '_');
-    if (ctx.dryRun) {
-        const url = `http://${GUEST_HOST_ADDRESS}:PORT/${name}`;
-        ctx.reporter.info(`would serve ${answer.path} at ${url} during the install`);
-        return { url, port: 0, close: async () => undefined };
-    }
-    const body = await (0,promises_namespaceObject.readFile)(answer.path);
-    const files = new Map([[`/${name}`, body]]);
-    if (answer.kind === 'autoinstall') {
-        files.set('/meta-data', Buffer.from(`instance-id: image-factory-${ctx.spec.stem}\n`));
-        files.set('/vendor-data', Buffer.alloc(0));
-    }
-    const server = (0,external_node_http_.createServer)((request, response) => {
-        const path = (request.url ?? '/').split('?')[0];
-        const content = files.get(path);
-        ctx.reporter.info(`answer file server: ${request.method} ${path} from the installer -> ${content ? 200 : 404}`);
-        if (!content || (request.method !== 'GET' && request.method !== 'HEAD')) {
-            response.writeHead(404).end();
-            return;
-        }
-        response.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': content.length });
-        response.end(request.method === 'HEAD' ? undefined : content);
-    });
-    await new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', resolve);
-    });
-    const port = server.address().port;
-    const url = `http://${GUEST_HOST_ADDRESS}:${port}/${name}`;
-    ctx.reporter.info(`serving the answer file at ${url} (127.0.0.1:${port} on this host) during the install`);
-    return {
-        url,
-        port,
-        close: () => new Promise((resolve) => {
-            server.closeAllConnections();
-            server.close(() => resolve());
-        }),
-    };
-}
-//# sourceMappingURL=answer-server.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/post-build.js
 
 /**
@@ -44768,8 +45034,6 @@ async function runPostBuildCommand(ctx, command, imagePath) {
 }
 //# sourceMappingURL=post-build.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/resources.js
-
-
 function describeResource(resource) {
     switch (resource.kind) {
         case 'domain':
@@ -44786,14 +45050,6 @@ function describeResource(resource) {
 }
 /** Undo one resource. Idempotent: undoing what is already gone succeeds. */
 async function undoResource(host, resource) {
-    if (host.dryRun) {
-        // Show the undo a real build runs at this point, and touch nothing.
-        if (resource.kind === 'mount')
-            await host.run(['umount', resource.path], { root: true });
-        if (resource.kind === 'loop')
-            await host.run(['losetup', '--detach', '/dev/loopN'], { root: true });
-        return;
-    }
     switch (resource.kind) {
         case 'domain': {
             const state = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
@@ -44823,17 +45079,17 @@ async function undoResource(host, resource) {
             return;
         }
         case 'mount': {
-            if (!isMounted(resource.path))
+            if (!host.isMounted(resource.path))
                 return;
             const result = await host.run(['umount', resource.path], { root: true, allowFailure: true });
-            if (result.exitCode !== 0 && isMounted(resource.path)) {
+            if (result.exitCode !== 0 && host.isMounted(resource.path)) {
                 // Something still holds it (a shell in the folder): detach it lazily rather than leave it.
                 await host.run(['umount', '--lazy', resource.path], { root: true });
             }
             return;
         }
         case 'path':
-            await (0,promises_namespaceObject.rm)(resource.path, { recursive: true, force: true });
+            await host.remove(resource.path);
             return;
         case 'acl':
             await host.run(['setfacl', '-x', resource.entry, resource.path], { root: true, allowFailure: true });
@@ -44851,19 +45107,6 @@ async function loopDevicesOf(host, backingFile) {
         .split('\n')
         .map((line) => line.trim())
         .filter((line) => line.startsWith('/dev/'));
-}
-function isMounted(path) {
-    let mountinfo;
-    try {
-        mountinfo = (0,external_node_fs_namespaceObject.readFileSync)('/proc/self/mountinfo', 'utf8');
-    }
-    catch {
-        return false;
-    }
-    return mountinfo.split('\n').some((line) => unescapeMountPath(line.split(' ')[4] ?? '') === path);
-}
-function unescapeMountPath(field) {
-    return field.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)));
 }
 /**
  * The undo stack of a build. Every resource is registered before it is
@@ -44955,8 +45198,6 @@ class ScrubError extends Error {
 /** Read the partition table: exactly one partition, as the original requires. */
 async function singlePartition(ctx, diskPath) {
     const result = await ctx.host.run(['sfdisk', '--json', diskPath], { captureStdout: true, readOnly: true, allowFailure: true });
-    if (ctx.dryRun)
-        return { offset: 0, size: 0 };
     if (result.exitCode !== 0 || result.stdout.trim() === '') {
         throw new ScrubError(`Expected exactly one partition in ${diskPath}, but found no partitions (no partition table: did the installer write the disk?).`);
     }
@@ -44965,14 +45206,14 @@ async function singlePartition(ctx, diskPath) {
     const partitions = table.partitiontable.partitions ?? [];
     if (partitions.length !== 1) {
         const found = partitions.length
-            ? `${partitions.length} partitions (${partitions.map((p) => `${p.node}: ${units_formatBytes(p.size * sectorSize)}`).join(', ')})`
+            ? `${partitions.length} partitions (${partitions.map((p) => `${p.node}: ${formatBytes(p.size * sectorSize)}`).join(', ')})`
             : 'no partitions';
         throw new ScrubError(`Expected exactly one partition in ${diskPath}, but found ${found}.`);
     }
     return { offset: partitions[0].start * sectorSize, size: partitions[0].size * sectorSize };
 }
-async function allocatedBytes(path) {
-    return (await (0,promises_namespaceObject.stat)(path)).blocks * 512;
+async function allocatedBytes(ctx, path) {
+    return (await ctx.host.stat(path)).blocks * 512;
 }
 /**
  * Mount the single partition, remove the installer logs, and zero its free
@@ -44988,18 +45229,18 @@ async function scrubImage(ctx, diskPath) {
         '--find',
         '--show',
         '--offset',
-        ctx.dryRun ? '<partition offset>' : String(partition.offset),
+        String(partition.offset),
         '--sizelimit',
-        ctx.dryRun ? '<partition size>' : String(partition.size),
+        String(partition.size),
         diskPath,
     ], { root: true, captureStdout: true });
-    const loop = ctx.dryRun ? '/dev/loopN' : attach.stdout.trim();
-    const filesystem = ctx.dryRun ? 'ext4' : await filesystemType(ctx, loop);
-    const mountpoint = ctx.dryRun ? (0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory.XXXXXX') : await (0,promises_namespaceObject.mkdtemp)((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory.'));
+    const loop = attach.stdout.trim();
+    const filesystem = await filesystemType(ctx, loop);
+    const mountpoint = await host.makeTempDir((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory.'));
     const dirEntry = cleanup.register({ kind: 'path', path: mountpoint });
     let mountEntry = cleanup.register({ kind: 'mount', path: mountpoint });
     await host.run(['mount', loop, mountpoint], { root: true });
-    const removed = ctx.dryRun ? [] : await removeInstallerLogs(ctx, mountpoint);
+    const removed = await removeInstallerLogs(ctx, mountpoint);
     let zeroing = 'none';
     const zerofreeCan = /^ext[234]$/.test(filesystem);
     let discard = spec.zeroFreeSpace === 'discard';
@@ -45014,13 +45255,12 @@ async function scrubImage(ctx, diskPath) {
         await cleanup.release(mountEntry);
         mountEntry = cleanup.register({ kind: 'mount', path: mountpoint });
         await host.run(['mount', loop, mountpoint], { root: true });
-        const before = ctx.dryRun ? 0 : await allocatedBytes(diskPath);
+        const before = await allocatedBytes(ctx, diskPath);
         const trim = await host.run(['fstrim', '--verbose', mountpoint], { root: true, allowFailure: true });
-        const after = ctx.dryRun ? 0 : await allocatedBytes(diskPath);
-        if (ctx.dryRun || (trim.exitCode === 0 && after < before)) {
+        const after = await allocatedBytes(ctx, diskPath);
+        if (trim.exitCode === 0 && after < before) {
             zeroing = 'discard';
-            if (!ctx.dryRun)
-                reporter.info(`discarded free space: the raw file shrank from ${units_formatBytes(before)} to ${units_formatBytes(after)} on disk`);
+            reporter.info(`discarded free space: the raw file shrank from ${formatBytes(before)} to ${formatBytes(after)} on disk`);
         }
         else {
             const why = trim.exitCode === 0 ? 'no space was released' : trim.lastLines.join(' ');
@@ -45034,12 +45274,10 @@ async function scrubImage(ctx, diskPath) {
         zeroing = 'zerofree';
     }
     await cleanup.release(loopEntry);
-    if (!ctx.dryRun) {
-        const leftover = await loopDevicesOf(host, diskPath);
-        if (leftover.length)
-            throw new ScrubError(`loop devices still attached to ${diskPath}: ${leftover.join(', ')}`);
-    }
-    return { filesystem, removed, zeroing, allocatedBytes: ctx.dryRun ? 0 : await allocatedBytes(diskPath) };
+    const leftover = await loopDevicesOf(host, diskPath);
+    if (leftover.length)
+        throw new ScrubError(`loop devices still attached to ${diskPath}: ${leftover.join(', ')}`);
+    return { filesystem, removed, zeroing, allocatedBytes: await allocatedBytes(ctx, diskPath) };
 }
 function progressOf(ctx) {
     let last = 0;
@@ -45124,47 +45362,10 @@ async function removeInstallerLogs(ctx, root) {
     return removed;
 }
 //# sourceMappingURL=scrub.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/build.js
+;// CONCATENATED MODULE: ./build/src/pipeline/staging.js
 
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-/** A build that failed in a step; cleanup has already run. */
-class BuildError extends Error {
-    step;
-    cause;
-    cleanupFailures;
-    result;
-    constructor(step, cause, cleanupFailures = [], 
-    /** The finished image, when the failure came after it was published (upload, post-build): it stays. */
-    result) {
-        super(`${step} step failed: ${cause instanceof Error ? cause.message : String(cause)}`);
-        this.step = step;
-        this.cause = cause;
-        this.cleanupFailures = cleanupFailures;
-        this.result = result;
-        this.name = 'BuildError';
-    }
-}
-/** Paths of everything a build of this spec publishes. */
 function outputPaths(spec) {
     const image = (0,external_node_path_namespaceObject.join)(spec.outputDir, `${spec.stem}.${spec.format}`);
     return {
@@ -45189,176 +45390,39 @@ function checkOutputs(spec) {
         throw new UsageError(`the output folder ${spec.outputDir} does not exist or is not writable.`);
     }
 }
-/** Checks of the host: the programs a build runs, and sudo for a normal user. */
-function checkHost(spec) {
-    const isRoot = (process.getuid?.() ?? 0) === 0;
-    // setfacl is needed only where qemu must be let through a private folder.
-    const needsAcl = isRoot && qemuSystemUser() !== undefined && foldersWithoutSearch((0,external_node_path_namespaceObject.join)(spec.outputDir, 'x')).length > 0;
-    const missing = missingRequirements(REQUIREMENTS.filter((requirement) => needsAcl || !requirement.programs.includes('setfacl')));
-    if (missing.length) {
-        const apt = [...new Set(missing.flatMap((requirement) => requirement.packages['apt-get']))].join(' ');
-        const dnf = [...new Set(missing.flatMap((requirement) => requirement.packages.dnf))].join(' ');
-        throw new UsageError(`missing programs: ${programsOf(missing)}. Install them (apt-get install ${apt}, or dnf install ${dnf}), or run with --install-dependencies.`);
-    }
-    if (!isRoot) {
-        const refused = commandsSudoRefuses();
-        if (refused.length) {
-            throw new UsageError(`building as a normal user runs a few steps as root through 'sudo -n', but sudo refuses ${refused.join(', ')} without a password. ` +
-                `Allow exactly the build's root commands with a sudoers rule (visudo -f /etc/sudoers.d/image-factory):\n  ${sudoersLine()}`);
-        }
-    }
-}
-/** Checks that need nothing created: they fail with a UsageError (exit 2). */
-function preflight(spec, dryRun, kvmUsable) {
-    const chosen = chooseAccelerator(spec.accelerator, kvmUsable === undefined ? kvmStatus() : { usable: kvmUsable, reason: 'disabled by the caller' });
-    if (chosen.error)
-        throw new UsageError(chosen.error);
-    if (dryRun)
-        return chosen;
-    checkOutputs(spec);
-    checkHost(spec);
-    return chosen;
+/** `.<stem>.partial-XXXXXX` in the output folder: removed with all it holds unless the build publishes. */
+async function openStaging(ctx) {
+    const { spec, host, cleanup } = ctx;
+    const prefix = (0,external_node_path_namespaceObject.join)(spec.outputDir, `.${spec.stem}.partial-`);
+    const dir = await host.makeTempDir(prefix);
+    const entry = cleanup.register({ kind: 'path', path: dir });
+    // qemu under qemu:///system runs as its own user and must reach the disk.
+    await host.chmod(dir, 0o755);
+    const raw = (0,external_node_path_namespaceObject.join)(dir, `${spec.stem}.raw`);
+    return {
+        dir,
+        raw,
+        image: spec.format === 'qcow2' ? (0,external_node_path_namespaceObject.join)(dir, `${spec.stem}.qcow2`) : raw,
+        checksum: (0,external_node_path_namespaceObject.join)(dir, `${spec.stem}.${spec.format}.sha256sum`),
+        entry,
+    };
 }
 /**
- * The whole build: fetch → disk → install → scrub → qcow2 → checksum →
- * publish → upload → post-build. Everything created is registered for undo
- * before it is created and undone on any failure or interruption.
+ * Link the finished files to their final names — the raw file kept on
+ * request, the image, and the checksum last, once the image is whole — and
+ * remove the staging folder. Nothing under a final name is ever overwritten.
  */
-async function buildImage(options) {
-    const { spec, reporter } = options;
-    const dryRun = options.dryRun ?? false;
-    const chosen = preflight(spec, dryRun, options.kvmUsable);
-    if (chosen.warning)
-        reporter.warning(chosen.warning);
-    const host = new Host(reporter, dryRun, options.signal);
-    const cleanup = new CleanupStack(host.uninterruptible(), options.onResources);
-    const ctx = { spec, host, reporter, cleanup, dryRun, signal: options.signal, download: options.download };
-    const steps = [];
-    const paths = outputPaths(spec);
-    let current = 'fetch';
-    let published;
-    const step = async (name, work) => {
-        current = name;
-        const started = Date.now();
-        reporter.stepStarted(name);
-        try {
-            const result = await work();
-            steps.push({ step: name, durationMs: Date.now() - started });
-            reporter.stepFinished(name, Date.now() - started, true);
-            return result;
-        }
-        catch (error) {
-            reporter.stepFinished(name, Date.now() - started, false);
-            throw error;
-        }
-    };
-    try {
-        const installer = await step('fetch', () => fetchInstaller(ctx));
-        const staging = dryRun
-            ? (0,external_node_path_namespaceObject.join)(spec.outputDir, `.${spec.stem}.partial-XXXXXX`)
-            : await (0,promises_namespaceObject.mkdtemp)((0,external_node_path_namespaceObject.join)(spec.outputDir, `.${spec.stem}.partial-`));
-        const stagingEntry = cleanup.register({ kind: 'path', path: staging });
-        // qemu under qemu:///system runs as its own user and must reach the disk.
-        if (!dryRun)
-            await (0,promises_namespaceObject.chmod)(staging, 0o755);
-        const rawPath = (0,external_node_path_namespaceObject.join)(staging, `${spec.stem}.raw`);
-        await step('disk', () => createRawDisk(ctx, rawPath));
-        // A random suffix keeps two builds of one image on one host apart.
-        const domain = `${spec.stem}-${dryRun ? 'XXXXXX' : (0,external_node_crypto_.randomBytes)(3).toString('hex')}`;
-        await step('install', async () => {
-            const injectedAnswerFile = await injectableAnswerFile(ctx, staging);
-            const server = await serveAnswerFile(ctx);
-            try {
-                const answerArgument = server ? answerFileArgument(spec, server.url) : undefined;
-                await runInstaller(ctx, {
-                    domain,
-                    diskPath: rawPath,
-                    consoleLog: paths.consoleLog,
-                    accelerator: chosen.accelerator,
-                    installer,
-                    injectedAnswerFile,
-                    answerArgument,
-                });
-            }
-            finally {
-                await server?.close();
-            }
-        });
-        const scrubbed = await step('scrub', () => scrubImage(ctx, rawPath));
-        let imageStaged = rawPath;
-        if (spec.format === 'qcow2') {
-            imageStaged = (0,external_node_path_namespaceObject.join)(staging, `${spec.stem}.qcow2`);
-            await step('convert', () => convertToQcow2(ctx, rawPath, imageStaged));
-        }
-        const checksumStaged = (0,external_node_path_namespaceObject.join)(staging, `${spec.stem}.${spec.format}.sha256sum`);
-        const sha256 = await step('checksum', () => writeChecksum(ctx, imageStaged, checksumStaged, `${spec.stem}.${spec.format}`));
-        // Before anything is published or uploaded: an image that does not boot goes nowhere.
-        let boot;
-        if (spec.bootTest.enabled) {
-            const image = imageStaged;
-            boot = await step('boot-test', () => bootTest(ctx, image, chosen.accelerator));
-        }
-        await step('publish', async () => {
-            if (dryRun)
-                return;
-            // link() refuses to replace an existing file: nothing under a final name is
-            // ever overwritten, and the checksum file appears last, once the image is whole.
-            if (paths.raw)
-                await publishFile(rawPath, paths.raw);
-            await publishFile(imageStaged, paths.image);
-            await publishFile(checksumStaged, paths.checksum);
-            reporter.info(`Successfully created ${paths.image}`);
-        });
-        await cleanup.release(stagingEntry);
-        const info = dryRun ? { size: 0, blocks: 0 } : await (0,promises_namespaceObject.stat)(paths.image);
-        published = {
-            image: `${spec.stem}.${spec.format}`,
-            imagePath: paths.image,
-            format: spec.format,
-            size: info.size,
-            diskUsage: info.blocks * 512,
-            sha256,
-            checksumPath: paths.checksum,
-            rawPath: paths.raw,
-            consoleLog: paths.consoleLog,
-            accelerator: chosen.accelerator,
-            removedLogs: scrubbed.removed,
-            zeroing: scrubbed.zeroing,
-            uploads: [],
-            cacheHit: !installer.downloaded,
-            installer,
-            bootSeconds: boot?.seconds,
-            cloudInitFinished: boot?.cloudInitFinished,
-            steps,
-        };
-        const result = published;
-        try {
-            result.uploads = await step('upload', () => uploadImage(ctx, { image: paths.image, checksum: paths.checksum }));
-        }
-        catch (error) {
-            if (error instanceof UploadError)
-                result.uploads = error.outcomes;
-            throw error;
-        }
-        if (spec.postBuildCommand) {
-            const command = spec.postBuildCommand;
-            await step('post-build', () => runPostBuildCommand(ctx, command, paths.image));
-        }
-        return result;
-    }
-    catch (error) {
-        const failures = await cleanup.unwind();
-        for (const failure of failures)
-            reporter.warning(failure);
-        if (!dryRun && steps.some((done) => done.step === 'disk') && (0,external_node_fs_namespaceObject.existsSync)(paths.consoleLog)) {
-            reporter.info(`the installer's console output is in ${paths.consoleLog}`);
-        }
-        throw new BuildError(error instanceof UploadError ? 'upload' : current, error, failures, published);
-    }
+async function publishImage(ctx, staging, paths) {
+    if (paths.raw)
+        await publishFile(ctx, staging.raw, paths.raw);
+    await publishFile(ctx, staging.image, paths.image);
+    await publishFile(ctx, staging.checksum, paths.checksum);
+    ctx.reporter.info(`Successfully created ${paths.image}`);
+    await ctx.cleanup.release(staging.entry);
 }
-async function publishFile(from, to) {
+async function publishFile(ctx, from, to) {
     try {
-        await (0,promises_namespaceObject.link)(from, to);
+        await ctx.host.publish(from, to);
     }
     catch (error) {
         if (error.code === 'EEXIST') {
@@ -45366,20 +45430,154 @@ async function publishFile(from, to) {
         }
         throw error;
     }
-    await (0,promises_namespaceObject.unlink)(from);
 }
-function describeResult(result) {
-    const lines = [
-        `image:       ${result.imagePath}`,
-        `size:        ${formatBytes(result.size)} (${formatBytes(result.diskUsage)} on disk)`,
-        `sha256:      ${result.sha256}`,
-        `accelerator: ${result.accelerator}`,
-        ...(result.bootSeconds !== undefined
-            ? [`boot test:   came up in ${result.bootSeconds.toFixed(1)} s${result.cloudInitFinished ? ', cloud-init finished' : ''}`]
-            : []),
-        `steps:       ${result.steps.map((s) => `${s.step} ${formatDuration(s.durationMs)}`).join(', ')}`,
-    ];
-    return lines.join('\n');
+//# sourceMappingURL=staging.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/build.js
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** A build that failed in a step; cleanup has already run. The step's error is the `cause`. */
+class BuildError extends Error {
+    step;
+    cleanupFailures;
+    result;
+    constructor(step, cause, cleanupFailures = [], 
+    /** The finished image, when the failure came after it was published (upload, post-build): it stays. */
+    result) {
+        super(`${step} step failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+        this.step = step;
+        this.cleanupFailures = cleanupFailures;
+        this.result = result;
+        this.name = 'BuildError';
+    }
+}
+/** kvm or tcg for this build, as `accelerator` asks and the host allows; a UsageError when kvm is asked for and unusable. */
+function chooseBuildAccelerator(spec, reporter, kvmUsable) {
+    const status = kvmUsable === undefined ? kvmStatus() : { usable: kvmUsable, reason: 'disabled by the caller' };
+    const chosen = chooseAccelerator(spec.accelerator, status);
+    if (chosen.error)
+        throw new UsageError(chosen.error);
+    if (chosen.warning)
+        reporter.warning(chosen.warning);
+    return chosen.accelerator;
+}
+/**
+ * The whole build, step by step. Everything created is registered for undo
+ * before it is created and undone on any failure or interruption.
+ */
+async function buildImage(options) {
+    const { spec, reporter } = options;
+    const accelerator = chooseBuildAccelerator(spec, reporter, options.kvmUsable);
+    if (!options.dryRun)
+        checkOutputs(spec);
+    if (!options.dryRun)
+        checkHost(spec);
+    const run = new BuildRun(options);
+    const { ctx } = run;
+    const paths = outputPaths(spec);
+    try {
+        const installer = await run.step('fetch', () => fetchInstaller(ctx));
+        const staging = await openStaging(ctx);
+        await run.step('disk', () => createRawDisk(ctx, staging.raw));
+        const install = { domain: `${spec.stem}-${ctx.host.uniqueSuffix(3)}`, diskPath: staging.raw, consoleLog: paths.consoleLog, staging: staging.dir };
+        await run.step('install', () => installSystem(ctx, install, installer, accelerator));
+        const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw));
+        if (spec.format === 'qcow2')
+            await run.step('convert', () => convertToQcow2(ctx, staging.raw, staging.image));
+        const sha256 = await run.step('checksum', () => writeChecksum(ctx, staging.image, staging.checksum, `${spec.stem}.${spec.format}`));
+        // Before anything is published or uploaded: an image that does not boot goes nowhere.
+        const boot = spec.bootTest.enabled ? await run.step('boot-test', () => bootTest(ctx, staging.image, accelerator)) : undefined;
+        await run.step('publish', () => publishImage(ctx, staging, paths));
+        const result = await run.published(paths, { sha256, accelerator, scrubbed, installer, boot });
+        result.uploads = await run.step('upload', () => uploadImage(ctx, { image: paths.image, checksum: paths.checksum }));
+        if (spec.postBuildCommand)
+            await run.step('post-build', () => runPostBuildCommand(ctx, spec.postBuildCommand ?? '', paths.image));
+        return result;
+    }
+    catch (error) {
+        throw await run.fail(error, paths);
+    }
+}
+/** One build in progress: its context, the steps it has done, and what to say when it fails. */
+class BuildRun {
+    ctx;
+    steps = [];
+    current = 'fetch';
+    result;
+    constructor(options) {
+        const host = options.host ?? (options.dryRun ? dryRunHost(options.reporter, options.spec) : new SystemHost(options.reporter, options.signal));
+        const cleanup = new CleanupStack(host.uninterruptible(), options.onResources);
+        this.ctx = { spec: options.spec, host, reporter: options.reporter, cleanup, signal: options.signal, download: options.download };
+    }
+    /** Run one step: reported as it starts and ends, and timed. */
+    async step(name, work) {
+        const { reporter } = this.ctx;
+        this.current = name;
+        const started = Date.now();
+        reporter.stepStarted(name);
+        try {
+            const value = await work();
+            this.steps.push({ step: name, durationMs: Date.now() - started });
+            reporter.stepFinished(name, Date.now() - started, true);
+            return value;
+        }
+        catch (error) {
+            reporter.stepFinished(name, Date.now() - started, false);
+            throw error;
+        }
+    }
+    /** The result of a published image; it stays, and is reported, whatever happens to the upload. */
+    async published(paths, outcome) {
+        const info = await this.ctx.host.stat(paths.image);
+        this.result = {
+            image: `${this.ctx.spec.stem}.${this.ctx.spec.format}`,
+            imagePath: paths.image,
+            format: this.ctx.spec.format,
+            size: info.size,
+            diskUsage: info.blocks * 512,
+            sha256: outcome.sha256,
+            checksumPath: paths.checksum,
+            rawPath: paths.raw,
+            consoleLog: paths.consoleLog,
+            accelerator: outcome.accelerator,
+            removedLogs: outcome.scrubbed.removed,
+            zeroing: outcome.scrubbed.zeroing,
+            uploads: [],
+            cacheHit: !outcome.installer.downloaded,
+            installer: outcome.installer,
+            bootSeconds: outcome.boot?.seconds,
+            cloudInitFinished: outcome.boot?.cloudInitFinished,
+            steps: this.steps,
+        };
+        return this.result;
+    }
+    /** Undo everything still registered and say which step failed. */
+    async fail(error, paths) {
+        const { reporter, cleanup, host } = this.ctx;
+        if (error instanceof UploadError && this.result)
+            this.result.uploads = error.outcomes;
+        const failures = await cleanup.unwind();
+        for (const failure of failures)
+            reporter.warning(failure);
+        if (host.live && this.steps.some((done) => done.step === 'disk') && (0,external_node_fs_namespaceObject.existsSync)(paths.consoleLog)) {
+            reporter.info(`the installer's console output is in ${paths.consoleLog}`);
+        }
+        return new BuildError(error instanceof UploadError ? 'upload' : this.current, error, failures, this.result);
+    }
 }
 //# sourceMappingURL=build.js.map
 ;// CONCATENATED MODULE: ./build/src/action/action-reporter.js
@@ -45441,7 +45639,7 @@ class ActionReporter {
         this.mirror?.stepStarted(step);
     }
     stepFinished(step, durationMs, ok) {
-        this.print(`${step} ${ok ? 'done' : 'FAILED'} after ${units_formatDuration(durationMs)}`);
+        this.print(`${step} ${ok ? 'done' : 'FAILED'} after ${formatDuration(durationMs)}`);
         this.closeGroup();
         this.steps.push({ step, durationMs, ok });
         this.mirror?.stepFinished(step, durationMs, ok);
@@ -103665,7 +103863,7 @@ function renderSummary(summary) {
             ['Image', code(result.image)],
             ['Path', code(result.imagePath)],
             ['Format', escapeHtml(result.format)],
-            ['Size', `${units_formatBytes(result.size)} (${result.size} bytes; ${units_formatBytes(result.diskUsage)} on disk)`],
+            ['Size', `${formatBytes(result.size)} (${result.size} bytes; ${formatBytes(result.diskUsage)} on disk)`],
             ['SHA-256', code(result.sha256)],
             ['Accelerator', escapeHtml(result.accelerator)],
             ['Installer', result.cacheHit ? 'from the cache (nothing downloaded)' : 'downloaded'],
@@ -103685,11 +103883,11 @@ function renderSummary(summary) {
         const rows = summary.steps.map((step) => [
             escapeHtml(step.step),
             escapeHtml(STEP_TITLES[step.step]),
-            units_formatDuration(step.durationMs),
+            formatDuration(step.durationMs),
             step.ok ? 'done' : '<strong>failed</strong>',
         ]);
         const total = summary.steps.reduce((sum, step) => sum + step.durationMs, 0);
-        rows.push(['', '<strong>total</strong>', `<strong>${units_formatDuration(total)}</strong>`, '']);
+        rows.push(['', '<strong>total</strong>', `<strong>${formatDuration(total)}</strong>`, '']);
         parts.push(`<h3>Steps</h3>\n${table(['Step', 'What', 'Duration', 'Result'], rows)}`);
     }
     if (result?.uploads.length) {
@@ -103699,7 +103897,7 @@ function renderSummary(summary) {
             code(upload.target),
             upload.ok ? 'uploaded and verified' : `failed: ${escapeHtml(upload.error ?? '')}`,
             String(upload.attempts),
-            units_formatDuration(upload.durationMs),
+            formatDuration(upload.durationMs),
         ]);
         parts.push(`<h3>Uploads</h3>\n${table(['Destination', 'Target', 'Result', 'rsync runs', 'Duration'], rows)}`);
     }
@@ -103730,6 +103928,7 @@ async function writeSummary(summary) {
 }
 //# sourceMappingURL=summary.js.map
 ;// CONCATENATED MODULE: ./build/src/action/main.js
+
 
 
 
@@ -103820,7 +104019,7 @@ async function buildFromInputs() {
     try {
         if (inputs.installDependencies) {
             // Not interruptible: a package manager killed halfway can leave the runner broken.
-            const host = new Host(reporter);
+            const host = new SystemHost(reporter);
             await reporter.group('Prepare the runner', () => prepareHost(host, reporter));
             if (controller.signal.aborted)
                 throw new AbortedError('interrupted while preparing the runner');

@@ -28570,7 +28570,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8203);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7699);
 
 await (0,_post_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 //# sourceMappingURL=post-index.js.map
@@ -28579,7 +28579,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8203:
+/***/ 7699:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -31533,6 +31533,12 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: ./build/src/host/command-error.js
 /** A command that ran and failed: carries what a user needs to see why. */
 class CommandError extends Error {
@@ -31563,77 +31569,6 @@ function quoteArgument(arg) {
 //# sourceMappingURL=command-error.js.map
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-;// CONCATENATED MODULE: ./build/src/host/programs.js
-
-
-/** Everything a build runs. */
-const REQUIREMENTS = [
-    { programs: ['qemu-img'], packages: { 'apt-get': ['qemu-utils'], dnf: ['qemu-img'] } },
-    // RHEL-like systems ship the emulator only as /usr/libexec/qemu-kvm.
-    { programs: ['qemu-system-x86_64', '/usr/libexec/qemu-kvm'], packages: { 'apt-get': ['qemu-system-x86'], dnf: ['qemu-kvm'] } },
-    { programs: ['virt-install'], packages: { 'apt-get': ['virtinst'], dnf: ['virt-install'] } },
-    {
-        programs: ['virsh'],
-        packages: { 'apt-get': ['libvirt-clients', 'libvirt-daemon-system'], dnf: ['libvirt-client', 'libvirt-daemon-kvm'] },
-    },
-    // The daemon itself: monolithic libvirtd, or the modular virtqemud of newer Fedora.
-    { programs: ['libvirtd', 'virtqemud'], packages: { 'apt-get': ['libvirt-daemon-system'], dnf: ['libvirt-daemon-kvm'] } },
-    { programs: ['zerofree'], packages: { 'apt-get': ['zerofree'], dnf: ['zerofree'] } },
-    { programs: ['rsync'], packages: { 'apt-get': ['rsync'], dnf: ['rsync'] } },
-    { programs: ['sfdisk'], packages: { 'apt-get': ['fdisk'], dnf: ['util-linux'] } },
-    { programs: ['losetup', 'blkid', 'fstrim'], packages: { 'apt-get': ['mount', 'util-linux'], dnf: ['util-linux'] } },
-    // getfacl/setfacl give qemu passage through private folders (see qemu-access.ts).
-    { programs: ['setfacl'], packages: { 'apt-get': ['acl'], dnf: ['acl'] } },
-];
-/** Full path of a program on PATH (sbin folders included), or undefined. */
-function programs_findProgram(name) {
-    if ((0,external_node_path_namespaceObject.isAbsolute)(name))
-        return isExecutable(name) ? name : undefined;
-    const dirs = (process.env.PATH ?? '').split(external_node_path_namespaceObject.delimiter).concat(['/usr/local/sbin', '/usr/sbin', '/sbin']);
-    return dirs
-        .filter((dir) => dir !== '')
-        .map((dir) => (0,external_node_path_namespaceObject.join)(dir, name))
-        .find(isExecutable);
-}
-function isExecutable(path) {
-    try {
-        (0,external_node_fs_namespaceObject.accessSync)(path, external_node_fs_namespaceObject.constants.X_OK);
-        return (0,external_node_fs_namespaceObject.statSync)(path).isFile();
-    }
-    catch {
-        return false;
-    }
-}
-/** The requirements none of whose programs is installed. */
-function missingRequirements(requirements = REQUIREMENTS) {
-    return requirements.filter((requirement) => !requirement.programs.some((program) => programs_findProgram(program)));
-}
-function programsOf(requirements) {
-    return requirements.map((requirement) => requirement.programs[0]).join(', ');
-}
-//# sourceMappingURL=programs.js.map
-;// CONCATENATED MODULE: ./build/src/host/privileges.js
-
-
-/** The programs a build runs as root (through `sudo -n` when not root). */
-const ROOT_COMMANDS = ['losetup', 'blkid', 'mount', 'umount', 'fstrim', 'zerofree', 'ls', 'cat', 'rm'];
-/** A sudoers line that allows exactly the root commands of a build. */
-function sudoersLine(user = process.env.USER ?? process.env.LOGNAME ?? 'builder') {
-    const paths = ROOT_COMMANDS.map((command) => programs_findProgram(command) ?? command);
-    return `${user} ALL=(root) NOPASSWD: ${paths.join(', ')}`;
-}
-/** Root commands that `sudo -n` will not run for this user. */
-function commandsSudoRefuses() {
-    return ROOT_COMMANDS.filter((command) => {
-        const path = findProgram(command) ?? command;
-        return spawnSync('sudo', ['-n', '-l', path], { stdio: 'ignore' }).status !== 0;
-    });
-}
-//# sourceMappingURL=privileges.js.map
 ;// CONCATENATED MODULE: ./build/src/host/exec.js
 
 
@@ -31735,39 +31670,111 @@ function abortError(argv) {
 }
 //# sourceMappingURL=exec.js.map
 ;// CONCATENATED MODULE: ./build/src/host/host.js
+/** The uid the build runs as. */
+function currentUid() {
+    return process.getuid?.() ?? 0;
+}
+//# sourceMappingURL=host.js.map
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+;// CONCATENATED MODULE: ./build/src/host/programs.js
+
+
+/** Everything a build runs. */
+const REQUIREMENTS = [
+    { programs: ['qemu-img'], packages: { 'apt-get': ['qemu-utils'], dnf: ['qemu-img'] } },
+    // RHEL-like systems ship the emulator only as /usr/libexec/qemu-kvm.
+    { programs: ['qemu-system-x86_64', '/usr/libexec/qemu-kvm'], packages: { 'apt-get': ['qemu-system-x86'], dnf: ['qemu-kvm'] } },
+    { programs: ['virt-install'], packages: { 'apt-get': ['virtinst'], dnf: ['virt-install'] } },
+    {
+        programs: ['virsh'],
+        packages: { 'apt-get': ['libvirt-clients', 'libvirt-daemon-system'], dnf: ['libvirt-client', 'libvirt-daemon-kvm'] },
+    },
+    // The daemon itself: monolithic libvirtd, or the modular virtqemud of newer Fedora.
+    { programs: ['libvirtd', 'virtqemud'], packages: { 'apt-get': ['libvirt-daemon-system'], dnf: ['libvirt-daemon-kvm'] } },
+    { programs: ['zerofree'], packages: { 'apt-get': ['zerofree'], dnf: ['zerofree'] } },
+    { programs: ['rsync'], packages: { 'apt-get': ['rsync'], dnf: ['rsync'] } },
+    { programs: ['sfdisk'], packages: { 'apt-get': ['fdisk'], dnf: ['util-linux'] } },
+    { programs: ['losetup', 'blkid', 'fstrim'], packages: { 'apt-get': ['mount', 'util-linux'], dnf: ['util-linux'] } },
+    // getfacl/setfacl give qemu passage through private folders (see qemu-access.ts).
+    { programs: ['setfacl'], packages: { 'apt-get': ['acl'], dnf: ['acl'] } },
+];
+/** Full path of a program on PATH (sbin folders included), or undefined. */
+function programs_findProgram(name) {
+    if ((0,external_node_path_namespaceObject.isAbsolute)(name))
+        return isExecutable(name) ? name : undefined;
+    const dirs = (process.env.PATH ?? '').split(external_node_path_namespaceObject.delimiter).concat(['/usr/local/sbin', '/usr/sbin', '/sbin']);
+    return dirs
+        .filter((dir) => dir !== '')
+        .map((dir) => (0,external_node_path_namespaceObject.join)(dir, name))
+        .find(isExecutable);
+}
+function isExecutable(path) {
+    try {
+        (0,external_node_fs_namespaceObject.accessSync)(path, external_node_fs_namespaceObject.constants.X_OK);
+        return (0,external_node_fs_namespaceObject.statSync)(path).isFile();
+    }
+    catch {
+        return false;
+    }
+}
+/** The requirements none of whose programs is installed. */
+function missingRequirements(requirements = REQUIREMENTS) {
+    return requirements.filter((requirement) => !requirement.programs.some((program) => programs_findProgram(program)));
+}
+function programsOf(requirements) {
+    return requirements.map((requirement) => requirement.programs[0]).join(', ');
+}
+//# sourceMappingURL=programs.js.map
+;// CONCATENATED MODULE: ./build/src/host/privileges.js
+
+
+/** The programs a build runs as root (through `sudo -n` when not root). */
+const ROOT_COMMANDS = ['losetup', 'blkid', 'mount', 'umount', 'fstrim', 'zerofree', 'ls', 'cat', 'rm'];
+/** A sudoers line that allows exactly the root commands of a build. */
+function sudoersLine(user = process.env.USER ?? process.env.LOGNAME ?? 'builder') {
+    const paths = ROOT_COMMANDS.map((command) => programs_findProgram(command) ?? command);
+    return `${user} ALL=(root) NOPASSWD: ${paths.join(', ')}`;
+}
+/** Root commands that `sudo -n` will not run for this user. */
+function commandsSudoRefuses() {
+    return ROOT_COMMANDS.filter((command) => {
+        const path = findProgram(command) ?? command;
+        return spawnSync('sudo', ['-n', '-l', path], { stdio: 'ignore' }).status !== 0;
+    });
+}
+//# sourceMappingURL=privileges.js.map
+;// CONCATENATED MODULE: ./build/src/host/system-host.js
 
 
 
-/**
- * The one place that starts external programs. In a dry run it prints the
- * command lines instead of running them.
- */
-class Host {
+
+
+
+
+/** The real machine: commands run, files are written. */
+class SystemHost {
     reporter;
-    dryRun;
     signal;
     isRoot;
-    constructor(reporter, dryRun = false, signal, uid = process.getuid?.() ?? 0) {
+    live = true;
+    constructor(reporter, signal, uid = currentUid()) {
         this.reporter = reporter;
-        this.dryRun = dryRun;
         this.signal = signal;
         this.isRoot = uid === 0;
     }
-    /** The same host, but deaf to the interruption: cleanup must run to the end after Ctrl-C. */
     uninterruptible() {
-        return new Host(this.reporter, this.dryRun, undefined, this.isRoot ? 0 : 1);
+        return new SystemHost(this.reporter, undefined, this.isRoot ? 0 : 1);
     }
     async run(argv, options = {}) {
         const command = options.root && !this.isRoot ? ['sudo', '-n', ...argv] : [...argv];
         if (!options.quiet)
             this.reporter.command(command);
-        if (this.dryRun && !options.readOnly)
-            return { exitCode: 0, signal: null, stdout: '', lastLines: [] };
         try {
             return await runCommand(command, { signal: this.signal, ...options });
         }
         catch (error) {
-            if (error instanceof CommandError && command[0] === 'sudo' && error.lastLines.some((l) => /password is required|not allowed|may not run/.test(l))) {
+            if (error instanceof CommandError && command[0] === 'sudo' && sudoRefused(error.lastLines)) {
                 throw new CommandError(command, error.exitCode, error.signal, [
                     ...error.lastLines,
                     `'${formatCommand(argv)}' needs root, and sudo does not allow it without a password.`,
@@ -31777,13 +31784,59 @@ class Host {
             throw error;
         }
     }
+    uniqueSuffix(bytes) {
+        return (0,external_node_crypto_.randomBytes)(bytes).toString('hex');
+    }
+    makeTempDir(prefix) {
+        return (0,promises_namespaceObject.mkdtemp)(prefix);
+    }
+    async makeDir(path, mode) {
+        await (0,promises_namespaceObject.mkdir)(path, { mode });
+    }
+    chmod(path, mode) {
+        return (0,promises_namespaceObject.chmod)(path, mode);
+    }
+    chown(path, uid, gid) {
+        return (0,promises_namespaceObject.chown)(path, uid, gid);
+    }
+    writeFile(path, content, mode) {
+        // 'wx': never through an existing file or symlink.
+        return (0,promises_namespaceObject.writeFile)(path, content, { mode, flag: 'wx' });
+    }
+    copyFile(from, to) {
+        return (0,promises_namespaceObject.copyFile)(from, to);
+    }
+    remove(path) {
+        return (0,promises_namespaceObject.rm)(path, { recursive: true, force: true });
+    }
+    async publish(from, to) {
+        // link() refuses to replace an existing file: nothing under a final name is ever overwritten.
+        await (0,promises_namespaceObject.link)(from, to);
+        await (0,promises_namespaceObject.unlink)(from);
+    }
+    async stat(path) {
+        const info = await (0,promises_namespaceObject.stat)(path);
+        return { size: info.size, blocks: info.blocks, uid: info.uid, gid: info.gid };
+    }
+    isMounted(path) {
+        let mountinfo;
+        try {
+            mountinfo = (0,external_node_fs_namespaceObject.readFileSync)('/proc/self/mountinfo', 'utf8');
+        }
+        catch {
+            return false;
+        }
+        return mountinfo.split('\n').some((line) => unescapeMountPath(line.split(' ')[4] ?? '') === path);
+    }
 }
-//# sourceMappingURL=host.js.map
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+function sudoRefused(lines) {
+    return lines.some((line) => /password is required|not allowed|may not run/.test(line));
+}
+function unescapeMountPath(field) {
+    return field.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)));
+}
+//# sourceMappingURL=system-host.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/resources.js
-
-
 function describeResource(resource) {
     switch (resource.kind) {
         case 'domain':
@@ -31800,14 +31853,6 @@ function describeResource(resource) {
 }
 /** Undo one resource. Idempotent: undoing what is already gone succeeds. */
 async function undoResource(host, resource) {
-    if (host.dryRun) {
-        // Show the undo a real build runs at this point, and touch nothing.
-        if (resource.kind === 'mount')
-            await host.run(['umount', resource.path], { root: true });
-        if (resource.kind === 'loop')
-            await host.run(['losetup', '--detach', '/dev/loopN'], { root: true });
-        return;
-    }
     switch (resource.kind) {
         case 'domain': {
             const state = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
@@ -31837,17 +31882,17 @@ async function undoResource(host, resource) {
             return;
         }
         case 'mount': {
-            if (!isMounted(resource.path))
+            if (!host.isMounted(resource.path))
                 return;
             const result = await host.run(['umount', resource.path], { root: true, allowFailure: true });
-            if (result.exitCode !== 0 && isMounted(resource.path)) {
+            if (result.exitCode !== 0 && host.isMounted(resource.path)) {
                 // Something still holds it (a shell in the folder): detach it lazily rather than leave it.
                 await host.run(['umount', '--lazy', resource.path], { root: true });
             }
             return;
         }
         case 'path':
-            await (0,promises_namespaceObject.rm)(resource.path, { recursive: true, force: true });
+            await host.remove(resource.path);
             return;
         case 'acl':
             await host.run(['setfacl', '-x', resource.entry, resource.path], { root: true, allowFailure: true });
@@ -31865,19 +31910,6 @@ async function loopDevicesOf(host, backingFile) {
         .split('\n')
         .map((line) => line.trim())
         .filter((line) => line.startsWith('/dev/'));
-}
-function isMounted(path) {
-    let mountinfo;
-    try {
-        mountinfo = (0,external_node_fs_namespaceObject.readFileSync)('/proc/self/mountinfo', 'utf8');
-    }
-    catch {
-        return false;
-    }
-    return mountinfo.split('\n').some((line) => unescapeMountPath(line.split(' ')[4] ?? '') === path);
-}
-function unescapeMountPath(field) {
-    return field.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)));
 }
 /**
  * The undo stack of a build. Every resource is registered before it is
@@ -32227,7 +32259,7 @@ async function cleanUpAfterBuild() {
         return;
     }
     const reporter = new ActionReporter();
-    const host = new Host(reporter).uninterruptible();
+    const host = new SystemHost(reporter).uninterruptible();
     await reporter.group(`Clean up after the interrupted build (${resources.length} left)`, async () => {
         for (const resource of [...resources].reverse()) {
             try {

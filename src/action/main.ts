@@ -3,8 +3,9 @@ import type { ImageSpec } from '../config/image-spec.js';
 import { UsageError } from '../config/usage-error.js';
 import { LogReporter } from '../pipeline/log-reporter.js';
 import { AbortedError } from '../host/exec.js';
-import { Host } from '../host/host.js';
-import { BuildError, buildImage, checkOutputs, type BuildResult } from '../pipeline/build.js';
+import { SystemHost } from '../host/system-host.js';
+import { BuildError, buildImage, type BuildResult } from '../pipeline/build.js';
+import { checkOutputs } from '../pipeline/staging.js';
 import { STEP_TITLES } from '../pipeline/reporter.js';
 import { ActionReporter } from './action-reporter.js';
 import { Output } from './constants.js';
@@ -89,7 +90,7 @@ async function buildFromInputs(): Promise<void> {
   try {
     if (inputs.installDependencies) {
       // Not interruptible: a package manager killed halfway can leave the runner broken.
-      const host = new Host(reporter);
+      const host = new SystemHost(reporter);
       await reporter.group('Prepare the runner', () => prepareHost(host, reporter));
       if (controller.signal.aborted) throw new AbortedError('interrupted while preparing the runner');
     }

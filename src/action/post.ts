@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import { Host } from '../host/host.js';
+import { SystemHost } from '../host/system-host.js';
 import { describeResource, undoResource } from '../pipeline/resources.js';
 import { ActionReporter } from './action-reporter.js';
 import { readPendingResources } from './pending-resources.js';
@@ -17,7 +17,7 @@ async function cleanUpAfterBuild(): Promise<void> {
     return;
   }
   const reporter = new ActionReporter();
-  const host = new Host(reporter).uninterruptible();
+  const host = new SystemHost(reporter).uninterruptible();
   await reporter.group(`Clean up after the interrupted build (${resources.length} left)`, async () => {
     for (const resource of [...resources].reverse()) {
       try {

@@ -5,8 +5,10 @@ import { applyOverrides, localDate, resolvedOptions, resolveImageSpec, type Over
 import { UsageError } from '../config/usage-error.js';
 import { AbortedError } from '../host/exec.js';
 import { HostSetupError, prepareHost } from '../host/host-setup.js';
-import { Host } from '../host/host.js';
-import { BuildError, buildImage, checkOutputs, describeResult } from '../pipeline/build.js';
+import { SystemHost } from '../host/system-host.js';
+import { BuildError, buildImage } from '../pipeline/build.js';
+import { checkOutputs } from '../pipeline/staging.js';
+import { describeResult } from './describe-result.js';
 import { LogReporter } from '../pipeline/log-reporter.js';
 
 export const EXIT_OK = 0;
@@ -176,7 +178,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     if (options.installDependencies && !options.dryRun) {
       checkOutputs(spec);
       // Not interruptible: a package manager killed halfway can leave the host broken.
-      await prepareHost(new Host(reporter), reporter);
+      await prepareHost(new SystemHost(reporter), reporter);
       if (controller.signal.aborted) throw new AbortedError('interrupted while preparing the host');
     }
     const result = await buildImage({ spec, reporter, dryRun: options.dryRun, signal: controller.signal });

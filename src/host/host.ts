@@ -1,53 +1,61 @@
-import type { Reporter } from '../pipeline/reporter.js';
-import { CommandError, formatCommand } from './command-error.js';
-import { sudoersLine } from './privileges.js';
-import { runCommand, type RunOptions, type RunResult } from './exec.js';
+import type { RunOptions, RunResult } from './exec.js';
 
 export interface HostRunOptions extends RunOptions {
   /** The command needs root: prefixed with `sudo -n` when this process is not root. */
   root?: boolean;
   /** Do not log the command line (for probes whose output is parsed). */
   quiet?: boolean;
-  /** Run it even in a dry run (read-only probes). */
+  /** The command only reads (a probe): the recording host may run it for real when its plan says so. */
   readOnly?: boolean;
 }
 
+/** What the steps need to know of a file they made. */
+export interface FileInfo {
+  size: number;
+  /** 512-byte blocks allocated (less than size / 512 for a sparse file). */
+  blocks: number;
+  uid: number;
+  gid: number;
+}
+
 /**
- * The one place that starts external programs. In a dry run it prints the
- * command lines instead of running them.
+ * Everything a build does to the machine goes through a Host: the programs it
+ * starts and the files and folders it creates, changes or removes outside
+ * those programs. `SystemHost` does it; `RecordingHost` logs it and answers
+ * from a plan, which is what `--dry-run` and the step tests run on (Packer's
+ * Driver and DriverMock).
  */
-export class Host {
+export interface Host {
   readonly isRoot: boolean;
-
-  constructor(
-    readonly reporter: Reporter,
-    readonly dryRun = false,
-    readonly signal?: AbortSignal,
-    uid = process.getuid?.() ?? 0,
-  ) {
-    this.isRoot = uid === 0;
-  }
-
+  /**
+   * false on the recording host. Steps read it only where a real build waits
+   * for something a recording cannot produce (a VM's console, a file's
+   * contents to hash); everything else runs the same code on both.
+   */
+  readonly live: boolean;
+  run(argv: readonly string[], options?: HostRunOptions): Promise<RunResult>;
   /** The same host, but deaf to the interruption: cleanup must run to the end after Ctrl-C. */
-  uninterruptible(): Host {
-    return new Host(this.reporter, this.dryRun, undefined, this.isRoot ? 0 : 1);
-  }
+  uninterruptible(): Host;
+  /** Random hex that keeps two builds on one host apart (domain and folder names). */
+  uniqueSuffix(bytes: number): string;
+  /** A new private folder `<prefix>XXXXXX`, as mkdtemp makes it. */
+  makeTempDir(prefix: string): Promise<string>;
+  /** A new folder; fails when the path exists (it is not this build's to remove). */
+  makeDir(path: string, mode: number): Promise<void>;
+  chmod(path: string, mode: number): Promise<void>;
+  chown(path: string, uid: number, gid: number): Promise<void>;
+  writeFile(path: string, content: string, mode: number): Promise<void>;
+  copyFile(from: string, to: string): Promise<void>;
+  /** `rm -rf`: removing what is already gone succeeds. */
+  remove(path: string): Promise<void>;
+  /** Move a finished file to its final name; refuses (EEXIST) to replace anything. */
+  publish(from: string, to: string): Promise<void>;
+  stat(path: string): Promise<FileInfo>;
+  /** Whether something is mounted at `path`. */
+  isMounted(path: string): boolean;
+}
 
-  async run(argv: readonly string[], options: HostRunOptions = {}): Promise<RunResult> {
-    const command = options.root && !this.isRoot ? ['sudo', '-n', ...argv] : [...argv];
-    if (!options.quiet) this.reporter.command(command);
-    if (this.dryRun && !options.readOnly) return { exitCode: 0, signal: null, stdout: '', lastLines: [] };
-    try {
-      return await runCommand(command, { signal: this.signal, ...options });
-    } catch (error) {
-      if (error instanceof CommandError && command[0] === 'sudo' && error.lastLines.some((l) => /password is required|not allowed|may not run/.test(l))) {
-        throw new CommandError(command, error.exitCode, error.signal, [
-          ...error.lastLines,
-          `'${formatCommand(argv)}' needs root, and sudo does not allow it without a password.`,
-          `Allow the build's root commands in sudoers (visudo -f /etc/sudoers.d/image-factory): ${sudoersLine()}`,
-        ]);
-      }
-      throw error;
-    }
-  }
+/** The uid the build runs as. */
+export function currentUid(): number {
+  return process.getuid?.() ?? 0;
 }

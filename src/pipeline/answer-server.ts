@@ -25,7 +25,8 @@ export async function serveAnswerFile(ctx: BuildContext): Promise<AnswerServer |
   const answer = ctx.spec.answerFile;
   if (!answer || ctx.spec.answerDelivery !== 'http') return undefined;
   const name = answer.kind === 'autoinstall' ? 'user-data' : basename(answer.path).replace(/[^A-Za-z0-9._+-]/g, '_');
-  if (ctx.dryRun) {
+  // A dry run starts no server: it would only print a port that the real build does not get.
+  if (!ctx.host.live) {
     const url = `http://${GUEST_HOST_ADDRESS}:PORT/${name}`;
     ctx.reporter.info(`would serve ${answer.path} at ${url} during the install`);
     return { url, port: 0, close: async () => undefined };

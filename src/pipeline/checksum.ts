@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat, writeFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { formatBytes } from '../config/units.js';
 import type { BuildContext } from './context.js';
@@ -28,7 +28,8 @@ export async function sha256File(path: string, onProgress?: (done: number, total
  * to `checksumPath`.
  */
 export async function writeChecksum(ctx: BuildContext, imagePath: string, checksumPath: string, finalName = basename(imagePath)): Promise<string> {
-  if (ctx.dryRun) {
+  // A recorded build has no image to hash.
+  if (!ctx.host.live) {
     ctx.reporter.info(`would write the SHA-256 of ${finalName} to ${basename(checksumPath)}`);
     return '';
   }
@@ -42,6 +43,6 @@ export async function writeChecksum(ctx: BuildContext, imagePath: string, checks
   const seconds = (Date.now() - started) / 1000;
   const size = (await stat(imagePath)).size;
   ctx.reporter.info(`SHA 256 sum of ${finalName}: ${digest} (${formatBytes(size)} in ${seconds.toFixed(1)} s)`);
-  await writeFile(checksumPath, `${digest}  ${finalName}\n`, { mode: 0o644 });
+  await ctx.host.writeFile(checksumPath, `${digest}  ${finalName}\n`, 0o644);
   return digest;
 }

@@ -16,10 +16,10 @@ export interface DownloadResponse {
 /** What every step receives. */
 export interface BuildContext {
   spec: ImageSpec;
+  /** Where every command and file change goes: the machine, or a recording of it (--dry-run, step tests). */
   host: Host;
   reporter: Reporter;
   cleanup: CleanupStack;
-  dryRun: boolean;
   signal?: AbortSignal;
   /** Replaces the built-in HTTP client for installer downloads (optional). */
   download?: Downloader;

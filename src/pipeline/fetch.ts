@@ -67,7 +67,8 @@ export async function fetchInstaller(ctx: BuildContext): Promise<FetchedInstalle
   const files: FetchedInstaller['files'] = {};
   for (const [key] of sources) files[key] = names[key];
 
-  if (ctx.dryRun) {
+  // A recorded build downloads nothing: it says what a real one would fetch.
+  if (!ctx.host.live) {
     for (const [key, source] of sources) await describeFetch(ctx, key, source, join(dir, names[key]));
     return { dir, files, downloaded: false };
   }

@@ -1,27 +1,17 @@
-import { copyFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { ImageSpec } from '../config/image-spec.js';
 import { formatDuration } from '../config/units.js';
 import { CommandError } from '../host/command-error.js';
 import { AbortedError } from '../host/exec.js';
-import { libvirtUri, osinfoFlag } from '../host/libvirt.js';
+import { libvirtUri } from '../host/libvirt.js';
 import { foldersWithoutSearch, qemuSystemUser } from '../host/qemu-access.js';
-import { ConsoleTail } from './console-tail.js';
+import { serveAnswerFile } from './answer-server.js';
+import { ConsoleFollower } from './console.js';
 import type { BuildContext } from './context.js';
-import type { Registration } from './resources.js';
 import type { FetchedInstaller } from './fetch.js';
 import { throttled } from './reporter.js';
-
-export class InstallError extends Error {
-  constructor(
-    message: string,
-    readonly consoleLines: string[],
-  ) {
-    super(consoleLines.length ? `${message}\nLast console lines:\n${consoleLines.map((l) => `  | ${l}`).join('\n')}` : message);
-    this.name = 'InstallError';
-  }
-}
-
+import type { Registration } from './resources.js';
+import { escapeOptionValue, virtInstallCommand, VmStepError, type VmDefinition } from './virt-install.js';
 export interface InstallPlan {
   domain: string;
   diskPath: string;
@@ -32,6 +22,32 @@ export interface InstallPlan {
   answerArgument?: string;
   /** The answer file to inject, when it is not the configured one (see injectableAnswerFile). */
   injectedAnswerFile?: string;
+}
+
+/** Where the install step puts what it makes. */
+export interface InstallTarget {
+  domain: string;
+  diskPath: string;
+  consoleLog: string;
+  /** The build's staging folder (a copy of an answer file with a plain name goes there). */
+  staging: string;
+}
+
+/** The install step: the answer file made reachable (injected or served), then the installer run to its end. */
+export async function installSystem(
+  ctx: BuildContext,
+  target: InstallTarget,
+  installer: FetchedInstaller,
+  accelerator: 'kvm' | 'tcg',
+): Promise<void> {
+  const injectedAnswerFile = await injectableAnswerFile(ctx, target.staging);
+  const server = await serveAnswerFile(ctx);
+  try {
+    const answerArgument = server ? answerFileArgument(ctx.spec, server.url) : undefined;
+    await runInstaller(ctx, { ...target, accelerator, installer, injectedAnswerFile, answerArgument });
+  } finally {
+    await server?.close();
+  }
 }
 
 /**
@@ -45,17 +61,8 @@ export async function injectableAnswerFile(ctx: BuildContext, folder: string): P
   const name = basename(answer.path);
   if (/^[A-Za-z0-9._+-]+$/.test(name)) return answer.path;
   const copy = join(folder, name.replace(/[^A-Za-z0-9._+-]/g, '_'));
-  if (!ctx.dryRun) await copyFile(answer.path, copy);
+  await ctx.host.copyFile(answer.path, copy);
   return copy;
-}
-
-/**
- * virt-install splits its option strings with shlex on commas: a value with a
- * comma, quote, backslash or white space is quoted the way shlex reads it.
- */
-export function escapeOptionValue(value: string): string {
-  if (!/[,'"\\\s]/.test(value)) return value;
-  return `'${value.replace(/'/g, `'"'"'`)}'`;
 }
 
 /** The kernel argument that tells each installer family where its answer file is. */
@@ -75,61 +82,25 @@ export function answerFileArgument(spec: ImageSpec, url: string): string {
   }
 }
 
-export async function virtInstallCommand(ctx: BuildContext, plan: InstallPlan): Promise<string[]> {
-  const { spec } = ctx;
-  const uri = libvirtUri(ctx.host);
-  let network = 'user,model=virtio';
-  if (spec.mac) network += `,mac=${spec.mac}`;
-  let graphics = 'none';
-  if (spec.vnc) {
-    graphics = `vnc,port=${spec.vnc.port}`;
-    if (spec.vnc.listen) graphics += `,listen=${spec.vnc.listen}`;
-  }
+/** The installer's VM: it boots the netboot kernel (or installer image) with the answer file's argument. */
+export function installerVm(spec: ImageSpec, plan: InstallPlan): VmDefinition {
   const { installer } = plan;
   const location =
     installer.files.image !== undefined
       ? escapeOptionValue(`${installer.dir}/${installer.files.image}`)
       : `${escapeOptionValue(installer.dir)},kernel=${escapeOptionValue(installer.files.linux ?? '')},initrd=${escapeOptionValue(installer.files.initrd ?? '')}`;
-
-  let answerArgument = plan.answerArgument ?? '';
-  const inject = spec.answerFile && spec.answerDelivery === 'inject';
-  const injected = plan.injectedAnswerFile ?? spec.answerFile?.path ?? '';
-  if (inject) answerArgument = answerFileArgument(spec, `file:///${basename(injected)}`);
-  const extraArgs = [answerArgument, spec.append].filter((part) => part.trim() !== '').join(' ');
-
-  const command = [
-    'virt-install',
-    '--connect',
-    uri,
-    '--virt-type',
-    plan.accelerator === 'kvm' ? 'kvm' : 'qemu',
-    await osinfoFlag(ctx.host),
-    spec.osinfo,
-    '--noreboot',
-    '--wait',
-    '-1',
-    '--name',
-    plan.domain,
-    '--vcpus',
-    String(spec.cores),
-    '--memory',
-    String(spec.ramMiB),
-    ...(spec.cpu ? ['--cpu', spec.cpu] : []),
-    '--disk',
-    `path=${escapeOptionValue(plan.diskPath)},bus=virtio,format=raw`,
-    '--network',
-    network,
-    '--graphics',
-    graphics,
-    '--console',
-    `pty,target_type=serial,log.file=${escapeOptionValue(plan.consoleLog)}`,
-    '--noautoconsole',
-    '--location',
-    location,
-  ];
-  if (extraArgs) command.push('--extra-args', extraArgs);
-  if (inject) command.push('--initrd-inject', injected);
-  return command;
+  const inject = spec.answerFile && spec.answerDelivery === 'inject' ? (plan.injectedAnswerFile ?? spec.answerFile.path) : undefined;
+  const answerArgument = inject ? answerFileArgument(spec, `file:///${basename(inject)}`) : (plan.answerArgument ?? '');
+  return {
+    name: plan.domain,
+    accelerator: plan.accelerator,
+    memoryMiB: spec.ramMiB,
+    disks: [{ path: plan.diskPath, format: 'raw' }],
+    consoleLog: plan.consoleLog,
+    boot: { kind: 'installer', location, extraArgs: [answerArgument, spec.append].filter((part) => part.trim() !== '').join(' '), inject },
+    mac: spec.mac,
+    vnc: spec.vnc,
+  };
 }
 
 /**
@@ -138,54 +109,56 @@ export async function virtInstallCommand(ctx: BuildContext, plan: InstallPlan): 
  * undefined afterwards whatever happened.
  */
 export async function runInstaller(ctx: BuildContext, plan: InstallPlan): Promise<void> {
-  const { spec, reporter } = ctx;
-  const command = await virtInstallCommand(ctx, plan);
-  if (ctx.dryRun) {
-    await ctx.host.run(command);
-    return;
-  }
-  const uri = libvirtUri(ctx.host);
-  await rm(plan.consoleLog, { force: true });
+  const { spec, reporter, host } = ctx;
+  const command = await virtInstallCommand(host, spec, installerVm(spec, plan));
+  await host.remove(plan.consoleLog);
   const grants = await grantQemuSearch(ctx, plan.diskPath);
-  const domain = ctx.cleanup.register({ kind: 'domain', uri, name: plan.domain });
-
-  const tail = new ConsoleTail(plan.consoleLog, spec.installerLogs ? (line) => reporter.output(`console: ${line}`) : undefined);
-  tail.start();
+  const domain = ctx.cleanup.register({ kind: 'domain', uri: libvirtUri(host), name: plan.domain });
+  const console = new ConsoleFollower(plan.consoleLog, spec.installerLogs ? (line) => reporter.output(`console: ${line}`) : undefined);
   const started = Date.now();
-  const progress = throttled(60_000, (message) => reporter.progress('install', message));
-  const ticker = setInterval(() => {
-    const latest = tail.latest();
-    progress(`installer running for ${formatDuration(Date.now() - started)}${latest ? `; console: ${latest.slice(0, 160)}` : ''}`);
-  }, 5_000);
-  ticker.unref();
-
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    reporter.warning(`the installer did not finish within ${formatDuration(spec.installTimeoutMs)} (install-timeout): stopping the VM`);
-    void ctx.host.uninterruptible().run(['virsh', '-c', uri, 'destroy', plan.domain], { allowFailure: true });
-  }, spec.installTimeoutMs);
-  timer.unref();
-
-  try {
-    await ctx.host.run(command, { onLine: (line) => reporter.output(line) });
-    if (timedOut) throw new Error('timed out');
-  } catch (error) {
-    await tail.stop();
-    if (error instanceof AbortedError) throw error;
-    if (timedOut) {
-      throw new InstallError(`the installer did not finish within ${formatDuration(spec.installTimeoutMs)} (install-timeout); the VM was stopped`, tail.lastLines());
-    }
-    const detail = error instanceof CommandError ? error.message : String(error);
-    throw new InstallError(`virt-install failed: ${detail}`, tail.lastLines());
-  } finally {
-    clearTimeout(timer);
-    clearInterval(ticker);
-    await tail.stop();
-  }
+  await watchInstaller(ctx, plan.domain, console, () => host.run(command, { onLine: (line) => reporter.output(line) }));
   await ctx.cleanup.release(domain);
   for (const grant of grants.reverse()) await ctx.cleanup.release(grant);
   reporter.info(`the installer finished after ${formatDuration(Date.now() - started)}`);
+}
+
+/**
+ * While virt-install waits for the installer: follow its console, report
+ * progress at a calm rate, and destroy the VM past install-timeout. A failure
+ * becomes a VmStepError that quotes the console.
+ */
+async function watchInstaller(ctx: BuildContext, domain: string, console: ConsoleFollower, install: () => Promise<unknown>): Promise<void> {
+  const { spec, reporter, host } = ctx;
+  const limit = formatDuration(spec.installTimeoutMs);
+  const started = Date.now();
+  console.start();
+  const progress = throttled(60_000, (message) => reporter.progress('install', message));
+  const ticker = setInterval(() => {
+    const latest = console.latest();
+    progress(`installer running for ${formatDuration(Date.now() - started)}${latest ? `; console: ${latest.slice(0, 160)}` : ''}`);
+  }, 5_000);
+  ticker.unref();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    reporter.warning(`the installer did not finish within ${limit} (install-timeout): stopping the VM`);
+    void host.uninterruptible().run(['virsh', '-c', libvirtUri(host), 'destroy', domain], { allowFailure: true });
+  }, spec.installTimeoutMs);
+  timer.unref();
+  try {
+    await install();
+    if (timedOut) throw new Error('timed out');
+  } catch (error) {
+    await console.stop();
+    if (error instanceof AbortedError) throw error;
+    if (timedOut) throw new VmStepError(`the installer did not finish within ${limit} (install-timeout); the VM was stopped`, console.lastLines());
+    const detail = error instanceof CommandError ? error.message : String(error);
+    throw new VmStepError(`virt-install failed: ${detail}`, console.lastLines());
+  } finally {
+    clearTimeout(timer);
+    clearInterval(ticker);
+    await console.stop();
+  }
 }
 
 /**

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import type { Host } from '../host/host.js';
 
 /**
@@ -31,12 +29,6 @@ export function describeResource(resource: Resource): string {
 
 /** Undo one resource. Idempotent: undoing what is already gone succeeds. */
 export async function undoResource(host: Host, resource: Resource): Promise<void> {
-  if (host.dryRun) {
-    // Show the undo a real build runs at this point, and touch nothing.
-    if (resource.kind === 'mount') await host.run(['umount', resource.path], { root: true });
-    if (resource.kind === 'loop') await host.run(['losetup', '--detach', '/dev/loopN'], { root: true });
-    return;
-  }
   switch (resource.kind) {
     case 'domain': {
       const state = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
@@ -64,16 +56,16 @@ export async function undoResource(host: Host, resource: Resource): Promise<void
       return;
     }
     case 'mount': {
-      if (!isMounted(resource.path)) return;
+      if (!host.isMounted(resource.path)) return;
       const result = await host.run(['umount', resource.path], { root: true, allowFailure: true });
-      if (result.exitCode !== 0 && isMounted(resource.path)) {
+      if (result.exitCode !== 0 && host.isMounted(resource.path)) {
         // Something still holds it (a shell in the folder): detach it lazily rather than leave it.
         await host.run(['umount', '--lazy', resource.path], { root: true });
       }
       return;
     }
     case 'path':
-      await rm(resource.path, { recursive: true, force: true });
+      await host.remove(resource.path);
       return;
     case 'acl':
       await host.run(['setfacl', '-x', resource.entry, resource.path], { root: true, allowFailure: true });
@@ -92,20 +84,6 @@ export async function loopDevicesOf(host: Host, backingFile: string): Promise<st
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line.startsWith('/dev/'));
-}
-
-export function isMounted(path: string): boolean {
-  let mountinfo: string;
-  try {
-    mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return false;
-  }
-  return mountinfo.split('\n').some((line) => unescapeMountPath(line.split(' ')[4] ?? '') === path);
-}
-
-function unescapeMountPath(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 }
 
 export interface Registration {

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { formatBytes } from '../config/units.js';
@@ -51,7 +51,6 @@ export interface ScrubResult {
 /** Read the partition table: exactly one partition, as the original requires. */
 export async function singlePartition(ctx: BuildContext, diskPath: string): Promise<{ offset: number; size: number }> {
   const result = await ctx.host.run(['sfdisk', '--json', diskPath], { captureStdout: true, readOnly: true, allowFailure: true });
-  if (ctx.dryRun) return { offset: 0, size: 0 };
   if (result.exitCode !== 0 || result.stdout.trim() === '') {
     throw new ScrubError(`Expected exactly one partition in ${diskPath}, but found no partitions (no partition table: did the installer write the disk?).`);
   }
@@ -67,8 +66,8 @@ export async function singlePartition(ctx: BuildContext, diskPath: string): Prom
   return { offset: partitions[0].start * sectorSize, size: partitions[0].size * sectorSize };
 }
 
-async function allocatedBytes(path: string): Promise<number> {
-  return (await stat(path)).blocks * 512;
+async function allocatedBytes(ctx: BuildContext, path: string): Promise<number> {
+  return (await ctx.host.stat(path)).blocks * 512;
 }
 
 /**
@@ -87,22 +86,22 @@ export async function scrubImage(ctx: BuildContext, diskPath: string): Promise<S
       '--find',
       '--show',
       '--offset',
-      ctx.dryRun ? '<partition offset>' : String(partition.offset),
+      String(partition.offset),
       '--sizelimit',
-      ctx.dryRun ? '<partition size>' : String(partition.size),
+      String(partition.size),
       diskPath,
     ],
     { root: true, captureStdout: true },
   );
-  const loop = ctx.dryRun ? '/dev/loopN' : attach.stdout.trim();
-  const filesystem = ctx.dryRun ? 'ext4' : await filesystemType(ctx, loop);
+  const loop = attach.stdout.trim();
+  const filesystem = await filesystemType(ctx, loop);
 
-  const mountpoint = ctx.dryRun ? join(tmpdir(), 'image-factory.XXXXXX') : await mkdtemp(join(tmpdir(), 'image-factory.'));
+  const mountpoint = await host.makeTempDir(join(tmpdir(), 'image-factory.'));
   const dirEntry = cleanup.register({ kind: 'path', path: mountpoint });
   let mountEntry = cleanup.register({ kind: 'mount', path: mountpoint });
   await host.run(['mount', loop, mountpoint], { root: true });
 
-  const removed = ctx.dryRun ? [] : await removeInstallerLogs(ctx, mountpoint);
+  const removed = await removeInstallerLogs(ctx, mountpoint);
 
   let zeroing: ScrubResult['zeroing'] = 'none';
   const zerofreeCan = /^ext[234]$/.test(filesystem);
@@ -118,12 +117,12 @@ export async function scrubImage(ctx: BuildContext, diskPath: string): Promise<S
     await cleanup.release(mountEntry);
     mountEntry = cleanup.register({ kind: 'mount', path: mountpoint });
     await host.run(['mount', loop, mountpoint], { root: true });
-    const before = ctx.dryRun ? 0 : await allocatedBytes(diskPath);
+    const before = await allocatedBytes(ctx, diskPath);
     const trim = await host.run(['fstrim', '--verbose', mountpoint], { root: true, allowFailure: true });
-    const after = ctx.dryRun ? 0 : await allocatedBytes(diskPath);
-    if (ctx.dryRun || (trim.exitCode === 0 && after < before)) {
+    const after = await allocatedBytes(ctx, diskPath);
+    if (trim.exitCode === 0 && after < before) {
       zeroing = 'discard';
-      if (!ctx.dryRun) reporter.info(`discarded free space: the raw file shrank from ${formatBytes(before)} to ${formatBytes(after)} on disk`);
+      reporter.info(`discarded free space: the raw file shrank from ${formatBytes(before)} to ${formatBytes(after)} on disk`);
     } else {
       const why = trim.exitCode === 0 ? 'no space was released' : trim.lastLines.join(' ');
       reporter.warning(
@@ -139,11 +138,9 @@ export async function scrubImage(ctx: BuildContext, diskPath: string): Promise<S
     zeroing = 'zerofree';
   }
   await cleanup.release(loopEntry);
-  if (!ctx.dryRun) {
-    const leftover = await loopDevicesOf(host, diskPath);
-    if (leftover.length) throw new ScrubError(`loop devices still attached to ${diskPath}: ${leftover.join(', ')}`);
-  }
-  return { filesystem, removed, zeroing, allocatedBytes: ctx.dryRun ? 0 : await allocatedBytes(diskPath) };
+  const leftover = await loopDevicesOf(host, diskPath);
+  if (leftover.length) throw new ScrubError(`loop devices still attached to ${diskPath}: ${leftover.join(', ')}`);
+  return { filesystem, removed, zeroing, allocatedBytes: await allocatedBytes(ctx, diskPath) };
 }
 
 function progressOf(ctx: BuildContext): (line: string) => void {

@@ -9,7 +9,7 @@
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ImageSpec, ZeroFreeSpace } from '../../src/config/image-spec.js';
-import { Host } from '../../src/host/host.js';
+import { SystemHost } from '../../src/host/system-host.js';
 import { writeChecksum } from '../../src/pipeline/checksum.js';
 import type { BuildContext } from '../../src/pipeline/context.js';
 import { convertToQcow2 } from '../../src/pipeline/convert.js';
@@ -71,9 +71,9 @@ async function main(): Promise<number> {
   const controller = new AbortController();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => controller.abort());
   const reporter = new QuietReporter();
-  const host = new Host(reporter, false, controller.signal);
+  const host = new SystemHost(reporter, controller.signal);
   const cleanup = new CleanupStack(host.uninterruptible());
-  const ctx: BuildContext = { spec: specFor(input), host, reporter, cleanup, dryRun: false, signal: controller.signal };
+  const ctx: BuildContext = { spec: specFor(input), host, reporter, cleanup, signal: controller.signal };
   const result: SideBResult = { ok: false, steps: { scrub: NaN, convert: NaN, checksum: NaN }, maxRssKiB: 0, warnings: [], commands: [], cleanupFailures: [] };
   try {
     let t = performance.now();

@@ -4,7 +4,6 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { cleanConsoleText, cloudInitPattern, consoleMatches, noCloudSeed } from '../../src/pipeline/boot-test.js';
 import { serveRootfs, writeDebianFixtureConfig } from '../support/debian-fixture.js';
 import { makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
 import { inspectImage, readText } from '../support/image-files.js';
@@ -46,31 +45,6 @@ function domainsNamed(prefix: string): string[] {
     .map((line) => line.trim())
     .filter((name) => name.startsWith(prefix));
 }
-
-describe('the boot test\'s console matching', () => {
-  const login = /\blogin: *$/m;
-
-  test('a login prompt matches at the end of the console, and when messages land right after it', () => {
-    assert.ok(consoleMatches(login, 'Debian GNU/Linux 12 debian ttyS0\n\ndebian login: '));
-    const busy = cleanConsoleText(
-      '\r\nDebian GNU/Linux 12 debian ttyS0\r\n\r\ndebian login: [   57.962647] cloud-init[315]: Generation complete.\r\n[\x1b[0;32m  OK  \x1b[0m] Started x\r\n',
-    );
-    assert.ok(consoleMatches(login, busy));
-    assert.ok(!consoleMatches(login, 'Last login: never, from nowhere'));
-    assert.ok(!consoleMatches(login, 'login: is what we wait for'));
-  });
-
-  test('the NoCloud seed prints a marker that only its own token matches', () => {
-    const seed = noCloudSeed('0123456789ab');
-    assert.match(seed['meta-data'], /^instance-id: image-factory-boot-test-0123456789ab$/m);
-    assert.match(seed['user-data'], /^#cloud-config\n/);
-    assert.match(seed['user-data'], /^final_message: "image-factory-boot-test 0123456789ab: cloud-init finished after \$UPTIME seconds"$/m);
-    const pattern = cloudInitPattern('0123456789ab');
-    assert.ok(pattern.test('[   73.745025] cloud-init[350]: image-factory-boot-test 0123456789ab: cloud-init finished after 73.71 seconds'));
-    assert.ok(pattern.test('image-factory-boot-test 0123456789ab: cloud-init runcmd ran'));
-    assert.ok(!pattern.test('image-factory-boot-test ffffffffffff: cloud-init finished after 1.00 seconds'));
-  });
-});
 
 describe('the boot test', () => {
   test('a real Debian 12 image builds, boots to a login prompt and finishes cloud-init before it is published', async (t) => {

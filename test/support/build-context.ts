@@ -1,8 +1,9 @@
 import type { ImageSpec } from '../../src/config/image-spec.js';
 import { formatCommand } from '../../src/host/command-error.js';
-import { Host } from '../../src/host/host.js';
+import { RecordingHost, type RecordingPlan } from '../../src/host/recording-host.js';
+import { SystemHost } from '../../src/host/system-host.js';
 import type { BuildContext } from '../../src/pipeline/context.js';
-import type { Reporter } from '../../src/pipeline/reporter.js';
+import type { Reporter, Step } from '../../src/pipeline/reporter.js';
 import { CleanupStack } from '../../src/pipeline/resources.js';
 
 /** A Reporter that keeps every line, for tests that call pipeline steps directly. */
@@ -26,7 +27,10 @@ export class RecordingReporter implements Reporter {
   output(line: string): void {
     this.lines.push(`output: ${line}`);
   }
-  stepStarted(): void {}
+  readonly steps: Step[] = [];
+  stepStarted(step: Step): void {
+    this.steps.push(step);
+  }
   stepFinished(): void {}
   progress(step: string, message: string): void {
     this.lines.push(`progress ${step}: ${message}`);
@@ -64,10 +68,15 @@ export function testSpec(overrides: Partial<ImageSpec> & Pick<ImageSpec, 'output
   };
 }
 
-/** A BuildContext with a real Host and CleanupStack around `spec`. */
-export function testContext(spec: ImageSpec, options: { dryRun?: boolean; signal?: AbortSignal } = {}): { ctx: BuildContext; reporter: RecordingReporter } {
+/** A BuildContext around `spec`: on the machine, or on a recording host (no root, no VM; the commands it ran are in host.calls). */
+export function testContext(
+  spec: ImageSpec,
+  options: { recording?: RecordingPlan | true; dryRun?: boolean; uid?: number; signal?: AbortSignal } = {},
+): { ctx: BuildContext; reporter: RecordingReporter; recording?: RecordingHost } {
   const reporter = new RecordingReporter();
-  const host = new Host(reporter, options.dryRun ?? false, options.signal);
-  const ctx: BuildContext = { spec, host, reporter, cleanup: new CleanupStack(host), dryRun: options.dryRun ?? false, signal: options.signal };
-  return { ctx, reporter };
+  const plan = options.recording === true || options.dryRun ? {} : options.recording;
+  const recording = plan === undefined ? undefined : new RecordingHost(reporter, plan, options.uid);
+  const host = recording ?? new SystemHost(reporter, options.signal);
+  const ctx: BuildContext = { spec, host, reporter, cleanup: new CleanupStack(host), signal: options.signal };
+  return { ctx, reporter, recording };
 }

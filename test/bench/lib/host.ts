@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { formatCommand } from '../../../src/host/command-error.js';
-import { Host } from '../../../src/host/host.js';
+import { SystemHost } from '../../../src/host/system-host.js';
 import type { Reporter } from '../../../src/pipeline/reporter.js';
 import { CleanupStack, loopDevicesOf, type Registration } from '../../../src/pipeline/resources.js';
 import { output } from './proc.js';
@@ -35,7 +35,7 @@ export class QuietReporter implements Reporter {
 /** The bench's own host and undo stack (loop devices, mounts, files), unwound on exit and on Ctrl-C. */
 export class BenchHost {
   readonly reporter = new QuietReporter();
-  readonly host = new Host(this.reporter);
+  readonly host = new SystemHost(this.reporter);
   readonly cleanup = new CleanupStack(this.host);
 
   /** Attach a byte range of a file to a loop device; detached on release or at the end. */

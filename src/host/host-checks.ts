@@ -1,0 +1,31 @@
+import { join } from 'node:path';
+import type { ImageSpec } from '../config/image-spec.js';
+import { UsageError } from '../config/usage-error.js';
+import { currentUid } from './host.js';
+import { commandsSudoRefuses, sudoersLine } from './privileges.js';
+import { missingRequirements, programsOf, REQUIREMENTS } from './programs.js';
+import { foldersWithoutSearch, qemuSystemUser } from './qemu-access.js';
+
+/** Checks of the host before anything is created: the programs a build runs, and sudo for a normal user. */
+export function checkHost(spec: ImageSpec): void {
+  const isRoot = currentUid() === 0;
+  // setfacl is needed only where qemu must be let through a private folder.
+  const needsAcl = isRoot && qemuSystemUser() !== undefined && foldersWithoutSearch(join(spec.outputDir, 'x')).length > 0;
+  const missing = missingRequirements(REQUIREMENTS.filter((requirement) => needsAcl || !requirement.programs.includes('setfacl')));
+  if (missing.length) {
+    const apt = [...new Set(missing.flatMap((requirement) => requirement.packages['apt-get']))].join(' ');
+    const dnf = [...new Set(missing.flatMap((requirement) => requirement.packages.dnf))].join(' ');
+    throw new UsageError(
+      `missing programs: ${programsOf(missing)}. Install them (apt-get install ${apt}, or dnf install ${dnf}), or run with --install-dependencies.`,
+    );
+  }
+  if (!isRoot) {
+    const refused = commandsSudoRefuses();
+    if (refused.length) {
+      throw new UsageError(
+        `building as a normal user runs a few steps as root through 'sudo -n', but sudo refuses ${refused.join(', ')} without a password. ` +
+          `Allow exactly the build's root commands with a sudoers rule (visudo -f /etc/sudoers.d/image-factory):\n  ${sudoersLine()}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,188 @@
+import type { Reporter } from '../pipeline/reporter.js';
+import { CommandError, formatCommand } from './command-error.js';
+import { runCommand, type RunResult } from './exec.js';
+import { currentUid, type FileInfo, type Host, type HostRunOptions } from './host.js';
+
+/** One thing a build asked of the host, in order. */
+export type HostCall =
+  | { kind: 'run'; argv: string[]; root: boolean }
+  | { kind: 'fs'; operation: 'makeTempDir' | 'makeDir' | 'chmod' | 'chown' | 'writeFile' | 'copyFile' | 'remove' | 'publish'; paths: string[] };
+
+/** A planned answer to the commands it matches (matched without the `sudo -n` prefix). */
+export interface PlannedAnswer {
+  match: RegExp | ((argv: readonly string[]) => boolean);
+  /** What the command returns; a non-zero exitCode is thrown as a CommandError unless allowFailure. */
+  result?: Partial<RunResult>;
+  /** Run it for real (only honoured for readOnly probes): the dry run asks virt-install its version. */
+  runForReal?: boolean;
+}
+
+export interface RecordingPlan {
+  answers?: PlannedAnswer[];
+  /** What stat says of a path; the calls so far tell what has happened to it. */
+  stat?: (path: string, calls: readonly HostCall[]) => FileInfo;
+  /** A real folder makeTempDir returns for a prefix (a test's stand-in for the guest's mounted tree). */
+  tempDir?: (prefix: string) => string | undefined;
+}
+
+const OK: RunResult = { exitCode: 0, signal: null, stdout: '', lastLines: [] };
+
+/**
+ * A Host that runs nothing and creates nothing: it logs every command (to the
+ * reporter, as a real run does) and every file operation (in `calls`), and
+ * answers from a plan. Loop devices, mounts, domains and temporary folders are
+ * modelled, so that the undo of a step finds what the step "created" and a
+ * test can ask what was left behind.
+ */
+export class RecordingHost implements Host {
+  readonly live = false;
+  readonly isRoot: boolean;
+  readonly calls: HostCall[] = [];
+  private readonly loops = new Map<string, string>();
+  private readonly mounts = new Set<string>();
+  private readonly domains = new Map<string, { transient: boolean; running: boolean }>();
+  private readonly tempDirs = new Set<string>();
+
+  constructor(
+    private readonly reporter: Reporter,
+    private readonly plan: RecordingPlan = {},
+    uid = currentUid(),
+  ) {
+    this.isRoot = uid === 0;
+  }
+
+  uninterruptible(): Host {
+    return this;
+  }
+
+  /** The command lines run so far, formatted as a shell would take them back. */
+  commands(): string[] {
+    return this.calls.flatMap((call) => (call.kind === 'run' ? [formatCommand(call.argv)] : []));
+  }
+
+  /** The paths of each file operation of one kind, in order (for copyFile and publish: from and to). */
+  fileOperations(operation: Extract<HostCall, { kind: 'fs' }>['operation']): string[][] {
+    return this.calls.flatMap((call) => (call.kind === 'fs' && call.operation === operation ? [call.paths] : []));
+  }
+
+  /** What a real build would still have attached, mounted, defined or on disk. */
+  leftovers(): string[] {
+    return [
+      ...[...this.loops.keys()].map((device) => `loop device ${device}`),
+      ...[...this.mounts].map((path) => `mount at ${path}`),
+      ...[...this.domains.keys()].map((name) => `domain ${name}`),
+      ...[...this.tempDirs].map((path) => `folder ${path}`),
+    ];
+  }
+
+  async run(argv: readonly string[], options: HostRunOptions = {}): Promise<RunResult> {
+    const command = options.root && !this.isRoot ? ['sudo', '-n', ...argv] : [...argv];
+    this.calls.push({ kind: 'run', argv: command, root: options.root ?? false });
+    if (!options.quiet) this.reporter.command(command);
+    const answer = this.plan.answers?.find(({ match }) => (typeof match === 'function' ? match(argv) : match.test(formatCommand(argv))));
+    if (answer?.runForReal && options.readOnly) return runCommand(argv, { ...options, allowFailure: true });
+    const result = { ...OK, ...(answer?.result ?? this.model(argv)) };
+    if (result.exitCode !== 0 && !options.allowFailure) {
+      throw new CommandError(command, result.exitCode, result.signal, result.lastLines);
+    }
+    return result;
+  }
+
+  uniqueSuffix(bytes: number): string {
+    return 'X'.repeat(bytes * 2);
+  }
+
+  async makeTempDir(prefix: string): Promise<string> {
+    const path = this.plan.tempDir?.(prefix) ?? `${prefix}XXXXXX`;
+    this.record('makeTempDir', path);
+    this.tempDirs.add(path);
+    return path;
+  }
+
+  async makeDir(path: string): Promise<void> {
+    this.record('makeDir', path);
+    this.tempDirs.add(path);
+  }
+
+  async chmod(path: string): Promise<void> {
+    this.record('chmod', path);
+  }
+
+  async chown(path: string): Promise<void> {
+    this.record('chown', path);
+  }
+
+  async writeFile(path: string): Promise<void> {
+    this.record('writeFile', path);
+  }
+
+  async copyFile(from: string, to: string): Promise<void> {
+    this.record('copyFile', from, to);
+  }
+
+  async remove(path: string): Promise<void> {
+    this.record('remove', path);
+    for (const dir of this.tempDirs) if (dir === path || dir.startsWith(`${path}/`)) this.tempDirs.delete(dir);
+  }
+
+  async publish(from: string, to: string): Promise<void> {
+    this.record('publish', from, to);
+  }
+
+  async stat(path: string): Promise<FileInfo> {
+    return this.plan.stat?.(path, this.calls) ?? { size: 0, blocks: 0, uid: 0, gid: 0 };
+  }
+
+  isMounted(path: string): boolean {
+    return this.mounts.has(path);
+  }
+
+  private record(operation: Extract<HostCall, { kind: 'fs' }>['operation'], ...paths: string[]): void {
+    this.calls.push({ kind: 'fs', operation, paths });
+  }
+
+  /** What the modelled machine answers: loop devices, mounts and libvirt domains come and go. */
+  private model(argv: readonly string[]): Partial<RunResult> {
+    const [program, ...args] = argv;
+    const last = args[args.length - 1] ?? '';
+    if (program === 'losetup') return this.losetup(args);
+    if (program === 'mount') this.mounts.add(last);
+    if (program === 'umount') this.mounts.delete(last);
+    if (program === 'virt-install' && args.includes('--name')) {
+      const transient = args.includes('--transient');
+      this.domains.set(args[args.indexOf('--name') + 1], { transient, running: transient });
+    }
+    if (program === 'virsh') return this.virsh(args);
+    return {};
+  }
+
+  private losetup(args: readonly string[]): Partial<RunResult> {
+    if (args.includes('--find')) {
+      const device = this.loops.size === 0 ? '/dev/loopN' : `/dev/loopN${this.loops.size + 1}`;
+      this.loops.set(device, args[args.length - 1]);
+      return { stdout: `${device}\n` };
+    }
+    if (args[0] === '--detach') {
+      this.loops.delete(args[1]);
+      return {};
+    }
+    if (args[0] === '--associated') {
+      const devices = [...this.loops].filter(([, file]) => file === args[1]).map(([device]) => device);
+      return { stdout: devices.map((device) => `${device}\n`).join('') };
+    }
+    return {};
+  }
+
+  private virsh(args: readonly string[]): Partial<RunResult> {
+    const [, , verb, name] = args;
+    const domain = this.domains.get(name);
+    if (!domain) return verb === 'domstate' ? { exitCode: 1, lastLines: [`error: failed to get domain '${name}'`] } : {};
+    if (verb === 'domstate') return { stdout: domain.running ? 'running\n' : 'shut off\n' };
+    if (verb === 'destroy') {
+      if (domain.transient) this.domains.delete(name);
+      else domain.running = false;
+    }
+    if (verb === 'undefine') this.domains.delete(name);
+    return {};
+  }
+}

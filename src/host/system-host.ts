@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { chmod, chown, copyFile, link, mkdir, mkdtemp, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import type { Reporter } from '../pipeline/reporter.js';
+import { CommandError, formatCommand } from './command-error.js';
+import { runCommand, type RunResult } from './exec.js';
+import { currentUid, type FileInfo, type Host, type HostRunOptions } from './host.js';
+import { sudoersLine } from './privileges.js';
+
+/** The real machine: commands run, files are written. */
+export class SystemHost implements Host {
+  readonly isRoot: boolean;
+  readonly live = true;
+
+  constructor(
+    readonly reporter: Reporter,
+    readonly signal?: AbortSignal,
+    uid = currentUid(),
+  ) {
+    this.isRoot = uid === 0;
+  }
+
+  uninterruptible(): Host {
+    return new SystemHost(this.reporter, undefined, this.isRoot ? 0 : 1);
+  }
+
+  async run(argv: readonly string[], options: HostRunOptions = {}): Promise<RunResult> {
+    const command = options.root && !this.isRoot ? ['sudo', '-n', ...argv] : [...argv];
+    if (!options.quiet) this.reporter.command(command);
+    try {
+      return await runCommand(command, { signal: this.signal, ...options });
+    } catch (error) {
+      if (error instanceof CommandError && command[0] === 'sudo' && sudoRefused(error.lastLines)) {
+        throw new CommandError(command, error.exitCode, error.signal, [
+          ...error.lastLines,
+          `'${formatCommand(argv)}' needs root, and sudo does not allow it without a password.`,
+          `Allow the build's root commands in sudoers (visudo -f /etc/sudoers.d/image-factory): ${sudoersLine()}`,
+        ]);
+      }
+      throw error;
+    }
+  }
+
+  uniqueSuffix(bytes: number): string {
+    return randomBytes(bytes).toString('hex');
+  }
+
+  makeTempDir(prefix: string): Promise<string> {
+    return mkdtemp(prefix);
+  }
+
+  async makeDir(path: string, mode: number): Promise<void> {
+    await mkdir(path, { mode });
+  }
+
+  chmod(path: string, mode: number): Promise<void> {
+    return chmod(path, mode);
+  }
+
+  chown(path: string, uid: number, gid: number): Promise<void> {
+    return chown(path, uid, gid);
+  }
+
+  writeFile(path: string, content: string, mode: number): Promise<void> {
+    // 'wx': never through an existing file or symlink.
+    return writeFile(path, content, { mode, flag: 'wx' });
+  }
+
+  copyFile(from: string, to: string): Promise<void> {
+    return copyFile(from, to);
+  }
+
+  remove(path: string): Promise<void> {
+    return rm(path, { recursive: true, force: true });
+  }
+
+  async publish(from: string, to: string): Promise<void> {
+    // link() refuses to replace an existing file: nothing under a final name is ever overwritten.
+    await link(from, to);
+    await unlink(from);
+  }
+
+  async stat(path: string): Promise<FileInfo> {
+    const info = await stat(path);
+    return { size: info.size, blocks: info.blocks, uid: info.uid, gid: info.gid };
+  }
+
+  isMounted(path: string): boolean {
+    let mountinfo: string;
+    try {
+      mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
+    } catch {
+      return false;
+    }
+    return mountinfo.split('\n').some((line) => unescapeMountPath(line.split(' ')[4] ?? '') === path);
+  }
+}
+
+function sudoRefused(lines: readonly string[]): boolean {
+  return lines.some((line) => /password is required|not allowed|may not run/.test(line));
+}
+
+function unescapeMountPath(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}

@@ -1,0 +1,92 @@
+import type { ImageSpec } from '../config/image-spec.js';
+import type { Host } from '../host/host.js';
+import { libvirtUri, osinfoFlag } from '../host/libvirt.js';
+
+/** A VM step (install, boot test) that failed: the message says why, the console says what a person would have seen. */
+export class VmStepError extends Error {
+  constructor(
+    message: string,
+    readonly consoleLines: readonly string[],
+  ) {
+    super(consoleLines.length ? `${message}\nLast console lines:\n${consoleLines.map((l) => `  | ${l}`).join('\n')}` : message);
+    this.name = 'VmStepError';
+  }
+}
+
+/**
+ * virt-install splits its option strings with shlex on commas: a value with a
+ * comma, quote, backslash or white space is quoted the way shlex reads it.
+ */
+export function escapeOptionValue(value: string): string {
+  if (!/[,'"\\\s]/.test(value)) return value;
+  return `'${value.replace(/'/g, `'"'"'`)}'`;
+}
+
+export interface VmDisk {
+  path: string;
+  format: 'raw' | 'qcow2';
+  readonly?: boolean;
+}
+
+/** One VM of the build: the installer's, or the boot test's throw-away one. */
+export interface VmDefinition {
+  name: string;
+  accelerator: 'kvm' | 'tcg';
+  memoryMiB: number;
+  disks: VmDisk[];
+  consoleLog: string;
+  /** How it boots: the installer from its kernel (--location), or the disk as it is (--import, gone when it stops). */
+  boot: { kind: 'installer'; location: string; extraArgs: string; inject?: string } | { kind: 'import' };
+  mac?: string;
+  vnc?: ImageSpec['vnc'];
+}
+
+/** The virt-install command line of a VM: one builder for the install and the boot test. */
+export async function virtInstallCommand(host: Host, spec: ImageSpec, vm: VmDefinition): Promise<string[]> {
+  const lifecycle = vm.boot.kind === 'installer' ? ['--noreboot', '--wait', '-1'] : ['--import', '--transient'];
+  const disks = vm.disks.flatMap((disk) => [
+    '--disk',
+    `path=${escapeOptionValue(disk.path)},bus=virtio,format=${disk.format}${disk.readonly ? ',readonly=on' : ''}`,
+  ]);
+  const command = [
+    'virt-install',
+    '--connect',
+    libvirtUri(host),
+    '--virt-type',
+    vm.accelerator === 'kvm' ? 'kvm' : 'qemu',
+    await osinfoFlag(host),
+    spec.osinfo,
+    ...lifecycle,
+    '--name',
+    vm.name,
+    '--vcpus',
+    String(spec.cores),
+    '--memory',
+    String(vm.memoryMiB),
+    ...(spec.cpu ? ['--cpu', spec.cpu] : []),
+    ...disks,
+    '--network',
+    `user,model=virtio${vm.mac ? `,mac=${vm.mac}` : ''}`,
+    '--graphics',
+    vm.vnc ? `vnc,port=${vm.vnc.port}${vm.vnc.listen ? `,listen=${vm.vnc.listen}` : ''}` : 'none',
+    '--console',
+    `pty,target_type=serial,log.file=${escapeOptionValue(vm.consoleLog)}`,
+    '--noautoconsole',
+  ];
+  if (vm.boot.kind === 'installer') {
+    command.push('--location', vm.boot.location);
+    if (vm.boot.extraArgs) command.push('--extra-args', vm.boot.extraArgs);
+    if (vm.boot.inject) command.push('--initrd-inject', vm.boot.inject);
+  }
+  return command;
+}
+
+/** Whether the domain still runs: a transient domain that stopped is gone. */
+export async function domainRunning(host: Host, name: string): Promise<boolean> {
+  const state = await host.run(['virsh', '-c', libvirtUri(host), 'domstate', name], { allowFailure: true, quiet: true, captureStdout: true });
+  if (state.exitCode !== 0) {
+    // Gone; any other failure (libvirtd busy) is asked again at the next check.
+    return !/failed to get domain|domain not found|no domain with matching name/i.test(state.lastLines.join('\n'));
+  }
+  return !/shut off|crashed|shutdown/.test(state.stdout);
+}

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { cloudInitPattern, consoleMatches, noCloudSeed } from '../../src/pipeline/boot-test.js';
+import { cleanConsoleText, ConsoleFollower } from '../../src/pipeline/console.js';
+
+const work = mkdtempSync(join(tmpdir(), 'console-test-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+describe('the console follower', () => {
+  test('hands out complete lines as they are appended, cleaned of escape sequences, even when a read cuts one in two', async () => {
+    const log = join(work, 'cut.log');
+    const lines: string[] = [];
+    const follower = new ConsoleFollower(log, (line) => lines.push(line));
+    await follower.poll();
+    assert.equal(follower.text, '', 'a console log that does not exist yet is empty');
+    appendFileSync(log, 'Loading \x1b[1');
+    await follower.poll();
+    assert.deepEqual(lines, []);
+    appendFileSync(log, ';32mlinux\x1b[0m ...\r\nStarting ');
+    await follower.poll();
+    assert.deepEqual(lines, ['Loading linux ...']);
+    appendFileSync(log, Buffer.from([0x69, 0x6e, 0x73, 0x74, 0x61, 0x6c, 0x6c, 0x65, 0x72, 0x20, 0xe2, 0x80]));
+    await follower.poll();
+    appendFileSync(log, Buffer.from([0x94, 0x0a]));
+    await follower.poll();
+    assert.deepEqual(lines, ['Loading linux ...', 'Starting installer —'], 'a UTF-8 character cut by a read arrives whole');
+  });
+
+  test('keeps the unfinished last line in its text (a login prompt) and counts it as a line when stopped', async () => {
+    const log = join(work, 'prompt.log');
+    const lines: string[] = [];
+    const follower = new ConsoleFollower(log, (line) => lines.push(line));
+    appendFileSync(log, 'Debian GNU/Linux 12 debian ttyS0\r\n\r\ndebian login: ');
+    await follower.poll();
+    assert.match(follower.text, /\bdebian login: $/m);
+    assert.deepEqual(follower.lastLines(), ['Debian GNU/Linux 12 debian ttyS0', 'debian login:']);
+    assert.equal(follower.latest(), 'debian login:');
+    await follower.stop();
+    assert.deepEqual(lines, ['Debian GNU/Linux 12 debian ttyS0', 'debian login:']);
+  });
+
+  test('quotes only the last lines it was asked for', async () => {
+    const log = join(work, 'many.log');
+    const follower = new ConsoleFollower(log);
+    appendFileSync(log, Array.from({ length: 50 }, (_, i) => `line ${i}\n`).join(''));
+    await follower.poll();
+    assert.deepEqual(follower.lastLines(3), ['line 47', 'line 48', 'line 49']);
+    assert.equal(follower.lastLines().length, 20);
+  });
+});
+
+describe('console text', () => {
+  test('escape sequences, character-set switches and control characters go, line breaks stay', () => {
+    assert.equal(cleanConsoleText('\x1b[2J\x1b[H\x1b(0lqqk\x1b(B\r\nok\x07\r\n'), 'lqqk\nok\n');
+  });
+});
+
+describe('the boot test\'s console matching', () => {
+  const login = /\blogin: *$/m;
+
+  test('a login prompt matches at the end of the console, and when messages land right after it', () => {
+    assert.ok(consoleMatches(login, 'Debian GNU/Linux 12 debian ttyS0\n\ndebian login: '));
+    const busy = cleanConsoleText(
+      '\r\nDebian GNU/Linux 12 debian ttyS0\r\n\r\ndebian login: [   57.962647] cloud-init[315]: Generation complete.\r\n[\x1b[0;32m  OK  \x1b[0m] Started x\r\n',
+    );
+    assert.ok(consoleMatches(login, busy));
+    assert.ok(!consoleMatches(login, 'Last login: never, from nowhere'));
+    assert.ok(!consoleMatches(login, 'login: is what we wait for'));
+  });
+
+  test('the NoCloud seed prints a marker that only its own token matches', () => {
+    const seed = noCloudSeed('0123456789ab');
+    assert.match(seed['meta-data'], /^instance-id: image-factory-boot-test-0123456789ab$/m);
+    assert.match(seed['user-data'], /^#cloud-config\n/);
+    assert.match(seed['user-data'], /^final_message: "image-factory-boot-test 0123456789ab: cloud-init finished after \$UPTIME seconds"$/m);
+    const pattern = cloudInitPattern('0123456789ab');
+    assert.ok(pattern.test('[   73.745025] cloud-init[350]: image-factory-boot-test 0123456789ab: cloud-init finished after 73.71 seconds'));
+    assert.ok(pattern.test('image-factory-boot-test 0123456789ab: cloud-init runcmd ran'));
+    assert.ok(!pattern.test('image-factory-boot-test ffffffffffff: cloud-init finished after 1.00 seconds'));
+  });
+});
+
