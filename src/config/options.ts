@@ -293,7 +293,7 @@ export const OPTIONS = [
     input: 'output-dir',
     kind: 'path',
     inputDefault: '${{ github.workspace }}',
-    defaultDoc: 'the current folder; the workspace for the action',
+    defaultDoc: 'the current folder',
     new: true,
     help: 'folder for the image, checksum and logs',
   },
