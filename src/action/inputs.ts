@@ -1,7 +1,7 @@
 import * as core from '@actions/core';
 import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { badValueMessage, OPTIONS, valueProblem, type OptionSpec, type Overrides } from '../config/options.js';
+import { badValueMessage, optionByInput, OPTIONS, valueProblem, type OptionSpec, type Overrides } from '../config/options.js';
 import { UsageError } from '../config/usage-error.js';
 import { Input } from './constants.js';
 
@@ -21,7 +21,7 @@ function invalid(name: Input, problem: string): UsageError {
 
 /** The table's entry of an input (test/fast/options.test.ts checks that every Input has one). */
 function inputOption(name: Input): OptionSpec {
-  const entry = (OPTIONS as readonly OptionSpec[]).find((option) => option.input === name);
+  const entry = optionByInput(name);
   if (entry === undefined) throw new Error(`no option in the table has the input '${name}'`);
   return entry;
 }
