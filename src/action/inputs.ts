@@ -1,8 +1,7 @@
 import * as core from '@actions/core';
 import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Overrides } from '../config/image-spec.js';
-import { DURATION_FORMS, SIZE_FORMS, parseBytes, parseDuration } from '../config/units.js';
+import { badValueMessage, optionByInput, OPTIONS, valueProblem, type OptionSpec, type Overrides } from '../config/options.js';
 import { UsageError } from '../config/usage-error.js';
 import { Input } from './constants.js';
 
@@ -15,8 +14,16 @@ const readInput: InputReader = (name) => core.getInput(name);
 const TRUE_WORDS = ['true', 'True', 'TRUE'];
 const FALSE_WORDS = ['false', 'False', 'FALSE'];
 
-function invalid(name: Input, value: string, accepted: string): UsageError {
-  return new UsageError(`Input '${name}' is '${value}'; ${accepted}.`);
+function invalid(name: Input, problem: string): UsageError {
+  const entry = inputOption(name);
+  return new UsageError(badValueMessage(entry, { input: true }, problem));
+}
+
+/** The table's entry of an input (test/fast/options.test.ts checks that every Input has one). */
+function inputOption(name: Input): OptionSpec {
+  const entry = optionByInput(name);
+  if (entry === undefined) throw new Error(`no option in the table has the input '${name}'`);
+  return entry;
 }
 
 /** The input's text, or undefined when it is empty (the configuration decides). */
@@ -36,7 +43,7 @@ export function optionalBoolean(name: Input, read: InputReader = readInput): boo
   if (value === undefined) return undefined;
   if (TRUE_WORDS.includes(value)) return true;
   if (FALSE_WORDS.includes(value)) return false;
-  throw invalid(name, value, `use true or false (YAML 1.2 core schema: ${[...TRUE_WORDS, ...FALSE_WORDS].join(', ')})`);
+  throw invalid(name, `'${value}' is not a boolean; use true or false (YAML 1.2 core schema: ${[...TRUE_WORDS, ...FALSE_WORDS].join(', ')}).`);
 }
 
 /** A boolean whose default action.yml gives: the runner always passes a value. */
@@ -46,23 +53,12 @@ export function requiredBoolean(name: Input, read: InputReader = readInput): boo
   return value;
 }
 
-export function optionalChoice<T extends string>(name: Input, choices: readonly T[], read: InputReader = readInput): T | undefined {
+/** A value checked as the table says for the input's kind (choice, size, duration, MAC, …); passed on as written. */
+export function optionalChecked(name: Input, read: InputReader = readInput): string | undefined {
   const value = optionalString(name, read);
   if (value === undefined) return undefined;
-  if (!(choices as readonly string[]).includes(value)) throw invalid(name, value, `use one of ${choices.join(', ')}`);
-  return value as T;
-}
-
-/** A size such as 4G or '5 GiB', checked here so that the message names the input; passed on as written. */
-export function optionalSize(name: Input, read: InputReader = readInput): string | undefined {
-  const value = optionalString(name, read);
-  if (value !== undefined && !parseBytes(value)) throw invalid(name, value, `use ${SIZE_FORMS}`);
-  return value;
-}
-
-export function optionalDuration(name: Input, read: InputReader = readInput): string | undefined {
-  const value = optionalString(name, read);
-  if (value !== undefined && !parseDuration(value)) throw invalid(name, value, `use ${DURATION_FORMS}`);
+  const problem = valueProblem(inputOption(name), value);
+  if (problem !== undefined) throw invalid(name, problem);
   return value;
 }
 
@@ -92,31 +88,33 @@ export interface ActionInputs {
   outputDir: string;
 }
 
-/** Read and check every input; throws UsageError naming the input at the first bad one. */
+/** One input read and checked as its kind says. */
+function readOne(entry: OptionSpec, read: InputReader): string | boolean | undefined {
+  const name = entry.input as Input;
+  if (entry.kind === 'boolean') return entry.inputDefault === undefined ? optionalBoolean(name, read) : requiredBoolean(name, read);
+  if (entry.kind === 'file') return optionalReadableFile(name, read);
+  if (entry.kind === 'text') return read(name).trim() === '' ? undefined : read(name);
+  if (entry.required || entry.inputDefault !== undefined) return requiredString(name, read);
+  return optionalChecked(name, read);
+}
+
+/** Read and check every input of the table, in its order; throws UsageError naming the input at the first bad one. */
 export function readInputs(read: InputReader = readInput): ActionInputs {
-  const image = requiredString(Input.Image, read);
-  const outputDir = requiredString(Input.OutputDir, read);
-  const configText = read(Input.ConfigText);
+  const overrides: Record<string, string | boolean | undefined> = {};
+  const own: Partial<Record<Input, string | boolean | undefined>> = {};
+  for (const entry of OPTIONS as readonly OptionSpec[]) {
+    if (entry.input === undefined) continue;
+    const value = readOne(entry, read);
+    if (entry.key !== undefined) overrides[entry.key] = value;
+    else own[entry.input as Input] = value;
+  }
   return {
-    image,
-    overrides: {
-      cache_dir: optionalString(Input.CacheDir, read),
-      format: optionalChoice(Input.Format, ['qcow2', 'raw'], read),
-      'image-size': optionalSize(Input.ImageSize, read),
-      mac: optionalString(Input.Mac, read),
-      'installer-logs': optionalBoolean(Input.InstallerLogs, read),
-      'log-file': optionalBoolean(Input.LogFile, read),
-      'log-filename': optionalString(Input.LogFilename, read),
-      accelerator: optionalChoice(Input.Accelerator, ['auto', 'kvm', 'tcg'], read),
-      'install-timeout': optionalDuration(Input.InstallTimeout, read),
-      'zero-free-space': optionalChoice(Input.ZeroFreeSpace, ['discard', 'zerofree', 'none'], read),
-      compress: optionalChoice(Input.Compress, ['none', 'zlib', 'zstd'], read),
-      'boot-test': optionalBoolean(Input.BootTest, read),
-    },
-    configFile: optionalReadableFile(Input.Config, read),
-    configText: configText.trim() === '' ? undefined : configText,
-    installDependencies: requiredBoolean(Input.InstallDependencies, read),
-    upload: requiredBoolean(Input.Upload, read),
-    outputDir: resolve(outputDir),
+    image: own[Input.Image] as string,
+    overrides: overrides as Overrides,
+    configFile: own[Input.Config] as string | undefined,
+    configText: own[Input.ConfigText] as string | undefined,
+    installDependencies: own[Input.InstallDependencies] as boolean,
+    upload: own[Input.Upload] as boolean,
+    outputDir: resolve(own[Input.OutputDir] as string),
   };
 }

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { quietOnBrokenPipe } from './broken-pipe.js';
 import { main } from './main.js';
 
+quietOnBrokenPipe();
 process.exitCode = await main();

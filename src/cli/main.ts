@@ -1,7 +1,17 @@
 import { Command, CommanderError, Option } from 'commander';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/config-files.js';
-import { applyOverrides, localDate, resolvedOptions, resolveImageSpec, type Overrides } from '../config/image-spec.js';
+import { applyOverrides, localDate, resolvedOptions, resolveImageSpec } from '../config/image-spec.js';
+import {
+  badValueMessage,
+  camelCase,
+  flagHelp,
+  OPTIONS,
+  valueProblem,
+  type CliOptions,
+  type OptionSpec,
+  type Overrides,
+} from '../config/options.js';
 import { UsageError } from '../config/usage-error.js';
 import { AbortedError } from '../host/exec.js';
 import { HostSetupError, prepareHost } from '../host/host-setup.js';
@@ -14,26 +24,6 @@ import { LogReporter } from '../pipeline/log-reporter.js';
 export const EXIT_OK = 0;
 export const EXIT_BUILD_FAILED = 1;
 export const EXIT_USAGE = 2;
-
-interface CliOptions {
-  cacheDir?: string;
-  format?: string;
-  imageSize?: string;
-  mac?: string;
-  installerLogs?: boolean;
-  logFile?: boolean;
-  logFilename?: string;
-  accelerator?: string;
-  installTimeout?: string;
-  zeroFreeSpace?: string;
-  compress?: string;
-  upload: boolean;
-  bootTest?: boolean;
-  outputDir?: string;
-  printConfig?: boolean;
-  dryRun?: boolean;
-  installDependencies?: boolean;
-}
 
 const DESCRIPTION = `Build a golden Linux VM image with the distribution's own unattended installer.
 
@@ -57,39 +47,39 @@ Exit codes: 0 built, 1 a build step failed (everything it created was removed),
 2 bad input (nothing was created), 130/143 interrupted (cleaned up).`;
 
 function buildProgram(): Command {
-  return new Command('image-factory')
+  const program = new Command('image-factory')
     .description(DESCRIPTION)
-    .argument('[image]', 'image to build: a section of the configuration (default: $IMAGE)')
-    .option('-c, --cache-dir <dir>', 'cache folder for installer files (default: /var/cache/image-factory as root, ~/.cache/image-factory otherwise)')
-    .addOption(new Option('-f, --format <format>', 'image format (default: raw)').choices(['qcow2', 'raw']))
-    .option('--image-size <size>', "size of the raw disk, e.g. 4G, '4 GiB', '5 GB' (default: 2G)")
-    .option('--mac <mac>', 'MAC address of the installation machine')
-    .option('--installer-logs', 'print installer logs and the console into the log output')
-    .option('--no-installer-logs', 'do not print installer logs')
-    .option('--log-file', 'also write the log to a file (<image>-<date>.log unless --log-filename)')
-    .option('--no-log-file', 'do not write a log file')
-    .option('--log-filename <file>', 'the log file to write (when logging to a file)')
-    .addOption(new Option('--accelerator <name>', 'kvm, tcg (software, slow) or auto (default: kvm when usable)').choices(['auto', 'kvm', 'tcg']))
-    .option('--install-timeout <duration>', "stop the installer after this long, e.g. 90m, 3h (default: 3h)")
-    .addOption(
-      new Option('--zero-free-space <how>', 'zero free space by discard (fast, falls back to zerofree), zerofree, or none (default: discard)').choices([
-        'discard',
-        'zerofree',
-        'none',
-      ]),
-    )
-    .addOption(new Option('--compress <how>', 'compress qcow2 clusters (default: none)').choices(['none', 'zlib', 'zstd']))
-    .option('--no-upload', 'build without uploading to upload_destinations')
-    .option('--boot-test', 'boot the finished image in a throw-away VM and fail unless it comes up (before any upload)')
-    .option('--no-boot-test', 'do not boot-test the image')
-    .option('-o, --output-dir <dir>', 'folder for the image, checksum and logs (default: the current folder)')
-    .option('--install-dependencies', 'first install missing host tools (apt-get or dnf), start libvirt if nothing runs it, open a root-only /dev/kvm to the kvm group')
-    .option('--print-config', 'print the resolved settings of the image as JSON and exit')
-    .option('--dry-run', 'print every command the build would run, and run none')
+    .argument('[image]', 'image to build: a section of the configuration (default: $IMAGE)');
+  for (const entry of OPTIONS as readonly OptionSpec[]) {
+    const cli = entry.cli;
+    if (cli === undefined) continue;
+    const flags = `${cli.short ? `-${cli.short}, ` : ''}--${cli.long}${cli.arg ? ` <${cli.arg}>` : ''}`;
+    if (!cli.onlyNo) program.addOption(new Option(flags, flagHelp(entry)));
+    if (cli.noHelp !== undefined) program.addOption(new Option(`--no-${cli.long}`, cli.noHelp));
+  }
+  return program
     .addHelpText('after', EPILOG)
     .showHelpAfterError('(run image-factory --help for the options)')
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text), writeOut: (text) => process.stdout.write(text) });
+}
+
+/**
+ * The options that go into the image's section, checked as the table says;
+ * a bad value is worded as at every door, naming the flag.
+ */
+function cliOverrides(options: CliOptions): Overrides {
+  const overrides: Record<string, string | boolean | undefined> = {};
+  for (const entry of OPTIONS as readonly OptionSpec[]) {
+    if (entry.cli === undefined || entry.key === undefined) continue;
+    const value = (options as Record<string, string | boolean | undefined>)[camelCase(entry.cli.long)];
+    if (typeof value === 'string') {
+      const problem = valueProblem(entry, value);
+      if (problem !== undefined) throw new UsageError(badValueMessage(entry, { flag: true }, problem));
+    }
+    overrides[entry.key] = value;
+  }
+  return overrides as Overrides;
 }
 
 /** Run the command line; returns the exit code. */
@@ -111,23 +101,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     return EXIT_USAGE;
   }
 
-  const overrides: Overrides = {
-    cache_dir: options.cacheDir,
-    mac: options.mac,
-    format: options.format,
-    'image-size': options.imageSize,
-    'installer-logs': options.installerLogs,
-    'log-file': options.logFile,
-    'log-filename': options.logFilename,
-    accelerator: options.accelerator,
-    'install-timeout': options.installTimeout,
-    'zero-free-space': options.zeroFreeSpace,
-    compress: options.compress,
-    'boot-test': options.bootTest,
-  };
-
   let spec;
   try {
+    const overrides = cliOverrides(options);
     const { config } = loadConfig();
     const knownImages = config.sections();
     const hadSection = applyOverrides(config, image, overrides);
@@ -141,7 +117,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       date: localDate(),
       knownImages,
       hadSection,
-      upload: options.upload,
+      upload: options.upload !== false,
     });
   } catch (error) {
     if (error instanceof UsageError) {

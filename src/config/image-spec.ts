@@ -2,15 +2,26 @@ import { accessSync, constants } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError, ConfigParser, parseBoolean } from './configparser.js';
-import { DURATION_FORMS, SIZE_FORMS, parseBytes, parseDuration } from './units.js';
+import {
+  badValueMessage,
+  optionByKey,
+  parseVnc,
+  valueProblem,
+  type ChoiceOf,
+  type KeyOfKind,
+  type OptionKey,
+  type Overrides,
+} from './options.js';
+import { parseBytes, parseDuration } from './units.js';
 import { UsageError } from './usage-error.js';
 
-export type ImageFormat = 'raw' | 'qcow2';
-export type Accelerator = 'auto' | 'kvm' | 'tcg';
-export type ZeroFreeSpace = 'discard' | 'zerofree' | 'none';
-export type Compression = 'none' | 'zlib' | 'zstd';
-export type AnswerKind = 'preseed' | 'kickstart' | 'yast' | 'autoinstall';
-export type AnswerDelivery = 'inject' | 'http';
+export type ImageFormat = ChoiceOf<'format'>;
+export type Accelerator = ChoiceOf<'accelerator'>;
+export type ZeroFreeSpace = ChoiceOf<'zero-free-space'>;
+export type Compression = ChoiceOf<'compress'>;
+export type AnswerKind = KeyOfKind<'answer-file'>;
+export type AnswerDelivery = ChoiceOf<'answer-delivery'>;
+export type { Overrides };
 
 /** Where an installer file comes from. */
 export interface InstallerSource {
@@ -82,29 +93,13 @@ export interface BootTestSpec {
   ramMiB: number;
 }
 
-/** Options given on the command line or as action inputs. They win over the files. */
-export interface Overrides {
-  'cache_dir'?: string;
-  format?: string;
-  'image-size'?: string;
-  mac?: string;
-  'installer-logs'?: boolean;
-  'log-file'?: boolean;
-  'log-filename'?: string;
-  accelerator?: string;
-  'install-timeout'?: string;
-  'zero-free-space'?: string;
-  compress?: string;
-  'boot-test'?: boolean;
-}
-
-export const DEFAULT_IMAGE_SIZE = '2G';
-export const DEFAULT_RAM = '1G';
-export const DEFAULT_INSTALL_TIMEOUT = '3h';
-export const DEFAULT_OSINFO = 'linux2022';
-export const DEFAULT_BOOT_TIMEOUT = '10m';
+export const DEFAULT_IMAGE_SIZE = optionByKey('image-size').default;
+export const DEFAULT_RAM = optionByKey('ram').default;
+export const DEFAULT_INSTALL_TIMEOUT = optionByKey('install-timeout').default;
+export const DEFAULT_OSINFO = optionByKey('osinfo').default;
+export const DEFAULT_BOOT_TIMEOUT = optionByKey('boot-timeout').default;
 /** getty's prompt, e.g. `debian login:`. */
-export const DEFAULT_BOOT_EXPECT = '\\blogin: *$';
+export const DEFAULT_BOOT_EXPECT = optionByKey('boot-test-expect').default;
 
 /** The build date as the original writes it in file names: YYYY-MM-DD, local time. */
 export function localDate(date = new Date()): string {
@@ -124,18 +119,27 @@ export function defaultCacheDir(uid = process.getuid?.() ?? 0): string {
 export function applyOverrides(config: ConfigParser, image: string, overrides: Overrides): boolean {
   const existed = config.hasSection(image);
   if (!existed) config.addSection(image);
-  for (const [key, value] of Object.entries(overrides) as Array<[string, string | boolean | undefined]>) {
-    if (value === undefined) continue;
-    config.set(image, key, typeof value === 'boolean' ? (value ? 'True' : 'False') : value);
-  }
-  if (!config.hasOption(image, 'cache_dir')) config.set(image, 'cache_dir', defaultCacheDir());
   try {
+    for (const [key, value] of Object.entries(overrides) as Array<[string, string | boolean | undefined]>) {
+      if (value === undefined) continue;
+      config.set(image, key, typeof value === 'boolean' ? (value ? 'True' : 'False') : value);
+    }
+    if (!config.hasOption(image, 'cache_dir')) config.set(image, 'cache_dir', defaultCacheDir());
     config.set(image, 'cache_dir', expandHome(config.get(image, 'cache_dir')));
   } catch (error) {
-    if (error instanceof ConfigError) throw new UsageError(error.message);
-    throw error;
+    throw asUsageError(error);
   }
   return existed;
+}
+
+/**
+ * A ConfigError as the UsageError the front doors report, keeping its place:
+ * the message starts with file:line when the error knows them.
+ */
+export function asUsageError(error: unknown): unknown {
+  if (!(error instanceof ConfigError)) return error;
+  const at = error.file !== undefined && error.line !== undefined ? `${error.file}:${error.line}: ` : '';
+  return new UsageError(at && !error.message.includes(at) ? `${at}${error.message}` : error.message);
 }
 
 /** The resolved options of an image: configparser's items(section). */
@@ -143,8 +147,7 @@ export function resolvedOptions(config: ConfigParser, image: string): Record<str
   try {
     return config.items(image);
   } catch (error) {
-    if (error instanceof ConfigError) throw new UsageError(error.message);
-    throw error;
+    throw asUsageError(error);
   }
 }
 
@@ -158,6 +161,60 @@ export interface ResolveContext {
   upload: boolean;
 }
 
+/**
+ * The keys of one image's section, read through the option table: each
+ * getter takes the table's default when the key is unset, checks the value
+ * as the table's kind says, and throws the table's wording of a bad value.
+ */
+class SectionReader {
+  constructor(
+    readonly config: ConfigParser,
+    readonly image: string,
+    readonly options: Record<string, string>,
+  ) {}
+
+  /** `file:line: ` of the key, when it comes from a file. */
+  at(key: string): string {
+    const origin = this.config.origin(this.image, key);
+    return origin ? `${origin.file}:${origin.line}: ` : '';
+  }
+
+  problem(key: string, message: string): UsageError {
+    return new UsageError(`${this.at(key)}[${this.image}] ${key}: ${message}`);
+  }
+
+  /** The value as set or the table's default, checked; undefined when neither gives one. */
+  text(key: OptionKey): string | undefined {
+    const entry = optionByKey(key);
+    const text = this.options[key] ?? ('default' in entry ? entry.default : undefined);
+    if (text === undefined) return undefined;
+    const problem = valueProblem(entry, text);
+    if (problem !== undefined) throw new UsageError(badValueMessage(entry, { image: this.image, at: this.at(key) }, problem));
+    return entry.kind === 'regex' ? text : text.trim();
+  }
+
+  /** A string that may be unset or empty. */
+  optional(key: OptionKey): string | undefined {
+    return this.text(key) || undefined;
+  }
+
+  choice<K extends KeyOfKind<'choice'>>(key: K): ChoiceOf<K> {
+    return this.text(key) as ChoiceOf<K>;
+  }
+
+  bytes(key: KeyOfKind<'size'>): number {
+    return parseBytes(this.text(key) as string) as number;
+  }
+
+  ms(key: KeyOfKind<'duration'>): number {
+    return parseDuration(this.text(key) as string) as number;
+  }
+
+  flag(key: KeyOfKind<'boolean'>): boolean {
+    return parseBoolean(this.text(key) as string) as boolean;
+  }
+}
+
 /** Turn an image's section into a validated ImageSpec, or throw UsageError saying what is wrong. */
 export function resolveImageSpec(config: ConfigParser, image: string, context: ResolveContext): ImageSpec {
   if (!context.hadSection) {
@@ -165,134 +222,57 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     throw new UsageError(`No section '${image}' defined in the configuration. Images that exist: ${known}.`);
   }
   const options = resolvedOptions(config, image);
-  const where = (key: string): string => {
-    const origin = config.origin(image, key);
-    return origin ? `${origin.file}:${origin.line}: ` : '';
-  };
-  const problem = (key: string, message: string): UsageError =>
-    new UsageError(`${where(key)}[${image}] ${key}: ${message}`);
-
-  const sizeOf = (key: string, fallback: string): number => {
-    const text = options[key] ?? fallback;
-    const bytes = parseBytes(text);
-    if (bytes === undefined || bytes === 0) throw problem(key, `'${text}' is not a size; use ${SIZE_FORMS}.`);
-    return bytes;
-  };
-  const booleanOf = (key: string, fallback: boolean): boolean => {
-    const text = options[key];
-    if (text === undefined) return fallback;
-    const value = parseBoolean(text);
-    if (value === undefined) throw problem(key, `'${text}' is not a boolean; use 1/yes/true/on or 0/no/false/off.`);
-    return value;
-  };
-  const choiceOf = <T extends string>(key: string, choices: readonly T[], fallback: T): T => {
-    const text = (options[key] ?? fallback).trim();
-    if (!(choices as readonly string[]).includes(text)) {
-      throw problem(key, `'${text}' is not one of ${choices.join(', ')}.`);
-    }
-    return text as T;
-  };
-
-  const format = choiceOf<ImageFormat>('format', ['raw', 'qcow2'], 'raw');
-  const imageSize = sizeOf('image-size', DEFAULT_IMAGE_SIZE);
-  const ramMiB = Math.floor(sizeOf('ram', DEFAULT_RAM) / 1024 / 1024);
-  if (ramMiB < 128) throw problem('ram', `${options.ram} is less than the 128 MiB an installer needs.`);
-  const coresText = options.cores ?? '1';
-  if (!/^[1-9][0-9]*$/.test(coresText.trim())) throw problem('cores', `'${coresText}' is not a whole number of CPU cores (1 or more).`);
-
-  const installer = resolveInstaller(options, problem);
-  const answerFile = resolveAnswerFile(options, problem);
-  const answerDelivery = choiceOf<AnswerDelivery>('answer-delivery', ['inject', 'http'], 'inject');
-
-  let mac: string | undefined;
-  if (options.mac !== undefined && options.mac.trim() !== '') {
-    mac = options.mac.trim().toLowerCase();
-    if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(mac)) {
-      throw problem('mac', `'${options.mac}' is not a MAC address; use six hex pairs like 52:54:00:12:34:56.`);
-    }
-    if ((parseInt(mac.slice(0, 2), 16) & 1) === 1) {
-      throw problem('mac', `'${options.mac}' is a multicast address; a network card needs a unicast one (first byte even, e.g. 52:54:00:…).`);
-    }
-  }
-
-  let vnc: ImageSpec['vnc'];
-  if (options.vnc !== undefined && options.vnc.trim() !== '') {
-    const match = /^([^:]*):([0-9]+)$/.exec(options.vnc.trim());
-    const display = match ? Number(match[2]) : NaN;
-    if (!match || display > 65535 - 5900) {
-      throw problem('vnc', `'${options.vnc}' is not a VNC display; use LISTEN:DISPLAY such as localhost:1 (port 5901) or :1.`);
-    }
-    vnc = { listen: match[1], port: 5900 + display };
-  }
-
-  const timeoutText = options['install-timeout'] ?? DEFAULT_INSTALL_TIMEOUT;
-  const installTimeoutMs = parseDuration(timeoutText);
-  if (installTimeoutMs === undefined || installTimeoutMs === 0) {
-    throw problem('install-timeout', `'${timeoutText}' is not a duration; use ${DURATION_FORMS}.`);
-  }
-
-  const osinfo = (options.osinfo ?? DEFAULT_OSINFO).trim();
-  if (!/^[A-Za-z0-9._-]+$/.test(osinfo)) {
-    throw problem('osinfo', `'${osinfo}' is not an OS name; use a short id from 'virt-install --osinfo list' such as debian12 or linux2022.`);
-  }
-
-  const cpu = options.cpu?.trim() || undefined;
-  if (cpu !== undefined && !/^[A-Za-z0-9=,._-]+$/.test(cpu)) {
-    throw problem('cpu', `'${cpu}' is not a virt-install --cpu value such as mode=maximum, host-passthrough or host-model.`);
-  }
-
-  const logFile = booleanOf('log-file', false)
-    ? resolve(context.outputDir, expandHome(options['log-filename'] ?? `${image}-${context.date}.log`))
+  const read = new SectionReader(config, image, options);
+  const problem: Problem = (key, message) => read.problem(key, message);
+  const machine = resolveMachine(read);
+  const logFile = read.flag('log-file')
+    ? resolve(context.outputDir, expandHome(read.optional('log-filename') ?? `${image}-${context.date}.log`))
     : undefined;
-
-  const postBuild = options['post-build-command']?.trim();
-
-  const bootTimeoutText = options['boot-timeout'] ?? DEFAULT_BOOT_TIMEOUT;
-  const bootTimeoutMs = parseDuration(bootTimeoutText);
-  if (bootTimeoutMs === undefined || bootTimeoutMs === 0) {
-    throw problem('boot-timeout', `'${bootTimeoutText}' is not a duration; use ${DURATION_FORMS}.`);
-  }
-  const expect = options['boot-test-expect'] ?? DEFAULT_BOOT_EXPECT;
-  try {
-    new RegExp(expect, 'm');
-  } catch (error) {
-    throw problem('boot-test-expect', `'${expect}' is not a regular expression: ${(error as Error).message}.`);
-  }
   return {
     name: image,
     date: context.date,
     stem: `${image}-${context.date}`,
     outputDir: context.outputDir,
     cacheDir: join(resolve(expandHome(options.cache_dir ?? defaultCacheDir())), image),
-    format,
-    imageSize,
-    ramMiB,
-    cores: Number(coresText),
-    installer,
-    answerFile,
-    answerDelivery,
+    format: read.choice('format'),
+    imageSize: read.bytes('image-size'),
+    ...machine,
+    installer: resolveInstaller(options, problem),
+    answerFile: resolveAnswerFile(options, problem),
+    answerDelivery: read.choice('answer-delivery'),
     append: options.append ?? '',
-    mac,
-    vnc,
-    osinfo,
-    cpu,
-    accelerator: choiceOf<Accelerator>('accelerator', ['auto', 'kvm', 'tcg'], 'auto'),
-    installTimeoutMs,
-    installerLogs: booleanOf('installer-logs', false),
-    keepRaw: booleanOf('keep-raw', false),
+    accelerator: read.choice('accelerator'),
+    installTimeoutMs: read.ms('install-timeout'),
+    installerLogs: read.flag('installer-logs'),
+    keepRaw: read.flag('keep-raw'),
     logFile,
-    zeroFreeSpace: choiceOf<ZeroFreeSpace>('zero-free-space', ['discard', 'zerofree', 'none'], 'discard'),
-    compress: choiceOf<Compression>('compress', ['none', 'zlib', 'zstd'], 'none'),
+    zeroFreeSpace: read.choice('zero-free-space'),
+    compress: read.choice('compress'),
     upload: context.upload,
     uploads: resolveUploads(config, image, options),
-    postBuildCommand: postBuild ? postBuild : undefined,
+    postBuildCommand: read.optional('post-build-command'),
     bootTest: {
-      enabled: booleanOf('boot-test', false),
-      timeoutMs: bootTimeoutMs,
-      expect,
-      cloudInit: booleanOf('boot-test-cloud-init', true),
-      ramMiB: Math.max(ramMiB, 512),
+      enabled: read.flag('boot-test'),
+      timeoutMs: read.ms('boot-timeout'),
+      expect: read.text('boot-test-expect') as string,
+      cloudInit: read.flag('boot-test-cloud-init'),
+      ramMiB: Math.max(machine.ramMiB, 512),
     },
+  };
+}
+
+/** The installing machine: memory, cores, network card, display, OS and CPU model. */
+function resolveMachine(read: SectionReader): Pick<ImageSpec, 'ramMiB' | 'cores' | 'mac' | 'vnc' | 'osinfo' | 'cpu'> {
+  const ramMiB = Math.floor(read.bytes('ram') / 1024 / 1024);
+  if (ramMiB < 128) throw read.problem('ram', `${read.options.ram} is less than the 128 MiB an installer needs.`);
+  const vnc = read.optional('vnc');
+  return {
+    ramMiB,
+    cores: Number(read.text('cores')),
+    mac: read.optional('mac')?.toLowerCase(),
+    vnc: vnc === undefined ? undefined : parseVnc(vnc),
+    osinfo: read.text('osinfo') as string,
+    cpu: read.optional('cpu'),
   };
 }
 
@@ -391,8 +371,7 @@ function resolveUploads(config: ConfigParser, image: string, options: Record<str
       try {
         return config.get(name, key);
       } catch (error) {
-        if (error instanceof ConfigError) throw new UsageError(error.message);
-        throw error;
+        throw asUsageError(error);
       }
     };
     const where = (key: string): string => {

@@ -113,9 +113,9 @@ describe('bad input', () => {
     const env = isolatedConfig(dir);
     const before = readdirSync(dir).sort();
     const cases: Array<[Record<string, string>, string]> = [
-      [{ format: 'vmdk' }, "Input 'format' is 'vmdk'; use one of qcow2, raw."],
-      [{ upload: 'yes' }, "Input 'upload' is 'yes'; use true or false (YAML 1.2 core schema: true, True, TRUE, false, False, FALSE)."],
-      [{ 'image-size': 'huge' }, "Input 'image-size' is 'huge'; use a whole number with a unit: binary '512 MiB', '4 GiB', SI '2 GB', or legacy '2G' (= 2 GiB)."],
+      [{ format: 'vmdk' }, "Input 'format': 'vmdk' is not one of raw, qcow2."],
+      [{ upload: 'yes' }, "Input 'upload': 'yes' is not a boolean; use true or false (YAML 1.2 core schema: true, True, TRUE, false, False, FALSE)."],
+      [{ 'image-size': 'huge' }, "Input 'image-size': 'huge' is not a size; use a whole number with a unit: binary '512 MiB', '4 GiB', SI '2 GB', or legacy '2G' (= 2 GiB)."],
       [{ image: 'No-Such-Image' }, `No section 'No-Such-Image' defined in the configuration. Images that exist: ${image}.`],
       [{ 'config-text': `[${image}]\nformat = vmdk\n` }, `[${image}] format: 'vmdk' is not one of raw, qcow2.`],
     ];

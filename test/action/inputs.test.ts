@@ -28,19 +28,21 @@ describe('action inputs', () => {
       assert.throws(
         () => requiredBoolean(Input.Upload, inputs({ [Input.Upload]: word })),
         (error: unknown) =>
-          error instanceof UsageError && error.message === `Input 'upload' is '${word}'; use true or false (YAML 1.2 core schema: true, True, TRUE, false, False, FALSE).`,
+          error instanceof UsageError && error.message ===
+            `Input 'upload': '${word}' is not a boolean; use true or false (YAML 1.2 core schema: true, True, TRUE, false, False, FALSE).`,
       );
     }
   });
 
   test('choices, sizes and durations are checked with a message naming the input', () => {
     const cases: Array<[Partial<Record<Input, string>>, RegExp]> = [
-      [{ [Input.Format]: 'vmdk' }, /^Input 'format' is 'vmdk'; use one of qcow2, raw\.$/],
-      [{ [Input.Accelerator]: 'hvf' }, /^Input 'accelerator' is 'hvf'; use one of auto, kvm, tcg\.$/],
-      [{ [Input.ZeroFreeSpace]: 'fstrim' }, /^Input 'zero-free-space' is 'fstrim'; use one of discard, zerofree, none\.$/],
-      [{ [Input.Compress]: 'xz' }, /^Input 'compress' is 'xz'; use one of none, zlib, zstd\.$/],
-      [{ [Input.ImageSize]: 'big' }, /^Input 'image-size' is 'big'; use a whole number with a unit/],
-      [{ [Input.InstallTimeout]: 'soon' }, /^Input 'install-timeout' is 'soon'; use seconds/],
+      [{ [Input.Format]: 'vmdk' }, /^Input 'format': 'vmdk' is not one of raw, qcow2\.$/],
+      [{ [Input.Accelerator]: 'hvf' }, /^Input 'accelerator': 'hvf' is not one of auto, kvm, tcg\.$/],
+      [{ [Input.ZeroFreeSpace]: 'fstrim' }, /^Input 'zero-free-space': 'fstrim' is not one of discard, zerofree, none\.$/],
+      [{ [Input.Compress]: 'xz' }, /^Input 'compress': 'xz' is not one of none, zlib, zstd\.$/],
+      [{ [Input.ImageSize]: 'big' }, /^Input 'image-size': 'big' is not a size; use a whole number with a unit/],
+      [{ [Input.InstallTimeout]: 'soon' }, /^Input 'install-timeout': 'soon' is not a duration; use seconds/],
+      [{ [Input.Mac]: '52:54:00:zz:00:01' }, /^Input 'mac': '52:54:00:zz:00:01' is not a MAC address/],
       [{ [Input.Config]: join(scratch, 'missing.conf') }, /^Input 'config': '.*missing\.conf' is not a readable file/],
       [{ [Input.Image]: '' }, /^Input 'image' is required and was not given\.$/],
     ];

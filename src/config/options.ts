@@ -1,0 +1,433 @@
+/**
+ * Every option of an image, declared once: its INI key, its command-line
+ * flag, its action input, its kind, its default and its help. The
+ * configuration's validation (image-spec.ts), the command's options and
+ * --help (cli/main.ts), the action's inputs (action/inputs.ts), the README's
+ * table and the wording of a bad value all come from here.
+ */
+import { parseBoolean } from './configparser.js';
+import { DURATION_FORMS, SIZE_FORMS, parseBytes, parseDuration } from './units.js';
+
+/**
+ * What an option's value is. The scalar kinds (choice, size, duration,
+ * boolean, count, string, path, regex) are checked here for every door; the
+ * others are documented here and checked where they are used (uri, checksum,
+ * answer-file and list in image-spec.ts, file and text in action/inputs.ts).
+ */
+export type OptionKind =
+  | 'choice'
+  | 'size'
+  | 'duration'
+  | 'boolean'
+  | 'count'
+  | 'string'
+  | 'path'
+  | 'regex'
+  | 'uri'
+  | 'checksum'
+  | 'answer-file'
+  | 'list'
+  | 'file'
+  | 'text';
+
+export interface CliFlag {
+  /** The long flag without its dashes: `format` for --format. */
+  long: string;
+  /** The short flag without its dash: `f` for -f. */
+  short?: string;
+  /** The value's placeholder in --help, for options that take one. */
+  arg?: string;
+  /** Booleans: the help of --no-<long>, when the command has it. */
+  noHelp?: string;
+  /** Booleans: the command has only --no-<long>; the option is on unless it is given. */
+  onlyNo?: true;
+}
+
+/** One option. */
+export interface OptionSpec {
+  /** The key in an image's section of the configuration; none for options of the command or action only. */
+  key?: string;
+  /** The command-line flag; none when the command has no option for it. */
+  cli?: CliFlag;
+  /** The action's input of the same meaning; none when the action has none. */
+  input?: string;
+  kind: OptionKind;
+  /** The accepted values of a choice, the default first where there is one. */
+  choices?: readonly string[];
+  /** The value (as INI text) that applies when the key is unset. */
+  default?: string;
+  /** How the default reads in the documentation, when it is not a fixed value. */
+  defaultDoc?: string;
+  /** The default action.yml gives the input (the runner then always passes a value). */
+  inputDefault?: string;
+  /** The action fails without this input. */
+  required?: true;
+  /** Not in the original image-factory. */
+  new?: true;
+  /** A further check of the (trimmed, non-empty) value: the problem, worded after the value, or undefined. */
+  check?: (value: string) => string | undefined;
+  /** One line for --help and the README. */
+  help: string;
+}
+
+const MAC_PATTERN = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
+
+function checkMac(value: string): string | undefined {
+  const mac = value.toLowerCase();
+  if (!MAC_PATTERN.test(mac)) return 'is not a MAC address; use six hex pairs like 52:54:00:12:34:56.';
+  if ((parseInt(mac.slice(0, 2), 16) & 1) === 1) {
+    return 'is a multicast address; a network card needs a unicast one (first byte even, e.g. 52:54:00:…).';
+  }
+  return undefined;
+}
+
+/** LISTEN:DISPLAY as `{ listen, port }`, or undefined. */
+export function parseVnc(value: string): { listen: string; port: number } | undefined {
+  const match = /^([^:]*):([0-9]+)$/.exec(value.trim());
+  if (!match || Number(match[2]) > 65535 - 5900) return undefined;
+  return { listen: match[1], port: 5900 + Number(match[2]) };
+}
+
+export const OPTIONS = [
+  {
+    input: 'image',
+    kind: 'string',
+    required: true,
+    help: 'the image to build: a section of the configuration (the command takes it as its argument, or from $IMAGE)',
+  },
+  {
+    input: 'config',
+    kind: 'file',
+    new: true,
+    help: 'an INI file read after the other configuration files (the command reads the file $IMAGE_FACTORY_CONFIG names instead of them)',
+  },
+  { input: 'config-text', kind: 'text', new: true, help: 'INI text read after `config`' },
+  {
+    key: 'linux',
+    kind: 'uri',
+    help: 'netboot kernel: `http:`, `https:`, `rsync:`, `file:` URI or a path (`~` expands, relative to the working folder); cached in `<cache_dir>/<image>/`, revalidated with ETag/Last-Modified',
+  },
+  { key: 'initrd', kind: 'uri', help: 'netboot initrd, as `linux`' },
+  { key: 'installer_image', kind: 'uri', new: true, help: 'an installer image instead of `linux`/`initrd`' },
+  {
+    key: 'linux_sha256',
+    kind: 'checksum',
+    new: true,
+    help: 'expected SHA-256 of `linux`; a cached file that matches is used without network access',
+  },
+  { key: 'initrd_sha256', kind: 'checksum', new: true, help: 'expected SHA-256 of `initrd`' },
+  { key: 'preseed', kind: 'answer-file', help: 'the answer file of debian-installer' },
+  { key: 'kickstart', kind: 'answer-file', help: 'the answer file of anaconda (Kickstart)' },
+  { key: 'yast', kind: 'answer-file', help: 'the answer file of AutoYaST' },
+  { key: 'autoinstall', kind: 'answer-file', new: true, help: "the answer file of Ubuntu's subiquity (needs answer-delivery = http)" },
+  {
+    key: 'answer-delivery',
+    kind: 'choice',
+    choices: ['inject', 'http'],
+    default: 'inject',
+    new: true,
+    help: 'inject the answer file into the initrd, or serve it over http from the host at 10.0.2.2 during the install',
+  },
+  { key: 'append', kind: 'string', default: '', help: 'extra kernel arguments' },
+  { key: 'osinfo', kind: 'string', default: 'linux2022', new: true, check: checkOsinfo, help: "virt-install's OS name" },
+  {
+    key: 'cpu',
+    kind: 'string',
+    new: true,
+    check: (value) =>
+      /^[A-Za-z0-9=,._-]+$/.test(value)
+        ? undefined
+        : 'is not a virt-install --cpu value such as mode=maximum, host-passthrough or host-model.',
+    help: "virt-install's --cpu, e.g. mode=maximum",
+  },
+  { key: 'ram', kind: 'size', default: '1G', help: 'memory of the installing VM (at least 128 MiB)' },
+  { key: 'cores', kind: 'count', default: '1', help: 'CPU cores of the installing VM' },
+  {
+    key: 'cache_dir',
+    cli: { long: 'cache-dir', short: 'c', arg: 'dir' },
+    input: 'cache-dir',
+    kind: 'path',
+    defaultDoc: '/var/cache/image-factory as root, ~/.cache/image-factory otherwise',
+    help: 'cache folder for installer files; each image gets a subfolder',
+  },
+  {
+    key: 'format',
+    cli: { long: 'format', short: 'f', arg: 'format' },
+    input: 'format',
+    kind: 'choice',
+    choices: ['raw', 'qcow2'],
+    default: 'raw',
+    help: 'image format',
+  },
+  {
+    key: 'image-size',
+    cli: { long: 'image-size', arg: 'size' },
+    input: 'image-size',
+    kind: 'size',
+    default: '2G',
+    help: "size of the image's disk, e.g. 4G (legacy binary), '4 GiB', '5 GB'",
+  },
+  { key: 'keep-raw', kind: 'boolean', default: 'no', help: 'keep the raw image beside the qcow2' },
+  {
+    key: 'mac',
+    cli: { long: 'mac', arg: 'mac' },
+    input: 'mac',
+    kind: 'string',
+    check: checkMac,
+    help: 'MAC address of the installing machine',
+  },
+  {
+    key: 'vnc',
+    kind: 'string',
+    check: (value) =>
+      parseVnc(value) ? undefined : 'is not a VNC display; use LISTEN:DISPLAY such as localhost:1 (port 5901) or :1.',
+    help: 'VNC display of the installing machine as LISTEN:N (port 5900+N)',
+  },
+  {
+    key: 'installer-logs',
+    cli: { long: 'installer-logs', noHelp: 'do not print installer logs' },
+    input: 'installer-logs',
+    kind: 'boolean',
+    default: 'no',
+    help: 'print installer logs and the console into the log output',
+  },
+  {
+    key: 'log-file',
+    cli: { long: 'log-file', noHelp: 'do not write a log file' },
+    input: 'log-file',
+    kind: 'boolean',
+    default: 'no',
+    help: 'also write the log to a file (<image>-<date>.log unless log-filename says otherwise)',
+  },
+  {
+    key: 'log-filename',
+    cli: { long: 'log-filename', arg: 'file' },
+    input: 'log-filename',
+    kind: 'path',
+    help: 'the log file to write when logging to a file, relative to the output folder',
+  },
+  {
+    key: 'accelerator',
+    cli: { long: 'accelerator', arg: 'name' },
+    input: 'accelerator',
+    kind: 'choice',
+    choices: ['auto', 'kvm', 'tcg'],
+    default: 'auto',
+    new: true,
+    help: 'kvm, tcg (software emulation: works everywhere, slow) or auto (kvm when /dev/kvm is usable)',
+  },
+  {
+    key: 'install-timeout',
+    cli: { long: 'install-timeout', arg: 'duration' },
+    input: 'install-timeout',
+    kind: 'duration',
+    default: '3h',
+    new: true,
+    help: 'stop the installer after this long, e.g. 90m, 3h',
+  },
+  {
+    key: 'zero-free-space',
+    cli: { long: 'zero-free-space', arg: 'how' },
+    input: 'zero-free-space',
+    kind: 'choice',
+    choices: ['discard', 'zerofree', 'none'],
+    default: 'discard',
+    new: true,
+    help: 'how free space is zeroed so the image compresses: discard (fast, falls back to zerofree), zerofree or none',
+  },
+  {
+    key: 'compress',
+    cli: { long: 'compress', arg: 'how' },
+    input: 'compress',
+    kind: 'choice',
+    choices: ['none', 'zlib', 'zstd'],
+    default: 'none',
+    new: true,
+    help: 'compress the qcow2 clusters',
+  },
+  {
+    key: 'boot-test',
+    cli: { long: 'boot-test', noHelp: 'do not boot-test the image' },
+    input: 'boot-test',
+    kind: 'boolean',
+    default: 'no',
+    new: true,
+    help: 'boot the finished image in a throw-away VM and fail unless it comes up (before any upload)',
+  },
+  { key: 'boot-timeout', kind: 'duration', default: '10m', new: true, help: 'time limit of the boot test' },
+  {
+    key: 'boot-test-expect',
+    kind: 'regex',
+    default: '\\blogin: *$',
+    defaultDoc: 'a login prompt',
+    new: true,
+    help: 'regular expression the console must show in the boot test',
+  },
+  {
+    key: 'boot-test-cloud-init',
+    kind: 'boolean',
+    default: 'yes',
+    new: true,
+    help: 'the boot test attaches a NoCloud seed and requires cloud-init to finish',
+  },
+  {
+    key: 'upload_destinations',
+    kind: 'list',
+    help: 'comma-separated sections to upload to (unset: no upload)',
+  },
+  {
+    key: 'post-build-command',
+    kind: 'string',
+    help: "run after a successful build with the image's file name as its argument",
+  },
+  {
+    cli: { long: 'upload', onlyNo: true, noHelp: 'build without uploading to upload_destinations' },
+    input: 'upload',
+    kind: 'boolean',
+    inputDefault: 'true',
+    new: true,
+    help: "upload to the image's upload_destinations",
+  },
+  {
+    cli: { long: 'output-dir', short: 'o', arg: 'dir' },
+    input: 'output-dir',
+    kind: 'path',
+    inputDefault: '${{ github.workspace }}',
+    defaultDoc: 'the current folder',
+    new: true,
+    help: 'folder for the image, checksum and logs',
+  },
+  {
+    cli: { long: 'install-dependencies' },
+    input: 'install-dependencies',
+    kind: 'boolean',
+    inputDefault: 'true',
+    new: true,
+    help: 'first install missing host tools (apt-get or dnf), start libvirt if nothing runs it, open a root-only /dev/kvm to the kvm group',
+  },
+  {
+    cli: { long: 'print-config' },
+    kind: 'boolean',
+    new: true,
+    help: "print the image's resolved settings as JSON (configparser's items() after the options) and exit",
+  },
+  {
+    cli: { long: 'dry-run' },
+    kind: 'boolean',
+    new: true,
+    help: 'print every command the build would run, and run none',
+  },
+] as const satisfies readonly OptionSpec[];
+
+function checkOsinfo(value: string): string | undefined {
+  if (/^[A-Za-z0-9._-]+$/.test(value)) return undefined;
+  return "is not an OS name; use a short id from 'virt-install --osinfo list' such as debian12 or linux2022.";
+}
+
+export type OptionEntry = (typeof OPTIONS)[number];
+/** The options that are keys of an image's section. */
+export type KeyedOption = Extract<OptionEntry, { key: string }>;
+export type OptionKey = KeyedOption['key'];
+/** The keys of one kind. */
+export type KeyOfKind<K extends OptionKind> = Extract<KeyedOption, { kind: K }>['key'];
+/** The values of a choice, e.g. ChoiceOf<'format'> = 'raw' | 'qcow2'. */
+export type ChoiceOf<K extends KeyOfKind<'choice'>> = Extract<KeyedOption, { key: K }>['choices'][number];
+
+type ValueOf<E extends OptionEntry> = E['kind'] extends 'boolean' ? boolean : string;
+type Camel<S extends string> = S extends `${infer Head}-${infer Tail}` ? `${Head}${Capitalize<Camel<Tail>>}` : S;
+
+/** Options given on the command line or as action inputs, by INI key. They win over the files. */
+export type Overrides = {
+  [E in Extract<KeyedOption, { cli: CliFlag } | { input: string }> as E['key']]?: ValueOf<E>;
+};
+
+/** The command's options as commander returns them (camelCase of the long flag). */
+export type CliOptions = {
+  [E in Extract<OptionEntry, { cli: CliFlag }> as Camel<E['cli']['long']>]?: ValueOf<E>;
+};
+
+export function camelCase(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+}
+
+/** The entry of an INI key. */
+export function optionByKey<K extends OptionKey>(key: K): Extract<KeyedOption, { key: K }> {
+  return OPTIONS.find((entry) => 'key' in entry && entry.key === key) as Extract<KeyedOption, { key: K }>;
+}
+
+/** The entry of an action input, or undefined. */
+export function optionByInput(input: string): OptionSpec | undefined {
+  return (OPTIONS as readonly OptionSpec[]).find((entry) => entry.input === input);
+}
+
+/** The entry of a long flag (without dashes), or undefined. */
+export function optionByFlag(long: string): OptionSpec | undefined {
+  return (OPTIONS as readonly OptionSpec[]).find((entry) => entry.cli?.long === long);
+}
+
+export const CONFIG_BOOLEAN_WORDS = '1/yes/true/on or 0/no/false/off';
+
+/**
+ * What is wrong with a value of the option, worded to follow the name of
+ * where it was given (`--format: `, `Input 'format': `, `[img] format: `), or
+ * undefined when it is fine. Booleans are checked with configparser's words;
+ * the action checks its own (YAML's) before it passes them on.
+ */
+export function valueProblem(entry: OptionSpec, text: string): string | undefined {
+  const value = entry.kind === 'regex' ? text : text.trim();
+  switch (entry.kind) {
+    case 'choice':
+      if (!(entry.choices ?? []).includes(value)) return `'${value}' is not one of ${(entry.choices ?? []).join(', ')}.`;
+      break;
+    case 'size':
+      if (!parseBytes(value)) return `'${text}' is not a size; use ${SIZE_FORMS}.`;
+      break;
+    case 'duration':
+      if (!parseDuration(value)) return `'${text}' is not a duration; use ${DURATION_FORMS}.`;
+      break;
+    case 'count':
+      if (!/^[1-9][0-9]*$/.test(value)) return `'${text}' is not a whole number (1 or more).`;
+      break;
+    case 'boolean':
+      if (parseBoolean(value) === undefined) return `'${text}' is not a boolean; use ${CONFIG_BOOLEAN_WORDS}.`;
+      break;
+    case 'regex':
+      try {
+        new RegExp(value, 'm');
+      } catch (error) {
+        return `'${value}' is not a regular expression: ${(error as Error).message}.`;
+      }
+      break;
+    default:
+      break;
+  }
+  if (entry.check !== undefined && value !== '') {
+    const problem = entry.check(value);
+    if (problem !== undefined) return `'${text}' ${problem}`;
+  }
+  return undefined;
+}
+
+/** Where a value was given: a flag, an action input, or a key of an image's section at a place in a file. */
+export type Door = { flag: true } | { input: true } | { image: string; at: string };
+
+/** The name of the option at a door: `--format`, `Input 'format'`, `file:3: [img] format`. */
+export function doorLabel(entry: OptionSpec, door: Door): string {
+  if ('flag' in door) return `--${entry.cli?.long}`;
+  if ('input' in door) return `Input '${entry.input}'`;
+  return `${door.at}[${door.image}] ${entry.key}`;
+}
+
+/** The one wording of a bad value, at any door: `--format: 'vmdk' is not one of raw, qcow2.` */
+export function badValueMessage(entry: OptionSpec, door: Door, problem: string): string {
+  return `${doorLabel(entry, door)}: ${problem}`;
+}
+
+/** The --help line of an option: its help, then its values and default where it has them. */
+export function flagHelp(entry: OptionSpec): string {
+  const notes: string[] = [];
+  if (entry.choices) notes.push(`one of ${entry.choices.join(', ')}`);
+  const fallback = entry.defaultDoc ?? (entry.kind === 'boolean' ? undefined : entry.default);
+  if (fallback) notes.push(`default: ${fallback}`);
+  return notes.length ? `${entry.help} (${notes.join('; ')})` : entry.help;
+}
