@@ -6,19 +6,12 @@ import type { ImageSpec, InstallerSource } from '../config/image-spec.js';
 import { formatBytes, formatDuration } from '../config/units.js';
 import { CommandError, formatCommand } from '../host/command-error.js';
 import { AbortedError } from '../host/exec.js';
+import { basicAuth, redactSecrets, secretVariants } from '../net/credentials.js';
+import { isAbort, RETRY_ATTEMPTS, withRetries } from '../net/retry.js';
+import { describeRsyncFailure, isTransientRsyncFailure, rsyncArgv, rsyncEndpoint } from '../net/rsync.js';
 import { sha256File } from './checksum.js';
 import type { BuildContext } from './context.js';
 import { throttled } from './reporter.js';
-import {
-  describeRsyncFailure,
-  isAbort,
-  isTransientRsyncFailure,
-  RETRY_ATTEMPTS,
-  scrubSecrets,
-  secretVariants,
-  splitRsyncCredentials,
-  withRetries,
-} from './upload.js';
 
 export type InstallerKey = 'linux' | 'initrd' | 'image';
 
@@ -158,7 +151,7 @@ async function describeFetch(ctx: BuildContext, key: InstallerKey, source: Insta
       ctx.reporter.info(`${key}: would download ${source.display} to ${path} (revalidated if cached)`);
       return;
     case 'rsync':
-      await ctx.host.run(rsyncCommand(splitRsyncCredentials(source.location).uri, path));
+      await ctx.host.run(rsyncCommand(rsyncEndpoint(source.location).uri, path));
       return;
   }
 }
@@ -193,7 +186,7 @@ async function fetchOne(ctx: BuildContext, key: InstallerKey, source: InstallerS
     if (isAbort(error, ctx.signal)) {
       throw new AbortedError(`interrupted while fetching the installer ${key} from ${source.display}`);
     }
-    throw new FetchError(key, source.display, scrub(source, describeError(error)));
+    throw new FetchError(key, source.display, redactSecrets(describeError(error), secretVariants(source.uri)));
   }
 }
 
@@ -342,7 +335,7 @@ async function downloadHttp(ctx: BuildContext, key: InstallerKey, source: Instal
     },
     {
       isTransient: isTransientHttpFailure,
-      describe: (error) => scrub(source, describeError(error)),
+      describe: (error) => redactSecrets(describeError(error), secretVariants(source.uri)),
       signal: ctx.signal,
       onRetry: (reason, attempt, delayMs) =>
         reporter.warning(`${key}: downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
@@ -396,15 +389,8 @@ async function httpAttempt(
   }
 
   // fetch() refuses URLs with credentials: they travel as a Basic header instead.
-  const url = new URL(source.location);
-  const headers: Record<string, string> = { ...conditionalHeaders };
-  if (url.username || url.password) {
-    const user = decodeURIComponent(url.username);
-    const password = decodeURIComponent(url.password);
-    headers.Authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-    url.username = '';
-    url.password = '';
-  }
+  const { url, authorization } = basicAuth(source.location);
+  const headers: Record<string, string> = { ...conditionalHeaders, ...(authorization ? { Authorization: authorization } : {}) };
 
   const controller = new AbortController();
   const onAbort = (): void => controller.abort(ctx.signal?.reason);
@@ -511,30 +497,17 @@ function describeError(error: unknown): string {
   return parts.join(': ');
 }
 
-function scrub(source: InstallerSource, text: string): string {
-  const password = /^[a-z]+:\/\/[^/@:]*:([^/@]*)@/i.exec(source.uri)?.[1];
-  if (!password) return text;
-  let decoded = password;
-  try {
-    decoded = decodeURIComponent(password);
-  } catch {
-    // Keep it as written.
-  }
-  return scrubSecrets(text, [...new Set([password, decoded])]);
-}
-
 // ---------------------------------------------------------------------------
 // rsync:
 
 /** rsync writes a temporary file and renames it; its size-and-time check skips what is unchanged. */
 function rsyncCommand(uri: string, path: string): string[] {
-  return ['rsync', '--no-motd', '--times', `--timeout=300`, uri, path];
+  return rsyncArgv({ flags: ['--times'], operands: [uri, path] });
 }
 
 async function fetchRsync(ctx: BuildContext, key: InstallerKey, source: InstallerSource, path: string): Promise<Outcome> {
   const { reporter } = ctx;
-  const { uri, password } = splitRsyncCredentials(source.location);
-  const secrets = password === undefined ? [] : secretVariants(source.location, password);
+  const { uri, env, secrets } = rsyncEndpoint(source.location);
   const argv = rsyncCommand(uri, path);
   const before = await statFile(path);
   const started = Date.now();
@@ -542,20 +515,20 @@ async function fetchRsync(ctx: BuildContext, key: InstallerKey, source: Installe
     await withRetries(
       () =>
         ctx.host.run(argv, {
-          env: password === undefined ? process.env : { ...process.env, RSYNC_PASSWORD: password },
+          env,
           ...(ctx.signal ? { signal: ctx.signal } : {}),
-          onLine: (line) => reporter.output(scrubSecrets(line, secrets)),
+          onLine: (line) => reporter.output(redactSecrets(line, secrets)),
         }),
       {
         isTransient: isTransientRsyncFailure,
-        describe: (error) => scrubSecrets(describeRsyncFailure(error), secrets),
+        describe: (error) => redactSecrets(describeRsyncFailure(error), secrets),
         signal: ctx.signal,
         onRetry: (reason, attempt, delayMs) =>
           reporter.warning(`${key}: ${formatCommand(argv)} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
       },
     );
   } catch (error) {
-    if (error instanceof CommandError) throw new FetchError(key, source.display, scrubSecrets(describeRsyncFailure(error), secrets));
+    if (error instanceof CommandError) throw new FetchError(key, source.display, redactSecrets(describeRsyncFailure(error), secrets));
     throw error;
   }
   const after = await statFile(path);
