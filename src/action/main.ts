@@ -10,7 +10,7 @@ import { ActionReporter } from './action-reporter.js';
 import { Output } from './constants.js';
 import { HostSetupError, prepareHost } from '../host/host-setup.js';
 import { readInputs } from './inputs.js';
-import { InstallerCache, toolCacheDownloader } from './installer-cache.js';
+import { InstallerCache } from './installer-cache.js';
 import { savePendingResources } from './pending-resources.js';
 import { resolveActionSpec } from './resolve-spec.js';
 import { writeSummary } from './summary.js';
@@ -102,7 +102,6 @@ async function buildFromInputs(): Promise<void> {
       reporter,
       signal: controller.signal,
       onResources: savePendingResources,
-      download: toolCacheDownloader(controller.signal),
     });
     setOutputs(result);
     if (!result.cacheHit && installerCache.active) await reporter.group('Save the installer cache', () => installerCache.save(result.installer));
@@ -144,7 +143,7 @@ export async function run(): Promise<void> {
     await buildFromInputs();
   } catch (error) {
     core.setFailed(error instanceof ActionFailure ? error.message : describeFailure(error, undefined));
-    // A download in flight cannot be stopped; nothing is left to wait for after an interruption.
+    // Nothing is left to wait for after an interruption.
     if (error instanceof ActionFailure && error.interruptedBy) process.exit();
   }
 }
