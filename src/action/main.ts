@@ -9,6 +9,7 @@ import { STEP_TITLES } from '../pipeline/reporter.js';
 import { ActionReporter } from './action-reporter.js';
 import { Output } from './constants.js';
 import { HostSetupError, prepareHost } from '../host/host-setup.js';
+import { secretsOf } from '../net/credentials.js';
 import { readInputs } from './inputs.js';
 import { InstallerCache } from './installer-cache.js';
 import { savePendingResources } from './pending-resources.js';
@@ -58,11 +59,16 @@ async function buildFromInputs(): Promise<void> {
   const inputs = readInputs();
   const spec: ImageSpec = resolveActionSpec(inputs);
   checkOutputs(spec);
+  // Passwords in the installer's and the uploads' URIs: the runner masks them in the whole log.
+  const installerUris = spec.installer.kind === 'image' ? [spec.installer.image.uri] : [spec.installer.linux.uri, spec.installer.initrd.uri];
+  const secrets = secretsOf([...installerUris, ...spec.uploads.map((destination) => destination.target)]);
+  for (const secret of secrets) core.setSecret(secret);
 
   let logFile: LogReporter | undefined;
   if (spec.logFile) {
     logFile = new LogReporter('image-factory', () => undefined);
     try {
+      logFile.mask(secrets);
       logFile.openLogFile(spec.logFile);
     } catch (error) {
       throw new UsageError(`Cannot write the log file ${spec.logFile}: ${(error as Error).message}`);
