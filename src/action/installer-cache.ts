@@ -1,12 +1,9 @@
 import * as cache from '@actions/cache';
-import * as toolCache from '@actions/tool-cache';
 import { createHash } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageSpec, InstallerSource } from '../config/image-spec.js';
-import { AbortedError } from '../host/exec.js';
 import { sha256File } from '../pipeline/checksum.js';
-import type { Downloader, DownloadResponse } from '../pipeline/context.js';
 import type { FetchedInstaller } from '../pipeline/fetch.js';
 import type { Reporter } from '../pipeline/reporter.js';
 
@@ -143,76 +140,5 @@ export class InstallerCache {
     }
     this.savedKey = key;
     this.reporter.info(`Saved the installer files to the Actions cache as ${key}.`);
-  }
-}
-
-/** Rejects as soon as the signal aborts; the work itself cannot be stopped and is left to finish. */
-function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
-  if (!signal) return work;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new AbortedError(`interrupted while ${what}`));
-    if (signal.aborted) onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-/** Credentials travel as a Basic header: neither fetch() nor tool-cache take them from the URL. */
-function splitCredentials(location: string): { url: string; authorization?: string } {
-  const url = new URL(location);
-  if (!url.username && !url.password) return { url: location };
-  const authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
-  url.username = '';
-  url.password = '';
-  return { url: url.toString(), authorization };
-}
-
-/**
- * The installer's HTTP downloads through @actions/tool-cache's downloadTool,
- * which retries server errors. It answers only with the file: the validators
- * (ETag, Last-Modified) come from a HEAD request made before the GET, so that
- * if the file changes in between, the stored validators are the older ones
- * and the next run downloads again rather than keep a stale file. A 304 to a
- * conditional GET reaches us as tool-cache's HTTPError(304).
- */
-export function toolCacheDownloader(signal?: AbortSignal): Downloader {
-  return async (location, destination, headers): Promise<DownloadResponse> => {
-    const { url, authorization } = splitCredentials(location);
-    const validators = await headValidators(url, authorization, signal);
-    const download = toolCache.downloadTool(url, destination, authorization, { ...headers });
-    // If we stop waiting, a late failure must not become an unhandled rejection.
-    download.catch(() => undefined);
-    try {
-      await unlessAborted(download, signal, `downloading ${new URL(url).pathname}`);
-    } catch (error) {
-      if (error instanceof toolCache.HTTPError && error.httpStatusCode === 304) return { status: 304 };
-      throw error;
-    }
-    return { status: 200, ...validators };
-  };
-}
-
-async function headValidators(url: string, authorization: string | undefined, signal?: AbortSignal): Promise<Pick<DownloadResponse, 'etag' | 'lastModified'>> {
-  try {
-    const response = await fetch(url, {
-      method: 'HEAD',
-      redirect: 'follow',
-      headers: authorization ? { Authorization: authorization } : {},
-      signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(30_000)]) : AbortSignal.timeout(30_000),
-    });
-    if (!response.ok) return {};
-    return { etag: response.headers.get('etag') ?? undefined, lastModified: response.headers.get('last-modified') ?? undefined };
-  } catch {
-    // Without validators the file is simply downloaded again next time.
-    return {};
   }
 }

@@ -10,8 +10,9 @@ import { STEP_TITLES } from '../pipeline/reporter.js';
 import { ActionReporter } from './action-reporter.js';
 import { Output } from './constants.js';
 import { HostSetupError, prepareHost } from '../host/host-setup.js';
+import { secretsOf } from '../net/credentials.js';
 import { readInputs } from './inputs.js';
-import { InstallerCache, toolCacheDownloader } from './installer-cache.js';
+import { InstallerCache } from './installer-cache.js';
 import { savePendingResources } from './pending-resources.js';
 import { resolveActionSpec } from './resolve-spec.js';
 import { writeSummary } from './summary.js';
@@ -59,11 +60,16 @@ async function buildFromInputs(): Promise<void> {
   const inputs = readInputs();
   const spec: ImageSpec = resolveActionSpec(inputs);
   checkOutputs(spec);
+  // Passwords in the installer's and the uploads' URIs: the runner masks them in the whole log.
+  const installerUris = spec.installer.kind === 'image' ? [spec.installer.image.uri] : [spec.installer.linux.uri, spec.installer.initrd.uri];
+  const secrets = secretsOf([...installerUris, ...spec.uploads.map((destination) => destination.target)]);
+  for (const secret of secrets) core.setSecret(secret);
 
   let logFile: LogReporter | undefined;
   if (spec.logFile) {
     logFile = new LogReporter('image-factory', () => undefined);
     try {
+      logFile.mask(secrets);
       logFile.openLogFile(spec.logFile);
     } catch (error) {
       throw new UsageError(`Cannot write the log file ${spec.logFile}: ${(error as Error).message}`);
@@ -103,7 +109,6 @@ async function buildFromInputs(): Promise<void> {
       reporter,
       signal: controller.signal,
       onResources: savePendingResources,
-      download: toolCacheDownloader(controller.signal),
     });
     setOutputs(result);
     if (!result.cacheHit && installerCache.active) await reporter.group('Save the installer cache', () => installerCache.save(result.installer));
@@ -145,7 +150,7 @@ export async function run(): Promise<void> {
     await buildFromInputs();
   } catch (error) {
     core.setFailed(error instanceof ActionFailure ? error.message : describeFailure(error, undefined));
-    // A download in flight cannot be stopped; nothing is left to wait for after an interruption.
+    // Nothing is left to wait for after an interruption.
     if (error instanceof ActionFailure && error.interruptedBy) process.exit();
   }
 }

@@ -1,6 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { redactUri } from '../net/credentials.js';
 import { ConfigError, ConfigParser, parseBoolean } from './configparser.js';
 import {
   badValueMessage,
@@ -330,11 +331,6 @@ export function parseSource(uri: string, fail: (message: string) => UsageError):
     return { uri, display: redactUri(uri), scheme, location: uri };
   }
   throw fail(`unsupported scheme '${scheme}:' in '${redactUri(uri)}'; use file:, http:, https:, rsync: or a plain path.`);
-}
-
-/** Replace the password of user:password@host with ***. */
-export function redactUri(uri: string): string {
-  return uri.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/@:]*:)[^/@]*@/, '$1***@');
 }
 
 const ANSWER_KINDS: readonly AnswerKind[] = ['preseed', 'kickstart', 'yast', 'autoinstall'];

@@ -1,17 +1,11 @@
 import type { ImageSpec } from '../config/image-spec.js';
 import type { Host } from '../host/host.js';
+import type { downloadFile } from '../net/http-download.js';
 import type { Reporter } from './reporter.js';
 import type { CleanupStack } from './resources.js';
 
-/** Fetches a URL into a file; the action swaps in @actions/tool-cache's downloader. */
-export type Downloader = (url: string, destination: string, headers: Record<string, string>) => Promise<DownloadResponse>;
-
-export interface DownloadResponse {
-  /** 200 with the body written to destination, or 304 with nothing written. */
-  status: 200 | 304;
-  etag?: string;
-  lastModified?: string;
-}
+/** Fetches a URL into a file, one attempt: downloadFile's shape, for a stand-in. */
+export type Downloader = typeof downloadFile;
 
 /** What every step receives. */
 export interface BuildContext {
@@ -21,6 +15,6 @@ export interface BuildContext {
   reporter: Reporter;
   cleanup: CleanupStack;
   signal?: AbortSignal;
-  /** Replaces the built-in HTTP client for installer downloads (optional). */
+  /** Replaces downloadFile for installer downloads (optional; nothing in the project sets it now). */
   download?: Downloader;
 }

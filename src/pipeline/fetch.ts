@@ -1,24 +1,18 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import type { ImageSpec, InstallerSource } from '../config/image-spec.js';
 import { formatBytes, formatDuration } from '../config/units.js';
 import { CommandError, formatCommand } from '../host/command-error.js';
 import { AbortedError } from '../host/exec.js';
+import { redactSecrets, secretVariants } from '../net/credentials.js';
+import { downloadFile, isTransientHttpFailure, type DownloadResult } from '../net/http-download.js';
+import { isAbort, RETRY_ATTEMPTS, withRetries } from '../net/retry.js';
+import { describeRsyncFailure, isTransientRsyncFailure, rsyncArgv, rsyncEndpoint } from '../net/rsync.js';
 import { sha256File } from './checksum.js';
 import type { BuildContext } from './context.js';
 import { throttled } from './reporter.js';
-import {
-  describeRsyncFailure,
-  isAbort,
-  isTransientRsyncFailure,
-  RETRY_ATTEMPTS,
-  scrubSecrets,
-  secretVariants,
-  splitRsyncCredentials,
-  withRetries,
-} from './upload.js';
 
 export type InstallerKey = 'linux' | 'initrd' | 'image';
 
@@ -159,7 +153,7 @@ async function describeFetch(ctx: BuildContext, key: InstallerKey, source: Insta
       ctx.reporter.info(`${key}: would download ${source.display} to ${path} (revalidated if cached)`);
       return;
     case 'rsync':
-      await ctx.host.run(rsyncCommand(splitRsyncCredentials(source.location).uri, path));
+      await ctx.host.run(rsyncCommand(rsyncEndpoint(source.location).uri, path));
       return;
   }
 }
@@ -194,7 +188,7 @@ async function fetchOne(ctx: BuildContext, key: InstallerKey, source: InstallerS
     if (isAbort(error, ctx.signal)) {
       throw new AbortedError(`interrupted while fetching the installer ${key} from ${source.display}`);
     }
-    throw new FetchError(key, source.display, scrub(source, describeError(error)));
+    throw new FetchError(key, source.display, redactSecrets(describeError(error), secretVariants(source.uri)));
   }
 }
 
@@ -294,23 +288,6 @@ interface Validators {
   lastModified?: string;
 }
 
-class HttpStatusError extends Error {
-  constructor(readonly status: number, statusText: string) {
-    super(status === 404 ? `not found (HTTP 404${statusText ? ` ${statusText}` : ''})` : `the server answered HTTP ${status}${statusText ? ` ${statusText}` : ''}`);
-    this.name = 'HttpStatusError';
-  }
-}
-
-/** The connection broke or stalled: worth another try. */
-class TransferError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TransferError';
-  }
-}
-
-type HttpResult = { status: 304 } | { status: 200; bytes: number; etag?: string; lastModified?: string; sha256?: string };
-
 async function downloadHttp(ctx: BuildContext, key: InstallerKey, source: InstallerSource, path: string): Promise<Outcome> {
   const { reporter } = ctx;
   const name = basename(path);
@@ -325,13 +302,13 @@ async function downloadHttp(ctx: BuildContext, key: InstallerKey, source: Instal
   const started = Date.now();
 
   const result = await withRetries(
-    async (): Promise<HttpResult> => {
-      let response: HttpResult = { status: 304 };
+    async (): Promise<DownloadResult> => {
+      let response: DownloadResult = { status: 304 };
       await viaPartial(ctx, path, async (partial) => {
         response = await httpAttempt(ctx, key, source, partial, headers);
         if (response.status === 304) return false;
         if (source.sha256) {
-          const actual = response.sha256 ?? (await sha256File(partial, undefined, ctx.signal));
+          const actual = response.sha256;
           if (actual !== source.sha256) throw mismatch(key, source, actual, 'the download was deleted');
         }
         await chmod(partial, FILE_MODE);
@@ -343,7 +320,7 @@ async function downloadHttp(ctx: BuildContext, key: InstallerKey, source: Instal
     },
     {
       isTransient: isTransientHttpFailure,
-      describe: (error) => scrub(source, describeError(error)),
+      describe: (error) => redactSecrets(describeError(error), secretVariants(source.uri)),
       signal: ctx.signal,
       onRetry: (reason, attempt, delayMs) =>
         reporter.warning(`${key}: downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
@@ -381,127 +358,39 @@ async function readValidators(path: string): Promise<Validators | undefined> {
   }
 }
 
-/** One GET into `partial`: the Downloader when one is given, Node's fetch otherwise. */
-async function httpAttempt(
+/** One GET into `partial`: the Downloader when one is given (tests), downloadFile otherwise. */
+function httpAttempt(
   ctx: BuildContext,
   key: InstallerKey,
   source: InstallerSource,
   partial: string,
   conditionalHeaders: Record<string, string>,
-): Promise<HttpResult> {
-  if (ctx.download) {
-    const response = await ctx.download(source.location, partial, conditionalHeaders);
-    if (response.status === 304) return { status: 304 };
-    const info = await stat(partial);
-    return { status: 200, bytes: info.size, etag: response.etag, lastModified: response.lastModified };
-  }
-
-  // fetch() refuses URLs with credentials: they travel as a Basic header instead.
-  const url = new URL(source.location);
-  const headers: Record<string, string> = { ...conditionalHeaders };
-  if (url.username || url.password) {
-    const user = decodeURIComponent(url.username);
-    const password = decodeURIComponent(url.password);
-    headers.Authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-    url.username = '';
-    url.password = '';
-  }
-
-  const controller = new AbortController();
-  const onAbort = (): void => controller.abort(ctx.signal?.reason);
-  ctx.signal?.addEventListener('abort', onAbort, { once: true });
-  let stalled = false;
-  let stallTimer: NodeJS.Timeout | undefined;
-  const armStallTimer = (): void => {
-    clearTimeout(stallTimer);
-    stallTimer = setTimeout(() => {
-      stalled = true;
-      controller.abort();
-    }, STALL_TIMEOUT_MS);
-  };
-  armStallTimer();
-  const file = await open(partial, 'wx', FILE_MODE);
-  try {
-    const response = await fetch(url, { headers, signal: controller.signal, redirect: 'follow' });
-    if (response.status === 304) {
-      await response.body?.cancel();
-      return { status: 304 };
-    }
-    if (!response.ok || response.body === null) {
-      await response.body?.cancel();
-      throw new HttpStatusError(response.status, response.statusText);
-    }
-    const lengthHeader = response.headers.get('content-length');
-    const total = lengthHeader !== null && /^[0-9]+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
-    const progress = throttled(PROGRESS_INTERVAL_MS, (message) => ctx.reporter.progress('fetch', message));
-    const started = Date.now();
-    const hash = createHash('sha256');
-    let bytes = 0;
-    progress(`${key}: downloading ${source.display}${total === undefined ? '' : ` (${formatBytes(total)})`}`, true);
-    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-      armStallTimer();
-      await file.write(chunk);
-      hash.update(chunk);
-      bytes += chunk.length;
+): Promise<DownloadResult> {
+  const progress = throttled(PROGRESS_INTERVAL_MS, (message) => ctx.reporter.progress('fetch', message));
+  let started = Date.now();
+  const download = ctx.download ?? downloadFile;
+  return download(source.location, partial, {
+    headers: conditionalHeaders,
+    signal: ctx.signal,
+    stallTimeoutMs: STALL_TIMEOUT_MS,
+    mode: FILE_MODE,
+    onProgress: (bytes, total) => {
+      if (bytes === 0) {
+        started = Date.now();
+        progress(`${key}: downloading ${source.display}${total === undefined ? '' : ` (${formatBytes(total)})`}`, true);
+        return;
+      }
       const rate = bytes / Math.max((Date.now() - started) / 1000, 0.001);
       progress(
         total === undefined
           ? `${key}: ${formatBytes(bytes)}, ${formatBytes(rate)}/s`
           : `${key}: ${formatBytes(bytes)} of ${formatBytes(total)} (${Math.floor((100 * bytes) / Math.max(total, 1))}%), ${formatBytes(rate)}/s`,
       );
-    }
-    if (total !== undefined && bytes !== total) {
-      throw new TransferError(`the connection closed after ${formatBytes(bytes)} of ${formatBytes(total)}`);
-    }
-    return {
-      status: 200,
-      bytes,
-      etag: response.headers.get('etag') ?? undefined,
-      lastModified: response.headers.get('last-modified') ?? undefined,
-      sha256: hash.digest('hex'),
-    };
-  } catch (error) {
-    if (stalled && !ctx.signal?.aborted) throw new TransferError(`no data for ${formatDuration(STALL_TIMEOUT_MS)}`);
-    throw error;
-  } finally {
-    clearTimeout(stallTimer);
-    ctx.signal?.removeEventListener('abort', onAbort);
-    await file.close();
-  }
+    },
+  });
 }
 
-const TRANSIENT_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-]);
-
-/** 5xx, 408, 429, a broken or refused connection, a stall: retried. Other 4xx and local errors: not. */
-function isTransientHttpFailure(error: unknown): boolean {
-  if (error instanceof FetchError) return false;
-  if (error instanceof HttpStatusError) return error.status >= 500 || error.status === 408 || error.status === 429;
-  if (error instanceof TransferError) return true;
-  // @actions/tool-cache's HTTPError carries the status.
-  const status = (error as { httpStatusCode?: unknown })?.httpStatusCode;
-  if (typeof status === 'number') return status >= 500 || status === 408 || status === 429;
-  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    if (code !== undefined && TRANSIENT_CODES.has(code)) return true;
-  }
-  return false;
-}
-
-/** fetch() says only "fetch failed"; the reason is in its causes. */
+/** An error's message with those of its causes. */
 function describeError(error: unknown): string {
   if (error instanceof CommandError) return describeRsyncFailure(error);
   if (!(error instanceof Error)) return String(error);
@@ -512,30 +401,17 @@ function describeError(error: unknown): string {
   return parts.join(': ');
 }
 
-function scrub(source: InstallerSource, text: string): string {
-  const password = /^[a-z]+:\/\/[^/@:]*:([^/@]*)@/i.exec(source.uri)?.[1];
-  if (!password) return text;
-  let decoded = password;
-  try {
-    decoded = decodeURIComponent(password);
-  } catch {
-    // Keep it as written.
-  }
-  return scrubSecrets(text, [...new Set([password, decoded])]);
-}
-
 // ---------------------------------------------------------------------------
 // rsync:
 
 /** rsync writes a temporary file and renames it; its size-and-time check skips what is unchanged. */
 function rsyncCommand(uri: string, path: string): string[] {
-  return ['rsync', '--no-motd', '--times', `--timeout=300`, uri, path];
+  return rsyncArgv({ flags: ['--times'], operands: [uri, path] });
 }
 
 async function fetchRsync(ctx: BuildContext, key: InstallerKey, source: InstallerSource, path: string): Promise<Outcome> {
   const { reporter } = ctx;
-  const { uri, password } = splitRsyncCredentials(source.location);
-  const secrets = password === undefined ? [] : secretVariants(source.location, password);
+  const { uri, env, secrets } = rsyncEndpoint(source.location);
   const argv = rsyncCommand(uri, path);
   const before = await statFile(path);
   const started = Date.now();
@@ -543,20 +419,20 @@ async function fetchRsync(ctx: BuildContext, key: InstallerKey, source: Installe
     await withRetries(
       () =>
         ctx.host.run(argv, {
-          env: password === undefined ? process.env : { ...process.env, RSYNC_PASSWORD: password },
+          env,
           ...(ctx.signal ? { signal: ctx.signal } : {}),
-          onLine: (line) => reporter.output(scrubSecrets(line, secrets)),
+          onLine: (line) => reporter.output(redactSecrets(line, secrets)),
         }),
       {
         isTransient: isTransientRsyncFailure,
-        describe: (error) => scrubSecrets(describeRsyncFailure(error), secrets),
+        describe: (error) => redactSecrets(describeRsyncFailure(error), secrets),
         signal: ctx.signal,
         onRetry: (reason, attempt, delayMs) =>
           reporter.warning(`${key}: ${formatCommand(argv)} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
       },
     );
   } catch (error) {
-    if (error instanceof CommandError) throw new FetchError(key, source.display, scrubSecrets(describeRsyncFailure(error), secrets));
+    if (error instanceof CommandError) throw new FetchError(key, source.display, redactSecrets(describeRsyncFailure(error), secrets));
     throw error;
   }
   const after = await statFile(path);

@@ -1,6 +1,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { formatDuration } from '../config/units.js';
 import { formatCommand } from '../host/command-error.js';
+import { redactSecrets } from '../net/credentials.js';
 import { STEP_TITLES, type Reporter, type Step } from './reporter.js';
 
 type Level = 'INFO' | 'WARNING' | 'ERROR';
@@ -20,6 +21,7 @@ export function asctime(date = new Date()): string {
  */
 export class LogReporter implements Reporter {
   private fd?: number;
+  private secrets: readonly string[] = [];
 
   constructor(
     private readonly name = 'image-factory',
@@ -30,13 +32,18 @@ export class LogReporter implements Reporter {
     this.fd = openSync(path, 'w', 0o644);
   }
 
+  /** Mask these strings (passwords from the configuration's URIs) in every line from now on. */
+  mask(secrets: readonly string[]): void {
+    this.secrets = [...secrets];
+  }
+
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
 
   log(level: Level, message: string): void {
-    const line = `${asctime()} ${this.name} [${process.pid}] ${level}: ${message}\n`;
+    const line = `${asctime()} ${this.name} [${process.pid}] ${level}: ${redactSecrets(message, this.secrets)}\n`;
     this.write(line);
     if (this.fd !== undefined) writeSync(this.fd, line);
   }

@@ -1,10 +1,19 @@
 import { basename } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { redactUri, type UploadDestination } from '../config/image-spec.js';
+import type { UploadDestination } from '../config/image-spec.js';
 import { formatDuration } from '../config/units.js';
-import { CommandError, formatCommand } from '../host/command-error.js';
-import { AbortedError } from '../host/exec.js';
+import { formatCommand } from '../host/command-error.js';
 import type { HostRunOptions } from '../host/host.js';
+import { redactSecrets, redactUri, secretVariants } from '../net/credentials.js';
+import { isAbort, RETRY_ATTEMPTS, withRetries } from '../net/retry.js';
+import {
+  describeCommandFailure,
+  describeRsyncFailure,
+  isRsyncProgressLine,
+  isTransientRsyncFailure,
+  rsyncArgv,
+  rsyncEndpoint,
+  type RsyncEndpoint,
+} from '../net/rsync.js';
 import type { BuildContext } from './context.js';
 import { throttled } from './reporter.js';
 
@@ -36,8 +45,6 @@ export class UploadError extends Error {
 
 /** Target-side folder for an interrupted transfer: never the final name, and the next upload resumes from it. */
 export const PARTIAL_DIR = '.rsync-partial';
-/** A stalled connection fails after this many seconds instead of hanging the build. */
-export const RSYNC_TIMEOUT_SECONDS = 300;
 
 /**
  * Options that make rsync write into the file under its final name while it
@@ -76,10 +83,8 @@ async function uploadToDestination(
 ): Promise<UploadOutcome> {
   const { reporter } = ctx;
   const started = Date.now();
-  const { uri: plainTarget, password } = splitRsyncCredentials(destination.target);
-  const target = asFolder(plainTarget);
-  const secrets = password === undefined ? [] : secretVariants(destination.target, password);
-  const clean = (text: string): string => scrubSecrets(text, secrets);
+  const secrets = secretVariants(destination.target);
+  const clean = (text: string): string => redactSecrets(text, secrets);
   const shown = clean(redactUri(destination.target));
   const label = `[${destination.name}]`;
   const imageName = basename(files.image);
@@ -100,6 +105,14 @@ async function uploadToDestination(
     return outcome(message);
   };
 
+  let endpoint: RsyncEndpoint;
+  try {
+    endpoint = rsyncEndpoint(destination.target);
+  } catch (error) {
+    return fail(`[${destination.name}] upload_target: ${(error as Error).message}`);
+  }
+  const target = asFolder(endpoint.uri);
+
   const unsafe = destination.args.filter((arg) => UNSAFE_OPTIONS.includes(arg.split('=')[0]));
   if (unsafe.length) {
     return fail(
@@ -108,23 +121,22 @@ async function uploadToDestination(
     );
   }
 
-  const env = password === undefined ? process.env : { ...process.env, RSYNC_PASSWORD: password };
   const progress = throttled(5000, (message) => reporter.progress('upload', `${label} ${message}`));
   const baseOptions: HostRunOptions = {
-    env,
+    env: endpoint.env,
     ...(ctx.signal ? { signal: ctx.signal } : {}),
   };
   const echo = (line: string): void => {
-    if (PROGRESS_LINE.test(line)) progress(clean(line.trim()));
+    if (isRsyncProgressLine(line)) progress(clean(line.trim()));
     else reporter.output(clean(line));
   };
-  const ourFlags = [
-    '--no-motd',
-    '--times',
-    `--partial-dir=${PARTIAL_DIR}`,
-    `--timeout=${RSYNC_TIMEOUT_SECONDS}`,
-    ...(ctx.spec.format === 'raw' ? ['--sparse'] : []),
-  ];
+  const sendArgv = (file: string): string[] =>
+    rsyncArgv({
+      userArgs: destination.args,
+      flags: ['--times', `--partial-dir=${PARTIAL_DIR}`],
+      after: ctx.spec.format === 'raw' ? ['--sparse'] : [],
+      operands: [file, target],
+    });
   const runRsync = async (argv: string[], onLine: (line: string) => void = echo, onAttempt?: () => void): Promise<void> => {
     await withRetries(() => ctx.host.run(argv, { ...baseOptions, onLine }).then(() => undefined), {
       isTransient: isTransientRsyncFailure,
@@ -144,7 +156,7 @@ async function uploadToDestination(
     // The image first: whoever waits for the .sha256sum finds a whole image beside it.
     for (const file of [files.image, files.checksum]) {
       try {
-        await runRsync(['rsync', ...destination.args, ...ourFlags, file, target]);
+        await runRsync(sendArgv(file));
       } catch (error) {
         if (isAbort(error, ctx.signal)) throw error;
         return fail(`uploading ${basename(file)} failed: ${describeRsyncFailure(error)}`);
@@ -153,9 +165,14 @@ async function uploadToDestination(
 
     const differing: string[] = [];
     try {
-      const verifyArgs = [...withoutQuiet(destination.args), '--no-motd', '--checksum', '--dry-run', `--timeout=${RSYNC_TIMEOUT_SECONDS}`];
+      const verifyArgv = rsyncArgv({
+        userArgs: withoutQuiet(destination.args),
+        flags: ['--checksum', '--dry-run'],
+        after: [`--out-format=${VERIFY_PREFIX}%i %n`],
+        operands: [files.image, files.checksum, target],
+      });
       await runRsync(
-        ['rsync', ...verifyArgs, `--out-format=${VERIFY_PREFIX}%i %n`, files.image, files.checksum, target],
+        verifyArgv,
         (line) => {
           const item = parseVerifyLine(line);
           if (item === undefined) echo(line);
@@ -197,9 +214,6 @@ async function uploadToDestination(
   return result;
 }
 
-/** What rsync prints with --progress: `  12,345,678  45%  11.2MB/s  0:00:03`. */
-const PROGRESS_LINE = /^\s*[0-9][0-9,.]*[A-Za-z]?\s+[0-9]+%/;
-
 const VERIFY_PREFIX = 'image-factory-verify:';
 
 /** `image-factory-verify:<fcsT...... name` → the update type (`.` = nothing to send) and the name. */
@@ -225,123 +239,4 @@ function withoutQuiet(args: readonly string[]): string[] {
  */
 function asFolder(target: string): string {
   return target.endsWith('/') || target.endsWith(':') ? target : `${target}/`;
-}
-
-// ---------------------------------------------------------------------------
-// Shared with fetch.ts: rsync credentials, failure classification and retries.
-
-/**
- * `rsync://user:secret@host/module/` → the URI without the password (rsync
- * reads that from RSYNC_PASSWORD) and the password. Other forms carry none.
- */
-export function splitRsyncCredentials(uri: string): { uri: string; password?: string } {
-  const match = /^(rsync:\/\/[^/@:]*):([^/@]*)@/i.exec(uri);
-  if (!match) return { uri };
-  let password = match[2];
-  try {
-    password = decodeURIComponent(password);
-  } catch {
-    // Not percent-encoded: take it as written.
-  }
-  return { uri: `${match[1]}@${uri.slice(match[0].length)}`, password };
-}
-
-/** The password as written in the URI and as decoded: either could surface in a message. */
-export function secretVariants(uri: string, password: string): string[] {
-  const raw = /^rsync:\/\/[^/@:]*:([^/@]*)@/i.exec(uri)?.[1];
-  return [...new Set([password, raw ?? password])].filter((secret) => secret !== '');
-}
-
-export function scrubSecrets(text: string, secrets: readonly string[]): string {
-  return secrets.reduce((result, secret) => result.split(secret).join('***'), text);
-}
-
-/** rsync's own last lines, minus the progress meter, for a message. */
-export function describeRsyncFailure(error: unknown): string {
-  return describeCommandFailure(error, 'rsync');
-}
-
-function describeCommandFailure(error: unknown, program: string): string {
-  if (!(error instanceof CommandError)) return error instanceof Error ? error.message : String(error);
-  const how = error.signal ? `was killed by ${error.signal}` : error.exitCode === null ? 'did not start' : `exited with code ${error.exitCode}`;
-  const lines = error.lastLines.filter((line) => !PROGRESS_LINE.test(line)).slice(-4);
-  return `${program} ${how}${lines.length ? `: ${lines.join(' / ')}` : ''}`;
-}
-
-/** Failures that another try cannot mend, whatever the exit code. */
-const PERMANENT_RSYNC =
-  /@?ERROR: (?:Unknown module|auth failed|module is read only|access denied|chroot failed|chdir failed)|Permission denied|Host key verification failed|Could not resolve hostname|No such file or directory|Read-only file system|No space left on device|Disk quota exceeded|command not found|protocol version mismatch/i;
-/** A connection that did not come up or broke. */
-const NETWORK_FAILURE =
-  /Connection refused|Connection reset|Connection timed out|timed out|max connections|Broken pipe|connection unexpectedly closed|No route to host|Network is unreachable/i;
-
-/**
- * Whether an rsync failure is worth another try: socket I/O (10), protocol
- * stream (12), partial transfer (23, 24), timeouts (30, 35) — unless its
- * message shows a permanent cause (missing file, permission, unknown module…)
- * — and "error starting client-server protocol" (5, or 255 from ssh) only when
- * the connection was refused or reset.
- */
-export function isTransientRsyncFailure(error: unknown): boolean {
-  if (!(error instanceof CommandError) || error.exitCode === null) return false;
-  const text = error.lastLines.join('\n');
-  if (PERMANENT_RSYNC.test(text)) return false;
-  switch (error.exitCode) {
-    case 10:
-    case 12:
-    case 23:
-    case 24:
-    case 30:
-    case 35:
-      return true;
-    case 5:
-    case 255:
-      // A daemon that answered with @ERROR (other than "max connections") said no on purpose.
-      return NETWORK_FAILURE.test(text) && !/@ERROR:(?!.*max connections)/.test(text);
-    default:
-      return false;
-  }
-}
-
-export const RETRY_ATTEMPTS = 4;
-const RETRY_DELAY_ENV = 'IMAGE_FACTORY_RETRY_DELAY_MS';
-
-/** Delay before retry `retry` (1, 2, 3): 1 s, 2 s, 4 s, or from IMAGE_FACTORY_RETRY_DELAY_MS as the base. */
-export function retryDelayMs(retry: number): number {
-  const configured = Number(process.env[RETRY_DELAY_ENV]);
-  const base = Number.isFinite(configured) && configured >= 0 && process.env[RETRY_DELAY_ENV] !== '' ? configured : 1000;
-  return base * 2 ** (retry - 1);
-}
-
-export interface RetryOptions {
-  isTransient: (error: unknown) => boolean;
-  describe: (error: unknown) => string;
-  onRetry: (reason: string, attempt: number, delayMs: number) => void;
-  onAttempt?: (attempt: number) => void;
-  signal?: AbortSignal;
-  attempts?: number;
-}
-
-/** Run `work` until it succeeds, fails for good, or has failed `attempts` times; back off between tries. */
-export async function withRetries<T>(work: () => Promise<T>, options: RetryOptions): Promise<T> {
-  const attempts = options.attempts ?? RETRY_ATTEMPTS;
-  for (let attempt = 1; ; attempt += 1) {
-    options.onAttempt?.(attempt);
-    try {
-      return await work();
-    } catch (error) {
-      if (isAbort(error, options.signal) || attempt >= attempts || !options.isTransient(error)) throw error;
-      const delayMs = retryDelayMs(attempt);
-      options.onRetry(options.describe(error), attempt, delayMs);
-      try {
-        await sleep(delayMs, undefined, options.signal ? { signal: options.signal } : {});
-      } catch {
-        throw new AbortedError('interrupted while waiting to retry');
-      }
-    }
-  }
-}
-
-export function isAbort(error: unknown, signal?: AbortSignal): boolean {
-  return error instanceof AbortedError || signal?.aborted === true;
 }

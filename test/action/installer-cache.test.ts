@@ -119,11 +119,12 @@ describe('the installer cache, through @actions/cache against a stand-in cache s
     };
     const downloaded = (gets: ServedRequest[]): string[] => gets.filter((get) => get.status === 200).map((get) => get.path).sort();
 
-    // 1. A fresh runner: nothing in the cache, both files downloaded (by tool-cache), the folder saved.
+    // 1. A fresh runner: nothing in the cache, both files downloaded (by the project's downloader, no HEAD), the folder saved.
     const first = await build('first');
     assert.equal(first.run.outputs['cache-hit'], 'false');
     assert.deepEqual(downloaded(first.installerGets), ['/netboot/initrd.gz', '/netboot/vmlinuz']);
-    assert.ok(first.installerGets.every((get) => get.userAgent.includes('actions/tool-cache')), JSON.stringify(first.installerGets));
+    assert.ok(first.installerGets.every((get) => get.userAgent === 'image-factory'), JSON.stringify(first.installerGets));
+    assert.ok(!mirror.requests.some((request) => request.method === 'HEAD'), 'no HEAD request for validators');
     assert.ok(first.cacheRequests.some((r) => r.method === 'GET' && r.path.startsWith('/_apis/artifactcache/cache?') && r.status === 204), 'looked up, found nothing');
     assert.equal(service.committed().length, 1);
     const savedKey = service.committed()[0].key;

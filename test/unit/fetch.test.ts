@@ -10,6 +10,7 @@ import { parseSource, type ImageSpec, type InstallerSource } from '../../src/con
 import { UsageError } from '../../src/config/usage-error.js';
 import { AbortedError } from '../../src/host/exec.js';
 import type { BuildContext } from '../../src/pipeline/context.js';
+import { TransferError } from '../../src/net/http-download.js';
 import { FetchError, fetchInstaller } from '../../src/pipeline/fetch.js';
 import { RecordingReporter, testContext, testSpec } from '../support/build-context.js';
 import { startRsyncDaemon } from '../support/rsync-daemon.js';
@@ -303,6 +304,24 @@ describe('fetching over HTTP', () => {
     const retries = reporter.lines.filter((line) => line.startsWith('warning: image: downloading') && /retrying in/.test(line));
     assert.equal(retries.length, 2, reporter.text());
     assert.match(retries[0], /\(attempt 1 of 4\)/);
+  });
+
+  test('one retry loop: each try is one call of the downloader, which never retries itself', async () => {
+    const cacheDir = join(work, 'http-standin-cache');
+    const { ctx, reporter } = context(cacheDir, { kind: 'image', image: source('https://u:s3cret@mirror.example/netboot.iso') });
+    const calls: Array<{ uri: string; signal?: AbortSignal }> = [];
+    ctx.download = async (uri, destination, options = {}) => {
+      calls.push({ uri, signal: options.signal });
+      if (calls.length < 3) throw new TransferError(`no data for 1m (s3cret)`);
+      await writeFile(destination, 'iso');
+      return { status: 200, bytes: 3, sha256: sha256('iso') };
+    };
+    await fetchInstaller(ctx);
+    assert.equal(await readFile(join(cacheDir, 'netboot.iso'), 'utf8'), 'iso');
+    assert.equal(calls.length, 3);
+    assert.ok(calls.every((call) => call.uri === 'https://u:s3cret@mirror.example/netboot.iso' && call.signal === ctx.signal));
+    assert.match(reporter.text(), /warning: image: downloading https:\/\/u:\*\*\*@mirror\.example\/netboot\.iso failed \(attempt 1 of 4\): no data for 1m \(\*\*\*\)/);
+    assert.doesNotMatch(reporter.text(), /s3cret/);
   });
 
   test('5xx is retried up to four tries, then fails with the status', async () => {

@@ -1,0 +1,192 @@
+import { HttpClient } from '@actions/http-client';
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { formatBytes, formatDuration } from '../config/units.js';
+import { basicAuth } from './credentials.js';
+
+/**
+ * One HTTP(S) download into a file, one attempt (the caller retries): a
+ * conditional GET that answers 304, abortable by a signal, failing when no
+ * data arrives for `stallTimeoutMs`, reporting progress, and going through
+ * the proxy that HTTPS_PROXY / HTTP_PROXY name unless NO_PROXY exempts the
+ * host (the agent comes from @actions/http-client, as the runner's own tools
+ * use it). Credentials in the URL travel as a Basic header, and not to
+ * another origin after a redirect.
+ */
+export async function downloadFile(uri: string, destination: string, options: DownloadOptions = {}): Promise<DownloadResult> {
+  const { url, authorization } = basicAuth(uri);
+  let current = new URL(url);
+  const origin = current.origin;
+  for (let redirects = 0; ; redirects += 1) {
+    const headers: Record<string, string> = { 'User-Agent': USER_AGENT, ...options.headers };
+    if (authorization && current.origin === origin) headers.Authorization = authorization;
+    const outcome = await attempt(current, destination, headers, options);
+    if (!('location' in outcome)) return outcome;
+    if (redirects >= MAX_REDIRECTS) throw new Error(`more than ${MAX_REDIRECTS} redirects`);
+    current = new URL(outcome.location, current);
+    if (current.protocol !== 'http:' && current.protocol !== 'https:') throw new Error(`redirected to an unsupported scheme '${current.protocol}'`);
+  }
+}
+
+export interface DownloadOptions {
+  /** Request headers: the conditional ones (If-None-Match, If-Modified-Since). */
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  /** Fail with a TransferError when nothing arrives for this long (default 60 s). */
+  stallTimeoutMs?: number;
+  /** Called when the body starts (bytes 0) and as it arrives; `total` from Content-Length. */
+  onProgress?: (bytes: number, total: number | undefined) => void;
+  /** Mode of the file created at `destination` (default 0644). */
+  mode?: number;
+}
+
+export type DownloadResult =
+  /** 304 Not Modified: nothing was written. */
+  | { status: 304 }
+  /** The body was written to the destination, which did not exist before. */
+  | { status: 200; bytes: number; sha256: string; etag?: string; lastModified?: string };
+
+export class HttpStatusError extends Error {
+  constructor(
+    readonly status: number,
+    statusText: string,
+  ) {
+    super(status === 404 ? `not found (HTTP 404${statusText ? ` ${statusText}` : ''})` : `the server answered HTTP ${status}${statusText ? ` ${statusText}` : ''}`);
+    this.name = 'HttpStatusError';
+  }
+}
+
+/** The connection broke or stalled: worth another try. */
+export class TransferError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TransferError';
+  }
+}
+
+const USER_AGENT = 'image-factory';
+const MAX_REDIRECTS = 10;
+const DEFAULT_STALL_TIMEOUT_MS = 60_000;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+/** 5xx, 408, 429, a broken or refused connection, a stall: worth another try. Other 4xx and local errors: not. */
+export function isTransientHttpFailure(error: unknown): boolean {
+  if (error instanceof HttpStatusError) return error.status >= 500 || error.status === 408 || error.status === 429;
+  if (error instanceof TransferError) return true;
+  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code !== undefined && TRANSIENT_CODES.has(code)) return true;
+  }
+  return false;
+}
+
+/** The proxy-aware agent for a URL: a CONNECT tunnel through HTTP(S)_PROXY, or a plain agent. */
+function agentFor(url: URL): http.Agent {
+  // One client per request: HttpClient keeps one agent, whatever the URL's scheme.
+  return new HttpClient(USER_AGENT).getAgent(url.href);
+}
+
+type Attempt = DownloadResult | { location: string };
+
+function attempt(url: URL, destination: string, headers: Record<string, string>, options: DownloadOptions): Promise<Attempt> {
+  const stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+  const signal = options.signal;
+  return new Promise<Attempt>((resolve, reject) => {
+    let settled = false;
+    let stallTimer: NodeJS.Timeout | undefined;
+    const finish = (error: unknown, value?: Attempt): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(stallTimer);
+      signal?.removeEventListener('abort', onAbort);
+      if (error === undefined) resolve(value as Attempt);
+      else reject(error);
+    };
+    const module = url.protocol === 'https:' ? https : http;
+    const request = module.request(url, { method: 'GET', headers, agent: agentFor(url) });
+    // While the body is written, the file must be closed before anyone hears of the failure.
+    let receiving = false;
+    let failure: Error | undefined;
+    const fail = (error: Error): void => {
+      failure ??= error;
+      request.destroy(error);
+      if (!receiving) finish(error);
+    };
+    const arm = (): void => {
+      clearTimeout(stallTimer);
+      stallTimer = setTimeout(() => fail(new TransferError(`no data for ${formatDuration(stallMs)}`)), stallMs);
+    };
+    function onAbort(): void {
+      fail(Object.assign(new Error('the download was interrupted'), { name: 'AbortError' }));
+    }
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    arm();
+    request.on('error', (error) => finish(error));
+    request.on('response', (response) => {
+      const status = response.statusCode ?? 0;
+      if (status === 304) {
+        response.resume();
+        return finish(undefined, { status: 304 });
+      }
+      const location = response.headers.location;
+      if (REDIRECTS.has(status) && location) {
+        response.resume();
+        return finish(undefined, { location });
+      }
+      if (status !== 200) {
+        response.resume();
+        return finish(new HttpStatusError(status, response.statusMessage ?? ''));
+      }
+      const lengthHeader = response.headers['content-length'];
+      const total = lengthHeader !== undefined && /^[0-9]+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+      receiving = true;
+      receive(response, destination, total, arm, options).then(
+        ({ bytes, sha256 }) => {
+          if (failure) return finish(failure);
+          if (total !== undefined && bytes !== total) {
+            return finish(new TransferError(`the connection closed after ${formatBytes(bytes)} of ${formatBytes(total)}`));
+          }
+          const etag = response.headers.etag;
+          const lastModified = response.headers['last-modified'];
+          finish(undefined, { status: 200, bytes, sha256, ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) });
+        },
+        (error: unknown) => finish(failure ?? error),
+      );
+    });
+    request.end();
+  });
+}
+
+/** The body into a new file at `destination`, hashed on the way. */
+async function receive(
+  response: http.IncomingMessage,
+  destination: string,
+  total: number | undefined,
+  onData: () => void,
+  options: DownloadOptions,
+): Promise<{ bytes: number; sha256: string }> {
+  const file = await open(destination, 'wx', options.mode ?? 0o644);
+  try {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    options.onProgress?.(0, total);
+    for await (const chunk of response as AsyncIterable<Buffer>) {
+      onData();
+      await file.write(chunk);
+      hash.update(chunk);
+      bytes += chunk.length;
+      options.onProgress?.(bytes, total);
+    }
+    if (!response.complete) {
+      throw new TransferError(`the connection closed after ${formatBytes(bytes)}${total === undefined ? '' : ` of ${formatBytes(total)}`}`);
+    }
+    return { bytes, sha256: hash.digest('hex') };
+  } finally {
+    await file.close();
+  }
+}

@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { downloadFile, HttpStatusError, isTransientHttpFailure, TransferError } from '../../src/net/http-download.js';
+
+const body = Buffer.from('netboot kernel '.repeat(1000));
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+let work: string;
+let files = 0;
+const file = (): string => join(work, `file-${(files += 1)}`);
+
+const seen: Array<{ url: string; headers: IncomingMessage['headers'] }> = [];
+const mirror: Server = createServer((req, res) => {
+  seen.push({ url: req.url ?? '', headers: req.headers });
+  if (req.url === '/vmlinuz') {
+    if (req.headers['if-none-match'] === '"v1"') return void res.writeHead(304).end();
+    return void res.writeHead(200, { ETag: '"v1"', 'Last-Modified': 'Thu, 01 Jan 2026 00:00:00 GMT', 'Content-Length': body.length }).end(body);
+  }
+  if (req.url === '/moved') return void res.writeHead(302, { Location: '/vmlinuz' }).end();
+  if (req.url === '/elsewhere') return void res.writeHead(307, { Location: `http://localhost:${port(mirror)}/vmlinuz` }).end();
+  if (req.url === '/stall') {
+    res.writeHead(200, { 'Content-Length': 100 });
+    return void res.write('x');
+  }
+  res.writeHead(404, 'Not Found').end();
+});
+
+/** An HTTP proxy that only tunnels (CONNECT), as @actions/http-client's agent uses it; every host is the mirror. */
+const tunnels: string[] = [];
+const proxy: Server = createServer((_, res) => res.writeHead(405).end());
+proxy.on('connect', (req: IncomingMessage, socket) => {
+  tunnels.push(req.url ?? '');
+  const upstream = connect(port(mirror), '127.0.0.1', () => {
+    socket.write('HTTP/1.1 200 Connection established\r\n\r\n');
+    upstream.pipe(socket);
+    socket.pipe(upstream);
+  });
+  upstream.on('error', () => socket.destroy());
+  socket.on('error', () => upstream.destroy());
+});
+
+const port = (server: Server): number => (server.address() as AddressInfo).port;
+const listen = (server: Server): Promise<void> => new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const close = (server: Server): Promise<void> => {
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
+};
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'http-download-test-'));
+  await listen(mirror);
+  await listen(proxy);
+});
+after(async () => {
+  await close(mirror);
+  await close(proxy);
+  await rm(work, { recursive: true, force: true });
+});
+
+function withProxyEnv<T>(env: Record<string, string | undefined>, work: () => Promise<T>): Promise<T> {
+  const names = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'NO_PROXY', 'no_proxy'];
+  const saved = Object.fromEntries(names.map((name) => [name, process.env[name]]));
+  for (const name of names) delete process.env[name];
+  Object.assign(process.env, env);
+  return work().finally(() => {
+    for (const name of names) {
+      if (saved[name] === undefined) delete process.env[name];
+      else process.env[name] = saved[name];
+    }
+  });
+}
+
+describe('downloadFile', () => {
+  test('writes the body, hashes it, returns the validators; a conditional GET gets 304', async () => {
+    const path = file();
+    const progress: Array<[number, number | undefined]> = [];
+    const result = await downloadFile(`http://127.0.0.1:${port(mirror)}/vmlinuz`, path, { onProgress: (bytes, total) => progress.push([bytes, total]) });
+    assert.deepEqual(result, { status: 200, bytes: body.length, sha256: sha256(body), etag: '"v1"', lastModified: 'Thu, 01 Jan 2026 00:00:00 GMT' });
+    assert.deepEqual(await readFile(path), body);
+    assert.deepEqual(progress[0], [0, body.length]);
+    assert.deepEqual(progress.at(-1), [body.length, body.length]);
+    assert.equal(seen.at(-1)?.headers['user-agent'], 'image-factory');
+    assert.deepEqual(await downloadFile(`http://127.0.0.1:${port(mirror)}/vmlinuz`, file(), { headers: { 'If-None-Match': '"v1"' } }), { status: 304 });
+  });
+
+  test('follows redirects; credentials go to the same origin only', async () => {
+    const authorization = `Basic ${Buffer.from('u:p@ss').toString('base64')}`;
+    await downloadFile(`http://u:p%40ss@127.0.0.1:${port(mirror)}/moved`, file());
+    assert.deepEqual(seen.slice(-2).map((request) => [request.url, request.headers.authorization]), [
+      ['/moved', authorization],
+      ['/vmlinuz', authorization],
+    ]);
+    await downloadFile(`http://u:p%40ss@127.0.0.1:${port(mirror)}/elsewhere`, file());
+    assert.deepEqual(seen.slice(-2).map((request) => [request.url, request.headers.authorization]), [
+      ['/elsewhere', authorization],
+      ['/vmlinuz', undefined],
+    ]);
+  });
+
+  test('goes through HTTP_PROXY, unless NO_PROXY names the host', async () => {
+    // mirror.invalid resolves nowhere: only the proxy can reach it.
+    const uri = `http://mirror.invalid:${port(mirror)}/vmlinuz`;
+    const path = file();
+    await withProxyEnv({ HTTP_PROXY: `http://127.0.0.1:${port(proxy)}` }, () => downloadFile(uri, path));
+    assert.deepEqual(await readFile(path), body);
+    assert.deepEqual(tunnels, [`mirror.invalid:${port(mirror)}`]);
+    await assert.rejects(
+      withProxyEnv({ HTTP_PROXY: `http://127.0.0.1:${port(proxy)}`, NO_PROXY: 'mirror.invalid' }, () => downloadFile(uri, file())),
+      (error: NodeJS.ErrnoException) => error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN',
+    );
+    assert.equal(tunnels.length, 1, 'NO_PROXY: not through the proxy');
+  });
+
+  test('a 404 is permanent, a stall is transient, an abort ends it at once', async () => {
+    const notFound = await downloadFile(`http://127.0.0.1:${port(mirror)}/nope`, file()).catch((error: unknown) => error);
+    assert.ok(notFound instanceof HttpStatusError && notFound.status === 404, String(notFound));
+    assert.equal(isTransientHttpFailure(notFound), false);
+    assert.equal(isTransientHttpFailure(new HttpStatusError(503, '')), true);
+
+    const stalled = await downloadFile(`http://127.0.0.1:${port(mirror)}/stall`, file(), { stallTimeoutMs: 200 }).catch((error: unknown) => error);
+    assert.ok(stalled instanceof TransferError, String(stalled));
+    assert.match(stalled.message, /no data for/);
+    assert.equal(isTransientHttpFailure(stalled), true);
+
+    const controller = new AbortController();
+    const started = Date.now();
+    setTimeout(() => controller.abort(), 100);
+    await assert.rejects(downloadFile(`http://127.0.0.1:${port(mirror)}/stall`, file(), { signal: controller.signal }), /interrupted/);
+    assert.ok(Date.now() - started < 5000, 'the abort did not wait for the stall timeout');
+  });
+});

@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { AbortedError } from '../../src/host/exec.js';
+import { isAbort, RETRY_ATTEMPTS, retryDelayMs, withRetries } from '../../src/net/retry.js';
+
+process.env.IMAGE_FACTORY_RETRY_DELAY_MS = '5';
+
+class Flaky extends Error {}
+
+describe('withRetries', () => {
+  test('retries transient failures with back-off, then succeeds', async () => {
+    let calls = 0;
+    const retries: Array<[string, number, number]> = [];
+    const attempts: number[] = [];
+    const result = await withRetries(
+      async () => {
+        calls += 1;
+        if (calls < 3) throw new Flaky(`drop ${calls}`);
+        return 'done';
+      },
+      {
+        isTransient: (error) => error instanceof Flaky,
+        describe: (error) => (error as Error).message,
+        onRetry: (reason, attempt, delayMs) => retries.push([reason, attempt, delayMs]),
+        onAttempt: (attempt) => attempts.push(attempt),
+      },
+    );
+    assert.equal(result, 'done');
+    assert.deepEqual(retries, [
+      ['drop 1', 1, 5],
+      ['drop 2', 2, 10],
+    ]);
+    assert.deepEqual(attempts, [1, 2, 3]);
+  });
+
+  test(`gives up after ${RETRY_ATTEMPTS} tries, and at once on a permanent failure`, async () => {
+    let calls = 0;
+    const options = { isTransient: (error: unknown) => error instanceof Flaky, describe: String, onRetry: () => undefined };
+    await assert.rejects(
+      withRetries(async () => {
+        calls += 1;
+        throw new Flaky('again');
+      }, options),
+      Flaky,
+    );
+    assert.equal(calls, RETRY_ATTEMPTS);
+    calls = 0;
+    await assert.rejects(
+      withRetries(async () => {
+        calls += 1;
+        throw new Error('for good');
+      }, options),
+      /for good/,
+    );
+    assert.equal(calls, 1);
+  });
+
+  test('an abort while waiting to retry ends at once; an abort is never retried', async () => {
+    process.env.IMAGE_FACTORY_RETRY_DELAY_MS = '60000';
+    try {
+      const controller = new AbortController();
+      const waiting = withRetries(
+        async () => {
+          setImmediate(() => controller.abort());
+          throw new Flaky('drop');
+        },
+        { isTransient: () => true, describe: String, onRetry: () => undefined, signal: controller.signal },
+      );
+      await assert.rejects(waiting, (error: unknown) => error instanceof AbortedError && /waiting to retry/.test(error.message));
+    } finally {
+      process.env.IMAGE_FACTORY_RETRY_DELAY_MS = '5';
+    }
+    let calls = 0;
+    await assert.rejects(
+      withRetries(
+        async () => {
+          calls += 1;
+          throw new AbortedError('interrupted');
+        },
+        { isTransient: () => true, describe: String, onRetry: () => undefined },
+      ),
+      AbortedError,
+    );
+    assert.equal(calls, 1);
+  });
+
+  test('retryDelayMs doubles from the base; isAbort knows an aborted signal', () => {
+    process.env.IMAGE_FACTORY_RETRY_DELAY_MS = '';
+    try {
+      assert.deepEqual([1, 2, 3].map(retryDelayMs), [1000, 2000, 4000]);
+    } finally {
+      process.env.IMAGE_FACTORY_RETRY_DELAY_MS = '5';
+    }
+    const controller = new AbortController();
+    assert.equal(isAbort(new Error('x'), controller.signal), false);
+    controller.abort();
+    assert.equal(isAbort(new Error('x'), controller.signal), true);
+    assert.equal(isAbort(new AbortedError('x')), true);
+  });
+});
