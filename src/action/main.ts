@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import type { ImageSpec } from '../config/image-spec.js';
+import { specSecrets, type ImageSpec } from '../config/image-spec.js';
 import { UsageError } from '../config/usage-error.js';
 import { LogReporter } from '../pipeline/log-reporter.js';
 import { AbortedError } from '../host/exec.js';
@@ -10,7 +10,6 @@ import { STEP_TITLES } from '../pipeline/reporter.js';
 import { ActionReporter } from './action-reporter.js';
 import { Output } from './constants.js';
 import { HostSetupError, prepareHost } from '../host/host-setup.js';
-import { secretsOf } from '../net/credentials.js';
 import { readInputs } from './inputs.js';
 import { InstallerCache } from './installer-cache.js';
 import { savePendingResources } from './pending-resources.js';
@@ -61,8 +60,7 @@ async function buildFromInputs(): Promise<void> {
   const spec: ImageSpec = resolveActionSpec(inputs);
   checkOutputs(spec);
   // Passwords in the installer's and the uploads' URIs: the runner masks them in the whole log.
-  const installerUris = spec.installer.kind === 'image' ? [spec.installer.image.uri] : [spec.installer.linux.uri, spec.installer.initrd.uri];
-  const secrets = secretsOf([...installerUris, ...spec.uploads.map((destination) => destination.target)]);
+  const secrets = specSecrets(spec);
   for (const secret of secrets) core.setSecret(secret);
 
   let logFile: LogReporter | undefined;

@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/config-files.js';
-import { applyOverrides, localDate, resolvedOptions, resolveImageSpec } from '../config/image-spec.js';
+import { applyOverrides, localDate, resolvedOptions, resolveImageSpec, specSecrets } from '../config/image-spec.js';
 import {
   badValueMessage,
   camelCase,
@@ -94,7 +94,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     throw error;
   }
   const options = program.opts<CliOptions>();
-  const reporter = new LogReporter();
+  // A dry run's lines say so: what it reports was planned, not seen.
+  const reporter = new LogReporter(options.dryRun ? 'image-factory (dry run)' : 'image-factory');
   const image = program.args[0] ?? process.env.IMAGE;
   if (!image) {
     process.stderr.write('image-factory: error: No image specified (give IMAGE as argument or in the IMAGE environment variable).\n');
@@ -127,6 +128,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     throw error;
   }
 
+  // The build's own messages already redact; this catches a password that a program prints.
+  reporter.mask(specSecrets(spec));
   if (spec.logFile && !options.dryRun) {
     try {
       reporter.openLogFile(spec.logFile);

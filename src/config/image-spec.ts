@@ -1,7 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { redactUri } from '../net/credentials.js';
+import { redactUri, secretsOf } from '../net/credentials.js';
 import { ConfigError, ConfigParser, parseBoolean } from './configparser.js';
 import {
   badValueMessage,
@@ -406,4 +406,10 @@ export function expandHome(path: string): string {
   if (path === '~') return homedir();
   if (path.startsWith('~/')) return join(homedir(), path.slice(2));
   return path;
+}
+
+/** Every form of every password in the spec's URIs (installer files, upload targets): what no output may show. */
+export function specSecrets(spec: ImageSpec): string[] {
+  const installer = spec.installer.kind === 'image' ? [spec.installer.image.uri] : [spec.installer.linux.uri, spec.installer.initrd.uri];
+  return secretsOf([...installer, ...spec.uploads.map((destination) => destination.target)]);
 }

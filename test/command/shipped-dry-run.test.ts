@@ -24,8 +24,7 @@ function virtInstallLine(stderr: string, image: string): string {
   return line
     .replace(/^.* INFO: Calling /, '')
     .replaceAll(DATA, '<data>')
-    .replace(/\d{4}-\d\d-\d\d/g, '<date>')
-    .replace(/:\d+\/(user-data|[^ /']+\.(cfg|xml|yaml))/g, ':<port>/$1');
+    .replace(/\d{4}-\d\d-\d\d/g, '<date>');
 }
 
 describe('the virt-install command line of every shipped image (a change here is a reviewed change)', () => {
@@ -38,6 +37,8 @@ describe('the virt-install command line of every shipped image (a change here is
       });
       assert.equal(run.code, 0, run.stderr);
       const actual = `${virtInstallLine(run.stderr, image)}\n`;
+      // A dry run starts no answer-file server: an image with http delivery names the guest's address and no port.
+      for (const url of actual.match(/http:\/\/10\.0\.2\.2[^ ']*/g) ?? []) assert.match(url, /^http:\/\/10\.0\.2\.2:PORT\//);
       const file = join(GOLDEN, `${image}.txt`);
       if (update) {
         mkdirSync(GOLDEN, { recursive: true });

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { State } from '../../src/action/constants.js';
+import { readPendingResources, savePendingResources } from '../../src/action/pending-resources.js';
+import { renderSummary } from '../../src/action/summary.js';
+import { RecordingHost } from '../../src/host/recording-host.js';
+import type { BuildResult } from '../../src/pipeline/build.js';
+import { undoResource, type Resource } from '../../src/pipeline/resources.js';
+import { RecordingReporter } from '../support/build-context.js';
+
+const work = mkdtempSync(join(tmpdir(), 'action-state-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+/** The value the runner hands the post step: the last `name<<delimiter` block of GITHUB_STATE. */
+function stateFromFile(path: string, name: string): string {
+  const blocks = [...readFileSync(path, 'utf8').matchAll(/^([^<\n]+)<<(\S+)\n([\s\S]*?)\n\2$/gm)];
+  const last = blocks.filter((block) => block[1] === name).pop();
+  assert.ok(last, `no ${name} in GITHUB_STATE`);
+  return last[3];
+}
+
+const PENDING: Resource[] = [
+  { kind: 'path', path: '/images/.img.partial-abc123' },
+  { kind: 'acl', path: '/root', entry: 'u:libvirt-qemu' },
+  { kind: 'domain', uri: 'qemu:///system', name: 'img-2026-01-01-abc123' },
+  { kind: 'loop', backingFile: '/images/.img.partial-abc123/img.raw' },
+  { kind: 'mount', path: '/tmp/image-factory.Qx1' },
+];
+
+describe("the action's saved state of what is left to undo", () => {
+  test('survives the round trip through GITHUB_STATE, the last save winning', () => {
+    const file = join(work, 'state');
+    writeFileSync(file, '');
+    const saved = process.env.GITHUB_STATE;
+    process.env.GITHUB_STATE = file;
+    try {
+      savePendingResources(PENDING.slice(0, 2));
+      savePendingResources(PENDING);
+    } finally {
+      process.env.GITHUB_STATE = saved;
+    }
+    assert.deepEqual(readPendingResources(stateFromFile(file, State.PendingResources)), { resources: PENDING, unreadable: [] });
+  });
+
+  test('what it cannot read is reported, not guessed at', () => {
+    const text = JSON.stringify([PENDING[0], { kind: 'domain', name: 'no-uri' }, { kind: 'rm -rf /', path: '/' }]);
+    const { resources, unreadable } = readPendingResources(text);
+    assert.deepEqual(resources, [PENDING[0]]);
+    assert.equal(unreadable.length, 2);
+    assert.deepEqual(readPendingResources('{not json'), { resources: [], unreadable: ['{not json'] });
+  });
+
+  test('the post step undoes each kind with the commands a person would run', async () => {
+    const host = new RecordingHost(new RecordingReporter(), {
+      answers: [
+        { match: /^virsh .* domstate /, result: { stdout: 'running\n' } },
+        { match: /^losetup --associated /, result: { stdout: '/dev/loop7\n' } },
+      ],
+    }, 0);
+    for (const resource of [...PENDING].reverse()) {
+      if (resource.kind === 'domain') {
+        // domstate says running until undefine: the check after it must find the domain gone.
+        await assert.rejects(undoResource(host, resource), /libvirt domain img-2026-01-01-abc123 is still defined/);
+      } else {
+        await undoResource(host, resource);
+      }
+    }
+    assert.deepEqual(host.commands(), [
+      'losetup --associated /images/.img.partial-abc123/img.raw --noheadings --output NAME',
+      'losetup --detach /dev/loop7',
+      'virsh -c qemu:///system domstate img-2026-01-01-abc123',
+      'virsh -c qemu:///system destroy img-2026-01-01-abc123',
+      'virsh -c qemu:///system undefine img-2026-01-01-abc123',
+      'virsh -c qemu:///system domstate img-2026-01-01-abc123',
+      'setfacl -x u:libvirt-qemu /root',
+    ]);
+    assert.deepEqual(host.fileOperations('remove'), [['/images/.img.partial-abc123']]);
+  });
+});
+
+describe('the job summary', () => {
+  const result = {
+    image: 'img-2026-01-01.qcow2',
+    imagePath: '/images/img-2026-01-01.qcow2',
+    format: 'qcow2',
+    size: 734003200,
+    diskUsage: 734003200,
+    sha256: 'ab'.repeat(32),
+    checksumPath: '/images/img-2026-01-01.qcow2.sha256sum',
+    consoleLog: '/images/img-2026-01-01.console.log',
+    accelerator: 'kvm',
+    removedLogs: [],
+    zeroing: 'discard',
+    uploads: [{ destination: 'mirror', target: 'rsync://user@host/images/', ok: false, error: 'rsync <exit 5>', attempts: 4, durationMs: 1500 }],
+    cacheHit: true,
+    installer: { dir: '/cache', files: {}, downloaded: false },
+    bootSeconds: 42.25,
+    cloudInitFinished: true,
+    steps: [],
+  } as unknown as BuildResult;
+
+  test('shows the image, its checksum, the boot test and each upload, with HTML escaped', () => {
+    const html = renderSummary({ image: 'img<1>', steps: [{ step: 'install', durationMs: 61_000, ok: true }], result });
+    assert.match(html, /<h2>✅ Image img&lt;1&gt;<\/h2>/);
+    assert.match(html, new RegExp(`<td>SHA-256</td><td><code>${'ab'.repeat(32)}</code></td>`));
+    assert.match(html, /<td>Boot test<\/td><td>came up in 42\.3 s, cloud-init finished<\/td>/);
+    assert.match(html, /<td>mirror<\/td><td><code>rsync:\/\/user@host\/images\/<\/code><\/td><td>failed: rsync &lt;exit 5&gt;<\/td><td>4<\/td>/);
+    assert.match(html, /<td>install<\/td><td>Run the unattended installer<\/td><td>1m01s<\/td><td>done<\/td>/);
+  });
+
+  test('a failure names its step', () => {
+    const html = renderSummary({ image: 'img', steps: [], failure: { step: 'scrub', message: 'Expected exactly one partition' } });
+    assert.match(html, /❌ Image img failed/);
+    assert.match(html, /The scrub step \(Remove installer logs and zero free space\) failed:<\/p>\n<pre>Expected exactly one partition<\/pre>/);
+  });
+});
