@@ -15,6 +15,7 @@ import { InstallerCache } from './installer-cache.js';
 import { savePendingResources } from './pending-resources.js';
 import { resolveActionSpec } from './resolve-spec.js';
 import { writeSummary } from './summary.js';
+import { Interruption } from '../pipeline/interruption.js';
 
 function setOutputs(result: BuildResult): void {
   core.setOutput(Output.Image, result.image);
@@ -62,73 +63,56 @@ async function buildFromInputs(): Promise<void> {
   // Passwords in the installer's and the uploads' URIs: the runner masks them in the whole log.
   const secrets = specSecrets(spec);
   for (const secret of secrets) core.setSecret(secret);
-
-  let logFile: LogReporter | undefined;
-  if (spec.logFile) {
-    logFile = new LogReporter('image-factory', () => undefined);
-    try {
-      logFile.mask(secrets);
-      logFile.openLogFile(spec.logFile);
-    } catch (error) {
-      throw new UsageError(`Cannot write the log file ${spec.logFile}: ${(error as Error).message}`);
-    }
-  }
+  const logFile = spec.logFile ? openLogFile(spec.logFile, secrets) : undefined;
   const reporter = new ActionReporter(logFile);
-
-  // The runner sends SIGINT, then SIGTERM 7.5 s later, then kills: cleanup must start at the first.
-  const controller = new AbortController();
-  let interruptedBy: NodeJS.Signals | undefined;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (interruptedBy) {
-      reporter.warning(`${signal} received again: still cleaning up; the post step finishes whatever is left.`);
-      return;
-    }
-    interruptedBy = signal;
-    reporter.warning(`${signal} received: stopping the build and cleaning up.`);
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
-  const installerCache = new InstallerCache(spec, reporter);
+  const interruption = new Interruption(reporter, 'still cleaning up; the post step finishes whatever is left.');
   try {
     if (inputs.installDependencies) {
       // Not interruptible: a package manager killed halfway can leave the runner broken.
       const host = new SystemHost(reporter);
       await reporter.group('Prepare the runner', () => prepareHost(host, reporter));
-      if (controller.signal.aborted) throw new AbortedError('interrupted while preparing the runner');
+      if (interruption.signal.aborted) throw new AbortedError('interrupted while preparing the runner');
     }
-    // restore() says why when the cache takes no part; that one line needs no group.
-    if (installerCache.active) await reporter.group('Restore the installer cache', () => installerCache.restore());
-    else await installerCache.restore();
-
-    const result = await buildImage({
-      spec,
-      reporter,
-      signal: controller.signal,
-      onResources: savePendingResources,
-    });
-    setOutputs(result);
-    if (!result.cacheHit && installerCache.active) await reporter.group('Save the installer cache', () => installerCache.save(result.installer));
-    reporter.info(`Built ${result.imagePath} (sha256 ${result.sha256}).`);
-    await writeSummary({ image: spec.name, steps: reporter.steps, result, cache: { restored: installerCache.restoredKey, saved: installerCache.savedKey } });
+    await buildWithCache(spec, reporter, interruption.signal);
   } catch (error) {
     reporter.closeGroup();
     // An image that was published before a later step failed (upload, post-build) is kept: say where it is.
     if (error instanceof BuildError && error.result) setOutputs(error.result);
-    const message = describeFailure(error, interruptedBy);
-    await writeSummary({
-      image: spec.name,
-      steps: reporter.steps,
-      failure: { step: error instanceof BuildError ? error.step : undefined, message },
-    });
-    throw new ActionFailure(message, interruptedBy);
+    const message = describeFailure(error, interruption.by);
+    const step = error instanceof BuildError ? error.step : undefined;
+    await writeSummary({ image: spec.name, steps: reporter.steps, failure: { step, message } });
+    throw new ActionFailure(message, interruption.by);
   } finally {
     reporter.closeGroup();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interruption.dispose();
     logFile?.close();
   }
+}
+
+/** The log file the configuration asks for, with the passwords masked; a UsageError when it cannot be written. */
+function openLogFile(path: string, secrets: string[]): LogReporter {
+  const logFile = new LogReporter('image-factory', () => undefined);
+  try {
+    logFile.mask(secrets);
+    logFile.openLogFile(path);
+  } catch (error) {
+    throw new UsageError(`Cannot write the log file ${path}: ${(error as Error).message}`);
+  }
+  return logFile;
+}
+
+/** The build, with the installer files restored from the Actions cache before and saved after. */
+async function buildWithCache(spec: ImageSpec, reporter: ActionReporter, signal: AbortSignal): Promise<void> {
+  const installerCache = new InstallerCache(spec, reporter);
+  // restore() says why when the cache takes no part; that one line needs no group.
+  if (installerCache.active) await reporter.group('Restore the installer cache', () => installerCache.restore());
+  else await installerCache.restore();
+  const result = await buildImage({ spec, reporter, signal, onResources: savePendingResources });
+  setOutputs(result);
+  if (!result.cacheHit && installerCache.active) await reporter.group('Save the installer cache', () => installerCache.save(result.installer));
+  reporter.info(`Built ${result.imagePath} (sha256 ${result.sha256}).`);
+  const cache = { restored: installerCache.restoredKey, saved: installerCache.savedKey };
+  await writeSummary({ image: spec.name, steps: reporter.steps, result, cache });
 }
 
 /** A failure already put in words for the annotation. */

@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/config-files.js';
-import { applyOverrides, localDate, resolvedOptions, resolveImageSpec, specSecrets } from '../config/image-spec.js';
+import { applyOverrides, localDate, resolvedOptions, resolveImageSpec, specSecrets, type ImageSpec } from '../config/image-spec.js';
 import {
   badValueMessage,
   camelCase,
@@ -19,6 +19,7 @@ import { SystemHost } from '../host/system-host.js';
 import { BuildError, buildImage } from '../pipeline/build.js';
 import { checkOutputs } from '../pipeline/staging.js';
 import { describeResult } from './describe-result.js';
+import { Interruption } from '../pipeline/interruption.js';
 import { LogReporter } from '../pipeline/log-reporter.js';
 
 export const EXIT_OK = 0;
@@ -29,9 +30,11 @@ const DESCRIPTION = `Build a golden Linux VM image with the distribution's own u
 
 Runs, for the IMAGE section of the configuration: fetch the netboot kernel and
 initrd (cached) -> create a raw disk -> install with virt-install (preseed,
-Kickstart or AutoYAST answer file) -> remove installer logs and zero free space
--> convert to qcow2 -> write <file>.sha256sum -> upload with rsync -> run the
-post-build command. Files are named <IMAGE>-<YYYY-MM-DD>.<format>.
+Kickstart, AutoYaST or autoinstall answer file) -> remove installer logs and
+zero free space -> convert to qcow2 -> write <file>.sha256sum -> boot the image
+once (--boot-test) -> upload with rsync -> run the post-build command. Files
+are named <IMAGE>-<YYYY-MM-DD>.<format>; nothing is ever overwritten, and a
+failed build removes everything it created.
 
 Configuration (INI, later files win): the shipped definitions, then
 /etc/image-factory.conf, then ~/.config/image-factory.conf — or only the file
@@ -84,50 +87,13 @@ function cliOverrides(options: CliOptions): Overrides {
 
 /** Run the command line; returns the exit code. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
-  const program = buildProgram();
-  try {
-    program.parse(argv, { from: 'user' });
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
-    }
-    throw error;
-  }
-  const options = program.opts<CliOptions>();
+  const parsed = parseArguments(argv);
+  if (typeof parsed === 'number') return parsed;
+  const { options, image } = parsed;
+  const spec = resolveSpec(options, image);
+  if (typeof spec === 'number') return spec;
   // A dry run's lines say so: what it reports was planned, not seen.
   const reporter = new LogReporter(options.dryRun ? 'image-factory (dry run)' : 'image-factory');
-  const image = program.args[0] ?? process.env.IMAGE;
-  if (!image) {
-    process.stderr.write('image-factory: error: No image specified (give IMAGE as argument or in the IMAGE environment variable).\n');
-    return EXIT_USAGE;
-  }
-
-  let spec;
-  try {
-    const overrides = cliOverrides(options);
-    const { config } = loadConfig();
-    const knownImages = config.sections();
-    const hadSection = applyOverrides(config, image, overrides);
-    if (options.printConfig) {
-      if (!hadSection) throw new UsageError(`No section '${image}' defined in the configuration. Images that exist: ${knownImages.join(', ') || '(none)'}.`);
-      process.stdout.write(`${JSON.stringify(resolvedOptions(config, image), null, 2)}\n`);
-      return EXIT_OK;
-    }
-    spec = resolveImageSpec(config, image, {
-      outputDir: resolve(options.outputDir ?? '.'),
-      date: localDate(),
-      knownImages,
-      hadSection,
-      upload: options.upload !== false,
-    });
-  } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`image-factory: error: ${error.message}\n`);
-      return EXIT_USAGE;
-    }
-    throw error;
-  }
-
   // The build's own messages already redact; this catches a password that a program prints.
   reporter.mask(specSecrets(spec));
   if (spec.logFile && !options.dryRun) {
@@ -138,57 +104,93 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       return EXIT_USAGE;
     }
   }
-
-  const controller = new AbortController();
-  let interruptedBy: NodeJS.Signals | undefined;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (interruptedBy) {
-      reporter.warning(`${signal} received again: still cleaning up, please wait`);
-      return;
-    }
-    interruptedBy = signal;
-    reporter.warning(`${signal} received: stopping the build and cleaning up`);
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
+  const interruption = new Interruption(reporter);
   try {
-    if (options.installDependencies && !options.dryRun) {
-      checkOutputs(spec);
-      // Not interruptible: a package manager killed halfway can leave the host broken.
-      await prepareHost(new SystemHost(reporter), reporter);
-      if (controller.signal.aborted) throw new AbortedError('interrupted while preparing the host');
-    }
-    const result = await buildImage({ spec, reporter, dryRun: options.dryRun, signal: controller.signal });
-    if (options.dryRun) reporter.info('Dry run: the commands above were not run, and nothing was created.');
-    else reporter.info(`Build finished:\n${describeResult(result)}`);
+    await build(spec, options, reporter, interruption.signal);
     return EXIT_OK;
   } catch (error) {
-    if (interruptedBy) {
-      reporter.error(`interrupted by ${interruptedBy}; everything the build created was removed`);
-      return interruptedBy === 'SIGINT' ? 130 : 143;
-    }
-    if (error instanceof UsageError) {
-      reporter.error(error.message);
-      return EXIT_USAGE;
-    }
-    if (error instanceof HostSetupError) {
-      reporter.error(`preparing the host failed: ${error.message}`);
-      return EXIT_BUILD_FAILED;
-    }
-    if (error instanceof BuildError) {
-      const cause = error.cause;
-      if (cause instanceof AbortedError) reporter.error(`${error.step} step interrupted`);
-      else reporter.error(error.message);
-      if (error.cleanupFailures.length) reporter.error(`cleanup left something behind: ${error.cleanupFailures.join('; ')}`);
-      return EXIT_BUILD_FAILED;
-    }
-    reporter.error(`unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    return EXIT_BUILD_FAILED;
+    return exitCodeOf(error, reporter, interruption.by);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interruption.dispose();
     reporter.close();
   }
+}
+
+/** The options and the image, or the exit code when there is nothing to build (--help, a bad flag, no image). */
+function parseArguments(argv: string[]): { options: CliOptions; image: string } | number {
+  const program = buildProgram();
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    throw error;
+  }
+  const image = program.args[0] ?? process.env.IMAGE;
+  if (!image) {
+    process.stderr.write('image-factory: error: No image specified (give IMAGE as argument or in the IMAGE environment variable).\n');
+    return EXIT_USAGE;
+  }
+  return { options: program.opts<CliOptions>(), image };
+}
+
+/** The image's spec from the configuration and the flags; or, after --print-config or bad input, the exit code. */
+function resolveSpec(options: CliOptions, image: string): ImageSpec | number {
+  try {
+    const overrides = cliOverrides(options);
+    const { config } = loadConfig();
+    const knownImages = config.sections();
+    const hadSection = applyOverrides(config, image, overrides);
+    if (options.printConfig) {
+      if (!hadSection) throw new UsageError(`No section '${image}' defined in the configuration. Images that exist: ${knownImages.join(', ') || '(none)'}.`);
+      process.stdout.write(`${JSON.stringify(resolvedOptions(config, image), null, 2)}\n`);
+      return EXIT_OK;
+    }
+    return resolveImageSpec(config, image, {
+      outputDir: resolve(options.outputDir ?? '.'),
+      date: localDate(),
+      knownImages,
+      hadSection,
+      upload: options.upload !== false,
+    });
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`image-factory: error: ${error.message}\n`);
+    return EXIT_USAGE;
+  }
+}
+
+async function build(spec: ImageSpec, options: CliOptions, reporter: LogReporter, signal: AbortSignal): Promise<void> {
+  if (options.installDependencies && !options.dryRun) {
+    checkOutputs(spec);
+    // Not interruptible: a package manager killed halfway can leave the host broken.
+    await prepareHost(new SystemHost(reporter), reporter);
+    if (signal.aborted) throw new AbortedError('interrupted while preparing the host');
+  }
+  const result = await buildImage({ spec, reporter, dryRun: options.dryRun, signal });
+  if (options.dryRun) reporter.info('Dry run: the commands above were not run, and nothing was created.');
+  else reporter.info(`Build finished:\n${describeResult(result)}`);
+}
+
+/** Says what went wrong, and returns the exit code of the manual: 1 build failed, 2 bad input, 130/143 interrupted. */
+function exitCodeOf(error: unknown, reporter: LogReporter, interruptedBy: NodeJS.Signals | undefined): number {
+  if (interruptedBy) {
+    reporter.error(`interrupted by ${interruptedBy}; everything the build created was removed`);
+    return interruptedBy === 'SIGINT' ? 130 : 143;
+  }
+  if (error instanceof UsageError) {
+    reporter.error(error.message);
+    return EXIT_USAGE;
+  }
+  if (error instanceof HostSetupError) {
+    reporter.error(`preparing the host failed: ${error.message}`);
+    return EXIT_BUILD_FAILED;
+  }
+  if (error instanceof BuildError) {
+    if (error.cause instanceof AbortedError) reporter.error(`${error.step} step interrupted`);
+    else reporter.error(error.message);
+    if (error.cleanupFailures.length) reporter.error(`cleanup left something behind: ${error.cleanupFailures.join('; ')}`);
+    return EXIT_BUILD_FAILED;
+  }
+  reporter.error(`unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  return EXIT_BUILD_FAILED;
 }

@@ -139,6 +139,10 @@ export class ConfigParser {
    * Parse one file's text (RawConfigParser._read) and merge it into what was
    * read before. `source` names the file in errors. Unlike Python, a file
    * that fails leaves the parser unchanged.
+   *
+   * Long: one pass over the lines with the same state and in the same order
+   * as Python's _read, so that the two can be compared line by line (the
+   * differential tests do); split up, that state would be spread thin.
    */
   read(text: string, source: string): void {
     const defaults: SectionTable = new Map(this.defaultTable);

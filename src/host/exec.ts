@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
 import { CommandError, formatCommand } from './command-error.js';
 
 export interface RunOptions {
@@ -49,23 +50,8 @@ export function runCommand(argv: readonly string[], options: RunOptions = {}): P
       if (lastLines.length > keep) lastLines.shift();
       options.onLine?.(line, stream);
     };
-    const splitter = (stream: 'stdout' | 'stderr') => {
-      let pending = '';
-      return {
-        push(chunk: Buffer): void {
-          const text = pending + chunk.toString('utf8');
-          const parts = text.split(/\r\n|\n|\r/);
-          pending = parts.pop() ?? '';
-          for (const part of parts) remember(part, stream);
-        },
-        end(): void {
-          if (pending) remember(pending, stream);
-          pending = '';
-        },
-      };
-    };
-    const out = splitter('stdout');
-    const err = splitter('stderr');
+    const out = lineSplitter((line) => remember(line, 'stdout'));
+    const err = lineSplitter((line) => remember(line, 'stderr'));
     child.stdout?.on('data', (chunk: Buffer) => {
       if (options.captureStdout) stdout += chunk.toString('utf8');
       else out.push(chunk);
@@ -75,22 +61,14 @@ export function runCommand(argv: readonly string[], options: RunOptions = {}): P
       child.stdin.end(options.input);
     }
 
-    let killTimer: NodeJS.Timeout | undefined;
-    const onAbort = (): void => {
-      child.kill('SIGTERM');
-      killTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      killTimer.unref();
-    };
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-
+    const stopKilling = killOnAbort(child, options.signal);
     child.on('error', (error: NodeJS.ErrnoException) => {
-      options.signal?.removeEventListener('abort', onAbort);
+      stopKilling();
       const why = error.code === 'ENOENT' ? `${argv[0]} is not installed (or not on PATH)` : error.message;
       reject(new CommandError(argv, null, null, [why]));
     });
     child.on('close', (code, signal) => {
-      options.signal?.removeEventListener('abort', onAbort);
-      if (killTimer) clearTimeout(killTimer);
+      stopKilling();
       out.end();
       err.end();
       if (options.signal?.aborted) {
@@ -105,6 +83,39 @@ export function runCommand(argv: readonly string[], options: RunOptions = {}): P
       resolve(result);
     });
   });
+}
+
+/** Aborting kills the child: SIGTERM, then SIGKILL after 5 s. Returns what stops that once the child is gone. */
+function killOnAbort(child: ChildProcess, signal: AbortSignal | undefined): () => void {
+  let killTimer: NodeJS.Timeout | undefined;
+  const onAbort = (): void => {
+    child.kill('SIGTERM');
+    killTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    killTimer.unref();
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  return () => {
+    signal?.removeEventListener('abort', onAbort);
+    if (killTimer) clearTimeout(killTimer);
+  };
+}
+
+/** Splits a stream into lines as they arrive; a `\r` ends a line too, so progress meters come as they are drawn. */
+function lineSplitter(onLine: (line: string) => void): { push(chunk: Buffer): void; end(): void } {
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  return {
+    push(chunk) {
+      const parts = (pending + decoder.write(chunk)).split(/\r\n|\n|\r/);
+      pending = parts.pop() ?? '';
+      for (const part of parts) onLine(part);
+    },
+    end() {
+      pending += decoder.end();
+      if (pending) onLine(pending);
+      pending = '';
+    },
+  };
 }
 
 export class AbortedError extends Error {

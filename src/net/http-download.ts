@@ -128,38 +128,42 @@ function attempt(url: URL, destination: string, headers: Record<string, string>,
     arm();
     request.on('error', (error) => finish(error));
     request.on('response', (response) => {
-      const status = response.statusCode ?? 0;
-      if (status === 304) {
+      const answer = bodylessAnswer(response);
+      if (answer) {
         response.resume();
-        return finish(undefined, { status: 304 });
+        return finish(answer.error, answer.value);
       }
-      const location = response.headers.location;
-      if (REDIRECTS.has(status) && location) {
-        response.resume();
-        return finish(undefined, { location });
-      }
-      if (status !== 200) {
-        response.resume();
-        return finish(new HttpStatusError(status, response.statusMessage ?? ''));
-      }
-      const lengthHeader = response.headers['content-length'];
-      const total = lengthHeader !== undefined && /^[0-9]+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
       receiving = true;
-      receive(response, destination, total, arm, options).then(
-        ({ bytes, sha256 }) => {
-          if (failure) return finish(failure);
-          if (total !== undefined && bytes !== total) {
-            return finish(new TransferError(`the connection closed after ${formatBytes(bytes)} of ${formatBytes(total)}`));
-          }
-          const etag = response.headers.etag;
-          const lastModified = response.headers['last-modified'];
-          finish(undefined, { status: 200, bytes, sha256, ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) });
-        },
+      receiveBody(response, destination, arm, options).then(
+        (value) => finish(failure, value),
         (error: unknown) => finish(failure ?? error),
       );
     });
     request.end();
   });
+}
+
+/** What a response without a body to keep means: not modified, a redirect, or a failed request. */
+function bodylessAnswer(response: http.IncomingMessage): { value?: Attempt; error?: Error } | undefined {
+  const status = response.statusCode ?? 0;
+  if (status === 304) return { value: { status: 304 } };
+  const location = response.headers.location;
+  if (REDIRECTS.has(status) && location) return { value: { location } };
+  if (status !== 200) return { error: new HttpStatusError(status, response.statusMessage ?? '') };
+  return undefined;
+}
+
+/** A 200's body into the file, checked against Content-Length, with the validators for the next request. */
+async function receiveBody(response: http.IncomingMessage, destination: string, onData: () => void, options: DownloadOptions): Promise<Attempt> {
+  const lengthHeader = response.headers['content-length'];
+  const total = lengthHeader !== undefined && /^[0-9]+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+  const { bytes, sha256 } = await receive(response, destination, total, onData, options);
+  if (total !== undefined && bytes !== total) {
+    throw new TransferError(`the connection closed after ${formatBytes(bytes)} of ${formatBytes(total)}`);
+  }
+  const etag = response.headers.etag;
+  const lastModified = response.headers['last-modified'];
+  return { status: 200, bytes, sha256, ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
 }
 
 /** The body into a new file at `destination`, hashed on the way. */

@@ -76,64 +76,20 @@ async function allocatedBytes(ctx: BuildContext, path: string): Promise<number> 
  * device punches holes into the raw file) or by zerofree.
  */
 export async function scrubImage(ctx: BuildContext, diskPath: string): Promise<ScrubResult> {
-  const { host, reporter, spec, cleanup } = ctx;
+  const { host, cleanup } = ctx;
   const partition = await singlePartition(ctx, diskPath);
-
   const loopEntry = cleanup.register({ kind: 'loop', backingFile: diskPath });
-  const attach = await host.run(
-    [
-      'losetup',
-      '--find',
-      '--show',
-      '--offset',
-      String(partition.offset),
-      '--sizelimit',
-      String(partition.size),
-      diskPath,
-    ],
-    { root: true, captureStdout: true },
-  );
-  const loop = attach.stdout.trim();
+  const losetup = ['losetup', '--find', '--show', '--offset', String(partition.offset), '--sizelimit', String(partition.size), diskPath];
+  const loop = (await host.run(losetup, { root: true, captureStdout: true })).stdout.trim();
   const filesystem = await filesystemType(ctx, loop);
 
-  const mountpoint = await host.makeTempDir(join(tmpdir(), 'image-factory.'));
-  const dirEntry = cleanup.register({ kind: 'path', path: mountpoint });
-  let mountEntry = cleanup.register({ kind: 'mount', path: mountpoint });
-  await host.run(['mount', loop, mountpoint], { root: true });
+  const mount = await mountPartition(ctx, loop);
+  const removed = await removeInstallerLogs(ctx, mount.path);
+  const discarded = (await zeroingOf(ctx, filesystem)) === 'discard' && (await discardFreeSpace(ctx, mount, diskPath, filesystem));
+  await mount.release();
 
-  const removed = await removeInstallerLogs(ctx, mountpoint);
-
-  let zeroing: ScrubResult['zeroing'] = 'none';
-  const zerofreeCan = /^ext[234]$/.test(filesystem);
-  let discard = spec.zeroFreeSpace === 'discard';
-  if (spec.zeroFreeSpace === 'zerofree' && !zerofreeCan) {
-    reporter.warning(`zerofree cannot zero a ${filesystem} file system: discarding its free space instead`);
-    discard = true;
-  }
-  if (discard) {
-    // Trim on a fresh mount: unmounting commits the removals, and no journal
-    // or old tree root (ext4, Btrfs) still holds the removed logs' blocks,
-    // which a trim right after the removal would leave with their contents.
-    await cleanup.release(mountEntry);
-    mountEntry = cleanup.register({ kind: 'mount', path: mountpoint });
-    await host.run(['mount', loop, mountpoint], { root: true });
-    const before = await allocatedBytes(ctx, diskPath);
-    const trim = await host.run(['fstrim', '--verbose', mountpoint], { root: true, allowFailure: true });
-    const after = await allocatedBytes(ctx, diskPath);
-    if (trim.exitCode === 0 && after < before) {
-      zeroing = 'discard';
-      reporter.info(`discarded free space: the raw file shrank from ${formatBytes(before)} to ${formatBytes(after)} on disk`);
-    } else {
-      const why = trim.exitCode === 0 ? 'no space was released' : trim.lastLines.join(' ');
-      reporter.warning(
-        `discarding free space did not punch holes into ${diskPath} (${why}); ${zerofreeCan ? 'falling back to zerofree' : `free space of the ${filesystem} file system is left as it is`}`,
-      );
-    }
-  }
-  await cleanup.release(mountEntry);
-  await cleanup.release(dirEntry);
-
-  if (spec.zeroFreeSpace !== 'none' && zeroing === 'none' && zerofreeCan) {
+  let zeroing: ScrubResult['zeroing'] = discarded ? 'discard' : 'none';
+  if (ctx.spec.zeroFreeSpace !== 'none' && !discarded && zerofreeCan(filesystem)) {
     await host.run(['zerofree', '-v', loop], { root: true, onLine: progressOf(ctx) });
     zeroing = 'zerofree';
   }
@@ -141,6 +97,64 @@ export async function scrubImage(ctx: BuildContext, diskPath: string): Promise<S
   const leftover = await loopDevicesOf(host, diskPath);
   if (leftover.length) throw new ScrubError(`loop devices still attached to ${diskPath}: ${leftover.join(', ')}`);
   return { filesystem, removed, zeroing, allocatedBytes: await allocatedBytes(ctx, diskPath) };
+}
+
+const zerofreeCan = (filesystem: string): boolean => /^ext[234]$/.test(filesystem);
+
+/** How free space is zeroed first: discard, or zerofree — which some file systems do not allow. */
+async function zeroingOf(ctx: BuildContext, filesystem: string): Promise<ScrubResult['zeroing']> {
+  if (ctx.spec.zeroFreeSpace !== 'zerofree' || zerofreeCan(filesystem)) return ctx.spec.zeroFreeSpace;
+  ctx.reporter.warning(`zerofree cannot zero a ${filesystem} file system: discarding its free space instead`);
+  return 'discard';
+}
+
+interface Mounted {
+  path: string;
+  /** Unmount once more and mount again (a fresh mount). */
+  remount(): Promise<void>;
+  /** Unmount and remove the mount point. */
+  release(): Promise<void>;
+}
+
+/** The partition mounted on a new private folder, with the undo of both registered first. */
+async function mountPartition(ctx: BuildContext, loop: string): Promise<Mounted> {
+  const { host, cleanup } = ctx;
+  const path = await host.makeTempDir(join(tmpdir(), 'image-factory.'));
+  const dirEntry = cleanup.register({ kind: 'path', path });
+  let mountEntry = cleanup.register({ kind: 'mount', path });
+  await host.run(['mount', loop, path], { root: true });
+  return {
+    path,
+    async remount() {
+      await cleanup.release(mountEntry);
+      mountEntry = cleanup.register({ kind: 'mount', path });
+      await host.run(['mount', loop, path], { root: true });
+    },
+    async release() {
+      await cleanup.release(mountEntry);
+      await cleanup.release(dirEntry);
+    },
+  };
+}
+
+/** fstrim the file system; true when the raw file really shrank (the loop device passed the discards on). */
+async function discardFreeSpace(ctx: BuildContext, mount: Mounted, diskPath: string, filesystem: string): Promise<boolean> {
+  const { host, reporter } = ctx;
+  // Trim on a fresh mount: unmounting commits the removals, and no journal
+  // or old tree root (ext4, Btrfs) still holds the removed logs' blocks,
+  // which a trim right after the removal would leave with their contents.
+  await mount.remount();
+  const before = await allocatedBytes(ctx, diskPath);
+  const trim = await host.run(['fstrim', '--verbose', mount.path], { root: true, allowFailure: true });
+  const after = await allocatedBytes(ctx, diskPath);
+  if (trim.exitCode === 0 && after < before) {
+    reporter.info(`discarded free space: the raw file shrank from ${formatBytes(before)} to ${formatBytes(after)} on disk`);
+    return true;
+  }
+  const why = trim.exitCode === 0 ? 'no space was released' : trim.lastLines.join(' ');
+  const next = zerofreeCan(filesystem) ? 'falling back to zerofree' : `free space of the ${filesystem} file system is left as it is`;
+  reporter.warning(`discarding free space did not punch holes into ${diskPath} (${why}); ${next}`);
+  return false;
 }
 
 function progressOf(ctx: BuildContext): (line: string) => void {

@@ -76,142 +76,177 @@ export async function uploadImage(ctx: BuildContext, files: { image: string; che
   return outcomes;
 }
 
-async function uploadToDestination(
+function uploadToDestination(
   ctx: BuildContext,
   destination: UploadDestination,
   files: { image: string; checksum: string },
 ): Promise<UploadOutcome> {
-  const { reporter } = ctx;
-  const started = Date.now();
-  const secrets = secretVariants(destination.target);
-  const clean = (text: string): string => redactSecrets(text, secrets);
-  const shown = clean(redactUri(destination.target));
-  const label = `[${destination.name}]`;
-  const imageName = basename(files.image);
-  let attempts = 0;
-  let postUploadCommands = 0;
-  const outcome = (error?: string): UploadOutcome => ({
-    destination: destination.name,
-    target: shown,
-    ok: error === undefined,
-    ...(error === undefined ? {} : { error }),
-    attempts: Math.max(attempts, 1),
-    durationMs: Date.now() - started,
-    postUploadCommands,
-  });
-  const fail = (error: string): UploadOutcome => {
-    const message = clean(error);
-    reporter.warning(`${label} upload to ${shown} failed: ${message}`);
-    return outcome(message);
-  };
+  return new DestinationUpload(ctx, destination, files).run();
+}
 
-  let endpoint: RsyncEndpoint;
-  try {
-    endpoint = rsyncEndpoint(destination.target);
-  } catch (error) {
-    return fail(`[${destination.name}] upload_target: ${(error as Error).message}`);
+/** Why one destination failed, in words (already clean of secrets when it is reported). */
+class DestinationFailure extends Error {}
+
+/** The upload to one destination: send, verify, post-upload commands; a failure is its outcome, not an exception. */
+class DestinationUpload {
+  private readonly started = Date.now();
+  private readonly secrets: string[];
+  private readonly shown: string;
+  private readonly label: string;
+  private readonly imageName: string;
+  private readonly progress: (message: string) => void;
+  private attempts = 0;
+  private postUploadCommands = 0;
+
+  constructor(
+    private readonly ctx: BuildContext,
+    private readonly destination: UploadDestination,
+    private readonly files: { image: string; checksum: string },
+  ) {
+    this.secrets = secretVariants(destination.target);
+    this.shown = this.clean(redactUri(destination.target));
+    this.label = `[${destination.name}]`;
+    this.imageName = basename(files.image);
+    this.progress = throttled(5000, (message) => ctx.reporter.progress('upload', `${this.label} ${message}`));
   }
-  const target = asFolder(endpoint.uri);
 
-  const unsafe = destination.args.filter((arg) => UNSAFE_OPTIONS.includes(arg.split('=')[0]));
-  if (unsafe.length) {
-    return fail(
-      `upload_args ${unsafe.join(' ')} would let rsync write into the file under its final name while it transfers, ` +
-        `so a consumer could see half an image; remove ${unsafe.length === 1 ? 'it' : 'them'} from [${destination.name}] upload_args.`,
+  async run(): Promise<UploadOutcome> {
+    try {
+      const endpoint = this.endpoint();
+      this.ctx.reporter.info(`${this.label} uploading ${this.imageName} to ${this.shown}`);
+      // The image first: whoever waits for the .sha256sum finds a whole image beside it.
+      for (const file of [this.files.image, this.files.checksum]) await this.send(endpoint, file);
+      await this.verify(endpoint);
+      await this.runPostUploadCommands();
+    } catch (error) {
+      if (error instanceof DestinationFailure) return this.fail(error.message);
+      if (error instanceof Error) error.message = this.clean(error.message);
+      throw error;
+    }
+    const result = this.outcome();
+    this.ctx.reporter.info(
+      `${this.label} uploaded and verified ${this.imageName} and ${basename(this.files.checksum)} on ${this.shown} in ${formatDuration(result.durationMs)}` +
+        (this.attempts > 1 ? ` (${this.attempts} rsync runs, retries included)` : ''),
     );
+    return result;
   }
 
-  const progress = throttled(5000, (message) => reporter.progress('upload', `${label} ${message}`));
-  const baseOptions: HostRunOptions = {
-    env: endpoint.env,
-    ...(ctx.signal ? { signal: ctx.signal } : {}),
-  };
-  const echo = (line: string): void => {
-    if (isRsyncProgressLine(line)) progress(clean(line.trim()));
-    else reporter.output(clean(line));
-  };
-  const sendArgv = (file: string): string[] =>
-    rsyncArgv({
-      userArgs: destination.args,
-      flags: ['--times', `--partial-dir=${PARTIAL_DIR}`],
-      after: ctx.spec.format === 'raw' ? ['--sparse'] : [],
-      operands: [file, target],
-    });
-  const runRsync = async (argv: string[], onLine: (line: string) => void = echo, onAttempt?: () => void): Promise<void> => {
-    await withRetries(() => ctx.host.run(argv, { ...baseOptions, onLine }).then(() => undefined), {
+  private clean(text: string): string {
+    return redactSecrets(text, this.secrets);
+  }
+
+  private outcome(error?: string): UploadOutcome {
+    return {
+      destination: this.destination.name,
+      target: this.shown,
+      ok: error === undefined,
+      ...(error === undefined ? {} : { error }),
+      attempts: Math.max(this.attempts, 1),
+      durationMs: Date.now() - this.started,
+      postUploadCommands: this.postUploadCommands,
+    };
+  }
+
+  private fail(error: string): UploadOutcome {
+    const message = this.clean(error);
+    this.ctx.reporter.warning(`${this.label} upload to ${this.shown} failed: ${message}`);
+    return this.outcome(message);
+  }
+
+  /** The target as rsync takes it, with its password in the environment; refused options are refused here. */
+  private endpoint(): RsyncEndpoint {
+    const { name, args, target } = this.destination;
+    let endpoint: RsyncEndpoint;
+    try {
+      endpoint = rsyncEndpoint(target);
+    } catch (error) {
+      throw new DestinationFailure(`[${name}] upload_target: ${(error as Error).message}`);
+    }
+    const unsafe = args.filter((arg) => UNSAFE_OPTIONS.includes(arg.split('=')[0]));
+    if (unsafe.length) {
+      throw new DestinationFailure(
+        `upload_args ${unsafe.join(' ')} would let rsync write into the file under its final name while it transfers, ` +
+          `so a consumer could see half an image; remove ${unsafe.length === 1 ? 'it' : 'them'} from [${name}] upload_args.`,
+      );
+    }
+    return { ...endpoint, uri: asFolder(endpoint.uri) };
+  }
+
+  private echo(line: string): void {
+    if (isRsyncProgressLine(line)) this.progress(this.clean(line.trim()));
+    else this.ctx.reporter.output(this.clean(line));
+  }
+
+  private async rsync(endpoint: RsyncEndpoint, argv: string[], onLine = (line: string) => this.echo(line), onAttempt?: () => void): Promise<void> {
+    const { ctx } = this;
+    const options: HostRunOptions = { env: endpoint.env, onLine, ...(ctx.signal ? { signal: ctx.signal } : {}) };
+    await withRetries(() => ctx.host.run(argv, options).then(() => undefined), {
       isTransient: isTransientRsyncFailure,
-      describe: (error) => clean(describeRsyncFailure(error)),
+      describe: (error) => this.clean(describeRsyncFailure(error)),
       signal: ctx.signal,
       onAttempt: () => {
-        attempts += 1;
+        this.attempts += 1;
         onAttempt?.();
       },
       onRetry: (reason, attempt, delayMs) =>
-        reporter.warning(`${label} rsync failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
+        ctx.reporter.warning(`${this.label} rsync failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
     });
-  };
-
-  reporter.info(`${label} uploading ${imageName} to ${shown}`);
-  try {
-    // The image first: whoever waits for the .sha256sum finds a whole image beside it.
-    for (const file of [files.image, files.checksum]) {
-      try {
-        await runRsync(sendArgv(file));
-      } catch (error) {
-        if (isAbort(error, ctx.signal)) throw error;
-        return fail(`uploading ${basename(file)} failed: ${describeRsyncFailure(error)}`);
-      }
-    }
-
-    const differing: string[] = [];
-    try {
-      const verifyArgv = rsyncArgv({
-        userArgs: withoutQuiet(destination.args),
-        flags: ['--checksum', '--dry-run'],
-        after: [`--out-format=${VERIFY_PREFIX}%i %n`],
-        operands: [files.image, files.checksum, target],
-      });
-      await runRsync(
-        verifyArgv,
-        (line) => {
-          const item = parseVerifyLine(line);
-          if (item === undefined) echo(line);
-          else if (item.change !== '.') differing.push(item.name);
-        },
-        () => differing.splice(0),
-      );
-    } catch (error) {
-      if (isAbort(error, ctx.signal)) throw error;
-      return fail(`verifying the upload failed: ${describeRsyncFailure(error)}`);
-    }
-    if (differing.length) {
-      return fail(`the copy on the target differs from the local file (${differing.join(', ')}): rsync --checksum would send it again`);
-    }
-
-    for (const argv of destination.postUploadCommands(imageName)) {
-      if (argv.length === 0) continue;
-      try {
-        await ctx.host.run(argv, {
-          ...(ctx.signal ? { signal: ctx.signal } : {}),
-          onLine: (line) => reporter.output(clean(line)),
-        });
-      } catch (error) {
-        if (isAbort(error, ctx.signal)) throw error;
-        return fail(`post-upload command '${formatCommand(argv)}' failed: ${describeCommandFailure(error, argv[0])}`);
-      }
-      postUploadCommands += 1;
-    }
-  } catch (error) {
-    if (error instanceof Error) error.message = clean(error.message);
-    throw error;
   }
 
-  const result = outcome();
-  reporter.info(
-    `${label} uploaded and verified ${imageName} and ${basename(files.checksum)} on ${shown} in ${formatDuration(result.durationMs)}` +
-      (attempts > 1 ? ` (${attempts} rsync runs, retries included)` : ''),
-  );
-  return result;
+  /** Through rsync's temp file and --partial-dir: nothing half-sent ever stands under the final name. */
+  private async send(endpoint: RsyncEndpoint, file: string): Promise<void> {
+    const argv = rsyncArgv({
+      userArgs: this.destination.args,
+      flags: ['--times', `--partial-dir=${PARTIAL_DIR}`],
+      after: this.ctx.spec.format === 'raw' ? ['--sparse'] : [],
+      operands: [file, endpoint.uri],
+    });
+    try {
+      await this.rsync(endpoint, argv);
+    } catch (error) {
+      if (isAbort(error, this.ctx.signal)) throw error;
+      throw new DestinationFailure(`uploading ${basename(file)} failed: ${describeRsyncFailure(error)}`);
+    }
+  }
+
+  /** `rsync --checksum --dry-run` must find nothing to send: the copies are the files, byte for byte. */
+  private async verify(endpoint: RsyncEndpoint): Promise<void> {
+    const differing: string[] = [];
+    const argv = rsyncArgv({
+      userArgs: withoutQuiet(this.destination.args),
+      flags: ['--checksum', '--dry-run'],
+      after: [`--out-format=${VERIFY_PREFIX}%i %n`],
+      operands: [this.files.image, this.files.checksum, endpoint.uri],
+    });
+    const onLine = (line: string): void => {
+      const item = parseVerifyLine(line);
+      if (item === undefined) this.echo(line);
+      else if (item.change !== '.') differing.push(item.name);
+    };
+    try {
+      await this.rsync(endpoint, argv, onLine, () => differing.splice(0));
+    } catch (error) {
+      if (isAbort(error, this.ctx.signal)) throw error;
+      throw new DestinationFailure(`verifying the upload failed: ${describeRsyncFailure(error)}`);
+    }
+    if (differing.length) {
+      throw new DestinationFailure(`the copy on the target differs from the local file (${differing.join(', ')}): rsync --checksum would send it again`);
+    }
+  }
+
+  private async runPostUploadCommands(): Promise<void> {
+    const { ctx } = this;
+    for (const argv of this.destination.postUploadCommands(this.imageName)) {
+      if (argv.length === 0) continue;
+      try {
+        await ctx.host.run(argv, { ...(ctx.signal ? { signal: ctx.signal } : {}), onLine: (line) => ctx.reporter.output(this.clean(line)) });
+      } catch (error) {
+        if (isAbort(error, ctx.signal)) throw error;
+        throw new DestinationFailure(`post-upload command '${formatCommand(argv)}' failed: ${describeCommandFailure(error, argv[0])}`);
+      }
+      this.postUploadCommands += 1;
+    }
+  }
 }
 
 const VERIFY_PREFIX = 'image-factory-verify:';

@@ -52,7 +52,7 @@ describe('a cancelled build', () => {
 
     assert.equal(run.code, 1, run.stdout);
     assert.ok(closedAt - stoppedAt < 7500, `main took ${closedAt - stoppedAt} ms after SIGINT: it did not clean up at once`);
-    assert.ok(run.annotations.some((a) => a.level === 'warning' && a.message === 'SIGINT received: stopping the build and cleaning up.'));
+    assert.ok(run.annotations.some((a) => a.level === 'warning' && a.message === 'SIGINT received: stopping the build and cleaning up'));
     assert.deepEqual(
       run.annotations.filter((a) => a.level === 'error').map((a) => a.message),
       ['Interrupted by SIGINT during the install step; everything the build had created was removed.'],
