@@ -38675,7 +38675,7 @@ module.exports = { version: packageJson.version }
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4860);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3093);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 //# sourceMappingURL=index.js.map
@@ -38684,7 +38684,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4860:
+/***/ 3093:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -40521,7 +40521,7 @@ var io_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _argum
  * @param     dest      destination path
  * @param     options   optional. See CopyOptions.
  */
-function io_cp(source_1, dest_1) {
+function cp(source_1, dest_1) {
     return io_awaiter(this, arguments, void 0, function* (source, dest, options = {}) {
         const { force, recursive, copySourceDirectory } = readCopyOptions(options);
         const destStat = (yield ioUtil.exists(dest)) ? yield ioUtil.stat(dest) : null;
@@ -41825,20 +41825,651 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-;// CONCATENATED MODULE: ./build/src/config/usage-error.js
-/**
- * Bad input: a configuration, option or environment problem found before
- * anything was created. Front doors turn it into exit code 2.
- */
-class UsageError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'UsageError';
-    }
-}
-//# sourceMappingURL=usage-error.js.map
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+;// CONCATENATED MODULE: ./build/src/net/credentials.js
+/**
+ * Credentials in URIs, in one place: which part of a URI is the user and the
+ * password, the URI without them, the HTTP Basic header, rsync's
+ * RSYNC_PASSWORD, the URI for display, and the strings to mask in any text.
+ *
+ * Forms:
+ * - `scheme://[user[:password]@]host[:port]/path` (http:, https:, rsync:, …):
+ *   the user information ends at the last `@` before the path — the first
+ *   `/`, `?`, `#` or `\` after `//` in http(s) URLs, as URL parsers read them;
+ *   the first `/` elsewhere, as rsync reads `rsync://` — and the password is
+ *   percent-decoded before use.
+ * - `[user[:password]@]host::module/path`, rsync's daemon form: the password
+ *   is used as written (rsync itself cannot take one there, so it is passed in
+ *   RSYNC_PASSWORD like the `rsync://` one).
+ * - `[user@]host:path`, an ssh target: a user, never a password (ssh asks for
+ *   none; keys and `~/.ssh/config` authenticate).
+ *
+ * For display and masking the reading is wider on purpose: a password with a
+ * raw `/`, `?`, `#` or `@` in it makes an ambiguous URI, and there the text up
+ * to the URI's last `@` counts as the password. At worst part of a path is
+ * hidden too; a password never shows.
+ */
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+/** The schemes read as URLs for use; anything else with `//` may be `user://pw@host::module`. */
+const URL_SCHEME = /^(?:https?|rsync|file|ftp):\/\//i;
+/** `…@host::`: rsync's daemon form; the host has no `@`, `:` or `/` (or is an [IPv6] literal). */
+const DAEMON = /^(.*)@([^@:/[\]]+|\[[^\]]*\])::/s;
+const REDACTED = '***';
+/** The user information as URL parsers and rsync read it. */
+function strictUserinfo(uri) {
+    const scheme = URL_SCHEME.exec(uri);
+    if (scheme) {
+        const start = scheme[0].length;
+        const rest = uri.slice(start);
+        const authorityEnd = rest.search(/^https?:/i.test(uri) ? /[/?#\\]/ : /\//);
+        const authority = authorityEnd < 0 ? rest : rest.slice(0, authorityEnd);
+        const at = authority.lastIndexOf('@');
+        if (at < 0)
+            return undefined;
+        return { start, end: start + at, colon: colonIn(uri, start, start + at) };
+    }
+    const daemon = DAEMON.exec(uri);
+    if (daemon)
+        return { start: 0, end: daemon[1].length, colon: colonIn(uri, 0, daemon[1].length) };
+    return sshUserinfo(uri);
+}
+/** The wider reading, for display and masking: up to the last `@` of the URI. */
+function wideUserinfo(uri) {
+    const scheme = SCHEME.exec(uri);
+    const daemon = DAEMON.exec(uri);
+    const asDaemon = daemon ? { start: 0, end: daemon[1].length, colon: colonIn(uri, 0, daemon[1].length) } : undefined;
+    if (!scheme)
+        return strictUserinfo(uri);
+    const start = scheme[0].length;
+    const at = uri.lastIndexOf('@');
+    const asUrl = at < start ? undefined : { start, end: at, colon: colonIn(uri, start, at) };
+    // `name://…@host::module` could be either: hide what both would.
+    if (asDaemon && asDaemon.colon >= 0) {
+        const colon = asUrl && asUrl.colon >= 0 ? Math.min(asUrl.colon, asDaemon.colon) : asDaemon.colon;
+        return { start: 0, end: Math.max(asUrl?.end ?? 0, asDaemon.end), colon };
+    }
+    return asUrl;
+}
+/** `user@host:path`: the user ends at the last `@` before the first `:`; it has no password. */
+function sshUserinfo(uri) {
+    const colon = uri.indexOf(':');
+    if (colon < 0 || uri.slice(0, colon).includes('/'))
+        return undefined;
+    const at = uri.lastIndexOf('@', colon);
+    return at < 0 ? undefined : { start: 0, end: at, colon: -1 };
+}
+function colonIn(uri, start, end) {
+    const colon = uri.indexOf(':', start);
+    return colon >= 0 && colon < end ? colon : -1;
+}
+function rawPassword(uri, info) {
+    return info && info.colon >= 0 ? uri.slice(info.colon + 1, info.end) : undefined;
+}
+/** Percent-decode what is validly encoded; keep the rest as written (`%zz`, a lone `%`). */
+function percentDecode(text) {
+    return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+        try {
+            return decodeURIComponent(run);
+        }
+        catch {
+            // Not UTF-8: decode byte by byte where it is ASCII, keep the others.
+            return run.replace(/%([0-7][0-9A-Fa-f])/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+        }
+    });
+}
+/** The user and password of a URI, and the URI without them. */
+function uriCredentials(uri) {
+    const info = strictUserinfo(uri);
+    if (!info)
+        return { withoutPassword: uri, withoutUserinfo: uri };
+    const userEnd = info.colon >= 0 ? info.colon : info.end;
+    const user = uri.slice(info.start, userEnd);
+    const raw = rawPassword(uri, info);
+    const host = uri.slice(info.end + 1);
+    const prefix = uri.slice(0, info.start);
+    return {
+        user,
+        ...(raw === undefined ? {} : { password: SCHEME.test(uri) ? percentDecode(raw) : raw }),
+        withoutPassword: `${prefix}${user}@${host}`,
+        withoutUserinfo: `${prefix}${host}`,
+    };
+}
+/** The URI with its password replaced by `***`, for logs and messages. */
+function redactUri(uri) {
+    const info = wideUserinfo(uri);
+    if (!info || info.colon < 0)
+        return uri;
+    return `${uri.slice(0, info.colon + 1)}${REDACTED}${uri.slice(info.end)}`;
+}
+/**
+ * Every form in which the URI's password could surface in a message: as
+ * written, percent-decoded, and as a URL parser re-encodes it (`@` → `%40`),
+ * under the strict and the wide reading (ending at each `@` the wide one
+ * spans). Empty when there is no password.
+ */
+function secretVariants(uri) {
+    const variants = new Set();
+    const strict = rawPassword(uri, strictUserinfo(uri));
+    const wide = rawPassword(uri, wideUserinfo(uri));
+    // Where the readings differ, the password may end at any '@' the wide one spans.
+    const candidates = wide === undefined || wide === strict ? [] : wide.split('@').map((_, i, parts) => parts.slice(0, i + 1).join('@'));
+    for (const raw of [strict, wide, ...candidates]) {
+        if (raw === undefined)
+            continue;
+        variants.add(raw);
+        variants.add(percentDecode(raw));
+    }
+    try {
+        const parsed = new URL(uri);
+        if (parsed.password) {
+            variants.add(parsed.password);
+            variants.add(percentDecode(parsed.password));
+        }
+    }
+    catch {
+        // Not a URL: the readings above are all there is.
+    }
+    variants.delete('');
+    return [...variants].sort((a, b) => b.length - a.length);
+}
+/** The secret variants of several URIs, longest first. */
+function secretsOf(uris) {
+    const all = new Set();
+    for (const uri of uris)
+        for (const secret of secretVariants(uri))
+            all.add(secret);
+    return [...all].sort((a, b) => b.length - a.length);
+}
+/** `text` with every occurrence of each secret replaced by `***` (longest first, so none is left half-masked). */
+function redactSecrets(text, secrets) {
+    return [...secrets]
+        .filter((secret) => secret !== '')
+        .sort((a, b) => b.length - a.length)
+        .reduce((result, secret) => result.split(secret).join(REDACTED), text);
+}
+/** An HTTP URL without its credentials, and the Basic `Authorization` value they make (RFC 7617). */
+function basicAuth(uri) {
+    const { user, password, withoutUserinfo } = uriCredentials(uri);
+    if (user === undefined && password === undefined)
+        return { url: uri };
+    const credentials = `${percentDecode(user ?? '')}:${password ?? ''}`;
+    return { url: withoutUserinfo, authorization: `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}` };
+}
+/**
+ * rsync's view of a source or target: the URI without its password, and the
+ * variables that carry the password (`RSYNC_PASSWORD`, empty without one).
+ * rsync logs its command line, so a URI whose password cannot be told from
+ * its path (a raw `/` in it) is refused rather than passed on.
+ */
+function rsyncCredentials(uri) {
+    const { password, withoutPassword } = uriCredentials(uri);
+    if (ambiguous(uri)) {
+        throw new Error(`the user and password of ${redactUri(uri)} cannot be told from its path: ` +
+            `write a '/' in the password as %2F (or keep '@' out of the path)`);
+    }
+    if (password === undefined)
+        return { uri, env: {} };
+    return { uri: withoutPassword, env: { RSYNC_PASSWORD: password } };
+}
+/** No password (or an empty one) before the first `/`, but a `:` there and an `@` after it: `rsync://user:pa/ss@host/`. */
+function ambiguous(uri) {
+    const strict = rawPassword(uri, strictUserinfo(uri));
+    if (strict !== undefined && strict !== '')
+        return false;
+    const wide = wideUserinfo(uri);
+    if (!wide || wide.colon < 0 || rawPassword(uri, wide) === strict)
+        return false;
+    const slash = uri.indexOf('/', wide.start);
+    return slash < 0 || wide.colon < slash;
+}
+//# sourceMappingURL=credentials.js.map
+;// CONCATENATED MODULE: ./build/src/config/configparser.js
+/**
+ * INI reading with the exact semantics of Python 3.11's
+ * `configparser.ConfigParser(interpolation=ExtendedInterpolation())` and
+ * default options, so that files written for the original image-factory mean
+ * the same here. test/unit/configparser-differential.test.ts checks this
+ * against python3 itself; where Python behaves oddly, so does this module.
+ */
+class ConfigError extends Error {
+    /** The name of the exception Python's configparser raises in the same case. */
+    kind;
+    file;
+    line;
+    section;
+    option;
+    constructor(kind, message, where = {}) {
+        super(message);
+        this.name = 'ConfigError';
+        this.kind = kind;
+        this.file = where.file;
+        this.line = where.line;
+        this.section = where.section;
+        this.option = where.option;
+    }
+}
+const DEFAULT_SECTION = 'DEFAULT';
+/** configparser.MAX_INTERPOLATION_DEPTH */
+const MAX_INTERPOLATION_DEPTH = 10;
+/** RawConfigParser.BOOLEAN_STATES */
+const BOOLEAN_STATES = new Map([
+    ['1', true],
+    ['yes', true],
+    ['true', true],
+    ['on', true],
+    ['0', false],
+    ['no', false],
+    ['false', false],
+    ['off', false],
+]);
+const BOOLEAN_WORDS = '1, yes, true, on (true) or 0, no, false, off (false), in any case';
+/** Python's getboolean(): the value itself is not stripped. */
+function parseBoolean(value) {
+    return BOOLEAN_STATES.get(value.toLowerCase());
+}
+// Python's str.strip() and regex \s use str.isspace(), which differs from
+// JavaScript's \s and trim(): it includes \x1c-\x1f and \x85, and not \ufeff.
+const PY_SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
+const LEADING_SPACE = new RegExp(`^[${PY_SPACE}]+`);
+const TRAILING_SPACE = new RegExp(`[${PY_SPACE}]+$`);
+const NON_SPACE = new RegExp(`[^${PY_SPACE}]`);
+function pyStrip(text) {
+    return pyRstrip(text.replace(LEADING_SPACE, ''));
+}
+function pyRstrip(text) {
+    return text.replace(TRAILING_SPACE, '');
+}
+/** optionxform: keys are case-insensitive, section names are not. */
+function optionxform(key) {
+    return key.toLowerCase();
+}
+// SECTCRE is matched at the start only: what follows the last `]` on the
+// line is ignored, and `[a]b]` names the section `a]b`.
+const SECTION_HEADER = /^\[(.+)\]/s;
+// OPTCRE: the first `=` or `:` splits, spaces around it are dropped.
+const OPTION_LINE = new RegExp(`^(.*?)[${PY_SPACE}]*(=|:)[${PY_SPACE}]*(.*)$`, 's');
+const COMMENT_PREFIXES = ['#', ';'];
+// ExtendedInterpolation._KEYCRE; `[^}]` also matches newlines, as in Python.
+const REFERENCE = /^\$\{([^}]+)\}/;
+const REFERENCE_GLOBAL = /\$\{[^}]+\}/g;
+const SYNTAX_HELP = "Write ${key} for a key of the same section or [DEFAULT], ${section:key} for another section's key, and $$ for a literal $.";
+function quote(text) {
+    return `'${text.replace(/\n/g, '\\n')}'`;
+}
+function at(origin) {
+    return origin ? `${origin.file}:${origin.line}: ` : '';
+}
+function sameReference(a, b) {
+    return a.section === b.section && a.option === b.option;
+}
+class ConfigParser {
+    defaultTable = new Map();
+    sectionTables = new Map();
+    /**
+     * Parse one file's text (RawConfigParser._read) and merge it into what was
+     * read before. `source` names the file in errors. Unlike Python, a file
+     * that fails leaves the parser unchanged.
+     *
+     * Long: one pass over the lines with the same state and in the same order
+     * as Python's _read, so that the two can be compared line by line (the
+     * differential tests do); split up, that state would be spread thin.
+     */
+    read(text, source) {
+        const defaults = new Map(this.defaultTable);
+        const sections = new Map();
+        for (const [name, table] of this.sectionTables)
+            sections.set(name, new Map(table));
+        // A byte order mark is not text; Node's readFileSync keeps it, Python's utf-8-sig drops it.
+        const body = text.startsWith('\ufeff') ? text.slice(1) : text;
+        // Python reads files with universal newlines.
+        const lines = body.replace(/\r\n?/g, '\n').split('\n');
+        if (lines.length > 1 && lines[lines.length - 1] === '')
+            lines.pop();
+        // strict=True: what this file added, to reject duplicates within it.
+        const sectionsAdded = new Map();
+        const optionsAdded = new Map();
+        const pending = [];
+        const badLines = [];
+        let current;
+        let sectionName = '';
+        // The value that indented lines continue; Python's `optname`.
+        let continued;
+        let indentLevel = 0;
+        lines.forEach((line, index) => {
+            const lineNumber = index + 1;
+            const stripped = pyStrip(line);
+            const isComment = COMMENT_PREFIXES.some((prefix) => stripped.startsWith(prefix));
+            if (isComment || stripped === '') {
+                // empty_lines_in_values: a blank (not comment) line belongs to the
+                // value; trailing ones are dropped when the lines are joined.
+                if (!isComment && current && continued)
+                    continued.push('');
+                return;
+            }
+            const firstNonSpace = NON_SPACE.exec(line);
+            const indent = firstNonSpace ? firstNonSpace.index : 0;
+            if (current && continued && indent > indentLevel) {
+                continued.push(stripped);
+                return;
+            }
+            indentLevel = indent;
+            const header = SECTION_HEADER.exec(stripped);
+            if (header) {
+                const name = header[1];
+                const existing = sections.get(name);
+                if (existing) {
+                    const first = sectionsAdded.get(name);
+                    if (first !== undefined) {
+                        throw new ConfigError('DuplicateSectionError', `${source}:${lineNumber}: section [${name}] appears twice in this file (first on line ${first}); ` +
+                            'merge the two, or move one into a later file to override the earlier one.', { file: source, line: lineNumber, section: name });
+                    }
+                    current = existing;
+                    sectionsAdded.set(name, lineNumber);
+                }
+                else if (name === DEFAULT_SECTION) {
+                    // A second [DEFAULT] in one file is allowed; its keys still may not repeat.
+                    current = defaults;
+                }
+                else {
+                    current = new Map();
+                    sections.set(name, current);
+                    sectionsAdded.set(name, lineNumber);
+                }
+                sectionName = name;
+                continued = undefined;
+                return;
+            }
+            if (!current) {
+                throw new ConfigError('MissingSectionHeaderError', `${source}:${lineNumber}: ${quote(stripped)} comes before any [section] header; ` +
+                    'every key must be inside a section (keys under [DEFAULT] apply to all sections).', { file: source, line: lineNumber });
+            }
+            const option = OPTION_LINE.exec(stripped);
+            if (!option) {
+                // Python reports all such lines at the end of the file, unless
+                // another error stops it first.
+                badLines.push({
+                    line: lineNumber,
+                    text: stripped,
+                    reason: "expected 'key = value', 'key: value', a [section] header, or a comment line starting with # or ;",
+                });
+                return;
+            }
+            const name = optionxform(pyRstrip(option[1]));
+            if (name === '') {
+                // Python records the error but still stores the value under ''.
+                badLines.push({ line: lineNumber, text: stripped, reason: `the key is missing before '${option[2]}'` });
+            }
+            const addedKey = JSON.stringify([sectionName, name]);
+            const first = optionsAdded.get(addedKey);
+            if (first !== undefined) {
+                throw new ConfigError('DuplicateOptionError', `${source}:${lineNumber}: duplicate key '${name}' in section [${sectionName}] (first set on line ${first}); ` +
+                    'keys are case-insensitive, and a key may be set once per section in a file (a later file may override it).', { file: source, line: lineNumber, section: sectionName, option: name });
+            }
+            optionsAdded.set(addedKey, lineNumber);
+            const entry = { value: '', origin: { file: source, line: lineNumber } };
+            const parts = [pyStrip(option[3])];
+            current.set(name, entry);
+            pending.push({ entry, parts });
+            // An empty key name (Python's falsy optname) takes no continuation lines.
+            continued = name === '' ? undefined : parts;
+        });
+        for (const { entry, parts } of pending)
+            entry.value = pyRstrip(parts.join('\n'));
+        if (badLines.length > 0) {
+            const first = badLines[0];
+            const message = badLines.map((bad) => `${source}:${bad.line}: cannot read ${quote(bad.text)}: ${bad.reason}`).join('\n');
+            throw new ConfigError('ParsingError', message, { file: source, line: first.line });
+        }
+        this.defaultTable = defaults;
+        this.sectionTables = sections;
+    }
+    /** Section names in first-seen order, without DEFAULT. */
+    sections() {
+        return [...this.sectionTables.keys()];
+    }
+    hasSection(name) {
+        return this.sectionTables.has(name);
+    }
+    /** True when the key is in the section or in [DEFAULT]; '' means DEFAULT, as in Python. */
+    hasOption(section, key) {
+        const name = optionxform(key);
+        if (section === '' || section === DEFAULT_SECTION)
+            return this.defaultTable.has(name);
+        const table = this.sectionTables.get(section);
+        if (!table)
+            return false;
+        return table.has(name) || this.defaultTable.has(name);
+    }
+    addSection(name) {
+        if (name === DEFAULT_SECTION) {
+            throw new ConfigError('ValueError', `[${DEFAULT_SECTION}] always exists and cannot be added as a section.`, {
+                section: name,
+            });
+        }
+        if (this.sectionTables.has(name)) {
+            throw new ConfigError('DuplicateSectionError', `section [${name}] already exists.`, { section: name });
+        }
+        this.sectionTables.set(name, new Map());
+    }
+    /**
+     * Set a raw value, interpolated like any other when read. The section must
+     * exist, except DEFAULT (or ''). The value is checked for `$` syntax first,
+     * as Python does, and is stored as given (not stripped).
+     */
+    set(section, key, value) {
+        if (value !== '') {
+            const leftover = value.replaceAll('$$', '').replace(REFERENCE_GLOBAL, '');
+            if (leftover.includes('$')) {
+                throw new ConfigError('ValueError', `cannot set [${section}] ${key} to ${quote(value)}: a '$' is not followed by '$' or '{...}'. ${SYNTAX_HELP}`, { section, option: optionxform(key) });
+            }
+        }
+        let table;
+        if (section === '' || section === DEFAULT_SECTION) {
+            table = this.defaultTable;
+        }
+        else {
+            const found = this.sectionTables.get(section);
+            if (!found)
+                throw this.noSection(section);
+            table = found;
+        }
+        table.set(optionxform(key), { value });
+    }
+    /** The interpolated value; throws NoSectionError, NoOptionError or an interpolation error. */
+    get(section, key) {
+        const map = this.lookupTable(section);
+        if (!map)
+            throw this.noSection(section);
+        const option = optionxform(key);
+        const stored = map.get(option);
+        if (!stored) {
+            const where = section === DEFAULT_SECTION ? `[${DEFAULT_SECTION}]` : `section [${section}] (nor in [${DEFAULT_SECTION}])`;
+            throw new ConfigError('NoOptionError', `no key '${option}' in ${where}.`, { section, option });
+        }
+        return this.interpolate(section, option, stored.value, map);
+    }
+    /** The value as written (no interpolation), or undefined when absent. */
+    getRaw(section, key) {
+        return this.lookupTable(section)?.get(optionxform(key))?.value;
+    }
+    /** A boolean value; `fallback` applies only when the section or key is absent. */
+    getBoolean(section, key, fallback) {
+        let value;
+        try {
+            value = this.get(section, key);
+        }
+        catch (error) {
+            const absent = error instanceof ConfigError && (error.kind === 'NoSectionError' || error.kind === 'NoOptionError');
+            if (absent && fallback !== undefined)
+                return fallback;
+            throw error;
+        }
+        const result = parseBoolean(value);
+        if (result === undefined) {
+            const origin = this.origin(section, key);
+            throw new ConfigError('ValueError', `${at(origin)}in section [${section}], key '${optionxform(key)}': ${quote(value)} is not a boolean; use ${BOOLEAN_WORDS}.`, { file: origin?.file, line: origin?.line, section, option: optionxform(key) });
+        }
+        return result;
+    }
+    /**
+     * items(section): [DEFAULT]'s keys first, then the section's own, each
+     * interpolated. A key in both keeps DEFAULT's position and the section's value.
+     */
+    items(section) {
+        return Object.fromEntries(this.itemEntries(section));
+    }
+    /** items() as pairs: keeps Python's order even for keys like '10' that objects reorder. */
+    itemEntries(section) {
+        const map = this.lookupTable(section);
+        if (!map)
+            throw this.noSection(section);
+        return [...map].map(([option, stored]) => [option, this.interpolate(section, option, stored.value, map)]);
+    }
+    /** Where the effective raw value was read; undefined for values given to set(). */
+    origin(section, key) {
+        return this.lookupTable(section)?.get(optionxform(key))?.origin;
+    }
+    /** The raw [DEFAULT] values. */
+    defaults() {
+        return Object.fromEntries([...this.defaultTable].map(([key, stored]) => [key, stored.value]));
+    }
+    /** A section merged over [DEFAULT] (Python's items()/_unify_values), or undefined when it does not exist. */
+    lookupTable(section) {
+        if (section === DEFAULT_SECTION)
+            return this.defaultTable;
+        const table = this.sectionTables.get(section);
+        if (!table)
+            return undefined;
+        const merged = new Map(this.defaultTable);
+        for (const [key, stored] of table)
+            merged.set(key, stored);
+        return merged;
+    }
+    noSection(section) {
+        const known = this.sections();
+        const list = known.length > 0 ? `; the sections are ${known.map((name) => `[${name}]`).join(', ')}` : '; there are none';
+        return new ConfigError('NoSectionError', `there is no section [${section}]${list}.`, { section });
+    }
+    interpolate(section, option, value, map) {
+        const accum = [];
+        this.expand({ section, option }, value, map, 1, accum, []);
+        return accum.join('');
+    }
+    /** ExtendedInterpolation._interpolate_some, step for step, so that errors come in the same order. */
+    expand(here, value, map, depth, accum, chain) {
+        const path = [...chain, here];
+        if (depth > MAX_INTERPOLATION_DEPTH)
+            throw this.depthError(path);
+        let rest = value;
+        while (rest !== '') {
+            const p = rest.indexOf('$');
+            if (p < 0) {
+                accum.push(rest);
+                return;
+            }
+            if (p > 0) {
+                accum.push(rest.slice(0, p));
+                rest = rest.slice(p);
+            }
+            const next = rest.slice(1, 2);
+            if (next === '$') {
+                accum.push('$');
+                rest = rest.slice(2);
+                continue;
+            }
+            if (next !== '{') {
+                throw this.syntaxError(path, map, `a '$' must be followed by '$' or '{', found ${quote(rest)}`);
+            }
+            const match = REFERENCE.exec(rest);
+            if (!match)
+                throw this.syntaxError(path, map, `${quote(rest)} starts a reference that is empty or has no closing '}'`);
+            rest = rest.slice(match[0].length);
+            const parts = match[1].split(':');
+            if (parts.length > 2)
+                throw this.syntaxError(path, map, `more than one ':' in ${quote(match[0])}`);
+            const target = parts.length === 1
+                ? { section: here.section, option: optionxform(parts[0]) }
+                : { section: parts[0], option: optionxform(parts[1]) };
+            const targetMap = parts.length === 1 ? map : this.lookupTable(target.section);
+            const found = targetMap?.get(target.option);
+            if (!targetMap || !found)
+                throw this.missingError(path, map, match[1], target);
+            if (found.value.includes('$')) {
+                this.expand(target, found.value, targetMap, depth + 1, accum, path);
+            }
+            else {
+                accum.push(found.value);
+            }
+        }
+    }
+    /** "file:line: in section [S], key 'k'" for the value being expanded. */
+    describe(here, map) {
+        const stored = map.get(here.option);
+        const inherited = here.section !== DEFAULT_SECTION && !this.sectionTables.get(here.section)?.has(here.option) && stored !== undefined;
+        const prefix = `${at(stored?.origin)}in section [${here.section}], key '${here.option}'` +
+            `${inherited ? ` (from [${DEFAULT_SECTION}])` : ''}: ${quote(stored?.value ?? '')}`;
+        return {
+            prefix,
+            where: { file: stored?.origin?.file, line: stored?.origin?.line, section: here.section, option: here.option },
+        };
+    }
+    reachedFrom(path) {
+        if (path.length < 2)
+            return '';
+        return ` (reached from ${path
+            .slice(0, -1)
+            .map((step) => `[${step.section}] ${step.option}`)
+            .join(' → ')})`;
+    }
+    missingError(path, map, reference, target) {
+        const here = path[path.length - 1];
+        const { prefix, where } = this.describe(here, map);
+        let problem;
+        if (target.section !== DEFAULT_SECTION && !this.sectionTables.has(target.section)) {
+            problem = `, but there is no section [${target.section}]`;
+        }
+        else if (target.section === DEFAULT_SECTION) {
+            problem = `, but '${target.option}' is not set in [${DEFAULT_SECTION}]`;
+        }
+        else {
+            const key = reference.includes(':') ? `, but '${target.option}'` : ', which';
+            problem = `${key} is set in neither [${target.section}] nor [${DEFAULT_SECTION}]`;
+        }
+        return new ConfigError('InterpolationMissingOptionError', `${prefix} refers to '${reference}'${problem}${this.reachedFrom(path)}.`, where);
+    }
+    syntaxError(path, map, problem) {
+        const { prefix, where } = this.describe(path[path.length - 1], map);
+        return new ConfigError('InterpolationSyntaxError', `${prefix}: ${problem}${this.reachedFrom(path)}. ${SYNTAX_HELP}`, where);
+    }
+    depthError(path) {
+        // Name the loop when there is one, from the first key that comes back:
+        // that is what the user has to fix.
+        let loop = path;
+        for (let i = 0; i < path.length && loop === path; i += 1) {
+            const again = path.findIndex((step, j) => j > i && sameReference(step, path[i]));
+            if (again > 0)
+                loop = path.slice(i, again + 1);
+        }
+        const steps = loop.map((step) => `[${step.section}] ${step.option}`).join(' → ');
+        const first = loop[0];
+        const origin = this.lookupTable(first.section)?.get(first.option)?.origin;
+        const problem = loop !== path
+            ? `key '${first.option}' in section [${first.section}] refers back to itself: ${steps}`
+            : `references nest more than ${MAX_INTERPOLATION_DEPTH} levels deep: ${steps}`;
+        return new ConfigError('InterpolationDepthError', `${at(origin)}${problem}.`, {
+            file: origin?.file,
+            line: origin?.line,
+            section: first.section,
+            option: first.option,
+        });
+    }
+}
+//# sourceMappingURL=configparser.js.map
 ;// CONCATENATED MODULE: ./build/src/config/units.js
 const BINARY = { KiB: 1, MiB: 2, GiB: 3, TiB: 4, PiB: 5, EiB: 6 };
 const SI = { B: 0, kB: 1, MB: 2, GB: 3, TB: 4, PB: 5, EB: 6 };
@@ -41897,6 +42528,681 @@ function formatDuration(ms) {
     return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 //# sourceMappingURL=units.js.map
+;// CONCATENATED MODULE: ./build/src/config/options.js
+/**
+ * Every option of an image, declared once: its INI key, its command-line
+ * flag, its action input, its kind, its default and its help. The
+ * configuration's validation (image-spec.ts), the command's options and
+ * --help (cli/main.ts), the action's inputs (action/inputs.ts), the README's
+ * table and the wording of a bad value all come from here.
+ */
+
+
+const MAC_PATTERN = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
+function checkMac(value) {
+    const mac = value.toLowerCase();
+    if (!MAC_PATTERN.test(mac))
+        return 'is not a MAC address; use six hex pairs like 52:54:00:12:34:56.';
+    if ((parseInt(mac.slice(0, 2), 16) & 1) === 1) {
+        return 'is a multicast address; a network card needs a unicast one (first byte even, e.g. 52:54:00:…).';
+    }
+    return undefined;
+}
+/** LISTEN:DISPLAY as `{ listen, port }`, or undefined. */
+function parseVnc(value) {
+    const match = /^([^:]*):([0-9]+)$/.exec(value.trim());
+    if (!match || Number(match[2]) > 65535 - 5900)
+        return undefined;
+    return { listen: match[1], port: 5900 + Number(match[2]) };
+}
+const OPTIONS = [
+    {
+        input: 'image',
+        kind: 'string',
+        required: true,
+        help: 'the image to build: a section of the configuration (the command takes it as its argument, or from $IMAGE)',
+    },
+    {
+        input: 'config',
+        kind: 'file',
+        new: true,
+        help: 'an INI file read after the other configuration files (the command reads the file $IMAGE_FACTORY_CONFIG names instead of them)',
+    },
+    { input: 'config-text', kind: 'text', new: true, help: 'INI text read after `config`' },
+    {
+        key: 'linux',
+        kind: 'uri',
+        help: 'netboot kernel: `http:`, `https:`, `rsync:`, `file:` URI or a path (`~` expands, relative to the working folder); cached in `<cache_dir>/<image>/`, revalidated with ETag/Last-Modified',
+    },
+    { key: 'initrd', kind: 'uri', help: 'netboot initrd, as `linux`' },
+    { key: 'installer_image', kind: 'uri', new: true, help: 'an installer image instead of `linux`/`initrd`' },
+    {
+        key: 'linux_sha256',
+        kind: 'checksum',
+        new: true,
+        help: 'expected SHA-256 of `linux`; a cached file that matches is used without network access',
+    },
+    { key: 'initrd_sha256', kind: 'checksum', new: true, help: 'expected SHA-256 of `initrd`' },
+    { key: 'preseed', kind: 'answer-file', help: 'the answer file of debian-installer' },
+    { key: 'kickstart', kind: 'answer-file', help: 'the answer file of anaconda (Kickstart)' },
+    { key: 'yast', kind: 'answer-file', help: 'the answer file of AutoYaST' },
+    { key: 'autoinstall', kind: 'answer-file', new: true, help: "the answer file of Ubuntu's subiquity (needs answer-delivery = http)" },
+    {
+        key: 'answer-delivery',
+        kind: 'choice',
+        choices: ['inject', 'http'],
+        default: 'inject',
+        new: true,
+        help: 'inject the answer file into the initrd, or serve it over http from the host at 10.0.2.2 during the install',
+    },
+    { key: 'append', kind: 'string', default: '', help: 'extra kernel arguments' },
+    { key: 'osinfo', kind: 'string', default: 'linux2022', new: true, check: checkOsinfo, help: "virt-install's OS name" },
+    {
+        key: 'cpu',
+        kind: 'string',
+        new: true,
+        check: (value) => /^[A-Za-z0-9=,._-]+$/.test(value)
+            ? undefined
+            : 'is not a virt-install --cpu value such as mode=maximum, host-passthrough or host-model.',
+        help: "virt-install's --cpu, e.g. mode=maximum",
+    },
+    { key: 'ram', kind: 'size', default: '1G', help: 'memory of the installing VM (at least 128 MiB)' },
+    { key: 'cores', kind: 'count', default: '1', help: 'CPU cores of the installing VM' },
+    {
+        key: 'cache_dir',
+        cli: { long: 'cache-dir', short: 'c', arg: 'dir' },
+        input: 'cache-dir',
+        kind: 'path',
+        defaultDoc: '/var/cache/image-factory as root, ~/.cache/image-factory otherwise',
+        help: 'cache folder for installer files; each image gets a subfolder',
+    },
+    {
+        key: 'format',
+        cli: { long: 'format', short: 'f', arg: 'format' },
+        input: 'format',
+        kind: 'choice',
+        choices: ['raw', 'qcow2'],
+        default: 'raw',
+        help: 'image format',
+    },
+    {
+        key: 'image-size',
+        cli: { long: 'image-size', arg: 'size' },
+        input: 'image-size',
+        kind: 'size',
+        default: '2G',
+        help: "size of the image's disk, e.g. 4G (legacy binary), '4 GiB', '5 GB'",
+    },
+    { key: 'keep-raw', kind: 'boolean', default: 'no', help: 'keep the raw image beside the qcow2' },
+    {
+        key: 'mac',
+        cli: { long: 'mac', arg: 'mac' },
+        input: 'mac',
+        kind: 'string',
+        check: checkMac,
+        help: 'MAC address of the installing machine',
+    },
+    {
+        key: 'vnc',
+        kind: 'string',
+        check: (value) => parseVnc(value) ? undefined : 'is not a VNC display; use LISTEN:DISPLAY such as localhost:1 (port 5901) or :1.',
+        help: 'VNC display of the installing machine as LISTEN:N (port 5900+N)',
+    },
+    {
+        key: 'installer-logs',
+        cli: { long: 'installer-logs', noHelp: 'do not print installer logs' },
+        input: 'installer-logs',
+        kind: 'boolean',
+        default: 'no',
+        help: 'print installer logs and the console into the log output',
+    },
+    {
+        key: 'log-file',
+        cli: { long: 'log-file', noHelp: 'do not write a log file' },
+        input: 'log-file',
+        kind: 'boolean',
+        default: 'no',
+        help: 'also write the log to a file (<image>-<date>.log unless log-filename says otherwise)',
+    },
+    {
+        key: 'log-filename',
+        cli: { long: 'log-filename', arg: 'file' },
+        input: 'log-filename',
+        kind: 'path',
+        help: 'the log file to write when logging to a file, relative to the output folder',
+    },
+    {
+        key: 'accelerator',
+        cli: { long: 'accelerator', arg: 'name' },
+        input: 'accelerator',
+        kind: 'choice',
+        choices: ['auto', 'kvm', 'tcg'],
+        default: 'auto',
+        new: true,
+        help: 'kvm, tcg (software emulation: works everywhere, slow) or auto (kvm when /dev/kvm is usable)',
+    },
+    {
+        key: 'install-timeout',
+        cli: { long: 'install-timeout', arg: 'duration' },
+        input: 'install-timeout',
+        kind: 'duration',
+        default: '3h',
+        new: true,
+        help: 'stop the installer after this long, e.g. 90m, 3h',
+    },
+    {
+        key: 'zero-free-space',
+        cli: { long: 'zero-free-space', arg: 'how' },
+        input: 'zero-free-space',
+        kind: 'choice',
+        choices: ['discard', 'zerofree', 'none'],
+        default: 'discard',
+        new: true,
+        help: 'how free space is zeroed so the image compresses: discard (fast, falls back to zerofree), zerofree or none',
+    },
+    {
+        key: 'compress',
+        cli: { long: 'compress', arg: 'how' },
+        input: 'compress',
+        kind: 'choice',
+        choices: ['none', 'zlib', 'zstd'],
+        default: 'none',
+        new: true,
+        help: 'compress the qcow2 clusters',
+    },
+    {
+        key: 'boot-test',
+        cli: { long: 'boot-test', noHelp: 'do not boot-test the image' },
+        input: 'boot-test',
+        kind: 'boolean',
+        default: 'no',
+        new: true,
+        help: 'boot the finished image in a throw-away VM and fail unless it comes up (before any upload)',
+    },
+    { key: 'boot-timeout', kind: 'duration', default: '10m', new: true, help: 'time limit of the boot test' },
+    {
+        key: 'boot-test-expect',
+        kind: 'regex',
+        default: '\\blogin: *$',
+        defaultDoc: 'a login prompt',
+        new: true,
+        help: 'regular expression the console must show in the boot test',
+    },
+    {
+        key: 'boot-test-cloud-init',
+        kind: 'boolean',
+        default: 'yes',
+        new: true,
+        help: 'the boot test attaches a NoCloud seed and requires cloud-init to finish',
+    },
+    {
+        key: 'upload_destinations',
+        kind: 'list',
+        help: 'comma-separated sections to upload to (unset: no upload)',
+    },
+    {
+        key: 'post-build-command',
+        kind: 'string',
+        help: "run after a successful build with the image's file name as its argument",
+    },
+    {
+        cli: { long: 'upload', onlyNo: true, noHelp: 'build without uploading to upload_destinations' },
+        input: 'upload',
+        kind: 'boolean',
+        inputDefault: 'true',
+        new: true,
+        help: "upload to the image's upload_destinations",
+    },
+    {
+        cli: { long: 'output-dir', short: 'o', arg: 'dir' },
+        input: 'output-dir',
+        kind: 'path',
+        inputDefault: '${{ github.workspace }}',
+        defaultDoc: 'the current folder',
+        new: true,
+        help: 'folder for the image, checksum and logs',
+    },
+    {
+        cli: { long: 'install-dependencies' },
+        input: 'install-dependencies',
+        kind: 'boolean',
+        inputDefault: 'true',
+        new: true,
+        help: 'first install missing host tools (apt-get or dnf), start libvirt if nothing runs it, open a root-only /dev/kvm to the kvm group',
+    },
+    {
+        cli: { long: 'print-config' },
+        kind: 'boolean',
+        new: true,
+        help: "print the image's resolved settings as JSON (configparser's items() after the options) and exit",
+    },
+    {
+        cli: { long: 'dry-run' },
+        kind: 'boolean',
+        new: true,
+        help: 'print every command the build would run, and run none',
+    },
+];
+function checkOsinfo(value) {
+    if (/^[A-Za-z0-9._-]+$/.test(value))
+        return undefined;
+    return "is not an OS name; use a short id from 'virt-install --osinfo list' such as debian12 or linux2022.";
+}
+function camelCase(flag) {
+    return flag.replace(/-([a-z])/g, (_, letter) => letter.toUpperCase());
+}
+/** The entry of an INI key. */
+function optionByKey(key) {
+    return OPTIONS.find((entry) => 'key' in entry && entry.key === key);
+}
+/** The entry of an action input, or undefined. */
+function optionByInput(input) {
+    return OPTIONS.find((entry) => entry.input === input);
+}
+/** The entry of a long flag (without dashes), or undefined. */
+function optionByFlag(long) {
+    return OPTIONS.find((entry) => entry.cli?.long === long);
+}
+const CONFIG_BOOLEAN_WORDS = '1/yes/true/on or 0/no/false/off';
+/**
+ * What is wrong with a value of the option, worded to follow the name of
+ * where it was given (`--format: `, `Input 'format': `, `[img] format: `), or
+ * undefined when it is fine. Booleans are checked with configparser's words;
+ * the action checks its own (YAML's) before it passes them on.
+ */
+function valueProblem(entry, text) {
+    const value = entry.kind === 'regex' ? text : text.trim();
+    switch (entry.kind) {
+        case 'choice':
+            if (!(entry.choices ?? []).includes(value))
+                return `'${value}' is not one of ${(entry.choices ?? []).join(', ')}.`;
+            break;
+        case 'size':
+            if (!parseBytes(value))
+                return `'${text}' is not a size; use ${SIZE_FORMS}.`;
+            break;
+        case 'duration':
+            if (!parseDuration(value))
+                return `'${text}' is not a duration; use ${DURATION_FORMS}.`;
+            break;
+        case 'count':
+            if (!/^[1-9][0-9]*$/.test(value))
+                return `'${text}' is not a whole number (1 or more).`;
+            break;
+        case 'boolean':
+            if (parseBoolean(value) === undefined)
+                return `'${text}' is not a boolean; use ${CONFIG_BOOLEAN_WORDS}.`;
+            break;
+        case 'regex':
+            try {
+                new RegExp(value, 'm');
+            }
+            catch (error) {
+                return `'${value}' is not a regular expression: ${error.message}.`;
+            }
+            break;
+        default:
+            break;
+    }
+    if (entry.check !== undefined && value !== '') {
+        const problem = entry.check(value);
+        if (problem !== undefined)
+            return `'${text}' ${problem}`;
+    }
+    return undefined;
+}
+/** The name of the option at a door: `--format`, `Input 'format'`, `file:3: [img] format`. */
+function doorLabel(entry, door) {
+    if ('flag' in door)
+        return `--${entry.cli?.long}`;
+    if ('input' in door)
+        return `Input '${entry.input}'`;
+    return `${door.at}[${door.image}] ${entry.key}`;
+}
+/** The one wording of a bad value, at any door: `--format: 'vmdk' is not one of raw, qcow2.` */
+function badValueMessage(entry, door, problem) {
+    return `${doorLabel(entry, door)}: ${problem}`;
+}
+/** The --help line of an option: its help, then its values and default where it has them. */
+function flagHelp(entry) {
+    const notes = [];
+    if (entry.choices)
+        notes.push(`one of ${entry.choices.join(', ')}`);
+    const fallback = entry.defaultDoc ?? (entry.kind === 'boolean' ? undefined : entry.default);
+    if (fallback)
+        notes.push(`default: ${fallback}`);
+    return notes.length ? `${entry.help} (${notes.join('; ')})` : entry.help;
+}
+//# sourceMappingURL=options.js.map
+;// CONCATENATED MODULE: ./build/src/config/usage-error.js
+/**
+ * Bad input: a configuration, option or environment problem found before
+ * anything was created. Front doors turn it into exit code 2.
+ */
+class UsageError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'UsageError';
+    }
+}
+//# sourceMappingURL=usage-error.js.map
+;// CONCATENATED MODULE: ./build/src/config/image-spec.js
+
+
+
+
+
+
+
+
+const DEFAULT_IMAGE_SIZE = optionByKey('image-size').default;
+const DEFAULT_RAM = optionByKey('ram').default;
+const DEFAULT_INSTALL_TIMEOUT = optionByKey('install-timeout').default;
+const DEFAULT_OSINFO = optionByKey('osinfo').default;
+const DEFAULT_BOOT_TIMEOUT = optionByKey('boot-timeout').default;
+/** getty's prompt, e.g. `debian login:`. */
+const DEFAULT_BOOT_EXPECT = optionByKey('boot-test-expect').default;
+/** The build date as the original writes it in file names: YYYY-MM-DD, local time. */
+function localDate(date = new Date()) {
+    const pad = (n) => String(n).padStart(2, '0');
+    return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+function defaultCacheDir(uid = process.getuid?.() ?? 0) {
+    return uid === 0 ? '/var/cache/image-factory' : '~/.cache/image-factory';
+}
+/**
+ * Apply overrides the way the original does: written into the image's
+ * section (booleans as Python's str(bool)), and cache_dir set when unset.
+ * Returns false when the image has no section.
+ */
+function applyOverrides(config, image, overrides) {
+    const existed = config.hasSection(image);
+    if (!existed)
+        config.addSection(image);
+    try {
+        for (const [key, value] of Object.entries(overrides)) {
+            if (value === undefined)
+                continue;
+            config.set(image, key, typeof value === 'boolean' ? (value ? 'True' : 'False') : value);
+        }
+        if (!config.hasOption(image, 'cache_dir'))
+            config.set(image, 'cache_dir', defaultCacheDir());
+        config.set(image, 'cache_dir', expandHome(config.get(image, 'cache_dir')));
+    }
+    catch (error) {
+        throw asUsageError(error);
+    }
+    return existed;
+}
+/**
+ * A ConfigError as the UsageError the front doors report, keeping its place:
+ * the message starts with file:line when the error knows them.
+ */
+function asUsageError(error) {
+    if (!(error instanceof ConfigError))
+        return error;
+    const at = error.file !== undefined && error.line !== undefined ? `${error.file}:${error.line}: ` : '';
+    return new UsageError(at && !error.message.includes(at) ? `${at}${error.message}` : error.message);
+}
+/** The resolved options of an image: configparser's items(section). */
+function resolvedOptions(config, image) {
+    try {
+        return config.items(image);
+    }
+    catch (error) {
+        throw asUsageError(error);
+    }
+}
+/**
+ * The keys of one image's section, read through the option table: each
+ * getter takes the table's default when the key is unset, checks the value
+ * as the table's kind says, and throws the table's wording of a bad value.
+ */
+class SectionReader {
+    config;
+    image;
+    options;
+    constructor(config, image, options) {
+        this.config = config;
+        this.image = image;
+        this.options = options;
+    }
+    /** `file:line: ` of the key, when it comes from a file. */
+    at(key) {
+        const origin = this.config.origin(this.image, key);
+        return origin ? `${origin.file}:${origin.line}: ` : '';
+    }
+    problem(key, message) {
+        return new UsageError(`${this.at(key)}[${this.image}] ${key}: ${message}`);
+    }
+    /** The value as set or the table's default, checked; undefined when neither gives one. */
+    text(key) {
+        const entry = optionByKey(key);
+        const text = this.options[key] ?? ('default' in entry ? entry.default : undefined);
+        if (text === undefined)
+            return undefined;
+        const problem = valueProblem(entry, text);
+        if (problem !== undefined)
+            throw new UsageError(badValueMessage(entry, { image: this.image, at: this.at(key) }, problem));
+        return entry.kind === 'regex' ? text : text.trim();
+    }
+    /** A string that may be unset or empty. */
+    optional(key) {
+        return this.text(key) || undefined;
+    }
+    choice(key) {
+        return this.text(key);
+    }
+    bytes(key) {
+        return parseBytes(this.text(key));
+    }
+    ms(key) {
+        return parseDuration(this.text(key));
+    }
+    flag(key) {
+        return parseBoolean(this.text(key));
+    }
+}
+/** Turn an image's section into a validated ImageSpec, or throw UsageError saying what is wrong. */
+function resolveImageSpec(config, image, context) {
+    if (!context.hadSection) {
+        const known = context.knownImages.length ? context.knownImages.join(', ') : '(none)';
+        throw new UsageError(`No section '${image}' defined in the configuration. Images that exist: ${known}.`);
+    }
+    const options = resolvedOptions(config, image);
+    const read = new SectionReader(config, image, options);
+    const problem = (key, message) => read.problem(key, message);
+    const machine = resolveMachine(read);
+    const logFile = read.flag('log-file')
+        ? (0,external_node_path_namespaceObject.resolve)(context.outputDir, expandHome(read.optional('log-filename') ?? `${image}-${context.date}.log`))
+        : undefined;
+    return {
+        name: image,
+        date: context.date,
+        stem: `${image}-${context.date}`,
+        outputDir: context.outputDir,
+        cacheDir: (0,external_node_path_namespaceObject.join)((0,external_node_path_namespaceObject.resolve)(expandHome(options.cache_dir ?? defaultCacheDir())), image),
+        format: read.choice('format'),
+        imageSize: read.bytes('image-size'),
+        ...machine,
+        installer: resolveInstaller(options, problem),
+        answerFile: resolveAnswerFile(options, problem),
+        answerDelivery: read.choice('answer-delivery'),
+        append: options.append ?? '',
+        accelerator: read.choice('accelerator'),
+        installTimeoutMs: read.ms('install-timeout'),
+        installerLogs: read.flag('installer-logs'),
+        keepRaw: read.flag('keep-raw'),
+        logFile,
+        zeroFreeSpace: read.choice('zero-free-space'),
+        compress: read.choice('compress'),
+        upload: context.upload,
+        uploads: resolveUploads(config, image, options),
+        postBuildCommand: read.optional('post-build-command'),
+        bootTest: {
+            enabled: read.flag('boot-test'),
+            timeoutMs: read.ms('boot-timeout'),
+            expect: read.text('boot-test-expect'),
+            cloudInit: read.flag('boot-test-cloud-init'),
+            ramMiB: Math.max(machine.ramMiB, 512),
+        },
+    };
+}
+/** The installing machine: memory, cores, network card, display, OS and CPU model. */
+function resolveMachine(read) {
+    const ramMiB = Math.floor(read.bytes('ram') / 1024 / 1024);
+    if (ramMiB < 128)
+        throw read.problem('ram', `${read.options.ram} is less than the 128 MiB an installer needs.`);
+    const vnc = read.optional('vnc');
+    return {
+        ramMiB,
+        cores: Number(read.text('cores')),
+        mac: read.optional('mac')?.toLowerCase(),
+        vnc: vnc === undefined ? undefined : parseVnc(vnc),
+        osinfo: read.text('osinfo'),
+        cpu: read.optional('cpu'),
+    };
+}
+function resolveInstaller(options, problem) {
+    const source = (key) => {
+        const uri = options[key].trim();
+        const checksumKey = `${key}_sha256`;
+        const parsed = parseSource(uri, (message) => problem(key, message));
+        const sha = options[checksumKey]?.trim().toLowerCase();
+        if (sha !== undefined && sha !== '') {
+            if (!/^[0-9a-f]{64}$/.test(sha))
+                throw problem(checksumKey, `'${sha}' is not a SHA-256 (64 hex digits).`);
+            parsed.sha256 = sha;
+        }
+        return parsed;
+    };
+    if (options.installer_image !== undefined && options.installer_image.trim() !== '') {
+        return { kind: 'image', image: source('installer_image') };
+    }
+    const missing = ['linux', 'initrd'].filter((key) => options[key] === undefined || options[key].trim() === '');
+    if (missing.length) {
+        throw problem(missing[0], `no ${missing.map((k) => `'${k}'`).join(' or ')} set. An image needs 'linux' and 'initrd' (URIs of the netboot kernel and initrd: file:, http:, https:, rsync: or a path) or 'installer_image'.`);
+    }
+    return { kind: 'netboot', linux: source('linux'), initrd: source('initrd') };
+}
+/** Parse an installer URI: file:///p, file:/p, a plain path (~ expands, relative to the working folder), http(s):, rsync:. */
+function parseSource(uri, fail) {
+    const schemeMatch = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(uri);
+    const scheme = schemeMatch?.[1].toLowerCase();
+    if (scheme === undefined) {
+        return { uri, display: uri, scheme: 'file', location: (0,external_node_path_namespaceObject.resolve)(expandHome(uri)) };
+    }
+    if (scheme === 'file') {
+        let path = uri.slice('file:'.length);
+        if (path.startsWith('//')) {
+            const host = path.slice(2).split('/')[0];
+            if (host !== '' && host !== 'localhost')
+                throw fail(`'${uri}' names host '${host}'; a file: URI must be local (file:///path).`);
+            path = path.slice(2 + host.length);
+        }
+        return { uri, display: uri, scheme: 'file', location: (0,external_node_path_namespaceObject.resolve)(expandHome(decodeURIComponent(path))) };
+    }
+    if (scheme === 'http' || scheme === 'https' || scheme === 'rsync') {
+        let url;
+        try {
+            url = new URL(uri);
+        }
+        catch {
+            throw fail(`'${redactUri(uri)}' is not a valid URL.`);
+        }
+        if (!url.hostname)
+            throw fail(`'${redactUri(uri)}' has no host.`);
+        return { uri, display: redactUri(uri), scheme, location: uri };
+    }
+    throw fail(`unsupported scheme '${scheme}:' in '${redactUri(uri)}'; use file:, http:, https:, rsync: or a plain path.`);
+}
+const ANSWER_KINDS = ['preseed', 'kickstart', 'yast', 'autoinstall'];
+function resolveAnswerFile(options, problem) {
+    const given = ANSWER_KINDS.filter((kind) => options[kind] !== undefined && options[kind].trim() !== '');
+    if (given.length > 1) {
+        throw problem(given[1], `only one answer file can be used, but ${given.map((k) => `'${k}'`).join(' and ')} are set.`);
+    }
+    if (given.length === 0)
+        return undefined;
+    const kind = given[0];
+    const path = (0,external_node_path_namespaceObject.resolve)(expandHome(options[kind].trim()));
+    try {
+        (0,external_node_fs_namespaceObject.accessSync)(path, external_node_fs_namespaceObject.constants.R_OK);
+    }
+    catch {
+        throw problem(kind, `the answer file '${path}' does not exist or is not readable.`);
+    }
+    return { kind, path };
+}
+function resolveUploads(config, image, options) {
+    const names = (options.upload_destinations ?? '')
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => name !== '');
+    const origin = config.origin(image, 'upload_destinations');
+    const at = origin ? `${origin.file}:${origin.line}: ` : '';
+    return names.map((name) => {
+        if (!config.hasSection(name)) {
+            throw new UsageError(`${at}[${image}] upload_destinations names '${name}', but there is no section [${name}].`);
+        }
+        const get = (key) => {
+            if (!config.hasOption(name, key))
+                return undefined;
+            try {
+                return config.get(name, key);
+            }
+            catch (error) {
+                throw asUsageError(error);
+            }
+        };
+        const where = (key) => {
+            const o = config.origin(name, key);
+            return o ? `${o.file}:${o.line}: ` : '';
+        };
+        const type = get('upload_type')?.trim();
+        if (!type)
+            throw new UsageError(`[${name}] has no 'upload_type' (the only type is rsync).`);
+        if (type.toLowerCase() !== 'rsync') {
+            throw new UsageError(`${where('upload_type')}[${name}] upload_type: unknown type '${type}'. Supported types: rsync.`);
+        }
+        const target = get('upload_target')?.trim();
+        if (!target)
+            throw new UsageError(`[${name}] has no 'upload_target' (e.g. user@host:/srv/images/ or rsync://host/module/).`);
+        const keys = [];
+        if (config.hasOption(name, 'post-upload-command'))
+            keys.push('post-upload-command');
+        for (let i = 1; config.hasOption(name, `post-upload-command${i}`); i += 1)
+            keys.push(`post-upload-command${i}`);
+        // ${image} names the uploaded file, as in the original: the key is set in the
+        // destination's section before the commands are read. Try it now so that a
+        // broken command fails before the build rather than after it.
+        const postUploadCommands = (imageFile) => {
+            config.set(name, 'image', imageFile);
+            return keys.map((key) => (get(key) ?? '').split(' ').filter((word) => word.trim() !== ''));
+        };
+        postUploadCommands('IMAGE');
+        return {
+            name,
+            type: 'rsync',
+            target,
+            args: (get('upload_args') ?? '').split(' ').filter((arg) => arg.trim() !== ''),
+            postUploadCommands,
+        };
+    });
+}
+function expandHome(path) {
+    if (path === '~')
+        return (0,external_node_os_namespaceObject.homedir)();
+    if (path.startsWith('~/'))
+        return (0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.homedir)(), path.slice(2));
+    return path;
+}
+/** Every form of every password in the spec's URIs (installer files, upload targets): what no output may show. */
+function specSecrets(spec) {
+    const installer = spec.installer.kind === 'image' ? [spec.installer.image.uri] : [spec.installer.linux.uri, spec.installer.initrd.uri];
+    return secretsOf([...installer, ...spec.uploads.map((destination) => destination.target)]);
+}
+//# sourceMappingURL=image-spec.js.map
 ;// CONCATENATED MODULE: ./build/src/host/command-error.js
 /** A command that ran and failed: carries what a user needs to see why. */
 class CommandError extends Error {
@@ -41955,6 +43261,7 @@ function throttled(intervalMs, emit) {
 
 
 
+
 /** Python logging's asctime: `2026-11-26 12:34:56,789`, local time. */
 function asctime(date = new Date()) {
     const pad = (n, width = 2) => String(n).padStart(width, '0');
@@ -41969,6 +43276,7 @@ class LogReporter {
     name;
     write;
     fd;
+    secrets = [];
     constructor(name = 'image-factory', write = (text) => process.stderr.write(text)) {
         this.name = name;
         this.write = write;
@@ -41976,13 +43284,17 @@ class LogReporter {
     openLogFile(path) {
         this.fd = (0,external_node_fs_namespaceObject.openSync)(path, 'w', 0o644);
     }
+    /** Mask these strings (passwords from the configuration's URIs) in every line from now on. */
+    mask(secrets) {
+        this.secrets = [...secrets];
+    }
     close() {
         if (this.fd !== undefined)
             (0,external_node_fs_namespaceObject.closeSync)(this.fd);
         this.fd = undefined;
     }
     log(level, message) {
-        const line = `${asctime()} ${this.name} [${process.pid}] ${level}: ${message}\n`;
+        const line = `${asctime()} ${this.name} [${process.pid}] ${level}: ${redactSecrets(message, this.secrets)}\n`;
         this.write(line);
         if (this.fd !== undefined)
             (0,external_node_fs_namespaceObject.writeSync)(this.fd, line);
@@ -42018,7 +43330,10 @@ class LogReporter {
 //# sourceMappingURL=log-reporter.js.map
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
 ;// CONCATENATED MODULE: ./build/src/host/exec.js
+
 
 
 /**
@@ -42048,25 +43363,8 @@ function runCommand(argv, options = {}) {
                 lastLines.shift();
             options.onLine?.(line, stream);
         };
-        const splitter = (stream) => {
-            let pending = '';
-            return {
-                push(chunk) {
-                    const text = pending + chunk.toString('utf8');
-                    const parts = text.split(/\r\n|\n|\r/);
-                    pending = parts.pop() ?? '';
-                    for (const part of parts)
-                        remember(part, stream);
-                },
-                end() {
-                    if (pending)
-                        remember(pending, stream);
-                    pending = '';
-                },
-            };
-        };
-        const out = splitter('stdout');
-        const err = splitter('stderr');
+        const out = lineSplitter((line) => remember(line, 'stdout'));
+        const err = lineSplitter((line) => remember(line, 'stderr'));
         child.stdout?.on('data', (chunk) => {
             if (options.captureStdout)
                 stdout += chunk.toString('utf8');
@@ -42077,22 +43375,14 @@ function runCommand(argv, options = {}) {
         if (options.input !== undefined && child.stdin) {
             child.stdin.end(options.input);
         }
-        let killTimer;
-        const onAbort = () => {
-            child.kill('SIGTERM');
-            killTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
-            killTimer.unref();
-        };
-        options.signal?.addEventListener('abort', onAbort, { once: true });
+        const stopKilling = killOnAbort(child, options.signal);
         child.on('error', (error) => {
-            options.signal?.removeEventListener('abort', onAbort);
+            stopKilling();
             const why = error.code === 'ENOENT' ? `${argv[0]} is not installed (or not on PATH)` : error.message;
             reject(new CommandError(argv, null, null, [why]));
         });
         child.on('close', (code, signal) => {
-            options.signal?.removeEventListener('abort', onAbort);
-            if (killTimer)
-                clearTimeout(killTimer);
+            stopKilling();
             out.end();
             err.end();
             if (options.signal?.aborted) {
@@ -42107,6 +43397,40 @@ function runCommand(argv, options = {}) {
             resolve(result);
         });
     });
+}
+/** Aborting kills the child: SIGTERM, then SIGKILL after 5 s. Returns what stops that once the child is gone. */
+function killOnAbort(child, signal) {
+    let killTimer;
+    const onAbort = () => {
+        child.kill('SIGTERM');
+        killTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        killTimer.unref();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    return () => {
+        signal?.removeEventListener('abort', onAbort);
+        if (killTimer)
+            clearTimeout(killTimer);
+    };
+}
+/** Splits a stream into lines as they arrive; a `\r` ends a line too, so progress meters come as they are drawn. */
+function lineSplitter(onLine) {
+    const decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    let pending = '';
+    return {
+        push(chunk) {
+            const parts = (pending + decoder.write(chunk)).split(/\r\n|\n|\r/);
+            pending = parts.pop() ?? '';
+            for (const part of parts)
+                onLine(part);
+        },
+        end() {
+            pending += decoder.end();
+            if (pending)
+                onLine(pending);
+            pending = '';
+        },
+    };
 }
 class AbortedError extends Error {
     constructor(message) {
@@ -42128,8 +43452,6 @@ function currentUid() {
     return process.getuid?.() ?? 0;
 }
 //# sourceMappingURL=host.js.map
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./build/src/host/programs.js
 
 
@@ -42451,8 +43773,6 @@ async function osinfoFlag(host) {
     return major >= 4 ? '--osinfo' : '--os-variant';
 }
 //# sourceMappingURL=libvirt.js.map
-;// CONCATENATED MODULE: external "node:string_decoder"
-const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
 ;// CONCATENATED MODULE: ./build/src/pipeline/console.js
 
 
@@ -42578,6 +43898,7 @@ class ConsoleFollower {
 //# sourceMappingURL=console.js.map
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(7067);
+var external_node_http_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_node_http_, 2);
 ;// CONCATENATED MODULE: ./build/src/pipeline/answer-server.js
 
 
@@ -43264,6 +44585,10 @@ class RecordingHost {
     commands() {
         return this.calls.flatMap((call) => (call.kind === 'run' ? [formatCommand(call.argv)] : []));
     }
+    /** The paths of each file operation of one kind, in order (for copyFile and publish: from and to). */
+    fileOperations(operation) {
+        return this.calls.flatMap((call) => (call.kind === 'fs' && call.operation === operation ? [call.paths] : []));
+    }
     /** What a real build would still have attached, mounted, defined or on disk. */
     leftovers() {
         return [
@@ -43314,7 +44639,9 @@ class RecordingHost {
     }
     async remove(path) {
         this.record('remove', path);
-        this.tempDirs.delete(path);
+        for (const dir of this.tempDirs)
+            if (dir === path || dir.startsWith(`${path}/`))
+                this.tempDirs.delete(dir);
     }
     async publish(from, to) {
         this.record('publish', from, to);
@@ -43406,1007 +44733,257 @@ function dryRunHost(reporter, spec) {
     });
 }
 //# sourceMappingURL=dry-run.js.map
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: ./build/src/config/configparser.js
+;// CONCATENATED MODULE: external "node:https"
+const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+var external_node_https_namespaceObject_0 = /*#__PURE__*/__nccwpck_require__.t(external_node_https_namespaceObject, 2);
+;// CONCATENATED MODULE: ./build/src/net/http-download.js
+
+
+
+
+
+
+
 /**
- * INI reading with the exact semantics of Python 3.11's
- * `configparser.ConfigParser(interpolation=ExtendedInterpolation())` and
- * default options, so that files written for the original image-factory mean
- * the same here. test/unit/configparser-differential.test.ts checks this
- * against python3 itself; where Python behaves oddly, so does this module.
+ * One HTTP(S) download into a file, one attempt (the caller retries): a
+ * conditional GET that answers 304, abortable by a signal, failing when no
+ * data arrives for `stallTimeoutMs`, reporting progress, and going through
+ * the proxy that HTTPS_PROXY / HTTP_PROXY name unless NO_PROXY exempts the
+ * host (the agent comes from @actions/http-client, as the runner's own tools
+ * use it). Credentials in the URL travel as a Basic header, and not to
+ * another origin after a redirect.
  */
-class ConfigError extends Error {
-    /** The name of the exception Python's configparser raises in the same case. */
-    kind;
-    file;
-    line;
-    section;
-    option;
-    constructor(kind, message, where = {}) {
+async function downloadFile(uri, destination, options = {}) {
+    const { url, authorization } = basicAuth(uri);
+    let current = new URL(url);
+    const origin = current.origin;
+    for (let redirects = 0;; redirects += 1) {
+        const headers = { 'User-Agent': USER_AGENT, ...options.headers };
+        if (authorization && current.origin === origin)
+            headers.Authorization = authorization;
+        const outcome = await attempt(current, destination, headers, options);
+        if (!('location' in outcome))
+            return outcome;
+        if (redirects >= MAX_REDIRECTS)
+            throw new Error(`more than ${MAX_REDIRECTS} redirects`);
+        current = new URL(outcome.location, current);
+        if (current.protocol !== 'http:' && current.protocol !== 'https:')
+            throw new Error(`redirected to an unsupported scheme '${current.protocol}'`);
+    }
+}
+class HttpStatusError extends Error {
+    status;
+    constructor(status, statusText) {
+        super(status === 404 ? `not found (HTTP 404${statusText ? ` ${statusText}` : ''})` : `the server answered HTTP ${status}${statusText ? ` ${statusText}` : ''}`);
+        this.status = status;
+        this.name = 'HttpStatusError';
+    }
+}
+/** The connection broke or stalled: worth another try. */
+class TransferError extends Error {
+    constructor(message) {
         super(message);
-        this.name = 'ConfigError';
-        this.kind = kind;
-        this.file = where.file;
-        this.line = where.line;
-        this.section = where.section;
-        this.option = where.option;
+        this.name = 'TransferError';
     }
 }
-const DEFAULT_SECTION = 'DEFAULT';
-/** configparser.MAX_INTERPOLATION_DEPTH */
-const MAX_INTERPOLATION_DEPTH = 10;
-/** RawConfigParser.BOOLEAN_STATES */
-const BOOLEAN_STATES = new Map([
-    ['1', true],
-    ['yes', true],
-    ['true', true],
-    ['on', true],
-    ['0', false],
-    ['no', false],
-    ['false', false],
-    ['off', false],
-]);
-const BOOLEAN_WORDS = '1, yes, true, on (true) or 0, no, false, off (false), in any case';
-/** Python's getboolean(): the value itself is not stripped. */
-function parseBoolean(value) {
-    return BOOLEAN_STATES.get(value.toLowerCase());
+const USER_AGENT = 'image-factory';
+const MAX_REDIRECTS = 10;
+const DEFAULT_STALL_TIMEOUT_MS = 60_000;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+/** 5xx, 408, 429, a broken or refused connection, a stall: worth another try. Other 4xx and local errors: not. */
+function isTransientHttpFailure(error) {
+    if (error instanceof HttpStatusError)
+        return error.status >= 500 || error.status === 408 || error.status === 429;
+    if (error instanceof TransferError)
+        return true;
+    for (let cause = error; cause instanceof Error; cause = cause.cause) {
+        const code = cause.code;
+        if (code !== undefined && TRANSIENT_CODES.has(code))
+            return true;
+    }
+    return false;
 }
-// Python's str.strip() and regex \s use str.isspace(), which differs from
-// JavaScript's \s and trim(): it includes \x1c-\x1f and \x85, and not \ufeff.
-const PY_SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
-const LEADING_SPACE = new RegExp(`^[${PY_SPACE}]+`);
-const TRAILING_SPACE = new RegExp(`[${PY_SPACE}]+$`);
-const NON_SPACE = new RegExp(`[^${PY_SPACE}]`);
-function pyStrip(text) {
-    return pyRstrip(text.replace(LEADING_SPACE, ''));
+/** The proxy-aware agent for a URL: a CONNECT tunnel through HTTP(S)_PROXY, or a plain agent. */
+function agentFor(url) {
+    // One client per request: HttpClient keeps one agent, whatever the URL's scheme.
+    return new lib_HttpClient(USER_AGENT).getAgent(url.href);
 }
-function pyRstrip(text) {
-    return text.replace(TRAILING_SPACE, '');
-}
-/** optionxform: keys are case-insensitive, section names are not. */
-function optionxform(key) {
-    return key.toLowerCase();
-}
-// SECTCRE is matched at the start only: what follows the last `]` on the
-// line is ignored, and `[a]b]` names the section `a]b`.
-const SECTION_HEADER = /^\[(.+)\]/s;
-// OPTCRE: the first `=` or `:` splits, spaces around it are dropped.
-const OPTION_LINE = new RegExp(`^(.*?)[${PY_SPACE}]*(=|:)[${PY_SPACE}]*(.*)$`, 's');
-const COMMENT_PREFIXES = ['#', ';'];
-// ExtendedInterpolation._KEYCRE; `[^}]` also matches newlines, as in Python.
-const REFERENCE = /^\$\{([^}]+)\}/;
-const REFERENCE_GLOBAL = /\$\{[^}]+\}/g;
-const SYNTAX_HELP = "Write ${key} for a key of the same section or [DEFAULT], ${section:key} for another section's key, and $$ for a literal $.";
-function quote(text) {
-    return `'${text.replace(/\n/g, '\\n')}'`;
-}
-function at(origin) {
-    return origin ? `${origin.file}:${origin.line}: ` : '';
-}
-function sameReference(a, b) {
-    return a.section === b.section && a.option === b.option;
-}
-class ConfigParser {
-    defaultTable = new Map();
-    sectionTables = new Map();
-    /**
-     * Parse one file's text (RawConfigParser._read) and merge it into what was
-     * read before. `source` names the file in errors. Unlike Python, a file
-     * that fails leaves the parser unchanged.
-     */
-    read(text, source) {
-        const defaults = new Map(this.defaultTable);
-        const sections = new Map();
-        for (const [name, table] of this.sectionTables)
-            sections.set(name, new Map(table));
-        // A byte order mark is not text; Node's readFileSync keeps it, Python's utf-8-sig drops it.
-        const body = text.startsWith('\ufeff') ? text.slice(1) : text;
-        // Python reads files with universal newlines.
-        const lines = body.replace(/\r\n?/g, '\n').split('\n');
-        if (lines.length > 1 && lines[lines.length - 1] === '')
-            lines.pop();
-        // strict=True: what this file added, to reject duplicates within it.
-        const sectionsAdded = new Map();
-        const optionsAdded = new Map();
-        const pending = [];
-        const badLines = [];
-        let current;
-        let sectionName = '';
-        // The value that indented lines continue; Python's `optname`.
-        let continued;
-        let indentLevel = 0;
-        lines.forEach((line, index) => {
-            const lineNumber = index + 1;
-            const stripped = pyStrip(line);
-            const isComment = COMMENT_PREFIXES.some((prefix) => stripped.startsWith(prefix));
-            if (isComment || stripped === '') {
-                // empty_lines_in_values: a blank (not comment) line belongs to the
-                // value; trailing ones are dropped when the lines are joined.
-                if (!isComment && current && continued)
-                    continued.push('');
+function attempt(url, destination, headers, options) {
+    const stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+    const signal = options.signal;
+    return new Promise((resolve, reject) => {
+        let settled = false;
+        let stallTimer;
+        const finish = (error, value) => {
+            if (settled)
                 return;
+            settled = true;
+            clearTimeout(stallTimer);
+            signal?.removeEventListener('abort', onAbort);
+            if (error === undefined)
+                resolve(value);
+            else
+                reject(error);
+        };
+        const module = url.protocol === 'https:' ? external_node_https_namespaceObject_0 : external_node_http_namespaceObject;
+        const request = module.request(url, { method: 'GET', headers, agent: agentFor(url) });
+        // While the body is written, the file must be closed before anyone hears of the failure.
+        let receiving = false;
+        let failure;
+        const fail = (error) => {
+            failure ??= error;
+            request.destroy(error);
+            if (!receiving)
+                finish(error);
+        };
+        const arm = () => {
+            clearTimeout(stallTimer);
+            stallTimer = setTimeout(() => fail(new TransferError(`no data for ${formatDuration(stallMs)}`)), stallMs);
+        };
+        function onAbort() {
+            fail(Object.assign(new Error('the download was interrupted'), { name: 'AbortError' }));
+        }
+        if (signal?.aborted)
+            return onAbort();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        arm();
+        request.on('error', (error) => finish(error));
+        request.on('response', (response) => {
+            const answer = bodylessAnswer(response);
+            if (answer) {
+                response.resume();
+                return finish(answer.error, answer.value);
             }
-            const firstNonSpace = NON_SPACE.exec(line);
-            const indent = firstNonSpace ? firstNonSpace.index : 0;
-            if (current && continued && indent > indentLevel) {
-                continued.push(stripped);
-                return;
-            }
-            indentLevel = indent;
-            const header = SECTION_HEADER.exec(stripped);
-            if (header) {
-                const name = header[1];
-                const existing = sections.get(name);
-                if (existing) {
-                    const first = sectionsAdded.get(name);
-                    if (first !== undefined) {
-                        throw new ConfigError('DuplicateSectionError', `${source}:${lineNumber}: section [${name}] appears twice in this file (first on line ${first}); ` +
-                            'merge the two, or move one into a later file to override the earlier one.', { file: source, line: lineNumber, section: name });
-                    }
-                    current = existing;
-                    sectionsAdded.set(name, lineNumber);
-                }
-                else if (name === DEFAULT_SECTION) {
-                    // A second [DEFAULT] in one file is allowed; its keys still may not repeat.
-                    current = defaults;
-                }
-                else {
-                    current = new Map();
-                    sections.set(name, current);
-                    sectionsAdded.set(name, lineNumber);
-                }
-                sectionName = name;
-                continued = undefined;
-                return;
-            }
-            if (!current) {
-                throw new ConfigError('MissingSectionHeaderError', `${source}:${lineNumber}: ${quote(stripped)} comes before any [section] header; ` +
-                    'every key must be inside a section (keys under [DEFAULT] apply to all sections).', { file: source, line: lineNumber });
-            }
-            const option = OPTION_LINE.exec(stripped);
-            if (!option) {
-                // Python reports all such lines at the end of the file, unless
-                // another error stops it first.
-                badLines.push({
-                    line: lineNumber,
-                    text: stripped,
-                    reason: "expected 'key = value', 'key: value', a [section] header, or a comment line starting with # or ;",
-                });
-                return;
-            }
-            const name = optionxform(pyRstrip(option[1]));
-            if (name === '') {
-                // Python records the error but still stores the value under ''.
-                badLines.push({ line: lineNumber, text: stripped, reason: `the key is missing before '${option[2]}'` });
-            }
-            const addedKey = JSON.stringify([sectionName, name]);
-            const first = optionsAdded.get(addedKey);
-            if (first !== undefined) {
-                throw new ConfigError('DuplicateOptionError', `${source}:${lineNumber}: duplicate key '${name}' in section [${sectionName}] (first set on line ${first}); ` +
-                    'keys are case-insensitive, and a key may be set once per section in a file (a later file may override it).', { file: source, line: lineNumber, section: sectionName, option: name });
-            }
-            optionsAdded.set(addedKey, lineNumber);
-            const entry = { value: '', origin: { file: source, line: lineNumber } };
-            const parts = [pyStrip(option[3])];
-            current.set(name, entry);
-            pending.push({ entry, parts });
-            // An empty key name (Python's falsy optname) takes no continuation lines.
-            continued = name === '' ? undefined : parts;
+            receiving = true;
+            receiveBody(response, destination, arm, options).then((value) => finish(failure, value), (error) => finish(failure ?? error));
         });
-        for (const { entry, parts } of pending)
-            entry.value = pyRstrip(parts.join('\n'));
-        if (badLines.length > 0) {
-            const first = badLines[0];
-            const message = badLines.map((bad) => `${source}:${bad.line}: cannot read ${quote(bad.text)}: ${bad.reason}`).join('\n');
-            throw new ConfigError('ParsingError', message, { file: source, line: first.line });
-        }
-        this.defaultTable = defaults;
-        this.sectionTables = sections;
-    }
-    /** Section names in first-seen order, without DEFAULT. */
-    sections() {
-        return [...this.sectionTables.keys()];
-    }
-    hasSection(name) {
-        return this.sectionTables.has(name);
-    }
-    /** True when the key is in the section or in [DEFAULT]; '' means DEFAULT, as in Python. */
-    hasOption(section, key) {
-        const name = optionxform(key);
-        if (section === '' || section === DEFAULT_SECTION)
-            return this.defaultTable.has(name);
-        const table = this.sectionTables.get(section);
-        if (!table)
-            return false;
-        return table.has(name) || this.defaultTable.has(name);
-    }
-    addSection(name) {
-        if (name === DEFAULT_SECTION) {
-            throw new ConfigError('ValueError', `[${DEFAULT_SECTION}] always exists and cannot be added as a section.`, {
-                section: name,
-            });
-        }
-        if (this.sectionTables.has(name)) {
-            throw new ConfigError('DuplicateSectionError', `section [${name}] already exists.`, { section: name });
-        }
-        this.sectionTables.set(name, new Map());
-    }
-    /**
-     * Set a raw value, interpolated like any other when read. The section must
-     * exist, except DEFAULT (or ''). The value is checked for `$` syntax first,
-     * as Python does, and is stored as given (not stripped).
-     */
-    set(section, key, value) {
-        if (value !== '') {
-            const leftover = value.replaceAll('$$', '').replace(REFERENCE_GLOBAL, '');
-            if (leftover.includes('$')) {
-                throw new ConfigError('ValueError', `cannot set [${section}] ${key} to ${quote(value)}: a '$' is not followed by '$' or '{...}'. ${SYNTAX_HELP}`, { section, option: optionxform(key) });
-            }
-        }
-        let table;
-        if (section === '' || section === DEFAULT_SECTION) {
-            table = this.defaultTable;
-        }
-        else {
-            const found = this.sectionTables.get(section);
-            if (!found)
-                throw this.noSection(section);
-            table = found;
-        }
-        table.set(optionxform(key), { value });
-    }
-    /** The interpolated value; throws NoSectionError, NoOptionError or an interpolation error. */
-    get(section, key) {
-        const map = this.lookupTable(section);
-        if (!map)
-            throw this.noSection(section);
-        const option = optionxform(key);
-        const stored = map.get(option);
-        if (!stored) {
-            const where = section === DEFAULT_SECTION ? `[${DEFAULT_SECTION}]` : `section [${section}] (nor in [${DEFAULT_SECTION}])`;
-            throw new ConfigError('NoOptionError', `no key '${option}' in ${where}.`, { section, option });
-        }
-        return this.interpolate(section, option, stored.value, map);
-    }
-    /** The value as written (no interpolation), or undefined when absent. */
-    getRaw(section, key) {
-        return this.lookupTable(section)?.get(optionxform(key))?.value;
-    }
-    /** A boolean value; `fallback` applies only when the section or key is absent. */
-    getBoolean(section, key, fallback) {
-        let value;
-        try {
-            value = this.get(section, key);
-        }
-        catch (error) {
-            const absent = error instanceof ConfigError && (error.kind === 'NoSectionError' || error.kind === 'NoOptionError');
-            if (absent && fallback !== undefined)
-                return fallback;
-            throw error;
-        }
-        const result = parseBoolean(value);
-        if (result === undefined) {
-            const origin = this.origin(section, key);
-            throw new ConfigError('ValueError', `${at(origin)}in section [${section}], key '${optionxform(key)}': ${quote(value)} is not a boolean; use ${BOOLEAN_WORDS}.`, { file: origin?.file, line: origin?.line, section, option: optionxform(key) });
-        }
-        return result;
-    }
-    /**
-     * items(section): [DEFAULT]'s keys first, then the section's own, each
-     * interpolated. A key in both keeps DEFAULT's position and the section's value.
-     */
-    items(section) {
-        return Object.fromEntries(this.itemEntries(section));
-    }
-    /** items() as pairs: keeps Python's order even for keys like '10' that objects reorder. */
-    itemEntries(section) {
-        const map = this.lookupTable(section);
-        if (!map)
-            throw this.noSection(section);
-        return [...map].map(([option, stored]) => [option, this.interpolate(section, option, stored.value, map)]);
-    }
-    /** Where the effective raw value was read; undefined for values given to set(). */
-    origin(section, key) {
-        return this.lookupTable(section)?.get(optionxform(key))?.origin;
-    }
-    /** The raw [DEFAULT] values. */
-    defaults() {
-        return Object.fromEntries([...this.defaultTable].map(([key, stored]) => [key, stored.value]));
-    }
-    /** A section merged over [DEFAULT] (Python's items()/_unify_values), or undefined when it does not exist. */
-    lookupTable(section) {
-        if (section === DEFAULT_SECTION)
-            return this.defaultTable;
-        const table = this.sectionTables.get(section);
-        if (!table)
-            return undefined;
-        const merged = new Map(this.defaultTable);
-        for (const [key, stored] of table)
-            merged.set(key, stored);
-        return merged;
-    }
-    noSection(section) {
-        const known = this.sections();
-        const list = known.length > 0 ? `; the sections are ${known.map((name) => `[${name}]`).join(', ')}` : '; there are none';
-        return new ConfigError('NoSectionError', `there is no section [${section}]${list}.`, { section });
-    }
-    interpolate(section, option, value, map) {
-        const accum = [];
-        this.expand({ section, option }, value, map, 1, accum, []);
-        return accum.join('');
-    }
-    /** ExtendedInterpolation._interpolate_some, step for step, so that errors come in the same order. */
-    expand(here, value, map, depth, accum, chain) {
-        const path = [...chain, here];
-        if (depth > MAX_INTERPOLATION_DEPTH)
-            throw this.depthError(path);
-        let rest = value;
-        while (rest !== '') {
-            const p = rest.indexOf('$');
-            if (p < 0) {
-                accum.push(rest);
-                return;
-            }
-            if (p > 0) {
-                accum.push(rest.slice(0, p));
-                rest = rest.slice(p);
-            }
-            const next = rest.slice(1, 2);
-            if (next === '$') {
-                accum.push('$');
-                rest = rest.slice(2);
-                continue;
-            }
-            if (next !== '{') {
-                throw this.syntaxError(path, map, `a '$' must be followed by '$' or '{', found ${quote(rest)}`);
-            }
-            const match = REFERENCE.exec(rest);
-            if (!match)
-                throw this.syntaxError(path, map, `${quote(rest)} starts a reference that is empty or has no closing '}'`);
-            rest = rest.slice(match[0].length);
-            const parts = match[1].split(':');
-            if (parts.length > 2)
-                throw this.syntaxError(path, map, `more than one ':' in ${quote(match[0])}`);
-            const target = parts.length === 1
-                ? { section: here.section, option: optionxform(parts[0]) }
-                : { section: parts[0], option: optionxform(parts[1]) };
-            const targetMap = parts.length === 1 ? map : this.lookupTable(target.section);
-            const found = targetMap?.get(target.option);
-            if (!targetMap || !found)
-                throw this.missingError(path, map, match[1], target);
-            if (found.value.includes('$')) {
-                this.expand(target, found.value, targetMap, depth + 1, accum, path);
-            }
-            else {
-                accum.push(found.value);
-            }
-        }
-    }
-    /** "file:line: in section [S], key 'k'" for the value being expanded. */
-    describe(here, map) {
-        const stored = map.get(here.option);
-        const inherited = here.section !== DEFAULT_SECTION && !this.sectionTables.get(here.section)?.has(here.option) && stored !== undefined;
-        const prefix = `${at(stored?.origin)}in section [${here.section}], key '${here.option}'` +
-            `${inherited ? ` (from [${DEFAULT_SECTION}])` : ''}: ${quote(stored?.value ?? '')}`;
-        return {
-            prefix,
-            where: { file: stored?.origin?.file, line: stored?.origin?.line, section: here.section, option: here.option },
-        };
-    }
-    reachedFrom(path) {
-        if (path.length < 2)
-            return '';
-        return ` (reached from ${path
-            .slice(0, -1)
-            .map((step) => `[${step.section}] ${step.option}`)
-            .join(' → ')})`;
-    }
-    missingError(path, map, reference, target) {
-        const here = path[path.length - 1];
-        const { prefix, where } = this.describe(here, map);
-        let problem;
-        if (target.section !== DEFAULT_SECTION && !this.sectionTables.has(target.section)) {
-            problem = `, but there is no section [${target.section}]`;
-        }
-        else if (target.section === DEFAULT_SECTION) {
-            problem = `, but '${target.option}' is not set in [${DEFAULT_SECTION}]`;
-        }
-        else {
-            const key = reference.includes(':') ? `, but '${target.option}'` : ', which';
-            problem = `${key} is set in neither [${target.section}] nor [${DEFAULT_SECTION}]`;
-        }
-        return new ConfigError('InterpolationMissingOptionError', `${prefix} refers to '${reference}'${problem}${this.reachedFrom(path)}.`, where);
-    }
-    syntaxError(path, map, problem) {
-        const { prefix, where } = this.describe(path[path.length - 1], map);
-        return new ConfigError('InterpolationSyntaxError', `${prefix}: ${problem}${this.reachedFrom(path)}. ${SYNTAX_HELP}`, where);
-    }
-    depthError(path) {
-        // Name the loop when there is one, from the first key that comes back:
-        // that is what the user has to fix.
-        let loop = path;
-        for (let i = 0; i < path.length && loop === path; i += 1) {
-            const again = path.findIndex((step, j) => j > i && sameReference(step, path[i]));
-            if (again > 0)
-                loop = path.slice(i, again + 1);
-        }
-        const steps = loop.map((step) => `[${step.section}] ${step.option}`).join(' → ');
-        const first = loop[0];
-        const origin = this.lookupTable(first.section)?.get(first.option)?.origin;
-        const problem = loop !== path
-            ? `key '${first.option}' in section [${first.section}] refers back to itself: ${steps}`
-            : `references nest more than ${MAX_INTERPOLATION_DEPTH} levels deep: ${steps}`;
-        return new ConfigError('InterpolationDepthError', `${at(origin)}${problem}.`, {
-            file: origin?.file,
-            line: origin?.line,
-            section: first.section,
-            option: first.option,
-        });
-    }
-}
-//# sourceMappingURL=configparser.js.map
-;// CONCATENATED MODULE: ./build/src/config/image-spec.js
-
-
-
-
-
-
-const DEFAULT_IMAGE_SIZE = '2G';
-const DEFAULT_RAM = '1G';
-const DEFAULT_INSTALL_TIMEOUT = '3h';
-const DEFAULT_OSINFO = 'linux2022';
-const DEFAULT_BOOT_TIMEOUT = '10m';
-/** getty's prompt, e.g. `debian login:`. */
-const DEFAULT_BOOT_EXPECT = '\\blogin: *$';
-/** The build date as the original writes it in file names: YYYY-MM-DD, local time. */
-function localDate(date = new Date()) {
-    const pad = (n) => String(n).padStart(2, '0');
-    return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
-}
-function defaultCacheDir(uid = process.getuid?.() ?? 0) {
-    return uid === 0 ? '/var/cache/image-factory' : '~/.cache/image-factory';
-}
-/**
- * Apply overrides the way the original does: written into the image's
- * section (booleans as Python's str(bool)), and cache_dir set when unset.
- * Returns false when the image has no section.
- */
-function applyOverrides(config, image, overrides) {
-    const existed = config.hasSection(image);
-    if (!existed)
-        config.addSection(image);
-    for (const [key, value] of Object.entries(overrides)) {
-        if (value === undefined)
-            continue;
-        config.set(image, key, typeof value === 'boolean' ? (value ? 'True' : 'False') : value);
-    }
-    if (!config.hasOption(image, 'cache_dir'))
-        config.set(image, 'cache_dir', defaultCacheDir());
-    try {
-        config.set(image, 'cache_dir', expandHome(config.get(image, 'cache_dir')));
-    }
-    catch (error) {
-        if (error instanceof ConfigError)
-            throw new UsageError(error.message);
-        throw error;
-    }
-    return existed;
-}
-/** The resolved options of an image: configparser's items(section). */
-function resolvedOptions(config, image) {
-    try {
-        return config.items(image);
-    }
-    catch (error) {
-        if (error instanceof ConfigError)
-            throw new UsageError(error.message);
-        throw error;
-    }
-}
-/** Turn an image's section into a validated ImageSpec, or throw UsageError saying what is wrong. */
-function resolveImageSpec(config, image, context) {
-    if (!context.hadSection) {
-        const known = context.knownImages.length ? context.knownImages.join(', ') : '(none)';
-        throw new UsageError(`No section '${image}' defined in the configuration. Images that exist: ${known}.`);
-    }
-    const options = resolvedOptions(config, image);
-    const where = (key) => {
-        const origin = config.origin(image, key);
-        return origin ? `${origin.file}:${origin.line}: ` : '';
-    };
-    const problem = (key, message) => new UsageError(`${where(key)}[${image}] ${key}: ${message}`);
-    const sizeOf = (key, fallback) => {
-        const text = options[key] ?? fallback;
-        const bytes = parseBytes(text);
-        if (bytes === undefined || bytes === 0)
-            throw problem(key, `'${text}' is not a size; use ${SIZE_FORMS}.`);
-        return bytes;
-    };
-    const booleanOf = (key, fallback) => {
-        const text = options[key];
-        if (text === undefined)
-            return fallback;
-        const value = parseBoolean(text);
-        if (value === undefined)
-            throw problem(key, `'${text}' is not a boolean; use 1/yes/true/on or 0/no/false/off.`);
-        return value;
-    };
-    const choiceOf = (key, choices, fallback) => {
-        const text = (options[key] ?? fallback).trim();
-        if (!choices.includes(text)) {
-            throw problem(key, `'${text}' is not one of ${choices.join(', ')}.`);
-        }
-        return text;
-    };
-    const format = choiceOf('format', ['raw', 'qcow2'], 'raw');
-    const imageSize = sizeOf('image-size', DEFAULT_IMAGE_SIZE);
-    const ramMiB = Math.floor(sizeOf('ram', DEFAULT_RAM) / 1024 / 1024);
-    if (ramMiB < 128)
-        throw problem('ram', `${options.ram} is less than the 128 MiB an installer needs.`);
-    const coresText = options.cores ?? '1';
-    if (!/^[1-9][0-9]*$/.test(coresText.trim()))
-        throw problem('cores', `'${coresText}' is not a whole number of CPU cores (1 or more).`);
-    const installer = resolveInstaller(options, problem);
-    const answerFile = resolveAnswerFile(options, problem);
-    const answerDelivery = choiceOf('answer-delivery', ['inject', 'http'], 'inject');
-    let mac;
-    if (options.mac !== undefined && options.mac.trim() !== '') {
-        mac = options.mac.trim().toLowerCase();
-        if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(mac)) {
-            throw problem('mac', `'${options.mac}' is not a MAC address; use six hex pairs like 52:54:00:12:34:56.`);
-        }
-        if ((parseInt(mac.slice(0, 2), 16) & 1) === 1) {
-            throw problem('mac', `'${options.mac}' is a multicast address; a network card needs a unicast one (first byte even, e.g. 52:54:00:…).`);
-        }
-    }
-    let vnc;
-    if (options.vnc !== undefined && options.vnc.trim() !== '') {
-        const match = /^([^:]*):([0-9]+)$/.exec(options.vnc.trim());
-        const display = match ? Number(match[2]) : NaN;
-        if (!match || display > 65535 - 5900) {
-            throw problem('vnc', `'${options.vnc}' is not a VNC display; use LISTEN:DISPLAY such as localhost:1 (port 5901) or :1.`);
-        }
-        vnc = { listen: match[1], port: 5900 + display };
-    }
-    const timeoutText = options['install-timeout'] ?? DEFAULT_INSTALL_TIMEOUT;
-    const installTimeoutMs = parseDuration(timeoutText);
-    if (installTimeoutMs === undefined || installTimeoutMs === 0) {
-        throw problem('install-timeout', `'${timeoutText}' is not a duration; use ${DURATION_FORMS}.`);
-    }
-    const osinfo = (options.osinfo ?? DEFAULT_OSINFO).trim();
-    if (!/^[A-Za-z0-9._-]+$/.test(osinfo)) {
-        throw problem('osinfo', `'${osinfo}' is not an OS name; use a short id from 'virt-install --osinfo list' such as debian12 or linux2022.`);
-    }
-    const cpu = options.cpu?.trim() || undefined;
-    if (cpu !== undefined && !/^[A-Za-z0-9=,._-]+$/.test(cpu)) {
-        throw problem('cpu', `'${cpu}' is not a virt-install --cpu value such as mode=maximum, host-passthrough or host-model.`);
-    }
-    const logFile = booleanOf('log-file', false)
-        ? (0,external_node_path_namespaceObject.resolve)(context.outputDir, expandHome(options['log-filename'] ?? `${image}-${context.date}.log`))
-        : undefined;
-    const postBuild = options['post-build-command']?.trim();
-    const bootTimeoutText = options['boot-timeout'] ?? DEFAULT_BOOT_TIMEOUT;
-    const bootTimeoutMs = parseDuration(bootTimeoutText);
-    if (bootTimeoutMs === undefined || bootTimeoutMs === 0) {
-        throw problem('boot-timeout', `'${bootTimeoutText}' is not a duration; use ${DURATION_FORMS}.`);
-    }
-    const expect = options['boot-test-expect'] ?? DEFAULT_BOOT_EXPECT;
-    try {
-        new RegExp(expect, 'm');
-    }
-    catch (error) {
-        throw problem('boot-test-expect', `'${expect}' is not a regular expression: ${error.message}.`);
-    }
-    return {
-        name: image,
-        date: context.date,
-        stem: `${image}-${context.date}`,
-        outputDir: context.outputDir,
-        cacheDir: (0,external_node_path_namespaceObject.join)((0,external_node_path_namespaceObject.resolve)(expandHome(options.cache_dir ?? defaultCacheDir())), image),
-        format,
-        imageSize,
-        ramMiB,
-        cores: Number(coresText),
-        installer,
-        answerFile,
-        answerDelivery,
-        append: options.append ?? '',
-        mac,
-        vnc,
-        osinfo,
-        cpu,
-        accelerator: choiceOf('accelerator', ['auto', 'kvm', 'tcg'], 'auto'),
-        installTimeoutMs,
-        installerLogs: booleanOf('installer-logs', false),
-        keepRaw: booleanOf('keep-raw', false),
-        logFile,
-        zeroFreeSpace: choiceOf('zero-free-space', ['discard', 'zerofree', 'none'], 'discard'),
-        compress: choiceOf('compress', ['none', 'zlib', 'zstd'], 'none'),
-        upload: context.upload,
-        uploads: resolveUploads(config, image, options),
-        postBuildCommand: postBuild ? postBuild : undefined,
-        bootTest: {
-            enabled: booleanOf('boot-test', false),
-            timeoutMs: bootTimeoutMs,
-            expect,
-            cloudInit: booleanOf('boot-test-cloud-init', true),
-            ramMiB: Math.max(ramMiB, 512),
-        },
-    };
-}
-function resolveInstaller(options, problem) {
-    const source = (key) => {
-        const uri = options[key].trim();
-        const checksumKey = `${key}_sha256`;
-        const parsed = parseSource(uri, (message) => problem(key, message));
-        const sha = options[checksumKey]?.trim().toLowerCase();
-        if (sha !== undefined && sha !== '') {
-            if (!/^[0-9a-f]{64}$/.test(sha))
-                throw problem(checksumKey, `'${sha}' is not a SHA-256 (64 hex digits).`);
-            parsed.sha256 = sha;
-        }
-        return parsed;
-    };
-    if (options.installer_image !== undefined && options.installer_image.trim() !== '') {
-        return { kind: 'image', image: source('installer_image') };
-    }
-    const missing = ['linux', 'initrd'].filter((key) => options[key] === undefined || options[key].trim() === '');
-    if (missing.length) {
-        throw problem(missing[0], `no ${missing.map((k) => `'${k}'`).join(' or ')} set. An image needs 'linux' and 'initrd' (URIs of the netboot kernel and initrd: file:, http:, https:, rsync: or a path) or 'installer_image'.`);
-    }
-    return { kind: 'netboot', linux: source('linux'), initrd: source('initrd') };
-}
-/** Parse an installer URI: file:///p, file:/p, a plain path (~ expands, relative to the working folder), http(s):, rsync:. */
-function parseSource(uri, fail) {
-    const schemeMatch = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(uri);
-    const scheme = schemeMatch?.[1].toLowerCase();
-    if (scheme === undefined) {
-        return { uri, display: uri, scheme: 'file', location: (0,external_node_path_namespaceObject.resolve)(expandHome(uri)) };
-    }
-    if (scheme === 'file') {
-        let path = uri.slice('file:'.length);
-        if (path.startsWith('//')) {
-            const host = path.slice(2).split('/')[0];
-            if (host !== '' && host !== 'localhost')
-                throw fail(`'${uri}' names host '${host}'; a file: URI must be local (file:///path).`);
-            path = path.slice(2 + host.length);
-        }
-        return { uri, display: uri, scheme: 'file', location: (0,external_node_path_namespaceObject.resolve)(expandHome(decodeURIComponent(path))) };
-    }
-    if (scheme === 'http' || scheme === 'https' || scheme === 'rsync') {
-        let url;
-        try {
-            url = new URL(uri);
-        }
-        catch {
-            throw fail(`'${redactUri(uri)}' is not a valid URL.`);
-        }
-        if (!url.hostname)
-            throw fail(`'${redactUri(uri)}' has no host.`);
-        return { uri, display: redactUri(uri), scheme, location: uri };
-    }
-    throw fail(`unsupported scheme '${scheme}:' in '${redactUri(uri)}'; use file:, http:, https:, rsync: or a plain path.`);
-}
-/** Replace the password of user:password@host with ***. */
-function redactUri(uri) {
-    return uri.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/@:]*:)[^/@]*@/, '$1***@');
-}
-const ANSWER_KINDS = ['preseed', 'kickstart', 'yast', 'autoinstall'];
-function resolveAnswerFile(options, problem) {
-    const given = ANSWER_KINDS.filter((kind) => options[kind] !== undefined && options[kind].trim() !== '');
-    if (given.length > 1) {
-        throw problem(given[1], `only one answer file can be used, but ${given.map((k) => `'${k}'`).join(' and ')} are set.`);
-    }
-    if (given.length === 0)
-        return undefined;
-    const kind = given[0];
-    const path = (0,external_node_path_namespaceObject.resolve)(expandHome(options[kind].trim()));
-    try {
-        (0,external_node_fs_namespaceObject.accessSync)(path, external_node_fs_namespaceObject.constants.R_OK);
-    }
-    catch {
-        throw problem(kind, `the answer file '${path}' does not exist or is not readable.`);
-    }
-    return { kind, path };
-}
-function resolveUploads(config, image, options) {
-    const names = (options.upload_destinations ?? '')
-        .split(',')
-        .map((name) => name.trim())
-        .filter((name) => name !== '');
-    const origin = config.origin(image, 'upload_destinations');
-    const at = origin ? `${origin.file}:${origin.line}: ` : '';
-    return names.map((name) => {
-        if (!config.hasSection(name)) {
-            throw new UsageError(`${at}[${image}] upload_destinations names '${name}', but there is no section [${name}].`);
-        }
-        const get = (key) => {
-            if (!config.hasOption(name, key))
-                return undefined;
-            try {
-                return config.get(name, key);
-            }
-            catch (error) {
-                if (error instanceof ConfigError)
-                    throw new UsageError(error.message);
-                throw error;
-            }
-        };
-        const where = (key) => {
-            const o = config.origin(name, key);
-            return o ? `${o.file}:${o.line}: ` : '';
-        };
-        const type = get('upload_type')?.trim();
-        if (!type)
-            throw new UsageError(`[${name}] has no 'upload_type' (the only type is rsync).`);
-        if (type.toLowerCase() !== 'rsync') {
-            throw new UsageError(`${where('upload_type')}[${name}] upload_type: unknown type '${type}'. Supported types: rsync.`);
-        }
-        const target = get('upload_target')?.trim();
-        if (!target)
-            throw new UsageError(`[${name}] has no 'upload_target' (e.g. user@host:/srv/images/ or rsync://host/module/).`);
-        const keys = [];
-        if (config.hasOption(name, 'post-upload-command'))
-            keys.push('post-upload-command');
-        for (let i = 1; config.hasOption(name, `post-upload-command${i}`); i += 1)
-            keys.push(`post-upload-command${i}`);
-        // ${image} names the uploaded file, as in the original: the key is set in the
-        // destination's section before the commands are read. Try it now so that a
-        // broken command fails before the build rather than after it.
-        const postUploadCommands = (imageFile) => {
-            config.set(name, 'image', imageFile);
-            return keys.map((key) => (get(key) ?? '').split(' ').filter((word) => word.trim() !== ''));
-        };
-        postUploadCommands('IMAGE');
-        return {
-            name,
-            type: 'rsync',
-            target,
-            args: (get('upload_args') ?? '').split(' ').filter((arg) => arg.trim() !== ''),
-            postUploadCommands,
-        };
+        request.end();
     });
 }
-function expandHome(path) {
-    if (path === '~')
-        return (0,external_node_os_namespaceObject.homedir)();
-    if (path.startsWith('~/'))
-        return (0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.homedir)(), path.slice(2));
-    return path;
+/** What a response without a body to keep means: not modified, a redirect, or a failed request. */
+function bodylessAnswer(response) {
+    const status = response.statusCode ?? 0;
+    if (status === 304)
+        return { value: { status: 304 } };
+    const location = response.headers.location;
+    if (REDIRECTS.has(status) && location)
+        return { value: { location } };
+    if (status !== 200)
+        return { error: new HttpStatusError(status, response.statusMessage ?? '') };
+    return undefined;
 }
-//# sourceMappingURL=image-spec.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/upload.js
-
-
-
-
-
-
-
-/** At least one destination failed; `outcomes` has every destination, the good ones too. */
-class UploadError extends Error {
-    outcomes;
-    constructor(outcomes) {
-        const failed = outcomes.filter((outcome) => !outcome.ok);
-        super(`Upload to ${failed.length} of ${outcomes.length} destination${outcomes.length === 1 ? '' : 's'} failed:\n` +
-            failed.map((outcome) => `  [${outcome.destination}] ${outcome.target}: ${outcome.error ?? 'failed'}`).join('\n'));
-        this.outcomes = outcomes;
-        this.name = 'UploadError';
+/** A 200's body into the file, checked against Content-Length, with the validators for the next request. */
+async function receiveBody(response, destination, onData, options) {
+    const lengthHeader = response.headers['content-length'];
+    const total = lengthHeader !== undefined && /^[0-9]+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+    const { bytes, sha256 } = await receive(response, destination, total, onData, options);
+    if (total !== undefined && bytes !== total) {
+        throw new TransferError(`the connection closed after ${formatBytes(bytes)} of ${formatBytes(total)}`);
+    }
+    const etag = response.headers.etag;
+    const lastModified = response.headers['last-modified'];
+    return { status: 200, bytes, sha256, ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
+}
+/** The body into a new file at `destination`, hashed on the way. */
+async function receive(response, destination, total, onData, options) {
+    const file = await (0,promises_namespaceObject.open)(destination, 'wx', options.mode ?? 0o644);
+    try {
+        const hash = (0,external_node_crypto_.createHash)('sha256');
+        let bytes = 0;
+        options.onProgress?.(0, total);
+        for await (const chunk of response) {
+            onData();
+            await file.write(chunk);
+            hash.update(chunk);
+            bytes += chunk.length;
+            options.onProgress?.(bytes, total);
+        }
+        if (!response.complete) {
+            throw new TransferError(`the connection closed after ${formatBytes(bytes)}${total === undefined ? '' : ` of ${formatBytes(total)}`}`);
+        }
+        return { bytes, sha256: hash.digest('hex') };
+    }
+    finally {
+        await file.close();
     }
 }
-/** Target-side folder for an interrupted transfer: never the final name, and the next upload resumes from it. */
-const PARTIAL_DIR = '.rsync-partial';
+//# sourceMappingURL=http-download.js.map
+;// CONCATENATED MODULE: ./build/src/net/retry.js
+
+
+const RETRY_ATTEMPTS = 4;
+const RETRY_DELAY_ENV = 'IMAGE_FACTORY_RETRY_DELAY_MS';
+/** Delay before retry `retry` (1, 2, 3): 1 s, 2 s, 4 s, or from IMAGE_FACTORY_RETRY_DELAY_MS as the base. */
+function retryDelayMs(retry) {
+    const configured = Number(process.env[RETRY_DELAY_ENV]);
+    const base = Number.isFinite(configured) && configured >= 0 && process.env[RETRY_DELAY_ENV] !== '' ? configured : 1000;
+    return base * 2 ** (retry - 1);
+}
+/** Run `work` until it succeeds, fails for good, or has failed `attempts` times; back off between tries. */
+async function withRetries(work, options) {
+    const attempts = options.attempts ?? RETRY_ATTEMPTS;
+    for (let attempt = 1;; attempt += 1) {
+        options.onAttempt?.(attempt);
+        try {
+            return await work();
+        }
+        catch (error) {
+            if (isAbort(error, options.signal) || attempt >= attempts || !options.isTransient(error))
+                throw error;
+            const delayMs = retryDelayMs(attempt);
+            options.onRetry(options.describe(error), attempt, delayMs);
+            try {
+                await (0,external_node_timers_promises_namespaceObject.setTimeout)(delayMs, undefined, options.signal ? { signal: options.signal } : {});
+            }
+            catch {
+                throw new AbortedError('interrupted while waiting to retry');
+            }
+        }
+    }
+}
+function isAbort(error, signal) {
+    return error instanceof AbortedError || signal?.aborted === true;
+}
+//# sourceMappingURL=retry.js.map
+;// CONCATENATED MODULE: ./build/src/net/rsync.js
+
+
 /** A stalled connection fails after this many seconds instead of hanging the build. */
 const RSYNC_TIMEOUT_SECONDS = 300;
-/**
- * Options that make rsync write into the file under its final name while it
- * transfers, so a consumer could see half an image. (`--partial` and `-P` are
- * harmless: our `--partial-dir` wins. `--temp-dir` on another file system is
- * harmless too: with a partial dir, rsync copies into it and renames.)
- */
-const UNSAFE_OPTIONS = ['--inplace', '--append', '--append-verify', '--write-devices'];
-/**
- * Upload the finished image, then its checksum file, to every destination;
- * verify each copy; then run the destination's post-upload commands. A
- * failing destination does not stop the others: UploadError at the end
- * names all that failed.
- */
-async function uploadImage(ctx, files) {
-    const { spec, reporter } = ctx;
-    if (!spec.upload) {
-        if (spec.uploads.length) {
-            reporter.info(`Upload disabled: not uploading to ${spec.uploads.map((d) => d.name).join(', ')}.`);
-        }
-        return [];
-    }
-    const outcomes = [];
-    for (const destination of spec.uploads) {
-        outcomes.push(await uploadToDestination(ctx, destination, files));
-    }
-    if (outcomes.some((outcome) => !outcome.ok))
-        throw new UploadError(outcomes);
-    return outcomes;
-}
-async function uploadToDestination(ctx, destination, files) {
-    const { reporter } = ctx;
-    const started = Date.now();
-    const { uri: plainTarget, password } = splitRsyncCredentials(destination.target);
-    const target = asFolder(plainTarget);
-    const secrets = password === undefined ? [] : secretVariants(destination.target, password);
-    const clean = (text) => scrubSecrets(text, secrets);
-    const shown = clean(redactUri(destination.target));
-    const label = `[${destination.name}]`;
-    const imageName = (0,external_node_path_namespaceObject.basename)(files.image);
-    let attempts = 0;
-    let postUploadCommands = 0;
-    const outcome = (error) => ({
-        destination: destination.name,
-        target: shown,
-        ok: error === undefined,
-        ...(error === undefined ? {} : { error }),
-        attempts: Math.max(attempts, 1),
-        durationMs: Date.now() - started,
-        postUploadCommands,
-    });
-    const fail = (error) => {
-        const message = clean(error);
-        reporter.warning(`${label} upload to ${shown} failed: ${message}`);
-        return outcome(message);
-    };
-    const unsafe = destination.args.filter((arg) => UNSAFE_OPTIONS.includes(arg.split('=')[0]));
-    if (unsafe.length) {
-        return fail(`upload_args ${unsafe.join(' ')} would let rsync write into the file under its final name while it transfers, ` +
-            `so a consumer could see half an image; remove ${unsafe.length === 1 ? 'it' : 'them'} from [${destination.name}] upload_args.`);
-    }
-    const env = password === undefined ? process.env : { ...process.env, RSYNC_PASSWORD: password };
-    const progress = throttled(5000, (message) => reporter.progress('upload', `${label} ${message}`));
-    const baseOptions = {
-        env,
-        ...(ctx.signal ? { signal: ctx.signal } : {}),
-    };
-    const echo = (line) => {
-        if (PROGRESS_LINE.test(line))
-            progress(clean(line.trim()));
-        else
-            reporter.output(clean(line));
-    };
-    const ourFlags = [
-        '--no-motd',
-        '--times',
-        `--partial-dir=${PARTIAL_DIR}`,
-        `--timeout=${RSYNC_TIMEOUT_SECONDS}`,
-        ...(ctx.spec.format === 'raw' ? ['--sparse'] : []),
-    ];
-    const runRsync = async (argv, onLine = echo, onAttempt) => {
-        await withRetries(() => ctx.host.run(argv, { ...baseOptions, onLine }).then(() => undefined), {
-            isTransient: isTransientRsyncFailure,
-            describe: (error) => clean(describeRsyncFailure(error)),
-            signal: ctx.signal,
-            onAttempt: () => {
-                attempts += 1;
-                onAttempt?.();
-            },
-            onRetry: (reason, attempt, delayMs) => reporter.warning(`${label} rsync failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
-        });
-    };
-    reporter.info(`${label} uploading ${imageName} to ${shown}`);
-    try {
-        // The image first: whoever waits for the .sha256sum finds a whole image beside it.
-        for (const file of [files.image, files.checksum]) {
-            try {
-                await runRsync(['rsync', ...destination.args, ...ourFlags, file, target]);
-            }
-            catch (error) {
-                if (isAbort(error, ctx.signal))
-                    throw error;
-                return fail(`uploading ${(0,external_node_path_namespaceObject.basename)(file)} failed: ${describeRsyncFailure(error)}`);
-            }
-        }
-        const differing = [];
-        try {
-            const verifyArgs = [...withoutQuiet(destination.args), '--no-motd', '--checksum', '--dry-run', `--timeout=${RSYNC_TIMEOUT_SECONDS}`];
-            await runRsync(['rsync', ...verifyArgs, `--out-format=${VERIFY_PREFIX}%i %n`, files.image, files.checksum, target], (line) => {
-                const item = parseVerifyLine(line);
-                if (item === undefined)
-                    echo(line);
-                else if (item.change !== '.')
-                    differing.push(item.name);
-            }, () => differing.splice(0));
-        }
-        catch (error) {
-            if (isAbort(error, ctx.signal))
-                throw error;
-            return fail(`verifying the upload failed: ${describeRsyncFailure(error)}`);
-        }
-        if (differing.length) {
-            return fail(`the copy on the target differs from the local file (${differing.join(', ')}): rsync --checksum would send it again`);
-        }
-        for (const argv of destination.postUploadCommands(imageName)) {
-            if (argv.length === 0)
-                continue;
-            try {
-                await ctx.host.run(argv, {
-                    ...(ctx.signal ? { signal: ctx.signal } : {}),
-                    onLine: (line) => reporter.output(clean(line)),
-                });
-            }
-            catch (error) {
-                if (isAbort(error, ctx.signal))
-                    throw error;
-                return fail(`post-upload command '${formatCommand(argv)}' failed: ${describeCommandFailure(error, argv[0])}`);
-            }
-            postUploadCommands += 1;
-        }
-    }
-    catch (error) {
-        if (error instanceof Error)
-            error.message = clean(error.message);
-        throw error;
-    }
-    const result = outcome();
-    reporter.info(`${label} uploaded and verified ${imageName} and ${(0,external_node_path_namespaceObject.basename)(files.checksum)} on ${shown} in ${formatDuration(result.durationMs)}` +
-        (attempts > 1 ? ` (${attempts} rsync runs, retries included)` : ''));
-    return result;
-}
 /** What rsync prints with --progress: `  12,345,678  45%  11.2MB/s  0:00:03`. */
 const PROGRESS_LINE = /^\s*[0-9][0-9,.]*[A-Za-z]?\s+[0-9]+%/;
-const VERIFY_PREFIX = 'image-factory-verify:';
-/** `image-factory-verify:<fcsT...... name` → the update type (`.` = nothing to send) and the name. */
-function parseVerifyLine(line) {
-    if (!line.startsWith(VERIFY_PREFIX))
-        return undefined;
-    const rest = line.slice(VERIFY_PREFIX.length);
-    const space = rest.indexOf(' ');
-    return { change: rest.charAt(0), name: space >= 0 ? rest.slice(space + 1) : rest };
+function isRsyncProgressLine(line) {
+    return PROGRESS_LINE.test(line);
 }
-/** `-q` silences --out-format, which the verification reads. */
-function withoutQuiet(args) {
-    return args
-        .filter((arg) => arg !== '--quiet')
-        .map((arg) => (/^-[A-Za-z]+$/.test(arg) ? arg.replace(/q/g, '') : arg))
-        .filter((arg) => arg !== '-');
+function rsyncEndpoint(uri) {
+    const credentials = rsyncCredentials(uri);
+    return {
+        uri: credentials.uri,
+        env: credentials.env.RSYNC_PASSWORD === undefined ? process.env : { ...process.env, ...credentials.env },
+        secrets: secretVariants(uri),
+    };
 }
 /**
- * Each file goes in its own rsync run, so the target has to name a folder:
- * with one source file, `host:/srv/images` would otherwise become a file
- * called `images`. (`host:` — the remote home — already is one.)
+ * `rsync [user's arguments] --no-motd [flags] --timeout=300 [after] operands…`:
+ * the user's arguments come first, so that ours win where they overlap.
  */
-function asFolder(target) {
-    return target.endsWith('/') || target.endsWith(':') ? target : `${target}/`;
-}
-// ---------------------------------------------------------------------------
-// Shared with fetch.ts: rsync credentials, failure classification and retries.
-/**
- * `rsync://user:secret@host/module/` → the URI without the password (rsync
- * reads that from RSYNC_PASSWORD) and the password. Other forms carry none.
- */
-function splitRsyncCredentials(uri) {
-    const match = /^(rsync:\/\/[^/@:]*):([^/@]*)@/i.exec(uri);
-    if (!match)
-        return { uri };
-    let password = match[2];
-    try {
-        password = decodeURIComponent(password);
-    }
-    catch {
-        // Not percent-encoded: take it as written.
-    }
-    return { uri: `${match[1]}@${uri.slice(match[0].length)}`, password };
-}
-/** The password as written in the URI and as decoded: either could surface in a message. */
-function secretVariants(uri, password) {
-    const raw = /^rsync:\/\/[^/@:]*:([^/@]*)@/i.exec(uri)?.[1];
-    return [...new Set([password, raw ?? password])].filter((secret) => secret !== '');
-}
-function scrubSecrets(text, secrets) {
-    return secrets.reduce((result, secret) => result.split(secret).join('***'), text);
+function rsyncArgv(options) {
+    return [
+        'rsync',
+        ...(options.userArgs ?? []),
+        '--no-motd',
+        ...(options.flags ?? []),
+        `--timeout=${RSYNC_TIMEOUT_SECONDS}`,
+        ...(options.after ?? []),
+        ...options.operands,
+    ];
 }
 /** rsync's own last lines, minus the progress meter, for a message. */
 function describeRsyncFailure(error) {
     return describeCommandFailure(error, 'rsync');
 }
+/** How a program failed, with its last lines (minus rsync's progress meter). */
 function describeCommandFailure(error, program) {
     if (!(error instanceof CommandError))
         return error instanceof Error ? error.message : String(error);
@@ -44447,41 +45024,11 @@ function isTransientRsyncFailure(error) {
             return false;
     }
 }
-const RETRY_ATTEMPTS = 4;
-const RETRY_DELAY_ENV = 'IMAGE_FACTORY_RETRY_DELAY_MS';
-/** Delay before retry `retry` (1, 2, 3): 1 s, 2 s, 4 s, or from IMAGE_FACTORY_RETRY_DELAY_MS as the base. */
-function retryDelayMs(retry) {
-    const configured = Number(process.env[RETRY_DELAY_ENV]);
-    const base = Number.isFinite(configured) && configured >= 0 && process.env[RETRY_DELAY_ENV] !== '' ? configured : 1000;
-    return base * 2 ** (retry - 1);
-}
-/** Run `work` until it succeeds, fails for good, or has failed `attempts` times; back off between tries. */
-async function withRetries(work, options) {
-    const attempts = options.attempts ?? RETRY_ATTEMPTS;
-    for (let attempt = 1;; attempt += 1) {
-        options.onAttempt?.(attempt);
-        try {
-            return await work();
-        }
-        catch (error) {
-            if (isAbort(error, options.signal) || attempt >= attempts || !options.isTransient(error))
-                throw error;
-            const delayMs = retryDelayMs(attempt);
-            options.onRetry(options.describe(error), attempt, delayMs);
-            try {
-                await (0,external_node_timers_promises_namespaceObject.setTimeout)(delayMs, undefined, options.signal ? { signal: options.signal } : {});
-            }
-            catch {
-                throw new AbortedError('interrupted while waiting to retry');
-            }
-        }
-    }
-}
-function isAbort(error, signal) {
-    return error instanceof AbortedError || signal?.aborted === true;
-}
-//# sourceMappingURL=upload.js.map
+//# sourceMappingURL=rsync.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/fetch.js
+
+
+
 
 
 
@@ -44620,7 +45167,7 @@ async function describeFetch(ctx, key, source, path) {
             ctx.reporter.info(`${key}: would download ${source.display} to ${path} (revalidated if cached)`);
             return;
         case 'rsync':
-            await ctx.host.run(rsyncCommand(splitRsyncCredentials(source.location).uri, path));
+            await ctx.host.run(rsyncCommand(rsyncEndpoint(source.location).uri, path));
             return;
     }
 }
@@ -44656,7 +45203,7 @@ async function fetchOne(ctx, key, source, path) {
         if (isAbort(error, ctx.signal)) {
             throw new AbortedError(`interrupted while fetching the installer ${key} from ${source.display}`);
         }
-        throw new FetchError(key, source.display, scrub(source, describeError(error)));
+        throw new FetchError(key, source.display, redactSecrets(describeError(error), secretVariants(source.uri)));
     }
 }
 /** Where a file is written before it is complete: same folder, so the final rename is atomic. */
@@ -44743,21 +45290,6 @@ async function copyLocal(ctx, key, source, path) {
     ctx.reporter.info(`${key}: copied ${source.display} to ${path} (${formatBytes(original.size)} in ${formatDuration(Date.now() - started)})`);
     return 'downloaded';
 }
-class HttpStatusError extends Error {
-    status;
-    constructor(status, statusText) {
-        super(status === 404 ? `not found (HTTP 404${statusText ? ` ${statusText}` : ''})` : `the server answered HTTP ${status}${statusText ? ` ${statusText}` : ''}`);
-        this.status = status;
-        this.name = 'HttpStatusError';
-    }
-}
-/** The connection broke or stalled: worth another try. */
-class TransferError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'TransferError';
-    }
-}
 async function downloadHttp(ctx, key, source, path) {
     const { reporter } = ctx;
     const name = (0,external_node_path_namespaceObject.basename)(path);
@@ -44779,7 +45311,7 @@ async function downloadHttp(ctx, key, source, path) {
             if (response.status === 304)
                 return false;
             if (source.sha256) {
-                const actual = response.sha256 ?? (await sha256File(partial, undefined, ctx.signal));
+                const actual = response.sha256;
                 if (actual !== source.sha256)
                     throw mismatch(key, source, actual, 'the download was deleted');
             }
@@ -44791,7 +45323,7 @@ async function downloadHttp(ctx, key, source, path) {
         return response;
     }, {
         isTransient: isTransientHttpFailure,
-        describe: (error) => scrub(source, describeError(error)),
+        describe: (error) => redactSecrets(describeError(error), secretVariants(source.uri)),
         signal: ctx.signal,
         onRetry: (reason, attempt, delayMs) => reporter.warning(`${key}: downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
     });
@@ -44825,123 +45357,30 @@ async function readValidators(path) {
         return undefined;
     }
 }
-/** One GET into `partial`: the Downloader when one is given, Node's fetch otherwise. */
-async function httpAttempt(ctx, key, source, partial, conditionalHeaders) {
-    if (ctx.download) {
-        const response = await ctx.download(source.location, partial, conditionalHeaders);
-        if (response.status === 304)
-            return { status: 304 };
-        const info = await (0,promises_namespaceObject.stat)(partial);
-        return { status: 200, bytes: info.size, etag: response.etag, lastModified: response.lastModified };
-    }
-    // fetch() refuses URLs with credentials: they travel as a Basic header instead.
-    const url = new URL(source.location);
-    const headers = { ...conditionalHeaders };
-    if (url.username || url.password) {
-        const user = decodeURIComponent(url.username);
-        const password = decodeURIComponent(url.password);
-        headers.Authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-        url.username = '';
-        url.password = '';
-    }
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(ctx.signal?.reason);
-    ctx.signal?.addEventListener('abort', onAbort, { once: true });
-    let stalled = false;
-    let stallTimer;
-    const armStallTimer = () => {
-        clearTimeout(stallTimer);
-        stallTimer = setTimeout(() => {
-            stalled = true;
-            controller.abort();
-        }, STALL_TIMEOUT_MS);
-    };
-    armStallTimer();
-    const file = await (0,promises_namespaceObject.open)(partial, 'wx', FILE_MODE);
-    try {
-        const response = await fetch(url, { headers, signal: controller.signal, redirect: 'follow' });
-        if (response.status === 304) {
-            await response.body?.cancel();
-            return { status: 304 };
-        }
-        if (!response.ok || response.body === null) {
-            await response.body?.cancel();
-            throw new HttpStatusError(response.status, response.statusText);
-        }
-        const lengthHeader = response.headers.get('content-length');
-        const total = lengthHeader !== null && /^[0-9]+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
-        const progress = throttled(fetch_PROGRESS_INTERVAL_MS, (message) => ctx.reporter.progress('fetch', message));
-        const started = Date.now();
-        const hash = (0,external_node_crypto_.createHash)('sha256');
-        let bytes = 0;
-        progress(`${key}: downloading ${source.display}${total === undefined ? '' : ` (${formatBytes(total)})`}`, true);
-        for await (const chunk of response.body) {
-            armStallTimer();
-            await file.write(chunk);
-            hash.update(chunk);
-            bytes += chunk.length;
+/** One GET into `partial`: the Downloader when one is given (tests), downloadFile otherwise. */
+function httpAttempt(ctx, key, source, partial, conditionalHeaders) {
+    const progress = throttled(fetch_PROGRESS_INTERVAL_MS, (message) => ctx.reporter.progress('fetch', message));
+    let started = Date.now();
+    const download = ctx.download ?? downloadFile;
+    return download(source.location, partial, {
+        headers: conditionalHeaders,
+        signal: ctx.signal,
+        stallTimeoutMs: STALL_TIMEOUT_MS,
+        mode: FILE_MODE,
+        onProgress: (bytes, total) => {
+            if (bytes === 0) {
+                started = Date.now();
+                progress(`${key}: downloading ${source.display}${total === undefined ? '' : ` (${formatBytes(total)})`}`, true);
+                return;
+            }
             const rate = bytes / Math.max((Date.now() - started) / 1000, 0.001);
             progress(total === undefined
                 ? `${key}: ${formatBytes(bytes)}, ${formatBytes(rate)}/s`
                 : `${key}: ${formatBytes(bytes)} of ${formatBytes(total)} (${Math.floor((100 * bytes) / Math.max(total, 1))}%), ${formatBytes(rate)}/s`);
-        }
-        if (total !== undefined && bytes !== total) {
-            throw new TransferError(`the connection closed after ${formatBytes(bytes)} of ${formatBytes(total)}`);
-        }
-        return {
-            status: 200,
-            bytes,
-            etag: response.headers.get('etag') ?? undefined,
-            lastModified: response.headers.get('last-modified') ?? undefined,
-            sha256: hash.digest('hex'),
-        };
-    }
-    catch (error) {
-        if (stalled && !ctx.signal?.aborted)
-            throw new TransferError(`no data for ${formatDuration(STALL_TIMEOUT_MS)}`);
-        throw error;
-    }
-    finally {
-        clearTimeout(stallTimer);
-        ctx.signal?.removeEventListener('abort', onAbort);
-        await file.close();
-    }
+        },
+    });
 }
-const TRANSIENT_CODES = new Set([
-    'ECONNRESET',
-    'ECONNREFUSED',
-    'ECONNABORTED',
-    'ETIMEDOUT',
-    'EPIPE',
-    'EHOSTUNREACH',
-    'ENETUNREACH',
-    'EAI_AGAIN',
-    'UND_ERR_SOCKET',
-    'UND_ERR_CLOSED',
-    'UND_ERR_CONNECT_TIMEOUT',
-    'UND_ERR_HEADERS_TIMEOUT',
-    'UND_ERR_BODY_TIMEOUT',
-]);
-/** 5xx, 408, 429, a broken or refused connection, a stall: retried. Other 4xx and local errors: not. */
-function isTransientHttpFailure(error) {
-    if (error instanceof FetchError)
-        return false;
-    if (error instanceof HttpStatusError)
-        return error.status >= 500 || error.status === 408 || error.status === 429;
-    if (error instanceof TransferError)
-        return true;
-    // @actions/tool-cache's HTTPError carries the status.
-    const status = error?.httpStatusCode;
-    if (typeof status === 'number')
-        return status >= 500 || status === 408 || status === 429;
-    for (let cause = error; cause instanceof Error; cause = cause.cause) {
-        const code = cause.code;
-        if (code !== undefined && TRANSIENT_CODES.has(code))
-            return true;
-    }
-    return false;
-}
-/** fetch() says only "fetch failed"; the reason is in its causes. */
+/** An error's message with those of its causes. */
 function describeError(error) {
     if (error instanceof CommandError)
         return describeRsyncFailure(error);
@@ -44954,47 +45393,33 @@ function describeError(error) {
     }
     return parts.join(': ');
 }
-function scrub(source, text) {
-    const password = /^[a-z]+:\/\/[^/@:]*:([^/@]*)@/i.exec(source.uri)?.[1];
-    if (!password)
-        return text;
-    let decoded = password;
-    try {
-        decoded = decodeURIComponent(password);
-    }
-    catch {
-        // Keep it as written.
-    }
-    return scrubSecrets(text, [...new Set([password, decoded])]);
-}
 // ---------------------------------------------------------------------------
 // rsync:
 /** rsync writes a temporary file and renames it; its size-and-time check skips what is unchanged. */
 function rsyncCommand(uri, path) {
-    return ['rsync', '--no-motd', '--times', `--timeout=300`, uri, path];
+    return rsyncArgv({ flags: ['--times'], operands: [uri, path] });
 }
 async function fetchRsync(ctx, key, source, path) {
     const { reporter } = ctx;
-    const { uri, password } = splitRsyncCredentials(source.location);
-    const secrets = password === undefined ? [] : secretVariants(source.location, password);
+    const { uri, env, secrets } = rsyncEndpoint(source.location);
     const argv = rsyncCommand(uri, path);
     const before = await statFile(path);
     const started = Date.now();
     try {
         await withRetries(() => ctx.host.run(argv, {
-            env: password === undefined ? process.env : { ...process.env, RSYNC_PASSWORD: password },
+            env,
             ...(ctx.signal ? { signal: ctx.signal } : {}),
-            onLine: (line) => reporter.output(scrubSecrets(line, secrets)),
+            onLine: (line) => reporter.output(redactSecrets(line, secrets)),
         }), {
             isTransient: isTransientRsyncFailure,
-            describe: (error) => scrubSecrets(describeRsyncFailure(error), secrets),
+            describe: (error) => redactSecrets(describeRsyncFailure(error), secrets),
             signal: ctx.signal,
             onRetry: (reason, attempt, delayMs) => reporter.warning(`${key}: ${formatCommand(argv)} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
         });
     }
     catch (error) {
         if (error instanceof CommandError)
-            throw new FetchError(key, source.display, scrubSecrets(describeRsyncFailure(error), secrets));
+            throw new FetchError(key, source.display, redactSecrets(describeRsyncFailure(error), secrets));
         throw error;
     }
     const after = await statFile(path);
@@ -45221,55 +45646,18 @@ async function allocatedBytes(ctx, path) {
  * device punches holes into the raw file) or by zerofree.
  */
 async function scrubImage(ctx, diskPath) {
-    const { host, reporter, spec, cleanup } = ctx;
+    const { host, cleanup } = ctx;
     const partition = await singlePartition(ctx, diskPath);
     const loopEntry = cleanup.register({ kind: 'loop', backingFile: diskPath });
-    const attach = await host.run([
-        'losetup',
-        '--find',
-        '--show',
-        '--offset',
-        String(partition.offset),
-        '--sizelimit',
-        String(partition.size),
-        diskPath,
-    ], { root: true, captureStdout: true });
-    const loop = attach.stdout.trim();
+    const losetup = ['losetup', '--find', '--show', '--offset', String(partition.offset), '--sizelimit', String(partition.size), diskPath];
+    const loop = (await host.run(losetup, { root: true, captureStdout: true })).stdout.trim();
     const filesystem = await filesystemType(ctx, loop);
-    const mountpoint = await host.makeTempDir((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory.'));
-    const dirEntry = cleanup.register({ kind: 'path', path: mountpoint });
-    let mountEntry = cleanup.register({ kind: 'mount', path: mountpoint });
-    await host.run(['mount', loop, mountpoint], { root: true });
-    const removed = await removeInstallerLogs(ctx, mountpoint);
-    let zeroing = 'none';
-    const zerofreeCan = /^ext[234]$/.test(filesystem);
-    let discard = spec.zeroFreeSpace === 'discard';
-    if (spec.zeroFreeSpace === 'zerofree' && !zerofreeCan) {
-        reporter.warning(`zerofree cannot zero a ${filesystem} file system: discarding its free space instead`);
-        discard = true;
-    }
-    if (discard) {
-        // Trim on a fresh mount: unmounting commits the removals, and no journal
-        // or old tree root (ext4, Btrfs) still holds the removed logs' blocks,
-        // which a trim right after the removal would leave with their contents.
-        await cleanup.release(mountEntry);
-        mountEntry = cleanup.register({ kind: 'mount', path: mountpoint });
-        await host.run(['mount', loop, mountpoint], { root: true });
-        const before = await allocatedBytes(ctx, diskPath);
-        const trim = await host.run(['fstrim', '--verbose', mountpoint], { root: true, allowFailure: true });
-        const after = await allocatedBytes(ctx, diskPath);
-        if (trim.exitCode === 0 && after < before) {
-            zeroing = 'discard';
-            reporter.info(`discarded free space: the raw file shrank from ${formatBytes(before)} to ${formatBytes(after)} on disk`);
-        }
-        else {
-            const why = trim.exitCode === 0 ? 'no space was released' : trim.lastLines.join(' ');
-            reporter.warning(`discarding free space did not punch holes into ${diskPath} (${why}); ${zerofreeCan ? 'falling back to zerofree' : `free space of the ${filesystem} file system is left as it is`}`);
-        }
-    }
-    await cleanup.release(mountEntry);
-    await cleanup.release(dirEntry);
-    if (spec.zeroFreeSpace !== 'none' && zeroing === 'none' && zerofreeCan) {
+    const mount = await mountPartition(ctx, loop);
+    const removed = await removeInstallerLogs(ctx, mount.path);
+    const discarded = (await zeroingOf(ctx, filesystem)) === 'discard' && (await discardFreeSpace(ctx, mount, diskPath, filesystem));
+    await mount.release();
+    let zeroing = discarded ? 'discard' : 'none';
+    if (ctx.spec.zeroFreeSpace !== 'none' && !discarded && zerofreeCan(filesystem)) {
         await host.run(['zerofree', '-v', loop], { root: true, onLine: progressOf(ctx) });
         zeroing = 'zerofree';
     }
@@ -45278,6 +45666,53 @@ async function scrubImage(ctx, diskPath) {
     if (leftover.length)
         throw new ScrubError(`loop devices still attached to ${diskPath}: ${leftover.join(', ')}`);
     return { filesystem, removed, zeroing, allocatedBytes: await allocatedBytes(ctx, diskPath) };
+}
+const zerofreeCan = (filesystem) => /^ext[234]$/.test(filesystem);
+/** How free space is zeroed first: discard, or zerofree — which some file systems do not allow. */
+async function zeroingOf(ctx, filesystem) {
+    if (ctx.spec.zeroFreeSpace !== 'zerofree' || zerofreeCan(filesystem))
+        return ctx.spec.zeroFreeSpace;
+    ctx.reporter.warning(`zerofree cannot zero a ${filesystem} file system: discarding its free space instead`);
+    return 'discard';
+}
+/** The partition mounted on a new private folder, with the undo of both registered first. */
+async function mountPartition(ctx, loop) {
+    const { host, cleanup } = ctx;
+    const path = await host.makeTempDir((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory.'));
+    const dirEntry = cleanup.register({ kind: 'path', path });
+    let mountEntry = cleanup.register({ kind: 'mount', path });
+    await host.run(['mount', loop, path], { root: true });
+    return {
+        path,
+        async remount() {
+            await cleanup.release(mountEntry);
+            mountEntry = cleanup.register({ kind: 'mount', path });
+            await host.run(['mount', loop, path], { root: true });
+        },
+        async release() {
+            await cleanup.release(mountEntry);
+            await cleanup.release(dirEntry);
+        },
+    };
+}
+/** fstrim the file system; true when the raw file really shrank (the loop device passed the discards on). */
+async function discardFreeSpace(ctx, mount, diskPath, filesystem) {
+    const { host, reporter } = ctx;
+    // Trim on a fresh mount: unmounting commits the removals, and no journal
+    // or old tree root (ext4, Btrfs) still holds the removed logs' blocks,
+    // which a trim right after the removal would leave with their contents.
+    await mount.remount();
+    const before = await allocatedBytes(ctx, diskPath);
+    const trim = await host.run(['fstrim', '--verbose', mount.path], { root: true, allowFailure: true });
+    const after = await allocatedBytes(ctx, diskPath);
+    if (trim.exitCode === 0 && after < before) {
+        reporter.info(`discarded free space: the raw file shrank from ${formatBytes(before)} to ${formatBytes(after)} on disk`);
+        return true;
+    }
+    const why = trim.exitCode === 0 ? 'no space was released' : trim.lastLines.join(' ');
+    const next = zerofreeCan(filesystem) ? 'falling back to zerofree' : `free space of the ${filesystem} file system is left as it is`;
+    reporter.warning(`discarding free space did not punch holes into ${diskPath} (${why}); ${next}`);
+    return false;
 }
 function progressOf(ctx) {
     let last = 0;
@@ -45432,6 +45867,250 @@ async function publishFile(ctx, from, to) {
     }
 }
 //# sourceMappingURL=staging.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/upload.js
+
+
+
+
+
+
+
+/** At least one destination failed; `outcomes` has every destination, the good ones too. */
+class UploadError extends Error {
+    outcomes;
+    constructor(outcomes) {
+        const failed = outcomes.filter((outcome) => !outcome.ok);
+        super(`Upload to ${failed.length} of ${outcomes.length} destination${outcomes.length === 1 ? '' : 's'} failed:\n` +
+            failed.map((outcome) => `  [${outcome.destination}] ${outcome.target}: ${outcome.error ?? 'failed'}`).join('\n'));
+        this.outcomes = outcomes;
+        this.name = 'UploadError';
+    }
+}
+/** Target-side folder for an interrupted transfer: never the final name, and the next upload resumes from it. */
+const PARTIAL_DIR = '.rsync-partial';
+/**
+ * Options that make rsync write into the file under its final name while it
+ * transfers, so a consumer could see half an image. (`--partial` and `-P` are
+ * harmless: our `--partial-dir` wins. `--temp-dir` on another file system is
+ * harmless too: with a partial dir, rsync copies into it and renames.)
+ */
+const UNSAFE_OPTIONS = ['--inplace', '--append', '--append-verify', '--write-devices'];
+/**
+ * Upload the finished image, then its checksum file, to every destination;
+ * verify each copy; then run the destination's post-upload commands. A
+ * failing destination does not stop the others: UploadError at the end
+ * names all that failed.
+ */
+async function uploadImage(ctx, files) {
+    const { spec, reporter } = ctx;
+    if (!spec.upload) {
+        if (spec.uploads.length) {
+            reporter.info(`Upload disabled: not uploading to ${spec.uploads.map((d) => d.name).join(', ')}.`);
+        }
+        return [];
+    }
+    const outcomes = [];
+    for (const destination of spec.uploads) {
+        outcomes.push(await uploadToDestination(ctx, destination, files));
+    }
+    if (outcomes.some((outcome) => !outcome.ok))
+        throw new UploadError(outcomes);
+    return outcomes;
+}
+function uploadToDestination(ctx, destination, files) {
+    return new DestinationUpload(ctx, destination, files).run();
+}
+/** Why one destination failed, in words (already clean of secrets when it is reported). */
+class DestinationFailure extends Error {
+}
+/** The upload to one destination: send, verify, post-upload commands; a failure is its outcome, not an exception. */
+class DestinationUpload {
+    ctx;
+    destination;
+    files;
+    started = Date.now();
+    secrets;
+    shown;
+    label;
+    imageName;
+    progress;
+    attempts = 0;
+    postUploadCommands = 0;
+    constructor(ctx, destination, files) {
+        this.ctx = ctx;
+        this.destination = destination;
+        this.files = files;
+        this.secrets = secretVariants(destination.target);
+        this.shown = this.clean(redactUri(destination.target));
+        this.label = `[${destination.name}]`;
+        this.imageName = (0,external_node_path_namespaceObject.basename)(files.image);
+        this.progress = throttled(5000, (message) => ctx.reporter.progress('upload', `${this.label} ${message}`));
+    }
+    async run() {
+        try {
+            const endpoint = this.endpoint();
+            this.ctx.reporter.info(`${this.label} uploading ${this.imageName} to ${this.shown}`);
+            // The image first: whoever waits for the .sha256sum finds a whole image beside it.
+            for (const file of [this.files.image, this.files.checksum])
+                await this.send(endpoint, file);
+            await this.verify(endpoint);
+            await this.runPostUploadCommands();
+        }
+        catch (error) {
+            if (error instanceof DestinationFailure)
+                return this.fail(error.message);
+            if (error instanceof Error)
+                error.message = this.clean(error.message);
+            throw error;
+        }
+        const result = this.outcome();
+        this.ctx.reporter.info(`${this.label} uploaded and verified ${this.imageName} and ${(0,external_node_path_namespaceObject.basename)(this.files.checksum)} on ${this.shown} in ${formatDuration(result.durationMs)}` +
+            (this.attempts > 1 ? ` (${this.attempts} rsync runs, retries included)` : ''));
+        return result;
+    }
+    clean(text) {
+        return redactSecrets(text, this.secrets);
+    }
+    outcome(error) {
+        return {
+            destination: this.destination.name,
+            target: this.shown,
+            ok: error === undefined,
+            ...(error === undefined ? {} : { error }),
+            attempts: Math.max(this.attempts, 1),
+            durationMs: Date.now() - this.started,
+            postUploadCommands: this.postUploadCommands,
+        };
+    }
+    fail(error) {
+        const message = this.clean(error);
+        this.ctx.reporter.warning(`${this.label} upload to ${this.shown} failed: ${message}`);
+        return this.outcome(message);
+    }
+    /** The target as rsync takes it, with its password in the environment; refused options are refused here. */
+    endpoint() {
+        const { name, args, target } = this.destination;
+        let endpoint;
+        try {
+            endpoint = rsyncEndpoint(target);
+        }
+        catch (error) {
+            throw new DestinationFailure(`[${name}] upload_target: ${error.message}`);
+        }
+        const unsafe = args.filter((arg) => UNSAFE_OPTIONS.includes(arg.split('=')[0]));
+        if (unsafe.length) {
+            throw new DestinationFailure(`upload_args ${unsafe.join(' ')} would let rsync write into the file under its final name while it transfers, ` +
+                `so a consumer could see half an image; remove ${unsafe.length === 1 ? 'it' : 'them'} from [${name}] upload_args.`);
+        }
+        return { ...endpoint, uri: asFolder(endpoint.uri) };
+    }
+    echo(line) {
+        if (isRsyncProgressLine(line))
+            this.progress(this.clean(line.trim()));
+        else
+            this.ctx.reporter.output(this.clean(line));
+    }
+    async rsync(endpoint, argv, onLine = (line) => this.echo(line), onAttempt) {
+        const { ctx } = this;
+        const options = { env: endpoint.env, onLine, ...(ctx.signal ? { signal: ctx.signal } : {}) };
+        await withRetries(() => ctx.host.run(argv, options).then(() => undefined), {
+            isTransient: isTransientRsyncFailure,
+            describe: (error) => this.clean(describeRsyncFailure(error)),
+            signal: ctx.signal,
+            onAttempt: () => {
+                this.attempts += 1;
+                onAttempt?.();
+            },
+            onRetry: (reason, attempt, delayMs) => ctx.reporter.warning(`${this.label} rsync failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
+        });
+    }
+    /** Through rsync's temp file and --partial-dir: nothing half-sent ever stands under the final name. */
+    async send(endpoint, file) {
+        const argv = rsyncArgv({
+            userArgs: this.destination.args,
+            flags: ['--times', `--partial-dir=${PARTIAL_DIR}`],
+            after: this.ctx.spec.format === 'raw' ? ['--sparse'] : [],
+            operands: [file, endpoint.uri],
+        });
+        try {
+            await this.rsync(endpoint, argv);
+        }
+        catch (error) {
+            if (isAbort(error, this.ctx.signal))
+                throw error;
+            throw new DestinationFailure(`uploading ${(0,external_node_path_namespaceObject.basename)(file)} failed: ${describeRsyncFailure(error)}`);
+        }
+    }
+    /** `rsync --checksum --dry-run` must find nothing to send: the copies are the files, byte for byte. */
+    async verify(endpoint) {
+        const differing = [];
+        const argv = rsyncArgv({
+            userArgs: withoutQuiet(this.destination.args),
+            flags: ['--checksum', '--dry-run'],
+            after: [`--out-format=${VERIFY_PREFIX}%i %n`],
+            operands: [this.files.image, this.files.checksum, endpoint.uri],
+        });
+        const onLine = (line) => {
+            const item = parseVerifyLine(line);
+            if (item === undefined)
+                this.echo(line);
+            else if (item.change !== '.')
+                differing.push(item.name);
+        };
+        try {
+            await this.rsync(endpoint, argv, onLine, () => differing.splice(0));
+        }
+        catch (error) {
+            if (isAbort(error, this.ctx.signal))
+                throw error;
+            throw new DestinationFailure(`verifying the upload failed: ${describeRsyncFailure(error)}`);
+        }
+        if (differing.length) {
+            throw new DestinationFailure(`the copy on the target differs from the local file (${differing.join(', ')}): rsync --checksum would send it again`);
+        }
+    }
+    async runPostUploadCommands() {
+        const { ctx } = this;
+        for (const argv of this.destination.postUploadCommands(this.imageName)) {
+            if (argv.length === 0)
+                continue;
+            try {
+                await ctx.host.run(argv, { ...(ctx.signal ? { signal: ctx.signal } : {}), onLine: (line) => ctx.reporter.output(this.clean(line)) });
+            }
+            catch (error) {
+                if (isAbort(error, ctx.signal))
+                    throw error;
+                throw new DestinationFailure(`post-upload command '${formatCommand(argv)}' failed: ${describeCommandFailure(error, argv[0])}`);
+            }
+            this.postUploadCommands += 1;
+        }
+    }
+}
+const VERIFY_PREFIX = 'image-factory-verify:';
+/** `image-factory-verify:<fcsT...... name` → the update type (`.` = nothing to send) and the name. */
+function parseVerifyLine(line) {
+    if (!line.startsWith(VERIFY_PREFIX))
+        return undefined;
+    const rest = line.slice(VERIFY_PREFIX.length);
+    const space = rest.indexOf(' ');
+    return { change: rest.charAt(0), name: space >= 0 ? rest.slice(space + 1) : rest };
+}
+/** `-q` silences --out-format, which the verification reads. */
+function withoutQuiet(args) {
+    return args
+        .filter((arg) => arg !== '--quiet')
+        .map((arg) => (/^-[A-Za-z]+$/.test(arg) ? arg.replace(/q/g, '') : arg))
+        .filter((arg) => arg !== '-');
+}
+/**
+ * Each file goes in its own rsync run, so the target has to name a folder:
+ * with one source file, `host:/srv/images` would otherwise become a file
+ * called `images`. (`host:` — the remote home — already is one.)
+ */
+function asFolder(target) {
+    return target.endsWith('/') || target.endsWith(':') ? target : `${target}/`;
+}
+//# sourceMappingURL=upload.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/build.js
 
 
@@ -45482,11 +46161,13 @@ function chooseBuildAccelerator(spec, reporter, kvmUsable) {
 async function buildImage(options) {
     const { spec, reporter } = options;
     const accelerator = chooseBuildAccelerator(spec, reporter, options.kvmUsable);
-    if (!options.dryRun)
+    const host = options.host ?? (options.dryRun ? dryRunHost(reporter, spec) : new SystemHost(reporter, options.signal));
+    // Checks of the machine, before anything is created on it.
+    if (host.live)
         checkOutputs(spec);
-    if (!options.dryRun)
+    if (host.live)
         checkHost(spec);
-    const run = new BuildRun(options);
+    const run = new BuildRun(options, host);
     const { ctx } = run;
     const paths = outputPaths(spec);
     try {
@@ -45518,8 +46199,7 @@ class BuildRun {
     steps = [];
     current = 'fetch';
     result;
-    constructor(options) {
-        const host = options.host ?? (options.dryRun ? dryRunHost(options.reporter, options.spec) : new SystemHost(options.reporter, options.signal));
+    constructor(options, host) {
         const cleanup = new CleanupStack(host.uninterruptible(), options.onResources);
         this.ctx = { spec: options.spec, host, reporter: options.reporter, cleanup, signal: options.signal, download: options.download };
     }
@@ -45903,8 +46583,16 @@ const readInput = (name) => getInput(name);
 // YAML 1.2 core schema booleans, as core.getBooleanInput accepts them.
 const TRUE_WORDS = ['true', 'True', 'TRUE'];
 const FALSE_WORDS = ['false', 'False', 'FALSE'];
-function invalid(name, value, accepted) {
-    return new UsageError(`Input '${name}' is '${value}'; ${accepted}.`);
+function invalid(name, problem) {
+    const entry = inputOption(name);
+    return new UsageError(badValueMessage(entry, { input: true }, problem));
+}
+/** The table's entry of an input (test/fast/options.test.ts checks that every Input has one). */
+function inputOption(name) {
+    const entry = optionByInput(name);
+    if (entry === undefined)
+        throw new Error(`no option in the table has the input '${name}'`);
+    return entry;
 }
 /** The input's text, or undefined when it is empty (the configuration decides). */
 function optionalString(name, read = readInput) {
@@ -45925,7 +46613,7 @@ function optionalBoolean(name, read = readInput) {
         return true;
     if (FALSE_WORDS.includes(value))
         return false;
-    throw invalid(name, value, `use true or false (YAML 1.2 core schema: ${[...TRUE_WORDS, ...FALSE_WORDS].join(', ')})`);
+    throw invalid(name, `'${value}' is not a boolean; use true or false (YAML 1.2 core schema: ${[...TRUE_WORDS, ...FALSE_WORDS].join(', ')}).`);
 }
 /** A boolean whose default action.yml gives: the runner always passes a value. */
 function requiredBoolean(name, read = readInput) {
@@ -45934,25 +46622,14 @@ function requiredBoolean(name, read = readInput) {
         throw new UsageError(`Input '${name}' is empty; use true or false.`);
     return value;
 }
-function optionalChoice(name, choices, read = readInput) {
+/** A value checked as the table says for the input's kind (choice, size, duration, MAC, …); passed on as written. */
+function optionalChecked(name, read = readInput) {
     const value = optionalString(name, read);
     if (value === undefined)
         return undefined;
-    if (!choices.includes(value))
-        throw invalid(name, value, `use one of ${choices.join(', ')}`);
-    return value;
-}
-/** A size such as 4G or '5 GiB', checked here so that the message names the input; passed on as written. */
-function optionalSize(name, read = readInput) {
-    const value = optionalString(name, read);
-    if (value !== undefined && !parseBytes(value))
-        throw invalid(name, value, `use ${SIZE_FORMS}`);
-    return value;
-}
-function optionalDuration(name, read = readInput) {
-    const value = optionalString(name, read);
-    if (value !== undefined && !parseDuration(value))
-        throw invalid(name, value, `use ${DURATION_FORMS}`);
+    const problem = valueProblem(inputOption(name), value);
+    if (problem !== undefined)
+        throw invalid(name, problem);
     return value;
 }
 /** A file that must exist and be readable; relative paths are taken from the workspace (the step's working folder). */
@@ -45971,32 +46648,40 @@ function optionalReadableFile(name, read = readInput) {
     }
     return path;
 }
-/** Read and check every input; throws UsageError naming the input at the first bad one. */
+/** One input read and checked as its kind says. */
+function readOne(entry, read) {
+    const name = entry.input;
+    if (entry.kind === 'boolean')
+        return entry.inputDefault === undefined ? optionalBoolean(name, read) : requiredBoolean(name, read);
+    if (entry.kind === 'file')
+        return optionalReadableFile(name, read);
+    if (entry.kind === 'text')
+        return read(name).trim() === '' ? undefined : read(name);
+    if (entry.required || entry.inputDefault !== undefined)
+        return requiredString(name, read);
+    return optionalChecked(name, read);
+}
+/** Read and check every input of the table, in its order; throws UsageError naming the input at the first bad one. */
 function readInputs(read = readInput) {
-    const image = requiredString(Input.Image, read);
-    const outputDir = requiredString(Input.OutputDir, read);
-    const configText = read(Input.ConfigText);
+    const overrides = {};
+    const own = {};
+    for (const entry of OPTIONS) {
+        if (entry.input === undefined)
+            continue;
+        const value = readOne(entry, read);
+        if (entry.key !== undefined)
+            overrides[entry.key] = value;
+        else
+            own[entry.input] = value;
+    }
     return {
-        image,
-        overrides: {
-            cache_dir: optionalString(Input.CacheDir, read),
-            format: optionalChoice(Input.Format, ['qcow2', 'raw'], read),
-            'image-size': optionalSize(Input.ImageSize, read),
-            mac: optionalString(Input.Mac, read),
-            'installer-logs': optionalBoolean(Input.InstallerLogs, read),
-            'log-file': optionalBoolean(Input.LogFile, read),
-            'log-filename': optionalString(Input.LogFilename, read),
-            accelerator: optionalChoice(Input.Accelerator, ['auto', 'kvm', 'tcg'], read),
-            'install-timeout': optionalDuration(Input.InstallTimeout, read),
-            'zero-free-space': optionalChoice(Input.ZeroFreeSpace, ['discard', 'zerofree', 'none'], read),
-            compress: optionalChoice(Input.Compress, ['none', 'zlib', 'zstd'], read),
-            'boot-test': optionalBoolean(Input.BootTest, read),
-        },
-        configFile: optionalReadableFile(Input.Config, read),
-        configText: configText.trim() === '' ? undefined : configText,
-        installDependencies: requiredBoolean(Input.InstallDependencies, read),
-        upload: requiredBoolean(Input.Upload, read),
-        outputDir: (0,external_node_path_namespaceObject.resolve)(outputDir),
+        image: own[Input.Image],
+        overrides: overrides,
+        configFile: own[Input.Config],
+        configText: own[Input.ConfigText],
+        installDependencies: own[Input.InstallDependencies],
+        upload: own[Input.Upload],
+        outputDir: (0,external_node_path_namespaceObject.resolve)(own[Input.OutputDir]),
     };
 }
 //# sourceMappingURL=inputs.js.map
@@ -49710,7 +50395,7 @@ function glob_hashFiles(patterns_1) {
 }
 //# sourceMappingURL=glob.js.map
 // EXTERNAL MODULE: ./node_modules/semver/index.js
-var node_modules_semver = __nccwpck_require__(2088);
+var semver = __nccwpck_require__(2088);
 ;// CONCATENATED MODULE: ./node_modules/@actions/cache/lib/internal/constants.js
 var CacheFilename;
 (function (CacheFilename) {
@@ -49876,7 +50561,7 @@ function getVersion(app_1) {
 function getCompressionMethod() {
     return cacheUtils_awaiter(this, void 0, void 0, function* () {
         const versionOutput = yield getVersion('zstd', ['--quiet']);
-        const version = node_modules_semver.clean(versionOutput);
+        const version = semver.clean(versionOutput);
         core_debug(`zstd version: ${version}`);
         if (versionOutput === '') {
             return CompressionMethod.Gzip;
@@ -51062,8 +51747,6 @@ function restError_isRestError(e) {
     return error_isError(e) && e.name === "RestError";
 }
 //# sourceMappingURL=restError.js.map
-;// CONCATENATED MODULE: external "node:https"
-const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 // EXTERNAL MODULE: external "node:stream"
@@ -102663,803 +103346,7 @@ function saveCacheV2(paths_1, key_1, options_1) {
     });
 }
 //# sourceMappingURL=cache.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/manifest.js
-var manifest_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-
-
-
-// Internal object for testability (allows mocking in ESM)
-const _internal = {
-    readLinuxVersionFile() {
-        const lsbReleaseFile = '/etc/lsb-release';
-        const osReleaseFile = '/etc/os-release';
-        let contents = '';
-        if (external_fs_namespaceObject.existsSync(lsbReleaseFile)) {
-            contents = external_fs_namespaceObject.readFileSync(lsbReleaseFile).toString();
-        }
-        else if (external_fs_namespaceObject.existsSync(osReleaseFile)) {
-            contents = external_fs_namespaceObject.readFileSync(osReleaseFile).toString();
-        }
-        return contents;
-    }
-};
-function _findMatch(versionSpec, stable, candidates, archFilter) {
-    return manifest_awaiter(this, void 0, void 0, function* () {
-        const platFilter = os.platform();
-        let result;
-        let match;
-        let file;
-        for (const candidate of candidates) {
-            const version = candidate.version;
-            debug(`check ${version} satisfies ${versionSpec}`);
-            if (semver.satisfies(version, versionSpec) &&
-                (!stable || candidate.stable === stable)) {
-                file = candidate.files.find(item => {
-                    debug(`${item.arch}===${archFilter} && ${item.platform}===${platFilter}`);
-                    let chk = item.arch === archFilter && item.platform === platFilter;
-                    if (chk && item.platform_version) {
-                        const osVersion = _getOsVersion();
-                        if (osVersion === item.platform_version) {
-                            chk = true;
-                        }
-                        else {
-                            chk = semver.satisfies(osVersion, item.platform_version);
-                        }
-                    }
-                    return chk;
-                });
-                if (file) {
-                    debug(`matched ${candidate.version}`);
-                    match = candidate;
-                    break;
-                }
-            }
-        }
-        if (match && file) {
-            // clone since we're mutating the file list to be only the file that matches
-            result = Object.assign({}, match);
-            result.files = [file];
-        }
-        return result;
-    });
-}
-function _getOsVersion() {
-    // TODO: add windows and other linux, arm variants
-    // right now filtering on version is only an ubuntu and macos scenario for tools we build for hosted (python)
-    const plat = os.platform();
-    let version = '';
-    if (plat === 'darwin') {
-        version = cp.execSync('sw_vers -productVersion').toString();
-    }
-    else if (plat === 'linux') {
-        // lsb_release process not in some containers, readfile
-        // Run cat /etc/lsb-release
-        // DISTRIB_ID=Ubuntu
-        // DISTRIB_RELEASE=18.04
-        // DISTRIB_CODENAME=bionic
-        // DISTRIB_DESCRIPTION="Ubuntu 18.04.4 LTS"
-        const lsbContents = _internal.readLinuxVersionFile();
-        if (lsbContents) {
-            const lines = lsbContents.split('\n');
-            for (const line of lines) {
-                const parts = line.split('=');
-                if (parts.length === 2 &&
-                    (parts[0].trim() === 'VERSION_ID' ||
-                        parts[0].trim() === 'DISTRIB_RELEASE')) {
-                    version = parts[1].trim().replace(/^"/, '').replace(/"$/, '');
-                    break;
-                }
-            }
-        }
-    }
-    return version;
-}
-// Alias for backwards compatibility
-function _readLinuxVersionFile() {
-    return _internal.readLinuxVersionFile();
-}
-//# sourceMappingURL=manifest.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/retry-helper.js
-var retry_helper_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-/**
- * Internal class for retries
- */
-class RetryHelper {
-    constructor(maxAttempts, minSeconds, maxSeconds) {
-        if (maxAttempts < 1) {
-            throw new Error('max attempts should be greater than or equal to 1');
-        }
-        this.maxAttempts = maxAttempts;
-        this.minSeconds = Math.floor(minSeconds);
-        this.maxSeconds = Math.floor(maxSeconds);
-        if (this.minSeconds > this.maxSeconds) {
-            throw new Error('min seconds should be less than or equal to max seconds');
-        }
-    }
-    execute(action, isRetryable) {
-        return retry_helper_awaiter(this, void 0, void 0, function* () {
-            let attempt = 1;
-            while (attempt < this.maxAttempts) {
-                // Try
-                try {
-                    return yield action();
-                }
-                catch (err) {
-                    if (isRetryable && !isRetryable(err)) {
-                        throw err;
-                    }
-                    info(err.message);
-                }
-                // Sleep
-                const seconds = this.getSleepAmount();
-                info(`Waiting ${seconds} seconds before trying again`);
-                yield this.sleep(seconds);
-                attempt++;
-            }
-            // Last attempt
-            return yield action();
-        });
-    }
-    getSleepAmount() {
-        return (Math.floor(Math.random() * (this.maxSeconds - this.minSeconds + 1)) +
-            this.minSeconds);
-    }
-    sleep(seconds) {
-        return retry_helper_awaiter(this, void 0, void 0, function* () {
-            return new Promise(resolve => setTimeout(resolve, seconds * 1000));
-        });
-    }
-}
-//# sourceMappingURL=retry-helper.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/tool-cache.js
-var tool_cache_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-class HTTPError extends Error {
-    constructor(httpStatusCode) {
-        super(`Unexpected HTTP response: ${httpStatusCode}`);
-        this.httpStatusCode = httpStatusCode;
-        Object.setPrototypeOf(this, new.target.prototype);
-    }
-}
-const tool_cache_IS_WINDOWS = process.platform === 'win32';
-const IS_MAC = process.platform === 'darwin';
-const userAgent = 'actions/tool-cache';
-/**
- * Download a tool from an url and stream it into a file
- *
- * @param url       url of tool to download
- * @param dest      path to download tool
- * @param auth      authorization header
- * @param headers   other headers
- * @returns         path to downloaded tool
- */
-function downloadTool(url, dest, auth, headers) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        dest = dest || external_path_namespaceObject.join(_getTempDirectory(), external_crypto_namespaceObject.randomUUID());
-        yield mkdirP(external_path_namespaceObject.dirname(dest));
-        core_debug(`Downloading ${url}`);
-        core_debug(`Destination ${dest}`);
-        const maxAttempts = 3;
-        const minSeconds = _getGlobal('TEST_DOWNLOAD_TOOL_RETRY_MIN_SECONDS', 10);
-        const maxSeconds = _getGlobal('TEST_DOWNLOAD_TOOL_RETRY_MAX_SECONDS', 20);
-        const retryHelper = new RetryHelper(maxAttempts, minSeconds, maxSeconds);
-        return yield retryHelper.execute(() => tool_cache_awaiter(this, void 0, void 0, function* () {
-            return yield downloadToolAttempt(url, dest || '', auth, headers);
-        }), (err) => {
-            if (err instanceof HTTPError && err.httpStatusCode) {
-                // Don't retry anything less than 500, except 408 Request Timeout and 429 Too Many Requests
-                if (err.httpStatusCode < 500 &&
-                    err.httpStatusCode !== 408 &&
-                    err.httpStatusCode !== 429) {
-                    return false;
-                }
-            }
-            // Otherwise retry
-            return true;
-        });
-    });
-}
-function downloadToolAttempt(url, dest, auth, headers) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        if (external_fs_namespaceObject.existsSync(dest)) {
-            throw new Error(`Destination file path ${dest} already exists`);
-        }
-        // Get the response headers
-        const http = new lib_HttpClient(userAgent, [], {
-            allowRetries: false
-        });
-        if (auth) {
-            core_debug('set auth');
-            if (headers === undefined) {
-                headers = {};
-            }
-            headers.authorization = auth;
-        }
-        const response = yield http.get(url, headers);
-        if (response.message.statusCode !== 200) {
-            const err = new HTTPError(response.message.statusCode);
-            core_debug(`Failed to download from "${url}". Code(${response.message.statusCode}) Message(${response.message.statusMessage})`);
-            throw err;
-        }
-        // Download the response body
-        const pipeline = external_util_.promisify(external_stream_namespaceObject.pipeline);
-        const responseMessageFactory = _getGlobal('TEST_DOWNLOAD_TOOL_RESPONSE_MESSAGE_FACTORY', () => response.message);
-        const readStream = responseMessageFactory();
-        let succeeded = false;
-        try {
-            yield pipeline(readStream, external_fs_namespaceObject.createWriteStream(dest));
-            core_debug('download complete');
-            succeeded = true;
-            return dest;
-        }
-        finally {
-            // Error, delete dest before retry
-            if (!succeeded) {
-                core_debug('download failed');
-                try {
-                    yield rmRF(dest);
-                }
-                catch (err) {
-                    core_debug(`Failed to delete '${dest}'. ${err.message}`);
-                }
-            }
-        }
-    });
-}
-/**
- * Extract a .7z file
- *
- * @param file     path to the .7z file
- * @param dest     destination directory. Optional.
- * @param _7zPath  path to 7zr.exe. Optional, for long path support. Most .7z archives do not have this
- * problem. If your .7z archive contains very long paths, you can pass the path to 7zr.exe which will
- * gracefully handle long paths. By default 7zdec.exe is used because it is a very small program and is
- * bundled with the tool lib. However it does not support long paths. 7zr.exe is the reduced command line
- * interface, it is smaller than the full command line interface, and it does support long paths. At the
- * time of this writing, it is freely available from the LZMA SDK that is available on the 7zip website.
- * Be sure to check the current license agreement. If 7zr.exe is bundled with your action, then the path
- * to 7zr.exe can be pass to this function.
- * @returns        path to the destination directory
- */
-function extract7z(file, dest, _7zPath) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        ok(tool_cache_IS_WINDOWS, 'extract7z() not supported on current OS');
-        ok(file, 'parameter "file" is required');
-        dest = yield _createExtractFolder(dest);
-        const originalCwd = process.cwd();
-        process.chdir(dest);
-        if (_7zPath) {
-            try {
-                const logLevel = core.isDebug() ? '-bb1' : '-bb0';
-                const args = [
-                    'x', // eXtract files with full paths
-                    logLevel, // -bb[0-3] : set output log level
-                    '-bd', // disable progress indicator
-                    '-sccUTF-8', // set charset for for console input/output
-                    file
-                ];
-                const options = {
-                    silent: true
-                };
-                yield exec(`"${_7zPath}"`, args, options);
-            }
-            finally {
-                process.chdir(originalCwd);
-            }
-        }
-        else {
-            const escapedScript = path
-                .join(__dirname, '..', 'scripts', 'Invoke-7zdec.ps1')
-                .replace(/'/g, "''")
-                .replace(/"|\n|\r/g, ''); // double-up single quotes, remove double quotes and newlines
-            const escapedFile = file.replace(/'/g, "''").replace(/"|\n|\r/g, '');
-            const escapedTarget = dest.replace(/'/g, "''").replace(/"|\n|\r/g, '');
-            const command = `& '${escapedScript}' -Source '${escapedFile}' -Target '${escapedTarget}'`;
-            const args = [
-                '-NoLogo',
-                '-Sta',
-                '-NoProfile',
-                '-NonInteractive',
-                '-ExecutionPolicy',
-                'Unrestricted',
-                '-Command',
-                command
-            ];
-            const options = {
-                silent: true
-            };
-            try {
-                const powershellPath = yield io.which('powershell', true);
-                yield exec(`"${powershellPath}"`, args, options);
-            }
-            finally {
-                process.chdir(originalCwd);
-            }
-        }
-        return dest;
-    });
-}
-/**
- * Extract a compressed tar archive
- *
- * @param file     path to the tar
- * @param dest     destination directory. Optional.
- * @param flags    flags for the tar command to use for extraction. Defaults to 'xz' (extracting gzipped tars). Optional.
- * @returns        path to the destination directory
- */
-function tool_cache_extractTar(file_1, dest_1) {
-    return tool_cache_awaiter(this, arguments, void 0, function* (file, dest, flags = 'xz') {
-        if (!file) {
-            throw new Error("parameter 'file' is required");
-        }
-        // Create dest
-        dest = yield _createExtractFolder(dest);
-        // Determine whether GNU tar
-        core.debug('Checking tar --version');
-        let versionOutput = '';
-        yield exec('tar --version', [], {
-            ignoreReturnCode: true,
-            silent: true,
-            listeners: {
-                stdout: (data) => (versionOutput += data.toString()),
-                stderr: (data) => (versionOutput += data.toString())
-            }
-        });
-        core.debug(versionOutput.trim());
-        const isGnuTar = versionOutput.toUpperCase().includes('GNU TAR');
-        // Initialize args
-        let args;
-        if (flags instanceof Array) {
-            args = flags;
-        }
-        else {
-            args = [flags];
-        }
-        if (core.isDebug() && !flags.includes('v')) {
-            args.push('-v');
-        }
-        let destArg = dest;
-        let fileArg = file;
-        if (tool_cache_IS_WINDOWS && isGnuTar) {
-            args.push('--force-local');
-            destArg = dest.replace(/\\/g, '/');
-            // Technically only the dest needs to have `/` but for aesthetic consistency
-            // convert slashes in the file arg too.
-            fileArg = file.replace(/\\/g, '/');
-        }
-        if (isGnuTar) {
-            // Suppress warnings when using GNU tar to extract archives created by BSD tar
-            args.push('--warning=no-unknown-keyword');
-            args.push('--overwrite');
-        }
-        args.push('-C', destArg, '-f', fileArg);
-        yield exec(`tar`, args);
-        return dest;
-    });
-}
-/**
- * Extract a xar compatible archive
- *
- * @param file     path to the archive
- * @param dest     destination directory. Optional.
- * @param flags    flags for the xar. Optional.
- * @returns        path to the destination directory
- */
-function extractXar(file_1, dest_1) {
-    return tool_cache_awaiter(this, arguments, void 0, function* (file, dest, flags = []) {
-        ok(IS_MAC, 'extractXar() not supported on current OS');
-        ok(file, 'parameter "file" is required');
-        dest = yield _createExtractFolder(dest);
-        let args;
-        if (flags instanceof Array) {
-            args = flags;
-        }
-        else {
-            args = [flags];
-        }
-        args.push('-x', '-C', dest, '-f', file);
-        if (core.isDebug()) {
-            args.push('-v');
-        }
-        const xarPath = yield io.which('xar', true);
-        yield exec(`"${xarPath}"`, _unique(args));
-        return dest;
-    });
-}
-/**
- * Extract a zip
- *
- * @param file     path to the zip
- * @param dest     destination directory. Optional.
- * @returns        path to the destination directory
- */
-function extractZip(file, dest) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        if (!file) {
-            throw new Error("parameter 'file' is required");
-        }
-        dest = yield _createExtractFolder(dest);
-        if (tool_cache_IS_WINDOWS) {
-            yield extractZipWin(file, dest);
-        }
-        else {
-            yield extractZipNix(file, dest);
-        }
-        return dest;
-    });
-}
-function extractZipWin(file, dest) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        // build the powershell command
-        const escapedFile = file.replace(/'/g, "''").replace(/"|\n|\r/g, ''); // double-up single quotes, remove double quotes and newlines
-        const escapedDest = dest.replace(/'/g, "''").replace(/"|\n|\r/g, '');
-        const pwshPath = yield io.which('pwsh', false);
-        //To match the file overwrite behavior on nix systems, we use the overwrite = true flag for ExtractToDirectory
-        //and the -Force flag for Expand-Archive as a fallback
-        if (pwshPath) {
-            //attempt to use pwsh with ExtractToDirectory, if this fails attempt Expand-Archive
-            const pwshCommand = [
-                `$ErrorActionPreference = 'Stop' ;`,
-                `try { Add-Type -AssemblyName System.IO.Compression.ZipFile } catch { } ;`,
-                `try { [System.IO.Compression.ZipFile]::ExtractToDirectory('${escapedFile}', '${escapedDest}', $true) }`,
-                `catch { if (($_.Exception.GetType().FullName -eq 'System.Management.Automation.MethodException') -or ($_.Exception.GetType().FullName -eq 'System.Management.Automation.RuntimeException') ){ Expand-Archive -LiteralPath '${escapedFile}' -DestinationPath '${escapedDest}' -Force } else { throw $_ } } ;`
-            ].join(' ');
-            const args = [
-                '-NoLogo',
-                '-NoProfile',
-                '-NonInteractive',
-                '-ExecutionPolicy',
-                'Unrestricted',
-                '-Command',
-                pwshCommand
-            ];
-            core.debug(`Using pwsh at path: ${pwshPath}`);
-            yield exec(`"${pwshPath}"`, args);
-        }
-        else {
-            const powershellCommand = [
-                `$ErrorActionPreference = 'Stop' ;`,
-                `try { Add-Type -AssemblyName System.IO.Compression.FileSystem } catch { } ;`,
-                `if ((Get-Command -Name Expand-Archive -Module Microsoft.PowerShell.Archive -ErrorAction Ignore)) { Expand-Archive -LiteralPath '${escapedFile}' -DestinationPath '${escapedDest}' -Force }`,
-                `else {[System.IO.Compression.ZipFile]::ExtractToDirectory('${escapedFile}', '${escapedDest}', $true) }`
-            ].join(' ');
-            const args = [
-                '-NoLogo',
-                '-Sta',
-                '-NoProfile',
-                '-NonInteractive',
-                '-ExecutionPolicy',
-                'Unrestricted',
-                '-Command',
-                powershellCommand
-            ];
-            const powershellPath = yield io.which('powershell', true);
-            core.debug(`Using powershell at path: ${powershellPath}`);
-            yield exec(`"${powershellPath}"`, args);
-        }
-    });
-}
-function extractZipNix(file, dest) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        const unzipPath = yield io.which('unzip', true);
-        const args = [file];
-        if (!core.isDebug()) {
-            args.unshift('-q');
-        }
-        args.unshift('-o'); //overwrite with -o, otherwise a prompt is shown which freezes the run
-        yield exec(`"${unzipPath}"`, args, { cwd: dest });
-    });
-}
-/**
- * Caches a directory and installs it into the tool cacheDir
- *
- * @param sourceDir    the directory to cache into tools
- * @param tool          tool name
- * @param version       version of the tool.  semver format
- * @param arch          architecture of the tool.  Optional.  Defaults to machine architecture
- */
-function cacheDir(sourceDir, tool, version, arch) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        version = semver.clean(version) || version;
-        arch = arch || os.arch();
-        core.debug(`Caching tool ${tool} ${version} ${arch}`);
-        core.debug(`source dir: ${sourceDir}`);
-        if (!fs.statSync(sourceDir).isDirectory()) {
-            throw new Error('sourceDir is not a directory');
-        }
-        // Create the tool dir
-        const destPath = yield _createToolPath(tool, version, arch);
-        // copy each child item. do not move. move can fail on Windows
-        // due to anti-virus software having an open handle on a file.
-        for (const itemName of fs.readdirSync(sourceDir)) {
-            const s = path.join(sourceDir, itemName);
-            yield io.cp(s, destPath, { recursive: true });
-        }
-        // write .complete
-        _completeToolPath(tool, version, arch);
-        return destPath;
-    });
-}
-/**
- * Caches a downloaded file (GUID) and installs it
- * into the tool cache with a given targetName
- *
- * @param sourceFile    the file to cache into tools.  Typically a result of downloadTool which is a guid.
- * @param targetFile    the name of the file name in the tools directory
- * @param tool          tool name
- * @param version       version of the tool.  semver format
- * @param arch          architecture of the tool.  Optional.  Defaults to machine architecture
- */
-function cacheFile(sourceFile, targetFile, tool, version, arch) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        version = semver.clean(version) || version;
-        arch = arch || os.arch();
-        core.debug(`Caching tool ${tool} ${version} ${arch}`);
-        core.debug(`source file: ${sourceFile}`);
-        if (!fs.statSync(sourceFile).isFile()) {
-            throw new Error('sourceFile is not a file');
-        }
-        // create the tool dir
-        const destFolder = yield _createToolPath(tool, version, arch);
-        // copy instead of move. move can fail on Windows due to
-        // anti-virus software having an open handle on a file.
-        const destPath = path.join(destFolder, targetFile);
-        core.debug(`destination file ${destPath}`);
-        yield io.cp(sourceFile, destPath);
-        // write .complete
-        _completeToolPath(tool, version, arch);
-        return destFolder;
-    });
-}
-/**
- * Finds the path to a tool version in the local installed tool cache
- *
- * @param toolName      name of the tool
- * @param versionSpec   version of the tool
- * @param arch          optional arch.  defaults to arch of computer
- */
-function find(toolName, versionSpec, arch) {
-    if (!toolName) {
-        throw new Error('toolName parameter is required');
-    }
-    if (!versionSpec) {
-        throw new Error('versionSpec parameter is required');
-    }
-    arch = arch || os.arch();
-    // attempt to resolve an explicit version
-    if (!isExplicitVersion(versionSpec)) {
-        const localVersions = findAllVersions(toolName, arch);
-        const match = evaluateVersions(localVersions, versionSpec);
-        versionSpec = match;
-    }
-    // check for the explicit version in the cache
-    let toolPath = '';
-    if (versionSpec) {
-        versionSpec = semver.clean(versionSpec) || '';
-        const cachePath = path.join(_getCacheDirectory(), toolName, versionSpec, arch);
-        core.debug(`checking cache: ${cachePath}`);
-        if (fs.existsSync(cachePath) && fs.existsSync(`${cachePath}.complete`)) {
-            core.debug(`Found tool in cache ${toolName} ${versionSpec} ${arch}`);
-            toolPath = cachePath;
-        }
-        else {
-            core.debug('not found');
-        }
-    }
-    return toolPath;
-}
-/**
- * Finds the paths to all versions of a tool that are installed in the local tool cache
- *
- * @param toolName  name of the tool
- * @param arch      optional arch.  defaults to arch of computer
- */
-function findAllVersions(toolName, arch) {
-    const versions = [];
-    arch = arch || os.arch();
-    const toolPath = path.join(_getCacheDirectory(), toolName);
-    if (fs.existsSync(toolPath)) {
-        const children = fs.readdirSync(toolPath);
-        for (const child of children) {
-            if (isExplicitVersion(child)) {
-                const fullPath = path.join(toolPath, child, arch || '');
-                if (fs.existsSync(fullPath) && fs.existsSync(`${fullPath}.complete`)) {
-                    versions.push(child);
-                }
-            }
-        }
-    }
-    return versions;
-}
-function getManifestFromRepo(owner_1, repo_1, auth_1) {
-    return tool_cache_awaiter(this, arguments, void 0, function* (owner, repo, auth, branch = 'master') {
-        let releases = [];
-        const treeUrl = `https://api.github.com/repos/${owner}/${repo}/git/trees/${branch}`;
-        const http = new httpm.HttpClient('tool-cache');
-        const headers = {};
-        if (auth) {
-            core.debug('set auth');
-            headers.authorization = auth;
-        }
-        const response = yield http.getJson(treeUrl, headers);
-        if (!response.result) {
-            return releases;
-        }
-        let manifestUrl = '';
-        for (const item of response.result.tree) {
-            if (item.path === 'versions-manifest.json') {
-                manifestUrl = item.url;
-                break;
-            }
-        }
-        headers['accept'] = 'application/vnd.github.VERSION.raw';
-        let versionsRaw = yield (yield http.get(manifestUrl, headers)).readBody();
-        if (versionsRaw) {
-            // shouldn't be needed but protects against invalid json saved with BOM
-            versionsRaw = versionsRaw.replace(/^\uFEFF/, '');
-            try {
-                releases = JSON.parse(versionsRaw);
-            }
-            catch (_a) {
-                core.debug('Invalid json');
-            }
-        }
-        return releases;
-    });
-}
-function findFromManifest(versionSpec_1, stable_1, manifest_1) {
-    return tool_cache_awaiter(this, arguments, void 0, function* (versionSpec, stable, manifest, archFilter = os.arch()) {
-        // wrap the internal impl
-        const match = yield mm._findMatch(versionSpec, stable, manifest, archFilter);
-        return match;
-    });
-}
-function _createExtractFolder(dest) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        if (!dest) {
-            // create a temp dir
-            dest = path.join(_getTempDirectory(), crypto.randomUUID());
-        }
-        yield io.mkdirP(dest);
-        return dest;
-    });
-}
-function _createToolPath(tool, version, arch) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        const folderPath = path.join(_getCacheDirectory(), tool, semver.clean(version) || version, arch || '');
-        core.debug(`destination ${folderPath}`);
-        const markerPath = `${folderPath}.complete`;
-        yield io.rmRF(folderPath);
-        yield io.rmRF(markerPath);
-        yield io.mkdirP(folderPath);
-        return folderPath;
-    });
-}
-function _completeToolPath(tool, version, arch) {
-    const folderPath = path.join(_getCacheDirectory(), tool, semver.clean(version) || version, arch || '');
-    const markerPath = `${folderPath}.complete`;
-    fs.writeFileSync(markerPath, '');
-    core.debug('finished caching tool');
-}
-/**
- * Check if version string is explicit
- *
- * @param versionSpec      version string to check
- */
-function isExplicitVersion(versionSpec) {
-    const c = semver.clean(versionSpec) || '';
-    core.debug(`isExplicit: ${c}`);
-    const valid = semver.valid(c) != null;
-    core.debug(`explicit? ${valid}`);
-    return valid;
-}
-/**
- * Get the highest satisfiying semantic version in `versions` which satisfies `versionSpec`
- *
- * @param versions        array of versions to evaluate
- * @param versionSpec     semantic version spec to satisfy
- */
-function evaluateVersions(versions, versionSpec) {
-    let version = '';
-    core.debug(`evaluating ${versions.length} versions`);
-    versions = versions.sort((a, b) => {
-        if (semver.gt(a, b)) {
-            return 1;
-        }
-        return -1;
-    });
-    for (let i = versions.length - 1; i >= 0; i--) {
-        const potential = versions[i];
-        const satisfied = semver.satisfies(potential, versionSpec);
-        if (satisfied) {
-            version = potential;
-            break;
-        }
-    }
-    if (version) {
-        core.debug(`matched: ${version}`);
-    }
-    else {
-        core.debug('match not found');
-    }
-    return version;
-}
-/**
- * Gets RUNNER_TOOL_CACHE
- */
-function _getCacheDirectory() {
-    const cacheDirectory = process.env['RUNNER_TOOL_CACHE'] || '';
-    ok(cacheDirectory, 'Expected RUNNER_TOOL_CACHE to be defined');
-    return cacheDirectory;
-}
-/**
- * Gets RUNNER_TEMP
- */
-function _getTempDirectory() {
-    const tempDirectory = process.env['RUNNER_TEMP'] || '';
-    (0,external_assert_.ok)(tempDirectory, 'Expected RUNNER_TEMP to be defined');
-    return tempDirectory;
-}
-/**
- * Gets a global variable
- */
-function _getGlobal(key, defaultValue) {
-    /* eslint-disable @typescript-eslint/no-explicit-any */
-    const value = global[key];
-    /* eslint-enable @typescript-eslint/no-explicit-any */
-    return value !== undefined ? value : defaultValue;
-}
-/**
- * Returns an array of unique values.
- * @param values Values to make unique.
- */
-function _unique(values) {
-    return Array.from(new Set(values));
-}
-//# sourceMappingURL=tool-cache.js.map
 ;// CONCATENATED MODULE: ./build/src/action/installer-cache.js
-
-
 
 
 
@@ -103600,77 +103487,6 @@ class InstallerCache {
         }
         this.savedKey = key;
         this.reporter.info(`Saved the installer files to the Actions cache as ${key}.`);
-    }
-}
-/** Rejects as soon as the signal aborts; the work itself cannot be stopped and is left to finish. */
-function unlessAborted(work, signal, what) {
-    if (!signal)
-        return work;
-    return new Promise((resolve, reject) => {
-        const onAbort = () => reject(new AbortedError(`interrupted while ${what}`));
-        if (signal.aborted)
-            onAbort();
-        signal.addEventListener('abort', onAbort, { once: true });
-        work.then((value) => {
-            signal.removeEventListener('abort', onAbort);
-            resolve(value);
-        }, (error) => {
-            signal.removeEventListener('abort', onAbort);
-            reject(error);
-        });
-    });
-}
-/** Credentials travel as a Basic header: neither fetch() nor tool-cache take them from the URL. */
-function splitCredentials(location) {
-    const url = new URL(location);
-    if (!url.username && !url.password)
-        return { url: location };
-    const authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
-    url.username = '';
-    url.password = '';
-    return { url: url.toString(), authorization };
-}
-/**
- * The installer's HTTP downloads through @actions/tool-cache's downloadTool,
- * which retries server errors. It answers only with the file: the validators
- * (ETag, Last-Modified) come from a HEAD request made before the GET, so that
- * if the file changes in between, the stored validators are the older ones
- * and the next run downloads again rather than keep a stale file. A 304 to a
- * conditional GET reaches us as tool-cache's HTTPError(304).
- */
-function toolCacheDownloader(signal) {
-    return async (location, destination, headers) => {
-        const { url, authorization } = splitCredentials(location);
-        const validators = await headValidators(url, authorization, signal);
-        const download = downloadTool(url, destination, authorization, { ...headers });
-        // If we stop waiting, a late failure must not become an unhandled rejection.
-        download.catch(() => undefined);
-        try {
-            await unlessAborted(download, signal, `downloading ${new URL(url).pathname}`);
-        }
-        catch (error) {
-            if (error instanceof HTTPError && error.httpStatusCode === 304)
-                return { status: 304 };
-            throw error;
-        }
-        return { status: 200, ...validators };
-    };
-}
-async function headValidators(url, authorization, signal) {
-    try {
-        const response = await fetch(url, {
-            method: 'HEAD',
-            redirect: 'follow',
-            headers: authorization ? { Authorization: authorization } : {},
-            signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(30_000)]) : AbortSignal.timeout(30_000),
-        });
-        if (!response.ok)
-            return {};
-        return { etag: response.headers.get('etag') ?? undefined, lastModified: response.headers.get('last-modified') ?? undefined };
-    }
-    catch {
-        // Without validators the file is simply downloaded again next time.
-        return {};
     }
 }
 //# sourceMappingURL=installer-cache.js.map
@@ -103927,7 +103743,45 @@ async function writeSummary(summary) {
     }
 }
 //# sourceMappingURL=summary.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/interruption.js
+/**
+ * SIGINT and SIGTERM abort the build, which then cleans up; a second signal
+ * only says to wait. (A runner sends SIGINT, then SIGTERM 7.5 s later, then
+ * kills: cleanup must start at the first.)
+ */
+class Interruption {
+    reporter;
+    stillCleaning;
+    controller = new AbortController();
+    /** The first signal received, if any. */
+    by;
+    onSignal = (signal) => {
+        if (this.by) {
+            this.reporter.warning(`${signal} received again: ${this.stillCleaning}`);
+            return;
+        }
+        this.by = signal;
+        this.reporter.warning(`${signal} received: stopping the build and cleaning up`);
+        this.controller.abort();
+    };
+    constructor(reporter, stillCleaning = 'still cleaning up, please wait') {
+        this.reporter = reporter;
+        this.stillCleaning = stillCleaning;
+        process.on('SIGINT', this.onSignal);
+        process.on('SIGTERM', this.onSignal);
+    }
+    get signal() {
+        return this.controller.signal;
+    }
+    dispose() {
+        process.off('SIGINT', this.onSignal);
+        process.off('SIGTERM', this.onSignal);
+    }
+}
+//# sourceMappingURL=interruption.js.map
 ;// CONCATENATED MODULE: ./build/src/action/main.js
+
+
 
 
 
@@ -103990,77 +103844,66 @@ async function buildFromInputs() {
     const inputs = readInputs();
     const spec = resolveActionSpec(inputs);
     checkOutputs(spec);
-    let logFile;
-    if (spec.logFile) {
-        logFile = new LogReporter('image-factory', () => undefined);
-        try {
-            logFile.openLogFile(spec.logFile);
-        }
-        catch (error) {
-            throw new UsageError(`Cannot write the log file ${spec.logFile}: ${error.message}`);
-        }
-    }
+    // Passwords in the installer's and the uploads' URIs: the runner masks them in the whole log.
+    const secrets = specSecrets(spec);
+    for (const secret of secrets)
+        core_setSecret(secret);
+    const logFile = spec.logFile ? openLogFile(spec.logFile, secrets) : undefined;
     const reporter = new ActionReporter(logFile);
-    // The runner sends SIGINT, then SIGTERM 7.5 s later, then kills: cleanup must start at the first.
-    const controller = new AbortController();
-    let interruptedBy;
-    const onSignal = (signal) => {
-        if (interruptedBy) {
-            reporter.warning(`${signal} received again: still cleaning up; the post step finishes whatever is left.`);
-            return;
-        }
-        interruptedBy = signal;
-        reporter.warning(`${signal} received: stopping the build and cleaning up.`);
-        controller.abort();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    const installerCache = new InstallerCache(spec, reporter);
+    const interruption = new Interruption(reporter, 'still cleaning up; the post step finishes whatever is left.');
     try {
         if (inputs.installDependencies) {
             // Not interruptible: a package manager killed halfway can leave the runner broken.
             const host = new SystemHost(reporter);
             await reporter.group('Prepare the runner', () => prepareHost(host, reporter));
-            if (controller.signal.aborted)
+            if (interruption.signal.aborted)
                 throw new AbortedError('interrupted while preparing the runner');
         }
-        // restore() says why when the cache takes no part; that one line needs no group.
-        if (installerCache.active)
-            await reporter.group('Restore the installer cache', () => installerCache.restore());
-        else
-            await installerCache.restore();
-        const result = await buildImage({
-            spec,
-            reporter,
-            signal: controller.signal,
-            onResources: savePendingResources,
-            download: toolCacheDownloader(controller.signal),
-        });
-        setOutputs(result);
-        if (!result.cacheHit && installerCache.active)
-            await reporter.group('Save the installer cache', () => installerCache.save(result.installer));
-        reporter.info(`Built ${result.imagePath} (sha256 ${result.sha256}).`);
-        await writeSummary({ image: spec.name, steps: reporter.steps, result, cache: { restored: installerCache.restoredKey, saved: installerCache.savedKey } });
+        await buildWithCache(spec, reporter, interruption.signal);
     }
     catch (error) {
         reporter.closeGroup();
         // An image that was published before a later step failed (upload, post-build) is kept: say where it is.
         if (error instanceof BuildError && error.result)
             setOutputs(error.result);
-        const message = describeFailure(error, interruptedBy);
-        await writeSummary({
-            image: spec.name,
-            steps: reporter.steps,
-            failure: { step: error instanceof BuildError ? error.step : undefined, message },
-        });
-        throw new ActionFailure(message, interruptedBy);
+        const message = describeFailure(error, interruption.by);
+        const step = error instanceof BuildError ? error.step : undefined;
+        await writeSummary({ image: spec.name, steps: reporter.steps, failure: { step, message } });
+        throw new ActionFailure(message, interruption.by);
     }
     finally {
         reporter.closeGroup();
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        interruption.dispose();
         logFile?.close();
     }
+}
+/** The log file the configuration asks for, with the passwords masked; a UsageError when it cannot be written. */
+function openLogFile(path, secrets) {
+    const logFile = new LogReporter('image-factory', () => undefined);
+    try {
+        logFile.mask(secrets);
+        logFile.openLogFile(path);
+    }
+    catch (error) {
+        throw new UsageError(`Cannot write the log file ${path}: ${error.message}`);
+    }
+    return logFile;
+}
+/** The build, with the installer files restored from the Actions cache before and saved after. */
+async function buildWithCache(spec, reporter, signal) {
+    const installerCache = new InstallerCache(spec, reporter);
+    // restore() says why when the cache takes no part; that one line needs no group.
+    if (installerCache.active)
+        await reporter.group('Restore the installer cache', () => installerCache.restore());
+    else
+        await installerCache.restore();
+    const result = await buildImage({ spec, reporter, signal, onResources: savePendingResources });
+    setOutputs(result);
+    if (!result.cacheHit && installerCache.active)
+        await reporter.group('Save the installer cache', () => installerCache.save(result.installer));
+    reporter.info(`Built ${result.imagePath} (sha256 ${result.sha256}).`);
+    const cache = { restored: installerCache.restoredKey, saved: installerCache.savedKey };
+    await writeSummary({ image: spec.name, steps: reporter.steps, result, cache });
 }
 /** A failure already put in words for the annotation. */
 class ActionFailure extends Error {
@@ -104078,7 +103921,7 @@ async function run() {
     }
     catch (error) {
         setFailed(error instanceof ActionFailure ? error.message : describeFailure(error, undefined));
-        // A download in flight cannot be stopped; nothing is left to wait for after an interruption.
+        // Nothing is left to wait for after an interruption.
         if (error instanceof ActionFailure && error.interruptedBy)
             process.exit();
     }

@@ -28570,7 +28570,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7699);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3130);
 
 await (0,_post_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 //# sourceMappingURL=post-index.js.map
@@ -28579,7 +28579,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7699:
+/***/ 3130:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -31569,7 +31569,10 @@ function quoteArgument(arg) {
 //# sourceMappingURL=command-error.js.map
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
 ;// CONCATENATED MODULE: ./build/src/host/exec.js
+
 
 
 /**
@@ -31599,25 +31602,8 @@ function runCommand(argv, options = {}) {
                 lastLines.shift();
             options.onLine?.(line, stream);
         };
-        const splitter = (stream) => {
-            let pending = '';
-            return {
-                push(chunk) {
-                    const text = pending + chunk.toString('utf8');
-                    const parts = text.split(/\r\n|\n|\r/);
-                    pending = parts.pop() ?? '';
-                    for (const part of parts)
-                        remember(part, stream);
-                },
-                end() {
-                    if (pending)
-                        remember(pending, stream);
-                    pending = '';
-                },
-            };
-        };
-        const out = splitter('stdout');
-        const err = splitter('stderr');
+        const out = lineSplitter((line) => remember(line, 'stdout'));
+        const err = lineSplitter((line) => remember(line, 'stderr'));
         child.stdout?.on('data', (chunk) => {
             if (options.captureStdout)
                 stdout += chunk.toString('utf8');
@@ -31628,22 +31614,14 @@ function runCommand(argv, options = {}) {
         if (options.input !== undefined && child.stdin) {
             child.stdin.end(options.input);
         }
-        let killTimer;
-        const onAbort = () => {
-            child.kill('SIGTERM');
-            killTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
-            killTimer.unref();
-        };
-        options.signal?.addEventListener('abort', onAbort, { once: true });
+        const stopKilling = killOnAbort(child, options.signal);
         child.on('error', (error) => {
-            options.signal?.removeEventListener('abort', onAbort);
+            stopKilling();
             const why = error.code === 'ENOENT' ? `${argv[0]} is not installed (or not on PATH)` : error.message;
             reject(new CommandError(argv, null, null, [why]));
         });
         child.on('close', (code, signal) => {
-            options.signal?.removeEventListener('abort', onAbort);
-            if (killTimer)
-                clearTimeout(killTimer);
+            stopKilling();
             out.end();
             err.end();
             if (options.signal?.aborted) {
@@ -31658,6 +31636,40 @@ function runCommand(argv, options = {}) {
             resolve(result);
         });
     });
+}
+/** Aborting kills the child: SIGTERM, then SIGKILL after 5 s. Returns what stops that once the child is gone. */
+function killOnAbort(child, signal) {
+    let killTimer;
+    const onAbort = () => {
+        child.kill('SIGTERM');
+        killTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        killTimer.unref();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    return () => {
+        signal?.removeEventListener('abort', onAbort);
+        if (killTimer)
+            clearTimeout(killTimer);
+    };
+}
+/** Splits a stream into lines as they arrive; a `\r` ends a line too, so progress meters come as they are drawn. */
+function lineSplitter(onLine) {
+    const decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    let pending = '';
+    return {
+        push(chunk) {
+            const parts = (pending + decoder.write(chunk)).split(/\r\n|\n|\r/);
+            pending = parts.pop() ?? '';
+            for (const part of parts)
+                onLine(part);
+        },
+        end() {
+            pending += decoder.end();
+            if (pending)
+                onLine(pending);
+            pending = '';
+        },
+    };
 }
 class AbortedError extends Error {
     constructor(message) {
