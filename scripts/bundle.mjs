@@ -13,8 +13,12 @@ for (const [name, entry] of Object.entries(entries)) {
   const out = `dist/${name}`;
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
-  execFileSync('npx', ['ncc', 'build', entry, '--out', out, '--license', 'licenses.txt', '--quiet', '--target', 'es2022'], {
-    stdio: 'inherit',
-  });
+  execFileSync(
+    'npx',
+    ['ncc', 'build', entry, '--out', out, '--license', 'licenses.txt', '--quiet', '--target', 'es2022'],
+    {
+      stdio: 'inherit',
+    },
+  );
   writeFileSync(`${out}/package.json`, '{\n  "type": "module"\n}\n');
 }

@@ -25,14 +25,21 @@ function find(dir) {
 const only = process.argv.slice(2);
 const fastOnly = only.length > 0 && only.every((part) => part === 'fast');
 const files = find('build/test')
-  .filter((file) => only.length === 0 || only.some((part) => file.startsWith(join('build/test', part, '/')) || file.includes(part)))
+  .filter(
+    (file) =>
+      only.length === 0 || only.some((part) => file.startsWith(join('build/test', part, '/')) || file.includes(part)),
+  )
   .sort();
 if (files.length === 0) {
   console.error(`no test files match ${only.join(' ')}`);
   process.exit(1);
 }
 const concurrency = fastOnly ? availableParallelism() : 1;
-const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
-  stdio: 'inherit',
-});
+const result = spawnSync(
+  process.execPath,
+  ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
+  {
+    stdio: 'inherit',
+  },
+);
 process.exit(result.status ?? 1);

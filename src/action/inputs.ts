@@ -1,7 +1,14 @@
 import * as core from '@actions/core';
 import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { badValueMessage, optionByInput, OPTIONS, valueProblem, type OptionSpec, type Overrides } from '../config/options.js';
+import {
+  badValueMessage,
+  optionByInput,
+  OPTIONS,
+  valueProblem,
+  type OptionSpec,
+  type Overrides,
+} from '../config/options.js';
 import { UsageError } from '../config/usage-error.js';
 import { Input } from './constants.js';
 
@@ -43,7 +50,10 @@ export function optionalBoolean(name: Input, read: InputReader = readInput): boo
   if (value === undefined) return undefined;
   if (TRUE_WORDS.includes(value)) return true;
   if (FALSE_WORDS.includes(value)) return false;
-  throw invalid(name, `'${value}' is not a boolean; use true or false (YAML 1.2 core schema: ${[...TRUE_WORDS, ...FALSE_WORDS].join(', ')}).`);
+  throw invalid(
+    name,
+    `'${value}' is not a boolean; use true or false (YAML 1.2 core schema: ${[...TRUE_WORDS, ...FALSE_WORDS].join(', ')}).`,
+  );
 }
 
 /** A boolean whose default action.yml gives: the runner always passes a value. */
@@ -71,7 +81,9 @@ export function optionalReadableFile(name: Input, read: InputReader = readInput)
     if (!statSync(path).isFile()) throw new Error('not a file');
     accessSync(path, constants.R_OK);
   } catch {
-    throw new UsageError(`Input '${name}': '${value}' is not a readable file (relative paths start at the workspace, ${process.cwd()}).`);
+    throw new UsageError(
+      `Input '${name}': '${value}' is not a readable file (relative paths start at the workspace, ${process.cwd()}).`,
+    );
   }
   return path;
 }
@@ -91,7 +103,8 @@ export interface ActionInputs {
 /** One input read and checked as its kind says. */
 function readOne(entry: OptionSpec, read: InputReader): string | boolean | undefined {
   const name = entry.input as Input;
-  if (entry.kind === 'boolean') return entry.inputDefault === undefined ? optionalBoolean(name, read) : requiredBoolean(name, read);
+  if (entry.kind === 'boolean')
+    return entry.inputDefault === undefined ? optionalBoolean(name, read) : requiredBoolean(name, read);
   if (entry.kind === 'file') return optionalReadableFile(name, read);
   if (entry.kind === 'text') return read(name).trim() === '' ? undefined : read(name);
   if (entry.required || entry.inputDefault !== undefined) return requiredString(name, read);

@@ -53,7 +53,10 @@ async function cachedFiles(dir: string): Promise<string[]> {
 /** sha256 over `<name> <sha256>` lines of the installer files the build used. */
 export async function installerDigest(installer: FetchedInstaller): Promise<string> {
   const lines: string[] = [];
-  for (const name of Object.values(installer.files).filter((file): file is string => file !== undefined).sort()) lines.push(`${name} ${await sha256File(join(installer.dir, name))}`);
+  for (const name of Object.values(installer.files)
+    .filter((file): file is string => file !== undefined)
+    .sort())
+    lines.push(`${name} ${await sha256File(join(installer.dir, name))}`);
   return sha256Hex(lines.join('\n'));
 }
 
@@ -101,14 +104,18 @@ export class InstallerCache {
     if (this.prefix === undefined) return;
     const present = await cachedFiles(this.spec.cacheDir);
     if (present.length) {
-      this.reporter.info(`${this.spec.cacheDir} already holds ${present.join(', ')} (from an earlier run on this runner): not restoring.`);
+      this.reporter.info(
+        `${this.spec.cacheDir} already holds ${present.join(', ')} (from an earlier run on this runner): not restoring.`,
+      );
       return;
     }
     try {
       this.restoredKey = await cache.restoreCache([this.spec.cacheDir], this.prefix, [this.prefix]);
     } catch (error) {
       if (error instanceof cache.ValidationError) throw error;
-      this.reporter.warning(`Restoring the installer cache failed: ${error instanceof Error ? error.message : String(error)}; downloading instead.`);
+      this.reporter.warning(
+        `Restoring the installer cache failed: ${error instanceof Error ? error.message : String(error)}; downloading instead.`,
+      );
       return;
     }
     this.reporter.info(
@@ -131,11 +138,15 @@ export class InstallerCache {
       id = await cache.saveCache([this.spec.cacheDir], key);
     } catch (error) {
       if (error instanceof cache.ValidationError) throw error;
-      this.reporter.warning(`Saving the installer cache failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.reporter.warning(
+        `Saving the installer cache failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
       return;
     }
     if (id === -1) {
-      this.reporter.info(`The installer files were not saved to the Actions cache (${key}); see the lines above for why.`);
+      this.reporter.info(
+        `The installer files were not saved to the Actions cache (${key}); see the lines above for why.`,
+      );
       return;
     }
     this.savedKey = key;

@@ -28,7 +28,9 @@ function setOutputs(result: BuildResult): void {
   if (result.rawPath) core.setOutput(Output.RawPath, result.rawPath);
   core.setOutput(Output.ConsoleLog, result.consoleLog);
   core.setOutput(Output.Accelerator, result.accelerator);
-  const uploaded = result.uploads.filter((upload) => upload.ok).map(({ destination, target }) => ({ destination, target }));
+  const uploaded = result.uploads
+    .filter((upload) => upload.ok)
+    .map(({ destination, target }) => ({ destination, target }));
   core.setOutput(Output.Uploaded, JSON.stringify(uploaded));
   core.setOutput(Output.CacheHit, String(result.cacheHit));
   if (result.bootSeconds !== undefined) core.setOutput(Output.BootSeconds, result.bootSeconds.toFixed(1));
@@ -44,7 +46,12 @@ function describeFailure(error: unknown, interruptedBy: NodeJS.Signals | undefin
       : `Interrupted by ${interruptedBy}${step}; everything the build had created was removed.`;
   }
   if (error instanceof BuildError) {
-    const cause = error.cause instanceof AbortedError ? 'interrupted' : error.cause instanceof Error ? error.cause.message : String(error.cause);
+    const cause =
+      error.cause instanceof AbortedError
+        ? 'interrupted'
+        : error.cause instanceof Error
+          ? error.cause.message
+          : String(error.cause);
     let message = `The ${error.step} step (${STEP_TITLES[error.step]}) failed: ${cause}`;
     if (error.cleanupFailures.length) message += `\nCleanup left something behind: ${error.cleanupFailures.join('; ')}`;
     return message;
@@ -109,7 +116,8 @@ async function buildWithCache(spec: ImageSpec, reporter: ActionReporter, signal:
   else await installerCache.restore();
   const result = await buildImage({ spec, reporter, signal, onResources: savePendingResources });
   setOutputs(result);
-  if (!result.cacheHit && installerCache.active) await reporter.group('Save the installer cache', () => installerCache.save(result.installer));
+  if (!result.cacheHit && installerCache.active)
+    await reporter.group('Save the installer cache', () => installerCache.save(result.installer));
   reporter.info(`Built ${result.imagePath} (sha256 ${result.sha256}).`);
   const cache = { restored: installerCache.restoredKey, saved: installerCache.savedKey };
   await writeSummary({ image: spec.name, steps: reporter.steps, result, cache });

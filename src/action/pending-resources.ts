@@ -23,11 +23,17 @@ function isResource(value: unknown): value is Resource {
   if (typeof value !== 'object' || value === null) return false;
   const kind = (value as { kind?: unknown }).kind;
   if (typeof kind !== 'string' || !Object.hasOwn(FIELDS, kind)) return false;
-  return FIELDS[kind as Resource['kind']].every((field) => typeof (value as Record<string, unknown>)[field] === 'string' && (value as Record<string, string>)[field] !== '');
+  return FIELDS[kind as Resource['kind']].every(
+    (field) =>
+      typeof (value as Record<string, unknown>)[field] === 'string' && (value as Record<string, string>)[field] !== '',
+  );
 }
 
 /** What the main step left to undo, oldest first; what cannot be read is reported, not guessed at. */
-export function readPendingResources(text = core.getState(State.PendingResources)): { resources: Resource[]; unreadable: string[] } {
+export function readPendingResources(text = core.getState(State.PendingResources)): {
+  resources: Resource[];
+  unreadable: string[];
+} {
   if (text.trim() === '') return { resources: [], unreadable: [] };
   let parsed: unknown;
   try {

@@ -11,7 +11,10 @@ import { readPendingResources } from './pending-resources.js';
  */
 async function cleanUpAfterBuild(): Promise<void> {
   const { resources, unreadable } = readPendingResources();
-  for (const entry of unreadable) core.warning(`The saved state names something the cleanup does not understand: ${entry}; check the runner for leftovers.`);
+  for (const entry of unreadable)
+    core.warning(
+      `The saved state names something the cleanup does not understand: ${entry}; check the runner for leftovers.`,
+    );
   if (resources.length === 0) {
     core.info('Nothing left to clean up.');
     return;
@@ -24,7 +27,9 @@ async function cleanUpAfterBuild(): Promise<void> {
         await undoResource(host, resource);
         reporter.info(`Removed ${describeResource(resource)} (or it was already gone).`);
       } catch (error) {
-        core.warning(`Could not remove ${describeResource(resource)}: ${error instanceof Error ? error.message : String(error)}. Remove it by hand.`);
+        core.warning(
+          `Could not remove ${describeResource(resource)}: ${error instanceof Error ? error.message : String(error)}. Remove it by hand.`,
+        );
       }
     }
   });

@@ -11,7 +11,10 @@ import type { ActionInputs } from './inputs.js';
  * `config-text` written to a temporary file that is removed once read.
  */
 export function resolveActionSpec(inputs: ActionInputs): ImageSpec {
-  const tempDir = inputs.configText === undefined ? undefined : mkdtempSync(join(process.env.RUNNER_TEMP || tmpdir(), 'config-text-'));
+  const tempDir =
+    inputs.configText === undefined
+      ? undefined
+      : mkdtempSync(join(process.env.RUNNER_TEMP || tmpdir(), 'config-text-'));
   try {
     const extraFiles: string[] = [];
     if (inputs.configFile) extraFiles.push(inputs.configFile);

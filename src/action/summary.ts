@@ -26,28 +26,13 @@ export function renderSummary(summary: BuildSummary): string {
   parts.push(`<h2>${failure ? '❌' : '✅'} Image ${escapeHtml(summary.image)}${failure ? ' failed' : ''}</h2>`);
 
   if (failure) {
-    const where = failure.step ? `The ${escapeHtml(failure.step)} step (${escapeHtml(STEP_TITLES[failure.step])}) failed:` : 'The build failed:';
+    const where = failure.step
+      ? `The ${escapeHtml(failure.step)} step (${escapeHtml(STEP_TITLES[failure.step])}) failed:`
+      : 'The build failed:';
     parts.push(`<p>${where}</p>\n<pre>${escapeHtml(failure.message)}</pre>`);
   }
 
-  if (result) {
-    const rows: Array<[string, string]> = [
-      ['Image', code(result.image)],
-      ['Path', code(result.imagePath)],
-      ['Format', escapeHtml(result.format)],
-      ['Size', `${formatBytes(result.size)} (${result.size} bytes; ${formatBytes(result.diskUsage)} on disk)`],
-      ['SHA-256', code(result.sha256)],
-      ['Accelerator', escapeHtml(result.accelerator)],
-      ['Installer', result.cacheHit ? 'from the cache (nothing downloaded)' : 'downloaded'],
-    ];
-    if (summary.cache?.restored) rows.push(['Restored from the Actions cache', code(summary.cache.restored)]);
-    if (summary.cache?.saved) rows.push(['Saved to the Actions cache', code(summary.cache.saved)]);
-    if (result.rawPath) rows.push(['Raw image kept', code(result.rawPath)]);
-    if (result.bootSeconds !== undefined) {
-      rows.push(['Boot test', `came up in ${result.bootSeconds.toFixed(1)} s${result.cloudInitFinished ? ', cloud-init finished' : ''}`]);
-    }
-    parts.push(table(undefined, rows));
-  }
+  if (result) parts.push(table(undefined, resultRows(summary, result)));
 
   if (summary.steps.length) {
     const rows = summary.steps.map((step): [string, string, string, string] => [
@@ -75,6 +60,29 @@ export function renderSummary(summary: BuildSummary): string {
     parts.push('<p>Not uploaded (no upload destinations, or upload: false).</p>');
   }
   return `${parts.join('\n\n')}\n`;
+}
+
+/** The finished image in rows: what it is, where, its checksum, and how the build got there. */
+function resultRows(summary: BuildSummary, result: BuildResult): Array<[string, string]> {
+  const rows: Array<[string, string]> = [
+    ['Image', code(result.image)],
+    ['Path', code(result.imagePath)],
+    ['Format', escapeHtml(result.format)],
+    ['Size', `${formatBytes(result.size)} (${result.size} bytes; ${formatBytes(result.diskUsage)} on disk)`],
+    ['SHA-256', code(result.sha256)],
+    ['Accelerator', escapeHtml(result.accelerator)],
+    ['Installer', result.cacheHit ? 'from the cache (nothing downloaded)' : 'downloaded'],
+  ];
+  if (summary.cache?.restored) rows.push(['Restored from the Actions cache', code(summary.cache.restored)]);
+  if (summary.cache?.saved) rows.push(['Saved to the Actions cache', code(summary.cache.saved)]);
+  if (result.rawPath) rows.push(['Raw image kept', code(result.rawPath)]);
+  if (result.bootSeconds !== undefined) {
+    rows.push([
+      'Boot test',
+      `came up in ${result.bootSeconds.toFixed(1)} s${result.cloudInitFinished ? ', cloud-init finished' : ''}`,
+    ]);
+  }
+  return rows;
 }
 
 function table(header: string[] | undefined, rows: string[][]): string {

@@ -8,7 +8,8 @@ export function quietOnBrokenPipe(
   stdout: NodeJS.WriteStream = process.stdout,
   stderr: NodeJS.WriteStream = process.stderr,
 ): void {
-  const brokenPipe = (error: NodeJS.ErrnoException): boolean => error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED';
+  const brokenPipe = (error: NodeJS.ErrnoException): boolean =>
+    error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED';
   stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (!brokenPipe(error)) throw error;
     process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);

@@ -9,7 +9,9 @@ export function describeResult(result: BuildResult): string {
     `sha256:      ${result.sha256}`,
     `accelerator: ${result.accelerator}`,
     ...(result.bootSeconds !== undefined
-      ? [`boot test:   came up in ${result.bootSeconds.toFixed(1)} s${result.cloudInitFinished ? ', cloud-init finished' : ''}`]
+      ? [
+          `boot test:   came up in ${result.bootSeconds.toFixed(1)} s${result.cloudInitFinished ? ', cloud-init finished' : ''}`,
+        ]
       : []),
     `steps:       ${result.steps.map((s) => `${s.step} ${formatDuration(s.durationMs)}`).join(', ')}`,
   ];

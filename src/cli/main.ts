@@ -1,7 +1,14 @@
 import { Command, CommanderError, Option } from 'commander';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/config-files.js';
-import { applyOverrides, localDate, resolvedOptions, resolveImageSpec, specSecrets, type ImageSpec } from '../config/image-spec.js';
+import {
+  applyOverrides,
+  localDate,
+  resolvedOptions,
+  resolveImageSpec,
+  specSecrets,
+  type ImageSpec,
+} from '../config/image-spec.js';
 import {
   badValueMessage,
   camelCase,
@@ -64,7 +71,10 @@ function buildProgram(): Command {
     .addHelpText('after', EPILOG)
     .showHelpAfterError('(run image-factory --help for the options)')
     .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(text), writeOut: (text) => process.stdout.write(text) });
+    .configureOutput({
+      writeErr: (text) => process.stderr.write(text),
+      writeOut: (text) => process.stdout.write(text),
+    });
 }
 
 /**
@@ -100,7 +110,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     try {
       reporter.openLogFile(spec.logFile);
     } catch (error) {
-      process.stderr.write(`image-factory: error: cannot write the log file ${spec.logFile}: ${(error as Error).message}\n`);
+      process.stderr.write(
+        `image-factory: error: cannot write the log file ${spec.logFile}: ${(error as Error).message}\n`,
+      );
       return EXIT_USAGE;
     }
   }
@@ -127,7 +139,9 @@ function parseArguments(argv: string[]): { options: CliOptions; image: string } 
   }
   const image = program.args[0] ?? process.env.IMAGE;
   if (!image) {
-    process.stderr.write('image-factory: error: No image specified (give IMAGE as argument or in the IMAGE environment variable).\n');
+    process.stderr.write(
+      'image-factory: error: No image specified (give IMAGE as argument or in the IMAGE environment variable).\n',
+    );
     return EXIT_USAGE;
   }
   return { options: program.opts<CliOptions>(), image };
@@ -141,7 +155,10 @@ function resolveSpec(options: CliOptions, image: string): ImageSpec | number {
     const knownImages = config.sections();
     const hadSection = applyOverrides(config, image, overrides);
     if (options.printConfig) {
-      if (!hadSection) throw new UsageError(`No section '${image}' defined in the configuration. Images that exist: ${knownImages.join(', ') || '(none)'}.`);
+      if (!hadSection)
+        throw new UsageError(
+          `No section '${image}' defined in the configuration. Images that exist: ${knownImages.join(', ') || '(none)'}.`,
+        );
       process.stdout.write(`${JSON.stringify(resolvedOptions(config, image), null, 2)}\n`);
       return EXIT_OK;
     }
@@ -188,7 +205,8 @@ function exitCodeOf(error: unknown, reporter: LogReporter, interruptedBy: NodeJS
   if (error instanceof BuildError) {
     if (error.cause instanceof AbortedError) reporter.error(`${error.step} step interrupted`);
     else reporter.error(error.message);
-    if (error.cleanupFailures.length) reporter.error(`cleanup left something behind: ${error.cleanupFailures.join('; ')}`);
+    if (error.cleanupFailures.length)
+      reporter.error(`cleanup left something behind: ${error.cleanupFailures.join('; ')}`);
     return EXIT_BUILD_FAILED;
   }
   reporter.error(`unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);

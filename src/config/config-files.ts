@@ -44,7 +44,11 @@ export function configFiles(search: ConfigSearch = {}): string[] {
     return [resolve(named), ...(search.extraFiles ?? [])];
   }
   const home = search.home ?? homedir();
-  const files = [join(shippedDataDir(), 'image-factory.conf'), SYSTEM_CONFIG, join(home, '.config', 'image-factory.conf')];
+  const files = [
+    join(shippedDataDir(), 'image-factory.conf'),
+    SYSTEM_CONFIG,
+    join(home, '.config', 'image-factory.conf'),
+  ];
   return [...files.filter(isReadableFile), ...(search.extraFiles ?? [])];
 }
 

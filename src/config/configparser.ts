@@ -104,7 +104,8 @@ const COMMENT_PREFIXES = ['#', ';'];
 const REFERENCE = /^\$\{([^}]+)\}/;
 const REFERENCE_GLOBAL = /\$\{[^}]+\}/g;
 
-const SYNTAX_HELP = "Write ${key} for a key of the same section or [DEFAULT], ${section:key} for another section's key, and $$ for a literal $.";
+const SYNTAX_HELP =
+  "Write ${key} for a key of the same section or [DEFAULT], ${section:key} for another section's key, and $$ for a literal $.";
 
 interface StoredValue {
   value: string;
@@ -262,7 +263,9 @@ export class ConfigParser {
 
     if (badLines.length > 0) {
       const first = badLines[0];
-      const message = badLines.map((bad) => `${source}:${bad.line}: cannot read ${quote(bad.text)}: ${bad.reason}`).join('\n');
+      const message = badLines
+        .map((bad) => `${source}:${bad.line}: cannot read ${quote(bad.text)}: ${bad.reason}`)
+        .join('\n');
       throw new ConfigError('ParsingError', message, { file: source, line: first.line });
     }
 
@@ -334,7 +337,8 @@ export class ConfigParser {
     const option = optionxform(key);
     const stored = map.get(option);
     if (!stored) {
-      const where = section === DEFAULT_SECTION ? `[${DEFAULT_SECTION}]` : `section [${section}] (nor in [${DEFAULT_SECTION}])`;
+      const where =
+        section === DEFAULT_SECTION ? `[${DEFAULT_SECTION}]` : `section [${section}] (nor in [${DEFAULT_SECTION}])`;
       throw new ConfigError('NoOptionError', `no key '${option}' in ${where}.`, { section, option });
     }
     return this.interpolate(section, option, stored.value, map);
@@ -351,7 +355,8 @@ export class ConfigParser {
     try {
       value = this.get(section, key);
     } catch (error) {
-      const absent = error instanceof ConfigError && (error.kind === 'NoSectionError' || error.kind === 'NoOptionError');
+      const absent =
+        error instanceof ConfigError && (error.kind === 'NoSectionError' || error.kind === 'NoOptionError');
       if (absent && fallback !== undefined) return fallback;
       throw error;
     }
@@ -404,7 +409,8 @@ export class ConfigParser {
 
   private noSection(section: string): ConfigError {
     const known = this.sections();
-    const list = known.length > 0 ? `; the sections are ${known.map((name) => `[${name}]`).join(', ')}` : '; there are none';
+    const list =
+      known.length > 0 ? `; the sections are ${known.map((name) => `[${name}]`).join(', ')}` : '; there are none';
     return new ConfigError('NoSectionError', `there is no section [${section}]${list}.`, { section });
   }
 
@@ -446,7 +452,8 @@ export class ConfigParser {
         throw this.syntaxError(path, map, `a '$' must be followed by '$' or '{', found ${quote(rest)}`);
       }
       const match = REFERENCE.exec(rest);
-      if (!match) throw this.syntaxError(path, map, `${quote(rest)} starts a reference that is empty or has no closing '}'`);
+      if (!match)
+        throw this.syntaxError(path, map, `${quote(rest)} starts a reference that is empty or has no closing '}'`);
       rest = rest.slice(match[0].length);
       const parts = match[1].split(':');
       if (parts.length > 2) throw this.syntaxError(path, map, `more than one ':' in ${quote(match[0])}`);
@@ -469,7 +476,9 @@ export class ConfigParser {
   private describe(here: Reference, map: SectionTable): { prefix: string; where: ConfigErrorLocation } {
     const stored = map.get(here.option);
     const inherited =
-      here.section !== DEFAULT_SECTION && !this.sectionTables.get(here.section)?.has(here.option) && stored !== undefined;
+      here.section !== DEFAULT_SECTION &&
+      !this.sectionTables.get(here.section)?.has(here.option) &&
+      stored !== undefined;
     const prefix =
       `${at(stored?.origin)}in section [${here.section}], key '${here.option}'` +
       `${inherited ? ` (from [${DEFAULT_SECTION}])` : ''}: ${quote(stored?.value ?? '')}`;
@@ -508,7 +517,11 @@ export class ConfigParser {
 
   private syntaxError(path: Reference[], map: SectionTable, problem: string): ConfigError {
     const { prefix, where } = this.describe(path[path.length - 1], map);
-    return new ConfigError('InterpolationSyntaxError', `${prefix}: ${problem}${this.reachedFrom(path)}. ${SYNTAX_HELP}`, where);
+    return new ConfigError(
+      'InterpolationSyntaxError',
+      `${prefix}: ${problem}${this.reachedFrom(path)}. ${SYNTAX_HELP}`,
+      where,
+    );
   }
 
   private depthError(path: Reference[]): ConfigError {

@@ -61,7 +61,8 @@ export interface ImageSpec {
   imageSize: number;
   ramMiB: number;
   cores: number;
-  installer: { kind: 'netboot'; linux: InstallerSource; initrd: InstallerSource } | { kind: 'image'; image: InstallerSource };
+  installer:
+    { kind: 'netboot'; linux: InstallerSource; initrd: InstallerSource } | { kind: 'image'; image: InstallerSource };
   answerFile?: { kind: AnswerKind; path: string };
   answerDelivery: AnswerDelivery;
   append: string;
@@ -190,7 +191,8 @@ class SectionReader {
     const text = this.options[key] ?? ('default' in entry ? entry.default : undefined);
     if (text === undefined) return undefined;
     const problem = valueProblem(entry, text);
-    if (problem !== undefined) throw new UsageError(badValueMessage(entry, { image: this.image, at: this.at(key) }, problem));
+    if (problem !== undefined)
+      throw new UsageError(badValueMessage(entry, { image: this.image, at: this.at(key) }, problem));
     return entry.kind === 'regex' ? text : text.trim();
   }
 
@@ -315,7 +317,8 @@ export function parseSource(uri: string, fail: (message: string) => UsageError):
     let path = uri.slice('file:'.length);
     if (path.startsWith('//')) {
       const host = path.slice(2).split('/')[0];
-      if (host !== '' && host !== 'localhost') throw fail(`'${uri}' names host '${host}'; a file: URI must be local (file:///path).`);
+      if (host !== '' && host !== 'localhost')
+        throw fail(`'${uri}' names host '${host}'; a file: URI must be local (file:///path).`);
       path = path.slice(2 + host.length);
     }
     return { uri, display: uri, scheme: 'file', location: resolve(expandHome(decodeURIComponent(path))) };
@@ -330,7 +333,9 @@ export function parseSource(uri: string, fail: (message: string) => UsageError):
     if (!url.hostname) throw fail(`'${redactUri(uri)}' has no host.`);
     return { uri, display: redactUri(uri), scheme, location: uri };
   }
-  throw fail(`unsupported scheme '${scheme}:' in '${redactUri(uri)}'; use file:, http:, https:, rsync: or a plain path.`);
+  throw fail(
+    `unsupported scheme '${scheme}:' in '${redactUri(uri)}'; use file:, http:, https:, rsync: or a plain path.`,
+  );
 }
 
 const ANSWER_KINDS: readonly AnswerKind[] = ['preseed', 'kickstart', 'yast', 'autoinstall'];
@@ -338,7 +343,10 @@ const ANSWER_KINDS: readonly AnswerKind[] = ['preseed', 'kickstart', 'yast', 'au
 function resolveAnswerFile(options: Record<string, string>, problem: Problem): ImageSpec['answerFile'] {
   const given = ANSWER_KINDS.filter((kind) => options[kind] !== undefined && options[kind].trim() !== '');
   if (given.length > 1) {
-    throw problem(given[1], `only one answer file can be used, but ${given.map((k) => `'${k}'`).join(' and ')} are set.`);
+    throw problem(
+      given[1],
+      `only one answer file can be used, but ${given.map((k) => `'${k}'`).join(' and ')} are set.`,
+    );
   }
   if (given.length === 0) return undefined;
   const kind = given[0];
@@ -377,10 +385,13 @@ function resolveUploads(config: ConfigParser, image: string, options: Record<str
     const type = get('upload_type')?.trim();
     if (!type) throw new UsageError(`[${name}] has no 'upload_type' (the only type is rsync).`);
     if (type.toLowerCase() !== 'rsync') {
-      throw new UsageError(`${where('upload_type')}[${name}] upload_type: unknown type '${type}'. Supported types: rsync.`);
+      throw new UsageError(
+        `${where('upload_type')}[${name}] upload_type: unknown type '${type}'. Supported types: rsync.`,
+      );
     }
     const target = get('upload_target')?.trim();
-    if (!target) throw new UsageError(`[${name}] has no 'upload_target' (e.g. user@host:/srv/images/ or rsync://host/module/).`);
+    if (!target)
+      throw new UsageError(`[${name}] has no 'upload_target' (e.g. user@host:/srv/images/ or rsync://host/module/).`);
     const keys: string[] = [];
     if (config.hasOption(name, 'post-upload-command')) keys.push('post-upload-command');
     for (let i = 1; config.hasOption(name, `post-upload-command${i}`); i += 1) keys.push(`post-upload-command${i}`);
@@ -410,6 +421,9 @@ export function expandHome(path: string): string {
 
 /** Every form of every password in the spec's URIs (installer files, upload targets): what no output may show. */
 export function specSecrets(spec: ImageSpec): string[] {
-  const installer = spec.installer.kind === 'image' ? [spec.installer.image.uri] : [spec.installer.linux.uri, spec.installer.initrd.uri];
+  const installer =
+    spec.installer.kind === 'image'
+      ? [spec.installer.image.uri]
+      : [spec.installer.linux.uri, spec.installer.initrd.uri];
   return secretsOf([...installer, ...spec.uploads.map((destination) => destination.target)]);
 }

@@ -119,7 +119,12 @@ export const OPTIONS = [
   { key: 'preseed', kind: 'answer-file', help: 'the answer file of debian-installer' },
   { key: 'kickstart', kind: 'answer-file', help: 'the answer file of anaconda (Kickstart)' },
   { key: 'yast', kind: 'answer-file', help: 'the answer file of AutoYaST' },
-  { key: 'autoinstall', kind: 'answer-file', new: true, help: "the answer file of Ubuntu's subiquity (needs answer-delivery = http)" },
+  {
+    key: 'autoinstall',
+    kind: 'answer-file',
+    new: true,
+    help: "the answer file of Ubuntu's subiquity (needs answer-delivery = http)",
+  },
   {
     key: 'answer-delivery',
     kind: 'choice',
@@ -129,7 +134,14 @@ export const OPTIONS = [
     help: 'inject the answer file into the initrd, or serve it over http from the host at 10.0.2.2 during the install',
   },
   { key: 'append', kind: 'string', default: '', help: 'extra kernel arguments' },
-  { key: 'osinfo', kind: 'string', default: 'linux2022', new: true, check: checkOsinfo, help: "virt-install's OS name" },
+  {
+    key: 'osinfo',
+    kind: 'string',
+    default: 'linux2022',
+    new: true,
+    check: checkOsinfo,
+    help: "virt-install's OS name",
+  },
   {
     key: 'cpu',
     kind: 'string',
@@ -377,7 +389,8 @@ export function valueProblem(entry: OptionSpec, text: string): string | undefine
   const value = entry.kind === 'regex' ? text : text.trim();
   switch (entry.kind) {
     case 'choice':
-      if (!(entry.choices ?? []).includes(value)) return `'${value}' is not one of ${(entry.choices ?? []).join(', ')}.`;
+      if (!(entry.choices ?? []).includes(value))
+        return `'${value}' is not one of ${(entry.choices ?? []).join(', ')}.`;
       break;
     case 'size':
       if (!parseBytes(value)) return `'${text}' is not a size; use ${SIZE_FORMS}.`;

@@ -18,7 +18,10 @@ export function kvmStatus(isRoot = (process.getuid?.() ?? 0) === 0, devicePath =
   try {
     mode = statSync(devicePath).mode;
   } catch {
-    return { usable: false, reason: `${devicePath} does not exist (no KVM module loaded, or virtualization disabled in the firmware or hypervisor)` };
+    return {
+      usable: false,
+      reason: `${devicePath} does not exist (no KVM module loaded, or virtualization disabled in the firmware or hypervisor)`,
+    };
   }
   if (isRoot) {
     // qemu under qemu:///system is not root: it reaches the device through the kvm group.
@@ -32,7 +35,10 @@ export function kvmStatus(isRoot = (process.getuid?.() ?? 0) === 0, devicePath =
     try {
       accessSync(devicePath, constants.R_OK | constants.W_OK);
     } catch {
-      return { usable: false, reason: `${devicePath} is not readable and writable for this user. Fix: add the user to the kvm group (usermod -aG kvm USER) and log in again` };
+      return {
+        usable: false,
+        reason: `${devicePath} is not readable and writable for this user. Fix: add the user to the kvm group (usermod -aG kvm USER) and log in again`,
+      };
     }
   }
   let cpuinfo = '';
@@ -42,7 +48,11 @@ export function kvmStatus(isRoot = (process.getuid?.() ?? 0) === 0, devicePath =
     return { usable: true };
   }
   if (!/^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo)) {
-    return { usable: false, reason: 'the CPU exposes no VMX/SVM flag (a nested guest without nested virtualization): KVM cannot run guests here' };
+    return {
+      usable: false,
+      reason:
+        'the CPU exposes no VMX/SVM flag (a nested guest without nested virtualization): KVM cannot run guests here',
+    };
   }
   return { usable: true };
 }
@@ -52,7 +62,8 @@ export type ResolvedAccelerator = { accelerator: 'kvm' | 'tcg'; warning?: string
 export function chooseAccelerator(wanted: Accelerator, status: KvmStatus = kvmStatus()): ResolvedAccelerator {
   if (wanted === 'tcg') return { accelerator: 'tcg' };
   if (status.usable) return { accelerator: 'kvm' };
-  if (wanted === 'kvm') return { accelerator: 'kvm', error: `accelerator = kvm, but KVM is not usable: ${status.reason}.` };
+  if (wanted === 'kvm')
+    return { accelerator: 'kvm', error: `accelerator = kvm, but KVM is not usable: ${status.reason}.` };
   return {
     accelerator: 'tcg',
     warning: `KVM is not usable (${status.reason}); installing under TCG software emulation, which is many times slower.`,

@@ -10,8 +10,11 @@ import { foldersWithoutSearch, qemuSystemUser } from './qemu-access.js';
 export function checkHost(spec: ImageSpec): void {
   const isRoot = currentUid() === 0;
   // setfacl is needed only where qemu must be let through a private folder.
-  const needsAcl = isRoot && qemuSystemUser() !== undefined && foldersWithoutSearch(join(spec.outputDir, 'x')).length > 0;
-  const missing = missingRequirements(REQUIREMENTS.filter((requirement) => needsAcl || !requirement.programs.includes('setfacl')));
+  const needsAcl =
+    isRoot && qemuSystemUser() !== undefined && foldersWithoutSearch(join(spec.outputDir, 'x')).length > 0;
+  const missing = missingRequirements(
+    REQUIREMENTS.filter((requirement) => needsAcl || !requirement.programs.includes('setfacl')),
+  );
   if (missing.length) {
     const apt = [...new Set(missing.flatMap((requirement) => requirement.packages['apt-get']))].join(' ');
     const dnf = [...new Set(missing.flatMap((requirement) => requirement.packages.dnf))].join(' ');

@@ -74,7 +74,10 @@ async function installMissing(host: Host, reporter: Reporter): Promise<string[]>
       // Another apt (unattended-upgrades on a fresh runner) may hold the lock for a while.
       const lock = ['-o', 'DPkg::Lock::Timeout=300'];
       await host.run(['apt-get', ...lock, '-q', 'update'], { root: true, ...echo });
-      await host.run(['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...lock, '-q', '-y', 'install', ...packages], { root: true, ...echo });
+      await host.run(
+        ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...lock, '-q', '-y', 'install', ...packages],
+        { root: true, ...echo },
+      );
     } else {
       await host.run(['dnf', '-y', 'install', ...packages], { root: true, ...echo });
     }
@@ -98,7 +101,11 @@ async function installMissing(host: Host, reporter: Reporter): Promise<string[]>
 }
 
 async function libvirtAnswers(host: Host, uri: string): Promise<{ ok: boolean; lastLines: readonly string[] }> {
-  const result = await host.run(['virsh', '-c', uri, 'version'], { allowFailure: true, quiet: true, captureStdout: true });
+  const result = await host.run(['virsh', '-c', uri, 'version'], {
+    allowFailure: true,
+    quiet: true,
+    captureStdout: true,
+  });
   return { ok: result.exitCode === 0, lastLines: result.lastLines };
 }
 
@@ -122,7 +129,9 @@ async function ensureLibvirt(host: Host, reporter: Reporter): Promise<boolean> {
       : uri === 'qemu:///system'
         ? 'install libvirt-daemon-system (Debian/Ubuntu) or libvirt-daemon-kvm (Fedora/RHEL) and start libvirtd'
         : 'make sure libvirt-daemon (session mode) is installed and that this user may run it';
-    throw new HostSetupError(`libvirt does not answer at ${uri}: ${first.lastLines.join(' / ') || 'no reply'}. Fix the runner: ${how}.`);
+    throw new HostSetupError(
+      `libvirt does not answer at ${uri}: ${first.lastLines.join(' / ') || 'no reply'}. Fix the runner: ${how}.`,
+    );
   }
   reporter.info(`libvirt does not answer at ${uri} and no service manager runs here: starting virtlogd and ${daemon}.`);
   if (findProgram('virtlogd')) await host.run(['virtlogd', '-d'], { root: true, allowFailure: true });
@@ -148,7 +157,11 @@ async function ensureLibvirt(host: Host, reporter: Reporter): Promise<boolean> {
  * to the kvm group as distributions do: a udev rule for the next boot, and the
  * same owner and mode applied at once.
  */
-async function ensureKvm(host: Host, reporter: Reporter, devicePath = '/dev/kvm'): Promise<{ status: KvmStatus; fixed: boolean }> {
+async function ensureKvm(
+  host: Host,
+  reporter: Reporter,
+  devicePath = '/dev/kvm',
+): Promise<{ status: KvmStatus; fixed: boolean }> {
   let status = kvmStatus(host.isRoot, devicePath);
   let fixed = false;
   let mode: number | undefined;
@@ -158,10 +171,16 @@ async function ensureKvm(host: Host, reporter: Reporter, devicePath = '/dev/kvm'
     mode = undefined;
   }
   if (!status.usable && mode !== undefined && (mode & 0o066) === 0) {
-    reporter.info(`${devicePath} is mode ${(mode & 0o777).toString(8)} (root only): opening it to the kvm group as distributions do.`);
+    reporter.info(
+      `${devicePath} is mode ${(mode & 0o777).toString(8)} (root only): opening it to the kvm group as distributions do.`,
+    );
     try {
       await host.run(['tee', KVM_UDEV_RULE_PATH], { root: true, input: `${KVM_UDEV_RULE}\n` });
-      const group = await host.run(['getent', 'group', 'kvm'], { allowFailure: true, quiet: true, captureStdout: true });
+      const group = await host.run(['getent', 'group', 'kvm'], {
+        allowFailure: true,
+        quiet: true,
+        captureStdout: true,
+      });
       if (group.exitCode !== 0) await host.run(['groupadd', '--system', 'kvm'], { root: true });
       await host.run(['chgrp', 'kvm', devicePath], { root: true });
       await host.run(['chmod', '660', devicePath], { root: true });
@@ -172,10 +191,14 @@ async function ensureKvm(host: Host, reporter: Reporter, devicePath = '/dev/kvm'
       );
     }
     fixed = true;
-    reporter.notice(`${devicePath} was root-only (mode ${(mode & 0o777).toString(8)}); it is now group kvm, mode 660, and ${KVM_UDEV_RULE_PATH} keeps it so.`);
+    reporter.notice(
+      `${devicePath} was root-only (mode ${(mode & 0o777).toString(8)}); it is now group kvm, mode 660, and ${KVM_UDEV_RULE_PATH} keeps it so.`,
+    );
     status = kvmStatus(host.isRoot, devicePath);
   }
-  reporter.info(status.usable ? 'KVM is usable: installs run at native speed.' : `KVM is not usable: ${status.reason}.`);
+  reporter.info(
+    status.usable ? 'KVM is usable: installs run at native speed.' : `KVM is not usable: ${status.reason}.`,
+  );
   return { status, fixed };
 }
 

@@ -6,7 +6,11 @@ import { currentUid, type FileInfo, type Host, type HostRunOptions } from './hos
 /** One thing a build asked of the host, in order. */
 export type HostCall =
   | { kind: 'run'; argv: string[]; root: boolean }
-  | { kind: 'fs'; operation: 'makeTempDir' | 'makeDir' | 'chmod' | 'chown' | 'writeFile' | 'copyFile' | 'remove' | 'publish'; paths: string[] };
+  | {
+      kind: 'fs';
+      operation: 'makeTempDir' | 'makeDir' | 'chmod' | 'chown' | 'writeFile' | 'copyFile' | 'remove' | 'publish';
+      paths: string[];
+    };
 
 /** A planned answer to the commands it matches (matched without the `sudo -n` prefix). */
 export interface PlannedAnswer {
@@ -79,7 +83,9 @@ export class RecordingHost implements Host {
     const command = options.root && !this.isRoot ? ['sudo', '-n', ...argv] : [...argv];
     this.calls.push({ kind: 'run', argv: command, root: options.root ?? false });
     if (!options.quiet) this.reporter.command(command);
-    const answer = this.plan.answers?.find(({ match }) => (typeof match === 'function' ? match(argv) : match.test(formatCommand(argv))));
+    const answer = this.plan.answers?.find(({ match }) =>
+      typeof match === 'function' ? match(argv) : match.test(formatCommand(argv)),
+    );
     if (answer?.runForReal && options.readOnly) return runCommand(argv, { ...options, allowFailure: true });
     const result = { ...OK, ...(answer?.result ?? this.model(argv)) };
     if (result.exitCode !== 0 && !options.allowFailure) {
@@ -176,7 +182,8 @@ export class RecordingHost implements Host {
   private virsh(args: readonly string[]): Partial<RunResult> {
     const [, , verb, name] = args;
     const domain = this.domains.get(name);
-    if (!domain) return verb === 'domstate' ? { exitCode: 1, lastLines: [`error: failed to get domain '${name}'`] } : {};
+    if (!domain)
+      return verb === 'domstate' ? { exitCode: 1, lastLines: [`error: failed to get domain '${name}'`] } : {};
     if (verb === 'domstate') return { stdout: domain.running ? 'running\n' : 'shut off\n' };
     if (verb === 'destroy') {
       if (domain.transient) this.domains.delete(name);

@@ -68,7 +68,9 @@ function strictUserinfo(uri: string): Userinfo | undefined {
 function wideUserinfo(uri: string): Userinfo | undefined {
   const scheme = SCHEME.exec(uri);
   const daemon = DAEMON.exec(uri);
-  const asDaemon: Userinfo | undefined = daemon ? { start: 0, end: daemon[1].length, colon: colonIn(uri, 0, daemon[1].length) } : undefined;
+  const asDaemon: Userinfo | undefined = daemon
+    ? { start: 0, end: daemon[1].length, colon: colonIn(uri, 0, daemon[1].length) }
+    : undefined;
   if (!scheme) return strictUserinfo(uri);
   const start = scheme[0].length;
   const at = uri.lastIndexOf('@');
@@ -145,7 +147,8 @@ export function secretVariants(uri: string): string[] {
   const strict = rawPassword(uri, strictUserinfo(uri));
   const wide = rawPassword(uri, wideUserinfo(uri));
   // Where the readings differ, the password may end at any '@' the wide one spans.
-  const candidates = wide === undefined || wide === strict ? [] : wide.split('@').map((_, i, parts) => parts.slice(0, i + 1).join('@'));
+  const candidates =
+    wide === undefined || wide === strict ? [] : wide.split('@').map((_, i, parts) => parts.slice(0, i + 1).join('@'));
   for (const raw of [strict, wide, ...candidates]) {
     if (raw === undefined) continue;
     variants.add(raw);

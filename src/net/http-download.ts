@@ -15,7 +15,11 @@ import { basicAuth } from './credentials.js';
  * use it). Credentials in the URL travel as a Basic header, and not to
  * another origin after a redirect.
  */
-export async function downloadFile(uri: string, destination: string, options: DownloadOptions = {}): Promise<DownloadResult> {
+export async function downloadFile(
+  uri: string,
+  destination: string,
+  options: DownloadOptions = {},
+): Promise<DownloadResult> {
   const { url, authorization } = basicAuth(uri);
   let current = new URL(url);
   const origin = current.origin;
@@ -26,7 +30,8 @@ export async function downloadFile(uri: string, destination: string, options: Do
     if (!('location' in outcome)) return outcome;
     if (redirects >= MAX_REDIRECTS) throw new Error(`more than ${MAX_REDIRECTS} redirects`);
     current = new URL(outcome.location, current);
-    if (current.protocol !== 'http:' && current.protocol !== 'https:') throw new Error(`redirected to an unsupported scheme '${current.protocol}'`);
+    if (current.protocol !== 'http:' && current.protocol !== 'https:')
+      throw new Error(`redirected to an unsupported scheme '${current.protocol}'`);
   }
 }
 
@@ -53,7 +58,11 @@ export class HttpStatusError extends Error {
     readonly status: number,
     statusText: string,
   ) {
-    super(status === 404 ? `not found (HTTP 404${statusText ? ` ${statusText}` : ''})` : `the server answered HTTP ${status}${statusText ? ` ${statusText}` : ''}`);
+    super(
+      status === 404
+        ? `not found (HTTP 404${statusText ? ` ${statusText}` : ''})`
+        : `the server answered HTTP ${status}${statusText ? ` ${statusText}` : ''}`,
+    );
     this.name = 'HttpStatusError';
   }
 }
@@ -71,7 +80,16 @@ const MAX_REDIRECTS = 10;
 const DEFAULT_STALL_TIMEOUT_MS = 60_000;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
-const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
 
 /** 5xx, 408, 429, a broken or refused connection, a stall: worth another try. Other 4xx and local errors: not. */
 export function isTransientHttpFailure(error: unknown): boolean {
@@ -92,7 +110,12 @@ function agentFor(url: URL): http.Agent {
 
 type Attempt = DownloadResult | { location: string };
 
-function attempt(url: URL, destination: string, headers: Record<string, string>, options: DownloadOptions): Promise<Attempt> {
+function attempt(
+  url: URL,
+  destination: string,
+  headers: Record<string, string>,
+  options: DownloadOptions,
+): Promise<Attempt> {
   const stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
   const signal = options.signal;
   return new Promise<Attempt>((resolve, reject) => {
@@ -154,7 +177,12 @@ function bodylessAnswer(response: http.IncomingMessage): { value?: Attempt; erro
 }
 
 /** A 200's body into the file, checked against Content-Length, with the validators for the next request. */
-async function receiveBody(response: http.IncomingMessage, destination: string, onData: () => void, options: DownloadOptions): Promise<Attempt> {
+async function receiveBody(
+  response: http.IncomingMessage,
+  destination: string,
+  onData: () => void,
+  options: DownloadOptions,
+): Promise<Attempt> {
   const lengthHeader = response.headers['content-length'];
   const total = lengthHeader !== undefined && /^[0-9]+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
   const { bytes, sha256 } = await receive(response, destination, total, onData, options);
@@ -187,7 +215,9 @@ async function receive(
       options.onProgress?.(bytes, total);
     }
     if (!response.complete) {
-      throw new TransferError(`the connection closed after ${formatBytes(bytes)}${total === undefined ? '' : ` of ${formatBytes(total)}`}`);
+      throw new TransferError(
+        `the connection closed after ${formatBytes(bytes)}${total === undefined ? '' : ` of ${formatBytes(total)}`}`,
+      );
     }
     return { bytes, sha256: hash.digest('hex') };
   } finally {

@@ -7,7 +7,8 @@ const RETRY_DELAY_ENV = 'IMAGE_FACTORY_RETRY_DELAY_MS';
 /** Delay before retry `retry` (1, 2, 3): 1 s, 2 s, 4 s, or from IMAGE_FACTORY_RETRY_DELAY_MS as the base. */
 export function retryDelayMs(retry: number): number {
   const configured = Number(process.env[RETRY_DELAY_ENV]);
-  const base = Number.isFinite(configured) && configured >= 0 && process.env[RETRY_DELAY_ENV] !== '' ? configured : 1000;
+  const base =
+    Number.isFinite(configured) && configured >= 0 && process.env[RETRY_DELAY_ENV] !== '' ? configured : 1000;
   return base * 2 ** (retry - 1);
 }
 

@@ -59,7 +59,11 @@ export function describeRsyncFailure(error: unknown): string {
 /** How a program failed, with its last lines (minus rsync's progress meter). */
 export function describeCommandFailure(error: unknown, program: string): string {
   if (!(error instanceof CommandError)) return error instanceof Error ? error.message : String(error);
-  const how = error.signal ? `was killed by ${error.signal}` : error.exitCode === null ? 'did not start' : `exited with code ${error.exitCode}`;
+  const how = error.signal
+    ? `was killed by ${error.signal}`
+    : error.exitCode === null
+      ? 'did not start'
+      : `exited with code ${error.exitCode}`;
   const lines = error.lastLines.filter((line) => !PROGRESS_LINE.test(line)).slice(-4);
   return `${program} ${how}${lines.length ? `: ${lines.join(' / ')}` : ''}`;
 }

@@ -131,7 +131,9 @@ class Expectation {
     const now = Date.now();
     if (this.expectSeen === undefined && consoleMatches(this.expect, text)) {
       this.expectSeen = now;
-      reporter.info(`boot test: the console showed /${this.expect.source}/ after ${formatDuration(now - this.started)}`);
+      reporter.info(
+        `boot test: the console showed /${this.expect.source}/ after ${formatDuration(now - this.started)}`,
+      );
     }
     if (this.cloudInit && this.cloudInitSeen === undefined && this.cloudInitDone.test(text)) {
       this.cloudInitSeen = now;
@@ -158,7 +160,11 @@ class Expectation {
  * and console log are removed on every path. Throws VmStepError when the
  * system does not come up within boot-timeout or the VM stops before.
  */
-export async function bootTest(ctx: BuildContext, imagePath: string, accelerator: 'kvm' | 'tcg'): Promise<BootTestResult> {
+export async function bootTest(
+  ctx: BuildContext,
+  imagePath: string,
+  accelerator: 'kvm' | 'tcg',
+): Promise<BootTestResult> {
   const { spec, reporter, host } = ctx;
   const image = resolve(imagePath);
   const vm = bootVm(ctx, image);
@@ -173,7 +179,10 @@ export async function bootTest(ctx: BuildContext, imagePath: string, accelerator
       name: vm.domain,
       accelerator,
       memoryMiB: spec.bootTest.ramMiB,
-      disks: [{ path: vm.overlay, format: 'qcow2' }, ...(spec.bootTest.cloudInit ? [{ path: vm.seed, format: 'raw' as const, readonly: true }] : [])],
+      disks: [
+        { path: vm.overlay, format: 'qcow2' },
+        ...(spec.bootTest.cloudInit ? [{ path: vm.seed, format: 'raw' as const, readonly: true }] : []),
+      ],
       consoleLog: vm.consoleLog,
       boot: { kind: 'import' },
     });
@@ -186,7 +195,10 @@ export async function bootTest(ctx: BuildContext, imagePath: string, accelerator
       await host.run(command, { onLine: (line) => reporter.output(line) });
     } catch (error) {
       if (error instanceof AbortedError) throw error;
-      throw new VmStepError(`virt-install could not start the boot-test VM: ${error instanceof CommandError ? error.message : String(error)}`, []);
+      throw new VmStepError(
+        `virt-install could not start the boot-test VM: ${error instanceof CommandError ? error.message : String(error)}`,
+        [],
+      );
     }
     // A recorded VM has no console to watch.
     if (!host.live) return { seconds: 0, cloudInitFinished: undefined, lastLines: [] };
@@ -217,9 +229,22 @@ async function prepareBootDisks(ctx: BuildContext, image: string, vm: BootVm): P
   await host.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', formatOf(ctx, image), '-b', image, vm.overlay]);
   if (ctx.spec.bootTest.cloudInit) {
     await host.makeDir(vm.seedDir, 0o755);
-    for (const [name, content] of Object.entries(noCloudSeed(vm.token))) await host.writeFile(join(vm.seedDir, name), content, 0o644);
+    for (const [name, content] of Object.entries(noCloudSeed(vm.token)))
+      await host.writeFile(join(vm.seedDir, name), content, 0o644);
     // xorriso: a dependency of virtinst, so wherever virt-install is, this is too.
-    await host.run(['xorriso', '-as', 'mkisofs', '-quiet', '-volid', 'cidata', '-joliet', '-rock', '-output', vm.seed, vm.seedDir]);
+    await host.run([
+      'xorriso',
+      '-as',
+      'mkisofs',
+      '-quiet',
+      '-volid',
+      'cidata',
+      '-joliet',
+      '-rock',
+      '-output',
+      vm.seed,
+      vm.seedDir,
+    ]);
   }
   return registrations;
 }
@@ -239,7 +264,9 @@ async function waitForSystem(ctx: BuildContext, vm: BootVm, expectation: Expecta
     if (expectation.met()) break;
     const now = Date.now();
     if (now >= deadline) {
-      reporter.warning(`the system did not come up within ${formatDuration(spec.bootTest.timeoutMs)} (boot-timeout): stopping the VM`);
+      reporter.warning(
+        `the system did not come up within ${formatDuration(spec.bootTest.timeoutMs)} (boot-timeout): stopping the VM`,
+      );
       break;
     }
     if (now - lastStateCheck >= STATE_INTERVAL_MS) {
@@ -262,9 +289,11 @@ async function waitForSystem(ctx: BuildContext, vm: BootVm, expectation: Expecta
     }
   }
   const lastLines = screen.lastLines();
-  if (!expectation.met()) throw bootFailure(ctx, expectation, lastLines, stoppedAt === undefined ? undefined : stoppedAt - started);
+  if (!expectation.met())
+    throw bootFailure(ctx, expectation, lastLines, stoppedAt === undefined ? undefined : stoppedAt - started);
   const seconds = expectation.seconds();
-  const cloudInitAfter = expectation.cloudInitSeen === undefined ? undefined : (expectation.cloudInitSeen - started) / 1000;
+  const cloudInitAfter =
+    expectation.cloudInitSeen === undefined ? undefined : (expectation.cloudInitSeen - started) / 1000;
   reporter.info(
     `boot test passed: the image came up in ${seconds.toFixed(1)} s` +
       (cloudInitAfter !== undefined ? ` (cloud-init finished after ${cloudInitAfter.toFixed(1)} s)` : ''),
@@ -273,7 +302,12 @@ async function waitForSystem(ctx: BuildContext, vm: BootVm, expectation: Expecta
 }
 
 /** Why the system did not come up, in words, with the console quoted. */
-function bootFailure(ctx: BuildContext, expectation: Expectation, lastLines: string[], stoppedAfterMs: number | undefined): VmStepError {
+function bootFailure(
+  ctx: BuildContext,
+  expectation: Expectation,
+  lastLines: string[],
+  stoppedAfterMs: number | undefined,
+): VmStepError {
   const { expect, cloudInit } = expectation;
   const limit = formatDuration(ctx.spec.bootTest.timeoutMs);
   const how =
@@ -285,7 +319,9 @@ function bootFailure(ctx: BuildContext, expectation: Expectation, lastLines: str
       ? `The console showed /${expect.source}/, but cloud-init never printed its marker (is cloud-init installed, with the NoCloud datasource, and does its output reach ttyS0?).`
       : `The console never showed /${expect.source}/${cloudInit && expectation.cloudInitSeen !== undefined ? ' (cloud-init did finish)' : ''}.`;
   const empty =
-    lastLines.length === 0 ? ' The console stayed empty: no boot loader, or a kernel that does not print to the serial console (console=ttyS0)?' : '';
+    lastLines.length === 0
+      ? ' The console stayed empty: no boot loader, or a kernel that does not print to the serial console (console=ttyS0)?'
+      : '';
   return new VmStepError(`the boot test expected ${expectation.describe()}, but ${how}. ${missing}${empty}`, lastLines);
 }
 
@@ -309,6 +345,8 @@ async function restoreOwner(ctx: BuildContext, path: string, uid: number, gid: n
     await ctx.host.chown(path, uid, gid);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    ctx.reporter.warning(`boot test: could not give ${path} back to uid ${uid}, gid ${gid}: ${(error as Error).message}`);
+    ctx.reporter.warning(
+      `boot test: could not give ${path} back to uid ${uid}, gid ${gid}: ${(error as Error).message}`,
+    );
   }
 }

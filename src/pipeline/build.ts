@@ -75,7 +75,7 @@ export class BuildError extends Error {
   }
 }
 
-/** kvm or tcg for this build, as `accelerator` asks and the host allows; a UsageError when kvm is asked for and unusable. */
+/** kvm or tcg, as `accelerator` asks and the host allows; a UsageError when kvm is asked for and unusable. */
 export function chooseBuildAccelerator(spec: ImageSpec, reporter: Reporter, kvmUsable?: boolean): 'kvm' | 'tcg' {
   const status = kvmUsable === undefined ? kvmStatus() : { usable: kvmUsable, reason: 'disabled by the caller' };
   const chosen = chooseAccelerator(spec.accelerator, status);
@@ -102,17 +102,27 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     const installer = await run.step('fetch', () => fetchInstaller(ctx));
     const staging = await openStaging(ctx);
     await run.step('disk', () => createRawDisk(ctx, staging.raw));
-    const install = { domain: `${spec.stem}-${ctx.host.uniqueSuffix(3)}`, diskPath: staging.raw, consoleLog: paths.consoleLog, staging: staging.dir };
+    const install = {
+      domain: `${spec.stem}-${ctx.host.uniqueSuffix(3)}`,
+      diskPath: staging.raw,
+      consoleLog: paths.consoleLog,
+      staging: staging.dir,
+    };
     await run.step('install', () => installSystem(ctx, install, installer, accelerator));
     const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw));
     if (spec.format === 'qcow2') await run.step('convert', () => convertToQcow2(ctx, staging.raw, staging.image));
-    const sha256 = await run.step('checksum', () => writeChecksum(ctx, staging.image, staging.checksum, `${spec.stem}.${spec.format}`));
+    const sha256 = await run.step('checksum', () =>
+      writeChecksum(ctx, staging.image, staging.checksum, `${spec.stem}.${spec.format}`),
+    );
     // Before anything is published or uploaded: an image that does not boot goes nowhere.
-    const boot = spec.bootTest.enabled ? await run.step('boot-test', () => bootTest(ctx, staging.image, accelerator)) : undefined;
+    const boot = spec.bootTest.enabled
+      ? await run.step('boot-test', () => bootTest(ctx, staging.image, accelerator))
+      : undefined;
     await run.step('publish', () => publishImage(ctx, staging, paths));
     const result = await run.published(paths, { sha256, accelerator, scrubbed, installer, boot });
     result.uploads = await run.step('upload', () => uploadImage(ctx, { image: paths.image, checksum: paths.checksum }));
-    if (spec.postBuildCommand) await run.step('post-build', () => runPostBuildCommand(ctx, spec.postBuildCommand ?? '', paths.image));
+    if (spec.postBuildCommand)
+      await run.step('post-build', () => runPostBuildCommand(ctx, spec.postBuildCommand ?? '', paths.image));
     return result;
   } catch (error) {
     throw await run.fail(error, paths);
@@ -136,7 +146,14 @@ class BuildRun {
 
   constructor(options: BuildOptions, host: Host) {
     const cleanup = new CleanupStack(host.uninterruptible(), options.onResources);
-    this.ctx = { spec: options.spec, host, reporter: options.reporter, cleanup, signal: options.signal, download: options.download };
+    this.ctx = {
+      spec: options.spec,
+      host,
+      reporter: options.reporter,
+      cleanup,
+      signal: options.signal,
+      download: options.download,
+    };
   }
 
   /** Run one step: reported as it starts and ends, and timed. */

@@ -10,7 +10,11 @@ import { throttled } from './reporter.js';
 const READ_SIZE = 4 << 20;
 
 /** SHA-256 over a stream: constant memory whatever the image size. */
-export async function sha256File(path: string, onProgress?: (done: number, total: number) => void, signal?: AbortSignal): Promise<string> {
+export async function sha256File(
+  path: string,
+  onProgress?: (done: number, total: number) => void,
+  signal?: AbortSignal,
+): Promise<string> {
   const total = (await stat(path)).size;
   const hash = createHash('sha256');
   let done = 0;
@@ -27,7 +31,12 @@ export async function sha256File(path: string, onProgress?: (done: number, total
  * Hash the image and write `<hex>  <file name>` — what `sha256sum -c` reads —
  * to `checksumPath`.
  */
-export async function writeChecksum(ctx: BuildContext, imagePath: string, checksumPath: string, finalName = basename(imagePath)): Promise<string> {
+export async function writeChecksum(
+  ctx: BuildContext,
+  imagePath: string,
+  checksumPath: string,
+  finalName = basename(imagePath),
+): Promise<string> {
   // A recorded build has no image to hash.
   if (!ctx.host.live) {
     ctx.reporter.info(`would write the SHA-256 of ${finalName} to ${basename(checksumPath)}`);
@@ -37,7 +46,10 @@ export async function writeChecksum(ctx: BuildContext, imagePath: string, checks
   const progress = throttled(10_000, (message) => ctx.reporter.progress('checksum', message));
   const digest = await sha256File(
     imagePath,
-    (done, total) => progress(`hashed ${formatBytes(done)} of ${formatBytes(total)} (${total ? ((100 * done) / total).toFixed(0) : 100}%)`),
+    (done, total) =>
+      progress(
+        `hashed ${formatBytes(done)} of ${formatBytes(total)} (${total ? ((100 * done) / total).toFixed(0) : 100}%)`,
+      ),
     ctx.signal,
   );
   const seconds = (Date.now() - started) / 1000;

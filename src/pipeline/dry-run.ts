@@ -13,8 +13,14 @@ const FIRST_SECTOR = 2048;
  */
 export function dryRunHost(reporter: Reporter, spec: ImageSpec): RecordingHost {
   const sectors = Math.floor(spec.imageSize / 512);
-  const table = { partitiontable: { sectorsize: 512, partitions: [{ node: 'disk1', start: FIRST_SECTOR, size: sectors - FIRST_SECTOR, type: '83' }] } };
-  const trimmed = (calls: readonly HostCall[]): boolean => calls.some((call) => call.kind === 'run' && call.argv.includes('fstrim'));
+  const table = {
+    partitiontable: {
+      sectorsize: 512,
+      partitions: [{ node: 'disk1', start: FIRST_SECTOR, size: sectors - FIRST_SECTOR, type: '83' }],
+    },
+  };
+  const trimmed = (calls: readonly HostCall[]): boolean =>
+    calls.some((call) => call.kind === 'run' && call.argv.includes('fstrim'));
   return new RecordingHost(reporter, {
     answers: [
       { match: /^virt-install --version$/, runForReal: true },

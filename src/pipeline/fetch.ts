@@ -143,7 +143,12 @@ async function removeStalePartials(ctx: BuildContext, dir: string, names: string
   }
 }
 
-async function describeFetch(ctx: BuildContext, key: InstallerKey, source: InstallerSource, path: string): Promise<void> {
+async function describeFetch(
+  ctx: BuildContext,
+  key: InstallerKey,
+  source: InstallerSource,
+  path: string,
+): Promise<void> {
   switch (source.scheme) {
     case 'file':
       ctx.reporter.info(`${key}: would copy ${source.display} to ${path}`);
@@ -223,7 +228,11 @@ function mismatch(key: InstallerKey, source: InstallerSource, actual: string, wh
  * Write a file through a partial name that the cleanup stack knows: `write`
  * fills it; it is renamed to `path` only when `write` resolves true.
  */
-async function viaPartial(ctx: BuildContext, path: string, write: (partial: string) => Promise<boolean>): Promise<boolean> {
+async function viaPartial(
+  ctx: BuildContext,
+  path: string,
+  write: (partial: string) => Promise<boolean>,
+): Promise<boolean> {
   const partial = partialPath(path);
   const entry = ctx.cleanup.register({ kind: 'path', path: partial });
   try {
@@ -244,20 +253,31 @@ async function viaPartial(ctx: BuildContext, path: string, write: (partial: stri
 // ---------------------------------------------------------------------------
 // file: and plain paths
 
-async function copyLocal(ctx: BuildContext, key: InstallerKey, source: InstallerSource, path: string): Promise<Outcome> {
+async function copyLocal(
+  ctx: BuildContext,
+  key: InstallerKey,
+  source: InstallerSource,
+  path: string,
+): Promise<Outcome> {
   let original: Stats;
   try {
     original = await stat(source.location);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new FetchError(key, source.display, code === 'ENOENT' ? `${source.location} does not exist` : (error as Error).message);
+    throw new FetchError(
+      key,
+      source.display,
+      code === 'ENOENT' ? `${source.location} does not exist` : (error as Error).message,
+    );
   }
   if (!original.isFile()) throw new FetchError(key, source.display, `${source.location} is not a regular file`);
   const name = basename(path);
   const cached = await statFile(path);
   // utimes() takes seconds as a double: the copy's time can be off by a microsecond.
   if (cached && cached.size === original.size && Math.abs(cached.mtimeMs - original.mtimeMs) < 1) {
-    ctx.reporter.info(`${key}: ${name} taken from cache (${formatBytes(cached.size)}, same size and time as ${source.display})`);
+    ctx.reporter.info(
+      `${key}: ${name} taken from cache (${formatBytes(cached.size)}, same size and time as ${source.display})`,
+    );
     return 'cached';
   }
   const started = Date.now();
@@ -273,7 +293,9 @@ async function copyLocal(ctx: BuildContext, key: InstallerKey, source: Installer
     await utimes(partial, original.atimeMs / 1000, original.mtimeMs / 1000);
     return true;
   });
-  ctx.reporter.info(`${key}: copied ${source.display} to ${path} (${formatBytes(original.size)} in ${formatDuration(Date.now() - started)})`);
+  ctx.reporter.info(
+    `${key}: copied ${source.display} to ${path} (${formatBytes(original.size)} in ${formatDuration(Date.now() - started)})`,
+  );
   return 'downloaded';
 }
 
@@ -288,52 +310,48 @@ interface Validators {
   lastModified?: string;
 }
 
-async function downloadHttp(ctx: BuildContext, key: InstallerKey, source: InstallerSource, path: string): Promise<Outcome> {
+async function downloadHttp(
+  ctx: BuildContext,
+  key: InstallerKey,
+  source: InstallerSource,
+  path: string,
+): Promise<Outcome> {
   const { reporter } = ctx;
   const name = basename(path);
   const cached = await statFile(path);
-  const validators = cached ? await readValidators(path) : undefined;
-  const headers: Record<string, string> = {};
-  if (cached && validators && validators.url === source.display && validators.size === cached.size) {
-    if (validators.etag) headers['If-None-Match'] = validators.etag;
-    if (validators.lastModified) headers['If-Modified-Since'] = validators.lastModified;
-  }
+  const headers = cached ? await conditionalHeaders(path, cached, source) : {};
   const conditional = Object.keys(headers).length > 0;
   const started = Date.now();
 
-  const result = await withRetries(
-    async (): Promise<DownloadResult> => {
-      let response: DownloadResult = { status: 304 };
-      await viaPartial(ctx, path, async (partial) => {
-        response = await httpAttempt(ctx, key, source, partial, headers);
-        if (response.status === 304) return false;
-        if (source.sha256) {
-          const actual = response.sha256;
-          if (actual !== source.sha256) throw mismatch(key, source, actual, 'the download was deleted');
-        }
-        await chmod(partial, FILE_MODE);
-        // Validators of the old file must not vouch for the new one, not even for a moment.
-        await rm(sidecarPath(path), { force: true });
-        return true;
-      });
-      return response;
-    },
-    {
-      isTransient: isTransientHttpFailure,
-      describe: (error) => redactSecrets(describeError(error), secretVariants(source.uri)),
-      signal: ctx.signal,
-      onRetry: (reason, attempt, delayMs) =>
-        reporter.warning(`${key}: downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
-    },
-  );
+  const result = await withRetries(() => downloadOnce(ctx, key, source, path, headers), {
+    isTransient: isTransientHttpFailure,
+    describe: (error) => redactSecrets(describeError(error), secretVariants(source.uri)),
+    signal: ctx.signal,
+    onRetry: (reason, attempt, delayMs) =>
+      reporter.warning(
+        `${key}: downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`,
+      ),
+  });
 
   if (result.status === 304) {
-    if (!cached || !conditional) throw new FetchError(key, source.display, 'the server answered 304 Not Modified to a request that was not conditional');
-    reporter.info(`${key}: ${name} revalidated, unchanged on the server (HTTP 304; ${formatBytes(cached.size)} from cache)`);
+    if (!cached || !conditional)
+      throw new FetchError(
+        key,
+        source.display,
+        'the server answered 304 Not Modified to a request that was not conditional',
+      );
+    reporter.info(
+      `${key}: ${name} revalidated, unchanged on the server (HTTP 304; ${formatBytes(cached.size)} from cache)`,
+    );
     return 'revalidated';
   }
   if (result.etag || result.lastModified) {
-    const fresh: Validators = { url: source.display, size: result.bytes, etag: result.etag, lastModified: result.lastModified };
+    const fresh: Validators = {
+      url: source.display,
+      size: result.bytes,
+      etag: result.etag,
+      lastModified: result.lastModified,
+    };
     await writeFile(sidecarPath(path), `${JSON.stringify(fresh)}\n`, { mode: FILE_MODE });
   }
   const seconds = Math.max((Date.now() - started) / 1000, 0.001);
@@ -341,6 +359,44 @@ async function downloadHttp(ctx: BuildContext, key: InstallerKey, source: Instal
     `${key}: downloaded ${source.display} to ${path} (${formatBytes(result.bytes)} in ${formatDuration(Date.now() - started)}, ${formatBytes(result.bytes / seconds)}/s)`,
   );
   return 'downloaded';
+}
+
+/** One GET into a partial file, verified where a SHA-256 is configured, renamed into place when whole. */
+async function downloadOnce(
+  ctx: BuildContext,
+  key: InstallerKey,
+  source: InstallerSource,
+  path: string,
+  headers: Record<string, string>,
+): Promise<DownloadResult> {
+  let response: DownloadResult = { status: 304 };
+  await viaPartial(ctx, path, async (partial) => {
+    response = await httpAttempt(ctx, key, source, partial, headers);
+    if (response.status === 304) return false;
+    if (source.sha256 && response.sha256 !== source.sha256) {
+      throw mismatch(key, source, response.sha256, 'the download was deleted');
+    }
+    await chmod(partial, FILE_MODE);
+    // Validators of the old file must not vouch for the new one, not even for a moment.
+    await rm(sidecarPath(path), { force: true });
+    return true;
+  });
+  return response;
+}
+
+/** If-None-Match / If-Modified-Since from the validators of the cached file, when they are its own. */
+async function conditionalHeaders(
+  path: string,
+  cached: Stats,
+  source: InstallerSource,
+): Promise<Record<string, string>> {
+  const validators = await readValidators(path);
+  const headers: Record<string, string> = {};
+  if (validators && validators.url === source.display && validators.size === cached.size) {
+    if (validators.etag) headers['If-None-Match'] = validators.etag;
+    if (validators.lastModified) headers['If-Modified-Since'] = validators.lastModified;
+  }
+  return headers;
 }
 
 async function readValidators(path: string): Promise<Validators | undefined> {
@@ -409,7 +465,12 @@ function rsyncCommand(uri: string, path: string): string[] {
   return rsyncArgv({ flags: ['--times'], operands: [uri, path] });
 }
 
-async function fetchRsync(ctx: BuildContext, key: InstallerKey, source: InstallerSource, path: string): Promise<Outcome> {
+async function fetchRsync(
+  ctx: BuildContext,
+  key: InstallerKey,
+  source: InstallerSource,
+  path: string,
+): Promise<Outcome> {
   const { reporter } = ctx;
   const { uri, env, secrets } = rsyncEndpoint(source.location);
   const argv = rsyncCommand(uri, path);
@@ -428,11 +489,14 @@ async function fetchRsync(ctx: BuildContext, key: InstallerKey, source: Installe
         describe: (error) => redactSecrets(describeRsyncFailure(error), secrets),
         signal: ctx.signal,
         onRetry: (reason, attempt, delayMs) =>
-          reporter.warning(`${key}: ${formatCommand(argv)} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
+          reporter.warning(
+            `${key}: ${formatCommand(argv)} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`,
+          ),
       },
     );
   } catch (error) {
-    if (error instanceof CommandError) throw new FetchError(key, source.display, redactSecrets(describeRsyncFailure(error), secrets));
+    if (error instanceof CommandError)
+      throw new FetchError(key, source.display, redactSecrets(describeRsyncFailure(error), secrets));
     throw error;
   }
   const after = await statFile(path);
@@ -451,6 +515,8 @@ async function fetchRsync(ctx: BuildContext, key: InstallerKey, source: Installe
     reporter.info(`${key}: ${name} taken from cache (${formatBytes(after.size)}, unchanged on ${source.display})`);
     return 'cached';
   }
-  reporter.info(`${key}: downloaded ${source.display} to ${path} (${formatBytes(after.size)} in ${formatDuration(Date.now() - started)})`);
+  reporter.info(
+    `${key}: downloaded ${source.display} to ${path} (${formatBytes(after.size)} in ${formatDuration(Date.now() - started)})`,
+  );
   return 'downloaded';
 }

@@ -89,7 +89,8 @@ export function installerVm(spec: ImageSpec, plan: InstallPlan): VmDefinition {
     installer.files.image !== undefined
       ? escapeOptionValue(`${installer.dir}/${installer.files.image}`)
       : `${escapeOptionValue(installer.dir)},kernel=${escapeOptionValue(installer.files.linux ?? '')},initrd=${escapeOptionValue(installer.files.initrd ?? '')}`;
-  const inject = spec.answerFile && spec.answerDelivery === 'inject' ? (plan.injectedAnswerFile ?? spec.answerFile.path) : undefined;
+  const inject =
+    spec.answerFile && spec.answerDelivery === 'inject' ? (plan.injectedAnswerFile ?? spec.answerFile.path) : undefined;
   const answerArgument = inject ? answerFileArgument(spec, `file:///${basename(inject)}`) : (plan.answerArgument ?? '');
   return {
     name: plan.domain,
@@ -97,7 +98,12 @@ export function installerVm(spec: ImageSpec, plan: InstallPlan): VmDefinition {
     memoryMiB: spec.ramMiB,
     disks: [{ path: plan.diskPath, format: 'raw' }],
     consoleLog: plan.consoleLog,
-    boot: { kind: 'installer', location, extraArgs: [answerArgument, spec.append].filter((part) => part.trim() !== '').join(' '), inject },
+    boot: {
+      kind: 'installer',
+      location,
+      extraArgs: [answerArgument, spec.append].filter((part) => part.trim() !== '').join(' '),
+      inject,
+    },
     mac: spec.mac,
     vnc: spec.vnc,
   };
@@ -114,7 +120,10 @@ export async function runInstaller(ctx: BuildContext, plan: InstallPlan): Promis
   await host.remove(plan.consoleLog);
   const grants = await grantQemuSearch(ctx, plan.diskPath);
   const domain = ctx.cleanup.register({ kind: 'domain', uri: libvirtUri(host), name: plan.domain });
-  const console = new ConsoleFollower(plan.consoleLog, spec.installerLogs ? (line) => reporter.output(`console: ${line}`) : undefined);
+  const console = new ConsoleFollower(
+    plan.consoleLog,
+    spec.installerLogs ? (line) => reporter.output(`console: ${line}`) : undefined,
+  );
   const started = Date.now();
   await watchInstaller(ctx, plan.domain, console, () => host.run(command, { onLine: (line) => reporter.output(line) }));
   await ctx.cleanup.release(domain);
@@ -127,7 +136,12 @@ export async function runInstaller(ctx: BuildContext, plan: InstallPlan): Promis
  * progress at a calm rate, and destroy the VM past install-timeout. A failure
  * becomes a VmStepError that quotes the console.
  */
-async function watchInstaller(ctx: BuildContext, domain: string, console: ConsoleFollower, install: () => Promise<unknown>): Promise<void> {
+async function watchInstaller(
+  ctx: BuildContext,
+  domain: string,
+  console: ConsoleFollower,
+  install: () => Promise<unknown>,
+): Promise<void> {
   const { spec, reporter, host } = ctx;
   const limit = formatDuration(spec.installTimeoutMs);
   const started = Date.now();
@@ -135,7 +149,9 @@ async function watchInstaller(ctx: BuildContext, domain: string, console: Consol
   const progress = throttled(60_000, (message) => reporter.progress('install', message));
   const ticker = setInterval(() => {
     const latest = console.latest();
-    progress(`installer running for ${formatDuration(Date.now() - started)}${latest ? `; console: ${latest.slice(0, 160)}` : ''}`);
+    progress(
+      `installer running for ${formatDuration(Date.now() - started)}${latest ? `; console: ${latest.slice(0, 160)}` : ''}`,
+    );
   }, 5_000);
   ticker.unref();
   let timedOut = false;
@@ -151,7 +167,11 @@ async function watchInstaller(ctx: BuildContext, domain: string, console: Consol
   } catch (error) {
     await console.stop();
     if (error instanceof AbortedError) throw error;
-    if (timedOut) throw new VmStepError(`the installer did not finish within ${limit} (install-timeout); the VM was stopped`, console.lastLines());
+    if (timedOut)
+      throw new VmStepError(
+        `the installer did not finish within ${limit} (install-timeout); the VM was stopped`,
+        console.lastLines(),
+      );
     const detail = error instanceof CommandError ? error.message : String(error);
     throw new VmStepError(`virt-install failed: ${detail}`, console.lastLines());
   } finally {
@@ -166,13 +186,21 @@ async function watchInstaller(ctx: BuildContext, domain: string, console: Consol
  * folder above the disk. Where one is private (root's home, a mkdtemp folder),
  * grant that user search permission with an ACL for the install (or boot test) only.
  */
-export async function grantQemuSearch(ctx: BuildContext, diskPath: string, during = 'the install'): Promise<Registration[]> {
+export async function grantQemuSearch(
+  ctx: BuildContext,
+  diskPath: string,
+  during = 'the install',
+): Promise<Registration[]> {
   if (!ctx.host.isRoot) return [];
   const user = qemuSystemUser();
   if (!user) return [];
   const grants: Registration[] = [];
   for (const folder of foldersWithoutSearch(diskPath)) {
-    const acl = await ctx.host.run(['getfacl', '--omit-header', '--absolute-names', folder], { captureStdout: true, quiet: true, readOnly: true });
+    const acl = await ctx.host.run(['getfacl', '--omit-header', '--absolute-names', folder], {
+      captureStdout: true,
+      quiet: true,
+      readOnly: true,
+    });
     if (new RegExp(`^user:${user}:`, 'm').test(acl.stdout)) continue;
     ctx.reporter.info(`${folder} is private: letting ${user} (qemu) pass through it during ${during}`);
     grants.push(ctx.cleanup.register({ kind: 'acl', path: folder, entry: `u:${user}` }));

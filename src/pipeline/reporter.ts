@@ -1,4 +1,5 @@
-export type Step = 'fetch' | 'disk' | 'install' | 'scrub' | 'convert' | 'checksum' | 'publish' | 'boot-test' | 'upload' | 'post-build';
+export type Step =
+  'fetch' | 'disk' | 'install' | 'scrub' | 'convert' | 'checksum' | 'publish' | 'boot-test' | 'upload' | 'post-build';
 
 export const STEP_TITLES: Record<Step, string> = {
   fetch: 'Fetch the installer kernel and initrd',
@@ -34,7 +35,10 @@ export interface Reporter {
 }
 
 /** Lets through at most one message per interval, always the latest. */
-export function throttled(intervalMs: number, emit: (message: string) => void): (message: string, force?: boolean) => void {
+export function throttled(
+  intervalMs: number,
+  emit: (message: string) => void,
+): (message: string, force?: boolean) => void {
   let last = 0;
   return (message, force = false) => {
     const now = Date.now();

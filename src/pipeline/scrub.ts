@@ -50,9 +50,15 @@ export interface ScrubResult {
 
 /** Read the partition table: exactly one partition, as the original requires. */
 export async function singlePartition(ctx: BuildContext, diskPath: string): Promise<{ offset: number; size: number }> {
-  const result = await ctx.host.run(['sfdisk', '--json', diskPath], { captureStdout: true, readOnly: true, allowFailure: true });
+  const result = await ctx.host.run(['sfdisk', '--json', diskPath], {
+    captureStdout: true,
+    readOnly: true,
+    allowFailure: true,
+  });
   if (result.exitCode !== 0 || result.stdout.trim() === '') {
-    throw new ScrubError(`Expected exactly one partition in ${diskPath}, but found no partitions (no partition table: did the installer write the disk?).`);
+    throw new ScrubError(
+      `Expected exactly one partition in ${diskPath}, but found no partitions (no partition table: did the installer write the disk?).`,
+    );
   }
   const table = JSON.parse(result.stdout) as { partitiontable: { sectorsize?: number; partitions?: Partition[] } };
   const sectorSize = table.partitiontable.sectorsize ?? 512;
@@ -79,13 +85,23 @@ export async function scrubImage(ctx: BuildContext, diskPath: string): Promise<S
   const { host, cleanup } = ctx;
   const partition = await singlePartition(ctx, diskPath);
   const loopEntry = cleanup.register({ kind: 'loop', backingFile: diskPath });
-  const losetup = ['losetup', '--find', '--show', '--offset', String(partition.offset), '--sizelimit', String(partition.size), diskPath];
+  const losetup = [
+    'losetup',
+    '--find',
+    '--show',
+    '--offset',
+    String(partition.offset),
+    '--sizelimit',
+    String(partition.size),
+    diskPath,
+  ];
   const loop = (await host.run(losetup, { root: true, captureStdout: true })).stdout.trim();
   const filesystem = await filesystemType(ctx, loop);
 
   const mount = await mountPartition(ctx, loop);
   const removed = await removeInstallerLogs(ctx, mount.path);
-  const discarded = (await zeroingOf(ctx, filesystem)) === 'discard' && (await discardFreeSpace(ctx, mount, diskPath, filesystem));
+  const discarded =
+    (await zeroingOf(ctx, filesystem)) === 'discard' && (await discardFreeSpace(ctx, mount, diskPath, filesystem));
   await mount.release();
 
   let zeroing: ScrubResult['zeroing'] = discarded ? 'discard' : 'none';
@@ -138,7 +154,12 @@ async function mountPartition(ctx: BuildContext, loop: string): Promise<Mounted>
 }
 
 /** fstrim the file system; true when the raw file really shrank (the loop device passed the discards on). */
-async function discardFreeSpace(ctx: BuildContext, mount: Mounted, diskPath: string, filesystem: string): Promise<boolean> {
+async function discardFreeSpace(
+  ctx: BuildContext,
+  mount: Mounted,
+  diskPath: string,
+  filesystem: string,
+): Promise<boolean> {
   const { host, reporter } = ctx;
   // Trim on a fresh mount: unmounting commits the removals, and no journal
   // or old tree root (ext4, Btrfs) still holds the removed logs' blocks,
@@ -148,11 +169,15 @@ async function discardFreeSpace(ctx: BuildContext, mount: Mounted, diskPath: str
   const trim = await host.run(['fstrim', '--verbose', mount.path], { root: true, allowFailure: true });
   const after = await allocatedBytes(ctx, diskPath);
   if (trim.exitCode === 0 && after < before) {
-    reporter.info(`discarded free space: the raw file shrank from ${formatBytes(before)} to ${formatBytes(after)} on disk`);
+    reporter.info(
+      `discarded free space: the raw file shrank from ${formatBytes(before)} to ${formatBytes(after)} on disk`,
+    );
     return true;
   }
   const why = trim.exitCode === 0 ? 'no space was released' : trim.lastLines.join(' ');
-  const next = zerofreeCan(filesystem) ? 'falling back to zerofree' : `free space of the ${filesystem} file system is left as it is`;
+  const next = zerofreeCan(filesystem)
+    ? 'falling back to zerofree'
+    : `free space of the ${filesystem} file system is left as it is`;
   reporter.warning(`discarding free space did not punch holes into ${diskPath} (${why}); ${next}`);
   return false;
 }
@@ -194,12 +219,20 @@ interface Entry {
 async function listFolder(ctx: BuildContext, dir: string): Promise<Entry[]> {
   if (ctx.host.isRoot) {
     try {
-      return (await readdir(dir, { withFileTypes: true })).map((entry) => ({ path: join(dir, entry.name), isDirectory: entry.isDirectory() }));
+      return (await readdir(dir, { withFileTypes: true })).map((entry) => ({
+        path: join(dir, entry.name),
+        isDirectory: entry.isDirectory(),
+      }));
     } catch {
       return [];
     }
   }
-  const listing = await ctx.host.run(['ls', '-1Ap', '--', dir], { root: true, captureStdout: true, quiet: true, allowFailure: true });
+  const listing = await ctx.host.run(['ls', '-1Ap', '--', dir], {
+    root: true,
+    captureStdout: true,
+    quiet: true,
+    allowFailure: true,
+  });
   if (listing.exitCode !== 0) return [];
   return listing.stdout
     .split('\n')
@@ -212,7 +245,12 @@ async function expand(ctx: BuildContext, root: string, pattern: string): Promise
   const slash = pattern.lastIndexOf('/');
   const dir = join(root, pattern.slice(0, slash));
   const leaf = pattern.slice(slash + 1);
-  const regex = new RegExp(`^${leaf.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const regex = new RegExp(
+    `^${leaf
+      .split('*')
+      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
   return (await listFolder(ctx, dir))
     .filter((entry) => regex.test(entry.path.slice(dir.length + 1)))
     .sort((a, b) => a.path.localeCompare(b.path));
@@ -236,7 +274,10 @@ export async function removeInstallerLogs(ctx: BuildContext, root: string): Prom
     for (const { path } of await expand(ctx, root, pattern)) {
       const name = `/${relative(root, path)}`;
       reporter.info(`Removing ${name}`);
-      await host.run(['rm', '--recursive', '--force', '--one-file-system', '--', path], { root: true, quiet: host.isRoot });
+      await host.run(['rm', '--recursive', '--force', '--one-file-system', '--', path], {
+        root: true,
+        quiet: host.isRoot,
+      });
       removed.push(name);
     }
   }

@@ -28,7 +28,9 @@ export function checkOutputs(spec: ImageSpec): void {
   const paths = outputPaths(spec);
   for (const path of [paths.image, paths.checksum, paths.raw]) {
     if (path && existsSync(path)) {
-      throw new UsageError(`${path} already exists; image-factory never overwrites a finished image. Move it away or build in another folder.`);
+      throw new UsageError(
+        `${path} already exists; image-factory never overwrites a finished image. Move it away or build in another folder.`,
+      );
     }
   }
   try {

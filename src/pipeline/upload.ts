@@ -37,7 +37,9 @@ export class UploadError extends Error {
     const failed = outcomes.filter((outcome) => !outcome.ok);
     super(
       `Upload to ${failed.length} of ${outcomes.length} destination${outcomes.length === 1 ? '' : 's'} failed:\n` +
-        failed.map((outcome) => `  [${outcome.destination}] ${outcome.target}: ${outcome.error ?? 'failed'}`).join('\n'),
+        failed
+          .map((outcome) => `  [${outcome.destination}] ${outcome.target}: ${outcome.error ?? 'failed'}`)
+          .join('\n'),
     );
     this.name = 'UploadError';
   }
@@ -60,7 +62,10 @@ const UNSAFE_OPTIONS = ['--inplace', '--append', '--append-verify', '--write-dev
  * failing destination does not stop the others: UploadError at the end
  * names all that failed.
  */
-export async function uploadImage(ctx: BuildContext, files: { image: string; checksum: string }): Promise<UploadOutcome[]> {
+export async function uploadImage(
+  ctx: BuildContext,
+  files: { image: string; checksum: string },
+): Promise<UploadOutcome[]> {
   const { spec, reporter } = ctx;
   if (!spec.upload) {
     if (spec.uploads.length) {
@@ -177,7 +182,12 @@ class DestinationUpload {
     else this.ctx.reporter.output(this.clean(line));
   }
 
-  private async rsync(endpoint: RsyncEndpoint, argv: string[], onLine = (line: string) => this.echo(line), onAttempt?: () => void): Promise<void> {
+  private async rsync(
+    endpoint: RsyncEndpoint,
+    argv: string[],
+    onLine = (line: string) => this.echo(line),
+    onAttempt?: () => void,
+  ): Promise<void> {
     const { ctx } = this;
     const options: HostRunOptions = { env: endpoint.env, onLine, ...(ctx.signal ? { signal: ctx.signal } : {}) };
     await withRetries(() => ctx.host.run(argv, options).then(() => undefined), {
@@ -189,7 +199,9 @@ class DestinationUpload {
         onAttempt?.();
       },
       onRetry: (reason, attempt, delayMs) =>
-        ctx.reporter.warning(`${this.label} rsync failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
+        ctx.reporter.warning(
+          `${this.label} rsync failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`,
+        ),
     });
   }
 
@@ -230,7 +242,9 @@ class DestinationUpload {
       throw new DestinationFailure(`verifying the upload failed: ${describeRsyncFailure(error)}`);
     }
     if (differing.length) {
-      throw new DestinationFailure(`the copy on the target differs from the local file (${differing.join(', ')}): rsync --checksum would send it again`);
+      throw new DestinationFailure(
+        `the copy on the target differs from the local file (${differing.join(', ')}): rsync --checksum would send it again`,
+      );
     }
   }
 
@@ -239,10 +253,15 @@ class DestinationUpload {
     for (const argv of this.destination.postUploadCommands(this.imageName)) {
       if (argv.length === 0) continue;
       try {
-        await ctx.host.run(argv, { ...(ctx.signal ? { signal: ctx.signal } : {}), onLine: (line) => ctx.reporter.output(this.clean(line)) });
+        await ctx.host.run(argv, {
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
+          onLine: (line) => ctx.reporter.output(this.clean(line)),
+        });
       } catch (error) {
         if (isAbort(error, ctx.signal)) throw error;
-        throw new DestinationFailure(`post-upload command '${formatCommand(argv)}' failed: ${describeCommandFailure(error, argv[0])}`);
+        throw new DestinationFailure(
+          `post-upload command '${formatCommand(argv)}' failed: ${describeCommandFailure(error, argv[0])}`,
+        );
       }
       this.postUploadCommands += 1;
     }

@@ -8,7 +8,11 @@ export class VmStepError extends Error {
     message: string,
     readonly consoleLines: readonly string[],
   ) {
-    super(consoleLines.length ? `${message}\nLast console lines:\n${consoleLines.map((l) => `  | ${l}`).join('\n')}` : message);
+    super(
+      consoleLines.length
+        ? `${message}\nLast console lines:\n${consoleLines.map((l) => `  | ${l}`).join('\n')}`
+        : message,
+    );
     this.name = 'VmStepError';
   }
 }
@@ -83,7 +87,11 @@ export async function virtInstallCommand(host: Host, spec: ImageSpec, vm: VmDefi
 
 /** Whether the domain still runs: a transient domain that stopped is gone. */
 export async function domainRunning(host: Host, name: string): Promise<boolean> {
-  const state = await host.run(['virsh', '-c', libvirtUri(host), 'domstate', name], { allowFailure: true, quiet: true, captureStdout: true });
+  const state = await host.run(['virsh', '-c', libvirtUri(host), 'domstate', name], {
+    allowFailure: true,
+    quiet: true,
+    captureStdout: true,
+  });
   if (state.exitCode !== 0) {
     // Gone; any other failure (libvirtd busy) is asked again at the next check.
     return !/failed to get domain|domain not found|no domain with matching name/i.test(state.lastLines.join('\n'));

@@ -54,26 +54,53 @@ describe('the action on the fixture installer', () => {
     assert.deepEqual(JSON.parse(out.uploaded), []);
     assert.equal(out['cache-hit'], 'false');
     assert.deepEqual(Object.keys(out).sort(), [
-      'accelerator', 'cache-hit', 'checksum-path', 'console-log', 'disk-usage', 'format', 'image', 'image-path', 'raw-path', 'sha256', 'size', 'uploaded',
+      'accelerator',
+      'cache-hit',
+      'checksum-path',
+      'console-log',
+      'disk-usage',
+      'format',
+      'image',
+      'image-path',
+      'raw-path',
+      'sha256',
+      'size',
+      'uploaded',
     ]);
 
     // The log: a group per step, every line timed, the log file written too (log-file input).
-    for (const title of ['Fetch the installer kernel and initrd (fetch)', 'Run the unattended installer (install)', 'Compute the SHA-256 (checksum)']) {
+    for (const title of [
+      'Fetch the installer kernel and initrd (fetch)',
+      'Run the unattended installer (install)',
+      'Compute the SHA-256 (checksum)',
+    ]) {
       assert.ok(run.stdout.includes(`::group::${title}\n`), `no group for ${title}`);
     }
-    assert.equal(run.stdout.split('\n').filter((line) => line.startsWith('::group::')).length, run.stdout.split('\n').filter((line) => line === '::endgroup::').length);
+    assert.equal(
+      run.stdout.split('\n').filter((line) => line.startsWith('::group::')).length,
+      run.stdout.split('\n').filter((line) => line === '::endgroup::').length,
+    );
     assert.match(run.stdout, /^\[\d\d:\d\d:\d\d\] \$ virt-install --connect qemu:\/\/\/system --virt-type qemu /m);
-    assert.deepEqual(run.annotations.filter((a) => a.level === 'error'), []);
+    assert.deepEqual(
+      run.annotations.filter((a) => a.level === 'error'),
+      [],
+    );
     assert.match(readFileSync(join(dir, `${stem}.log`), 'utf8'), /INFO: == install: Run the unattended installer/);
 
     // The job summary: the table of results and every step's duration.
     assert.ok(run.summary.includes(`<tr><td>Image</td><td><code>${out.image}</code></td></tr>`), run.summary);
     assert.ok(run.summary.includes(`<tr><td>SHA-256</td><td><code>${out.sha256}</code></td></tr>`));
     assert.ok(run.summary.includes('<tr><td>Format</td><td>qcow2</td></tr>'));
-    assert.match(run.summary, new RegExp(`<tr><td>Size</td><td>[0-9.]+ MiB \\(${out.size} bytes; [0-9.]+ MiB on disk\\)</td></tr>`));
+    assert.match(
+      run.summary,
+      new RegExp(`<tr><td>Size</td><td>[0-9.]+ MiB \\(${out.size} bytes; [0-9.]+ MiB on disk\\)</td></tr>`),
+    );
     assert.ok(run.summary.includes('<tr><td>Accelerator</td><td>tcg</td></tr>'));
     for (const step of ['fetch', 'disk', 'install', 'scrub', 'convert', 'checksum', 'publish', 'upload']) {
-      assert.match(run.summary, new RegExp(`<tr><td>${step}</td><td>[^<]+</td><td>(?:[0-9.]+ s|[0-9]+m[0-9]+s)</td><td>done</td></tr>`));
+      assert.match(
+        run.summary,
+        new RegExp(`<tr><td>${step}</td><td>[^<]+</td><td>(?:[0-9.]+ s|[0-9]+m[0-9]+s)</td><td>done</td></tr>`),
+      );
     }
     assert.match(run.summary, /Not uploaded/);
 
@@ -90,18 +117,33 @@ describe('a failed build', () => {
   test('fails the step with one annotation naming the step and quoting the console, summarises it, and leaves nothing behind', async () => {
     const dir = workDir('failed');
     const { config, image } = writeFixtureConfig(dir, { name: 'action-failed', directives: { hang: 1 } });
-    const run = await runMain({ ...fixtureInputs(dir, config, image), 'install-timeout': '20s' }, { env: isolatedConfig(dir) });
+    const run = await runMain(
+      { ...fixtureInputs(dir, config, image), 'install-timeout': '20s' },
+      { env: isolatedConfig(dir) },
+    );
     assert.equal(run.code, 1);
     const errors = run.annotations.filter((a) => a.level === 'error').map((a) => a.message);
     assert.equal(errors.length, 1, run.stdout);
-    assert.match(errors[0], /^The install step \(Run the unattended installer\) failed: the installer did not finish within 20\.0 s \(install-timeout\); the VM was stopped\nLast console lines:\n(.*\n)*.*\| .*fixture-installer/);
-    assert.match(run.stdout, /::group::Run the unattended installer \(install\)\n(.*\n)*\[\d\d:\d\d:\d\d\] install FAILED after \d+\.\d s\n::endgroup::/);
+    assert.match(
+      errors[0],
+      /^The install step \(Run the unattended installer\) failed: the installer did not finish within 20\.0 s \(install-timeout\); the VM was stopped\nLast console lines:\n(.*\n)*.*\| .*fixture-installer/,
+    );
+    assert.match(
+      run.stdout,
+      /::group::Run the unattended installer \(install\)\n(.*\n)*\[\d\d:\d\d:\d\d\] install FAILED after \d+\.\d s\n::endgroup::/,
+    );
     assert.deepEqual(run.outputs, {});
     assert.match(run.summary, /Image action-failed failed/);
-    assert.match(run.summary, /<tr><td>install<\/td><td>Run the unattended installer<\/td><td>[^<]+<\/td><td><strong>failed<\/strong><\/td><\/tr>/);
+    assert.match(
+      run.summary,
+      /<tr><td>install<\/td><td>Run the unattended installer<\/td><td>[^<]+<\/td><td><strong>failed<\/strong><\/td><\/tr>/,
+    );
     assert.equal(run.state['pending-resources'], '[]');
     const stem = `${image}-${today()}`;
-    assert.deepEqual(readdirSync(dir).filter((name) => name.startsWith(stem) && /\.(qcow2|raw|sha256sum)$/.test(name)), []);
+    assert.deepEqual(
+      readdirSync(dir).filter((name) => name.startsWith(stem) && /\.(qcow2|raw|sha256sum)$/.test(name)),
+      [],
+    );
     assert.deepEqual(leftovers(dir, stem), []);
   });
 });
@@ -114,14 +156,26 @@ describe('bad input', () => {
     const before = readdirSync(dir).sort();
     const cases: Array<[Record<string, string>, string]> = [
       [{ format: 'vmdk' }, "Input 'format': 'vmdk' is not one of raw, qcow2."],
-      [{ upload: 'yes' }, "Input 'upload': 'yes' is not a boolean; use true or false (YAML 1.2 core schema: true, True, TRUE, false, False, FALSE)."],
-      [{ 'image-size': 'huge' }, "Input 'image-size': 'huge' is not a size; use a whole number with a unit: binary '512 MiB', '4 GiB', SI '2 GB', or legacy '2G' (= 2 GiB)."],
-      [{ image: 'No-Such-Image' }, `No section 'No-Such-Image' defined in the configuration. Images that exist: ${image}.`],
+      [
+        { upload: 'yes' },
+        "Input 'upload': 'yes' is not a boolean; use true or false (YAML 1.2 core schema: true, True, TRUE, false, False, FALSE).",
+      ],
+      [
+        { 'image-size': 'huge' },
+        "Input 'image-size': 'huge' is not a size; use a whole number with a unit: binary '512 MiB', '4 GiB', SI '2 GB', or legacy '2G' (= 2 GiB).",
+      ],
+      [
+        { image: 'No-Such-Image' },
+        `No section 'No-Such-Image' defined in the configuration. Images that exist: ${image}.`,
+      ],
       [{ 'config-text': `[${image}]\nformat = vmdk\n` }, `[${image}] format: 'vmdk' is not one of raw, qcow2.`],
     ];
     for (const [given, message] of cases) {
       // install-dependencies: true — and yet nothing is installed: the input is checked first.
-      const run = await runMain({ ...fixtureInputs(dir, config, image), 'install-dependencies': 'true', ...given }, { env });
+      const run = await runMain(
+        { ...fixtureInputs(dir, config, image), 'install-dependencies': 'true', ...given },
+        { env },
+      );
       assert.equal(run.code, 1, JSON.stringify(given));
       const errors = run.annotations.filter((a) => a.level === 'error').map((a) => a.message);
       assert.equal(errors.length, 1, run.stdout);
@@ -136,6 +190,9 @@ describe('bad input', () => {
   test('an image the configuration does not define lists the shipped ones (the bundle finds data/)', async () => {
     const run = await runMain({ image: 'No-Such-Image', 'install-dependencies': 'false' });
     assert.equal(run.code, 1);
-    assert.match(run.annotations[0]?.message ?? '', /^No section 'No-Such-Image' defined in the configuration\. Images that exist: .*Debian-12-server/);
+    assert.match(
+      run.annotations[0]?.message ?? '',
+      /^No section 'No-Such-Image' defined in the configuration\. Images that exist: .*Debian-12-server/,
+    );
   });
 });

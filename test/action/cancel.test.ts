@@ -17,7 +17,10 @@ after(() => {
 const INSTALL_RUNNING_MS = 6000;
 
 /** Calls `stop` once the step has been installing for a while. */
-function duringInstall(stop: (child: ChildProcess) => void): { onStdout: (text: string, child: ChildProcess) => void; stoppedAt: () => number | undefined } {
+function duringInstall(stop: (child: ChildProcess) => void): {
+  onStdout: (text: string, child: ChildProcess) => void;
+  stoppedAt: () => number | undefined;
+} {
   let seen = false;
   let stoppedAt: number | undefined;
   return {
@@ -46,13 +49,22 @@ describe('a cancelled build', () => {
     const stem = `${image}-${today()}`;
     let closedAt = 0;
     const cancel = duringInstall(cancelLikeRunner);
-    const run = await runMain(inputs, { env: isolatedConfig(dir), onStdout: cancel.onStdout }).finally(() => (closedAt = Date.now()));
+    const run = await runMain(inputs, { env: isolatedConfig(dir), onStdout: cancel.onStdout }).finally(
+      () => (closedAt = Date.now()),
+    );
     const stoppedAt = cancel.stoppedAt();
     assert.ok(stoppedAt, `the install never started:\n${run.stdout}`);
 
     assert.equal(run.code, 1, run.stdout);
-    assert.ok(closedAt - stoppedAt < 7500, `main took ${closedAt - stoppedAt} ms after SIGINT: it did not clean up at once`);
-    assert.ok(run.annotations.some((a) => a.level === 'warning' && a.message === 'SIGINT received: stopping the build and cleaning up'));
+    assert.ok(
+      closedAt - stoppedAt < 7500,
+      `main took ${closedAt - stoppedAt} ms after SIGINT: it did not clean up at once`,
+    );
+    assert.ok(
+      run.annotations.some(
+        (a) => a.level === 'warning' && a.message === 'SIGINT received: stopping the build and cleaning up',
+      ),
+    );
     assert.deepEqual(
       run.annotations.filter((a) => a.level === 'error').map((a) => a.message),
       ['Interrupted by SIGINT during the install step; everything the build had created was removed.'],
@@ -85,12 +97,22 @@ describe('a cancelled build', () => {
       'the staging folder, then the domain, registered before they were created',
     );
     const before = leftovers(dir, stem);
-    assert.ok(before.some((item) => item.startsWith('domain ')), `the domain should still be there: ${before.join(', ')}`);
-    assert.ok(before.some((item) => item.startsWith('staging ')), `the staging folder should still be there: ${before.join(', ')}`);
+    assert.ok(
+      before.some((item) => item.startsWith('domain ')),
+      `the domain should still be there: ${before.join(', ')}`,
+    );
+    assert.ok(
+      before.some((item) => item.startsWith('staging ')),
+      `the staging folder should still be there: ${before.join(', ')}`,
+    );
 
     const post = await runPost(inputs, run.state);
     assert.equal(post.code, 0, post.stdout);
-    assert.deepEqual(post.annotations.filter((a) => a.level !== 'notice'), [], post.stdout);
+    assert.deepEqual(
+      post.annotations.filter((a) => a.level !== 'notice'),
+      [],
+      post.stdout,
+    );
     assert.match(post.stdout, /::group::Clean up after the interrupted build \(2 left\)/);
     assert.match(post.stdout, /Removed libvirt domain .* \(qemu:\/\/\/system\)/);
     assert.match(post.stdout, /Removed \/.*\.partial-/);

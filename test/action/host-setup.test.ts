@@ -39,14 +39,31 @@ describe('install-dependencies: true, for real on this machine', { skip }, () =>
     // As a kernel without a udev rule leaves it.
     chmodSync('/dev/kvm', 0o600);
     try {
-      const run = await runMain({ ...fixtureInputs(dir, config, image), 'install-dependencies': 'true' }, { env: isolatedConfig(dir) });
+      const run = await runMain(
+        { ...fixtureInputs(dir, config, image), 'install-dependencies': 'true' },
+        { env: isolatedConfig(dir) },
+      );
 
       assert.match(run.stdout, /::group::Prepare the runner\n/);
       assert.match(run.stdout, /All the programs a build needs are installed\./);
-      assert.doesNotMatch(run.stdout, /\$ (sudo -n )?(env DEBIAN_FRONTEND=noninteractive )?apt-get/, 'nothing to install: not even apt-get update');
+      assert.doesNotMatch(
+        run.stdout,
+        /\$ (sudo -n )?(env DEBIAN_FRONTEND=noninteractive )?apt-get/,
+        'nothing to install: not even apt-get update',
+      );
       assert.match(run.stdout, /libvirt answers at qemu:\/\/\/system\./);
-      assert.match(run.stdout, /\/dev\/kvm is mode 600 \(root only\): opening it to the kvm group as distributions do\./);
-      assert.ok(run.annotations.some((a) => a.level === 'notice' && /\/dev\/kvm was root-only \(mode 600\); it is now group kvm, mode 660/.test(a.message)), run.stdout);
+      assert.match(
+        run.stdout,
+        /\/dev\/kvm is mode 600 \(root only\): opening it to the kvm group as distributions do\./,
+      );
+      assert.ok(
+        run.annotations.some(
+          (a) =>
+            a.level === 'notice' &&
+            /\/dev\/kvm was root-only \(mode 600\); it is now group kvm, mode 660/.test(a.message),
+        ),
+        run.stdout,
+      );
       assert.match(run.stdout, /KVM is (usable: installs run at native speed|not usable: .+)\./);
       const fixed = statSync('/dev/kvm');
       assert.equal(fixed.mode & 0o777, 0o660);
@@ -66,24 +83,42 @@ describe('install-dependencies: true, for real on this machine', { skip }, () =>
 
   test('a missing program (zerofree) is installed with apt-get, and the build then uses it', async () => {
     const dir = workDir('setup-apt');
-    const { config, image } = writeFixtureConfig(dir, { name: 'action-setup-apt', keys: { 'zero-free-space': 'zerofree' } });
-    execFileSync('apt-get', ['remove', '-y', '-q', 'zerofree'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    const { config, image } = writeFixtureConfig(dir, {
+      name: 'action-setup-apt',
+      keys: { 'zero-free-space': 'zerofree' },
+    });
+    execFileSync('apt-get', ['remove', '-y', '-q', 'zerofree'], {
+      stdio: 'ignore',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
     try {
       assert.ok(!existsSync(ZEROFREE), 'zerofree was not removed');
-      const run = await runMain({ ...fixtureInputs(dir, config, image), 'install-dependencies': 'true' }, { env: isolatedConfig(dir) });
+      const run = await runMain(
+        { ...fixtureInputs(dir, config, image), 'install-dependencies': 'true' },
+        { env: isolatedConfig(dir) },
+      );
       assert.equal(run.code, 0, run.stdout + run.stderr);
       assert.ok(existsSync(ZEROFREE), 'zerofree is back');
       assert.match(run.stdout, /Missing programs: zerofree; installing zerofree with apt-get\./);
       const update = run.stdout.search(/\$ apt-get -o DPkg::Lock::Timeout=300 -q update/);
-      const install = run.stdout.search(/\$ env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -q -y install zerofree\n/);
+      const install = run.stdout.search(
+        /\$ env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -q -y install zerofree\n/,
+      );
       assert.ok(update >= 0 && install > update, 'apt-get update, then apt-get install zerofree');
       assert.match(run.stdout, /Installed zerofree \(for zerofree\)\./);
-      assert.match(run.stdout, /\$ zerofree -v \/dev\/loop/, 'the scrub step zeroed free space with the installed zerofree');
+      assert.match(
+        run.stdout,
+        /\$ zerofree -v \/dev\/loop/,
+        'the scrub step zeroed free space with the installed zerofree',
+      );
       assert.deepEqual(leftovers(dir, `${image}-${today()}`), []);
     } finally {
       // Leave the machine as it was.
       if (!existsSync(ZEROFREE)) {
-        execFileSync('apt-get', ['install', '-y', '-q', 'zerofree'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+        execFileSync('apt-get', ['install', '-y', '-q', 'zerofree'], {
+          stdio: 'ignore',
+          env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+        });
       }
     }
   });

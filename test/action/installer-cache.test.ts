@@ -49,7 +49,12 @@ class InstallerMirror {
     this.server = createServer((req, res) => {
       const file = this.files.get(req.url ?? '');
       const record = (status: number): void => {
-        this.requests.push({ method: req.method ?? '', path: req.url ?? '', status, userAgent: String(req.headers['user-agent'] ?? '') });
+        this.requests.push({
+          method: req.method ?? '',
+          path: req.url ?? '',
+          status,
+          userAgent: String(req.headers['user-agent'] ?? ''),
+        });
       };
       if (!file) {
         record(404);
@@ -60,7 +65,9 @@ class InstallerMirror {
       const ifNoneMatch = req.headers['if-none-match'];
       const ifModifiedSince = req.headers['if-modified-since'];
       const unchanged =
-        ifNoneMatch !== undefined ? ifNoneMatch === file.etag : ifModifiedSince !== undefined && Date.parse(ifModifiedSince) >= Date.parse(file.lastModified);
+        ifNoneMatch !== undefined
+          ? ifNoneMatch === file.etag
+          : ifModifiedSince !== undefined && Date.parse(ifModifiedSince) >= Date.parse(file.lastModified);
       if (unchanged) {
         record(304);
         res.writeHead(304, headers).end();
@@ -117,32 +124,54 @@ describe('the installer cache, through @actions/cache against a stand-in cache s
       const installerGets = mirror.requests.slice(fromMirror).filter((request) => request.method === 'GET');
       return { run, installerGets, cacheRequests: service.since(fromService) };
     };
-    const downloaded = (gets: ServedRequest[]): string[] => gets.filter((get) => get.status === 200).map((get) => get.path).sort();
+    const downloaded = (gets: ServedRequest[]): string[] =>
+      gets
+        .filter((get) => get.status === 200)
+        .map((get) => get.path)
+        .sort();
 
-    // 1. A fresh runner: nothing in the cache, both files downloaded (by the project's downloader, no HEAD), the folder saved.
+    // 1. A fresh runner: nothing in the cache, both files downloaded (by the project's downloader,
+    // no HEAD), the folder saved.
     const first = await build('first');
     assert.equal(first.run.outputs['cache-hit'], 'false');
     assert.deepEqual(downloaded(first.installerGets), ['/netboot/initrd.gz', '/netboot/vmlinuz']);
-    assert.ok(first.installerGets.every((get) => get.userAgent === 'image-factory'), JSON.stringify(first.installerGets));
+    assert.ok(
+      first.installerGets.every((get) => get.userAgent === 'image-factory'),
+      JSON.stringify(first.installerGets),
+    );
     assert.ok(!mirror.requests.some((request) => request.method === 'HEAD'), 'no HEAD request for validators');
-    assert.ok(first.cacheRequests.some((r) => r.method === 'GET' && r.path.startsWith('/_apis/artifactcache/cache?') && r.status === 204), 'looked up, found nothing');
+    assert.ok(
+      first.cacheRequests.some(
+        (r) => r.method === 'GET' && r.path.startsWith('/_apis/artifactcache/cache?') && r.status === 204,
+      ),
+      'looked up, found nothing',
+    );
     assert.equal(service.committed().length, 1);
     const savedKey = service.committed()[0].key;
     assert.match(savedKey, KEY);
     assert.ok(first.run.stdout.includes(`Saved the installer files to the Actions cache as ${savedKey}.`));
 
-    // 2. Another fresh runner (the local cache folder is gone): restored, revalidated (304), nothing downloaded or saved.
+    // 2. Another fresh runner (the local cache folder is gone): restored, revalidated (304),
+    // nothing downloaded or saved.
     rmSync(cacheDir, { recursive: true, force: true });
     const second = await build('second');
     assert.equal(second.run.outputs['cache-hit'], 'true');
     assert.deepEqual(downloaded(second.installerGets), []);
-    assert.deepEqual(
-      second.installerGets.map((get) => `${get.path} ${get.status}`).sort(),
-      ['/netboot/initrd.gz 304', '/netboot/vmlinuz 304'],
+    assert.deepEqual(second.installerGets.map((get) => `${get.path} ${get.status}`).sort(), [
+      '/netboot/initrd.gz 304',
+      '/netboot/vmlinuz 304',
+    ]);
+    assert.ok(
+      second.cacheRequests.some(
+        (r) => r.method === 'GET' && r.path === `/archives/${service.committed()[0].id}` && r.status === 200,
+      ),
+      'the archive was downloaded',
     );
-    assert.ok(second.cacheRequests.some((r) => r.method === 'GET' && r.path === `/archives/${service.committed()[0].id}` && r.status === 200), 'the archive was downloaded');
     assert.ok(!second.cacheRequests.some((r) => r.method === 'POST'), 'nothing was reserved or committed');
-    assert.match(second.run.stdout, new RegExp(`Restored the installer files from the Actions cache \\(${savedKey}\\)`));
+    assert.match(
+      second.run.stdout,
+      new RegExp(`Restored the installer files from the Actions cache \\(${savedKey}\\)`),
+    );
     assert.ok(second.run.summary.includes(`<code>${savedKey}</code>`), second.run.summary);
 
     // 3. Upstream publishes a new initrd under the same URL (zero padding after the gzip
@@ -174,14 +203,15 @@ describe('the installer cache without a cache service', () => {
     try {
       const specFor = (linux: string) =>
         resolveActionSpec(
-          readInputs((name) =>
-            ({
-              [Input.Image]: 'remote',
-              [Input.ConfigText]: `[remote]\nlinux = ${linux}\ninitrd = https://mirror.example/initrd.gz\n`,
-              [Input.InstallDependencies]: 'false',
-              [Input.Upload]: 'false',
-              [Input.OutputDir]: '/tmp',
-            })[name as string] ?? '',
+          readInputs(
+            (name) =>
+              ({
+                [Input.Image]: 'remote',
+                [Input.ConfigText]: `[remote]\nlinux = ${linux}\ninitrd = https://mirror.example/initrd.gz\n`,
+                [Input.InstallDependencies]: 'false',
+                [Input.Upload]: 'false',
+                [Input.OutputDir]: '/tmp',
+              })[name as string] ?? '',
           ),
         );
       const spec = specFor('https://mirror.example/linux');
@@ -207,7 +237,11 @@ describe('the installer cache without a cache service', () => {
 
       const prefix = installerKeyPrefix(spec);
       assert.match(prefix ?? '', /^image-factory-installer-remote-[0-9a-f]{16}-$/);
-      assert.notEqual(installerKeyPrefix(specFor('https://mirror.example/linux-6.12')), prefix, 'a changed URL never matches an old entry');
+      assert.notEqual(
+        installerKeyPrefix(specFor('https://mirror.example/linux-6.12')),
+        prefix,
+        'a changed URL never matches an old entry',
+      );
     } finally {
       process.env = saved;
     }

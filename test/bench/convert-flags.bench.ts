@@ -1,5 +1,6 @@
 /**
- * npm run build && node build/test/bench/convert-flags.bench.js [--size 4G --data 1536M --keep 200M --reps 3 --content random|system]
+ * npm run build && node build/test/bench/convert-flags.bench.js \
+ *   [--size 4G --data 1536M --keep 200M --reps 3 --content random|system]
  *
  * Which `qemu-img convert` invocation is fastest on this host: out-of-order
  * writes (-W) or not, 4/8/16 coroutines (-m; 8 is qemu-img's default), and
@@ -46,7 +47,13 @@ interface Sample {
   cold: boolean;
 }
 
-async function prepare(bench: BenchHost, image: GeneratedImage, target: string, how: 'discarded' | 'zerofreed', workDir: string): Promise<void> {
+async function prepare(
+  bench: BenchHost,
+  image: GeneratedImage,
+  target: string,
+  how: 'discarded' | 'zerofreed',
+  workDir: string,
+): Promise<void> {
   await output(['cp', '--sparse=always', image.path, target]);
   const loop = await bench.attachLoop(target, image.partitionOffset, image.partitionSize);
   const mounted = await bench.mount(loop.device, join(workDir, `mnt-${how}`));
@@ -82,7 +89,12 @@ async function main(): Promise<number> {
     if (!value) throw new Error(`--${name} ${values[name]}: not a size`);
     return value;
   };
-  const layout = { size: bytes('size'), data: bytes('data'), keep: bytes('keep'), content: values.content as 'random' | 'system' };
+  const layout = {
+    size: bytes('size'),
+    data: bytes('data'),
+    keep: bytes('keep'),
+    content: values.content as 'random' | 'system',
+  };
   const reps = Number(values.reps);
   const dir = resolve(values.dir as string);
   const free = await statfs(dir);
@@ -98,10 +110,18 @@ async function main(): Promise<number> {
     const failures = await bench.cleanup.unwind();
     if (failures.length) console.error(`cleanup: ${failures.join('; ')}`);
   };
-  process.once('SIGINT', () => void stopAll().then(finish).then(() => process.exit(130)));
+  process.once(
+    'SIGINT',
+    () =>
+      void stopAll()
+        .then(finish)
+        .then(() => process.exit(130)),
+  );
   try {
     const qemuVersion = (await output(['qemu-img', '--version'])).split('\n')[0];
-    console.log(`convert-flags bench — ${qemuVersion}; ${mib(layout.size)} disk, ${mib(layout.data)} deleted, ${mib(layout.keep)} kept (${layout.content} content); ${reps} rep(s)`);
+    console.log(
+      `convert-flags bench — ${qemuVersion}; ${mib(layout.size)} disk, ${mib(layout.data)} deleted, ${mib(layout.keep)} kept (${layout.content} content); ${reps} rep(s)`,
+    );
     const image = await generateImage(bench, join(workDir, 'base.raw'), join(workDir, 'mnt-gen'), layout);
     const sources: Array<{ name: 'discarded' | 'zerofreed'; path: string }> = [];
     for (const how of ['discarded', 'zerofreed'] as const) {
@@ -129,8 +149,11 @@ async function main(): Promise<number> {
             const key = `${source.name}\t${variant.name}\t${cold ? 'cold' : 'warm'}`;
             samples.set(key, [...(samples.get(key) ?? []), { ms: measured.ms, size, cold }]);
             if (rep === 0 && !cold && !values['no-compare']) {
-              const compared = await run(['qemu-img', 'compare', '-f', 'raw', '-F', 'qcow2', source.path, out], { allowFailure: true });
-              if (compared.exitCode !== 0) problems.push(`${key.replaceAll('\t', ' ')}: ${compared.stdout.trim()} ${compared.stderr.trim()}`);
+              const compared = await run(['qemu-img', 'compare', '-f', 'raw', '-F', 'qcow2', source.path, out], {
+                allowFailure: true,
+              });
+              if (compared.exitCode !== 0)
+                problems.push(`${key.replaceAll('\t', ' ')}: ${compared.stdout.trim()} ${compared.stderr.trim()}`);
             }
             await rm(out);
             await output(['sync', '--file-system', workDir]);
@@ -142,15 +165,25 @@ async function main(): Promise<number> {
 
     for (const source of sources) {
       const rows: string[][] = [['variant', 'cache', 'best', 'median', 'qcow2 size', 'vs plain (best)']];
-      const plain = (cache: string): number => min((samples.get(`${source.name}\tplain (-m 8 default)\t${cache}`) ?? []).map((s) => s.ms));
+      const plain = (cache: string): number =>
+        min((samples.get(`${source.name}\tplain (-m 8 default)\t${cache}`) ?? []).map((s) => s.ms));
       for (const [key, list] of samples) {
         const [name, variant, cache] = key.split('\t');
         if (name !== source.name) continue;
         const best = min(list.map((s) => s.ms));
-        rows.push([variant, cache, seconds(best), seconds(median(list.map((s) => s.ms))), mib(list[0].size), `${((100 * best) / plain(cache)).toFixed(0)}%`]);
+        rows.push([
+          variant,
+          cache,
+          seconds(best),
+          seconds(median(list.map((s) => s.ms))),
+          mib(list[0].size),
+          `${((100 * best) / plain(cache)).toFixed(0)}%`,
+        ]);
       }
       rows.splice(1, rows.length - 1, ...rows.slice(1).sort((a, b) => (a[1] === b[1] ? 0 : a[1] < b[1] ? -1 : 1)));
-      console.log(`\n${table(rows, `qemu-img convert -f raw -O qcow2 [flags] on ${source.name}.raw (${reps} runs each; best and median: the machine is shared)`)}`);
+      console.log(
+        `\n${table(rows, `qemu-img convert -f raw -O qcow2 [flags] on ${source.name}.raw (${reps} runs each; best and median: the machine is shared)`)}`,
+      );
     }
     if (problems.length) {
       console.log(`\nqemu-img compare FAILED:\n  ${problems.join('\n  ')}`);

@@ -112,7 +112,8 @@ function parseOptions(): Options {
   const content = values.content as string;
   if (content !== 'random' && content !== 'system') throw new Error(`--content ${content}: use random or system`);
   const zero = values['zero-free-space'] as string;
-  if (!['discard', 'zerofree', 'none'].includes(zero)) throw new Error(`--zero-free-space ${zero}: use discard, zerofree or none`);
+  if (!['discard', 'zerofree', 'none'].includes(zero))
+    throw new Error(`--zero-free-space ${zero}: use discard, zerofree or none`);
   return {
     size: size('size'),
     data: size('data'),
@@ -184,7 +185,18 @@ async function runSideA(bench: BenchHost, raw: string, qcow2: string, workDir: s
   };
   const { start, size } = table.partitiontable.partitions[0];
   const loopEntry = bench.cleanup.register({ kind: 'loop', backingFile: raw });
-  const loop = (await step('losetup', ['losetup', '--find', '--show', '--offset', String(start * 512), '--sizelimit', String(size * 512), raw])).stdout.trim();
+  const loop = (
+    await step('losetup', [
+      'losetup',
+      '--find',
+      '--show',
+      '--offset',
+      String(start * 512),
+      '--sizelimit',
+      String(size * 512),
+      raw,
+    ])
+  ).stdout.trim();
   const mountEntry = bench.cleanup.register({ kind: 'mount', path: mountpoint });
   await step('mount', ['mount', loop, mountpoint]);
   // The original's list, as shell globs.
@@ -197,7 +209,8 @@ async function runSideA(bench: BenchHost, raw: string, qcow2: string, workDir: s
   await step('qemu-img convert', ['qemu-img', 'convert', '-O', 'qcow2', raw, qcow2]);
   const hashed = await step('python3 sha256', [python, '-c', PYTHON_SHA256, qcow2]);
 
-  const sum = (names: string[]): number => steps.filter((s) => names.includes(s.name)).reduce((total, s) => total + s.ms, 0);
+  const sum = (names: string[]): number =>
+    steps.filter((s) => names.includes(s.name)).reduce((total, s) => total + s.ms, 0);
   const scrub = sum(['sfdisk --json', 'losetup', 'mount', 'rm installer logs', 'umount', 'zerofree', 'losetup -d']);
   const convert = sum(['qemu-img convert']);
   const checksum = sum(['python3 sha256']);
@@ -217,7 +230,22 @@ async function runSideA(bench: BenchHost, raw: string, qcow2: string, workDir: s
 /** Wrappers that record the peak RSS of every external command side (b) runs. */
 async function makeWrappers(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
-  for (const name of ['sfdisk', 'losetup', 'blkid', 'mount', 'umount', 'rm', 'fstrim', 'zerofree', 'qemu-img', 'ls', 'cat', 'sudo', 'sync', 'fsfreeze']) {
+  for (const name of [
+    'sfdisk',
+    'losetup',
+    'blkid',
+    'mount',
+    'umount',
+    'rm',
+    'fstrim',
+    'zerofree',
+    'qemu-img',
+    'ls',
+    'cat',
+    'sudo',
+    'sync',
+    'fsfreeze',
+  ]) {
     const real = which(name);
     if (!real) continue;
     const script = `#!/bin/sh\nexec ${GNU_TIME} -a -o "$BENCH_RSS_LOG" -f "${name} %M %e" ${real} "$@"\n`;
@@ -226,13 +254,25 @@ async function makeWrappers(dir: string): Promise<void> {
   }
 }
 
-async function runSideB(raw: string, files: RunFiles, workDir: string, imageSize: number, zeroFreeSpace: ZeroFreeSpace, runIndex: number): Promise<SideB> {
+async function runSideB(
+  raw: string,
+  files: RunFiles,
+  workDir: string,
+  imageSize: number,
+  zeroFreeSpace: ZeroFreeSpace,
+  runIndex: number,
+): Promise<SideB> {
   const log = join(workDir, `rss-b-${runIndex}.log`);
   await writeFile(log, '');
   const input: SideBInput = { raw, qcow2: files.bQcow2, checksum: files.bChecksum, imageSize, zeroFreeSpace };
   const child = await run([process.execPath, join(HERE, 'side-b.js'), JSON.stringify(input)], {
     allowFailure: true,
-    env: { ...process.env, PATH: `${join(workDir, 'wrap')}:${process.env.PATH ?? ''}`, TMPDIR: join(workDir, 'tmp'), BENCH_RSS_LOG: log },
+    env: {
+      ...process.env,
+      PATH: `${join(workDir, 'wrap')}:${process.env.PATH ?? ''}`,
+      TMPDIR: join(workDir, 'tmp'),
+      BENCH_RSS_LOG: log,
+    },
   });
   let result: SideBResult;
   try {
@@ -266,7 +306,14 @@ interface Check {
   detail: string;
 }
 
-async function verify(bench: BenchHost, image: GeneratedImage, files: RunFiles, a: SideA, b: SideB, workDir: string): Promise<Check[]> {
+async function verify(
+  bench: BenchHost,
+  image: GeneratedImage,
+  files: RunFiles,
+  a: SideA,
+  b: SideB,
+  workDir: string,
+): Promise<Check[]> {
   const checks: Check[] = [];
   const check = (name: string, ok: boolean, detail: string): void => {
     checks.push({ name, ok, detail });
@@ -278,10 +325,18 @@ async function verify(bench: BenchHost, image: GeneratedImage, files: RunFiles, 
     ['(b)', files.bQcow2, b.result.digest ?? ''],
   ] as const) {
     const reference = /= ?([0-9a-f]{64})\s*$/.exec(await output(['openssl', 'dgst', '-sha256', file]))?.[1];
-    check(`${side} SHA-256 matches openssl dgst`, digest === reference, `${digest.slice(0, 16)}… vs ${reference?.slice(0, 16)}…`);
+    check(
+      `${side} SHA-256 matches openssl dgst`,
+      digest === reference,
+      `${digest.slice(0, 16)}… vs ${reference?.slice(0, 16)}…`,
+    );
   }
   const sumLine = (await readFile(files.bChecksum, 'utf8')).trim();
-  check('(b) checksum file reads "<sha256>  <name>"', sumLine === `${b.result.digest}  ${basename(files.bQcow2)}`, sumLine.slice(0, 40));
+  check(
+    '(b) checksum file reads "<sha256>  <name>"',
+    sumLine === `${b.result.digest}  ${basename(files.bQcow2)}`,
+    sumLine.slice(0, 40),
+  );
 
   for (const [side, file] of [
     ['(a)', files.aQcow2],
@@ -292,7 +347,11 @@ async function verify(bench: BenchHost, image: GeneratedImage, files: RunFiles, 
   }
 
   const sizeGap = Math.abs(a.qcow2Size - b.qcow2Size) / Math.max(a.qcow2Size, b.qcow2Size);
-  check('qcow2 sizes within 1%', sizeGap <= 0.01, `(a) ${mib(a.qcow2Size)}, (b) ${mib(b.qcow2Size)}: ${percent(sizeGap)} apart`);
+  check(
+    'qcow2 sizes within 1%',
+    sizeGap <= 0.01,
+    `(a) ${mib(a.qcow2Size)}, (b) ${mib(b.qcow2Size)}: ${percent(sizeGap)} apart`,
+  );
 
   // Back to raw, then look inside: free space, then the files.
   const mounts: string[] = [];
@@ -322,11 +381,17 @@ async function verify(bench: BenchHost, image: GeneratedImage, files: RunFiles, 
     check(
       `(${side}) tree is the generated one minus the installer logs`,
       problems.length === 0,
-      problems.length ? problems.slice(0, 5).join(', ') : `${image.manifest.size} entries, ${image.logs.length} log files gone`,
+      problems.length
+        ? problems.slice(0, 5).join(', ')
+        : `${image.manifest.size} entries, ${image.logs.length} log files gone`,
     );
   }
   const differences = await diffTrees(mounts[0], mounts[1]);
-  check('(a) and (b) trees identical (diff -r, modes, owners)', differences.length === 0, differences.slice(0, 5).join('; ') || 'no difference');
+  check(
+    '(a) and (b) trees identical (diff -r, modes, owners)',
+    differences.length === 0,
+    differences.slice(0, 5).join('; ') || 'no difference',
+  );
   for (const undo of release) await undo();
   return checks;
 }
@@ -370,7 +435,9 @@ async function main(): Promise<number> {
   const needed = 3 * (options.data + options.keep + meta) + 4 * (options.keep + meta) + (1 << 30);
   const available = free.bavail * free.bsize;
   if (available < needed) {
-    console.error(`${options.dir} has ${mib(available)} free; the bench needs about ${mib(needed)}. Use --dir elsewhere or smaller --data.`);
+    console.error(
+      `${options.dir} has ${mib(available)} free; the bench needs about ${mib(needed)}. Use --dir elsewhere or smaller --data.`,
+    );
     return 2;
   }
 
@@ -401,7 +468,9 @@ async function main(): Promise<number> {
       `(b) zero-free-space=${options.zeroFreeSpace}; work folder ${workDir} (${mib(available)} free)`,
     ];
     console.log(`post-install bench — ${info.join('\n  ')}`);
-    console.log('Timings on a shared machine are noisy: every figure is given as the best (min) and the median of the runs.\n');
+    console.log(
+      'Timings on a shared machine are noisy: every figure is given as the best (min) and the median of the runs.\n',
+    );
 
     const base = join(workDir, 'base.raw');
     const image = await generateImage(bench, base, join(workDir, 'mnt-gen'), options);
@@ -409,7 +478,10 @@ async function main(): Promise<number> {
     console.log(
       `generated in ${seconds(image.ms)}: ${mib(await allocated(base))} on disk; checker self-test: ${baseFree.nonZeroBlocks} of ${baseFree.freeBlocks} free blocks are non-zero before zeroing (must be > 0)`,
     );
-    if (baseFree.nonZeroBlocks === 0) throw new Error('the free-space checker finds no non-zero free blocks in the unscrubbed image: it cannot be trusted');
+    if (baseFree.nonZeroBlocks === 0)
+      throw new Error(
+        'the free-space checker finds no non-zero free blocks in the unscrubbed image: it cannot be trusted',
+      );
 
     const runsA: SideA[] = [];
     const runsB: SideB[] = [];
@@ -486,11 +558,31 @@ function report(options: Options, runsA: SideA[], runsB: SideB[], checks: Check[
     `\n${table(
       [
         ['step', '(a) best', '(a) median', '(b) best', '(b) median'],
-        row('scrub: mount, remove logs, zero free space', runsA.map((r) => r.scrub), runsB.map((r) => r.result.steps.scrub)),
-        row(`  of which zerofree (a) / ${zeroName} (b)`, runsA.map((r) => r.zerofree), runsB.map((r) => (zeroName === 'fstrim' ? r.fstrim + r.zerofree : r.zerofree))),
-        row('convert: qemu-img convert -O qcow2', runsA.map((r) => r.convert), runsB.map((r) => r.result.steps.convert)),
-        row('checksum: SHA-256 of the qcow2', runsA.map((r) => r.checksum), runsB.map((r) => r.result.steps.checksum)),
-        row('total', runsA.map((r) => r.total), runsB.map((r) => r.total)),
+        row(
+          'scrub: mount, remove logs, zero free space',
+          runsA.map((r) => r.scrub),
+          runsB.map((r) => r.result.steps.scrub),
+        ),
+        row(
+          `  of which zerofree (a) / ${zeroName} (b)`,
+          runsA.map((r) => r.zerofree),
+          runsB.map((r) => (zeroName === 'fstrim' ? r.fstrim + r.zerofree : r.zerofree)),
+        ),
+        row(
+          'convert: qemu-img convert -O qcow2',
+          runsA.map((r) => r.convert),
+          runsB.map((r) => r.result.steps.convert),
+        ),
+        row(
+          'checksum: SHA-256 of the qcow2',
+          runsA.map((r) => r.checksum),
+          runsB.map((r) => r.result.steps.checksum),
+        ),
+        row(
+          'total',
+          runsA.map((r) => r.total),
+          runsB.map((r) => r.total),
+        ),
       ],
       `Time per step — ${runsA.length} run(s) of each side; (a) original as shell commands, (b) this project's functions`,
     )}`,
@@ -498,7 +590,9 @@ function report(options: Options, runsA: SideA[], runsB: SideB[], checks: Check[
   const ratios = runsA.map((a, i) => runsB[i].total / a.total);
   const bestRatio = min(runsB.map((r) => r.total)) / min(runsA.map((r) => r.total));
   const medianRatio = median(runsB.map((r) => r.total)) / median(runsA.map((r) => r.total));
-  console.log(`ratio (b)/(a): best ${ratio(bestRatio)}, median ${ratio(medianRatio)} (per run: ${ratios.map(ratio).join(', ')})`);
+  console.log(
+    `ratio (b)/(a): best ${ratio(bestRatio)}, median ${ratio(medianRatio)} (per run: ${ratios.map(ratio).join(', ')})`,
+  );
 
   // Peak memory: the largest of any run.
   const peaksA = new Map<string, number>();
@@ -546,24 +640,45 @@ function report(options: Options, runsA: SideA[], runsB: SideB[], checks: Check[
   });
   console.log(
     `\n${table(
-      [['SHA-256 of (page-cached)', 'openssl best', 'median', 'sha256File best', 'median', 'ratio best', 'median'], ...throughputRows],
+      [
+        ['SHA-256 of (page-cached)', 'openssl best', 'median', 'sha256File best', 'median', 'ratio best', 'median'],
+        ...throughputRows,
+      ],
       `Checksum throughput — openssl dgst -sha256 vs this project's sha256File, alternating, ${throughput[0]?.openssl.length ?? 0} times each`,
     )}`,
   );
   const checksumRatio = min(throughput.map((t) => min(t.openssl) / min(t.node)));
 
-  console.log(`\n${table([['equivalence check', 'result', 'detail'], ...checks.map((c) => [c.name, c.ok ? 'ok' : 'FAILED', c.detail])], 'Equivalence of the two results (run 1)')}`);
+  console.log(
+    `\n${table([['equivalence check', 'result', 'detail'], ...checks.map((c) => [c.name, c.ok ? 'ok' : 'FAILED', c.detail])], 'Equivalence of the two results (run 1)')}`,
+  );
 
   const verdict = (ok: boolean): string => (ok ? 'PASS' : 'FAIL');
   console.log(
     `\n${table(
       [
         ['target', 'measured', 'verdict'],
-        [`(b) total ≤ ${TARGET_RATIO} × (a) total (best; median)`, `${ratio(bestRatio)}; ${ratio(medianRatio)}`, `${verdict(bestRatio <= TARGET_RATIO)}; ${verdict(medianRatio <= TARGET_RATIO)}`],
-        [`(b) peak memory < ${mib(TARGET_MEMORY)} (node and every command)`, mib(peakB), verdict(peakB < TARGET_MEMORY)],
+        [
+          `(b) total ≤ ${TARGET_RATIO} × (a) total (best; median)`,
+          `${ratio(bestRatio)}; ${ratio(medianRatio)}`,
+          `${verdict(bestRatio <= TARGET_RATIO)}; ${verdict(medianRatio <= TARGET_RATIO)}`,
+        ],
+        [
+          `(b) peak memory < ${mib(TARGET_MEMORY)} (node and every command)`,
+          mib(peakB),
+          verdict(peakB < TARGET_MEMORY),
+        ],
         ['(a) peak memory, for comparison', mib(peakA), ''],
-        [`checksum ≥ ${percent(TARGET_CHECKSUM)} of openssl (best; worst file)`, percent(checksumRatio), verdict(checksumRatio >= TARGET_CHECKSUM)],
-        ['equivalence', `${checks.filter((c) => c.ok).length}/${checks.length} checks`, verdict(checks.every((c) => c.ok))],
+        [
+          `checksum ≥ ${percent(TARGET_CHECKSUM)} of openssl (best; worst file)`,
+          percent(checksumRatio),
+          verdict(checksumRatio >= TARGET_CHECKSUM),
+        ],
+        [
+          'equivalence',
+          `${checks.filter((c) => c.ok).length}/${checks.length} checks`,
+          verdict(checks.every((c) => c.ok)),
+        ],
       ],
       'Targets',
     )}`,

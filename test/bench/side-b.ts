@@ -50,7 +50,10 @@ function specFor(input: SideBInput): ImageSpec {
     imageSize: input.imageSize,
     ramMiB: 1024,
     cores: 1,
-    installer: { kind: 'image', image: { uri: '/dev/null', display: '/dev/null', scheme: 'file', location: '/dev/null' } },
+    installer: {
+      kind: 'image',
+      image: { uri: '/dev/null', display: '/dev/null', scheme: 'file', location: '/dev/null' },
+    },
     answerDelivery: 'inject',
     append: '',
     osinfo: 'linux2022',
@@ -74,7 +77,14 @@ async function main(): Promise<number> {
   const host = new SystemHost(reporter, controller.signal);
   const cleanup = new CleanupStack(host.uninterruptible());
   const ctx: BuildContext = { spec: specFor(input), host, reporter, cleanup, signal: controller.signal };
-  const result: SideBResult = { ok: false, steps: { scrub: NaN, convert: NaN, checksum: NaN }, maxRssKiB: 0, warnings: [], commands: [], cleanupFailures: [] };
+  const result: SideBResult = {
+    ok: false,
+    steps: { scrub: NaN, convert: NaN, checksum: NaN },
+    maxRssKiB: 0,
+    warnings: [],
+    commands: [],
+    cleanupFailures: [],
+  };
   try {
     let t = performance.now();
     result.scrub = await scrubImage(ctx, input.raw);

@@ -24,7 +24,10 @@ function setup(ini: string, files: Record<string, string> = {}): { dir: string; 
 function pythonItems(file: string, section: string, sets: Array<[string, string, string]>): Record<string, string> {
   const args = [join(REPO_ROOT, 'test', 'support', 'configparser-reference.py'), file];
   for (const [s, k, v] of sets) args.push('--set', s, k, v);
-  const out = JSON.parse(execFileSync('python3', args, { encoding: 'utf8' })) as { ok: boolean; sections: Record<string, Record<string, string>> };
+  const out = JSON.parse(execFileSync('python3', args, { encoding: 'utf8' })) as {
+    ok: boolean;
+    sections: Record<string, Record<string, string>>;
+  };
   assert.ok(out.ok);
   return out.sections[section];
 }
@@ -73,18 +76,44 @@ describe('--print-config resolves options exactly as the original does', () => {
   test('every section of the original example configuration equals Python configparser items() after overrides', async () => {
     const { env } = setup('');
     env.IMAGE_FACTORY_CONFIG = UPSTREAM;
-    const sections = ['CentOS-8-server', 'Debian-10-server', 'Ubuntu-20.04-LTS-server', 'Fedora-27-server', 'openSUSE-13.2-server', 'upload-host1'];
+    const sections = [
+      'CentOS-8-server',
+      'Debian-10-server',
+      'Ubuntu-20.04-LTS-server',
+      'Fedora-27-server',
+      'openSUSE-13.2-server',
+      'upload-host1',
+    ];
     for (const section of sections) {
       const run = await runCli(['--print-config', section], { env });
       assert.equal(run.code, 0, run.stderr);
       const expected = pythonItems(UPSTREAM, section, [[section, 'cache_dir', '/var/cache/image-factory']]);
-      assert.deepEqual(Object.entries(JSON.parse(run.stdout) as Record<string, string>), Object.entries(expected), section);
+      assert.deepEqual(
+        Object.entries(JSON.parse(run.stdout) as Record<string, string>),
+        Object.entries(expected),
+        section,
+      );
     }
   });
 
   test('command-line options win over the section, written as the original writes them', async () => {
     const { dir, env } = setup(`[DEFAULT]\nformat = qcow2\ninstaller-logs = yes\n${MINIMAL('log-file = yes\n')}`);
-    const args = ['--print-config', 'img', '-f', 'raw', '--image-size', '3 GiB', '--mac', '52:54:00:aa:bb:cc', '--no-installer-logs', '--no-log-file', '--log-filename', 'x.log', '-c', '/srv/cache'];
+    const args = [
+      '--print-config',
+      'img',
+      '-f',
+      'raw',
+      '--image-size',
+      '3 GiB',
+      '--mac',
+      '52:54:00:aa:bb:cc',
+      '--no-installer-logs',
+      '--no-log-file',
+      '--log-filename',
+      'x.log',
+      '-c',
+      '/srv/cache',
+    ];
     const run = await runCli(args, { cwd: dir, env });
     assert.equal(run.code, 0, run.stderr);
     const expected = pythonItems(env.IMAGE_FACTORY_CONFIG as string, 'img', [
@@ -196,7 +225,11 @@ describe('bad input is rejected with exit code 2 before anything is created', ()
     const stderr = await rejected(MINIMAL('format = vmdk\n'), ['img']);
     assert.match(stderr, /format: 'vmdk' is not one of raw, qcow2/);
     const cli = await rejected(MINIMAL(), ['img', '-f', 'vmdk']);
-    assert.match(cli, /^image-factory: error: --format: 'vmdk' is not one of raw, qcow2\.$/m, 'the same words as the configuration, naming the flag');
+    assert.match(
+      cli,
+      /^image-factory: error: --format: 'vmdk' is not one of raw, qcow2\.$/m,
+      'the same words as the configuration, naming the flag',
+    );
   });
 
   test('a malformed MAC address', async () => {
@@ -217,8 +250,14 @@ describe('bad input is rejected with exit code 2 before anything is created', ()
   });
 
   test('an upload destination without upload_type or upload_target, or of an unknown type', async () => {
-    assert.match(await rejected(MINIMAL('upload_destinations = d\n[d]\nupload_target = x:/y\n'), ['img']), /\[d\] has no 'upload_type'/);
-    assert.match(await rejected(MINIMAL('upload_destinations = d\n[d]\nupload_type = rsync\n'), ['img']), /\[d\] has no 'upload_target'/);
+    assert.match(
+      await rejected(MINIMAL('upload_destinations = d\n[d]\nupload_target = x:/y\n'), ['img']),
+      /\[d\] has no 'upload_type'/,
+    );
+    assert.match(
+      await rejected(MINIMAL('upload_destinations = d\n[d]\nupload_type = rsync\n'), ['img']),
+      /\[d\] has no 'upload_target'/,
+    );
     assert.match(
       await rejected(MINIMAL('upload_destinations = d\n[d]\nupload_type = ftp\nupload_target = x\n'), ['img']),
       /upload_type: unknown type 'ftp'. Supported types: rsync/,
@@ -233,8 +272,15 @@ describe('bad input is rejected with exit code 2 before anything is created', ()
 
 describe('--dry-run', () => {
   test('shows the values the configuration gives: VNC, MAC, cores, memory, cpu, compression', async () => {
-    const { dir, env } = setup(MINIMAL('vnc = localhost:1\nmac = 52:54:00:12:34:56\ncores = 2\nram = 3G\ncpu = mode=maximum\nformat = qcow2\nosinfo = debian11\n'));
-    const run = await runCli(['--dry-run', 'img', '--accelerator', 'tcg', '--compress', 'zstd', '-c', join(dir, 'cache')], { cwd: dir, env });
+    const { dir, env } = setup(
+      MINIMAL(
+        'vnc = localhost:1\nmac = 52:54:00:12:34:56\ncores = 2\nram = 3G\ncpu = mode=maximum\nformat = qcow2\nosinfo = debian11\n',
+      ),
+    );
+    const run = await runCli(
+      ['--dry-run', 'img', '--accelerator', 'tcg', '--compress', 'zstd', '-c', join(dir, 'cache')],
+      { cwd: dir, env },
+    );
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /--graphics vnc,port=5901,listen=localhost /);
     assert.match(run.stderr, /--network user,model=virtio,mac=52:54:00:12:34:56 /);
@@ -245,13 +291,28 @@ describe('--dry-run', () => {
 
   test('prints every command in order and runs none', async () => {
     const { dir, env } = setup(
-      MINIMAL('preseed = answer.cfg\nformat = qcow2\nappend = console=ttyS0\nupload_destinations = d\n[d]\nupload_type = rsync\nupload_target = rsync://127.0.0.1:1/m/\n'),
+      MINIMAL(
+        'preseed = answer.cfg\nformat = qcow2\nappend = console=ttyS0\nupload_destinations = d\n[d]\nupload_type = rsync\nupload_target = rsync://127.0.0.1:1/m/\n',
+      ),
       { 'answer.cfg': 'd-i x string y\n' },
     );
     const run = await runCli(['--dry-run', 'img', '--accelerator', 'tcg', '-c', join(dir, 'cache')], { cwd: dir, env });
     assert.equal(run.code, 0, run.stderr);
     const commands = [...run.stderr.matchAll(/Calling (\S+)/g)].map((m) => m[1]);
-    const order = ['qemu-img', 'virt-install', 'sfdisk', 'losetup', 'mount', 'umount', 'mount', 'fstrim', 'umount', 'losetup', 'qemu-img', 'rsync'];
+    const order = [
+      'qemu-img',
+      'virt-install',
+      'sfdisk',
+      'losetup',
+      'mount',
+      'umount',
+      'mount',
+      'fstrim',
+      'umount',
+      'losetup',
+      'qemu-img',
+      'rsync',
+    ];
     let at = 0;
     for (const command of commands) if (command === order[at]) at += 1;
     assert.equal(at, order.length, `commands out of order: ${commands.join(' ')}`);

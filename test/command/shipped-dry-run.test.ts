@@ -32,13 +32,26 @@ describe('the virt-install command line of every shipped image (a change here is
   for (const image of images) {
     test(image, async () => {
       // No configuration of the user's own: the shipped definitions alone.
-      const run = await runCli(['--dry-run', image, '--accelerator', 'tcg', '--output-dir', '/srv/images', '--cache-dir', '/var/cache/image-factory'], {
-        env: { HOME: home, IMAGE_FACTORY_CONFIG: undefined },
-      });
+      const run = await runCli(
+        [
+          '--dry-run',
+          image,
+          '--accelerator',
+          'tcg',
+          '--output-dir',
+          '/srv/images',
+          '--cache-dir',
+          '/var/cache/image-factory',
+        ],
+        {
+          env: { HOME: home, IMAGE_FACTORY_CONFIG: undefined },
+        },
+      );
       assert.equal(run.code, 0, run.stderr);
       const actual = `${virtInstallLine(run.stderr, image)}\n`;
       // A dry run starts no answer-file server: an image with http delivery names the guest's address and no port.
-      for (const url of actual.match(/http:\/\/10\.0\.2\.2[^ ']*/g) ?? []) assert.match(url, /^http:\/\/10\.0\.2\.2:PORT\//);
+      for (const url of actual.match(/http:\/\/10\.0\.2\.2[^ ']*/g) ?? [])
+        assert.match(url, /^http:\/\/10\.0\.2\.2:PORT\//);
       const file = join(GOLDEN, `${image}.txt`);
       if (update) {
         mkdirSync(GOLDEN, { recursive: true });

@@ -9,7 +9,12 @@ import { UsageError } from '../../src/config/usage-error.js';
 
 /** What the runner would pass: action.yml's defaults, then the given inputs. */
 function inputs(given: Partial<Record<Input, string>>): InputReader {
-  const values: Partial<Record<Input, string>> = { [Input.InstallDependencies]: 'true', [Input.Upload]: 'true', [Input.OutputDir]: '/tmp', ...given };
+  const values: Partial<Record<Input, string>> = {
+    [Input.InstallDependencies]: 'true',
+    [Input.Upload]: 'true',
+    [Input.OutputDir]: '/tmp',
+    ...given,
+  };
   return (name) => values[name] ?? '';
 }
 
@@ -18,8 +23,10 @@ after(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('action inputs', () => {
   test('booleans accept the YAML 1.2 core schema words, as core.getBooleanInput does', () => {
-    for (const word of ['true', 'True', 'TRUE']) assert.equal(optionalBoolean(Input.InstallerLogs, inputs({ [Input.InstallerLogs]: word })), true);
-    for (const word of ['false', 'False', 'FALSE']) assert.equal(optionalBoolean(Input.InstallerLogs, inputs({ [Input.InstallerLogs]: word })), false);
+    for (const word of ['true', 'True', 'TRUE'])
+      assert.equal(optionalBoolean(Input.InstallerLogs, inputs({ [Input.InstallerLogs]: word })), true);
+    for (const word of ['false', 'False', 'FALSE'])
+      assert.equal(optionalBoolean(Input.InstallerLogs, inputs({ [Input.InstallerLogs]: word })), false);
     assert.equal(optionalBoolean(Input.InstallerLogs, inputs({})), undefined, 'empty leaves it to the configuration');
   });
 
@@ -28,7 +35,8 @@ describe('action inputs', () => {
       assert.throws(
         () => requiredBoolean(Input.Upload, inputs({ [Input.Upload]: word })),
         (error: unknown) =>
-          error instanceof UsageError && error.message ===
+          error instanceof UsageError &&
+          error.message ===
             `Input 'upload': '${word}' is not a boolean; use true or false (YAML 1.2 core schema: true, True, TRUE, false, False, FALSE).`,
       );
     }
@@ -38,7 +46,10 @@ describe('action inputs', () => {
     const cases: Array<[Partial<Record<Input, string>>, RegExp]> = [
       [{ [Input.Format]: 'vmdk' }, /^Input 'format': 'vmdk' is not one of raw, qcow2\.$/],
       [{ [Input.Accelerator]: 'hvf' }, /^Input 'accelerator': 'hvf' is not one of auto, kvm, tcg\.$/],
-      [{ [Input.ZeroFreeSpace]: 'fstrim' }, /^Input 'zero-free-space': 'fstrim' is not one of discard, zerofree, none\.$/],
+      [
+        { [Input.ZeroFreeSpace]: 'fstrim' },
+        /^Input 'zero-free-space': 'fstrim' is not one of discard, zerofree, none\.$/,
+      ],
       [{ [Input.Compress]: 'xz' }, /^Input 'compress': 'xz' is not one of none, zlib, zstd\.$/],
       [{ [Input.ImageSize]: 'big' }, /^Input 'image-size': 'big' is not a size; use a whole number with a unit/],
       [{ [Input.InstallTimeout]: 'soon' }, /^Input 'install-timeout': 'soon' is not a duration; use seconds/],
@@ -47,7 +58,10 @@ describe('action inputs', () => {
       [{ [Input.Image]: '' }, /^Input 'image' is required and was not given\.$/],
     ];
     for (const [given, message] of cases) {
-      assert.throws(() => readInputs(inputs({ [Input.Image]: 'Debian-12-server', ...given })), (error: unknown) => error instanceof UsageError && message.test(error.message));
+      assert.throws(
+        () => readInputs(inputs({ [Input.Image]: 'Debian-12-server', ...given })),
+        (error: unknown) => error instanceof UsageError && message.test(error.message),
+      );
     }
   });
 

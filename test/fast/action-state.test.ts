@@ -42,7 +42,10 @@ describe("the action's saved state of what is left to undo", () => {
     } finally {
       process.env.GITHUB_STATE = saved;
     }
-    assert.deepEqual(readPendingResources(stateFromFile(file, State.PendingResources)), { resources: PENDING, unreadable: [] });
+    assert.deepEqual(readPendingResources(stateFromFile(file, State.PendingResources)), {
+      resources: PENDING,
+      unreadable: [],
+    });
   });
 
   test('what it cannot read is reported, not guessed at', () => {
@@ -54,12 +57,16 @@ describe("the action's saved state of what is left to undo", () => {
   });
 
   test('the post step undoes each kind with the commands a person would run', async () => {
-    const host = new RecordingHost(new RecordingReporter(), {
-      answers: [
-        { match: /^virsh .* domstate /, result: { stdout: 'running\n' } },
-        { match: /^losetup --associated /, result: { stdout: '/dev/loop7\n' } },
-      ],
-    }, 0);
+    const host = new RecordingHost(
+      new RecordingReporter(),
+      {
+        answers: [
+          { match: /^virsh .* domstate /, result: { stdout: 'running\n' } },
+          { match: /^losetup --associated /, result: { stdout: '/dev/loop7\n' } },
+        ],
+      },
+      0,
+    );
     for (const resource of [...PENDING].reverse()) {
       if (resource.kind === 'domain') {
         // domstate says running until undefine: the check after it must find the domain gone.
@@ -94,7 +101,16 @@ describe('the job summary', () => {
     accelerator: 'kvm',
     removedLogs: [],
     zeroing: 'discard',
-    uploads: [{ destination: 'mirror', target: 'rsync://user@host/images/', ok: false, error: 'rsync <exit 5>', attempts: 4, durationMs: 1500 }],
+    uploads: [
+      {
+        destination: 'mirror',
+        target: 'rsync://user@host/images/',
+        ok: false,
+        error: 'rsync <exit 5>',
+        attempts: 4,
+        durationMs: 1500,
+      },
+    ],
     cacheHit: true,
     installer: { dir: '/cache', files: {}, downloaded: false },
     bootSeconds: 42.25,
@@ -107,13 +123,23 @@ describe('the job summary', () => {
     assert.match(html, /<h2>✅ Image img&lt;1&gt;<\/h2>/);
     assert.match(html, new RegExp(`<td>SHA-256</td><td><code>${'ab'.repeat(32)}</code></td>`));
     assert.match(html, /<td>Boot test<\/td><td>came up in 42\.3 s, cloud-init finished<\/td>/);
-    assert.match(html, /<td>mirror<\/td><td><code>rsync:\/\/user@host\/images\/<\/code><\/td><td>failed: rsync &lt;exit 5&gt;<\/td><td>4<\/td>/);
+    assert.match(
+      html,
+      /<td>mirror<\/td><td><code>rsync:\/\/user@host\/images\/<\/code><\/td><td>failed: rsync &lt;exit 5&gt;<\/td><td>4<\/td>/,
+    );
     assert.match(html, /<td>install<\/td><td>Run the unattended installer<\/td><td>1m01s<\/td><td>done<\/td>/);
   });
 
   test('a failure names its step', () => {
-    const html = renderSummary({ image: 'img', steps: [], failure: { step: 'scrub', message: 'Expected exactly one partition' } });
+    const html = renderSummary({
+      image: 'img',
+      steps: [],
+      failure: { step: 'scrub', message: 'Expected exactly one partition' },
+    });
     assert.match(html, /❌ Image img failed/);
-    assert.match(html, /The scrub step \(Remove installer logs and zero free space\) failed:<\/p>\n<pre>Expected exactly one partition<\/pre>/);
+    assert.match(
+      html,
+      /The scrub step \(Remove installer logs and zero free space\) failed:<\/p>\n<pre>Expected exactly one partition<\/pre>/,
+    );
   });
 });

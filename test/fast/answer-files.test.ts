@@ -41,7 +41,8 @@ function answerFiles(): Record<Kind, string[]> {
   const sections = (JSON.parse(output) as { sections: Record<string, Record<string, string>> }).sections;
   const files: Record<Kind, string[]> = { preseed: [], kickstart: [], yast: [], autoinstall: [] };
   for (const items of Object.values(sections)) {
-    for (const kind of KINDS) if (items[kind] !== undefined && !files[kind].includes(items[kind])) files[kind].push(items[kind]);
+    for (const kind of KINDS)
+      if (items[kind] !== undefined && !files[kind].includes(items[kind])) files[kind].push(items[kind]);
   }
   return files;
 }
@@ -78,19 +79,25 @@ function checkPreseed(file: string): string[] {
   const problems: string[] = [];
   const run = spawnSync('debconf-set-selections', ['--checkonly', file], { encoding: 'utf8' });
   if (run.error) return [`cannot run debconf-set-selections (apt-get install debconf): ${run.error.message}`];
-  if (run.status !== 0 || run.stderr.trim() !== '') problems.push(`debconf-set-selections --checkonly: exit ${run.status}: ${run.stderr.trim()}`);
+  if (run.status !== 0 || run.stderr.trim() !== '')
+    problems.push(`debconf-set-selections --checkonly: exit ${run.status}: ${run.stderr.trim()}`);
 
   const answers = preseedAnswers(readFileSync(file, 'utf8'));
   const value = (question: string): string | undefined => answers.get(question)?.value;
-  if (value('debian-installer/exit/poweroff') !== 'true') problems.push('debian-installer/exit/poweroff is not true: the installer would reboot');
-  if (answers.get('finish-install/reboot_in_progress')?.type !== 'note') problems.push('finish-install/reboot_in_progress is not a note: the installer would wait at its last message');
-  if (value('partman-basicfilesystems/no_swap') !== 'false') problems.push('partman-basicfilesystems/no_swap is not false: the partitioner would ask for swap');
-  if (value('partman-auto/method') !== 'regular') problems.push('partman-auto/method is not regular (lvm and crypto make more than one partition)');
+  if (value('debian-installer/exit/poweroff') !== 'true')
+    problems.push('debian-installer/exit/poweroff is not true: the installer would reboot');
+  if (answers.get('finish-install/reboot_in_progress')?.type !== 'note')
+    problems.push('finish-install/reboot_in_progress is not a note: the installer would wait at its last message');
+  if (value('partman-basicfilesystems/no_swap') !== 'false')
+    problems.push('partman-basicfilesystems/no_swap is not false: the partitioner would ask for swap');
+  if (value('partman-auto/method') !== 'regular')
+    problems.push('partman-auto/method is not regular (lvm and crypto make more than one partition)');
   const recipe = value('partman-auto/expert_recipe');
   if (recipe === undefined) problems.push('no partman-auto/expert_recipe: a predefined recipe adds swap');
   else {
     const partitions = recipePartitions(recipe);
-    if (partitions.length !== 1) problems.push(`the recipe makes ${partitions.length} partitions; the image must have exactly one`);
+    if (partitions.length !== 1)
+      problems.push(`the recipe makes ${partitions.length} partitions; the image must have exactly one`);
     for (const partition of partitions) {
       if (/linux-swap|method\{\s*swap\s*\}/.test(partition)) problems.push('the recipe makes a swap partition');
       else if (!/filesystem\{\s*ext4\s*\}/.test(partition) || !/mountpoint\{\s*\/\s*\}/.test(partition)) {
@@ -105,10 +112,15 @@ function checkPreseed(file: string): string[] {
     problems.push("root gets a usable password: set passwd/root-login false or passwd/root-password-crypted '!'");
   }
   const include = (value('pkgsel/include') ?? '').split(/[\s,]+/);
-  for (const wanted of ['openssh-server', ...REQUIRED_PACKAGES]) if (!include.includes(wanted)) problems.push(`pkgsel/include lacks ${wanted}`);
-  if (!value('grub-installer/bootdev')) problems.push('no grub-installer/bootdev: the installer would ask where GRUB goes');
+  for (const wanted of ['openssh-server', ...REQUIRED_PACKAGES])
+    if (!include.includes(wanted)) problems.push(`pkgsel/include lacks ${wanted}`);
+  if (!value('grub-installer/bootdev'))
+    problems.push('no grub-installer/bootdev: the installer would ask where GRUB goes');
   const late = value('preseed/late_command') ?? '';
-  if (!/console=ttyS0,115200/.test(late)) problems.push("preseed/late_command does not put console=ttyS0,115200 in the installed system's GRUB configuration");
+  if (!/console=ttyS0,115200/.test(late))
+    problems.push(
+      "preseed/late_command does not put console=ttyS0,115200 in the installed system's GRUB configuration",
+    );
   const syntax = spawnSync('sh', ['-n', '-c', late], { encoding: 'utf8' });
   if (syntax.status !== 0) problems.push(`preseed/late_command is not valid shell: ${syntax.stderr.trim()}`);
   return problems;
@@ -126,16 +138,47 @@ describe('preseed files', () => {
   const cases: Array<[string, (text: string) => string, RegExp]> = [
     ['a line without a value', (t) => `${t}d-i mirror/http/proxy\n`, /debconf-set-selections/],
     ['a misspelt type', (t) => t.replace('d-i time/zone string', 'd-i time/zone strng'), /debconf-set-selections/],
-    ['a swap partition in the recipe', (t) => t.replace('mountpoint{ / } \\\n              .', 'mountpoint{ / } \\\n              . \\\n              64 512 300% linux-swap method{ swap } format{ } \\\n              .'), /2 partitions|swap partition/],
-    ['rebooting at the end', (t) => t.replace('d-i debian-installer/exit/poweroff boolean true', 'd-i debian-installer/exit/poweroff boolean false'), /would reboot/],
-    ['a root password', (t) => t.replace('d-i passwd/root-password-crypted password !', 'd-i passwd/root-password password secret'), /plain-text root password|usable password/],
-    ['no serial console for the installed system', (t) => t.replace(/console=ttyS0,115200n8/g, 'quiet'), /console=ttyS0/],
-    ['a late command that is not shell', (t) => t.replace('in-target apt-get clean', 'in-target apt-get clean && ('), /not valid shell/],
+    [
+      'a swap partition in the recipe',
+      (t) =>
+        t.replace(
+          'mountpoint{ / } \\\n              .',
+          'mountpoint{ / } \\\n              . \\\n              64 512 300% linux-swap method{ swap } format{ } \\\n              .',
+        ),
+      /2 partitions|swap partition/,
+    ],
+    [
+      'rebooting at the end',
+      (t) =>
+        t.replace(
+          'd-i debian-installer/exit/poweroff boolean true',
+          'd-i debian-installer/exit/poweroff boolean false',
+        ),
+      /would reboot/,
+    ],
+    [
+      'a root password',
+      (t) => t.replace('d-i passwd/root-password-crypted password !', 'd-i passwd/root-password password secret'),
+      /plain-text root password|usable password/,
+    ],
+    [
+      'no serial console for the installed system',
+      (t) => t.replace(/console=ttyS0,115200n8/g, 'quiet'),
+      /console=ttyS0/,
+    ],
+    [
+      'a late command that is not shell',
+      (t) => t.replace('in-target apt-get clean', 'in-target apt-get clean && ('),
+      /not valid shell/,
+    ],
   ];
   for (const [what, edit, expected] of cases) {
     it(`the check fails on ${what}`, () => {
       const problems = checkPreseed(brokenCopy(sample, edit));
-      assert.ok(problems.some((problem) => expected.test(problem)), `expected ${expected} among: ${JSON.stringify(problems)}`);
+      assert.ok(
+        problems.some((problem) => expected.test(problem)),
+        `expected ${expected} among: ${JSON.stringify(problems)}`,
+      );
     });
   }
 });
@@ -149,10 +192,13 @@ function checkKickstartFile(file: string): string[] {
   for (const wanted of ['@core', 'openssh-server', ...REQUIRED_PACKAGES, 'cloud-utils-growpart']) {
     if (!packages.includes(wanted)) problems.push(`%packages lacks ${wanted}`);
   }
-  if (!report.commands.some((c) => c.name === 'text' || c.name === 'cmdline')) problems.push('no text (or cmdline): anaconda would try its graphical interface');
-  if (!report.commands.some((c) => c.name === 'zerombr')) problems.push('no zerombr: anaconda would ask before using the disk');
+  if (!report.commands.some((c) => c.name === 'text' || c.name === 'cmdline'))
+    problems.push('no text (or cmdline): anaconda would try its graphical interface');
+  if (!report.commands.some((c) => c.name === 'zerombr'))
+    problems.push('no zerombr: anaconda would ask before using the disk');
   const clearpart = report.commands.find((c) => c.name === 'clearpart');
-  if (!clearpart || !clearpart.args.includes('--all') || !clearpart.args.includes('--initlabel')) problems.push('no clearpart --all --initlabel');
+  if (!clearpart || !clearpart.args.includes('--all') || !clearpart.args.includes('--initlabel'))
+    problems.push('no clearpart --all --initlabel');
   return problems;
 }
 
@@ -167,7 +213,11 @@ describe('Kickstart files', () => {
   const sample = FILES.kickstart[0];
   const cases: Array<[string, (text: string) => string, RegExp]> = [
     ['an unknown command', (t) => t.replace('\ntext\n', '\ntxet\n'), /unknown Kickstart command 'txet'/],
-    ['a section without %end', (t) => t.replace('cloud-utils-growpart\n%end', 'cloud-utils-growpart'), /has no %end|starts inside %packages/],
+    [
+      'a section without %end',
+      (t) => t.replace('cloud-utils-growpart\n%end', 'cloud-utils-growpart'),
+      /has no %end|starts inside %packages/,
+    ],
     ['a stray %end', (t) => `${t}%end\n`, /%end without a section/],
     ['autopart', (t) => t.replace(/^part \/ .*$/m, 'autopart --type=plain'), /autopart|0 part commands/],
     ['a swap partition', (t) => t.replace(/^(part \/ .*)$/m, '$1\npart swap --size=512'), /swap partition/],
@@ -182,14 +232,17 @@ describe('Kickstart files', () => {
   for (const [what, edit, expected] of cases) {
     it(`the check fails on ${what}`, () => {
       const problems = checkKickstartFile(brokenCopy(sample, edit));
-      assert.ok(problems.some((problem) => expected.test(problem)), `expected ${expected} among: ${JSON.stringify(problems)}`);
+      assert.ok(
+        problems.some((problem) => expected.test(problem)),
+        `expected ${expected} among: ${JSON.stringify(problems)}`,
+      );
     });
   }
 });
 
 // ---------------------------------------------------------------- AutoYaST
 
-/** An XPath 1.0 expression's string value; elements are matched by local name, so the profile's namespace does not matter. */
+/** An XPath 1.0 expression's string value; elements match by local name, whatever the profile's namespace. */
 function xpath(file: string, expression: string): string {
   return execFileSync('xmllint', ['--xpath', expression, file], { encoding: 'utf8' }).trim();
 }
@@ -213,27 +266,41 @@ function checkAutoyast(file: string): string[] {
     const filesystem = xpath(file, `string(${partition}/*[local-name()='filesystem'])`);
     const mount = xpath(file, `string(${partition}/*[local-name()='mount'])`);
     if (filesystem === 'swap' || mount === 'swap') problems.push('a swap partition; the image must have none');
-    else if (filesystem !== 'ext4' || mount !== '/') problems.push(`a partition that is not ext4 on / (${filesystem || 'no filesystem'} on ${mount || 'nothing'})`);
+    else if (filesystem !== 'ext4' || mount !== '/')
+      problems.push(`a partition that is not ext4 on / (${filesystem || 'no filesystem'} on ${mount || 'nothing'})`);
   }
 
   const mode = (name: string): string => xpath(file, `string(${path('general', 'mode', name)})`);
-  if (mode('confirm') !== 'false') problems.push('general/mode/confirm is not false: YaST would wait for a confirmation');
+  if (mode('confirm') !== 'false')
+    problems.push('general/mode/confirm is not false: YaST would wait for a confirmation');
   // Without a second stage, "halt" ends the first one; with it, "final_halt" ends the second.
   const secondStage = mode('second_stage') !== 'false';
   if (secondStage ? mode('final_halt') !== 'true' : mode('halt') !== 'true') {
-    problems.push(`general/mode/${secondStage ? 'final_halt' : 'halt'} is not true: YaST would reboot instead of powering off`);
+    problems.push(
+      `general/mode/${secondStage ? 'final_halt' : 'halt'} is not true: YaST would reboot instead of powering off`,
+    );
   }
   if (!secondStage && mode('final_halt') !== 'true') problems.push('general/mode/final_halt is not true');
 
   const append = xpath(file, `string(${path('bootloader', 'global', 'append')})`);
-  if (!/(^|\s)console=ttyS0(,|\s|$)/.test(append)) problems.push("bootloader/global/append lacks console=ttyS0");
+  if (!/(^|\s)console=ttyS0(,|\s|$)/.test(append)) problems.push('bootloader/global/append lacks console=ttyS0');
 
-  const rootPassword = xpath(file, `string(${path('users', 'user')}[*[local-name()='username']='root']/*[local-name()='user_password'])`);
-  const rootEncrypted = xpath(file, `string(${path('users', 'user')}[*[local-name()='username']='root']/*[local-name()='encrypted'])`);
-  if (!(rootEncrypted === 'true' && /^[!*]/.test(rootPassword))) problems.push("root's password is not locked (encrypted true, user_password '!')");
+  const rootPassword = xpath(
+    file,
+    `string(${path('users', 'user')}[*[local-name()='username']='root']/*[local-name()='user_password'])`,
+  );
+  const rootEncrypted = xpath(
+    file,
+    `string(${path('users', 'user')}[*[local-name()='username']='root']/*[local-name()='encrypted'])`,
+  );
+  if (!(rootEncrypted === 'true' && /^[!*]/.test(rootPassword)))
+    problems.push("root's password is not locked (encrypted true, user_password '!')");
 
-  const packages = xpath(file, `${path('software', 'packages', 'package')}/text()`).split('\n').map((p) => p.trim());
-  for (const wanted of ['openssh', ...REQUIRED_PACKAGES]) if (!packages.includes(wanted)) problems.push(`software/packages lacks ${wanted}`);
+  const packages = xpath(file, `${path('software', 'packages', 'package')}/text()`)
+    .split('\n')
+    .map((p) => p.trim());
+  for (const wanted of ['openssh', ...REQUIRED_PACKAGES])
+    if (!packages.includes(wanted)) problems.push(`software/packages lacks ${wanted}`);
   return problems;
 }
 
@@ -256,24 +323,48 @@ describe('AutoYaST profiles', () => {
   const cases: Array<[string, (text: string) => string, RegExp]> = [
     ['an unclosed element', (t) => t.replace('</software>', ''), /not well-formed/],
     ['a swap partition', (t) => t.replace('</partitions>', swap), /2 partitions|swap partition/],
-    ['a btrfs root', (t) => t.replace('<filesystem config:type="symbol">ext4</filesystem>', '<filesystem config:type="symbol">btrfs</filesystem>'), /not ext4 on \//],
-    ['rebooting at the end', (t) => t.replace('<halt config:type="boolean">true</halt>', '<halt config:type="boolean">false</halt>'), /would reboot/],
-    ['asking for confirmation', (t) => t.replace('<confirm config:type="boolean">false</confirm>', ''), /confirm is not false/],
-    ['a root password', (t) => t.replace('<user_password>!</user_password>', '<user_password>$6$salt$hash</user_password>'), /not locked/],
+    [
+      'a btrfs root',
+      (t) =>
+        t.replace(
+          '<filesystem config:type="symbol">ext4</filesystem>',
+          '<filesystem config:type="symbol">btrfs</filesystem>',
+        ),
+      /not ext4 on \//,
+    ],
+    [
+      'rebooting at the end',
+      (t) => t.replace('<halt config:type="boolean">true</halt>', '<halt config:type="boolean">false</halt>'),
+      /would reboot/,
+    ],
+    [
+      'asking for confirmation',
+      (t) => t.replace('<confirm config:type="boolean">false</confirm>', ''),
+      /confirm is not false/,
+    ],
+    [
+      'a root password',
+      (t) => t.replace('<user_password>!</user_password>', '<user_password>$6$salt$hash</user_password>'),
+      /not locked/,
+    ],
     ['no serial console', (t) => t.replace(/ console=ttyS0,115200n8/, ''), /console=ttyS0/],
     ['no cloud-init', (t) => t.replace('<package>cloud-init</package>', ''), /lacks cloud-init/],
   ];
   for (const [what, edit, expected] of cases) {
     it(`the check fails on ${what}`, () => {
       const problems = checkAutoyast(brokenCopy(sample, edit));
-      assert.ok(problems.some((problem) => expected.test(problem)), `expected ${expected} among: ${JSON.stringify(problems)}`);
+      assert.ok(
+        problems.some((problem) => expected.test(problem)),
+        `expected ${expected} among: ${JSON.stringify(problems)}`,
+      );
     });
   }
 });
 
 // ---------------------------------------------------------------- autoinstall
 
-const YAML_TO_JSON = 'import json, sys, yaml\nwith open(sys.argv[1], encoding="utf-8") as f:\n    json.dump(yaml.safe_load(f), sys.stdout)\n';
+const YAML_TO_JSON =
+  'import json, sys, yaml\nwith open(sys.argv[1], encoding="utf-8") as f:\n    json.dump(yaml.safe_load(f), sys.stdout)\n';
 
 /** A YAML file as data, through Python's PyYAML (the YAML library cloud-init and subiquity use). */
 function loadYaml(file: string): { ok: true; data: unknown } | { ok: false; error: string } {
@@ -283,42 +374,53 @@ function loadYaml(file: string): { ok: true; data: unknown } | { ok: false; erro
 }
 
 type Json = Record<string, unknown>;
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function checkAutoinstall(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const problems: string[] = [];
-  if (text.split('\n')[0] !== '#cloud-config') problems.push('the first line is not #cloud-config: cloud-init would not read the file as user-data');
+  if (text.split('\n')[0] !== '#cloud-config')
+    problems.push('the first line is not #cloud-config: cloud-init would not read the file as user-data');
   const loaded = loadYaml(file);
   if (!loaded.ok) return [...problems, `not valid YAML: ${loaded.error}`];
   const root = loaded.data;
   if (!isObject(root) || !isObject(root.autoinstall)) return [...problems, 'no autoinstall: mapping'];
   const ai = root.autoinstall;
   if (ai.version !== 1) problems.push(`autoinstall.version is ${JSON.stringify(ai.version)}, not 1`);
-  if (ai.shutdown !== 'poweroff') problems.push(`autoinstall.shutdown is ${JSON.stringify(ai.shutdown)}: the installer must power off`);
-  if (!isObject(ai.ssh) || ai.ssh['install-server'] !== true) problems.push('autoinstall.ssh.install-server is not true');
-  if (!isObject(ai.identity) && !isObject(ai['user-data'])) problems.push('neither identity nor user-data: subiquity would stop and ask');
+  if (ai.shutdown !== 'poweroff')
+    problems.push(`autoinstall.shutdown is ${JSON.stringify(ai.shutdown)}: the installer must power off`);
+  if (!isObject(ai.ssh) || ai.ssh['install-server'] !== true)
+    problems.push('autoinstall.ssh.install-server is not true');
+  if (!isObject(ai.identity) && !isObject(ai['user-data']))
+    problems.push('neither identity nor user-data: subiquity would stop and ask');
 
   const storage = isObject(ai.storage) ? ai.storage : undefined;
-  if (!storage || !Array.isArray(storage.config)) problems.push('no autoinstall.storage.config: a layout of its own would add partitions');
+  if (!storage || !Array.isArray(storage.config))
+    problems.push('no autoinstall.storage.config: a layout of its own would add partitions');
   else {
-    if (!isObject(storage.swap) || storage.swap.size !== 0) problems.push('autoinstall.storage.swap.size is not 0: subiquity would make a swap file');
+    if (!isObject(storage.swap) || storage.swap.size !== 0)
+      problems.push('autoinstall.storage.swap.size is not 0: subiquity would make a swap file');
     const actions = storage.config.filter(isObject);
     const partitions = actions.filter((a) => a.type === 'partition');
     const formats = actions.filter((a) => a.type === 'format');
     const mounts = actions.filter((a) => a.type === 'mount');
     if (partitions.length !== 1) problems.push(`${partitions.length} partitions; the image must have exactly one`);
-    if (formats.some((f) => f.fstype === 'swap') || partitions.some((p) => p.flag === 'swap')) problems.push('a swap partition; the image must have none');
+    if (formats.some((f) => f.fstype === 'swap') || partitions.some((p) => p.flag === 'swap'))
+      problems.push('a swap partition; the image must have none');
     const root = mounts.find((m) => m.path === '/');
     const rootFormat = root ? formats.find((f) => f.id === root.device) : undefined;
     if (!rootFormat || rootFormat.fstype !== 'ext4') problems.push('/ is not mounted from an ext4 format action');
-    else if (!partitions.some((p) => p.id === rootFormat.volume)) problems.push("/'s file system is not on the partition");
+    else if (!partitions.some((p) => p.id === rootFormat.volume))
+      problems.push("/'s file system is not on the partition");
   }
 
   const packages = Array.isArray(ai.packages) ? ai.packages : [];
-  for (const wanted of REQUIRED_PACKAGES) if (!packages.includes(wanted)) problems.push(`autoinstall.packages lacks ${wanted}`);
+  for (const wanted of REQUIRED_PACKAGES)
+    if (!packages.includes(wanted)) problems.push(`autoinstall.packages lacks ${wanted}`);
   const late = Array.isArray(ai['late-commands']) ? ai['late-commands'].map(String) : [];
-  if (!late.some((command) => /console=ttyS0,115200/.test(command))) problems.push("no late-command puts console=ttyS0,115200 in the installed system's GRUB configuration");
+  if (!late.some((command) => /console=ttyS0,115200/.test(command)))
+    problems.push("no late-command puts console=ttyS0,115200 in the installed system's GRUB configuration");
   for (const command of late) {
     const syntax = spawnSync('sh', ['-n', '-c', command], { encoding: 'utf8' });
     if (syntax.status !== 0) problems.push(`late-command is not valid shell: ${command}`);
@@ -348,7 +450,11 @@ describe('autoinstall files', () => {
     ['an XFS root', (t) => t.replace('fstype: ext4', 'fstype: xfs'), /not mounted from an ext4/],
     [
       'a second partition',
-      (t) => t.replace('      - type: format', '      - type: partition\n        id: partition-extra\n        device: disk-system\n        number: 2\n        size: 1G\n      - type: format'),
+      (t) =>
+        t.replace(
+          '      - type: format',
+          '      - type: partition\n        id: partition-extra\n        device: disk-system\n        number: 2\n        size: 1G\n      - type: format',
+        ),
       /2 partitions/,
     ],
     ['no serial console', (t) => t.replace(/console=ttyS0,115200n8/g, 'quiet'), /console=ttyS0/],
@@ -356,7 +462,10 @@ describe('autoinstall files', () => {
   for (const [what, edit, expected] of cases) {
     it(`the check fails on ${what}`, () => {
       const problems = checkAutoinstall(brokenCopy(sample, edit));
-      assert.ok(problems.some((problem) => expected.test(problem)), `expected ${expected} among: ${JSON.stringify(problems)}`);
+      assert.ok(
+        problems.some((problem) => expected.test(problem)),
+        `expected ${expected} among: ${JSON.stringify(problems)}`,
+      );
     });
   }
 });
@@ -365,7 +474,10 @@ describe('data/', () => {
   it('holds no answer file that no image uses', () => {
     const used = new Set(KINDS.flatMap((kind) => FILES[kind]).map((file) => basename(file)));
     const shipped = readdirSync(DATA_DIR).filter((name) => /\.(cfg|xml|ya?ml)$/.test(name));
-    assert.deepEqual(shipped.filter((name) => !used.has(name)), []);
+    assert.deepEqual(
+      shipped.filter((name) => !used.has(name)),
+      [],
+    );
   });
 
   it('copies are made in a scratch folder, not in data/', () => {

@@ -37,16 +37,28 @@ function chain(length: number, last: string): string {
 
 const TABLE: NamedCase[] = [
   { name: 'plain key and value', files: [ini('[A]', 'key = value')] },
-  { name: 'both delimiters, with and without spaces', files: [ini('[A]', 'a=1', 'b:2', 'c = 3', 'd : 4', 'e\t=\t5', 'f  :   6  ')] },
-  { name: 'the first delimiter of either kind splits', files: [ini('[A]', 'url = http://h:80/x', 'k: a=b', 'm=n:o', 'k2==v', 'k3 :: v')] },
+  {
+    name: 'both delimiters, with and without spaces',
+    files: [ini('[A]', 'a=1', 'b:2', 'c = 3', 'd : 4', 'e\t=\t5', 'f  :   6  ')],
+  },
+  {
+    name: 'the first delimiter of either kind splits',
+    files: [ini('[A]', 'url = http://h:80/x', 'k: a=b', 'm=n:o', 'k2==v', 'k3 :: v')],
+  },
   { name: 'keys are lowered, section names are not', files: [ini('[Sec]', 'Key = 1', 'OTHER: 2', '[sec]', 'KEY = 3')] },
   { name: 'a key twice in one section, differing in case', files: [ini('[A]', 'Key=1', 'key=2')] },
   { name: 'a section twice in one file', files: [ini('[A]', 'a=1', '[B]', '[A]', 'b=2')] },
   { name: 'DEFAULT twice in one file', files: [ini('[DEFAULT]', 'a=1', '[DEFAULT]', 'b=2', '[S]')] },
   { name: 'a key repeated across two DEFAULT blocks', files: [ini('[DEFAULT]', 'a=1', '[S]', '[DEFAULT]', 'a=2')] },
-  { name: '[default] is an ordinary section', files: [ini('[DEFAULT]', 'a=1', '[default]', 'b=2', '[DEFAULT ]', 'c=3')] },
+  {
+    name: '[default] is an ordinary section',
+    files: [ini('[DEFAULT]', 'a=1', '[default]', 'b=2', '[DEFAULT ]', 'c=3')],
+  },
   { name: 'a key before any header', files: [ini('a=1', '[A]')] },
-  { name: 'comments and blank lines before the first header', files: [ini('# c', '; c', '  # indented', '', '[A]', 'a=1')] },
+  {
+    name: 'comments and blank lines before the first header',
+    files: [ini('# c', '; c', '  # indented', '', '[A]', 'a=1')],
+  },
   { name: 'only comments', files: [ini('# nothing', '; here')] },
   { name: 'an empty file', files: [''] },
   { name: 'text after the header is ignored', files: [ini('[A] trailing words', 'k=v', '[B] ; comment', 'j=w')] },
@@ -66,17 +78,29 @@ const TABLE: NamedCase[] = [
   { name: 'whitespace-only lines inside a value', files: [ini('[A]', 'k = a', '   \t ', '  b', '\f', '  c')] },
   { name: 'comments inside a value are dropped', files: [ini('[A]', 'k = a', '  # c', '  b', ' ; d', '# e', '  c')] },
   { name: 'an empty first line of a value', files: [ini('[A]', 'k =', '  a', '  b')] },
-  { name: 'continuation depends on the indentation of the key line', files: [ini('[A]', '  k=1', '  j=2', '    deeper', 'm=3', '  n=4')] },
+  {
+    name: 'continuation depends on the indentation of the key line',
+    files: [ini('[A]', '  k=1', '  j=2', '    deeper', 'm=3', '  n=4')],
+  },
   { name: 'an indented header line continues a value', files: [ini('[A]', 'k=a', '  [B]', 'j=1')] },
   { name: 'an indented key line continues a value', files: [ini('[A]', 'k=a', '  x=y')] },
   { name: 'an indented header starts a section', files: [ini('  [A]', 'k=v', '\t[B]', '\tj=w')] },
   { name: 'indented key after a header', files: [ini('[A]', '', '   k=v', '   j=w', '     more')] },
   { name: 'no inline comments', files: [ini('[A]', 'k = v ; not a comment', 'j = v # neither', ';k = v', '#[B]')] },
-  { name: 'unicode sections, keys and values', files: [ini('[Ünï]', 'Äpfel = ✓ Grüße', 'ΣΑΣ = x', 'ǅ = titlecase', 'İ = dotted')] },
-  { name: 'Python whitespace is not JavaScript whitespace', files: [ini('[A]', 'k\x1c = v\x1f', 'j = \u00a0v\u00a0', 'm = v\ufeff', 'n\x85= \x85w')] },
+  {
+    name: 'unicode sections, keys and values',
+    files: [ini('[Ünï]', 'Äpfel = ✓ Grüße', 'ΣΑΣ = x', 'ǅ = titlecase', 'İ = dotted')],
+  },
+  {
+    name: 'Python whitespace is not JavaScript whitespace',
+    files: [ini('[A]', 'k\x1c = v\x1f', 'j = \u00a0v\u00a0', 'm = v\ufeff', 'n\x85= \x85w')],
+  },
   { name: 'only \\n ends a line', files: [ini('[A]', 'k = a\u2028b\x0bc\x85d\x0ce', '\u2028j = x')] },
   { name: 'unusual whitespace as indentation', files: [ini('[A]', 'k = a', '\u3000b', '\x0cc', '\x1cd')] },
-  { name: 'keys that look like numbers keep their order', files: [ini('[DEFAULT]', 'z = 0', '[A]', '10 = a', '2 = b', 'x = c', '1 = d')] },
+  {
+    name: 'keys that look like numbers keep their order',
+    files: [ini('[DEFAULT]', 'z = 0', '[A]', '10 = a', '2 = b', 'x = c', '1 = d')],
+  },
   { name: 'a key named __proto__', files: [ini('[A]', '__proto__ = x', 'constructor = y')] },
   { name: 'CRLF line ends', files: ['[A]\r\nk = a\r\n  b\r\n\r\nj = c\r\n'] },
   { name: 'CR line ends', files: ['[A]\rk = a\r  b\rj = c\r'] },
@@ -89,30 +113,60 @@ const TABLE: NamedCase[] = [
   { name: 'an unclosed reference', files: [ini('[A]', 'k = ${abc', 'abc = 1')] },
   { name: 'a reference with two colons', files: [ini('[A]', 'k = ${a:b:c}', '[a]', 'b = 1')] },
   { name: 'a section name with a colon cannot be referenced', files: [ini('[x:y]', 'k = 1', '[A]', 'j = ${x:y:k}')] },
-  { name: 'references in the same section and DEFAULT', files: [ini('[DEFAULT]', 'root = /srv', '[A]', 'dir = ${root}/a', 'file = ${dir}/f')] },
+  {
+    name: 'references in the same section and DEFAULT',
+    files: [ini('[DEFAULT]', 'root = /srv', '[A]', 'dir = ${root}/a', 'file = ${dir}/f')],
+  },
   { name: 'a reference to another section', files: [ini('[A]', 'k = ${B:j}/x', '[B]', 'j = b', 'n = ${A:k}')] },
-  { name: 'a reference to DEFAULT by name', files: [ini('[DEFAULT]', 'm = d', '[A]', 'm = a', 'k = ${DEFAULT:m} ${m}')] },
+  {
+    name: 'a reference to DEFAULT by name',
+    files: [ini('[DEFAULT]', 'm = d', '[A]', 'm = a', 'k = ${DEFAULT:m} ${m}')],
+  },
   { name: 'a reference to a missing key', files: [ini('[A]', 'k = ${nokey}', '[B]', 'j = fine')] },
   { name: 'a reference to a missing section', files: [ini('[A]', 'k = ${Nowhere:key}')] },
   { name: 'a reference to a missing key of another section', files: [ini('[A]', 'k = ${B:nokey}', '[B]', 'j = 1')] },
   { name: 'a key that refers to itself', files: [ini('[A]', 'k = ${k}')] },
   { name: 'two keys that refer to each other', files: [ini('[A]', 'a = ${b}', 'b = x${a}', 'c = fine')] },
   { name: 'a cycle across sections', files: [ini('[A]', 'a = ${B:b}', '[B]', 'b = ${A:a}')] },
-  { name: 'DEFAULT values are expanded in each section', files: [ini('[DEFAULT]', 'path = ${base}/x', '[A]', 'base = /a', '[B]', 'base = /b', '[C]')] },
-  { name: 'a key in DEFAULT and in the section', files: [ini('[DEFAULT]', 'a = 1', 'b = 2', 'c = 3', '[S]', 'd = 4', 'b = 20', 'e = ${b}')] },
-  { name: 'a later file overrides an earlier one', files: [ini('[A]', 'a = 1', 'b = 2'), ini('[A]', 'c = 4', 'b = 3')] },
-  { name: 'a later file may not repeat a section twice', files: [ini('[A]', 'a = 1'), ini('[A]', 'b = 2', '[A]', 'c = 3')] },
+  {
+    name: 'DEFAULT values are expanded in each section',
+    files: [ini('[DEFAULT]', 'path = ${base}/x', '[A]', 'base = /a', '[B]', 'base = /b', '[C]')],
+  },
+  {
+    name: 'a key in DEFAULT and in the section',
+    files: [ini('[DEFAULT]', 'a = 1', 'b = 2', 'c = 3', '[S]', 'd = 4', 'b = 20', 'e = ${b}')],
+  },
+  {
+    name: 'a later file overrides an earlier one',
+    files: [ini('[A]', 'a = 1', 'b = 2'), ini('[A]', 'c = 4', 'b = 3')],
+  },
+  {
+    name: 'a later file may not repeat a section twice',
+    files: [ini('[A]', 'a = 1'), ini('[A]', 'b = 2', '[A]', 'c = 3')],
+  },
   { name: 'a later file with a key before any header', files: [ini('[A]', 'a = 1'), ini('b = 2', '[A]')] },
-  { name: 'DEFAULT overridden by a later file', files: [ini('[DEFAULT]', 'a = 1', '[S]', 'v = ${a}'), ini('[DEFAULT]', 'a = 2')] },
+  {
+    name: 'DEFAULT overridden by a later file',
+    files: [ini('[DEFAULT]', 'a = 1', '[S]', 'v = ${a}'), ini('[DEFAULT]', 'a = 2')],
+  },
   { name: 'three files', files: [ini('[A]', 'a=1'), ini('[B]', 'b=${A:a}'), ini('[A]', 'a=3', '[DEFAULT]', 'd=${a}')] },
   { name: 'references are not stripped', files: [ini('[A]', 'a = 1', 'k = ${ a }')] },
-  { name: 'references are case-insensitive for keys only', files: [ini('[A]', 'Key = 1', 'k = ${KEY} ${A:KEY}', '[B]', 'j = ${a:key}')] },
+  {
+    name: 'references are case-insensitive for keys only',
+    files: [ini('[A]', 'Key = 1', 'k = ${KEY} ${A:KEY}', '[B]', 'j = ${a:key}')],
+  },
   { name: 'a nested ${${a}}', files: [ini('[A]', 'a = b', 'k = ${${a}}')] },
   { name: 'a } in a value', files: [ini('[A]', 'k = {x} } ${a}}', 'a = 1')] },
   { name: 'a $$ inside a referenced value', files: [ini('[A]', 'a = $$HOME', 'k = ${a}/x')] },
   { name: 'a reference across continuation lines', files: [ini('[A]', 'k = ${a', '  b}', 'a = 1')] },
-  { name: 'a cross-section value expands in its own section', files: [ini('[A]', 'x = A', 'v = ${B:w}', '[B]', 'x = B', 'w = ${x}')] },
-  { name: 'a DEFAULT value expands in DEFAULT when named', files: [ini('[DEFAULT]', 'd = ${x}', '[A]', 'x = 1', 'v = ${DEFAULT:d}', 'w = ${d}')] },
+  {
+    name: 'a cross-section value expands in its own section',
+    files: [ini('[A]', 'x = A', 'v = ${B:w}', '[B]', 'x = B', 'w = ${x}')],
+  },
+  {
+    name: 'a DEFAULT value expands in DEFAULT when named',
+    files: [ini('[DEFAULT]', 'd = ${x}', '[A]', 'x = 1', 'v = ${DEFAULT:d}', 'w = ${d}')],
+  },
   { name: 'a reference to an empty section name', files: [ini('[A]', 'k = ${:x}')] },
   { name: 'a reference to an empty key', files: [ini('[A]', 'k = ${A:}')] },
   { name: 'a chain of 9 references', files: [chain(10, 'end')] },
@@ -123,8 +177,20 @@ const TABLE: NamedCase[] = [
   { name: 'a chain of 10 references ending in a bad $', files: [chain(11, '$x')] },
   { name: 'a missing reference before a bad $', files: [ini('[A]', 'k = ${nope} $x')] },
   { name: 'a bad $ before a missing reference', files: [ini('[A]', 'k = $x ${nope}')] },
-  { name: 'set() changes, adds and is interpolated', files: [ini('[DEFAULT]', 'ram = 1G', '[A]', 'a = 1', 'b = ${ram}')], sets: [['A', 'a', 'two'], ['A', 'New', ' ${a} '], ['DEFAULT', 'ram', '2G']] },
-  { name: 'set() on a key only in DEFAULT', files: [ini('[DEFAULT]', 'x = 1', 'y = 2', '[A]', 'a = 1')], sets: [['A', 'X', '9']] },
+  {
+    name: 'set() changes, adds and is interpolated',
+    files: [ini('[DEFAULT]', 'ram = 1G', '[A]', 'a = 1', 'b = ${ram}')],
+    sets: [
+      ['A', 'a', 'two'],
+      ['A', 'New', ' ${a} '],
+      ['DEFAULT', 'ram', '2G'],
+    ],
+  },
+  {
+    name: 'set() on a key only in DEFAULT',
+    files: [ini('[DEFAULT]', 'x = 1', 'y = 2', '[A]', 'a = 1')],
+    sets: [['A', 'X', '9']],
+  },
   { name: 'set() on a missing section', files: [ini('[A]')], sets: [['B', 'k', 'v']] },
   { name: 'set() with a bad $', files: [ini('[A]')], sets: [['A', 'k', 'a $ b']] },
   { name: 'set() checks the $ before the section', files: [ini('[A]')], sets: [['B', 'k', '$x']] },
@@ -147,7 +213,24 @@ function randomSource(seed: number): () => number {
 }
 
 const SECTION_NAMES = ['A', 'B', 'Sec One', 'DEFAULT', 'default', 'x:y', 'Debian-12-server', 'Ünï', '10'];
-const KEYS = ['key', 'KEY', 'Key', 'mirror', 'path', 'a', 'b', 'B', 'c', 'ünï', 'x y', '10', '2', 'ram', 'dist', 'linux'];
+const KEYS = [
+  'key',
+  'KEY',
+  'Key',
+  'mirror',
+  'path',
+  'a',
+  'b',
+  'B',
+  'c',
+  'ünï',
+  'x y',
+  '10',
+  '2',
+  'ram',
+  'dist',
+  'linux',
+];
 const VALUES = [
   'plain',
   '',
@@ -205,7 +288,8 @@ function generatedCases(count: number, seed: number): NamedCase[] {
       // Plain defaults, so that many references resolve.
       lines.push('[DEFAULT]');
       used.push('DEFAULT');
-      for (const key of ['key', 'a', 'b', 'mirror', 'dist', 'ram', 'linux']) if (chance(0.6)) lines.push(`${key} = ${key}-value`);
+      for (const key of ['key', 'a', 'b', 'mirror', 'dist', 'ram', 'linux'])
+        if (chance(0.6)) lines.push(`${key} = ${key}-value`);
     }
     const sectionCount = 1 + Math.floor(random() * 4);
     for (let s = 0; s < sectionCount; s += 1) {
@@ -269,7 +353,10 @@ describe('configparser matches Python 3 configparser with ExtendedInterpolation'
       ['Debian-10-server', 'ram', '4G'],
       ['Debian-10-server', 'dist', '${DEFAULT:cores}-$$'],
     ];
-    assert.deepStrictEqual(comparable(ourResultForFiles([UPSTREAM_CONF], sets)), comparable(pythonResultForFiles([UPSTREAM_CONF], sets)));
+    assert.deepStrictEqual(
+      comparable(ourResultForFiles([UPSTREAM_CONF], sets)),
+      comparable(pythonResultForFiles([UPSTREAM_CONF], sets)),
+    );
   });
 
   it('fails on a missing file like Python', () => {
@@ -281,7 +368,8 @@ describe('configparser matches Python 3 configparser with ExtendedInterpolation'
     const seen = new Set<string>();
     for (const result of python) {
       if (!result.ok) seen.add(result.error);
-      else for (const items of Object.values(result.sections)) if (typeof items.error === 'string') seen.add(items.error);
+      else
+        for (const items of Object.values(result.sections)) if (typeof items.error === 'string') seen.add(items.error);
     }
     for (const kind of [
       'DuplicateSectionError',
@@ -302,7 +390,11 @@ describe('configparser matches Python 3 configparser with ExtendedInterpolation'
 
   CASES.forEach((testCase, index) => {
     it(testCase.name, () => {
-      assert.deepStrictEqual(comparable(ourResultForTexts(testCase)), comparable(python[index]), JSON.stringify(testCase));
+      assert.deepStrictEqual(
+        comparable(ourResultForTexts(testCase)),
+        comparable(python[index]),
+        JSON.stringify(testCase),
+      );
     });
   });
 });

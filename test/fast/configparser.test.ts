@@ -113,7 +113,10 @@ describe('ConfigParser read errors', () => {
 
   it('rejects a section twice in one file but not across files', () => {
     const error = configError('DuplicateSectionError', () => parse('[A]\n[B]\n[A]\n'));
-    assert.match(error.message, /^\/etc\/image-factory\.conf:3: section \[A\] appears twice in this file \(first on line 1\)/);
+    assert.match(
+      error.message,
+      /^\/etc\/image-factory\.conf:3: section \[A\] appears twice in this file \(first on line 1\)/,
+    );
     const parser = parse('[A]\na = 1\n');
     parser.read('[A]\nb = 2\n', 'other.conf');
     assert.deepEqual(parser.items('A'), { a: '1', b: '2' });
@@ -130,7 +133,10 @@ describe('ConfigParser read errors', () => {
     assert.equal(error.line, 2);
     const lines = error.message.split('\n');
     assert.equal(lines.length, 2);
-    assert.match(lines[0], /^\/etc\/image-factory\.conf:2: cannot read 'flag': expected 'key = value', 'key: value', a \[section\] header/);
+    assert.match(
+      lines[0],
+      /^\/etc\/image-factory\.conf:2: cannot read 'flag': expected 'key = value', 'key: value', a \[section\] header/,
+    );
     assert.match(lines[1], /^\/etc\/image-factory\.conf:4: cannot read '= value': the key is missing before '='/);
   });
 
@@ -189,14 +195,19 @@ describe('ConfigParser interpolation', () => {
   });
 
   it('reports a reference to a missing section', () => {
-    const error = configError('InterpolationMissingOptionError', () => parse('[A]\nk = ${Nowhere:key}\n').get('A', 'k'));
+    const error = configError('InterpolationMissingOptionError', () =>
+      parse('[A]\nk = ${Nowhere:key}\n').get('A', 'k'),
+    );
     assert.match(error.message, /refers to 'Nowhere:key', but there is no section \[Nowhere\]\.$/);
   });
 
   it('reports a loop of references with the keys in it', () => {
     const parser = parse('[A]\nstart = ${a}\na = ${b}\nb = x${a}\n', 'loop.conf');
     const error = configError('InterpolationDepthError', () => parser.get('A', 'start'));
-    assert.match(error.message, /^loop\.conf:3: key 'a' in section \[A\] refers back to itself: \[A\] a → \[A\] b → \[A\] a\.$/);
+    assert.match(
+      error.message,
+      /^loop\.conf:3: key 'a' in section \[A\] refers back to itself: \[A\] a → \[A\] b → \[A\] a\.$/,
+    );
     const self = configError('InterpolationDepthError', () => parse('[A]\nk = ${k}\n').get('A', 'k'));
     assert.match(self.message, /refers back to itself: \[A\] k → \[A\] k\.$/);
   });
@@ -211,7 +222,10 @@ describe('ConfigParser interpolation', () => {
 
   it('rejects a $ not followed by $ or {, and a reference with two colons', () => {
     const lone = configError('InterpolationSyntaxError', () => parse('[A]\nk = cost $5\n').get('A', 'k'));
-    assert.match(lone.message, /^\/etc\/image-factory\.conf:2: in section \[A\], key 'k': 'cost \$5': a '\$' must be followed by '\$' or '\{'/);
+    assert.match(
+      lone.message,
+      /^\/etc\/image-factory\.conf:2: in section \[A\], key 'k': 'cost \$5': a '\$' must be followed by '\$' or '\{'/,
+    );
     assert.match(lone.message, /Write \$\{key\} for a key of the same section or \[DEFAULT\]/);
     const colons = configError('InterpolationSyntaxError', () => parse('[A]\nk = ${a:b:c}\n').get('A', 'k'));
     assert.match(colons.message, /more than one ':' in '\$\{a:b:c\}'/);
@@ -221,7 +235,10 @@ describe('ConfigParser interpolation', () => {
 describe('ConfigParser get, set and booleans', () => {
   it('throws NoSectionError and NoOptionError', () => {
     const parser = parse('[A]\na = 1\n');
-    assert.match(configError('NoSectionError', () => parser.get('B', 'a')).message, /there is no section \[B\]; the sections are \[A\]/);
+    assert.match(
+      configError('NoSectionError', () => parser.get('B', 'a')).message,
+      /there is no section \[B\]; the sections are \[A\]/,
+    );
     assert.match(configError('NoOptionError', () => parser.get('A', 'b')).message, /no key 'b' in section \[A\]/);
     assert.equal(parser.getRaw('A', 'b'), undefined);
     assert.equal(parser.getRaw('B', 'a'), undefined);
@@ -238,7 +255,10 @@ describe('ConfigParser get, set and booleans', () => {
 
   it('rejects set() with a bad $ and on a missing section', () => {
     const parser = parse('[A]\n');
-    assert.match(configError('ValueError', () => parser.set('A', 'k', 'a $ b')).message, /a '\$' is not followed by '\$' or '\{\.\.\.\}'/);
+    assert.match(
+      configError('ValueError', () => parser.set('A', 'k', 'a $ b')).message,
+      /a '\$' is not followed by '\$' or '\{\.\.\.\}'/,
+    );
     configError('NoSectionError', () => parser.set('B', 'k', 'v'));
     configError('ValueError', () => parser.addSection('DEFAULT'));
     configError('DuplicateSectionError', () => parser.addSection('A'));

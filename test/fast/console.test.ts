@@ -26,7 +26,11 @@ describe('the console follower', () => {
     await follower.poll();
     appendFileSync(log, Buffer.from([0x94, 0x0a]));
     await follower.poll();
-    assert.deepEqual(lines, ['Loading linux ...', 'Starting installer —'], 'a UTF-8 character cut by a read arrives whole');
+    assert.deepEqual(
+      lines,
+      ['Loading linux ...', 'Starting installer —'],
+      'a UTF-8 character cut by a read arrives whole',
+    );
   });
 
   test('keeps the unfinished last line in its text (a login prompt) and counts it as a line when stopped', async () => {
@@ -58,7 +62,7 @@ describe('console text', () => {
   });
 });
 
-describe('the boot test\'s console matching', () => {
+describe("the boot test's console matching", () => {
   const login = /\blogin: *$/m;
 
   test('a login prompt matches at the end of the console, and when messages land right after it', () => {
@@ -75,11 +79,17 @@ describe('the boot test\'s console matching', () => {
     const seed = noCloudSeed('0123456789ab');
     assert.match(seed['meta-data'], /^instance-id: image-factory-boot-test-0123456789ab$/m);
     assert.match(seed['user-data'], /^#cloud-config\n/);
-    assert.match(seed['user-data'], /^final_message: "image-factory-boot-test 0123456789ab: cloud-init finished after \$UPTIME seconds"$/m);
+    assert.match(
+      seed['user-data'],
+      /^final_message: "image-factory-boot-test 0123456789ab: cloud-init finished after \$UPTIME seconds"$/m,
+    );
     const pattern = cloudInitPattern('0123456789ab');
-    assert.ok(pattern.test('[   73.745025] cloud-init[350]: image-factory-boot-test 0123456789ab: cloud-init finished after 73.71 seconds'));
+    assert.ok(
+      pattern.test(
+        '[   73.745025] cloud-init[350]: image-factory-boot-test 0123456789ab: cloud-init finished after 73.71 seconds',
+      ),
+    );
     assert.ok(pattern.test('image-factory-boot-test 0123456789ab: cloud-init runcmd ran'));
     assert.ok(!pattern.test('image-factory-boot-test ffffffffffff: cloud-init finished after 1.00 seconds'));
   });
 });
-

@@ -25,7 +25,10 @@ describe('credentials in http: and https: URLs', () => {
       withoutPassword: 'http://mirror@127.0.0.1:8080/dists/vmlinuz',
       withoutUserinfo: 'http://127.0.0.1:8080/dists/vmlinuz',
     });
-    assert.deepEqual(basicAuth(uri), { url: 'http://127.0.0.1:8080/dists/vmlinuz', authorization: basic('mirror:pa55-w0rd') });
+    assert.deepEqual(basicAuth(uri), {
+      url: 'http://127.0.0.1:8080/dists/vmlinuz',
+      authorization: basic('mirror:pa55-w0rd'),
+    });
     assert.deepEqual(secretVariants(uri), ['pa55-w0rd']);
   });
 
@@ -34,7 +37,10 @@ describe('credentials in http: and https: URLs', () => {
     assert.equal(uriCredentials(uri).password, 'p@ss:w/rd%');
     assert.equal(uriCredentials(uri).user, 'me%40corp');
     assert.equal(redactUri(uri), 'https://me%40corp:***@mirror.example/debian/');
-    assert.deepEqual(basicAuth(uri), { url: 'https://mirror.example/debian/', authorization: basic('me@corp:p@ss:w/rd%') });
+    assert.deepEqual(basicAuth(uri), {
+      url: 'https://mirror.example/debian/',
+      authorization: basic('me@corp:p@ss:w/rd%'),
+    });
     assert.deepEqual(new Set(secretVariants(uri)), new Set(['p%40ss%3Aw%2Frd%25', 'p@ss:w/rd%']));
   });
 
@@ -44,14 +50,20 @@ describe('credentials in http: and https: URLs', () => {
     assert.equal(uriCredentials(uri).password, 'p@ss:word');
     assert.equal(redactUri(uri), 'https://u:***@mirror.example/x');
     assert.deepEqual(new Set(secretVariants(uri)), new Set(['p@ss:word', 'p%40ss%3Aword']));
-    assert.equal(redactSecrets(`GET ${new URL(uri).href} failed`, secretVariants(uri)), 'GET https://u:***@mirror.example/x failed');
+    assert.equal(
+      redactSecrets(`GET ${new URL(uri).href} failed`, secretVariants(uri)),
+      'GET https://u:***@mirror.example/x failed',
+    );
   });
 
   test("a raw '/', '#' or '?' in the password makes no valid URL, and still never shows", () => {
     for (const uri of ['rsync://u:pa/ss@host/module/', 'http://u:pa#ss@host/x', 'https://u:pa?ss@host/x']) {
       assert.doesNotMatch(redactUri(uri), /pa.ss/, uri);
       assert.match(redactUri(uri), /^[a-z]+:\/\/u:\*\*\*@host\//, uri);
-      assert.ok(secretVariants(uri).some((secret) => secret.includes('pa') && secret.includes('ss')), uri);
+      assert.ok(
+        secretVariants(uri).some((secret) => secret.includes('pa') && secret.includes('ss')),
+        uri,
+      );
       assert.throws(
         () => parseSource(uri, (message) => new UsageError(message)),
         (error: Error) => !/pa.ss/.test(error.message),
@@ -72,10 +84,16 @@ describe('credentials in http: and https: URLs', () => {
   test('a user without a password, and no user at all', () => {
     assert.equal(redactUri('http://anonymous@mirror.example/x'), 'http://anonymous@mirror.example/x');
     assert.deepEqual(secretVariants('http://anonymous@mirror.example/x'), []);
-    assert.deepEqual(basicAuth('http://anonymous@mirror.example/x'), { url: 'http://mirror.example/x', authorization: basic('anonymous:') });
+    assert.deepEqual(basicAuth('http://anonymous@mirror.example/x'), {
+      url: 'http://mirror.example/x',
+      authorization: basic('anonymous:'),
+    });
     assert.equal(redactUri('http://mirror.example/a@b'), 'http://mirror.example/a@b');
     assert.deepEqual(basicAuth('https://mirror.example/x'), { url: 'https://mirror.example/x' });
-    assert.deepEqual(uriCredentials('https://mirror.example/x'), { withoutPassword: 'https://mirror.example/x', withoutUserinfo: 'https://mirror.example/x' });
+    assert.deepEqual(uriCredentials('https://mirror.example/x'), {
+      withoutPassword: 'https://mirror.example/x',
+      withoutUserinfo: 'https://mirror.example/x',
+    });
     assert.deepEqual(secretVariants('http://u:@host/'), [], 'an empty password is no secret');
   });
 
@@ -89,7 +107,10 @@ describe('credentials in http: and https: URLs', () => {
 describe('credentials in rsync targets', () => {
   test('rsync:// : the password goes in RSYNC_PASSWORD, decoded; the user stays', () => {
     const uri = 'rsync://fetcher:rsync%2FSecret@127.0.0.1:873/private/initrd.gz';
-    assert.deepEqual(rsyncCredentials(uri), { uri: 'rsync://fetcher@127.0.0.1:873/private/initrd.gz', env: { RSYNC_PASSWORD: 'rsync/Secret' } });
+    assert.deepEqual(rsyncCredentials(uri), {
+      uri: 'rsync://fetcher@127.0.0.1:873/private/initrd.gz',
+      env: { RSYNC_PASSWORD: 'rsync/Secret' },
+    });
     assert.equal(redactUri(uri), 'rsync://fetcher:***@127.0.0.1:873/private/initrd.gz');
     assert.deepEqual(new Set(secretVariants(uri)), new Set(['rsync%2FSecret', 'rsync/Secret']));
     assert.deepEqual(rsyncCredentials('rsync://user@host/module/'), { uri: 'rsync://user@host/module/', env: {} });
@@ -97,7 +118,10 @@ describe('credentials in rsync targets', () => {
 
   test('user:password@host::module: the password as written, in RSYNC_PASSWORD', () => {
     const uri = 'uploader:s3cr%41t@backup.example::images/golden/';
-    assert.deepEqual(rsyncCredentials(uri), { uri: 'uploader@backup.example::images/golden/', env: { RSYNC_PASSWORD: 's3cr%41t' } });
+    assert.deepEqual(rsyncCredentials(uri), {
+      uri: 'uploader@backup.example::images/golden/',
+      env: { RSYNC_PASSWORD: 's3cr%41t' },
+    });
     assert.equal(redactUri(uri), 'uploader:***@backup.example::images/golden/');
     assert.ok(secretVariants(uri).includes('s3cr%41t'));
     assert.deepEqual(uriCredentials('uploader@backup.example::images/'), {
@@ -109,11 +133,21 @@ describe('credentials in rsync targets', () => {
   });
 
   test("a password that cannot be told from the path is refused, not handed to rsync's command line", () => {
-    assert.throws(() => rsyncCredentials('rsync://u:pa/ss@host/module/'), (error: Error) => {
-      assert.equal(error.message, "the user and password of rsync://u:***@host/module/ cannot be told from its path: write a '/' in the password as %2F (or keep '@' out of the path)");
-      return true;
-    });
-    assert.equal(rsyncCredentials('rsync://u:pa?ss@host/module/').env.RSYNC_PASSWORD, 'pa?ss', "'?' means nothing to rsync");
+    assert.throws(
+      () => rsyncCredentials('rsync://u:pa/ss@host/module/'),
+      (error: Error) => {
+        assert.equal(
+          error.message,
+          "the user and password of rsync://u:***@host/module/ cannot be told from its path: write a '/' in the password as %2F (or keep '@' out of the path)",
+        );
+        return true;
+      },
+    );
+    assert.equal(
+      rsyncCredentials('rsync://u:pa?ss@host/module/').env.RSYNC_PASSWORD,
+      'pa?ss',
+      "'?' means nothing to rsync",
+    );
     assert.equal(rsyncCredentials('rsync://u:pw@host/module/a@b').uri, 'rsync://u@host/module/a@b');
     assert.equal(rsyncCredentials('rsync://host/module/a:b@c').uri, 'rsync://host/module/a:b@c');
   });
@@ -124,7 +158,10 @@ describe('credentials in rsync targets', () => {
       withoutPassword: 'builder@images.example:/srv/images/',
       withoutUserinfo: 'images.example:/srv/images/',
     });
-    assert.deepEqual(rsyncCredentials('builder@images.example:/srv/images/'), { uri: 'builder@images.example:/srv/images/', env: {} });
+    assert.deepEqual(rsyncCredentials('builder@images.example:/srv/images/'), {
+      uri: 'builder@images.example:/srv/images/',
+      env: {},
+    });
     assert.equal(redactUri('builder@images.example:/srv/images/'), 'builder@images.example:/srv/images/');
     assert.deepEqual(secretVariants('images.example:/srv/images/'), []);
     assert.deepEqual(secretVariants('/var/lib/images/a:b@c'), [], 'a local path');
@@ -139,7 +176,10 @@ describe('masking text', () => {
   });
 
   test('secretsOf gathers the variants of several URIs', () => {
-    assert.deepEqual(new Set(secretsOf(['http://a:one@h/', 'rsync://b:t%77o@h/m/', 'https://h/'])), new Set(['one', 't%77o', 'two']));
+    assert.deepEqual(
+      new Set(secretsOf(['http://a:one@h/', 'rsync://b:t%77o@h/m/', 'https://h/'])),
+      new Set(['one', 't%77o', 'two']),
+    );
   });
 
   test('percentDecode decodes what is valid and keeps the rest', () => {
@@ -202,10 +242,14 @@ function generateUri(written: string): { uri: string; before: string; after: str
   const user = word(`${LOWER}0123456789._-`, 1, 8);
   const host = pick([`${word(LOWER, 2, 8)}.${word(LOWER, 2, 4)}`, '127.0.0.1', '[::1]', word(LOWER, 3, 10)]);
   const port = next() < 0.4 ? `:${1 + Math.floor(next() * 65535)}` : '';
-  const path = Array.from({ length: Math.floor(next() * 4) }, () => word(`${LOWER}0123456789`, 1, 8) + (next() < 0.1 ? '@x' : '')).join('/');
+  const path = Array.from(
+    { length: Math.floor(next() * 4) },
+    () => word(`${LOWER}0123456789`, 1, 8) + (next() < 0.1 ? '@x' : ''),
+  ).join('/');
   const form = pick(['http', 'https', 'rsync', 'daemon'] as const);
   const before = form === 'daemon' ? `${user}:` : `${form}://${user}:`;
-  const after = form === 'daemon' ? `@${host.replace(/^\[.*\]$/, 'h6')}::${word(LOWER, 2, 8)}/${path}` : `@${host}${port}/${path}`;
+  const after =
+    form === 'daemon' ? `@${host.replace(/^\[.*\]$/, 'h6')}::${word(LOWER, 2, 8)}/${path}` : `@${host}${port}/${path}`;
   return { uri: `${before}${written}${after}`, before, after, form };
 }
 
@@ -254,7 +298,10 @@ describe('property: no redacted output contains the password', () => {
       }
       for (const message of messages) {
         for (const secret of forms) {
-          assert.ok(!message.includes(secret), `seed ${SEED}: ${JSON.stringify(message)} shows ${JSON.stringify(secret)} of ${JSON.stringify(uri)}`);
+          assert.ok(
+            !message.includes(secret),
+            `seed ${SEED}: ${JSON.stringify(message)} shows ${JSON.stringify(secret)} of ${JSON.stringify(uri)}`,
+          );
         }
       }
 
@@ -263,12 +310,20 @@ describe('property: no redacted output contains the password', () => {
         valid += 1;
         const expected = form === 'daemon' ? password.written : password.plain;
         assert.equal(uriCredentials(uri).password, expected, uri);
-        if (form === 'rsync' || form === 'daemon') assert.deepEqual(rsyncCredentials(uri).env, { RSYNC_PASSWORD: expected }, uri);
+        if (form === 'rsync' || form === 'daemon')
+          assert.deepEqual(rsyncCredentials(uri).env, { RSYNC_PASSWORD: expected }, uri);
         if (form === 'http' || form === 'https') {
           assert.equal(percentDecode(new URL(uri).password), password.plain, `a URL parser agrees: ${uri}`);
           const { url, authorization } = basicAuth(uri);
           assert.ok(!url.includes(password.written), url);
-          assert.equal(Buffer.from((authorization ?? '').replace(/^Basic /, ''), 'base64').toString('utf8').split(':').slice(1).join(':'), password.plain);
+          assert.equal(
+            Buffer.from((authorization ?? '').replace(/^Basic /, ''), 'base64')
+              .toString('utf8')
+              .split(':')
+              .slice(1)
+              .join(':'),
+            password.plain,
+          );
         }
       }
     }

@@ -37,9 +37,13 @@ export function functionLengths(root = join(REPO_ROOT, 'src')): FunctionLength[]
         const comments = ts.getLeadingCommentRanges(text, node.getFullStart()) ?? [];
         const holder = ts.isVariableDeclaration(node.parent) ? node.parent.parent.parent : node;
         const holderComments = ts.getLeadingCommentRanges(text, holder.getFullStart()) ?? [];
-        const excused = insideExcused || [...comments, ...holderComments].some((range) => /\bLong:/.test(text.slice(range.pos, range.end)));
+        const excused =
+          insideExcused ||
+          [...comments, ...holderComments].some((range) => /\bLong:/.test(text.slice(range.pos, range.end)));
         excusedHere = excused;
-        const name = node.name?.getText(source) ?? (ts.isVariableDeclaration(node.parent) ? node.parent.name.getText(source) : '(anonymous)');
+        const name =
+          node.name?.getText(source) ??
+          (ts.isVariableDeclaration(node.parent) ? node.parent.name.getText(source) : '(anonymous)');
         found.push({ where: `${relative(REPO_ROOT, file)}:${start + 1}`, name, lines: end - start + 1, excused });
       }
       ts.forEachChild(node, (child) => visit(child, excusedHere));

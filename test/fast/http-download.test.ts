@@ -20,10 +20,13 @@ const mirror: Server = createServer((req, res) => {
   seen.push({ url: req.url ?? '', headers: req.headers });
   if (req.url === '/vmlinuz') {
     if (req.headers['if-none-match'] === '"v1"') return void res.writeHead(304).end();
-    return void res.writeHead(200, { ETag: '"v1"', 'Last-Modified': 'Thu, 01 Jan 2026 00:00:00 GMT', 'Content-Length': body.length }).end(body);
+    return void res
+      .writeHead(200, { ETag: '"v1"', 'Last-Modified': 'Thu, 01 Jan 2026 00:00:00 GMT', 'Content-Length': body.length })
+      .end(body);
   }
   if (req.url === '/moved') return void res.writeHead(302, { Location: '/vmlinuz' }).end();
-  if (req.url === '/elsewhere') return void res.writeHead(307, { Location: `http://localhost:${port(mirror)}/vmlinuz` }).end();
+  if (req.url === '/elsewhere')
+    return void res.writeHead(307, { Location: `http://localhost:${port(mirror)}/vmlinuz` }).end();
   if (req.url === '/stall') {
     res.writeHead(200, { 'Content-Length': 100 });
     return void res.write('x');
@@ -80,27 +83,44 @@ describe('downloadFile', () => {
   test('writes the body, hashes it, returns the validators; a conditional GET gets 304', async () => {
     const path = file();
     const progress: Array<[number, number | undefined]> = [];
-    const result = await downloadFile(`http://127.0.0.1:${port(mirror)}/vmlinuz`, path, { onProgress: (bytes, total) => progress.push([bytes, total]) });
-    assert.deepEqual(result, { status: 200, bytes: body.length, sha256: sha256(body), etag: '"v1"', lastModified: 'Thu, 01 Jan 2026 00:00:00 GMT' });
+    const result = await downloadFile(`http://127.0.0.1:${port(mirror)}/vmlinuz`, path, {
+      onProgress: (bytes, total) => progress.push([bytes, total]),
+    });
+    assert.deepEqual(result, {
+      status: 200,
+      bytes: body.length,
+      sha256: sha256(body),
+      etag: '"v1"',
+      lastModified: 'Thu, 01 Jan 2026 00:00:00 GMT',
+    });
     assert.deepEqual(await readFile(path), body);
     assert.deepEqual(progress[0], [0, body.length]);
     assert.deepEqual(progress.at(-1), [body.length, body.length]);
     assert.equal(seen.at(-1)?.headers['user-agent'], 'image-factory');
-    assert.deepEqual(await downloadFile(`http://127.0.0.1:${port(mirror)}/vmlinuz`, file(), { headers: { 'If-None-Match': '"v1"' } }), { status: 304 });
+    assert.deepEqual(
+      await downloadFile(`http://127.0.0.1:${port(mirror)}/vmlinuz`, file(), { headers: { 'If-None-Match': '"v1"' } }),
+      { status: 304 },
+    );
   });
 
   test('follows redirects; credentials go to the same origin only', async () => {
     const authorization = `Basic ${Buffer.from('u:p@ss').toString('base64')}`;
     await downloadFile(`http://u:p%40ss@127.0.0.1:${port(mirror)}/moved`, file());
-    assert.deepEqual(seen.slice(-2).map((request) => [request.url, request.headers.authorization]), [
-      ['/moved', authorization],
-      ['/vmlinuz', authorization],
-    ]);
+    assert.deepEqual(
+      seen.slice(-2).map((request) => [request.url, request.headers.authorization]),
+      [
+        ['/moved', authorization],
+        ['/vmlinuz', authorization],
+      ],
+    );
     await downloadFile(`http://u:p%40ss@127.0.0.1:${port(mirror)}/elsewhere`, file());
-    assert.deepEqual(seen.slice(-2).map((request) => [request.url, request.headers.authorization]), [
-      ['/elsewhere', authorization],
-      ['/vmlinuz', undefined],
-    ]);
+    assert.deepEqual(
+      seen.slice(-2).map((request) => [request.url, request.headers.authorization]),
+      [
+        ['/elsewhere', authorization],
+        ['/vmlinuz', undefined],
+      ],
+    );
   });
 
   test('goes through HTTP_PROXY, unless NO_PROXY names the host', async () => {
@@ -111,19 +131,25 @@ describe('downloadFile', () => {
     assert.deepEqual(await readFile(path), body);
     assert.deepEqual(tunnels, [`mirror.invalid:${port(mirror)}`]);
     await assert.rejects(
-      withProxyEnv({ HTTP_PROXY: `http://127.0.0.1:${port(proxy)}`, NO_PROXY: 'mirror.invalid' }, () => downloadFile(uri, file())),
+      withProxyEnv({ HTTP_PROXY: `http://127.0.0.1:${port(proxy)}`, NO_PROXY: 'mirror.invalid' }, () =>
+        downloadFile(uri, file()),
+      ),
       (error: NodeJS.ErrnoException) => error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN',
     );
     assert.equal(tunnels.length, 1, 'NO_PROXY: not through the proxy');
   });
 
   test('a 404 is permanent, a stall is transient, an abort ends it at once', async () => {
-    const notFound = await downloadFile(`http://127.0.0.1:${port(mirror)}/nope`, file()).catch((error: unknown) => error);
+    const notFound = await downloadFile(`http://127.0.0.1:${port(mirror)}/nope`, file()).catch(
+      (error: unknown) => error,
+    );
     assert.ok(notFound instanceof HttpStatusError && notFound.status === 404, String(notFound));
     assert.equal(isTransientHttpFailure(notFound), false);
     assert.equal(isTransientHttpFailure(new HttpStatusError(503, '')), true);
 
-    const stalled = await downloadFile(`http://127.0.0.1:${port(mirror)}/stall`, file(), { stallTimeoutMs: 200 }).catch((error: unknown) => error);
+    const stalled = await downloadFile(`http://127.0.0.1:${port(mirror)}/stall`, file(), { stallTimeoutMs: 200 }).catch(
+      (error: unknown) => error,
+    );
     assert.ok(stalled instanceof TransferError, String(stalled));
     assert.match(stalled.message, /no data for/);
     assert.equal(isTransientHttpFailure(stalled), true);
@@ -131,7 +157,10 @@ describe('downloadFile', () => {
     const controller = new AbortController();
     const started = Date.now();
     setTimeout(() => controller.abort(), 100);
-    await assert.rejects(downloadFile(`http://127.0.0.1:${port(mirror)}/stall`, file(), { signal: controller.signal }), /interrupted/);
+    await assert.rejects(
+      downloadFile(`http://127.0.0.1:${port(mirror)}/stall`, file(), { signal: controller.signal }),
+      /interrupted/,
+    );
     assert.ok(Date.now() - started < 5000, 'the abort did not wait for the stall timeout');
   });
 });

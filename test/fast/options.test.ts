@@ -34,7 +34,9 @@ interface ActionInput {
   required?: boolean;
   default?: string;
 }
-const actionInputs = (parseYaml(readFileSync(join(REPO_ROOT, 'action.yml'), 'utf8')) as { inputs: Record<string, ActionInput> }).inputs;
+const actionInputs = (
+  parseYaml(readFileSync(join(REPO_ROOT, 'action.yml'), 'utf8')) as { inputs: Record<string, ActionInput> }
+).inputs;
 
 const scratch = mkdtempSync(join(tmpdir(), 'options-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -53,7 +55,13 @@ function configError(key: OptionKey, value: string): string {
   config.read(`${MINIMAL}${key} = ${value}\n`, CONFIG_FILE);
   const hadSection = applyOverrides(config, 'img', { cache_dir: '/tmp/cache' });
   try {
-    resolveImageSpec(config, 'img', { outputDir: scratch, date: '2026-01-01', knownImages: ['img'], hadSection, upload: false });
+    resolveImageSpec(config, 'img', {
+      outputDir: scratch,
+      date: '2026-01-01',
+      knownImages: ['img'],
+      hadSection,
+      upload: false,
+    });
   } catch (error) {
     assert.ok(error instanceof UsageError, String(error));
     return error.message;
@@ -63,7 +71,13 @@ function configError(key: OptionKey, value: string): string {
 
 /** The action's wording of a bad value of an input. */
 function inputError(input: string, value: string): string {
-  const given: Record<string, string> = { image: 'img', 'install-dependencies': 'true', upload: 'true', 'output-dir': scratch, [input]: value };
+  const given: Record<string, string> = {
+    image: 'img',
+    'install-dependencies': 'true',
+    upload: 'true',
+    'output-dir': scratch,
+    [input]: value,
+  };
   const read: InputReader = (name) => given[name] ?? '';
   try {
     readInputs(read);
@@ -80,17 +94,23 @@ describe('the option table', () => {
       const names = TABLE.map((entry) => entry[field]).filter((name) => name !== undefined);
       assert.deepEqual(names, [...new Set(names)], `a ${field} is declared twice`);
     }
-    const flags = TABLE.flatMap((entry) => (entry.cli ? [entry.cli.long, ...(entry.cli.short ? [entry.cli.short] : [])] : []));
+    const flags = TABLE.flatMap((entry) =>
+      entry.cli ? [entry.cli.long, ...(entry.cli.short ? [entry.cli.short] : [])] : [],
+    );
     assert.deepEqual(flags, [...new Set(flags)], 'a flag is declared twice');
     for (const entry of TABLE) {
       const name = entry.key ?? entry.input ?? entry.cli?.long;
       assert.ok(entry.help.length > 10, `${name} needs help text`);
       assert.ok(entry.key !== undefined || entry.cli !== undefined || entry.input !== undefined, `${name} has no door`);
       if (entry.kind === 'choice') assert.ok(entry.choices?.length, `${name} has no choices`);
-      if (entry.choices && entry.default !== undefined) assert.equal(entry.choices[0], entry.default, `${name}: the default comes first`);
-      if (entry.default !== undefined) assert.equal(valueProblem(entry, entry.default), undefined, `${name}'s default fails its check`);
-      if (entry.cli?.arg !== undefined) assert.notEqual(entry.kind, 'boolean', `${name}: a boolean flag takes no value`);
-      if (entry.cli && entry.kind !== 'boolean') assert.ok(entry.cli.arg, `${name}: a flag of a value needs a placeholder`);
+      if (entry.choices && entry.default !== undefined)
+        assert.equal(entry.choices[0], entry.default, `${name}: the default comes first`);
+      if (entry.default !== undefined)
+        assert.equal(valueProblem(entry, entry.default), undefined, `${name}'s default fails its check`);
+      if (entry.cli?.arg !== undefined)
+        assert.notEqual(entry.kind, 'boolean', `${name}: a boolean flag takes no value`);
+      if (entry.cli && entry.kind !== 'boolean')
+        assert.ok(entry.cli.arg, `${name}: a flag of a value needs a placeholder`);
     }
   });
 
@@ -109,7 +129,9 @@ describe('the option table', () => {
       compress: true,
       'boot-test': true,
     };
-    const fromTable = TABLE.filter((entry) => entry.key !== undefined && (entry.cli || entry.input)).map((entry) => entry.key);
+    const fromTable = TABLE.filter((entry) => entry.key !== undefined && (entry.cli || entry.input)).map(
+      (entry) => entry.key,
+    );
     assert.deepEqual(fromTable.sort(), Object.keys(keys).sort());
   });
 
@@ -134,7 +156,11 @@ describe('action.yml', () => {
   test('the description of a choice input names every value', () => {
     for (const entry of TABLE.filter((option) => option.input !== undefined && option.choices !== undefined)) {
       for (const choice of entry.choices ?? []) {
-        assert.match(actionInputs[entry.input as string].description ?? '', new RegExp(`\\b${choice}\\b`), `${entry.input} lacks ${choice}`);
+        assert.match(
+          actionInputs[entry.input as string].description ?? '',
+          new RegExp(`\\b${choice}\\b`),
+          `${entry.input} lacks ${choice}`,
+        );
       }
     }
   });
@@ -152,7 +178,11 @@ describe('README', () => {
       writeFileSync(README, text.slice(0, start) + expected + text.slice(end + README_END.length));
       return;
     }
-    assert.equal(actual, expected, 'README.md is out of date: run UPDATE_README=1 node --test build/test/fast/options.test.js');
+    assert.equal(
+      actual,
+      expected,
+      'README.md is out of date: run UPDATE_README=1 node --test build/test/fast/options.test.js',
+    );
   });
 });
 
@@ -161,7 +191,9 @@ describe('one entry drives every door', () => {
 
   test('--help lists every flag of the table with its help, and no other', () => {
     assert.equal(help.code, 0, help.stderr);
-    const listed = [...help.stdout.matchAll(/^ {2}(?:-[a-z], )?--([a-z-]+)/gm)].map((match) => match[1]).filter((flag) => flag !== 'help');
+    const listed = [...help.stdout.matchAll(/^ {2}(?:-[a-z], )?--([a-z-]+)/gm)]
+      .map((match) => match[1])
+      .filter((flag) => flag !== 'help');
     const expected = TABLE.flatMap((entry) => {
       if (entry.cli === undefined) return [];
       const forms = entry.cli.onlyNo ? [] : [entry.cli.long];
@@ -191,7 +223,13 @@ describe('one entry drives every door', () => {
       assert.equal(configError(key, bad), `${CONFIG_FILE}:4: [img] ${key}: ${problem}`);
       // --help: the flag as the table spells it.
       const flag = `${cli.short ? `-${cli.short}, ` : ''}--${cli.long}${cli.arg ? ` <${cli.arg}>` : ''}`;
-      assert.match(help.stdout, new RegExp(`^ {2}${flag.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} +${entry.help.slice(0, 20).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'));
+      assert.match(
+        help.stdout,
+        new RegExp(
+          `^ {2}${flag.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} +${entry.help.slice(0, 20).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`,
+          'm',
+        ),
+      );
       // The command: a bad value names the flag, in the same words.
       const run = runCli([`--${cli.long}`, bad, 'img'], { IMAGE_FACTORY_CONFIG: '/nonexistent.conf' });
       assert.equal(run.code, 2);
@@ -211,9 +249,12 @@ describe('one entry drives every door', () => {
   test('the command passes what its flags give into the section under the keys of the table', () => {
     const config = join(scratch, 'flags.conf');
     writeFileSync(config, MINIMAL);
-    const run = runCli(['--print-config', 'img', '-f', 'qcow2', '--no-installer-logs', '--boot-test', '--compress', 'zstd'], {
-      IMAGE_FACTORY_CONFIG: config,
-    });
+    const run = runCli(
+      ['--print-config', 'img', '-f', 'qcow2', '--no-installer-logs', '--boot-test', '--compress', 'zstd'],
+      {
+        IMAGE_FACTORY_CONFIG: config,
+      },
+    );
     assert.equal(run.code, 0, run.stderr);
     const items = JSON.parse(run.stdout) as Record<string, string>;
     assert.equal(items.format, 'qcow2');
@@ -230,7 +271,8 @@ describe('configuration errors keep their place', () => {
     config.read('[img]\nlinux = x\ninitrd = y\ncache_dir = ${nowhere}/cache\n', CONFIG_FILE);
     assert.throws(
       () => applyOverrides(config, 'img', {}),
-      (error: unknown) => error instanceof UsageError && error.message.startsWith(`${CONFIG_FILE}:4: `) && /nowhere/.test(error.message),
+      (error: unknown) =>
+        error instanceof UsageError && error.message.startsWith(`${CONFIG_FILE}:4: `) && /nowhere/.test(error.message),
     );
   });
 
@@ -238,7 +280,9 @@ describe('configuration errors keep their place', () => {
     const bare = asUsageError(new ConfigError('ValueError', 'something is wrong.', { file: '/etc/x.conf', line: 7 }));
     assert.ok(bare instanceof UsageError);
     assert.equal(bare.message, '/etc/x.conf:7: something is wrong.');
-    const placed = asUsageError(new ConfigError('ValueError', '/etc/x.conf:7: something is wrong.', { file: '/etc/x.conf', line: 7 }));
+    const placed = asUsageError(
+      new ConfigError('ValueError', '/etc/x.conf:7: something is wrong.', { file: '/etc/x.conf', line: 7 }),
+    );
     assert.equal((placed as UsageError).message, '/etc/x.conf:7: something is wrong.');
     const other = new Error('not ours');
     assert.equal(asUsageError(other), other);

@@ -27,7 +27,10 @@ const DISK = '/images/.img.partial-XXXXXX/img.raw';
 
 function partitionTable(...partitions: Array<{ start: number; size: number }>): string {
   return JSON.stringify({
-    partitiontable: { sectorsize: 512, partitions: partitions.map((p, i) => ({ node: `disk${i + 1}`, ...p, type: '83' })) },
+    partitiontable: {
+      sectorsize: 512,
+      partitions: partitions.map((p, i) => ({ node: `disk${i + 1}`, ...p, type: '83' })),
+    },
   });
 }
 
@@ -95,7 +98,10 @@ describe('the scrub step on the recording host', () => {
 
   test('falls back to zerofree on ext4 when the raw file did not shrink, and says so', async () => {
     const root = guestTree('scrub-fallback');
-    const { ctx, recording, reporter } = testContext(spec(), { recording: scrubPlan(root, { shrinks: false }), uid: 0 });
+    const { ctx, recording, reporter } = testContext(spec(), {
+      recording: scrubPlan(root, { shrinks: false }),
+      uid: 0,
+    });
     const result = await scrubImage(ctx, DISK);
     assert.equal(result.zeroing, 'zerofree');
     const commands = recording?.commands() ?? [];
@@ -108,36 +114,59 @@ describe('the scrub step on the recording host', () => {
   test('a normal user runs the root commands through sudo -n and lists the guest through it', async () => {
     const root = join(work, 'scrub-sudo-guest');
     const plan = scrubPlan(root);
-    plan.answers?.unshift({ match: new RegExp(`^ls -1Ap -- ${root}/var/log$`), result: { stdout: 'installer/\nsyslog\n' } });
+    plan.answers?.unshift({
+      match: new RegExp(`^ls -1Ap -- ${root}/var/log$`),
+      result: { stdout: 'installer/\nsyslog\n' },
+    });
     const { ctx, recording } = testContext(spec(), { recording: plan, uid: 1000 });
     const result = await scrubImage(ctx, DISK);
     assert.deepEqual(result.removed, ['/var/log/installer']);
     const commands = recording?.commands() ?? [];
     assert.ok(commands.includes(`sudo -n mount /dev/loopN ${root}`), commands.join('\n'));
-    assert.ok(commands.includes(`sudo -n rm --recursive --force --one-file-system -- ${root}/var/log/installer`), commands.join('\n'));
-    assert.ok(!commands.some((command) => /^(mount|umount|losetup --(find|detach)|fstrim|rm|blkid) /.test(command)), 'every root command goes through sudo');
+    assert.ok(
+      commands.includes(`sudo -n rm --recursive --force --one-file-system -- ${root}/var/log/installer`),
+      commands.join('\n'),
+    );
+    assert.ok(
+      !commands.some((command) => /^(mount|umount|losetup --(find|detach)|fstrim|rm|blkid) /.test(command)),
+      'every root command goes through sudo',
+    );
   });
 
   test('refuses a disk with two partitions before attaching anything', async () => {
     const table = partitionTable({ start: 2048, size: 1024 * 2048 }, { start: 1026048, size: 1024 * 2048 });
     const { ctx, recording } = testContext(spec(), { recording: scrubPlan(work, { table }), uid: 0 });
-    await assert.rejects(scrubImage(ctx, DISK), /Expected exactly one partition in .*, but found 2 partitions \(disk1: 1\.0 GiB, disk2: 1\.0 GiB\)/);
+    await assert.rejects(
+      scrubImage(ctx, DISK),
+      /Expected exactly one partition in .*, but found 2 partitions \(disk1: 1\.0 GiB, disk2: 1\.0 GiB\)/,
+    );
     assert.deepEqual(recording?.commands(), [`sfdisk --json ${DISK}`]);
   });
 });
 
 describe('the install step on the recording host', () => {
   const installer = { dir: '/cache/img', files: { linux: 'linux', initrd: 'initrd.gz' }, downloaded: false };
-  const target = { domain: 'img-XXXXXX', diskPath: DISK, consoleLog: '/images/img.console.log', staging: '/images/.img.partial-XXXXXX' };
+  const target = {
+    domain: 'img-XXXXXX',
+    diskPath: DISK,
+    consoleLog: '/images/img.console.log',
+    staging: '/images/.img.partial-XXXXXX',
+  };
 
   test('injects a copy of an answer file whose name is not plain, runs virt-install, then undefines the domain', async () => {
     const answer = { kind: 'preseed' as const, path: '/etc/answers/my preseed.cfg' };
-    const { ctx, recording } = testContext(spec({ answerFile: answer, append: 'auto=true' }), { recording: true, uid: 0 });
+    const { ctx, recording } = testContext(spec({ answerFile: answer, append: 'auto=true' }), {
+      recording: true,
+      uid: 0,
+    });
     await installSystem(ctx, target, installer, 'tcg');
     assert.deepEqual(recording?.fileOperations('copyFile'), [[answer.path, `${target.staging}/my_preseed.cfg`]]);
     const commands = recording?.commands() ?? [];
     const virtInstall = commands.find((command) => command.startsWith('virt-install --connect'));
-    assert.match(virtInstall ?? '', /--extra-args 'preseed\/url=file:\/\/\/my_preseed\.cfg auto=true' --initrd-inject \/images\/\.img\.partial-XXXXXX\/my_preseed\.cfg$/);
+    assert.match(
+      virtInstall ?? '',
+      /--extra-args 'preseed\/url=file:\/\/\/my_preseed\.cfg auto=true' --initrd-inject \/images\/\.img\.partial-XXXXXX\/my_preseed\.cfg$/,
+    );
     assert.deepEqual(commands.slice(-3), [
       'virsh -c qemu:///system domstate img-XXXXXX',
       'virsh -c qemu:///system undefine img-XXXXXX',
@@ -149,7 +178,14 @@ describe('the install step on the recording host', () => {
 
   test('a virt-install that fails is a VmStepError, and the domain stays registered for the build to undo', async () => {
     const { ctx } = testContext(spec(), {
-      recording: { answers: [{ match: /^virt-install --connect/, result: { exitCode: 1, lastLines: ['ERROR    Requested operation is not valid'] } }] },
+      recording: {
+        answers: [
+          {
+            match: /^virt-install --connect/,
+            result: { exitCode: 1, lastLines: ['ERROR    Requested operation is not valid'] },
+          },
+        ],
+      },
       uid: 0,
     });
     await assert.rejects(installSystem(ctx, target, installer, 'tcg'), (error: unknown) => {
@@ -163,18 +199,36 @@ describe('the install step on the recording host', () => {
 
 describe('the boot test on the recording host', () => {
   test('overlays the image, builds the seed, boots a transient VM with the build cpu, and removes all of it', async () => {
-    const { ctx, recording } = testContext(spec({ cpu: 'mode=maximum', bootTest: { enabled: true, timeoutMs: 60_000, expect: 'login:', cloudInit: true, ramMiB: 768 } }), {
-      recording: true,
-      uid: 0,
-    });
+    const { ctx, recording } = testContext(
+      spec({
+        cpu: 'mode=maximum',
+        bootTest: { enabled: true, timeoutMs: 60_000, expect: 'login:', cloudInit: true, ramMiB: 768 },
+      }),
+      {
+        recording: true,
+        uid: 0,
+      },
+    );
     await bootTest(ctx, '/images/.img.partial-XXXXXX/img.qcow2', 'tcg');
     const folder = '/images/.img.partial-XXXXXX/.boot-test-XXXXXX';
     const commands = recording?.commands() ?? [];
-    assert.equal(commands[0], `qemu-img create -q -f qcow2 -F qcow2 -b /images/.img.partial-XXXXXX/img.qcow2 ${folder}/overlay.qcow2`);
-    assert.equal(commands[1], `xorriso -as mkisofs -quiet -volid cidata -joliet -rock -output ${folder}/seed.iso ${folder}/seed`);
-    assert.match(commands[3], /^virt-install .* --import --transient --name test-image-2026-01-01-boot-test-XXXXXX --vcpus 1 --memory 768 --cpu mode=maximum /);
+    assert.equal(
+      commands[0],
+      `qemu-img create -q -f qcow2 -F qcow2 -b /images/.img.partial-XXXXXX/img.qcow2 ${folder}/overlay.qcow2`,
+    );
+    assert.equal(
+      commands[1],
+      `xorriso -as mkisofs -quiet -volid cidata -joliet -rock -output ${folder}/seed.iso ${folder}/seed`,
+    );
+    assert.match(
+      commands[3],
+      /^virt-install .* --import --transient --name test-image-2026-01-01-boot-test-XXXXXX --vcpus 1 --memory 768 --cpu mode=maximum /,
+    );
     assert.match(commands[3], /--disk path=[^ ]*seed\.iso,bus=virtio,format=raw,readonly=on /);
-    assert.ok(commands.includes('virsh -c qemu:///system destroy test-image-2026-01-01-boot-test-XXXXXX'), commands.join('\n'));
+    assert.ok(
+      commands.includes('virsh -c qemu:///system destroy test-image-2026-01-01-boot-test-XXXXXX'),
+      commands.join('\n'),
+    );
     const seedFiles = recording?.fileOperations('writeFile').map(([path]) => path);
     assert.deepEqual(seedFiles, [`${folder}/seed/meta-data`, `${folder}/seed/user-data`]);
     assert.deepEqual(recording?.leftovers(), []);
@@ -187,8 +241,18 @@ describe('a whole build on the recording host', () => {
     spec({
       installer: {
         kind: 'netboot',
-        linux: { uri: 'https://mirror/linux', display: 'https://mirror/linux', scheme: 'https', location: 'https://mirror/linux' },
-        initrd: { uri: 'https://mirror/initrd.gz', display: 'https://mirror/initrd.gz', scheme: 'https', location: 'https://mirror/initrd.gz' },
+        linux: {
+          uri: 'https://mirror/linux',
+          display: 'https://mirror/linux',
+          scheme: 'https',
+          location: 'https://mirror/linux',
+        },
+        initrd: {
+          uri: 'https://mirror/initrd.gz',
+          display: 'https://mirror/initrd.gz',
+          scheme: 'https',
+          location: 'https://mirror/initrd.gz',
+        },
       },
       cacheDir: '/cache/test-image',
       ...overrides,
@@ -205,7 +269,10 @@ describe('a whole build on the recording host', () => {
     assert.ok(firstWords.indexOf('virt-install --connect') < firstWords.indexOf('sfdisk --json'));
     assert.ok(firstWords.lastIndexOf('losetup --detach') < firstWords.indexOf('qemu-img convert'));
     const published = host.fileOperations('publish').map(([, to]) => to);
-    assert.deepEqual(published, ['/images/test-image-2026-01-01.qcow2', '/images/test-image-2026-01-01.qcow2.sha256sum']);
+    assert.deepEqual(published, [
+      '/images/test-image-2026-01-01.qcow2',
+      '/images/test-image-2026-01-01.qcow2.sha256sum',
+    ]);
     assert.equal(result.imagePath, '/images/test-image-2026-01-01.qcow2');
     assert.equal(result.accelerator, 'tcg');
     assert.deepEqual(host.leftovers(), []);
@@ -217,12 +284,15 @@ describe('a whole build on the recording host', () => {
     const plan = scrubPlan(root);
     plan.answers?.unshift({ match: /^zerofree /, result: { exitCode: 1, lastLines: ['zerofree: cannot open'] } });
     const host = new RecordingHost(reporter, plan, 0);
-    await assert.rejects(buildImage({ spec: buildSpec({ zeroFreeSpace: 'zerofree' }), reporter, host, kvmUsable: false }), (error: unknown) => {
-      assert.ok(error instanceof BuildError);
-      assert.equal(error.step, 'scrub');
-      assert.match(String((error.cause as Error).message), /zerofree -v \/dev\/loopN' exited with code 1/);
-      return true;
-    });
+    await assert.rejects(
+      buildImage({ spec: buildSpec({ zeroFreeSpace: 'zerofree' }), reporter, host, kvmUsable: false }),
+      (error: unknown) => {
+        assert.ok(error instanceof BuildError);
+        assert.equal(error.step, 'scrub');
+        assert.match(String((error.cause as Error).message), /zerofree -v \/dev\/loopN' exited with code 1/);
+        return true;
+      },
+    );
     const commands = host.commands();
     assert.equal(commands[commands.length - 1], 'losetup --detach /dev/loopN');
     const removed = host.fileOperations('remove').map(([path]) => path);

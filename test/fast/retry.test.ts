@@ -35,7 +35,11 @@ describe('withRetries', () => {
 
   test(`gives up after ${RETRY_ATTEMPTS} tries, and at once on a permanent failure`, async () => {
     let calls = 0;
-    const options = { isTransient: (error: unknown) => error instanceof Flaky, describe: String, onRetry: () => undefined };
+    const options = {
+      isTransient: (error: unknown) => error instanceof Flaky,
+      describe: String,
+      onRetry: () => undefined,
+    };
     await assert.rejects(
       withRetries(async () => {
         calls += 1;
@@ -66,7 +70,10 @@ describe('withRetries', () => {
         },
         { isTransient: () => true, describe: String, onRetry: () => undefined, signal: controller.signal },
       );
-      await assert.rejects(waiting, (error: unknown) => error instanceof AbortedError && /waiting to retry/.test(error.message));
+      await assert.rejects(
+        waiting,
+        (error: unknown) => error instanceof AbortedError && /waiting to retry/.test(error.message),
+      );
     } finally {
       process.env.IMAGE_FACTORY_RETRY_DELAY_MS = '5';
     }

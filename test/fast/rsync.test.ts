@@ -1,9 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CommandError } from '../../src/host/command-error.js';
-import { describeRsyncFailure, isRsyncProgressLine, isTransientRsyncFailure, rsyncArgv, rsyncEndpoint } from '../../src/net/rsync.js';
+import {
+  describeRsyncFailure,
+  isRsyncProgressLine,
+  isTransientRsyncFailure,
+  rsyncArgv,
+  rsyncEndpoint,
+} from '../../src/net/rsync.js';
 
-const failure = (code: number | null, ...lines: string[]): CommandError => new CommandError(['rsync'], code, null, lines);
+const failure = (code: number | null, ...lines: string[]): CommandError =>
+  new CommandError(['rsync'], code, null, lines);
 
 describe('rsync helpers', () => {
   test('argv: the user’s arguments first, then ours, then the operands', () => {
@@ -15,16 +22,10 @@ describe('rsync helpers', () => {
       'rsync://h/m/f',
       '/cache/f',
     ]);
-    assert.deepEqual(rsyncArgv({ userArgs: ['-q'], flags: ['--checksum'], after: ['--sparse'], operands: ['a', 'b'] }), [
-      'rsync',
-      '-q',
-      '--no-motd',
-      '--checksum',
-      '--timeout=300',
-      '--sparse',
-      'a',
-      'b',
-    ]);
+    assert.deepEqual(
+      rsyncArgv({ userArgs: ['-q'], flags: ['--checksum'], after: ['--sparse'], operands: ['a', 'b'] }),
+      ['rsync', '-q', '--no-motd', '--checksum', '--timeout=300', '--sparse', 'a', 'b'],
+    );
   });
 
   test('an endpoint with a password: none in the URI, RSYNC_PASSWORD set, the secrets known', () => {
@@ -39,7 +40,10 @@ describe('rsync helpers', () => {
 
   test('transient and permanent failures', () => {
     assert.equal(isTransientRsyncFailure(failure(10, 'rsync: read error: Connection reset by peer (104)')), true);
-    assert.equal(isTransientRsyncFailure(failure(23, 'rsync: link_stat "/x" failed: No such file or directory (2)')), false);
+    assert.equal(
+      isTransientRsyncFailure(failure(23, 'rsync: link_stat "/x" failed: No such file or directory (2)')),
+      false,
+    );
     assert.equal(isTransientRsyncFailure(failure(5, 'rsync: failed to connect to h: Connection refused (111)')), true);
     assert.equal(isTransientRsyncFailure(failure(5, '@ERROR: auth failed on module images')), false);
     assert.equal(isTransientRsyncFailure(failure(5, '@ERROR: max connections (2) reached -- try again later')), true);
@@ -49,7 +53,13 @@ describe('rsync helpers', () => {
 
   test('a failure in words, without the progress meter', () => {
     assert.equal(
-      describeRsyncFailure(failure(23, '  1,048,576  50%  1.00MB/s  0:00:01', 'rsync error: some files could not be transferred (code 23)')),
+      describeRsyncFailure(
+        failure(
+          23,
+          '  1,048,576  50%  1.00MB/s  0:00:01',
+          'rsync error: some files could not be transferred (code 23)',
+        ),
+      ),
       'rsync exited with code 23: rsync error: some files could not be transferred (code 23)',
     );
     assert.equal(isRsyncProgressLine('  12,345,678  45%  11.2MB/s  0:00:03'), true);

@@ -25,7 +25,10 @@ type AnswerKey = 'preseed' | 'kickstart' | 'yast' | 'autoinstall';
 const GiB = 1024 ** 3;
 
 /** What each installer needs: its answer file key, how it gets it, and the least memory and disk it accepts. */
-const FAMILIES: Record<Family, { answerKey: AnswerKey; delivery: 'inject' | 'http'; minRam: number; minImageSize: number }> = {
+const FAMILIES: Record<
+  Family,
+  { answerKey: AnswerKey; delivery: 'inject' | 'http'; minRam: number; minImageSize: number }
+> = {
   'debian-installer': { answerKey: 'preseed', delivery: 'inject', minRam: 1 * GiB, minImageSize: 2 * GiB },
   // The initrd holds the whole live ISO (about 3 GiB) in memory.
   subiquity: { answerKey: 'autoinstall', delivery: 'http', minRam: 6 * GiB, minImageSize: 5 * GiB },
@@ -87,7 +90,8 @@ function sectionProblems(name: string, items: Items, family: Family, dataDir: st
   }
 
   const netboot = items.linux !== undefined && items.initrd !== undefined;
-  if (!netboot && items.installer_image === undefined) problems.push(`${name}: needs linux and initrd (or installer_image)`);
+  if (!netboot && items.installer_image === undefined)
+    problems.push(`${name}: needs linux and initrd (or installer_image)`);
 
   const answers = ANSWER_KEYS.filter((key) => items[key] !== undefined);
   if (answers.length !== 1) {
@@ -96,30 +100,40 @@ function sectionProblems(name: string, items: Items, family: Family, dataDir: st
     problems.push(`${name}: ${family} reads '${need.answerKey}', not '${answers[0]}'`);
   } else {
     const path = resolve(items[answers[0]]);
-    if (dirname(path) !== resolve(dataDir)) problems.push(`${name}: the answer file ${path} is not a shipped file in ${dataDir}`);
+    if (dirname(path) !== resolve(dataDir))
+      problems.push(`${name}: the answer file ${path} is not a shipped file in ${dataDir}`);
     else if (!existsSync(path)) problems.push(`${name}: the answer file ${path} does not exist`);
   }
   const delivery = (items['answer-delivery'] ?? 'inject').trim();
-  if (delivery !== need.delivery) problems.push(`${name}: answer-delivery is '${delivery}'; ${family} needs '${need.delivery}'`);
+  if (delivery !== need.delivery)
+    problems.push(`${name}: answer-delivery is '${delivery}'; ${family} needs '${need.delivery}'`);
 
-  if (!items.osinfo || !/^[a-z][a-z0-9.-]*$/.test(items.osinfo)) problems.push(`${name}: osinfo '${items.osinfo ?? ''}' is not an OS short name`);
+  if (!items.osinfo || !/^[a-z][a-z0-9.-]*$/.test(items.osinfo))
+    problems.push(`${name}: osinfo '${items.osinfo ?? ''}' is not an OS short name`);
 
   const ram = items.ram === undefined ? undefined : parseBytes(items.ram);
   if (ram === undefined) problems.push(`${name}: ram '${items.ram ?? ''}' is not a size`);
-  else if (ram < need.minRam) problems.push(`${name}: ram ${items.ram} is less than ${need.minRam / GiB} GiB, what ${family} needs`);
+  else if (ram < need.minRam)
+    problems.push(`${name}: ram ${items.ram} is less than ${need.minRam / GiB} GiB, what ${family} needs`);
   if (items['image-size'] === undefined) problems.push(`${name}: no image-size`);
   else {
     const size = parseBytes(items['image-size']);
     if (size === undefined) problems.push(`${name}: image-size '${items['image-size']}' is not a size`);
-    else if (size < need.minImageSize) problems.push(`${name}: image-size ${items['image-size']} is less than the ${need.minImageSize / GiB} GiB ${family} accepts`);
+    else if (size < need.minImageSize)
+      problems.push(
+        `${name}: image-size ${items['image-size']} is less than the ${need.minImageSize / GiB} GiB ${family} accepts`,
+      );
   }
-  if (items.cores !== undefined && !/^[1-9][0-9]*$/.test(items.cores.trim())) problems.push(`${name}: cores '${items.cores}' is not a whole number`);
+  if (items.cores !== undefined && !/^[1-9][0-9]*$/.test(items.cores.trim()))
+    problems.push(`${name}: cores '${items.cores}' is not a whole number`);
 
   const append = items.append ?? '';
   if (!/(^|\s)console=ttyS0(,|\s|$)/.test(append)) problems.push(`${name}: append lacks console=ttyS0`);
   if (/[\r\n]/.test(append)) problems.push(`${name}: append spans lines; a kernel command line cannot`);
 
-  const urls = [items.linux, items.initrd, items.installer_image].filter((value): value is string => value !== undefined);
+  const urls = [items.linux, items.initrd, items.installer_image].filter(
+    (value): value is string => value !== undefined,
+  );
   urls.push(...urlsIn(append));
   for (const url of urls) {
     let parsed: URL | undefined;
@@ -129,13 +143,15 @@ function sectionProblems(name: string, items: Items, family: Family, dataDir: st
       problems.push(`${name}: '${url}' is not a URL`);
       continue;
     }
-    if (!['http:', 'https:', 'rsync:'].includes(parsed.protocol)) problems.push(`${name}: '${url}' is not http, https or rsync`);
+    if (!['http:', 'https:', 'rsync:'].includes(parsed.protocol))
+      problems.push(`${name}: '${url}' is not http, https or rsync`);
     else if (!parsed.hostname) problems.push(`${name}: '${url}' has no host`);
     // Stable virt-install command lines: no build dates in what is downloaded.
     if (/(19|20)\d\d-?[01]\d-?[0-3]\d/.test(parsed.pathname)) problems.push(`${name}: '${url}' names a date`);
   }
   for (const key of ['linux_sha256', 'initrd_sha256']) {
-    if (items[key] !== undefined && !/^[0-9a-f]{64}$/i.test(items[key].trim())) problems.push(`${name}: ${key} is not 64 hex digits`);
+    if (items[key] !== undefined && !/^[0-9a-f]{64}$/i.test(items[key].trim()))
+      problems.push(`${name}: ${key} is not 64 hex digits`);
   }
   if (items.upload_destinations !== undefined && items.upload_destinations.trim() !== '') {
     problems.push(`${name}: upload_destinations is set; the shipped file must not upload anywhere`);
@@ -143,7 +159,7 @@ function sectionProblems(name: string, items: Items, family: Family, dataDir: st
   return problems;
 }
 
-/** The first column of the README's table of images (the table whose header starts with "Image"), and its other cells by header. */
+/** The first column of the README's table of images (header starting with "Image"), and its other cells by header. */
 function readmeTable(markdown: string): Array<Record<string, string>> {
   const lines = markdown.split('\n');
   const start = lines.findIndex((line) => /^\|\s*Image\s*\|/.test(line));
@@ -196,17 +212,34 @@ describe('shipped image definitions (data/image-factory.conf)', () => {
     const parser = new ConfigParser();
     parser.read(text, CONF);
     const defaults = parser.defaults();
-    for (const key of ['debian_mirror', 'ubuntu_mirror', 'fedora_mirror', 'almalinux_mirror', 'rocky_mirror', 'centos_stream_mirror', 'opensuse_mirror']) {
+    for (const key of [
+      'debian_mirror',
+      'ubuntu_mirror',
+      'fedora_mirror',
+      'almalinux_mirror',
+      'rocky_mirror',
+      'centos_stream_mirror',
+      'opensuse_mirror',
+    ]) {
       assert.match(defaults[key] ?? '', /^https:\/\/[^/]+/, `[DEFAULT] ${key}`);
     }
   });
 
   it('takes a mirror override from a later file into the URLs', () => {
     const override = join(scratch, 'mirror-override.conf');
-    writeFileSync(override, '[DEFAULT]\ndebian_mirror = https://mirror.example/debian\ncentos_stream_mirror = https://mirror.example/centos-stream\n');
+    writeFileSync(
+      override,
+      '[DEFAULT]\ndebian_mirror = https://mirror.example/debian\ncentos_stream_mirror = https://mirror.example/centos-stream\n',
+    );
     const overridden = pythonSections(DATA_DIR, CONF, override);
-    assert.equal(overridden['Debian-13-server'].linux, 'https://mirror.example/debian/dists/trixie/main/installer-amd64/current/images/netboot/debian-installer/amd64/linux');
-    assert.match(overridden['CentOS-Stream-10'].append, /inst\.repo=https:\/\/mirror\.example\/centos-stream\/10-stream\/BaseOS\/x86_64\/os /);
+    assert.equal(
+      overridden['Debian-13-server'].linux,
+      'https://mirror.example/debian/dists/trixie/main/installer-amd64/current/images/netboot/debian-installer/amd64/linux',
+    );
+    assert.match(
+      overridden['CentOS-Stream-10'].append,
+      /inst\.repo=https:\/\/mirror\.example\/centos-stream\/10-stream\/BaseOS\/x86_64\/os /,
+    );
   });
 
   it("reads the same with image-factory's own parser as with Python's", () => {
@@ -224,7 +257,8 @@ describe('shipped image definitions (data/image-factory.conf)', () => {
       return;
     }
     const known = new Set(probe.stdout.split('\n').map((line) => line.trim()));
-    for (const [name, items] of Object.entries(sections)) assert.ok(known.has(items.osinfo), `${name}: osinfo ${items.osinfo} is unknown to this host's osinfo database`);
+    for (const [name, items] of Object.entries(sections))
+      assert.ok(known.has(items.osinfo), `${name}: osinfo ${items.osinfo} is unknown to this host's osinfo database`);
   });
 
   it('is listed in README.md with the same osinfo, RAM and image size', () => {
@@ -240,15 +274,20 @@ describe('shipped image definitions (data/image-factory.conf)', () => {
       assert.equal(row.RAM, items.ram, `${row.Image}: RAM`);
       assert.equal(row['Image size'], items['image-size'], `${row.Image}: image size`);
       const answerKey = ANSWER_KEYS.find((key) => items[key] !== undefined) as AnswerKey;
-      assert.ok(row['Answer file'].startsWith(basename(items[answerKey])), `${row.Image}: answer file ${row['Answer file']}`);
+      assert.ok(
+        row['Answer file'].startsWith(basename(items[answerKey])),
+        `${row.Image}: answer file ${row['Answer file']}`,
+      );
     }
   });
 });
 
 describe('the checks of the shipped definitions fail on broken sections', () => {
   const good: Items = {
-    linux: 'https://deb.debian.org/debian/dists/bookworm/main/installer-amd64/current/images/netboot/debian-installer/amd64/linux',
-    initrd: 'https://deb.debian.org/debian/dists/bookworm/main/installer-amd64/current/images/netboot/debian-installer/amd64/initrd.gz',
+    linux:
+      'https://deb.debian.org/debian/dists/bookworm/main/installer-amd64/current/images/netboot/debian-installer/amd64/linux',
+    initrd:
+      'https://deb.debian.org/debian/dists/bookworm/main/installer-amd64/current/images/netboot/debian-installer/amd64/initrd.gz',
     preseed: join(DATA_DIR, 'Debian-12-server.cfg'),
     append: 'auto=true priority=critical console=ttyS0,115200n8',
     osinfo: 'linux2022',
@@ -272,7 +311,13 @@ describe('the checks of the shipped definitions fail on broken sections', () => 
     ['the wrong kind of answer file', {}, [], /reads 'kickstart', not 'preseed'/, 'anaconda'],
     ['a missing answer file', { preseed: join(DATA_DIR, 'missing.cfg') }, [], /does not exist/],
     ['an answer file outside data/', { preseed: '/etc/hostname' }, [], /not a shipped file/],
-    ['too little memory for anaconda', { kickstart: join(DATA_DIR, 'Rocky-9.cfg'), ram: '2G' }, ['preseed'], /ram 2G is less than 3 GiB/, 'anaconda'],
+    [
+      'too little memory for anaconda',
+      { kickstart: join(DATA_DIR, 'Rocky-9.cfg'), ram: '2G' },
+      ['preseed'],
+      /ram 2G is less than 3 GiB/,
+      'anaconda',
+    ],
     ['no image size', {}, ['image-size'], /no image-size/],
     ['an image size that is no size', { 'image-size': 'big' }, [], /not a size/],
     ['no serial console', { append: 'auto=true priority=critical' }, [], /lacks console=ttyS0/],
@@ -289,7 +334,10 @@ describe('the checks of the shipped definitions fail on broken sections', () => 
   for (const [what, changes, drop, expected, family] of cases) {
     it(`rejects ${what}`, () => {
       const found = problems(changes, drop, family);
-      assert.ok(found.some((problem) => expected.test(problem)), `expected ${expected} among: ${JSON.stringify(found)}`);
+      assert.ok(
+        found.some((problem) => expected.test(problem)),
+        `expected ${expected} among: ${JSON.stringify(found)}`,
+      );
     });
   }
 

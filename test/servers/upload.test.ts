@@ -24,7 +24,13 @@ function destination(name: string, target: string, args: string[] = [], postUplo
     type: 'rsync',
     target,
     args,
-    postUploadCommands: (image) => postUpload.map((command) => command.replaceAll('${image}', image).split(' ').filter((word) => word.trim() !== '')),
+    postUploadCommands: (image) =>
+      postUpload.map((command) =>
+        command
+          .replaceAll('${image}', image)
+          .split(' ')
+          .filter((word) => word.trim() !== ''),
+      ),
   };
 }
 
@@ -32,7 +38,15 @@ function context(
   uploads: UploadDestination[],
   options: { dryRun?: boolean; signal?: AbortSignal; upload?: boolean; format?: ImageSpec['format'] } = {},
 ): { ctx: BuildContext; reporter: RecordingReporter } {
-  const spec = testSpec({ name: 'golden', stem: 'golden-2026-01-01', outputDir: work, cacheDir: join(work, 'cache'), format: options.format ?? 'qcow2', upload: options.upload ?? true, uploads });
+  const spec = testSpec({
+    name: 'golden',
+    stem: 'golden-2026-01-01',
+    outputDir: work,
+    cacheDir: join(work, 'cache'),
+    format: options.format ?? 'qcow2',
+    upload: options.upload ?? true,
+    uploads,
+  });
   return testContext(spec, options);
 }
 
@@ -104,19 +118,27 @@ describe('uploadImage', () => {
     assert.equal(outcomes[0].attempts, 3, 'image, checksum, verification: one run each');
     assert.equal(outcomes[0].target, daemon.url('images'));
     await assertUploaded(target);
-    assert.deepEqual((await readdir(target)).sort(), [basename(image), basename(checksum)].sort(), 'no partial folder or temp file left');
+    assert.deepEqual(
+      (await readdir(target)).sort(),
+      [basename(image), basename(checksum)].sort(),
+      'no partial folder or temp file left',
+    );
 
     const received = (await readFile(daemon.logFile, 'utf8'))
       .split('\n')
       .filter((line) => / transfer recv /.test(line))
       .map((line) => line.replace(/.* transfer recv images /, ''));
-    assert.deepEqual(received, [`${basename(image)} ${3 << 20}`, `${basename(checksum)} ${(await stat(checksum)).size}`]);
+    assert.deepEqual(received, [
+      `${basename(image)} ${3 << 20}`,
+      `${basename(checksum)} ${(await stat(checksum)).size}`,
+    ]);
 
     const states = (await readFile(snapshots, 'utf8')).split('--- snapshot\n').slice(1);
     assert.ok(states.length >= 2, states.join('|'));
     const whole = `${sha256(imageData)}  ${basename(image)}`;
     for (const state of states) {
-      if (state.includes(basename(checksum))) assert.ok(state.includes(whole), `checksum file beside an incomplete image:\n${state}`);
+      if (state.includes(basename(checksum)))
+        assert.ok(state.includes(whole), `checksum file beside an incomplete image:\n${state}`);
     }
     assert.ok(
       states.some((state) => state.includes(whole) && !state.includes(basename(checksum))),
@@ -124,13 +146,19 @@ describe('uploadImage', () => {
     );
 
     const commands = reporter.lines.filter((line) => line.startsWith('command: '));
-    assert.match(commands[0], new RegExp(`^command: rsync --no-motd --times --partial-dir=\\.rsync-partial --timeout=300 ${image} rsync://`));
+    assert.match(
+      commands[0],
+      new RegExp(`^command: rsync --no-motd --times --partial-dir=\\.rsync-partial --timeout=300 ${image} rsync://`),
+    );
     assert.match(commands[1], new RegExp(` ${checksum} rsync://`));
     assert.match(commands[2], /--checksum --dry-run .*--out-format=/);
-    assert.match(reporter.text(), /info: \[mirror\] uploaded and verified golden-2026-01-01\.qcow2 and golden-2026-01-01\.qcow2\.sha256sum on rsync:/);
+    assert.match(
+      reporter.text(),
+      /info: \[mirror\] uploaded and verified golden-2026-01-01\.qcow2 and golden-2026-01-01\.qcow2\.sha256sum on rsync:/,
+    );
   });
 
-  test('a read-only module fails its destination with rsync\'s message; the ssh destination still uploads and runs its post-upload commands in order', async (t) => {
+  test("a read-only module fails its destination with rsync's message; the ssh destination still uploads and runs its post-upload commands in order", async (t) => {
     const readOnly = await folder('read-only');
     const viaSsh = await folder('via-ssh');
     const postLog = join(work, 'post-upload.log');
@@ -139,7 +167,12 @@ describe('uploadImage', () => {
     const sshd = await startSshd(t);
     const { ctx, reporter } = context([
       destination('frozen', daemon.url('frozen'), [], [`${record} frozen \${image}`]),
-      destination('ssh-host', `root@127.0.0.1:${viaSsh}/`, ['--progress'], [`${record} first \${image}`, `${record} second \${image}`]),
+      destination(
+        'ssh-host',
+        `root@127.0.0.1:${viaSsh}/`,
+        ['--progress'],
+        [`${record} first \${image}`, `${record} second \${image}`],
+      ),
     ]);
 
     // upload_args are split on spaces, so `-e "ssh -p …"` cannot be written there: RSYNC_RSH carries it.
@@ -151,7 +184,10 @@ describe('uploadImage', () => {
     );
 
     assert.ok(error instanceof UploadError, String(error));
-    assert.match(error.message, /^Upload to 1 of 2 destinations failed:\n {2}\[frozen\] rsync:\/\/127\.0\.0\.1:\d+\/frozen\/: uploading golden-2026-01-01\.qcow2 failed: rsync exited with code 1: .*module is read only/);
+    assert.match(
+      error.message,
+      /^Upload to 1 of 2 destinations failed:\n {2}\[frozen\] rsync:\/\/127\.0\.0\.1:\d+\/frozen\/: uploading golden-2026-01-01\.qcow2 failed: rsync exited with code 1: .*module is read only/,
+    );
     assert.doesNotMatch(error.message, /ssh-host/);
     const [frozen, ssh] = error.outcomes;
     assert.equal(frozen.ok, false);
@@ -162,7 +198,10 @@ describe('uploadImage', () => {
     await assertUploaded(viaSsh);
     assert.deepEqual(await readdir(readOnly), []);
     assert.equal(await readFile(postLog, 'utf8'), 'first golden-2026-01-01.qcow2\nsecond golden-2026-01-01.qcow2\n');
-    assert.match(reporter.text(), /warning: \[frozen\] upload to rsync:\/\/127\.0\.0\.1:\d+\/frozen\/ failed: .*module is read only/);
+    assert.match(
+      reporter.text(),
+      /warning: \[frozen\] upload to rsync:\/\/127\.0\.0\.1:\d+\/frozen\/ failed: .*module is read only/,
+    );
   });
 
   test('a failing post-upload command fails its destination and stops the commands after it', async () => {
@@ -172,7 +211,10 @@ describe('uploadImage', () => {
     const { ctx } = context([destination('local', target, [], [`${record} one`, 'false', `${record} three`])]);
     await assert.rejects(uploadImage(ctx, { image, checksum }), (error: unknown) => {
       assert.ok(error instanceof UploadError);
-      assert.match(error.message, /\[local\] .*post-fails: post-upload command 'false' failed: false exited with code 1/);
+      assert.match(
+        error.message,
+        /\[local\] .*post-fails: post-upload command 'false' failed: false exited with code 1/,
+      );
       assert.equal(error.outcomes[0].postUploadCommands, 1);
       return true;
     });
@@ -197,7 +239,10 @@ describe('uploadImage', () => {
     assert.ok(Date.now() - started >= 2000);
     await assertUploaded(target);
     const retries = reporter.lines.filter((line) => line.startsWith('warning: [late] rsync failed'));
-    assert.match(retries[0], /\(attempt 1 of 4\): rsync exited with code 10: .*Connection refused.*; retrying in 1\.0 s/);
+    assert.match(
+      retries[0],
+      /\(attempt 1 of 4\): rsync exited with code 10: .*Connection refused.*; retrying in 1\.0 s/,
+    );
     assert.match(retries[1], /\(attempt 2 of 4\).*retrying in 2\.0 s/);
   });
 
@@ -214,9 +259,13 @@ describe('uploadImage', () => {
     await writeFile(`${big}.sha256sum`, 'not needed\n');
 
     const controller = new AbortController();
-    const { ctx } = context([destination('mirror', daemon.url('images'), ['--bwlimit=40m'])], { signal: controller.signal, format: 'raw' });
+    const { ctx } = context([destination('mirror', daemon.url('images'), ['--bwlimit=40m'])], {
+      signal: controller.signal,
+      format: 'raw',
+    });
     const uploading = uploadImage(ctx, { image: big, checksum: `${big}.sha256sum` });
-    const tempFile = (names: string[]): string | undefined => names.find((name) => name.startsWith('.golden-2026-01-01.raw.'));
+    const tempFile = (names: string[]): string | undefined =>
+      names.find((name) => name.startsWith('.golden-2026-01-01.raw.'));
     let seen: string | undefined;
     for (let i = 0; i < 500 && !seen; i += 1) {
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -230,7 +279,8 @@ describe('uploadImage', () => {
     await assert.rejects(uploading, AbortedError);
 
     // The daemon's receiver notices the closed connection and moves the partial aside.
-    for (let i = 0; i < 300 && tempFile(await readdir(target)); i += 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (let i = 0; i < 300 && tempFile(await readdir(target)); i += 1)
+      await new Promise((resolve) => setTimeout(resolve, 10));
     // What is left is only the hidden partial folder, which the next upload resumes from.
     assert.deepEqual(
       (await readdir(target)).filter((name) => name !== '.rsync-partial'),
@@ -252,7 +302,10 @@ describe('uploadImage', () => {
     assert.equal(outcomes[0].ok, true, outcomes[0].error);
     assert.equal(outcomes[0].target, `rsync://uploader:***@127.0.0.1:${daemon.port}/vault/`);
     await assertUploaded(target);
-    assert.match(good.reporter.text(), new RegExp(`command: rsync .* rsync://uploader@127\\.0\\.0\\.1:${daemon.port}/vault/`));
+    assert.match(
+      good.reporter.text(),
+      new RegExp(`command: rsync .* rsync://uploader@127\\.0\\.0\\.1:${daemon.port}/vault/`),
+    );
     assert.doesNotMatch(good.reporter.text(), /S3cret/);
 
     const bad = context([destination('vault', daemon.url('vault', 'uploader', 'Wrong-S3cret'))]);
@@ -261,7 +314,10 @@ describe('uploadImage', () => {
       (e: unknown) => e,
     );
     assert.ok(error instanceof UploadError);
-    assert.match(error.message, /\[vault\] rsync:\/\/uploader:\*\*\*@127\.0\.0\.1:\d+\/vault\/: uploading .*auth failed on module vault/);
+    assert.match(
+      error.message,
+      /\[vault\] rsync:\/\/uploader:\*\*\*@127\.0\.0\.1:\d+\/vault\/: uploading .*auth failed on module vault/,
+    );
     assert.equal(error.outcomes[0].attempts, 1, 'a refused password is not retried');
     const everything = `${bad.reporter.text()}\n${error.message}\n${JSON.stringify(error.outcomes)}`;
     assert.doesNotMatch(everything, /S3cret/);
@@ -279,7 +335,10 @@ describe('uploadImage', () => {
     const { ctx } = context([destination('mirror', daemon.url('images'), [], ['true'])]);
     await assert.rejects(uploadImage(ctx, { image, checksum }), (error: unknown) => {
       assert.ok(error instanceof UploadError);
-      assert.match(error.message, /\[mirror\] .*: the copy on the target differs from the local file \(golden-2026-01-01\.qcow2\)/);
+      assert.match(
+        error.message,
+        /\[mirror\] .*: the copy on the target differs from the local file \(golden-2026-01-01\.qcow2\)/,
+      );
       assert.equal(error.outcomes[0].postUploadCommands, 0);
       return true;
     });
@@ -288,13 +347,18 @@ describe('uploadImage', () => {
   test('upload_args that write under the final name (--inplace, --append) are refused', async () => {
     const target = await folder('inplace');
     const { ctx } = context([destination('local', target, ['-av', '--inplace'])]);
-    await assert.rejects(uploadImage(ctx, { image, checksum }), /\[local\] .*: upload_args --inplace would let rsync write into the file under its final name/);
+    await assert.rejects(
+      uploadImage(ctx, { image, checksum }),
+      /\[local\] .*: upload_args --inplace would let rsync write into the file under its final name/,
+    );
     assert.deepEqual(await readdir(target), []);
   });
 
   test('upload=false uploads nothing', async () => {
     const target = await folder('disabled');
-    const { ctx, reporter } = context([destination('local', target, [], ['touch /nonexistent/should-not-run'])], { upload: false });
+    const { ctx, reporter } = context([destination('local', target, [], ['touch /nonexistent/should-not-run'])], {
+      upload: false,
+    });
     assert.deepEqual(await uploadImage(ctx, { image, checksum }), []);
     assert.deepEqual(await readdir(target), []);
     assert.deepEqual(
@@ -306,10 +370,13 @@ describe('uploadImage', () => {
 
   test('a dry run prints the rsync and post-upload command lines and runs nothing', async () => {
     const target = await folder('dry');
-    const { ctx, reporter } = context([destination('dry', `rsync://user:dry-secret@127.0.0.1:9/images`, ['--progress'], ['notify ${image}'])], {
-      dryRun: true,
-      format: 'raw',
-    });
+    const { ctx, reporter } = context(
+      [destination('dry', `rsync://user:dry-secret@127.0.0.1:9/images`, ['--progress'], ['notify ${image}'])],
+      {
+        dryRun: true,
+        format: 'raw',
+      },
+    );
     const outcomes = await uploadImage(ctx, { image, checksum });
     assert.equal(outcomes[0].ok, true);
     const commands = reporter.lines.filter((line) => line.startsWith('command: '));

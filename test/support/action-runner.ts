@@ -50,7 +50,9 @@ export interface StepOptions {
 
 /** The defaults action.yml declares, with `${{ github.workspace }}` filled in. */
 function actionDefaults(workspace: string): Record<string, string> {
-  const action = parseYaml(readFileSync(join(REPO_ROOT, 'action.yml'), 'utf8')) as { inputs: Record<string, { default?: string }> };
+  const action = parseYaml(readFileSync(join(REPO_ROOT, 'action.yml'), 'utf8')) as {
+    inputs: Record<string, { default?: string }>;
+  };
   const defaults: Record<string, string> = {};
   for (const [name, input] of Object.entries(action.inputs)) {
     if (input.default === undefined) continue;
@@ -105,7 +107,12 @@ export function parseAnnotations(stdout: string): Annotation[] {
   const found: Annotation[] = [];
   for (const line of stdout.split('\n')) {
     const match = /^::(error|warning|notice)(?: ([^:]*))?::(.*)$/.exec(line);
-    if (match) found.push({ level: match[1] as Annotation['level'], properties: match[2] ?? '', message: unescapeData(match[3]) });
+    if (match)
+      found.push({
+        level: match[1] as Annotation['level'],
+        properties: match[2] ?? '',
+        message: unescapeData(match[3]),
+      });
   }
   return found;
 }
@@ -140,13 +147,25 @@ export function removeRunnerDirs(): void {
   for (const dir of runnerDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
-function runStep(script: string, inputs: Record<string, string>, env: NodeJS.ProcessEnv, options: StepOptions): Promise<StepRun> {
+function runStep(
+  script: string,
+  inputs: Record<string, string>,
+  env: NodeJS.ProcessEnv,
+  options: StepOptions,
+): Promise<StepRun> {
   const runnerDir = mkdtempSync(join(tmpdir(), 'action-runner-'));
   runnerDirs.push(runnerDir);
   const workspace = options.workspace ?? join(runnerDir, 'workspace');
   const files = join(runnerDir, 'file_commands');
-  for (const dir of [workspace, files, join(runnerDir, 'temp'), join(runnerDir, 'tool-cache')]) mkdirSync(dir, { recursive: true });
-  const commandFiles = { GITHUB_OUTPUT: 'output', GITHUB_STATE: 'state', GITHUB_STEP_SUMMARY: 'summary', GITHUB_ENV: 'env', GITHUB_PATH: 'path' };
+  for (const dir of [workspace, files, join(runnerDir, 'temp'), join(runnerDir, 'tool-cache')])
+    mkdirSync(dir, { recursive: true });
+  const commandFiles = {
+    GITHUB_OUTPUT: 'output',
+    GITHUB_STATE: 'state',
+    GITHUB_STEP_SUMMARY: 'summary',
+    GITHUB_ENV: 'env',
+    GITHUB_PATH: 'path',
+  };
   for (const name of Object.values(commandFiles)) writeFileSync(join(files, name), '');
 
   const stepEnv: NodeJS.ProcessEnv = {
@@ -166,7 +185,12 @@ function runStep(script: string, inputs: Record<string, string>, env: NodeJS.Pro
 
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script], { cwd: workspace, env: stepEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(process.execPath, [script], {
+      cwd: workspace,
+      env: stepEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -199,7 +223,11 @@ export function runMain(inputs: Record<string, string>, options: StepOptions = {
 }
 
 /** Run the post step (dist/post/index.js) with the state the main step saved, as STATE_<name>. */
-export function runPost(inputs: Record<string, string>, state: Record<string, string>, options: StepOptions = {}): Promise<StepRun> {
+export function runPost(
+  inputs: Record<string, string>,
+  state: Record<string, string>,
+  options: StepOptions = {},
+): Promise<StepRun> {
   const env = baseEnvironment();
   for (const [name, value] of Object.entries(state)) env[`STATE_${name}`] = value;
   return runStep(POST, inputs, env, options);

@@ -51,7 +51,10 @@ export function testSpec(overrides: Partial<ImageSpec> & Pick<ImageSpec, 'output
     imageSize: 1 << 30,
     ramMiB: 512,
     cores: 1,
-    installer: { kind: 'image', image: { uri: '/dev/null', display: '/dev/null', scheme: 'file', location: '/dev/null' } },
+    installer: {
+      kind: 'image',
+      image: { uri: '/dev/null', display: '/dev/null', scheme: 'file', location: '/dev/null' },
+    },
     answerDelivery: 'inject',
     append: '',
     osinfo: 'linux2022',
@@ -68,7 +71,7 @@ export function testSpec(overrides: Partial<ImageSpec> & Pick<ImageSpec, 'output
   };
 }
 
-/** A BuildContext around `spec`: on the machine, or on a recording host (no root, no VM; the commands it ran are in host.calls). */
+/** A BuildContext around `spec`: on the machine, or on a recording host (no root, no VM; it records what ran). */
 export function testContext(
   spec: ImageSpec,
   options: { recording?: RecordingPlan | true; dryRun?: boolean; uid?: number; signal?: AbortSignal } = {},

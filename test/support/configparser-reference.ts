@@ -41,7 +41,9 @@ export function ourResultForFiles(paths: string[], sets: SetTriple[] = []): Refe
         text = new TextDecoder('utf-8', { fatal: true }).decode(readFileSync(path));
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
-        throw new ReadFailure(code === 'ENOENT' ? 'FileNotFoundError' : code === undefined ? 'UnicodeDecodeError' : 'OSError');
+        throw new ReadFailure(
+          code === 'ENOENT' ? 'FileNotFoundError' : code === undefined ? 'UnicodeDecodeError' : 'OSError',
+        );
       }
       parser.read(text, path);
     }

@@ -88,13 +88,19 @@ export interface DebianImageOptions {
 }
 
 /** Write an answer file and a configuration with one image that installs real Debian with the fixture. */
-export function writeDebianFixtureConfig(workDir: string, options: DebianImageOptions = {}): { config: string; image: string; answer: string } {
+export function writeDebianFixtureConfig(
+  workDir: string,
+  options: DebianImageOptions = {},
+): { config: string; image: string; answer: string } {
   const fixture = ensureDebianFixture();
   const name = options.name ?? 'debian-fixture';
   const answer = join(workDir, `${name}-answer.cfg`);
   const directives = { ...(options.rootfsUrl ? { rootfs: options.rootfsUrl } : {}), ...options.directives };
   const lines = Object.entries(directives).map(([key, value]) => `# fixture: ${key}=${value}\n`);
-  writeFileSync(answer, `# answer file for the real-Debian fixture installer\n${lines.join('')}d-i debian-installer/locale string en_US\n`);
+  writeFileSync(
+    answer,
+    `# answer file for the real-Debian fixture installer\n${lines.join('')}d-i debian-installer/locale string en_US\n`,
+  );
   const keys: Record<string, string> = {
     linux: `${fixture}/vmlinuz`,
     initrd: `file://${fixture}/initrd.gz`,

@@ -11,7 +11,9 @@ let built = false;
 /** Build (or reuse) the fixture installer's kernel and initrd. */
 export function ensureFixtureInstaller(): string {
   if (!built) {
-    execFileSync('bash', [join(REPO_ROOT, 'test', 'fixture', 'build-fixture.sh'), FIXTURE_DIR], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('bash', [join(REPO_ROOT, 'test', 'fixture', 'build-fixture.sh'), FIXTURE_DIR], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     built = true;
   }
   return FIXTURE_DIR;
@@ -42,13 +44,19 @@ export interface FixtureImageOptions {
 }
 
 /** Write an answer file and a configuration with one image that installs with the fixture. */
-export function writeFixtureConfig(workDir: string, options: FixtureImageOptions = {}): { config: string; image: string; answer: string } {
+export function writeFixtureConfig(
+  workDir: string,
+  options: FixtureImageOptions = {},
+): { config: string; image: string; answer: string } {
   const fixture = ensureFixtureInstaller();
   // A name of its own per working folder: leftovers() finds domains by the image's name.
   const name = options.name ?? `fx-${basename(workDir).replace(/[^A-Za-z0-9-]/g, '')}`;
   const answer = join(workDir, `${name}-answer.cfg`);
   const directives = Object.entries(options.directives ?? {}).map(([key, value]) => `# fixture: ${key}=${value}\n`);
-  writeFileSync(answer, `# answer file for the fixture installer\n${directives.join('')}d-i debian-installer/locale string en_US\n`);
+  writeFileSync(
+    answer,
+    `# answer file for the fixture installer\n${directives.join('')}d-i debian-installer/locale string en_US\n`,
+  );
   const keys: Record<string, string> = {
     linux: `${fixture}/vmlinuz`,
     initrd: `file://${fixture}/initrd.gz`,

@@ -22,9 +22,22 @@ export function inspectImage<T>(imagePath: string, look: (root: string) => T): T
     };
     const sector = table.partitiontable.sectorsize ?? 512;
     const part = table.partitiontable.partitions[0];
-    loop = execFileSync('losetup', ['--find', '--show', '--read-only', '--offset', String(part.start * sector), '--sizelimit', String(part.size * sector), raw], {
-      encoding: 'utf8',
-    }).trim();
+    loop = execFileSync(
+      'losetup',
+      [
+        '--find',
+        '--show',
+        '--read-only',
+        '--offset',
+        String(part.start * sector),
+        '--sizelimit',
+        String(part.size * sector),
+        raw,
+      ],
+      {
+        encoding: 'utf8',
+      },
+    ).trim();
     execFileSync('mkdir', [mountpoint]);
     execFileSync('mount', ['-o', 'ro', loop, mountpoint]);
     return look(mountpoint);

@@ -7,28 +7,123 @@
 
 /** Commands of current Kickstart syntax (pykickstart's Fedora / RHEL handlers). */
 export const KICKSTART_COMMANDS: ReadonlySet<string> = new Set([
-  'auth', 'authconfig', 'authselect', 'autopart', 'autostep', 'bootc', 'bootloader', 'btrfs',
-  'cdrom', 'clearpart', 'cmdline', 'device', 'deviceprobe', 'dmraid', 'driverdisk', 'eula',
-  'fcoe', 'firewall', 'firstboot', 'graphical', 'group', 'halt', 'harddrive', 'hmc',
-  'ignoredisk', 'install', 'interactive', 'iscsi', 'iscsiname', 'keyboard', 'lang',
-  'langsupport', 'liveimg', 'logging', 'logvol', 'mediacheck', 'method', 'module', 'monitor',
-  'mount', 'mouse', 'multipath', 'network', 'nfs', 'nvdimm', 'ostreecontainer', 'ostreesetup',
-  'part', 'partition', 'poweroff', 'raid', 'realm', 'reboot', 'repo', 'reqpart', 'rescue',
-  'rhsm', 'rootpw', 'selinux', 'services', 'shutdown', 'skipx', 'snapshot', 'sshkey', 'sshpw',
-  'syspurpose', 'text', 'timesource', 'timezone', 'updates', 'upgrade', 'url', 'user', 'vnc',
-  'volgroup', 'xconfig', 'zerombr', 'zfcp', 'zipl',
+  'auth',
+  'authconfig',
+  'authselect',
+  'autopart',
+  'autostep',
+  'bootc',
+  'bootloader',
+  'btrfs',
+  'cdrom',
+  'clearpart',
+  'cmdline',
+  'device',
+  'deviceprobe',
+  'dmraid',
+  'driverdisk',
+  'eula',
+  'fcoe',
+  'firewall',
+  'firstboot',
+  'graphical',
+  'group',
+  'halt',
+  'harddrive',
+  'hmc',
+  'ignoredisk',
+  'install',
+  'interactive',
+  'iscsi',
+  'iscsiname',
+  'keyboard',
+  'lang',
+  'langsupport',
+  'liveimg',
+  'logging',
+  'logvol',
+  'mediacheck',
+  'method',
+  'module',
+  'monitor',
+  'mount',
+  'mouse',
+  'multipath',
+  'network',
+  'nfs',
+  'nvdimm',
+  'ostreecontainer',
+  'ostreesetup',
+  'part',
+  'partition',
+  'poweroff',
+  'raid',
+  'realm',
+  'reboot',
+  'repo',
+  'reqpart',
+  'rescue',
+  'rhsm',
+  'rootpw',
+  'selinux',
+  'services',
+  'shutdown',
+  'skipx',
+  'snapshot',
+  'sshkey',
+  'sshpw',
+  'syspurpose',
+  'text',
+  'timesource',
+  'timezone',
+  'updates',
+  'upgrade',
+  'url',
+  'user',
+  'vnc',
+  'volgroup',
+  'xconfig',
+  'zerombr',
+  'zfcp',
+  'zipl',
 ]);
 
 /** Commands that may be given more than once. */
 const REPEATABLE: ReadonlySet<string> = new Set([
-  'part', 'partition', 'logvol', 'volgroup', 'raid', 'btrfs', 'network', 'repo', 'user', 'group',
-  'sshkey', 'sshpw', 'device', 'driverdisk', 'fcoe', 'iscsi', 'zfcp', 'nvdimm', 'module',
-  'snapshot', 'timesource', 'mount',
+  'part',
+  'partition',
+  'logvol',
+  'volgroup',
+  'raid',
+  'btrfs',
+  'network',
+  'repo',
+  'user',
+  'group',
+  'sshkey',
+  'sshpw',
+  'device',
+  'driverdisk',
+  'fcoe',
+  'iscsi',
+  'zfcp',
+  'nvdimm',
+  'module',
+  'snapshot',
+  'timesource',
+  'mount',
 ]);
 
 /** Sections: `%name ...` up to `%end`. */
 export const KICKSTART_SECTIONS: ReadonlySet<string> = new Set([
-  '%packages', '%pre', '%pre-install', '%post', '%onerror', '%traceback', '%addon', '%anaconda',
+  '%packages',
+  '%pre',
+  '%pre-install',
+  '%post',
+  '%onerror',
+  '%traceback',
+  '%addon',
+  '%anaconda',
   '%certificate',
 ]);
 
@@ -116,7 +211,9 @@ export function checkKickstart(text: string): KickstartReport {
         sections.push(open);
         open = undefined;
       } else if (trimmed.startsWith('%') && KICKSTART_SECTIONS.has(trimmed.split(/\s+/)[0])) {
-        problems.push(`line ${line}: ${trimmed.split(/\s+/)[0]} starts inside ${open.name} (line ${open.line}), which has no %end`);
+        problems.push(
+          `line ${line}: ${trimmed.split(/\s+/)[0]} starts inside ${open.name} (line ${open.line}), which has no %end`,
+        );
       } else {
         open.body.push(raw);
       }
@@ -159,27 +256,40 @@ export function checkKickstart(text: string): KickstartReport {
 
   // Storage: exactly one partition, ext4 on /, and nothing else.
   for (const command of named(...OTHER_STORAGE)) {
-    problems.push(`line ${command.line}: '${command.name}' makes partitions of its own; the image must have exactly one`);
+    problems.push(
+      `line ${command.line}: '${command.name}' makes partitions of its own; the image must have exactly one`,
+    );
   }
   const parts = named('part', 'partition');
   for (const part of parts) {
     const mount = part.args.find((arg) => !arg.startsWith('-'));
     const fstype = optionValue(part.args, '--fstype');
-    if (mount === 'swap' || fstype === 'swap' || part.args.includes('--recommended') || part.args.includes('--hibernation')) {
+    if (
+      mount === 'swap' ||
+      fstype === 'swap' ||
+      part.args.includes('--recommended') ||
+      part.args.includes('--hibernation')
+    ) {
       problems.push(`line ${part.line}: a swap partition; the image must have none`);
     } else if (mount !== '/') {
-      problems.push(`line ${part.line}: a partition for '${mount ?? '(no mount point)'}'; the only partition must be /`);
+      problems.push(
+        `line ${part.line}: a partition for '${mount ?? '(no mount point)'}'; the only partition must be /`,
+      );
     } else if (fstype !== 'ext4') {
       problems.push(`line ${part.line}: / is '${fstype ?? '(no --fstype)'}'; it must be --fstype=ext4`);
     }
   }
-  if (parts.length !== 1) problems.push(`${parts.length} part commands; the image must have exactly one partition (part / --fstype=ext4 ...)`);
+  if (parts.length !== 1)
+    problems.push(
+      `${parts.length} part commands; the image must have exactly one partition (part / --fstype=ext4 ...)`,
+    );
 
   // The end of the installation: power off, nothing else.
   for (const command of named('reboot', 'halt', 'shutdown')) {
     problems.push(`line ${command.line}: '${command.name}'; the installer must power off (poweroff)`);
   }
-  if (named('poweroff').length === 0) problems.push("no 'poweroff': the installer would wait instead of powering the machine off");
+  if (named('poweroff').length === 0)
+    problems.push("no 'poweroff': the installer would wait instead of powering the machine off");
 
   // Root: a locked password, never a usable one.
   const rootpw = named('rootpw');
@@ -198,7 +308,9 @@ export function checkKickstart(text: string): KickstartReport {
   const bootloader = named('bootloader');
   const append = bootloader.length ? (optionValue(bootloader[0].args, '--append') ?? '') : '';
   if (!/(^|\s)console=ttyS0(,|\s|$)/.test(append)) {
-    problems.push("the boot loader's kernel arguments lack console=ttyS0 (bootloader --append=\"console=ttyS0,115200n8\")");
+    problems.push(
+      'the boot loader\'s kernel arguments lack console=ttyS0 (bootloader --append="console=ttyS0,115200n8")',
+    );
   }
 
   return { commands, sections, problems };

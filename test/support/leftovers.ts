@@ -23,7 +23,15 @@ export function leftovers(workDir: string, stem: string): string[] {
     .split('\n')
     .filter((line) => line.includes('image-factory.') || line.includes(workDir));
   found.push(...mounts.map((line) => `mount ${line.split(' ')[4]}`));
-  found.push(...readdirSync(workDir).filter((name) => name.includes('.partial')).map((name) => `staging ${name}`));
-  found.push(...readdirSync(tmpdir()).filter((name) => name.startsWith('image-factory.')).map((name) => `mount point ${name}`));
+  found.push(
+    ...readdirSync(workDir)
+      .filter((name) => name.includes('.partial'))
+      .map((name) => `staging ${name}`),
+  );
+  found.push(
+    ...readdirSync(tmpdir())
+      .filter((name) => name.startsWith('image-factory.'))
+      .map((name) => `mount point ${name}`),
+  );
   return found;
 }

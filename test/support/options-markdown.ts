@@ -33,7 +33,8 @@ function meaning(entry: OptionSpec): string {
 /** The README's table of every option, as the block between the markers holds it. */
 export function optionsMarkdown(): string {
   const rows = (OPTIONS as readonly OptionSpec[]).map(
-    (entry) => `| ${entry.key ? `\`${entry.key}\`` : ''} | ${flagMarkdown(entry)} | ${entry.input ? `\`${entry.input}\`` : ''} | ${meaning(entry)} |`,
+    (entry) =>
+      `| ${entry.key ? `\`${entry.key}\`` : ''} | ${flagMarkdown(entry)} | ${entry.input ? `\`${entry.input}\`` : ''} | ${meaning(entry)} |`,
   );
   return ['| key | option | input | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }

@@ -77,7 +77,12 @@ async function groupMembers(pgid: number): Promise<number> {
  * Start a server as its own process group, so that stopping it also ends the
  * children it forked per connection; and stop it if the test process exits.
  */
-export function spawnServer(argv: string[]): { child: ChildProcess; output: () => string; exited: () => string | undefined; stop: () => Promise<void> } {
+export function spawnServer(argv: string[]): {
+  child: ChildProcess;
+  output: () => string;
+  exited: () => string | undefined;
+  stop: () => Promise<void>;
+} {
   const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -105,7 +110,11 @@ export function spawnServer(argv: string[]): { child: ChildProcess; output: () =
   const stop = async (): Promise<void> => {
     process.removeListener('exit', onExit);
     // Let connections that are closing end and be reaped by the server, rather than leave zombies to init.
-    for (let i = 0; i < 40 && child.pid !== undefined && exit === undefined && (await groupMembers(child.pid)) > 1; i += 1) {
+    for (
+      let i = 0;
+      i < 40 && child.pid !== undefined && exit === undefined && (await groupMembers(child.pid)) > 1;
+      i += 1
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     killGroup('SIGTERM');
@@ -123,7 +132,12 @@ export function spawnServer(argv: string[]): { child: ChildProcess; output: () =
  * its idempotent stop (which also removes `dir`, its folder of files);
  * with `t`, it stops when the test ends.
  */
-export async function serveOnPort(argv: string[], port: number, dir: string, t: Teardown | undefined): Promise<() => Promise<void>> {
+export async function serveOnPort(
+  argv: string[],
+  port: number,
+  dir: string,
+  t: Teardown | undefined,
+): Promise<() => Promise<void>> {
   const server = spawnServer(argv);
   let stopped = false;
   const stop = async (): Promise<void> => {
@@ -153,7 +167,15 @@ export async function startRsyncDaemon(
 ): Promise<RsyncDaemon> {
   const dir = await mkdtemp(join(tmpdir(), 'rsyncd-'));
   const logFile = join(dir, 'rsyncd.log');
-  const lines = ['use chroot = no', 'uid = root', 'gid = root', `log file = ${logFile}`, 'transfer logging = yes', 'log format = transfer %o %m %f %l', ''];
+  const lines = [
+    'use chroot = no',
+    'uid = root',
+    'gid = root',
+    `log file = ${logFile}`,
+    'transfer logging = yes',
+    'log format = transfer %o %m %f %l',
+    '',
+  ];
   for (const [name, module] of Object.entries(modules)) {
     lines.push(`[${name}]`, `path = ${module.path}`, `read only = ${module.readOnly ? 'yes' : 'no'}`);
     if (module.secrets) {
@@ -174,7 +196,12 @@ export async function startRsyncDaemon(
   await writeFile(config, lines.join('\n'));
 
   const port = options.port ?? (await freePort());
-  const stop = await serveOnPort(['rsync', '--daemon', '--no-detach', `--config=${config}`, `--port=${port}`, '--address=127.0.0.1'], port, dir, t);
+  const stop = await serveOnPort(
+    ['rsync', '--daemon', '--no-detach', `--config=${config}`, `--port=${port}`, '--address=127.0.0.1'],
+    port,
+    dir,
+    t,
+  );
   return {
     port,
     logFile,

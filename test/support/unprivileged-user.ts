@@ -26,10 +26,14 @@ export function revokeRootCommands(): void {
 
 /** Domains of the build user's qemu:///session whose name starts with stem. */
 export function sessionDomains(stem: string): string[] {
-  const out = spawnSync('runuser', ['-u', BUILD_USER, '--', 'virsh', '-c', 'qemu:///session', 'list', '--all', '--name'], {
-    encoding: 'utf8',
-    env: { ...process.env, HOME: `/home/${BUILD_USER}` },
-  });
+  const out = spawnSync(
+    'runuser',
+    ['-u', BUILD_USER, '--', 'virsh', '-c', 'qemu:///session', 'list', '--all', '--name'],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, HOME: `/home/${BUILD_USER}` },
+    },
+  );
   return out.stdout
     .split('\n')
     .map((line) => line.trim())

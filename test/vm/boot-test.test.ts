@@ -36,7 +36,9 @@ function filesUnder(dir: string): string[] {
 
 /** What the boot test may leave behind besides what leftovers() looks for: its folder, overlay, seed, console log. */
 function bootTestLeftovers(dir: string): string[] {
-  return filesUnder(dir).filter((f) => /boot-test|overlay\.qcow2|seed\.iso|(^|\/)user-data$|(^|\/)meta-data$|\.partial/.test(f));
+  return filesUnder(dir).filter((f) =>
+    /boot-test|overlay\.qcow2|seed\.iso|(^|\/)user-data$|(^|\/)meta-data$|\.partial/.test(f),
+  );
 }
 
 function domainsNamed(prefix: string): string[] {
@@ -64,7 +66,11 @@ describe('the boot test', () => {
     const installer = readFileSync(join(dir, `${stem}.console.log`), 'utf8').split(/\r?\n/);
     for (const line of [
       ...run.stderr.split('\n').filter((l) => /== [\w-]+ done after|boot test/.test(l)),
-      ...installer.filter((l) => /^fixture-debian: \[[\d.]+\] (partitioning|ext4|unpacking|system in place|grub-install|update-grub|done)/.test(l)),
+      ...installer.filter((l) =>
+        /^fixture-debian: \[[\d.]+\] (partitioning|ext4|unpacking|system in place|grub-install|update-grub|done)/.test(
+          l,
+        ),
+      ),
     ]) {
       t.diagnostic(line.replace(/^.*?INFO: /, ''));
     }
@@ -73,18 +79,30 @@ describe('the boot test', () => {
     assert.ok(server.requests.includes(new URL(server.url).pathname), 'the installer fetched the root file system');
     assert.match(run.stderr, /boot test: the console showed \/.*login.*\/ after /);
     assert.match(run.stderr, /boot test: cloud-init finished after /);
-    assert.match(run.stderr, /boot test passed: the image came up in \d+\.\d s \(cloud-init finished after \d+\.\d s\)/);
+    assert.match(
+      run.stderr,
+      /boot test passed: the image came up in \d+\.\d s \(cloud-init finished after \d+\.\d s\)/,
+    );
     assert.match(run.stderr, /boot test: +came up in \d+\.\d s, cloud-init finished/);
     // The boot test ran before the image was published.
-    assert.ok(run.stderr.indexOf('== boot-test done') < run.stderr.indexOf('== publish:'), 'boot-test runs before publish');
+    assert.ok(
+      run.stderr.indexOf('== boot-test done') < run.stderr.indexOf('== publish:'),
+      'boot-test runs before publish',
+    );
 
     // The image is untouched by the boot (it ran on an overlay): its checksum still holds.
     execFileSync('qemu-img', ['check', qcow2]);
     execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: dir });
-    const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', qcow2], { encoding: 'utf8' })) as { 'backing-filename'?: string };
+    const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', qcow2], { encoding: 'utf8' })) as {
+      'backing-filename'?: string;
+    };
     assert.equal(info['backing-filename'], undefined);
     const owner = statSync(qcow2);
-    assert.deepEqual([owner.uid, owner.gid], [process.getuid?.(), process.getgid?.()], 'the image is still ours (libvirt does not hand back a backing file)');
+    assert.deepEqual(
+      [owner.uid, owner.gid],
+      [process.getuid?.(), process.getgid?.()],
+      'the image is still ours (libvirt does not hand back a backing file)',
+    );
     inspectImage(qcow2, (root) => {
       assert.match(readText(root, 'etc/os-release') ?? '', /Debian GNU\/Linux 12/);
       assert.ok(!existsSync(join(root, 'var/log/installer')), 'the installer logs were removed');
@@ -98,7 +116,7 @@ describe('the boot test', () => {
     assert.deepEqual(leftovers(dir, stem), []);
   });
 
-  test('an image that does not boot fails the build with the boot test\'s message, and nothing is uploaded or published', async (t) => {
+  test("an image that does not boot fails the build with the boot test's message, and nothing is uploaded or published", async (t) => {
     const dir = workDir('noboot');
     const module = mkdtempSync(join(tmpdir(), 'boot-test-upload-'));
     t.after(() => rmSync(module, { recursive: true, force: true }));
@@ -119,7 +137,11 @@ describe('the boot test', () => {
     assert.doesNotMatch(run.stderr, /== upload:/);
     assert.deepEqual(readdirSync(module), [], 'the rsync module received nothing');
     assert.doesNotMatch(readFileSync(daemon.logFile, 'utf8'), /transfer /);
-    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith(stem) && /\.(qcow2|raw|sha256sum)$/.test(f)), [], 'nothing published');
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.startsWith(stem) && /\.(qcow2|raw|sha256sum)$/.test(f)),
+      [],
+      'nothing published',
+    );
     assert.deepEqual(bootTestLeftovers(dir), []);
     assert.deepEqual(leftovers(dir, stem), []);
   });
@@ -129,7 +151,12 @@ describe('the boot test', () => {
     const dir = workDir('hang');
     const { config, image } = writeDebianFixtureConfig(dir, {
       rootfsUrl: server.url,
-      keys: { 'boot-test': 'yes', 'boot-timeout': '40s', 'boot-test-expect': 'this-never-appears', 'boot-test-cloud-init': 'no' },
+      keys: {
+        'boot-test': 'yes',
+        'boot-timeout': '40s',
+        'boot-test-expect': 'this-never-appears',
+        'boot-test-cloud-init': 'no',
+      },
     });
     const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     const stem = `${image}-${today()}`;
@@ -138,7 +165,11 @@ describe('the boot test', () => {
       run.stderr,
       /boot-test step failed: the boot test expected the console to show \/this-never-appears\/, but the boot did not get there within 40\.0 s \(boot-timeout\), so the VM was stopped\. The console never showed \/this-never-appears\/\.\nLast console lines:\n(.*\n)*\s+\| /,
     );
-    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith(stem) && /\.(qcow2|raw|sha256sum)$/.test(f)), [], 'nothing published');
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.startsWith(stem) && /\.(qcow2|raw|sha256sum)$/.test(f)),
+      [],
+      'nothing published',
+    );
     assert.deepEqual(domainsNamed(stem), []);
     assert.deepEqual(bootTestLeftovers(dir), []);
     assert.deepEqual(leftovers(dir, stem), []);
@@ -167,20 +198,32 @@ describe('the boot test', () => {
     assert.match(run.stderr, /SIGTERM received: stopping the build and cleaning up/);
     assert.match(run.stderr, /== boot-test FAILED/);
     assert.match(run.stderr, /interrupted by SIGTERM; everything the build created was removed/);
-    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith(stem) && /\.(qcow2|raw|sha256sum)$/.test(f)), []);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.startsWith(stem) && /\.(qcow2|raw|sha256sum)$/.test(f)),
+      [],
+    );
     assert.deepEqual(bootTestLeftovers(dir), []);
     assert.deepEqual(leftovers(dir, stem), []);
   });
 
-  test('a dry run prints the boot test\'s commands and runs none', async () => {
+  test("a dry run prints the boot test's commands and runs none", async () => {
     const dir = workDir('dry');
     const { config, image } = writeFixtureConfig(dir, { keys: { 'boot-test': 'yes', osinfo: 'debian11' } });
     const run = await runCli([image, '--dry-run'], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stderr, /Calling qemu-img create -q -f qcow2 -F qcow2 -b \S+\.qcow2 \S+\/\.boot-test-XXXXXX\/overlay\.qcow2/);
+    assert.match(
+      run.stderr,
+      /Calling qemu-img create -q -f qcow2 -F qcow2 -b \S+\.qcow2 \S+\/\.boot-test-XXXXXX\/overlay\.qcow2/,
+    );
     assert.match(run.stderr, /Calling xorriso -as mkisofs .*-volid cidata/);
-    assert.match(run.stderr, /Calling virt-install .*--import --transient .*--network user,model=virtio --graphics none --console pty,target_type=serial,log\.file=/);
+    assert.match(
+      run.stderr,
+      /Calling virt-install .*--import --transient .*--network user,model=virtio --graphics none --console pty,target_type=serial,log\.file=/,
+    );
     assert.match(run.stderr, /Calling virsh -c qemu:\/\/\/system destroy \S+-boot-test-XXXXXX\n/);
-    assert.deepEqual(filesUnder(dir).filter((f) => !/image-factory\.conf|answer\.cfg/.test(f)), []);
+    assert.deepEqual(
+      filesUnder(dir).filter((f) => !/image-factory\.conf|answer\.cfg/.test(f)),
+      [],
+    );
   });
 });

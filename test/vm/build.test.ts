@@ -23,7 +23,11 @@ const INSTALLER_LOGS = [
 ];
 
 /** Lines only the fixture's installer logs hold (not the rest of the system it writes). */
-const LOG_MARKERS = ['anaconda: installation complete', 'autoinstall: fixture installer log', 'finish-install: installation complete'];
+const LOG_MARKERS = [
+  'anaconda: installation complete',
+  'autoinstall: fixture installer log',
+  'finish-install: installation complete',
+];
 
 const workDirs: string[] = [];
 function workDir(name: string): string {
@@ -40,14 +44,20 @@ describe('a build on the fixture installer', () => {
   test('produces a qcow2 image that checks, with a checksum sha256sum accepts, logs removed, system intact, free space zeroed, nothing left behind', async () => {
     const dir = workDir('qcow2');
     const dataMiB = 200;
-    const { config, image } = writeFixtureConfig(dir, { directives: { 'data-mb': dataMiB }, keys: { 'zero-free-space': 'zerofree' } });
+    const { config, image } = writeFixtureConfig(dir, {
+      directives: { 'data-mb': dataMiB },
+      keys: { 'zero-free-space': 'zerofree' },
+    });
     const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
     const stem = `${image}-${localDate()}`;
     const qcow2 = join(dir, `${stem}.qcow2`);
 
     execFileSync('qemu-img', ['check', qcow2]);
-    const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', qcow2], { encoding: 'utf8' })) as { format: string; 'virtual-size': number };
+    const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', qcow2], { encoding: 'utf8' })) as {
+      format: string;
+      'virtual-size': number;
+    };
     assert.equal(info.format, 'qcow2');
     assert.equal(info['virtual-size'], 1 << 30);
     assert.equal(readFileSync(`${qcow2}.sha256sum`, 'utf8').split(/\s+/)[1], `${stem}.qcow2`);
@@ -65,7 +75,8 @@ describe('a build on the fixture installer', () => {
       assert.ok(existsSync(join(root, 'home/user/notes.txt')));
       assert.ok(existsSync(join(root, 'var/log')), 'only the installer logs go, not /var/log');
     });
-    for (const marker of LOG_MARKERS) assert.ok(!diskContains(qcow2, marker), `'${marker}' of a removed log is still on the disk`);
+    for (const marker of LOG_MARKERS)
+      assert.ok(!diskContains(qcow2, marker), `'${marker}' of a removed log is still on the disk`);
     assert.match(run.stderr, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} image-factory \[\d+\] INFO: /m);
     assert.match(run.stderr, /Removing \/var\/log\/installer/);
     assert.ok(existsSync(join(dir, `${stem}.console.log`)));
@@ -75,8 +86,14 @@ describe('a build on the fixture installer', () => {
 
   test('a raw build by discard keeps the image sparse, prints the installer logs when asked, and checks the host with --install-dependencies', async () => {
     const dir = workDir('raw');
-    const { config, image } = writeFixtureConfig(dir, { directives: { 'data-mb': 100 }, keys: { format: 'raw', 'zero-free-space': 'discard' } });
-    const run = await runCli([image, '--installer-logs', '--install-dependencies'], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+    const { config, image } = writeFixtureConfig(dir, {
+      directives: { 'data-mb': 100 },
+      keys: { format: 'raw', 'zero-free-space': 'discard' },
+    });
+    const run = await runCli([image, '--installer-logs', '--install-dependencies'], {
+      cwd: dir,
+      env: { IMAGE_FACTORY_CONFIG: config },
+    });
     assert.equal(run.code, 0, run.stderr);
     const stem = `${image}-${localDate()}`;
     const raw = join(dir, `${stem}.raw`);
@@ -85,7 +102,8 @@ describe('a build on the fixture installer', () => {
     assert.ok(stats.blocks * 512 < 64 << 20, `raw image takes ${stats.blocks * 512} bytes on disk: not sparse`);
     execFileSync('sha256sum', ['-c', `${stem}.raw.sha256sum`], { cwd: dir });
     // Discarding right after removing the logs must still clear their blocks.
-    for (const marker of LOG_MARKERS) assert.ok(!diskContains(raw, marker), `'${marker}' of a removed log is still on the disk`);
+    for (const marker of LOG_MARKERS)
+      assert.ok(!diskContains(raw, marker), `'${marker}' of a removed log is still on the disk`);
     assert.match(run.stderr, /All the programs a build needs are installed\./);
     assert.match(run.stderr, /libvirt answers at qemu:\/\/\/system\./);
     assert.match(run.stderr, /discarded free space/);
@@ -100,16 +118,27 @@ describe('a build on the fixture installer', () => {
     test(`a ${fs} root file system, which zerofree cannot handle, is zeroed by discard (zero-free-space = ${how})`, async () => {
       const dir = workDir(fs);
       const dataMiB = 100;
-      const { config, image } = writeFixtureConfig(dir, { directives: { fs, 'data-mb': dataMiB }, keys: { 'zero-free-space': how } });
+      const { config, image } = writeFixtureConfig(dir, {
+        directives: { fs, 'data-mb': dataMiB },
+        keys: { 'zero-free-space': how },
+      });
       const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
       assert.equal(run.code, 0, run.stderr);
       const stem = `${image}-${localDate()}`;
       const qcow2 = join(dir, `${stem}.qcow2`);
       assert.match(run.stderr, /discarded free space/);
-      if (how === 'zerofree') assert.match(run.stderr, new RegExp(`WARNING: zerofree cannot zero a ${fs} file system: discarding its free space instead`));
+      if (how === 'zerofree')
+        assert.match(
+          run.stderr,
+          new RegExp(`WARNING: zerofree cannot zero a ${fs} file system: discarding its free space instead`),
+        );
       assert.doesNotMatch(run.stderr, /Calling (sudo -n )?zerofree/);
-      assert.ok(statSync(qcow2).size < (dataMiB / 2) * 1024 * 1024, `qcow2 is ${statSync(qcow2).size} bytes: free space was not zeroed`);
-      for (const marker of LOG_MARKERS) assert.ok(!diskContains(qcow2, marker), `'${marker}' of a removed log is still on the disk`);
+      assert.ok(
+        statSync(qcow2).size < (dataMiB / 2) * 1024 * 1024,
+        `qcow2 is ${statSync(qcow2).size} bytes: free space was not zeroed`,
+      );
+      for (const marker of LOG_MARKERS)
+        assert.ok(!diskContains(qcow2, marker), `'${marker}' of a removed log is still on the disk`);
       inspectImage(qcow2, (root) => assert.match(readText(root, 'etc/os-release') ?? '', /Fixture Linux/));
       assert.deepEqual(leftovers(dir, stem), []);
     });
@@ -118,14 +147,20 @@ describe('a build on the fixture installer', () => {
   test('zero-free-space = none leaves free space as the installer left it', async () => {
     const dir = workDir('nozero');
     const dataMiB = 48;
-    const { config, image } = writeFixtureConfig(dir, { directives: { 'data-mb': dataMiB }, keys: { 'zero-free-space': 'none' } });
+    const { config, image } = writeFixtureConfig(dir, {
+      directives: { 'data-mb': dataMiB },
+      keys: { 'zero-free-space': 'none' },
+    });
     const run = await runCli([image, '--log-file'], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
     const stem = `${image}-${localDate()}`;
     // --log-file writes the same lines as stderr to <image>-<date>.log.
     const log = readFileSync(join(dir, `${stem}.log`), 'utf8');
     assert.match(log, /INFO: Successfully created /);
-    assert.equal(log.split('\n').filter((line) => / image-factory \[\d+\] /.test(line)).length, run.stderr.split('\n').filter((line) => / image-factory \[\d+\] /.test(line)).length);
+    assert.equal(
+      log.split('\n').filter((line) => / image-factory \[\d+\] /.test(line)).length,
+      run.stderr.split('\n').filter((line) => / image-factory \[\d+\] /.test(line)).length,
+    );
     const qcow2 = join(dir, `${stem}.qcow2`);
     assert.doesNotMatch(run.stderr, /Calling (sudo -n )?(fstrim|zerofree)/);
     // The deleted data is still in the image: the setting does what it says.
@@ -141,7 +176,9 @@ describe('a failed build says which step failed and leaves nothing behind', () =
     const { config, image } = writeFixtureConfig(dir, options);
     const run = await runCli([image, ...args], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     const stem = `${image}-${localDate()}`;
-    const files = readdirSync(dir).filter((f) => f.startsWith(stem) && !f.endsWith('.console.log') && !f.endsWith('.log'));
+    const files = readdirSync(dir).filter(
+      (f) => f.startsWith(stem) && !f.endsWith('.console.log') && !f.endsWith('.log'),
+    );
     return { run, dir, image, stem, files };
   }
 
@@ -157,13 +194,19 @@ describe('a failed build says which step failed and leaves nothing behind', () =
     const { run, dir, stem, files } = await failingBuild('two', { directives: { partitions: 2 } });
     assert.equal(run.code, 1);
     // sfdisk names each partition after the raw file: both are listed with their sizes.
-    assert.match(run.stderr, /scrub step failed: Expected exactly one partition in (\S+\.raw), but found 2 partitions \(\1 ?1: [\d.]+ MiB, \1 ?2: [\d.]+ MiB\)\./);
+    assert.match(
+      run.stderr,
+      /scrub step failed: Expected exactly one partition in (\S+\.raw), but found 2 partitions \(\1 ?1: [\d.]+ MiB, \1 ?2: [\d.]+ MiB\)\./,
+    );
     assert.deepEqual(files, []);
     assert.deepEqual(leftovers(dir, stem), []);
   });
 
   test('an installer that hangs is stopped at install-timeout, quoting its last console lines', async () => {
-    const { run, dir, stem, files } = await failingBuild('hang', { directives: { hang: 1 }, keys: { 'install-timeout': '25s' } });
+    const { run, dir, stem, files } = await failingBuild('hang', {
+      directives: { hang: 1 },
+      keys: { 'install-timeout': '25s' },
+    });
     assert.equal(run.code, 1);
     assert.match(run.stderr, /install step failed: the installer did not finish within 25\.0 s/);
     assert.match(run.stderr, /Last console lines:\n(.*\n)*.*\| .*fixture-installer/);
@@ -179,12 +222,17 @@ describe('a failed build says which step failed and leaves nothing behind', () =
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as AddressInfo).port;
     try {
-      const { run, dir, image, stem, files } = await failingBuild('nokernel', { keys: { linux: `http://127.0.0.1:${port}/missing/vmlinuz` } });
+      const { run, dir, image, stem, files } = await failingBuild('nokernel', {
+        keys: { linux: `http://127.0.0.1:${port}/missing/vmlinuz` },
+      });
       assert.equal(run.code, 1);
       assert.match(run.stderr, /fetch step failed: .*linux.*404/);
       assert.deepEqual(files, []);
       assert.deepEqual(leftovers(dir, stem), []);
-      assert.deepEqual(readdirSync(join(dir, 'cache', image)).filter((f) => f.includes('partial')), []);
+      assert.deepEqual(
+        readdirSync(join(dir, 'cache', image)).filter((f) => f.includes('partial')),
+        [],
+      );
     } finally {
       server.close();
     }
@@ -208,7 +256,10 @@ describe('a failed build says which step failed and leaves nothing behind', () =
     assert.ok(sent, 'the install never started');
     assert.equal(run.code, 143, run.stderr);
     assert.match(run.stderr, /SIGTERM received: stopping the build and cleaning up/);
-    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith(stem) && /\.(qcow2|raw|sha256sum)$/.test(f)), []);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.startsWith(stem) && /\.(qcow2|raw|sha256sum)$/.test(f)),
+      [],
+    );
     assert.deepEqual(leftovers(dir, stem), []);
   });
 });

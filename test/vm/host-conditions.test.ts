@@ -1,13 +1,30 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { CLI, ensureFixtureInstaller, makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
 import { inspectImage } from '../support/image-files.js';
 import { leftovers } from '../support/leftovers.js';
 import { runCli } from '../support/run-cli.js';
-import { allowRootCommands, BUILD_USER, ensureBuildUser, revokeRootCommands, sessionDomains } from '../support/unprivileged-user.js';
+import {
+  allowRootCommands,
+  BUILD_USER,
+  ensureBuildUser,
+  revokeRootCommands,
+  sessionDomains,
+} from '../support/unprivileged-user.js';
 import { localDate } from '../../src/config/image-spec.js';
 
 const cleanups: Array<() => void> = [];
@@ -20,7 +37,7 @@ function chownTree(path: string, uid: number): void {
 }
 
 describe('builds where users actually run them', () => {
-  test('a working folder inside root\'s private home (700) builds, and the ACL granted to qemu is removed afterwards', async () => {
+  test("a working folder inside root's private home (700) builds, and the ACL granted to qemu is removed afterwards", async () => {
     const home = mkdtempSync('/root/image-factory-private-');
     cleanups.push(() => rmSync(home, { recursive: true, force: true }));
     chmodSync(home, 0o700);
@@ -71,7 +88,10 @@ describe('builds where users actually run them', () => {
     // file:///path works too.
     const second = makeWorkDir('fileuri');
     cleanups.push(() => rmSync(second, { recursive: true, force: true }));
-    const other = writeFixtureConfig(second, { keys: { linux: `file://${fixture}/vmlinuz`, initrd: `file:${fixture}/initrd.gz` }, directives: { 'data-mb': 8 } });
+    const other = writeFixtureConfig(second, {
+      keys: { linux: `file://${fixture}/vmlinuz`, initrd: `file:${fixture}/initrd.gz` },
+      directives: { 'data-mb': 8 },
+    });
     const built = await runCli([other.image], { cwd: second, env: { IMAGE_FACTORY_CONFIG: other.config } });
     assert.equal(built.code, 0, built.stderr);
     const otherStem = `${other.image}-${localDate()}`;
@@ -89,9 +109,15 @@ describe('builds where users actually run them', () => {
       const { config, image } = writeFixtureConfig(dir, { keys: { accelerator: 'auto' } });
       const run = await runCli([image, '--dry-run'], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
       assert.equal(run.code, 0, run.stderr);
-      assert.match(run.stderr, /WARNING: KVM is not usable \(\/dev\/kvm is mode 600: libvirt's qemu user cannot open it. Fix: chgrp kvm \/dev\/kvm && chmod 660 \/dev\/kvm/);
+      assert.match(
+        run.stderr,
+        /WARNING: KVM is not usable \(\/dev\/kvm is mode 600: libvirt's qemu user cannot open it. Fix: chgrp kvm \/dev\/kvm && chmod 660 \/dev\/kvm/,
+      );
       assert.match(run.stderr, /--virt-type qemu/);
-      const strict = await runCli([image, '--dry-run', '--accelerator', 'kvm'], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+      const strict = await runCli([image, '--dry-run', '--accelerator', 'kvm'], {
+        cwd: dir,
+        env: { IMAGE_FACTORY_CONFIG: config },
+      });
       assert.equal(strict.code, 2);
       assert.match(strict.stderr, /accelerator = kvm, but KVM is not usable: \/dev\/kvm is mode 600/);
     } finally {
@@ -117,7 +143,10 @@ describe('a build as a normal user through qemu:///session', () => {
     const fixture = ensureFixtureInstaller();
     copyFileSync(join(fixture, 'vmlinuz'), join(dir, 'vmlinuz'));
     copyFileSync(join(fixture, 'initrd.gz'), join(dir, 'initrd.gz'));
-    const { config, image } = writeFixtureConfig(dir, { directives: { 'data-mb': 16 }, keys: { linux: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.gz') } });
+    const { config, image } = writeFixtureConfig(dir, {
+      directives: { 'data-mb': 16 },
+      keys: { linux: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.gz') },
+    });
     chownTree(dir, uid);
     chownSync(dir, uid, uid);
     return { dir, config, image };
@@ -129,7 +158,10 @@ describe('a build as a normal user through qemu:///session', () => {
     const before = readdirSync(dir).sort();
     const run = await runAsUser(dir, config, image);
     assert.equal(run.code, 2, run.stderr);
-    assert.match(run.stderr, /sudo refuses losetup, blkid, mount, umount, fstrim, zerofree, ls, cat, rm without a password/);
+    assert.match(
+      run.stderr,
+      /sudo refuses losetup, blkid, mount, umount, fstrim, zerofree, ls, cat, rm without a password/,
+    );
     assert.match(run.stderr, new RegExp(`${BUILD_USER} ALL=\\(root\\) NOPASSWD: /usr/sbin/losetup, `));
     assert.deepEqual(readdirSync(dir).sort(), before, 'nothing was created');
     assert.deepEqual(sessionDomains(image), []);

@@ -70,7 +70,11 @@ describe('a build that uploads', () => {
       keys: { upload_destinations: 'daemon, frozen, ssh', 'post-build-command': `echo built >> ${marks}; echo` },
       extra,
     });
-    const env = { IMAGE_FACTORY_CONFIG: config, RSYNC_RSH: sshd.sshCommand.join(' '), IMAGE_FACTORY_RETRY_DELAY_MS: '50' };
+    const env = {
+      IMAGE_FACTORY_CONFIG: config,
+      RSYNC_RSH: sshd.sshCommand.join(' '),
+      IMAGE_FACTORY_RETRY_DELAY_MS: '50',
+    };
     const run = await runCli([image], { cwd: dir, env });
     const stem = `${image}-${localDate()}`;
     const file = `${stem}.qcow2`;
@@ -79,14 +83,26 @@ describe('a build that uploads', () => {
     assert.match(run.stderr, /upload step failed: .*1 of 3 destinations failed/s);
     assert.match(run.stderr, /\[frozen\] rsync:\/\/127\.0\.0\.1:\d+\/frozen\/: .*read only/is);
     for (const target of [images, sshTarget]) {
-      assert.deepEqual(readdirSync(target).filter((f) => !f.startsWith('.')).sort(), [file, `${file}.sha256sum`]);
+      assert.deepEqual(
+        readdirSync(target)
+          .filter((f) => !f.startsWith('.'))
+          .sort(),
+        [file, `${file}.sha256sum`],
+      );
       execFileSync('sha256sum', ['-c', `${file}.sha256sum`], { cwd: target });
-      assert.equal(readFileSync(join(target, `${file}.sha256sum`), 'utf8'), readFileSync(join(dir, `${file}.sha256sum`), 'utf8'));
+      assert.equal(
+        readFileSync(join(target, `${file}.sha256sum`), 'utf8'),
+        readFileSync(join(dir, `${file}.sha256sum`), 'utf8'),
+      );
     }
     assert.deepEqual(readdirSync(readonly), []);
     // Post-upload commands ran in order with ${image} expanded, only where the upload succeeded;
     // the build failed, so the post-build command did not run.
-    assert.deepEqual(readFileSync(marks, 'utf8').trim().split('\n'), [`daemon:${file}`, `daemon1:${file}`, `ssh:${file}`]);
+    assert.deepEqual(readFileSync(marks, 'utf8').trim().split('\n'), [
+      `daemon:${file}`,
+      `daemon1:${file}`,
+      `ssh:${file}`,
+    ]);
     // The image that was built stays: only its upload failed.
     execFileSync('sha256sum', ['-c', `${file}.sha256sum`], { cwd: dir });
     assert.doesNotMatch(run.stderr, /s3cr3t-pass/);
@@ -115,12 +131,20 @@ describe('a build that uploads', () => {
 describe('answer-delivery = http', () => {
   test('serves the answer file to the installer during the install only', async () => {
     const dir = workDir('http');
-    const { config, image } = writeFixtureConfig(dir, { directives: { 'data-mb': 8 }, keys: { 'answer-delivery': 'http' } });
+    const { config, image } = writeFixtureConfig(dir, {
+      directives: { 'data-mb': 8 },
+      keys: { 'answer-delivery': 'http' },
+    });
     const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
-    const match = new RegExp(`serving the answer file at http://10\\.0\\.2\\.2:(\\d+)/${image}-answer\\.cfg`).exec(run.stderr);
+    const match = new RegExp(`serving the answer file at http://10\\.0\\.2\\.2:(\\d+)/${image}-answer\\.cfg`).exec(
+      run.stderr,
+    );
     assert.ok(match, 'the server was announced');
-    assert.match(run.stderr, new RegExp(`--extra-args 'preseed/url=http://10\\.0\\.2\\.2:\\d+/${image}-answer\\.cfg console=ttyS0'`));
+    assert.match(
+      run.stderr,
+      new RegExp(`--extra-args 'preseed/url=http://10\\.0\\.2\\.2:\\d+/${image}-answer\\.cfg console=ttyS0'`),
+    );
     assert.doesNotMatch(run.stderr, /--initrd-inject/);
     assert.match(run.stderr, new RegExp(`answer file server: GET /${image}-answer\\.cfg from the installer -> 200`));
     assert.ok(await portIsClosed(Number(match[1])), 'the server is gone after the build');

@@ -39,7 +39,12 @@ export class BenchHost {
   readonly cleanup = new CleanupStack(this.host);
 
   /** Attach a byte range of a file to a loop device; detached on release or at the end. */
-  async attachLoop(file: string, offset: number, size: number, readOnly = false): Promise<{ device: string; entry: Registration }> {
+  async attachLoop(
+    file: string,
+    offset: number,
+    size: number,
+    readOnly = false,
+  ): Promise<{ device: string; entry: Registration }> {
     const entry = this.cleanup.register({ kind: 'loop', backingFile: file });
     const device = (
       await output([
@@ -58,7 +63,11 @@ export class BenchHost {
   }
 
   /** Mount a device at a new folder; unmounted (and the folder removed) on release or at the end. */
-  async mount(device: string, mountpoint: string, options?: string): Promise<{ dir: Registration; mount: Registration }> {
+  async mount(
+    device: string,
+    mountpoint: string,
+    options?: string,
+  ): Promise<{ dir: Registration; mount: Registration }> {
     const dir = this.cleanup.register({ kind: 'path', path: mountpoint });
     await mkdir(mountpoint, { recursive: true });
     const mount = this.cleanup.register({ kind: 'mount', path: mountpoint });
@@ -94,7 +103,8 @@ export class BenchHost {
     }
     for (const [name, file] of loops) {
       found.push(`loop ${name} (${file})`);
-      for (const device of await loopDevicesOf(this.host, file)) await this.host.run(['losetup', '--detach', device], { allowFailure: true, quiet: true });
+      for (const device of await loopDevicesOf(this.host, file))
+        await this.host.run(['losetup', '--detach', device], { allowFailure: true, quiet: true });
     }
     return found;
   }

@@ -62,7 +62,7 @@ async function writeNoise(noise: Noise, path: string, size: number): Promise<str
   const hash = createHash('sha256');
   const file = await open(path, 'w');
   try {
-    for (let done = 0; done < size; ) {
+    for (let done = 0; done < size;) {
       const chunk = noise.next(Math.min(CHUNK, size - done));
       hash.update(chunk);
       await file.write(chunk);
@@ -81,7 +81,14 @@ async function writeText(path: string, text: string | Buffer, mode = 0o644): Pro
 }
 
 /** Kept files of varied sizes (4 KiB to 8 MiB) summing to `total`, as packages would leave them. */
-async function writeKept(noise: Noise, rng: Lcg, root: string, prefix: string, total: number, manifest: Manifest): Promise<void> {
+async function writeKept(
+  noise: Noise,
+  rng: Lcg,
+  root: string,
+  prefix: string,
+  total: number,
+  manifest: Manifest,
+): Promise<void> {
   let written = 0;
   for (let i = 0; written < total; i += 1) {
     const size = Math.min(total - written, 4096 + Math.floor(rng.next() * rng.next() * (8 << 20)));
@@ -110,7 +117,13 @@ async function* hostFiles(dirs: string[]): AsyncGenerator<string> {
 }
 
 /** Kept files copied from this host's /usr, summing to about `total`. */
-async function writeSystemFiles(root: string, prefix: string, total: number, skip: Set<string>, manifest: Manifest): Promise<void> {
+async function writeSystemFiles(
+  root: string,
+  prefix: string,
+  total: number,
+  skip: Set<string>,
+  manifest: Manifest,
+): Promise<void> {
   let written = 0;
   let i = 0;
   for await (const source of hostFiles(['/usr/lib/x86_64-linux-gnu', '/usr/share', '/usr/bin', '/usr/lib'])) {
@@ -137,10 +150,17 @@ async function writeSystemFiles(root: string, prefix: string, total: number, ski
  * `keep` bytes of files kept, `data` bytes written and deleted again (left in
  * free space, as an installer's downloads are), and fake installer logs.
  */
-export async function generateImage(bench: BenchHost, path: string, mountpoint: string, layout: ImageLayout): Promise<GeneratedImage> {
+export async function generateImage(
+  bench: BenchHost,
+  path: string,
+  mountpoint: string,
+  layout: ImageLayout,
+): Promise<GeneratedImage> {
   const started = performance.now();
   if (layout.data + layout.keep > layout.size * 0.8) {
-    throw new Error(`--data and --keep (${layout.data + layout.keep} bytes) must fit well inside --size (${layout.size} bytes)`);
+    throw new Error(
+      `--data and --keep (${layout.data + layout.keep} bytes) must fit well inside --size (${layout.size} bytes)`,
+    );
   }
   await rm(path, { force: true });
   await writeFile(path, '');
@@ -149,7 +169,16 @@ export async function generateImage(bench: BenchHost, path: string, mountpoint: 
   const partitionSize = layout.size - PARTITION_OFFSET;
 
   const loop = await bench.attachLoop(path, PARTITION_OFFSET, partitionSize);
-  await output(['mkfs.ext4', '-q', '-F', '-L', 'bench-root', '-E', 'lazy_itable_init=0,lazy_journal_init=0', loop.device]);
+  await output([
+    'mkfs.ext4',
+    '-q',
+    '-F',
+    '-L',
+    'bench-root',
+    '-E',
+    'lazy_itable_init=0,lazy_journal_init=0',
+    loop.device,
+  ]);
   const mounted = await bench.mount(loop.device, mountpoint);
 
   const noise = new Noise();
@@ -159,9 +188,15 @@ export async function generateImage(bench: BenchHost, path: string, mountpoint: 
 
   // What a system holds besides packages.
   manifest.set('etc/hostname', await writeText(join(root, 'etc/hostname'), 'golden\n'));
-  manifest.set('etc/fstab', await writeText(join(root, 'etc/fstab'), 'LABEL=bench-root / ext4 errors=remount-ro 0 1\n'));
+  manifest.set(
+    'etc/fstab',
+    await writeText(join(root, 'etc/fstab'), 'LABEL=bench-root / ext4 errors=remount-ro 0 1\n'),
+  );
   manifest.set('etc/shadow', await writeText(join(root, 'etc/shadow'), 'root:*:19000:0:99999:7:::\n', 0o640));
-  manifest.set('var/log/dpkg.log', await writeText(join(root, 'var/log/dpkg.log'), 'status installed bench:amd64 1.0\n'.repeat(2000)));
+  manifest.set(
+    'var/log/dpkg.log',
+    await writeText(join(root, 'var/log/dpkg.log'), 'status installed bench:amd64 1.0\n'.repeat(2000)),
+  );
   await mkdir(join(root, 'root'), { recursive: true });
   await chmod(join(root, 'root'), 0o700);
   manifest.set('root/.bashrc', await writeText(join(root, 'root/.bashrc'), 'PS1="# "\n'));
@@ -169,7 +204,9 @@ export async function generateImage(bench: BenchHost, path: string, mountpoint: 
 
   const copied = new Set<string>();
   const keep = (prefix: string, total: number): Promise<void> =>
-    layout.content === 'system' ? writeSystemFiles(root, prefix, total, copied, manifest) : writeKept(noise, rng, root, prefix, total, manifest);
+    layout.content === 'system'
+      ? writeSystemFiles(root, prefix, total, copied, manifest)
+      : writeKept(noise, rng, root, prefix, total, manifest);
   await keep('a', Math.floor(layout.keep / 2));
 
   // The installer's downloads: written, synced to the disk, deleted below.
@@ -191,7 +228,13 @@ export async function generateImage(bench: BenchHost, path: string, mountpoint: 
   const handle = await open(lastlog, 'r+');
   await handle.write(tail, 0, tail.length, (8 << 20) - 4096);
   await handle.close();
-  manifest.set('var/log/lastlog', createHash('sha256').update(Buffer.alloc((8 << 20) - 4096)).update(tail).digest('hex'));
+  manifest.set(
+    'var/log/lastlog',
+    createHash('sha256')
+      .update(Buffer.alloc((8 << 20) - 4096))
+      .update(tail)
+      .digest('hex'),
+  );
   const firstKept = [...manifest.keys()].find((key) => key.startsWith('usr/lib/bench/')) as string;
   await mkdir(join(root, 'usr/bin'), { recursive: true });
   await symlink(`../lib/bench/${firstKept.slice('usr/lib/bench/'.length)}`, join(root, 'usr/bin/bench'));

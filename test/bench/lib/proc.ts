@@ -64,7 +64,11 @@ export function run(argv: readonly string[], options: RunOptions = {}): Promise<
     const child = spawn(command[0], command.slice(1), {
       cwd: options.cwd,
       env: options.env ?? process.env,
-      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', options.inheritStderr && !options.measureRss ? 'inherit' : 'pipe'],
+      stdio: [
+        options.input === undefined ? 'ignore' : 'pipe',
+        'pipe',
+        options.inheritStderr && !options.measureRss ? 'inherit' : 'pipe',
+      ],
     });
     active.add(child);
     const out: Buffer[] = [];

@@ -37,7 +37,12 @@ export function parseFreeRanges(dump: string): { blockSize: number; ranges: Arra
  * file system's bitmaps (dumpe2fs on a read-only loop device of the
  * partition), the bytes from the file itself.
  */
-export async function checkFreeSpace(bench: BenchHost, rawPath: string, offset: number, size: number): Promise<FreeSpaceCheck> {
+export async function checkFreeSpace(
+  bench: BenchHost,
+  rawPath: string,
+  offset: number,
+  size: number,
+): Promise<FreeSpaceCheck> {
   const started = performance.now();
   const loop = await bench.attachLoop(rawPath, offset, size, true);
   let dump: string;
@@ -76,7 +81,8 @@ export async function checkFreeSpace(bench: BenchHost, rawPath: string, offset: 
 
 async function sha256Of(path: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) hash.update(chunk);
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>)
+    hash.update(chunk);
   return hash.digest('hex');
 }
 
@@ -120,7 +126,10 @@ export async function diffTrees(a: string, b: string): Promise<string[]> {
   const diff = await run(['diff', '-r', '--no-dereference', a, b], { allowFailure: true });
   if (diff.exitCode !== 0) problems.push(...`${diff.stdout}${diff.stderr}`.trim().split('\n').slice(0, 20));
   const listing = async (root: string): Promise<string> =>
-    (await output(['find', '.', '-printf', '%P\\t%y\\t%m\\t%U\\t%G\\t%s\\t%l\\n'], { cwd: root })).split('\n').sort().join('\n');
+    (await output(['find', '.', '-printf', '%P\\t%y\\t%m\\t%U\\t%G\\t%s\\t%l\\n'], { cwd: root }))
+      .split('\n')
+      .sort()
+      .join('\n');
   const [la, lb] = await Promise.all([listing(a), listing(b)]);
   if (la !== lb) {
     const setB = new Set(lb.split('\n'));
