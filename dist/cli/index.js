@@ -33139,7 +33139,9 @@ class ConfigParser {
             entry.value = pyRstrip(parts.join('\n'));
         if (badLines.length > 0) {
             const first = badLines[0];
-            const message = badLines.map((bad) => `${source}:${bad.line}: cannot read ${quote(bad.text)}: ${bad.reason}`).join('\n');
+            const message = badLines
+                .map((bad) => `${source}:${bad.line}: cannot read ${quote(bad.text)}: ${bad.reason}`)
+                .join('\n');
             throw new ConfigError('ParsingError', message, { file: source, line: first.line });
         }
         this.defaultTable = defaults;
@@ -33327,7 +33329,9 @@ class ConfigParser {
     /** "file:line: in section [S], key 'k'" for the value being expanded. */
     describe(here, map) {
         const stored = map.get(here.option);
-        const inherited = here.section !== DEFAULT_SECTION && !this.sectionTables.get(here.section)?.has(here.option) && stored !== undefined;
+        const inherited = here.section !== DEFAULT_SECTION &&
+            !this.sectionTables.get(here.section)?.has(here.option) &&
+            stored !== undefined;
         const prefix = `${at(stored?.origin)}in section [${here.section}], key '${here.option}'` +
             `${inherited ? ` (from [${DEFAULT_SECTION}])` : ''}: ${quote(stored?.value ?? '')}`;
         return {
@@ -33438,7 +33442,11 @@ function configFiles(search = {}) {
         return [(0,external_node_path_.resolve)(named), ...(search.extraFiles ?? [])];
     }
     const home = search.home ?? (0,external_node_os_namespaceObject.homedir)();
-    const files = [(0,external_node_path_.join)(shippedDataDir(), 'image-factory.conf'), SYSTEM_CONFIG, (0,external_node_path_.join)(home, '.config', 'image-factory.conf')];
+    const files = [
+        (0,external_node_path_.join)(shippedDataDir(), 'image-factory.conf'),
+        SYSTEM_CONFIG,
+        (0,external_node_path_.join)(home, '.config', 'image-factory.conf'),
+    ];
     return [...files.filter(isReadableFile), ...(search.extraFiles ?? [])];
 }
 /** Read the configuration files into one parser; `data_dir` defaults to the shipped folder. */
@@ -33528,7 +33536,9 @@ function strictUserinfo(uri) {
 function wideUserinfo(uri) {
     const scheme = SCHEME.exec(uri);
     const daemon = DAEMON.exec(uri);
-    const asDaemon = daemon ? { start: 0, end: daemon[1].length, colon: colonIn(uri, 0, daemon[1].length) } : undefined;
+    const asDaemon = daemon
+        ? { start: 0, end: daemon[1].length, colon: colonIn(uri, 0, daemon[1].length) }
+        : undefined;
     if (!scheme)
         return strictUserinfo(uri);
     const start = scheme[0].length;
@@ -33790,7 +33800,12 @@ const OPTIONS = [
     { key: 'preseed', kind: 'answer-file', help: 'the answer file of debian-installer' },
     { key: 'kickstart', kind: 'answer-file', help: 'the answer file of anaconda (Kickstart)' },
     { key: 'yast', kind: 'answer-file', help: 'the answer file of AutoYaST' },
-    { key: 'autoinstall', kind: 'answer-file', new: true, help: "the answer file of Ubuntu's subiquity (needs answer-delivery = http)" },
+    {
+        key: 'autoinstall',
+        kind: 'answer-file',
+        new: true,
+        help: "the answer file of Ubuntu's subiquity (needs answer-delivery = http)",
+    },
     {
         key: 'answer-delivery',
         kind: 'choice',
@@ -33800,7 +33815,14 @@ const OPTIONS = [
         help: 'inject the answer file into the initrd, or serve it over http from the host at 10.0.2.2 during the install',
     },
     { key: 'append', kind: 'string', default: '', help: 'extra kernel arguments' },
-    { key: 'osinfo', kind: 'string', default: 'linux2022', new: true, check: checkOsinfo, help: "virt-install's OS name" },
+    {
+        key: 'osinfo',
+        kind: 'string',
+        default: 'linux2022',
+        new: true,
+        check: checkOsinfo,
+        help: "virt-install's OS name",
+    },
     {
         key: 'cpu',
         kind: 'string',
@@ -34391,7 +34413,9 @@ function expandHome(path) {
 }
 /** Every form of every password in the spec's URIs (installer files, upload targets): what no output may show. */
 function specSecrets(spec) {
-    const installer = spec.installer.kind === 'image' ? [spec.installer.image.uri] : [spec.installer.linux.uri, spec.installer.initrd.uri];
+    const installer = spec.installer.kind === 'image'
+        ? [spec.installer.image.uri]
+        : [spec.installer.linux.uri, spec.installer.initrd.uri];
     return secretsOf([...installer, ...spec.uploads.map((destination) => destination.target)]);
 }
 //# sourceMappingURL=image-spec.js.map
@@ -34553,7 +34577,10 @@ function kvmStatus(isRoot = (process.getuid?.() ?? 0) === 0, devicePath = '/dev/
         mode = (0,external_node_fs_.statSync)(devicePath).mode;
     }
     catch {
-        return { usable: false, reason: `${devicePath} does not exist (no KVM module loaded, or virtualization disabled in the firmware or hypervisor)` };
+        return {
+            usable: false,
+            reason: `${devicePath} does not exist (no KVM module loaded, or virtualization disabled in the firmware or hypervisor)`,
+        };
     }
     if (isRoot) {
         // qemu under qemu:///system is not root: it reaches the device through the kvm group.
@@ -34569,7 +34596,10 @@ function kvmStatus(isRoot = (process.getuid?.() ?? 0) === 0, devicePath = '/dev/
             (0,external_node_fs_.accessSync)(devicePath, external_node_fs_.constants.R_OK | external_node_fs_.constants.W_OK);
         }
         catch {
-            return { usable: false, reason: `${devicePath} is not readable and writable for this user. Fix: add the user to the kvm group (usermod -aG kvm USER) and log in again` };
+            return {
+                usable: false,
+                reason: `${devicePath} is not readable and writable for this user. Fix: add the user to the kvm group (usermod -aG kvm USER) and log in again`,
+            };
         }
     }
     let cpuinfo = '';
@@ -34580,7 +34610,10 @@ function kvmStatus(isRoot = (process.getuid?.() ?? 0) === 0, devicePath = '/dev/
         return { usable: true };
     }
     if (!/^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo)) {
-        return { usable: false, reason: 'the CPU exposes no VMX/SVM flag (a nested guest without nested virtualization): KVM cannot run guests here' };
+        return {
+            usable: false,
+            reason: 'the CPU exposes no VMX/SVM flag (a nested guest without nested virtualization): KVM cannot run guests here',
+        };
     }
     return { usable: true };
 }
@@ -34624,14 +34657,23 @@ async function osinfoFlag(host) {
 const REQUIREMENTS = [
     { programs: ['qemu-img'], packages: { 'apt-get': ['qemu-utils'], dnf: ['qemu-img'] } },
     // RHEL-like systems ship the emulator only as /usr/libexec/qemu-kvm.
-    { programs: ['qemu-system-x86_64', '/usr/libexec/qemu-kvm'], packages: { 'apt-get': ['qemu-system-x86'], dnf: ['qemu-kvm'] } },
+    {
+        programs: ['qemu-system-x86_64', '/usr/libexec/qemu-kvm'],
+        packages: { 'apt-get': ['qemu-system-x86'], dnf: ['qemu-kvm'] },
+    },
     { programs: ['virt-install'], packages: { 'apt-get': ['virtinst'], dnf: ['virt-install'] } },
     {
         programs: ['virsh'],
-        packages: { 'apt-get': ['libvirt-clients', 'libvirt-daemon-system'], dnf: ['libvirt-client', 'libvirt-daemon-kvm'] },
+        packages: {
+            'apt-get': ['libvirt-clients', 'libvirt-daemon-system'],
+            dnf: ['libvirt-client', 'libvirt-daemon-kvm'],
+        },
     },
     // The daemon itself: monolithic libvirtd, or the modular virtqemud of newer Fedora.
-    { programs: ['libvirtd', 'virtqemud'], packages: { 'apt-get': ['libvirt-daemon-system'], dnf: ['libvirt-daemon-kvm'] } },
+    {
+        programs: ['libvirtd', 'virtqemud'],
+        packages: { 'apt-get': ['libvirt-daemon-system'], dnf: ['libvirt-daemon-kvm'] },
+    },
     { programs: ['zerofree'], packages: { 'apt-get': ['zerofree'], dnf: ['zerofree'] } },
     { programs: ['rsync'], packages: { 'apt-get': ['rsync'], dnf: ['rsync'] } },
     { programs: ['sfdisk'], packages: { 'apt-get': ['fdisk'], dnf: ['util-linux'] } },
@@ -34752,7 +34794,11 @@ async function installMissing(host, reporter) {
     return packages;
 }
 async function libvirtAnswers(host, uri) {
-    const result = await host.run(['virsh', '-c', uri, 'version'], { allowFailure: true, quiet: true, captureStdout: true });
+    const result = await host.run(['virsh', '-c', uri, 'version'], {
+        allowFailure: true,
+        quiet: true,
+        captureStdout: true,
+    });
     return { ok: result.exitCode === 0, lastLines: result.lastLines };
 }
 /**
@@ -34814,7 +34860,11 @@ async function ensureKvm(host, reporter, devicePath = '/dev/kvm') {
         reporter.info(`${devicePath} is mode ${(mode & 0o777).toString(8)} (root only): opening it to the kvm group as distributions do.`);
         try {
             await host.run(['tee', KVM_UDEV_RULE_PATH], { root: true, input: `${KVM_UDEV_RULE}\n` });
-            const group = await host.run(['getent', 'group', 'kvm'], { allowFailure: true, quiet: true, captureStdout: true });
+            const group = await host.run(['getent', 'group', 'kvm'], {
+                allowFailure: true,
+                quiet: true,
+                captureStdout: true,
+            });
             if (group.exitCode !== 0)
                 await host.run(['groupadd', '--system', 'kvm'], { root: true });
             await host.run(['chgrp', 'kvm', devicePath], { root: true });
@@ -35256,7 +35306,9 @@ function throttled(intervalMs, emit) {
 class VmStepError extends Error {
     consoleLines;
     constructor(message, consoleLines) {
-        super(consoleLines.length ? `${message}\nLast console lines:\n${consoleLines.map((l) => `  | ${l}`).join('\n')}` : message);
+        super(consoleLines.length
+            ? `${message}\nLast console lines:\n${consoleLines.map((l) => `  | ${l}`).join('\n')}`
+            : message);
         this.consoleLines = consoleLines;
         this.name = 'VmStepError';
     }
@@ -35313,7 +35365,11 @@ async function virtInstallCommand(host, spec, vm) {
 }
 /** Whether the domain still runs: a transient domain that stopped is gone. */
 async function domainRunning(host, name) {
-    const state = await host.run(['virsh', '-c', libvirtUri(host), 'domstate', name], { allowFailure: true, quiet: true, captureStdout: true });
+    const state = await host.run(['virsh', '-c', libvirtUri(host), 'domstate', name], {
+        allowFailure: true,
+        quiet: true,
+        captureStdout: true,
+    });
     if (state.exitCode !== 0) {
         // Gone; any other failure (libvirtd busy) is asked again at the next check.
         return !/failed to get domain|domain not found|no domain with matching name/i.test(state.lastLines.join('\n'));
@@ -35390,7 +35446,12 @@ function installerVm(spec, plan) {
         memoryMiB: spec.ramMiB,
         disks: [{ path: plan.diskPath, format: 'raw' }],
         consoleLog: plan.consoleLog,
-        boot: { kind: 'installer', location, extraArgs: [answerArgument, spec.append].filter((part) => part.trim() !== '').join(' '), inject },
+        boot: {
+            kind: 'installer',
+            location,
+            extraArgs: [answerArgument, spec.append].filter((part) => part.trim() !== '').join(' '),
+            inject,
+        },
         mac: spec.mac,
         vnc: spec.vnc,
     };
@@ -35470,7 +35531,11 @@ async function grantQemuSearch(ctx, diskPath, during = 'the install') {
         return [];
     const grants = [];
     for (const folder of foldersWithoutSearch(diskPath)) {
-        const acl = await ctx.host.run(['getfacl', '--omit-header', '--absolute-names', folder], { captureStdout: true, quiet: true, readOnly: true });
+        const acl = await ctx.host.run(['getfacl', '--omit-header', '--absolute-names', folder], {
+            captureStdout: true,
+            quiet: true,
+            readOnly: true,
+        });
         if (new RegExp(`^user:${user}:`, 'm').test(acl.stdout))
             continue;
         ctx.reporter.info(`${folder} is private: letting ${user} (qemu) pass through it during ${during}`);
@@ -35619,7 +35684,10 @@ async function bootTest(ctx, imagePath, accelerator) {
             name: vm.domain,
             accelerator,
             memoryMiB: spec.bootTest.ramMiB,
-            disks: [{ path: vm.overlay, format: 'qcow2' }, ...(spec.bootTest.cloudInit ? [{ path: vm.seed, format: 'raw', readonly: true }] : [])],
+            disks: [
+                { path: vm.overlay, format: 'qcow2' },
+                ...(spec.bootTest.cloudInit ? [{ path: vm.seed, format: 'raw', readonly: true }] : []),
+            ],
             consoleLog: vm.consoleLog,
             boot: { kind: 'import' },
         });
@@ -35668,7 +35736,19 @@ async function prepareBootDisks(ctx, image, vm) {
         for (const [name, content] of Object.entries(noCloudSeed(vm.token)))
             await host.writeFile((0,external_node_path_.join)(vm.seedDir, name), content, 0o644);
         // xorriso: a dependency of virtinst, so wherever virt-install is, this is too.
-        await host.run(['xorriso', '-as', 'mkisofs', '-quiet', '-volid', 'cidata', '-joliet', '-rock', '-output', vm.seed, vm.seedDir]);
+        await host.run([
+            'xorriso',
+            '-as',
+            'mkisofs',
+            '-quiet',
+            '-volid',
+            'cidata',
+            '-joliet',
+            '-rock',
+            '-output',
+            vm.seed,
+            vm.seedDir,
+        ]);
     }
     return registrations;
 }
@@ -35731,7 +35811,9 @@ function bootFailure(ctx, expectation, lastLines, stoppedAfterMs) {
     const missing = expectation.expectSeen !== undefined
         ? `The console showed /${expect.source}/, but cloud-init never printed its marker (is cloud-init installed, with the NoCloud datasource, and does its output reach ttyS0?).`
         : `The console never showed /${expect.source}/${cloudInit && expectation.cloudInitSeen !== undefined ? ' (cloud-init did finish)' : ''}.`;
-    const empty = lastLines.length === 0 ? ' The console stayed empty: no boot loader, or a kernel that does not print to the serial console (console=ttyS0)?' : '';
+    const empty = lastLines.length === 0
+        ? ' The console stayed empty: no boot loader, or a kernel that does not print to the serial console (console=ttyS0)?'
+        : '';
     return new VmStepError(`the boot test expected ${expectation.describe()}, but ${how}. ${missing}${empty}`, lastLines);
 }
 /** Undo the boot test's resources newest first; what fails stays registered for the build's unwind. */
@@ -35896,7 +35978,7 @@ class RecordingHost {
         this.calls.push({ kind: 'run', argv: command, root: options.root ?? false });
         if (!options.quiet)
             this.reporter.command(command);
-        const answer = this.plan.answers?.find(({ match }) => (typeof match === 'function' ? match(argv) : match.test(formatCommand(argv))));
+        const answer = this.plan.answers?.find(({ match }) => typeof match === 'function' ? match(argv) : match.test(formatCommand(argv)));
         if (answer?.runForReal && options.readOnly)
             return runCommand(argv, { ...options, allowFailure: true });
         const result = { ...OK, ...(answer?.result ?? this.model(argv)) };
@@ -36013,7 +36095,12 @@ const FIRST_SECTOR = 2048;
  */
 function dryRunHost(reporter, spec) {
     const sectors = Math.floor(spec.imageSize / 512);
-    const table = { partitiontable: { sectorsize: 512, partitions: [{ node: 'disk1', start: FIRST_SECTOR, size: sectors - FIRST_SECTOR, type: '83' }] } };
+    const table = {
+        partitiontable: {
+            sectorsize: 512,
+            partitions: [{ node: 'disk1', start: FIRST_SECTOR, size: sectors - FIRST_SECTOR, type: '83' }],
+        },
+    };
     const trimmed = (calls) => calls.some((call) => call.kind === 'run' && call.argv.includes('fstrim'));
     return new RecordingHost(reporter, {
         answers: [
@@ -36865,7 +36952,9 @@ async function downloadFile(uri, destination, options = {}) {
 class HttpStatusError extends Error {
     status;
     constructor(status, statusText) {
-        super(status === 404 ? `not found (HTTP 404${statusText ? ` ${statusText}` : ''})` : `the server answered HTTP ${status}${statusText ? ` ${statusText}` : ''}`);
+        super(status === 404
+            ? `not found (HTTP 404${statusText ? ` ${statusText}` : ''})`
+            : `the server answered HTTP ${status}${statusText ? ` ${statusText}` : ''}`);
         this.status = status;
         this.name = 'HttpStatusError';
     }
@@ -36881,7 +36970,16 @@ const USER_AGENT = 'image-factory';
 const MAX_REDIRECTS = 10;
 const DEFAULT_STALL_TIMEOUT_MS = 60_000;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const TRANSIENT_CODES = new Set([
+    'ECONNRESET',
+    'ECONNREFUSED',
+    'ECONNABORTED',
+    'ETIMEDOUT',
+    'EPIPE',
+    'EHOSTUNREACH',
+    'ENETUNREACH',
+    'EAI_AGAIN',
+]);
 /** 5xx, 408, 429, a broken or refused connection, a stall: worth another try. Other 4xx and local errors: not. */
 function isTransientHttpFailure(error) {
     if (error instanceof HttpStatusError)
@@ -37078,7 +37176,11 @@ function describeRsyncFailure(error) {
 function describeCommandFailure(error, program) {
     if (!(error instanceof CommandError))
         return error instanceof Error ? error.message : String(error);
-    const how = error.signal ? `was killed by ${error.signal}` : error.exitCode === null ? 'did not start' : `exited with code ${error.exitCode}`;
+    const how = error.signal
+        ? `was killed by ${error.signal}`
+        : error.exitCode === null
+            ? 'did not start'
+            : `exited with code ${error.exitCode}`;
     const lines = error.lastLines.filter((line) => !PROGRESS_LINE.test(line)).slice(-4);
     return `${program} ${how}${lines.length ? `: ${lines.join(' / ')}` : ''}`;
 }
@@ -37385,34 +37487,10 @@ async function downloadHttp(ctx, key, source, path) {
     const { reporter } = ctx;
     const name = (0,external_node_path_.basename)(path);
     const cached = await statFile(path);
-    const validators = cached ? await readValidators(path) : undefined;
-    const headers = {};
-    if (cached && validators && validators.url === source.display && validators.size === cached.size) {
-        if (validators.etag)
-            headers['If-None-Match'] = validators.etag;
-        if (validators.lastModified)
-            headers['If-Modified-Since'] = validators.lastModified;
-    }
+    const headers = cached ? await conditionalHeaders(path, cached, source) : {};
     const conditional = Object.keys(headers).length > 0;
     const started = Date.now();
-    const result = await withRetries(async () => {
-        let response = { status: 304 };
-        await viaPartial(ctx, path, async (partial) => {
-            response = await httpAttempt(ctx, key, source, partial, headers);
-            if (response.status === 304)
-                return false;
-            if (source.sha256) {
-                const actual = response.sha256;
-                if (actual !== source.sha256)
-                    throw mismatch(key, source, actual, 'the download was deleted');
-            }
-            await (0,external_node_fs_promises_namespaceObject.chmod)(partial, FILE_MODE);
-            // Validators of the old file must not vouch for the new one, not even for a moment.
-            await (0,external_node_fs_promises_namespaceObject.rm)(sidecarPath(path), { force: true });
-            return true;
-        });
-        return response;
-    }, {
+    const result = await withRetries(() => downloadOnce(ctx, key, source, path, headers), {
         isTransient: isTransientHttpFailure,
         describe: (error) => redactSecrets(describeError(error), secretVariants(source.uri)),
         signal: ctx.signal,
@@ -37425,12 +37503,46 @@ async function downloadHttp(ctx, key, source, path) {
         return 'revalidated';
     }
     if (result.etag || result.lastModified) {
-        const fresh = { url: source.display, size: result.bytes, etag: result.etag, lastModified: result.lastModified };
+        const fresh = {
+            url: source.display,
+            size: result.bytes,
+            etag: result.etag,
+            lastModified: result.lastModified,
+        };
         await (0,external_node_fs_promises_namespaceObject.writeFile)(sidecarPath(path), `${JSON.stringify(fresh)}\n`, { mode: FILE_MODE });
     }
     const seconds = Math.max((Date.now() - started) / 1000, 0.001);
     reporter.info(`${key}: downloaded ${source.display} to ${path} (${formatBytes(result.bytes)} in ${formatDuration(Date.now() - started)}, ${formatBytes(result.bytes / seconds)}/s)`);
     return 'downloaded';
+}
+/** One GET into a partial file, verified where a SHA-256 is configured, renamed into place when whole. */
+async function downloadOnce(ctx, key, source, path, headers) {
+    let response = { status: 304 };
+    await viaPartial(ctx, path, async (partial) => {
+        response = await httpAttempt(ctx, key, source, partial, headers);
+        if (response.status === 304)
+            return false;
+        if (source.sha256 && response.sha256 !== source.sha256) {
+            throw mismatch(key, source, response.sha256, 'the download was deleted');
+        }
+        await (0,external_node_fs_promises_namespaceObject.chmod)(partial, FILE_MODE);
+        // Validators of the old file must not vouch for the new one, not even for a moment.
+        await (0,external_node_fs_promises_namespaceObject.rm)(sidecarPath(path), { force: true });
+        return true;
+    });
+    return response;
+}
+/** If-None-Match / If-Modified-Since from the validators of the cached file, when they are its own. */
+async function conditionalHeaders(path, cached, source) {
+    const validators = await readValidators(path);
+    const headers = {};
+    if (validators && validators.url === source.display && validators.size === cached.size) {
+        if (validators.etag)
+            headers['If-None-Match'] = validators.etag;
+        if (validators.lastModified)
+            headers['If-Modified-Since'] = validators.lastModified;
+    }
+    return headers;
 }
 async function readValidators(path) {
     try {
@@ -37713,7 +37825,11 @@ class ScrubError extends Error {
 }
 /** Read the partition table: exactly one partition, as the original requires. */
 async function singlePartition(ctx, diskPath) {
-    const result = await ctx.host.run(['sfdisk', '--json', diskPath], { captureStdout: true, readOnly: true, allowFailure: true });
+    const result = await ctx.host.run(['sfdisk', '--json', diskPath], {
+        captureStdout: true,
+        readOnly: true,
+        allowFailure: true,
+    });
     if (result.exitCode !== 0 || result.stdout.trim() === '') {
         throw new ScrubError(`Expected exactly one partition in ${diskPath}, but found no partitions (no partition table: did the installer write the disk?).`);
     }
@@ -37740,7 +37856,16 @@ async function scrubImage(ctx, diskPath) {
     const { host, cleanup } = ctx;
     const partition = await singlePartition(ctx, diskPath);
     const loopEntry = cleanup.register({ kind: 'loop', backingFile: diskPath });
-    const losetup = ['losetup', '--find', '--show', '--offset', String(partition.offset), '--sizelimit', String(partition.size), diskPath];
+    const losetup = [
+        'losetup',
+        '--find',
+        '--show',
+        '--offset',
+        String(partition.offset),
+        '--sizelimit',
+        String(partition.size),
+        diskPath,
+    ];
     const loop = (await host.run(losetup, { root: true, captureStdout: true })).stdout.trim();
     const filesystem = await filesystemType(ctx, loop);
     const mount = await mountPartition(ctx, loop);
@@ -37801,7 +37926,9 @@ async function discardFreeSpace(ctx, mount, diskPath, filesystem) {
         return true;
     }
     const why = trim.exitCode === 0 ? 'no space was released' : trim.lastLines.join(' ');
-    const next = zerofreeCan(filesystem) ? 'falling back to zerofree' : `free space of the ${filesystem} file system is left as it is`;
+    const next = zerofreeCan(filesystem)
+        ? 'falling back to zerofree'
+        : `free space of the ${filesystem} file system is left as it is`;
     reporter.warning(`discarding free space did not punch holes into ${diskPath} (${why}); ${next}`);
     return false;
 }
@@ -37838,13 +37965,21 @@ async function filesystemType(ctx, device) {
 async function listFolder(ctx, dir) {
     if (ctx.host.isRoot) {
         try {
-            return (await (0,external_node_fs_promises_namespaceObject.readdir)(dir, { withFileTypes: true })).map((entry) => ({ path: (0,external_node_path_.join)(dir, entry.name), isDirectory: entry.isDirectory() }));
+            return (await (0,external_node_fs_promises_namespaceObject.readdir)(dir, { withFileTypes: true })).map((entry) => ({
+                path: (0,external_node_path_.join)(dir, entry.name),
+                isDirectory: entry.isDirectory(),
+            }));
         }
         catch {
             return [];
         }
     }
-    const listing = await ctx.host.run(['ls', '-1Ap', '--', dir], { root: true, captureStdout: true, quiet: true, allowFailure: true });
+    const listing = await ctx.host.run(['ls', '-1Ap', '--', dir], {
+        root: true,
+        captureStdout: true,
+        quiet: true,
+        allowFailure: true,
+    });
     if (listing.exitCode !== 0)
         return [];
     return listing.stdout
@@ -37857,7 +37992,10 @@ async function expand(ctx, root, pattern) {
     const slash = pattern.lastIndexOf('/');
     const dir = (0,external_node_path_.join)(root, pattern.slice(0, slash));
     const leaf = pattern.slice(slash + 1);
-    const regex = new RegExp(`^${leaf.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+    const regex = new RegExp(`^${leaf
+        .split('*')
+        .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`);
     return (await listFolder(ctx, dir))
         .filter((entry) => regex.test(entry.path.slice(dir.length + 1)))
         .sort((a, b) => a.path.localeCompare(b.path));
@@ -37881,7 +38019,10 @@ async function removeInstallerLogs(ctx, root) {
         for (const { path } of await expand(ctx, root, pattern)) {
             const name = `/${(0,external_node_path_.relative)(root, path)}`;
             reporter.info(`Removing ${name}`);
-            await host.run(['rm', '--recursive', '--force', '--one-file-system', '--', path], { root: true, quiet: host.isRoot });
+            await host.run(['rm', '--recursive', '--force', '--one-file-system', '--', path], {
+                root: true,
+                quiet: host.isRoot,
+            });
             removed.push(name);
         }
     }
@@ -37972,7 +38113,9 @@ class UploadError extends Error {
     constructor(outcomes) {
         const failed = outcomes.filter((outcome) => !outcome.ok);
         super(`Upload to ${failed.length} of ${outcomes.length} destination${outcomes.length === 1 ? '' : 's'} failed:\n` +
-            failed.map((outcome) => `  [${outcome.destination}] ${outcome.target}: ${outcome.error ?? 'failed'}`).join('\n'));
+            failed
+                .map((outcome) => `  [${outcome.destination}] ${outcome.target}: ${outcome.error ?? 'failed'}`)
+                .join('\n'));
         this.outcomes = outcomes;
         this.name = 'UploadError';
     }
@@ -38166,7 +38309,10 @@ class DestinationUpload {
             if (argv.length === 0)
                 continue;
             try {
-                await ctx.host.run(argv, { ...(ctx.signal ? { signal: ctx.signal } : {}), onLine: (line) => ctx.reporter.output(this.clean(line)) });
+                await ctx.host.run(argv, {
+                    ...(ctx.signal ? { signal: ctx.signal } : {}),
+                    onLine: (line) => ctx.reporter.output(this.clean(line)),
+                });
             }
             catch (error) {
                 if (isAbort(error, ctx.signal))
@@ -38235,7 +38381,7 @@ class BuildError extends Error {
         this.name = 'BuildError';
     }
 }
-/** kvm or tcg for this build, as `accelerator` asks and the host allows; a UsageError when kvm is asked for and unusable. */
+/** kvm or tcg, as `accelerator` asks and the host allows; a UsageError when kvm is asked for and unusable. */
 function chooseBuildAccelerator(spec, reporter, kvmUsable) {
     const status = kvmUsable === undefined ? kvmStatus() : { usable: kvmUsable, reason: 'disabled by the caller' };
     const chosen = chooseAccelerator(spec.accelerator, status);
@@ -38265,14 +38411,21 @@ async function buildImage(options) {
         const installer = await run.step('fetch', () => fetchInstaller(ctx));
         const staging = await openStaging(ctx);
         await run.step('disk', () => createRawDisk(ctx, staging.raw));
-        const install = { domain: `${spec.stem}-${ctx.host.uniqueSuffix(3)}`, diskPath: staging.raw, consoleLog: paths.consoleLog, staging: staging.dir };
+        const install = {
+            domain: `${spec.stem}-${ctx.host.uniqueSuffix(3)}`,
+            diskPath: staging.raw,
+            consoleLog: paths.consoleLog,
+            staging: staging.dir,
+        };
         await run.step('install', () => installSystem(ctx, install, installer, accelerator));
         const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw));
         if (spec.format === 'qcow2')
             await run.step('convert', () => convertToQcow2(ctx, staging.raw, staging.image));
         const sha256 = await run.step('checksum', () => writeChecksum(ctx, staging.image, staging.checksum, `${spec.stem}.${spec.format}`));
         // Before anything is published or uploaded: an image that does not boot goes nowhere.
-        const boot = spec.bootTest.enabled ? await run.step('boot-test', () => bootTest(ctx, staging.image, accelerator)) : undefined;
+        const boot = spec.bootTest.enabled
+            ? await run.step('boot-test', () => bootTest(ctx, staging.image, accelerator))
+            : undefined;
         await run.step('publish', () => publishImage(ctx, staging, paths));
         const result = await run.published(paths, { sha256, accelerator, scrubbed, installer, boot });
         result.uploads = await run.step('upload', () => uploadImage(ctx, { image: paths.image, checksum: paths.checksum }));
@@ -38292,7 +38445,14 @@ class BuildRun {
     result;
     constructor(options, host) {
         const cleanup = new CleanupStack(host.uninterruptible(), options.onResources);
-        this.ctx = { spec: options.spec, host, reporter: options.reporter, cleanup, signal: options.signal, download: options.download };
+        this.ctx = {
+            spec: options.spec,
+            host,
+            reporter: options.reporter,
+            cleanup,
+            signal: options.signal,
+            download: options.download,
+        };
     }
     /** Run one step: reported as it starts and ends, and timed. */
     async step(name, work) {
@@ -38361,7 +38521,9 @@ function describeResult(result) {
         `sha256:      ${result.sha256}`,
         `accelerator: ${result.accelerator}`,
         ...(result.bootSeconds !== undefined
-            ? [`boot test:   came up in ${result.bootSeconds.toFixed(1)} s${result.cloudInitFinished ? ', cloud-init finished' : ''}`]
+            ? [
+                `boot test:   came up in ${result.bootSeconds.toFixed(1)} s${result.cloudInitFinished ? ', cloud-init finished' : ''}`,
+            ]
             : []),
         `steps:       ${result.steps.map((s) => `${s.step} ${formatDuration(s.durationMs)}`).join(', ')}`,
     ];
@@ -38533,7 +38695,10 @@ function buildProgram() {
         .addHelpText('after', EPILOG)
         .showHelpAfterError('(run image-factory --help for the options)')
         .exitOverride()
-        .configureOutput({ writeErr: (text) => process.stderr.write(text), writeOut: (text) => process.stdout.write(text) });
+        .configureOutput({
+        writeErr: (text) => process.stderr.write(text),
+        writeOut: (text) => process.stdout.write(text),
+    });
 }
 /**
  * The options that go into the image's section, checked as the table says;

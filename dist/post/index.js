@@ -31696,14 +31696,23 @@ const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(impo
 const REQUIREMENTS = [
     { programs: ['qemu-img'], packages: { 'apt-get': ['qemu-utils'], dnf: ['qemu-img'] } },
     // RHEL-like systems ship the emulator only as /usr/libexec/qemu-kvm.
-    { programs: ['qemu-system-x86_64', '/usr/libexec/qemu-kvm'], packages: { 'apt-get': ['qemu-system-x86'], dnf: ['qemu-kvm'] } },
+    {
+        programs: ['qemu-system-x86_64', '/usr/libexec/qemu-kvm'],
+        packages: { 'apt-get': ['qemu-system-x86'], dnf: ['qemu-kvm'] },
+    },
     { programs: ['virt-install'], packages: { 'apt-get': ['virtinst'], dnf: ['virt-install'] } },
     {
         programs: ['virsh'],
-        packages: { 'apt-get': ['libvirt-clients', 'libvirt-daemon-system'], dnf: ['libvirt-client', 'libvirt-daemon-kvm'] },
+        packages: {
+            'apt-get': ['libvirt-clients', 'libvirt-daemon-system'],
+            dnf: ['libvirt-client', 'libvirt-daemon-kvm'],
+        },
     },
     // The daemon itself: monolithic libvirtd, or the modular virtqemud of newer Fedora.
-    { programs: ['libvirtd', 'virtqemud'], packages: { 'apt-get': ['libvirt-daemon-system'], dnf: ['libvirt-daemon-kvm'] } },
+    {
+        programs: ['libvirtd', 'virtqemud'],
+        packages: { 'apt-get': ['libvirt-daemon-system'], dnf: ['libvirt-daemon-kvm'] },
+    },
     { programs: ['zerofree'], packages: { 'apt-get': ['zerofree'], dnf: ['zerofree'] } },
     { programs: ['rsync'], packages: { 'apt-get': ['rsync'], dnf: ['rsync'] } },
     { programs: ['sfdisk'], packages: { 'apt-get': ['fdisk'], dnf: ['util-linux'] } },
