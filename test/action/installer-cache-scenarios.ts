@@ -81,7 +81,7 @@ export interface CacheActivity {
   lookups: number;
   /** Lookups that found nothing. */
   misses: number;
-  /** Archive downloads that succeeded. */
+  /** Archives downloaded (v2: distinct blobs read; the Azure SDK reads one in 4 MiB ranges). */
   archiveDownloads: number;
   /** Entries reserved or created. */
   creates: number;
@@ -147,7 +147,7 @@ export function v2Backend(service = new ResultsCacheService()): CacheBackend & {
       return {
         lookups: lookups.length,
         misses: lookups.filter((r) => r.status === 200 && r.ok === false).length,
-        archiveDownloads: blobs.filter((r) => r.method === 'GET' && (r.status === 200 || r.status === 206)).length,
+        archiveDownloads: new Set(blobs.filter((r) => r.method === 'GET' && (r.status === 200 || r.status === 206)).map((r) => r.path)).size,
         creates: rpcs.filter((r) => r.method === 'CreateCacheEntry').length,
         ...service.bytes(since % SPLIT),
       };
