@@ -116,7 +116,9 @@ export class InstallerCache {
     if (this.prefix === undefined) return;
     const present = await cachedFiles(this.spec.cacheDir);
     if (present.length) {
-      this.reporter.info(`${this.spec.cacheDir} already holds ${present.join(', ')} (from an earlier run on this runner): not restoring.`);
+      this.reporter.info(
+        `${this.spec.cacheDir} already holds ${present.join(', ')} (from an earlier run on this runner): not restoring.`,
+      );
       return;
     }
     // The folder holds none of our files: whatever appears in it now comes from the restore.
@@ -127,7 +129,9 @@ export class InstallerCache {
     } catch (error) {
       if (error instanceof cache.ValidationError) throw error;
       await removeAdded(this.spec.cacheDir, before);
-      this.reporter.warning(`Restoring the installer cache failed: ${error instanceof Error ? error.message : String(error)}; downloading instead.`);
+      this.reporter.warning(
+        `Restoring the installer cache failed: ${error instanceof Error ? error.message : String(error)}; downloading instead.`,
+      );
       return;
     }
     if (restored === undefined) {
@@ -152,7 +156,9 @@ export class InstallerCache {
       return;
     }
     this.restoredKey = restored;
-    this.reporter.info(`Restored the installer files from the Actions cache (${this.restoredKey}); the fetch step revalidates them.`);
+    this.reporter.info(
+      `Restored the installer files from the Actions cache (${this.restoredKey}); the fetch step revalidates them.`,
+    );
   }
 
   /** Keep the folder after a fetch that downloaded something. */
@@ -168,11 +174,15 @@ export class InstallerCache {
       id = await cache.saveCache([this.spec.cacheDir], key);
     } catch (error) {
       if (error instanceof cache.ValidationError) throw error;
-      this.reporter.warning(`Saving the installer cache failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.reporter.warning(
+        `Saving the installer cache failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
       return;
     }
     if (id === -1) {
-      this.reporter.info(`The installer files were not saved to the Actions cache (${key}); see the lines above for why.`);
+      this.reporter.info(
+        `The installer files were not saved to the Actions cache (${key}); see the lines above for why.`,
+      );
       return;
     }
     this.savedKey = key;
@@ -235,7 +245,11 @@ export function toolCacheDownloader(signal?: AbortSignal): Downloader {
   };
 }
 
-async function headValidators(url: string, authorization: string | undefined, signal?: AbortSignal): Promise<Pick<DownloadResponse, 'etag' | 'lastModified'>> {
+async function headValidators(
+  url: string,
+  authorization: string | undefined,
+  signal?: AbortSignal,
+): Promise<Pick<DownloadResponse, 'etag' | 'lastModified'>> {
   try {
     const response = await fetch(url, {
       method: 'HEAD',
@@ -244,7 +258,10 @@ async function headValidators(url: string, authorization: string | undefined, si
       signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(30_000)]) : AbortSignal.timeout(30_000),
     });
     if (!response.ok) return {};
-    return { etag: response.headers.get('etag') ?? undefined, lastModified: response.headers.get('last-modified') ?? undefined };
+    return {
+      etag: response.headers.get('etag') ?? undefined,
+      lastModified: response.headers.get('last-modified') ?? undefined,
+    };
   } catch {
     // Without validators the file is simply downloaded again next time.
     return {};

@@ -46,7 +46,12 @@ export class InstallerMirror {
     this.server = createServer((req, res) => {
       const file = this.files.get(req.url ?? '');
       const record = (status: number): void => {
-        this.requests.push({ method: req.method ?? '', path: req.url ?? '', status, userAgent: String(req.headers['user-agent'] ?? '') });
+        this.requests.push({
+          method: req.method ?? '',
+          path: req.url ?? '',
+          status,
+          userAgent: String(req.headers['user-agent'] ?? ''),
+        });
       };
       if (!file) {
         record(404);
@@ -57,7 +62,9 @@ export class InstallerMirror {
       const ifNoneMatch = req.headers['if-none-match'];
       const ifModifiedSince = req.headers['if-modified-since'];
       const unchanged =
-        ifNoneMatch !== undefined ? ifNoneMatch === file.etag : ifModifiedSince !== undefined && Date.parse(ifModifiedSince) >= Date.parse(file.lastModified);
+        ifNoneMatch !== undefined
+          ? ifNoneMatch === file.etag
+          : ifModifiedSince !== undefined && Date.parse(ifModifiedSince) >= Date.parse(file.lastModified);
       if (unchanged) {
         record(304);
         res.writeHead(304, headers).end();
@@ -120,7 +127,9 @@ export function v1Backend(): CacheBackend {
       return {
         lookups: lookups.length,
         misses: lookups.filter((r) => r.status === 204).length,
-        archiveDownloads: requests.filter((r) => r.method === 'GET' && r.path.startsWith('/archives/') && r.status === 200).length,
+        archiveDownloads: requests.filter(
+          (r) => r.method === 'GET' && r.path.startsWith('/archives/') && r.status === 200,
+        ).length,
         creates: requests.filter((r) => r.method === 'POST' && r.path === '/_apis/artifactcache/caches').length,
         ...service.bytes(since),
       };
@@ -147,7 +156,9 @@ export function v2Backend(service = new ResultsCacheService()): CacheBackend & {
       return {
         lookups: lookups.length,
         misses: lookups.filter((r) => r.status === 200 && r.ok === false).length,
-        archiveDownloads: new Set(blobs.filter((r) => r.method === 'GET' && (r.status === 200 || r.status === 206)).map((r) => r.path)).size,
+        archiveDownloads: new Set(
+          blobs.filter((r) => r.method === 'GET' && (r.status === 200 || r.status === 206)).map((r) => r.path),
+        ).size,
         creates: rpcs.filter((r) => r.method === 'CreateCacheEntry').length,
         ...service.bytes(since % SPLIT),
       };
@@ -186,7 +197,11 @@ export function actionCacheScenario(backend: CacheBackend): void {
       const cacheDir = join(dir, 'cache');
       const { config, image } = writeFixtureConfig(dir, {
         name: 'action-cache',
-        keys: { linux: `${mirror.url}/netboot/vmlinuz`, initrd: `${mirror.url}/netboot/initrd.gz`, cache_dir: cacheDir },
+        keys: {
+          linux: `${mirror.url}/netboot/vmlinuz`,
+          initrd: `${mirror.url}/netboot/initrd.gz`,
+          cache_dir: cacheDir,
+        },
       });
       const env = { ...isolatedConfig(dir), ...backend.env() };
       const build = async (name: string) => {
@@ -201,16 +216,25 @@ export function actionCacheScenario(backend: CacheBackend): void {
         const installerGets = mirror.requests.slice(fromMirror).filter((request) => request.method === 'GET');
         const cache = backend.activity(fromService);
         bytesPerRun.push({ backend: backend.name, run: name, uploaded: cache.uploaded, downloaded: cache.downloaded });
-        t.diagnostic(`${name} run: ${cache.uploaded} B uploaded, ${cache.downloaded} B downloaded (cache service), ${run.durationMs} ms`);
+        t.diagnostic(
+          `${name} run: ${cache.uploaded} B uploaded, ${cache.downloaded} B downloaded (cache service), ${run.durationMs} ms`,
+        );
         return { run, installerGets, cache };
       };
-      const downloaded = (gets: ServedRequest[]): string[] => gets.filter((get) => get.status === 200).map((get) => get.path).sort();
+      const downloaded = (gets: ServedRequest[]): string[] =>
+        gets
+          .filter((get) => get.status === 200)
+          .map((get) => get.path)
+          .sort();
 
       // 1. A fresh runner: nothing in the cache, both files downloaded (by tool-cache), the folder saved.
       const first = await build('first');
       assert.equal(first.run.outputs['cache-hit'], 'false');
       assert.deepEqual(downloaded(first.installerGets), ['/netboot/initrd.gz', '/netboot/vmlinuz']);
-      assert.ok(first.installerGets.every((get) => get.userAgent.includes('actions/tool-cache')), JSON.stringify(first.installerGets));
+      assert.ok(
+        first.installerGets.every((get) => get.userAgent.includes('actions/tool-cache')),
+        JSON.stringify(first.installerGets),
+      );
       assert.equal(first.cache.lookups, 1);
       assert.equal(first.cache.misses, 1, 'looked up, found nothing');
       assert.equal(first.cache.creates, 1);
@@ -225,13 +249,16 @@ export function actionCacheScenario(backend: CacheBackend): void {
       const second = await build('second');
       assert.equal(second.run.outputs['cache-hit'], 'true');
       assert.deepEqual(downloaded(second.installerGets), []);
-      assert.deepEqual(
-        second.installerGets.map((get) => `${get.path} ${get.status}`).sort(),
-        ['/netboot/initrd.gz 304', '/netboot/vmlinuz 304'],
-      );
+      assert.deepEqual(second.installerGets.map((get) => `${get.path} ${get.status}`).sort(), [
+        '/netboot/initrd.gz 304',
+        '/netboot/vmlinuz 304',
+      ]);
       assert.equal(second.cache.archiveDownloads, 1, 'the archive was downloaded');
       assert.equal(second.cache.creates, 0, 'nothing was reserved or created');
-      assert.match(second.run.stdout, new RegExp(`Restored the installer files from the Actions cache \\(${savedKey}\\)`));
+      assert.match(
+        second.run.stdout,
+        new RegExp(`Restored the installer files from the Actions cache \\(${savedKey}\\)`),
+      );
       assert.ok(second.run.summary.includes(`<code>${savedKey}</code>`), second.run.summary);
 
       // 3. Upstream publishes a new initrd under the same URL (zero padding after the gzip

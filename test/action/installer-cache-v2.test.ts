@@ -29,7 +29,8 @@ import { actionCacheScenario, bytesPerRun, InstallerMirror, v2Backend } from './
 after(() => {
   removeWorkDirs();
   removeRunnerDirs();
-  for (const row of bytesPerRun) console.log(`# bytes per run: ${row.backend}, ${row.run}: ${row.uploaded} B up, ${row.downloaded} B down`);
+  for (const row of bytesPerRun)
+    console.log(`# bytes per run: ${row.backend}, ${row.run}: ${row.uploaded} B up, ${row.downloaded} B down`);
 });
 
 actionCacheScenario(v2Backend());
@@ -67,7 +68,10 @@ describe('the installer cache on the v2 service, step by step', () => {
     mirror.serve('/netboot/initrd.gz', initrd);
     dir = workDir('cache-v2');
     // A github.com job's environment; blob-host.ts (imported above) resolves the blob host.
-    Object.assign(process.env, service.env(), { RUNNER_TEMP: join(dir, 'runner-temp'), GITHUB_WORKSPACE: join(dir, 'workspace') });
+    Object.assign(process.env, service.env(), {
+      RUNNER_TEMP: join(dir, 'runner-temp'),
+      GITHUB_WORKSPACE: join(dir, 'workspace'),
+    });
     mkdirSync(join(dir, 'runner-temp'));
     mkdirSync(join(dir, 'workspace'));
     delete process.env.NODE_OPTIONS;
@@ -143,7 +147,9 @@ describe('the installer cache on the v2 service, step by step', () => {
     const entry = service.finalized().find((candidate) => candidate.key === first.cache.savedKey);
     assert.equal(first.bytes.uploaded, entry?.size, 'the archive went up once, whole');
     assert.equal(second.bytes.downloaded, entry?.size, 'and came down once, whole');
-    t.diagnostic(`archive ${entry?.size} B for ${vmlinuz.length + initrd.length} B of installer; save run ${first.bytes.uploaded} B up, restore run ${second.bytes.downloaded} B down`);
+    t.diagnostic(
+      `archive ${entry?.size} B for ${vmlinuz.length + initrd.length} B of installer; save run ${first.bytes.uploaded} B up, restore run ${second.bytes.downloaded} B down`,
+    );
   });
 
   test('an unreachable cache service: one warning, the installer is downloaded, nothing else fails', async (t) => {

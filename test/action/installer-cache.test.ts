@@ -25,14 +25,15 @@ describe('the installer cache without a cache service', () => {
     try {
       const specFor = (linux: string) =>
         resolveActionSpec(
-          readInputs((name) =>
-            ({
-              [Input.Image]: 'remote',
-              [Input.ConfigText]: `[remote]\nlinux = ${linux}\ninitrd = https://mirror.example/initrd.gz\n`,
-              [Input.InstallDependencies]: 'false',
-              [Input.Upload]: 'false',
-              [Input.OutputDir]: '/tmp',
-            })[name as string] ?? '',
+          readInputs(
+            (name) =>
+              ({
+                [Input.Image]: 'remote',
+                [Input.ConfigText]: `[remote]\nlinux = ${linux}\ninitrd = https://mirror.example/initrd.gz\n`,
+                [Input.InstallDependencies]: 'false',
+                [Input.Upload]: 'false',
+                [Input.OutputDir]: '/tmp',
+              })[name as string] ?? '',
           ),
         );
       const spec = specFor('https://mirror.example/linux');
@@ -58,7 +59,11 @@ describe('the installer cache without a cache service', () => {
 
       const prefix = installerKeyPrefix(spec);
       assert.match(prefix ?? '', /^image-factory-installer-remote-[0-9a-f]{16}-$/);
-      assert.notEqual(installerKeyPrefix(specFor('https://mirror.example/linux-6.12')), prefix, 'a changed URL never matches an old entry');
+      assert.notEqual(
+        installerKeyPrefix(specFor('https://mirror.example/linux-6.12')),
+        prefix,
+        'a changed URL never matches an old entry',
+      );
     } finally {
       process.env = saved;
     }

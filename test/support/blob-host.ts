@@ -17,7 +17,8 @@ const original = dns.lookup.bind(dns) as (hostname: string, options: LookupOptio
 
 function lookup(hostname: string, options: LookupOptions | number | Callback, callback?: Callback): void {
   const done = (typeof options === 'function' ? options : callback) as Callback;
-  const opts: LookupOptions = typeof options === 'function' ? {} : typeof options === 'number' ? { family: options } : options;
+  const opts: LookupOptions =
+    typeof options === 'function' ? {} : typeof options === 'number' ? { family: options } : options;
   if (!hostname.toLowerCase().endsWith(BLOB_DOMAIN)) {
     original(hostname, opts, done);
     return;

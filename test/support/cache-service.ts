@@ -79,12 +79,16 @@ export class CacheService {
   /** Bytes uploaded and downloaded in the requests from index `from` on. */
   bytes(from = 0): { uploaded: number; downloaded: number } {
     const requests = this.requests.slice(from);
-    return { uploaded: requests.reduce((sum, r) => sum + r.sent, 0), downloaded: requests.reduce((sum, r) => sum + r.received, 0) };
+    return {
+      uploaded: requests.reduce((sum, r) => sum + r.sent, 0),
+      downloaded: requests.reduce((sum, r) => sum + r.received, 0),
+    };
   }
 
   private send(req: IncomingMessage, res: ServerResponse, status: number, body?: unknown): void {
     const sent = requestBytes.get(req) ?? 0;
-    const received = body === undefined ? 0 : Buffer.isBuffer(body) ? body.length : Buffer.byteLength(JSON.stringify(body));
+    const received =
+      body === undefined ? 0 : Buffer.isBuffer(body) ? body.length : Buffer.byteLength(JSON.stringify(body));
     this.requests.push({ method: req.method ?? '', path: req.url ?? '', status, sent, received });
     if (body === undefined) {
       res.writeHead(status).end();
@@ -122,9 +126,17 @@ export class CacheService {
     if (method === 'POST' && path === '/_apis/artifactcache/caches') {
       const request = JSON.parse(body.toString('utf8')) as { key: string; version: string; cacheSize?: number };
       if (this.entries.some((entry) => entry.key === request.key && entry.version === request.version)) {
-        return this.send(req, res, 409, { message: `Cache already exists. Key: ${request.key}, Version: ${request.version}` });
+        return this.send(req, res, 409, {
+          message: `Cache already exists. Key: ${request.key}, Version: ${request.version}`,
+        });
       }
-      const entry: CacheEntry = { id: this.nextId++, key: request.key, version: request.version, chunks: [], created: Date.now() };
+      const entry: CacheEntry = {
+        id: this.nextId++,
+        key: request.key,
+        version: request.version,
+        chunks: [],
+        created: Date.now(),
+      };
       this.entries.push(entry);
       return this.send(req, res, 201, { cacheId: entry.id });
     }
@@ -136,7 +148,9 @@ export class CacheService {
       if (method === 'PATCH') {
         const range = /^bytes ([0-9]+)-([0-9]+)\/\*$/.exec(String(req.headers['content-range'] ?? ''));
         if (!range || Number(range[2]) - Number(range[1]) + 1 !== body.length) {
-          return this.send(req, res, 400, { message: `bad Content-Range ${req.headers['content-range']} for ${body.length} bytes` });
+          return this.send(req, res, 400, {
+            message: `bad Content-Range ${req.headers['content-range']} for ${body.length} bytes`,
+          });
         }
         entry.chunks.push({ start: Number(range[1]), data: body });
         return this.send(req, res, 204);
@@ -149,7 +163,8 @@ export class CacheService {
           chunk.data.copy(archive, chunk.start);
           covered += chunk.data.length;
         }
-        if (covered !== size) return this.send(req, res, 400, { message: `uploaded ${covered} bytes, commit says ${size}` });
+        if (covered !== size)
+          return this.send(req, res, 400, { message: `uploaded ${covered} bytes, commit says ${size}` });
         entry.archive = archive;
         entry.chunks = [];
         return this.send(req, res, 204);
@@ -168,9 +183,12 @@ export class CacheService {
 
   private lookUp(keys: string[], version: string): CacheEntry | undefined {
     const candidates = this.committed().filter((entry) => entry.version === version);
-    const newest = (entries: CacheEntry[]): CacheEntry | undefined => entries.sort((a, b) => b.created - a.created || b.id - a.id)[0];
+    const newest = (entries: CacheEntry[]): CacheEntry | undefined =>
+      entries.sort((a, b) => b.created - a.created || b.id - a.id)[0];
     for (const key of keys) {
-      const found = newest(candidates.filter((entry) => entry.key === key)) ?? newest(candidates.filter((entry) => entry.key.startsWith(key)));
+      const found =
+        newest(candidates.filter((entry) => entry.key === key)) ??
+        newest(candidates.filter((entry) => entry.key.startsWith(key)));
       if (found) return found;
     }
     return undefined;

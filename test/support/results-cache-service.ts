@@ -30,10 +30,22 @@
  * key starts with it; the version must be equal. Only finalised entries are
  * found. Every RPC and every blob request is recorded.
  */
-import { BlobSASPermissions, BlobServiceClient, generateBlobSASQueryParameters, SASProtocol, StorageSharedKeyCredential } from '@azure/storage-blob';
+import {
+  BlobSASPermissions,
+  BlobServiceClient,
+  generateBlobSASQueryParameters,
+  SASProtocol,
+  StorageSharedKeyCredential,
+} from '@azure/storage-blob';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -161,7 +173,10 @@ export class ResultsCacheService {
   /** Bytes sent to and received from blob storage in the blob requests from index `from` on. */
   bytes(from = 0): { uploaded: number; downloaded: number } {
     const requests = this.blobRequests.slice(from);
-    return { uploaded: requests.reduce((sum, r) => sum + r.sent, 0), downloaded: requests.reduce((sum, r) => sum + r.received, 0) };
+    return {
+      uploaded: requests.reduce((sum, r) => sum + r.sent, 0),
+      downloaded: requests.reduce((sum, r) => sum + r.received, 0),
+    };
   }
 
   /** The entry's archive as azurite stores it. */
@@ -175,7 +190,9 @@ export class ResultsCacheService {
   }
 
   private containerClient() {
-    return new BlobServiceClient(`http://127.0.0.1:${this.azuritePort}/${ACCOUNT}`, this.credential).getContainerClient(CONTAINER);
+    return new BlobServiceClient(`http://127.0.0.1:${this.azuritePort}/${ACCOUNT}`, this.credential).getContainerClient(
+      CONTAINER,
+    );
   }
 
   private signedUrl(blob: string, permissions: string): string {
@@ -190,7 +207,9 @@ export class ResultsCacheService {
       },
       this.credential,
     ).toString();
-    const base = this.hostStyle ? `http://${ACCOUNT}${BLOB_DOMAIN}:${this.relayPort}` : `http://127.0.0.1:${this.relayPort}/${ACCOUNT}`;
+    const base = this.hostStyle
+      ? `http://${ACCOUNT}${BLOB_DOMAIN}:${this.relayPort}`
+      : `http://127.0.0.1:${this.relayPort}/${ACCOUNT}`;
     return `${base}/${CONTAINER}/${blob}?${sas}`;
   }
 
@@ -208,33 +227,53 @@ export class ResultsCacheService {
       this.rpcs.push({ method, status, request, ok: typeof payload.ok === 'boolean' ? payload.ok : undefined });
       twirp(res, status, payload);
     };
-    if (req.method !== 'POST' || !path.startsWith(`/twirp/${SERVICE}/`)) return answer(404, { code: 'bad_route', msg: `no handler for ${req.method} ${path}` });
-    if (req.headers.authorization !== `Bearer ${this.token}`) return answer(401, { code: 'unauthenticated', msg: 'missing or wrong bearer token' });
-    if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) return answer(415, { code: 'malformed', msg: 'not JSON' });
-    if (this.failWith && (!this.failOnly || this.failOnly.has(method))) return answer(this.failWith.status, { code: this.failWith.code, msg: this.failWith.msg });
+    if (req.method !== 'POST' || !path.startsWith(`/twirp/${SERVICE}/`))
+      return answer(404, { code: 'bad_route', msg: `no handler for ${req.method} ${path}` });
+    if (req.headers.authorization !== `Bearer ${this.token}`)
+      return answer(401, { code: 'unauthenticated', msg: 'missing or wrong bearer token' });
+    if (!String(req.headers['content-type'] ?? '').startsWith('application/json'))
+      return answer(415, { code: 'malformed', msg: 'not JSON' });
+    if (this.failWith && (!this.failOnly || this.failOnly.has(method)))
+      return answer(this.failWith.status, { code: this.failWith.code, msg: this.failWith.msg });
 
     const key = String(request.key ?? '');
     const version = String(request.version ?? '');
     switch (method) {
       case 'CreateCacheEntry': {
         if (this.entries.some((entry) => entry.key === key && entry.version === version)) {
-          return answer(409, { code: 'already_exists', msg: 'cache entry with the same key, version, and scope already exists' });
+          return answer(409, {
+            code: 'already_exists',
+            msg: 'cache entry with the same key, version, and scope already exists',
+          });
         }
         const id = this.nextId++;
-        const entry: ResultsCacheEntry = { id, key, version, blob: `${id}-${version.slice(0, 16)}`, created: Date.now() };
+        const entry: ResultsCacheEntry = {
+          id,
+          key,
+          version,
+          blob: `${id}-${version.slice(0, 16)}`,
+          created: Date.now(),
+        };
         this.entries.push(entry);
         return answer(200, { ok: true, signed_upload_url: this.signedUrl(entry.blob, 'cw') });
       }
       case 'FinalizeCacheEntryUpload': {
-        const entry = this.entries.find((candidate) => candidate.key === key && candidate.version === version && candidate.size === undefined);
-        if (!entry) return answer(404, { code: 'not_found', msg: 'no cache entry is being uploaded under this key and version' });
+        const entry = this.entries.find(
+          (candidate) => candidate.key === key && candidate.version === version && candidate.size === undefined,
+        );
+        if (!entry)
+          return answer(404, { code: 'not_found', msg: 'no cache entry is being uploaded under this key and version' });
         const size = Number(request.size_bytes);
         const stored = await this.containerClient()
           .getBlobClient(entry.blob)
           .getProperties()
           .then((properties) => properties.contentLength)
           .catch(() => undefined);
-        if (stored !== size) return answer(200, { ok: false, message: `the blob holds ${stored ?? 'nothing'}, the upload says ${size} bytes` });
+        if (stored !== size)
+          return answer(200, {
+            ok: false,
+            message: `the blob holds ${stored ?? 'nothing'}, the upload says ${size} bytes`,
+          });
         entry.size = size;
         return answer(200, { ok: true, entry_id: String(entry.id) });
       }
@@ -251,11 +290,14 @@ export class ResultsCacheService {
 
   private lookUp(key: string, restoreKeys: string[], version: string): ResultsCacheEntry | undefined {
     const candidates = this.finalized().filter((entry) => entry.version === version);
-    const newest = (entries: ResultsCacheEntry[]): ResultsCacheEntry | undefined => entries.sort((a, b) => b.created - a.created || b.id - a.id)[0];
+    const newest = (entries: ResultsCacheEntry[]): ResultsCacheEntry | undefined =>
+      entries.sort((a, b) => b.created - a.created || b.id - a.id)[0];
     const exact = newest(candidates.filter((entry) => entry.key === key));
     if (exact) return exact;
     for (const restoreKey of restoreKeys) {
-      const found = newest(candidates.filter((entry) => entry.key === restoreKey)) ?? newest(candidates.filter((entry) => entry.key.startsWith(restoreKey)));
+      const found =
+        newest(candidates.filter((entry) => entry.key === restoreKey)) ??
+        newest(candidates.filter((entry) => entry.key.startsWith(restoreKey)));
       if (found) return found;
     }
     return undefined;
@@ -264,8 +306,16 @@ export class ResultsCacheService {
   /** Relay one blob request to azurite, counting body bytes each way. */
   private forward(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://relay');
-    const shown = ['comp', 'blockid'].filter((name) => url.searchParams.has(name)).map((name) => `${name}=${url.searchParams.get(name)}`);
-    const record: RecordedBlobRequest = { method: req.method ?? '', path: url.pathname + (shown.length ? `?${shown.join('&')}` : ''), status: 0, sent: 0, received: 0 };
+    const shown = ['comp', 'blockid']
+      .filter((name) => url.searchParams.has(name))
+      .map((name) => `${name}=${url.searchParams.get(name)}`);
+    const record: RecordedBlobRequest = {
+      method: req.method ?? '',
+      path: url.pathname + (shown.length ? `?${shown.join('&')}` : ''),
+      status: 0,
+      sent: 0,
+      received: 0,
+    };
     this.blobRequests.push(record);
     const cutAfter = req.method === 'GET' ? this.cutDownloadsAfter : undefined;
     const upstream = httpRequest(
@@ -313,7 +363,19 @@ function close(server: Server | undefined): Promise<void> {
 
 /** azurite's blob service on a free port; resolves with the port it reports. */
 function startAzurite(dataDir: string, started: (child: ChildProcess) => void): Promise<number> {
-  const args = [AZURITE, '--blobHost', '127.0.0.1', '--blobPort', '0', '--location', dataDir, '--silent', '--skipApiVersionCheck', '--loose', '--disableTelemetry'];
+  const args = [
+    AZURITE,
+    '--blobHost',
+    '127.0.0.1',
+    '--blobPort',
+    '0',
+    '--location',
+    dataDir,
+    '--silent',
+    '--skipApiVersionCheck',
+    '--loose',
+    '--disableTelemetry',
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   started(child);
   return new Promise((resolve, reject) => {
