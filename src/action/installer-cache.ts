@@ -1,6 +1,6 @@
 import * as cache from '@actions/cache';
 import { createHash } from 'node:crypto';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageSpec, InstallerSource } from '../config/image-spec.js';
 import { sha256File } from '../pipeline/checksum.js';
@@ -50,14 +50,23 @@ async function cachedFiles(dir: string): Promise<string[]> {
   return files;
 }
 
-/** sha256 over `<name> <sha256>` lines of the installer files the build used. */
-export async function installerDigest(installer: FetchedInstaller): Promise<string> {
+/**
+ * sha256 over `<name> <sha256>` lines of the files in the cache folder (those
+ * cachedFiles() keeps: the installer files and their validators): what the
+ * saved archive holds, and what a restore must give back.
+ */
+export async function folderDigest(dir: string): Promise<string> {
   const lines: string[] = [];
-  for (const name of Object.values(installer.files)
-    .filter((file): file is string => file !== undefined)
-    .sort())
-    lines.push(`${name} ${await sha256File(join(installer.dir, name))}`);
+  for (const name of await cachedFiles(dir)) lines.push(`${name} ${await sha256File(join(dir, name))}`);
   return sha256Hex(lines.join('\n'));
+}
+
+/** Remove what appeared in `dir` since `before` was listed (a failed or untrustworthy restore). */
+async function removeAdded(dir: string, before: Set<string>): Promise<string[]> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const added = names.filter((name) => !before.has(name)).sort();
+  for (const name of added) await rm(join(dir, name), { recursive: true, force: true });
+  return added;
 }
 
 /**
@@ -109,26 +118,50 @@ export class InstallerCache {
       );
       return;
     }
+    // The folder holds none of our files: whatever appears in it now comes from the restore.
+    const before = new Set(await readdir(this.spec.cacheDir).catch(() => [] as string[]));
+    let restored: string | undefined;
     try {
-      this.restoredKey = await cache.restoreCache([this.spec.cacheDir], this.prefix, [this.prefix]);
+      restored = await cache.restoreCache([this.spec.cacheDir], this.prefix, [this.prefix]);
     } catch (error) {
       if (error instanceof cache.ValidationError) throw error;
+      await removeAdded(this.spec.cacheDir, before);
       this.reporter.warning(
         `Restoring the installer cache failed: ${error instanceof Error ? error.message : String(error)}; downloading instead.`,
       );
       return;
     }
+    if (restored === undefined) {
+      // @actions/cache reports its own failures (a warning) and returns undefined: a
+      // damaged archive can have been extracted in part, files whole in size but not
+      // in content. None of it may be trusted by the fetch step's revalidation.
+      const removed = await removeAdded(this.spec.cacheDir, before);
+      this.reporter.info(
+        removed.length
+          ? `The installer cache was not restored; removed what the failed restore left in ${this.spec.cacheDir} (${removed.join(', ')}): the fetch step downloads the installer.`
+          : `No cached installer for ${this.prefix}*: the fetch step downloads it.`,
+      );
+      return;
+    }
+    // The key ends with the digest of the files saved: what came back must match it.
+    const digest = (await folderDigest(this.spec.cacheDir)).slice(0, 16);
+    if (!restored.endsWith(`-${digest}`)) {
+      const removed = await removeAdded(this.spec.cacheDir, before);
+      this.reporter.warning(
+        `The installer files restored from the Actions cache (${restored}) do not match their key (their digest is ${digest}): removed ${removed.join(', ') || 'them'}; downloading instead.`,
+      );
+      return;
+    }
+    this.restoredKey = restored;
     this.reporter.info(
-      this.restoredKey === undefined
-        ? `No cached installer for ${this.prefix}*: the fetch step downloads it.`
-        : `Restored the installer files from the Actions cache (${this.restoredKey}); the fetch step revalidates them.`,
+      `Restored the installer files from the Actions cache (${this.restoredKey}); the fetch step revalidates them.`,
     );
   }
 
   /** Keep the folder after a fetch that downloaded something. */
   async save(installer: FetchedInstaller): Promise<void> {
     if (this.notUsed || this.prefix === undefined) return;
-    const key = `${this.prefix}${(await installerDigest(installer)).slice(0, 16)}`;
+    const key = `${this.prefix}${(await folderDigest(installer.dir)).slice(0, 16)}`;
     if (key === this.restoredKey) {
       this.reporter.info(`The Actions cache already holds these files (${key}).`);
       return;

@@ -32,6 +32,10 @@ export interface RecordedRequest {
   method: string;
   path: string;
   status: number;
+  /** Body bytes of the request (uploaded chunks, JSON). */
+  sent: number;
+  /** Body bytes of the answer (the archive, JSON). */
+  received: number;
 }
 
 export class CacheService {
@@ -72,8 +76,20 @@ export class CacheService {
     return this.requests.slice(from);
   }
 
+  /** Bytes uploaded and downloaded in the requests from index `from` on. */
+  bytes(from = 0): { uploaded: number; downloaded: number } {
+    const requests = this.requests.slice(from);
+    return {
+      uploaded: requests.reduce((sum, r) => sum + r.sent, 0),
+      downloaded: requests.reduce((sum, r) => sum + r.received, 0),
+    };
+  }
+
   private send(req: IncomingMessage, res: ServerResponse, status: number, body?: unknown): void {
-    this.requests.push({ method: req.method ?? '', path: req.url ?? '', status });
+    const sent = requestBytes.get(req) ?? 0;
+    const received =
+      body === undefined ? 0 : Buffer.isBuffer(body) ? body.length : Buffer.byteLength(JSON.stringify(body));
+    this.requests.push({ method: req.method ?? '', path: req.url ?? '', status, sent, received });
     if (body === undefined) {
       res.writeHead(status).end();
       return;
@@ -89,6 +105,7 @@ export class CacheService {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.url);
     const body = await readBody(req);
+    requestBytes.set(req, body.length);
     const method = req.method ?? 'GET';
     const path = url.pathname;
 
@@ -177,6 +194,8 @@ export class CacheService {
     return undefined;
   }
 }
+
+const requestBytes = new WeakMap<IncomingMessage, number>();
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
