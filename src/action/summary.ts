@@ -72,6 +72,7 @@ function resultRows(summary: BuildSummary, result: BuildResult): Array<[string, 
     ['SHA-256', code(result.sha256)],
     ['Accelerator', escapeHtml(result.accelerator)],
     ['Installer', result.cacheHit ? 'from the cache (nothing downloaded)' : 'downloaded'],
+    ['Installer verified', verificationCell(result)],
   ];
   if (summary.cache?.restored) rows.push(['Restored from the Actions cache', code(summary.cache.restored)]);
   if (summary.cache?.saved) rows.push(['Saved to the Actions cache', code(summary.cache.saved)]);
@@ -83,6 +84,25 @@ function resultRows(summary: BuildSummary, result: BuildResult): Array<[string, 
     ]);
   }
   return rows;
+}
+
+/** What the installer files were verified against: files and sums, the list's hash, the signing keys. */
+function verificationCell(result: BuildResult): string {
+  const chain = result.installer.verification;
+  if (!chain) return 'no (no installer-checksums set)';
+  const files = Object.entries(chain.files).map(
+    ([key, file]) => `${escapeHtml(key)} ${code(file.name)} ${code(file.sha256)}`,
+  );
+  const parts = [
+    `${files.join(', ')} against ${code(chain.checksums.display)} (SHA-256 ${code(chain.checksums.sha256)})`,
+  ];
+  if (chain.release) parts.push(`listed in ${code(chain.release.display)} (SHA-256 ${code(chain.release.sha256)})`);
+  if (chain.signature) parts.push(`detached signature ${code(chain.signature.display)}`);
+  if (chain.fingerprints.length) {
+    const signers = chain.signers.length ? ` (${escapeHtml(chain.signers.join('; '))})` : '';
+    parts.push(`signed by ${chain.fingerprints.map(code).join(', ')}${signers}, keyring ${code(chain.keyring ?? '')}`);
+  } else parts.push('<strong>unsigned</strong>');
+  return parts.join('; ');
 }
 
 function table(header: string[] | undefined, rows: string[][]): string {

@@ -8,6 +8,7 @@ export function describeResult(result: BuildResult): string {
     `size:        ${formatBytes(result.size)} (${formatBytes(result.diskUsage)} on disk)`,
     `sha256:      ${result.sha256}`,
     `accelerator: ${result.accelerator}`,
+    `installer:   ${verifiedLine(result)}`,
     ...(result.bootSeconds !== undefined
       ? [
           `boot test:   came up in ${result.bootSeconds.toFixed(1)} s${result.cloudInitFinished ? ', cloud-init finished' : ''}`,
@@ -16,4 +17,12 @@ export function describeResult(result: BuildResult): string {
     `steps:       ${result.steps.map((s) => `${s.step} ${formatDuration(s.durationMs)}`).join(', ')}`,
   ];
   return lines.join('\n');
+}
+
+/** What the installer files were verified against, or that they were not. */
+function verifiedLine(result: BuildResult): string {
+  const chain = result.installer.verification;
+  if (!chain) return 'not verified against a checksum list';
+  const by = chain.fingerprints.length ? `, signed by ${chain.fingerprints.join(', ')}` : ' (unsigned)';
+  return `verified against ${chain.checksums.display} (SHA-256 ${chain.checksums.sha256})${by}`;
 }

@@ -15,6 +15,7 @@ import {
 } from './options.js';
 import { parseBytes, parseDuration } from './units.js';
 import { UsageError } from './usage-error.js';
+import { resolveVerification, type VerificationSpec } from './verification-spec.js';
 
 export type ImageFormat = ChoiceOf<'format'>;
 export type Accelerator = ChoiceOf<'accelerator'>;
@@ -22,7 +23,7 @@ export type ZeroFreeSpace = ChoiceOf<'zero-free-space'>;
 export type Compression = ChoiceOf<'compress'>;
 export type AnswerKind = KeyOfKind<'answer-file'>;
 export type AnswerDelivery = ChoiceOf<'answer-delivery'>;
-export type { Overrides };
+export type { Overrides, VerificationSpec };
 
 /** Where an installer file comes from. */
 export interface InstallerSource {
@@ -63,6 +64,8 @@ export interface ImageSpec {
   cores: number;
   installer:
     { kind: 'netboot'; linux: InstallerSource; initrd: InstallerSource } | { kind: 'image'; image: InstallerSource };
+  /** The signed checksums the installer files are verified against, when configured. */
+  verification?: VerificationSpec;
   answerFile?: { kind: AnswerKind; path: string };
   answerDelivery: AnswerDelivery;
   append: string;
@@ -241,6 +244,7 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     imageSize: read.bytes('image-size'),
     ...machine,
     installer: resolveInstaller(options, problem),
+    verification: resolveVerification(options, problem, parseSource),
     answerFile: resolveAnswerFile(options, problem),
     answerDelivery: read.choice('answer-delivery'),
     append: options.append ?? '',
@@ -425,5 +429,8 @@ export function specSecrets(spec: ImageSpec): string[] {
     spec.installer.kind === 'image'
       ? [spec.installer.image.uri]
       : [spec.installer.linux.uri, spec.installer.initrd.uri];
-  return secretsOf([...installer, ...spec.uploads.map((destination) => destination.target)]);
+  const verification = spec.verification;
+  const chain = verification ? [verification.checksums, verification.signature, verification.release] : [];
+  const chainUris = chain.filter((source) => source !== undefined).map((source) => source.uri);
+  return secretsOf([...installer, ...chainUris, ...spec.uploads.map((destination) => destination.target)]);
 }

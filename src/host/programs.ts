@@ -37,6 +37,8 @@ export const REQUIREMENTS: Requirement[] = [
   { programs: ['losetup', 'blkid', 'fstrim'], packages: { 'apt-get': ['mount', 'util-linux'], dnf: ['util-linux'] } },
   // getfacl/setfacl give qemu passage through private folders (see qemu-access.ts).
   { programs: ['setfacl'], packages: { 'apt-get': ['acl'], dnf: ['acl'] } },
+  // gpgv checks the distributions' signatures over their checksum lists (pipeline/verify.ts).
+  { programs: ['gpgv'], packages: { 'apt-get': ['gpgv'], dnf: ['gnupg2'] } },
 ];
 
 /** Full path of a program on PATH (sbin folders included), or undefined. */

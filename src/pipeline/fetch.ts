@@ -13,6 +13,7 @@ import { describeRsyncFailure, isTransientRsyncFailure, rsyncArgv, rsyncEndpoint
 import { sha256File } from './checksum.js';
 import type { BuildContext } from './context.js';
 import { throttled } from './reporter.js';
+import { describeChain, describeRecord, expectedSums, type ChainRecord, type ExpectedSums } from './verify.js';
 
 export type InstallerKey = 'linux' | 'initrd' | 'image';
 
@@ -23,6 +24,8 @@ export interface FetchedInstaller {
   files: { linux?: string; initrd?: string; image?: string };
   /** Whether anything new was written into the cache. */
   downloaded: boolean;
+  /** What the files were verified against, when the image names a checksum list. */
+  verification?: ChainRecord;
 }
 
 export class FetchError extends Error {
@@ -38,6 +41,9 @@ export class FetchError extends Error {
 }
 
 type Outcome = 'downloaded' | 'revalidated' | 'cached';
+
+/** A source with the SHA-256 it must have, and where that SHA-256 comes from when not from the configuration. */
+type Wanted = InstallerSource & { origin?: string };
 
 /** libvirt's qemu user reads the cache: folders 0755, files 0644. */
 const DIR_MODE = 0o755;
@@ -61,20 +67,47 @@ export async function fetchInstaller(ctx: BuildContext): Promise<FetchedInstalle
   const files: FetchedInstaller['files'] = {};
   for (const [key] of sources) files[key] = names[key];
 
-  // A recorded build downloads nothing: it says what a real one would fetch.
+  warnIfUnverified(ctx, sources);
+  // A recorded build downloads nothing: it says what a real one would fetch and verify.
   if (!ctx.host.live) {
+    for (const line of describeChain(ctx.spec.verification, sources)) ctx.reporter.info(line);
     for (const [key, source] of sources) await describeFetch(ctx, key, source, join(dir, names[key]));
     return { dir, files, downloaded: false };
   }
 
+  // The checksum list first, fresh on every build: a cached file is trusted only if it matches it.
+  const expected = ctx.spec.verification ? await expectedSums(ctx, ctx.spec.verification, sources) : undefined;
   await makeCacheDir(dir);
   await removeStalePartials(ctx, dir, Object.values(names));
   let downloaded = false;
   for (const [key, source] of sources) {
-    const outcome = await fetchOne(ctx, key, source, join(dir, names[key]));
+    const outcome = await fetchOne(ctx, key, wanted(key, source, expected), join(dir, names[key]));
     if (outcome === 'downloaded') downloaded = true;
   }
-  return { dir, files, downloaded };
+  if (expected) ctx.reporter.info(describeRecord(expected.record));
+  return { dir, files, downloaded, ...(expected ? { verification: expected.record } : {}) };
+}
+
+/** One warning for an image whose installer files nothing vouches for. */
+function warnIfUnverified(ctx: BuildContext, sources: Array<[InstallerKey, InstallerSource]>): void {
+  if (ctx.spec.verification || sources.every(([, source]) => source.sha256)) return;
+  ctx.reporter.warning(
+    `the installer files of ${ctx.spec.name} are not verified: no installer-checksums (the distribution's signed checksum list) is set`,
+  );
+}
+
+/** The source with the SHA-256 the verified list gives it; a configured one must agree. */
+function wanted(key: InstallerKey, source: InstallerSource, expected: ExpectedSums | undefined): Wanted {
+  const listed = expected?.sums[key];
+  if (expected === undefined || listed === undefined) return source;
+  if (source.sha256 && source.sha256 !== listed) {
+    throw new FetchError(
+      key,
+      source.display,
+      `the configured ${key}_sha256 ${source.sha256} differs from ${listed}, the SHA-256 in ${expected.origin}`,
+    );
+  }
+  return { ...source, sha256: listed, origin: expected.origin };
 }
 
 function installerSources(installer: ImageSpec['installer']): Array<[InstallerKey, InstallerSource]> {
@@ -163,7 +196,7 @@ async function describeFetch(
   }
 }
 
-async function fetchOne(ctx: BuildContext, key: InstallerKey, source: InstallerSource, path: string): Promise<Outcome> {
+async function fetchOne(ctx: BuildContext, key: InstallerKey, source: Wanted, path: string): Promise<Outcome> {
   const { reporter } = ctx;
   const name = basename(path);
   if (source.sha256) {
@@ -174,7 +207,7 @@ async function fetchOne(ctx: BuildContext, key: InstallerKey, source: InstallerS
         reporter.info(`${key}: ${name} taken from cache (${formatBytes(cached.size)}, SHA-256 matches)`);
         return 'cached';
       }
-      reporter.info(`${key}: the cached ${name} does not have the configured SHA-256; fetching it again`);
+      reporter.info(`${key}: the cached ${name} does not have the expected SHA-256 (${actual}); fetching it again`);
       await removeCached(path);
     }
   }
@@ -220,8 +253,13 @@ async function statFile(path: string): Promise<Stats | undefined> {
   }
 }
 
-function mismatch(key: InstallerKey, source: InstallerSource, actual: string, what: string): FetchError {
-  return new FetchError(key, source.display, `SHA-256 mismatch: expected ${source.sha256}, got ${actual}; ${what}`);
+function mismatch(key: InstallerKey, source: Wanted, actual: string, what: string): FetchError {
+  const from = source.origin ? ` (from ${source.origin})` : '';
+  return new FetchError(
+    key,
+    source.display,
+    `SHA-256 mismatch: expected ${source.sha256}${from}, got ${actual}; ${what}`,
+  );
 }
 
 /**
