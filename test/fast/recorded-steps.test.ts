@@ -303,6 +303,15 @@ describe('the install step on the recording host', () => {
     assert.deepEqual(ctx.cleanup.pending(), []);
   });
 
+  test("the console log is this build's own new file: the old one removed, a new one created without following a link", async () => {
+    const { ctx, recording } = testContext(spec(), { recording: true, uid: 0 });
+    await installSystem(ctx, target, installer, 'tcg');
+    const operations = (recording?.calls ?? []).flatMap((call) =>
+      call.kind === 'fs' && call.paths[0] === target.consoleLog ? [call.operation] : [],
+    );
+    assert.deepEqual(operations, ['remove', 'writeFile']);
+  });
+
   test('a virt-install that fails is a VmStepError, and the domain stays registered for the build to undo', async () => {
     const { ctx } = testContext(spec(), {
       recording: {
