@@ -11,6 +11,8 @@ import { ActionReporter } from './action-reporter.js';
 import { Output } from './constants.js';
 import { HostSetupError, prepareHost } from '../host/host-setup.js';
 import { readInputs } from './inputs.js';
+import { inputSecrets } from './secrets.js';
+import { redactSecrets } from '../net/credentials.js';
 import { InstallerCache } from './installer-cache.js';
 import { savePendingResources } from './pending-resources.js';
 import { resolveActionSpec } from './resolve-spec.js';
@@ -65,11 +67,14 @@ function describeFailure(error: unknown, interruptedBy: NodeJS.Signals | undefin
 async function buildFromInputs(): Promise<void> {
   // Bad input fails here, before anything is installed, downloaded or created.
   const inputs = readInputs();
+  // Passwords in any URI of the inputs, before anything is said (an error may quote a raw value); then those
+  // of the installer's and the uploads' URIs as resolved. The runner masks them in the whole log.
+  const early = inputSecrets(inputs);
+  for (const secret of early) core.setSecret(secret);
   const spec: ImageSpec = resolveActionSpec(inputs);
-  checkOutputs(spec);
-  // Passwords in the installer's and the uploads' URIs: the runner masks them in the whole log.
-  const secrets = specSecrets(spec);
+  const secrets = [...new Set([...early, ...specSecrets(spec)])];
   for (const secret of secrets) core.setSecret(secret);
+  checkOutputs(spec);
   const logFile = spec.logFile ? heldLogFile(secrets) : undefined;
   const reporter = new ActionReporter(logFile);
   const interruption = new Interruption(reporter, 'still cleaning up; the post step finishes whatever is left.');
@@ -85,7 +90,8 @@ async function buildFromInputs(): Promise<void> {
     reporter.closeGroup();
     // An image that was published before a later step failed (upload, post-build) is kept: say where it is.
     if (error instanceof BuildError && error.result) setOutputs(error.result);
-    const message = describeFailure(error, interruption.by);
+    // The summary is a file the runner does not read through its masks: redact it here.
+    const message = redactSecrets(describeFailure(error, interruption.by), secrets);
     const step = error instanceof BuildError ? error.step : undefined;
     await writeSummary({ image: spec.name, steps: reporter.steps, failure: { step, message } });
     throw new ActionFailure(message, interruption.by);
