@@ -11,6 +11,8 @@ import { ActionReporter } from './action-reporter.js';
 import { Output } from './constants.js';
 import { HostSetupError, prepareHost } from '../host/host-setup.js';
 import { readInputs } from './inputs.js';
+import { inputSecrets } from './secrets.js';
+import { redactSecrets } from '../net/credentials.js';
 import { InstallerCache } from './installer-cache.js';
 import { savePendingResources } from './pending-resources.js';
 import { resolveActionSpec } from './resolve-spec.js';
@@ -65,12 +67,15 @@ function describeFailure(error: unknown, interruptedBy: NodeJS.Signals | undefin
 async function buildFromInputs(): Promise<void> {
   // Bad input fails here, before anything is installed, downloaded or created.
   const inputs = readInputs();
+  // Passwords in any URI of the inputs, before anything is said (an error may quote a raw value); then those
+  // of the installer's and the uploads' URIs as resolved. The runner masks them in the whole log.
+  const early = inputSecrets(inputs);
+  for (const secret of early) core.setSecret(secret);
   const spec: ImageSpec = resolveActionSpec(inputs);
-  checkOutputs(spec);
-  // Passwords in the installer's and the uploads' URIs: the runner masks them in the whole log.
-  const secrets = specSecrets(spec);
+  const secrets = [...new Set([...early, ...specSecrets(spec)])];
   for (const secret of secrets) core.setSecret(secret);
-  const logFile = spec.logFile ? openLogFile(spec.logFile, secrets) : undefined;
+  checkOutputs(spec);
+  const logFile = spec.logFile ? heldLogFile(secrets) : undefined;
   const reporter = new ActionReporter(logFile);
   const interruption = new Interruption(reporter, 'still cleaning up; the post step finishes whatever is left.');
   try {
@@ -80,12 +85,13 @@ async function buildFromInputs(): Promise<void> {
       await reporter.group('Prepare the runner', () => prepareHost(host, reporter));
       if (interruption.signal.aborted) throw new AbortedError('interrupted while preparing the runner');
     }
-    await buildWithCache(spec, reporter, interruption.signal);
+    await buildWithCache(spec, reporter, interruption.signal, () => openLogFile(logFile, spec.logFile));
   } catch (error) {
     reporter.closeGroup();
     // An image that was published before a later step failed (upload, post-build) is kept: say where it is.
     if (error instanceof BuildError && error.result) setOutputs(error.result);
-    const message = describeFailure(error, interruption.by);
+    // The summary is a file the runner does not read through its masks: redact it here.
+    const message = redactSecrets(describeFailure(error, interruption.by), secrets);
     const step = error instanceof BuildError ? error.step : undefined;
     await writeSummary({ image: spec.name, steps: reporter.steps, failure: { step, message } });
     throw new ActionFailure(message, interruption.by);
@@ -96,25 +102,39 @@ async function buildFromInputs(): Promise<void> {
   }
 }
 
-/** The log file the configuration asks for, with the passwords masked; a UsageError when it cannot be written. */
-function openLogFile(path: string, secrets: string[]): LogReporter {
+/**
+ * The log file the configuration asks for, with the passwords masked: its
+ * lines are held until the build's checks passed, then the file is created.
+ */
+function heldLogFile(secrets: string[]): LogReporter {
   const logFile = new LogReporter('image-factory', () => undefined);
+  logFile.mask(secrets);
+  logFile.holdLines();
+  return logFile;
+}
+
+/** Create the held log file; a UsageError when it cannot be. */
+function openLogFile(logFile: LogReporter | undefined, path: string | undefined): void {
+  if (!logFile || !path) return;
   try {
-    logFile.mask(secrets);
     logFile.openLogFile(path);
   } catch (error) {
     throw new UsageError(`Cannot write the log file ${path}: ${(error as Error).message}`);
   }
-  return logFile;
 }
 
 /** The build, with the installer files restored from the Actions cache before and saved after. */
-async function buildWithCache(spec: ImageSpec, reporter: ActionReporter, signal: AbortSignal): Promise<void> {
+async function buildWithCache(
+  spec: ImageSpec,
+  reporter: ActionReporter,
+  signal: AbortSignal,
+  onChecked: () => void,
+): Promise<void> {
   const installerCache = new InstallerCache(spec, reporter);
   // restore() says why when the cache takes no part; that one line needs no group.
   if (installerCache.active) await reporter.group('Restore the installer cache', () => installerCache.restore());
   else await installerCache.restore();
-  const result = await buildImage({ spec, reporter, signal, onResources: savePendingResources });
+  const result = await buildImage({ spec, reporter, signal, onResources: savePendingResources, onChecked });
   setOutputs(result);
   if (!result.cacheHit && installerCache.active)
     await reporter.group('Save the installer cache', () => installerCache.save(result.installer));

@@ -106,16 +106,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   const reporter = new LogReporter(options.dryRun ? 'image-factory (dry run)' : 'image-factory');
   // The build's own messages already redact; this catches a password that a program prints.
   reporter.mask(specSecrets(spec));
-  if (spec.logFile && !options.dryRun) {
-    try {
-      reporter.openLogFile(spec.logFile);
-    } catch (error) {
-      process.stderr.write(
-        `image-factory: error: cannot write the log file ${spec.logFile}: ${(error as Error).message}\n`,
-      );
-      return EXIT_USAGE;
-    }
-  }
+  // The log file is created once the checks passed (a refused build creates nothing); it gets the lines said before.
+  if (spec.logFile && !options.dryRun) reporter.holdLines();
   const interruption = new Interruption(reporter);
   try {
     await build(spec, options, reporter, interruption.signal);
@@ -183,9 +175,20 @@ async function build(spec: ImageSpec, options: CliOptions, reporter: LogReporter
     await prepareHost(new SystemHost(reporter), reporter);
     if (signal.aborted) throw new AbortedError('interrupted while preparing the host');
   }
-  const result = await buildImage({ spec, reporter, dryRun: options.dryRun, signal });
+  const logFile = options.dryRun ? undefined : spec.logFile;
+  const onChecked = logFile ? () => openLogFile(reporter, logFile) : undefined;
+  const result = await buildImage({ spec, reporter, dryRun: options.dryRun, signal, onChecked });
   if (options.dryRun) reporter.info('Dry run: the commands above were not run, and nothing was created.');
   else reporter.info(`Build finished:\n${describeResult(result)}`);
+}
+
+/** Create the log file; a UsageError (exit 2, nothing created) when it cannot be. */
+function openLogFile(reporter: LogReporter, path: string): void {
+  try {
+    reporter.openLogFile(path);
+  } catch (error) {
+    throw new UsageError(`cannot write the log file ${path}: ${(error as Error).message}`);
+  }
 }
 
 /** Says what went wrong, and returns the exit code of the manual: 1 build failed, 2 bad input, 130/143 interrupted. */

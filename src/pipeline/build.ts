@@ -33,6 +33,8 @@ export interface BuildOptions {
   download?: Downloader;
   /** Overrides the KVM probe (tests). */
   kvmUsable?: boolean;
+  /** Called once the checks of the machine passed, before anything is created (the log file is created here). */
+  onChecked?: () => void;
 }
 
 export interface BuildResult {
@@ -95,6 +97,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   // Checks of the machine, before anything is created on it.
   if (host.live) checkOutputs(spec);
   if (host.live) checkHost(spec);
+  options.onChecked?.();
   const run = new BuildRun(options, host);
   const { ctx } = run;
   const paths = outputPaths(spec);

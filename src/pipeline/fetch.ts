@@ -1,11 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import type { ImageSpec, InstallerSource } from '../config/image-spec.js';
 import { formatBytes, formatDuration } from '../config/units.js';
 import { CommandError, formatCommand } from '../host/command-error.js';
+import { UsageError } from '../config/usage-error.js';
 import { AbortedError } from '../host/exec.js';
+import { currentUid } from '../host/host.js';
 import { redactSecrets, secretVariants } from '../net/credentials.js';
 import { downloadFile, isTransientHttpFailure, type DownloadResult } from '../net/http-download.js';
 import { isAbort, RETRY_ATTEMPTS, withRetries } from '../net/retry.js';
@@ -153,9 +167,35 @@ async function makeCacheDir(dir: string): Promise<void> {
   // mkdir's mode is filtered by the umask; the qemu user must still get in.
   if (first !== undefined) {
     for (let path = dir; path.startsWith(first); path = join(path, '..')) {
-      await chmod(path, DIR_MODE);
+      if ((await lstat(path)).isDirectory()) await chmod(path, DIR_MODE);
       if (path === first) break;
     }
+  }
+  await checkCacheDir(dir);
+}
+
+/**
+ * What is in the cache folder is run as the installer: it must be this
+ * user's own folder that nobody else can write (not a symlink, not group- or
+ * world-writable), or what another user put there would be "taken from cache".
+ */
+async function checkCacheDir(dir: string): Promise<void> {
+  const info = await lstat(dir);
+  const uid = currentUid();
+  const problem = info.isSymbolicLink()
+    ? 'is a symlink'
+    : !info.isDirectory()
+      ? 'is not a folder'
+      : info.uid !== uid
+        ? `belongs to uid ${info.uid}, not to the building user (uid ${uid})`
+        : (info.mode & 0o022) !== 0
+          ? `can be written by others (mode ${(info.mode & 0o777).toString(8)})`
+          : undefined;
+  if (problem) {
+    throw new UsageError(
+      `The cache folder ${dir} ${problem}: its files would be used as the installer. ` +
+        'Use a folder of your own that only you can write (cache_dir, -c).',
+    );
   }
 }
 
@@ -244,10 +284,11 @@ async function removeCached(path: string): Promise<void> {
   await rm(sidecarPath(path), { force: true });
 }
 
+/** A cached file: a regular file of this user's, never a symlink (which a download replaces, not follows). */
 async function statFile(path: string): Promise<Stats | undefined> {
   try {
-    const info = await stat(path);
-    return info.isFile() ? info : undefined;
+    const info = await lstat(path);
+    return info.isFile() && info.uid === currentUid() ? info : undefined;
   } catch {
     return undefined;
   }
@@ -313,10 +354,15 @@ async function copyLocal(
   const cached = await statFile(path);
   // utimes() takes seconds as a double: the copy's time can be off by a microsecond.
   if (cached && cached.size === original.size && Math.abs(cached.mtimeMs - original.mtimeMs) < 1) {
-    ctx.reporter.info(
-      `${key}: ${name} taken from cache (${formatBytes(cached.size)}, same size and time as ${source.display})`,
+    if (await isOurCopy(ctx, path, source)) {
+      ctx.reporter.info(
+        `${key}: ${name} taken from cache (${formatBytes(cached.size)}, same size and time as ${source.display}, SHA-256 of our copy)`,
+      );
+      return 'cached';
+    }
+    ctx.reporter.warning(
+      `${key}: ${path} has the size and time of ${source.display} but is not our copy: copying again`,
     );
-    return 'cached';
   }
   const started = Date.now();
   await viaPartial(ctx, path, async (partial) => {
@@ -329,12 +375,38 @@ async function copyLocal(
     }
     // The same time as the original is what tells the next run that the copy is current.
     await utimes(partial, original.atimeMs / 1000, original.mtimeMs / 1000);
+    const copy: CopyRecord = { source: source.display, sha256: await sha256File(partial, undefined, ctx.signal) };
+    await rm(copySidecarPath(path), { force: true });
+    await writeFile(copySidecarPath(path), `${JSON.stringify(copy)}\n`, { mode: FILE_MODE, flag: 'wx' });
     return true;
   });
   ctx.reporter.info(
     `${key}: copied ${source.display} to ${path} (${formatBytes(original.size)} in ${formatDuration(Date.now() - started)})`,
   );
   return 'downloaded';
+}
+
+/** What proves a cached copy is ours: the SHA-256 this build wrote next to it when it copied it. */
+interface CopyRecord {
+  source: string;
+  sha256: string;
+}
+
+function copySidecarPath(path: string): string {
+  return `${path}.copy.json`;
+}
+
+/** Whether the cached file still has the SHA-256 recorded when we copied it from this source (re-hashed). */
+async function isOurCopy(ctx: BuildContext, path: string, source: InstallerSource): Promise<boolean> {
+  const sidecar = copySidecarPath(path);
+  const info = await lstat(sidecar).catch(() => undefined);
+  if (!info?.isFile() || info.uid !== currentUid()) return false;
+  try {
+    const record = JSON.parse(await readFile(sidecar, 'utf8')) as Partial<CopyRecord>;
+    return record.source === source.display && record.sha256 === (await sha256File(path, undefined, ctx.signal));
+  } catch {
+    return false;
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -117,7 +117,10 @@ export function installerVm(spec: ImageSpec, plan: InstallPlan): VmDefinition {
 export async function runInstaller(ctx: BuildContext, plan: InstallPlan): Promise<void> {
   const { spec, reporter, host } = ctx;
   const command = await virtInstallCommand(host, spec, installerVm(spec, plan));
+  // An earlier attempt's console log goes (a symlink there as a link); the new one is created here, empty and
+  // not through a symlink ('wx'), so that virtlogd appends to this build's own file.
   await host.remove(plan.consoleLog);
+  await host.writeFile(plan.consoleLog, '', 0o644);
   const grants = await grantQemuSearch(ctx, plan.diskPath);
   const domain = ctx.cleanup.register({ kind: 'domain', uri: libvirtUri(host), name: plan.domain });
   const console = new ConsoleFollower(

@@ -1,7 +1,8 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, writeSync } from 'node:fs';
 import { formatDuration } from '../config/units.js';
 import { formatCommand } from '../host/command-error.js';
 import { redactSecrets } from '../net/credentials.js';
+import { createOutputFile } from './output-file.js';
 import { STEP_TITLES, type Reporter, type Step } from './reporter.js';
 
 type Level = 'INFO' | 'WARNING' | 'ERROR';
@@ -22,14 +23,30 @@ export function asctime(date = new Date()): string {
 export class LogReporter implements Reporter {
   private fd?: number;
   private secrets: readonly string[] = [];
+  /** Lines said before the log file exists (it is created after the checks), written to it first. */
+  private held?: string[];
 
   constructor(
     private readonly name = 'image-factory',
     private readonly write: (text: string) => void = (text) => process.stderr.write(text),
   ) {}
 
-  openLogFile(path: string): void {
-    this.fd = openSync(path, 'w', 0o644);
+  /** Keep every line from now on for a log file that openLogFile will create. */
+  holdLines(): void {
+    this.held ??= [];
+  }
+
+  /**
+   * Create the log file (never through a symlink, never over an existing
+   * file: see createOutputFile) with the lines held so far; returns its name.
+   */
+  openLogFile(path: string): string {
+    const created = createOutputFile(path);
+    this.fd = created.fd;
+    for (const line of this.held ?? []) writeSync(created.fd, line);
+    this.held = undefined;
+    if (created.path !== path) this.info(`${path} exists already (or is a symlink): logging to ${created.path}`);
+    return created.path;
   }
 
   /** Mask these strings (passwords from the configuration's URIs) in every line from now on. */
@@ -40,12 +57,14 @@ export class LogReporter implements Reporter {
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
+    this.held = undefined;
   }
 
   log(level: Level, message: string): void {
     const line = `${asctime()} ${this.name} [${process.pid}] ${level}: ${redactSecrets(message, this.secrets)}\n`;
     this.write(line);
     if (this.fd !== undefined) writeSync(this.fd, line);
+    else this.held?.push(line);
   }
 
   info(message: string): void {

@@ -1,8 +1,8 @@
-import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { formatBytes } from '../config/units.js';
 import type { BuildContext } from './context.js';
+import { GuestTree, type EntryKind } from './guest-tree.js';
 import { loopDevicesOf } from './resources.js';
 
 /** What the original removes after an install, relative to the root of the installed system. */
@@ -132,19 +132,29 @@ interface Mounted {
   release(): Promise<void>;
 }
 
-/** The partition mounted on a new private folder, with the undo of both registered first. */
+/** The guest's files are content, never programs or devices of the host. */
+const MOUNT_OPTIONS = 'nosuid,nodev,noexec';
+
+/**
+ * The partition mounted on `guest` in a new private folder (mkdtemp's 700,
+ * this build's user's): the mounted root takes the guest's permissions, the
+ * folder above it keeps everybody else out. The undo of both is registered first.
+ */
 async function mountPartition(ctx: BuildContext, loop: string): Promise<Mounted> {
   const { host, cleanup } = ctx;
-  const path = await host.makeTempDir(join(tmpdir(), 'image-factory.'));
-  const dirEntry = cleanup.register({ kind: 'path', path });
+  const dir = await host.makeTempDir(join(tmpdir(), 'image-factory.'));
+  const dirEntry = cleanup.register({ kind: 'path', path: dir });
+  const path = join(dir, 'guest');
+  await host.makeDir(path, 0o700);
+  const mount = ['mount', '-o', MOUNT_OPTIONS, loop, path];
   let mountEntry = cleanup.register({ kind: 'mount', path });
-  await host.run(['mount', loop, path], { root: true });
+  await host.run(mount, { root: true });
   return {
     path,
     async remount() {
       await cleanup.release(mountEntry);
       mountEntry = cleanup.register({ kind: 'mount', path });
-      await host.run(['mount', loop, path], { root: true });
+      await host.run(mount, { root: true });
     },
     async release() {
       await cleanup.release(mountEntry);
@@ -207,77 +217,69 @@ async function filesystemType(ctx: BuildContext, device: string): Promise<string
   return type;
 }
 
-interface Entry {
+/** A log path found: its resolved path inside the guest and what lstat says it is. */
+interface Found {
   path: string;
-  isDirectory: boolean;
+  kind: EntryKind;
+  target: string;
 }
 
 /**
- * The entries of a folder of the installed system. Its folders may be
- * private to root (/root is 700): a normal user lists them through sudo.
+ * Expand the simple patterns above (a `*` in the last component only) inside
+ * the guest: the folder is resolved within the guest's root, the matches are
+ * its entries as they are (a symlink there is the log path itself).
  */
-async function listFolder(ctx: BuildContext, dir: string): Promise<Entry[]> {
-  if (ctx.host.isRoot) {
-    try {
-      return (await readdir(dir, { withFileTypes: true })).map((entry) => ({
-        path: join(dir, entry.name),
-        isDirectory: entry.isDirectory(),
-      }));
-    } catch {
-      return [];
-    }
-  }
-  const listing = await ctx.host.run(['ls', '-1Ap', '--', dir], {
-    root: true,
-    captureStdout: true,
-    quiet: true,
-    allowFailure: true,
-  });
-  if (listing.exitCode !== 0) return [];
-  return listing.stdout
-    .split('\n')
-    .filter((name) => name !== '')
-    .map((name) => ({ path: join(dir, name.replace(/\/$/, '')), isDirectory: name.endsWith('/') }));
-}
-
-/** Expand the simple patterns above (a `*` in the last component only). */
-async function expand(ctx: BuildContext, root: string, pattern: string): Promise<Entry[]> {
+async function expand(ctx: BuildContext, tree: GuestTree, pattern: string): Promise<Found[]> {
   const slash = pattern.lastIndexOf('/');
-  const dir = join(root, pattern.slice(0, slash));
   const leaf = pattern.slice(slash + 1);
+  const folder = await tree.resolveFolder(pattern.slice(0, slash));
+  if ('missing' in folder) {
+    if (folder.why) ctx.reporter.warning(`skipping /${pattern}: ${folder.why}`);
+    return [];
+  }
   const regex = new RegExp(
     `^${leaf
       .split('*')
       .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
       .join('.*')}$`,
   );
-  return (await listFolder(ctx, dir))
-    .filter((entry) => regex.test(entry.path.slice(dir.length + 1)))
-    .sort((a, b) => a.path.localeCompare(b.path));
+  const found: Found[] = [];
+  for (const entry of await tree.list(folder.path)) {
+    if (!regex.test(entry.name)) continue;
+    const path = folder.path ? `${folder.path}/${entry.name}` : entry.name;
+    const target = entry.kind === 'link' ? (await tree.kind(path)).target : '';
+    found.push({ path, kind: entry.kind, target });
+  }
+  return found.sort((a, b) => a.path.localeCompare(b.path));
 }
 
-export async function removeInstallerLogs(ctx: BuildContext, root: string): Promise<string[]> {
-  const { host, reporter, spec } = ctx;
-  if (spec.installerLogs) {
-    for (const pattern of PRINTED_LOG_PATTERNS) {
-      for (const { path, isDirectory } of await expand(ctx, root, pattern)) {
-        if (isDirectory) continue;
-        const content = host.isRoot
-          ? await readFile(path, 'utf8')
-          : (await host.run(['cat', '--', path], { root: true, captureStdout: true, quiet: true })).stdout;
-        reporter.info(`Content of /${relative(root, path)}:\n${content}`);
+/** Print the installer's logs that are regular files of the guest; anything else is named, not read. */
+async function printInstallerLogs(ctx: BuildContext, tree: GuestTree): Promise<void> {
+  for (const pattern of PRINTED_LOG_PATTERNS) {
+    for (const { path, kind, target } of await expand(ctx, tree, pattern)) {
+      if (kind === 'dir') continue;
+      const content = kind === 'file' ? await tree.read(path) : undefined;
+      if (content === undefined) {
+        const what = kind === 'link' ? `a symlink to ${target}` : 'not a regular file';
+        ctx.reporter.warning(`not printing /${path}: it is ${what} (only the guest's regular files are printed)`);
+        continue;
       }
+      ctx.reporter.info(`Content of /${path}:\n${content}`);
     }
   }
+}
+
+/** Print (with installer-logs) and remove the installer's logs; the guest's tree is read as untrusted. */
+export async function removeInstallerLogs(ctx: BuildContext, root: string): Promise<string[]> {
+  const tree = new GuestTree(root, ctx.host);
+  if (ctx.spec.installerLogs) await printInstallerLogs(ctx, tree);
   const removed: string[] = [];
   for (const pattern of INSTALLER_LOG_PATTERNS) {
-    for (const { path } of await expand(ctx, root, pattern)) {
-      const name = `/${relative(root, path)}`;
-      reporter.info(`Removing ${name}`);
-      await host.run(['rm', '--recursive', '--force', '--one-file-system', '--', path], {
-        root: true,
-        quiet: host.isRoot,
-      });
+    for (const { path, kind, target } of await expand(ctx, tree, pattern)) {
+      const name = `/${path}`;
+      if (removed.includes(name)) continue;
+      ctx.reporter.info(`Removing ${name}${kind === 'link' ? ` (a symlink to ${target}: the link only)` : ''}`);
+      await tree.remove(path);
       removed.push(name);
     }
   }

@@ -240,7 +240,7 @@ async function makeWrappers(dir: string): Promise<void> {
     'fstrim',
     'zerofree',
     'qemu-img',
-    'ls',
+    'find',
     'cat',
     'sudo',
     'sync',

@@ -51,7 +51,7 @@ describe('the virt-install command line of every shipped image (a change here is
       const actual = `${virtInstallLine(run.stderr, image)}\n`;
       // A dry run starts no answer-file server: an image with http delivery names the guest's address and no port.
       for (const url of actual.match(/http:\/\/10\.0\.2\.2[^ ']*/g) ?? [])
-        assert.match(url, /^http:\/\/10\.0\.2\.2:PORT\//);
+        assert.match(url, /^http:\/\/10\.0\.2\.2:PORT\/TOKEN\//);
       const file = join(GOLDEN, `${image}.txt`);
       if (update) {
         mkdirSync(GOLDEN, { recursive: true });

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { ImageSpec } from '../../src/config/image-spec.js';
 import type { FileInfo } from '../../src/host/host.js';
-import { RecordingHost, type HostCall, type RecordingPlan } from '../../src/host/recording-host.js';
+import { RecordingHost, type HostCall, type PlannedAnswer, type RecordingPlan } from '../../src/host/recording-host.js';
 import { bootTest } from '../../src/pipeline/boot-test.js';
 import { BuildError, buildImage } from '../../src/pipeline/build.js';
 import { installSystem } from '../../src/pipeline/install.js';
@@ -42,9 +42,12 @@ function rawFile(shrinks: boolean): (path: string, calls: readonly HostCall[]) =
   };
 }
 
-/** A folder standing in for the installed system's mounted root, holding a few installer logs. */
+/**
+ * A folder standing in for the installed system's mounted root, holding a few
+ * installer logs: `guest` in the folder that makeTempDir "creates" (see scrubPlan).
+ */
 function guestTree(name: string): string {
-  const root = join(work, name);
+  const root = join(work, name, 'guest');
   for (const [path, content] of [
     ['var/log/installer/syslog', 'installer: done\n'],
     ['root/anaconda-ks.cfg', '# kickstart\n'],
@@ -56,6 +59,39 @@ function guestTree(name: string): string {
   return root;
 }
 
+/** Host files with unique content that a hostile guest points its symlinks at. */
+function hostFiles(name: string): { dir: string; secret: string; content: string } {
+  const dir = join(work, `host-${name}`);
+  const content = `host content ${name} ${process.pid} ${Date.now()}`;
+  for (const path of ['secret', 'syslog', 'installer/syslog', 'anaconda/anaconda.log', 'YaST2/y2log']) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), `${content} ${path}\n`);
+  }
+  return { dir, secret: join(dir, 'secret'), content };
+}
+
+function plant(root: string, path: string, target: string): void {
+  rmSync(join(root, path), { recursive: true, force: true });
+  mkdirSync(dirname(join(root, path)), { recursive: true });
+  symlinkSync(target, join(root, path));
+}
+
+function assertHostUntouched(host: { dir: string; content: string }, log: string): void {
+  assert.ok(!log.includes(host.content), `the log shows a host file:\n${log}`);
+  for (const path of ['secret', 'syslog', 'installer/syslog', 'anaconda/anaconda.log', 'YaST2/y2log']) {
+    assert.equal(readFileSync(join(host.dir, path), 'utf8'), `${host.content} ${path}\n`);
+  }
+}
+
+/** Every rm the scrub ran is on a path inside the guest with no symlink on the way. */
+function assertRemovalsConfined(commands: readonly string[], root: string): void {
+  for (const command of commands.filter((line) => line.startsWith('rm '))) {
+    const path = command.split(' -- ')[1];
+    assert.ok(path.startsWith(`${root}/`), command);
+    assert.equal(realpathSync(dirname(path)), dirname(path), `a symlink on the way: ${command}`);
+  }
+}
+
 function scrubPlan(root: string, options: { shrinks?: boolean; table?: string; blkid?: string } = {}): RecordingPlan {
   return {
     answers: [
@@ -63,7 +99,7 @@ function scrubPlan(root: string, options: { shrinks?: boolean; table?: string; b
       { match: /^blkid /, result: { stdout: `${options.blkid ?? 'ext4'}\n` } },
     ],
     stat: rawFile(options.shrinks ?? true),
-    tempDir: (prefix) => (prefix.includes('image-factory.') ? root : undefined),
+    tempDir: (prefix) => (prefix.includes('image-factory.') ? dirname(root) : undefined),
   };
 }
 
@@ -80,11 +116,11 @@ describe('the scrub step on the recording host', () => {
       `sfdisk --json ${DISK}`,
       `losetup --find --show --offset ${2048 * 512} --sizelimit ${2095104 * 512} ${DISK}`,
       'blkid --probe --output value --match-tag TYPE /dev/loopN',
-      `mount /dev/loopN ${root}`,
+      `mount -o nosuid,nodev,noexec /dev/loopN ${root}`,
       `rm --recursive --force --one-file-system -- ${root}/root/anaconda-ks.cfg`,
       `rm --recursive --force --one-file-system -- ${root}/var/log/installer`,
       `umount ${root}`,
-      `mount /dev/loopN ${root}`,
+      `mount -o nosuid,nodev,noexec /dev/loopN ${root}`,
       `fstrim --verbose ${root}`,
       `umount ${root}`,
       `losetup --associated ${DISK} --noheadings --output NAME`,
@@ -112,25 +148,116 @@ describe('the scrub step on the recording host', () => {
   });
 
   test('a normal user runs the root commands through sudo -n and lists the guest through it', async () => {
-    const root = join(work, 'scrub-sudo-guest');
+    const root = join(work, 'scrub-sudo', 'guest');
     const plan = scrubPlan(root);
-    plan.answers?.unshift({
-      match: new RegExp(`^ls -1Ap -- ${root}/var/log$`),
-      result: { stdout: 'installer/\nsyslog\n' },
+    const lstat = (path: string, stdout: string): PlannedAnswer => ({
+      match: (argv) => argv.join(' ') === `find -P ${root}/${path} -maxdepth 0 -printf %y\\0%l\\0`,
+      result: { stdout },
+    });
+    plan.answers?.unshift(lstat('var', 'd\0\0'), lstat('var/log', 'd\0\0'), {
+      match: (argv) => argv.join(' ') === `find -P ${root}/var/log -mindepth 1 -maxdepth 1 -printf %y\\0%f\\0`,
+      result: { stdout: 'd\0installer\0f\0syslog\0' },
     });
     const { ctx, recording } = testContext(spec(), { recording: plan, uid: 1000 });
     const result = await scrubImage(ctx, DISK);
     assert.deepEqual(result.removed, ['/var/log/installer']);
     const commands = recording?.commands() ?? [];
-    assert.ok(commands.includes(`sudo -n mount /dev/loopN ${root}`), commands.join('\n'));
+    assert.ok(commands.includes(`sudo -n mount -o nosuid,nodev,noexec /dev/loopN ${root}`), commands.join('\n'));
     assert.ok(
       commands.includes(`sudo -n rm --recursive --force --one-file-system -- ${root}/var/log/installer`),
       commands.join('\n'),
     );
     assert.ok(
-      !commands.some((command) => /^(mount|umount|losetup --(find|detach)|fstrim|rm|blkid) /.test(command)),
+      !commands.some((command) => /^(mount|umount|losetup --(find|detach)|fstrim|rm|blkid|find|cat) /.test(command)),
       'every root command goes through sudo',
     );
+  });
+
+  test('a guest whose log paths are symlinks out of its root: nothing of the host is printed, links removed as links', async () => {
+    const host = hostFiles('links-at');
+    const root = guestTree('scrub-links-at');
+    const depth = '../'.repeat(root.split('/').length);
+    plant(root, 'root/anaconda-ks.cfg', host.secret); // absolute, a printed log path
+    plant(root, 'var/log/installer', host.dir); // absolute, a removed folder (and on the way to syslog)
+    plant(root, 'root/install.log', `${depth}${host.secret.slice(1)}`); // relative, escaping with ..
+    plant(root, 'var/log/anaconda', `../..${host.dir}`); // relative, on the way to var/log/anaconda/*
+    plant(root, 'var/log/YaST2', 'YaST2'); // a loop
+    const { ctx, recording, reporter } = testContext(spec({ installerLogs: true }), {
+      recording: scrubPlan(root),
+      uid: 0,
+    });
+    const result = await scrubImage(ctx, DISK);
+    assertHostUntouched(host, reporter.text());
+    assert.match(reporter.text(), /warning: not printing \/root\/anaconda-ks.cfg: it is a symlink to \/.*secret/);
+    assert.match(
+      reporter.text(),
+      /warning: skipping \/var\/log\/anaconda\/\*: .* is missing \(reached through a symlink\)/,
+    );
+    assert.match(reporter.text(), /warning: skipping \/var\/log\/YaST2\/y2log: more than 40 symlinks/);
+    assert.deepEqual(result.removed, [
+      '/root/anaconda-ks.cfg',
+      '/root/install.log',
+      '/var/log/anaconda',
+      '/var/log/installer',
+      '/var/log/YaST2',
+    ]);
+    assertRemovalsConfined(recording?.commands() ?? [], root);
+  });
+
+  test('symlinks on the way to log paths are resolved inside the guest, or the path is skipped', async () => {
+    const host = hostFiles('links-on-the-way');
+    const root = guestTree('scrub-links-on-the-way');
+    rmSync(join(root, 'var/log'), { recursive: true });
+    rmSync(join(root, 'root'), { recursive: true });
+    plant(root, 'var/log', host.dir); // absolute: resolved as the guest's own /<host.dir>, which it has not
+    plant(root, 'root', `../../../..${host.dir}`); // relative, escaping: likewise
+    plant(root, 'var/adm', '/usr/adm'); // absolute, inside the guest
+    plant(root, 'var/lib', '../usr/lib'); // relative, inside the guest
+    for (const path of ['usr/adm/autoinstall/logs/x.log', 'usr/lib/YaST2/install.inf']) {
+      mkdirSync(dirname(join(root, path)), { recursive: true });
+      writeFileSync(join(root, path), `guest log ${path}\n`);
+    }
+    const { ctx, recording, reporter } = testContext(spec({ installerLogs: true }), {
+      recording: scrubPlan(root),
+      uid: 0,
+    });
+    const result = await scrubImage(ctx, DISK);
+    assertHostUntouched(host, reporter.text());
+    assert.match(reporter.text(), /info: Content of \/usr\/adm\/autoinstall\/logs\/x.log:\nguest log/);
+    assert.match(reporter.text(), /warning: skipping \/var\/log\/installer: .*missing \(reached through a symlink\)/);
+    assert.match(reporter.text(), /warning: skipping \/root\/anaconda-ks.cfg: .*missing \(reached through a symlink\)/);
+    assert.deepEqual(result.removed, ['/usr/adm/autoinstall', '/usr/lib/YaST2']);
+    assertRemovalsConfined(recording?.commands() ?? [], root);
+  });
+
+  test('a normal user resolves the guest through sudo find -P and reads only a verified regular file', async () => {
+    const root = join(work, 'scrub-sudo-links', 'guest');
+    const plan = scrubPlan(root);
+    const find = (args: string, stdout: string): PlannedAnswer => ({
+      match: (argv) => argv.join(' ') === `find -P ${root}/${args}`,
+      result: { stdout },
+    });
+    const lstat = '-maxdepth 0 -printf %y\\0%l\\0';
+    const list = '-mindepth 1 -maxdepth 1 -printf %y\\0%f\\0';
+    plan.answers?.unshift(
+      find(`root ${lstat}`, 'd\0\0'),
+      find(`root ${list}`, 'l\0anaconda-ks.cfg\0'),
+      find(`root/anaconda-ks.cfg ${lstat}`, 'l\0/etc/shadow\0'),
+      find(`var ${lstat}`, 'l\0/etc\0'),
+      find(`etc ${lstat}`, 'd\0\0'),
+      find(`etc/log ${lstat}`, 'f\0\0'),
+    );
+    const { ctx, recording, reporter } = testContext(spec({ installerLogs: true }), { recording: plan, uid: 1000 });
+    const result = await scrubImage(ctx, DISK);
+    const commands = recording?.commands() ?? [];
+    assert.ok(!commands.some((command) => / cat /.test(command)), commands.join('\n'));
+    assert.match(reporter.text(), /not printing \/root\/anaconda-ks.cfg: it is a symlink to \/etc\/shadow/);
+    assert.match(
+      reporter.text(),
+      /skipping \/var\/log\/installer: \/etc\/log is not a folder \(reached through a symlink\)/,
+    );
+    assert.deepEqual(result.removed, ['/root/anaconda-ks.cfg']);
+    assert.ok(commands.includes(`sudo -n rm --recursive --force --one-file-system -- ${root}/root/anaconda-ks.cfg`));
   });
 
   test('refuses a disk with two partitions before attaching anything', async () => {
@@ -174,6 +301,15 @@ describe('the install step on the recording host', () => {
     ]);
     assert.deepEqual(recording?.leftovers(), []);
     assert.deepEqual(ctx.cleanup.pending(), []);
+  });
+
+  test("the console log is this build's own new file: the old one removed, a new one created without following a link", async () => {
+    const { ctx, recording } = testContext(spec(), { recording: true, uid: 0 });
+    await installSystem(ctx, target, installer, 'tcg');
+    const operations = (recording?.calls ?? []).flatMap((call) =>
+      call.kind === 'fs' && call.paths[0] === target.consoleLog ? [call.operation] : [],
+    );
+    assert.deepEqual(operations, ['remove', 'writeFile']);
   });
 
   test('a virt-install that fails is a VmStepError, and the domain stays registered for the build to undo', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -90,6 +90,46 @@ describe('fetching from file: and plain paths', () => {
     assert.deepEqual(await partials(cacheDir), []);
   });
 
+  test('a planted file with the right size and time is not taken from cache, nor a symlink, nor a folder others can write', async () => {
+    const src = await folder('trust-src');
+    await writeFile(join(src, 'vmlinuz'), 'kernel v1');
+    await writeFile(join(src, 'initrd'), 'initrd v1');
+    const cacheDir = await folder('trust-cache');
+    const installer = {
+      kind: 'netboot' as const,
+      linux: source(join(src, 'vmlinuz')),
+      initrd: source(join(src, 'initrd')),
+    };
+    await fetchInstaller(context(cacheDir, installer).ctx);
+    const original = await stat(join(src, 'vmlinuz'));
+    // Same size, same time, other content: the recorded SHA-256 of our copy tells it apart.
+    await writeFile(join(cacheDir, 'vmlinuz'), 'evil   v1');
+    await utimes(join(cacheDir, 'vmlinuz'), original.atime, original.mtime);
+    // A symlink in place of a cached file, to a host file of the right size and time: replaced, never followed.
+    const hostFile = join(work, 'trust-host-file');
+    await writeFile(hostFile, 'host file');
+    const initrd = await stat(join(src, 'initrd'));
+    await utimes(hostFile, initrd.atime, initrd.mtime);
+    await rm(join(cacheDir, 'initrd'), { force: true });
+    await symlink(hostFile, join(cacheDir, 'initrd'));
+    const again = context(cacheDir, installer);
+    assert.equal((await fetchInstaller(again.ctx)).downloaded, true);
+    assert.match(again.reporter.text(), /has the size and time of .* but is not our copy: copying again/);
+    assert.equal(await readFile(join(cacheDir, 'vmlinuz'), 'utf8'), 'kernel v1');
+    assert.equal(await readFile(join(cacheDir, 'initrd'), 'utf8'), 'initrd v1');
+    assert.equal(await readFile(hostFile, 'utf8'), 'host file');
+
+    await chmod(cacheDir, 0o777);
+    await assert.rejects(
+      fetchInstaller(context(cacheDir, installer).ctx),
+      /The cache folder .*trust-cache can be written by others \(mode 777\): its files would be used as the installer/,
+    );
+    await chmod(cacheDir, 0o755);
+    const linked = join(work, 'trust-linked-cache');
+    await symlink(cacheDir, linked);
+    await assert.rejects(fetchInstaller(context(linked, installer).ctx), /The cache folder .* is a symlink/);
+  });
+
   test('prefixes the key when kernel and initrd have the same file name', async () => {
     const a = await folder('same-name/a');
     const b = await folder('same-name/b');
@@ -155,7 +195,13 @@ describe('fetching from file: and plain paths', () => {
       initrd: source(join(src, 'initrd')),
     });
     await fetchInstaller(ctx);
-    assert.deepEqual((await readdir(cacheDir)).sort(), ['initrd', 'initrd.partial-ba9876543210', 'vmlinuz']);
+    assert.deepEqual((await readdir(cacheDir)).sort(), [
+      'initrd',
+      'initrd.copy.json',
+      'initrd.partial-ba9876543210',
+      'vmlinuz',
+      'vmlinuz.copy.json',
+    ]);
     assert.match(reporter.text(), /Removed the stale partial download .*vmlinuz\.partial-0123456789ab/);
   });
 });
