@@ -60,16 +60,21 @@ async function fetchWith(
   );
   try {
     const result = await fetchInstaller(ctx);
-    return { result, cache: await readdir(cacheDir), log: reporter.text() };
+    return { result, cache: await installerFiles(cacheDir), log: reporter.text() };
   } catch (error) {
     assert.deepEqual(ctx.cleanup.pending(), [], 'a failed fetch leaves nothing registered');
-    const cache = await readdir(cacheDir).catch(() => []);
+    const cache = await installerFiles(cacheDir).catch(() => []);
     return { error: error as Error, cache, log: reporter.text() };
   }
 }
 
 function netboot(m: Mirror, linux: string, initrd: string): ImageSpec['installer'] {
   return { kind: 'netboot', linux: source(join(m.root, linux)), initrd: source(join(m.root, initrd)) };
+}
+
+/** The installer files in a cache folder, without the sidecars that record where each came from. */
+async function installerFiles(cacheDir: string): Promise<string[]> {
+  return (await readdir(cacheDir)).filter((name) => !/\.(copy|http)\.json$/.test(name));
 }
 
 describe('Ubuntu: SHA256SUMS (sha256sum lines, `*` binary marks) with a detached SHA256SUMS.gpg', () => {
