@@ -38675,7 +38675,7 @@ module.exports = { version: packageJson.version }
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3093);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7421);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 //# sourceMappingURL=index.js.map
@@ -38684,7 +38684,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3093:
+/***/ 7421:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -42589,6 +42589,44 @@ const OPTIONS = [
         help: 'expected SHA-256 of `linux`; a cached file that matches is used without network access',
     },
     { key: 'initrd_sha256', kind: 'checksum', new: true, help: 'expected SHA-256 of `initrd`' },
+    // Verification of the installer files against the distribution's signed checksums (verification-spec.ts).
+    {
+        key: 'installer-checksums',
+        kind: 'uri',
+        new: true,
+        help: "the distribution's checksum list of the installer files (sha256sum or BSD-style `SHA256 (file) = hex` lines; SHA256SUMS, CHECKSUM, *.sha256): `http:`, `https:`, `file:` URI or a path; fetched afresh on every build, and every installer file (cached or not) must match it",
+    },
+    {
+        key: 'installer-signature',
+        kind: 'uri',
+        new: true,
+        help: 'a detached OpenPGP signature over `installer-checksums` (SHA256SUMS.gpg, *.sha256.asc); without it and `installer-release`, the checksum list itself must be clearsigned',
+    },
+    {
+        key: 'installer-release',
+        kind: 'uri',
+        new: true,
+        help: "a clearsigned release file that lists the SHA-256 of `installer-checksums` (Debian's `dists/<codename>/InRelease`)",
+    },
+    {
+        key: 'installer-keyring',
+        kind: 'path',
+        new: true,
+        help: "the distribution's public keys, a keyring file as gpgv reads it (not ASCII-armoured): the signature must be by one of them; unset: the checksum list is used unsigned",
+    },
+    {
+        key: 'linux_checksum_name',
+        kind: 'string',
+        new: true,
+        help: "`linux`'s name in the checksum list (default: its URL's path below the list's folder)",
+    },
+    { key: 'initrd_checksum_name', kind: 'string', new: true, help: "`initrd`'s name in the checksum list" },
+    {
+        key: 'installer_image_checksum_name',
+        kind: 'string',
+        new: true,
+        help: "`installer_image`'s name in the checksum list",
+    },
     { key: 'preseed', kind: 'answer-file', help: 'the answer file of debian-installer' },
     { key: 'kickstart', kind: 'answer-file', help: 'the answer file of anaconda (Kickstart)' },
     { key: 'yast', kind: 'answer-file', help: 'the answer file of AutoYaST' },
@@ -42904,7 +42942,85 @@ class UsageError extends Error {
     }
 }
 //# sourceMappingURL=usage-error.js.map
+;// CONCATENATED MODULE: ./build/src/config/verification-spec.js
+
+
+const ARMOURED = '-----BEGIN PGP';
+/** The verification keys of an image's section, checked; undefined when none is set. */
+function resolveVerification(options, problem, parseSource) {
+    const value = (key) => options[key]?.trim() || undefined;
+    const checksums = value('installer-checksums');
+    const others = ['installer-signature', 'installer-release', 'installer-keyring'].filter((key) => value(key));
+    if (checksums === undefined) {
+        if (others.length)
+            throw problem(others[0], `needs 'installer-checksums', the checksum list it vouches for.`);
+        return undefined;
+    }
+    const source = (key) => {
+        const uri = value(key);
+        if (uri === undefined)
+            return undefined;
+        const parsed = parseSource(uri, (message) => problem(key, message));
+        if (parsed.scheme === 'rsync')
+            throw problem(key, `'${parsed.display}': use http:, https:, file: or a path.`);
+        return parsed;
+    };
+    const spec = {
+        checksums: source('installer-checksums'),
+        signature: source('installer-signature'),
+        release: source('installer-release'),
+        keyring: resolveKeyring(value('installer-keyring'), problem),
+        names: {
+            linux: value('linux_checksum_name'),
+            initrd: value('initrd_checksum_name'),
+            image: value('installer_image_checksum_name'),
+        },
+    };
+    if (spec.signature && spec.release)
+        throw problem('installer-release', `set 'installer-signature' or 'installer-release', not both.`);
+    if ((spec.signature || spec.release) && !spec.keyring) {
+        const key = spec.signature ? 'installer-signature' : 'installer-release';
+        throw problem(key, `a signature is checked against 'installer-keyring', which is not set.`);
+    }
+    return spec;
+}
+/** The keyring's absolute path; it must be a readable binary keyring (gpgv reads no armour). */
+function resolveKeyring(path, problem) {
+    if (path === undefined)
+        return undefined;
+    const absolute = (0,external_node_path_namespaceObject.resolve)(path.startsWith('~/') ? `${process.env.HOME ?? ''}${path.slice(1)}` : path);
+    try {
+        (0,external_node_fs_namespaceObject.accessSync)(absolute, external_node_fs_namespaceObject.constants.R_OK);
+        if (!(0,external_node_fs_namespaceObject.statSync)(absolute).isFile())
+            throw new Error('not a file');
+    }
+    catch {
+        throw problem('installer-keyring', `the keyring '${absolute}' does not exist or is not a readable file${keyringHint(absolute)}.`);
+    }
+    if (startsWith(absolute, ARMOURED)) {
+        throw problem('installer-keyring', `'${absolute}' is ASCII-armoured, which gpgv does not read; convert it with 'gpg --dearmor < KEY > KEYRING.gpg'.`);
+    }
+    return absolute;
+}
+function keyringHint(path) {
+    if (path.startsWith('/usr/share/keyrings/debian-archive-'))
+        return ' (on Debian and Ubuntu: apt-get install debian-archive-keyring; on Fedora: dnf install debian-keyring)';
+    return '';
+}
+function startsWith(path, text) {
+    const buffer = Buffer.alloc(text.length);
+    const fd = (0,external_node_fs_namespaceObject.openSync)(path, 'r');
+    try {
+        (0,external_node_fs_namespaceObject.readSync)(fd, buffer, 0, text.length, 0);
+    }
+    finally {
+        (0,external_node_fs_namespaceObject.closeSync)(fd);
+    }
+    return buffer.toString('latin1') === text;
+}
+//# sourceMappingURL=verification-spec.js.map
 ;// CONCATENATED MODULE: ./build/src/config/image-spec.js
+
 
 
 
@@ -43044,6 +43160,7 @@ function resolveImageSpec(config, image, context) {
         imageSize: read.bytes('image-size'),
         ...machine,
         installer: resolveInstaller(options, problem),
+        verification: resolveVerification(options, problem, parseSource),
         answerFile: resolveAnswerFile(options, problem),
         answerDelivery: read.choice('answer-delivery'),
         append: options.append ?? '',
@@ -43220,7 +43337,10 @@ function specSecrets(spec) {
     const installer = spec.installer.kind === 'image'
         ? [spec.installer.image.uri]
         : [spec.installer.linux.uri, spec.installer.initrd.uri];
-    return secretsOf([...installer, ...spec.uploads.map((destination) => destination.target)]);
+    const verification = spec.verification;
+    const chain = verification ? [verification.checksums, verification.signature, verification.release] : [];
+    const chainUris = chain.filter((source) => source !== undefined).map((source) => source.uri);
+    return secretsOf([...installer, ...chainUris, ...spec.uploads.map((destination) => destination.target)]);
 }
 //# sourceMappingURL=image-spec.js.map
 ;// CONCATENATED MODULE: ./build/src/host/command-error.js
@@ -43251,6 +43371,37 @@ function quoteArgument(arg) {
     return `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 //# sourceMappingURL=command-error.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/output-file.js
+
+
+/** How many `<stem>.<n><ext>` names are tried after the asked one before giving up. */
+const MAX_ALTERNATIVES = 99;
+/**
+ * Create a new output file that nothing else has: O_CREAT|O_EXCL refuses an
+ * existing file and any symlink (dangling or not), O_NOFOLLOW refuses a
+ * symlink whatever else the flags say. The working folder may be a
+ * checked-out repository, and a finished build's log is never truncated:
+ * when the name is taken, `<stem>.1<ext>`, `<stem>.2<ext>`, … are tried.
+ * Returns the descriptor and the name it got.
+ */
+function createOutputFile(path, mode = 0o644) {
+    const flags = external_node_fs_namespaceObject.constants.O_WRONLY | external_node_fs_namespaceObject.constants.O_CREAT | external_node_fs_namespaceObject.constants.O_EXCL | external_node_fs_namespaceObject.constants.O_NOFOLLOW;
+    const ext = (0,external_node_path_namespaceObject.extname)(path);
+    const stem = (0,external_node_path_namespaceObject.join)((0,external_node_path_namespaceObject.dirname)(path), (0,external_node_path_namespaceObject.basename)(path, ext));
+    for (let n = 0; n <= MAX_ALTERNATIVES; n++) {
+        const candidate = n === 0 ? path : `${stem}.${n}${ext}`;
+        try {
+            return { fd: (0,external_node_fs_namespaceObject.openSync)(candidate, flags, mode), path: candidate };
+        }
+        catch (error) {
+            const code = error.code;
+            if (code !== 'EEXIST' && code !== 'ELOOP')
+                throw error;
+        }
+    }
+    throw new Error(`${path} and ${MAX_ALTERNATIVES} alternative names (${stem}.N${ext}) exist already`);
+}
+//# sourceMappingURL=output-file.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/reporter.js
 const STEP_TITLES = {
     fetch: 'Fetch the installer kernel and initrd',
@@ -43282,6 +43433,7 @@ function throttled(intervalMs, emit) {
 
 
 
+
 /** Python logging's asctime: `2026-11-26 12:34:56,789`, local time. */
 function asctime(date = new Date()) {
     const pad = (n, width = 2) => String(n).padStart(width, '0');
@@ -43297,12 +43449,29 @@ class LogReporter {
     write;
     fd;
     secrets = [];
+    /** Lines said before the log file exists (it is created after the checks), written to it first. */
+    held;
     constructor(name = 'image-factory', write = (text) => process.stderr.write(text)) {
         this.name = name;
         this.write = write;
     }
+    /** Keep every line from now on for a log file that openLogFile will create. */
+    holdLines() {
+        this.held ??= [];
+    }
+    /**
+     * Create the log file (never through a symlink, never over an existing
+     * file: see createOutputFile) with the lines held so far; returns its name.
+     */
     openLogFile(path) {
-        this.fd = (0,external_node_fs_namespaceObject.openSync)(path, 'w', 0o644);
+        const created = createOutputFile(path);
+        this.fd = created.fd;
+        for (const line of this.held ?? [])
+            (0,external_node_fs_namespaceObject.writeSync)(created.fd, line);
+        this.held = undefined;
+        if (created.path !== path)
+            this.info(`${path} exists already (or is a symlink): logging to ${created.path}`);
+        return created.path;
     }
     /** Mask these strings (passwords from the configuration's URIs) in every line from now on. */
     mask(secrets) {
@@ -43312,12 +43481,15 @@ class LogReporter {
         if (this.fd !== undefined)
             (0,external_node_fs_namespaceObject.closeSync)(this.fd);
         this.fd = undefined;
+        this.held = undefined;
     }
     log(level, message) {
         const line = `${asctime()} ${this.name} [${process.pid}] ${level}: ${redactSecrets(message, this.secrets)}\n`;
         this.write(line);
         if (this.fd !== undefined)
             (0,external_node_fs_namespaceObject.writeSync)(this.fd, line);
+        else
+            this.held?.push(line);
     }
     info(message) {
         this.log('INFO', message);
@@ -43502,6 +43674,8 @@ const REQUIREMENTS = [
     { programs: ['losetup', 'blkid', 'fstrim'], packages: { 'apt-get': ['mount', 'util-linux'], dnf: ['util-linux'] } },
     // getfacl/setfacl give qemu passage through private folders (see qemu-access.ts).
     { programs: ['setfacl'], packages: { 'apt-get': ['acl'], dnf: ['acl'] } },
+    // gpgv checks the distributions' signatures over their checksum lists (pipeline/verify.ts).
+    { programs: ['gpgv'], packages: { 'apt-get': ['gpgv'], dnf: ['gnupg2'] } },
 ];
 /** Full path of a program on PATH (sbin folders included), or undefined. */
 function findProgram(name) {
@@ -43534,7 +43708,7 @@ function programsOf(requirements) {
 
 
 /** The programs a build runs as root (through `sudo -n` when not root). */
-const ROOT_COMMANDS = ['losetup', 'blkid', 'mount', 'umount', 'fstrim', 'zerofree', 'ls', 'cat', 'rm'];
+const ROOT_COMMANDS = ['losetup', 'blkid', 'mount', 'umount', 'fstrim', 'zerofree', 'find', 'cat', 'rm'];
 /** A sudoers line that allows exactly the root commands of a build. */
 function sudoersLine(user = process.env.USER ?? process.env.LOGNAME ?? 'builder') {
     const paths = ROOT_COMMANDS.map((command) => findProgram(command) ?? command);
@@ -43941,6 +44115,7 @@ var external_node_http_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(exte
 
 
 
+
 /** Where a guest under user networking (slirp) reaches the host's loopback. */
 const GUEST_HOST_ADDRESS = '10.0.2.2';
 /**
@@ -43948,7 +44123,11 @@ const GUEST_HOST_ADDRESS = '10.0.2.2';
  * installers that do not read a file injected into the initrd (Ubuntu's
  * subiquity). Bound to 127.0.0.1 on a random port; the guest reaches it at
  * 10.0.2.2. An autoinstall file is served as a NoCloud seed folder
- * (user-data and an empty meta-data).
+ * (user-data and an empty meta-data). The answer file holds password
+ * hashes and the port is open to every local user and every VM on user
+ * networking: everything is served under a random 128-bit token that only
+ * the installer's kernel command line carries, and every other request is
+ * refused (and logged as refused).
  */
 async function serveAnswerFile(ctx) {
     const answer = ctx.spec.answerFile;
@@ -43957,24 +44136,30 @@ async function serveAnswerFile(ctx) {
     const name = answer.kind === 'autoinstall' ? 'user-data' : (0,external_node_path_namespaceObject.basename)(answer.path).replace(/[^A-Za-z0-9._+-]/g, '_');
     // A dry run starts no server: it would only print a port that the real build does not get.
     if (!ctx.host.live) {
-        const url = `http://${GUEST_HOST_ADDRESS}:PORT/${name}`;
+        const url = `http://${GUEST_HOST_ADDRESS}:PORT/TOKEN/${name}`;
         ctx.reporter.info(`would serve ${answer.path} at ${url} during the install`);
         return { url, port: 0, close: async () => undefined };
     }
+    const token = (0,external_node_crypto_.randomBytes)(16).toString('hex');
     const body = await (0,promises_namespaceObject.readFile)(answer.path);
-    const files = new Map([[`/${name}`, body]]);
+    const files = new Map([[`/${token}/${name}`, body]]);
     if (answer.kind === 'autoinstall') {
-        files.set('/meta-data', Buffer.from(`instance-id: image-factory-${ctx.spec.stem}\n`));
-        files.set('/vendor-data', Buffer.alloc(0));
+        files.set(`/${token}/meta-data`, Buffer.from(`instance-id: image-factory-${ctx.spec.stem}\n`));
+        files.set(`/${token}/vendor-data`, Buffer.alloc(0));
     }
     const server = (0,external_node_http_.createServer)((request, response) => {
         const path = (request.url ?? '/').split('?')[0];
-        const content = files.get(path);
-        ctx.reporter.info(`answer file server: ${request.method} ${path} from the installer -> ${content ? 200 : 404}`);
-        if (!content || (request.method !== 'GET' && request.method !== 'HEAD')) {
+        const content = request.method === 'GET' || request.method === 'HEAD' ? files.get(path) : undefined;
+        const shown = path.split(token).join('TOKEN');
+        const from = request.socket.remoteAddress ?? 'unknown';
+        if (!content) {
+            // Not the installer (or not a file it needs): nothing about the token or the files is told.
+            const what = `${request.method} ${shown.length > 200 ? `${shown.slice(0, 200)}...` : shown}`;
+            ctx.reporter.warning(`answer file server: refused ${JSON.stringify(what)} from ${from} (404)`);
             response.writeHead(404).end();
             return;
         }
+        ctx.reporter.info(`answer file server: ${request.method} ${shown} from the installer (${from}) -> 200`);
         response.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': content.length });
         response.end(request.method === 'HEAD' ? undefined : content);
     });
@@ -43983,8 +44168,9 @@ async function serveAnswerFile(ctx) {
         server.listen(0, '127.0.0.1', resolve);
     });
     const port = server.address().port;
-    const url = `http://${GUEST_HOST_ADDRESS}:${port}/${name}`;
-    ctx.reporter.info(`serving the answer file at ${url} (127.0.0.1:${port} on this host) during the install`);
+    const url = `http://${GUEST_HOST_ADDRESS}:${port}/${token}/${name}`;
+    ctx.reporter.info(`serving the answer file at http://${GUEST_HOST_ADDRESS}:${port}/TOKEN/${name} (127.0.0.1:${port} on this host, ` +
+        'under a random token only the installer is given) during the install');
     return {
         url,
         port,
@@ -44159,7 +44345,10 @@ function installerVm(spec, plan) {
 async function runInstaller(ctx, plan) {
     const { spec, reporter, host } = ctx;
     const command = await virtInstallCommand(host, spec, installerVm(spec, plan));
+    // An earlier attempt's console log goes (a symlink there as a link); the new one is created here, empty and
+    // not through a symlink ('wx'), so that virtlogd appends to this build's own file.
     await host.remove(plan.consoleLog);
+    await host.writeFile(plan.consoleLog, '', 0o644);
     const grants = await grantQemuSearch(ctx, plan.diskPath);
     const domain = ctx.cleanup.register({ kind: 'domain', uri: libvirtUri(host), name: plan.domain });
     const console = new ConsoleFollower(plan.consoleLog, spec.installerLogs ? (line) => reporter.output(`console: ${line}`) : undefined);
@@ -45115,7 +45304,369 @@ function isTransientRsyncFailure(error) {
     }
 }
 //# sourceMappingURL=rsync.js.map
+;// CONCATENATED MODULE: ./build/src/net/checksum-list.js
+/**
+ * The checksum lists distributions publish next to their installer files,
+ * read into `name -> SHA-256`: sha256sum's lines (`<hex>  ./path`, Debian's
+ * and Ubuntu's SHA256SUMS, openSUSE's *.sha256), BSD-style lines
+ * (`SHA256 (path) = <hex>`, the CHECKSUM files of Fedora and the Enterprise
+ * Linux distributions), and the SHA256 section of a Debian release file
+ * (` <hex> <size> path`). Other lines (comments, a clearsigned file's armour)
+ * are not entries.
+ */
+const GNU_LINE = /^([0-9a-fA-F]{64}) [ *](.+)$/;
+const BSD_LINE = /^SHA256 \((.+)\) = ([0-9a-fA-F]{64})$/;
+const RELEASE_LINE = /^ ([0-9a-fA-F]{64}) +[0-9]+ +(\S+)$/;
+/** A list's entries; a name listed twice with different sums is refused (which one would be meant?). */
+class ChecksumList {
+    entries = new Map();
+    conflicts = new Set();
+    add(name, sha256) {
+        const key = normalizeName(name);
+        const value = sha256.toLowerCase();
+        const known = this.entries.get(key);
+        if (known !== undefined && known !== value)
+            this.conflicts.add(key);
+        this.entries.set(key, value);
+    }
+    /** The SHA-256 listed for `name` (`./` and leading `*` ignored), or why there is none. */
+    lookup(name) {
+        const key = normalizeName(name);
+        if (this.conflicts.has(key))
+            return { problem: `lists ${key} more than once, with different SHA-256 sums` };
+        const sha256 = this.entries.get(key);
+        return sha256 === undefined ? { problem: `does not list ${key}` } : { sha256 };
+    }
+    get size() {
+        return this.entries.size;
+    }
+}
+/** `./a/b`, `a/b` and `*a/b` name the same file. */
+function normalizeName(name) {
+    return name
+        .trim()
+        .replace(/^\*/, '')
+        .replace(/^(\.\/)+/, '');
+}
+/** A sha256sum or BSD-style list (both forms may mix, as some CHECKSUM files do). */
+function parseChecksumList(text) {
+    const list = new ChecksumList();
+    for (const raw of text.split('\n')) {
+        const line = raw.replace(/\r$/, '');
+        const gnu = GNU_LINE.exec(line);
+        if (gnu) {
+            list.add(gnu[2], gnu[1]);
+            continue;
+        }
+        const bsd = BSD_LINE.exec(line);
+        if (bsd)
+            list.add(bsd[1], bsd[2]);
+    }
+    return list;
+}
+/** The `SHA256:` section of a Debian Release/InRelease file: paths relative to the file's folder. */
+function parseReleaseFile(text) {
+    const list = new ChecksumList();
+    let inSection = false;
+    for (const raw of text.split('\n')) {
+        const line = raw.replace(/\r$/, '');
+        if (!line.startsWith(' ')) {
+            inSection = line.trim() === 'SHA256:';
+            continue;
+        }
+        const match = inSection ? RELEASE_LINE.exec(line) : null;
+        if (match)
+            list.add(match[2], match[1]);
+    }
+    return list;
+}
+/**
+ * The name a file goes by in a checksum list: its path below the list's
+ * folder (the host is not compared, so a mirror of the same layout serves),
+ * or, when it is not below it, its last path component.
+ */
+function nameInList(filePath, listPath) {
+    const folder = listPath.slice(0, listPath.lastIndexOf('/') + 1);
+    if (folder !== '' && filePath.startsWith(folder) && filePath.length > folder.length) {
+        return filePath.slice(folder.length);
+    }
+    return filePath.slice(filePath.lastIndexOf('/') + 1);
+}
+//# sourceMappingURL=checksum-list.js.map
+;// CONCATENATED MODULE: ./build/src/net/gpgv.js
+/** A signature gpgv did not accept; `message` says which and why. */
+class SignatureError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'SignatureError';
+    }
+}
+function gpgvArgv(call) {
+    return [
+        'gpgv',
+        '--status-fd',
+        '1',
+        '--keyring',
+        call.keyring,
+        ...(call.output ? ['--output', call.output] : []),
+        call.signature,
+        ...(call.data ? [call.data] : []),
+    ];
+}
+/** Run gpgv; resolves when at least one signature is good and none is bad, throws SignatureError otherwise. */
+async function verifySignature(call) {
+    const result = await call.host.run(gpgvArgv(call), {
+        allowFailure: true,
+        captureStdout: true,
+        readOnly: true,
+        ...(call.signal ? { signal: call.signal } : {}),
+    });
+    // The recording host runs nothing: a dry run names the command and trusts it.
+    if (!call.host.live)
+        return { fingerprints: [], signers: [] };
+    const status = readStatus(result.stdout);
+    const problem = statusProblem(status, call);
+    if (problem !== undefined || result.exitCode !== 0 || status.fingerprints.length === 0) {
+        const detail = problem ?? `gpgv failed (exit ${result.exitCode}): ${result.lastLines.slice(-3).join(' / ')}`;
+        throw new SignatureError(detail);
+    }
+    return { fingerprints: status.fingerprints, signers: status.signers };
+}
+function readStatus(stdout) {
+    const status = { fingerprints: [], signers: [], bad: [], missing: [], expiredOrRevoked: [], errors: [] };
+    for (const line of stdout.split('\n')) {
+        const match = /^\[GNUPG:\] ([A-Z_]+) ?(.*)$/.exec(line.trim());
+        if (!match)
+            continue;
+        const [, keyword, rest] = match;
+        const first = rest.split(' ')[0];
+        if (keyword === 'VALIDSIG')
+            status.fingerprints.push(rest.split(' ').at(-1) ?? first);
+        else if (keyword === 'GOODSIG')
+            status.signers.push(rest.slice(first.length + 1));
+        else if (keyword === 'BADSIG')
+            status.bad.push(first);
+        else if (keyword === 'NO_PUBKEY')
+            status.missing.push(first);
+        else if (keyword === 'EXPKEYSIG' || keyword === 'REVKEYSIG' || keyword === 'EXPSIG') {
+            status.expiredOrRevoked.push(`${first} (${keyword === 'REVKEYSIG' ? 'revoked key' : 'expired'})`);
+        }
+        else if (keyword === 'ERRSIG' || keyword === 'NODATA')
+            status.errors.push(keyword);
+    }
+    status.fingerprints = [...new Set(status.fingerprints)];
+    return status;
+}
+function statusProblem(status, call) {
+    if (status.bad.length) {
+        return `the signature of ${call.what} by key ${status.bad.join(', ')} is BAD: the file was changed after it was signed`;
+    }
+    if (status.fingerprints.length > 0)
+        return undefined;
+    if (status.missing.length) {
+        const keys = status.missing.join(', ');
+        return `${call.what} is signed by key ${keys}, which the keyring ${call.keyring} does not hold`;
+    }
+    if (status.expiredOrRevoked.length) {
+        return `${call.what} is signed by key ${status.expiredOrRevoked.join(', ')}; no valid signature by a key of ${call.keyring}`;
+    }
+    if (status.errors.includes('NODATA'))
+        return `${call.what} holds no OpenPGP signature`;
+    return undefined;
+}
+//# sourceMappingURL=gpgv.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/verify.js
+
+
+
+
+
+
+
+
+
+
+/** A link of the chain that does not hold: the build stops at the fetch step. */
+class VerificationError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'VerificationError';
+    }
+}
+const LABEL = {
+    release: 'listed in the signed release file',
+    detached: 'with a detached signature',
+    clearsigned: 'clearsigned',
+    unsigned: 'unsigned',
+};
+/**
+ * Fetch the checksum list (afresh: never from the cache) and what vouches
+ * for it into a private temporary folder, check the chain with gpgv, and
+ * return the sums the installer files must have. The folder is removed
+ * before this returns, whatever happens.
+ */
+async function expectedSums(ctx, verification, sources) {
+    const dir = await ctx.host.makeTempDir((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory-verify.'));
+    const entry = ctx.cleanup.register({ kind: 'path', path: dir });
+    try {
+        const { list, record } = await verifiedList(ctx, verification, dir);
+        const sums = {};
+        for (const [key, source] of sources) {
+            const name = verification.names[key] ?? nameInList(sourcePath(source), sourcePath(verification.checksums));
+            const found = list.lookup(name);
+            if ('problem' in found) {
+                const setting = key === 'image' ? 'installer_image_checksum_name' : `${key}_checksum_name`;
+                throw new VerificationError(`the checksum list ${verification.checksums.display} ${found.problem} (the ${key} file ${source.display}); set ${setting} to its name in the list`);
+            }
+            sums[key] = found.sha256;
+            record.files[key] = { name, sha256: found.sha256 };
+        }
+        return { record, sums, origin: describeOrigin(record) };
+    }
+    finally {
+        await ctx.cleanup.release(entry);
+    }
+}
+/** The checksum list's entries, once whatever vouches for it has been checked. */
+async function verifiedList(ctx, verification, dir) {
+    const { checksums, signature, release, keyring } = verification;
+    const listPath = await fetchMetadata(ctx, checksums, (0,external_node_path_namespaceObject.join)(dir, 'checksums'));
+    const listBytes = await (0,promises_namespaceObject.readFile)(listPath);
+    const record = {
+        form: release ? 'release' : signature ? 'detached' : keyring ? 'clearsigned' : 'unsigned',
+        checksums: { display: checksums.display, sha256: sha256(listBytes) },
+        keyring,
+        fingerprints: [],
+        signers: [],
+        files: {},
+    };
+    let text = listBytes.toString('utf8');
+    if (release && keyring)
+        await checkRelease(ctx, verification, release, dir, record);
+    else if (signature && keyring) {
+        const sigPath = await fetchMetadata(ctx, signature, (0,external_node_path_namespaceObject.join)(dir, 'signature'));
+        record.signature = { display: signature.display };
+        note(record, await signed(ctx, { keyring, signature: sigPath, data: listPath }, checksums.display));
+    }
+    else if (keyring) {
+        const output = (0,external_node_path_namespaceObject.join)(dir, 'checksums.verified');
+        note(record, await signed(ctx, { keyring, signature: listPath, output }, checksums.display));
+        // Only what the signature covers: gpgv's output, never the text around the armour.
+        text = await (0,promises_namespaceObject.readFile)(output, 'utf8');
+    }
+    return { list: parseChecksumList(text), record };
+}
+/** The release file verified, and the checksum list's hash as the release file lists it. */
+async function checkRelease(ctx, verification, release, dir, record) {
+    const releasePath = await fetchMetadata(ctx, release, (0,external_node_path_namespaceObject.join)(dir, 'release'));
+    const output = (0,external_node_path_namespaceObject.join)(dir, 'release.verified');
+    const keyring = verification.keyring;
+    note(record, await signed(ctx, { keyring, signature: releasePath, output }, release.display));
+    const name = nameInList(sourcePath(verification.checksums), sourcePath(release));
+    record.release = { display: release.display, sha256: sha256(await (0,promises_namespaceObject.readFile)(releasePath)), name };
+    const listed = parseReleaseFile(await (0,promises_namespaceObject.readFile)(output, 'utf8')).lookup(name);
+    if ('problem' in listed)
+        throw new VerificationError(`the release file ${release.display} ${listed.problem}`);
+    if (listed.sha256 !== record.checksums.sha256) {
+        throw new VerificationError(`the checksum list ${verification.checksums.display} is not the one the release file ${release.display} lists: the release file gives ${name} the SHA-256 ${listed.sha256}, the file fetched has ${record.checksums.sha256}`);
+    }
+}
+async function signed(ctx, files, what) {
+    try {
+        return await verifySignature({ host: ctx.host, ...files, what, signal: ctx.signal });
+    }
+    catch (error) {
+        if (error instanceof SignatureError)
+            throw new VerificationError(error.message);
+        throw error;
+    }
+}
+function note(record, good) {
+    record.fingerprints.push(...good.fingerprints);
+    record.signers.push(...good.signers);
+}
+/** One metadata file into `path`: copied, or downloaded through the build's one retry loop. */
+async function fetchMetadata(ctx, source, path) {
+    try {
+        if (source.scheme === 'file') {
+            await (0,promises_namespaceObject.copyFile)(source.location, path);
+            return path;
+        }
+        const download = ctx.download ?? downloadFile;
+        await withRetries(() => download(source.location, path, { signal: ctx.signal }), {
+            isTransient: isTransientHttpFailure,
+            describe: (error) => redactSecrets(String(error.message ?? error), secretVariants(source.uri)),
+            signal: ctx.signal,
+            onRetry: (reason, attempt, delayMs) => ctx.reporter.warning(`downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
+        });
+        return path;
+    }
+    catch (error) {
+        if (ctx.signal?.aborted)
+            throw error;
+        const reason = redactSecrets(error.message ?? String(error), secretVariants(source.uri));
+        throw new VerificationError(`cannot fetch ${source.display}: ${reason}`);
+    }
+}
+/** The path part of a source, which names it in a list (the host is not compared). */
+function sourcePath(source) {
+    if (source.scheme === 'file')
+        return source.location;
+    try {
+        return decodeURIComponent(new URL(source.location).pathname);
+    }
+    catch {
+        return source.location;
+    }
+}
+function sha256(data) {
+    return (0,external_node_crypto_.createHash)('sha256').update(data).digest('hex');
+}
+function describeOrigin(record) {
+    const list = `the checksum list ${record.checksums.display}`;
+    if (record.form === 'unsigned')
+        return `${list} (unsigned)`;
+    const by = `key ${record.fingerprints.join(', ') || '(not checked)'}`;
+    if (record.release)
+        return `${list}, listed in ${record.release.display} signed by ${by}`;
+    return `${list}, ${LABEL[record.form]} by ${by}`;
+}
+/** The chain as log lines: what a build verifies against what (dry run, golden files). */
+function describeChain(verification, sources) {
+    if (verification === undefined)
+        return [];
+    const { checksums, signature, release, keyring } = verification;
+    const names = sources.map(([key, source]) => `${key} as ${verification.names[key] ?? nameInList(sourcePath(source), sourcePath(checksums))}`);
+    const lines = [`verify: the installer files against the checksum list ${checksums.display}: ${names.join(', ')}`];
+    if (release && keyring) {
+        const name = nameInList(sourcePath(checksums), sourcePath(release));
+        lines.push(`verify: the checksum list's SHA-256 as the release file ${release.display} lists ${name}`);
+        lines.push(`verify: ${formatGpgv({ keyring, signature: release.display, output: '<verified release>' })}`);
+    }
+    else if (signature && keyring) {
+        lines.push(`verify: ${formatGpgv({ keyring, signature: signature.display, data: checksums.display })}`);
+    }
+    else if (keyring) {
+        lines.push(`verify: ${formatGpgv({ keyring, signature: checksums.display, output: '<verified list>' })}`);
+    }
+    else
+        lines.push('verify: the checksum list is not signed (no installer-keyring): it is taken as fetched');
+    return lines;
+}
+function formatGpgv(call) {
+    return gpgvArgv(call).join(' ');
+}
+/** The chain in one log line, after it held. */
+function describeRecord(record) {
+    const files = Object.entries(record.files).map(([key, file]) => `${key} ${file.name} ${file.sha256}`);
+    const signers = record.signers.length ? ` (${record.signers.join('; ')})` : '';
+    return `verified: ${describeOrigin(record)}${signers}, SHA-256 ${record.checksums.sha256}: ${files.join(', ')}`;
+}
+//# sourceMappingURL=verify.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/fetch.js
+
+
+
 
 
 
@@ -45164,21 +45715,44 @@ async function fetchInstaller(ctx) {
     const files = {};
     for (const [key] of sources)
         files[key] = names[key];
-    // A recorded build downloads nothing: it says what a real one would fetch.
+    warnIfUnverified(ctx, sources);
+    // A recorded build downloads nothing: it says what a real one would fetch and verify.
     if (!ctx.host.live) {
+        for (const line of describeChain(ctx.spec.verification, sources))
+            ctx.reporter.info(line);
         for (const [key, source] of sources)
             await describeFetch(ctx, key, source, (0,external_node_path_namespaceObject.join)(dir, names[key]));
         return { dir, files, downloaded: false };
     }
+    // The checksum list first, fresh on every build: a cached file is trusted only if it matches it.
+    const expected = ctx.spec.verification ? await expectedSums(ctx, ctx.spec.verification, sources) : undefined;
     await makeCacheDir(dir);
     await removeStalePartials(ctx, dir, Object.values(names));
     let downloaded = false;
     for (const [key, source] of sources) {
-        const outcome = await fetchOne(ctx, key, source, (0,external_node_path_namespaceObject.join)(dir, names[key]));
+        const outcome = await fetchOne(ctx, key, wanted(key, source, expected), (0,external_node_path_namespaceObject.join)(dir, names[key]));
         if (outcome === 'downloaded')
             downloaded = true;
     }
-    return { dir, files, downloaded };
+    if (expected)
+        ctx.reporter.info(describeRecord(expected.record));
+    return { dir, files, downloaded, ...(expected ? { verification: expected.record } : {}) };
+}
+/** One warning for an image whose installer files nothing vouches for. */
+function warnIfUnverified(ctx, sources) {
+    if (ctx.spec.verification || sources.every(([, source]) => source.sha256))
+        return;
+    ctx.reporter.warning(`the installer files of ${ctx.spec.name} are not verified: no installer-checksums (the distribution's signed checksum list) is set`);
+}
+/** The source with the SHA-256 the verified list gives it; a configured one must agree. */
+function wanted(key, source, expected) {
+    const listed = expected?.sums[key];
+    if (expected === undefined || listed === undefined)
+        return source;
+    if (source.sha256 && source.sha256 !== listed) {
+        throw new FetchError(key, source.display, `the configured ${key}_sha256 ${source.sha256} differs from ${listed}, the SHA-256 in ${expected.origin}`);
+    }
+    return { ...source, sha256: listed, origin: expected.origin };
 }
 function installerSources(installer) {
     return installer.kind === 'image'
@@ -45224,10 +45798,34 @@ async function makeCacheDir(dir) {
     // mkdir's mode is filtered by the umask; the qemu user must still get in.
     if (first !== undefined) {
         for (let path = dir; path.startsWith(first); path = (0,external_node_path_namespaceObject.join)(path, '..')) {
-            await (0,promises_namespaceObject.chmod)(path, DIR_MODE);
+            if ((await (0,promises_namespaceObject.lstat)(path)).isDirectory())
+                await (0,promises_namespaceObject.chmod)(path, DIR_MODE);
             if (path === first)
                 break;
         }
+    }
+    await checkCacheDir(dir);
+}
+/**
+ * What is in the cache folder is run as the installer: it must be this
+ * user's own folder that nobody else can write (not a symlink, not group- or
+ * world-writable), or what another user put there would be "taken from cache".
+ */
+async function checkCacheDir(dir) {
+    const info = await (0,promises_namespaceObject.lstat)(dir);
+    const uid = currentUid();
+    const problem = info.isSymbolicLink()
+        ? 'is a symlink'
+        : !info.isDirectory()
+            ? 'is not a folder'
+            : info.uid !== uid
+                ? `belongs to uid ${info.uid}, not to the building user (uid ${uid})`
+                : (info.mode & 0o022) !== 0
+                    ? `can be written by others (mode ${(info.mode & 0o777).toString(8)})`
+                    : undefined;
+    if (problem) {
+        throw new UsageError(`The cache folder ${dir} ${problem}: its files would be used as the installer. ` +
+            'Use a folder of your own that only you can write (cache_dir, -c).');
     }
 }
 /** Partials a killed run left behind (ours, and rsync's `.name.XXXXXX`), once they are a day old. */
@@ -45272,7 +45870,7 @@ async function fetchOne(ctx, key, source, path) {
                 reporter.info(`${key}: ${name} taken from cache (${formatBytes(cached.size)}, SHA-256 matches)`);
                 return 'cached';
             }
-            reporter.info(`${key}: the cached ${name} does not have the configured SHA-256; fetching it again`);
+            reporter.info(`${key}: the cached ${name} does not have the expected SHA-256 (${actual}); fetching it again`);
             await removeCached(path);
         }
     }
@@ -45307,17 +45905,19 @@ async function removeCached(path) {
     await (0,promises_namespaceObject.rm)(path, { force: true });
     await (0,promises_namespaceObject.rm)(sidecarPath(path), { force: true });
 }
+/** A cached file: a regular file of this user's, never a symlink (which a download replaces, not follows). */
 async function statFile(path) {
     try {
-        const info = await (0,promises_namespaceObject.stat)(path);
-        return info.isFile() ? info : undefined;
+        const info = await (0,promises_namespaceObject.lstat)(path);
+        return info.isFile() && info.uid === currentUid() ? info : undefined;
     }
     catch {
         return undefined;
     }
 }
 function mismatch(key, source, actual, what) {
-    return new FetchError(key, source.display, `SHA-256 mismatch: expected ${source.sha256}, got ${actual}; ${what}`);
+    const from = source.origin ? ` (from ${source.origin})` : '';
+    return new FetchError(key, source.display, `SHA-256 mismatch: expected ${source.sha256}${from}, got ${actual}; ${what}`);
 }
 /**
  * Write a file through a partial name that the cleanup stack knows: `write`
@@ -45359,8 +45959,11 @@ async function copyLocal(ctx, key, source, path) {
     const cached = await statFile(path);
     // utimes() takes seconds as a double: the copy's time can be off by a microsecond.
     if (cached && cached.size === original.size && Math.abs(cached.mtimeMs - original.mtimeMs) < 1) {
-        ctx.reporter.info(`${key}: ${name} taken from cache (${formatBytes(cached.size)}, same size and time as ${source.display})`);
-        return 'cached';
+        if (await isOurCopy(ctx, path, source)) {
+            ctx.reporter.info(`${key}: ${name} taken from cache (${formatBytes(cached.size)}, same size and time as ${source.display}, SHA-256 of our copy)`);
+            return 'cached';
+        }
+        ctx.reporter.warning(`${key}: ${path} has the size and time of ${source.display} but is not our copy: copying again`);
     }
     const started = Date.now();
     await viaPartial(ctx, path, async (partial) => {
@@ -45375,10 +45978,30 @@ async function copyLocal(ctx, key, source, path) {
         }
         // The same time as the original is what tells the next run that the copy is current.
         await (0,promises_namespaceObject.utimes)(partial, original.atimeMs / 1000, original.mtimeMs / 1000);
+        const copy = { source: source.display, sha256: await sha256File(partial, undefined, ctx.signal) };
+        await (0,promises_namespaceObject.rm)(copySidecarPath(path), { force: true });
+        await (0,promises_namespaceObject.writeFile)(copySidecarPath(path), `${JSON.stringify(copy)}\n`, { mode: FILE_MODE, flag: 'wx' });
         return true;
     });
     ctx.reporter.info(`${key}: copied ${source.display} to ${path} (${formatBytes(original.size)} in ${formatDuration(Date.now() - started)})`);
     return 'downloaded';
+}
+function copySidecarPath(path) {
+    return `${path}.copy.json`;
+}
+/** Whether the cached file still has the SHA-256 recorded when we copied it from this source (re-hashed). */
+async function isOurCopy(ctx, path, source) {
+    const sidecar = copySidecarPath(path);
+    const info = await (0,promises_namespaceObject.lstat)(sidecar).catch(() => undefined);
+    if (!info?.isFile() || info.uid !== currentUid())
+        return false;
+    try {
+        const record = JSON.parse(await (0,promises_namespaceObject.readFile)(sidecar, 'utf8'));
+        return record.source === source.display && record.sha256 === (await sha256File(path, undefined, ctx.signal));
+    }
+    catch {
+        return false;
+    }
 }
 async function downloadHttp(ctx, key, source, path) {
     const { reporter } = ctx;
@@ -45689,6 +46312,162 @@ class CleanupStack {
     }
 }
 //# sourceMappingURL=resources.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/guest-tree.js
+
+
+
+/** A symlink chain longer than this is a loop (Linux's MAXSYMLINKS). */
+const MAX_SYMLINKS = 40;
+class GuestTree {
+    root;
+    host;
+    reader;
+    constructor(root, host) {
+        this.root = root;
+        this.host = host;
+        this.reader = host.isRoot ? directReader : sudoReader(host);
+    }
+    /** The absolute host path of a guest path (one that resolve() returned). */
+    hostPath(guestPath) {
+        return (0,external_node_path_namespaceObject.join)(this.root, guestPath);
+    }
+    /**
+     * Resolve a guest folder (a path relative to its root) inside the root,
+     * every symlink followed as the guest would: the path returned is a folder
+     * with no symlink on the way (its entries, symlinks among them, are what
+     * list() gives).
+     */
+    async resolveFolder(path) {
+        let pending = path.split('/').filter((part) => part !== '' && part !== '.');
+        let resolved = [];
+        let links = 0;
+        let throughLink = false;
+        while (pending.length) {
+            const [name, ...rest] = pending;
+            pending = rest;
+            if (name === '..') {
+                resolved.pop();
+                continue;
+            }
+            const candidate = [...resolved, name];
+            const info = await this.reader.lstat((0,external_node_path_namespaceObject.join)(this.root, ...candidate));
+            if (info.kind === 'link') {
+                if (++links > MAX_SYMLINKS)
+                    return { missing: true, why: `more than ${MAX_SYMLINKS} symlinks (a loop)` };
+                throughLink = true;
+                if (info.target.startsWith('/'))
+                    resolved = [];
+                pending = [...info.target.split('/').filter((part) => part !== '' && part !== '.'), ...pending];
+                continue;
+            }
+            if (info.kind !== 'dir') {
+                const why = `/${candidate.join('/')} is ${info.kind === 'missing' ? 'missing' : 'not a folder'}`;
+                return throughLink ? { missing: true, why: `${why} (reached through a symlink)` } : { missing: true };
+            }
+            resolved = candidate;
+        }
+        return { path: resolved.join('/') };
+    }
+    /** The entries of a resolved folder (lstat types: a symlink is a link, never what it points at). */
+    list(guestDir) {
+        return this.reader.list(this.hostPath(guestDir));
+    }
+    kind(guestPath) {
+        return this.reader.lstat(this.hostPath(guestPath));
+    }
+    /** A resolved regular file's content, or undefined when it is no regular file. */
+    read(guestPath) {
+        return this.reader.read(this.hostPath(guestPath));
+    }
+    /**
+     * Remove a resolved path: a symlink as a link, a folder with what it holds
+     * (rm does not follow symlinks below it, and the path has none on the way).
+     */
+    async remove(guestPath) {
+        if (guestPath === '')
+            throw new Error('refusing to remove the root of the installed system');
+        await this.host.run(['rm', '--recursive', '--force', '--one-file-system', '--', this.hostPath(guestPath)], {
+            root: true,
+            quiet: this.host.isRoot,
+        });
+    }
+}
+function kindOf(stats) {
+    if (stats.isSymbolicLink())
+        return 'link';
+    if (stats.isDirectory())
+        return 'dir';
+    return stats.isFile() ? 'file' : 'other';
+}
+const directReader = {
+    async lstat(path) {
+        try {
+            const stats = await (0,promises_namespaceObject.lstat)(path);
+            const kind = kindOf(stats);
+            return { kind, target: kind === 'link' ? await (0,promises_namespaceObject.readlink)(path) : '' };
+        }
+        catch {
+            return { kind: 'missing', target: '' };
+        }
+    },
+    async list(dir) {
+        try {
+            return (await (0,promises_namespaceObject.readdir)(dir, { withFileTypes: true })).map((entry) => ({ name: entry.name, kind: kindOf(entry) }));
+        }
+        catch {
+            return [];
+        }
+    },
+    async read(path) {
+        // O_NOFOLLOW: a symlink is refused by the kernel; O_NONBLOCK: a FIFO does not hang the build.
+        const file = await (0,promises_namespaceObject.open)(path, external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW | external_node_fs_namespaceObject.constants.O_NONBLOCK).catch(() => undefined);
+        if (!file)
+            return undefined;
+        try {
+            return (await file.stat()).isFile() ? await file.readFile('utf8') : undefined;
+        }
+        finally {
+            await file.close();
+        }
+    },
+};
+/** find's %y letters (GNU find, -P: never following a symlink). */
+const FIND_KINDS = { f: 'file', d: 'dir', l: 'link' };
+/** A normal user reads the tree through sudo: `find -P` to lstat and list, `cat` on a verified regular file. */
+function sudoReader(host) {
+    const find = async (args) => {
+        const result = await host.run(['find', '-P', ...args], {
+            root: true,
+            captureStdout: true,
+            quiet: true,
+            allowFailure: true,
+        });
+        return result.exitCode === 0 ? result.stdout.split('\0') : undefined;
+    };
+    const reader = {
+        async lstat(path) {
+            const fields = await find([path, '-maxdepth', '0', '-printf', '%y\\0%l\\0']);
+            if (!fields || fields.length < 2)
+                return { kind: 'missing', target: '' };
+            return { kind: FIND_KINDS[fields[0]] ?? 'other', target: fields[1] };
+        },
+        async list(dir) {
+            const fields = (await find([dir, '-mindepth', '1', '-maxdepth', '1', '-printf', '%y\\0%f\\0'])) ?? [];
+            const entries = [];
+            for (let i = 0; i + 1 < fields.length; i += 2)
+                entries.push({ kind: FIND_KINDS[fields[i]] ?? 'other', name: fields[i + 1] });
+            return entries;
+        },
+        async read(path) {
+            // The path has no symlink on the way (resolved) and is a regular file itself: cat cannot be led elsewhere.
+            if ((await reader.lstat(path)).kind !== 'file')
+                return undefined;
+            return (await host.run(['cat', '--', path], { root: true, captureStdout: true, quiet: true })).stdout;
+        },
+    };
+    return reader;
+}
+//# sourceMappingURL=guest-tree.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/scrub.js
 
 
@@ -45788,19 +46567,28 @@ async function zeroingOf(ctx, filesystem) {
     ctx.reporter.warning(`zerofree cannot zero a ${filesystem} file system: discarding its free space instead`);
     return 'discard';
 }
-/** The partition mounted on a new private folder, with the undo of both registered first. */
+/** The guest's files are content, never programs or devices of the host. */
+const MOUNT_OPTIONS = 'nosuid,nodev,noexec';
+/**
+ * The partition mounted on `guest` in a new private folder (mkdtemp's 700,
+ * this build's user's): the mounted root takes the guest's permissions, the
+ * folder above it keeps everybody else out. The undo of both is registered first.
+ */
 async function mountPartition(ctx, loop) {
     const { host, cleanup } = ctx;
-    const path = await host.makeTempDir((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory.'));
-    const dirEntry = cleanup.register({ kind: 'path', path });
+    const dir = await host.makeTempDir((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory.'));
+    const dirEntry = cleanup.register({ kind: 'path', path: dir });
+    const path = (0,external_node_path_namespaceObject.join)(dir, 'guest');
+    await host.makeDir(path, 0o700);
+    const mount = ['mount', '-o', MOUNT_OPTIONS, loop, path];
     let mountEntry = cleanup.register({ kind: 'mount', path });
-    await host.run(['mount', loop, path], { root: true });
+    await host.run(mount, { root: true });
     return {
         path,
         async remount() {
             await cleanup.release(mountEntry);
             mountEntry = cleanup.register({ kind: 'mount', path });
-            await host.run(['mount', loop, path], { root: true });
+            await host.run(mount, { root: true });
         },
         async release() {
             await cleanup.release(mountEntry);
@@ -45856,70 +46644,62 @@ async function filesystemType(ctx, device) {
     return type;
 }
 /**
- * The entries of a folder of the installed system. Its folders may be
- * private to root (/root is 700): a normal user lists them through sudo.
+ * Expand the simple patterns above (a `*` in the last component only) inside
+ * the guest: the folder is resolved within the guest's root, the matches are
+ * its entries as they are (a symlink there is the log path itself).
  */
-async function listFolder(ctx, dir) {
-    if (ctx.host.isRoot) {
-        try {
-            return (await (0,promises_namespaceObject.readdir)(dir, { withFileTypes: true })).map((entry) => ({
-                path: (0,external_node_path_namespaceObject.join)(dir, entry.name),
-                isDirectory: entry.isDirectory(),
-            }));
-        }
-        catch {
-            return [];
-        }
-    }
-    const listing = await ctx.host.run(['ls', '-1Ap', '--', dir], {
-        root: true,
-        captureStdout: true,
-        quiet: true,
-        allowFailure: true,
-    });
-    if (listing.exitCode !== 0)
-        return [];
-    return listing.stdout
-        .split('\n')
-        .filter((name) => name !== '')
-        .map((name) => ({ path: (0,external_node_path_namespaceObject.join)(dir, name.replace(/\/$/, '')), isDirectory: name.endsWith('/') }));
-}
-/** Expand the simple patterns above (a `*` in the last component only). */
-async function expand(ctx, root, pattern) {
+async function expand(ctx, tree, pattern) {
     const slash = pattern.lastIndexOf('/');
-    const dir = (0,external_node_path_namespaceObject.join)(root, pattern.slice(0, slash));
     const leaf = pattern.slice(slash + 1);
+    const folder = await tree.resolveFolder(pattern.slice(0, slash));
+    if ('missing' in folder) {
+        if (folder.why)
+            ctx.reporter.warning(`skipping /${pattern}: ${folder.why}`);
+        return [];
+    }
     const regex = new RegExp(`^${leaf
         .split('*')
         .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
         .join('.*')}$`);
-    return (await listFolder(ctx, dir))
-        .filter((entry) => regex.test(entry.path.slice(dir.length + 1)))
-        .sort((a, b) => a.path.localeCompare(b.path));
+    const found = [];
+    for (const entry of await tree.list(folder.path)) {
+        if (!regex.test(entry.name))
+            continue;
+        const path = folder.path ? `${folder.path}/${entry.name}` : entry.name;
+        const target = entry.kind === 'link' ? (await tree.kind(path)).target : '';
+        found.push({ path, kind: entry.kind, target });
+    }
+    return found.sort((a, b) => a.path.localeCompare(b.path));
 }
-async function removeInstallerLogs(ctx, root) {
-    const { host, reporter, spec } = ctx;
-    if (spec.installerLogs) {
-        for (const pattern of PRINTED_LOG_PATTERNS) {
-            for (const { path, isDirectory } of await expand(ctx, root, pattern)) {
-                if (isDirectory)
-                    continue;
-                const content = host.isRoot
-                    ? await (0,promises_namespaceObject.readFile)(path, 'utf8')
-                    : (await host.run(['cat', '--', path], { root: true, captureStdout: true, quiet: true })).stdout;
-                reporter.info(`Content of /${(0,external_node_path_namespaceObject.relative)(root, path)}:\n${content}`);
+/** Print the installer's logs that are regular files of the guest; anything else is named, not read. */
+async function printInstallerLogs(ctx, tree) {
+    for (const pattern of PRINTED_LOG_PATTERNS) {
+        for (const { path, kind, target } of await expand(ctx, tree, pattern)) {
+            if (kind === 'dir')
+                continue;
+            const content = kind === 'file' ? await tree.read(path) : undefined;
+            if (content === undefined) {
+                const what = kind === 'link' ? `a symlink to ${target}` : 'not a regular file';
+                ctx.reporter.warning(`not printing /${path}: it is ${what} (only the guest's regular files are printed)`);
+                continue;
             }
+            ctx.reporter.info(`Content of /${path}:\n${content}`);
         }
     }
+}
+/** Print (with installer-logs) and remove the installer's logs; the guest's tree is read as untrusted. */
+async function removeInstallerLogs(ctx, root) {
+    const tree = new GuestTree(root, ctx.host);
+    if (ctx.spec.installerLogs)
+        await printInstallerLogs(ctx, tree);
     const removed = [];
     for (const pattern of INSTALLER_LOG_PATTERNS) {
-        for (const { path } of await expand(ctx, root, pattern)) {
-            const name = `/${(0,external_node_path_namespaceObject.relative)(root, path)}`;
-            reporter.info(`Removing ${name}`);
-            await host.run(['rm', '--recursive', '--force', '--one-file-system', '--', path], {
-                root: true,
-                quiet: host.isRoot,
-            });
+        for (const { path, kind, target } of await expand(ctx, tree, pattern)) {
+            const name = `/${path}`;
+            if (removed.includes(name))
+                continue;
+            ctx.reporter.info(`Removing ${name}${kind === 'link' ? ` (a symlink to ${target}: the link only)` : ''}`);
+            await tree.remove(path);
             removed.push(name);
         }
     }
@@ -46301,6 +47081,7 @@ async function buildImage(options) {
         checkOutputs(spec);
     if (host.live)
         checkHost(spec);
+    options.onChecked?.();
     const run = new BuildRun(options, host);
     const { ctx } = run;
     const paths = outputPaths(spec);
@@ -46841,6 +47622,36 @@ function readInputs(read = readInput) {
     };
 }
 //# sourceMappingURL=inputs.js.map
+;// CONCATENATED MODULE: ./build/src/action/secrets.js
+
+
+/** A configuration file larger than this is not scanned (it is not a configuration). */
+const MAX_SCANNED_BYTES = 1 << 20;
+/** Every `scheme://…` run of characters in a text: the URIs whose passwords are to be masked. */
+function urisIn(text) {
+    return [...text.matchAll(/[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s"'<>]+/g)].map((match) => match[0]);
+}
+/**
+ * The passwords in every URI of the raw inputs — the overrides, `config-text`
+ * and the `config` file — found before anything is resolved, so that the
+ * runner masks them in every line, annotation and summary from the first one
+ * on (a configuration error may quote a raw value).
+ */
+function inputSecrets(inputs) {
+    const texts = Object.values(inputs.overrides).filter((value) => typeof value === 'string');
+    if (inputs.configText !== undefined)
+        texts.push(inputs.configText);
+    if (inputs.configFile) {
+        try {
+            texts.push((0,external_node_fs_namespaceObject.readFileSync)(inputs.configFile, 'utf8').slice(0, MAX_SCANNED_BYTES));
+        }
+        catch {
+            // An unreadable file is the configuration's error to report, with its own words.
+        }
+    }
+    return secretsOf(texts.flatMap(urisIn));
+}
+//# sourceMappingURL=secrets.js.map
 ;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-glob-options-helper.js
 
 /**
@@ -51191,7 +52002,7 @@ function createClientLogger(namespace) {
 ;// CONCATENATED MODULE: ./node_modules/@typespec/ts-http-runtime/dist/esm/httpHeaders.js
 // Copyright (c) Microsoft Corporation.
 // Licensed under the MIT License.
-function normalizeName(name) {
+function httpHeaders_normalizeName(name) {
     return name.toLowerCase();
 }
 /**
@@ -51226,7 +52037,7 @@ class HttpHeadersImpl {
      * @param value - The value of the header to set.
      */
     set(name, value) {
-        this._headersMap.set(normalizeName(name), { name, value: normalizeValue(value) });
+        this._headersMap.set(httpHeaders_normalizeName(name), { name, value: normalizeValue(value) });
     }
     /**
      * Get the header value for the provided header name, or undefined if no header exists in this
@@ -51234,21 +52045,21 @@ class HttpHeadersImpl {
      * @param name - The name of the header. This value is case-insensitive.
      */
     get(name) {
-        return this._headersMap.get(normalizeName(name))?.value;
+        return this._headersMap.get(httpHeaders_normalizeName(name))?.value;
     }
     /**
      * Get whether or not this header collection contains a header entry for the provided header name.
      * @param name - The name of the header to set. This value is case-insensitive.
      */
     has(name) {
-        return this._headersMap.has(normalizeName(name));
+        return this._headersMap.has(httpHeaders_normalizeName(name));
     }
     /**
      * Remove the header with the provided headerName.
      * @param name - The name of the header to remove.
      */
     delete(name) {
-        this._headersMap.delete(normalizeName(name));
+        this._headersMap.delete(httpHeaders_normalizeName(name));
     }
     /**
      * Get the JSON object representation of this HTTP header collection.
@@ -103550,14 +104361,24 @@ async function cachedFiles(dir) {
     }
     return files;
 }
-/** sha256 over `<name> <sha256>` lines of the installer files the build used. */
-async function installerDigest(installer) {
+/**
+ * sha256 over `<name> <sha256>` lines of the files in the cache folder (those
+ * cachedFiles() keeps: the installer files and their validators): what the
+ * saved archive holds, and what a restore must give back.
+ */
+async function folderDigest(dir) {
     const lines = [];
-    for (const name of Object.values(installer.files)
-        .filter((file) => file !== undefined)
-        .sort())
-        lines.push(`${name} ${await sha256File((0,external_node_path_namespaceObject.join)(installer.dir, name))}`);
+    for (const name of await cachedFiles(dir))
+        lines.push(`${name} ${await sha256File((0,external_node_path_namespaceObject.join)(dir, name))}`);
     return sha256Hex(lines.join('\n'));
+}
+/** Remove what appeared in `dir` since `before` was listed (a failed or untrustworthy restore). */
+async function removeAdded(dir, before) {
+    const names = await (0,promises_namespaceObject.readdir)(dir).catch(() => []);
+    const added = names.filter((name) => !before.has(name)).sort();
+    for (const name of added)
+        await (0,promises_namespaceObject.rm)((0,external_node_path_namespaceObject.join)(dir, name), { recursive: true, force: true });
+    return added;
 }
 /**
  * The image's installer cache folder (`spec.cacheDir`) kept in the GitHub
@@ -103607,24 +104428,44 @@ class InstallerCache {
             this.reporter.info(`${this.spec.cacheDir} already holds ${present.join(', ')} (from an earlier run on this runner): not restoring.`);
             return;
         }
+        // The folder holds none of our files: whatever appears in it now comes from the restore.
+        const before = new Set(await (0,promises_namespaceObject.readdir)(this.spec.cacheDir).catch(() => []));
+        let restored;
         try {
-            this.restoredKey = await restoreCache([this.spec.cacheDir], this.prefix, [this.prefix]);
+            restored = await restoreCache([this.spec.cacheDir], this.prefix, [this.prefix]);
         }
         catch (error) {
             if (error instanceof ValidationError)
                 throw error;
+            await removeAdded(this.spec.cacheDir, before);
             this.reporter.warning(`Restoring the installer cache failed: ${error instanceof Error ? error.message : String(error)}; downloading instead.`);
             return;
         }
-        this.reporter.info(this.restoredKey === undefined
-            ? `No cached installer for ${this.prefix}*: the fetch step downloads it.`
-            : `Restored the installer files from the Actions cache (${this.restoredKey}); the fetch step revalidates them.`);
+        if (restored === undefined) {
+            // @actions/cache reports its own failures (a warning) and returns undefined: a
+            // damaged archive can have been extracted in part, files whole in size but not
+            // in content. None of it may be trusted by the fetch step's revalidation.
+            const removed = await removeAdded(this.spec.cacheDir, before);
+            this.reporter.info(removed.length
+                ? `The installer cache was not restored; removed what the failed restore left in ${this.spec.cacheDir} (${removed.join(', ')}): the fetch step downloads the installer.`
+                : `No cached installer for ${this.prefix}*: the fetch step downloads it.`);
+            return;
+        }
+        // The key ends with the digest of the files saved: what came back must match it.
+        const digest = (await folderDigest(this.spec.cacheDir)).slice(0, 16);
+        if (!restored.endsWith(`-${digest}`)) {
+            const removed = await removeAdded(this.spec.cacheDir, before);
+            this.reporter.warning(`The installer files restored from the Actions cache (${restored}) do not match their key (their digest is ${digest}): removed ${removed.join(', ') || 'them'}; downloading instead.`);
+            return;
+        }
+        this.restoredKey = restored;
+        this.reporter.info(`Restored the installer files from the Actions cache (${this.restoredKey}); the fetch step revalidates them.`);
     }
     /** Keep the folder after a fetch that downloaded something. */
     async save(installer) {
         if (this.notUsed || this.prefix === undefined)
             return;
-        const key = `${this.prefix}${(await installerDigest(installer)).slice(0, 16)}`;
+        const key = `${this.prefix}${(await folderDigest(installer.dir)).slice(0, 16)}`;
         if (key === this.restoredKey) {
             this.reporter.info(`The Actions cache already holds these files (${key}).`);
             return;
@@ -103879,6 +104720,7 @@ function resultRows(summary, result) {
         ['SHA-256', code(result.sha256)],
         ['Accelerator', escapeHtml(result.accelerator)],
         ['Installer', result.cacheHit ? 'from the cache (nothing downloaded)' : 'downloaded'],
+        ['Installer verified', verificationCell(result)],
     ];
     if (summary.cache?.restored)
         rows.push(['Restored from the Actions cache', code(summary.cache.restored)]);
@@ -103893,6 +104735,27 @@ function resultRows(summary, result) {
         ]);
     }
     return rows;
+}
+/** What the installer files were verified against: files and sums, the list's hash, the signing keys. */
+function verificationCell(result) {
+    const chain = result.installer.verification;
+    if (!chain)
+        return 'no (no installer-checksums set)';
+    const files = Object.entries(chain.files).map(([key, file]) => `${escapeHtml(key)} ${code(file.name)} ${code(file.sha256)}`);
+    const parts = [
+        `${files.join(', ')} against ${code(chain.checksums.display)} (SHA-256 ${code(chain.checksums.sha256)})`,
+    ];
+    if (chain.release)
+        parts.push(`listed in ${code(chain.release.display)} (SHA-256 ${code(chain.release.sha256)})`);
+    if (chain.signature)
+        parts.push(`detached signature ${code(chain.signature.display)}`);
+    if (chain.fingerprints.length) {
+        const signers = chain.signers.length ? ` (${escapeHtml(chain.signers.join('; '))})` : '';
+        parts.push(`signed by ${chain.fingerprints.map(code).join(', ')}${signers}, keyring ${code(chain.keyring ?? '')}`);
+    }
+    else
+        parts.push('<strong>unsigned</strong>');
+    return parts.join('; ');
 }
 function table(header, rows) {
     const lines = rows.map((row) => `<tr>${row.map((cell) => `<td>${cell}</td>`).join('')}</tr>`);
@@ -103970,6 +104833,8 @@ class Interruption {
 
 
 
+
+
 function setOutputs(result) {
     setOutput(Output.Image, result.image);
     setOutput(Output.ImagePath, result.imagePath);
@@ -104020,13 +104885,17 @@ function describeFailure(error, interruptedBy) {
 async function buildFromInputs() {
     // Bad input fails here, before anything is installed, downloaded or created.
     const inputs = readInputs();
+    // Passwords in any URI of the inputs, before anything is said (an error may quote a raw value); then those
+    // of the installer's and the uploads' URIs as resolved. The runner masks them in the whole log.
+    const early = inputSecrets(inputs);
+    for (const secret of early)
+        core_setSecret(secret);
     const spec = resolveActionSpec(inputs);
-    checkOutputs(spec);
-    // Passwords in the installer's and the uploads' URIs: the runner masks them in the whole log.
-    const secrets = specSecrets(spec);
+    const secrets = [...new Set([...early, ...specSecrets(spec)])];
     for (const secret of secrets)
         core_setSecret(secret);
-    const logFile = spec.logFile ? openLogFile(spec.logFile, secrets) : undefined;
+    checkOutputs(spec);
+    const logFile = spec.logFile ? heldLogFile(secrets) : undefined;
     const reporter = new ActionReporter(logFile);
     const interruption = new Interruption(reporter, 'still cleaning up; the post step finishes whatever is left.');
     try {
@@ -104037,14 +104906,15 @@ async function buildFromInputs() {
             if (interruption.signal.aborted)
                 throw new AbortedError('interrupted while preparing the runner');
         }
-        await buildWithCache(spec, reporter, interruption.signal);
+        await buildWithCache(spec, reporter, interruption.signal, () => openLogFile(logFile, spec.logFile));
     }
     catch (error) {
         reporter.closeGroup();
         // An image that was published before a later step failed (upload, post-build) is kept: say where it is.
         if (error instanceof BuildError && error.result)
             setOutputs(error.result);
-        const message = describeFailure(error, interruption.by);
+        // The summary is a file the runner does not read through its masks: redact it here.
+        const message = redactSecrets(describeFailure(error, interruption.by), secrets);
         const step = error instanceof BuildError ? error.step : undefined;
         await writeSummary({ image: spec.name, steps: reporter.steps, failure: { step, message } });
         throw new ActionFailure(message, interruption.by);
@@ -104055,27 +104925,36 @@ async function buildFromInputs() {
         logFile?.close();
     }
 }
-/** The log file the configuration asks for, with the passwords masked; a UsageError when it cannot be written. */
-function openLogFile(path, secrets) {
+/**
+ * The log file the configuration asks for, with the passwords masked: its
+ * lines are held until the build's checks passed, then the file is created.
+ */
+function heldLogFile(secrets) {
     const logFile = new LogReporter('image-factory', () => undefined);
+    logFile.mask(secrets);
+    logFile.holdLines();
+    return logFile;
+}
+/** Create the held log file; a UsageError when it cannot be. */
+function openLogFile(logFile, path) {
+    if (!logFile || !path)
+        return;
     try {
-        logFile.mask(secrets);
         logFile.openLogFile(path);
     }
     catch (error) {
         throw new UsageError(`Cannot write the log file ${path}: ${error.message}`);
     }
-    return logFile;
 }
 /** The build, with the installer files restored from the Actions cache before and saved after. */
-async function buildWithCache(spec, reporter, signal) {
+async function buildWithCache(spec, reporter, signal, onChecked) {
     const installerCache = new InstallerCache(spec, reporter);
     // restore() says why when the cache takes no part; that one line needs no group.
     if (installerCache.active)
         await reporter.group('Restore the installer cache', () => installerCache.restore());
     else
         await installerCache.restore();
-    const result = await buildImage({ spec, reporter, signal, onResources: savePendingResources });
+    const result = await buildImage({ spec, reporter, signal, onResources: savePendingResources, onChecked });
     setOutputs(result);
     if (!result.cacheHit && installerCache.active)
         await reporter.group('Save the installer cache', () => installerCache.save(result.installer));

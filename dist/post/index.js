@@ -31719,6 +31719,8 @@ const REQUIREMENTS = [
     { programs: ['losetup', 'blkid', 'fstrim'], packages: { 'apt-get': ['mount', 'util-linux'], dnf: ['util-linux'] } },
     // getfacl/setfacl give qemu passage through private folders (see qemu-access.ts).
     { programs: ['setfacl'], packages: { 'apt-get': ['acl'], dnf: ['acl'] } },
+    // gpgv checks the distributions' signatures over their checksum lists (pipeline/verify.ts).
+    { programs: ['gpgv'], packages: { 'apt-get': ['gpgv'], dnf: ['gnupg2'] } },
 ];
 /** Full path of a program on PATH (sbin folders included), or undefined. */
 function programs_findProgram(name) {
@@ -31751,7 +31753,7 @@ function programsOf(requirements) {
 
 
 /** The programs a build runs as root (through `sudo -n` when not root). */
-const ROOT_COMMANDS = ['losetup', 'blkid', 'mount', 'umount', 'fstrim', 'zerofree', 'ls', 'cat', 'rm'];
+const ROOT_COMMANDS = ['losetup', 'blkid', 'mount', 'umount', 'fstrim', 'zerofree', 'find', 'cat', 'rm'];
 /** A sudoers line that allows exactly the root commands of a build. */
 function sudoersLine(user = process.env.USER ?? process.env.LOGNAME ?? 'builder') {
     const paths = ROOT_COMMANDS.map((command) => programs_findProgram(command) ?? command);
