@@ -65,7 +65,7 @@ function describeFailure(error: unknown, interruptedBy: NodeJS.Signals | undefin
 async function buildFromInputs(): Promise<void> {
   // Bad input fails here, before anything is installed, downloaded or created.
   const inputs = readInputs();
-  const spec: ImageSpec = resolveActionSpec(inputs);
+  const spec: ImageSpec = resolveActionSpec(inputs, (message) => core.warning(message));
   checkOutputs(spec);
   // Passwords in the installer's and the uploads' URIs: the runner masks them in the whole log.
   const secrets = specSecrets(spec);
