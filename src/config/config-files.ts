@@ -41,7 +41,8 @@ export function configFiles(search: ConfigSearch = {}): string[] {
   const named = env[CONFIG_ENV];
   if (named !== undefined) {
     const problem = unreadable(named);
-    if (problem !== undefined) throw new UsageError(`'${named}' (set in ${CONFIG_ENV}) ${problem}.`);
+    if (problem !== undefined)
+      throw new UsageError(`'${named}' (set in ${CONFIG_ENV}) is not a readable file: it ${problem}.`);
     return [resolve(named), ...(search.extraFiles ?? [])];
   }
   const home = search.home ?? homedir();

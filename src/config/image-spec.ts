@@ -148,9 +148,8 @@ export function unknownImage(image: string, knownImages: readonly string[]): Usa
   const listed = closestFirst(image, knownImages).slice(0, LISTED_IMAGES);
   const more = knownImages.length - listed.length;
   return new UsageError(
-    `No section '${image}' defined in the configuration. Images that exist` +
-      `${knownImages.length > 1 ? ' (the closest first)' : ''}: ${listed.join(', ')}` +
-      `${more > 0 ? ` and ${more} more` : ''}.`,
+    `No section '${image}' defined in the configuration. Images that exist: ${listed.join(', ')}` +
+      `${more > 0 ? `, and ${more} more (the ${listed.length} closest to '${image}' are listed)` : ''}.`,
   );
 }
 
