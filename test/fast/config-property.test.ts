@@ -99,16 +99,19 @@ const imageLine = fc
     fragment,
   )
   .map(([key, given]) => `${key} = ${given}`);
+/** The installer's kernel: the real file mostly, sometimes a generated value (a bad file: URI, a URL). */
+const kernelValue = fc.oneof({ weight: 3, arbitrary: fc.constant(kernel) }, { weight: 1, arbitrary: value });
 const configText = fc
   .tuple(
     fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+    kernelValue,
     fc.uniqueArray(imageLine, { maxLength: 3, selector: (text) => text.split(' ')[0] }),
     fc.uniqueArray(section, { maxLength: 3, selector: (text) => text.split('\n')[0].trim() }),
   )
   .map(
-    ([base, lines, sections]) =>
+    ([base, linux, lines, sections]) =>
       (base
-        ? `[img]\nlinux = ${kernel}\ninitrd = ${kernel}\npreseed = ${answer}\ncache_dir = ${scratch}/c\n${lines.join('\n')}\n`
+        ? `[img]\nlinux = ${linux}\ninitrd = ${kernel}\npreseed = ${answer}\ncache_dir = ${scratch}/c\n${lines.join('\n')}\n`
         : '') + sections.join('\n'),
   );
 
