@@ -231,6 +231,24 @@ describe('6: unknown keys are reported', () => {
     await refused(`${BASE}preseeed = 1\n`, ['--print-config', '--strict', 'img'], /unknown key 'preseeed'/);
   });
 
+  test('the action warns of an unknown key in config-text, naming the input and the line', () => {
+    const warnings: string[] = [];
+    resolveActionSpec(
+      {
+        image: 'img',
+        overrides: {},
+        configText: `${BASE}instal-timeout = 3h\n`,
+        installDependencies: false,
+        upload: false,
+        outputDir: out,
+      },
+      (message) => warnings.push(message),
+    );
+    assert.deepEqual(warnings, [
+      "Input 'config-text':6: [img] unknown key 'instal-timeout': no option and no reference uses it; did you mean 'install-timeout'?",
+    ]);
+  });
+
   test('the shipped definitions have no unknown key', async () => {
     const shipped = join(REPO_ROOT, 'data', 'image-factory.conf');
     const config = new ConfigParser();
