@@ -464,7 +464,7 @@ export class ConfigParser {
     const push = (text: string): void => {
       budget.length += text.length;
       if (budget.length > MAX_INTERPOLATED_LENGTH)
-        throw this.sizeError(path, `grows beyond ${MAX_INTERPOLATED_LENGTH} characters`);
+        throw this.sizeError(path, `grows beyond ${MAX_INTERPOLATED_LENGTH} characters as its references are expanded`);
       accum.push(text);
     };
     let rest = value;
@@ -493,7 +493,7 @@ export class ConfigParser {
       rest = rest.slice(match[0].length);
       budget.references += 1;
       if (budget.references > MAX_INTERPOLATED_REFERENCES)
-        throw this.sizeError(path, `takes more than ${MAX_INTERPOLATED_REFERENCES} references`);
+        throw this.sizeError(path, `takes more than ${MAX_INTERPOLATED_REFERENCES} reference expansions`);
       const parts = match[1].split(':');
       if (parts.length > 2) throw this.syntaxError(path, map, `more than one ':' in ${quote(match[0])}`);
       const target: Reference =
@@ -570,9 +570,9 @@ export class ConfigParser {
     const steps = path.map((step) => `[${step.section}] ${step.option}`).join(' → ');
     return new ConfigError(
       'InterpolationSizeError',
-      `${at(origin)}in section [${first.section}], key '${first.option}': the value ${problem} ` +
-        `as its references are expanded (at ${steps}); a value may be at most ${MAX_INTERPOLATED_LENGTH / 1024} KiB, ` +
-        `made with at most ${MAX_INTERPOLATED_REFERENCES} references.`,
+      `${at(origin)}in section [${first.section}], key '${first.option}': the value ${problem} (at ${steps}); ` +
+        `a value may be at most ${MAX_INTERPOLATED_LENGTH / 1024} KiB, made with at most ` +
+        `${MAX_INTERPOLATED_REFERENCES} reference expansions.`,
       { file: origin?.file, line: origin?.line, section: first.section, option: first.option },
     );
   }

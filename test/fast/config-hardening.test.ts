@@ -106,7 +106,7 @@ describe('4: no input crashes the tool', () => {
       `${BASE}append = \${a9}\n`;
     for (const text of [fan('x'.repeat(100)), fan(''), fan('$$')]) {
       const heap = process.memoryUsage().heapUsed;
-      const result = await refused(text, ['--print-config', 'img'], /a\d/, /expand|references/);
+      const result = await refused(text, ['--print-config', 'img'], /key 'a\d'/, /a value may be at most 64 KiB/);
       assert.ok(result.ms < 1000, `took ${result.ms.toFixed(0)} ms`);
       assert.ok(process.memoryUsage().heapUsed - heap < 64 * 2 ** 20, 'heap grew by more than 64 MiB');
     }
