@@ -9,6 +9,7 @@ import {
   type OptionSpec,
   type Overrides,
 } from '../config/options.js';
+import { dollarProblem } from '../config/configparser.js';
 import { UsageError } from '../config/usage-error.js';
 import { Input } from './constants.js';
 
@@ -67,7 +68,8 @@ export function requiredBoolean(name: Input, read: InputReader = readInput): boo
 export function optionalChecked(name: Input, read: InputReader = readInput): string | undefined {
   const value = optionalString(name, read);
   if (value === undefined) return undefined;
-  const problem = valueProblem(inputOption(name), value);
+  const dollar = dollarProblem(value);
+  const problem = dollar === undefined ? valueProblem(inputOption(name), value) : `'${value}' has ${dollar}`;
   if (problem !== undefined) throw invalid(name, problem);
   return value;
 }

@@ -71,7 +71,7 @@ async function buildFromInputs(): Promise<void> {
   // of the installer's and the uploads' URIs as resolved. The runner masks them in the whole log.
   const early = inputSecrets(inputs);
   for (const secret of early) core.setSecret(secret);
-  const spec: ImageSpec = resolveActionSpec(inputs);
+  const spec: ImageSpec = resolveActionSpec(inputs, (message) => core.warning(message));
   const secrets = [...new Set([...early, ...specSecrets(spec)])];
   for (const secret of secrets) core.setSecret(secret);
   checkOutputs(spec);

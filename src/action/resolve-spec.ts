@@ -1,39 +1,27 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { loadConfig } from '../config/config-files.js';
 import { applyOverrides, localDate, resolveImageSpec, type ImageSpec } from '../config/image-spec.js';
 import type { ActionInputs } from './inputs.js';
 
+/** How messages name the `config-text` input, in place of a file: `Input 'config-text':3: …`. */
+export const CONFIG_TEXT_SOURCE = "Input 'config-text'";
+
 /**
  * The image's settings as the command line would resolve them, plus the
- * action's own files read last (later wins): the `config` file, then the
- * `config-text` written to a temporary file that is removed once read.
+ * action's own configuration read last (later wins): the `config` file, then
+ * the `config-text`, whose errors name the input and its line.
  */
-export function resolveActionSpec(inputs: ActionInputs): ImageSpec {
-  const tempDir =
-    inputs.configText === undefined
-      ? undefined
-      : mkdtempSync(join(process.env.RUNNER_TEMP || tmpdir(), 'config-text-'));
-  try {
-    const extraFiles: string[] = [];
-    if (inputs.configFile) extraFiles.push(inputs.configFile);
-    if (tempDir !== undefined) {
-      const textFile = join(tempDir, 'config-text');
-      writeFileSync(textFile, `${inputs.configText}\n`, { mode: 0o600 });
-      extraFiles.push(textFile);
-    }
-    const { config } = loadConfig({ extraFiles });
-    const knownImages = config.sections();
-    const hadSection = applyOverrides(config, inputs.image, inputs.overrides);
-    return resolveImageSpec(config, inputs.image, {
-      outputDir: inputs.outputDir,
-      date: localDate(),
-      knownImages,
-      hadSection,
-      upload: inputs.upload,
-    });
-  } finally {
-    if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
-  }
+export function resolveActionSpec(inputs: ActionInputs, warn?: (message: string) => void): ImageSpec {
+  const extraFiles = inputs.configFile ? [inputs.configFile] : [];
+  const extraTexts = inputs.configText === undefined ? [] : [{ text: inputs.configText, source: CONFIG_TEXT_SOURCE }];
+  const { config } = loadConfig({ extraFiles, extraTexts });
+  const knownImages = config.sections();
+  const hadSection = applyOverrides(config, inputs.image, inputs.overrides);
+  return resolveImageSpec(config, inputs.image, {
+    outputDir: inputs.outputDir,
+    date: localDate(),
+    knownImages,
+    hadSection,
+    upload: inputs.upload,
+    warn,
+  });
 }

@@ -1,12 +1,14 @@
 import { Command, CommanderError, Option } from 'commander';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/config-files.js';
+import { dollarProblem } from '../config/configparser.js';
 import {
   applyOverrides,
   localDate,
-  resolvedOptions,
+  printableOptions,
   resolveImageSpec,
   specSecrets,
+  unknownImage,
   type ImageSpec,
 } from '../config/image-spec.js';
 import {
@@ -19,6 +21,7 @@ import {
   type OptionSpec,
   type Overrides,
 } from '../config/options.js';
+import { checkKeys } from '../config/unknown-keys.js';
 import { UsageError } from '../config/usage-error.js';
 import { AbortedError } from '../host/exec.js';
 import { HostSetupError, prepareHost } from '../host/host-setup.js';
@@ -56,7 +59,18 @@ Examples:
 Exit codes: 0 built, 1 a build step failed (everything it created was removed),
 2 bad input (nothing was created), 130/143 interrupted (cleaned up).`;
 
-function buildProgram(): Command {
+/** Where the command writes: the process's stdout and stderr, or (in tests that run main() in-process) functions. */
+export interface CommandOutput {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const PROCESS_OUTPUT: CommandOutput = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+};
+
+function buildProgram(io: CommandOutput): Command {
   const program = new Command('image-factory')
     .description(DESCRIPTION)
     .argument('[image]', 'image to build: a section of the configuration (default: $IMAGE)');
@@ -72,8 +86,8 @@ function buildProgram(): Command {
     .showHelpAfterError('(run image-factory --help for the options)')
     .exitOverride()
     .configureOutput({
-      writeErr: (text) => process.stderr.write(text),
-      writeOut: (text) => process.stdout.write(text),
+      writeErr: (text) => io.err(text),
+      writeOut: (text) => io.out(text),
     });
 }
 
@@ -87,7 +101,8 @@ function cliOverrides(options: CliOptions): Overrides {
     if (entry.cli === undefined || entry.key === undefined) continue;
     const value = (options as Record<string, string | boolean | undefined>)[camelCase(entry.cli.long)];
     if (typeof value === 'string') {
-      const problem = valueProblem(entry, value);
+      const dollar = dollarProblem(value);
+      const problem = dollar === undefined ? valueProblem(entry, value) : `'${value}' has ${dollar}`;
       if (problem !== undefined) throw new UsageError(badValueMessage(entry, { flag: true }, problem));
     }
     overrides[entry.key] = value;
@@ -96,18 +111,23 @@ function cliOverrides(options: CliOptions): Overrides {
 }
 
 /** Run the command line; returns the exit code. */
-export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
-  const parsed = parseArguments(argv);
+export async function main(
+  argv: string[] = process.argv.slice(2),
+  io: CommandOutput = PROCESS_OUTPUT,
+): Promise<number> {
+  const parsed = parseArguments(argv, io);
   if (typeof parsed === 'number') return parsed;
   const { options, image } = parsed;
-  const spec = resolveSpec(options, image);
+  const warnings: string[] = [];
+  const spec = resolveSpec(options, image, io, warnings);
   if (typeof spec === 'number') return spec;
   // A dry run's lines say so: what it reports was planned, not seen.
-  const reporter = new LogReporter(options.dryRun ? 'image-factory (dry run)' : 'image-factory');
+  const reporter = new LogReporter(options.dryRun ? 'image-factory (dry run)' : 'image-factory', io.err);
   // The build's own messages already redact; this catches a password that a program prints.
   reporter.mask(specSecrets(spec));
   // The log file is created once the checks passed (a refused build creates nothing); it gets the lines said before.
   if (spec.logFile && !options.dryRun) reporter.holdLines();
+  for (const warning of warnings) reporter.warning(warning);
   const interruption = new Interruption(reporter);
   try {
     await build(spec, options, reporter, interruption.signal);
@@ -121,8 +141,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
 }
 
 /** The options and the image, or the exit code when there is nothing to build (--help, a bad flag, no image). */
-function parseArguments(argv: string[]): { options: CliOptions; image: string } | number {
-  const program = buildProgram();
+function parseArguments(argv: string[], io: CommandOutput): { options: CliOptions; image: string } | number {
+  const program = buildProgram(io);
   try {
     program.parse(argv, { from: 'user' });
   } catch (error) {
@@ -131,27 +151,26 @@ function parseArguments(argv: string[]): { options: CliOptions; image: string } 
   }
   const image = program.args[0] ?? process.env.IMAGE;
   if (!image) {
-    process.stderr.write(
-      'image-factory: error: No image specified (give IMAGE as argument or in the IMAGE environment variable).\n',
-    );
+    io.err('image-factory: error: No image specified (give IMAGE as argument or in the IMAGE environment variable).\n');
     return EXIT_USAGE;
   }
   return { options: program.opts<CliOptions>(), image };
 }
 
-/** The image's spec from the configuration and the flags; or, after --print-config or bad input, the exit code. */
-function resolveSpec(options: CliOptions, image: string): ImageSpec | number {
+/**
+ * The image's spec from the configuration and the flags, its warnings added
+ * to `warnings`; or, after --print-config or bad input, the exit code.
+ */
+function resolveSpec(options: CliOptions, image: string, io: CommandOutput, warnings: string[]): ImageSpec | number {
   try {
     const overrides = cliOverrides(options);
     const { config } = loadConfig();
     const knownImages = config.sections();
     const hadSection = applyOverrides(config, image, overrides);
     if (options.printConfig) {
-      if (!hadSection)
-        throw new UsageError(
-          `No section '${image}' defined in the configuration. Images that exist: ${knownImages.join(', ') || '(none)'}.`,
-        );
-      process.stdout.write(`${JSON.stringify(resolvedOptions(config, image), null, 2)}\n`);
+      if (!hadSection) throw unknownImage(image, knownImages);
+      checkKeys(config, image, (message) => io.err(`image-factory: warning: ${message}\n`));
+      io.out(`${JSON.stringify(printableOptions(config, image, options.showSecrets === true), null, 2)}\n`);
       return EXIT_OK;
     }
     return resolveImageSpec(config, image, {
@@ -160,10 +179,11 @@ function resolveSpec(options: CliOptions, image: string): ImageSpec | number {
       knownImages,
       hadSection,
       upload: options.upload !== false,
+      warn: (message) => warnings.push(message),
     });
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`image-factory: error: ${error.message}\n`);
+    io.err(`image-factory: error: ${error.message}\n`);
     return EXIT_USAGE;
   }
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,8 +25,10 @@ export function shippedDataDir(): string {
 export interface ConfigSearch {
   env?: NodeJS.ProcessEnv;
   home?: string;
-  /** Extra files read last (the action's `config` and `config-text`). */
+  /** Extra files read last (the action's `config`). */
   extraFiles?: string[];
+  /** Texts read after them, each named in messages by its source (the action's `config-text`). */
+  extraTexts?: Array<{ text: string; source: string }>;
 }
 
 /**
@@ -38,9 +40,9 @@ export function configFiles(search: ConfigSearch = {}): string[] {
   const env = search.env ?? process.env;
   const named = env[CONFIG_ENV];
   if (named !== undefined) {
-    if (!isReadableFile(named)) {
-      throw new UsageError(`'${named}' (set in ${CONFIG_ENV}) is not a readable file.`);
-    }
+    const problem = unreadable(named);
+    if (problem !== undefined)
+      throw new UsageError(`'${named}' (set in ${CONFIG_ENV}) is not a readable file: it ${problem}.`);
     return [resolve(named), ...(search.extraFiles ?? [])];
   }
   const home = search.home ?? homedir();
@@ -49,7 +51,13 @@ export function configFiles(search: ConfigSearch = {}): string[] {
     SYSTEM_CONFIG,
     join(home, '.config', 'image-factory.conf'),
   ];
-  return [...files.filter(isReadableFile), ...(search.extraFiles ?? [])];
+  // A file that is not there is skipped; one that is there but cannot be read is an error, never ignored.
+  const present = files.filter((file) => existsSync(file));
+  for (const file of present) {
+    const problem = unreadable(file);
+    if (problem !== undefined) throw new UsageError(`the configuration file ${file} ${problem}.`);
+  }
+  return [...present, ...(search.extraFiles ?? [])];
 }
 
 /** Read the configuration files into one parser; `data_dir` defaults to the shipped folder. */
@@ -64,22 +72,36 @@ export function loadConfig(search: ConfigSearch = {}): { config: ConfigParser; f
     } catch (error) {
       throw new UsageError(`cannot read configuration file ${file}: ${(error as Error).message}`);
     }
-    try {
-      config.read(text, file);
-    } catch (error) {
-      if (error instanceof ConfigError) throw new UsageError(error.message);
-      throw error;
-    }
+    readInto(config, text, file);
   }
+  for (const { text, source } of search.extraTexts ?? []) readInto(config, text, source);
   return { config, files };
 }
 
-function isReadableFile(path: string): boolean {
+function readInto(config: ConfigParser, text: string, source: string): void {
   try {
-    if (!statSync(path).isFile()) return false;
-    readFileSync(path, { flag: 'r' }).subarray(0, 0);
-    return true;
-  } catch {
-    return false;
+    config.read(text, source);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+/** Why the configuration file cannot be read, worded after its name, or undefined when it can. */
+function unreadable(path: string): string | undefined {
+  try {
+    if (statSync(path).isDirectory()) return 'is a folder, not a file';
+    const fd = openSync(path, 'r');
+    try {
+      if (!fstatSync(fd).isFile()) return 'is not a regular file';
+    } finally {
+      closeSync(fd);
+    }
+    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 'does not exist';
+    if (code === 'EACCES') return 'cannot be read: permission denied';
+    return `cannot be read: ${(error as Error).message}`;
   }
 }

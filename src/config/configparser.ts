@@ -1,3 +1,5 @@
+import { redactUrisIn } from '../net/credentials.js';
+
 /**
  * INI reading with the exact semantics of Python 3.11's
  * `configparser.ConfigParser(interpolation=ExtendedInterpolation())` and
@@ -14,6 +16,8 @@ export type ConfigErrorKind =
   | 'InterpolationMissingOptionError'
   | 'InterpolationDepthError'
   | 'InterpolationSyntaxError'
+  // Not in Python, which runs out of memory instead: a value whose references fan out past a bound.
+  | 'InterpolationSizeError'
   | 'NoSectionError'
   | 'NoOptionError'
   // Python raises a plain ValueError for these: a bad `$` in set(), a value
@@ -55,6 +59,18 @@ export class ConfigError extends Error {
 export const DEFAULT_SECTION = 'DEFAULT';
 /** configparser.MAX_INTERPOLATION_DEPTH */
 const MAX_INTERPOLATION_DEPTH = 10;
+/**
+ * Bounds of one interpolated value: its length, and how many references are
+ * expanded to make it. Ten keys of ten references each make 10^10 of them
+ * from a few lines; Python then spends minutes and gigabytes before it fails.
+ */
+export const MAX_INTERPOLATED_LENGTH = 64 * 1024;
+export const MAX_INTERPOLATED_REFERENCES = 10_000;
+
+interface Budget {
+  length: number;
+  references: number;
+}
 
 /** RawConfigParser.BOOLEAN_STATES */
 const BOOLEAN_STATES: ReadonlyMap<string, boolean> = new Map([
@@ -107,6 +123,16 @@ const REFERENCE_GLOBAL = /\$\{[^}]+\}/g;
 const SYNTAX_HELP =
   "Write ${key} for a key of the same section or [DEFAULT], ${section:key} for another section's key, and $$ for a literal $.";
 
+/**
+ * What set() refuses in a value (as Python's does), or undefined: a `$` that
+ * is not `$$` or a `${...}` reference. For values given on the command line
+ * or as inputs, which are interpolated like the files' values.
+ */
+export function dollarProblem(value: string): string | undefined {
+  const leftover = value.replaceAll('$$', '').replace(REFERENCE_GLOBAL, '');
+  return leftover.includes('$') ? `a '$' is not followed by '$' or '{...}'. ${SYNTAX_HELP}` : undefined;
+}
+
 interface StoredValue {
   value: string;
   /** Undefined for values given through set(). */
@@ -120,8 +146,9 @@ interface Reference {
   option: string;
 }
 
+/** A value for a message: quoted, newlines shown as \n, passwords in URIs masked. */
 function quote(text: string): string {
-  return `'${text.replace(/\n/g, '\\n')}'`;
+  return `'${redactUrisIn(text).replace(/\n/g, '\\n')}'`;
 }
 
 function at(origin: ConfigOrigin | undefined): string {
@@ -309,15 +336,12 @@ export class ConfigParser {
    * as Python does, and is stored as given (not stripped).
    */
   set(section: string, key: string, value: string): void {
-    if (value !== '') {
-      const leftover = value.replaceAll('$$', '').replace(REFERENCE_GLOBAL, '');
-      if (leftover.includes('$')) {
-        throw new ConfigError(
-          'ValueError',
-          `cannot set [${section}] ${key} to ${quote(value)}: a '$' is not followed by '$' or '{...}'. ${SYNTAX_HELP}`,
-          { section, option: optionxform(key) },
-        );
-      }
+    const problem = dollarProblem(value);
+    if (problem !== undefined) {
+      throw new ConfigError('ValueError', `cannot set [${section}] ${key} to ${quote(value)}: ${problem}`, {
+        section,
+        option: optionxform(key),
+      });
     }
     let table: SectionTable;
     if (section === '' || section === DEFAULT_SECTION) {
@@ -392,6 +416,11 @@ export class ConfigParser {
     return this.lookupTable(section)?.get(optionxform(key))?.origin;
   }
 
+  /** The keys set in the section itself (not those it inherits from [DEFAULT]), in order. */
+  ownKeys(section: string): string[] {
+    return [...(this.sectionTables.get(section)?.keys() ?? [])];
+  }
+
   /** The raw [DEFAULT] values. */
   defaults(): Record<string, string> {
     return Object.fromEntries([...this.defaultTable].map(([key, stored]) => [key, stored.value]));
@@ -416,7 +445,7 @@ export class ConfigParser {
 
   private interpolate(section: string, option: string, value: string, map: SectionTable): string {
     const accum: string[] = [];
-    this.expand({ section, option }, value, map, 1, accum, []);
+    this.expand({ section, option }, value, map, 1, accum, [], { length: 0, references: 0 });
     return accum.join('');
   }
 
@@ -428,23 +457,30 @@ export class ConfigParser {
     depth: number,
     accum: string[],
     chain: Reference[],
+    budget: Budget,
   ): void {
     const path = [...chain, here];
     if (depth > MAX_INTERPOLATION_DEPTH) throw this.depthError(path);
+    const push = (text: string): void => {
+      budget.length += text.length;
+      if (budget.length > MAX_INTERPOLATED_LENGTH)
+        throw this.sizeError(path, `grows beyond ${MAX_INTERPOLATED_LENGTH} characters as its references are expanded`);
+      accum.push(text);
+    };
     let rest = value;
     while (rest !== '') {
       const p = rest.indexOf('$');
       if (p < 0) {
-        accum.push(rest);
+        push(rest);
         return;
       }
       if (p > 0) {
-        accum.push(rest.slice(0, p));
+        push(rest.slice(0, p));
         rest = rest.slice(p);
       }
       const next = rest.slice(1, 2);
       if (next === '$') {
-        accum.push('$');
+        push('$');
         rest = rest.slice(2);
         continue;
       }
@@ -455,6 +491,9 @@ export class ConfigParser {
       if (!match)
         throw this.syntaxError(path, map, `${quote(rest)} starts a reference that is empty or has no closing '}'`);
       rest = rest.slice(match[0].length);
+      budget.references += 1;
+      if (budget.references > MAX_INTERPOLATED_REFERENCES)
+        throw this.sizeError(path, `takes more than ${MAX_INTERPOLATED_REFERENCES} reference expansions`);
       const parts = match[1].split(':');
       if (parts.length > 2) throw this.syntaxError(path, map, `more than one ':' in ${quote(match[0])}`);
       const target: Reference =
@@ -465,9 +504,9 @@ export class ConfigParser {
       const found = targetMap?.get(target.option);
       if (!targetMap || !found) throw this.missingError(path, map, match[1], target);
       if (found.value.includes('$')) {
-        this.expand(target, found.value, targetMap, depth + 1, accum, path);
+        this.expand(target, found.value, targetMap, depth + 1, accum, path, budget);
       } else {
-        accum.push(found.value);
+        push(found.value);
       }
     }
   }
@@ -521,6 +560,20 @@ export class ConfigParser {
       'InterpolationSyntaxError',
       `${prefix}: ${problem}${this.reachedFrom(path)}. ${SYNTAX_HELP}`,
       where,
+    );
+  }
+
+  /** A value too big to be meant: named by the key being read, and the keys that were being expanded. */
+  private sizeError(path: Reference[], problem: string): ConfigError {
+    const first = path[0];
+    const origin = this.lookupTable(first.section)?.get(first.option)?.origin;
+    const steps = path.map((step) => `[${step.section}] ${step.option}`).join(' → ');
+    return new ConfigError(
+      'InterpolationSizeError',
+      `${at(origin)}in section [${first.section}], key '${first.option}': the value ${problem} (at ${steps}); ` +
+        `a value may be at most ${MAX_INTERPOLATED_LENGTH / 1024} KiB, made with at most ` +
+        `${MAX_INTERPOLATED_REFERENCES} reference expansions.`,
+      { file: origin?.file, line: origin?.line, section: first.section, option: first.option },
     );
   }
 

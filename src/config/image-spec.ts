@@ -1,8 +1,8 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { redactUri, secretsOf } from '../net/credentials.js';
-import { ConfigError, ConfigParser, parseBoolean } from './configparser.js';
+import { redactSecrets, redactUri, secretsInText, secretsOf } from '../net/credentials.js';
+import { ConfigParser, DEFAULT_SECTION, parseBoolean } from './configparser.js';
 import {
   badValueMessage,
   optionByKey,
@@ -14,8 +14,11 @@ import {
   type Overrides,
 } from './options.js';
 import { parseBytes, parseDuration } from './units.js';
-import { UsageError } from './usage-error.js';
+import { checkKeys, closestFirst } from './unknown-keys.js';
+import { asUsageError, UsageError } from './usage-error.js';
 import { resolveVerification, type VerificationSpec } from './verification-spec.js';
+
+export { asUsageError };
 
 export type ImageFormat = ChoiceOf<'format'>;
 export type Accelerator = ChoiceOf<'accelerator'>;
@@ -116,12 +119,50 @@ export function defaultCacheDir(uid = process.getuid?.() ?? 0): string {
   return uid === 0 ? '/var/cache/image-factory' : '~/.cache/image-factory';
 }
 
+/** The longest image name: its files (`.<name>-<date>.partial-XXXXXX`, `….qcow2.sha256sum`) stay below 255 bytes. */
+const MAX_IMAGE_NAME = 200;
+
+/**
+ * An image name is a plain file name: it names the image's files and its
+ * cache folder, and goes into virt-install's domain name and into
+ * post-upload commands. A UsageError says what is accepted.
+ */
+export function checkImageName(image: string): void {
+  if (image === DEFAULT_SECTION) {
+    throw new UsageError(
+      `'${DEFAULT_SECTION}' is not an image: [${DEFAULT_SECTION}] holds the keys that every image shares. Name an image's section.`,
+    );
+  }
+  if (/^[A-Za-z0-9_+][A-Za-z0-9._+-]*$/.test(image) && image.length <= MAX_IMAGE_NAME) return;
+  const shown = image.length > 60 ? `${image.slice(0, 60)}…` : image;
+  throw new UsageError(
+    `${JSON.stringify(shown)} is not an image name: an image name is a plain file name of letters, digits, ` +
+      `'.', '_', '+' and '-', not starting with '.' or '-', at most ${MAX_IMAGE_NAME} characters.`,
+  );
+}
+
+/** How many known images an unknown one lists: about a screenful. */
+const LISTED_IMAGES = 20;
+
+/** No such image: the known ones, closest first, at most a screenful of them. */
+export function unknownImage(image: string, knownImages: readonly string[]): UsageError {
+  if (knownImages.length === 0)
+    return new UsageError(`No section '${image}' defined in the configuration, which defines no image.`);
+  const listed = closestFirst(image, knownImages).slice(0, LISTED_IMAGES);
+  const more = knownImages.length - listed.length;
+  return new UsageError(
+    `No section '${image}' defined in the configuration. Images that exist: ${listed.join(', ')}` +
+      `${more > 0 ? `, and ${more} more (the ${listed.length} closest to '${image}' are listed)` : ''}.`,
+  );
+}
+
 /**
  * Apply overrides the way the original does: written into the image's
  * section (booleans as Python's str(bool)), and cache_dir set when unset.
  * Returns false when the image has no section.
  */
 export function applyOverrides(config: ConfigParser, image: string, overrides: Overrides): boolean {
+  checkImageName(image);
   const existed = config.hasSection(image);
   if (!existed) config.addSection(image);
   try {
@@ -138,13 +179,21 @@ export function applyOverrides(config: ConfigParser, image: string, overrides: O
 }
 
 /**
- * A ConfigError as the UsageError the front doors report, keeping its place:
- * the message starts with file:line when the error knows them.
+ * The resolved options for --print-config: items(section), with every form of
+ * every password of a URI in them (or in an upload destination's target)
+ * replaced by *** — in every value, so a password kept in a key of its own
+ * and referenced from a URI is hidden too — unless `showSecrets`.
  */
-export function asUsageError(error: unknown): unknown {
-  if (!(error instanceof ConfigError)) return error;
-  const at = error.file !== undefined && error.line !== undefined ? `${error.file}:${error.line}: ` : '';
-  return new UsageError(at && !error.message.includes(at) ? `${at}${error.message}` : error.message);
+export function printableOptions(config: ConfigParser, image: string, showSecrets = false): Record<string, string> {
+  const options = resolvedOptions(config, image);
+  if (showSecrets) return options;
+  const targets = (options.upload_destinations ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => config.hasSection(name) && config.hasOption(name, 'upload_target'))
+    .map((name) => resolvedOptions(config, name).upload_target);
+  const secrets = secretsInText([...Object.values(options), ...targets].join('\n'));
+  return Object.fromEntries(Object.entries(options).map(([key, value]) => [key, redactSecrets(value, secrets)]));
 }
 
 /** The resolved options of an image: configparser's items(section). */
@@ -164,6 +213,8 @@ export interface ResolveContext {
   /** Whether the image had a section before overrides were applied. */
   hadSection: boolean;
   upload: boolean;
+  /** Where warnings go (unknown keys); they are dropped when not given. */
+  warn?: (message: string) => void;
 }
 
 /**
@@ -223,11 +274,10 @@ class SectionReader {
 
 /** Turn an image's section into a validated ImageSpec, or throw UsageError saying what is wrong. */
 export function resolveImageSpec(config: ConfigParser, image: string, context: ResolveContext): ImageSpec {
-  if (!context.hadSection) {
-    const known = context.knownImages.length ? context.knownImages.join(', ') : '(none)';
-    throw new UsageError(`No section '${image}' defined in the configuration. Images that exist: ${known}.`);
-  }
+  if (!context.hadSection) throw unknownImage(image, context.knownImages);
+  checkOutputFolder(context.outputDir);
   const options = resolvedOptions(config, image);
+  checkKeys(config, image, context.warn ?? (() => undefined));
   const read = new SectionReader(config, image, options);
   const problem: Problem = (key, message) => read.problem(key, message);
   const machine = resolveMachine(read);
@@ -266,6 +316,17 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
       ramMiB: Math.max(machine.ramMiB, 512),
     },
   };
+}
+
+/** A path that exists must be a folder to be the output folder (one that does not exist fails before the build). */
+function checkOutputFolder(outputDir: string): void {
+  let isFolder = true;
+  try {
+    isFolder = statSync(outputDir).isDirectory();
+  } catch {
+    return;
+  }
+  if (!isFolder) throw new UsageError(`the output folder ${outputDir} is not a folder; name a folder for the image.`);
 }
 
 /** The installing machine: memory, cores, network card, display, OS and CPU model. */
@@ -325,7 +386,15 @@ export function parseSource(uri: string, fail: (message: string) => UsageError):
         throw fail(`'${uri}' names host '${host}'; a file: URI must be local (file:///path).`);
       path = path.slice(2 + host.length);
     }
-    return { uri, display: uri, scheme: 'file', location: resolve(expandHome(decodeURIComponent(path))) };
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(path);
+    } catch {
+      throw fail(
+        `'${uri}' has a bad percent-escape; in a file: URI write % as %25, and escapes as % and two hex digits of UTF-8.`,
+      );
+    }
+    return { uri, display: uri, scheme: 'file', location: resolve(expandHome(decoded)) };
   }
   if (scheme === 'http' || scheme === 'https' || scheme === 'rsync') {
     let url: URL;
@@ -360,8 +429,18 @@ function resolveAnswerFile(options: Record<string, string>, problem: Problem): I
   } catch {
     throw problem(kind, `the answer file '${path}' does not exist or is not readable.`);
   }
+  if (!statSync(path).isFile()) throw problem(kind, `the answer file '${path}' is not a regular file.`);
   return { kind, path };
 }
+
+/**
+ * rsync options that write into the file under its final name while it
+ * transfers, so a consumer could see half an image: refused in upload_args
+ * before the build starts. (`--partial` and `-P` are harmless: the upload's
+ * `--partial-dir` wins. `--temp-dir` on another file system is harmless too:
+ * with a partial dir, rsync copies into it and renames.)
+ */
+export const UNSAFE_UPLOAD_ARGS = ['--inplace', '--append', '--append-verify', '--write-devices'];
 
 function resolveUploads(config: ConfigParser, image: string, options: Record<string, string>): UploadDestination[] {
   const names = (options.upload_destinations ?? '')
@@ -369,52 +448,58 @@ function resolveUploads(config: ConfigParser, image: string, options: Record<str
     .map((name) => name.trim())
     .filter((name) => name !== '');
   const origin = config.origin(image, 'upload_destinations');
-  const at = origin ? `${origin.file}:${origin.line}: ` : '';
+  const at = `${origin ? `${origin.file}:${origin.line}: ` : ''}[${image}] upload_destinations`;
+  const twice = names.find((name, index) => names.indexOf(name) !== index);
+  if (twice !== undefined) throw new UsageError(`${at} names '${twice}' twice; name each destination once.`);
   return names.map((name) => {
-    if (!config.hasSection(name)) {
-      throw new UsageError(`${at}[${image}] upload_destinations names '${name}', but there is no section [${name}].`);
-    }
-    const get = (key: string): string | undefined => {
-      if (!config.hasOption(name, key)) return undefined;
-      try {
-        return config.get(name, key);
-      } catch (error) {
-        throw asUsageError(error);
-      }
-    };
-    const where = (key: string): string => {
-      const o = config.origin(name, key);
-      return o ? `${o.file}:${o.line}: ` : '';
-    };
-    const type = get('upload_type')?.trim();
-    if (!type) throw new UsageError(`[${name}] has no 'upload_type' (the only type is rsync).`);
-    if (type.toLowerCase() !== 'rsync') {
-      throw new UsageError(
-        `${where('upload_type')}[${name}] upload_type: unknown type '${type}'. Supported types: rsync.`,
-      );
-    }
-    const target = get('upload_target')?.trim();
-    if (!target)
-      throw new UsageError(`[${name}] has no 'upload_target' (e.g. user@host:/srv/images/ or rsync://host/module/).`);
-    const keys: string[] = [];
-    if (config.hasOption(name, 'post-upload-command')) keys.push('post-upload-command');
-    for (let i = 1; config.hasOption(name, `post-upload-command${i}`); i += 1) keys.push(`post-upload-command${i}`);
-    // ${image} names the uploaded file, as in the original: the key is set in the
-    // destination's section before the commands are read. Try it now so that a
-    // broken command fails before the build rather than after it.
-    const postUploadCommands = (imageFile: string): string[][] => {
-      config.set(name, 'image', imageFile);
-      return keys.map((key) => (get(key) ?? '').split(' ').filter((word) => word.trim() !== ''));
-    };
-    postUploadCommands('IMAGE');
-    return {
-      name,
-      type: 'rsync',
-      target,
-      args: (get('upload_args') ?? '').split(' ').filter((arg) => arg.trim() !== ''),
-      postUploadCommands,
-    };
+    if (!config.hasSection(name)) throw new UsageError(`${at} names '${name}', but there is no section [${name}].`);
+    return resolveDestination(config, name);
   });
+}
+
+/** One upload destination's section, checked: type, target, arguments and post-upload commands. */
+function resolveDestination(config: ConfigParser, name: string): UploadDestination {
+  const get = (key: string): string | undefined => {
+    if (!config.hasOption(name, key)) return undefined;
+    try {
+      return config.get(name, key);
+    } catch (error) {
+      throw asUsageError(error);
+    }
+  };
+  const where = (key: string): string => {
+    const o = config.origin(name, key);
+    return `${o ? `${o.file}:${o.line}: ` : ''}[${name}] ${key}`;
+  };
+  const type = get('upload_type')?.trim();
+  if (!type) throw new UsageError(`[${name}] has no 'upload_type' (the only type is rsync).`);
+  if (type.toLowerCase() !== 'rsync') {
+    throw new UsageError(`${where('upload_type')}: unknown type '${type}'. Supported types: rsync.`);
+  }
+  const target = get('upload_target')?.trim();
+  if (!target)
+    throw new UsageError(`[${name}] has no 'upload_target' (e.g. user@host:/srv/images/ or rsync://host/module/).`);
+  const args = (get('upload_args') ?? '').split(' ').filter((arg) => arg.trim() !== '');
+  const unsafe = args.filter((arg) => UNSAFE_UPLOAD_ARGS.includes(arg.split('=')[0]));
+  if (unsafe.length) {
+    throw new UsageError(
+      `${where('upload_args')}: ${unsafe.join(' ')} would let rsync write into the file under its final name while it ` +
+        `transfers, so a consumer could see half an image; remove ${unsafe.length === 1 ? 'it' : 'them'}.`,
+    );
+  }
+  const keys: string[] = [];
+  if (config.hasOption(name, 'post-upload-command')) keys.push('post-upload-command');
+  for (let i = 1; config.hasOption(name, `post-upload-command${i}`); i += 1) keys.push(`post-upload-command${i}`);
+  // ${image} names the uploaded file, as in the original: the key is set in the
+  // destination's section before the commands are read (its `$` escaped, so the
+  // name is text, never a reference). Try it now so that a broken command fails
+  // before the build rather than after it.
+  const postUploadCommands = (imageFile: string): string[][] => {
+    config.set(name, 'image', imageFile.replaceAll('$', '$$$$'));
+    return keys.map((key) => (get(key) ?? '').split(' ').filter((word) => word.trim() !== ''));
+  };
+  postUploadCommands('IMAGE');
+  return { name, type: 'rsync', target, args, postUploadCommands };
 }
 
 export function expandHome(path: string): string {

@@ -6,7 +6,8 @@
  * table and the wording of a bad value all come from here.
  */
 import { parseBoolean } from './configparser.js';
-import { DURATION_FORMS, SIZE_FORMS, parseBytes, parseDuration } from './units.js';
+import { availableParallelism } from 'node:os';
+import { durationProblem, parseBytes, sizeProblem } from './units.js';
 
 /**
  * What an option's value is. The scalar kinds (choice, size, duration,
@@ -81,12 +82,31 @@ function checkMac(value: string): string | undefined {
   return undefined;
 }
 
-/** LISTEN:DISPLAY as `{ listen, port }`, or undefined. */
+/**
+ * LISTEN:DISPLAY as `{ listen, port }`, or undefined. LISTEN is empty, a host
+ * name, an IPv4 address or an IPv6 address in brackets: nothing that could
+ * add a sub-option to virt-install's `--graphics` (no `,` or `=`).
+ */
 export function parseVnc(value: string): { listen: string; port: number } | undefined {
-  const match = /^([^:]*):([0-9]+)$/.exec(value.trim());
-  if (!match || Number(match[2]) > 65535 - 5900) return undefined;
-  return { listen: match[1], port: 5900 + Number(match[2]) };
+  const match =
+    /^(?:\[([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)\]|([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)?):([0-9]{1,5})$/.exec(
+      value.trim(),
+    );
+  if (!match || Number(match[3]) > 65535 - 5900) return undefined;
+  return { listen: match[1] ?? match[2] ?? '', port: 5900 + Number(match[3]) };
 }
+
+/** How many cores an installing VM may have: the host's, times this. */
+export const CORES_PER_HOST_CORE = 4;
+
+function checkCores(value: string): string | undefined {
+  const most = availableParallelism() * CORES_PER_HOST_CORE;
+  if (Number(value) <= most) return undefined;
+  return `is more than ${CORES_PER_HOST_CORE} times this host's ${availableParallelism()} cores; use at most ${most}.`;
+}
+
+/** The smallest disk: 1 MiB, where the first partition of an aligned partition table starts. */
+export const MIN_IMAGE_SIZE = 2 ** 20;
 
 export const OPTIONS = [
   {
@@ -185,13 +205,13 @@ export const OPTIONS = [
     kind: 'string',
     new: true,
     check: (value) =>
-      /^[A-Za-z0-9=,._-]+$/.test(value)
+      /^[A-Za-z0-9][A-Za-z0-9=,._-]*$/.test(value)
         ? undefined
         : 'is not a virt-install --cpu value such as mode=maximum, host-passthrough or host-model.',
     help: "virt-install's --cpu, e.g. mode=maximum",
   },
   { key: 'ram', kind: 'size', default: '1G', help: 'memory of the installing VM (at least 128 MiB)' },
-  { key: 'cores', kind: 'count', default: '1', help: 'CPU cores of the installing VM' },
+  { key: 'cores', kind: 'count', default: '1', check: checkCores, help: 'CPU cores of the installing VM' },
   {
     key: 'cache_dir',
     cli: { long: 'cache-dir', short: 'c', arg: 'dir' },
@@ -215,6 +235,8 @@ export const OPTIONS = [
     input: 'image-size',
     kind: 'size',
     default: '2G',
+    check: (value) =>
+      (parseBytes(value) ?? 0) < MIN_IMAGE_SIZE ? 'is too small for a partition table; use at least 1 MiB.' : undefined,
     help: "size of the image's disk, e.g. 4G (legacy binary), '4 GiB', '5 GB'",
   },
   { key: 'keep-raw', kind: 'boolean', default: 'no', help: 'keep the raw image beside the qcow2' },
@@ -230,7 +252,10 @@ export const OPTIONS = [
     key: 'vnc',
     kind: 'string',
     check: (value) =>
-      parseVnc(value) ? undefined : 'is not a VNC display; use LISTEN:DISPLAY such as localhost:1 (port 5901) or :1.',
+      parseVnc(value)
+        ? undefined
+        : 'is not a VNC display; use LISTEN:DISPLAY such as localhost:1 (port 5901), :1 or [::1]:1, ' +
+          'where LISTEN is a host name or an IP address (IPv6 in brackets).',
     help: 'VNC display of the installing machine as LISTEN:N (port 5900+N)',
   },
   {
@@ -356,10 +381,24 @@ export const OPTIONS = [
     help: 'first install missing host tools (apt-get or dnf), start libvirt if nothing runs it, open a root-only /dev/kvm to the kvm group',
   },
   {
+    key: 'strict',
+    cli: { long: 'strict' },
+    kind: 'boolean',
+    default: 'no',
+    new: true,
+    help: 'a key that no option and no reference uses (a misspelt one) is an error, not a warning',
+  },
+  {
     cli: { long: 'print-config' },
     kind: 'boolean',
     new: true,
     help: "print the image's resolved settings as JSON (configparser's items() after the options) and exit",
+  },
+  {
+    cli: { long: 'show-secrets' },
+    kind: 'boolean',
+    new: true,
+    help: 'with --print-config: show passwords in URIs instead of ***',
   },
   {
     cli: { long: 'dry-run' },
@@ -370,7 +409,7 @@ export const OPTIONS = [
 ] as const satisfies readonly OptionSpec[];
 
 function checkOsinfo(value: string): string | undefined {
-  if (/^[A-Za-z0-9._-]+$/.test(value)) return undefined;
+  if (/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(value)) return undefined;
   return "is not an OS name; use a short id from 'virt-install --osinfo list' such as debian12 or linux2022.";
 }
 
@@ -430,12 +469,16 @@ export function valueProblem(entry: OptionSpec, text: string): string | undefine
       if (!(entry.choices ?? []).includes(value))
         return `'${value}' is not one of ${(entry.choices ?? []).join(', ')}.`;
       break;
-    case 'size':
-      if (!parseBytes(value)) return `'${text}' is not a size; use ${SIZE_FORMS}.`;
+    case 'size': {
+      const problem = sizeProblem(value);
+      if (problem !== undefined) return `'${text}' ${problem}`;
       break;
-    case 'duration':
-      if (!parseDuration(value)) return `'${text}' is not a duration; use ${DURATION_FORMS}.`;
+    }
+    case 'duration': {
+      const problem = durationProblem(value);
+      if (problem !== undefined) return `'${text}' ${problem}`;
       break;
+    }
     case 'count':
       if (!/^[1-9][0-9]*$/.test(value)) return `'${text}' is not a whole number (1 or more).`;
       break;

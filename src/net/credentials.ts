@@ -217,3 +217,45 @@ function ambiguous(uri: string): boolean {
   const slash = uri.indexOf('/', wide.start);
   return slash < 0 || wide.colon < slash;
 }
+
+/**
+ * Where a URI starts in a word of other text (`url=https://…` in kernel
+ * arguments too, and rsync's `…@host::…` after a `=`), or -1. Scanned by hand,
+ * not with a regular expression: a long value must not take quadratic time.
+ */
+function uriStart(word: string): number {
+  const separator = word.indexOf('://');
+  if (separator > 0) {
+    let start = separator;
+    while (start > 0 && /[A-Za-z0-9+.-]/.test(word[start - 1])) start -= 1;
+    while (start < separator && !/[A-Za-z]/.test(word[start])) start += 1;
+    if (start < separator) return start;
+  }
+  const at = word.indexOf('@');
+  if (at >= 0 && word.includes('::', at)) return word.lastIndexOf('=', at) + 1;
+  return -1;
+}
+
+/** `text` split into words and the spaces and quotes between them, each word with the URI it holds. */
+function mapUris(text: string, onUri: (uri: string) => string): string {
+  return text
+    .split(/([\s'"]+)/)
+    .map((word, index) => {
+      if (index % 2 === 1) return word;
+      const start = uriStart(word);
+      return start < 0 ? word : `${word.slice(0, start)}${onUri(word.slice(start))}`;
+    })
+    .join('');
+}
+
+/** `text` with the password of every URI in it replaced by `***`: for values quoted in messages. */
+export function redactUrisIn(text: string): string {
+  return mapUris(text, (uri) => redactUri(uri));
+}
+
+/** The secret variants of every URI inside `text`, longest first. */
+export function secretsInText(text: string): string[] {
+  const uris: string[] = [];
+  mapUris(text, (uri) => (uris.push(uri), uri));
+  return secretsOf(uris);
+}

@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImageSpec } from '../config/image-spec.js';
 import { UsageError } from '../config/usage-error.js';
@@ -27,7 +27,8 @@ export function outputPaths(spec: ImageSpec): OutputPaths {
 export function checkOutputs(spec: ImageSpec): void {
   const paths = outputPaths(spec);
   for (const path of [paths.image, paths.checksum, paths.raw]) {
-    if (path && existsSync(path)) {
+    // lstat: a symlink under a final name counts, even one that points nowhere.
+    if (path && lstatSync(path, { throwIfNoEntry: false }) !== undefined) {
       throw new UsageError(
         `${path} already exists; image-factory never overwrites a finished image. Move it away or build in another folder.`,
       );

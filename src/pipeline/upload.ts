@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import type { UploadDestination } from '../config/image-spec.js';
+import { UNSAFE_UPLOAD_ARGS, type UploadDestination } from '../config/image-spec.js';
 import { formatDuration } from '../config/units.js';
 import { formatCommand } from '../host/command-error.js';
 import type { HostRunOptions } from '../host/host.js';
@@ -47,14 +47,6 @@ export class UploadError extends Error {
 
 /** Target-side folder for an interrupted transfer: never the final name, and the next upload resumes from it. */
 export const PARTIAL_DIR = '.rsync-partial';
-
-/**
- * Options that make rsync write into the file under its final name while it
- * transfers, so a consumer could see half an image. (`--partial` and `-P` are
- * harmless: our `--partial-dir` wins. `--temp-dir` on another file system is
- * harmless too: with a partial dir, rsync copies into it and renames.)
- */
-const UNSAFE_OPTIONS = ['--inplace', '--append', '--append-verify', '--write-devices'];
 
 /**
  * Upload the finished image, then its checksum file, to every destination;
@@ -158,7 +150,11 @@ class DestinationUpload {
     return this.outcome(message);
   }
 
-  /** The target as rsync takes it, with its password in the environment; refused options are refused here. */
+  /**
+   * The target as rsync takes it, with its password in the environment. The
+   * configuration refuses unsafe upload_args before the build; a spec made
+   * elsewhere (a test, an old saved state) is refused here too.
+   */
   private endpoint(): RsyncEndpoint {
     const { name, args, target } = this.destination;
     let endpoint: RsyncEndpoint;
@@ -167,7 +163,7 @@ class DestinationUpload {
     } catch (error) {
       throw new DestinationFailure(`[${name}] upload_target: ${(error as Error).message}`);
     }
-    const unsafe = args.filter((arg) => UNSAFE_OPTIONS.includes(arg.split('=')[0]));
+    const unsafe = args.filter((arg) => UNSAFE_UPLOAD_ARGS.includes(arg.split('=')[0]));
     if (unsafe.length) {
       throw new DestinationFailure(
         `upload_args ${unsafe.join(' ')} would let rsync write into the file under its final name while it transfers, ` +

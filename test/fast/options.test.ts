@@ -128,6 +128,7 @@ describe('the option table', () => {
       'zero-free-space': true,
       compress: true,
       'boot-test': true,
+      strict: true,
     };
     const fromTable = TABLE.filter((entry) => entry.key !== undefined && (entry.cli || entry.input)).map(
       (entry) => entry.key,
