@@ -32895,7 +32895,7 @@ function quietOnBrokenPipe(stdout = process.stdout, stderr = process.stderr) {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _broken_pipe_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4036);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8735);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(831);
 
 
 (0,_broken_pipe_js__WEBPACK_IMPORTED_MODULE_1__/* .quietOnBrokenPipe */ .H)();
@@ -32906,7 +32906,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8735:
+/***/ 831:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -32945,546 +32945,6 @@ var external_node_fs_ = __nccwpck_require__(3024);
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 // EXTERNAL MODULE: external "node:url"
 var external_node_url_ = __nccwpck_require__(3136);
-;// CONCATENATED MODULE: ./build/src/config/configparser.js
-/**
- * INI reading with the exact semantics of Python 3.11's
- * `configparser.ConfigParser(interpolation=ExtendedInterpolation())` and
- * default options, so that files written for the original image-factory mean
- * the same here. test/unit/configparser-differential.test.ts checks this
- * against python3 itself; where Python behaves oddly, so does this module.
- */
-class ConfigError extends Error {
-    /** The name of the exception Python's configparser raises in the same case. */
-    kind;
-    file;
-    line;
-    section;
-    option;
-    constructor(kind, message, where = {}) {
-        super(message);
-        this.name = 'ConfigError';
-        this.kind = kind;
-        this.file = where.file;
-        this.line = where.line;
-        this.section = where.section;
-        this.option = where.option;
-    }
-}
-const DEFAULT_SECTION = 'DEFAULT';
-/** configparser.MAX_INTERPOLATION_DEPTH */
-const MAX_INTERPOLATION_DEPTH = 10;
-/** RawConfigParser.BOOLEAN_STATES */
-const BOOLEAN_STATES = new Map([
-    ['1', true],
-    ['yes', true],
-    ['true', true],
-    ['on', true],
-    ['0', false],
-    ['no', false],
-    ['false', false],
-    ['off', false],
-]);
-const BOOLEAN_WORDS = '1, yes, true, on (true) or 0, no, false, off (false), in any case';
-/** Python's getboolean(): the value itself is not stripped. */
-function parseBoolean(value) {
-    return BOOLEAN_STATES.get(value.toLowerCase());
-}
-// Python's str.strip() and regex \s use str.isspace(), which differs from
-// JavaScript's \s and trim(): it includes \x1c-\x1f and \x85, and not \ufeff.
-const PY_SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
-const LEADING_SPACE = new RegExp(`^[${PY_SPACE}]+`);
-const TRAILING_SPACE = new RegExp(`[${PY_SPACE}]+$`);
-const NON_SPACE = new RegExp(`[^${PY_SPACE}]`);
-function pyStrip(text) {
-    return pyRstrip(text.replace(LEADING_SPACE, ''));
-}
-function pyRstrip(text) {
-    return text.replace(TRAILING_SPACE, '');
-}
-/** optionxform: keys are case-insensitive, section names are not. */
-function optionxform(key) {
-    return key.toLowerCase();
-}
-// SECTCRE is matched at the start only: what follows the last `]` on the
-// line is ignored, and `[a]b]` names the section `a]b`.
-const SECTION_HEADER = /^\[(.+)\]/s;
-// OPTCRE: the first `=` or `:` splits, spaces around it are dropped.
-const OPTION_LINE = new RegExp(`^(.*?)[${PY_SPACE}]*(=|:)[${PY_SPACE}]*(.*)$`, 's');
-const COMMENT_PREFIXES = ['#', ';'];
-// ExtendedInterpolation._KEYCRE; `[^}]` also matches newlines, as in Python.
-const REFERENCE = /^\$\{([^}]+)\}/;
-const REFERENCE_GLOBAL = /\$\{[^}]+\}/g;
-const SYNTAX_HELP = "Write ${key} for a key of the same section or [DEFAULT], ${section:key} for another section's key, and $$ for a literal $.";
-function quote(text) {
-    return `'${text.replace(/\n/g, '\\n')}'`;
-}
-function at(origin) {
-    return origin ? `${origin.file}:${origin.line}: ` : '';
-}
-function sameReference(a, b) {
-    return a.section === b.section && a.option === b.option;
-}
-class ConfigParser {
-    defaultTable = new Map();
-    sectionTables = new Map();
-    /**
-     * Parse one file's text (RawConfigParser._read) and merge it into what was
-     * read before. `source` names the file in errors. Unlike Python, a file
-     * that fails leaves the parser unchanged.
-     *
-     * Long: one pass over the lines with the same state and in the same order
-     * as Python's _read, so that the two can be compared line by line (the
-     * differential tests do); split up, that state would be spread thin.
-     */
-    read(text, source) {
-        const defaults = new Map(this.defaultTable);
-        const sections = new Map();
-        for (const [name, table] of this.sectionTables)
-            sections.set(name, new Map(table));
-        // A byte order mark is not text; Node's readFileSync keeps it, Python's utf-8-sig drops it.
-        const body = text.startsWith('\ufeff') ? text.slice(1) : text;
-        // Python reads files with universal newlines.
-        const lines = body.replace(/\r\n?/g, '\n').split('\n');
-        if (lines.length > 1 && lines[lines.length - 1] === '')
-            lines.pop();
-        // strict=True: what this file added, to reject duplicates within it.
-        const sectionsAdded = new Map();
-        const optionsAdded = new Map();
-        const pending = [];
-        const badLines = [];
-        let current;
-        let sectionName = '';
-        // The value that indented lines continue; Python's `optname`.
-        let continued;
-        let indentLevel = 0;
-        lines.forEach((line, index) => {
-            const lineNumber = index + 1;
-            const stripped = pyStrip(line);
-            const isComment = COMMENT_PREFIXES.some((prefix) => stripped.startsWith(prefix));
-            if (isComment || stripped === '') {
-                // empty_lines_in_values: a blank (not comment) line belongs to the
-                // value; trailing ones are dropped when the lines are joined.
-                if (!isComment && current && continued)
-                    continued.push('');
-                return;
-            }
-            const firstNonSpace = NON_SPACE.exec(line);
-            const indent = firstNonSpace ? firstNonSpace.index : 0;
-            if (current && continued && indent > indentLevel) {
-                continued.push(stripped);
-                return;
-            }
-            indentLevel = indent;
-            const header = SECTION_HEADER.exec(stripped);
-            if (header) {
-                const name = header[1];
-                const existing = sections.get(name);
-                if (existing) {
-                    const first = sectionsAdded.get(name);
-                    if (first !== undefined) {
-                        throw new ConfigError('DuplicateSectionError', `${source}:${lineNumber}: section [${name}] appears twice in this file (first on line ${first}); ` +
-                            'merge the two, or move one into a later file to override the earlier one.', { file: source, line: lineNumber, section: name });
-                    }
-                    current = existing;
-                    sectionsAdded.set(name, lineNumber);
-                }
-                else if (name === DEFAULT_SECTION) {
-                    // A second [DEFAULT] in one file is allowed; its keys still may not repeat.
-                    current = defaults;
-                }
-                else {
-                    current = new Map();
-                    sections.set(name, current);
-                    sectionsAdded.set(name, lineNumber);
-                }
-                sectionName = name;
-                continued = undefined;
-                return;
-            }
-            if (!current) {
-                throw new ConfigError('MissingSectionHeaderError', `${source}:${lineNumber}: ${quote(stripped)} comes before any [section] header; ` +
-                    'every key must be inside a section (keys under [DEFAULT] apply to all sections).', { file: source, line: lineNumber });
-            }
-            const option = OPTION_LINE.exec(stripped);
-            if (!option) {
-                // Python reports all such lines at the end of the file, unless
-                // another error stops it first.
-                badLines.push({
-                    line: lineNumber,
-                    text: stripped,
-                    reason: "expected 'key = value', 'key: value', a [section] header, or a comment line starting with # or ;",
-                });
-                return;
-            }
-            const name = optionxform(pyRstrip(option[1]));
-            if (name === '') {
-                // Python records the error but still stores the value under ''.
-                badLines.push({ line: lineNumber, text: stripped, reason: `the key is missing before '${option[2]}'` });
-            }
-            const addedKey = JSON.stringify([sectionName, name]);
-            const first = optionsAdded.get(addedKey);
-            if (first !== undefined) {
-                throw new ConfigError('DuplicateOptionError', `${source}:${lineNumber}: duplicate key '${name}' in section [${sectionName}] (first set on line ${first}); ` +
-                    'keys are case-insensitive, and a key may be set once per section in a file (a later file may override it).', { file: source, line: lineNumber, section: sectionName, option: name });
-            }
-            optionsAdded.set(addedKey, lineNumber);
-            const entry = { value: '', origin: { file: source, line: lineNumber } };
-            const parts = [pyStrip(option[3])];
-            current.set(name, entry);
-            pending.push({ entry, parts });
-            // An empty key name (Python's falsy optname) takes no continuation lines.
-            continued = name === '' ? undefined : parts;
-        });
-        for (const { entry, parts } of pending)
-            entry.value = pyRstrip(parts.join('\n'));
-        if (badLines.length > 0) {
-            const first = badLines[0];
-            const message = badLines
-                .map((bad) => `${source}:${bad.line}: cannot read ${quote(bad.text)}: ${bad.reason}`)
-                .join('\n');
-            throw new ConfigError('ParsingError', message, { file: source, line: first.line });
-        }
-        this.defaultTable = defaults;
-        this.sectionTables = sections;
-    }
-    /** Section names in first-seen order, without DEFAULT. */
-    sections() {
-        return [...this.sectionTables.keys()];
-    }
-    hasSection(name) {
-        return this.sectionTables.has(name);
-    }
-    /** True when the key is in the section or in [DEFAULT]; '' means DEFAULT, as in Python. */
-    hasOption(section, key) {
-        const name = optionxform(key);
-        if (section === '' || section === DEFAULT_SECTION)
-            return this.defaultTable.has(name);
-        const table = this.sectionTables.get(section);
-        if (!table)
-            return false;
-        return table.has(name) || this.defaultTable.has(name);
-    }
-    addSection(name) {
-        if (name === DEFAULT_SECTION) {
-            throw new ConfigError('ValueError', `[${DEFAULT_SECTION}] always exists and cannot be added as a section.`, {
-                section: name,
-            });
-        }
-        if (this.sectionTables.has(name)) {
-            throw new ConfigError('DuplicateSectionError', `section [${name}] already exists.`, { section: name });
-        }
-        this.sectionTables.set(name, new Map());
-    }
-    /**
-     * Set a raw value, interpolated like any other when read. The section must
-     * exist, except DEFAULT (or ''). The value is checked for `$` syntax first,
-     * as Python does, and is stored as given (not stripped).
-     */
-    set(section, key, value) {
-        if (value !== '') {
-            const leftover = value.replaceAll('$$', '').replace(REFERENCE_GLOBAL, '');
-            if (leftover.includes('$')) {
-                throw new ConfigError('ValueError', `cannot set [${section}] ${key} to ${quote(value)}: a '$' is not followed by '$' or '{...}'. ${SYNTAX_HELP}`, { section, option: optionxform(key) });
-            }
-        }
-        let table;
-        if (section === '' || section === DEFAULT_SECTION) {
-            table = this.defaultTable;
-        }
-        else {
-            const found = this.sectionTables.get(section);
-            if (!found)
-                throw this.noSection(section);
-            table = found;
-        }
-        table.set(optionxform(key), { value });
-    }
-    /** The interpolated value; throws NoSectionError, NoOptionError or an interpolation error. */
-    get(section, key) {
-        const map = this.lookupTable(section);
-        if (!map)
-            throw this.noSection(section);
-        const option = optionxform(key);
-        const stored = map.get(option);
-        if (!stored) {
-            const where = section === DEFAULT_SECTION ? `[${DEFAULT_SECTION}]` : `section [${section}] (nor in [${DEFAULT_SECTION}])`;
-            throw new ConfigError('NoOptionError', `no key '${option}' in ${where}.`, { section, option });
-        }
-        return this.interpolate(section, option, stored.value, map);
-    }
-    /** The value as written (no interpolation), or undefined when absent. */
-    getRaw(section, key) {
-        return this.lookupTable(section)?.get(optionxform(key))?.value;
-    }
-    /** A boolean value; `fallback` applies only when the section or key is absent. */
-    getBoolean(section, key, fallback) {
-        let value;
-        try {
-            value = this.get(section, key);
-        }
-        catch (error) {
-            const absent = error instanceof ConfigError && (error.kind === 'NoSectionError' || error.kind === 'NoOptionError');
-            if (absent && fallback !== undefined)
-                return fallback;
-            throw error;
-        }
-        const result = parseBoolean(value);
-        if (result === undefined) {
-            const origin = this.origin(section, key);
-            throw new ConfigError('ValueError', `${at(origin)}in section [${section}], key '${optionxform(key)}': ${quote(value)} is not a boolean; use ${BOOLEAN_WORDS}.`, { file: origin?.file, line: origin?.line, section, option: optionxform(key) });
-        }
-        return result;
-    }
-    /**
-     * items(section): [DEFAULT]'s keys first, then the section's own, each
-     * interpolated. A key in both keeps DEFAULT's position and the section's value.
-     */
-    items(section) {
-        return Object.fromEntries(this.itemEntries(section));
-    }
-    /** items() as pairs: keeps Python's order even for keys like '10' that objects reorder. */
-    itemEntries(section) {
-        const map = this.lookupTable(section);
-        if (!map)
-            throw this.noSection(section);
-        return [...map].map(([option, stored]) => [option, this.interpolate(section, option, stored.value, map)]);
-    }
-    /** Where the effective raw value was read; undefined for values given to set(). */
-    origin(section, key) {
-        return this.lookupTable(section)?.get(optionxform(key))?.origin;
-    }
-    /** The raw [DEFAULT] values. */
-    defaults() {
-        return Object.fromEntries([...this.defaultTable].map(([key, stored]) => [key, stored.value]));
-    }
-    /** A section merged over [DEFAULT] (Python's items()/_unify_values), or undefined when it does not exist. */
-    lookupTable(section) {
-        if (section === DEFAULT_SECTION)
-            return this.defaultTable;
-        const table = this.sectionTables.get(section);
-        if (!table)
-            return undefined;
-        const merged = new Map(this.defaultTable);
-        for (const [key, stored] of table)
-            merged.set(key, stored);
-        return merged;
-    }
-    noSection(section) {
-        const known = this.sections();
-        const list = known.length > 0 ? `; the sections are ${known.map((name) => `[${name}]`).join(', ')}` : '; there are none';
-        return new ConfigError('NoSectionError', `there is no section [${section}]${list}.`, { section });
-    }
-    interpolate(section, option, value, map) {
-        const accum = [];
-        this.expand({ section, option }, value, map, 1, accum, []);
-        return accum.join('');
-    }
-    /** ExtendedInterpolation._interpolate_some, step for step, so that errors come in the same order. */
-    expand(here, value, map, depth, accum, chain) {
-        const path = [...chain, here];
-        if (depth > MAX_INTERPOLATION_DEPTH)
-            throw this.depthError(path);
-        let rest = value;
-        while (rest !== '') {
-            const p = rest.indexOf('$');
-            if (p < 0) {
-                accum.push(rest);
-                return;
-            }
-            if (p > 0) {
-                accum.push(rest.slice(0, p));
-                rest = rest.slice(p);
-            }
-            const next = rest.slice(1, 2);
-            if (next === '$') {
-                accum.push('$');
-                rest = rest.slice(2);
-                continue;
-            }
-            if (next !== '{') {
-                throw this.syntaxError(path, map, `a '$' must be followed by '$' or '{', found ${quote(rest)}`);
-            }
-            const match = REFERENCE.exec(rest);
-            if (!match)
-                throw this.syntaxError(path, map, `${quote(rest)} starts a reference that is empty or has no closing '}'`);
-            rest = rest.slice(match[0].length);
-            const parts = match[1].split(':');
-            if (parts.length > 2)
-                throw this.syntaxError(path, map, `more than one ':' in ${quote(match[0])}`);
-            const target = parts.length === 1
-                ? { section: here.section, option: optionxform(parts[0]) }
-                : { section: parts[0], option: optionxform(parts[1]) };
-            const targetMap = parts.length === 1 ? map : this.lookupTable(target.section);
-            const found = targetMap?.get(target.option);
-            if (!targetMap || !found)
-                throw this.missingError(path, map, match[1], target);
-            if (found.value.includes('$')) {
-                this.expand(target, found.value, targetMap, depth + 1, accum, path);
-            }
-            else {
-                accum.push(found.value);
-            }
-        }
-    }
-    /** "file:line: in section [S], key 'k'" for the value being expanded. */
-    describe(here, map) {
-        const stored = map.get(here.option);
-        const inherited = here.section !== DEFAULT_SECTION &&
-            !this.sectionTables.get(here.section)?.has(here.option) &&
-            stored !== undefined;
-        const prefix = `${at(stored?.origin)}in section [${here.section}], key '${here.option}'` +
-            `${inherited ? ` (from [${DEFAULT_SECTION}])` : ''}: ${quote(stored?.value ?? '')}`;
-        return {
-            prefix,
-            where: { file: stored?.origin?.file, line: stored?.origin?.line, section: here.section, option: here.option },
-        };
-    }
-    reachedFrom(path) {
-        if (path.length < 2)
-            return '';
-        return ` (reached from ${path
-            .slice(0, -1)
-            .map((step) => `[${step.section}] ${step.option}`)
-            .join(' → ')})`;
-    }
-    missingError(path, map, reference, target) {
-        const here = path[path.length - 1];
-        const { prefix, where } = this.describe(here, map);
-        let problem;
-        if (target.section !== DEFAULT_SECTION && !this.sectionTables.has(target.section)) {
-            problem = `, but there is no section [${target.section}]`;
-        }
-        else if (target.section === DEFAULT_SECTION) {
-            problem = `, but '${target.option}' is not set in [${DEFAULT_SECTION}]`;
-        }
-        else {
-            const key = reference.includes(':') ? `, but '${target.option}'` : ', which';
-            problem = `${key} is set in neither [${target.section}] nor [${DEFAULT_SECTION}]`;
-        }
-        return new ConfigError('InterpolationMissingOptionError', `${prefix} refers to '${reference}'${problem}${this.reachedFrom(path)}.`, where);
-    }
-    syntaxError(path, map, problem) {
-        const { prefix, where } = this.describe(path[path.length - 1], map);
-        return new ConfigError('InterpolationSyntaxError', `${prefix}: ${problem}${this.reachedFrom(path)}. ${SYNTAX_HELP}`, where);
-    }
-    depthError(path) {
-        // Name the loop when there is one, from the first key that comes back:
-        // that is what the user has to fix.
-        let loop = path;
-        for (let i = 0; i < path.length && loop === path; i += 1) {
-            const again = path.findIndex((step, j) => j > i && sameReference(step, path[i]));
-            if (again > 0)
-                loop = path.slice(i, again + 1);
-        }
-        const steps = loop.map((step) => `[${step.section}] ${step.option}`).join(' → ');
-        const first = loop[0];
-        const origin = this.lookupTable(first.section)?.get(first.option)?.origin;
-        const problem = loop !== path
-            ? `key '${first.option}' in section [${first.section}] refers back to itself: ${steps}`
-            : `references nest more than ${MAX_INTERPOLATION_DEPTH} levels deep: ${steps}`;
-        return new ConfigError('InterpolationDepthError', `${at(origin)}${problem}.`, {
-            file: origin?.file,
-            line: origin?.line,
-            section: first.section,
-            option: first.option,
-        });
-    }
-}
-//# sourceMappingURL=configparser.js.map
-;// CONCATENATED MODULE: ./build/src/config/usage-error.js
-/**
- * Bad input: a configuration, option or environment problem found before
- * anything was created. Front doors turn it into exit code 2.
- */
-class UsageError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'UsageError';
-    }
-}
-//# sourceMappingURL=usage-error.js.map
-;// CONCATENATED MODULE: ./build/src/config/config-files.js
-
-
-
-
-
-
-const CONFIG_ENV = 'IMAGE_FACTORY_CONFIG';
-const SYSTEM_CONFIG = '/etc/image-factory.conf';
-/**
- * The folder of shipped image definitions. The code runs from build/, from a
- * dist/ bundle or from an installed package, so look upwards for data/.
- */
-function shippedDataDir() {
-    let dir = (0,external_node_path_.dirname)((0,external_node_url_.fileURLToPath)(import.meta.url));
-    for (;;) {
-        if ((0,external_node_fs_.existsSync)((0,external_node_path_.join)(dir, 'data', 'image-factory.conf')))
-            return (0,external_node_path_.join)(dir, 'data');
-        const parent = (0,external_node_path_.dirname)(dir);
-        if (parent === dir)
-            throw new Error('the shipped data/image-factory.conf was not found next to the program');
-        dir = parent;
-    }
-}
-/**
- * The files read, in order (a later one wins): the shipped definitions,
- * /etc/image-factory.conf, ~/.config/image-factory.conf — or, as in the
- * original, only the file that IMAGE_FACTORY_CONFIG names.
- */
-function configFiles(search = {}) {
-    const env = search.env ?? process.env;
-    const named = env[CONFIG_ENV];
-    if (named !== undefined) {
-        if (!isReadableFile(named)) {
-            throw new UsageError(`'${named}' (set in ${CONFIG_ENV}) is not a readable file.`);
-        }
-        return [(0,external_node_path_.resolve)(named), ...(search.extraFiles ?? [])];
-    }
-    const home = search.home ?? (0,external_node_os_namespaceObject.homedir)();
-    const files = [
-        (0,external_node_path_.join)(shippedDataDir(), 'image-factory.conf'),
-        SYSTEM_CONFIG,
-        (0,external_node_path_.join)(home, '.config', 'image-factory.conf'),
-    ];
-    return [...files.filter(isReadableFile), ...(search.extraFiles ?? [])];
-}
-/** Read the configuration files into one parser; `data_dir` defaults to the shipped folder. */
-function loadConfig(search = {}) {
-    const files = configFiles(search);
-    const config = new ConfigParser();
-    config.set('DEFAULT', 'data_dir', shippedDataDir());
-    for (const file of files) {
-        let text;
-        try {
-            text = (0,external_node_fs_.readFileSync)(file, 'utf8');
-        }
-        catch (error) {
-            throw new UsageError(`cannot read configuration file ${file}: ${error.message}`);
-        }
-        try {
-            config.read(text, file);
-        }
-        catch (error) {
-            if (error instanceof ConfigError)
-                throw new UsageError(error.message);
-            throw error;
-        }
-    }
-    return { config, files };
-}
-function isReadableFile(path) {
-    try {
-        if (!(0,external_node_fs_.statSync)(path).isFile())
-            return false;
-        (0,external_node_fs_.readFileSync)(path, { flag: 'r' }).subarray(0, 0);
-        return true;
-    }
-    catch {
-        return false;
-    }
-}
-//# sourceMappingURL=config-files.js.map
 ;// CONCATENATED MODULE: ./build/src/net/credentials.js
 /**
  * Credentials in URIs, in one place: which part of a URI is the user and the
@@ -33683,11 +33143,678 @@ function ambiguous(uri) {
     const slash = uri.indexOf('/', wide.start);
     return slash < 0 || wide.colon < slash;
 }
+/**
+ * Where a URI starts in a word of other text (`url=https://…` in kernel
+ * arguments too, and rsync's `…@host::…` after a `=`), or -1. Scanned by hand,
+ * not with a regular expression: a long value must not take quadratic time.
+ */
+function uriStart(word) {
+    const separator = word.indexOf('://');
+    if (separator > 0) {
+        let start = separator;
+        while (start > 0 && /[A-Za-z0-9+.-]/.test(word[start - 1]))
+            start -= 1;
+        while (start < separator && !/[A-Za-z]/.test(word[start]))
+            start += 1;
+        if (start < separator)
+            return start;
+    }
+    const at = word.indexOf('@');
+    if (at >= 0 && word.includes('::', at))
+        return word.lastIndexOf('=', at) + 1;
+    return -1;
+}
+/** `text` split into words and the spaces and quotes between them, each word with the URI it holds. */
+function mapUris(text, onUri) {
+    return text
+        .split(/([\s'"]+)/)
+        .map((word, index) => {
+        if (index % 2 === 1)
+            return word;
+        const start = uriStart(word);
+        return start < 0 ? word : `${word.slice(0, start)}${onUri(word.slice(start))}`;
+    })
+        .join('');
+}
+/** `text` with the password of every URI in it replaced by `***`: for values quoted in messages. */
+function redactUrisIn(text) {
+    return mapUris(text, (uri) => redactUri(uri));
+}
+/** The secret variants of every URI inside `text`, longest first. */
+function secretsInText(text) {
+    const uris = [];
+    mapUris(text, (uri) => (uris.push(uri), uri));
+    return secretsOf(uris);
+}
 //# sourceMappingURL=credentials.js.map
+;// CONCATENATED MODULE: ./build/src/config/configparser.js
+
+class ConfigError extends Error {
+    /** The name of the exception Python's configparser raises in the same case. */
+    kind;
+    file;
+    line;
+    section;
+    option;
+    constructor(kind, message, where = {}) {
+        super(message);
+        this.name = 'ConfigError';
+        this.kind = kind;
+        this.file = where.file;
+        this.line = where.line;
+        this.section = where.section;
+        this.option = where.option;
+    }
+}
+const DEFAULT_SECTION = 'DEFAULT';
+/** configparser.MAX_INTERPOLATION_DEPTH */
+const MAX_INTERPOLATION_DEPTH = 10;
+/**
+ * Bounds of one interpolated value: its length, and how many references are
+ * expanded to make it. Ten keys of ten references each make 10^10 of them
+ * from a few lines; Python then spends minutes and gigabytes before it fails.
+ */
+const MAX_INTERPOLATED_LENGTH = 64 * 1024;
+const MAX_INTERPOLATED_REFERENCES = 10_000;
+/** RawConfigParser.BOOLEAN_STATES */
+const BOOLEAN_STATES = new Map([
+    ['1', true],
+    ['yes', true],
+    ['true', true],
+    ['on', true],
+    ['0', false],
+    ['no', false],
+    ['false', false],
+    ['off', false],
+]);
+const BOOLEAN_WORDS = '1, yes, true, on (true) or 0, no, false, off (false), in any case';
+/** Python's getboolean(): the value itself is not stripped. */
+function parseBoolean(value) {
+    return BOOLEAN_STATES.get(value.toLowerCase());
+}
+// Python's str.strip() and regex \s use str.isspace(), which differs from
+// JavaScript's \s and trim(): it includes \x1c-\x1f and \x85, and not \ufeff.
+const PY_SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
+const LEADING_SPACE = new RegExp(`^[${PY_SPACE}]+`);
+const TRAILING_SPACE = new RegExp(`[${PY_SPACE}]+$`);
+const NON_SPACE = new RegExp(`[^${PY_SPACE}]`);
+function pyStrip(text) {
+    return pyRstrip(text.replace(LEADING_SPACE, ''));
+}
+function pyRstrip(text) {
+    return text.replace(TRAILING_SPACE, '');
+}
+/** optionxform: keys are case-insensitive, section names are not. */
+function optionxform(key) {
+    return key.toLowerCase();
+}
+// SECTCRE is matched at the start only: what follows the last `]` on the
+// line is ignored, and `[a]b]` names the section `a]b`.
+const SECTION_HEADER = /^\[(.+)\]/s;
+// OPTCRE: the first `=` or `:` splits, spaces around it are dropped.
+const OPTION_LINE = new RegExp(`^(.*?)[${PY_SPACE}]*(=|:)[${PY_SPACE}]*(.*)$`, 's');
+const COMMENT_PREFIXES = ['#', ';'];
+// ExtendedInterpolation._KEYCRE; `[^}]` also matches newlines, as in Python.
+const REFERENCE = /^\$\{([^}]+)\}/;
+const REFERENCE_GLOBAL = /\$\{[^}]+\}/g;
+const SYNTAX_HELP = "Write ${key} for a key of the same section or [DEFAULT], ${section:key} for another section's key, and $$ for a literal $.";
+/**
+ * What set() refuses in a value (as Python's does), or undefined: a `$` that
+ * is not `$$` or a `${...}` reference. For values given on the command line
+ * or as inputs, which are interpolated like the files' values.
+ */
+function dollarProblem(value) {
+    const leftover = value.replaceAll('$$', '').replace(REFERENCE_GLOBAL, '');
+    return leftover.includes('$') ? `a '$' is not followed by '$' or '{...}'. ${SYNTAX_HELP}` : undefined;
+}
+/** A value for a message: quoted, newlines shown as \n, passwords in URIs masked. */
+function quote(text) {
+    return `'${redactUrisIn(text).replace(/\n/g, '\\n')}'`;
+}
+function at(origin) {
+    return origin ? `${origin.file}:${origin.line}: ` : '';
+}
+function sameReference(a, b) {
+    return a.section === b.section && a.option === b.option;
+}
+class ConfigParser {
+    defaultTable = new Map();
+    sectionTables = new Map();
+    /**
+     * Parse one file's text (RawConfigParser._read) and merge it into what was
+     * read before. `source` names the file in errors. Unlike Python, a file
+     * that fails leaves the parser unchanged.
+     *
+     * Long: one pass over the lines with the same state and in the same order
+     * as Python's _read, so that the two can be compared line by line (the
+     * differential tests do); split up, that state would be spread thin.
+     */
+    read(text, source) {
+        const defaults = new Map(this.defaultTable);
+        const sections = new Map();
+        for (const [name, table] of this.sectionTables)
+            sections.set(name, new Map(table));
+        // A byte order mark is not text; Node's readFileSync keeps it, Python's utf-8-sig drops it.
+        const body = text.startsWith('\ufeff') ? text.slice(1) : text;
+        // Python reads files with universal newlines.
+        const lines = body.replace(/\r\n?/g, '\n').split('\n');
+        if (lines.length > 1 && lines[lines.length - 1] === '')
+            lines.pop();
+        // strict=True: what this file added, to reject duplicates within it.
+        const sectionsAdded = new Map();
+        const optionsAdded = new Map();
+        const pending = [];
+        const badLines = [];
+        let current;
+        let sectionName = '';
+        // The value that indented lines continue; Python's `optname`.
+        let continued;
+        let indentLevel = 0;
+        lines.forEach((line, index) => {
+            const lineNumber = index + 1;
+            const stripped = pyStrip(line);
+            const isComment = COMMENT_PREFIXES.some((prefix) => stripped.startsWith(prefix));
+            if (isComment || stripped === '') {
+                // empty_lines_in_values: a blank (not comment) line belongs to the
+                // value; trailing ones are dropped when the lines are joined.
+                if (!isComment && current && continued)
+                    continued.push('');
+                return;
+            }
+            const firstNonSpace = NON_SPACE.exec(line);
+            const indent = firstNonSpace ? firstNonSpace.index : 0;
+            if (current && continued && indent > indentLevel) {
+                continued.push(stripped);
+                return;
+            }
+            indentLevel = indent;
+            const header = SECTION_HEADER.exec(stripped);
+            if (header) {
+                const name = header[1];
+                const existing = sections.get(name);
+                if (existing) {
+                    const first = sectionsAdded.get(name);
+                    if (first !== undefined) {
+                        throw new ConfigError('DuplicateSectionError', `${source}:${lineNumber}: section [${name}] appears twice in this file (first on line ${first}); ` +
+                            'merge the two, or move one into a later file to override the earlier one.', { file: source, line: lineNumber, section: name });
+                    }
+                    current = existing;
+                    sectionsAdded.set(name, lineNumber);
+                }
+                else if (name === DEFAULT_SECTION) {
+                    // A second [DEFAULT] in one file is allowed; its keys still may not repeat.
+                    current = defaults;
+                }
+                else {
+                    current = new Map();
+                    sections.set(name, current);
+                    sectionsAdded.set(name, lineNumber);
+                }
+                sectionName = name;
+                continued = undefined;
+                return;
+            }
+            if (!current) {
+                throw new ConfigError('MissingSectionHeaderError', `${source}:${lineNumber}: ${quote(stripped)} comes before any [section] header; ` +
+                    'every key must be inside a section (keys under [DEFAULT] apply to all sections).', { file: source, line: lineNumber });
+            }
+            const option = OPTION_LINE.exec(stripped);
+            if (!option) {
+                // Python reports all such lines at the end of the file, unless
+                // another error stops it first.
+                badLines.push({
+                    line: lineNumber,
+                    text: stripped,
+                    reason: "expected 'key = value', 'key: value', a [section] header, or a comment line starting with # or ;",
+                });
+                return;
+            }
+            const name = optionxform(pyRstrip(option[1]));
+            if (name === '') {
+                // Python records the error but still stores the value under ''.
+                badLines.push({ line: lineNumber, text: stripped, reason: `the key is missing before '${option[2]}'` });
+            }
+            const addedKey = JSON.stringify([sectionName, name]);
+            const first = optionsAdded.get(addedKey);
+            if (first !== undefined) {
+                throw new ConfigError('DuplicateOptionError', `${source}:${lineNumber}: duplicate key '${name}' in section [${sectionName}] (first set on line ${first}); ` +
+                    'keys are case-insensitive, and a key may be set once per section in a file (a later file may override it).', { file: source, line: lineNumber, section: sectionName, option: name });
+            }
+            optionsAdded.set(addedKey, lineNumber);
+            const entry = { value: '', origin: { file: source, line: lineNumber } };
+            const parts = [pyStrip(option[3])];
+            current.set(name, entry);
+            pending.push({ entry, parts });
+            // An empty key name (Python's falsy optname) takes no continuation lines.
+            continued = name === '' ? undefined : parts;
+        });
+        for (const { entry, parts } of pending)
+            entry.value = pyRstrip(parts.join('\n'));
+        if (badLines.length > 0) {
+            const first = badLines[0];
+            const message = badLines
+                .map((bad) => `${source}:${bad.line}: cannot read ${quote(bad.text)}: ${bad.reason}`)
+                .join('\n');
+            throw new ConfigError('ParsingError', message, { file: source, line: first.line });
+        }
+        this.defaultTable = defaults;
+        this.sectionTables = sections;
+    }
+    /** Section names in first-seen order, without DEFAULT. */
+    sections() {
+        return [...this.sectionTables.keys()];
+    }
+    hasSection(name) {
+        return this.sectionTables.has(name);
+    }
+    /** True when the key is in the section or in [DEFAULT]; '' means DEFAULT, as in Python. */
+    hasOption(section, key) {
+        const name = optionxform(key);
+        if (section === '' || section === DEFAULT_SECTION)
+            return this.defaultTable.has(name);
+        const table = this.sectionTables.get(section);
+        if (!table)
+            return false;
+        return table.has(name) || this.defaultTable.has(name);
+    }
+    addSection(name) {
+        if (name === DEFAULT_SECTION) {
+            throw new ConfigError('ValueError', `[${DEFAULT_SECTION}] always exists and cannot be added as a section.`, {
+                section: name,
+            });
+        }
+        if (this.sectionTables.has(name)) {
+            throw new ConfigError('DuplicateSectionError', `section [${name}] already exists.`, { section: name });
+        }
+        this.sectionTables.set(name, new Map());
+    }
+    /**
+     * Set a raw value, interpolated like any other when read. The section must
+     * exist, except DEFAULT (or ''). The value is checked for `$` syntax first,
+     * as Python does, and is stored as given (not stripped).
+     */
+    set(section, key, value) {
+        const problem = dollarProblem(value);
+        if (problem !== undefined) {
+            throw new ConfigError('ValueError', `cannot set [${section}] ${key} to ${quote(value)}: ${problem}`, {
+                section,
+                option: optionxform(key),
+            });
+        }
+        let table;
+        if (section === '' || section === DEFAULT_SECTION) {
+            table = this.defaultTable;
+        }
+        else {
+            const found = this.sectionTables.get(section);
+            if (!found)
+                throw this.noSection(section);
+            table = found;
+        }
+        table.set(optionxform(key), { value });
+    }
+    /** The interpolated value; throws NoSectionError, NoOptionError or an interpolation error. */
+    get(section, key) {
+        const map = this.lookupTable(section);
+        if (!map)
+            throw this.noSection(section);
+        const option = optionxform(key);
+        const stored = map.get(option);
+        if (!stored) {
+            const where = section === DEFAULT_SECTION ? `[${DEFAULT_SECTION}]` : `section [${section}] (nor in [${DEFAULT_SECTION}])`;
+            throw new ConfigError('NoOptionError', `no key '${option}' in ${where}.`, { section, option });
+        }
+        return this.interpolate(section, option, stored.value, map);
+    }
+    /** The value as written (no interpolation), or undefined when absent. */
+    getRaw(section, key) {
+        return this.lookupTable(section)?.get(optionxform(key))?.value;
+    }
+    /** A boolean value; `fallback` applies only when the section or key is absent. */
+    getBoolean(section, key, fallback) {
+        let value;
+        try {
+            value = this.get(section, key);
+        }
+        catch (error) {
+            const absent = error instanceof ConfigError && (error.kind === 'NoSectionError' || error.kind === 'NoOptionError');
+            if (absent && fallback !== undefined)
+                return fallback;
+            throw error;
+        }
+        const result = parseBoolean(value);
+        if (result === undefined) {
+            const origin = this.origin(section, key);
+            throw new ConfigError('ValueError', `${at(origin)}in section [${section}], key '${optionxform(key)}': ${quote(value)} is not a boolean; use ${BOOLEAN_WORDS}.`, { file: origin?.file, line: origin?.line, section, option: optionxform(key) });
+        }
+        return result;
+    }
+    /**
+     * items(section): [DEFAULT]'s keys first, then the section's own, each
+     * interpolated. A key in both keeps DEFAULT's position and the section's value.
+     */
+    items(section) {
+        return Object.fromEntries(this.itemEntries(section));
+    }
+    /** items() as pairs: keeps Python's order even for keys like '10' that objects reorder. */
+    itemEntries(section) {
+        const map = this.lookupTable(section);
+        if (!map)
+            throw this.noSection(section);
+        return [...map].map(([option, stored]) => [option, this.interpolate(section, option, stored.value, map)]);
+    }
+    /** Where the effective raw value was read; undefined for values given to set(). */
+    origin(section, key) {
+        return this.lookupTable(section)?.get(optionxform(key))?.origin;
+    }
+    /** The keys set in the section itself (not those it inherits from [DEFAULT]), in order. */
+    ownKeys(section) {
+        return [...(this.sectionTables.get(section)?.keys() ?? [])];
+    }
+    /** The raw [DEFAULT] values. */
+    defaults() {
+        return Object.fromEntries([...this.defaultTable].map(([key, stored]) => [key, stored.value]));
+    }
+    /** A section merged over [DEFAULT] (Python's items()/_unify_values), or undefined when it does not exist. */
+    lookupTable(section) {
+        if (section === DEFAULT_SECTION)
+            return this.defaultTable;
+        const table = this.sectionTables.get(section);
+        if (!table)
+            return undefined;
+        const merged = new Map(this.defaultTable);
+        for (const [key, stored] of table)
+            merged.set(key, stored);
+        return merged;
+    }
+    noSection(section) {
+        const known = this.sections();
+        const list = known.length > 0 ? `; the sections are ${known.map((name) => `[${name}]`).join(', ')}` : '; there are none';
+        return new ConfigError('NoSectionError', `there is no section [${section}]${list}.`, { section });
+    }
+    interpolate(section, option, value, map) {
+        const accum = [];
+        this.expand({ section, option }, value, map, 1, accum, [], { length: 0, references: 0 });
+        return accum.join('');
+    }
+    /** ExtendedInterpolation._interpolate_some, step for step, so that errors come in the same order. */
+    expand(here, value, map, depth, accum, chain, budget) {
+        const path = [...chain, here];
+        if (depth > MAX_INTERPOLATION_DEPTH)
+            throw this.depthError(path);
+        const push = (text) => {
+            budget.length += text.length;
+            if (budget.length > MAX_INTERPOLATED_LENGTH)
+                throw this.sizeError(path, `grows beyond ${MAX_INTERPOLATED_LENGTH} characters as its references are expanded`);
+            accum.push(text);
+        };
+        let rest = value;
+        while (rest !== '') {
+            const p = rest.indexOf('$');
+            if (p < 0) {
+                push(rest);
+                return;
+            }
+            if (p > 0) {
+                push(rest.slice(0, p));
+                rest = rest.slice(p);
+            }
+            const next = rest.slice(1, 2);
+            if (next === '$') {
+                push('$');
+                rest = rest.slice(2);
+                continue;
+            }
+            if (next !== '{') {
+                throw this.syntaxError(path, map, `a '$' must be followed by '$' or '{', found ${quote(rest)}`);
+            }
+            const match = REFERENCE.exec(rest);
+            if (!match)
+                throw this.syntaxError(path, map, `${quote(rest)} starts a reference that is empty or has no closing '}'`);
+            rest = rest.slice(match[0].length);
+            budget.references += 1;
+            if (budget.references > MAX_INTERPOLATED_REFERENCES)
+                throw this.sizeError(path, `takes more than ${MAX_INTERPOLATED_REFERENCES} reference expansions`);
+            const parts = match[1].split(':');
+            if (parts.length > 2)
+                throw this.syntaxError(path, map, `more than one ':' in ${quote(match[0])}`);
+            const target = parts.length === 1
+                ? { section: here.section, option: optionxform(parts[0]) }
+                : { section: parts[0], option: optionxform(parts[1]) };
+            const targetMap = parts.length === 1 ? map : this.lookupTable(target.section);
+            const found = targetMap?.get(target.option);
+            if (!targetMap || !found)
+                throw this.missingError(path, map, match[1], target);
+            if (found.value.includes('$')) {
+                this.expand(target, found.value, targetMap, depth + 1, accum, path, budget);
+            }
+            else {
+                push(found.value);
+            }
+        }
+    }
+    /** "file:line: in section [S], key 'k'" for the value being expanded. */
+    describe(here, map) {
+        const stored = map.get(here.option);
+        const inherited = here.section !== DEFAULT_SECTION &&
+            !this.sectionTables.get(here.section)?.has(here.option) &&
+            stored !== undefined;
+        const prefix = `${at(stored?.origin)}in section [${here.section}], key '${here.option}'` +
+            `${inherited ? ` (from [${DEFAULT_SECTION}])` : ''}: ${quote(stored?.value ?? '')}`;
+        return {
+            prefix,
+            where: { file: stored?.origin?.file, line: stored?.origin?.line, section: here.section, option: here.option },
+        };
+    }
+    reachedFrom(path) {
+        if (path.length < 2)
+            return '';
+        return ` (reached from ${path
+            .slice(0, -1)
+            .map((step) => `[${step.section}] ${step.option}`)
+            .join(' → ')})`;
+    }
+    missingError(path, map, reference, target) {
+        const here = path[path.length - 1];
+        const { prefix, where } = this.describe(here, map);
+        let problem;
+        if (target.section !== DEFAULT_SECTION && !this.sectionTables.has(target.section)) {
+            problem = `, but there is no section [${target.section}]`;
+        }
+        else if (target.section === DEFAULT_SECTION) {
+            problem = `, but '${target.option}' is not set in [${DEFAULT_SECTION}]`;
+        }
+        else {
+            const key = reference.includes(':') ? `, but '${target.option}'` : ', which';
+            problem = `${key} is set in neither [${target.section}] nor [${DEFAULT_SECTION}]`;
+        }
+        return new ConfigError('InterpolationMissingOptionError', `${prefix} refers to '${reference}'${problem}${this.reachedFrom(path)}.`, where);
+    }
+    syntaxError(path, map, problem) {
+        const { prefix, where } = this.describe(path[path.length - 1], map);
+        return new ConfigError('InterpolationSyntaxError', `${prefix}: ${problem}${this.reachedFrom(path)}. ${SYNTAX_HELP}`, where);
+    }
+    /** A value too big to be meant: named by the key being read, and the keys that were being expanded. */
+    sizeError(path, problem) {
+        const first = path[0];
+        const origin = this.lookupTable(first.section)?.get(first.option)?.origin;
+        const steps = path.map((step) => `[${step.section}] ${step.option}`).join(' → ');
+        return new ConfigError('InterpolationSizeError', `${at(origin)}in section [${first.section}], key '${first.option}': the value ${problem} (at ${steps}); ` +
+            `a value may be at most ${MAX_INTERPOLATED_LENGTH / 1024} KiB, made with at most ` +
+            `${MAX_INTERPOLATED_REFERENCES} reference expansions.`, { file: origin?.file, line: origin?.line, section: first.section, option: first.option });
+    }
+    depthError(path) {
+        // Name the loop when there is one, from the first key that comes back:
+        // that is what the user has to fix.
+        let loop = path;
+        for (let i = 0; i < path.length && loop === path; i += 1) {
+            const again = path.findIndex((step, j) => j > i && sameReference(step, path[i]));
+            if (again > 0)
+                loop = path.slice(i, again + 1);
+        }
+        const steps = loop.map((step) => `[${step.section}] ${step.option}`).join(' → ');
+        const first = loop[0];
+        const origin = this.lookupTable(first.section)?.get(first.option)?.origin;
+        const problem = loop !== path
+            ? `key '${first.option}' in section [${first.section}] refers back to itself: ${steps}`
+            : `references nest more than ${MAX_INTERPOLATION_DEPTH} levels deep: ${steps}`;
+        return new ConfigError('InterpolationDepthError', `${at(origin)}${problem}.`, {
+            file: origin?.file,
+            line: origin?.line,
+            section: first.section,
+            option: first.option,
+        });
+    }
+}
+//# sourceMappingURL=configparser.js.map
+;// CONCATENATED MODULE: ./build/src/config/usage-error.js
+
+/**
+ * Bad input: a configuration, option or environment problem found before
+ * anything was created. Front doors turn it into exit code 2.
+ */
+class UsageError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'UsageError';
+    }
+}
+/**
+ * A ConfigError as the UsageError the front doors report, keeping its place:
+ * the message starts with file:line when the error knows them.
+ */
+function asUsageError(error) {
+    if (!(error instanceof ConfigError))
+        return error;
+    const at = error.file !== undefined && error.line !== undefined ? `${error.file}:${error.line}: ` : '';
+    return new UsageError(at && !error.message.includes(at) ? `${at}${error.message}` : error.message);
+}
+//# sourceMappingURL=usage-error.js.map
+;// CONCATENATED MODULE: ./build/src/config/config-files.js
+
+
+
+
+
+
+const CONFIG_ENV = 'IMAGE_FACTORY_CONFIG';
+const SYSTEM_CONFIG = '/etc/image-factory.conf';
+/**
+ * The folder of shipped image definitions. The code runs from build/, from a
+ * dist/ bundle or from an installed package, so look upwards for data/.
+ */
+function shippedDataDir() {
+    let dir = (0,external_node_path_.dirname)((0,external_node_url_.fileURLToPath)(import.meta.url));
+    for (;;) {
+        if ((0,external_node_fs_.existsSync)((0,external_node_path_.join)(dir, 'data', 'image-factory.conf')))
+            return (0,external_node_path_.join)(dir, 'data');
+        const parent = (0,external_node_path_.dirname)(dir);
+        if (parent === dir)
+            throw new Error('the shipped data/image-factory.conf was not found next to the program');
+        dir = parent;
+    }
+}
+/**
+ * The files read, in order (a later one wins): the shipped definitions,
+ * /etc/image-factory.conf, ~/.config/image-factory.conf — or, as in the
+ * original, only the file that IMAGE_FACTORY_CONFIG names.
+ */
+function configFiles(search = {}) {
+    const env = search.env ?? process.env;
+    const named = env[CONFIG_ENV];
+    if (named !== undefined) {
+        const problem = unreadable(named);
+        if (problem !== undefined)
+            throw new UsageError(`'${named}' (set in ${CONFIG_ENV}) is not a readable file: it ${problem}.`);
+        return [(0,external_node_path_.resolve)(named), ...(search.extraFiles ?? [])];
+    }
+    const home = search.home ?? (0,external_node_os_namespaceObject.homedir)();
+    const files = [
+        (0,external_node_path_.join)(shippedDataDir(), 'image-factory.conf'),
+        SYSTEM_CONFIG,
+        (0,external_node_path_.join)(home, '.config', 'image-factory.conf'),
+    ];
+    // A file that is not there is skipped; one that is there but cannot be read is an error, never ignored.
+    const present = files.filter((file) => (0,external_node_fs_.existsSync)(file));
+    for (const file of present) {
+        const problem = unreadable(file);
+        if (problem !== undefined)
+            throw new UsageError(`the configuration file ${file} ${problem}.`);
+    }
+    return [...present, ...(search.extraFiles ?? [])];
+}
+/** Read the configuration files into one parser; `data_dir` defaults to the shipped folder. */
+function loadConfig(search = {}) {
+    const files = configFiles(search);
+    const config = new ConfigParser();
+    config.set('DEFAULT', 'data_dir', shippedDataDir());
+    for (const file of files) {
+        let text;
+        try {
+            text = (0,external_node_fs_.readFileSync)(file, 'utf8');
+        }
+        catch (error) {
+            throw new UsageError(`cannot read configuration file ${file}: ${error.message}`);
+        }
+        readInto(config, text, file);
+    }
+    for (const { text, source } of search.extraTexts ?? [])
+        readInto(config, text, source);
+    return { config, files };
+}
+function readInto(config, text, source) {
+    try {
+        config.read(text, source);
+    }
+    catch (error) {
+        if (error instanceof ConfigError)
+            throw new UsageError(error.message);
+        throw error;
+    }
+}
+/** Why the configuration file cannot be read, worded after its name, or undefined when it can. */
+function unreadable(path) {
+    try {
+        if ((0,external_node_fs_.statSync)(path).isDirectory())
+            return 'is a folder, not a file';
+        const fd = (0,external_node_fs_.openSync)(path, 'r');
+        try {
+            if (!(0,external_node_fs_.fstatSync)(fd).isFile())
+                return 'is not a regular file';
+        }
+        finally {
+            (0,external_node_fs_.closeSync)(fd);
+        }
+        return undefined;
+    }
+    catch (error) {
+        const code = error.code;
+        if (code === 'ENOENT')
+            return 'does not exist';
+        if (code === 'EACCES')
+            return 'cannot be read: permission denied';
+        return `cannot be read: ${error.message}`;
+    }
+}
+//# sourceMappingURL=config-files.js.map
 ;// CONCATENATED MODULE: ./build/src/config/units.js
 const BINARY = { KiB: 1, MiB: 2, GiB: 3, TiB: 4, PiB: 5, EiB: 6 };
 const SI = { B: 0, kB: 1, MB: 2, GB: 3, TB: 4, PB: 5, EB: 6 };
 const LEGACY = { K: 1, M: 2, G: 3, T: 4, P: 5, E: 6 };
+const SIZE_PATTERN = /^([0-9]+)\s*([kMGTPE]?B|[KMGTPE]iB|[KMGTPE])$/;
+/** The largest size: what a number holds exactly (2^53-1 bytes, 8 PiB). */
+const MAX_BYTES = Number.MAX_SAFE_INTEGER;
+/** What is wrong with a size, worded after the value ('…' is not a size …), or undefined when it is one. */
+function sizeProblem(text) {
+    const bytes = parseBytes(text);
+    if (bytes !== undefined && bytes > 0)
+        return undefined;
+    if (bytes === 0)
+        return 'is zero; a size is at least 1 byte.';
+    if (SIZE_PATTERN.test(text.trim()))
+        return 'is too large; sizes go up to 8 PiB (2^53-1 bytes).';
+    return `is not a size; use ${SIZE_FORMS}.`;
+}
 const SIZE_FORMS = "a whole number with a unit: binary '512 MiB', '4 GiB', SI '2 GB', or legacy '2G' (= 2 GiB)";
 /**
  * Parse a size the way image-factory does: SI prefixes (kB, MB, GB…), binary
@@ -33695,7 +33822,7 @@ const SIZE_FORMS = "a whole number with a unit: binary '512 MiB', '4 GiB', SI '2
  * KiB/MiB/GiB. Returns undefined for anything else.
  */
 function parseBytes(text) {
-    const match = /^([0-9]+)\s*([kMGTPE]?B|[KMGTPE]iB|[KMGTPE])$/.exec(text.trim());
+    const match = SIZE_PATTERN.exec(text.trim());
     if (!match)
         return undefined;
     const value = BigInt(match[1]);
@@ -33710,6 +33837,17 @@ function parseBytes(text) {
     return bytes > BigInt(Number.MAX_SAFE_INTEGER) ? undefined : Number(bytes);
 }
 const DURATION_FORMS = "seconds ('900'), or a number with s, m or h ('90m', '3h', '1h30m')";
+/** The longest duration: what Node's timers hold (2^31-1 ms); a longer one fires at once. */
+const MAX_DURATION_MS = 2 ** 31 - 1;
+/** What is wrong with a duration, worded after the value, or undefined when it is one. */
+function durationProblem(text) {
+    const ms = parseDuration(text);
+    if (!ms)
+        return `is not a duration; use ${DURATION_FORMS}.`;
+    if (ms > MAX_DURATION_MS)
+        return `is longer than a timer can hold; use at most 596h31m23s (2^31-1 ms).`;
+    return undefined;
+}
 /** Parse '3h', '90m', '45s', '1h30m' or plain seconds into milliseconds. */
 function parseDuration(text) {
     const trimmed = text.trim();
@@ -33752,6 +33890,7 @@ function formatDuration(ms) {
  */
 
 
+
 const MAC_PATTERN = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
 function checkMac(value) {
     const mac = value.toLowerCase();
@@ -33762,13 +33901,27 @@ function checkMac(value) {
     }
     return undefined;
 }
-/** LISTEN:DISPLAY as `{ listen, port }`, or undefined. */
+/**
+ * LISTEN:DISPLAY as `{ listen, port }`, or undefined. LISTEN is empty, a host
+ * name, an IPv4 address or an IPv6 address in brackets: nothing that could
+ * add a sub-option to virt-install's `--graphics` (no `,` or `=`).
+ */
 function parseVnc(value) {
-    const match = /^([^:]*):([0-9]+)$/.exec(value.trim());
-    if (!match || Number(match[2]) > 65535 - 5900)
+    const match = /^(?:\[([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)\]|([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)?):([0-9]{1,5})$/.exec(value.trim());
+    if (!match || Number(match[3]) > 65535 - 5900)
         return undefined;
-    return { listen: match[1], port: 5900 + Number(match[2]) };
+    return { listen: match[1] ?? match[2] ?? '', port: 5900 + Number(match[3]) };
 }
+/** How many cores an installing VM may have: the host's, times this. */
+const CORES_PER_HOST_CORE = 4;
+function checkCores(value) {
+    const most = (0,external_node_os_namespaceObject.availableParallelism)() * CORES_PER_HOST_CORE;
+    if (Number(value) <= most)
+        return undefined;
+    return `is more than ${CORES_PER_HOST_CORE} times this host's ${(0,external_node_os_namespaceObject.availableParallelism)()} cores; use at most ${most}.`;
+}
+/** The smallest disk: 1 MiB, where the first partition of an aligned partition table starts. */
+const MIN_IMAGE_SIZE = 2 ** 20;
 const OPTIONS = [
     {
         input: 'image',
@@ -33865,13 +34018,13 @@ const OPTIONS = [
         key: 'cpu',
         kind: 'string',
         new: true,
-        check: (value) => /^[A-Za-z0-9=,._-]+$/.test(value)
+        check: (value) => /^[A-Za-z0-9][A-Za-z0-9=,._-]*$/.test(value)
             ? undefined
             : 'is not a virt-install --cpu value such as mode=maximum, host-passthrough or host-model.',
         help: "virt-install's --cpu, e.g. mode=maximum",
     },
     { key: 'ram', kind: 'size', default: '1G', help: 'memory of the installing VM (at least 128 MiB)' },
-    { key: 'cores', kind: 'count', default: '1', help: 'CPU cores of the installing VM' },
+    { key: 'cores', kind: 'count', default: '1', check: checkCores, help: 'CPU cores of the installing VM' },
     {
         key: 'cache_dir',
         cli: { long: 'cache-dir', short: 'c', arg: 'dir' },
@@ -33895,6 +34048,7 @@ const OPTIONS = [
         input: 'image-size',
         kind: 'size',
         default: '2G',
+        check: (value) => (parseBytes(value) ?? 0) < MIN_IMAGE_SIZE ? 'is too small for a partition table; use at least 1 MiB.' : undefined,
         help: "size of the image's disk, e.g. 4G (legacy binary), '4 GiB', '5 GB'",
     },
     { key: 'keep-raw', kind: 'boolean', default: 'no', help: 'keep the raw image beside the qcow2' },
@@ -33909,7 +34063,10 @@ const OPTIONS = [
     {
         key: 'vnc',
         kind: 'string',
-        check: (value) => parseVnc(value) ? undefined : 'is not a VNC display; use LISTEN:DISPLAY such as localhost:1 (port 5901) or :1.',
+        check: (value) => parseVnc(value)
+            ? undefined
+            : 'is not a VNC display; use LISTEN:DISPLAY such as localhost:1 (port 5901), :1 or [::1]:1, ' +
+                'where LISTEN is a host name or an IP address (IPv6 in brackets).',
         help: 'VNC display of the installing machine as LISTEN:N (port 5900+N)',
     },
     {
@@ -34035,10 +34192,24 @@ const OPTIONS = [
         help: 'first install missing host tools (apt-get or dnf), start libvirt if nothing runs it, open a root-only /dev/kvm to the kvm group',
     },
     {
+        key: 'strict',
+        cli: { long: 'strict' },
+        kind: 'boolean',
+        default: 'no',
+        new: true,
+        help: 'a key that no option and no reference uses (a misspelt one) is an error, not a warning',
+    },
+    {
         cli: { long: 'print-config' },
         kind: 'boolean',
         new: true,
         help: "print the image's resolved settings as JSON (configparser's items() after the options) and exit",
+    },
+    {
+        cli: { long: 'show-secrets' },
+        kind: 'boolean',
+        new: true,
+        help: 'with --print-config: show passwords in URIs instead of ***',
     },
     {
         cli: { long: 'dry-run' },
@@ -34048,7 +34219,7 @@ const OPTIONS = [
     },
 ];
 function checkOsinfo(value) {
-    if (/^[A-Za-z0-9._-]+$/.test(value))
+    if (/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(value))
         return undefined;
     return "is not an OS name; use a short id from 'virt-install --osinfo list' such as debian12 or linux2022.";
 }
@@ -34081,14 +34252,18 @@ function valueProblem(entry, text) {
             if (!(entry.choices ?? []).includes(value))
                 return `'${value}' is not one of ${(entry.choices ?? []).join(', ')}.`;
             break;
-        case 'size':
-            if (!parseBytes(value))
-                return `'${text}' is not a size; use ${SIZE_FORMS}.`;
+        case 'size': {
+            const problem = sizeProblem(value);
+            if (problem !== undefined)
+                return `'${text}' ${problem}`;
             break;
-        case 'duration':
-            if (!parseDuration(value))
-                return `'${text}' is not a duration; use ${DURATION_FORMS}.`;
+        }
+        case 'duration': {
+            const problem = durationProblem(value);
+            if (problem !== undefined)
+                return `'${text}' ${problem}`;
             break;
+        }
         case 'count':
             if (!/^[1-9][0-9]*$/.test(value))
                 return `'${text}' is not a whole number (1 or more).`;
@@ -34138,6 +34313,129 @@ function flagHelp(entry) {
     return notes.length ? `${entry.help} (${notes.join('; ')})` : entry.help;
 }
 //# sourceMappingURL=options.js.map
+;// CONCATENATED MODULE: ./build/src/config/unknown-keys.js
+/**
+ * Keys that nothing reads: a misspelt `preseeed` is otherwise ignored without
+ * a word, and the installer then waits for a human until the timeout. A key
+ * is known when the option table has it, when it is one of an upload
+ * destination's keys, or when some value references it (users keep their
+ * own keys in [DEFAULT] for interpolation: `debian_mirror`, `dist`).
+ */
+
+
+
+/** The keys of an upload destination's section (post-upload-command may be numbered: post-upload-command1, …). */
+const UPLOAD_KEYS = ['upload_type', 'upload_target', 'upload_args', 'post-upload-command'];
+/** Keys the program itself sets: the shipped data folder, and the uploaded file for post-upload commands. */
+const PROGRAM_KEYS = ['data_dir', 'image'];
+const KNOWN_KEYS = [
+    ...OPTIONS.flatMap((entry) => (entry.key === undefined ? [] : [entry.key])),
+    ...UPLOAD_KEYS,
+    ...PROGRAM_KEYS,
+];
+function isKnown(key) {
+    return KNOWN_KEYS.includes(key) || /^post-upload-command[0-9]+$/.test(key);
+}
+/**
+ * The distance between two words counting a swap of neighbours as one edit
+ * (optimal string alignment): `instal-timeout` is one from `install-timeout`,
+ * `imagesize` one from `image-size`.
+ */
+function editDistance(a, b) {
+    const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j += 1)
+        rows[0][j] = j;
+    for (let i = 1; i <= a.length; i += 1) {
+        for (let j = 1; j <= b.length; j += 1) {
+            const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+            rows[i][j] = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost);
+            if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+                rows[i][j] = Math.min(rows[i][j], rows[i - 2][j - 2] + 1);
+        }
+    }
+    return rows[a.length][b.length];
+}
+/** `candidates` ordered by closeness to `word` (case-insensitive), the closest first; ties keep their order. */
+function closestFirst(word, candidates) {
+    const target = word.toLowerCase();
+    return candidates
+        .map((candidate, index) => ({ candidate, index, distance: editDistance(target, candidate.toLowerCase()) }))
+        .sort((x, y) => x.distance - y.distance || x.index - y.index)
+        .map(({ candidate }) => candidate);
+}
+/** The known key that `key` was probably meant to be, when one is close enough. */
+function suggestKey(key) {
+    const [best] = closestFirst(key, KNOWN_KEYS);
+    return best !== undefined && editDistance(key, best) <= Math.max(2, Math.floor(key.length / 4)) ? best : undefined;
+}
+/** Every key that some value of the configuration references, as `${key}` or `${section:key}`. */
+function referencedKeys(config) {
+    const referenced = new Set();
+    const values = [
+        ...Object.values(config.defaults()),
+        ...config.sections().flatMap((section) => config.ownKeys(section).map((key) => config.getRaw(section, key) ?? '')),
+    ];
+    for (const value of values) {
+        for (const match of value.matchAll(/\$\{([^}]+)\}/g)) {
+            const parts = match[1].split(':');
+            referenced.add(parts[parts.length - 1].toLowerCase());
+        }
+    }
+    return referenced;
+}
+/** The keys of the image's section and of [DEFAULT] that no option and no reference uses. */
+function unknownKeys(config, image) {
+    const referenced = referencedKeys(config);
+    const found = [];
+    const sections = [
+        [DEFAULT_SECTION, Object.keys(config.defaults())],
+        [image, config.ownKeys(image)],
+    ];
+    for (const [section, keys] of sections) {
+        for (const key of keys) {
+            if (isKnown(key) || referenced.has(key))
+                continue;
+            const origin = config.origin(section, key);
+            // A key that only the program set (not read from a file) is not the user's typo.
+            if (origin === undefined)
+                continue;
+            const suggestion = suggestKey(key);
+            found.push({
+                section,
+                key,
+                message: `${origin.file}:${origin.line}: [${section}] unknown key '${key}': no option and no reference uses it` +
+                    (suggestion ? `; did you mean '${suggestion}'?` : '.'),
+            });
+        }
+    }
+    return found;
+}
+/**
+ * Report the unknown keys of an image: each as a warning, or all in one
+ * UsageError when `strict` is on (the key, or --strict).
+ */
+function checkKeys(config, image, warn) {
+    const unknown = unknownKeys(config, image);
+    if (unknown.length === 0)
+        return;
+    let strictText = 'no';
+    try {
+        if (config.hasOption(image, 'strict'))
+            strictText = config.get(image, 'strict');
+    }
+    catch (error) {
+        throw asUsageError(error);
+    }
+    const strictProblem = valueProblem(optionByKey('strict'), strictText);
+    if (strictProblem !== undefined)
+        throw new UsageError(`[${image}] strict: ${strictProblem}`);
+    if (/^(1|yes|true|on)$/i.test(strictText.trim())) {
+        throw new UsageError(`${unknown.map((entry) => entry.message).join('\n')}\n(strict is on: unknown keys are errors; remove or correct them)`);
+    }
+    for (const entry of unknown)
+        warn(entry.message);
+}
+//# sourceMappingURL=unknown-keys.js.map
 ;// CONCATENATED MODULE: ./build/src/config/verification-spec.js
 
 
@@ -34225,6 +34523,8 @@ function startsWith(path, text) {
 
 
 
+
+
 const DEFAULT_IMAGE_SIZE = optionByKey('image-size').default;
 const DEFAULT_RAM = optionByKey('ram').default;
 const DEFAULT_INSTALL_TIMEOUT = optionByKey('install-timeout').default;
@@ -34240,12 +34540,41 @@ function localDate(date = new Date()) {
 function defaultCacheDir(uid = process.getuid?.() ?? 0) {
     return uid === 0 ? '/var/cache/image-factory' : '~/.cache/image-factory';
 }
+/** The longest image name: its files (`.<name>-<date>.partial-XXXXXX`, `….qcow2.sha256sum`) stay below 255 bytes. */
+const MAX_IMAGE_NAME = 200;
+/**
+ * An image name is a plain file name: it names the image's files and its
+ * cache folder, and goes into virt-install's domain name and into
+ * post-upload commands. A UsageError says what is accepted.
+ */
+function checkImageName(image) {
+    if (image === DEFAULT_SECTION) {
+        throw new UsageError(`'${DEFAULT_SECTION}' is not an image: [${DEFAULT_SECTION}] holds the keys that every image shares. Name an image's section.`);
+    }
+    if (/^[A-Za-z0-9_+][A-Za-z0-9._+-]*$/.test(image) && image.length <= MAX_IMAGE_NAME)
+        return;
+    const shown = image.length > 60 ? `${image.slice(0, 60)}…` : image;
+    throw new UsageError(`${JSON.stringify(shown)} is not an image name: an image name is a plain file name of letters, digits, ` +
+        `'.', '_', '+' and '-', not starting with '.' or '-', at most ${MAX_IMAGE_NAME} characters.`);
+}
+/** How many known images an unknown one lists: about a screenful. */
+const LISTED_IMAGES = 20;
+/** No such image: the known ones, closest first, at most a screenful of them. */
+function unknownImage(image, knownImages) {
+    if (knownImages.length === 0)
+        return new UsageError(`No section '${image}' defined in the configuration, which defines no image.`);
+    const listed = closestFirst(image, knownImages).slice(0, LISTED_IMAGES);
+    const more = knownImages.length - listed.length;
+    return new UsageError(`No section '${image}' defined in the configuration. Images that exist: ${listed.join(', ')}` +
+        `${more > 0 ? `, and ${more} more (the ${listed.length} closest to '${image}' are listed)` : ''}.`);
+}
 /**
  * Apply overrides the way the original does: written into the image's
  * section (booleans as Python's str(bool)), and cache_dir set when unset.
  * Returns false when the image has no section.
  */
 function applyOverrides(config, image, overrides) {
+    checkImageName(image);
     const existed = config.hasSection(image);
     if (!existed)
         config.addSection(image);
@@ -34265,14 +34594,22 @@ function applyOverrides(config, image, overrides) {
     return existed;
 }
 /**
- * A ConfigError as the UsageError the front doors report, keeping its place:
- * the message starts with file:line when the error knows them.
+ * The resolved options for --print-config: items(section), with every form of
+ * every password of a URI in them (or in an upload destination's target)
+ * replaced by *** — in every value, so a password kept in a key of its own
+ * and referenced from a URI is hidden too — unless `showSecrets`.
  */
-function asUsageError(error) {
-    if (!(error instanceof ConfigError))
-        return error;
-    const at = error.file !== undefined && error.line !== undefined ? `${error.file}:${error.line}: ` : '';
-    return new UsageError(at && !error.message.includes(at) ? `${at}${error.message}` : error.message);
+function printableOptions(config, image, showSecrets = false) {
+    const options = resolvedOptions(config, image);
+    if (showSecrets)
+        return options;
+    const targets = (options.upload_destinations ?? '')
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => config.hasSection(name) && config.hasOption(name, 'upload_target'))
+        .map((name) => resolvedOptions(config, name).upload_target);
+    const secrets = secretsInText([...Object.values(options), ...targets].join('\n'));
+    return Object.fromEntries(Object.entries(options).map(([key, value]) => [key, redactSecrets(value, secrets)]));
 }
 /** The resolved options of an image: configparser's items(section). */
 function resolvedOptions(config, image) {
@@ -34335,11 +34672,11 @@ class SectionReader {
 }
 /** Turn an image's section into a validated ImageSpec, or throw UsageError saying what is wrong. */
 function resolveImageSpec(config, image, context) {
-    if (!context.hadSection) {
-        const known = context.knownImages.length ? context.knownImages.join(', ') : '(none)';
-        throw new UsageError(`No section '${image}' defined in the configuration. Images that exist: ${known}.`);
-    }
+    if (!context.hadSection)
+        throw unknownImage(image, context.knownImages);
+    checkOutputFolder(context.outputDir);
     const options = resolvedOptions(config, image);
+    checkKeys(config, image, context.warn ?? (() => undefined));
     const read = new SectionReader(config, image, options);
     const problem = (key, message) => read.problem(key, message);
     const machine = resolveMachine(read);
@@ -34378,6 +34715,18 @@ function resolveImageSpec(config, image, context) {
             ramMiB: Math.max(machine.ramMiB, 512),
         },
     };
+}
+/** A path that exists must be a folder to be the output folder (one that does not exist fails before the build). */
+function checkOutputFolder(outputDir) {
+    let isFolder = true;
+    try {
+        isFolder = (0,external_node_fs_.statSync)(outputDir).isDirectory();
+    }
+    catch {
+        return;
+    }
+    if (!isFolder)
+        throw new UsageError(`the output folder ${outputDir} is not a folder; name a folder for the image.`);
 }
 /** The installing machine: memory, cores, network card, display, OS and CPU model. */
 function resolveMachine(read) {
@@ -34431,7 +34780,14 @@ function parseSource(uri, fail) {
                 throw fail(`'${uri}' names host '${host}'; a file: URI must be local (file:///path).`);
             path = path.slice(2 + host.length);
         }
-        return { uri, display: uri, scheme: 'file', location: (0,external_node_path_.resolve)(expandHome(decodeURIComponent(path))) };
+        let decoded;
+        try {
+            decoded = decodeURIComponent(path);
+        }
+        catch {
+            throw fail(`'${uri}' has a bad percent-escape; in a file: URI write % as %25, and escapes as % and two hex digits of UTF-8.`);
+        }
+        return { uri, display: uri, scheme: 'file', location: (0,external_node_path_.resolve)(expandHome(decoded)) };
     }
     if (scheme === 'http' || scheme === 'https' || scheme === 'rsync') {
         let url;
@@ -34463,63 +34819,80 @@ function resolveAnswerFile(options, problem) {
     catch {
         throw problem(kind, `the answer file '${path}' does not exist or is not readable.`);
     }
+    if (!(0,external_node_fs_.statSync)(path).isFile())
+        throw problem(kind, `the answer file '${path}' is not a regular file.`);
     return { kind, path };
 }
+/**
+ * rsync options that write into the file under its final name while it
+ * transfers, so a consumer could see half an image: refused in upload_args
+ * before the build starts. (`--partial` and `-P` are harmless: the upload's
+ * `--partial-dir` wins. `--temp-dir` on another file system is harmless too:
+ * with a partial dir, rsync copies into it and renames.)
+ */
+const UNSAFE_UPLOAD_ARGS = ['--inplace', '--append', '--append-verify', '--write-devices'];
 function resolveUploads(config, image, options) {
     const names = (options.upload_destinations ?? '')
         .split(',')
         .map((name) => name.trim())
         .filter((name) => name !== '');
     const origin = config.origin(image, 'upload_destinations');
-    const at = origin ? `${origin.file}:${origin.line}: ` : '';
+    const at = `${origin ? `${origin.file}:${origin.line}: ` : ''}[${image}] upload_destinations`;
+    const twice = names.find((name, index) => names.indexOf(name) !== index);
+    if (twice !== undefined)
+        throw new UsageError(`${at} names '${twice}' twice; name each destination once.`);
     return names.map((name) => {
-        if (!config.hasSection(name)) {
-            throw new UsageError(`${at}[${image}] upload_destinations names '${name}', but there is no section [${name}].`);
-        }
-        const get = (key) => {
-            if (!config.hasOption(name, key))
-                return undefined;
-            try {
-                return config.get(name, key);
-            }
-            catch (error) {
-                throw asUsageError(error);
-            }
-        };
-        const where = (key) => {
-            const o = config.origin(name, key);
-            return o ? `${o.file}:${o.line}: ` : '';
-        };
-        const type = get('upload_type')?.trim();
-        if (!type)
-            throw new UsageError(`[${name}] has no 'upload_type' (the only type is rsync).`);
-        if (type.toLowerCase() !== 'rsync') {
-            throw new UsageError(`${where('upload_type')}[${name}] upload_type: unknown type '${type}'. Supported types: rsync.`);
-        }
-        const target = get('upload_target')?.trim();
-        if (!target)
-            throw new UsageError(`[${name}] has no 'upload_target' (e.g. user@host:/srv/images/ or rsync://host/module/).`);
-        const keys = [];
-        if (config.hasOption(name, 'post-upload-command'))
-            keys.push('post-upload-command');
-        for (let i = 1; config.hasOption(name, `post-upload-command${i}`); i += 1)
-            keys.push(`post-upload-command${i}`);
-        // ${image} names the uploaded file, as in the original: the key is set in the
-        // destination's section before the commands are read. Try it now so that a
-        // broken command fails before the build rather than after it.
-        const postUploadCommands = (imageFile) => {
-            config.set(name, 'image', imageFile);
-            return keys.map((key) => (get(key) ?? '').split(' ').filter((word) => word.trim() !== ''));
-        };
-        postUploadCommands('IMAGE');
-        return {
-            name,
-            type: 'rsync',
-            target,
-            args: (get('upload_args') ?? '').split(' ').filter((arg) => arg.trim() !== ''),
-            postUploadCommands,
-        };
+        if (!config.hasSection(name))
+            throw new UsageError(`${at} names '${name}', but there is no section [${name}].`);
+        return resolveDestination(config, name);
     });
+}
+/** One upload destination's section, checked: type, target, arguments and post-upload commands. */
+function resolveDestination(config, name) {
+    const get = (key) => {
+        if (!config.hasOption(name, key))
+            return undefined;
+        try {
+            return config.get(name, key);
+        }
+        catch (error) {
+            throw asUsageError(error);
+        }
+    };
+    const where = (key) => {
+        const o = config.origin(name, key);
+        return `${o ? `${o.file}:${o.line}: ` : ''}[${name}] ${key}`;
+    };
+    const type = get('upload_type')?.trim();
+    if (!type)
+        throw new UsageError(`[${name}] has no 'upload_type' (the only type is rsync).`);
+    if (type.toLowerCase() !== 'rsync') {
+        throw new UsageError(`${where('upload_type')}: unknown type '${type}'. Supported types: rsync.`);
+    }
+    const target = get('upload_target')?.trim();
+    if (!target)
+        throw new UsageError(`[${name}] has no 'upload_target' (e.g. user@host:/srv/images/ or rsync://host/module/).`);
+    const args = (get('upload_args') ?? '').split(' ').filter((arg) => arg.trim() !== '');
+    const unsafe = args.filter((arg) => UNSAFE_UPLOAD_ARGS.includes(arg.split('=')[0]));
+    if (unsafe.length) {
+        throw new UsageError(`${where('upload_args')}: ${unsafe.join(' ')} would let rsync write into the file under its final name while it ` +
+            `transfers, so a consumer could see half an image; remove ${unsafe.length === 1 ? 'it' : 'them'}.`);
+    }
+    const keys = [];
+    if (config.hasOption(name, 'post-upload-command'))
+        keys.push('post-upload-command');
+    for (let i = 1; config.hasOption(name, `post-upload-command${i}`); i += 1)
+        keys.push(`post-upload-command${i}`);
+    // ${image} names the uploaded file, as in the original: the key is set in the
+    // destination's section before the commands are read (its `$` escaped, so the
+    // name is text, never a reference). Try it now so that a broken command fails
+    // before the build rather than after it.
+    const postUploadCommands = (imageFile) => {
+        config.set(name, 'image', imageFile.replaceAll('$', '$$$$'));
+        return keys.map((key) => (get(key) ?? '').split(' ').filter((word) => word.trim() !== ''));
+    };
+    postUploadCommands('IMAGE');
+    return { name, type: 'rsync', target, args, postUploadCommands };
 }
 function expandHome(path) {
     if (path === '~')
@@ -38774,7 +39147,8 @@ function outputPaths(spec) {
 function checkOutputs(spec) {
     const paths = outputPaths(spec);
     for (const path of [paths.image, paths.checksum, paths.raw]) {
-        if (path && (0,external_node_fs_.existsSync)(path)) {
+        // lstat: a symlink under a final name counts, even one that points nowhere.
+        if (path && (0,external_node_fs_.lstatSync)(path, { throwIfNoEntry: false }) !== undefined) {
             throw new UsageError(`${path} already exists; image-factory never overwrites a finished image. Move it away or build in another folder.`);
         }
     }
@@ -38835,6 +39209,7 @@ async function publishFile(ctx, from, to) {
 
 
 
+
 /** At least one destination failed; `outcomes` has every destination, the good ones too. */
 class UploadError extends Error {
     outcomes;
@@ -38850,13 +39225,6 @@ class UploadError extends Error {
 }
 /** Target-side folder for an interrupted transfer: never the final name, and the next upload resumes from it. */
 const PARTIAL_DIR = '.rsync-partial';
-/**
- * Options that make rsync write into the file under its final name while it
- * transfers, so a consumer could see half an image. (`--partial` and `-P` are
- * harmless: our `--partial-dir` wins. `--temp-dir` on another file system is
- * harmless too: with a partial dir, rsync copies into it and renames.)
- */
-const UNSAFE_OPTIONS = ['--inplace', '--append', '--append-verify', '--write-devices'];
 /**
  * Upload the finished image, then its checksum file, to every destination;
  * verify each copy; then run the destination's post-upload commands. A
@@ -38949,7 +39317,11 @@ class DestinationUpload {
         this.ctx.reporter.warning(`${this.label} upload to ${this.shown} failed: ${message}`);
         return this.outcome(message);
     }
-    /** The target as rsync takes it, with its password in the environment; refused options are refused here. */
+    /**
+     * The target as rsync takes it, with its password in the environment. The
+     * configuration refuses unsafe upload_args before the build; a spec made
+     * elsewhere (a test, an old saved state) is refused here too.
+     */
     endpoint() {
         const { name, args, target } = this.destination;
         let endpoint;
@@ -38959,7 +39331,7 @@ class DestinationUpload {
         catch (error) {
             throw new DestinationFailure(`[${name}] upload_target: ${error.message}`);
         }
-        const unsafe = args.filter((arg) => UNSAFE_OPTIONS.includes(arg.split('=')[0]));
+        const unsafe = args.filter((arg) => UNSAFE_UPLOAD_ARGS.includes(arg.split('=')[0]));
         if (unsafe.length) {
             throw new DestinationFailure(`upload_args ${unsafe.join(' ')} would let rsync write into the file under its final name while it transfers, ` +
                 `so a consumer could see half an image; remove ${unsafe.length === 1 ? 'it' : 'them'} from [${name}] upload_args.`);
@@ -39443,6 +39815,8 @@ class LogReporter {
 
 
 
+
+
 const EXIT_OK = 0;
 const EXIT_BUILD_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -39467,7 +39841,11 @@ Examples:
 
 Exit codes: 0 built, 1 a build step failed (everything it created was removed),
 2 bad input (nothing was created), 130/143 interrupted (cleaned up).`;
-function buildProgram() {
+const PROCESS_OUTPUT = {
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+};
+function buildProgram(io) {
     const program = new Command('image-factory')
         .description(DESCRIPTION)
         .argument('[image]', 'image to build: a section of the configuration (default: $IMAGE)');
@@ -39486,8 +39864,8 @@ function buildProgram() {
         .showHelpAfterError('(run image-factory --help for the options)')
         .exitOverride()
         .configureOutput({
-        writeErr: (text) => process.stderr.write(text),
-        writeOut: (text) => process.stdout.write(text),
+        writeErr: (text) => io.err(text),
+        writeOut: (text) => io.out(text),
     });
 }
 /**
@@ -39501,7 +39879,8 @@ function cliOverrides(options) {
             continue;
         const value = options[camelCase(entry.cli.long)];
         if (typeof value === 'string') {
-            const problem = valueProblem(entry, value);
+            const dollar = dollarProblem(value);
+            const problem = dollar === undefined ? valueProblem(entry, value) : `'${value}' has ${dollar}`;
             if (problem !== undefined)
                 throw new UsageError(badValueMessage(entry, { flag: true }, problem));
         }
@@ -39510,21 +39889,24 @@ function cliOverrides(options) {
     return overrides;
 }
 /** Run the command line; returns the exit code. */
-async function main(argv = process.argv.slice(2)) {
-    const parsed = parseArguments(argv);
+async function main(argv = process.argv.slice(2), io = PROCESS_OUTPUT) {
+    const parsed = parseArguments(argv, io);
     if (typeof parsed === 'number')
         return parsed;
     const { options, image } = parsed;
-    const spec = resolveSpec(options, image);
+    const warnings = [];
+    const spec = resolveSpec(options, image, io, warnings);
     if (typeof spec === 'number')
         return spec;
     // A dry run's lines say so: what it reports was planned, not seen.
-    const reporter = new LogReporter(options.dryRun ? 'image-factory (dry run)' : 'image-factory');
+    const reporter = new LogReporter(options.dryRun ? 'image-factory (dry run)' : 'image-factory', io.err);
     // The build's own messages already redact; this catches a password that a program prints.
     reporter.mask(specSecrets(spec));
     // The log file is created once the checks passed (a refused build creates nothing); it gets the lines said before.
     if (spec.logFile && !options.dryRun)
         reporter.holdLines();
+    for (const warning of warnings)
+        reporter.warning(warning);
     const interruption = new Interruption(reporter);
     try {
         await build(spec, options, reporter, interruption.signal);
@@ -39539,8 +39921,8 @@ async function main(argv = process.argv.slice(2)) {
     }
 }
 /** The options and the image, or the exit code when there is nothing to build (--help, a bad flag, no image). */
-function parseArguments(argv) {
-    const program = buildProgram();
+function parseArguments(argv, io) {
+    const program = buildProgram(io);
     try {
         program.parse(argv, { from: 'user' });
     }
@@ -39551,13 +39933,16 @@ function parseArguments(argv) {
     }
     const image = program.args[0] ?? process.env.IMAGE;
     if (!image) {
-        process.stderr.write('image-factory: error: No image specified (give IMAGE as argument or in the IMAGE environment variable).\n');
+        io.err('image-factory: error: No image specified (give IMAGE as argument or in the IMAGE environment variable).\n');
         return EXIT_USAGE;
     }
     return { options: program.opts(), image };
 }
-/** The image's spec from the configuration and the flags; or, after --print-config or bad input, the exit code. */
-function resolveSpec(options, image) {
+/**
+ * The image's spec from the configuration and the flags, its warnings added
+ * to `warnings`; or, after --print-config or bad input, the exit code.
+ */
+function resolveSpec(options, image, io, warnings) {
     try {
         const overrides = cliOverrides(options);
         const { config } = loadConfig();
@@ -39565,8 +39950,9 @@ function resolveSpec(options, image) {
         const hadSection = applyOverrides(config, image, overrides);
         if (options.printConfig) {
             if (!hadSection)
-                throw new UsageError(`No section '${image}' defined in the configuration. Images that exist: ${knownImages.join(', ') || '(none)'}.`);
-            process.stdout.write(`${JSON.stringify(resolvedOptions(config, image), null, 2)}\n`);
+                throw unknownImage(image, knownImages);
+            checkKeys(config, image, (message) => io.err(`image-factory: warning: ${message}\n`));
+            io.out(`${JSON.stringify(printableOptions(config, image, options.showSecrets === true), null, 2)}\n`);
             return EXIT_OK;
         }
         return resolveImageSpec(config, image, {
@@ -39575,12 +39961,13 @@ function resolveSpec(options, image) {
             knownImages,
             hadSection,
             upload: options.upload !== false,
+            warn: (message) => warnings.push(message),
         });
     }
     catch (error) {
         if (!(error instanceof UsageError))
             throw error;
-        process.stderr.write(`image-factory: error: ${error.message}\n`);
+        io.err(`image-factory: error: ${error.message}\n`);
         return EXIT_USAGE;
     }
 }

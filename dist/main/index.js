@@ -38675,7 +38675,7 @@ module.exports = { version: packageJson.version }
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7421);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(788);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 //# sourceMappingURL=index.js.map
@@ -38684,7 +38684,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7421:
+/***/ 788:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -41988,7 +41988,7 @@ function secretsOf(uris) {
     return [...all].sort((a, b) => b.length - a.length);
 }
 /** `text` with every occurrence of each secret replaced by `***` (longest first, so none is left half-masked). */
-function redactSecrets(text, secrets) {
+function credentials_redactSecrets(text, secrets) {
     return [...secrets]
         .filter((secret) => secret !== '')
         .sort((a, b) => b.length - a.length)
@@ -42029,15 +42029,52 @@ function ambiguous(uri) {
     const slash = uri.indexOf('/', wide.start);
     return slash < 0 || wide.colon < slash;
 }
+/**
+ * Where a URI starts in a word of other text (`url=https://…` in kernel
+ * arguments too, and rsync's `…@host::…` after a `=`), or -1. Scanned by hand,
+ * not with a regular expression: a long value must not take quadratic time.
+ */
+function uriStart(word) {
+    const separator = word.indexOf('://');
+    if (separator > 0) {
+        let start = separator;
+        while (start > 0 && /[A-Za-z0-9+.-]/.test(word[start - 1]))
+            start -= 1;
+        while (start < separator && !/[A-Za-z]/.test(word[start]))
+            start += 1;
+        if (start < separator)
+            return start;
+    }
+    const at = word.indexOf('@');
+    if (at >= 0 && word.includes('::', at))
+        return word.lastIndexOf('=', at) + 1;
+    return -1;
+}
+/** `text` split into words and the spaces and quotes between them, each word with the URI it holds. */
+function mapUris(text, onUri) {
+    return text
+        .split(/([\s'"]+)/)
+        .map((word, index) => {
+        if (index % 2 === 1)
+            return word;
+        const start = uriStart(word);
+        return start < 0 ? word : `${word.slice(0, start)}${onUri(word.slice(start))}`;
+    })
+        .join('');
+}
+/** `text` with the password of every URI in it replaced by `***`: for values quoted in messages. */
+function redactUrisIn(text) {
+    return mapUris(text, (uri) => redactUri(uri));
+}
+/** The secret variants of every URI inside `text`, longest first. */
+function credentials_secretsInText(text) {
+    const uris = [];
+    mapUris(text, (uri) => (uris.push(uri), uri));
+    return secretsOf(uris);
+}
 //# sourceMappingURL=credentials.js.map
 ;// CONCATENATED MODULE: ./build/src/config/configparser.js
-/**
- * INI reading with the exact semantics of Python 3.11's
- * `configparser.ConfigParser(interpolation=ExtendedInterpolation())` and
- * default options, so that files written for the original image-factory mean
- * the same here. test/unit/configparser-differential.test.ts checks this
- * against python3 itself; where Python behaves oddly, so does this module.
- */
+
 class ConfigError extends Error {
     /** The name of the exception Python's configparser raises in the same case. */
     kind;
@@ -42058,6 +42095,13 @@ class ConfigError extends Error {
 const DEFAULT_SECTION = 'DEFAULT';
 /** configparser.MAX_INTERPOLATION_DEPTH */
 const MAX_INTERPOLATION_DEPTH = 10;
+/**
+ * Bounds of one interpolated value: its length, and how many references are
+ * expanded to make it. Ten keys of ten references each make 10^10 of them
+ * from a few lines; Python then spends minutes and gigabytes before it fails.
+ */
+const MAX_INTERPOLATED_LENGTH = 64 * 1024;
+const MAX_INTERPOLATED_REFERENCES = 10_000;
 /** RawConfigParser.BOOLEAN_STATES */
 const BOOLEAN_STATES = new Map([
     ['1', true],
@@ -42100,8 +42144,18 @@ const COMMENT_PREFIXES = ['#', ';'];
 const REFERENCE = /^\$\{([^}]+)\}/;
 const REFERENCE_GLOBAL = /\$\{[^}]+\}/g;
 const SYNTAX_HELP = "Write ${key} for a key of the same section or [DEFAULT], ${section:key} for another section's key, and $$ for a literal $.";
+/**
+ * What set() refuses in a value (as Python's does), or undefined: a `$` that
+ * is not `$$` or a `${...}` reference. For values given on the command line
+ * or as inputs, which are interpolated like the files' values.
+ */
+function dollarProblem(value) {
+    const leftover = value.replaceAll('$$', '').replace(REFERENCE_GLOBAL, '');
+    return leftover.includes('$') ? `a '$' is not followed by '$' or '{...}'. ${SYNTAX_HELP}` : undefined;
+}
+/** A value for a message: quoted, newlines shown as \n, passwords in URIs masked. */
 function quote(text) {
-    return `'${text.replace(/\n/g, '\\n')}'`;
+    return `'${redactUrisIn(text).replace(/\n/g, '\\n')}'`;
 }
 function at(origin) {
     return origin ? `${origin.file}:${origin.line}: ` : '';
@@ -42266,11 +42320,12 @@ class ConfigParser {
      * as Python does, and is stored as given (not stripped).
      */
     set(section, key, value) {
-        if (value !== '') {
-            const leftover = value.replaceAll('$$', '').replace(REFERENCE_GLOBAL, '');
-            if (leftover.includes('$')) {
-                throw new ConfigError('ValueError', `cannot set [${section}] ${key} to ${quote(value)}: a '$' is not followed by '$' or '{...}'. ${SYNTAX_HELP}`, { section, option: optionxform(key) });
-            }
+        const problem = dollarProblem(value);
+        if (problem !== undefined) {
+            throw new ConfigError('ValueError', `cannot set [${section}] ${key} to ${quote(value)}: ${problem}`, {
+                section,
+                option: optionxform(key),
+            });
         }
         let table;
         if (section === '' || section === DEFAULT_SECTION) {
@@ -42338,6 +42393,10 @@ class ConfigParser {
     origin(section, key) {
         return this.lookupTable(section)?.get(optionxform(key))?.origin;
     }
+    /** The keys set in the section itself (not those it inherits from [DEFAULT]), in order. */
+    ownKeys(section) {
+        return [...(this.sectionTables.get(section)?.keys() ?? [])];
+    }
     /** The raw [DEFAULT] values. */
     defaults() {
         return Object.fromEntries([...this.defaultTable].map(([key, stored]) => [key, stored.value]));
@@ -42361,28 +42420,34 @@ class ConfigParser {
     }
     interpolate(section, option, value, map) {
         const accum = [];
-        this.expand({ section, option }, value, map, 1, accum, []);
+        this.expand({ section, option }, value, map, 1, accum, [], { length: 0, references: 0 });
         return accum.join('');
     }
     /** ExtendedInterpolation._interpolate_some, step for step, so that errors come in the same order. */
-    expand(here, value, map, depth, accum, chain) {
+    expand(here, value, map, depth, accum, chain, budget) {
         const path = [...chain, here];
         if (depth > MAX_INTERPOLATION_DEPTH)
             throw this.depthError(path);
+        const push = (text) => {
+            budget.length += text.length;
+            if (budget.length > MAX_INTERPOLATED_LENGTH)
+                throw this.sizeError(path, `grows beyond ${MAX_INTERPOLATED_LENGTH} characters as its references are expanded`);
+            accum.push(text);
+        };
         let rest = value;
         while (rest !== '') {
             const p = rest.indexOf('$');
             if (p < 0) {
-                accum.push(rest);
+                push(rest);
                 return;
             }
             if (p > 0) {
-                accum.push(rest.slice(0, p));
+                push(rest.slice(0, p));
                 rest = rest.slice(p);
             }
             const next = rest.slice(1, 2);
             if (next === '$') {
-                accum.push('$');
+                push('$');
                 rest = rest.slice(2);
                 continue;
             }
@@ -42393,6 +42458,9 @@ class ConfigParser {
             if (!match)
                 throw this.syntaxError(path, map, `${quote(rest)} starts a reference that is empty or has no closing '}'`);
             rest = rest.slice(match[0].length);
+            budget.references += 1;
+            if (budget.references > MAX_INTERPOLATED_REFERENCES)
+                throw this.sizeError(path, `takes more than ${MAX_INTERPOLATED_REFERENCES} reference expansions`);
             const parts = match[1].split(':');
             if (parts.length > 2)
                 throw this.syntaxError(path, map, `more than one ':' in ${quote(match[0])}`);
@@ -42404,10 +42472,10 @@ class ConfigParser {
             if (!targetMap || !found)
                 throw this.missingError(path, map, match[1], target);
             if (found.value.includes('$')) {
-                this.expand(target, found.value, targetMap, depth + 1, accum, path);
+                this.expand(target, found.value, targetMap, depth + 1, accum, path, budget);
             }
             else {
-                accum.push(found.value);
+                push(found.value);
             }
         }
     }
@@ -42452,6 +42520,15 @@ class ConfigParser {
         const { prefix, where } = this.describe(path[path.length - 1], map);
         return new ConfigError('InterpolationSyntaxError', `${prefix}: ${problem}${this.reachedFrom(path)}. ${SYNTAX_HELP}`, where);
     }
+    /** A value too big to be meant: named by the key being read, and the keys that were being expanded. */
+    sizeError(path, problem) {
+        const first = path[0];
+        const origin = this.lookupTable(first.section)?.get(first.option)?.origin;
+        const steps = path.map((step) => `[${step.section}] ${step.option}`).join(' → ');
+        return new ConfigError('InterpolationSizeError', `${at(origin)}in section [${first.section}], key '${first.option}': the value ${problem} (at ${steps}); ` +
+            `a value may be at most ${MAX_INTERPOLATED_LENGTH / 1024} KiB, made with at most ` +
+            `${MAX_INTERPOLATED_REFERENCES} reference expansions.`, { file: origin?.file, line: origin?.line, section: first.section, option: first.option });
+    }
     depthError(path) {
         // Name the loop when there is one, from the first key that comes back:
         // that is what the user has to fix.
@@ -42480,6 +42557,20 @@ class ConfigParser {
 const BINARY = { KiB: 1, MiB: 2, GiB: 3, TiB: 4, PiB: 5, EiB: 6 };
 const SI = { B: 0, kB: 1, MB: 2, GB: 3, TB: 4, PB: 5, EB: 6 };
 const LEGACY = { K: 1, M: 2, G: 3, T: 4, P: 5, E: 6 };
+const SIZE_PATTERN = /^([0-9]+)\s*([kMGTPE]?B|[KMGTPE]iB|[KMGTPE])$/;
+/** The largest size: what a number holds exactly (2^53-1 bytes, 8 PiB). */
+const MAX_BYTES = Number.MAX_SAFE_INTEGER;
+/** What is wrong with a size, worded after the value ('…' is not a size …), or undefined when it is one. */
+function sizeProblem(text) {
+    const bytes = parseBytes(text);
+    if (bytes !== undefined && bytes > 0)
+        return undefined;
+    if (bytes === 0)
+        return 'is zero; a size is at least 1 byte.';
+    if (SIZE_PATTERN.test(text.trim()))
+        return 'is too large; sizes go up to 8 PiB (2^53-1 bytes).';
+    return `is not a size; use ${SIZE_FORMS}.`;
+}
 const SIZE_FORMS = "a whole number with a unit: binary '512 MiB', '4 GiB', SI '2 GB', or legacy '2G' (= 2 GiB)";
 /**
  * Parse a size the way image-factory does: SI prefixes (kB, MB, GB…), binary
@@ -42487,7 +42578,7 @@ const SIZE_FORMS = "a whole number with a unit: binary '512 MiB', '4 GiB', SI '2
  * KiB/MiB/GiB. Returns undefined for anything else.
  */
 function parseBytes(text) {
-    const match = /^([0-9]+)\s*([kMGTPE]?B|[KMGTPE]iB|[KMGTPE])$/.exec(text.trim());
+    const match = SIZE_PATTERN.exec(text.trim());
     if (!match)
         return undefined;
     const value = BigInt(match[1]);
@@ -42502,6 +42593,17 @@ function parseBytes(text) {
     return bytes > BigInt(Number.MAX_SAFE_INTEGER) ? undefined : Number(bytes);
 }
 const DURATION_FORMS = "seconds ('900'), or a number with s, m or h ('90m', '3h', '1h30m')";
+/** The longest duration: what Node's timers hold (2^31-1 ms); a longer one fires at once. */
+const MAX_DURATION_MS = 2 ** 31 - 1;
+/** What is wrong with a duration, worded after the value, or undefined when it is one. */
+function durationProblem(text) {
+    const ms = parseDuration(text);
+    if (!ms)
+        return `is not a duration; use ${DURATION_FORMS}.`;
+    if (ms > MAX_DURATION_MS)
+        return `is longer than a timer can hold; use at most 596h31m23s (2^31-1 ms).`;
+    return undefined;
+}
 /** Parse '3h', '90m', '45s', '1h30m' or plain seconds into milliseconds. */
 function parseDuration(text) {
     const trimmed = text.trim();
@@ -42544,6 +42646,7 @@ function formatDuration(ms) {
  */
 
 
+
 const MAC_PATTERN = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
 function checkMac(value) {
     const mac = value.toLowerCase();
@@ -42554,13 +42657,27 @@ function checkMac(value) {
     }
     return undefined;
 }
-/** LISTEN:DISPLAY as `{ listen, port }`, or undefined. */
+/**
+ * LISTEN:DISPLAY as `{ listen, port }`, or undefined. LISTEN is empty, a host
+ * name, an IPv4 address or an IPv6 address in brackets: nothing that could
+ * add a sub-option to virt-install's `--graphics` (no `,` or `=`).
+ */
 function parseVnc(value) {
-    const match = /^([^:]*):([0-9]+)$/.exec(value.trim());
-    if (!match || Number(match[2]) > 65535 - 5900)
+    const match = /^(?:\[([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)\]|([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)?):([0-9]{1,5})$/.exec(value.trim());
+    if (!match || Number(match[3]) > 65535 - 5900)
         return undefined;
-    return { listen: match[1], port: 5900 + Number(match[2]) };
+    return { listen: match[1] ?? match[2] ?? '', port: 5900 + Number(match[3]) };
 }
+/** How many cores an installing VM may have: the host's, times this. */
+const CORES_PER_HOST_CORE = 4;
+function checkCores(value) {
+    const most = (0,external_node_os_namespaceObject.availableParallelism)() * CORES_PER_HOST_CORE;
+    if (Number(value) <= most)
+        return undefined;
+    return `is more than ${CORES_PER_HOST_CORE} times this host's ${(0,external_node_os_namespaceObject.availableParallelism)()} cores; use at most ${most}.`;
+}
+/** The smallest disk: 1 MiB, where the first partition of an aligned partition table starts. */
+const MIN_IMAGE_SIZE = 2 ** 20;
 const OPTIONS = [
     {
         input: 'image',
@@ -42657,13 +42774,13 @@ const OPTIONS = [
         key: 'cpu',
         kind: 'string',
         new: true,
-        check: (value) => /^[A-Za-z0-9=,._-]+$/.test(value)
+        check: (value) => /^[A-Za-z0-9][A-Za-z0-9=,._-]*$/.test(value)
             ? undefined
             : 'is not a virt-install --cpu value such as mode=maximum, host-passthrough or host-model.',
         help: "virt-install's --cpu, e.g. mode=maximum",
     },
     { key: 'ram', kind: 'size', default: '1G', help: 'memory of the installing VM (at least 128 MiB)' },
-    { key: 'cores', kind: 'count', default: '1', help: 'CPU cores of the installing VM' },
+    { key: 'cores', kind: 'count', default: '1', check: checkCores, help: 'CPU cores of the installing VM' },
     {
         key: 'cache_dir',
         cli: { long: 'cache-dir', short: 'c', arg: 'dir' },
@@ -42687,6 +42804,7 @@ const OPTIONS = [
         input: 'image-size',
         kind: 'size',
         default: '2G',
+        check: (value) => (parseBytes(value) ?? 0) < MIN_IMAGE_SIZE ? 'is too small for a partition table; use at least 1 MiB.' : undefined,
         help: "size of the image's disk, e.g. 4G (legacy binary), '4 GiB', '5 GB'",
     },
     { key: 'keep-raw', kind: 'boolean', default: 'no', help: 'keep the raw image beside the qcow2' },
@@ -42701,7 +42819,10 @@ const OPTIONS = [
     {
         key: 'vnc',
         kind: 'string',
-        check: (value) => parseVnc(value) ? undefined : 'is not a VNC display; use LISTEN:DISPLAY such as localhost:1 (port 5901) or :1.',
+        check: (value) => parseVnc(value)
+            ? undefined
+            : 'is not a VNC display; use LISTEN:DISPLAY such as localhost:1 (port 5901), :1 or [::1]:1, ' +
+                'where LISTEN is a host name or an IP address (IPv6 in brackets).',
         help: 'VNC display of the installing machine as LISTEN:N (port 5900+N)',
     },
     {
@@ -42827,10 +42948,24 @@ const OPTIONS = [
         help: 'first install missing host tools (apt-get or dnf), start libvirt if nothing runs it, open a root-only /dev/kvm to the kvm group',
     },
     {
+        key: 'strict',
+        cli: { long: 'strict' },
+        kind: 'boolean',
+        default: 'no',
+        new: true,
+        help: 'a key that no option and no reference uses (a misspelt one) is an error, not a warning',
+    },
+    {
         cli: { long: 'print-config' },
         kind: 'boolean',
         new: true,
         help: "print the image's resolved settings as JSON (configparser's items() after the options) and exit",
+    },
+    {
+        cli: { long: 'show-secrets' },
+        kind: 'boolean',
+        new: true,
+        help: 'with --print-config: show passwords in URIs instead of ***',
     },
     {
         cli: { long: 'dry-run' },
@@ -42840,7 +42975,7 @@ const OPTIONS = [
     },
 ];
 function checkOsinfo(value) {
-    if (/^[A-Za-z0-9._-]+$/.test(value))
+    if (/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(value))
         return undefined;
     return "is not an OS name; use a short id from 'virt-install --osinfo list' such as debian12 or linux2022.";
 }
@@ -42873,14 +43008,18 @@ function valueProblem(entry, text) {
             if (!(entry.choices ?? []).includes(value))
                 return `'${value}' is not one of ${(entry.choices ?? []).join(', ')}.`;
             break;
-        case 'size':
-            if (!parseBytes(value))
-                return `'${text}' is not a size; use ${SIZE_FORMS}.`;
+        case 'size': {
+            const problem = sizeProblem(value);
+            if (problem !== undefined)
+                return `'${text}' ${problem}`;
             break;
-        case 'duration':
-            if (!parseDuration(value))
-                return `'${text}' is not a duration; use ${DURATION_FORMS}.`;
+        }
+        case 'duration': {
+            const problem = durationProblem(value);
+            if (problem !== undefined)
+                return `'${text}' ${problem}`;
             break;
+        }
         case 'count':
             if (!/^[1-9][0-9]*$/.test(value))
                 return `'${text}' is not a whole number (1 or more).`;
@@ -42931,6 +43070,7 @@ function flagHelp(entry) {
 }
 //# sourceMappingURL=options.js.map
 ;// CONCATENATED MODULE: ./build/src/config/usage-error.js
+
 /**
  * Bad input: a configuration, option or environment problem found before
  * anything was created. Front doors turn it into exit code 2.
@@ -42941,7 +43081,140 @@ class UsageError extends Error {
         this.name = 'UsageError';
     }
 }
+/**
+ * A ConfigError as the UsageError the front doors report, keeping its place:
+ * the message starts with file:line when the error knows them.
+ */
+function asUsageError(error) {
+    if (!(error instanceof ConfigError))
+        return error;
+    const at = error.file !== undefined && error.line !== undefined ? `${error.file}:${error.line}: ` : '';
+    return new UsageError(at && !error.message.includes(at) ? `${at}${error.message}` : error.message);
+}
 //# sourceMappingURL=usage-error.js.map
+;// CONCATENATED MODULE: ./build/src/config/unknown-keys.js
+/**
+ * Keys that nothing reads: a misspelt `preseeed` is otherwise ignored without
+ * a word, and the installer then waits for a human until the timeout. A key
+ * is known when the option table has it, when it is one of an upload
+ * destination's keys, or when some value references it (users keep their
+ * own keys in [DEFAULT] for interpolation: `debian_mirror`, `dist`).
+ */
+
+
+
+/** The keys of an upload destination's section (post-upload-command may be numbered: post-upload-command1, …). */
+const UPLOAD_KEYS = ['upload_type', 'upload_target', 'upload_args', 'post-upload-command'];
+/** Keys the program itself sets: the shipped data folder, and the uploaded file for post-upload commands. */
+const PROGRAM_KEYS = ['data_dir', 'image'];
+const KNOWN_KEYS = [
+    ...OPTIONS.flatMap((entry) => (entry.key === undefined ? [] : [entry.key])),
+    ...UPLOAD_KEYS,
+    ...PROGRAM_KEYS,
+];
+function isKnown(key) {
+    return KNOWN_KEYS.includes(key) || /^post-upload-command[0-9]+$/.test(key);
+}
+/**
+ * The distance between two words counting a swap of neighbours as one edit
+ * (optimal string alignment): `instal-timeout` is one from `install-timeout`,
+ * `imagesize` one from `image-size`.
+ */
+function editDistance(a, b) {
+    const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j += 1)
+        rows[0][j] = j;
+    for (let i = 1; i <= a.length; i += 1) {
+        for (let j = 1; j <= b.length; j += 1) {
+            const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+            rows[i][j] = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost);
+            if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+                rows[i][j] = Math.min(rows[i][j], rows[i - 2][j - 2] + 1);
+        }
+    }
+    return rows[a.length][b.length];
+}
+/** `candidates` ordered by closeness to `word` (case-insensitive), the closest first; ties keep their order. */
+function closestFirst(word, candidates) {
+    const target = word.toLowerCase();
+    return candidates
+        .map((candidate, index) => ({ candidate, index, distance: editDistance(target, candidate.toLowerCase()) }))
+        .sort((x, y) => x.distance - y.distance || x.index - y.index)
+        .map(({ candidate }) => candidate);
+}
+/** The known key that `key` was probably meant to be, when one is close enough. */
+function suggestKey(key) {
+    const [best] = closestFirst(key, KNOWN_KEYS);
+    return best !== undefined && editDistance(key, best) <= Math.max(2, Math.floor(key.length / 4)) ? best : undefined;
+}
+/** Every key that some value of the configuration references, as `${key}` or `${section:key}`. */
+function referencedKeys(config) {
+    const referenced = new Set();
+    const values = [
+        ...Object.values(config.defaults()),
+        ...config.sections().flatMap((section) => config.ownKeys(section).map((key) => config.getRaw(section, key) ?? '')),
+    ];
+    for (const value of values) {
+        for (const match of value.matchAll(/\$\{([^}]+)\}/g)) {
+            const parts = match[1].split(':');
+            referenced.add(parts[parts.length - 1].toLowerCase());
+        }
+    }
+    return referenced;
+}
+/** The keys of the image's section and of [DEFAULT] that no option and no reference uses. */
+function unknownKeys(config, image) {
+    const referenced = referencedKeys(config);
+    const found = [];
+    const sections = [
+        [DEFAULT_SECTION, Object.keys(config.defaults())],
+        [image, config.ownKeys(image)],
+    ];
+    for (const [section, keys] of sections) {
+        for (const key of keys) {
+            if (isKnown(key) || referenced.has(key))
+                continue;
+            const origin = config.origin(section, key);
+            // A key that only the program set (not read from a file) is not the user's typo.
+            if (origin === undefined)
+                continue;
+            const suggestion = suggestKey(key);
+            found.push({
+                section,
+                key,
+                message: `${origin.file}:${origin.line}: [${section}] unknown key '${key}': no option and no reference uses it` +
+                    (suggestion ? `; did you mean '${suggestion}'?` : '.'),
+            });
+        }
+    }
+    return found;
+}
+/**
+ * Report the unknown keys of an image: each as a warning, or all in one
+ * UsageError when `strict` is on (the key, or --strict).
+ */
+function checkKeys(config, image, warn) {
+    const unknown = unknownKeys(config, image);
+    if (unknown.length === 0)
+        return;
+    let strictText = 'no';
+    try {
+        if (config.hasOption(image, 'strict'))
+            strictText = config.get(image, 'strict');
+    }
+    catch (error) {
+        throw asUsageError(error);
+    }
+    const strictProblem = valueProblem(optionByKey('strict'), strictText);
+    if (strictProblem !== undefined)
+        throw new UsageError(`[${image}] strict: ${strictProblem}`);
+    if (/^(1|yes|true|on)$/i.test(strictText.trim())) {
+        throw new UsageError(`${unknown.map((entry) => entry.message).join('\n')}\n(strict is on: unknown keys are errors; remove or correct them)`);
+    }
+    for (const entry of unknown)
+        warn(entry.message);
+}
+//# sourceMappingURL=unknown-keys.js.map
 ;// CONCATENATED MODULE: ./build/src/config/verification-spec.js
 
 
@@ -43029,6 +43302,8 @@ function startsWith(path, text) {
 
 
 
+
+
 const DEFAULT_IMAGE_SIZE = optionByKey('image-size').default;
 const DEFAULT_RAM = optionByKey('ram').default;
 const DEFAULT_INSTALL_TIMEOUT = optionByKey('install-timeout').default;
@@ -43044,12 +43319,41 @@ function localDate(date = new Date()) {
 function defaultCacheDir(uid = process.getuid?.() ?? 0) {
     return uid === 0 ? '/var/cache/image-factory' : '~/.cache/image-factory';
 }
+/** The longest image name: its files (`.<name>-<date>.partial-XXXXXX`, `….qcow2.sha256sum`) stay below 255 bytes. */
+const MAX_IMAGE_NAME = 200;
+/**
+ * An image name is a plain file name: it names the image's files and its
+ * cache folder, and goes into virt-install's domain name and into
+ * post-upload commands. A UsageError says what is accepted.
+ */
+function checkImageName(image) {
+    if (image === DEFAULT_SECTION) {
+        throw new UsageError(`'${DEFAULT_SECTION}' is not an image: [${DEFAULT_SECTION}] holds the keys that every image shares. Name an image's section.`);
+    }
+    if (/^[A-Za-z0-9_+][A-Za-z0-9._+-]*$/.test(image) && image.length <= MAX_IMAGE_NAME)
+        return;
+    const shown = image.length > 60 ? `${image.slice(0, 60)}…` : image;
+    throw new UsageError(`${JSON.stringify(shown)} is not an image name: an image name is a plain file name of letters, digits, ` +
+        `'.', '_', '+' and '-', not starting with '.' or '-', at most ${MAX_IMAGE_NAME} characters.`);
+}
+/** How many known images an unknown one lists: about a screenful. */
+const LISTED_IMAGES = 20;
+/** No such image: the known ones, closest first, at most a screenful of them. */
+function unknownImage(image, knownImages) {
+    if (knownImages.length === 0)
+        return new UsageError(`No section '${image}' defined in the configuration, which defines no image.`);
+    const listed = closestFirst(image, knownImages).slice(0, LISTED_IMAGES);
+    const more = knownImages.length - listed.length;
+    return new UsageError(`No section '${image}' defined in the configuration. Images that exist: ${listed.join(', ')}` +
+        `${more > 0 ? `, and ${more} more (the ${listed.length} closest to '${image}' are listed)` : ''}.`);
+}
 /**
  * Apply overrides the way the original does: written into the image's
  * section (booleans as Python's str(bool)), and cache_dir set when unset.
  * Returns false when the image has no section.
  */
 function applyOverrides(config, image, overrides) {
+    checkImageName(image);
     const existed = config.hasSection(image);
     if (!existed)
         config.addSection(image);
@@ -43069,14 +43373,22 @@ function applyOverrides(config, image, overrides) {
     return existed;
 }
 /**
- * A ConfigError as the UsageError the front doors report, keeping its place:
- * the message starts with file:line when the error knows them.
+ * The resolved options for --print-config: items(section), with every form of
+ * every password of a URI in them (or in an upload destination's target)
+ * replaced by *** — in every value, so a password kept in a key of its own
+ * and referenced from a URI is hidden too — unless `showSecrets`.
  */
-function asUsageError(error) {
-    if (!(error instanceof ConfigError))
-        return error;
-    const at = error.file !== undefined && error.line !== undefined ? `${error.file}:${error.line}: ` : '';
-    return new UsageError(at && !error.message.includes(at) ? `${at}${error.message}` : error.message);
+function printableOptions(config, image, showSecrets = false) {
+    const options = resolvedOptions(config, image);
+    if (showSecrets)
+        return options;
+    const targets = (options.upload_destinations ?? '')
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => config.hasSection(name) && config.hasOption(name, 'upload_target'))
+        .map((name) => resolvedOptions(config, name).upload_target);
+    const secrets = secretsInText([...Object.values(options), ...targets].join('\n'));
+    return Object.fromEntries(Object.entries(options).map(([key, value]) => [key, redactSecrets(value, secrets)]));
 }
 /** The resolved options of an image: configparser's items(section). */
 function resolvedOptions(config, image) {
@@ -43139,11 +43451,11 @@ class SectionReader {
 }
 /** Turn an image's section into a validated ImageSpec, or throw UsageError saying what is wrong. */
 function resolveImageSpec(config, image, context) {
-    if (!context.hadSection) {
-        const known = context.knownImages.length ? context.knownImages.join(', ') : '(none)';
-        throw new UsageError(`No section '${image}' defined in the configuration. Images that exist: ${known}.`);
-    }
+    if (!context.hadSection)
+        throw unknownImage(image, context.knownImages);
+    checkOutputFolder(context.outputDir);
     const options = resolvedOptions(config, image);
+    checkKeys(config, image, context.warn ?? (() => undefined));
     const read = new SectionReader(config, image, options);
     const problem = (key, message) => read.problem(key, message);
     const machine = resolveMachine(read);
@@ -43182,6 +43494,18 @@ function resolveImageSpec(config, image, context) {
             ramMiB: Math.max(machine.ramMiB, 512),
         },
     };
+}
+/** A path that exists must be a folder to be the output folder (one that does not exist fails before the build). */
+function checkOutputFolder(outputDir) {
+    let isFolder = true;
+    try {
+        isFolder = (0,external_node_fs_namespaceObject.statSync)(outputDir).isDirectory();
+    }
+    catch {
+        return;
+    }
+    if (!isFolder)
+        throw new UsageError(`the output folder ${outputDir} is not a folder; name a folder for the image.`);
 }
 /** The installing machine: memory, cores, network card, display, OS and CPU model. */
 function resolveMachine(read) {
@@ -43235,7 +43559,14 @@ function parseSource(uri, fail) {
                 throw fail(`'${uri}' names host '${host}'; a file: URI must be local (file:///path).`);
             path = path.slice(2 + host.length);
         }
-        return { uri, display: uri, scheme: 'file', location: (0,external_node_path_namespaceObject.resolve)(expandHome(decodeURIComponent(path))) };
+        let decoded;
+        try {
+            decoded = decodeURIComponent(path);
+        }
+        catch {
+            throw fail(`'${uri}' has a bad percent-escape; in a file: URI write % as %25, and escapes as % and two hex digits of UTF-8.`);
+        }
+        return { uri, display: uri, scheme: 'file', location: (0,external_node_path_namespaceObject.resolve)(expandHome(decoded)) };
     }
     if (scheme === 'http' || scheme === 'https' || scheme === 'rsync') {
         let url;
@@ -43267,63 +43598,80 @@ function resolveAnswerFile(options, problem) {
     catch {
         throw problem(kind, `the answer file '${path}' does not exist or is not readable.`);
     }
+    if (!(0,external_node_fs_namespaceObject.statSync)(path).isFile())
+        throw problem(kind, `the answer file '${path}' is not a regular file.`);
     return { kind, path };
 }
+/**
+ * rsync options that write into the file under its final name while it
+ * transfers, so a consumer could see half an image: refused in upload_args
+ * before the build starts. (`--partial` and `-P` are harmless: the upload's
+ * `--partial-dir` wins. `--temp-dir` on another file system is harmless too:
+ * with a partial dir, rsync copies into it and renames.)
+ */
+const UNSAFE_UPLOAD_ARGS = ['--inplace', '--append', '--append-verify', '--write-devices'];
 function resolveUploads(config, image, options) {
     const names = (options.upload_destinations ?? '')
         .split(',')
         .map((name) => name.trim())
         .filter((name) => name !== '');
     const origin = config.origin(image, 'upload_destinations');
-    const at = origin ? `${origin.file}:${origin.line}: ` : '';
+    const at = `${origin ? `${origin.file}:${origin.line}: ` : ''}[${image}] upload_destinations`;
+    const twice = names.find((name, index) => names.indexOf(name) !== index);
+    if (twice !== undefined)
+        throw new UsageError(`${at} names '${twice}' twice; name each destination once.`);
     return names.map((name) => {
-        if (!config.hasSection(name)) {
-            throw new UsageError(`${at}[${image}] upload_destinations names '${name}', but there is no section [${name}].`);
-        }
-        const get = (key) => {
-            if (!config.hasOption(name, key))
-                return undefined;
-            try {
-                return config.get(name, key);
-            }
-            catch (error) {
-                throw asUsageError(error);
-            }
-        };
-        const where = (key) => {
-            const o = config.origin(name, key);
-            return o ? `${o.file}:${o.line}: ` : '';
-        };
-        const type = get('upload_type')?.trim();
-        if (!type)
-            throw new UsageError(`[${name}] has no 'upload_type' (the only type is rsync).`);
-        if (type.toLowerCase() !== 'rsync') {
-            throw new UsageError(`${where('upload_type')}[${name}] upload_type: unknown type '${type}'. Supported types: rsync.`);
-        }
-        const target = get('upload_target')?.trim();
-        if (!target)
-            throw new UsageError(`[${name}] has no 'upload_target' (e.g. user@host:/srv/images/ or rsync://host/module/).`);
-        const keys = [];
-        if (config.hasOption(name, 'post-upload-command'))
-            keys.push('post-upload-command');
-        for (let i = 1; config.hasOption(name, `post-upload-command${i}`); i += 1)
-            keys.push(`post-upload-command${i}`);
-        // ${image} names the uploaded file, as in the original: the key is set in the
-        // destination's section before the commands are read. Try it now so that a
-        // broken command fails before the build rather than after it.
-        const postUploadCommands = (imageFile) => {
-            config.set(name, 'image', imageFile);
-            return keys.map((key) => (get(key) ?? '').split(' ').filter((word) => word.trim() !== ''));
-        };
-        postUploadCommands('IMAGE');
-        return {
-            name,
-            type: 'rsync',
-            target,
-            args: (get('upload_args') ?? '').split(' ').filter((arg) => arg.trim() !== ''),
-            postUploadCommands,
-        };
+        if (!config.hasSection(name))
+            throw new UsageError(`${at} names '${name}', but there is no section [${name}].`);
+        return resolveDestination(config, name);
     });
+}
+/** One upload destination's section, checked: type, target, arguments and post-upload commands. */
+function resolveDestination(config, name) {
+    const get = (key) => {
+        if (!config.hasOption(name, key))
+            return undefined;
+        try {
+            return config.get(name, key);
+        }
+        catch (error) {
+            throw asUsageError(error);
+        }
+    };
+    const where = (key) => {
+        const o = config.origin(name, key);
+        return `${o ? `${o.file}:${o.line}: ` : ''}[${name}] ${key}`;
+    };
+    const type = get('upload_type')?.trim();
+    if (!type)
+        throw new UsageError(`[${name}] has no 'upload_type' (the only type is rsync).`);
+    if (type.toLowerCase() !== 'rsync') {
+        throw new UsageError(`${where('upload_type')}: unknown type '${type}'. Supported types: rsync.`);
+    }
+    const target = get('upload_target')?.trim();
+    if (!target)
+        throw new UsageError(`[${name}] has no 'upload_target' (e.g. user@host:/srv/images/ or rsync://host/module/).`);
+    const args = (get('upload_args') ?? '').split(' ').filter((arg) => arg.trim() !== '');
+    const unsafe = args.filter((arg) => UNSAFE_UPLOAD_ARGS.includes(arg.split('=')[0]));
+    if (unsafe.length) {
+        throw new UsageError(`${where('upload_args')}: ${unsafe.join(' ')} would let rsync write into the file under its final name while it ` +
+            `transfers, so a consumer could see half an image; remove ${unsafe.length === 1 ? 'it' : 'them'}.`);
+    }
+    const keys = [];
+    if (config.hasOption(name, 'post-upload-command'))
+        keys.push('post-upload-command');
+    for (let i = 1; config.hasOption(name, `post-upload-command${i}`); i += 1)
+        keys.push(`post-upload-command${i}`);
+    // ${image} names the uploaded file, as in the original: the key is set in the
+    // destination's section before the commands are read (its `$` escaped, so the
+    // name is text, never a reference). Try it now so that a broken command fails
+    // before the build rather than after it.
+    const postUploadCommands = (imageFile) => {
+        config.set(name, 'image', imageFile.replaceAll('$', '$$$$'));
+        return keys.map((key) => (get(key) ?? '').split(' ').filter((word) => word.trim() !== ''));
+    };
+    postUploadCommands('IMAGE');
+    return { name, type: 'rsync', target, args, postUploadCommands };
 }
 function expandHome(path) {
     if (path === '~')
@@ -43484,7 +43832,7 @@ class LogReporter {
         this.held = undefined;
     }
     log(level, message) {
-        const line = `${asctime()} ${this.name} [${process.pid}] ${level}: ${redactSecrets(message, this.secrets)}\n`;
+        const line = `${asctime()} ${this.name} [${process.pid}] ${level}: ${credentials_redactSecrets(message, this.secrets)}\n`;
         this.write(line);
         if (this.fd !== undefined)
             (0,external_node_fs_namespaceObject.writeSync)(this.fd, line);
@@ -45595,7 +45943,7 @@ async function fetchMetadata(ctx, source, path) {
         const download = ctx.download ?? downloadFile;
         await withRetries(() => download(source.location, path, { signal: ctx.signal }), {
             isTransient: isTransientHttpFailure,
-            describe: (error) => redactSecrets(String(error.message ?? error), secretVariants(source.uri)),
+            describe: (error) => credentials_redactSecrets(String(error.message ?? error), secretVariants(source.uri)),
             signal: ctx.signal,
             onRetry: (reason, attempt, delayMs) => ctx.reporter.warning(`downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
         });
@@ -45604,7 +45952,7 @@ async function fetchMetadata(ctx, source, path) {
     catch (error) {
         if (ctx.signal?.aborted)
             throw error;
-        const reason = redactSecrets(error.message ?? String(error), secretVariants(source.uri));
+        const reason = credentials_redactSecrets(error.message ?? String(error), secretVariants(source.uri));
         throw new VerificationError(`cannot fetch ${source.display}: ${reason}`);
     }
 }
@@ -45891,7 +46239,7 @@ async function fetchOne(ctx, key, source, path) {
         if (isAbort(error, ctx.signal)) {
             throw new AbortedError(`interrupted while fetching the installer ${key} from ${source.display}`);
         }
-        throw new FetchError(key, source.display, redactSecrets(describeError(error), secretVariants(source.uri)));
+        throw new FetchError(key, source.display, credentials_redactSecrets(describeError(error), secretVariants(source.uri)));
     }
 }
 /** Where a file is written before it is complete: same folder, so the final rename is atomic. */
@@ -46012,7 +46360,7 @@ async function downloadHttp(ctx, key, source, path) {
     const started = Date.now();
     const result = await withRetries(() => downloadOnce(ctx, key, source, path, headers), {
         isTransient: isTransientHttpFailure,
-        describe: (error) => redactSecrets(describeError(error), secretVariants(source.uri)),
+        describe: (error) => credentials_redactSecrets(describeError(error), secretVariants(source.uri)),
         signal: ctx.signal,
         onRetry: (reason, attempt, delayMs) => reporter.warning(`${key}: downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
     });
@@ -46132,17 +46480,17 @@ async function fetchRsync(ctx, key, source, path) {
         await withRetries(() => ctx.host.run(argv, {
             env,
             ...(ctx.signal ? { signal: ctx.signal } : {}),
-            onLine: (line) => reporter.output(redactSecrets(line, secrets)),
+            onLine: (line) => reporter.output(credentials_redactSecrets(line, secrets)),
         }), {
             isTransient: isTransientRsyncFailure,
-            describe: (error) => redactSecrets(describeRsyncFailure(error), secrets),
+            describe: (error) => credentials_redactSecrets(describeRsyncFailure(error), secrets),
             signal: ctx.signal,
             onRetry: (reason, attempt, delayMs) => reporter.warning(`${key}: ${formatCommand(argv)} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
         });
     }
     catch (error) {
         if (error instanceof CommandError)
-            throw new FetchError(key, source.display, redactSecrets(describeRsyncFailure(error), secrets));
+            throw new FetchError(key, source.display, credentials_redactSecrets(describeRsyncFailure(error), secrets));
         throw error;
     }
     const after = await statFile(path);
@@ -46723,7 +47071,8 @@ function outputPaths(spec) {
 function checkOutputs(spec) {
     const paths = outputPaths(spec);
     for (const path of [paths.image, paths.checksum, paths.raw]) {
-        if (path && (0,external_node_fs_namespaceObject.existsSync)(path)) {
+        // lstat: a symlink under a final name counts, even one that points nowhere.
+        if (path && (0,external_node_fs_namespaceObject.lstatSync)(path, { throwIfNoEntry: false }) !== undefined) {
             throw new UsageError(`${path} already exists; image-factory never overwrites a finished image. Move it away or build in another folder.`);
         }
     }
@@ -46784,6 +47133,7 @@ async function publishFile(ctx, from, to) {
 
 
 
+
 /** At least one destination failed; `outcomes` has every destination, the good ones too. */
 class UploadError extends Error {
     outcomes;
@@ -46799,13 +47149,6 @@ class UploadError extends Error {
 }
 /** Target-side folder for an interrupted transfer: never the final name, and the next upload resumes from it. */
 const PARTIAL_DIR = '.rsync-partial';
-/**
- * Options that make rsync write into the file under its final name while it
- * transfers, so a consumer could see half an image. (`--partial` and `-P` are
- * harmless: our `--partial-dir` wins. `--temp-dir` on another file system is
- * harmless too: with a partial dir, rsync copies into it and renames.)
- */
-const UNSAFE_OPTIONS = ['--inplace', '--append', '--append-verify', '--write-devices'];
 /**
  * Upload the finished image, then its checksum file, to every destination;
  * verify each copy; then run the destination's post-upload commands. A
@@ -46880,7 +47223,7 @@ class DestinationUpload {
         return result;
     }
     clean(text) {
-        return redactSecrets(text, this.secrets);
+        return credentials_redactSecrets(text, this.secrets);
     }
     outcome(error) {
         return {
@@ -46898,7 +47241,11 @@ class DestinationUpload {
         this.ctx.reporter.warning(`${this.label} upload to ${this.shown} failed: ${message}`);
         return this.outcome(message);
     }
-    /** The target as rsync takes it, with its password in the environment; refused options are refused here. */
+    /**
+     * The target as rsync takes it, with its password in the environment. The
+     * configuration refuses unsafe upload_args before the build; a spec made
+     * elsewhere (a test, an old saved state) is refused here too.
+     */
     endpoint() {
         const { name, args, target } = this.destination;
         let endpoint;
@@ -46908,7 +47255,7 @@ class DestinationUpload {
         catch (error) {
             throw new DestinationFailure(`[${name}] upload_target: ${error.message}`);
         }
-        const unsafe = args.filter((arg) => UNSAFE_OPTIONS.includes(arg.split('=')[0]));
+        const unsafe = args.filter((arg) => UNSAFE_UPLOAD_ARGS.includes(arg.split('=')[0]));
         if (unsafe.length) {
             throw new DestinationFailure(`upload_args ${unsafe.join(' ')} would let rsync write into the file under its final name while it transfers, ` +
                 `so a consumer could see half an image; remove ${unsafe.length === 1 ? 'it' : 'them'} from [${name}] upload_args.`);
@@ -47516,6 +47863,7 @@ async function prepareHost(host, reporter) {
 
 
 
+
 const readInput = (name) => getInput(name);
 // YAML 1.2 core schema booleans, as core.getBooleanInput accepts them.
 const TRUE_WORDS = ['true', 'True', 'TRUE'];
@@ -47564,7 +47912,8 @@ function optionalChecked(name, read = readInput) {
     const value = optionalString(name, read);
     if (value === undefined)
         return undefined;
-    const problem = valueProblem(inputOption(name), value);
+    const dollar = dollarProblem(value);
+    const problem = dollar === undefined ? valueProblem(inputOption(name), value) : `'${value}' has ${dollar}`;
     if (problem !== undefined)
         throw invalid(name, problem);
     return value;
@@ -104572,9 +104921,9 @@ function configFiles(search = {}) {
     const env = search.env ?? process.env;
     const named = env[CONFIG_ENV];
     if (named !== undefined) {
-        if (!isReadableFile(named)) {
-            throw new UsageError(`'${named}' (set in ${CONFIG_ENV}) is not a readable file.`);
-        }
+        const problem = unreadable(named);
+        if (problem !== undefined)
+            throw new UsageError(`'${named}' (set in ${CONFIG_ENV}) is not a readable file: it ${problem}.`);
         return [(0,external_node_path_namespaceObject.resolve)(named), ...(search.extraFiles ?? [])];
     }
     const home = search.home ?? (0,external_node_os_namespaceObject.homedir)();
@@ -104583,7 +104932,14 @@ function configFiles(search = {}) {
         SYSTEM_CONFIG,
         (0,external_node_path_namespaceObject.join)(home, '.config', 'image-factory.conf'),
     ];
-    return [...files.filter(isReadableFile), ...(search.extraFiles ?? [])];
+    // A file that is not there is skipped; one that is there but cannot be read is an error, never ignored.
+    const present = files.filter((file) => (0,external_node_fs_namespaceObject.existsSync)(file));
+    for (const file of present) {
+        const problem = unreadable(file);
+        if (problem !== undefined)
+            throw new UsageError(`the configuration file ${file} ${problem}.`);
+    }
+    return [...present, ...(search.extraFiles ?? [])];
 }
 /** Read the configuration files into one parser; `data_dir` defaults to the shipped folder. */
 function loadConfig(search = {}) {
@@ -104598,68 +104954,71 @@ function loadConfig(search = {}) {
         catch (error) {
             throw new UsageError(`cannot read configuration file ${file}: ${error.message}`);
         }
-        try {
-            config.read(text, file);
-        }
-        catch (error) {
-            if (error instanceof ConfigError)
-                throw new UsageError(error.message);
-            throw error;
-        }
+        readInto(config, text, file);
     }
+    for (const { text, source } of search.extraTexts ?? [])
+        readInto(config, text, source);
     return { config, files };
 }
-function isReadableFile(path) {
+function readInto(config, text, source) {
     try {
-        if (!(0,external_node_fs_namespaceObject.statSync)(path).isFile())
-            return false;
-        (0,external_node_fs_namespaceObject.readFileSync)(path, { flag: 'r' }).subarray(0, 0);
-        return true;
+        config.read(text, source);
     }
-    catch {
-        return false;
+    catch (error) {
+        if (error instanceof ConfigError)
+            throw new UsageError(error.message);
+        throw error;
+    }
+}
+/** Why the configuration file cannot be read, worded after its name, or undefined when it can. */
+function unreadable(path) {
+    try {
+        if ((0,external_node_fs_namespaceObject.statSync)(path).isDirectory())
+            return 'is a folder, not a file';
+        const fd = (0,external_node_fs_namespaceObject.openSync)(path, 'r');
+        try {
+            if (!(0,external_node_fs_namespaceObject.fstatSync)(fd).isFile())
+                return 'is not a regular file';
+        }
+        finally {
+            (0,external_node_fs_namespaceObject.closeSync)(fd);
+        }
+        return undefined;
+    }
+    catch (error) {
+        const code = error.code;
+        if (code === 'ENOENT')
+            return 'does not exist';
+        if (code === 'EACCES')
+            return 'cannot be read: permission denied';
+        return `cannot be read: ${error.message}`;
     }
 }
 //# sourceMappingURL=config-files.js.map
 ;// CONCATENATED MODULE: ./build/src/action/resolve-spec.js
 
 
-
-
-
+/** How messages name the `config-text` input, in place of a file: `Input 'config-text':3: …`. */
+const CONFIG_TEXT_SOURCE = "Input 'config-text'";
 /**
  * The image's settings as the command line would resolve them, plus the
- * action's own files read last (later wins): the `config` file, then the
- * `config-text` written to a temporary file that is removed once read.
+ * action's own configuration read last (later wins): the `config` file, then
+ * the `config-text`, whose errors name the input and its line.
  */
-function resolveActionSpec(inputs) {
-    const tempDir = inputs.configText === undefined
-        ? undefined
-        : (0,external_node_fs_namespaceObject.mkdtempSync)((0,external_node_path_namespaceObject.join)(process.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), 'config-text-'));
-    try {
-        const extraFiles = [];
-        if (inputs.configFile)
-            extraFiles.push(inputs.configFile);
-        if (tempDir !== undefined) {
-            const textFile = (0,external_node_path_namespaceObject.join)(tempDir, 'config-text');
-            (0,external_node_fs_namespaceObject.writeFileSync)(textFile, `${inputs.configText}\n`, { mode: 0o600 });
-            extraFiles.push(textFile);
-        }
-        const { config } = loadConfig({ extraFiles });
-        const knownImages = config.sections();
-        const hadSection = applyOverrides(config, inputs.image, inputs.overrides);
-        return resolveImageSpec(config, inputs.image, {
-            outputDir: inputs.outputDir,
-            date: localDate(),
-            knownImages,
-            hadSection,
-            upload: inputs.upload,
-        });
-    }
-    finally {
-        if (tempDir !== undefined)
-            (0,external_node_fs_namespaceObject.rmSync)(tempDir, { recursive: true, force: true });
-    }
+function resolveActionSpec(inputs, warn) {
+    const extraFiles = inputs.configFile ? [inputs.configFile] : [];
+    const extraTexts = inputs.configText === undefined ? [] : [{ text: inputs.configText, source: CONFIG_TEXT_SOURCE }];
+    const { config } = loadConfig({ extraFiles, extraTexts });
+    const knownImages = config.sections();
+    const hadSection = applyOverrides(config, inputs.image, inputs.overrides);
+    return resolveImageSpec(config, inputs.image, {
+        outputDir: inputs.outputDir,
+        date: localDate(),
+        knownImages,
+        hadSection,
+        upload: inputs.upload,
+        warn,
+    });
 }
 //# sourceMappingURL=resolve-spec.js.map
 ;// CONCATENATED MODULE: ./build/src/action/summary.js
@@ -104890,7 +105249,7 @@ async function buildFromInputs() {
     const early = inputSecrets(inputs);
     for (const secret of early)
         core_setSecret(secret);
-    const spec = resolveActionSpec(inputs);
+    const spec = resolveActionSpec(inputs, (message) => warning(message));
     const secrets = [...new Set([...early, ...specSecrets(spec)])];
     for (const secret of secrets)
         core_setSecret(secret);
@@ -104914,7 +105273,7 @@ async function buildFromInputs() {
         if (error instanceof BuildError && error.result)
             setOutputs(error.result);
         // The summary is a file the runner does not read through its masks: redact it here.
-        const message = redactSecrets(describeFailure(error, interruption.by), secrets);
+        const message = credentials_redactSecrets(describeFailure(error, interruption.by), secrets);
         const step = error instanceof BuildError ? error.step : undefined;
         await writeSummary({ image: spec.name, steps: reporter.steps, failure: { step, message } });
         throw new ActionFailure(message, interruption.by);

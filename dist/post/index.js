@@ -31994,6 +31994,20 @@ class CleanupStack {
 const BINARY = { KiB: 1, MiB: 2, GiB: 3, TiB: 4, PiB: 5, EiB: 6 };
 const SI = { B: 0, kB: 1, MB: 2, GB: 3, TB: 4, PB: 5, EB: 6 };
 const LEGACY = { K: 1, M: 2, G: 3, T: 4, P: 5, E: 6 };
+const SIZE_PATTERN = /^([0-9]+)\s*([kMGTPE]?B|[KMGTPE]iB|[KMGTPE])$/;
+/** The largest size: what a number holds exactly (2^53-1 bytes, 8 PiB). */
+const MAX_BYTES = Number.MAX_SAFE_INTEGER;
+/** What is wrong with a size, worded after the value ('…' is not a size …), or undefined when it is one. */
+function sizeProblem(text) {
+    const bytes = parseBytes(text);
+    if (bytes !== undefined && bytes > 0)
+        return undefined;
+    if (bytes === 0)
+        return 'is zero; a size is at least 1 byte.';
+    if (SIZE_PATTERN.test(text.trim()))
+        return 'is too large; sizes go up to 8 PiB (2^53-1 bytes).';
+    return `is not a size; use ${SIZE_FORMS}.`;
+}
 const SIZE_FORMS = "a whole number with a unit: binary '512 MiB', '4 GiB', SI '2 GB', or legacy '2G' (= 2 GiB)";
 /**
  * Parse a size the way image-factory does: SI prefixes (kB, MB, GB…), binary
@@ -32001,7 +32015,7 @@ const SIZE_FORMS = "a whole number with a unit: binary '512 MiB', '4 GiB', SI '2
  * KiB/MiB/GiB. Returns undefined for anything else.
  */
 function parseBytes(text) {
-    const match = /^([0-9]+)\s*([kMGTPE]?B|[KMGTPE]iB|[KMGTPE])$/.exec(text.trim());
+    const match = SIZE_PATTERN.exec(text.trim());
     if (!match)
         return undefined;
     const value = BigInt(match[1]);
@@ -32016,6 +32030,17 @@ function parseBytes(text) {
     return bytes > BigInt(Number.MAX_SAFE_INTEGER) ? undefined : Number(bytes);
 }
 const DURATION_FORMS = "seconds ('900'), or a number with s, m or h ('90m', '3h', '1h30m')";
+/** The longest duration: what Node's timers hold (2^31-1 ms); a longer one fires at once. */
+const MAX_DURATION_MS = (/* unused pure expression or super */ null && (2 ** 31 - 1));
+/** What is wrong with a duration, worded after the value, or undefined when it is one. */
+function durationProblem(text) {
+    const ms = parseDuration(text);
+    if (!ms)
+        return `is not a duration; use ${DURATION_FORMS}.`;
+    if (ms > MAX_DURATION_MS)
+        return `is longer than a timer can hold; use at most 596h31m23s (2^31-1 ms).`;
+    return undefined;
+}
 /** Parse '3h', '90m', '45s', '1h30m' or plain seconds into milliseconds. */
 function parseDuration(text) {
     const trimmed = text.trim();
