@@ -64,6 +64,8 @@ export interface OptionSpec {
   required?: true;
   /** Not in the original image-factory. */
   new?: true;
+  /** Durations: 0 is accepted, and turns the option off. */
+  zeroTurnsOff?: true;
   /** A further check of the (trimmed, non-empty) value: the problem, worded after the value, or undefined. */
   check?: (value: string) => string | undefined;
   /** One line for --help and the README. */
@@ -238,6 +240,16 @@ export const OPTIONS = [
     help: 'stop the installer after this long, e.g. 90m, 3h',
   },
   {
+    key: 'stall-timeout',
+    cli: { long: 'stall-timeout', arg: 'duration' },
+    input: 'stall-timeout',
+    kind: 'duration',
+    default: '15m',
+    zeroTurnsOff: true,
+    new: true,
+    help: "stop the installer when its screen (a status line's clock aside) and its disk have not changed for this long: it is waiting for an answer; 0 turns this off",
+  },
+  {
     key: 'zero-free-space',
     cli: { long: 'zero-free-space', arg: 'how' },
     input: 'zero-free-space',
@@ -396,7 +408,9 @@ export function valueProblem(entry: OptionSpec, text: string): string | undefine
       if (!parseBytes(value)) return `'${text}' is not a size; use ${SIZE_FORMS}.`;
       break;
     case 'duration':
-      if (!parseDuration(value)) return `'${text}' is not a duration; use ${DURATION_FORMS}.`;
+      if (entry.zeroTurnsOff && parseDuration(value) === 0) break;
+      if (!parseDuration(value))
+        return `'${text}' is not a duration; use ${DURATION_FORMS}${entry.zeroTurnsOff ? ', or 0 to turn it off' : ''}.`;
       break;
     case 'count':
       if (!/^[1-9][0-9]*$/.test(value)) return `'${text}' is not a whole number (1 or more).`;
