@@ -1,5 +1,6 @@
 import { open, stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
+import { TerminalScreen } from './screen.js';
 
 /** A file that another process appends to (virtlogd's console logs): hands out what was added since the last read. */
 export class AppendedFile {
@@ -56,9 +57,12 @@ const KEEP_LINES = 20;
  * Follows the serial console log of a VM that virtlogd writes. Complete lines
  * go to `onLine` as they arrive; the cleaned text so far (the unfinished last
  * line included: a login prompt ends without a newline) is kept for matching,
- * and its last lines for progress and error messages.
+ * and its last lines for progress. The same bytes go to a terminal emulator:
+ * `screen` is what a person at the console would see, for stall detection,
+ * the progress line and error messages.
  */
 export class ConsoleFollower {
+  readonly screen = new TerminalScreen();
   private readonly file: AppendedFile;
   private readonly decoder = new StringDecoder('utf8');
   private complete = '';
@@ -79,17 +83,24 @@ export class ConsoleFollower {
     this.timer.unref();
   }
 
-  /** Stop polling; what was written until now is read, and the unfinished line counts as a line. */
+  /**
+   * Stop polling; what was written until now is read, and the unfinished line
+   * counts as a line. The screen keeps its last state as text.
+   */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.poll();
     if (this.pending !== '') this.accept('\n');
+    this.screen.dispose();
   }
 
   async poll(): Promise<void> {
     const added = await this.file.readNew();
-    if (added.length > 0) this.accept(this.decoder.write(added));
+    if (added.length === 0) return;
+    const text = this.decoder.write(added);
+    this.accept(text);
+    await this.screen.write(text);
   }
 
   /** The cleaned console text so far, the unfinished last line included. */
