@@ -36,7 +36,8 @@ export class TerminalScreen {
     const buffer = this.terminal.buffer.active;
     const rows: string[] = [];
     for (let row = 0; row < this.terminal.rows; row++) {
-      rows.push(buffer.getLine(buffer.viewportY + row)?.translateToString(true) ?? '');
+      // Blanks written as spaces are not trimmed by translateToString.
+      rows.push((buffer.getLine(buffer.viewportY + row)?.translateToString(true) ?? '').trimEnd());
     }
     return rows;
   }
@@ -66,18 +67,19 @@ export class TerminalScreen {
 
 /**
  * The screen as stall detection compares it. Every row counts character for
- * character except the last one, where screen managers draw their status line
- * (debian-installer's GNU screen: `[ (1*installer) 2 shell … ][ Dec 01 9:25 ]`,
- * anaconda's tmux): there a run of digits counts as one digit and a run of
- * blanks as one blank, so that a clock ticking (9:59 → 10:00, with the padding
- * moving) is no change, while a new window name or message is. An in-place
- * counter on the bottom row of a full screen is the one change this misses;
- * a progress bar or new text anywhere is seen.
+ * character except the first and the last, where screen managers draw their
+ * status line (debian-installer's GNU screen puts its hardstatus on the first
+ * row: `[ (1*installer) 2 shell 3 shell 4- log ][ Dec 01 9:25 ]`; tmux, under
+ * anaconda, on the last). There a run of digits counts as one digit and a run
+ * of blanks as one blank, so that a clock ticking (9:59 → 10:00, with the
+ * padding moving) is no change, while a new window name or message is. An
+ * in-place counter on the top or bottom row of a full screen is the one change
+ * this misses; a progress bar or new text anywhere is seen, and so is a
+ * scrolling console, whose every row moves.
  */
 export function screenFingerprint(rows: readonly string[]): string {
-  if (rows.length === 0) return '';
-  const status = rows[rows.length - 1].replace(/[0-9]+/g, '0').replace(/\s+/g, ' ');
-  return [...rows.slice(0, -1), status].join('\n');
+  const fold = (row: string): string => row.replace(/[0-9]+/g, '0').replace(/\s+/g, ' ');
+  return rows.map((row, index) => (index === 0 || index === rows.length - 1 ? fold(row) : row)).join('\n');
 }
 
 /** A newt/whiptail dialog's title sits in its top border: `┌──┤ [!!] Download installer components ├──┐`. */
