@@ -34,10 +34,53 @@ export class AppendedFile {
   }
 }
 
-/** Terminal escape sequences, carriage returns and other control characters out; lines kept. */
-export function cleanConsoleText(raw: string): string {
+/** The DEC special graphics set (`ESC ( 0`) that newt and curses draw boxes with on a serial terminal. */
+const DEC_GRAPHICS: Record<string, string> = {
+  '`': '◆',
+  a: '▒',
+  j: '┘',
+  k: '┐',
+  l: '┌',
+  m: '└',
+  n: '┼',
+  q: '─',
+  t: '├',
+  u: '┤',
+  v: '┴',
+  w: '┬',
+  x: '│',
+  '~': '·',
+};
+
+/** Text between `ESC ( 0` and `ESC ( B` drawn as the box characters it stands for (escape sequences in it kept). */
+function decLineDrawing(raw: string): string {
+  let graphics = false;
   return (
     raw
+      // eslint-disable-next-line no-control-regex
+      .split(/(\x1b\([0-9A-Za-z])/)
+      .map((part) => {
+        if (part.startsWith('\x1b(')) {
+          graphics = part[2] === '0';
+          return part;
+        }
+        if (!graphics) return part;
+        // eslint-disable-next-line no-control-regex
+        return part.replace(/(\x1b\[[0-9;?]*[ -/]*[@-~])|([`a-z~])/g, (all, csi?: string, char?: string) =>
+          csi !== undefined ? csi : (DEC_GRAPHICS[char ?? ''] ?? all),
+        );
+      })
+      .join('')
+  );
+}
+
+/**
+ * Terminal escape sequences, carriage returns and other control characters
+ * out, line drawing as box characters; lines kept.
+ */
+export function cleanConsoleText(raw: string): string {
+  return (
+    decLineDrawing(raw)
       // eslint-disable-next-line no-control-regex
       .replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '')
       // eslint-disable-next-line no-control-regex
