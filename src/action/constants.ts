@@ -12,6 +12,7 @@ export enum Input {
   ConfigText = 'config-text',
   Accelerator = 'accelerator',
   InstallTimeout = 'install-timeout',
+  StallTimeout = 'stall-timeout',
   ZeroFreeSpace = 'zero-free-space',
   Compress = 'compress',
   BootTest = 'boot-test',

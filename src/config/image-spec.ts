@@ -79,6 +79,8 @@ export interface ImageSpec {
   cpu?: string;
   accelerator: Accelerator;
   installTimeoutMs: number;
+  /** Stop an installer whose screen and disk stay unchanged this long (0: never). */
+  stallTimeoutMs: number;
   installerLogs: boolean;
   keepRaw: boolean;
   logFile?: string;
@@ -300,6 +302,7 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     append: options.append ?? '',
     accelerator: read.choice('accelerator'),
     installTimeoutMs: read.ms('install-timeout'),
+    stallTimeoutMs: read.ms('stall-timeout'),
     installerLogs: read.flag('installer-logs'),
     keepRaw: read.flag('keep-raw'),
     logFile,

@@ -7,7 +7,7 @@
  */
 import { parseBoolean } from './configparser.js';
 import { availableParallelism } from 'node:os';
-import { durationProblem, parseBytes, sizeProblem } from './units.js';
+import { durationProblem, parseBytes, parseDuration, sizeProblem } from './units.js';
 
 /**
  * What an option's value is. The scalar kinds (choice, size, duration,
@@ -65,6 +65,8 @@ export interface OptionSpec {
   required?: true;
   /** Not in the original image-factory. */
   new?: true;
+  /** Durations: 0 is accepted, and turns the option off. */
+  zeroTurnsOff?: true;
   /** A further check of the (trimmed, non-empty) value: the problem, worded after the value, or undefined. */
   check?: (value: string) => string | undefined;
   /** One line for --help and the README. */
@@ -301,6 +303,16 @@ export const OPTIONS = [
     help: 'stop the installer after this long, e.g. 90m, 3h',
   },
   {
+    key: 'stall-timeout',
+    cli: { long: 'stall-timeout', arg: 'duration' },
+    input: 'stall-timeout',
+    kind: 'duration',
+    default: '15m',
+    zeroTurnsOff: true,
+    new: true,
+    help: "stop the installer when its screen (a status line's clock aside) and its disk have not changed for this long: it is waiting for an answer; 0 turns this off",
+  },
+  {
     key: 'zero-free-space',
     cli: { long: 'zero-free-space', arg: 'how' },
     input: 'zero-free-space',
@@ -475,8 +487,10 @@ export function valueProblem(entry: OptionSpec, text: string): string | undefine
       break;
     }
     case 'duration': {
+      if (entry.zeroTurnsOff && parseDuration(value) === 0) break;
       const problem = durationProblem(value);
-      if (problem !== undefined) return `'${text}' ${problem}`;
+      if (problem !== undefined)
+        return `'${text}' ${problem.replace(/\.$/, entry.zeroTurnsOff ? ', or 0 to turn it off.' : '.')}`;
       break;
     }
     case 'count':

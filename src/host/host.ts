@@ -44,7 +44,9 @@ export interface Host {
   makeDir(path: string, mode: number): Promise<void>;
   chmod(path: string, mode: number): Promise<void>;
   chown(path: string, uid: number, gid: number): Promise<void>;
-  writeFile(path: string, content: string, mode: number): Promise<void>;
+  writeFile(path: string, content: string | Uint8Array, mode: number): Promise<void>;
+  /** The contents of a file the build made (a screenshot virsh wrote). */
+  readFile(path: string): Promise<Buffer>;
   copyFile(from: string, to: string): Promise<void>;
   /** `rm -rf`: removing what is already gone succeeds. */
   remove(path: string): Promise<void>;

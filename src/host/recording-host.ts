@@ -27,6 +27,22 @@ export interface RecordingPlan {
   stat?: (path: string, calls: readonly HostCall[]) => FileInfo;
   /** A real folder makeTempDir returns for a prefix (a test's stand-in for the guest's mounted tree). */
   tempDir?: (prefix: string) => string | undefined;
+  /** What readFile returns for a path (a screenshot virsh "wrote"); ENOENT when undefined. */
+  readFile?: (path: string) => Buffer | undefined;
+  /**
+   * An installer's virt-install (--wait) returns only once its domain is
+   * destroyed or powerOff() is called: an install that takes its time, for
+   * tests of what watches it. Otherwise it returns at once.
+   */
+  installsRunUntilStopped?: boolean;
+}
+
+interface ModelledDomain {
+  transient: boolean;
+  running: boolean;
+  /** Resolves when the domain stops. */
+  stopped: Promise<void>;
+  stop: () => void;
 }
 
 const OK: RunResult = { exitCode: 0, signal: null, stdout: '', lastLines: [] };
@@ -42,9 +58,11 @@ export class RecordingHost implements Host {
   readonly live = false;
   readonly isRoot: boolean;
   readonly calls: HostCall[] = [];
+  /** What was written with writeFile, by path (the last write wins). */
+  readonly written = new Map<string, string | Uint8Array>();
   private readonly loops = new Map<string, string>();
   private readonly mounts = new Set<string>();
-  private readonly domains = new Map<string, { transient: boolean; running: boolean }>();
+  private readonly domains = new Map<string, ModelledDomain>();
   private readonly tempDirs = new Set<string>();
 
   constructor(
@@ -88,6 +106,9 @@ export class RecordingHost implements Host {
     );
     if (answer?.runForReal && options.readOnly) return runCommand(argv, { ...options, allowFailure: true });
     const result = { ...OK, ...(answer?.result ?? this.model(argv)) };
+    if (this.plan.installsRunUntilStopped && argv[0] === 'virt-install' && argv.includes('--wait')) {
+      await this.domains.get(argv[argv.indexOf('--name') + 1])?.stopped;
+    }
     if (result.exitCode !== 0 && !options.allowFailure) {
       throw new CommandError(command, result.exitCode, result.signal, result.lastLines);
     }
@@ -118,8 +139,15 @@ export class RecordingHost implements Host {
     this.record('chown', path);
   }
 
-  async writeFile(path: string): Promise<void> {
+  async writeFile(path: string, content: string | Uint8Array): Promise<void> {
     this.record('writeFile', path);
+    this.written.set(path, content);
+  }
+
+  async readFile(path: string): Promise<Buffer> {
+    const content = this.plan.readFile?.(path);
+    if (content === undefined) throw Object.assign(new Error(`ENOENT: no such file: ${path}`), { code: 'ENOENT' });
+    return content;
   }
 
   async copyFile(from: string, to: string): Promise<void> {
@@ -143,6 +171,14 @@ export class RecordingHost implements Host {
     return this.mounts.has(path);
   }
 
+  /** The modelled VM powers itself off, as an installer does when it is done. */
+  powerOff(domain: string): void {
+    const modelled = this.domains.get(domain);
+    if (!modelled) return;
+    modelled.running = false;
+    modelled.stop();
+  }
+
   private record(operation: Extract<HostCall, { kind: 'fs' }>['operation'], ...paths: string[]): void {
     this.calls.push({ kind: 'fs', operation, paths });
   }
@@ -156,7 +192,10 @@ export class RecordingHost implements Host {
     if (program === 'umount') this.mounts.delete(last);
     if (program === 'virt-install' && args.includes('--name')) {
       const transient = args.includes('--transient');
-      this.domains.set(args[args.indexOf('--name') + 1], { transient, running: transient });
+      let stop = (): void => undefined;
+      const stopped = new Promise<void>((resolve) => (stop = resolve));
+      const running = transient || this.plan.installsRunUntilStopped === true;
+      this.domains.set(args[args.indexOf('--name') + 1], { transient, running, stopped, stop });
     }
     if (program === 'virsh') return this.virsh(args);
     return {};
@@ -188,6 +227,7 @@ export class RecordingHost implements Host {
     if (verb === 'destroy') {
       if (domain.transient) this.domains.delete(name);
       else domain.running = false;
+      domain.stop();
     }
     if (verb === 'undefine') this.domains.delete(name);
     return {};

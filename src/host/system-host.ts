@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chmod, chown, copyFile, link, mkdir, mkdtemp, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, link, mkdir, mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import type { Reporter } from '../pipeline/reporter.js';
 import { CommandError, formatCommand } from './command-error.js';
 import { runCommand, type RunResult } from './exec.js';
@@ -61,9 +61,13 @@ export class SystemHost implements Host {
     return chown(path, uid, gid);
   }
 
-  writeFile(path: string, content: string, mode: number): Promise<void> {
+  writeFile(path: string, content: string | Uint8Array, mode: number): Promise<void> {
     // 'wx': never through an existing file or symlink.
     return writeFile(path, content, { mode, flag: 'wx' });
+  }
+
+  readFile(path: string): Promise<Buffer> {
+    return readFile(path);
   }
 
   copyFile(from: string, to: string): Promise<void> {

@@ -289,8 +289,14 @@ async function waitForSystem(ctx: BuildContext, vm: BootVm, expectation: Expecta
     }
   }
   const lastLines = screen.lastLines();
+  await screen.stop();
   if (!expectation.met())
-    throw bootFailure(ctx, expectation, lastLines, stoppedAt === undefined ? undefined : stoppedAt - started);
+    throw bootFailure(
+      ctx,
+      expectation,
+      screen.screen.lines(),
+      stoppedAt === undefined ? undefined : stoppedAt - started,
+    );
   const seconds = expectation.seconds();
   const cloudInitAfter =
     expectation.cloudInitSeen === undefined ? undefined : (expectation.cloudInitSeen - started) / 1000;
@@ -301,11 +307,11 @@ async function waitForSystem(ctx: BuildContext, vm: BootVm, expectation: Expecta
   return { seconds, cloudInitFinished: expectation.cloudInit ? true : undefined, lastLines };
 }
 
-/** Why the system did not come up, in words, with the console quoted. */
+/** Why the system did not come up, in words, with the console's last screen. */
 function bootFailure(
   ctx: BuildContext,
   expectation: Expectation,
-  lastLines: string[],
+  lastScreen: string[],
   stoppedAfterMs: number | undefined,
 ): VmStepError {
   const { expect, cloudInit } = expectation;
@@ -319,10 +325,13 @@ function bootFailure(
       ? `The console showed /${expect.source}/, but cloud-init never printed its marker (is cloud-init installed, with the NoCloud datasource, and does its output reach ttyS0?).`
       : `The console never showed /${expect.source}/${cloudInit && expectation.cloudInitSeen !== undefined ? ' (cloud-init did finish)' : ''}.`;
   const empty =
-    lastLines.length === 0
+    lastScreen.length === 0
       ? ' The console stayed empty: no boot loader, or a kernel that does not print to the serial console (console=ttyS0)?'
       : '';
-  return new VmStepError(`the boot test expected ${expectation.describe()}, but ${how}. ${missing}${empty}`, lastLines);
+  return new VmStepError(
+    `the boot test expected ${expectation.describe()}, but ${how}. ${missing}${empty}`,
+    lastScreen,
+  );
 }
 
 /** Undo the boot test's resources newest first; what fails stays registered for the build's unwind. */

@@ -1,5 +1,6 @@
 import { open, stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
+import { TerminalScreen } from './screen.js';
 
 /** A file that another process appends to (virtlogd's console logs): hands out what was added since the last read. */
 export class AppendedFile {
@@ -33,10 +34,53 @@ export class AppendedFile {
   }
 }
 
-/** Terminal escape sequences, carriage returns and other control characters out; lines kept. */
-export function cleanConsoleText(raw: string): string {
+/** The DEC special graphics set (`ESC ( 0`) that newt and curses draw boxes with on a serial terminal. */
+const DEC_GRAPHICS: Record<string, string> = {
+  '`': '◆',
+  a: '▒',
+  j: '┘',
+  k: '┐',
+  l: '┌',
+  m: '└',
+  n: '┼',
+  q: '─',
+  t: '├',
+  u: '┤',
+  v: '┴',
+  w: '┬',
+  x: '│',
+  '~': '·',
+};
+
+/** Text between `ESC ( 0` and `ESC ( B` drawn as the box characters it stands for (escape sequences in it kept). */
+function decLineDrawing(raw: string): string {
+  let graphics = false;
   return (
     raw
+      // eslint-disable-next-line no-control-regex
+      .split(/(\x1b\([0-9A-Za-z])/)
+      .map((part) => {
+        if (part.startsWith('\x1b(')) {
+          graphics = part[2] === '0';
+          return part;
+        }
+        if (!graphics) return part;
+        // eslint-disable-next-line no-control-regex
+        return part.replace(/(\x1b\[[0-9;?]*[ -/]*[@-~])|([`a-z~])/g, (all, csi?: string, char?: string) =>
+          csi !== undefined ? csi : (DEC_GRAPHICS[char ?? ''] ?? all),
+        );
+      })
+      .join('')
+  );
+}
+
+/**
+ * Terminal escape sequences, carriage returns and other control characters
+ * out, line drawing as box characters; lines kept.
+ */
+export function cleanConsoleText(raw: string): string {
+  return (
+    decLineDrawing(raw)
       // eslint-disable-next-line no-control-regex
       .replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '')
       // eslint-disable-next-line no-control-regex
@@ -56,9 +100,12 @@ const KEEP_LINES = 20;
  * Follows the serial console log of a VM that virtlogd writes. Complete lines
  * go to `onLine` as they arrive; the cleaned text so far (the unfinished last
  * line included: a login prompt ends without a newline) is kept for matching,
- * and its last lines for progress and error messages.
+ * and its last lines for progress. The same bytes go to a terminal emulator:
+ * `screen` is what a person at the console would see, for stall detection,
+ * the progress line and error messages.
  */
 export class ConsoleFollower {
+  readonly screen = new TerminalScreen();
   private readonly file: AppendedFile;
   private readonly decoder = new StringDecoder('utf8');
   private complete = '';
@@ -79,17 +126,24 @@ export class ConsoleFollower {
     this.timer.unref();
   }
 
-  /** Stop polling; what was written until now is read, and the unfinished line counts as a line. */
+  /**
+   * Stop polling; what was written until now is read, and the unfinished line
+   * counts as a line. The screen keeps its last state as text.
+   */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.poll();
     if (this.pending !== '') this.accept('\n');
+    this.screen.dispose();
   }
 
   async poll(): Promise<void> {
     const added = await this.file.readNew();
-    if (added.length > 0) this.accept(this.decoder.write(added));
+    if (added.length === 0) return;
+    const text = this.decoder.write(added);
+    this.accept(text);
+    await this.screen.write(text);
   }
 
   /** The cleaned console text so far, the unfinished last line included. */

@@ -1,17 +1,16 @@
 import { basename, join } from 'node:path';
 import type { ImageSpec } from '../config/image-spec.js';
 import { formatDuration } from '../config/units.js';
-import { CommandError } from '../host/command-error.js';
-import { AbortedError } from '../host/exec.js';
 import { libvirtUri } from '../host/libvirt.js';
 import { foldersWithoutSearch, qemuSystemUser } from '../host/qemu-access.js';
 import { serveAnswerFile } from './answer-server.js';
 import { ConsoleFollower } from './console.js';
 import type { BuildContext } from './context.js';
 import type { FetchedInstaller } from './fetch.js';
-import { throttled } from './reporter.js';
+import { watchInstaller } from './install-watch.js';
 import type { Registration } from './resources.js';
-import { escapeOptionValue, virtInstallCommand, VmStepError, type VmDefinition } from './virt-install.js';
+import { screenshotPath } from './screenshot.js';
+import { escapeOptionValue, virtInstallCommand, type VmDefinition } from './virt-install.js';
 export interface InstallPlan {
   domain: string;
   diskPath: string;
@@ -22,6 +21,8 @@ export interface InstallPlan {
   answerArgument?: string;
   /** The answer file to inject, when it is not the configured one (see injectableAnswerFile). */
   injectedAnswerFile?: string;
+  /** The build's staging folder (a screenshot's PPM is written there). */
+  staging: string;
 }
 
 /** Where the install step puts what it makes. */
@@ -111,8 +112,9 @@ export function installerVm(spec: ImageSpec, plan: InstallPlan): VmDefinition {
 
 /**
  * Run the installer to completion: it powers the machine off when done
- * (--noreboot). Past install-timeout the domain is destroyed. The domain is
- * undefined afterwards whatever happened.
+ * (--noreboot). Past install-timeout, or when it stalls, the domain is
+ * destroyed (see watchInstaller). The domain is undefined afterwards whatever
+ * happened.
  */
 export async function runInstaller(ctx: BuildContext, plan: InstallPlan): Promise<void> {
   const { spec, reporter, host } = ctx;
@@ -121,6 +123,11 @@ export async function runInstaller(ctx: BuildContext, plan: InstallPlan): Promis
   // not through a symlink ('wx'), so that virtlogd appends to this build's own file.
   await host.remove(plan.consoleLog);
   await host.writeFile(plan.consoleLog, '', 0o644);
+  // A screenshot from an earlier build of the same name would tell of another install.
+  const screenshot = spec.vnc
+    ? { ppm: join(plan.staging, 'screen.ppm'), png: screenshotPath(plan.consoleLog) }
+    : undefined;
+  if (screenshot) await host.remove(screenshot.png);
   const grants = await grantQemuSearch(ctx, plan.diskPath);
   const domain = ctx.cleanup.register({ kind: 'domain', uri: libvirtUri(host), name: plan.domain });
   const console = new ConsoleFollower(
@@ -128,60 +135,11 @@ export async function runInstaller(ctx: BuildContext, plan: InstallPlan): Promis
     spec.installerLogs ? (line) => reporter.output(`console: ${line}`) : undefined,
   );
   const started = Date.now();
-  await watchInstaller(ctx, plan.domain, console, () => host.run(command, { onLine: (line) => reporter.output(line) }));
+  const vm = { domain: plan.domain, diskPath: plan.diskPath, console, screenshot };
+  await watchInstaller(ctx, vm, () => host.run(command, { onLine: (line) => reporter.output(line) }));
   await ctx.cleanup.release(domain);
   for (const grant of grants.reverse()) await ctx.cleanup.release(grant);
   reporter.info(`the installer finished after ${formatDuration(Date.now() - started)}`);
-}
-
-/**
- * While virt-install waits for the installer: follow its console, report
- * progress at a calm rate, and destroy the VM past install-timeout. A failure
- * becomes a VmStepError that quotes the console.
- */
-async function watchInstaller(
-  ctx: BuildContext,
-  domain: string,
-  console: ConsoleFollower,
-  install: () => Promise<unknown>,
-): Promise<void> {
-  const { spec, reporter, host } = ctx;
-  const limit = formatDuration(spec.installTimeoutMs);
-  const started = Date.now();
-  console.start();
-  const progress = throttled(60_000, (message) => reporter.progress('install', message));
-  const ticker = setInterval(() => {
-    const latest = console.latest();
-    progress(
-      `installer running for ${formatDuration(Date.now() - started)}${latest ? `; console: ${latest.slice(0, 160)}` : ''}`,
-    );
-  }, 5_000);
-  ticker.unref();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    reporter.warning(`the installer did not finish within ${limit} (install-timeout): stopping the VM`);
-    void host.uninterruptible().run(['virsh', '-c', libvirtUri(host), 'destroy', domain], { allowFailure: true });
-  }, spec.installTimeoutMs);
-  timer.unref();
-  try {
-    await install();
-    if (timedOut) throw new Error('timed out');
-  } catch (error) {
-    await console.stop();
-    if (error instanceof AbortedError) throw error;
-    if (timedOut)
-      throw new VmStepError(
-        `the installer did not finish within ${limit} (install-timeout); the VM was stopped`,
-        console.lastLines(),
-      );
-    const detail = error instanceof CommandError ? error.message : String(error);
-    throw new VmStepError(`virt-install failed: ${detail}`, console.lastLines());
-  } finally {
-    clearTimeout(timer);
-    clearInterval(ticker);
-    await console.stop();
-  }
 }
 
 /**

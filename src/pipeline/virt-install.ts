@@ -2,19 +2,26 @@ import type { ImageSpec } from '../config/image-spec.js';
 import type { Host } from '../host/host.js';
 import { libvirtUri, osinfoFlag } from '../host/libvirt.js';
 
-/** A VM step (install, boot test) that failed: the message says why, the console says what a person would have seen. */
+/**
+ * A VM step (install, boot test) that failed: the message says why, and the
+ * console's last screen (rendered by a terminal emulator) shows what a person
+ * at the console would have seen.
+ */
 export class VmStepError extends Error {
   constructor(
     message: string,
-    readonly consoleLines: readonly string[],
+    readonly screen: readonly string[],
   ) {
-    super(
-      consoleLines.length
-        ? `${message}\nLast console lines:\n${consoleLines.map((l) => `  | ${l}`).join('\n')}`
-        : message,
-    );
+    super(screen.length ? `${message}\n${SCREEN_HEADING}\n${quoteScreen(screen)}` : message);
     this.name = 'VmStepError';
   }
+}
+
+export const SCREEN_HEADING = "The console's last screen:";
+
+/** The screen's lines as a message quotes them: indented behind a bar, so that a blank row still shows. */
+export function quoteScreen(screen: readonly string[]): string {
+  return screen.map((line) => `  | ${line}`.trimEnd()).join('\n');
 }
 
 /**

@@ -126,7 +126,7 @@ describe('a failed build', () => {
     assert.equal(errors.length, 1, run.stdout);
     assert.match(
       errors[0],
-      /^The install step \(Run the unattended installer\) failed: the installer did not finish within 20\.0 s \(install-timeout\); the VM was stopped\nLast console lines:\n(.*\n)*.*\| .*fixture-installer/,
+      /^The install step \(Run the unattended installer\) failed: the installer did not finish within 20\.0 s \(install-timeout\); the VM was stopped\nThe console's last screen:\n(.*\n)*.*\| .*fixture-installer/,
     );
     assert.match(
       run.stdout,

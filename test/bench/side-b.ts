@@ -59,6 +59,7 @@ function specFor(input: SideBInput): ImageSpec {
     osinfo: 'linux2022',
     accelerator: 'auto',
     installTimeoutMs: 60_000,
+    stallTimeoutMs: 0,
     installerLogs: false,
     keepRaw: false,
     zeroFreeSpace: input.zeroFreeSpace,

@@ -58,7 +58,16 @@ describe('the console follower', () => {
 
 describe('console text', () => {
   test('escape sequences, character-set switches and control characters go, line breaks stay', () => {
-    assert.equal(cleanConsoleText('\x1b[2J\x1b[H\x1b(0lqqk\x1b(B\r\nok\x07\r\n'), 'lqqk\nok\n');
+    assert.equal(cleanConsoleText('\x1b[2J\x1b[H\x1b(0lqqk\x1b(B\r\nok\x07\r\n'), '┌──┐\nok\n');
+  });
+
+  test("newt's line drawing reads as box characters, its colours inside a drawing kept out", () => {
+    assert.equal(
+      cleanConsoleText(
+        '\x1b(0\x1b[30m\x1b[47mlqqu\x1b[0m\x1b(B\x1b[31m Detecting network hardware \x1b(0tqqk\x1b(B\r\n\x1b(0x\x1b(B lqk\r\n',
+      ),
+      '┌──┤ Detecting network hardware ├──┐\n│ lqk\n',
+    );
   });
 });
 

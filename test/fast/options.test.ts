@@ -125,6 +125,7 @@ describe('the option table', () => {
       'log-filename': true,
       accelerator: true,
       'install-timeout': true,
+      'stall-timeout': true,
       'zero-free-space': true,
       compress: true,
       'boot-test': true,
@@ -209,6 +210,7 @@ describe('one entry drives every door', () => {
     ['compress', 'xz'],
     ['image-size', 'huge'],
     ['install-timeout', 'soon'],
+    ['stall-timeout', 'soon'],
     ['mac', '52:54:00:zz:00:01'],
   ];
   for (const [key, bad] of samples) {
@@ -246,6 +248,22 @@ describe('one entry drives every door', () => {
       );
     });
   }
+
+  test('stall-timeout takes 0 to turn it off, and says so when a value is wrong; install-timeout refuses 0', () => {
+    const stall = optionByKey('stall-timeout') as OptionSpec;
+    for (const off of ['0', '0s', '0m']) assert.equal(valueProblem(stall, off), undefined, off);
+    assert.equal(valueProblem(stall, '20s'), undefined);
+    assert.match(String(valueProblem(stall, 'soon')), /is not a duration; use .*, or 0 to turn it off\.$/);
+    assert.match(
+      String(valueProblem(optionByKey('install-timeout') as OptionSpec, '0')),
+      /is not a duration; use [^,]*\(/,
+    );
+    const config = new ConfigParser();
+    config.read(`${MINIMAL}stall-timeout = 0\n`, CONFIG_FILE);
+    const hadSection = applyOverrides(config, 'img', { cache_dir: '/tmp/cache' });
+    const context = { outputDir: scratch, date: '2026-01-01', knownImages: ['img'], hadSection, upload: false };
+    assert.equal(resolveImageSpec(config, 'img', context).stallTimeoutMs, 0);
+  });
 
   test('the command passes what its flags give into the section under the keys of the table', () => {
     const config = join(scratch, 'flags.conf');

@@ -60,6 +60,7 @@ export function testSpec(overrides: Partial<ImageSpec> & Pick<ImageSpec, 'output
     osinfo: 'linux2022',
     accelerator: 'tcg',
     installTimeoutMs: 60_000,
+    stallTimeoutMs: 0,
     installerLogs: false,
     keepRaw: false,
     zeroFreeSpace: 'none',

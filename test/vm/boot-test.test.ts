@@ -163,7 +163,7 @@ describe('the boot test', () => {
     assert.equal(run.code, 1, run.stderr);
     assert.match(
       run.stderr,
-      /boot-test step failed: the boot test expected the console to show \/this-never-appears\/, but the boot did not get there within 40\.0 s \(boot-timeout\), so the VM was stopped\. The console never showed \/this-never-appears\/\.\nLast console lines:\n(.*\n)*\s+\| /,
+      /boot-test step failed: the boot test expected the console to show \/this-never-appears\/, but the boot did not get there within 40\.0 s \(boot-timeout\), so the VM was stopped\. The console never showed \/this-never-appears\/\.\nThe console's last screen:\n(.*\n)*\s+\| /,
     );
     assert.deepEqual(
       readdirSync(dir).filter((f) => f.startsWith(stem) && /\.(qcow2|raw|sha256sum)$/.test(f)),

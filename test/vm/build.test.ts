@@ -209,7 +209,7 @@ describe('a failed build says which step failed and leaves nothing behind', () =
     });
     assert.equal(run.code, 1);
     assert.match(run.stderr, /install step failed: the installer did not finish within 25\.0 s/);
-    assert.match(run.stderr, /Last console lines:\n(.*\n)*.*\| .*fixture-installer/);
+    assert.match(run.stderr, /The console's last screen:\n(.*\n)*.*\| .*fixture-installer/);
     assert.deepEqual(files, []);
     assert.deepEqual(leftovers(dir, stem), []);
   });

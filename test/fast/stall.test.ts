@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import type { ImageSpec } from '../../src/config/image-spec.js';
+import { installSystem } from '../../src/pipeline/install.js';
+import { StallDetector } from '../../src/pipeline/stall.js';
+import { VmStepError } from '../../src/pipeline/virt-install.js';
+import { testContext, testSpec } from '../support/build-context.js';
+
+/**
+ * The install step's watch on the recording host: virt-install "runs" until
+ * the domain is destroyed or powers off (installsRunUntilStopped), the
+ * console is a real file the test writes, the disk's blocks come from the
+ * plan. Stall timeouts of a few seconds keep these tests short.
+ */
+
+const work = mkdtempSync(join(tmpdir(), 'stall-test-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+const ESC = '\x1b';
+const DISK = '/images/.img.partial-XXXXXX/img.raw';
+const installer = { dir: '/cache/img', files: { linux: 'linux', initrd: 'initrd.gz' }, downloaded: false };
+
+function target(name: string): { domain: string; diskPath: string; consoleLog: string; staging: string } {
+  return { domain: 'img-XXXXXX', diskPath: DISK, consoleLog: join(work, `${name}.console.log`), staging: work };
+}
+
+/** A question in a newt-style box, then a status-line clock redrawn every 300 ms. */
+function askAndTick(consoleLog: string): NodeJS.Timeout {
+  writeFileSync(
+    consoleLog,
+    `${ESC}[H${ESC}[2J${ESC}[4;3H${ESC}(0lqqu${ESC}(B [?] Keyboard ${ESC}(0tqqk${ESC}(B` +
+      `${ESC}[5;3H${ESC}(0x${ESC}(B Keymap to use: ${ESC}[6;3H${ESC}(0mqqqqqqqqqqqqqqqqqqj${ESC}(B`,
+  );
+  let seconds = 0;
+  const clock = setInterval(() => {
+    seconds += 1;
+    appendFileSync(
+      consoleLog,
+      `${ESC}[24;1H${ESC}[2K[ (1*installer) 2 shell ][ 10:${String(seconds).padStart(2, '0')} ]`,
+    );
+  }, 300);
+  return clock;
+}
+
+function spec(overrides: Partial<ImageSpec> = {}): ImageSpec {
+  return testSpec({ outputDir: '/images', stallTimeoutMs: 2_000, installTimeoutMs: 60_000, ...overrides });
+}
+
+describe('the install watch on the recording host', { concurrency: true }, () => {
+  test('an installer that shows a question and then only ticks its clock is stopped at stall-timeout, showing the question; with VNC, a screenshot is kept', async () => {
+    const vm = target('ask');
+    const clock = askAndTick(vm.consoleLog);
+    const ppm = Buffer.concat([Buffer.from('P6\n1 1\n255\n'), Buffer.from([1, 2, 3])]);
+    const { ctx, recording, reporter } = testContext(spec({ vnc: { listen: '127.0.0.1', port: 5901 } }), {
+      recording: { installsRunUntilStopped: true, readFile: (path) => (path.endsWith('.ppm') ? ppm : undefined) },
+      uid: 0,
+    });
+    const started = Date.now();
+    try {
+      await assert.rejects(installSystem(ctx, vm, installer, 'tcg'), (error: unknown) => {
+        assert.ok(error instanceof VmStepError);
+        assert.match(
+          error.message,
+          /^the installer seems to be waiting for input: its screen and its disk did not change for 2\.0 s \(stall-timeout\), so the VM was stopped\. A screenshot of its display is in \S+\/ask\.screen\.png\nThe console's last screen:\n {2}\| {3}┌──┤ \[\?\] Keyboard ├──┐\n {2}\| {3}│ Keymap to use:\n/,
+        );
+        assert.ok(!error.message.includes(ESC), 'no escape sequences in the message');
+        return true;
+      });
+    } finally {
+      clearInterval(clock);
+    }
+    const elapsed = Date.now() - started;
+    // Not before the limit; the upper bound only says it did not wait for install-timeout.
+    assert.ok(elapsed >= 2_000 && elapsed < 30_000, `stopped after ${elapsed} ms`);
+    const commands = recording?.commands() ?? [];
+    const ppmPath = join(work, 'screen.ppm');
+    assert.deepEqual(commands.slice(-2), [
+      `virsh -c qemu:///system screenshot --domain img-XXXXXX --file ${ppmPath}`,
+      'virsh -c qemu:///system destroy img-XXXXXX',
+    ]);
+    const png = join(work, 'ask.screen.png');
+    // The console log the build creates for virtlogd, then the screenshot.
+    assert.deepEqual(recording?.fileOperations('writeFile'), [[vm.consoleLog], [png]]);
+    assert.deepEqual([...((recording?.written.get(png) as Buffer) ?? []).subarray(1, 4)], [0x50, 0x4e, 0x47]);
+    const removed = recording?.fileOperations('remove').map(([path]) => path);
+    assert.deepEqual(removed, [vm.consoleLog, png, png, ppmPath], 'an old screenshot goes first; the PPM at the end');
+    assert.match(
+      reporter.text(),
+      /warning: the installer's screen and disk have not changed for 2\.0 s \(stall-timeout\)/,
+    );
+    assert.match(reporter.text(), /progress install: installer running for [\d.]+ s; screen: \[\?\] Keyboard/);
+  });
+
+  test('an installer that prints nothing but writes its disk is not stopped', async () => {
+    const vm = target('busy');
+    writeFileSync(vm.consoleLog, 'Unpacking the base system...\r\n');
+    let blocks = 0;
+    const { ctx, recording } = testContext(spec(), {
+      recording: {
+        installsRunUntilStopped: true,
+        stat: () => ({ size: 1 << 30, blocks: (blocks += 2048), uid: 0, gid: 0 }),
+      },
+      uid: 0,
+    });
+    const powerOff = setTimeout(() => recording?.powerOff(vm.domain), 4_500);
+    try {
+      await installSystem(ctx, vm, installer, 'tcg');
+    } finally {
+      clearTimeout(powerOff);
+    }
+    const commands = recording?.commands() ?? [];
+    assert.ok(!commands.some((command) => / destroy /.test(command)), commands.join('\n'));
+    assert.deepEqual(recording?.leftovers(), []);
+  });
+
+  test('without a VNC display no screenshot is taken; stall-timeout 0 leaves a waiting installer to install-timeout', async () => {
+    const vm = target('off');
+    const clock = askAndTick(vm.consoleLog);
+    const { ctx, recording } = testContext(spec({ stallTimeoutMs: 0, installTimeoutMs: 3_000 }), {
+      recording: { installsRunUntilStopped: true },
+      uid: 0,
+    });
+    try {
+      await assert.rejects(
+        installSystem(ctx, vm, installer, 'tcg'),
+        /^VmStepError: the installer did not finish within 3\.0 s \(install-timeout\); the VM was stopped\nThe console's last screen:\n {2}\| {3}┌──┤ \[\?\] Keyboard ├──┐/,
+      );
+    } finally {
+      clearInterval(clock);
+    }
+    const commands = recording?.commands() ?? [];
+    assert.ok(!commands.some((command) => / screenshot /.test(command)), commands.join('\n'));
+    assert.equal(commands[commands.length - 1], 'virsh -c qemu:///system destroy img-XXXXXX');
+  });
+});
+
+describe('stall detection', () => {
+  test('stalled once neither the screen nor the disk changed for the limit; either change starts the wait anew', () => {
+    const stall = new StallDetector(10_000, 0);
+    stall.seeScreen('boot', 0);
+    stall.seeDisk(100, 0);
+    assert.equal(stall.stalled(9_999), false);
+    stall.seeScreen('dialog', 5_000);
+    stall.seeScreen('dialog', 14_000);
+    assert.equal(stall.stalled(14_999), false);
+    assert.equal(stall.stalled(15_000), true);
+    stall.seeDisk(100, 16_000);
+    assert.equal(stall.stalled(16_000), true, 'the disk as it was is no activity');
+    stall.seeDisk(2148, 17_000);
+    assert.equal(stall.quietFor(20_000), 3_000);
+    assert.equal(stall.stalled(26_999), false);
+    assert.equal(stall.stalled(27_000), true);
+  });
+
+  test('a limit of 0 never stalls', () => {
+    const stall = new StallDetector(0, 0);
+    stall.seeScreen('dialog', 0);
+    assert.equal(stall.stalled(365 * 24 * 3600_000), false);
+  });
+});
