@@ -31826,6 +31826,9 @@ class SystemHost {
         // 'wx': never through an existing file or symlink.
         return (0,promises_namespaceObject.writeFile)(path, content, { mode, flag: 'wx' });
     }
+    readFile(path) {
+        return (0,promises_namespaceObject.readFile)(path);
+    }
     copyFile(from, to) {
         return (0,promises_namespaceObject.copyFile)(from, to);
     }
@@ -32206,6 +32209,7 @@ var Input;
     Input["ConfigText"] = "config-text";
     Input["Accelerator"] = "accelerator";
     Input["InstallTimeout"] = "install-timeout";
+    Input["StallTimeout"] = "stall-timeout";
     Input["ZeroFreeSpace"] = "zero-free-space";
     Input["Compress"] = "compress";
     Input["BootTest"] = "boot-test";
