@@ -17,7 +17,7 @@ import { runPostBuildCommand } from './post-build.js';
 import type { Reporter, Step } from './reporter.js';
 import { CleanupStack, type Resource } from './resources.js';
 import { scrubImage, type ScrubResult } from './scrub.js';
-import { checkOutputs, openStaging, outputPaths, publishImage, type OutputPaths } from './staging.js';
+import { checkOutputs, openStaging, outputPaths, publishImage, type OutputPaths, type Staging } from './staging.js';
 import { uploadImage, UploadError, type UploadOutcome } from './upload.js';
 
 export interface BuildOptions {
@@ -103,8 +103,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const paths = outputPaths(spec);
   try {
     const installer = await run.step('fetch', () => fetchInstaller(ctx));
-    const staging = await openStaging(ctx);
-    await run.step('disk', () => createRawDisk(ctx, staging.raw));
+    const staging = await run.step('disk', () => stageDisk(ctx));
     const install = {
       domain: `${spec.stem}-${ctx.host.uniqueSuffix(3)}`,
       diskPath: staging.raw,
@@ -124,12 +123,19 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     await run.step('publish', () => publishImage(ctx, staging, paths));
     const result = await run.published(paths, { sha256, accelerator, scrubbed, installer, boot });
     result.uploads = await run.step('upload', () => uploadImage(ctx, { image: paths.image, checksum: paths.checksum }));
-    if (spec.postBuildCommand)
-      await run.step('post-build', () => runPostBuildCommand(ctx, spec.postBuildCommand ?? '', paths.image));
+    const postBuild = spec.postBuildCommand;
+    if (postBuild) await run.step('post-build', () => runPostBuildCommand(ctx, postBuild, paths.image));
     return result;
   } catch (error) {
     throw await run.fail(error, paths);
   }
+}
+
+/** The staging folder, and the raw disk in it. */
+async function stageDisk(ctx: BuildContext): Promise<Staging> {
+  const staging = await openStaging(ctx);
+  await createRawDisk(ctx, staging.raw);
+  return staging;
 }
 
 interface Outcome {
