@@ -39962,8 +39962,7 @@ async function buildImage(options) {
     const paths = outputPaths(spec);
     try {
         const installer = await run.step('fetch', () => fetchInstaller(ctx));
-        const staging = await openStaging(ctx);
-        await run.step('disk', () => createRawDisk(ctx, staging.raw));
+        const staging = await run.step('disk', () => stageDisk(ctx));
         const install = {
             domain: `${spec.stem}-${ctx.host.uniqueSuffix(3)}`,
             diskPath: staging.raw,
@@ -39982,13 +39981,20 @@ async function buildImage(options) {
         await run.step('publish', () => publishImage(ctx, staging, paths));
         const result = await run.published(paths, { sha256, accelerator, scrubbed, installer, boot });
         result.uploads = await run.step('upload', () => uploadImage(ctx, { image: paths.image, checksum: paths.checksum }));
-        if (spec.postBuildCommand)
-            await run.step('post-build', () => runPostBuildCommand(ctx, spec.postBuildCommand ?? '', paths.image));
+        const postBuild = spec.postBuildCommand;
+        if (postBuild)
+            await run.step('post-build', () => runPostBuildCommand(ctx, postBuild, paths.image));
         return result;
     }
     catch (error) {
         throw await run.fail(error, paths);
     }
+}
+/** The staging folder, and the raw disk in it. */
+async function stageDisk(ctx) {
+    const staging = await openStaging(ctx);
+    await createRawDisk(ctx, staging.raw);
+    return staging;
 }
 /** One build in progress: its context, the steps it has done, and what to say when it fails. */
 class BuildRun {

@@ -160,7 +160,7 @@ describe('a build as a normal user through qemu:///session', () => {
     assert.equal(run.code, 2, run.stderr);
     assert.match(
       run.stderr,
-      /sudo refuses losetup, blkid, mount, umount, fstrim, zerofree, ls, cat, rm without a password/,
+      /sudo refuses losetup, blkid, mount, umount, fstrim, zerofree, find, cat, rm without a password/,
     );
     assert.match(run.stderr, new RegExp(`${BUILD_USER} ALL=\\(root\\) NOPASSWD: /usr/sbin/losetup, `));
     assert.deepEqual(readdirSync(dir).sort(), before, 'nothing was created');

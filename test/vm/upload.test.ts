@@ -137,16 +137,21 @@ describe('answer-delivery = http', () => {
     });
     const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
-    const match = new RegExp(`serving the answer file at http://10\\.0\\.2\\.2:(\\d+)/${image}-answer\\.cfg`).exec(
-      run.stderr,
-    );
+    const match = new RegExp(
+      `serving the answer file at http://10\\.0\\.2\\.2:(\\d+)/TOKEN/${image}-answer\\.cfg`,
+    ).exec(run.stderr);
     assert.ok(match, 'the server was announced');
     assert.match(
       run.stderr,
-      new RegExp(`--extra-args 'preseed/url=http://10\\.0\\.2\\.2:\\d+/${image}-answer\\.cfg console=ttyS0'`),
+      new RegExp(
+        `--extra-args 'preseed/url=http://10\\.0\\.2\\.2:\\d+/[^/ ']{16,}/${image}-answer\\.cfg console=ttyS0'`,
+      ),
     );
     assert.doesNotMatch(run.stderr, /--initrd-inject/);
-    assert.match(run.stderr, new RegExp(`answer file server: GET /${image}-answer\\.cfg from the installer -> 200`));
+    assert.match(
+      run.stderr,
+      new RegExp(`answer file server: GET /TOKEN/${image}-answer\\.cfg from the installer \\([^)]+\\) -> 200`),
+    );
     assert.ok(await portIsClosed(Number(match[1])), 'the server is gone after the build');
     const stem = `${image}-${localDate()}`;
     assert.ok(existsSync(join(dir, `${stem}.qcow2`)));
