@@ -15,6 +15,7 @@ import {
   type ReferenceCase,
   type ReferenceResult,
 } from '../support/configparser-reference.js';
+import { seededRandom } from '../support/seeded-random.js';
 
 const UPSTREAM_CONF = join(process.cwd(), 'test', 'fixtures', 'upstream-image-factory.conf');
 
@@ -200,17 +201,7 @@ const TABLE: NamedCase[] = [
   { name: 'set() with an empty value', files: [ini('[A]', 'x = 1')], sets: [['A', 'x', '']] },
 ];
 
-// Mulberry32: small, seeded, the same sequence on every run.
-function randomSource(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const randomSource = seededRandom;
 
 const SECTION_NAMES = ['A', 'B', 'Sec One', 'DEFAULT', 'default', 'x:y', 'Debian-12-server', 'Ünï', '10'];
 const KEYS = [

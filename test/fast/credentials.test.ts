@@ -12,6 +12,7 @@ import {
   secretVariants,
   uriCredentials,
 } from '../../src/net/credentials.js';
+import { seededRandom } from '../support/seeded-random.js';
 
 const basic = (credentials: string): string => `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`;
 
@@ -193,17 +194,7 @@ describe('masking text', () => {
 // Property: for many generated URIs with passwords, nothing made for display or
 // messages contains the password, in any form it was written or decoded to.
 
-/** mulberry32: small, seeded, the same sequence on every run. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = seededRandom;
 
 const SEED = Number(process.env.CREDENTIALS_TEST_SEED ?? 20260101);
 const next = random(SEED);
