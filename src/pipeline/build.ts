@@ -16,6 +16,7 @@ import { installSystem } from './install.js';
 import { runPostBuildCommand } from './post-build.js';
 import type { Reporter, Step } from './reporter.js';
 import { CleanupStack, type Resource } from './resources.js';
+import { writeReports, type Reports } from './reports.js';
 import { scrubImage, type ScrubResult } from './scrub.js';
 import { checkOutputs, openStaging, outputPaths, publishImage, type OutputPaths, type Staging } from './staging.js';
 import { uploadImage, UploadError, type UploadOutcome } from './upload.js';
@@ -49,6 +50,14 @@ export interface BuildResult {
   sha256: string;
   checksumPath: string;
   rawPath?: string;
+  /** `<stem>.manifest.json`, `<stem>.packages`, `<stem>.cdx.json` and `<stem>.SHA256SUMS`. */
+  manifestPath: string;
+  packagesPath: string;
+  sbomPath: string;
+  checksumsPath: string;
+  packageCount: number;
+  distribution: string;
+  kernel: string;
   consoleLog: string;
   accelerator: 'kvm' | 'tcg';
   removedLogs: string[];
@@ -116,12 +125,15 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     const sha256 = await run.step('checksum', () =>
       writeChecksum(ctx, staging.image, staging.checksum, `${spec.stem}.${spec.format}`),
     );
+    const reports = await run.step('reports', () =>
+      writeReports(ctx, staging, paths, { sha256, inventory: scrubbed.inventory, installer }),
+    );
     // Before anything is published or uploaded: an image that does not boot goes nowhere.
     const boot = spec.bootTest.enabled
       ? await run.step('boot-test', () => bootTest(ctx, staging.image, accelerator))
       : undefined;
     await run.step('publish', () => publishImage(ctx, staging, paths));
-    const result = await run.published(paths, { sha256, accelerator, scrubbed, installer, boot });
+    const result = await run.published(paths, { sha256, accelerator, scrubbed, installer, boot, reports });
     result.uploads = await run.step('upload', () => uploadImage(ctx, { image: paths.image, checksum: paths.checksum }));
     const postBuild = spec.postBuildCommand;
     if (postBuild) await run.step('post-build', () => runPostBuildCommand(ctx, postBuild, paths.image));
@@ -144,6 +156,7 @@ interface Outcome {
   scrubbed: ScrubResult;
   installer: FetchedInstaller;
   boot?: BootTestResult;
+  reports: Reports;
 }
 
 /** One build in progress: its context, the steps it has done, and what to say when it fails. */
@@ -194,6 +207,11 @@ class BuildRun {
       sha256: outcome.sha256,
       checksumPath: paths.checksum,
       rawPath: paths.raw,
+      manifestPath: paths.manifest,
+      packagesPath: paths.packages,
+      sbomPath: paths.sbom,
+      checksumsPath: paths.sums,
+      ...outcome.reports,
       consoleLog: paths.consoleLog,
       accelerator: outcome.accelerator,
       removedLogs: outcome.scrubbed.removed,

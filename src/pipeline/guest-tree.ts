@@ -84,6 +84,32 @@ export class GuestTree {
     return { path: resolved.join('/') };
   }
 
+  /**
+   * Resolve a guest file as the guest would open it: its folder with
+   * resolveFolder, and a symlink at its own name followed the same way. The
+   * path returned is a regular file with no symlink on the way.
+   */
+  async resolveFile(path: string): Promise<Resolution> {
+    let current = path;
+    for (let links = 0; links <= MAX_SYMLINKS; links++) {
+      const slash = current.lastIndexOf('/');
+      const folder = await this.resolveFolder(slash < 0 ? '' : current.slice(0, slash));
+      if ('missing' in folder) return folder;
+      const name = current.slice(slash + 1);
+      if (name === '' || name === '.' || name === '..') return { missing: true, why: `/${path} is not a file` };
+      const candidate = folder.path ? `${folder.path}/${name}` : name;
+      const info = await this.kind(candidate);
+      if (info.kind === 'file') return { path: candidate };
+      if (info.kind !== 'link') {
+        return info.kind === 'missing'
+          ? { missing: true }
+          : { missing: true, why: `/${candidate} is not a regular file` };
+      }
+      current = info.target.startsWith('/') ? info.target : `${folder.path}/${info.target}`;
+    }
+    return { missing: true, why: `more than ${MAX_SYMLINKS} symlinks on the way to /${path} (a loop)` };
+  }
+
   /** The entries of a resolved folder (lstat types: a symlink is a link, never what it points at). */
   list(guestDir: string): Promise<TreeEntry[]> {
     return this.reader.list(this.hostPath(guestDir));

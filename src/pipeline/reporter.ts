@@ -1,5 +1,15 @@
 export type Step =
-  'fetch' | 'disk' | 'install' | 'scrub' | 'convert' | 'checksum' | 'publish' | 'boot-test' | 'upload' | 'post-build';
+  | 'fetch'
+  | 'disk'
+  | 'install'
+  | 'scrub'
+  | 'convert'
+  | 'checksum'
+  | 'reports'
+  | 'publish'
+  | 'boot-test'
+  | 'upload'
+  | 'post-build';
 
 export const STEP_TITLES: Record<Step, string> = {
   fetch: 'Fetch the installer kernel and initrd',
@@ -8,6 +18,7 @@ export const STEP_TITLES: Record<Step, string> = {
   scrub: 'Remove installer logs and zero free space',
   convert: 'Convert to qcow2',
   checksum: 'Compute the SHA-256',
+  reports: 'Write the package manifest, the SBOM and the checksums',
   publish: 'Move the finished files into place',
   'boot-test': 'Boot the finished image',
   upload: 'Upload',

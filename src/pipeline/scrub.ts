@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { formatBytes } from '../config/units.js';
 import type { BuildContext } from './context.js';
 import { GuestTree, type EntryKind } from './guest-tree.js';
+import { inspectSystem, type Inventory } from './inventory.js';
 import { loopDevicesOf } from './resources.js';
 
 /** What the original removes after an install, relative to the root of the installed system. */
@@ -46,6 +47,8 @@ export interface ScrubResult {
   zeroing: 'discard' | 'zerofree' | 'none';
   /** Bytes the raw file takes on disk afterwards. */
   allocatedBytes: number;
+  /** The installed system: distribution, kernels, packages (read before the logs are removed). */
+  inventory: Inventory;
 }
 
 /** Read the partition table: exactly one partition, as the original requires. */
@@ -99,6 +102,7 @@ export async function scrubImage(ctx: BuildContext, diskPath: string): Promise<S
   const filesystem = await filesystemType(ctx, loop);
 
   const mount = await mountPartition(ctx, loop);
+  const inventory = await inspectSystem(ctx, new GuestTree(mount.path, host));
   const removed = await removeInstallerLogs(ctx, mount.path);
   const discarded =
     (await zeroingOf(ctx, filesystem)) === 'discard' && (await discardFreeSpace(ctx, mount, diskPath, filesystem));
@@ -112,7 +116,7 @@ export async function scrubImage(ctx: BuildContext, diskPath: string): Promise<S
   await cleanup.release(loopEntry);
   const leftover = await loopDevicesOf(host, diskPath);
   if (leftover.length) throw new ScrubError(`loop devices still attached to ${diskPath}: ${leftover.join(', ')}`);
-  return { filesystem, removed, zeroing, allocatedBytes: await allocatedBytes(ctx, diskPath) };
+  return { filesystem, removed, zeroing, allocatedBytes: await allocatedBytes(ctx, diskPath), inventory };
 }
 
 const zerofreeCan = (filesystem: string): boolean => /^ext[234]$/.test(filesystem);
