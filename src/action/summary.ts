@@ -1,4 +1,5 @@
 import * as core from '@actions/core';
+import { basename } from 'node:path';
 import { formatBytes, formatDuration } from '../config/units.js';
 import type { BuildResult } from '../pipeline/build.js';
 import { STEP_TITLES, type Step } from '../pipeline/reporter.js';
@@ -70,6 +71,13 @@ function resultRows(summary: BuildSummary, result: BuildResult): Array<[string, 
     ['Format', escapeHtml(result.format)],
     ['Size', `${formatBytes(result.size)} (${result.size} bytes; ${formatBytes(result.diskUsage)} on disk)`],
     ['SHA-256', code(result.sha256)],
+    ['Distribution', escapeHtml(result.distribution || 'unknown (no /etc/os-release)')],
+    ['Kernel', result.kernel ? code(result.kernel) : 'none found'],
+    [
+      'Packages',
+      `${result.packageCount} (${code(basename(result.manifestPath))}, SBOM ${code(basename(result.sbomPath))})`,
+    ],
+    ['Checksums', code(basename(result.checksumsPath))],
     ['Accelerator', escapeHtml(result.accelerator)],
     ['Installer', result.cacheHit ? 'from the cache (nothing downloaded)' : 'downloaded'],
     ['Installer verified', verificationCell(result)],
