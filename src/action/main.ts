@@ -33,6 +33,7 @@ function setOutputs(result: BuildResult): void {
   core.setOutput(Output.SbomPath, result.sbomPath);
   core.setOutput(Output.ChecksumsPath, result.checksumsPath);
   core.setOutput(Output.Packages, String(result.packageCount));
+  core.setOutput(Output.Generalized, JSON.stringify(result.generalized));
   core.setOutput(Output.ConsoleLog, result.consoleLog);
   core.setOutput(Output.Accelerator, result.accelerator);
   const uploaded = result.uploads

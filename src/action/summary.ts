@@ -47,6 +47,15 @@ export function renderSummary(summary: BuildSummary): string {
     parts.push(`<h3>Steps</h3>\n${table(['Step', 'What', 'Duration', 'Result'], rows)}`);
   }
 
+  if (result?.generalized.length) {
+    const rows = result.generalized.map((row): [string, string, string] => [
+      escapeHtml(row.operation),
+      code(row.path),
+      escapeHtml(row.done),
+    ]);
+    parts.push(`<h3>Generalisation</h3>\n${table(['Operation', 'Path', 'Done'], rows)}`);
+  }
+
   if (result?.uploads.length) {
     const rows = result.uploads.map((upload): [string, string, string, string, string] => [
       escapeHtml(upload.destination),

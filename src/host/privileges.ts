@@ -14,6 +14,7 @@ export const ROOT_COMMANDS = [
   'rm',
   'cp',
   'rpm',
+  'truncate',
 ];
 
 /** A sudoers line that allows exactly the root commands of a build. */

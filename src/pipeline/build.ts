@@ -17,8 +17,17 @@ import { runPostBuildCommand } from './post-build.js';
 import type { Reporter, Step } from './reporter.js';
 import { CleanupStack, type Resource } from './resources.js';
 import { writeReports, type Reports } from './reports.js';
+import type { GeneralizeRow } from './generalize.js';
 import { scrubImage, type ScrubResult } from './scrub.js';
-import { checkOutputs, openStaging, outputPaths, publishImage, type OutputPaths, type Staging } from './staging.js';
+import {
+  checkOutputs,
+  openStaging,
+  outputPaths,
+  publishImage,
+  reportPaths,
+  type OutputPaths,
+  type Staging,
+} from './staging.js';
 import { uploadImage, UploadError, type UploadOutcome } from './upload.js';
 
 export interface BuildOptions {
@@ -61,6 +70,8 @@ export interface BuildResult {
   consoleLog: string;
   accelerator: 'kvm' | 'tcg';
   removedLogs: string[];
+  /** What generalisation found and did (empty with generalize = no). */
+  generalized: GeneralizeRow[];
   zeroing: 'discard' | 'zerofree' | 'none';
   uploads: UploadOutcome[];
   cacheHit: boolean;
@@ -134,7 +145,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       : undefined;
     await run.step('publish', () => publishImage(ctx, staging, paths));
     const result = await run.published(paths, { sha256, accelerator, scrubbed, installer, boot, reports });
-    result.uploads = await run.step('upload', () => uploadImage(ctx, { image: paths.image, checksum: paths.checksum }));
+    const upload = { image: paths.image, checksum: paths.checksum, reports: reportPaths(paths), sums: paths.sums };
+    result.uploads = await run.step('upload', () => uploadImage(ctx, upload));
     const postBuild = spec.postBuildCommand;
     if (postBuild) await run.step('post-build', () => runPostBuildCommand(ctx, postBuild, paths.image));
     return result;
@@ -215,6 +227,7 @@ class BuildRun {
       consoleLog: paths.consoleLog,
       accelerator: outcome.accelerator,
       removedLogs: outcome.scrubbed.removed,
+      generalized: outcome.scrubbed.generalized,
       zeroing: outcome.scrubbed.zeroing,
       uploads: [],
       cacheHit: !outcome.installer.downloaded,

@@ -125,6 +125,19 @@ export class GuestTree {
   }
 
   /**
+   * Empty a resolved regular file (checked here, on the path with no symlink
+   * on the way, so truncate cannot be led elsewhere), keeping its owner and mode.
+   */
+  async empty(guestPath: string): Promise<void> {
+    if ((await this.kind(guestPath)).kind !== 'file')
+      throw new Error(`refusing to empty /${guestPath}: not a regular file`);
+    await this.host.run(['truncate', '--no-create', '--size=0', '--', this.hostPath(guestPath)], {
+      root: true,
+      quiet: this.host.isRoot,
+    });
+  }
+
+  /**
    * Remove a resolved path: a symlink as a link, a folder with what it holds
    * (rm does not follow symlinks below it, and the path has none on the way).
    */

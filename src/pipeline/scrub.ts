@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { formatBytes } from '../config/units.js';
 import type { BuildContext } from './context.js';
 import { GuestTree, type EntryKind } from './guest-tree.js';
+import { generalizeSystem, type GeneralizeRow } from './generalize.js';
 import { inspectSystem, type Inventory } from './inventory.js';
 import { loopDevicesOf } from './resources.js';
 
@@ -49,6 +50,8 @@ export interface ScrubResult {
   allocatedBytes: number;
   /** The installed system: distribution, kernels, packages (read before the logs are removed). */
   inventory: Inventory;
+  /** The generalisation table: each path found, and what was done (or, with check, would be). */
+  generalized: GeneralizeRow[];
 }
 
 /** Read the partition table: exactly one partition, as the original requires. */
@@ -104,6 +107,8 @@ export async function scrubImage(ctx: BuildContext, diskPath: string): Promise<S
   const mount = await mountPartition(ctx, loop);
   const inventory = await inspectSystem(ctx, new GuestTree(mount.path, host));
   const removed = await removeInstallerLogs(ctx, mount.path);
+  // Before the free space is zeroed: what generalisation removes is zeroed with it.
+  const generalized = await generalizeSystem(ctx, new GuestTree(mount.path, host));
   const discarded =
     (await zeroingOf(ctx, filesystem)) === 'discard' && (await discardFreeSpace(ctx, mount, diskPath, filesystem));
   await mount.release();
@@ -116,7 +121,7 @@ export async function scrubImage(ctx: BuildContext, diskPath: string): Promise<S
   await cleanup.release(loopEntry);
   const leftover = await loopDevicesOf(host, diskPath);
   if (leftover.length) throw new ScrubError(`loop devices still attached to ${diskPath}: ${leftover.join(', ')}`);
-  return { filesystem, removed, zeroing, allocatedBytes: await allocatedBytes(ctx, diskPath), inventory };
+  return { filesystem, removed, zeroing, allocatedBytes: await allocatedBytes(ctx, diskPath), inventory, generalized };
 }
 
 const zerofreeCan = (filesystem: string): boolean => /^ext[234]$/.test(filesystem);

@@ -68,6 +68,12 @@ describe('the action on the fixture installer', () => {
       [out.image, `${stem}.raw`, `${stem}.manifest.json`, `${stem}.packages`, `${stem}.cdx.json`],
     );
     execFileSync('sha256sum', ['-c', basename(out['checksums-path'])], { cwd: dir });
+    const generalized = JSON.parse(out.generalized) as Array<{ operation: string; path: string; done: string }>;
+    assert.deepEqual(
+      generalized.find((row) => row.path === '/etc/machine-id'),
+      { operation: 'machine-id', path: '/etc/machine-id', found: 'file', done: 'emptied' },
+    );
+    assert.ok(run.summary.includes('<h3>Generalisation</h3>'), run.summary);
     assert.deepEqual(Object.keys(out).sort(), [
       'accelerator',
       'cache-hit',
@@ -76,6 +82,7 @@ describe('the action on the fixture installer', () => {
       'console-log',
       'disk-usage',
       'format',
+      'generalized',
       'image',
       'image-path',
       'manifest-path',

@@ -107,6 +107,10 @@ describe('the job summary', () => {
     consoleLog: '/images/img-2026-01-01.console.log',
     accelerator: 'kvm',
     removedLogs: [],
+    generalized: [
+      { operation: 'machine-id', path: '/etc/machine-id', found: 'file', done: 'emptied' },
+      { operation: 'ssh-hostkeys', path: '/etc/ssh/ssh_host_<ed25519>_key', found: 'file', done: 'removed' },
+    ],
     zeroing: 'discard',
     uploads: [
       {
@@ -136,6 +140,9 @@ describe('the job summary', () => {
       html,
       /<td>Packages<\/td><td>312 \(<code>img-2026-01-01\.manifest\.json<\/code>, SBOM <code>img-2026-01-01\.cdx\.json<\/code>\)<\/td>/,
     );
+    assert.match(html, /<h3>Generalisation<\/h3>\n<table>\n<tr><th>Operation<\/th><th>Path<\/th><th>Done<\/th><\/tr>/);
+    assert.match(html, /<tr><td>machine-id<\/td><td><code>\/etc\/machine-id<\/code><\/td><td>emptied<\/td><\/tr>/);
+    assert.match(html, /<code>\/etc\/ssh\/ssh_host_&lt;ed25519&gt;_key<\/code>/);
     assert.match(html, /<td>Checksums<\/td><td><code>img-2026-01-01\.SHA256SUMS<\/code><\/td>/);
     assert.match(
       html,
@@ -153,7 +160,7 @@ describe('the job summary', () => {
     assert.match(html, /❌ Image img failed/);
     assert.match(
       html,
-      /The scrub step \(Remove installer logs and zero free space\) failed:<\/p>\n<pre>Expected exactly one partition<\/pre>/,
+      /The scrub step \(Read the installed system, remove installer logs, generalise, zero free space\) failed:<\/p>\n<pre>Expected exactly one partition<\/pre>/,
     );
   });
 });
