@@ -145,6 +145,8 @@ export async function generalizeSystem(ctx: BuildContext, tree: GuestTree): Prom
   }
   const verb = ctx.spec.generalize === 'yes' ? 'Generalised' : 'Generalisation check (nothing changed)';
   const lines = rows.map((row) => `  ${row.operation.padEnd(22)} ${row.path}: ${row.done}`);
-  ctx.reporter.info(`${verb}: ${rows.length ? `${rows.length} paths\n${lines.join('\n')}` : 'nothing found'}`);
+  ctx.reporter.info(
+    `${verb}: ${rows.length ? `${rows.length} path${rows.length === 1 ? '' : 's'}\n${lines.join('\n')}` : 'nothing found'}`,
+  );
   return rows;
 }
