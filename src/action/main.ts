@@ -28,6 +28,12 @@ function setOutputs(result: BuildResult): void {
   core.setOutput(Output.Sha256, result.sha256);
   core.setOutput(Output.ChecksumPath, result.checksumPath);
   if (result.rawPath) core.setOutput(Output.RawPath, result.rawPath);
+  core.setOutput(Output.ManifestPath, result.manifestPath);
+  core.setOutput(Output.PackagesPath, result.packagesPath);
+  core.setOutput(Output.SbomPath, result.sbomPath);
+  core.setOutput(Output.ChecksumsPath, result.checksumsPath);
+  core.setOutput(Output.Packages, String(result.packageCount));
+  core.setOutput(Output.Generalized, JSON.stringify(result.generalized));
   core.setOutput(Output.ConsoleLog, result.consoleLog);
   core.setOutput(Output.Accelerator, result.accelerator);
   const uploaded = result.uploads

@@ -1,4 +1,5 @@
 import * as core from '@actions/core';
+import { basename } from 'node:path';
 import { formatBytes, formatDuration } from '../config/units.js';
 import type { BuildResult } from '../pipeline/build.js';
 import { STEP_TITLES, type Step } from '../pipeline/reporter.js';
@@ -46,6 +47,15 @@ export function renderSummary(summary: BuildSummary): string {
     parts.push(`<h3>Steps</h3>\n${table(['Step', 'What', 'Duration', 'Result'], rows)}`);
   }
 
+  if (result?.generalized.length) {
+    const rows = result.generalized.map((row): [string, string, string] => [
+      escapeHtml(row.operation),
+      code(row.path),
+      escapeHtml(row.done),
+    ]);
+    parts.push(`<h3>Generalisation</h3>\n${table(['Operation', 'Path', 'Done'], rows)}`);
+  }
+
   if (result?.uploads.length) {
     const rows = result.uploads.map((upload): [string, string, string, string, string] => [
       escapeHtml(upload.destination),
@@ -70,6 +80,13 @@ function resultRows(summary: BuildSummary, result: BuildResult): Array<[string, 
     ['Format', escapeHtml(result.format)],
     ['Size', `${formatBytes(result.size)} (${result.size} bytes; ${formatBytes(result.diskUsage)} on disk)`],
     ['SHA-256', code(result.sha256)],
+    ['Distribution', escapeHtml(result.distribution || 'unknown (no /etc/os-release)')],
+    ['Kernel', result.kernel ? code(result.kernel) : 'none found'],
+    [
+      'Packages',
+      `${result.packageCount} (${code(basename(result.manifestPath))}, SBOM ${code(basename(result.sbomPath))})`,
+    ],
+    ['Checksums', code(basename(result.checksumsPath))],
     ['Accelerator', escapeHtml(result.accelerator)],
     ['Installer', result.cacheHit ? 'from the cache (nothing downloaded)' : 'downloaded'],
     ['Installer verified', verificationCell(result)],

@@ -23,6 +23,7 @@ export { asUsageError };
 export type ImageFormat = ChoiceOf<'format'>;
 export type Accelerator = ChoiceOf<'accelerator'>;
 export type ZeroFreeSpace = ChoiceOf<'zero-free-space'>;
+export type Generalize = ChoiceOf<'generalize'>;
 export type Compression = ChoiceOf<'compress'>;
 export type AnswerKind = KeyOfKind<'answer-file'>;
 export type AnswerDelivery = ChoiceOf<'answer-delivery'>;
@@ -85,6 +86,8 @@ export interface ImageSpec {
   keepRaw: boolean;
   logFile?: string;
   zeroFreeSpace: ZeroFreeSpace;
+  /** After the logs are removed: apply the generalisation operations, only report what they would do, or skip them. */
+  generalize: Generalize;
   compress: Compression;
   upload: boolean;
   uploads: UploadDestination[];
@@ -307,6 +310,7 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     keepRaw: read.flag('keep-raw'),
     logFile,
     zeroFreeSpace: read.choice('zero-free-space'),
+    generalize: read.choice('generalize'),
     compress: read.choice('compress'),
     upload: context.upload,
     uploads: resolveUploads(config, image, options),

@@ -323,6 +323,18 @@ export const OPTIONS = [
     help: 'how free space is zeroed so the image compresses: discard (fast, falls back to zerofree), zerofree or none',
   },
   {
+    key: 'generalize',
+    cli: { long: 'generalize', arg: 'how' },
+    input: 'generalize',
+    kind: 'choice',
+    choices: ['yes', 'check', 'no'],
+    default: 'yes',
+    new: true,
+    help:
+      'make the image safe to clone after the install, as virt-sysprep does: yes (empty the machine ID, remove SSH host keys, ' +
+      'DHCP leases, random seed, cloud-init state, shell histories, /tmp, package caches), check (only report them) or no',
+  },
+  {
     key: 'compress',
     cli: { long: 'compress', arg: 'how' },
     input: 'compress',

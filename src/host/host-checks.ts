@@ -13,7 +13,9 @@ export function checkHost(spec: ImageSpec): void {
   const needsAcl =
     isRoot && qemuSystemUser() !== undefined && foldersWithoutSearch(join(spec.outputDir, 'x')).length > 0;
   const missing = missingRequirements(
-    REQUIREMENTS.filter((requirement) => needsAcl || !requirement.programs.includes('setfacl')),
+    REQUIREMENTS.filter(
+      (requirement) => !requirement.optional && (needsAcl || !requirement.programs.includes('setfacl')),
+    ),
   );
   if (missing.length) {
     const apt = [...new Set(missing.flatMap((requirement) => requirement.packages['apt-get']))].join(' ');

@@ -2,7 +2,20 @@ import { spawnSync } from 'node:child_process';
 import { findProgram } from './programs.js';
 
 /** The programs a build runs as root (through `sudo -n` when not root). */
-export const ROOT_COMMANDS = ['losetup', 'blkid', 'mount', 'umount', 'fstrim', 'zerofree', 'find', 'cat', 'rm'];
+export const ROOT_COMMANDS = [
+  'losetup',
+  'blkid',
+  'mount',
+  'umount',
+  'fstrim',
+  'zerofree',
+  'find',
+  'cat',
+  'rm',
+  'cp',
+  'rpm',
+  'truncate',
+];
 
 /** A sudoers line that allows exactly the root commands of a build. */
 export function sudoersLine(user = process.env.USER ?? process.env.LOGNAME ?? 'builder'): string {

@@ -8,6 +8,8 @@ export interface Requirement {
   /** Names (on PATH or in sbin) or absolute paths; any one will do. */
   programs: string[];
   packages: Record<PackageManager, string[]>;
+  /** Host setup installs it, but a build runs without it (and says what it could not do). */
+  optional?: boolean;
 }
 
 /** Everything a build runs. */
@@ -39,6 +41,8 @@ export const REQUIREMENTS: Requirement[] = [
   { programs: ['setfacl'], packages: { 'apt-get': ['acl'], dnf: ['acl'] } },
   // gpgv checks the distributions' signatures over their checksum lists (pipeline/verify.ts).
   { programs: ['gpgv'], packages: { 'apt-get': ['gpgv'], dnf: ['gnupg2'] } },
+  // rpm reads an installed Fedora, Enterprise Linux or openSUSE system's package database (pipeline/inventory.ts).
+  { programs: ['rpm'], packages: { 'apt-get': ['rpm'], dnf: ['rpm'] }, optional: true },
 ];
 
 /** Full path of a program on PATH (sbin folders included), or undefined. */

@@ -16,8 +16,18 @@ import { installSystem } from './install.js';
 import { runPostBuildCommand } from './post-build.js';
 import type { Reporter, Step } from './reporter.js';
 import { CleanupStack, type Resource } from './resources.js';
+import { writeReports, type Reports } from './reports.js';
+import type { GeneralizeRow } from './generalize.js';
 import { scrubImage, type ScrubResult } from './scrub.js';
-import { checkOutputs, openStaging, outputPaths, publishImage, type OutputPaths, type Staging } from './staging.js';
+import {
+  checkOutputs,
+  openStaging,
+  outputPaths,
+  publishImage,
+  reportPaths,
+  type OutputPaths,
+  type Staging,
+} from './staging.js';
 import { uploadImage, UploadError, type UploadOutcome } from './upload.js';
 
 export interface BuildOptions {
@@ -49,9 +59,19 @@ export interface BuildResult {
   sha256: string;
   checksumPath: string;
   rawPath?: string;
+  /** `<stem>.manifest.json`, `<stem>.packages`, `<stem>.cdx.json` and `<stem>.SHA256SUMS`. */
+  manifestPath: string;
+  packagesPath: string;
+  sbomPath: string;
+  checksumsPath: string;
+  packageCount: number;
+  distribution: string;
+  kernel: string;
   consoleLog: string;
   accelerator: 'kvm' | 'tcg';
   removedLogs: string[];
+  /** What generalisation found and did (empty with generalize = no). */
+  generalized: GeneralizeRow[];
   zeroing: 'discard' | 'zerofree' | 'none';
   uploads: UploadOutcome[];
   cacheHit: boolean;
@@ -116,13 +136,17 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     const sha256 = await run.step('checksum', () =>
       writeChecksum(ctx, staging.image, staging.checksum, `${spec.stem}.${spec.format}`),
     );
+    const reports = await run.step('reports', () =>
+      writeReports(ctx, staging, paths, { sha256, inventory: scrubbed.inventory, installer }),
+    );
     // Before anything is published or uploaded: an image that does not boot goes nowhere.
     const boot = spec.bootTest.enabled
       ? await run.step('boot-test', () => bootTest(ctx, staging.image, accelerator))
       : undefined;
     await run.step('publish', () => publishImage(ctx, staging, paths));
-    const result = await run.published(paths, { sha256, accelerator, scrubbed, installer, boot });
-    result.uploads = await run.step('upload', () => uploadImage(ctx, { image: paths.image, checksum: paths.checksum }));
+    const result = await run.published(paths, { sha256, accelerator, scrubbed, installer, boot, reports });
+    const upload = { image: paths.image, checksum: paths.checksum, reports: reportPaths(paths), sums: paths.sums };
+    result.uploads = await run.step('upload', () => uploadImage(ctx, upload));
     const postBuild = spec.postBuildCommand;
     if (postBuild) await run.step('post-build', () => runPostBuildCommand(ctx, postBuild, paths.image));
     return result;
@@ -144,6 +168,7 @@ interface Outcome {
   scrubbed: ScrubResult;
   installer: FetchedInstaller;
   boot?: BootTestResult;
+  reports: Reports;
 }
 
 /** One build in progress: its context, the steps it has done, and what to say when it fails. */
@@ -194,9 +219,15 @@ class BuildRun {
       sha256: outcome.sha256,
       checksumPath: paths.checksum,
       rawPath: paths.raw,
+      manifestPath: paths.manifest,
+      packagesPath: paths.packages,
+      sbomPath: paths.sbom,
+      checksumsPath: paths.sums,
+      ...outcome.reports,
       consoleLog: paths.consoleLog,
       accelerator: outcome.accelerator,
       removedLogs: outcome.scrubbed.removed,
+      generalized: outcome.scrubbed.generalized,
       zeroing: outcome.scrubbed.zeroing,
       uploads: [],
       cacheHit: !outcome.installer.downloaded,

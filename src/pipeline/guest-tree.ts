@@ -84,6 +84,32 @@ export class GuestTree {
     return { path: resolved.join('/') };
   }
 
+  /**
+   * Resolve a guest file as the guest would open it: its folder with
+   * resolveFolder, and a symlink at its own name followed the same way. The
+   * path returned is a regular file with no symlink on the way.
+   */
+  async resolveFile(path: string): Promise<Resolution> {
+    let current = path;
+    for (let links = 0; links <= MAX_SYMLINKS; links++) {
+      const slash = current.lastIndexOf('/');
+      const folder = await this.resolveFolder(slash < 0 ? '' : current.slice(0, slash));
+      if ('missing' in folder) return folder;
+      const name = current.slice(slash + 1);
+      if (name === '' || name === '.' || name === '..') return { missing: true, why: `/${path} is not a file` };
+      const candidate = folder.path ? `${folder.path}/${name}` : name;
+      const info = await this.kind(candidate);
+      if (info.kind === 'file') return { path: candidate };
+      if (info.kind !== 'link') {
+        return info.kind === 'missing'
+          ? { missing: true }
+          : { missing: true, why: `/${candidate} is not a regular file` };
+      }
+      current = info.target.startsWith('/') ? info.target : `${folder.path}/${info.target}`;
+    }
+    return { missing: true, why: `more than ${MAX_SYMLINKS} symlinks on the way to /${path} (a loop)` };
+  }
+
   /** The entries of a resolved folder (lstat types: a symlink is a link, never what it points at). */
   list(guestDir: string): Promise<TreeEntry[]> {
     return this.reader.list(this.hostPath(guestDir));
@@ -96,6 +122,19 @@ export class GuestTree {
   /** A resolved regular file's content, or undefined when it is no regular file. */
   read(guestPath: string): Promise<string | undefined> {
     return this.reader.read(this.hostPath(guestPath));
+  }
+
+  /**
+   * Empty a resolved regular file (checked here, on the path with no symlink
+   * on the way, so truncate cannot be led elsewhere), keeping its owner and mode.
+   */
+  async empty(guestPath: string): Promise<void> {
+    if ((await this.kind(guestPath)).kind !== 'file')
+      throw new Error(`refusing to empty /${guestPath}: not a regular file`);
+    await this.host.run(['truncate', '--no-create', '--size=0', '--', this.hostPath(guestPath)], {
+      root: true,
+      quiet: this.host.isRoot,
+    });
   }
 
   /**

@@ -1,13 +1,24 @@
 export type Step =
-  'fetch' | 'disk' | 'install' | 'scrub' | 'convert' | 'checksum' | 'publish' | 'boot-test' | 'upload' | 'post-build';
+  | 'fetch'
+  | 'disk'
+  | 'install'
+  | 'scrub'
+  | 'convert'
+  | 'checksum'
+  | 'reports'
+  | 'publish'
+  | 'boot-test'
+  | 'upload'
+  | 'post-build';
 
 export const STEP_TITLES: Record<Step, string> = {
   fetch: 'Fetch the installer kernel and initrd',
   disk: 'Create the raw disk',
   install: 'Run the unattended installer',
-  scrub: 'Remove installer logs and zero free space',
+  scrub: 'Read the installed system, remove installer logs, generalise, zero free space',
   convert: 'Convert to qcow2',
   checksum: 'Compute the SHA-256',
+  reports: 'Write the package manifest, the SBOM and the checksums',
   publish: 'Move the finished files into place',
   'boot-test': 'Boot the finished image',
   upload: 'Upload',

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { formatBytes } from '../config/units.js';
 import type { BuildContext } from './context.js';
 import { GuestTree, type EntryKind } from './guest-tree.js';
+import { generalizeSystem, type GeneralizeRow } from './generalize.js';
+import { inspectSystem, type Inventory } from './inventory.js';
 import { loopDevicesOf } from './resources.js';
 
 /** What the original removes after an install, relative to the root of the installed system. */
@@ -46,6 +48,10 @@ export interface ScrubResult {
   zeroing: 'discard' | 'zerofree' | 'none';
   /** Bytes the raw file takes on disk afterwards. */
   allocatedBytes: number;
+  /** The installed system: distribution, kernels, packages (read before the logs are removed). */
+  inventory: Inventory;
+  /** The generalisation table: each path found, and what was done (or, with check, would be). */
+  generalized: GeneralizeRow[];
 }
 
 /** Read the partition table: exactly one partition, as the original requires. */
@@ -99,7 +105,10 @@ export async function scrubImage(ctx: BuildContext, diskPath: string): Promise<S
   const filesystem = await filesystemType(ctx, loop);
 
   const mount = await mountPartition(ctx, loop);
+  const inventory = await inspectSystem(ctx, new GuestTree(mount.path, host));
   const removed = await removeInstallerLogs(ctx, mount.path);
+  // Before the free space is zeroed: what generalisation removes is zeroed with it.
+  const generalized = await generalizeSystem(ctx, new GuestTree(mount.path, host));
   const discarded =
     (await zeroingOf(ctx, filesystem)) === 'discard' && (await discardFreeSpace(ctx, mount, diskPath, filesystem));
   await mount.release();
@@ -112,7 +121,7 @@ export async function scrubImage(ctx: BuildContext, diskPath: string): Promise<S
   await cleanup.release(loopEntry);
   const leftover = await loopDevicesOf(host, diskPath);
   if (leftover.length) throw new ScrubError(`loop devices still attached to ${diskPath}: ${leftover.join(', ')}`);
-  return { filesystem, removed, zeroing, allocatedBytes: await allocatedBytes(ctx, diskPath) };
+  return { filesystem, removed, zeroing, allocatedBytes: await allocatedBytes(ctx, diskPath), inventory, generalized };
 }
 
 const zerofreeCan = (filesystem: string): boolean => /^ext[234]$/.test(filesystem);

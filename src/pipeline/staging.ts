@@ -11,6 +11,11 @@ export interface OutputPaths {
   checksum: string;
   raw?: string;
   consoleLog: string;
+  manifest: string;
+  packages: string;
+  sbom: string;
+  /** Every published file's SHA-256 (`sha256sum -c`, attest-build-provenance's subject-checksums). */
+  sums: string;
 }
 
 export function outputPaths(spec: ImageSpec): OutputPaths {
@@ -20,13 +25,17 @@ export function outputPaths(spec: ImageSpec): OutputPaths {
     checksum: `${image}.sha256sum`,
     raw: spec.format === 'qcow2' && spec.keepRaw ? join(spec.outputDir, `${spec.stem}.raw`) : undefined,
     consoleLog: join(spec.outputDir, `${spec.stem}.console.log`),
+    manifest: join(spec.outputDir, `${spec.stem}.manifest.json`),
+    packages: join(spec.outputDir, `${spec.stem}.packages`),
+    sbom: join(spec.outputDir, `${spec.stem}.cdx.json`),
+    sums: join(spec.outputDir, `${spec.stem}.SHA256SUMS`),
   };
 }
 
 /** Checks of the output folder: nothing exists under a final name, the folder is writable. */
 export function checkOutputs(spec: ImageSpec): void {
   const paths = outputPaths(spec);
-  for (const path of [paths.image, paths.checksum, paths.raw]) {
+  for (const path of [paths.image, paths.checksum, paths.raw, ...reportPaths(paths), paths.sums]) {
     // lstat: a symlink under a final name counts, even one that points nowhere.
     if (path && lstatSync(path, { throwIfNoEntry: false }) !== undefined) {
       throw new UsageError(
@@ -41,6 +50,11 @@ export function checkOutputs(spec: ImageSpec): void {
   }
 }
 
+/** The reports published beside the image: manifest, package list, SBOM. */
+export function reportPaths(paths: OutputPaths): string[] {
+  return [paths.manifest, paths.packages, paths.sbom];
+}
+
 /** The folder a build works in, next to its final files, and the names of what it makes there. */
 export interface Staging {
   dir: string;
@@ -48,6 +62,11 @@ export interface Staging {
   /** The image in its final format (the raw file itself for raw). */
   image: string;
   checksum: string;
+  /** The same names as the final ones, in the staging folder. */
+  manifest: string;
+  packages: string;
+  sbom: string;
+  sums: string;
   entry: Registration;
 }
 
@@ -65,19 +84,40 @@ export async function openStaging(ctx: BuildContext): Promise<Staging> {
     raw,
     image: spec.format === 'qcow2' ? join(dir, `${spec.stem}.qcow2`) : raw,
     checksum: join(dir, `${spec.stem}.${spec.format}.sha256sum`),
+    manifest: join(dir, `${spec.stem}.manifest.json`),
+    packages: join(dir, `${spec.stem}.packages`),
+    sbom: join(dir, `${spec.stem}.cdx.json`),
+    sums: join(dir, `${spec.stem}.SHA256SUMS`),
     entry,
   };
 }
 
 /**
  * Link the finished files to their final names — the raw file kept on
- * request, the image, and the checksum last, once the image is whole — and
- * remove the staging folder. Nothing under a final name is ever overwritten.
+ * request, the image, the reports, the image's checksum once the image is
+ * whole, and the list of every file's checksum last — and remove the staging
+ * folder. Nothing under a final name is ever overwritten; a file published
+ * before a failure here is removed by the undo registered for it.
  */
 export async function publishImage(ctx: BuildContext, staging: Staging, paths: OutputPaths): Promise<void> {
-  if (paths.raw) await publishFile(ctx, staging.raw, paths.raw);
-  await publishFile(ctx, staging.image, paths.image);
-  await publishFile(ctx, staging.checksum, paths.checksum);
+  const pairs: Array<[string, string | undefined]> = [
+    [staging.raw, paths.raw],
+    [staging.image, paths.image],
+    [staging.manifest, paths.manifest],
+    [staging.packages, paths.packages],
+    [staging.sbom, paths.sbom],
+    [staging.checksum, paths.checksum],
+    [staging.sums, paths.sums],
+  ];
+  const published = [];
+  for (const [from, to] of pairs) {
+    if (!to) continue;
+    await publishFile(ctx, from, to);
+    // Registered once it is this build's: a file that appeared under the name is never removed.
+    published.push(ctx.cleanup.register({ kind: 'path', path: to }));
+  }
+  // Whole: the published files are the user's now.
+  for (const entry of published) ctx.cleanup.forget(entry);
   ctx.reporter.info(`Successfully created ${paths.image}`);
   await ctx.cleanup.release(staging.entry);
 }

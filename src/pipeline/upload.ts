@@ -48,16 +48,31 @@ export class UploadError extends Error {
 /** Target-side folder for an interrupted transfer: never the final name, and the next upload resumes from it. */
 export const PARTIAL_DIR = '.rsync-partial';
 
+/** What is uploaded: the image, its reports (manifest, package list, SBOM), its checksum, the checksum list. */
+export interface UploadFiles {
+  image: string;
+  checksum: string;
+  reports?: string[];
+  sums?: string;
+}
+
+/** In upload order: the image first, the reports, its .sha256sum, and the list of every checksum last. */
+function uploadOrder(files: UploadFiles): string[] {
+  return [files.image, ...(files.reports ?? []), files.checksum, ...(files.sums ? [files.sums] : [])];
+}
+
+/** `a`, `a and b`, `a, b and c`. */
+function listed(names: string[]): string {
+  return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+}
+
 /**
- * Upload the finished image, then its checksum file, to every destination;
+ * Upload the finished image, then its reports and checksum files, to every destination;
  * verify each copy; then run the destination's post-upload commands. A
  * failing destination does not stop the others: UploadError at the end
  * names all that failed.
  */
-export async function uploadImage(
-  ctx: BuildContext,
-  files: { image: string; checksum: string },
-): Promise<UploadOutcome[]> {
+export async function uploadImage(ctx: BuildContext, files: UploadFiles): Promise<UploadOutcome[]> {
   const { spec, reporter } = ctx;
   if (!spec.upload) {
     if (spec.uploads.length) {
@@ -76,7 +91,7 @@ export async function uploadImage(
 function uploadToDestination(
   ctx: BuildContext,
   destination: UploadDestination,
-  files: { image: string; checksum: string },
+  files: UploadFiles,
 ): Promise<UploadOutcome> {
   return new DestinationUpload(ctx, destination, files).run();
 }
@@ -98,7 +113,7 @@ class DestinationUpload {
   constructor(
     private readonly ctx: BuildContext,
     private readonly destination: UploadDestination,
-    private readonly files: { image: string; checksum: string },
+    private readonly files: UploadFiles,
   ) {
     this.secrets = secretVariants(destination.target);
     this.shown = this.clean(redactUri(destination.target));
@@ -111,8 +126,8 @@ class DestinationUpload {
     try {
       const endpoint = this.endpoint();
       this.ctx.reporter.info(`${this.label} uploading ${this.imageName} to ${this.shown}`);
-      // The image first: whoever waits for the .sha256sum finds a whole image beside it.
-      for (const file of [this.files.image, this.files.checksum]) await this.send(endpoint, file);
+      // The image first: whoever waits for the .sha256sum (or SHA256SUMS) finds a whole image beside it.
+      for (const file of uploadOrder(this.files)) await this.send(endpoint, file);
       await this.verify(endpoint);
       await this.runPostUploadCommands();
     } catch (error) {
@@ -122,7 +137,7 @@ class DestinationUpload {
     }
     const result = this.outcome();
     this.ctx.reporter.info(
-      `${this.label} uploaded and verified ${this.imageName} and ${basename(this.files.checksum)} on ${this.shown} in ${formatDuration(result.durationMs)}` +
+      `${this.label} uploaded and verified ${listed(uploadOrder(this.files).map((file) => basename(file)))} on ${this.shown} in ${formatDuration(result.durationMs)}` +
         (this.attempts > 1 ? ` (${this.attempts} rsync runs, retries included)` : ''),
     );
     return result;
@@ -224,7 +239,7 @@ class DestinationUpload {
       userArgs: withoutQuiet(this.destination.args),
       flags: ['--checksum', '--dry-run'],
       after: [`--out-format=${VERIFY_PREFIX}%i %n`],
-      operands: [this.files.image, this.files.checksum, endpoint.uri],
+      operands: [...uploadOrder(this.files), endpoint.uri],
     });
     const onLine = (line: string): void => {
       const item = parseVerifyLine(line);

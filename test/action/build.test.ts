@@ -53,16 +53,43 @@ describe('the action on the fixture installer', () => {
     assert.equal(out.accelerator, 'tcg');
     assert.deepEqual(JSON.parse(out.uploaded), []);
     assert.equal(out['cache-hit'], 'false');
+    // The reports: the fixture system's three installed packages, and every published file in SHA256SUMS.
+    assert.equal(out['manifest-path'], join(dir, `${stem}.manifest.json`));
+    assert.equal(out['packages-path'], join(dir, `${stem}.packages`));
+    assert.equal(out['sbom-path'], join(dir, `${stem}.cdx.json`));
+    assert.equal(out.packages, '3');
+    assert.equal(readFileSync(out['packages-path'], 'utf8').split('\n').length - 1, 3);
+    assert.equal(out['checksums-path'], join(dir, `${stem}.SHA256SUMS`));
+    assert.deepEqual(
+      readFileSync(out['checksums-path'], 'utf8')
+        .trimEnd()
+        .split('\n')
+        .map((line) => line.split('  ')[1]),
+      [out.image, `${stem}.raw`, `${stem}.manifest.json`, `${stem}.packages`, `${stem}.cdx.json`],
+    );
+    execFileSync('sha256sum', ['-c', basename(out['checksums-path'])], { cwd: dir });
+    const generalized = JSON.parse(out.generalized) as Array<{ operation: string; path: string; done: string }>;
+    assert.deepEqual(
+      generalized.find((row) => row.path === '/etc/machine-id'),
+      { operation: 'machine-id', path: '/etc/machine-id', found: 'file', done: 'emptied' },
+    );
+    assert.ok(run.summary.includes('<h3>Generalisation</h3>'), run.summary);
     assert.deepEqual(Object.keys(out).sort(), [
       'accelerator',
       'cache-hit',
       'checksum-path',
+      'checksums-path',
       'console-log',
       'disk-usage',
       'format',
+      'generalized',
       'image',
       'image-path',
+      'manifest-path',
+      'packages',
+      'packages-path',
       'raw-path',
+      'sbom-path',
       'sha256',
       'size',
       'uploaded',
@@ -96,7 +123,10 @@ describe('the action on the fixture installer', () => {
       new RegExp(`<tr><td>Size</td><td>[0-9.]+ MiB \\(${out.size} bytes; [0-9.]+ MiB on disk\\)</td></tr>`),
     );
     assert.ok(run.summary.includes('<tr><td>Accelerator</td><td>tcg</td></tr>'));
-    for (const step of ['fetch', 'disk', 'install', 'scrub', 'convert', 'checksum', 'publish', 'upload']) {
+    assert.ok(run.summary.includes('<tr><td>Distribution</td><td>Fixture Linux 1</td></tr>'), run.summary);
+    assert.ok(run.summary.includes('<tr><td>Kernel</td><td><code>6.1.0-fixture-amd64</code></td></tr>'));
+    assert.ok(run.summary.includes(`<tr><td>Checksums</td><td><code>${stem}.SHA256SUMS</code></td></tr>`));
+    for (const step of ['fetch', 'disk', 'install', 'scrub', 'convert', 'checksum', 'reports', 'publish', 'upload']) {
       assert.match(
         run.summary,
         new RegExp(`<tr><td>${step}</td><td>[^<]+</td><td>(?:[0-9.]+ s|[0-9]+m[0-9]+s)</td><td>done</td></tr>`),

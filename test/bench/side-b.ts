@@ -63,6 +63,7 @@ function specFor(input: SideBInput): ImageSpec {
     installerLogs: false,
     keepRaw: false,
     zeroFreeSpace: input.zeroFreeSpace,
+    generalize: 'no',
     compress: 'none',
     bootTest: { enabled: false, timeoutMs: 60_000, expect: 'login:', cloudInit: false, ramMiB: 512 },
     upload: false,

@@ -97,6 +97,7 @@ describe('action inputs', () => {
         'install-timeout': '90m',
         'stall-timeout': '0',
         'zero-free-space': undefined,
+        generalize: undefined,
         compress: undefined,
         'boot-test': true,
       },

@@ -97,9 +97,20 @@ describe('the job summary', () => {
     diskUsage: 734003200,
     sha256: 'ab'.repeat(32),
     checksumPath: '/images/img-2026-01-01.qcow2.sha256sum',
+    manifestPath: '/images/img-2026-01-01.manifest.json',
+    packagesPath: '/images/img-2026-01-01.packages',
+    sbomPath: '/images/img-2026-01-01.cdx.json',
+    checksumsPath: '/images/img-2026-01-01.SHA256SUMS',
+    packageCount: 312,
+    distribution: 'Debian GNU/Linux 12 (bookworm)',
+    kernel: '6.1.0-18-amd64',
     consoleLog: '/images/img-2026-01-01.console.log',
     accelerator: 'kvm',
     removedLogs: [],
+    generalized: [
+      { operation: 'machine-id', path: '/etc/machine-id', found: 'file', done: 'emptied' },
+      { operation: 'ssh-hostkeys', path: '/etc/ssh/ssh_host_<ed25519>_key', found: 'file', done: 'removed' },
+    ],
     zeroing: 'discard',
     uploads: [
       {
@@ -123,6 +134,16 @@ describe('the job summary', () => {
     assert.match(html, /<h2>✅ Image img&lt;1&gt;<\/h2>/);
     assert.match(html, new RegExp(`<td>SHA-256</td><td><code>${'ab'.repeat(32)}</code></td>`));
     assert.match(html, /<td>Boot test<\/td><td>came up in 42\.3 s, cloud-init finished<\/td>/);
+    assert.match(html, /<td>Distribution<\/td><td>Debian GNU\/Linux 12 \(bookworm\)<\/td>/);
+    assert.match(html, /<td>Kernel<\/td><td><code>6\.1\.0-18-amd64<\/code><\/td>/);
+    assert.match(
+      html,
+      /<td>Packages<\/td><td>312 \(<code>img-2026-01-01\.manifest\.json<\/code>, SBOM <code>img-2026-01-01\.cdx\.json<\/code>\)<\/td>/,
+    );
+    assert.match(html, /<h3>Generalisation<\/h3>\n<table>\n<tr><th>Operation<\/th><th>Path<\/th><th>Done<\/th><\/tr>/);
+    assert.match(html, /<tr><td>machine-id<\/td><td><code>\/etc\/machine-id<\/code><\/td><td>emptied<\/td><\/tr>/);
+    assert.match(html, /<code>\/etc\/ssh\/ssh_host_&lt;ed25519&gt;_key<\/code>/);
+    assert.match(html, /<td>Checksums<\/td><td><code>img-2026-01-01\.SHA256SUMS<\/code><\/td>/);
     assert.match(
       html,
       /<td>mirror<\/td><td><code>rsync:\/\/user@host\/images\/<\/code><\/td><td>failed: rsync &lt;exit 5&gt;<\/td><td>4<\/td>/,
@@ -139,7 +160,7 @@ describe('the job summary', () => {
     assert.match(html, /❌ Image img failed/);
     assert.match(
       html,
-      /The scrub step \(Remove installer logs and zero free space\) failed:<\/p>\n<pre>Expected exactly one partition<\/pre>/,
+      /The scrub step \(Read the installed system, remove installer logs, generalise, zero free space\) failed:<\/p>\n<pre>Expected exactly one partition<\/pre>/,
     );
   });
 });

@@ -127,6 +127,7 @@ describe('the option table', () => {
       'install-timeout': true,
       'stall-timeout': true,
       'zero-free-space': true,
+      generalize: true,
       compress: true,
       'boot-test': true,
       strict: true,

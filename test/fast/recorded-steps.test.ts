@@ -394,12 +394,28 @@ describe('a whole build on the recording host', () => {
       ...overrides,
     });
 
-  test('runs the steps in build order and publishes image and checksum last', async () => {
+  test('runs the steps in build order and publishes the image, its reports, its checksum and the checksum list last', async () => {
     const root = guestTree('build-guest');
+    writeFileSync(join(root, 'etc/os-release'), 'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12"\n');
+    mkdirSync(join(root, 'var/lib/dpkg'), { recursive: true });
+    writeFileSync(
+      join(root, 'var/lib/dpkg/status'),
+      'Package: hello\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.10-3\n',
+    );
     const reporter = new RecordingReporter();
     const host = new RecordingHost(reporter, scrubPlan(root), 0);
     const result = await buildImage({ spec: buildSpec(), reporter, host, kvmUsable: false });
-    assert.deepEqual(reporter.steps, ['fetch', 'disk', 'install', 'scrub', 'convert', 'checksum', 'publish', 'upload']);
+    assert.deepEqual(reporter.steps, [
+      'fetch',
+      'disk',
+      'install',
+      'scrub',
+      'convert',
+      'checksum',
+      'reports',
+      'publish',
+      'upload',
+    ]);
     const firstWords = host.commands().map((command) => command.split(' ').slice(0, 2).join(' '));
     assert.equal(firstWords[0], 'qemu-img create');
     assert.ok(firstWords.indexOf('virt-install --connect') < firstWords.indexOf('sfdisk --json'));
@@ -407,8 +423,25 @@ describe('a whole build on the recording host', () => {
     const published = host.fileOperations('publish').map(([, to]) => to);
     assert.deepEqual(published, [
       '/images/test-image-2026-01-01.qcow2',
+      '/images/test-image-2026-01-01.manifest.json',
+      '/images/test-image-2026-01-01.packages',
+      '/images/test-image-2026-01-01.cdx.json',
       '/images/test-image-2026-01-01.qcow2.sha256sum',
+      '/images/test-image-2026-01-01.SHA256SUMS',
     ]);
+    const staged = (name: string): string =>
+      String(host.written.get(`/images/.test-image-2026-01-01.partial-XXXXXX/test-image-2026-01-01.${name}`));
+    assert.equal(staged('packages'), 'hello 2.10-3\n');
+    const sums = staged('SHA256SUMS').trimEnd().split('\n');
+    assert.deepEqual(
+      sums.map((line) => line.split('  ')[1]),
+      ['qcow2', 'manifest.json', 'packages', 'cdx.json'].map((name) => `test-image-2026-01-01.${name}`),
+    );
+    const { createHash } = await import('node:crypto');
+    assert.equal(sums[1].split('  ')[0], createHash('sha256').update(staged('manifest.json')).digest('hex'));
+    assert.equal(result.packageCount, 1);
+    assert.equal(result.distribution, 'Debian GNU/Linux 12');
+    assert.equal(result.checksumsPath, '/images/test-image-2026-01-01.SHA256SUMS');
     assert.equal(result.imagePath, '/images/test-image-2026-01-01.qcow2');
     assert.equal(result.accelerator, 'tcg');
     assert.deepEqual(host.leftovers(), []);

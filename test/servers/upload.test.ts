@@ -100,6 +100,39 @@ function withEnv<T>(name: string, value: string, work: () => Promise<T>): Promis
 }
 
 describe('uploadImage', () => {
+  test('with the reports: the image, the reports, its checksum and the checksum list last, which sha256sum -c accepts on the target', async (t) => {
+    const target = await folder('with-reports');
+    const reports: string[] = [];
+    const lines = [`${sha256(imageData)}  ${basename(image)}`];
+    for (const name of ['manifest.json', 'packages', 'cdx.json']) {
+      const path = join(work, `golden-2026-01-01.${name}`);
+      await writeFile(path, `report ${name}\n`);
+      reports.push(path);
+      lines.push(`${sha256(`report ${name}\n`)}  ${basename(path)}`);
+    }
+    const sums = join(work, 'golden-2026-01-01.SHA256SUMS');
+    await writeFile(sums, `${lines.join('\n')}\n`);
+    const daemon = await startRsyncDaemon(t, { images: { path: target } });
+    const { ctx, reporter } = context([destination('mirror', daemon.url('images'))]);
+
+    const outcomes = await uploadImage(ctx, { image, checksum, reports, sums });
+
+    assert.equal(outcomes[0].ok, true, outcomes[0].error);
+    assert.equal(outcomes[0].attempts, 7, 'six files and the verification: one run each');
+    const { stdout } = await run('sha256sum', ['-c', basename(sums)], { cwd: target });
+    assert.equal(stdout.trim().split('\n').length, 4);
+    await assertUploaded(target);
+    const sent = reporter.lines.filter((line) => line.startsWith('command: rsync') && !line.includes('--dry-run'));
+    assert.deepEqual(
+      sent.map((line) => basename(line.split(' ').at(-2) ?? '')),
+      [basename(image), ...reports.map((path) => basename(path)), basename(checksum), basename(sums)],
+    );
+    assert.match(
+      reporter.text(),
+      /uploaded and verified golden-2026-01-01\.qcow2, golden-2026-01-01\.manifest\.json, .* and golden-2026-01-01\.SHA256SUMS on /,
+    );
+  });
+
   test('sends the image first and its checksum file last, each whole, and verifies both', async (t) => {
     const target = await folder('ordered');
     const snapshots = join(work, 'ordered.snapshots');

@@ -64,6 +64,7 @@ export function testSpec(overrides: Partial<ImageSpec> & Pick<ImageSpec, 'output
     installerLogs: false,
     keepRaw: false,
     zeroFreeSpace: 'none',
+    generalize: 'no',
     compress: 'none',
     bootTest: { enabled: false, timeoutMs: 60_000, expect: 'login:', cloudInit: false, ramMiB: 512 },
     upload: false,

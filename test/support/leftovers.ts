@@ -30,7 +30,7 @@ export function leftovers(workDir: string, stem: string): string[] {
   );
   found.push(
     ...readdirSync(tmpdir())
-      .filter((name) => name.startsWith('image-factory.'))
+      .filter((name) => name.startsWith('image-factory.') || name.startsWith('image-factory-rpmdb.'))
       .map((name) => `mount point ${name}`),
   );
   return found;

@@ -1,3 +1,4 @@
+import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -103,6 +104,13 @@ describe('the boot test', () => {
       [process.getuid?.(), process.getgid?.()],
       'the image is still ours (libvirt does not hand back a backing file)',
     );
+    const manifest = JSON.parse(readFileSync(join(dir, `${stem}.manifest.json`), 'utf8')) as {
+      distribution: { id: string; release: string; name: string };
+      kernel: string;
+      packages: Array<{ name: string; version: string; architecture: string }>;
+    };
+    assert.deepEqual([manifest.distribution.id, manifest.distribution.release], ['debian', '12']);
+    assert.match(manifest.kernel, /^6\.1\.0-\d+-(cloud-)?amd64$/);
     inspectImage(qcow2, (root) => {
       assert.match(readText(root, 'etc/os-release') ?? '', /Debian GNU\/Linux 12/);
       assert.ok(!existsSync(join(root, 'var/log/installer')), 'the installer logs were removed');
@@ -111,7 +119,47 @@ describe('the boot test', () => {
       // cloud-init ran on the overlay only: the image has no instance data.
       assert.ok(!existsSync(join(root, 'var/lib/cloud/instance')), 'cloud-init state leaked into the image');
       assert.equal(readText(root, 'etc/machine-id') ?? '', '');
+      // Generalised: no host keys, no leases, no shell history, no random seed left for the clones to share.
+      assert.deepEqual(
+        (existsSync(join(root, 'etc/ssh')) ? readdirSync(join(root, 'etc/ssh')) : []).filter((name) =>
+          name.startsWith('ssh_host_'),
+        ),
+        [],
+      );
+      assert.deepEqual(existsSync(join(root, 'var/lib/dhcp')) ? readdirSync(join(root, 'var/lib/dhcp')) : [], []);
+      assert.ok(!existsSync(join(root, 'root/.bash_history')));
+      assert.ok(!existsSync(join(root, 'var/lib/systemd/random-seed')));
+      // The manifest lists what dpkg itself says is installed in the finished image.
+      const installed = execFileSync(
+        'dpkg-query',
+        [
+          `--admindir=${join(root, 'var/lib/dpkg')}`,
+          '-W',
+          '-f',
+          '${db:Status-Abbrev}\t${Package} ${Version} ${Architecture}\n',
+        ],
+        { encoding: 'utf8' },
+      )
+        .split('\n')
+        .filter((line) => line.startsWith('ii '))
+        .map((line) => line.split('\t')[1])
+        .sort();
+      assert.deepEqual(
+        manifest.packages.map((entry) => `${entry.name} ${entry.version} ${entry.architecture}`).sort(),
+        installed,
+      );
+      assert.ok(installed.length > 100, `${installed.length} packages: not a real Debian system`);
     });
+    const sbom = readFileSync(join(dir, `${stem}.cdx.json`), 'utf8');
+    assert.equal(await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(sbom), null);
+    assert.match(sbom, /"purl": "pkg:deb\/debian\/libc6@2\.36-[^"]*arch=amd64&distro=debian-12&upstream=glibc"/);
+    execFileSync('sha256sum', ['-c', `${stem}.SHA256SUMS`], { cwd: dir });
+    const table = run.stderr.slice(run.stderr.indexOf('Generalised: ')).split('\n').slice(0, 12).join('\n');
+    assert.match(table, /^Generalised: /);
+    t.diagnostic(table.replace(/\n/g, ' | '));
+    t.diagnostic(
+      `manifest: ${manifest.packages.length} packages, kernel ${manifest.kernel}, ${manifest.distribution.name}`,
+    );
     assert.deepEqual(bootTestLeftovers(dir), []);
     assert.deepEqual(leftovers(dir, stem), []);
   });

@@ -1,5 +1,7 @@
+import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,6 +31,55 @@ const LOG_MARKERS = [
   'finish-install: installation complete',
 ];
 
+/**
+ * The manifest, package list and SBOM of the fixture's system (its dpkg
+ * status: three installed packages, one only configured), and a checksum
+ * list that sha256sum -c accepts in the output folder.
+ */
+async function assertReports(dir: string, stem: string, format: string, answer: string): Promise<void> {
+  const manifest = JSON.parse(readFileSync(join(dir, `${stem}.manifest.json`), 'utf8')) as {
+    distribution: { id: string; release: string };
+    kernel: string;
+    packages: Array<{ name: string; version: string; architecture: string; source: string }>;
+  };
+  assert.deepEqual(manifest.distribution, { id: 'fixture', release: '1', codename: '', name: 'Fixture Linux 1' });
+  assert.equal(manifest.kernel, '6.1.0-fixture-amd64');
+  assert.deepEqual(
+    manifest.packages.map((entry) => [entry.name, entry.version, entry.architecture, entry.source]),
+    [
+      ['fixture-base', '1.0-1', 'amd64', 'fixture-base'],
+      ['fixture-hello', '1:0.9-2', 'all', 'fixture-hello'],
+      ['libfixture1', '2.3-1+b1', 'amd64', 'fixture-libs'],
+    ],
+  );
+  assert.equal(
+    readFileSync(join(dir, `${stem}.packages`), 'utf8'),
+    'fixture-base 1.0-1\nfixture-hello 1:0.9-2\nlibfixture1 2.3-1+b1\n',
+  );
+  const sbom = readFileSync(join(dir, `${stem}.cdx.json`), 'utf8');
+  assert.equal(await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(sbom), null);
+  const bom = JSON.parse(sbom) as {
+    metadata: { component: { name: string; hashes: Array<{ content: string }> } };
+    components: Array<{ name: string; scope?: string; hashes?: Array<{ content: string }> }>;
+  };
+  const imageSum = readFileSync(join(dir, `${stem}.${format}.sha256sum`), 'utf8').split(' ')[0];
+  assert.equal(bom.metadata.component.name, `${stem}.${format}`);
+  assert.equal(bom.metadata.component.hashes[0].content, imageSum);
+  const inputs = bom.components.filter((component) => component.scope === 'excluded');
+  assert.equal(inputs.length, 3, 'the installer kernel, initrd and the answer file');
+  const answerSum = createHash('sha256').update(readFileSync(answer)).digest('hex');
+  assert.deepEqual(inputs.find((input) => input.name === answer)?.hashes?.[0].content, answerSum);
+  const sums = readFileSync(join(dir, `${stem}.SHA256SUMS`), 'utf8');
+  assert.deepEqual(
+    sums
+      .trimEnd()
+      .split('\n')
+      .map((line) => line.split('  ')[1]),
+    [`${stem}.${format}`, `${stem}.manifest.json`, `${stem}.packages`, `${stem}.cdx.json`],
+  );
+  execFileSync('sha256sum', ['-c', `${stem}.SHA256SUMS`], { cwd: dir });
+}
+
 const workDirs: string[] = [];
 function workDir(name: string): string {
   const dir = makeWorkDir(name);
@@ -44,7 +95,7 @@ describe('a build on the fixture installer', () => {
   test('produces a qcow2 image that checks, with a checksum sha256sum accepts, logs removed, system intact, free space zeroed, nothing left behind', async () => {
     const dir = workDir('qcow2');
     const dataMiB = 200;
-    const { config, image } = writeFixtureConfig(dir, {
+    const { config, image, answer } = writeFixtureConfig(dir, {
       directives: { 'data-mb': dataMiB },
       keys: { 'zero-free-space': 'zerofree' },
     });
@@ -63,6 +114,7 @@ describe('a build on the fixture installer', () => {
     assert.equal(readFileSync(`${qcow2}.sha256sum`, 'utf8').split(/\s+/)[1], `${stem}.qcow2`);
     execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: dir });
     assert.ok(!existsSync(join(dir, `${stem}.raw`)), 'the raw image is removed unless keep-raw');
+    await assertReports(dir, stem, 'qcow2', answer);
 
     // The installer wrote and deleted dataMiB of random data: zeroed free space compresses away.
     const size = statSync(qcow2).size;
@@ -74,7 +126,16 @@ describe('a build on the fixture installer', () => {
       assert.ok(existsSync(join(root, 'usr/bin/hello')));
       assert.ok(existsSync(join(root, 'home/user/notes.txt')));
       assert.ok(existsSync(join(root, 'var/log')), 'only the installer logs go, not /var/log');
+      // Generalised (generalize = yes by default): safe to clone.
+      assert.equal(readText(root, 'etc/machine-id'), '');
+      assert.deepEqual(
+        readdirSync(join(root, 'etc/ssh')).filter((name) => name.startsWith('ssh_host_')),
+        [],
+      );
+      assert.ok(!existsSync(join(root, 'root/.bash_history')), "root's shell history was not removed");
+      assert.ok(existsSync(join(root, 'tmp')) && existsSync(join(root, 'var/tmp')), '/tmp itself stays');
     });
+    assert.match(run.stderr, /Generalised: \d+ paths\n {2}machine-id +\/etc\/machine-id: emptied/);
     for (const marker of LOG_MARKERS)
       assert.ok(!diskContains(qcow2, marker), `'${marker}' of a removed log is still on the disk`);
     assert.match(run.stderr, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} image-factory \[\d+\] INFO: /m);

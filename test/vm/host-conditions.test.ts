@@ -8,6 +8,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -183,7 +184,11 @@ describe('a build as a normal user through qemu:///session', () => {
       for (const log of ['root/anaconda-ks.cfg', 'root/install.log', 'var/log/installer']) {
         assert.ok(!existsSync(join(root, log)), `${log} was not removed`);
       }
-      assert.ok(existsSync(join(root, 'root/.bash_history')), 'the rest of /root is intact');
+      assert.ok(existsSync(join(root, 'root/answer.cfg')), 'the rest of /root is intact');
+      // Generalised through sudo too: the machine ID emptied, the host keys and root's history removed.
+      assert.equal(readFileSync(join(root, 'etc/machine-id'), 'utf8'), '');
+      assert.ok(!existsSync(join(root, 'etc/ssh/ssh_host_ed25519_key')));
+      assert.ok(!existsSync(join(root, 'root/.bash_history')));
     });
     assert.deepEqual(leftovers(dir, stem), []);
     assert.deepEqual(sessionDomains(stem), []);

@@ -1,0 +1,176 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findProgram } from '../host/programs.js';
+import type { BuildContext } from './context.js';
+import type { GuestTree } from './guest-tree.js';
+
+/** One installed package, as its package database lists it. */
+export interface InstalledPackage {
+  name: string;
+  version: string;
+  architecture: string;
+  /** The source package it was built from (dpkg's Source:, rpm's SOURCERPM name), when it differs or is known. */
+  source?: string;
+  sourceVersion?: string;
+}
+
+/** What the installed system is: read from its own files while its file system is mounted. */
+export interface Inventory {
+  /** /etc/os-release's fields (ID, VERSION_ID, VERSION_CODENAME, PRETTY_NAME, ID_LIKE …). */
+  osRelease: Record<string, string>;
+  /** Kernel versions installed: /boot/vmlinuz-* and /lib/modules/*. */
+  kernels: string[];
+  packageManager: 'dpkg' | 'rpm' | 'none';
+  packages: InstalledPackage[];
+}
+
+/** os-release's KEY=VALUE lines, quotes and backslash escapes removed (os-release(5)). */
+export function parseOsRelease(text: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (!match) continue;
+    let value = match[2];
+    const quoted = /^(["'])(.*)\1$/.exec(value);
+    if (quoted) value = quoted[1] === '"' ? quoted[2].replace(/\\(["\\`$])/g, '$1') : quoted[2];
+    fields[match[1]] = value;
+  }
+  return fields;
+}
+
+/**
+ * The installed packages of a dpkg status file (deb-control(5) paragraphs):
+ * those whose Status is `… installed`, sorted by name and architecture.
+ */
+export function parseDpkgStatus(text: string): InstalledPackage[] {
+  const packages: InstalledPackage[] = [];
+  for (const paragraph of text.replace(/\r/g, '').split(/\n\s*\n/)) {
+    const fields: Record<string, string> = {};
+    for (const line of paragraph.split('\n')) {
+      if (/^[ \t]/.test(line)) continue; // a continuation line (Description, Conffiles): not needed
+      const colon = line.indexOf(':');
+      if (colon <= 0) continue;
+      fields[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+    }
+    if (!fields.package || !/(^|\s)installed$/.test(fields.status ?? '')) continue;
+    const entry: InstalledPackage = {
+      name: fields.package,
+      version: fields.version ?? '',
+      architecture: fields.architecture ?? '',
+    };
+    // Source: NAME or NAME (VERSION); without it, the source package is the binary's own.
+    const source = /^(\S+)(?:\s+\((\S+)\))?$/.exec(fields.source ?? '');
+    entry.source = source ? source[1] : entry.name;
+    entry.sourceVersion = source?.[2] ?? entry.version;
+    packages.push(entry);
+  }
+  return packages.sort((a, b) => compare(a.name, b.name) || compare(a.architecture, b.architecture));
+}
+
+const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** rpm's query format: one tab-separated line a package, `(none)` where a tag is unset. */
+export const RPM_QUERY_FORMAT = '%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\n';
+
+/** The lines `rpm -qa --queryformat RPM_QUERY_FORMAT` printed. */
+export function parseRpmQuery(text: string): InstalledPackage[] {
+  const packages: InstalledPackage[] = [];
+  for (const line of text.split('\n')) {
+    const [name, version, architecture, sourceRpm] = line.split('\t');
+    if (!name || version === undefined || name.startsWith('gpg-pubkey')) continue;
+    const entry: InstalledPackage = { name, version, architecture: architecture ?? '' };
+    // NAME-VERSION-RELEASE.src.rpm
+    const source = /^(.+)-([^-]+-[^-]+)\.(?:no)?src\.rpm$/.exec(sourceRpm ?? '');
+    if (source) {
+      entry.source = source[1];
+      entry.sourceVersion = source[2];
+    }
+    packages.push(entry);
+  }
+  return packages.sort((a, b) => compare(a.name, b.name) || compare(a.architecture, b.architecture));
+}
+
+/** Read the installed system: os-release, kernels, and its packages from dpkg's status or rpm's database. */
+export async function inspectSystem(ctx: BuildContext, tree: GuestTree): Promise<Inventory> {
+  const osRelease = parseOsRelease(
+    (await readGuestFile(ctx, tree, 'etc/os-release')) ?? (await readGuestFile(ctx, tree, 'usr/lib/os-release')) ?? '',
+  );
+  const kernels = await installedKernels(tree);
+  const status = await readGuestFile(ctx, tree, 'var/lib/dpkg/status');
+  let inventory: Inventory = { osRelease, kernels, packageManager: 'none', packages: [] };
+  if (status !== undefined) inventory = { ...inventory, packageManager: 'dpkg', packages: parseDpkgStatus(status) };
+  else {
+    const packages = await rpmPackages(ctx, tree);
+    if (packages) inventory = { ...inventory, packageManager: 'rpm', packages };
+  }
+  const name = osRelease.PRETTY_NAME ?? osRelease.ID ?? 'an unknown distribution (no /etc/os-release)';
+  const kernel = kernels.length ? `kernel ${kernels.join(', ')}` : 'no kernel found in /boot or /lib/modules';
+  const what = inventory.packageManager === 'none' ? 'no package database' : `${inventory.packageManager}`;
+  ctx.reporter.info(`Installed system: ${name}, ${kernel}, ${inventory.packages.length} packages (${what})`);
+  return inventory;
+}
+
+/** A guest file's text, every symlink resolved inside the guest; undefined (and why, when odd) otherwise. */
+async function readGuestFile(ctx: BuildContext, tree: GuestTree, path: string): Promise<string | undefined> {
+  const resolved = await tree.resolveFile(path);
+  if ('missing' in resolved) {
+    if (resolved.why) ctx.reporter.warning(`not reading /${path}: ${resolved.why}`);
+    return undefined;
+  }
+  return tree.read(resolved.path);
+}
+
+async function installedKernels(tree: GuestTree): Promise<string[]> {
+  const versions = new Set<string>();
+  const boot = await tree.resolveFolder('boot');
+  if (!('missing' in boot)) {
+    for (const entry of await tree.list(boot.path)) {
+      const match = /^vmlinu[xz]-(.+)$/.exec(entry.name);
+      if (match && (entry.kind === 'file' || entry.kind === 'link')) versions.add(match[1]);
+    }
+  }
+  const modules = await tree.resolveFolder('lib/modules');
+  if (!('missing' in modules)) {
+    for (const entry of await tree.list(modules.path)) if (entry.kind === 'dir') versions.add(entry.name);
+  }
+  return [...versions].sort();
+}
+
+/** Where rpm keeps its database: /var/lib/rpm, or /usr/lib/sysimage/rpm (rpm ≥ 4.16, Fedora 36+, openSUSE). */
+const RPM_DB_FOLDERS = ['usr/lib/sysimage/rpm', 'var/lib/rpm'];
+
+/**
+ * The packages of the guest's rpm database, queried on a private copy of it:
+ * the database's regular files (resolved in the guest's tree, symlinks
+ * skipped) copied to a temporary folder, and `rpm --dbpath <copy>` run
+ * there. rpm never opens a path inside the guest (`--root` would chroot into
+ * it and follow the guest's symlinks, and opening its sqlite database writes
+ * -shm/-wal files into the image); the copy goes when the query is done.
+ */
+async function rpmPackages(ctx: BuildContext, tree: GuestTree): Promise<InstalledPackage[] | undefined> {
+  for (const folder of RPM_DB_FOLDERS) {
+    const resolved = await tree.resolveFolder(folder);
+    if ('missing' in resolved) continue;
+    const files = (await tree.list(resolved.path)).filter((entry) => entry.kind === 'file');
+    if (!files.some((entry) => /^(rpmdb\.sqlite|Packages|Packages\.db)$/.test(entry.name))) continue;
+    if (ctx.host.live && !findProgram('rpm')) {
+      ctx.reporter.warning(
+        `the installed system keeps an rpm database in /${folder}, but rpm is not installed on this host: ` +
+          'the manifest lists no packages (install rpm, or run with --install-dependencies)',
+      );
+      return [];
+    }
+    const { host, cleanup } = ctx;
+    const copy = await host.makeTempDir(join(tmpdir(), 'image-factory-rpmdb.'));
+    const entry = cleanup.register({ kind: 'path', path: copy });
+    for (const file of files) {
+      const from = tree.hostPath(resolved.path ? `${resolved.path}/${file.name}` : file.name);
+      await host.run(['cp', '--no-dereference', '--', from, join(copy, file.name)], { root: true, quiet: true });
+    }
+    const query = ['rpm', '--dbpath', copy, '--query', '--all', '--queryformat', RPM_QUERY_FORMAT];
+    const result = await host.run(query, { root: true, captureStdout: true, quiet: true });
+    await cleanup.release(entry);
+    return parseRpmQuery(result.stdout);
+  }
+  return undefined;
+}

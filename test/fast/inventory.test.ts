@@ -1,0 +1,264 @@
+import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { GuestTree } from '../../src/pipeline/guest-tree.js';
+import {
+  inspectSystem,
+  parseDpkgStatus,
+  parseOsRelease,
+  parseRpmQuery,
+  RPM_QUERY_FORMAT,
+  type Inventory,
+} from '../../src/pipeline/inventory.js';
+import { checksumLines, manifestJson, packagesText, packageUrl, sbomJson } from '../../src/pipeline/manifest.js';
+import { testContext, testSpec } from '../support/build-context.js';
+
+const work = mkdtempSync(join(tmpdir(), 'inventory-test-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+const STATUS = `Package: libc6
+Status: install ok installed
+Priority: optional
+Architecture: amd64
+Multi-Arch: same
+Source: glibc
+Version: 2.36-9+deb12u4
+Description: GNU C Library: Shared libraries
+ Contains the standard libraries that are used by nearly all programs on
+ the system.
+
+Package: base-files
+Status: install ok installed
+Architecture: amd64
+Version: 12.4+deb12u5
+
+Package: removed-but-configured
+Status: deinstall ok config-files
+Architecture: all
+Version: 1.0-1
+
+Package: bash
+Status: install ok installed
+Architecture: amd64
+Source: bash (5.2.15-2)
+Version: 5.2.15-2+b2
+`;
+
+function tree(name: string, files: Record<string, string>, links: Record<string, string> = {}): string {
+  const root = join(work, name);
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), content);
+  }
+  for (const [path, target] of Object.entries(links)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    symlinkSync(target, join(root, path));
+  }
+  return root;
+}
+
+const spec = testSpec({ outputDir: '/images' });
+
+describe('reading the installed system', () => {
+  test("dpkg's status: installed packages only, with their source package, sorted", () => {
+    assert.deepEqual(parseDpkgStatus(STATUS), [
+      {
+        name: 'base-files',
+        version: '12.4+deb12u5',
+        architecture: 'amd64',
+        source: 'base-files',
+        sourceVersion: '12.4+deb12u5',
+      },
+      { name: 'bash', version: '5.2.15-2+b2', architecture: 'amd64', source: 'bash', sourceVersion: '5.2.15-2' },
+      {
+        name: 'libc6',
+        version: '2.36-9+deb12u4',
+        architecture: 'amd64',
+        source: 'glibc',
+        sourceVersion: '2.36-9+deb12u4',
+      },
+    ]);
+  });
+
+  test('os-release: quotes and escapes removed, comments skipped', () => {
+    assert.deepEqual(parseOsRelease('# c\nID=debian\nPRETTY_NAME="Debian \\"12\\""\nVERSION_ID=\'12\'\n'), {
+      ID: 'debian',
+      PRETTY_NAME: 'Debian "12"',
+      VERSION_ID: '12',
+    });
+  });
+
+  test("rpm's query lines: epoch kept in the version, the source rpm's name and version, gpg-pubkey skipped", () => {
+    const lines = [
+      'bash\t5.2.26-3.fc40\tx86_64\tbash-5.2.26-3.fc40.src.rpm',
+      'gpg-pubkey\ta15b79cc-63d04c2c\t(none)\t(none)',
+      'openssl-libs\t1:3.2.1-2.fc40\tx86_64\topenssl-3.2.1-2.fc40.src.rpm',
+    ].join('\n');
+    assert.deepEqual(parseRpmQuery(`${lines}\n`), [
+      {
+        name: 'bash',
+        version: '5.2.26-3.fc40',
+        architecture: 'x86_64',
+        source: 'bash',
+        sourceVersion: '5.2.26-3.fc40',
+      },
+      {
+        name: 'openssl-libs',
+        version: '1:3.2.1-2.fc40',
+        architecture: 'x86_64',
+        source: 'openssl',
+        sourceVersion: '3.2.1-2.fc40',
+      },
+    ]);
+  });
+
+  test("a dpkg system: os-release through the guest's own symlink, kernels from /boot and /lib/modules", async () => {
+    const root = tree(
+      'dpkg',
+      {
+        'usr/lib/os-release':
+          'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\nPRETTY_NAME="Debian GNU/Linux 12"\n',
+        'var/lib/dpkg/status': STATUS,
+        'boot/vmlinuz-6.1.0-18-amd64': 'kernel',
+        'usr/lib/modules/6.1.0-20-amd64/modules.dep': '',
+      },
+      // usrmerge's /lib, and os-release as Debian links it (absolute here: resolved inside the guest).
+      { lib: 'usr/lib', 'etc/os-release': '/usr/lib/os-release' },
+    );
+    const { ctx, recording } = testContext(spec, { recording: true, uid: 0 });
+    const inventory = await inspectSystem(ctx, new GuestTree(root, ctx.host));
+    assert.equal(inventory.osRelease.VERSION_CODENAME, 'bookworm');
+    assert.deepEqual(inventory.kernels, ['6.1.0-18-amd64', '6.1.0-20-amd64']);
+    assert.equal(inventory.packageManager, 'dpkg');
+    assert.deepEqual(
+      inventory.packages.map((entry) => entry.name),
+      ['base-files', 'bash', 'libc6'],
+    );
+    assert.deepEqual(recording?.commands(), []);
+  });
+
+  test("a hostile guest: a dpkg status or os-release that points at the host's files is read inside the guest", async () => {
+    const host = tree('host-side', { status: 'Package: host-secret\nStatus: install ok installed\nVersion: 1\n' });
+    const root = tree(
+      'hostile',
+      {},
+      { 'var/lib/dpkg': join(host), 'etc/os-release': `../../../../../../..${host}/status` },
+    );
+    const { ctx, reporter } = testContext(spec, { recording: true, uid: 0 });
+    const inventory = await inspectSystem(ctx, new GuestTree(root, ctx.host));
+    assert.deepEqual(inventory.packages, []);
+    assert.deepEqual(inventory.osRelease, {});
+    assert.equal(inventory.packageManager, 'none');
+    assert.doesNotMatch(reporter.text(), /host-secret/);
+  });
+
+  test("an rpm system: the database's regular files copied to a private folder, rpm queries the copy, the copy removed", async () => {
+    const root = tree(
+      'rpm',
+      { 'usr/lib/sysimage/rpm/rpmdb.sqlite': 'sqlite', 'usr/lib/sysimage/rpm/.rpm.lock': '' },
+      { 'var/lib/rpm': '../../usr/lib/sysimage/rpm', 'usr/lib/sysimage/rpm/rpmdb.sqlite-wal': '/etc/shadow' },
+    );
+    const { ctx, recording } = testContext(spec, {
+      recording: {
+        answers: [
+          { match: /^rpm --dbpath /, result: { stdout: 'bash\t5.2.26-3.fc40\tx86_64\tbash-5.2.26-3.fc40.src.rpm\n' } },
+        ],
+      },
+      uid: 0,
+    });
+    const inventory = await inspectSystem(ctx, new GuestTree(root, ctx.host));
+    const copy = '/tmp/image-factory-rpmdb.XXXXXX';
+    const db = `${root}/usr/lib/sysimage/rpm`;
+    assert.deepEqual(recording?.commands().sort(), [
+      `cp --no-dereference -- ${db}/.rpm.lock ${copy}/.rpm.lock`,
+      `cp --no-dereference -- ${db}/rpmdb.sqlite ${copy}/rpmdb.sqlite`,
+      `rpm --dbpath ${copy} --query --all --queryformat '${RPM_QUERY_FORMAT}'`,
+    ]);
+    assert.deepEqual(recording?.fileOperations('remove'), [[copy]]);
+    assert.deepEqual(recording?.leftovers(), []);
+    assert.equal(inventory.packageManager, 'rpm');
+    assert.deepEqual(inventory.packages[0].name, 'bash');
+  });
+});
+
+const inventory: Inventory = {
+  osRelease: { ID: 'debian', VERSION_ID: '12', PRETTY_NAME: 'Debian GNU/Linux 12 (bookworm)' },
+  kernels: ['6.1.0-18-amd64'],
+  packageManager: 'dpkg',
+  packages: parseDpkgStatus(STATUS),
+};
+
+describe('the manifest and the SBOM', () => {
+  test('the manifest names the distribution, the kernel and each package; the package list is `name version` lines', () => {
+    const manifest = JSON.parse(manifestJson(spec, 'img.qcow2', inventory)) as Record<string, unknown>;
+    assert.deepEqual(manifest.distribution, {
+      id: 'debian',
+      release: '12',
+      codename: '',
+      name: 'Debian GNU/Linux 12 (bookworm)',
+    });
+    assert.equal(manifest.kernel, '6.1.0-18-amd64');
+    assert.deepEqual((manifest.packages as unknown[])[2], {
+      name: 'libc6',
+      version: '2.36-9+deb12u4',
+      architecture: 'amd64',
+      source: 'glibc',
+      sourceVersion: '2.36-9+deb12u4',
+    });
+    assert.equal(packagesText(inventory), 'base-files 12.4+deb12u5\nbash 5.2.15-2+b2\nlibc6 2.36-9+deb12u4\n');
+  });
+
+  test('package URLs: deb with its distro and source, rpm with the epoch as a qualifier', () => {
+    assert.equal(
+      packageUrl(inventory, inventory.packages[2]),
+      'pkg:deb/debian/libc6@2.36-9+deb12u4?arch=amd64&distro=debian-12&upstream=glibc',
+    );
+    const fedora: Inventory = { ...inventory, osRelease: { ID: 'fedora', VERSION_ID: '40' }, packageManager: 'rpm' };
+    assert.equal(
+      packageUrl(fedora, {
+        name: 'openssl-libs',
+        version: '1:3.2.1-2.fc40',
+        architecture: 'x86_64',
+        source: 'openssl',
+      }),
+      'pkg:rpm/fedora/openssl-libs@3.2.1-2.fc40?arch=x86_64&distro=fedora-40&epoch=1&upstream=openssl',
+    );
+  });
+
+  test("the SBOM validates against CycloneDX 1.6's JSON schema and describes the image, its packages and inputs", async () => {
+    const sha = 'a'.repeat(64);
+    const inputs = [
+      { role: 'installer-kernel' as const, name: 'linux', sha256: 'b'.repeat(64) },
+      { role: 'answer-file' as const, name: '/etc/image-factory/preseed.cfg', sha256: 'c'.repeat(64) },
+    ];
+    const text = sbomJson(spec, { name: 'img.qcow2', sha256: sha }, inventory, inputs);
+    const errors = await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(text);
+    assert.equal(errors, null, JSON.stringify(errors));
+    const bom = JSON.parse(text) as {
+      metadata: { component: { name: string; hashes: Array<{ alg: string; content: string }> } };
+      components: Array<{ name: string; purl?: string; scope?: string; hashes?: Array<{ content: string }> }>;
+      dependencies: Array<{ ref: string; dependsOn?: string[] }>;
+    };
+    assert.equal(bom.metadata.component.name, 'img.qcow2');
+    assert.deepEqual(bom.metadata.component.hashes, [{ alg: 'SHA-256', content: sha }]);
+    const purls = bom.components.flatMap((component) => (component.purl ? [component.purl] : []));
+    assert.equal(purls.length, 3);
+    assert.ok(purls.every((purl) => purl.startsWith('pkg:deb/debian/')));
+    const excluded = bom.components.filter((component) => component.scope === 'excluded');
+    assert.deepEqual(
+      excluded.map((component) => [component.name, component.hashes?.[0].content]),
+      [
+        ['/etc/image-factory/preseed.cfg', 'c'.repeat(64)],
+        ['linux', 'b'.repeat(64)],
+      ],
+    );
+    assert.equal(bom.dependencies.find((entry) => entry.ref === 'image')?.dependsOn?.length, 3);
+  });
+
+  test('the checksum list is what sha256sum -c reads: digest, two spaces, the file name', () => {
+    assert.equal(checksumLines([{ path: '/out/a.qcow2', sha256: 'f'.repeat(64) }]), `${'f'.repeat(64)}  a.qcow2\n`);
+  });
+});
