@@ -31721,6 +31721,8 @@ const REQUIREMENTS = [
     { programs: ['setfacl'], packages: { 'apt-get': ['acl'], dnf: ['acl'] } },
     // gpgv checks the distributions' signatures over their checksum lists (pipeline/verify.ts).
     { programs: ['gpgv'], packages: { 'apt-get': ['gpgv'], dnf: ['gnupg2'] } },
+    // rpm reads an installed Fedora, Enterprise Linux or openSUSE system's package database (pipeline/inventory.ts).
+    { programs: ['rpm'], packages: { 'apt-get': ['rpm'], dnf: ['rpm'] }, optional: true },
 ];
 /** Full path of a program on PATH (sbin folders included), or undefined. */
 function programs_findProgram(name) {
@@ -31753,7 +31755,20 @@ function programsOf(requirements) {
 
 
 /** The programs a build runs as root (through `sudo -n` when not root). */
-const ROOT_COMMANDS = ['losetup', 'blkid', 'mount', 'umount', 'fstrim', 'zerofree', 'find', 'cat', 'rm'];
+const ROOT_COMMANDS = [
+    'losetup',
+    'blkid',
+    'mount',
+    'umount',
+    'fstrim',
+    'zerofree',
+    'find',
+    'cat',
+    'rm',
+    'cp',
+    'rpm',
+    'truncate',
+];
 /** A sudoers line that allows exactly the root commands of a build. */
 function sudoersLine(user = process.env.USER ?? process.env.LOGNAME ?? 'builder') {
     const paths = ROOT_COMMANDS.map((command) => programs_findProgram(command) ?? command);
@@ -32081,9 +32096,10 @@ const STEP_TITLES = {
     fetch: 'Fetch the installer kernel and initrd',
     disk: 'Create the raw disk',
     install: 'Run the unattended installer',
-    scrub: 'Remove installer logs and zero free space',
+    scrub: 'Read the installed system, remove installer logs, generalise, zero free space',
     convert: 'Convert to qcow2',
     checksum: 'Compute the SHA-256',
+    reports: 'Write the package manifest, the SBOM and the checksums',
     publish: 'Move the finished files into place',
     'boot-test': 'Boot the finished image',
     upload: 'Upload',
@@ -32211,6 +32227,7 @@ var Input;
     Input["InstallTimeout"] = "install-timeout";
     Input["StallTimeout"] = "stall-timeout";
     Input["ZeroFreeSpace"] = "zero-free-space";
+    Input["Generalize"] = "generalize";
     Input["Compress"] = "compress";
     Input["BootTest"] = "boot-test";
     Input["InstallDependencies"] = "install-dependencies";
@@ -32228,6 +32245,12 @@ var Output;
     Output["Sha256"] = "sha256";
     Output["ChecksumPath"] = "checksum-path";
     Output["RawPath"] = "raw-path";
+    Output["ManifestPath"] = "manifest-path";
+    Output["PackagesPath"] = "packages-path";
+    Output["SbomPath"] = "sbom-path";
+    Output["ChecksumsPath"] = "checksums-path";
+    Output["Packages"] = "packages";
+    Output["Generalized"] = "generalized";
     Output["ConsoleLog"] = "console-log";
     Output["Accelerator"] = "accelerator";
     Output["Uploaded"] = "uploaded";
