@@ -21,7 +21,7 @@ export function leftovers(workDir: string, stem: string): string[] {
   found.push(...loops.map((line) => `loop ${line.trim()}`));
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
-    .filter((line) => line.includes('image-factory.') || line.includes(workDir));
+    .filter((line) => line.includes(`${tmpdir()}/image-factory.`) || line.includes(workDir));
   found.push(...mounts.map((line) => `mount ${line.split(' ')[4]}`));
   found.push(
     ...readdirSync(workDir)
