@@ -25,7 +25,7 @@ function source(uri: string, sha256?: string): InstallerSource {
 function context(
   cacheDir: string,
   installer: ImageSpec['installer'],
-  options: { dryRun?: boolean; signal?: AbortSignal } = {},
+  options: { recording?: true; signal?: AbortSignal } = {},
 ): { ctx: BuildContext; reporter: RecordingReporter } {
   return testContext(testSpec({ name: 'test-image', outputDir: cacheDir, cacheDir, installer }), options);
 }
@@ -461,7 +461,7 @@ describe('fetching over HTTP', () => {
         linux: source(`${baseWithPassword}/dists/vmlinuz`),
         initrd: source('rsync://user:rsync-secret@127.0.0.1:9/debian/initrd.gz'),
       },
-      { dryRun: true },
+      { recording: true },
     );
     const count = requests.length;
     const fetched = await fetchInstaller(ctx);

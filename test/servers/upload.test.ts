@@ -36,7 +36,7 @@ function destination(name: string, target: string, args: string[] = [], postUplo
 
 function context(
   uploads: UploadDestination[],
-  options: { dryRun?: boolean; signal?: AbortSignal; upload?: boolean; format?: ImageSpec['format'] } = {},
+  options: { recording?: true; signal?: AbortSignal; upload?: boolean; format?: ImageSpec['format'] } = {},
 ): { ctx: BuildContext; reporter: RecordingReporter } {
   const spec = testSpec({
     name: 'golden',
@@ -406,7 +406,7 @@ describe('uploadImage', () => {
     const { ctx, reporter } = context(
       [destination('dry', `rsync://user:dry-secret@127.0.0.1:9/images`, ['--progress'], ['notify ${image}'])],
       {
-        dryRun: true,
+        recording: true,
         format: 'raw',
       },
     );

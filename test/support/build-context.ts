@@ -76,10 +76,10 @@ export function testSpec(overrides: Partial<ImageSpec> & Pick<ImageSpec, 'output
 /** A BuildContext around `spec`: on the machine, or on a recording host (no root, no VM; it records what ran). */
 export function testContext(
   spec: ImageSpec,
-  options: { recording?: RecordingPlan | true; dryRun?: boolean; uid?: number; signal?: AbortSignal } = {},
+  options: { recording?: RecordingPlan | true; uid?: number; signal?: AbortSignal } = {},
 ): { ctx: BuildContext; reporter: RecordingReporter; recording?: RecordingHost } {
   const reporter = new RecordingReporter();
-  const plan = options.recording === true || options.dryRun ? {} : options.recording;
+  const plan = options.recording === true ? {} : options.recording;
   const recording = plan === undefined ? undefined : new RecordingHost(reporter, plan, options.uid);
   const host = recording ?? new SystemHost(reporter, options.signal);
   const ctx: BuildContext = { spec, host, reporter, cleanup: new CleanupStack(host), signal: options.signal };
