@@ -316,6 +316,10 @@ describe('--dry-run', () => {
     let at = 0;
     for (const command of commands) if (command === order[at]) at += 1;
     assert.equal(at, order.length, `commands out of order: ${commands.join(' ')}`);
+    // What a dry run reports was planned, not seen: every line says so.
+    const lines = run.stderr.split('\n').filter((line) => / (INFO|WARNING|ERROR): /.test(line));
+    assert.ok(lines.length > 0);
+    for (const line of lines) assert.match(line, / image-factory \(dry run\) \[\d+\] (INFO|WARNING|ERROR): /);
     assert.match(run.stderr, /--extra-args 'preseed\/url=file:\/\/\/answer.cfg console=ttyS0'/);
     assert.match(run.stderr, /--initrd-inject \S*answer.cfg/);
     assert.deepEqual(readdirSync(dir).sort(), ['answer.cfg', 'image-factory.conf']);
