@@ -71,6 +71,8 @@ export interface ImageSpec {
   /** The signed checksums the installer files are verified against, when configured. */
   verification?: VerificationSpec;
   answerFile?: { kind: AnswerKind; path: string };
+  /** An earlier build's manifest to compare this one with (`previous-manifest`). */
+  previousManifest?: InstallerSource;
   answerDelivery: AnswerDelivery;
   append: string;
   mac?: string;
@@ -301,6 +303,7 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     installer: resolveInstaller(options, problem),
     verification: resolveVerification(options, problem, parseSource),
     answerFile: resolveAnswerFile(options, problem),
+    previousManifest: resolvePreviousManifest(options, problem),
     answerDelivery: read.choice('answer-delivery'),
     append: options.append ?? '',
     accelerator: read.choice('accelerator'),
@@ -438,6 +441,26 @@ function resolveAnswerFile(options: Record<string, string>, problem: Problem): I
   }
   if (!statSync(path).isFile()) throw problem(kind, `the answer file '${path}' is not a regular file.`);
   return { kind, path };
+}
+
+/** `previous-manifest`: a path that must be a readable file now, or an http(s) URL (fetched before the build). */
+function resolvePreviousManifest(options: Record<string, string>, problem: Problem): InstallerSource | undefined {
+  const value = options['previous-manifest']?.trim();
+  if (value === undefined || value === '') return undefined;
+  const source = parseSource(value, (message) => problem('previous-manifest', message));
+  if (source.scheme === 'rsync') {
+    throw problem('previous-manifest', `'${source.display}' is an rsync: URL; give a path or an http(s) URL.`);
+  }
+  if (source.scheme !== 'file') return source;
+  try {
+    accessSync(source.location, constants.R_OK);
+  } catch {
+    throw problem('previous-manifest', `the manifest '${source.location}' does not exist or is not readable.`);
+  }
+  if (!statSync(source.location).isFile()) {
+    throw problem('previous-manifest', `the manifest '${source.location}' is not a regular file.`);
+  }
+  return source;
 }
 
 /**

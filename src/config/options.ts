@@ -335,6 +335,14 @@ export const OPTIONS = [
       'DHCP leases, random seed, cloud-init state, shell histories, /tmp, package caches), check (only report them) or no',
   },
   {
+    key: 'previous-manifest',
+    cli: { long: 'previous-manifest', arg: 'manifest' },
+    input: 'previous-manifest',
+    kind: 'uri',
+    new: true,
+    help: "an earlier build's <image>-<date>.manifest.json (a path or an http(s) URL): the build writes <image>-<date>.changes, the packages added, removed, upgraded and downgraded since, and the image's size change (the action keeps the last manifest of each image in the Actions cache and uses it when this is unset)",
+  },
+  {
     key: 'compress',
     cli: { long: 'compress', arg: 'how' },
     input: 'compress',

@@ -17,6 +17,8 @@ import { runPostBuildCommand } from './post-build.js';
 import type { Reporter, Step } from './reporter.js';
 import { CleanupStack, type Resource } from './resources.js';
 import { writeReports, type Reports } from './reports.js';
+import { loadPreviousManifest } from './previous-manifest.js';
+import type { Changes } from './changes.js';
 import type { GeneralizeRow } from './generalize.js';
 import { scrubImage, type ScrubResult } from './scrub.js';
 import {
@@ -64,6 +66,10 @@ export interface BuildResult {
   packagesPath: string;
   sbomPath: string;
   checksumsPath: string;
+  /** `<stem>.changes`, when a previous manifest was given. */
+  changesPath?: string;
+  /** What changed since the previous manifest, when it was compared. */
+  changes?: Changes;
   packageCount: number;
   distribution: string;
   kernel: string;
@@ -117,6 +123,15 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   // Checks of the machine, before anything is created on it.
   if (host.live) checkOutputs(spec);
   if (host.live) checkHost(spec);
+  // Read (or downloaded) before anything is created: a bad manifest is bad input.
+  const previous = spec.previousManifest
+    ? await loadPreviousManifest(spec.previousManifest, {
+        reporter,
+        live: host.live,
+        download: options.download,
+        signal: options.signal,
+      })
+    : undefined;
   options.onChecked?.();
   const run = new BuildRun(options, host);
   const { ctx } = run;
@@ -137,7 +152,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       writeChecksum(ctx, staging.image, staging.checksum, `${spec.stem}.${spec.format}`),
     );
     const reports = await run.step('reports', () =>
-      writeReports(ctx, staging, paths, { sha256, inventory: scrubbed.inventory, installer }),
+      writeReports(ctx, staging, paths, { sha256, inventory: scrubbed.inventory, installer, previous }),
     );
     // Before anything is published or uploaded: an image that does not boot goes nowhere.
     const boot = spec.bootTest.enabled
@@ -223,6 +238,7 @@ class BuildRun {
       packagesPath: paths.packages,
       sbomPath: paths.sbom,
       checksumsPath: paths.sums,
+      changesPath: paths.changes,
       ...outcome.reports,
       consoleLog: paths.consoleLog,
       accelerator: outcome.accelerator,

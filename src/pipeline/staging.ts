@@ -14,6 +14,8 @@ export interface OutputPaths {
   manifest: string;
   packages: string;
   sbom: string;
+  /** What changed since the previous manifest, when there is one (previous-manifest). */
+  changes?: string;
   /** Every published file's SHA-256 (`sha256sum -c`, attest-build-provenance's subject-checksums). */
   sums: string;
 }
@@ -28,6 +30,7 @@ export function outputPaths(spec: ImageSpec): OutputPaths {
     manifest: join(spec.outputDir, `${spec.stem}.manifest.json`),
     packages: join(spec.outputDir, `${spec.stem}.packages`),
     sbom: join(spec.outputDir, `${spec.stem}.cdx.json`),
+    changes: spec.previousManifest ? join(spec.outputDir, `${spec.stem}.changes`) : undefined,
     sums: join(spec.outputDir, `${spec.stem}.SHA256SUMS`),
   };
 }
@@ -50,9 +53,9 @@ export function checkOutputs(spec: ImageSpec): void {
   }
 }
 
-/** The reports published beside the image: manifest, package list, SBOM. */
+/** The reports published beside the image: manifest, package list, SBOM, and the changes when compared. */
 export function reportPaths(paths: OutputPaths): string[] {
-  return [paths.manifest, paths.packages, paths.sbom];
+  return [paths.manifest, paths.packages, paths.sbom, ...(paths.changes ? [paths.changes] : [])];
 }
 
 /** The folder a build works in, next to its final files, and the names of what it makes there. */
@@ -66,6 +69,7 @@ export interface Staging {
   manifest: string;
   packages: string;
   sbom: string;
+  changes: string;
   sums: string;
   entry: Registration;
 }
@@ -87,6 +91,7 @@ export async function openStaging(ctx: BuildContext): Promise<Staging> {
     manifest: join(dir, `${spec.stem}.manifest.json`),
     packages: join(dir, `${spec.stem}.packages`),
     sbom: join(dir, `${spec.stem}.cdx.json`),
+    changes: join(dir, `${spec.stem}.changes`),
     sums: join(dir, `${spec.stem}.SHA256SUMS`),
     entry,
   };
@@ -106,6 +111,7 @@ export async function publishImage(ctx: BuildContext, staging: Staging, paths: O
     [staging.manifest, paths.manifest],
     [staging.packages, paths.packages],
     [staging.sbom, paths.sbom],
+    [staging.changes, paths.changes],
     [staging.checksum, paths.checksum],
     [staging.sums, paths.sums],
   ];

@@ -98,6 +98,7 @@ describe('action inputs', () => {
         'stall-timeout': '0',
         'zero-free-space': undefined,
         generalize: undefined,
+        'previous-manifest': undefined,
         compress: undefined,
         'boot-test': true,
       },

@@ -128,6 +128,7 @@ describe('the option table', () => {
       'stall-timeout': true,
       'zero-free-space': true,
       generalize: true,
+      'previous-manifest': true,
       compress: true,
       'boot-test': true,
       strict: true,
