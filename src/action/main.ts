@@ -23,6 +23,7 @@ import { Interruption } from '../pipeline/interruption.js';
 function setOutputs(result: BuildResult): void {
   core.setOutput(Output.Image, result.image);
   core.setOutput(Output.ImagePath, result.imagePath);
+  core.setOutput(Output.ImagePaths, JSON.stringify(result.images.map((image) => image.path)));
   core.setOutput(Output.Format, result.format);
   core.setOutput(Output.Size, String(result.size));
   core.setOutput(Output.DiskUsage, String(result.diskUsage));

@@ -80,7 +80,7 @@ function resultRows(summary: BuildSummary, result: BuildResult): Array<[string, 
   const rows: Array<[string, string]> = [
     ['Image', code(result.image)],
     ['Path', code(result.imagePath)],
-    ['Format', escapeHtml(result.format)],
+    ['Format', escapeHtml(result.images.map((image) => image.format).join(', ') || result.format)],
     ['Size', `${formatBytes(result.size)} (${result.size} bytes; ${formatBytes(result.diskUsage)} on disk)`],
     ['SHA-256', code(result.sha256)],
     ['Distribution', escapeHtml(result.distribution || 'unknown (no /etc/os-release)')],
@@ -100,6 +100,12 @@ function resultRows(summary: BuildSummary, result: BuildResult): Array<[string, 
     rows.push(['Previous manifest from the Actions cache', code(summary.cache.manifestRestored)]);
   if (summary.cache?.manifestSaved)
     rows.push(['Manifest saved to the Actions cache', code(summary.cache.manifestSaved)]);
+  for (const image of result.images.slice(1)) {
+    rows.push([
+      `Image (${escapeHtml(image.format)})`,
+      `${code(image.path)}, ${formatBytes(image.size)}, SHA-256 ${code(image.sha256)}`,
+    ]);
+  }
   if (result.rawPath) rows.push(['Raw image kept', code(result.rawPath)]);
   if (result.bootSeconds !== undefined) {
     rows.push([

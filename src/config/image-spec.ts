@@ -5,6 +5,7 @@ import { redactSecrets, redactUri, secretsInText, secretsOf } from '../net/crede
 import { ConfigParser, DEFAULT_SECTION, parseBoolean } from './configparser.js';
 import {
   badValueMessage,
+  listItems,
   optionByKey,
   parseVnc,
   valueProblem,
@@ -62,7 +63,10 @@ export interface ImageSpec {
   outputDir: string;
   /** `<cache_dir>/<name>`: where installer files are cached. */
   cacheDir: string;
+  /** The first of `formats`: the image the boot test boots and the outputs name first. */
   format: ImageFormat;
+  /** Every format to write, in the order given, each converted from the one install's raw disk. */
+  formats: ImageFormat[];
   imageSize: number;
   ramMiB: number;
   cores: number;
@@ -266,6 +270,10 @@ class SectionReader {
     return this.text(key) as ChoiceOf<K>;
   }
 
+  choices<K extends KeyOfKind<'choices'>>(key: K): Array<ChoiceOf<K>> {
+    return listItems(this.text(key) as string) as Array<ChoiceOf<K>>;
+  }
+
   bytes(key: KeyOfKind<'size'>): number {
     return parseBytes(this.text(key) as string) as number;
   }
@@ -297,8 +305,9 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     stem: `${image}-${context.date}`,
     outputDir: context.outputDir,
     cacheDir: join(resolve(expandHome(options.cache_dir ?? defaultCacheDir())), image),
-    format: read.choice('format'),
-    imageSize: read.bytes('image-size'),
+    format: read.choices('format')[0],
+    formats: read.choices('format'),
+    imageSize: diskSize(read.bytes('image-size'), read.choices('format')),
     ...machine,
     installer: resolveInstaller(options, problem),
     verification: resolveVerification(options, problem, parseSource),
@@ -327,6 +336,19 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     },
   };
 }
+
+/**
+ * The raw disk's size: `image-size`, rounded up to a whole MiB when a VHD is
+ * among the formats (Azure takes only VHDs of a whole number of MiB; every
+ * format of one build has the same virtual size).
+ */
+export function diskSize(imageSize: number, formats: readonly ImageFormat[]): number {
+  if (!formats.includes('vhd')) return imageSize;
+  return Math.ceil(imageSize / VHD_ALIGNMENT) * VHD_ALIGNMENT;
+}
+
+/** VHD images for Azure have a virtual size of a whole number of MiB. */
+export const VHD_ALIGNMENT = 2 ** 20;
 
 /** A path that exists must be a folder to be the output folder (one that does not exist fails before the build). */
 function checkOutputFolder(outputDir: string): void {

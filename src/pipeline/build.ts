@@ -8,7 +8,7 @@ import { SystemHost } from '../host/system-host.js';
 import { bootTest, type BootTestResult } from './boot-test.js';
 import { writeChecksum } from './checksum.js';
 import type { BuildContext, Downloader } from './context.js';
-import { convertToQcow2 } from './convert.js';
+import { convertImage } from './convert.js';
 import { createRawDisk } from './disk.js';
 import { dryRunHost } from './dry-run.js';
 import { fetchInstaller, type FetchedInstaller } from './fetch.js';
@@ -60,6 +60,8 @@ export interface BuildResult {
   diskUsage: number;
   sha256: string;
   checksumPath: string;
+  /** Every format's image, the first being the one above. */
+  images: Array<{ format: ImageSpec['format']; path: string; checksumPath: string; sha256: string; size: number }>;
   rawPath?: string;
   /** `<stem>.manifest.json`, `<stem>.packages`, `<stem>.cdx.json` and `<stem>.SHA256SUMS`. */
   manifestPath: string;
@@ -147,20 +149,25 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     };
     await run.step('install', () => installSystem(ctx, install, installer, accelerator));
     const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw));
-    if (spec.format === 'qcow2') await run.step('convert', () => convertToQcow2(ctx, staging.raw, staging.image));
-    const sha256 = await run.step('checksum', () =>
-      writeChecksum(ctx, staging.image, staging.checksum, `${spec.stem}.${spec.format}`),
-    );
+    if (spec.formats.some((format) => format !== 'raw')) await run.step('convert', () => convertImages(ctx, staging));
+    const sums = await run.step('checksum', () => writeChecksums(ctx, staging));
+    const sha256 = sums[0];
     const reports = await run.step('reports', () =>
-      writeReports(ctx, staging, paths, { sha256, inventory: scrubbed.inventory, installer, previous }),
+      writeReports(ctx, staging, paths, { sums, inventory: scrubbed.inventory, installer, previous }),
     );
     // Before anything is published or uploaded: an image that does not boot goes nowhere.
     const boot = spec.bootTest.enabled
       ? await run.step('boot-test', () => bootTest(ctx, staging.image, accelerator))
       : undefined;
     await run.step('publish', () => publishImage(ctx, staging, paths));
-    const result = await run.published(paths, { sha256, accelerator, scrubbed, installer, boot, reports });
-    const upload = { image: paths.image, checksum: paths.checksum, reports: reportPaths(paths), sums: paths.sums };
+    const result = await run.published(paths, { sha256, sums, accelerator, scrubbed, installer, boot, reports });
+    const upload = {
+      image: paths.image,
+      checksum: paths.checksum,
+      more: paths.images.slice(1).map((image) => ({ image: image.path, checksum: image.checksum })),
+      reports: reportPaths(paths),
+      sums: paths.sums,
+    };
     result.uploads = await run.step('upload', () => uploadImage(ctx, upload));
     const postBuild = spec.postBuildCommand;
     if (postBuild) await run.step('post-build', () => runPostBuildCommand(ctx, postBuild, paths.image));
@@ -168,6 +175,20 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   } catch (error) {
     throw await run.fail(error, paths);
   }
+}
+
+/** Each format but raw, converted from the one raw disk. */
+async function convertImages(ctx: BuildContext, staging: Staging): Promise<void> {
+  for (const image of staging.images) {
+    if (image.format !== 'raw') await convertImage(ctx, staging.raw, image.path, image.format);
+  }
+}
+
+/** Each image's `.sha256sum`; their digests, in the order of the formats. */
+async function writeChecksums(ctx: BuildContext, staging: Staging): Promise<string[]> {
+  const sums: string[] = [];
+  for (const image of staging.images) sums.push(await writeChecksum(ctx, image.path, image.checksum));
+  return sums;
 }
 
 /** The staging folder, and the raw disk in it. */
@@ -179,6 +200,7 @@ async function stageDisk(ctx: BuildContext): Promise<Staging> {
 
 interface Outcome {
   sha256: string;
+  sums: string[];
   accelerator: 'kvm' | 'tcg';
   scrubbed: ScrubResult;
   installer: FetchedInstaller;
@@ -225,6 +247,17 @@ class BuildRun {
   /** The result of a published image; it stays, and is reported, whatever happens to the upload. */
   async published(paths: OutputPaths, outcome: Outcome): Promise<BuildResult> {
     const info = await this.ctx.host.stat(paths.image);
+    const images: BuildResult['images'] = [];
+    for (const [index, image] of paths.images.entries()) {
+      const size = index === 0 ? info.size : (await this.ctx.host.stat(image.path)).size;
+      images.push({
+        format: image.format,
+        path: image.path,
+        checksumPath: image.checksum,
+        sha256: outcome.sums[index],
+        size,
+      });
+    }
     this.result = {
       image: `${this.ctx.spec.stem}.${this.ctx.spec.format}`,
       imagePath: paths.image,
@@ -233,6 +266,7 @@ class BuildRun {
       diskUsage: info.blocks * 512,
       sha256: outcome.sha256,
       checksumPath: paths.checksum,
+      images,
       rawPath: paths.raw,
       manifestPath: paths.manifest,
       packagesPath: paths.packages,

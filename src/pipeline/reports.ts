@@ -60,7 +60,7 @@ export async function writeReports(
   ctx: BuildContext,
   staging: Staging,
   paths: OutputPaths,
-  outcome: { sha256: string; inventory: Inventory; installer: FetchedInstaller; previous?: LoadedPrevious },
+  outcome: { sums: string[]; inventory: Inventory; installer: FetchedInstaller; previous?: LoadedPrevious },
 ): Promise<Reports> {
   const { spec, host } = ctx;
   const { inventory } = outcome;
@@ -70,11 +70,11 @@ export async function writeReports(
   const texts: ReportTexts = {
     manifest: manifestJson(spec, { name: image, size: imageSize }, inventory),
     packages: packagesText(inventory),
-    sbom: sbomJson(spec, { name: image, sha256: outcome.sha256 }, inventory, inputs),
+    sbom: sbomJson(spec, { name: image, sha256: outcome.sums[0] }, inventory, inputs),
   };
   const changes = describeChanges(ctx, outcome.previous, { image, imageSize, inventory });
   if (outcome.previous) texts.changes = changes ? changesText(changes) : noChangesTextOf(image, outcome.previous);
-  const count = await writeTexts(ctx, staging, paths, outcome.sha256, texts);
+  const count = await writeTexts(ctx, staging, paths, outcome.sums, texts);
   const release = inventory.osRelease;
   const reports: Reports = {
     packageCount: inventory.packages.length,
@@ -120,14 +120,14 @@ async function writeTexts(
   ctx: BuildContext,
   staging: Staging,
   paths: OutputPaths,
-  sha256: string,
+  sums: string[],
   texts: ReportTexts,
 ): Promise<number> {
   const { host } = ctx;
   await host.writeFile(staging.manifest, texts.manifest, 0o644);
   await host.writeFile(staging.packages, texts.packages, 0o644);
   await host.writeFile(staging.sbom, texts.sbom, 0o644);
-  const files = [{ path: paths.image, sha256 }];
+  const files = paths.images.map((image, index) => ({ path: image.path, sha256: sums[index] }));
   if (paths.raw) files.push({ path: paths.raw, sha256: host.live ? await sha256File(staging.raw) : '' });
   files.push(
     { path: paths.manifest, sha256: sha256Of(texts.manifest) },
