@@ -1,7 +1,7 @@
 import * as cache from '@actions/cache';
 import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
-import { arch, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { arch } from 'node:os';
+import { dirname, join } from 'node:path';
 import type { ImageSpec } from '../config/image-spec.js';
 import { parseManifest } from '../pipeline/changes.js';
 import type { Reporter } from '../pipeline/reporter.js';
@@ -29,7 +29,12 @@ export function manifestKeyPrefix(spec: ImageSpec, machine = arch()): string {
  */
 export class ManifestCache {
   private readonly prefix: string;
-  /** The folder the cache saves and restores: the same path every run (it is part of the cache's version). */
+  /**
+   * The folder the cache saves and restores, beside the image's installer
+   * cache folder (`<cache_dir>/.manifests/…`): the same path on every runner
+   * that uses the same cache_dir, as it must be (the paths are part of an
+   * entry's version), and not in a shared temporary folder.
+   */
   private readonly dir: string;
   restoredKey: string | undefined;
   savedKey: string | undefined;
@@ -37,10 +42,9 @@ export class ManifestCache {
   constructor(
     private readonly spec: ImageSpec,
     private readonly reporter: Reporter,
-    runnerTemp = process.env.RUNNER_TEMP || tmpdir(),
   ) {
     this.prefix = manifestKeyPrefix(spec);
-    this.dir = join(runnerTemp, 'image-factory-manifest', this.prefix.slice(0, -1));
+    this.dir = join(dirname(spec.cacheDir), '.manifests', this.prefix.slice(0, -1));
   }
 
   /** Whether a cache service is there to keep the manifest in. */
