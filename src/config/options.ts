@@ -243,7 +243,12 @@ export const OPTIONS = [
       (parseBytes(value) ?? 0) < MIN_IMAGE_SIZE ? 'is too small for a partition table; use at least 1 MiB.' : undefined,
     help: "size of the image's disk, e.g. 4G (legacy binary), '4 GiB', '5 GB'",
   },
-  { key: 'keep-raw', kind: 'boolean', default: 'no', help: 'keep the raw image beside the qcow2' },
+  {
+    key: 'keep-raw',
+    kind: 'boolean',
+    default: 'no',
+    help: 'keep the raw image beside the images of the other formats (when raw is not among them)',
+  },
   {
     key: 'mac',
     cli: { long: 'mac', arg: 'mac' },
