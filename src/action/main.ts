@@ -14,6 +14,7 @@ import { readInputs } from './inputs.js';
 import { inputSecrets } from './secrets.js';
 import { redactSecrets } from '../net/credentials.js';
 import { InstallerCache } from './installer-cache.js';
+import { ManifestCache } from './manifest-cache.js';
 import { savePendingResources } from './pending-resources.js';
 import { resolveActionSpec } from './resolve-spec.js';
 import { writeSummary } from './summary.js';
@@ -22,6 +23,7 @@ import { Interruption } from '../pipeline/interruption.js';
 function setOutputs(result: BuildResult): void {
   core.setOutput(Output.Image, result.image);
   core.setOutput(Output.ImagePath, result.imagePath);
+  core.setOutput(Output.ImagePaths, JSON.stringify(result.images.map((image) => image.path)));
   core.setOutput(Output.Format, result.format);
   core.setOutput(Output.Size, String(result.size));
   core.setOutput(Output.DiskUsage, String(result.diskUsage));
@@ -32,6 +34,7 @@ function setOutputs(result: BuildResult): void {
   core.setOutput(Output.PackagesPath, result.packagesPath);
   core.setOutput(Output.SbomPath, result.sbomPath);
   core.setOutput(Output.ChecksumsPath, result.checksumsPath);
+  if (result.changesPath) core.setOutput(Output.ChangesPath, result.changesPath);
   core.setOutput(Output.Packages, String(result.packageCount));
   core.setOutput(Output.Generalized, JSON.stringify(result.generalized));
   core.setOutput(Output.ConsoleLog, result.consoleLog);
@@ -140,12 +143,28 @@ async function buildWithCache(
   // restore() says why when the cache takes no part; that one line needs no group.
   if (installerCache.active) await reporter.group('Restore the installer cache', () => installerCache.restore());
   else await installerCache.restore();
-  const result = await buildImage({ spec, reporter, signal, onResources: savePendingResources, onChecked });
+  const manifestCache = new ManifestCache(spec, reporter);
+  const compared = manifestCache.active
+    ? await reporter.group('Restore the last manifest', () => manifestCache.restore())
+    : spec;
+  const result = await buildImage({
+    spec: compared,
+    reporter,
+    signal,
+    onResources: savePendingResources,
+    onChecked,
+  });
   setOutputs(result);
   if (!result.cacheHit && installerCache.active)
     await reporter.group('Save the installer cache', () => installerCache.save(result.installer));
+  if (manifestCache.available) await reporter.group('Save the manifest', () => manifestCache.save(result.manifestPath));
   reporter.info(`Built ${result.imagePath} (sha256 ${result.sha256}).`);
-  const cache = { restored: installerCache.restoredKey, saved: installerCache.savedKey };
+  const cache = {
+    restored: installerCache.restoredKey,
+    saved: installerCache.savedKey,
+    manifestRestored: manifestCache.restoredKey,
+    manifestSaved: manifestCache.savedKey,
+  };
   await writeSummary({ image: spec.name, steps: reporter.steps, result, cache });
 }
 

@@ -2,6 +2,7 @@ import * as core from '@actions/core';
 import { basename } from 'node:path';
 import { formatBytes, formatDuration } from '../config/units.js';
 import type { BuildResult } from '../pipeline/build.js';
+import { changeCounts, sizeChange, type Changes } from '../pipeline/changes.js';
 import { STEP_TITLES, type Step } from '../pipeline/reporter.js';
 import type { StepRecord } from './action-reporter.js';
 
@@ -11,7 +12,7 @@ export interface BuildSummary {
   result?: BuildResult;
   failure?: { step?: Step; message: string };
   /** The Actions cache key restored or saved, when there was one. */
-  cache?: { restored?: string; saved?: string };
+  cache?: { restored?: string; saved?: string; manifestRestored?: string; manifestSaved?: string };
 }
 
 function escapeHtml(text: string): string {
@@ -56,6 +57,8 @@ export function renderSummary(summary: BuildSummary): string {
     parts.push(`<h3>Generalisation</h3>\n${table(['Operation', 'Path', 'Done'], rows)}`);
   }
 
+  if (result?.changes) parts.push(changesSection(result.changes, result.changesPath));
+
   if (result?.uploads.length) {
     const rows = result.uploads.map((upload): [string, string, string, string, string] => [
       escapeHtml(upload.destination),
@@ -77,7 +80,7 @@ function resultRows(summary: BuildSummary, result: BuildResult): Array<[string, 
   const rows: Array<[string, string]> = [
     ['Image', code(result.image)],
     ['Path', code(result.imagePath)],
-    ['Format', escapeHtml(result.format)],
+    ['Format', escapeHtml(result.images.map((image) => image.format).join(', ') || result.format)],
     ['Size', `${formatBytes(result.size)} (${result.size} bytes; ${formatBytes(result.diskUsage)} on disk)`],
     ['SHA-256', code(result.sha256)],
     ['Distribution', escapeHtml(result.distribution || 'unknown (no /etc/os-release)')],
@@ -93,6 +96,16 @@ function resultRows(summary: BuildSummary, result: BuildResult): Array<[string, 
   ];
   if (summary.cache?.restored) rows.push(['Restored from the Actions cache', code(summary.cache.restored)]);
   if (summary.cache?.saved) rows.push(['Saved to the Actions cache', code(summary.cache.saved)]);
+  if (summary.cache?.manifestRestored)
+    rows.push(['Previous manifest from the Actions cache', code(summary.cache.manifestRestored)]);
+  if (summary.cache?.manifestSaved)
+    rows.push(['Manifest saved to the Actions cache', code(summary.cache.manifestSaved)]);
+  for (const image of result.images.slice(1)) {
+    rows.push([
+      `Image (${escapeHtml(image.format)})`,
+      `${code(image.path)}, ${formatBytes(image.size)}, SHA-256 ${code(image.sha256)}`,
+    ]);
+  }
   if (result.rawPath) rows.push(['Raw image kept', code(result.rawPath)]);
   if (result.bootSeconds !== undefined) {
     rows.push([
@@ -102,6 +115,48 @@ function resultRows(summary: BuildSummary, result: BuildResult): Array<[string, 
   }
   return rows;
 }
+
+/** What changed since the previous manifest: the counts and the size, then one row a package changed. */
+function changesSection(changes: Changes, path: string | undefined): string {
+  const since = changes.previous.image || changes.previous.source;
+  const head =
+    `<h3>Changes since ${escapeHtml(since)}</h3>\n` +
+    `<p>${escapeHtml(changeCounts(changes))}; image size ${escapeHtml(sizeChange(changes))}` +
+    `${path ? ` (${code(basename(path))})` : ''}.</p>`;
+  const rows: string[][] = [
+    ...changes.added.map((entry) => [
+      'added',
+      code(entry.name),
+      escapeHtml(entry.architecture),
+      '',
+      code(entry.version),
+    ]),
+    ...changes.removed.map((entry) => [
+      'removed',
+      code(entry.name),
+      escapeHtml(entry.architecture),
+      code(entry.version),
+      '',
+    ]),
+    ...(['upgraded', 'downgraded'] as const).flatMap((kind) =>
+      changes[kind].map((entry) => [
+        kind,
+        code(entry.name),
+        escapeHtml(entry.architecture),
+        code(entry.from),
+        code(entry.to),
+      ]),
+    ),
+  ];
+  if (!rows.length) return head;
+  // A summary is limited in size (1 MiB): a whole release upgrade is in the .changes file.
+  const shown = rows.slice(0, MAX_CHANGE_ROWS);
+  if (rows.length > shown.length)
+    shown.push(['', `… ${rows.length - shown.length} more in the .changes file`, '', '', '']);
+  return `${head}\n${table(['Change', 'Package', 'Architecture', 'Before', 'After'], shown)}`;
+}
+
+const MAX_CHANGE_ROWS = 500;
 
 /** What the installer files were verified against: files and sums, the list's hash, the signing keys. */
 function verificationCell(result: BuildResult): string {

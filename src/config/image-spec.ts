@@ -5,6 +5,7 @@ import { redactSecrets, redactUri, secretsInText, secretsOf } from '../net/crede
 import { ConfigParser, DEFAULT_SECTION, parseBoolean } from './configparser.js';
 import {
   badValueMessage,
+  listItems,
   optionByKey,
   parseVnc,
   valueProblem,
@@ -62,7 +63,10 @@ export interface ImageSpec {
   outputDir: string;
   /** `<cache_dir>/<name>`: where installer files are cached. */
   cacheDir: string;
+  /** The first of `formats`: the image the boot test boots and the outputs name first. */
   format: ImageFormat;
+  /** Every format to write, in the order given, each converted from the one install's raw disk. */
+  formats: ImageFormat[];
   imageSize: number;
   ramMiB: number;
   cores: number;
@@ -71,6 +75,8 @@ export interface ImageSpec {
   /** The signed checksums the installer files are verified against, when configured. */
   verification?: VerificationSpec;
   answerFile?: { kind: AnswerKind; path: string };
+  /** An earlier build's manifest to compare this one with (`previous-manifest`). */
+  previousManifest?: InstallerSource;
   answerDelivery: AnswerDelivery;
   append: string;
   mac?: string;
@@ -264,6 +270,10 @@ class SectionReader {
     return this.text(key) as ChoiceOf<K>;
   }
 
+  choices<K extends KeyOfKind<'choices'>>(key: K): Array<ChoiceOf<K>> {
+    return listItems(this.text(key) as string) as Array<ChoiceOf<K>>;
+  }
+
   bytes(key: KeyOfKind<'size'>): number {
     return parseBytes(this.text(key) as string) as number;
   }
@@ -295,12 +305,14 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     stem: `${image}-${context.date}`,
     outputDir: context.outputDir,
     cacheDir: join(resolve(expandHome(options.cache_dir ?? defaultCacheDir())), image),
-    format: read.choice('format'),
-    imageSize: read.bytes('image-size'),
+    format: read.choices('format')[0],
+    formats: read.choices('format'),
+    imageSize: diskSize(read.bytes('image-size'), read.choices('format')),
     ...machine,
     installer: resolveInstaller(options, problem),
     verification: resolveVerification(options, problem, parseSource),
     answerFile: resolveAnswerFile(options, problem),
+    previousManifest: resolvePreviousManifest(options, problem),
     answerDelivery: read.choice('answer-delivery'),
     append: options.append ?? '',
     accelerator: read.choice('accelerator'),
@@ -324,6 +336,19 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     },
   };
 }
+
+/**
+ * The raw disk's size: `image-size`, rounded up to a whole MiB when a VHD is
+ * among the formats (Azure takes only VHDs of a whole number of MiB; every
+ * format of one build has the same virtual size).
+ */
+export function diskSize(imageSize: number, formats: readonly ImageFormat[]): number {
+  if (!formats.includes('vhd')) return imageSize;
+  return Math.ceil(imageSize / VHD_ALIGNMENT) * VHD_ALIGNMENT;
+}
+
+/** VHD images for Azure have a virtual size of a whole number of MiB. */
+export const VHD_ALIGNMENT = 2 ** 20;
 
 /** A path that exists must be a folder to be the output folder (one that does not exist fails before the build). */
 function checkOutputFolder(outputDir: string): void {
@@ -438,6 +463,26 @@ function resolveAnswerFile(options: Record<string, string>, problem: Problem): I
   }
   if (!statSync(path).isFile()) throw problem(kind, `the answer file '${path}' is not a regular file.`);
   return { kind, path };
+}
+
+/** `previous-manifest`: a path that must be a readable file now, or an http(s) URL (fetched before the build). */
+function resolvePreviousManifest(options: Record<string, string>, problem: Problem): InstallerSource | undefined {
+  const value = options['previous-manifest']?.trim();
+  if (value === undefined || value === '') return undefined;
+  const source = parseSource(value, (message) => problem('previous-manifest', message));
+  if (source.scheme === 'rsync') {
+    throw problem('previous-manifest', `'${source.display}' is an rsync: URL; give a path or an http(s) URL.`);
+  }
+  if (source.scheme !== 'file') return source;
+  try {
+    accessSync(source.location, constants.R_OK);
+  } catch {
+    throw problem('previous-manifest', `the manifest '${source.location}' does not exist or is not readable.`);
+  }
+  if (!statSync(source.location).isFile()) {
+    throw problem('previous-manifest', `the manifest '${source.location}' is not a regular file.`);
+  }
+  return source;
 }
 
 /**

@@ -11,12 +11,14 @@ import { durationProblem, parseBytes, parseDuration, sizeProblem } from './units
 
 /**
  * What an option's value is. The scalar kinds (choice, size, duration,
- * boolean, count, string, path, regex) are checked here for every door; the
+ * boolean, count, string, path, regex) and choices (a comma-separated list of
+ * choices, each once) are checked here for every door; the
  * others are documented here and checked where they are used (uri, checksum,
  * answer-file and list in image-spec.ts, file and text in action/inputs.ts).
  */
 export type OptionKind =
   | 'choice'
+  | 'choices'
   | 'size'
   | 'duration'
   | 'boolean'
@@ -226,10 +228,10 @@ export const OPTIONS = [
     key: 'format',
     cli: { long: 'format', short: 'f', arg: 'format' },
     input: 'format',
-    kind: 'choice',
-    choices: ['raw', 'qcow2'],
+    kind: 'choices',
+    choices: ['raw', 'qcow2', 'vmdk', 'vhdx', 'vhd'],
     default: 'raw',
-    help: 'image format',
+    help: 'image format, or a comma-separated list of them, all converted from one install (`qcow2, vmdk`); vmdk is streamOptimized (VMware, OVA), vhd is fixed with its size rounded up to 1 MiB (Azure); the first is the one the boot test boots',
   },
   {
     key: 'image-size',
@@ -241,7 +243,12 @@ export const OPTIONS = [
       (parseBytes(value) ?? 0) < MIN_IMAGE_SIZE ? 'is too small for a partition table; use at least 1 MiB.' : undefined,
     help: "size of the image's disk, e.g. 4G (legacy binary), '4 GiB', '5 GB'",
   },
-  { key: 'keep-raw', kind: 'boolean', default: 'no', help: 'keep the raw image beside the qcow2' },
+  {
+    key: 'keep-raw',
+    kind: 'boolean',
+    default: 'no',
+    help: 'keep the raw image beside the images of the other formats (when raw is not among them)',
+  },
   {
     key: 'mac',
     cli: { long: 'mac', arg: 'mac' },
@@ -333,6 +340,14 @@ export const OPTIONS = [
     help:
       'make the image safe to clone after the install, as virt-sysprep does: yes (empty the machine ID, remove SSH host keys, ' +
       'DHCP leases, random seed, cloud-init state, shell histories, /tmp, package caches), check (only report them) or no',
+  },
+  {
+    key: 'previous-manifest',
+    cli: { long: 'previous-manifest', arg: 'manifest' },
+    input: 'previous-manifest',
+    kind: 'uri',
+    new: true,
+    help: "an earlier build's <image>-<date>.manifest.json (a path or an http(s) URL): the build writes <image>-<date>.changes, the packages added, removed, upgraded and downgraded since, and the image's size change (the action keeps the last manifest of each image in the Actions cache and uses it when this is unset)",
   },
   {
     key: 'compress',
@@ -443,8 +458,8 @@ export type KeyedOption = Extract<OptionEntry, { key: string }>;
 export type OptionKey = KeyedOption['key'];
 /** The keys of one kind. */
 export type KeyOfKind<K extends OptionKind> = Extract<KeyedOption, { kind: K }>['key'];
-/** The values of a choice, e.g. ChoiceOf<'format'> = 'raw' | 'qcow2'. */
-export type ChoiceOf<K extends KeyOfKind<'choice'>> = Extract<KeyedOption, { key: K }>['choices'][number];
+/** The values of a choice, or of each item of a list of choices: ChoiceOf<'compress'> = 'none' | 'zlib' | 'zstd'. */
+export type ChoiceOf<K extends KeyOfKind<'choice' | 'choices'>> = Extract<KeyedOption, { key: K }>['choices'][number];
 
 type ValueOf<E extends OptionEntry> = E['kind'] extends 'boolean' ? boolean : string;
 type Camel<S extends string> = S extends `${infer Head}-${infer Tail}` ? `${Head}${Capitalize<Camel<Tail>>}` : S;
@@ -493,6 +508,11 @@ export function valueProblem(entry: OptionSpec, text: string): string | undefine
       if (!(entry.choices ?? []).includes(value))
         return `'${value}' is not one of ${(entry.choices ?? []).join(', ')}.`;
       break;
+    case 'choices': {
+      const problem = choicesProblem(entry.choices ?? [], value);
+      if (problem !== undefined) return problem;
+      break;
+    }
     case 'size': {
       const problem = sizeProblem(value);
       if (problem !== undefined) return `'${text}' ${problem}`;
@@ -528,6 +548,26 @@ export function valueProblem(entry: OptionSpec, text: string): string | undefine
   return undefined;
 }
 
+/** The items of a comma-separated list of choices, trimmed (empty items kept, for the check to name). */
+export function listItems(value: string): string[] {
+  return value.split(',').map((item) => item.trim());
+}
+
+/** What is wrong with a comma-separated list of choices: an empty item, one not accepted, one given twice. */
+function choicesProblem(choices: readonly string[], value: string): string | undefined {
+  const items = listItems(value);
+  const accepted = `one or more of ${choices.join(', ')}, separated by commas`;
+  if (items.some((item) => item === '')) return `'${value}' has an empty item; give ${accepted}.`;
+  const unknown = items.find((item) => !choices.includes(item));
+  if (unknown !== undefined) {
+    const where = items.length > 1 ? ` (in '${value}')` : '';
+    return `'${unknown}'${where} is not one of ${choices.join(', ')}.`;
+  }
+  const twice = items.find((item, index) => items.indexOf(item) !== index);
+  if (twice !== undefined) return `'${value}' names ${twice} twice; name each once.`;
+  return undefined;
+}
+
 /** Where a value was given: a flag, an action input, or a key of an image's section at a place in a file. */
 export type Door = { flag: true } | { input: true } | { image: string; at: string };
 
@@ -546,7 +586,8 @@ export function badValueMessage(entry: OptionSpec, door: Door, problem: string):
 /** The --help line of an option: its help, then its values and default where it has them. */
 export function flagHelp(entry: OptionSpec): string {
   const notes: string[] = [];
-  if (entry.choices) notes.push(`one of ${entry.choices.join(', ')}`);
+  if (entry.choices)
+    notes.push(`${entry.kind === 'choices' ? 'one or more of' : 'one of'} ${entry.choices.join(', ')}`);
   const fallback = entry.defaultDoc ?? (entry.kind === 'boolean' ? undefined : entry.default);
   if (fallback) notes.push(`default: ${fallback}`);
   return notes.length ? `${entry.help} (${notes.join('; ')})` : entry.help;

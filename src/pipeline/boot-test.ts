@@ -1,6 +1,8 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from '../config/units.js';
+import type { ImageFormat } from '../config/image-spec.js';
+import { QEMU_FORMAT } from './convert.js';
 import { CommandError } from '../host/command-error.js';
 import { AbortedError } from '../host/exec.js';
 import { libvirtUri } from '../host/libvirt.js';
@@ -69,11 +71,12 @@ export function consoleMatches(expect: RegExp, text: string): boolean {
   return expect.test(text) || expect.test(splitMessages(text));
 }
 
-/** `raw` or `qcow2`, from the file name; the build's format otherwise. */
-function formatOf(ctx: BuildContext, imagePath: string): 'raw' | 'qcow2' {
-  if (/\.qcow2$/i.test(imagePath)) return 'qcow2';
-  if (/\.(raw|img)$/i.test(imagePath)) return 'raw';
-  return ctx.spec.format;
+/** qemu's name of the image's format, from the file name; the build's first format otherwise. */
+function formatOf(ctx: BuildContext, imagePath: string): string {
+  const extension = /\.([a-z0-9]+)$/i.exec(imagePath)?.[1].toLowerCase();
+  if (extension === 'img') return 'raw';
+  const known = Object.keys(QEMU_FORMAT).find((format) => format === extension) as ImageFormat | undefined;
+  return QEMU_FORMAT[known ?? ctx.spec.format];
 }
 
 function describeExpectations(expect: RegExp, cloudInit: boolean, token: string): string {

@@ -8,7 +8,7 @@ import { SystemHost } from '../host/system-host.js';
 import { bootTest, type BootTestResult } from './boot-test.js';
 import { writeChecksum } from './checksum.js';
 import type { BuildContext, Downloader } from './context.js';
-import { convertToQcow2 } from './convert.js';
+import { convertImage } from './convert.js';
 import { createRawDisk } from './disk.js';
 import { dryRunHost } from './dry-run.js';
 import { fetchInstaller, type FetchedInstaller } from './fetch.js';
@@ -17,6 +17,8 @@ import { runPostBuildCommand } from './post-build.js';
 import type { Reporter, Step } from './reporter.js';
 import { CleanupStack, type Resource } from './resources.js';
 import { writeReports, type Reports } from './reports.js';
+import { loadPreviousManifest } from './previous-manifest.js';
+import type { Changes } from './changes.js';
 import type { GeneralizeRow } from './generalize.js';
 import { scrubImage, type ScrubResult } from './scrub.js';
 import {
@@ -58,12 +60,18 @@ export interface BuildResult {
   diskUsage: number;
   sha256: string;
   checksumPath: string;
+  /** Every format's image, the first being the one above. */
+  images: Array<{ format: ImageSpec['format']; path: string; checksumPath: string; sha256: string; size: number }>;
   rawPath?: string;
   /** `<stem>.manifest.json`, `<stem>.packages`, `<stem>.cdx.json` and `<stem>.SHA256SUMS`. */
   manifestPath: string;
   packagesPath: string;
   sbomPath: string;
   checksumsPath: string;
+  /** `<stem>.changes`, when a previous manifest was given. */
+  changesPath?: string;
+  /** What changed since the previous manifest, when it was compared. */
+  changes?: Changes;
   packageCount: number;
   distribution: string;
   kernel: string;
@@ -117,6 +125,15 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   // Checks of the machine, before anything is created on it.
   if (host.live) checkOutputs(spec);
   if (host.live) checkHost(spec);
+  // Read (or downloaded) before anything is created: a bad manifest is bad input.
+  const previous = spec.previousManifest
+    ? await loadPreviousManifest(spec.previousManifest, {
+        reporter,
+        live: host.live,
+        download: options.download,
+        signal: options.signal,
+      })
+    : undefined;
   options.onChecked?.();
   const run = new BuildRun(options, host);
   const { ctx } = run;
@@ -132,20 +149,25 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     };
     await run.step('install', () => installSystem(ctx, install, installer, accelerator));
     const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw));
-    if (spec.format === 'qcow2') await run.step('convert', () => convertToQcow2(ctx, staging.raw, staging.image));
-    const sha256 = await run.step('checksum', () =>
-      writeChecksum(ctx, staging.image, staging.checksum, `${spec.stem}.${spec.format}`),
-    );
+    if (spec.formats.some((format) => format !== 'raw')) await run.step('convert', () => convertImages(ctx, staging));
+    const sums = await run.step('checksum', () => writeChecksums(ctx, staging));
+    const sha256 = sums[0];
     const reports = await run.step('reports', () =>
-      writeReports(ctx, staging, paths, { sha256, inventory: scrubbed.inventory, installer }),
+      writeReports(ctx, staging, paths, { sums, inventory: scrubbed.inventory, installer, previous }),
     );
     // Before anything is published or uploaded: an image that does not boot goes nowhere.
     const boot = spec.bootTest.enabled
       ? await run.step('boot-test', () => bootTest(ctx, staging.image, accelerator))
       : undefined;
     await run.step('publish', () => publishImage(ctx, staging, paths));
-    const result = await run.published(paths, { sha256, accelerator, scrubbed, installer, boot, reports });
-    const upload = { image: paths.image, checksum: paths.checksum, reports: reportPaths(paths), sums: paths.sums };
+    const result = await run.published(paths, { sha256, sums, accelerator, scrubbed, installer, boot, reports });
+    const upload = {
+      image: paths.image,
+      checksum: paths.checksum,
+      more: paths.images.slice(1).map((image) => ({ image: image.path, checksum: image.checksum })),
+      reports: reportPaths(paths),
+      sums: paths.sums,
+    };
     result.uploads = await run.step('upload', () => uploadImage(ctx, upload));
     const postBuild = spec.postBuildCommand;
     if (postBuild) await run.step('post-build', () => runPostBuildCommand(ctx, postBuild, paths.image));
@@ -153,6 +175,20 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   } catch (error) {
     throw await run.fail(error, paths);
   }
+}
+
+/** Each format but raw, converted from the one raw disk. */
+async function convertImages(ctx: BuildContext, staging: Staging): Promise<void> {
+  for (const image of staging.images) {
+    if (image.format !== 'raw') await convertImage(ctx, staging.raw, image.path, image.format);
+  }
+}
+
+/** Each image's `.sha256sum`; their digests, in the order of the formats. */
+async function writeChecksums(ctx: BuildContext, staging: Staging): Promise<string[]> {
+  const sums: string[] = [];
+  for (const image of staging.images) sums.push(await writeChecksum(ctx, image.path, image.checksum));
+  return sums;
 }
 
 /** The staging folder, and the raw disk in it. */
@@ -164,6 +200,7 @@ async function stageDisk(ctx: BuildContext): Promise<Staging> {
 
 interface Outcome {
   sha256: string;
+  sums: string[];
   accelerator: 'kvm' | 'tcg';
   scrubbed: ScrubResult;
   installer: FetchedInstaller;
@@ -210,6 +247,17 @@ class BuildRun {
   /** The result of a published image; it stays, and is reported, whatever happens to the upload. */
   async published(paths: OutputPaths, outcome: Outcome): Promise<BuildResult> {
     const info = await this.ctx.host.stat(paths.image);
+    const images: BuildResult['images'] = [];
+    for (const [index, image] of paths.images.entries()) {
+      const size = index === 0 ? info.size : (await this.ctx.host.stat(image.path)).size;
+      images.push({
+        format: image.format,
+        path: image.path,
+        checksumPath: image.checksum,
+        sha256: outcome.sums[index],
+        size,
+      });
+    }
     this.result = {
       image: `${this.ctx.spec.stem}.${this.ctx.spec.format}`,
       imagePath: paths.image,
@@ -218,11 +266,13 @@ class BuildRun {
       diskUsage: info.blocks * 512,
       sha256: outcome.sha256,
       checksumPath: paths.checksum,
+      images,
       rawPath: paths.raw,
       manifestPath: paths.manifest,
       packagesPath: paths.packages,
       sbomPath: paths.sbom,
       checksumsPath: paths.sums,
+      changesPath: paths.changes,
       ...outcome.reports,
       consoleLog: paths.consoleLog,
       accelerator: outcome.accelerator,

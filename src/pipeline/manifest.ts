@@ -17,11 +17,14 @@ export interface BuildInput {
 }
 
 /** `<stem>.manifest.json`: what the image holds, for people and for the next build's comparison. */
-export function manifestJson(spec: ImageSpec, image: string, inventory: Inventory): string {
+export function manifestJson(spec: ImageSpec, image: { name: string; size: number }, inventory: Inventory): string {
   const release = inventory.osRelease;
   const manifest = {
-    image,
+    image: image.name,
     date: spec.date,
+    format: spec.format,
+    // Bytes of the image file: the next build's changes report shows the difference.
+    imageSize: image.size,
     distribution: {
       id: release.ID ?? '',
       release: release.VERSION_ID ?? '',

@@ -16,7 +16,7 @@ export const STEP_TITLES: Record<Step, string> = {
   disk: 'Create the raw disk',
   install: 'Run the unattended installer',
   scrub: 'Read the installed system, remove installer logs, generalise, zero free space',
-  convert: 'Convert to qcow2',
+  convert: 'Convert to the image formats',
   checksum: 'Compute the SHA-256',
   reports: 'Write the package manifest, the SBOM and the checksums',
   publish: 'Move the finished files into place',

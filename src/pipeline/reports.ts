@@ -7,12 +7,16 @@ import type { FetchedInstaller, InstallerKey } from './fetch.js';
 import type { Inventory } from './inventory.js';
 import { checksumLines, manifestJson, packagesText, sbomJson, type BuildInput } from './manifest.js';
 import type { OutputPaths, Staging } from './staging.js';
+import { changeCounts, changesText, compareManifests, noChangesText, sizeChange, type Changes } from './changes.js';
+import type { LoadedPrevious } from './previous-manifest.js';
 
 /** What the reports step wrote: the figures the outputs and the job summary show. */
 export interface Reports {
   packageCount: number;
   distribution: string;
   kernel: string;
+  /** What changed since the previous manifest, when one was compared. */
+  changes?: Changes;
 }
 
 const ROLES: Record<InstallerKey, BuildInput['role']> = {
@@ -39,43 +43,101 @@ async function buildInputs(ctx: BuildContext, installer: FetchedInstaller): Prom
   return inputs;
 }
 
+/** The reports' texts, before they are written. */
+interface ReportTexts {
+  manifest: string;
+  packages: string;
+  sbom: string;
+  changes?: string;
+}
+
 /**
- * Write the image's manifest, package list and CycloneDX SBOM into the
- * staging folder, and the list of every file's SHA-256 that publishImage
- * puts in place last.
+ * Write the image's manifest, package list, CycloneDX SBOM and (with a
+ * previous manifest) what changed into the staging folder, and the list of
+ * every file's SHA-256 that publishImage puts in place last.
  */
 export async function writeReports(
   ctx: BuildContext,
   staging: Staging,
   paths: OutputPaths,
-  outcome: { sha256: string; inventory: Inventory; installer: FetchedInstaller },
+  outcome: { sums: string[]; inventory: Inventory; installer: FetchedInstaller; previous?: LoadedPrevious },
 ): Promise<Reports> {
   const { spec, host } = ctx;
   const { inventory } = outcome;
   const image = `${spec.stem}.${spec.format}`;
-  const manifest = manifestJson(spec, image, inventory);
-  const packages = packagesText(inventory);
+  const imageSize = (await host.stat(staging.image)).size;
   const inputs = await buildInputs(ctx, outcome.installer);
-  const sbom = sbomJson(spec, { name: image, sha256: outcome.sha256 }, inventory, inputs);
-  await host.writeFile(staging.manifest, manifest, 0o644);
-  await host.writeFile(staging.packages, packages, 0o644);
-  await host.writeFile(staging.sbom, sbom, 0o644);
-  const files = [{ path: paths.image, sha256: outcome.sha256 }];
-  if (paths.raw) files.push({ path: paths.raw, sha256: host.live ? await sha256File(staging.raw) : '' });
-  files.push(
-    { path: paths.manifest, sha256: sha256Of(manifest) },
-    { path: paths.packages, sha256: sha256Of(packages) },
-    { path: paths.sbom, sha256: sha256Of(sbom) },
-  );
-  await host.writeFile(staging.sums, checksumLines(files), 0o644);
+  const texts: ReportTexts = {
+    manifest: manifestJson(spec, { name: image, size: imageSize }, inventory),
+    packages: packagesText(inventory),
+    sbom: sbomJson(spec, { name: image, sha256: outcome.sums[0] }, inventory, inputs),
+  };
+  const changes = describeChanges(ctx, outcome.previous, { image, imageSize, inventory });
+  if (outcome.previous) texts.changes = changes ? changesText(changes) : noChangesTextOf(image, outcome.previous);
+  const count = await writeTexts(ctx, staging, paths, outcome.sums, texts);
   const release = inventory.osRelease;
   const reports: Reports = {
     packageCount: inventory.packages.length,
     distribution: release.PRETTY_NAME ?? release.ID ?? '',
     kernel: inventory.kernels.at(-1) ?? '',
+    changes,
   };
   ctx.reporter.info(
-    `Wrote the manifest (${reports.packageCount} packages), the package list, the SBOM and the checksums of ${files.length} files`,
+    `Wrote the manifest (${reports.packageCount} packages), the package list, the SBOM${texts.changes ? ', the changes' : ''} and the checksums of ${count} files`,
   );
   return reports;
+}
+
+function noChangesTextOf(image: string, previous: LoadedPrevious): string {
+  return 'unavailable' in previous ? noChangesText(image, previous.source, previous.unavailable) : '';
+}
+
+/** The comparison with the previous manifest, logged: the counts, the size change, each package changed. */
+function describeChanges(
+  ctx: BuildContext,
+  previous: LoadedPrevious | undefined,
+  current: { image: string; imageSize: number; inventory: Inventory },
+): Changes | undefined {
+  if (!previous || !('manifest' in previous)) return undefined;
+  const changes = compareManifests(previous.manifest, current);
+  const { reporter } = ctx;
+  reporter.info(`Changes since ${previous.manifest.image || previous.manifest.source}: ${changeCounts(changes)}`);
+  reporter.info(`Image size: ${sizeChange(changes)}`);
+  for (const entry of changes.added) reporter.info(`  added ${entry.name} ${entry.architecture} ${entry.version}`);
+  for (const entry of changes.removed) reporter.info(`  removed ${entry.name} ${entry.architecture} ${entry.version}`);
+  for (const [kind, list] of [
+    ['upgraded', changes.upgraded],
+    ['downgraded', changes.downgraded],
+  ] as const) {
+    for (const entry of list)
+      reporter.info(`  ${kind} ${entry.name} ${entry.architecture} ${entry.from} -> ${entry.to}`);
+  }
+  return changes;
+}
+
+/** The texts into the staging folder, then SHA256SUMS over every file to publish; how many it lists. */
+async function writeTexts(
+  ctx: BuildContext,
+  staging: Staging,
+  paths: OutputPaths,
+  sums: string[],
+  texts: ReportTexts,
+): Promise<number> {
+  const { host } = ctx;
+  await host.writeFile(staging.manifest, texts.manifest, 0o644);
+  await host.writeFile(staging.packages, texts.packages, 0o644);
+  await host.writeFile(staging.sbom, texts.sbom, 0o644);
+  const files = paths.images.map((image, index) => ({ path: image.path, sha256: sums[index] }));
+  if (paths.raw) files.push({ path: paths.raw, sha256: host.live ? await sha256File(staging.raw) : '' });
+  files.push(
+    { path: paths.manifest, sha256: sha256Of(texts.manifest) },
+    { path: paths.packages, sha256: sha256Of(texts.packages) },
+    { path: paths.sbom, sha256: sha256Of(texts.sbom) },
+  );
+  if (texts.changes !== undefined && paths.changes) {
+    await host.writeFile(staging.changes, texts.changes, 0o644);
+    files.push({ path: paths.changes, sha256: sha256Of(texts.changes) });
+  }
+  await host.writeFile(staging.sums, checksumLines(files), 0o644);
+  return files.length;
 }

@@ -1,33 +1,56 @@
 import { accessSync, constants, lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ImageSpec } from '../config/image-spec.js';
+import type { ImageFormat, ImageSpec } from '../config/image-spec.js';
 import { UsageError } from '../config/usage-error.js';
 import type { BuildContext } from './context.js';
 import type { Registration } from './resources.js';
 
+/** One image of the build: its format, its file and its `.sha256sum`. */
+export interface ImageFile {
+  format: ImageFormat;
+  path: string;
+  checksum: string;
+}
+
 /** Paths of everything a build of this spec publishes. */
 export interface OutputPaths {
+  /** The first format's image and checksum. */
   image: string;
   checksum: string;
+  /** Every format's, in the order of `format`. */
+  images: ImageFile[];
   raw?: string;
   consoleLog: string;
   manifest: string;
   packages: string;
   sbom: string;
+  /** What changed since the previous manifest, when there is one (previous-manifest). */
+  changes?: string;
   /** Every published file's SHA-256 (`sha256sum -c`, attest-build-provenance's subject-checksums). */
   sums: string;
 }
 
+/** The images of the spec's formats in `dir`. */
+function imageFiles(spec: ImageSpec, dir: string): ImageFile[] {
+  return spec.formats.map((format) => {
+    const path = join(dir, `${spec.stem}.${format}`);
+    return { format, path, checksum: `${path}.sha256sum` };
+  });
+}
+
 export function outputPaths(spec: ImageSpec): OutputPaths {
-  const image = join(spec.outputDir, `${spec.stem}.${spec.format}`);
+  const images = imageFiles(spec, spec.outputDir);
   return {
-    image,
-    checksum: `${image}.sha256sum`,
-    raw: spec.format === 'qcow2' && spec.keepRaw ? join(spec.outputDir, `${spec.stem}.raw`) : undefined,
+    image: images[0].path,
+    checksum: images[0].checksum,
+    images,
+    // keep-raw: the raw disk beside images of other formats.
+    raw: !spec.formats.includes('raw') && spec.keepRaw ? join(spec.outputDir, `${spec.stem}.raw`) : undefined,
     consoleLog: join(spec.outputDir, `${spec.stem}.console.log`),
     manifest: join(spec.outputDir, `${spec.stem}.manifest.json`),
     packages: join(spec.outputDir, `${spec.stem}.packages`),
     sbom: join(spec.outputDir, `${spec.stem}.cdx.json`),
+    changes: spec.previousManifest ? join(spec.outputDir, `${spec.stem}.changes`) : undefined,
     sums: join(spec.outputDir, `${spec.stem}.SHA256SUMS`),
   };
 }
@@ -35,7 +58,8 @@ export function outputPaths(spec: ImageSpec): OutputPaths {
 /** Checks of the output folder: nothing exists under a final name, the folder is writable. */
 export function checkOutputs(spec: ImageSpec): void {
   const paths = outputPaths(spec);
-  for (const path of [paths.image, paths.checksum, paths.raw, ...reportPaths(paths), paths.sums]) {
+  const images = paths.images.flatMap((image) => [image.path, image.checksum]);
+  for (const path of [...images, paths.raw, ...reportPaths(paths), paths.sums]) {
     // lstat: a symlink under a final name counts, even one that points nowhere.
     if (path && lstatSync(path, { throwIfNoEntry: false }) !== undefined) {
       throw new UsageError(
@@ -50,22 +74,25 @@ export function checkOutputs(spec: ImageSpec): void {
   }
 }
 
-/** The reports published beside the image: manifest, package list, SBOM. */
+/** The reports published beside the image: manifest, package list, SBOM, and the changes when compared. */
 export function reportPaths(paths: OutputPaths): string[] {
-  return [paths.manifest, paths.packages, paths.sbom];
+  return [paths.manifest, paths.packages, paths.sbom, ...(paths.changes ? [paths.changes] : [])];
 }
 
 /** The folder a build works in, next to its final files, and the names of what it makes there. */
 export interface Staging {
   dir: string;
   raw: string;
-  /** The image in its final format (the raw file itself for raw). */
+  /** The image in its first format (the raw file itself for raw), and its checksum. */
   image: string;
   checksum: string;
+  /** Every format's image (the raw file itself for raw) and checksum, in the order of `format`. */
+  images: ImageFile[];
   /** The same names as the final ones, in the staging folder. */
   manifest: string;
   packages: string;
   sbom: string;
+  changes: string;
   sums: string;
   entry: Registration;
 }
@@ -79,14 +106,17 @@ export async function openStaging(ctx: BuildContext): Promise<Staging> {
   // qemu under qemu:///system runs as its own user and must reach the disk.
   await host.chmod(dir, 0o755);
   const raw = join(dir, `${spec.stem}.raw`);
+  const images = imageFiles(spec, dir);
   return {
     dir,
     raw,
-    image: spec.format === 'qcow2' ? join(dir, `${spec.stem}.qcow2`) : raw,
-    checksum: join(dir, `${spec.stem}.${spec.format}.sha256sum`),
+    image: images[0].path,
+    checksum: images[0].checksum,
+    images,
     manifest: join(dir, `${spec.stem}.manifest.json`),
     packages: join(dir, `${spec.stem}.packages`),
     sbom: join(dir, `${spec.stem}.cdx.json`),
+    changes: join(dir, `${spec.stem}.changes`),
     sums: join(dir, `${spec.stem}.SHA256SUMS`),
     entry,
   };
@@ -100,13 +130,15 @@ export async function openStaging(ctx: BuildContext): Promise<Staging> {
  * before a failure here is removed by the undo registered for it.
  */
 export async function publishImage(ctx: BuildContext, staging: Staging, paths: OutputPaths): Promise<void> {
+  const images = staging.images.map((image, index) => [image, paths.images[index]] as const);
   const pairs: Array<[string, string | undefined]> = [
     [staging.raw, paths.raw],
-    [staging.image, paths.image],
+    ...images.map(([from, to]): [string, string] => [from.path, to.path]),
     [staging.manifest, paths.manifest],
     [staging.packages, paths.packages],
     [staging.sbom, paths.sbom],
-    [staging.checksum, paths.checksum],
+    [staging.changes, paths.changes],
+    ...images.map(([from, to]): [string, string] => [from.checksum, to.checksum]),
     [staging.sums, paths.sums],
   ];
   const published = [];
@@ -118,7 +150,7 @@ export async function publishImage(ctx: BuildContext, staging: Staging, paths: O
   }
   // Whole: the published files are the user's now.
   for (const entry of published) ctx.cleanup.forget(entry);
-  ctx.reporter.info(`Successfully created ${paths.image}`);
+  for (const image of paths.images) ctx.reporter.info(`Successfully created ${image.path}`);
   await ctx.cleanup.release(staging.entry);
 }
 

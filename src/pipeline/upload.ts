@@ -52,13 +52,23 @@ export const PARTIAL_DIR = '.rsync-partial';
 export interface UploadFiles {
   image: string;
   checksum: string;
+  /** The images of further formats and their checksums. */
+  more?: Array<{ image: string; checksum: string }>;
   reports?: string[];
   sums?: string;
 }
 
-/** In upload order: the image first, the reports, its .sha256sum, and the list of every checksum last. */
+/** In upload order: the images first, the reports, their .sha256sum files, and the list of every checksum last. */
 function uploadOrder(files: UploadFiles): string[] {
-  return [files.image, ...(files.reports ?? []), files.checksum, ...(files.sums ? [files.sums] : [])];
+  const more = files.more ?? [];
+  return [
+    files.image,
+    ...more.map((entry) => entry.image),
+    ...(files.reports ?? []),
+    files.checksum,
+    ...more.map((entry) => entry.checksum),
+    ...(files.sums ? [files.sums] : []),
+  ];
 }
 
 /** `a`, `a and b`, `a, b and c`. */
@@ -221,7 +231,8 @@ class DestinationUpload {
     const argv = rsyncArgv({
       userArgs: this.destination.args,
       flags: ['--times', `--partial-dir=${PARTIAL_DIR}`],
-      after: this.ctx.spec.format === 'raw' ? ['--sparse'] : [],
+      // Raw and fixed VHD files are mostly holes: sent and written sparse.
+      after: /\.(raw|vhd)$/.test(file) ? ['--sparse'] : [],
       operands: [file, endpoint.uri],
     });
     try {

@@ -185,7 +185,7 @@ describe('bad input', () => {
     const env = isolatedConfig(dir);
     const before = readdirSync(dir).sort();
     const cases: Array<[Record<string, string>, string]> = [
-      [{ format: 'vmdk' }, "Input 'format': 'vmdk' is not one of raw, qcow2."],
+      [{ format: 'vdi' }, "Input 'format': 'vdi' is not one of raw, qcow2, vmdk, vhdx, vhd."],
       [
         { upload: 'yes' },
         "Input 'upload': 'yes' is not a boolean; use true or false (YAML 1.2 core schema: true, True, TRUE, false, False, FALSE).",
@@ -198,7 +198,10 @@ describe('bad input', () => {
         { image: 'No-Such-Image' },
         `No section 'No-Such-Image' defined in the configuration. Images that exist: ${image}.`,
       ],
-      [{ 'config-text': `[${image}]\nformat = vmdk\n` }, `[${image}] format: 'vmdk' is not one of raw, qcow2.`],
+      [
+        { 'config-text': `[${image}]\nformat = vdi\n` },
+        `[${image}] format: 'vdi' is not one of raw, qcow2, vmdk, vhdx, vhd.`,
+      ],
     ];
     for (const [given, message] of cases) {
       // install-dependencies: true — and yet nothing is installed: the input is checked first.

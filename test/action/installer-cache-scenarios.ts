@@ -15,7 +15,7 @@ import { runMain } from '../support/action-runner.js';
 import { CacheService } from '../support/cache-service.js';
 import { ensureFixtureInstaller, writeFixtureConfig } from '../support/fixture.js';
 import { ResultsCacheService } from '../support/results-cache-service.js';
-import { fixtureInputs, isolatedConfig, workDir } from './fixture-build.js';
+import { fixtureInputs, isolatedConfig, today, workDir } from './fixture-build.js';
 
 export interface ServedRequest {
   method: string;
@@ -167,6 +167,8 @@ export function v2Backend(service = new ResultsCacheService()): CacheBackend & {
 }
 
 export const KEY = /^image-factory-installer-action-cache-([0-9a-f]{16})-([0-9a-f]{16})$/;
+/** The image's last manifest: per image, architecture and format, then the date and the run. */
+export const MANIFEST_KEY = /^image-factory-manifest-action-cache-[a-z0-9_]+-qcow2-\d{4}-\d\d-\d\d-/;
 
 /** Bytes per run, printed for the record (node --test shows diagnostics). */
 export const bytesPerRun: Array<{ backend: string; run: string; uploaded: number; downloaded: number }> = [];
@@ -226,6 +228,8 @@ export function actionCacheScenario(backend: CacheBackend): void {
         );
         return { run, installerGets, cache };
       };
+      const installerKeys = (): string[] => backend.savedKeys().filter((key) => KEY.test(key));
+      const manifestKeys = (): string[] => backend.savedKeys().filter((key) => MANIFEST_KEY.test(key));
       const downloaded = (gets: ServedRequest[]): string[] =>
         gets
           .filter((get) => get.status === 200)
@@ -242,11 +246,16 @@ export function actionCacheScenario(backend: CacheBackend): void {
         JSON.stringify(first.installerGets),
       );
       assert.ok(!mirror.requests.some((request) => request.method === 'HEAD'), 'no HEAD request for validators');
-      assert.equal(first.cache.lookups, 1);
-      assert.equal(first.cache.misses, 1, 'looked up, found nothing');
-      assert.equal(first.cache.creates, 1);
-      assert.deepEqual(backend.savedKeys().length, 1);
-      const savedKey = backend.savedKeys()[0];
+      // Two lookups and two entries: the installer files and the image's last manifest.
+      assert.equal(first.cache.lookups, 2);
+      assert.equal(first.cache.misses, 2, 'looked up, found nothing');
+      assert.equal(first.cache.creates, 2);
+      assert.deepEqual(installerKeys().length, 1);
+      assert.deepEqual(manifestKeys().length, 1);
+      assert.equal(backend.savedKeys().length, 2);
+      assert.equal(first.run.outputs['changes-path'], undefined, 'nothing to compare with on the first run');
+      assert.ok(first.run.stdout.includes(`Saved the manifest to the Actions cache as ${manifestKeys()[0]}.`));
+      const savedKey = installerKeys()[0];
       assert.match(savedKey, KEY);
       assert.ok(first.run.stdout.includes(`Saved the installer files to the Actions cache as ${savedKey}.`));
       assert.ok(first.cache.uploaded > 0);
@@ -261,8 +270,17 @@ export function actionCacheScenario(backend: CacheBackend): void {
         '/netboot/initrd.gz 304',
         '/netboot/vmlinuz 304',
       ]);
-      assert.equal(second.cache.archiveDownloads, 1, 'the archive was downloaded');
-      assert.equal(second.cache.creates, 0, 'nothing was reserved or created');
+      assert.equal(second.cache.archiveDownloads, 2, 'the installer archive and the manifest were downloaded');
+      assert.equal(second.cache.creates, 1, "only this build's manifest was saved, not the installer again");
+      // The first build's manifest, restored, is what the second compares with: the same system.
+      const changesPath = join(dir, 'second', `${image}-${today()}.changes`);
+      assert.equal(second.run.outputs['changes-path'], changesPath);
+      const changes = readFileSync(changesPath, 'utf8');
+      assert.match(changes, /^Previous manifest: the Actions cache's image-factory-manifest-action-cache-/m);
+      assert.match(changes, /^Packages: 3 -> 3 \(0 added, 0 removed, 0 upgraded, 0 downgraded\)$/m);
+      assert.match(second.run.stdout, /Restored the last manifest from the Actions cache \(image-factory-manifest-/);
+      assert.ok(second.run.summary.includes('<h3>Changes since '), second.run.summary);
+      assert.equal(manifestKeys().length, 2);
       assert.match(
         second.run.stdout,
         new RegExp(`Restored the installer files from the Actions cache \\(${savedKey}\\)`),
@@ -281,8 +299,8 @@ export function actionCacheScenario(backend: CacheBackend): void {
         third.installerGets.filter((get) => get.path === '/netboot/vmlinuz').map((get) => get.status),
         [304],
       );
-      assert.equal(backend.savedKeys().length, 2);
-      const newKey = backend.savedKeys()[1];
+      assert.equal(installerKeys().length, 2);
+      const newKey = installerKeys()[1];
       assert.match(newKey, KEY);
       assert.notEqual(newKey, savedKey);
       assert.equal(KEY.exec(newKey)?.[1], KEY.exec(savedKey)?.[1], 'same URLs, same prefix');

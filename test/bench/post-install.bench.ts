@@ -5,7 +5,7 @@
  *  (a) the original tool's post-install sequence as shell commands — mount,
  *      remove the installer logs, umount, zerofree, `qemu-img convert -O
  *      qcow2`, and a whole-file-in-memory SHA-256 in Python;
- *  (b) this project's scrubImage + convertToQcow2 + writeChecksum, in a node
+ *  (b) this project's scrubImage + convertImage + writeChecksum, in a node
  *      process of its own.
  * It prints each step's time (best and median of the runs), the totals and
  * their ratio, each side's peak memory, the checksum throughput against

@@ -1,6 +1,6 @@
 /**
  * Side (b) of the post-install bench, in a process of its own so that its
- * peak RSS is this project's alone: scrubImage + convertToQcow2 +
+ * peak RSS is this project's alone: scrubImage + convertImage +
  * writeChecksum on a raw image, with a real Host and CleanupStack and a quiet
  * Reporter. Prints one JSON line (SideBResult) on stdout.
  *
@@ -12,7 +12,7 @@ import type { ImageSpec, ZeroFreeSpace } from '../../src/config/image-spec.js';
 import { SystemHost } from '../../src/host/system-host.js';
 import { writeChecksum } from '../../src/pipeline/checksum.js';
 import type { BuildContext } from '../../src/pipeline/context.js';
-import { convertToQcow2 } from '../../src/pipeline/convert.js';
+import { convertImage } from '../../src/pipeline/convert.js';
 import { CleanupStack } from '../../src/pipeline/resources.js';
 import { scrubImage, type ScrubResult } from '../../src/pipeline/scrub.js';
 import { QuietReporter } from './lib/host.js';
@@ -47,6 +47,7 @@ function specFor(input: SideBInput): ImageSpec {
     outputDir: dir,
     cacheDir: dir,
     format: 'qcow2',
+    formats: ['qcow2'],
     imageSize: input.imageSize,
     ramMiB: 1024,
     cores: 1,
@@ -92,7 +93,7 @@ async function main(): Promise<number> {
     result.scrub = await scrubImage(ctx, input.raw);
     result.steps.scrub = performance.now() - t;
     t = performance.now();
-    await convertToQcow2(ctx, input.raw, input.qcow2);
+    await convertImage(ctx, input.raw, input.qcow2, 'qcow2');
     result.steps.convert = performance.now() - t;
     t = performance.now();
     result.digest = await writeChecksum(ctx, input.qcow2, input.checksum);

@@ -222,12 +222,12 @@ describe('bad input is rejected with exit code 2 before anything is created', ()
   }
 
   test('a format other than raw or qcow2', async () => {
-    const stderr = await rejected(MINIMAL('format = vmdk\n'), ['img']);
-    assert.match(stderr, /format: 'vmdk' is not one of raw, qcow2/);
-    const cli = await rejected(MINIMAL(), ['img', '-f', 'vmdk']);
+    const stderr = await rejected(MINIMAL('format = vdi\n'), ['img']);
+    assert.match(stderr, /format: 'vdi' is not one of raw, qcow2, vmdk, vhdx, vhd/);
+    const cli = await rejected(MINIMAL(), ['img', '-f', 'vdi']);
     assert.match(
       cli,
-      /^image-factory: error: --format: 'vmdk' is not one of raw, qcow2\.$/m,
+      /^image-factory: error: --format: 'vdi' is not one of raw, qcow2, vmdk, vhdx, vhd\.$/m,
       'the same words as the configuration, naming the flag',
     );
   });

@@ -44,7 +44,7 @@ describe('action inputs', () => {
 
   test('choices, sizes and durations are checked with a message naming the input', () => {
     const cases: Array<[Partial<Record<Input, string>>, RegExp]> = [
-      [{ [Input.Format]: 'vmdk' }, /^Input 'format': 'vmdk' is not one of raw, qcow2\.$/],
+      [{ [Input.Format]: 'vdi' }, /^Input 'format': 'vdi' is not one of raw, qcow2, vmdk, vhdx, vhd\.$/],
       [{ [Input.Accelerator]: 'hvf' }, /^Input 'accelerator': 'hvf' is not one of auto, kvm, tcg\.$/],
       [
         { [Input.ZeroFreeSpace]: 'fstrim' },
@@ -98,6 +98,7 @@ describe('action inputs', () => {
         'stall-timeout': '0',
         'zero-free-space': undefined,
         generalize: undefined,
+        'previous-manifest': undefined,
         compress: undefined,
         'boot-test': true,
       },

@@ -97,6 +97,37 @@ describe('the job summary', () => {
     diskUsage: 734003200,
     sha256: 'ab'.repeat(32),
     checksumPath: '/images/img-2026-01-01.qcow2.sha256sum',
+    images: [
+      {
+        format: 'qcow2',
+        path: '/images/img-2026-01-01.qcow2',
+        checksumPath: '/images/img-2026-01-01.qcow2.sha256sum',
+        sha256: 'ab'.repeat(32),
+        size: 734003200,
+      },
+      {
+        format: 'vmdk',
+        path: '/images/img-2026-01-01.vmdk',
+        checksumPath: '/images/img-2026-01-01.vmdk.sha256sum',
+        sha256: 'cd'.repeat(32),
+        size: 524288000,
+      },
+    ],
+    changesPath: '/images/img-2026-01-01.changes',
+    changes: {
+      previous: {
+        source: 'old.json',
+        image: 'img-2025-12-01.qcow2',
+        date: '2025-12-01',
+        packageCount: 311,
+        imageSize: 733003200,
+      },
+      current: { image: 'img-2026-01-01.qcow2', packageCount: 312, imageSize: 734003200 },
+      added: [{ name: 'curl', version: '7.88.1-10+deb12u12', architecture: 'amd64' }],
+      removed: [],
+      upgraded: [{ name: 'libc6', architecture: 'amd64', from: '2.36-9+deb12u4', to: '2.36-9+deb12u10' }],
+      downgraded: [],
+    },
     manifestPath: '/images/img-2026-01-01.manifest.json',
     packagesPath: '/images/img-2026-01-01.packages',
     sbomPath: '/images/img-2026-01-01.cdx.json',
@@ -149,6 +180,23 @@ describe('the job summary', () => {
       /<td>mirror<\/td><td><code>rsync:\/\/user@host\/images\/<\/code><\/td><td>failed: rsync &lt;exit 5&gt;<\/td><td>4<\/td>/,
     );
     assert.match(html, /<td>install<\/td><td>Run the unattended installer<\/td><td>1m01s<\/td><td>done<\/td>/);
+    assert.match(html, /<td>Format<\/td><td>qcow2, vmdk<\/td>/);
+    assert.match(
+      html,
+      /<td>Image \(vmdk\)<\/td><td><code>\/images\/img-2026-01-01\.vmdk<\/code>, 500\.0 MiB, SHA-256 <code>(cd){32}<\/code><\/td>/,
+    );
+    assert.match(
+      html,
+      /<h3>Changes since img-2025-12-01\.qcow2<\/h3>\n<p>1 added, 0 removed, 1 upgraded, 0 downgraded; image size 699\.0 MiB -&gt; 700\.0 MiB: \+976\.6 KiB/,
+    );
+    assert.match(
+      html,
+      /<tr><td>added<\/td><td><code>curl<\/code><\/td><td>amd64<\/td><td><\/td><td><code>7\.88\.1-10\+deb12u12<\/code><\/td><\/tr>/,
+    );
+    assert.match(
+      html,
+      /<tr><td>upgraded<\/td><td><code>libc6<\/code><\/td><td>amd64<\/td><td><code>2\.36-9\+deb12u4<\/code><\/td><td><code>2\.36-9\+deb12u10<\/code><\/td><\/tr>/,
+    );
   });
 
   test('a failure names its step', () => {

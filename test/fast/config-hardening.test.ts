@@ -318,14 +318,14 @@ describe('8: messages that help', () => {
           image: 'img',
           overrides: {},
           configFile: undefined,
-          configText: `${BASE}format = vmdk`,
+          configText: `${BASE}format = vdi`,
           installDependencies: false,
           upload: false,
           outputDir: out,
         }),
       (error: unknown) =>
         error instanceof UsageError &&
-        error.message.startsWith("Input 'config-text':6: [img] format: 'vmdk'") &&
+        error.message.startsWith("Input 'config-text':6: [img] format: 'vdi'") &&
         !error.message.includes(tmpdir()),
     );
   });

@@ -193,7 +193,10 @@ const inventory: Inventory = {
 
 describe('the manifest and the SBOM', () => {
   test('the manifest names the distribution, the kernel and each package; the package list is `name version` lines', () => {
-    const manifest = JSON.parse(manifestJson(spec, 'img.qcow2', inventory)) as Record<string, unknown>;
+    const manifest = JSON.parse(manifestJson(spec, { name: 'img.qcow2', size: 4096 }, inventory)) as Record<
+      string,
+      unknown
+    >;
     assert.deepEqual(manifest.distribution, {
       id: 'debian',
       release: '12',

@@ -128,6 +128,7 @@ describe('the option table', () => {
       'stall-timeout': true,
       'zero-free-space': true,
       generalize: true,
+      'previous-manifest': true,
       compress: true,
       'boot-test': true,
       strict: true,
@@ -207,7 +208,7 @@ describe('one entry drives every door', () => {
 
   // A sample of every kind with a door: choice, size, duration and a checked string.
   const samples: Array<[OptionKey, string]> = [
-    ['format', 'vmdk'],
+    ['format', 'vdi'],
     ['compress', 'xz'],
     ['image-size', 'huge'],
     ['install-timeout', 'soon'],

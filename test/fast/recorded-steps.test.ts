@@ -447,6 +447,68 @@ describe('a whole build on the recording host', () => {
     assert.deepEqual(host.leftovers(), []);
   });
 
+  test('a list of formats: each converted from the one raw disk with its options, checksummed, published and listed; a previous manifest makes the changes', async () => {
+    const root = guestTree('formats-guest');
+    writeFileSync(join(root, 'etc/os-release'), 'ID=debian\nVERSION_ID="12"\n');
+    mkdirSync(join(root, 'var/lib/dpkg'), { recursive: true });
+    writeFileSync(
+      join(root, 'var/lib/dpkg/status'),
+      'Package: hello\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.10-3\n',
+    );
+    const previous = join(root, '..', 'formats-previous.manifest.json');
+    writeFileSync(
+      previous,
+      JSON.stringify({ image: 'old.vhd', packages: [{ name: 'hello', version: '2.10-2', architecture: 'amd64' }] }),
+    );
+    const reporter = new RecordingReporter();
+    const host = new RecordingHost(reporter, scrubPlan(root), 0);
+    const formats = ['vhd', 'qcow2', 'vmdk'] as const;
+    const source = { uri: previous, display: previous, scheme: 'file' as const, location: previous };
+    const result = await buildImage({
+      spec: buildSpec({ format: 'vhd', formats: [...formats], previousManifest: source }),
+      reporter,
+      host,
+      kvmUsable: false,
+    });
+    const stage = '/images/.test-image-2026-01-01.partial-XXXXXX/test-image-2026-01-01';
+    const converts = host.commands().filter((command) => command.startsWith('qemu-img convert'));
+    assert.deepEqual(converts, [
+      `qemu-img convert -p -f raw -O vpc -o subformat=fixed,force_size=on ${stage}.raw ${stage}.vhd`,
+      `qemu-img convert -p -f raw -O qcow2 ${stage}.raw ${stage}.qcow2`,
+      `qemu-img convert -p -f raw -O vmdk -o subformat=streamOptimized ${stage}.raw ${stage}.vmdk`,
+    ]);
+    const name = (suffix: string): string => `/images/test-image-2026-01-01.${suffix}`;
+    assert.deepEqual(
+      host.fileOperations('publish').map(([, to]) => to),
+      [
+        ...formats.map(name),
+        ...['manifest.json', 'packages', 'cdx.json', 'changes'].map(name),
+        ...formats.map((format) => name(`${format}.sha256sum`)),
+        name('SHA256SUMS'),
+      ],
+    );
+    const sums = String(host.written.get(`${stage}.SHA256SUMS`))
+      .trimEnd()
+      .split('\n');
+    assert.deepEqual(
+      sums.map((line) => line.split('  ')[1]),
+      [...formats, 'manifest.json', 'packages', 'cdx.json', 'changes'].map(
+        (suffix) => `test-image-2026-01-01.${suffix}`,
+      ),
+    );
+    assert.deepEqual(
+      result.images.map((image) => [image.format, image.path]),
+      formats.map((format) => [format, name(format)]),
+    );
+    assert.equal(result.imagePath, name('vhd'));
+    assert.equal(result.changesPath, name('changes'));
+    assert.deepEqual(result.changes?.upgraded, [
+      { name: 'hello', architecture: 'amd64', from: '2.10-2', to: '2.10-3' },
+    ]);
+    assert.match(String(host.written.get(`${stage}.changes`)), /^Upgraded:\n {2}hello amd64 2\.10-2 -> 2\.10-3$/m);
+    assert.deepEqual(host.leftovers(), []);
+  });
+
   test('a step that fails unwinds everything created so far and names the step', async () => {
     const root = guestTree('build-fail-guest');
     const reporter = new RecordingReporter();

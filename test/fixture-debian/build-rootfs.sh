@@ -23,13 +23,14 @@ OUT=$1
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
 
-# What the real-Debian image holds on top of minbase. python3-cffi-backend:
+# What the real-Debian image holds on top of minbase (openssh-server: its host
+# keys, made at install, are what generalisation removes and cloud-init makes anew). python3-cffi-backend:
 # debootstrap's resolver does not follow the virtual package
 # python3-cryptography needs (python3-cffi-backend-api-*).
 PACKAGES=(
 	systemd-sysv udev kmod e2fsprogs iproute2
 	linux-image-cloud-amd64 grub-pc
-	cloud-init python3-cffi-backend
+	cloud-init python3-cffi-backend openssh-server
 )
 
 [[ $EUID -eq 0 ]] || die "needs root (debootstrap, chroot)"

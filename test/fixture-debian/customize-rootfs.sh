@@ -44,6 +44,37 @@ ff02::1	ip6-allnodes
 ff02::2	ip6-allrouters
 EOF
 
+# First boot, on the serial console: the machine ID systemd made and the SSH
+# host keys cloud-init made (its ssh module runs in cloud-init.service), in one
+# line printed before cloud-final, so before the boot test's marker.
+cat > "$R/usr/local/sbin/image-factory-fixture-identity" <<'EOF'
+#!/bin/sh
+n=0
+keys=
+for k in /etc/ssh/ssh_host_*_key.pub; do
+	[ -f "$k" ] || continue
+	n=$((n + 1))
+	keys="$keys $(ssh-keygen -lf "$k" | awk '{ print $NF ":" $2 }')"
+done
+printf '\nfixture-firstboot: machine-id=%s ssh-host-keys=%d%s\n' "$(cat /etc/machine-id 2>/dev/null)" "$n" "$keys" > /dev/ttyS0
+EOF
+chmod 755 "$R/usr/local/sbin/image-factory-fixture-identity"
+cat > "$R/etc/systemd/system/image-factory-fixture-identity.service" <<'EOF'
+[Unit]
+Description=Print the machine ID and SSH host keys on the serial console (image-factory fixture)
+After=cloud-init.service cloud-config.service systemd-machine-id-commit.service
+Before=cloud-final.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/image-factory-fixture-identity
+
+[Install]
+WantedBy=multi-user.target
+EOF
+chroot "$R" systemctl enable image-factory-fixture-identity.service >/dev/null 2>&1 ||
+	chroot "$R" systemctl enable image-factory-fixture-identity.service
+
 # A golden image has no identity: systemd makes a machine-id at first boot.
 : > "$R/etc/machine-id"
 rm -f "$R/var/lib/dbus/machine-id"

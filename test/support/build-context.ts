@@ -70,6 +70,7 @@ export function testSpec(overrides: Partial<ImageSpec> & Pick<ImageSpec, 'output
     upload: false,
     uploads: [],
     ...overrides,
+    formats: overrides.formats ?? [overrides.format ?? 'qcow2'],
   };
 }
 

@@ -49,13 +49,23 @@ function domainsNamed(prefix: string): string[] {
     .filter((name) => name.startsWith(prefix));
 }
 
+/**
+ * The boot test's expectation for the real-Debian image: the console shows
+ * the fixture's first-boot line — a new machine ID (32 hex digits) and at
+ * least one SSH host key — and a login prompt. Anchored at the start of the
+ * text (the lookbehind), so a console without the line fails in linear time.
+ * `$$` is a literal `$` in the configuration.
+ */
+const FIRST_BOOT_EXPECT =
+  '(?<![\\s\\S])(?=[\\s\\S]*^fixture-firstboot: machine-id=[0-9a-f]{32} ssh-host-keys=[1-9])[\\s\\S]*\\blogin: *$$';
+
 describe('the boot test', () => {
   test('a real Debian 12 image builds, boots to a login prompt and finishes cloud-init before it is published', async (t) => {
     const server = await serveRootfs(t);
     const dir = workDir('debian');
     const { config, image } = writeDebianFixtureConfig(dir, {
       rootfsUrl: server.url,
-      keys: { 'boot-test': 'yes', 'boot-timeout': '8m' },
+      keys: { 'boot-test': 'yes', 'boot-timeout': '8m', 'boot-test-expect': FIRST_BOOT_EXPECT },
     });
     const started = Date.now();
     const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
@@ -79,6 +89,12 @@ describe('the boot test', () => {
 
     assert.ok(server.requests.includes(new URL(server.url).pathname), 'the installer fetched the root file system');
     assert.match(run.stderr, /boot test: the console showed \/.*login.*\/ after /);
+    // The booted clone made its own identity: a machine ID (the image's is empty) and SSH host keys
+    // (the image has none), printed by the fixture's unit after cloud-init's ssh module ran.
+    assert.match(
+      run.stderr,
+      /boot test: the console showed \/.*fixture-firstboot: machine-id=.*ssh-host-keys=.*\/ after /,
+    );
     assert.match(run.stderr, /boot test: cloud-init finished after /);
     assert.match(
       run.stderr,

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
 import { diskContains, inspectImage, readText } from '../support/image-files.js';
@@ -36,7 +36,14 @@ const LOG_MARKERS = [
  * status: three installed packages, one only configured), and a checksum
  * list that sha256sum -c accepts in the output folder.
  */
-async function assertReports(dir: string, stem: string, format: string, answer: string): Promise<void> {
+async function assertReports(
+  dir: string,
+  stem: string,
+  formats: string[],
+  answer: string,
+  extraPackage?: string,
+): Promise<void> {
+  const format = formats[0];
   const manifest = JSON.parse(readFileSync(join(dir, `${stem}.manifest.json`), 'utf8')) as {
     distribution: { id: string; release: string };
     kernel: string;
@@ -48,13 +55,14 @@ async function assertReports(dir: string, stem: string, format: string, answer: 
     manifest.packages.map((entry) => [entry.name, entry.version, entry.architecture, entry.source]),
     [
       ['fixture-base', '1.0-1', 'amd64', 'fixture-base'],
+      ...(extraPackage ? [[extraPackage, '1.0-1', 'all', extraPackage]] : []),
       ['fixture-hello', '1:0.9-2', 'all', 'fixture-hello'],
       ['libfixture1', '2.3-1+b1', 'amd64', 'fixture-libs'],
     ],
   );
   assert.equal(
     readFileSync(join(dir, `${stem}.packages`), 'utf8'),
-    'fixture-base 1.0-1\nfixture-hello 1:0.9-2\nlibfixture1 2.3-1+b1\n',
+    `fixture-base 1.0-1\n${extraPackage ? `${extraPackage} 1.0-1\n` : ''}fixture-hello 1:0.9-2\nlibfixture1 2.3-1+b1\n`,
   );
   const sbom = readFileSync(join(dir, `${stem}.cdx.json`), 'utf8');
   assert.equal(await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(sbom), null);
@@ -75,7 +83,13 @@ async function assertReports(dir: string, stem: string, format: string, answer: 
       .trimEnd()
       .split('\n')
       .map((line) => line.split('  ')[1]),
-    [`${stem}.${format}`, `${stem}.manifest.json`, `${stem}.packages`, `${stem}.cdx.json`],
+    [
+      ...formats.map((each) => `${stem}.${each}`),
+      `${stem}.manifest.json`,
+      `${stem}.packages`,
+      `${stem}.cdx.json`,
+      ...(existsSync(join(dir, `${stem}.changes`)) ? [`${stem}.changes`] : []),
+    ],
   );
   execFileSync('sha256sum', ['-c', `${stem}.SHA256SUMS`], { cwd: dir });
 }
@@ -91,30 +105,57 @@ after(() => {
   for (const dir of workDirs) rmSync(dir, { recursive: true, force: true });
 });
 
+interface QemuImgInfo {
+  format: string;
+  'virtual-size': number;
+  'format-specific'?: { data?: { 'create-type'?: string } };
+}
+
+/** `qemu-img info`, probing the format, or of the given format (a fixed VHD has only a footer: it probes as raw). */
+function qemuImgInfo(path: string, format?: string): QemuImgInfo {
+  const args = ['info', '--output=json', ...(format ? ['-f', format] : []), path];
+  return JSON.parse(execFileSync('qemu-img', args, { encoding: 'utf8' })) as QemuImgInfo;
+}
+
+/** The first build's manifest: the raw build compares with it (a second build would cost CI time). */
+let firstManifest: string | undefined;
+
+/** 1 GB (10^9 bytes) is not a whole number of MiB: with a VHD among the formats, the disk is rounded up. */
+const ALIGNED_SIZE = Math.ceil(1e9 / 2 ** 20) * 2 ** 20;
+
 describe('a build on the fixture installer', () => {
-  test('produces a qcow2 image that checks, with a checksum sha256sum accepts, logs removed, system intact, free space zeroed, nothing left behind', async () => {
+  test('produces qcow2, vmdk, vhdx and vhd images from one install that check, with checksums sha256sum accepts, logs removed, system intact, free space zeroed, nothing left behind', async () => {
     const dir = workDir('qcow2');
     const dataMiB = 200;
+    const formats = ['qcow2', 'vmdk', 'vhdx', 'vhd'];
     const { config, image, answer } = writeFixtureConfig(dir, {
       directives: { 'data-mb': dataMiB },
-      keys: { 'zero-free-space': 'zerofree' },
+      keys: { 'zero-free-space': 'zerofree', format: formats.join(', '), 'image-size': '1000 MB' },
     });
     const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
     const stem = `${image}-${localDate()}`;
     const qcow2 = join(dir, `${stem}.qcow2`);
+    assert.equal((run.stderr.match(/Calling (sudo -n )?virt-install/g) ?? []).length, 1, 'one install');
 
-    execFileSync('qemu-img', ['check', qcow2]);
-    const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', qcow2], { encoding: 'utf8' })) as {
-      format: string;
-      'virtual-size': number;
-    };
-    assert.equal(info.format, 'qcow2');
-    assert.equal(info['virtual-size'], 1 << 30);
-    assert.equal(readFileSync(`${qcow2}.sha256sum`, 'utf8').split(/\s+/)[1], `${stem}.qcow2`);
-    execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: dir });
+    for (const format of formats) {
+      const path = join(dir, `${stem}.${format}`);
+      const info = qemuImgInfo(path, format === 'vhd' ? 'vpc' : undefined);
+      assert.equal(info.format, format === 'vhd' ? 'vpc' : format, path);
+      assert.equal(info['virtual-size'], ALIGNED_SIZE, `${format}: the disk's size, rounded up to 1 MiB`);
+      // qemu-img check knows qcow2, vmdk and vhdx (not vpc).
+      if (format !== 'vhd') execFileSync('qemu-img', ['check', '-f', info.format, path]);
+      assert.equal(readFileSync(`${path}.sha256sum`, 'utf8').split(/\s+/)[1], `${stem}.${format}`);
+      execFileSync('sha256sum', ['-c', `${stem}.${format}.sha256sum`], { cwd: dir });
+      // The same disk, byte for byte, in every format.
+      if (format !== 'qcow2') execFileSync('qemu-img', ['compare', '-f', 'qcow2', '-F', info.format, qcow2, path]);
+    }
+    assert.equal(qemuImgInfo(join(dir, `${stem}.vmdk`))['format-specific']?.data?.['create-type'], 'streamOptimized');
+    // A fixed VHD: the whole disk, then the 512-byte footer.
+    assert.equal(statSync(join(dir, `${stem}.vhd`)).size, ALIGNED_SIZE + 512);
     assert.ok(!existsSync(join(dir, `${stem}.raw`)), 'the raw image is removed unless keep-raw');
-    await assertReports(dir, stem, 'qcow2', answer);
+    await assertReports(dir, stem, formats, answer);
+    firstManifest = join(dir, `${stem}.manifest.json`);
 
     // The installer wrote and deleted dataMiB of random data: zeroed free space compresses away.
     const size = statSync(qcow2).size;
@@ -145,19 +186,39 @@ describe('a build on the fixture installer', () => {
     assert.deepEqual(leftovers(dir, stem), []);
   });
 
-  test('a raw build by discard keeps the image sparse, prints the installer logs when asked, and checks the host with --install-dependencies', async () => {
+  test('a raw build by discard keeps the image sparse, prints the installer logs when asked, checks the host with --install-dependencies, and reports the one package more than the first build', async () => {
+    assert.ok(firstManifest, 'the qcow2 build above ran first: its manifest is the previous one');
     const dir = workDir('raw');
-    const { config, image } = writeFixtureConfig(dir, {
-      directives: { 'data-mb': 100 },
+    const { config, image, answer } = writeFixtureConfig(dir, {
+      directives: { 'data-mb': 100, package: 'fixture-extra' },
       keys: { format: 'raw', 'zero-free-space': 'discard' },
     });
-    const run = await runCli([image, '--installer-logs', '--install-dependencies'], {
-      cwd: dir,
-      env: { IMAGE_FACTORY_CONFIG: config },
-    });
+    const run = await runCli(
+      [image, '--installer-logs', '--install-dependencies', '--previous-manifest', firstManifest],
+      { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } },
+    );
     assert.equal(run.code, 0, run.stderr);
     const stem = `${image}-${localDate()}`;
     const raw = join(dir, `${stem}.raw`);
+    const changes = readFileSync(join(dir, `${stem}.changes`), 'utf8');
+    const previousImage = basename(firstManifest).replace(/\.manifest\.json$/, '.qcow2');
+    const [header, added] = changes.split('\n\n');
+    assert.equal(
+      header,
+      [
+        `Changes of ${stem}.raw since ${previousImage} (${localDate()})`,
+        `Previous manifest: ${firstManifest}`,
+        header.split('\n')[2],
+        'Packages: 3 -> 4 (1 added, 0 removed, 0 upgraded, 0 downgraded)',
+      ].join('\n'),
+    );
+    assert.match(
+      header.split('\n')[2],
+      /^Image size: .* -> 1\.0 GiB: \+[\d.]+ MiB \(\+[\d.]+ %\) \(\d+ -> 1073741824 bytes\)$/,
+    );
+    assert.equal(added, 'Added:\n  fixture-extra all 1.0-1\n', 'exactly the one package added');
+    assert.match(run.stderr, /Changes since .*: 1 added, 0 removed, 0 upgraded, 0 downgraded\n.*Image size: /);
+    await assertReports(dir, stem, ['raw'], answer, 'fixture-extra');
     const stats = statSync(raw);
     assert.equal(stats.size, 1 << 30);
     assert.ok(stats.blocks * 512 < 64 << 20, `raw image takes ${stats.blocks * 512} bytes on disk: not sparse`);
