@@ -18,6 +18,7 @@ import type { Reporter, Step } from './reporter.js';
 import { CleanupStack, type Resource } from './resources.js';
 import { writeReports, type Reports } from './reports.js';
 import type { GeneralizeRow } from './generalize.js';
+import type { Layout } from './layout.js';
 import { scrubImage, type ScrubResult } from './scrub.js';
 import {
   checkOutputs,
@@ -73,6 +74,8 @@ export interface BuildResult {
   /** What generalisation found and did (empty with generalize = no). */
   generalized: GeneralizeRow[];
   zeroing: 'discard' | 'zerofree' | 'none';
+  /** The disk's layout as the scrub found it: partitions, file systems, what was done to each. */
+  layout: Layout;
   uploads: UploadOutcome[];
   cacheHit: boolean;
   /** The installer files used, in the cache folder. */
@@ -229,6 +232,7 @@ class BuildRun {
       removedLogs: outcome.scrubbed.removed,
       generalized: outcome.scrubbed.generalized,
       zeroing: outcome.scrubbed.zeroing,
+      layout: outcome.scrubbed.layout,
       uploads: [],
       cacheHit: !outcome.installer.downloaded,
       installer: outcome.installer,
