@@ -41,6 +41,7 @@ export enum Output {
   ImagePaths = 'image-paths',
   Packages = 'packages',
   Generalized = 'generalized',
+  Layout = 'layout',
   ConsoleLog = 'console-log',
   Accelerator = 'accelerator',
   Uploaded = 'uploaded',

@@ -37,6 +37,7 @@ function setOutputs(result: BuildResult): void {
   if (result.changesPath) core.setOutput(Output.ChangesPath, result.changesPath);
   core.setOutput(Output.Packages, String(result.packageCount));
   core.setOutput(Output.Generalized, JSON.stringify(result.generalized));
+  core.setOutput(Output.Layout, JSON.stringify(result.layout));
   core.setOutput(Output.ConsoleLog, result.consoleLog);
   core.setOutput(Output.Accelerator, result.accelerator);
   const uploaded = result.uploads

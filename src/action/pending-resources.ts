@@ -13,8 +13,7 @@ export function savePendingResources(pending: Resource[]): void {
 
 const FIELDS: Record<Resource['kind'], string[]> = {
   domain: ['uri', 'name'],
-  loop: ['backingFile'],
-  mount: ['path'],
+  appliance: ['disk'],
   path: ['path'],
   acl: ['path', 'entry'],
 };
@@ -23,10 +22,10 @@ function isResource(value: unknown): value is Resource {
   if (typeof value !== 'object' || value === null) return false;
   const kind = (value as { kind?: unknown }).kind;
   if (typeof kind !== 'string' || !Object.hasOwn(FIELDS, kind)) return false;
-  return FIELDS[kind as Resource['kind']].every(
-    (field) =>
-      typeof (value as Record<string, unknown>)[field] === 'string' && (value as Record<string, string>)[field] !== '',
-  );
+  const fields = value as Record<string, unknown>;
+  const pid = fields.pid;
+  if (kind === 'appliance' && pid !== undefined && !(typeof pid === 'string' && /^\d+$/.test(pid))) return false;
+  return FIELDS[kind as Resource['kind']].every((field) => typeof fields[field] === 'string' && fields[field] !== '');
 }
 
 /** What the main step left to undo, oldest first; what cannot be read is reported, not guessed at. */

@@ -3,7 +3,7 @@ import type { ImageSpec } from '../config/image-spec.js';
 import { UsageError } from '../config/usage-error.js';
 import { currentUid } from './host.js';
 import { commandsSudoRefuses, sudoersLine } from './privileges.js';
-import { missingRequirements, programsOf, REQUIREMENTS } from './programs.js';
+import { applianceKernels, missingRequirements, programsOf, REQUIREMENTS } from './programs.js';
 import { foldersWithoutSearch, qemuSystemUser } from './qemu-access.js';
 
 /** Checks of the host before anything is created: the programs a build runs, and sudo for a normal user. */
@@ -22,6 +22,11 @@ export function checkHost(spec: ImageSpec): void {
     const dnf = [...new Set(missing.flatMap((requirement) => requirement.packages.dnf))].join(' ');
     throw new UsageError(
       `missing programs: ${programsOf(missing)}. Install them (apt-get install ${apt}, or dnf install ${dnf}), or run with --install-dependencies.`,
+    );
+  }
+  if (!applianceKernels().length) {
+    throw new UsageError(
+      "the scrub's libguestfs appliance boots the host's kernel, but /boot holds no vmlinuz-*. Install one (apt-get install linux-image-amd64, or dnf install kernel-core), or run with --install-dependencies.",
     );
   }
   if (!isRoot) {

@@ -20,6 +20,7 @@ import { writeReports, type Reports } from './reports.js';
 import { loadPreviousManifest } from './previous-manifest.js';
 import type { Changes } from './changes.js';
 import type { GeneralizeRow } from './generalize.js';
+import type { Layout } from './layout.js';
 import { scrubImage, type ScrubResult } from './scrub.js';
 import {
   checkOutputs,
@@ -81,6 +82,8 @@ export interface BuildResult {
   /** What generalisation found and did (empty with generalize = no). */
   generalized: GeneralizeRow[];
   zeroing: 'discard' | 'zerofree' | 'none';
+  /** The disk's layout as the scrub found it: partitions, file systems, what was done to each. */
+  layout: Layout;
   uploads: UploadOutcome[];
   cacheHit: boolean;
   /** The installer files used, in the cache folder. */
@@ -148,7 +151,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       staging: staging.dir,
     };
     await run.step('install', () => installSystem(ctx, install, installer, accelerator));
-    const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw));
+    const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw, accelerator));
     if (spec.formats.some((format) => format !== 'raw')) await run.step('convert', () => convertImages(ctx, staging));
     const sums = await run.step('checksum', () => writeChecksums(ctx, staging));
     const sha256 = sums[0];
@@ -279,6 +282,7 @@ class BuildRun {
       removedLogs: outcome.scrubbed.removed,
       generalized: outcome.scrubbed.generalized,
       zeroing: outcome.scrubbed.zeroing,
+      layout: outcome.scrubbed.layout,
       uploads: [],
       cacheHit: !outcome.installer.downloaded,
       installer: outcome.installer,

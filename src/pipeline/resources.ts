@@ -1,4 +1,5 @@
 import type { Host } from '../host/host.js';
+import { stopAppliance } from './appliance.js';
 
 /**
  * Something a build creates and must undo. Plain data, so that the action can
@@ -7,8 +8,8 @@ import type { Host } from '../host/host.js';
  */
 export type Resource =
   | { kind: 'domain'; uri: string; name: string }
-  | { kind: 'loop'; backingFile: string }
-  | { kind: 'mount'; path: string }
+  /** A libguestfs appliance on a disk; its guestfish pid once it is known. */
+  | { kind: 'appliance'; disk: string; pid?: string }
   | { kind: 'path'; path: string }
   | { kind: 'acl'; path: string; entry: string };
 
@@ -16,10 +17,8 @@ export function describeResource(resource: Resource): string {
   switch (resource.kind) {
     case 'domain':
       return `libvirt domain ${resource.name} (${resource.uri})`;
-    case 'loop':
-      return `loop devices backed by ${resource.backingFile}`;
-    case 'mount':
-      return `mount at ${resource.path}`;
+    case 'appliance':
+      return `libguestfs appliance on ${resource.disk}${resource.pid ? ` (guestfish pid ${resource.pid})` : ''}`;
     case 'path':
       return resource.path;
     case 'acl':
@@ -49,21 +48,9 @@ export async function undoResource(host: Host, resource: Resource): Promise<void
       if (after.exitCode === 0) throw new Error(`libvirt domain ${resource.name} is still defined`);
       return;
     }
-    case 'loop': {
-      for (const device of await loopDevicesOf(host, resource.backingFile)) {
-        await host.run(['losetup', '--detach', device], { root: true });
-      }
+    case 'appliance':
+      await stopAppliance(host, resource.disk, resource.pid);
       return;
-    }
-    case 'mount': {
-      if (!host.isMounted(resource.path)) return;
-      const result = await host.run(['umount', resource.path], { root: true, allowFailure: true });
-      if (result.exitCode !== 0 && host.isMounted(resource.path)) {
-        // Something still holds it (a shell in the folder): detach it lazily rather than leave it.
-        await host.run(['umount', '--lazy', resource.path], { root: true });
-      }
-      return;
-    }
     case 'path':
       await host.remove(resource.path);
       return;
@@ -71,19 +58,6 @@ export async function undoResource(host: Host, resource: Resource): Promise<void
       await host.run(['setfacl', '-x', resource.entry, resource.path], { root: true, allowFailure: true });
       return;
   }
-}
-
-export async function loopDevicesOf(host: Host, backingFile: string): Promise<string[]> {
-  const result = await host.run(['losetup', '--associated', backingFile, '--noheadings', '--output', 'NAME'], {
-    captureStdout: true,
-    quiet: true,
-    readOnly: true,
-    allowFailure: true,
-  });
-  return result.stdout
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line.startsWith('/dev/'));
 }
 
 export interface Registration {

@@ -18,7 +18,7 @@ after(() => {
 const isRoot = process.getuid?.() === 0;
 const hasApt = existsSync('/usr/bin/apt-get') && existsSync('/usr/bin/dpkg');
 const skip = !isRoot || !hasApt ? 'needs root and apt-get (it installs packages for real)' : false;
-const ZEROFREE = '/usr/sbin/zerofree';
+const GUESTFISH = '/usr/bin/guestfish';
 
 function groupName(gid: number): string {
   return execFileSync('getent', ['group', String(gid)], { encoding: 'utf8' }).split(':')[0];
@@ -81,41 +81,34 @@ describe('install-dependencies: true, for real on this machine', { skip }, () =>
     }
   });
 
-  test('a missing program (zerofree) is installed with apt-get, and the build then uses it', async () => {
+  test('a missing program (guestfish) is installed with apt-get, and the build then uses it', async () => {
     const dir = workDir('setup-apt');
-    const { config, image } = writeFixtureConfig(dir, {
-      name: 'action-setup-apt',
-      keys: { 'zero-free-space': 'zerofree' },
-    });
-    execFileSync('apt-get', ['remove', '-y', '-q', 'zerofree'], {
+    const { config, image } = writeFixtureConfig(dir, { name: 'action-setup-apt' });
+    execFileSync('apt-get', ['remove', '-y', '-q', 'libguestfs-tools'], {
       stdio: 'ignore',
       env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
     });
     try {
-      assert.ok(!existsSync(ZEROFREE), 'zerofree was not removed');
+      assert.ok(!existsSync(GUESTFISH), 'guestfish was not removed');
       const run = await runMain(
         { ...fixtureInputs(dir, config, image), 'install-dependencies': 'true' },
         { env: isolatedConfig(dir) },
       );
       assert.equal(run.code, 0, run.stdout + run.stderr);
-      assert.ok(existsSync(ZEROFREE), 'zerofree is back');
-      assert.match(run.stdout, /Missing programs: zerofree; installing zerofree with apt-get\./);
+      assert.ok(existsSync(GUESTFISH), 'guestfish is back');
+      assert.match(run.stdout, /Missing programs guestfish; installing libguestfs-tools with apt-get\./);
       const update = run.stdout.search(/\$ apt-get -o DPkg::Lock::Timeout=300 -q update/);
       const install = run.stdout.search(
-        /\$ env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -q -y install zerofree\n/,
+        /\$ env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -q -y install libguestfs-tools\n/,
       );
-      assert.ok(update >= 0 && install > update, 'apt-get update, then apt-get install zerofree');
-      assert.match(run.stdout, /Installed zerofree \(for zerofree\)\./);
-      assert.match(
-        run.stdout,
-        /\$ zerofree -v \/dev\/loop/,
-        'the scrub step zeroed free space with the installed zerofree',
-      );
+      assert.ok(update >= 0 && install > update, 'apt-get update, then apt-get install libguestfs-tools');
+      assert.match(run.stdout, /Installed libguestfs-tools \(for programs guestfish\)\./);
+      assert.match(run.stdout, /\$ guestfish --remote=\d+ -- run/, 'the scrub step ran in the installed appliance');
       assert.deepEqual(leftovers(dir, `${image}-${today()}`), []);
     } finally {
       // Leave the machine as it was.
-      if (!existsSync(ZEROFREE)) {
-        execFileSync('apt-get', ['install', '-y', '-q', 'zerofree'], {
+      if (!existsSync(GUESTFISH)) {
+        execFileSync('apt-get', ['install', '-y', '-q', 'libguestfs-tools'], {
           stdio: 'ignore',
           env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
         });

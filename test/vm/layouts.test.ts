@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { localDate } from '../../src/config/image-spec.js';
+import { makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
+import { diskContains } from '../support/image-files.js';
+import { leftovers } from '../support/leftovers.js';
+import { runCli } from '../support/run-cli.js';
+
+/**
+ * Each of today's layouts, built end to end by the fixture installer
+ * (layout=…) and scrubbed in the libguestfs appliance; the finished qcow2 is
+ * read back with guestfish (read-only), as a consumer of the image would.
+ */
+
+const env = { LIBGUESTFS_BACKEND: 'direct', LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg' };
+
+/** guestfish on the finished image, read-only: each command's output, `:`-separated in one appliance. */
+function readImage(image: string, commands: string[][]): string {
+  const args = ['--ro', '--format=qcow2', '-a', image, 'run'];
+  for (const command of commands) args.push(':', ...command);
+  return execFileSync('guestfish', args, { encoding: 'utf8', env: { ...process.env, ...env } });
+}
+
+/** The host's LVM and device-mapper state, as text (what the build must not change). */
+function hostStorageState(): string {
+  const vgs = spawnSync('vgs', ['--noheadings', '-o', 'vg_name,vg_uuid'], { encoding: 'utf8' });
+  const dm = spawnSync('dmsetup', ['ls'], { encoding: 'utf8' });
+  return `vgs ${vgs.status}: ${vgs.stdout}\ndmsetup ${dm.status}: ${dm.stdout}`;
+}
+
+interface LayoutLine {
+  device: string;
+  type: string;
+  uuid: string;
+  mountPoint?: string;
+}
+
+/** What the scrub said it found (read before it changed anything): `layout: DEVICE: TYPE UUID U … mounted at M`. */
+function scrubbedLayout(stderr: string): LayoutLine[] {
+  return [...stderr.matchAll(/layout: (\/dev\/\S+): (\S+) UUID (\S+)(?: label \S+)?(?: mounted at (\S+))?:/g)].map(
+    ([, device, type, uuid, mountPoint]) => ({ device, type, uuid, mountPoint }),
+  );
+}
+
+async function buildLayout(layout: string) {
+  const dir = makeWorkDir(`layout-${layout}`);
+  const { config, image } = writeFixtureConfig(dir, {
+    directives: { layout, 'data-mb': 48 },
+  });
+  const before = hostStorageState();
+  const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+  const stem = `${image}-${localDate()}`;
+  assert.equal(run.code, 0, run.stderr);
+  const qcow2 = join(dir, `${stem}.qcow2`);
+  const found = scrubbedLayout(run.stderr);
+  // No deleted garbage of any file system (nor of the swap area) is left in the image.
+  assert.equal(diskContains(qcow2, 'fixture-garbage:'), false, 'garbage survived into the qcow2');
+  assert.deepEqual(leftovers(dir, stem), []);
+  assert.equal(hostStorageState(), before, "the host's volume groups and device-mapper tables changed");
+  return { run, dir, qcow2, found };
+}
+
+/** The UUID and type of each file system in the finished image, and that the installer logs are gone. */
+function checkImage(qcow2: string, found: LayoutLine[], mounts: Array<[string, string]>): string {
+  const commands: string[][] = found.map((fs) => ['vfs-uuid', fs.device]);
+  for (const [device, at] of mounts) commands.push(['mount-ro', device, at]);
+  commands.push(['exists', '/var/log/installer'], ['exists', '/root/anaconda-ks.cfg'], ['cat', '/etc/fstab']);
+  const out = readImage(qcow2, commands).split('\n');
+  found.forEach((fs, i) => assert.equal(out[i], fs.uuid, `${fs.device}'s UUID changed`));
+  assert.equal(out[found.length], 'false', '/var/log/installer is still there');
+  assert.equal(out[found.length + 1], 'false', '/root/anaconda-ks.cfg is still there');
+  return out.slice(found.length + 2).join('\n');
+}
+
+describe("today's layouts, scrubbed in the appliance", () => {
+  test('GPT with an EFI system partition (vfat) and an ext4 root', async () => {
+    const { qcow2, found } = await buildLayout('gpt-esp');
+    assert.deepEqual(
+      found.map((fs) => [fs.type, fs.mountPoint]),
+      [
+        ['vfat', '/boot/efi'],
+        ['ext4', '/'],
+      ],
+    );
+    const table = readImage(qcow2, [
+      ['part-get-parttype', '/dev/sda'],
+      ['part-get-gpt-type', '/dev/sda', '1'],
+    ]);
+    assert.equal(table, 'gpt\nC12A7328-F81F-11D2-BA4B-00A0C93EC93B\n');
+    checkImage(qcow2, found, [
+      ['/dev/sda2', '/'],
+      ['/dev/sda1', '/boot/efi'],
+    ]);
+  });
+
+  test('root plus a separate /var on XFS: the installer logs removed from /var', async () => {
+    const { run, qcow2, found } = await buildLayout('var-xfs');
+    assert.deepEqual(
+      found.map((fs) => [fs.type, fs.mountPoint]),
+      [
+        ['ext4', '/'],
+        ['xfs', '/var'],
+      ],
+    );
+    assert.match(run.stderr, /\/dev\/sda2 \(xfs\): free space discarded/);
+    checkImage(qcow2, found, [
+      ['/dev/sda1', '/'],
+      ['/dev/sda2', '/var'],
+    ]);
+  });
+
+  test('root plus swap: the swap area zeroed, its UUID and label kept, so fstab still finds it', async () => {
+    const { run, qcow2, found } = await buildLayout('swap');
+    const swap = found.find((fs) => fs.type === 'swap');
+    assert.ok(swap, run.stderr);
+    assert.match(run.stderr, /swap signature rewritten with the same UUID and label/);
+    const fstab = checkImage(qcow2, found, [['/dev/sda1', '/']]);
+    assert.match(fstab, new RegExp(`UUID=${swap.uuid} none swap`));
+    assert.equal(readImage(qcow2, [['vfs-label', swap.device]]), 'fixswap\n');
+  });
+
+  test('/boot and root on separate ext4 partitions', async () => {
+    const { qcow2, found } = await buildLayout('boot-root');
+    assert.deepEqual(
+      found.map((fs) => fs.mountPoint),
+      ['/boot', '/'],
+    );
+    checkImage(qcow2, found, [
+      ['/dev/sda2', '/'],
+      ['/dev/sda1', '/boot'],
+    ]);
+  });
+
+  test('Btrfs with the root on a subvolume: trimmed from the top level, every subvolume with it', async () => {
+    const { run, qcow2, found } = await buildLayout('btrfs');
+    assert.match(run.stderr, /\/dev\/sda1 \(btrfs\): free space discarded \(top level and subvolumes @, @home\)/);
+    const out = readImage(qcow2, [
+      ['vfs-uuid', '/dev/sda1'],
+      ['mount-options', 'ro,subvol=@', '/dev/sda1', '/'],
+      ['exists', '/var/log/installer'],
+    ]);
+    assert.equal(out, `${found[0].uuid}\nfalse\n`);
+  });
+});
