@@ -172,7 +172,7 @@ describe('reading the installed system', () => {
     });
     const changes: string[] = [];
     const inventory = await inspectSystem(ctx, new GuestTree(localTree(root, changes)));
-    const copy = '/tmp/image-factory-rpmdb.XXXXXX';
+    const copy = join(tmpdir(), 'image-factory-rpmdb.XXXXXX');
     const db = 'usr/lib/sysimage/rpm';
     assert.deepEqual(changes.sort(), [
       `copy ${db}/.rpm.lock ${copy}/.rpm.lock`,
