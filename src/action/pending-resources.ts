@@ -31,7 +31,7 @@ function isResource(value: unknown): value is Resource {
   return fieldsPresent && (kind !== 'domain' || nvramIsTheDomains(value as Record<string, unknown>));
 }
 
-/** A domain's NVRAM, when there is one, is the file libvirt names after it, and nothing else: the post step removes it. */
+/** A domain's NVRAM, when it has one, is the file libvirt names after it and nothing else: the post step removes it. */
 function nvramIsTheDomains(domain: Record<string, unknown>): boolean {
   if (domain.nvram === undefined) return true;
   const name = String(domain.name);

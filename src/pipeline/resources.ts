@@ -77,7 +77,7 @@ async function undoDomain(host: Host, resource: Extract<Resource, { kind: 'domai
     });
     if (after.exitCode === 0) throw new Error(`libvirt domain ${resource.name} is still defined`);
   }
-  // A transient domain (the boot test's) leaves its NVRAM behind when it stops; so does an undefine that failed half-way.
+  // A transient domain (the boot test's) leaves its NVRAM behind when it stops: removed here.
   if (resource.nvram) await host.remove(resource.nvram);
 }
 
