@@ -322,7 +322,8 @@ describe('the install step on the recording host', () => {
   test('firmware = uefi-secure asks libvirt for OVMF with Secure Boot and enrolled keys; bios asks for nothing', async () => {
     const secure = testContext(spec({ firmware: 'uefi-secure' }), { recording: true, uid: 0 });
     await installSystem(secure.ctx, target, installer, 'tcg');
-    const secureLine = secure.recording?.commands().find((command) => command.startsWith('virt-install --connect')) ?? '';
+    const secureLine =
+      secure.recording?.commands().find((command) => command.startsWith('virt-install --connect')) ?? '';
     assert.match(
       secureLine,
       /--boot uefi,[^ ]*feature0\.name=secure-boot,firmware\.feature0\.enabled=yes,[^ ]*enabled=yes /,
