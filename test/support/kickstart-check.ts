@@ -2,7 +2,8 @@
  * A structural check of Kickstart files, for the answer files that
  * image-factory ships: not a Kickstart parser (pykickstart is not on the test
  * machines), but enough to catch what breaks an unattended image build or the
- * image's promises (GPT with a BIOS boot partition, an EFI system partition and ext4 on /, no swap, power off, root locked).
+ * image's promises (GPT with a BIOS boot partition, an EFI system partition
+ * and ext4 on /, no swap, power off, root locked).
  */
 
 /** Commands of current Kickstart syntax (pykickstart's Fedora / RHEL handlers). */
