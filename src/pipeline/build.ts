@@ -133,7 +133,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       staging: staging.dir,
     };
     await run.step('install', () => installSystem(ctx, install, installer, accelerator));
-    const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw));
+    const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw, accelerator));
     if (spec.format === 'qcow2') await run.step('convert', () => convertToQcow2(ctx, staging.raw, staging.image));
     const sha256 = await run.step('checksum', () =>
       writeChecksum(ctx, staging.image, staging.checksum, `${spec.stem}.${spec.format}`),
