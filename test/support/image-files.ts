@@ -56,7 +56,8 @@ export function inspectImage<T>(
     execFileSync('mount', ['-o', 'ro', loop, mountpoint]);
     return look(mountpoint);
   } finally {
-    if (existsSync(mountpoint)) execFileSync('umount', [mountpoint], { stdio: 'ignore' });
+    // A mount that failed leaves nothing to unmount; the loop device goes either way.
+    if (existsSync(mountpoint)) spawnSync('umount', [mountpoint], { stdio: 'ignore' });
     if (loop) execFileSync('losetup', ['--detach', loop]);
     rmSync(scratch, { recursive: true, force: true });
   }
