@@ -1,4 +1,5 @@
 import * as core from '@actions/core';
+import { nvramPath } from '../host/libvirt.js';
 import type { Resource } from '../pipeline/resources.js';
 import { State } from './constants.js';
 
@@ -25,7 +26,17 @@ function isResource(value: unknown): value is Resource {
   const fields = value as Record<string, unknown>;
   const pid = fields.pid;
   if (kind === 'appliance' && pid !== undefined && !(typeof pid === 'string' && /^\d+$/.test(pid))) return false;
-  return FIELDS[kind as Resource['kind']].every((field) => typeof fields[field] === 'string' && fields[field] !== '');
+  const present = FIELDS[kind as Resource['kind']].every(
+    (field) => typeof fields[field] === 'string' && fields[field] !== '',
+  );
+  return present && (kind !== 'domain' || nvramIsTheDomains(fields));
+}
+
+/** A domain's NVRAM, when it has one, is the file libvirt names after it and nothing else: the post step removes it. */
+function nvramIsTheDomains(domain: Record<string, unknown>): boolean {
+  if (domain.nvram === undefined) return true;
+  const name = String(domain.name);
+  return !name.includes('/') && domain.nvram === nvramPath(String(domain.uri), name);
 }
 
 /** What the main step left to undo, oldest first; what cannot be read is reported, not guessed at. */

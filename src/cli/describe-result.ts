@@ -1,5 +1,6 @@
 import { formatBytes, formatDuration } from '../config/units.js';
 import type { BuildResult } from '../pipeline/build.js';
+import { describeFirmware } from '../pipeline/virt-install.js';
 
 /** The finished build in a few lines for the terminal. */
 export function describeResult(result: BuildResult): string {
@@ -8,6 +9,7 @@ export function describeResult(result: BuildResult): string {
     `size:        ${formatBytes(result.size)} (${formatBytes(result.diskUsage)} on disk)`,
     `sha256:      ${result.sha256}`,
     `accelerator: ${result.accelerator}`,
+    `firmware:    ${describeFirmware(result.firmware)}`,
     `installer:   ${verifiedLine(result)}`,
     ...(result.bootSeconds !== undefined
       ? [

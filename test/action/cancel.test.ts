@@ -80,10 +80,10 @@ describe('a cancelled build', () => {
     assert.deepEqual(leftovers(dir, stem), []);
   });
 
-  test('main killed outright (SIGKILL) mid-install: the state saved as it went lets post remove the domain and the staging folder', async () => {
+  test('main killed outright (SIGKILL) mid-install under UEFI: the state saved as it went lets post remove the domain, its NVRAM and the staging folder', async () => {
     const dir = workDir('killed');
     const { config, image } = writeFixtureConfig(dir, { name: 'action-killed', directives: { hang: 1 } });
-    const inputs = fixtureInputs(dir, config, image);
+    const inputs = { ...fixtureInputs(dir, config, image), firmware: 'uefi' };
     const stem = `${image}-${today()}`;
     const kill = duringInstall(killTree);
     const run = await runMain(inputs, { env: isolatedConfig(dir), onStdout: kill.onStdout });
@@ -102,6 +102,10 @@ describe('a cancelled build', () => {
       `the domain should still be there: ${before.join(', ')}`,
     );
     assert.ok(
+      before.some((item) => item.startsWith('NVRAM ')),
+      `the domain's NVRAM should still be there: ${before.join(', ')}`,
+    );
+    assert.ok(
       before.some((item) => item.startsWith('staging ')),
       `the staging folder should still be there: ${before.join(', ')}`,
     );
@@ -114,7 +118,10 @@ describe('a cancelled build', () => {
       post.stdout,
     );
     assert.match(post.stdout, /::group::Clean up after the interrupted build \(2 left\)/);
-    assert.match(post.stdout, /Removed libvirt domain .* \(qemu:\/\/\/system\)/);
+    assert.match(
+      post.stdout,
+      /Removed libvirt domain .* \(qemu:\/\/\/system\) and its NVRAM \/var\/lib\/libvirt\/qemu\/nvram\/action-killed-\S+_VARS\.fd/,
+    );
     assert.match(post.stdout, /Removed \/.*\.partial-/);
     assert.deepEqual(builtFiles(dir, stem), []);
     assert.deepEqual(leftovers(dir, stem), []);

@@ -2,7 +2,8 @@
  * The shipped answer files: each is valid for its installer's format (preseed
  * through debconf-set-selections, Kickstart through a structural check,
  * AutoYaST through xmllint, autoinstall through a YAML parser), and each
- * makes the image image-factory expects: exactly one partition, ext4 on /,
+ * makes the image image-factory expects: the distribution's cloud image
+ * layout (GPT, a BIOS boot partition, an EFI system partition, ext4 on /),
  * no swap, root locked, the serial console in the installed boot loader, the
  * SSH server, the guest agent and cloud-init, and an installer that powers
  * off. Each validator is also shown to fail on a broken copy.
@@ -75,6 +76,42 @@ function recipePartitions(recipe: string): string[] {
     .filter((part) => part !== '');
 }
 
+/**
+ * The expert recipe partman uses under one firmware: the answer file's, or
+ * the one its partman/early_command sets with debconf-set (run with a stand-in
+ * for debconf-set, and /sys/firmware/efi present or not).
+ */
+function recipeUnder(firmware: 'bios' | 'uefi', answer?: string, early?: string): string | undefined {
+  if (!early || !/debconf-set\s+partman-auto\/expert_recipe/.test(early)) return answer;
+  const efi = firmware === 'uefi' ? scratch : join(scratch, 'no-such-folder');
+  const script = `debconf_set() { [ "$1" = partman-auto/expert_recipe ] && printf '%s' "$2"; }\n${early
+    .replace(/\/sys\/firmware\/efi/g, efi)
+    .replace(/debconf-set /g, 'debconf_set ')}`;
+  const run = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
+  return run.status === 0 && run.stdout.trim() ? run.stdout : undefined;
+}
+
+/** What is wrong with a recipe's partitions: the layout is BIOS boot, an EFI system partition, ext4 on /. */
+function recipeProblems(partitions: string[]): string[] {
+  const problems: string[] = [];
+  if (partitions.length !== 3)
+    problems.push(`the recipe makes ${partitions.length} partitions; the layout has 3 (BIOS boot, ESP, /)`);
+  if (partitions.some((partition) => /linux-swap|method\{\s*swap\s*\}/.test(partition)))
+    problems.push('the recipe makes a swap partition');
+  const [bios, esp, root] = partitions;
+  if (bios !== undefined && !/method\{\s*biosgrub\s*\}/.test(bios))
+    problems.push(`the first partition is not a BIOS boot partition: ${bios}`);
+  if (
+    esp !== undefined &&
+    !/method\{\s*efi\s*\}/.test(esp) &&
+    !(/filesystem\{\s*fat32\s*\}/.test(esp) && /mountpoint\{\s*\/boot\/efi\s*\}/.test(esp))
+  )
+    problems.push(`the second partition is not an EFI system partition: ${esp}`);
+  if (root !== undefined && (!/filesystem\{\s*ext4\s*\}/.test(root) || !/mountpoint\{\s*\/\s*\}/.test(root)))
+    problems.push(`the third partition is not ext4 on /: ${root}`);
+  return problems;
+}
+
 function checkPreseed(file: string): string[] {
   const problems: string[] = [];
   const run = spawnSync('debconf-set-selections', ['--checkonly', file], { encoding: 'utf8' });
@@ -92,18 +129,17 @@ function checkPreseed(file: string): string[] {
     problems.push('partman-basicfilesystems/no_swap is not false: the partitioner would ask for swap');
   if (value('partman-auto/method') !== 'regular')
     problems.push('partman-auto/method is not regular (lvm and crypto make more than one partition)');
-  const recipe = value('partman-auto/expert_recipe');
-  if (recipe === undefined) problems.push('no partman-auto/expert_recipe: a predefined recipe adds swap');
-  else {
-    const partitions = recipePartitions(recipe);
-    if (partitions.length !== 1)
-      problems.push(`the recipe makes ${partitions.length} partitions; the image must have exactly one`);
-    for (const partition of partitions) {
-      if (/linux-swap|method\{\s*swap\s*\}/.test(partition)) problems.push('the recipe makes a swap partition');
-      else if (!/filesystem\{\s*ext4\s*\}/.test(partition) || !/mountpoint\{\s*\/\s*\}/.test(partition)) {
-        problems.push(`a recipe partition is not ext4 on /: ${partition}`);
-      }
+  if (value('partman-partitioning/default_label') !== 'gpt')
+    problems.push('partman-partitioning/default_label is not gpt: the cloud layout is GPT');
+  for (const firmware of ['bios', 'uefi'] as const) {
+    const recipe = recipeUnder(firmware, value('partman-auto/expert_recipe'), value('partman/early_command'));
+    if (recipe === undefined) {
+      problems.push(
+        'no partman-auto/expert_recipe (nor one partman/early_command sets): a predefined recipe adds swap',
+      );
+      break;
     }
+    problems.push(...recipeProblems(recipePartitions(recipe)).map((problem) => `under ${firmware}: ${problem}`));
   }
   const rootLogin = value('passwd/root-login');
   const crypted = value('passwd/root-password-crypted');
@@ -140,13 +176,15 @@ describe('preseed files', () => {
     ['a misspelt type', (t) => t.replace('d-i time/zone string', 'd-i time/zone strng'), /debconf-set-selections/],
     [
       'a swap partition in the recipe',
-      (t) =>
-        t.replace(
-          'mountpoint{ / } \\\n              .',
-          'mountpoint{ / } \\\n              . \\\n              64 512 300% linux-swap method{ swap } format{ } \\\n              .',
-        ),
-      /2 partitions|swap partition/,
+      (t) => t.replace('mountpoint{ / } .', 'mountpoint{ / } . 64 512 300% linux-swap method{ swap } format{ } .'),
+      /4 partitions|swap partition/,
     ],
+    [
+      'no EFI system partition under BIOS',
+      (t) => t.replace('mountpoint{ /boot/efi }', 'mountpoint{ /srv }'),
+      /under bios: the second partition is not an EFI system partition/,
+    ],
+    ['an MBR partition table', (t) => t.replace('default_label string gpt', 'default_label string msdos'), /not gpt/],
     [
       'rebooting at the end',
       (t) =>
@@ -259,15 +297,23 @@ function checkAutoyast(file: string): string[] {
   const problems: string[] = [];
   if (xpath(file, 'local-name(/*)') !== 'profile') problems.push('the root element is not <profile>');
 
+  if (xpath(file, `string(${path('partitioning', 'drive', 'disklabel')})`) !== 'gpt')
+    problems.push('partitioning/drive/disklabel is not gpt: the cloud layout is GPT');
   const partitions = Number(xpath(file, `count(${path('partitioning', 'drive', 'partitions', 'partition')})`));
-  if (partitions !== 1) problems.push(`${partitions} partitions; the image must have exactly one`);
+  if (partitions !== 3) problems.push(`${partitions} partitions; the layout has 3 (BIOS boot, ESP, /)`);
+  // What each partition must be, in order: BIOS boot (id 263), EFI system (id 259, vfat), ext4 on /.
+  const expected = ['263  ', '259 vfat /boot/efi', ' ext4 /'];
   for (let i = 1; i <= partitions; i += 1) {
     const partition = `(${path('partitioning', 'drive', 'partitions', 'partition')})[${i}]`;
-    const filesystem = xpath(file, `string(${partition}/*[local-name()='filesystem'])`);
-    const mount = xpath(file, `string(${partition}/*[local-name()='mount'])`);
+    const field = (name: string): string => xpath(file, `string(${partition}/*[local-name()='${name}'])`);
+    const filesystem = field('filesystem');
+    const mount = field('mount');
+    const id = field('partition_id');
     if (filesystem === 'swap' || mount === 'swap') problems.push('a swap partition; the image must have none');
-    else if (filesystem !== 'ext4' || mount !== '/')
-      problems.push(`a partition that is not ext4 on / (${filesystem || 'no filesystem'} on ${mount || 'nothing'})`);
+    else if (`${i === 3 ? '' : id} ${filesystem} ${mount}` !== expected[i - 1])
+      problems.push(
+        `partition ${i} is ${filesystem || 'no filesystem'} on ${mount || 'nothing'} (id ${id || 'none'}), not ${['BIOS boot', 'the EFI system partition', 'ext4 on /'][i - 1] ?? 'in the layout'}`,
+      );
   }
 
   const mode = (name: string): string => xpath(file, `string(${path('general', 'mode', name)})`);
@@ -322,7 +368,12 @@ describe('AutoYaST profiles', () => {
       </partitions>`;
   const cases: Array<[string, (text: string) => string, RegExp]> = [
     ['an unclosed element', (t) => t.replace('</software>', ''), /not well-formed/],
-    ['a swap partition', (t) => t.replace('</partitions>', swap), /2 partitions|swap partition/],
+    ['a swap partition', (t) => t.replace('</partitions>', swap), /4 partitions|swap partition/],
+    [
+      'an MBR partition table',
+      (t) => t.replace('<disklabel>gpt</disklabel>', '<disklabel>msdos</disklabel>'),
+      /not gpt/,
+    ],
     [
       'a btrfs root',
       (t) =>
@@ -405,7 +456,15 @@ function checkAutoinstall(file: string): string[] {
     const partitions = actions.filter((a) => a.type === 'partition');
     const formats = actions.filter((a) => a.type === 'format');
     const mounts = actions.filter((a) => a.type === 'mount');
-    if (partitions.length !== 1) problems.push(`${partitions.length} partitions; the image must have exactly one`);
+    const disk = actions.find((a) => a.type === 'disk');
+    if (!disk || disk.ptable !== 'gpt') problems.push('the disk action has no ptable: gpt; the cloud layout is GPT');
+    if (partitions.length !== 3) problems.push(`${partitions.length} partitions; the layout has 3 (BIOS boot, ESP, /)`);
+    if (!partitions.some((p) => p.flag === 'bios_grub')) problems.push('no BIOS boot partition (flag: bios_grub)');
+    const esp = partitions.find((p) => p.flag === 'boot');
+    const espFormat = esp ? formats.find((f) => f.volume === esp.id) : undefined;
+    const espMount = espFormat ? mounts.find((m) => m.device === espFormat.id) : undefined;
+    if (espFormat?.fstype !== 'fat32' || espMount?.path !== '/boot/efi')
+      problems.push('no EFI system partition (flag: boot, fat32 on /boot/efi)');
     if (formats.some((f) => f.fstype === 'swap') || partitions.some((p) => p.flag === 'swap'))
       problems.push('a swap partition; the image must have none');
     const root = mounts.find((m) => m.path === '/');
@@ -455,8 +514,9 @@ describe('autoinstall files', () => {
           '      - type: format',
           '      - type: partition\n        id: partition-extra\n        device: disk-system\n        number: 2\n        size: 1G\n      - type: format',
         ),
-      /2 partitions/,
+      /4 partitions/,
     ],
+    ['no EFI system partition', (t) => t.replace('path: /boot/efi', 'path: /efi'), /no EFI system partition/],
     ['no serial console', (t) => t.replace(/console=ttyS0,115200n8/g, 'quiet'), /console=ttyS0/],
   ];
   for (const [what, edit, expected] of cases) {

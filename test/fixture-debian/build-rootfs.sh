@@ -29,7 +29,7 @@ SUITE=bookworm
 # python3-cryptography needs (python3-cffi-backend-api-*).
 PACKAGES=(
 	systemd-sysv udev kmod e2fsprogs iproute2
-	linux-image-cloud-amd64 grub-pc
+	linux-image-cloud-amd64 grub-pc grub-efi-amd64-bin dosfstools
 	cloud-init python3-cffi-backend openssh-server
 )
 
@@ -63,6 +63,7 @@ log "debootstrap done after $((SECONDS - START)) s"
 sh "$HERE/customize-rootfs.sh" "$ROOT"
 ls "$ROOT"/boot/vmlinuz-* "$ROOT"/boot/initrd.img-* >/dev/null || die "no kernel or initramfs in /boot"
 [[ -d $ROOT/usr/lib/grub/i386-pc ]] || die "no GRUB for BIOS (grub-pc-bin)"
+[[ -d $ROOT/usr/lib/grub/x86_64-efi ]] || die "no GRUB for UEFI (grub-efi-amd64-bin)"
 
 mkdir -p "$(dirname "$OUT")"
 TMP_OUT=$(mktemp "$OUT.partial.XXXXXX")

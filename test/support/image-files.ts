@@ -3,11 +3,24 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+/** One entry of `sfdisk --json`'s partition table. */
+export interface TablePartition {
+  node: string;
+  start: number;
+  size: number;
+  type: string;
+}
+
 /**
  * Look inside a finished image the way an operator would: convert it to raw
- * if needed, attach its partition read-only, mount it, and collect answers.
+ * if needed, attach a partition read-only (the table's first, or the one
+ * `pick` chooses), mount it, and collect answers.
  */
-export function inspectImage<T>(imagePath: string, look: (root: string) => T): T {
+export function inspectImage<T>(
+  imagePath: string,
+  look: (root: string) => T,
+  pick: (partitions: TablePartition[]) => TablePartition | undefined = (partitions) => partitions[0],
+): T {
   const scratch = mkdtempSync(join(tmpdir(), 'inspect-'));
   let raw = imagePath;
   let loop = '';
@@ -18,10 +31,11 @@ export function inspectImage<T>(imagePath: string, look: (root: string) => T): T
       execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', imagePath, raw]);
     }
     const table = JSON.parse(execFileSync('sfdisk', ['--json', raw], { encoding: 'utf8' })) as {
-      partitiontable: { sectorsize?: number; partitions: Array<{ start: number; size: number }> };
+      partitiontable: { sectorsize?: number; partitions: TablePartition[] };
     };
     const sector = table.partitiontable.sectorsize ?? 512;
-    const part = table.partitiontable.partitions[0];
+    const part = pick(table.partitiontable.partitions);
+    if (!part) throw new Error(`no such partition in ${imagePath}: ${JSON.stringify(table.partitiontable.partitions)}`);
     loop = execFileSync(
       'losetup',
       [
@@ -42,7 +56,8 @@ export function inspectImage<T>(imagePath: string, look: (root: string) => T): T
     execFileSync('mount', ['-o', 'ro', loop, mountpoint]);
     return look(mountpoint);
   } finally {
-    if (existsSync(mountpoint)) execFileSync('umount', [mountpoint], { stdio: 'ignore' });
+    // A mount that failed leaves nothing to unmount; the loop device goes either way.
+    if (existsSync(mountpoint)) spawnSync('umount', [mountpoint], { stdio: 'ignore' });
     if (loop) execFileSync('losetup', ['--detach', loop]);
     rmSync(scratch, { recursive: true, force: true });
   }

@@ -2,7 +2,8 @@
  * A structural check of Kickstart files, for the answer files that
  * image-factory ships: not a Kickstart parser (pykickstart is not on the test
  * machines), but enough to catch what breaks an unattended image build or the
- * image's promises (one ext4 partition, no swap, power off, root locked).
+ * image's promises (GPT with a BIOS boot partition, an EFI system partition
+ * and ext4 on /, no swap, power off, root locked).
  */
 
 /** Commands of current Kickstart syntax (pykickstart's Fedora / RHEL handlers). */
@@ -130,7 +131,10 @@ export const KICKSTART_SECTIONS: ReadonlySet<string> = new Set([
 /** Directives that stand alone, outside sections. */
 const DIRECTIVES: ReadonlySet<string> = new Set(['%include', '%ksappend']);
 
-/** Partitioning commands other than `part` that would make more than one partition. */
+/** The partitions of the cloud images' layout: mount point (or biosboot) → --fstype. */
+const CLOUD_LAYOUT = { biosboot: 'biosboot', '/boot/efi': 'efi', '/': 'ext4' } as const;
+
+/** Partitioning commands other than `part` that would make more partitions. */
 const OTHER_STORAGE = ['autopart', 'reqpart', 'logvol', 'volgroup', 'raid', 'btrfs'];
 
 export interface KickstartCommand {
@@ -254,13 +258,17 @@ export function checkKickstart(text: string): KickstartReport {
     else seen.set(command.name, command.line);
   }
 
-  // Storage: exactly one partition, ext4 on /, and nothing else.
+  // Storage: the cloud images' layout (GPT, BIOS boot, EFI system partition, ext4 on /), and nothing else.
   for (const command of named(...OTHER_STORAGE)) {
     problems.push(
-      `line ${command.line}: '${command.name}' makes partitions of its own; the image must have exactly one`,
+      `line ${command.line}: '${command.name}' makes partitions of its own; the image has exactly the layout it names`,
     );
   }
+  const clearpart = named('clearpart')[0];
+  if (clearpart && optionValue(clearpart.args, '--disklabel') !== 'gpt')
+    problems.push(`line ${clearpart.line}: clearpart without --disklabel=gpt; the image's partition table is GPT`);
   const parts = named('part', 'partition');
+  const found: string[] = [];
   for (const part of parts) {
     const mount = part.args.find((arg) => !arg.startsWith('-'));
     const fstype = optionValue(part.args, '--fstype');
@@ -271,17 +279,20 @@ export function checkKickstart(text: string): KickstartReport {
       part.args.includes('--hibernation')
     ) {
       problems.push(`line ${part.line}: a swap partition; the image must have none`);
-    } else if (mount !== '/') {
+    } else if (!Object.hasOwn(CLOUD_LAYOUT, mount ?? '')) {
       problems.push(
-        `line ${part.line}: a partition for '${mount ?? '(no mount point)'}'; the only partition must be /`,
+        `line ${part.line}: a partition for '${mount ?? '(no mount point)'}'; the layout is ${Object.keys(CLOUD_LAYOUT).join(', ')}`,
       );
-    } else if (fstype !== 'ext4') {
-      problems.push(`line ${part.line}: / is '${fstype ?? '(no --fstype)'}'; it must be --fstype=ext4`);
-    }
+    } else if (fstype !== CLOUD_LAYOUT[mount as keyof typeof CLOUD_LAYOUT]) {
+      problems.push(
+        `line ${part.line}: ${mount} is '${fstype ?? '(no --fstype)'}'; it must be --fstype=${CLOUD_LAYOUT[mount as keyof typeof CLOUD_LAYOUT]}`,
+      );
+    } else found.push(mount as string);
   }
-  if (parts.length !== 1)
+  const missing = Object.keys(CLOUD_LAYOUT).filter((mount) => !found.includes(mount));
+  if (missing.length || parts.length !== Object.keys(CLOUD_LAYOUT).length)
     problems.push(
-      `${parts.length} part commands; the image must have exactly one partition (part / --fstype=ext4 ...)`,
+      `${parts.length} part commands, missing ${missing.join(', ') || 'none'}; the image has exactly part biosboot, part /boot/efi and part /`,
     );
 
   // The end of the installation: power off, nothing else.

@@ -60,12 +60,13 @@ const FIRST_BOOT_EXPECT =
   '(?<![\\s\\S])(?=[\\s\\S]*^fixture-firstboot: machine-id=[0-9a-f]{32} ssh-host-keys=[1-9])[\\s\\S]*\\blogin: *$$';
 
 describe('the boot test', () => {
-  test('a real Debian 12 image builds, boots to a login prompt and finishes cloud-init before it is published', async (t) => {
+  test("a real Debian 12 image in Debian's cloud layout (GPT: BIOS boot, EFI system partition, root) installs and boots under UEFI to a login prompt, cloud-init finished, before it is published", async (t) => {
     const server = await serveRootfs(t);
     const dir = workDir('debian');
     const { config, image } = writeDebianFixtureConfig(dir, {
       rootfsUrl: server.url,
-      keys: { 'boot-test': 'yes', 'boot-timeout': '8m', 'boot-test-expect': FIRST_BOOT_EXPECT },
+      directives: { layout: 'hybrid' },
+      keys: { 'boot-test': 'yes', 'boot-timeout': '8m', firmware: 'uefi', 'boot-test-expect': FIRST_BOOT_EXPECT },
     });
     const started = Date.now();
     const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
@@ -88,6 +89,9 @@ describe('the boot test', () => {
     const qcow2 = join(dir, `${stem}.qcow2`);
 
     assert.ok(server.requests.includes(new URL(server.url).pathname), 'the installer fetched the root file system');
+    assert.match(run.stderr, /the installer's VM boots with UEFI \(OVMF, Secure Boot off\) firmware/);
+    assert.match(run.stderr, /booting \S+\.qcow2 in a throw-away VM \(tcg, UEFI \(OVMF, Secure Boot off\)\)/);
+    assert.match(run.stderr, /firmware: +UEFI \(OVMF, Secure Boot off\)/);
     assert.match(run.stderr, /boot test: the console showed \/.*login.*\/ after /);
     // The booted clone made its own identity: a machine ID (the image's is empty) and SSH host keys
     // (the image has none), printed by the fixture's unit after cloud-init's ssh module ran.
@@ -131,6 +135,9 @@ describe('the boot test', () => {
       assert.match(readText(root, 'etc/os-release') ?? '', /Debian GNU\/Linux 12/);
       assert.ok(!existsSync(join(root, 'var/log/installer')), 'the installer logs were removed');
       assert.match(readText(root, 'etc/fstab') ?? '', /^UUID=[0-9a-f-]+\s+\/\s+ext4/m);
+      assert.match(readText(root, 'etc/fstab') ?? '', /^UUID=[0-9A-F-]+\s+\/boot\/efi\s+vfat/m);
+      assert.ok(existsSync(join(root, 'boot/grub/i386-pc/core.img')), 'GRUB for BIOS');
+      assert.ok(existsSync(join(root, 'boot/grub/x86_64-efi')), 'GRUB for UEFI');
       assert.match(readText(root, 'boot/grub/grub.cfg') ?? '', /console=ttyS0/);
       // cloud-init ran on the overlay only: the image has no instance data.
       assert.ok(!existsSync(join(root, 'var/lib/cloud/instance')), 'cloud-init state leaked into the image');
@@ -166,6 +173,28 @@ describe('the boot test', () => {
       );
       assert.ok(installed.length > 100, `${installed.length} packages: not a real Debian system`);
     });
+    // GPT as Debian's cloud images: root 1, BIOS boot 14, EFI system partition 15.
+    inspectImage(
+      qcow2,
+      (root) => assert.ok(existsSync(join(root, 'etc/os-release'))),
+      (partitions) => {
+        assert.deepEqual(
+          partitions.map((part) => [part.node.replace(/.*?(\d+)$/, '$1'), part.type]),
+          [
+            ['1', '0FC63DAF-8483-4772-8E79-3D69D8477DE4'],
+            ['14', '21686148-6449-6E6F-744E-656564454649'],
+            ['15', 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B'],
+          ],
+        );
+        return partitions[0];
+      },
+    );
+    // GRUB at the removable path of the ESP, read in libguestfs's appliance (the host may have no vfat).
+    const esp = execFileSync('virt-ls', ['--format=qcow2', '-a', qcow2, '-m', '/dev/sda15', '/EFI/BOOT'], {
+      encoding: 'utf8',
+      env: { ...process.env, LIBGUESTFS_BACKEND: 'direct', LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg' },
+    });
+    assert.match(esp, /^BOOTX64\.EFI$/im);
     const sbom = readFileSync(join(dir, `${stem}.cdx.json`), 'utf8');
     assert.equal(await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(sbom), null);
     assert.match(sbom, /"purl": "pkg:deb\/debian\/libc6@2\.36-[^"]*arch=amd64&distro=debian-12&upstream=glibc"/);
@@ -180,7 +209,7 @@ describe('the boot test', () => {
     assert.deepEqual(leftovers(dir, stem), []);
   });
 
-  test("an image that does not boot fails the build with the boot test's message, and nothing is uploaded or published", async (t) => {
+  test("an image that does not boot under UEFI (the small fixture's MBR disk, no EFI system partition) fails the build with the boot test's message; nothing is uploaded, published or left (domains, NVRAM)", async (t) => {
     const dir = workDir('noboot');
     const module = mkdtempSync(join(tmpdir(), 'boot-test-upload-'));
     t.after(() => rmSync(module, { recursive: true, force: true }));
@@ -188,12 +217,19 @@ describe('the boot test', () => {
     // The small fixture writes a file system but no boot loader.
     const { config, image } = writeFixtureConfig(dir, {
       directives: { 'data-mb': 0 },
-      keys: { 'boot-test': 'yes', 'boot-timeout': '60s', osinfo: 'debian11', upload_destinations: 'mirror' },
+      keys: {
+        'boot-test': 'yes',
+        'boot-timeout': '60s',
+        osinfo: 'debian11',
+        upload_destinations: 'mirror',
+        firmware: 'uefi',
+      },
       extra: `[mirror]\nupload_type = rsync\nupload_target = ${daemon.url('images')}\n`,
     });
     const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     const stem = `${image}-${today()}`;
     assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /booting \S+ in a throw-away VM \(tcg, UEFI \(OVMF, Secure Boot off\)\)/);
     assert.match(
       run.stderr,
       /boot-test step failed: the boot test expected the console to show \/\\blogin: \*\$\/ and cloud-init's marker '.*', but the boot did not get there within 1m00s \(boot-timeout\), so the VM was stopped\. The console never showed \/\\blogin: \*\$\/\./,
@@ -239,26 +275,31 @@ describe('the boot test', () => {
     assert.deepEqual(leftovers(dir, stem), []);
   });
 
-  test('SIGTERM during the boot test stops the VM and removes everything', async () => {
+  test('SIGTERM during a UEFI boot test stops the VM and removes everything, its NVRAM too', async () => {
     const dir = workDir('sigterm');
     const { config, image } = writeFixtureConfig(dir, {
       directives: { 'data-mb': 0 },
-      keys: { 'boot-test': 'yes', 'boot-timeout': '5m', osinfo: 'debian11' },
+      keys: { 'boot-test': 'yes', 'boot-timeout': '5m', osinfo: 'debian11', firmware: 'uefi' },
     });
     let sent = false;
+    let nvramWhileBooting: string[] = [];
     const run = await runCli([image], {
       cwd: dir,
       env: { IMAGE_FACTORY_CONFIG: config },
       onStderr: (text, child) => {
         if (!sent && /in a throw-away VM/.test(text)) {
           sent = true;
-          setTimeout(() => child.kill('SIGTERM'), 6000);
+          setTimeout(() => {
+            nvramWhileBooting = readdirSync('/var/lib/libvirt/qemu/nvram').filter((name) => name.startsWith(image));
+            child.kill('SIGTERM');
+          }, 6000);
         }
       },
     });
     const stem = `${image}-${today()}`;
     assert.ok(sent, `the boot test never started:\n${run.stderr}`);
     assert.equal(run.code, 143, run.stderr);
+    assert.equal(nvramWhileBooting.length, 1, `the boot-test VM's NVRAM: ${nvramWhileBooting.join(', ')}`);
     assert.match(run.stderr, /SIGTERM received: stopping the build and cleaning up/);
     assert.match(run.stderr, /== boot-test FAILED/);
     assert.match(run.stderr, /interrupted by SIGTERM; everything the build created was removed/);
