@@ -1,4 +1,5 @@
 import * as core from '@actions/core';
+import { nvramPath } from '../host/libvirt.js';
 import type { Resource } from '../pipeline/resources.js';
 import { State } from './constants.js';
 
@@ -23,10 +24,18 @@ function isResource(value: unknown): value is Resource {
   if (typeof value !== 'object' || value === null) return false;
   const kind = (value as { kind?: unknown }).kind;
   if (typeof kind !== 'string' || !Object.hasOwn(FIELDS, kind)) return false;
-  return FIELDS[kind as Resource['kind']].every(
+  const fieldsPresent = FIELDS[kind as Resource['kind']].every(
     (field) =>
       typeof (value as Record<string, unknown>)[field] === 'string' && (value as Record<string, string>)[field] !== '',
   );
+  return fieldsPresent && (kind !== 'domain' || nvramIsTheDomains(value as Record<string, unknown>));
+}
+
+/** A domain's NVRAM, when it has one, is the file libvirt names after it and nothing else: the post step removes it. */
+function nvramIsTheDomains(domain: Record<string, unknown>): boolean {
+  if (domain.nvram === undefined) return true;
+  const name = String(domain.name);
+  return !name.includes('/') && domain.nvram === nvramPath(String(domain.uri), name);
 }
 
 /** What the main step left to undo, oldest first; what cannot be read is reported, not guessed at. */

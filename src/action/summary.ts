@@ -2,6 +2,7 @@ import * as core from '@actions/core';
 import { basename } from 'node:path';
 import { formatBytes, formatDuration } from '../config/units.js';
 import type { BuildResult } from '../pipeline/build.js';
+import { describeFirmware } from '../pipeline/virt-install.js';
 import { STEP_TITLES, type Step } from '../pipeline/reporter.js';
 import type { StepRecord } from './action-reporter.js';
 
@@ -88,6 +89,7 @@ function resultRows(summary: BuildSummary, result: BuildResult): Array<[string, 
     ],
     ['Checksums', code(basename(result.checksumsPath))],
     ['Accelerator', escapeHtml(result.accelerator)],
+    ['Firmware', escapeHtml(describeFirmware(result.firmware))],
     ['Installer', result.cacheHit ? 'from the cache (nothing downloaded)' : 'downloaded'],
     ['Installer verified', verificationCell(result)],
   ];

@@ -22,6 +22,7 @@ export { asUsageError };
 
 export type ImageFormat = ChoiceOf<'format'>;
 export type Accelerator = ChoiceOf<'accelerator'>;
+export type Firmware = ChoiceOf<'firmware'>;
 export type ZeroFreeSpace = ChoiceOf<'zero-free-space'>;
 export type Generalize = ChoiceOf<'generalize'>;
 export type Compression = ChoiceOf<'compress'>;
@@ -79,6 +80,8 @@ export interface ImageSpec {
   /** virt-install's --cpu value, when set (e.g. mode=maximum for x86-64-v3 distributions under TCG). */
   cpu?: string;
   accelerator: Accelerator;
+  /** The VMs' firmware: SeaBIOS, or OVMF (UEFI), with Secure Boot or without. */
+  firmware: Firmware;
   installTimeoutMs: number;
   /** Stop an installer whose screen and disk stay unchanged this long (0: never). */
   stallTimeoutMs: number;
@@ -304,6 +307,7 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     answerDelivery: read.choice('answer-delivery'),
     append: options.append ?? '',
     accelerator: read.choice('accelerator'),
+    firmware: read.choice('firmware'),
     installTimeoutMs: read.ms('install-timeout'),
     stallTimeoutMs: read.ms('stall-timeout'),
     installerLogs: read.flag('installer-logs'),

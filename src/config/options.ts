@@ -294,6 +294,16 @@ export const OPTIONS = [
     help: 'kvm, tcg (software emulation: works everywhere, slow) or auto (kvm when /dev/kvm is usable)',
   },
   {
+    key: 'firmware',
+    cli: { long: 'firmware', arg: 'firmware' },
+    input: 'firmware',
+    kind: 'choice',
+    choices: ['bios', 'uefi', 'uefi-secure'],
+    default: 'bios',
+    new: true,
+    help: 'firmware of the installing and the boot-test VM: bios (SeaBIOS), uefi (OVMF) or uefi-secure (OVMF with Secure Boot on and the Microsoft keys enrolled)',
+  },
+  {
     key: 'install-timeout',
     cli: { long: 'install-timeout', arg: 'duration' },
     input: 'install-timeout',

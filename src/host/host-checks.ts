@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { ImageSpec } from '../config/image-spec.js';
 import { UsageError } from '../config/usage-error.js';
+import { FIRMWARE_DESCRIPTOR_DIRS, uefiFirmwareInstalled } from './firmware.js';
 import { currentUid } from './host.js';
 import { commandsSudoRefuses, sudoersLine } from './privileges.js';
 import { missingRequirements, programsOf, REQUIREMENTS } from './programs.js';
@@ -24,6 +25,7 @@ export function checkHost(spec: ImageSpec): void {
       `missing programs: ${programsOf(missing)}. Install them (apt-get install ${apt}, or dnf install ${dnf}), or run with --install-dependencies.`,
     );
   }
+  checkFirmware(spec);
   if (!isRoot) {
     const refused = commandsSudoRefuses();
     if (refused.length) {
@@ -33,4 +35,14 @@ export function checkHost(spec: ImageSpec): void {
       );
     }
   }
+}
+
+/** UEFI builds need OVMF, found the way libvirt finds it (a firmware descriptor). */
+function checkFirmware(spec: ImageSpec): void {
+  if (uefiFirmwareInstalled(spec.firmware)) return;
+  const what = spec.firmware === 'uefi-secure' ? 'UEFI firmware with Secure Boot and enrolled keys' : 'UEFI firmware';
+  throw new UsageError(
+    `firmware = ${spec.firmware} needs ${what} for x86_64 (OVMF), and no firmware descriptor in ${FIRMWARE_DESCRIPTOR_DIRS.join(' or ')} offers it. ` +
+      'Install it (apt-get install ovmf, or dnf install edk2-ovmf), or run with --install-dependencies.',
+  );
 }

@@ -1,3 +1,5 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { Host } from './host.js';
 
 /** qemu:///system as root, qemu:///session otherwise, as the original. */
@@ -18,4 +20,19 @@ export async function osinfoFlag(host: Host): Promise<'--osinfo' | '--os-variant
   });
   const major = Number(/^(\d+)\./.exec(result.stdout.trim())?.[1] ?? '4');
   return major >= 4 ? '--osinfo' : '--os-variant';
+}
+
+/**
+ * Where libvirt keeps a UEFI domain's NVRAM (its copy of the firmware's
+ * variable store) when the domain does not name one: qemu.conf's nvram_dir
+ * under qemu:///system, ~/.config/libvirt/qemu/nvram under the session.
+ * libvirt removes it with `undefine --nvram`, but not when a transient domain
+ * stops: the build removes the file itself.
+ */
+export function nvramPath(uri: string, domain: string): string {
+  const folder =
+    uri === 'qemu:///system'
+      ? '/var/lib/libvirt/qemu/nvram'
+      : join(process.env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'libvirt/qemu/nvram');
+  return join(folder, `${domain}_VARS.fd`);
 }

@@ -1,5 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
+import { uefiFirmwareInstalled } from './firmware.js';
 
 export type PackageManager = 'apt-get' | 'dnf';
 
@@ -10,6 +11,8 @@ export interface Requirement {
   packages: Record<PackageManager, string[]>;
   /** Host setup installs it, but a build runs without it (and says what it could not do). */
   optional?: boolean;
+  /** Something that is not a program (firmware): whether it is installed; `programs` then only names it. */
+  installed?: () => boolean;
 }
 
 /** Everything a build runs. */
@@ -43,6 +46,13 @@ export const REQUIREMENTS: Requirement[] = [
   { programs: ['gpgv'], packages: { 'apt-get': ['gpgv'], dnf: ['gnupg2'] } },
   // rpm reads an installed Fedora, Enterprise Linux or openSUSE system's package database (pipeline/inventory.ts).
   { programs: ['rpm'], packages: { 'apt-get': ['rpm'], dnf: ['rpm'] }, optional: true },
+  // UEFI firmware for firmware = uefi and uefi-secure; host-checks.ts requires it only for those builds.
+  {
+    programs: ['OVMF'],
+    packages: { 'apt-get': ['ovmf'], dnf: ['edk2-ovmf'] },
+    optional: true,
+    installed: () => uefiFirmwareInstalled('uefi-secure'),
+  },
 ];
 
 /** Full path of a program on PATH (sbin folders included), or undefined. */
@@ -66,7 +76,9 @@ function isExecutable(path: string): boolean {
 
 /** The requirements none of whose programs is installed. */
 export function missingRequirements(requirements = REQUIREMENTS): Requirement[] {
-  return requirements.filter((requirement) => !requirement.programs.some((program) => findProgram(program)));
+  return requirements.filter((requirement) =>
+    requirement.installed ? !requirement.installed() : !requirement.programs.some((program) => findProgram(program)),
+  );
 }
 
 export function programsOf(requirements: Requirement[]): string {

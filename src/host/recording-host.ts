@@ -2,6 +2,7 @@ import type { Reporter } from '../pipeline/reporter.js';
 import { CommandError, formatCommand } from './command-error.js';
 import { runCommand, type RunResult } from './exec.js';
 import { currentUid, type FileInfo, type Host, type HostRunOptions } from './host.js';
+import { nvramPath } from './libvirt.js';
 
 /** One thing a build asked of the host, in order. */
 export type HostCall =
@@ -64,6 +65,8 @@ export class RecordingHost implements Host {
   private readonly mounts = new Set<string>();
   private readonly domains = new Map<string, ModelledDomain>();
   private readonly tempDirs = new Set<string>();
+  /** The NVRAM files libvirt made for UEFI domains. */
+  private readonly nvram = new Set<string>();
 
   constructor(
     private readonly reporter: Reporter,
@@ -94,6 +97,7 @@ export class RecordingHost implements Host {
       ...[...this.mounts].map((path) => `mount at ${path}`),
       ...[...this.domains.keys()].map((name) => `domain ${name}`),
       ...[...this.tempDirs].map((path) => `folder ${path}`),
+      ...[...this.nvram].map((path) => `NVRAM ${path}`),
     ];
   }
 
@@ -156,6 +160,7 @@ export class RecordingHost implements Host {
 
   async remove(path: string): Promise<void> {
     this.record('remove', path);
+    this.nvram.delete(path);
     for (const dir of this.tempDirs) if (dir === path || dir.startsWith(`${path}/`)) this.tempDirs.delete(dir);
   }
 
@@ -195,7 +200,12 @@ export class RecordingHost implements Host {
       let stop = (): void => undefined;
       const stopped = new Promise<void>((resolve) => (stop = resolve));
       const running = transient || this.plan.installsRunUntilStopped === true;
-      this.domains.set(args[args.indexOf('--name') + 1], { transient, running, stopped, stop });
+      const name = args[args.indexOf('--name') + 1];
+      this.domains.set(name, { transient, running, stopped, stop });
+      const boot = args.indexOf('--boot');
+      if (boot >= 0 && args[boot + 1].split(',').includes('uefi')) {
+        this.nvram.add(nvramPath(args[args.indexOf('--connect') + 1], name));
+      }
     }
     if (program === 'virsh') return this.virsh(args);
     return {};
@@ -229,7 +239,10 @@ export class RecordingHost implements Host {
       else domain.running = false;
       domain.stop();
     }
-    if (verb === 'undefine') this.domains.delete(name);
+    if (verb === 'undefine') {
+      this.domains.delete(name);
+      if (args.includes('--nvram')) this.nvram.delete(nvramPath(args[1], name));
+    }
     return {};
   }
 }

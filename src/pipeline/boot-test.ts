@@ -3,13 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from '../config/units.js';
 import { CommandError } from '../host/command-error.js';
 import { AbortedError } from '../host/exec.js';
-import { libvirtUri } from '../host/libvirt.js';
 import { ConsoleFollower } from './console.js';
 import type { BuildContext } from './context.js';
 import { grantQemuSearch } from './install.js';
 import { throttled } from './reporter.js';
 import type { Registration } from './resources.js';
-import { domainRunning, virtInstallCommand, VmStepError } from './virt-install.js';
+import { describeFirmware, domainResource, domainRunning, virtInstallCommand, VmStepError } from './virt-install.js';
 
 /** What the boot test saw. */
 export interface BootTestResult {
@@ -188,9 +187,9 @@ export async function bootTest(
     });
     const expectation = new Expectation(ctx, vm.token);
     reporter.info(
-      `booting ${basename(image)} in a throw-away VM (${accelerator}); waiting at most ${formatDuration(spec.bootTest.timeoutMs)} for ${expectation.describe()}`,
+      `booting ${basename(image)} in a throw-away VM (${accelerator}, ${describeFirmware(spec.firmware)}); waiting at most ${formatDuration(spec.bootTest.timeoutMs)} for ${expectation.describe()}`,
     );
-    registrations.push(ctx.cleanup.register({ kind: 'domain', uri: libvirtUri(host), name: vm.domain }));
+    registrations.push(ctx.cleanup.register(domainResource(host, spec, vm.domain)));
     try {
       await host.run(command, { onLine: (line) => reporter.output(line) });
     } catch (error) {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { ImageSpec } from '../config/image-spec.js';
+import type { Firmware, ImageSpec } from '../config/image-spec.js';
 import { UsageError } from '../config/usage-error.js';
 import { chooseAccelerator, kvmStatus } from '../host/accelerator.js';
 import { checkHost } from '../host/host-checks.js';
@@ -69,6 +69,8 @@ export interface BuildResult {
   kernel: string;
   consoleLog: string;
   accelerator: 'kvm' | 'tcg';
+  /** The firmware the VMs booted with. */
+  firmware: Firmware;
   removedLogs: string[];
   /** What generalisation found and did (empty with generalize = no). */
   generalized: GeneralizeRow[];
@@ -226,6 +228,7 @@ class BuildRun {
       ...outcome.reports,
       consoleLog: paths.consoleLog,
       accelerator: outcome.accelerator,
+      firmware: this.ctx.spec.firmware,
       removedLogs: outcome.scrubbed.removed,
       generalized: outcome.scrubbed.generalized,
       zeroing: outcome.scrubbed.zeroing,

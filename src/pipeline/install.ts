@@ -1,7 +1,6 @@
 import { basename, join } from 'node:path';
 import type { ImageSpec } from '../config/image-spec.js';
 import { formatDuration } from '../config/units.js';
-import { libvirtUri } from '../host/libvirt.js';
 import { foldersWithoutSearch, qemuSystemUser } from '../host/qemu-access.js';
 import { serveAnswerFile } from './answer-server.js';
 import { ConsoleFollower } from './console.js';
@@ -10,7 +9,13 @@ import type { FetchedInstaller } from './fetch.js';
 import { watchInstaller } from './install-watch.js';
 import type { Registration } from './resources.js';
 import { screenshotPath } from './screenshot.js';
-import { escapeOptionValue, virtInstallCommand, type VmDefinition } from './virt-install.js';
+import {
+  describeFirmware,
+  domainResource,
+  escapeOptionValue,
+  virtInstallCommand,
+  type VmDefinition,
+} from './virt-install.js';
 export interface InstallPlan {
   domain: string;
   diskPath: string;
@@ -129,7 +134,8 @@ export async function runInstaller(ctx: BuildContext, plan: InstallPlan): Promis
     : undefined;
   if (screenshot) await host.remove(screenshot.png);
   const grants = await grantQemuSearch(ctx, plan.diskPath);
-  const domain = ctx.cleanup.register({ kind: 'domain', uri: libvirtUri(host), name: plan.domain });
+  reporter.info(`the installer's VM boots with ${describeFirmware(spec.firmware)} firmware`);
+  const domain = ctx.cleanup.register(domainResource(host, spec, plan.domain));
   const console = new ConsoleFollower(
     plan.consoleLog,
     spec.installerLogs ? (line) => reporter.output(`console: ${line}`) : undefined,

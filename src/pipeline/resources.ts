@@ -6,7 +6,8 @@ import type { Host } from '../host/host.js';
  * the main step was killed.
  */
 export type Resource =
-  | { kind: 'domain'; uri: string; name: string }
+  /** nvram: the UEFI domain's NVRAM file (libvirt's default path, see nvramPath), removed with the domain. */
+  | { kind: 'domain'; uri: string; name: string; nvram?: string }
   | { kind: 'loop'; backingFile: string }
   | { kind: 'mount'; path: string }
   | { kind: 'path'; path: string }
@@ -15,7 +16,7 @@ export type Resource =
 export function describeResource(resource: Resource): string {
   switch (resource.kind) {
     case 'domain':
-      return `libvirt domain ${resource.name} (${resource.uri})`;
+      return `libvirt domain ${resource.name} (${resource.uri})${resource.nvram ? ` and its NVRAM ${resource.nvram}` : ''}`;
     case 'loop':
       return `loop devices backed by ${resource.backingFile}`;
     case 'mount':
@@ -30,25 +31,9 @@ export function describeResource(resource: Resource): string {
 /** Undo one resource. Idempotent: undoing what is already gone succeeds. */
 export async function undoResource(host: Host, resource: Resource): Promise<void> {
   switch (resource.kind) {
-    case 'domain': {
-      const state = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
-        allowFailure: true,
-        quiet: true,
-        captureStdout: true,
-      });
-      if (state.exitCode !== 0) return;
-      if (!/shut off/.test(state.stdout)) {
-        await host.run(['virsh', '-c', resource.uri, 'destroy', resource.name], { allowFailure: true });
-      }
-      await host.run(['virsh', '-c', resource.uri, 'undefine', resource.name], { allowFailure: true });
-      const after = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
-        allowFailure: true,
-        quiet: true,
-        captureStdout: true,
-      });
-      if (after.exitCode === 0) throw new Error(`libvirt domain ${resource.name} is still defined`);
+    case 'domain':
+      await undoDomain(host, resource);
       return;
-    }
     case 'loop': {
       for (const device of await loopDevicesOf(host, resource.backingFile)) {
         await host.run(['losetup', '--detach', device], { root: true });
@@ -71,6 +56,29 @@ export async function undoResource(host: Host, resource: Resource): Promise<void
       await host.run(['setfacl', '-x', resource.entry, resource.path], { root: true, allowFailure: true });
       return;
   }
+}
+
+async function undoDomain(host: Host, resource: Extract<Resource, { kind: 'domain' }>): Promise<void> {
+  const state = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
+    allowFailure: true,
+    quiet: true,
+    captureStdout: true,
+  });
+  if (state.exitCode === 0) {
+    if (!/shut off/.test(state.stdout)) {
+      await host.run(['virsh', '-c', resource.uri, 'destroy', resource.name], { allowFailure: true });
+    }
+    const nvram = resource.nvram ? ['--nvram'] : [];
+    await host.run(['virsh', '-c', resource.uri, 'undefine', resource.name, ...nvram], { allowFailure: true });
+    const after = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
+      allowFailure: true,
+      quiet: true,
+      captureStdout: true,
+    });
+    if (after.exitCode === 0) throw new Error(`libvirt domain ${resource.name} is still defined`);
+  }
+  // A transient domain (the boot test's) leaves its NVRAM behind when it stops: removed here.
+  if (resource.nvram) await host.remove(resource.nvram);
 }
 
 export async function loopDevicesOf(host: Host, backingFile: string): Promise<string[]> {

@@ -1,6 +1,7 @@
-import type { ImageSpec } from '../config/image-spec.js';
+import type { Firmware, ImageSpec } from '../config/image-spec.js';
 import type { Host } from '../host/host.js';
-import { libvirtUri, osinfoFlag } from '../host/libvirt.js';
+import { libvirtUri, nvramPath, osinfoFlag } from '../host/libvirt.js';
+import type { Resource } from './resources.js';
 
 /**
  * A VM step (install, boot test) that failed: the message says why, and the
@@ -52,6 +53,49 @@ export interface VmDefinition {
   vnc?: ImageSpec['vnc'];
 }
 
+/**
+ * virt-install's --boot for the VMs' firmware. bios: none (SeaBIOS is
+ * libvirt's default). UEFI: libvirt picks OVMF from the firmware descriptors
+ * (/usr/share/qemu/firmware) by the features asked for, and gives the domain
+ * its own NVRAM copied from the firmware's template (see nvramPath). The
+ * features are always named: without them libvirt takes the first
+ * descriptor, which on Debian is the Secure Boot one.
+ */
+export function firmwareBootOptions(firmware: Firmware): string[] {
+  if (firmware === 'bios') return [];
+  const secure = firmware === 'uefi-secure' ? 'yes' : 'no';
+  return [
+    '--boot',
+    [
+      'uefi',
+      'firmware.feature0.name=secure-boot',
+      `firmware.feature0.enabled=${secure}`,
+      'firmware.feature1.name=enrolled-keys',
+      `firmware.feature1.enabled=${secure}`,
+    ].join(','),
+  ];
+}
+
+/** The firmware as the log names it. */
+export function describeFirmware(firmware: Firmware): string {
+  switch (firmware) {
+    case 'bios':
+      return 'BIOS (SeaBIOS)';
+    case 'uefi':
+      return 'UEFI (OVMF, Secure Boot off)';
+    case 'uefi-secure':
+      return 'UEFI (OVMF, Secure Boot on, Microsoft keys enrolled)';
+  }
+}
+
+/** The undo of a VM of the build: its domain and, under UEFI, its NVRAM file. */
+export function domainResource(host: Host, spec: ImageSpec, name: string): Resource {
+  const uri = libvirtUri(host);
+  return spec.firmware === 'bios'
+    ? { kind: 'domain', uri, name }
+    : { kind: 'domain', uri, name, nvram: nvramPath(uri, name) };
+}
+
 /** The virt-install command line of a VM: one builder for the install and the boot test. */
 export async function virtInstallCommand(host: Host, spec: ImageSpec, vm: VmDefinition): Promise<string[]> {
   const lifecycle = vm.boot.kind === 'installer' ? ['--noreboot', '--wait', '-1'] : ['--import', '--transient'];
@@ -75,6 +119,7 @@ export async function virtInstallCommand(host: Host, spec: ImageSpec, vm: VmDefi
     '--memory',
     String(vm.memoryMiB),
     ...(spec.cpu ? ['--cpu', spec.cpu] : []),
+    ...firmwareBootOptions(spec.firmware),
     ...disks,
     '--network',
     `user,model=virtio${vm.mac ? `,mac=${vm.mac}` : ''}`,

@@ -46,6 +46,7 @@ describe('action inputs', () => {
     const cases: Array<[Partial<Record<Input, string>>, RegExp]> = [
       [{ [Input.Format]: 'vmdk' }, /^Input 'format': 'vmdk' is not one of raw, qcow2\.$/],
       [{ [Input.Accelerator]: 'hvf' }, /^Input 'accelerator': 'hvf' is not one of auto, kvm, tcg\.$/],
+      [{ [Input.Firmware]: 'efi' }, /^Input 'firmware': 'efi' is not one of bios, uefi, uefi-secure\.$/],
       [
         { [Input.ZeroFreeSpace]: 'fstrim' },
         /^Input 'zero-free-space': 'fstrim' is not one of discard, zerofree, none\.$/,
@@ -81,6 +82,7 @@ describe('action inputs', () => {
         [Input.ConfigText]: '[Debian-12-server]\nram = 2G',
         [Input.Upload]: 'false',
         [Input.BootTest]: 'true',
+        [Input.Firmware]: 'uefi',
       }),
     );
     assert.deepEqual(read, {
@@ -94,6 +96,7 @@ describe('action inputs', () => {
         'log-file': undefined,
         'log-filename': undefined,
         accelerator: undefined,
+        firmware: 'uefi',
         'install-timeout': '90m',
         'stall-timeout': '0',
         'zero-free-space': undefined,

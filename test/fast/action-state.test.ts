@@ -56,6 +56,44 @@ describe("the action's saved state of what is left to undo", () => {
     assert.deepEqual(readPendingResources('{not json'), { resources: [], unreadable: ['{not json'] });
   });
 
+  test("a UEFI domain's NVRAM is read back only as the file libvirt names after the domain", () => {
+    const nvram = {
+      kind: 'domain',
+      uri: 'qemu:///system',
+      name: 'img-1',
+      nvram: '/var/lib/libvirt/qemu/nvram/img-1_VARS.fd',
+    };
+    const elsewhere = { ...nvram, nvram: '/etc/passwd' };
+    const climbing = {
+      ...nvram,
+      name: '../../../../etc/x',
+      nvram: '/var/lib/libvirt/qemu/nvram/../../../../etc/x_VARS.fd',
+    };
+    const { resources, unreadable } = readPendingResources(JSON.stringify([nvram, elsewhere, climbing]));
+    assert.deepEqual(resources, [nvram]);
+    assert.equal(unreadable.length, 2);
+  });
+
+  test('the post step undefines a UEFI domain with its NVRAM, and removes the file a transient domain left', async () => {
+    const host = new RecordingHost(
+      new RecordingReporter(),
+      {
+        answers: [
+          { match: /^virsh .* domstate /, result: { exitCode: 1, lastLines: ["error: failed to get domain 'img-1'"] } },
+        ],
+      },
+      0,
+    );
+    await undoResource(host, {
+      kind: 'domain',
+      uri: 'qemu:///system',
+      name: 'img-1',
+      nvram: '/var/lib/libvirt/qemu/nvram/img-1_VARS.fd',
+    });
+    assert.deepEqual(host.commands(), ['virsh -c qemu:///system domstate img-1']);
+    assert.deepEqual(host.fileOperations('remove'), [['/var/lib/libvirt/qemu/nvram/img-1_VARS.fd']]);
+  });
+
   test('the post step undoes each kind with the commands a person would run', async () => {
     const host = new RecordingHost(
       new RecordingReporter(),
@@ -106,6 +144,7 @@ describe('the job summary', () => {
     kernel: '6.1.0-18-amd64',
     consoleLog: '/images/img-2026-01-01.console.log',
     accelerator: 'kvm',
+    firmware: 'uefi',
     removedLogs: [],
     generalized: [
       { operation: 'machine-id', path: '/etc/machine-id', found: 'file', done: 'emptied' },
@@ -129,7 +168,7 @@ describe('the job summary', () => {
     steps: [],
   } as unknown as BuildResult;
 
-  test('shows the image, its checksum, the boot test and each upload, with HTML escaped', () => {
+  test('shows the image, its checksum, the firmware, the boot test and each upload, with HTML escaped', () => {
     const html = renderSummary({ image: 'img<1>', steps: [{ step: 'install', durationMs: 61_000, ok: true }], result });
     assert.match(html, /<h2>✅ Image img&lt;1&gt;<\/h2>/);
     assert.match(html, new RegExp(`<td>SHA-256</td><td><code>${'ab'.repeat(32)}</code></td>`));
@@ -143,6 +182,7 @@ describe('the job summary', () => {
     assert.match(html, /<h3>Generalisation<\/h3>\n<table>\n<tr><th>Operation<\/th><th>Path<\/th><th>Done<\/th><\/tr>/);
     assert.match(html, /<tr><td>machine-id<\/td><td><code>\/etc\/machine-id<\/code><\/td><td>emptied<\/td><\/tr>/);
     assert.match(html, /<code>\/etc\/ssh\/ssh_host_&lt;ed25519&gt;_key<\/code>/);
+    assert.match(html, /<td>Firmware<\/td><td>UEFI \(OVMF, Secure Boot off\)<\/td>/);
     assert.match(html, /<td>Checksums<\/td><td><code>img-2026-01-01\.SHA256SUMS<\/code><\/td>/);
     assert.match(
       html,

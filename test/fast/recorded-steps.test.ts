@@ -303,6 +303,38 @@ describe('the install step on the recording host', () => {
     assert.deepEqual(ctx.cleanup.pending(), []);
   });
 
+  test('firmware = uefi: the VM boots OVMF without Secure Boot, and its NVRAM goes with the domain', async () => {
+    const { ctx, recording, reporter } = testContext(spec({ firmware: 'uefi' }), { recording: true, uid: 0 });
+    await installSystem(ctx, target, installer, 'tcg');
+    const commands = recording?.commands() ?? [];
+    const virtInstall = commands.find((command) => command.startsWith('virt-install --connect')) ?? '';
+    assert.match(
+      virtInstall,
+      / --boot uefi,firmware\.feature0\.name=secure-boot,firmware\.feature0\.enabled=no,firmware\.feature1\.name=enrolled-keys,firmware\.feature1\.enabled=no /,
+    );
+    assert.ok(commands.includes('virsh -c qemu:///system undefine img-XXXXXX --nvram'), commands.join('\n'));
+    assert.deepEqual(recording?.fileOperations('remove').at(-1), ['/var/lib/libvirt/qemu/nvram/img-XXXXXX_VARS.fd']);
+    assert.match(reporter.text(), /the installer's VM boots with UEFI \(OVMF, Secure Boot off\) firmware/);
+    assert.deepEqual(recording?.leftovers(), []);
+    assert.deepEqual(ctx.cleanup.pending(), []);
+  });
+
+  test('firmware = uefi-secure asks libvirt for OVMF with Secure Boot and enrolled keys; bios asks for nothing', async () => {
+    const secure = testContext(spec({ firmware: 'uefi-secure' }), { recording: true, uid: 0 });
+    await installSystem(secure.ctx, target, installer, 'tcg');
+    const secureLine =
+      secure.recording?.commands().find((command) => command.startsWith('virt-install --connect')) ?? '';
+    assert.match(
+      secureLine,
+      /--boot uefi,[^ ]*feature0\.name=secure-boot,firmware\.feature0\.enabled=yes,[^ ]*enabled=yes /,
+    );
+    const bios = testContext(spec({ firmware: 'bios' }), { recording: true, uid: 0 });
+    await installSystem(bios.ctx, target, installer, 'tcg');
+    const biosLine = bios.recording?.commands().find((command) => command.startsWith('virt-install --connect')) ?? '';
+    assert.doesNotMatch(biosLine, /--boot/);
+    assert.ok(bios.recording?.commands().includes('virsh -c qemu:///system undefine img-XXXXXX'));
+  });
+
   test("the console log is this build's own new file: the old one removed, a new one created without following a link", async () => {
     const { ctx, recording } = testContext(spec(), { recording: true, uid: 0 });
     await installSystem(ctx, target, installer, 'tcg');
@@ -367,6 +399,28 @@ describe('the boot test on the recording host', () => {
     );
     const seedFiles = recording?.fileOperations('writeFile').map(([path]) => path);
     assert.deepEqual(seedFiles, [`${folder}/seed/meta-data`, `${folder}/seed/user-data`]);
+    assert.deepEqual(recording?.leftovers(), []);
+    assert.deepEqual(ctx.cleanup.pending(), []);
+  });
+});
+
+describe('the boot test under UEFI on the recording host', () => {
+  test('the transient VM boots OVMF, and the NVRAM libvirt leaves behind when it stops is removed', async () => {
+    const { ctx, recording } = testContext(
+      spec({
+        firmware: 'uefi',
+        bootTest: { enabled: true, timeoutMs: 60_000, expect: 'login:', cloudInit: false, ramMiB: 768 },
+      }),
+      { recording: true, uid: 0 },
+    );
+    await bootTest(ctx, '/images/.img.partial-XXXXXX/img.qcow2', 'tcg');
+    const commands = recording?.commands() ?? [];
+    assert.ok(commands.some((command) => /^virt-install .* --transient .* --boot uefi,/.test(command)));
+    const nvram = '/var/lib/libvirt/qemu/nvram/test-image-2026-01-01-boot-test-XXXXXX_VARS.fd';
+    assert.ok(
+      recording?.fileOperations('remove').some(([path]) => path === nvram),
+      JSON.stringify(recording?.fileOperations('remove')),
+    );
     assert.deepEqual(recording?.leftovers(), []);
     assert.deepEqual(ctx.cleanup.pending(), []);
   });

@@ -2,9 +2,19 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
+const NVRAM_DIR = '/var/lib/libvirt/qemu/nvram';
+
+function nvramFiles(): string[] {
+  try {
+    return readdirSync(NVRAM_DIR);
+  } catch {
+    return [];
+  }
+}
+
 /**
  * What a build may leave behind on this host, found the way an operator
- * would look: libvirt domains, loop devices, mounts, and staging folders.
+ * would look: libvirt domains and their NVRAM files, loop devices, mounts, and staging folders.
  */
 export function leftovers(workDir: string, stem: string): string[] {
   const found: string[] = [];
@@ -15,6 +25,12 @@ export function leftovers(workDir: string, stem: string): string[] {
       .filter((name) => name.startsWith(stem));
     found.push(...domains.map((name) => `domain ${name}`));
   }
+  // The UEFI domains' NVRAM files: libvirt keeps them after a transient domain has gone.
+  found.push(
+    ...nvramFiles()
+      .filter((name) => name.startsWith(stem))
+      .map((name) => `NVRAM ${NVRAM_DIR}/${name}`),
+  );
   const loops = execFileSync('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'], { encoding: 'utf8' })
     .split('\n')
     .filter((line) => line.includes(workDir));
