@@ -36,6 +36,7 @@ function setOutputs(result: BuildResult): void {
   core.setOutput(Output.Generalized, JSON.stringify(result.generalized));
   core.setOutput(Output.ConsoleLog, result.consoleLog);
   core.setOutput(Output.Accelerator, result.accelerator);
+  core.setOutput(Output.Arch, result.arch);
   core.setOutput(Output.Firmware, result.firmware);
   const uploaded = result.uploads
     .filter((upload) => upload.ok)
