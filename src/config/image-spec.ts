@@ -168,11 +168,19 @@ export function unknownImage(image: string, knownImages: readonly string[]): Usa
   );
 }
 
-/** arch (the host's when unset) and the keys derived from it (archKeys), where the configuration sets none. */
+/**
+ * arch (the host's when unset) and the keys derived from it (archKeys), in
+ * the image's section unless the section itself sets them: [DEFAULT] holds
+ * x86_64's values only for readers that do not set them (Python's configparser).
+ */
 function setArchKeys(config: ConfigParser, image: string): void {
   if (!config.hasOption(image, 'arch')) config.set(image, 'arch', hostArch());
-  for (const [key, value] of Object.entries(archKeys(config.get(image, 'arch').trim())))
-    if (!config.hasOption(image, key)) config.set(image, key, value);
+  const own = new Set(config.ownKeys(image));
+  for (const [key, value] of Object.entries(archKeys(config.get(image, 'arch').trim()))) {
+    // Ubuntu's keys name its mirror keys: not for a configuration without them.
+    const refs = [...value.matchAll(/\$\{([^}]+)\}/g)].map((match) => match[1]);
+    if (!own.has(key) && refs.every((ref) => config.hasOption(image, ref))) config.set(image, key, value);
+  }
 }
 
 /**

@@ -12,24 +12,46 @@ export function hostArch(nodeArch: string = process.arch): Arch {
 
 /**
  * Keys image-factory sets in an image's section from its `arch` (unless the
- * section or [DEFAULT] sets them), for the shipped definitions to interpolate:
- * Debian's and Ubuntu's name of the architecture, and the serial console the
- * machine type has (the PC's 16550, the virt machine's PL011).
+ * section itself sets them), for the shipped definitions to interpolate: the
+ * architecture as Debian and Ubuntu name it, as the kernel (uname -m) and
+ * RPM distributions name it, the serial console the machine type has (the
+ * PC's 16550, the virt machine's PL011), and where Ubuntu publishes the
+ * architecture's installer (releases.ubuntu.com has amd64 only; the other
+ * architectures are on cdimage.ubuntu.com, in each release's release/ folder).
  */
 export function archKeys(arch: string): Record<string, string> {
   switch (arch) {
     case 'x86_64':
-      return { debian_arch: 'amd64', serial_console: 'ttyS0' };
+      return X86_64_KEYS;
     case 'aarch64':
-      return { debian_arch: 'arm64', serial_console: 'ttyAMA0' };
+      return {
+        debian_arch: 'arm64',
+        uname_arch: 'aarch64',
+        serial_console: 'ttyAMA0',
+        ubuntu_releases: '${ubuntu_ports_mirror}',
+        ubuntu_release_folder: '/release',
+      };
     default:
       // A wrong arch is reported by the option's check, not by an interpolation error.
-      return { debian_arch: arch, serial_console: 'ttyS0' };
+      return X86_64_KEYS;
   }
 }
 
-/** The keys archKeys sets. */
-export const ARCH_KEYS = ['debian_arch', 'serial_console'];
+const X86_64_KEYS = {
+  debian_arch: 'amd64',
+  uname_arch: 'x86_64',
+  serial_console: 'ttyS0',
+  ubuntu_releases: '${ubuntu_mirror}',
+  ubuntu_release_folder: '',
+};
+
+/** The keys archKeys sets, and the ones its values refer to (the Ubuntu mirrors). */
+export const ARCH_KEYS = [
+  ...Object.keys(X86_64_KEYS),
+  ...[...Object.values(X86_64_KEYS), ...Object.values(archKeys('aarch64'))].flatMap((value) =>
+    [...value.matchAll(/\$\{([^}]+)\}/g)].map((match) => match[1]),
+  ),
+];
 
 /** Where KVM cannot run the guest: it runs only guests of the host's own architecture. */
 export function foreignArchReason(arch: Arch, host: Arch = hostArch()): string | undefined {

@@ -44,8 +44,20 @@ describe('the guest architecture', () => {
   });
 
   test('the keys the shipped definitions interpolate, and the file names', () => {
-    assert.deepEqual(archKeys('x86_64'), { debian_arch: 'amd64', serial_console: 'ttyS0' });
-    assert.deepEqual(archKeys('aarch64'), { debian_arch: 'arm64', serial_console: 'ttyAMA0' });
+    assert.deepEqual(archKeys('x86_64'), {
+      debian_arch: 'amd64',
+      uname_arch: 'x86_64',
+      serial_console: 'ttyS0',
+      ubuntu_releases: '${ubuntu_mirror}',
+      ubuntu_release_folder: '',
+    });
+    assert.deepEqual(archKeys('aarch64'), {
+      debian_arch: 'arm64',
+      uname_arch: 'aarch64',
+      serial_console: 'ttyAMA0',
+      ubuntu_releases: '${ubuntu_ports_mirror}',
+      ubuntu_release_folder: '/release',
+    });
     assert.equal(archSuffix('x86_64'), '');
     assert.equal(archSuffix('aarch64'), '-aarch64');
   });
