@@ -40,6 +40,7 @@ export enum Output {
   ChecksumsPath = 'checksums-path',
   Packages = 'packages',
   Generalized = 'generalized',
+  Layout = 'layout',
   ConsoleLog = 'console-log',
   Accelerator = 'accelerator',
   Arch = 'arch',

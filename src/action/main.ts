@@ -34,6 +34,7 @@ function setOutputs(result: BuildResult): void {
   core.setOutput(Output.ChecksumsPath, result.checksumsPath);
   core.setOutput(Output.Packages, String(result.packageCount));
   core.setOutput(Output.Generalized, JSON.stringify(result.generalized));
+  core.setOutput(Output.Layout, JSON.stringify(result.layout));
   core.setOutput(Output.ConsoleLog, result.consoleLog);
   core.setOutput(Output.Accelerator, result.accelerator);
   core.setOutput(Output.Arch, result.arch);

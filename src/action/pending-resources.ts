@@ -14,8 +14,7 @@ export function savePendingResources(pending: Resource[]): void {
 
 const FIELDS: Record<Resource['kind'], string[]> = {
   domain: ['uri', 'name'],
-  loop: ['backingFile'],
-  mount: ['path'],
+  appliance: ['disk'],
   path: ['path'],
   acl: ['path', 'entry'],
 };
@@ -24,11 +23,13 @@ function isResource(value: unknown): value is Resource {
   if (typeof value !== 'object' || value === null) return false;
   const kind = (value as { kind?: unknown }).kind;
   if (typeof kind !== 'string' || !Object.hasOwn(FIELDS, kind)) return false;
+  const fields = value as Record<string, unknown>;
+  const pid = fields.pid;
+  if (kind === 'appliance' && pid !== undefined && !(typeof pid === 'string' && /^\d+$/.test(pid))) return false;
   const fieldsPresent = FIELDS[kind as Resource['kind']].every(
-    (field) =>
-      typeof (value as Record<string, unknown>)[field] === 'string' && (value as Record<string, string>)[field] !== '',
+    (field) => typeof fields[field] === 'string' && fields[field] !== '',
   );
-  return fieldsPresent && (kind !== 'domain' || nvramIsTheDomains(value as Record<string, unknown>));
+  return fieldsPresent && (kind !== 'domain' || nvramIsTheDomains(fields));
 }
 
 /** A domain's NVRAM, when it has one, is the file libvirt names after it and nothing else: the post step removes it. */

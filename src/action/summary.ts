@@ -1,4 +1,5 @@
 import * as core from '@actions/core';
+import type { Layout } from '../pipeline/layout.js';
 import { basename } from 'node:path';
 import { formatBytes, formatDuration } from '../config/units.js';
 import type { BuildResult } from '../pipeline/build.js';
@@ -47,6 +48,8 @@ export function renderSummary(summary: BuildSummary): string {
     rows.push(['', '<strong>total</strong>', `<strong>${formatDuration(total)}</strong>`, '']);
     parts.push(`<h3>Steps</h3>\n${table(['Step', 'What', 'Duration', 'Result'], rows)}`);
   }
+
+  if (result?.layout) parts.push(layoutSection(result.layout));
 
   if (result?.generalized.length) {
     const rows = result.generalized.map((row): [string, string, string] => [
@@ -141,4 +144,31 @@ export async function writeSummary(summary: BuildSummary): Promise<void> {
   } finally {
     core.summary.emptyBuffer();
   }
+}
+
+/** The disk's layout: the partition table, and a row a file system (or what was left alone) with what was done. */
+function layoutSection(layout: Layout): string {
+  const rows = [
+    ...layout.filesystems.map((fs): [string, string, string, string, string] => [
+      code(fs.device),
+      escapeHtml(fs.type),
+      code(fs.uuid || '-'),
+      fs.mountPoint ? code(fs.mountPoint) : '-',
+      escapeHtml(fs.action + (fs.removedLogs?.length ? `; installer logs removed: ${fs.removedLogs.join(', ')}` : '')),
+    ]),
+    ...layout.leftAlone.map((item): [string, string, string, string, string] => [
+      code(item.device),
+      '-',
+      '-',
+      '-',
+      escapeHtml(`left alone: ${item.why}`),
+    ]),
+  ];
+  const partitions = layout.partitions
+    .map((p) => `${p.number}: ${escapeHtml(p.typeName)} (${formatBytes(p.size)})`)
+    .join(', ');
+  return (
+    `<h3>Layout</h3>\n<p>Partition table: ${escapeHtml(layout.table)}${partitions ? `; partitions ${partitions}` : ''}.</p>\n` +
+    table(['Device', 'Type', 'UUID', 'Mounted at', 'Done'], rows)
+  );
 }

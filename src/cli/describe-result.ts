@@ -14,6 +14,9 @@ export function describeResult(result: BuildResult): string {
           `boot test:   came up in ${result.bootSeconds.toFixed(1)} s${result.cloudInitFinished ? ', cloud-init finished' : ''}`,
         ]
       : []),
+    ...result.layout.filesystems.map(
+      (fs) => `file system: ${fs.device} ${fs.type}${fs.mountPoint ? ` at ${fs.mountPoint}` : ''}: ${fs.action}`,
+    ),
     `steps:       ${result.steps.map((s) => `${s.step} ${formatDuration(s.durationMs)}`).join(', ')}`,
   ];
   return lines.join('\n');

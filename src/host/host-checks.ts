@@ -4,7 +4,7 @@ import { UsageError } from '../config/usage-error.js';
 import { FIRMWARE_DESCRIPTOR_DIRS, uefiFirmwareInstalled } from './firmware.js';
 import { currentUid } from './host.js';
 import { commandsSudoRefuses, sudoersLine } from './privileges.js';
-import { emulatorRequirement, missingRequirements, programsOf, REQUIREMENTS } from './programs.js';
+import { applianceKernels, emulatorRequirement, missingRequirements, programsOf, REQUIREMENTS } from './programs.js';
 import { foldersWithoutSearch, qemuSystemUser } from './qemu-access.js';
 
 /** Checks of the host before anything is created: the programs a build runs, and sudo for a normal user. */
@@ -23,6 +23,11 @@ export function checkHost(spec: ImageSpec): void {
     const dnf = [...new Set(missing.flatMap((requirement) => requirement.packages.dnf))].join(' ');
     throw new UsageError(
       `missing programs: ${programsOf(missing)}. Install them (apt-get install ${apt}, or dnf install ${dnf}), or run with --install-dependencies.`,
+    );
+  }
+  if (!applianceKernels().length) {
+    throw new UsageError(
+      "the scrub's libguestfs appliance boots the host's kernel, but /boot holds no vmlinuz-*. Install one (apt-get install linux-image-amd64, or dnf install kernel-core), or run with --install-dependencies.",
     );
   }
   checkFirmware(spec);

@@ -4,7 +4,13 @@ import { kvmStatus, type KvmStatus } from './accelerator.js';
 import { CommandError } from './command-error.js';
 import type { Host } from './host.js';
 import { libvirtUri } from './libvirt.js';
-import { findProgram, missingRequirements, programsOf, type PackageManager } from './programs.js';
+import {
+  applianceKernelPackages,
+  findProgram,
+  missingRequirements,
+  programsOf,
+  type PackageManager,
+} from './programs.js';
 import type { Reporter } from '../pipeline/reporter.js';
 
 export const KVM_UDEV_RULE_PATH = '/etc/udev/rules.d/65-kvm.rules';
@@ -55,19 +61,24 @@ function readOsRelease(): Record<string, string> {
 
 async function installMissing(host: Host, reporter: Reporter): Promise<string[]> {
   const missing = missingRequirements();
-  if (missing.length === 0) {
+  const manager = packageManager();
+  const kernel = manager ? applianceKernelPackages(manager, readOsRelease().ID ?? '') : [];
+  if (missing.length === 0 && kernel.length === 0) {
     reporter.info('All the programs a build needs are installed.');
     return [];
   }
-  const manager = packageManager();
   if (!manager) {
     throw new HostSetupError(
       `Missing programs: ${programsOf(missing)}, and this runner has neither apt-get nor dnf to install them. ` +
-        'Fix the runner: install QEMU, libvirt, virt-install, zerofree, rsync, sfdisk and losetup in its image, then build without install-dependencies.',
+        'Fix the runner: install QEMU, libvirt, virt-install, libguestfs (guestfish, with a kernel in /boot) and rsync in its image, then build without install-dependencies.',
     );
   }
-  const packages = [...new Set(missing.flatMap((requirement) => requirement.packages[manager]))];
-  reporter.info(`Missing programs: ${programsOf(missing)}; installing ${packages.join(' ')} with ${manager}.`);
+  const packages = [...new Set([...missing.flatMap((requirement) => requirement.packages[manager]), ...kernel])];
+  const what = [
+    ...(missing.length ? [`programs ${programsOf(missing)}`] : []),
+    ...(kernel.length ? ['a kernel in /boot for the libguestfs appliance'] : []),
+  ];
+  reporter.info(`Missing ${what.join(' and ')}; installing ${packages.join(' ')} with ${manager}.`);
   const echo = { onLine: (line: string) => reporter.output(line) };
   try {
     if (manager === 'apt-get') {
@@ -96,7 +107,7 @@ async function installMissing(host: Host, reporter: Reporter): Promise<string[]>
         `Fix the runner: install the packages that provide ${programsOf(stillMissing)} on this distribution and build without install-dependencies.`,
     );
   }
-  reporter.info(`Installed ${packages.join(', ')} (for ${programsOf(missing)}).`);
+  reporter.info(`Installed ${packages.join(', ')} (for ${what.join(' and ')}).`);
   return packages;
 }
 

@@ -53,8 +53,6 @@ export interface Host {
   /** Move a finished file to its final name; refuses (EEXIST) to replace anything. */
   publish(from: string, to: string): Promise<void>;
   stat(path: string): Promise<FileInfo>;
-  /** Whether something is mounted at `path`. */
-  isMounted(path: string): boolean;
 }
 
 /** The uid the build runs as. */

@@ -1,4 +1,4 @@
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, readdirSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { Arch } from './arch.js';
 import { uefiFirmwareInstalled } from './firmware.js';
@@ -52,10 +52,9 @@ export const REQUIREMENTS: Requirement[] = [
     programs: ['libvirtd', 'virtqemud'],
     packages: { 'apt-get': ['libvirt-daemon-system'], dnf: ['libvirt-daemon-kvm'] },
   },
-  { programs: ['zerofree'], packages: { 'apt-get': ['zerofree'], dnf: ['zerofree'] } },
+  // The scrub's libguestfs appliance (pipeline/appliance.ts); it boots the host's kernel from /boot (applianceKernel).
+  { programs: ['guestfish'], packages: { 'apt-get': ['libguestfs-tools'], dnf: ['guestfs-tools'] } },
   { programs: ['rsync'], packages: { 'apt-get': ['rsync'], dnf: ['rsync'] } },
-  { programs: ['sfdisk'], packages: { 'apt-get': ['fdisk'], dnf: ['util-linux'] } },
-  { programs: ['losetup', 'blkid', 'fstrim'], packages: { 'apt-get': ['mount', 'util-linux'], dnf: ['util-linux'] } },
   // getfacl/setfacl give qemu passage through private folders (see qemu-access.ts).
   { programs: ['setfacl'], packages: { 'apt-get': ['acl'], dnf: ['acl'] } },
   // gpgv checks the distributions' signatures over their checksum lists (pipeline/verify.ts).
@@ -106,4 +105,20 @@ export function missingRequirements(requirements = REQUIREMENTS): Requirement[] 
 
 export function programsOf(requirements: Requirement[]): string {
   return requirements.map((requirement) => requirement.programs[0]).join(', ');
+}
+
+/** The kernels in /boot that libguestfs's appliance can boot (it has none of its own). */
+export function applianceKernels(boot = '/boot'): string[] {
+  try {
+    return readdirSync(boot).filter((name) => /^vmlinu[xz]-/.test(name));
+  } catch {
+    return [];
+  }
+}
+
+/** The package that puts a kernel in /boot for the appliance, where there is none. */
+export function applianceKernelPackages(manager: PackageManager, distribution: string, boot = '/boot'): string[] {
+  if (applianceKernels(boot).length) return [];
+  if (manager === 'dnf') return ['kernel-core'];
+  return [distribution === 'ubuntu' ? 'linux-image-generic' : 'linux-image-amd64'];
 }

@@ -18,6 +18,8 @@ export interface PlannedAnswer {
   match: RegExp | ((argv: readonly string[]) => boolean);
   /** What the command returns; a non-zero exitCode is thrown as a CommandError unless allowFailure. */
   result?: Partial<RunResult>;
+  /** What the command returns, computed from its argv (a stand-in appliance answering from a folder). */
+  respond?: (argv: readonly string[]) => Partial<RunResult>;
   /** Run it for real (only honoured for readOnly probes): the dry run asks virt-install its version. */
   runForReal?: boolean;
 }
@@ -51,8 +53,8 @@ const OK: RunResult = { exitCode: 0, signal: null, stdout: '', lastLines: [] };
 /**
  * A Host that runs nothing and creates nothing: it logs every command (to the
  * reporter, as a real run does) and every file operation (in `calls`), and
- * answers from a plan. Loop devices, mounts, domains and temporary folders are
- * modelled, so that the undo of a step finds what the step "created" and a
+ * answers from a plan. libguestfs appliances, domains and temporary folders
+ * are modelled, so that the undo of a step finds what the step "created" and a
  * test can ask what was left behind.
  */
 export class RecordingHost implements Host {
@@ -61,8 +63,9 @@ export class RecordingHost implements Host {
   readonly calls: HostCall[] = [];
   /** What was written with writeFile, by path (the last write wins). */
   readonly written = new Map<string, string | Uint8Array>();
-  private readonly loops = new Map<string, string>();
-  private readonly mounts = new Set<string>();
+  /** Running appliances: guestfish pid → disk (once its drive was added). */
+  private readonly appliances = new Map<string, string>();
+  private nextPid = 4000;
   private readonly domains = new Map<string, ModelledDomain>();
   private readonly tempDirs = new Set<string>();
   /** The NVRAM files libvirt made for UEFI domains. */
@@ -93,8 +96,7 @@ export class RecordingHost implements Host {
   /** What a real build would still have attached, mounted, defined or on disk. */
   leftovers(): string[] {
     return [
-      ...[...this.loops.keys()].map((device) => `loop device ${device}`),
-      ...[...this.mounts].map((path) => `mount at ${path}`),
+      ...[...this.appliances.keys()].map((pid) => `appliance ${pid}`),
       ...[...this.domains.keys()].map((name) => `domain ${name}`),
       ...[...this.tempDirs].map((path) => `folder ${path}`),
       ...[...this.nvram].map((path) => `NVRAM ${path}`),
@@ -109,7 +111,8 @@ export class RecordingHost implements Host {
       typeof match === 'function' ? match(argv) : match.test(formatCommand(argv)),
     );
     if (answer?.runForReal && options.readOnly) return runCommand(argv, { ...options, allowFailure: true });
-    const result = { ...OK, ...(answer?.result ?? this.model(argv)) };
+    const modelled = this.model(argv);
+    const result = { ...OK, ...(answer?.respond?.(argv) ?? answer?.result ?? modelled) };
     if (this.plan.installsRunUntilStopped && argv[0] === 'virt-install' && argv.includes('--wait')) {
       await this.domains.get(argv[argv.indexOf('--name') + 1])?.stopped;
     }
@@ -172,10 +175,6 @@ export class RecordingHost implements Host {
     return this.plan.stat?.(path, this.calls) ?? { size: 0, blocks: 0, uid: 0, gid: 0 };
   }
 
-  isMounted(path: string): boolean {
-    return this.mounts.has(path);
-  }
-
   /** The modelled VM powers itself off, as an installer does when it is done. */
   powerOff(domain: string): void {
     const modelled = this.domains.get(domain);
@@ -188,13 +187,14 @@ export class RecordingHost implements Host {
     this.calls.push({ kind: 'fs', operation, paths });
   }
 
-  /** What the modelled machine answers: loop devices, mounts and libvirt domains come and go. */
+  /** What the modelled machine answers: appliances and libvirt domains come and go. */
   private model(argv: readonly string[]): Partial<RunResult> {
     const [program, ...args] = argv;
-    const last = args[args.length - 1] ?? '';
-    if (program === 'losetup') return this.losetup(args);
-    if (program === 'mount') this.mounts.add(last);
-    if (program === 'umount') this.mounts.delete(last);
+    if (argv.includes('guestfish')) return this.guestfish(argv.slice(argv.indexOf('guestfish') + 1));
+    if (program === 'ps') {
+      const rows = [...this.appliances.keys()].map((pid) => `${pid} 1 guestfish --listen`);
+      return { stdout: rows.map((row) => `${row}\n`).join('') };
+    }
     if (program === 'virt-install' && args.includes('--name')) {
       const transient = args.includes('--transient');
       let stop = (): void => undefined;
@@ -211,20 +211,19 @@ export class RecordingHost implements Host {
     return {};
   }
 
-  private losetup(args: readonly string[]): Partial<RunResult> {
-    if (args.includes('--find')) {
-      const device = this.loops.size === 0 ? '/dev/loopN' : `/dev/loopN${this.loops.size + 1}`;
-      this.loops.set(device, args[args.length - 1]);
-      return { stdout: `${device}\n` };
+  private guestfish(args: readonly string[]): Partial<RunResult> {
+    if (args[0] === '--listen') {
+      const pid = String(this.nextPid++);
+      this.appliances.set(pid, '');
+      return { stdout: `GUESTFISH_PID=${pid}; export GUESTFISH_PID\n` };
     }
-    if (args[0] === '--detach') {
-      this.loops.delete(args[1]);
-      return {};
+    const pid = /^--remote=(\d+)$/.exec(args[0] ?? '')?.[1];
+    if (!pid || !this.appliances.has(pid)) {
+      return { exitCode: 1, lastLines: ['guestfish: remote: looks like the server is not running'] };
     }
-    if (args[0] === '--associated') {
-      const devices = [...this.loops].filter(([, file]) => file === args[1]).map(([device]) => device);
-      return { stdout: devices.map((device) => `${device}\n`).join('') };
-    }
+    const command = args[2] ?? '';
+    if (command === 'add-drive') this.appliances.set(pid, args[3]);
+    if (command === 'exit') this.appliances.delete(pid);
     return {};
   }
 

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { chmod, chown, copyFile, link, mkdir, mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import type { Reporter } from '../pipeline/reporter.js';
 import { CommandError, formatCommand } from './command-error.js';
@@ -88,22 +87,8 @@ export class SystemHost implements Host {
     const info = await stat(path);
     return { size: info.size, blocks: info.blocks, uid: info.uid, gid: info.gid };
   }
-
-  isMounted(path: string): boolean {
-    let mountinfo: string;
-    try {
-      mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
-    } catch {
-      return false;
-    }
-    return mountinfo.split('\n').some((line) => unescapeMountPath(line.split(' ')[4] ?? '') === path);
-  }
 }
 
 function sudoRefused(lines: readonly string[]): boolean {
   return lines.some((line) => /password is required|not allowed|may not run/.test(line));
-}
-
-function unescapeMountPath(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 }

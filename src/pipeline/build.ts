@@ -19,6 +19,7 @@ import type { Reporter, Step } from './reporter.js';
 import { CleanupStack, type Resource } from './resources.js';
 import { writeReports, type Reports } from './reports.js';
 import type { GeneralizeRow } from './generalize.js';
+import type { Layout } from './layout.js';
 import { scrubImage, type ScrubResult } from './scrub.js';
 import {
   checkOutputs,
@@ -78,6 +79,8 @@ export interface BuildResult {
   /** What generalisation found and did (empty with generalize = no). */
   generalized: GeneralizeRow[];
   zeroing: 'discard' | 'zerofree' | 'none';
+  /** The disk's layout as the scrub found it: partitions, file systems, what was done to each. */
+  layout: Layout;
   uploads: UploadOutcome[];
   cacheHit: boolean;
   /** The installer files used, in the cache folder. */
@@ -141,7 +144,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       staging: staging.dir,
     };
     await run.step('install', () => installSystem(ctx, install, installer, accelerator));
-    const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw));
+    const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw, accelerator));
     if (spec.format === 'qcow2') await run.step('convert', () => convertToQcow2(ctx, staging.raw, staging.image));
     const sha256 = await run.step('checksum', () =>
       writeChecksum(ctx, staging.image, staging.checksum, `${spec.stem}.${spec.format}`),
@@ -241,6 +244,7 @@ class BuildRun {
       removedLogs: outcome.scrubbed.removed,
       generalized: outcome.scrubbed.generalized,
       zeroing: outcome.scrubbed.zeroing,
+      layout: outcome.scrubbed.layout,
       uploads: [],
       cacheHit: !outcome.installer.downloaded,
       installer: outcome.installer,

@@ -1,9 +1,27 @@
 import type { ImageSpec } from '../config/image-spec.js';
+import type { RunResult } from '../host/exec.js';
 import { RecordingHost, type HostCall } from '../host/recording-host.js';
 import type { Reporter } from './reporter.js';
 
-/** The installer's usual layout for the dry run's plan: one partition from sector 2048 to the end. */
-const FIRST_SECTOR = 2048;
+/** The installer's usual layout for the dry run's plan: one partition from 1 MiB to the end. */
+const FIRST_BYTE = 1 << 20;
+
+/** What the appliance answers in the plan: one ext4 partition holding the installed system. */
+function applianceAnswer(spec: ImageSpec, argv: readonly string[]): Partial<RunResult> {
+  const [command, ...args] = argv.slice(argv.indexOf('--') + 1);
+  const answers: Record<string, string> = {
+    'list-devices': '/dev/sda',
+    'blockdev-getsize64': String(args[0] === '/dev/sda' ? spec.imageSize : spec.imageSize - FIRST_BYTE),
+    'part-get-parttype': 'msdos',
+    'list-partitions': '/dev/sda1',
+    'part-to-partnum': '1',
+    'part-get-mbr-id': '0x83',
+    'list-filesystems': '/dev/sda1: ext4',
+    'inspect-os': '/dev/sda1',
+    'inspect-get-mountpoints': '/: /dev/sda1',
+  };
+  return { stdout: `${answers[command.replace(/^-/, '')] ?? ''}\n` };
+}
 
 /**
  * The host `--dry-run` builds on: it prints every command and runs none,
@@ -13,21 +31,18 @@ const FIRST_SECTOR = 2048;
  */
 export function dryRunHost(reporter: Reporter, spec: ImageSpec): RecordingHost {
   const sectors = Math.floor(spec.imageSize / 512);
-  const table = {
-    partitiontable: {
-      sectorsize: 512,
-      partitions: [{ node: 'disk1', start: FIRST_SECTOR, size: sectors - FIRST_SECTOR, type: '83' }],
-    },
-  };
   const trimmed = (calls: readonly HostCall[]): boolean =>
-    calls.some((call) => call.kind === 'run' && call.argv.includes('fstrim'));
+    calls.some((call) => call.kind === 'run' && call.argv.includes('-fstrim'));
   return new RecordingHost(reporter, {
     answers: [
       { match: /^virt-install --version$/, runForReal: true },
       { match: /^getfacl /, runForReal: true },
-      { match: /^sfdisk --json /, result: { stdout: JSON.stringify(table) } },
-      { match: /^blkid /, result: { stdout: 'ext4\n' } },
+      {
+        match: (argv) => argv[0] === 'guestfish' && argv[1]?.startsWith('--remote=') && argv[3] !== 'exit',
+        respond: (argv) => applianceAnswer(spec, argv),
+      },
     ],
+    readFile: () => Buffer.alloc(0),
     stat: (_path, calls) => ({ size: spec.imageSize, blocks: trimmed(calls) ? 0 : sectors, uid: 0, gid: 0 }),
   });
 }

@@ -1,16 +1,13 @@
-import { constants } from 'node:fs';
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { Host } from '../host/host.js';
-
 /**
- * The installed system's mounted tree, read as untrusted content: nothing in
- * it is followed out of it. Every path is resolved component by component
- * with lstat, a symlink inside it as the guest itself would see it (an
- * absolute target and a `..` at the top stay inside its root, as
- * openat2's RESOLVE_IN_ROOT), so that what the scrub lists, prints and
- * removes is a path with no symlink on the way — the host's files are out of
- * reach whatever the guest holds.
+ * The installed system's tree, read as untrusted content: nothing in it is
+ * followed out of it. Every path is resolved component by component with
+ * lstat, a symlink inside it as the guest itself would see it (an absolute
+ * target and a `..` at the top stay inside its root, as openat2's
+ * RESOLVE_IN_ROOT), so that what the scrub lists, prints and removes is a
+ * path with no symlink on the way. The tree is reached through a TreeAccess:
+ * in a build, the libguestfs appliance that has the guest's file systems
+ * mounted (applianceTree), so the host's files are out of reach by
+ * construction, and the guest's file systems never meet the host's kernel.
  */
 
 export type EntryKind = 'file' | 'dir' | 'link' | 'other' | 'missing';
@@ -20,12 +17,21 @@ export interface TreeEntry {
   kind: EntryKind;
 }
 
-/** How the tree is read: in-process as root, through `sudo -n find`/`cat` for a normal user. */
-interface TreeReader {
+/**
+ * What the tree offers, on paths relative to the guest's root ('' is the
+ * root) that GuestTree resolved: no symlink on the way, none followed.
+ */
+export interface TreeAccess {
   lstat(path: string): Promise<{ kind: EntryKind; target: string }>;
   list(dir: string): Promise<TreeEntry[]>;
-  /** The content of a regular file; undefined when it is not one (checked on the open file). */
+  /** The content of a regular file; undefined when it is not one. */
   read(path: string): Promise<string | undefined>;
+  /** Copy a regular file out to a host path (a private folder of the build). */
+  copyOut(path: string, to: string): Promise<void>;
+  /** Remove a path: a symlink as a link, a folder with what it holds. */
+  remove(path: string): Promise<void>;
+  /** Truncate a regular file to nothing, keeping its owner and mode. */
+  empty(path: string): Promise<void>;
 }
 
 /** A symlink chain longer than this is a loop (Linux's MAXSYMLINKS). */
@@ -34,19 +40,7 @@ const MAX_SYMLINKS = 40;
 export type Resolution = { path: string } | { missing: true; why?: string };
 
 export class GuestTree {
-  private readonly reader: TreeReader;
-
-  constructor(
-    readonly root: string,
-    private readonly host: Host,
-  ) {
-    this.reader = host.isRoot ? directReader : sudoReader(host);
-  }
-
-  /** The absolute host path of a guest path (one that resolve() returned). */
-  hostPath(guestPath: string): string {
-    return join(this.root, guestPath);
-  }
+  constructor(private readonly reader: TreeAccess) {}
 
   /**
    * Resolve a guest folder (a path relative to its root) inside the root,
@@ -67,7 +61,7 @@ export class GuestTree {
         continue;
       }
       const candidate = [...resolved, name];
-      const info = await this.reader.lstat(join(this.root, ...candidate));
+      const info = await this.reader.lstat(candidate.join('/'));
       if (info.kind === 'link') {
         if (++links > MAX_SYMLINKS) return { missing: true, why: `more than ${MAX_SYMLINKS} symlinks (a loop)` };
         throughLink = true;
@@ -112,16 +106,24 @@ export class GuestTree {
 
   /** The entries of a resolved folder (lstat types: a symlink is a link, never what it points at). */
   list(guestDir: string): Promise<TreeEntry[]> {
-    return this.reader.list(this.hostPath(guestDir));
+    return this.reader.list(guestDir);
   }
 
   kind(guestPath: string): Promise<{ kind: EntryKind; target: string }> {
-    return this.reader.lstat(this.hostPath(guestPath));
+    return this.reader.lstat(guestPath);
   }
 
   /** A resolved regular file's content, or undefined when it is no regular file. */
-  read(guestPath: string): Promise<string | undefined> {
-    return this.reader.read(this.hostPath(guestPath));
+  async read(guestPath: string): Promise<string | undefined> {
+    if ((await this.kind(guestPath)).kind !== 'file') return undefined;
+    return this.reader.read(guestPath);
+  }
+
+  /** Copy a resolved regular file out to a host path of the build's own. */
+  async copyOut(guestPath: string, to: string): Promise<void> {
+    if ((await this.kind(guestPath)).kind !== 'file')
+      throw new Error(`refusing to copy /${guestPath}: not a regular file`);
+    await this.reader.copyOut(guestPath, to);
   }
 
   /**
@@ -131,10 +133,7 @@ export class GuestTree {
   async empty(guestPath: string): Promise<void> {
     if ((await this.kind(guestPath)).kind !== 'file')
       throw new Error(`refusing to empty /${guestPath}: not a regular file`);
-    await this.host.run(['truncate', '--no-create', '--size=0', '--', this.hostPath(guestPath)], {
-      root: true,
-      quiet: this.host.isRoot,
-    });
+    await this.reader.empty(guestPath);
   }
 
   /**
@@ -143,82 +142,6 @@ export class GuestTree {
    */
   async remove(guestPath: string): Promise<void> {
     if (guestPath === '') throw new Error('refusing to remove the root of the installed system');
-    await this.host.run(['rm', '--recursive', '--force', '--one-file-system', '--', this.hostPath(guestPath)], {
-      root: true,
-      quiet: this.host.isRoot,
-    });
+    await this.reader.remove(guestPath);
   }
-}
-
-function kindOf(stats: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): EntryKind {
-  if (stats.isSymbolicLink()) return 'link';
-  if (stats.isDirectory()) return 'dir';
-  return stats.isFile() ? 'file' : 'other';
-}
-
-const directReader: TreeReader = {
-  async lstat(path) {
-    try {
-      const stats = await lstat(path);
-      const kind = kindOf(stats);
-      return { kind, target: kind === 'link' ? await readlink(path) : '' };
-    } catch {
-      return { kind: 'missing', target: '' };
-    }
-  },
-  async list(dir) {
-    try {
-      return (await readdir(dir, { withFileTypes: true })).map((entry) => ({ name: entry.name, kind: kindOf(entry) }));
-    } catch {
-      return [];
-    }
-  },
-  async read(path) {
-    // O_NOFOLLOW: a symlink is refused by the kernel; O_NONBLOCK: a FIFO does not hang the build.
-    const file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
-      () => undefined,
-    );
-    if (!file) return undefined;
-    try {
-      return (await file.stat()).isFile() ? await file.readFile('utf8') : undefined;
-    } finally {
-      await file.close();
-    }
-  },
-};
-
-/** find's %y letters (GNU find, -P: never following a symlink). */
-const FIND_KINDS: Record<string, EntryKind> = { f: 'file', d: 'dir', l: 'link' };
-
-/** A normal user reads the tree through sudo: `find -P` to lstat and list, `cat` on a verified regular file. */
-function sudoReader(host: Host): TreeReader {
-  const find = async (args: string[]): Promise<string[] | undefined> => {
-    const result = await host.run(['find', '-P', ...args], {
-      root: true,
-      captureStdout: true,
-      quiet: true,
-      allowFailure: true,
-    });
-    return result.exitCode === 0 ? result.stdout.split('\0') : undefined;
-  };
-  const reader: TreeReader = {
-    async lstat(path) {
-      const fields = await find([path, '-maxdepth', '0', '-printf', '%y\\0%l\\0']);
-      if (!fields || fields.length < 2) return { kind: 'missing', target: '' };
-      return { kind: FIND_KINDS[fields[0]] ?? 'other', target: fields[1] };
-    },
-    async list(dir) {
-      const fields = (await find([dir, '-mindepth', '1', '-maxdepth', '1', '-printf', '%y\\0%f\\0'])) ?? [];
-      const entries: TreeEntry[] = [];
-      for (let i = 0; i + 1 < fields.length; i += 2)
-        entries.push({ kind: FIND_KINDS[fields[i]] ?? 'other', name: fields[i + 1] });
-      return entries;
-    },
-    async read(path) {
-      // The path has no symlink on the way (resolved) and is a regular file itself: cat cannot be led elsewhere.
-      if ((await reader.lstat(path)).kind !== 'file') return undefined;
-      return (await host.run(['cat', '--', path], { root: true, captureStdout: true, quiet: true })).stdout;
-    },
-  };
-  return reader;
 }

@@ -164,11 +164,10 @@ async function rpmPackages(ctx: BuildContext, tree: GuestTree): Promise<Installe
     const copy = await host.makeTempDir(join(tmpdir(), 'image-factory-rpmdb.'));
     const entry = cleanup.register({ kind: 'path', path: copy });
     for (const file of files) {
-      const from = tree.hostPath(resolved.path ? `${resolved.path}/${file.name}` : file.name);
-      await host.run(['cp', '--no-dereference', '--', from, join(copy, file.name)], { root: true, quiet: true });
+      await tree.copyOut(resolved.path ? `${resolved.path}/${file.name}` : file.name, join(copy, file.name));
     }
     const query = ['rpm', '--dbpath', copy, '--query', '--all', '--queryformat', RPM_QUERY_FORMAT];
-    const result = await host.run(query, { root: true, captureStdout: true, quiet: true });
+    const result = await host.run(query, { captureStdout: true, quiet: true });
     await cleanup.release(entry);
     return parseRpmQuery(result.stdout);
   }

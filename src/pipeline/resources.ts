@@ -1,4 +1,5 @@
 import type { Host } from '../host/host.js';
+import { stopAppliance } from './appliance.js';
 
 /**
  * Something a build creates and must undo. Plain data, so that the action can
@@ -8,8 +9,8 @@ import type { Host } from '../host/host.js';
 export type Resource =
   /** nvram: the UEFI domain's NVRAM file (libvirt's default path, see nvramPath), removed with the domain. */
   | { kind: 'domain'; uri: string; name: string; nvram?: string }
-  | { kind: 'loop'; backingFile: string }
-  | { kind: 'mount'; path: string }
+  /** A libguestfs appliance on a disk; its guestfish pid once it is known. */
+  | { kind: 'appliance'; disk: string; pid?: string }
   | { kind: 'path'; path: string }
   | { kind: 'acl'; path: string; entry: string };
 
@@ -17,10 +18,8 @@ export function describeResource(resource: Resource): string {
   switch (resource.kind) {
     case 'domain':
       return `libvirt domain ${resource.name} (${resource.uri})${resource.nvram ? ` and its NVRAM ${resource.nvram}` : ''}`;
-    case 'loop':
-      return `loop devices backed by ${resource.backingFile}`;
-    case 'mount':
-      return `mount at ${resource.path}`;
+    case 'appliance':
+      return `libguestfs appliance on ${resource.disk}${resource.pid ? ` (guestfish pid ${resource.pid})` : ''}`;
     case 'path':
       return resource.path;
     case 'acl':
@@ -34,21 +33,9 @@ export async function undoResource(host: Host, resource: Resource): Promise<void
     case 'domain':
       await undoDomain(host, resource);
       return;
-    case 'loop': {
-      for (const device of await loopDevicesOf(host, resource.backingFile)) {
-        await host.run(['losetup', '--detach', device], { root: true });
-      }
+    case 'appliance':
+      await stopAppliance(host, resource.disk, resource.pid);
       return;
-    }
-    case 'mount': {
-      if (!host.isMounted(resource.path)) return;
-      const result = await host.run(['umount', resource.path], { root: true, allowFailure: true });
-      if (result.exitCode !== 0 && host.isMounted(resource.path)) {
-        // Something still holds it (a shell in the folder): detach it lazily rather than leave it.
-        await host.run(['umount', '--lazy', resource.path], { root: true });
-      }
-      return;
-    }
     case 'path':
       await host.remove(resource.path);
       return;
@@ -79,19 +66,6 @@ async function undoDomain(host: Host, resource: Extract<Resource, { kind: 'domai
   }
   // A transient domain (the boot test's) leaves its NVRAM behind when it stops: removed here.
   if (resource.nvram) await host.remove(resource.nvram);
-}
-
-export async function loopDevicesOf(host: Host, backingFile: string): Promise<string[]> {
-  const result = await host.run(['losetup', '--associated', backingFile, '--noheadings', '--output', 'NAME'], {
-    captureStdout: true,
-    quiet: true,
-    readOnly: true,
-    allowFailure: true,
-  });
-  return result.stdout
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line.startsWith('/dev/'));
 }
 
 export interface Registration {

@@ -1,11 +1,14 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatBytes } from '../config/units.js';
+import { Appliance } from './appliance.js';
+import { applianceTree } from './appliance-tree.js';
 import type { BuildContext } from './context.js';
 import { GuestTree, type EntryKind } from './guest-tree.js';
 import { generalizeSystem, type GeneralizeRow } from './generalize.js';
 import { inspectSystem, type Inventory } from './inventory.js';
-import { loopDevicesOf } from './resources.js';
+import { describeLayout, readLayout, type Layout } from './layout.js';
+import { mountInstalledSystem } from './mount-installed.js';
+import { zeroFreeSpace } from './zero-free-space.js';
 
 /** What the original removes after an install, relative to the root of the installed system. */
 export const INSTALLER_LOG_PATTERNS = [
@@ -28,23 +31,13 @@ export const PRINTED_LOG_PATTERNS = [
   'var/log/YaST2/y2log',
 ];
 
-export class ScrubError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ScrubError';
-  }
-}
-
-interface Partition {
-  node: string;
-  start: number;
-  size: number;
-  type?: string;
-}
+export { ScrubError } from './layout.js';
 
 export interface ScrubResult {
+  /** The root file system's type (the installed system's /). */
   filesystem: string;
   removed: string[];
+  /** discard when every file system's free space was discarded, zerofree when any needed zerofree, none otherwise. */
   zeroing: 'discard' | 'zerofree' | 'none';
   /** Bytes the raw file takes on disk afterwards. */
   allocatedBytes: number;
@@ -52,178 +45,72 @@ export interface ScrubResult {
   inventory: Inventory;
   /** The generalisation table: each path found, and what was done (or, with check, would be). */
   generalized: GeneralizeRow[];
-}
-
-/** Read the partition table: exactly one partition, as the original requires. */
-export async function singlePartition(ctx: BuildContext, diskPath: string): Promise<{ offset: number; size: number }> {
-  const result = await ctx.host.run(['sfdisk', '--json', diskPath], {
-    captureStdout: true,
-    readOnly: true,
-    allowFailure: true,
-  });
-  if (result.exitCode !== 0 || result.stdout.trim() === '') {
-    throw new ScrubError(
-      `Expected exactly one partition in ${diskPath}, but found no partitions (no partition table: did the installer write the disk?).`,
-    );
-  }
-  const table = JSON.parse(result.stdout) as { partitiontable: { sectorsize?: number; partitions?: Partition[] } };
-  const sectorSize = table.partitiontable.sectorsize ?? 512;
-  const partitions = table.partitiontable.partitions ?? [];
-  if (partitions.length !== 1) {
-    const found = partitions.length
-      ? `${partitions.length} partitions (${partitions.map((p) => `${p.node}: ${formatBytes(p.size * sectorSize)}`).join(', ')})`
-      : 'no partitions';
-    throw new ScrubError(`Expected exactly one partition in ${diskPath}, but found ${found}.`);
-  }
-  return { offset: partitions[0].start * sectorSize, size: partitions[0].size * sectorSize };
+  /** Partitions, file systems (type, UUID, label, mount point) and what was done to each. */
+  layout: Layout;
 }
 
 async function allocatedBytes(ctx: BuildContext, path: string): Promise<number> {
   return (await ctx.host.stat(path)).blocks * 512;
 }
 
-/**
- * Mount the single partition, remove the installer logs, and zero its free
- * space so that the image compresses: by discard (fstrim through the loop
- * device punches holes into the raw file) or by zerofree.
- */
-export async function scrubImage(ctx: BuildContext, diskPath: string): Promise<ScrubResult> {
-  const { host, cleanup } = ctx;
-  const partition = await singlePartition(ctx, diskPath);
-  const loopEntry = cleanup.register({ kind: 'loop', backingFile: diskPath });
-  const losetup = [
-    'losetup',
-    '--find',
-    '--show',
-    '--offset',
-    String(partition.offset),
-    '--sizelimit',
-    String(partition.size),
-    diskPath,
-  ];
-  const loop = (await host.run(losetup, { root: true, captureStdout: true })).stdout.trim();
-  const filesystem = await filesystemType(ctx, loop);
-
-  const mount = await mountPartition(ctx, loop);
-  const inventory = await inspectSystem(ctx, new GuestTree(mount.path, host));
-  const removed = await removeInstallerLogs(ctx, mount.path);
-  // Before the free space is zeroed: what generalisation removes is zeroed with it.
-  const generalized = await generalizeSystem(ctx, new GuestTree(mount.path, host));
-  const discarded =
-    (await zeroingOf(ctx, filesystem)) === 'discard' && (await discardFreeSpace(ctx, mount, diskPath, filesystem));
-  await mount.release();
-
-  let zeroing: ScrubResult['zeroing'] = discarded ? 'discard' : 'none';
-  if (ctx.spec.zeroFreeSpace !== 'none' && !discarded && zerofreeCan(filesystem)) {
-    await host.run(['zerofree', '-v', loop], { root: true, onLine: progressOf(ctx) });
-    zeroing = 'zerofree';
-  }
-  await cleanup.release(loopEntry);
-  const leftover = await loopDevicesOf(host, diskPath);
-  if (leftover.length) throw new ScrubError(`loop devices still attached to ${diskPath}: ${leftover.join(', ')}`);
-  return { filesystem, removed, zeroing, allocatedBytes: await allocatedBytes(ctx, diskPath), inventory, generalized };
-}
-
-const zerofreeCan = (filesystem: string): boolean => /^ext[234]$/.test(filesystem);
-
-/** How free space is zeroed first: discard, or zerofree — which some file systems do not allow. */
-async function zeroingOf(ctx: BuildContext, filesystem: string): Promise<ScrubResult['zeroing']> {
-  if (ctx.spec.zeroFreeSpace !== 'zerofree' || zerofreeCan(filesystem)) return ctx.spec.zeroFreeSpace;
-  ctx.reporter.warning(`zerofree cannot zero a ${filesystem} file system: discarding its free space instead`);
-  return 'discard';
-}
-
-interface Mounted {
-  path: string;
-  /** Unmount once more and mount again (a fresh mount). */
-  remount(): Promise<void>;
-  /** Unmount and remove the mount point. */
-  release(): Promise<void>;
-}
-
-/** The guest's files are content, never programs or devices of the host. */
-const MOUNT_OPTIONS = 'nosuid,nodev,noexec';
+const NO_INVENTORY: Inventory = { osRelease: {}, kernels: [], packageManager: 'none', packages: [] };
 
 /**
- * The partition mounted on `guest` in a new private folder (mkdtemp's 700,
- * this build's user's): the mounted root takes the guest's permissions, the
- * folder above it keeps everybody else out. The undo of both is registered first.
+ * Scrub the installed disk inside the libguestfs appliance: read its layout,
+ * mount the installed system's file systems where its /etc/fstab puts them,
+ * read the manifest, remove the installer logs where they live and
+ * generalise; then, on a fresh mount of each file system, zero its free space
+ * (fstrim through the appliance's discard punches holes into the raw file;
+ * zerofree for ext*), zero and re-sign swap with its UUID and label.
  */
-async function mountPartition(ctx: BuildContext, loop: string): Promise<Mounted> {
-  const { host, cleanup } = ctx;
-  const dir = await host.makeTempDir(join(tmpdir(), 'image-factory.'));
-  const dirEntry = cleanup.register({ kind: 'path', path: dir });
-  const path = join(dir, 'guest');
-  await host.makeDir(path, 0o700);
-  const mount = ['mount', '-o', MOUNT_OPTIONS, loop, path];
-  let mountEntry = cleanup.register({ kind: 'mount', path });
-  await host.run(mount, { root: true });
-  return {
-    path,
-    async remount() {
-      await cleanup.release(mountEntry);
-      mountEntry = cleanup.register({ kind: 'mount', path });
-      await host.run(mount, { root: true });
-    },
-    async release() {
-      await cleanup.release(mountEntry);
-      await cleanup.release(dirEntry);
-    },
-  };
-}
-
-/** fstrim the file system; true when the raw file really shrank (the loop device passed the discards on). */
-async function discardFreeSpace(
+export async function scrubImage(
   ctx: BuildContext,
-  mount: Mounted,
   diskPath: string,
-  filesystem: string,
-): Promise<boolean> {
-  const { host, reporter } = ctx;
-  // Trim on a fresh mount: unmounting commits the removals, and no journal
-  // or old tree root (ext4, Btrfs) still holds the removed logs' blocks,
-  // which a trim right after the removal would leave with their contents.
-  await mount.remount();
-  const before = await allocatedBytes(ctx, diskPath);
-  const trim = await host.run(['fstrim', '--verbose', mount.path], { root: true, allowFailure: true });
-  const after = await allocatedBytes(ctx, diskPath);
-  if (trim.exitCode === 0 && after < before) {
-    reporter.info(
-      `discarded free space: the raw file shrank from ${formatBytes(before)} to ${formatBytes(after)} on disk`,
-    );
-    return true;
+  accelerator: 'kvm' | 'tcg' = 'tcg',
+): Promise<ScrubResult> {
+  const { host, cleanup } = ctx;
+  const scratch = await host.makeTempDir(join(tmpdir(), 'image-factory-guest.'));
+  const scratchEntry = cleanup.register({ kind: 'path', path: scratch });
+  const appliance = await Appliance.launch(ctx, diskPath, accelerator, join(scratch, 'appliance.log'));
+  const layout = await readLayout(appliance);
+  const tree = new GuestTree(await applianceTree(ctx, appliance, scratch));
+  const installed = await mountInstalledSystem(ctx, appliance, layout, tree);
+  let inventory = NO_INVENTORY;
+  let removed: string[] = [];
+  let generalized: GeneralizeRow[] = [];
+  if (installed) {
+    inventory = await inspectSystem(ctx, tree);
+    removed = await removeInstallerLogs(ctx, tree);
+    noteRemovals(layout, removed);
+    // Before the free space is zeroed: what generalisation removes is zeroed with it.
+    generalized = await generalizeSystem(ctx, tree);
   }
-  const why = trim.exitCode === 0 ? 'no space was released' : trim.lastLines.join(' ');
-  const next = zerofreeCan(filesystem)
-    ? 'falling back to zerofree'
-    : `free space of the ${filesystem} file system is left as it is`;
-  reporter.warning(`discarding free space did not punch holes into ${diskPath} (${why}); ${next}`);
-  return false;
-}
-
-function progressOf(ctx: BuildContext): (line: string) => void {
-  let last = 0;
-  return (line) => {
-    // zerofree -v prints "done/total" block counts as it goes.
-    const match = /^(\d+)\/(\d+)$/.exec(line.trim());
-    if (!match) return;
-    const now = Date.now();
-    if (now - last < 10_000) return;
-    last = now;
-    ctx.reporter.progress('scrub', `zerofree ${((100 * Number(match[1])) / Number(match[2])).toFixed(0)}%`);
+  await appliance.must('umount-all');
+  const zeroing = await zeroFreeSpace(ctx, appliance, layout, diskPath);
+  await appliance.must('vg-activate-all', 'false');
+  await appliance.close();
+  await cleanup.release(scratchEntry);
+  for (const line of describeLayout(layout)) ctx.reporter.info(`layout: ${line}`);
+  const root = layout.filesystems.find((fs) => fs.mountPoint === '/');
+  return {
+    filesystem: root?.type ?? layout.filesystems[0].type,
+    removed,
+    zeroing,
+    allocatedBytes: await allocatedBytes(ctx, diskPath),
+    inventory,
+    generalized,
+    layout,
   };
 }
 
-async function filesystemType(ctx: BuildContext, device: string): Promise<string> {
-  const result = await ctx.host.run(['blkid', '--probe', '--output', 'value', '--match-tag', 'TYPE', device], {
-    root: true,
-    captureStdout: true,
-    allowFailure: true,
-    quiet: true,
-  });
-  const type = result.stdout.trim();
-  if (!type) throw new ScrubError(`the partition holds no file system that blkid recognises (${device})`);
-  return type;
+/** Each file system notes the installer logs removed from it (the longest mount point holding the path). */
+function noteRemovals(layout: Layout, removed: string[]): void {
+  for (const path of removed) {
+    const holder = layout.filesystems
+      .filter((fs) => fs.mountPoint && (fs.mountPoint === '/' || path.startsWith(`${fs.mountPoint}/`)))
+      .sort((a, b) => (b.mountPoint ?? '').length - (a.mountPoint ?? '').length)[0];
+    if (holder) holder.removedLogs = [...(holder.removedLogs ?? []), path];
+  }
 }
 
 /** A log path found: its resolved path inside the guest and what lstat says it is. */
@@ -279,8 +166,7 @@ async function printInstallerLogs(ctx: BuildContext, tree: GuestTree): Promise<v
 }
 
 /** Print (with installer-logs) and remove the installer's logs; the guest's tree is read as untrusted. */
-export async function removeInstallerLogs(ctx: BuildContext, root: string): Promise<string[]> {
-  const tree = new GuestTree(root, ctx.host);
+export async function removeInstallerLogs(ctx: BuildContext, tree: GuestTree): Promise<string[]> {
   if (ctx.spec.installerLogs) await printInstallerLogs(ctx, tree);
   const removed: string[] = [];
   for (const pattern of INSTALLER_LOG_PATTERNS) {

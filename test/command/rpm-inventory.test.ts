@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { localTree } from '../support/local-tree.js';
 import { GuestTree } from '../../src/pipeline/guest-tree.js';
 import { inspectSystem } from '../../src/pipeline/inventory.js';
 import { testContext, testSpec } from '../support/build-context.js';
@@ -54,7 +55,7 @@ describe("an rpm system's package database, read with the host's rpm", () => {
     writeFileSync(join(root, 'etc/os-release'), 'ID=fedora\nVERSION_ID=40\nPRETTY_NAME="Fedora Linux 40"\n');
     const before = readdirSync(join(root, 'usr/lib/sysimage/rpm')).sort();
     const { ctx, reporter } = testContext(testSpec({ outputDir: work }));
-    const inventory = await inspectSystem(ctx, new GuestTree(root, ctx.host));
+    const inventory = await inspectSystem(ctx, new GuestTree(localTree(root)));
     assert.equal(inventory.packageManager, 'rpm');
     assert.deepEqual(inventory.packages, [
       {

@@ -26,8 +26,8 @@ const PENDING: Resource[] = [
   { kind: 'path', path: '/images/.img.partial-abc123' },
   { kind: 'acl', path: '/root', entry: 'u:libvirt-qemu' },
   { kind: 'domain', uri: 'qemu:///system', name: 'img-2026-01-01-abc123' },
-  { kind: 'loop', backingFile: '/images/.img.partial-abc123/img.raw' },
-  { kind: 'mount', path: '/tmp/image-factory.Qx1' },
+  { kind: 'appliance', disk: '/images/.img.partial-abc123/img.raw' },
+  { kind: 'appliance', disk: '/images/.img.partial-abc123/img.raw', pid: '4242' },
 ];
 
 describe("the action's saved state of what is left to undo", () => {
@@ -95,12 +95,28 @@ describe("the action's saved state of what is left to undo", () => {
   });
 
   test('the post step undoes each kind with the commands a person would run', async () => {
+    // The appliance's qemu (a child of guestfish 4242, naming the disk) outlives guestfish until it is killed.
+    let qemuAlive = true;
     const host = new RecordingHost(
       new RecordingReporter(),
       {
         answers: [
           { match: /^virsh .* domstate /, result: { stdout: 'running\n' } },
-          { match: /^losetup --associated /, result: { stdout: '/dev/loop7\n' } },
+          {
+            match: /^ps /,
+            respond: () => ({
+              stdout: qemuAlive
+                ? '4243 4242 qemu-system-x86_64 -drive file=/images/.img.partial-abc123/img.raw,format=raw\n'
+                : '',
+            }),
+          },
+          {
+            match: /^kill -TERM 4243$/,
+            respond: () => {
+              qemuAlive = false;
+              return {};
+            },
+          },
         ],
       },
       0,
@@ -114,8 +130,12 @@ describe("the action's saved state of what is left to undo", () => {
       }
     }
     assert.deepEqual(host.commands(), [
-      'losetup --associated /images/.img.partial-abc123/img.raw --noheadings --output NAME',
-      'losetup --detach /dev/loop7',
+      'guestfish --remote=4242 -- exit',
+      'ps -eo pid=,ppid=,args=',
+      'ps -eo pid=,ppid=,args=',
+      'kill -TERM 4243',
+      'ps -eo pid=,ppid=,args=',
+      'ps -eo pid=,ppid=,args=',
       'virsh -c qemu:///system domstate img-2026-01-01-abc123',
       'virsh -c qemu:///system destroy img-2026-01-01-abc123',
       'virsh -c qemu:///system undefine img-2026-01-01-abc123',

@@ -46,8 +46,34 @@ export function leftovers(workDir: string, stem: string): string[] {
   );
   found.push(
     ...readdirSync(tmpdir())
-      .filter((name) => name.startsWith('image-factory.') || name.startsWith('image-factory-rpmdb.'))
-      .map((name) => `mount point ${name}`),
+      .filter((name) => /^image-factory(-rpmdb|-guest)?\./.test(name))
+      .map((name) => `temporary folder ${name}`),
   );
+  found.push(...applianceProcesses(workDir));
+  return found;
+}
+
+/**
+ * libguestfs appliances of this run: a qemu whose command line names a disk
+ * under the work folder, or a guestfish server started with this run's
+ * TMPDIR (its command line names no disk: the drive is added remotely).
+ */
+export function applianceProcesses(workDir: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    let args: string[];
+    let environ: string[];
+    try {
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    const line = args.join(' ');
+    const qemu = /qemu/.test(args[0] ?? '') && line.includes(workDir);
+    const guestfish =
+      /guestfish$/.test(args[0] ?? '') && args.includes('--listen') && environ.includes(`TMPDIR=${tmpdir()}`);
+    if (qemu || guestfish) found.push(`appliance process ${pid}: ${line.slice(0, 120)}`);
+  }
   return found;
 }

@@ -246,18 +246,9 @@ describe('a failed build says which step failed and leaves nothing behind', () =
   test('an installer that leaves the disk empty', async () => {
     const { run, dir, stem, files } = await failingBuild('empty', { directives: { partitions: 0 } });
     assert.equal(run.code, 1);
-    assert.match(run.stderr, /scrub step failed: Expected exactly one partition in .*, but found no partitions/);
-    assert.deepEqual(files, []);
-    assert.deepEqual(leftovers(dir, stem), []);
-  });
-
-  test('an installer that makes two partitions', async () => {
-    const { run, dir, stem, files } = await failingBuild('two', { directives: { partitions: 2 } });
-    assert.equal(run.code, 1);
-    // sfdisk names each partition after the raw file: both are listed with their sizes.
     assert.match(
       run.stderr,
-      /scrub step failed: Expected exactly one partition in (\S+\.raw), but found 2 partitions \(\1 ?1: [\d.]+ MiB, \1 ?2: [\d.]+ MiB\)\./,
+      /scrub step failed: Expected file systems on the installed disk, but found no partition table and no file system on the [\d.]+ [GM]iB disk \(did the installer write it\?\)\./,
     );
     assert.deepEqual(files, []);
     assert.deepEqual(leftovers(dir, stem), []);

@@ -3,7 +3,8 @@ import { mkdir } from 'node:fs/promises';
 import { formatCommand } from '../../../src/host/command-error.js';
 import { SystemHost } from '../../../src/host/system-host.js';
 import type { Reporter } from '../../../src/pipeline/reporter.js';
-import { CleanupStack, loopDevicesOf, type Registration } from '../../../src/pipeline/resources.js';
+import type { Host } from '../../../src/host/host.js';
+import { undoResource, type Resource } from '../../../src/pipeline/resources.js';
 import { output } from './proc.js';
 
 /** A Reporter that prints nothing and keeps the warnings (and, for debugging, the commands). */
@@ -32,11 +33,75 @@ export class QuietReporter implements Reporter {
   progress(): void {}
 }
 
+/** What the bench itself creates: the build's resources, and the loop devices and mounts of its own measurements. */
+type BenchResource = Resource | { kind: 'loop'; backingFile: string } | { kind: 'mount'; path: string };
+
+export interface Registration {
+  readonly resource: BenchResource;
+}
+
+export async function loopDevicesOf(host: Host, backingFile: string): Promise<string[]> {
+  const result = await host.run(['losetup', '--associated', backingFile, '--noheadings', '--output', 'NAME'], {
+    captureStdout: true,
+    quiet: true,
+    allowFailure: true,
+  });
+  return result.stdout
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.startsWith('/dev/'));
+}
+
+function isMounted(path: string): boolean {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((line) => line.split(' ')[4] === path);
+}
+
+async function undo(host: Host, resource: BenchResource): Promise<void> {
+  if (resource.kind === 'loop') {
+    for (const device of await loopDevicesOf(host, resource.backingFile))
+      await host.run(['losetup', '--detach', device], { quiet: true });
+  } else if (resource.kind === 'mount') {
+    if (isMounted(resource.path)) await host.run(['umount', resource.path], { quiet: true });
+  } else await undoResource(host, resource);
+}
+
+/** The bench's undo stack, newest first (the build's CleanupStack, with loop devices and mounts). */
+class BenchCleanup {
+  private readonly entries: Registration[] = [];
+  constructor(private readonly host: Host) {}
+  register(resource: BenchResource): Registration {
+    const entry = { resource };
+    this.entries.push(entry);
+    return entry;
+  }
+  async release(entry: Registration): Promise<void> {
+    await undo(this.host, entry.resource);
+    this.forget(entry);
+  }
+  forget(entry: Registration): void {
+    const index = this.entries.indexOf(entry);
+    if (index >= 0) this.entries.splice(index, 1);
+  }
+  async unwind(): Promise<string[]> {
+    const failures: string[] = [];
+    for (const entry of [...this.entries].reverse()) {
+      try {
+        await this.release(entry);
+      } catch (error) {
+        failures.push(`${entry.resource.kind}: ${(error as Error).message}`);
+      }
+    }
+    return failures;
+  }
+}
+
 /** The bench's own host and undo stack (loop devices, mounts, files), unwound on exit and on Ctrl-C. */
 export class BenchHost {
   readonly reporter = new QuietReporter();
   readonly host = new SystemHost(this.reporter);
-  readonly cleanup = new CleanupStack(this.host);
+  readonly cleanup = new BenchCleanup(this.host);
 
   /** Attach a byte range of a file to a loop device; detached on release or at the end. */
   async attachLoop(

@@ -1,0 +1,99 @@
+import { join } from 'node:path';
+import type { Appliance } from './appliance.js';
+import type { BuildContext } from './context.js';
+import type { EntryKind, TreeAccess, TreeEntry } from './guest-tree.js';
+
+/** st_mode's file type bits. */
+const S_IFMT = 0o170000;
+const KINDS: Record<number, EntryKind> = { 0o100000: 'file', 0o040000: 'dir', 0o120000: 'link' };
+
+function kindOfMode(mode: number): EntryKind {
+  return KINDS[mode & S_IFMT] ?? 'other';
+}
+
+/** The st_mode (and st_ino, -1 for a missing entry) of each struct lstatns/lstatnslist printed, in order. */
+function parseStats(text: string): Array<{ mode: number; ino: number }> {
+  const stats: Array<{ mode: number; ino: number }> = [];
+  for (const line of text.split('\n')) {
+    const ino = /^\s*st_ino: (-?\d+)$/.exec(line);
+    if (ino) stats.push({ mode: 0, ino: Number(ino[1]) });
+    const mode = /^\s*st_mode: (\d+)$/.exec(line);
+    if (mode && stats.length) stats[stats.length - 1].mode = Number(mode[1]);
+  }
+  return stats;
+}
+
+/** A name guestfish's string-list syntax passes through as it is (no blank, quote or backslash). */
+const PLAIN_NAME = /^[A-Za-z0-9._+@,:=%-]+$/;
+const LIST_CHUNK = 64;
+
+/**
+ * The guest's tree as the appliance has it mounted: lstatns and readlink
+ * (never following), ls0 to a private host file (names may hold anything but
+ * a NUL), download to a private host file, rm-rf, truncate. Every path is
+ * inside the appliance, so nothing the guest holds can reach a host file.
+ */
+const guest = (path: string): string => `/${path}`;
+
+async function lstatIn(appliance: Appliance, path: string): Promise<{ kind: EntryKind; target: string }> {
+  const stats = parseStats((await appliance.probe('lstatns', guest(path))) ?? '');
+  if (!stats.length || stats[0].ino < 0) return { kind: 'missing', target: '' };
+  const kind = kindOfMode(stats[0].mode);
+  return { kind, target: kind === 'link' ? ((await appliance.probe('readlink', guest(path))) ?? '').trim() : '' };
+}
+
+/** The lstat kinds of a folder's entries: lstatnslist in chunks for plain names, one lstatns for any other. */
+async function kindsIn(appliance: Appliance, dir: string, names: string[]): Promise<TreeEntry[]> {
+  const entries: TreeEntry[] = [];
+  const plain = names.filter((name) => PLAIN_NAME.test(name));
+  for (let i = 0; i < plain.length; i += LIST_CHUNK) {
+    const chunk = plain.slice(i, i + LIST_CHUNK);
+    const stats = parseStats((await appliance.probe('lstatnslist', guest(dir), chunk.join(' '))) ?? '');
+    chunk.forEach((name, j) => {
+      const stat = stats[j];
+      if (stat && stat.ino >= 0) entries.push({ name, kind: kindOfMode(stat.mode) });
+    });
+  }
+  for (const name of names.filter((name) => !PLAIN_NAME.test(name))) {
+    const { kind } = await lstatIn(appliance, dir ? `${dir}/${name}` : name);
+    if (kind !== 'missing') entries.push({ name, kind });
+  }
+  return entries;
+}
+
+export async function applianceTree(ctx: BuildContext, appliance: Appliance, scratch: string): Promise<TreeAccess> {
+  const { host } = ctx;
+  let counter = 0;
+  const hostFile = (): string => join(scratch, `out-${++counter}`);
+  const takeFile = async (path: string): Promise<Buffer> => {
+    const content = await host.readFile(path);
+    await host.remove(path);
+    return content;
+  };
+  return {
+    lstat: (path) => lstatIn(appliance, path),
+    async list(dir) {
+      const out = hostFile();
+      if ((await appliance.probe('ls0', guest(dir), out)) === undefined) return [];
+      const names = (await takeFile(out))
+        .toString('utf8')
+        .split('\0')
+        .filter((name) => name !== '' && name !== '.' && name !== '..');
+      return kindsIn(appliance, dir, names);
+    },
+    async read(path) {
+      const out = hostFile();
+      if ((await appliance.probe('download', guest(path), out)) === undefined) return undefined;
+      return (await takeFile(out)).toString('utf8');
+    },
+    async copyOut(path, to) {
+      await appliance.call('download', [guest(path), to], { quiet: true });
+    },
+    async remove(path) {
+      await appliance.must('rm-rf', guest(path));
+    },
+    async empty(path) {
+      await appliance.must('truncate', guest(path));
+    },
+  };
+}

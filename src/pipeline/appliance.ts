@@ -1,0 +1,146 @@
+import type { Host } from '../host/host.js';
+import type { BuildContext } from './context.js';
+import type { Registration } from './resources.js';
+
+/**
+ * The libguestfs appliance that reads and scrubs the installed disk: a small
+ * VM of its own (guestfish --listen, driven by `guestfish --remote`), so that
+ * the guest's file systems never meet the host's kernel — no loop device, no
+ * host mount, no host device-mapper for LVM, and a guest volume group named
+ * like one of the host's cannot clash with it.
+ */
+
+export class ApplianceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ApplianceError';
+  }
+}
+
+/** One remote command's outcome. */
+export interface Reply {
+  ok: boolean;
+  stdout: string;
+  /** libguestfs's error, when the command failed. */
+  error: string;
+}
+
+/** How the appliance is started: libvirt's backend is not needed, TCG where the build runs without KVM. */
+export function applianceEnvironment(accelerator: 'kvm' | 'tcg'): string[] {
+  return ['LIBGUESTFS_BACKEND=direct', ...(accelerator === 'tcg' ? ['LIBGUESTFS_BACKEND_SETTINGS=force_tcg'] : [])];
+}
+
+export class Appliance {
+  private constructor(
+    private readonly ctx: BuildContext,
+    readonly pid: string,
+    private entry: Registration,
+  ) {}
+
+  /**
+   * Start the appliance with the disk attached read-write and discards passed
+   * to the raw file (fstrim inside punches holes into it). The undo is
+   * registered before guestfish starts, and again with its pid once known.
+   */
+  static async launch(ctx: BuildContext, disk: string, accelerator: 'kvm' | 'tcg', log: string): Promise<Appliance> {
+    const { host, cleanup } = ctx;
+    const first = cleanup.register({ kind: 'appliance', disk });
+    // The server keeps its stderr: a pipe would never close, so it goes to a file of the build's.
+    const listen = await host.run(
+      ['sh', '-c', 'exec "$@" 2>>"$0"', log, 'env', ...applianceEnvironment(accelerator), 'guestfish', '--listen'],
+      { captureStdout: true },
+    );
+    const pid = /GUESTFISH_PID=(\d+)/.exec(listen.stdout)?.[1];
+    if (!pid) throw new ApplianceError(`guestfish --listen printed no GUESTFISH_PID (${listen.stdout.trim()})`);
+    const entry = cleanup.register({ kind: 'appliance', disk, pid });
+    cleanup.forget(first);
+    const appliance = new Appliance(ctx, pid, entry);
+    await appliance.must('add-drive', disk, 'format:raw', 'discard:besteffort');
+    ctx.reporter.info('starting the libguestfs appliance (a VM of its own: the guest never meets the host kernel)');
+    await appliance.must('run');
+    return appliance;
+  }
+
+  /**
+   * Run one command in the appliance. `mayFail`: prefixed with `-`, so that a
+   * failure leaves the server running (a failed remote command otherwise ends
+   * it); the failure is in the reply.
+   */
+  async call(
+    command: string,
+    args: readonly string[] = [],
+    options: { mayFail?: boolean; quiet?: boolean } = {},
+  ): Promise<Reply> {
+    const argv = ['guestfish', `--remote=${this.pid}`, '--', `${options.mayFail ? '-' : ''}${command}`, ...args];
+    const result = await this.ctx.host.run(argv, { captureStdout: true, quiet: options.quiet, allowFailure: true });
+    const errors = result.lastLines.filter((line) => /^libguestfs: error:|^guestfish: /.test(line));
+    const ok = result.exitCode === 0 && errors.length === 0;
+    if (!ok && !options.mayFail) {
+      const why = (errors.length ? errors : result.lastLines).join(' ') || `exit code ${result.exitCode}`;
+      throw new ApplianceError(`${command} ${args.join(' ')} failed in the appliance: ${why}`.replace(/ +/g, ' '));
+    }
+    return { ok, stdout: result.stdout, error: errors.join(' ').replace(/^libguestfs: error: /, '') };
+  }
+
+  /** A command that must succeed; its output. */
+  async must(command: string, ...args: string[]): Promise<string> {
+    return (await this.call(command, args)).stdout;
+  }
+
+  /** A probe that may fail (quiet: it is parsed, not shown); undefined when it failed. */
+  async probe(command: string, ...args: string[]): Promise<string | undefined> {
+    const reply = await this.call(command, args, { mayFail: true, quiet: true });
+    return reply.ok ? reply.stdout : undefined;
+  }
+
+  /** Shut the appliance down and check that it is gone. */
+  async close(): Promise<void> {
+    await this.ctx.cleanup.release(this.entry);
+  }
+}
+
+/** The processes of an appliance: guestfish's pid, its descendants, and any qemu naming the disk. */
+async function applianceProcesses(host: Host, disk: string, pid?: string): Promise<string[]> {
+  const ps = await host.run(['ps', '-eo', 'pid=,ppid=,args='], {
+    captureStdout: true,
+    quiet: true,
+    readOnly: true,
+    allowFailure: true,
+  });
+  const rows = ps.stdout
+    .split('\n')
+    .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
+    .filter((match): match is RegExpExecArray => match !== null)
+    .map(([, p, ppid, args]) => ({ pid: p, ppid, args }));
+  const found = new Set<string>();
+  if (pid && rows.some((row) => row.pid === pid)) found.add(pid);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const row of rows)
+      if (found.has(row.ppid) && !found.has(row.pid)) {
+        found.add(row.pid);
+        grew = true;
+      }
+  }
+  for (const row of rows) if (/qemu/.test(row.args) && row.args.includes(`file=${disk}`)) found.add(row.pid);
+  return [...found];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Undo an appliance: ask it to exit, then end what is still alive (TERM, then KILL), and check. */
+export async function stopAppliance(host: Host, disk: string, pid?: string): Promise<void> {
+  if (pid) {
+    await host.run(['guestfish', `--remote=${pid}`, '--', 'exit'], { allowFailure: true, quiet: true });
+  }
+  for (const signal of ['', 'TERM', 'KILL']) {
+    for (let i = 0; i < (host.live ? 20 : 1); i++) {
+      const alive = await applianceProcesses(host, disk, pid);
+      if (!alive.length) return;
+      if (i === 0 && signal) await host.run(['kill', `-${signal}`, ...alive], { allowFailure: true });
+      if (host.live) await sleep(250);
+    }
+  }
+  const alive = await applianceProcesses(host, disk, pid);
+  if (alive.length) throw new ApplianceError(`appliance processes still running: ${alive.join(', ')}`);
+}

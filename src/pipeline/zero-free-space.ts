@@ -1,0 +1,92 @@
+import { formatBytes } from '../config/units.js';
+import type { Appliance } from './appliance.js';
+import type { BuildContext } from './context.js';
+import type { FilesystemInfo, Layout } from './layout.js';
+
+const isExt = (type: string): boolean => /^ext[234]$/.test(type);
+
+async function allocated(ctx: BuildContext, disk: string): Promise<number> {
+  return (await ctx.host.stat(disk)).blocks * 512;
+}
+
+/** Swap: contents zeroed (discarded; zero-device writes only what does not read as zero), then re-signed. */
+async function zeroSwap(ctx: BuildContext, appliance: Appliance, fs: FilesystemInfo): Promise<void> {
+  await appliance.call('blkdiscard', [fs.device], { mayFail: true });
+  await appliance.must('zero-device', fs.device);
+  const args = [fs.device, ...(fs.label ? [`label:${fs.label}`] : []), ...(fs.uuid ? [`uuid:${fs.uuid}`] : [])];
+  await appliance.must('mkswap', ...args);
+  const uuid = ((await appliance.probe('vfs-uuid', fs.device)) ?? '').trim();
+  if (ctx.host.live && uuid !== fs.uuid) {
+    throw new Error(`the swap signature on ${fs.device} was rewritten with UUID ${uuid}, not ${fs.uuid}`);
+  }
+  fs.action = 'contents zeroed, swap signature rewritten with the same UUID and label';
+}
+
+/** fstrim on a fresh mount (Btrfs from its top level, every subvolume with it); true when the raw file shrank. */
+async function trim(ctx: BuildContext, appliance: Appliance, fs: FilesystemInfo, disk: string): Promise<boolean> {
+  if (fs.type === 'btrfs') await appliance.must('mount-options', 'subvolid=5', fs.device, '/');
+  else await appliance.must('mount', fs.device, '/');
+  let subvolumes = '';
+  if (fs.type === 'btrfs') {
+    const list = (await appliance.probe('btrfs-subvolume-list', '/')) ?? '';
+    const paths = [...list.matchAll(/btrfssubvolume_path: (.*)/g)].map((match) => match[1].trim());
+    subvolumes = paths.length ? ` (top level and subvolumes ${paths.join(', ')})` : ' (top level)';
+  }
+  const before = await allocated(ctx, disk);
+  const reply = await appliance.call('fstrim', ['/'], { mayFail: true });
+  const after = await allocated(ctx, disk);
+  await appliance.must('umount-all');
+  if (reply.ok && after < before) {
+    fs.action = `free space discarded${subvolumes}: the raw file shrank by ${formatBytes(before - after)}`;
+    ctx.reporter.info(`${fs.device} (${fs.type}): ${fs.action}`);
+    return true;
+  }
+  const why = reply.ok ? 'no space was released' : reply.error;
+  const next = isExt(fs.type) ? 'falling back to zerofree' : `its free space is left as it is`;
+  ctx.reporter.warning(`discarding the free space of ${fs.device} (${fs.type}) did not punch holes (${why}); ${next}`);
+  fs.action = `discard released no space (${why})${subvolumes}`;
+  return false;
+}
+
+/**
+ * Zero the free space of every file system, each on a fresh mount of its own
+ * (unmounting commits the removals: no journal or old tree root still holds
+ * the removed files' blocks), and the contents of every swap area.
+ */
+export async function zeroFreeSpace(
+  ctx: BuildContext,
+  appliance: Appliance,
+  layout: Layout,
+  disk: string,
+): Promise<'discard' | 'zerofree' | 'none'> {
+  const mode = ctx.spec.zeroFreeSpace;
+  if (mode === 'none') {
+    for (const fs of layout.filesystems) fs.action = 'left as it is (zero-free-space = none)';
+    return 'none';
+  }
+  let discarded = 0;
+  let zerofreed = 0;
+  for (const fs of layout.filesystems) {
+    if (fs.type === 'swap') {
+      await zeroSwap(ctx, appliance, fs);
+      continue;
+    }
+    if (mode === 'zerofree' && !isExt(fs.type)) {
+      ctx.reporter.warning(
+        `zerofree cannot zero a ${fs.type} file system (${fs.device}): discarding its free space instead`,
+      );
+    }
+    if (!(mode === 'zerofree' && isExt(fs.type)) && (await trim(ctx, appliance, fs, disk))) {
+      discarded++;
+      continue;
+    }
+    if (isExt(fs.type)) {
+      await appliance.must('zerofree', fs.device);
+      fs.action = mode === 'zerofree' ? 'free space zeroed by zerofree' : `${fs.action}; free space zeroed by zerofree`;
+      ctx.reporter.info(`${fs.device} (${fs.type}): free space zeroed by zerofree`);
+      zerofreed++;
+    }
+  }
+  if (zerofreed) return 'zerofree';
+  return discarded ? 'discard' : 'none';
+}

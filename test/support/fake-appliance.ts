@@ -1,0 +1,164 @@
+import {
+  existsSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import type { RunResult } from '../../src/host/exec.js';
+import type { PlannedAnswer } from '../../src/host/recording-host.js';
+
+/**
+ * A stand-in for the libguestfs appliance on the recording host (the fast
+ * tier runs no VM): it answers `guestfish --remote` commands from a layout
+ * description and a folder of this machine holding the installed system's
+ * files (every file system mounted in the one folder). What it answers is
+ * what guestfish prints; file outputs (ls0, download) go to `files`, which
+ * the recording plan's readFile serves.
+ */
+export interface FakeLayout {
+  table: 'msdos' | 'gpt' | 'none';
+  partitions: Array<{ device: string; type: string; size: number }>;
+  /** list-filesystems' lines: device → type. */
+  filesystems: Record<string, string>;
+  uuids?: Record<string, string>;
+  /** inspect-get-mountpoints of the root; none: inspect-os finds no system. */
+  mountpoints?: Record<string, string>;
+  pvs?: string[];
+}
+
+export const ONE_EXT4: FakeLayout = {
+  table: 'msdos',
+  partitions: [{ device: '/dev/sda1', type: '0x83', size: 1 << 30 }],
+  filesystems: { '/dev/sda1': 'ext4' },
+  uuids: { '/dev/sda1': '11111111-2222-3333-4444-555555555555' },
+  mountpoints: { '/': '/dev/sda1' },
+};
+
+function stat(path: string): string {
+  if (!existsSync(path) && !isLink(path)) return 'st_ino: -1\nst_mode: 0\n';
+  const info = lstatSync(path);
+  return `st_ino: ${info.ino}\nst_mode: ${info.mode}\n`;
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+const failed = (command: string, why: string): Partial<RunResult> => ({
+  exitCode: 0,
+  lastLines: [`libguestfs: error: ${command}: ${why}`],
+});
+
+// Long: one case a guestfish command, as a table would be.
+function answer(
+  layout: FakeLayout,
+  root: string,
+  files: Map<string, Buffer>,
+  argv: readonly string[],
+): Partial<RunResult> {
+  const [raw, ...args] = argv.slice(argv.indexOf('--') + 1);
+  const command = raw.replace(/^-/, '');
+  const at = (path: string): string => join(root, path);
+  const out = (stdout: string): Partial<RunResult> => ({ stdout });
+  switch (command) {
+    case 'list-devices':
+      return out('/dev/sda\n');
+    case 'blockdev-getsize64':
+      return out(`${layout.partitions.find((p) => p.device === args[0])?.size ?? 2 * 2 ** 30}\n`);
+    case 'part-get-parttype':
+      return layout.table === 'none' ? failed(command, 'unrecognised disk label') : out(`${layout.table}\n`);
+    case 'list-partitions':
+      return out(layout.partitions.map((p) => `${p.device}\n`).join(''));
+    case 'part-to-partnum':
+      return out(`${/(\d+)$/.exec(args[0])?.[1]}\n`);
+    case 'part-get-mbr-id':
+    case 'part-get-gpt-type':
+      return out(`${layout.partitions.find((p) => p.device === `${args[0]}${args[1]}`)?.type}\n`);
+    case 'pvs':
+      return out((layout.pvs ?? []).map((pv) => `${pv}\n`).join(''));
+    case 'list-filesystems':
+      return out(
+        Object.entries(layout.filesystems)
+          .map(([device, type]) => `${device}: ${type}\n`)
+          .join(''),
+      );
+    case 'vfs-uuid':
+      return out(`${layout.uuids?.[args[0]] ?? ''}\n`);
+    case 'vfs-label':
+      return out('\n');
+    case 'inspect-os':
+      return out(layout.mountpoints ? `${layout.mountpoints['/']}\n` : '');
+    case 'inspect-get-mountpoints':
+      return out(
+        Object.entries(layout.mountpoints ?? {})
+          .map(([mp, device]) => `${mp}: ${device}\n`)
+          .join(''),
+      );
+    case 'lstatns':
+      return existsSync(at(args[0])) || isLink(at(args[0])) ? out(stat(at(args[0]))) : failed(command, 'No such file');
+    case 'lstatnslist':
+      return out(
+        args[1]
+          .split(' ')
+          .map((name) => `[0] = {\n${stat(join(at(args[0]), name))}}\n`)
+          .join(''),
+      );
+    case 'readlink':
+      return out(`${readlinkSync(at(args[0]))}\n`);
+    case 'ls0':
+      try {
+        files.set(
+          args[1],
+          Buffer.from(
+            readdirSync(at(args[0]))
+              .map((name) => `${name}\0`)
+              .join(''),
+          ),
+        );
+        return {};
+      } catch {
+        return failed(command, 'not a directory');
+      }
+    case 'download':
+      try {
+        const content = readFileSync(at(args[0]));
+        if (args[1].includes('image-factory-guest.')) files.set(args[1], content);
+        else writeFileSync(args[1], content);
+        return {};
+      } catch {
+        return failed(command, 'cannot open');
+      }
+    case 'rm-rf':
+      rmSync(at(args[0]), { recursive: true, force: true });
+      return {};
+    case 'truncate':
+      truncateSync(at(args[0]), 0);
+      return {};
+    default:
+      return {};
+  }
+}
+
+/** The plan's answer for every remote guestfish command, and what readFile serves. */
+export function fakeAppliance(
+  root: string,
+  layout: FakeLayout = ONE_EXT4,
+): { answer: PlannedAnswer; readFile: (path: string) => Buffer | undefined } {
+  const files = new Map<string, Buffer>();
+  return {
+    answer: {
+      match: (argv) => argv[0] === 'guestfish' && argv[1]?.startsWith('--remote=') && argv[3] !== 'exit',
+      respond: (argv) => answer(layout, root, files, argv),
+    },
+    readFile: (path) => files.get(path),
+  };
+}
