@@ -7,7 +7,7 @@ import { join } from 'node:path';
  * Look inside a finished image the way an operator would: convert it to raw
  * if needed, attach its partition read-only, mount it, and collect answers.
  */
-export function inspectImage<T>(imagePath: string, look: (root: string) => T): T {
+export function inspectImage<T>(imagePath: string, look: (root: string) => T, partition = 0): T {
   const scratch = mkdtempSync(join(tmpdir(), 'inspect-'));
   let raw = imagePath;
   let loop = '';
@@ -21,7 +21,7 @@ export function inspectImage<T>(imagePath: string, look: (root: string) => T): T
       partitiontable: { sectorsize?: number; partitions: Array<{ start: number; size: number }> };
     };
     const sector = table.partitiontable.sectorsize ?? 512;
-    const part = table.partitiontable.partitions[0];
+    const part = table.partitiontable.partitions[partition];
     loop = execFileSync(
       'losetup',
       [
