@@ -40579,7 +40579,7 @@ function quietOnBrokenPipe(stdout = process.stdout, stderr = process.stderr) {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _broken_pipe_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4036);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3748);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7624);
 
 
 (0,_broken_pipe_js__WEBPACK_IMPORTED_MODULE_1__/* .quietOnBrokenPipe */ .H)();
@@ -40590,7 +40590,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3748:
+/***/ 7624:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -41787,6 +41787,26 @@ const OPTIONS = [
         help: 'kvm, tcg (software emulation: works everywhere, slow) or auto (kvm when /dev/kvm is usable)',
     },
     {
+        key: 'arch',
+        cli: { long: 'arch', arg: 'arch' },
+        input: 'arch',
+        kind: 'choice',
+        choices: ['x86_64', 'aarch64'],
+        defaultDoc: "the host's architecture",
+        new: true,
+        help: "architecture of the image: x86_64 or aarch64 (the virt machine, always UEFI); KVM when it is the host's, emulated (TCG) otherwise",
+    },
+    {
+        key: 'firmware',
+        cli: { long: 'firmware', arg: 'firmware' },
+        input: 'firmware',
+        kind: 'choice',
+        choices: ['bios', 'uefi', 'uefi-secure'],
+        default: 'bios',
+        new: true,
+        help: 'firmware of the installing and the boot-test VM: bios (SeaBIOS), uefi (OVMF) or uefi-secure (OVMF with Secure Boot on and the Microsoft keys enrolled)',
+    },
+    {
         key: 'install-timeout',
         cli: { long: 'install-timeout', arg: 'duration' },
         input: 'install-timeout',
@@ -42020,6 +42040,74 @@ function flagHelp(entry) {
     return notes.length ? `${entry.help} (${notes.join('; ')})` : entry.help;
 }
 //# sourceMappingURL=options.js.map
+;// CONCATENATED MODULE: ./build/src/host/arch.js
+/** The architecture of this host, as qemu and the kernel name it. */
+function hostArch(nodeArch = process.arch) {
+    return nodeArch === 'arm64' ? 'aarch64' : 'x86_64';
+}
+/**
+ * Keys image-factory sets in an image's section from its `arch` (unless the
+ * section itself sets them), for the shipped definitions to interpolate: the
+ * architecture as Debian and Ubuntu name it, as the kernel (uname -m) and
+ * RPM distributions name it, the serial console the machine type has (the
+ * PC's 16550, the virt machine's PL011), and where Ubuntu publishes the
+ * architecture's installer (releases.ubuntu.com has amd64 only; the other
+ * architectures are on cdimage.ubuntu.com, in each release's release/ folder).
+ */
+function archKeys(arch) {
+    switch (arch) {
+        case 'x86_64':
+            return X86_64_KEYS;
+        case 'aarch64':
+            return {
+                debian_arch: 'arm64',
+                uname_arch: 'aarch64',
+                serial_console: 'ttyAMA0',
+                ubuntu_releases: '${ubuntu_ports_mirror}',
+                ubuntu_release_folder: '/release',
+            };
+        default:
+            // A wrong arch is reported by the option's check, not by an interpolation error.
+            return X86_64_KEYS;
+    }
+}
+const X86_64_KEYS = {
+    debian_arch: 'amd64',
+    uname_arch: 'x86_64',
+    serial_console: 'ttyS0',
+    ubuntu_releases: '${ubuntu_mirror}',
+    ubuntu_release_folder: '',
+};
+/** The keys archKeys sets, and the ones its values refer to (the Ubuntu mirrors). */
+const ARCH_KEYS = [
+    ...Object.keys(X86_64_KEYS),
+    ...[...Object.values(X86_64_KEYS), ...Object.values(archKeys('aarch64'))].flatMap((value) => [...value.matchAll(/\$\{([^}]+)\}/g)].map((match) => match[1])),
+];
+/** Where KVM cannot run the guest: it runs only guests of the host's own architecture. */
+function foreignArchReason(arch, host = hostArch()) {
+    if (arch === host)
+        return undefined;
+    return `this host is ${host} and the image is ${arch}: KVM runs only guests of the host's architecture, so the ${arch} guest is emulated`;
+}
+/**
+ * virt-install's options for the guest architecture. An x86_64 guest on an
+ * x86_64 host needs none (virt-install's defaults). Otherwise --arch, and for
+ * aarch64 the virt machine type and a CPU model: the host's under KVM, a
+ * Cortex-A57 under TCG (qemu's aarch64 'virt' machine has no default CPU that
+ * boots a distribution kernel), unless `cpu` is set.
+ */
+function archVmOptions(arch, accelerator, cpu, host = hostArch()) {
+    if (arch === 'x86_64')
+        return host === 'x86_64' ? [] : ['--arch', 'x86_64'];
+    return [
+        '--arch',
+        'aarch64',
+        '--machine',
+        'virt',
+        ...(cpu ? [] : ['--cpu', accelerator === 'kvm' ? 'host-passthrough' : 'cortex-a57']),
+    ];
+}
+//# sourceMappingURL=arch.js.map
 ;// CONCATENATED MODULE: ./build/src/config/unknown-keys.js
 /**
  * Keys that nothing reads: a misspelt `preseeed` is otherwise ignored without
@@ -42031,10 +42119,11 @@ function flagHelp(entry) {
 
 
 
+
 /** The keys of an upload destination's section (post-upload-command may be numbered: post-upload-command1, …). */
 const UPLOAD_KEYS = ['upload_type', 'upload_target', 'upload_args', 'post-upload-command'];
 /** Keys the program itself sets: the shipped data folder, and the uploaded file for post-upload commands. */
-const PROGRAM_KEYS = ['data_dir', 'image'];
+const PROGRAM_KEYS = ['data_dir', 'image', ...ARCH_KEYS];
 const KNOWN_KEYS = [
     ...OPTIONS.flatMap((entry) => (entry.key === undefined ? [] : [entry.key])),
     ...UPLOAD_KEYS,
@@ -42232,6 +42321,7 @@ function startsWith(path, text) {
 
 
 
+
 const DEFAULT_IMAGE_SIZE = optionByKey('image-size').default;
 const DEFAULT_RAM = optionByKey('ram').default;
 const DEFAULT_INSTALL_TIMEOUT = optionByKey('install-timeout').default;
@@ -42276,6 +42366,22 @@ function unknownImage(image, knownImages) {
         `${more > 0 ? `, and ${more} more (the ${listed.length} closest to '${image}' are listed)` : ''}.`);
 }
 /**
+ * arch (the host's when unset) and the keys derived from it (archKeys), in
+ * the image's section unless the section itself sets them: [DEFAULT] holds
+ * x86_64's values only for readers that do not set them (Python's configparser).
+ */
+function setArchKeys(config, image) {
+    if (!config.hasOption(image, 'arch'))
+        config.set(image, 'arch', hostArch());
+    const own = new Set(config.ownKeys(image));
+    for (const [key, value] of Object.entries(archKeys(config.get(image, 'arch').trim()))) {
+        // Ubuntu's keys name its mirror keys: not for a configuration without them.
+        const refs = [...value.matchAll(/\$\{([^}]+)\}/g)].map((match) => match[1]);
+        if (!own.has(key) && refs.every((ref) => config.hasOption(image, ref)))
+            config.set(image, key, value);
+    }
+}
+/**
  * Apply overrides the way the original does: written into the image's
  * section (booleans as Python's str(bool)), and cache_dir set when unset.
  * Returns false when the image has no section.
@@ -42293,6 +42399,7 @@ function applyOverrides(config, image, overrides) {
         }
         if (!config.hasOption(image, 'cache_dir'))
             config.set(image, 'cache_dir', defaultCacheDir());
+        setArchKeys(config, image);
         config.set(image, 'cache_dir', expandHome(config.get(image, 'cache_dir')));
     }
     catch (error) {
@@ -42377,6 +42484,27 @@ class SectionReader {
         return parseBoolean(this.text(key));
     }
 }
+/**
+ * The architecture (applyOverrides set it when unset) and the firmware:
+ * aarch64 machines boot only UEFI, which is their default; bios is refused.
+ */
+function resolveArchFirmware(read) {
+    const arch = read.choice('arch') ?? hostArch();
+    const firmware = read.choice('firmware');
+    if (arch !== 'aarch64' || firmware !== 'bios')
+        return { arch, firmware };
+    if (read.options.firmware === undefined)
+        return { arch, firmware: 'uefi' };
+    throw read.problem('firmware', 'bios is not possible for arch = aarch64: the virt machine boots only UEFI; use uefi or uefi-secure (or leave firmware unset).');
+}
+/**
+ * What the names of an image's files carry of its architecture, the same on
+ * every host: nothing for x86_64 (the names of the images before there was a
+ * choice), `-aarch64` for aarch64: Debian-12-server-aarch64-2026-12-01.qcow2.
+ */
+function archSuffix(arch) {
+    return arch === 'x86_64' ? '' : `-${arch}`;
+}
 /** Turn an image's section into a validated ImageSpec, or throw UsageError saying what is wrong. */
 function resolveImageSpec(config, image, context) {
     if (!context.hadSection)
@@ -42387,15 +42515,18 @@ function resolveImageSpec(config, image, context) {
     const read = new SectionReader(config, image, options);
     const problem = (key, message) => read.problem(key, message);
     const machine = resolveMachine(read);
+    const archFirmware = resolveArchFirmware(read);
+    const stem = `${image}${archSuffix(archFirmware.arch)}-${context.date}`;
     const logFile = read.flag('log-file')
-        ? (0,external_node_path_.resolve)(context.outputDir, expandHome(read.optional('log-filename') ?? `${image}-${context.date}.log`))
+        ? (0,external_node_path_.resolve)(context.outputDir, expandHome(read.optional('log-filename') ?? `${stem}.log`))
         : undefined;
     return {
         name: image,
         date: context.date,
-        stem: `${image}-${context.date}`,
+        stem,
         outputDir: context.outputDir,
-        cacheDir: (0,external_node_path_.join)((0,external_node_path_.resolve)(expandHome(options.cache_dir ?? defaultCacheDir())), image),
+        // Per architecture: the aarch64 installer is another kernel under the same file names.
+        cacheDir: (0,external_node_path_.join)((0,external_node_path_.resolve)(expandHome(options.cache_dir ?? defaultCacheDir())), `${image}${archSuffix(archFirmware.arch)}`),
         format: read.choice('format'),
         imageSize: read.bytes('image-size'),
         ...machine,
@@ -42405,6 +42536,7 @@ function resolveImageSpec(config, image, context) {
         answerDelivery: read.choice('answer-delivery'),
         append: options.append ?? '',
         accelerator: read.choice('accelerator'),
+        ...archFirmware,
         installTimeoutMs: read.ms('install-timeout'),
         stallTimeoutMs: read.ms('stall-timeout'),
         installerLogs: read.flag('installer-logs'),
@@ -42811,7 +42943,8 @@ function kvmStatus(isRoot = (process.getuid?.() ?? 0) === 0, devicePath = '/dev/
     catch {
         return { usable: true };
     }
-    if (!/^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo)) {
+    // x86 CPUs list VMX/SVM among their flags; arm64 ones say nothing of it (a /dev/kvm there works).
+    if (/^flags\s*:/m.test(cpuinfo) && !/^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo)) {
         return {
             usable: false,
             reason: 'the CPU exposes no VMX/SVM flag (a nested guest without nested virtualization): KVM cannot run guests here',
@@ -42833,6 +42966,8 @@ function chooseAccelerator(wanted, status = kvmStatus()) {
 }
 //# sourceMappingURL=accelerator.js.map
 ;// CONCATENATED MODULE: ./build/src/host/libvirt.js
+
+
 /** qemu:///system as root, qemu:///session otherwise, as the original. */
 function libvirtUri(host) {
     return host.isRoot ? 'qemu:///system' : 'qemu:///session';
@@ -42851,18 +42986,87 @@ async function osinfoFlag(host) {
     const major = Number(/^(\d+)\./.exec(result.stdout.trim())?.[1] ?? '4');
     return major >= 4 ? '--osinfo' : '--os-variant';
 }
+/**
+ * Where libvirt keeps a UEFI domain's NVRAM (its copy of the firmware's
+ * variable store) when the domain does not name one: qemu.conf's nvram_dir
+ * under qemu:///system, ~/.config/libvirt/qemu/nvram under the session.
+ * libvirt removes it with `undefine --nvram`, but not when a transient domain
+ * stops: the build removes the file itself.
+ */
+function nvramPath(uri, domain) {
+    const folder = uri === 'qemu:///system'
+        ? '/var/lib/libvirt/qemu/nvram'
+        : (0,external_node_path_.join)(process.env.XDG_CONFIG_HOME || (0,external_node_path_.join)((0,external_node_os_namespaceObject.homedir)(), '.config'), 'libvirt/qemu/nvram');
+    return (0,external_node_path_.join)(folder, `${domain}_VARS.fd`);
+}
 //# sourceMappingURL=libvirt.js.map
+;// CONCATENATED MODULE: ./build/src/host/firmware.js
+
+
+/** Where QEMU's firmware descriptors live (the ones libvirt chooses from), system's first as libvirt reads them. */
+const FIRMWARE_DESCRIPTOR_DIRS = ['/etc/qemu/firmware', '/usr/share/qemu/firmware'];
+function readDescriptors(dirs) {
+    const descriptors = [];
+    for (const dir of dirs) {
+        let names;
+        try {
+            names = (0,external_node_fs_.readdirSync)(dir).filter((name) => name.endsWith('.json'));
+        }
+        catch {
+            continue;
+        }
+        for (const name of names) {
+            try {
+                descriptors.push(JSON.parse((0,external_node_fs_.readFileSync)((0,external_node_path_.join)(dir, name), 'utf8')));
+            }
+            catch {
+                // A file that is not a descriptor: libvirt skips it too.
+            }
+        }
+    }
+    return descriptors;
+}
+function listIncludes(list, value) {
+    return Array.isArray(list) && list.includes(value);
+}
+/**
+ * Whether libvirt can find UEFI firmware of this kind for the architecture:
+ * a descriptor of a UEFI firmware for it, with Secure Boot and enrolled keys
+ * for uefi-secure. bios needs none (SeaBIOS comes with QEMU).
+ */
+function uefiFirmwareInstalled(firmware, architecture = 'x86_64', dirs = FIRMWARE_DESCRIPTOR_DIRS) {
+    if (firmware === 'bios')
+        return true;
+    return readDescriptors(dirs).some((descriptor) => listIncludes(descriptor['interface-types'], 'uefi') &&
+        (descriptor.targets ?? []).some((target) => target.architecture === architecture) &&
+        (firmware !== 'uefi-secure' ||
+            (listIncludes(descriptor.features, 'secure-boot') && listIncludes(descriptor.features, 'enrolled-keys'))));
+}
+//# sourceMappingURL=firmware.js.map
 ;// CONCATENATED MODULE: ./build/src/host/programs.js
 
 
+
+// RHEL-like systems ship the emulator only as /usr/libexec/qemu-kvm.
+const X86_64_EMULATOR = {
+    programs: ['qemu-system-x86_64', '/usr/libexec/qemu-kvm'],
+    packages: { 'apt-get': ['qemu-system-x86'], dnf: ['qemu-kvm'] },
+};
+// aarch64 guests (arch = aarch64), on either host; host-checks.ts requires it only for those builds.
+const AARCH64_EMULATOR = {
+    programs: ['qemu-system-aarch64'],
+    packages: { 'apt-get': ['qemu-system-arm'], dnf: ['qemu-system-aarch64'] },
+    optional: true,
+};
+/** The qemu that runs guests of this architecture. */
+function emulatorRequirement(arch) {
+    return arch === 'aarch64' ? AARCH64_EMULATOR : X86_64_EMULATOR;
+}
 /** Everything a build runs. */
 const REQUIREMENTS = [
     { programs: ['qemu-img'], packages: { 'apt-get': ['qemu-utils'], dnf: ['qemu-img'] } },
-    // RHEL-like systems ship the emulator only as /usr/libexec/qemu-kvm.
-    {
-        programs: ['qemu-system-x86_64', '/usr/libexec/qemu-kvm'],
-        packages: { 'apt-get': ['qemu-system-x86'], dnf: ['qemu-kvm'] },
-    },
+    X86_64_EMULATOR,
+    AARCH64_EMULATOR,
     { programs: ['virt-install'], packages: { 'apt-get': ['virtinst'], dnf: ['virt-install'] } },
     {
         programs: ['virsh'],
@@ -42876,16 +43080,29 @@ const REQUIREMENTS = [
         programs: ['libvirtd', 'virtqemud'],
         packages: { 'apt-get': ['libvirt-daemon-system'], dnf: ['libvirt-daemon-kvm'] },
     },
-    { programs: ['zerofree'], packages: { 'apt-get': ['zerofree'], dnf: ['zerofree'] } },
+    // The scrub's libguestfs appliance (pipeline/appliance.ts); it boots the host's kernel from /boot (applianceKernel).
+    { programs: ['guestfish'], packages: { 'apt-get': ['libguestfs-tools'], dnf: ['guestfs-tools'] } },
     { programs: ['rsync'], packages: { 'apt-get': ['rsync'], dnf: ['rsync'] } },
-    { programs: ['sfdisk'], packages: { 'apt-get': ['fdisk'], dnf: ['util-linux'] } },
-    { programs: ['losetup', 'blkid', 'fstrim'], packages: { 'apt-get': ['mount', 'util-linux'], dnf: ['util-linux'] } },
     // getfacl/setfacl give qemu passage through private folders (see qemu-access.ts).
     { programs: ['setfacl'], packages: { 'apt-get': ['acl'], dnf: ['acl'] } },
     // gpgv checks the distributions' signatures over their checksum lists (pipeline/verify.ts).
     { programs: ['gpgv'], packages: { 'apt-get': ['gpgv'], dnf: ['gnupg2'] } },
     // rpm reads an installed Fedora, Enterprise Linux or openSUSE system's package database (pipeline/inventory.ts).
     { programs: ['rpm'], packages: { 'apt-get': ['rpm'], dnf: ['rpm'] }, optional: true },
+    // UEFI firmware for firmware = uefi and uefi-secure; host-checks.ts requires it only for those builds.
+    {
+        programs: ['OVMF'],
+        packages: { 'apt-get': ['ovmf'], dnf: ['edk2-ovmf'] },
+        optional: true,
+        installed: () => uefiFirmwareInstalled('uefi-secure'),
+    },
+    // AArch64 UEFI firmware (AAVMF): every aarch64 guest boots it.
+    {
+        programs: ['AAVMF'],
+        packages: { 'apt-get': ['qemu-efi-aarch64'], dnf: ['edk2-aarch64'] },
+        optional: true,
+        installed: () => uefiFirmwareInstalled('uefi', 'aarch64'),
+    },
 ];
 /** Full path of a program on PATH (sbin folders included), or undefined. */
 function findProgram(name) {
@@ -42908,10 +43125,27 @@ function isExecutable(path) {
 }
 /** The requirements none of whose programs is installed. */
 function missingRequirements(requirements = REQUIREMENTS) {
-    return requirements.filter((requirement) => !requirement.programs.some((program) => findProgram(program)));
+    return requirements.filter((requirement) => requirement.installed ? !requirement.installed() : !requirement.programs.some((program) => findProgram(program)));
 }
 function programsOf(requirements) {
     return requirements.map((requirement) => requirement.programs[0]).join(', ');
+}
+/** The kernels in /boot that libguestfs's appliance can boot (it has none of its own). */
+function applianceKernels(boot = '/boot') {
+    try {
+        return (0,external_node_fs_.readdirSync)(boot).filter((name) => /^vmlinu[xz]-/.test(name));
+    }
+    catch {
+        return [];
+    }
+}
+/** The package that puts a kernel in /boot for the appliance, where there is none. */
+function applianceKernelPackages(manager, distribution, boot = '/boot') {
+    if (applianceKernels(boot).length)
+        return [];
+    if (manager === 'dnf')
+        return ['kernel-core'];
+    return [distribution === 'ubuntu' ? 'linux-image-generic' : 'linux-image-amd64'];
 }
 //# sourceMappingURL=programs.js.map
 ;// CONCATENATED MODULE: ./build/src/host/host-setup.js
@@ -42962,17 +43196,22 @@ function readOsRelease() {
 }
 async function installMissing(host, reporter) {
     const missing = missingRequirements();
-    if (missing.length === 0) {
+    const manager = packageManager();
+    const kernel = manager ? applianceKernelPackages(manager, readOsRelease().ID ?? '') : [];
+    if (missing.length === 0 && kernel.length === 0) {
         reporter.info('All the programs a build needs are installed.');
         return [];
     }
-    const manager = packageManager();
     if (!manager) {
         throw new HostSetupError(`Missing programs: ${programsOf(missing)}, and this runner has neither apt-get nor dnf to install them. ` +
-            'Fix the runner: install QEMU, libvirt, virt-install, zerofree, rsync, sfdisk and losetup in its image, then build without install-dependencies.');
+            'Fix the runner: install QEMU, libvirt, virt-install, libguestfs (guestfish, with a kernel in /boot) and rsync in its image, then build without install-dependencies.');
     }
-    const packages = [...new Set(missing.flatMap((requirement) => requirement.packages[manager]))];
-    reporter.info(`Missing programs: ${programsOf(missing)}; installing ${packages.join(' ')} with ${manager}.`);
+    const packages = [...new Set([...missing.flatMap((requirement) => requirement.packages[manager]), ...kernel])];
+    const what = [
+        ...(missing.length ? [`programs ${programsOf(missing)}`] : []),
+        ...(kernel.length ? ['a kernel in /boot for the libguestfs appliance'] : []),
+    ];
+    reporter.info(`Missing ${what.join(' and ')}; installing ${packages.join(' ')} with ${manager}.`);
     const echo = { onLine: (line) => reporter.output(line) };
     try {
         if (manager === 'apt-get') {
@@ -42996,7 +43235,7 @@ async function installMissing(host, reporter) {
         throw new HostSetupError(`${manager} installed ${packages.join(' ')}, but ${programsOf(stillMissing)} is still not found. ` +
             `Fix the runner: install the packages that provide ${programsOf(stillMissing)} on this distribution and build without install-dependencies.`);
     }
-    reporter.info(`Installed ${packages.join(', ')} (for ${programsOf(missing)}).`);
+    reporter.info(`Installed ${packages.join(', ')} (for ${what.join(' and ')}).`);
     return packages;
 }
 async function libvirtAnswers(host, uri) {
@@ -43108,24 +43347,17 @@ function currentUid() {
 ;// CONCATENATED MODULE: ./build/src/host/privileges.js
 
 
-/** The programs a build runs as root (through `sudo -n` when not root). */
-const ROOT_COMMANDS = [
-    'losetup',
-    'blkid',
-    'mount',
-    'umount',
-    'fstrim',
-    'zerofree',
-    'find',
-    'cat',
-    'rm',
-    'cp',
-    'rpm',
-    'truncate',
-];
+/**
+ * The programs a build runs as root (through `sudo -n` when not root). None
+ * now: the scrub runs in the libguestfs appliance as the build's user (no
+ * loop device, no mount), and setfacl runs only when the build is root.
+ */
+const ROOT_COMMANDS = [];
 /** A sudoers line that allows exactly the root commands of a build. */
 function sudoersLine(user = process.env.USER ?? process.env.LOGNAME ?? 'builder') {
     const paths = ROOT_COMMANDS.map((command) => findProgram(command) ?? command);
+    if (!paths.length)
+        return `# ${user}: a build runs no command as root`;
     return `${user} ALL=(root) NOPASSWD: ${paths.join(', ')}`;
 }
 /** Root commands that `sudo -n` will not run for this user. */
@@ -43137,7 +43369,6 @@ function commandsSudoRefuses() {
 }
 //# sourceMappingURL=privileges.js.map
 ;// CONCATENATED MODULE: ./build/src/host/system-host.js
-
 
 
 
@@ -43213,22 +43444,9 @@ class SystemHost {
         const info = await (0,external_node_fs_promises_namespaceObject.stat)(path);
         return { size: info.size, blocks: info.blocks, uid: info.uid, gid: info.gid };
     }
-    isMounted(path) {
-        let mountinfo;
-        try {
-            mountinfo = (0,external_node_fs_.readFileSync)('/proc/self/mountinfo', 'utf8');
-        }
-        catch {
-            return false;
-        }
-        return mountinfo.split('\n').some((line) => unescapeMountPath(line.split(' ')[4] ?? '') === path);
-    }
 }
 function sudoRefused(lines) {
     return lines.some((line) => /password is required|not allowed|may not run/.test(line));
-}
-function unescapeMountPath(field) {
-    return field.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)));
 }
 //# sourceMappingURL=system-host.js.map
 ;// CONCATENATED MODULE: ./build/src/host/qemu-access.js
@@ -43293,6 +43511,7 @@ function foldersWithoutSearch(path) {
 
 
 
+
 /** Checks of the host before anything is created: the programs a build runs, and sudo for a normal user. */
 function checkHost(spec) {
     const isRoot = currentUid() === 0;
@@ -43304,6 +43523,10 @@ function checkHost(spec) {
         const dnf = [...new Set(missing.flatMap((requirement) => requirement.packages.dnf))].join(' ');
         throw new UsageError(`missing programs: ${programsOf(missing)}. Install them (apt-get install ${apt}, or dnf install ${dnf}), or run with --install-dependencies.`);
     }
+    if (!applianceKernels().length) {
+        throw new UsageError("the scrub's libguestfs appliance boots the host's kernel, but /boot holds no vmlinuz-*. Install one (apt-get install linux-image-amd64, or dnf install kernel-core), or run with --install-dependencies.");
+    }
+    checkFirmware(spec);
     if (!isRoot) {
         const refused = commandsSudoRefuses();
         if (refused.length) {
@@ -43311,6 +43534,27 @@ function checkHost(spec) {
                 `Allow exactly the build's root commands with a sudoers rule (visudo -f /etc/sudoers.d/image-factory):\n  ${sudoersLine()}`);
         }
     }
+}
+/** A guest of another architecture than the host's needs that architecture's qemu. */
+function checkArchEmulator(spec) {
+    const requirement = emulatorRequirement(spec.arch);
+    if (missingRequirements([requirement]).length === 0)
+        return;
+    throw new UsageError(`arch = ${spec.arch} needs ${requirement.programs[0]}, which is not installed. ` +
+        `Install it (apt-get install ${requirement.packages['apt-get'].join(' ')}, or dnf install ${requirement.packages.dnf.join(' ')}), or run with --install-dependencies.`);
+}
+/** UEFI builds need OVMF, found the way libvirt finds it (a firmware descriptor). */
+function checkFirmware(spec) {
+    checkArchEmulator(spec);
+    if (uefiFirmwareInstalled(spec.firmware, spec.arch))
+        return;
+    if (spec.arch === 'aarch64') {
+        throw new UsageError(`arch = aarch64 needs AArch64 UEFI firmware (AAVMF), and no firmware descriptor in ${FIRMWARE_DESCRIPTOR_DIRS.join(' or ')} offers it. ` +
+            'Install it (apt-get install qemu-efi-aarch64, or dnf install edk2-aarch64), or run with --install-dependencies.');
+    }
+    const what = spec.firmware === 'uefi-secure' ? 'UEFI firmware with Secure Boot and enrolled keys' : 'UEFI firmware';
+    throw new UsageError(`firmware = ${spec.firmware} needs ${what} for x86_64 (OVMF), and no firmware descriptor in ${FIRMWARE_DESCRIPTOR_DIRS.join(' or ')} offers it. ` +
+        'Install it (apt-get install ovmf, or dnf install edk2-ovmf), or run with --install-dependencies.');
 }
 //# sourceMappingURL=host-checks.js.map
 // EXTERNAL MODULE: ./node_modules/@xterm/headless/lib-headless/xterm-headless.js
@@ -43828,6 +44072,7 @@ class StallDetector {
 //# sourceMappingURL=stall.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/virt-install.js
 
+
 /**
  * A VM step (install, boot test) that failed: the message says why, and the
  * console's last screen (rendered by a terminal emulator) shows what a person
@@ -43855,6 +44100,47 @@ function escapeOptionValue(value) {
         return value;
     return `'${value.replace(/'/g, `'"'"'`)}'`;
 }
+/**
+ * virt-install's --boot for the VMs' firmware. bios: none (SeaBIOS is
+ * libvirt's default). UEFI: libvirt picks OVMF from the firmware descriptors
+ * (/usr/share/qemu/firmware) by the features asked for, and gives the domain
+ * its own NVRAM copied from the firmware's template (see nvramPath). The
+ * features are always named: without them libvirt takes the first
+ * descriptor, which on Debian is the Secure Boot one.
+ */
+function firmwareBootOptions(firmware) {
+    if (firmware === 'bios')
+        return [];
+    const secure = firmware === 'uefi-secure' ? 'yes' : 'no';
+    return [
+        '--boot',
+        [
+            'uefi',
+            'firmware.feature0.name=secure-boot',
+            `firmware.feature0.enabled=${secure}`,
+            'firmware.feature1.name=enrolled-keys',
+            `firmware.feature1.enabled=${secure}`,
+        ].join(','),
+    ];
+}
+/** The firmware as the log names it. */
+function describeFirmware(firmware) {
+    switch (firmware) {
+        case 'bios':
+            return 'BIOS (SeaBIOS)';
+        case 'uefi':
+            return 'UEFI (OVMF, Secure Boot off)';
+        case 'uefi-secure':
+            return 'UEFI (OVMF, Secure Boot on, Microsoft keys enrolled)';
+    }
+}
+/** The undo of a VM of the build: its domain and, under UEFI, its NVRAM file. */
+function domainResource(host, spec, name) {
+    const uri = libvirtUri(host);
+    return spec.firmware === 'bios'
+        ? { kind: 'domain', uri, name }
+        : { kind: 'domain', uri, name, nvram: nvramPath(uri, name) };
+}
 /** The virt-install command line of a VM: one builder for the install and the boot test. */
 async function virtInstallCommand(host, spec, vm) {
     const lifecycle = vm.boot.kind === 'installer' ? ['--noreboot', '--wait', '-1'] : ['--import', '--transient'];
@@ -43877,7 +44163,9 @@ async function virtInstallCommand(host, spec, vm) {
         String(spec.cores),
         '--memory',
         String(vm.memoryMiB),
+        ...archVmOptions(spec.arch, vm.accelerator, spec.cpu),
         ...(spec.cpu ? ['--cpu', spec.cpu] : []),
+        ...firmwareBootOptions(spec.firmware),
         ...disks,
         '--network',
         `user,model=virtio${vm.mac ? `,mac=${vm.mac}` : ''}`,
@@ -44060,7 +44348,6 @@ class InstallWatch {
 
 
 
-
 /** The install step: the answer file made reachable (injected or served), then the installer run to its end. */
 async function installSystem(ctx, target, installer, accelerator) {
     const injectedAnswerFile = await injectableAnswerFile(ctx, target.staging);
@@ -44149,7 +44436,8 @@ async function runInstaller(ctx, plan) {
     if (screenshot)
         await host.remove(screenshot.png);
     const grants = await grantQemuSearch(ctx, plan.diskPath);
-    const domain = ctx.cleanup.register({ kind: 'domain', uri: libvirtUri(host), name: plan.domain });
+    reporter.info(`the installer's VM boots with ${describeFirmware(spec.firmware)} firmware`);
+    const domain = ctx.cleanup.register(domainResource(host, spec, plan.domain));
     const console = new ConsoleFollower(plan.consoleLog, spec.installerLogs ? (line) => reporter.output(`console: ${line}`) : undefined);
     const started = Date.now();
     const vm = { domain: plan.domain, diskPath: plan.diskPath, console, screenshot };
@@ -44187,7 +44475,6 @@ async function grantQemuSearch(ctx, diskPath, during = 'the install') {
 }
 //# sourceMappingURL=install.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/boot-test.js
-
 
 
 
@@ -44333,8 +44620,8 @@ async function bootTest(ctx, imagePath, accelerator) {
             boot: { kind: 'import' },
         });
         const expectation = new Expectation(ctx, vm.token);
-        reporter.info(`booting ${(0,external_node_path_.basename)(image)} in a throw-away VM (${accelerator}); waiting at most ${formatDuration(spec.bootTest.timeoutMs)} for ${expectation.describe()}`);
-        registrations.push(ctx.cleanup.register({ kind: 'domain', uri: libvirtUri(host), name: vm.domain }));
+        reporter.info(`booting ${(0,external_node_path_.basename)(image)} in a throw-away VM (${accelerator}, ${describeFirmware(spec.firmware)}); waiting at most ${formatDuration(spec.bootTest.timeoutMs)} for ${expectation.describe()}`);
+        registrations.push(ctx.cleanup.register(domainResource(host, spec, vm.domain)));
         try {
             await host.run(command, { onLine: (line) => reporter.output(line) });
         }
@@ -44572,12 +44859,13 @@ async function createRawDisk(ctx, path) {
 
 
 
+
 const OK = { exitCode: 0, signal: null, stdout: '', lastLines: [] };
 /**
  * A Host that runs nothing and creates nothing: it logs every command (to the
  * reporter, as a real run does) and every file operation (in `calls`), and
- * answers from a plan. Loop devices, mounts, domains and temporary folders are
- * modelled, so that the undo of a step finds what the step "created" and a
+ * answers from a plan. libguestfs appliances, domains and temporary folders
+ * are modelled, so that the undo of a step finds what the step "created" and a
  * test can ask what was left behind.
  */
 class RecordingHost {
@@ -44588,10 +44876,13 @@ class RecordingHost {
     calls = [];
     /** What was written with writeFile, by path (the last write wins). */
     written = new Map();
-    loops = new Map();
-    mounts = new Set();
+    /** Running appliances: guestfish pid → disk (once its drive was added). */
+    appliances = new Map();
+    nextPid = 4000;
     domains = new Map();
     tempDirs = new Set();
+    /** The NVRAM files libvirt made for UEFI domains. */
+    nvram = new Set();
     constructor(reporter, plan = {}, uid = currentUid()) {
         this.reporter = reporter;
         this.plan = plan;
@@ -44611,10 +44902,10 @@ class RecordingHost {
     /** What a real build would still have attached, mounted, defined or on disk. */
     leftovers() {
         return [
-            ...[...this.loops.keys()].map((device) => `loop device ${device}`),
-            ...[...this.mounts].map((path) => `mount at ${path}`),
+            ...[...this.appliances.keys()].map((pid) => `appliance ${pid}`),
             ...[...this.domains.keys()].map((name) => `domain ${name}`),
             ...[...this.tempDirs].map((path) => `folder ${path}`),
+            ...[...this.nvram].map((path) => `NVRAM ${path}`),
         ];
     }
     async run(argv, options = {}) {
@@ -44625,7 +44916,8 @@ class RecordingHost {
         const answer = this.plan.answers?.find(({ match }) => typeof match === 'function' ? match(argv) : match.test(formatCommand(argv)));
         if (answer?.runForReal && options.readOnly)
             return runCommand(argv, { ...options, allowFailure: true });
-        const result = { ...OK, ...(answer?.result ?? this.model(argv)) };
+        const modelled = this.model(argv);
+        const result = { ...OK, ...(answer?.respond?.(argv) ?? answer?.result ?? modelled) };
         if (this.plan.installsRunUntilStopped && argv[0] === 'virt-install' && argv.includes('--wait')) {
             await this.domains.get(argv[argv.indexOf('--name') + 1])?.stopped;
         }
@@ -44668,6 +44960,7 @@ class RecordingHost {
     }
     async remove(path) {
         this.record('remove', path);
+        this.nvram.delete(path);
         for (const dir of this.tempDirs)
             if (dir === path || dir.startsWith(`${path}/`))
                 this.tempDirs.delete(dir);
@@ -44677,9 +44970,6 @@ class RecordingHost {
     }
     async stat(path) {
         return this.plan.stat?.(path, this.calls) ?? { size: 0, blocks: 0, uid: 0, gid: 0 };
-    }
-    isMounted(path) {
-        return this.mounts.has(path);
     }
     /** The modelled VM powers itself off, as an installer does when it is done. */
     powerOff(domain) {
@@ -44692,41 +44982,46 @@ class RecordingHost {
     record(operation, ...paths) {
         this.calls.push({ kind: 'fs', operation, paths });
     }
-    /** What the modelled machine answers: loop devices, mounts and libvirt domains come and go. */
+    /** What the modelled machine answers: appliances and libvirt domains come and go. */
     model(argv) {
         const [program, ...args] = argv;
-        const last = args[args.length - 1] ?? '';
-        if (program === 'losetup')
-            return this.losetup(args);
-        if (program === 'mount')
-            this.mounts.add(last);
-        if (program === 'umount')
-            this.mounts.delete(last);
+        if (argv.includes('guestfish'))
+            return this.guestfish(argv.slice(argv.indexOf('guestfish') + 1));
+        if (program === 'ps') {
+            const rows = [...this.appliances.keys()].map((pid) => `${pid} 1 guestfish --listen`);
+            return { stdout: rows.map((row) => `${row}\n`).join('') };
+        }
         if (program === 'virt-install' && args.includes('--name')) {
             const transient = args.includes('--transient');
             let stop = () => undefined;
             const stopped = new Promise((resolve) => (stop = resolve));
             const running = transient || this.plan.installsRunUntilStopped === true;
-            this.domains.set(args[args.indexOf('--name') + 1], { transient, running, stopped, stop });
+            const name = args[args.indexOf('--name') + 1];
+            this.domains.set(name, { transient, running, stopped, stop });
+            const boot = args.indexOf('--boot');
+            if (boot >= 0 && args[boot + 1].split(',').includes('uefi')) {
+                this.nvram.add(nvramPath(args[args.indexOf('--connect') + 1], name));
+            }
         }
         if (program === 'virsh')
             return this.virsh(args);
         return {};
     }
-    losetup(args) {
-        if (args.includes('--find')) {
-            const device = this.loops.size === 0 ? '/dev/loopN' : `/dev/loopN${this.loops.size + 1}`;
-            this.loops.set(device, args[args.length - 1]);
-            return { stdout: `${device}\n` };
+    guestfish(args) {
+        if (args[0] === '--listen') {
+            const pid = String(this.nextPid++);
+            this.appliances.set(pid, '');
+            return { stdout: `GUESTFISH_PID=${pid}; export GUESTFISH_PID\n` };
         }
-        if (args[0] === '--detach') {
-            this.loops.delete(args[1]);
-            return {};
+        const pid = /^--remote=(\d+)$/.exec(args[0] ?? '')?.[1];
+        if (!pid || !this.appliances.has(pid)) {
+            return { exitCode: 1, lastLines: ['guestfish: remote: looks like the server is not running'] };
         }
-        if (args[0] === '--associated') {
-            const devices = [...this.loops].filter(([, file]) => file === args[1]).map(([device]) => device);
-            return { stdout: devices.map((device) => `${device}\n`).join('') };
-        }
+        const command = args[2] ?? '';
+        if (command === 'add-drive')
+            this.appliances.set(pid, args[3]);
+        if (command === 'exit')
+            this.appliances.delete(pid);
         return {};
     }
     virsh(args) {
@@ -44743,16 +45038,35 @@ class RecordingHost {
                 domain.running = false;
             domain.stop();
         }
-        if (verb === 'undefine')
+        if (verb === 'undefine') {
             this.domains.delete(name);
+            if (args.includes('--nvram'))
+                this.nvram.delete(nvramPath(args[1], name));
+        }
         return {};
     }
 }
 //# sourceMappingURL=recording-host.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/dry-run.js
 
-/** The installer's usual layout for the dry run's plan: one partition from sector 2048 to the end. */
-const FIRST_SECTOR = 2048;
+/** The installer's usual layout for the dry run's plan: one partition from 1 MiB to the end. */
+const FIRST_BYTE = 1 << 20;
+/** What the appliance answers in the plan: one ext4 partition holding the installed system. */
+function applianceAnswer(spec, argv) {
+    const [command, ...args] = argv.slice(argv.indexOf('--') + 1);
+    const answers = {
+        'list-devices': '/dev/sda',
+        'blockdev-getsize64': String(args[0] === '/dev/sda' ? spec.imageSize : spec.imageSize - FIRST_BYTE),
+        'part-get-parttype': 'msdos',
+        'list-partitions': '/dev/sda1',
+        'part-to-partnum': '1',
+        'part-get-mbr-id': '0x83',
+        'list-filesystems': '/dev/sda1: ext4',
+        'inspect-os': '/dev/sda1',
+        'inspect-get-mountpoints': '/: /dev/sda1',
+    };
+    return { stdout: `${answers[command.replace(/^-/, '')] ?? ''}\n` };
+}
 /**
  * The host `--dry-run` builds on: it prints every command and runs none,
  * except the probe that decides how virt-install is called. Its plan answers
@@ -44761,20 +45075,17 @@ const FIRST_SECTOR = 2048;
  */
 function dryRunHost(reporter, spec) {
     const sectors = Math.floor(spec.imageSize / 512);
-    const table = {
-        partitiontable: {
-            sectorsize: 512,
-            partitions: [{ node: 'disk1', start: FIRST_SECTOR, size: sectors - FIRST_SECTOR, type: '83' }],
-        },
-    };
-    const trimmed = (calls) => calls.some((call) => call.kind === 'run' && call.argv.includes('fstrim'));
+    const trimmed = (calls) => calls.some((call) => call.kind === 'run' && call.argv.includes('-fstrim'));
     return new RecordingHost(reporter, {
         answers: [
             { match: /^virt-install --version$/, runForReal: true },
             { match: /^getfacl /, runForReal: true },
-            { match: /^sfdisk --json /, result: { stdout: JSON.stringify(table) } },
-            { match: /^blkid /, result: { stdout: 'ext4\n' } },
+            {
+                match: (argv) => argv[0] === 'guestfish' && argv[1]?.startsWith('--remote=') && argv[3] !== 'exit',
+                respond: (argv) => applianceAnswer(spec, argv),
+            },
         ],
+        readFile: () => Buffer.alloc(0),
         stat: (_path, calls) => ({ size: spec.imageSize, blocks: trimmed(calls) ? 0 : sectors, uid: 0, gid: 0 }),
     });
 }
@@ -46761,15 +47072,143 @@ async function runPostBuildCommand(ctx, command, imagePath) {
     });
 }
 //# sourceMappingURL=post-build.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/appliance.js
+/**
+ * The libguestfs appliance that reads and scrubs the installed disk: a small
+ * VM of its own (guestfish --listen, driven by `guestfish --remote`), so that
+ * the guest's file systems never meet the host's kernel — no loop device, no
+ * host mount, no host device-mapper for LVM, and a guest volume group named
+ * like one of the host's cannot clash with it.
+ */
+class ApplianceError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'ApplianceError';
+    }
+}
+/** How the appliance is started: libvirt's backend is not needed, TCG where the build runs without KVM. */
+function applianceEnvironment(accelerator) {
+    return ['LIBGUESTFS_BACKEND=direct', ...(accelerator === 'tcg' ? ['LIBGUESTFS_BACKEND_SETTINGS=force_tcg'] : [])];
+}
+class Appliance {
+    ctx;
+    pid;
+    entry;
+    constructor(ctx, pid, entry) {
+        this.ctx = ctx;
+        this.pid = pid;
+        this.entry = entry;
+    }
+    /**
+     * Start the appliance with the disk attached read-write and discards passed
+     * to the raw file (fstrim inside punches holes into it). The undo is
+     * registered before guestfish starts, and again with its pid once known.
+     */
+    static async launch(ctx, disk, accelerator, log) {
+        const { host, cleanup } = ctx;
+        const first = cleanup.register({ kind: 'appliance', disk });
+        // The server keeps its stderr: a pipe would never close, so it goes to a file of the build's.
+        const listen = await host.run(['sh', '-c', 'exec "$@" 2>>"$0"', log, 'env', ...applianceEnvironment(accelerator), 'guestfish', '--listen'], { captureStdout: true });
+        const pid = /GUESTFISH_PID=(\d+)/.exec(listen.stdout)?.[1];
+        if (!pid)
+            throw new ApplianceError(`guestfish --listen printed no GUESTFISH_PID (${listen.stdout.trim()})`);
+        const entry = cleanup.register({ kind: 'appliance', disk, pid });
+        cleanup.forget(first);
+        const appliance = new Appliance(ctx, pid, entry);
+        await appliance.must('add-drive', disk, 'format:raw', 'discard:besteffort');
+        ctx.reporter.info('starting the libguestfs appliance (a VM of its own: the guest never meets the host kernel)');
+        await appliance.must('run');
+        return appliance;
+    }
+    /**
+     * Run one command in the appliance. `mayFail`: prefixed with `-`, so that a
+     * failure leaves the server running (a failed remote command otherwise ends
+     * it); the failure is in the reply.
+     */
+    async call(command, args = [], options = {}) {
+        const argv = ['guestfish', `--remote=${this.pid}`, '--', `${options.mayFail ? '-' : ''}${command}`, ...args];
+        const result = await this.ctx.host.run(argv, { captureStdout: true, quiet: options.quiet, allowFailure: true });
+        const errors = result.lastLines.filter((line) => /^libguestfs: error:|^guestfish: /.test(line));
+        const ok = result.exitCode === 0 && errors.length === 0;
+        if (!ok && !options.mayFail) {
+            const why = (errors.length ? errors : result.lastLines).join(' ') || `exit code ${result.exitCode}`;
+            throw new ApplianceError(`${command} ${args.join(' ')} failed in the appliance: ${why}`.replace(/ +/g, ' '));
+        }
+        return { ok, stdout: result.stdout, error: errors.join(' ').replace(/^libguestfs: error: /, '') };
+    }
+    /** A command that must succeed; its output. */
+    async must(command, ...args) {
+        return (await this.call(command, args)).stdout;
+    }
+    /** A probe that may fail (quiet: it is parsed, not shown); undefined when it failed. */
+    async probe(command, ...args) {
+        const reply = await this.call(command, args, { mayFail: true, quiet: true });
+        return reply.ok ? reply.stdout : undefined;
+    }
+    /** Shut the appliance down and check that it is gone. */
+    async close() {
+        await this.ctx.cleanup.release(this.entry);
+    }
+}
+/** The processes of an appliance: guestfish's pid, its descendants, and any qemu naming the disk. */
+async function applianceProcesses(host, disk, pid) {
+    const ps = await host.run(['ps', '-eo', 'pid=,ppid=,args='], {
+        captureStdout: true,
+        quiet: true,
+        readOnly: true,
+        allowFailure: true,
+    });
+    const rows = ps.stdout
+        .split('\n')
+        .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
+        .filter((match) => match !== null)
+        .map(([, p, ppid, args]) => ({ pid: p, ppid, args }));
+    const found = new Set();
+    if (pid && rows.some((row) => row.pid === pid))
+        found.add(pid);
+    for (let grew = true; grew;) {
+        grew = false;
+        for (const row of rows)
+            if (found.has(row.ppid) && !found.has(row.pid)) {
+                found.add(row.pid);
+                grew = true;
+            }
+    }
+    for (const row of rows)
+        if (/qemu/.test(row.args) && row.args.includes(`file=${disk}`))
+            found.add(row.pid);
+    return [...found];
+}
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Undo an appliance: ask it to exit, then end what is still alive (TERM, then KILL), and check. */
+async function stopAppliance(host, disk, pid) {
+    if (pid) {
+        await host.run(['guestfish', `--remote=${pid}`, '--', 'exit'], { allowFailure: true, quiet: true });
+    }
+    for (const signal of ['', 'TERM', 'KILL']) {
+        for (let i = 0; i < (host.live ? 20 : 1); i++) {
+            const alive = await applianceProcesses(host, disk, pid);
+            if (!alive.length)
+                return;
+            if (i === 0 && signal)
+                await host.run(['kill', `-${signal}`, ...alive], { allowFailure: true });
+            if (host.live)
+                await sleep(250);
+        }
+    }
+    const alive = await applianceProcesses(host, disk, pid);
+    if (alive.length)
+        throw new ApplianceError(`appliance processes still running: ${alive.join(', ')}`);
+}
+//# sourceMappingURL=appliance.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/resources.js
+
 function describeResource(resource) {
     switch (resource.kind) {
         case 'domain':
-            return `libvirt domain ${resource.name} (${resource.uri})`;
-        case 'loop':
-            return `loop devices backed by ${resource.backingFile}`;
-        case 'mount':
-            return `mount at ${resource.path}`;
+            return `libvirt domain ${resource.name} (${resource.uri})${resource.nvram ? ` and its NVRAM ${resource.nvram}` : ''}`;
+        case 'appliance':
+            return `libguestfs appliance on ${resource.disk}${resource.pid ? ` (guestfish pid ${resource.pid})` : ''}`;
         case 'path':
             return resource.path;
         case 'acl':
@@ -46779,43 +47218,12 @@ function describeResource(resource) {
 /** Undo one resource. Idempotent: undoing what is already gone succeeds. */
 async function undoResource(host, resource) {
     switch (resource.kind) {
-        case 'domain': {
-            const state = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
-                allowFailure: true,
-                quiet: true,
-                captureStdout: true,
-            });
-            if (state.exitCode !== 0)
-                return;
-            if (!/shut off/.test(state.stdout)) {
-                await host.run(['virsh', '-c', resource.uri, 'destroy', resource.name], { allowFailure: true });
-            }
-            await host.run(['virsh', '-c', resource.uri, 'undefine', resource.name], { allowFailure: true });
-            const after = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
-                allowFailure: true,
-                quiet: true,
-                captureStdout: true,
-            });
-            if (after.exitCode === 0)
-                throw new Error(`libvirt domain ${resource.name} is still defined`);
+        case 'domain':
+            await undoDomain(host, resource);
             return;
-        }
-        case 'loop': {
-            for (const device of await loopDevicesOf(host, resource.backingFile)) {
-                await host.run(['losetup', '--detach', device], { root: true });
-            }
+        case 'appliance':
+            await stopAppliance(host, resource.disk, resource.pid);
             return;
-        }
-        case 'mount': {
-            if (!host.isMounted(resource.path))
-                return;
-            const result = await host.run(['umount', resource.path], { root: true, allowFailure: true });
-            if (result.exitCode !== 0 && host.isMounted(resource.path)) {
-                // Something still holds it (a shell in the folder): detach it lazily rather than leave it.
-                await host.run(['umount', '--lazy', resource.path], { root: true });
-            }
-            return;
-        }
         case 'path':
             await host.remove(resource.path);
             return;
@@ -46824,17 +47232,29 @@ async function undoResource(host, resource) {
             return;
     }
 }
-async function loopDevicesOf(host, backingFile) {
-    const result = await host.run(['losetup', '--associated', backingFile, '--noheadings', '--output', 'NAME'], {
-        captureStdout: true,
-        quiet: true,
-        readOnly: true,
+async function undoDomain(host, resource) {
+    const state = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
         allowFailure: true,
+        quiet: true,
+        captureStdout: true,
     });
-    return result.stdout
-        .split('\n')
-        .map((line) => line.trim())
-        .filter((line) => line.startsWith('/dev/'));
+    if (state.exitCode === 0) {
+        if (!/shut off/.test(state.stdout)) {
+            await host.run(['virsh', '-c', resource.uri, 'destroy', resource.name], { allowFailure: true });
+        }
+        const nvram = resource.nvram ? ['--nvram'] : [];
+        await host.run(['virsh', '-c', resource.uri, 'undefine', resource.name, ...nvram], { allowFailure: true });
+        const after = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
+            allowFailure: true,
+            quiet: true,
+            captureStdout: true,
+        });
+        if (after.exitCode === 0)
+            throw new Error(`libvirt domain ${resource.name} is still defined`);
+    }
+    // A transient domain (the boot test's) leaves its NVRAM behind when it stops: removed here.
+    if (resource.nvram)
+        await host.remove(resource.nvram);
 }
 /**
  * The undo stack of a build. Every resource is registered before it is
@@ -47079,24 +47499,121 @@ async function writeReports(ctx, staging, paths, outcome) {
     return reports;
 }
 //# sourceMappingURL=reports.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/appliance-tree.js
+
+/** st_mode's file type bits. */
+const S_IFMT = 0o170000;
+const KINDS = { 0o100000: 'file', 0o040000: 'dir', 0o120000: 'link' };
+function kindOfMode(mode) {
+    return KINDS[mode & S_IFMT] ?? 'other';
+}
+/** The st_mode (and st_ino, -1 for a missing entry) of each struct lstatns/lstatnslist printed, in order. */
+function parseStats(text) {
+    const stats = [];
+    for (const line of text.split('\n')) {
+        const ino = /^\s*st_ino: (-?\d+)$/.exec(line);
+        if (ino)
+            stats.push({ mode: 0, ino: Number(ino[1]) });
+        const mode = /^\s*st_mode: (\d+)$/.exec(line);
+        if (mode && stats.length)
+            stats[stats.length - 1].mode = Number(mode[1]);
+    }
+    return stats;
+}
+/** A name guestfish's string-list syntax passes through as it is (no blank, quote or backslash). */
+const PLAIN_NAME = /^[A-Za-z0-9._+@,:=%-]+$/;
+const LIST_CHUNK = 64;
+/**
+ * The guest's tree as the appliance has it mounted: lstatns and readlink
+ * (never following), ls0 to a private host file (names may hold anything but
+ * a NUL), download to a private host file, rm-rf, truncate. Every path is
+ * inside the appliance, so nothing the guest holds can reach a host file.
+ */
+const guest = (path) => `/${path}`;
+async function lstatIn(appliance, path) {
+    const stats = parseStats((await appliance.probe('lstatns', guest(path))) ?? '');
+    if (!stats.length || stats[0].ino < 0)
+        return { kind: 'missing', target: '' };
+    const kind = kindOfMode(stats[0].mode);
+    return { kind, target: kind === 'link' ? ((await appliance.probe('readlink', guest(path))) ?? '').trim() : '' };
+}
+/** The lstat kinds of a folder's entries: lstatnslist in chunks for plain names, one lstatns for any other. */
+async function kindsIn(appliance, dir, names) {
+    const entries = [];
+    const plain = names.filter((name) => PLAIN_NAME.test(name));
+    for (let i = 0; i < plain.length; i += LIST_CHUNK) {
+        const chunk = plain.slice(i, i + LIST_CHUNK);
+        const stats = parseStats((await appliance.probe('lstatnslist', guest(dir), chunk.join(' '))) ?? '');
+        chunk.forEach((name, j) => {
+            const stat = stats[j];
+            if (stat && stat.ino >= 0)
+                entries.push({ name, kind: kindOfMode(stat.mode) });
+        });
+    }
+    for (const name of names.filter((name) => !PLAIN_NAME.test(name))) {
+        const { kind } = await lstatIn(appliance, dir ? `${dir}/${name}` : name);
+        if (kind !== 'missing')
+            entries.push({ name, kind });
+    }
+    return entries;
+}
+async function applianceTree(ctx, appliance, scratch) {
+    const { host } = ctx;
+    let counter = 0;
+    const hostFile = () => (0,external_node_path_.join)(scratch, `out-${++counter}`);
+    const takeFile = async (path) => {
+        const content = await host.readFile(path);
+        await host.remove(path);
+        return content;
+    };
+    return {
+        lstat: (path) => lstatIn(appliance, path),
+        async list(dir) {
+            const out = hostFile();
+            if ((await appliance.probe('ls0', guest(dir), out)) === undefined)
+                return [];
+            const names = (await takeFile(out))
+                .toString('utf8')
+                .split('\0')
+                .filter((name) => name !== '' && name !== '.' && name !== '..');
+            return kindsIn(appliance, dir, names);
+        },
+        async read(path) {
+            const out = hostFile();
+            if ((await appliance.probe('download', guest(path), out)) === undefined)
+                return undefined;
+            return (await takeFile(out)).toString('utf8');
+        },
+        async copyOut(path, to) {
+            await appliance.call('download', [guest(path), to], { quiet: true });
+        },
+        async remove(path) {
+            await appliance.must('rm-rf', guest(path));
+        },
+        async empty(path) {
+            await appliance.must('truncate', guest(path));
+        },
+    };
+}
+//# sourceMappingURL=appliance-tree.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/guest-tree.js
-
-
-
+/**
+ * The installed system's tree, read as untrusted content: nothing in it is
+ * followed out of it. Every path is resolved component by component with
+ * lstat, a symlink inside it as the guest itself would see it (an absolute
+ * target and a `..` at the top stay inside its root, as openat2's
+ * RESOLVE_IN_ROOT), so that what the scrub lists, prints and removes is a
+ * path with no symlink on the way. The tree is reached through a TreeAccess:
+ * in a build, the libguestfs appliance that has the guest's file systems
+ * mounted (applianceTree), so the host's files are out of reach by
+ * construction, and the guest's file systems never meet the host's kernel.
+ */
 /** A symlink chain longer than this is a loop (Linux's MAXSYMLINKS). */
 const MAX_SYMLINKS = 40;
 class GuestTree {
-    root;
-    host;
     reader;
-    constructor(root, host) {
-        this.root = root;
-        this.host = host;
-        this.reader = host.isRoot ? directReader : sudoReader(host);
-    }
-    /** The absolute host path of a guest path (one that resolve() returned). */
-    hostPath(guestPath) {
-        return (0,external_node_path_.join)(this.root, guestPath);
+    constructor(reader) {
+        this.reader = reader;
     }
     /**
      * Resolve a guest folder (a path relative to its root) inside the root,
@@ -47117,7 +47634,7 @@ class GuestTree {
                 continue;
             }
             const candidate = [...resolved, name];
-            const info = await this.reader.lstat((0,external_node_path_.join)(this.root, ...candidate));
+            const info = await this.reader.lstat(candidate.join('/'));
             if (info.kind === 'link') {
                 if (++links > MAX_SYMLINKS)
                     return { missing: true, why: `more than ${MAX_SYMLINKS} symlinks (a loop)` };
@@ -47165,14 +47682,22 @@ class GuestTree {
     }
     /** The entries of a resolved folder (lstat types: a symlink is a link, never what it points at). */
     list(guestDir) {
-        return this.reader.list(this.hostPath(guestDir));
+        return this.reader.list(guestDir);
     }
     kind(guestPath) {
-        return this.reader.lstat(this.hostPath(guestPath));
+        return this.reader.lstat(guestPath);
     }
     /** A resolved regular file's content, or undefined when it is no regular file. */
-    read(guestPath) {
-        return this.reader.read(this.hostPath(guestPath));
+    async read(guestPath) {
+        if ((await this.kind(guestPath)).kind !== 'file')
+            return undefined;
+        return this.reader.read(guestPath);
+    }
+    /** Copy a resolved regular file out to a host path of the build's own. */
+    async copyOut(guestPath, to) {
+        if ((await this.kind(guestPath)).kind !== 'file')
+            throw new Error(`refusing to copy /${guestPath}: not a regular file`);
+        await this.reader.copyOut(guestPath, to);
     }
     /**
      * Empty a resolved regular file (checked here, on the path with no symlink
@@ -47181,10 +47706,7 @@ class GuestTree {
     async empty(guestPath) {
         if ((await this.kind(guestPath)).kind !== 'file')
             throw new Error(`refusing to empty /${guestPath}: not a regular file`);
-        await this.host.run(['truncate', '--no-create', '--size=0', '--', this.hostPath(guestPath)], {
-            root: true,
-            quiet: this.host.isRoot,
-        });
+        await this.reader.empty(guestPath);
     }
     /**
      * Remove a resolved path: a symlink as a link, a folder with what it holds
@@ -47193,86 +47715,8 @@ class GuestTree {
     async remove(guestPath) {
         if (guestPath === '')
             throw new Error('refusing to remove the root of the installed system');
-        await this.host.run(['rm', '--recursive', '--force', '--one-file-system', '--', this.hostPath(guestPath)], {
-            root: true,
-            quiet: this.host.isRoot,
-        });
+        await this.reader.remove(guestPath);
     }
-}
-function kindOf(stats) {
-    if (stats.isSymbolicLink())
-        return 'link';
-    if (stats.isDirectory())
-        return 'dir';
-    return stats.isFile() ? 'file' : 'other';
-}
-const directReader = {
-    async lstat(path) {
-        try {
-            const stats = await (0,external_node_fs_promises_namespaceObject.lstat)(path);
-            const kind = kindOf(stats);
-            return { kind, target: kind === 'link' ? await (0,external_node_fs_promises_namespaceObject.readlink)(path) : '' };
-        }
-        catch {
-            return { kind: 'missing', target: '' };
-        }
-    },
-    async list(dir) {
-        try {
-            return (await (0,external_node_fs_promises_namespaceObject.readdir)(dir, { withFileTypes: true })).map((entry) => ({ name: entry.name, kind: kindOf(entry) }));
-        }
-        catch {
-            return [];
-        }
-    },
-    async read(path) {
-        // O_NOFOLLOW: a symlink is refused by the kernel; O_NONBLOCK: a FIFO does not hang the build.
-        const file = await (0,external_node_fs_promises_namespaceObject.open)(path, external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK).catch(() => undefined);
-        if (!file)
-            return undefined;
-        try {
-            return (await file.stat()).isFile() ? await file.readFile('utf8') : undefined;
-        }
-        finally {
-            await file.close();
-        }
-    },
-};
-/** find's %y letters (GNU find, -P: never following a symlink). */
-const FIND_KINDS = { f: 'file', d: 'dir', l: 'link' };
-/** A normal user reads the tree through sudo: `find -P` to lstat and list, `cat` on a verified regular file. */
-function sudoReader(host) {
-    const find = async (args) => {
-        const result = await host.run(['find', '-P', ...args], {
-            root: true,
-            captureStdout: true,
-            quiet: true,
-            allowFailure: true,
-        });
-        return result.exitCode === 0 ? result.stdout.split('\0') : undefined;
-    };
-    const reader = {
-        async lstat(path) {
-            const fields = await find([path, '-maxdepth', '0', '-printf', '%y\\0%l\\0']);
-            if (!fields || fields.length < 2)
-                return { kind: 'missing', target: '' };
-            return { kind: FIND_KINDS[fields[0]] ?? 'other', target: fields[1] };
-        },
-        async list(dir) {
-            const fields = (await find([dir, '-mindepth', '1', '-maxdepth', '1', '-printf', '%y\\0%f\\0'])) ?? [];
-            const entries = [];
-            for (let i = 0; i + 1 < fields.length; i += 2)
-                entries.push({ kind: FIND_KINDS[fields[i]] ?? 'other', name: fields[i + 1] });
-            return entries;
-        },
-        async read(path) {
-            // The path has no symlink on the way (resolved) and is a regular file itself: cat cannot be led elsewhere.
-            if ((await reader.lstat(path)).kind !== 'file')
-                return undefined;
-            return (await host.run(['cat', '--', path], { root: true, captureStdout: true, quiet: true })).stdout;
-        },
-    };
-    return reader;
 }
 //# sourceMappingURL=guest-tree.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/generalize.js
@@ -47543,18 +47987,279 @@ async function rpmPackages(ctx, tree) {
         const copy = await host.makeTempDir((0,external_node_path_.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory-rpmdb.'));
         const entry = cleanup.register({ kind: 'path', path: copy });
         for (const file of files) {
-            const from = tree.hostPath(resolved.path ? `${resolved.path}/${file.name}` : file.name);
-            await host.run(['cp', '--no-dereference', '--', from, (0,external_node_path_.join)(copy, file.name)], { root: true, quiet: true });
+            await tree.copyOut(resolved.path ? `${resolved.path}/${file.name}` : file.name, (0,external_node_path_.join)(copy, file.name));
         }
         const query = ['rpm', '--dbpath', copy, '--query', '--all', '--queryformat', RPM_QUERY_FORMAT];
-        const result = await host.run(query, { root: true, captureStdout: true, quiet: true });
+        const result = await host.run(query, { captureStdout: true, quiet: true });
         await cleanup.release(entry);
         return parseRpmQuery(result.stdout);
     }
     return undefined;
 }
 //# sourceMappingURL=inventory.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/layout.js
+
+const GPT_TYPES = {
+    'C12A7328-F81F-11D2-BA4B-00A0C93EC93B': 'EFI system',
+    '21686148-6449-6E6F-744E-656564454649': 'BIOS boot',
+    '0FC63DAF-8483-4772-8E79-3D69D8477DE4': 'Linux file system',
+    '0657FD6D-A4AB-43C4-84E5-0933C84B4F4F': 'Linux swap',
+    'E6D6D379-F507-44C2-A23C-238F2A3DF928': 'Linux LVM',
+    'BC13C2FF-59E6-4262-A352-B275FD6F7172': 'Linux extended boot',
+    '4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709': 'Linux root (x86-64)',
+    '4D21B016-B534-45C2-A9FB-5C16E091FD2D': 'Linux /var',
+    'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7': 'Microsoft basic data',
+};
+const MBR_TYPES = {
+    '0x83': 'Linux',
+    '0x82': 'Linux swap',
+    '0x8e': 'Linux LVM',
+    '0xef': 'EFI system',
+    '0xb': 'FAT32',
+    '0xc': 'FAT32 (LBA)',
+    '0x6': 'FAT16',
+    '0x5': 'extended',
+    '0xf': 'extended (LBA)',
+};
+/** File systems whose free space the scrub zeroes. */
+const HANDLED_TYPES = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'vfat', 'swap']);
+const lines = (text) => (text ?? '')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+async function readPartitions(appliance, disk, table) {
+    const partitions = [];
+    for (const device of lines(await appliance.probe('list-partitions'))) {
+        if (!device.startsWith(disk))
+            continue;
+        const number = Number((await appliance.must('part-to-partnum', device)).trim());
+        const size = Number((await appliance.must('blockdev-getsize64', device)).trim());
+        const type = table === 'gpt'
+            ? ((await appliance.probe('part-get-gpt-type', disk, String(number))) ?? '').trim().toUpperCase()
+            : ((await appliance.probe('part-get-mbr-id', disk, String(number))) ?? '').trim().toLowerCase();
+        const typeName = (table === 'gpt' ? GPT_TYPES[type] : MBR_TYPES[type]) ?? 'unknown type';
+        partitions.push({ number, device, type, typeName, size });
+    }
+    return partitions;
+}
+/** What the appliance finds on the disk: the table, its partitions, and every file system (logical volumes too). */
+async function readLayout(appliance) {
+    const disk = lines(await appliance.must('list-devices'))[0] ?? '/dev/sda';
+    const diskSize = Number((await appliance.must('blockdev-getsize64', disk)).trim());
+    const table = ((await appliance.probe('part-get-parttype', disk)) ?? '').trim() || 'none';
+    const partitions = table === 'none' ? [] : await readPartitions(appliance, disk, table);
+    const physicalVolumes = new Set(lines(await appliance.probe('pvs')));
+    const filesystems = [];
+    const leftAlone = [];
+    for (const line of lines(await appliance.must('list-filesystems'))) {
+        const match = /^(.*): (\S+)$/.exec(line);
+        // btrfs subvolumes (btrfsvol:…) are handled with their file system, from its top level.
+        if (!match || match[1].startsWith('btrfsvol:'))
+            continue;
+        const [, device, type] = match;
+        if (physicalVolumes.has(device))
+            continue;
+        if (!HANDLED_TYPES.has(type)) {
+            const partition = partitions.find((p) => p.device === device);
+            const what = partition ? `a ${partition.typeName} partition` : device;
+            leftAlone.push({
+                device,
+                why: `${what} holding ${type === 'unknown' ? 'no file system known to the scrub' : type}`,
+            });
+            continue;
+        }
+        const uuid = ((await appliance.probe('vfs-uuid', device)) ?? '').trim();
+        const label = ((await appliance.probe('vfs-label', device)) ?? '').trim();
+        filesystems.push({ device, type, uuid, label, action: 'none' });
+    }
+    for (const device of physicalVolumes)
+        leftAlone.push({ device, why: 'an LVM physical volume (its logical volumes are handled)' });
+    if (!filesystems.length) {
+        const found = partitions.length
+            ? `${partitions.length} partition(s) (${partitions.map((p) => `${p.device}: ${p.typeName}, ${formatBytes(p.size)}`).join('; ')}) and no file system the scrub handles`
+            : `no partition table and no file system on the ${formatBytes(diskSize)} disk (did the installer write it?)`;
+        throw new ScrubError(`Expected file systems on the installed disk, but found ${found}.`);
+    }
+    return { table, diskSize, partitions, filesystems, leftAlone };
+}
+class ScrubError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'ScrubError';
+    }
+}
+/** The layout as lines for the log and the job summary. */
+function describeLayout(layout) {
+    const out = [`partition table: ${layout.table}, disk ${formatBytes(layout.diskSize)}`];
+    for (const p of layout.partitions)
+        out.push(`partition ${p.number} (${p.device}): ${p.typeName} [${p.type}], ${formatBytes(p.size)}`);
+    for (const fs of layout.filesystems) {
+        const where = fs.mountPoint ? ` mounted at ${fs.mountPoint}` : '';
+        const label = fs.label ? ` label ${fs.label}` : '';
+        out.push(`${fs.device}: ${fs.type} UUID ${fs.uuid || '(none)'}${label}${where}: ${fs.action}`);
+    }
+    for (const item of layout.leftAlone)
+        out.push(`${item.device}: left alone (${item.why})`);
+    return out;
+}
+//# sourceMappingURL=layout.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/mount-installed.js
+/** File systems an installed system's root can be on. */
+const ROOT_TYPES = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs']);
+/** A device as inspection names it: a file system's device, or `btrfsvol:DEVICE/SUBVOLUME`. */
+function filesystemOf(layout, device) {
+    if (!device.startsWith('btrfsvol:'))
+        return { fs: layout.filesystems.find((fs) => fs.device === device) };
+    const rest = device.slice('btrfsvol:'.length);
+    const fs = layout.filesystems
+        .filter((candidate) => rest.startsWith(`${candidate.device}/`))
+        .sort((a, b) => b.device.length - a.device.length)[0];
+    return { fs, subvolume: fs ? rest.slice(fs.device.length + 1) : undefined };
+}
+/** `inspect-get-mountpoints`' "MOUNTPOINT: DEVICE" lines, parents before children. */
+function parseMountpoints(text) {
+    return text
+        .split('\n')
+        .map((line) => /^(\/\S*): (\S+)$/.exec(line.trim()))
+        .filter((match) => match !== null)
+        .map(([, mountPoint, device]) => ({ mountPoint, device }))
+        .sort((a, b) => a.mountPoint.split('/').filter(Boolean).length - b.mountPoint.split('/').filter(Boolean).length);
+}
+async function mountOne(appliance, layout, device, mountPoint) {
+    const { fs, subvolume } = filesystemOf(layout, device);
+    if (!fs)
+        return undefined;
+    if (subvolume !== undefined)
+        await appliance.must('mount-options', `subvol=${subvolume}`, fs.device, mountPoint);
+    else
+        await appliance.must('mount', fs.device, mountPoint);
+    fs.mountPoint = mountPoint;
+    return fs;
+}
+/**
+ * Mount the installed system inside the appliance, each file system where its
+ * /etc/fstab puts it (libguestfs's inspection resolves UUID=, LABEL=,
+ * PARTUUID=, device paths and LVM names). A mount point that is not a plain
+ * folder of the guest (a symlink on the way) is skipped and said. Without a
+ * system that inspection recognises, a single file system is taken as the
+ * root; otherwise none is mounted (false).
+ */
+async function mountInstalledSystem(ctx, appliance, layout, tree) {
+    const roots = ((await appliance.probe('inspect-os')) ?? '').split('\n').filter((line) => line.trim());
+    if (!roots.length) {
+        const candidates = layout.filesystems.filter((fs) => ROOT_TYPES.has(fs.type));
+        if (candidates.length !== 1) {
+            ctx.reporter.warning('libguestfs found no installed system on the disk (no root file system with /etc): no installer logs removed, no manifest, no generalisation; free space is still zeroed');
+            return false;
+        }
+        ctx.reporter.warning(`libguestfs found no installed system: taking ${candidates[0].device}, the only file system, as its root`);
+        await mountOne(appliance, layout, candidates[0].device, '/');
+        return true;
+    }
+    const root = roots[0].trim();
+    for (const { mountPoint, device } of parseMountpoints(await appliance.must('inspect-get-mountpoints', root))) {
+        if (mountPoint !== '/') {
+            const resolved = await tree.resolveFolder(mountPoint);
+            if ('missing' in resolved || `/${resolved.path}` !== mountPoint) {
+                ctx.reporter.warning(`not mounting ${device} at ${mountPoint}: it is not a plain folder of the installed system`);
+                continue;
+            }
+        }
+        const fs = await mountOne(appliance, layout, device, mountPoint);
+        if (!fs)
+            ctx.reporter.warning(`the installed system's /etc/fstab names ${device} for ${mountPoint}, which is not on the disk`);
+    }
+    ctx.reporter.info(`Installed system's root: ${root}`);
+    return true;
+}
+//# sourceMappingURL=mount-installed.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/zero-free-space.js
+
+const isExt = (type) => /^ext[234]$/.test(type);
+async function allocated(ctx, disk) {
+    return (await ctx.host.stat(disk)).blocks * 512;
+}
+/** Swap: contents zeroed (discarded; zero-device writes only what does not read as zero), then re-signed. */
+async function zeroSwap(ctx, appliance, fs) {
+    await appliance.call('blkdiscard', [fs.device], { mayFail: true });
+    await appliance.must('zero-device', fs.device);
+    const args = [fs.device, ...(fs.label ? [`label:${fs.label}`] : []), ...(fs.uuid ? [`uuid:${fs.uuid}`] : [])];
+    await appliance.must('mkswap', ...args);
+    const uuid = ((await appliance.probe('vfs-uuid', fs.device)) ?? '').trim();
+    if (ctx.host.live && uuid !== fs.uuid) {
+        throw new Error(`the swap signature on ${fs.device} was rewritten with UUID ${uuid}, not ${fs.uuid}`);
+    }
+    fs.action = 'contents zeroed, swap signature rewritten with the same UUID and label';
+}
+/** fstrim on a fresh mount (Btrfs from its top level, every subvolume with it); true when the raw file shrank. */
+async function trim(ctx, appliance, fs, disk) {
+    if (fs.type === 'btrfs')
+        await appliance.must('mount-options', 'subvolid=5', fs.device, '/');
+    else
+        await appliance.must('mount', fs.device, '/');
+    let subvolumes = '';
+    if (fs.type === 'btrfs') {
+        const list = (await appliance.probe('btrfs-subvolume-list', '/')) ?? '';
+        const paths = [...list.matchAll(/btrfssubvolume_path: (.*)/g)].map((match) => match[1].trim());
+        subvolumes = paths.length ? ` (top level and subvolumes ${paths.join(', ')})` : ' (top level)';
+    }
+    const before = await allocated(ctx, disk);
+    const reply = await appliance.call('fstrim', ['/'], { mayFail: true });
+    const after = await allocated(ctx, disk);
+    await appliance.must('umount-all');
+    if (reply.ok && after < before) {
+        fs.action = `free space discarded${subvolumes}: the raw file shrank by ${formatBytes(before - after)}`;
+        ctx.reporter.info(`${fs.device} (${fs.type}): ${fs.action}`);
+        return true;
+    }
+    const why = reply.ok ? 'no space was released' : reply.error;
+    const next = isExt(fs.type) ? 'falling back to zerofree' : `its free space is left as it is`;
+    ctx.reporter.warning(`discarding the free space of ${fs.device} (${fs.type}) did not punch holes (${why}); ${next}`);
+    fs.action = `discard released no space (${why})${subvolumes}`;
+    return false;
+}
+/**
+ * Zero the free space of every file system, each on a fresh mount of its own
+ * (unmounting commits the removals: no journal or old tree root still holds
+ * the removed files' blocks), and the contents of every swap area.
+ */
+async function zeroFreeSpace(ctx, appliance, layout, disk) {
+    const mode = ctx.spec.zeroFreeSpace;
+    if (mode === 'none') {
+        for (const fs of layout.filesystems)
+            fs.action = 'left as it is (zero-free-space = none)';
+        return 'none';
+    }
+    let discarded = 0;
+    let zerofreed = 0;
+    for (const fs of layout.filesystems) {
+        if (fs.type === 'swap') {
+            await zeroSwap(ctx, appliance, fs);
+            continue;
+        }
+        if (mode === 'zerofree' && !isExt(fs.type)) {
+            ctx.reporter.warning(`zerofree cannot zero a ${fs.type} file system (${fs.device}): discarding its free space instead`);
+        }
+        if (!(mode === 'zerofree' && isExt(fs.type)) && (await trim(ctx, appliance, fs, disk))) {
+            discarded++;
+            continue;
+        }
+        if (isExt(fs.type)) {
+            await appliance.must('zerofree', fs.device);
+            fs.action = mode === 'zerofree' ? 'free space zeroed by zerofree' : `${fs.action}; free space zeroed by zerofree`;
+            ctx.reporter.info(`${fs.device} (${fs.type}): free space zeroed by zerofree`);
+            zerofreed++;
+        }
+    }
+    if (zerofreed)
+        return 'zerofree';
+    return discarded ? 'discard' : 'none';
+}
+//# sourceMappingURL=zero-free-space.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/scrub.js
+
+
+
 
 
 
@@ -47581,158 +48286,64 @@ const PRINTED_LOG_PATTERNS = [
     'var/log/installer/syslog',
     'var/log/YaST2/y2log',
 ];
-class ScrubError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'ScrubError';
-    }
-}
-/** Read the partition table: exactly one partition, as the original requires. */
-async function singlePartition(ctx, diskPath) {
-    const result = await ctx.host.run(['sfdisk', '--json', diskPath], {
-        captureStdout: true,
-        readOnly: true,
-        allowFailure: true,
-    });
-    if (result.exitCode !== 0 || result.stdout.trim() === '') {
-        throw new ScrubError(`Expected exactly one partition in ${diskPath}, but found no partitions (no partition table: did the installer write the disk?).`);
-    }
-    const table = JSON.parse(result.stdout);
-    const sectorSize = table.partitiontable.sectorsize ?? 512;
-    const partitions = table.partitiontable.partitions ?? [];
-    if (partitions.length !== 1) {
-        const found = partitions.length
-            ? `${partitions.length} partitions (${partitions.map((p) => `${p.node}: ${formatBytes(p.size * sectorSize)}`).join(', ')})`
-            : 'no partitions';
-        throw new ScrubError(`Expected exactly one partition in ${diskPath}, but found ${found}.`);
-    }
-    return { offset: partitions[0].start * sectorSize, size: partitions[0].size * sectorSize };
-}
+
 async function allocatedBytes(ctx, path) {
     return (await ctx.host.stat(path)).blocks * 512;
 }
+const NO_INVENTORY = { osRelease: {}, kernels: [], packageManager: 'none', packages: [] };
 /**
- * Mount the single partition, remove the installer logs, and zero its free
- * space so that the image compresses: by discard (fstrim through the loop
- * device punches holes into the raw file) or by zerofree.
+ * Scrub the installed disk inside the libguestfs appliance: read its layout,
+ * mount the installed system's file systems where its /etc/fstab puts them,
+ * read the manifest, remove the installer logs where they live and
+ * generalise; then, on a fresh mount of each file system, zero its free space
+ * (fstrim through the appliance's discard punches holes into the raw file;
+ * zerofree for ext*), zero and re-sign swap with its UUID and label.
  */
-async function scrubImage(ctx, diskPath) {
+async function scrubImage(ctx, diskPath, accelerator = 'tcg') {
     const { host, cleanup } = ctx;
-    const partition = await singlePartition(ctx, diskPath);
-    const loopEntry = cleanup.register({ kind: 'loop', backingFile: diskPath });
-    const losetup = [
-        'losetup',
-        '--find',
-        '--show',
-        '--offset',
-        String(partition.offset),
-        '--sizelimit',
-        String(partition.size),
-        diskPath,
-    ];
-    const loop = (await host.run(losetup, { root: true, captureStdout: true })).stdout.trim();
-    const filesystem = await filesystemType(ctx, loop);
-    const mount = await mountPartition(ctx, loop);
-    const inventory = await inspectSystem(ctx, new GuestTree(mount.path, host));
-    const removed = await removeInstallerLogs(ctx, mount.path);
-    // Before the free space is zeroed: what generalisation removes is zeroed with it.
-    const generalized = await generalizeSystem(ctx, new GuestTree(mount.path, host));
-    const discarded = (await zeroingOf(ctx, filesystem)) === 'discard' && (await discardFreeSpace(ctx, mount, diskPath, filesystem));
-    await mount.release();
-    let zeroing = discarded ? 'discard' : 'none';
-    if (ctx.spec.zeroFreeSpace !== 'none' && !discarded && zerofreeCan(filesystem)) {
-        await host.run(['zerofree', '-v', loop], { root: true, onLine: progressOf(ctx) });
-        zeroing = 'zerofree';
+    const scratch = await host.makeTempDir((0,external_node_path_.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory-guest.'));
+    const scratchEntry = cleanup.register({ kind: 'path', path: scratch });
+    const appliance = await Appliance.launch(ctx, diskPath, accelerator, (0,external_node_path_.join)(scratch, 'appliance.log'));
+    const layout = await readLayout(appliance);
+    const tree = new GuestTree(await applianceTree(ctx, appliance, scratch));
+    const installed = await mountInstalledSystem(ctx, appliance, layout, tree);
+    let inventory = NO_INVENTORY;
+    let removed = [];
+    let generalized = [];
+    if (installed) {
+        inventory = await inspectSystem(ctx, tree);
+        removed = await removeInstallerLogs(ctx, tree);
+        noteRemovals(layout, removed);
+        // Before the free space is zeroed: what generalisation removes is zeroed with it.
+        generalized = await generalizeSystem(ctx, tree);
     }
-    await cleanup.release(loopEntry);
-    const leftover = await loopDevicesOf(host, diskPath);
-    if (leftover.length)
-        throw new ScrubError(`loop devices still attached to ${diskPath}: ${leftover.join(', ')}`);
-    return { filesystem, removed, zeroing, allocatedBytes: await allocatedBytes(ctx, diskPath), inventory, generalized };
-}
-const zerofreeCan = (filesystem) => /^ext[234]$/.test(filesystem);
-/** How free space is zeroed first: discard, or zerofree — which some file systems do not allow. */
-async function zeroingOf(ctx, filesystem) {
-    if (ctx.spec.zeroFreeSpace !== 'zerofree' || zerofreeCan(filesystem))
-        return ctx.spec.zeroFreeSpace;
-    ctx.reporter.warning(`zerofree cannot zero a ${filesystem} file system: discarding its free space instead`);
-    return 'discard';
-}
-/** The guest's files are content, never programs or devices of the host. */
-const MOUNT_OPTIONS = 'nosuid,nodev,noexec';
-/**
- * The partition mounted on `guest` in a new private folder (mkdtemp's 700,
- * this build's user's): the mounted root takes the guest's permissions, the
- * folder above it keeps everybody else out. The undo of both is registered first.
- */
-async function mountPartition(ctx, loop) {
-    const { host, cleanup } = ctx;
-    const dir = await host.makeTempDir((0,external_node_path_.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory.'));
-    const dirEntry = cleanup.register({ kind: 'path', path: dir });
-    const path = (0,external_node_path_.join)(dir, 'guest');
-    await host.makeDir(path, 0o700);
-    const mount = ['mount', '-o', MOUNT_OPTIONS, loop, path];
-    let mountEntry = cleanup.register({ kind: 'mount', path });
-    await host.run(mount, { root: true });
+    await appliance.must('umount-all');
+    const zeroing = await zeroFreeSpace(ctx, appliance, layout, diskPath);
+    await appliance.must('vg-activate-all', 'false');
+    await appliance.close();
+    await cleanup.release(scratchEntry);
+    for (const line of describeLayout(layout))
+        ctx.reporter.info(`layout: ${line}`);
+    const root = layout.filesystems.find((fs) => fs.mountPoint === '/');
     return {
-        path,
-        async remount() {
-            await cleanup.release(mountEntry);
-            mountEntry = cleanup.register({ kind: 'mount', path });
-            await host.run(mount, { root: true });
-        },
-        async release() {
-            await cleanup.release(mountEntry);
-            await cleanup.release(dirEntry);
-        },
+        filesystem: root?.type ?? layout.filesystems[0].type,
+        removed,
+        zeroing,
+        allocatedBytes: await allocatedBytes(ctx, diskPath),
+        inventory,
+        generalized,
+        layout,
     };
 }
-/** fstrim the file system; true when the raw file really shrank (the loop device passed the discards on). */
-async function discardFreeSpace(ctx, mount, diskPath, filesystem) {
-    const { host, reporter } = ctx;
-    // Trim on a fresh mount: unmounting commits the removals, and no journal
-    // or old tree root (ext4, Btrfs) still holds the removed logs' blocks,
-    // which a trim right after the removal would leave with their contents.
-    await mount.remount();
-    const before = await allocatedBytes(ctx, diskPath);
-    const trim = await host.run(['fstrim', '--verbose', mount.path], { root: true, allowFailure: true });
-    const after = await allocatedBytes(ctx, diskPath);
-    if (trim.exitCode === 0 && after < before) {
-        reporter.info(`discarded free space: the raw file shrank from ${formatBytes(before)} to ${formatBytes(after)} on disk`);
-        return true;
+/** Each file system notes the installer logs removed from it (the longest mount point holding the path). */
+function noteRemovals(layout, removed) {
+    for (const path of removed) {
+        const holder = layout.filesystems
+            .filter((fs) => fs.mountPoint && (fs.mountPoint === '/' || path.startsWith(`${fs.mountPoint}/`)))
+            .sort((a, b) => (b.mountPoint ?? '').length - (a.mountPoint ?? '').length)[0];
+        if (holder)
+            holder.removedLogs = [...(holder.removedLogs ?? []), path];
     }
-    const why = trim.exitCode === 0 ? 'no space was released' : trim.lastLines.join(' ');
-    const next = zerofreeCan(filesystem)
-        ? 'falling back to zerofree'
-        : `free space of the ${filesystem} file system is left as it is`;
-    reporter.warning(`discarding free space did not punch holes into ${diskPath} (${why}); ${next}`);
-    return false;
-}
-function progressOf(ctx) {
-    let last = 0;
-    return (line) => {
-        // zerofree -v prints "done/total" block counts as it goes.
-        const match = /^(\d+)\/(\d+)$/.exec(line.trim());
-        if (!match)
-            return;
-        const now = Date.now();
-        if (now - last < 10_000)
-            return;
-        last = now;
-        ctx.reporter.progress('scrub', `zerofree ${((100 * Number(match[1])) / Number(match[2])).toFixed(0)}%`);
-    };
-}
-async function filesystemType(ctx, device) {
-    const result = await ctx.host.run(['blkid', '--probe', '--output', 'value', '--match-tag', 'TYPE', device], {
-        root: true,
-        captureStdout: true,
-        allowFailure: true,
-        quiet: true,
-    });
-    const type = result.stdout.trim();
-    if (!type)
-        throw new ScrubError(`the partition holds no file system that blkid recognises (${device})`);
-    return type;
 }
 /**
  * Expand the simple patterns above (a `*` in the last component only) inside
@@ -47779,8 +48390,7 @@ async function printInstallerLogs(ctx, tree) {
     }
 }
 /** Print (with installer-logs) and remove the installer's logs; the guest's tree is read as untrusted. */
-async function removeInstallerLogs(ctx, root) {
-    const tree = new GuestTree(root, ctx.host);
+async function removeInstallerLogs(ctx, tree) {
     if (ctx.spec.installerLogs)
         await printInstallerLogs(ctx, tree);
     const removed = [];
@@ -48172,6 +48782,7 @@ function asFolder(target) {
 
 
 
+
 /** A build that failed in a step; cleanup has already run. The step's error is the `cause`. */
 class BuildError extends Error {
     step;
@@ -48189,7 +48800,12 @@ class BuildError extends Error {
 }
 /** kvm or tcg, as `accelerator` asks and the host allows; a UsageError when kvm is asked for and unusable. */
 function chooseBuildAccelerator(spec, reporter, kvmUsable) {
-    const status = kvmUsable === undefined ? kvmStatus() : { usable: kvmUsable, reason: 'disabled by the caller' };
+    const foreign = foreignArchReason(spec.arch);
+    const status = foreign
+        ? { usable: false, reason: foreign }
+        : kvmUsable === undefined
+            ? kvmStatus()
+            : { usable: kvmUsable, reason: 'disabled by the caller' };
     const chosen = chooseAccelerator(spec.accelerator, status);
     if (chosen.error)
         throw new UsageError(chosen.error);
@@ -48224,7 +48840,7 @@ async function buildImage(options) {
             staging: staging.dir,
         };
         await run.step('install', () => installSystem(ctx, install, installer, accelerator));
-        const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw));
+        const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw, accelerator));
         if (spec.format === 'qcow2')
             await run.step('convert', () => convertToQcow2(ctx, staging.raw, staging.image));
         const sha256 = await run.step('checksum', () => writeChecksum(ctx, staging.image, staging.checksum, `${spec.stem}.${spec.format}`));
@@ -48305,9 +48921,12 @@ class BuildRun {
             ...outcome.reports,
             consoleLog: paths.consoleLog,
             accelerator: outcome.accelerator,
+            arch: this.ctx.spec.arch,
+            firmware: this.ctx.spec.firmware,
             removedLogs: outcome.scrubbed.removed,
             generalized: outcome.scrubbed.generalized,
             zeroing: outcome.scrubbed.zeroing,
+            layout: outcome.scrubbed.layout,
             uploads: [],
             cacheHit: !outcome.installer.downloaded,
             installer: outcome.installer,
@@ -48347,6 +48966,7 @@ function describeResult(result) {
                 `boot test:   came up in ${result.bootSeconds.toFixed(1)} s${result.cloudInitFinished ? ', cloud-init finished' : ''}`,
             ]
             : []),
+        ...result.layout.filesystems.map((fs) => `file system: ${fs.device} ${fs.type}${fs.mountPoint ? ` at ${fs.mountPoint}` : ''}: ${fs.action}`),
         `steps:       ${result.steps.map((s) => `${s.step} ${formatDuration(s.durationMs)}`).join(', ')}`,
     ];
     return lines.join('\n');

@@ -28570,7 +28570,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3130);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4168);
 
 await (0,_post_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 //# sourceMappingURL=post-index.js.map
@@ -28579,7 +28579,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3130:
+/***/ 4168:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -31535,8 +31535,6 @@ function getIDToken(aud) {
 //# sourceMappingURL=core.js.map
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: ./build/src/host/command-error.js
@@ -31687,19 +31685,77 @@ function currentUid() {
     return process.getuid?.() ?? 0;
 }
 //# sourceMappingURL=host.js.map
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+;// CONCATENATED MODULE: ./build/src/host/firmware.js
+
+
+/** Where QEMU's firmware descriptors live (the ones libvirt chooses from), system's first as libvirt reads them. */
+const FIRMWARE_DESCRIPTOR_DIRS = ['/etc/qemu/firmware', '/usr/share/qemu/firmware'];
+function readDescriptors(dirs) {
+    const descriptors = [];
+    for (const dir of dirs) {
+        let names;
+        try {
+            names = (0,external_node_fs_namespaceObject.readdirSync)(dir).filter((name) => name.endsWith('.json'));
+        }
+        catch {
+            continue;
+        }
+        for (const name of names) {
+            try {
+                descriptors.push(JSON.parse((0,external_node_fs_namespaceObject.readFileSync)((0,external_node_path_namespaceObject.join)(dir, name), 'utf8')));
+            }
+            catch {
+                // A file that is not a descriptor: libvirt skips it too.
+            }
+        }
+    }
+    return descriptors;
+}
+function listIncludes(list, value) {
+    return Array.isArray(list) && list.includes(value);
+}
+/**
+ * Whether libvirt can find UEFI firmware of this kind for the architecture:
+ * a descriptor of a UEFI firmware for it, with Secure Boot and enrolled keys
+ * for uefi-secure. bios needs none (SeaBIOS comes with QEMU).
+ */
+function uefiFirmwareInstalled(firmware, architecture = 'x86_64', dirs = FIRMWARE_DESCRIPTOR_DIRS) {
+    if (firmware === 'bios')
+        return true;
+    return readDescriptors(dirs).some((descriptor) => listIncludes(descriptor['interface-types'], 'uefi') &&
+        (descriptor.targets ?? []).some((target) => target.architecture === architecture) &&
+        (firmware !== 'uefi-secure' ||
+            (listIncludes(descriptor.features, 'secure-boot') && listIncludes(descriptor.features, 'enrolled-keys'))));
+}
+//# sourceMappingURL=firmware.js.map
 ;// CONCATENATED MODULE: ./build/src/host/programs.js
 
 
+
+// RHEL-like systems ship the emulator only as /usr/libexec/qemu-kvm.
+const X86_64_EMULATOR = {
+    programs: ['qemu-system-x86_64', '/usr/libexec/qemu-kvm'],
+    packages: { 'apt-get': ['qemu-system-x86'], dnf: ['qemu-kvm'] },
+};
+// aarch64 guests (arch = aarch64), on either host; host-checks.ts requires it only for those builds.
+const AARCH64_EMULATOR = {
+    programs: ['qemu-system-aarch64'],
+    packages: { 'apt-get': ['qemu-system-arm'], dnf: ['qemu-system-aarch64'] },
+    optional: true,
+};
+/** The qemu that runs guests of this architecture. */
+function emulatorRequirement(arch) {
+    return arch === 'aarch64' ? AARCH64_EMULATOR : X86_64_EMULATOR;
+}
 /** Everything a build runs. */
 const REQUIREMENTS = [
     { programs: ['qemu-img'], packages: { 'apt-get': ['qemu-utils'], dnf: ['qemu-img'] } },
-    // RHEL-like systems ship the emulator only as /usr/libexec/qemu-kvm.
-    {
-        programs: ['qemu-system-x86_64', '/usr/libexec/qemu-kvm'],
-        packages: { 'apt-get': ['qemu-system-x86'], dnf: ['qemu-kvm'] },
-    },
+    X86_64_EMULATOR,
+    AARCH64_EMULATOR,
     { programs: ['virt-install'], packages: { 'apt-get': ['virtinst'], dnf: ['virt-install'] } },
     {
         programs: ['virsh'],
@@ -31713,16 +31769,29 @@ const REQUIREMENTS = [
         programs: ['libvirtd', 'virtqemud'],
         packages: { 'apt-get': ['libvirt-daemon-system'], dnf: ['libvirt-daemon-kvm'] },
     },
-    { programs: ['zerofree'], packages: { 'apt-get': ['zerofree'], dnf: ['zerofree'] } },
+    // The scrub's libguestfs appliance (pipeline/appliance.ts); it boots the host's kernel from /boot (applianceKernel).
+    { programs: ['guestfish'], packages: { 'apt-get': ['libguestfs-tools'], dnf: ['guestfs-tools'] } },
     { programs: ['rsync'], packages: { 'apt-get': ['rsync'], dnf: ['rsync'] } },
-    { programs: ['sfdisk'], packages: { 'apt-get': ['fdisk'], dnf: ['util-linux'] } },
-    { programs: ['losetup', 'blkid', 'fstrim'], packages: { 'apt-get': ['mount', 'util-linux'], dnf: ['util-linux'] } },
     // getfacl/setfacl give qemu passage through private folders (see qemu-access.ts).
     { programs: ['setfacl'], packages: { 'apt-get': ['acl'], dnf: ['acl'] } },
     // gpgv checks the distributions' signatures over their checksum lists (pipeline/verify.ts).
     { programs: ['gpgv'], packages: { 'apt-get': ['gpgv'], dnf: ['gnupg2'] } },
     // rpm reads an installed Fedora, Enterprise Linux or openSUSE system's package database (pipeline/inventory.ts).
     { programs: ['rpm'], packages: { 'apt-get': ['rpm'], dnf: ['rpm'] }, optional: true },
+    // UEFI firmware for firmware = uefi and uefi-secure; host-checks.ts requires it only for those builds.
+    {
+        programs: ['OVMF'],
+        packages: { 'apt-get': ['ovmf'], dnf: ['edk2-ovmf'] },
+        optional: true,
+        installed: () => uefiFirmwareInstalled('uefi-secure'),
+    },
+    // AArch64 UEFI firmware (AAVMF): every aarch64 guest boots it.
+    {
+        programs: ['AAVMF'],
+        packages: { 'apt-get': ['qemu-efi-aarch64'], dnf: ['edk2-aarch64'] },
+        optional: true,
+        installed: () => uefiFirmwareInstalled('uefi', 'aarch64'),
+    },
 ];
 /** Full path of a program on PATH (sbin folders included), or undefined. */
 function programs_findProgram(name) {
@@ -31745,33 +31814,43 @@ function isExecutable(path) {
 }
 /** The requirements none of whose programs is installed. */
 function missingRequirements(requirements = REQUIREMENTS) {
-    return requirements.filter((requirement) => !requirement.programs.some((program) => programs_findProgram(program)));
+    return requirements.filter((requirement) => requirement.installed ? !requirement.installed() : !requirement.programs.some((program) => programs_findProgram(program)));
 }
 function programsOf(requirements) {
     return requirements.map((requirement) => requirement.programs[0]).join(', ');
+}
+/** The kernels in /boot that libguestfs's appliance can boot (it has none of its own). */
+function applianceKernels(boot = '/boot') {
+    try {
+        return readdirSync(boot).filter((name) => /^vmlinu[xz]-/.test(name));
+    }
+    catch {
+        return [];
+    }
+}
+/** The package that puts a kernel in /boot for the appliance, where there is none. */
+function applianceKernelPackages(manager, distribution, boot = '/boot') {
+    if (applianceKernels(boot).length)
+        return [];
+    if (manager === 'dnf')
+        return ['kernel-core'];
+    return [distribution === 'ubuntu' ? 'linux-image-generic' : 'linux-image-amd64'];
 }
 //# sourceMappingURL=programs.js.map
 ;// CONCATENATED MODULE: ./build/src/host/privileges.js
 
 
-/** The programs a build runs as root (through `sudo -n` when not root). */
-const ROOT_COMMANDS = [
-    'losetup',
-    'blkid',
-    'mount',
-    'umount',
-    'fstrim',
-    'zerofree',
-    'find',
-    'cat',
-    'rm',
-    'cp',
-    'rpm',
-    'truncate',
-];
+/**
+ * The programs a build runs as root (through `sudo -n` when not root). None
+ * now: the scrub runs in the libguestfs appliance as the build's user (no
+ * loop device, no mount), and setfacl runs only when the build is root.
+ */
+const ROOT_COMMANDS = [];
 /** A sudoers line that allows exactly the root commands of a build. */
 function sudoersLine(user = process.env.USER ?? process.env.LOGNAME ?? 'builder') {
     const paths = ROOT_COMMANDS.map((command) => programs_findProgram(command) ?? command);
+    if (!paths.length)
+        return `# ${user}: a build runs no command as root`;
     return `${user} ALL=(root) NOPASSWD: ${paths.join(', ')}`;
 }
 /** Root commands that `sudo -n` will not run for this user. */
@@ -31783,7 +31862,6 @@ function commandsSudoRefuses() {
 }
 //# sourceMappingURL=privileges.js.map
 ;// CONCATENATED MODULE: ./build/src/host/system-host.js
-
 
 
 
@@ -31859,33 +31937,148 @@ class SystemHost {
         const info = await (0,promises_namespaceObject.stat)(path);
         return { size: info.size, blocks: info.blocks, uid: info.uid, gid: info.gid };
     }
-    isMounted(path) {
-        let mountinfo;
-        try {
-            mountinfo = (0,external_node_fs_namespaceObject.readFileSync)('/proc/self/mountinfo', 'utf8');
-        }
-        catch {
-            return false;
-        }
-        return mountinfo.split('\n').some((line) => unescapeMountPath(line.split(' ')[4] ?? '') === path);
-    }
 }
 function sudoRefused(lines) {
     return lines.some((line) => /password is required|not allowed|may not run/.test(line));
 }
-function unescapeMountPath(field) {
-    return field.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)));
-}
 //# sourceMappingURL=system-host.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/appliance.js
+/**
+ * The libguestfs appliance that reads and scrubs the installed disk: a small
+ * VM of its own (guestfish --listen, driven by `guestfish --remote`), so that
+ * the guest's file systems never meet the host's kernel — no loop device, no
+ * host mount, no host device-mapper for LVM, and a guest volume group named
+ * like one of the host's cannot clash with it.
+ */
+class ApplianceError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'ApplianceError';
+    }
+}
+/** How the appliance is started: libvirt's backend is not needed, TCG where the build runs without KVM. */
+function applianceEnvironment(accelerator) {
+    return ['LIBGUESTFS_BACKEND=direct', ...(accelerator === 'tcg' ? ['LIBGUESTFS_BACKEND_SETTINGS=force_tcg'] : [])];
+}
+class Appliance {
+    ctx;
+    pid;
+    entry;
+    constructor(ctx, pid, entry) {
+        this.ctx = ctx;
+        this.pid = pid;
+        this.entry = entry;
+    }
+    /**
+     * Start the appliance with the disk attached read-write and discards passed
+     * to the raw file (fstrim inside punches holes into it). The undo is
+     * registered before guestfish starts, and again with its pid once known.
+     */
+    static async launch(ctx, disk, accelerator, log) {
+        const { host, cleanup } = ctx;
+        const first = cleanup.register({ kind: 'appliance', disk });
+        // The server keeps its stderr: a pipe would never close, so it goes to a file of the build's.
+        const listen = await host.run(['sh', '-c', 'exec "$@" 2>>"$0"', log, 'env', ...applianceEnvironment(accelerator), 'guestfish', '--listen'], { captureStdout: true });
+        const pid = /GUESTFISH_PID=(\d+)/.exec(listen.stdout)?.[1];
+        if (!pid)
+            throw new ApplianceError(`guestfish --listen printed no GUESTFISH_PID (${listen.stdout.trim()})`);
+        const entry = cleanup.register({ kind: 'appliance', disk, pid });
+        cleanup.forget(first);
+        const appliance = new Appliance(ctx, pid, entry);
+        await appliance.must('add-drive', disk, 'format:raw', 'discard:besteffort');
+        ctx.reporter.info('starting the libguestfs appliance (a VM of its own: the guest never meets the host kernel)');
+        await appliance.must('run');
+        return appliance;
+    }
+    /**
+     * Run one command in the appliance. `mayFail`: prefixed with `-`, so that a
+     * failure leaves the server running (a failed remote command otherwise ends
+     * it); the failure is in the reply.
+     */
+    async call(command, args = [], options = {}) {
+        const argv = ['guestfish', `--remote=${this.pid}`, '--', `${options.mayFail ? '-' : ''}${command}`, ...args];
+        const result = await this.ctx.host.run(argv, { captureStdout: true, quiet: options.quiet, allowFailure: true });
+        const errors = result.lastLines.filter((line) => /^libguestfs: error:|^guestfish: /.test(line));
+        const ok = result.exitCode === 0 && errors.length === 0;
+        if (!ok && !options.mayFail) {
+            const why = (errors.length ? errors : result.lastLines).join(' ') || `exit code ${result.exitCode}`;
+            throw new ApplianceError(`${command} ${args.join(' ')} failed in the appliance: ${why}`.replace(/ +/g, ' '));
+        }
+        return { ok, stdout: result.stdout, error: errors.join(' ').replace(/^libguestfs: error: /, '') };
+    }
+    /** A command that must succeed; its output. */
+    async must(command, ...args) {
+        return (await this.call(command, args)).stdout;
+    }
+    /** A probe that may fail (quiet: it is parsed, not shown); undefined when it failed. */
+    async probe(command, ...args) {
+        const reply = await this.call(command, args, { mayFail: true, quiet: true });
+        return reply.ok ? reply.stdout : undefined;
+    }
+    /** Shut the appliance down and check that it is gone. */
+    async close() {
+        await this.ctx.cleanup.release(this.entry);
+    }
+}
+/** The processes of an appliance: guestfish's pid, its descendants, and any qemu naming the disk. */
+async function applianceProcesses(host, disk, pid) {
+    const ps = await host.run(['ps', '-eo', 'pid=,ppid=,args='], {
+        captureStdout: true,
+        quiet: true,
+        readOnly: true,
+        allowFailure: true,
+    });
+    const rows = ps.stdout
+        .split('\n')
+        .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
+        .filter((match) => match !== null)
+        .map(([, p, ppid, args]) => ({ pid: p, ppid, args }));
+    const found = new Set();
+    if (pid && rows.some((row) => row.pid === pid))
+        found.add(pid);
+    for (let grew = true; grew;) {
+        grew = false;
+        for (const row of rows)
+            if (found.has(row.ppid) && !found.has(row.pid)) {
+                found.add(row.pid);
+                grew = true;
+            }
+    }
+    for (const row of rows)
+        if (/qemu/.test(row.args) && row.args.includes(`file=${disk}`))
+            found.add(row.pid);
+    return [...found];
+}
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Undo an appliance: ask it to exit, then end what is still alive (TERM, then KILL), and check. */
+async function stopAppliance(host, disk, pid) {
+    if (pid) {
+        await host.run(['guestfish', `--remote=${pid}`, '--', 'exit'], { allowFailure: true, quiet: true });
+    }
+    for (const signal of ['', 'TERM', 'KILL']) {
+        for (let i = 0; i < (host.live ? 20 : 1); i++) {
+            const alive = await applianceProcesses(host, disk, pid);
+            if (!alive.length)
+                return;
+            if (i === 0 && signal)
+                await host.run(['kill', `-${signal}`, ...alive], { allowFailure: true });
+            if (host.live)
+                await sleep(250);
+        }
+    }
+    const alive = await applianceProcesses(host, disk, pid);
+    if (alive.length)
+        throw new ApplianceError(`appliance processes still running: ${alive.join(', ')}`);
+}
+//# sourceMappingURL=appliance.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/resources.js
+
 function describeResource(resource) {
     switch (resource.kind) {
         case 'domain':
-            return `libvirt domain ${resource.name} (${resource.uri})`;
-        case 'loop':
-            return `loop devices backed by ${resource.backingFile}`;
-        case 'mount':
-            return `mount at ${resource.path}`;
+            return `libvirt domain ${resource.name} (${resource.uri})${resource.nvram ? ` and its NVRAM ${resource.nvram}` : ''}`;
+        case 'appliance':
+            return `libguestfs appliance on ${resource.disk}${resource.pid ? ` (guestfish pid ${resource.pid})` : ''}`;
         case 'path':
             return resource.path;
         case 'acl':
@@ -31895,43 +32088,12 @@ function describeResource(resource) {
 /** Undo one resource. Idempotent: undoing what is already gone succeeds. */
 async function undoResource(host, resource) {
     switch (resource.kind) {
-        case 'domain': {
-            const state = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
-                allowFailure: true,
-                quiet: true,
-                captureStdout: true,
-            });
-            if (state.exitCode !== 0)
-                return;
-            if (!/shut off/.test(state.stdout)) {
-                await host.run(['virsh', '-c', resource.uri, 'destroy', resource.name], { allowFailure: true });
-            }
-            await host.run(['virsh', '-c', resource.uri, 'undefine', resource.name], { allowFailure: true });
-            const after = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
-                allowFailure: true,
-                quiet: true,
-                captureStdout: true,
-            });
-            if (after.exitCode === 0)
-                throw new Error(`libvirt domain ${resource.name} is still defined`);
+        case 'domain':
+            await undoDomain(host, resource);
             return;
-        }
-        case 'loop': {
-            for (const device of await loopDevicesOf(host, resource.backingFile)) {
-                await host.run(['losetup', '--detach', device], { root: true });
-            }
+        case 'appliance':
+            await stopAppliance(host, resource.disk, resource.pid);
             return;
-        }
-        case 'mount': {
-            if (!host.isMounted(resource.path))
-                return;
-            const result = await host.run(['umount', resource.path], { root: true, allowFailure: true });
-            if (result.exitCode !== 0 && host.isMounted(resource.path)) {
-                // Something still holds it (a shell in the folder): detach it lazily rather than leave it.
-                await host.run(['umount', '--lazy', resource.path], { root: true });
-            }
-            return;
-        }
         case 'path':
             await host.remove(resource.path);
             return;
@@ -31940,17 +32102,29 @@ async function undoResource(host, resource) {
             return;
     }
 }
-async function loopDevicesOf(host, backingFile) {
-    const result = await host.run(['losetup', '--associated', backingFile, '--noheadings', '--output', 'NAME'], {
-        captureStdout: true,
-        quiet: true,
-        readOnly: true,
+async function undoDomain(host, resource) {
+    const state = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
         allowFailure: true,
+        quiet: true,
+        captureStdout: true,
     });
-    return result.stdout
-        .split('\n')
-        .map((line) => line.trim())
-        .filter((line) => line.startsWith('/dev/'));
+    if (state.exitCode === 0) {
+        if (!/shut off/.test(state.stdout)) {
+            await host.run(['virsh', '-c', resource.uri, 'destroy', resource.name], { allowFailure: true });
+        }
+        const nvram = resource.nvram ? ['--nvram'] : [];
+        await host.run(['virsh', '-c', resource.uri, 'undefine', resource.name, ...nvram], { allowFailure: true });
+        const after = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
+            allowFailure: true,
+            quiet: true,
+            captureStdout: true,
+        });
+        if (after.exitCode === 0)
+            throw new Error(`libvirt domain ${resource.name} is still defined`);
+    }
+    // A transient domain (the boot test's) leaves its NVRAM behind when it stops: removed here.
+    if (resource.nvram)
+        await host.remove(resource.nvram);
 }
 /**
  * The undo stack of a build. Every resource is registered before it is
@@ -32209,6 +32383,43 @@ class ActionReporter {
     }
 }
 //# sourceMappingURL=action-reporter.js.map
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: ./build/src/host/libvirt.js
+
+
+/** qemu:///system as root, qemu:///session otherwise, as the original. */
+function libvirtUri(host) {
+    return host.isRoot ? 'qemu:///system' : 'qemu:///session';
+}
+/**
+ * virt-install 4.0 renamed --os-variant to --osinfo and made it mandatory;
+ * older releases only know --os-variant.
+ */
+async function osinfoFlag(host) {
+    const result = await host.run(['virt-install', '--version'], {
+        allowFailure: true,
+        quiet: true,
+        readOnly: true,
+        captureStdout: true,
+    });
+    const major = Number(/^(\d+)\./.exec(result.stdout.trim())?.[1] ?? '4');
+    return major >= 4 ? '--osinfo' : '--os-variant';
+}
+/**
+ * Where libvirt keeps a UEFI domain's NVRAM (its copy of the firmware's
+ * variable store) when the domain does not name one: qemu.conf's nvram_dir
+ * under qemu:///system, ~/.config/libvirt/qemu/nvram under the session.
+ * libvirt removes it with `undefine --nvram`, but not when a transient domain
+ * stops: the build removes the file itself.
+ */
+function nvramPath(uri, domain) {
+    const folder = uri === 'qemu:///system'
+        ? '/var/lib/libvirt/qemu/nvram'
+        : (0,external_node_path_namespaceObject.join)(process.env.XDG_CONFIG_HOME || (0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.homedir)(), '.config'), 'libvirt/qemu/nvram');
+    return (0,external_node_path_namespaceObject.join)(folder, `${domain}_VARS.fd`);
+}
+//# sourceMappingURL=libvirt.js.map
 ;// CONCATENATED MODULE: ./build/src/action/constants.js
 /** The action's inputs, as action.yml declares them. */
 var Input;
@@ -32224,6 +32435,8 @@ var Input;
     Input["Config"] = "config";
     Input["ConfigText"] = "config-text";
     Input["Accelerator"] = "accelerator";
+    Input["Arch"] = "arch";
+    Input["Firmware"] = "firmware";
     Input["InstallTimeout"] = "install-timeout";
     Input["StallTimeout"] = "stall-timeout";
     Input["ZeroFreeSpace"] = "zero-free-space";
@@ -32251,8 +32464,11 @@ var Output;
     Output["ChecksumsPath"] = "checksums-path";
     Output["Packages"] = "packages";
     Output["Generalized"] = "generalized";
+    Output["Layout"] = "layout";
     Output["ConsoleLog"] = "console-log";
     Output["Accelerator"] = "accelerator";
+    Output["Arch"] = "arch";
+    Output["Firmware"] = "firmware";
     Output["Uploaded"] = "uploaded";
     Output["CacheHit"] = "cache-hit";
     Output["BootSeconds"] = "boot-seconds";
@@ -32267,6 +32483,7 @@ var constants_State;
 ;// CONCATENATED MODULE: ./build/src/action/pending-resources.js
 
 
+
 /**
  * Kept in the step's state at every change, so that a main step killed
  * outright still tells the post step what to undo. core.saveState appends
@@ -32277,8 +32494,7 @@ function savePendingResources(pending) {
 }
 const FIELDS = {
     domain: ['uri', 'name'],
-    loop: ['backingFile'],
-    mount: ['path'],
+    appliance: ['disk'],
     path: ['path'],
     acl: ['path', 'entry'],
 };
@@ -32288,7 +32504,19 @@ function isResource(value) {
     const kind = value.kind;
     if (typeof kind !== 'string' || !Object.hasOwn(FIELDS, kind))
         return false;
-    return FIELDS[kind].every((field) => typeof value[field] === 'string' && value[field] !== '');
+    const fields = value;
+    const pid = fields.pid;
+    if (kind === 'appliance' && pid !== undefined && !(typeof pid === 'string' && /^\d+$/.test(pid)))
+        return false;
+    const fieldsPresent = FIELDS[kind].every((field) => typeof fields[field] === 'string' && fields[field] !== '');
+    return fieldsPresent && (kind !== 'domain' || nvramIsTheDomains(fields));
+}
+/** A domain's NVRAM, when it has one, is the file libvirt names after it and nothing else: the post step removes it. */
+function nvramIsTheDomains(domain) {
+    if (domain.nvram === undefined)
+        return true;
+    const name = String(domain.name);
+    return !name.includes('/') && domain.nvram === nvramPath(String(domain.uri), name);
 }
 /** What the main step left to undo, oldest first; what cannot be read is reported, not guessed at. */
 function readPendingResources(text = getState(constants_State.PendingResources)) {

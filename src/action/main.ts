@@ -40,6 +40,7 @@ function setOutputs(result: BuildResult): void {
   core.setOutput(Output.Layout, JSON.stringify(result.layout));
   core.setOutput(Output.ConsoleLog, result.consoleLog);
   core.setOutput(Output.Accelerator, result.accelerator);
+  core.setOutput(Output.Arch, result.arch);
   core.setOutput(Output.Firmware, result.firmware);
   const uploaded = result.uploads
     .filter((upload) => upload.ok)

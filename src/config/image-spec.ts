@@ -15,6 +15,7 @@ import {
   type Overrides,
 } from './options.js';
 import { parseBytes, parseDuration } from './units.js';
+import { archKeys, hostArch } from '../host/arch.js';
 import { checkKeys, closestFirst } from './unknown-keys.js';
 import { asUsageError, UsageError } from './usage-error.js';
 import { resolveVerification, type VerificationSpec } from './verification-spec.js';
@@ -24,6 +25,7 @@ export { asUsageError };
 export type ImageFormat = ChoiceOf<'format'>;
 export type Accelerator = ChoiceOf<'accelerator'>;
 export type Firmware = ChoiceOf<'firmware'>;
+export type Arch = ChoiceOf<'arch'>;
 export type ZeroFreeSpace = ChoiceOf<'zero-free-space'>;
 export type Generalize = ChoiceOf<'generalize'>;
 export type Compression = ChoiceOf<'compress'>;
@@ -86,6 +88,8 @@ export interface ImageSpec {
   /** virt-install's --cpu value, when set (e.g. mode=maximum for x86-64-v3 distributions under TCG). */
   cpu?: string;
   accelerator: Accelerator;
+  /** The guest architecture (the host's unless set). */
+  arch: Arch;
   /** The VMs' firmware: SeaBIOS, or OVMF (UEFI), with Secure Boot or without. */
   firmware: Firmware;
   installTimeoutMs: number;
@@ -171,6 +175,21 @@ export function unknownImage(image: string, knownImages: readonly string[]): Usa
 }
 
 /**
+ * arch (the host's when unset) and the keys derived from it (archKeys), in
+ * the image's section unless the section itself sets them: [DEFAULT] holds
+ * x86_64's values only for readers that do not set them (Python's configparser).
+ */
+function setArchKeys(config: ConfigParser, image: string): void {
+  if (!config.hasOption(image, 'arch')) config.set(image, 'arch', hostArch());
+  const own = new Set(config.ownKeys(image));
+  for (const [key, value] of Object.entries(archKeys(config.get(image, 'arch').trim()))) {
+    // Ubuntu's keys name its mirror keys: not for a configuration without them.
+    const refs = [...value.matchAll(/\$\{([^}]+)\}/g)].map((match) => match[1]);
+    if (!own.has(key) && refs.every((ref) => config.hasOption(image, ref))) config.set(image, key, value);
+  }
+}
+
+/**
  * Apply overrides the way the original does: written into the image's
  * section (booleans as Python's str(bool)), and cache_dir set when unset.
  * Returns false when the image has no section.
@@ -185,6 +204,7 @@ export function applyOverrides(config: ConfigParser, image: string, overrides: O
       config.set(image, key, typeof value === 'boolean' ? (value ? 'True' : 'False') : value);
     }
     if (!config.hasOption(image, 'cache_dir')) config.set(image, 'cache_dir', defaultCacheDir());
+    setArchKeys(config, image);
     config.set(image, 'cache_dir', expandHome(config.get(image, 'cache_dir')));
   } catch (error) {
     throw asUsageError(error);
@@ -290,6 +310,30 @@ class SectionReader {
   }
 }
 
+/**
+ * The architecture (applyOverrides set it when unset) and the firmware:
+ * aarch64 machines boot only UEFI, which is their default; bios is refused.
+ */
+function resolveArchFirmware(read: SectionReader): { arch: Arch; firmware: Firmware } {
+  const arch = (read.choice('arch') as Arch | undefined) ?? hostArch();
+  const firmware = read.choice('firmware');
+  if (arch !== 'aarch64' || firmware !== 'bios') return { arch, firmware };
+  if (read.options.firmware === undefined) return { arch, firmware: 'uefi' };
+  throw read.problem(
+    'firmware',
+    'bios is not possible for arch = aarch64: the virt machine boots only UEFI; use uefi or uefi-secure (or leave firmware unset).',
+  );
+}
+
+/**
+ * What the names of an image's files carry of its architecture, the same on
+ * every host: nothing for x86_64 (the names of the images before there was a
+ * choice), `-aarch64` for aarch64: Debian-12-server-aarch64-2026-12-01.qcow2.
+ */
+export function archSuffix(arch: Arch): string {
+  return arch === 'x86_64' ? '' : `-${arch}`;
+}
+
 /** Turn an image's section into a validated ImageSpec, or throw UsageError saying what is wrong. */
 export function resolveImageSpec(config: ConfigParser, image: string, context: ResolveContext): ImageSpec {
   if (!context.hadSection) throw unknownImage(image, context.knownImages);
@@ -299,15 +343,21 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
   const read = new SectionReader(config, image, options);
   const problem: Problem = (key, message) => read.problem(key, message);
   const machine = resolveMachine(read);
+  const archFirmware = resolveArchFirmware(read);
+  const stem = `${image}${archSuffix(archFirmware.arch)}-${context.date}`;
   const logFile = read.flag('log-file')
-    ? resolve(context.outputDir, expandHome(read.optional('log-filename') ?? `${image}-${context.date}.log`))
+    ? resolve(context.outputDir, expandHome(read.optional('log-filename') ?? `${stem}.log`))
     : undefined;
   return {
     name: image,
     date: context.date,
-    stem: `${image}-${context.date}`,
+    stem,
     outputDir: context.outputDir,
-    cacheDir: join(resolve(expandHome(options.cache_dir ?? defaultCacheDir())), image),
+    // Per architecture: the aarch64 installer is another kernel under the same file names.
+    cacheDir: join(
+      resolve(expandHome(options.cache_dir ?? defaultCacheDir())),
+      `${image}${archSuffix(archFirmware.arch)}`,
+    ),
     format: read.choices('format')[0],
     formats: read.choices('format'),
     imageSize: diskSize(read.bytes('image-size'), read.choices('format')),
@@ -319,7 +369,7 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     answerDelivery: read.choice('answer-delivery'),
     append: options.append ?? '',
     accelerator: read.choice('accelerator'),
-    firmware: read.choice('firmware'),
+    ...archFirmware,
     installTimeoutMs: read.ms('install-timeout'),
     stallTimeoutMs: read.ms('stall-timeout'),
     installerLogs: read.flag('installer-logs'),

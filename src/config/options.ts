@@ -301,6 +301,16 @@ export const OPTIONS = [
     help: 'kvm, tcg (software emulation: works everywhere, slow) or auto (kvm when /dev/kvm is usable)',
   },
   {
+    key: 'arch',
+    cli: { long: 'arch', arg: 'arch' },
+    input: 'arch',
+    kind: 'choice',
+    choices: ['x86_64', 'aarch64'],
+    defaultDoc: "the host's architecture",
+    new: true,
+    help: "architecture of the image: x86_64 or aarch64 (the virt machine, always UEFI); KVM when it is the host's, emulated (TCG) otherwise",
+  },
+  {
     key: 'firmware',
     cli: { long: 'firmware', arg: 'firmware' },
     input: 'firmware',

@@ -47,7 +47,8 @@ export function kvmStatus(isRoot = (process.getuid?.() ?? 0) === 0, devicePath =
   } catch {
     return { usable: true };
   }
-  if (!/^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo)) {
+  // x86 CPUs list VMX/SVM among their flags; arm64 ones say nothing of it (a /dev/kvm there works).
+  if (/^flags\s*:/m.test(cpuinfo) && !/^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo)) {
     return {
       usable: false,
       reason:

@@ -4,7 +4,7 @@ import { UsageError } from '../config/usage-error.js';
 import { FIRMWARE_DESCRIPTOR_DIRS, uefiFirmwareInstalled } from './firmware.js';
 import { currentUid } from './host.js';
 import { commandsSudoRefuses, sudoersLine } from './privileges.js';
-import { applianceKernels, missingRequirements, programsOf, REQUIREMENTS } from './programs.js';
+import { applianceKernels, emulatorRequirement, missingRequirements, programsOf, REQUIREMENTS } from './programs.js';
 import { foldersWithoutSearch, qemuSystemUser } from './qemu-access.js';
 
 /** Checks of the host before anything is created: the programs a build runs, and sudo for a normal user. */
@@ -42,9 +42,26 @@ export function checkHost(spec: ImageSpec): void {
   }
 }
 
+/** A guest of another architecture than the host's needs that architecture's qemu. */
+function checkArchEmulator(spec: ImageSpec): void {
+  const requirement = emulatorRequirement(spec.arch);
+  if (missingRequirements([requirement]).length === 0) return;
+  throw new UsageError(
+    `arch = ${spec.arch} needs ${requirement.programs[0]}, which is not installed. ` +
+      `Install it (apt-get install ${requirement.packages['apt-get'].join(' ')}, or dnf install ${requirement.packages.dnf.join(' ')}), or run with --install-dependencies.`,
+  );
+}
+
 /** UEFI builds need OVMF, found the way libvirt finds it (a firmware descriptor). */
 function checkFirmware(spec: ImageSpec): void {
-  if (uefiFirmwareInstalled(spec.firmware)) return;
+  checkArchEmulator(spec);
+  if (uefiFirmwareInstalled(spec.firmware, spec.arch)) return;
+  if (spec.arch === 'aarch64') {
+    throw new UsageError(
+      `arch = aarch64 needs AArch64 UEFI firmware (AAVMF), and no firmware descriptor in ${FIRMWARE_DESCRIPTOR_DIRS.join(' or ')} offers it. ` +
+        'Install it (apt-get install qemu-efi-aarch64, or dnf install edk2-aarch64), or run with --install-dependencies.',
+    );
+  }
   const what = spec.firmware === 'uefi-secure' ? 'UEFI firmware with Secure Boot and enrolled keys' : 'UEFI firmware';
   throw new UsageError(
     `firmware = ${spec.firmware} needs ${what} for x86_64 (OVMF), and no firmware descriptor in ${FIRMWARE_DESCRIPTOR_DIRS.join(' or ')} offers it. ` +

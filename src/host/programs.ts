@@ -1,5 +1,6 @@
 import { accessSync, constants, readdirSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
+import type { Arch } from './arch.js';
 import { uefiFirmwareInstalled } from './firmware.js';
 
 export type PackageManager = 'apt-get' | 'dnf';
@@ -15,14 +16,29 @@ export interface Requirement {
   installed?: () => boolean;
 }
 
+// RHEL-like systems ship the emulator only as /usr/libexec/qemu-kvm.
+const X86_64_EMULATOR: Requirement = {
+  programs: ['qemu-system-x86_64', '/usr/libexec/qemu-kvm'],
+  packages: { 'apt-get': ['qemu-system-x86'], dnf: ['qemu-kvm'] },
+};
+
+// aarch64 guests (arch = aarch64), on either host; host-checks.ts requires it only for those builds.
+const AARCH64_EMULATOR: Requirement = {
+  programs: ['qemu-system-aarch64'],
+  packages: { 'apt-get': ['qemu-system-arm'], dnf: ['qemu-system-aarch64'] },
+  optional: true,
+};
+
+/** The qemu that runs guests of this architecture. */
+export function emulatorRequirement(arch: Arch): Requirement {
+  return arch === 'aarch64' ? AARCH64_EMULATOR : X86_64_EMULATOR;
+}
+
 /** Everything a build runs. */
 export const REQUIREMENTS: Requirement[] = [
   { programs: ['qemu-img'], packages: { 'apt-get': ['qemu-utils'], dnf: ['qemu-img'] } },
-  // RHEL-like systems ship the emulator only as /usr/libexec/qemu-kvm.
-  {
-    programs: ['qemu-system-x86_64', '/usr/libexec/qemu-kvm'],
-    packages: { 'apt-get': ['qemu-system-x86'], dnf: ['qemu-kvm'] },
-  },
+  X86_64_EMULATOR,
+  AARCH64_EMULATOR,
   { programs: ['virt-install'], packages: { 'apt-get': ['virtinst'], dnf: ['virt-install'] } },
   {
     programs: ['virsh'],
@@ -51,6 +67,13 @@ export const REQUIREMENTS: Requirement[] = [
     packages: { 'apt-get': ['ovmf'], dnf: ['edk2-ovmf'] },
     optional: true,
     installed: () => uefiFirmwareInstalled('uefi-secure'),
+  },
+  // AArch64 UEFI firmware (AAVMF): every aarch64 guest boots it.
+  {
+    programs: ['AAVMF'],
+    packages: { 'apt-get': ['qemu-efi-aarch64'], dnf: ['edk2-aarch64'] },
+    optional: true,
+    installed: () => uefiFirmwareInstalled('uefi', 'aarch64'),
   },
 ];
 

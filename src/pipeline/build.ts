@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import type { Firmware, ImageSpec } from '../config/image-spec.js';
+import type { Arch, Firmware, ImageSpec } from '../config/image-spec.js';
 import { UsageError } from '../config/usage-error.js';
 import { chooseAccelerator, kvmStatus } from '../host/accelerator.js';
+import { foreignArchReason } from '../host/arch.js';
 import { checkHost } from '../host/host-checks.js';
 import type { Host } from '../host/host.js';
 import { SystemHost } from '../host/system-host.js';
@@ -78,6 +79,8 @@ export interface BuildResult {
   kernel: string;
   consoleLog: string;
   accelerator: 'kvm' | 'tcg';
+  /** The guest architecture. */
+  arch: Arch;
   /** The firmware the VMs booted with. */
   firmware: Firmware;
   removedLogs: string[];
@@ -112,7 +115,12 @@ export class BuildError extends Error {
 
 /** kvm or tcg, as `accelerator` asks and the host allows; a UsageError when kvm is asked for and unusable. */
 export function chooseBuildAccelerator(spec: ImageSpec, reporter: Reporter, kvmUsable?: boolean): 'kvm' | 'tcg' {
-  const status = kvmUsable === undefined ? kvmStatus() : { usable: kvmUsable, reason: 'disabled by the caller' };
+  const foreign = foreignArchReason(spec.arch);
+  const status = foreign
+    ? { usable: false, reason: foreign }
+    : kvmUsable === undefined
+      ? kvmStatus()
+      : { usable: kvmUsable, reason: 'disabled by the caller' };
   const chosen = chooseAccelerator(spec.accelerator, status);
   if (chosen.error) throw new UsageError(chosen.error);
   if (chosen.warning) reporter.warning(chosen.warning);
@@ -281,6 +289,7 @@ class BuildRun {
       ...outcome.reports,
       consoleLog: paths.consoleLog,
       accelerator: outcome.accelerator,
+      arch: this.ctx.spec.arch,
       firmware: this.ctx.spec.firmware,
       removedLogs: outcome.scrubbed.removed,
       generalized: outcome.scrubbed.generalized,

@@ -1,4 +1,5 @@
 import type { Firmware, ImageSpec } from '../config/image-spec.js';
+import { archVmOptions } from '../host/arch.js';
 import type { Host } from '../host/host.js';
 import { libvirtUri, nvramPath, osinfoFlag } from '../host/libvirt.js';
 import type { Resource } from './resources.js';
@@ -118,6 +119,7 @@ export async function virtInstallCommand(host: Host, spec: ImageSpec, vm: VmDefi
     String(spec.cores),
     '--memory',
     String(vm.memoryMiB),
+    ...archVmOptions(spec.arch, vm.accelerator, spec.cpu),
     ...(spec.cpu ? ['--cpu', spec.cpu] : []),
     ...firmwareBootOptions(spec.firmware),
     ...disks,

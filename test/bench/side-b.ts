@@ -59,6 +59,7 @@ function specFor(input: SideBInput): ImageSpec {
     append: '',
     osinfo: 'linux2022',
     accelerator: 'auto',
+    arch: 'x86_64',
     firmware: 'bios',
     installTimeoutMs: 60_000,
     stallTimeoutMs: 0,

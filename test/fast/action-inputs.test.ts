@@ -96,6 +96,7 @@ describe('action inputs', () => {
         'log-file': undefined,
         'log-filename': undefined,
         accelerator: undefined,
+        arch: undefined,
         firmware: 'uefi',
         'install-timeout': '90m',
         'stall-timeout': '0',

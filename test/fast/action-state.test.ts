@@ -195,6 +195,7 @@ describe('the job summary', () => {
     kernel: '6.1.0-18-amd64',
     consoleLog: '/images/img-2026-01-01.console.log',
     accelerator: 'kvm',
+    arch: 'x86_64',
     firmware: 'uefi',
     removedLogs: [],
     generalized: [
@@ -234,6 +235,7 @@ describe('the job summary', () => {
     assert.match(html, /<tr><td>machine-id<\/td><td><code>\/etc\/machine-id<\/code><\/td><td>emptied<\/td><\/tr>/);
     assert.match(html, /<code>\/etc\/ssh\/ssh_host_&lt;ed25519&gt;_key<\/code>/);
     assert.match(html, /<td>Firmware<\/td><td>UEFI \(OVMF, Secure Boot off\)<\/td>/);
+    assert.match(html, /<td>Architecture<\/td><td>x86_64<\/td>/);
     assert.match(html, /<td>Checksums<\/td><td><code>img-2026-01-01\.SHA256SUMS<\/code><\/td>/);
     assert.match(
       html,

@@ -124,6 +124,7 @@ describe('the option table', () => {
       'log-file': true,
       'log-filename': true,
       accelerator: true,
+      arch: true,
       firmware: true,
       'install-timeout': true,
       'stall-timeout': true,

@@ -59,6 +59,7 @@ export function testSpec(overrides: Partial<ImageSpec> & Pick<ImageSpec, 'output
     append: '',
     osinfo: 'linux2022',
     accelerator: 'tcg',
+    arch: 'x86_64',
     firmware: 'bios',
     installTimeoutMs: 60_000,
     stallTimeoutMs: 0,

@@ -19,6 +19,16 @@ export function ensureFixtureInstaller(): string {
   return FIXTURE_DIR;
 }
 
+export const ARM64_FIXTURE_DIR = join(REPO_ROOT, 'test', '.cache', 'fixture-arm64');
+
+/** The arm64 fixture installer (build-fixture.sh OUTDIR arm64), built once and cached. */
+export function ensureArm64FixtureInstaller(): string {
+  execFileSync('bash', [join(REPO_ROOT, 'test', 'fixture', 'build-fixture.sh'), ARM64_FIXTURE_DIR, 'arm64'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return ARM64_FIXTURE_DIR;
+}
+
 /**
  * A working folder qemu can reach under qemu:///system (libvirt's qemu user
  * needs search permission on every parent; mkdtemp folders are private).
