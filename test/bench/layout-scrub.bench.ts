@@ -39,6 +39,7 @@ function populate(disk: string, mounts: Array<[string, string]>, dataBytes: numb
     ),
     'mkdir-p /etc',
     'mkdir-p /usr/bin',
+    'mkdir-p /bin',
     'mkdir-p /var/log/installer',
     'write /etc/os-release "ID=bench\\nPRETTY_NAME=\\"Bench Linux\\"\\n"',
     `write /etc/fstab "${fstab}\\n"`,
