@@ -40579,7 +40579,7 @@ function quietOnBrokenPipe(stdout = process.stdout, stderr = process.stderr) {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _broken_pipe_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4036);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7624);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4313);
 
 
 (0,_broken_pipe_js__WEBPACK_IMPORTED_MODULE_1__/* .quietOnBrokenPipe */ .H)();
@@ -40590,7 +40590,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7624:
+/***/ 4313:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -41721,10 +41721,10 @@ const OPTIONS = [
         key: 'format',
         cli: { long: 'format', short: 'f', arg: 'format' },
         input: 'format',
-        kind: 'choice',
-        choices: ['raw', 'qcow2'],
+        kind: 'choices',
+        choices: ['raw', 'qcow2', 'vmdk', 'vhdx', 'vhd'],
         default: 'raw',
-        help: 'image format',
+        help: 'image format, or a comma-separated list of them, all converted from one install (`qcow2, vmdk`); vmdk is streamOptimized (VMware, OVA), vhd is fixed with its size rounded up to 1 MiB (Azure); the first is the one the boot test boots',
     },
     {
         key: 'image-size',
@@ -41735,7 +41735,12 @@ const OPTIONS = [
         check: (value) => (parseBytes(value) ?? 0) < MIN_IMAGE_SIZE ? 'is too small for a partition table; use at least 1 MiB.' : undefined,
         help: "size of the image's disk, e.g. 4G (legacy binary), '4 GiB', '5 GB'",
     },
-    { key: 'keep-raw', kind: 'boolean', default: 'no', help: 'keep the raw image beside the qcow2' },
+    {
+        key: 'keep-raw',
+        kind: 'boolean',
+        default: 'no',
+        help: 'keep the raw image beside the images of the other formats (when raw is not among them)',
+    },
     {
         key: 'mac',
         cli: { long: 'mac', arg: 'mac' },
@@ -41845,6 +41850,14 @@ const OPTIONS = [
         new: true,
         help: 'make the image safe to clone after the install, as virt-sysprep does: yes (empty the machine ID, remove SSH host keys, ' +
             'DHCP leases, random seed, cloud-init state, shell histories, /tmp, package caches), check (only report them) or no',
+    },
+    {
+        key: 'previous-manifest',
+        cli: { long: 'previous-manifest', arg: 'manifest' },
+        input: 'previous-manifest',
+        kind: 'uri',
+        new: true,
+        help: "an earlier build's <image>-<date>.manifest.json (a path or an http(s) URL): the build writes <image>-<date>.changes, the packages added, removed, upgraded and downgraded since, and the image's size change (the action keeps the last manifest of each image in the Actions cache and uses it when this is unset)",
     },
     {
         key: 'compress',
@@ -41977,6 +41990,12 @@ function valueProblem(entry, text) {
             if (!(entry.choices ?? []).includes(value))
                 return `'${value}' is not one of ${(entry.choices ?? []).join(', ')}.`;
             break;
+        case 'choices': {
+            const problem = choicesProblem(entry.choices ?? [], value);
+            if (problem !== undefined)
+                return problem;
+            break;
+        }
         case 'size': {
             const problem = sizeProblem(value);
             if (problem !== undefined)
@@ -42017,6 +42036,26 @@ function valueProblem(entry, text) {
     }
     return undefined;
 }
+/** The items of a comma-separated list of choices, trimmed (empty items kept, for the check to name). */
+function listItems(value) {
+    return value.split(',').map((item) => item.trim());
+}
+/** What is wrong with a comma-separated list of choices: an empty item, one not accepted, one given twice. */
+function choicesProblem(choices, value) {
+    const items = listItems(value);
+    const accepted = `one or more of ${choices.join(', ')}, separated by commas`;
+    if (items.some((item) => item === ''))
+        return `'${value}' has an empty item; give ${accepted}.`;
+    const unknown = items.find((item) => !choices.includes(item));
+    if (unknown !== undefined) {
+        const where = items.length > 1 ? ` (in '${value}')` : '';
+        return `'${unknown}'${where} is not one of ${choices.join(', ')}.`;
+    }
+    const twice = items.find((item, index) => items.indexOf(item) !== index);
+    if (twice !== undefined)
+        return `'${value}' names ${twice} twice; name each once.`;
+    return undefined;
+}
 /** The name of the option at a door: `--format`, `Input 'format'`, `file:3: [img] format`. */
 function doorLabel(entry, door) {
     if ('flag' in door)
@@ -42033,7 +42072,7 @@ function badValueMessage(entry, door, problem) {
 function flagHelp(entry) {
     const notes = [];
     if (entry.choices)
-        notes.push(`one of ${entry.choices.join(', ')}`);
+        notes.push(`${entry.kind === 'choices' ? 'one or more of' : 'one of'} ${entry.choices.join(', ')}`);
     const fallback = entry.defaultDoc ?? (entry.kind === 'boolean' ? undefined : entry.default);
     if (fallback)
         notes.push(`default: ${fallback}`);
@@ -42474,6 +42513,9 @@ class SectionReader {
     choice(key) {
         return this.text(key);
     }
+    choices(key) {
+        return listItems(this.text(key));
+    }
     bytes(key) {
         return parseBytes(this.text(key));
     }
@@ -42527,12 +42569,14 @@ function resolveImageSpec(config, image, context) {
         outputDir: context.outputDir,
         // Per architecture: the aarch64 installer is another kernel under the same file names.
         cacheDir: (0,external_node_path_.join)((0,external_node_path_.resolve)(expandHome(options.cache_dir ?? defaultCacheDir())), `${image}${archSuffix(archFirmware.arch)}`),
-        format: read.choice('format'),
-        imageSize: read.bytes('image-size'),
+        format: read.choices('format')[0],
+        formats: read.choices('format'),
+        imageSize: diskSize(read.bytes('image-size'), read.choices('format')),
         ...machine,
         installer: resolveInstaller(options, problem),
         verification: resolveVerification(options, problem, parseSource),
         answerFile: resolveAnswerFile(options, problem),
+        previousManifest: resolvePreviousManifest(options, problem),
         answerDelivery: read.choice('answer-delivery'),
         append: options.append ?? '',
         accelerator: read.choice('accelerator'),
@@ -42557,6 +42601,18 @@ function resolveImageSpec(config, image, context) {
         },
     };
 }
+/**
+ * The raw disk's size: `image-size`, rounded up to a whole MiB when a VHD is
+ * among the formats (Azure takes only VHDs of a whole number of MiB; every
+ * format of one build has the same virtual size).
+ */
+function diskSize(imageSize, formats) {
+    if (!formats.includes('vhd'))
+        return imageSize;
+    return Math.ceil(imageSize / VHD_ALIGNMENT) * VHD_ALIGNMENT;
+}
+/** VHD images for Azure have a virtual size of a whole number of MiB. */
+const VHD_ALIGNMENT = 2 ** 20;
 /** A path that exists must be a folder to be the output folder (one that does not exist fails before the build). */
 function checkOutputFolder(outputDir) {
     let isFolder = true;
@@ -42663,6 +42719,28 @@ function resolveAnswerFile(options, problem) {
     if (!(0,external_node_fs_.statSync)(path).isFile())
         throw problem(kind, `the answer file '${path}' is not a regular file.`);
     return { kind, path };
+}
+/** `previous-manifest`: a path that must be a readable file now, or an http(s) URL (fetched before the build). */
+function resolvePreviousManifest(options, problem) {
+    const value = options['previous-manifest']?.trim();
+    if (value === undefined || value === '')
+        return undefined;
+    const source = parseSource(value, (message) => problem('previous-manifest', message));
+    if (source.scheme === 'rsync') {
+        throw problem('previous-manifest', `'${source.display}' is an rsync: URL; give a path or an http(s) URL.`);
+    }
+    if (source.scheme !== 'file')
+        return source;
+    try {
+        (0,external_node_fs_.accessSync)(source.location, external_node_fs_.constants.R_OK);
+    }
+    catch {
+        throw problem('previous-manifest', `the manifest '${source.location}' does not exist or is not readable.`);
+    }
+    if (!(0,external_node_fs_.statSync)(source.location).isFile()) {
+        throw problem('previous-manifest', `the manifest '${source.location}' is not a regular file.`);
+    }
+    return source;
 }
 /**
  * rsync options that write into the file under its final name while it
@@ -43557,6 +43635,90 @@ function checkFirmware(spec) {
         'Install it (apt-get install ovmf, or dnf install edk2-ovmf), or run with --install-dependencies.');
 }
 //# sourceMappingURL=host-checks.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/reporter.js
+const STEP_TITLES = {
+    fetch: 'Fetch the installer kernel and initrd',
+    disk: 'Create the raw disk',
+    install: 'Run the unattended installer',
+    scrub: 'Read the installed system, remove installer logs, generalise, zero free space',
+    convert: 'Convert to the image formats',
+    checksum: 'Compute the SHA-256',
+    reports: 'Write the package manifest, the SBOM and the checksums',
+    publish: 'Move the finished files into place',
+    'boot-test': 'Boot the finished image',
+    upload: 'Upload',
+    'post-build': 'Run the post-build command',
+};
+/** Lets through at most one message per interval, always the latest. */
+function throttled(intervalMs, emit) {
+    let last = 0;
+    return (message, force = false) => {
+        const now = Date.now();
+        if (force || now - last >= intervalMs) {
+            last = now;
+            emit(message);
+        }
+    };
+}
+//# sourceMappingURL=reporter.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/convert.js
+
+/** qemu-img's name of each format (VHD is its `vpc` driver). */
+const QEMU_FORMAT = {
+    raw: 'raw',
+    qcow2: 'qcow2',
+    vmdk: 'vmdk',
+    vhdx: 'vhdx',
+    vhd: 'vpc',
+};
+/** `qemu-img convert` from the raw disk to one format, with the options each format's consumers need. */
+function convertCommand(ctx, rawPath, outPath, format) {
+    const command = ['qemu-img', 'convert', '-p', '-f', 'raw', '-O', QEMU_FORMAT[format]];
+    switch (format) {
+        case 'qcow2':
+            // Measured with test/bench/convert-flags.bench.ts (qemu-img 7.2, 2 cores,
+            // 4 GiB disk with 200 MiB kept): uncompressed, neither -W nor -m 4/16
+            // changes the time beyond the noise (0.1-0.3 s either way), while -W
+            // allocates the qcow2's clusters out of guest order (10x more extents in
+            // `qemu-img map`), so it is left off. Compressed, -W lets the compression
+            // run on every core: zlib 6.5 -> 4.1 s, zstd 1.2 -> 0.8 s, same size.
+            // -m stays at qemu-img's default of 8 coroutines.
+            if (ctx.spec.compress !== 'none')
+                command.push('-W', '-c', '-o', `compression_type=${ctx.spec.compress}`);
+            break;
+        case 'vmdk':
+            // The one-file, compressed, read-only form that OVA packages and vSphere imports take.
+            command.push('-o', 'subformat=streamOptimized');
+            break;
+        case 'vhd':
+            // Fixed (Azure takes no dynamic VHD), and the virtual size exactly the disk's
+            // (force_size: not rounded to qemu's CHS geometry); the disk is made MiB-aligned.
+            command.push('-o', 'subformat=fixed,force_size=on');
+            break;
+        default:
+            break;
+    }
+    command.push(rawPath, outPath);
+    return command;
+}
+/** `qemu-img convert` to one format, with its progress passed on at a calm rate. */
+async function convertImage(ctx, rawPath, outPath, format) {
+    const progress = throttled(10_000, (message) => ctx.reporter.progress('convert', message));
+    let last = '';
+    await ctx.host.run(convertCommand(ctx, rawPath, outPath, format), {
+        onLine: (line) => {
+            const match = /\((\d+(?:\.\d+)?)\/100%\)/.exec(line);
+            if (!match)
+                return;
+            const percent = Number(match[1]).toFixed(0);
+            if (percent === last)
+                return;
+            last = percent;
+            progress(`${format}: converted ${percent}%`);
+        },
+    });
+}
+//# sourceMappingURL=convert.js.map
 // EXTERNAL MODULE: ./node_modules/@xterm/headless/lib-headless/xterm-headless.js
 var xterm_headless = __nccwpck_require__(9432);
 ;// CONCATENATED MODULE: ./build/src/pipeline/screen.js
@@ -43902,32 +44064,6 @@ async function serveAnswerFile(ctx) {
     };
 }
 //# sourceMappingURL=answer-server.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/reporter.js
-const STEP_TITLES = {
-    fetch: 'Fetch the installer kernel and initrd',
-    disk: 'Create the raw disk',
-    install: 'Run the unattended installer',
-    scrub: 'Read the installed system, remove installer logs, generalise, zero free space',
-    convert: 'Convert to qcow2',
-    checksum: 'Compute the SHA-256',
-    reports: 'Write the package manifest, the SBOM and the checksums',
-    publish: 'Move the finished files into place',
-    'boot-test': 'Boot the finished image',
-    upload: 'Upload',
-    'post-build': 'Run the post-build command',
-};
-/** Lets through at most one message per interval, always the latest. */
-function throttled(intervalMs, emit) {
-    let last = 0;
-    return (message, force = false) => {
-        const now = Date.now();
-        if (force || now - last >= intervalMs) {
-            last = now;
-            emit(message);
-        }
-    };
-}
-//# sourceMappingURL=reporter.js.map
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 ;// CONCATENATED MODULE: ./build/src/pipeline/screenshot.js
@@ -44484,6 +44620,7 @@ async function grantQemuSearch(ctx, diskPath, during = 'the install') {
 
 
 
+
 /** How often the VM's state is asked for, and how often the console is read. */
 const STATE_INTERVAL_MS = 3_000;
 const CONSOLE_INTERVAL_MS = 1_000;
@@ -44526,13 +44663,13 @@ function splitMessages(text) {
 function consoleMatches(expect, text) {
     return expect.test(text) || expect.test(splitMessages(text));
 }
-/** `raw` or `qcow2`, from the file name; the build's format otherwise. */
+/** qemu's name of the image's format, from the file name; the build's first format otherwise. */
 function formatOf(ctx, imagePath) {
-    if (/\.qcow2$/i.test(imagePath))
-        return 'qcow2';
-    if (/\.(raw|img)$/i.test(imagePath))
+    const extension = /\.([a-z0-9]+)$/i.exec(imagePath)?.[1].toLowerCase();
+    if (extension === 'img')
         return 'raw';
-    return ctx.spec.format;
+    const known = Object.keys(QEMU_FORMAT).find((format) => format === extension);
+    return QEMU_FORMAT[known ?? ctx.spec.format];
 }
 function describeExpectations(expect, cloudInit, token) {
     return `the console to show /${expect.source}/${cloudInit ? ` and cloud-init's marker '${CLOUD_INIT_MARKER} ${token}: cloud-init finished'` : ''}`;
@@ -44814,41 +44951,6 @@ async function writeChecksum(ctx, imagePath, checksumPath, finalName = (0,extern
     return digest;
 }
 //# sourceMappingURL=checksum.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/convert.js
-
-function convertCommand(ctx, rawPath, qcow2Path) {
-    const command = ['qemu-img', 'convert', '-p', '-f', 'raw', '-O', 'qcow2'];
-    // Measured with test/bench/convert-flags.bench.ts (qemu-img 7.2, 2 cores,
-    // 4 GiB disk with 200 MiB kept): uncompressed, neither -W nor -m 4/16
-    // changes the time beyond the noise (0.1-0.3 s either way), while -W
-    // allocates the qcow2's clusters out of guest order (10x more extents in
-    // `qemu-img map`), so it is left off. Compressed, -W lets the compression
-    // run on every core: zlib 6.5 -> 4.1 s, zstd 1.2 -> 0.8 s, same size.
-    // -m stays at qemu-img's default of 8 coroutines.
-    if (ctx.spec.compress !== 'none') {
-        command.push('-W', '-c', '-o', `compression_type=${ctx.spec.compress}`);
-    }
-    command.push(rawPath, qcow2Path);
-    return command;
-}
-/** `qemu-img convert -O qcow2`, with its progress passed on at a calm rate. */
-async function convertToQcow2(ctx, rawPath, qcow2Path) {
-    const progress = throttled(10_000, (message) => ctx.reporter.progress('convert', message));
-    let last = '';
-    await ctx.host.run(convertCommand(ctx, rawPath, qcow2Path), {
-        onLine: (line) => {
-            const match = /\((\d+(?:\.\d+)?)\/100%\)/.exec(line);
-            if (!match)
-                return;
-            const percent = Number(match[1]).toFixed(0);
-            if (percent === last)
-                return;
-            last = percent;
-            progress(`converted ${percent}%`);
-        },
-    });
-}
-//# sourceMappingURL=convert.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/disk.js
 /** `qemu-img create -f raw`: a sparse file of the image's size. */
 async function createRawDisk(ctx, path) {
@@ -47335,8 +47437,11 @@ var packageurl_js = __nccwpck_require__(7091);
 function manifestJson(spec, image, inventory) {
     const release = inventory.osRelease;
     const manifest = {
-        image,
+        image: image.name,
         date: spec.date,
+        format: spec.format,
+        // Bytes of the image file: the next build's changes report shows the difference.
+        imageSize: image.size,
         distribution: {
             id: release.ID ?? '',
             release: release.VERSION_ID ?? '',
@@ -47438,7 +47543,318 @@ function checksumLines(files) {
     return files.map((file) => `${file.sha256}  ${(0,external_node_path_.basename)(file.path)}\n`).join('');
 }
 //# sourceMappingURL=manifest.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/version-compare.js
+/**
+ * Package version order as each package manager defines it: dpkg's
+ * (deb-version(7), lib/dpkg/version.c) and rpm's (rpmvercmp in
+ * rpmio/rpmvercmp.c, with epoch and release as rpmVersionCompare does).
+ * Each returns a negative number, 0 or a positive number.
+ */
+const isDigit = (c) => c >= '0' && c <= '9';
+const isAlpha = (c) => (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+/** dpkg's weight of a character: `~` before the end, the end before letters, letters before the rest. */
+function dpkgOrder(c) {
+    if (c === '')
+        return 0;
+    if (isDigit(c))
+        return 0;
+    if (isAlpha(c))
+        return c.charCodeAt(0);
+    if (c === '~')
+        return -1;
+    return c.charCodeAt(0) + 256;
+}
+/** dpkg's verrevcmp: alternating non-digit and digit parts, the digit parts compared as numbers. */
+function dpkgPartCompare(a, b) {
+    let i = 0;
+    let j = 0;
+    const at = (text, index) => text.charAt(index);
+    while (i < a.length || j < b.length) {
+        while ((i < a.length && !isDigit(at(a, i))) || (j < b.length && !isDigit(at(b, j)))) {
+            const difference = dpkgOrder(at(a, i)) - dpkgOrder(at(b, j));
+            if (difference !== 0)
+                return difference;
+            i++;
+            j++;
+        }
+        while (at(a, i) === '0')
+            i++;
+        while (at(b, j) === '0')
+            j++;
+        let firstDifference = 0;
+        while (isDigit(at(a, i)) && isDigit(at(b, j))) {
+            if (firstDifference === 0)
+                firstDifference = a.charCodeAt(i) - b.charCodeAt(j);
+            i++;
+            j++;
+        }
+        if (isDigit(at(a, i)))
+            return 1;
+        if (isDigit(at(b, j)))
+            return -1;
+        if (firstDifference !== 0)
+            return firstDifference;
+    }
+    return 0;
+}
+/** [epoch:]upstream[-revision] as dpkg splits it: the epoch before the first `:`, the revision after the last `-`. */
+function splitDebVersion(version) {
+    const text = version.trim();
+    const colon = text.indexOf(':');
+    const epoch = colon > 0 && /^\d+$/.test(text.slice(0, colon)) ? Number(text.slice(0, colon)) : 0;
+    const rest = colon > 0 ? text.slice(colon + 1) : text;
+    const hyphen = rest.lastIndexOf('-');
+    return hyphen >= 0
+        ? { epoch, upstream: rest.slice(0, hyphen), revision: rest.slice(hyphen + 1) }
+        : { epoch, upstream: rest, revision: '' };
+}
+/** Compare two Debian package versions as `dpkg --compare-versions` does. */
+function compareDebVersions(a, b) {
+    const left = splitDebVersion(a);
+    const right = splitDebVersion(b);
+    if (left.epoch !== right.epoch)
+        return left.epoch - right.epoch;
+    return dpkgPartCompare(left.upstream, right.upstream) || dpkgPartCompare(left.revision, right.revision);
+}
+const isAlnum = (c) => isDigit(c) || isAlpha(c);
+/** One segment from `start`: all digits or all letters. */
+function rpmSegment(text, start, numeric) {
+    let end = start;
+    while (end < text.length && (numeric ? isDigit(text[end]) : isAlpha(text[end])))
+        end++;
+    return text.slice(start, end);
+}
+/** The separators `~` and `^` where one or both strings have them: the result, or undefined to go on. */
+function rpmSeparator(c1, c2) {
+    // `~` sorts before everything, even the end.
+    if (c1 === '~' || c2 === '~') {
+        if (c1 !== '~')
+            return 1;
+        if (c2 !== '~')
+            return -1;
+        return 'next';
+    }
+    // `^` sorts after the end, before anything else.
+    if (c1 === '^' || c2 === '^') {
+        if (c1 === '')
+            return -1;
+        if (c2 === '')
+            return 1;
+        if (c1 !== '^')
+            return 1;
+        if (c2 !== '^')
+            return -1;
+        return 'next';
+    }
+    return undefined;
+}
+/** Two segments of the same kind: numbers by value (leading zeros ignored), letters by byte. */
+function rpmSegmentCompare(one, two, numeric) {
+    if (numeric) {
+        const a = one.replace(/^0+/, '');
+        const b = two.replace(/^0+/, '');
+        if (a.length !== b.length)
+            return a.length > b.length ? 1 : -1;
+        return a < b ? -1 : a > b ? 1 : 0;
+    }
+    return one < two ? -1 : one > two ? 1 : 0;
+}
+/** rpm's rpmvercmp over one version or release string. */
+function rpmvercmp(a, b) {
+    if (a === b)
+        return 0;
+    let i = 0;
+    let j = 0;
+    while (i < a.length || j < b.length) {
+        while (i < a.length && !isAlnum(a[i]) && a[i] !== '~' && a[i] !== '^')
+            i++;
+        while (j < b.length && !isAlnum(b[j]) && b[j] !== '~' && b[j] !== '^')
+            j++;
+        const separator = rpmSeparator(a.charAt(i), b.charAt(j));
+        if (separator === 'next') {
+            i++;
+            j++;
+            continue;
+        }
+        if (separator !== undefined)
+            return separator;
+        if (i >= a.length || j >= b.length)
+            break;
+        const numeric = isDigit(a[i]);
+        const one = rpmSegment(a, i, numeric);
+        const two = rpmSegment(b, j, numeric);
+        // A numeric segment is newer than an alphabetic one.
+        if (two === '')
+            return numeric ? 1 : -1;
+        const difference = rpmSegmentCompare(one, two, numeric);
+        if (difference !== 0)
+            return difference;
+        i += one.length;
+        j += two.length;
+    }
+    if (i >= a.length && j >= b.length)
+        return 0;
+    return i >= a.length ? -1 : 1;
+}
+/** [epoch:]version[-release] as the manifest writes an rpm package's version. */
+function splitRpmVersion(version) {
+    const match = /^(?:(\d+):)?(.*)$/.exec(version.trim());
+    const rest = match[2];
+    const hyphen = rest.lastIndexOf('-');
+    const epoch = match[1] === undefined ? 0 : Number(match[1]);
+    return hyphen >= 0
+        ? { epoch, version: rest.slice(0, hyphen), release: rest.slice(hyphen + 1) }
+        : { epoch, version: rest };
+}
+/** Compare two rpm EVRs (`[E:]V-R`; a missing epoch is 0) as rpm orders packages. */
+function compareRpmVersions(a, b) {
+    const left = splitRpmVersion(a);
+    const right = splitRpmVersion(b);
+    if (left.epoch !== right.epoch)
+        return left.epoch < right.epoch ? -1 : 1;
+    const byVersion = rpmvercmp(left.version, right.version);
+    if (byVersion !== 0)
+        return byVersion;
+    // As rpm.vercmp (rpm 4.18) does: a missing release compares as an empty one.
+    return rpmvercmp(left.release ?? '', right.release ?? '');
+}
+//# sourceMappingURL=version-compare.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/changes.js
+
+
+const isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+/**
+ * An earlier build's manifest, checked for what the comparison reads: a
+ * JSON object with a `packages` list of objects with string `name`,
+ * `version` and `architecture`. Throws an Error that says what is wrong and
+ * where (the message follows "the previous manifest <source> ").
+ */
+function parseManifest(text, source) {
+    let data;
+    try {
+        data = JSON.parse(text);
+    }
+    catch (error) {
+        throw new Error(`is not JSON (${error.message}); give a <image>-<date>.manifest.json of an earlier build`);
+    }
+    if (!isObject(data) || !Array.isArray(data.packages)) {
+        throw new Error('has no "packages" list; give a <image>-<date>.manifest.json of an earlier build');
+    }
+    const packages = data.packages.map((entry, index) => {
+        if (!isObject(entry) || typeof entry.name !== 'string' || typeof entry.version !== 'string') {
+            throw new Error(`has a package without a string "name" and "version" at packages[${index}]`);
+        }
+        const architecture = typeof entry.architecture === 'string' ? entry.architecture : '';
+        return { name: entry.name, version: entry.version, architecture };
+    });
+    const text_ = (value) => (typeof value === 'string' ? value : '');
+    const size = data.imageSize;
+    return {
+        source,
+        image: text_(data.image),
+        date: text_(data.date),
+        packageManager: text_(data.packageManager),
+        packages,
+        imageSize: typeof size === 'number' && Number.isSafeInteger(size) && size >= 0 ? size : undefined,
+    };
+}
+const keyOf = (entry) => `${entry.name}\u0000${entry.architecture}`;
+const byName = (a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : a.architecture < b.architecture ? -1 : 1;
+/**
+ * The packages added, removed, upgraded and downgraded since the previous
+ * manifest, a package being its name and architecture, versions ordered by
+ * the new system's package manager (dpkg's or rpm's rules).
+ */
+function compareManifests(previous, current) {
+    const compare = current.inventory.packageManager === 'rpm' ? compareRpmVersions : compareDebVersions;
+    const before = new Map(previous.packages.map((entry) => [keyOf(entry), entry]));
+    const now = new Map(current.inventory.packages.map((entry) => [keyOf(entry), entry]));
+    const changes = {
+        previous: {
+            source: previous.source,
+            image: previous.image,
+            date: previous.date,
+            packageCount: previous.packages.length,
+            imageSize: previous.imageSize,
+        },
+        current: { image: current.image, packageCount: now.size, imageSize: current.imageSize },
+        added: [],
+        removed: [],
+        upgraded: [],
+        downgraded: [],
+    };
+    for (const [key, entry] of now) {
+        const old = before.get(key);
+        if (!old) {
+            changes.added.push(entry);
+            continue;
+        }
+        const order = compare(entry.version, old.version);
+        const change = { name: entry.name, architecture: entry.architecture, from: old.version, to: entry.version };
+        if (order > 0)
+            changes.upgraded.push(change);
+        else if (order < 0)
+            changes.downgraded.push(change);
+    }
+    for (const [key, entry] of before)
+        if (!now.has(key))
+            changes.removed.push(entry);
+    for (const list of [changes.added, changes.removed, changes.upgraded, changes.downgraded])
+        list.sort(byName);
+    return changes;
+}
+/** `+16.0 MiB (+1.0 %)`, `-2.0 KiB`, `unchanged`. */
+function sizeDelta(before, after) {
+    const delta = after - before;
+    if (delta === 0)
+        return 'unchanged';
+    const percent = before > 0 ? ` (${delta > 0 ? '+' : ''}${((100 * delta) / before).toFixed(1)} %)` : '';
+    return `${delta > 0 ? '+' : '-'}${formatBytes(Math.abs(delta))}${percent}`;
+}
+/** The image size line: before and after, the difference, and the exact byte counts. */
+function sizeChange(changes) {
+    const before = changes.previous.imageSize;
+    const after = changes.current.imageSize;
+    if (before === undefined)
+        return `${formatBytes(after)} (the previous manifest does not record its image's size)`;
+    return `${formatBytes(before)} -> ${formatBytes(after)}: ${sizeDelta(before, after)} (${before} -> ${after} bytes)`;
+}
+/** `1 added, 0 removed, 2 upgraded, 0 downgraded`. */
+function changeCounts(changes) {
+    return (`${changes.added.length} added, ${changes.removed.length} removed, ` +
+        `${changes.upgraded.length} upgraded, ${changes.downgraded.length} downgraded`);
+}
+/**
+ * `<stem>.changes`: a header, then one section a kind of change, one package
+ * a line, indented: `name architecture version` for added and removed,
+ * `name architecture old -> new` for upgraded and downgraded.
+ */
+function changesText(changes) {
+    const { previous, current } = changes;
+    const lines = [
+        `Changes of ${current.image} since ${previous.image || 'the previous build'}${previous.date ? ` (${previous.date})` : ''}`,
+        `Previous manifest: ${previous.source}`,
+        `Image size: ${sizeChange(changes)}`,
+        `Packages: ${previous.packageCount} -> ${current.packageCount} (${changeCounts(changes)})`,
+    ];
+    const section = (title, rows) => {
+        if (rows.length)
+            lines.push('', `${title}:`, ...rows.map((row) => `  ${row}`));
+    };
+    section('Added', changes.added.map((entry) => `${entry.name} ${entry.architecture} ${entry.version}`));
+    section('Removed', changes.removed.map((entry) => `${entry.name} ${entry.architecture} ${entry.version}`));
+    const moved = (change) => `${change.name} ${change.architecture} ${change.from} -> ${change.to}`;
+    section('Upgraded', changes.upgraded.map(moved));
+    section('Downgraded', changes.downgraded.map(moved));
+    return `${lines.join('\n')}\n`;
+}
+/** The `.changes` file when no comparison could be made (a previous manifest URL that could not be fetched). */
+function noChangesText(image, source, reason) {
+    return `Changes of ${image}: not compared\nPrevious manifest: ${source}\nReason: ${reason}\n`;
+}
+//# sourceMappingURL=changes.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/reports.js
+
 
 
 
@@ -47469,36 +47885,158 @@ async function buildInputs(ctx, installer) {
     return inputs;
 }
 /**
- * Write the image's manifest, package list and CycloneDX SBOM into the
- * staging folder, and the list of every file's SHA-256 that publishImage
- * puts in place last.
+ * Write the image's manifest, package list, CycloneDX SBOM and (with a
+ * previous manifest) what changed into the staging folder, and the list of
+ * every file's SHA-256 that publishImage puts in place last.
  */
 async function writeReports(ctx, staging, paths, outcome) {
     const { spec, host } = ctx;
     const { inventory } = outcome;
     const image = `${spec.stem}.${spec.format}`;
-    const manifest = manifestJson(spec, image, inventory);
-    const packages = packagesText(inventory);
+    const imageSize = (await host.stat(staging.image)).size;
     const inputs = await buildInputs(ctx, outcome.installer);
-    const sbom = sbomJson(spec, { name: image, sha256: outcome.sha256 }, inventory, inputs);
-    await host.writeFile(staging.manifest, manifest, 0o644);
-    await host.writeFile(staging.packages, packages, 0o644);
-    await host.writeFile(staging.sbom, sbom, 0o644);
-    const files = [{ path: paths.image, sha256: outcome.sha256 }];
-    if (paths.raw)
-        files.push({ path: paths.raw, sha256: host.live ? await sha256File(staging.raw) : '' });
-    files.push({ path: paths.manifest, sha256: sha256Of(manifest) }, { path: paths.packages, sha256: sha256Of(packages) }, { path: paths.sbom, sha256: sha256Of(sbom) });
-    await host.writeFile(staging.sums, checksumLines(files), 0o644);
+    const texts = {
+        manifest: manifestJson(spec, { name: image, size: imageSize }, inventory),
+        packages: packagesText(inventory),
+        sbom: sbomJson(spec, { name: image, sha256: outcome.sums[0] }, inventory, inputs),
+    };
+    const changes = describeChanges(ctx, outcome.previous, { image, imageSize, inventory });
+    if (outcome.previous)
+        texts.changes = changes ? changesText(changes) : noChangesTextOf(image, outcome.previous);
+    const count = await writeTexts(ctx, staging, paths, outcome.sums, texts);
     const release = inventory.osRelease;
     const reports = {
         packageCount: inventory.packages.length,
         distribution: release.PRETTY_NAME ?? release.ID ?? '',
         kernel: inventory.kernels.at(-1) ?? '',
+        changes,
     };
-    ctx.reporter.info(`Wrote the manifest (${reports.packageCount} packages), the package list, the SBOM and the checksums of ${files.length} files`);
+    ctx.reporter.info(`Wrote the manifest (${reports.packageCount} packages), the package list, the SBOM${texts.changes ? ', the changes' : ''} and the checksums of ${count} files`);
     return reports;
 }
+function noChangesTextOf(image, previous) {
+    return 'unavailable' in previous ? noChangesText(image, previous.source, previous.unavailable) : '';
+}
+/** The comparison with the previous manifest, logged: the counts, the size change, each package changed. */
+function describeChanges(ctx, previous, current) {
+    if (!previous || !('manifest' in previous))
+        return undefined;
+    const changes = compareManifests(previous.manifest, current);
+    const { reporter } = ctx;
+    reporter.info(`Changes since ${previous.manifest.image || previous.manifest.source}: ${changeCounts(changes)}`);
+    reporter.info(`Image size: ${sizeChange(changes)}`);
+    for (const entry of changes.added)
+        reporter.info(`  added ${entry.name} ${entry.architecture} ${entry.version}`);
+    for (const entry of changes.removed)
+        reporter.info(`  removed ${entry.name} ${entry.architecture} ${entry.version}`);
+    for (const [kind, list] of [
+        ['upgraded', changes.upgraded],
+        ['downgraded', changes.downgraded],
+    ]) {
+        for (const entry of list)
+            reporter.info(`  ${kind} ${entry.name} ${entry.architecture} ${entry.from} -> ${entry.to}`);
+    }
+    return changes;
+}
+/** The texts into the staging folder, then SHA256SUMS over every file to publish; how many it lists. */
+async function writeTexts(ctx, staging, paths, sums, texts) {
+    const { host } = ctx;
+    await host.writeFile(staging.manifest, texts.manifest, 0o644);
+    await host.writeFile(staging.packages, texts.packages, 0o644);
+    await host.writeFile(staging.sbom, texts.sbom, 0o644);
+    const files = paths.images.map((image, index) => ({ path: image.path, sha256: sums[index] }));
+    if (paths.raw)
+        files.push({ path: paths.raw, sha256: host.live ? await sha256File(staging.raw) : '' });
+    files.push({ path: paths.manifest, sha256: sha256Of(texts.manifest) }, { path: paths.packages, sha256: sha256Of(texts.packages) }, { path: paths.sbom, sha256: sha256Of(texts.sbom) });
+    if (texts.changes !== undefined && paths.changes) {
+        await host.writeFile(staging.changes, texts.changes, 0o644);
+        files.push({ path: paths.changes, sha256: sha256Of(texts.changes) });
+    }
+    await host.writeFile(staging.sums, checksumLines(files), 0o644);
+    return files.length;
+}
 //# sourceMappingURL=reports.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/previous-manifest.js
+
+
+
+
+
+
+
+
+
+/** A manifest is a few MB at most; anything much larger is not one. */
+const MAX_MANIFEST_BYTES = 64 * 2 ** 20;
+/**
+ * Read `previous-manifest` before the build creates anything. A path that
+ * cannot be read, or content that is not a manifest (from a path or a URL),
+ * is bad input (UsageError: exit 2): the user named the wrong thing, and
+ * finding out after a long install helps nobody. A URL that cannot be
+ * fetched (server down, 404) only warns: the image is still worth building,
+ * and its `.changes` file says why nothing was compared.
+ */
+async function loadPreviousManifest(source, options) {
+    const where = `previous-manifest: the previous manifest ${source.display}`;
+    let text;
+    if (source.scheme === 'file') {
+        try {
+            text = await (0,external_node_fs_promises_namespaceObject.readFile)(source.location, 'utf8');
+        }
+        catch (error) {
+            throw new UsageError(`${where} cannot be read: ${error.message}`);
+        }
+    }
+    else if (!options.live) {
+        options.reporter.info(`would download the previous manifest ${source.display}`);
+        return { unavailable: 'not downloaded in a dry run', source: source.display };
+    }
+    else {
+        const fetched = await fetchManifest(source, options);
+        if ('unavailable' in fetched) {
+            options.reporter.warning(`${where} could not be downloaded (${fetched.unavailable}): the image is built without a changes report against it`);
+            return { unavailable: fetched.unavailable, source: source.display };
+        }
+        text = fetched.text;
+    }
+    try {
+        const manifest = parseManifest(text, source.display);
+        options.reporter.info(`Previous manifest ${source.display}: ${manifest.image || 'an image'}${manifest.date ? ` of ${manifest.date}` : ''}, ${manifest.packages.length} packages`);
+        return { manifest };
+    }
+    catch (error) {
+        throw new UsageError(`${where} ${error.message}.`);
+    }
+}
+/** GET the manifest into a private temporary folder, with the build's retries; its text, or why not. */
+async function fetchManifest(source, options) {
+    const describe = (error) => redactSecrets(String(error?.message ?? error), secretVariants(source.uri));
+    const dir = await (0,external_node_fs_promises_namespaceObject.mkdtemp)((0,external_node_path_.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory-previous-'));
+    try {
+        const path = (0,external_node_path_.join)(dir, 'manifest.json');
+        const download = options.download ?? downloadFile;
+        await withRetries(() => download(source.location, path, { signal: options.signal, mode: 0o600 }), {
+            isTransient: isTransientHttpFailure,
+            describe,
+            signal: options.signal,
+            onRetry: (reason, attempt, delayMs) => options.reporter.warning(`downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
+        });
+        const content = await (0,external_node_fs_promises_namespaceObject.readFile)(path);
+        if (content.length > MAX_MANIFEST_BYTES) {
+            throw new UsageError(`previous-manifest: ${source.display} is ${content.length} bytes, larger than any manifest; give a <image>-<date>.manifest.json of an earlier build.`);
+        }
+        return { text: content.toString('utf8') };
+    }
+    catch (error) {
+        if (error instanceof UsageError || options.signal?.aborted)
+            throw error;
+        return { unavailable: describe(error) };
+    }
+    finally {
+        await (0,external_node_fs_promises_namespaceObject.rm)(dir, { recursive: true, force: true });
+    }
+}
+//# sourceMappingURL=previous-manifest.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/appliance-tree.js
 
 /** st_mode's file type bits. */
@@ -48411,23 +48949,34 @@ async function removeInstallerLogs(ctx, tree) {
 
 
 
+/** The images of the spec's formats in `dir`. */
+function imageFiles(spec, dir) {
+    return spec.formats.map((format) => {
+        const path = (0,external_node_path_.join)(dir, `${spec.stem}.${format}`);
+        return { format, path, checksum: `${path}.sha256sum` };
+    });
+}
 function outputPaths(spec) {
-    const image = (0,external_node_path_.join)(spec.outputDir, `${spec.stem}.${spec.format}`);
+    const images = imageFiles(spec, spec.outputDir);
     return {
-        image,
-        checksum: `${image}.sha256sum`,
-        raw: spec.format === 'qcow2' && spec.keepRaw ? (0,external_node_path_.join)(spec.outputDir, `${spec.stem}.raw`) : undefined,
+        image: images[0].path,
+        checksum: images[0].checksum,
+        images,
+        // keep-raw: the raw disk beside images of other formats.
+        raw: !spec.formats.includes('raw') && spec.keepRaw ? (0,external_node_path_.join)(spec.outputDir, `${spec.stem}.raw`) : undefined,
         consoleLog: (0,external_node_path_.join)(spec.outputDir, `${spec.stem}.console.log`),
         manifest: (0,external_node_path_.join)(spec.outputDir, `${spec.stem}.manifest.json`),
         packages: (0,external_node_path_.join)(spec.outputDir, `${spec.stem}.packages`),
         sbom: (0,external_node_path_.join)(spec.outputDir, `${spec.stem}.cdx.json`),
+        changes: spec.previousManifest ? (0,external_node_path_.join)(spec.outputDir, `${spec.stem}.changes`) : undefined,
         sums: (0,external_node_path_.join)(spec.outputDir, `${spec.stem}.SHA256SUMS`),
     };
 }
 /** Checks of the output folder: nothing exists under a final name, the folder is writable. */
 function checkOutputs(spec) {
     const paths = outputPaths(spec);
-    for (const path of [paths.image, paths.checksum, paths.raw, ...reportPaths(paths), paths.sums]) {
+    const images = paths.images.flatMap((image) => [image.path, image.checksum]);
+    for (const path of [...images, paths.raw, ...reportPaths(paths), paths.sums]) {
         // lstat: a symlink under a final name counts, even one that points nowhere.
         if (path && (0,external_node_fs_.lstatSync)(path, { throwIfNoEntry: false }) !== undefined) {
             throw new UsageError(`${path} already exists; image-factory never overwrites a finished image. Move it away or build in another folder.`);
@@ -48440,9 +48989,9 @@ function checkOutputs(spec) {
         throw new UsageError(`the output folder ${spec.outputDir} does not exist or is not writable.`);
     }
 }
-/** The reports published beside the image: manifest, package list, SBOM. */
+/** The reports published beside the image: manifest, package list, SBOM, and the changes when compared. */
 function reportPaths(paths) {
-    return [paths.manifest, paths.packages, paths.sbom];
+    return [paths.manifest, paths.packages, paths.sbom, ...(paths.changes ? [paths.changes] : [])];
 }
 /** `.<stem>.partial-XXXXXX` in the output folder: removed with all it holds unless the build publishes. */
 async function openStaging(ctx) {
@@ -48453,14 +49002,17 @@ async function openStaging(ctx) {
     // qemu under qemu:///system runs as its own user and must reach the disk.
     await host.chmod(dir, 0o755);
     const raw = (0,external_node_path_.join)(dir, `${spec.stem}.raw`);
+    const images = imageFiles(spec, dir);
     return {
         dir,
         raw,
-        image: spec.format === 'qcow2' ? (0,external_node_path_.join)(dir, `${spec.stem}.qcow2`) : raw,
-        checksum: (0,external_node_path_.join)(dir, `${spec.stem}.${spec.format}.sha256sum`),
+        image: images[0].path,
+        checksum: images[0].checksum,
+        images,
         manifest: (0,external_node_path_.join)(dir, `${spec.stem}.manifest.json`),
         packages: (0,external_node_path_.join)(dir, `${spec.stem}.packages`),
         sbom: (0,external_node_path_.join)(dir, `${spec.stem}.cdx.json`),
+        changes: (0,external_node_path_.join)(dir, `${spec.stem}.changes`),
         sums: (0,external_node_path_.join)(dir, `${spec.stem}.SHA256SUMS`),
         entry,
     };
@@ -48473,13 +49025,15 @@ async function openStaging(ctx) {
  * before a failure here is removed by the undo registered for it.
  */
 async function publishImage(ctx, staging, paths) {
+    const images = staging.images.map((image, index) => [image, paths.images[index]]);
     const pairs = [
         [staging.raw, paths.raw],
-        [staging.image, paths.image],
+        ...images.map(([from, to]) => [from.path, to.path]),
         [staging.manifest, paths.manifest],
         [staging.packages, paths.packages],
         [staging.sbom, paths.sbom],
-        [staging.checksum, paths.checksum],
+        [staging.changes, paths.changes],
+        ...images.map(([from, to]) => [from.checksum, to.checksum]),
         [staging.sums, paths.sums],
     ];
     const published = [];
@@ -48493,7 +49047,8 @@ async function publishImage(ctx, staging, paths) {
     // Whole: the published files are the user's now.
     for (const entry of published)
         ctx.cleanup.forget(entry);
-    ctx.reporter.info(`Successfully created ${paths.image}`);
+    for (const image of paths.images)
+        ctx.reporter.info(`Successfully created ${image.path}`);
     await ctx.cleanup.release(staging.entry);
 }
 async function publishFile(ctx, from, to) {
@@ -48532,9 +49087,17 @@ class UploadError extends Error {
 }
 /** Target-side folder for an interrupted transfer: never the final name, and the next upload resumes from it. */
 const PARTIAL_DIR = '.rsync-partial';
-/** In upload order: the image first, the reports, its .sha256sum, and the list of every checksum last. */
+/** In upload order: the images first, the reports, their .sha256sum files, and the list of every checksum last. */
 function uploadOrder(files) {
-    return [files.image, ...(files.reports ?? []), files.checksum, ...(files.sums ? [files.sums] : [])];
+    const more = files.more ?? [];
+    return [
+        files.image,
+        ...more.map((entry) => entry.image),
+        ...(files.reports ?? []),
+        files.checksum,
+        ...more.map((entry) => entry.checksum),
+        ...(files.sums ? [files.sums] : []),
+    ];
 }
 /** `a`, `a and b`, `a, b and c`. */
 function listed(names) {
@@ -48678,7 +49241,8 @@ class DestinationUpload {
         const argv = rsyncArgv({
             userArgs: this.destination.args,
             flags: ['--times', `--partial-dir=${PARTIAL_DIR}`],
-            after: this.ctx.spec.format === 'raw' ? ['--sparse'] : [],
+            // Raw and fixed VHD files are mostly holes: sent and written sparse.
+            after: /\.(raw|vhd)$/.test(file) ? ['--sparse'] : [],
             operands: [file, endpoint.uri],
         });
         try {
@@ -48783,6 +49347,7 @@ function asFolder(target) {
 
 
 
+
 /** A build that failed in a step; cleanup has already run. The step's error is the `cause`. */
 class BuildError extends Error {
     step;
@@ -48826,6 +49391,15 @@ async function buildImage(options) {
         checkOutputs(spec);
     if (host.live)
         checkHost(spec);
+    // Read (or downloaded) before anything is created: a bad manifest is bad input.
+    const previous = spec.previousManifest
+        ? await loadPreviousManifest(spec.previousManifest, {
+            reporter,
+            live: host.live,
+            download: options.download,
+            signal: options.signal,
+        })
+        : undefined;
     options.onChecked?.();
     const run = new BuildRun(options, host);
     const { ctx } = run;
@@ -48841,17 +49415,24 @@ async function buildImage(options) {
         };
         await run.step('install', () => installSystem(ctx, install, installer, accelerator));
         const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw, accelerator));
-        if (spec.format === 'qcow2')
-            await run.step('convert', () => convertToQcow2(ctx, staging.raw, staging.image));
-        const sha256 = await run.step('checksum', () => writeChecksum(ctx, staging.image, staging.checksum, `${spec.stem}.${spec.format}`));
-        const reports = await run.step('reports', () => writeReports(ctx, staging, paths, { sha256, inventory: scrubbed.inventory, installer }));
+        if (spec.formats.some((format) => format !== 'raw'))
+            await run.step('convert', () => convertImages(ctx, staging));
+        const sums = await run.step('checksum', () => writeChecksums(ctx, staging));
+        const sha256 = sums[0];
+        const reports = await run.step('reports', () => writeReports(ctx, staging, paths, { sums, inventory: scrubbed.inventory, installer, previous }));
         // Before anything is published or uploaded: an image that does not boot goes nowhere.
         const boot = spec.bootTest.enabled
             ? await run.step('boot-test', () => bootTest(ctx, staging.image, accelerator))
             : undefined;
         await run.step('publish', () => publishImage(ctx, staging, paths));
-        const result = await run.published(paths, { sha256, accelerator, scrubbed, installer, boot, reports });
-        const upload = { image: paths.image, checksum: paths.checksum, reports: reportPaths(paths), sums: paths.sums };
+        const result = await run.published(paths, { sha256, sums, accelerator, scrubbed, installer, boot, reports });
+        const upload = {
+            image: paths.image,
+            checksum: paths.checksum,
+            more: paths.images.slice(1).map((image) => ({ image: image.path, checksum: image.checksum })),
+            reports: reportPaths(paths),
+            sums: paths.sums,
+        };
         result.uploads = await run.step('upload', () => uploadImage(ctx, upload));
         const postBuild = spec.postBuildCommand;
         if (postBuild)
@@ -48861,6 +49442,20 @@ async function buildImage(options) {
     catch (error) {
         throw await run.fail(error, paths);
     }
+}
+/** Each format but raw, converted from the one raw disk. */
+async function convertImages(ctx, staging) {
+    for (const image of staging.images) {
+        if (image.format !== 'raw')
+            await convertImage(ctx, staging.raw, image.path, image.format);
+    }
+}
+/** Each image's `.sha256sum`; their digests, in the order of the formats. */
+async function writeChecksums(ctx, staging) {
+    const sums = [];
+    for (const image of staging.images)
+        sums.push(await writeChecksum(ctx, image.path, image.checksum));
+    return sums;
 }
 /** The staging folder, and the raw disk in it. */
 async function stageDisk(ctx) {
@@ -48905,6 +49500,17 @@ class BuildRun {
     /** The result of a published image; it stays, and is reported, whatever happens to the upload. */
     async published(paths, outcome) {
         const info = await this.ctx.host.stat(paths.image);
+        const images = [];
+        for (const [index, image] of paths.images.entries()) {
+            const size = index === 0 ? info.size : (await this.ctx.host.stat(image.path)).size;
+            images.push({
+                format: image.format,
+                path: image.path,
+                checksumPath: image.checksum,
+                sha256: outcome.sums[index],
+                size,
+            });
+        }
         this.result = {
             image: `${this.ctx.spec.stem}.${this.ctx.spec.format}`,
             imagePath: paths.image,
@@ -48913,11 +49519,13 @@ class BuildRun {
             diskUsage: info.blocks * 512,
             sha256: outcome.sha256,
             checksumPath: paths.checksum,
+            images,
             rawPath: paths.raw,
             manifestPath: paths.manifest,
             packagesPath: paths.packages,
             sbomPath: paths.sbom,
             checksumsPath: paths.sums,
+            changesPath: paths.changes,
             ...outcome.reports,
             consoleLog: paths.consoleLog,
             accelerator: outcome.accelerator,
@@ -48953,6 +49561,7 @@ class BuildRun {
 //# sourceMappingURL=build.js.map
 ;// CONCATENATED MODULE: ./build/src/cli/describe-result.js
 
+
 /** The finished build in a few lines for the terminal. */
 function describeResult(result) {
     const lines = [
@@ -48960,6 +49569,7 @@ function describeResult(result) {
         `size:        ${formatBytes(result.size)} (${formatBytes(result.diskUsage)} on disk)`,
         `sha256:      ${result.sha256}`,
         `accelerator: ${result.accelerator}`,
+        `firmware:    ${describeFirmware(result.firmware)}`,
         `installer:   ${verifiedLine(result)}`,
         ...(result.bootSeconds !== undefined
             ? [

@@ -32271,7 +32271,7 @@ const STEP_TITLES = {
     disk: 'Create the raw disk',
     install: 'Run the unattended installer',
     scrub: 'Read the installed system, remove installer logs, generalise, zero free space',
-    convert: 'Convert to qcow2',
+    convert: 'Convert to the image formats',
     checksum: 'Compute the SHA-256',
     reports: 'Write the package manifest, the SBOM and the checksums',
     publish: 'Move the finished files into place',
@@ -32441,6 +32441,7 @@ var Input;
     Input["StallTimeout"] = "stall-timeout";
     Input["ZeroFreeSpace"] = "zero-free-space";
     Input["Generalize"] = "generalize";
+    Input["PreviousManifest"] = "previous-manifest";
     Input["Compress"] = "compress";
     Input["BootTest"] = "boot-test";
     Input["InstallDependencies"] = "install-dependencies";
@@ -32462,6 +32463,8 @@ var Output;
     Output["PackagesPath"] = "packages-path";
     Output["SbomPath"] = "sbom-path";
     Output["ChecksumsPath"] = "checksums-path";
+    Output["ChangesPath"] = "changes-path";
+    Output["ImagePaths"] = "image-paths";
     Output["Packages"] = "packages";
     Output["Generalized"] = "generalized";
     Output["Layout"] = "layout";
@@ -32508,8 +32511,8 @@ function isResource(value) {
     const pid = fields.pid;
     if (kind === 'appliance' && pid !== undefined && !(typeof pid === 'string' && /^\d+$/.test(pid)))
         return false;
-    const fieldsPresent = FIELDS[kind].every((field) => typeof fields[field] === 'string' && fields[field] !== '');
-    return fieldsPresent && (kind !== 'domain' || nvramIsTheDomains(fields));
+    const present = FIELDS[kind].every((field) => typeof fields[field] === 'string' && fields[field] !== '');
+    return present && (kind !== 'domain' || nvramIsTheDomains(fields));
 }
 /** A domain's NVRAM, when it has one, is the file libvirt names after it and nothing else: the post step removes it. */
 function nvramIsTheDomains(domain) {
