@@ -84,7 +84,8 @@ describe('install-dependencies: true, for real on this machine', { skip }, () =>
   test('a missing program (guestfish) is installed with apt-get, and the build then uses it', async () => {
     const dir = workDir('setup-apt');
     const { config, image } = writeFixtureConfig(dir, { name: 'action-setup-apt' });
-    execFileSync('apt-get', ['remove', '-y', '-q', 'libguestfs-tools'], {
+    // guestfish is a package of its own, which libguestfs-tools depends on: removing it removes both.
+    execFileSync('apt-get', ['remove', '-y', '-q', 'guestfish', 'libguestfs-tools'], {
       stdio: 'ignore',
       env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
     });
