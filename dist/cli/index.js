@@ -42405,18 +42405,19 @@ function unknownImage(image, knownImages) {
         `${more > 0 ? `, and ${more} more (the ${listed.length} closest to '${image}' are listed)` : ''}.`);
 }
 /**
- * arch (the host's when unset) and the keys derived from it (archKeys), in
- * the image's section unless the section itself sets them: [DEFAULT] holds
- * x86_64's values only for readers that do not set them (Python's configparser).
+ * The keys derived from arch (the host's when unset; archKeys) in the image's
+ * section, where the configuration has them and the section itself does not
+ * set them: [DEFAULT] holds x86_64's values (for readers that do not set them,
+ * Python's configparser), and a configuration without them (the original's)
+ * gets nothing it did not have, so --print-config prints what the original would.
  */
 function setArchKeys(config, image) {
-    if (!config.hasOption(image, 'arch'))
-        config.set(image, 'arch', hostArch());
+    const arch = config.hasOption(image, 'arch') ? config.get(image, 'arch').trim() : hostArch();
     const own = new Set(config.ownKeys(image));
-    for (const [key, value] of Object.entries(archKeys(config.get(image, 'arch').trim()))) {
+    for (const [key, value] of Object.entries(archKeys(arch))) {
         // Ubuntu's keys name its mirror keys: not for a configuration without them.
         const refs = [...value.matchAll(/\$\{([^}]+)\}/g)].map((match) => match[1]);
-        if (!own.has(key) && refs.every((ref) => config.hasOption(image, ref)))
+        if (!own.has(key) && config.hasOption(image, key) && refs.every((ref) => config.hasOption(image, ref)))
             config.set(image, key, value);
     }
 }
