@@ -74,17 +74,35 @@ describe('the action on the fixture installer', () => {
       { operation: 'machine-id', path: '/etc/machine-id', found: 'file', done: 'emptied' },
     );
     assert.ok(run.summary.includes('<h3>Generalisation</h3>'), run.summary);
+    assert.equal(out.arch, 'x86_64');
+    assert.equal(out.firmware, 'bios');
+    assert.deepEqual(JSON.parse(out['image-paths']), [out['image-path']]);
+    // The layout found: the fixture's one ext4 partition on an MBR, mounted at / in the installed system.
+    const layout = JSON.parse(out.layout) as {
+      table: string;
+      filesystems: Array<{ type: string; mountPoint?: string; removedLogs?: string[] }>;
+    };
+    assert.equal(layout.table, 'msdos');
+    assert.deepEqual(
+      layout.filesystems.map((fs) => [fs.type, fs.mountPoint]),
+      [['ext4', '/']],
+    );
+    assert.ok(layout.filesystems[0].removedLogs?.includes('/var/log/installer'), out.layout);
     assert.deepEqual(Object.keys(out).sort(), [
       'accelerator',
+      'arch',
       'cache-hit',
       'checksum-path',
       'checksums-path',
       'console-log',
       'disk-usage',
+      'firmware',
       'format',
       'generalized',
       'image',
       'image-path',
+      'image-paths',
+      'layout',
       'manifest-path',
       'packages',
       'packages-path',
