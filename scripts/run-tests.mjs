@@ -24,20 +24,20 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-/** Seconds each slow file took in CI (a full run, two lanes), to balance the lanes. */
+/** Seconds each slow file took in CI (a full run, two lanes, 2 cores), to balance the lanes. */
 const MEASURED = {
-  'vm/boot-test': 900,
-  'vm/real-installer': 710,
-  'vm/layouts': 600,
-  'vm/build': 400,
-  'vm/arch': 300,
-  'action/installer-cache-v2': 140,
+  'vm/boot-test': 1000,
+  'vm/real-installer': 720,
+  'vm/layouts': 720,
+  'vm/build': 500,
+  'action/installer-cache-v2': 340,
+  'action/installer-cache.test': 250,
+  'vm/arch': 130,
+  'action/build': 130,
   'vm/stall': 80,
-  'action/build': 80,
-  'action/installer-cache.test': 80,
   'vm/upload': 60,
   'vm/untrusted-guest': 50,
-  'action/cancel': 40,
+  'action/cancel': 20,
 };
 const SHORT_FILE = 15;
 

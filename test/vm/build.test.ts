@@ -228,7 +228,7 @@ describe('a build on the fixture installer', () => {
       assert.ok(!diskContains(raw, marker), `'${marker}' of a removed log is still on the disk`);
     assert.match(run.stderr, /All the programs a build needs are installed\./);
     assert.match(run.stderr, /libvirt answers at qemu:\/\/\/system\./);
-    assert.match(run.stderr, /discarded free space/);
+    assert.match(run.stderr, /free space discarded/);
     assert.match(run.stderr, /Content of \/var\/log\/installer\/syslog:/);
     assert.match(run.stderr, /console: fixture-installer/);
     assert.deepEqual(leftovers(dir, stem), []);
@@ -248,13 +248,15 @@ describe('a build on the fixture installer', () => {
       assert.equal(run.code, 0, run.stderr);
       const stem = `${image}-${localDate()}`;
       const qcow2 = join(dir, `${stem}.qcow2`);
-      assert.match(run.stderr, /discarded free space/);
+      assert.match(run.stderr, /free space discarded/);
       if (how === 'zerofree')
         assert.match(
           run.stderr,
-          new RegExp(`WARNING: zerofree cannot zero a ${fs} file system: discarding its free space instead`),
+          new RegExp(
+            `WARNING: zerofree cannot zero a ${fs} file system \\([^)]*\\): discarding its free space instead`,
+          ),
         );
-      assert.doesNotMatch(run.stderr, /Calling (sudo -n )?zerofree/);
+      assert.doesNotMatch(run.stderr, /Calling guestfish --remote=\d+ -- -?zerofree /);
       assert.ok(
         statSync(qcow2).size < (dataMiB / 2) * 1024 * 1024,
         `qcow2 is ${statSync(qcow2).size} bytes: free space was not zeroed`,
@@ -284,7 +286,7 @@ describe('a build on the fixture installer', () => {
       run.stderr.split('\n').filter((line) => / image-factory \[\d+\] /.test(line)).length,
     );
     const qcow2 = join(dir, `${stem}.qcow2`);
-    assert.doesNotMatch(run.stderr, /Calling (sudo -n )?(fstrim|zerofree)/);
+    assert.doesNotMatch(run.stderr, /Calling guestfish --remote=\d+ -- -?(fstrim|zerofree) /);
     // The deleted data is still in the image: the setting does what it says.
     assert.ok(statSync(qcow2).size > dataMiB * 1024 * 1024, `qcow2 is only ${statSync(qcow2).size} bytes`);
     execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: dir });
