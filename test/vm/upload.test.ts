@@ -87,9 +87,18 @@ describe('a build that uploads', () => {
         readdirSync(target)
           .filter((f) => !f.startsWith('.'))
           .sort(),
-        [file, `${file}.sha256sum`],
+        // The image, its checksum, the reports and the checksum list of them all (issue 16's SHA256SUMS).
+        [
+          `${stem}.SHA256SUMS`,
+          `${stem}.cdx.json`,
+          `${stem}.manifest.json`,
+          `${stem}.packages`,
+          file,
+          `${file}.sha256sum`,
+        ],
       );
       execFileSync('sha256sum', ['-c', `${file}.sha256sum`], { cwd: target });
+      execFileSync('sha256sum', ['-c', `${stem}.SHA256SUMS`], { cwd: target });
       assert.equal(
         readFileSync(join(target, `${file}.sha256sum`), 'utf8'),
         readFileSync(join(dir, `${file}.sha256sum`), 'utf8'),
