@@ -36,10 +36,10 @@ const LIST_CHUNK = 64;
 const guest = (path: string): string => `/${path}`;
 
 async function lstatIn(appliance: Appliance, path: string): Promise<{ kind: EntryKind; target: string }> {
-  const stats = parseStats((await appliance.probe('lstatns', guest(path))) ?? '');
+  const stats = parseStats((await appliance.probePath('lstatns', guest(path))) ?? '');
   if (!stats.length || stats[0].ino < 0) return { kind: 'missing', target: '' };
   const kind = kindOfMode(stats[0].mode);
-  return { kind, target: kind === 'link' ? ((await appliance.probe('readlink', guest(path))) ?? '').trim() : '' };
+  return { kind, target: kind === 'link' ? ((await appliance.probePath('readlink', guest(path))) ?? '').trim() : '' };
 }
 
 /** The lstat kinds of a folder's entries: lstatnslist in chunks for plain names, one lstatns for any other. */
@@ -48,7 +48,7 @@ async function kindsIn(appliance: Appliance, dir: string, names: string[]): Prom
   const plain = names.filter((name) => PLAIN_NAME.test(name));
   for (let i = 0; i < plain.length; i += LIST_CHUNK) {
     const chunk = plain.slice(i, i + LIST_CHUNK);
-    const stats = parseStats((await appliance.probe('lstatnslist', guest(dir), chunk.join(' '))) ?? '');
+    const stats = parseStats((await appliance.probePath('lstatnslist', guest(dir), chunk.join(' '))) ?? '');
     chunk.forEach((name, j) => {
       const stat = stats[j];
       if (stat && stat.ino >= 0) entries.push({ name, kind: kindOfMode(stat.mode) });
@@ -74,7 +74,7 @@ export async function applianceTree(ctx: BuildContext, appliance: Appliance, scr
     lstat: (path) => lstatIn(appliance, path),
     async list(dir) {
       const out = hostFile();
-      if ((await appliance.probe('ls0', guest(dir), out)) === undefined) return [];
+      if ((await appliance.probePath('ls0', guest(dir), out)) === undefined) return [];
       const names = (await takeFile(out))
         .toString('utf8')
         .split('\0')
@@ -83,7 +83,7 @@ export async function applianceTree(ctx: BuildContext, appliance: Appliance, scr
     },
     async read(path) {
       const out = hostFile();
-      if ((await appliance.probe('download', guest(path), out)) === undefined) return undefined;
+      if ((await appliance.probePath('download', guest(path), out)) === undefined) return undefined;
       return (await takeFile(out)).toString('utf8');
     },
     async copyOut(path, to) {

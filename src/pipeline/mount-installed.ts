@@ -54,7 +54,8 @@ export async function mountInstalledSystem(
   layout: Layout,
   tree: GuestTree,
 ): Promise<boolean> {
-  const roots = ((await appliance.probe('inspect-os')) ?? '').split('\n').filter((line) => line.trim());
+  // inspect-os finds no system on a disk without one (no error); an error is the appliance failing, not an empty disk.
+  const roots = (await appliance.must('inspect-os')).split('\n').filter((line) => line.trim());
   if (!roots.length) {
     const candidates = layout.filesystems.filter((fs) => ROOT_TYPES.has(fs.type));
     if (candidates.length !== 1) {

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { ImageSpec } from '../../src/config/image-spec.js';
 import type { FileInfo } from '../../src/host/host.js';
-import { RecordingHost, type HostCall, type RecordingPlan } from '../../src/host/recording-host.js';
+import { RecordingHost, type HostCall, type PlannedAnswer, type RecordingPlan } from '../../src/host/recording-host.js';
 import { bootTest } from '../../src/pipeline/boot-test.js';
 import { BuildError, buildImage } from '../../src/pipeline/build.js';
 import { installSystem } from '../../src/pipeline/install.js';
@@ -122,6 +122,7 @@ describe('the scrub step on the recording host', () => {
       `${GF} part-to-partnum /dev/sda1`,
       `${GF} blockdev-getsize64 /dev/sda1`,
       `${GF} list-filesystems`,
+      `${GF} inspect-os`,
       `${GF} inspect-get-mountpoints /dev/sda1`,
       `${GF} mount /dev/sda1 /`,
       `${GF} rm-rf /root/anaconda-ks.cfg`,
@@ -304,6 +305,31 @@ describe('the scrub step on the recording host', () => {
     );
     assert.deepEqual(await ctx.cleanup.unwind(), []);
     assert.ok(recording?.commands().includes(`${GF} exit`));
+    assert.deepEqual(recording?.leftovers(), []);
+  });
+});
+
+describe('the scrub step when the appliance fails a path probe', () => {
+  test('a listing that fails for a reason other than a missing path fails the scrub; the logs are never taken as absent', async () => {
+    const root = guestTree('scrub-probe-error');
+    const plan = scrubPlan(root);
+    const ioError: PlannedAnswer = {
+      match: (argv) => argv[0] === 'guestfish' && argv.includes('-lstatnslist') && argv.includes('/var/log'),
+      respond: () => ({
+        exitCode: 0,
+        lastLines: ['libguestfs: error: lstatnslist: /var/log: Input/output error'],
+      }),
+    };
+    const { ctx, recording } = testContext(spec(), {
+      recording: { ...plan, answers: [ioError, ...(plan.answers ?? [])] },
+      uid: 0,
+    });
+    await assert.rejects(
+      scrubImage(ctx, DISK),
+      /lstatnslist \/var\/log .* failed in the appliance: lstatnslist: \/var\/log: Input\/output error/,
+    );
+    assert.deepEqual(await ctx.cleanup.unwind(), []);
+    assert.ok(!recording?.commands().includes(`${GF} rm-rf /var/log/installer`));
     assert.deepEqual(recording?.leftovers(), []);
   });
 });

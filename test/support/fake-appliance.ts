@@ -104,7 +104,9 @@ function answer(
           .join(''),
       );
     case 'lstatns':
-      return existsSync(at(args[0])) || isLink(at(args[0])) ? out(stat(at(args[0]))) : failed(command, 'No such file');
+      return existsSync(at(args[0])) || isLink(at(args[0]))
+        ? out(stat(at(args[0])))
+        : failed(command, `${args[0]}: No such file or directory`);
     case 'lstatnslist':
       return out(
         args[1]
@@ -126,7 +128,7 @@ function answer(
         );
         return {};
       } catch {
-        return failed(command, 'not a directory');
+        return failed(command, `opendir: ${args[0]}: Not a directory`);
       }
     case 'download':
       try {
@@ -135,7 +137,7 @@ function answer(
         else writeFileSync(args[1], content);
         return {};
       } catch {
-        return failed(command, 'cannot open');
+        return failed(command, `${args[0]}: No such file or directory`);
       }
     case 'rm-rf':
       rmSync(at(args[0]), { recursive: true, force: true });

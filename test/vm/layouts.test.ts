@@ -141,6 +141,6 @@ describe("today's layouts, scrubbed in the appliance", () => {
       ['mount-options', 'ro,subvol=@', '/dev/sda1', '/'],
       ['exists', '/var/log/installer'],
     ]);
-    assert.equal(out, `${found[0].uuid}\nfalse\n`);
+    assert.equal(out, `${found[0].uuid}\nfalse\n`, run.stderr);
   });
 });
