@@ -15,9 +15,10 @@
 // so on a machine with two cores or more the slow tiers run as TEST_LANES
 // (default 2) runners side by side, each file in exactly one lane, each lane
 // with a temporary folder of its own (TMPDIR), so that a test's look for
-// leftovers sees its own lane only. Files go to lanes longest first, by the
-// durations measured below; a file not listed counts as SHORT_FILE seconds.
-// Each line of a lane's output starts with its number.
+// leftovers sees its own lane only. Each file runs in a test process of its
+// own; a free lane takes the longest file left, by the durations measured
+// below (a file not listed counts as SHORT_FILE seconds). Each line of a
+// lane's output starts with its number; at the end, each file's seconds.
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -26,17 +27,17 @@ import { createInterface } from 'node:readline';
 
 /** Seconds each slow file took in CI (a full run, two lanes, 2 cores), to balance the lanes. */
 const MEASURED = {
-  'vm/boot-test': 1000,
-  'vm/real-installer': 720,
-  'vm/layouts': 720,
-  'vm/build': 500,
+  'vm/layouts': 710,
+  'vm/boot-test': 660,
+  'vm/real-installer': 540,
+  'vm/build': 430,
   'action/installer-cache-v2': 340,
   'action/installer-cache.test': 250,
-  'vm/arch': 130,
-  'action/build': 130,
-  'vm/stall': 80,
-  'vm/upload': 60,
-  'vm/untrusted-guest': 50,
+  'vm/upload': 230,
+  'vm/stall': 140,
+  'action/build': 125,
+  'vm/arch': 85,
+  'vm/untrusted-guest': 80,
   'action/cancel': 20,
 };
 const SHORT_FILE = 15;
@@ -70,23 +71,13 @@ const seconds = (file) => {
   return key ? MEASURED[key] : SHORT_FILE;
 };
 
-/** Split files into `count` lanes, longest first, each to the lane with the least so far. */
-function lanesOf(files, count) {
-  const lanes = Array.from({ length: count }, () => ({ files: [], seconds: 0 }));
-  for (const file of [...files].sort((a, b) => seconds(b) - seconds(a))) {
-    const lane = lanes.reduce((least, next) => (next.seconds < least.seconds ? next : least));
-    lane.files.push(file);
-    lane.seconds += seconds(file);
-  }
-  return lanes.filter((lane) => lane.files.length > 0);
-}
+/** A file's run: its lane, its seconds and its exit status. */
+const runs = [];
 
-function runLane(number, files) {
-  const dir = mkdtempSync(join(tmpdir(), `test-lane-${number}.`));
-  // As /tmp: the tests' normal users and libvirt's qemu user reach their own folders in it.
-  chmodSync(dir, 0o1777);
-  console.log(`[lane ${number}] TMPDIR=${dir}: ${files.map((file) => file.replace('build/test/', '')).join(' ')}`);
-  const child = spawn(process.execPath, testArgs(1, files), {
+/** Run one file with the lane's TMPDIR; each output line prefixed with the lane's number. */
+function runFile(number, dir, file) {
+  const started = Date.now();
+  const child = spawn(process.execPath, testArgs(1, [file]), {
     env: { ...process.env, TMPDIR: dir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -95,11 +86,39 @@ function runLane(number, files) {
   }
   return new Promise((resolve) => {
     child.on('close', (code) => {
-      rmSync(dir, { recursive: true, force: true });
-      console.log(`[lane ${number}] finished: exit code ${code}`);
+      const run = { file: file.replace('build/test/', ''), lane: number, seconds: (Date.now() - started) / 1000, code };
+      runs.push(run);
+      console.log(`[lane ${number}] ${run.file}: exit code ${code} after ${run.seconds.toFixed(0)} s`);
       resolve(code ?? 1);
     });
   });
+}
+
+/**
+ * A lane: takes the longest file left from the shared queue whenever it is
+ * free, so a lane that finishes early takes more (a measured duration that is
+ * off costs little).
+ */
+async function runLane(number, queue) {
+  const dir = mkdtempSync(join(tmpdir(), `test-lane-${number}.`));
+  // As /tmp: the tests' normal users and libvirt's qemu user reach their own folders in it.
+  chmodSync(dir, 0o1777);
+  console.log(`[lane ${number}] TMPDIR=${dir}`);
+  let status = 0;
+  for (let file = queue.shift(); file; file = queue.shift()) {
+    if ((await runFile(number, dir, file)) !== 0) status = 1;
+  }
+  rmSync(dir, { recursive: true, force: true });
+  console.log(`[lane ${number}] finished: exit code ${status}`);
+  return status;
+}
+
+/** Each slow file's seconds and lane, longest first: the figures MEASURED is updated from. */
+function printDurations() {
+  console.log('seconds per file (lane):');
+  for (const run of [...runs].sort((a, b) => b.seconds - a.seconds)) {
+    console.log(`  ${run.seconds.toFixed(0).padStart(6)}  ${run.file} (${run.lane})${run.code === 0 ? '' : ' FAILED'}`);
+  }
 }
 
 const only = process.argv.slice(2);
@@ -121,7 +140,10 @@ const alone = files.filter((file) => ALONE.some((part) => file.includes(part)));
 const rest = files.filter((file) => !fast.includes(file) && !alone.includes(file));
 const laneCount = Math.max(1, Math.min(Number(process.env.TEST_LANES ?? 2), availableParallelism()));
 const statuses = [runInline(availableParallelism(), fast), runInline(1, alone)];
-statuses.push(...(await Promise.all(lanesOf(rest, laneCount).map((lane, i) => runLane(i + 1, lane.files)))));
+const queue = [...rest].sort((a, b) => seconds(b) - seconds(a));
+const lanes = Array.from({ length: Math.min(laneCount, queue.length) }, (_, i) => runLane(i + 1, queue));
+statuses.push(...(await Promise.all(lanes)));
+printDurations();
 const failed = statuses.some((status) => status !== 0);
 console.log(failed ? 'some tests failed: see the ✖ lines above' : 'every test passed');
 process.exit(failed ? 1 : 0);
