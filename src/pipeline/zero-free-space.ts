@@ -37,7 +37,9 @@ async function trim(ctx: BuildContext, appliance: Appliance, fs: FilesystemInfo,
   const after = await allocated(ctx, disk);
   await appliance.must('umount-all');
   if (reply.ok && after < before) {
-    fs.action = `free space discarded${subvolumes}: the raw file shrank by ${formatBytes(before - after)}`;
+    // A dry run's sizes are planned, not measured: it names no figure.
+    const shrank = ctx.host.live ? `: the raw file shrank by ${formatBytes(before - after)}` : '';
+    fs.action = `free space discarded${subvolumes}${shrank}`;
     ctx.reporter.info(`${fs.device} (${fs.type}): ${fs.action}`);
     return true;
   }
