@@ -14,7 +14,12 @@ import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { checkKickstart, kickstartPackages } from '../support/kickstart-check.js';
+import {
+  type KickstartArch,
+  checkKickstart,
+  expandPreIncludes,
+  kickstartPackages,
+} from '../support/kickstart-check.js';
 
 const DATA_DIR = join(process.cwd(), 'data');
 const CONF = join(DATA_DIR, 'image-factory.conf');
@@ -49,6 +54,17 @@ function answerFiles(): Record<Kind, string[]> {
 }
 
 const FILES = answerFiles();
+
+/** The guest architectures every shipped image builds for. */
+const ARCHES: KickstartArch[] = ['x86_64', 'aarch64'];
+
+/** The boot loader and partitions of the Kickstart files before they varied by architecture. */
+const X86_64_KICKSTART_LINES = [
+  'bootloader --timeout=1 --append="console=tty0 console=ttyS0,115200n8"',
+  'part biosboot --fstype=biosboot --size=1',
+  'part /boot/efi --fstype=efi --size=200',
+  'part / --fstype=ext4 --size=1024 --grow',
+];
 
 /** Packages every image gets. */
 const REQUIRED_PACKAGES = ['qemu-guest-agent', 'cloud-init'];
@@ -223,9 +239,24 @@ describe('preseed files', () => {
 
 // ---------------------------------------------------------------- Kickstart
 
-function checkKickstartFile(file: string): string[] {
-  const report = checkKickstart(readFileSync(file, 'utf8'));
-  const problems = [...report.problems];
+/** The Kickstart file as anaconda reads it on `arch`: its %pre run, its %include files in place. */
+function kickstartOn(file: string, arch: KickstartArch): { text: string; problems: string[] } {
+  return expandPreIncludes(readFileSync(file, 'utf8'), arch);
+}
+
+/** The lines of the commands `names` that anaconda reads on `arch`, %include files in place. */
+function commandLines(file: string, arch: KickstartArch, ...names: string[]): string[] {
+  const { text } = kickstartOn(file, arch);
+  const lines = text.split('\n');
+  return checkKickstart(text, arch)
+    .commands.filter((command) => names.includes(command.name))
+    .map((command) => lines[command.line - 1].trim());
+}
+
+function checkKickstartFile(file: string, arch: KickstartArch = 'x86_64'): string[] {
+  const expanded = kickstartOn(file, arch);
+  const report = checkKickstart(expanded.text, arch);
+  const problems = [...expanded.problems, ...report.problems];
   const packages = kickstartPackages(report);
   for (const wanted of ['@core', 'openssh-server', ...REQUIRED_PACKAGES, 'cloud-utils-growpart']) {
     if (!packages.includes(wanted)) problems.push(`%packages lacks ${wanted}`);
@@ -243,8 +274,21 @@ function checkKickstartFile(file: string): string[] {
 describe('Kickstart files', () => {
   it('are the answer files of some images', () => assert.ok(FILES.kickstart.length > 0));
   for (const file of FILES.kickstart) {
-    it(`${basename(file)} passes the structural check and makes the expected image`, () => {
-      assert.deepEqual(checkKickstartFile(file), []);
+    for (const arch of ARCHES) {
+      it(`${basename(file)} passes the structural check and makes the expected ${arch} image`, () => {
+        assert.deepEqual(checkKickstartFile(file, arch), []);
+      });
+    }
+    it(`${basename(file)} gives x86_64 the boot loader and partitions it always had`, () => {
+      assert.deepEqual(commandLines(file, 'x86_64', 'bootloader', 'part'), X86_64_KICKSTART_LINES);
+    });
+    it(`${basename(file)} gives aarch64 no BIOS boot partition and the ttyAMA0 console`, () => {
+      assert.deepEqual(
+        commandLines(file, 'aarch64', 'bootloader', 'part'),
+        X86_64_KICKSTART_LINES.filter((line) => !line.startsWith('part biosboot')).map((line) =>
+          line.replace('console=ttyS0,', 'console=ttyAMA0,'),
+        ),
+      );
     });
   }
 
@@ -266,7 +310,26 @@ describe('Kickstart files', () => {
     ['a command given twice', (t) => t.replace(/^poweroff$/m, 'poweroff\npoweroff'), /already given/],
     ['no cloud-init', (t) => t.replace(/^cloud-init$/m, ''), /%packages lacks cloud-init/],
     ['an unterminated quote', (t) => t.replace('115200n8"', '115200n8'), /unterminated/],
+    [
+      'a %pre that does not write the include',
+      (t) => t.replace('cat > /tmp/arch.ks', 'cat > /tmp/other.ks'),
+      /no %pre section wrote it/,
+    ],
+    ['a failing %pre', (t) => t.replace(/\nfi\n%end/, '\nfi\nfalse\n%end'), /%pre fails/],
   ];
+  const aarch64Cases: Array<[string, (text: string) => string, RegExp]> = [
+    ['a BIOS boot partition', (t) => t.replace("-e '/^part biosboot /d' ", ''), /a partition for 'biosboot'/],
+    ['the PC serial console', (t) => t.replace(" -e 's/console=ttyS0,/console=ttyAMA0,/'", ''), /lack console=ttyAMA0/],
+  ];
+  for (const [what, edit, expected] of aarch64Cases) {
+    it(`the aarch64 check fails on ${what}`, () => {
+      const problems = checkKickstartFile(brokenCopy(sample, edit), 'aarch64');
+      assert.ok(
+        problems.some((problem) => expected.test(problem)),
+        `expected ${expected} among: ${JSON.stringify(problems)}`,
+      );
+    });
+  }
   for (const [what, edit, expected] of cases) {
     it(`the check fails on ${what}`, () => {
       const problems = checkKickstartFile(brokenCopy(sample, edit));
