@@ -10,7 +10,16 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -19,6 +28,7 @@ import {
   checkKickstart,
   expandPreIncludes,
   kickstartPackages,
+  SERIAL_CONSOLE,
 } from '../support/kickstart-check.js';
 
 const DATA_DIR = join(process.cwd(), 'data');
@@ -353,7 +363,55 @@ function path(...names: string[]): string {
   return `//${names.map((name) => `*[local-name()='${name}']`).join('/')}`;
 }
 
-function checkAutoyast(file: string): string[] {
+/** A folder with a `uname` that answers `arch` to -m, to put first in PATH. */
+function fakeUname(arch: KickstartArch): string {
+  const bin = join(scratch, `uname-${arch}`);
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(join(bin, 'uname'), `#!/bin/sh\nif [ "$1" = -m ]; then echo ${arch}; else echo Linux; fi\n`, {
+    mode: 0o755,
+  });
+  return bin;
+}
+
+/** Run a shell script with the fake `uname` of `arch`; its exit status and error output. */
+function runOn(arch: KickstartArch, script: string): { status: number | null; stderr: string } {
+  return spawnSync('sh', ['-c', script], {
+    encoding: 'utf8',
+    env: { ...process.env, PATH: `${fakeUname(arch)}:${process.env.PATH ?? '/usr/bin:/bin'}` },
+  });
+}
+
+/**
+ * The profile YaST goes on with on `arch`: its pre-scripts run (with
+ * /tmp/profile in a scratch folder, holding the profile as autoinst.xml),
+ * then /tmp/profile/modified.xml if one of them wrote it, else the profile.
+ */
+function yastProfileOn(file: string, arch: KickstartArch): string {
+  const dir = mkdtempSync(join(scratch, `profile-${arch}-`));
+  copyFileSync(file, join(dir, 'autoinst.xml'));
+  const count = Number(xpath(file, `count(${path('scripts', 'pre-scripts', 'script')})`));
+  for (let i = 1; i <= count; i += 1) {
+    const source = xpath(file, `string((${path('scripts', 'pre-scripts', 'script')})[${i}]/*[local-name()='source'])`);
+    const run = runOn(arch, source.split('/tmp/profile/').join(`${dir}/`));
+    assert.equal(run.status, 0, `pre-script ${i} of ${basename(file)} fails on ${arch}: ${run.stderr}`);
+  }
+  return existsSync(join(dir, 'modified.xml')) ? join(dir, 'modified.xml') : join(dir, 'autoinst.xml');
+}
+
+/** The partitions of the cloud layout by architecture: partition_id, file system, mount point ('' for none). */
+const YAST_LAYOUTS: Record<KickstartArch, Array<[string, string, string, string]>> = {
+  x86_64: [
+    ['263', '', '', 'BIOS boot'],
+    ['259', 'vfat', '/boot/efi', 'the EFI system partition'],
+    ['', 'ext4', '/', 'ext4 on /'],
+  ],
+  aarch64: [
+    ['259', 'vfat', '/boot/efi', 'the EFI system partition'],
+    ['', 'ext4', '/', 'ext4 on /'],
+  ],
+};
+
+function checkAutoyast(file: string, arch: KickstartArch = 'x86_64'): string[] {
   const lint = spawnSync('xmllint', ['--noout', file], { encoding: 'utf8' });
   if (lint.error) return [`cannot run xmllint (apt-get install libxml2-utils): ${lint.error.message}`];
   if (lint.status !== 0) return [`xmllint: not well-formed XML: ${lint.stderr.trim()}`];
@@ -363,20 +421,25 @@ function checkAutoyast(file: string): string[] {
   if (xpath(file, `string(${path('partitioning', 'drive', 'disklabel')})`) !== 'gpt')
     problems.push('partitioning/drive/disklabel is not gpt: the cloud layout is GPT');
   const partitions = Number(xpath(file, `count(${path('partitioning', 'drive', 'partitions', 'partition')})`));
-  if (partitions !== 3) problems.push(`${partitions} partitions; the layout has 3 (BIOS boot, ESP, /)`);
-  // What each partition must be, in order: BIOS boot (id 263), EFI system (id 259, vfat), ext4 on /.
-  const expected = ['263  ', '259 vfat /boot/efi', ' ext4 /'];
+  // What each partition must be, in order (the root partition's id is YaST's choice), and numbered 1, 2, ...
+  const layout = YAST_LAYOUTS[arch];
+  if (partitions !== layout.length)
+    problems.push(
+      `${partitions} partitions; the ${arch} layout has ${layout.length} (${layout.map((p) => p[3]).join(', ')})`,
+    );
   for (let i = 1; i <= partitions; i += 1) {
     const partition = `(${path('partitioning', 'drive', 'partitions', 'partition')})[${i}]`;
     const field = (name: string): string => xpath(file, `string(${partition}/*[local-name()='${name}'])`);
     const filesystem = field('filesystem');
     const mount = field('mount');
     const id = field('partition_id');
+    const [wantedId, wantedFs, wantedMount, what] = layout[i - 1] ?? ['?', '?', '?', 'in the layout'];
     if (filesystem === 'swap' || mount === 'swap') problems.push('a swap partition; the image must have none');
-    else if (`${i === 3 ? '' : id} ${filesystem} ${mount}` !== expected[i - 1])
+    else if ((wantedId !== '' && id !== wantedId) || filesystem !== wantedFs || mount !== wantedMount)
       problems.push(
-        `partition ${i} is ${filesystem || 'no filesystem'} on ${mount || 'nothing'} (id ${id || 'none'}), not ${['BIOS boot', 'the EFI system partition', 'ext4 on /'][i - 1] ?? 'in the layout'}`,
+        `partition ${i} is ${filesystem || 'no filesystem'} on ${mount || 'nothing'} (id ${id || 'none'}), not ${what}`,
       );
+    if (field('partition_nr') !== String(i)) problems.push(`partition ${i} has partition_nr ${field('partition_nr')}`);
   }
 
   const mode = (name: string): string => xpath(file, `string(${path('general', 'mode', name)})`);
@@ -392,7 +455,11 @@ function checkAutoyast(file: string): string[] {
   if (!secondStage && mode('final_halt') !== 'true') problems.push('general/mode/final_halt is not true');
 
   const append = xpath(file, `string(${path('bootloader', 'global', 'append')})`);
-  if (!/(^|\s)console=ttyS0(,|\s|$)/.test(append)) problems.push('bootloader/global/append lacks console=ttyS0');
+  for (const [name, wanted] of Object.entries(SERIAL_CONSOLE).map(([a, n]) => [n, a === arch] as const)) {
+    const named = new RegExp(`(^|\\s)console=${name}(,|\\s|$)`).test(append);
+    if (wanted && !named) problems.push(`bootloader/global/append lacks console=${name}`);
+    if (!wanted && named) problems.push(`bootloader/global/append names console=${name}, which ${arch} does not have`);
+  }
 
   const rootPassword = xpath(
     file,
@@ -418,6 +485,36 @@ describe('AutoYaST profiles', () => {
   for (const file of FILES.yast) {
     it(`${basename(file)} is well-formed and makes the expected image`, () => {
       assert.deepEqual(checkAutoyast(file), []);
+    });
+    for (const arch of ARCHES) {
+      it(`${basename(file)} after its pre-scripts makes the expected ${arch} image`, () => {
+        assert.deepEqual(checkAutoyast(yastProfileOn(file, arch), arch), []);
+      });
+    }
+    it(`${basename(file)} is left as it is on x86_64`, () => {
+      assert.equal(readFileSync(yastProfileOn(file, 'x86_64'), 'utf8'), readFileSync(file, 'utf8'));
+    });
+  }
+  const aarch64Cases: Array<[string, (text: string) => string, RegExp]> = [
+    [
+      'a pre-script that keeps the BIOS boot partition',
+      (t) => t.replace(/-e '\/\^ \*<!-- BIOS boot partition[^\n]*\n\s*/, ''),
+      /3 partitions/,
+    ],
+    ['a pre-script that keeps ttyS0', (t) => t.replace(/\n\s*-e '\/\^ \*<append>[^\n]*/, ''), /lacks console=ttyAMA0/],
+    [
+      'a pre-script that keeps the numbers',
+      (t) => t.replace(/\n\s*-e '\/\^ \*<partition_nr [^\n]*/g, ''),
+      /partition_nr/,
+    ],
+  ];
+  for (const [what, edit, expected] of aarch64Cases) {
+    it(`the aarch64 check fails on ${what}`, () => {
+      const problems = checkAutoyast(yastProfileOn(brokenCopy(FILES.yast[0], edit), 'aarch64'), 'aarch64');
+      assert.ok(
+        problems.some((problem) => expected.test(problem)),
+        `expected ${expected} among: ${JSON.stringify(problems)}`,
+      );
     });
   }
 
