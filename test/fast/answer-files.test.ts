@@ -588,6 +588,33 @@ type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
+const YAML_SECTION =
+  'import sys, yaml\nwith open(sys.argv[1], encoding="utf-8") as f:\n    data = yaml.safe_load(f)\nwith open(sys.argv[2], "w", encoding="utf-8") as f:\n    yaml.safe_dump(data["autoinstall"], f)\n';
+
+/**
+ * The autoinstall configuration subiquity goes on with on `arch`: the file
+ * as /autoinstall.yaml (the whole file, or only its autoinstall: mapping, as
+ * older subiquity writes it), in a scratch folder; its early-commands run
+ * with the fake `uname`; then that file read again.
+ */
+function autoinstallOn(file: string, arch: KickstartArch, form: 'whole' | 'section'): { text: string; config: Json } {
+  const dir = mkdtempSync(join(scratch, `autoinstall-${arch}-`));
+  const target = join(dir, 'autoinstall.yaml');
+  if (form === 'whole') copyFileSync(file, target);
+  else execFileSync('python3', ['-c', YAML_SECTION, file, target]);
+  const loaded = loadYaml(file);
+  assert.ok(loaded.ok && isObject(loaded.data) && isObject(loaded.data.autoinstall), `${file} is not autoinstall YAML`);
+  const early = loaded.data.autoinstall['early-commands'];
+  for (const command of Array.isArray(early) ? early.map(String) : []) {
+    const run = runOn(arch, command.split('/autoinstall.yaml').join(target));
+    assert.equal(run.status, 0, `an early command of ${basename(file)} fails on ${arch}: ${run.stderr}`);
+  }
+  const reread = loadYaml(target);
+  assert.ok(reread.ok && isObject(reread.data), `/autoinstall.yaml is not YAML after the early commands`);
+  const config = isObject(reread.data.autoinstall) ? reread.data.autoinstall : reread.data;
+  return { text: readFileSync(target, 'utf8'), config };
+}
+
 function checkAutoinstall(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const problems: string[] = [];
@@ -597,7 +624,12 @@ function checkAutoinstall(file: string): string[] {
   if (!loaded.ok) return [...problems, `not valid YAML: ${loaded.error}`];
   const root = loaded.data;
   if (!isObject(root) || !isObject(root.autoinstall)) return [...problems, 'no autoinstall: mapping'];
-  const ai = root.autoinstall;
+  return [...problems, ...checkAutoinstallConfig(root.autoinstall, 'x86_64')];
+}
+
+/** What is wrong with an autoinstall configuration (the autoinstall: mapping) for the image of `arch`. */
+function checkAutoinstallConfig(ai: Json, arch: KickstartArch): string[] {
+  const problems: string[] = [];
   if (ai.version !== 1) problems.push(`autoinstall.version is ${JSON.stringify(ai.version)}, not 1`);
   if (ai.shutdown !== 'poweroff')
     problems.push(`autoinstall.shutdown is ${JSON.stringify(ai.shutdown)}: the installer must power off`);
@@ -618,8 +650,15 @@ function checkAutoinstall(file: string): string[] {
     const mounts = actions.filter((a) => a.type === 'mount');
     const disk = actions.find((a) => a.type === 'disk');
     if (!disk || disk.ptable !== 'gpt') problems.push('the disk action has no ptable: gpt; the cloud layout is GPT');
-    if (partitions.length !== 3) problems.push(`${partitions.length} partitions; the layout has 3 (BIOS boot, ESP, /)`);
-    if (!partitions.some((p) => p.flag === 'bios_grub')) problems.push('no BIOS boot partition (flag: bios_grub)');
+    const bios = arch === 'x86_64';
+    if (partitions.length !== (bios ? 3 : 2))
+      problems.push(
+        `${partitions.length} partitions; the ${arch} layout has ${bios ? '3 (BIOS boot, ESP, /)' : '2 (ESP, /)'}`,
+      );
+    if (bios && !partitions.some((p) => p.flag === 'bios_grub'))
+      problems.push('no BIOS boot partition (flag: bios_grub)');
+    if (!bios && partitions.some((p) => p.flag === 'bios_grub'))
+      problems.push(`a BIOS boot partition (flag: bios_grub) on ${arch}, which boots only UEFI`);
     const esp = partitions.find((p) => p.flag === 'boot');
     const espFormat = esp ? formats.find((f) => f.volume === esp.id) : undefined;
     const espMount = espFormat ? mounts.find((m) => m.device === espFormat.id) : undefined;
@@ -638,8 +677,14 @@ function checkAutoinstall(file: string): string[] {
   for (const wanted of REQUIRED_PACKAGES)
     if (!packages.includes(wanted)) problems.push(`autoinstall.packages lacks ${wanted}`);
   const late = Array.isArray(ai['late-commands']) ? ai['late-commands'].map(String) : [];
-  if (!late.some((command) => /console=ttyS0,115200/.test(command)))
-    problems.push("no late-command puts console=ttyS0,115200 in the installed system's GRUB configuration");
+  const consoleName = SERIAL_CONSOLE[arch];
+  if (!late.some((command) => command.includes(`console=${consoleName},115200`)))
+    problems.push(`no late-command puts console=${consoleName},115200 in the installed system's GRUB configuration`);
+  for (const other of Object.values(SERIAL_CONSOLE).filter((name) => name !== consoleName))
+    if (late.some((command) => command.includes(`console=${other},`)))
+      problems.push(`a late-command names console=${other}, which the ${arch} machine does not have`);
+  if (arch !== 'x86_64' && late.some((command) => /--target=(i386-pc|x86_64-efi)/.test(command)))
+    problems.push(`a late-command installs an x86 GRUB on ${arch}`);
   for (const command of late) {
     const syntax = spawnSync('sh', ['-n', '-c', command], { encoding: 'utf8' });
     if (syntax.status !== 0) problems.push(`late-command is not valid shell: ${command}`);
@@ -656,6 +701,54 @@ describe('autoinstall files', () => {
   for (const file of FILES.autoinstall) {
     it(`${basename(file)} is valid YAML and makes the expected image`, () => {
       assert.deepEqual(checkAutoinstall(file), []);
+    });
+    for (const arch of ARCHES) {
+      for (const form of ['whole', 'section'] as const) {
+        it(`${basename(file)} after its early-commands makes the expected ${arch} image (${form} file)`, () => {
+          assert.deepEqual(checkAutoinstallConfig(autoinstallOn(file, arch, form).config, arch), []);
+        });
+      }
+    }
+    it(`${basename(file)} is left as it is on x86_64`, () => {
+      assert.equal(autoinstallOn(file, 'x86_64', 'whole').text, readFileSync(file, 'utf8'));
+    });
+    it(`${basename(file)} on aarch64 changes only what differs by architecture`, () => {
+      const before = autoinstallOn(file, 'x86_64', 'section').config;
+      const after = autoinstallOn(file, 'aarch64', 'section').config;
+      const rest = (ai: Json): Json => ({ ...ai, storage: undefined, 'late-commands': undefined });
+      assert.deepEqual(rest(after), rest(before));
+      assert.equal((after['late-commands'] as unknown[]).length, (before['late-commands'] as unknown[]).length - 1);
+    });
+  }
+  const aarch64Cases: Array<[string, (text: string) => string, RegExp]> = [
+    [
+      'an early command that keeps the BIOS boot partition',
+      (t) => t.replace('!= "bios_grub"', '!= "none"'),
+      /BIOS boot partition/,
+    ],
+    [
+      'an early command that keeps ttyS0',
+      (t) => t.replace('c.replace("console=ttyS0,", "console=ttyAMA0,")', 'c'),
+      /console=ttyAMA0/,
+    ],
+    ['an early command that keeps the BIOS GRUB', (t) => t.replace('if "--target=i386-pc" not in c', ''), /x86 GRUB/],
+    ['an early command that fails', (t) => t.replace('import yaml', 'import yaml\n      raise SystemExit(1)'), /fails/],
+  ];
+  for (const [what, edit, expected] of aarch64Cases) {
+    it(`the aarch64 check fails on ${what}`, () => {
+      let problems: string[];
+      try {
+        problems = checkAutoinstallConfig(
+          autoinstallOn(brokenCopy(FILES.autoinstall[0], edit), 'aarch64', 'section').config,
+          'aarch64',
+        );
+      } catch (error) {
+        problems = [(error as Error).message];
+      }
+      assert.ok(
+        problems.some((problem) => expected.test(problem)),
+        `expected ${expected} among: ${JSON.stringify(problems)}`,
+      );
     });
   }
 
