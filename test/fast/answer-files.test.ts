@@ -10,11 +10,26 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { checkKickstart, kickstartPackages } from '../support/kickstart-check.js';
+import {
+  type KickstartArch,
+  checkKickstart,
+  expandPreIncludes,
+  kickstartPackages,
+  SERIAL_CONSOLE,
+} from '../support/kickstart-check.js';
 
 const DATA_DIR = join(process.cwd(), 'data');
 const CONF = join(DATA_DIR, 'image-factory.conf');
@@ -49,6 +64,17 @@ function answerFiles(): Record<Kind, string[]> {
 }
 
 const FILES = answerFiles();
+
+/** The guest architectures every shipped image builds for. */
+const ARCHES: KickstartArch[] = ['x86_64', 'aarch64'];
+
+/** The boot loader and partitions of the Kickstart files before they varied by architecture. */
+const X86_64_KICKSTART_LINES = [
+  'bootloader --timeout=1 --append="console=tty0 console=ttyS0,115200n8"',
+  'part biosboot --fstype=biosboot --size=1',
+  'part /boot/efi --fstype=efi --size=200',
+  'part / --fstype=ext4 --size=1024 --grow',
+];
 
 /** Packages every image gets. */
 const REQUIRED_PACKAGES = ['qemu-guest-agent', 'cloud-init'];
@@ -223,9 +249,24 @@ describe('preseed files', () => {
 
 // ---------------------------------------------------------------- Kickstart
 
-function checkKickstartFile(file: string): string[] {
-  const report = checkKickstart(readFileSync(file, 'utf8'));
-  const problems = [...report.problems];
+/** The Kickstart file as anaconda reads it on `arch`: its %pre run, its %include files in place. */
+function kickstartOn(file: string, arch: KickstartArch): { text: string; problems: string[] } {
+  return expandPreIncludes(readFileSync(file, 'utf8'), arch);
+}
+
+/** The lines of the commands `names` that anaconda reads on `arch`, %include files in place. */
+function commandLines(file: string, arch: KickstartArch, ...names: string[]): string[] {
+  const { text } = kickstartOn(file, arch);
+  const lines = text.split('\n');
+  return checkKickstart(text, arch)
+    .commands.filter((command) => names.includes(command.name))
+    .map((command) => lines[command.line - 1].trim());
+}
+
+function checkKickstartFile(file: string, arch: KickstartArch = 'x86_64'): string[] {
+  const expanded = kickstartOn(file, arch);
+  const report = checkKickstart(expanded.text, arch);
+  const problems = [...expanded.problems, ...report.problems];
   const packages = kickstartPackages(report);
   for (const wanted of ['@core', 'openssh-server', ...REQUIRED_PACKAGES, 'cloud-utils-growpart']) {
     if (!packages.includes(wanted)) problems.push(`%packages lacks ${wanted}`);
@@ -243,8 +284,21 @@ function checkKickstartFile(file: string): string[] {
 describe('Kickstart files', () => {
   it('are the answer files of some images', () => assert.ok(FILES.kickstart.length > 0));
   for (const file of FILES.kickstart) {
-    it(`${basename(file)} passes the structural check and makes the expected image`, () => {
-      assert.deepEqual(checkKickstartFile(file), []);
+    for (const arch of ARCHES) {
+      it(`${basename(file)} passes the structural check and makes the expected ${arch} image`, () => {
+        assert.deepEqual(checkKickstartFile(file, arch), []);
+      });
+    }
+    it(`${basename(file)} gives x86_64 the boot loader and partitions it always had`, () => {
+      assert.deepEqual(commandLines(file, 'x86_64', 'bootloader', 'part'), X86_64_KICKSTART_LINES);
+    });
+    it(`${basename(file)} gives aarch64 no BIOS boot partition and the ttyAMA0 console`, () => {
+      assert.deepEqual(
+        commandLines(file, 'aarch64', 'bootloader', 'part'),
+        X86_64_KICKSTART_LINES.filter((line) => !line.startsWith('part biosboot')).map((line) =>
+          line.replace('console=ttyS0,', 'console=ttyAMA0,'),
+        ),
+      );
     });
   }
 
@@ -266,7 +320,26 @@ describe('Kickstart files', () => {
     ['a command given twice', (t) => t.replace(/^poweroff$/m, 'poweroff\npoweroff'), /already given/],
     ['no cloud-init', (t) => t.replace(/^cloud-init$/m, ''), /%packages lacks cloud-init/],
     ['an unterminated quote', (t) => t.replace('115200n8"', '115200n8'), /unterminated/],
+    [
+      'a %pre that does not write the include',
+      (t) => t.replace('cat > /tmp/arch.ks', 'cat > /tmp/other.ks'),
+      /no %pre section wrote it/,
+    ],
+    ['a failing %pre', (t) => t.replace(/\nfi\n%end/, '\nfi\nfalse\n%end'), /%pre fails/],
   ];
+  const aarch64Cases: Array<[string, (text: string) => string, RegExp]> = [
+    ['a BIOS boot partition', (t) => t.replace("-e '/^part biosboot /d' ", ''), /a partition for 'biosboot'/],
+    ['the PC serial console', (t) => t.replace(" -e 's/console=ttyS0,/console=ttyAMA0,/'", ''), /lack console=ttyAMA0/],
+  ];
+  for (const [what, edit, expected] of aarch64Cases) {
+    it(`the aarch64 check fails on ${what}`, () => {
+      const problems = checkKickstartFile(brokenCopy(sample, edit), 'aarch64');
+      assert.ok(
+        problems.some((problem) => expected.test(problem)),
+        `expected ${expected} among: ${JSON.stringify(problems)}`,
+      );
+    });
+  }
   for (const [what, edit, expected] of cases) {
     it(`the check fails on ${what}`, () => {
       const problems = checkKickstartFile(brokenCopy(sample, edit));
@@ -290,7 +363,55 @@ function path(...names: string[]): string {
   return `//${names.map((name) => `*[local-name()='${name}']`).join('/')}`;
 }
 
-function checkAutoyast(file: string): string[] {
+/** A folder with a `uname` that answers `arch` to -m, to put first in PATH. */
+function fakeUname(arch: KickstartArch): string {
+  const bin = join(scratch, `uname-${arch}`);
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(join(bin, 'uname'), `#!/bin/sh\nif [ "$1" = -m ]; then echo ${arch}; else echo Linux; fi\n`, {
+    mode: 0o755,
+  });
+  return bin;
+}
+
+/** Run a shell script with the fake `uname` of `arch`; its exit status and error output. */
+function runOn(arch: KickstartArch, script: string): { status: number | null; stderr: string } {
+  return spawnSync('sh', ['-c', script], {
+    encoding: 'utf8',
+    env: { ...process.env, PATH: `${fakeUname(arch)}:${process.env.PATH ?? '/usr/bin:/bin'}` },
+  });
+}
+
+/**
+ * The profile YaST goes on with on `arch`: its pre-scripts run (with
+ * /tmp/profile in a scratch folder, holding the profile as autoinst.xml),
+ * then /tmp/profile/modified.xml if one of them wrote it, else the profile.
+ */
+function yastProfileOn(file: string, arch: KickstartArch): string {
+  const dir = mkdtempSync(join(scratch, `profile-${arch}-`));
+  copyFileSync(file, join(dir, 'autoinst.xml'));
+  const count = Number(xpath(file, `count(${path('scripts', 'pre-scripts', 'script')})`));
+  for (let i = 1; i <= count; i += 1) {
+    const source = xpath(file, `string((${path('scripts', 'pre-scripts', 'script')})[${i}]/*[local-name()='source'])`);
+    const run = runOn(arch, source.split('/tmp/profile/').join(`${dir}/`));
+    assert.equal(run.status, 0, `pre-script ${i} of ${basename(file)} fails on ${arch}: ${run.stderr}`);
+  }
+  return existsSync(join(dir, 'modified.xml')) ? join(dir, 'modified.xml') : join(dir, 'autoinst.xml');
+}
+
+/** The partitions of the cloud layout by architecture: partition_id, file system, mount point ('' for none). */
+const YAST_LAYOUTS: Record<KickstartArch, Array<[string, string, string, string]>> = {
+  x86_64: [
+    ['263', '', '', 'BIOS boot'],
+    ['259', 'vfat', '/boot/efi', 'the EFI system partition'],
+    ['', 'ext4', '/', 'ext4 on /'],
+  ],
+  aarch64: [
+    ['259', 'vfat', '/boot/efi', 'the EFI system partition'],
+    ['', 'ext4', '/', 'ext4 on /'],
+  ],
+};
+
+function checkAutoyast(file: string, arch: KickstartArch = 'x86_64'): string[] {
   const lint = spawnSync('xmllint', ['--noout', file], { encoding: 'utf8' });
   if (lint.error) return [`cannot run xmllint (apt-get install libxml2-utils): ${lint.error.message}`];
   if (lint.status !== 0) return [`xmllint: not well-formed XML: ${lint.stderr.trim()}`];
@@ -300,20 +421,25 @@ function checkAutoyast(file: string): string[] {
   if (xpath(file, `string(${path('partitioning', 'drive', 'disklabel')})`) !== 'gpt')
     problems.push('partitioning/drive/disklabel is not gpt: the cloud layout is GPT');
   const partitions = Number(xpath(file, `count(${path('partitioning', 'drive', 'partitions', 'partition')})`));
-  if (partitions !== 3) problems.push(`${partitions} partitions; the layout has 3 (BIOS boot, ESP, /)`);
-  // What each partition must be, in order: BIOS boot (id 263), EFI system (id 259, vfat), ext4 on /.
-  const expected = ['263  ', '259 vfat /boot/efi', ' ext4 /'];
+  // What each partition must be, in order (the root partition's id is YaST's choice), and numbered 1, 2, ...
+  const layout = YAST_LAYOUTS[arch];
+  if (partitions !== layout.length)
+    problems.push(
+      `${partitions} partitions; the ${arch} layout has ${layout.length} (${layout.map((p) => p[3]).join(', ')})`,
+    );
   for (let i = 1; i <= partitions; i += 1) {
     const partition = `(${path('partitioning', 'drive', 'partitions', 'partition')})[${i}]`;
     const field = (name: string): string => xpath(file, `string(${partition}/*[local-name()='${name}'])`);
     const filesystem = field('filesystem');
     const mount = field('mount');
     const id = field('partition_id');
+    const [wantedId, wantedFs, wantedMount, what] = layout[i - 1] ?? ['?', '?', '?', 'in the layout'];
     if (filesystem === 'swap' || mount === 'swap') problems.push('a swap partition; the image must have none');
-    else if (`${i === 3 ? '' : id} ${filesystem} ${mount}` !== expected[i - 1])
+    else if ((wantedId !== '' && id !== wantedId) || filesystem !== wantedFs || mount !== wantedMount)
       problems.push(
-        `partition ${i} is ${filesystem || 'no filesystem'} on ${mount || 'nothing'} (id ${id || 'none'}), not ${['BIOS boot', 'the EFI system partition', 'ext4 on /'][i - 1] ?? 'in the layout'}`,
+        `partition ${i} is ${filesystem || 'no filesystem'} on ${mount || 'nothing'} (id ${id || 'none'}), not ${what}`,
       );
+    if (field('partition_nr') !== String(i)) problems.push(`partition ${i} has partition_nr ${field('partition_nr')}`);
   }
 
   const mode = (name: string): string => xpath(file, `string(${path('general', 'mode', name)})`);
@@ -329,7 +455,11 @@ function checkAutoyast(file: string): string[] {
   if (!secondStage && mode('final_halt') !== 'true') problems.push('general/mode/final_halt is not true');
 
   const append = xpath(file, `string(${path('bootloader', 'global', 'append')})`);
-  if (!/(^|\s)console=ttyS0(,|\s|$)/.test(append)) problems.push('bootloader/global/append lacks console=ttyS0');
+  for (const [name, wanted] of Object.entries(SERIAL_CONSOLE).map(([a, n]) => [n, a === arch] as const)) {
+    const named = new RegExp(`(^|\\s)console=${name}(,|\\s|$)`).test(append);
+    if (wanted && !named) problems.push(`bootloader/global/append lacks console=${name}`);
+    if (!wanted && named) problems.push(`bootloader/global/append names console=${name}, which ${arch} does not have`);
+  }
 
   const rootPassword = xpath(
     file,
@@ -355,6 +485,36 @@ describe('AutoYaST profiles', () => {
   for (const file of FILES.yast) {
     it(`${basename(file)} is well-formed and makes the expected image`, () => {
       assert.deepEqual(checkAutoyast(file), []);
+    });
+    for (const arch of ARCHES) {
+      it(`${basename(file)} after its pre-scripts makes the expected ${arch} image`, () => {
+        assert.deepEqual(checkAutoyast(yastProfileOn(file, arch), arch), []);
+      });
+    }
+    it(`${basename(file)} is left as it is on x86_64`, () => {
+      assert.equal(readFileSync(yastProfileOn(file, 'x86_64'), 'utf8'), readFileSync(file, 'utf8'));
+    });
+  }
+  const aarch64Cases: Array<[string, (text: string) => string, RegExp]> = [
+    [
+      'a pre-script that keeps the BIOS boot partition',
+      (t) => t.replace(/-e '\/\^ \*<!-- BIOS boot partition[^\n]*\n\s*/, ''),
+      /3 partitions/,
+    ],
+    ['a pre-script that keeps ttyS0', (t) => t.replace(/\n\s*-e '\/\^ \*<append>[^\n]*/, ''), /lacks console=ttyAMA0/],
+    [
+      'a pre-script that keeps the numbers',
+      (t) => t.replace(/\n\s*-e '\/\^ \*<partition_nr [^\n]*/g, ''),
+      /partition_nr/,
+    ],
+  ];
+  for (const [what, edit, expected] of aarch64Cases) {
+    it(`the aarch64 check fails on ${what}`, () => {
+      const problems = checkAutoyast(yastProfileOn(brokenCopy(FILES.yast[0], edit), 'aarch64'), 'aarch64');
+      assert.ok(
+        problems.some((problem) => expected.test(problem)),
+        `expected ${expected} among: ${JSON.stringify(problems)}`,
+      );
     });
   }
 
@@ -428,6 +588,33 @@ type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
+const YAML_SECTION =
+  'import sys, yaml\nwith open(sys.argv[1], encoding="utf-8") as f:\n    data = yaml.safe_load(f)\nwith open(sys.argv[2], "w", encoding="utf-8") as f:\n    yaml.safe_dump(data["autoinstall"], f)\n';
+
+/**
+ * The autoinstall configuration subiquity goes on with on `arch`: the file
+ * as /autoinstall.yaml (the whole file, or only its autoinstall: mapping, as
+ * older subiquity writes it), in a scratch folder; its early-commands run
+ * with the fake `uname`; then that file read again.
+ */
+function autoinstallOn(file: string, arch: KickstartArch, form: 'whole' | 'section'): { text: string; config: Json } {
+  const dir = mkdtempSync(join(scratch, `autoinstall-${arch}-`));
+  const target = join(dir, 'autoinstall.yaml');
+  if (form === 'whole') copyFileSync(file, target);
+  else execFileSync('python3', ['-c', YAML_SECTION, file, target]);
+  const loaded = loadYaml(file);
+  assert.ok(loaded.ok && isObject(loaded.data) && isObject(loaded.data.autoinstall), `${file} is not autoinstall YAML`);
+  const early = loaded.data.autoinstall['early-commands'];
+  for (const command of Array.isArray(early) ? early.map(String) : []) {
+    const run = runOn(arch, command.split('/autoinstall.yaml').join(target));
+    assert.equal(run.status, 0, `an early command of ${basename(file)} fails on ${arch}: ${run.stderr}`);
+  }
+  const reread = loadYaml(target);
+  assert.ok(reread.ok && isObject(reread.data), `/autoinstall.yaml is not YAML after the early commands`);
+  const config = isObject(reread.data.autoinstall) ? reread.data.autoinstall : reread.data;
+  return { text: readFileSync(target, 'utf8'), config };
+}
+
 function checkAutoinstall(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const problems: string[] = [];
@@ -437,7 +624,12 @@ function checkAutoinstall(file: string): string[] {
   if (!loaded.ok) return [...problems, `not valid YAML: ${loaded.error}`];
   const root = loaded.data;
   if (!isObject(root) || !isObject(root.autoinstall)) return [...problems, 'no autoinstall: mapping'];
-  const ai = root.autoinstall;
+  return [...problems, ...checkAutoinstallConfig(root.autoinstall, 'x86_64')];
+}
+
+/** What is wrong with an autoinstall configuration (the autoinstall: mapping) for the image of `arch`. */
+function checkAutoinstallConfig(ai: Json, arch: KickstartArch): string[] {
+  const problems: string[] = [];
   if (ai.version !== 1) problems.push(`autoinstall.version is ${JSON.stringify(ai.version)}, not 1`);
   if (ai.shutdown !== 'poweroff')
     problems.push(`autoinstall.shutdown is ${JSON.stringify(ai.shutdown)}: the installer must power off`);
@@ -458,8 +650,15 @@ function checkAutoinstall(file: string): string[] {
     const mounts = actions.filter((a) => a.type === 'mount');
     const disk = actions.find((a) => a.type === 'disk');
     if (!disk || disk.ptable !== 'gpt') problems.push('the disk action has no ptable: gpt; the cloud layout is GPT');
-    if (partitions.length !== 3) problems.push(`${partitions.length} partitions; the layout has 3 (BIOS boot, ESP, /)`);
-    if (!partitions.some((p) => p.flag === 'bios_grub')) problems.push('no BIOS boot partition (flag: bios_grub)');
+    const bios = arch === 'x86_64';
+    if (partitions.length !== (bios ? 3 : 2))
+      problems.push(
+        `${partitions.length} partitions; the ${arch} layout has ${bios ? '3 (BIOS boot, ESP, /)' : '2 (ESP, /)'}`,
+      );
+    if (bios && !partitions.some((p) => p.flag === 'bios_grub'))
+      problems.push('no BIOS boot partition (flag: bios_grub)');
+    if (!bios && partitions.some((p) => p.flag === 'bios_grub'))
+      problems.push(`a BIOS boot partition (flag: bios_grub) on ${arch}, which boots only UEFI`);
     const esp = partitions.find((p) => p.flag === 'boot');
     const espFormat = esp ? formats.find((f) => f.volume === esp.id) : undefined;
     const espMount = espFormat ? mounts.find((m) => m.device === espFormat.id) : undefined;
@@ -478,8 +677,14 @@ function checkAutoinstall(file: string): string[] {
   for (const wanted of REQUIRED_PACKAGES)
     if (!packages.includes(wanted)) problems.push(`autoinstall.packages lacks ${wanted}`);
   const late = Array.isArray(ai['late-commands']) ? ai['late-commands'].map(String) : [];
-  if (!late.some((command) => /console=ttyS0,115200/.test(command)))
-    problems.push("no late-command puts console=ttyS0,115200 in the installed system's GRUB configuration");
+  const consoleName = SERIAL_CONSOLE[arch];
+  if (!late.some((command) => command.includes(`console=${consoleName},115200`)))
+    problems.push(`no late-command puts console=${consoleName},115200 in the installed system's GRUB configuration`);
+  for (const other of Object.values(SERIAL_CONSOLE).filter((name) => name !== consoleName))
+    if (late.some((command) => command.includes(`console=${other},`)))
+      problems.push(`a late-command names console=${other}, which the ${arch} machine does not have`);
+  if (arch !== 'x86_64' && late.some((command) => /--target=(i386-pc|x86_64-efi)/.test(command)))
+    problems.push(`a late-command installs an x86 GRUB on ${arch}`);
   for (const command of late) {
     const syntax = spawnSync('sh', ['-n', '-c', command], { encoding: 'utf8' });
     if (syntax.status !== 0) problems.push(`late-command is not valid shell: ${command}`);
@@ -496,6 +701,54 @@ describe('autoinstall files', () => {
   for (const file of FILES.autoinstall) {
     it(`${basename(file)} is valid YAML and makes the expected image`, () => {
       assert.deepEqual(checkAutoinstall(file), []);
+    });
+    for (const arch of ARCHES) {
+      for (const form of ['whole', 'section'] as const) {
+        it(`${basename(file)} after its early-commands makes the expected ${arch} image (${form} file)`, () => {
+          assert.deepEqual(checkAutoinstallConfig(autoinstallOn(file, arch, form).config, arch), []);
+        });
+      }
+    }
+    it(`${basename(file)} is left as it is on x86_64`, () => {
+      assert.equal(autoinstallOn(file, 'x86_64', 'whole').text, readFileSync(file, 'utf8'));
+    });
+    it(`${basename(file)} on aarch64 changes only what differs by architecture`, () => {
+      const before = autoinstallOn(file, 'x86_64', 'section').config;
+      const after = autoinstallOn(file, 'aarch64', 'section').config;
+      const rest = (ai: Json): Json => ({ ...ai, storage: undefined, 'late-commands': undefined });
+      assert.deepEqual(rest(after), rest(before));
+      assert.equal((after['late-commands'] as unknown[]).length, (before['late-commands'] as unknown[]).length - 1);
+    });
+  }
+  const aarch64Cases: Array<[string, (text: string) => string, RegExp]> = [
+    [
+      'an early command that keeps the BIOS boot partition',
+      (t) => t.replace('!= "bios_grub"', '!= "none"'),
+      /BIOS boot partition/,
+    ],
+    [
+      'an early command that keeps ttyS0',
+      (t) => t.replace('c.replace("console=ttyS0,", "console=ttyAMA0,")', 'c'),
+      /console=ttyAMA0/,
+    ],
+    ['an early command that keeps the BIOS GRUB', (t) => t.replace('if "--target=i386-pc" not in c', ''), /x86 GRUB/],
+    ['an early command that fails', (t) => t.replace('import yaml', 'import yaml\n      raise SystemExit(1)'), /fails/],
+  ];
+  for (const [what, edit, expected] of aarch64Cases) {
+    it(`the aarch64 check fails on ${what}`, () => {
+      let problems: string[];
+      try {
+        problems = checkAutoinstallConfig(
+          autoinstallOn(brokenCopy(FILES.autoinstall[0], edit), 'aarch64', 'section').config,
+          'aarch64',
+        );
+      } catch (error) {
+        problems = [(error as Error).message];
+      }
+      assert.ok(
+        problems.some((problem) => expected.test(problem)),
+        `expected ${expected} among: ${JSON.stringify(problems)}`,
+      );
     });
   }
 

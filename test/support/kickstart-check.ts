@@ -2,9 +2,13 @@
  * A structural check of Kickstart files, for the answer files that
  * image-factory ships: not a Kickstart parser (pykickstart is not on the test
  * machines), but enough to catch what breaks an unattended image build or the
- * image's promises (GPT with a BIOS boot partition, an EFI system partition
- * and ext4 on /, no swap, power off, root locked).
+ * image's promises (GPT with a BIOS boot partition on x86_64, an EFI system
+ * partition and ext4 on /, no swap, power off, root locked).
  */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Commands of current Kickstart syntax (pykickstart's Fedora / RHEL handlers). */
 export const KICKSTART_COMMANDS: ReadonlySet<string> = new Set([
@@ -131,8 +135,20 @@ export const KICKSTART_SECTIONS: ReadonlySet<string> = new Set([
 /** Directives that stand alone, outside sections. */
 const DIRECTIVES: ReadonlySet<string> = new Set(['%include', '%ksappend']);
 
-/** The partitions of the cloud images' layout: mount point (or biosboot) → --fstype. */
-const CLOUD_LAYOUT = { biosboot: 'biosboot', '/boot/efi': 'efi', '/': 'ext4' } as const;
+/** The guest architectures, as `uname -m` names them. */
+export type KickstartArch = 'x86_64' | 'aarch64';
+
+/**
+ * The partitions of the cloud images' layout, by architecture: mount point
+ * (or biosboot) → --fstype. aarch64 boots only UEFI: no BIOS boot partition.
+ */
+const CLOUD_LAYOUTS: Record<KickstartArch, Record<string, string>> = {
+  x86_64: { biosboot: 'biosboot', '/boot/efi': 'efi', '/': 'ext4' },
+  aarch64: { '/boot/efi': 'efi', '/': 'ext4' },
+};
+
+/** The machine's serial console: the PC's 16550, the virt machine's PL011. */
+export const SERIAL_CONSOLE: Record<KickstartArch, string> = { x86_64: 'ttyS0', aarch64: 'ttyAMA0' };
 
 /** Partitioning commands other than `part` that would make more partitions. */
 const OTHER_STORAGE = ['autopart', 'reqpart', 'logvol', 'volgroup', 'raid', 'btrfs'];
@@ -200,8 +216,12 @@ export function optionValue(args: string[], name: string): string | undefined {
   return undefined;
 }
 
-/** Read a Kickstart file's text into commands and sections, and say what is wrong with it. */
-export function checkKickstart(text: string): KickstartReport {
+/**
+ * Read a Kickstart file's text into commands and sections, and say what is
+ * wrong with it for the image of `arch` (its layout and serial console).
+ */
+export function checkKickstart(text: string, arch: KickstartArch = 'x86_64'): KickstartReport {
+  const CLOUD_LAYOUT = CLOUD_LAYOUTS[arch];
   const commands: KickstartCommand[] = [];
   const sections: KickstartSection[] = [];
   const problems: string[] = [];
@@ -283,16 +303,20 @@ export function checkKickstart(text: string): KickstartReport {
       problems.push(
         `line ${part.line}: a partition for '${mount ?? '(no mount point)'}'; the layout is ${Object.keys(CLOUD_LAYOUT).join(', ')}`,
       );
-    } else if (fstype !== CLOUD_LAYOUT[mount as keyof typeof CLOUD_LAYOUT]) {
+    } else if (fstype !== CLOUD_LAYOUT[mount as string]) {
       problems.push(
-        `line ${part.line}: ${mount} is '${fstype ?? '(no --fstype)'}'; it must be --fstype=${CLOUD_LAYOUT[mount as keyof typeof CLOUD_LAYOUT]}`,
+        `line ${part.line}: ${mount} is '${fstype ?? '(no --fstype)'}'; it must be --fstype=${CLOUD_LAYOUT[mount as string]}`,
       );
     } else found.push(mount as string);
   }
   const missing = Object.keys(CLOUD_LAYOUT).filter((mount) => !found.includes(mount));
   if (missing.length || parts.length !== Object.keys(CLOUD_LAYOUT).length)
     problems.push(
-      `${parts.length} part commands, missing ${missing.join(', ') || 'none'}; the image has exactly part biosboot, part /boot/efi and part /`,
+      `${parts.length} part commands, missing ${missing.join(', ') || 'none'}; the ${arch} image has exactly ${Object.keys(
+        CLOUD_LAYOUT,
+      )
+        .map((mount) => `part ${mount}`)
+        .join(', ')}`,
     );
 
   // The end of the installation: power off, nothing else.
@@ -318,10 +342,17 @@ export function checkKickstart(text: string): KickstartReport {
   // The installed system's kernel console on the serial port.
   const bootloader = named('bootloader');
   const append = bootloader.length ? (optionValue(bootloader[0].args, '--append') ?? '') : '';
-  if (!/(^|\s)console=ttyS0(,|\s|$)/.test(append)) {
+  const consoleName = SERIAL_CONSOLE[arch];
+  if (!new RegExp(`(^|\\s)console=${consoleName}(,|\\s|$)`).test(append)) {
     problems.push(
-      'the boot loader\'s kernel arguments lack console=ttyS0 (bootloader --append="console=ttyS0,115200n8")',
+      `the boot loader's kernel arguments lack console=${consoleName} (bootloader --append="console=${consoleName},115200n8")`,
     );
+  }
+  for (const other of Object.values(SERIAL_CONSOLE).filter((name) => name !== consoleName)) {
+    if (new RegExp(`(^|\\s)console=${other}(,|\\s|$)`).test(append))
+      problems.push(
+        `the boot loader's kernel arguments name console=${other}, which the ${arch} machine does not have`,
+      );
   }
 
   return { commands, sections, problems };
@@ -333,4 +364,58 @@ export function kickstartPackages(report: KickstartReport): string[] {
     .filter((section) => section.name === '%packages')
     .flatMap((section) => section.body.map((line) => line.trim()))
     .filter((line) => line !== '' && !line.startsWith('#'));
+}
+
+/** The text with each `%include` replaced by the file it names, as %pre writes it on `arch`. */
+export interface ExpandedKickstart {
+  text: string;
+  /** What went wrong running %pre: a failed script, an include that no %pre wrote. */
+  problems: string[];
+}
+
+/**
+ * Run a Kickstart file's %pre sections as anaconda does before it reads
+ * `%include` files (with sh, in a scratch folder that stands for /tmp, and a
+ * `uname` that answers `arch` to -m), then put each generated file's lines
+ * in place of its `%include`. Only %pre's own interpreter (sh) is supported.
+ */
+export function expandPreIncludes(text: string, arch: KickstartArch): ExpandedKickstart {
+  const report = checkKickstart(text, arch);
+  const problems: string[] = [];
+  const includes = report.commands.filter((command) => command.name === '%include').map((command) => command.args[0]);
+  if (includes.length === 0) return { text, problems };
+  const scratch = mkdtempSync(join(tmpdir(), 'kickstart-pre-'));
+  try {
+    const bin = join(scratch, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'uname'), `#!/bin/sh\nif [ "$1" = -m ]; then echo ${arch}; else echo Linux; fi\n`);
+    chmodSync(join(bin, 'uname'), 0o755);
+    const local = (path: string): string => join(scratch, path.replace(/[^A-Za-z0-9._-]/g, '_'));
+    for (const section of report.sections.filter((s) => s.name === '%pre')) {
+      if (section.args.some((arg) => arg.startsWith('--interpreter'))) {
+        problems.push(`line ${section.line}: %pre with another interpreter than sh`);
+        continue;
+      }
+      let script = section.body.join('\n');
+      for (const path of includes) script = script.split(path).join(local(path));
+      const run = spawnSync('sh', ['-c', script], {
+        encoding: 'utf8',
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` },
+      });
+      if (run.status !== 0) problems.push(`line ${section.line}: %pre fails: exit ${run.status}: ${run.stderr.trim()}`);
+    }
+    const lines = text.split(/\r?\n/).flatMap((line) => {
+      const match = /^\s*%include\s+(\S+)\s*$/.exec(line);
+      if (!match) return [line];
+      try {
+        return readFileSync(local(match[1]), 'utf8').replace(/\n$/, '').split('\n');
+      } catch {
+        problems.push(`%include ${match[1]}: no %pre section wrote it`);
+        return [line];
+      }
+    });
+    return { text: lines.join('\n'), problems };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
