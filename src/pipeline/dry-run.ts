@@ -6,19 +6,24 @@ import type { Reporter } from './reporter.js';
 /** The installer's usual layout for the dry run's plan: one partition from 1 MiB to the end. */
 const FIRST_BYTE = 1 << 20;
 
-/** What the appliance answers in the plan: one ext4 partition holding the installed system. */
+/** lstatns's answer for a folder and for a regular file. */
+const STAT_DIR = 'st_ino: 2\nst_mode: 16877\n';
+const STAT_FILE = 'st_ino: 12\nst_mode: 33188\n';
+
+/**
+ * What the appliance answers in the plan: one ext4 partition holding the
+ * installed system (an /etc with an fstab); every other path is missing.
+ */
 function applianceAnswer(spec: ImageSpec, argv: readonly string[]): Partial<RunResult> {
   const [command, ...args] = argv.slice(argv.indexOf('--') + 1);
+  const partitionSize = spec.imageSize - FIRST_BYTE;
   const answers: Record<string, string> = {
     'list-devices': '/dev/sda',
-    'blockdev-getsize64': String(args[0] === '/dev/sda' ? spec.imageSize : spec.imageSize - FIRST_BYTE),
+    'blockdev-getsize64': String(args[0] === '/dev/sda' ? spec.imageSize : partitionSize),
     'part-get-parttype': 'msdos',
     'list-partitions': '/dev/sda1',
-    'part-to-partnum': '1',
-    'part-get-mbr-id': '0x83',
-    'list-filesystems': '/dev/sda1: ext4',
-    'inspect-os': '/dev/sda1',
-    'inspect-get-mountpoints': '/: /dev/sda1',
+    blkid: `TYPE: ext4\nPART_ENTRY_TYPE: 0x83\nPART_ENTRY_NUMBER: 1\nPART_ENTRY_SIZE: ${partitionSize / 512}`,
+    lstatns: args[0] === '/etc' ? STAT_DIR : args[0] === '/etc/fstab' ? STAT_FILE : '',
   };
   return { stdout: `${answers[command.replace(/^-/, '')] ?? ''}\n` };
 }

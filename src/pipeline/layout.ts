@@ -18,7 +18,10 @@ export interface FilesystemInfo {
   type: string;
   uuid: string;
   label: string;
-  /** Where the installed system mounts it (its /etc/fstab, as libguestfs's inspection reads it). */
+  /** The partition's GPT unique GUID or MBR id (PARTUUID=), and its GPT name (PARTLABEL=), where it is a partition. */
+  partuuid?: string;
+  partlabel?: string;
+  /** Where the installed system mounts it (its /etc/fstab). */
   mountPoint?: string;
   /** What the scrub did to it. */
   action: string;
@@ -44,6 +47,7 @@ const GPT_TYPES: Record<string, string> = {
   'E6D6D379-F507-44C2-A23C-238F2A3DF928': 'Linux LVM',
   'BC13C2FF-59E6-4262-A352-B275FD6F7172': 'Linux extended boot',
   '4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709': 'Linux root (x86-64)',
+  'B921B045-1DF0-41C3-AF44-4C6F280D3FAE': 'Linux root (ARM 64-bit)',
   '4D21B016-B534-45C2-A9FB-5C16E091FD2D': 'Linux /var',
   'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7': 'Microsoft basic data',
 };
@@ -60,6 +64,9 @@ const MBR_TYPES: Record<string, string> = {
   '0xf': 'extended (LBA)',
 };
 
+/** MBR extended partitions: containers of logical partitions, which are listed themselves. */
+const EXTENDED = new Set(['0x5', '0xf', '0x85']);
+
 /** File systems whose free space the scrub zeroes. */
 export const HANDLED_TYPES = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'vfat', 'swap']);
 
@@ -69,20 +76,46 @@ const lines = (text: string | undefined): string[] =>
     .map((line) => line.trim())
     .filter(Boolean);
 
-async function readPartitions(appliance: Appliance, disk: string, table: string): Promise<PartitionInfo[]> {
+/**
+ * What blkid finds on a device (libguestfs runs it with low-level probing):
+ * TYPE, UUID, LABEL, and for a partition PART_ENTRY_TYPE, _UUID, _NAME,
+ * _NUMBER and _SIZE. One call a device, where list-filesystems and
+ * inspect-os take tens of seconds under TCG. Nothing found: no tags.
+ */
+export async function blkid(appliance: Appliance, device: string): Promise<Record<string, string>> {
+  const tags: Record<string, string> = {};
+  for (const line of lines(await appliance.probe('blkid', device))) {
+    const match = /^([A-Z_]+): (.*)$/.exec(line);
+    if (match) tags[match[1]] = match[2];
+  }
+  return tags;
+}
+
+interface Probed {
+  device: string;
+  tags: Record<string, string>;
+}
+
+async function readPartitions(
+  appliance: Appliance,
+  disk: string,
+  table: string,
+): Promise<{ partitions: PartitionInfo[]; probed: Probed[] }> {
   const partitions: PartitionInfo[] = [];
+  const probed: Probed[] = [];
   for (const device of lines(await appliance.probe('list-partitions'))) {
     if (!device.startsWith(disk)) continue;
-    const number = Number((await appliance.must('part-to-partnum', device)).trim());
-    const size = Number((await appliance.must('blockdev-getsize64', device)).trim());
-    const type =
-      table === 'gpt'
-        ? ((await appliance.probe('part-get-gpt-type', disk, String(number))) ?? '').trim().toUpperCase()
-        : ((await appliance.probe('part-get-mbr-id', disk, String(number))) ?? '').trim().toLowerCase();
+    const tags = await blkid(appliance, device);
+    const raw = tags.PART_ENTRY_TYPE ?? '';
+    const type = table === 'gpt' ? raw.toUpperCase() : raw.toLowerCase();
+    if (table !== 'gpt' && EXTENDED.has(type)) continue;
     const typeName = (table === 'gpt' ? GPT_TYPES[type] : MBR_TYPES[type]) ?? 'unknown type';
+    const number = Number(tags.PART_ENTRY_NUMBER ?? /(\d+)$/.exec(device)?.[1]);
+    const size = Number(tags.PART_ENTRY_SIZE ?? 0) * 512;
     partitions.push({ number, device, type, typeName, size });
+    probed.push({ device, tags });
   }
-  return partitions;
+  return { partitions, probed };
 }
 
 /** What the appliance finds on the disk: the table, its partitions, and every file system (logical volumes too). */
@@ -90,28 +123,38 @@ export async function readLayout(appliance: Appliance): Promise<Layout> {
   const disk = lines(await appliance.must('list-devices'))[0] ?? '/dev/sda';
   const diskSize = Number((await appliance.must('blockdev-getsize64', disk)).trim());
   const table = ((await appliance.probe('part-get-parttype', disk)) ?? '').trim() || 'none';
-  const partitions = table === 'none' ? [] : await readPartitions(appliance, disk, table);
-  const physicalVolumes = new Set(lines(await appliance.probe('pvs')));
+  const { partitions, probed } =
+    table === 'none'
+      ? { partitions: [], probed: [{ device: disk, tags: await blkid(appliance, disk) }] }
+      : await readPartitions(appliance, disk, table);
+  // The appliance activates volume groups at launch: their logical volumes are /dev/VG/LV.
+  for (const device of lines(await appliance.probe('lvs')))
+    probed.push({ device, tags: await blkid(appliance, device) });
   const filesystems: FilesystemInfo[] = [];
   const leftAlone: Layout['leftAlone'] = [];
-  for (const line of lines(await appliance.must('list-filesystems'))) {
-    const match = /^(.*): (\S+)$/.exec(line);
-    // btrfs subvolumes (btrfsvol:…) are handled with their file system, from its top level.
-    if (!match || match[1].startsWith('btrfsvol:')) continue;
-    const [, device, type] = match;
-    if (physicalVolumes.has(device)) continue;
-    if (!HANDLED_TYPES.has(type)) {
+  const physicalVolumes: string[] = [];
+  for (const { device, tags } of probed) {
+    const type = tags.TYPE ?? 'unknown';
+    if (type === 'LVM2_member') {
+      physicalVolumes.push(device);
+    } else if (!HANDLED_TYPES.has(type)) {
       const partition = partitions.find((p) => p.device === device);
       const what = partition ? `a ${partition.typeName} partition` : device;
       leftAlone.push({
         device,
         why: `${what} holding ${type === 'unknown' ? 'no file system known to the scrub' : type}`,
       });
-      continue;
+    } else {
+      filesystems.push({
+        device,
+        type,
+        uuid: tags.UUID ?? '',
+        label: tags.LABEL ?? '',
+        ...(tags.PART_ENTRY_UUID ? { partuuid: tags.PART_ENTRY_UUID } : {}),
+        ...(tags.PART_ENTRY_NAME ? { partlabel: tags.PART_ENTRY_NAME } : {}),
+        action: 'none',
+      });
     }
-    const uuid = ((await appliance.probe('vfs-uuid', device)) ?? '').trim();
-    const label = ((await appliance.probe('vfs-label', device)) ?? '').trim();
-    filesystems.push({ device, type, uuid, label, action: 'none' });
   }
   for (const device of physicalVolumes)
     leftAlone.push({ device, why: 'an LVM physical volume (its logical volumes are handled)' });

@@ -1,52 +1,118 @@
 import type { Appliance } from './appliance.js';
 import type { BuildContext } from './context.js';
+import { btrfsSubvolumeOption, parseFstab, resolveSpec } from './fstab.js';
 import type { GuestTree } from './guest-tree.js';
 import type { FilesystemInfo, Layout } from './layout.js';
 
 /** File systems an installed system's root can be on. */
 const ROOT_TYPES = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs']);
 
-/** A device as inspection names it: a file system's device, or `btrfsvol:DEVICE/SUBVOLUME`. */
-function filesystemOf(layout: Layout, device: string): { fs?: FilesystemInfo; subvolume?: string } {
-  if (!device.startsWith('btrfsvol:')) return { fs: layout.filesystems.find((fs) => fs.device === device) };
-  const rest = device.slice('btrfsvol:'.length);
-  const fs = layout.filesystems
-    .filter((candidate) => rest.startsWith(`${candidate.device}/`))
-    .sort((a, b) => b.device.length - a.device.length)[0];
-  return { fs, subvolume: fs ? rest.slice(fs.device.length + 1) : undefined };
+/** The installed system's root: a file system, on Btrfs a subvolume of it (its path from the top level). */
+interface Root {
+  fs: FilesystemInfo;
+  subvolume?: string;
 }
 
-/** `inspect-get-mountpoints`' "MOUNTPOINT: DEVICE" lines, parents before children. */
-function parseMountpoints(text: string): Array<{ mountPoint: string; device: string }> {
-  return text
-    .split('\n')
-    .map((line) => /^(\/\S*): (\S+)$/.exec(line.trim()))
-    .filter((match): match is RegExpExecArray => match !== null)
-    .map(([, mountPoint, device]) => ({ mountPoint, device }))
-    .sort((a, b) => a.mountPoint.split('/').filter(Boolean).length - b.mountPoint.split('/').filter(Boolean).length);
+const describeRoot = (root: Root): string =>
+  root.subvolume === undefined ? root.fs.device : `${root.fs.device}, subvolume ${root.subvolume}`;
+
+/** A system's root folder: an `etc` folder holding fstab or os-release (lstat: a symlink counts, unfollowed). */
+async function looksLikeRoot(tree: GuestTree, prefix: string): Promise<boolean> {
+  if ((await tree.kind(`${prefix}etc`)).kind !== 'dir') return false;
+  for (const name of ['fstab', 'os-release']) {
+    if ((await tree.kind(`${prefix}etc/${name}`)).kind !== 'missing') return true;
+  }
+  return false;
 }
 
-async function mountOne(
-  appliance: Appliance,
-  layout: Layout,
-  device: string,
-  mountPoint: string,
-): Promise<FilesystemInfo | undefined> {
-  const { fs, subvolume } = filesystemOf(layout, device);
-  if (!fs) return undefined;
-  if (subvolume !== undefined) await appliance.must('mount-options', `subvol=${subvolume}`, fs.device, mountPoint);
-  else await appliance.must('mount', fs.device, mountPoint);
-  fs.mountPoint = mountPoint;
-  return fs;
+/** The Btrfs subvolumes' paths from the top level, which is mounted at /. */
+async function subvolumes(appliance: Appliance): Promise<string[]> {
+  const list = (await appliance.probe('btrfs-subvolume-list', '/')) ?? '';
+  return [...list.matchAll(/btrfssubvolume_path: (.*)/g)].map((match) => match[1].trim());
 }
 
 /**
- * Mount the installed system inside the appliance, each file system where its
- * /etc/fstab puts it (libguestfs's inspection resolves UUID=, LABEL=,
- * PARTUUID=, device paths and LVM names). A mount point that is not a plain
- * folder of the guest (a symlink on the way) is skipped and said. Without a
- * system that inspection recognises, a single file system is taken as the
- * root; otherwise none is mounted (false).
+ * Find the root among the file systems: each mounted read-only at / in turn
+ * (a Btrfs from its top level, its subvolumes looked into from there), the
+ * first holding a system's /etc. libguestfs's inspect-os finds the same, but
+ * takes about 30 s under TCG where this takes one mount a file system.
+ */
+async function findRoot(appliance: Appliance, layout: Layout, tree: GuestTree): Promise<Root | undefined> {
+  for (const fs of layout.filesystems.filter((candidate) => ROOT_TYPES.has(candidate.type))) {
+    const mounted =
+      fs.type === 'btrfs'
+        ? await appliance.call('mount-options', ['ro,subvolid=5', fs.device, '/'], { mayFail: true })
+        : await appliance.call('mount-ro', [fs.device, '/'], { mayFail: true });
+    if (!mounted.ok) continue;
+    let found: Root | undefined;
+    if (await looksLikeRoot(tree, '')) found = { fs };
+    else if (fs.type === 'btrfs') {
+      for (const path of await subvolumes(appliance)) {
+        // A name mount's options cannot carry (a comma) is not taken.
+        if (!found && !path.includes(',') && (await looksLikeRoot(tree, `${path}/`))) found = { fs, subvolume: path };
+      }
+    }
+    await appliance.must('umount-all');
+    if (found) return found;
+  }
+  return undefined;
+}
+
+async function mountAt(
+  appliance: Appliance,
+  fs: FilesystemInfo,
+  mountPoint: string,
+  subvolume?: string,
+): Promise<void> {
+  if (subvolume) await appliance.must('mount-options', subvolume, fs.device, mountPoint);
+  else await appliance.must('mount', fs.device, mountPoint);
+  fs.mountPoint = mountPoint;
+}
+
+/** The root's /etc/fstab, resolved inside the guest (a symlink out of it reads as none). */
+async function readFstab(tree: GuestTree): Promise<string> {
+  const resolved = await tree.resolveFile('etc/fstab');
+  return 'missing' in resolved ? '' : ((await tree.read(resolved.path)) ?? '');
+}
+
+/** depth of a mount point: parents are mounted before their children. */
+const depth = (mountPoint: string): number => mountPoint.split('/').filter(Boolean).length;
+
+/** Mount what the root's /etc/fstab names on the disk, each where it says, parents first. */
+async function mountFstab(ctx: BuildContext, appliance: Appliance, layout: Layout, tree: GuestTree): Promise<void> {
+  const seen = new Set(['/']);
+  const entries = parseFstab(await readFstab(tree)).sort((a, b) => depth(a.mountPoint) - depth(b.mountPoint));
+  for (const entry of entries) {
+    const mountPoint = entry.mountPoint.replace(/\/+$/, '');
+    if (!mountPoint || seen.has(mountPoint)) continue;
+    const fs = resolveSpec(entry.spec, layout.filesystems);
+    if (!fs) {
+      // A file system elsewhere (nfs, tmpfs, a bind mount) is not the installer's to scrub.
+      if (/^(UUID|LABEL|PARTUUID|PARTLABEL)=|^\/dev\//.test(entry.spec))
+        ctx.reporter.warning(
+          `the installed system's /etc/fstab (line ${entry.line}) names ${entry.spec} for ${mountPoint}, which is not on the disk`,
+        );
+      continue;
+    }
+    const resolved = await tree.resolveFolder(mountPoint);
+    if ('missing' in resolved || `/${resolved.path}` !== mountPoint) {
+      ctx.reporter.warning(
+        `not mounting ${fs.device} at ${mountPoint}: it is not a plain folder of the installed system`,
+      );
+      continue;
+    }
+    seen.add(mountPoint);
+    await mountAt(appliance, fs, mountPoint, fs.type === 'btrfs' ? btrfsSubvolumeOption(entry.options) : undefined);
+  }
+}
+
+/**
+ * Mount the installed system inside the appliance: its root (the file system
+ * or Btrfs subvolume holding /etc) at /, then each file system where its
+ * /etc/fstab puts it (UUID=, LABEL=, PARTUUID=, PARTLABEL=, device paths, LVM
+ * names). A mount point that is not a plain folder of the guest (a symlink on
+ * the way) is skipped and said. Without a recognisable root, a single file
+ * system is taken as the root; otherwise none is mounted (false).
  */
 export async function mountInstalledSystem(
   ctx: BuildContext,
@@ -54,39 +120,23 @@ export async function mountInstalledSystem(
   layout: Layout,
   tree: GuestTree,
 ): Promise<boolean> {
-  // inspect-os finds no system on a disk without one (no error); an error is the appliance failing, not an empty disk.
-  const roots = (await appliance.must('inspect-os')).split('\n').filter((line) => line.trim());
-  if (!roots.length) {
+  const root = await findRoot(appliance, layout, tree);
+  if (!root) {
     const candidates = layout.filesystems.filter((fs) => ROOT_TYPES.has(fs.type));
     if (candidates.length !== 1) {
       ctx.reporter.warning(
-        'libguestfs found no installed system on the disk (no root file system with /etc): no installer logs removed, no manifest, no generalisation; free space is still zeroed',
+        'found no installed system on the disk (no file system with an /etc holding fstab or os-release): no installer logs removed, no manifest, no generalisation; free space is still zeroed',
       );
       return false;
     }
     ctx.reporter.warning(
-      `libguestfs found no installed system: taking ${candidates[0].device}, the only file system, as its root`,
+      `found no installed system: taking ${candidates[0].device}, the only file system, as its root`,
     );
-    await mountOne(appliance, layout, candidates[0].device, '/');
+    await mountAt(appliance, candidates[0], '/');
     return true;
   }
-  const root = roots[0].trim();
-  for (const { mountPoint, device } of parseMountpoints(await appliance.must('inspect-get-mountpoints', root))) {
-    if (mountPoint !== '/') {
-      const resolved = await tree.resolveFolder(mountPoint);
-      if ('missing' in resolved || `/${resolved.path}` !== mountPoint) {
-        ctx.reporter.warning(
-          `not mounting ${device} at ${mountPoint}: it is not a plain folder of the installed system`,
-        );
-        continue;
-      }
-    }
-    const fs = await mountOne(appliance, layout, device, mountPoint);
-    if (!fs)
-      ctx.reporter.warning(
-        `the installed system's /etc/fstab names ${device} for ${mountPoint}, which is not on the disk`,
-      );
-  }
-  ctx.reporter.info(`Installed system's root: ${root}`);
+  await mountAt(appliance, root.fs, '/', root.subvolume === undefined ? undefined : `subvol=${root.subvolume}`);
+  await mountFstab(ctx, appliance, layout, tree);
+  ctx.reporter.info(`Installed system's root: ${describeRoot(root)}`);
   return true;
 }

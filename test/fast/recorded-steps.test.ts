@@ -44,6 +44,7 @@ function guestTree(name: string): string {
     ['var/log/installer/syslog', 'installer: done\n'],
     ['root/anaconda-ks.cfg', '# kickstart\n'],
     ['etc/hostname', 'golden\n'],
+    ['etc/fstab', 'UUID=11111111-2222-3333-4444-555555555555 / ext4 errors=remount-ro 0 1\n'],
   ]) {
     mkdirSync(dirname(join(root, path)), { recursive: true });
     writeFileSync(join(root, path), content);
@@ -119,11 +120,8 @@ describe('the scrub step on the recording host', () => {
       `${GF} run`,
       `${GF} list-devices`,
       `${GF} blockdev-getsize64 /dev/sda`,
-      `${GF} part-to-partnum /dev/sda1`,
-      `${GF} blockdev-getsize64 /dev/sda1`,
-      `${GF} list-filesystems`,
-      `${GF} inspect-os`,
-      `${GF} inspect-get-mountpoints /dev/sda1`,
+      `${GF} -mount-ro /dev/sda1 /`,
+      `${GF} umount-all`,
       `${GF} mount /dev/sda1 /`,
       `${GF} rm-rf /root/anaconda-ks.cfg`,
       `${GF} rm-rf /var/log/installer`,
@@ -235,6 +233,20 @@ describe('the scrub step on the recording host', () => {
     const root = guestTree('scrub-layout');
     mkdirSync(join(root, 'boot/efi'), { recursive: true });
     mkdirSync(join(root, 'srv'), { recursive: true });
+    // The names installers write: a UUID, a quoted UUID, LVM's mapper and VG/LV names, a swap area, a tmpfs.
+    writeFileSync(
+      join(root, 'etc/fstab'),
+      [
+        '# /etc/fstab: static file system information.',
+        'UUID=aaaaaaaa-0000-0000-0000-000000000003 / ext4 errors=remount-ro 0 1',
+        'UUID="ABCD-1234" /boot/efi vfat umask=0077 0 1',
+        '/dev/mapper/vg0-var /var xfs defaults 0 2',
+        '/dev/vg0/srv\t/srv ext4 defaults 0 2',
+        'UUID=aaaaaaaa-0000-0000-0000-000000000004 none swap sw 0 0',
+        'tmpfs /tmp tmpfs defaults 0 0',
+        '',
+      ].join('\n'),
+    );
     const layout: FakeLayout = {
       table: 'gpt',
       partitions: [
@@ -252,7 +264,11 @@ describe('the scrub step on the recording host', () => {
         '/dev/vg0/var': 'xfs',
         '/dev/vg0/srv': 'ext4',
       },
-      uuids: { '/dev/sda4': 'aaaaaaaa-0000-0000-0000-000000000004' },
+      uuids: {
+        '/dev/sda2': 'ABCD-1234',
+        '/dev/sda3': 'aaaaaaaa-0000-0000-0000-000000000003',
+        '/dev/sda4': 'aaaaaaaa-0000-0000-0000-000000000004',
+      },
       pvs: ['/dev/sda5'],
       mountpoints: { '/': '/dev/sda3', '/boot/efi': '/dev/sda2', '/var': '/dev/vg0/var', '/srv': '/dev/vg0/srv' },
     };
@@ -294,6 +310,66 @@ describe('the scrub step on the recording host', () => {
     ]);
     assert.match(reporter.text(), /layout: \/dev\/sda1: left alone \(a BIOS boot partition/);
     assert.deepEqual(recording?.leftovers(), []);
+  });
+
+  test('the root is the file system holding /etc, not the first one: /boot first on the disk, then mounted under it', async () => {
+    const root = guestTree('scrub-boot-root');
+    mkdirSync(join(root, 'boot/grub'), { recursive: true });
+    writeFileSync(
+      join(root, 'etc/fstab'),
+      'UUID=22222222-0000-0000-0000-000000000002 / ext4 defaults 0 1\nLABEL=BOOT /boot ext4 defaults 0 2\n',
+    );
+    const layout: FakeLayout = {
+      table: 'msdos',
+      partitions: [
+        { device: '/dev/sda1', type: '0x83', size: 256 << 20 },
+        { device: '/dev/sda2', type: '0x83', size: 1 << 30 },
+      ],
+      filesystems: { '/dev/sda1': 'ext4', '/dev/sda2': 'ext4' },
+      uuids: {
+        '/dev/sda1': '11111111-0000-0000-0000-000000000001',
+        '/dev/sda2': '22222222-0000-0000-0000-000000000002',
+      },
+      labels: { '/dev/sda1': 'BOOT' },
+      mountpoints: { '/': '/dev/sda2', '/boot': '/dev/sda1' },
+    };
+    const { ctx, reporter } = testContext(spec(), { recording: scrubPlan(root, { layout }), uid: 0 });
+    const result = await scrubImage(ctx, DISK);
+    const commands = shown(reporter);
+    const first = commands.indexOf(`${GF} -mount-ro /dev/sda1 /`);
+    assert.deepEqual(commands.slice(first, first + 6), [
+      `${GF} -mount-ro /dev/sda1 /`,
+      `${GF} umount-all`,
+      `${GF} -mount-ro /dev/sda2 /`,
+      `${GF} umount-all`,
+      `${GF} mount /dev/sda2 /`,
+      `${GF} mount /dev/sda1 /boot`,
+    ]);
+    assert.match(reporter.text(), /Installed system's root: \/dev\/sda2\n/);
+    assert.deepEqual(
+      result.layout.filesystems.map((fs) => [fs.device, fs.mountPoint]),
+      [
+        ['/dev/sda1', '/boot'],
+        ['/dev/sda2', '/'],
+      ],
+    );
+  });
+
+  test("an fstab name that is not on the disk is said, with the fstab's line, and the rest is mounted", async () => {
+    const root = guestTree('scrub-fstab-missing');
+    mkdirSync(join(root, 'srv'), { recursive: true });
+    writeFileSync(
+      join(root, 'etc/fstab'),
+      'UUID=11111111-2222-3333-4444-555555555555 / ext4 defaults 0 1\nUUID=99999999-0000-0000-0000-000000000000 /srv ext4 defaults 0 2\nserver:/export /mnt nfs defaults 0 0\n',
+    );
+    const { ctx, reporter } = testContext(spec(), { recording: scrubPlan(root), uid: 0 });
+    await scrubImage(ctx, DISK);
+    assert.match(
+      reporter.text(),
+      /warning: the installed system's \/etc\/fstab \(line 2\) names UUID=99999999-0000-0000-0000-000000000000 for \/srv, which is not on the disk/,
+    );
+    assert.doesNotMatch(reporter.text(), /server:\/export/);
+    assert.ok(shown(reporter).includes(`${GF} rm-rf /var/log/installer`));
   });
 
   test('a disk with no partition and no file system is refused, saying what was found, and the appliance stopped', async () => {

@@ -18,7 +18,8 @@ import type { PlannedAnswer } from '../../src/host/recording-host.js';
  * description and a folder of this machine holding the installed system's
  * files (every file system mounted in the one folder). What it answers is
  * what guestfish prints; file outputs (ls0, download) go to `files`, which
- * the recording plan's readFile serves.
+ * the recording plan's readFile serves. It keeps what is mounted where, so a
+ * path reads from the device mounted over it.
  */
 export interface FakeLayout {
   table: 'msdos' | 'gpt' | 'none';
@@ -26,7 +27,12 @@ export interface FakeLayout {
   /** list-filesystems' lines: device → type. */
   filesystems: Record<string, string>;
   uuids?: Record<string, string>;
-  /** inspect-get-mountpoints of the root; none: inspect-os finds no system. */
+  labels?: Record<string, string>;
+  /**
+   * Where each file system is mounted in the installed system (mount point →
+   * device): the folder's part at that mount point is what the device holds
+   * (the root's, the whole folder). A device not listed reads as empty.
+   */
   mountpoints?: Record<string, string>;
   pvs?: string[];
 }
@@ -58,16 +64,51 @@ const failed = (command: string, why: string): Partial<RunResult> => ({
   lastLines: [`libguestfs: error: ${command}: ${why}`],
 });
 
+/** blkid's tags for a device: its file system's TYPE and UUID, a partition's PART_ENTRY_* too. */
+function blkidTags(layout: FakeLayout, device: string): string {
+  const type = layout.pvs?.includes(device) ? 'LVM2_member' : layout.filesystems[device];
+  const partition = layout.partitions.find((p) => p.device === device);
+  const tags: Array<[string, string | undefined]> = [
+    ['UUID', layout.uuids?.[device]],
+    ['LABEL', layout.labels?.[device]],
+    ['TYPE', type === 'unknown' ? undefined : type],
+    ['PART_ENTRY_TYPE', partition?.type.toLowerCase()],
+    ['PART_ENTRY_NUMBER', partition ? /(\d+)$/.exec(device)?.[1] : undefined],
+    ['PART_ENTRY_SIZE', partition ? String(partition.size / 512) : undefined],
+  ];
+  return tags
+    .filter(([, value]) => value)
+    .map(([tag, value]) => `${tag}: ${value}\n`)
+    .join('');
+}
+
+/**
+ * The host path of a guest path: the device mounted over it (the longest
+ * mount point holding it) shows the folder's part at that device's own mount
+ * point; a device that is nowhere in the installed system shows an empty folder.
+ */
+function hostPath(layout: FakeLayout, root: string, mounted: Map<string, string>, path: string): string {
+  const clean = `/${path.replace(/^\/+/, '')}`;
+  const over = [...mounted.keys()]
+    .filter((point) => point === '/' || clean === point || clean.startsWith(`${point}/`))
+    .sort((a, b) => b.length - a.length)[0];
+  if (!over) return join(root, '.nothing-mounted', clean);
+  const home = Object.entries(layout.mountpoints ?? {}).find(([, device]) => device === mounted.get(over))?.[0];
+  if (!home) return join(root, '.empty-device', clean);
+  return join(root, home, clean.slice(over === '/' ? 0 : over.length));
+}
+
 // Long: one case a guestfish command, as a table would be.
 function answer(
   layout: FakeLayout,
   root: string,
-  files: Map<string, Buffer>,
+  state: { files: Map<string, Buffer>; mounted: Map<string, string> },
   argv: readonly string[],
 ): Partial<RunResult> {
+  const { files, mounted } = state;
   const [raw, ...args] = argv.slice(argv.indexOf('--') + 1);
   const command = raw.replace(/^-/, '');
-  const at = (path: string): string => join(root, path);
+  const at = (path: string): string => hostPath(layout, root, mounted, path);
   const out = (stdout: string): Partial<RunResult> => ({ stdout });
   switch (command) {
     case 'list-devices':
@@ -78,31 +119,29 @@ function answer(
       return layout.table === 'none' ? failed(command, 'unrecognised disk label') : out(`${layout.table}\n`);
     case 'list-partitions':
       return out(layout.partitions.map((p) => `${p.device}\n`).join(''));
-    case 'part-to-partnum':
-      return out(`${/(\d+)$/.exec(args[0])?.[1]}\n`);
-    case 'part-get-mbr-id':
-    case 'part-get-gpt-type':
-      return out(`${layout.partitions.find((p) => p.device === `${args[0]}${args[1]}`)?.type}\n`);
-    case 'pvs':
-      return out((layout.pvs ?? []).map((pv) => `${pv}\n`).join(''));
-    case 'list-filesystems':
+    case 'blkid':
+      return out(blkidTags(layout, args[0]));
+    case 'lvs':
       return out(
-        Object.entries(layout.filesystems)
-          .map(([device, type]) => `${device}: ${type}\n`)
+        Object.keys(layout.filesystems)
+          .filter((device) => !/^\/dev\/sd[a-z]+\d*$/.test(device))
+          .map((device) => `${device}\n`)
           .join(''),
       );
+    case 'mount':
+    case 'mount-ro':
+      mounted.set(args[1], args[0]);
+      return {};
+    case 'mount-options':
+      mounted.set(args[2], args[1]);
+      return {};
+    case 'umount-all':
+      mounted.clear();
+      return {};
     case 'vfs-uuid':
       return out(`${layout.uuids?.[args[0]] ?? ''}\n`);
     case 'vfs-label':
       return out('\n');
-    case 'inspect-os':
-      return out(layout.mountpoints ? `${layout.mountpoints['/']}\n` : '');
-    case 'inspect-get-mountpoints':
-      return out(
-        Object.entries(layout.mountpoints ?? {})
-          .map(([mp, device]) => `${mp}: ${device}\n`)
-          .join(''),
-      );
     case 'lstatns':
       return existsSync(at(args[0])) || isLink(at(args[0]))
         ? out(stat(at(args[0])))
@@ -156,10 +195,11 @@ export function fakeAppliance(
   layout: FakeLayout = ONE_EXT4,
 ): { answer: PlannedAnswer; readFile: (path: string) => Buffer | undefined } {
   const files = new Map<string, Buffer>();
+  const mounted = new Map<string, string>();
   return {
     answer: {
       match: (argv) => argv[0] === 'guestfish' && argv[1]?.startsWith('--remote=') && argv[3] !== 'exit',
-      respond: (argv) => answer(layout, root, files, argv),
+      respond: (argv) => answer(layout, root, { files, mounted }, argv),
     },
     readFile: (path) => files.get(path),
   };
