@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { localDate } from '../../src/config/image-spec.js';
@@ -30,6 +32,46 @@ function hostStorageState(): string {
   return `vgs ${vgs.status}: ${vgs.stdout}\ndmsetup ${dm.status}: ${dm.stdout}`;
 }
 
+const lvmEnv = { ...process.env, LVM_SUPPRESS_FD_WARNINGS: '1' };
+
+/**
+ * A volume group on the host, on a loop device over a file in a folder of its
+ * own; every LVM command names that device alone (--devices). Metadata only:
+ * pvcreate and vgcreate need no device-mapper (this host's kernel has none),
+ * and the group has no logical volume, so nothing of it is ever activated.
+ */
+function hostVolumeGroup(name: string): { state: () => string; remove: () => void } {
+  const folder = mkdtempSync(join(tmpdir(), 'host-vg-'));
+  const file = join(folder, 'pv.img');
+  writeFileSync(file, '');
+  execFileSync('truncate', ['--size=64M', file]);
+  let loop = '';
+  const lvm = (...args: string[]) => execFileSync(args[0], args.slice(1), { encoding: 'utf8', env: lvmEnv });
+  const remove = () => {
+    try {
+      if (loop) {
+        spawnSync('vgremove', ['--yes', '--devices', loop, name], { env: lvmEnv, stdio: 'ignore' });
+        spawnSync('pvremove', ['--yes', '--devices', loop, loop], { env: lvmEnv, stdio: 'ignore' });
+        execFileSync('losetup', ['--detach', loop]);
+      }
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  };
+  try {
+    loop = execFileSync('losetup', ['--find', '--show', file], { encoding: 'utf8' }).trim();
+    lvm('pvcreate', '--quiet', '--yes', '--devices', loop, loop);
+    lvm('vgcreate', '--quiet', '--devices', loop, name, loop);
+  } catch (error) {
+    remove();
+    throw error;
+  }
+  const state = () =>
+    lvm('vgs', '--noheadings', '--devices', loop, '-o', 'vg_name,vg_uuid,pv_count,lv_count,vg_attr', name) +
+    lvm('pvs', '--noheadings', '--devices', loop, '-o', 'pv_name,pv_uuid,vg_name,pv_attr', loop);
+  return { state, remove };
+}
+
 interface LayoutLine {
   device: string;
   type: string;
@@ -44,10 +86,10 @@ function scrubbedLayout(stderr: string): LayoutLine[] {
   );
 }
 
-async function buildLayout(layout: string) {
+async function buildLayout(layout: string, directives: Record<string, string> = {}) {
   const dir = makeWorkDir(`layout-${layout}`);
   const { config, image } = writeFixtureConfig(dir, {
-    directives: { layout, 'data-mb': 48 },
+    directives: { layout, 'data-mb': 48, ...directives },
   });
   const before = hostStorageState();
   const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
@@ -142,5 +184,46 @@ describe("today's layouts, scrubbed in the appliance", () => {
       ['exists', '/var/log/installer'],
     ]);
     assert.equal(out, `${found[0].uuid}\nfalse\n`, run.stderr);
+  });
+
+  test('LVM: /boot outside, root (ext4), /var (XFS) and swap on logical volumes; a host volume group of the same name untouched', async () => {
+    // The guest's volume group is named like one the host has (made here, for this test's run alone).
+    const vg = `fixvg${process.pid}`;
+    const host = hostVolumeGroup(vg);
+    try {
+      const hostBefore = host.state();
+      assert.match(hostBefore, new RegExp(`^\\s*${vg}\\s`));
+      const { run, qcow2, found } = await buildLayout('lvm', { vg });
+      assert.equal(host.state(), hostBefore, "the host's volume group of the same name changed");
+      assert.deepEqual(
+        found.map((fs) => [fs.device, fs.type, fs.mountPoint ?? '']).sort(),
+        [
+          [`/dev/${vg}/root`, 'ext4', '/'],
+          [`/dev/${vg}/swap`, 'swap', ''],
+          [`/dev/${vg}/var`, 'xfs', '/var'],
+          ['/dev/sda1', 'ext4', '/boot'],
+        ],
+        run.stderr,
+      );
+      assert.match(run.stderr, /layout: \/dev\/sda2: left alone \(an LVM physical volume/);
+      assert.match(run.stderr, new RegExp(`/dev/${vg}/var \\(xfs\\): free space discarded`));
+      assert.match(
+        run.stderr,
+        new RegExp(`/dev/${vg}/swap: swap UUID \\S+ label fixswap: contents zeroed, swap signature rewritten`),
+      );
+      const fstab = checkImage(qcow2, found, [
+        [`/dev/${vg}/root`, '/'],
+        ['/dev/sda1', '/boot'],
+        [`/dev/${vg}/var`, '/var'],
+      ]);
+      // fstab names the logical volumes both ways LVM does, and /boot by UUID.
+      assert.match(fstab, new RegExp(`^/dev/mapper/${vg}-root / ext4 `, 'm'));
+      assert.match(fstab, new RegExp(`^/dev/${vg}/var /var xfs `, 'm'));
+      assert.match(fstab, new RegExp(`^/dev/mapper/${vg}-swap none swap `, 'm'));
+      const swap = found.find((fs) => fs.type === 'swap');
+      assert.equal(readImage(qcow2, [['vfs-label', swap?.device ?? '']]), 'fixswap\n');
+    } finally {
+      host.remove();
+    }
   });
 });
