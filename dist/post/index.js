@@ -32015,6 +32015,21 @@ class Appliance {
         const reply = await this.call(command, args, { mayFail: true, quiet: true });
         return reply.ok ? reply.stdout : undefined;
     }
+    /**
+     * A path probe: its output, or undefined when the path is missing, a
+     * component of it is not a folder, or it is a folder where a file was
+     * asked for (libguestfs's errno texts). Any other failure is an error: a probe
+     * that failed for another reason must not read as "nothing there" (a log
+     * would be left in the image without a word).
+     */
+    async probePath(command, ...args) {
+        const reply = await this.call(command, args, { mayFail: true, quiet: true });
+        if (reply.ok)
+            return reply.stdout;
+        if (/No such file or directory|Not a directory|is a directory/i.test(reply.error))
+            return undefined;
+        throw new ApplianceError(`${command} ${args.join(' ')} failed in the appliance: ${reply.error || 'no error text'}`);
+    }
     /** Shut the appliance down and check that it is gone. */
     async close() {
         await this.ctx.cleanup.release(this.entry);
