@@ -1,3 +1,4 @@
+import type { Zeroing } from './zero-free-space.js';
 import { existsSync } from 'node:fs';
 import type { Arch, Firmware, ImageSpec } from '../config/image-spec.js';
 import { UsageError } from '../config/usage-error.js';
@@ -86,7 +87,7 @@ export interface BuildResult {
   removedLogs: string[];
   /** What generalisation found and did (empty with generalize = no). */
   generalized: GeneralizeRow[];
-  zeroing: 'discard' | 'zerofree' | 'none';
+  zeroing: Zeroing;
   /** The disk's layout as the scrub found it: partitions, file systems, what was done to each. */
   layout: Layout;
   uploads: UploadOutcome[];

@@ -8,7 +8,7 @@ import { generalizeSystem, type GeneralizeRow } from './generalize.js';
 import { inspectSystem, type Inventory } from './inventory.js';
 import { describeLayout, readLayout, type Layout } from './layout.js';
 import { mountInstalledSystem } from './mount-installed.js';
-import { zeroFreeSpace } from './zero-free-space.js';
+import { type Zeroing, zeroFreeSpace } from './zero-free-space.js';
 
 /** What the original removes after an install, relative to the root of the installed system. */
 export const INSTALLER_LOG_PATTERNS = [
@@ -38,7 +38,7 @@ export interface ScrubResult {
   filesystem: string;
   removed: string[];
   /** discard when every file system's free space was discarded, zerofree when any needed zerofree, none otherwise. */
-  zeroing: 'discard' | 'zerofree' | 'none';
+  zeroing: Zeroing;
   /** Bytes the raw file takes on disk afterwards. */
   allocatedBytes: number;
   /** The installed system: distribution, kernels, packages (read before the logs are removed). */

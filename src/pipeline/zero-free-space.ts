@@ -44,10 +44,31 @@ async function trim(ctx: BuildContext, appliance: Appliance, fs: FilesystemInfo,
     return true;
   }
   const why = reply.ok ? 'no space was released' : reply.error;
-  const next = isExt(fs.type) ? 'falling back to zerofree' : `its free space is left as it is`;
+  const next = isExt(fs.type) ? 'falling back to zerofree' : 'falling back to writing zeros over it';
   ctx.reporter.warning(`discarding the free space of ${fs.device} (${fs.type}) did not punch holes (${why}); ${next}`);
   fs.action = `discard released no space (${why})${subvolumes}`;
   return false;
+}
+
+/**
+ * How free space was zeroed: discarded (holes in the raw file), zerofree
+ * (ext*), zeros written over it where neither worked, or not at all.
+ */
+export type Zeroing = 'discard' | 'zerofree' | 'zeros' | 'none';
+
+/**
+ * Where discard releases nothing (a file system or device without it) and
+ * zerofree cannot go (XFS, Btrfs, vfat): libguestfs's zero-free-space fills
+ * the free space with a file of zeros and removes it, so the zeros, not old
+ * data, go into the image (qemu-img convert skips them).
+ */
+async function fillWithZeros(ctx: BuildContext, appliance: Appliance, fs: FilesystemInfo): Promise<void> {
+  if (fs.type === 'btrfs') await appliance.must('mount-options', 'subvolid=5', fs.device, '/');
+  else await appliance.must('mount', fs.device, '/');
+  await appliance.must('zero-free-space', '/');
+  await appliance.must('umount-all');
+  fs.action = `${fs.action}; free space filled with zeros`;
+  ctx.reporter.info(`${fs.device} (${fs.type}): free space filled with zeros`);
 }
 
 /**
@@ -60,7 +81,7 @@ export async function zeroFreeSpace(
   appliance: Appliance,
   layout: Layout,
   disk: string,
-): Promise<'discard' | 'zerofree' | 'none'> {
+): Promise<Zeroing> {
   const mode = ctx.spec.zeroFreeSpace;
   if (mode === 'none') {
     for (const fs of layout.filesystems) fs.action = 'left as it is (zero-free-space = none)';
@@ -68,6 +89,7 @@ export async function zeroFreeSpace(
   }
   let discarded = 0;
   let zerofreed = 0;
+  let filled = 0;
   for (const fs of layout.filesystems) {
     if (fs.type === 'swap') {
       await zeroSwap(ctx, appliance, fs);
@@ -87,8 +109,12 @@ export async function zeroFreeSpace(
       fs.action = mode === 'zerofree' ? 'free space zeroed by zerofree' : `${fs.action}; free space zeroed by zerofree`;
       ctx.reporter.info(`${fs.device} (${fs.type}): free space zeroed by zerofree`);
       zerofreed++;
+    } else {
+      await fillWithZeros(ctx, appliance, fs);
+      filled++;
     }
   }
   if (zerofreed) return 'zerofree';
+  if (filled) return 'zeros';
   return discarded ? 'discard' : 'none';
 }

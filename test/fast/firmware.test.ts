@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { uefiFirmwareInstalled } from '../../src/host/firmware.js';
 
+const work = mkdtempSync(join(tmpdir(), 'firmware-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
 function descriptorDir(descriptors: Record<string, unknown>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'firmware-'));
+  const dir = mkdtempSync(join(work, 'descriptors-'));
   mkdirSync(dir, { recursive: true });
   for (const [name, content] of Object.entries(descriptors))
     writeFileSync(join(dir, name), typeof content === 'string' ? content : JSON.stringify(content));

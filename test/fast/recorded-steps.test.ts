@@ -12,7 +12,7 @@ import { installSystem } from '../../src/pipeline/install.js';
 import { scrubImage } from '../../src/pipeline/scrub.js';
 import { VmStepError } from '../../src/pipeline/virt-install.js';
 import { RecordingReporter, testContext, testSpec } from '../support/build-context.js';
-import { fakeAppliance, type FakeLayout } from '../support/fake-appliance.js';
+import { fakeAppliance, ONE_EXT4, type FakeLayout } from '../support/fake-appliance.js';
 
 /**
  * Steps run on the recording host: no root, no libvirt, no VM. Each test
@@ -161,6 +161,31 @@ describe('the scrub step on the recording host', () => {
       reporter.text(),
       /warning: discarding the free space of \/dev\/sda1 \(ext4\) did not punch holes .*falling back to zerofree/,
     );
+    assert.deepEqual(recording?.leftovers(), []);
+  });
+
+  test('XFS where discard released nothing: its free space filled with zeros on a fresh mount, and says so', async () => {
+    const root = guestTree('scrub-xfs-zeros');
+    const layout: FakeLayout = {
+      ...ONE_EXT4,
+      filesystems: { '/dev/sda1': 'xfs' },
+    };
+    const { ctx, recording, reporter } = testContext(spec(), {
+      recording: scrubPlan(root, { shrinks: false, layout }),
+      uid: 0,
+    });
+    const result = await scrubImage(ctx, DISK);
+    assert.equal(result.zeroing, 'zeros');
+    const commands = shown(reporter);
+    const fill = commands.indexOf(`${GF} zero-free-space /`);
+    assert.deepEqual(commands.slice(fill - 1, fill + 2), [
+      `${GF} mount /dev/sda1 /`,
+      `${GF} zero-free-space /`,
+      `${GF} umount-all`,
+    ]);
+    assert.ok(fill > commands.indexOf(`${GF} -fstrim /`));
+    assert.match(reporter.text(), /did not punch holes .*falling back to writing zeros over it/);
+    assert.match(result.layout.filesystems[0].action, /free space filled with zeros$/);
     assert.deepEqual(recording?.leftovers(), []);
   });
 
