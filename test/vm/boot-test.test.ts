@@ -61,10 +61,11 @@ const FIRST_BOOT_EXPECT =
 
 /**
  * The same, and the guest kernel saw Secure Boot on: the firmware told it so (x86 prints
- * `secureboot: Secure boot enabled`) and it locked itself down for it. Only a boot chain the
+ * `[0.000000] secureboot: Secure boot enabled`) and Debian's kernel locked itself down for it
+ * (`Kernel is locked down from EFI Secure Boot; see man kernel_lockdown.7`). Only a boot chain the
  * enrolled keys accept (shim, signed GRUB, signed kernel) gets that far.
  */
-const SECURE_BOOT_LINES = ['secureboot: Secure boot enabled', 'Kernel is locked down from EFI Secure Boot mode'];
+const SECURE_BOOT_LINES = ['secureboot: Secure boot enabled', 'Kernel is locked down from EFI Secure Boot'];
 const SECURE_BOOT_EXPECT = `(?<![\\s\\S])${SECURE_BOOT_LINES.map((line) => `(?=[\\s\\S]*${line})`).join('')}${FIRST_BOOT_EXPECT.replace('(?<![\\s\\S])', '')}`;
 
 describe('the boot test', () => {
