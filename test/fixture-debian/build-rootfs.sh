@@ -26,10 +26,14 @@ SUITE=bookworm
 # What the real-Debian image holds on top of minbase (openssh-server: its host
 # keys, made at install, are what generalisation removes and cloud-init makes anew). python3-cffi-backend:
 # debootstrap's resolver does not follow the virtual package
-# python3-cryptography needs (python3-cffi-backend-api-*).
+# python3-cryptography needs (python3-cffi-backend-api-*). shim-signed and
+# grub-efi-amd64-signed: Debian's signed boot chain for UEFI Secure Boot (shim
+# signed by Microsoft's UEFI CA, GRUB and the kernel, which comes from
+# linux-signed-amd64, signed by Debian), as in Debian's cloud images.
 PACKAGES=(
 	systemd-sysv udev kmod e2fsprogs iproute2
 	linux-image-cloud-amd64 grub-pc grub-efi-amd64-bin dosfstools
+	shim-signed grub-efi-amd64-signed
 	cloud-init python3-cffi-backend openssh-server
 )
 
@@ -64,6 +68,18 @@ sh "$HERE/customize-rootfs.sh" "$ROOT"
 ls "$ROOT"/boot/vmlinuz-* "$ROOT"/boot/initrd.img-* >/dev/null || die "no kernel or initramfs in /boot"
 [[ -d $ROOT/usr/lib/grub/i386-pc ]] || die "no GRUB for BIOS (grub-pc-bin)"
 [[ -d $ROOT/usr/lib/grub/x86_64-efi ]] || die "no GRUB for UEFI (grub-efi-amd64-bin)"
+[[ -f $ROOT/usr/lib/shim/shimx64.efi.signed ]] || die "no signed shim (shim-signed)"
+[[ -f $ROOT/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed ]] || die "no signed GRUB (grub-efi-amd64-signed)"
+# The size of a PE image's certificate table (data directory entry 4 of the
+# PE32+ optional header): 0 when the image carries no Authenticode signature.
+pe_signature_size() {
+	local pe
+	pe=$(od -An -tu4 -j60 -N4 "$1" | tr -d ' ')
+	od -An -tu4 -j$((pe + 24 + 144 + 4)) -N4 "$1" | tr -d ' '
+}
+for k in "$ROOT"/boot/vmlinuz-*; do
+	[[ $(pe_signature_size "$k") -gt 0 ]] || die "kernel $k is not signed (linux-image-cloud-amd64 should come from linux-signed-amd64)"
+done
 
 mkdir -p "$(dirname "$OUT")"
 TMP_OUT=$(mktemp "$OUT.partial.XXXXXX")

@@ -62,14 +62,28 @@ function domainsLeft(stderr: string): string[] {
 const FIRST_BOOT_EXPECT =
   '(?<![\\s\\S])(?=[\\s\\S]*^fixture-firstboot: machine-id=[0-9a-f]{32} ssh-host-keys=[1-9])[\\s\\S]*\\blogin: *$$';
 
+/**
+ * The same, and the guest kernel saw Secure Boot on: the firmware told it so (x86 prints
+ * `[0.000000] secureboot: Secure boot enabled`) and Debian's kernel locked itself down for it
+ * (`Kernel is locked down from EFI Secure Boot; see man kernel_lockdown.7`). Only a boot chain the
+ * enrolled keys accept (shim, signed GRUB, signed kernel) gets that far.
+ */
+const SECURE_BOOT_LINES = ['secureboot: Secure boot enabled', 'Kernel is locked down from EFI Secure Boot'];
+const SECURE_BOOT_EXPECT = `(?<![\\s\\S])${SECURE_BOOT_LINES.map((line) => `(?=[\\s\\S]*${line})`).join('')}${FIRST_BOOT_EXPECT.replace('(?<![\\s\\S])', '')}`;
+
 describe('the boot test', () => {
-  test("a real Debian 12 image in Debian's cloud layout (GPT: BIOS boot, EFI system partition, root) installs and boots under UEFI to a login prompt, cloud-init finished, before it is published", async (t) => {
+  test("a real Debian 12 image in Debian's cloud layout (GPT: BIOS boot, EFI system partition, root) installs and boots under UEFI Secure Boot (Debian's signed shim, GRUB and kernel) to a login prompt, cloud-init finished, before it is published", async (t) => {
     const server = await serveRootfs(t);
     const dir = workDir('debian');
     const { config, image } = writeDebianFixtureConfig(dir, {
       rootfsUrl: server.url,
       directives: { layout: 'hybrid' },
-      keys: { 'boot-test': 'yes', 'boot-timeout': '8m', firmware: 'uefi', 'boot-test-expect': FIRST_BOOT_EXPECT },
+      keys: {
+        'boot-test': 'yes',
+        'boot-timeout': '8m',
+        firmware: 'uefi-secure',
+        'boot-test-expect': SECURE_BOOT_EXPECT,
+      },
     });
     const started = Date.now();
     const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
@@ -92,9 +106,13 @@ describe('the boot test', () => {
     const qcow2 = join(dir, `${stem}.qcow2`);
 
     assert.ok(server.requests.includes(new URL(server.url).pathname), 'the installer fetched the root file system');
-    assert.match(run.stderr, /the installer's VM boots with UEFI \(OVMF, Secure Boot off\) firmware/);
-    assert.match(run.stderr, /booting \S+\.qcow2 in a throw-away VM \(tcg, UEFI \(OVMF, Secure Boot off\)\)/);
-    assert.match(run.stderr, /firmware: +UEFI \(OVMF, Secure Boot off\)/);
+    const firmware = 'UEFI (OVMF, Secure Boot on, Microsoft keys enrolled)';
+    assert.ok(run.stderr.includes(`the installer's VM boots with ${firmware} firmware`), run.stderr);
+    assert.ok(run.stderr.includes(`in a throw-away VM (tcg, ${firmware})`), run.stderr);
+    assert.match(run.stderr, /firmware: +UEFI \(OVMF, Secure Boot on, Microsoft keys enrolled\)/);
+    // The booted kernel saw Secure Boot on: the console showed what SECURE_BOOT_EXPECT requires.
+    const shown = run.stderr.split('\n').find((l) => l.includes('boot test: the console showed /')) ?? '';
+    for (const line of SECURE_BOOT_LINES) assert.ok(shown.includes(line), `${shown} requires '${line}'`);
     assert.match(run.stderr, /boot test: the console showed \/.*login.*\/ after /);
     // The booted clone made its own identity: a machine ID (the image's is empty) and SSH host keys
     // (the image has none), printed by the fixture's unit after cloud-init's ssh module ran.
@@ -192,12 +210,15 @@ describe('the boot test', () => {
         return partitions[0];
       },
     );
-    // GRUB at the removable path of the ESP, read in libguestfs's appliance (the host may have no vfat).
+    // Debian's signed chain at the removable path of the ESP: shim as BOOTX64.EFI, the signed GRUB
+    // beside it (the installer compared both with the packages' files). Read in libguestfs's
+    // appliance (the host may have no vfat).
     const esp = execFileSync('virt-ls', ['--format=qcow2', '-a', qcow2, '-m', '/dev/sda15', '/EFI/BOOT'], {
       encoding: 'utf8',
       env: { ...process.env, LIBGUESTFS_BACKEND: 'direct', LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg' },
     });
     assert.match(esp, /^BOOTX64\.EFI$/im);
+    assert.match(esp, /^grubx64\.efi$/m);
     const sbom = readFileSync(join(dir, `${stem}.cdx.json`), 'utf8');
     assert.equal(await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(sbom), null);
     assert.match(sbom, /"purl": "pkg:deb\/debian\/libc6@2\.36-[^"]*arch=amd64&distro=debian-12&upstream=glibc"/);
