@@ -41838,7 +41838,7 @@ const OPTIONS = [
         choices: ['discard', 'zerofree', 'none'],
         default: 'discard',
         new: true,
-        help: 'how free space is zeroed so the image compresses: discard (fast, falls back to zerofree), zerofree or none',
+        help: 'how free space is zeroed so the image compresses: discard (fast; where it releases nothing: zerofree on ext*, zeros written on the others), zerofree or none',
     },
     {
         key: 'generalize',
@@ -48927,10 +48927,26 @@ async function trim(ctx, appliance, fs, disk) {
         return true;
     }
     const why = reply.ok ? 'no space was released' : reply.error;
-    const next = isExt(fs.type) ? 'falling back to zerofree' : `its free space is left as it is`;
+    const next = isExt(fs.type) ? 'falling back to zerofree' : 'falling back to writing zeros over it';
     ctx.reporter.warning(`discarding the free space of ${fs.device} (${fs.type}) did not punch holes (${why}); ${next}`);
     fs.action = `discard released no space (${why})${subvolumes}`;
     return false;
+}
+/**
+ * Where discard releases nothing (a file system or device without it) and
+ * zerofree cannot go (XFS, Btrfs, vfat): libguestfs's zero-free-space fills
+ * the free space with a file of zeros and removes it, so the zeros, not old
+ * data, go into the image (qemu-img convert skips them).
+ */
+async function fillWithZeros(ctx, appliance, fs) {
+    if (fs.type === 'btrfs')
+        await appliance.must('mount-options', 'subvolid=5', fs.device, '/');
+    else
+        await appliance.must('mount', fs.device, '/');
+    await appliance.must('zero-free-space', '/');
+    await appliance.must('umount-all');
+    fs.action = `${fs.action}; free space filled with zeros`;
+    ctx.reporter.info(`${fs.device} (${fs.type}): free space filled with zeros`);
 }
 /**
  * Zero the free space of every file system, each on a fresh mount of its own
@@ -48946,6 +48962,7 @@ async function zeroFreeSpace(ctx, appliance, layout, disk) {
     }
     let discarded = 0;
     let zerofreed = 0;
+    let filled = 0;
     for (const fs of layout.filesystems) {
         if (fs.type === 'swap') {
             await zeroSwap(ctx, appliance, fs);
@@ -48964,9 +48981,15 @@ async function zeroFreeSpace(ctx, appliance, layout, disk) {
             ctx.reporter.info(`${fs.device} (${fs.type}): free space zeroed by zerofree`);
             zerofreed++;
         }
+        else {
+            await fillWithZeros(ctx, appliance, fs);
+            filled++;
+        }
     }
     if (zerofreed)
         return 'zerofree';
+    if (filled)
+        return 'zeros';
     return discarded ? 'discard' : 'none';
 }
 //# sourceMappingURL=zero-free-space.js.map
