@@ -27,17 +27,17 @@ import { createInterface } from 'node:readline';
 
 /** Seconds each slow file took in CI (a full run, two lanes, 2 cores), to balance the lanes. */
 const MEASURED = {
-  'vm/layouts': 780,
-  'vm/boot-test': 660,
-  'vm/real-installer': 540,
-  'vm/build': 430,
-  'action/installer-cache-v2': 340,
-  'action/installer-cache.test': 250,
-  'vm/upload': 230,
-  'vm/stall': 140,
-  'action/build': 125,
-  'vm/arch': 85,
-  'vm/untrusted-guest': 80,
+  'vm/boot-test': 890,
+  'vm/real-installer': 760,
+  'vm/layouts': 610,
+  'vm/build': 510,
+  'action/installer-cache-v2': 280,
+  'action/installer-cache.test': 190,
+  'vm/upload': 180,
+  'vm/stall': 120,
+  'vm/arch': 100,
+  'action/build': 90,
+  'vm/untrusted-guest': 60,
   'action/cancel': 20,
 };
 const SHORT_FILE = 15;

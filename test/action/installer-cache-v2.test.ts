@@ -26,6 +26,11 @@ import { ResultsCacheService } from '../support/results-cache-service.js';
 import { removeWorkDirs, workDir } from './fixture-build.js';
 import { actionCacheScenario, bytesPerRun, InstallerMirror, v2Backend } from './installer-cache-scenarios.js';
 
+// A download @actions/cache gives up on leaves its segment timer armed (10
+// minutes by default), which kept this file's process alive for 10 minutes
+// after its tests; the action's main exits past it, this process cannot.
+process.env.SEGMENT_DOWNLOAD_TIMEOUT_MINS = '1';
+
 after(() => {
   removeWorkDirs();
   removeRunnerDirs();
