@@ -99,7 +99,7 @@ describe('4: no input crashes the tool', () => {
     }
   });
 
-  test('references that fan out are stopped at a bound, naming the key, within a second and a few MiB', async () => {
+  test('references that fan out are stopped at a bound, naming the key, within a second of CPU time and a few MiB', async () => {
     const fan = (leaf: string): string =>
       `[DEFAULT]\na0 = ${leaf}\n` +
       Array.from({ length: 9 }, (_, i) => `a${i + 1} = ${`\${a${i}}`.repeat(10)}\n`).join('') +
@@ -107,7 +107,7 @@ describe('4: no input crashes the tool', () => {
     for (const text of [fan('x'.repeat(100)), fan(''), fan('$$')]) {
       const heap = process.memoryUsage().heapUsed;
       const result = await refused(text, ['--print-config', 'img'], /key 'a\d'/, /a value may be at most 64 KiB/);
-      assert.ok(result.ms < 1000, `took ${result.ms.toFixed(0)} ms`);
+      assert.ok(result.cpuMs < 1000, `took ${result.cpuMs.toFixed(0)} ms of CPU time`);
       assert.ok(process.memoryUsage().heapUsed - heap < 64 * 2 ** 20, 'heap grew by more than 64 MiB');
     }
   });

@@ -7,7 +7,13 @@ export interface InProcessRun {
   thrown?: unknown;
   stdout: string;
   stderr: string;
+  /** Wall-clock milliseconds of the call. */
   ms: number;
+  /**
+   * CPU milliseconds the process spent in the call (user + system): the bound the tests hold a run
+   * to, because a loaded machine stretches the wall clock but not the work.
+   */
+  cpuMs: number;
 }
 
 /**
@@ -21,7 +27,8 @@ export async function runMain(argv: string[], env: Record<string, string | undef
   const out: string[] = [];
   const err: string[] = [];
   const started = performance.now();
-  const run: InProcessRun = { stdout: '', stderr: '', ms: 0 };
+  const cpu = process.cpuUsage();
+  const run: InProcessRun = { stdout: '', stderr: '', ms: 0, cpuMs: 0 };
   try {
     run.code = await main(argv, { out: (text) => out.push(text), err: (text) => err.push(text) });
   } catch (error) {
@@ -30,6 +37,8 @@ export async function runMain(argv: string[], env: Record<string, string | undef
     for (const [key, value] of Object.entries(saved)) setEnv(key, value);
   }
   run.ms = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  run.cpuMs = (used.user + used.system) / 1000;
   run.stdout = out.join('');
   run.stderr = err.join('');
   return run;
