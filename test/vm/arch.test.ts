@@ -4,6 +4,10 @@
  * GPT + ESP + root with a standalone GRUB, the scrub, zeroing, qcow2 and
  * checksum follow, and the boot test boots the image under AArch64 UEFI to the
  * fixture system's login prompt. Nothing is left: no domain, no NVRAM.
+ *
+ * The formats are `vhd, qcow2`, as for Azure (its Arm64 VMs take fixed VHDs) and a
+ * qcow2 beside it: the boot test boots the first, the VHD, which only a footer tells
+ * from a raw disk.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -65,7 +69,7 @@ describe('an aarch64 build on an x86_64 host', () => {
       'image-size': '1G',
       accelerator: 'auto',
       osinfo: 'linux2022',
-      format: 'qcow2',
+      format: 'vhd, qcow2',
       cache_dir: join(dir, 'cache'),
       'install-timeout': '10m',
       'boot-test': 'yes',
@@ -85,11 +89,19 @@ describe('an aarch64 build on an x86_64 host', () => {
       /this host is x86_64 and the image is aarch64: KVM runs only guests of the host's architecture/,
     );
     assert.match(run.stderr, /Calling virt-install .* --arch aarch64 --machine virt --cpu cortex-a57 --boot uefi,/);
+    const vhd = join(dir, `${stem}.vhd`);
     execFileSync('qemu-img', ['check', qcow2]);
-    execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: dir });
+    execFileSync('qemu-img', ['compare', '-f', 'qcow2', '-F', 'vpc', qcow2, vhd]);
+    for (const format of ['vhd', 'qcow2']) {
+      execFileSync('sha256sum', ['-c', `${stem}.${format}.sha256sum`], { cwd: dir });
+    }
+    execFileSync('sha256sum', ['-c', `${stem}.SHA256SUMS`], { cwd: dir });
     assert.match(readFileSync(join(dir, `${stem}.console.log`), 'utf8'), /fixture-installer: done/);
     // The boot test saw the installed system's prompt, after GRUB on the ESP loaded it.
-    assert.match(run.stderr, /booting fx-arm64-aarch64-.*\.qcow2 in a throw-away VM \(tcg, UEFI/);
+    // The boot test booted the first format, the VHD, through an overlay that names its format.
+    assert.match(run.stderr, /Calling qemu-img create -q -f qcow2 -F vpc -b \S+\/fx-arm64-aarch64-[\d-]+\.vhd /);
+    assert.match(run.stderr, /booting fx-arm64-aarch64-[\d-]+\.vhd in a throw-away VM \(tcg, UEFI/);
+    assert.match(run.stderr, /boot test passed/);
 
     // The ESP (vfat, which this host's kernel may not mount): read with mtools.
     const esp = espFiles(qcow2);
