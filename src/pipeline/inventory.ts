@@ -38,21 +38,36 @@ export function parseOsRelease(text: string): Record<string, string> {
   return fields;
 }
 
+/** The fields of one deb-control(5) paragraph, names in lower case (continuation lines are not needed). */
+function controlFields(paragraph: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const line of paragraph.split('\n')) {
+    if (/^[ \t]/.test(line)) continue; // a continuation line (Description, Conffiles)
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    fields[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return fields;
+}
+
+const paragraphs = (text: string): string[] => text.replace(/\r/g, '').split(/\n\s*\n/);
+
 /**
- * The installed packages of a dpkg status file (deb-control(5) paragraphs):
- * those whose Status is `… installed`, sorted by name and architecture.
+ * The installed packages of a dpkg status file (deb-control(5) paragraphs),
+ * with the records of dpkg's journal (`/var/lib/dpkg/updates/NNNN`, in order)
+ * over them, as dpkg-query reads them: a dpkg that was stopped before it
+ * folded its journal into the status file has its last changes there. Those
+ * whose Status is `… installed`, sorted by name and architecture.
  */
-export function parseDpkgStatus(text: string): InstalledPackage[] {
+export function parseDpkgStatus(text: string, journal: string[] = []): InstalledPackage[] {
+  const records = new Map<string, Record<string, string>>();
+  for (const paragraph of [...paragraphs(text), ...journal.flatMap(paragraphs)]) {
+    const fields = controlFields(paragraph);
+    if (fields.package) records.set(`${fields.package}:${fields.architecture ?? ''}`, fields);
+  }
   const packages: InstalledPackage[] = [];
-  for (const paragraph of text.replace(/\r/g, '').split(/\n\s*\n/)) {
-    const fields: Record<string, string> = {};
-    for (const line of paragraph.split('\n')) {
-      if (/^[ \t]/.test(line)) continue; // a continuation line (Description, Conffiles): not needed
-      const colon = line.indexOf(':');
-      if (colon <= 0) continue;
-      fields[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
-    }
-    if (!fields.package || !/(^|\s)installed$/.test(fields.status ?? '')) continue;
+  for (const fields of records.values()) {
+    if (!/(^|\s)installed$/.test(fields.status ?? '')) continue;
     const entry: InstalledPackage = {
       name: fields.package,
       version: fields.version ?? '',
@@ -65,6 +80,20 @@ export function parseDpkgStatus(text: string): InstalledPackage[] {
     packages.push(entry);
   }
   return packages.sort((a, b) => compare(a.name, b.name) || compare(a.architecture, b.architecture));
+}
+
+/** The records of dpkg's journal, oldest first (its files are numbered; any other name is dpkg's scratch). */
+async function dpkgJournal(ctx: BuildContext, tree: GuestTree): Promise<string[]> {
+  const folder = await tree.resolveFolder('var/lib/dpkg/updates');
+  if ('missing' in folder) return [];
+  const names = (await tree.list(folder.path))
+    .filter((entry) => entry.kind === 'file' && /^\d+$/.test(entry.name))
+    .map((entry) => entry.name)
+    .sort((a, b) => Number(a) - Number(b));
+  const records: string[] = [];
+  for (const name of names) records.push((await readGuestFile(ctx, tree, `${folder.path}/${name}`)) ?? '');
+  if (records.length) ctx.reporter.info(`dpkg's journal holds ${records.length} record(s) not yet in its status file`);
+  return records;
 }
 
 const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -98,8 +127,10 @@ export async function inspectSystem(ctx: BuildContext, tree: GuestTree): Promise
   const kernels = await installedKernels(tree);
   const status = await readGuestFile(ctx, tree, 'var/lib/dpkg/status');
   let inventory: Inventory = { osRelease, kernels, packageManager: 'none', packages: [] };
-  if (status !== undefined) inventory = { ...inventory, packageManager: 'dpkg', packages: parseDpkgStatus(status) };
-  else {
+  if (status !== undefined) {
+    const packages = parseDpkgStatus(status, await dpkgJournal(ctx, tree));
+    inventory = { ...inventory, packageManager: 'dpkg', packages };
+  } else {
     const packages = await rpmPackages(ctx, tree);
     if (packages) inventory = { ...inventory, packageManager: 'rpm', packages };
   }

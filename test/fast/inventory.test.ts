@@ -141,6 +141,44 @@ describe('reading the installed system', () => {
     assert.deepEqual(recording?.commands(), []);
   });
 
+  test("dpkg's journal over its status, as dpkg-query reads them: records in number order, an upgrade, a removal, a new package", () => {
+    const journal = [
+      // 0002 before 0010: the order of their numbers, not of their names.
+      'Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2.15-2+b3\n',
+      'Package: hello\nStatus: install ok unpacked\nArchitecture: amd64\nVersion: 2.10-3\n',
+      'Package: hello\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.10-3\n',
+      'Package: base-files\nStatus: deinstall ok not-installed\nArchitecture: amd64\n',
+    ];
+    assert.deepEqual(
+      parseDpkgStatus(STATUS, journal).map((entry) => `${entry.name} ${entry.version}`),
+      ['bash 5.2.15-2+b3', 'hello 2.10-3', 'libc6 2.36-9+deb12u4'],
+    );
+  });
+
+  test("a dpkg system whose journal was not folded in: its numbered records read in order, a symlink or dpkg's scratch file among them not", async () => {
+    const host = tree('journal-host', { secret: 'Package: host-secret\nStatus: install ok installed\nVersion: 1\n' });
+    const root = tree(
+      'journal',
+      {
+        'var/lib/dpkg/status': STATUS,
+        'var/lib/dpkg/updates/0010':
+          'Package: hello\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.10-3\n',
+        'var/lib/dpkg/updates/0002':
+          'Package: hello\nStatus: install ok half-configured\nArchitecture: amd64\nVersion: 2.10-2\n',
+        'var/lib/dpkg/updates/tmp.i': 'Package: scratch\nStatus: install ok installed\nVersion: 1\n',
+      },
+      { 'var/lib/dpkg/updates/0011': join(host, 'secret') },
+    );
+    const { ctx, reporter } = testContext(spec, { recording: true, uid: 0 });
+    const inventory = await inspectSystem(ctx, new GuestTree(localTree(root)));
+    assert.deepEqual(
+      inventory.packages.map((entry) => `${entry.name} ${entry.version}`),
+      ['base-files 12.4+deb12u5', 'bash 5.2.15-2+b2', 'hello 2.10-3', 'libc6 2.36-9+deb12u4'],
+    );
+    assert.match(reporter.text(), /dpkg's journal holds 2 record\(s\) not yet in its status file/);
+    assert.doesNotMatch(reporter.text(), /host-secret|scratch/);
+  });
+
   test("a hostile guest: a dpkg status or os-release that points at the host's files is read inside the guest", async () => {
     const host = tree('host-side', { status: 'Package: host-secret\nStatus: install ok installed\nVersion: 1\n' });
     const root = tree(
