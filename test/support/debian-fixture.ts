@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { createReadStream, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { REPO_ROOT, writeImageConfig } from './fixture.js';
 
 /** Where the real-Debian fixture is built (git-ignored, like the small fixture's cache). */
@@ -26,12 +26,30 @@ export function ensureDebianFixture(): string {
   return DEBIAN_FIXTURE_DIR;
 }
 
+/**
+ * A package of Debian 12's archive as a .deb, for the installer's `deb=URL` directive: downloaded once
+ * with the host's apt (`apt-get download`, from the Debian archive this host's sources name) into
+ * test/.cache/debian-fixture/debs/ and reused.
+ */
+export function ensureDebianPackage(name: string): string {
+  const dir = join(ensureDebianFixture(), 'debs');
+  mkdirSync(dir, { recursive: true });
+  const have = (): string | undefined =>
+    readdirSync(dir).find((file) => file.startsWith(`${name}_`) && file.endsWith('.deb'));
+  if (!have()) execFileSync('apt-get', ['download', '-q', name], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+  const file = have();
+  if (!file) throw new Error(`apt-get download ${name} left no ${name}_*.deb in ${dir}`);
+  return join(dir, file);
+}
+
 /** The root file system tarball the fixture installer unpacks. */
 export const ROOTFS_FILE = 'rootfs.tar';
 
 export interface RootfsServer {
   /** The tarball's URL as the guest sees it (the host's loopback is 10.0.2.2 under user networking). */
   url: string;
+  /** The URL of each extra file, by its name, as the guest sees it. */
+  urls: Record<string, string>;
   port: number;
   /** Paths requested so far. */
   requests: string[];
@@ -45,22 +63,22 @@ export interface Teardown {
 
 /**
  * A short-lived HTTP server on 127.0.0.1 that serves the fixture's
- * rootfs.tar to the installer (and 404 for anything else). Stops when the
- * test ends when `t` is given.
+ * rootfs.tar to the installer, and the `extra` files by their names (404 for
+ * anything else). Stops when the test ends when `t` is given.
  */
-export async function serveRootfs(t?: Teardown, file = ROOTFS_FILE): Promise<RootfsServer> {
-  const tarball = join(ensureDebianFixture(), file);
-  const size = statSync(tarball).size;
+export async function serveRootfs(t?: Teardown, file = ROOTFS_FILE, extra: string[] = []): Promise<RootfsServer> {
+  const served = new Map([file, ...extra].map((path) => [`/${basename(path)}`, resolve(ensureDebianFixture(), path)]));
   const requests: string[] = [];
   const server = createServer((req, res) => {
     requests.push(req.url ?? '');
-    if (req.method !== 'GET' || req.url !== `/${file}`) {
+    const path = served.get(req.url ?? '');
+    if (req.method !== 'GET' || !path) {
       res.statusCode = 404;
       res.end('not here\n');
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
-    createReadStream(tarball).pipe(res);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(statSync(path).size) });
+    createReadStream(path).pipe(res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
@@ -72,7 +90,8 @@ export async function serveRootfs(t?: Teardown, file = ROOTFS_FILE): Promise<Roo
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
   t?.after(stop);
-  return { url: `http://10.0.2.2:${port}/${file}`, port, requests, stop };
+  const urls = Object.fromEntries(extra.map((path) => [basename(path), `http://10.0.2.2:${port}/${basename(path)}`]));
+  return { url: `http://10.0.2.2:${port}/${file}`, urls, port, requests, stop };
 }
 
 export interface DebianImageOptions {

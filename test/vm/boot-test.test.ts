@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { serveRootfs, writeDebianFixtureConfig } from '../support/debian-fixture.js';
+import { ensureDebianPackage, ROOTFS_FILE, serveRootfs, writeDebianFixtureConfig } from '../support/debian-fixture.js';
 import { makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
 import { inspectImage, readText } from '../support/image-files.js';
 import { leftovers } from '../support/leftovers.js';
@@ -16,6 +16,9 @@ function today(): string {
   const d = new Date();
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 }
+
+/** The first real-Debian build's manifest: the previous one of the build after it. */
+let debianManifest: string | undefined;
 
 const workDirs: string[] = [];
 function workDir(name: string): string {
@@ -151,6 +154,7 @@ describe('the boot test', () => {
       packages: Array<{ name: string; version: string; architecture: string }>;
     };
     assert.deepEqual([manifest.distribution.id, manifest.distribution.release], ['debian', '12']);
+    debianManifest = join(dir, `${stem}.manifest.json`);
     assert.match(manifest.kernel, /^6\.1\.0-\d+-(cloud-)?amd64$/);
     inspectImage(qcow2, (root) => {
       assert.match(readText(root, 'etc/os-release') ?? '', /Debian GNU\/Linux 12/);
@@ -230,6 +234,49 @@ describe('the boot test', () => {
       `manifest: ${manifest.packages.length} packages, kernel ${manifest.kernel}, ${manifest.distribution.name}`,
     );
     assert.deepEqual(bootTestLeftovers(dir), []);
+    assert.deepEqual(leftovers(dir, stem), []);
+  });
+
+  test("built again with one package more (hello, installed by the new system's dpkg) and the first build's manifest as previous-manifest: the changes name exactly that package, in the file and the log", async (t) => {
+    assert.ok(debianManifest, 'the real-Debian build above ran first: its manifest is the previous one');
+    const hello = ensureDebianPackage('hello');
+    const version = execFileSync('dpkg-deb', ['-f', hello, 'Version'], { encoding: 'utf8' }).trim();
+    const server = await serveRootfs(t, ROOTFS_FILE, [hello]);
+    const dir = workDir('debian-again');
+    const { config, image } = writeDebianFixtureConfig(dir, {
+      rootfsUrl: server.url,
+      directives: { deb: server.urls[basename(hello)] },
+      keys: { 'previous-manifest': debianManifest },
+    });
+    const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(server.requests.includes(`/${basename(hello)}`), 'the installer fetched the package');
+    const stem = `${image}-${today()}`;
+    const changes = readFileSync(join(dir, `${stem}.changes`), 'utf8');
+    t.diagnostic(changes.replace(/\n+/g, ' | '));
+    const counts = /^Packages: (\d+) -> (\d+) \(1 added, 0 removed, 0 upgraded, 0 downgraded\)$/m.exec(changes);
+    assert.ok(counts, changes);
+    assert.equal(Number(counts[2]), Number(counts[1]) + 1);
+    assert.ok(changes.includes(`\nPrevious manifest: ${debianManifest}\n`), changes);
+    assert.equal(changes.split('\n\n')[1], `Added:\n  hello amd64 ${version}\n`, 'exactly the one package added');
+    assert.match(run.stderr, /Changes since \S+: 1 added, 0 removed, 0 upgraded, 0 downgraded\n.*Image size: /);
+    // The finished image's own dpkg database has it, as the manifest says.
+    const { packages } = JSON.parse(readFileSync(join(dir, `${stem}.manifest.json`), 'utf8')) as {
+      packages: Array<{ name: string; version: string }>;
+    };
+    assert.deepEqual(
+      packages.filter((entry) => entry.name === 'hello').map((entry) => entry.version),
+      [version],
+    );
+    inspectImage(join(dir, `${stem}.qcow2`), (root) => {
+      const status = execFileSync(
+        'dpkg-query',
+        [`--admindir=${join(root, 'var/lib/dpkg')}`, '-W', '-f', '${db:Status-Abbrev} ${Version}', 'hello'],
+        { encoding: 'utf8' },
+      );
+      assert.equal(status.replace(/\s+/g, ' '), `ii ${version}`);
+    });
+    execFileSync('sha256sum', ['-c', `${stem}.SHA256SUMS`], { cwd: dir });
     assert.deepEqual(leftovers(dir, stem), []);
   });
 
