@@ -107,6 +107,27 @@ export class Appliance {
     throw new ApplianceError(`${command} ${args.join(' ')} failed in the appliance: ${reply.error || 'no error text'}`);
   }
 
+  /**
+   * Mount one file system alone at / (after `umount-all`, / is free), a Btrfs from its top level
+   * (`subvolid=5`), so that every subvolume is under it whatever the default subvolume is. A read-only
+   * mount may fail (its reply says so); a read-write one must succeed.
+   */
+  async mountWhole(fs: { device: string; type: string }, access: 'ro' | 'rw'): Promise<Reply> {
+    const btrfs = fs.type === 'btrfs';
+    if (access === 'ro') {
+      return btrfs
+        ? this.call('mount-options', ['ro,subvolid=5', fs.device, '/'], { mayFail: true })
+        : this.call('mount-ro', [fs.device, '/'], { mayFail: true });
+    }
+    return btrfs ? this.call('mount-options', ['subvolid=5', fs.device, '/']) : this.call('mount', [fs.device, '/']);
+  }
+
+  /** The paths, from the top level, of the subvolumes of the Btrfs mounted whole at / (`mountWhole`). */
+  async btrfsSubvolumes(): Promise<string[]> {
+    const list = (await this.probe('btrfs-subvolume-list', '/')) ?? '';
+    return [...list.matchAll(/btrfssubvolume_path: (.*)/g)].map((match) => match[1].trim());
+  }
+
   /** Shut the appliance down and check that it is gone. */
   async close(): Promise<void> {
     await this.ctx.cleanup.release(this.entry);

@@ -25,12 +25,6 @@ async function looksLikeRoot(tree: GuestTree, prefix: string): Promise<boolean> 
   return false;
 }
 
-/** The Btrfs subvolumes' paths from the top level, which is mounted at /. */
-async function subvolumes(appliance: Appliance): Promise<string[]> {
-  const list = (await appliance.probe('btrfs-subvolume-list', '/')) ?? '';
-  return [...list.matchAll(/btrfssubvolume_path: (.*)/g)].map((match) => match[1].trim());
-}
-
 /**
  * Find the root among the file systems: each mounted read-only at / in turn
  * (a Btrfs from its top level, its subvolumes looked into from there), the
@@ -39,15 +33,11 @@ async function subvolumes(appliance: Appliance): Promise<string[]> {
  */
 async function findRoot(appliance: Appliance, layout: Layout, tree: GuestTree): Promise<Root | undefined> {
   for (const fs of layout.filesystems.filter((candidate) => ROOT_TYPES.has(candidate.type))) {
-    const mounted =
-      fs.type === 'btrfs'
-        ? await appliance.call('mount-options', ['ro,subvolid=5', fs.device, '/'], { mayFail: true })
-        : await appliance.call('mount-ro', [fs.device, '/'], { mayFail: true });
-    if (!mounted.ok) continue;
+    if (!(await appliance.mountWhole(fs, 'ro')).ok) continue;
     let found: Root | undefined;
     if (await looksLikeRoot(tree, '')) found = { fs };
     else if (fs.type === 'btrfs') {
-      for (const path of await subvolumes(appliance)) {
+      for (const path of await appliance.btrfsSubvolumes()) {
         // A name mount's options cannot carry (a comma) is not taken.
         if (!found && !path.includes(',') && (await looksLikeRoot(tree, `${path}/`))) found = { fs, subvolume: path };
       }

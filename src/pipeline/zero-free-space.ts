@@ -24,12 +24,10 @@ async function zeroSwap(ctx: BuildContext, appliance: Appliance, fs: FilesystemI
 
 /** fstrim on a fresh mount (Btrfs from its top level, every subvolume with it); true when the raw file shrank. */
 async function trim(ctx: BuildContext, appliance: Appliance, fs: FilesystemInfo, disk: string): Promise<boolean> {
-  if (fs.type === 'btrfs') await appliance.must('mount-options', 'subvolid=5', fs.device, '/');
-  else await appliance.must('mount', fs.device, '/');
+  await appliance.mountWhole(fs, 'rw');
   let subvolumes = '';
   if (fs.type === 'btrfs') {
-    const list = (await appliance.probe('btrfs-subvolume-list', '/')) ?? '';
-    const paths = [...list.matchAll(/btrfssubvolume_path: (.*)/g)].map((match) => match[1].trim());
+    const paths = await appliance.btrfsSubvolumes();
     subvolumes = paths.length ? ` (top level and subvolumes ${paths.join(', ')})` : ' (top level)';
   }
   const before = await allocated(ctx, disk);
@@ -63,8 +61,7 @@ export type Zeroing = 'discard' | 'zerofree' | 'zeros' | 'none';
  * data, go into the image (qemu-img convert skips them).
  */
 async function fillWithZeros(ctx: BuildContext, appliance: Appliance, fs: FilesystemInfo): Promise<void> {
-  if (fs.type === 'btrfs') await appliance.must('mount-options', 'subvolid=5', fs.device, '/');
-  else await appliance.must('mount', fs.device, '/');
+  await appliance.mountWhole(fs, 'rw');
   await appliance.must('zero-free-space', '/');
   await appliance.must('umount-all');
   fs.action = `${fs.action}; free space filled with zeros`;
