@@ -347,7 +347,7 @@ export const OPTIONS = [
     choices: ['discard', 'zerofree', 'none'],
     default: 'discard',
     new: true,
-    help: 'how free space is zeroed so the image compresses: discard (fast; where it releases nothing: zerofree on ext*, zeros written on the others), zerofree or none',
+    help: 'how free space is zeroed so the image compresses: discard (fast; on a work folder that cannot punch holes, through a qcow2 overlay; where it releases nothing: zerofree on ext*, zeros written on the others), zerofree or none',
   },
   {
     key: 'generalize',

@@ -42,7 +42,13 @@ export class Appliance {
    * to the raw file (fstrim inside punches holes into it). The undo is
    * registered before guestfish starts, and again with its pid once known.
    */
-  static async launch(ctx: BuildContext, disk: string, accelerator: 'kvm' | 'tcg', log: string): Promise<Appliance> {
+  static async launch(
+    ctx: BuildContext,
+    disk: string,
+    accelerator: 'kvm' | 'tcg',
+    log: string,
+    format: 'raw' | 'qcow2' = 'raw',
+  ): Promise<Appliance> {
     const { host, cleanup } = ctx;
     const first = cleanup.register({ kind: 'appliance', disk });
     // The server keeps its stderr: a pipe would never close, so it goes to a file of the build's.
@@ -55,7 +61,7 @@ export class Appliance {
     const entry = cleanup.register({ kind: 'appliance', disk, pid });
     cleanup.forget(first);
     const appliance = new Appliance(ctx, pid, entry);
-    await appliance.must('add-drive', disk, 'format:raw', 'discard:besteffort');
+    await appliance.must('add-drive', disk, `format:${format}`, 'discard:besteffort');
     ctx.reporter.info('starting the libguestfs appliance (a VM of its own: the guest never meets the host kernel)');
     await appliance.must('run');
     return appliance;

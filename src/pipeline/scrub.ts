@@ -1,8 +1,9 @@
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Appliance } from './appliance.js';
 import { applianceTree } from './appliance-tree.js';
 import type { BuildContext } from './context.js';
+import type { Registration } from './resources.js';
 import { GuestTree, type EntryKind } from './guest-tree.js';
 import { generalizeSystem, type GeneralizeRow } from './generalize.js';
 import { inspectSystem, type Inventory } from './inventory.js';
@@ -56,6 +57,60 @@ async function allocatedBytes(ctx: BuildContext, path: string): Promise<number> 
 const NO_INVENTORY: Inventory = { osRelease: {}, kernels: [], packageManager: 'none', packages: [] };
 
 /**
+ * Whether the folder's file system turns a discard into a hole (fallocate's punch-hole mode), probed on
+ * a file of the build's own in it. NFSv3, vfat and ramfs do not: qemu then drops the guest's discards,
+ * and what the scrub freed keeps its data in the raw file.
+ */
+async function punchesHoles(ctx: BuildContext, folder: string): Promise<boolean> {
+  const probe = join(folder, '.punch-hole-probe');
+  const entry = ctx.cleanup.register({ kind: 'path', path: probe });
+  await ctx.host.writeFile(probe, new Uint8Array(PROBE_BYTES).fill(0xff), 0o600);
+  const punched = await ctx.host.run(
+    ['fallocate', '--punch-hole', '--offset', '0', '--length', String(PROBE_BYTES), probe],
+    { quiet: true, allowFailure: true },
+  );
+  await ctx.cleanup.release(entry);
+  return punched.exitCode === 0;
+}
+
+const PROBE_BYTES = 64 * 1024;
+
+/**
+ * Where the raw file cannot get holes, the appliance works on a qcow2 overlay of it instead: a discard
+ * there makes its clusters read as zeros whatever the host's file system can do (4 KiB clusters, so a
+ * single file system block is one too; qcow2 ignores the parts of a discard smaller than a cluster).
+ * `qemu-img commit` then writes the overlay into the raw file: the zeros as zeros.
+ */
+async function makeOverlay(ctx: BuildContext, disk: string): Promise<{ path: string; entry: Registration }> {
+  const path = `${disk}.scrub.qcow2`;
+  const entry = ctx.cleanup.register({ kind: 'path', path });
+  await ctx.host.run([
+    'qemu-img',
+    'create',
+    '-q',
+    '-f',
+    'qcow2',
+    '-o',
+    'cluster_size=4096',
+    '-F',
+    'raw',
+    '-b',
+    disk,
+    path,
+  ]);
+  ctx.reporter.info(
+    `${dirname(disk)} is on a file system that cannot punch holes (discards would be lost): the scrub works on a qcow2 overlay of the disk, whose discarded clusters read as zeros, committed into it afterwards`,
+  );
+  return { path, entry };
+}
+
+async function commitOverlay(ctx: BuildContext, overlay: { path: string; entry: Registration }): Promise<void> {
+  await ctx.host.run(['qemu-img', 'commit', '-q', overlay.path]);
+  await ctx.cleanup.release(overlay.entry);
+  ctx.reporter.info("the scrub's overlay is committed into the raw disk: what it discarded is written as zeros");
+}
+
+/**
  * Scrub the installed disk inside the libguestfs appliance: read its layout,
  * mount the installed system's file systems where its /etc/fstab puts them,
  * read the manifest, remove the installer logs where they live and
@@ -71,7 +126,9 @@ export async function scrubImage(
   const { host, cleanup } = ctx;
   const scratch = await host.makeTempDir(join(tmpdir(), 'image-factory-guest.'));
   const scratchEntry = cleanup.register({ kind: 'path', path: scratch });
-  const appliance = await Appliance.launch(ctx, diskPath, accelerator, join(scratch, 'appliance.log'));
+  const overlay = (await punchesHoles(ctx, dirname(diskPath))) ? undefined : await makeOverlay(ctx, diskPath);
+  const drive = overlay ? { path: overlay.path, format: 'qcow2' as const } : { path: diskPath, format: 'raw' as const };
+  const appliance = await Appliance.launch(ctx, drive.path, accelerator, join(scratch, 'appliance.log'), drive.format);
   const layout = await readLayout(appliance);
   const tree = new GuestTree(await applianceTree(ctx, appliance, scratch));
   const installed = await mountInstalledSystem(ctx, appliance, layout, tree);
@@ -86,9 +143,10 @@ export async function scrubImage(
     generalized = await generalizeSystem(ctx, tree);
   }
   await appliance.must('umount-all');
-  const zeroing = await zeroFreeSpace(ctx, appliance, layout, diskPath);
+  const zeroing = await zeroFreeSpace(ctx, appliance, layout, overlay ? undefined : diskPath);
   await appliance.must('vg-activate-all', 'false');
   await appliance.close();
+  if (overlay) await commitOverlay(ctx, overlay);
   await cleanup.release(scratchEntry);
   for (const line of describeLayout(layout)) ctx.reporter.info(`layout: ${line}`);
   const root = layout.filesystems.find((fs) => fs.mountPoint === '/');

@@ -189,6 +189,41 @@ describe('the scrub step on the recording host', () => {
     assert.deepEqual(recording?.leftovers(), []);
   });
 
+  test('a work folder that cannot punch holes: the appliance works on a qcow2 overlay (4 KiB clusters), trusts fstrim there, and the overlay is committed into the raw disk and removed', async () => {
+    const root = guestTree('scrub-overlay');
+    const layout: FakeLayout = { ...ONE_EXT4, filesystems: { '/dev/sda1': 'xfs' } };
+    const plan = scrubPlan(root, { shrinks: false, layout });
+    plan.answers = [
+      {
+        match: (argv) => argv[0] === 'fallocate',
+        result: { exitCode: 1, lastLines: ['fallocate: fallocate failed: Operation not supported'] },
+      },
+      ...(plan.answers ?? []),
+    ];
+    const { ctx, recording, reporter } = testContext(spec(), { recording: plan, uid: 0 });
+    const result = await scrubImage(ctx, DISK);
+    const overlay = `${DISK}.scrub.qcow2`;
+    const commands = recording?.commands() ?? [];
+    const probe = `${dirname(DISK)}/.punch-hole-probe`;
+    assert.ok(commands.includes(`fallocate --punch-hole --offset 0 --length 65536 ${probe}`), commands.join('\n'));
+    assert.deepEqual(recording?.fileOperations('writeFile'), [[probe]]);
+    const removed = (recording?.fileOperations('remove') ?? []).map(([path]) => path);
+    assert.ok(removed.includes(probe), 'the probe is removed');
+    const create = commands.indexOf(`qemu-img create -q -f qcow2 -o cluster_size=4096 -F raw -b ${DISK} ${overlay}`);
+    const drive = commands.indexOf(`${GF} add-drive ${overlay} format:qcow2 discard:besteffort`);
+    const commit = commands.indexOf(`qemu-img commit -q ${overlay}`);
+    assert.ok(create >= 0 && drive > create, commands.join('\n'));
+    assert.ok(commit > commands.indexOf(`${GF} exit`), 'committed after the appliance is gone');
+    assert.ok(removed.includes(overlay), 'the overlay is removed');
+    // fstrim on the overlay is enough: no fallback, no zeros written through a file.
+    assert.equal(result.zeroing, 'discard');
+    assert.ok(!commands.includes(`${GF} zero-free-space /`));
+    assert.doesNotMatch(reporter.text(), /did not punch holes/);
+    assert.match(reporter.text(), /cannot punch holes \(discards would be lost\): the scrub works on a qcow2 overlay/);
+    assert.equal(result.layout.filesystems[0].action, "free space discarded (zeros in the scrub's overlay)");
+    assert.deepEqual(recording?.leftovers(), []);
+  });
+
   test("a normal user runs nothing as root: the appliance is the build user's", async () => {
     const root = guestTree('scrub-user');
     const { ctx, recording } = testContext(spec(), { recording: scrubPlan(root), uid: 1000 });

@@ -268,6 +268,42 @@ describe('a build on the fixture installer', () => {
     });
   }
 
+  test('an XFS root in a work folder that cannot punch holes (ramfs): the scrub works on a qcow2 overlay, whose discards read as zeros, commits it into the raw disk, and the removed data is not in the image', async (t) => {
+    // A folder on a file system where qemu's discards cannot become holes, as on NFSv3 or vfat (this
+    // host's kernel has ramfs of those: fallocate's punch-hole mode is unsupported there).
+    const dir = join(workDir('no-holes'), 'work');
+    execFileSync('mkdir', [dir]);
+    execFileSync('mount', ['-t', 'ramfs', '-o', 'mode=755', 'ramfs', dir]);
+    t.after(() => execFileSync('umount', [dir]));
+    const dataMiB = 100;
+    const { config, image } = writeFixtureConfig(dir, {
+      directives: { fs: 'xfs', 'data-mb': dataMiB },
+      keys: { 'zero-free-space': 'discard' },
+    });
+    const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+    assert.equal(run.code, 0, run.stderr);
+    const stem = `${image}-${localDate()}`;
+    const qcow2 = join(dir, `${stem}.qcow2`);
+    assert.match(run.stderr, /cannot punch holes \(discards would be lost\): the scrub works on a qcow2 overlay/);
+    assert.match(run.stderr, /Calling guestfish --remote=\d+ -- add-drive \S+\.raw\.scrub\.qcow2 format:qcow2 /);
+    assert.match(run.stderr, /\(xfs\): free space discarded \(zeros in the scrub's overlay\)/);
+    assert.match(run.stderr, /Calling qemu-img commit -q \S+\.raw\.scrub\.qcow2\n/);
+    assert.doesNotMatch(run.stderr, /did not punch holes|zero-free-space \//);
+    assert.ok(
+      statSync(qcow2).size < (dataMiB / 2) * 1024 * 1024,
+      `qcow2 is ${statSync(qcow2).size} bytes: free space was not zeroed`,
+    );
+    for (const marker of LOG_MARKERS)
+      assert.ok(!diskContains(qcow2, marker), `'${marker}' of a removed log is still on the disk`);
+    inspectImage(qcow2, (root) => assert.match(readText(root, 'etc/os-release') ?? '', /Fixture Linux/));
+    execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: dir });
+    // The ramfs under the work folder is the test's own (unmounted after it).
+    assert.deepEqual(
+      leftovers(dir, stem).filter((entry) => entry !== `mount ${dir}`),
+      [],
+    );
+  });
+
   test('zero-free-space = none leaves free space as the installer left it', async () => {
     const dir = workDir('nozero');
     const dataMiB = 48;
