@@ -41838,7 +41838,7 @@ const OPTIONS = [
         choices: ['discard', 'zerofree', 'none'],
         default: 'discard',
         new: true,
-        help: 'how free space is zeroed so the image compresses: discard (fast; where it releases nothing: zerofree on ext*, zeros written on the others), zerofree or none',
+        help: 'how free space is zeroed so the image compresses: discard (fast; on a work folder that cannot punch holes, through a qcow2 overlay; where it releases nothing: zerofree on ext*, zeros written on the others), zerofree or none',
     },
     {
         key: 'generalize',
@@ -47211,7 +47211,7 @@ class Appliance {
      * to the raw file (fstrim inside punches holes into it). The undo is
      * registered before guestfish starts, and again with its pid once known.
      */
-    static async launch(ctx, disk, accelerator, log) {
+    static async launch(ctx, disk, accelerator, log, format = 'raw') {
         const { host, cleanup } = ctx;
         const first = cleanup.register({ kind: 'appliance', disk });
         // The server keeps its stderr: a pipe would never close, so it goes to a file of the build's.
@@ -47222,7 +47222,7 @@ class Appliance {
         const entry = cleanup.register({ kind: 'appliance', disk, pid });
         cleanup.forget(first);
         const appliance = new Appliance(ctx, pid, entry);
-        await appliance.must('add-drive', disk, 'format:raw', 'discard:besteffort');
+        await appliance.must('add-drive', disk, `format:${format}`, 'discard:besteffort');
         ctx.reporter.info('starting the libguestfs appliance (a VM of its own: the guest never meets the host kernel)');
         await appliance.must('run');
         return appliance;
@@ -47266,6 +47266,25 @@ class Appliance {
         if (/No such file or directory|Not a directory|is a directory/i.test(reply.error))
             return undefined;
         throw new ApplianceError(`${command} ${args.join(' ')} failed in the appliance: ${reply.error || 'no error text'}`);
+    }
+    /**
+     * Mount one file system alone at / (after `umount-all`, / is free), a Btrfs from its top level
+     * (`subvolid=5`), so that every subvolume is under it whatever the default subvolume is. A read-only
+     * mount may fail (its reply says so); a read-write one must succeed.
+     */
+    async mountWhole(fs, access) {
+        const btrfs = fs.type === 'btrfs';
+        if (access === 'ro') {
+            return btrfs
+                ? this.call('mount-options', ['ro,subvolid=5', fs.device, '/'], { mayFail: true })
+                : this.call('mount-ro', [fs.device, '/'], { mayFail: true });
+        }
+        return btrfs ? this.call('mount-options', ['subvolid=5', fs.device, '/']) : this.call('mount', [fs.device, '/']);
+    }
+    /** The paths, from the top level, of the subvolumes of the Btrfs mounted whole at / (`mountWhole`). */
+    async btrfsSubvolumes() {
+        const list = (await this.probe('btrfs-subvolume-list', '/')) ?? '';
+        return [...list.matchAll(/btrfssubvolume_path: (.*)/g)].map((match) => match[1].trim());
     }
     /** Shut the appliance down and check that it is gone. */
     async close() {
@@ -48419,23 +48438,37 @@ function parseOsRelease(text) {
     }
     return fields;
 }
+/** The fields of one deb-control(5) paragraph, names in lower case (continuation lines are not needed). */
+function controlFields(paragraph) {
+    const fields = {};
+    for (const line of paragraph.split('\n')) {
+        if (/^[ \t]/.test(line))
+            continue; // a continuation line (Description, Conffiles)
+        const colon = line.indexOf(':');
+        if (colon <= 0)
+            continue;
+        fields[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+    }
+    return fields;
+}
+const paragraphs = (text) => text.replace(/\r/g, '').split(/\n\s*\n/);
 /**
- * The installed packages of a dpkg status file (deb-control(5) paragraphs):
- * those whose Status is `… installed`, sorted by name and architecture.
+ * The installed packages of a dpkg status file (deb-control(5) paragraphs),
+ * with the records of dpkg's journal (`/var/lib/dpkg/updates/NNNN`, in order)
+ * over them, as dpkg-query reads them: a dpkg that was stopped before it
+ * folded its journal into the status file has its last changes there. Those
+ * whose Status is `… installed`, sorted by name and architecture.
  */
-function parseDpkgStatus(text) {
+function parseDpkgStatus(text, journal = []) {
+    const records = new Map();
+    for (const paragraph of [...paragraphs(text), ...journal.flatMap(paragraphs)]) {
+        const fields = controlFields(paragraph);
+        if (fields.package)
+            records.set(`${fields.package}:${fields.architecture ?? ''}`, fields);
+    }
     const packages = [];
-    for (const paragraph of text.replace(/\r/g, '').split(/\n\s*\n/)) {
-        const fields = {};
-        for (const line of paragraph.split('\n')) {
-            if (/^[ \t]/.test(line))
-                continue; // a continuation line (Description, Conffiles): not needed
-            const colon = line.indexOf(':');
-            if (colon <= 0)
-                continue;
-            fields[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
-        }
-        if (!fields.package || !/(^|\s)installed$/.test(fields.status ?? ''))
+    for (const fields of records.values()) {
+        if (!/(^|\s)installed$/.test(fields.status ?? ''))
             continue;
         const entry = {
             name: fields.package,
@@ -48449,6 +48482,22 @@ function parseDpkgStatus(text) {
         packages.push(entry);
     }
     return packages.sort((a, b) => compare(a.name, b.name) || compare(a.architecture, b.architecture));
+}
+/** The records of dpkg's journal, oldest first (its files are numbered; any other name is dpkg's scratch). */
+async function dpkgJournal(ctx, tree) {
+    const folder = await tree.resolveFolder('var/lib/dpkg/updates');
+    if ('missing' in folder)
+        return [];
+    const names = (await tree.list(folder.path))
+        .filter((entry) => entry.kind === 'file' && /^\d+$/.test(entry.name))
+        .map((entry) => entry.name)
+        .sort((a, b) => Number(a) - Number(b));
+    const records = [];
+    for (const name of names)
+        records.push((await readGuestFile(ctx, tree, `${folder.path}/${name}`)) ?? '');
+    if (records.length)
+        ctx.reporter.info(`dpkg's journal holds ${records.length} record(s) not yet in its status file`);
+    return records;
 }
 const compare = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 /** rpm's query format: one tab-separated line a package, `(none)` where a tag is unset. */
@@ -48477,8 +48526,10 @@ async function inspectSystem(ctx, tree) {
     const kernels = await installedKernels(tree);
     const status = await readGuestFile(ctx, tree, 'var/lib/dpkg/status');
     let inventory = { osRelease, kernels, packageManager: 'none', packages: [] };
-    if (status !== undefined)
-        inventory = { ...inventory, packageManager: 'dpkg', packages: parseDpkgStatus(status) };
+    if (status !== undefined) {
+        const packages = parseDpkgStatus(status, await dpkgJournal(ctx, tree));
+        inventory = { ...inventory, packageManager: 'dpkg', packages };
+    }
     else {
         const packages = await rpmPackages(ctx, tree);
         if (packages)
@@ -48787,11 +48838,6 @@ async function looksLikeRoot(tree, prefix) {
     }
     return false;
 }
-/** The Btrfs subvolumes' paths from the top level, which is mounted at /. */
-async function subvolumes(appliance) {
-    const list = (await appliance.probe('btrfs-subvolume-list', '/')) ?? '';
-    return [...list.matchAll(/btrfssubvolume_path: (.*)/g)].map((match) => match[1].trim());
-}
 /**
  * Find the root among the file systems: each mounted read-only at / in turn
  * (a Btrfs from its top level, its subvolumes looked into from there), the
@@ -48800,16 +48846,13 @@ async function subvolumes(appliance) {
  */
 async function findRoot(appliance, layout, tree) {
     for (const fs of layout.filesystems.filter((candidate) => ROOT_TYPES.has(candidate.type))) {
-        const mounted = fs.type === 'btrfs'
-            ? await appliance.call('mount-options', ['ro,subvolid=5', fs.device, '/'], { mayFail: true })
-            : await appliance.call('mount-ro', [fs.device, '/'], { mayFail: true });
-        if (!mounted.ok)
+        if (!(await appliance.mountWhole(fs, 'ro')).ok)
             continue;
         let found;
         if (await looksLikeRoot(tree, ''))
             found = { fs };
         else if (fs.type === 'btrfs') {
-            for (const path of await subvolumes(appliance)) {
+            for (const path of await appliance.btrfsSubvolumes()) {
                 // A name mount's options cannot carry (a comma) is not taken.
                 if (!found && !path.includes(',') && (await looksLikeRoot(tree, `${path}/`)))
                     found = { fs, subvolume: path };
@@ -48903,23 +48946,28 @@ async function zeroSwap(ctx, appliance, fs) {
     }
     fs.action = 'contents zeroed, swap signature rewritten with the same UUID and label';
 }
-/** fstrim on a fresh mount (Btrfs from its top level, every subvolume with it); true when the raw file shrank. */
+/**
+ * fstrim on a fresh mount (Btrfs from its top level, every subvolume with it); true when the raw file
+ * `disk` shrank, or, without one (the appliance works on a qcow2 overlay, whose discarded clusters read
+ * as zeros), when fstrim succeeded.
+ */
 async function trim(ctx, appliance, fs, disk) {
-    if (fs.type === 'btrfs')
-        await appliance.must('mount-options', 'subvolid=5', fs.device, '/');
-    else
-        await appliance.must('mount', fs.device, '/');
+    await appliance.mountWhole(fs, 'rw');
     let subvolumes = '';
     if (fs.type === 'btrfs') {
-        const list = (await appliance.probe('btrfs-subvolume-list', '/')) ?? '';
-        const paths = [...list.matchAll(/btrfssubvolume_path: (.*)/g)].map((match) => match[1].trim());
+        const paths = await appliance.btrfsSubvolumes();
         subvolumes = paths.length ? ` (top level and subvolumes ${paths.join(', ')})` : ' (top level)';
     }
-    const before = await allocated(ctx, disk);
+    const before = disk ? await allocated(ctx, disk) : 0;
     const reply = await appliance.call('fstrim', ['/'], { mayFail: true });
-    const after = await allocated(ctx, disk);
+    const after = disk ? await allocated(ctx, disk) : -1;
     await appliance.must('umount-all');
-    if (reply.ok && after < before) {
+    if (reply.ok && !disk) {
+        fs.action = `free space discarded${subvolumes} (zeros in the scrub's overlay)`;
+        ctx.reporter.info(`${fs.device} (${fs.type}): ${fs.action}`);
+        return true;
+    }
+    if (reply.ok && disk && after < before) {
         // A dry run's sizes are planned, not measured: it names no figure.
         const shrank = ctx.host.live ? `: the raw file shrank by ${formatBytes(before - after)}` : '';
         fs.action = `free space discarded${subvolumes}${shrank}`;
@@ -48939,10 +48987,7 @@ async function trim(ctx, appliance, fs, disk) {
  * data, go into the image (qemu-img convert skips them).
  */
 async function fillWithZeros(ctx, appliance, fs) {
-    if (fs.type === 'btrfs')
-        await appliance.must('mount-options', 'subvolid=5', fs.device, '/');
-    else
-        await appliance.must('mount', fs.device, '/');
+    await appliance.mountWhole(fs, 'rw');
     await appliance.must('zero-free-space', '/');
     await appliance.must('umount-all');
     fs.action = `${fs.action}; free space filled with zeros`;
@@ -48951,7 +48996,10 @@ async function fillWithZeros(ctx, appliance, fs) {
 /**
  * Zero the free space of every file system, each on a fresh mount of its own
  * (unmounting commits the removals: no journal or old tree root still holds
- * the removed files' blocks), and the contents of every swap area.
+ * the removed files' blocks), and the contents of every swap area. `disk`:
+ * the raw file the appliance writes, whose allocation shows whether a discard
+ * punched holes; undefined when it writes a qcow2 overlay of it instead,
+ * where a discard always reads as zeros.
  */
 async function zeroFreeSpace(ctx, appliance, layout, disk) {
     const mode = ctx.spec.zeroFreeSpace;
@@ -49029,6 +49077,51 @@ async function allocatedBytes(ctx, path) {
 }
 const NO_INVENTORY = { osRelease: {}, kernels: [], packageManager: 'none', packages: [] };
 /**
+ * Whether the folder's file system turns a discard into a hole (fallocate's punch-hole mode), probed on
+ * a file of the build's own in it. NFSv3, vfat and ramfs do not: qemu then drops the guest's discards,
+ * and what the scrub freed keeps its data in the raw file.
+ */
+async function punchesHoles(ctx, folder) {
+    const probe = (0,external_node_path_.join)(folder, '.punch-hole-probe');
+    const entry = ctx.cleanup.register({ kind: 'path', path: probe });
+    await ctx.host.writeFile(probe, new Uint8Array(PROBE_BYTES).fill(0xff), 0o600);
+    const punched = await ctx.host.run(['fallocate', '--punch-hole', '--offset', '0', '--length', String(PROBE_BYTES), probe], { quiet: true, allowFailure: true });
+    await ctx.cleanup.release(entry);
+    return punched.exitCode === 0;
+}
+const PROBE_BYTES = 64 * 1024;
+/**
+ * Where the raw file cannot get holes, the appliance works on a qcow2 overlay of it instead: a discard
+ * there makes its clusters read as zeros whatever the host's file system can do (4 KiB clusters, so a
+ * single file system block is one too; qcow2 ignores the parts of a discard smaller than a cluster).
+ * `qemu-img commit` then writes the overlay into the raw file: the zeros as zeros.
+ */
+async function makeOverlay(ctx, disk) {
+    const path = `${disk}.scrub.qcow2`;
+    const entry = ctx.cleanup.register({ kind: 'path', path });
+    await ctx.host.run([
+        'qemu-img',
+        'create',
+        '-q',
+        '-f',
+        'qcow2',
+        '-o',
+        'cluster_size=4096',
+        '-F',
+        'raw',
+        '-b',
+        disk,
+        path,
+    ]);
+    ctx.reporter.info(`${(0,external_node_path_.dirname)(disk)} is on a file system that cannot punch holes (discards would be lost): the scrub works on a qcow2 overlay of the disk, whose discarded clusters read as zeros, committed into it afterwards`);
+    return { path, entry };
+}
+async function commitOverlay(ctx, overlay) {
+    await ctx.host.run(['qemu-img', 'commit', '-q', overlay.path]);
+    await ctx.cleanup.release(overlay.entry);
+    ctx.reporter.info("the scrub's overlay is committed into the raw disk: what it discarded is written as zeros");
+}
+/**
  * Scrub the installed disk inside the libguestfs appliance: read its layout,
  * mount the installed system's file systems where its /etc/fstab puts them,
  * read the manifest, remove the installer logs where they live and
@@ -49040,7 +49133,9 @@ async function scrubImage(ctx, diskPath, accelerator = 'tcg') {
     const { host, cleanup } = ctx;
     const scratch = await host.makeTempDir((0,external_node_path_.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory-guest.'));
     const scratchEntry = cleanup.register({ kind: 'path', path: scratch });
-    const appliance = await Appliance.launch(ctx, diskPath, accelerator, (0,external_node_path_.join)(scratch, 'appliance.log'));
+    const overlay = (await punchesHoles(ctx, (0,external_node_path_.dirname)(diskPath))) ? undefined : await makeOverlay(ctx, diskPath);
+    const drive = overlay ? { path: overlay.path, format: 'qcow2' } : { path: diskPath, format: 'raw' };
+    const appliance = await Appliance.launch(ctx, drive.path, accelerator, (0,external_node_path_.join)(scratch, 'appliance.log'), drive.format);
     const layout = await readLayout(appliance);
     const tree = new GuestTree(await applianceTree(ctx, appliance, scratch));
     const installed = await mountInstalledSystem(ctx, appliance, layout, tree);
@@ -49055,9 +49150,11 @@ async function scrubImage(ctx, diskPath, accelerator = 'tcg') {
         generalized = await generalizeSystem(ctx, tree);
     }
     await appliance.must('umount-all');
-    const zeroing = await zeroFreeSpace(ctx, appliance, layout, diskPath);
+    const zeroing = await zeroFreeSpace(ctx, appliance, layout, overlay ? undefined : diskPath);
     await appliance.must('vg-activate-all', 'false');
     await appliance.close();
+    if (overlay)
+        await commitOverlay(ctx, overlay);
     await cleanup.release(scratchEntry);
     for (const line of describeLayout(layout))
         ctx.reporter.info(`layout: ${line}`);

@@ -31974,7 +31974,7 @@ class Appliance {
      * to the raw file (fstrim inside punches holes into it). The undo is
      * registered before guestfish starts, and again with its pid once known.
      */
-    static async launch(ctx, disk, accelerator, log) {
+    static async launch(ctx, disk, accelerator, log, format = 'raw') {
         const { host, cleanup } = ctx;
         const first = cleanup.register({ kind: 'appliance', disk });
         // The server keeps its stderr: a pipe would never close, so it goes to a file of the build's.
@@ -31985,7 +31985,7 @@ class Appliance {
         const entry = cleanup.register({ kind: 'appliance', disk, pid });
         cleanup.forget(first);
         const appliance = new Appliance(ctx, pid, entry);
-        await appliance.must('add-drive', disk, 'format:raw', 'discard:besteffort');
+        await appliance.must('add-drive', disk, `format:${format}`, 'discard:besteffort');
         ctx.reporter.info('starting the libguestfs appliance (a VM of its own: the guest never meets the host kernel)');
         await appliance.must('run');
         return appliance;
@@ -32029,6 +32029,25 @@ class Appliance {
         if (/No such file or directory|Not a directory|is a directory/i.test(reply.error))
             return undefined;
         throw new ApplianceError(`${command} ${args.join(' ')} failed in the appliance: ${reply.error || 'no error text'}`);
+    }
+    /**
+     * Mount one file system alone at / (after `umount-all`, / is free), a Btrfs from its top level
+     * (`subvolid=5`), so that every subvolume is under it whatever the default subvolume is. A read-only
+     * mount may fail (its reply says so); a read-write one must succeed.
+     */
+    async mountWhole(fs, access) {
+        const btrfs = fs.type === 'btrfs';
+        if (access === 'ro') {
+            return btrfs
+                ? this.call('mount-options', ['ro,subvolid=5', fs.device, '/'], { mayFail: true })
+                : this.call('mount-ro', [fs.device, '/'], { mayFail: true });
+        }
+        return btrfs ? this.call('mount-options', ['subvolid=5', fs.device, '/']) : this.call('mount', [fs.device, '/']);
+    }
+    /** The paths, from the top level, of the subvolumes of the Btrfs mounted whole at / (`mountWhole`). */
+    async btrfsSubvolumes() {
+        const list = (await this.probe('btrfs-subvolume-list', '/')) ?? '';
+        return [...list.matchAll(/btrfssubvolume_path: (.*)/g)].map((match) => match[1].trim());
     }
     /** Shut the appliance down and check that it is gone. */
     async close() {
