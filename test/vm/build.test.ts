@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
+import { RPM_PACKAGES, rpmDatabase } from '../support/rpm-database.js';
 import { diskContains, inspectImage, readText } from '../support/image-files.js';
 import { leftovers } from '../support/leftovers.js';
 import { runCli } from '../support/run-cli.js';
@@ -92,6 +93,20 @@ async function assertReports(
     ],
   );
   execFileSync('sha256sum', ['-c', `${stem}.SHA256SUMS`], { cwd: dir });
+}
+
+/**
+ * The free space of a fixture image that wrote `dataMiB` of garbage and deleted it was zeroed: the
+ * qcow2 is smaller than half of it, no removed log's text is on the disk, and the system is intact.
+ */
+function assertZeroed(qcow2: string, dataMiB: number): void {
+  assert.ok(
+    statSync(qcow2).size < (dataMiB / 2) * 1024 * 1024,
+    `qcow2 is ${statSync(qcow2).size} bytes: free space was not zeroed`,
+  );
+  for (const marker of LOG_MARKERS)
+    assert.ok(!diskContains(qcow2, marker), `'${marker}' of a removed log is still on the disk`);
+  inspectImage(qcow2, (root) => assert.match(readText(root, 'etc/os-release') ?? '', /Fixture Linux/));
 }
 
 const workDirs: string[] = [];
@@ -257,13 +272,7 @@ describe('a build on the fixture installer', () => {
           ),
         );
       assert.doesNotMatch(run.stderr, /Calling guestfish --remote=\d+ -- -?zerofree /);
-      assert.ok(
-        statSync(qcow2).size < (dataMiB / 2) * 1024 * 1024,
-        `qcow2 is ${statSync(qcow2).size} bytes: free space was not zeroed`,
-      );
-      for (const marker of LOG_MARKERS)
-        assert.ok(!diskContains(qcow2, marker), `'${marker}' of a removed log is still on the disk`);
-      inspectImage(qcow2, (root) => assert.match(readText(root, 'etc/os-release') ?? '', /Fixture Linux/));
+      assertZeroed(qcow2, dataMiB);
       assert.deepEqual(leftovers(dir, stem), []);
     });
   }
@@ -289,19 +298,55 @@ describe('a build on the fixture installer', () => {
     assert.match(run.stderr, /\(xfs\): free space discarded \(zeros in the scrub's overlay\)/);
     assert.match(run.stderr, /Calling qemu-img commit -q \S+\.raw\.scrub\.qcow2\n/);
     assert.doesNotMatch(run.stderr, /did not punch holes|zero-free-space \//);
-    assert.ok(
-      statSync(qcow2).size < (dataMiB / 2) * 1024 * 1024,
-      `qcow2 is ${statSync(qcow2).size} bytes: free space was not zeroed`,
-    );
-    for (const marker of LOG_MARKERS)
-      assert.ok(!diskContains(qcow2, marker), `'${marker}' of a removed log is still on the disk`);
-    inspectImage(qcow2, (root) => assert.match(readText(root, 'etc/os-release') ?? '', /Fixture Linux/));
+    assertZeroed(qcow2, dataMiB);
     execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: dir });
     // The ramfs under the work folder is the test's own (unmounted after it).
     assert.deepEqual(
       leftovers(dir, stem).filter((entry) => entry !== `mount ${dir}`),
       [],
     );
+  });
+
+  test("an rpm system: its database (made with the host's rpmbuild and rpm) is read into the manifest, the package list and the SBOM, and the image's database is left as it was", async (t) => {
+    const dir = workDir('rpm');
+    const db = join(dir, 'rpmdb');
+    rpmDatabase(dir, db);
+    const tarball = join(dir, 'rpmdb.tar');
+    execFileSync('tar', ['-C', db, '-cf', tarball, '.']);
+    const dbFiles = readdirSync(db).sort();
+    const server = createServer((req, res) => {
+      if (req.url === '/rpmdb.tar') res.end(readFileSync(tarball));
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => server.close());
+    const port = (server.address() as AddressInfo).port;
+    const { config, image } = writeFixtureConfig(dir, {
+      directives: { rpmdb: `http://10.0.2.2:${port}/rpmdb.tar`, 'data-mb': 0 },
+    });
+    const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+    assert.equal(run.code, 0, run.stderr);
+    const stem = `${image}-${localDate()}`;
+    assert.match(run.stderr, /Installed system: Fixture Linux 1, kernel 6\.1\.0-fixture-amd64, 2 packages \(rpm\)/);
+    const manifest = JSON.parse(readFileSync(join(dir, `${stem}.manifest.json`), 'utf8')) as {
+      packageManager: string;
+      packages: unknown[];
+    };
+    assert.equal(manifest.packageManager, 'rpm');
+    assert.deepEqual(manifest.packages, RPM_PACKAGES);
+    assert.equal(
+      readFileSync(join(dir, `${stem}.packages`), 'utf8'),
+      'fixture-hello 1:1.2-3.fx1\nfixture-hello-libs 1:1.2-3.fx1\n',
+    );
+    const sbom = readFileSync(join(dir, `${stem}.cdx.json`), 'utf8');
+    assert.equal(await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(sbom), null);
+    assert.match(sbom, /"purl": "pkg:rpm\/fixture\/fixture-hello@1\.2-3\.fx1\?arch=noarch&distro=fixture-1&epoch=1"/);
+    // rpm queried a copy outside the image: the guest's database has the files it had, no -shm or -wal.
+    inspectImage(join(dir, `${stem}.qcow2`), (root) => {
+      assert.deepEqual(readdirSync(join(root, 'usr/lib/sysimage/rpm')).sort(), dbFiles);
+      assert.ok(!existsSync(join(root, 'var/lib/dpkg/status')));
+    });
+    assert.deepEqual(leftovers(dir, stem), []);
   });
 
   test('zero-free-space = none leaves free space as the installer left it', async () => {
