@@ -1,8 +1,9 @@
 // Run compiled test files with Node's test runner.
 //
-//   node scripts/run-tests.mjs              every test: test/fast in parallel, the tests that
-//                                           change the host for everyone (/dev/kvm's mode) alone,
-//                                           then the rest in two lanes (see below)
+//   node scripts/run-tests.mjs              every test: test/fast in parallel and, beside it, the
+//                                           tests that change the host for every VM (/dev/kvm's mode,
+//                                           guestfish removed) one at a time; then the rest in two
+//                                           lanes (see below)
 //   node scripts/run-tests.mjs fast         the tests of test/fast/ (no root, no libvirt), in parallel
 //   node scripts/run-tests.mjs vm/boot-test files whose path contains this, one at a time
 //
@@ -27,17 +28,18 @@ import { createInterface } from 'node:readline';
 
 /** Seconds each slow file took in CI (a full run, two lanes, 2 cores), to balance the lanes. */
 const MEASURED = {
-  'vm/boot-test': 890,
+  'vm/boot-test': 850,
+  'vm/layouts': 780,
   'vm/real-installer': 760,
-  'vm/layouts': 610,
-  'vm/build': 510,
-  'action/installer-cache-v2': 280,
-  'action/installer-cache.test': 190,
-  'vm/upload': 180,
-  'vm/stall': 120,
-  'vm/arch': 100,
-  'action/build': 90,
-  'vm/untrusted-guest': 60,
+  'vm/build': 800,
+  'action/installer-cache-v2': 330,
+  'vm/work-folders': 240,
+  'action/installer-cache.test': 200,
+  'vm/upload': 190,
+  'vm/stall': 130,
+  'vm/arch': 120,
+  'action/build': 100,
+  'vm/untrusted-guest': 70,
   'action/cancel': 20,
 };
 const SHORT_FILE = 15;
@@ -63,6 +65,16 @@ const testArgs = (concurrency, files) => [
 function runInline(concurrency, files) {
   if (files.length === 0) return 0;
   return spawnSync(process.execPath, testArgs(concurrency, files), { stdio: 'inherit' }).status ?? 1;
+}
+
+/** Run files in one test process, each output line prefixed with the group's name. */
+function runGroup(name, concurrency, files) {
+  if (files.length === 0) return Promise.resolve(0);
+  const child = spawn(process.execPath, testArgs(concurrency, files), { stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => console.log(`[${name}] ${line}`));
+  }
+  return new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)));
 }
 
 const matches = (file, part) => file.startsWith(join('build/test', part, '/')) || file.includes(part);
@@ -139,7 +151,8 @@ const fast = files.filter((file) => matches(file, 'fast'));
 const alone = files.filter((file) => ALONE.some((part) => file.includes(part)));
 const rest = files.filter((file) => !fast.includes(file) && !alone.includes(file));
 const laneCount = Math.max(1, Math.min(Number(process.env.TEST_LANES ?? 2), availableParallelism()));
-const statuses = [runInline(availableParallelism(), fast), runInline(1, alone)];
+// The fast tier needs no VM, so the files that must run with no VM beside them run at the same time.
+const statuses = await Promise.all([runGroup('fast', availableParallelism(), fast), runGroup('alone', 1, alone)]);
 const queue = [...rest].sort((a, b) => seconds(b) - seconds(a));
 const lanes = Array.from({ length: Math.min(laneCount, queue.length) }, (_, i) => runLane(i + 1, queue));
 statuses.push(...(await Promise.all(lanes)));
