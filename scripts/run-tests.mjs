@@ -67,13 +67,35 @@ function runInline(concurrency, files) {
   return spawnSync(process.execPath, testArgs(concurrency, files), { stdio: 'inherit' }).status ?? 1;
 }
 
+/**
+ * The failing tests' details, by the group or file that printed them: the
+ * spec reporter's section after "✖ failing tests:", repeated at the end of the
+ * run so that a log cut to its last lines still says what failed and why.
+ */
+const failures = new Map();
+const FAILURE_LINES = 60;
+
+/** Print a child's lines with a prefix, and keep its "failing tests" section under `label`. */
+function relay(child, prefix, label) {
+  let failing = false;
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      console.log(`${prefix} ${line}`);
+      if (stream === child.stdout && line.startsWith('✖ failing tests:')) failing = true;
+      else if (failing && stream === child.stdout && !/\(node:|^\s*at (async )?node:/.test(line)) {
+        const kept = failures.get(label) ?? [];
+        if (kept.length < FAILURE_LINES) kept.push(line);
+        failures.set(label, kept);
+      }
+    });
+  }
+}
+
 /** Run files in one test process, each output line prefixed with the group's name. */
 function runGroup(name, concurrency, files) {
   if (files.length === 0) return Promise.resolve(0);
   const child = spawn(process.execPath, testArgs(concurrency, files), { stdio: ['ignore', 'pipe', 'pipe'] });
-  for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream }).on('line', (line) => console.log(`[${name}] ${line}`));
-  }
+  relay(child, `[${name}]`, name);
   return new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)));
 }
 
@@ -93,9 +115,7 @@ function runFile(number, dir, file) {
     env: { ...process.env, TMPDIR: dir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream }).on('line', (line) => console.log(`[lane ${number}] ${line}`));
-  }
+  relay(child, `[lane ${number}]`, file.replace('build/test/', ''));
   return new Promise((resolve) => {
     child.on('close', (code) => {
       const run = { file: file.replace('build/test/', ''), lane: number, seconds: (Date.now() - started) / 1000, code };
@@ -157,6 +177,10 @@ const queue = [...rest].sort((a, b) => seconds(b) - seconds(a));
 const lanes = Array.from({ length: Math.min(laneCount, queue.length) }, (_, i) => runLane(i + 1, queue));
 statuses.push(...(await Promise.all(lanes)));
 printDurations();
+for (const [label, lines] of failures) {
+  console.log(`failing tests of ${label} (the first ${FAILURE_LINES} lines):`);
+  for (const line of lines) console.log(`  ${line}`);
+}
 const failed = statuses.some((status) => status !== 0);
-console.log(failed ? 'some tests failed: see the ✖ lines above' : 'every test passed');
+console.log(failed ? 'some tests failed: see the ✖ lines above and the failing tests just above' : 'every test passed');
 process.exit(failed ? 1 : 0);
