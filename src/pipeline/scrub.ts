@@ -9,7 +9,7 @@ import { generalizeSystem, type GeneralizeRow } from './generalize.js';
 import { inspectSystem, type Inventory } from './inventory.js';
 import { describeLayout, readLayout, type Layout } from './layout.js';
 import { mountInstalledSystem } from './mount-installed.js';
-import { type Zeroing, zeroFreeSpace } from './zero-free-space.js';
+import { type ScrubDrive, type Zeroing, zeroFreeSpace } from './zero-free-space.js';
 
 /** What the original removes after an install, relative to the root of the installed system. */
 export const INSTALLER_LOG_PATTERNS = [
@@ -127,7 +127,7 @@ export async function scrubImage(
   const scratch = await host.makeTempDir(join(tmpdir(), 'image-factory-guest.'));
   const scratchEntry = cleanup.register({ kind: 'path', path: scratch });
   const overlay = (await punchesHoles(ctx, dirname(diskPath))) ? undefined : await makeOverlay(ctx, diskPath);
-  const drive = overlay ? { path: overlay.path, format: 'qcow2' as const } : { path: diskPath, format: 'raw' as const };
+  const drive: ScrubDrive = overlay ? { format: 'qcow2', path: overlay.path } : { format: 'raw', path: diskPath };
   const appliance = await Appliance.launch(ctx, drive.path, accelerator, join(scratch, 'appliance.log'), drive.format);
   const layout = await readLayout(appliance);
   const tree = new GuestTree(await applianceTree(ctx, appliance, scratch));
@@ -143,7 +143,7 @@ export async function scrubImage(
     generalized = await generalizeSystem(ctx, tree);
   }
   await appliance.must('umount-all');
-  const zeroing = await zeroFreeSpace(ctx, appliance, layout, overlay ? undefined : diskPath);
+  const zeroing = await zeroFreeSpace(ctx, appliance, layout, drive);
   await appliance.must('vg-activate-all', 'false');
   await appliance.close();
   if (overlay) await commitOverlay(ctx, overlay);

@@ -5,8 +5,19 @@ import type { FilesystemInfo, Layout } from './layout.js';
 
 const isExt = (type: string): boolean => /^ext[234]$/.test(type);
 
-async function allocated(ctx: BuildContext, disk: string): Promise<number> {
-  return (await ctx.host.stat(disk)).blocks * 512;
+/**
+ * The file the scrub's appliance writes: the raw disk itself, whose allocation
+ * shows whether a discard punched holes, or a qcow2 overlay of it (on a work
+ * folder that cannot punch holes), where a discarded cluster always reads as zeros.
+ */
+export interface ScrubDrive {
+  format: 'raw' | 'qcow2';
+  path: string;
+}
+
+/** Bytes the raw disk has allocated; 0 for an overlay, whose allocation says nothing of a discard. */
+async function allocated(ctx: BuildContext, drive: ScrubDrive): Promise<number> {
+  return drive.format === 'raw' ? (await ctx.host.stat(drive.path)).blocks * 512 : 0;
 }
 
 /** Swap: contents zeroed (discarded; zero-device writes only what does not read as zero), then re-signed. */
@@ -23,27 +34,26 @@ async function zeroSwap(ctx: BuildContext, appliance: Appliance, fs: FilesystemI
 }
 
 /**
- * fstrim on a fresh mount (Btrfs from its top level, every subvolume with it); true when the raw file
- * `disk` shrank, or, without one (the appliance works on a qcow2 overlay, whose discarded clusters read
- * as zeros), when fstrim succeeded.
+ * fstrim on a fresh mount (Btrfs from its top level, every subvolume with it); true when the raw disk
+ * shrank or, on an overlay (whose discarded clusters read as zeros), when fstrim succeeded.
  */
-async function trim(ctx: BuildContext, appliance: Appliance, fs: FilesystemInfo, disk?: string): Promise<boolean> {
+async function trim(ctx: BuildContext, appliance: Appliance, fs: FilesystemInfo, drive: ScrubDrive): Promise<boolean> {
   await appliance.mountWhole(fs, 'rw');
   let subvolumes = '';
   if (fs.type === 'btrfs') {
     const paths = await appliance.btrfsSubvolumes();
     subvolumes = paths.length ? ` (top level and subvolumes ${paths.join(', ')})` : ' (top level)';
   }
-  const before = disk ? await allocated(ctx, disk) : 0;
+  const before = await allocated(ctx, drive);
   const reply = await appliance.call('fstrim', ['/'], { mayFail: true });
-  const after = disk ? await allocated(ctx, disk) : -1;
+  const after = await allocated(ctx, drive);
   await appliance.must('umount-all');
-  if (reply.ok && !disk) {
+  if (reply.ok && drive.format === 'qcow2') {
     fs.action = `free space discarded${subvolumes} (zeros in the scrub's overlay)`;
     ctx.reporter.info(`${fs.device} (${fs.type}): ${fs.action}`);
     return true;
   }
-  if (reply.ok && disk && after < before) {
+  if (reply.ok && after < before) {
     // A dry run's sizes are planned, not measured: it names no figure.
     const shrank = ctx.host.live ? `: the raw file shrank by ${formatBytes(before - after)}` : '';
     fs.action = `free space discarded${subvolumes}${shrank}`;
@@ -80,16 +90,13 @@ async function fillWithZeros(ctx: BuildContext, appliance: Appliance, fs: Filesy
 /**
  * Zero the free space of every file system, each on a fresh mount of its own
  * (unmounting commits the removals: no journal or old tree root still holds
- * the removed files' blocks), and the contents of every swap area. `disk`:
- * the raw file the appliance writes, whose allocation shows whether a discard
- * punched holes; undefined when it writes a qcow2 overlay of it instead,
- * where a discard always reads as zeros.
+ * the removed files' blocks), and the contents of every swap area.
  */
 export async function zeroFreeSpace(
   ctx: BuildContext,
   appliance: Appliance,
   layout: Layout,
-  disk?: string,
+  drive: ScrubDrive,
 ): Promise<Zeroing> {
   const mode = ctx.spec.zeroFreeSpace;
   if (mode === 'none') {
@@ -109,7 +116,7 @@ export async function zeroFreeSpace(
         `zerofree cannot zero a ${fs.type} file system (${fs.device}): discarding its free space instead`,
       );
     }
-    if (!(mode === 'zerofree' && isExt(fs.type)) && (await trim(ctx, appliance, fs, disk))) {
+    if (!(mode === 'zerofree' && isExt(fs.type)) && (await trim(ctx, appliance, fs, drive))) {
       discarded++;
       continue;
     }
