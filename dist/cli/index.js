@@ -42117,6 +42117,10 @@ const X86_64_KEYS = {
     ubuntu_releases: '${ubuntu_mirror}',
     ubuntu_release_folder: '',
 };
+/** The serial console of the architecture's machine type, as the guest's kernel names it (console=…). */
+function serialConsole(arch) {
+    return archKeys(arch).serial_console;
+}
 /** The keys archKeys sets, and the ones its values refer to (the Ubuntu mirrors). */
 const ARCH_KEYS = [
     ...Object.keys(X86_64_KEYS),
@@ -44622,6 +44626,7 @@ async function grantQemuSearch(ctx, diskPath, during = 'the install') {
 
 
 
+
 /** How often the VM's state is asked for, and how often the console is read. */
 const STATE_INTERVAL_MS = 3_000;
 const CONSOLE_INTERVAL_MS = 1_000;
@@ -44629,18 +44634,18 @@ const CONSOLE_INTERVAL_MS = 1_000;
 const boot_test_PROGRESS_INTERVAL_MS = 30_000;
 /** The printed marker: `image-factory-boot-test <token>: cloud-init finished …`. */
 const CLOUD_INIT_MARKER = 'image-factory-boot-test';
-/** The NoCloud seed's two files for one boot test. */
-function noCloudSeed(token) {
+/** The NoCloud seed's two files for one boot test; `tty`: the machine's serial console (serialConsole). */
+function noCloudSeed(token, tty) {
     return {
         'meta-data': `instance-id: ${CLOUD_INIT_MARKER}-${token}\nlocal-hostname: ${CLOUD_INIT_MARKER}\n`,
         'user-data': [
             '#cloud-config',
             '# image-factory boot test: print a marker on the serial console once cloud-init has run.',
-            '# runcmd writes it straight to ttyS0; final_message reaches the console through',
-            "# cloud-final's output (console=ttyS0 on the kernel command line).",
+            `# runcmd writes it straight to ${tty}; final_message reaches the console through`,
+            `# cloud-final's output (console=${tty} on the kernel command line).`,
             'runcmd:',
             // A line of its own: the console may hold an unfinished login prompt.
-            `  - [sh, -c, 'printf "\\n%s\\n" "${CLOUD_INIT_MARKER} ${token}: cloud-init runcmd ran" > /dev/ttyS0 || true']`,
+            `  - [sh, -c, 'printf "\\n%s\\n" "${CLOUD_INIT_MARKER} ${token}: cloud-init runcmd ran" > /dev/${tty} || true']`,
             `final_message: "${CLOUD_INIT_MARKER} ${token}: cloud-init finished after $UPTIME seconds"`,
             '',
         ].join('\n'),
@@ -44688,6 +44693,7 @@ function bootVm(ctx, image) {
     };
 }
 /** What the console must show, and when it did. */
+/** What the boot test waits for on the console, and when each part first appeared (exported for its tests). */
 class Expectation {
     token;
     started;
@@ -44799,7 +44805,7 @@ async function prepareBootDisks(ctx, image, vm) {
     await host.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', formatOf(ctx, image), '-b', image, vm.overlay]);
     if (ctx.spec.bootTest.cloudInit) {
         await host.makeDir(vm.seedDir, 0o755);
-        for (const [name, content] of Object.entries(noCloudSeed(vm.token)))
+        for (const [name, content] of Object.entries(noCloudSeed(vm.token, serialConsole(ctx.spec.arch))))
             await host.writeFile((0,external_node_path_.join)(vm.seedDir, name), content, 0o644);
         // xorriso: a dependency of virtinst, so wherever virt-install is, this is too.
         await host.run([
@@ -44868,18 +44874,19 @@ async function waitForSystem(ctx, vm, expectation) {
         (cloudInitAfter !== undefined ? ` (cloud-init finished after ${cloudInitAfter.toFixed(1)} s)` : ''));
     return { seconds, cloudInitFinished: expectation.cloudInit ? true : undefined, lastLines };
 }
-/** Why the system did not come up, in words, with the console's last screen. */
+/** Why the system did not come up, in words, with the console's last screen (exported for its tests). */
 function bootFailure(ctx, expectation, lastScreen, stoppedAfterMs) {
     const { expect, cloudInit } = expectation;
     const limit = formatDuration(ctx.spec.bootTest.timeoutMs);
+    const tty = serialConsole(ctx.spec.arch);
     const how = stoppedAfterMs !== undefined
         ? `the VM stopped after ${formatDuration(stoppedAfterMs)}, before the system came up`
         : `the boot did not get there within ${limit} (boot-timeout), so the VM was stopped`;
     const missing = expectation.expectSeen !== undefined
-        ? `The console showed /${expect.source}/, but cloud-init never printed its marker (is cloud-init installed, with the NoCloud datasource, and does its output reach ttyS0?).`
+        ? `The console showed /${expect.source}/, but cloud-init never printed its marker (is cloud-init installed, with the NoCloud datasource, and does its output reach ${tty}?).`
         : `The console never showed /${expect.source}/${cloudInit && expectation.cloudInitSeen !== undefined ? ' (cloud-init did finish)' : ''}.`;
     const empty = lastScreen.length === 0
-        ? ' The console stayed empty: no boot loader, or a kernel that does not print to the serial console (console=ttyS0)?'
+        ? ` The console stayed empty: no boot loader, or a kernel that does not print to the serial console (console=${tty})?`
         : '';
     return new VmStepError(`the boot test expected ${expectation.describe()}, but ${how}. ${missing}${empty}`, lastScreen);
 }
@@ -48931,8 +48938,9 @@ async function mountInstalledSystem(ctx, appliance, layout, tree) {
 ;// CONCATENATED MODULE: ./build/src/pipeline/zero-free-space.js
 
 const isExt = (type) => /^ext[234]$/.test(type);
-async function allocated(ctx, disk) {
-    return (await ctx.host.stat(disk)).blocks * 512;
+/** Bytes the raw disk has allocated; 0 for an overlay, whose allocation says nothing of a discard. */
+async function allocated(ctx, drive) {
+    return drive.format === 'raw' ? (await ctx.host.stat(drive.path)).blocks * 512 : 0;
 }
 /** Swap: contents zeroed (discarded; zero-device writes only what does not read as zero), then re-signed. */
 async function zeroSwap(ctx, appliance, fs) {
@@ -48947,27 +48955,26 @@ async function zeroSwap(ctx, appliance, fs) {
     fs.action = 'contents zeroed, swap signature rewritten with the same UUID and label';
 }
 /**
- * fstrim on a fresh mount (Btrfs from its top level, every subvolume with it); true when the raw file
- * `disk` shrank, or, without one (the appliance works on a qcow2 overlay, whose discarded clusters read
- * as zeros), when fstrim succeeded.
+ * fstrim on a fresh mount (Btrfs from its top level, every subvolume with it); true when the raw disk
+ * shrank or, on an overlay (whose discarded clusters read as zeros), when fstrim succeeded.
  */
-async function trim(ctx, appliance, fs, disk) {
+async function trim(ctx, appliance, fs, drive) {
     await appliance.mountWhole(fs, 'rw');
     let subvolumes = '';
     if (fs.type === 'btrfs') {
         const paths = await appliance.btrfsSubvolumes();
         subvolumes = paths.length ? ` (top level and subvolumes ${paths.join(', ')})` : ' (top level)';
     }
-    const before = disk ? await allocated(ctx, disk) : 0;
+    const before = await allocated(ctx, drive);
     const reply = await appliance.call('fstrim', ['/'], { mayFail: true });
-    const after = disk ? await allocated(ctx, disk) : -1;
+    const after = await allocated(ctx, drive);
     await appliance.must('umount-all');
-    if (reply.ok && !disk) {
+    if (reply.ok && drive.format === 'qcow2') {
         fs.action = `free space discarded${subvolumes} (zeros in the scrub's overlay)`;
         ctx.reporter.info(`${fs.device} (${fs.type}): ${fs.action}`);
         return true;
     }
-    if (reply.ok && disk && after < before) {
+    if (reply.ok && after < before) {
         // A dry run's sizes are planned, not measured: it names no figure.
         const shrank = ctx.host.live ? `: the raw file shrank by ${formatBytes(before - after)}` : '';
         fs.action = `free space discarded${subvolumes}${shrank}`;
@@ -48996,12 +49003,9 @@ async function fillWithZeros(ctx, appliance, fs) {
 /**
  * Zero the free space of every file system, each on a fresh mount of its own
  * (unmounting commits the removals: no journal or old tree root still holds
- * the removed files' blocks), and the contents of every swap area. `disk`:
- * the raw file the appliance writes, whose allocation shows whether a discard
- * punched holes; undefined when it writes a qcow2 overlay of it instead,
- * where a discard always reads as zeros.
+ * the removed files' blocks), and the contents of every swap area.
  */
-async function zeroFreeSpace(ctx, appliance, layout, disk) {
+async function zeroFreeSpace(ctx, appliance, layout, drive) {
     const mode = ctx.spec.zeroFreeSpace;
     if (mode === 'none') {
         for (const fs of layout.filesystems)
@@ -49019,7 +49023,7 @@ async function zeroFreeSpace(ctx, appliance, layout, disk) {
         if (mode === 'zerofree' && !isExt(fs.type)) {
             ctx.reporter.warning(`zerofree cannot zero a ${fs.type} file system (${fs.device}): discarding its free space instead`);
         }
-        if (!(mode === 'zerofree' && isExt(fs.type)) && (await trim(ctx, appliance, fs, disk))) {
+        if (!(mode === 'zerofree' && isExt(fs.type)) && (await trim(ctx, appliance, fs, drive))) {
             discarded++;
             continue;
         }
@@ -49134,7 +49138,7 @@ async function scrubImage(ctx, diskPath, accelerator = 'tcg') {
     const scratch = await host.makeTempDir((0,external_node_path_.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory-guest.'));
     const scratchEntry = cleanup.register({ kind: 'path', path: scratch });
     const overlay = (await punchesHoles(ctx, (0,external_node_path_.dirname)(diskPath))) ? undefined : await makeOverlay(ctx, diskPath);
-    const drive = overlay ? { path: overlay.path, format: 'qcow2' } : { path: diskPath, format: 'raw' };
+    const drive = overlay ? { format: 'qcow2', path: overlay.path } : { format: 'raw', path: diskPath };
     const appliance = await Appliance.launch(ctx, drive.path, accelerator, (0,external_node_path_.join)(scratch, 'appliance.log'), drive.format);
     const layout = await readLayout(appliance);
     const tree = new GuestTree(await applianceTree(ctx, appliance, scratch));
@@ -49150,7 +49154,7 @@ async function scrubImage(ctx, diskPath, accelerator = 'tcg') {
         generalized = await generalizeSystem(ctx, tree);
     }
     await appliance.must('umount-all');
-    const zeroing = await zeroFreeSpace(ctx, appliance, layout, overlay ? undefined : diskPath);
+    const zeroing = await zeroFreeSpace(ctx, appliance, layout, drive);
     await appliance.must('vg-activate-all', 'false');
     await appliance.close();
     if (overlay)

@@ -45,6 +45,11 @@ const X86_64_KEYS = {
   ubuntu_release_folder: '',
 };
 
+/** The serial console of the architecture's machine type, as the guest's kernel names it (console=…). */
+export function serialConsole(arch: Arch): string {
+  return archKeys(arch).serial_console;
+}
+
 /** The keys archKeys sets, and the ones its values refer to (the Ubuntu mirrors). */
 export const ARCH_KEYS = [
   ...Object.keys(X86_64_KEYS),

@@ -4,6 +4,7 @@ import { formatDuration } from '../config/units.js';
 import type { ImageFormat } from '../config/image-spec.js';
 import { QEMU_FORMAT } from './convert.js';
 import { CommandError } from '../host/command-error.js';
+import { serialConsole } from '../host/arch.js';
 import { AbortedError } from '../host/exec.js';
 import { ConsoleFollower } from './console.js';
 import type { BuildContext } from './context.js';
@@ -31,18 +32,18 @@ const PROGRESS_INTERVAL_MS = 30_000;
 /** The printed marker: `image-factory-boot-test <token>: cloud-init finished …`. */
 export const CLOUD_INIT_MARKER = 'image-factory-boot-test';
 
-/** The NoCloud seed's two files for one boot test. */
-export function noCloudSeed(token: string): { 'meta-data': string; 'user-data': string } {
+/** The NoCloud seed's two files for one boot test; `tty`: the machine's serial console (serialConsole). */
+export function noCloudSeed(token: string, tty: string): { 'meta-data': string; 'user-data': string } {
   return {
     'meta-data': `instance-id: ${CLOUD_INIT_MARKER}-${token}\nlocal-hostname: ${CLOUD_INIT_MARKER}\n`,
     'user-data': [
       '#cloud-config',
       '# image-factory boot test: print a marker on the serial console once cloud-init has run.',
-      '# runcmd writes it straight to ttyS0; final_message reaches the console through',
-      "# cloud-final's output (console=ttyS0 on the kernel command line).",
+      `# runcmd writes it straight to ${tty}; final_message reaches the console through`,
+      `# cloud-final's output (console=${tty} on the kernel command line).`,
       'runcmd:',
       // A line of its own: the console may hold an unfinished login prompt.
-      `  - [sh, -c, 'printf "\\n%s\\n" "${CLOUD_INIT_MARKER} ${token}: cloud-init runcmd ran" > /dev/ttyS0 || true']`,
+      `  - [sh, -c, 'printf "\\n%s\\n" "${CLOUD_INIT_MARKER} ${token}: cloud-init runcmd ran" > /dev/${tty} || true']`,
       `final_message: "${CLOUD_INIT_MARKER} ${token}: cloud-init finished after $UPTIME seconds"`,
       '',
     ].join('\n'),
@@ -107,7 +108,8 @@ function bootVm(ctx: BuildContext, image: string): BootVm {
 }
 
 /** What the console must show, and when it did. */
-class Expectation {
+/** What the boot test waits for on the console, and when each part first appeared (exported for its tests). */
+export class Expectation {
   readonly expect: RegExp;
   readonly cloudInit: boolean;
   private readonly cloudInitDone: RegExp;
@@ -231,7 +233,7 @@ async function prepareBootDisks(ctx: BuildContext, image: string, vm: BootVm): P
   await host.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', formatOf(ctx, image), '-b', image, vm.overlay]);
   if (ctx.spec.bootTest.cloudInit) {
     await host.makeDir(vm.seedDir, 0o755);
-    for (const [name, content] of Object.entries(noCloudSeed(vm.token)))
+    for (const [name, content] of Object.entries(noCloudSeed(vm.token, serialConsole(ctx.spec.arch))))
       await host.writeFile(join(vm.seedDir, name), content, 0o644);
     // xorriso: a dependency of virtinst, so wherever virt-install is, this is too.
     await host.run([
@@ -309,8 +311,8 @@ async function waitForSystem(ctx: BuildContext, vm: BootVm, expectation: Expecta
   return { seconds, cloudInitFinished: expectation.cloudInit ? true : undefined, lastLines };
 }
 
-/** Why the system did not come up, in words, with the console's last screen. */
-function bootFailure(
+/** Why the system did not come up, in words, with the console's last screen (exported for its tests). */
+export function bootFailure(
   ctx: BuildContext,
   expectation: Expectation,
   lastScreen: string[],
@@ -318,17 +320,18 @@ function bootFailure(
 ): VmStepError {
   const { expect, cloudInit } = expectation;
   const limit = formatDuration(ctx.spec.bootTest.timeoutMs);
+  const tty = serialConsole(ctx.spec.arch);
   const how =
     stoppedAfterMs !== undefined
       ? `the VM stopped after ${formatDuration(stoppedAfterMs)}, before the system came up`
       : `the boot did not get there within ${limit} (boot-timeout), so the VM was stopped`;
   const missing =
     expectation.expectSeen !== undefined
-      ? `The console showed /${expect.source}/, but cloud-init never printed its marker (is cloud-init installed, with the NoCloud datasource, and does its output reach ttyS0?).`
+      ? `The console showed /${expect.source}/, but cloud-init never printed its marker (is cloud-init installed, with the NoCloud datasource, and does its output reach ${tty}?).`
       : `The console never showed /${expect.source}/${cloudInit && expectation.cloudInitSeen !== undefined ? ' (cloud-init did finish)' : ''}.`;
   const empty =
     lastScreen.length === 0
-      ? ' The console stayed empty: no boot loader, or a kernel that does not print to the serial console (console=ttyS0)?'
+      ? ` The console stayed empty: no boot loader, or a kernel that does not print to the serial console (console=${tty})?`
       : '';
   return new VmStepError(
     `the boot test expected ${expectation.describe()}, but ${how}. ${missing}${empty}`,

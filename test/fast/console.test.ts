@@ -84,8 +84,10 @@ describe("the boot test's console matching", () => {
     assert.ok(!consoleMatches(login, 'login: is what we wait for'));
   });
 
-  test('the NoCloud seed prints a marker that only its own token matches', () => {
-    const seed = noCloudSeed('0123456789ab');
+  test('the NoCloud seed prints a marker that only its own token matches, on the serial console it is given', () => {
+    const seed = noCloudSeed('0123456789ab', 'ttyAMA0');
+    assert.match(seed['user-data'], /> \/dev\/ttyAMA0 \|\| true'\]$/m);
+    assert.doesNotMatch(seed['user-data'], /ttyS0/);
     assert.match(seed['meta-data'], /^instance-id: image-factory-boot-test-0123456789ab$/m);
     assert.match(seed['user-data'], /^#cloud-config\n/);
     assert.match(
