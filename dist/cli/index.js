@@ -49648,6 +49648,7 @@ function asFolder(target) {
 
 
 
+
 /** A build that failed in a step; cleanup has already run. The step's error is the `cause`. */
 class BuildError extends Error {
     step;
@@ -49679,6 +49680,15 @@ function chooseBuildAccelerator(spec, reporter, kvmUsable) {
     return chosen.accelerator;
 }
 /**
+ * The build's first line: the image, its architecture and firmware, and the
+ * final names of its images. The date in them is the build's start (a build
+ * that runs past midnight keeps the names it began with).
+ */
+function describeBuild(spec, images) {
+    const names = images.map((image) => (0,external_node_path_.basename)(image.path)).join(', ');
+    return `Building image ${spec.name} (${spec.arch}, ${spec.firmware}) as ${names} in ${spec.outputDir}`;
+}
+/**
  * The whole build, step by step. Everything created is registered for undo
  * before it is created and undone on any failure or interruption.
  */
@@ -49701,9 +49711,10 @@ async function buildImage(options) {
         })
         : undefined;
     options.onChecked?.();
+    const paths = outputPaths(spec);
+    reporter.info(describeBuild(spec, paths.images));
     const run = new BuildRun(options, host);
     const { ctx } = run;
-    const paths = outputPaths(spec);
     try {
         const installer = await run.step('fetch', () => fetchInstaller(ctx));
         const staging = await run.step('disk', () => stageDisk(ctx));

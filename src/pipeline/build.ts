@@ -1,5 +1,6 @@
 import type { Zeroing } from './zero-free-space.js';
 import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
 import type { Arch, Firmware, ImageSpec } from '../config/image-spec.js';
 import { UsageError } from '../config/usage-error.js';
 import { chooseAccelerator, kvmStatus } from '../host/accelerator.js';
@@ -129,6 +130,16 @@ export function chooseBuildAccelerator(spec: ImageSpec, reporter: Reporter, kvmU
 }
 
 /**
+ * The build's first line: the image, its architecture and firmware, and the
+ * final names of its images. The date in them is the build's start (a build
+ * that runs past midnight keeps the names it began with).
+ */
+export function describeBuild(spec: ImageSpec, images: readonly { path: string }[]): string {
+  const names = images.map((image) => basename(image.path)).join(', ');
+  return `Building image ${spec.name} (${spec.arch}, ${spec.firmware}) as ${names} in ${spec.outputDir}`;
+}
+
+/**
  * The whole build, step by step. Everything created is registered for undo
  * before it is created and undone on any failure or interruption.
  */
@@ -149,9 +160,10 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       })
     : undefined;
   options.onChecked?.();
+  const paths = outputPaths(spec);
+  reporter.info(describeBuild(spec, paths.images));
   const run = new BuildRun(options, host);
   const { ctx } = run;
-  const paths = outputPaths(spec);
   try {
     const installer = await run.step('fetch', () => fetchInstaller(ctx));
     const staging = await run.step('disk', () => stageDisk(ctx));
