@@ -7,7 +7,8 @@ import { after, describe, test } from 'node:test';
 import { removeRunnerDirs, runMain, runPost } from '../support/action-runner.js';
 import { writeFixtureConfig } from '../support/fixture.js';
 import { leftovers } from '../support/leftovers.js';
-import { fixtureInputs, isolatedConfig, removeWorkDirs, today, workDir } from './fixture-build.js';
+import { fixtureInputs, isolatedConfig, removeWorkDirs, workDir } from './fixture-build.js';
+import { builtStem } from '../support/run-cli.js';
 
 after(() => {
   removeWorkDirs();
@@ -32,7 +33,7 @@ describe('the action on the fixture installer', () => {
       { env: isolatedConfig(dir) },
     );
     assert.equal(run.code, 0, run.stdout + run.stderr);
-    const stem = `${image}-${today()}`;
+    const stem = builtStem(run.stdout, image);
     const out = run.outputs;
 
     assert.equal(out.image, `${stem}.qcow2`);
@@ -187,7 +188,7 @@ describe('a failed build', () => {
       /<tr><td>install<\/td><td>Run the unattended installer<\/td><td>[^<]+<\/td><td><strong>failed<\/strong><\/td><\/tr>/,
     );
     assert.equal(run.state['pending-resources'], '[]');
-    const stem = `${image}-${today()}`;
+    const stem = builtStem(run.stdout, image);
     assert.deepEqual(
       readdirSync(dir).filter((name) => name.startsWith(stem) && /\.(qcow2|raw|sha256sum)$/.test(name)),
       [],

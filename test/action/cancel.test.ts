@@ -6,7 +6,8 @@ import type { Resource } from '../../src/pipeline/resources.js';
 import { cancelLikeRunner, killTree, removeRunnerDirs, runMain, runPost } from '../support/action-runner.js';
 import { writeFixtureConfig } from '../support/fixture.js';
 import { leftovers } from '../support/leftovers.js';
-import { fixtureInputs, isolatedConfig, removeWorkDirs, today, workDir } from './fixture-build.js';
+import { fixtureInputs, isolatedConfig, removeWorkDirs, workDir } from './fixture-build.js';
+import { builtStem } from '../support/run-cli.js';
 
 after(() => {
   removeWorkDirs();
@@ -46,7 +47,6 @@ describe('a cancelled build', () => {
     // The fixture installer hangs instead of powering off: the install step runs until stopped.
     const { config, image } = writeFixtureConfig(dir, { name: 'action-cancel', directives: { hang: 1 } });
     const inputs = fixtureInputs(dir, config, image);
-    const stem = `${image}-${today()}`;
     let closedAt = 0;
     const cancel = duringInstall(cancelLikeRunner);
     const run = await runMain(inputs, { env: isolatedConfig(dir), onStdout: cancel.onStdout }).finally(
@@ -54,6 +54,7 @@ describe('a cancelled build', () => {
     );
     const stoppedAt = cancel.stoppedAt();
     assert.ok(stoppedAt, `the install never started:\n${run.stdout}`);
+    const stem = builtStem(run.stdout, image);
 
     assert.equal(run.code, 1, run.stdout);
     assert.ok(
@@ -84,10 +85,10 @@ describe('a cancelled build', () => {
     const dir = workDir('killed');
     const { config, image } = writeFixtureConfig(dir, { name: 'action-killed', directives: { hang: 1 } });
     const inputs = { ...fixtureInputs(dir, config, image), firmware: 'uefi' };
-    const stem = `${image}-${today()}`;
     const kill = duringInstall(killTree);
     const run = await runMain(inputs, { env: isolatedConfig(dir), onStdout: kill.onStdout });
     assert.ok(kill.stoppedAt(), `the install never started:\n${run.stdout}`);
+    const stem = builtStem(run.stdout, image);
     assert.equal(run.signal, 'SIGKILL');
 
     const pending = JSON.parse(run.state['pending-resources']) as Resource[];

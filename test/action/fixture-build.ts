@@ -2,12 +2,6 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeWorkDir } from '../support/fixture.js';
 
-/** The date the build stamps into file names (local time). */
-export function today(): string {
-  const d = new Date();
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
-}
-
 const workDirs: string[] = [];
 
 /** A working folder qemu can reach; removed by removeWorkDirs(). */

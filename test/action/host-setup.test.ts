@@ -7,7 +7,8 @@ import { KVM_UDEV_RULE_PATH } from '../../src/host/host-setup.js';
 import { removeRunnerDirs, runMain } from '../support/action-runner.js';
 import { writeFixtureConfig } from '../support/fixture.js';
 import { leftovers } from '../support/leftovers.js';
-import { fixtureInputs, isolatedConfig, removeWorkDirs, today, workDir } from './fixture-build.js';
+import { fixtureInputs, isolatedConfig, removeWorkDirs, workDir } from './fixture-build.js';
+import { builtStem } from '../support/run-cli.js';
 
 after(() => {
   removeWorkDirs();
@@ -105,7 +106,7 @@ describe('install-dependencies: true, for real on this machine', { skip }, () =>
       assert.ok(update >= 0 && install > update, 'apt-get update, then apt-get install libguestfs-tools');
       assert.match(run.stdout, /Installed libguestfs-tools \(for programs guestfish\)\./);
       assert.match(run.stdout, /\$ guestfish --remote=\d+ -- run/, 'the scrub step ran in the installed appliance');
-      assert.deepEqual(leftovers(dir, `${image}-${today()}`), []);
+      assert.deepEqual(leftovers(dir, builtStem(run.stdout, image)), []);
     } finally {
       // Leave the machine as it was.
       if (!existsSync(GUESTFISH)) {

@@ -15,7 +15,8 @@ import { runMain } from '../support/action-runner.js';
 import { CacheService } from '../support/cache-service.js';
 import { ensureFixtureInstaller, writeFixtureConfig } from '../support/fixture.js';
 import { ResultsCacheService } from '../support/results-cache-service.js';
-import { fixtureInputs, isolatedConfig, today, workDir } from './fixture-build.js';
+import { fixtureInputs, isolatedConfig, workDir } from './fixture-build.js';
+import { builtStem } from '../support/run-cli.js';
 
 export interface ServedRequest {
   method: string;
@@ -273,7 +274,7 @@ export function actionCacheScenario(backend: CacheBackend): void {
       assert.equal(second.cache.archiveDownloads, 2, 'the installer archive and the manifest were downloaded');
       assert.equal(second.cache.creates, 1, "only this build's manifest was saved, not the installer again");
       // The first build's manifest, restored, is what the second compares with: the same system.
-      const changesPath = join(dir, 'second', `${image}-${today()}.changes`);
+      const changesPath = join(dir, 'second', `${builtStem(second.run.stdout, image)}.changes`);
       assert.equal(second.run.outputs['changes-path'], changesPath);
       const changes = readFileSync(changesPath, 'utf8');
       assert.match(changes, /^Previous manifest: the Actions cache's image-factory-manifest-action-cache-/m);

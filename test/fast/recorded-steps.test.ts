@@ -13,6 +13,7 @@ import { scrubImage } from '../../src/pipeline/scrub.js';
 import { VmStepError } from '../../src/pipeline/virt-install.js';
 import { RecordingReporter, testContext, testSpec } from '../support/build-context.js';
 import { fakeAppliance, ONE_EXT4, type FakeLayout } from '../support/fake-appliance.js';
+import { builtStem } from '../support/run-cli.js';
 
 /**
  * Steps run on the recording host: no root, no libvirt, no VM. Each test
@@ -658,6 +659,12 @@ describe('a whole build on the recording host', () => {
     const reporter = new RecordingReporter();
     const host = new RecordingHost(reporter, scrubPlan(root), 0);
     const result = await buildImage({ spec: buildSpec(), reporter, host, kvmUsable: false });
+    // The first line says what is built and the names it gets: the date is the build's start.
+    assert.equal(
+      reporter.lines.find((line) => line.includes('Building')),
+      'info: Building image test-image (x86_64, bios) as test-image-2026-01-01.qcow2 in /images',
+    );
+    assert.equal(builtStem(reporter.text(), 'test-image'), 'test-image-2026-01-01');
     assert.deepEqual(reporter.steps, [
       'fetch',
       'disk',
@@ -725,6 +732,11 @@ describe('a whole build on the recording host', () => {
       host,
       kvmUsable: false,
     });
+    assert.match(
+      reporter.text(),
+      /^info: Building image test-image \(x86_64, bios\) as test-image-2026-01-01\.vhd, test-image-2026-01-01\.qcow2, test-image-2026-01-01\.vmdk in \/images$/m,
+    );
+    assert.equal(builtStem(reporter.text(), 'test-image'), 'test-image-2026-01-01');
     const stage = '/images/.test-image-2026-01-01.partial-XXXXXX/test-image-2026-01-01';
     const converts = host.commands().filter((command) => command.startsWith('qemu-img convert'));
     assert.deepEqual(converts, [

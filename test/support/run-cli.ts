@@ -41,3 +41,16 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRun
     options.onSpawn?.(child);
   });
 }
+
+/**
+ * The stem of the files a build made (`<image>[-aarch64]-<date>`), read from
+ * its first line (`Building image NAME (…) as STEM.qcow2 … in DIR`): the date
+ * in it is the build's start, which the test's clock after the build is not
+ * when the build ran past midnight.
+ */
+export function builtStem(log: string, image: string): string {
+  const escaped = image.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const match = new RegExp(`Building image ${escaped} \\([^)]*\\) as (\\S+?)\\.[A-Za-z0-9]+(?:, | in )`).exec(log);
+  if (!match) throw new Error(`the build of ${image} never said what it builds ("Building image ${image} … as …")`);
+  return match[1];
+}

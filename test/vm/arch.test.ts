@@ -18,8 +18,7 @@ import { after, describe, test } from 'node:test';
 import { ensureArm64FixtureInstaller, makeWorkDir, writeImageConfig } from '../support/fixture.js';
 import { inspectImage, readText } from '../support/image-files.js';
 import { leftovers } from '../support/leftovers.js';
-import { runCli } from '../support/run-cli.js';
-import { localDate } from '../../src/config/image-spec.js';
+import { builtStem, runCli } from '../support/run-cli.js';
 
 /** The ESP's EFI/BOOT listing and fixture/grub.cfg, read with mtools from the image's first partition. */
 function espFiles(qcow2: string): { list: string; grubCfg: string } {
@@ -82,7 +81,8 @@ describe('an aarch64 build on an x86_64 host', () => {
     for (const line of run.stderr.match(/== [a-z-]+ done after .*/g) ?? []) t.diagnostic(line);
 
     // The architecture is in every file name; KVM was not used, and the log says why.
-    const stem = `${image}-aarch64-${localDate()}`;
+    const stem = builtStem(run.stderr, image);
+    assert.match(stem, new RegExp(`^${image}-aarch64-\\d{4}-\\d\\d-\\d\\d$`));
     const qcow2 = join(dir, `${stem}.qcow2`);
     assert.match(
       run.stderr,

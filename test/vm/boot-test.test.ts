@@ -10,12 +10,7 @@ import { makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
 import { inspectImage, readText } from '../support/image-files.js';
 import { leftovers } from '../support/leftovers.js';
 import { startRsyncDaemon } from '../support/rsync-daemon.js';
-import { runCli } from '../support/run-cli.js';
-
-function today(): string {
-  const d = new Date();
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
-}
+import { builtStem, runCli } from '../support/run-cli.js';
 
 /** The first real-Debian build's manifest: the previous one of the build after it. */
 let debianManifest: string | undefined;
@@ -93,7 +88,7 @@ describe('the boot test', () => {
     const seconds = (Date.now() - started) / 1000;
     assert.equal(run.code, 0, run.stderr);
     t.diagnostic(`real-Debian build + boot test took ${seconds.toFixed(0)} s`);
-    const stem = `${image}-${today()}`;
+    const stem = builtStem(run.stderr, image);
     // Where the time goes: the steps, the installer's phases (guest uptime), the boot.
     const installer = readFileSync(join(dir, `${stem}.console.log`), 'utf8').split(/\r?\n/);
     for (const line of [
@@ -251,7 +246,7 @@ describe('the boot test', () => {
     const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
     assert.ok(server.requests.includes(`/${basename(hello)}`), 'the installer fetched the package');
-    const stem = `${image}-${today()}`;
+    const stem = builtStem(run.stderr, image);
     const changes = readFileSync(join(dir, `${stem}.changes`), 'utf8');
     t.diagnostic(changes.replace(/\n+/g, ' | '));
     const counts = /^Packages: (\d+) -> (\d+) \(1 added, 0 removed, 0 upgraded, 0 downgraded\)$/m.exec(changes);
@@ -298,7 +293,7 @@ describe('the boot test', () => {
       extra: `[mirror]\nupload_type = rsync\nupload_target = ${daemon.url('images')}\n`,
     });
     const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
-    const stem = `${image}-${today()}`;
+    const stem = builtStem(run.stderr, image);
     assert.equal(run.code, 1, run.stderr);
     assert.match(run.stderr, /booting \S+ in a throw-away VM \(tcg, UEFI \(OVMF, Secure Boot off\)\)/);
     assert.match(
@@ -341,7 +336,7 @@ describe('the boot test', () => {
         }
       },
     });
-    const stem = `${image}-${today()}`;
+    const stem = builtStem(run.stderr, image);
     assert.ok(sent, `the boot test never started:\n${run.stderr}`);
     assert.equal(run.code, 143, run.stderr);
     assert.equal(nvramWhileBooting.length, 1, `the boot-test VM's NVRAM: ${nvramWhileBooting.join(', ')}`);

@@ -11,8 +11,7 @@ import { makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
 import { RPM_PACKAGES, rpmDatabase } from '../support/rpm-database.js';
 import { diskContains, inspectImage, readText } from '../support/image-files.js';
 import { leftovers } from '../support/leftovers.js';
-import { runCli } from '../support/run-cli.js';
-import { localDate } from '../../src/config/image-spec.js';
+import { builtStem, runCli } from '../support/run-cli.js';
 
 const INSTALLER_LOGS = [
   'root/anaconda-ks.cfg',
@@ -149,7 +148,7 @@ describe('a build on the fixture installer', () => {
     });
     const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
-    const stem = `${image}-${localDate()}`;
+    const stem = builtStem(run.stderr, image);
     const qcow2 = join(dir, `${stem}.qcow2`);
     assert.equal((run.stderr.match(/Calling (sudo -n )?virt-install/g) ?? []).length, 1, 'one install');
 
@@ -213,7 +212,7 @@ describe('a build on the fixture installer', () => {
       { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } },
     );
     assert.equal(run.code, 0, run.stderr);
-    const stem = `${image}-${localDate()}`;
+    const stem = builtStem(run.stderr, image);
     const raw = join(dir, `${stem}.raw`);
     const changes = readFileSync(join(dir, `${stem}.changes`), 'utf8');
     const previousImage = basename(firstManifest).replace(/\.manifest\.json$/, '.qcow2');
@@ -221,7 +220,7 @@ describe('a build on the fixture installer', () => {
     assert.equal(
       header,
       [
-        `Changes of ${stem}.raw since ${previousImage} (${localDate()})`,
+        `Changes of ${stem}.raw since ${previousImage} (${previousImage.slice(-16, -6)})`,
         `Previous manifest: ${firstManifest}`,
         header.split('\n')[2],
         'Packages: 3 -> 4 (1 added, 0 removed, 0 upgraded, 0 downgraded)',
@@ -261,7 +260,7 @@ describe('a build on the fixture installer', () => {
       });
       const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
       assert.equal(run.code, 0, run.stderr);
-      const stem = `${image}-${localDate()}`;
+      const stem = builtStem(run.stderr, image);
       const qcow2 = join(dir, `${stem}.qcow2`);
       assert.match(run.stderr, /free space discarded/);
       if (how === 'zerofree')
@@ -291,7 +290,7 @@ describe('a build on the fixture installer', () => {
     });
     const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
-    const stem = `${image}-${localDate()}`;
+    const stem = builtStem(run.stderr, image);
     const qcow2 = join(dir, `${stem}.qcow2`);
     assert.match(run.stderr, /cannot punch holes \(discards would be lost\): the scrub works on a qcow2 overlay/);
     assert.match(run.stderr, /Calling guestfish --remote=\d+ -- add-drive \S+\.raw\.scrub\.qcow2 format:qcow2 /);
@@ -326,7 +325,7 @@ describe('a build on the fixture installer', () => {
     });
     const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
-    const stem = `${image}-${localDate()}`;
+    const stem = builtStem(run.stderr, image);
     assert.match(run.stderr, /Installed system: Fixture Linux 1, kernel 6\.1\.0-fixture-amd64, 2 packages \(rpm\)/);
     const manifest = JSON.parse(readFileSync(join(dir, `${stem}.manifest.json`), 'utf8')) as {
       packageManager: string;
@@ -358,7 +357,7 @@ describe('a build on the fixture installer', () => {
     });
     const run = await runCli([image, '--log-file'], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
-    const stem = `${image}-${localDate()}`;
+    const stem = builtStem(run.stderr, image);
     // --log-file writes the same lines as stderr to <image>-<date>.log.
     const log = readFileSync(join(dir, `${stem}.log`), 'utf8');
     assert.match(log, /INFO: Successfully created /);
@@ -380,7 +379,7 @@ describe('a failed build says which step failed and leaves nothing behind', () =
     const dir = workDir(name);
     const { config, image } = writeFixtureConfig(dir, options);
     const run = await runCli([image, ...args], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
-    const stem = `${image}-${localDate()}`;
+    const stem = builtStem(run.stderr, image);
     const files = readdirSync(dir).filter(
       (f) => f.startsWith(stem) && !f.endsWith('.console.log') && !f.endsWith('.log'),
     );
@@ -448,7 +447,7 @@ describe('a failed build says which step failed and leaves nothing behind', () =
         }
       },
     });
-    const stem = `${image}-${localDate()}`;
+    const stem = builtStem(run.stderr, image);
     assert.ok(sent, 'the install never started');
     assert.equal(run.code, 143, run.stderr);
     assert.match(run.stderr, /SIGTERM received: stopping the build and cleaning up/);

@@ -4,11 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { localDate } from '../../src/config/image-spec.js';
 import { makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
 import { diskContains } from '../support/image-files.js';
 import { leftovers } from '../support/leftovers.js';
-import { runCli } from '../support/run-cli.js';
+import { builtStem, runCli } from '../support/run-cli.js';
 
 /**
  * Each of today's layouts, built end to end by the fixture installer
@@ -93,7 +92,7 @@ async function buildLayout(layout: string, directives: Record<string, string> = 
   });
   const before = hostStorageState();
   const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
-  const stem = `${image}-${localDate()}`;
+  const stem = builtStem(run.stderr, image);
   assert.equal(run.code, 0, run.stderr);
   const qcow2 = join(dir, `${stem}.qcow2`);
   const found = scrubbedLayout(run.stderr);

@@ -2,11 +2,10 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { localDate } from '../../src/config/image-spec.js';
 import { dialogTitles, ensureDebianInstaller, installerPackage } from '../support/debian-installer.js';
 import { makeWorkDir } from '../support/fixture.js';
 import { leftovers } from '../support/leftovers.js';
-import { runCli } from '../support/run-cli.js';
+import { builtStem, runCli } from '../support/run-cli.js';
 
 /**
  * The real debian-installer, from Debian's package, with the SHIPPED
@@ -60,7 +59,7 @@ for (const release of [12, 13] as const) {
         env: { HOME: dir, IMAGE_FACTORY_CONFIG: undefined },
       });
       const seconds = (Date.now() - started) / 1000;
-      const stem = `${image}-${localDate()}`;
+      const stem = builtStem(run.stderr, image);
 
       // Ended by stall detection, with exit code 1, naming the install step and quoting the error screen.
       assert.equal(run.code, 1, run.stderr.slice(-4000));

@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { localDate } from '../../src/config/image-spec.js';
 import { makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
 import { leftovers } from '../support/leftovers.js';
-import { runCli } from '../support/run-cli.js';
+import { builtStem, runCli } from '../support/run-cli.js';
 
 const workDirs: string[] = [];
 function workDir(name: string): string {
@@ -40,7 +39,7 @@ describe('stall detection on the fixture installer', () => {
     assert.match(screen, /\| \[ \(1\*installer\) 2 shell 3 shell 4- log \]\[ \w+ \d+ \d\d:\d\d:\d\d \]/);
     assert.ok(!screen.includes('\x1b') && !/\(0[lqkx]/.test(screen), 'no escape sequences or raw line drawing');
     // The console log keeps the raw bytes: the clock went on ticking until the VM was stopped.
-    const stem = `${image}-${localDate()}`;
+    const stem = builtStem(run.stderr, image);
     const raw = readFileSync(join(dir, `${stem}.console.log`), 'utf8');
     assert.ok(
       (raw.match(/\[ \(1\*installer\)/g) ?? []).length >= 5,
@@ -63,7 +62,7 @@ describe('stall detection on the fixture installer', () => {
     const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
     assert.doesNotMatch(run.stderr, /stall-timeout/);
-    const stem = `${image}-${localDate()}`;
+    const stem = builtStem(run.stderr, image);
     const raw = readFileSync(join(dir, `${stem}.console.log`), 'utf8');
     assert.match(
       raw,

@@ -12,11 +12,10 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { localDate } from '../../src/config/image-spec.js';
 import { makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
 import { inspectImage } from '../support/image-files.js';
 import { leftovers } from '../support/leftovers.js';
-import { runCli } from '../support/run-cli.js';
+import { builtStem, runCli } from '../support/run-cli.js';
 
 /** The host files the hostile guest's symlinks point at (see `hostile=` in test/fixture/README.md). */
 const HOST_FILES = [
@@ -67,7 +66,7 @@ describe('an installed system that is hostile to the host', () => {
     });
     const run = await runCli([image, '--installer-logs'], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
-    const stem = `${image}-${localDate()}`;
+    const stem = builtStem(run.stderr, image);
 
     for (const path of HOST_FILES) {
       assert.equal(readFileSync(join(host, path), 'utf8'), `${marker} ${path}\n`, `host file ${path} changed`);

@@ -7,9 +7,8 @@ import { after, describe, test } from 'node:test';
 import { makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
 import { leftovers } from '../support/leftovers.js';
 import { startRsyncDaemon } from '../support/rsync-daemon.js';
-import { runCli } from '../support/run-cli.js';
+import { builtStem, runCli } from '../support/run-cli.js';
 import { startSshd } from '../support/sshd.js';
-import { localDate } from '../../src/config/image-spec.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -76,7 +75,7 @@ describe('a build that uploads', () => {
       IMAGE_FACTORY_RETRY_DELAY_MS: '50',
     };
     const run = await runCli([image], { cwd: dir, env });
-    const stem = `${image}-${localDate()}`;
+    const stem = builtStem(run.stderr, image);
     const file = `${stem}.qcow2`;
 
     assert.equal(run.code, 1, run.stderr);
@@ -133,7 +132,7 @@ describe('a build that uploads', () => {
     const run = await runCli([image, '--no-upload', '-f', 'raw'], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(readdirSync(images), []);
-    assert.equal(readFileSync(marks, 'utf8').trim(), `${image}-${localDate()}.raw`);
+    assert.equal(readFileSync(marks, 'utf8').trim(), `${builtStem(run.stderr, image)}.raw`);
   });
 });
 
@@ -162,7 +161,7 @@ describe('answer-delivery = http', () => {
       new RegExp(`answer file server: GET /TOKEN/${image}-answer\\.cfg from the installer \\([^)]+\\) -> 200`),
     );
     assert.ok(await portIsClosed(Number(match[1])), 'the server is gone after the build');
-    const stem = `${image}-${localDate()}`;
+    const stem = builtStem(run.stderr, image);
     assert.ok(existsSync(join(dir, `${stem}.qcow2`)));
     assert.deepEqual(leftovers(dir, stem), []);
   });

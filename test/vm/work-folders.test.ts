@@ -21,9 +21,8 @@ import { after, describe, test } from 'node:test';
 import { CLI, ensureFixtureInstaller, makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
 import { inspectImage } from '../support/image-files.js';
 import { leftovers } from '../support/leftovers.js';
-import { runCli } from '../support/run-cli.js';
+import { builtStem, runCli } from '../support/run-cli.js';
 import { BUILD_USER, ensureBuildUser, revokeRootCommands, sessionDomains } from '../support/unprivileged-user.js';
-import { localDate } from '../../src/config/image-spec.js';
 
 const cleanups: Array<() => void> = [];
 after(() => {
@@ -43,7 +42,7 @@ describe('builds where users actually run them', () => {
     const run = await runCli([image], { cwd: home, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /is private: letting libvirt-qemu \(qemu\) pass through it during the install/);
-    const stem = `${image}-${localDate()}`;
+    const stem = builtStem(run.stderr, image);
     execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: home });
     for (const folder of ['/root', home]) {
       const acl = execFileSync('getfacl', ['--omit-header', '--absolute-names', folder], { encoding: 'utf8' });
@@ -78,7 +77,7 @@ describe('builds where users actually run them', () => {
     });
     const run = await runCli([image, '--output-dir', out], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
-    const stem = `${image}-${localDate()}`;
+    const stem = builtStem(run.stderr, image);
     execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: out });
     assert.match(run.stderr, new RegExp(`--location .*cache dir, too/${image}.*kernel=vmlinuz,initrd=initrd\\.gz`));
     assert.deepEqual(leftovers(out, stem), []);
@@ -92,7 +91,7 @@ describe('builds where users actually run them', () => {
     });
     const built = await runCli([other.image], { cwd: second, env: { IMAGE_FACTORY_CONFIG: other.config } });
     assert.equal(built.code, 0, built.stderr);
-    const otherStem = `${other.image}-${localDate()}`;
+    const otherStem = builtStem(built.stderr, other.image);
     execFileSync('sha256sum', ['-c', `${otherStem}.qcow2.sha256sum`], { cwd: second });
     assert.deepEqual(leftovers(second, otherStem), []);
   });
@@ -132,7 +131,7 @@ describe('a build as a normal user through qemu:///session', () => {
     assert.match(run.stderr, /--connect qemu:\/\/\/session/);
     assert.doesNotMatch(run.stderr, /Calling sudo/);
     assert.match(run.stderr, /Calling guestfish --remote=\d+ -- run/);
-    const stem = `${image}-${localDate()}`;
+    const stem = builtStem(run.stderr, image);
     const qcow2 = join(dir, `${stem}.qcow2`);
     assert.equal(statSync(qcow2).uid, ensureBuildUser().uid, 'the image belongs to the user who built it');
     execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: dir });
