@@ -44692,7 +44692,6 @@ function bootVm(ctx, image) {
         token: ctx.host.uniqueSuffix(6),
     };
 }
-/** What the console must show, and when it did. */
 /** What the boot test waits for on the console, and when each part first appeared (exported for its tests). */
 class Expectation {
     token;
@@ -49680,9 +49679,10 @@ function chooseBuildAccelerator(spec, reporter, kvmUsable) {
     return chosen.accelerator;
 }
 /**
- * The build's first line: the image, its architecture and firmware, and the
- * final names of its images. The date in them is the build's start (a build
- * that runs past midnight keeps the names it began with).
+ * The line a build starts with once its input is checked: the image, its
+ * architecture and firmware, and the final names of its images. The date in
+ * them is the build's start (a build that runs past midnight keeps the names
+ * it began with).
  */
 function describeBuild(spec, images) {
     const names = images.map((image) => (0,external_node_path_.basename)(image.path)).join(', ');

@@ -107,7 +107,6 @@ function bootVm(ctx: BuildContext, image: string): BootVm {
   };
 }
 
-/** What the console must show, and when it did. */
 /** What the boot test waits for on the console, and when each part first appeared (exported for its tests). */
 export class Expectation {
   readonly expect: RegExp;

@@ -130,9 +130,10 @@ export function chooseBuildAccelerator(spec: ImageSpec, reporter: Reporter, kvmU
 }
 
 /**
- * The build's first line: the image, its architecture and firmware, and the
- * final names of its images. The date in them is the build's start (a build
- * that runs past midnight keeps the names it began with).
+ * The line a build starts with once its input is checked: the image, its
+ * architecture and firmware, and the final names of its images. The date in
+ * them is the build's start (a build that runs past midnight keeps the names
+ * it began with).
  */
 export function describeBuild(spec: ImageSpec, images: readonly { path: string }[]): string {
   const names = images.map((image) => basename(image.path)).join(', ');

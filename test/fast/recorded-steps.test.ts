@@ -659,7 +659,7 @@ describe('a whole build on the recording host', () => {
     const reporter = new RecordingReporter();
     const host = new RecordingHost(reporter, scrubPlan(root), 0);
     const result = await buildImage({ spec: buildSpec(), reporter, host, kvmUsable: false });
-    // The first line says what is built and the names it gets: the date is the build's start.
+    // The build starts by saying what it builds and the names it gets: the date is the build's start.
     assert.equal(
       reporter.lines.find((line) => line.includes('Building')),
       'info: Building image test-image (x86_64, bios) as test-image-2026-01-01.qcow2 in /images',

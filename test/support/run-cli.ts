@@ -44,7 +44,7 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRun
 
 /**
  * The stem of the files a build made (`<image>[-aarch64]-<date>`), read from
- * its first line (`Building image NAME (…) as STEM.qcow2 … in DIR`): the date
+ * the line it starts with (`Building image NAME (…) as STEM.qcow2 … in DIR`): the date
  * in it is the build's start, which the test's clock after the build is not
  * when the build ran past midnight.
  */
