@@ -285,7 +285,7 @@ describe('the boot test', () => {
       directives: { 'data-mb': 0 },
       keys: {
         'boot-test': 'yes',
-        'boot-timeout': '60s',
+        'boot-timeout': '30s',
         osinfo: 'debian11',
         upload_destinations: 'mirror',
         firmware: 'uefi',
@@ -298,7 +298,7 @@ describe('the boot test', () => {
     assert.match(run.stderr, /booting \S+ in a throw-away VM \(tcg, UEFI \(OVMF, Secure Boot off\)\)/);
     assert.match(
       run.stderr,
-      /boot-test step failed: the boot test expected the console to show \/\\blogin: \*\$\/ and cloud-init's marker '.*', but the boot did not get there within 1m00s \(boot-timeout\), so the VM was stopped\. The console never showed \/\\blogin: \*\$\/\./,
+      /boot-test step failed: the boot test expected the console to show \/\\blogin: \*\$\/ and cloud-init's marker '.*', but the boot did not get there within 30\.0 s \(boot-timeout\), so the VM was stopped\. The console never showed \/\\blogin: \*\$\/\./,
     );
     // What the console last showed (the firmware finding nothing to boot) is quoted as a screen.
     assert.match(run.stderr, /The console's last screen:\n(.*\n)*\s+\| \S/);
