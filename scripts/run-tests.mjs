@@ -30,7 +30,7 @@ import { createInterface } from 'node:readline';
 const MEASURED = {
   'vm/boot-test': 850,
   'vm/layouts': 780,
-  'vm/real-installer': 640,
+  'vm/real-installer': 760,
   'vm/build': 800,
   'action/installer-cache-v2': 330,
   'vm/work-folders': 240,

@@ -17,7 +17,9 @@ import { builtStem, runCli } from '../support/run-cli.js';
  * dialog and waits: stall detection must end the build.
  */
 
-const STALL_TIMEOUT = '2m';
+// The installer has quiet stretches of more than 90 s before its error dialog (a 90 s stall-timeout
+// stopped it early): 3 minutes keeps the stall at the dialog on a loaded machine too.
+const STALL_TIMEOUT = '3m';
 
 const workDirs: string[] = [];
 after(() => {
@@ -66,7 +68,7 @@ for (const release of [12, 13] as const) {
       const failure = run.stderr.slice(run.stderr.indexOf('install step failed:'));
       assert.match(
         failure,
-        /^install step failed: the installer seems to be waiting for input: its screen and its disk did not change for 2m00s \(stall-timeout\), so the VM was stopped\nThe console's last screen:\n/,
+        /^install step failed: the installer seems to be waiting for input: its screen and its disk did not change for 3m00s \(stall-timeout\), so the VM was stopped\nThe console's last screen:\n/,
       );
       assert.match(failure, /\| .*┤ \[!!\] Download installer components ├/);
       assert.match(failure, /\| .*The installer failed to download a file from the mirror/);
