@@ -39,9 +39,9 @@ async function zeroSwap(ctx: BuildContext, appliance: Appliance, fs: FilesystemI
  */
 async function trim(ctx: BuildContext, appliance: Appliance, fs: FilesystemInfo, drive: ScrubDrive): Promise<boolean> {
   // Btrfs read-only. On a read-write mount, fstrim sometimes (one build of seven here, under load) left
-  // freed tree blocks, which hold small files' data, with a removed log's text; btrfs does not trim the
-  // free space its allocator has set aside for new tree blocks. A read-only mount allocates nothing,
-  // and its fstrim discarded those blocks.
+  // freed tree blocks, which hold small files' data, with a removed log's text: most likely the free
+  // space btrfs's allocator had set aside for the mount's own new tree blocks, which fstrim passes by
+  // (not confirmed in btrfs's source). A read-only mount allocates nothing; its fstrim discarded them.
   const mounted = await appliance.mountWhole(fs, fs.type === 'btrfs' ? 'ro' : 'rw');
   if (!mounted.ok)
     throw new Error(`mounting ${fs.device} (${fs.type}) to discard its free space failed: ${mounted.error}`);
