@@ -40579,7 +40579,7 @@ function quietOnBrokenPipe(stdout = process.stdout, stderr = process.stderr) {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _broken_pipe_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4036);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3111);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6270);
 
 
 (0,_broken_pipe_js__WEBPACK_IMPORTED_MODULE_1__/* .quietOnBrokenPipe */ .H)();
@@ -40590,7 +40590,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3111:
+/***/ 6270:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -43421,6 +43421,123 @@ async function prepareHost(host, reporter) {
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const external_node_fs_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: ./build/src/host/guestfish-shell.js
+
+
+/**
+ * guestfish's shell, driven over its standard input: each command is sent
+ * prefixed with `-` (a failure does not end the shell), then `echo NONCE`,
+ * whose line ends the command's standard output, then `-NONCE`, an unknown
+ * command whose error ends its standard error. The nonce is random: nothing
+ * the guest holds (a file name, a symlink target printed by a command) can
+ * forge the end of a reply. guestfish flushes its output after each command.
+ */
+/**
+ * One argument in guestfish's double quotes: `\\`, `\"` and every byte outside
+ * printable ASCII as `\xHH` (guestfish decodes them back to the same bytes), so
+ * that a name may hold blanks, quotes, `|`, `#` or newlines and stay one argument.
+ */
+function guestfish_shell_quoteArgument(arg) {
+    let out = '"';
+    for (const byte of Buffer.from(arg, 'utf8')) {
+        if (byte === 0x5c)
+            out += '\\\\';
+        else if (byte === 0x22)
+            out += '\\"';
+        else if (byte >= 0x20 && byte < 0x7f)
+            out += String.fromCharCode(byte);
+        else
+            out += `\\x${byte.toString(16).padStart(2, '0')}`;
+    }
+    return `${out}"`;
+}
+/** An error line of guestfish's (libguestfs's error, or guestfish's own), without its `*stdin*:N: ` prefix. */
+const ERROR_LINE = /^(?:\*stdin\*:\d+: )?((?:libguestfs: error: |guestfish: ).*)$/;
+class SystemGuestfishShell {
+    child;
+    pid;
+    calls = 0;
+    stdout = '';
+    stderr = '';
+    queue = [];
+    session = (0,external_node_crypto_.randomBytes)(12).toString('hex');
+    ended;
+    exited;
+    constructor(child) {
+        this.child = child;
+        this.pid = String(child.pid);
+        child.stdout.setEncoding('utf8');
+        child.stderr.setEncoding('utf8');
+        child.stdout.on('data', (chunk) => {
+            this.stdout += chunk;
+            this.settle();
+        });
+        child.stderr.on('data', (chunk) => {
+            this.stderr += chunk;
+            this.settle();
+        });
+        // A write after the shell died fails the pending call (below), not the process.
+        child.stdin.on('error', () => undefined);
+        this.exited = new Promise((resolve) => {
+            child.on('close', (code, signal) => {
+                const last = this.stderr.trim().split('\n').slice(-5).join(' ');
+                this.ended = new Error(`guestfish exited (${signal ? `signal ${signal}` : `exit code ${code}`})${last ? `: ${last}` : ''}`);
+                for (const pending of this.queue.splice(0))
+                    pending.reject(this.ended);
+                resolve();
+            });
+        });
+    }
+    /** Resolve the oldest pending call once both its markers have come. */
+    settle() {
+        while (this.queue.length) {
+            const { marker, resolve } = this.queue[0];
+            // The nonce cannot be guessed: found anywhere, it is the end (a command's last line may lack its newline).
+            const outEnd = this.stdout.indexOf(`${marker}\n`);
+            const errMark = `${marker}: unknown command\n`;
+            const errEnd = this.stderr.indexOf(errMark);
+            if (outEnd < 0 || errEnd < 0)
+                return;
+            const stdout = this.stdout.slice(0, outEnd);
+            const errors = this.stderr
+                .slice(0, errEnd)
+                .split('\n')
+                .map((line) => ERROR_LINE.exec(line)?.[1])
+                .filter((line) => line !== undefined);
+            this.stdout = this.stdout.slice(outEnd + marker.length + 1);
+            this.stderr = this.stderr.slice(errEnd + errMark.length);
+            this.queue.shift();
+            resolve({ stdout, errors });
+        }
+    }
+    call(command, args) {
+        if (this.ended)
+            return Promise.reject(this.ended);
+        const marker = `ifx${this.session}n${++this.calls}`;
+        return new Promise((resolve, reject) => {
+            this.queue.push({ marker, resolve, reject });
+            this.child.stdin.write(`-${command} ${args.map(guestfish_shell_quoteArgument).join(' ')}\necho ${marker}\n-${marker}\n`);
+        });
+    }
+    async exit(ms) {
+        if (!this.ended)
+            this.child.stdin.end('exit\n');
+        let timer;
+        await Promise.race([this.exited, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+        clearTimeout(timer);
+    }
+}
+/** Start guestfish's shell with `env` (NAME=value) added to this process's environment. */
+async function startGuestfishShell(env) {
+    const extra = Object.fromEntries(env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+    const child = (0,external_node_child_process_.spawn)('guestfish', [], { env: { ...process.env, ...extra }, stdio: ['pipe', 'pipe', 'pipe'] });
+    await new Promise((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+    });
+    return new SystemGuestfishShell(child);
+}
+//# sourceMappingURL=guestfish-shell.js.map
 ;// CONCATENATED MODULE: ./build/src/host/host.js
 /** The uid the build runs as. */
 function currentUid() {
@@ -43452,6 +43569,7 @@ function commandsSudoRefuses() {
 }
 //# sourceMappingURL=privileges.js.map
 ;// CONCATENATED MODULE: ./build/src/host/system-host.js
+
 
 
 
@@ -43490,6 +43608,9 @@ class SystemHost {
             throw error;
         }
     }
+    guestfish(env) {
+        return startGuestfishShell(env);
+    }
     uniqueSuffix(bytes) {
         return (0,external_node_crypto_.randomBytes)(bytes).toString('hex');
     }
@@ -43511,6 +43632,17 @@ class SystemHost {
     }
     readFile(path) {
         return (0,external_node_fs_promises_namespaceObject.readFile)(path);
+    }
+    async readRange(path, offset, length) {
+        const file = await (0,external_node_fs_promises_namespaceObject.open)(path, 'r');
+        try {
+            const buffer = Buffer.alloc(length);
+            const { bytesRead } = await file.read(buffer, 0, length, offset);
+            return buffer.subarray(0, bytesRead);
+        }
+        finally {
+            await file.close();
+        }
     }
     copyFile(from, to) {
         return (0,external_node_fs_promises_namespaceObject.copyFile)(from, to);
@@ -45035,6 +45167,40 @@ class RecordingHost {
         }
         return result;
     }
+    /**
+     * A modelled guestfish shell: its start is recorded as the command it is,
+     * each of its commands as the `guestfish --remote=PID -- -COMMAND ARGS` that
+     * does the same, answered by the plan (the stand-in appliance) or the model.
+     */
+    async guestfish(env) {
+        const argv = ['env', ...env, 'guestfish'];
+        this.calls.push({ kind: 'run', argv, root: false });
+        this.reporter.command(argv);
+        const pid = String(this.nextPid++);
+        this.appliances.set(pid, '');
+        const remote = (command, args) => this.run(['guestfish', `--remote=${pid}`, '--', command, ...args], { quiet: true, allowFailure: true });
+        let calls = 0;
+        return {
+            pid,
+            get calls() {
+                return calls;
+            },
+            async call(command, args) {
+                calls++;
+                const result = await remote(`-${command}`, args);
+                const errors = result.lastLines.filter((line) => /^libguestfs: error:|^guestfish: /.test(line));
+                if (result.exitCode !== 0 && !errors.length)
+                    errors.push(`guestfish: exit code ${result.exitCode}`);
+                return { stdout: result.stdout, errors };
+            },
+            async exit() {
+                await remote('exit', []);
+            },
+        };
+    }
+    async readRange(path, offset, length) {
+        return this.plan.readRange?.(path, offset, length) ?? Buffer.alloc(length);
+    }
     uniqueSuffix(bytes) {
         return 'X'.repeat(bytes * 2);
     }
@@ -45095,7 +45261,7 @@ class RecordingHost {
     model(argv) {
         const [program, ...args] = argv;
         if (argv.includes('guestfish'))
-            return this.guestfish(argv.slice(argv.indexOf('guestfish') + 1));
+            return this.modelGuestfish(argv.slice(argv.indexOf('guestfish') + 1));
         if (program === 'ps') {
             const rows = [...this.appliances.keys()].map((pid) => `${pid} 1 guestfish --listen`);
             return { stdout: rows.map((row) => `${row}\n`).join('') };
@@ -45116,7 +45282,7 @@ class RecordingHost {
             return this.virsh(args);
         return {};
     }
-    guestfish(args) {
+    modelGuestfish(args) {
         if (args[0] === '--listen') {
             const pid = String(this.nextPid++);
             this.appliances.set(pid, '');
@@ -45166,6 +45332,7 @@ const STAT_FILE = 'st_ino: 12\nst_mode: 33188\n';
 /**
  * What the appliance answers in the plan: one ext4 partition holding the
  * installed system (an /etc with an fstab); every other path is missing.
+ * Its free space lists no block: the check after the scrub has nothing to read.
  */
 function applianceAnswer(spec, argv) {
     const [command, ...args] = argv.slice(argv.indexOf('--') + 1);
@@ -45175,7 +45342,9 @@ function applianceAnswer(spec, argv) {
         'blockdev-getsize64': String(args[0] === '/dev/sda' ? spec.imageSize : partitionSize),
         'part-get-parttype': 'msdos',
         'list-partitions': '/dev/sda1',
-        blkid: `TYPE: ext4\nPART_ENTRY_TYPE: 0x83\nPART_ENTRY_NUMBER: 1\nPART_ENTRY_SIZE: ${partitionSize / 512}`,
+        blkid: `TYPE: ext4\nPART_ENTRY_TYPE: 0x83\nPART_ENTRY_NUMBER: 1\nPART_ENTRY_SIZE: ${partitionSize / 512}\nPART_ENTRY_OFFSET: ${FIRST_BYTE / 512}`,
+        // The check of free space: dumpe2fs, with nothing free listed (a plan has no blocks to read).
+        debug: 'Block size: 4096\nGroup 0:\n  Free blocks: ',
         lstatns: args[0] === '/etc' ? STAT_DIR : args[0] === '/etc/fstab' ? STAT_FILE : '',
     };
     return { stdout: `${answers[command.replace(/^-/, '')] ?? ''}\n` };
@@ -47188,7 +47357,7 @@ async function runPostBuildCommand(ctx, command, imagePath) {
 ;// CONCATENATED MODULE: ./build/src/pipeline/appliance.js
 /**
  * The libguestfs appliance that reads and scrubs the installed disk: a small
- * VM of its own (guestfish --listen, driven by `guestfish --remote`), so that
+ * VM of its own (guestfish's shell, one process for the scrub), so that
  * the guest's file systems never meet the host's kernel — no loop device, no
  * host mount, no host device-mapper for LVM, and a guest volume group named
  * like one of the host's cannot clash with it.
@@ -47203,51 +47372,60 @@ class ApplianceError extends Error {
 function applianceEnvironment(accelerator) {
     return ['LIBGUESTFS_BACKEND=direct', ...(accelerator === 'tcg' ? ['LIBGUESTFS_BACKEND_SETTINGS=force_tcg'] : [])];
 }
+/** The device type libguestfs gives the disk (virtio-scsi): its properties are set with `-global`. */
+const DISK_DEVICE = 'scsi-hd';
 class Appliance {
     ctx;
-    pid;
+    shell;
     entry;
-    constructor(ctx, pid, entry) {
+    constructor(ctx, shell, entry) {
         this.ctx = ctx;
-        this.pid = pid;
+        this.shell = shell;
         this.entry = entry;
+    }
+    get pid() {
+        return this.shell.pid;
+    }
+    /** Commands run in the appliance so far (each a round trip to it, but for a few of guestfish's own). */
+    get roundTrips() {
+        return this.shell.calls;
     }
     /**
      * Start the appliance with the disk attached read-write and discards passed
-     * to the raw file (fstrim inside punches holes into it). The undo is
-     * registered before guestfish starts, and again with its pid once known.
+     * to the raw file (fstrim inside punches holes into it). The disk reports a
+     * discard granularity of 512 bytes (4 KiB by default), so that fstrim
+     * discards free extents of any size: a single free 1 KiB block of a small
+     * ext4 or a 512-byte FAT cluster too (a discard smaller than the host file
+     * system's block zeroes that part of it). The undo is registered before
+     * guestfish starts, and again with its pid once known.
      */
-    static async launch(ctx, disk, accelerator, log, format = 'raw') {
+    static async launch(ctx, disk, accelerator, format = 'raw') {
         const { host, cleanup } = ctx;
         const first = cleanup.register({ kind: 'appliance', disk });
-        // The server keeps its stderr: a pipe would never close, so it goes to a file of the build's.
-        const listen = await host.run(['sh', '-c', 'exec "$@" 2>>"$0"', log, 'env', ...applianceEnvironment(accelerator), 'guestfish', '--listen'], { captureStdout: true });
-        const pid = /GUESTFISH_PID=(\d+)/.exec(listen.stdout)?.[1];
-        if (!pid)
-            throw new ApplianceError(`guestfish --listen printed no GUESTFISH_PID (${listen.stdout.trim()})`);
-        const entry = cleanup.register({ kind: 'appliance', disk, pid });
+        const shell = await host.guestfish(applianceEnvironment(accelerator));
+        const entry = cleanup.register({ kind: 'appliance', disk, pid: shell.pid });
         cleanup.forget(first);
-        const appliance = new Appliance(ctx, pid, entry);
+        const appliance = new Appliance(ctx, shell, entry);
+        await appliance.must('config', '-global', `${DISK_DEVICE}.discard_granularity=512`);
         await appliance.must('add-drive', disk, `format:${format}`, 'discard:besteffort');
         ctx.reporter.info('starting the libguestfs appliance (a VM of its own: the guest never meets the host kernel)');
         await appliance.must('run');
         return appliance;
     }
     /**
-     * Run one command in the appliance. `mayFail`: prefixed with `-`, so that a
-     * failure leaves the server running (a failed remote command otherwise ends
-     * it); the failure is in the reply.
+     * Run one command in the appliance. `mayFail`: its failure is in the reply
+     * rather than thrown. Commands are logged unless `quiet` (probes whose
+     * output is parsed).
      */
     async call(command, args = [], options = {}) {
-        const argv = ['guestfish', `--remote=${this.pid}`, '--', `${options.mayFail ? '-' : ''}${command}`, ...args];
-        const result = await this.ctx.host.run(argv, { captureStdout: true, quiet: options.quiet, allowFailure: true });
-        const errors = result.lastLines.filter((line) => /^libguestfs: error:|^guestfish: /.test(line));
-        const ok = result.exitCode === 0 && errors.length === 0;
+        if (!options.quiet)
+            this.ctx.reporter.command(['guestfish', command, ...args]);
+        const reply = await this.shell.call(command, args);
+        const ok = reply.errors.length === 0;
         if (!ok && !options.mayFail) {
-            const why = (errors.length ? errors : result.lastLines).join(' ') || `exit code ${result.exitCode}`;
-            throw new ApplianceError(`${command} ${args.join(' ')} failed in the appliance: ${why}`.replace(/ +/g, ' '));
+            throw new ApplianceError(`${command} ${args.join(' ')} failed in the appliance: ${reply.errors.join(' ')}`.replace(/ +/g, ' '));
         }
-        return { ok, stdout: result.stdout, error: errors.join(' ').replace(/^libguestfs: error: /, '') };
+        return { ok, stdout: reply.stdout, error: reply.errors.join(' ').replace(/^libguestfs: error: /, '') };
     }
     /** A command that must succeed; its output. */
     async must(command, ...args) {
@@ -47294,6 +47472,7 @@ class Appliance {
     }
     /** Shut the appliance down and check that it is gone. */
     async close() {
+        await this.shell.exit(60_000);
         await this.ctx.cleanup.release(this.entry);
     }
 }
@@ -48106,14 +48285,7 @@ function parseStats(text) {
 /** A name guestfish's string-list syntax passes through as it is (no blank, quote or backslash). */
 const PLAIN_NAME = /^[A-Za-z0-9._+@,:=%-]+$/;
 const LIST_CHUNK = 64;
-/**
- * The guest's tree as the appliance has it mounted: lstatns and readlink
- * (never following), ls0 to a private host file (names may hold anything but
- * a NUL), download to a private host file, rm-rf, truncate. Every path is
- * inside the appliance, so nothing the guest holds can reach a host file.
- */
-const guest = (path) => `/${path}`;
-async function lstatIn(appliance, path) {
+async function lstatIn(appliance, guest, path) {
     const stats = parseStats((await appliance.probePath('lstatns', guest(path))) ?? '');
     if (!stats.length || stats[0].ino < 0)
         return { kind: 'missing', target: '' };
@@ -48121,7 +48293,7 @@ async function lstatIn(appliance, path) {
     return { kind, target: kind === 'link' ? ((await appliance.probePath('readlink', guest(path))) ?? '').trim() : '' };
 }
 /** The lstat kinds of a folder's entries: lstatnslist in chunks for plain names, one lstatns for any other. */
-async function kindsIn(appliance, dir, names) {
+async function kindsIn(appliance, guest, dir, names) {
     const entries = [];
     const plain = names.filter((name) => PLAIN_NAME.test(name));
     for (let i = 0; i < plain.length; i += LIST_CHUNK) {
@@ -48134,13 +48306,17 @@ async function kindsIn(appliance, dir, names) {
         });
     }
     for (const name of names.filter((name) => !PLAIN_NAME.test(name))) {
-        const { kind } = await lstatIn(appliance, dir ? `${dir}/${name}` : name);
+        const { kind } = await lstatIn(appliance, guest, dir ? `${dir}/${name}` : name);
         if (kind !== 'missing')
             entries.push({ name, kind });
     }
     return entries;
 }
-async function applianceTree(ctx, appliance, scratch) {
+/**
+ * The tree through the appliance; `guest` maps a guest path onto where the
+ * appliance has it mounted (the installed system's mount table).
+ */
+async function applianceTree(ctx, appliance, scratch, guest) {
     const { host } = ctx;
     let counter = 0;
     const hostFile = () => (0,external_node_path_.join)(scratch, `out-${++counter}`);
@@ -48150,7 +48326,7 @@ async function applianceTree(ctx, appliance, scratch) {
         return content;
     };
     return {
-        lstat: (path) => lstatIn(appliance, path),
+        lstat: (path) => lstatIn(appliance, guest, path),
         async list(dir) {
             const out = hostFile();
             if ((await appliance.probePath('ls0', guest(dir), out)) === undefined)
@@ -48159,7 +48335,7 @@ async function applianceTree(ctx, appliance, scratch) {
                 .toString('utf8')
                 .split('\0')
                 .filter((name) => name !== '' && name !== '.' && name !== '..');
-            return kindsIn(appliance, dir, names);
+            return kindsIn(appliance, guest, dir, names);
         },
         async read(path) {
             const out = hostFile();
@@ -48674,7 +48850,8 @@ async function readPartitions(appliance, disk, table) {
         const typeName = (table === 'gpt' ? GPT_TYPES[type] : MBR_TYPES[type]) ?? 'unknown type';
         const number = Number(tags.PART_ENTRY_NUMBER ?? /(\d+)$/.exec(device)?.[1]);
         const size = Number(tags.PART_ENTRY_SIZE ?? 0) * 512;
-        partitions.push({ number, device, type, typeName, size });
+        const offset = tags.PART_ENTRY_OFFSET === undefined ? undefined : Number(tags.PART_ENTRY_OFFSET) * 512;
+        partitions.push({ number, device, type, typeName, size, ...(offset === undefined ? {} : { offset }) });
         probed.push({ device, tags });
     }
     return { partitions, probed };
@@ -48870,11 +49047,42 @@ async function findRoot(appliance, layout, tree) {
     }
     return undefined;
 }
-async function mountAt(appliance, fs, mountPoint, subvolume) {
+/**
+ * Where the installed system's file systems are mounted in the appliance:
+ * each alone, at a folder of the appliance's own (`mkmountpoint`), and a
+ * guest path is mapped onto the one whose mount point (the fstab's) is its
+ * longest prefix. So a file system is reached whatever the root holds at its
+ * mount point: a missing folder (systemd makes it at boot), a symlink.
+ */
+class MountTable {
+    /** Guest mount point (relative: '' for the root, 'var') → the appliance folder it is mounted at. */
+    mounts = [{ guest: '', at: '' }];
+    /** The appliance path of a guest path (relative to the guest's root). */
+    map(path) {
+        const mount = this.mounts
+            .filter((m) => m.guest === '' || path === m.guest || path.startsWith(`${m.guest}/`))
+            .sort((a, b) => b.guest.length - a.guest.length)[0];
+        const rest = path.slice(mount.guest.length).replace(/^\/+/, '');
+        return `${mount.at}/${rest}`.replace(/\/+$/, '') || '/';
+    }
+    usesFolder(at) {
+        return this.mounts.some((m) => m.at === at);
+    }
+    set(guest, at) {
+        this.mounts = [...this.mounts.filter((m) => m.guest !== guest), { guest, at }];
+    }
+}
+async function mountAt(appliance, table, fs, mountPoint, subvolume) {
+    // The root at /installed, /var at /installed_var (a number added where two names meet).
+    let at = `/installed${mountPoint === '/' ? '' : mountPoint.replace(/[^A-Za-z0-9.-]/g, '_')}`;
+    for (let n = 2; table.usesFolder(at); n++)
+        at = `${at.replace(/~\d+$/, '')}~${n}`;
+    await appliance.must('mkmountpoint', at);
     if (subvolume)
-        await appliance.must('mount-options', subvolume, fs.device, mountPoint);
+        await appliance.must('mount-options', subvolume, fs.device, at);
     else
-        await appliance.must('mount', fs.device, mountPoint);
+        await appliance.must('mount', fs.device, at);
+    table.set(mountPoint.replace(/^\/+/, ''), at);
     fs.mountPoint = mountPoint;
 }
 /** The root's /etc/fstab, resolved inside the guest (a symlink out of it reads as none). */
@@ -48882,16 +49090,17 @@ async function readFstab(tree) {
     const resolved = await tree.resolveFile('etc/fstab');
     return 'missing' in resolved ? '' : ((await tree.read(resolved.path)) ?? '');
 }
-/** depth of a mount point: parents are mounted before their children. */
-const depth = (mountPoint) => mountPoint.split('/').filter(Boolean).length;
-/** Mount what the root's /etc/fstab names on the disk, each where it says, parents first. */
-async function mountFstab(ctx, appliance, layout, tree) {
+/** Mount what the root's /etc/fstab names on the disk, each at a folder of its own, mapped to where fstab says. */
+async function mountFstab(ctx, appliance, layout, tree, table) {
     const seen = new Set(['/']);
-    const entries = parseFstab(await readFstab(tree)).sort((a, b) => depth(a.mountPoint) - depth(b.mountPoint));
-    for (const entry of entries) {
-        const mountPoint = entry.mountPoint.replace(/\/+$/, '');
-        if (!mountPoint || seen.has(mountPoint))
+    for (const entry of parseFstab(await readFstab(tree))) {
+        const mountPoint = `/${entry.mountPoint.split('/').filter(Boolean).join('/')}`;
+        if (seen.has(mountPoint))
             continue;
+        if (mountPoint.split('/').some((part) => part === '.' || part === '..')) {
+            ctx.reporter.warning(`the installed system's /etc/fstab (line ${entry.line}) names the mount point ${entry.mountPoint}, which is not a plain path: not mounted`);
+            continue;
+        }
         const fs = resolveSpec(entry.spec, layout.filesystems);
         if (!fs) {
             // A file system elsewhere (nfs, tmpfs, a bind mount) is not the installer's to scrub.
@@ -48899,24 +49108,21 @@ async function mountFstab(ctx, appliance, layout, tree) {
                 ctx.reporter.warning(`the installed system's /etc/fstab (line ${entry.line}) names ${entry.spec} for ${mountPoint}, which is not on the disk`);
             continue;
         }
-        const resolved = await tree.resolveFolder(mountPoint);
-        if ('missing' in resolved || `/${resolved.path}` !== mountPoint) {
-            ctx.reporter.warning(`not mounting ${fs.device} at ${mountPoint}: it is not a plain folder of the installed system`);
-            continue;
-        }
         seen.add(mountPoint);
-        await mountAt(appliance, fs, mountPoint, fs.type === 'btrfs' ? btrfsSubvolumeOption(entry.options) : undefined);
+        if ((await tree.kind(mountPoint.slice(1))).kind !== 'dir')
+            ctx.reporter.info(`${mountPoint} is not a folder of the installed system's root (the system makes or follows it at boot): ${fs.device} is read as ${mountPoint} all the same`);
+        await mountAt(appliance, table, fs, mountPoint, fs.type === 'btrfs' ? btrfsSubvolumeOption(entry.options) : undefined);
     }
 }
 /**
  * Mount the installed system inside the appliance: its root (the file system
- * or Btrfs subvolume holding /etc) at /, then each file system where its
- * /etc/fstab puts it (UUID=, LABEL=, PARTUUID=, PARTLABEL=, device paths, LVM
- * names). A mount point that is not a plain folder of the guest (a symlink on
- * the way) is skipped and said. Without a recognisable root, a single file
- * system is taken as the root; otherwise none is mounted (false).
+ * or Btrfs subvolume holding /etc), then each file system its /etc/fstab
+ * names (UUID=, LABEL=, PARTUUID=, PARTLABEL=, device paths, LVM names), each
+ * at a folder of the appliance's own, with `table` mapping the guest's paths
+ * onto them. Without a recognisable root, a single file system is taken as
+ * the root; otherwise none is mounted (false).
  */
-async function mountInstalledSystem(ctx, appliance, layout, tree) {
+async function mountInstalledSystem(ctx, appliance, layout, tree, table) {
     const root = await findRoot(appliance, layout, tree);
     if (!root) {
         const candidates = layout.filesystems.filter((fs) => ROOT_TYPES.has(fs.type));
@@ -48925,15 +49131,470 @@ async function mountInstalledSystem(ctx, appliance, layout, tree) {
             return false;
         }
         ctx.reporter.warning(`found no installed system: taking ${candidates[0].device}, the only file system, as its root`);
-        await mountAt(appliance, candidates[0], '/');
+        await mountAt(appliance, table, candidates[0], '/');
         return true;
     }
-    await mountAt(appliance, root.fs, '/', root.subvolume === undefined ? undefined : `subvol=${root.subvolume}`);
-    await mountFstab(ctx, appliance, layout, tree);
+    await mountAt(appliance, table, root.fs, '/', root.subvolume === undefined ? undefined : `subvol=${root.subvolume}`);
+    await mountFstab(ctx, appliance, layout, tree, table);
     ctx.reporter.info(`Installed system's root: ${describeRoot(root)}`);
     return true;
 }
 //# sourceMappingURL=mount-installed.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/free-space.js
+/**
+ * Where each file system's free space lies, read by its own tools in the
+ * appliance (dumpe2fs, xfs_db, btrfs inspect-internal; the FAT itself), so
+ * that the scrub can prove every free byte of the image reads as zero. Their
+ * output describes untrusted content: it is parsed as numbers only, checked
+ * against the device's size, and anything it cannot account for is an error,
+ * never "nothing to check".
+ */
+class FreeSpaceError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'FreeSpaceError';
+    }
+}
+const free_space_int = (text, what) => {
+    if (!/^\d+$/.test(text))
+        throw new FreeSpaceError(`${what}: expected a number, got "${text.slice(0, 40)}"`);
+    const value = Number(text);
+    if (!Number.isSafeInteger(value))
+        throw new FreeSpaceError(`${what}: ${text} is out of range`);
+    return value;
+};
+/** Sort, merge touching extents, and check each lies inside the device. */
+function normalise(extents, deviceSize, what) {
+    const sorted = extents.filter((e) => e.length > 0).sort((a, b) => a.offset - b.offset);
+    const out = [];
+    for (const extent of sorted) {
+        if (extent.offset + extent.length > deviceSize)
+            throw new FreeSpaceError(`${what}: a free extent at ${extent.offset} (+${extent.length}) lies past the device's end (${deviceSize})`);
+        const last = out[out.length - 1];
+        if (last && extent.offset <= last.offset + last.length) {
+            last.length = Math.max(last.length, extent.offset + extent.length - last.offset);
+        }
+        else
+            out.push({ ...extent });
+    }
+    return out;
+}
+/**
+ * ext2/3/4, from `dumpe2fs` (its `Block size:` and each group's `Free blocks:`
+ * lists of `a-b` or `a`, absolute block numbers).
+ */
+function ext4FreeSpace(text, deviceSize) {
+    const size = /^Block size:\s+(\d+)$/m.exec(text);
+    if (!size)
+        throw new FreeSpaceError('dumpe2fs printed no block size');
+    const blockSize = free_space_int(size[1], 'dumpe2fs block size');
+    const extents = [];
+    let groups = 0;
+    for (const match of text.matchAll(/^\s*Free blocks: (.*)$/gm)) {
+        groups++;
+        for (const item of match[1]
+            .split(',')
+            .map((part) => part.trim())
+            .filter(Boolean)) {
+            const [first, last = first] = item.split('-');
+            const from = free_space_int(first, 'dumpe2fs free block');
+            const to = free_space_int(last, 'dumpe2fs free block');
+            if (to < from)
+                throw new FreeSpaceError(`dumpe2fs: a free range ${item} ends before it starts`);
+            extents.push({ offset: from * blockSize, length: (to - from + 1) * blockSize });
+        }
+    }
+    if (!groups)
+        throw new FreeSpaceError('dumpe2fs printed no group (no "Free blocks:" line)');
+    return { blockSize, extents: normalise(extents, deviceSize, 'ext') };
+}
+/** XFS, from `xfs_db -r -c 'sb 0' -c 'p agblocks blocksize' -c 'freesp -d'`: each `agno agbno len` line. */
+function xfsFreeSpace(text, deviceSize) {
+    const agblocks = /^agblocks = (\d+)$/m.exec(text);
+    const block = /^blocksize = (\d+)$/m.exec(text);
+    if (!agblocks || !block)
+        throw new FreeSpaceError('xfs_db printed no agblocks or blocksize');
+    const blockSize = free_space_int(block[1], 'xfs blocksize');
+    const perAg = free_space_int(agblocks[1], 'xfs agblocks');
+    const header = text.search(/^\s*agno\s+agbno\s+len\s*$/m);
+    if (header < 0)
+        throw new FreeSpaceError("xfs_db printed no free extent table ('freesp -d')");
+    const extents = [];
+    for (const line of text.slice(header).split('\n').slice(1)) {
+        const row = /^\s*(\d+)\s+(\d+)\s+(\d+)\s*$/.exec(line);
+        if (!row)
+            break;
+        const [agno, agbno, len] = [free_space_int(row[1], 'agno'), free_space_int(row[2], 'agbno'), free_space_int(row[3], 'len')];
+        extents.push({ offset: (agno * perAg + agbno) * blockSize, length: len * blockSize });
+    }
+    return { blockSize, extents: normalise(extents, deviceSize, 'xfs') };
+}
+/** The sections of the btrfs listing (dump-super, the chunk tree, the extent tree), each after a `== NAME` line. */
+function sections(text) {
+    const out = {};
+    for (const part of text.split(/^== /m).slice(1)) {
+        const newline = part.indexOf('\n');
+        out[part.slice(0, newline).trim()] = part.slice(newline + 1);
+    }
+    return out;
+}
+/** The superblock copies btrfs keeps outside every chunk (64 KiB, 64 MiB, 256 GiB), 4 KiB each. */
+const BTRFS_SUPERS = [64 * 1024, 64 * 1024 * 1024, 256 * 1024 * 1024 * 1024];
+const BTRFS_RESERVED = 1024 * 1024;
+/**
+ * Btrfs on one device, from its chunk tree (logical ranges, their profile
+ * and where each copy lies on the device), its extent tree (block groups,
+ * data and tree-block extents) and its superblock (nodesize, sectorsize).
+ * Free: each block group's logical space no extent uses, at every copy, and
+ * the device space no chunk holds (past the first MiB, superblock copies aside).
+ */
+function btrfsFreeSpace(text, deviceSize) {
+    const parts = sections(text);
+    const superblock = parts.super ?? '';
+    const nodesize = /^nodesize\s+(\d+)$/m.exec(superblock);
+    const sectorsize = /^sectorsize\s+(\d+)$/m.exec(superblock);
+    const devices = /^num_devices\s+(\d+)$/m.exec(superblock);
+    if (!nodesize || !sectorsize || !devices)
+        throw new FreeSpaceError('btrfs dump-super printed no nodesize');
+    if (devices[1] !== '1')
+        throw new FreeSpaceError(`btrfs on ${devices[1]} devices: only one is checked`);
+    const blockSize = free_space_int(sectorsize[1], 'btrfs sectorsize');
+    const nodeSize = free_space_int(nodesize[1], 'btrfs nodesize');
+    const chunks = [];
+    let current;
+    for (const line of (parts.chunk ?? '').split('\n')) {
+        const key = /key \(FIRST_CHUNK_TREE CHUNK_ITEM (\d+)\)/.exec(line);
+        if (key) {
+            current = { logical: free_space_int(key[1], 'chunk'), length: 0, profile: '', stripes: [] };
+            chunks.push(current);
+            continue;
+        }
+        const length = /^\s*length (\d+) owner \d+ stripe_len \d+ type (\S+)/.exec(line);
+        if (length && current) {
+            current.length = free_space_int(length[1], 'chunk length');
+            current.profile = length[2].split('|').pop() ?? '';
+        }
+        const stripe = /^\s*stripe \d+ devid (\d+) offset (\d+)/.exec(line);
+        if (stripe && current)
+            current.stripes.push(free_space_int(stripe[2], 'stripe offset'));
+    }
+    if (!chunks.length)
+        throw new FreeSpaceError('btrfs dump-tree printed no chunk');
+    for (const chunk of chunks)
+        if (!['single', 'DUP'].includes(chunk.profile) || !chunk.stripes.length)
+            throw new FreeSpaceError(`a btrfs chunk of profile ${chunk.profile || '(none)'}: only single and DUP are checked`);
+    const groups = [];
+    const used = [];
+    for (const match of (parts.extent ?? '').matchAll(/key \((\d+) (BLOCK_GROUP_ITEM|EXTENT_ITEM|METADATA_ITEM) (\d+)\)/g)) {
+        const start = free_space_int(match[1], 'extent');
+        if (match[2] === 'BLOCK_GROUP_ITEM')
+            groups.push({ offset: start, length: free_space_int(match[3], 'block group') });
+        else
+            used.push({ offset: start, length: match[2] === 'METADATA_ITEM' ? nodeSize : free_space_int(match[3], 'extent') });
+    }
+    if (!groups.length)
+        throw new FreeSpaceError('btrfs dump-tree printed no block group');
+    const extents = [];
+    const usedSorted = normalise(used, Number.MAX_SAFE_INTEGER, 'btrfs');
+    for (const group of groups) {
+        const chunk = chunks.find((c) => c.logical === group.offset && c.length === group.length);
+        if (!chunk)
+            throw new FreeSpaceError(`btrfs block group ${group.offset} has no chunk of its size`);
+        for (const free of subtract([group], usedSorted))
+            for (const stripe of chunk.stripes)
+                extents.push({ offset: stripe + free.offset - chunk.logical, length: free.length });
+    }
+    const held = [{ offset: 0, length: BTRFS_RESERVED }];
+    for (const chunk of chunks)
+        for (const stripe of chunk.stripes)
+            held.push({ offset: stripe, length: chunk.length });
+    for (const copy of BTRFS_SUPERS)
+        held.push({ offset: copy, length: 4096 });
+    extents.push(...subtract([{ offset: 0, length: deviceSize }], normalise(held, Number.MAX_SAFE_INTEGER, 'btrfs')));
+    // A superblock copy inside a chunk is kept out of its block group's use, but it is no free space.
+    const supers = BTRFS_SUPERS.map((offset) => ({ offset, length: 4096 }));
+    return { blockSize, extents: subtract(normalise(extents, deviceSize, 'btrfs'), supers) };
+}
+/** `from` minus `holes` (both sorted, holes merged). */
+function subtract(from, holes) {
+    const out = [];
+    for (const range of from) {
+        let at = range.offset;
+        const end = range.offset + range.length;
+        for (const hole of holes) {
+            if (hole.offset + hole.length <= at)
+                continue;
+            if (hole.offset >= end)
+                break;
+            if (hole.offset > at)
+                out.push({ offset: at, length: hole.offset - at });
+            at = Math.max(at, hole.offset + hole.length);
+        }
+        if (at < end)
+            out.push({ offset: at, length: end - at });
+    }
+    return out;
+}
+/** The boot sector of a FAT (its BPB), as Microsoft's specification reads it. */
+function fatGeometry(boot) {
+    if (boot.length < 512 || boot[510] !== 0x55 || boot[511] !== 0xaa)
+        throw new FreeSpaceError('the FAT boot sector has no 55 AA signature');
+    const bytesPerSector = boot.readUInt16LE(11);
+    const sectorsPerCluster = boot[13];
+    const reserved = boot.readUInt16LE(14);
+    const fats = boot[16];
+    const rootEntries = boot.readUInt16LE(17);
+    const total = boot.readUInt16LE(19) || boot.readUInt32LE(32);
+    const fatSectors = boot.readUInt16LE(22) || boot.readUInt32LE(36);
+    if (![512, 1024, 2048, 4096].includes(bytesPerSector) || !sectorsPerCluster || !fats || !fatSectors || !total)
+        throw new FreeSpaceError('the FAT boot sector holds an impossible geometry');
+    const rootSectors = Math.ceil((rootEntries * 32) / bytesPerSector);
+    const dataSector = reserved + fats * fatSectors + rootSectors;
+    if (dataSector >= total)
+        throw new FreeSpaceError('the FAT boot sector puts its data area past its end');
+    const clusters = Math.floor((total - dataSector) / sectorsPerCluster);
+    const bits = clusters < 4085 ? 12 : clusters < 65525 ? 16 : 32;
+    return {
+        bytesPerSector,
+        sectorsPerCluster,
+        fatOffset: reserved * bytesPerSector,
+        fatLength: fatSectors * bytesPerSector,
+        dataOffset: dataSector * bytesPerSector,
+        clusters,
+        bits,
+    };
+}
+/** vfat: the clusters its first FAT marks free (entry 0). */
+function fatFreeSpace(geometry, fat, deviceSize) {
+    const { bits, clusters, dataOffset } = geometry;
+    const clusterSize = geometry.bytesPerSector * geometry.sectorsPerCluster;
+    if (fat.length < Math.ceil(((clusters + 2) * bits) / 8))
+        throw new FreeSpaceError('the FAT is shorter than its clusters');
+    const entry = (n) => {
+        if (bits === 32)
+            return fat.readUInt32LE(n * 4) & 0x0fffffff;
+        if (bits === 16)
+            return fat.readUInt16LE(n * 2);
+        const pair = fat.readUInt16LE(Math.floor(n * 1.5));
+        return n % 2 ? pair >> 4 : pair & 0xfff;
+    };
+    const extents = [];
+    for (let n = 2; n < clusters + 2; n++)
+        if (entry(n) === 0)
+            extents.push({ offset: dataOffset + (n - 2) * clusterSize, length: clusterSize });
+    return { blockSize: clusterSize, extents: normalise(extents, deviceSize, 'vfat') };
+}
+//# sourceMappingURL=free-space.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/zero-check.js
+
+
+/** A device name the appliance gave (a partition, the disk, /dev/VG/LV): put into its shell as it is. */
+const PLAIN_DEVICE = /^\/dev\/[A-Za-z0-9+_.\-/]+$/;
+/**
+ * Run a script in the appliance's own shell (not the guest's: libguestfs's
+ * debug interface, for the file system tools it has no call for). The script
+ * goes base64-encoded, so that no quoting of guestfish's or the shell's can
+ * change it.
+ */
+async function applianceScript(appliance, script) {
+    const encoded = Buffer.from(script, 'utf8').toString('base64');
+    const reply = await appliance.call('debug', ['sh', `echo ${encoded} | base64 -d | sh`], {
+        quiet: true,
+        mayFail: true,
+    });
+    if (!reply.ok)
+        throw new FreeSpaceError(`the appliance could not run its file system tools: ${reply.error}`);
+    return reply.stdout;
+}
+const device = (fs) => {
+    if (!PLAIN_DEVICE.test(fs.device))
+        throw new FreeSpaceError(`${fs.device} is not a device name the check can use`);
+    return fs.device;
+};
+async function readFat(appliance, fs, size) {
+    const bytes = async (offset, length) => {
+        const hex = await applianceScript(appliance, `dd if=${device(fs)} bs=512 skip=${offset / 512} count=${Math.ceil(length / 512)} 2>/dev/null | od -An -v -tx1`);
+        return Buffer.from(hex.replace(/\s+/g, ''), 'hex');
+    };
+    const geometry = fatGeometry(await bytes(0, 512));
+    if (geometry.fatOffset % 512)
+        throw new FreeSpaceError('the FAT does not start on a 512-byte boundary');
+    return fatFreeSpace(geometry, await bytes(geometry.fatOffset, geometry.fatLength), size);
+}
+/** One file system's free extents, in its device's offsets. */
+async function readOne(appliance, fs, size) {
+    const dev = device(fs);
+    switch (fs.type) {
+        case 'ext2':
+        case 'ext3':
+        case 'ext4':
+            return ext4FreeSpace(await applianceScript(appliance, `dumpe2fs ${dev} 2>/dev/null`), size);
+        case 'xfs':
+            return xfsFreeSpace(await applianceScript(appliance, `xfs_db -r -c 'sb 0' -c 'p agblocks blocksize' -c 'freesp -d' ${dev}`), size);
+        case 'btrfs': {
+            const keep = '-e == -e ITEM -e length -e stripe -e nodesize -e sectorsize -e num_devices';
+            const text = await applianceScript(appliance, [
+                `echo == super; btrfs inspect-internal dump-super ${dev}`,
+                `echo == chunk; btrfs inspect-internal dump-tree -t chunk ${dev} | grep ${keep}`,
+                `echo == extent; btrfs inspect-internal dump-tree -t extent ${dev} | grep ${keep}`,
+            ].join('; '));
+            return btrfsFreeSpace(text, size);
+        }
+        case 'vfat':
+            return readFat(appliance, fs, size);
+        case 'swap':
+            // The signature page aside, a zeroed swap area is zeros.
+            return { blockSize: 4096, extents: [{ offset: 4096, length: size - 4096 }] };
+        default:
+            throw new FreeSpaceError(`no way to read the free space of ${fs.type}`);
+    }
+}
+/** Where each logical volume lies on the disk: its linear segments, on physical volumes that are partitions. */
+async function lvmSegments(appliance, layout) {
+    const out = new Map();
+    const volumes = layout.filesystems.filter((fs) => !layout.partitions.some((p) => p.device === fs.device));
+    if (!layout.partitions.length || !volumes.length)
+        return out;
+    const text = await applianceScript(appliance, [
+        'lvm pvs --noheadings --nosuffix --units b --separator "|" -o pv_name,pe_start',
+        'echo ==',
+        'lvm lvs --noheadings --nosuffix --units b --separator "|" -o vg_name,lv_name,seg_start,seg_size,segtype,seg_pe_ranges,vg_extent_size',
+    ].join('; '));
+    const [pvText, lvText = ''] = text.split(/^==$/m);
+    const peStart = new Map();
+    for (const line of pvText
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)) {
+        const [name, start] = line.split('|');
+        peStart.set(name, Number(start));
+    }
+    for (const line of lvText
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)) {
+        const [vg, lv, segStart, segSize, type, ranges, extentSize] = line.split('|');
+        const name = `/dev/${vg}/${lv}`;
+        const range = /^(\/dev\/\S+):(\d+)-(\d+)$/.exec(ranges ?? '');
+        const pv = range ? layout.partitions.find((p) => p.device === range[1]) : undefined;
+        const start = range ? peStart.get(range[1]) : undefined;
+        if (type !== 'linear' || !range || !pv || start === undefined || pv.offset === undefined) {
+            out.set(name, [...(out.get(name) ?? []), { device: -1, disk: -1, length: 0 }]);
+            continue;
+        }
+        const segment = {
+            device: Number(segStart),
+            disk: pv.offset + start + Number(range[2]) * Number(extentSize),
+            length: Number(segSize),
+        };
+        out.set(name, [...(out.get(name) ?? []), segment]);
+    }
+    return out;
+}
+/**
+ * Read, in the appliance, where the free space of every file system (and
+ * swap area) lies on the disk. Call it with every file system unmounted.
+ */
+async function readFreeSpace(appliance, layout) {
+    const lvs = await lvmSegments(appliance, layout);
+    const out = [];
+    for (const fs of layout.filesystems) {
+        const partition = layout.partitions.find((p) => p.device === fs.device);
+        let segments;
+        if (partition?.offset !== undefined)
+            segments = [{ device: 0, disk: partition.offset, length: partition.size }];
+        else if (!layout.partitions.length)
+            segments = [{ device: 0, disk: 0, length: layout.diskSize }];
+        else
+            segments = lvs.get(fs.device) ?? [];
+        if (!segments.length || segments.some((s) => s.disk < 0))
+            throw new ScrubError(`cannot check that the free space of ${fs.device} (${fs.type}) is zero: it is not a partition or a linear logical volume on one`);
+        const size = segments.reduce((sum, s) => Math.max(sum, s.device + s.length), 0);
+        try {
+            const space = await readOne(appliance, fs, size);
+            out.push({ fs, blockSize: space.blockSize, extents: space.extents, segments });
+        }
+        catch (error) {
+            if (!(error instanceof FreeSpaceError))
+                throw error;
+            throw new ScrubError(`cannot check that the free space of ${fs.device} (${fs.type}) is zero: ${error.message}`);
+        }
+    }
+    return out;
+}
+/** The ranges of the raw file that hold data (`qemu-img map`: not holes, not known zeros). */
+async function dataRanges(ctx, raw) {
+    const map = await ctx.host.run(['qemu-img', 'map', '--output=json', '-f', 'raw', raw], {
+        captureStdout: true,
+        quiet: true,
+        readOnly: true,
+    });
+    if (!ctx.host.live && !map.stdout.trim())
+        return [{ offset: 0, length: Number.MAX_SAFE_INTEGER }];
+    const entries = JSON.parse(map.stdout);
+    return entries.filter((e) => e.data && !e.zero).map((e) => ({ offset: e.start, length: e.length }));
+}
+const CHUNK = 4 << 20;
+/**
+ * Add to `found` the blocks of `space` (the file system's, numbered in its
+ * device's offsets) that the raw file holds not all zero.
+ */
+async function nonZeroBlocks(ctx, raw, space, data, found) {
+    const { blockSize } = space;
+    const zeros = Buffer.alloc(blockSize);
+    for (const segment of space.segments) {
+        const toDisk = segment.disk - segment.device;
+        for (const extent of space.extents) {
+            const from = Math.max(extent.offset, segment.device);
+            const to = Math.min(extent.offset + extent.length, segment.device + segment.length);
+            for (const range of data) {
+                // Whole blocks (device offsets) of this extent that the range of data touches.
+                const start = Math.max(from, range.offset - toDisk);
+                const end = Math.min(to, range.offset + range.length - toDisk);
+                if (start >= end)
+                    continue;
+                const first = Math.floor(start / blockSize) * blockSize;
+                const last = Math.ceil(end / blockSize) * blockSize;
+                for (let at = first; at < last; at += CHUNK) {
+                    const bytes = await ctx.host.readRange(raw, at + toDisk, Math.min(CHUNK, last - at));
+                    for (let i = 0; i < bytes.length; i += blockSize) {
+                        const block = bytes.subarray(i, i + blockSize);
+                        if (!block.equals(zeros.subarray(0, block.length)))
+                            found.add((at + i) / blockSize);
+                    }
+                }
+            }
+        }
+    }
+}
+/**
+ * Count, on the finished raw disk, the free blocks of each file system that
+ * are not zero; note it in each one's action; fail the scrub naming every
+ * file system with any.
+ */
+async function checkFreeSpace(ctx, raw, spaces) {
+    const data = await dataRanges(ctx, raw);
+    const failed = [];
+    for (const space of spaces) {
+        const found = new Set();
+        await nonZeroBlocks(ctx, raw, space, data, found);
+        const free = space.extents.reduce((sum, e) => sum + e.length, 0);
+        const what = space.fs.type === 'swap' ? 'non-zero blocks in the swap area' : 'non-zero free blocks';
+        space.fs.action = `${space.fs.action}; verified: ${found.size} ${what}`;
+        ctx.reporter.info(`${space.fs.device} (${space.fs.type}): ${found.size} ${what} (of ${Math.round(free / space.blockSize)} of ${space.blockSize} bytes)`);
+        if (found.size) {
+            // Where, not what: the bytes could be what the scrub removed.
+            const where = [...found]
+                .sort((a, b) => a - b)
+                .slice(0, 5)
+                .map((block) => block * space.blockSize);
+            failed.push(`${space.fs.device} (${space.fs.type}): ${found.size} ${what} (the first at byte offsets ${where.join(', ')} of the device)`);
+        }
+    }
+    if (failed.length)
+        throw new ScrubError(`the scrub left data in free space, which could hold what it removed: ${failed.join('; ')}. Nothing is published.`);
+}
+//# sourceMappingURL=zero-check.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/zero-free-space.js
 
 const isExt = (type) => /^ext[234]$/.test(type);
@@ -49061,6 +49722,7 @@ async function zeroFreeSpace(ctx, appliance, layout, drive) {
 
 
 
+
 /** What the original removes after an install, relative to the root of the installed system. */
 const INSTALLER_LOG_PATTERNS = [
     'root/anaconda-ks.cfg',
@@ -49101,8 +49763,8 @@ async function punchesHoles(ctx, folder) {
 const PROBE_BYTES = 64 * 1024;
 /**
  * Where the raw file cannot get holes, the appliance works on a qcow2 overlay of it instead: a discard
- * there makes its clusters read as zeros whatever the host's file system can do (4 KiB clusters, so a
- * single file system block is one too; qcow2 ignores the parts of a discard smaller than a cluster).
+ * there makes its clusters read as zeros whatever the host's file system can do (512-byte clusters, as
+ * small as the appliance's discards: qcow2 ignores the parts of a discard smaller than a cluster).
  * `qemu-img commit` then writes the overlay into the raw file: the zeros as zeros.
  */
 async function makeOverlay(ctx, disk) {
@@ -49115,7 +49777,7 @@ async function makeOverlay(ctx, disk) {
         '-f',
         'qcow2',
         '-o',
-        'cluster_size=4096',
+        'cluster_size=512',
         '-F',
         'raw',
         '-b',
@@ -49144,10 +49806,11 @@ async function scrubImage(ctx, diskPath, accelerator = 'tcg') {
     const scratchEntry = cleanup.register({ kind: 'path', path: scratch });
     const overlay = (await punchesHoles(ctx, (0,external_node_path_.dirname)(diskPath))) ? undefined : await makeOverlay(ctx, diskPath);
     const drive = overlay ? { format: 'qcow2', path: overlay.path } : { format: 'raw', path: diskPath };
-    const appliance = await Appliance.launch(ctx, drive.path, accelerator, (0,external_node_path_.join)(scratch, 'appliance.log'), drive.format);
+    const appliance = await Appliance.launch(ctx, drive.path, accelerator, drive.format);
     const layout = await readLayout(appliance);
-    const tree = new GuestTree(await applianceTree(ctx, appliance, scratch));
-    const installed = await mountInstalledSystem(ctx, appliance, layout, tree);
+    const mounts = new MountTable();
+    const tree = new GuestTree(await applianceTree(ctx, appliance, scratch, (path) => mounts.map(path)));
+    const installed = await mountInstalledSystem(ctx, appliance, layout, tree, mounts);
     let inventory = NO_INVENTORY;
     let removed = [];
     let generalized = [];
@@ -49160,11 +49823,14 @@ async function scrubImage(ctx, diskPath, accelerator = 'tcg') {
     }
     await appliance.must('umount-all');
     const zeroing = await zeroFreeSpace(ctx, appliance, layout, drive);
+    // What the file systems call free, read in the same pass; checked on the raw disk once it is final.
+    const freeSpace = zeroing === 'none' ? [] : await readFreeSpace(appliance, layout);
     await appliance.must('vg-activate-all', 'false');
     await appliance.close();
     if (overlay)
         await commitOverlay(ctx, overlay);
     await cleanup.release(scratchEntry);
+    await checkFreeSpace(ctx, diskPath, freeSpace);
     for (const line of describeLayout(layout))
         ctx.reporter.info(`layout: ${line}`);
     const root = layout.filesystems.find((fs) => fs.mountPoint === '/');

@@ -28570,7 +28570,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4168);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1484);
 
 await (0,_post_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 //# sourceMappingURL=post-index.js.map
@@ -28579,7 +28579,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4168:
+/***/ 1484:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -31679,6 +31679,123 @@ function abortError(argv) {
     return new AbortedError(`interrupted while running '${formatCommand(argv)}'`);
 }
 //# sourceMappingURL=exec.js.map
+;// CONCATENATED MODULE: ./build/src/host/guestfish-shell.js
+
+
+/**
+ * guestfish's shell, driven over its standard input: each command is sent
+ * prefixed with `-` (a failure does not end the shell), then `echo NONCE`,
+ * whose line ends the command's standard output, then `-NONCE`, an unknown
+ * command whose error ends its standard error. The nonce is random: nothing
+ * the guest holds (a file name, a symlink target printed by a command) can
+ * forge the end of a reply. guestfish flushes its output after each command.
+ */
+/**
+ * One argument in guestfish's double quotes: `\\`, `\"` and every byte outside
+ * printable ASCII as `\xHH` (guestfish decodes them back to the same bytes), so
+ * that a name may hold blanks, quotes, `|`, `#` or newlines and stay one argument.
+ */
+function guestfish_shell_quoteArgument(arg) {
+    let out = '"';
+    for (const byte of Buffer.from(arg, 'utf8')) {
+        if (byte === 0x5c)
+            out += '\\\\';
+        else if (byte === 0x22)
+            out += '\\"';
+        else if (byte >= 0x20 && byte < 0x7f)
+            out += String.fromCharCode(byte);
+        else
+            out += `\\x${byte.toString(16).padStart(2, '0')}`;
+    }
+    return `${out}"`;
+}
+/** An error line of guestfish's (libguestfs's error, or guestfish's own), without its `*stdin*:N: ` prefix. */
+const ERROR_LINE = /^(?:\*stdin\*:\d+: )?((?:libguestfs: error: |guestfish: ).*)$/;
+class SystemGuestfishShell {
+    child;
+    pid;
+    calls = 0;
+    stdout = '';
+    stderr = '';
+    queue = [];
+    session = (0,external_node_crypto_.randomBytes)(12).toString('hex');
+    ended;
+    exited;
+    constructor(child) {
+        this.child = child;
+        this.pid = String(child.pid);
+        child.stdout.setEncoding('utf8');
+        child.stderr.setEncoding('utf8');
+        child.stdout.on('data', (chunk) => {
+            this.stdout += chunk;
+            this.settle();
+        });
+        child.stderr.on('data', (chunk) => {
+            this.stderr += chunk;
+            this.settle();
+        });
+        // A write after the shell died fails the pending call (below), not the process.
+        child.stdin.on('error', () => undefined);
+        this.exited = new Promise((resolve) => {
+            child.on('close', (code, signal) => {
+                const last = this.stderr.trim().split('\n').slice(-5).join(' ');
+                this.ended = new Error(`guestfish exited (${signal ? `signal ${signal}` : `exit code ${code}`})${last ? `: ${last}` : ''}`);
+                for (const pending of this.queue.splice(0))
+                    pending.reject(this.ended);
+                resolve();
+            });
+        });
+    }
+    /** Resolve the oldest pending call once both its markers have come. */
+    settle() {
+        while (this.queue.length) {
+            const { marker, resolve } = this.queue[0];
+            // The nonce cannot be guessed: found anywhere, it is the end (a command's last line may lack its newline).
+            const outEnd = this.stdout.indexOf(`${marker}\n`);
+            const errMark = `${marker}: unknown command\n`;
+            const errEnd = this.stderr.indexOf(errMark);
+            if (outEnd < 0 || errEnd < 0)
+                return;
+            const stdout = this.stdout.slice(0, outEnd);
+            const errors = this.stderr
+                .slice(0, errEnd)
+                .split('\n')
+                .map((line) => ERROR_LINE.exec(line)?.[1])
+                .filter((line) => line !== undefined);
+            this.stdout = this.stdout.slice(outEnd + marker.length + 1);
+            this.stderr = this.stderr.slice(errEnd + errMark.length);
+            this.queue.shift();
+            resolve({ stdout, errors });
+        }
+    }
+    call(command, args) {
+        if (this.ended)
+            return Promise.reject(this.ended);
+        const marker = `ifx${this.session}n${++this.calls}`;
+        return new Promise((resolve, reject) => {
+            this.queue.push({ marker, resolve, reject });
+            this.child.stdin.write(`-${command} ${args.map(guestfish_shell_quoteArgument).join(' ')}\necho ${marker}\n-${marker}\n`);
+        });
+    }
+    async exit(ms) {
+        if (!this.ended)
+            this.child.stdin.end('exit\n');
+        let timer;
+        await Promise.race([this.exited, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+        clearTimeout(timer);
+    }
+}
+/** Start guestfish's shell with `env` (NAME=value) added to this process's environment. */
+async function startGuestfishShell(env) {
+    const extra = Object.fromEntries(env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+    const child = (0,external_node_child_process_namespaceObject.spawn)('guestfish', [], { env: { ...process.env, ...extra }, stdio: ['pipe', 'pipe', 'pipe'] });
+    await new Promise((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+    });
+    return new SystemGuestfishShell(child);
+}
+//# sourceMappingURL=guestfish-shell.js.map
 ;// CONCATENATED MODULE: ./build/src/host/host.js
 /** The uid the build runs as. */
 function currentUid() {
@@ -31868,6 +31985,7 @@ function commandsSudoRefuses() {
 
 
 
+
 /** The real machine: commands run, files are written. */
 class SystemHost {
     reporter;
@@ -31900,6 +32018,9 @@ class SystemHost {
             throw error;
         }
     }
+    guestfish(env) {
+        return startGuestfishShell(env);
+    }
     uniqueSuffix(bytes) {
         return (0,external_node_crypto_.randomBytes)(bytes).toString('hex');
     }
@@ -31921,6 +32042,17 @@ class SystemHost {
     }
     readFile(path) {
         return (0,promises_namespaceObject.readFile)(path);
+    }
+    async readRange(path, offset, length) {
+        const file = await (0,promises_namespaceObject.open)(path, 'r');
+        try {
+            const buffer = Buffer.alloc(length);
+            const { bytesRead } = await file.read(buffer, 0, length, offset);
+            return buffer.subarray(0, bytesRead);
+        }
+        finally {
+            await file.close();
+        }
     }
     copyFile(from, to) {
         return (0,promises_namespaceObject.copyFile)(from, to);
@@ -31945,7 +32077,7 @@ function sudoRefused(lines) {
 ;// CONCATENATED MODULE: ./build/src/pipeline/appliance.js
 /**
  * The libguestfs appliance that reads and scrubs the installed disk: a small
- * VM of its own (guestfish --listen, driven by `guestfish --remote`), so that
+ * VM of its own (guestfish's shell, one process for the scrub), so that
  * the guest's file systems never meet the host's kernel — no loop device, no
  * host mount, no host device-mapper for LVM, and a guest volume group named
  * like one of the host's cannot clash with it.
@@ -31960,51 +32092,60 @@ class ApplianceError extends Error {
 function applianceEnvironment(accelerator) {
     return ['LIBGUESTFS_BACKEND=direct', ...(accelerator === 'tcg' ? ['LIBGUESTFS_BACKEND_SETTINGS=force_tcg'] : [])];
 }
+/** The device type libguestfs gives the disk (virtio-scsi): its properties are set with `-global`. */
+const DISK_DEVICE = 'scsi-hd';
 class Appliance {
     ctx;
-    pid;
+    shell;
     entry;
-    constructor(ctx, pid, entry) {
+    constructor(ctx, shell, entry) {
         this.ctx = ctx;
-        this.pid = pid;
+        this.shell = shell;
         this.entry = entry;
+    }
+    get pid() {
+        return this.shell.pid;
+    }
+    /** Commands run in the appliance so far (each a round trip to it, but for a few of guestfish's own). */
+    get roundTrips() {
+        return this.shell.calls;
     }
     /**
      * Start the appliance with the disk attached read-write and discards passed
-     * to the raw file (fstrim inside punches holes into it). The undo is
-     * registered before guestfish starts, and again with its pid once known.
+     * to the raw file (fstrim inside punches holes into it). The disk reports a
+     * discard granularity of 512 bytes (4 KiB by default), so that fstrim
+     * discards free extents of any size: a single free 1 KiB block of a small
+     * ext4 or a 512-byte FAT cluster too (a discard smaller than the host file
+     * system's block zeroes that part of it). The undo is registered before
+     * guestfish starts, and again with its pid once known.
      */
-    static async launch(ctx, disk, accelerator, log, format = 'raw') {
+    static async launch(ctx, disk, accelerator, format = 'raw') {
         const { host, cleanup } = ctx;
         const first = cleanup.register({ kind: 'appliance', disk });
-        // The server keeps its stderr: a pipe would never close, so it goes to a file of the build's.
-        const listen = await host.run(['sh', '-c', 'exec "$@" 2>>"$0"', log, 'env', ...applianceEnvironment(accelerator), 'guestfish', '--listen'], { captureStdout: true });
-        const pid = /GUESTFISH_PID=(\d+)/.exec(listen.stdout)?.[1];
-        if (!pid)
-            throw new ApplianceError(`guestfish --listen printed no GUESTFISH_PID (${listen.stdout.trim()})`);
-        const entry = cleanup.register({ kind: 'appliance', disk, pid });
+        const shell = await host.guestfish(applianceEnvironment(accelerator));
+        const entry = cleanup.register({ kind: 'appliance', disk, pid: shell.pid });
         cleanup.forget(first);
-        const appliance = new Appliance(ctx, pid, entry);
+        const appliance = new Appliance(ctx, shell, entry);
+        await appliance.must('config', '-global', `${DISK_DEVICE}.discard_granularity=512`);
         await appliance.must('add-drive', disk, `format:${format}`, 'discard:besteffort');
         ctx.reporter.info('starting the libguestfs appliance (a VM of its own: the guest never meets the host kernel)');
         await appliance.must('run');
         return appliance;
     }
     /**
-     * Run one command in the appliance. `mayFail`: prefixed with `-`, so that a
-     * failure leaves the server running (a failed remote command otherwise ends
-     * it); the failure is in the reply.
+     * Run one command in the appliance. `mayFail`: its failure is in the reply
+     * rather than thrown. Commands are logged unless `quiet` (probes whose
+     * output is parsed).
      */
     async call(command, args = [], options = {}) {
-        const argv = ['guestfish', `--remote=${this.pid}`, '--', `${options.mayFail ? '-' : ''}${command}`, ...args];
-        const result = await this.ctx.host.run(argv, { captureStdout: true, quiet: options.quiet, allowFailure: true });
-        const errors = result.lastLines.filter((line) => /^libguestfs: error:|^guestfish: /.test(line));
-        const ok = result.exitCode === 0 && errors.length === 0;
+        if (!options.quiet)
+            this.ctx.reporter.command(['guestfish', command, ...args]);
+        const reply = await this.shell.call(command, args);
+        const ok = reply.errors.length === 0;
         if (!ok && !options.mayFail) {
-            const why = (errors.length ? errors : result.lastLines).join(' ') || `exit code ${result.exitCode}`;
-            throw new ApplianceError(`${command} ${args.join(' ')} failed in the appliance: ${why}`.replace(/ +/g, ' '));
+            throw new ApplianceError(`${command} ${args.join(' ')} failed in the appliance: ${reply.errors.join(' ')}`.replace(/ +/g, ' '));
         }
-        return { ok, stdout: result.stdout, error: errors.join(' ').replace(/^libguestfs: error: /, '') };
+        return { ok, stdout: reply.stdout, error: reply.errors.join(' ').replace(/^libguestfs: error: /, '') };
     }
     /** A command that must succeed; its output. */
     async must(command, ...args) {
@@ -32051,6 +32192,7 @@ class Appliance {
     }
     /** Shut the appliance down and check that it is gone. */
     async close() {
+        await this.shell.exit(60_000);
         await this.ctx.cleanup.release(this.entry);
     }
 }

@@ -53,6 +53,32 @@ export interface Host {
   /** Move a finished file to its final name; refuses (EEXIST) to replace anything. */
   publish(from: string, to: string): Promise<void>;
   stat(path: string): Promise<FileInfo>;
+  /** `length` bytes of a file the build made, from `offset` (fewer at its end). */
+  readRange(path: string, offset: number, length: number): Promise<Buffer>;
+  /**
+   * Start guestfish's own shell with `env` added to its environment: one
+   * process for an appliance's whole life, given one command at a time (a
+   * `guestfish --remote` process per command costs 0.3–1 s under TCG).
+   */
+  guestfish(env: readonly string[]): Promise<GuestfishShell>;
+}
+
+/** What one command printed in guestfish's shell. */
+export interface ShellReply {
+  stdout: string;
+  /** Its error lines (libguestfs's and guestfish's), without the `*stdin*:N:` prefix. */
+  errors: string[];
+}
+
+/** A running guestfish shell (`Host.guestfish`). */
+export interface GuestfishShell {
+  readonly pid: string;
+  /** Run one command; a failure does not end the shell, it is in the reply's errors. */
+  call(command: string, args: readonly string[]): Promise<ShellReply>;
+  /** How many commands the shell has run (each a round trip to the appliance, most of them). */
+  readonly calls: number;
+  /** Ask the shell to exit (it shuts its appliance down) and wait for it, at most `ms`. */
+  exit(ms: number): Promise<void>;
 }
 
 /** The uid the build runs as. */

@@ -1,7 +1,7 @@
 import type { Reporter } from '../pipeline/reporter.js';
 import { CommandError, formatCommand } from './command-error.js';
 import { runCommand, type RunResult } from './exec.js';
-import { currentUid, type FileInfo, type Host, type HostRunOptions } from './host.js';
+import { currentUid, type FileInfo, type GuestfishShell, type Host, type HostRunOptions } from './host.js';
 import { nvramPath } from './libvirt.js';
 
 /** One thing a build asked of the host, in order. */
@@ -30,6 +30,8 @@ export interface RecordingPlan {
   stat?: (path: string, calls: readonly HostCall[]) => FileInfo;
   /** A real folder makeTempDir returns for a prefix (a test's stand-in for the guest's mounted tree). */
   tempDir?: (prefix: string) => string | undefined;
+  /** What readRange returns (the scrub's check of the disk's free space); zeros when unset. */
+  readRange?: (path: string, offset: number, length: number) => Buffer;
   /** What readFile returns for a path (a screenshot virsh "wrote"); ENOENT when undefined. */
   readFile?: (path: string) => Buffer | undefined;
   /**
@@ -122,6 +124,42 @@ export class RecordingHost implements Host {
     return result;
   }
 
+  /**
+   * A modelled guestfish shell: its start is recorded as the command it is,
+   * each of its commands as the `guestfish --remote=PID -- -COMMAND ARGS` that
+   * does the same, answered by the plan (the stand-in appliance) or the model.
+   */
+  async guestfish(env: readonly string[]): Promise<GuestfishShell> {
+    const argv = ['env', ...env, 'guestfish'];
+    this.calls.push({ kind: 'run', argv, root: false });
+    this.reporter.command(argv);
+    const pid = String(this.nextPid++);
+    this.appliances.set(pid, '');
+    const remote = (command: string, args: readonly string[]) =>
+      this.run(['guestfish', `--remote=${pid}`, '--', command, ...args], { quiet: true, allowFailure: true });
+    let calls = 0;
+    return {
+      pid,
+      get calls() {
+        return calls;
+      },
+      async call(command, args) {
+        calls++;
+        const result = await remote(`-${command}`, args);
+        const errors = result.lastLines.filter((line) => /^libguestfs: error:|^guestfish: /.test(line));
+        if (result.exitCode !== 0 && !errors.length) errors.push(`guestfish: exit code ${result.exitCode}`);
+        return { stdout: result.stdout, errors };
+      },
+      async exit() {
+        await remote('exit', []);
+      },
+    };
+  }
+
+  async readRange(path: string, offset: number, length: number): Promise<Buffer> {
+    return this.plan.readRange?.(path, offset, length) ?? Buffer.alloc(length);
+  }
+
   uniqueSuffix(bytes: number): string {
     return 'X'.repeat(bytes * 2);
   }
@@ -190,7 +228,7 @@ export class RecordingHost implements Host {
   /** What the modelled machine answers: appliances and libvirt domains come and go. */
   private model(argv: readonly string[]): Partial<RunResult> {
     const [program, ...args] = argv;
-    if (argv.includes('guestfish')) return this.guestfish(argv.slice(argv.indexOf('guestfish') + 1));
+    if (argv.includes('guestfish')) return this.modelGuestfish(argv.slice(argv.indexOf('guestfish') + 1));
     if (program === 'ps') {
       const rows = [...this.appliances.keys()].map((pid) => `${pid} 1 guestfish --listen`);
       return { stdout: rows.map((row) => `${row}\n`).join('') };
@@ -211,7 +249,7 @@ export class RecordingHost implements Host {
     return {};
   }
 
-  private guestfish(args: readonly string[]): Partial<RunResult> {
+  private modelGuestfish(args: readonly string[]): Partial<RunResult> {
     if (args[0] === '--listen') {
       const pid = String(this.nextPid++);
       this.appliances.set(pid, '');

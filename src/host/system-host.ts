@@ -1,9 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, copyFile, link, mkdir, mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  copyFile,
+  link,
+  mkdir,
+  mkdtemp,
+  open,
+  readFile,
+  rm,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import type { Reporter } from '../pipeline/reporter.js';
 import { CommandError, formatCommand } from './command-error.js';
 import { runCommand, type RunResult } from './exec.js';
-import { currentUid, type FileInfo, type Host, type HostRunOptions } from './host.js';
+import { startGuestfishShell } from './guestfish-shell.js';
+import { currentUid, type FileInfo, type GuestfishShell, type Host, type HostRunOptions } from './host.js';
 import { sudoersLine } from './privileges.js';
 
 /** The real machine: commands run, files are written. */
@@ -40,6 +54,10 @@ export class SystemHost implements Host {
     }
   }
 
+  guestfish(env: readonly string[]): Promise<GuestfishShell> {
+    return startGuestfishShell(env);
+  }
+
   uniqueSuffix(bytes: number): string {
     return randomBytes(bytes).toString('hex');
   }
@@ -67,6 +85,17 @@ export class SystemHost implements Host {
 
   readFile(path: string): Promise<Buffer> {
     return readFile(path);
+  }
+
+  async readRange(path: string, offset: number, length: number): Promise<Buffer> {
+    const file = await open(path, 'r');
+    try {
+      const buffer = Buffer.alloc(length);
+      const { bytesRead } = await file.read(buffer, 0, length, offset);
+      return buffer.subarray(0, bytesRead);
+    } finally {
+      await file.close();
+    }
   }
 
   copyFile(from: string, to: string): Promise<void> {

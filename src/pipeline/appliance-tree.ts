@@ -33,9 +33,13 @@ const LIST_CHUNK = 64;
  * a NUL), download to a private host file, rm-rf, truncate. Every path is
  * inside the appliance, so nothing the guest holds can reach a host file.
  */
-const guest = (path: string): string => `/${path}`;
+type ToAppliance = (path: string) => string;
 
-async function lstatIn(appliance: Appliance, path: string): Promise<{ kind: EntryKind; target: string }> {
+async function lstatIn(
+  appliance: Appliance,
+  guest: ToAppliance,
+  path: string,
+): Promise<{ kind: EntryKind; target: string }> {
   const stats = parseStats((await appliance.probePath('lstatns', guest(path))) ?? '');
   if (!stats.length || stats[0].ino < 0) return { kind: 'missing', target: '' };
   const kind = kindOfMode(stats[0].mode);
@@ -43,7 +47,7 @@ async function lstatIn(appliance: Appliance, path: string): Promise<{ kind: Entr
 }
 
 /** The lstat kinds of a folder's entries: lstatnslist in chunks for plain names, one lstatns for any other. */
-async function kindsIn(appliance: Appliance, dir: string, names: string[]): Promise<TreeEntry[]> {
+async function kindsIn(appliance: Appliance, guest: ToAppliance, dir: string, names: string[]): Promise<TreeEntry[]> {
   const entries: TreeEntry[] = [];
   const plain = names.filter((name) => PLAIN_NAME.test(name));
   for (let i = 0; i < plain.length; i += LIST_CHUNK) {
@@ -55,13 +59,22 @@ async function kindsIn(appliance: Appliance, dir: string, names: string[]): Prom
     });
   }
   for (const name of names.filter((name) => !PLAIN_NAME.test(name))) {
-    const { kind } = await lstatIn(appliance, dir ? `${dir}/${name}` : name);
+    const { kind } = await lstatIn(appliance, guest, dir ? `${dir}/${name}` : name);
     if (kind !== 'missing') entries.push({ name, kind });
   }
   return entries;
 }
 
-export async function applianceTree(ctx: BuildContext, appliance: Appliance, scratch: string): Promise<TreeAccess> {
+/**
+ * The tree through the appliance; `guest` maps a guest path onto where the
+ * appliance has it mounted (the installed system's mount table).
+ */
+export async function applianceTree(
+  ctx: BuildContext,
+  appliance: Appliance,
+  scratch: string,
+  guest: ToAppliance,
+): Promise<TreeAccess> {
   const { host } = ctx;
   let counter = 0;
   const hostFile = (): string => join(scratch, `out-${++counter}`);
@@ -71,7 +84,7 @@ export async function applianceTree(ctx: BuildContext, appliance: Appliance, scr
     return content;
   };
   return {
-    lstat: (path) => lstatIn(appliance, path),
+    lstat: (path) => lstatIn(appliance, guest, path),
     async list(dir) {
       const out = hostFile();
       if ((await appliance.probePath('ls0', guest(dir), out)) === undefined) return [];
@@ -79,7 +92,7 @@ export async function applianceTree(ctx: BuildContext, appliance: Appliance, scr
         .toString('utf8')
         .split('\0')
         .filter((name) => name !== '' && name !== '.' && name !== '..');
-      return kindsIn(appliance, dir, names);
+      return kindsIn(appliance, guest, dir, names);
     },
     async read(path) {
       const out = hostFile();

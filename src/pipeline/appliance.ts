@@ -1,10 +1,10 @@
-import type { Host } from '../host/host.js';
+import type { GuestfishShell, Host } from '../host/host.js';
 import type { BuildContext } from './context.js';
 import type { Registration } from './resources.js';
 
 /**
  * The libguestfs appliance that reads and scrubs the installed disk: a small
- * VM of its own (guestfish --listen, driven by `guestfish --remote`), so that
+ * VM of its own (guestfish's shell, one process for the scrub), so that
  * the guest's file systems never meet the host's kernel — no loop device, no
  * host mount, no host device-mapper for LVM, and a guest volume group named
  * like one of the host's cannot clash with it.
@@ -30,37 +30,47 @@ export function applianceEnvironment(accelerator: 'kvm' | 'tcg'): string[] {
   return ['LIBGUESTFS_BACKEND=direct', ...(accelerator === 'tcg' ? ['LIBGUESTFS_BACKEND_SETTINGS=force_tcg'] : [])];
 }
 
+/** The device type libguestfs gives the disk (virtio-scsi): its properties are set with `-global`. */
+const DISK_DEVICE = 'scsi-hd';
+
 export class Appliance {
   private constructor(
     private readonly ctx: BuildContext,
-    readonly pid: string,
+    private readonly shell: GuestfishShell,
     private entry: Registration,
   ) {}
 
+  get pid(): string {
+    return this.shell.pid;
+  }
+
+  /** Commands run in the appliance so far (each a round trip to it, but for a few of guestfish's own). */
+  get roundTrips(): number {
+    return this.shell.calls;
+  }
+
   /**
    * Start the appliance with the disk attached read-write and discards passed
-   * to the raw file (fstrim inside punches holes into it). The undo is
-   * registered before guestfish starts, and again with its pid once known.
+   * to the raw file (fstrim inside punches holes into it). The disk reports a
+   * discard granularity of 512 bytes (4 KiB by default), so that fstrim
+   * discards free extents of any size: a single free 1 KiB block of a small
+   * ext4 or a 512-byte FAT cluster too (a discard smaller than the host file
+   * system's block zeroes that part of it). The undo is registered before
+   * guestfish starts, and again with its pid once known.
    */
   static async launch(
     ctx: BuildContext,
     disk: string,
     accelerator: 'kvm' | 'tcg',
-    log: string,
     format: 'raw' | 'qcow2' = 'raw',
   ): Promise<Appliance> {
     const { host, cleanup } = ctx;
     const first = cleanup.register({ kind: 'appliance', disk });
-    // The server keeps its stderr: a pipe would never close, so it goes to a file of the build's.
-    const listen = await host.run(
-      ['sh', '-c', 'exec "$@" 2>>"$0"', log, 'env', ...applianceEnvironment(accelerator), 'guestfish', '--listen'],
-      { captureStdout: true },
-    );
-    const pid = /GUESTFISH_PID=(\d+)/.exec(listen.stdout)?.[1];
-    if (!pid) throw new ApplianceError(`guestfish --listen printed no GUESTFISH_PID (${listen.stdout.trim()})`);
-    const entry = cleanup.register({ kind: 'appliance', disk, pid });
+    const shell = await host.guestfish(applianceEnvironment(accelerator));
+    const entry = cleanup.register({ kind: 'appliance', disk, pid: shell.pid });
     cleanup.forget(first);
-    const appliance = new Appliance(ctx, pid, entry);
+    const appliance = new Appliance(ctx, shell, entry);
+    await appliance.must('config', '-global', `${DISK_DEVICE}.discard_granularity=512`);
     await appliance.must('add-drive', disk, `format:${format}`, 'discard:besteffort');
     ctx.reporter.info('starting the libguestfs appliance (a VM of its own: the guest never meets the host kernel)');
     await appliance.must('run');
@@ -68,24 +78,24 @@ export class Appliance {
   }
 
   /**
-   * Run one command in the appliance. `mayFail`: prefixed with `-`, so that a
-   * failure leaves the server running (a failed remote command otherwise ends
-   * it); the failure is in the reply.
+   * Run one command in the appliance. `mayFail`: its failure is in the reply
+   * rather than thrown. Commands are logged unless `quiet` (probes whose
+   * output is parsed).
    */
   async call(
     command: string,
     args: readonly string[] = [],
     options: { mayFail?: boolean; quiet?: boolean } = {},
   ): Promise<Reply> {
-    const argv = ['guestfish', `--remote=${this.pid}`, '--', `${options.mayFail ? '-' : ''}${command}`, ...args];
-    const result = await this.ctx.host.run(argv, { captureStdout: true, quiet: options.quiet, allowFailure: true });
-    const errors = result.lastLines.filter((line) => /^libguestfs: error:|^guestfish: /.test(line));
-    const ok = result.exitCode === 0 && errors.length === 0;
+    if (!options.quiet) this.ctx.reporter.command(['guestfish', command, ...args]);
+    const reply = await this.shell.call(command, args);
+    const ok = reply.errors.length === 0;
     if (!ok && !options.mayFail) {
-      const why = (errors.length ? errors : result.lastLines).join(' ') || `exit code ${result.exitCode}`;
-      throw new ApplianceError(`${command} ${args.join(' ')} failed in the appliance: ${why}`.replace(/ +/g, ' '));
+      throw new ApplianceError(
+        `${command} ${args.join(' ')} failed in the appliance: ${reply.errors.join(' ')}`.replace(/ +/g, ' '),
+      );
     }
-    return { ok, stdout: result.stdout, error: errors.join(' ').replace(/^libguestfs: error: /, '') };
+    return { ok, stdout: reply.stdout, error: reply.errors.join(' ').replace(/^libguestfs: error: /, '') };
   }
 
   /** A command that must succeed; its output. */
@@ -136,6 +146,7 @@ export class Appliance {
 
   /** Shut the appliance down and check that it is gone. */
   async close(): Promise<void> {
+    await this.shell.exit(60_000);
     await this.ctx.cleanup.release(this.entry);
   }
 }

@@ -13,6 +13,7 @@ const STAT_FILE = 'st_ino: 12\nst_mode: 33188\n';
 /**
  * What the appliance answers in the plan: one ext4 partition holding the
  * installed system (an /etc with an fstab); every other path is missing.
+ * Its free space lists no block: the check after the scrub has nothing to read.
  */
 function applianceAnswer(spec: ImageSpec, argv: readonly string[]): Partial<RunResult> {
   const [command, ...args] = argv.slice(argv.indexOf('--') + 1);
@@ -22,7 +23,9 @@ function applianceAnswer(spec: ImageSpec, argv: readonly string[]): Partial<RunR
     'blockdev-getsize64': String(args[0] === '/dev/sda' ? spec.imageSize : partitionSize),
     'part-get-parttype': 'msdos',
     'list-partitions': '/dev/sda1',
-    blkid: `TYPE: ext4\nPART_ENTRY_TYPE: 0x83\nPART_ENTRY_NUMBER: 1\nPART_ENTRY_SIZE: ${partitionSize / 512}`,
+    blkid: `TYPE: ext4\nPART_ENTRY_TYPE: 0x83\nPART_ENTRY_NUMBER: 1\nPART_ENTRY_SIZE: ${partitionSize / 512}\nPART_ENTRY_OFFSET: ${FIRST_BYTE / 512}`,
+    // The check of free space: dumpe2fs, with nothing free listed (a plan has no blocks to read).
+    debug: 'Block size: 4096\nGroup 0:\n  Free blocks: ',
     lstatns: args[0] === '/etc' ? STAT_DIR : args[0] === '/etc/fstab' ? STAT_FILE : '',
   };
   return { stdout: `${answers[command.replace(/^-/, '')] ?? ''}\n` };

@@ -10,6 +10,8 @@ export interface PartitionInfo {
   /** What that type is called (EFI system, Linux file system, BIOS boot, …). */
   typeName: string;
   size: number;
+  /** Where it starts on the disk, in bytes (blkid's PART_ENTRY_OFFSET). */
+  offset?: number;
 }
 
 /** A file system (or swap) found on a partition, a logical volume or the whole disk. */
@@ -112,7 +114,8 @@ async function readPartitions(
     const typeName = (table === 'gpt' ? GPT_TYPES[type] : MBR_TYPES[type]) ?? 'unknown type';
     const number = Number(tags.PART_ENTRY_NUMBER ?? /(\d+)$/.exec(device)?.[1]);
     const size = Number(tags.PART_ENTRY_SIZE ?? 0) * 512;
-    partitions.push({ number, device, type, typeName, size });
+    const offset = tags.PART_ENTRY_OFFSET === undefined ? undefined : Number(tags.PART_ENTRY_OFFSET) * 512;
+    partitions.push({ number, device, type, typeName, size, ...(offset === undefined ? {} : { offset }) });
     probed.push({ device, tags });
   }
   return { partitions, probed };

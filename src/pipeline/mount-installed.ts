@@ -48,14 +48,49 @@ async function findRoot(appliance: Appliance, layout: Layout, tree: GuestTree): 
   return undefined;
 }
 
+/**
+ * Where the installed system's file systems are mounted in the appliance:
+ * each alone, at a folder of the appliance's own (`mkmountpoint`), and a
+ * guest path is mapped onto the one whose mount point (the fstab's) is its
+ * longest prefix. So a file system is reached whatever the root holds at its
+ * mount point: a missing folder (systemd makes it at boot), a symlink.
+ */
+export class MountTable {
+  /** Guest mount point (relative: '' for the root, 'var') → the appliance folder it is mounted at. */
+  private mounts: Array<{ guest: string; at: string }> = [{ guest: '', at: '' }];
+
+  /** The appliance path of a guest path (relative to the guest's root). */
+  map(path: string): string {
+    const mount = this.mounts
+      .filter((m) => m.guest === '' || path === m.guest || path.startsWith(`${m.guest}/`))
+      .sort((a, b) => b.guest.length - a.guest.length)[0];
+    const rest = path.slice(mount.guest.length).replace(/^\/+/, '');
+    return `${mount.at}/${rest}`.replace(/\/+$/, '') || '/';
+  }
+
+  usesFolder(at: string): boolean {
+    return this.mounts.some((m) => m.at === at);
+  }
+
+  set(guest: string, at: string): void {
+    this.mounts = [...this.mounts.filter((m) => m.guest !== guest), { guest, at }];
+  }
+}
+
 async function mountAt(
   appliance: Appliance,
+  table: MountTable,
   fs: FilesystemInfo,
   mountPoint: string,
   subvolume?: string,
 ): Promise<void> {
-  if (subvolume) await appliance.must('mount-options', subvolume, fs.device, mountPoint);
-  else await appliance.must('mount', fs.device, mountPoint);
+  // The root at /installed, /var at /installed_var (a number added where two names meet).
+  let at = `/installed${mountPoint === '/' ? '' : mountPoint.replace(/[^A-Za-z0-9.-]/g, '_')}`;
+  for (let n = 2; table.usesFolder(at); n++) at = `${at.replace(/~\d+$/, '')}~${n}`;
+  await appliance.must('mkmountpoint', at);
+  if (subvolume) await appliance.must('mount-options', subvolume, fs.device, at);
+  else await appliance.must('mount', fs.device, at);
+  table.set(mountPoint.replace(/^\/+/, ''), at);
   fs.mountPoint = mountPoint;
 }
 
@@ -65,16 +100,24 @@ async function readFstab(tree: GuestTree): Promise<string> {
   return 'missing' in resolved ? '' : ((await tree.read(resolved.path)) ?? '');
 }
 
-/** depth of a mount point: parents are mounted before their children. */
-const depth = (mountPoint: string): number => mountPoint.split('/').filter(Boolean).length;
-
-/** Mount what the root's /etc/fstab names on the disk, each where it says, parents first. */
-async function mountFstab(ctx: BuildContext, appliance: Appliance, layout: Layout, tree: GuestTree): Promise<void> {
+/** Mount what the root's /etc/fstab names on the disk, each at a folder of its own, mapped to where fstab says. */
+async function mountFstab(
+  ctx: BuildContext,
+  appliance: Appliance,
+  layout: Layout,
+  tree: GuestTree,
+  table: MountTable,
+): Promise<void> {
   const seen = new Set(['/']);
-  const entries = parseFstab(await readFstab(tree)).sort((a, b) => depth(a.mountPoint) - depth(b.mountPoint));
-  for (const entry of entries) {
-    const mountPoint = entry.mountPoint.replace(/\/+$/, '');
-    if (!mountPoint || seen.has(mountPoint)) continue;
+  for (const entry of parseFstab(await readFstab(tree))) {
+    const mountPoint = `/${entry.mountPoint.split('/').filter(Boolean).join('/')}`;
+    if (seen.has(mountPoint)) continue;
+    if (mountPoint.split('/').some((part) => part === '.' || part === '..')) {
+      ctx.reporter.warning(
+        `the installed system's /etc/fstab (line ${entry.line}) names the mount point ${entry.mountPoint}, which is not a plain path: not mounted`,
+      );
+      continue;
+    }
     const fs = resolveSpec(entry.spec, layout.filesystems);
     if (!fs) {
       // A file system elsewhere (nfs, tmpfs, a bind mount) is not the installer's to scrub.
@@ -84,31 +127,35 @@ async function mountFstab(ctx: BuildContext, appliance: Appliance, layout: Layou
         );
       continue;
     }
-    const resolved = await tree.resolveFolder(mountPoint);
-    if ('missing' in resolved || `/${resolved.path}` !== mountPoint) {
-      ctx.reporter.warning(
-        `not mounting ${fs.device} at ${mountPoint}: it is not a plain folder of the installed system`,
-      );
-      continue;
-    }
     seen.add(mountPoint);
-    await mountAt(appliance, fs, mountPoint, fs.type === 'btrfs' ? btrfsSubvolumeOption(entry.options) : undefined);
+    if ((await tree.kind(mountPoint.slice(1))).kind !== 'dir')
+      ctx.reporter.info(
+        `${mountPoint} is not a folder of the installed system's root (the system makes or follows it at boot): ${fs.device} is read as ${mountPoint} all the same`,
+      );
+    await mountAt(
+      appliance,
+      table,
+      fs,
+      mountPoint,
+      fs.type === 'btrfs' ? btrfsSubvolumeOption(entry.options) : undefined,
+    );
   }
 }
 
 /**
  * Mount the installed system inside the appliance: its root (the file system
- * or Btrfs subvolume holding /etc) at /, then each file system where its
- * /etc/fstab puts it (UUID=, LABEL=, PARTUUID=, PARTLABEL=, device paths, LVM
- * names). A mount point that is not a plain folder of the guest (a symlink on
- * the way) is skipped and said. Without a recognisable root, a single file
- * system is taken as the root; otherwise none is mounted (false).
+ * or Btrfs subvolume holding /etc), then each file system its /etc/fstab
+ * names (UUID=, LABEL=, PARTUUID=, PARTLABEL=, device paths, LVM names), each
+ * at a folder of the appliance's own, with `table` mapping the guest's paths
+ * onto them. Without a recognisable root, a single file system is taken as
+ * the root; otherwise none is mounted (false).
  */
 export async function mountInstalledSystem(
   ctx: BuildContext,
   appliance: Appliance,
   layout: Layout,
   tree: GuestTree,
+  table: MountTable,
 ): Promise<boolean> {
   const root = await findRoot(appliance, layout, tree);
   if (!root) {
@@ -122,11 +169,11 @@ export async function mountInstalledSystem(
     ctx.reporter.warning(
       `found no installed system: taking ${candidates[0].device}, the only file system, as its root`,
     );
-    await mountAt(appliance, candidates[0], '/');
+    await mountAt(appliance, table, candidates[0], '/');
     return true;
   }
-  await mountAt(appliance, root.fs, '/', root.subvolume === undefined ? undefined : `subvol=${root.subvolume}`);
-  await mountFstab(ctx, appliance, layout, tree);
+  await mountAt(appliance, table, root.fs, '/', root.subvolume === undefined ? undefined : `subvol=${root.subvolume}`);
+  await mountFstab(ctx, appliance, layout, tree, table);
   ctx.reporter.info(`Installed system's root: ${describeRoot(root)}`);
   return true;
 }

@@ -8,7 +8,8 @@ import { GuestTree, type EntryKind } from './guest-tree.js';
 import { generalizeSystem, type GeneralizeRow } from './generalize.js';
 import { inspectSystem, type Inventory } from './inventory.js';
 import { describeLayout, readLayout, type Layout } from './layout.js';
-import { mountInstalledSystem } from './mount-installed.js';
+import { MountTable, mountInstalledSystem } from './mount-installed.js';
+import { checkFreeSpace, readFreeSpace } from './zero-check.js';
 import { type ScrubDrive, type Zeroing, zeroFreeSpace } from './zero-free-space.js';
 
 /** What the original removes after an install, relative to the root of the installed system. */
@@ -77,8 +78,8 @@ const PROBE_BYTES = 64 * 1024;
 
 /**
  * Where the raw file cannot get holes, the appliance works on a qcow2 overlay of it instead: a discard
- * there makes its clusters read as zeros whatever the host's file system can do (4 KiB clusters, so a
- * single file system block is one too; qcow2 ignores the parts of a discard smaller than a cluster).
+ * there makes its clusters read as zeros whatever the host's file system can do (512-byte clusters, as
+ * small as the appliance's discards: qcow2 ignores the parts of a discard smaller than a cluster).
  * `qemu-img commit` then writes the overlay into the raw file: the zeros as zeros.
  */
 async function makeOverlay(ctx: BuildContext, disk: string): Promise<{ path: string; entry: Registration }> {
@@ -91,7 +92,7 @@ async function makeOverlay(ctx: BuildContext, disk: string): Promise<{ path: str
     '-f',
     'qcow2',
     '-o',
-    'cluster_size=4096',
+    'cluster_size=512',
     '-F',
     'raw',
     '-b',
@@ -128,10 +129,11 @@ export async function scrubImage(
   const scratchEntry = cleanup.register({ kind: 'path', path: scratch });
   const overlay = (await punchesHoles(ctx, dirname(diskPath))) ? undefined : await makeOverlay(ctx, diskPath);
   const drive: ScrubDrive = overlay ? { format: 'qcow2', path: overlay.path } : { format: 'raw', path: diskPath };
-  const appliance = await Appliance.launch(ctx, drive.path, accelerator, join(scratch, 'appliance.log'), drive.format);
+  const appliance = await Appliance.launch(ctx, drive.path, accelerator, drive.format);
   const layout = await readLayout(appliance);
-  const tree = new GuestTree(await applianceTree(ctx, appliance, scratch));
-  const installed = await mountInstalledSystem(ctx, appliance, layout, tree);
+  const mounts = new MountTable();
+  const tree = new GuestTree(await applianceTree(ctx, appliance, scratch, (path) => mounts.map(path)));
+  const installed = await mountInstalledSystem(ctx, appliance, layout, tree, mounts);
   let inventory = NO_INVENTORY;
   let removed: string[] = [];
   let generalized: GeneralizeRow[] = [];
@@ -144,10 +146,13 @@ export async function scrubImage(
   }
   await appliance.must('umount-all');
   const zeroing = await zeroFreeSpace(ctx, appliance, layout, drive);
+  // What the file systems call free, read in the same pass; checked on the raw disk once it is final.
+  const freeSpace = zeroing === 'none' ? [] : await readFreeSpace(appliance, layout);
   await appliance.must('vg-activate-all', 'false');
   await appliance.close();
   if (overlay) await commitOverlay(ctx, overlay);
   await cleanup.release(scratchEntry);
+  await checkFreeSpace(ctx, diskPath, freeSpace);
   for (const line of describeLayout(layout)) ctx.reporter.info(`layout: ${line}`);
   const root = layout.filesystems.find((fs) => fs.mountPoint === '/');
   return {

@@ -81,8 +81,8 @@ const GF = 'guestfish --remote=4000 --';
 
 /** Every rm-rf the scrub ran is on a path inside the guest with no symlink on the way. */
 function assertRemovalsConfined(commands: readonly string[], root: string): void {
-  for (const command of commands.filter((line) => line.startsWith(`${GF} rm-rf `))) {
-    const path = join(root, command.slice(`${GF} rm-rf `.length));
+  for (const command of commands.filter((line) => line.startsWith(`${GF} -rm-rf /installed/`))) {
+    const path = join(root, command.slice(`${GF} -rm-rf /installed/`.length));
     assert.ok(path.startsWith(`${root}/`), command);
     assert.equal(realpathSync(dirname(path)), dirname(path), `a symlink on the way: ${command}`);
   }
@@ -106,32 +106,38 @@ function spec(overrides: Partial<ImageSpec> = {}): ImageSpec {
   return testSpec({ outputDir: '/images', zeroFreeSpace: 'discard', ...overrides });
 }
 
-const LAUNCH = (log: string): string =>
-  `sh -c 'exec "$@" 2>>"$0"' ${log} env LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish --listen`;
+const LAUNCH = 'env LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish';
+/** How the appliance's commands are shown: as guestfish would take each on its command line. */
+const SH = 'guestfish';
 
 describe('the scrub step on the recording host', () => {
   test('starts the appliance, mounts the installed system, removes the logs, trims on a fresh mount and stops it, in that order', async () => {
     const root = guestTree('scrub-discard');
     const { ctx, recording, reporter } = testContext(spec(), { recording: scrubPlan(root), uid: 0 });
     const result = await scrubImage(ctx, DISK);
-    const scratch = `${tmpdir()}/image-factory-guest.XXXXXX`;
-    assert.deepEqual(shown(reporter), [
-      LAUNCH(`${scratch}/appliance.log`),
-      `${GF} add-drive ${DISK} format:raw discard:besteffort`,
-      `${GF} run`,
-      `${GF} list-devices`,
-      `${GF} blockdev-getsize64 /dev/sda`,
-      `${GF} -mount-ro /dev/sda1 /`,
-      `${GF} umount-all`,
-      `${GF} mount /dev/sda1 /`,
-      `${GF} rm-rf /root/anaconda-ks.cfg`,
-      `${GF} rm-rf /var/log/installer`,
-      `${GF} umount-all`,
-      `${GF} mount /dev/sda1 /`,
-      `${GF} -fstrim /`,
-      `${GF} umount-all`,
-      `${GF} vg-activate-all false`,
-    ]);
+    assert.deepEqual(
+      shown(reporter),
+      [
+        LAUNCH,
+        `${SH} config -global scsi-hd.discard_granularity=512`,
+        `${SH} add-drive ${DISK} format:raw discard:besteffort`,
+        `${SH} run`,
+        `${SH} list-devices`,
+        `${SH} blockdev-getsize64 /dev/sda`,
+        `${SH} mount-ro /dev/sda1 /`,
+        `${SH} umount-all`,
+        `${SH} mkmountpoint /installed`,
+        `${SH} mount /dev/sda1 /installed`,
+        `${SH} rm-rf /installed/root/anaconda-ks.cfg`,
+        `${SH} rm-rf /installed/var/log/installer`,
+        `${SH} umount-all`,
+        `${SH} mount /dev/sda1 /`,
+        `${SH} fstrim /`,
+        `${SH} umount-all`,
+        `${SH} vg-activate-all false`,
+        `qemu-img map --output=json -f raw ${DISK}`,
+      ].filter((line) => !line.startsWith('qemu-img map')),
+    );
     assert.deepEqual(result.removed, ['/root/anaconda-ks.cfg', '/var/log/installer']);
     assert.equal(result.zeroing, 'discard');
     assert.deepEqual(result.layout.filesystems[0], {
@@ -141,8 +147,9 @@ describe('the scrub step on the recording host', () => {
       label: '',
       mountPoint: '/',
       removedLogs: ['/root/anaconda-ks.cfg', '/var/log/installer'],
-      action: 'free space discarded',
+      action: 'free space discarded; verified: 0 non-zero free blocks',
     });
+    assert.match(reporter.text(), /\/dev\/sda1 \(ext4\): 0 non-zero free blocks \(of 101 of 4096 bytes\)/);
     assert.ok(recording?.commands().includes(`${GF} exit`));
     assert.deepEqual(recording?.leftovers(), []);
   });
@@ -156,8 +163,8 @@ describe('the scrub step on the recording host', () => {
     const result = await scrubImage(ctx, DISK);
     assert.equal(result.zeroing, 'zerofree');
     const commands = recording?.commands() ?? [];
-    assert.ok(commands.indexOf(`${GF} zerofree /dev/sda1`) > commands.indexOf(`${GF} -fstrim /`));
-    assert.ok(commands.indexOf(`${GF} zerofree /dev/sda1`) < commands.indexOf(`${GF} exit`));
+    assert.ok(commands.indexOf(`${GF} -zerofree /dev/sda1`) > commands.indexOf(`${GF} -fstrim /`));
+    assert.ok(commands.indexOf(`${GF} -zerofree /dev/sda1`) < commands.indexOf(`${GF} exit`));
     assert.match(
       reporter.text(),
       /warning: discarding the free space of \/dev\/sda1 \(ext4\) did not punch holes .*falling back to zerofree/,
@@ -178,19 +185,22 @@ describe('the scrub step on the recording host', () => {
     const result = await scrubImage(ctx, DISK);
     assert.equal(result.zeroing, 'zeros');
     const commands = shown(reporter);
-    const fill = commands.indexOf(`${GF} zero-free-space /`);
+    const fill = commands.indexOf(`${SH} zero-free-space /`);
     assert.deepEqual(commands.slice(fill - 1, fill + 2), [
-      `${GF} mount /dev/sda1 /`,
-      `${GF} zero-free-space /`,
-      `${GF} umount-all`,
+      `${SH} mount /dev/sda1 /`,
+      `${SH} zero-free-space /`,
+      `${SH} umount-all`,
     ]);
-    assert.ok(fill > commands.indexOf(`${GF} -fstrim /`));
+    assert.ok(fill > commands.indexOf(`${SH} fstrim /`));
     assert.match(reporter.text(), /did not punch holes .*falling back to writing zeros over it/);
-    assert.match(result.layout.filesystems[0].action, /free space filled with zeros$/);
+    assert.match(
+      result.layout.filesystems[0].action,
+      /free space filled with zeros; verified: 0 non-zero free blocks$/,
+    );
     assert.deepEqual(recording?.leftovers(), []);
   });
 
-  test('a work folder that cannot punch holes: the appliance works on a qcow2 overlay (4 KiB clusters), trusts fstrim there, and the overlay is committed into the raw disk and removed', async () => {
+  test('a work folder that cannot punch holes: the appliance works on a qcow2 overlay (512-byte clusters, as small as a discard), trusts fstrim there, and the overlay is committed into the raw disk and removed', async () => {
     const root = guestTree('scrub-overlay');
     const layout: FakeLayout = { ...ONE_EXT4, filesystems: { '/dev/sda1': 'xfs' } };
     const plan = scrubPlan(root, { shrinks: false, layout });
@@ -210,18 +220,23 @@ describe('the scrub step on the recording host', () => {
     assert.deepEqual(recording?.fileOperations('writeFile'), [[probe]]);
     const removed = (recording?.fileOperations('remove') ?? []).map(([path]) => path);
     assert.ok(removed.includes(probe), 'the probe is removed');
-    const create = commands.indexOf(`qemu-img create -q -f qcow2 -o cluster_size=4096 -F raw -b ${DISK} ${overlay}`);
-    const drive = commands.indexOf(`${GF} add-drive ${overlay} format:qcow2 discard:besteffort`);
+    const create = commands.indexOf(`qemu-img create -q -f qcow2 -o cluster_size=512 -F raw -b ${DISK} ${overlay}`);
+    const drive = commands.indexOf(`${GF} -add-drive ${overlay} format:qcow2 discard:besteffort`);
     const commit = commands.indexOf(`qemu-img commit -q ${overlay}`);
     assert.ok(create >= 0 && drive > create, commands.join('\n'));
     assert.ok(commit > commands.indexOf(`${GF} exit`), 'committed after the appliance is gone');
     assert.ok(removed.includes(overlay), 'the overlay is removed');
     // fstrim on the overlay is enough: no fallback, no zeros written through a file.
     assert.equal(result.zeroing, 'discard');
-    assert.ok(!commands.includes(`${GF} zero-free-space /`));
+    assert.ok(!commands.includes(`${GF} -zero-free-space /`));
     assert.doesNotMatch(reporter.text(), /did not punch holes/);
     assert.match(reporter.text(), /cannot punch holes \(discards would be lost\): the scrub works on a qcow2 overlay/);
-    assert.equal(result.layout.filesystems[0].action, "free space discarded (zeros in the scrub's overlay)");
+    assert.equal(
+      result.layout.filesystems[0].action,
+      "free space discarded (zeros in the scrub's overlay); verified: 0 non-zero free blocks",
+    );
+    // The check reads the raw disk once the overlay is committed into it.
+    assert.ok(commands.indexOf(`qemu-img map --output=json -f raw ${DISK}`) > commit);
     assert.deepEqual(recording?.leftovers(), []);
   });
 
@@ -337,25 +352,26 @@ describe('the scrub step on the recording host', () => {
     const result = await scrubImage(ctx, DISK);
     const commands = shown(reporter);
     for (const expected of [
-      `${GF} mount /dev/sda3 /`,
-      `${GF} mount /dev/sda2 /boot/efi`,
-      `${GF} mount /dev/vg0/var /var`,
-      `${GF} mount /dev/vg0/srv /srv`,
-      `${GF} rm-rf /var/log/installer`,
-      `${GF} umount-all`,
-      `${GF} mount /dev/sda2 /`,
-      `${GF} mount /dev/vg0/var /`,
-      `${GF} -blkdiscard /dev/sda4`,
-      `${GF} zero-device /dev/sda4`,
-      `${GF} mkswap /dev/sda4 uuid:aaaaaaaa-0000-0000-0000-000000000004`,
-      `${GF} vg-activate-all false`,
+      `${SH} mount /dev/sda3 /installed`,
+      `${SH} mount /dev/sda2 /installed_boot_efi`,
+      `${SH} mount /dev/vg0/var /installed_var`,
+      `${SH} mount /dev/vg0/srv /installed_srv`,
+      `${SH} rm-rf /installed_var/log/installer`,
+      `${SH} umount-all`,
+      `${SH} mount /dev/sda2 /`,
+      `${SH} mount /dev/vg0/var /`,
+      `${SH} blkdiscard /dev/sda4`,
+      `${SH} zero-device /dev/sda4`,
+      `${SH} mkswap /dev/sda4 uuid:aaaaaaaa-0000-0000-0000-000000000004`,
+      `${SH} vg-activate-all false`,
     ]) {
       assert.ok(commands.includes(expected), `${expected} not in:\n${commands.join('\n')}`);
     }
-    // Mounted parents first; everything zeroed on a fresh mount after umount-all.
-    assert.ok(commands.indexOf(`${GF} mount /dev/sda3 /`) < commands.indexOf(`${GF} mount /dev/vg0/var /var`));
-    assert.ok(commands.indexOf(`${GF} rm-rf /var/log/installer`) < commands.indexOf(`${GF} mount /dev/sda2 /`));
-    assert.ok(!commands.some((command) => / (mount|zerofree|-fstrim) \/dev\/sda[15]/.test(command)));
+    // Everything zeroed on a fresh mount after umount-all.
+    assert.ok(
+      commands.indexOf(`${SH} rm-rf /installed_var/log/installer`) < commands.indexOf(`${SH} mount /dev/sda2 /`),
+    );
+    assert.ok(!commands.some((command) => / (mount|zerofree|fstrim) \/dev\/sda[15]/.test(command)));
     const byDevice = Object.fromEntries(result.layout.filesystems.map((fs) => [fs.device, fs]));
     assert.equal(byDevice['/dev/vg0/var'].mountPoint, '/var');
     assert.deepEqual(byDevice['/dev/vg0/var'].removedLogs, ['/var/log/installer']);
@@ -397,14 +413,16 @@ describe('the scrub step on the recording host', () => {
     const { ctx, reporter } = testContext(spec(), { recording: scrubPlan(root, { layout }), uid: 0 });
     const result = await scrubImage(ctx, DISK);
     const commands = shown(reporter);
-    const first = commands.indexOf(`${GF} -mount-ro /dev/sda1 /`);
-    assert.deepEqual(commands.slice(first, first + 6), [
-      `${GF} -mount-ro /dev/sda1 /`,
-      `${GF} umount-all`,
-      `${GF} -mount-ro /dev/sda2 /`,
-      `${GF} umount-all`,
-      `${GF} mount /dev/sda2 /`,
-      `${GF} mount /dev/sda1 /boot`,
+    const first = commands.indexOf(`${SH} mount-ro /dev/sda1 /`);
+    assert.deepEqual(commands.slice(first, first + 8), [
+      `${SH} mount-ro /dev/sda1 /`,
+      `${SH} umount-all`,
+      `${SH} mount-ro /dev/sda2 /`,
+      `${SH} umount-all`,
+      `${SH} mkmountpoint /installed`,
+      `${SH} mount /dev/sda2 /installed`,
+      `${SH} mkmountpoint /installed_boot`,
+      `${SH} mount /dev/sda1 /installed_boot`,
     ]);
     assert.match(reporter.text(), /Installed system's root: \/dev\/sda2\n/);
     assert.deepEqual(
@@ -430,7 +448,7 @@ describe('the scrub step on the recording host', () => {
       /warning: the installed system's \/etc\/fstab \(line 2\) names UUID=99999999-0000-0000-0000-000000000000 for \/srv, which is not on the disk/,
     );
     assert.doesNotMatch(reporter.text(), /server:\/export/);
-    assert.ok(shown(reporter).includes(`${GF} rm-rf /var/log/installer`));
+    assert.ok(shown(reporter).includes(`${SH} rm-rf /installed/var/log/installer`));
   });
 
   test('a disk with no partition and no file system is refused, saying what was found, and the appliance stopped', async () => {
@@ -451,10 +469,10 @@ describe('the scrub step when the appliance fails a path probe', () => {
     const root = guestTree('scrub-probe-error');
     const plan = scrubPlan(root);
     const ioError: PlannedAnswer = {
-      match: (argv) => argv[0] === 'guestfish' && argv.includes('-lstatnslist') && argv.includes('/var/log'),
+      match: (argv) => argv[0] === 'guestfish' && argv.includes('-lstatnslist') && argv.includes('/installed/var/log'),
       respond: () => ({
         exitCode: 0,
-        lastLines: ['libguestfs: error: lstatnslist: /var/log: Input/output error'],
+        lastLines: ['libguestfs: error: lstatnslist: /installed/var/log: Input/output error'],
       }),
     };
     const { ctx, recording } = testContext(spec(), {
@@ -463,10 +481,10 @@ describe('the scrub step when the appliance fails a path probe', () => {
     });
     await assert.rejects(
       scrubImage(ctx, DISK),
-      /lstatnslist \/var\/log .* failed in the appliance: lstatnslist: \/var\/log: Input\/output error/,
+      /lstatnslist \/installed\/var\/log .* failed in the appliance: lstatnslist: \/installed\/var\/log: Input\/output error/,
     );
     assert.deepEqual(await ctx.cleanup.unwind(), []);
-    assert.ok(!recording?.commands().includes(`${GF} rm-rf /var/log/installer`));
+    assert.ok(!recording?.commands().includes(`${GF} -rm-rf /installed/var/log/installer`));
     assert.deepEqual(recording?.leftovers(), []);
   });
 });
@@ -678,7 +696,7 @@ describe('a whole build on the recording host', () => {
     ]);
     const firstWords = host.commands().map((command) => command.split(' ').slice(0, 2).join(' '));
     assert.equal(firstWords[0], 'qemu-img create');
-    assert.ok(firstWords.indexOf('virt-install --connect') < firstWords.indexOf('sh -c'));
+    assert.ok(firstWords.indexOf('virt-install --connect') < firstWords.indexOf('env LIBGUESTFS_BACKEND=direct'));
     assert.ok(
       host.commands().indexOf(`${GF} exit`) < host.commands().findIndex((c) => c.startsWith('qemu-img convert')),
     );
@@ -781,7 +799,7 @@ describe('a whole build on the recording host', () => {
     const reporter = new RecordingReporter();
     const plan = scrubPlan(root);
     plan.answers?.unshift({
-      match: /^guestfish --remote=\d+ -- zerofree /,
+      match: /^guestfish --remote=\d+ -- -zerofree /,
       result: { exitCode: 1, lastLines: ['libguestfs: error: zerofree: cannot open'] },
     });
     const host = new RecordingHost(reporter, plan, 0);
@@ -801,6 +819,34 @@ describe('a whole build on the recording host', () => {
     assert.ok(commands.includes(`${GF} exit`), commands.join('\n'));
     const removed = host.fileOperations('remove').map(([path]) => path);
     assert.ok(removed.includes('/images/.test-image-2026-01-01.partial-XXXXXX'), removed.join(', '));
+    assert.deepEqual(host.leftovers(), []);
+  });
+
+  test('free space that does not read as zero after the scrub fails it, naming the file system and the count; nothing is published', async () => {
+    const root = guestTree('build-leak-guest');
+    const reporter = new RecordingReporter();
+    const plan = scrubPlan(root);
+    // The stand-in's ext4 has blocks 100-199 and 300 free; its partition starts at 1 MiB. Two of them hold a byte.
+    plan.readRange = (_path, offset, length) => {
+      const bytes = Buffer.alloc(length);
+      for (const block of [150, 300]) {
+        const at = (1 << 20) + block * 4096 + 17 - offset;
+        if (at >= 0 && at < length) bytes[at] = 0x2a;
+      }
+      return bytes;
+    };
+    const host = new RecordingHost(reporter, plan, 0);
+    await assert.rejects(buildImage({ spec: buildSpec(), reporter, host, kvmUsable: false }), (error: unknown) => {
+      assert.ok(error instanceof BuildError);
+      assert.equal(error.step, 'scrub');
+      assert.match(
+        String((error.cause as Error).message),
+        /the scrub left data in free space, which could hold what it removed: \/dev\/sda1 \(ext4\): 2 non-zero free blocks \(the first at byte offsets 614400, 1228800 of the device\)\. Nothing is published\./,
+      );
+      return true;
+    });
+    assert.match(reporter.text(), /\/dev\/sda1 \(ext4\): 2 non-zero free blocks \(of 101 of 4096 bytes\)/);
+    assert.deepEqual(host.fileOperations('publish'), []);
     assert.deepEqual(host.leftovers(), []);
   });
 });

@@ -64,6 +64,70 @@ const failed = (command: string, why: string): Partial<RunResult> => ({
   lastLines: [`libguestfs: error: ${command}: ${why}`],
 });
 
+/** Where a partition starts: the first at 1 MiB, each after the one before. */
+function partitionOffset(layout: FakeLayout, device: string): number {
+  let offset = 1 << 20;
+  for (const partition of layout.partitions) {
+    if (partition.device === device) return offset;
+    offset += partition.size;
+  }
+  return offset;
+}
+
+/**
+ * What the appliance's file system tools print (the scrub's check of free
+ * space runs them through `debug sh`): a few free extents of each kind, and
+ * for a FAT its boot sector and a table with free clusters, as `od` prints them.
+ */
+function toolOutput(layout: FakeLayout, script: string): string {
+  if (script.startsWith('dumpe2fs')) return 'Block size:               4096\nGroup 0:\n  Free blocks: 100-199, 300\n';
+  if (script.startsWith('xfs_db'))
+    return 'agblocks = 1000\nblocksize = 4096\n    agno    agbno      len\n       0       10        5\n       1        3        2\n   from      to extents  blocks    pct\n';
+  if (script.startsWith('lvm pvs')) {
+    // Each logical volume 64 MiB, one after the other on the first physical volume.
+    const volumes = Object.keys(layout.filesystems).filter((device) => device.split('/').length === 4);
+    const rows = volumes.map((device, i) => {
+      const [, , vg, lv] = device.split('/');
+      return `  ${vg}|${lv}|0|67108864|linear|${layout.pvs?.[0]}:${i * 16}-${i * 16 + 15}|4194304`;
+    });
+    return `  ${layout.pvs?.[0]}|1048576\n==\n${rows.join('\n')}\n`;
+  }
+  if (script.includes('dump-super'))
+    return [
+      '== super',
+      'sectorsize\t\t4096',
+      'nodesize\t\t16384',
+      'num_devices\t\t1',
+      '== chunk',
+      '\titem 1 key (FIRST_CHUNK_TREE CHUNK_ITEM 13631488) itemoff 16105 itemsize 80',
+      '\t\tlength 8388608 owner 2 stripe_len 65536 type DATA|single',
+      '\t\t\tstripe 0 devid 1 offset 13631488',
+      '== extent',
+      '\titem 0 key (13631488 BLOCK_GROUP_ITEM 8388608) itemoff 16259 itemsize 24',
+      '\titem 1 key (13631488 EXTENT_ITEM 4096) itemoff 16259 itemsize 24',
+      '',
+    ].join('\n');
+  const dd = /^dd if=\S+ bs=512 skip=(\d+) count=(\d+)/.exec(script);
+  if (dd) {
+    const bytes = Buffer.alloc(Number(dd[2]) * 512);
+    if (dd[1] === '0') {
+      // A FAT16 boot sector: 512-byte sectors, 4 a cluster, 1 reserved, 2 FATs of 64 sectors, 512 root entries.
+      bytes.writeUInt16LE(512, 11);
+      bytes[13] = 4;
+      bytes.writeUInt16LE(1, 14);
+      bytes[16] = 2;
+      bytes.writeUInt16LE(512, 17);
+      bytes.writeUInt16LE(0, 19);
+      bytes.writeUInt32LE(65536, 32);
+      bytes.writeUInt16LE(64, 22);
+      bytes[510] = 0x55;
+      bytes[511] = 0xaa;
+    } else bytes.fill(0xff, 0, 40);
+    return `${[...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join(' ')}\n`;
+  }
+  return '';
+}
+
 /** blkid's tags for a device: its file system's TYPE and UUID, a partition's PART_ENTRY_* too. */
 function blkidTags(layout: FakeLayout, device: string): string {
   const type = layout.pvs?.includes(device) ? 'LVM2_member' : layout.filesystems[device];
@@ -75,6 +139,7 @@ function blkidTags(layout: FakeLayout, device: string): string {
     ['PART_ENTRY_TYPE', partition?.type.toLowerCase()],
     ['PART_ENTRY_NUMBER', partition ? /(\d+)$/.exec(device)?.[1] : undefined],
     ['PART_ENTRY_SIZE', partition ? String(partition.size / 512) : undefined],
+    ['PART_ENTRY_OFFSET', partition ? String(partitionOffset(layout, device) / 512) : undefined],
   ];
   return tags
     .filter(([, value]) => value)
@@ -181,6 +246,10 @@ function answer(
     case 'rm-rf':
       rmSync(at(args[0]), { recursive: true, force: true });
       return {};
+    case 'debug': {
+      const encoded = /^echo (\S+) \| base64 -d \| sh$/.exec(args[1] ?? '');
+      return encoded ? out(toolOutput(layout, Buffer.from(encoded[1], 'base64').toString('utf8'))) : {};
+    }
     case 'truncate':
       truncateSync(at(args[0]), 0);
       return {};

@@ -1,0 +1,268 @@
+import type { Appliance } from './appliance.js';
+import type { BuildContext } from './context.js';
+import {
+  btrfsFreeSpace,
+  type Extent,
+  ext4FreeSpace,
+  fatFreeSpace,
+  fatGeometry,
+  type FreeSpace,
+  FreeSpaceError,
+  xfsFreeSpace,
+} from './free-space.js';
+import { type FilesystemInfo, type Layout, ScrubError } from './layout.js';
+
+/**
+ * The proof that the scrub zeroed every free byte: in the appliance, each
+ * file system's own tools say where its free space lies (after the zeroing,
+ * every file system unmounted); on the host, every part of it that the raw
+ * file holds as data (not a hole) is read, and each file system block there
+ * that is not all zeros is counted. Any count above zero fails the scrub.
+ */
+
+/** Where a stretch of a device lies on the disk. */
+interface Segment {
+  device: number;
+  disk: number;
+  length: number;
+}
+
+/** A file system's free space, placed on the disk. */
+export interface FreeSpaceOnDisk {
+  fs: FilesystemInfo;
+  blockSize: number;
+  /** Free extents in the device's own offsets, and where the device lies on the disk. */
+  extents: Extent[];
+  segments: Segment[];
+}
+
+/** A device name the appliance gave (a partition, the disk, /dev/VG/LV): put into its shell as it is. */
+const PLAIN_DEVICE = /^\/dev\/[A-Za-z0-9+_.\-/]+$/;
+
+/**
+ * Run a script in the appliance's own shell (not the guest's: libguestfs's
+ * debug interface, for the file system tools it has no call for). The script
+ * goes base64-encoded, so that no quoting of guestfish's or the shell's can
+ * change it.
+ */
+async function applianceScript(appliance: Appliance, script: string): Promise<string> {
+  const encoded = Buffer.from(script, 'utf8').toString('base64');
+  const reply = await appliance.call('debug', ['sh', `echo ${encoded} | base64 -d | sh`], {
+    quiet: true,
+    mayFail: true,
+  });
+  if (!reply.ok) throw new FreeSpaceError(`the appliance could not run its file system tools: ${reply.error}`);
+  return reply.stdout;
+}
+
+const device = (fs: FilesystemInfo): string => {
+  if (!PLAIN_DEVICE.test(fs.device)) throw new FreeSpaceError(`${fs.device} is not a device name the check can use`);
+  return fs.device;
+};
+
+async function readFat(appliance: Appliance, fs: FilesystemInfo, size: number): Promise<FreeSpace> {
+  const bytes = async (offset: number, length: number): Promise<Buffer> => {
+    const hex = await applianceScript(
+      appliance,
+      `dd if=${device(fs)} bs=512 skip=${offset / 512} count=${Math.ceil(length / 512)} 2>/dev/null | od -An -v -tx1`,
+    );
+    return Buffer.from(hex.replace(/\s+/g, ''), 'hex');
+  };
+  const geometry = fatGeometry(await bytes(0, 512));
+  if (geometry.fatOffset % 512) throw new FreeSpaceError('the FAT does not start on a 512-byte boundary');
+  return fatFreeSpace(geometry, await bytes(geometry.fatOffset, geometry.fatLength), size);
+}
+
+/** One file system's free extents, in its device's offsets. */
+async function readOne(appliance: Appliance, fs: FilesystemInfo, size: number): Promise<FreeSpace> {
+  const dev = device(fs);
+  switch (fs.type) {
+    case 'ext2':
+    case 'ext3':
+    case 'ext4':
+      return ext4FreeSpace(await applianceScript(appliance, `dumpe2fs ${dev} 2>/dev/null`), size);
+    case 'xfs':
+      return xfsFreeSpace(
+        await applianceScript(appliance, `xfs_db -r -c 'sb 0' -c 'p agblocks blocksize' -c 'freesp -d' ${dev}`),
+        size,
+      );
+    case 'btrfs': {
+      const keep = '-e == -e ITEM -e length -e stripe -e nodesize -e sectorsize -e num_devices';
+      const text = await applianceScript(
+        appliance,
+        [
+          `echo == super; btrfs inspect-internal dump-super ${dev}`,
+          `echo == chunk; btrfs inspect-internal dump-tree -t chunk ${dev} | grep ${keep}`,
+          `echo == extent; btrfs inspect-internal dump-tree -t extent ${dev} | grep ${keep}`,
+        ].join('; '),
+      );
+      return btrfsFreeSpace(text, size);
+    }
+    case 'vfat':
+      return readFat(appliance, fs, size);
+    case 'swap':
+      // The signature page aside, a zeroed swap area is zeros.
+      return { blockSize: 4096, extents: [{ offset: 4096, length: size - 4096 }] };
+    default:
+      throw new FreeSpaceError(`no way to read the free space of ${fs.type}`);
+  }
+}
+
+/** Where each logical volume lies on the disk: its linear segments, on physical volumes that are partitions. */
+async function lvmSegments(appliance: Appliance, layout: Layout): Promise<Map<string, Segment[]>> {
+  const out = new Map<string, Segment[]>();
+  const volumes = layout.filesystems.filter((fs) => !layout.partitions.some((p) => p.device === fs.device));
+  if (!layout.partitions.length || !volumes.length) return out;
+  const text = await applianceScript(
+    appliance,
+    [
+      'lvm pvs --noheadings --nosuffix --units b --separator "|" -o pv_name,pe_start',
+      'echo ==',
+      'lvm lvs --noheadings --nosuffix --units b --separator "|" -o vg_name,lv_name,seg_start,seg_size,segtype,seg_pe_ranges,vg_extent_size',
+    ].join('; '),
+  );
+  const [pvText, lvText = ''] = text.split(/^==$/m);
+  const peStart = new Map<string, number>();
+  for (const line of pvText
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)) {
+    const [name, start] = line.split('|');
+    peStart.set(name, Number(start));
+  }
+  for (const line of lvText
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)) {
+    const [vg, lv, segStart, segSize, type, ranges, extentSize] = line.split('|');
+    const name = `/dev/${vg}/${lv}`;
+    const range = /^(\/dev\/\S+):(\d+)-(\d+)$/.exec(ranges ?? '');
+    const pv = range ? layout.partitions.find((p) => p.device === range[1]) : undefined;
+    const start = range ? peStart.get(range[1]) : undefined;
+    if (type !== 'linear' || !range || !pv || start === undefined || pv.offset === undefined) {
+      out.set(name, [...(out.get(name) ?? []), { device: -1, disk: -1, length: 0 }]);
+      continue;
+    }
+    const segment = {
+      device: Number(segStart),
+      disk: pv.offset + start + Number(range[2]) * Number(extentSize),
+      length: Number(segSize),
+    };
+    out.set(name, [...(out.get(name) ?? []), segment]);
+  }
+  return out;
+}
+
+/**
+ * Read, in the appliance, where the free space of every file system (and
+ * swap area) lies on the disk. Call it with every file system unmounted.
+ */
+export async function readFreeSpace(appliance: Appliance, layout: Layout): Promise<FreeSpaceOnDisk[]> {
+  const lvs = await lvmSegments(appliance, layout);
+  const out: FreeSpaceOnDisk[] = [];
+  for (const fs of layout.filesystems) {
+    const partition = layout.partitions.find((p) => p.device === fs.device);
+    let segments: Segment[];
+    if (partition?.offset !== undefined) segments = [{ device: 0, disk: partition.offset, length: partition.size }];
+    else if (!layout.partitions.length) segments = [{ device: 0, disk: 0, length: layout.diskSize }];
+    else segments = lvs.get(fs.device) ?? [];
+    if (!segments.length || segments.some((s) => s.disk < 0))
+      throw new ScrubError(
+        `cannot check that the free space of ${fs.device} (${fs.type}) is zero: it is not a partition or a linear logical volume on one`,
+      );
+    const size = segments.reduce((sum, s) => Math.max(sum, s.device + s.length), 0);
+    try {
+      const space = await readOne(appliance, fs, size);
+      out.push({ fs, blockSize: space.blockSize, extents: space.extents, segments });
+    } catch (error) {
+      if (!(error instanceof FreeSpaceError)) throw error;
+      throw new ScrubError(`cannot check that the free space of ${fs.device} (${fs.type}) is zero: ${error.message}`);
+    }
+  }
+  return out;
+}
+
+/** The ranges of the raw file that hold data (`qemu-img map`: not holes, not known zeros). */
+async function dataRanges(ctx: BuildContext, raw: string): Promise<Extent[]> {
+  const map = await ctx.host.run(['qemu-img', 'map', '--output=json', '-f', 'raw', raw], {
+    captureStdout: true,
+    quiet: true,
+    readOnly: true,
+  });
+  if (!ctx.host.live && !map.stdout.trim()) return [{ offset: 0, length: Number.MAX_SAFE_INTEGER }];
+  const entries = JSON.parse(map.stdout) as Array<{ start: number; length: number; data: boolean; zero: boolean }>;
+  return entries.filter((e) => e.data && !e.zero).map((e) => ({ offset: e.start, length: e.length }));
+}
+
+const CHUNK = 4 << 20;
+
+/**
+ * Add to `found` the blocks of `space` (the file system's, numbered in its
+ * device's offsets) that the raw file holds not all zero.
+ */
+async function nonZeroBlocks(
+  ctx: BuildContext,
+  raw: string,
+  space: FreeSpaceOnDisk,
+  data: Extent[],
+  found: Set<number>,
+): Promise<void> {
+  const { blockSize } = space;
+  const zeros = Buffer.alloc(blockSize);
+  for (const segment of space.segments) {
+    const toDisk = segment.disk - segment.device;
+    for (const extent of space.extents) {
+      const from = Math.max(extent.offset, segment.device);
+      const to = Math.min(extent.offset + extent.length, segment.device + segment.length);
+      for (const range of data) {
+        // Whole blocks (device offsets) of this extent that the range of data touches.
+        const start = Math.max(from, range.offset - toDisk);
+        const end = Math.min(to, range.offset + range.length - toDisk);
+        if (start >= end) continue;
+        const first = Math.floor(start / blockSize) * blockSize;
+        const last = Math.ceil(end / blockSize) * blockSize;
+        for (let at = first; at < last; at += CHUNK) {
+          const bytes = await ctx.host.readRange(raw, at + toDisk, Math.min(CHUNK, last - at));
+          for (let i = 0; i < bytes.length; i += blockSize) {
+            const block = bytes.subarray(i, i + blockSize);
+            if (!block.equals(zeros.subarray(0, block.length))) found.add((at + i) / blockSize);
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Count, on the finished raw disk, the free blocks of each file system that
+ * are not zero; note it in each one's action; fail the scrub naming every
+ * file system with any.
+ */
+export async function checkFreeSpace(ctx: BuildContext, raw: string, spaces: FreeSpaceOnDisk[]): Promise<void> {
+  const data = await dataRanges(ctx, raw);
+  const failed: string[] = [];
+  for (const space of spaces) {
+    const found = new Set<number>();
+    await nonZeroBlocks(ctx, raw, space, data, found);
+    const free = space.extents.reduce((sum, e) => sum + e.length, 0);
+    const what = space.fs.type === 'swap' ? 'non-zero blocks in the swap area' : 'non-zero free blocks';
+    space.fs.action = `${space.fs.action}; verified: ${found.size} ${what}`;
+    ctx.reporter.info(
+      `${space.fs.device} (${space.fs.type}): ${found.size} ${what} (of ${Math.round(free / space.blockSize)} of ${space.blockSize} bytes)`,
+    );
+    if (found.size) {
+      // Where, not what: the bytes could be what the scrub removed.
+      const where = [...found]
+        .sort((a, b) => a - b)
+        .slice(0, 5)
+        .map((block) => block * space.blockSize);
+      failed.push(
+        `${space.fs.device} (${space.fs.type}): ${found.size} ${what} (the first at byte offsets ${where.join(', ')} of the device)`,
+      );
+    }
+  }
+  if (failed.length)
+    throw new ScrubError(
+      `the scrub left data in free space, which could hold what it removed: ${failed.join('; ')}. Nothing is published.`,
+    );
+}
