@@ -45344,7 +45344,7 @@ function applianceAnswer(spec, argv) {
         'list-partitions': '/dev/sda1',
         blkid: `TYPE: ext4\nPART_ENTRY_TYPE: 0x83\nPART_ENTRY_NUMBER: 1\nPART_ENTRY_SIZE: ${partitionSize / 512}\nPART_ENTRY_OFFSET: ${FIRST_BYTE / 512}`,
         // The check of free space: dumpe2fs, with nothing free listed (a plan has no blocks to read).
-        debug: 'Block size: 4096\nGroup 0:\n  Free blocks: ',
+        debug: '== dumpe2fs\nBlock size: 4096\nGroup 0:\n  Free blocks: ',
         lstatns: args[0] === '/etc' ? STAT_DIR : args[0] === '/etc/fstab' ? STAT_FILE : '',
     };
     return { stdout: `${answers[command.replace(/^-/, '')] ?? ''}\n` };
@@ -48261,6 +48261,8 @@ async function fetchManifest(source, options) {
     }
 }
 //# sourceMappingURL=previous-manifest.js.map
+// EXTERNAL MODULE: external "node:perf_hooks"
+var external_node_perf_hooks_ = __nccwpck_require__(643);
 ;// CONCATENATED MODULE: ./build/src/pipeline/appliance-tree.js
 
 /** st_mode's file type bits. */
@@ -48285,6 +48287,36 @@ function parseStats(text) {
 /** A name guestfish's string-list syntax passes through as it is (no blank, quote or backslash). */
 const PLAIN_NAME = /^[A-Za-z0-9._+@,:=%-]+$/;
 const LIST_CHUNK = 64;
+/** What was read of the tree: lstat's answers by guest path, good while `generation` is the same. */
+class TreeCache {
+    generation;
+    kinds = new Map();
+    seen = -1;
+    constructor(generation) {
+        this.generation = generation;
+    }
+    current() {
+        if (this.seen !== this.generation()) {
+            this.kinds = new Map();
+            this.seen = this.generation();
+        }
+        return this.kinds;
+    }
+    get(path) {
+        return this.current().get(path);
+    }
+    set(path, info) {
+        this.current().set(path, info);
+    }
+    /** A path removed: it and everything below it are gone. */
+    removed(path) {
+        const kinds = this.current();
+        for (const key of [...kinds.keys()])
+            if (key === path || key.startsWith(`${path}/`))
+                kinds.delete(key);
+        kinds.set(path, { kind: 'missing', target: '' });
+    }
+}
 async function lstatIn(appliance, guest, path) {
     const stats = parseStats((await appliance.probePath('lstatns', guest(path))) ?? '');
     if (!stats.length || stats[0].ino < 0)
@@ -48316,8 +48348,10 @@ async function kindsIn(appliance, guest, dir, names) {
  * The tree through the appliance; `guest` maps a guest path onto where the
  * appliance has it mounted (the installed system's mount table).
  */
-async function applianceTree(ctx, appliance, scratch, guest) {
+async function applianceTree(ctx, appliance, scratch, mounts) {
     const { host } = ctx;
+    const guest = (path) => mounts.map(path);
+    const cache = new TreeCache(() => mounts.generation);
     let counter = 0;
     const hostFile = () => (0,external_node_path_.join)(scratch, `out-${++counter}`);
     const takeFile = async (path) => {
@@ -48326,7 +48360,14 @@ async function applianceTree(ctx, appliance, scratch, guest) {
         return content;
     };
     return {
-        lstat: (path) => lstatIn(appliance, guest, path),
+        async lstat(path) {
+            const known = cache.get(path);
+            if (known && !(known.kind === 'link' && !known.target))
+                return known;
+            const info = await lstatIn(appliance, guest, path);
+            cache.set(path, info);
+            return info;
+        },
         async list(dir) {
             const out = hostFile();
             if ((await appliance.probePath('ls0', guest(dir), out)) === undefined)
@@ -48335,7 +48376,11 @@ async function applianceTree(ctx, appliance, scratch, guest) {
                 .toString('utf8')
                 .split('\0')
                 .filter((name) => name !== '' && name !== '.' && name !== '..');
-            return kindsIn(appliance, guest, dir, names);
+            const entries = await kindsIn(appliance, guest, dir, names);
+            // A symlink's target is read when it is asked for.
+            for (const entry of entries)
+                cache.set(dir ? `${dir}/${entry.name}` : entry.name, { kind: entry.kind, target: '' });
+            return entries;
         },
         async read(path) {
             const out = hostFile();
@@ -48348,6 +48393,7 @@ async function applianceTree(ctx, appliance, scratch, guest) {
         },
         async remove(path) {
             await appliance.must('rm-rf', guest(path));
+            cache.removed(path);
         },
         async empty(path) {
             await appliance.must('truncate', guest(path));
@@ -49027,8 +49073,9 @@ async function looksLikeRoot(tree, prefix) {
  * first holding a system's /etc. libguestfs's inspect-os finds the same, but
  * takes about 30 s under TCG where this takes one mount a file system.
  */
-async function findRoot(appliance, layout, tree) {
+async function findRoot(appliance, layout, tree, table) {
     for (const fs of layout.filesystems.filter((candidate) => ROOT_TYPES.has(candidate.type))) {
+        table.changed();
         if (!(await appliance.mountWhole(fs, 'ro')).ok)
             continue;
         let found;
@@ -49042,6 +49089,7 @@ async function findRoot(appliance, layout, tree) {
             }
         }
         await appliance.must('umount-all');
+        table.changed();
         if (found)
             return found;
     }
@@ -49057,6 +49105,12 @@ async function findRoot(appliance, layout, tree) {
 class MountTable {
     /** Guest mount point (relative: '' for the root, 'var') → the appliance folder it is mounted at. */
     mounts = [{ guest: '', at: '' }];
+    /** Changes whenever what a path shows may have changed (a mount): what was read of the tree is stale. */
+    generation = 0;
+    /** Say that something was mounted or unmounted. */
+    changed() {
+        this.generation++;
+    }
     /** The appliance path of a guest path (relative to the guest's root). */
     map(path) {
         const mount = this.mounts
@@ -49070,6 +49124,7 @@ class MountTable {
     }
     set(guest, at) {
         this.mounts = [...this.mounts.filter((m) => m.guest !== guest), { guest, at }];
+        this.changed();
     }
 }
 async function mountAt(appliance, table, fs, mountPoint, subvolume) {
@@ -49123,7 +49178,7 @@ async function mountFstab(ctx, appliance, layout, tree, table) {
  * the root; otherwise none is mounted (false).
  */
 async function mountInstalledSystem(ctx, appliance, layout, tree, table) {
-    const root = await findRoot(appliance, layout, tree);
+    const root = await findRoot(appliance, layout, tree, table);
     if (!root) {
         const candidates = layout.filesystems.filter((fs) => ROOT_TYPES.has(fs.type));
         if (candidates.length !== 1) {
@@ -49391,12 +49446,20 @@ function fatFreeSpace(geometry, fat, deviceSize) {
 /** A device name the appliance gave (a partition, the disk, /dev/VG/LV): put into its shell as it is. */
 const PLAIN_DEVICE = /^\/dev\/[A-Za-z0-9+_.\-/]+$/;
 /**
- * Run a script in the appliance's own shell (not the guest's: libguestfs's
- * debug interface, for the file system tools it has no call for). The script
- * goes base64-encoded, so that no quoting of guestfish's or the shell's can
- * change it.
+ * Run tools in the appliance's own shell (not the guest's: libguestfs's debug
+ * interface, for the file system tools it has no call for), each command's
+ * output after a `== NAME` line. A command that fails stops the listing with
+ * its exit status and the end of its error output. The script goes
+ * base64-encoded, so that no quoting of guestfish's or the shell's can change it.
  */
-async function applianceScript(appliance, script) {
+async function applianceTools(appliance, commands) {
+    const script = [
+        'run() { name=$1; shift; echo "== $name"',
+        '  if ! sh -c "$*" >/tmp/ifx-tool.out 2>/tmp/ifx-tool.err; then',
+        '    echo "== failed: $name (exit $?): $(tail -c 600 /tmp/ifx-tool.err | tr "\n" " ")"; exit 0; fi',
+        '  cat /tmp/ifx-tool.out; }',
+        ...commands.map(([name, command]) => `run ${name} '${command.replace(/'/g, "'\\''")}'`),
+    ].join('\n');
     const encoded = Buffer.from(script, 'utf8').toString('base64');
     const reply = await appliance.call('debug', ['sh', `echo ${encoded} | base64 -d | sh`], {
         quiet: true,
@@ -49404,6 +49467,9 @@ async function applianceScript(appliance, script) {
     });
     if (!reply.ok)
         throw new FreeSpaceError(`the appliance could not run its file system tools: ${reply.error}`);
+    const failed = /^== failed: (.*)$/m.exec(reply.stdout);
+    if (failed)
+        throw new FreeSpaceError(failed[1].trim());
     return reply.stdout;
 }
 const device = (fs) => {
@@ -49413,8 +49479,10 @@ const device = (fs) => {
 };
 async function readFat(appliance, fs, size) {
     const bytes = async (offset, length) => {
-        const hex = await applianceScript(appliance, `dd if=${device(fs)} bs=512 skip=${offset / 512} count=${Math.ceil(length / 512)} 2>/dev/null | od -An -v -tx1`);
-        return Buffer.from(hex.replace(/\s+/g, ''), 'hex');
+        const hex = await applianceTools(appliance, [
+            ['fat', `dd if=${device(fs)} bs=512 skip=${offset / 512} count=${Math.ceil(length / 512)} | od -An -v -tx1`],
+        ]);
+        return Buffer.from(hex.replace(/^== .*$/m, '').replace(/\s+/g, ''), 'hex');
     };
     const geometry = fatGeometry(await bytes(0, 512));
     if (geometry.fatOffset % 512)
@@ -49428,16 +49496,19 @@ async function readOne(appliance, fs, size) {
         case 'ext2':
         case 'ext3':
         case 'ext4':
-            return ext4FreeSpace(await applianceScript(appliance, `dumpe2fs ${dev} 2>/dev/null`), size);
+            return ext4FreeSpace(await applianceTools(appliance, [['dumpe2fs', `dumpe2fs ${dev}`]]), size);
         case 'xfs':
-            return xfsFreeSpace(await applianceScript(appliance, `xfs_db -r -c 'sb 0' -c 'p agblocks blocksize' -c 'freesp -d' ${dev}`), size);
+            return xfsFreeSpace(await applianceTools(appliance, [
+                ['xfs', `xfs_db -r -c 'sb 0' -c 'p agblocks blocksize' -c 'freesp -d' ${dev}`],
+            ]), size);
         case 'btrfs': {
-            const keep = '-e == -e ITEM -e length -e stripe -e nodesize -e sectorsize -e num_devices';
-            const text = await applianceScript(appliance, [
-                `echo == super; btrfs inspect-internal dump-super ${dev}`,
-                `echo == chunk; btrfs inspect-internal dump-tree -t chunk ${dev} | grep ${keep}`,
-                `echo == extent; btrfs inspect-internal dump-tree -t extent ${dev} | grep ${keep}`,
-            ].join('; '));
+            // Only the lines read: a real system's extent tree printed whole is tens of MiB.
+            const keep = "| sed -n -e '/ITEM/p' -e '/length/p' -e '/stripe/p'";
+            const text = await applianceTools(appliance, [
+                ['super', `btrfs inspect-internal dump-super ${dev}`],
+                ['chunk', `btrfs inspect-internal dump-tree -t chunk ${dev} ${keep}`],
+                ['extent', `btrfs inspect-internal dump-tree -t extent ${dev} ${keep}`],
+            ]);
             return btrfsFreeSpace(text, size);
         }
         case 'vfat':
@@ -49455,12 +49526,14 @@ async function lvmSegments(appliance, layout) {
     const volumes = layout.filesystems.filter((fs) => !layout.partitions.some((p) => p.device === fs.device));
     if (!layout.partitions.length || !volumes.length)
         return out;
-    const text = await applianceScript(appliance, [
-        'lvm pvs --noheadings --nosuffix --units b --separator "|" -o pv_name,pe_start',
-        'echo ==',
-        'lvm lvs --noheadings --nosuffix --units b --separator "|" -o vg_name,lv_name,seg_start,seg_size,segtype,seg_pe_ranges,vg_extent_size',
-    ].join('; '));
-    const [pvText, lvText = ''] = text.split(/^==$/m);
+    const text = await applianceTools(appliance, [
+        ['pvs', 'lvm pvs --noheadings --nosuffix --units b --separator "|" -o pv_name,pe_start'],
+        [
+            'lvs',
+            'lvm lvs --noheadings --nosuffix --units b --separator "|" -o vg_name,lv_name,seg_start,seg_size,segtype,seg_pe_ranges,vg_extent_size',
+        ],
+    ]);
+    const [, pvText = '', lvText = ''] = text.split(/^== \S+$/m);
     const peStart = new Map();
     for (const line of pvText
         .split('\n')
@@ -49567,28 +49640,59 @@ async function nonZeroBlocks(ctx, raw, space, data, found) {
         }
     }
 }
+/** Each file system's free blocks that the raw file holds not all zero (numbered in its device's offsets). */
+async function findNonZero(ctx, raw, spaces) {
+    const data = await dataRanges(ctx, raw);
+    const out = new Map();
+    for (const space of spaces) {
+        const found = new Set();
+        await nonZeroBlocks(ctx, raw, space, data, found);
+        out.set(space, [...found].sort((a, b) => a - b));
+    }
+    return out;
+}
+/**
+ * Write zeros over free blocks that discard did not reach (in the appliance,
+ * on the unmounted file system's device: blocks its own tools call free),
+ * runs of blocks one `dd` each.
+ */
+async function zeroBlocks(ctx, appliance, found) {
+    for (const [space, blocks] of found) {
+        if (!blocks.length)
+            continue;
+        const runs = [];
+        for (const block of blocks) {
+            const last = runs[runs.length - 1];
+            if (last && last[0] + last[1] === block)
+                last[1]++;
+            else
+                runs.push([block, 1]);
+        }
+        const dev = device(space.fs);
+        await applianceTools(appliance, runs.map(([start, count], i) => [
+            `zero${i}`,
+            `dd if=/dev/zero of=${dev} bs=${space.blockSize} seek=${start} count=${count} conv=notrunc,fsync`,
+        ]));
+        ctx.reporter.info(`${space.fs.device} (${space.fs.type}): ${blocks.length} free blocks still held data after the discard: written with zeros`);
+        space.fs.action = `${space.fs.action}; ${blocks.length} free blocks the discard left written with zeros`;
+    }
+}
 /**
  * Count, on the finished raw disk, the free blocks of each file system that
  * are not zero; note it in each one's action; fail the scrub naming every
  * file system with any.
  */
 async function checkFreeSpace(ctx, raw, spaces) {
-    const data = await dataRanges(ctx, raw);
     const failed = [];
-    for (const space of spaces) {
-        const found = new Set();
-        await nonZeroBlocks(ctx, raw, space, data, found);
+    for (const [space, found] of await findNonZero(ctx, raw, spaces)) {
         const free = space.extents.reduce((sum, e) => sum + e.length, 0);
         const what = space.fs.type === 'swap' ? 'non-zero blocks in the swap area' : 'non-zero free blocks';
-        space.fs.action = `${space.fs.action}; verified: ${found.size} ${what}`;
-        ctx.reporter.info(`${space.fs.device} (${space.fs.type}): ${found.size} ${what} (of ${Math.round(free / space.blockSize)} of ${space.blockSize} bytes)`);
-        if (found.size) {
+        space.fs.action = `${space.fs.action}; verified: ${found.length} ${what}`;
+        ctx.reporter.info(`${space.fs.device} (${space.fs.type}): ${found.length} ${what} (of ${Math.round(free / space.blockSize)} of ${space.blockSize} bytes)`);
+        if (found.length) {
             // Where, not what: the bytes could be what the scrub removed.
-            const where = [...found]
-                .sort((a, b) => a - b)
-                .slice(0, 5)
-                .map((block) => block * space.blockSize);
-            failed.push(`${space.fs.device} (${space.fs.type}): ${found.size} ${what} (the first at byte offsets ${where.join(', ')} of the device)`);
+            const where = found.slice(0, 5).map((block) => block * space.blockSize);
+            failed.push(`${space.fs.device} (${space.fs.type}): ${found.length} ${what} (the first at byte offsets ${where.join(', ')} of the device)`);
         }
     }
     if (failed.length)
@@ -49723,6 +49827,7 @@ async function zeroFreeSpace(ctx, appliance, layout, drive) {
 
 
 
+
 /** What the original removes after an install, relative to the root of the installed system. */
 const INSTALLER_LOG_PATTERNS = [
     'root/anaconda-ks.cfg',
@@ -49806,31 +49911,43 @@ async function scrubImage(ctx, diskPath, accelerator = 'tcg') {
     const scratchEntry = cleanup.register({ kind: 'path', path: scratch });
     const overlay = (await punchesHoles(ctx, (0,external_node_path_.dirname)(diskPath))) ? undefined : await makeOverlay(ctx, diskPath);
     const drive = overlay ? { format: 'qcow2', path: overlay.path } : { format: 'raw', path: diskPath };
-    const appliance = await Appliance.launch(ctx, drive.path, accelerator, drive.format);
-    const layout = await readLayout(appliance);
+    const started = {};
+    const clock = new PhaseClock(() => started.appliance?.roundTrips ?? 0);
+    const inside = await clock.time('launch', () => Appliance.launch(ctx, drive.path, accelerator, drive.format));
+    started.appliance = inside;
+    const layout = await clock.time('layout', () => readLayout(inside));
     const mounts = new MountTable();
-    const tree = new GuestTree(await applianceTree(ctx, appliance, scratch, (path) => mounts.map(path)));
-    const installed = await mountInstalledSystem(ctx, appliance, layout, tree, mounts);
+    const tree = new GuestTree(await applianceTree(ctx, inside, scratch, mounts));
+    const installed = await clock.time('mounts', () => mountInstalledSystem(ctx, inside, layout, tree, mounts));
     let inventory = NO_INVENTORY;
     let removed = [];
     let generalized = [];
     if (installed) {
-        inventory = await inspectSystem(ctx, tree);
-        removed = await removeInstallerLogs(ctx, tree);
+        inventory = await clock.time('inventory', () => inspectSystem(ctx, tree));
+        removed = await clock.time('logs', () => removeInstallerLogs(ctx, tree));
         noteRemovals(layout, removed);
         // Before the free space is zeroed: what generalisation removes is zeroed with it.
-        generalized = await generalizeSystem(ctx, tree);
+        generalized = await clock.time('generalisation', () => generalizeSystem(ctx, tree));
     }
-    await appliance.must('umount-all');
-    const zeroing = await zeroFreeSpace(ctx, appliance, layout, drive);
+    const zeroing = await clock.time('zeroing', async () => {
+        await inside.must('umount-all');
+        return zeroFreeSpace(ctx, inside, layout, drive);
+    });
     // What the file systems call free, read in the same pass; checked on the raw disk once it is final.
-    const freeSpace = zeroing === 'none' ? [] : await readFreeSpace(appliance, layout);
-    await appliance.must('vg-activate-all', 'false');
-    await appliance.close();
-    if (overlay)
-        await commitOverlay(ctx, overlay);
+    const freeSpace = await clock.time('verification', async () => zeroing === 'none' ? [] : readFreeSpace(inside, layout));
+    // Free blocks the discard did not reach are written with zeros while the appliance is up (the raw file is
+    // read as it stands; an overlay is committed only later, so there the last check alone decides).
+    if (drive.format === 'raw')
+        await clock.time('zeroing', async () => zeroBlocks(ctx, inside, await findNonZero(ctx, diskPath, freeSpace)));
+    await clock.time('shutdown', async () => {
+        await inside.must('vg-activate-all', 'false');
+        await inside.close();
+        if (overlay)
+            await commitOverlay(ctx, overlay);
+    });
     await cleanup.release(scratchEntry);
-    await checkFreeSpace(ctx, diskPath, freeSpace);
+    await clock.time('verification', () => checkFreeSpace(ctx, diskPath, freeSpace));
+    ctx.reporter.info(`scrub: ${clock.describe()}`);
     for (const line of describeLayout(layout))
         ctx.reporter.info(`layout: ${line}`);
     const root = layout.filesystems.find((fs) => fs.mountPoint === '/');
@@ -49842,7 +49959,35 @@ async function scrubImage(ctx, diskPath, accelerator = 'tcg') {
         inventory,
         generalized,
         layout,
+        phases: clock.phases,
     };
+}
+/** The scrub's time and appliance round trips, phase by phase (a phase named twice adds up). */
+class PhaseClock {
+    roundTrips;
+    phases = [];
+    constructor(roundTrips) {
+        this.roundTrips = roundTrips;
+    }
+    async time(name, work) {
+        const started = external_node_perf_hooks_.performance.now();
+        const trips = this.roundTrips();
+        try {
+            return await work();
+        }
+        finally {
+            let phase = this.phases.find((p) => p.name === name);
+            if (!phase)
+                this.phases.push((phase = { name, seconds: 0, roundTrips: 0 }));
+            phase.seconds += (external_node_perf_hooks_.performance.now() - started) / 1000;
+            phase.roundTrips += this.roundTrips() - trips;
+        }
+    }
+    describe() {
+        const total = this.phases.reduce((sum, p) => sum + p.roundTrips, 0);
+        const parts = this.phases.map((p) => `${p.name} ${p.seconds.toFixed(1)} s (${p.roundTrips})`);
+        return `${parts.join(', ')}; ${total} appliance round trips`;
+    }
 }
 /** Each file system notes the installer logs removed from it (the longest mount point holding the path). */
 function noteRemovals(layout, removed) {

@@ -35,6 +35,37 @@ const LIST_CHUNK = 64;
  */
 type ToAppliance = (path: string) => string;
 
+/** What was read of the tree: lstat's answers by guest path, good while `generation` is the same. */
+class TreeCache {
+  private kinds = new Map<string, { kind: EntryKind; target: string }>();
+  private seen = -1;
+
+  constructor(private readonly generation: () => number) {}
+
+  private current(): Map<string, { kind: EntryKind; target: string }> {
+    if (this.seen !== this.generation()) {
+      this.kinds = new Map();
+      this.seen = this.generation();
+    }
+    return this.kinds;
+  }
+
+  get(path: string): { kind: EntryKind; target: string } | undefined {
+    return this.current().get(path);
+  }
+
+  set(path: string, info: { kind: EntryKind; target: string }): void {
+    this.current().set(path, info);
+  }
+
+  /** A path removed: it and everything below it are gone. */
+  removed(path: string): void {
+    const kinds = this.current();
+    for (const key of [...kinds.keys()]) if (key === path || key.startsWith(`${path}/`)) kinds.delete(key);
+    kinds.set(path, { kind: 'missing', target: '' });
+  }
+}
+
 async function lstatIn(
   appliance: Appliance,
   guest: ToAppliance,
@@ -73,9 +104,11 @@ export async function applianceTree(
   ctx: BuildContext,
   appliance: Appliance,
   scratch: string,
-  guest: ToAppliance,
+  mounts: { map: ToAppliance; generation: number },
 ): Promise<TreeAccess> {
   const { host } = ctx;
+  const guest: ToAppliance = (path) => mounts.map(path);
+  const cache = new TreeCache(() => mounts.generation);
   let counter = 0;
   const hostFile = (): string => join(scratch, `out-${++counter}`);
   const takeFile = async (path: string): Promise<Buffer> => {
@@ -84,7 +117,13 @@ export async function applianceTree(
     return content;
   };
   return {
-    lstat: (path) => lstatIn(appliance, guest, path),
+    async lstat(path) {
+      const known = cache.get(path);
+      if (known && !(known.kind === 'link' && !known.target)) return known;
+      const info = await lstatIn(appliance, guest, path);
+      cache.set(path, info);
+      return info;
+    },
     async list(dir) {
       const out = hostFile();
       if ((await appliance.probePath('ls0', guest(dir), out)) === undefined) return [];
@@ -92,7 +131,11 @@ export async function applianceTree(
         .toString('utf8')
         .split('\0')
         .filter((name) => name !== '' && name !== '.' && name !== '..');
-      return kindsIn(appliance, guest, dir, names);
+      const entries = await kindsIn(appliance, guest, dir, names);
+      // A symlink's target is read when it is asked for.
+      for (const entry of entries)
+        cache.set(dir ? `${dir}/${entry.name}` : entry.name, { kind: entry.kind, target: '' });
+      return entries;
     },
     async read(path) {
       const out = hostFile();
@@ -104,6 +147,7 @@ export async function applianceTree(
     },
     async remove(path) {
       await appliance.must('rm-rf', guest(path));
+      cache.removed(path);
     },
     async empty(path) {
       await appliance.must('truncate', guest(path));

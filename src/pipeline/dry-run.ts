@@ -25,7 +25,7 @@ function applianceAnswer(spec: ImageSpec, argv: readonly string[]): Partial<RunR
     'list-partitions': '/dev/sda1',
     blkid: `TYPE: ext4\nPART_ENTRY_TYPE: 0x83\nPART_ENTRY_NUMBER: 1\nPART_ENTRY_SIZE: ${partitionSize / 512}\nPART_ENTRY_OFFSET: ${FIRST_BYTE / 512}`,
     // The check of free space: dumpe2fs, with nothing free listed (a plan has no blocks to read).
-    debug: 'Block size: 4096\nGroup 0:\n  Free blocks: ',
+    debug: '== dumpe2fs\nBlock size: 4096\nGroup 0:\n  Free blocks: ',
     lstatns: args[0] === '/etc' ? STAT_DIR : args[0] === '/etc/fstab' ? STAT_FILE : '',
   };
   return { stdout: `${answers[command.replace(/^-/, '')] ?? ''}\n` };

@@ -31,8 +31,14 @@ async function looksLikeRoot(tree: GuestTree, prefix: string): Promise<boolean> 
  * first holding a system's /etc. libguestfs's inspect-os finds the same, but
  * takes about 30 s under TCG where this takes one mount a file system.
  */
-async function findRoot(appliance: Appliance, layout: Layout, tree: GuestTree): Promise<Root | undefined> {
+async function findRoot(
+  appliance: Appliance,
+  layout: Layout,
+  tree: GuestTree,
+  table: MountTable,
+): Promise<Root | undefined> {
   for (const fs of layout.filesystems.filter((candidate) => ROOT_TYPES.has(candidate.type))) {
+    table.changed();
     if (!(await appliance.mountWhole(fs, 'ro')).ok) continue;
     let found: Root | undefined;
     if (await looksLikeRoot(tree, '')) found = { fs };
@@ -43,6 +49,7 @@ async function findRoot(appliance: Appliance, layout: Layout, tree: GuestTree): 
       }
     }
     await appliance.must('umount-all');
+    table.changed();
     if (found) return found;
   }
   return undefined;
@@ -58,6 +65,13 @@ async function findRoot(appliance: Appliance, layout: Layout, tree: GuestTree): 
 export class MountTable {
   /** Guest mount point (relative: '' for the root, 'var') → the appliance folder it is mounted at. */
   private mounts: Array<{ guest: string; at: string }> = [{ guest: '', at: '' }];
+  /** Changes whenever what a path shows may have changed (a mount): what was read of the tree is stale. */
+  generation = 0;
+
+  /** Say that something was mounted or unmounted. */
+  changed(): void {
+    this.generation++;
+  }
 
   /** The appliance path of a guest path (relative to the guest's root). */
   map(path: string): string {
@@ -74,6 +88,7 @@ export class MountTable {
 
   set(guest: string, at: string): void {
     this.mounts = [...this.mounts.filter((m) => m.guest !== guest), { guest, at }];
+    this.changed();
   }
 }
 
@@ -157,7 +172,7 @@ export async function mountInstalledSystem(
   tree: GuestTree,
   table: MountTable,
 ): Promise<boolean> {
-  const root = await findRoot(appliance, layout, tree);
+  const root = await findRoot(appliance, layout, tree, table);
   if (!root) {
     const candidates = layout.filesystems.filter((fs) => ROOT_TYPES.has(fs.type));
     if (candidates.length !== 1) {

@@ -1,4 +1,5 @@
 import { tmpdir } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { Appliance } from './appliance.js';
 import { applianceTree } from './appliance-tree.js';
@@ -9,7 +10,7 @@ import { generalizeSystem, type GeneralizeRow } from './generalize.js';
 import { inspectSystem, type Inventory } from './inventory.js';
 import { describeLayout, readLayout, type Layout } from './layout.js';
 import { MountTable, mountInstalledSystem } from './mount-installed.js';
-import { checkFreeSpace, readFreeSpace } from './zero-check.js';
+import { checkFreeSpace, findNonZero, readFreeSpace, zeroBlocks } from './zero-check.js';
 import { type ScrubDrive, type Zeroing, zeroFreeSpace } from './zero-free-space.js';
 
 /** What the original removes after an install, relative to the root of the installed system. */
@@ -49,6 +50,8 @@ export interface ScrubResult {
   generalized: GeneralizeRow[];
   /** Partitions, file systems (type, UUID, label, mount point) and what was done to each. */
   layout: Layout;
+  /** Where the scrub's time went, and its commands to the appliance. */
+  phases: ScrubPhase[];
 }
 
 async function allocatedBytes(ctx: BuildContext, path: string): Promise<number> {
@@ -129,30 +132,44 @@ export async function scrubImage(
   const scratchEntry = cleanup.register({ kind: 'path', path: scratch });
   const overlay = (await punchesHoles(ctx, dirname(diskPath))) ? undefined : await makeOverlay(ctx, diskPath);
   const drive: ScrubDrive = overlay ? { format: 'qcow2', path: overlay.path } : { format: 'raw', path: diskPath };
-  const appliance = await Appliance.launch(ctx, drive.path, accelerator, drive.format);
-  const layout = await readLayout(appliance);
+  const started: { appliance?: Appliance } = {};
+  const clock = new PhaseClock(() => started.appliance?.roundTrips ?? 0);
+  const inside = await clock.time('launch', () => Appliance.launch(ctx, drive.path, accelerator, drive.format));
+  started.appliance = inside;
+  const layout = await clock.time('layout', () => readLayout(inside));
   const mounts = new MountTable();
-  const tree = new GuestTree(await applianceTree(ctx, appliance, scratch, (path) => mounts.map(path)));
-  const installed = await mountInstalledSystem(ctx, appliance, layout, tree, mounts);
+  const tree = new GuestTree(await applianceTree(ctx, inside, scratch, mounts));
+  const installed = await clock.time('mounts', () => mountInstalledSystem(ctx, inside, layout, tree, mounts));
   let inventory = NO_INVENTORY;
   let removed: string[] = [];
   let generalized: GeneralizeRow[] = [];
   if (installed) {
-    inventory = await inspectSystem(ctx, tree);
-    removed = await removeInstallerLogs(ctx, tree);
+    inventory = await clock.time('inventory', () => inspectSystem(ctx, tree));
+    removed = await clock.time('logs', () => removeInstallerLogs(ctx, tree));
     noteRemovals(layout, removed);
     // Before the free space is zeroed: what generalisation removes is zeroed with it.
-    generalized = await generalizeSystem(ctx, tree);
+    generalized = await clock.time('generalisation', () => generalizeSystem(ctx, tree));
   }
-  await appliance.must('umount-all');
-  const zeroing = await zeroFreeSpace(ctx, appliance, layout, drive);
+  const zeroing = await clock.time('zeroing', async () => {
+    await inside.must('umount-all');
+    return zeroFreeSpace(ctx, inside, layout, drive);
+  });
   // What the file systems call free, read in the same pass; checked on the raw disk once it is final.
-  const freeSpace = zeroing === 'none' ? [] : await readFreeSpace(appliance, layout);
-  await appliance.must('vg-activate-all', 'false');
-  await appliance.close();
-  if (overlay) await commitOverlay(ctx, overlay);
+  const freeSpace = await clock.time('verification', async () =>
+    zeroing === 'none' ? [] : readFreeSpace(inside, layout),
+  );
+  // Free blocks the discard did not reach are written with zeros while the appliance is up (the raw file is
+  // read as it stands; an overlay is committed only later, so there the last check alone decides).
+  if (drive.format === 'raw')
+    await clock.time('zeroing', async () => zeroBlocks(ctx, inside, await findNonZero(ctx, diskPath, freeSpace)));
+  await clock.time('shutdown', async () => {
+    await inside.must('vg-activate-all', 'false');
+    await inside.close();
+    if (overlay) await commitOverlay(ctx, overlay);
+  });
   await cleanup.release(scratchEntry);
-  await checkFreeSpace(ctx, diskPath, freeSpace);
+  await clock.time('verification', () => checkFreeSpace(ctx, diskPath, freeSpace));
+  ctx.reporter.info(`scrub: ${clock.describe()}`);
   for (const line of describeLayout(layout)) ctx.reporter.info(`layout: ${line}`);
   const root = layout.filesystems.find((fs) => fs.mountPoint === '/');
   return {
@@ -163,7 +180,41 @@ export async function scrubImage(
     inventory,
     generalized,
     layout,
+    phases: clock.phases,
   };
+}
+
+/** One phase of the scrub: its seconds and the commands it sent to the appliance. */
+export interface ScrubPhase {
+  name: string;
+  seconds: number;
+  roundTrips: number;
+}
+
+/** The scrub's time and appliance round trips, phase by phase (a phase named twice adds up). */
+class PhaseClock {
+  readonly phases: ScrubPhase[] = [];
+
+  constructor(private readonly roundTrips: () => number) {}
+
+  async time<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    const trips = this.roundTrips();
+    try {
+      return await work();
+    } finally {
+      let phase = this.phases.find((p) => p.name === name);
+      if (!phase) this.phases.push((phase = { name, seconds: 0, roundTrips: 0 }));
+      phase.seconds += (performance.now() - started) / 1000;
+      phase.roundTrips += this.roundTrips() - trips;
+    }
+  }
+
+  describe(): string {
+    const total = this.phases.reduce((sum, p) => sum + p.roundTrips, 0);
+    const parts = this.phases.map((p) => `${p.name} ${p.seconds.toFixed(1)} s (${p.roundTrips})`);
+    return `${parts.join(', ')}; ${total} appliance round trips`;
+  }
 }
 
 /** Each file system notes the installer logs removed from it (the longest mount point holding the path). */

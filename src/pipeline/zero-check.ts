@@ -40,18 +40,28 @@ export interface FreeSpaceOnDisk {
 const PLAIN_DEVICE = /^\/dev\/[A-Za-z0-9+_.\-/]+$/;
 
 /**
- * Run a script in the appliance's own shell (not the guest's: libguestfs's
- * debug interface, for the file system tools it has no call for). The script
- * goes base64-encoded, so that no quoting of guestfish's or the shell's can
- * change it.
+ * Run tools in the appliance's own shell (not the guest's: libguestfs's debug
+ * interface, for the file system tools it has no call for), each command's
+ * output after a `== NAME` line. A command that fails stops the listing with
+ * its exit status and the end of its error output. The script goes
+ * base64-encoded, so that no quoting of guestfish's or the shell's can change it.
  */
-async function applianceScript(appliance: Appliance, script: string): Promise<string> {
+async function applianceTools(appliance: Appliance, commands: Array<[string, string]>): Promise<string> {
+  const script = [
+    'run() { name=$1; shift; echo "== $name"',
+    '  if ! sh -c "$*" >/tmp/ifx-tool.out 2>/tmp/ifx-tool.err; then',
+    '    echo "== failed: $name (exit $?): $(tail -c 600 /tmp/ifx-tool.err | tr "\n" " ")"; exit 0; fi',
+    '  cat /tmp/ifx-tool.out; }',
+    ...commands.map(([name, command]) => `run ${name} '${command.replace(/'/g, "'\\''")}'`),
+  ].join('\n');
   const encoded = Buffer.from(script, 'utf8').toString('base64');
   const reply = await appliance.call('debug', ['sh', `echo ${encoded} | base64 -d | sh`], {
     quiet: true,
     mayFail: true,
   });
   if (!reply.ok) throw new FreeSpaceError(`the appliance could not run its file system tools: ${reply.error}`);
+  const failed = /^== failed: (.*)$/m.exec(reply.stdout);
+  if (failed) throw new FreeSpaceError(failed[1].trim());
   return reply.stdout;
 }
 
@@ -62,11 +72,10 @@ const device = (fs: FilesystemInfo): string => {
 
 async function readFat(appliance: Appliance, fs: FilesystemInfo, size: number): Promise<FreeSpace> {
   const bytes = async (offset: number, length: number): Promise<Buffer> => {
-    const hex = await applianceScript(
-      appliance,
-      `dd if=${device(fs)} bs=512 skip=${offset / 512} count=${Math.ceil(length / 512)} 2>/dev/null | od -An -v -tx1`,
-    );
-    return Buffer.from(hex.replace(/\s+/g, ''), 'hex');
+    const hex = await applianceTools(appliance, [
+      ['fat', `dd if=${device(fs)} bs=512 skip=${offset / 512} count=${Math.ceil(length / 512)} | od -An -v -tx1`],
+    ]);
+    return Buffer.from(hex.replace(/^== .*$/m, '').replace(/\s+/g, ''), 'hex');
   };
   const geometry = fatGeometry(await bytes(0, 512));
   if (geometry.fatOffset % 512) throw new FreeSpaceError('the FAT does not start on a 512-byte boundary');
@@ -80,22 +89,22 @@ async function readOne(appliance: Appliance, fs: FilesystemInfo, size: number): 
     case 'ext2':
     case 'ext3':
     case 'ext4':
-      return ext4FreeSpace(await applianceScript(appliance, `dumpe2fs ${dev} 2>/dev/null`), size);
+      return ext4FreeSpace(await applianceTools(appliance, [['dumpe2fs', `dumpe2fs ${dev}`]]), size);
     case 'xfs':
       return xfsFreeSpace(
-        await applianceScript(appliance, `xfs_db -r -c 'sb 0' -c 'p agblocks blocksize' -c 'freesp -d' ${dev}`),
+        await applianceTools(appliance, [
+          ['xfs', `xfs_db -r -c 'sb 0' -c 'p agblocks blocksize' -c 'freesp -d' ${dev}`],
+        ]),
         size,
       );
     case 'btrfs': {
-      const keep = '-e == -e ITEM -e length -e stripe -e nodesize -e sectorsize -e num_devices';
-      const text = await applianceScript(
-        appliance,
-        [
-          `echo == super; btrfs inspect-internal dump-super ${dev}`,
-          `echo == chunk; btrfs inspect-internal dump-tree -t chunk ${dev} | grep ${keep}`,
-          `echo == extent; btrfs inspect-internal dump-tree -t extent ${dev} | grep ${keep}`,
-        ].join('; '),
-      );
+      // Only the lines read: a real system's extent tree printed whole is tens of MiB.
+      const keep = "| sed -n -e '/ITEM/p' -e '/length/p' -e '/stripe/p'";
+      const text = await applianceTools(appliance, [
+        ['super', `btrfs inspect-internal dump-super ${dev}`],
+        ['chunk', `btrfs inspect-internal dump-tree -t chunk ${dev} ${keep}`],
+        ['extent', `btrfs inspect-internal dump-tree -t extent ${dev} ${keep}`],
+      ]);
       return btrfsFreeSpace(text, size);
     }
     case 'vfat':
@@ -113,15 +122,14 @@ async function lvmSegments(appliance: Appliance, layout: Layout): Promise<Map<st
   const out = new Map<string, Segment[]>();
   const volumes = layout.filesystems.filter((fs) => !layout.partitions.some((p) => p.device === fs.device));
   if (!layout.partitions.length || !volumes.length) return out;
-  const text = await applianceScript(
-    appliance,
+  const text = await applianceTools(appliance, [
+    ['pvs', 'lvm pvs --noheadings --nosuffix --units b --separator "|" -o pv_name,pe_start'],
     [
-      'lvm pvs --noheadings --nosuffix --units b --separator "|" -o pv_name,pe_start',
-      'echo ==',
+      'lvs',
       'lvm lvs --noheadings --nosuffix --units b --separator "|" -o vg_name,lv_name,seg_start,seg_size,segtype,seg_pe_ranges,vg_extent_size',
-    ].join('; '),
-  );
-  const [pvText, lvText = ''] = text.split(/^==$/m);
+    ],
+  ]);
+  const [, pvText = '', lvText = ''] = text.split(/^== \S+$/m);
   const peStart = new Map<string, number>();
   for (const line of pvText
     .split('\n')
@@ -233,31 +241,77 @@ async function nonZeroBlocks(
   }
 }
 
+/** Each file system's free blocks that the raw file holds not all zero (numbered in its device's offsets). */
+export async function findNonZero(
+  ctx: BuildContext,
+  raw: string,
+  spaces: FreeSpaceOnDisk[],
+): Promise<Map<FreeSpaceOnDisk, number[]>> {
+  const data = await dataRanges(ctx, raw);
+  const out = new Map<FreeSpaceOnDisk, number[]>();
+  for (const space of spaces) {
+    const found = new Set<number>();
+    await nonZeroBlocks(ctx, raw, space, data, found);
+    out.set(
+      space,
+      [...found].sort((a, b) => a - b),
+    );
+  }
+  return out;
+}
+
+/**
+ * Write zeros over free blocks that discard did not reach (in the appliance,
+ * on the unmounted file system's device: blocks its own tools call free),
+ * runs of blocks one `dd` each.
+ */
+export async function zeroBlocks(
+  ctx: BuildContext,
+  appliance: Appliance,
+  found: Map<FreeSpaceOnDisk, number[]>,
+): Promise<void> {
+  for (const [space, blocks] of found) {
+    if (!blocks.length) continue;
+    const runs: Array<[number, number]> = [];
+    for (const block of blocks) {
+      const last = runs[runs.length - 1];
+      if (last && last[0] + last[1] === block) last[1]++;
+      else runs.push([block, 1]);
+    }
+    const dev = device(space.fs);
+    await applianceTools(
+      appliance,
+      runs.map(([start, count], i) => [
+        `zero${i}`,
+        `dd if=/dev/zero of=${dev} bs=${space.blockSize} seek=${start} count=${count} conv=notrunc,fsync`,
+      ]),
+    );
+    ctx.reporter.info(
+      `${space.fs.device} (${space.fs.type}): ${blocks.length} free blocks still held data after the discard: written with zeros`,
+    );
+    space.fs.action = `${space.fs.action}; ${blocks.length} free blocks the discard left written with zeros`;
+  }
+}
+
 /**
  * Count, on the finished raw disk, the free blocks of each file system that
  * are not zero; note it in each one's action; fail the scrub naming every
  * file system with any.
  */
 export async function checkFreeSpace(ctx: BuildContext, raw: string, spaces: FreeSpaceOnDisk[]): Promise<void> {
-  const data = await dataRanges(ctx, raw);
   const failed: string[] = [];
-  for (const space of spaces) {
-    const found = new Set<number>();
-    await nonZeroBlocks(ctx, raw, space, data, found);
+  for (const [space, found] of await findNonZero(ctx, raw, spaces)) {
     const free = space.extents.reduce((sum, e) => sum + e.length, 0);
     const what = space.fs.type === 'swap' ? 'non-zero blocks in the swap area' : 'non-zero free blocks';
-    space.fs.action = `${space.fs.action}; verified: ${found.size} ${what}`;
+    space.fs.action = `${space.fs.action}; verified: ${found.length} ${what}`;
     ctx.reporter.info(
-      `${space.fs.device} (${space.fs.type}): ${found.size} ${what} (of ${Math.round(free / space.blockSize)} of ${space.blockSize} bytes)`,
+      `${space.fs.device} (${space.fs.type}): ${found.length} ${what} (of ${Math.round(free / space.blockSize)} of ${space.blockSize} bytes)`,
     );
-    if (found.size) {
+    if (found.length) {
       // Where, not what: the bytes could be what the scrub removed.
-      const where = [...found]
-        .sort((a, b) => a - b)
-        .slice(0, 5)
-        .map((block) => block * space.blockSize);
+      const where = found.slice(0, 5).map((block) => block * space.blockSize);
       failed.push(
-        `${space.fs.device} (${space.fs.type}): ${found.size} ${what} (the first at byte offsets ${where.join(', ')} of the device)`,
+        `${space.fs.device} (${space.fs.type}): ${found.length} ${what} (the first at byte offsets ${where.join(', ')} of the device)`,
       );
     }
   }

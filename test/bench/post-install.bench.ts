@@ -632,6 +632,29 @@ function report(options: Options, runsA: SideA[], runsB: SideB[], checks: Check[
       'Results',
     )}`,
   );
+  // The scrub's phases, by its own clock, and its commands to the appliance (each a round trip).
+  const phaseNames = lastB.result.scrub?.phases.map((p) => p.name) ?? [];
+  const phaseOf = (r: SideB, name: string) => r.result.scrub?.phases.find((p) => p.name === name);
+  console.log(
+    `\n${table(
+      [
+        ['scrub phase (b)', 'best', 'median', 'round trips (run 1)'],
+        ...phaseNames.map((name) => [
+          name,
+          seconds(min(runsB.map((r) => (phaseOf(r, name)?.seconds ?? 0) * 1000))),
+          seconds(median(runsB.map((r) => (phaseOf(r, name)?.seconds ?? 0) * 1000))),
+          String(phaseOf(lastB, name)?.roundTrips ?? ''),
+        ]),
+        [
+          'total round trips',
+          '',
+          '',
+          String(lastB.result.scrub?.phases.reduce((sum, p) => sum + p.roundTrips, 0) ?? ''),
+        ],
+      ],
+      "The scrub's phases (b)",
+    )}`,
+  );
   const warnings = [...new Set(runsB.flatMap((r) => r.result.warnings))];
   if (warnings.length) console.log(`(b) warnings: ${warnings.join(' | ')}`);
 

@@ -30,9 +30,9 @@ export interface SideBResult {
   error?: string;
   steps: { scrub: number; convert: number; checksum: number };
   /**
-   * Milliseconds of the scrub's appliance commands, from when each was called to when the next one was:
-   * its start (`run`: the appliance VM boots, under TCG on a host without usable KVM) and the zeroing
-   * (`fstrim`, `zerofree`, `zero-free-space`), which run inside it, out of reach of GNU time.
+   * Milliseconds of two of the scrub's phases (its own clock, ScrubResult.phases): the appliance's start
+   * (a VM boots, under TCG on a host without usable KVM) and the zeroing, which runs inside it, out of
+   * reach of GNU time.
    */
   appliance: { launch: number; zeroing: number };
   /** This node process's peak RSS, KiB (process.resourceUsage().maxRSS). */
@@ -80,30 +80,11 @@ function specFor(input: SideBInput): ImageSpec {
   };
 }
 
-/** A quiet reporter that also notes when each command was called. */
-class TimedReporter extends QuietReporter {
-  readonly calls: Array<{ at: number; argv: readonly string[] }> = [];
-  override command(argv: readonly string[]): void {
-    super.command(argv);
-    this.calls.push({ at: performance.now(), argv });
-  }
-
-  /** Milliseconds of the guestfish remote commands `names`, each until the next call (or `end`). */
-  remoteTime(names: RegExp, end: number): number {
-    let total = 0;
-    this.calls.forEach((call, i) => {
-      const remote = call.argv[0] === 'guestfish' && call.argv[2] === '--';
-      if (remote && names.test(call.argv[3] ?? '')) total += (this.calls[i + 1]?.at ?? end) - call.at;
-    });
-    return total;
-  }
-}
-
 async function main(): Promise<number> {
   const input = JSON.parse(process.argv[2] ?? '') as SideBInput;
   const controller = new AbortController();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => controller.abort());
-  const reporter = new TimedReporter();
+  const reporter = new QuietReporter();
   const host = new SystemHost(reporter, controller.signal);
   const cleanup = new CleanupStack(host.uninterruptible());
   const ctx: BuildContext = { spec: specFor(input), host, reporter, cleanup, signal: controller.signal };
@@ -121,10 +102,8 @@ async function main(): Promise<number> {
     result.scrub = await scrubImage(ctx, input.raw);
     const scrubbed = performance.now();
     result.steps.scrub = scrubbed - t;
-    result.appliance = {
-      launch: reporter.remoteTime(/^run$/, scrubbed),
-      zeroing: reporter.remoteTime(/^-?(fstrim|zerofree|zero-free-space)$/, scrubbed),
-    };
+    const phase = (name: string): number => (result.scrub?.phases.find((p) => p.name === name)?.seconds ?? 0) * 1000;
+    result.appliance = { launch: phase('launch'), zeroing: phase('zeroing') };
     t = performance.now();
     await convertImage(ctx, input.raw, input.qcow2, 'qcow2');
     result.steps.convert = performance.now() - t;

@@ -822,7 +822,42 @@ describe('a whole build on the recording host', () => {
     assert.deepEqual(host.leftovers(), []);
   });
 
-  test('free space that does not read as zero after the scrub fails it, naming the file system and the count; nothing is published', async () => {
+  test('free blocks the discard left holding data are written with zeros in the appliance, then read again as zeros', async () => {
+    const root = guestTree('build-remedy-guest');
+    const reporter = new RecordingReporter();
+    const plan = scrubPlan(root);
+    const built: { host?: RecordingHost } = {};
+    // Blocks 150 and 300 of the stand-in's ext4 (partition at 1 MiB, 4 KiB blocks) hold a byte until zeros come.
+    plan.readRange = (_path, offset, length) => {
+      const bytes = Buffer.alloc(length);
+      // The second appliance script is the zeroing: from then on, the blocks read as zeros.
+      if ((built.host?.commands() ?? []).filter((command) => command.includes('-debug sh')).length > 1) return bytes;
+      for (const block of [150, 300]) {
+        const at = (1 << 20) + block * 4096 + 17 - offset;
+        if (at >= 0 && at < length) bytes[at] = 0x2a;
+      }
+      return bytes;
+    };
+    const host = new RecordingHost(reporter, plan, 0);
+    built.host = host;
+    const result = await buildImage({ spec: buildSpec(), reporter, host, kvmUsable: false });
+    const scripts = host
+      .commands()
+      .filter((command) => command.includes('-debug sh'))
+      .map((command) => Buffer.from(/echo (\S+) \|/.exec(command)?.[1] ?? '', 'base64').toString('utf8'));
+    assert.equal(scripts.length, 2, 'one listing of the free space, one zeroing');
+    assert.match(scripts[1], /dd if=\/dev\/zero of=\/dev\/sda1 bs=4096 seek=150 count=1 conv=notrunc,fsync/);
+    assert.match(scripts[1], /dd if=\/dev\/zero of=\/dev\/sda1 bs=4096 seek=300 count=1 conv=notrunc,fsync/);
+    assert.match(
+      reporter.text(),
+      /\/dev\/sda1 \(ext4\): 2 free blocks still held data after the discard: written with zeros/,
+    );
+    assert.match(reporter.text(), /\/dev\/sda1 \(ext4\): 0 non-zero free blocks/);
+    assert.equal(result.imagePath, '/images/test-image-2026-01-01.qcow2');
+    assert.deepEqual(host.leftovers(), []);
+  });
+
+  test('free space that still does not read as zero after the scrub fails it, naming the file system and the count; nothing is published', async () => {
     const root = guestTree('build-leak-guest');
     const reporter = new RecordingReporter();
     const plan = scrubPlan(root);

@@ -84,25 +84,27 @@ function toolOutput(layout: FakeLayout, script: string): string {
   if (script.startsWith('xfs_db'))
     return 'agblocks = 1000\nblocksize = 4096\n    agno    agbno      len\n       0       10        5\n       1        3        2\n   from      to extents  blocks    pct\n';
   if (script.startsWith('lvm pvs')) {
-    // Each logical volume 64 MiB, one after the other on the first physical volume.
-    const volumes = Object.keys(layout.filesystems).filter((device) => device.split('/').length === 4);
-    const rows = volumes.map((device, i) => {
-      const [, , vg, lv] = device.split('/');
-      return `  ${vg}|${lv}|0|67108864|linear|${layout.pvs?.[0]}:${i * 16}-${i * 16 + 15}|4194304`;
-    });
-    return `  ${layout.pvs?.[0]}|1048576\n==\n${rows.join('\n')}\n`;
+    return `  ${layout.pvs?.[0]}|1048576\n`;
   }
-  if (script.includes('dump-super'))
+  if (script.startsWith('lvm lvs')) {
+    const volumes = Object.keys(layout.filesystems).filter((device) => device.split('/').length === 4);
+    return `${volumes
+      .map((device, i) => {
+        const [, , vg, lv] = device.split('/');
+        return `  ${vg}|${lv}|0|67108864|linear|${layout.pvs?.[0]}:${i * 16}-${i * 16 + 15}|4194304\n`;
+      })
+      .join('')}`;
+  }
+  if (script.includes('dump-super')) return 'sectorsize\t\t4096\nnodesize\t\t16384\nnum_devices\t\t1\n';
+  if (script.includes('dump-tree -t chunk'))
     return [
-      '== super',
-      'sectorsize\t\t4096',
-      'nodesize\t\t16384',
-      'num_devices\t\t1',
-      '== chunk',
       '\titem 1 key (FIRST_CHUNK_TREE CHUNK_ITEM 13631488) itemoff 16105 itemsize 80',
       '\t\tlength 8388608 owner 2 stripe_len 65536 type DATA|single',
       '\t\t\tstripe 0 devid 1 offset 13631488',
-      '== extent',
+      '',
+    ].join('\n');
+  if (script.includes('dump-tree -t extent'))
+    return [
       '\titem 0 key (13631488 BLOCK_GROUP_ITEM 8388608) itemoff 16259 itemsize 24',
       '\titem 1 key (13631488 EXTENT_ITEM 4096) itemoff 16259 itemsize 24',
       '',
@@ -248,7 +250,14 @@ function answer(
       return {};
     case 'debug': {
       const encoded = /^echo (\S+) \| base64 -d \| sh$/.exec(args[1] ?? '');
-      return encoded ? out(toolOutput(layout, Buffer.from(encoded[1], 'base64').toString('utf8'))) : {};
+      if (!encoded) return {};
+      // The script runs each tool as `run NAME 'COMMAND'`; each one's output follows a `== NAME` line.
+      const script = Buffer.from(encoded[1], 'base64').toString('utf8');
+      return out(
+        [...script.matchAll(/^run (\S+) '(.*)'$/gm)]
+          .map(([, name, command]) => `== ${name}\n${toolOutput(layout, command.replace(/'\\''/g, "'"))}`)
+          .join(''),
+      );
     }
     case 'truncate':
       truncateSync(at(args[0]), 0);

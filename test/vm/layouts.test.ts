@@ -89,15 +89,28 @@ async function buildLayout(layout: string, directives: Record<string, string> = 
   const dir = makeWorkDir(`layout-${layout}`);
   const { config, image } = writeFixtureConfig(dir, {
     directives: { layout, 'data-mb': 48, ...directives },
+    keys: { 'keep-raw': 'yes' },
   });
   const before = hostStorageState();
   const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
   const stem = builtStem(run.stderr, image);
   assert.equal(run.code, 0, run.stderr);
   const qcow2 = join(dir, `${stem}.qcow2`);
+  const raw = join(dir, `${stem}.raw`);
   const found = scrubbedLayout(run.stderr);
-  // No deleted garbage of any file system (nor of the swap area) is left in the image.
-  assert.equal(diskContains(qcow2, 'fixture-garbage:'), false, 'garbage survived into the qcow2');
+  for (const disk of [raw, qcow2]) {
+    // The kept small files are there (the search can find what is on the disk) ...
+    assert.equal(diskContains(disk, 'fixture-kept:small:'), true, `no kept file's text in ${disk}`);
+    // ... and nothing deleted by the installer (large or small, on any file system or in the swap area),
+    // removed by the scrub or generalised is left in the image's bytes.
+    assert.equal(diskContains(disk, 'fixture-garbage:'), false, `garbage survived into ${disk}`);
+    assert.equal(diskContains(disk, 'fixture-secret:'), false, `a removed file's text survived into ${disk}`);
+  }
+  // The scrub's own check found every free block of every file system zero.
+  for (const fs of found) {
+    const what = fs.type === 'swap' ? 'non-zero blocks in the swap area' : 'non-zero free blocks';
+    assert.match(run.stderr, new RegExp(`${fs.device} \\(${fs.type}\\): 0 ${what} \\(of \\d+ of \\d+ bytes\\)`));
+  }
   assert.deepEqual(leftovers(dir, stem), []);
   assert.equal(hostStorageState(), before, "the host's volume groups and device-mapper tables changed");
   return { run, dir, qcow2, found };
@@ -197,6 +210,38 @@ describe("today's layouts, scrubbed in the appliance", () => {
       ['exists', '/var/log/installer'],
     ]);
     assert.equal(out, `${found[0].uuid}\nfalse\n`, run.stderr);
+  });
+
+  test('small free extents: a FAT ESP with 512-byte clusters, a 1 KiB-block ext4 root and XFS /var, small files deleted on each', async () => {
+    const { run, qcow2, found } = await buildLayout('small-blocks');
+    assert.deepEqual(
+      found.map((fs) => [fs.type, fs.mountPoint]),
+      [
+        ['vfat', '/boot/efi'],
+        ['ext4', '/'],
+        ['xfs', '/var'],
+      ],
+    );
+    assert.match(run.stderr, /\/dev\/sda1 \(vfat\): 0 non-zero free blocks \(of \d+ of 512 bytes\)/);
+    assert.match(run.stderr, /\/dev\/sda2 \(ext4\): 0 non-zero free blocks \(of \d+ of 1024 bytes\)/);
+    checkImage(qcow2, found, [
+      ['/dev/sda2', '/'],
+      ['/dev/sda3', '/var'],
+    ]);
+  });
+
+  test("Btrfs whose /var subvolume's mount point is missing from the root: its logs are removed all the same", async () => {
+    const { run, qcow2, found } = await buildLayout('btrfs-var');
+    assert.match(run.stderr, /\/var is not a folder of the installed system's root/);
+    assert.match(run.stderr, /Removing \/var\/log\/installer/);
+    const out = readImage(qcow2, [
+      ['vfs-uuid', '/dev/sda1'],
+      ['mount-options', 'ro,subvol=@var', '/dev/sda1', '/'],
+      ['exists', '/log/installer'],
+      ['exists', '/log/YaST2/y2log'],
+      ['exists', '/adm/autoinstall'],
+    ]);
+    assert.equal(out, `${found[0].uuid}\nfalse\nfalse\nfalse\n`, run.stderr);
   });
 
   test('LVM: /boot outside, root (ext4), /var (XFS) and swap on logical volumes; a host volume group of the same name untouched', async () => {
