@@ -11,14 +11,16 @@ function kindOfMode(mode: number): EntryKind {
   return KINDS[mode & S_IFMT] ?? 'other';
 }
 
-/** The st_mode (and st_ino, -1 for a missing entry) of each struct lstatns/lstatnslist printed, in order. */
-function parseStats(text: string): Array<{ mode: number; ino: number }> {
-  const stats: Array<{ mode: number; ino: number }> = [];
+/** The st_mode, st_size (and st_ino, -1 for a missing entry) of each struct lstatns/lstatnslist printed, in order. */
+function parseStats(text: string): Array<{ mode: number; ino: number; size: number }> {
+  const stats: Array<{ mode: number; ino: number; size: number }> = [];
   for (const line of text.split('\n')) {
     const ino = /^\s*st_ino: (-?\d+)$/.exec(line);
-    if (ino) stats.push({ mode: 0, ino: Number(ino[1]) });
+    if (ino) stats.push({ mode: 0, ino: Number(ino[1]), size: 0 });
     const mode = /^\s*st_mode: (\d+)$/.exec(line);
     if (mode && stats.length) stats[stats.length - 1].mode = Number(mode[1]);
+    const size = /^\s*st_size: (\d+)$/.exec(line);
+    if (size && stats.length) stats[stats.length - 1].size = Number(size[1]);
   }
   return stats;
 }
@@ -34,15 +36,16 @@ const LIST_CHUNK = 64;
  * inside the appliance, so nothing the guest holds can reach a host file.
  */
 type ToAppliance = (path: string) => string;
+type LstatInfo = { kind: EntryKind; target: string; size: number };
 
 /** What was read of the tree: lstat's answers by guest path, good while `generation` is the same. */
 class TreeCache {
-  private kinds = new Map<string, { kind: EntryKind; target: string }>();
+  private kinds = new Map<string, LstatInfo>();
   private seen = -1;
 
   constructor(private readonly generation: () => number) {}
 
-  private current(): Map<string, { kind: EntryKind; target: string }> {
+  private current(): Map<string, LstatInfo> {
     if (this.seen !== this.generation()) {
       this.kinds = new Map();
       this.seen = this.generation();
@@ -50,11 +53,11 @@ class TreeCache {
     return this.kinds;
   }
 
-  get(path: string): { kind: EntryKind; target: string } | undefined {
+  get(path: string): LstatInfo | undefined {
     return this.current().get(path);
   }
 
-  set(path: string, info: { kind: EntryKind; target: string }): void {
+  set(path: string, info: LstatInfo): void {
     this.current().set(path, info);
   }
 
@@ -62,19 +65,16 @@ class TreeCache {
   removed(path: string): void {
     const kinds = this.current();
     for (const key of [...kinds.keys()]) if (key === path || key.startsWith(`${path}/`)) kinds.delete(key);
-    kinds.set(path, { kind: 'missing', target: '' });
+    kinds.set(path, { kind: 'missing', target: '', size: 0 });
   }
 }
 
-async function lstatIn(
-  appliance: Appliance,
-  guest: ToAppliance,
-  path: string,
-): Promise<{ kind: EntryKind; target: string }> {
+async function lstatIn(appliance: Appliance, guest: ToAppliance, path: string): Promise<LstatInfo> {
   const stats = parseStats((await appliance.probePath('lstatns', guest(path))) ?? '');
-  if (!stats.length || stats[0].ino < 0) return { kind: 'missing', target: '' };
+  if (!stats.length || stats[0].ino < 0) return { kind: 'missing', target: '', size: 0 };
   const kind = kindOfMode(stats[0].mode);
-  return { kind, target: kind === 'link' ? ((await appliance.probePath('readlink', guest(path))) ?? '').trim() : '' };
+  const target = kind === 'link' ? ((await appliance.probePath('readlink', guest(path))) ?? '').trim() : '';
+  return { kind, target, size: stats[0].size };
 }
 
 /** The lstat kinds of a folder's entries: lstatnslist in chunks for plain names, one lstatns for any other. */
@@ -86,12 +86,12 @@ async function kindsIn(appliance: Appliance, guest: ToAppliance, dir: string, na
     const stats = parseStats((await appliance.probePath('lstatnslist', guest(dir), chunk.join(' '))) ?? '');
     chunk.forEach((name, j) => {
       const stat = stats[j];
-      if (stat && stat.ino >= 0) entries.push({ name, kind: kindOfMode(stat.mode) });
+      if (stat && stat.ino >= 0) entries.push({ name, kind: kindOfMode(stat.mode), size: stat.size });
     });
   }
   for (const name of names.filter((name) => !PLAIN_NAME.test(name))) {
-    const { kind } = await lstatIn(appliance, guest, dir ? `${dir}/${name}` : name);
-    if (kind !== 'missing') entries.push({ name, kind });
+    const { kind, size } = await lstatIn(appliance, guest, dir ? `${dir}/${name}` : name);
+    if (kind !== 'missing') entries.push({ name, kind, size });
   }
   return entries;
 }
@@ -134,7 +134,7 @@ export async function applianceTree(
       const entries = await kindsIn(appliance, guest, dir, names);
       // A symlink's target is read when it is asked for.
       for (const entry of entries)
-        cache.set(dir ? `${dir}/${entry.name}` : entry.name, { kind: entry.kind, target: '' });
+        cache.set(dir ? `${dir}/${entry.name}` : entry.name, { kind: entry.kind, target: '', size: entry.size ?? 0 });
       return entries;
     },
     async read(path) {

@@ -15,6 +15,20 @@ export type EntryKind = 'file' | 'dir' | 'link' | 'other' | 'missing';
 export interface TreeEntry {
   name: string;
   kind: EntryKind;
+  /** Its size (lstat's st_size: a sparse file's apparent size), where known. */
+  size?: number;
+}
+
+/** A guest file larger than what the build reads of that kind: refused before a byte is copied. */
+export class GuestFileTooLarge extends Error {
+  constructor(
+    readonly path: string,
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super(`/${path} is ${size} bytes, more than the ${limit} bytes read of such a file`);
+    this.name = 'GuestFileTooLarge';
+  }
 }
 
 /**
@@ -22,7 +36,8 @@ export interface TreeEntry {
  * root) that GuestTree resolved: no symlink on the way, none followed.
  */
 export interface TreeAccess {
-  lstat(path: string): Promise<{ kind: EntryKind; target: string }>;
+  /** lstat: what the path is, a symlink's target, a file's size (st_size). */
+  lstat(path: string): Promise<{ kind: EntryKind; target: string; size: number }>;
   list(dir: string): Promise<TreeEntry[]>;
   /** The content of a regular file; undefined when it is not one. */
   read(path: string): Promise<string | undefined>;
@@ -109,20 +124,27 @@ export class GuestTree {
     return this.reader.list(guestDir);
   }
 
-  kind(guestPath: string): Promise<{ kind: EntryKind; target: string }> {
+  kind(guestPath: string): Promise<{ kind: EntryKind; target: string; size: number }> {
     return this.reader.lstat(guestPath);
   }
 
-  /** A resolved regular file's content, or undefined when it is no regular file. */
-  async read(guestPath: string): Promise<string | undefined> {
-    if ((await this.kind(guestPath)).kind !== 'file') return undefined;
+  /**
+   * A resolved regular file's content, or undefined when it is no regular
+   * file; GuestFileTooLarge when it is larger than `maxBytes` (asked before
+   * it is read: a sparse file far larger than the disk is never copied).
+   */
+  async read(guestPath: string, maxBytes: number): Promise<string | undefined> {
+    const info = await this.kind(guestPath);
+    if (info.kind !== 'file') return undefined;
+    if (info.size > maxBytes) throw new GuestFileTooLarge(guestPath, info.size, maxBytes);
     return this.reader.read(guestPath);
   }
 
-  /** Copy a resolved regular file out to a host path of the build's own. */
-  async copyOut(guestPath: string, to: string): Promise<void> {
-    if ((await this.kind(guestPath)).kind !== 'file')
-      throw new Error(`refusing to copy /${guestPath}: not a regular file`);
+  /** Copy a resolved regular file out to a host path of the build's own; at most `maxBytes` (GuestFileTooLarge). */
+  async copyOut(guestPath: string, to: string, maxBytes: number): Promise<void> {
+    const info = await this.kind(guestPath);
+    if (info.kind !== 'file') throw new Error(`refusing to copy /${guestPath}: not a regular file`);
+    if (info.size > maxBytes) throw new GuestFileTooLarge(guestPath, info.size, maxBytes);
     await this.reader.copyOut(guestPath, to);
   }
 

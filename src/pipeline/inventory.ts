@@ -2,7 +2,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findProgram } from '../host/programs.js';
 import type { BuildContext } from './context.js';
-import type { GuestTree } from './guest-tree.js';
+import { GuestFileTooLarge, type GuestTree } from './guest-tree.js';
 
 /** One installed package, as its package database lists it. */
 export interface InstalledPackage {
@@ -83,7 +83,7 @@ export function parseDpkgStatus(text: string, journal: string[] = []): Installed
 }
 
 /** The records of dpkg's journal, oldest first (its files are numbered; any other name is dpkg's scratch). */
-async function dpkgJournal(ctx: BuildContext, tree: GuestTree): Promise<string[]> {
+async function dpkgJournal(ctx: BuildContext, tree: GuestTree, budget: Budget): Promise<string[]> {
   const folder = await tree.resolveFolder('var/lib/dpkg/updates');
   if ('missing' in folder) return [];
   const names = (await tree.list(folder.path))
@@ -91,7 +91,7 @@ async function dpkgJournal(ctx: BuildContext, tree: GuestTree): Promise<string[]
     .map((entry) => entry.name)
     .sort((a, b) => Number(a) - Number(b));
   const records: string[] = [];
-  for (const name of names) records.push((await readGuestFile(ctx, tree, `${folder.path}/${name}`)) ?? '');
+  for (const name of names) records.push((await readGuestFile(ctx, tree, `${folder.path}/${name}`, budget)) ?? '');
   if (records.length) ctx.reporter.info(`dpkg's journal holds ${records.length} record(s) not yet in its status file`);
   return records;
 }
@@ -121,14 +121,18 @@ export function parseRpmQuery(text: string): InstalledPackage[] {
 
 /** Read the installed system: os-release, kernels, and its packages from dpkg's status or rpm's database. */
 export async function inspectSystem(ctx: BuildContext, tree: GuestTree): Promise<Inventory> {
+  const small = (): Budget => ({ left: READ_LIMITS.osRelease });
   const osRelease = parseOsRelease(
-    (await readGuestFile(ctx, tree, 'etc/os-release')) ?? (await readGuestFile(ctx, tree, 'usr/lib/os-release')) ?? '',
+    (await readGuestFile(ctx, tree, 'etc/os-release', small())) ??
+      (await readGuestFile(ctx, tree, 'usr/lib/os-release', small())) ??
+      '',
   );
   const kernels = await installedKernels(tree);
-  const status = await readGuestFile(ctx, tree, 'var/lib/dpkg/status');
+  const database: Budget = { left: READ_LIMITS.packageDatabase };
+  const status = await readGuestFile(ctx, tree, 'var/lib/dpkg/status', database);
   let inventory: Inventory = { osRelease, kernels, packageManager: 'none', packages: [] };
   if (status !== undefined) {
-    const packages = parseDpkgStatus(status, await dpkgJournal(ctx, tree));
+    const packages = parseDpkgStatus(status, await dpkgJournal(ctx, tree, database));
     inventory = { ...inventory, packageManager: 'dpkg', packages };
   } else {
     const packages = await rpmPackages(ctx, tree);
@@ -141,14 +145,45 @@ export async function inspectSystem(ctx: BuildContext, tree: GuestTree): Promise
   return inventory;
 }
 
-/** A guest file's text, every symlink resolved inside the guest; undefined (and why, when odd) otherwise. */
-async function readGuestFile(ctx: BuildContext, tree: GuestTree, path: string): Promise<string | undefined> {
+/**
+ * What the build reads of the guest's files, at most: os-release is a few
+ * hundred bytes; dpkg's status and journal, or rpm's database, are tens of
+ * MiB on a large system. A file (or a database) larger than that is skipped
+ * with a warning, asked before a byte is copied: the guest's sizes are its own
+ * (a sparse file of terabytes on a small disk).
+ */
+export const READ_LIMITS = { osRelease: 64 * 1024, packageDatabase: 512 * 1024 * 1024 };
+
+/** What is left of a budget shared by several files (a package database's). */
+interface Budget {
+  left: number;
+}
+
+/**
+ * A guest file's text, every symlink resolved inside the guest; undefined
+ * (and why, when odd) otherwise. A file larger than `limit` (or than what
+ * is left of `budget`) is not read: a warning says so.
+ */
+async function readGuestFile(
+  ctx: BuildContext,
+  tree: GuestTree,
+  path: string,
+  budget: Budget,
+): Promise<string | undefined> {
   const resolved = await tree.resolveFile(path);
   if ('missing' in resolved) {
     if (resolved.why) ctx.reporter.warning(`not reading /${path}: ${resolved.why}`);
     return undefined;
   }
-  return tree.read(resolved.path);
+  try {
+    const text = await tree.read(resolved.path, budget.left);
+    if (text !== undefined) budget.left -= Buffer.byteLength(text);
+    return text;
+  } catch (error) {
+    if (!(error instanceof GuestFileTooLarge)) throw error;
+    ctx.reporter.warning(`not reading ${error.message}: the manifest is made without it`);
+    return undefined;
+  }
 }
 
 async function installedKernels(tree: GuestTree): Promise<string[]> {
@@ -191,11 +226,22 @@ async function rpmPackages(ctx: BuildContext, tree: GuestTree): Promise<Installe
       );
       return [];
     }
+    const total = files.reduce((sum, file) => sum + (file.size ?? 0), 0);
+    if (total > READ_LIMITS.packageDatabase) {
+      ctx.reporter.warning(
+        `not copying the rpm database in /${folder}: its files are ${total} bytes, more than the ${READ_LIMITS.packageDatabase} bytes read of a package database; the manifest lists no packages`,
+      );
+      return [];
+    }
     const { host, cleanup } = ctx;
     const copy = await host.makeTempDir(join(tmpdir(), 'image-factory-rpmdb.'));
     const entry = cleanup.register({ kind: 'path', path: copy });
     for (const file of files) {
-      await tree.copyOut(resolved.path ? `${resolved.path}/${file.name}` : file.name, join(copy, file.name));
+      await tree.copyOut(
+        resolved.path ? `${resolved.path}/${file.name}` : file.name,
+        join(copy, file.name),
+        READ_LIMITS.packageDatabase,
+      );
     }
     const query = ['rpm', '--dbpath', copy, '--query', '--all', '--queryformat', RPM_QUERY_FORMAT];
     const result = await host.run(query, { captureStdout: true, quiet: true });

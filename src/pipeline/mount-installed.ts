@@ -112,7 +112,8 @@ async function mountAt(
 /** The root's /etc/fstab, resolved inside the guest (a symlink out of it reads as none). */
 async function readFstab(tree: GuestTree): Promise<string> {
   const resolved = await tree.resolveFile('etc/fstab');
-  return 'missing' in resolved ? '' : ((await tree.read(resolved.path)) ?? '');
+  // An fstab is a few KiB: one larger than 1 MiB is not read (GuestFileTooLarge fails the scrub).
+  return 'missing' in resolved ? '' : ((await tree.read(resolved.path, 1024 * 1024)) ?? '');
 }
 
 /** Mount what the root's /etc/fstab names on the disk, each at a folder of its own, mapped to where fstab says. */

@@ -5,12 +5,12 @@ import { Appliance } from './appliance.js';
 import { applianceTree } from './appliance-tree.js';
 import type { BuildContext } from './context.js';
 import type { Registration } from './resources.js';
-import { GuestTree, type EntryKind } from './guest-tree.js';
+import { GuestFileTooLarge, GuestTree, type EntryKind } from './guest-tree.js';
 import { generalizeSystem, type GeneralizeRow } from './generalize.js';
 import { inspectSystem, type Inventory } from './inventory.js';
 import { describeLayout, readLayout, type Layout } from './layout.js';
 import { MountTable, mountInstalledSystem } from './mount-installed.js';
-import { checkFreeSpace, findNonZero, readFreeSpace, zeroBlocks } from './zero-check.js';
+import { checkFreeSpace, findNonZero, type FreeSpaceOnDisk, readFreeSpace, zeroBlocks } from './zero-check.js';
 import { type ScrubDrive, type Zeroing, zeroFreeSpace } from './zero-free-space.js';
 
 /** What the original removes after an install, relative to the root of the installed system. */
@@ -150,38 +150,52 @@ export async function scrubImage(
     // Before the free space is zeroed: what generalisation removes is zeroed with it.
     generalized = await clock.time('generalisation', () => generalizeSystem(ctx, tree));
   }
-  const zeroing = await clock.time('zeroing', async () => {
-    await inside.must('umount-all');
-    return zeroFreeSpace(ctx, inside, layout, drive);
-  });
-  // What the file systems call free, read in the same pass; checked on the raw disk once it is final.
-  const freeSpace = await clock.time('verification', async () =>
-    zeroing === 'none' ? [] : readFreeSpace(inside, layout),
-  );
-  // Free blocks the discard did not reach are written with zeros while the appliance is up (the raw file is
-  // read as it stands; an overlay is committed only later, so there the last check alone decides).
-  if (drive.format === 'raw')
-    await clock.time('zeroing', async () => zeroBlocks(ctx, inside, await findNonZero(ctx, diskPath, freeSpace)));
-  await clock.time('shutdown', async () => {
-    await inside.must('vg-activate-all', 'false');
-    await inside.close();
-    if (overlay) await commitOverlay(ctx, overlay);
-  });
+  const zeroing = await zeroAndShutDown(ctx, clock, inside, layout, drive, overlay);
   await cleanup.release(scratchEntry);
-  await clock.time('verification', () => checkFreeSpace(ctx, diskPath, freeSpace));
+  await clock.time('verification', () => checkFreeSpace(ctx, diskPath, zeroing.freeSpace));
   ctx.reporter.info(`scrub: ${clock.describe()}`);
   for (const line of describeLayout(layout)) ctx.reporter.info(`layout: ${line}`);
   const root = layout.filesystems.find((fs) => fs.mountPoint === '/');
   return {
     filesystem: root?.type ?? layout.filesystems[0].type,
     removed,
-    zeroing,
+    zeroing: zeroing.how,
     allocatedBytes: await allocatedBytes(ctx, diskPath),
     inventory,
     generalized,
     layout,
     phases: clock.phases,
   };
+}
+
+/**
+ * Zero every file system's free space, list it in the same pass, write zeros
+ * over free blocks the discard left holding data, and stop the appliance
+ * (committing the overlay where there is one). The free space listed is
+ * checked on the raw disk once it is final.
+ */
+async function zeroAndShutDown(
+  ctx: BuildContext,
+  clock: PhaseClock,
+  inside: Appliance,
+  layout: Layout,
+  drive: ScrubDrive,
+  overlay: { path: string; entry: Registration } | undefined,
+): Promise<{ how: Zeroing; freeSpace: FreeSpaceOnDisk[] }> {
+  const how = await clock.time('zeroing', async () => {
+    await inside.must('umount-all');
+    return zeroFreeSpace(ctx, inside, layout, drive);
+  });
+  const freeSpace = await clock.time('verification', async () => (how === 'none' ? [] : readFreeSpace(inside, layout)));
+  // The raw file is read as it stands; an overlay is committed only later, so there the last check alone decides.
+  if (drive.format === 'raw')
+    await clock.time('zeroing', async () => zeroBlocks(ctx, inside, await findNonZero(ctx, drive.path, freeSpace)));
+  await clock.time('shutdown', async () => {
+    await inside.must('vg-activate-all', 'false');
+    await inside.close();
+    if (overlay) await commitOverlay(ctx, overlay);
+  });
+  return { how, freeSpace };
 }
 
 /** One phase of the scrub: its seconds and the commands it sent to the appliance. */
@@ -263,12 +277,22 @@ async function expand(ctx: BuildContext, tree: GuestTree, pattern: string): Prom
   return found.sort((a, b) => a.path.localeCompare(b.path));
 }
 
+/** The largest installer log printed (a real one is a few MiB). */
+const PRINTED_LOG_LIMIT = 32 * 1024 * 1024;
+
 /** Print the installer's logs that are regular files of the guest; anything else is named, not read. */
 async function printInstallerLogs(ctx: BuildContext, tree: GuestTree): Promise<void> {
   for (const pattern of PRINTED_LOG_PATTERNS) {
     for (const { path, kind, target } of await expand(ctx, tree, pattern)) {
       if (kind === 'dir') continue;
-      const content = kind === 'file' ? await tree.read(path) : undefined;
+      let content: string | undefined;
+      try {
+        content = kind === 'file' ? await tree.read(path, PRINTED_LOG_LIMIT) : undefined;
+      } catch (error) {
+        if (!(error instanceof GuestFileTooLarge)) throw error;
+        ctx.reporter.warning(`not printing ${error.message}`);
+        continue;
+      }
       if (content === undefined) {
         const what = kind === 'link' ? `a symlink to ${target}` : 'not a regular file';
         ctx.reporter.warning(`not printing /${path}: it is ${what} (only the guest's regular files are printed)`);

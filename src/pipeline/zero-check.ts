@@ -43,11 +43,15 @@ const PLAIN_DEVICE = /^\/dev\/[A-Za-z0-9+_.\-/]+$/;
  * Run tools in the appliance's own shell (not the guest's: libguestfs's debug
  * interface, for the file system tools it has no call for), each command's
  * output after a `== NAME` line. A command that fails stops the listing with
- * its exit status and the end of its error output. The script goes
+ * its exit status and the end of its error output (no command pipes into
+ * another: dash has no pipefail, and a failing first command would read as
+ * an empty listing). The script goes
  * base64-encoded, so that no quoting of guestfish's or the shell's can change it.
  */
 async function applianceTools(appliance: Appliance, commands: Array<[string, string]>): Promise<string> {
   const script = [
+    // Device nodes settle first (a partition's node is remade after an unmount or a probe).
+    'udevadm settle --timeout=60 >/dev/null 2>&1',
     'run() { name=$1; shift; echo "== $name"',
     '  if ! sh -c "$*" >/tmp/ifx-tool.out 2>/tmp/ifx-tool.err; then',
     '    echo "== failed: $name (exit $?): $(tail -c 600 /tmp/ifx-tool.err | tr "\n" " ")"; exit 0; fi',
@@ -65,17 +69,32 @@ async function applianceTools(appliance: Appliance, commands: Array<[string, str
   return reply.stdout;
 }
 
+/**
+ * The device's name in the appliance's own shell. libguestfs names the disk
+ * /dev/sda in its calls and translates; in the appliance the kernel may have
+ * named it /dev/sdb (the appliance's own disk races it), so the tools get the
+ * name udev gives it by the serial libguestfs set (`hd0`), which cannot be the
+ * appliance's disk. A logical volume's /dev/VG/LV is its own.
+ */
 const device = (fs: FilesystemInfo): string => {
   if (!PLAIN_DEVICE.test(fs.device)) throw new FreeSpaceError(`${fs.device} is not a device name the check can use`);
-  return fs.device;
+  const disk = /^\/dev\/sda(\d*)$/.exec(fs.device);
+  if (!disk) return fs.device;
+  return `/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_hd0${disk[1] ? `-part${disk[1]}` : ''}`;
 };
 
 async function readFat(appliance: Appliance, fs: FilesystemInfo, size: number): Promise<FreeSpace> {
   const bytes = async (offset: number, length: number): Promise<Buffer> => {
     const hex = await applianceTools(appliance, [
-      ['fat', `dd if=${device(fs)} bs=512 skip=${offset / 512} count=${Math.ceil(length / 512)} | od -An -v -tx1`],
+      [
+        'fat',
+        `dd if=${device(fs)} of=/tmp/ifx-fat.bin bs=512 skip=${offset / 512} count=${Math.ceil(length / 512)} && od -An -v -tx1 /tmp/ifx-fat.bin`,
+      ],
     ]);
-    return Buffer.from(hex.replace(/^== .*$/m, '').replace(/\s+/g, ''), 'hex');
+    const bytes = Buffer.from(hex.replace(/^== .*$/m, '').replace(/\s+/g, ''), 'hex');
+    if (bytes.length < length)
+      throw new FreeSpaceError(`read ${bytes.length} of the FAT's ${length} bytes at ${offset}`);
+    return bytes;
   };
   const geometry = fatGeometry(await bytes(0, 512));
   if (geometry.fatOffset % 512) throw new FreeSpaceError('the FAT does not start on a 512-byte boundary');
@@ -99,11 +118,11 @@ async function readOne(appliance: Appliance, fs: FilesystemInfo, size: number): 
       );
     case 'btrfs': {
       // Only the lines read: a real system's extent tree printed whole is tens of MiB.
-      const keep = "| sed -n -e '/ITEM/p' -e '/length/p' -e '/stripe/p'";
+      const keep = "sed -n -e '/ITEM/p' -e '/length/p' -e '/stripe/p' /tmp/ifx-tree";
       const text = await applianceTools(appliance, [
         ['super', `btrfs inspect-internal dump-super ${dev}`],
-        ['chunk', `btrfs inspect-internal dump-tree -t chunk ${dev} ${keep}`],
-        ['extent', `btrfs inspect-internal dump-tree -t extent ${dev} ${keep}`],
+        ['chunk', `btrfs inspect-internal dump-tree -t chunk ${dev} >/tmp/ifx-tree && ${keep}`],
+        ['extent', `btrfs inspect-internal dump-tree -t extent ${dev} >/tmp/ifx-tree && ${keep}`],
       ]);
       return btrfsFreeSpace(text, size);
     }
@@ -283,7 +302,7 @@ export async function zeroBlocks(
       appliance,
       runs.map(([start, count], i) => [
         `zero${i}`,
-        `dd if=/dev/zero of=${dev} bs=${space.blockSize} seek=${start} count=${count} conv=notrunc,fsync`,
+        `dd if=/dev/zero of=${dev} bs=${space.blockSize} seek=${start} count=${count} conv=notrunc,nocreat,fsync`,
       ]),
     );
     ctx.reporter.info(

@@ -48,7 +48,7 @@ export const ONE_EXT4: FakeLayout = {
 function stat(path: string): string {
   if (!existsSync(path) && !isLink(path)) return 'st_ino: -1\nst_mode: 0\n';
   const info = lstatSync(path);
-  return `st_ino: ${info.ino}\nst_mode: ${info.mode}\n`;
+  return `st_ino: ${info.ino}\nst_mode: ${info.mode}\nst_size: ${info.size}\n`;
 }
 
 function isLink(path: string): boolean {
@@ -109,7 +109,7 @@ function toolOutput(layout: FakeLayout, script: string): string {
       '\titem 1 key (13631488 EXTENT_ITEM 4096) itemoff 16259 itemsize 24',
       '',
     ].join('\n');
-  const dd = /^dd if=\S+ bs=512 skip=(\d+) count=(\d+)/.exec(script);
+  const dd = /^dd if=\S+ of=\S+ bs=512 skip=(\d+) count=(\d+)/.exec(script);
   if (dd) {
     const bytes = Buffer.alloc(Number(dd[2]) * 512);
     if (dd[1] === '0') {

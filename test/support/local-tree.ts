@@ -23,9 +23,9 @@ export function localTree(root: string, record: string[] = []): TreeAccess {
       try {
         const stats = await lstat(at(path));
         const kind = kindOf(stats);
-        return { kind, target: kind === 'link' ? await readlink(at(path)) : '' };
+        return { kind, target: kind === 'link' ? await readlink(at(path)) : '', size: stats.size };
       } catch {
-        return { kind: 'missing', target: '' };
+        return { kind: 'missing', target: '', size: 0 };
       }
     },
     async list(dir) {

@@ -94,4 +94,24 @@ describe('an installed system that is hostile to the host', () => {
     });
     assert.deepEqual(leftovers(dir, stem), []);
   });
+
+  test('a dpkg status far larger than the disk (a sparse file): refused by its size before a byte is copied', async () => {
+    const dir = makeWorkDir('untrusted-sparse');
+    dirs.push(dir);
+    const { config, image } = writeFixtureConfig(dir, {
+      directives: { 'data-mb': 0, 'sparse-status': '3G' },
+      keys: { format: 'raw' },
+    });
+    const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+    assert.equal(run.code, 0, run.stderr);
+    const stem = builtStem(run.stderr, image);
+    assert.match(
+      run.stderr,
+      /WARNING: not reading \/var\/lib\/dpkg\/status is 3221225472 bytes, more than the 536870912 bytes read of such a file: the manifest is made without it/,
+    );
+    assert.doesNotMatch(run.stderr, /RangeError/);
+    const manifest = JSON.parse(readFileSync(join(dir, `${stem}.manifest.json`), 'utf8')) as { packages: unknown[] };
+    assert.deepEqual(manifest.packages, []);
+    assert.deepEqual(leftovers(dir, stem), []);
+  });
 });
