@@ -151,7 +151,13 @@ async function signed(
   what: string,
 ): Promise<GoodSignature> {
   try {
-    return await verifySignature({ host: ctx.host, ...files, what, signal: ctx.signal });
+    const good = await verifySignature({ host: ctx.host, ...files, what, signal: ctx.signal });
+    for (const refused of good.refused) {
+      ctx.reporter.warning(
+        `${what}: ${refused} and does not count; the file is taken on its good signature by key ${good.fingerprints.join(', ')}`,
+      );
+    }
+    return good;
   } catch (error) {
     if (error instanceof SignatureError) throw new VerificationError(error.message);
     throw error;
