@@ -1,6 +1,6 @@
 import { HttpClient } from '@actions/http-client';
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { formatBytes, formatDuration } from '../config/units.js';
@@ -13,7 +13,8 @@ import { basicAuth } from './credentials.js';
  * the proxy that HTTPS_PROXY / HTTP_PROXY name unless NO_PROXY exempts the
  * host (the agent comes from @actions/http-client, as the runner's own tools
  * use it). Credentials in the URL travel as a Basic header, and not to
- * another origin after a redirect.
+ * another origin after a redirect. A failed attempt leaves no file at the
+ * destination, so the next one starts clean.
  */
 export async function downloadFile(
   uri: string,
@@ -69,8 +70,8 @@ export class HttpStatusError extends Error {
 
 /** The connection broke or stalled: worth another try. */
 export class TransferError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'TransferError';
   }
 }
@@ -131,7 +132,7 @@ function attempt(
     };
     const module = url.protocol === 'https:' ? https : http;
     const request = module.request(url, { method: 'GET', headers, agent: agentFor(url) });
-    // While the body is written, the file must be closed before anyone hears of the failure.
+    // While the body is written, the file must be closed (and removed) before anyone hears of the failure.
     let receiving = false;
     let failure: Error | undefined;
     const fail = (error: Error): void => {
@@ -149,7 +150,7 @@ function attempt(
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     arm();
-    request.on('error', (error) => finish(error));
+    request.on('error', fail);
     request.on('response', (response) => {
       const answer = bodylessAnswer(response);
       if (answer) {
@@ -185,28 +186,39 @@ async function receiveBody(
 ): Promise<Attempt> {
   const lengthHeader = response.headers['content-length'];
   const total = lengthHeader !== undefined && /^[0-9]+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
-  const { bytes, sha256 } = await receive(response, destination, total, onData, options);
-  if (total !== undefined && bytes !== total) {
-    throw new TransferError(`the connection closed after ${formatBytes(bytes)} of ${formatBytes(total)}`);
+  const file = await open(destination, 'wx', options.mode ?? 0o644);
+  try {
+    const { bytes, sha256 } = await receive(response, file, total, onData, options).finally(() => file.close());
+    if (total !== undefined && bytes !== total) {
+      throw new TransferError(`the connection closed after ${formatBytes(bytes)} of ${formatBytes(total)}`);
+    }
+    const etag = response.headers.etag;
+    const lastModified = response.headers['last-modified'];
+    return { status: 200, bytes, sha256, ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
+  } catch (error) {
+    // Part of a body is nobody's file: the next attempt creates the destination anew.
+    await rm(destination, { force: true });
+    throw error;
   }
-  const etag = response.headers.etag;
-  const lastModified = response.headers['last-modified'];
-  return { status: 200, bytes, sha256, ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
 }
 
-/** The body into a new file at `destination`, hashed on the way. */
+/** The body into `file`, hashed on the way. */
 async function receive(
   response: http.IncomingMessage,
-  destination: string,
+  file: FileHandle,
   total: number | undefined,
   onData: () => void,
   options: DownloadOptions,
 ): Promise<{ bytes: number; sha256: string }> {
-  const file = await open(destination, 'wx', options.mode ?? 0o644);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  options.onProgress?.(0, total);
+  const closedEarly = (cause?: unknown): TransferError =>
+    new TransferError(
+      `the connection closed after ${formatBytes(bytes)}${total === undefined ? '' : ` of ${formatBytes(total)}`}`,
+      { cause },
+    );
   try {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    options.onProgress?.(0, total);
     for await (const chunk of response as AsyncIterable<Buffer>) {
       onData();
       await file.write(chunk);
@@ -214,13 +226,11 @@ async function receive(
       bytes += chunk.length;
       options.onProgress?.(bytes, total);
     }
-    if (!response.complete) {
-      throw new TransferError(
-        `the connection closed after ${formatBytes(bytes)}${total === undefined ? '' : ` of ${formatBytes(total)}`}`,
-      );
-    }
-    return { bytes, sha256: hash.digest('hex') };
-  } finally {
-    await file.close();
+  } catch (error) {
+    // Node says "aborted" when the server hangs up mid-body.
+    if ((error as NodeJS.ErrnoException).code === 'ECONNRESET') throw closedEarly(error);
+    throw error;
   }
+  if (!response.complete) throw closedEarly();
+  return { bytes, sha256: hash.digest('hex') };
 }

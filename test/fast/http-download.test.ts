@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,6 +27,12 @@ const mirror: Server = createServer((req, res) => {
   if (req.url === '/moved') return void res.writeHead(302, { Location: '/vmlinuz' }).end();
   if (req.url === '/elsewhere')
     return void res.writeHead(307, { Location: `http://localhost:${port(mirror)}/vmlinuz` }).end();
+  if (req.url === '/cut-once') {
+    const first = seen.filter((request) => request.url === '/cut-once').length === 1;
+    res.writeHead(200, { 'Content-Length': body.length });
+    if (first) return void res.write(body.subarray(0, 1000), () => req.socket.destroy());
+    return void res.end(body);
+  }
   if (req.url === '/stall') {
     res.writeHead(200, { 'Content-Length': 100 });
     return void res.write('x');
@@ -162,5 +168,17 @@ describe('downloadFile', () => {
       /interrupted/,
     );
     assert.ok(Date.now() - started < 5000, 'the abort did not wait for the stall timeout');
+  });
+
+  test('a connection cut short leaves no file: the next try into the same path starts clean', async () => {
+    const path = file();
+    const cut = await downloadFile(`http://127.0.0.1:${port(mirror)}/cut-once`, path).catch((error: unknown) => error);
+    assert.ok(cut instanceof TransferError, String(cut));
+    assert.match(cut.message, /^the connection closed after \d+ B of 14\.6 KiB$/);
+    assert.equal(isTransientHttpFailure(cut), true);
+    await assert.rejects(access(path), { code: 'ENOENT' }, 'the partial body was removed');
+    const result = await downloadFile(`http://127.0.0.1:${port(mirror)}/cut-once`, path);
+    assert.equal(result.status === 200 && result.sha256, sha256(body));
+    assert.deepEqual(await readFile(path), body);
   });
 });
