@@ -4,12 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InstallerSource } from '../config/image-spec.js';
 import type { VerificationSpec } from '../config/verification-spec.js';
-import { formatDuration } from '../config/units.js';
 import { nameInList, parseChecksumList, parseReleaseFile, type ChecksumList } from '../net/checksum-list.js';
 import { gpgvArgv, SignatureError, verifySignature, type GoodSignature } from '../net/gpgv.js';
-import { redactSecrets, secretVariants } from '../net/credentials.js';
-import { downloadFile, isTransientHttpFailure } from '../net/http-download.js';
-import { RETRY_ATTEMPTS, withRetries } from '../net/retry.js';
+import { downloadMetadata, failureReason } from '../net/metadata-download.js';
 import type { BuildContext } from './context.js';
 
 /** The installer files a build fetches, by role. */
@@ -169,28 +166,22 @@ function note(record: ChainRecord, good: GoodSignature): void {
   record.signers.push(...good.signers);
 }
 
-/** One metadata file into `path`: copied, or downloaded through the build's one retry loop. */
+/** One metadata file into `path`: copied, or downloaded with the build's retries. */
 async function fetchMetadata(ctx: BuildContext, source: InstallerSource, path: string): Promise<string> {
   try {
     if (source.scheme === 'file') {
       await copyFile(source.location, path);
       return path;
     }
-    const download = ctx.download ?? downloadFile;
-    await withRetries(() => download(source.location, path, { signal: ctx.signal }), {
-      isTransient: isTransientHttpFailure,
-      describe: (error) => redactSecrets(String((error as Error).message ?? error), secretVariants(source.uri)),
-      signal: ctx.signal,
-      onRetry: (reason, attempt, delayMs) =>
-        ctx.reporter.warning(
-          `downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`,
-        ),
+    await downloadMetadata(source, path, {
+      warn: (message) => ctx.reporter.warning(message),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      ...(ctx.download ? { download: ctx.download } : {}),
     });
     return path;
   } catch (error) {
     if (ctx.signal?.aborted) throw error;
-    const reason = redactSecrets((error as Error).message ?? String(error), secretVariants(source.uri));
-    throw new VerificationError(`cannot fetch ${source.display}: ${reason}`);
+    throw new VerificationError(`cannot fetch ${source.display}: ${failureReason(error, source)}`);
   }
 }
 
