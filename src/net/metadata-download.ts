@@ -3,7 +3,12 @@ import { redactSecrets, secretVariants } from './credentials.js';
 import { downloadFile, isTransientHttpFailure } from './http-download.js';
 import { withRetries } from './retry.js';
 
+/** The longest one try at a metadata file may take: a few MB, even over a slow link, come in well under it. */
+export const METADATA_DEADLINE_MS = 5 * 60_000;
+
 export interface MetadataDownload {
+  /** The most the file may hold: a larger one is refused while it arrives. */
+  maxBytes: number;
   /** Where the warning before each retry goes. */
   warn: (message: string) => void;
   signal?: AbortSignal;
@@ -16,8 +21,8 @@ export interface MetadataDownload {
 /**
  * A small file the build reads, not an installer file (a checksum list, its
  * signature, a release file, a previous manifest), into `path` with the
- * build's retries. A failed try leaves no file behind, so the next starts
- * clean. Throws the last failure.
+ * build's retries: bounded in size and, each try, in time. A failed try
+ * leaves no file behind, so the next starts clean. Throws the last failure.
  */
 export async function downloadMetadata(
   source: InstallerSource,
@@ -26,6 +31,8 @@ export async function downloadMetadata(
 ): Promise<void> {
   const download = options.download ?? downloadFile;
   const settings = {
+    maxBytes: options.maxBytes,
+    deadlineMs: METADATA_DEADLINE_MS,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.mode !== undefined ? { mode: options.mode } : {}),
   };

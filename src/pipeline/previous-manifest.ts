@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InstallerSource } from '../config/image-spec.js';
 import { UsageError } from '../config/usage-error.js';
+import { TooLargeError } from '../net/http-download.js';
 import { downloadMetadata, failureReason } from '../net/metadata-download.js';
 import { parseManifest, type PreviousManifest } from './changes.js';
 import type { Downloader } from './context.js';
@@ -67,20 +68,20 @@ async function fetchManifest(
   try {
     const path = join(dir, 'manifest.json');
     await downloadMetadata(source, path, {
+      maxBytes: MAX_MANIFEST_BYTES,
       mode: 0o600,
       warn: (message) => options.reporter.warning(message),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.download ? { download: options.download } : {}),
     });
-    const content = await readFile(path);
-    if (content.length > MAX_MANIFEST_BYTES) {
+    return { text: await readFile(path, 'utf8') };
+  } catch (error) {
+    if (options.signal?.aborted) throw error;
+    if (error instanceof TooLargeError) {
       throw new UsageError(
-        `previous-manifest: ${source.display} is ${content.length} bytes, larger than any manifest; give a <image>-<date>.manifest.json of an earlier build.`,
+        `previous-manifest: ${source.display} is larger than any manifest (${error.message}); give a <image>-<date>.manifest.json of an earlier build.`,
       );
     }
-    return { text: content.toString('utf8') };
-  } catch (error) {
-    if (error instanceof UsageError || options.signal?.aborted) throw error;
     return { unavailable: failureReason(error, source) };
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -30,6 +30,9 @@ export interface ChainRecord {
   files: Partial<Record<VerifiedKey, { name: string; sha256: string }>>;
 }
 
+/** The largest checksum list, signature or release file taken: the distributions' are well under 1 MiB. */
+const MAX_METADATA_BYTES = 16 * 2 ** 20;
+
 /** A link of the chain that does not hold: the build stops at the fetch step. */
 export class VerificationError extends Error {
   constructor(message: string) {
@@ -166,7 +169,7 @@ function note(record: ChainRecord, good: GoodSignature): void {
   record.signers.push(...good.signers);
 }
 
-/** One metadata file into `path`: copied, or downloaded with the build's retries. */
+/** One metadata file into `path`: copied, or downloaded (bounded, with the build's retries). */
 async function fetchMetadata(ctx: BuildContext, source: InstallerSource, path: string): Promise<string> {
   try {
     if (source.scheme === 'file') {
@@ -174,6 +177,7 @@ async function fetchMetadata(ctx: BuildContext, source: InstallerSource, path: s
       return path;
     }
     await downloadMetadata(source, path, {
+      maxBytes: MAX_METADATA_BYTES,
       warn: (message) => ctx.reporter.warning(message),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
       ...(ctx.download ? { download: ctx.download } : {}),
