@@ -136,7 +136,10 @@ function judgeSignatures(stdout: string, call: GpgvCall): GoodSignature | { prob
     };
   }
   const good = signatures.filter((signature) => signature.verdict === 'GOODSIG' && signature.fingerprint);
-  const refused = signatures.filter((signature) => !good.includes(signature)).map(refusal);
+  // A NEWSIG without a verdict (gpgv stopped) is gpgv's failure, told by its exit code and last lines.
+  const refused = signatures
+    .filter((signature) => signature.verdict !== undefined && !good.includes(signature))
+    .map(refusal);
   if (good.length === 0 && noData) return { problem: `${call.what} holds no OpenPGP signature` };
   const missing = signatures.filter((signature) => signature.verdict === 'ERRSIG' && signature.errorCode === '9');
   if (good.length === 0 && missing.length > 0 && missing.length === signatures.length) {
