@@ -9,10 +9,12 @@ import type { Host } from '../host/host.js';
 
 /** What gpgv vouched for. */
 export interface GoodSignature {
-  /** Fingerprints of the signing (sub)keys' primary keys, as VALIDSIG names them. */
+  /** Fingerprints of the signing (sub)keys' primary keys, as VALIDSIG names them, of the good signatures only. */
   fingerprints: string[];
   /** The user IDs of the good signatures. */
   signers: string[];
+  /** The file's other signatures, which do not count, each saying why (`… is by an expired key (EXPKEYSIG)`). */
+  refused: string[];
 }
 
 /** A signature gpgv did not accept; `message` says which and why. */
@@ -59,56 +61,118 @@ export async function verifySignature(call: GpgvCall): Promise<GoodSignature> {
     ...(call.signal ? { signal: call.signal } : {}),
   });
   // The recording host runs nothing: a dry run names the command and trusts it.
-  if (!call.host.live) return { fingerprints: [], signers: [] };
-  const status = readStatus(result.stdout);
-  const problem = statusProblem(status, call);
-  if (problem !== undefined || result.exitCode !== 0 || status.fingerprints.length === 0) {
-    const detail = problem ?? `gpgv failed (exit ${result.exitCode}): ${result.lastLines.slice(-3).join(' / ')}`;
-    throw new SignatureError(detail);
+  if (!call.host.live) return { fingerprints: [], signers: [], refused: [] };
+  const verdict = judgeSignatures(result.stdout, call);
+  if ('problem' in verdict) throw new SignatureError(verdict.problem);
+  // gpgv fails when any signature is not good; a failure that no refused signature explains is its own.
+  if (verdict.fingerprints.length === 0 || (result.exitCode !== 0 && verdict.refused.length === 0)) {
+    throw new SignatureError(`gpgv failed (exit ${result.exitCode}): ${result.lastLines.slice(-3).join(' / ')}`);
   }
-  return { fingerprints: status.fingerprints, signers: status.signers };
+  return verdict;
 }
 
-interface Status {
-  fingerprints: string[];
-  signers: string[];
-  bad: string[];
-  missing: string[];
-  expiredOrRevoked: string[];
-  errors: string[];
+/** How gpgv ends each signature's check (doc/DETAILS): exactly one of these after its NEWSIG. */
+type Verdict = 'GOODSIG' | 'EXPSIG' | 'EXPKEYSIG' | 'REVKEYSIG' | 'BADSIG' | 'ERRSIG';
+const VERDICTS = new Set<string>(['GOODSIG', 'EXPSIG', 'EXPKEYSIG', 'REVKEYSIG', 'BADSIG', 'ERRSIG']);
+
+/** One signature as gpgv's status lines describe it. */
+interface SignatureStatus {
+  verdict?: Verdict;
+  /** The key ID (or fingerprint) the verdict line names. */
+  key: string;
+  /** The user ID, for the verdicts that carry one. */
+  uid: string;
+  /** The primary key's fingerprint, from VALIDSIG: gpgv checked the signature's mathematics. */
+  fingerprint?: string;
+  /** ERRSIG's return code: 9 is a key the keyring does not hold, 4 an algorithm gpgv does not know. */
+  errorCode?: string;
 }
 
-function readStatus(stdout: string): Status {
-  const status: Status = { fingerprints: [], signers: [], bad: [], missing: [], expiredOrRevoked: [], errors: [] };
+/**
+ * The signatures gpgv checked, each from its NEWSIG to the next. VALIDSIG
+ * comes with every signature whose mathematics hold, also beside EXPSIG,
+ * EXPKEYSIG and REVKEYSIG; only the verdict line says whether it counts.
+ */
+function readSignatures(stdout: string): { signatures: SignatureStatus[]; noData: boolean } {
+  const signatures: SignatureStatus[] = [];
+  let noData = false;
+  let current: SignatureStatus | undefined;
+  const start = (): SignatureStatus => {
+    current = { key: '', uid: '' };
+    signatures.push(current);
+    return current;
+  };
   for (const line of stdout.split('\n')) {
     const match = /^\[GNUPG:\] ([A-Z_]+) ?(.*)$/.exec(line.trim());
     if (!match) continue;
     const [, keyword, rest] = match;
-    const first = rest.split(' ')[0];
-    if (keyword === 'VALIDSIG') status.fingerprints.push(rest.split(' ').at(-1) ?? first);
-    else if (keyword === 'GOODSIG') status.signers.push(rest.slice(first.length + 1));
-    else if (keyword === 'BADSIG') status.bad.push(first);
-    else if (keyword === 'NO_PUBKEY') status.missing.push(first);
-    else if (keyword === 'EXPKEYSIG' || keyword === 'REVKEYSIG' || keyword === 'EXPSIG') {
-      status.expiredOrRevoked.push(`${first} (${keyword === 'REVKEYSIG' ? 'revoked key' : 'expired'})`);
-    } else if (keyword === 'ERRSIG' || keyword === 'NODATA') status.errors.push(keyword);
+    const fields = rest.split(' ');
+    if (keyword === 'NEWSIG') start();
+    else if (VERDICTS.has(keyword)) {
+      // A gpgv without NEWSIG lines: a second verdict starts a second signature.
+      const signature = current === undefined || current.verdict !== undefined ? start() : current;
+      signature.verdict = keyword as Verdict;
+      signature.key = fields[0];
+      if (keyword === 'ERRSIG') signature.errorCode = fields[5];
+      else signature.uid = rest.slice(fields[0].length + 1);
+    } else if (keyword === 'VALIDSIG' && current) current.fingerprint = fields.at(-1) ?? fields[0];
+    else if (keyword === 'NO_PUBKEY' && current) current.errorCode = '9';
+    else if (keyword === 'NODATA') noData = true;
   }
-  status.fingerprints = [...new Set(status.fingerprints)];
-  return status;
+  return { signatures, noData };
 }
 
-function statusProblem(status: Status, call: GpgvCall): string | undefined {
-  if (status.bad.length) {
-    return `the signature of ${call.what} by key ${status.bad.join(', ')} is BAD: the file was changed after it was signed`;
+/**
+ * As apt's gpgv method judges: a signature counts only when its verdict is
+ * GOODSIG (with VALIDSIG); one BADSIG refuses the file; EXPSIG, EXPKEYSIG,
+ * REVKEYSIG and ERRSIG do not count, whatever VALIDSIG says beside them.
+ */
+function judgeSignatures(stdout: string, call: GpgvCall): GoodSignature | { problem: string } {
+  const { signatures, noData } = readSignatures(stdout);
+  const bad = signatures.filter((signature) => signature.verdict === 'BADSIG').map((signature) => signature.key);
+  if (bad.length) {
+    return {
+      problem: `the signature of ${call.what} by key ${bad.join(', ')} is BAD: the file was changed after it was signed`,
+    };
   }
-  if (status.fingerprints.length > 0) return undefined;
-  if (status.missing.length) {
-    const keys = status.missing.join(', ');
-    return `${call.what} is signed by key ${keys}, which the keyring ${call.keyring} does not hold`;
+  const good = signatures.filter((signature) => signature.verdict === 'GOODSIG' && signature.fingerprint);
+  // A NEWSIG without a verdict (gpgv stopped) is gpgv's failure, told by its exit code and last lines.
+  const refused = signatures
+    .filter((signature) => signature.verdict !== undefined && !good.includes(signature))
+    .map(refusal);
+  if (good.length === 0 && noData) return { problem: `${call.what} holds no OpenPGP signature` };
+  const missing = signatures.filter((signature) => signature.verdict === 'ERRSIG' && signature.errorCode === '9');
+  if (good.length === 0 && missing.length > 0 && missing.length === signatures.length) {
+    const keys = missing.map((signature) => signature.key).join(', ');
+    return { problem: `${call.what} is signed by key ${keys}, which the keyring ${call.keyring} does not hold` };
   }
-  if (status.expiredOrRevoked.length) {
-    return `${call.what} is signed by key ${status.expiredOrRevoked.join(', ')}; no valid signature by a key of ${call.keyring}`;
+  if (good.length === 0 && refused.length > 0) {
+    return {
+      problem: `${call.what} has no valid signature by a key of ${call.keyring}: ${refused.join('; ')}; only a good signature (GOODSIG) by a key that has neither expired nor been revoked counts`,
+    };
   }
-  if (status.errors.includes('NODATA')) return `${call.what} holds no OpenPGP signature`;
-  return undefined;
+  return {
+    fingerprints: [...new Set(good.map((signature) => signature.fingerprint as string))],
+    signers: good.map((signature) => signature.uid),
+    refused,
+  };
+}
+
+/** Why one signature does not count, naming gpgv's verdict. */
+function refusal(signature: SignatureStatus): string {
+  const by = `the signature by key ${signature.key}${signature.uid ? ` (${signature.uid})` : ''}`;
+  switch (signature.verdict) {
+    case 'REVKEYSIG':
+      return `${by} is by a revoked key (REVKEYSIG)`;
+    case 'EXPKEYSIG':
+      return `${by} is by an expired key (EXPKEYSIG)`;
+    case 'EXPSIG':
+      return `${by} has expired (EXPSIG)`;
+    case 'ERRSIG':
+      return signature.errorCode === '9'
+        ? `${by} is by a key the keyring does not hold (NO_PUBKEY)`
+        : `${by} could not be checked (ERRSIG, code ${signature.errorCode ?? 'none'})`;
+    default:
+      return `${by} was not confirmed by gpgv (no VALIDSIG)`;
+  }
 }

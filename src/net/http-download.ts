@@ -1,6 +1,6 @@
 import { HttpClient } from '@actions/http-client';
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { formatBytes, formatDuration } from '../config/units.js';
@@ -9,11 +9,13 @@ import { basicAuth } from './credentials.js';
 /**
  * One HTTP(S) download into a file, one attempt (the caller retries): a
  * conditional GET that answers 304, abortable by a signal, failing when no
- * data arrives for `stallTimeoutMs`, reporting progress, and going through
- * the proxy that HTTPS_PROXY / HTTP_PROXY name unless NO_PROXY exempts the
- * host (the agent comes from @actions/http-client, as the runner's own tools
- * use it). Credentials in the URL travel as a Basic header, and not to
- * another origin after a redirect.
+ * data arrives for `stallTimeoutMs`, when the body is larger than `maxBytes`
+ * or the whole takes longer than `deadlineMs`, reporting progress, and going
+ * through the proxy that HTTPS_PROXY / HTTP_PROXY name unless NO_PROXY
+ * exempts the host (the agent comes from @actions/http-client, as the
+ * runner's own tools use it). Credentials in the URL travel as a Basic
+ * header, and not to another origin after a redirect. A failed attempt
+ * leaves no file at the destination, so the next one starts clean.
  */
 export async function downloadFile(
   uri: string,
@@ -23,10 +25,12 @@ export async function downloadFile(
   const { url, authorization } = basicAuth(uri);
   let current = new URL(url);
   const origin = current.origin;
+  const deadline =
+    options.deadlineMs === undefined ? undefined : { at: Date.now() + options.deadlineMs, ms: options.deadlineMs };
   for (let redirects = 0; ; redirects += 1) {
     const headers: Record<string, string> = { 'User-Agent': USER_AGENT, ...options.headers };
     if (authorization && current.origin === origin) headers.Authorization = authorization;
-    const outcome = await attempt(current, destination, headers, options);
+    const outcome = await attempt(current, destination, headers, options, deadline);
     if (!('location' in outcome)) return outcome;
     if (redirects >= MAX_REDIRECTS) throw new Error(`more than ${MAX_REDIRECTS} redirects`);
     current = new URL(outcome.location, current);
@@ -41,6 +45,13 @@ export interface DownloadOptions {
   signal?: AbortSignal;
   /** Fail with a TransferError when nothing arrives for this long (default 60 s). */
   stallTimeoutMs?: number;
+  /**
+   * Fail with a TooLargeError when the body is larger: at once when Content-Length
+   * says so, else as soon as more has arrived (default: no limit).
+   */
+  maxBytes?: number;
+  /** Fail with a DeadlineError when the whole download, redirects included, takes longer (default: none). */
+  deadlineMs?: number;
   /** Called when the body starts (bytes 0) and as it arrives; `total` from Content-Length. */
   onProgress?: (bytes: number, total: number | undefined) => void;
   /** Mode of the file created at `destination` (default 0644). */
@@ -69,9 +80,25 @@ export class HttpStatusError extends Error {
 
 /** The connection broke or stalled: worth another try. */
 export class TransferError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TransferError';
+  }
+}
+
+/** The body is larger than the caller accepts: another try would fetch the same. */
+export class TooLargeError extends Error {
   constructor(message: string) {
     super(message);
-    this.name = 'TransferError';
+    this.name = 'TooLargeError';
+  }
+}
+
+/** The download took longer than its deadline: the server sends too slowly to wait for. */
+export class DeadlineError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeadlineError';
   }
 }
 
@@ -91,7 +118,10 @@ const TRANSIENT_CODES = new Set([
   'EAI_AGAIN',
 ]);
 
-/** 5xx, 408, 429, a broken or refused connection, a stall: worth another try. Other 4xx and local errors: not. */
+/**
+ * 5xx, 408, 429, a broken or refused connection, a stall: worth another try.
+ * Other 4xx, a body over the limit, a missed deadline and local errors: not.
+ */
 export function isTransientHttpFailure(error: unknown): boolean {
   if (error instanceof HttpStatusError) return error.status >= 500 || error.status === 408 || error.status === 429;
   if (error instanceof TransferError) return true;
@@ -110,28 +140,69 @@ function agentFor(url: URL): http.Agent {
 
 type Attempt = DownloadResult | { location: string };
 
+/** What ends a download that goes on too long: no data for the stall timeout, or the deadline passed. */
+class Watchdog {
+  private stallTimer: NodeJS.Timeout | undefined;
+  private readonly deadlineTimer: NodeJS.Timeout | undefined;
+  private received = 0;
+
+  constructor(
+    private readonly fail: (error: Error) => void,
+    private readonly stallMs: number,
+    deadline: Deadline | undefined,
+  ) {
+    this.fed(0);
+    if (deadline === undefined) return;
+    const missed = (): Error =>
+      new DeadlineError(
+        `not finished after ${formatDuration(deadline.ms)}, the longest this download may take (${formatBytes(this.received)} had arrived)`,
+      );
+    this.deadlineTimer = setTimeout(() => fail(missed()), Math.max(deadline.at - Date.now(), 0));
+  }
+
+  /** Data arrived: `bytes` of the body so far. */
+  fed(bytes: number): void {
+    this.received = bytes;
+    clearTimeout(this.stallTimer);
+    this.stallTimer = setTimeout(
+      () => this.fail(new TransferError(`no data for ${formatDuration(this.stallMs)}`)),
+      this.stallMs,
+    );
+  }
+
+  stop(): void {
+    clearTimeout(this.stallTimer);
+    clearTimeout(this.deadlineTimer);
+  }
+}
+
+/** When the whole download must be done (a time from Date.now), and the `deadlineMs` it came from. */
+interface Deadline {
+  at: number;
+  ms: number;
+}
+
 function attempt(
   url: URL,
   destination: string,
   headers: Record<string, string>,
   options: DownloadOptions,
+  deadline: Deadline | undefined,
 ): Promise<Attempt> {
-  const stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
   const signal = options.signal;
   return new Promise<Attempt>((resolve, reject) => {
     let settled = false;
-    let stallTimer: NodeJS.Timeout | undefined;
     const finish = (error: unknown, value?: Attempt): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(stallTimer);
+      watchdog.stop();
       signal?.removeEventListener('abort', onAbort);
       if (error === undefined) resolve(value as Attempt);
       else reject(error);
     };
     const module = url.protocol === 'https:' ? https : http;
     const request = module.request(url, { method: 'GET', headers, agent: agentFor(url) });
-    // While the body is written, the file must be closed before anyone hears of the failure.
+    // While the body is written, the file must be closed (and removed) before anyone hears of the failure.
     let receiving = false;
     let failure: Error | undefined;
     const fail = (error: Error): void => {
@@ -139,17 +210,13 @@ function attempt(
       request.destroy(error);
       if (!receiving) finish(error);
     };
-    const arm = (): void => {
-      clearTimeout(stallTimer);
-      stallTimer = setTimeout(() => fail(new TransferError(`no data for ${formatDuration(stallMs)}`)), stallMs);
-    };
+    const watchdog = new Watchdog(fail, options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS, deadline);
     function onAbort(): void {
       fail(Object.assign(new Error('the download was interrupted'), { name: 'AbortError' }));
     }
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    arm();
-    request.on('error', (error) => finish(error));
+    request.on('error', fail);
     request.on('response', (response) => {
       const answer = bodylessAnswer(response);
       if (answer) {
@@ -157,9 +224,13 @@ function attempt(
         return finish(answer.error, answer.value);
       }
       receiving = true;
-      receiveBody(response, destination, arm, options).then(
+      receiveBody(response, destination, (bytes) => watchdog.fed(bytes), options).then(
         (value) => finish(failure, value),
-        (error: unknown) => finish(failure ?? error),
+        (error: unknown) => {
+          // The rest of a body refused before its end (too large) is not read.
+          request.destroy();
+          finish(failure ?? error);
+        },
       );
     });
     request.end();
@@ -176,51 +247,70 @@ function bodylessAnswer(response: http.IncomingMessage): { value?: Attempt; erro
   return undefined;
 }
 
-/** A 200's body into the file, checked against Content-Length, with the validators for the next request. */
+/** A 200's body into the file, checked against Content-Length and the limit; the validators for the next request. */
 async function receiveBody(
   response: http.IncomingMessage,
   destination: string,
-  onData: () => void,
+  onData: (bytes: number) => void,
   options: DownloadOptions,
 ): Promise<Attempt> {
   const lengthHeader = response.headers['content-length'];
   const total = lengthHeader !== undefined && /^[0-9]+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
-  const { bytes, sha256 } = await receive(response, destination, total, onData, options);
-  if (total !== undefined && bytes !== total) {
-    throw new TransferError(`the connection closed after ${formatBytes(bytes)} of ${formatBytes(total)}`);
+  if (options.maxBytes !== undefined && total !== undefined && total > options.maxBytes) {
+    throw new TooLargeError(
+      `the server announced ${formatBytes(total)} (Content-Length ${total}), more than the ${formatBytes(options.maxBytes)} accepted`,
+    );
   }
-  const etag = response.headers.etag;
-  const lastModified = response.headers['last-modified'];
-  return { status: 200, bytes, sha256, ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
-}
-
-/** The body into a new file at `destination`, hashed on the way. */
-async function receive(
-  response: http.IncomingMessage,
-  destination: string,
-  total: number | undefined,
-  onData: () => void,
-  options: DownloadOptions,
-): Promise<{ bytes: number; sha256: string }> {
   const file = await open(destination, 'wx', options.mode ?? 0o644);
   try {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    options.onProgress?.(0, total);
+    const { bytes, sha256 } = await receive(response, file, total, onData, options).finally(() => file.close());
+    if (total !== undefined && bytes !== total) {
+      throw new TransferError(`the connection closed after ${formatBytes(bytes)} of ${formatBytes(total)}`);
+    }
+    const etag = response.headers.etag;
+    const lastModified = response.headers['last-modified'];
+    return { status: 200, bytes, sha256, ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
+  } catch (error) {
+    // Part of a body is nobody's file: the next attempt creates the destination anew.
+    await rm(destination, { force: true });
+    throw error;
+  }
+}
+
+/** The body into `file`, hashed on the way, stopped once it passes the limit. */
+async function receive(
+  response: http.IncomingMessage,
+  file: FileHandle,
+  total: number | undefined,
+  onData: (bytes: number) => void,
+  options: DownloadOptions,
+): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  options.onProgress?.(0, total);
+  const closedEarly = (cause?: unknown): TransferError =>
+    new TransferError(
+      `the connection closed after ${formatBytes(bytes)}${total === undefined ? '' : ` of ${formatBytes(total)}`}`,
+      { cause },
+    );
+  try {
     for await (const chunk of response as AsyncIterable<Buffer>) {
-      onData();
+      onData(bytes + chunk.length);
+      if (options.maxBytes !== undefined && bytes + chunk.length > options.maxBytes) {
+        throw new TooLargeError(
+          `more than ${formatBytes(options.maxBytes)} arrived, the most accepted; the download was stopped there`,
+        );
+      }
       await file.write(chunk);
       hash.update(chunk);
       bytes += chunk.length;
       options.onProgress?.(bytes, total);
     }
-    if (!response.complete) {
-      throw new TransferError(
-        `the connection closed after ${formatBytes(bytes)}${total === undefined ? '' : ` of ${formatBytes(total)}`}`,
-      );
-    }
-    return { bytes, sha256: hash.digest('hex') };
-  } finally {
-    await file.close();
+  } catch (error) {
+    // Node says "aborted" when the server hangs up mid-body.
+    if ((error as NodeJS.ErrnoException).code === 'ECONNRESET') throw closedEarly(error);
+    throw error;
   }
+  if (!response.complete) throw closedEarly();
+  return { bytes, sha256: hash.digest('hex') };
 }

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { formatDuration } from '../config/units.js';
 import { AbortedError } from '../host/exec.js';
 
 export const RETRY_ATTEMPTS = 4;
@@ -13,15 +14,23 @@ export function retryDelayMs(retry: number): number {
 }
 
 export interface RetryOptions {
+  /** What is tried, as the warning before a retry names it: `image: downloading <uri>`. */
+  what: string;
+  /** Where that warning goes: `<what> failed (attempt 1 of 4): <reason>; retrying in 1.0 s`. */
+  warn: (message: string) => void;
   isTransient: (error: unknown) => boolean;
+  /** The reason a failed try gives in the warning (secrets removed). */
   describe: (error: unknown) => string;
-  onRetry: (reason: string, attempt: number, delayMs: number) => void;
   onAttempt?: (attempt: number) => void;
   signal?: AbortSignal;
   attempts?: number;
 }
 
-/** Run `work` until it succeeds, fails for good, or has failed `attempts` times; back off between tries. */
+/**
+ * Run `work` until it succeeds, fails for good, or has failed `attempts` times;
+ * warn before each retry and back off. Every download and upload of a build
+ * retries through here, so all say the same about it.
+ */
 export async function withRetries<T>(work: () => Promise<T>, options: RetryOptions): Promise<T> {
   const attempts = options.attempts ?? RETRY_ATTEMPTS;
   for (let attempt = 1; ; attempt += 1) {
@@ -31,7 +40,9 @@ export async function withRetries<T>(work: () => Promise<T>, options: RetryOptio
     } catch (error) {
       if (isAbort(error, options.signal) || attempt >= attempts || !options.isTransient(error)) throw error;
       const delayMs = retryDelayMs(attempt);
-      options.onRetry(options.describe(error), attempt, delayMs);
+      options.warn(
+        `${options.what} failed (attempt ${attempt} of ${attempts}): ${options.describe(error)}; retrying in ${formatDuration(delayMs)}`,
+      );
       try {
         await sleep(delayMs, undefined, options.signal ? { signal: options.signal } : {});
       } catch {

@@ -22,7 +22,7 @@ import { AbortedError } from '../host/exec.js';
 import { currentUid } from '../host/host.js';
 import { redactSecrets, secretVariants } from '../net/credentials.js';
 import { downloadFile, isTransientHttpFailure, type DownloadResult } from '../net/http-download.js';
-import { isAbort, RETRY_ATTEMPTS, withRetries } from '../net/retry.js';
+import { isAbort, withRetries } from '../net/retry.js';
 import { describeRsyncFailure, isTransientRsyncFailure, rsyncArgv, rsyncEndpoint } from '../net/rsync.js';
 import { sha256File } from './checksum.js';
 import type { BuildContext } from './context.js';
@@ -434,13 +434,11 @@ async function downloadHttp(
   const started = Date.now();
 
   const result = await withRetries(() => downloadOnce(ctx, key, source, path, headers), {
+    what: `${key}: downloading ${source.display}`,
+    warn: (message) => reporter.warning(message),
     isTransient: isTransientHttpFailure,
     describe: (error) => redactSecrets(describeError(error), secretVariants(source.uri)),
     signal: ctx.signal,
-    onRetry: (reason, attempt, delayMs) =>
-      reporter.warning(
-        `${key}: downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`,
-      ),
   });
 
   if (result.status === 304) {
@@ -595,13 +593,11 @@ async function fetchRsync(
           onLine: (line) => reporter.output(redactSecrets(line, secrets)),
         }),
       {
+        what: `${key}: ${formatCommand(argv)}`,
+        warn: (message) => reporter.warning(message),
         isTransient: isTransientRsyncFailure,
         describe: (error) => redactSecrets(describeRsyncFailure(error), secrets),
         signal: ctx.signal,
-        onRetry: (reason, attempt, delayMs) =>
-          reporter.warning(
-            `${key}: ${formatCommand(argv)} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`,
-          ),
       },
     );
   } catch (error) {

@@ -2,11 +2,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InstallerSource } from '../config/image-spec.js';
-import { formatDuration } from '../config/units.js';
 import { UsageError } from '../config/usage-error.js';
-import { redactSecrets, secretVariants } from '../net/credentials.js';
-import { downloadFile, isTransientHttpFailure } from '../net/http-download.js';
-import { RETRY_ATTEMPTS, withRetries } from '../net/retry.js';
+import { TooLargeError } from '../net/http-download.js';
+import { downloadMetadata, failureReason } from '../net/metadata-download.js';
 import { parseManifest, type PreviousManifest } from './changes.js';
 import type { Downloader } from './context.js';
 import type { Reporter } from './reporter.js';
@@ -66,31 +64,25 @@ async function fetchManifest(
   source: InstallerSource,
   options: { reporter: Reporter; download?: Downloader; signal?: AbortSignal },
 ): Promise<{ text: string } | { unavailable: string }> {
-  const describe = (error: unknown): string =>
-    redactSecrets(String((error as Error)?.message ?? error), secretVariants(source.uri));
   const dir = await mkdtemp(join(tmpdir(), 'image-factory-previous-'));
   try {
     const path = join(dir, 'manifest.json');
-    const download = options.download ?? downloadFile;
-    await withRetries(() => download(source.location, path, { signal: options.signal, mode: 0o600 }), {
-      isTransient: isTransientHttpFailure,
-      describe,
-      signal: options.signal,
-      onRetry: (reason, attempt, delayMs) =>
-        options.reporter.warning(
-          `downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`,
-        ),
+    await downloadMetadata(source, path, {
+      maxBytes: MAX_MANIFEST_BYTES,
+      mode: 0o600,
+      warn: (message) => options.reporter.warning(message),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.download ? { download: options.download } : {}),
     });
-    const content = await readFile(path);
-    if (content.length > MAX_MANIFEST_BYTES) {
+    return { text: await readFile(path, 'utf8') };
+  } catch (error) {
+    if (options.signal?.aborted) throw error;
+    if (error instanceof TooLargeError) {
       throw new UsageError(
-        `previous-manifest: ${source.display} is ${content.length} bytes, larger than any manifest; give a <image>-<date>.manifest.json of an earlier build.`,
+        `previous-manifest: ${source.display} is larger than any manifest (${error.message}); give a <image>-<date>.manifest.json of an earlier build.`,
       );
     }
-    return { text: content.toString('utf8') };
-  } catch (error) {
-    if (error instanceof UsageError || options.signal?.aborted) throw error;
-    return { unavailable: describe(error) };
+    return { unavailable: failureReason(error, source) };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -4,7 +4,7 @@ import { formatDuration } from '../config/units.js';
 import { formatCommand } from '../host/command-error.js';
 import type { HostRunOptions } from '../host/host.js';
 import { redactSecrets, redactUri, secretVariants } from '../net/credentials.js';
-import { isAbort, RETRY_ATTEMPTS, withRetries } from '../net/retry.js';
+import { isAbort, withRetries } from '../net/retry.js';
 import {
   describeCommandFailure,
   describeRsyncFailure,
@@ -212,6 +212,8 @@ class DestinationUpload {
     const { ctx } = this;
     const options: HostRunOptions = { env: endpoint.env, onLine, ...(ctx.signal ? { signal: ctx.signal } : {}) };
     await withRetries(() => ctx.host.run(argv, options).then(() => undefined), {
+      what: `${this.label} rsync`,
+      warn: (message) => ctx.reporter.warning(message),
       isTransient: isTransientRsyncFailure,
       describe: (error) => this.clean(describeRsyncFailure(error)),
       signal: ctx.signal,
@@ -219,10 +221,6 @@ class DestinationUpload {
         this.attempts += 1;
         onAttempt?.();
       },
-      onRetry: (reason, attempt, delayMs) =>
-        ctx.reporter.warning(
-          `${this.label} rsync failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`,
-        ),
     });
   }
 

@@ -4,12 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InstallerSource } from '../config/image-spec.js';
 import type { VerificationSpec } from '../config/verification-spec.js';
-import { formatDuration } from '../config/units.js';
 import { nameInList, parseChecksumList, parseReleaseFile, type ChecksumList } from '../net/checksum-list.js';
 import { gpgvArgv, SignatureError, verifySignature, type GoodSignature } from '../net/gpgv.js';
-import { redactSecrets, secretVariants } from '../net/credentials.js';
-import { downloadFile, isTransientHttpFailure } from '../net/http-download.js';
-import { RETRY_ATTEMPTS, withRetries } from '../net/retry.js';
+import { downloadMetadata, failureReason } from '../net/metadata-download.js';
 import type { BuildContext } from './context.js';
 
 /** The installer files a build fetches, by role. */
@@ -32,6 +29,9 @@ export interface ChainRecord {
   /** Each installer file's name in the list and the SHA-256 the list gives it. */
   files: Partial<Record<VerifiedKey, { name: string; sha256: string }>>;
 }
+
+/** The largest checksum list, signature or release file taken: the distributions' are well under 1 MiB. */
+const MAX_METADATA_BYTES = 16 * 2 ** 20;
 
 /** A link of the chain that does not hold: the build stops at the fetch step. */
 export class VerificationError extends Error {
@@ -151,7 +151,13 @@ async function signed(
   what: string,
 ): Promise<GoodSignature> {
   try {
-    return await verifySignature({ host: ctx.host, ...files, what, signal: ctx.signal });
+    const good = await verifySignature({ host: ctx.host, ...files, what, signal: ctx.signal });
+    for (const refused of good.refused) {
+      ctx.reporter.warning(
+        `${what}: ${refused} and does not count; the file is taken on its good signature by key ${good.fingerprints.join(', ')}`,
+      );
+    }
+    return good;
   } catch (error) {
     if (error instanceof SignatureError) throw new VerificationError(error.message);
     throw error;
@@ -163,28 +169,23 @@ function note(record: ChainRecord, good: GoodSignature): void {
   record.signers.push(...good.signers);
 }
 
-/** One metadata file into `path`: copied, or downloaded through the build's one retry loop. */
+/** One metadata file into `path`: copied, or downloaded (bounded, with the build's retries). */
 async function fetchMetadata(ctx: BuildContext, source: InstallerSource, path: string): Promise<string> {
   try {
     if (source.scheme === 'file') {
       await copyFile(source.location, path);
       return path;
     }
-    const download = ctx.download ?? downloadFile;
-    await withRetries(() => download(source.location, path, { signal: ctx.signal }), {
-      isTransient: isTransientHttpFailure,
-      describe: (error) => redactSecrets(String((error as Error).message ?? error), secretVariants(source.uri)),
-      signal: ctx.signal,
-      onRetry: (reason, attempt, delayMs) =>
-        ctx.reporter.warning(
-          `downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`,
-        ),
+    await downloadMetadata(source, path, {
+      maxBytes: MAX_METADATA_BYTES,
+      warn: (message) => ctx.reporter.warning(message),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      ...(ctx.download ? { download: ctx.download } : {}),
     });
     return path;
   } catch (error) {
     if (ctx.signal?.aborted) throw error;
-    const reason = redactSecrets((error as Error).message ?? String(error), secretVariants(source.uri));
-    throw new VerificationError(`cannot fetch ${source.display}: ${reason}`);
+    throw new VerificationError(`cannot fetch ${source.display}: ${failureReason(error, source)}`);
   }
 }
 

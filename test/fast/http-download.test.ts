@@ -1,12 +1,19 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { downloadFile, HttpStatusError, isTransientHttpFailure, TransferError } from '../../src/net/http-download.js';
+import {
+  DeadlineError,
+  downloadFile,
+  HttpStatusError,
+  isTransientHttpFailure,
+  TooLargeError,
+  TransferError,
+} from '../../src/net/http-download.js';
 
 const body = Buffer.from('netboot kernel '.repeat(1000));
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -16,8 +23,31 @@ let files = 0;
 const file = (): string => join(work, `file-${(files += 1)}`);
 
 const seen: Array<{ url: string; headers: IncomingMessage['headers'] }> = [];
+/** Resolved when the server's response to that path closes: the client hung up (or it ended). */
+const closed = new Map<string, Promise<void>>();
+/**
+ * The body the server sends until the client hangs up: without end, or a
+ * byte at a time. (It stops after `guard`, so that a downloader without a
+ * limit or a deadline fails these tests rather than hangs them.)
+ */
+function sendUntilClosed(
+  res: ServerResponse,
+  chunk: Buffer,
+  everyMs: number,
+  guard: { bytes: number; ms: number },
+): void {
+  let sent = 0;
+  const timer = setInterval(() => {
+    res.write(chunk);
+    sent += chunk.length;
+    if (sent >= guard.bytes) res.end();
+  }, everyMs);
+  const stop = setTimeout(() => res.end(), guard.ms);
+  res.on('close', () => (clearInterval(timer), clearTimeout(stop)));
+}
 const mirror: Server = createServer((req, res) => {
   seen.push({ url: req.url ?? '', headers: req.headers });
+  closed.set(req.url ?? '', new Promise((resolve) => res.on('close', resolve)));
   if (req.url === '/vmlinuz') {
     if (req.headers['if-none-match'] === '"v1"') return void res.writeHead(304).end();
     return void res
@@ -27,6 +57,21 @@ const mirror: Server = createServer((req, res) => {
   if (req.url === '/moved') return void res.writeHead(302, { Location: '/vmlinuz' }).end();
   if (req.url === '/elsewhere')
     return void res.writeHead(307, { Location: `http://localhost:${port(mirror)}/vmlinuz` }).end();
+  if (req.url === '/cut-once') {
+    const first = seen.filter((request) => request.url === '/cut-once').length === 1;
+    res.writeHead(200, { 'Content-Length': body.length });
+    if (first) return void res.write(body.subarray(0, 1000), () => req.socket.destroy());
+    return void res.end(body);
+  }
+  if (req.url === '/announced-large') return void res.writeHead(200, { 'Content-Length': 1 << 30 }).end();
+  if (req.url === '/endless') {
+    res.writeHead(200);
+    return sendUntilClosed(res, Buffer.alloc(64 * 1024, 'y'), 1, { bytes: 64 << 20, ms: 30_000 });
+  }
+  if (req.url === '/drip') {
+    res.writeHead(200);
+    return sendUntilClosed(res, Buffer.from('.'), 10, { bytes: Infinity, ms: 30_000 });
+  }
   if (req.url === '/stall') {
     res.writeHead(200, { 'Content-Length': 100 });
     return void res.write('x');
@@ -162,5 +207,51 @@ describe('downloadFile', () => {
       /interrupted/,
     );
     assert.ok(Date.now() - started < 5000, 'the abort did not wait for the stall timeout');
+  });
+
+  test('a connection cut short leaves no file: the next try into the same path starts clean', async () => {
+    const path = file();
+    const cut = await downloadFile(`http://127.0.0.1:${port(mirror)}/cut-once`, path).catch((error: unknown) => error);
+    assert.ok(cut instanceof TransferError, String(cut));
+    assert.match(cut.message, /^the connection closed after \d+ B of 14\.6 KiB$/);
+    assert.equal(isTransientHttpFailure(cut), true);
+    await assert.rejects(access(path), { code: 'ENOENT' }, 'the partial body was removed');
+    const result = await downloadFile(`http://127.0.0.1:${port(mirror)}/cut-once`, path);
+    assert.equal(result.status === 200 && result.sha256, sha256(body));
+    assert.deepEqual(await readFile(path), body);
+  });
+
+  test('a Content-Length over the limit is refused before anything is written, and not retried', async () => {
+    const path = file();
+    const refused = await downloadFile(`http://127.0.0.1:${port(mirror)}/announced-large`, path, {
+      maxBytes: 1 << 20,
+    }).catch((error: unknown) => error);
+    assert.ok(refused instanceof TooLargeError, String(refused));
+    assert.match(refused.message, /announced 1\.0 GiB \(Content-Length 1073741824\), more than the 1\.0 MiB accepted/);
+    assert.equal(isTransientHttpFailure(refused), false);
+    await assert.rejects(access(path), { code: 'ENOENT' });
+  });
+
+  test('an endless body is stopped once past the limit, the connection closed and the partial file removed', async () => {
+    const path = file();
+    const refused = await downloadFile(`http://127.0.0.1:${port(mirror)}/endless`, path, {
+      maxBytes: 1 << 20,
+    }).catch((error: unknown) => error);
+    assert.ok(refused instanceof TooLargeError, String(refused));
+    assert.match(refused.message, /more than 1\.0 MiB arrived/);
+    await assert.rejects(access(path), { code: 'ENOENT' });
+    await closed.get('/endless');
+  });
+
+  test('a server that sends a byte at a time is given up at the deadline, though it never stalls', async () => {
+    const path = file();
+    const slow = await downloadFile(`http://127.0.0.1:${port(mirror)}/drip`, path, { deadlineMs: 300 }).catch(
+      (error: unknown) => error,
+    );
+    assert.ok(slow instanceof DeadlineError, String(slow));
+    assert.match(slow.message, /not finished after 0\.3 s, the longest this download may take \(\d+ B had arrived\)/);
+    assert.equal(isTransientHttpFailure(slow), false);
+    await assert.rejects(access(path), { code: 'ENOENT' });
+    await closed.get('/drip');
   });
 });

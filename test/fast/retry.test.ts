@@ -8,9 +8,9 @@ process.env.IMAGE_FACTORY_RETRY_DELAY_MS = '5';
 class Flaky extends Error {}
 
 describe('withRetries', () => {
-  test('retries transient failures with back-off, then succeeds', async () => {
+  test('retries transient failures with back-off, warning before each retry, then succeeds', async () => {
     let calls = 0;
-    const retries: Array<[string, number, number]> = [];
+    const warnings: string[] = [];
     const attempts: number[] = [];
     const result = await withRetries(
       async () => {
@@ -21,14 +21,15 @@ describe('withRetries', () => {
       {
         isTransient: (error) => error instanceof Flaky,
         describe: (error) => (error as Error).message,
-        onRetry: (reason, attempt, delayMs) => retries.push([reason, attempt, delayMs]),
+        what: 'downloading http://mirror.invalid/SHA256SUMS',
+        warn: (message) => warnings.push(message),
         onAttempt: (attempt) => attempts.push(attempt),
       },
     );
     assert.equal(result, 'done');
-    assert.deepEqual(retries, [
-      ['drop 1', 1, 5],
-      ['drop 2', 2, 10],
+    assert.deepEqual(warnings, [
+      `downloading http://mirror.invalid/SHA256SUMS failed (attempt 1 of ${RETRY_ATTEMPTS}): drop 1; retrying in 0.0 s`,
+      `downloading http://mirror.invalid/SHA256SUMS failed (attempt 2 of ${RETRY_ATTEMPTS}): drop 2; retrying in 0.0 s`,
     ]);
     assert.deepEqual(attempts, [1, 2, 3]);
   });
@@ -38,7 +39,8 @@ describe('withRetries', () => {
     const options = {
       isTransient: (error: unknown) => error instanceof Flaky,
       describe: String,
-      onRetry: () => undefined,
+      what: 'trying',
+      warn: () => undefined,
     };
     await assert.rejects(
       withRetries(async () => {
@@ -68,7 +70,7 @@ describe('withRetries', () => {
           setImmediate(() => controller.abort());
           throw new Flaky('drop');
         },
-        { isTransient: () => true, describe: String, onRetry: () => undefined, signal: controller.signal },
+        { isTransient: () => true, describe: String, what: 'trying', warn: () => undefined, signal: controller.signal },
       );
       await assert.rejects(
         waiting,
@@ -84,7 +86,7 @@ describe('withRetries', () => {
           calls += 1;
           throw new AbortedError('interrupted');
         },
-        { isTransient: () => true, describe: String, onRetry: () => undefined },
+        { isTransient: () => true, describe: String, what: 'trying', warn: () => undefined },
       ),
       AbortedError,
     );
