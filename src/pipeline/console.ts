@@ -222,6 +222,8 @@ export class ConsoleFollower {
   private reading: Promise<void> = Promise.resolve();
   private copyHandle?: FileHandle;
   private stopped = false;
+  /** Why the copy stopped (a full disk, a link in its place); the console is followed on without it. */
+  copyError?: Error;
 
   /**
    * `copy`: a file that gets every byte read, in order: the whole console in
@@ -263,21 +265,25 @@ export class ConsoleFollower {
     if (this.stopped) return;
     const added = await this.log.readNew();
     if (added.length === 0) return;
-    await this.keep(added);
     const text = this.decoder.write(added);
     this.accept(text);
+    await this.keep(added);
     await this.screen.write(text);
   }
 
   /** Appended to the copy; created without following a link if the caller has not made it. */
   private async keep(bytes: Buffer): Promise<void> {
-    if (this.copy === undefined) return;
-    this.copyHandle ??= await open(
-      this.copy,
-      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
-      0o644,
-    );
-    await this.copyHandle.appendFile(bytes);
+    if (this.copy === undefined || this.copyError) return;
+    try {
+      this.copyHandle ??= await open(
+        this.copy,
+        constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+        0o644,
+      );
+      await this.copyHandle.appendFile(bytes);
+    } catch (error) {
+      this.copyError = error instanceof Error ? error : new Error(String(error));
+    }
   }
 
   /** The cleaned console text so far, the unfinished last line included. */

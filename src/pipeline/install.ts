@@ -154,7 +154,15 @@ export async function runInstaller(ctx: BuildContext, plan: InstallPlan): Promis
   );
   const started = Date.now();
   const vm = { domain: plan.domain, diskPath: plan.diskPath, console, screenshot };
-  await watchInstaller(ctx, vm, () => host.run(command, { onLine: (line) => reporter.output(line) }));
+  try {
+    await watchInstaller(ctx, vm, () => host.run(command, { onLine: (line) => reporter.output(line) }));
+  } finally {
+    if (console.copyError) {
+      reporter.warning(
+        `${plan.consoleLog} lacks the console from where writing it failed: ${console.copyError.message}`,
+      );
+    }
+  }
   await ctx.cleanup.release(domain);
   for (const grant of grants.reverse()) await ctx.cleanup.release(grant);
   reporter.info(`the installer finished after ${formatDuration(Date.now() - started)}`);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -139,6 +139,21 @@ describe('the console follower', () => {
     write('login: ');
     await follower.stop();
     assert.deepEqual(readFileSync(copy), Buffer.concat(written));
+  });
+
+  test('a copy that cannot be written (a link in its place) stops, with the reason kept, and the console is followed on', async () => {
+    const log = join(work, 'uncopied.log');
+    const copy = join(work, 'uncopied.console.log');
+    symlinkSync(join(work, 'elsewhere'), copy);
+    const lines: string[] = [];
+    const follower = new ConsoleFollower(log, (line) => lines.push(line), copy);
+    appendFileSync(log, numbered(0, 2));
+    await follower.poll();
+    appendFileSync(log, numbered(2, 1));
+    await follower.stop();
+    assert.deepEqual(lines, ['line 0', 'line 1', 'line 2']);
+    assert.equal((follower.copyError as NodeJS.ErrnoException | undefined)?.code, 'ELOOP');
+    assert.ok(!existsSync(join(work, 'elsewhere')), 'nothing was written through the link');
   });
 
   test('quotes only the last lines it was asked for', async () => {

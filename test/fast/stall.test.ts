@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -174,6 +174,32 @@ describe('the install watch on the recording host', { concurrency: true }, () =>
     assert.ok(published.includes(QUESTION), 'the question is in the published console log');
     assert.equal(all.slice(0, published.length), published);
   });
+
+  // The timeout only guards against a hang: a watch that fails every tick never stops the VM.
+  test(
+    'a published console log that cannot be written does not blind the watch: the installer is still stopped at stall-timeout, and a warning says the log is incomplete',
+    { timeout: 120_000 },
+    async () => {
+      const vm = target('unwritable');
+      symlinkSync(join(work, 'elsewhere'), vm.consoleLog);
+      const clock = askAndTick(vmConsoleLog(vm.staging));
+      const { ctx, reporter } = testContext(spec(), { recording: { installsRunUntilStopped: true }, uid: 0 });
+      try {
+        await assert.rejects(
+          installSystem(ctx, vm, installer, 'tcg'),
+          /^VmStepError: the installer seems to be waiting for input: .*\nThe console's last screen:\n {2}\| {3}┌──┤ \[\?\] Keyboard ├──┐/,
+        );
+      } finally {
+        clearInterval(clock);
+      }
+      assert.ok(
+        reporter.lines.includes(
+          `warning: ${vm.consoleLog} lacks the console from where writing it failed: ELOOP: too many symbolic links encountered, open '${vm.consoleLog}'`,
+        ),
+        reporter.text(),
+      );
+    },
+  );
 
   test('an installer that prints nothing but writes its disk is not stopped', async () => {
     const vm = target('busy');
