@@ -36,6 +36,7 @@ const MEASURED = {
   'vm/work-folders': 240,
   'action/installer-cache.test': 200,
   'vm/upload': 190,
+  'vm/console': 180,
   'vm/stall': 130,
   'vm/arch': 120,
   'action/build': 100,

@@ -254,45 +254,17 @@ async function prepareBootDisks(ctx: BuildContext, image: string, vm: BootVm): P
 
 /** Watch the console until the expectation is met, boot-timeout passes, or the VM stops. */
 async function waitForSystem(ctx: BuildContext, vm: BootVm, expectation: Expectation): Promise<BootTestResult> {
-  const { spec, reporter, host } = ctx;
+  const { reporter } = ctx;
   const screen = new ConsoleFollower(vm.consoleLog);
   const started = Date.now();
-  const deadline = started + spec.bootTest.timeoutMs;
-  const progress = throttled(PROGRESS_INTERVAL_MS, (message) => reporter.progress('boot-test', message));
   let stoppedAt: number | undefined;
-  let lastStateCheck = Date.now();
-  for (;;) {
-    await screen.poll();
-    expectation.check(screen.text, reporter);
-    if (expectation.met()) break;
-    const now = Date.now();
-    if (now >= deadline) {
-      reporter.warning(
-        `the system did not come up within ${formatDuration(spec.bootTest.timeoutMs)} (boot-timeout): stopping the VM`,
-      );
-      break;
-    }
-    if (now - lastStateCheck >= STATE_INTERVAL_MS) {
-      lastStateCheck = now;
-      if (!(await domainRunning(host, vm.domain))) {
-        // What it printed last, virtlogd may write a moment later.
-        await sleep(500);
-        await screen.poll();
-        expectation.check(screen.text, reporter);
-        if (!expectation.met()) stoppedAt = Date.now();
-        break;
-      }
-    }
-    const latest = screen.latest();
-    progress(`VM up for ${formatDuration(now - started)}${latest ? `; console: ${latest.slice(0, 160)}` : ''}`);
-    try {
-      await sleep(CONSOLE_INTERVAL_MS, undefined, { signal: ctx.signal });
-    } catch {
-      throw new AbortedError('interrupted during the boot test');
-    }
+  try {
+    stoppedAt = await watchBoot(ctx, vm, expectation, screen, started);
+  } finally {
+    // Whatever ends the watch: the console's file closed before the boot test's folder goes.
+    await screen.stop();
   }
   const lastLines = screen.lastLines();
-  await screen.stop();
   if (!expectation.met())
     throw bootFailure(
       ctx,
@@ -308,6 +280,52 @@ async function waitForSystem(ctx: BuildContext, vm: BootVm, expectation: Expecta
       (cloudInitAfter !== undefined ? ` (cloud-init finished after ${cloudInitAfter.toFixed(1)} s)` : ''),
   );
   return { seconds, cloudInitFinished: expectation.cloudInit ? true : undefined, lastLines };
+}
+
+/**
+ * Read the console until the expectation is met, boot-timeout passes or the
+ * VM stops; the time it stopped at when it stopped before the expectation was met.
+ */
+async function watchBoot(
+  ctx: BuildContext,
+  vm: BootVm,
+  expectation: Expectation,
+  screen: ConsoleFollower,
+  started: number,
+): Promise<number | undefined> {
+  const { spec, reporter, host } = ctx;
+  const deadline = started + spec.bootTest.timeoutMs;
+  const progress = throttled(PROGRESS_INTERVAL_MS, (message) => reporter.progress('boot-test', message));
+  let lastStateCheck = Date.now();
+  for (;;) {
+    await screen.poll();
+    expectation.check(screen.text, reporter);
+    if (expectation.met()) return undefined;
+    const now = Date.now();
+    if (now >= deadline) {
+      reporter.warning(
+        `the system did not come up within ${formatDuration(spec.bootTest.timeoutMs)} (boot-timeout): stopping the VM`,
+      );
+      return undefined;
+    }
+    if (now - lastStateCheck >= STATE_INTERVAL_MS) {
+      lastStateCheck = now;
+      if (!(await domainRunning(host, vm.domain))) {
+        // What it printed last, virtlogd may write a moment later.
+        await sleep(500);
+        await screen.poll();
+        expectation.check(screen.text, reporter);
+        return expectation.met() ? undefined : Date.now();
+      }
+    }
+    const latest = screen.latest();
+    progress(`VM up for ${formatDuration(now - started)}${latest ? `; console: ${latest.slice(0, 160)}` : ''}`);
+    try {
+      await sleep(CONSOLE_INTERVAL_MS, undefined, { signal: ctx.signal });
+    } catch {
+      throw new AbortedError('interrupted during the boot test');
+    }
+  }
 }
 
 /** Why the system did not come up, in words, with the console's last screen (exported for its tests). */

@@ -19,6 +19,7 @@ import {
 export interface InstallPlan {
   domain: string;
   diskPath: string;
+  /** The published console log: a whole copy of the VM's (see vmConsoleLog). */
   consoleLog: string;
   accelerator: 'kvm' | 'tcg';
   installer: FetchedInstaller;
@@ -30,10 +31,20 @@ export interface InstallPlan {
   staging: string;
 }
 
+/**
+ * Where virtlogd writes the installer's serial console: in the staging
+ * folder, since it rotates the file at 2 MiB (`console.log.0`, `.1`, `.2`,
+ * the oldest dropped). The build publishes one whole copy as it reads it.
+ */
+export function vmConsoleLog(staging: string): string {
+  return join(staging, 'console.log');
+}
+
 /** Where the install step puts what it makes. */
 export interface InstallTarget {
   domain: string;
   diskPath: string;
+  /** The published console log, in the output folder: it stays when the build fails. */
   consoleLog: string;
   /** The build's staging folder (a copy of an answer file with a plain name goes there). */
   staging: string;
@@ -103,7 +114,7 @@ export function installerVm(spec: ImageSpec, plan: InstallPlan): VmDefinition {
     accelerator: plan.accelerator,
     memoryMiB: spec.ramMiB,
     disks: [{ path: plan.diskPath, format: 'raw' }],
-    consoleLog: plan.consoleLog,
+    consoleLog: vmConsoleLog(plan.staging),
     boot: {
       kind: 'installer',
       location,
@@ -125,7 +136,7 @@ export async function runInstaller(ctx: BuildContext, plan: InstallPlan): Promis
   const { spec, reporter, host } = ctx;
   const command = await virtInstallCommand(host, spec, installerVm(spec, plan));
   // An earlier attempt's console log goes (a symlink there as a link); the new one is created here, empty and
-  // not through a symlink ('wx'), so that virtlogd appends to this build's own file.
+  // not through a symlink ('wx'): the console follower appends to this build's own file.
   await host.remove(plan.consoleLog);
   await host.writeFile(plan.consoleLog, '', 0o644);
   // A screenshot from an earlier build of the same name would tell of another install.
@@ -137,12 +148,21 @@ export async function runInstaller(ctx: BuildContext, plan: InstallPlan): Promis
   reporter.info(`the installer's VM boots with ${describeFirmware(spec.firmware)} firmware`);
   const domain = ctx.cleanup.register(domainResource(host, spec, plan.domain));
   const console = new ConsoleFollower(
-    plan.consoleLog,
+    vmConsoleLog(plan.staging),
     spec.installerLogs ? (line) => reporter.output(`console: ${line}`) : undefined,
+    plan.consoleLog,
   );
   const started = Date.now();
   const vm = { domain: plan.domain, diskPath: plan.diskPath, console, screenshot };
-  await watchInstaller(ctx, vm, () => host.run(command, { onLine: (line) => reporter.output(line) }));
+  try {
+    await watchInstaller(ctx, vm, () => host.run(command, { onLine: (line) => reporter.output(line) }));
+  } finally {
+    if (console.copyError) {
+      reporter.warning(
+        `${plan.consoleLog} lacks the console from where writing it failed: ${console.copyError.message}`,
+      );
+    }
+  }
   await ctx.cleanup.release(domain);
   for (const grant of grants.reverse()) await ctx.cleanup.release(grant);
   reporter.info(`the installer finished after ${formatDuration(Date.now() - started)}`);

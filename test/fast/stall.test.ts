@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { ImageSpec } from '../../src/config/image-spec.js';
-import { installSystem } from '../../src/pipeline/install.js';
+import { installSystem, vmConsoleLog } from '../../src/pipeline/install.js';
 import { StallDetector } from '../../src/pipeline/stall.js';
 import { VmStepError } from '../../src/pipeline/virt-install.js';
 import { testContext, testSpec } from '../support/build-context.js';
+import { rotateLikeVirtlogd } from '../support/virtlogd.js';
 
 /**
  * The install step's watch on the recording host: virt-install "runs" until
@@ -23,26 +24,45 @@ const ESC = '\x1b';
 const DISK = '/images/.img.partial-XXXXXX/img.raw';
 const installer = { dir: '/cache/img', files: { linux: 'linux', initrd: 'initrd.gz' }, downloaded: false };
 
+/** The install step's target; each test has a staging folder of its own, where virtlogd writes the VM's console. */
 function target(name: string): { domain: string; diskPath: string; consoleLog: string; staging: string } {
-  return { domain: 'img-XXXXXX', diskPath: DISK, consoleLog: join(work, `${name}.console.log`), staging: work };
+  const staging = mkdtempSync(join(work, `${name}-`));
+  return { domain: 'img-XXXXXX', diskPath: DISK, consoleLog: join(work, `${name}.console.log`), staging };
 }
 
-/** A question in a newt-style box, then a status-line clock redrawn every 300 ms. */
-function askAndTick(consoleLog: string): NodeJS.Timeout {
-  writeFileSync(
-    consoleLog,
-    `${ESC}[H${ESC}[2J${ESC}[4;3H${ESC}(0lqqu${ESC}(B [?] Keyboard ${ESC}(0tqqk${ESC}(B` +
-      `${ESC}[5;3H${ESC}(0x${ESC}(B Keymap to use: ${ESC}[6;3H${ESC}(0mqqqqqqqqqqqqqqqqqqj${ESC}(B`,
-  );
+const QUESTION =
+  `${ESC}[H${ESC}[2J${ESC}[4;3H${ESC}(0lqqu${ESC}(B [?] Keyboard ${ESC}(0tqqk${ESC}(B` +
+  `${ESC}[5;3H${ESC}(0x${ESC}(B Keymap to use: ${ESC}[6;3H${ESC}(0mqqqqqqqqqqqqqqqqqqj${ESC}(B`;
+
+/** A question in a newt-style box, then a status-line clock redrawn every 300 ms (`onWrite` sees each write). */
+function askAndTick(consoleLog: string, onWrite?: (text: string) => void): NodeJS.Timeout {
+  const write = (text: string): void => {
+    appendFileSync(consoleLog, text);
+    onWrite?.(text);
+  };
+  if (!onWrite) writeFileSync(consoleLog, '');
+  write(QUESTION);
   let seconds = 0;
   const clock = setInterval(() => {
     seconds += 1;
-    appendFileSync(
-      consoleLog,
-      `${ESC}[24;1H${ESC}[2K[ (1*installer) 2 shell ][ 10:${String(seconds).padStart(2, '0')} ]`,
-    );
+    write(`${ESC}[24;1H${ESC}[2K[ (1*installer) 2 shell ][ 10:${String(seconds % 60).padStart(2, '0')} ]`);
   }, 300);
   return clock;
+}
+
+/** Resolves once `found` returns something; rejects if `running` settles first. */
+async function once<T>(found: () => T | undefined, running: Promise<unknown>): Promise<T> {
+  let settled = false;
+  running.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (;;) {
+    const value = found();
+    if (value !== undefined) return value;
+    if (settled) throw new Error(`the install ended before the awaited event`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 function spec(overrides: Partial<ImageSpec> = {}): ImageSpec {
@@ -52,7 +72,7 @@ function spec(overrides: Partial<ImageSpec> = {}): ImageSpec {
 describe('the install watch on the recording host', { concurrency: true }, () => {
   test('an installer that shows a question and then only ticks its clock is stopped at stall-timeout, showing the question; with VNC, a screenshot is kept', async () => {
     const vm = target('ask');
-    const clock = askAndTick(vm.consoleLog);
+    const clock = askAndTick(vmConsoleLog(vm.staging));
     const ppm = Buffer.concat([Buffer.from('P6\n1 1\n255\n'), Buffer.from([1, 2, 3])]);
     const { ctx, recording, reporter } = testContext(spec({ vnc: { listen: '127.0.0.1', port: 5901 } }), {
       recording: { installsRunUntilStopped: true, readFile: (path) => (path.endsWith('.ppm') ? ppm : undefined) },
@@ -76,7 +96,7 @@ describe('the install watch on the recording host', { concurrency: true }, () =>
     // Not before the limit; the upper bound only says it did not wait for install-timeout.
     assert.ok(elapsed >= 2_000 && elapsed < 30_000, `stopped after ${elapsed} ms`);
     const commands = recording?.commands() ?? [];
-    const ppmPath = join(work, 'screen.ppm');
+    const ppmPath = join(vm.staging, 'screen.ppm');
     assert.deepEqual(commands.slice(-2), [
       `virsh -c qemu:///system screenshot --domain img-XXXXXX --file ${ppmPath}`,
       'virsh -c qemu:///system destroy img-XXXXXX',
@@ -94,9 +114,96 @@ describe('the install watch on the recording host', { concurrency: true }, () =>
     assert.match(reporter.text(), /progress install: installer running for [\d.]+ s; screen: \[\?\] Keyboard/);
   });
 
+  test('an installer whose console virtlogd rotates is followed to the question shown after the rotations: every line read once, the question quoted, the published console log whole', async () => {
+    const vm = target('rotated');
+    const { ctx, recording, reporter } = testContext(spec({ installerLogs: true }), {
+      recording: { installsRunUntilStopped: true },
+      uid: 0,
+    });
+    const install = installSystem(ctx, vm, installer, 'tcg');
+    install.catch(() => undefined);
+    // virtlogd writes where virt-install's --console option says.
+    const log = await once(
+      () =>
+        /log\.file=(\S+?)(?:,| |$)/.exec(
+          recording?.commands().find((c) => c.startsWith('virt-install --connect')) ?? '',
+        )?.[1],
+      install,
+    );
+    const written: string[] = [];
+    const write = (text: string): void => {
+      appendFileSync(log, text);
+      written.push(text);
+    };
+    const progress = (from: number, count: number): void =>
+      write(Array.from({ length: count }, (_, i) => `Unpacking package ${from + i}...\r\n`).join(''));
+    progress(0, 20);
+    await once(
+      () => (reporter.text().includes('output: console: Unpacking package 19...') ? true : undefined),
+      install,
+    );
+    // Then, between two reads of the watch: more lines, two rotations, the question.
+    progress(20, 20);
+    rotateLikeVirtlogd(log);
+    progress(40, 20);
+    rotateLikeVirtlogd(log);
+    progress(60, 5);
+    const clock = askAndTick(log, (text) => written.push(text));
+    try {
+      await assert.rejects(install, (error: unknown) => {
+        assert.ok(error instanceof VmStepError);
+        assert.match(
+          error.message,
+          /^the installer seems to be waiting for input: .*\(stall-timeout\).*\nThe console's last screen:\n {2}\| {3}┌──┤ \[\?\] Keyboard ├──┐\n {2}\| {3}│ Keymap to use:\n/,
+        );
+        return true;
+      });
+    } finally {
+      clearInterval(clock);
+    }
+    const lines = reporter.lines.flatMap(
+      (line) => /^output: console: (Unpacking package \d+)\.\.\.$/.exec(line)?.[1] ?? [],
+    );
+    assert.deepEqual(
+      lines,
+      Array.from({ length: 65 }, (_, i) => `Unpacking package ${i}`),
+    );
+    // Every byte the VM wrote until it was stopped, in order (the clock ticked on after that).
+    const published = readFileSync(vm.consoleLog, 'utf8');
+    const all = written.join('');
+    assert.ok(published.includes(QUESTION), 'the question is in the published console log');
+    assert.equal(all.slice(0, published.length), published);
+  });
+
+  // The timeout only guards against a hang: a watch that fails every tick never stops the VM.
+  test(
+    'a published console log that cannot be written does not blind the watch: the installer is still stopped at stall-timeout, and a warning says the log is incomplete',
+    { timeout: 120_000 },
+    async () => {
+      const vm = target('unwritable');
+      symlinkSync(join(work, 'elsewhere'), vm.consoleLog);
+      const clock = askAndTick(vmConsoleLog(vm.staging));
+      const { ctx, reporter } = testContext(spec(), { recording: { installsRunUntilStopped: true }, uid: 0 });
+      try {
+        await assert.rejects(
+          installSystem(ctx, vm, installer, 'tcg'),
+          /^VmStepError: the installer seems to be waiting for input: .*\nThe console's last screen:\n {2}\| {3}┌──┤ \[\?\] Keyboard ├──┐/,
+        );
+      } finally {
+        clearInterval(clock);
+      }
+      assert.ok(
+        reporter.lines.includes(
+          `warning: ${vm.consoleLog} lacks the console from where writing it failed: ELOOP: too many symbolic links encountered, open '${vm.consoleLog}'`,
+        ),
+        reporter.text(),
+      );
+    },
+  );
+
   test('an installer that prints nothing but writes its disk is not stopped', async () => {
     const vm = target('busy');
-    writeFileSync(vm.consoleLog, 'Unpacking the base system...\r\n');
+    writeFileSync(vmConsoleLog(vm.staging), 'Unpacking the base system...\r\n');
     let blocks = 0;
     const { ctx, recording } = testContext(spec(), {
       recording: {
@@ -118,7 +225,7 @@ describe('the install watch on the recording host', { concurrency: true }, () =>
 
   test('without a VNC display no screenshot is taken; stall-timeout 0 leaves a waiting installer to install-timeout', async () => {
     const vm = target('off');
-    const clock = askAndTick(vm.consoleLog);
+    const clock = askAndTick(vmConsoleLog(vm.staging));
     const { ctx, recording } = testContext(spec({ stallTimeoutMs: 0, installTimeoutMs: 3_000 }), {
       recording: { installsRunUntilStopped: true },
       uid: 0,
