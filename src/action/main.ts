@@ -5,6 +5,7 @@ import { LogReporter } from '../pipeline/log-reporter.js';
 import { AbortedError } from '../host/exec.js';
 import { SystemHost } from '../host/system-host.js';
 import { BuildError, buildImage, type BuildResult } from '../pipeline/build.js';
+import { printableLines } from '../pipeline/printable-text.js';
 import { checkOutputs } from '../pipeline/staging.js';
 import { STEP_TITLES } from '../pipeline/reporter.js';
 import { ActionReporter } from './action-reporter.js';
@@ -83,12 +84,15 @@ async function buildFromInputs(): Promise<void> {
   // of the installer's and the uploads' URIs as resolved. The runner masks them in the whole log.
   const early = inputSecrets(inputs);
   for (const secret of early) core.setSecret(secret);
-  const spec: ImageSpec = resolveActionSpec(inputs, (message) => core.warning(message));
+  const reporter = new ActionReporter();
+  reporter.mask(early);
+  const spec: ImageSpec = resolveActionSpec(inputs, (message) => reporter.warning(message));
   const secrets = [...new Set([...early, ...specSecrets(spec)])];
   for (const secret of secrets) core.setSecret(secret);
+  reporter.mask(secrets);
   checkOutputs(spec);
   const logFile = spec.logFile ? heldLogFile(secrets) : undefined;
-  const reporter = new ActionReporter(logFile);
+  if (logFile) reporter.mirrorInto(logFile);
   const interruption = new Interruption(reporter, 'still cleaning up; the post step finishes whatever is left.');
   try {
     if (inputs.installDependencies) {
@@ -187,7 +191,8 @@ export async function run(): Promise<void> {
   try {
     await buildFromInputs();
   } catch (error) {
-    core.setFailed(error instanceof ActionFailure ? error.message : describeFailure(error, undefined));
+    // The failure quotes what a command or the guest printed: shown as every other message is (printable-text.ts).
+    core.setFailed(printableLines(error instanceof ActionFailure ? error.message : describeFailure(error, undefined)));
     // Nothing is left to wait for after an interruption.
     if (error instanceof ActionFailure && error.interruptedBy) process.exit();
   }

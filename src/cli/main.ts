@@ -31,6 +31,7 @@ import { checkOutputs } from '../pipeline/staging.js';
 import { describeResult } from './describe-result.js';
 import { Interruption } from '../pipeline/interruption.js';
 import { LogReporter } from '../pipeline/log-reporter.js';
+import { printableLines } from '../pipeline/printable-text.js';
 
 export const EXIT_OK = 0;
 export const EXIT_BUILD_FAILED = 1;
@@ -151,7 +152,7 @@ function parseArguments(argv: string[], io: CommandOutput): { options: CliOption
   }
   const image = program.args[0] ?? process.env.IMAGE;
   if (!image) {
-    io.err('image-factory: error: No image specified (give IMAGE as argument or in the IMAGE environment variable).\n');
+    say(io, 'error', 'No image specified (give IMAGE as argument or in the IMAGE environment variable).');
     return EXIT_USAGE;
   }
   return { options: program.opts<CliOptions>(), image };
@@ -169,8 +170,8 @@ function resolveSpec(options: CliOptions, image: string, io: CommandOutput, warn
     const hadSection = applyOverrides(config, image, overrides);
     if (options.printConfig) {
       if (!hadSection) throw unknownImage(image, knownImages);
-      checkKeys(config, image, (message) => io.err(`image-factory: warning: ${message}\n`));
-      io.out(`${JSON.stringify(printableOptions(config, image, options.showSecrets === true), null, 2)}\n`);
+      checkKeys(config, image, (message) => say(io, 'warning', message));
+      io.out(`${printableJson(printableOptions(config, image, options.showSecrets === true))}\n`);
       return EXIT_OK;
     }
     return resolveImageSpec(config, image, {
@@ -183,9 +184,20 @@ function resolveSpec(options: CliOptions, image: string, io: CommandOutput, warn
     });
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    io.err(`image-factory: error: ${error.message}\n`);
+    say(io, 'error', error.message);
     return EXIT_USAGE;
   }
+}
+
+/** A message before the build's log starts: `image-factory: <level>: ` before each of its lines, made printable. */
+function say(io: CommandOutput, level: 'warning' | 'error', message: string): void {
+  const lines = printableLines(message).split('\n');
+  io.err(lines.map((line) => `image-factory: ${level}: ${line}\n`).join(''));
+}
+
+/** JSON, indented, U+2028 and U+2029 escaped too: JSON.stringify leaves them, and a reader may end a line there. */
+function printableJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/[\u2028\u2029]/g, (char) => `\\u${char.charCodeAt(0).toString(16)}`);
 }
 
 async function build(spec: ImageSpec, options: CliOptions, reporter: LogReporter, signal: AbortSignal): Promise<void> {
