@@ -87,7 +87,8 @@ function buildProgram(io: CommandOutput): Command {
     .showHelpAfterError('(run image-factory --help for the options)')
     .exitOverride()
     .configureOutput({
-      writeErr: (text) => io.err(text),
+      // Commander quotes the arguments it refuses.
+      writeErr: (text) => io.err(printableLines(text)),
       writeOut: (text) => io.out(text),
     });
 }
@@ -195,9 +196,15 @@ function say(io: CommandOutput, level: 'warning' | 'error', message: string): vo
   io.err(lines.map((line) => `image-factory: ${level}: ${line}\n`).join(''));
 }
 
-/** JSON, indented, U+2028 and U+2029 escaped too: JSON.stringify leaves them, and a reader may end a line there. */
+/**
+ * JSON, indented, with DEL, the C1 controls, U+2028 and U+2029 escaped too: JSON.stringify escapes
+ * only the C0 controls, and a terminal obeys some C1 ones and a reader may end a line at U+2028.
+ */
 function printableJson(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(/[\u2028\u2029]/g, (char) => `\\u${char.charCodeAt(0).toString(16)}`);
+  return JSON.stringify(value, null, 2).replace(
+    /[\x7f-\x9f\u2028\u2029]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 async function build(spec: ImageSpec, options: CliOptions, reporter: LogReporter, signal: AbortSignal): Promise<void> {

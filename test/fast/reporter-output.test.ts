@@ -8,6 +8,9 @@
  * start for a command; the old form `##[name]` counts anywhere in a line.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ActionReporter } from '../../src/action/action-reporter.js';
 import { LogReporter } from '../../src/pipeline/log-reporter.js';
@@ -120,6 +123,26 @@ describe('untrusted text in the reporters', () => {
     for (const line of runnerLines(run.stderr.replace(/\n$/, ''))) assert.match(line, /^image-factory: error: /);
     assertNoControls(run.stderr, 'the usage error');
     assert.match(run.stderr, /qcow3\\x1b\[2J\\u2028::error::forged\\x0b::warning::x/);
+  });
+
+  test("--print-config's JSON escapes C1 controls, U+2028 and U+2029 too (JSON.stringify leaves them); commander's messages are printable", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reporter-output-'));
+    try {
+      const value = 'a\x9b2J\u2028::error::forged\x7f\x1b[2J';
+      const config = join(dir, 'image-factory.conf');
+      writeFileSync(config, `[img]\nlinux = /x\ninitrd = /y\nnote = ${value}\n`);
+      const run = await runMain(['--print-config', 'img'], { IMAGE_FACTORY_CONFIG: config });
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal((JSON.parse(run.stdout) as Record<string, string>).note, value);
+      assertNoControls(run.stdout, '--print-config');
+      assertNoControls(run.stderr, 'the unknown-key warning');
+      const refused = await runMain([`--colour\x1b[2J\r::error::forged`, 'img'], { IMAGE_FACTORY_CONFIG: config });
+      assert.equal(refused.code, 2);
+      assertNoControls(refused.stderr, "commander's message");
+      assert.match(refused.stderr, /--colour\\x1b\[2J\\r::error::forged/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a password is masked before its control characters are shown as escapes (the runner would no longer find it)', () => {
