@@ -6,6 +6,7 @@ import type { BuildResult } from '../pipeline/build.js';
 import { changeCounts, sizeChange, type Changes } from '../pipeline/changes.js';
 import { describeFirmware } from '../pipeline/virt-install.js';
 import { STEP_TITLES, type Step } from '../pipeline/reporter.js';
+import { printableLine, printableLines } from '../pipeline/printable-text.js';
 import type { StepRecord } from './action-reporter.js';
 
 export interface BuildSummary {
@@ -17,8 +18,19 @@ export interface BuildSummary {
   cache?: { restored?: string; saved?: string; manifestRestored?: string; manifestSaved?: string };
 }
 
-function escapeHtml(text: string): string {
+function escapeMarkup(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/**
+ * Text for a cell, a heading or a paragraph: HTML escaped, and on one line,
+ * every control character shown as an escape (printable-text.ts). A blank
+ * line ends an HTML block in GitHub's Markdown: a guest file name with one in
+ * it would end the table, and what follows would render as Markdown (links,
+ * images).
+ */
+function escapeHtml(text: string): string {
+  return escapeMarkup(printableLine(text));
 }
 
 const code = (text: string): string => `<code>${escapeHtml(text)}</code>`;
@@ -33,7 +45,8 @@ export function renderSummary(summary: BuildSummary): string {
     const where = failure.step
       ? `The ${escapeHtml(failure.step)} step (${escapeHtml(STEP_TITLES[failure.step])}) failed:`
       : 'The build failed:';
-    parts.push(`<p>${where}</p>\n<pre>${escapeHtml(failure.message)}</pre>`);
+    // The message keeps its lines, in a <pre> block of its own: that ends only at </pre>, which escaping rules out.
+    parts.push(`<p>${where}</p>`, `<pre>${escapeMarkup(printableLines(failure.message))}</pre>`);
   }
 
   if (result) parts.push(table(undefined, resultRows(summary, result)));

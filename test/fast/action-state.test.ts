@@ -270,7 +270,7 @@ describe('the job summary', () => {
     assert.match(html, /❌ Image img failed/);
     assert.match(
       html,
-      /The scrub step \(Read the installed system, remove installer logs, generalise, zero free space\) failed:<\/p>\n<pre>Expected exactly one partition<\/pre>/,
+      /The scrub step \(Read the installed system, remove installer logs, generalise, zero free space\) failed:<\/p>\n\n<pre>Expected exactly one partition<\/pre>/,
     );
   });
 });
