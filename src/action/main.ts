@@ -10,6 +10,7 @@ import { checkOutputs } from '../pipeline/staging.js';
 import { STEP_TITLES } from '../pipeline/reporter.js';
 import { ActionReporter } from './action-reporter.js';
 import { Output } from './constants.js';
+import { generalizedOutput } from './generalized-output.js';
 import { HostSetupError, prepareHost } from '../host/host-setup.js';
 import { readInputs } from './inputs.js';
 import { inputSecrets } from './secrets.js';
@@ -21,7 +22,8 @@ import { resolveActionSpec } from './resolve-spec.js';
 import { writeSummary } from './summary.js';
 import { Interruption } from '../pipeline/interruption.js';
 
-function setOutputs(result: BuildResult): void {
+/** The step's outputs, from the build's result (exported for the tests). */
+export function setOutputs(result: BuildResult): void {
   core.setOutput(Output.Image, result.image);
   core.setOutput(Output.ImagePath, result.imagePath);
   core.setOutput(Output.ImagePaths, JSON.stringify(result.images.map((image) => image.path)));
@@ -37,7 +39,9 @@ function setOutputs(result: BuildResult): void {
   core.setOutput(Output.ChecksumsPath, result.checksumsPath);
   if (result.changesPath) core.setOutput(Output.ChangesPath, result.changesPath);
   core.setOutput(Output.Packages, String(result.packageCount));
-  core.setOutput(Output.Generalized, JSON.stringify(result.generalized));
+  const generalized = generalizedOutput(result.generalized);
+  core.setOutput(Output.Generalized, generalized.json);
+  core.setOutput(Output.GeneralizedLeftOut, String(generalized.leftOut));
   core.setOutput(Output.Layout, JSON.stringify(result.layout));
   core.setOutput(Output.ConsoleLog, result.consoleLog);
   core.setOutput(Output.Accelerator, result.accelerator);

@@ -143,4 +143,36 @@ describe('the job summary', () => {
       assert.match(html, /\n\n<pre>The scrub step failed: cannot remove \/tmp\/x/);
     }
   });
+
+  test('15,000 files in /tmp, 100,000 changed packages or a long failure keep the summary under 1 MiB, counted by operation', () => {
+    const generalized = [
+      { operation: 'machine-id', path: '/etc/machine-id', found: 'file', done: 'emptied' },
+      ...Array.from({ length: 15_000 }, (_, i) => ({
+        operation: 'tmp-files',
+        path: `/tmp/${i % 2 ? 'x'.repeat(4000) : '\x1b'.repeat(1000)}-${i}`,
+        found: 'file',
+        done: 'removed',
+      })),
+    ];
+    const changes = {
+      ...result('').changes,
+      added: Array.from({ length: 100_000 }, (_, i) => ({
+        name: `lib${'x'.repeat(300)}${i}`,
+        version: `1.${'0'.repeat(300)}`,
+        architecture: 'amd64',
+      })),
+    };
+    const big = { ...result(''), generalized, changes } as unknown as BuildResult;
+    const failure = { step: 'upload' as const, message: `rsync said: ${'\x1b[2J'.repeat(2_000_000)}` };
+    const html = renderSummary({ image: 'img', steps: [], result: big, failure });
+    assert.ok(Buffer.byteLength(html) < 2 ** 20, `${Buffer.byteLength(html)} bytes`);
+    assertWholeBlocks(html, 'the large summary');
+    assert.match(html, /<tr><td>machine-id<\/td><td>emptied<\/td><td>1<\/td><\/tr>/);
+    assert.match(html, /<tr><td>tmp-files<\/td><td>removed<\/td><td>15000<\/td><\/tr>/);
+    assert.match(html, /<details><summary>Each path \(15001\)<\/summary>/);
+    assert.match(html, /<td>… \d+ more \(the build's log lists every path\)<\/td>/);
+    assert.match(html, /<td>… \d+ more in the \.changes file<\/td>/);
+    assert.match(html, /… \(\d+ characters more in the log\)<\/pre>/);
+    assert.match(html, /<td><code>\/etc\/machine-id<\/code><\/td>/, 'the first rows are shown');
+  });
 });
