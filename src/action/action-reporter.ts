@@ -1,6 +1,8 @@
 import * as core from '@actions/core';
 import { formatDuration } from '../config/units.js';
 import { formatCommand } from '../host/command-error.js';
+import { redactSecrets } from '../net/credentials.js';
+import { printableLine, printableLines } from '../pipeline/printable-text.js';
 import { STEP_TITLES, type Reporter, type Step } from '../pipeline/reporter.js';
 
 export interface StepRecord {
@@ -18,49 +20,71 @@ function clock(date = new Date()): string {
 /**
  * The pipeline as a workflow log: each step folds into a group, lines carry
  * the time, warnings and errors become annotations. Every printed line starts
- * with the time, so a line that an installer or command prints can never be
- * taken by the runner for a workflow command (`::…`). Optionally mirrors
- * everything into a log file (the `log-file` input).
+ * with the time, and control characters (the runner ends a line at `\r` too)
+ * and `##[` are shown as escapes (printable-text.ts), so a line that an
+ * installer, a command or a guest file name brings can never be taken by the
+ * runner for a workflow command. Optionally mirrors everything into a log
+ * file (the `log-file` input), which makes its own text printable.
  */
 export class ActionReporter implements Reporter {
   /** Steps that finished, in order, for the job summary. */
   readonly steps: StepRecord[] = [];
   private groupOpen = false;
+  private secrets: readonly string[] = [];
 
-  constructor(private readonly mirror?: Reporter) {}
+  constructor(private mirror?: Reporter) {}
 
-  private print(message: string): void {
+  /** Mirror every message into `mirror` too from now on (the log file, once the inputs name it). */
+  mirrorInto(mirror: Reporter): void {
+    this.mirror = mirror;
+  }
+
+  /**
+   * Mask these strings before the text is made printable: the runner masks
+   * the passwords it was given, but no longer finds one whose control
+   * characters were turned into escapes.
+   */
+  mask(secrets: readonly string[]): void {
+    this.secrets = [...secrets];
+  }
+
+  private printable(message: string): string {
+    return printableLines(redactSecrets(message, this.secrets));
+  }
+
+  private print(text: string): void {
     const stamp = clock();
-    for (const line of message.split('\n')) core.info(`[${stamp}] ${line}`);
+    for (const line of text.split('\n')) core.info(`[${stamp}] ${line}`);
   }
 
   info(message: string): void {
-    this.print(message);
+    this.print(this.printable(message));
     this.mirror?.info(message);
   }
 
   notice(message: string): void {
-    core.notice(message);
+    core.notice(this.printable(message));
     this.mirror?.notice(message);
   }
 
   warning(message: string): void {
-    core.warning(message);
+    core.warning(this.printable(message));
     this.mirror?.warning(message);
   }
 
   error(message: string): void {
-    core.error(message);
+    core.error(this.printable(message));
     this.mirror?.error(message);
   }
 
   command(argv: readonly string[]): void {
-    this.print(`$ ${formatCommand(argv)}`);
+    // One line, whatever the arguments hold.
+    this.print(`$ ${printableLine(redactSecrets(formatCommand(argv), this.secrets))}`);
     this.mirror?.command(argv);
   }
 
   output(line: string): void {
-    this.print(`  ${line}`);
+    this.print(`  ${printableLine(redactSecrets(line, this.secrets))}`);
     this.mirror?.output(line);
   }
 
@@ -77,7 +101,7 @@ export class ActionReporter implements Reporter {
   }
 
   progress(step: Step, message: string): void {
-    this.print(`${step}: ${message}`);
+    this.print(this.printable(`${step}: ${message}`));
     this.mirror?.progress(step, message);
   }
 
@@ -100,7 +124,7 @@ export class ActionReporter implements Reporter {
   private openGroup(title: string): void {
     // Groups do not nest in the log: a new one ends the last.
     this.closeGroup();
-    core.startGroup(title);
+    core.startGroup(printableLine(title));
     this.groupOpen = true;
   }
 }

@@ -43,6 +43,7 @@ export enum Output {
   ImagePaths = 'image-paths',
   Packages = 'packages',
   Generalized = 'generalized',
+  GeneralizedLeftOut = 'generalized-left-out',
   Layout = 'layout',
   ConsoleLog = 'console-log',
   Accelerator = 'accelerator',

@@ -5,10 +5,12 @@ import { LogReporter } from '../pipeline/log-reporter.js';
 import { AbortedError } from '../host/exec.js';
 import { SystemHost } from '../host/system-host.js';
 import { BuildError, buildImage, type BuildResult } from '../pipeline/build.js';
+import { printableLines } from '../pipeline/printable-text.js';
 import { checkOutputs } from '../pipeline/staging.js';
 import { STEP_TITLES } from '../pipeline/reporter.js';
 import { ActionReporter } from './action-reporter.js';
 import { Output } from './constants.js';
+import { generalizedOutput } from './generalized-output.js';
 import { HostSetupError, prepareHost } from '../host/host-setup.js';
 import { readInputs } from './inputs.js';
 import { inputSecrets } from './secrets.js';
@@ -20,7 +22,8 @@ import { resolveActionSpec } from './resolve-spec.js';
 import { writeSummary } from './summary.js';
 import { Interruption } from '../pipeline/interruption.js';
 
-function setOutputs(result: BuildResult): void {
+/** The step's outputs, from the build's result (exported for the tests). */
+export function setOutputs(result: BuildResult): void {
   core.setOutput(Output.Image, result.image);
   core.setOutput(Output.ImagePath, result.imagePath);
   core.setOutput(Output.ImagePaths, JSON.stringify(result.images.map((image) => image.path)));
@@ -36,7 +39,9 @@ function setOutputs(result: BuildResult): void {
   core.setOutput(Output.ChecksumsPath, result.checksumsPath);
   if (result.changesPath) core.setOutput(Output.ChangesPath, result.changesPath);
   core.setOutput(Output.Packages, String(result.packageCount));
-  core.setOutput(Output.Generalized, JSON.stringify(result.generalized));
+  const generalized = generalizedOutput(result.generalized);
+  core.setOutput(Output.Generalized, generalized.json);
+  core.setOutput(Output.GeneralizedLeftOut, String(generalized.leftOut));
   core.setOutput(Output.Layout, JSON.stringify(result.layout));
   core.setOutput(Output.ConsoleLog, result.consoleLog);
   core.setOutput(Output.Accelerator, result.accelerator);
@@ -83,12 +88,15 @@ async function buildFromInputs(): Promise<void> {
   // of the installer's and the uploads' URIs as resolved. The runner masks them in the whole log.
   const early = inputSecrets(inputs);
   for (const secret of early) core.setSecret(secret);
-  const spec: ImageSpec = resolveActionSpec(inputs, (message) => core.warning(message));
+  const reporter = new ActionReporter();
+  reporter.mask(early);
+  const spec: ImageSpec = resolveActionSpec(inputs, (message) => reporter.warning(message));
   const secrets = [...new Set([...early, ...specSecrets(spec)])];
   for (const secret of secrets) core.setSecret(secret);
+  reporter.mask(secrets);
   checkOutputs(spec);
   const logFile = spec.logFile ? heldLogFile(secrets) : undefined;
-  const reporter = new ActionReporter(logFile);
+  if (logFile) reporter.mirrorInto(logFile);
   const interruption = new Interruption(reporter, 'still cleaning up; the post step finishes whatever is left.');
   try {
     if (inputs.installDependencies) {
@@ -187,7 +195,8 @@ export async function run(): Promise<void> {
   try {
     await buildFromInputs();
   } catch (error) {
-    core.setFailed(error instanceof ActionFailure ? error.message : describeFailure(error, undefined));
+    // The failure quotes what a command or the guest printed: shown as every other message is (printable-text.ts).
+    core.setFailed(printableLines(error instanceof ActionFailure ? error.message : describeFailure(error, undefined)));
     // Nothing is left to wait for after an interruption.
     if (error instanceof ActionFailure && error.interruptedBy) process.exit();
   }

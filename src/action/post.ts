@@ -1,4 +1,3 @@
-import * as core from '@actions/core';
 import { SystemHost } from '../host/system-host.js';
 import { describeResource, undoResource } from '../pipeline/resources.js';
 import { ActionReporter } from './action-reporter.js';
@@ -9,17 +8,16 @@ import { readPendingResources } from './pending-resources.js';
  * cancelled or killed. Runs whatever the outcome (post-if: always()), newest
  * first; every undo is idempotent, and a failure only warns.
  */
-async function cleanUpAfterBuild(): Promise<void> {
+async function cleanUpAfterBuild(reporter: ActionReporter): Promise<void> {
   const { resources, unreadable } = readPendingResources();
   for (const entry of unreadable)
-    core.warning(
+    reporter.warning(
       `The saved state names something the cleanup does not understand: ${entry}; check the runner for leftovers.`,
     );
   if (resources.length === 0) {
-    core.info('Nothing left to clean up.');
+    reporter.info('Nothing left to clean up.');
     return;
   }
-  const reporter = new ActionReporter();
   const host = new SystemHost(reporter).uninterruptible();
   await reporter.group(`Clean up after the interrupted build (${resources.length} left)`, async () => {
     for (const resource of [...resources].reverse()) {
@@ -27,7 +25,7 @@ async function cleanUpAfterBuild(): Promise<void> {
         await undoResource(host, resource);
         reporter.info(`Removed ${describeResource(resource)} (or it was already gone).`);
       } catch (error) {
-        core.warning(
+        reporter.warning(
           `Could not remove ${describeResource(resource)}: ${error instanceof Error ? error.message : String(error)}. Remove it by hand.`,
         );
       }
@@ -37,9 +35,10 @@ async function cleanUpAfterBuild(): Promise<void> {
 
 /** The post step: never fails the job, only warns. */
 export async function run(): Promise<void> {
+  const reporter = new ActionReporter();
   try {
-    await cleanUpAfterBuild();
+    await cleanUpAfterBuild(reporter);
   } catch (error) {
-    core.warning(`Cleanup after the build failed: ${error instanceof Error ? error.message : String(error)}`);
+    reporter.warning(`Cleanup after the build failed: ${error instanceof Error ? error.message : String(error)}`);
   }
 }

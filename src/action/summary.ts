@@ -3,9 +3,11 @@ import type { Layout } from '../pipeline/layout.js';
 import { basename } from 'node:path';
 import { formatBytes, formatDuration } from '../config/units.js';
 import type { BuildResult } from '../pipeline/build.js';
+import type { GeneralizeRow } from '../pipeline/generalize.js';
 import { changeCounts, sizeChange, type Changes } from '../pipeline/changes.js';
 import { describeFirmware } from '../pipeline/virt-install.js';
 import { STEP_TITLES, type Step } from '../pipeline/reporter.js';
+import { printableLine, printableLines } from '../pipeline/printable-text.js';
 import type { StepRecord } from './action-reporter.js';
 
 export interface BuildSummary {
@@ -17,8 +19,19 @@ export interface BuildSummary {
   cache?: { restored?: string; saved?: string; manifestRestored?: string; manifestSaved?: string };
 }
 
-function escapeHtml(text: string): string {
+function escapeMarkup(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/**
+ * Text for a cell, a heading or a paragraph: HTML escaped, and on one line,
+ * every control character shown as an escape (printable-text.ts). A blank
+ * line ends an HTML block in GitHub's Markdown: a guest file name with one in
+ * it would end the table, and what follows would render as Markdown (links,
+ * images).
+ */
+function escapeHtml(text: string): string {
+  return escapeMarkup(printableLine(text));
 }
 
 const code = (text: string): string => `<code>${escapeHtml(text)}</code>`;
@@ -33,7 +46,12 @@ export function renderSummary(summary: BuildSummary): string {
     const where = failure.step
       ? `The ${escapeHtml(failure.step)} step (${escapeHtml(STEP_TITLES[failure.step])}) failed:`
       : 'The build failed:';
-    parts.push(`<p>${where}</p>\n<pre>${escapeHtml(failure.message)}</pre>`);
+    const message =
+      failure.message.length > MAX_FAILURE_CHARACTERS
+        ? `${failure.message.slice(0, MAX_FAILURE_CHARACTERS)}\n… (${failure.message.length - MAX_FAILURE_CHARACTERS} characters more in the log)`
+        : failure.message;
+    // The message keeps its lines, in a <pre> block of its own: that ends only at </pre>, which escaping rules out.
+    parts.push(`<p>${where}</p>`, `<pre>${escapeMarkup(printableLines(message))}</pre>`);
   }
 
   if (result) parts.push(table(undefined, resultRows(summary, result)));
@@ -52,14 +70,7 @@ export function renderSummary(summary: BuildSummary): string {
 
   if (result?.layout) parts.push(layoutSection(result.layout));
 
-  if (result?.generalized.length) {
-    const rows = result.generalized.map((row): [string, string, string] => [
-      escapeHtml(row.operation),
-      code(row.path),
-      escapeHtml(row.done),
-    ]);
-    parts.push(`<h3>Generalisation</h3>\n${table(['Operation', 'Path', 'Done'], rows)}`);
-  }
+  if (result?.generalized.length) parts.push(generalizationSection(result.generalized));
 
   if (result?.changes) parts.push(changesSection(result.changes, result.changesPath));
 
@@ -129,15 +140,16 @@ function changesSection(changes: Changes, path: string | undefined): string {
     `<h3>Changes since ${escapeHtml(since)}</h3>\n` +
     `<p>${escapeHtml(changeCounts(changes))}; image size ${escapeHtml(sizeChange(changes))}` +
     `${path ? ` (${code(basename(path))})` : ''}.</p>`;
-  const rows: string[][] = [
-    ...changes.added.map((entry) => [
+  // Each row made only when it is shown: a release upgrade changes thousands.
+  const rows: Array<() => string[]> = [
+    ...changes.added.map((entry) => () => [
       'added',
       code(entry.name),
       escapeHtml(entry.architecture),
       '',
       code(entry.version),
     ]),
-    ...changes.removed.map((entry) => [
+    ...changes.removed.map((entry) => () => [
       'removed',
       code(entry.name),
       escapeHtml(entry.architecture),
@@ -145,7 +157,7 @@ function changesSection(changes: Changes, path: string | undefined): string {
       '',
     ]),
     ...(['upgraded', 'downgraded'] as const).flatMap((kind) =>
-      changes[kind].map((entry) => [
+      changes[kind].map((entry) => () => [
         kind,
         code(entry.name),
         escapeHtml(entry.architecture),
@@ -155,14 +167,75 @@ function changesSection(changes: Changes, path: string | undefined): string {
     ),
   ];
   if (!rows.length) return head;
-  // A summary is limited in size (1 MiB): a whole release upgrade is in the .changes file.
-  const shown = rows.slice(0, MAX_CHANGE_ROWS);
-  if (rows.length > shown.length)
-    shown.push(['', `… ${rows.length - shown.length} more in the .changes file`, '', '', '']);
-  return `${head}\n${table(['Change', 'Package', 'Architecture', 'Before', 'After'], shown)}`;
+  // A whole release upgrade is in the .changes file.
+  const shown = boundedTable(['Change', 'Package', 'Architecture', 'Before', 'After'], rows, {
+    ...CHANGES_BOUND,
+    leftOut: (count) => `… ${count} more in the .changes file`,
+  });
+  return `${head}\n${shown}`;
 }
 
-const MAX_CHANGE_ROWS = 500;
+/**
+ * GitHub drops a job summary over 1 MiB: each long table shows at most so
+ * many rows and so many bytes of them (a guest's file name may be 4 KiB, and
+ * four times that with its control characters shown), and says how many it
+ * left out and where they all are.
+ */
+const CHANGES_BOUND = { maxRows: 500, maxBytes: 256 * 1024 };
+const GENERALIZED_BOUND = { maxRows: 200, maxBytes: 128 * 1024 };
+const MAX_FAILURE_CHARACTERS = 64 * 1024;
+
+/**
+ * What generalisation did: one row an operation and outcome with how many
+ * paths (15,000 files in /tmp are one row), then the paths themselves, as many
+ * as the bound lets through.
+ */
+function generalizationSection(generalized: readonly GeneralizeRow[]): string {
+  const counts = new Map<string, { operation: string; done: string; paths: number }>();
+  for (const row of generalized) {
+    const key = `${row.operation}\u0000${row.done}`;
+    const entry = counts.get(key) ?? { operation: row.operation, done: row.done, paths: 0 };
+    entry.paths += 1;
+    counts.set(key, entry);
+  }
+  const byOperation = [...counts.values()].map((entry) => [
+    escapeHtml(entry.operation),
+    escapeHtml(entry.done),
+    String(entry.paths),
+  ]);
+  const paths = generalized.map((row) => () => [escapeHtml(row.operation), code(row.path), escapeHtml(row.done)]);
+  const detail = boundedTable(['Operation', 'Path', 'Done'], paths, {
+    ...GENERALIZED_BOUND,
+    leftOut: (count) => `… ${count} more (the build's log lists every path)`,
+  });
+  return (
+    `<h3>Generalisation</h3>\n${table(['Operation', 'Done', 'Paths'], byOperation)}\n\n` +
+    `<details><summary>Each path (${generalized.length})</summary>\n\n${detail}\n\n</details>`
+  );
+}
+
+/**
+ * A table of the first rows that keep within `bound`, and a last row that
+ * says how many did not (`leftOut`). Rows are made as they are needed.
+ */
+function boundedTable(
+  header: string[],
+  rows: Array<() => string[]>,
+  bound: { maxRows: number; maxBytes: number; leftOut: (count: number) => string },
+): string {
+  const shown: string[][] = [];
+  let bytes = 0;
+  for (const make of rows.slice(0, bound.maxRows)) {
+    const row = make();
+    const size = row.reduce((sum, cell) => sum + Buffer.byteLength(cell) + '<td></td>'.length, 0);
+    if (bytes + size > bound.maxBytes) break;
+    shown.push(row);
+    bytes += size;
+  }
+  if (rows.length > shown.length)
+    shown.push(['', escapeHtml(bound.leftOut(rows.length - shown.length)), ...header.slice(2).map(() => '')]);
+  return table(header, shown);
+}
 
 /** What the installer files were verified against: files and sums, the list's hash, the signing keys. */
 function verificationCell(result: BuildResult): string {

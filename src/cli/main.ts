@@ -31,6 +31,7 @@ import { checkOutputs } from '../pipeline/staging.js';
 import { describeResult } from './describe-result.js';
 import { Interruption } from '../pipeline/interruption.js';
 import { LogReporter } from '../pipeline/log-reporter.js';
+import { printableLines } from '../pipeline/printable-text.js';
 
 export const EXIT_OK = 0;
 export const EXIT_BUILD_FAILED = 1;
@@ -86,7 +87,8 @@ function buildProgram(io: CommandOutput): Command {
     .showHelpAfterError('(run image-factory --help for the options)')
     .exitOverride()
     .configureOutput({
-      writeErr: (text) => io.err(text),
+      // Commander quotes the arguments it refuses.
+      writeErr: (text) => io.err(printableLines(text)),
       writeOut: (text) => io.out(text),
     });
 }
@@ -151,7 +153,7 @@ function parseArguments(argv: string[], io: CommandOutput): { options: CliOption
   }
   const image = program.args[0] ?? process.env.IMAGE;
   if (!image) {
-    io.err('image-factory: error: No image specified (give IMAGE as argument or in the IMAGE environment variable).\n');
+    say(io, 'error', 'No image specified (give IMAGE as argument or in the IMAGE environment variable).');
     return EXIT_USAGE;
   }
   return { options: program.opts<CliOptions>(), image };
@@ -169,8 +171,8 @@ function resolveSpec(options: CliOptions, image: string, io: CommandOutput, warn
     const hadSection = applyOverrides(config, image, overrides);
     if (options.printConfig) {
       if (!hadSection) throw unknownImage(image, knownImages);
-      checkKeys(config, image, (message) => io.err(`image-factory: warning: ${message}\n`));
-      io.out(`${JSON.stringify(printableOptions(config, image, options.showSecrets === true), null, 2)}\n`);
+      checkKeys(config, image, (message) => say(io, 'warning', message));
+      io.out(`${printableJson(printableOptions(config, image, options.showSecrets === true))}\n`);
       return EXIT_OK;
     }
     return resolveImageSpec(config, image, {
@@ -183,9 +185,26 @@ function resolveSpec(options: CliOptions, image: string, io: CommandOutput, warn
     });
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    io.err(`image-factory: error: ${error.message}\n`);
+    say(io, 'error', error.message);
     return EXIT_USAGE;
   }
+}
+
+/** A message before the build's log starts: `image-factory: <level>: ` before each of its lines, made printable. */
+function say(io: CommandOutput, level: 'warning' | 'error', message: string): void {
+  const lines = printableLines(message).split('\n');
+  io.err(lines.map((line) => `image-factory: ${level}: ${line}\n`).join(''));
+}
+
+/**
+ * JSON, indented, with DEL, the C1 controls, U+2028 and U+2029 escaped too: JSON.stringify escapes
+ * only the C0 controls, and a terminal obeys some C1 ones and a reader may end a line at U+2028.
+ */
+function printableJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(
+    /[\x7f-\x9f\u2028\u2029]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 async function build(spec: ImageSpec, options: CliOptions, reporter: LogReporter, signal: AbortSignal): Promise<void> {

@@ -66,6 +66,13 @@ const MAX_INTERPOLATION_DEPTH = 10;
  */
 export const MAX_INTERPOLATED_LENGTH = 64 * 1024;
 export const MAX_INTERPOLATED_REFERENCES = 10_000;
+/**
+ * The same for all the values of a section together (items()): ten thousand
+ * keys that each reach a value at the bound above would otherwise take
+ * 10^8 expansions and 640 MiB, from a file of a few hundred KB.
+ */
+export const MAX_SECTION_INTERPOLATED_LENGTH = 16 * 2 ** 20;
+export const MAX_SECTION_INTERPOLATED_REFERENCES = 200_000;
 
 interface Budget {
   length: number;
@@ -93,16 +100,36 @@ export function parseBoolean(value: string): boolean | undefined {
 // Python's str.strip() and regex \s use str.isspace(), which differs from
 // JavaScript's \s and trim(): it includes \x1c-\x1f and \x85, and not \ufeff.
 const PY_SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
-const LEADING_SPACE = new RegExp(`^[${PY_SPACE}]+`);
-const TRAILING_SPACE = new RegExp(`[${PY_SPACE}]+$`);
 const NON_SPACE = new RegExp(`[^${PY_SPACE}]`);
 
+function isPySpace(code: number): boolean {
+  return (
+    (code >= 0x09 && code <= 0x0d) ||
+    (code >= 0x1c && code <= 0x20) ||
+    code === 0x85 ||
+    code === 0xa0 ||
+    code === 0x1680 ||
+    (code >= 0x2000 && code <= 0x200a) ||
+    code === 0x2028 ||
+    code === 0x2029 ||
+    code === 0x202f ||
+    code === 0x205f ||
+    code === 0x3000
+  );
+}
+
+// Stripped by walking in from the ends: a pattern such as /\s+$/ is tried at every blank of a run
+// and scans the run each time, which takes seconds on a line of a few thousand blanks.
 function pyStrip(text: string): string {
-  return pyRstrip(text.replace(LEADING_SPACE, ''));
+  let start = 0;
+  while (start < text.length && isPySpace(text.charCodeAt(start))) start += 1;
+  return pyRstrip(text.slice(start));
 }
 
 function pyRstrip(text: string): string {
-  return text.replace(TRAILING_SPACE, '');
+  let end = text.length;
+  while (end > 0 && isPySpace(text.charCodeAt(end - 1))) end -= 1;
+  return text.slice(0, end);
 }
 
 /** optionxform: keys are case-insensitive, section names are not. */
@@ -113,12 +140,21 @@ function optionxform(key: string): string {
 // SECTCRE is matched at the start only: what follows the last `]` on the
 // line is ignored, and `[a]b]` names the section `a]b`.
 const SECTION_HEADER = /^\[(.+)\]/s;
-// OPTCRE: the first `=` or `:` splits, spaces around it are dropped.
-const OPTION_LINE = new RegExp(`^(.*?)[${PY_SPACE}]*(=|:)[${PY_SPACE}]*(.*)$`, 's');
+/**
+ * OPTCRE, `(.*?)\\s*(=|:)\\s*(.*)$`: the first `=` or `:` splits, the blanks
+ * around it are dropped. Found with indexOf: the pattern itself backtracks
+ * over a long run of blanks once for every blank in it.
+ */
+function splitOptionLine(line: string): { key: string; delimiter: string; value: string } | undefined {
+  const equals = line.indexOf('=');
+  const colon = line.indexOf(':');
+  const at = equals < 0 ? colon : colon < 0 ? equals : Math.min(equals, colon);
+  if (at < 0) return undefined;
+  return { key: pyRstrip(line.slice(0, at)), delimiter: line[at], value: pyStrip(line.slice(at + 1)) };
+}
 const COMMENT_PREFIXES = ['#', ';'];
 // ExtendedInterpolation._KEYCRE; `[^}]` also matches newlines, as in Python.
 const REFERENCE = /^\$\{([^}]+)\}/;
-const REFERENCE_GLOBAL = /\$\{[^}]+\}/g;
 
 const SYNTAX_HELP =
   "Write ${key} for a key of the same section or [DEFAULT], ${section:key} for another section's key, and $$ for a literal $.";
@@ -129,8 +165,15 @@ const SYNTAX_HELP =
  * or as inputs, which are interpolated like the files' values.
  */
 export function dollarProblem(value: string): string | undefined {
-  const leftover = value.replaceAll('$$', '').replace(REFERENCE_GLOBAL, '');
-  return leftover.includes('$') ? `a '$' is not followed by '$' or '{...}'. ${SYNTAX_HELP}` : undefined;
+  // Python: value.replace('$$', ''), then _KEYCRE.sub('', …), then any '$' left is wrong. Scanned once
+  // here: the pattern, tried at each '$' of a long '${${${…' without a '}', reads to the end every time.
+  const unescaped = value.replaceAll('$$', '');
+  for (let at = unescaped.indexOf('$'); at >= 0; at = unescaped.indexOf('$', at)) {
+    const close = unescaped[at + 1] === '{' ? unescaped.indexOf('}', at + 2) : -1;
+    if (close <= at + 2) return `a '$' is not followed by '$' or '{...}'. ${SYNTAX_HELP}`;
+    at = close + 1;
+  }
+  return undefined;
 }
 
 interface StoredValue {
@@ -140,6 +183,29 @@ interface StoredValue {
 }
 
 type SectionTable = Map<string, StoredValue>;
+
+/**
+ * A section's values over [DEFAULT]'s (Python's ChainMap in _unify_values),
+ * looked up in both without copying either: a lookup costs the same in a
+ * section of ten keys and of ten thousand.
+ */
+class SectionChain {
+  constructor(
+    private readonly own: SectionTable | undefined,
+    private readonly defaults: SectionTable,
+  ) {}
+
+  get(option: string): StoredValue | undefined {
+    return this.own?.get(option) ?? this.defaults.get(option);
+  }
+
+  /** [DEFAULT]'s keys first, then the section's own; a key in both keeps DEFAULT's place and the section's value. */
+  entries(): Array<[string, StoredValue]> {
+    const merged = new Map(this.defaults);
+    for (const [key, stored] of this.own ?? []) merged.set(key, stored);
+    return [...merged];
+  }
+}
 
 interface Reference {
   section: string;
@@ -251,7 +317,7 @@ export class ConfigParser {
         );
       }
 
-      const option = OPTION_LINE.exec(stripped);
+      const option = splitOptionLine(stripped);
       if (!option) {
         // Python reports all such lines at the end of the file, unless
         // another error stops it first.
@@ -262,10 +328,10 @@ export class ConfigParser {
         });
         return;
       }
-      const name = optionxform(pyRstrip(option[1]));
+      const name = optionxform(option.key);
       if (name === '') {
         // Python records the error but still stores the value under ''.
-        badLines.push({ line: lineNumber, text: stripped, reason: `the key is missing before '${option[2]}'` });
+        badLines.push({ line: lineNumber, text: stripped, reason: `the key is missing before '${option.delimiter}'` });
       }
       const addedKey = JSON.stringify([sectionName, name]);
       const first = optionsAdded.get(addedKey);
@@ -279,7 +345,7 @@ export class ConfigParser {
       }
       optionsAdded.set(addedKey, lineNumber);
       const entry: StoredValue = { value: '', origin: { file: source, line: lineNumber } };
-      const parts = [pyStrip(option[3])];
+      const parts = [option.value];
       current.set(name, entry);
       pending.push({ entry, parts });
       // An empty key name (Python's falsy optname) takes no continuation lines.
@@ -408,7 +474,16 @@ export class ConfigParser {
   itemEntries(section: string): Array<[string, string]> {
     const map = this.lookupTable(section);
     if (!map) throw this.noSection(section);
-    return [...map].map(([option, stored]) => [option, this.interpolate(section, option, stored.value, map)]);
+    const used: Budget = { length: 0, references: 0 };
+    return map.entries().map(([option, stored]) => {
+      const budget: Budget = { length: 0, references: 0 };
+      const value = this.interpolate(section, option, stored.value, map, budget);
+      used.length += budget.length;
+      used.references += budget.references;
+      if (used.length > MAX_SECTION_INTERPOLATED_LENGTH || used.references > MAX_SECTION_INTERPOLATED_REFERENCES)
+        throw this.sectionSizeError(section, option);
+      return [option, value];
+    });
   }
 
   /** Where the effective raw value was read; undefined for values given to set(). */
@@ -426,14 +501,11 @@ export class ConfigParser {
     return Object.fromEntries([...this.defaultTable].map(([key, stored]) => [key, stored.value]));
   }
 
-  /** A section merged over [DEFAULT] (Python's items()/_unify_values), or undefined when it does not exist. */
-  private lookupTable(section: string): SectionTable | undefined {
-    if (section === DEFAULT_SECTION) return this.defaultTable;
+  /** A section over [DEFAULT] (Python's items()/_unify_values), or undefined when it does not exist. */
+  private lookupTable(section: string): SectionChain | undefined {
+    if (section === DEFAULT_SECTION) return new SectionChain(undefined, this.defaultTable);
     const table = this.sectionTables.get(section);
-    if (!table) return undefined;
-    const merged = new Map(this.defaultTable);
-    for (const [key, stored] of table) merged.set(key, stored);
-    return merged;
+    return table ? new SectionChain(table, this.defaultTable) : undefined;
   }
 
   private noSection(section: string): ConfigError {
@@ -443,9 +515,15 @@ export class ConfigParser {
     return new ConfigError('NoSectionError', `there is no section [${section}]${list}.`, { section });
   }
 
-  private interpolate(section: string, option: string, value: string, map: SectionTable): string {
+  private interpolate(
+    section: string,
+    option: string,
+    value: string,
+    map: SectionChain,
+    budget: Budget = { length: 0, references: 0 },
+  ): string {
     const accum: string[] = [];
-    this.expand({ section, option }, value, map, 1, accum, [], { length: 0, references: 0 });
+    this.expand({ section, option }, value, map, 1, accum, [], budget);
     return accum.join('');
   }
 
@@ -453,7 +531,7 @@ export class ConfigParser {
   private expand(
     here: Reference,
     value: string,
-    map: SectionTable,
+    map: SectionChain,
     depth: number,
     accum: string[],
     chain: Reference[],
@@ -512,7 +590,7 @@ export class ConfigParser {
   }
 
   /** "file:line: in section [S], key 'k'" for the value being expanded. */
-  private describe(here: Reference, map: SectionTable): { prefix: string; where: ConfigErrorLocation } {
+  private describe(here: Reference, map: SectionChain): { prefix: string; where: ConfigErrorLocation } {
     const stored = map.get(here.option);
     const inherited =
       here.section !== DEFAULT_SECTION &&
@@ -535,7 +613,7 @@ export class ConfigParser {
       .join(' → ')})`;
   }
 
-  private missingError(path: Reference[], map: SectionTable, reference: string, target: Reference): ConfigError {
+  private missingError(path: Reference[], map: SectionChain, reference: string, target: Reference): ConfigError {
     const here = path[path.length - 1];
     const { prefix, where } = this.describe(here, map);
     let problem: string;
@@ -554,7 +632,7 @@ export class ConfigParser {
     );
   }
 
-  private syntaxError(path: Reference[], map: SectionTable, problem: string): ConfigError {
+  private syntaxError(path: Reference[], map: SectionChain, problem: string): ConfigError {
     const { prefix, where } = this.describe(path[path.length - 1], map);
     return new ConfigError(
       'InterpolationSyntaxError',
@@ -574,6 +652,18 @@ export class ConfigParser {
         `a value may be at most ${MAX_INTERPOLATED_LENGTH / 1024} KiB, made with at most ` +
         `${MAX_INTERPOLATED_REFERENCES} reference expansions.`,
       { file: origin?.file, line: origin?.line, section: first.section, option: first.option },
+    );
+  }
+
+  /** A section whose values together are too big to be meant, named by the key where the bound was passed. */
+  private sectionSizeError(section: string, option: string): ConfigError {
+    const origin = this.lookupTable(section)?.get(option)?.origin;
+    return new ConfigError(
+      'InterpolationSizeError',
+      `${at(origin)}in section [${section}], key '${option}': the section's values, their references expanded, ` +
+        `come to more than ${MAX_SECTION_INTERPOLATED_LENGTH / 2 ** 20} MiB or take more than ` +
+        `${MAX_SECTION_INTERPOLATED_REFERENCES} reference expansions in all; a section's values may take at most that.`,
+      { file: origin?.file, line: origin?.line, section, option },
     );
   }
 

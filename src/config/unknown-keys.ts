@@ -32,17 +32,21 @@ function isKnown(key: string): boolean {
  * `imagesize` one from `image-size`.
  */
 export function editDistance(a: string, b: string): number {
-  const rows: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j += 1) rows[0][j] = j;
+  // Three rows of the table (a swap looks two rows back), not the whole table: this runs for every unknown key.
+  let twoBack = new Uint32Array(b.length + 1);
+  let previous = Uint32Array.from({ length: b.length + 1 }, (_, j) => j);
+  let row = new Uint32Array(b.length + 1);
   for (let i = 1; i <= a.length; i += 1) {
+    row[0] = i;
     for (let j = 1; j <= b.length; j += 1) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      rows[i][j] = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost);
+      row[j] = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + cost);
       if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
-        rows[i][j] = Math.min(rows[i][j], rows[i - 2][j - 2] + 1);
+        row[j] = Math.min(row[j], twoBack[j - 2] + 1);
     }
+    [twoBack, previous, row] = [previous, row, twoBack];
   }
-  return rows[a.length][b.length];
+  return previous[b.length];
 }
 
 /** `candidates` ordered by closeness to `word` (case-insensitive), the closest first; ties keep their order. */
@@ -56,8 +60,11 @@ export function closestFirst(word: string, candidates: readonly string[]): strin
 
 /** The known key that `key` was probably meant to be, when one is close enough. */
 export function suggestKey(key: string): string | undefined {
-  const [best] = closestFirst(key, KNOWN_KEYS);
-  return best !== undefined && editDistance(key, best) <= Math.max(2, Math.floor(key.length / 4)) ? best : undefined;
+  const limit = Math.max(2, Math.floor(key.length / 4));
+  // Two words are at least as far apart as their lengths differ: only the keys that can be close enough are measured.
+  const near = KNOWN_KEYS.filter((known) => Math.abs(known.length - key.length) <= limit);
+  const [best] = closestFirst(key, near);
+  return best !== undefined && editDistance(key, best) <= limit ? best : undefined;
 }
 
 /** Every key that some value of the configuration references, as `${key}` or `${section:key}`. */

@@ -1,5 +1,7 @@
 import { formatBytes } from '../config/units.js';
 import type { InstalledPackage, Inventory } from './inventory.js';
+import { packageProblem, type PackageFormat } from './package-names.js';
+import { printableLine } from './printable-text.js';
 import { compareDebVersions, compareRpmVersions } from './version-compare.js';
 
 /** What the comparison needs of an earlier build's `<stem>.manifest.json`. */
@@ -35,10 +37,26 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
+ * Why no package manager's rules take this package (the manifest's own
+ * manager's, or either when it names none), or undefined.
+ */
+function manifestPackageProblem(
+  packageManager: unknown,
+  entry: Pick<InstalledPackage, 'name' | 'version' | 'architecture'>,
+): string | undefined {
+  const formats: PackageFormat[] =
+    packageManager === 'dpkg' || packageManager === 'rpm' ? [packageManager] : ['dpkg', 'rpm'];
+  const problems = formats.map((format) => packageProblem(format, entry));
+  return problems.every((problem) => problem !== undefined) ? problems[0] : undefined;
+}
+
+/**
  * An earlier build's manifest, checked for what the comparison reads: a
  * JSON object with a `packages` list of objects with string `name`,
- * `version` and `architecture`. Throws an Error that says what is wrong and
- * where (the message follows "the previous manifest <source> ").
+ * `version` and `architecture`, each as its package manager (dpkg, rpm)
+ * accepts it — a name with a blank or a line break would write lines of its
+ * own into `.changes`. Throws an Error that says what is wrong and where (the
+ * message follows "the previous manifest <source> ").
  */
 export function parseManifest(text: string, source: string): PreviousManifest {
   let data: unknown;
@@ -57,7 +75,16 @@ export function parseManifest(text: string, source: string): PreviousManifest {
       throw new Error(`has a package without a string "name" and "version" at packages[${index}]`);
     }
     const architecture = typeof entry.architecture === 'string' ? entry.architecture : '';
-    return { name: entry.name, version: entry.version, architecture };
+    const found = { name: entry.name, version: entry.version, architecture };
+    const problem = manifestPackageProblem(data.packageManager, found);
+    if (problem !== undefined) {
+      const cut = (value: string): string => printableLine(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+      throw new Error(
+        `has a package at packages[${index}] ('${cut(found.name)}' '${cut(found.version)}') whose ${problem.replace(/^its /, '')}; ` +
+          'give a <image>-<date>.manifest.json of an earlier build',
+      );
+    }
+    return found;
   });
   const text_ = (value: unknown): string => (typeof value === 'string' ? value : '');
   const size = data.imageSize;
@@ -148,9 +175,11 @@ export function changeCounts(changes: Changes): string {
  */
 export function changesText(changes: Changes): string {
   const { previous, current } = changes;
+  // The package lines hold only what dpkg's or rpm's rules allow; these come from the manifest as they are.
+  const since = printableLine(previous.image) || 'the previous build';
   const lines = [
-    `Changes of ${current.image} since ${previous.image || 'the previous build'}${previous.date ? ` (${previous.date})` : ''}`,
-    `Previous manifest: ${previous.source}`,
+    `Changes of ${current.image} since ${since}${previous.date ? ` (${printableLine(previous.date)})` : ''}`,
+    `Previous manifest: ${printableLine(previous.source)}`,
     `Image size: ${sizeChange(changes)}`,
     `Packages: ${previous.packageCount} -> ${current.packageCount} (${changeCounts(changes)})`,
   ];
@@ -174,5 +203,6 @@ export function changesText(changes: Changes): string {
 
 /** The `.changes` file when no comparison could be made (a previous manifest URL that could not be fetched). */
 export function noChangesText(image: string, source: string, reason: string): string {
-  return `Changes of ${image}: not compared\nPrevious manifest: ${source}\nReason: ${reason}\n`;
+  // The reason may quote what a server said.
+  return `Changes of ${image}: not compared\nPrevious manifest: ${printableLine(source)}\nReason: ${printableLine(reason)}\n`;
 }

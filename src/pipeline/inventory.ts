@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { findProgram } from '../host/programs.js';
 import type { BuildContext } from './context.js';
 import { GuestFileTooLarge, type GuestTree } from './guest-tree.js';
+import { packageProblem } from './package-names.js';
 
 /** One installed package, as its package database lists it. */
 export interface InstalledPackage {
@@ -52,14 +53,27 @@ function controlFields(paragraph: string): Record<string, string> {
 
 const paragraphs = (text: string): string[] => text.replace(/\r/g, '').split(/\n\s*\n/);
 
+/** A package the inventory leaves out, and why: its name, version or architecture breaks its manager's rules. */
+export interface SkippedPackage {
+  name: string;
+  version: string;
+  problem: string;
+}
+
 /**
  * The installed packages of a dpkg status file (deb-control(5) paragraphs),
  * with the records of dpkg's journal (`/var/lib/dpkg/updates/NNNN`, in order)
  * over them, as dpkg-query reads them: a dpkg that was stopped before it
  * folded its journal into the status file has its last changes there. Those
- * whose Status is `… installed`, sorted by name and architecture.
+ * whose Status is `… installed`, sorted by name and architecture; one whose
+ * name, version or architecture dpkg would refuse is left out and passed to
+ * `onSkipped` (it could write lines of its own into `.packages`).
  */
-export function parseDpkgStatus(text: string, journal: string[] = []): InstalledPackage[] {
+export function parseDpkgStatus(
+  text: string,
+  journal: string[] = [],
+  onSkipped: (skipped: SkippedPackage) => void = () => undefined,
+): InstalledPackage[] {
   const records = new Map<string, Record<string, string>>();
   for (const paragraph of [...paragraphs(text), ...journal.flatMap(paragraphs)]) {
     const fields = controlFields(paragraph);
@@ -73,6 +87,11 @@ export function parseDpkgStatus(text: string, journal: string[] = []): Installed
       version: fields.version ?? '',
       architecture: fields.architecture ?? '',
     };
+    const problem = packageProblem('dpkg', entry);
+    if (problem !== undefined) {
+      onSkipped({ name: entry.name, version: entry.version, problem });
+      continue;
+    }
     // Source: NAME or NAME (VERSION); without it, the source package is the binary's own.
     const source = /^(\S+)(?:\s+\((\S+)\))?$/.exec(fields.source ?? '');
     entry.source = source ? source[1] : entry.name;
@@ -101,13 +120,31 @@ const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 /** rpm's query format: one tab-separated line a package, `(none)` where a tag is unset. */
 export const RPM_QUERY_FORMAT = '%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\n';
 
-/** The lines `rpm -qa --queryformat RPM_QUERY_FORMAT` printed. */
-export function parseRpmQuery(text: string): InstalledPackage[] {
+/**
+ * The lines `rpm -qa --queryformat RPM_QUERY_FORMAT` printed; a package whose
+ * name, version or architecture rpm's rules refuse, or a line that is not the
+ * four fields of one (a name with a line break in it), is left out and passed
+ * to `onSkipped`.
+ */
+export function parseRpmQuery(
+  text: string,
+  onSkipped: (skipped: SkippedPackage) => void = () => undefined,
+): InstalledPackage[] {
   const packages: InstalledPackage[] = [];
   for (const line of text.split('\n')) {
+    if (line === '') continue;
     const [name, version, architecture, sourceRpm] = line.split('\t');
-    if (!name || version === undefined || name.startsWith('gpg-pubkey')) continue;
-    const entry: InstalledPackage = { name, version, architecture: architecture ?? '' };
+    if (name.startsWith('gpg-pubkey')) continue;
+    if (version === undefined || sourceRpm === undefined) {
+      onSkipped({ name, version: version ?? '', problem: 'rpm printed it as part of a line, not as a package' });
+      continue;
+    }
+    const entry: InstalledPackage = { name, version, architecture };
+    const problem = packageProblem('rpm', entry);
+    if (problem !== undefined) {
+      onSkipped({ name, version, problem });
+      continue;
+    }
     // NAME-VERSION-RELEASE.src.rpm
     const source = /^(.+)-([^-]+-[^-]+)\.(?:no)?src\.rpm$/.exec(sourceRpm ?? '');
     if (source) {
@@ -131,18 +168,31 @@ export async function inspectSystem(ctx: BuildContext, tree: GuestTree): Promise
   const database: Budget = { left: READ_LIMITS.packageDatabase };
   const status = await readGuestFile(ctx, tree, 'var/lib/dpkg/status', database);
   let inventory: Inventory = { osRelease, kernels, packageManager: 'none', packages: [] };
+  const skipped: SkippedPackage[] = [];
   if (status !== undefined) {
-    const packages = parseDpkgStatus(status, await dpkgJournal(ctx, tree, database));
+    const packages = parseDpkgStatus(status, await dpkgJournal(ctx, tree, database), (entry) => skipped.push(entry));
     inventory = { ...inventory, packageManager: 'dpkg', packages };
   } else {
-    const packages = await rpmPackages(ctx, tree);
+    const packages = await rpmPackages(ctx, tree, (entry) => skipped.push(entry));
     if (packages) inventory = { ...inventory, packageManager: 'rpm', packages };
   }
+  if (skipped.length) ctx.reporter.warning(describeSkipped(inventory.packageManager, skipped));
   const name = osRelease.PRETTY_NAME ?? osRelease.ID ?? 'an unknown distribution (no /etc/os-release)';
   const kernel = kernels.length ? `kernel ${kernels.join(', ')}` : 'no kernel found in /boot or /lib/modules';
   const what = inventory.packageManager === 'none' ? 'no package database' : `${inventory.packageManager}`;
   ctx.reporter.info(`Installed system: ${name}, ${kernel}, ${inventory.packages.length} packages (${what})`);
   return inventory;
+}
+
+/** How many packages were left out and why, the first few named (each cut short: a name may be any length). */
+function describeSkipped(manager: string, skipped: SkippedPackage[]): string {
+  const cut = (text: string): string => (text.length > 80 ? `${text.slice(0, 80)}…` : text);
+  const named = skipped.slice(0, 5).map((entry) => `'${cut(entry.name)}' '${cut(entry.version)}': ${entry.problem}`);
+  const more = skipped.length > named.length ? `; and ${skipped.length - named.length} more` : '';
+  return (
+    `left ${skipped.length} package(s) of the ${manager} database out of the manifest, .packages and SBOM, ` +
+    `as ${manager} itself would not take them: ${named.join('; ')}${more}`
+  );
 }
 
 /**
@@ -213,7 +263,11 @@ const RPM_DB_FOLDERS = ['usr/lib/sysimage/rpm', 'var/lib/rpm'];
  * it and follow the guest's symlinks, and opening its sqlite database writes
  * -shm/-wal files into the image); the copy goes when the query is done.
  */
-async function rpmPackages(ctx: BuildContext, tree: GuestTree): Promise<InstalledPackage[] | undefined> {
+async function rpmPackages(
+  ctx: BuildContext,
+  tree: GuestTree,
+  onSkipped: (skipped: SkippedPackage) => void,
+): Promise<InstalledPackage[] | undefined> {
   for (const folder of RPM_DB_FOLDERS) {
     const resolved = await tree.resolveFolder(folder);
     if ('missing' in resolved) continue;
@@ -246,7 +300,7 @@ async function rpmPackages(ctx: BuildContext, tree: GuestTree): Promise<Installe
     const query = ['rpm', '--dbpath', copy, '--query', '--all', '--queryformat', RPM_QUERY_FORMAT];
     const result = await host.run(query, { captureStdout: true, quiet: true });
     await cleanup.release(entry);
-    return parseRpmQuery(result.stdout);
+    return parseRpmQuery(result.stdout, onSkipped);
   }
   return undefined;
 }

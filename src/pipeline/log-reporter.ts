@@ -3,6 +3,7 @@ import { formatDuration } from '../config/units.js';
 import { formatCommand } from '../host/command-error.js';
 import { redactSecrets } from '../net/credentials.js';
 import { createOutputFile } from './output-file.js';
+import { printableLine, printableLines } from './printable-text.js';
 import { STEP_TITLES, type Reporter, type Step } from './reporter.js';
 
 type Level = 'INFO' | 'WARNING' | 'ERROR';
@@ -18,7 +19,10 @@ export function asctime(date = new Date()): string {
 
 /**
  * Log lines in the original's format, `<time> <name> [<pid>] <LEVEL>: <message>`,
- * to stderr and, when enabled, to a log file.
+ * to stderr and, when enabled, to a log file. Every line of a message gets
+ * the prefix, and control characters are shown as escapes (printable-text.ts):
+ * in a workflow's `run:` step no line can start with `::`, and no guest file
+ * name or os-release field can move the terminal's cursor.
  */
 export class LogReporter implements Reporter {
   private fd?: number;
@@ -61,10 +65,16 @@ export class LogReporter implements Reporter {
   }
 
   log(level: Level, message: string): void {
-    const line = `${asctime()} ${this.name} [${process.pid}] ${level}: ${redactSecrets(message, this.secrets)}\n`;
-    this.write(line);
-    if (this.fd !== undefined) writeSync(this.fd, line);
-    else this.held?.push(line);
+    // Passwords first: a printable form of one would no longer match it.
+    const text = printableLines(redactSecrets(message, this.secrets));
+    const prefix = `${asctime()} ${this.name} [${process.pid}] ${level}: `;
+    const lines = text
+      .split('\n')
+      .map((line) => `${prefix}${line}\n`)
+      .join('');
+    this.write(lines);
+    if (this.fd !== undefined) writeSync(this.fd, lines);
+    else this.held?.push(lines);
   }
 
   info(message: string): void {
@@ -80,10 +90,11 @@ export class LogReporter implements Reporter {
     this.log('ERROR', message);
   }
   command(argv: readonly string[]): void {
-    this.log('INFO', `Calling ${formatCommand(argv)}`);
+    // One line, whatever the arguments hold.
+    this.log('INFO', `Calling ${printableLine(redactSecrets(formatCommand(argv), this.secrets))}`);
   }
   output(line: string): void {
-    this.log('INFO', `  ${line}`);
+    this.log('INFO', `  ${printableLine(redactSecrets(line, this.secrets))}`);
   }
   stepStarted(step: Step): void {
     this.log('INFO', `== ${step}: ${STEP_TITLES[step]}`);

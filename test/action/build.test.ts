@@ -74,6 +74,7 @@ describe('the action on the fixture installer', () => {
       generalized.find((row) => row.path === '/etc/machine-id'),
       { operation: 'machine-id', path: '/etc/machine-id', found: 'file', done: 'emptied' },
     );
+    assert.equal(out['generalized-left-out'], '0');
     assert.ok(run.summary.includes('<h3>Generalisation</h3>'), run.summary);
     assert.equal(out.arch, 'x86_64');
     assert.equal(out.firmware, 'bios');
@@ -100,6 +101,7 @@ describe('the action on the fixture installer', () => {
       'firmware',
       'format',
       'generalized',
+      'generalized-left-out',
       'image',
       'image-path',
       'image-paths',

@@ -231,7 +231,12 @@ describe('the job summary', () => {
       html,
       /<td>Packages<\/td><td>312 \(<code>img-2026-01-01\.manifest\.json<\/code>, SBOM <code>img-2026-01-01\.cdx\.json<\/code>\)<\/td>/,
     );
-    assert.match(html, /<h3>Generalisation<\/h3>\n<table>\n<tr><th>Operation<\/th><th>Path<\/th><th>Done<\/th><\/tr>/);
+    assert.match(html, /<h3>Generalisation<\/h3>\n<table>\n<tr><th>Operation<\/th><th>Done<\/th><th>Paths<\/th><\/tr>/);
+    assert.match(html, /<tr><td>ssh-hostkeys<\/td><td>removed<\/td><td>1<\/td><\/tr>/);
+    assert.match(
+      html,
+      /<details><summary>Each path \(2\)<\/summary>\n\n<table>\n<tr><th>Operation<\/th><th>Path<\/th>/,
+    );
     assert.match(html, /<tr><td>machine-id<\/td><td><code>\/etc\/machine-id<\/code><\/td><td>emptied<\/td><\/tr>/);
     assert.match(html, /<code>\/etc\/ssh\/ssh_host_&lt;ed25519&gt;_key<\/code>/);
     assert.match(html, /<td>Firmware<\/td><td>UEFI \(OVMF, Secure Boot off\)<\/td>/);
@@ -270,7 +275,7 @@ describe('the job summary', () => {
     assert.match(html, /❌ Image img failed/);
     assert.match(
       html,
-      /The scrub step \(Read the installed system, remove installer logs, generalise, zero free space\) failed:<\/p>\n<pre>Expected exactly one partition<\/pre>/,
+      /The scrub step \(Read the installed system, remove installer logs, generalise, zero free space\) failed:<\/p>\n\n<pre>Expected exactly one partition<\/pre>/,
     );
   });
 });

@@ -254,6 +254,74 @@ describe('what changed since the previous manifest', () => {
     assert.match(changesText(changes), /^Image size: 0 B \(the previous manifest does not record its image's size\)$/m);
   });
 
+  test("a previous manifest's package whose name, version or architecture its package manager refuses is bad input", () => {
+    const manifest = (packageManager: string, entry: Record<string, string>): string =>
+      JSON.stringify({
+        image: 'x',
+        packageManager,
+        packages: [{ name: 'bash', version: '5.2-1', architecture: 'amd64' }, entry],
+      });
+    const forged = [
+      { name: 'evil\n  added evil amd64 1.0', version: '1.0', architecture: 'amd64' },
+      { name: 'evil name', version: '1.0', architecture: 'amd64' },
+      { name: 'evil', version: '1.0\n\nAdded:', architecture: 'amd64' },
+      { name: 'evil', version: '1.0 1', architecture: 'amd64' },
+      { name: 'evil', version: '1.0', architecture: 'amd64\r::error::x' },
+      { name: 'evil\x1b[2J', version: '1.0', architecture: 'amd64' },
+      { name: '', version: '1.0', architecture: 'amd64' },
+    ];
+    for (const packageManager of ['dpkg', 'rpm', 'none', '']) {
+      for (const entry of forged) {
+        assert.throws(
+          () =>
+            parseManifest(
+              manifest(packageManager, {
+                ...entry,
+                version: packageManager === 'rpm' ? `${entry.version}-1` : entry.version,
+              }),
+              'x',
+            ),
+          /^Error: has a package at packages\[1\] \(.*\) whose (name|version|architecture) is not one (dpkg|rpm) accepts: .*; give a/,
+          `${packageManager}: ${JSON.stringify(entry)}`,
+        );
+      }
+    }
+    // The message shows the value on one line.
+    assert.throws(
+      () => parseManifest(manifest('dpkg', forged[0]), 'x'),
+      /\('evil\\n {2}added evil amd64 1\.0' '1\.0'\)/,
+    );
+    // What each manager takes: rpm's ^ and (none), dpkg's epochs and ~; either, when the manifest names neither.
+    const rpm = { name: 'git', version: '2.44.0^20240401git1-1.fc40', architecture: '(none)' };
+    const dpkg = { name: 'libstdc++6', version: '1:12.2.0-14~rc1+b1', architecture: 'arm64' };
+    assert.equal(parseManifest(manifest('rpm', rpm), 'x').packages.length, 2);
+    assert.equal(parseManifest(manifest('dpkg', dpkg), 'x').packages.length, 2);
+    assert.equal(parseManifest(manifest('', rpm), 'x').packages.length, 2);
+    assert.throws(() => parseManifest(manifest('dpkg', rpm), 'x'), /not one dpkg accepts/);
+  });
+
+  test('the .changes header shows what the previous manifest says on one line each', () => {
+    const previous = parseManifest(
+      JSON.stringify({
+        image: 'img\n\nAdded:\n  evil amd64 1.0',
+        date: '2026\r\nRemoved:',
+        packageManager: 'dpkg',
+        packages: [],
+      }),
+      'old.json\nUpgraded:',
+    );
+    const text = changesText(
+      compareManifests(previous, { image: 'img.qcow2', imageSize: 1, inventory: inventory([['bash', '5.2-1']]) }),
+    );
+    assert.deepEqual(
+      text.split(/\r\n|\r|\n/).filter((line) => /^[A-Za-z]+:$/.test(line)),
+      ['Added:'],
+      text,
+    );
+    assert.match(text, /^Changes of img\.qcow2 since img\\n\\nAdded:\\n {2}evil amd64 1\.0 \(2026\\r\\nRemoved:\)$/m);
+    assert.match(text, /^Previous manifest: old\.json\\nUpgraded:$/m);
+  });
+
   test('a previous manifest that is not JSON, or not a manifest, says what is wrong', () => {
     assert.throws(() => parseManifest('<html>', 'x'), /^Error: is not JSON \(/);
     assert.throws(() => parseManifest('{"image": "x"}', 'x'), /has no "packages" list/);

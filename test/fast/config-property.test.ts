@@ -71,14 +71,36 @@ const FRAGMENTS = [
   ...['--inplace', '--append=1', '-av', '--progress', 'echo ${image}', '\\bx', '(', '[', '*', 'é', '\u0000', '\t'],
   ...['d', 'd, d', 'd,e', 'rsync', 'scp', 'mode=maximum', 'host-passthrough', 'debian12', 'linux2022'],
 ];
-const fragment = fc.constantFrom(...FRAGMENTS);
+/**
+ * Control characters, alone and as a terminal's escape sequences or a forged workflow command: any
+ * value may hold them. Those that end a line in the file (\n, \r) are rarer, or few files would parse.
+ */
+const CONTROLS = [
+  ...Array.from({ length: 0x20 }, (_, code) => String.fromCharCode(code)).filter((c) => c !== '\n' && c !== '\r'),
+  ...Array.from({ length: 0x21 }, (_, i) => String.fromCharCode(0x7f + i)),
+  ...[
+    '\u2028',
+    '\u2029',
+    '\x1b[2J',
+    '\x1b]0;title\x07',
+    '\x1b[31m',
+    '\u2028::error::forged',
+    '##[set-output name=x;]y',
+  ],
+];
+const fragment = fc.oneof(
+  { weight: 12, arbitrary: fc.constantFrom(...FRAGMENTS) },
+  { weight: 3, arbitrary: fc.constantFrom(...CONTROLS) },
+  { weight: 1, arbitrary: fc.constantFrom('\n', '\r', '\r\n', '\r::error::forged') },
+);
 const value = fc.array(fragment, { minLength: 0, maxLength: 4 }).map((parts) => parts.join(''));
 const keyName = fc.oneof(
   fc.constantFrom(...OPTION_KEYS, ...UPLOAD_KEYS, 'post-upload-command1', 'strict', 'data_dir', 'image'),
   fc.constantFrom('preseeed', 'imagesize', 'instal-timeout', 'a', 'debian_mirror', 'LINUX', 'Format'),
+  fc.constantFrom('k\x1b[2J', 'k\u2028::error::forged', 'k\x9b31m'),
   fc.stringMatching(/^[a-z_-]{1,12}$/),
 );
-const sectionName = fc.constantFrom('DEFAULT', 'd', 'e', 'other', 'a/b', '-x', 'img ', ' img');
+const sectionName = fc.constantFrom('DEFAULT', 'd', 'e', 'other', 'a/b', '-x', 'img ', ' img', 'e\x1b[2J');
 const line = fc.oneof(
   { weight: 30, arbitrary: fc.tuple(keyName, fc.constantFrom(' = ', '=', ': ', ' : '), value).map((p) => p.join('')) },
   { weight: 2, arbitrary: sectionName.map((name) => `[${name}]`) },
@@ -95,6 +117,45 @@ const fanOut = fc
 const section = fc
   .tuple(sectionName, fc.array(line, { maxLength: 8 }), fc.option(fanOut, { freq: 8 }))
   .map(([name, lines, fan]) => [`[${name}]`, ...lines, ...(fan ? [fan] : [])].join('\n'));
+/**
+ * The keys of a large section, thousands of them (made from a few generated values, not generated
+ * one by one): each a value, or a reference to the key before it (chains longer than the depth bound,
+ * restarting every `chain` keys), to the same key in [d], or to the top of a fan-out.
+ */
+const largeKeys = fc
+  .record({
+    count: fc.integer({ min: 1000, max: 10_000 }),
+    // Values without line breaks: one that broke a line would make most large files unreadable.
+    values: fc.array(
+      value.map((text) => text.replace(/[\r\n]/g, '')),
+      { minLength: 1, maxLength: 6 },
+    ),
+    chain: fc.integer({ min: 1, max: 40 }),
+    shape: fc.constantFrom('values', 'chains', 'across', 'fan-out', 'mixed'),
+  })
+  .map(({ count, values, chain, shape }) => {
+    // f4 expands to 7380 references: under the bound of one value, and a few dozen keys pass the section's.
+    const fan = ['f0 = x', ...Array.from({ length: 4 }, (_, i) => `f${i + 1} = ${`\${f${i}}`.repeat(9)}`)];
+    const keys = Array.from({ length: count }, (_, i) => {
+      const own = values[i % values.length];
+      const back = i % chain === 0 ? '' : `\${k${i - 1}}`;
+      const reference = {
+        values: '',
+        chains: back,
+        across: `\${d:k${i}}`,
+        'fan-out': i % 2 === 0 ? '${f4}' : '',
+        mixed: ['', back, `\${d:k${i}}`][i % 3],
+      }[shape];
+      return `k${i} = ${reference}${own}`;
+    });
+    return [...(shape === 'fan-out' ? fan : []), ...keys].join('\n');
+  });
+/** Rarely: a large section, as the image's own keys (the unknown-key check reads those) or as one of its own. */
+const largeSection = fc.oneof(
+  { weight: 12, arbitrary: fc.constant(undefined) },
+  { weight: 1, arbitrary: fc.tuple(fc.constant('img'), largeKeys) },
+  { weight: 1, arbitrary: fc.tuple(sectionName, largeKeys) },
+);
 /** A configuration: usually a buildable [img] first, then generated sections. */
 const imageLine = fc
   .tuple(
@@ -110,13 +171,17 @@ const configText = fc
     kernelValue,
     fc.uniqueArray(imageLine, { maxLength: 3, selector: (text) => text.split(' ')[0] }),
     fc.uniqueArray(section, { maxLength: 3, selector: (text) => text.split('\n')[0].trim() }),
+    largeSection,
   )
-  .map(
-    ([base, linux, lines, sections]) =>
+  .map(([base, linux, lines, sections, large]) => {
+    const inImage = base && large?.[0] === 'img' ? [large[1]] : [];
+    const ofItsOwn = large && !inImage.length ? [`[${large[0]}]\n${large[1]}`] : [];
+    return (
       (base
-        ? `[img]\nlinux = ${linux}\ninitrd = ${kernel}\npreseed = ${answer}\ncache_dir = ${scratch}/c\n${lines.join('\n')}\n`
-        : '') + sections.join('\n'),
-  );
+        ? `[img]\nlinux = ${linux}\ninitrd = ${kernel}\npreseed = ${answer}\ncache_dir = ${scratch}/c\n${[...lines, ...inImage].join('\n')}\n`
+        : '') + [...sections, ...ofItsOwn].join('\n')
+    );
+  });
 
 /** The command's flags, each with a generated value where it takes one. */
 const flag = fc.oneof(
@@ -135,6 +200,13 @@ const imageName = fc.oneof(
 const argv = fc
   .tuple(fc.array(flag, { maxLength: 4 }), imageName)
   .map(([flags, image]) => [...flags.flat(), '-o', out, '--', image]);
+
+/** What the command printed shows every control character as an escape (a newline and a tab aside). */
+function assertPrintable(text: string, where: string): void {
+  // eslint-disable-next-line no-control-regex
+  const control = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]/.exec(text);
+  assert.equal(control, null, `U+${control?.[0].charCodeAt(0).toString(16)} printed as it is on ${where}`);
+}
 
 function assertNothingCreated(): void {
   assert.deepEqual(readdirSync(out), [], 'nothing created in the output folder');
@@ -161,6 +233,8 @@ describe('generated input (property-based, fast-check)', () => {
         assert.ok(run.cpuMs < CPU_BOUND_MS, `took ${run.cpuMs.toFixed(0)} ms of CPU time`);
         assert.ok(heapUsed() - heap < HEAP_BOUND, 'the heap grew by more than 64 MiB');
         if (run.code === 2) assert.match(run.stderr, /error: /, 'exit code 2 says why');
+        assertPrintable(run.stdout, 'stdout');
+        assertPrintable(run.stderr, 'stderr');
         assertNothingCreated();
         found[run.code === 0 ? 'ok' : 'usage'] += 1;
       }),
@@ -217,6 +291,7 @@ describe('generated input (property-based, fast-check)', () => {
         assert.equal(run.thrown, undefined, `main() threw: ${String(run.thrown)}`);
         assert.ok(run.code === 0 || run.code === 2, `exit code ${run.code}:\n${run.stderr}`);
         assert.ok(!looksLikeCrash(run.stderr), `a crash:\n${run.stderr}`);
+        assertPrintable(run.stderr, 'stderr');
         assertNothingCreated();
       }),
       { numRuns: 12, includeErrorInReport: true },

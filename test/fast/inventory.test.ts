@@ -231,6 +231,94 @@ const inventory: Inventory = {
   packages: parseDpkgStatus(STATUS),
 };
 
+describe("names, versions and architectures the package manager's own rules refuse", () => {
+  /** Packages that would write lines of their own into `.packages` and `.changes`, and what dpkg allows. */
+  const FORGED_DPKG = [
+    ['evil name', '1.0-1', 'amd64'],
+    ['evil2', '1.0 2.0', 'amd64'],
+    ['evil3', '1.0-1', 'amd64 x'],
+    ['evil\x1b[2J', '1.0', 'amd64'],
+    ['evil5', '1.0\x1b]0;t', 'amd64'],
+    ['evil6', '1.0\u2028::error::x', 'amd64'],
+    ['-evil', '1.0', 'amd64'],
+    ['evil8', 'a:1.0', 'amd64'],
+    ['evil9', '1.0-', 'amd64'],
+    ['evil10', '1.0-1_2', 'amd64'],
+  ];
+  const dpkgRecord = ([name, version, architecture]: string[]): string =>
+    `Package: ${name}\nStatus: install ok installed\nArchitecture: ${architecture}\nVersion: ${version}\n`;
+
+  test('dpkg: such a package is left out and reported; the package list keeps one `name version` a line', () => {
+    const skipped: string[] = [];
+    const status = [STATUS, ...FORGED_DPKG.map(dpkgRecord)].join('\n');
+    const packages = parseDpkgStatus(status, [], (entry) => skipped.push(`${entry.name} ${entry.problem}`));
+    assert.deepEqual(
+      packages.map((entry) => entry.name),
+      ['base-files', 'bash', 'libc6'],
+    );
+    assert.equal(skipped.length, FORGED_DPKG.length, skipped.join('\n'));
+    assert.match(
+      skipped[0],
+      /^evil name its name is not one dpkg accepts: U\+0020 is not a letter, digit or one of -\+\._$/,
+    );
+    // What dpkg takes, odd or not: an epoch, ~, +, a version starting with a letter (dpkg warns), no architecture.
+    const odd = [
+      ['0ad', '0.0.26-3', 'amd64'],
+      ['g++-12', '12.2.0-14', 'amd64'],
+      ['libstdc++6', '1:12.2.0-14~rc1+b1', 'arm64'],
+      ['x_y.z', 'a1.0', 'all'],
+      ['Upper', '2:1.0-1.2+3~4', ''],
+    ];
+    const kept = parseDpkgStatus(odd.map(dpkgRecord).join('\n'), [], (entry) => assert.fail(entry.problem));
+    assert.equal(kept.length, odd.length);
+    for (const line of packagesText({ ...inventory, packages: [...packages, ...kept] })
+      .split('\n')
+      .slice(0, -1))
+      assert.match(line, /^\S+ \S+$/);
+  });
+
+  test('rpm: such a package, or a line that is not one package, is left out and reported', () => {
+    const lines = [
+      'bash\t5.2.26-3.fc40\tx86_64\tbash-5.2.26-3.fc40.src.rpm',
+      'gpg-pubkey\ta15b79cc-63d04c2c\t(none)\t(none)',
+      'evil name\t1.0-1\tx86_64\tevil-1.0-1.src.rpm',
+      'evil\t1.0 2.0-1\tx86_64\tevil-1.0-1.src.rpm',
+      'evil\t1.0-1\tx86 64\tevil-1.0-1.src.rpm',
+      'evil\t1.0\tx86_64\tevil-1.0-1.src.rpm',
+      'evil\t1..0-1\tx86_64\tevil-1.0-1.src.rpm',
+      'evil\r::error::x\t1.0-1\tx86_64\tevil-1.0-1.src.rpm',
+      // A name with a line break in it: rpm prints the two halves as two lines.
+      'evil',
+      'half\t1.0-1\tnoarch\thalf-1.0-1.src.rpm',
+      'kernel-core\t6.8.5-301.fc40\tx86_64\tkernel-6.8.5-301.fc40.src.rpm',
+      'python3.12\t3.12.2-2.fc40\tx86_64\tpython3.12-3.12.2-2.fc40.src.rpm',
+      'git\t2.44.0^20240401git1-1.fc40\tx86_64\tgit-2.44.0-1.fc40.src.rpm',
+      'some-pubkey-like\t1-1\t(none)\t(none)',
+    ];
+    const skipped: string[] = [];
+    const packages = parseRpmQuery(`${lines.join('\n')}\n`, (entry) => skipped.push(entry.problem));
+    assert.deepEqual(
+      packages.map((entry) => entry.name),
+      ['bash', 'git', 'half', 'kernel-core', 'python3.12', 'some-pubkey-like'],
+    );
+    assert.equal(skipped.length, 7, skipped.join('\n'));
+    assert.ok(skipped.includes('rpm printed it as part of a line, not as a package'));
+  });
+
+  test('the build says how many it left out and names the first few, each cut short', async () => {
+    const many = Array.from({ length: 50 }, (_, i) => dpkgRecord([`evil${'x'.repeat(500)} ${i}`, '1.0', 'amd64']));
+    const root = tree('forged-dpkg', { 'var/lib/dpkg/status': [STATUS, ...many].join('\n') });
+    const { ctx, reporter } = testContext(spec, { recording: true, uid: 0 });
+    const found = await inspectSystem(ctx, new GuestTree(localTree(root)));
+    assert.equal(found.packages.length, 3);
+    const warnings = reporter.lines.filter((line) => line.startsWith('warning: '));
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /left 50 package\(s\) of the dpkg database out of the manifest, \.packages and SBOM/);
+    assert.match(warnings[0], /; and 45 more$/);
+    assert.ok(warnings[0].length < 2000, `${warnings[0].length} characters`);
+  });
+});
+
 describe('the manifest and the SBOM', () => {
   test('the manifest names the distribution, the kernel and each package; the package list is `name version` lines', () => {
     const manifest = JSON.parse(manifestJson(spec, { name: 'img.qcow2', size: 4096 }, inventory)) as Record<
