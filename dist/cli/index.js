@@ -40579,7 +40579,7 @@ function quietOnBrokenPipe(stdout = process.stdout, stderr = process.stderr) {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _broken_pipe_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4036);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6270);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8276);
 
 
 (0,_broken_pipe_js__WEBPACK_IMPORTED_MODULE_1__/* .quietOnBrokenPipe */ .H)();
@@ -40590,7 +40590,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6270:
+/***/ 8276:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -40900,6 +40900,13 @@ const MAX_INTERPOLATION_DEPTH = 10;
  */
 const MAX_INTERPOLATED_LENGTH = 64 * 1024;
 const MAX_INTERPOLATED_REFERENCES = 10_000;
+/**
+ * The same for all the values of a section together (items()): ten thousand
+ * keys that each reach a value at the bound above would otherwise take
+ * 10^8 expansions and 640 MiB, from a file of a few hundred KB.
+ */
+const MAX_SECTION_INTERPOLATED_LENGTH = 16 * 2 ** 20;
+const MAX_SECTION_INTERPOLATED_REFERENCES = 200_000;
 /** RawConfigParser.BOOLEAN_STATES */
 const BOOLEAN_STATES = new Map([
     ['1', true],
@@ -40919,14 +40926,33 @@ function parseBoolean(value) {
 // Python's str.strip() and regex \s use str.isspace(), which differs from
 // JavaScript's \s and trim(): it includes \x1c-\x1f and \x85, and not \ufeff.
 const PY_SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
-const LEADING_SPACE = new RegExp(`^[${PY_SPACE}]+`);
-const TRAILING_SPACE = new RegExp(`[${PY_SPACE}]+$`);
 const NON_SPACE = new RegExp(`[^${PY_SPACE}]`);
+function isPySpace(code) {
+    return ((code >= 0x09 && code <= 0x0d) ||
+        (code >= 0x1c && code <= 0x20) ||
+        code === 0x85 ||
+        code === 0xa0 ||
+        code === 0x1680 ||
+        (code >= 0x2000 && code <= 0x200a) ||
+        code === 0x2028 ||
+        code === 0x2029 ||
+        code === 0x202f ||
+        code === 0x205f ||
+        code === 0x3000);
+}
+// Stripped by walking in from the ends: a pattern such as /\s+$/ is tried at every blank of a run
+// and scans the run each time, which takes seconds on a line of a few thousand blanks.
 function pyStrip(text) {
-    return pyRstrip(text.replace(LEADING_SPACE, ''));
+    let start = 0;
+    while (start < text.length && isPySpace(text.charCodeAt(start)))
+        start += 1;
+    return pyRstrip(text.slice(start));
 }
 function pyRstrip(text) {
-    return text.replace(TRAILING_SPACE, '');
+    let end = text.length;
+    while (end > 0 && isPySpace(text.charCodeAt(end - 1)))
+        end -= 1;
+    return text.slice(0, end);
 }
 /** optionxform: keys are case-insensitive, section names are not. */
 function optionxform(key) {
@@ -40935,12 +40961,22 @@ function optionxform(key) {
 // SECTCRE is matched at the start only: what follows the last `]` on the
 // line is ignored, and `[a]b]` names the section `a]b`.
 const SECTION_HEADER = /^\[(.+)\]/s;
-// OPTCRE: the first `=` or `:` splits, spaces around it are dropped.
-const OPTION_LINE = new RegExp(`^(.*?)[${PY_SPACE}]*(=|:)[${PY_SPACE}]*(.*)$`, 's');
+/**
+ * OPTCRE, `(.*?)\\s*(=|:)\\s*(.*)$`: the first `=` or `:` splits, the blanks
+ * around it are dropped. Found with indexOf: the pattern itself backtracks
+ * over a long run of blanks once for every blank in it.
+ */
+function splitOptionLine(line) {
+    const equals = line.indexOf('=');
+    const colon = line.indexOf(':');
+    const at = equals < 0 ? colon : colon < 0 ? equals : Math.min(equals, colon);
+    if (at < 0)
+        return undefined;
+    return { key: pyRstrip(line.slice(0, at)), delimiter: line[at], value: pyStrip(line.slice(at + 1)) };
+}
 const COMMENT_PREFIXES = ['#', ';'];
 // ExtendedInterpolation._KEYCRE; `[^}]` also matches newlines, as in Python.
 const REFERENCE = /^\$\{([^}]+)\}/;
-const REFERENCE_GLOBAL = /\$\{[^}]+\}/g;
 const SYNTAX_HELP = "Write ${key} for a key of the same section or [DEFAULT], ${section:key} for another section's key, and $$ for a literal $.";
 /**
  * What set() refuses in a value (as Python's does), or undefined: a `$` that
@@ -40948,8 +40984,39 @@ const SYNTAX_HELP = "Write ${key} for a key of the same section or [DEFAULT], ${
  * or as inputs, which are interpolated like the files' values.
  */
 function dollarProblem(value) {
-    const leftover = value.replaceAll('$$', '').replace(REFERENCE_GLOBAL, '');
-    return leftover.includes('$') ? `a '$' is not followed by '$' or '{...}'. ${SYNTAX_HELP}` : undefined;
+    // Python: value.replace('$$', ''), then _KEYCRE.sub('', …), then any '$' left is wrong. Scanned once
+    // here: the pattern, tried at each '$' of a long '${${${…' without a '}', reads to the end every time.
+    const unescaped = value.replaceAll('$$', '');
+    for (let at = unescaped.indexOf('$'); at >= 0; at = unescaped.indexOf('$', at)) {
+        const close = unescaped[at + 1] === '{' ? unescaped.indexOf('}', at + 2) : -1;
+        if (close <= at + 2)
+            return `a '$' is not followed by '$' or '{...}'. ${SYNTAX_HELP}`;
+        at = close + 1;
+    }
+    return undefined;
+}
+/**
+ * A section's values over [DEFAULT]'s (Python's ChainMap in _unify_values),
+ * looked up in both without copying either: a lookup costs the same in a
+ * section of ten keys and of ten thousand.
+ */
+class SectionChain {
+    own;
+    defaults;
+    constructor(own, defaults) {
+        this.own = own;
+        this.defaults = defaults;
+    }
+    get(option) {
+        return this.own?.get(option) ?? this.defaults.get(option);
+    }
+    /** [DEFAULT]'s keys first, then the section's own; a key in both keeps DEFAULT's place and the section's value. */
+    entries() {
+        const merged = new Map(this.defaults);
+        for (const [key, stored] of this.own ?? [])
+            merged.set(key, stored);
+        return [...merged];
+    }
 }
 /** A value for a message: quoted, newlines shown as \n, passwords in URIs masked. */
 function quote(text) {
@@ -41042,7 +41109,7 @@ class ConfigParser {
                 throw new ConfigError('MissingSectionHeaderError', `${source}:${lineNumber}: ${quote(stripped)} comes before any [section] header; ` +
                     'every key must be inside a section (keys under [DEFAULT] apply to all sections).', { file: source, line: lineNumber });
             }
-            const option = OPTION_LINE.exec(stripped);
+            const option = splitOptionLine(stripped);
             if (!option) {
                 // Python reports all such lines at the end of the file, unless
                 // another error stops it first.
@@ -41053,10 +41120,10 @@ class ConfigParser {
                 });
                 return;
             }
-            const name = optionxform(pyRstrip(option[1]));
+            const name = optionxform(option.key);
             if (name === '') {
                 // Python records the error but still stores the value under ''.
-                badLines.push({ line: lineNumber, text: stripped, reason: `the key is missing before '${option[2]}'` });
+                badLines.push({ line: lineNumber, text: stripped, reason: `the key is missing before '${option.delimiter}'` });
             }
             const addedKey = JSON.stringify([sectionName, name]);
             const first = optionsAdded.get(addedKey);
@@ -41066,7 +41133,7 @@ class ConfigParser {
             }
             optionsAdded.set(addedKey, lineNumber);
             const entry = { value: '', origin: { file: source, line: lineNumber } };
-            const parts = [pyStrip(option[3])];
+            const parts = [option.value];
             current.set(name, entry);
             pending.push({ entry, parts });
             // An empty key name (Python's falsy optname) takes no continuation lines.
@@ -41185,7 +41252,16 @@ class ConfigParser {
         const map = this.lookupTable(section);
         if (!map)
             throw this.noSection(section);
-        return [...map].map(([option, stored]) => [option, this.interpolate(section, option, stored.value, map)]);
+        const used = { length: 0, references: 0 };
+        return map.entries().map(([option, stored]) => {
+            const budget = { length: 0, references: 0 };
+            const value = this.interpolate(section, option, stored.value, map, budget);
+            used.length += budget.length;
+            used.references += budget.references;
+            if (used.length > MAX_SECTION_INTERPOLATED_LENGTH || used.references > MAX_SECTION_INTERPOLATED_REFERENCES)
+                throw this.sectionSizeError(section, option);
+            return [option, value];
+        });
     }
     /** Where the effective raw value was read; undefined for values given to set(). */
     origin(section, key) {
@@ -41199,26 +41275,21 @@ class ConfigParser {
     defaults() {
         return Object.fromEntries([...this.defaultTable].map(([key, stored]) => [key, stored.value]));
     }
-    /** A section merged over [DEFAULT] (Python's items()/_unify_values), or undefined when it does not exist. */
+    /** A section over [DEFAULT] (Python's items()/_unify_values), or undefined when it does not exist. */
     lookupTable(section) {
         if (section === DEFAULT_SECTION)
-            return this.defaultTable;
+            return new SectionChain(undefined, this.defaultTable);
         const table = this.sectionTables.get(section);
-        if (!table)
-            return undefined;
-        const merged = new Map(this.defaultTable);
-        for (const [key, stored] of table)
-            merged.set(key, stored);
-        return merged;
+        return table ? new SectionChain(table, this.defaultTable) : undefined;
     }
     noSection(section) {
         const known = this.sections();
         const list = known.length > 0 ? `; the sections are ${known.map((name) => `[${name}]`).join(', ')}` : '; there are none';
         return new ConfigError('NoSectionError', `there is no section [${section}]${list}.`, { section });
     }
-    interpolate(section, option, value, map) {
+    interpolate(section, option, value, map, budget = { length: 0, references: 0 }) {
         const accum = [];
-        this.expand({ section, option }, value, map, 1, accum, [], { length: 0, references: 0 });
+        this.expand({ section, option }, value, map, 1, accum, [], budget);
         return accum.join('');
     }
     /** ExtendedInterpolation._interpolate_some, step for step, so that errors come in the same order. */
@@ -41326,6 +41397,13 @@ class ConfigParser {
         return new ConfigError('InterpolationSizeError', `${at(origin)}in section [${first.section}], key '${first.option}': the value ${problem} (at ${steps}); ` +
             `a value may be at most ${MAX_INTERPOLATED_LENGTH / 1024} KiB, made with at most ` +
             `${MAX_INTERPOLATED_REFERENCES} reference expansions.`, { file: origin?.file, line: origin?.line, section: first.section, option: first.option });
+    }
+    /** A section whose values together are too big to be meant, named by the key where the bound was passed. */
+    sectionSizeError(section, option) {
+        const origin = this.lookupTable(section)?.get(option)?.origin;
+        return new ConfigError('InterpolationSizeError', `${at(origin)}in section [${section}], key '${option}': the section's values, their references expanded, ` +
+            `come to more than ${MAX_SECTION_INTERPOLATED_LENGTH / 2 ** 20} MiB or take more than ` +
+            `${MAX_SECTION_INTERPOLATED_REFERENCES} reference expansions in all; a section's values may take at most that.`, { file: origin?.file, line: origin?.line, section, option });
     }
     depthError(path) {
         // Name the loop when there is one, from the first key that comes back:
@@ -42181,18 +42259,21 @@ function isKnown(key) {
  * `imagesize` one from `image-size`.
  */
 function editDistance(a, b) {
-    const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
-    for (let j = 1; j <= b.length; j += 1)
-        rows[0][j] = j;
+    // Three rows of the table (a swap looks two rows back), not the whole table: this runs for every unknown key.
+    let twoBack = new Uint32Array(b.length + 1);
+    let previous = Uint32Array.from({ length: b.length + 1 }, (_, j) => j);
+    let row = new Uint32Array(b.length + 1);
     for (let i = 1; i <= a.length; i += 1) {
+        row[0] = i;
         for (let j = 1; j <= b.length; j += 1) {
             const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-            rows[i][j] = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost);
+            row[j] = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + cost);
             if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
-                rows[i][j] = Math.min(rows[i][j], rows[i - 2][j - 2] + 1);
+                row[j] = Math.min(row[j], twoBack[j - 2] + 1);
         }
+        [twoBack, previous, row] = [previous, row, twoBack];
     }
-    return rows[a.length][b.length];
+    return previous[b.length];
 }
 /** `candidates` ordered by closeness to `word` (case-insensitive), the closest first; ties keep their order. */
 function closestFirst(word, candidates) {
@@ -42204,8 +42285,11 @@ function closestFirst(word, candidates) {
 }
 /** The known key that `key` was probably meant to be, when one is close enough. */
 function suggestKey(key) {
-    const [best] = closestFirst(key, KNOWN_KEYS);
-    return best !== undefined && editDistance(key, best) <= Math.max(2, Math.floor(key.length / 4)) ? best : undefined;
+    const limit = Math.max(2, Math.floor(key.length / 4));
+    // Two words are at least as far apart as their lengths differ: only the keys that can be close enough are measured.
+    const near = KNOWN_KEYS.filter((known) => Math.abs(known.length - key.length) <= limit);
+    const [best] = closestFirst(key, near);
+    return best !== undefined && editDistance(key, best) <= limit ? best : undefined;
 }
 /** Every key that some value of the configuration references, as `${key}` or `${section:key}`. */
 function referencedKeys(config) {
@@ -43960,39 +44044,134 @@ function lastTextLine(lines) {
 
 
 
-/** A file that another process appends to (virtlogd's console logs): hands out what was added since the last read. */
-class AppendedFile {
+
+/** More files than a log rotated between two reads could ever hold: a bound for a log replaced in a loop. */
+const MAX_PARTS_PER_READ = 16;
+const READ_CHUNK = 1 << 20;
+const sameFile = (stats, part) => stats !== undefined && stats.dev === part.dev && stats.ino === part.ino;
+async function statOf(path) {
+    try {
+        return await (0,external_node_fs_promises_namespaceObject.stat)(path, { bigint: true });
+    }
+    catch (error) {
+        if (error.code === 'ENOENT')
+            return undefined;
+        throw error;
+    }
+}
+async function openPart(path) {
+    let handle;
+    try {
+        handle = await (0,external_node_fs_promises_namespaceObject.open)(path, 'r');
+    }
+    catch (error) {
+        if (error.code === 'ENOENT')
+            return undefined;
+        throw error;
+    }
+    const stats = await handle.stat({ bigint: true });
+    return { handle, dev: stats.dev, ino: stats.ino, offset: 0 };
+}
+/**
+ * A log that another process appends to and rotates: virtlogd's console
+ * logs. At max_size (2 MiB by default) virtlogd closes the log, removes the
+ * oldest of its max_backups (3 by default), renames `log.0` to `log.1` and so
+ * on, `log` to `log.0`, and starts a new `log`. The log is followed by file
+ * identity, not by name: the file being read stays open, so what was written
+ * to it is read to its end wherever it went (even once removed), and then
+ * the file that came after it. Only more rotations between two reads than
+ * there are backups (8 MiB in a second by default) would lose a file.
+ */
+class RotatingLog {
     path;
-    offset = 0;
+    part;
     constructor(path) {
         this.path = path;
     }
-    /** The bytes appended since the last call; empty while the file does not exist or has not grown. */
+    /** The bytes written since the last call, across rotations; empty while the log does not exist or has not grown. */
     async readNew() {
-        let size;
-        try {
-            size = (await (0,external_node_fs_promises_namespaceObject.stat)(this.path)).size;
-        }
-        catch {
-            return Buffer.alloc(0);
-        }
-        if (size <= this.offset)
-            return Buffer.alloc(0);
-        const handle = await (0,external_node_fs_promises_namespaceObject.open)(this.path, 'r');
-        try {
-            const chunks = [];
-            while (this.offset < size) {
-                const buffer = Buffer.alloc(Math.min(size - this.offset, 1 << 20));
-                const { bytesRead } = await handle.read(buffer, 0, buffer.length, this.offset);
-                if (bytesRead === 0)
+        const chunks = [];
+        this.part ??= await this.openFirst();
+        for (let parts = 0; this.part && parts < MAX_PARTS_PER_READ; parts++) {
+            const part = this.part;
+            const readTo = part.offset;
+            // Looked at before the file is read to its end: virtlogd closes a file before it renames it, so once
+            // `path` is another file, the one read here gets nothing more.
+            const named = await statOf(this.path);
+            await this.readToEnd(part, chunks);
+            // No log for a moment between virtlogd's renames and its new log: the next read goes on.
+            if (named === undefined)
+                break;
+            if (sameFile(named, part)) {
+                if (named.size >= readTo)
                     break;
-                this.offset += bytesRead;
-                chunks.push(buffer.subarray(0, bytesRead));
+                // Cut short in place (copytruncate): written again from its start.
+                part.offset = 0;
+                continue;
             }
-            return Buffer.concat(chunks);
+            const next = await this.successor(part);
+            if (!next)
+                break;
+            await part.handle.close();
+            this.part = next;
         }
-        finally {
-            await handle.close();
+        return Buffer.concat(chunks);
+    }
+    async close() {
+        await this.part?.handle.close();
+        this.part = undefined;
+    }
+    /** The oldest file of the log: a rotation may have come before the first read. */
+    async openFirst() {
+        const backups = await this.backups();
+        return openPart(backups.length > 0 ? `${this.path}.${backups.length - 1}` : this.path);
+    }
+    /** `log.0`, `log.1`, … as they are now, up to the first that does not exist. */
+    async backups() {
+        const found = [];
+        for (let n = 0; n < MAX_PARTS_PER_READ; n++) {
+            const stats = await statOf(`${this.path}.${n}`);
+            if (!stats)
+                break;
+            found.push(stats);
+        }
+        return found;
+    }
+    /**
+     * The file written after `part`: if `part` is `log.N` now, `log.N-1` (`log`
+     * after `log.0`); if it was rotated away, the oldest backup. Undefined
+     * while that file does not exist yet.
+     */
+    async successor(part) {
+        for (let attempt = 0; attempt < MAX_PARTS_PER_READ; attempt++) {
+            const backups = await this.backups();
+            const index = backups.findIndex((stats) => sameFile(stats, part));
+            const name = index === 0
+                ? this.path
+                : index > 0
+                    ? `${this.path}.${index - 1}`
+                    : backups.length > 0
+                        ? `${this.path}.${backups.length - 1}`
+                        : this.path;
+            const next = await openPart(name);
+            // `part` still where it was seen: no rotation came between the look and the open.
+            if (index < 0 || sameFile(await statOf(`${this.path}.${index}`), part))
+                return next;
+            await next?.handle.close();
+        }
+        return undefined;
+    }
+    async readToEnd(part, chunks) {
+        for (;;) {
+            const { size } = await part.handle.stat();
+            if (size <= part.offset)
+                return;
+            const buffer = Buffer.alloc(Math.min(size - part.offset, READ_CHUNK));
+            const { bytesRead } = await part.handle.read(buffer, 0, buffer.length, part.offset);
+            if (bytesRead === 0)
+                return;
+            part.offset += bytesRead;
+            chunks.push(buffer.subarray(0, bytesRead));
         }
     }
 }
@@ -44059,42 +44238,75 @@ const KEEP_LINES = 20;
  */
 class ConsoleFollower {
     onLine;
+    copy;
     screen = new TerminalScreen();
-    file;
+    log;
     decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
     complete = '';
     /** Raw text after the last newline: an escape sequence may be cut in two by a read. */
     pending = '';
-    timer;
-    constructor(path, onLine) {
+    /** Reads one after the other: two at once would hand out the same bytes twice. */
+    reading = Promise.resolve();
+    copyHandle;
+    stopped = false;
+    /** Why the copy stopped (a full disk, a link in its place); the console is followed on without it. */
+    copyError;
+    /**
+     * `copy`: a file that gets every byte read, in order: the whole console in
+     * one file, which virtlogd's rotated log is not.
+     */
+    constructor(path, onLine, copy) {
         this.onLine = onLine;
-        this.file = new AppendedFile(path);
-    }
-    /** Poll the file every `intervalMs` until stop(). */
-    start(intervalMs = 1000) {
-        this.timer = setInterval(() => void this.poll(), intervalMs);
-        this.timer.unref();
+        this.copy = copy;
+        this.log = new RotatingLog(path);
     }
     /**
-     * Stop polling; what was written until now is read, and the unfinished line
-     * counts as a line. The screen keeps its last state as text.
+     * Read what was written until now and stop: the unfinished line counts as
+     * a line, the screen keeps its last state as text, later calls do nothing.
      */
     async stop() {
-        if (this.timer)
-            clearInterval(this.timer);
-        this.timer = undefined;
-        await this.poll();
-        if (this.pending !== '')
-            this.accept('\n');
-        this.screen.dispose();
+        if (this.stopped)
+            return;
+        try {
+            await this.poll();
+        }
+        finally {
+            this.stopped = true;
+            await this.log.close();
+            await this.copyHandle?.close();
+            if (this.pending !== '')
+                this.accept('\n');
+            this.screen.dispose();
+        }
     }
-    async poll() {
-        const added = await this.file.readNew();
+    /** Read what was written since the last poll. */
+    poll() {
+        const read = this.reading.catch(() => undefined).then(() => this.read());
+        this.reading = read;
+        return read;
+    }
+    async read() {
+        if (this.stopped)
+            return;
+        const added = await this.log.readNew();
         if (added.length === 0)
             return;
         const text = this.decoder.write(added);
         this.accept(text);
+        await this.keep(added);
         await this.screen.write(text);
+    }
+    /** Appended to the copy; created without following a link if the caller has not made it. */
+    async keep(bytes) {
+        if (this.copy === undefined || this.copyError)
+            return;
+        try {
+            this.copyHandle ??= await (0,external_node_fs_promises_namespaceObject.open)(this.copy, external_node_fs_.constants.O_WRONLY | external_node_fs_.constants.O_APPEND | external_node_fs_.constants.O_CREAT | external_node_fs_.constants.O_NOFOLLOW, 0o644);
+            await this.copyHandle.appendFile(bytes);
+        }
+        catch (error) {
+            this.copyError = error instanceof Error ? error : new Error(String(error));
+        }
     }
     /** The cleaned console text so far, the unfinished last line included. */
     get text() {
@@ -44621,6 +44833,14 @@ class InstallWatch {
 
 
 
+/**
+ * Where virtlogd writes the installer's serial console: in the staging
+ * folder, since it rotates the file at 2 MiB (`console.log.0`, `.1`, `.2`,
+ * the oldest dropped). The build publishes one whole copy as it reads it.
+ */
+function vmConsoleLog(staging) {
+    return (0,external_node_path_.join)(staging, 'console.log');
+}
 /** The install step: the answer file made reachable (injected or served), then the installer run to its end. */
 async function installSystem(ctx, target, installer, accelerator) {
     const injectedAnswerFile = await injectableAnswerFile(ctx, target.staging);
@@ -44678,7 +44898,7 @@ function installerVm(spec, plan) {
         accelerator: plan.accelerator,
         memoryMiB: spec.ramMiB,
         disks: [{ path: plan.diskPath, format: 'raw' }],
-        consoleLog: plan.consoleLog,
+        consoleLog: vmConsoleLog(plan.staging),
         boot: {
             kind: 'installer',
             location,
@@ -44699,7 +44919,7 @@ async function runInstaller(ctx, plan) {
     const { spec, reporter, host } = ctx;
     const command = await virtInstallCommand(host, spec, installerVm(spec, plan));
     // An earlier attempt's console log goes (a symlink there as a link); the new one is created here, empty and
-    // not through a symlink ('wx'), so that virtlogd appends to this build's own file.
+    // not through a symlink ('wx'): the console follower appends to this build's own file.
     await host.remove(plan.consoleLog);
     await host.writeFile(plan.consoleLog, '', 0o644);
     // A screenshot from an earlier build of the same name would tell of another install.
@@ -44711,10 +44931,17 @@ async function runInstaller(ctx, plan) {
     const grants = await grantQemuSearch(ctx, plan.diskPath);
     reporter.info(`the installer's VM boots with ${describeFirmware(spec.firmware)} firmware`);
     const domain = ctx.cleanup.register(domainResource(host, spec, plan.domain));
-    const console = new ConsoleFollower(plan.consoleLog, spec.installerLogs ? (line) => reporter.output(`console: ${line}`) : undefined);
+    const console = new ConsoleFollower(vmConsoleLog(plan.staging), spec.installerLogs ? (line) => reporter.output(`console: ${line}`) : undefined, plan.consoleLog);
     const started = Date.now();
     const vm = { domain: plan.domain, diskPath: plan.diskPath, console, screenshot };
-    await watchInstaller(ctx, vm, () => host.run(command, { onLine: (line) => reporter.output(line) }));
+    try {
+        await watchInstaller(ctx, vm, () => host.run(command, { onLine: (line) => reporter.output(line) }));
+    }
+    finally {
+        if (console.copyError) {
+            reporter.warning(`${plan.consoleLog} lacks the console from where writing it failed: ${console.copyError.message}`);
+        }
+    }
     await ctx.cleanup.release(domain);
     for (const grant of grants.reverse())
         await ctx.cleanup.release(grant);
@@ -44957,22 +45184,44 @@ async function prepareBootDisks(ctx, image, vm) {
 }
 /** Watch the console until the expectation is met, boot-timeout passes, or the VM stops. */
 async function waitForSystem(ctx, vm, expectation) {
-    const { spec, reporter, host } = ctx;
+    const { reporter } = ctx;
     const screen = new ConsoleFollower(vm.consoleLog);
     const started = Date.now();
+    let stoppedAt;
+    try {
+        stoppedAt = await watchBoot(ctx, vm, expectation, screen, started);
+    }
+    finally {
+        // Whatever ends the watch: the console's file closed before the boot test's folder goes.
+        await screen.stop();
+    }
+    const lastLines = screen.lastLines();
+    if (!expectation.met())
+        throw bootFailure(ctx, expectation, screen.screen.lines(), stoppedAt === undefined ? undefined : stoppedAt - started);
+    const seconds = expectation.seconds();
+    const cloudInitAfter = expectation.cloudInitSeen === undefined ? undefined : (expectation.cloudInitSeen - started) / 1000;
+    reporter.info(`boot test passed: the image came up in ${seconds.toFixed(1)} s` +
+        (cloudInitAfter !== undefined ? ` (cloud-init finished after ${cloudInitAfter.toFixed(1)} s)` : ''));
+    return { seconds, cloudInitFinished: expectation.cloudInit ? true : undefined, lastLines };
+}
+/**
+ * Read the console until the expectation is met, boot-timeout passes or the
+ * VM stops; the time it stopped at when it stopped before the expectation was met.
+ */
+async function watchBoot(ctx, vm, expectation, screen, started) {
+    const { spec, reporter, host } = ctx;
     const deadline = started + spec.bootTest.timeoutMs;
     const progress = throttled(boot_test_PROGRESS_INTERVAL_MS, (message) => reporter.progress('boot-test', message));
-    let stoppedAt;
     let lastStateCheck = Date.now();
     for (;;) {
         await screen.poll();
         expectation.check(screen.text, reporter);
         if (expectation.met())
-            break;
+            return undefined;
         const now = Date.now();
         if (now >= deadline) {
             reporter.warning(`the system did not come up within ${formatDuration(spec.bootTest.timeoutMs)} (boot-timeout): stopping the VM`);
-            break;
+            return undefined;
         }
         if (now - lastStateCheck >= STATE_INTERVAL_MS) {
             lastStateCheck = now;
@@ -44981,9 +45230,7 @@ async function waitForSystem(ctx, vm, expectation) {
                 await (0,promises_namespaceObject.setTimeout)(500);
                 await screen.poll();
                 expectation.check(screen.text, reporter);
-                if (!expectation.met())
-                    stoppedAt = Date.now();
-                break;
+                return expectation.met() ? undefined : Date.now();
             }
         }
         const latest = screen.latest();
@@ -44995,15 +45242,6 @@ async function waitForSystem(ctx, vm, expectation) {
             throw new AbortedError('interrupted during the boot test');
         }
     }
-    const lastLines = screen.lastLines();
-    await screen.stop();
-    if (!expectation.met())
-        throw bootFailure(ctx, expectation, screen.screen.lines(), stoppedAt === undefined ? undefined : stoppedAt - started);
-    const seconds = expectation.seconds();
-    const cloudInitAfter = expectation.cloudInitSeen === undefined ? undefined : (expectation.cloudInitSeen - started) / 1000;
-    reporter.info(`boot test passed: the image came up in ${seconds.toFixed(1)} s` +
-        (cloudInitAfter !== undefined ? ` (cloud-init finished after ${cloudInitAfter.toFixed(1)} s)` : ''));
-    return { seconds, cloudInitFinished: expectation.cloudInit ? true : undefined, lastLines };
 }
 /** Why the system did not come up, in words, with the console's last screen (exported for its tests). */
 function bootFailure(ctx, expectation, lastScreen, stoppedAfterMs) {
@@ -46184,21 +46422,24 @@ var external_node_https_namespaceObject_0 = /*#__PURE__*/__nccwpck_require__.t(e
 /**
  * One HTTP(S) download into a file, one attempt (the caller retries): a
  * conditional GET that answers 304, abortable by a signal, failing when no
- * data arrives for `stallTimeoutMs`, reporting progress, and going through
- * the proxy that HTTPS_PROXY / HTTP_PROXY name unless NO_PROXY exempts the
- * host (the agent comes from @actions/http-client, as the runner's own tools
- * use it). Credentials in the URL travel as a Basic header, and not to
- * another origin after a redirect.
+ * data arrives for `stallTimeoutMs`, when the body is larger than `maxBytes`
+ * or the whole takes longer than `deadlineMs`, reporting progress, and going
+ * through the proxy that HTTPS_PROXY / HTTP_PROXY name unless NO_PROXY
+ * exempts the host (the agent comes from @actions/http-client, as the
+ * runner's own tools use it). Credentials in the URL travel as a Basic
+ * header, and not to another origin after a redirect. A failed attempt
+ * leaves no file at the destination, so the next one starts clean.
  */
 async function downloadFile(uri, destination, options = {}) {
     const { url, authorization } = basicAuth(uri);
     let current = new URL(url);
     const origin = current.origin;
+    const deadline = options.deadlineMs === undefined ? undefined : { at: Date.now() + options.deadlineMs, ms: options.deadlineMs };
     for (let redirects = 0;; redirects += 1) {
         const headers = { 'User-Agent': USER_AGENT, ...options.headers };
         if (authorization && current.origin === origin)
             headers.Authorization = authorization;
-        const outcome = await attempt(current, destination, headers, options);
+        const outcome = await attempt(current, destination, headers, options, deadline);
         if (!('location' in outcome))
             return outcome;
         if (redirects >= MAX_REDIRECTS)
@@ -46220,9 +46461,23 @@ class HttpStatusError extends Error {
 }
 /** The connection broke or stalled: worth another try. */
 class TransferError extends Error {
+    constructor(message, options) {
+        super(message, options);
+        this.name = 'TransferError';
+    }
+}
+/** The body is larger than the caller accepts: another try would fetch the same. */
+class TooLargeError extends Error {
     constructor(message) {
         super(message);
-        this.name = 'TransferError';
+        this.name = 'TooLargeError';
+    }
+}
+/** The download took longer than its deadline: the server sends too slowly to wait for. */
+class DeadlineError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'DeadlineError';
     }
 }
 const USER_AGENT = 'image-factory';
@@ -46239,7 +46494,10 @@ const TRANSIENT_CODES = new Set([
     'ENETUNREACH',
     'EAI_AGAIN',
 ]);
-/** 5xx, 408, 429, a broken or refused connection, a stall: worth another try. Other 4xx and local errors: not. */
+/**
+ * 5xx, 408, 429, a broken or refused connection, a stall: worth another try.
+ * Other 4xx, a body over the limit, a missed deadline and local errors: not.
+ */
 function isTransientHttpFailure(error) {
     if (error instanceof HttpStatusError)
         return error.status >= 500 || error.status === 408 || error.status === 429;
@@ -46257,17 +46515,42 @@ function agentFor(url) {
     // One client per request: HttpClient keeps one agent, whatever the URL's scheme.
     return new HttpClient(USER_AGENT).getAgent(url.href);
 }
-function attempt(url, destination, headers, options) {
-    const stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+/** What ends a download that goes on too long: no data for the stall timeout, or the deadline passed. */
+class Watchdog {
+    fail;
+    stallMs;
+    stallTimer;
+    deadlineTimer;
+    received = 0;
+    constructor(fail, stallMs, deadline) {
+        this.fail = fail;
+        this.stallMs = stallMs;
+        this.fed(0);
+        if (deadline === undefined)
+            return;
+        const missed = () => new DeadlineError(`not finished after ${formatDuration(deadline.ms)}, the longest this download may take (${formatBytes(this.received)} had arrived)`);
+        this.deadlineTimer = setTimeout(() => fail(missed()), Math.max(deadline.at - Date.now(), 0));
+    }
+    /** Data arrived: `bytes` of the body so far. */
+    fed(bytes) {
+        this.received = bytes;
+        clearTimeout(this.stallTimer);
+        this.stallTimer = setTimeout(() => this.fail(new TransferError(`no data for ${formatDuration(this.stallMs)}`)), this.stallMs);
+    }
+    stop() {
+        clearTimeout(this.stallTimer);
+        clearTimeout(this.deadlineTimer);
+    }
+}
+function attempt(url, destination, headers, options, deadline) {
     const signal = options.signal;
     return new Promise((resolve, reject) => {
         let settled = false;
-        let stallTimer;
         const finish = (error, value) => {
             if (settled)
                 return;
             settled = true;
-            clearTimeout(stallTimer);
+            watchdog.stop();
             signal?.removeEventListener('abort', onAbort);
             if (error === undefined)
                 resolve(value);
@@ -46276,7 +46559,7 @@ function attempt(url, destination, headers, options) {
         };
         const module = url.protocol === 'https:' ? external_node_https_namespaceObject_0 : external_node_http_namespaceObject;
         const request = module.request(url, { method: 'GET', headers, agent: agentFor(url) });
-        // While the body is written, the file must be closed before anyone hears of the failure.
+        // While the body is written, the file must be closed (and removed) before anyone hears of the failure.
         let receiving = false;
         let failure;
         const fail = (error) => {
@@ -46285,18 +46568,14 @@ function attempt(url, destination, headers, options) {
             if (!receiving)
                 finish(error);
         };
-        const arm = () => {
-            clearTimeout(stallTimer);
-            stallTimer = setTimeout(() => fail(new TransferError(`no data for ${formatDuration(stallMs)}`)), stallMs);
-        };
+        const watchdog = new Watchdog(fail, options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS, deadline);
         function onAbort() {
             fail(Object.assign(new Error('the download was interrupted'), { name: 'AbortError' }));
         }
         if (signal?.aborted)
             return onAbort();
         signal?.addEventListener('abort', onAbort, { once: true });
-        arm();
-        request.on('error', (error) => finish(error));
+        request.on('error', fail);
         request.on('response', (response) => {
             const answer = bodylessAnswer(response);
             if (answer) {
@@ -46304,7 +46583,11 @@ function attempt(url, destination, headers, options) {
                 return finish(answer.error, answer.value);
             }
             receiving = true;
-            receiveBody(response, destination, arm, options).then((value) => finish(failure, value), (error) => finish(failure ?? error));
+            receiveBody(response, destination, (bytes) => watchdog.fed(bytes), options).then((value) => finish(failure, value), (error) => {
+                // The rest of a body refused before its end (too large) is not read.
+                request.destroy();
+                finish(failure ?? error);
+            });
         });
         request.end();
     });
@@ -46321,43 +46604,60 @@ function bodylessAnswer(response) {
         return { error: new HttpStatusError(status, response.statusMessage ?? '') };
     return undefined;
 }
-/** A 200's body into the file, checked against Content-Length, with the validators for the next request. */
+/** A 200's body into the file, checked against Content-Length and the limit; the validators for the next request. */
 async function receiveBody(response, destination, onData, options) {
     const lengthHeader = response.headers['content-length'];
     const total = lengthHeader !== undefined && /^[0-9]+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
-    const { bytes, sha256 } = await receive(response, destination, total, onData, options);
-    if (total !== undefined && bytes !== total) {
-        throw new TransferError(`the connection closed after ${formatBytes(bytes)} of ${formatBytes(total)}`);
+    if (options.maxBytes !== undefined && total !== undefined && total > options.maxBytes) {
+        throw new TooLargeError(`the server announced ${formatBytes(total)} (Content-Length ${total}), more than the ${formatBytes(options.maxBytes)} accepted`);
     }
-    const etag = response.headers.etag;
-    const lastModified = response.headers['last-modified'];
-    return { status: 200, bytes, sha256, ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
-}
-/** The body into a new file at `destination`, hashed on the way. */
-async function receive(response, destination, total, onData, options) {
     const file = await (0,external_node_fs_promises_namespaceObject.open)(destination, 'wx', options.mode ?? 0o644);
     try {
-        const hash = (0,external_node_crypto_.createHash)('sha256');
-        let bytes = 0;
-        options.onProgress?.(0, total);
+        const { bytes, sha256 } = await receive(response, file, total, onData, options).finally(() => file.close());
+        if (total !== undefined && bytes !== total) {
+            throw new TransferError(`the connection closed after ${formatBytes(bytes)} of ${formatBytes(total)}`);
+        }
+        const etag = response.headers.etag;
+        const lastModified = response.headers['last-modified'];
+        return { status: 200, bytes, sha256, ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
+    }
+    catch (error) {
+        // Part of a body is nobody's file: the next attempt creates the destination anew.
+        await (0,external_node_fs_promises_namespaceObject.rm)(destination, { force: true });
+        throw error;
+    }
+}
+/** The body into `file`, hashed on the way, stopped once it passes the limit. */
+async function receive(response, file, total, onData, options) {
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    let bytes = 0;
+    options.onProgress?.(0, total);
+    const closedEarly = (cause) => new TransferError(`the connection closed after ${formatBytes(bytes)}${total === undefined ? '' : ` of ${formatBytes(total)}`}`, { cause });
+    try {
         for await (const chunk of response) {
-            onData();
+            onData(bytes + chunk.length);
+            if (options.maxBytes !== undefined && bytes + chunk.length > options.maxBytes) {
+                throw new TooLargeError(`more than ${formatBytes(options.maxBytes)} arrived, the most accepted; the download was stopped there`);
+            }
             await file.write(chunk);
             hash.update(chunk);
             bytes += chunk.length;
             options.onProgress?.(bytes, total);
         }
-        if (!response.complete) {
-            throw new TransferError(`the connection closed after ${formatBytes(bytes)}${total === undefined ? '' : ` of ${formatBytes(total)}`}`);
-        }
-        return { bytes, sha256: hash.digest('hex') };
     }
-    finally {
-        await file.close();
+    catch (error) {
+        // Node says "aborted" when the server hangs up mid-body.
+        if (error.code === 'ECONNRESET')
+            throw closedEarly(error);
+        throw error;
     }
+    if (!response.complete)
+        throw closedEarly();
+    return { bytes, sha256: hash.digest('hex') };
 }
 //# sourceMappingURL=http-download.js.map
 ;// CONCATENATED MODULE: ./build/src/net/retry.js
+
 
 
 const RETRY_ATTEMPTS = 4;
@@ -46368,7 +46668,11 @@ function retryDelayMs(retry) {
     const base = Number.isFinite(configured) && configured >= 0 && process.env[RETRY_DELAY_ENV] !== '' ? configured : 1000;
     return base * 2 ** (retry - 1);
 }
-/** Run `work` until it succeeds, fails for good, or has failed `attempts` times; back off between tries. */
+/**
+ * Run `work` until it succeeds, fails for good, or has failed `attempts` times;
+ * warn before each retry and back off. Every download and upload of a build
+ * retries through here, so all say the same about it.
+ */
 async function withRetries(work, options) {
     const attempts = options.attempts ?? RETRY_ATTEMPTS;
     for (let attempt = 1;; attempt += 1) {
@@ -46380,7 +46684,7 @@ async function withRetries(work, options) {
             if (isAbort(error, options.signal) || attempt >= attempts || !options.isTransient(error))
                 throw error;
             const delayMs = retryDelayMs(attempt);
-            options.onRetry(options.describe(error), attempt, delayMs);
+            options.warn(`${options.what} failed (attempt ${attempt} of ${attempts}): ${options.describe(error)}; retrying in ${formatDuration(delayMs)}`);
             try {
                 await (0,promises_namespaceObject.setTimeout)(delayMs, undefined, options.signal ? { signal: options.signal } : {});
             }
@@ -46596,58 +46900,147 @@ async function verifySignature(call) {
     });
     // The recording host runs nothing: a dry run names the command and trusts it.
     if (!call.host.live)
-        return { fingerprints: [], signers: [] };
-    const status = readStatus(result.stdout);
-    const problem = statusProblem(status, call);
-    if (problem !== undefined || result.exitCode !== 0 || status.fingerprints.length === 0) {
-        const detail = problem ?? `gpgv failed (exit ${result.exitCode}): ${result.lastLines.slice(-3).join(' / ')}`;
-        throw new SignatureError(detail);
+        return { fingerprints: [], signers: [], refused: [] };
+    const verdict = judgeSignatures(result.stdout, call);
+    if ('problem' in verdict)
+        throw new SignatureError(verdict.problem);
+    // gpgv fails when any signature is not good; a failure that no refused signature explains is its own.
+    if (verdict.fingerprints.length === 0 || (result.exitCode !== 0 && verdict.refused.length === 0)) {
+        throw new SignatureError(`gpgv failed (exit ${result.exitCode}): ${result.lastLines.slice(-3).join(' / ')}`);
     }
-    return { fingerprints: status.fingerprints, signers: status.signers };
+    return verdict;
 }
-function readStatus(stdout) {
-    const status = { fingerprints: [], signers: [], bad: [], missing: [], expiredOrRevoked: [], errors: [] };
+const VERDICTS = new Set(['GOODSIG', 'EXPSIG', 'EXPKEYSIG', 'REVKEYSIG', 'BADSIG', 'ERRSIG']);
+/**
+ * The signatures gpgv checked, each from its NEWSIG to the next. VALIDSIG
+ * comes with every signature whose mathematics hold, also beside EXPSIG,
+ * EXPKEYSIG and REVKEYSIG; only the verdict line says whether it counts.
+ */
+function readSignatures(stdout) {
+    const signatures = [];
+    let noData = false;
+    let current;
+    const start = () => {
+        current = { key: '', uid: '' };
+        signatures.push(current);
+        return current;
+    };
     for (const line of stdout.split('\n')) {
         const match = /^\[GNUPG:\] ([A-Z_]+) ?(.*)$/.exec(line.trim());
         if (!match)
             continue;
         const [, keyword, rest] = match;
-        const first = rest.split(' ')[0];
-        if (keyword === 'VALIDSIG')
-            status.fingerprints.push(rest.split(' ').at(-1) ?? first);
-        else if (keyword === 'GOODSIG')
-            status.signers.push(rest.slice(first.length + 1));
-        else if (keyword === 'BADSIG')
-            status.bad.push(first);
-        else if (keyword === 'NO_PUBKEY')
-            status.missing.push(first);
-        else if (keyword === 'EXPKEYSIG' || keyword === 'REVKEYSIG' || keyword === 'EXPSIG') {
-            status.expiredOrRevoked.push(`${first} (${keyword === 'REVKEYSIG' ? 'revoked key' : 'expired'})`);
+        const fields = rest.split(' ');
+        if (keyword === 'NEWSIG')
+            start();
+        else if (VERDICTS.has(keyword)) {
+            // A gpgv without NEWSIG lines: a second verdict starts a second signature.
+            const signature = current === undefined || current.verdict !== undefined ? start() : current;
+            signature.verdict = keyword;
+            signature.key = fields[0];
+            if (keyword === 'ERRSIG')
+                signature.errorCode = fields[5];
+            else
+                signature.uid = rest.slice(fields[0].length + 1);
         }
-        else if (keyword === 'ERRSIG' || keyword === 'NODATA')
-            status.errors.push(keyword);
+        else if (keyword === 'VALIDSIG' && current)
+            current.fingerprint = fields.at(-1) ?? fields[0];
+        else if (keyword === 'NO_PUBKEY' && current)
+            current.errorCode = '9';
+        else if (keyword === 'NODATA')
+            noData = true;
     }
-    status.fingerprints = [...new Set(status.fingerprints)];
-    return status;
+    return { signatures, noData };
 }
-function statusProblem(status, call) {
-    if (status.bad.length) {
-        return `the signature of ${call.what} by key ${status.bad.join(', ')} is BAD: the file was changed after it was signed`;
+/**
+ * As apt's gpgv method judges: a signature counts only when its verdict is
+ * GOODSIG (with VALIDSIG); one BADSIG refuses the file; EXPSIG, EXPKEYSIG,
+ * REVKEYSIG and ERRSIG do not count, whatever VALIDSIG says beside them.
+ */
+function judgeSignatures(stdout, call) {
+    const { signatures, noData } = readSignatures(stdout);
+    const bad = signatures.filter((signature) => signature.verdict === 'BADSIG').map((signature) => signature.key);
+    if (bad.length) {
+        return {
+            problem: `the signature of ${call.what} by key ${bad.join(', ')} is BAD: the file was changed after it was signed`,
+        };
     }
-    if (status.fingerprints.length > 0)
-        return undefined;
-    if (status.missing.length) {
-        const keys = status.missing.join(', ');
-        return `${call.what} is signed by key ${keys}, which the keyring ${call.keyring} does not hold`;
+    const good = signatures.filter((signature) => signature.verdict === 'GOODSIG' && signature.fingerprint);
+    // A NEWSIG without a verdict (gpgv stopped) is gpgv's failure, told by its exit code and last lines.
+    const refused = signatures
+        .filter((signature) => signature.verdict !== undefined && !good.includes(signature))
+        .map(refusal);
+    if (good.length === 0 && noData)
+        return { problem: `${call.what} holds no OpenPGP signature` };
+    const missing = signatures.filter((signature) => signature.verdict === 'ERRSIG' && signature.errorCode === '9');
+    if (good.length === 0 && missing.length > 0 && missing.length === signatures.length) {
+        const keys = missing.map((signature) => signature.key).join(', ');
+        return { problem: `${call.what} is signed by key ${keys}, which the keyring ${call.keyring} does not hold` };
     }
-    if (status.expiredOrRevoked.length) {
-        return `${call.what} is signed by key ${status.expiredOrRevoked.join(', ')}; no valid signature by a key of ${call.keyring}`;
+    if (good.length === 0 && refused.length > 0) {
+        return {
+            problem: `${call.what} has no valid signature by a key of ${call.keyring}: ${refused.join('; ')}; only a good signature (GOODSIG) by a key that has neither expired nor been revoked counts`,
+        };
     }
-    if (status.errors.includes('NODATA'))
-        return `${call.what} holds no OpenPGP signature`;
-    return undefined;
+    return {
+        fingerprints: [...new Set(good.map((signature) => signature.fingerprint))],
+        signers: good.map((signature) => signature.uid),
+        refused,
+    };
+}
+/** Why one signature does not count, naming gpgv's verdict. */
+function refusal(signature) {
+    const by = `the signature by key ${signature.key}${signature.uid ? ` (${signature.uid})` : ''}`;
+    switch (signature.verdict) {
+        case 'REVKEYSIG':
+            return `${by} is by a revoked key (REVKEYSIG)`;
+        case 'EXPKEYSIG':
+            return `${by} is by an expired key (EXPKEYSIG)`;
+        case 'EXPSIG':
+            return `${by} has expired (EXPSIG)`;
+        case 'ERRSIG':
+            return signature.errorCode === '9'
+                ? `${by} is by a key the keyring does not hold (NO_PUBKEY)`
+                : `${by} could not be checked (ERRSIG, code ${signature.errorCode ?? 'none'})`;
+        default:
+            return `${by} was not confirmed by gpgv (no VALIDSIG)`;
+    }
 }
 //# sourceMappingURL=gpgv.js.map
+;// CONCATENATED MODULE: ./build/src/net/metadata-download.js
+
+
+
+/** The longest one try at a metadata file may take: a few MB, even over a slow link, come in well under it. */
+const METADATA_DEADLINE_MS = 5 * 60_000;
+/**
+ * A small file the build reads, not an installer file (a checksum list, its
+ * signature, a release file, a previous manifest), into `path` with the
+ * build's retries: bounded in size and, each try, in time. A failed try
+ * leaves no file behind, so the next starts clean. Throws the last failure.
+ */
+async function downloadMetadata(source, path, options) {
+    const download = options.download ?? downloadFile;
+    const settings = {
+        maxBytes: options.maxBytes,
+        deadlineMs: METADATA_DEADLINE_MS,
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.mode !== undefined ? { mode: options.mode } : {}),
+    };
+    await withRetries(() => download(source.location, path, settings), {
+        what: `downloading ${source.display}`,
+        warn: options.warn,
+        isTransient: isTransientHttpFailure,
+        describe: (error) => failureReason(error, source),
+        ...(options.signal ? { signal: options.signal } : {}),
+    });
+}
+/** Why a download of `source` failed, without the URI's password. */
+function failureReason(error, source) {
+    const message = error instanceof Error ? error.message : String(error);
+    return redactSecrets(message, secretVariants(source.uri));
+}
+//# sourceMappingURL=metadata-download.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/verify.js
 
 
@@ -46656,9 +47049,8 @@ function statusProblem(status, call) {
 
 
 
-
-
-
+/** The largest checksum list, signature or release file taken: the distributions' are well under 1 MiB. */
+const MAX_METADATA_BYTES = 16 * 2 ** 20;
 /** A link of the chain that does not hold: the build stops at the fetch step. */
 class VerificationError extends Error {
     constructor(message) {
@@ -46746,7 +47138,11 @@ async function checkRelease(ctx, verification, release, dir, record) {
 }
 async function signed(ctx, files, what) {
     try {
-        return await verifySignature({ host: ctx.host, ...files, what, signal: ctx.signal });
+        const good = await verifySignature({ host: ctx.host, ...files, what, signal: ctx.signal });
+        for (const refused of good.refused) {
+            ctx.reporter.warning(`${what}: ${refused} and does not count; the file is taken on its good signature by key ${good.fingerprints.join(', ')}`);
+        }
+        return good;
     }
     catch (error) {
         if (error instanceof SignatureError)
@@ -46758,27 +47154,25 @@ function note(record, good) {
     record.fingerprints.push(...good.fingerprints);
     record.signers.push(...good.signers);
 }
-/** One metadata file into `path`: copied, or downloaded through the build's one retry loop. */
+/** One metadata file into `path`: copied, or downloaded (bounded, with the build's retries). */
 async function fetchMetadata(ctx, source, path) {
     try {
         if (source.scheme === 'file') {
             await (0,external_node_fs_promises_namespaceObject.copyFile)(source.location, path);
             return path;
         }
-        const download = ctx.download ?? downloadFile;
-        await withRetries(() => download(source.location, path, { signal: ctx.signal }), {
-            isTransient: isTransientHttpFailure,
-            describe: (error) => redactSecrets(String(error.message ?? error), secretVariants(source.uri)),
-            signal: ctx.signal,
-            onRetry: (reason, attempt, delayMs) => ctx.reporter.warning(`downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
+        await downloadMetadata(source, path, {
+            maxBytes: MAX_METADATA_BYTES,
+            warn: (message) => ctx.reporter.warning(message),
+            ...(ctx.signal ? { signal: ctx.signal } : {}),
+            ...(ctx.download ? { download: ctx.download } : {}),
         });
         return path;
     }
     catch (error) {
         if (ctx.signal?.aborted)
             throw error;
-        const reason = redactSecrets(error.message ?? String(error), secretVariants(source.uri));
-        throw new VerificationError(`cannot fetch ${source.display}: ${reason}`);
+        throw new VerificationError(`cannot fetch ${source.display}: ${failureReason(error, source)}`);
     }
 }
 /** The path part of a source, which names it in a list (the host is not compared). */
@@ -47184,10 +47578,11 @@ async function downloadHttp(ctx, key, source, path) {
     const conditional = Object.keys(headers).length > 0;
     const started = Date.now();
     const result = await withRetries(() => downloadOnce(ctx, key, source, path, headers), {
+        what: `${key}: downloading ${source.display}`,
+        warn: (message) => reporter.warning(message),
         isTransient: isTransientHttpFailure,
         describe: (error) => redactSecrets(describeError(error), secretVariants(source.uri)),
         signal: ctx.signal,
-        onRetry: (reason, attempt, delayMs) => reporter.warning(`${key}: downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
     });
     if (result.status === 304) {
         if (!cached || !conditional)
@@ -47307,10 +47702,11 @@ async function fetchRsync(ctx, key, source, path) {
             ...(ctx.signal ? { signal: ctx.signal } : {}),
             onLine: (line) => reporter.output(redactSecrets(line, secrets)),
         }), {
+            what: `${key}: ${formatCommand(argv)}`,
+            warn: (message) => reporter.warning(message),
             isTransient: isTransientRsyncFailure,
             describe: (error) => redactSecrets(describeRsyncFailure(error), secrets),
             signal: ctx.signal,
-            onRetry: (reason, attempt, delayMs) => reporter.warning(`${key}: ${formatCommand(argv)} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
         });
     }
     catch (error) {
@@ -47767,6 +48163,174 @@ function checksumLines(files) {
     return files.map((file) => `${file.sha256}  ${(0,external_node_path_.basename)(file.path)}\n`).join('');
 }
 //# sourceMappingURL=manifest.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/package-names.js
+/**
+ * Package names, versions and architectures as dpkg and rpm accept them.
+ * What the guest's package database or a previous manifest says is written
+ * one package a line into `.packages` and `.changes`: a name or version with
+ * a blank or a line break in it would write lines of its own. Anything the
+ * package manager's own rules refuse is not a package of that system.
+ */
+const ALNUM = /[A-Za-z0-9]/;
+/** The first character of `text` outside `allowed` (a pattern of one character), or undefined. */
+function firstOutside(text, allowed) {
+    for (const char of text)
+        if (!allowed.test(char))
+            return char;
+    return undefined;
+}
+/** A character as a message shows it: itself when printable, its code point otherwise. */
+function shown(char) {
+    return /^[\x21-\x7e]$/.test(char) ? `'${char}'` : `U+${char.codePointAt(0)?.toString(16).padStart(4, '0')}`;
+}
+/** dpkg's pkg_name_is_illegal: a letter or digit, then letters, digits and `-+._`. */
+function dpkgNameProblem(name) {
+    if (name === '')
+        return 'it is empty';
+    if (!ALNUM.test(name[0]))
+        return 'it does not start with a letter or digit';
+    const bad = firstOutside(name, /[A-Za-z0-9+._-]/);
+    return bad === undefined ? undefined : `${shown(bad)} is not a letter, digit or one of -+._`;
+}
+/**
+ * dpkg's parseversion: `[epoch:]upstream[-revision]`, no blanks, a numeric
+ * epoch, upstream of letters, digits and `.+~-:`, revision of letters, digits
+ * and `.+~`. (A version that does not start with a digit dpkg only warns of,
+ * and keeps in its database; so is it here.)
+ */
+function dpkgVersionProblem(version) {
+    if (version === '')
+        return 'it is empty';
+    let rest = version;
+    const colon = rest.indexOf(':');
+    if (colon >= 0) {
+        if (!/^\d+$/.test(rest.slice(0, colon)))
+            return 'its epoch is not a number';
+        if (Number(rest.slice(0, colon)) > 2 ** 31 - 1)
+            return 'its epoch is too big';
+        rest = rest.slice(colon + 1);
+        if (rest === '')
+            return 'nothing follows the epoch';
+    }
+    const hyphen = rest.lastIndexOf('-');
+    const upstream = hyphen >= 0 ? rest.slice(0, hyphen) : rest;
+    const revision = hyphen >= 0 ? rest.slice(hyphen + 1) : '';
+    if (hyphen >= 0 && revision === '')
+        return 'its revision is empty';
+    if (upstream === '')
+        return 'its upstream version is empty';
+    const badUpstream = firstOutside(upstream, /[A-Za-z0-9.+~:-]/);
+    if (badUpstream !== undefined)
+        return `${shown(badUpstream)} is not a letter, digit or one of .+~-:`;
+    const badRevision = firstOutside(revision, /[A-Za-z0-9.+~]/);
+    if (badRevision !== undefined)
+        return `${shown(badRevision)} in its revision is not a letter, digit or one of .+~`;
+    return undefined;
+}
+/** dpkg_arch_name_is_illegal: a letter or digit, then letters, digits and `-`; empty when the record has none. */
+function dpkgArchitectureProblem(architecture) {
+    if (architecture === '')
+        return undefined;
+    if (!ALNUM.test(architecture[0]))
+        return 'it does not start with a letter or digit';
+    const bad = firstOutside(architecture, /[A-Za-z0-9-]/);
+    return bad === undefined ? undefined : `${shown(bad)} is not a letter, digit or -`;
+}
+/** rpmbuild's rpmCharCheck: the characters `allowed` besides letters and digits, and no `..`. */
+function rpmCharProblem(text, allowed, list) {
+    if (text === '')
+        return 'it is empty';
+    const bad = firstOutside(text, allowed);
+    if (bad !== undefined)
+        return `${shown(bad)} is not a letter, digit or one of ${list}`;
+    return text.includes('..') ? "it holds '..'" : undefined;
+}
+/** rpm's name: a letter, digit, `_` or `%` first, then letters, digits and `.-_+%{}`. */
+function rpmNameProblem(name) {
+    if (name !== '' && !/[A-Za-z0-9_%]/.test(name[0]))
+        return 'it does not start with a letter, digit, _ or %';
+    return rpmCharProblem(name, /[A-Za-z0-9.\-_+%{}]/, '.-_+%{}');
+}
+/** `[epoch:]version-release` as the inventory's query prints it: each part letters, digits and `._+%{}~^`. */
+function rpmVersionProblem(evr) {
+    const epoch = /^(\d+):/.exec(evr);
+    const rest = epoch ? evr.slice(epoch[0].length) : evr;
+    const hyphen = rest.indexOf('-');
+    if (hyphen < 0)
+        return 'it is not version-release';
+    for (const [part, text] of [
+        ['version', rest.slice(0, hyphen)],
+        ['release', rest.slice(hyphen + 1)],
+    ]) {
+        const problem = rpmCharProblem(text, /[A-Za-z0-9._+%{}~^]/, '._+%{}~^');
+        if (problem !== undefined)
+            return `its ${part}: ${problem}`;
+    }
+    return undefined;
+}
+/** rpm's architecture: letters, digits and `_` (x86_64, noarch, aarch64); `(none)` (rpm's word) or empty when unset. */
+function rpmArchitectureProblem(architecture) {
+    if (architecture === '(none)')
+        return undefined;
+    const bad = firstOutside(architecture, /[A-Za-z0-9_]/);
+    return bad === undefined ? undefined : `${shown(bad)} is not a letter, digit or _`;
+}
+const RULES = {
+    dpkg: { name: dpkgNameProblem, version: dpkgVersionProblem, architecture: dpkgArchitectureProblem },
+    rpm: { name: rpmNameProblem, version: rpmVersionProblem, architecture: rpmArchitectureProblem },
+};
+/**
+ * Why `format` (dpkg's or rpm's rules) would not take this package's name,
+ * version or architecture, or undefined when it would. The message names the
+ * field and the rule, not the value (the caller shows that, made printable).
+ */
+function packageProblem(format, entry) {
+    for (const field of ['name', 'version', 'architecture']) {
+        const problem = RULES[format][field](entry[field]);
+        if (problem !== undefined)
+            return `its ${field} is not one ${format} accepts: ${problem}`;
+    }
+    return undefined;
+}
+//# sourceMappingURL=package-names.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/printable-text.js
+/**
+ * Text from outside the project (guest file names, os-release, installer
+ * logs, a command's output, a previous manifest) made safe to print. The
+ * Actions runner reads a step's output with .NET's ReadLine, which ends a
+ * line at `\r` as well as `\n`, and takes a line that starts with `::` (after
+ * blanks) for a workflow command, or one with `##[` anywhere in it (the old
+ * form, still honoured); a terminal takes ESC for the start of a control
+ * sequence. So every control character (C0 and C1, DEL), U+2028 and U+2029
+ * are shown as escapes (`\r`, `\x1b`, `\u2028`), and `##[` as `#\x23[`. A tab
+ * stays: it ends no line and drives no terminal. The result holds nothing
+ * these escapes would change again: printing it twice changes nothing.
+ */
+// Every C0 control but the tab, DEL, every C1 control, the Unicode line and paragraph separators.
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]/g;
+// eslint-disable-next-line no-control-regex
+const CONTROLS_BUT_NEWLINE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]/g;
+const OLD_COMMAND_PREFIX = /##\[/g;
+const NAMED = { '\n': '\\n', '\r': '\\r' };
+function escapeControl(char) {
+    const code = char.charCodeAt(0);
+    if (NAMED[char] !== undefined)
+        return NAMED[char];
+    return code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, '0')}`;
+}
+/** One line: every control character shown as an escape, a newline too (`\n`). */
+function printableLine(text) {
+    return text.replace(CONTROLS, escapeControl).replace(OLD_COMMAND_PREFIX, '#\\x23[');
+}
+/**
+ * A message of one or more lines: its newlines kept (each line is printed
+ * with its own prefix), every other control character shown as an escape.
+ */
+function printableLines(text) {
+    return text.replace(CONTROLS_BUT_NEWLINE, escapeControl).replace(OLD_COMMAND_PREFIX, '#\\x23[');
+}
+//# sourceMappingURL=printable-text.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/version-compare.js
 /**
  * Package version order as each package manager defines it: dpkg's
@@ -47946,12 +48510,25 @@ function compareRpmVersions(a, b) {
 ;// CONCATENATED MODULE: ./build/src/pipeline/changes.js
 
 
+
+
 const isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+/**
+ * Why no package manager's rules take this package (the manifest's own
+ * manager's, or either when it names none), or undefined.
+ */
+function manifestPackageProblem(packageManager, entry) {
+    const formats = packageManager === 'dpkg' || packageManager === 'rpm' ? [packageManager] : ['dpkg', 'rpm'];
+    const problems = formats.map((format) => packageProblem(format, entry));
+    return problems.every((problem) => problem !== undefined) ? problems[0] : undefined;
+}
 /**
  * An earlier build's manifest, checked for what the comparison reads: a
  * JSON object with a `packages` list of objects with string `name`,
- * `version` and `architecture`. Throws an Error that says what is wrong and
- * where (the message follows "the previous manifest <source> ").
+ * `version` and `architecture`, each as its package manager (dpkg, rpm)
+ * accepts it — a name with a blank or a line break would write lines of its
+ * own into `.changes`. Throws an Error that says what is wrong and where (the
+ * message follows "the previous manifest <source> ").
  */
 function parseManifest(text, source) {
     let data;
@@ -47969,7 +48546,14 @@ function parseManifest(text, source) {
             throw new Error(`has a package without a string "name" and "version" at packages[${index}]`);
         }
         const architecture = typeof entry.architecture === 'string' ? entry.architecture : '';
-        return { name: entry.name, version: entry.version, architecture };
+        const found = { name: entry.name, version: entry.version, architecture };
+        const problem = manifestPackageProblem(data.packageManager, found);
+        if (problem !== undefined) {
+            const cut = (value) => printableLine(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+            throw new Error(`has a package at packages[${index}] ('${cut(found.name)}' '${cut(found.version)}') whose ${problem.replace(/^its /, '')}; ` +
+                'give a <image>-<date>.manifest.json of an earlier build');
+        }
+        return found;
     });
     const text_ = (value) => (typeof value === 'string' ? value : '');
     const size = data.imageSize;
@@ -48055,9 +48639,11 @@ function changeCounts(changes) {
  */
 function changesText(changes) {
     const { previous, current } = changes;
+    // The package lines hold only what dpkg's or rpm's rules allow; these come from the manifest as they are.
+    const since = printableLine(previous.image) || 'the previous build';
     const lines = [
-        `Changes of ${current.image} since ${previous.image || 'the previous build'}${previous.date ? ` (${previous.date})` : ''}`,
-        `Previous manifest: ${previous.source}`,
+        `Changes of ${current.image} since ${since}${previous.date ? ` (${printableLine(previous.date)})` : ''}`,
+        `Previous manifest: ${printableLine(previous.source)}`,
         `Image size: ${sizeChange(changes)}`,
         `Packages: ${previous.packageCount} -> ${current.packageCount} (${changeCounts(changes)})`,
     ];
@@ -48074,7 +48660,8 @@ function changesText(changes) {
 }
 /** The `.changes` file when no comparison could be made (a previous manifest URL that could not be fetched). */
 function noChangesText(image, source, reason) {
-    return `Changes of ${image}: not compared\nPrevious manifest: ${source}\nReason: ${reason}\n`;
+    // The reason may quote what a server said.
+    return `Changes of ${image}: not compared\nPrevious manifest: ${printableLine(source)}\nReason: ${printableLine(reason)}\n`;
 }
 //# sourceMappingURL=changes.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/reports.js
@@ -48188,8 +48775,6 @@ async function writeTexts(ctx, staging, paths, sums, texts) {
 
 
 
-
-
 /** A manifest is a few MB at most; anything much larger is not one. */
 const MAX_MANIFEST_BYTES = 64 * 2 ** 20;
 /**
@@ -48234,27 +48819,25 @@ async function loadPreviousManifest(source, options) {
 }
 /** GET the manifest into a private temporary folder, with the build's retries; its text, or why not. */
 async function fetchManifest(source, options) {
-    const describe = (error) => redactSecrets(String(error?.message ?? error), secretVariants(source.uri));
     const dir = await (0,external_node_fs_promises_namespaceObject.mkdtemp)((0,external_node_path_.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory-previous-'));
     try {
         const path = (0,external_node_path_.join)(dir, 'manifest.json');
-        const download = options.download ?? downloadFile;
-        await withRetries(() => download(source.location, path, { signal: options.signal, mode: 0o600 }), {
-            isTransient: isTransientHttpFailure,
-            describe,
-            signal: options.signal,
-            onRetry: (reason, attempt, delayMs) => options.reporter.warning(`downloading ${source.display} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
+        await downloadMetadata(source, path, {
+            maxBytes: MAX_MANIFEST_BYTES,
+            mode: 0o600,
+            warn: (message) => options.reporter.warning(message),
+            ...(options.signal ? { signal: options.signal } : {}),
+            ...(options.download ? { download: options.download } : {}),
         });
-        const content = await (0,external_node_fs_promises_namespaceObject.readFile)(path);
-        if (content.length > MAX_MANIFEST_BYTES) {
-            throw new UsageError(`previous-manifest: ${source.display} is ${content.length} bytes, larger than any manifest; give a <image>-<date>.manifest.json of an earlier build.`);
-        }
-        return { text: content.toString('utf8') };
+        return { text: await (0,external_node_fs_promises_namespaceObject.readFile)(path, 'utf8') };
     }
     catch (error) {
-        if (error instanceof UsageError || options.signal?.aborted)
+        if (options.signal?.aborted)
             throw error;
-        return { unavailable: describe(error) };
+        if (error instanceof TooLargeError) {
+            throw new UsageError(`previous-manifest: ${source.display} is larger than any manifest (${error.message}); give a <image>-<date>.manifest.json of an earlier build.`);
+        }
+        return { unavailable: failureReason(error, source) };
     }
     finally {
         await (0,external_node_fs_promises_namespaceObject.rm)(dir, { recursive: true, force: true });
@@ -48271,16 +48854,19 @@ const KINDS = { 0o100000: 'file', 0o040000: 'dir', 0o120000: 'link' };
 function kindOfMode(mode) {
     return KINDS[mode & S_IFMT] ?? 'other';
 }
-/** The st_mode (and st_ino, -1 for a missing entry) of each struct lstatns/lstatnslist printed, in order. */
+/** The st_mode, st_size (and st_ino, -1 for a missing entry) of each struct lstatns/lstatnslist printed, in order. */
 function parseStats(text) {
     const stats = [];
     for (const line of text.split('\n')) {
         const ino = /^\s*st_ino: (-?\d+)$/.exec(line);
         if (ino)
-            stats.push({ mode: 0, ino: Number(ino[1]) });
+            stats.push({ mode: 0, ino: Number(ino[1]), size: 0 });
         const mode = /^\s*st_mode: (\d+)$/.exec(line);
         if (mode && stats.length)
             stats[stats.length - 1].mode = Number(mode[1]);
+        const size = /^\s*st_size: (\d+)$/.exec(line);
+        if (size && stats.length)
+            stats[stats.length - 1].size = Number(size[1]);
     }
     return stats;
 }
@@ -48314,15 +48900,16 @@ class TreeCache {
         for (const key of [...kinds.keys()])
             if (key === path || key.startsWith(`${path}/`))
                 kinds.delete(key);
-        kinds.set(path, { kind: 'missing', target: '' });
+        kinds.set(path, { kind: 'missing', target: '', size: 0 });
     }
 }
 async function lstatIn(appliance, guest, path) {
     const stats = parseStats((await appliance.probePath('lstatns', guest(path))) ?? '');
     if (!stats.length || stats[0].ino < 0)
-        return { kind: 'missing', target: '' };
+        return { kind: 'missing', target: '', size: 0 };
     const kind = kindOfMode(stats[0].mode);
-    return { kind, target: kind === 'link' ? ((await appliance.probePath('readlink', guest(path))) ?? '').trim() : '' };
+    const target = kind === 'link' ? ((await appliance.probePath('readlink', guest(path))) ?? '').trim() : '';
+    return { kind, target, size: stats[0].size };
 }
 /** The lstat kinds of a folder's entries: lstatnslist in chunks for plain names, one lstatns for any other. */
 async function kindsIn(appliance, guest, dir, names) {
@@ -48334,13 +48921,13 @@ async function kindsIn(appliance, guest, dir, names) {
         chunk.forEach((name, j) => {
             const stat = stats[j];
             if (stat && stat.ino >= 0)
-                entries.push({ name, kind: kindOfMode(stat.mode) });
+                entries.push({ name, kind: kindOfMode(stat.mode), size: stat.size });
         });
     }
     for (const name of names.filter((name) => !PLAIN_NAME.test(name))) {
-        const { kind } = await lstatIn(appliance, guest, dir ? `${dir}/${name}` : name);
+        const { kind, size } = await lstatIn(appliance, guest, dir ? `${dir}/${name}` : name);
         if (kind !== 'missing')
-            entries.push({ name, kind });
+            entries.push({ name, kind, size });
     }
     return entries;
 }
@@ -48379,7 +48966,7 @@ async function applianceTree(ctx, appliance, scratch, mounts) {
             const entries = await kindsIn(appliance, guest, dir, names);
             // A symlink's target is read when it is asked for.
             for (const entry of entries)
-                cache.set(dir ? `${dir}/${entry.name}` : entry.name, { kind: entry.kind, target: '' });
+                cache.set(dir ? `${dir}/${entry.name}` : entry.name, { kind: entry.kind, target: '', size: entry.size ?? 0 });
             return entries;
         },
         async read(path) {
@@ -48413,6 +49000,19 @@ async function applianceTree(ctx, appliance, scratch, mounts) {
  * mounted (applianceTree), so the host's files are out of reach by
  * construction, and the guest's file systems never meet the host's kernel.
  */
+/** A guest file larger than what the build reads of that kind: refused before a byte is copied. */
+class GuestFileTooLarge extends Error {
+    path;
+    size;
+    limit;
+    constructor(path, size, limit) {
+        super(`/${path} is ${size} bytes, more than the ${limit} bytes read of such a file`);
+        this.path = path;
+        this.size = size;
+        this.limit = limit;
+        this.name = 'GuestFileTooLarge';
+    }
+}
 /** A symlink chain longer than this is a loop (Linux's MAXSYMLINKS). */
 const MAX_SYMLINKS = 40;
 class GuestTree {
@@ -48492,16 +49092,26 @@ class GuestTree {
     kind(guestPath) {
         return this.reader.lstat(guestPath);
     }
-    /** A resolved regular file's content, or undefined when it is no regular file. */
-    async read(guestPath) {
-        if ((await this.kind(guestPath)).kind !== 'file')
+    /**
+     * A resolved regular file's content, or undefined when it is no regular
+     * file; GuestFileTooLarge when it is larger than `maxBytes` (asked before
+     * it is read: a sparse file far larger than the disk is never copied).
+     */
+    async read(guestPath, maxBytes) {
+        const info = await this.kind(guestPath);
+        if (info.kind !== 'file')
             return undefined;
+        if (info.size > maxBytes)
+            throw new GuestFileTooLarge(guestPath, info.size, maxBytes);
         return this.reader.read(guestPath);
     }
-    /** Copy a resolved regular file out to a host path of the build's own. */
-    async copyOut(guestPath, to) {
-        if ((await this.kind(guestPath)).kind !== 'file')
+    /** Copy a resolved regular file out to a host path of the build's own; at most `maxBytes` (GuestFileTooLarge). */
+    async copyOut(guestPath, to, maxBytes) {
+        const info = await this.kind(guestPath);
+        if (info.kind !== 'file')
             throw new Error(`refusing to copy /${guestPath}: not a regular file`);
+        if (info.size > maxBytes)
+            throw new GuestFileTooLarge(guestPath, info.size, maxBytes);
         await this.reader.copyOut(guestPath, to);
     }
     /**
@@ -48618,7 +49228,8 @@ async function applyOne(ctx, tree, operation, match) {
         return 'left: a symlink';
     if (match.kind !== 'file')
         return 'left: not a file';
-    if ((await tree.read(match.path)) === '')
+    // Its size, not its content: nothing of the guest's is read to empty it.
+    if ((await tree.kind(match.path)).size === 0)
         return 'already empty';
     if (apply)
         await tree.empty(match.path);
@@ -48648,6 +49259,8 @@ async function generalizeSystem(ctx, tree) {
 }
 //# sourceMappingURL=generalize.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/inventory.js
+
+
 
 
 
@@ -48685,9 +49298,11 @@ const paragraphs = (text) => text.replace(/\r/g, '').split(/\n\s*\n/);
  * with the records of dpkg's journal (`/var/lib/dpkg/updates/NNNN`, in order)
  * over them, as dpkg-query reads them: a dpkg that was stopped before it
  * folded its journal into the status file has its last changes there. Those
- * whose Status is `… installed`, sorted by name and architecture.
+ * whose Status is `… installed`, sorted by name and architecture; one whose
+ * name, version or architecture dpkg would refuse is left out and passed to
+ * `onSkipped` (it could write lines of its own into `.packages`).
  */
-function parseDpkgStatus(text, journal = []) {
+function parseDpkgStatus(text, journal = [], onSkipped = () => undefined) {
     const records = new Map();
     for (const paragraph of [...paragraphs(text), ...journal.flatMap(paragraphs)]) {
         const fields = controlFields(paragraph);
@@ -48703,6 +49318,11 @@ function parseDpkgStatus(text, journal = []) {
             version: fields.version ?? '',
             architecture: fields.architecture ?? '',
         };
+        const problem = packageProblem('dpkg', entry);
+        if (problem !== undefined) {
+            onSkipped({ name: entry.name, version: entry.version, problem });
+            continue;
+        }
         // Source: NAME or NAME (VERSION); without it, the source package is the binary's own.
         const source = /^(\S+)(?:\s+\((\S+)\))?$/.exec(fields.source ?? '');
         entry.source = source ? source[1] : entry.name;
@@ -48712,7 +49332,7 @@ function parseDpkgStatus(text, journal = []) {
     return packages.sort((a, b) => compare(a.name, b.name) || compare(a.architecture, b.architecture));
 }
 /** The records of dpkg's journal, oldest first (its files are numbered; any other name is dpkg's scratch). */
-async function dpkgJournal(ctx, tree) {
+async function dpkgJournal(ctx, tree, budget) {
     const folder = await tree.resolveFolder('var/lib/dpkg/updates');
     if ('missing' in folder)
         return [];
@@ -48722,7 +49342,7 @@ async function dpkgJournal(ctx, tree) {
         .sort((a, b) => Number(a) - Number(b));
     const records = [];
     for (const name of names)
-        records.push((await readGuestFile(ctx, tree, `${folder.path}/${name}`)) ?? '');
+        records.push((await readGuestFile(ctx, tree, `${folder.path}/${name}`, budget)) ?? '');
     if (records.length)
         ctx.reporter.info(`dpkg's journal holds ${records.length} record(s) not yet in its status file`);
     return records;
@@ -48730,14 +49350,30 @@ async function dpkgJournal(ctx, tree) {
 const compare = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 /** rpm's query format: one tab-separated line a package, `(none)` where a tag is unset. */
 const RPM_QUERY_FORMAT = '%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\n';
-/** The lines `rpm -qa --queryformat RPM_QUERY_FORMAT` printed. */
-function parseRpmQuery(text) {
+/**
+ * The lines `rpm -qa --queryformat RPM_QUERY_FORMAT` printed; a package whose
+ * name, version or architecture rpm's rules refuse, or a line that is not the
+ * four fields of one (a name with a line break in it), is left out and passed
+ * to `onSkipped`.
+ */
+function parseRpmQuery(text, onSkipped = () => undefined) {
     const packages = [];
     for (const line of text.split('\n')) {
-        const [name, version, architecture, sourceRpm] = line.split('\t');
-        if (!name || version === undefined || name.startsWith('gpg-pubkey'))
+        if (line === '')
             continue;
-        const entry = { name, version, architecture: architecture ?? '' };
+        const [name, version, architecture, sourceRpm] = line.split('\t');
+        if (name.startsWith('gpg-pubkey'))
+            continue;
+        if (version === undefined || sourceRpm === undefined) {
+            onSkipped({ name, version: version ?? '', problem: 'rpm printed it as part of a line, not as a package' });
+            continue;
+        }
+        const entry = { name, version, architecture };
+        const problem = packageProblem('rpm', entry);
+        if (problem !== undefined) {
+            onSkipped({ name, version, problem });
+            continue;
+        }
         // NAME-VERSION-RELEASE.src.rpm
         const source = /^(.+)-([^-]+-[^-]+)\.(?:no)?src\.rpm$/.exec(sourceRpm ?? '');
         if (source) {
@@ -48750,34 +49386,72 @@ function parseRpmQuery(text) {
 }
 /** Read the installed system: os-release, kernels, and its packages from dpkg's status or rpm's database. */
 async function inspectSystem(ctx, tree) {
-    const osRelease = parseOsRelease((await readGuestFile(ctx, tree, 'etc/os-release')) ?? (await readGuestFile(ctx, tree, 'usr/lib/os-release')) ?? '');
+    const small = () => ({ left: READ_LIMITS.osRelease });
+    const osRelease = parseOsRelease((await readGuestFile(ctx, tree, 'etc/os-release', small())) ??
+        (await readGuestFile(ctx, tree, 'usr/lib/os-release', small())) ??
+        '');
     const kernels = await installedKernels(tree);
-    const status = await readGuestFile(ctx, tree, 'var/lib/dpkg/status');
+    const database = { left: READ_LIMITS.packageDatabase };
+    const status = await readGuestFile(ctx, tree, 'var/lib/dpkg/status', database);
     let inventory = { osRelease, kernels, packageManager: 'none', packages: [] };
+    const skipped = [];
     if (status !== undefined) {
-        const packages = parseDpkgStatus(status, await dpkgJournal(ctx, tree));
+        const packages = parseDpkgStatus(status, await dpkgJournal(ctx, tree, database), (entry) => skipped.push(entry));
         inventory = { ...inventory, packageManager: 'dpkg', packages };
     }
     else {
-        const packages = await rpmPackages(ctx, tree);
+        const packages = await rpmPackages(ctx, tree, (entry) => skipped.push(entry));
         if (packages)
             inventory = { ...inventory, packageManager: 'rpm', packages };
     }
+    if (skipped.length)
+        ctx.reporter.warning(describeSkipped(inventory.packageManager, skipped));
     const name = osRelease.PRETTY_NAME ?? osRelease.ID ?? 'an unknown distribution (no /etc/os-release)';
     const kernel = kernels.length ? `kernel ${kernels.join(', ')}` : 'no kernel found in /boot or /lib/modules';
     const what = inventory.packageManager === 'none' ? 'no package database' : `${inventory.packageManager}`;
     ctx.reporter.info(`Installed system: ${name}, ${kernel}, ${inventory.packages.length} packages (${what})`);
     return inventory;
 }
-/** A guest file's text, every symlink resolved inside the guest; undefined (and why, when odd) otherwise. */
-async function readGuestFile(ctx, tree, path) {
+/** How many packages were left out and why, the first few named (each cut short: a name may be any length). */
+function describeSkipped(manager, skipped) {
+    const cut = (text) => (text.length > 80 ? `${text.slice(0, 80)}…` : text);
+    const named = skipped.slice(0, 5).map((entry) => `'${cut(entry.name)}' '${cut(entry.version)}': ${entry.problem}`);
+    const more = skipped.length > named.length ? `; and ${skipped.length - named.length} more` : '';
+    return (`left ${skipped.length} package(s) of the ${manager} database out of the manifest, .packages and SBOM, ` +
+        `as ${manager} itself would not take them: ${named.join('; ')}${more}`);
+}
+/**
+ * What the build reads of the guest's files, at most: os-release is a few
+ * hundred bytes; dpkg's status and journal, or rpm's database, are tens of
+ * MiB on a large system. A file (or a database) larger than that is skipped
+ * with a warning, asked before a byte is copied: the guest's sizes are its own
+ * (a sparse file of terabytes on a small disk).
+ */
+const READ_LIMITS = { osRelease: 64 * 1024, packageDatabase: 512 * 1024 * 1024 };
+/**
+ * A guest file's text, every symlink resolved inside the guest; undefined
+ * (and why, when odd) otherwise. A file larger than `limit` (or than what
+ * is left of `budget`) is not read: a warning says so.
+ */
+async function readGuestFile(ctx, tree, path, budget) {
     const resolved = await tree.resolveFile(path);
     if ('missing' in resolved) {
         if (resolved.why)
             ctx.reporter.warning(`not reading /${path}: ${resolved.why}`);
         return undefined;
     }
-    return tree.read(resolved.path);
+    try {
+        const text = await tree.read(resolved.path, budget.left);
+        if (text !== undefined)
+            budget.left -= Buffer.byteLength(text);
+        return text;
+    }
+    catch (error) {
+        if (!(error instanceof GuestFileTooLarge))
+            throw error;
+        ctx.reporter.warning(`not reading ${error.message}: the manifest is made without it`);
+        return undefined;
+    }
 }
 async function installedKernels(tree) {
     const versions = new Set();
@@ -48807,7 +49481,7 @@ const RPM_DB_FOLDERS = ['usr/lib/sysimage/rpm', 'var/lib/rpm'];
  * it and follow the guest's symlinks, and opening its sqlite database writes
  * -shm/-wal files into the image); the copy goes when the query is done.
  */
-async function rpmPackages(ctx, tree) {
+async function rpmPackages(ctx, tree, onSkipped) {
     for (const folder of RPM_DB_FOLDERS) {
         const resolved = await tree.resolveFolder(folder);
         if ('missing' in resolved)
@@ -48820,16 +49494,21 @@ async function rpmPackages(ctx, tree) {
                 'the manifest lists no packages (install rpm, or run with --install-dependencies)');
             return [];
         }
+        const total = files.reduce((sum, file) => sum + (file.size ?? 0), 0);
+        if (total > READ_LIMITS.packageDatabase) {
+            ctx.reporter.warning(`not copying the rpm database in /${folder}: its files are ${total} bytes, more than the ${READ_LIMITS.packageDatabase} bytes read of a package database; the manifest lists no packages`);
+            return [];
+        }
         const { host, cleanup } = ctx;
         const copy = await host.makeTempDir((0,external_node_path_.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory-rpmdb.'));
         const entry = cleanup.register({ kind: 'path', path: copy });
         for (const file of files) {
-            await tree.copyOut(resolved.path ? `${resolved.path}/${file.name}` : file.name, (0,external_node_path_.join)(copy, file.name));
+            await tree.copyOut(resolved.path ? `${resolved.path}/${file.name}` : file.name, (0,external_node_path_.join)(copy, file.name), READ_LIMITS.packageDatabase);
         }
         const query = ['rpm', '--dbpath', copy, '--query', '--all', '--queryformat', RPM_QUERY_FORMAT];
         const result = await host.run(query, { captureStdout: true, quiet: true });
         await cleanup.release(entry);
-        return parseRpmQuery(result.stdout);
+        return parseRpmQuery(result.stdout, onSkipped);
     }
     return undefined;
 }
@@ -49143,7 +49822,8 @@ async function mountAt(appliance, table, fs, mountPoint, subvolume) {
 /** The root's /etc/fstab, resolved inside the guest (a symlink out of it reads as none). */
 async function readFstab(tree) {
     const resolved = await tree.resolveFile('etc/fstab');
-    return 'missing' in resolved ? '' : ((await tree.read(resolved.path)) ?? '');
+    // An fstab is a few KiB: one larger than 1 MiB is not read (GuestFileTooLarge fails the scrub).
+    return 'missing' in resolved ? '' : ((await tree.read(resolved.path, 1024 * 1024)) ?? '');
 }
 /** Mount what the root's /etc/fstab names on the disk, each at a folder of its own, mapped to where fstab says. */
 async function mountFstab(ctx, appliance, layout, tree, table) {
@@ -49449,11 +50129,15 @@ const PLAIN_DEVICE = /^\/dev\/[A-Za-z0-9+_.\-/]+$/;
  * Run tools in the appliance's own shell (not the guest's: libguestfs's debug
  * interface, for the file system tools it has no call for), each command's
  * output after a `== NAME` line. A command that fails stops the listing with
- * its exit status and the end of its error output. The script goes
+ * its exit status and the end of its error output (no command pipes into
+ * another: dash has no pipefail, and a failing first command would read as
+ * an empty listing). The script goes
  * base64-encoded, so that no quoting of guestfish's or the shell's can change it.
  */
 async function applianceTools(appliance, commands) {
     const script = [
+        // Device nodes settle first (a partition's node is remade after an unmount or a probe).
+        'udevadm settle --timeout=60 >/dev/null 2>&1',
         'run() { name=$1; shift; echo "== $name"',
         '  if ! sh -c "$*" >/tmp/ifx-tool.out 2>/tmp/ifx-tool.err; then',
         '    echo "== failed: $name (exit $?): $(tail -c 600 /tmp/ifx-tool.err | tr "\n" " ")"; exit 0; fi',
@@ -49472,17 +50156,33 @@ async function applianceTools(appliance, commands) {
         throw new FreeSpaceError(failed[1].trim());
     return reply.stdout;
 }
+/**
+ * The device's name in the appliance's own shell. libguestfs names the disk
+ * /dev/sda in its calls and translates; in the appliance the kernel may have
+ * named it /dev/sdb (the appliance's own disk races it), so the tools get the
+ * name udev gives it by the serial libguestfs set (`hd0`), which cannot be the
+ * appliance's disk. A logical volume's /dev/VG/LV is its own.
+ */
 const device = (fs) => {
     if (!PLAIN_DEVICE.test(fs.device))
         throw new FreeSpaceError(`${fs.device} is not a device name the check can use`);
-    return fs.device;
+    const disk = /^\/dev\/sda(\d*)$/.exec(fs.device);
+    if (!disk)
+        return fs.device;
+    return `/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_hd0${disk[1] ? `-part${disk[1]}` : ''}`;
 };
 async function readFat(appliance, fs, size) {
     const bytes = async (offset, length) => {
         const hex = await applianceTools(appliance, [
-            ['fat', `dd if=${device(fs)} bs=512 skip=${offset / 512} count=${Math.ceil(length / 512)} | od -An -v -tx1`],
+            [
+                'fat',
+                `dd if=${device(fs)} of=/tmp/ifx-fat.bin bs=512 skip=${offset / 512} count=${Math.ceil(length / 512)} && od -An -v -tx1 /tmp/ifx-fat.bin`,
+            ],
         ]);
-        return Buffer.from(hex.replace(/^== .*$/m, '').replace(/\s+/g, ''), 'hex');
+        const bytes = Buffer.from(hex.replace(/^== .*$/m, '').replace(/\s+/g, ''), 'hex');
+        if (bytes.length < length)
+            throw new FreeSpaceError(`read ${bytes.length} of the FAT's ${length} bytes at ${offset}`);
+        return bytes;
     };
     const geometry = fatGeometry(await bytes(0, 512));
     if (geometry.fatOffset % 512)
@@ -49503,11 +50203,11 @@ async function readOne(appliance, fs, size) {
             ]), size);
         case 'btrfs': {
             // Only the lines read: a real system's extent tree printed whole is tens of MiB.
-            const keep = "| sed -n -e '/ITEM/p' -e '/length/p' -e '/stripe/p'";
+            const keep = "sed -n -e '/ITEM/p' -e '/length/p' -e '/stripe/p' /tmp/ifx-tree";
             const text = await applianceTools(appliance, [
                 ['super', `btrfs inspect-internal dump-super ${dev}`],
-                ['chunk', `btrfs inspect-internal dump-tree -t chunk ${dev} ${keep}`],
-                ['extent', `btrfs inspect-internal dump-tree -t extent ${dev} ${keep}`],
+                ['chunk', `btrfs inspect-internal dump-tree -t chunk ${dev} >/tmp/ifx-tree && ${keep}`],
+                ['extent', `btrfs inspect-internal dump-tree -t extent ${dev} >/tmp/ifx-tree && ${keep}`],
             ]);
             return btrfsFreeSpace(text, size);
         }
@@ -49671,7 +50371,7 @@ async function zeroBlocks(ctx, appliance, found) {
         const dev = device(space.fs);
         await applianceTools(appliance, runs.map(([start, count], i) => [
             `zero${i}`,
-            `dd if=/dev/zero of=${dev} bs=${space.blockSize} seek=${start} count=${count} conv=notrunc,fsync`,
+            `dd if=/dev/zero of=${dev} bs=${space.blockSize} seek=${start} count=${count} conv=notrunc,nocreat,fsync`,
         ]));
         ctx.reporter.info(`${space.fs.device} (${space.fs.type}): ${blocks.length} free blocks still held data after the discard: written with zeros`);
         space.fs.action = `${space.fs.action}; ${blocks.length} free blocks the discard left written with zeros`;
@@ -49929,24 +50629,9 @@ async function scrubImage(ctx, diskPath, accelerator = 'tcg') {
         // Before the free space is zeroed: what generalisation removes is zeroed with it.
         generalized = await clock.time('generalisation', () => generalizeSystem(ctx, tree));
     }
-    const zeroing = await clock.time('zeroing', async () => {
-        await inside.must('umount-all');
-        return zeroFreeSpace(ctx, inside, layout, drive);
-    });
-    // What the file systems call free, read in the same pass; checked on the raw disk once it is final.
-    const freeSpace = await clock.time('verification', async () => zeroing === 'none' ? [] : readFreeSpace(inside, layout));
-    // Free blocks the discard did not reach are written with zeros while the appliance is up (the raw file is
-    // read as it stands; an overlay is committed only later, so there the last check alone decides).
-    if (drive.format === 'raw')
-        await clock.time('zeroing', async () => zeroBlocks(ctx, inside, await findNonZero(ctx, diskPath, freeSpace)));
-    await clock.time('shutdown', async () => {
-        await inside.must('vg-activate-all', 'false');
-        await inside.close();
-        if (overlay)
-            await commitOverlay(ctx, overlay);
-    });
+    const zeroing = await zeroAndShutDown(ctx, clock, inside, layout, drive, overlay);
     await cleanup.release(scratchEntry);
-    await clock.time('verification', () => checkFreeSpace(ctx, diskPath, freeSpace));
+    await clock.time('verification', () => checkFreeSpace(ctx, diskPath, zeroing.freeSpace));
     ctx.reporter.info(`scrub: ${clock.describe()}`);
     for (const line of describeLayout(layout))
         ctx.reporter.info(`layout: ${line}`);
@@ -49954,13 +50639,36 @@ async function scrubImage(ctx, diskPath, accelerator = 'tcg') {
     return {
         filesystem: root?.type ?? layout.filesystems[0].type,
         removed,
-        zeroing,
+        zeroing: zeroing.how,
         allocatedBytes: await allocatedBytes(ctx, diskPath),
         inventory,
         generalized,
         layout,
         phases: clock.phases,
     };
+}
+/**
+ * Zero every file system's free space, list it in the same pass, write zeros
+ * over free blocks the discard left holding data, and stop the appliance
+ * (committing the overlay where there is one). The free space listed is
+ * checked on the raw disk once it is final.
+ */
+async function zeroAndShutDown(ctx, clock, inside, layout, drive, overlay) {
+    const how = await clock.time('zeroing', async () => {
+        await inside.must('umount-all');
+        return zeroFreeSpace(ctx, inside, layout, drive);
+    });
+    const freeSpace = await clock.time('verification', async () => (how === 'none' ? [] : readFreeSpace(inside, layout)));
+    // The raw file is read as it stands; an overlay is committed only later, so there the last check alone decides.
+    if (drive.format === 'raw')
+        await clock.time('zeroing', async () => zeroBlocks(ctx, inside, await findNonZero(ctx, drive.path, freeSpace)));
+    await clock.time('shutdown', async () => {
+        await inside.must('vg-activate-all', 'false');
+        await inside.close();
+        if (overlay)
+            await commitOverlay(ctx, overlay);
+    });
+    return { how, freeSpace };
 }
 /** The scrub's time and appliance round trips, phase by phase (a phase named twice adds up). */
 class PhaseClock {
@@ -50027,13 +50735,24 @@ async function expand(ctx, tree, pattern) {
     }
     return found.sort((a, b) => a.path.localeCompare(b.path));
 }
+/** The largest installer log printed (a real one is a few MiB). */
+const PRINTED_LOG_LIMIT = 32 * 1024 * 1024;
 /** Print the installer's logs that are regular files of the guest; anything else is named, not read. */
 async function printInstallerLogs(ctx, tree) {
     for (const pattern of PRINTED_LOG_PATTERNS) {
         for (const { path, kind, target } of await expand(ctx, tree, pattern)) {
             if (kind === 'dir')
                 continue;
-            const content = kind === 'file' ? await tree.read(path) : undefined;
+            let content;
+            try {
+                content = kind === 'file' ? await tree.read(path, PRINTED_LOG_LIMIT) : undefined;
+            }
+            catch (error) {
+                if (!(error instanceof GuestFileTooLarge))
+                    throw error;
+                ctx.reporter.warning(`not printing ${error.message}`);
+                continue;
+            }
             if (content === undefined) {
                 const what = kind === 'link' ? `a symlink to ${target}` : 'not a regular file';
                 ctx.reporter.warning(`not printing /${path}: it is ${what} (only the guest's regular files are printed)`);
@@ -50342,6 +51061,8 @@ class DestinationUpload {
         const { ctx } = this;
         const options = { env: endpoint.env, onLine, ...(ctx.signal ? { signal: ctx.signal } : {}) };
         await withRetries(() => ctx.host.run(argv, options).then(() => undefined), {
+            what: `${this.label} rsync`,
+            warn: (message) => ctx.reporter.warning(message),
             isTransient: isTransientRsyncFailure,
             describe: (error) => this.clean(describeRsyncFailure(error)),
             signal: ctx.signal,
@@ -50349,7 +51070,6 @@ class DestinationUpload {
                 this.attempts += 1;
                 onAttempt?.();
             },
-            onRetry: (reason, attempt, delayMs) => ctx.reporter.warning(`${this.label} rsync failed (attempt ${attempt} of ${RETRY_ATTEMPTS}): ${reason}; retrying in ${formatDuration(delayMs)}`),
         });
     }
     /** Through rsync's temp file and --partial-dir: nothing half-sent ever stands under the final name. */
@@ -50792,6 +51512,7 @@ function createOutputFile(path, mode = 0o644) {
 
 
 
+
 /** Python logging's asctime: `2026-11-26 12:34:56,789`, local time. */
 function asctime(date = new Date()) {
     const pad = (n, width = 2) => String(n).padStart(width, '0');
@@ -50800,7 +51521,10 @@ function asctime(date = new Date()) {
 }
 /**
  * Log lines in the original's format, `<time> <name> [<pid>] <LEVEL>: <message>`,
- * to stderr and, when enabled, to a log file.
+ * to stderr and, when enabled, to a log file. Every line of a message gets
+ * the prefix, and control characters are shown as escapes (printable-text.ts):
+ * in a workflow's `run:` step no line can start with `::`, and no guest file
+ * name or os-release field can move the terminal's cursor.
  */
 class LogReporter {
     name;
@@ -50842,12 +51566,18 @@ class LogReporter {
         this.held = undefined;
     }
     log(level, message) {
-        const line = `${asctime()} ${this.name} [${process.pid}] ${level}: ${redactSecrets(message, this.secrets)}\n`;
-        this.write(line);
+        // Passwords first: a printable form of one would no longer match it.
+        const text = printableLines(redactSecrets(message, this.secrets));
+        const prefix = `${asctime()} ${this.name} [${process.pid}] ${level}: `;
+        const lines = text
+            .split('\n')
+            .map((line) => `${prefix}${line}\n`)
+            .join('');
+        this.write(lines);
         if (this.fd !== undefined)
-            (0,external_node_fs_.writeSync)(this.fd, line);
+            (0,external_node_fs_.writeSync)(this.fd, lines);
         else
-            this.held?.push(line);
+            this.held?.push(lines);
     }
     info(message) {
         this.log('INFO', message);
@@ -50862,10 +51592,11 @@ class LogReporter {
         this.log('ERROR', message);
     }
     command(argv) {
-        this.log('INFO', `Calling ${formatCommand(argv)}`);
+        // One line, whatever the arguments hold.
+        this.log('INFO', `Calling ${printableLine(redactSecrets(formatCommand(argv), this.secrets))}`);
     }
     output(line) {
-        this.log('INFO', `  ${line}`);
+        this.log('INFO', `  ${printableLine(redactSecrets(line, this.secrets))}`);
     }
     stepStarted(step) {
         this.log('INFO', `== ${step}: ${STEP_TITLES[step]}`);
@@ -50879,6 +51610,7 @@ class LogReporter {
 }
 //# sourceMappingURL=log-reporter.js.map
 ;// CONCATENATED MODULE: ./build/src/cli/main.js
+
 
 
 
@@ -50942,7 +51674,8 @@ function buildProgram(io) {
         .showHelpAfterError('(run image-factory --help for the options)')
         .exitOverride()
         .configureOutput({
-        writeErr: (text) => io.err(text),
+        // Commander quotes the arguments it refuses.
+        writeErr: (text) => io.err(printableLines(text)),
         writeOut: (text) => io.out(text),
     });
 }
@@ -51011,7 +51744,7 @@ function parseArguments(argv, io) {
     }
     const image = program.args[0] ?? process.env.IMAGE;
     if (!image) {
-        io.err('image-factory: error: No image specified (give IMAGE as argument or in the IMAGE environment variable).\n');
+        say(io, 'error', 'No image specified (give IMAGE as argument or in the IMAGE environment variable).');
         return EXIT_USAGE;
     }
     return { options: program.opts(), image };
@@ -51029,8 +51762,8 @@ function main_resolveSpec(options, image, io, warnings) {
         if (options.printConfig) {
             if (!hadSection)
                 throw unknownImage(image, knownImages);
-            checkKeys(config, image, (message) => io.err(`image-factory: warning: ${message}\n`));
-            io.out(`${JSON.stringify(printableOptions(config, image, options.showSecrets === true), null, 2)}\n`);
+            checkKeys(config, image, (message) => say(io, 'warning', message));
+            io.out(`${printableJson(printableOptions(config, image, options.showSecrets === true))}\n`);
             return EXIT_OK;
         }
         return resolveImageSpec(config, image, {
@@ -51045,9 +51778,21 @@ function main_resolveSpec(options, image, io, warnings) {
     catch (error) {
         if (!(error instanceof UsageError))
             throw error;
-        io.err(`image-factory: error: ${error.message}\n`);
+        say(io, 'error', error.message);
         return EXIT_USAGE;
     }
+}
+/** A message before the build's log starts: `image-factory: <level>: ` before each of its lines, made printable. */
+function say(io, level, message) {
+    const lines = printableLines(message).split('\n');
+    io.err(lines.map((line) => `image-factory: ${level}: ${line}\n`).join(''));
+}
+/**
+ * JSON, indented, with DEL, the C1 controls, U+2028 and U+2029 escaped too: JSON.stringify escapes
+ * only the C0 controls, and a terminal obeys some C1 ones and a reader may end a line at U+2028.
+ */
+function printableJson(value) {
+    return JSON.stringify(value, null, 2).replace(/[\x7f-\x9f\u2028\u2029]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 async function build(spec, options, reporter, signal) {
     if (options.installDependencies && !options.dryRun) {

@@ -28570,7 +28570,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1484);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(101);
 
 await (0,_post_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 //# sourceMappingURL=post-index.js.map
@@ -28579,7 +28579,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1484:
+/***/ 101:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28588,6 +28588,831 @@ __nccwpck_require__.d(__webpack_exports__, {
   e: () => (/* binding */ run)
 });
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: ./build/src/host/command-error.js
+/** A command that ran and failed: carries what a user needs to see why. */
+class CommandError extends Error {
+    argv;
+    exitCode;
+    signal;
+    lastLines;
+    constructor(argv, exitCode, signal, lastLines) {
+        const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
+        const tail = lastLines.length ? `; its last lines:\n${lastLines.map((l) => `  | ${l}`).join('\n')}` : '';
+        super(`'${formatCommand(argv)}' ${how}${tail}`);
+        this.argv = argv;
+        this.exitCode = exitCode;
+        this.signal = signal;
+        this.lastLines = lastLines;
+        this.name = 'CommandError';
+    }
+}
+/** Quote a command line the way a POSIX shell would accept it back. */
+function formatCommand(argv) {
+    return argv.map(quoteArgument).join(' ');
+}
+function quoteArgument(arg) {
+    if (arg !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg))
+        return arg;
+    return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+//# sourceMappingURL=command-error.js.map
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+;// CONCATENATED MODULE: ./build/src/host/exec.js
+
+
+
+/**
+ * Run one external program. Output is streamed line by line (a `\r` counts as
+ * a line end too, so progress meters arrive as they are drawn) and the last
+ * lines are kept for the error message.
+ */
+function runCommand(argv, options = {}) {
+    const keep = options.tailLines ?? 20;
+    return new Promise((resolve, reject) => {
+        if (options.signal?.aborted) {
+            reject(abortError(argv));
+            return;
+        }
+        const child = (0,external_node_child_process_namespaceObject.spawn)(argv[0], argv.slice(1), {
+            cwd: options.cwd,
+            env: options.env ?? process.env,
+            stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        });
+        const lastLines = [];
+        let stdout = '';
+        const remember = (line, stream) => {
+            if (line.trim() === '')
+                return;
+            lastLines.push(line);
+            if (lastLines.length > keep)
+                lastLines.shift();
+            options.onLine?.(line, stream);
+        };
+        const out = lineSplitter((line) => remember(line, 'stdout'));
+        const err = lineSplitter((line) => remember(line, 'stderr'));
+        child.stdout?.on('data', (chunk) => {
+            if (options.captureStdout)
+                stdout += chunk.toString('utf8');
+            else
+                out.push(chunk);
+        });
+        child.stderr?.on('data', (chunk) => err.push(chunk));
+        if (options.input !== undefined && child.stdin) {
+            child.stdin.end(options.input);
+        }
+        const stopKilling = killOnAbort(child, options.signal);
+        child.on('error', (error) => {
+            stopKilling();
+            const why = error.code === 'ENOENT' ? `${argv[0]} is not installed (or not on PATH)` : error.message;
+            reject(new CommandError(argv, null, null, [why]));
+        });
+        child.on('close', (code, signal) => {
+            stopKilling();
+            out.end();
+            err.end();
+            if (options.signal?.aborted) {
+                reject(abortError(argv));
+                return;
+            }
+            const result = { exitCode: code, signal, stdout, lastLines };
+            if ((code !== 0 || signal) && !options.allowFailure) {
+                reject(new CommandError(argv, code, signal, lastLines));
+                return;
+            }
+            resolve(result);
+        });
+    });
+}
+/** Aborting kills the child: SIGTERM, then SIGKILL after 5 s. Returns what stops that once the child is gone. */
+function killOnAbort(child, signal) {
+    let killTimer;
+    const onAbort = () => {
+        child.kill('SIGTERM');
+        killTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        killTimer.unref();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    return () => {
+        signal?.removeEventListener('abort', onAbort);
+        if (killTimer)
+            clearTimeout(killTimer);
+    };
+}
+/** Splits a stream into lines as they arrive; a `\r` ends a line too, so progress meters come as they are drawn. */
+function lineSplitter(onLine) {
+    const decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
+    let pending = '';
+    return {
+        push(chunk) {
+            const parts = (pending + decoder.write(chunk)).split(/\r\n|\n|\r/);
+            pending = parts.pop() ?? '';
+            for (const part of parts)
+                onLine(part);
+        },
+        end() {
+            pending += decoder.end();
+            if (pending)
+                onLine(pending);
+            pending = '';
+        },
+    };
+}
+class AbortedError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'AbortedError';
+    }
+}
+function abortError(argv) {
+    return new AbortedError(`interrupted while running '${formatCommand(argv)}'`);
+}
+//# sourceMappingURL=exec.js.map
+;// CONCATENATED MODULE: ./build/src/host/guestfish-shell.js
+
+
+/**
+ * guestfish's shell, driven over its standard input: each command is sent
+ * prefixed with `-` (a failure does not end the shell), then `echo NONCE`,
+ * whose line ends the command's standard output, then `-NONCE`, an unknown
+ * command whose error ends its standard error. The nonce is random: nothing
+ * the guest holds (a file name, a symlink target printed by a command) can
+ * forge the end of a reply. guestfish flushes its output after each command.
+ */
+/**
+ * One argument in guestfish's double quotes: `\\`, `\"` and every byte outside
+ * printable ASCII as `\xHH` (guestfish decodes them back to the same bytes), so
+ * that a name may hold blanks, quotes, `|`, `#` or newlines and stay one argument.
+ */
+function guestfish_shell_quoteArgument(arg) {
+    let out = '"';
+    for (const byte of Buffer.from(arg, 'utf8')) {
+        if (byte === 0x5c)
+            out += '\\\\';
+        else if (byte === 0x22)
+            out += '\\"';
+        else if (byte >= 0x20 && byte < 0x7f)
+            out += String.fromCharCode(byte);
+        else
+            out += `\\x${byte.toString(16).padStart(2, '0')}`;
+    }
+    return `${out}"`;
+}
+/** An error line of guestfish's (libguestfs's error, or guestfish's own), without its `*stdin*:N: ` prefix. */
+const ERROR_LINE = /^(?:\*stdin\*:\d+: )?((?:libguestfs: error: |guestfish: ).*)$/;
+class SystemGuestfishShell {
+    child;
+    pid;
+    calls = 0;
+    stdout = '';
+    stderr = '';
+    queue = [];
+    session = (0,external_node_crypto_.randomBytes)(12).toString('hex');
+    ended;
+    exited;
+    constructor(child) {
+        this.child = child;
+        this.pid = String(child.pid);
+        child.stdout.setEncoding('utf8');
+        child.stderr.setEncoding('utf8');
+        child.stdout.on('data', (chunk) => {
+            this.stdout += chunk;
+            this.settle();
+        });
+        child.stderr.on('data', (chunk) => {
+            this.stderr += chunk;
+            this.settle();
+        });
+        // A write after the shell died fails the pending call (below), not the process.
+        child.stdin.on('error', () => undefined);
+        this.exited = new Promise((resolve) => {
+            child.on('close', (code, signal) => {
+                const last = this.stderr.trim().split('\n').slice(-5).join(' ');
+                this.ended = new Error(`guestfish exited (${signal ? `signal ${signal}` : `exit code ${code}`})${last ? `: ${last}` : ''}`);
+                for (const pending of this.queue.splice(0))
+                    pending.reject(this.ended);
+                resolve();
+            });
+        });
+    }
+    /** Resolve the oldest pending call once both its markers have come. */
+    settle() {
+        while (this.queue.length) {
+            const { marker, resolve } = this.queue[0];
+            // The nonce cannot be guessed: found anywhere, it is the end (a command's last line may lack its newline).
+            const outEnd = this.stdout.indexOf(`${marker}\n`);
+            const errMark = `${marker}: unknown command\n`;
+            const errEnd = this.stderr.indexOf(errMark);
+            if (outEnd < 0 || errEnd < 0)
+                return;
+            const stdout = this.stdout.slice(0, outEnd);
+            const errors = this.stderr
+                .slice(0, errEnd)
+                .split('\n')
+                .map((line) => ERROR_LINE.exec(line)?.[1])
+                .filter((line) => line !== undefined);
+            this.stdout = this.stdout.slice(outEnd + marker.length + 1);
+            this.stderr = this.stderr.slice(errEnd + errMark.length);
+            this.queue.shift();
+            resolve({ stdout, errors });
+        }
+    }
+    call(command, args) {
+        if (this.ended)
+            return Promise.reject(this.ended);
+        const marker = `ifx${this.session}n${++this.calls}`;
+        return new Promise((resolve, reject) => {
+            this.queue.push({ marker, resolve, reject });
+            this.child.stdin.write(`-${command} ${args.map(guestfish_shell_quoteArgument).join(' ')}\necho ${marker}\n-${marker}\n`);
+        });
+    }
+    async exit(ms) {
+        if (!this.ended)
+            this.child.stdin.end('exit\n');
+        let timer;
+        await Promise.race([this.exited, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+        clearTimeout(timer);
+    }
+}
+/** Start guestfish's shell with `env` (NAME=value) added to this process's environment. */
+async function startGuestfishShell(env) {
+    const extra = Object.fromEntries(env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+    const child = (0,external_node_child_process_namespaceObject.spawn)('guestfish', [], { env: { ...process.env, ...extra }, stdio: ['pipe', 'pipe', 'pipe'] });
+    await new Promise((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+    });
+    return new SystemGuestfishShell(child);
+}
+//# sourceMappingURL=guestfish-shell.js.map
+;// CONCATENATED MODULE: ./build/src/host/host.js
+/** The uid the build runs as. */
+function currentUid() {
+    return process.getuid?.() ?? 0;
+}
+//# sourceMappingURL=host.js.map
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+;// CONCATENATED MODULE: ./build/src/host/firmware.js
+
+
+/** Where QEMU's firmware descriptors live (the ones libvirt chooses from), system's first as libvirt reads them. */
+const FIRMWARE_DESCRIPTOR_DIRS = ['/etc/qemu/firmware', '/usr/share/qemu/firmware'];
+function readDescriptors(dirs) {
+    const descriptors = [];
+    for (const dir of dirs) {
+        let names;
+        try {
+            names = (0,external_node_fs_namespaceObject.readdirSync)(dir).filter((name) => name.endsWith('.json'));
+        }
+        catch {
+            continue;
+        }
+        for (const name of names) {
+            try {
+                descriptors.push(JSON.parse((0,external_node_fs_namespaceObject.readFileSync)((0,external_node_path_namespaceObject.join)(dir, name), 'utf8')));
+            }
+            catch {
+                // A file that is not a descriptor: libvirt skips it too.
+            }
+        }
+    }
+    return descriptors;
+}
+function listIncludes(list, value) {
+    return Array.isArray(list) && list.includes(value);
+}
+/**
+ * Whether libvirt can find UEFI firmware of this kind for the architecture:
+ * a descriptor of a UEFI firmware for it, with Secure Boot and enrolled keys
+ * for uefi-secure. bios needs none (SeaBIOS comes with QEMU).
+ */
+function uefiFirmwareInstalled(firmware, architecture = 'x86_64', dirs = FIRMWARE_DESCRIPTOR_DIRS) {
+    if (firmware === 'bios')
+        return true;
+    return readDescriptors(dirs).some((descriptor) => listIncludes(descriptor['interface-types'], 'uefi') &&
+        (descriptor.targets ?? []).some((target) => target.architecture === architecture) &&
+        (firmware !== 'uefi-secure' ||
+            (listIncludes(descriptor.features, 'secure-boot') && listIncludes(descriptor.features, 'enrolled-keys'))));
+}
+//# sourceMappingURL=firmware.js.map
+;// CONCATENATED MODULE: ./build/src/host/programs.js
+
+
+
+// RHEL-like systems ship the emulator only as /usr/libexec/qemu-kvm.
+const X86_64_EMULATOR = {
+    programs: ['qemu-system-x86_64', '/usr/libexec/qemu-kvm'],
+    packages: { 'apt-get': ['qemu-system-x86'], dnf: ['qemu-kvm'] },
+};
+// aarch64 guests (arch = aarch64), on either host; host-checks.ts requires it only for those builds.
+const AARCH64_EMULATOR = {
+    programs: ['qemu-system-aarch64'],
+    packages: { 'apt-get': ['qemu-system-arm'], dnf: ['qemu-system-aarch64'] },
+    optional: true,
+};
+/** The qemu that runs guests of this architecture. */
+function emulatorRequirement(arch) {
+    return arch === 'aarch64' ? AARCH64_EMULATOR : X86_64_EMULATOR;
+}
+/** Everything a build runs. */
+const REQUIREMENTS = [
+    { programs: ['qemu-img'], packages: { 'apt-get': ['qemu-utils'], dnf: ['qemu-img'] } },
+    X86_64_EMULATOR,
+    AARCH64_EMULATOR,
+    { programs: ['virt-install'], packages: { 'apt-get': ['virtinst'], dnf: ['virt-install'] } },
+    {
+        programs: ['virsh'],
+        packages: {
+            'apt-get': ['libvirt-clients', 'libvirt-daemon-system'],
+            dnf: ['libvirt-client', 'libvirt-daemon-kvm'],
+        },
+    },
+    // The daemon itself: monolithic libvirtd, or the modular virtqemud of newer Fedora.
+    {
+        programs: ['libvirtd', 'virtqemud'],
+        packages: { 'apt-get': ['libvirt-daemon-system'], dnf: ['libvirt-daemon-kvm'] },
+    },
+    // The scrub's libguestfs appliance (pipeline/appliance.ts); it boots the host's kernel from /boot (applianceKernel).
+    { programs: ['guestfish'], packages: { 'apt-get': ['libguestfs-tools'], dnf: ['guestfs-tools'] } },
+    { programs: ['rsync'], packages: { 'apt-get': ['rsync'], dnf: ['rsync'] } },
+    // getfacl/setfacl give qemu passage through private folders (see qemu-access.ts).
+    { programs: ['setfacl'], packages: { 'apt-get': ['acl'], dnf: ['acl'] } },
+    // gpgv checks the distributions' signatures over their checksum lists (pipeline/verify.ts).
+    { programs: ['gpgv'], packages: { 'apt-get': ['gpgv'], dnf: ['gnupg2'] } },
+    // rpm reads an installed Fedora, Enterprise Linux or openSUSE system's package database (pipeline/inventory.ts).
+    { programs: ['rpm'], packages: { 'apt-get': ['rpm'], dnf: ['rpm'] }, optional: true },
+    // UEFI firmware for firmware = uefi and uefi-secure; host-checks.ts requires it only for those builds.
+    {
+        programs: ['OVMF'],
+        packages: { 'apt-get': ['ovmf'], dnf: ['edk2-ovmf'] },
+        optional: true,
+        installed: () => uefiFirmwareInstalled('uefi-secure'),
+    },
+    // AArch64 UEFI firmware (AAVMF): every aarch64 guest boots it.
+    {
+        programs: ['AAVMF'],
+        packages: { 'apt-get': ['qemu-efi-aarch64'], dnf: ['edk2-aarch64'] },
+        optional: true,
+        installed: () => uefiFirmwareInstalled('uefi', 'aarch64'),
+    },
+];
+/** Full path of a program on PATH (sbin folders included), or undefined. */
+function programs_findProgram(name) {
+    if ((0,external_node_path_namespaceObject.isAbsolute)(name))
+        return isExecutable(name) ? name : undefined;
+    const dirs = (process.env.PATH ?? '').split(external_node_path_namespaceObject.delimiter).concat(['/usr/local/sbin', '/usr/sbin', '/sbin']);
+    return dirs
+        .filter((dir) => dir !== '')
+        .map((dir) => (0,external_node_path_namespaceObject.join)(dir, name))
+        .find(isExecutable);
+}
+function isExecutable(path) {
+    try {
+        (0,external_node_fs_namespaceObject.accessSync)(path, external_node_fs_namespaceObject.constants.X_OK);
+        return (0,external_node_fs_namespaceObject.statSync)(path).isFile();
+    }
+    catch {
+        return false;
+    }
+}
+/** The requirements none of whose programs is installed. */
+function missingRequirements(requirements = REQUIREMENTS) {
+    return requirements.filter((requirement) => requirement.installed ? !requirement.installed() : !requirement.programs.some((program) => programs_findProgram(program)));
+}
+function programsOf(requirements) {
+    return requirements.map((requirement) => requirement.programs[0]).join(', ');
+}
+/** The kernels in /boot that libguestfs's appliance can boot (it has none of its own). */
+function applianceKernels(boot = '/boot') {
+    try {
+        return readdirSync(boot).filter((name) => /^vmlinu[xz]-/.test(name));
+    }
+    catch {
+        return [];
+    }
+}
+/** The package that puts a kernel in /boot for the appliance, where there is none. */
+function applianceKernelPackages(manager, distribution, boot = '/boot') {
+    if (applianceKernels(boot).length)
+        return [];
+    if (manager === 'dnf')
+        return ['kernel-core'];
+    return [distribution === 'ubuntu' ? 'linux-image-generic' : 'linux-image-amd64'];
+}
+//# sourceMappingURL=programs.js.map
+;// CONCATENATED MODULE: ./build/src/host/privileges.js
+
+
+/**
+ * The programs a build runs as root (through `sudo -n` when not root). None
+ * now: the scrub runs in the libguestfs appliance as the build's user (no
+ * loop device, no mount), and setfacl runs only when the build is root.
+ */
+const ROOT_COMMANDS = [];
+/** A sudoers line that allows exactly the root commands of a build. */
+function sudoersLine(user = process.env.USER ?? process.env.LOGNAME ?? 'builder') {
+    const paths = ROOT_COMMANDS.map((command) => programs_findProgram(command) ?? command);
+    if (!paths.length)
+        return `# ${user}: a build runs no command as root`;
+    return `${user} ALL=(root) NOPASSWD: ${paths.join(', ')}`;
+}
+/** Root commands that `sudo -n` will not run for this user. */
+function commandsSudoRefuses() {
+    return ROOT_COMMANDS.filter((command) => {
+        const path = findProgram(command) ?? command;
+        return spawnSync('sudo', ['-n', '-l', path], { stdio: 'ignore' }).status !== 0;
+    });
+}
+//# sourceMappingURL=privileges.js.map
+;// CONCATENATED MODULE: ./build/src/host/system-host.js
+
+
+
+
+
+
+
+/** The real machine: commands run, files are written. */
+class SystemHost {
+    reporter;
+    signal;
+    isRoot;
+    live = true;
+    constructor(reporter, signal, uid = currentUid()) {
+        this.reporter = reporter;
+        this.signal = signal;
+        this.isRoot = uid === 0;
+    }
+    uninterruptible() {
+        return new SystemHost(this.reporter, undefined, this.isRoot ? 0 : 1);
+    }
+    async run(argv, options = {}) {
+        const command = options.root && !this.isRoot ? ['sudo', '-n', ...argv] : [...argv];
+        if (!options.quiet)
+            this.reporter.command(command);
+        try {
+            return await runCommand(command, { signal: this.signal, ...options });
+        }
+        catch (error) {
+            if (error instanceof CommandError && command[0] === 'sudo' && sudoRefused(error.lastLines)) {
+                throw new CommandError(command, error.exitCode, error.signal, [
+                    ...error.lastLines,
+                    `'${formatCommand(argv)}' needs root, and sudo does not allow it without a password.`,
+                    `Allow the build's root commands in sudoers (visudo -f /etc/sudoers.d/image-factory): ${sudoersLine()}`,
+                ]);
+            }
+            throw error;
+        }
+    }
+    guestfish(env) {
+        return startGuestfishShell(env);
+    }
+    uniqueSuffix(bytes) {
+        return (0,external_node_crypto_.randomBytes)(bytes).toString('hex');
+    }
+    makeTempDir(prefix) {
+        return (0,promises_namespaceObject.mkdtemp)(prefix);
+    }
+    async makeDir(path, mode) {
+        await (0,promises_namespaceObject.mkdir)(path, { mode });
+    }
+    chmod(path, mode) {
+        return (0,promises_namespaceObject.chmod)(path, mode);
+    }
+    chown(path, uid, gid) {
+        return (0,promises_namespaceObject.chown)(path, uid, gid);
+    }
+    writeFile(path, content, mode) {
+        // 'wx': never through an existing file or symlink.
+        return (0,promises_namespaceObject.writeFile)(path, content, { mode, flag: 'wx' });
+    }
+    readFile(path) {
+        return (0,promises_namespaceObject.readFile)(path);
+    }
+    async readRange(path, offset, length) {
+        const file = await (0,promises_namespaceObject.open)(path, 'r');
+        try {
+            const buffer = Buffer.alloc(length);
+            const { bytesRead } = await file.read(buffer, 0, length, offset);
+            return buffer.subarray(0, bytesRead);
+        }
+        finally {
+            await file.close();
+        }
+    }
+    copyFile(from, to) {
+        return (0,promises_namespaceObject.copyFile)(from, to);
+    }
+    remove(path) {
+        return (0,promises_namespaceObject.rm)(path, { recursive: true, force: true });
+    }
+    async publish(from, to) {
+        // link() refuses to replace an existing file: nothing under a final name is ever overwritten.
+        await (0,promises_namespaceObject.link)(from, to);
+        await (0,promises_namespaceObject.unlink)(from);
+    }
+    async stat(path) {
+        const info = await (0,promises_namespaceObject.stat)(path);
+        return { size: info.size, blocks: info.blocks, uid: info.uid, gid: info.gid };
+    }
+}
+function sudoRefused(lines) {
+    return lines.some((line) => /password is required|not allowed|may not run/.test(line));
+}
+//# sourceMappingURL=system-host.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/appliance.js
+/**
+ * The libguestfs appliance that reads and scrubs the installed disk: a small
+ * VM of its own (guestfish's shell, one process for the scrub), so that
+ * the guest's file systems never meet the host's kernel — no loop device, no
+ * host mount, no host device-mapper for LVM, and a guest volume group named
+ * like one of the host's cannot clash with it.
+ */
+class ApplianceError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'ApplianceError';
+    }
+}
+/** How the appliance is started: libvirt's backend is not needed, TCG where the build runs without KVM. */
+function applianceEnvironment(accelerator) {
+    return ['LIBGUESTFS_BACKEND=direct', ...(accelerator === 'tcg' ? ['LIBGUESTFS_BACKEND_SETTINGS=force_tcg'] : [])];
+}
+/** The device type libguestfs gives the disk (virtio-scsi): its properties are set with `-global`. */
+const DISK_DEVICE = 'scsi-hd';
+class Appliance {
+    ctx;
+    shell;
+    entry;
+    constructor(ctx, shell, entry) {
+        this.ctx = ctx;
+        this.shell = shell;
+        this.entry = entry;
+    }
+    get pid() {
+        return this.shell.pid;
+    }
+    /** Commands run in the appliance so far (each a round trip to it, but for a few of guestfish's own). */
+    get roundTrips() {
+        return this.shell.calls;
+    }
+    /**
+     * Start the appliance with the disk attached read-write and discards passed
+     * to the raw file (fstrim inside punches holes into it). The disk reports a
+     * discard granularity of 512 bytes (4 KiB by default), so that fstrim
+     * discards free extents of any size: a single free 1 KiB block of a small
+     * ext4 or a 512-byte FAT cluster too (a discard smaller than the host file
+     * system's block zeroes that part of it). The undo is registered before
+     * guestfish starts, and again with its pid once known.
+     */
+    static async launch(ctx, disk, accelerator, format = 'raw') {
+        const { host, cleanup } = ctx;
+        const first = cleanup.register({ kind: 'appliance', disk });
+        const shell = await host.guestfish(applianceEnvironment(accelerator));
+        const entry = cleanup.register({ kind: 'appliance', disk, pid: shell.pid });
+        cleanup.forget(first);
+        const appliance = new Appliance(ctx, shell, entry);
+        await appliance.must('config', '-global', `${DISK_DEVICE}.discard_granularity=512`);
+        await appliance.must('add-drive', disk, `format:${format}`, 'discard:besteffort');
+        ctx.reporter.info('starting the libguestfs appliance (a VM of its own: the guest never meets the host kernel)');
+        await appliance.must('run');
+        return appliance;
+    }
+    /**
+     * Run one command in the appliance. `mayFail`: its failure is in the reply
+     * rather than thrown. Commands are logged unless `quiet` (probes whose
+     * output is parsed).
+     */
+    async call(command, args = [], options = {}) {
+        if (!options.quiet)
+            this.ctx.reporter.command(['guestfish', command, ...args]);
+        const reply = await this.shell.call(command, args);
+        const ok = reply.errors.length === 0;
+        if (!ok && !options.mayFail) {
+            throw new ApplianceError(`${command} ${args.join(' ')} failed in the appliance: ${reply.errors.join(' ')}`.replace(/ +/g, ' '));
+        }
+        return { ok, stdout: reply.stdout, error: reply.errors.join(' ').replace(/^libguestfs: error: /, '') };
+    }
+    /** A command that must succeed; its output. */
+    async must(command, ...args) {
+        return (await this.call(command, args)).stdout;
+    }
+    /** A probe that may fail (quiet: it is parsed, not shown); undefined when it failed. */
+    async probe(command, ...args) {
+        const reply = await this.call(command, args, { mayFail: true, quiet: true });
+        return reply.ok ? reply.stdout : undefined;
+    }
+    /**
+     * A path probe: its output, or undefined when the path is missing, a
+     * component of it is not a folder, or it is a folder where a file was
+     * asked for (libguestfs's errno texts). Any other failure is an error: a probe
+     * that failed for another reason must not read as "nothing there" (a log
+     * would be left in the image without a word).
+     */
+    async probePath(command, ...args) {
+        const reply = await this.call(command, args, { mayFail: true, quiet: true });
+        if (reply.ok)
+            return reply.stdout;
+        if (/No such file or directory|Not a directory|is a directory/i.test(reply.error))
+            return undefined;
+        throw new ApplianceError(`${command} ${args.join(' ')} failed in the appliance: ${reply.error || 'no error text'}`);
+    }
+    /**
+     * Mount one file system alone at / (after `umount-all`, / is free), a Btrfs from its top level
+     * (`subvolid=5`), so that every subvolume is under it whatever the default subvolume is. A read-only
+     * mount may fail (its reply says so); a read-write one must succeed.
+     */
+    async mountWhole(fs, access) {
+        const btrfs = fs.type === 'btrfs';
+        if (access === 'ro') {
+            return btrfs
+                ? this.call('mount-options', ['ro,subvolid=5', fs.device, '/'], { mayFail: true })
+                : this.call('mount-ro', [fs.device, '/'], { mayFail: true });
+        }
+        return btrfs ? this.call('mount-options', ['subvolid=5', fs.device, '/']) : this.call('mount', [fs.device, '/']);
+    }
+    /** The paths, from the top level, of the subvolumes of the Btrfs mounted whole at / (`mountWhole`). */
+    async btrfsSubvolumes() {
+        const list = (await this.probe('btrfs-subvolume-list', '/')) ?? '';
+        return [...list.matchAll(/btrfssubvolume_path: (.*)/g)].map((match) => match[1].trim());
+    }
+    /** Shut the appliance down and check that it is gone. */
+    async close() {
+        await this.shell.exit(60_000);
+        await this.ctx.cleanup.release(this.entry);
+    }
+}
+/** The processes of an appliance: guestfish's pid, its descendants, and any qemu naming the disk. */
+async function applianceProcesses(host, disk, pid) {
+    const ps = await host.run(['ps', '-eo', 'pid=,ppid=,args='], {
+        captureStdout: true,
+        quiet: true,
+        readOnly: true,
+        allowFailure: true,
+    });
+    const rows = ps.stdout
+        .split('\n')
+        .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
+        .filter((match) => match !== null)
+        .map(([, p, ppid, args]) => ({ pid: p, ppid, args }));
+    const found = new Set();
+    if (pid && rows.some((row) => row.pid === pid))
+        found.add(pid);
+    for (let grew = true; grew;) {
+        grew = false;
+        for (const row of rows)
+            if (found.has(row.ppid) && !found.has(row.pid)) {
+                found.add(row.pid);
+                grew = true;
+            }
+    }
+    for (const row of rows)
+        if (/qemu/.test(row.args) && row.args.includes(`file=${disk}`))
+            found.add(row.pid);
+    return [...found];
+}
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Undo an appliance: ask it to exit, then end what is still alive (TERM, then KILL), and check. */
+async function stopAppliance(host, disk, pid) {
+    if (pid) {
+        await host.run(['guestfish', `--remote=${pid}`, '--', 'exit'], { allowFailure: true, quiet: true });
+    }
+    for (const signal of ['', 'TERM', 'KILL']) {
+        for (let i = 0; i < (host.live ? 20 : 1); i++) {
+            const alive = await applianceProcesses(host, disk, pid);
+            if (!alive.length)
+                return;
+            if (i === 0 && signal)
+                await host.run(['kill', `-${signal}`, ...alive], { allowFailure: true });
+            if (host.live)
+                await sleep(250);
+        }
+    }
+    const alive = await applianceProcesses(host, disk, pid);
+    if (alive.length)
+        throw new ApplianceError(`appliance processes still running: ${alive.join(', ')}`);
+}
+//# sourceMappingURL=appliance.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/resources.js
+
+function describeResource(resource) {
+    switch (resource.kind) {
+        case 'domain':
+            return `libvirt domain ${resource.name} (${resource.uri})${resource.nvram ? ` and its NVRAM ${resource.nvram}` : ''}`;
+        case 'appliance':
+            return `libguestfs appliance on ${resource.disk}${resource.pid ? ` (guestfish pid ${resource.pid})` : ''}`;
+        case 'path':
+            return resource.path;
+        case 'acl':
+            return `ACL entry ${resource.entry} on ${resource.path}`;
+    }
+}
+/** Undo one resource. Idempotent: undoing what is already gone succeeds. */
+async function undoResource(host, resource) {
+    switch (resource.kind) {
+        case 'domain':
+            await undoDomain(host, resource);
+            return;
+        case 'appliance':
+            await stopAppliance(host, resource.disk, resource.pid);
+            return;
+        case 'path':
+            await host.remove(resource.path);
+            return;
+        case 'acl':
+            await host.run(['setfacl', '-x', resource.entry, resource.path], { root: true, allowFailure: true });
+            return;
+    }
+}
+async function undoDomain(host, resource) {
+    const state = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
+        allowFailure: true,
+        quiet: true,
+        captureStdout: true,
+    });
+    if (state.exitCode === 0) {
+        if (!/shut off/.test(state.stdout)) {
+            await host.run(['virsh', '-c', resource.uri, 'destroy', resource.name], { allowFailure: true });
+        }
+        const nvram = resource.nvram ? ['--nvram'] : [];
+        await host.run(['virsh', '-c', resource.uri, 'undefine', resource.name, ...nvram], { allowFailure: true });
+        const after = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
+            allowFailure: true,
+            quiet: true,
+            captureStdout: true,
+        });
+        if (after.exitCode === 0)
+            throw new Error(`libvirt domain ${resource.name} is still defined`);
+    }
+    // A transient domain (the boot test's) leaves its NVRAM behind when it stops: removed here.
+    if (resource.nvram)
+        await host.remove(resource.nvram);
+}
+/**
+ * The undo stack of a build. Every resource is registered before it is
+ * created, so that an interruption at any moment leaves nothing behind.
+ */
+class CleanupStack {
+    host;
+    onChange;
+    entries = [];
+    constructor(host, onChange) {
+        this.host = host;
+        this.onChange = onChange;
+    }
+    register(resource) {
+        const entry = { resource };
+        this.entries.push(entry);
+        this.notify();
+        return entry;
+    }
+    /** Undo one resource now (the normal path) and forget it. */
+    async release(entry) {
+        await undoResource(this.host, entry.resource);
+        this.forget(entry);
+    }
+    /** The resource became a result (a file moved to its final name): nothing to undo. */
+    forget(entry) {
+        const index = this.entries.indexOf(entry);
+        if (index >= 0)
+            this.entries.splice(index, 1);
+        this.notify();
+    }
+    pending() {
+        return this.entries.map((entry) => entry.resource);
+    }
+    /**
+     * Undo everything still registered, newest first. Returns the failures,
+     * already described; what could not be undone stays registered, so that
+     * the action's post step can try again.
+     */
+    async unwind() {
+        const failures = [];
+        for (const entry of [...this.entries].reverse()) {
+            try {
+                await undoResource(this.host, entry.resource);
+                this.forget(entry);
+            }
+            catch (error) {
+                failures.push(`could not remove ${describeResource(entry.resource)}: ${error.message}`);
+            }
+        }
+        return failures;
+    }
+    notify() {
+        this.onChange?.(this.pending());
+    }
+}
+//# sourceMappingURL=resources.js.map
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
@@ -31533,831 +32358,6 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: ./build/src/host/command-error.js
-/** A command that ran and failed: carries what a user needs to see why. */
-class CommandError extends Error {
-    argv;
-    exitCode;
-    signal;
-    lastLines;
-    constructor(argv, exitCode, signal, lastLines) {
-        const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
-        const tail = lastLines.length ? `; its last lines:\n${lastLines.map((l) => `  | ${l}`).join('\n')}` : '';
-        super(`'${formatCommand(argv)}' ${how}${tail}`);
-        this.argv = argv;
-        this.exitCode = exitCode;
-        this.signal = signal;
-        this.lastLines = lastLines;
-        this.name = 'CommandError';
-    }
-}
-/** Quote a command line the way a POSIX shell would accept it back. */
-function formatCommand(argv) {
-    return argv.map(quoteArgument).join(' ');
-}
-function quoteArgument(arg) {
-    if (arg !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg))
-        return arg;
-    return `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-//# sourceMappingURL=command-error.js.map
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: external "node:string_decoder"
-const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
-;// CONCATENATED MODULE: ./build/src/host/exec.js
-
-
-
-/**
- * Run one external program. Output is streamed line by line (a `\r` counts as
- * a line end too, so progress meters arrive as they are drawn) and the last
- * lines are kept for the error message.
- */
-function runCommand(argv, options = {}) {
-    const keep = options.tailLines ?? 20;
-    return new Promise((resolve, reject) => {
-        if (options.signal?.aborted) {
-            reject(abortError(argv));
-            return;
-        }
-        const child = (0,external_node_child_process_namespaceObject.spawn)(argv[0], argv.slice(1), {
-            cwd: options.cwd,
-            env: options.env ?? process.env,
-            stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-        });
-        const lastLines = [];
-        let stdout = '';
-        const remember = (line, stream) => {
-            if (line.trim() === '')
-                return;
-            lastLines.push(line);
-            if (lastLines.length > keep)
-                lastLines.shift();
-            options.onLine?.(line, stream);
-        };
-        const out = lineSplitter((line) => remember(line, 'stdout'));
-        const err = lineSplitter((line) => remember(line, 'stderr'));
-        child.stdout?.on('data', (chunk) => {
-            if (options.captureStdout)
-                stdout += chunk.toString('utf8');
-            else
-                out.push(chunk);
-        });
-        child.stderr?.on('data', (chunk) => err.push(chunk));
-        if (options.input !== undefined && child.stdin) {
-            child.stdin.end(options.input);
-        }
-        const stopKilling = killOnAbort(child, options.signal);
-        child.on('error', (error) => {
-            stopKilling();
-            const why = error.code === 'ENOENT' ? `${argv[0]} is not installed (or not on PATH)` : error.message;
-            reject(new CommandError(argv, null, null, [why]));
-        });
-        child.on('close', (code, signal) => {
-            stopKilling();
-            out.end();
-            err.end();
-            if (options.signal?.aborted) {
-                reject(abortError(argv));
-                return;
-            }
-            const result = { exitCode: code, signal, stdout, lastLines };
-            if ((code !== 0 || signal) && !options.allowFailure) {
-                reject(new CommandError(argv, code, signal, lastLines));
-                return;
-            }
-            resolve(result);
-        });
-    });
-}
-/** Aborting kills the child: SIGTERM, then SIGKILL after 5 s. Returns what stops that once the child is gone. */
-function killOnAbort(child, signal) {
-    let killTimer;
-    const onAbort = () => {
-        child.kill('SIGTERM');
-        killTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        killTimer.unref();
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    return () => {
-        signal?.removeEventListener('abort', onAbort);
-        if (killTimer)
-            clearTimeout(killTimer);
-    };
-}
-/** Splits a stream into lines as they arrive; a `\r` ends a line too, so progress meters come as they are drawn. */
-function lineSplitter(onLine) {
-    const decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
-    let pending = '';
-    return {
-        push(chunk) {
-            const parts = (pending + decoder.write(chunk)).split(/\r\n|\n|\r/);
-            pending = parts.pop() ?? '';
-            for (const part of parts)
-                onLine(part);
-        },
-        end() {
-            pending += decoder.end();
-            if (pending)
-                onLine(pending);
-            pending = '';
-        },
-    };
-}
-class AbortedError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'AbortedError';
-    }
-}
-function abortError(argv) {
-    return new AbortedError(`interrupted while running '${formatCommand(argv)}'`);
-}
-//# sourceMappingURL=exec.js.map
-;// CONCATENATED MODULE: ./build/src/host/guestfish-shell.js
-
-
-/**
- * guestfish's shell, driven over its standard input: each command is sent
- * prefixed with `-` (a failure does not end the shell), then `echo NONCE`,
- * whose line ends the command's standard output, then `-NONCE`, an unknown
- * command whose error ends its standard error. The nonce is random: nothing
- * the guest holds (a file name, a symlink target printed by a command) can
- * forge the end of a reply. guestfish flushes its output after each command.
- */
-/**
- * One argument in guestfish's double quotes: `\\`, `\"` and every byte outside
- * printable ASCII as `\xHH` (guestfish decodes them back to the same bytes), so
- * that a name may hold blanks, quotes, `|`, `#` or newlines and stay one argument.
- */
-function guestfish_shell_quoteArgument(arg) {
-    let out = '"';
-    for (const byte of Buffer.from(arg, 'utf8')) {
-        if (byte === 0x5c)
-            out += '\\\\';
-        else if (byte === 0x22)
-            out += '\\"';
-        else if (byte >= 0x20 && byte < 0x7f)
-            out += String.fromCharCode(byte);
-        else
-            out += `\\x${byte.toString(16).padStart(2, '0')}`;
-    }
-    return `${out}"`;
-}
-/** An error line of guestfish's (libguestfs's error, or guestfish's own), without its `*stdin*:N: ` prefix. */
-const ERROR_LINE = /^(?:\*stdin\*:\d+: )?((?:libguestfs: error: |guestfish: ).*)$/;
-class SystemGuestfishShell {
-    child;
-    pid;
-    calls = 0;
-    stdout = '';
-    stderr = '';
-    queue = [];
-    session = (0,external_node_crypto_.randomBytes)(12).toString('hex');
-    ended;
-    exited;
-    constructor(child) {
-        this.child = child;
-        this.pid = String(child.pid);
-        child.stdout.setEncoding('utf8');
-        child.stderr.setEncoding('utf8');
-        child.stdout.on('data', (chunk) => {
-            this.stdout += chunk;
-            this.settle();
-        });
-        child.stderr.on('data', (chunk) => {
-            this.stderr += chunk;
-            this.settle();
-        });
-        // A write after the shell died fails the pending call (below), not the process.
-        child.stdin.on('error', () => undefined);
-        this.exited = new Promise((resolve) => {
-            child.on('close', (code, signal) => {
-                const last = this.stderr.trim().split('\n').slice(-5).join(' ');
-                this.ended = new Error(`guestfish exited (${signal ? `signal ${signal}` : `exit code ${code}`})${last ? `: ${last}` : ''}`);
-                for (const pending of this.queue.splice(0))
-                    pending.reject(this.ended);
-                resolve();
-            });
-        });
-    }
-    /** Resolve the oldest pending call once both its markers have come. */
-    settle() {
-        while (this.queue.length) {
-            const { marker, resolve } = this.queue[0];
-            // The nonce cannot be guessed: found anywhere, it is the end (a command's last line may lack its newline).
-            const outEnd = this.stdout.indexOf(`${marker}\n`);
-            const errMark = `${marker}: unknown command\n`;
-            const errEnd = this.stderr.indexOf(errMark);
-            if (outEnd < 0 || errEnd < 0)
-                return;
-            const stdout = this.stdout.slice(0, outEnd);
-            const errors = this.stderr
-                .slice(0, errEnd)
-                .split('\n')
-                .map((line) => ERROR_LINE.exec(line)?.[1])
-                .filter((line) => line !== undefined);
-            this.stdout = this.stdout.slice(outEnd + marker.length + 1);
-            this.stderr = this.stderr.slice(errEnd + errMark.length);
-            this.queue.shift();
-            resolve({ stdout, errors });
-        }
-    }
-    call(command, args) {
-        if (this.ended)
-            return Promise.reject(this.ended);
-        const marker = `ifx${this.session}n${++this.calls}`;
-        return new Promise((resolve, reject) => {
-            this.queue.push({ marker, resolve, reject });
-            this.child.stdin.write(`-${command} ${args.map(guestfish_shell_quoteArgument).join(' ')}\necho ${marker}\n-${marker}\n`);
-        });
-    }
-    async exit(ms) {
-        if (!this.ended)
-            this.child.stdin.end('exit\n');
-        let timer;
-        await Promise.race([this.exited, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-        clearTimeout(timer);
-    }
-}
-/** Start guestfish's shell with `env` (NAME=value) added to this process's environment. */
-async function startGuestfishShell(env) {
-    const extra = Object.fromEntries(env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
-    const child = (0,external_node_child_process_namespaceObject.spawn)('guestfish', [], { env: { ...process.env, ...extra }, stdio: ['pipe', 'pipe', 'pipe'] });
-    await new Promise((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', reject);
-    });
-    return new SystemGuestfishShell(child);
-}
-//# sourceMappingURL=guestfish-shell.js.map
-;// CONCATENATED MODULE: ./build/src/host/host.js
-/** The uid the build runs as. */
-function currentUid() {
-    return process.getuid?.() ?? 0;
-}
-//# sourceMappingURL=host.js.map
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-;// CONCATENATED MODULE: ./build/src/host/firmware.js
-
-
-/** Where QEMU's firmware descriptors live (the ones libvirt chooses from), system's first as libvirt reads them. */
-const FIRMWARE_DESCRIPTOR_DIRS = ['/etc/qemu/firmware', '/usr/share/qemu/firmware'];
-function readDescriptors(dirs) {
-    const descriptors = [];
-    for (const dir of dirs) {
-        let names;
-        try {
-            names = (0,external_node_fs_namespaceObject.readdirSync)(dir).filter((name) => name.endsWith('.json'));
-        }
-        catch {
-            continue;
-        }
-        for (const name of names) {
-            try {
-                descriptors.push(JSON.parse((0,external_node_fs_namespaceObject.readFileSync)((0,external_node_path_namespaceObject.join)(dir, name), 'utf8')));
-            }
-            catch {
-                // A file that is not a descriptor: libvirt skips it too.
-            }
-        }
-    }
-    return descriptors;
-}
-function listIncludes(list, value) {
-    return Array.isArray(list) && list.includes(value);
-}
-/**
- * Whether libvirt can find UEFI firmware of this kind for the architecture:
- * a descriptor of a UEFI firmware for it, with Secure Boot and enrolled keys
- * for uefi-secure. bios needs none (SeaBIOS comes with QEMU).
- */
-function uefiFirmwareInstalled(firmware, architecture = 'x86_64', dirs = FIRMWARE_DESCRIPTOR_DIRS) {
-    if (firmware === 'bios')
-        return true;
-    return readDescriptors(dirs).some((descriptor) => listIncludes(descriptor['interface-types'], 'uefi') &&
-        (descriptor.targets ?? []).some((target) => target.architecture === architecture) &&
-        (firmware !== 'uefi-secure' ||
-            (listIncludes(descriptor.features, 'secure-boot') && listIncludes(descriptor.features, 'enrolled-keys'))));
-}
-//# sourceMappingURL=firmware.js.map
-;// CONCATENATED MODULE: ./build/src/host/programs.js
-
-
-
-// RHEL-like systems ship the emulator only as /usr/libexec/qemu-kvm.
-const X86_64_EMULATOR = {
-    programs: ['qemu-system-x86_64', '/usr/libexec/qemu-kvm'],
-    packages: { 'apt-get': ['qemu-system-x86'], dnf: ['qemu-kvm'] },
-};
-// aarch64 guests (arch = aarch64), on either host; host-checks.ts requires it only for those builds.
-const AARCH64_EMULATOR = {
-    programs: ['qemu-system-aarch64'],
-    packages: { 'apt-get': ['qemu-system-arm'], dnf: ['qemu-system-aarch64'] },
-    optional: true,
-};
-/** The qemu that runs guests of this architecture. */
-function emulatorRequirement(arch) {
-    return arch === 'aarch64' ? AARCH64_EMULATOR : X86_64_EMULATOR;
-}
-/** Everything a build runs. */
-const REQUIREMENTS = [
-    { programs: ['qemu-img'], packages: { 'apt-get': ['qemu-utils'], dnf: ['qemu-img'] } },
-    X86_64_EMULATOR,
-    AARCH64_EMULATOR,
-    { programs: ['virt-install'], packages: { 'apt-get': ['virtinst'], dnf: ['virt-install'] } },
-    {
-        programs: ['virsh'],
-        packages: {
-            'apt-get': ['libvirt-clients', 'libvirt-daemon-system'],
-            dnf: ['libvirt-client', 'libvirt-daemon-kvm'],
-        },
-    },
-    // The daemon itself: monolithic libvirtd, or the modular virtqemud of newer Fedora.
-    {
-        programs: ['libvirtd', 'virtqemud'],
-        packages: { 'apt-get': ['libvirt-daemon-system'], dnf: ['libvirt-daemon-kvm'] },
-    },
-    // The scrub's libguestfs appliance (pipeline/appliance.ts); it boots the host's kernel from /boot (applianceKernel).
-    { programs: ['guestfish'], packages: { 'apt-get': ['libguestfs-tools'], dnf: ['guestfs-tools'] } },
-    { programs: ['rsync'], packages: { 'apt-get': ['rsync'], dnf: ['rsync'] } },
-    // getfacl/setfacl give qemu passage through private folders (see qemu-access.ts).
-    { programs: ['setfacl'], packages: { 'apt-get': ['acl'], dnf: ['acl'] } },
-    // gpgv checks the distributions' signatures over their checksum lists (pipeline/verify.ts).
-    { programs: ['gpgv'], packages: { 'apt-get': ['gpgv'], dnf: ['gnupg2'] } },
-    // rpm reads an installed Fedora, Enterprise Linux or openSUSE system's package database (pipeline/inventory.ts).
-    { programs: ['rpm'], packages: { 'apt-get': ['rpm'], dnf: ['rpm'] }, optional: true },
-    // UEFI firmware for firmware = uefi and uefi-secure; host-checks.ts requires it only for those builds.
-    {
-        programs: ['OVMF'],
-        packages: { 'apt-get': ['ovmf'], dnf: ['edk2-ovmf'] },
-        optional: true,
-        installed: () => uefiFirmwareInstalled('uefi-secure'),
-    },
-    // AArch64 UEFI firmware (AAVMF): every aarch64 guest boots it.
-    {
-        programs: ['AAVMF'],
-        packages: { 'apt-get': ['qemu-efi-aarch64'], dnf: ['edk2-aarch64'] },
-        optional: true,
-        installed: () => uefiFirmwareInstalled('uefi', 'aarch64'),
-    },
-];
-/** Full path of a program on PATH (sbin folders included), or undefined. */
-function programs_findProgram(name) {
-    if ((0,external_node_path_namespaceObject.isAbsolute)(name))
-        return isExecutable(name) ? name : undefined;
-    const dirs = (process.env.PATH ?? '').split(external_node_path_namespaceObject.delimiter).concat(['/usr/local/sbin', '/usr/sbin', '/sbin']);
-    return dirs
-        .filter((dir) => dir !== '')
-        .map((dir) => (0,external_node_path_namespaceObject.join)(dir, name))
-        .find(isExecutable);
-}
-function isExecutable(path) {
-    try {
-        (0,external_node_fs_namespaceObject.accessSync)(path, external_node_fs_namespaceObject.constants.X_OK);
-        return (0,external_node_fs_namespaceObject.statSync)(path).isFile();
-    }
-    catch {
-        return false;
-    }
-}
-/** The requirements none of whose programs is installed. */
-function missingRequirements(requirements = REQUIREMENTS) {
-    return requirements.filter((requirement) => requirement.installed ? !requirement.installed() : !requirement.programs.some((program) => programs_findProgram(program)));
-}
-function programsOf(requirements) {
-    return requirements.map((requirement) => requirement.programs[0]).join(', ');
-}
-/** The kernels in /boot that libguestfs's appliance can boot (it has none of its own). */
-function applianceKernels(boot = '/boot') {
-    try {
-        return readdirSync(boot).filter((name) => /^vmlinu[xz]-/.test(name));
-    }
-    catch {
-        return [];
-    }
-}
-/** The package that puts a kernel in /boot for the appliance, where there is none. */
-function applianceKernelPackages(manager, distribution, boot = '/boot') {
-    if (applianceKernels(boot).length)
-        return [];
-    if (manager === 'dnf')
-        return ['kernel-core'];
-    return [distribution === 'ubuntu' ? 'linux-image-generic' : 'linux-image-amd64'];
-}
-//# sourceMappingURL=programs.js.map
-;// CONCATENATED MODULE: ./build/src/host/privileges.js
-
-
-/**
- * The programs a build runs as root (through `sudo -n` when not root). None
- * now: the scrub runs in the libguestfs appliance as the build's user (no
- * loop device, no mount), and setfacl runs only when the build is root.
- */
-const ROOT_COMMANDS = [];
-/** A sudoers line that allows exactly the root commands of a build. */
-function sudoersLine(user = process.env.USER ?? process.env.LOGNAME ?? 'builder') {
-    const paths = ROOT_COMMANDS.map((command) => programs_findProgram(command) ?? command);
-    if (!paths.length)
-        return `# ${user}: a build runs no command as root`;
-    return `${user} ALL=(root) NOPASSWD: ${paths.join(', ')}`;
-}
-/** Root commands that `sudo -n` will not run for this user. */
-function commandsSudoRefuses() {
-    return ROOT_COMMANDS.filter((command) => {
-        const path = findProgram(command) ?? command;
-        return spawnSync('sudo', ['-n', '-l', path], { stdio: 'ignore' }).status !== 0;
-    });
-}
-//# sourceMappingURL=privileges.js.map
-;// CONCATENATED MODULE: ./build/src/host/system-host.js
-
-
-
-
-
-
-
-/** The real machine: commands run, files are written. */
-class SystemHost {
-    reporter;
-    signal;
-    isRoot;
-    live = true;
-    constructor(reporter, signal, uid = currentUid()) {
-        this.reporter = reporter;
-        this.signal = signal;
-        this.isRoot = uid === 0;
-    }
-    uninterruptible() {
-        return new SystemHost(this.reporter, undefined, this.isRoot ? 0 : 1);
-    }
-    async run(argv, options = {}) {
-        const command = options.root && !this.isRoot ? ['sudo', '-n', ...argv] : [...argv];
-        if (!options.quiet)
-            this.reporter.command(command);
-        try {
-            return await runCommand(command, { signal: this.signal, ...options });
-        }
-        catch (error) {
-            if (error instanceof CommandError && command[0] === 'sudo' && sudoRefused(error.lastLines)) {
-                throw new CommandError(command, error.exitCode, error.signal, [
-                    ...error.lastLines,
-                    `'${formatCommand(argv)}' needs root, and sudo does not allow it without a password.`,
-                    `Allow the build's root commands in sudoers (visudo -f /etc/sudoers.d/image-factory): ${sudoersLine()}`,
-                ]);
-            }
-            throw error;
-        }
-    }
-    guestfish(env) {
-        return startGuestfishShell(env);
-    }
-    uniqueSuffix(bytes) {
-        return (0,external_node_crypto_.randomBytes)(bytes).toString('hex');
-    }
-    makeTempDir(prefix) {
-        return (0,promises_namespaceObject.mkdtemp)(prefix);
-    }
-    async makeDir(path, mode) {
-        await (0,promises_namespaceObject.mkdir)(path, { mode });
-    }
-    chmod(path, mode) {
-        return (0,promises_namespaceObject.chmod)(path, mode);
-    }
-    chown(path, uid, gid) {
-        return (0,promises_namespaceObject.chown)(path, uid, gid);
-    }
-    writeFile(path, content, mode) {
-        // 'wx': never through an existing file or symlink.
-        return (0,promises_namespaceObject.writeFile)(path, content, { mode, flag: 'wx' });
-    }
-    readFile(path) {
-        return (0,promises_namespaceObject.readFile)(path);
-    }
-    async readRange(path, offset, length) {
-        const file = await (0,promises_namespaceObject.open)(path, 'r');
-        try {
-            const buffer = Buffer.alloc(length);
-            const { bytesRead } = await file.read(buffer, 0, length, offset);
-            return buffer.subarray(0, bytesRead);
-        }
-        finally {
-            await file.close();
-        }
-    }
-    copyFile(from, to) {
-        return (0,promises_namespaceObject.copyFile)(from, to);
-    }
-    remove(path) {
-        return (0,promises_namespaceObject.rm)(path, { recursive: true, force: true });
-    }
-    async publish(from, to) {
-        // link() refuses to replace an existing file: nothing under a final name is ever overwritten.
-        await (0,promises_namespaceObject.link)(from, to);
-        await (0,promises_namespaceObject.unlink)(from);
-    }
-    async stat(path) {
-        const info = await (0,promises_namespaceObject.stat)(path);
-        return { size: info.size, blocks: info.blocks, uid: info.uid, gid: info.gid };
-    }
-}
-function sudoRefused(lines) {
-    return lines.some((line) => /password is required|not allowed|may not run/.test(line));
-}
-//# sourceMappingURL=system-host.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/appliance.js
-/**
- * The libguestfs appliance that reads and scrubs the installed disk: a small
- * VM of its own (guestfish's shell, one process for the scrub), so that
- * the guest's file systems never meet the host's kernel — no loop device, no
- * host mount, no host device-mapper for LVM, and a guest volume group named
- * like one of the host's cannot clash with it.
- */
-class ApplianceError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'ApplianceError';
-    }
-}
-/** How the appliance is started: libvirt's backend is not needed, TCG where the build runs without KVM. */
-function applianceEnvironment(accelerator) {
-    return ['LIBGUESTFS_BACKEND=direct', ...(accelerator === 'tcg' ? ['LIBGUESTFS_BACKEND_SETTINGS=force_tcg'] : [])];
-}
-/** The device type libguestfs gives the disk (virtio-scsi): its properties are set with `-global`. */
-const DISK_DEVICE = 'scsi-hd';
-class Appliance {
-    ctx;
-    shell;
-    entry;
-    constructor(ctx, shell, entry) {
-        this.ctx = ctx;
-        this.shell = shell;
-        this.entry = entry;
-    }
-    get pid() {
-        return this.shell.pid;
-    }
-    /** Commands run in the appliance so far (each a round trip to it, but for a few of guestfish's own). */
-    get roundTrips() {
-        return this.shell.calls;
-    }
-    /**
-     * Start the appliance with the disk attached read-write and discards passed
-     * to the raw file (fstrim inside punches holes into it). The disk reports a
-     * discard granularity of 512 bytes (4 KiB by default), so that fstrim
-     * discards free extents of any size: a single free 1 KiB block of a small
-     * ext4 or a 512-byte FAT cluster too (a discard smaller than the host file
-     * system's block zeroes that part of it). The undo is registered before
-     * guestfish starts, and again with its pid once known.
-     */
-    static async launch(ctx, disk, accelerator, format = 'raw') {
-        const { host, cleanup } = ctx;
-        const first = cleanup.register({ kind: 'appliance', disk });
-        const shell = await host.guestfish(applianceEnvironment(accelerator));
-        const entry = cleanup.register({ kind: 'appliance', disk, pid: shell.pid });
-        cleanup.forget(first);
-        const appliance = new Appliance(ctx, shell, entry);
-        await appliance.must('config', '-global', `${DISK_DEVICE}.discard_granularity=512`);
-        await appliance.must('add-drive', disk, `format:${format}`, 'discard:besteffort');
-        ctx.reporter.info('starting the libguestfs appliance (a VM of its own: the guest never meets the host kernel)');
-        await appliance.must('run');
-        return appliance;
-    }
-    /**
-     * Run one command in the appliance. `mayFail`: its failure is in the reply
-     * rather than thrown. Commands are logged unless `quiet` (probes whose
-     * output is parsed).
-     */
-    async call(command, args = [], options = {}) {
-        if (!options.quiet)
-            this.ctx.reporter.command(['guestfish', command, ...args]);
-        const reply = await this.shell.call(command, args);
-        const ok = reply.errors.length === 0;
-        if (!ok && !options.mayFail) {
-            throw new ApplianceError(`${command} ${args.join(' ')} failed in the appliance: ${reply.errors.join(' ')}`.replace(/ +/g, ' '));
-        }
-        return { ok, stdout: reply.stdout, error: reply.errors.join(' ').replace(/^libguestfs: error: /, '') };
-    }
-    /** A command that must succeed; its output. */
-    async must(command, ...args) {
-        return (await this.call(command, args)).stdout;
-    }
-    /** A probe that may fail (quiet: it is parsed, not shown); undefined when it failed. */
-    async probe(command, ...args) {
-        const reply = await this.call(command, args, { mayFail: true, quiet: true });
-        return reply.ok ? reply.stdout : undefined;
-    }
-    /**
-     * A path probe: its output, or undefined when the path is missing, a
-     * component of it is not a folder, or it is a folder where a file was
-     * asked for (libguestfs's errno texts). Any other failure is an error: a probe
-     * that failed for another reason must not read as "nothing there" (a log
-     * would be left in the image without a word).
-     */
-    async probePath(command, ...args) {
-        const reply = await this.call(command, args, { mayFail: true, quiet: true });
-        if (reply.ok)
-            return reply.stdout;
-        if (/No such file or directory|Not a directory|is a directory/i.test(reply.error))
-            return undefined;
-        throw new ApplianceError(`${command} ${args.join(' ')} failed in the appliance: ${reply.error || 'no error text'}`);
-    }
-    /**
-     * Mount one file system alone at / (after `umount-all`, / is free), a Btrfs from its top level
-     * (`subvolid=5`), so that every subvolume is under it whatever the default subvolume is. A read-only
-     * mount may fail (its reply says so); a read-write one must succeed.
-     */
-    async mountWhole(fs, access) {
-        const btrfs = fs.type === 'btrfs';
-        if (access === 'ro') {
-            return btrfs
-                ? this.call('mount-options', ['ro,subvolid=5', fs.device, '/'], { mayFail: true })
-                : this.call('mount-ro', [fs.device, '/'], { mayFail: true });
-        }
-        return btrfs ? this.call('mount-options', ['subvolid=5', fs.device, '/']) : this.call('mount', [fs.device, '/']);
-    }
-    /** The paths, from the top level, of the subvolumes of the Btrfs mounted whole at / (`mountWhole`). */
-    async btrfsSubvolumes() {
-        const list = (await this.probe('btrfs-subvolume-list', '/')) ?? '';
-        return [...list.matchAll(/btrfssubvolume_path: (.*)/g)].map((match) => match[1].trim());
-    }
-    /** Shut the appliance down and check that it is gone. */
-    async close() {
-        await this.shell.exit(60_000);
-        await this.ctx.cleanup.release(this.entry);
-    }
-}
-/** The processes of an appliance: guestfish's pid, its descendants, and any qemu naming the disk. */
-async function applianceProcesses(host, disk, pid) {
-    const ps = await host.run(['ps', '-eo', 'pid=,ppid=,args='], {
-        captureStdout: true,
-        quiet: true,
-        readOnly: true,
-        allowFailure: true,
-    });
-    const rows = ps.stdout
-        .split('\n')
-        .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
-        .filter((match) => match !== null)
-        .map(([, p, ppid, args]) => ({ pid: p, ppid, args }));
-    const found = new Set();
-    if (pid && rows.some((row) => row.pid === pid))
-        found.add(pid);
-    for (let grew = true; grew;) {
-        grew = false;
-        for (const row of rows)
-            if (found.has(row.ppid) && !found.has(row.pid)) {
-                found.add(row.pid);
-                grew = true;
-            }
-    }
-    for (const row of rows)
-        if (/qemu/.test(row.args) && row.args.includes(`file=${disk}`))
-            found.add(row.pid);
-    return [...found];
-}
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-/** Undo an appliance: ask it to exit, then end what is still alive (TERM, then KILL), and check. */
-async function stopAppliance(host, disk, pid) {
-    if (pid) {
-        await host.run(['guestfish', `--remote=${pid}`, '--', 'exit'], { allowFailure: true, quiet: true });
-    }
-    for (const signal of ['', 'TERM', 'KILL']) {
-        for (let i = 0; i < (host.live ? 20 : 1); i++) {
-            const alive = await applianceProcesses(host, disk, pid);
-            if (!alive.length)
-                return;
-            if (i === 0 && signal)
-                await host.run(['kill', `-${signal}`, ...alive], { allowFailure: true });
-            if (host.live)
-                await sleep(250);
-        }
-    }
-    const alive = await applianceProcesses(host, disk, pid);
-    if (alive.length)
-        throw new ApplianceError(`appliance processes still running: ${alive.join(', ')}`);
-}
-//# sourceMappingURL=appliance.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/resources.js
-
-function describeResource(resource) {
-    switch (resource.kind) {
-        case 'domain':
-            return `libvirt domain ${resource.name} (${resource.uri})${resource.nvram ? ` and its NVRAM ${resource.nvram}` : ''}`;
-        case 'appliance':
-            return `libguestfs appliance on ${resource.disk}${resource.pid ? ` (guestfish pid ${resource.pid})` : ''}`;
-        case 'path':
-            return resource.path;
-        case 'acl':
-            return `ACL entry ${resource.entry} on ${resource.path}`;
-    }
-}
-/** Undo one resource. Idempotent: undoing what is already gone succeeds. */
-async function undoResource(host, resource) {
-    switch (resource.kind) {
-        case 'domain':
-            await undoDomain(host, resource);
-            return;
-        case 'appliance':
-            await stopAppliance(host, resource.disk, resource.pid);
-            return;
-        case 'path':
-            await host.remove(resource.path);
-            return;
-        case 'acl':
-            await host.run(['setfacl', '-x', resource.entry, resource.path], { root: true, allowFailure: true });
-            return;
-    }
-}
-async function undoDomain(host, resource) {
-    const state = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
-        allowFailure: true,
-        quiet: true,
-        captureStdout: true,
-    });
-    if (state.exitCode === 0) {
-        if (!/shut off/.test(state.stdout)) {
-            await host.run(['virsh', '-c', resource.uri, 'destroy', resource.name], { allowFailure: true });
-        }
-        const nvram = resource.nvram ? ['--nvram'] : [];
-        await host.run(['virsh', '-c', resource.uri, 'undefine', resource.name, ...nvram], { allowFailure: true });
-        const after = await host.run(['virsh', '-c', resource.uri, 'domstate', resource.name], {
-            allowFailure: true,
-            quiet: true,
-            captureStdout: true,
-        });
-        if (after.exitCode === 0)
-            throw new Error(`libvirt domain ${resource.name} is still defined`);
-    }
-    // A transient domain (the boot test's) leaves its NVRAM behind when it stops: removed here.
-    if (resource.nvram)
-        await host.remove(resource.nvram);
-}
-/**
- * The undo stack of a build. Every resource is registered before it is
- * created, so that an interruption at any moment leaves nothing behind.
- */
-class CleanupStack {
-    host;
-    onChange;
-    entries = [];
-    constructor(host, onChange) {
-        this.host = host;
-        this.onChange = onChange;
-    }
-    register(resource) {
-        const entry = { resource };
-        this.entries.push(entry);
-        this.notify();
-        return entry;
-    }
-    /** Undo one resource now (the normal path) and forget it. */
-    async release(entry) {
-        await undoResource(this.host, entry.resource);
-        this.forget(entry);
-    }
-    /** The resource became a result (a file moved to its final name): nothing to undo. */
-    forget(entry) {
-        const index = this.entries.indexOf(entry);
-        if (index >= 0)
-            this.entries.splice(index, 1);
-        this.notify();
-    }
-    pending() {
-        return this.entries.map((entry) => entry.resource);
-    }
-    /**
-     * Undo everything still registered, newest first. Returns the failures,
-     * already described; what could not be undone stays registered, so that
-     * the action's post step can try again.
-     */
-    async unwind() {
-        const failures = [];
-        for (const entry of [...this.entries].reverse()) {
-            try {
-                await undoResource(this.host, entry.resource);
-                this.forget(entry);
-            }
-            catch (error) {
-                failures.push(`could not remove ${describeResource(entry.resource)}: ${error.message}`);
-            }
-        }
-        return failures;
-    }
-    notify() {
-        this.onChange?.(this.pending());
-    }
-}
-//# sourceMappingURL=resources.js.map
 ;// CONCATENATED MODULE: ./build/src/config/units.js
 const BINARY = { KiB: 1, MiB: 2, GiB: 3, TiB: 4, PiB: 5, EiB: 6 };
 const SI = { B: 0, kB: 1, MB: 2, GB: 3, TB: 4, PB: 5, EB: 6 };
@@ -32441,6 +32441,286 @@ function formatDuration(ms) {
     return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 //# sourceMappingURL=units.js.map
+;// CONCATENATED MODULE: ./build/src/net/credentials.js
+/**
+ * Credentials in URIs, in one place: which part of a URI is the user and the
+ * password, the URI without them, the HTTP Basic header, rsync's
+ * RSYNC_PASSWORD, the URI for display, and the strings to mask in any text.
+ *
+ * Forms:
+ * - `scheme://[user[:password]@]host[:port]/path` (http:, https:, rsync:, …):
+ *   the user information ends at the last `@` before the path — the first
+ *   `/`, `?`, `#` or `\` after `//` in http(s) URLs, as URL parsers read them;
+ *   the first `/` elsewhere, as rsync reads `rsync://` — and the password is
+ *   percent-decoded before use.
+ * - `[user[:password]@]host::module/path`, rsync's daemon form: the password
+ *   is used as written (rsync itself cannot take one there, so it is passed in
+ *   RSYNC_PASSWORD like the `rsync://` one).
+ * - `[user@]host:path`, an ssh target: a user, never a password (ssh asks for
+ *   none; keys and `~/.ssh/config` authenticate).
+ *
+ * For display and masking the reading is wider on purpose: a password with a
+ * raw `/`, `?`, `#` or `@` in it makes an ambiguous URI, and there the text up
+ * to the URI's last `@` counts as the password. At worst part of a path is
+ * hidden too; a password never shows.
+ */
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+/** The schemes read as URLs for use; anything else with `//` may be `user://pw@host::module`. */
+const URL_SCHEME = /^(?:https?|rsync|file|ftp):\/\//i;
+/** `…@host::`: rsync's daemon form; the host has no `@`, `:` or `/` (or is an [IPv6] literal). */
+const DAEMON = /^(.*)@([^@:/[\]]+|\[[^\]]*\])::/s;
+const REDACTED = '***';
+/** The user information as URL parsers and rsync read it. */
+function strictUserinfo(uri) {
+    const scheme = URL_SCHEME.exec(uri);
+    if (scheme) {
+        const start = scheme[0].length;
+        const rest = uri.slice(start);
+        const authorityEnd = rest.search(/^https?:/i.test(uri) ? /[/?#\\]/ : /\//);
+        const authority = authorityEnd < 0 ? rest : rest.slice(0, authorityEnd);
+        const at = authority.lastIndexOf('@');
+        if (at < 0)
+            return undefined;
+        return { start, end: start + at, colon: colonIn(uri, start, start + at) };
+    }
+    const daemon = DAEMON.exec(uri);
+    if (daemon)
+        return { start: 0, end: daemon[1].length, colon: colonIn(uri, 0, daemon[1].length) };
+    return sshUserinfo(uri);
+}
+/** The wider reading, for display and masking: up to the last `@` of the URI. */
+function wideUserinfo(uri) {
+    const scheme = SCHEME.exec(uri);
+    const daemon = DAEMON.exec(uri);
+    const asDaemon = daemon
+        ? { start: 0, end: daemon[1].length, colon: colonIn(uri, 0, daemon[1].length) }
+        : undefined;
+    if (!scheme)
+        return strictUserinfo(uri);
+    const start = scheme[0].length;
+    const at = uri.lastIndexOf('@');
+    const asUrl = at < start ? undefined : { start, end: at, colon: colonIn(uri, start, at) };
+    // `name://…@host::module` could be either: hide what both would.
+    if (asDaemon && asDaemon.colon >= 0) {
+        const colon = asUrl && asUrl.colon >= 0 ? Math.min(asUrl.colon, asDaemon.colon) : asDaemon.colon;
+        return { start: 0, end: Math.max(asUrl?.end ?? 0, asDaemon.end), colon };
+    }
+    return asUrl;
+}
+/** `user@host:path`: the user ends at the last `@` before the first `:`; it has no password. */
+function sshUserinfo(uri) {
+    const colon = uri.indexOf(':');
+    if (colon < 0 || uri.slice(0, colon).includes('/'))
+        return undefined;
+    const at = uri.lastIndexOf('@', colon);
+    return at < 0 ? undefined : { start: 0, end: at, colon: -1 };
+}
+function colonIn(uri, start, end) {
+    const colon = uri.indexOf(':', start);
+    return colon >= 0 && colon < end ? colon : -1;
+}
+function rawPassword(uri, info) {
+    return info && info.colon >= 0 ? uri.slice(info.colon + 1, info.end) : undefined;
+}
+/** Percent-decode what is validly encoded; keep the rest as written (`%zz`, a lone `%`). */
+function percentDecode(text) {
+    return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+        try {
+            return decodeURIComponent(run);
+        }
+        catch {
+            // Not UTF-8: decode byte by byte where it is ASCII, keep the others.
+            return run.replace(/%([0-7][0-9A-Fa-f])/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+        }
+    });
+}
+/** The user and password of a URI, and the URI without them. */
+function uriCredentials(uri) {
+    const info = strictUserinfo(uri);
+    if (!info)
+        return { withoutPassword: uri, withoutUserinfo: uri };
+    const userEnd = info.colon >= 0 ? info.colon : info.end;
+    const user = uri.slice(info.start, userEnd);
+    const raw = rawPassword(uri, info);
+    const host = uri.slice(info.end + 1);
+    const prefix = uri.slice(0, info.start);
+    return {
+        user,
+        ...(raw === undefined ? {} : { password: SCHEME.test(uri) ? percentDecode(raw) : raw }),
+        withoutPassword: `${prefix}${user}@${host}`,
+        withoutUserinfo: `${prefix}${host}`,
+    };
+}
+/** The URI with its password replaced by `***`, for logs and messages. */
+function redactUri(uri) {
+    const info = wideUserinfo(uri);
+    if (!info || info.colon < 0)
+        return uri;
+    return `${uri.slice(0, info.colon + 1)}${REDACTED}${uri.slice(info.end)}`;
+}
+/**
+ * Every form in which the URI's password could surface in a message: as
+ * written, percent-decoded, and as a URL parser re-encodes it (`@` → `%40`),
+ * under the strict and the wide reading (ending at each `@` the wide one
+ * spans). Empty when there is no password.
+ */
+function secretVariants(uri) {
+    const variants = new Set();
+    const strict = rawPassword(uri, strictUserinfo(uri));
+    const wide = rawPassword(uri, wideUserinfo(uri));
+    // Where the readings differ, the password may end at any '@' the wide one spans.
+    const candidates = wide === undefined || wide === strict ? [] : wide.split('@').map((_, i, parts) => parts.slice(0, i + 1).join('@'));
+    for (const raw of [strict, wide, ...candidates]) {
+        if (raw === undefined)
+            continue;
+        variants.add(raw);
+        variants.add(percentDecode(raw));
+    }
+    try {
+        const parsed = new URL(uri);
+        if (parsed.password) {
+            variants.add(parsed.password);
+            variants.add(percentDecode(parsed.password));
+        }
+    }
+    catch {
+        // Not a URL: the readings above are all there is.
+    }
+    variants.delete('');
+    return [...variants].sort((a, b) => b.length - a.length);
+}
+/** The secret variants of several URIs, longest first. */
+function secretsOf(uris) {
+    const all = new Set();
+    for (const uri of uris)
+        for (const secret of secretVariants(uri))
+            all.add(secret);
+    return [...all].sort((a, b) => b.length - a.length);
+}
+/** `text` with every occurrence of each secret replaced by `***` (longest first, so none is left half-masked). */
+function redactSecrets(text, secrets) {
+    return [...secrets]
+        .filter((secret) => secret !== '')
+        .sort((a, b) => b.length - a.length)
+        .reduce((result, secret) => result.split(secret).join(REDACTED), text);
+}
+/** An HTTP URL without its credentials, and the Basic `Authorization` value they make (RFC 7617). */
+function basicAuth(uri) {
+    const { user, password, withoutUserinfo } = uriCredentials(uri);
+    if (user === undefined && password === undefined)
+        return { url: uri };
+    const credentials = `${percentDecode(user ?? '')}:${password ?? ''}`;
+    return { url: withoutUserinfo, authorization: `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}` };
+}
+/**
+ * rsync's view of a source or target: the URI without its password, and the
+ * variables that carry the password (`RSYNC_PASSWORD`, empty without one).
+ * rsync logs its command line, so a URI whose password cannot be told from
+ * its path (a raw `/` in it) is refused rather than passed on.
+ */
+function rsyncCredentials(uri) {
+    const { password, withoutPassword } = uriCredentials(uri);
+    if (ambiguous(uri)) {
+        throw new Error(`the user and password of ${redactUri(uri)} cannot be told from its path: ` +
+            `write a '/' in the password as %2F (or keep '@' out of the path)`);
+    }
+    if (password === undefined)
+        return { uri, env: {} };
+    return { uri: withoutPassword, env: { RSYNC_PASSWORD: password } };
+}
+/** No password (or an empty one) before the first `/`, but a `:` there and an `@` after it: `rsync://user:pa/ss@host/`. */
+function ambiguous(uri) {
+    const strict = rawPassword(uri, strictUserinfo(uri));
+    if (strict !== undefined && strict !== '')
+        return false;
+    const wide = wideUserinfo(uri);
+    if (!wide || wide.colon < 0 || rawPassword(uri, wide) === strict)
+        return false;
+    const slash = uri.indexOf('/', wide.start);
+    return slash < 0 || wide.colon < slash;
+}
+/**
+ * Where a URI starts in a word of other text (`url=https://…` in kernel
+ * arguments too, and rsync's `…@host::…` after a `=`), or -1. Scanned by hand,
+ * not with a regular expression: a long value must not take quadratic time.
+ */
+function uriStart(word) {
+    const separator = word.indexOf('://');
+    if (separator > 0) {
+        let start = separator;
+        while (start > 0 && /[A-Za-z0-9+.-]/.test(word[start - 1]))
+            start -= 1;
+        while (start < separator && !/[A-Za-z]/.test(word[start]))
+            start += 1;
+        if (start < separator)
+            return start;
+    }
+    const at = word.indexOf('@');
+    if (at >= 0 && word.includes('::', at))
+        return word.lastIndexOf('=', at) + 1;
+    return -1;
+}
+/** `text` split into words and the spaces and quotes between them, each word with the URI it holds. */
+function mapUris(text, onUri) {
+    return text
+        .split(/([\s'"]+)/)
+        .map((word, index) => {
+        if (index % 2 === 1)
+            return word;
+        const start = uriStart(word);
+        return start < 0 ? word : `${word.slice(0, start)}${onUri(word.slice(start))}`;
+    })
+        .join('');
+}
+/** `text` with the password of every URI in it replaced by `***`: for values quoted in messages. */
+function redactUrisIn(text) {
+    return mapUris(text, (uri) => redactUri(uri));
+}
+/** The secret variants of every URI inside `text`, longest first. */
+function secretsInText(text) {
+    const uris = [];
+    mapUris(text, (uri) => (uris.push(uri), uri));
+    return secretsOf(uris);
+}
+//# sourceMappingURL=credentials.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/printable-text.js
+/**
+ * Text from outside the project (guest file names, os-release, installer
+ * logs, a command's output, a previous manifest) made safe to print. The
+ * Actions runner reads a step's output with .NET's ReadLine, which ends a
+ * line at `\r` as well as `\n`, and takes a line that starts with `::` (after
+ * blanks) for a workflow command, or one with `##[` anywhere in it (the old
+ * form, still honoured); a terminal takes ESC for the start of a control
+ * sequence. So every control character (C0 and C1, DEL), U+2028 and U+2029
+ * are shown as escapes (`\r`, `\x1b`, `\u2028`), and `##[` as `#\x23[`. A tab
+ * stays: it ends no line and drives no terminal. The result holds nothing
+ * these escapes would change again: printing it twice changes nothing.
+ */
+// Every C0 control but the tab, DEL, every C1 control, the Unicode line and paragraph separators.
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]/g;
+// eslint-disable-next-line no-control-regex
+const CONTROLS_BUT_NEWLINE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]/g;
+const OLD_COMMAND_PREFIX = /##\[/g;
+const NAMED = { '\n': '\\n', '\r': '\\r' };
+function escapeControl(char) {
+    const code = char.charCodeAt(0);
+    if (NAMED[char] !== undefined)
+        return NAMED[char];
+    return code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, '0')}`;
+}
+/** One line: every control character shown as an escape, a newline too (`\n`). */
+function printableLine(text) {
+    return text.replace(CONTROLS, escapeControl).replace(OLD_COMMAND_PREFIX, '#\\x23[');
+}
+/**
+ * A message of one or more lines: its newlines kept (each line is printed
+ * with its own prefix), every other control character shown as an escape.
+ */
+function printableLines(text) {
+    return text.replace(CONTROLS_BUT_NEWLINE, escapeControl).replace(OLD_COMMAND_PREFIX, '#\\x23[');
+}
+//# sourceMappingURL=printable-text.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/reporter.js
 const STEP_TITLES = {
     fetch: 'Fetch the installer kernel and initrd',
@@ -32472,6 +32752,8 @@ function throttled(intervalMs, emit) {
 
 
 
+
+
 /** `12:34:56`: the runner's own timestamps are hidden unless a reader turns them on. */
 function clock(date = new Date()) {
     const pad = (n) => String(n).padStart(2, '0');
@@ -32480,45 +32762,64 @@ function clock(date = new Date()) {
 /**
  * The pipeline as a workflow log: each step folds into a group, lines carry
  * the time, warnings and errors become annotations. Every printed line starts
- * with the time, so a line that an installer or command prints can never be
- * taken by the runner for a workflow command (`::…`). Optionally mirrors
- * everything into a log file (the `log-file` input).
+ * with the time, and control characters (the runner ends a line at `\r` too)
+ * and `##[` are shown as escapes (printable-text.ts), so a line that an
+ * installer, a command or a guest file name brings can never be taken by the
+ * runner for a workflow command. Optionally mirrors everything into a log
+ * file (the `log-file` input), which makes its own text printable.
  */
 class ActionReporter {
     mirror;
     /** Steps that finished, in order, for the job summary. */
     steps = [];
     groupOpen = false;
+    secrets = [];
     constructor(mirror) {
         this.mirror = mirror;
     }
-    print(message) {
+    /** Mirror every message into `mirror` too from now on (the log file, once the inputs name it). */
+    mirrorInto(mirror) {
+        this.mirror = mirror;
+    }
+    /**
+     * Mask these strings before the text is made printable: the runner masks
+     * the passwords it was given, but no longer finds one whose control
+     * characters were turned into escapes.
+     */
+    mask(secrets) {
+        this.secrets = [...secrets];
+    }
+    printable(message) {
+        return printableLines(redactSecrets(message, this.secrets));
+    }
+    print(text) {
         const stamp = clock();
-        for (const line of message.split('\n'))
+        for (const line of text.split('\n'))
             info(`[${stamp}] ${line}`);
     }
     info(message) {
-        this.print(message);
+        this.print(this.printable(message));
         this.mirror?.info(message);
     }
     notice(message) {
-        notice(message);
+        notice(this.printable(message));
         this.mirror?.notice(message);
     }
     warning(message) {
-        warning(message);
+        warning(this.printable(message));
         this.mirror?.warning(message);
     }
     error(message) {
-        error(message);
+        error(this.printable(message));
         this.mirror?.error(message);
     }
     command(argv) {
-        this.print(`$ ${formatCommand(argv)}`);
+        // One line, whatever the arguments hold.
+        this.print(`$ ${printableLine(redactSecrets(formatCommand(argv), this.secrets))}`);
         this.mirror?.command(argv);
     }
     output(line) {
-        this.print(`  ${line}`);
+        this.print(`  ${printableLine(redactSecrets(line, this.secrets))}`);
         this.mirror?.output(line);
     }
     stepStarted(step) {
@@ -32532,7 +32833,7 @@ class ActionReporter {
         this.mirror?.stepFinished(step, durationMs, ok);
     }
     progress(step, message) {
-        this.print(`${step}: ${message}`);
+        this.print(this.printable(`${step}: ${message}`));
         this.mirror?.progress(step, message);
     }
     /** Fold the action's own work (preparing the runner, the cache) the way steps fold. */
@@ -32554,7 +32855,7 @@ class ActionReporter {
     openGroup(title) {
         // Groups do not nest in the log: a new one ends the last.
         this.closeGroup();
-        startGroup(title);
+        startGroup(printableLine(title));
         this.groupOpen = true;
     }
 }
@@ -32643,6 +32944,7 @@ var Output;
     Output["ImagePaths"] = "image-paths";
     Output["Packages"] = "packages";
     Output["Generalized"] = "generalized";
+    Output["GeneralizedLeftOut"] = "generalized-left-out";
     Output["Layout"] = "layout";
     Output["ConsoleLog"] = "console-log";
     Output["Accelerator"] = "accelerator";
@@ -32726,21 +33028,19 @@ function readPendingResources(text = getState(constants_State.PendingResources))
 
 
 
-
 /**
  * Undo what the main step registered and did not get to undo — it was
  * cancelled or killed. Runs whatever the outcome (post-if: always()), newest
  * first; every undo is idempotent, and a failure only warns.
  */
-async function cleanUpAfterBuild() {
+async function cleanUpAfterBuild(reporter) {
     const { resources, unreadable } = readPendingResources();
     for (const entry of unreadable)
-        warning(`The saved state names something the cleanup does not understand: ${entry}; check the runner for leftovers.`);
+        reporter.warning(`The saved state names something the cleanup does not understand: ${entry}; check the runner for leftovers.`);
     if (resources.length === 0) {
-        info('Nothing left to clean up.');
+        reporter.info('Nothing left to clean up.');
         return;
     }
-    const reporter = new ActionReporter();
     const host = new SystemHost(reporter).uninterruptible();
     await reporter.group(`Clean up after the interrupted build (${resources.length} left)`, async () => {
         for (const resource of [...resources].reverse()) {
@@ -32749,18 +33049,19 @@ async function cleanUpAfterBuild() {
                 reporter.info(`Removed ${describeResource(resource)} (or it was already gone).`);
             }
             catch (error) {
-                warning(`Could not remove ${describeResource(resource)}: ${error instanceof Error ? error.message : String(error)}. Remove it by hand.`);
+                reporter.warning(`Could not remove ${describeResource(resource)}: ${error instanceof Error ? error.message : String(error)}. Remove it by hand.`);
             }
         }
     });
 }
 /** The post step: never fails the job, only warns. */
 async function run() {
+    const reporter = new ActionReporter();
     try {
-        await cleanUpAfterBuild();
+        await cleanUpAfterBuild(reporter);
     }
     catch (error) {
-        warning(`Cleanup after the build failed: ${error instanceof Error ? error.message : String(error)}`);
+        reporter.warning(`Cleanup after the build failed: ${error instanceof Error ? error.message : String(error)}`);
     }
 }
 //# sourceMappingURL=post.js.map
