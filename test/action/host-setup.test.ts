@@ -105,7 +105,7 @@ describe('install-dependencies: true, for real on this machine', { skip }, () =>
       );
       assert.ok(update >= 0 && install > update, 'apt-get update, then apt-get install libguestfs-tools');
       assert.match(run.stdout, /Installed libguestfs-tools \(for programs guestfish\)\./);
-      assert.match(run.stdout, /\$ guestfish --remote=\d+ -- run/, 'the scrub step ran in the installed appliance');
+      assert.match(run.stdout, /\$ guestfish run\n/, 'the scrub step ran in the installed appliance');
       assert.deepEqual(leftovers(dir, builtStem(run.stdout, image)), []);
     } finally {
       // Leave the machine as it was.

@@ -55,8 +55,8 @@ export function leftovers(workDir: string, stem: string): string[] {
 
 /**
  * libguestfs appliances of this run: a qemu whose command line names a disk
- * under the work folder, or a guestfish server started with this run's
- * TMPDIR (its command line names no disk: the drive is added remotely).
+ * under the work folder, or a guestfish shell started with this run's
+ * TMPDIR (its command line names no disk: the drive is added through its shell).
  */
 export function applianceProcesses(workDir: string): string[] {
   const found: string[] = [];
@@ -71,8 +71,7 @@ export function applianceProcesses(workDir: string): string[] {
     }
     const line = args.join(' ');
     const qemu = /qemu/.test(args[0] ?? '') && line.includes(workDir);
-    const guestfish =
-      /guestfish$/.test(args[0] ?? '') && args.includes('--listen') && environ.includes(`TMPDIR=${tmpdir()}`);
+    const guestfish = /guestfish$/.test(args[0] ?? '') && environ.includes(`TMPDIR=${tmpdir()}`);
     if (qemu || guestfish) found.push(`appliance process ${pid}: ${line.slice(0, 120)}`);
   }
   return found;

@@ -270,7 +270,7 @@ describe('a build on the fixture installer', () => {
             `WARNING: zerofree cannot zero a ${fs} file system \\([^)]*\\): discarding its free space instead`,
           ),
         );
-      assert.doesNotMatch(run.stderr, /Calling guestfish --remote=\d+ -- -?zerofree /);
+      assert.doesNotMatch(run.stderr, /Calling guestfish zerofree /);
       // Btrfs is trimmed on a read-only mount, where no free space is set aside for new tree blocks.
       if (fs === 'btrfs')
         assert.match(run.stderr, /-- -?mount-options ro,subvolid=5 \/dev\/sda1 \/\n(.*\n)*?.*-- -?fstrim \//);
@@ -296,7 +296,7 @@ describe('a build on the fixture installer', () => {
     const stem = builtStem(run.stderr, image);
     const qcow2 = join(dir, `${stem}.qcow2`);
     assert.match(run.stderr, /cannot punch holes \(discards would be lost\): the scrub works on a qcow2 overlay/);
-    assert.match(run.stderr, /Calling guestfish --remote=\d+ -- add-drive \S+\.raw\.scrub\.qcow2 format:qcow2 /);
+    assert.match(run.stderr, /Calling guestfish add-drive \S+\.raw\.scrub\.qcow2 format:qcow2 /);
     assert.match(run.stderr, /\(xfs\): free space discarded \(zeros in the scrub's overlay\)/);
     assert.match(run.stderr, /Calling qemu-img commit -q \S+\.raw\.scrub\.qcow2\n/);
     assert.doesNotMatch(run.stderr, /did not punch holes|zero-free-space \//);
@@ -369,7 +369,7 @@ describe('a build on the fixture installer', () => {
       run.stderr.split('\n').filter((line) => / image-factory \[\d+\] /.test(line)).length,
     );
     const qcow2 = join(dir, `${stem}.qcow2`);
-    assert.doesNotMatch(run.stderr, /Calling guestfish --remote=\d+ -- -?(fstrim|zerofree) /);
+    assert.doesNotMatch(run.stderr, /Calling guestfish (fstrim|zerofree) /);
     // The deleted data is still in the image: the setting does what it says.
     assert.ok(statSync(qcow2).size > dataMiB * 1024 * 1024, `qcow2 is only ${statSync(qcow2).size} bytes`);
     execFileSync('sha256sum', ['-c', `${stem}.qcow2.sha256sum`], { cwd: dir });

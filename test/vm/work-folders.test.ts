@@ -130,7 +130,7 @@ describe('a build as a normal user through qemu:///session', () => {
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /--connect qemu:\/\/\/session/);
     assert.doesNotMatch(run.stderr, /Calling sudo/);
-    assert.match(run.stderr, /Calling guestfish --remote=\d+ -- run/);
+    assert.match(run.stderr, /Calling guestfish run\n/);
     const stem = builtStem(run.stderr, image);
     const qcow2 = join(dir, `${stem}.qcow2`);
     assert.equal(statSync(qcow2).uid, ensureBuildUser().uid, 'the image belongs to the user who built it');
