@@ -68,7 +68,7 @@ for (const release of [12, 13] as const) {
       const failure = run.stderr.slice(run.stderr.indexOf('install step failed:'));
       assert.match(
         failure,
-        /^install step failed: the installer seems to be waiting for input: its screen and its disk did not change for 3m00s \(stall-timeout\), so the VM was stopped\nThe console's last screen:\n/,
+        /^install step failed: the installer seems to be waiting for input: its screen and its disk did not change for 3m00s \(stall-timeout\), so the VM was stopped\n(?:.* image-factory \[\d+\] ERROR: )?The console's last screen:\n/,
       );
       assert.match(failure, /\| .*┤ \[!!\] Download installer components ├/);
       assert.match(failure, /\| .*The installer failed to download a file from the mirror/);

@@ -30,7 +30,7 @@ describe('stall detection on the fixture installer', () => {
     assert.equal(run.code, 1, run.stderr);
     assert.match(
       run.stderr,
-      /install step failed: the installer seems to be waiting for input: its screen and its disk did not change for 20\.0 s \(stall-timeout\), so the VM was stopped\nThe console's last screen:\n/,
+      /install step failed: the installer seems to be waiting for input: its screen and its disk did not change for 20\.0 s \(stall-timeout\), so the VM was stopped\n(?:.* image-factory \[\d+\] ERROR: )?The console's last screen:\n/,
     );
     const screen = run.stderr.slice(run.stderr.indexOf("The console's last screen:"));
     assert.match(screen, /\| +┌─+┤ \[\?\] Configure the fixture ├─+┐\n/);
