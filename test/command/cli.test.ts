@@ -299,7 +299,7 @@ describe('--dry-run', () => {
     const run = await runCli(['--dry-run', 'img', '--accelerator', 'tcg', '-c', join(dir, 'cache')], { cwd: dir, env });
     assert.equal(run.code, 0, run.stderr);
     const commands = [...run.stderr.matchAll(/Calling (\S+)/g)].map((m) => m[1]);
-    const order = ['qemu-img', 'virt-install', 'sh', 'guestfish', 'guestfish', 'qemu-img', 'rsync'];
+    const order = ['qemu-img', 'virt-install', 'env', 'guestfish', 'guestfish', 'qemu-img', 'rsync'];
     let at = 0;
     for (const command of commands) if (command === order[at]) at += 1;
     assert.equal(at, order.length, `commands out of order: ${commands.join(' ')}`);
