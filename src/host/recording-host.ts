@@ -230,9 +230,11 @@ export class RecordingHost implements Host {
     const [program, ...args] = argv;
     if (argv.includes('guestfish')) return this.modelGuestfish(argv.slice(argv.indexOf('guestfish') + 1));
     if (program === 'ps') {
-      const rows = [...this.appliances.keys()].map((pid) => `${pid} 1 guestfish --listen`);
+      const rows = [...this.appliances.keys()].map((pid) => `${pid} 1 guestfish`);
       return { stdout: rows.map((row) => `${row}\n`).join('') };
     }
+    // An appliance's shell ends on a signal (the undo of an appliance a build left).
+    if (program === 'kill') for (const pid of args.slice(1)) this.appliances.delete(pid);
     if (program === 'virt-install' && args.includes('--name')) {
       const transient = args.includes('--transient');
       let stop = (): void => undefined;
@@ -250,16 +252,11 @@ export class RecordingHost implements Host {
   }
 
   private modelGuestfish(args: readonly string[]): Partial<RunResult> {
-    if (args[0] === '--listen') {
-      const pid = String(this.nextPid++);
-      this.appliances.set(pid, '');
-      return { stdout: `GUESTFISH_PID=${pid}; export GUESTFISH_PID\n` };
-    }
     const pid = /^--remote=(\d+)$/.exec(args[0] ?? '')?.[1];
     if (!pid || !this.appliances.has(pid)) {
       return { exitCode: 1, lastLines: ['guestfish: remote: looks like the server is not running'] };
     }
-    const command = args[2] ?? '';
+    const command = (args[2] ?? '').replace(/^-/, '');
     if (command === 'add-drive') this.appliances.set(pid, args[3]);
     if (command === 'exit') this.appliances.delete(pid);
     return {};

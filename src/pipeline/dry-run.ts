@@ -11,6 +11,17 @@ const STAT_DIR = 'st_ino: 2\nst_mode: 16877\n';
 const STAT_FILE = 'st_ino: 12\nst_mode: 33188\n';
 
 /**
+ * The appliance's shell in the plan (appliance-shell.ts: a status and size line, no error output, the output
+ * base64-encoded): the check of free space gets dumpe2fs with nothing free listed (a plan has no blocks to
+ * read); a survey of folders and a removal print nothing.
+ */
+function scriptAnswer(command: string): string {
+  const script = Buffer.from(/^echo (\S+) \|/.exec(command)?.[1] ?? '', 'base64').toString('utf8');
+  const output = /^run dumpe2fs /m.test(script) ? '== dumpe2fs\nBlock size: 4096\nGroup 0:\n  Free blocks: \n' : '';
+  return `0 ${Buffer.byteLength(output)}\n\n${Buffer.from(output).toString('base64')}`;
+}
+
+/**
  * What the appliance answers in the plan: one ext4 partition holding the
  * installed system (an /etc with an fstab); every other path is missing.
  * Its free space lists no block: the check after the scrub has nothing to read.
@@ -24,8 +35,7 @@ function applianceAnswer(spec: ImageSpec, argv: readonly string[]): Partial<RunR
     'part-get-parttype': 'msdos',
     'list-partitions': '/dev/sda1',
     blkid: `TYPE: ext4\nPART_ENTRY_TYPE: 0x83\nPART_ENTRY_NUMBER: 1\nPART_ENTRY_SIZE: ${partitionSize / 512}\nPART_ENTRY_OFFSET: ${FIRST_BYTE / 512}`,
-    // The check of free space: dumpe2fs, with nothing free listed (a plan has no blocks to read).
-    debug: '== dumpe2fs\nBlock size: 4096\nGroup 0:\n  Free blocks: ',
+    debug: scriptAnswer(args[args.length - 1] ?? ''),
     lstatns: args[0] === '/etc' ? STAT_DIR : args[0] === '/etc/fstab' ? STAT_FILE : '',
   };
   return { stdout: `${answers[command.replace(/^-/, '')] ?? ''}\n` };

@@ -107,16 +107,17 @@ export async function matchPattern(
   return found.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-/** Apply (yes) or only report (check) one match of an operation. */
+/** Apply (yes) or only report (check) one match of an operation; a path to remove goes on `removals`. */
 async function applyOne(
   ctx: BuildContext,
   tree: GuestTree,
   operation: Operation,
   match: { path: string; kind: EntryKind },
+  removals: string[],
 ): Promise<GeneralizeRow['done']> {
   const apply = ctx.spec.generalize === 'yes';
   if (operation.action === 'remove') {
-    if (apply) await tree.remove(match.path);
+    if (apply) removals.push(match.path);
     return apply ? 'removed' : 'would remove';
   }
   // Empty only a regular file of the guest: a symlink (/var/lib/dbus/machine-id → /etc/machine-id) stays as it is.
@@ -132,22 +133,35 @@ async function applyOne(
  * The generalisation operations on the mounted guest, after the installer
  * logs are gone: each match applied (generalize = yes) or only reported
  * (check), every path inside the guest's tree with no symlink on the way.
+ * What is removed is removed once every pattern was matched, in one go.
  */
 export async function generalizeSystem(ctx: BuildContext, tree: GuestTree): Promise<GeneralizeRow[]> {
   if (ctx.spec.generalize === 'no') return [];
   const rows: GeneralizeRow[] = [];
+  const removals: string[] = [];
   for (const operation of OPERATIONS) {
     for (const pattern of operation.patterns) {
       for (const match of await matchPattern(tree, pattern)) {
-        const done = await applyOne(ctx, tree, operation, match);
+        const done = await applyOne(ctx, tree, operation, match, removals);
         rows.push({ operation: operation.name, path: `/${match.path}`, found: match.kind, done });
       }
     }
   }
+  // All at once (no pattern matches inside another's match: each removal stands alone).
+  await tree.removeAll(removals);
   const verb = ctx.spec.generalize === 'yes' ? 'Generalised' : 'Generalisation check (nothing changed)';
   const lines = rows.map((row) => `  ${row.operation.padEnd(22)} ${row.path}: ${row.done}`);
   ctx.reporter.info(
     `${verb}: ${rows.length ? `${rows.length} path${rows.length === 1 ? '' : 's'}\n${lines.join('\n')}` : 'nothing found'}`,
   );
   return rows;
+}
+
+/** The guest folders the operations look into (each pattern's folder up to its first `*`), for GuestTree.survey. */
+export function patternFolders(patterns: readonly string[]): string[] {
+  return patterns.map((pattern) => {
+    const parts = pattern.split('/').slice(0, -1);
+    const glob = parts.findIndex((part) => part.includes('*'));
+    return (glob < 0 ? parts : parts.slice(0, glob)).join('/');
+  });
 }

@@ -47,6 +47,15 @@ export interface TreeAccess {
   remove(path: string): Promise<void>;
   /** Truncate a regular file to nothing, keeping its owner and mode. */
   empty(path: string): Promise<void>;
+  /**
+   * Read ahead, in one go, what lstat and list will be asked of these folders
+   * and the folders on their way (where the tree has a cheaper way than one
+   * path at a time). Nothing is resolved by it: a folder reached through a
+   * symlink is left for lstat and list to answer as they would.
+   */
+  survey?(dirs: readonly string[]): Promise<void>;
+  /** Remove several paths, each as remove() would (where the tree has a cheaper way than one at a time). */
+  removeAll?(paths: readonly string[]): Promise<void>;
 }
 
 /** A symlink chain longer than this is a loop (Linux's MAXSYMLINKS). */
@@ -163,7 +172,19 @@ export class GuestTree {
    * (rm does not follow symlinks below it, and the path has none on the way).
    */
   async remove(guestPath: string): Promise<void> {
-    if (guestPath === '') throw new Error('refusing to remove the root of the installed system');
-    await this.reader.remove(guestPath);
+    await this.removeAll([guestPath]);
+  }
+
+  /** Remove resolved paths, as remove() does each, at once where the tree can. */
+  async removeAll(guestPaths: readonly string[]): Promise<void> {
+    if (guestPaths.includes('')) throw new Error('refusing to remove the root of the installed system');
+    if (!guestPaths.length) return;
+    if (this.reader.removeAll && guestPaths.length > 1) await this.reader.removeAll(guestPaths);
+    else for (const path of guestPaths) await this.reader.remove(path);
+  }
+
+  /** Read ahead what lstat and list will be asked of these folders (TreeAccess.survey). */
+  async survey(dirs: readonly string[]): Promise<void> {
+    await this.reader.survey?.(dirs);
   }
 }

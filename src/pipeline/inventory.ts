@@ -255,6 +255,17 @@ async function installedKernels(tree: GuestTree): Promise<string[]> {
 /** Where rpm keeps its database: /var/lib/rpm, or /usr/lib/sysimage/rpm (rpm ≥ 4.16, Fedora 36+, openSUSE). */
 const RPM_DB_FOLDERS = ['usr/lib/sysimage/rpm', 'var/lib/rpm'];
 
+/** The folders the inventory reads (lib/modules is usr/lib/modules on a merged /usr), for GuestTree.survey. */
+export const INVENTORY_FOLDERS = [
+  'etc',
+  'usr/lib',
+  'var/lib/dpkg/updates',
+  'boot',
+  'lib/modules',
+  'usr/lib/modules',
+  ...RPM_DB_FOLDERS,
+];
+
 /**
  * The packages of the guest's rpm database, queried on a private copy of it:
  * the database's regular files (resolved in the guest's tree, symlinks

@@ -6,8 +6,8 @@ import { applianceTree } from './appliance-tree.js';
 import type { BuildContext } from './context.js';
 import type { Registration } from './resources.js';
 import { GuestFileTooLarge, GuestTree, type EntryKind } from './guest-tree.js';
-import { generalizeSystem, type GeneralizeRow } from './generalize.js';
-import { inspectSystem, type Inventory } from './inventory.js';
+import { generalizeSystem, type GeneralizeRow, OPERATIONS, patternFolders } from './generalize.js';
+import { INVENTORY_FOLDERS, inspectSystem, type Inventory } from './inventory.js';
 import { describeLayout, readLayout, type Layout } from './layout.js';
 import { MountTable, mountInstalledSystem } from './mount-installed.js';
 import { checkFreeSpace, findNonZero, type FreeSpaceOnDisk, readFreeSpace, zeroBlocks } from './zero-check.js';
@@ -32,6 +32,16 @@ export const PRINTED_LOG_PATTERNS = [
   'var/log/anaconda/*',
   'var/log/installer/syslog',
   'var/log/YaST2/y2log',
+];
+
+/**
+ * The folders the inventory, the log removal and the generalisation look
+ * into: read ahead in one round trip to the appliance (GuestTree.survey).
+ */
+const SURVEYED_FOLDERS = [
+  ...patternFolders([...INSTALLER_LOG_PATTERNS, ...PRINTED_LOG_PATTERNS]),
+  ...patternFolders(OPERATIONS.flatMap((operation) => operation.patterns)),
+  ...INVENTORY_FOLDERS,
 ];
 
 export { ScrubError } from './layout.js';
@@ -134,8 +144,11 @@ export async function scrubImage(
   const drive: ScrubDrive = overlay ? { format: 'qcow2', path: overlay.path } : { format: 'raw', path: diskPath };
   const started: { appliance?: Appliance } = {};
   const clock = new PhaseClock(() => started.appliance?.roundTrips ?? 0);
-  const inside = await clock.time('launch', () => Appliance.launch(ctx, drive.path, accelerator, drive.format));
-  started.appliance = inside;
+  // Assigned inside the phase, so that the launch's own commands (config, add-drive, run) count as its.
+  const inside = await clock.time(
+    'launch',
+    async () => (started.appliance = await Appliance.launch(ctx, drive.path, accelerator, drive.format)),
+  );
   const layout = await clock.time('layout', () => readLayout(inside));
   const mounts = new MountTable();
   const tree = new GuestTree(await applianceTree(ctx, inside, scratch, mounts));
@@ -144,7 +157,10 @@ export async function scrubImage(
   let removed: string[] = [];
   let generalized: GeneralizeRow[] = [];
   if (installed) {
-    inventory = await clock.time('inventory', () => inspectSystem(ctx, tree));
+    inventory = await clock.time('inventory', async () => {
+      await tree.survey(SURVEYED_FOLDERS);
+      return inspectSystem(ctx, tree);
+    });
     removed = await clock.time('logs', () => removeInstallerLogs(ctx, tree));
     noteRemovals(layout, removed);
     // Before the free space is zeroed: what generalisation removes is zeroed with it.
@@ -312,9 +328,9 @@ export async function removeInstallerLogs(ctx: BuildContext, tree: GuestTree): P
       const name = `/${path}`;
       if (removed.includes(name)) continue;
       ctx.reporter.info(`Removing ${name}${kind === 'link' ? ` (a symlink to ${target}: the link only)` : ''}`);
-      await tree.remove(path);
       removed.push(name);
     }
   }
+  await tree.removeAll(removed.map((name) => name.slice(1)));
   return removed;
 }

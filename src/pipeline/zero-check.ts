@@ -1,4 +1,5 @@
 import type { Appliance } from './appliance.js';
+import { ApplianceScriptError, runScript, shellQuote } from './appliance-shell.js';
 import type { BuildContext } from './context.js';
 import {
   btrfsFreeSpace,
@@ -39,34 +40,42 @@ export interface FreeSpaceOnDisk {
 /** A device name the appliance gave (a partition, the disk, /dev/VG/LV): put into its shell as it is. */
 const PLAIN_DEVICE = /^\/dev\/[A-Za-z0-9+_.\-/]+$/;
 
+/** A script's output; its failure is the free space check's. */
+async function toolScript(appliance: Appliance, what: string, script: string): Promise<Buffer> {
+  try {
+    return await runScript(appliance, what, script);
+  } catch (error) {
+    if (error instanceof ApplianceScriptError) throw new FreeSpaceError(error.message);
+    throw error;
+  }
+}
+
 /**
- * Run tools in the appliance's own shell (not the guest's: libguestfs's debug
- * interface, for the file system tools it has no call for), each command's
- * output after a `== NAME` line. A command that fails stops the listing with
- * its exit status and the end of its error output (no command pipes into
- * another: dash has no pipefail, and a failing first command would read as
- * an empty listing). The script goes
- * base64-encoded, so that no quoting of guestfish's or the shell's can change it.
+ * Run file system tools in the appliance's own shell (not the guest's: for
+ * the tools libguestfs has no call for), each command's output after a
+ * `== NAME` line. A command that fails stops the listing with its exit status
+ * and the end of its error output (no command pipes into another: dash has
+ * no pipefail, and a failing first command would read as an empty listing).
  */
 async function applianceTools(appliance: Appliance, commands: Array<[string, string]>): Promise<string> {
-  const script = [
+  const out = (await toolScript(appliance, 'the file system tools', toolsScript(commands))).toString('utf8');
+  const failed = /^== failed: (.*)$/m.exec(out);
+  if (failed) throw new FreeSpaceError(failed[1].trim());
+  return out;
+}
+
+/** The script of `applianceTools`: each command run by `run NAME 'COMMAND'`. */
+export function toolsScript(commands: Array<[string, string]>): string {
+  return [
     // Device nodes settle first (a partition's node is remade after an unmount or a probe).
     'udevadm settle --timeout=60 >/dev/null 2>&1',
     'run() { name=$1; shift; echo "== $name"',
-    '  if ! sh -c "$*" >/tmp/ifx-tool.out 2>/tmp/ifx-tool.err; then',
-    '    echo "== failed: $name (exit $?): $(tail -c 600 /tmp/ifx-tool.err | tr "\n" " ")"; exit 0; fi',
+    '  sh -c "$1" >/tmp/ifx-tool.out 2>/tmp/ifx-tool.err; status=$?',
+    '  if [ $status -ne 0 ]; then',
+    "    echo \"== failed: $name (exit $status): $(tail -c 600 /tmp/ifx-tool.err | tr '\\n' ' ')\"; exit 0; fi",
     '  cat /tmp/ifx-tool.out; }',
-    ...commands.map(([name, command]) => `run ${name} '${command.replace(/'/g, "'\\''")}'`),
+    ...commands.map(([name, command]) => `run ${name} ${shellQuote(command)}`),
   ].join('\n');
-  const encoded = Buffer.from(script, 'utf8').toString('base64');
-  const reply = await appliance.call('debug', ['sh', `echo ${encoded} | base64 -d | sh`], {
-    quiet: true,
-    mayFail: true,
-  });
-  if (!reply.ok) throw new FreeSpaceError(`the appliance could not run its file system tools: ${reply.error}`);
-  const failed = /^== failed: (.*)$/m.exec(reply.stdout);
-  if (failed) throw new FreeSpaceError(failed[1].trim());
-  return reply.stdout;
 }
 
 /**
@@ -83,18 +92,14 @@ const device = (fs: FilesystemInfo): string => {
   return `/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_hd0${disk[1] ? `-part${disk[1]}` : ''}`;
 };
 
+/** A FAT's boot sector and table, read as bytes (a FAT32's table is MiBs: it comes back in pieces). */
 async function readFat(appliance: Appliance, fs: FilesystemInfo, size: number): Promise<FreeSpace> {
   const bytes = async (offset: number, length: number): Promise<Buffer> => {
-    const hex = await applianceTools(appliance, [
-      [
-        'fat',
-        `dd if=${device(fs)} of=/tmp/ifx-fat.bin bs=512 skip=${offset / 512} count=${Math.ceil(length / 512)} && od -An -v -tx1 /tmp/ifx-fat.bin`,
-      ],
-    ]);
-    const bytes = Buffer.from(hex.replace(/^== .*$/m, '').replace(/\s+/g, ''), 'hex');
-    if (bytes.length < length)
-      throw new FreeSpaceError(`read ${bytes.length} of the FAT's ${length} bytes at ${offset}`);
-    return bytes;
+    const count = Math.ceil(length / 512);
+    const script = `udevadm settle --timeout=60 >/dev/null 2>&1\nexec dd if=${device(fs)} bs=512 skip=${offset / 512} count=${count} status=none`;
+    const read = await toolScript(appliance, 'reading the FAT', script);
+    if (read.length < length) throw new FreeSpaceError(`read ${read.length} of the FAT's ${length} bytes at ${offset}`);
+    return read;
   };
   const geometry = fatGeometry(await bytes(0, 512));
   if (geometry.fatOffset % 512) throw new FreeSpaceError('the FAT does not start on a 512-byte boundary');
@@ -223,9 +228,26 @@ async function dataRanges(ctx: BuildContext, raw: string): Promise<Extent[]> {
 
 const CHUNK = 4 << 20;
 
+/** Where two sorted lists of disjoint extents overlap, in one sweep of both. */
+export function intersect(a: readonly Extent[], b: readonly Extent[]): Extent[] {
+  const out: Extent[] = [];
+  for (let i = 0, j = 0; i < a.length && j < b.length;) {
+    const start = Math.max(a[i].offset, b[j].offset);
+    const end = Math.min(a[i].offset + a[i].length, b[j].offset + b[j].length);
+    if (start < end) out.push({ offset: start, length: end - start });
+    if (a[i].offset + a[i].length < b[j].offset + b[j].length) i++;
+    else j++;
+  }
+  return out;
+}
+
+const sorted = (extents: readonly Extent[]): Extent[] => [...extents].sort((x, y) => x.offset - y.offset);
+
 /**
  * Add to `found` the blocks of `space` (the file system's, numbered in its
- * device's offsets) that the raw file holds not all zero.
+ * device's offsets) that the raw file holds not all zero: the free extents,
+ * placed on the disk segment by segment, against the ranges of data (both
+ * sorted), then each whole block they touch read.
  */
 async function nonZeroBlocks(
   ctx: BuildContext,
@@ -236,24 +258,20 @@ async function nonZeroBlocks(
 ): Promise<void> {
   const { blockSize } = space;
   const zeros = Buffer.alloc(blockSize);
+  const free = sorted(space.extents);
   for (const segment of space.segments) {
     const toDisk = segment.disk - segment.device;
-    for (const extent of space.extents) {
-      const from = Math.max(extent.offset, segment.device);
-      const to = Math.min(extent.offset + extent.length, segment.device + segment.length);
-      for (const range of data) {
-        // Whole blocks (device offsets) of this extent that the range of data touches.
-        const start = Math.max(from, range.offset - toDisk);
-        const end = Math.min(to, range.offset + range.length - toDisk);
-        if (start >= end) continue;
-        const first = Math.floor(start / blockSize) * blockSize;
-        const last = Math.ceil(end / blockSize) * blockSize;
-        for (let at = first; at < last; at += CHUNK) {
-          const bytes = await ctx.host.readRange(raw, at + toDisk, Math.min(CHUNK, last - at));
-          for (let i = 0; i < bytes.length; i += blockSize) {
-            const block = bytes.subarray(i, i + blockSize);
-            if (!block.equals(zeros.subarray(0, block.length))) found.add((at + i) / blockSize);
-          }
+    const inSegment = intersect(free, [{ offset: segment.device, length: segment.length }]);
+    const onDisk = inSegment.map((e) => ({ offset: e.offset + toDisk, length: e.length }));
+    for (const overlap of intersect(onDisk, data)) {
+      // Whole blocks (device offsets) of the free extent that this stretch of data touches.
+      const first = Math.floor((overlap.offset - toDisk) / blockSize) * blockSize;
+      const last = Math.ceil((overlap.offset + overlap.length - toDisk) / blockSize) * blockSize;
+      for (let at = first; at < last; at += CHUNK) {
+        const bytes = await ctx.host.readRange(raw, at + toDisk, Math.min(CHUNK, last - at));
+        for (let i = 0; i < bytes.length; i += blockSize) {
+          const block = bytes.subarray(i, i + blockSize);
+          if (!block.equals(zeros.subarray(0, block.length))) found.add((at + i) / blockSize);
         }
       }
     }
@@ -266,7 +284,7 @@ export async function findNonZero(
   raw: string,
   spaces: FreeSpaceOnDisk[],
 ): Promise<Map<FreeSpaceOnDisk, number[]>> {
-  const data = await dataRanges(ctx, raw);
+  const data = sorted(await dataRanges(ctx, raw));
   const out = new Map<FreeSpaceOnDisk, number[]>();
   for (const space of spaces) {
     const found = new Set<number>();
@@ -278,6 +296,8 @@ export async function findNonZero(
   }
   return out;
 }
+
+const ZERO_BATCH = 5000;
 
 /**
  * Write zeros over free blocks that discard did not reach (in the appliance,
@@ -298,13 +318,18 @@ export async function zeroBlocks(
       else runs.push([block, 1]);
     }
     const dev = device(space.fs);
-    await applianceTools(
-      appliance,
-      runs.map(([start, count], i) => [
-        `zero${i}`,
-        `dd if=/dev/zero of=${dev} bs=${space.blockSize} seek=${start} count=${count} conv=notrunc,nocreat,fsync`,
-      ]),
-    );
+    // In batches, each script well under libguestfs's message limit however scattered the blocks are.
+    for (let i = 0; i < runs.length; i += ZERO_BATCH) {
+      await applianceTools(
+        appliance,
+        runs
+          .slice(i, i + ZERO_BATCH)
+          .map(([start, count], j) => [
+            `zero${i + j}`,
+            `dd if=/dev/zero of=${dev} bs=${space.blockSize} seek=${start} count=${count} conv=notrunc,nocreat,fsync`,
+          ]),
+      );
+    }
     ctx.reporter.info(
       `${space.fs.device} (${space.fs.type}): ${blocks.length} free blocks still held data after the discard: written with zeros`,
     );

@@ -8,7 +8,7 @@ import {
   truncateSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { RunResult } from '../../src/host/exec.js';
 import type { PlannedAnswer } from '../../src/host/recording-host.js';
 
@@ -77,9 +77,9 @@ function partitionOffset(layout: FakeLayout, device: string): number {
 /**
  * What the appliance's file system tools print (the scrub's check of free
  * space runs them through `debug sh`): a few free extents of each kind, and
- * for a FAT its boot sector and a table with free clusters, as `od` prints them.
+ * for a FAT its boot sector and a table with free clusters (bytes, as `dd` reads them).
  */
-function toolOutput(layout: FakeLayout, script: string): string {
+function toolOutput(layout: FakeLayout, script: string): string | Buffer {
   if (script.startsWith('dumpe2fs')) return 'Block size:               4096\nGroup 0:\n  Free blocks: 100-199, 300\n';
   if (script.startsWith('xfs_db'))
     return 'agblocks = 1000\nblocksize = 4096\n    agno    agbno      len\n       0       10        5\n       1        3        2\n   from      to extents  blocks    pct\n';
@@ -109,7 +109,7 @@ function toolOutput(layout: FakeLayout, script: string): string {
       '\titem 1 key (13631488 EXTENT_ITEM 4096) itemoff 16259 itemsize 24',
       '',
     ].join('\n');
-  const dd = /^dd if=\S+ of=\S+ bs=512 skip=(\d+) count=(\d+)/.exec(script);
+  const dd = /dd if=\S+ bs=512 skip=(\d+) count=(\d+)/.exec(script);
   if (dd) {
     const bytes = Buffer.alloc(Number(dd[2]) * 512);
     if (dd[1] === '0') {
@@ -125,9 +125,61 @@ function toolOutput(layout: FakeLayout, script: string): string {
       bytes[510] = 0x55;
       bytes[511] = 0xaa;
     } else bytes.fill(0xff, 0, 40);
-    return `${[...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join(' ')}\n`;
+    return bytes;
   }
   return '';
+}
+
+/**
+ * The appliance's shell running a script (appliance-shell.ts): the status and
+ * size line, no error output, and the whole output base64-encoded in one
+ * piece. The file system tools' script runs each as `run NAME 'COMMAND'`,
+ * each one's output after a `== NAME` line; the FAT is read by one `dd`.
+ */
+function scriptReply(layout: FakeLayout, command: string, at: (path: string) => string): string {
+  const encoded = /^echo (\S+) \| base64 -d >\/tmp\/ifx-script;/.exec(command);
+  if (!encoded) return '';
+  const script = Buffer.from(encoded[1], 'base64').toString('utf8');
+  const unquote = (quoted: string): string => quoted.replace(/'\\''/g, "'").replace(/^\/sysroot/, '');
+  const remove = /^exec rm -rf -- (.*)$/.exec(script);
+  if (remove) {
+    for (const [, path] of remove[1].matchAll(/'((?:[^']|'\\'')*)'/g))
+      rmSync(at(unquote(path)), { recursive: true, force: true });
+    return '0 0\n\n';
+  }
+  const lists = [...script.matchAll(/^list (\d+) '(.*)'$/gm)];
+  if (lists.length) {
+    const output = Buffer.from(lists.map(([, index, path]) => findRecords(index, at(unquote(path)))).join(''));
+    return `0 ${output.length}\n\n${output.toString('base64')}`;
+  }
+  const runs = [...script.matchAll(/^run (\S+) '(.*)'$/gm)];
+  const output = runs.length
+    ? Buffer.from(
+        runs
+          .map(([, name, tool]) => `== ${name}\n${toolOutput(layout, tool.replace(/'\\''/g, "'")).toString()}`)
+          .join(''),
+      )
+    : Buffer.from(toolOutput(layout, script));
+  return `0 ${output.length}\n\n${output.toString('base64')}`;
+}
+
+/** What `find PATH -maxdepth 1 -printf "INDEX\\0%d\\0%y\\0%s\\0%f\\0%l\\0"` prints (nothing for a missing path). */
+function findRecords(index: string, path: string): string {
+  const record = (depth: number, at: string, name: string): string => {
+    const stat = lstatSync(at);
+    const type = stat.isFile() ? 'f' : stat.isDirectory() ? 'd' : stat.isSymbolicLink() ? 'l' : 'p';
+    const target = stat.isSymbolicLink() ? readlinkSync(at) : '';
+    return [index, depth, type, stat.size, name, target, ''].join('\0');
+  };
+  if (!existsSync(path) && !isLink(path)) return '';
+  const own = record(0, path, basename(path));
+  if (!lstatSync(path).isDirectory()) return own;
+  return (
+    own +
+    readdirSync(path)
+      .map((name) => record(1, join(path, name), name))
+      .join('')
+  );
 }
 
 /** blkid's tags for a device: its file system's TYPE and UUID, a partition's PART_ENTRY_* too. */
@@ -248,17 +300,8 @@ function answer(
     case 'rm-rf':
       rmSync(at(args[0]), { recursive: true, force: true });
       return {};
-    case 'debug': {
-      const encoded = /^echo (\S+) \| base64 -d \| sh$/.exec(args[1] ?? '');
-      if (!encoded) return {};
-      // The script runs each tool as `run NAME 'COMMAND'`; each one's output follows a `== NAME` line.
-      const script = Buffer.from(encoded[1], 'base64').toString('utf8');
-      return out(
-        [...script.matchAll(/^run (\S+) '(.*)'$/gm)]
-          .map(([, name, command]) => `== ${name}\n${toolOutput(layout, command.replace(/'\\''/g, "'"))}`)
-          .join(''),
-      );
-    }
+    case 'debug':
+      return out(scriptReply(layout, args[1] ?? '', at));
     case 'truncate':
       truncateSync(at(args[0]), 0);
       return {};
