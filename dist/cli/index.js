@@ -40579,7 +40579,7 @@ function quietOnBrokenPipe(stdout = process.stdout, stderr = process.stderr) {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _broken_pipe_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4036);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8276);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2486);
 
 
 (0,_broken_pipe_js__WEBPACK_IMPORTED_MODULE_1__/* .quietOnBrokenPipe */ .H)();
@@ -40590,7 +40590,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8276:
+/***/ 2486:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -45501,9 +45501,13 @@ class RecordingHost {
         if (argv.includes('guestfish'))
             return this.modelGuestfish(argv.slice(argv.indexOf('guestfish') + 1));
         if (program === 'ps') {
-            const rows = [...this.appliances.keys()].map((pid) => `${pid} 1 guestfish --listen`);
+            const rows = [...this.appliances.keys()].map((pid) => `${pid} 1 guestfish`);
             return { stdout: rows.map((row) => `${row}\n`).join('') };
         }
+        // An appliance's shell ends on a signal (the undo of an appliance a build left).
+        if (program === 'kill')
+            for (const pid of args.slice(1))
+                this.appliances.delete(pid);
         if (program === 'virt-install' && args.includes('--name')) {
             const transient = args.includes('--transient');
             let stop = () => undefined;
@@ -45521,16 +45525,11 @@ class RecordingHost {
         return {};
     }
     modelGuestfish(args) {
-        if (args[0] === '--listen') {
-            const pid = String(this.nextPid++);
-            this.appliances.set(pid, '');
-            return { stdout: `GUESTFISH_PID=${pid}; export GUESTFISH_PID\n` };
-        }
         const pid = /^--remote=(\d+)$/.exec(args[0] ?? '')?.[1];
         if (!pid || !this.appliances.has(pid)) {
             return { exitCode: 1, lastLines: ['guestfish: remote: looks like the server is not running'] };
         }
-        const command = args[2] ?? '';
+        const command = (args[2] ?? '').replace(/^-/, '');
         if (command === 'add-drive')
             this.appliances.set(pid, args[3]);
         if (command === 'exit')
@@ -45568,6 +45567,16 @@ const FIRST_BYTE = 1 << 20;
 const STAT_DIR = 'st_ino: 2\nst_mode: 16877\n';
 const STAT_FILE = 'st_ino: 12\nst_mode: 33188\n';
 /**
+ * The appliance's shell in the plan (appliance-shell.ts: a status and size line, no error output, the output
+ * base64-encoded): the check of free space gets dumpe2fs with nothing free listed (a plan has no blocks to
+ * read); a survey of folders and a removal print nothing.
+ */
+function scriptAnswer(command) {
+    const script = Buffer.from(/^echo (\S+) \|/.exec(command)?.[1] ?? '', 'base64').toString('utf8');
+    const output = /^run dumpe2fs /m.test(script) ? '== dumpe2fs\nBlock size: 4096\nGroup 0:\n  Free blocks: \n' : '';
+    return `0 ${Buffer.byteLength(output)}\n\n${Buffer.from(output).toString('base64')}`;
+}
+/**
  * What the appliance answers in the plan: one ext4 partition holding the
  * installed system (an /etc with an fstab); every other path is missing.
  * Its free space lists no block: the check after the scrub has nothing to read.
@@ -45581,8 +45590,7 @@ function applianceAnswer(spec, argv) {
         'part-get-parttype': 'msdos',
         'list-partitions': '/dev/sda1',
         blkid: `TYPE: ext4\nPART_ENTRY_TYPE: 0x83\nPART_ENTRY_NUMBER: 1\nPART_ENTRY_SIZE: ${partitionSize / 512}\nPART_ENTRY_OFFSET: ${FIRST_BYTE / 512}`,
-        // The check of free space: dumpe2fs, with nothing free listed (a plan has no blocks to read).
-        debug: '== dumpe2fs\nBlock size: 4096\nGroup 0:\n  Free blocks: ',
+        debug: scriptAnswer(args[args.length - 1] ?? ''),
         lstatns: args[0] === '/etc' ? STAT_DIR : args[0] === '/etc/fstab' ? STAT_FILE : '',
     };
     return { stdout: `${answers[command.replace(/^-/, '')] ?? ''}\n` };
@@ -47902,17 +47910,19 @@ async function applianceProcesses(host, disk, pid) {
     return [...found];
 }
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-/** Undo an appliance: ask it to exit, then end what is still alive (TERM, then KILL), and check. */
+/**
+ * Undo an appliance (a build that failed or was interrupted, or the action's
+ * post step after a cancelled job): end its processes (TERM, then KILL after
+ * 5 s), and check that they are gone. Its shell listens to no one but the
+ * build that started it, so there is no one to ask to exit.
+ */
 async function stopAppliance(host, disk, pid) {
-    if (pid) {
-        await host.run(['guestfish', `--remote=${pid}`, '--', 'exit'], { allowFailure: true, quiet: true });
-    }
-    for (const signal of ['', 'TERM', 'KILL']) {
+    for (const signal of ['TERM', 'KILL']) {
         for (let i = 0; i < (host.live ? 20 : 1); i++) {
             const alive = await applianceProcesses(host, disk, pid);
             if (!alive.length)
                 return;
-            if (i === 0 && signal)
+            if (i === 0)
                 await host.run(['kill', `-${signal}`, ...alive], { allowFailure: true });
             if (host.live)
                 await sleep(250);
@@ -48846,7 +48856,81 @@ async function fetchManifest(source, options) {
 //# sourceMappingURL=previous-manifest.js.map
 // EXTERNAL MODULE: external "node:perf_hooks"
 var external_node_perf_hooks_ = __nccwpck_require__(643);
+;// CONCATENATED MODULE: ./build/src/pipeline/appliance-shell.js
+/**
+ * Scripts run in the appliance's own shell (libguestfs's `debug sh`): for what
+ * libguestfs has no call for (a file system's own tools), and for work that
+ * would otherwise take a round trip per path (listing many folders, removing
+ * many paths). The appliance's shell is not the guest's: the guest's file
+ * systems are data under its mount points, and nothing of the guest runs.
+ *
+ * The script travels base64-encoded (no quoting of guestfish's or the
+ * shell's can change it); its output is kept in the appliance and read back
+ * base64-encoded in pieces under libguestfs's 4 MiB message limit, so that it
+ * may hold any byte and be of any size up to `limit`.
+ */
+class ApplianceScriptError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'ApplianceScriptError';
+    }
+}
+/** Bytes of output read back per round trip (base64 makes 4/3 of it, under the 4 MiB message limit). */
+const PIECE = 2 << 20;
+const OUT = '/tmp/ifx-script.out';
+const ERR = '/tmp/ifx-script.err';
+/** One argument in the shell's single quotes (any byte but NUL). */
+const shellQuote = (value) => `'${value.replace(/'/g, "'\\''")}'`;
+const decode = (text, what) => {
+    const trimmed = text.trim();
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(trimmed))
+        throw new ApplianceScriptError(`${what} is not base64`);
+    return Buffer.from(trimmed, 'base64');
+};
+/**
+ * Run `script` with sh in the appliance; its standard output. A script that
+ * exits non-zero is an error naming `what`, with the end of its error output.
+ */
+async function runScript(appliance, what, script, limit = 256 << 20) {
+    const encoded = Buffer.from(script, 'utf8').toString('base64');
+    const first = await appliance.call('debug', [
+        'sh',
+        `echo ${encoded} | base64 -d >/tmp/ifx-script; sh /tmp/ifx-script >${OUT} 2>${ERR}; ` +
+            `echo "$? $(wc -c <${OUT})"; tail -c 600 ${ERR} | base64 -w0; echo; head -c ${PIECE} ${OUT} | base64 -w0`,
+    ], { quiet: true, mayFail: true });
+    if (!first.ok)
+        throw new ApplianceScriptError(`the appliance could not run ${what}: ${first.error}`);
+    const [head = '', errors = '', piece = ''] = first.stdout.split('\n');
+    const status = /^(\d+) (\d+)$/.exec(head.trim());
+    if (!status)
+        throw new ApplianceScriptError(`${what}: the appliance's shell answered "${head.slice(0, 80)}"`);
+    if (status[1] !== '0') {
+        const text = decode(errors, `${what}'s error output`).toString('utf8').replace(/\s+/g, ' ').trim();
+        throw new ApplianceScriptError(`${what} failed in the appliance (exit ${status[1]})${text ? `: ${text}` : ''}`);
+    }
+    const size = Number(status[2]);
+    if (size > limit)
+        throw new ApplianceScriptError(`${what} printed ${size} bytes (at most ${limit} are read)`);
+    const pieces = [decode(piece, `${what}'s output`)];
+    for (let at = pieces[0].length; at < size;) {
+        const next = await appliance.call('debug', ['sh', `tail -c +${at + 1} ${OUT} | head -c ${PIECE} | base64 -w0`], {
+            quiet: true,
+        });
+        const bytes = decode(next.stdout, `${what}'s output`);
+        if (!bytes.length)
+            break;
+        pieces.push(bytes);
+        at += bytes.length;
+    }
+    const out = Buffer.concat(pieces);
+    if (out.length !== size)
+        throw new ApplianceScriptError(`${what}: read ${out.length} of its ${size} bytes of output`);
+    return out;
+}
+//# sourceMappingURL=appliance-shell.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/appliance-tree.js
+
+
 
 /** st_mode's file type bits. */
 const S_IFMT = 0o170000;
@@ -48873,10 +48957,11 @@ function parseStats(text) {
 /** A name guestfish's string-list syntax passes through as it is (no blank, quote or backslash). */
 const PLAIN_NAME = /^[A-Za-z0-9._+@,:=%-]+$/;
 const LIST_CHUNK = 64;
-/** What was read of the tree: lstat's answers by guest path, good while `generation` is the same. */
+/** What was read of the tree: lstat answers and folder listings by guest path, good while `generation` holds. */
 class TreeCache {
     generation;
     kinds = new Map();
+    listings = new Map();
     seen = -1;
     constructor(generation) {
         this.generation = generation;
@@ -48884,25 +48969,58 @@ class TreeCache {
     current() {
         if (this.seen !== this.generation()) {
             this.kinds = new Map();
+            this.listings = new Map();
             this.seen = this.generation();
         }
-        return this.kinds;
     }
     get(path) {
-        return this.current().get(path);
+        this.current();
+        return this.kinds.get(path);
     }
     set(path, info) {
-        this.current().set(path, info);
+        this.current();
+        this.kinds.set(path, info);
     }
-    /** A path removed: it and everything below it are gone. */
+    listing(dir) {
+        this.current();
+        return this.listings.get(dir);
+    }
+    setListing(dir, entries) {
+        this.current();
+        this.listings.set(dir, entries);
+    }
+    /** A path removed: it and everything below it are gone, and its folder's listing lacks it. */
     removed(path) {
-        const kinds = this.current();
-        for (const key of [...kinds.keys()])
-            if (key === path || key.startsWith(`${path}/`))
-                kinds.delete(key);
-        kinds.set(path, { kind: 'missing', target: '', size: 0 });
+        this.current();
+        const below = (key) => key === path || key.startsWith(`${path}/`);
+        for (const key of [...this.kinds.keys()])
+            if (below(key))
+                this.kinds.delete(key);
+        for (const key of [...this.listings.keys()])
+            if (below(key))
+                this.listings.delete(key);
+        this.kinds.set(path, { kind: 'missing', target: '', size: 0 });
+        const { dir, name } = split(path);
+        const listing = this.listings.get(dir);
+        if (listing)
+            this.listings.set(dir, listing.filter((entry) => entry.name !== name));
+    }
+    /** A file emptied: its size is 0. */
+    emptied(path) {
+        this.current();
+        const known = this.kinds.get(path);
+        if (known)
+            this.kinds.set(path, { ...known, size: 0 });
+        const { dir, name } = split(path);
+        const listing = this.listings.get(dir);
+        if (listing)
+            this.listings.set(dir, listing.map((entry) => (entry.name === name ? { ...entry, size: 0 } : entry)));
     }
 }
+const split = (path) => {
+    const slash = path.lastIndexOf('/');
+    return { dir: slash < 0 ? '' : path.slice(0, slash), name: path.slice(slash + 1) };
+};
 async function lstatIn(appliance, guest, path) {
     const stats = parseStats((await appliance.probePath('lstatns', guest(path))) ?? '');
     if (!stats.length || stats[0].ino < 0)
@@ -48931,10 +49049,87 @@ async function kindsIn(appliance, guest, dir, names) {
     }
     return entries;
 }
+/** Where libguestfs mounts what its calls call `/`, in the appliance's own shell. */
+const SYSROOT = '/sysroot';
+const FIND_KINDS = { f: 'file', d: 'dir', l: 'link' };
+const MISSING = { kind: 'missing', target: '', size: 0 };
+/** Each folder's own lstat and its entries', as NUL-separated records: index, depth, kind, size, name, target. */
+function surveyScript(paths) {
+    return [
+        'list() { if [ -e "$2" ] || [ -L "$2" ]; then',
+        '  find "$2" -maxdepth 1 -printf "$1\\0%d\\0%y\\0%s\\0%f\\0%l\\0" || exit 1; fi; }',
+        ...paths.map((path, i) => `list ${i} ${shellQuote(`${SYSROOT}${path}`)}`),
+    ].join('\n');
+}
+/** The survey's records, checked as untrusted (numbers are numbers, indexes in range, names plain). */
+function parseSurvey(out, count) {
+    const found = Array.from({ length: count }, () => ({ entries: [] }));
+    const fields = out.toString('utf8').split('\0');
+    if (fields.length % 6 !== 1 || fields[fields.length - 1] !== '')
+        throw new ApplianceError('the survey of the guest folders printed a broken listing');
+    for (let i = 0; i + 6 <= fields.length; i += 6) {
+        const [index, depth, type, size, name, target] = fields.slice(i, i + 6);
+        const at = found[Number(index)];
+        if (!/^\d+$/.test(index) || !at || !/^[01]$/.test(depth) || !/^\d+$/.test(size))
+            throw new ApplianceError('the survey of the guest folders printed a broken record');
+        const info = {
+            kind: FIND_KINDS[type] ?? 'other',
+            target: type === 'l' ? target : '',
+            size: Number(size),
+        };
+        if (depth === '0')
+            at.self = info;
+        else if (name && name !== '.' && name !== '..' && !name.includes('/'))
+            at.entries.push({ name, info });
+    }
+    return found;
+}
+/** The folders asked for and every folder on their way, parents first ('' is the root). */
+function withParents(dirs) {
+    const wanted = new Set(['']);
+    for (const dir of dirs) {
+        const parts = dir.split('/').filter(Boolean);
+        for (let i = 1; i <= parts.length; i++)
+            wanted.add(parts.slice(0, i).join('/'));
+    }
+    return [...wanted].sort((a, b) => a.split('/').length - b.split('/').length || (a < b ? -1 : 1));
+}
+/**
+ * Read the folders `dirs` and those on their way with one script (their own
+ * lstat and their entries'). A folder counts only when every folder on its
+ * way is one (no symlink): then the shell's walk to it took the path lstat
+ * would have. Anything else is left for lstat and list to answer.
+ */
+async function survey(appliance, guest, cache, dirs) {
+    const list = withParents(dirs);
+    const paths = list.map(guest);
+    const found = parseSurvey(await runScript(appliance, 'a survey of guest folders', surveyScript(paths)), list.length);
+    const folders = new Set();
+    list.forEach((dir, i) => {
+        if (dir !== '' && !folders.has(split(dir).dir))
+            return;
+        const self = found[i].self ?? MISSING;
+        if (dir !== '')
+            cache.set(dir, self);
+        if (self.kind !== 'dir')
+            return;
+        folders.add(dir);
+        const entries = [];
+        for (const { name, info } of found[i].entries) {
+            entries.push({ name, kind: info.kind, size: info.size });
+            const path = dir ? `${dir}/${name}` : name;
+            // A mount point shows the folder under it here; lstat answers for what is mounted there.
+            if (guest(path) === `${paths[i] === '/' ? '' : paths[i]}/${name}`)
+                cache.set(path, info);
+        }
+        cache.setListing(dir, entries);
+    });
+}
 /**
  * The tree through the appliance; `guest` maps a guest path onto where the
  * appliance has it mounted (the installed system's mount table).
  */
+// Long: one short method for each of TreeAccess's, as a table would be.
 async function applianceTree(ctx, appliance, scratch, mounts) {
     const { host } = ctx;
     const guest = (path) => mounts.map(path);
@@ -48956,6 +49151,9 @@ async function applianceTree(ctx, appliance, scratch, mounts) {
             return info;
         },
         async list(dir) {
+            const known = cache.listing(dir);
+            if (known)
+                return known;
             const out = hostFile();
             if ((await appliance.probePath('ls0', guest(dir), out)) === undefined)
                 return [];
@@ -48967,6 +49165,7 @@ async function applianceTree(ctx, appliance, scratch, mounts) {
             // A symlink's target is read when it is asked for.
             for (const entry of entries)
                 cache.set(dir ? `${dir}/${entry.name}` : entry.name, { kind: entry.kind, target: '', size: entry.size ?? 0 });
+            cache.setListing(dir, entries);
             return entries;
         },
         async read(path) {
@@ -48982,8 +49181,20 @@ async function applianceTree(ctx, appliance, scratch, mounts) {
             await appliance.must('rm-rf', guest(path));
             cache.removed(path);
         },
+        async removeAll(paths) {
+            // What rm-rf does for each (rm -rf on the path under the sysroot), for all of them in one go.
+            const script = `exec rm -rf -- ${paths.map((path) => shellQuote(`${SYSROOT}${guest(path)}`)).join(' ')}`;
+            ctx.reporter.command(['guestfish', 'rm-rf', ...paths.map(guest)]);
+            await runScript(appliance, `removing ${paths.length} paths`, script);
+            for (const path of paths)
+                cache.removed(path);
+        },
         async empty(path) {
             await appliance.must('truncate', guest(path));
+            cache.emptied(path);
+        },
+        async survey(dirs) {
+            await survey(appliance, guest, cache, dirs);
         },
     };
 }
@@ -49128,9 +49339,23 @@ class GuestTree {
      * (rm does not follow symlinks below it, and the path has none on the way).
      */
     async remove(guestPath) {
-        if (guestPath === '')
+        await this.removeAll([guestPath]);
+    }
+    /** Remove resolved paths, as remove() does each, at once where the tree can. */
+    async removeAll(guestPaths) {
+        if (guestPaths.includes(''))
             throw new Error('refusing to remove the root of the installed system');
-        await this.reader.remove(guestPath);
+        if (!guestPaths.length)
+            return;
+        if (this.reader.removeAll && guestPaths.length > 1)
+            await this.reader.removeAll(guestPaths);
+        else
+            for (const path of guestPaths)
+                await this.reader.remove(path);
+    }
+    /** Read ahead what lstat and list will be asked of these folders (TreeAccess.survey). */
+    async survey(dirs) {
+        await this.reader.survey?.(dirs);
     }
 }
 //# sourceMappingURL=guest-tree.js.map
@@ -49215,12 +49440,12 @@ async function matchPattern(tree, pattern) {
     }
     return found.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
-/** Apply (yes) or only report (check) one match of an operation. */
-async function applyOne(ctx, tree, operation, match) {
+/** Apply (yes) or only report (check) one match of an operation; a path to remove goes on `removals`. */
+async function applyOne(ctx, tree, operation, match, removals) {
     const apply = ctx.spec.generalize === 'yes';
     if (operation.action === 'remove') {
         if (apply)
-            await tree.remove(match.path);
+            removals.push(match.path);
         return apply ? 'removed' : 'would remove';
     }
     // Empty only a regular file of the guest: a symlink (/var/lib/dbus/machine-id → /etc/machine-id) stays as it is.
@@ -49239,23 +49464,35 @@ async function applyOne(ctx, tree, operation, match) {
  * The generalisation operations on the mounted guest, after the installer
  * logs are gone: each match applied (generalize = yes) or only reported
  * (check), every path inside the guest's tree with no symlink on the way.
+ * What is removed is removed once every pattern was matched, in one go.
  */
 async function generalizeSystem(ctx, tree) {
     if (ctx.spec.generalize === 'no')
         return [];
     const rows = [];
+    const removals = [];
     for (const operation of OPERATIONS) {
         for (const pattern of operation.patterns) {
             for (const match of await matchPattern(tree, pattern)) {
-                const done = await applyOne(ctx, tree, operation, match);
+                const done = await applyOne(ctx, tree, operation, match, removals);
                 rows.push({ operation: operation.name, path: `/${match.path}`, found: match.kind, done });
             }
         }
     }
+    // All at once (no pattern matches inside another's match: each removal stands alone).
+    await tree.removeAll(removals);
     const verb = ctx.spec.generalize === 'yes' ? 'Generalised' : 'Generalisation check (nothing changed)';
     const lines = rows.map((row) => `  ${row.operation.padEnd(22)} ${row.path}: ${row.done}`);
     ctx.reporter.info(`${verb}: ${rows.length ? `${rows.length} path${rows.length === 1 ? '' : 's'}\n${lines.join('\n')}` : 'nothing found'}`);
     return rows;
+}
+/** The guest folders the operations look into (each pattern's folder up to its first `*`), for GuestTree.survey. */
+function patternFolders(patterns) {
+    return patterns.map((pattern) => {
+        const parts = pattern.split('/').slice(0, -1);
+        const glob = parts.findIndex((part) => part.includes('*'));
+        return (glob < 0 ? parts : parts.slice(0, glob)).join('/');
+    });
 }
 //# sourceMappingURL=generalize.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/inventory.js
@@ -49473,6 +49710,16 @@ async function installedKernels(tree) {
 }
 /** Where rpm keeps its database: /var/lib/rpm, or /usr/lib/sysimage/rpm (rpm ≥ 4.16, Fedora 36+, openSUSE). */
 const RPM_DB_FOLDERS = ['usr/lib/sysimage/rpm', 'var/lib/rpm'];
+/** The folders the inventory reads (lib/modules is usr/lib/modules on a merged /usr), for GuestTree.survey. */
+const INVENTORY_FOLDERS = [
+    'etc',
+    'usr/lib',
+    'var/lib/dpkg/updates',
+    'boot',
+    'lib/modules',
+    'usr/lib/modules',
+    ...RPM_DB_FOLDERS,
+];
 /**
  * The packages of the guest's rpm database, queried on a private copy of it:
  * the database's regular files (resolved in the guest's tree, symlinks
@@ -50123,38 +50370,46 @@ function fatFreeSpace(geometry, fat, deviceSize) {
 ;// CONCATENATED MODULE: ./build/src/pipeline/zero-check.js
 
 
+
 /** A device name the appliance gave (a partition, the disk, /dev/VG/LV): put into its shell as it is. */
 const PLAIN_DEVICE = /^\/dev\/[A-Za-z0-9+_.\-/]+$/;
+/** A script's output; its failure is the free space check's. */
+async function toolScript(appliance, what, script) {
+    try {
+        return await runScript(appliance, what, script);
+    }
+    catch (error) {
+        if (error instanceof ApplianceScriptError)
+            throw new FreeSpaceError(error.message);
+        throw error;
+    }
+}
 /**
- * Run tools in the appliance's own shell (not the guest's: libguestfs's debug
- * interface, for the file system tools it has no call for), each command's
- * output after a `== NAME` line. A command that fails stops the listing with
- * its exit status and the end of its error output (no command pipes into
- * another: dash has no pipefail, and a failing first command would read as
- * an empty listing). The script goes
- * base64-encoded, so that no quoting of guestfish's or the shell's can change it.
+ * Run file system tools in the appliance's own shell (not the guest's: for
+ * the tools libguestfs has no call for), each command's output after a
+ * `== NAME` line. A command that fails stops the listing with its exit status
+ * and the end of its error output (no command pipes into another: dash has
+ * no pipefail, and a failing first command would read as an empty listing).
  */
 async function applianceTools(appliance, commands) {
-    const script = [
+    const out = (await toolScript(appliance, 'the file system tools', toolsScript(commands))).toString('utf8');
+    const failed = /^== failed: (.*)$/m.exec(out);
+    if (failed)
+        throw new FreeSpaceError(failed[1].trim());
+    return out;
+}
+/** The script of `applianceTools`: each command run by `run NAME 'COMMAND'`. */
+function toolsScript(commands) {
+    return [
         // Device nodes settle first (a partition's node is remade after an unmount or a probe).
         'udevadm settle --timeout=60 >/dev/null 2>&1',
         'run() { name=$1; shift; echo "== $name"',
-        '  if ! sh -c "$*" >/tmp/ifx-tool.out 2>/tmp/ifx-tool.err; then',
-        '    echo "== failed: $name (exit $?): $(tail -c 600 /tmp/ifx-tool.err | tr "\n" " ")"; exit 0; fi',
+        '  sh -c "$1" >/tmp/ifx-tool.out 2>/tmp/ifx-tool.err; status=$?',
+        '  if [ $status -ne 0 ]; then',
+        "    echo \"== failed: $name (exit $status): $(tail -c 600 /tmp/ifx-tool.err | tr '\\n' ' ')\"; exit 0; fi",
         '  cat /tmp/ifx-tool.out; }',
-        ...commands.map(([name, command]) => `run ${name} '${command.replace(/'/g, "'\\''")}'`),
+        ...commands.map(([name, command]) => `run ${name} ${shellQuote(command)}`),
     ].join('\n');
-    const encoded = Buffer.from(script, 'utf8').toString('base64');
-    const reply = await appliance.call('debug', ['sh', `echo ${encoded} | base64 -d | sh`], {
-        quiet: true,
-        mayFail: true,
-    });
-    if (!reply.ok)
-        throw new FreeSpaceError(`the appliance could not run its file system tools: ${reply.error}`);
-    const failed = /^== failed: (.*)$/m.exec(reply.stdout);
-    if (failed)
-        throw new FreeSpaceError(failed[1].trim());
-    return reply.stdout;
 }
 /**
  * The device's name in the appliance's own shell. libguestfs names the disk
@@ -50171,18 +50426,15 @@ const device = (fs) => {
         return fs.device;
     return `/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_hd0${disk[1] ? `-part${disk[1]}` : ''}`;
 };
+/** A FAT's boot sector and table, read as bytes (a FAT32's table is MiBs: it comes back in pieces). */
 async function readFat(appliance, fs, size) {
     const bytes = async (offset, length) => {
-        const hex = await applianceTools(appliance, [
-            [
-                'fat',
-                `dd if=${device(fs)} of=/tmp/ifx-fat.bin bs=512 skip=${offset / 512} count=${Math.ceil(length / 512)} && od -An -v -tx1 /tmp/ifx-fat.bin`,
-            ],
-        ]);
-        const bytes = Buffer.from(hex.replace(/^== .*$/m, '').replace(/\s+/g, ''), 'hex');
-        if (bytes.length < length)
-            throw new FreeSpaceError(`read ${bytes.length} of the FAT's ${length} bytes at ${offset}`);
-        return bytes;
+        const count = Math.ceil(length / 512);
+        const script = `udevadm settle --timeout=60 >/dev/null 2>&1\nexec dd if=${device(fs)} bs=512 skip=${offset / 512} count=${count} status=none`;
+        const read = await toolScript(appliance, 'reading the FAT', script);
+        if (read.length < length)
+            throw new FreeSpaceError(`read ${read.length} of the FAT's ${length} bytes at ${offset}`);
+        return read;
     };
     const geometry = fatGeometry(await bytes(0, 512));
     if (geometry.fatOffset % 512)
@@ -50308,33 +50560,46 @@ async function dataRanges(ctx, raw) {
     return entries.filter((e) => e.data && !e.zero).map((e) => ({ offset: e.start, length: e.length }));
 }
 const CHUNK = 4 << 20;
+/** Where two sorted lists of disjoint extents overlap, in one sweep of both. */
+function intersect(a, b) {
+    const out = [];
+    for (let i = 0, j = 0; i < a.length && j < b.length;) {
+        const start = Math.max(a[i].offset, b[j].offset);
+        const end = Math.min(a[i].offset + a[i].length, b[j].offset + b[j].length);
+        if (start < end)
+            out.push({ offset: start, length: end - start });
+        if (a[i].offset + a[i].length < b[j].offset + b[j].length)
+            i++;
+        else
+            j++;
+    }
+    return out;
+}
+const sorted = (extents) => [...extents].sort((x, y) => x.offset - y.offset);
 /**
  * Add to `found` the blocks of `space` (the file system's, numbered in its
- * device's offsets) that the raw file holds not all zero.
+ * device's offsets) that the raw file holds not all zero: the free extents,
+ * placed on the disk segment by segment, against the ranges of data (both
+ * sorted), then each whole block they touch read.
  */
 async function nonZeroBlocks(ctx, raw, space, data, found) {
     const { blockSize } = space;
     const zeros = Buffer.alloc(blockSize);
+    const free = sorted(space.extents);
     for (const segment of space.segments) {
         const toDisk = segment.disk - segment.device;
-        for (const extent of space.extents) {
-            const from = Math.max(extent.offset, segment.device);
-            const to = Math.min(extent.offset + extent.length, segment.device + segment.length);
-            for (const range of data) {
-                // Whole blocks (device offsets) of this extent that the range of data touches.
-                const start = Math.max(from, range.offset - toDisk);
-                const end = Math.min(to, range.offset + range.length - toDisk);
-                if (start >= end)
-                    continue;
-                const first = Math.floor(start / blockSize) * blockSize;
-                const last = Math.ceil(end / blockSize) * blockSize;
-                for (let at = first; at < last; at += CHUNK) {
-                    const bytes = await ctx.host.readRange(raw, at + toDisk, Math.min(CHUNK, last - at));
-                    for (let i = 0; i < bytes.length; i += blockSize) {
-                        const block = bytes.subarray(i, i + blockSize);
-                        if (!block.equals(zeros.subarray(0, block.length)))
-                            found.add((at + i) / blockSize);
-                    }
+        const inSegment = intersect(free, [{ offset: segment.device, length: segment.length }]);
+        const onDisk = inSegment.map((e) => ({ offset: e.offset + toDisk, length: e.length }));
+        for (const overlap of intersect(onDisk, data)) {
+            // Whole blocks (device offsets) of the free extent that this stretch of data touches.
+            const first = Math.floor((overlap.offset - toDisk) / blockSize) * blockSize;
+            const last = Math.ceil((overlap.offset + overlap.length - toDisk) / blockSize) * blockSize;
+            for (let at = first; at < last; at += CHUNK) {
+                const bytes = await ctx.host.readRange(raw, at + toDisk, Math.min(CHUNK, last - at));
+                for (let i = 0; i < bytes.length; i += blockSize) {
+                    const block = bytes.subarray(i, i + blockSize);
+                    if (!block.equals(zeros.subarray(0, block.length)))
+                        found.add((at + i) / blockSize);
                 }
             }
         }
@@ -50342,7 +50607,7 @@ async function nonZeroBlocks(ctx, raw, space, data, found) {
 }
 /** Each file system's free blocks that the raw file holds not all zero (numbered in its device's offsets). */
 async function findNonZero(ctx, raw, spaces) {
-    const data = await dataRanges(ctx, raw);
+    const data = sorted(await dataRanges(ctx, raw));
     const out = new Map();
     for (const space of spaces) {
         const found = new Set();
@@ -50351,6 +50616,7 @@ async function findNonZero(ctx, raw, spaces) {
     }
     return out;
 }
+const ZERO_BATCH = 5000;
 /**
  * Write zeros over free blocks that discard did not reach (in the appliance,
  * on the unmounted file system's device: blocks its own tools call free),
@@ -50369,10 +50635,15 @@ async function zeroBlocks(ctx, appliance, found) {
                 runs.push([block, 1]);
         }
         const dev = device(space.fs);
-        await applianceTools(appliance, runs.map(([start, count], i) => [
-            `zero${i}`,
-            `dd if=/dev/zero of=${dev} bs=${space.blockSize} seek=${start} count=${count} conv=notrunc,nocreat,fsync`,
-        ]));
+        // In batches, each script well under libguestfs's message limit however scattered the blocks are.
+        for (let i = 0; i < runs.length; i += ZERO_BATCH) {
+            await applianceTools(appliance, runs
+                .slice(i, i + ZERO_BATCH)
+                .map(([start, count], j) => [
+                `zero${i + j}`,
+                `dd if=/dev/zero of=${dev} bs=${space.blockSize} seek=${start} count=${count} conv=notrunc,nocreat,fsync`,
+            ]));
+        }
         ctx.reporter.info(`${space.fs.device} (${space.fs.type}): ${blocks.length} free blocks still held data after the discard: written with zeros`);
         space.fs.action = `${space.fs.action}; ${blocks.length} free blocks the discard left written with zeros`;
     }
@@ -50547,6 +50818,15 @@ const PRINTED_LOG_PATTERNS = [
     'var/log/installer/syslog',
     'var/log/YaST2/y2log',
 ];
+/**
+ * The folders the inventory, the log removal and the generalisation look
+ * into: read ahead in one round trip to the appliance (GuestTree.survey).
+ */
+const SURVEYED_FOLDERS = [
+    ...patternFolders([...INSTALLER_LOG_PATTERNS, ...PRINTED_LOG_PATTERNS]),
+    ...patternFolders(OPERATIONS.flatMap((operation) => operation.patterns)),
+    ...INVENTORY_FOLDERS,
+];
 
 async function allocatedBytes(ctx, path) {
     return (await ctx.host.stat(path)).blocks * 512;
@@ -50613,8 +50893,8 @@ async function scrubImage(ctx, diskPath, accelerator = 'tcg') {
     const drive = overlay ? { format: 'qcow2', path: overlay.path } : { format: 'raw', path: diskPath };
     const started = {};
     const clock = new PhaseClock(() => started.appliance?.roundTrips ?? 0);
-    const inside = await clock.time('launch', () => Appliance.launch(ctx, drive.path, accelerator, drive.format));
-    started.appliance = inside;
+    // Assigned inside the phase, so that the launch's own commands (config, add-drive, run) count as its.
+    const inside = await clock.time('launch', async () => (started.appliance = await Appliance.launch(ctx, drive.path, accelerator, drive.format)));
     const layout = await clock.time('layout', () => readLayout(inside));
     const mounts = new MountTable();
     const tree = new GuestTree(await applianceTree(ctx, inside, scratch, mounts));
@@ -50623,7 +50903,10 @@ async function scrubImage(ctx, diskPath, accelerator = 'tcg') {
     let removed = [];
     let generalized = [];
     if (installed) {
-        inventory = await clock.time('inventory', () => inspectSystem(ctx, tree));
+        inventory = await clock.time('inventory', async () => {
+            await tree.survey(SURVEYED_FOLDERS);
+            return inspectSystem(ctx, tree);
+        });
         removed = await clock.time('logs', () => removeInstallerLogs(ctx, tree));
         noteRemovals(layout, removed);
         // Before the free space is zeroed: what generalisation removes is zeroed with it.
@@ -50773,10 +51056,10 @@ async function removeInstallerLogs(ctx, tree) {
             if (removed.includes(name))
                 continue;
             ctx.reporter.info(`Removing ${name}${kind === 'link' ? ` (a symlink to ${target}: the link only)` : ''}`);
-            await tree.remove(path);
             removed.push(name);
         }
     }
+    await tree.removeAll(removed.map((name) => name.slice(1)));
     return removed;
 }
 //# sourceMappingURL=scrub.js.map

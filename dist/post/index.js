@@ -29281,17 +29281,19 @@ async function applianceProcesses(host, disk, pid) {
     return [...found];
 }
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-/** Undo an appliance: ask it to exit, then end what is still alive (TERM, then KILL), and check. */
+/**
+ * Undo an appliance (a build that failed or was interrupted, or the action's
+ * post step after a cancelled job): end its processes (TERM, then KILL after
+ * 5 s), and check that they are gone. Its shell listens to no one but the
+ * build that started it, so there is no one to ask to exit.
+ */
 async function stopAppliance(host, disk, pid) {
-    if (pid) {
-        await host.run(['guestfish', `--remote=${pid}`, '--', 'exit'], { allowFailure: true, quiet: true });
-    }
-    for (const signal of ['', 'TERM', 'KILL']) {
+    for (const signal of ['TERM', 'KILL']) {
         for (let i = 0; i < (host.live ? 20 : 1); i++) {
             const alive = await applianceProcesses(host, disk, pid);
             if (!alive.length)
                 return;
-            if (i === 0 && signal)
+            if (i === 0)
                 await host.run(['kill', `-${signal}`, ...alive], { allowFailure: true });
             if (host.live)
                 await sleep(250);
