@@ -137,13 +137,20 @@ export function defaultCacheDir(uid = process.getuid?.() ?? 0): string {
   return uid === 0 ? '/var/cache/image-factory' : '~/.cache/image-factory';
 }
 
-/** The longest image name: its files (`.<name>-<date>.partial-XXXXXX`, `….qcow2.sha256sum`) stay below 255 bytes. */
+/** The longest image name in UTF-8 bytes: its files (`.<name>-<date>.partial-XXXXXX`, `….sha256sum`) stay below 255. */
 const MAX_IMAGE_NAME = 200;
+
+/** Letters and digits of any script (with their combining marks), '.', '_', '+' and '-'; not '.' or '-' first. */
+const IMAGE_NAME = /^[\p{L}\p{N}_+][\p{L}\p{M}\p{N}._+-]*$/u;
 
 /**
  * An image name is a plain file name: it names the image's files and its
  * cache folder, and goes into virt-install's domain name and into
- * post-upload commands. A UsageError says what is accepted.
+ * post-upload commands. Letters of any script are as plain as ASCII ones
+ * (the original took any section name); what could leave the folder, read
+ * as an option, expand in a shell or hide in a log (`/`, a leading `.` or
+ * `-`, `$`, `{`, spaces, control characters) is refused. A UsageError says
+ * what is accepted.
  */
 export function checkImageName(image: string): void {
   if (image === DEFAULT_SECTION) {
@@ -151,11 +158,11 @@ export function checkImageName(image: string): void {
       `'${DEFAULT_SECTION}' is not an image: [${DEFAULT_SECTION}] holds the keys that every image shares. Name an image's section.`,
     );
   }
-  if (/^[A-Za-z0-9_+][A-Za-z0-9._+-]*$/.test(image) && image.length <= MAX_IMAGE_NAME) return;
+  if (IMAGE_NAME.test(image) && Buffer.byteLength(image) <= MAX_IMAGE_NAME) return;
   const shown = image.length > 60 ? `${image.slice(0, 60)}…` : image;
   throw new UsageError(
-    `${JSON.stringify(shown)} is not an image name: an image name is a plain file name of letters, digits, ` +
-      `'.', '_', '+' and '-', not starting with '.' or '-', at most ${MAX_IMAGE_NAME} characters.`,
+    `${JSON.stringify(shown)} is not an image name: an image name is a plain file name of letters and digits ` +
+      `(of any script), '.', '_', '+' and '-', not starting with '.' or '-', at most ${MAX_IMAGE_NAME} bytes in UTF-8.`,
   );
 }
 
