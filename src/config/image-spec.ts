@@ -17,10 +17,8 @@ import {
 import { parseBytes, parseDuration } from './units.js';
 import { archKeys, hostArch } from '../host/arch.js';
 import { checkKeys, closestFirst } from './unknown-keys.js';
-import { asUsageError, UsageError } from './usage-error.js';
+import { UsageError } from './usage-error.js';
 import { resolveVerification, type VerificationSpec } from './verification-spec.js';
-
-export { asUsageError };
 
 export type ImageFormat = ChoiceOf<'format'>;
 export type Accelerator = ChoiceOf<'accelerator'>;
@@ -208,17 +206,13 @@ export function applyOverrides(config: ConfigParser, image: string, overrides: O
   checkImageName(image);
   const existed = config.hasSection(image);
   if (!existed) config.addSection(image);
-  try {
-    for (const [key, value] of Object.entries(overrides) as Array<[string, string | boolean | undefined]>) {
-      if (value === undefined) continue;
-      config.set(image, key, typeof value === 'boolean' ? (value ? 'True' : 'False') : value);
-    }
-    if (!config.hasOption(image, 'cache_dir')) config.set(image, 'cache_dir', defaultCacheDir());
-    setArchKeys(config, image);
-    config.set(image, 'cache_dir', expandHome(config.get(image, 'cache_dir')));
-  } catch (error) {
-    throw asUsageError(error);
+  for (const [key, value] of Object.entries(overrides) as Array<[string, string | boolean | undefined]>) {
+    if (value === undefined) continue;
+    config.set(image, key, typeof value === 'boolean' ? (value ? 'True' : 'False') : value);
   }
+  if (!config.hasOption(image, 'cache_dir')) config.set(image, 'cache_dir', defaultCacheDir());
+  setArchKeys(config, image);
+  config.set(image, 'cache_dir', expandHome(config.get(image, 'cache_dir')));
   return existed;
 }
 
@@ -242,11 +236,7 @@ export function printableOptions(config: ConfigParser, image: string, showSecret
 
 /** The resolved options of an image: configparser's items(section). */
 export function resolvedOptions(config: ConfigParser, image: string): Record<string, string> {
-  try {
-    return config.items(image);
-  } catch (error) {
-    throw asUsageError(error);
-  }
+  return config.items(image);
 }
 
 export interface ResolveContext {
@@ -577,11 +567,7 @@ function resolveUploads(config: ConfigParser, image: string, options: Record<str
 function resolveDestination(config: ConfigParser, name: string): UploadDestination {
   const get = (key: string): string | undefined => {
     if (!config.hasOption(name, key)) return undefined;
-    try {
-      return config.get(name, key);
-    } catch (error) {
-      throw asUsageError(error);
-    }
+    return config.get(name, key);
   };
   const where = (key: string): string => {
     const o = config.origin(name, key);

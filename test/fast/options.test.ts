@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { Input } from '../../src/action/constants.js';
 import { readInputs, type InputReader } from '../../src/action/inputs.js';
 import { ConfigError, ConfigParser } from '../../src/config/configparser.js';
-import { applyOverrides, asUsageError, resolveImageSpec } from '../../src/config/image-spec.js';
+import { applyOverrides, resolveImageSpec } from '../../src/config/image-spec.js';
 import {
   badValueMessage,
   camelCase,
@@ -299,16 +299,16 @@ describe('configuration errors keep their place', () => {
     );
   });
 
-  test('a ConfigError that knows its file and line shows them once as a UsageError', () => {
-    const bare = asUsageError(new ConfigError('ValueError', 'something is wrong.', { file: '/etc/x.conf', line: 7 }));
+  test('a ConfigError is a UsageError whose message shows its file and line once', () => {
+    const bare = new ConfigError('ValueError', 'something is wrong.', { file: '/etc/x.conf', line: 7 });
     assert.ok(bare instanceof UsageError);
     assert.equal(bare.message, '/etc/x.conf:7: something is wrong.');
-    const placed = asUsageError(
-      new ConfigError('ValueError', '/etc/x.conf:7: something is wrong.', { file: '/etc/x.conf', line: 7 }),
-    );
-    assert.equal((placed as UsageError).message, '/etc/x.conf:7: something is wrong.');
-    const other = new Error('not ours');
-    assert.equal(asUsageError(other), other);
+    const placed = new ConfigError('ValueError', '/etc/x.conf:7: something is wrong.', {
+      file: '/etc/x.conf',
+      line: 7,
+    });
+    assert.equal(placed.message, '/etc/x.conf:7: something is wrong.');
+    assert.equal(new ConfigError('ValueError', 'nowhere.', { file: '/etc/x.conf' }).message, 'nowhere.');
   });
 
   test("an override with a stray '$' is bad input, not a crash", () => {
