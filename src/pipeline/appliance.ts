@@ -1,3 +1,4 @@
+import type { VmAccelerator } from '../host/accelerator.js';
 import type { GuestfishShell, Host } from '../host/host.js';
 import type { BuildContext } from './context.js';
 import type { Registration } from './resources.js';
@@ -26,7 +27,7 @@ export interface Reply {
 }
 
 /** How the appliance is started: libvirt's backend is not needed, TCG where the build runs without KVM. */
-export function applianceEnvironment(accelerator: 'kvm' | 'tcg'): string[] {
+export function applianceEnvironment(accelerator: VmAccelerator): string[] {
   return ['LIBGUESTFS_BACKEND=direct', ...(accelerator === 'tcg' ? ['LIBGUESTFS_BACKEND_SETTINGS=force_tcg'] : [])];
 }
 
@@ -58,15 +59,10 @@ export class Appliance {
    * system's block zeroes that part of it). The undo is registered before
    * guestfish starts, and again with its pid once known.
    */
-  static async launch(
-    ctx: BuildContext,
-    disk: string,
-    accelerator: 'kvm' | 'tcg',
-    format: 'raw' | 'qcow2' = 'raw',
-  ): Promise<Appliance> {
+  static async launch(ctx: BuildContext, disk: string, format: 'raw' | 'qcow2' = 'raw'): Promise<Appliance> {
     const { host, cleanup } = ctx;
     const first = cleanup.register({ kind: 'appliance', disk });
-    const shell = await host.guestfish(applianceEnvironment(accelerator));
+    const shell = await host.guestfish(applianceEnvironment(ctx.accelerator));
     const entry = cleanup.register({ kind: 'appliance', disk, pid: shell.pid });
     cleanup.forget(first);
     const appliance = new Appliance(ctx, shell, entry);

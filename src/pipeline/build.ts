@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Arch, Firmware, ImageSpec } from '../config/image-spec.js';
 import { UsageError } from '../config/usage-error.js';
-import { chooseAccelerator, kvmStatus } from '../host/accelerator.js';
+import { chooseAccelerator, kvmStatus, type VmAccelerator } from '../host/accelerator.js';
 import { foreignArchReason } from '../host/arch.js';
 import { checkHost } from '../host/host-checks.js';
 import type { Host } from '../host/host.js';
@@ -80,7 +80,7 @@ export interface BuildResult {
   distribution: string;
   kernel: string;
   consoleLog: string;
-  accelerator: 'kvm' | 'tcg';
+  accelerator: VmAccelerator;
   /** The guest architecture. */
   arch: Arch;
   /** The firmware the VMs booted with. */
@@ -116,7 +116,7 @@ export class BuildError extends Error {
 }
 
 /** kvm or tcg, as `accelerator` asks and the host allows; a UsageError when kvm is asked for and unusable. */
-export function chooseBuildAccelerator(spec: ImageSpec, reporter: Reporter, kvmUsable?: boolean): 'kvm' | 'tcg' {
+export function chooseBuildAccelerator(spec: ImageSpec, reporter: Reporter, kvmUsable?: boolean): VmAccelerator {
   const foreign = foreignArchReason(spec.arch);
   const status = foreign
     ? { usable: false, reason: foreign }
@@ -163,7 +163,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   options.onChecked?.();
   const paths = outputPaths(spec);
   reporter.info(describeBuild(spec, paths.images));
-  const run = new BuildRun(options, host);
+  const run = new BuildRun(options, host, accelerator);
   const { ctx } = run;
   try {
     const installer = await run.step('fetch', () => fetchInstaller(ctx));
@@ -174,8 +174,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       consoleLog: paths.consoleLog,
       staging: staging.dir,
     };
-    await run.step('install', () => installSystem(ctx, install, installer, accelerator));
-    const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw, accelerator));
+    await run.step('install', () => installSystem(ctx, install, installer));
+    const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw));
     if (spec.formats.some((format) => format !== 'raw')) await run.step('convert', () => convertImages(ctx, staging));
     const sums = await run.step('checksum', () => writeChecksums(ctx, staging));
     const sha256 = sums[0];
@@ -183,11 +183,9 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       writeReports(ctx, staging, paths, { sums, inventory: scrubbed.inventory, installer, previous }),
     );
     // Before anything is published or uploaded: an image that does not boot goes nowhere.
-    const boot = spec.bootTest.enabled
-      ? await run.step('boot-test', () => bootTest(ctx, staging.image, accelerator))
-      : undefined;
+    const boot = spec.bootTest.enabled ? await run.step('boot-test', () => bootTest(ctx, staging.image)) : undefined;
     await run.step('publish', () => publishImage(ctx, staging, paths));
-    const result = await run.published(paths, { sha256, sums, accelerator, scrubbed, installer, boot, reports });
+    const result = await run.published(paths, { sha256, sums, scrubbed, installer, boot, reports });
     const upload = {
       image: paths.image,
       checksum: paths.checksum,
@@ -228,7 +226,6 @@ async function stageDisk(ctx: BuildContext): Promise<Staging> {
 interface Outcome {
   sha256: string;
   sums: string[];
-  accelerator: 'kvm' | 'tcg';
   scrubbed: ScrubResult;
   installer: FetchedInstaller;
   boot?: BootTestResult;
@@ -242,11 +239,12 @@ class BuildRun {
   private current: Step = 'fetch';
   private result?: BuildResult;
 
-  constructor(options: BuildOptions, host: Host) {
+  constructor(options: BuildOptions, host: Host, accelerator: VmAccelerator) {
     const cleanup = new CleanupStack(host.uninterruptible(), options.onResources);
     this.ctx = {
       spec: options.spec,
       host,
+      accelerator,
       reporter: options.reporter,
       cleanup,
       signal: options.signal,
@@ -302,7 +300,7 @@ class BuildRun {
       changesPath: paths.changes,
       ...outcome.reports,
       consoleLog: paths.consoleLog,
-      accelerator: outcome.accelerator,
+      accelerator: this.ctx.accelerator,
       arch: this.ctx.spec.arch,
       firmware: this.ctx.spec.firmware,
       removedLogs: outcome.scrubbed.removed,

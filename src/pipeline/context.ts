@@ -1,4 +1,5 @@
 import type { ImageSpec } from '../config/image-spec.js';
+import type { VmAccelerator } from '../host/accelerator.js';
 import type { Host } from '../host/host.js';
 import type { downloadFile } from '../net/http-download.js';
 import type { Reporter } from './reporter.js';
@@ -12,6 +13,8 @@ export interface BuildContext {
   spec: ImageSpec;
   /** Where every command and file change goes: the machine, or a recording of it (--dry-run, step tests). */
   host: Host;
+  /** What the VMs and the appliance run on, chosen once before the build starts. */
+  accelerator: VmAccelerator;
   reporter: Reporter;
   cleanup: CleanupStack;
   signal?: AbortSignal;

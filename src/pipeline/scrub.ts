@@ -122,11 +122,7 @@ async function commitOverlay(ctx: BuildContext, overlay: { path: string; entry: 
  * (fstrim through the appliance's discard punches holes into the raw file;
  * zerofree for ext*), zero and re-sign swap with its UUID and label.
  */
-export async function scrubImage(
-  ctx: BuildContext,
-  diskPath: string,
-  accelerator: 'kvm' | 'tcg' = 'tcg',
-): Promise<ScrubResult> {
+export async function scrubImage(ctx: BuildContext, diskPath: string): Promise<ScrubResult> {
   const { host, cleanup } = ctx;
   const scratch = await host.makeTempDir(join(tmpdir(), 'image-factory-guest.'));
   const scratchEntry = cleanup.register({ kind: 'path', path: scratch });
@@ -134,7 +130,7 @@ export async function scrubImage(
   const drive: ScrubDrive = overlay ? { format: 'qcow2', path: overlay.path } : { format: 'raw', path: diskPath };
   const started: { appliance?: Appliance } = {};
   const clock = new PhaseClock(() => started.appliance?.roundTrips ?? 0);
-  const inside = await clock.time('launch', () => Appliance.launch(ctx, drive.path, accelerator, drive.format));
+  const inside = await clock.time('launch', () => Appliance.launch(ctx, drive.path, drive.format));
   started.appliance = inside;
   const layout = await clock.time('layout', () => readLayout(inside));
   const mounts = new MountTable();
