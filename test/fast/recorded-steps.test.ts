@@ -752,6 +752,28 @@ describe('a whole build on the recording host', () => {
     assert.deepEqual(host.leftovers(), []);
   });
 
+  test('the accelerator chosen once is the one the installer VM, the appliance and the boot test run on', async () => {
+    for (const kvmUsable of [true, false]) {
+      const root = guestTree(`accelerator-${kvmUsable}`);
+      const reporter = new RecordingReporter();
+      const host = new RecordingHost(reporter, scrubPlan(root), 0);
+      const bootTest = { enabled: true, timeoutMs: 60_000, expect: 'login:', cloudInit: false, ramMiB: 512 };
+      const result = await buildImage({
+        spec: buildSpec({ accelerator: 'auto', bootTest }),
+        reporter,
+        host,
+        kvmUsable,
+      });
+      const [virtType, tcgOnly] = kvmUsable ? ['kvm', false] : ['qemu', true];
+      assert.equal(result.accelerator, kvmUsable ? 'kvm' : 'tcg');
+      const vms = host.commands().filter((command) => command.startsWith('virt-install --connect'));
+      assert.equal(vms.length, 2, host.commands().join('\n'));
+      for (const vm of vms) assert.match(vm, new RegExp(` --virt-type ${virtType} `));
+      const appliance = host.commands().find((command) => command.startsWith('env LIBGUESTFS_BACKEND=direct'));
+      assert.equal(appliance?.includes('LIBGUESTFS_BACKEND_SETTINGS=force_tcg'), tcgOnly, appliance);
+    }
+  });
+
   test('a list of formats: each converted from the one raw disk with its options, checksummed, published and listed; a previous manifest makes the changes', async () => {
     const root = guestTree('formats-guest');
     writeFileSync(join(root, 'etc/os-release'), 'ID=debian\nVERSION_ID="12"\n');
