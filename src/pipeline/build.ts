@@ -10,7 +10,7 @@ import type { Host } from '../host/host.js';
 import { SystemHost } from '../host/system-host.js';
 import { bootTest, type BootTestResult } from './boot-test.js';
 import { writeChecksum } from './checksum.js';
-import type { BuildContext, Downloader } from './context.js';
+import type { BuildContext } from './context.js';
 import { convertImage } from './convert.js';
 import { createRawDisk } from './disk.js';
 import { dryRunHost } from './dry-run.js';
@@ -46,7 +46,6 @@ export interface BuildOptions {
   signal?: AbortSignal;
   /** Told whenever the list of things to undo changes (the action keeps it in its state). */
   onResources?: (pending: Resource[]) => void;
-  download?: Downloader;
   /** Overrides the KVM probe (tests). */
   kvmUsable?: boolean;
   /** Called once the checks of the machine passed, before anything is created (the log file is created here). */
@@ -156,7 +155,6 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     ? await loadPreviousManifest(spec.previousManifest, {
         reporter,
         live: host.live,
-        download: options.download,
         signal: options.signal,
       })
     : undefined;
@@ -248,7 +246,6 @@ class BuildRun {
       reporter: options.reporter,
       cleanup,
       signal: options.signal,
-      download: options.download,
     };
   }
 

@@ -18,6 +18,6 @@ export interface BuildContext {
   reporter: Reporter;
   cleanup: CleanupStack;
   signal?: AbortSignal;
-  /** Replaces downloadFile for installer downloads (optional; nothing in the project sets it now). */
+  /** Stands in for downloadFile in the fetch step's downloads (tests count its tries or shorten its deadline). */
   download?: Downloader;
 }
