@@ -71,7 +71,7 @@ export interface OptionSpec {
   zeroTurnsOff?: true;
   /** A further check of the (trimmed, non-empty) value: the problem, worded after the value, or undefined. */
   check?: (value: string) => string | undefined;
-  /** One line for --help and the README. */
+  /** One line for --help and docs/options.md. */
   help: string;
 }
 

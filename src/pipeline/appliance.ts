@@ -51,13 +51,14 @@ export class Appliance {
   }
 
   /**
-   * Start the appliance with the disk attached read-write and discards passed
-   * to the raw file (fstrim inside punches holes into it). The disk reports a
-   * discard granularity of 512 bytes (4 KiB by default), so that fstrim
-   * discards free extents of any size: a single free 1 KiB block of a small
-   * ext4 or a 512-byte FAT cluster too (a discard smaller than the host file
-   * system's block zeroes that part of it). The undo is registered before
-   * guestfish starts, and again with its pid once known.
+   * Start the appliance, under the build's accelerator, with the disk attached
+   * read-write and discards passed to its file (fstrim inside punches holes
+   * into a raw one; a qcow2 overlay's discarded clusters read as zeros). The
+   * disk reports a discard granularity of 512 bytes (4 KiB by default), so
+   * that fstrim discards free extents of any size: a single free 1 KiB block
+   * of a small ext4 or a 512-byte FAT cluster too (a discard smaller than the
+   * host file system's block zeroes that part of it). The undo is registered
+   * before guestfish starts, and again with its pid once known.
    */
   static async launch(ctx: BuildContext, disk: string, format: 'raw' | 'qcow2' = 'raw'): Promise<Appliance> {
     const { host, cleanup } = ctx;
