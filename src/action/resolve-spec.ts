@@ -1,5 +1,5 @@
-import { loadConfig } from '../config/config-files.js';
-import { applyOverrides, localDate, resolveImageSpec, type ImageSpec } from '../config/image-spec.js';
+import type { ImageSpec } from '../config/image-spec.js';
+import { resolveSpec } from '../config/resolve-spec.js';
 import type { ActionInputs } from './inputs.js';
 
 /** How messages name the `config-text` input, in place of a file: `Input 'config-text':3: …`. */
@@ -11,17 +11,13 @@ export const CONFIG_TEXT_SOURCE = "Input 'config-text'";
  * the `config-text`, whose errors name the input and its line.
  */
 export function resolveActionSpec(inputs: ActionInputs, warn?: (message: string) => void): ImageSpec {
-  const extraFiles = inputs.configFile ? [inputs.configFile] : [];
-  const extraTexts = inputs.configText === undefined ? [] : [{ text: inputs.configText, source: CONFIG_TEXT_SOURCE }];
-  const { config } = loadConfig({ extraFiles, extraTexts });
-  const knownImages = config.sections();
-  const hadSection = applyOverrides(config, inputs.image, inputs.overrides);
-  return resolveImageSpec(config, inputs.image, {
+  return resolveSpec({
+    image: inputs.image,
+    overrides: inputs.overrides,
     outputDir: inputs.outputDir,
-    date: localDate(),
-    knownImages,
-    hadSection,
     upload: inputs.upload,
+    extraFiles: inputs.configFile ? [inputs.configFile] : [],
+    extraTexts: inputs.configText === undefined ? [] : [{ text: inputs.configText, source: CONFIG_TEXT_SOURCE }],
     warn,
   });
 }

@@ -1,16 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { resolve } from 'node:path';
-import { loadConfig } from '../config/config-files.js';
 import { dollarProblem } from '../config/configparser.js';
-import {
-  applyOverrides,
-  localDate,
-  printableOptions,
-  resolveImageSpec,
-  specSecrets,
-  unknownImage,
-  type ImageSpec,
-} from '../config/image-spec.js';
+import { printableOptions, specSecrets, unknownImage, type ImageSpec } from '../config/image-spec.js';
 import {
   badValueMessage,
   camelCase,
@@ -21,6 +12,7 @@ import {
   type OptionSpec,
   type Overrides,
 } from '../config/options.js';
+import { loadImageConfig, resolveSpec, type SpecRequest } from '../config/resolve-spec.js';
 import { checkKeys } from '../config/unknown-keys.js';
 import { UsageError } from '../config/usage-error.js';
 import { AbortedError } from '../host/exec.js';
@@ -121,7 +113,7 @@ export async function main(
   if (typeof parsed === 'number') return parsed;
   const { options, image } = parsed;
   const warnings: string[] = [];
-  const spec = resolveSpec(options, image, io, warnings);
+  const spec = resolveCliSpec(options, image, io, warnings);
   if (typeof spec === 'number') return spec;
   // A dry run's lines say so: what it reports was planned, not seen.
   const reporter = new LogReporter(options.dryRun ? 'image-factory (dry run)' : 'image-factory', io.err);
@@ -163,26 +155,21 @@ function parseArguments(argv: string[], io: CommandOutput): { options: CliOption
  * The image's spec from the configuration and the flags, its warnings added
  * to `warnings`; or, after --print-config or bad input, the exit code.
  */
-function resolveSpec(options: CliOptions, image: string, io: CommandOutput, warnings: string[]): ImageSpec | number {
+function resolveCliSpec(options: CliOptions, image: string, io: CommandOutput, warnings: string[]): ImageSpec | number {
   try {
-    const overrides = cliOverrides(options);
-    const { config } = loadConfig();
-    const knownImages = config.sections();
-    const hadSection = applyOverrides(config, image, overrides);
-    if (options.printConfig) {
-      if (!hadSection) throw unknownImage(image, knownImages);
-      checkKeys(config, image, (message) => say(io, 'warning', message));
-      io.out(`${printableJson(printableOptions(config, image, options.showSecrets === true))}\n`);
-      return EXIT_OK;
-    }
-    return resolveImageSpec(config, image, {
+    const request: SpecRequest = {
+      image,
+      overrides: cliOverrides(options),
       outputDir: resolve(options.outputDir ?? '.'),
-      date: localDate(),
-      knownImages,
-      hadSection,
       upload: options.upload !== false,
       warn: (message) => warnings.push(message),
-    });
+    };
+    if (!options.printConfig) return resolveSpec(request);
+    const { config, knownImages, hadSection } = loadImageConfig(request);
+    if (!hadSection) throw unknownImage(image, knownImages);
+    checkKeys(config, image, (message) => say(io, 'warning', message));
+    io.out(`${printableJson(printableOptions(config, image, options.showSecrets === true))}\n`);
+    return EXIT_OK;
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     say(io, 'error', error.message);

@@ -2,7 +2,7 @@ import { closeSync, existsSync, fstatSync, openSync, readFileSync, statSync } fr
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, ConfigParser } from './configparser.js';
+import { ConfigParser } from './configparser.js';
 import { UsageError } from './usage-error.js';
 
 export const CONFIG_ENV = 'IMAGE_FACTORY_CONFIG';
@@ -72,19 +72,10 @@ export function loadConfig(search: ConfigSearch = {}): { config: ConfigParser; f
     } catch (error) {
       throw new UsageError(`cannot read configuration file ${file}: ${(error as Error).message}`);
     }
-    readInto(config, text, file);
+    config.read(text, file);
   }
-  for (const { text, source } of search.extraTexts ?? []) readInto(config, text, source);
+  for (const { text, source } of search.extraTexts ?? []) config.read(text, source);
   return { config, files };
-}
-
-function readInto(config: ConfigParser, text: string, source: string): void {
-  try {
-    config.read(text, source);
-  } catch (error) {
-    if (error instanceof ConfigError) throw new UsageError(error.message);
-    throw error;
-  }
 }
 
 /** Why the configuration file cannot be read, worded after its name, or undefined when it can. */

@@ -1,10 +1,11 @@
 import { redactUrisIn } from '../net/credentials.js';
+import { UsageError } from './usage-error.js';
 
 /**
  * INI reading with the exact semantics of Python 3.11's
  * `configparser.ConfigParser(interpolation=ExtendedInterpolation())` and
  * default options, so that files written for the original image-factory mean
- * the same here. test/unit/configparser-differential.test.ts checks this
+ * the same here. test/fast/configparser-differential.test.ts checks this
  * against python3 itself; where Python behaves oddly, so does this module.
  */
 
@@ -37,7 +38,11 @@ export interface ConfigErrorLocation {
   option?: string;
 }
 
-export class ConfigError extends Error {
+/**
+ * A configuration that cannot be read as written: bad input, so a UsageError
+ * (exit 2). The message starts with file:line when the error knows them.
+ */
+export class ConfigError extends UsageError {
   /** The name of the exception Python's configparser raises in the same case. */
   readonly kind: ConfigErrorKind;
   readonly file?: string;
@@ -46,7 +51,8 @@ export class ConfigError extends Error {
   readonly option?: string;
 
   constructor(kind: ConfigErrorKind, message: string, where: ConfigErrorLocation = {}) {
-    super(message);
+    const at = where.file !== undefined && where.line !== undefined ? `${where.file}:${where.line}: ` : '';
+    super(at && !message.includes(at) ? `${at}${message}` : message);
     this.name = 'ConfigError';
     this.kind = kind;
     this.file = where.file;

@@ -17,10 +17,8 @@ import {
 import { parseBytes, parseDuration } from './units.js';
 import { archKeys, hostArch } from '../host/arch.js';
 import { checkKeys, closestFirst } from './unknown-keys.js';
-import { asUsageError, UsageError } from './usage-error.js';
+import { UsageError } from './usage-error.js';
 import { resolveVerification, type VerificationSpec } from './verification-spec.js';
-
-export { asUsageError };
 
 export type ImageFormat = ChoiceOf<'format'>;
 export type Accelerator = ChoiceOf<'accelerator'>;
@@ -137,13 +135,20 @@ export function defaultCacheDir(uid = process.getuid?.() ?? 0): string {
   return uid === 0 ? '/var/cache/image-factory' : '~/.cache/image-factory';
 }
 
-/** The longest image name: its files (`.<name>-<date>.partial-XXXXXX`, `….qcow2.sha256sum`) stay below 255 bytes. */
+/** The longest image name in UTF-8 bytes: its files (`.<name>-<date>.partial-XXXXXX`, `….sha256sum`) stay below 255. */
 const MAX_IMAGE_NAME = 200;
+
+/** Letters and digits of any script (with their combining marks), '.', '_', '+' and '-'; not '.' or '-' first. */
+const IMAGE_NAME = /^[\p{L}\p{N}_+][\p{L}\p{M}\p{N}._+-]*$/u;
 
 /**
  * An image name is a plain file name: it names the image's files and its
  * cache folder, and goes into virt-install's domain name and into
- * post-upload commands. A UsageError says what is accepted.
+ * post-upload commands. Letters of any script are as plain as ASCII ones
+ * (the original took any section name); what could leave the folder, read
+ * as an option, expand in a shell or hide in a log (`/`, a leading `.` or
+ * `-`, `$`, `{`, spaces, control characters) is refused. A UsageError says
+ * what is accepted.
  */
 export function checkImageName(image: string): void {
   if (image === DEFAULT_SECTION) {
@@ -151,11 +156,11 @@ export function checkImageName(image: string): void {
       `'${DEFAULT_SECTION}' is not an image: [${DEFAULT_SECTION}] holds the keys that every image shares. Name an image's section.`,
     );
   }
-  if (/^[A-Za-z0-9_+][A-Za-z0-9._+-]*$/.test(image) && image.length <= MAX_IMAGE_NAME) return;
+  if (IMAGE_NAME.test(image) && Buffer.byteLength(image) <= MAX_IMAGE_NAME) return;
   const shown = image.length > 60 ? `${image.slice(0, 60)}…` : image;
   throw new UsageError(
-    `${JSON.stringify(shown)} is not an image name: an image name is a plain file name of letters, digits, ` +
-      `'.', '_', '+' and '-', not starting with '.' or '-', at most ${MAX_IMAGE_NAME} characters.`,
+    `${JSON.stringify(shown)} is not an image name: an image name is a plain file name of letters and digits ` +
+      `(of any script), '.', '_', '+' and '-', not starting with '.' or '-', at most ${MAX_IMAGE_NAME} bytes in UTF-8.`,
   );
 }
 
@@ -201,17 +206,13 @@ export function applyOverrides(config: ConfigParser, image: string, overrides: O
   checkImageName(image);
   const existed = config.hasSection(image);
   if (!existed) config.addSection(image);
-  try {
-    for (const [key, value] of Object.entries(overrides) as Array<[string, string | boolean | undefined]>) {
-      if (value === undefined) continue;
-      config.set(image, key, typeof value === 'boolean' ? (value ? 'True' : 'False') : value);
-    }
-    if (!config.hasOption(image, 'cache_dir')) config.set(image, 'cache_dir', defaultCacheDir());
-    setArchKeys(config, image);
-    config.set(image, 'cache_dir', expandHome(config.get(image, 'cache_dir')));
-  } catch (error) {
-    throw asUsageError(error);
+  for (const [key, value] of Object.entries(overrides) as Array<[string, string | boolean | undefined]>) {
+    if (value === undefined) continue;
+    config.set(image, key, typeof value === 'boolean' ? (value ? 'True' : 'False') : value);
   }
+  if (!config.hasOption(image, 'cache_dir')) config.set(image, 'cache_dir', defaultCacheDir());
+  setArchKeys(config, image);
+  config.set(image, 'cache_dir', expandHome(config.get(image, 'cache_dir')));
   return existed;
 }
 
@@ -235,11 +236,7 @@ export function printableOptions(config: ConfigParser, image: string, showSecret
 
 /** The resolved options of an image: configparser's items(section). */
 export function resolvedOptions(config: ConfigParser, image: string): Record<string, string> {
-  try {
-    return config.items(image);
-  } catch (error) {
-    throw asUsageError(error);
-  }
+  return config.items(image);
 }
 
 export interface ResolveContext {
@@ -570,11 +567,7 @@ function resolveUploads(config: ConfigParser, image: string, options: Record<str
 function resolveDestination(config: ConfigParser, name: string): UploadDestination {
   const get = (key: string): string | undefined => {
     if (!config.hasOption(name, key)) return undefined;
-    try {
-      return config.get(name, key);
-    } catch (error) {
-      throw asUsageError(error);
-    }
+    return config.get(name, key);
   };
   const where = (key: string): string => {
     const o = config.origin(name, key);

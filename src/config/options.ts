@@ -2,8 +2,8 @@
  * Every option of an image, declared once: its INI key, its command-line
  * flag, its action input, its kind, its default and its help. The
  * configuration's validation (image-spec.ts), the command's options and
- * --help (cli/main.ts), the action's inputs (action/inputs.ts), the README's
- * table and the wording of a bad value all come from here.
+ * --help (cli/main.ts), the action's inputs (action/inputs.ts), the table in
+ * docs/options.md and the wording of a bad value all come from here.
  */
 import { parseBoolean } from './configparser.js';
 import { availableParallelism } from 'node:os';
@@ -71,7 +71,7 @@ export interface OptionSpec {
   zeroTurnsOff?: true;
   /** A further check of the (trimmed, non-empty) value: the problem, worded after the value, or undefined. */
   check?: (value: string) => string | undefined;
-  /** One line for --help and the README. */
+  /** One line for --help and docs/options.md. */
   help: string;
 }
 

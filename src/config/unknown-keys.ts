@@ -7,7 +7,7 @@
  */
 import { DEFAULT_SECTION, type ConfigParser } from './configparser.js';
 import { OPTIONS, valueProblem, optionByKey, type OptionSpec } from './options.js';
-import { asUsageError, UsageError } from './usage-error.js';
+import { UsageError } from './usage-error.js';
 import { ARCH_KEYS } from '../host/arch.js';
 
 /** The keys of an upload destination's section (post-upload-command may be numbered: post-upload-command1, …). */
@@ -124,12 +124,7 @@ export function unknownKeys(config: ConfigParser, image: string): UnknownKey[] {
 export function checkKeys(config: ConfigParser, image: string, warn: (message: string) => void): void {
   const unknown = unknownKeys(config, image);
   if (unknown.length === 0) return;
-  let strictText = 'no';
-  try {
-    if (config.hasOption(image, 'strict')) strictText = config.get(image, 'strict');
-  } catch (error) {
-    throw asUsageError(error);
-  }
+  const strictText = config.hasOption(image, 'strict') ? config.get(image, 'strict') : 'no';
   const strictProblem = valueProblem(optionByKey('strict'), strictText);
   if (strictProblem !== undefined) throw new UsageError(`[${image}] strict: ${strictProblem}`);
   if (/^(1|yes|true|on)$/i.test(strictText.trim())) {

@@ -58,7 +58,10 @@ export function kvmStatus(isRoot = (process.getuid?.() ?? 0) === 0, devicePath =
   return { usable: true };
 }
 
-export type ResolvedAccelerator = { accelerator: 'kvm' | 'tcg'; warning?: string; error?: string };
+/** What a build's VMs and appliance run on: KVM, or qemu's TCG software emulation. */
+export type VmAccelerator = 'kvm' | 'tcg';
+
+export type ResolvedAccelerator = { accelerator: VmAccelerator; warning?: string; error?: string };
 
 export function chooseAccelerator(wanted: Accelerator, status: KvmStatus = kvmStatus()): ResolvedAccelerator {
   if (wanted === 'tcg') return { accelerator: 'tcg' };

@@ -3,6 +3,8 @@
  * the names distributions give them, the serial console of the machine type,
  * and the virt-install options of a VM of that architecture.
  */
+import type { VmAccelerator } from './accelerator.js';
+
 export type Arch = 'x86_64' | 'aarch64';
 
 /** The architecture of this host, as qemu and the kernel name it. */
@@ -71,7 +73,7 @@ export function foreignArchReason(arch: Arch, host: Arch = hostArch()): string |
  * Cortex-A57 under TCG (qemu's aarch64 'virt' machine has no default CPU that
  * boots a distribution kernel), unless `cpu` is set.
  */
-export function archVmOptions(arch: Arch, accelerator: 'kvm' | 'tcg', cpu?: string, host: Arch = hostArch()): string[] {
+export function archVmOptions(arch: Arch, accelerator: VmAccelerator, cpu?: string, host: Arch = hostArch()): string[] {
   if (arch === 'x86_64') return host === 'x86_64' ? [] : ['--arch', 'x86_64'];
   return [
     '--arch',

@@ -52,7 +52,7 @@ export const REQUIREMENTS: Requirement[] = [
     programs: ['libvirtd', 'virtqemud'],
     packages: { 'apt-get': ['libvirt-daemon-system'], dnf: ['libvirt-daemon-kvm'] },
   },
-  // The scrub's libguestfs appliance (pipeline/appliance.ts); it boots the host's kernel from /boot (applianceKernel).
+  // The scrub's libguestfs appliance (pipeline/appliance.ts); it boots the host's kernel from /boot (applianceKernels).
   { programs: ['guestfish'], packages: { 'apt-get': ['libguestfs-tools'], dnf: ['guestfs-tools'] } },
   { programs: ['rsync'], packages: { 'apt-get': ['rsync'], dnf: ['rsync'] } },
   // getfacl/setfacl give qemu passage through private folders (see qemu-access.ts).

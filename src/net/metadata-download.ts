@@ -1,7 +1,6 @@
 import type { InstallerSource } from '../config/image-spec.js';
-import { redactSecrets, secretVariants } from './credentials.js';
-import { downloadFile, isTransientHttpFailure } from './http-download.js';
-import { withRetries } from './retry.js';
+import { downloadFile } from './http-download.js';
+import { downloadWithRetries } from './retry.js';
 
 /** The longest one try at a metadata file may take: a few MB, even over a slow link, come in well under it. */
 export const METADATA_DEADLINE_MS = 5 * 60_000;
@@ -36,17 +35,8 @@ export async function downloadMetadata(
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.mode !== undefined ? { mode: options.mode } : {}),
   };
-  await withRetries(() => download(source.location, path, settings), {
-    what: `downloading ${source.display}`,
+  await downloadWithRetries(source, () => download(source.location, path, settings), {
     warn: options.warn,
-    isTransient: isTransientHttpFailure,
-    describe: (error) => failureReason(error, source),
     ...(options.signal ? { signal: options.signal } : {}),
   });
-}
-
-/** Why a download of `source` failed, without the URI's password. */
-export function failureReason(error: unknown, source: InstallerSource): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return redactSecrets(message, secretVariants(source.uri));
 }

@@ -1,6 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { InstallerSource } from '../config/image-spec.js';
 import { formatDuration } from '../config/units.js';
 import { AbortedError } from '../host/exec.js';
+import { redactSecrets, secretVariants } from './credentials.js';
+import { isTransientHttpFailure } from './http-download.js';
+import { describeRsyncFailure, isTransientRsyncFailure } from './rsync.js';
 
 export const RETRY_ATTEMPTS = 4;
 const RETRY_DELAY_ENV = 'IMAGE_FACTORY_RETRY_DELAY_MS';
@@ -29,7 +33,8 @@ export interface RetryOptions {
 /**
  * Run `work` until it succeeds, fails for good, or has failed `attempts` times;
  * warn before each retry and back off. Every download and upload of a build
- * retries through here, so all say the same about it.
+ * retries through here (by downloadWithRetries or rsyncWithRetries), so all
+ * say the same about it.
  */
 export async function withRetries<T>(work: () => Promise<T>, options: RetryOptions): Promise<T> {
   const attempts = options.attempts ?? RETRY_ATTEMPTS;
@@ -54,4 +59,55 @@ export async function withRetries<T>(work: () => Promise<T>, options: RetryOptio
 
 export function isAbort(error: unknown, signal?: AbortSignal): boolean {
   return error instanceof AbortedError || signal?.aborted === true;
+}
+
+/** What a transfer's retries are told: the warning's target and the signal that stops them. */
+export type TransferRetries = Pick<RetryOptions, 'warn' | 'signal' | 'onAttempt'>;
+
+/**
+ * One HTTP(S) download of `source` (`once`: a single try, which never retries
+ * itself), retried while its failures are transient. The warning reads
+ * `<label>downloading <uri> failed (attempt 1 of 4): <reason>; …`, without
+ * the URI's password.
+ */
+export function downloadWithRetries<T>(
+  source: InstallerSource,
+  once: () => Promise<T>,
+  options: TransferRetries & { label?: string },
+): Promise<T> {
+  const { label = '', ...rest } = options;
+  return withRetries(once, {
+    ...rest,
+    what: `${label}downloading ${source.display}`,
+    isTransient: isTransientHttpFailure,
+    describe: (error) => failureReason(error, source),
+  });
+}
+
+/** One rsync run, retried while its failures are transient; `secrets` are removed from the warning's reason. */
+export async function rsyncWithRetries(
+  run: () => Promise<unknown>,
+  options: TransferRetries & { what: string; secrets: readonly string[] },
+): Promise<void> {
+  const { secrets, ...rest } = options;
+  await withRetries(run, {
+    ...rest,
+    isTransient: isTransientRsyncFailure,
+    describe: (error) => redactSecrets(describeRsyncFailure(error), secrets),
+  });
+}
+
+/** Why a download of `source` failed, its causes included, without the URI's password. */
+export function failureReason(error: unknown, source: InstallerSource): string {
+  return redactSecrets(describeCauses(error), secretVariants(source.uri));
+}
+
+/** An error's message with those of its causes (`the connection closed …: socket hang up`). */
+export function describeCauses(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const parts: string[] = [];
+  for (let cause: unknown = error; cause instanceof Error && parts.length < 4; cause = cause.cause) {
+    if (!parts.includes(cause.message)) parts.push(cause.message);
+  }
+  return parts.join(': ');
 }

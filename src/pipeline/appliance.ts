@@ -1,3 +1,4 @@
+import type { VmAccelerator } from '../host/accelerator.js';
 import type { GuestfishShell, Host } from '../host/host.js';
 import type { BuildContext } from './context.js';
 import type { Registration } from './resources.js';
@@ -26,7 +27,7 @@ export interface Reply {
 }
 
 /** How the appliance is started: libvirt's backend is not needed, TCG where the build runs without KVM. */
-export function applianceEnvironment(accelerator: 'kvm' | 'tcg'): string[] {
+export function applianceEnvironment(accelerator: VmAccelerator): string[] {
   return ['LIBGUESTFS_BACKEND=direct', ...(accelerator === 'tcg' ? ['LIBGUESTFS_BACKEND_SETTINGS=force_tcg'] : [])];
 }
 
@@ -50,23 +51,19 @@ export class Appliance {
   }
 
   /**
-   * Start the appliance with the disk attached read-write and discards passed
-   * to the raw file (fstrim inside punches holes into it). The disk reports a
-   * discard granularity of 512 bytes (4 KiB by default), so that fstrim
-   * discards free extents of any size: a single free 1 KiB block of a small
-   * ext4 or a 512-byte FAT cluster too (a discard smaller than the host file
-   * system's block zeroes that part of it). The undo is registered before
-   * guestfish starts, and again with its pid once known.
+   * Start the appliance, under the build's accelerator, with the disk attached
+   * read-write and discards passed to its file (fstrim inside punches holes
+   * into a raw one; a qcow2 overlay's discarded clusters read as zeros). The
+   * disk reports a discard granularity of 512 bytes (4 KiB by default), so
+   * that fstrim discards free extents of any size: a single free 1 KiB block
+   * of a small ext4 or a 512-byte FAT cluster too (a discard smaller than the
+   * host file system's block zeroes that part of it). The undo is registered
+   * before guestfish starts, and again with its pid once known.
    */
-  static async launch(
-    ctx: BuildContext,
-    disk: string,
-    accelerator: 'kvm' | 'tcg',
-    format: 'raw' | 'qcow2' = 'raw',
-  ): Promise<Appliance> {
+  static async launch(ctx: BuildContext, disk: string, format: 'raw' | 'qcow2' = 'raw'): Promise<Appliance> {
     const { host, cleanup } = ctx;
     const first = cleanup.register({ kind: 'appliance', disk });
-    const shell = await host.guestfish(applianceEnvironment(accelerator));
+    const shell = await host.guestfish(applianceEnvironment(ctx.accelerator));
     const entry = cleanup.register({ kind: 'appliance', disk, pid: shell.pid });
     cleanup.forget(first);
     const appliance = new Appliance(ctx, shell, entry);

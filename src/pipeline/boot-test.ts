@@ -163,12 +163,8 @@ export class Expectation {
  * and console log are removed on every path. Throws VmStepError when the
  * system does not come up within boot-timeout or the VM stops before.
  */
-export async function bootTest(
-  ctx: BuildContext,
-  imagePath: string,
-  accelerator: 'kvm' | 'tcg',
-): Promise<BootTestResult> {
-  const { spec, reporter, host } = ctx;
+export async function bootTest(ctx: BuildContext, imagePath: string): Promise<BootTestResult> {
+  const { spec, reporter, host, accelerator } = ctx;
   const image = resolve(imagePath);
   const vm = bootVm(ctx, image);
   // libvirt hands the disks of a VM to its qemu user, and does not hand a

@@ -3,14 +3,14 @@ import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Arch, Firmware, ImageSpec } from '../config/image-spec.js';
 import { UsageError } from '../config/usage-error.js';
-import { chooseAccelerator, kvmStatus } from '../host/accelerator.js';
+import { chooseAccelerator, kvmStatus, type VmAccelerator } from '../host/accelerator.js';
 import { foreignArchReason } from '../host/arch.js';
 import { checkHost } from '../host/host-checks.js';
 import type { Host } from '../host/host.js';
 import { SystemHost } from '../host/system-host.js';
 import { bootTest, type BootTestResult } from './boot-test.js';
 import { writeChecksum } from './checksum.js';
-import type { BuildContext, Downloader } from './context.js';
+import type { BuildContext } from './context.js';
 import { convertImage } from './convert.js';
 import { createRawDisk } from './disk.js';
 import { dryRunHost } from './dry-run.js';
@@ -46,7 +46,6 @@ export interface BuildOptions {
   signal?: AbortSignal;
   /** Told whenever the list of things to undo changes (the action keeps it in its state). */
   onResources?: (pending: Resource[]) => void;
-  download?: Downloader;
   /** Overrides the KVM probe (tests). */
   kvmUsable?: boolean;
   /** Called once the checks of the machine passed, before anything is created (the log file is created here). */
@@ -80,7 +79,7 @@ export interface BuildResult {
   distribution: string;
   kernel: string;
   consoleLog: string;
-  accelerator: 'kvm' | 'tcg';
+  accelerator: VmAccelerator;
   /** The guest architecture. */
   arch: Arch;
   /** The firmware the VMs booted with. */
@@ -116,7 +115,7 @@ export class BuildError extends Error {
 }
 
 /** kvm or tcg, as `accelerator` asks and the host allows; a UsageError when kvm is asked for and unusable. */
-export function chooseBuildAccelerator(spec: ImageSpec, reporter: Reporter, kvmUsable?: boolean): 'kvm' | 'tcg' {
+export function chooseBuildAccelerator(spec: ImageSpec, reporter: Reporter, kvmUsable?: boolean): VmAccelerator {
   const foreign = foreignArchReason(spec.arch);
   const status = foreign
     ? { usable: false, reason: foreign }
@@ -156,14 +155,13 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     ? await loadPreviousManifest(spec.previousManifest, {
         reporter,
         live: host.live,
-        download: options.download,
         signal: options.signal,
       })
     : undefined;
   options.onChecked?.();
   const paths = outputPaths(spec);
   reporter.info(describeBuild(spec, paths.images));
-  const run = new BuildRun(options, host);
+  const run = new BuildRun(options, host, accelerator);
   const { ctx } = run;
   try {
     const installer = await run.step('fetch', () => fetchInstaller(ctx));
@@ -174,8 +172,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       consoleLog: paths.consoleLog,
       staging: staging.dir,
     };
-    await run.step('install', () => installSystem(ctx, install, installer, accelerator));
-    const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw, accelerator));
+    await run.step('install', () => installSystem(ctx, install, installer));
+    const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw));
     if (spec.formats.some((format) => format !== 'raw')) await run.step('convert', () => convertImages(ctx, staging));
     const sums = await run.step('checksum', () => writeChecksums(ctx, staging));
     const sha256 = sums[0];
@@ -183,11 +181,9 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       writeReports(ctx, staging, paths, { sums, inventory: scrubbed.inventory, installer, previous }),
     );
     // Before anything is published or uploaded: an image that does not boot goes nowhere.
-    const boot = spec.bootTest.enabled
-      ? await run.step('boot-test', () => bootTest(ctx, staging.image, accelerator))
-      : undefined;
+    const boot = spec.bootTest.enabled ? await run.step('boot-test', () => bootTest(ctx, staging.image)) : undefined;
     await run.step('publish', () => publishImage(ctx, staging, paths));
-    const result = await run.published(paths, { sha256, sums, accelerator, scrubbed, installer, boot, reports });
+    const result = await run.published(paths, { sha256, sums, scrubbed, installer, boot, reports });
     const upload = {
       image: paths.image,
       checksum: paths.checksum,
@@ -228,7 +224,6 @@ async function stageDisk(ctx: BuildContext): Promise<Staging> {
 interface Outcome {
   sha256: string;
   sums: string[];
-  accelerator: 'kvm' | 'tcg';
   scrubbed: ScrubResult;
   installer: FetchedInstaller;
   boot?: BootTestResult;
@@ -242,15 +237,15 @@ class BuildRun {
   private current: Step = 'fetch';
   private result?: BuildResult;
 
-  constructor(options: BuildOptions, host: Host) {
+  constructor(options: BuildOptions, host: Host, accelerator: VmAccelerator) {
     const cleanup = new CleanupStack(host.uninterruptible(), options.onResources);
     this.ctx = {
       spec: options.spec,
       host,
+      accelerator,
       reporter: options.reporter,
       cleanup,
       signal: options.signal,
-      download: options.download,
     };
   }
 
@@ -302,7 +297,7 @@ class BuildRun {
       changesPath: paths.changes,
       ...outcome.reports,
       consoleLog: paths.consoleLog,
-      accelerator: outcome.accelerator,
+      accelerator: this.ctx.accelerator,
       arch: this.ctx.spec.arch,
       firmware: this.ctx.spec.firmware,
       removedLogs: outcome.scrubbed.removed,

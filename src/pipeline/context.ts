@@ -1,4 +1,5 @@
 import type { ImageSpec } from '../config/image-spec.js';
+import type { VmAccelerator } from '../host/accelerator.js';
 import type { Host } from '../host/host.js';
 import type { downloadFile } from '../net/http-download.js';
 import type { Reporter } from './reporter.js';
@@ -12,9 +13,11 @@ export interface BuildContext {
   spec: ImageSpec;
   /** Where every command and file change goes: the machine, or a recording of it (--dry-run, step tests). */
   host: Host;
+  /** What the VMs and the appliance run on, chosen once before the build starts. */
+  accelerator: VmAccelerator;
   reporter: Reporter;
   cleanup: CleanupStack;
   signal?: AbortSignal;
-  /** Replaces downloadFile for installer downloads (optional; nothing in the project sets it now). */
+  /** Stands in for downloadFile in the fetch step's downloads (tests count its tries or shorten its deadline). */
   download?: Downloader;
 }

@@ -21,9 +21,9 @@ import { UsageError } from '../config/usage-error.js';
 import { AbortedError } from '../host/exec.js';
 import { currentUid } from '../host/host.js';
 import { redactSecrets, secretVariants } from '../net/credentials.js';
-import { downloadFile, isTransientHttpFailure, type DownloadResult } from '../net/http-download.js';
-import { isAbort, withRetries } from '../net/retry.js';
-import { describeRsyncFailure, isTransientRsyncFailure, rsyncArgv, rsyncEndpoint } from '../net/rsync.js';
+import { downloadFile, type DownloadResult } from '../net/http-download.js';
+import { describeCauses, downloadWithRetries, isAbort, rsyncWithRetries } from '../net/retry.js';
+import { describeRsyncFailure, rsyncArgv, rsyncEndpoint } from '../net/rsync.js';
 import { sha256File } from './checksum.js';
 import type { BuildContext } from './context.js';
 import { throttled } from './reporter.js';
@@ -433,11 +433,9 @@ async function downloadHttp(
   const conditional = Object.keys(headers).length > 0;
   const started = Date.now();
 
-  const result = await withRetries(() => downloadOnce(ctx, key, source, path, headers), {
-    what: `${key}: downloading ${source.display}`,
+  const result = await downloadWithRetries(source, () => downloadOnce(ctx, key, source, path, headers), {
+    label: `${key}: `,
     warn: (message) => reporter.warning(message),
-    isTransient: isTransientHttpFailure,
-    describe: (error) => redactSecrets(describeError(error), secretVariants(source.uri)),
     signal: ctx.signal,
   });
 
@@ -556,13 +554,7 @@ function httpAttempt(
 
 /** An error's message with those of its causes. */
 function describeError(error: unknown): string {
-  if (error instanceof CommandError) return describeRsyncFailure(error);
-  if (!(error instanceof Error)) return String(error);
-  const parts: string[] = [];
-  for (let cause: unknown = error; cause instanceof Error && parts.length < 4; cause = cause.cause) {
-    if (!parts.includes(cause.message)) parts.push(cause.message);
-  }
-  return parts.join(': ');
+  return error instanceof CommandError ? describeRsyncFailure(error) : describeCauses(error);
 }
 
 // ---------------------------------------------------------------------------
@@ -585,7 +577,7 @@ async function fetchRsync(
   const before = await statFile(path);
   const started = Date.now();
   try {
-    await withRetries(
+    await rsyncWithRetries(
       () =>
         ctx.host.run(argv, {
           env,
@@ -594,9 +586,8 @@ async function fetchRsync(
         }),
       {
         what: `${key}: ${formatCommand(argv)}`,
+        secrets,
         warn: (message) => reporter.warning(message),
-        isTransient: isTransientRsyncFailure,
-        describe: (error) => redactSecrets(describeRsyncFailure(error), secrets),
         signal: ctx.signal,
       },
     );

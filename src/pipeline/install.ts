@@ -1,6 +1,7 @@
 import { basename, join } from 'node:path';
 import type { ImageSpec } from '../config/image-spec.js';
 import { formatDuration } from '../config/units.js';
+import type { VmAccelerator } from '../host/accelerator.js';
 import { foldersWithoutSearch, qemuSystemUser } from '../host/qemu-access.js';
 import { serveAnswerFile } from './answer-server.js';
 import { ConsoleFollower } from './console.js';
@@ -21,7 +22,7 @@ export interface InstallPlan {
   diskPath: string;
   /** The published console log: a whole copy of the VM's (see vmConsoleLog). */
   consoleLog: string;
-  accelerator: 'kvm' | 'tcg';
+  accelerator: VmAccelerator;
   installer: FetchedInstaller;
   /** Kernel arguments that point the installer at its answer file (http delivery). */
   answerArgument?: string;
@@ -55,13 +56,12 @@ export async function installSystem(
   ctx: BuildContext,
   target: InstallTarget,
   installer: FetchedInstaller,
-  accelerator: 'kvm' | 'tcg',
 ): Promise<void> {
   const injectedAnswerFile = await injectableAnswerFile(ctx, target.staging);
   const server = await serveAnswerFile(ctx);
   try {
     const answerArgument = server ? answerFileArgument(ctx.spec, server.url) : undefined;
-    await runInstaller(ctx, { ...target, accelerator, installer, injectedAnswerFile, answerArgument });
+    await runInstaller(ctx, { ...target, accelerator: ctx.accelerator, installer, injectedAnswerFile, answerArgument });
   } finally {
     await server?.close();
   }

@@ -132,11 +132,7 @@ async function commitOverlay(ctx: BuildContext, overlay: { path: string; entry: 
  * (fstrim through the appliance's discard punches holes into the raw file;
  * zerofree for ext*), zero and re-sign swap with its UUID and label.
  */
-export async function scrubImage(
-  ctx: BuildContext,
-  diskPath: string,
-  accelerator: 'kvm' | 'tcg' = 'tcg',
-): Promise<ScrubResult> {
+export async function scrubImage(ctx: BuildContext, diskPath: string): Promise<ScrubResult> {
   const { host, cleanup } = ctx;
   const scratch = await host.makeTempDir(join(tmpdir(), 'image-factory-guest.'));
   const scratchEntry = cleanup.register({ kind: 'path', path: scratch });
@@ -147,7 +143,7 @@ export async function scrubImage(
   // Assigned inside the phase, so that the launch's own commands (config, add-drive, run) count as its.
   const inside = await clock.time(
     'launch',
-    async () => (started.appliance = await Appliance.launch(ctx, drive.path, accelerator, drive.format)),
+    async () => (started.appliance = await Appliance.launch(ctx, drive.path, drive.format)),
   );
   const layout = await clock.time('layout', () => readLayout(inside));
   const mounts = new MountTable();

@@ -4,12 +4,11 @@ import { formatDuration } from '../config/units.js';
 import { formatCommand } from '../host/command-error.js';
 import type { HostRunOptions } from '../host/host.js';
 import { redactSecrets, redactUri, secretVariants } from '../net/credentials.js';
-import { isAbort, withRetries } from '../net/retry.js';
+import { isAbort, rsyncWithRetries } from '../net/retry.js';
 import {
   describeCommandFailure,
   describeRsyncFailure,
   isRsyncProgressLine,
-  isTransientRsyncFailure,
   rsyncArgv,
   rsyncEndpoint,
   type RsyncEndpoint,
@@ -211,11 +210,10 @@ class DestinationUpload {
   ): Promise<void> {
     const { ctx } = this;
     const options: HostRunOptions = { env: endpoint.env, onLine, ...(ctx.signal ? { signal: ctx.signal } : {}) };
-    await withRetries(() => ctx.host.run(argv, options).then(() => undefined), {
+    await rsyncWithRetries(() => ctx.host.run(argv, options), {
       what: `${this.label} rsync`,
+      secrets: this.secrets,
       warn: (message) => ctx.reporter.warning(message),
-      isTransient: isTransientRsyncFailure,
-      describe: (error) => this.clean(describeRsyncFailure(error)),
       signal: ctx.signal,
       onAttempt: () => {
         this.attempts += 1;

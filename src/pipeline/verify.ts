@@ -6,7 +6,8 @@ import type { InstallerSource } from '../config/image-spec.js';
 import type { VerificationSpec } from '../config/verification-spec.js';
 import { nameInList, parseChecksumList, parseReleaseFile, type ChecksumList } from '../net/checksum-list.js';
 import { gpgvArgv, SignatureError, verifySignature, type GoodSignature } from '../net/gpgv.js';
-import { downloadMetadata, failureReason } from '../net/metadata-download.js';
+import { downloadMetadata } from '../net/metadata-download.js';
+import { failureReason } from '../net/retry.js';
 import type { BuildContext } from './context.js';
 
 /** The installer files a build fetches, by role. */

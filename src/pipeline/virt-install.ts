@@ -1,4 +1,5 @@
 import type { Firmware, ImageSpec } from '../config/image-spec.js';
+import type { VmAccelerator } from '../host/accelerator.js';
 import { archVmOptions } from '../host/arch.js';
 import type { Host } from '../host/host.js';
 import { libvirtUri, nvramPath, osinfoFlag } from '../host/libvirt.js';
@@ -44,7 +45,7 @@ export interface VmDisk {
 /** One VM of the build: the installer's, or the boot test's throw-away one. */
 export interface VmDefinition {
   name: string;
-  accelerator: 'kvm' | 'tcg';
+  accelerator: VmAccelerator;
   memoryMiB: number;
   disks: VmDisk[];
   consoleLog: string;

@@ -66,11 +66,12 @@ async function timeScrub(disk: string): Promise<{ launch: number; total: number;
   const ctx: BuildContext = {
     spec: testSpec({ outputDir: tmpdir(), zeroFreeSpace: 'discard', generalize: 'yes' }),
     host,
+    accelerator: 'tcg',
     reporter,
     cleanup: new CleanupStack(host),
   };
   try {
-    const result = await scrubImage(ctx, disk, 'tcg');
+    const result = await scrubImage(ctx, disk);
     return {
       launch: launched,
       total: performance.now() - started,

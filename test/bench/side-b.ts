@@ -87,7 +87,14 @@ async function main(): Promise<number> {
   const reporter = new QuietReporter();
   const host = new SystemHost(reporter, controller.signal);
   const cleanup = new CleanupStack(host.uninterruptible());
-  const ctx: BuildContext = { spec: specFor(input), host, reporter, cleanup, signal: controller.signal };
+  const ctx: BuildContext = {
+    spec: specFor(input),
+    host,
+    accelerator: 'tcg',
+    reporter,
+    cleanup,
+    signal: controller.signal,
+  };
   const result: SideBResult = {
     ok: false,
     steps: { scrub: NaN, convert: NaN, checksum: NaN },

@@ -130,10 +130,36 @@ describe('5: values that cannot be what they claim are refused with what is acce
     assert.match(dry.stderr, /vnc,port=5901,listen=::1/);
   });
 
-  test('image names that are not plain file names are refused', async () => {
-    for (const name of ['a/b', '..', '.', '-x', 'a${b}', 'a$b', 'a b', 'x'.repeat(201)]) {
+  test('image names that are not plain file names are refused, with the rule', async () => {
+    const names = ['a/b', '../x', '..', '.', '.x', '-x', 'a${b}', 'a$b', 'a{b', 'a b', 'a\tb', 'a\u0007b', 'a\u202eb'];
+    // 201 bytes: ASCII, or 101 two-byte letters (under 200 characters, over 200 bytes).
+    for (const name of [...names, 'x'.repeat(201), 'ü'.repeat(101), 'a\uff0fb']) {
       const section = `[${name}]\nlinux = ${kernel}\ninitrd = ${initrd}\n`;
-      await refused(section, ['--dry-run', '--', name], /image name/, /letters, digits/);
+      await refused(
+        section,
+        ['--dry-run', '--', name],
+        /is not an image name/,
+        /letters and digits \(of any script\), '\.', '_', '\+' and '-', not starting with '\.' or '-'/,
+        /at most 200 bytes in UTF-8/,
+      );
+    }
+  });
+
+  test('image names of letters and digits of any script build (dry run)', async () => {
+    // Ünïcode precomposed and decomposed (letters with combining marks), Greek, Devanagari, Japanese, Arabic digits.
+    const names = [
+      'Ünïcode-server',
+      'U\u0308ni\u0308code-server',
+      'Ελληνικά_1',
+      'हिन्दी',
+      '日本語+2',
+      'img-٤٢',
+      'ü'.repeat(100),
+    ];
+    for (const name of names) {
+      const section = `[${name}]\nlinux = ${kernel}\ninitrd = ${initrd}\npreseed = ${preseed}\ncache_dir = ${join(scratch, 'cache')}\n`;
+      const dry = await accepted(section, ['--dry-run', '--', name]);
+      assert.ok(dry.stderr.includes(`Building image ${name} (`), dry.stderr);
     }
   });
 

@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { Input } from '../../src/action/constants.js';
 import { readInputs, type InputReader } from '../../src/action/inputs.js';
 import { ConfigError, ConfigParser } from '../../src/config/configparser.js';
-import { applyOverrides, asUsageError, resolveImageSpec } from '../../src/config/image-spec.js';
+import { applyOverrides, resolveImageSpec } from '../../src/config/image-spec.js';
 import {
   badValueMessage,
   camelCase,
@@ -28,6 +28,8 @@ const TABLE = OPTIONS as readonly OptionSpec[];
 /** The compiled command, run from build/ (no bundle needed). */
 const CLI = join(REPO_ROOT, 'build', 'src', 'cli', 'index.js');
 const README = join(REPO_ROOT, 'README.md');
+/** The generated table of options, which the README links to. */
+const OPTIONS_DOC = join(REPO_ROOT, 'docs/options.md');
 
 interface ActionInput {
   description?: string;
@@ -172,23 +174,27 @@ describe('action.yml', () => {
   });
 });
 
-describe('README', () => {
+describe('docs/options.md', () => {
   test('the table of options between the markers is the one the option table renders', () => {
-    const text = readFileSync(README, 'utf8');
+    const text = readFileSync(OPTIONS_DOC, 'utf8');
     const start = text.indexOf(README_START);
     const end = text.indexOf(README_END);
-    assert.ok(start >= 0 && end > start, `README.md needs ${README_START} … ${README_END}`);
+    assert.ok(start >= 0 && end > start, `docs/options.md needs ${README_START} … ${README_END}`);
     const expected = `${README_START}\n${optionsMarkdown()}\n${README_END}`;
     const actual = text.slice(start, end + README_END.length);
-    if (process.env.UPDATE_README === '1' && actual !== expected) {
-      writeFileSync(README, text.slice(0, start) + expected + text.slice(end + README_END.length));
+    if (process.env.UPDATE_DOCS === '1' && actual !== expected) {
+      writeFileSync(OPTIONS_DOC, text.slice(0, start) + expected + text.slice(end + README_END.length));
       return;
     }
     assert.equal(
       actual,
       expected,
-      'README.md is out of date: run UPDATE_README=1 node --test build/test/fast/options.test.js',
+      'docs/options.md is out of date: run UPDATE_DOCS=1 node --test build/test/fast/options.test.js',
     );
+  });
+
+  test('the README links to it', () => {
+    assert.match(readFileSync(README, 'utf8'), /\]\(docs\/options\.md\)/);
   });
 });
 
@@ -245,10 +251,10 @@ describe('one entry drives every door', () => {
       // The action: the input action.yml declares, and the same words naming it.
       assert.ok(entry.input in actionInputs, `action.yml lacks ${entry.input}`);
       assert.equal(inputError(entry.input, bad), `Input '${entry.input}': ${problem}`);
-      // The README: the row of the key names the flag and the input.
+      // The docs: the row of the key names the flag and the input.
       assert.ok(
-        readFileSync(README, 'utf8').includes(`| \`${key}\` | ${flagMarkdown(entry)} | \`${entry.input}\` | `),
-        `README's row of ${key}`,
+        readFileSync(OPTIONS_DOC, 'utf8').includes(`| \`${key}\` | ${flagMarkdown(entry)} | \`${entry.input}\` | `),
+        `docs/options.md's row of ${key}`,
       );
     });
   }
@@ -299,16 +305,16 @@ describe('configuration errors keep their place', () => {
     );
   });
 
-  test('a ConfigError that knows its file and line shows them once as a UsageError', () => {
-    const bare = asUsageError(new ConfigError('ValueError', 'something is wrong.', { file: '/etc/x.conf', line: 7 }));
+  test('a ConfigError is a UsageError whose message shows its file and line once', () => {
+    const bare = new ConfigError('ValueError', 'something is wrong.', { file: '/etc/x.conf', line: 7 });
     assert.ok(bare instanceof UsageError);
     assert.equal(bare.message, '/etc/x.conf:7: something is wrong.');
-    const placed = asUsageError(
-      new ConfigError('ValueError', '/etc/x.conf:7: something is wrong.', { file: '/etc/x.conf', line: 7 }),
-    );
-    assert.equal((placed as UsageError).message, '/etc/x.conf:7: something is wrong.');
-    const other = new Error('not ours');
-    assert.equal(asUsageError(other), other);
+    const placed = new ConfigError('ValueError', '/etc/x.conf:7: something is wrong.', {
+      file: '/etc/x.conf',
+      line: 7,
+    });
+    assert.equal(placed.message, '/etc/x.conf:7: something is wrong.');
+    assert.equal(new ConfigError('ValueError', 'nowhere.', { file: '/etc/x.conf' }).message, 'nowhere.');
   });
 
   test("an override with a stray '$' is bad input, not a crash", () => {

@@ -531,7 +531,7 @@ describe('the install step on the recording host', () => {
       recording: true,
       uid: 0,
     });
-    await installSystem(ctx, target, installer, 'tcg');
+    await installSystem(ctx, target, installer);
     assert.deepEqual(recording?.fileOperations('copyFile'), [[answer.path, `${target.staging}/my_preseed.cfg`]]);
     const commands = recording?.commands() ?? [];
     const virtInstall = commands.find((command) => command.startsWith('virt-install --connect'));
@@ -550,7 +550,7 @@ describe('the install step on the recording host', () => {
 
   test('firmware = uefi: the VM boots OVMF without Secure Boot, and its NVRAM goes with the domain', async () => {
     const { ctx, recording, reporter } = testContext(spec({ firmware: 'uefi' }), { recording: true, uid: 0 });
-    await installSystem(ctx, target, installer, 'tcg');
+    await installSystem(ctx, target, installer);
     const commands = recording?.commands() ?? [];
     const virtInstall = commands.find((command) => command.startsWith('virt-install --connect')) ?? '';
     assert.match(
@@ -566,7 +566,7 @@ describe('the install step on the recording host', () => {
 
   test('firmware = uefi-secure asks libvirt for OVMF with Secure Boot and enrolled keys; bios asks for nothing', async () => {
     const secure = testContext(spec({ firmware: 'uefi-secure' }), { recording: true, uid: 0 });
-    await installSystem(secure.ctx, target, installer, 'tcg');
+    await installSystem(secure.ctx, target, installer);
     const secureLine =
       secure.recording?.commands().find((command) => command.startsWith('virt-install --connect')) ?? '';
     assert.match(
@@ -574,7 +574,7 @@ describe('the install step on the recording host', () => {
       /--boot uefi,[^ ]*feature0\.name=secure-boot,firmware\.feature0\.enabled=yes,[^ ]*enabled=yes /,
     );
     const bios = testContext(spec({ firmware: 'bios' }), { recording: true, uid: 0 });
-    await installSystem(bios.ctx, target, installer, 'tcg');
+    await installSystem(bios.ctx, target, installer);
     const biosLine = bios.recording?.commands().find((command) => command.startsWith('virt-install --connect')) ?? '';
     assert.doesNotMatch(biosLine, /--boot/);
     assert.ok(bios.recording?.commands().includes('virsh -c qemu:///system undefine img-XXXXXX'));
@@ -582,7 +582,7 @@ describe('the install step on the recording host', () => {
 
   test("the console log is this build's own new file: the old one removed, a new one created without following a link", async () => {
     const { ctx, recording } = testContext(spec(), { recording: true, uid: 0 });
-    await installSystem(ctx, target, installer, 'tcg');
+    await installSystem(ctx, target, installer);
     const operations = (recording?.calls ?? []).flatMap((call) =>
       call.kind === 'fs' && call.paths[0] === target.consoleLog ? [call.operation] : [],
     );
@@ -601,7 +601,7 @@ describe('the install step on the recording host', () => {
       },
       uid: 0,
     });
-    await assert.rejects(installSystem(ctx, target, installer, 'tcg'), (error: unknown) => {
+    await assert.rejects(installSystem(ctx, target, installer), (error: unknown) => {
       assert.ok(error instanceof VmStepError);
       assert.match(error.message, /virt-install failed: .*Requested operation is not valid/s);
       return true;
@@ -622,7 +622,7 @@ describe('the boot test on the recording host', () => {
         uid: 0,
       },
     );
-    await bootTest(ctx, '/images/.img.partial-XXXXXX/img.qcow2', 'tcg');
+    await bootTest(ctx, '/images/.img.partial-XXXXXX/img.qcow2');
     const folder = '/images/.img.partial-XXXXXX/.boot-test-XXXXXX';
     const commands = recording?.commands() ?? [];
     assert.equal(
@@ -658,7 +658,7 @@ describe('the boot test under UEFI on the recording host', () => {
       }),
       { recording: true, uid: 0 },
     );
-    await bootTest(ctx, '/images/.img.partial-XXXXXX/img.qcow2', 'tcg');
+    await bootTest(ctx, '/images/.img.partial-XXXXXX/img.qcow2');
     const commands = recording?.commands() ?? [];
     assert.ok(commands.some((command) => /^virt-install .* --transient .* --boot uefi,/.test(command)));
     const nvram = '/var/lib/libvirt/qemu/nvram/test-image-2026-01-01-boot-test-XXXXXX_VARS.fd';
@@ -752,6 +752,28 @@ describe('a whole build on the recording host', () => {
     assert.equal(result.imagePath, '/images/test-image-2026-01-01.qcow2');
     assert.equal(result.accelerator, 'tcg');
     assert.deepEqual(host.leftovers(), []);
+  });
+
+  test('the accelerator chosen once is the one the installer VM, the appliance and the boot test run on', async () => {
+    for (const kvmUsable of [true, false]) {
+      const root = guestTree(`accelerator-${kvmUsable}`);
+      const reporter = new RecordingReporter();
+      const host = new RecordingHost(reporter, scrubPlan(root), 0);
+      const bootTest = { enabled: true, timeoutMs: 60_000, expect: 'login:', cloudInit: false, ramMiB: 512 };
+      const result = await buildImage({
+        spec: buildSpec({ accelerator: 'auto', bootTest }),
+        reporter,
+        host,
+        kvmUsable,
+      });
+      const [virtType, tcgOnly] = kvmUsable ? ['kvm', false] : ['qemu', true];
+      assert.equal(result.accelerator, kvmUsable ? 'kvm' : 'tcg');
+      const vms = host.commands().filter((command) => command.startsWith('virt-install --connect'));
+      assert.equal(vms.length, 2, host.commands().join('\n'));
+      for (const vm of vms) assert.match(vm, new RegExp(` --virt-type ${virtType} `));
+      const appliance = host.commands().find((command) => command.startsWith('env LIBGUESTFS_BACKEND=direct'));
+      assert.equal(appliance?.includes('LIBGUESTFS_BACKEND_SETTINGS=force_tcg'), tcgOnly, appliance);
+    }
   });
 
   test('a list of formats: each converted from the one raw disk with its options, checksummed, published and listed; a previous manifest makes the changes', async () => {

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { CommandError } from '../../src/host/command-error.js';
 import { AbortedError } from '../../src/host/exec.js';
-import { isAbort, RETRY_ATTEMPTS, retryDelayMs, withRetries } from '../../src/net/retry.js';
+import { HttpStatusError, TransferError } from '../../src/net/http-download.js';
+import {
+  downloadWithRetries,
+  isAbort,
+  RETRY_ATTEMPTS,
+  retryDelayMs,
+  rsyncWithRetries,
+  withRetries,
+} from '../../src/net/retry.js';
 
 process.env.IMAGE_FACTORY_RETRY_DELAY_MS = '5';
 
@@ -105,5 +114,65 @@ describe('withRetries', () => {
     controller.abort();
     assert.equal(isAbort(new Error('x'), controller.signal), true);
     assert.equal(isAbort(new AbortedError('x')), true);
+  });
+});
+
+describe('downloads and rsync runs retry alike', () => {
+  const source = {
+    uri: 'https://u:s3cret@mirror.invalid/SHA256SUMS',
+    display: 'https://u:***@mirror.invalid/SHA256SUMS',
+    scheme: 'https',
+    location: 'https://u:s3cret@mirror.invalid/SHA256SUMS',
+  } as const;
+
+  test('a download warns with its label, its URI without the password and the failure with its cause', async () => {
+    const warnings: string[] = [];
+    let calls = 0;
+    const result = await downloadWithRetries(
+      source,
+      async () => {
+        calls += 1;
+        if (calls === 1) throw new TransferError('the connection closed early', { cause: new Error('s3cret reset') });
+        return 'body';
+      },
+      { label: 'linux: ', warn: (message) => warnings.push(message) },
+    );
+    assert.equal(result, 'body');
+    assert.deepEqual(warnings, [
+      `linux: downloading https://u:***@mirror.invalid/SHA256SUMS failed (attempt 1 of ${RETRY_ATTEMPTS}): ` +
+        'the connection closed early: *** reset; retrying in 0.0 s',
+    ]);
+  });
+
+  test('a download that fails for good (HTTP 404) is tried once', async () => {
+    let calls = 0;
+    const failing = downloadWithRetries(
+      source,
+      async () => {
+        calls += 1;
+        throw new HttpStatusError(404, 'Not Found');
+      },
+      { warn: () => assert.fail('no retry, no warning') },
+    );
+    await assert.rejects(failing, HttpStatusError);
+    assert.equal(calls, 1);
+  });
+
+  test('an rsync run retries a transient exit code and removes the secrets from the warning', async () => {
+    const warnings: string[] = [];
+    let calls = 0;
+    await rsyncWithRetries(
+      async () => {
+        calls += 1;
+        if (calls === 1)
+          throw new CommandError(['rsync', 'x'], 12, null, ['error in rsync protocol data stream (s3cret)']);
+      },
+      { what: '[d] rsync', secrets: ['s3cret'], warn: (message) => warnings.push(message) },
+    );
+    assert.equal(calls, 2);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /^\[d\] rsync failed \(attempt 1 of \d\): rsync exited with code 12/);
+    assert.match(warnings[0], /\(\*\*\*\)/);
+    assert.doesNotMatch(warnings[0], /s3cret/);
   });
 });

@@ -80,7 +80,7 @@ describe('the install watch on the recording host', { concurrency: true }, () =>
     });
     const started = Date.now();
     try {
-      await assert.rejects(installSystem(ctx, vm, installer, 'tcg'), (error: unknown) => {
+      await assert.rejects(installSystem(ctx, vm, installer), (error: unknown) => {
         assert.ok(error instanceof VmStepError);
         assert.match(
           error.message,
@@ -120,7 +120,7 @@ describe('the install watch on the recording host', { concurrency: true }, () =>
       recording: { installsRunUntilStopped: true },
       uid: 0,
     });
-    const install = installSystem(ctx, vm, installer, 'tcg');
+    const install = installSystem(ctx, vm, installer);
     install.catch(() => undefined);
     // virtlogd writes where virt-install's --console option says.
     const log = await once(
@@ -186,7 +186,7 @@ describe('the install watch on the recording host', { concurrency: true }, () =>
       const { ctx, reporter } = testContext(spec(), { recording: { installsRunUntilStopped: true }, uid: 0 });
       try {
         await assert.rejects(
-          installSystem(ctx, vm, installer, 'tcg'),
+          installSystem(ctx, vm, installer),
           /^VmStepError: the installer seems to be waiting for input: .*\nThe console's last screen:\n {2}\| {3}┌──┤ \[\?\] Keyboard ├──┐/,
         );
       } finally {
@@ -214,7 +214,7 @@ describe('the install watch on the recording host', { concurrency: true }, () =>
     });
     const powerOff = setTimeout(() => recording?.powerOff(vm.domain), 4_500);
     try {
-      await installSystem(ctx, vm, installer, 'tcg');
+      await installSystem(ctx, vm, installer);
     } finally {
       clearTimeout(powerOff);
     }
@@ -232,7 +232,7 @@ describe('the install watch on the recording host', { concurrency: true }, () =>
     });
     try {
       await assert.rejects(
-        installSystem(ctx, vm, installer, 'tcg'),
+        installSystem(ctx, vm, installer),
         /^VmStepError: the installer did not finish within 3\.0 s \(install-timeout\); the VM was stopped\nThe console's last screen:\n {2}\| {3}┌──┤ \[\?\] Keyboard ├──┐/,
       );
     } finally {

@@ -30,7 +30,7 @@ function meaning(entry: OptionSpec): string {
   return `${entry.new ? '*new*: ' : ''}${escapeHtml(entry.help)}${notes.length ? ` (${notes.join('; ')})` : ''}`;
 }
 
-/** The README's table of every option, as the block between the markers holds it. */
+/** The table of every option in docs/options.md, as the block between the markers holds it. */
 export function optionsMarkdown(): string {
   const rows = (OPTIONS as readonly OptionSpec[]).map(
     (entry) =>
