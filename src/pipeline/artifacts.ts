@@ -20,8 +20,9 @@ export interface ArtifactKind {
   perFormat?: true;
   /** Its file name, from the stem (and the format). */
   name: (stem: string, format: ImageFormat) => string;
-  /** Whether a build of this spec makes it (always when unset). */
+  /** Whether a build of this spec makes it (always when unset), and the same in words. */
   when?: (spec: ImageSpec) => boolean;
+  made?: string;
   /**
    * Its place in the order publishImage links the staged files to their final
    * names. Unset: written in place, not staged, not under the rule that
@@ -64,6 +65,7 @@ export const ARTIFACTS: Readonly<Record<ArtifactRole, ArtifactKind>> = {
   raw: {
     name: (stem) => `${stem}.raw`,
     when: (spec) => !spec.formats.includes('raw') && spec.keepRaw,
+    made: 'with keep-raw, when raw is not one of the formats',
     publish: 1,
     sums: 2,
     output: 'raw-path',
@@ -75,6 +77,7 @@ export const ARTIFACTS: Readonly<Record<ArtifactRole, ArtifactKind>> = {
   changes: {
     name: (stem) => `${stem}.changes`,
     when: (spec) => spec.previousManifest !== undefined,
+    made: 'when there is a previous manifest',
     publish: 6,
     sums: 6,
     upload: 5,
@@ -84,7 +87,12 @@ export const ARTIFACTS: Readonly<Record<ArtifactRole, ArtifactKind>> = {
   sums: { name: (stem) => `${stem}.SHA256SUMS`, publish: 8, upload: 7, output: 'checksums-path' },
   'console-log': { name: (stem) => `${stem}.console.log`, output: 'console-log' },
   // The installer's display, when the install watch stopped a VM that has one (vnc).
-  screenshot: { name: (stem) => `${stem}.screen.png`, when: (spec) => spec.vnc !== undefined, onFailure: true },
+  screenshot: {
+    name: (stem) => `${stem}.screen.png`,
+    when: (spec) => spec.vnc !== undefined,
+    made: 'with vnc, when the install watch stops the installer',
+    onFailure: true,
+  },
 };
 
 /** One file of a build. */
@@ -128,6 +136,12 @@ export function stagedArtifacts(artifacts: readonly Artifact[], dir: string): Ar
       ? artifact
       : { ...artifact, staged: join(dir, basename(artifact.final)) },
   );
+}
+
+/** A published file's path in the staging folder; an error for a file that is not staged. */
+export function stagedPath(artifact: Artifact): string {
+  if (artifact.staged === undefined) throw new Error(`${artifact.final} is not staged`);
+  return artifact.staged;
 }
 
 /** The files of the list that an order of the table names, in that order (formats in theirs). */

@@ -34,6 +34,7 @@ import {
   pathOf,
   plannedArtifacts,
   stagedArtifacts,
+  stagedPath,
   uploadOrder,
   type Artifact,
 } from './artifacts.js';
@@ -178,7 +179,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     );
     // Before anything is published or uploaded: an image that does not boot goes nowhere.
     const boot = spec.bootTest.enabled
-      ? await run.step('boot-test', () => bootTest(ctx, firstImage(artifacts).staged as string, accelerator))
+      ? await run.step('boot-test', () => bootTest(ctx, stagedPath(firstImage(artifacts)), accelerator))
       : undefined;
     await run.step('publish', () => publishImage(ctx, staging, artifacts));
     await run.published(artifacts, { accelerator, scrubbed, installer, boot, reports });
@@ -191,16 +192,10 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   }
 }
 
-/** A published file's path in the staging folder. */
-function staged(artifact: Artifact): string {
-  if (!artifact.staged) throw new Error(`${artifact.final} is not staged`);
-  return artifact.staged;
-}
-
 /** Each format but raw, converted from the one raw disk. */
 async function convertImages(ctx: BuildContext, raw: string, artifacts: readonly Artifact[]): Promise<void> {
   for (const image of artifactsOf(artifacts, 'image')) {
-    if (image.format && image.format !== 'raw') await convertImage(ctx, raw, staged(image), image.format);
+    if (image.format && image.format !== 'raw') await convertImage(ctx, raw, stagedPath(image), image.format);
   }
 }
 
@@ -208,7 +203,7 @@ async function convertImages(ctx: BuildContext, raw: string, artifacts: readonly
 async function writeChecksums(ctx: BuildContext, artifacts: readonly Artifact[]): Promise<void> {
   const checksums = artifactsOf(artifacts, 'image-checksum');
   for (const [index, image] of artifactsOf(artifacts, 'image').entries()) {
-    image.sha256 = await writeChecksum(ctx, staged(image), staged(checksums[index]));
+    image.sha256 = await writeChecksum(ctx, stagedPath(image), stagedPath(checksums[index]));
   }
 }
 
@@ -264,7 +259,7 @@ class BuildRun {
   }
 
   /** The result of a published image; it stays, and is reported, whatever happens to the upload. */
-  async published(artifacts: readonly Artifact[], outcome: Outcome): Promise<BuildResult> {
+  async published(artifacts: readonly Artifact[], outcome: Outcome): Promise<void> {
     const { host, spec } = this.ctx;
     let diskUsage = 0;
     for (const [index, image] of artifactsOf(artifacts, 'image').entries()) {
@@ -290,7 +285,6 @@ class BuildRun {
       cloudInitFinished: outcome.boot?.cloudInitFinished,
       steps: this.steps,
     };
-    return this.result;
   }
 
   /**

@@ -6,7 +6,7 @@ import type { BuildContext } from './context.js';
 import type { FetchedInstaller, InstallerKey } from './fetch.js';
 import type { Inventory } from './inventory.js';
 import { checksumLines, manifestJson, packagesText, sbomJson, type BuildInput } from './manifest.js';
-import { artifactOf, firstImage, sumsOrder, type Artifact, type ArtifactRole } from './artifacts.js';
+import { artifactOf, firstImage, stagedPath, sumsOrder, type Artifact, type ArtifactRole } from './artifacts.js';
 import { changeCounts, changesText, compareManifests, noChangesText, sizeChange, type Changes } from './changes.js';
 import type { LoadedPrevious } from './previous-manifest.js';
 
@@ -66,7 +66,7 @@ export async function writeReports(
   const { inventory } = outcome;
   const first = firstImage(artifacts);
   const image = basename(first.final);
-  const imageSize = (await host.stat(staged(first))).size;
+  const imageSize = (await host.stat(stagedPath(first))).size;
   const inputs = await buildInputs(ctx, outcome.installer);
   const texts: ReportTexts = {
     manifest: manifestJson(spec, { name: image, size: imageSize }, inventory),
@@ -116,12 +116,6 @@ function describeChanges(
   return changes;
 }
 
-/** A published file's path in the staging folder. */
-function staged(artifact: Artifact): string {
-  if (!artifact.staged) throw new Error(`${artifact.final} is not staged`);
-  return artifact.staged;
-}
-
 /** The texts into the staging folder, then SHA256SUMS over every file to publish; how many it lists. */
 async function writeTexts(ctx: BuildContext, artifacts: readonly Artifact[], texts: ReportTexts): Promise<number> {
   const { host } = ctx;
@@ -134,13 +128,13 @@ async function writeTexts(ctx: BuildContext, artifacts: readonly Artifact[], tex
   for (const [role, text] of reports) {
     const artifact = artifactOf(artifacts, role);
     if (!artifact || text === undefined) continue;
-    await host.writeFile(staged(artifact), text, 0o644);
+    await host.writeFile(stagedPath(artifact), text, 0o644);
     artifact.sha256 = sha256Of(text);
   }
   const raw = artifactOf(artifacts, 'raw');
-  if (raw) raw.sha256 = host.live ? await sha256File(staged(raw)) : '';
+  if (raw) raw.sha256 = host.live ? await sha256File(stagedPath(raw)) : '';
   const files = sumsOrder(artifacts).map((artifact) => ({ path: artifact.final, sha256: artifact.sha256 ?? '' }));
   const sums = artifactOf(artifacts, 'sums');
-  if (sums) await host.writeFile(staged(sums), checksumLines(files), 0o644);
+  if (sums) await host.writeFile(stagedPath(sums), checksumLines(files), 0o644);
   return files.length;
 }

@@ -8,6 +8,7 @@ import {
   plannedArtifacts,
   publishedArtifacts,
   publishOrder,
+  stagedPath,
   type Artifact,
 } from './artifacts.js';
 import type { BuildContext } from './context.js';
@@ -58,11 +59,10 @@ export async function openStaging(ctx: BuildContext): Promise<Staging> {
  */
 export async function publishImage(ctx: BuildContext, staging: Staging, artifacts: readonly Artifact[]): Promise<void> {
   const published = [];
-  for (const { staged, final } of publishOrder(artifacts)) {
-    if (!staged) throw new Error(`${final} was never staged`);
-    await publishFile(ctx, staged, final);
+  for (const artifact of publishOrder(artifacts)) {
+    await publishFile(ctx, stagedPath(artifact), artifact.final);
     // Registered once it is this build's: a file that appeared under the name is never removed.
-    published.push(ctx.cleanup.register({ kind: 'path', path: final }));
+    published.push(ctx.cleanup.register({ kind: 'path', path: artifact.final }));
   }
   // Whole: the published files are the user's now.
   for (const entry of published) ctx.cleanup.forget(entry);

@@ -5,7 +5,7 @@
  * servers (upload.test.ts); here, the orders the table gives.
  */
 import assert from 'node:assert/strict';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { ImageSpec } from '../../src/config/image-spec.js';
 import {
@@ -21,6 +21,8 @@ import {
 } from '../../src/pipeline/artifacts.js';
 import { screenshotPath } from '../../src/pipeline/screenshot.js';
 import { testSpec } from '../support/build-context.js';
+import { REPO_ROOT } from '../support/fixture.js';
+import { assertGenerated, FILES_END, FILES_START, filesMarkdown } from '../support/outputs-markdown.js';
 
 const OLD = { uri: '/old.json', display: '/old.json', scheme: 'file', location: '/old.json' } as const;
 const every = testSpec({
@@ -126,5 +128,9 @@ describe('the artifact table', () => {
   test('the screenshot is named as the install watch saves it, beside the console log', () => {
     const files = plannedArtifacts(every);
     assert.equal(pathOf(files, 'screenshot'), screenshotPath(pathOf(files, 'console-log') as string));
+  });
+
+  test("docs/outputs.md's table of files is the artifact table", () => {
+    assertGenerated(join(REPO_ROOT, 'docs', 'outputs.md'), FILES_START, FILES_END, filesMarkdown());
   });
 });

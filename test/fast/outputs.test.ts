@@ -16,7 +16,7 @@ import { ARTIFACTS, artifactsOf, plannedArtifacts, type ArtifactRole } from '../
 import type { BuildResult } from '../../src/pipeline/build.js';
 import { testSpec } from '../support/build-context.js';
 import { REPO_ROOT } from '../support/fixture.js';
-import { OUTPUTS_END, OUTPUTS_START, outputsMarkdown } from '../support/outputs-markdown.js';
+import { assertGenerated, OUTPUTS_END, OUTPUTS_START, outputsMarkdown } from '../support/outputs-markdown.js';
 
 const DOCS = join(REPO_ROOT, 'docs', 'outputs.md');
 const declared = (
@@ -97,21 +97,7 @@ describe('the outputs', () => {
   });
 
   test("docs/outputs.md's table between the markers lists them as the code and action.yml declare them", () => {
-    const text = readFileSync(DOCS, 'utf8');
-    const start = text.indexOf(OUTPUTS_START);
-    const end = text.indexOf(OUTPUTS_END);
-    assert.ok(start >= 0 && end > start, `docs/outputs.md needs ${OUTPUTS_START} … ${OUTPUTS_END}`);
-    const expected = `${OUTPUTS_START}\n${outputsMarkdown(descriptions)}\n${OUTPUTS_END}`;
-    const actual = text.slice(start, end + OUTPUTS_END.length);
-    if (process.env.UPDATE_DOCS === '1' && actual !== expected) {
-      writeFileSync(DOCS, text.slice(0, start) + expected + text.slice(end + OUTPUTS_END.length));
-      return;
-    }
-    assert.equal(
-      actual,
-      expected,
-      'docs/outputs.md is out of date: run UPDATE_DOCS=1 node --test build/test/fast/outputs.test.js',
-    );
+    const actual = assertGenerated(DOCS, OUTPUTS_START, OUTPUTS_END, outputsMarkdown(descriptions));
     const listed = [...actual.matchAll(/^\| `([a-z0-9-]+)` \|/gm)].map((match) => match[1]);
     assert.deepEqual(listed.sort(), Object.keys(declared).sort());
   });
