@@ -25,35 +25,6 @@ export enum Input {
   OutputDir = 'output-dir',
 }
 
-/** The action's outputs, as action.yml declares them. */
-export enum Output {
-  Image = 'image',
-  ImagePath = 'image-path',
-  Format = 'format',
-  Size = 'size',
-  DiskUsage = 'disk-usage',
-  Sha256 = 'sha256',
-  ChecksumPath = 'checksum-path',
-  RawPath = 'raw-path',
-  ManifestPath = 'manifest-path',
-  PackagesPath = 'packages-path',
-  SbomPath = 'sbom-path',
-  ChecksumsPath = 'checksums-path',
-  ChangesPath = 'changes-path',
-  ImagePaths = 'image-paths',
-  Packages = 'packages',
-  Generalized = 'generalized',
-  GeneralizedLeftOut = 'generalized-left-out',
-  Layout = 'layout',
-  ConsoleLog = 'console-log',
-  Accelerator = 'accelerator',
-  Arch = 'arch',
-  Firmware = 'firmware',
-  Uploaded = 'uploaded',
-  CacheHit = 'cache-hit',
-  BootSeconds = 'boot-seconds',
-}
-
 /** What the main step hands to the post step. */
 export enum State {
   /** JSON list of the Resources the build has not undone yet, oldest first. */

@@ -7,10 +7,10 @@ import { SystemHost } from '../host/system-host.js';
 import { BuildError, buildImage, type BuildResult } from '../pipeline/build.js';
 import { printableLines } from '../pipeline/printable-text.js';
 import { checkOutputs } from '../pipeline/staging.js';
+import { firstImage, pathOf } from '../pipeline/artifacts.js';
 import { STEP_TITLES } from '../pipeline/reporter.js';
 import { ActionReporter } from './action-reporter.js';
-import { Output } from './constants.js';
-import { generalizedOutput } from './generalized-output.js';
+import { OUTPUTS } from './outputs.js';
 import { HostSetupError, prepareHost } from '../host/host-setup.js';
 import { readInputs } from './inputs.js';
 import { inputSecrets } from './secrets.js';
@@ -24,35 +24,10 @@ import { Interruption } from '../pipeline/interruption.js';
 
 /** The step's outputs, from the build's result (exported for the tests). */
 export function setOutputs(result: BuildResult): void {
-  core.setOutput(Output.Image, result.image);
-  core.setOutput(Output.ImagePath, result.imagePath);
-  core.setOutput(Output.ImagePaths, JSON.stringify(result.images.map((image) => image.path)));
-  core.setOutput(Output.Format, result.format);
-  core.setOutput(Output.Size, String(result.size));
-  core.setOutput(Output.DiskUsage, String(result.diskUsage));
-  core.setOutput(Output.Sha256, result.sha256);
-  core.setOutput(Output.ChecksumPath, result.checksumPath);
-  if (result.rawPath) core.setOutput(Output.RawPath, result.rawPath);
-  core.setOutput(Output.ManifestPath, result.manifestPath);
-  core.setOutput(Output.PackagesPath, result.packagesPath);
-  core.setOutput(Output.SbomPath, result.sbomPath);
-  core.setOutput(Output.ChecksumsPath, result.checksumsPath);
-  if (result.changesPath) core.setOutput(Output.ChangesPath, result.changesPath);
-  core.setOutput(Output.Packages, String(result.packageCount));
-  const generalized = generalizedOutput(result.generalized);
-  core.setOutput(Output.Generalized, generalized.json);
-  core.setOutput(Output.GeneralizedLeftOut, String(generalized.leftOut));
-  core.setOutput(Output.Layout, JSON.stringify(result.layout));
-  core.setOutput(Output.ConsoleLog, result.consoleLog);
-  core.setOutput(Output.Accelerator, result.accelerator);
-  core.setOutput(Output.Arch, result.arch);
-  core.setOutput(Output.Firmware, result.firmware);
-  const uploaded = result.uploads
-    .filter((upload) => upload.ok)
-    .map(({ destination, target }) => ({ destination, target }));
-  core.setOutput(Output.Uploaded, JSON.stringify(uploaded));
-  core.setOutput(Output.CacheHit, String(result.cacheHit));
-  if (result.bootSeconds !== undefined) core.setOutput(Output.BootSeconds, result.bootSeconds.toFixed(1));
+  for (const output of OUTPUTS) {
+    const value = output.value(result);
+    if (value !== undefined) core.setOutput(output.name, value);
+  }
 }
 
 /** The failure in words for the annotation: which step, why, and what cleanup could not remove. */
@@ -168,8 +143,10 @@ async function buildWithCache(
   setOutputs(result);
   if (!result.cacheHit && installerCache.active)
     await reporter.group('Save the installer cache', () => installerCache.save(result.installer));
-  if (manifestCache.available) await reporter.group('Save the manifest', () => manifestCache.save(result.manifestPath));
-  reporter.info(`Built ${result.imagePath} (sha256 ${result.sha256}).`);
+  const manifest = pathOf(result.artifacts, 'manifest') as string;
+  if (manifestCache.available) await reporter.group('Save the manifest', () => manifestCache.save(manifest));
+  const image = firstImage(result.artifacts);
+  reporter.info(`Built ${image.final} (sha256 ${image.sha256}).`);
   const cache = {
     restored: installerCache.restoredKey,
     saved: installerCache.savedKey,

@@ -3,6 +3,7 @@ import type { Layout } from '../pipeline/layout.js';
 import { basename } from 'node:path';
 import { formatBytes, formatDuration } from '../config/units.js';
 import type { BuildResult } from '../pipeline/build.js';
+import { artifactsOf, firstImage, pathOf, type ArtifactRole } from '../pipeline/artifacts.js';
 import type { GeneralizeRow } from '../pipeline/generalize.js';
 import { changeCounts, sizeChange, type Changes } from '../pipeline/changes.js';
 import { describeFirmware } from '../pipeline/virt-install.js';
@@ -72,7 +73,7 @@ export function renderSummary(summary: BuildSummary): string {
 
   if (result?.generalized.length) parts.push(generalizationSection(result.generalized));
 
-  if (result?.changes) parts.push(changesSection(result.changes, result.changesPath));
+  if (result?.changes) parts.push(changesSection(result.changes, pathOf(result.artifacts, 'changes')));
 
   if (result?.uploads.length) {
     const rows = result.uploads.map((upload): [string, string, string, string, string] => [
@@ -92,19 +93,26 @@ export function renderSummary(summary: BuildSummary): string {
 
 /** The finished image in rows: what it is, where, its checksum, and how the build got there. */
 function resultRows(summary: BuildSummary, result: BuildResult): Array<[string, string]> {
+  const image = firstImage(result.artifacts);
+  const size = image.size ?? 0;
+  const name = (role: ArtifactRole): string => code(basename(pathOf(result.artifacts, role) ?? ''));
   const rows: Array<[string, string]> = [
-    ['Image', code(result.image)],
-    ['Path', code(result.imagePath)],
-    ['Format', escapeHtml(result.images.map((image) => image.format).join(', ') || result.format)],
-    ['Size', `${formatBytes(result.size)} (${result.size} bytes; ${formatBytes(result.diskUsage)} on disk)`],
-    ['SHA-256', code(result.sha256)],
+    ['Image', code(basename(image.final))],
+    ['Path', code(image.final)],
+    [
+      'Format',
+      escapeHtml(
+        artifactsOf(result.artifacts, 'image')
+          .map((file) => file.format)
+          .join(', '),
+      ),
+    ],
+    ['Size', `${formatBytes(size)} (${size} bytes; ${formatBytes(result.diskUsage)} on disk)`],
+    ['SHA-256', code(image.sha256 ?? '')],
     ['Distribution', escapeHtml(result.distribution || 'unknown (no /etc/os-release)')],
     ['Kernel', result.kernel ? code(result.kernel) : 'none found'],
-    [
-      'Packages',
-      `${result.packageCount} (${code(basename(result.manifestPath))}, SBOM ${code(basename(result.sbomPath))})`,
-    ],
-    ['Checksums', code(basename(result.checksumsPath))],
+    ['Packages', `${result.packageCount} (${name('manifest')}, SBOM ${name('sbom')})`],
+    ['Checksums', name('sums')],
     ['Architecture', escapeHtml(result.arch)],
     ['Accelerator', escapeHtml(result.accelerator)],
     ['Firmware', escapeHtml(describeFirmware(result.firmware))],
@@ -117,13 +125,14 @@ function resultRows(summary: BuildSummary, result: BuildResult): Array<[string, 
     rows.push(['Previous manifest from the Actions cache', code(summary.cache.manifestRestored)]);
   if (summary.cache?.manifestSaved)
     rows.push(['Manifest saved to the Actions cache', code(summary.cache.manifestSaved)]);
-  for (const image of result.images.slice(1)) {
+  for (const more of artifactsOf(result.artifacts, 'image').slice(1)) {
     rows.push([
-      `Image (${escapeHtml(image.format)})`,
-      `${code(image.path)}, ${formatBytes(image.size)}, SHA-256 ${code(image.sha256)}`,
+      `Image (${escapeHtml(more.format ?? '')})`,
+      `${code(more.final)}, ${formatBytes(more.size ?? 0)}, SHA-256 ${code(more.sha256 ?? '')}`,
     ]);
   }
-  if (result.rawPath) rows.push(['Raw image kept', code(result.rawPath)]);
+  const raw = pathOf(result.artifacts, 'raw');
+  if (raw) rows.push(['Raw image kept', code(raw)]);
   if (result.bootSeconds !== undefined) {
     rows.push([
       'Boot test',

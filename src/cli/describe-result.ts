@@ -1,13 +1,15 @@
 import { formatBytes, formatDuration } from '../config/units.js';
+import { firstImage } from '../pipeline/artifacts.js';
 import type { BuildResult } from '../pipeline/build.js';
 import { describeFirmware } from '../pipeline/virt-install.js';
 
 /** The finished build in a few lines for the terminal. */
 export function describeResult(result: BuildResult): string {
+  const image = firstImage(result.artifacts);
   const lines = [
-    `image:       ${result.imagePath}`,
-    `size:        ${formatBytes(result.size)} (${formatBytes(result.diskUsage)} on disk)`,
-    `sha256:      ${result.sha256}`,
+    `image:       ${image.final}`,
+    `size:        ${formatBytes(image.size ?? 0)} (${formatBytes(result.diskUsage)} on disk)`,
+    `sha256:      ${image.sha256}`,
     `accelerator: ${result.accelerator}`,
     `firmware:    ${describeFirmware(result.firmware)}`,
     `installer:   ${verifiedLine(result)}`,

@@ -25,16 +25,19 @@ import type { Changes } from './changes.js';
 import type { GeneralizeRow } from './generalize.js';
 import type { Layout } from './layout.js';
 import { scrubImage, type ScrubResult } from './scrub.js';
+import { checkOutputs, openStaging, publishImage, type Staging } from './staging.js';
+import { uploadFailure, uploadImage, type UploadOutcome } from './upload.js';
 import {
-  checkOutputs,
-  openStaging,
-  outputPaths,
-  publishImage,
-  reportPaths,
-  type OutputPaths,
-  type Staging,
-} from './staging.js';
-import { uploadImage, UploadError, type UploadOutcome } from './upload.js';
+  ARTIFACTS,
+  artifactsOf,
+  firstImage,
+  pathOf,
+  plannedArtifacts,
+  stagedArtifacts,
+  stagedPath,
+  uploadOrder,
+  type Artifact,
+} from './artifacts.js';
 
 export interface BuildOptions {
   spec: ImageSpec;
@@ -53,32 +56,19 @@ export interface BuildOptions {
 }
 
 export interface BuildResult {
-  /** File name of the finished image. */
-  image: string;
-  imagePath: string;
-  format: ImageSpec['format'];
-  /** Size of the image file in bytes. */
-  size: number;
-  /** Bytes the image file occupies on disk (less than size when sparse). */
+  /**
+   * Every file the build made, as the artifact table declares them (images
+   * first, a format after the other): the images with their SHA-256 and
+   * size, the reports with their SHA-256.
+   */
+  artifacts: Artifact[];
+  /** Bytes the first image occupies on disk (less than its size when sparse). */
   diskUsage: number;
-  sha256: string;
-  checksumPath: string;
-  /** Every format's image, the first being the one above. */
-  images: Array<{ format: ImageSpec['format']; path: string; checksumPath: string; sha256: string; size: number }>;
-  rawPath?: string;
-  /** `<stem>.manifest.json`, `<stem>.packages`, `<stem>.cdx.json` and `<stem>.SHA256SUMS`. */
-  manifestPath: string;
-  packagesPath: string;
-  sbomPath: string;
-  checksumsPath: string;
-  /** `<stem>.changes`, when a previous manifest was given. */
-  changesPath?: string;
   /** What changed since the previous manifest, when it was compared. */
   changes?: Changes;
   packageCount: number;
   distribution: string;
   kernel: string;
-  consoleLog: string;
   accelerator: VmAccelerator;
   /** The guest architecture. */
   arch: Arch;
@@ -90,6 +80,7 @@ export interface BuildResult {
   zeroing: Zeroing;
   /** The disk's layout as the scrub found it: partitions, file systems, what was done to each. */
   layout: Layout;
+  /** Each destination's upload, as the upload step returned it ([] before it ran or without uploads). */
   uploads: UploadOutcome[];
   cacheHit: boolean;
   /** The installer files used, in the cache folder. */
@@ -134,8 +125,10 @@ export function chooseBuildAccelerator(spec: ImageSpec, reporter: Reporter, kvmU
  * them is the build's start (a build that runs past midnight keeps the names
  * it began with).
  */
-export function describeBuild(spec: ImageSpec, images: readonly { path: string }[]): string {
-  const names = images.map((image) => basename(image.path)).join(', ');
+export function describeBuild(spec: ImageSpec, artifacts: readonly Artifact[]): string {
+  const names = artifactsOf(artifacts, 'image')
+    .map((image) => basename(image.final))
+    .join(', ');
   return `Building image ${spec.name} (${spec.arch}, ${spec.firmware}) as ${names} in ${spec.outputDir}`;
 }
 
@@ -159,59 +152,57 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       })
     : undefined;
   options.onChecked?.();
-  const paths = outputPaths(spec);
-  reporter.info(describeBuild(spec, paths.images));
+  const planned = plannedArtifacts(spec);
+  reporter.info(describeBuild(spec, planned));
   const run = new BuildRun(options, host, accelerator);
   const { ctx } = run;
+  const consoleLog = pathOf(planned, 'console-log') as string;
   try {
     const installer = await run.step('fetch', () => fetchInstaller(ctx));
     const staging = await run.step('disk', () => stageDisk(ctx));
+    const artifacts = stagedArtifacts(planned, staging.dir);
     const install = {
       domain: `${spec.stem}-${ctx.host.uniqueSuffix(3)}`,
       diskPath: staging.raw,
-      consoleLog: paths.consoleLog,
+      consoleLog,
       staging: staging.dir,
     };
     await run.step('install', () => installSystem(ctx, install, installer));
     const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw));
-    if (spec.formats.some((format) => format !== 'raw')) await run.step('convert', () => convertImages(ctx, staging));
-    const sums = await run.step('checksum', () => writeChecksums(ctx, staging));
-    const sha256 = sums[0];
+    if (spec.formats.some((format) => format !== 'raw'))
+      await run.step('convert', () => convertImages(ctx, staging.raw, artifacts));
+    await run.step('checksum', () => writeChecksums(ctx, artifacts));
     const reports = await run.step('reports', () =>
-      writeReports(ctx, staging, paths, { sums, inventory: scrubbed.inventory, installer, previous }),
+      writeReports(ctx, artifacts, { inventory: scrubbed.inventory, installer, previous }),
     );
     // Before anything is published or uploaded: an image that does not boot goes nowhere.
-    const boot = spec.bootTest.enabled ? await run.step('boot-test', () => bootTest(ctx, staging.image)) : undefined;
-    await run.step('publish', () => publishImage(ctx, staging, paths));
-    const result = await run.published(paths, { sha256, sums, scrubbed, installer, boot, reports });
-    const upload = {
-      image: paths.image,
-      checksum: paths.checksum,
-      more: paths.images.slice(1).map((image) => ({ image: image.path, checksum: image.checksum })),
-      reports: reportPaths(paths),
-      sums: paths.sums,
-    };
-    result.uploads = await run.step('upload', () => uploadImage(ctx, upload));
+    const boot = spec.bootTest.enabled
+      ? await run.step('boot-test', () => bootTest(ctx, stagedPath(firstImage(artifacts))))
+      : undefined;
+    await run.step('publish', () => publishImage(ctx, staging, artifacts));
+    await run.published(artifacts, { scrubbed, installer, boot, reports });
+    const result = await run.step('upload', () => run.upload(artifacts));
     const postBuild = spec.postBuildCommand;
-    if (postBuild) await run.step('post-build', () => runPostBuildCommand(ctx, postBuild, paths.image));
+    if (postBuild) await run.step('post-build', () => runPostBuildCommand(ctx, postBuild, firstImage(artifacts).final));
     return result;
   } catch (error) {
-    throw await run.fail(error, paths);
+    throw await run.fail(error, consoleLog);
   }
 }
 
 /** Each format but raw, converted from the one raw disk. */
-async function convertImages(ctx: BuildContext, staging: Staging): Promise<void> {
-  for (const image of staging.images) {
-    if (image.format !== 'raw') await convertImage(ctx, staging.raw, image.path, image.format);
+async function convertImages(ctx: BuildContext, raw: string, artifacts: readonly Artifact[]): Promise<void> {
+  for (const image of artifactsOf(artifacts, 'image')) {
+    if (image.format && image.format !== 'raw') await convertImage(ctx, raw, stagedPath(image), image.format);
   }
 }
 
-/** Each image's `.sha256sum`; their digests, in the order of the formats. */
-async function writeChecksums(ctx: BuildContext, staging: Staging): Promise<string[]> {
-  const sums: string[] = [];
-  for (const image of staging.images) sums.push(await writeChecksum(ctx, image.path, image.checksum));
-  return sums;
+/** Each image's `.sha256sum`; each image's digest recorded in the build's list. */
+async function writeChecksums(ctx: BuildContext, artifacts: readonly Artifact[]): Promise<void> {
+  const checksums = artifactsOf(artifacts, 'image-checksum');
+  for (const [index, image] of artifactsOf(artifacts, 'image').entries()) {
+    image.sha256 = await writeChecksum(ctx, stagedPath(image), stagedPath(checksums[index]));
+  }
 }
 
 /** The staging folder, and the raw disk in it. */
@@ -222,8 +213,6 @@ async function stageDisk(ctx: BuildContext): Promise<Staging> {
 }
 
 interface Outcome {
-  sha256: string;
-  sums: string[];
   scrubbed: ScrubResult;
   installer: FetchedInstaller;
   boot?: BootTestResult;
@@ -267,39 +256,21 @@ class BuildRun {
   }
 
   /** The result of a published image; it stays, and is reported, whatever happens to the upload. */
-  async published(paths: OutputPaths, outcome: Outcome): Promise<BuildResult> {
-    const info = await this.ctx.host.stat(paths.image);
-    const images: BuildResult['images'] = [];
-    for (const [index, image] of paths.images.entries()) {
-      const size = index === 0 ? info.size : (await this.ctx.host.stat(image.path)).size;
-      images.push({
-        format: image.format,
-        path: image.path,
-        checksumPath: image.checksum,
-        sha256: outcome.sums[index],
-        size,
-      });
+  async published(artifacts: readonly Artifact[], outcome: Outcome): Promise<void> {
+    const { host, spec } = this.ctx;
+    let diskUsage = 0;
+    for (const [index, image] of artifactsOf(artifacts, 'image').entries()) {
+      const info = await host.stat(image.final);
+      image.size = info.size;
+      if (index === 0) diskUsage = info.blocks * 512;
     }
     this.result = {
-      image: `${this.ctx.spec.stem}.${this.ctx.spec.format}`,
-      imagePath: paths.image,
-      format: this.ctx.spec.format,
-      size: info.size,
-      diskUsage: info.blocks * 512,
-      sha256: outcome.sha256,
-      checksumPath: paths.checksum,
-      images,
-      rawPath: paths.raw,
-      manifestPath: paths.manifest,
-      packagesPath: paths.packages,
-      sbomPath: paths.sbom,
-      checksumsPath: paths.sums,
-      changesPath: paths.changes,
+      artifacts: artifacts.filter((artifact) => !ARTIFACTS[artifact.role].onFailure),
+      diskUsage,
       ...outcome.reports,
-      consoleLog: paths.consoleLog,
       accelerator: this.ctx.accelerator,
-      arch: this.ctx.spec.arch,
-      firmware: this.ctx.spec.firmware,
+      arch: spec.arch,
+      firmware: spec.firmware,
       removedLogs: outcome.scrubbed.removed,
       generalized: outcome.scrubbed.generalized,
       zeroing: outcome.scrubbed.zeroing,
@@ -311,18 +282,30 @@ class BuildRun {
       cloudInitFinished: outcome.boot?.cloudInitFinished,
       steps: this.steps,
     };
+  }
+
+  /**
+   * The published files to every destination, in the table's upload order.
+   * The result carries the outcomes; a failed destination then fails the step.
+   */
+  async upload(artifacts: readonly Artifact[]): Promise<BuildResult> {
+    const files = { image: firstImage(artifacts).final, files: uploadOrder(artifacts).map((file) => file.final) };
+    const uploads = await uploadImage(this.ctx, files);
+    if (!this.result) throw new Error('the upload comes after the publish step');
+    this.result = { ...this.result, uploads };
+    const failure = uploadFailure(uploads);
+    if (failure) throw failure;
     return this.result;
   }
 
   /** Undo everything still registered and say which step failed. */
-  async fail(error: unknown, paths: OutputPaths): Promise<BuildError> {
+  async fail(error: unknown, consoleLog: string): Promise<BuildError> {
     const { reporter, cleanup, host } = this.ctx;
-    if (error instanceof UploadError && this.result) this.result.uploads = error.outcomes;
     const failures = await cleanup.unwind();
     for (const failure of failures) reporter.warning(failure);
-    if (host.live && this.steps.some((done) => done.step === 'disk') && existsSync(paths.consoleLog)) {
-      reporter.info(`the installer's console output is in ${paths.consoleLog}`);
+    if (host.live && this.steps.some((done) => done.step === 'disk') && existsSync(consoleLog)) {
+      reporter.info(`the installer's console output is in ${consoleLog}`);
     }
-    return new BuildError(error instanceof UploadError ? 'upload' : this.current, error, failures, this.result);
+    return new BuildError(this.current, error, failures, this.result);
   }
 }

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { sha256File } from './checksum.js';
 import type { BuildContext } from './context.js';
 import type { FetchedInstaller, InstallerKey } from './fetch.js';
 import type { Inventory } from './inventory.js';
 import { checksumLines, manifestJson, packagesText, sbomJson, type BuildInput } from './manifest.js';
-import type { OutputPaths, Staging } from './staging.js';
+import { artifactOf, firstImage, stagedPath, sumsOrder, type Artifact, type ArtifactRole } from './artifacts.js';
 import { changeCounts, changesText, compareManifests, noChangesText, sizeChange, type Changes } from './changes.js';
 import type { LoadedPrevious } from './previous-manifest.js';
 
@@ -54,27 +54,28 @@ interface ReportTexts {
 /**
  * Write the image's manifest, package list, CycloneDX SBOM and (with a
  * previous manifest) what changed into the staging folder, and the list of
- * every file's SHA-256 that publishImage puts in place last.
+ * every file's SHA-256 that publishImage puts in place last. Each report's
+ * SHA-256 is recorded in the build's list of files.
  */
 export async function writeReports(
   ctx: BuildContext,
-  staging: Staging,
-  paths: OutputPaths,
-  outcome: { sums: string[]; inventory: Inventory; installer: FetchedInstaller; previous?: LoadedPrevious },
+  artifacts: readonly Artifact[],
+  outcome: { inventory: Inventory; installer: FetchedInstaller; previous?: LoadedPrevious },
 ): Promise<Reports> {
   const { spec, host } = ctx;
   const { inventory } = outcome;
-  const image = `${spec.stem}.${spec.format}`;
-  const imageSize = (await host.stat(staging.image)).size;
+  const first = firstImage(artifacts);
+  const image = basename(first.final);
+  const imageSize = (await host.stat(stagedPath(first))).size;
   const inputs = await buildInputs(ctx, outcome.installer);
   const texts: ReportTexts = {
     manifest: manifestJson(spec, { name: image, size: imageSize }, inventory),
     packages: packagesText(inventory),
-    sbom: sbomJson(spec, { name: image, sha256: outcome.sums[0] }, inventory, inputs),
+    sbom: sbomJson(spec, { name: image, sha256: first.sha256 ?? '' }, inventory, inputs),
   };
   const changes = describeChanges(ctx, outcome.previous, { image, imageSize, inventory });
   if (outcome.previous) texts.changes = changes ? changesText(changes) : noChangesTextOf(image, outcome.previous);
-  const count = await writeTexts(ctx, staging, paths, outcome.sums, texts);
+  const count = await writeTexts(ctx, artifacts, texts);
   const release = inventory.osRelease;
   const reports: Reports = {
     packageCount: inventory.packages.length,
@@ -116,28 +117,24 @@ function describeChanges(
 }
 
 /** The texts into the staging folder, then SHA256SUMS over every file to publish; how many it lists. */
-async function writeTexts(
-  ctx: BuildContext,
-  staging: Staging,
-  paths: OutputPaths,
-  sums: string[],
-  texts: ReportTexts,
-): Promise<number> {
+async function writeTexts(ctx: BuildContext, artifacts: readonly Artifact[], texts: ReportTexts): Promise<number> {
   const { host } = ctx;
-  await host.writeFile(staging.manifest, texts.manifest, 0o644);
-  await host.writeFile(staging.packages, texts.packages, 0o644);
-  await host.writeFile(staging.sbom, texts.sbom, 0o644);
-  const files = paths.images.map((image, index) => ({ path: image.path, sha256: sums[index] }));
-  if (paths.raw) files.push({ path: paths.raw, sha256: host.live ? await sha256File(staging.raw) : '' });
-  files.push(
-    { path: paths.manifest, sha256: sha256Of(texts.manifest) },
-    { path: paths.packages, sha256: sha256Of(texts.packages) },
-    { path: paths.sbom, sha256: sha256Of(texts.sbom) },
-  );
-  if (texts.changes !== undefined && paths.changes) {
-    await host.writeFile(staging.changes, texts.changes, 0o644);
-    files.push({ path: paths.changes, sha256: sha256Of(texts.changes) });
+  const reports: Array<[ArtifactRole, string | undefined]> = [
+    ['manifest', texts.manifest],
+    ['packages', texts.packages],
+    ['sbom', texts.sbom],
+    ['changes', texts.changes],
+  ];
+  for (const [role, text] of reports) {
+    const artifact = artifactOf(artifacts, role);
+    if (!artifact || text === undefined) continue;
+    await host.writeFile(stagedPath(artifact), text, 0o644);
+    artifact.sha256 = sha256Of(text);
   }
-  await host.writeFile(staging.sums, checksumLines(files), 0o644);
+  const raw = artifactOf(artifacts, 'raw');
+  if (raw) raw.sha256 = host.live ? await sha256File(stagedPath(raw)) : '';
+  const files = sumsOrder(artifacts).map((artifact) => ({ path: artifact.final, sha256: artifact.sha256 ?? '' }));
+  const sums = artifactOf(artifacts, 'sums');
+  if (sums) await host.writeFile(stagedPath(sums), checksumLines(files), 0o644);
   return files.length;
 }

@@ -1,69 +1,26 @@
 import { accessSync, constants, lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ImageFormat, ImageSpec } from '../config/image-spec.js';
+import type { ImageSpec } from '../config/image-spec.js';
 import { UsageError } from '../config/usage-error.js';
+import {
+  ARTIFACTS,
+  artifactsOf,
+  plannedArtifacts,
+  publishedArtifacts,
+  publishOrder,
+  stagedPath,
+  type Artifact,
+} from './artifacts.js';
 import type { BuildContext } from './context.js';
 import type { Registration } from './resources.js';
 
-/** One image of the build: its format, its file and its `.sha256sum`. */
-export interface ImageFile {
-  format: ImageFormat;
-  path: string;
-  checksum: string;
-}
-
-/** Paths of everything a build of this spec publishes. */
-export interface OutputPaths {
-  /** The first format's image and checksum. */
-  image: string;
-  checksum: string;
-  /** Every format's, in the order of `format`. */
-  images: ImageFile[];
-  raw?: string;
-  consoleLog: string;
-  manifest: string;
-  packages: string;
-  sbom: string;
-  /** What changed since the previous manifest, when there is one (previous-manifest). */
-  changes?: string;
-  /** Every published file's SHA-256 (`sha256sum -c`, attest-build-provenance's subject-checksums). */
-  sums: string;
-}
-
-/** The images of the spec's formats in `dir`. */
-function imageFiles(spec: ImageSpec, dir: string): ImageFile[] {
-  return spec.formats.map((format) => {
-    const path = join(dir, `${spec.stem}.${format}`);
-    return { format, path, checksum: `${path}.sha256sum` };
-  });
-}
-
-export function outputPaths(spec: ImageSpec): OutputPaths {
-  const images = imageFiles(spec, spec.outputDir);
-  return {
-    image: images[0].path,
-    checksum: images[0].checksum,
-    images,
-    // keep-raw: the raw disk beside images of other formats.
-    raw: !spec.formats.includes('raw') && spec.keepRaw ? join(spec.outputDir, `${spec.stem}.raw`) : undefined,
-    consoleLog: join(spec.outputDir, `${spec.stem}.console.log`),
-    manifest: join(spec.outputDir, `${spec.stem}.manifest.json`),
-    packages: join(spec.outputDir, `${spec.stem}.packages`),
-    sbom: join(spec.outputDir, `${spec.stem}.cdx.json`),
-    changes: spec.previousManifest ? join(spec.outputDir, `${spec.stem}.changes`) : undefined,
-    sums: join(spec.outputDir, `${spec.stem}.SHA256SUMS`),
-  };
-}
-
 /** Checks of the output folder: nothing exists under a final name, the folder is writable. */
 export function checkOutputs(spec: ImageSpec): void {
-  const paths = outputPaths(spec);
-  const images = paths.images.flatMap((image) => [image.path, image.checksum]);
-  for (const path of [...images, paths.raw, ...reportPaths(paths), paths.sums]) {
+  for (const { final } of publishedArtifacts(plannedArtifacts(spec))) {
     // lstat: a symlink under a final name counts, even one that points nowhere.
-    if (path && lstatSync(path, { throwIfNoEntry: false }) !== undefined) {
+    if (lstatSync(final, { throwIfNoEntry: false }) !== undefined) {
       throw new UsageError(
-        `${path} already exists; image-factory never overwrites a finished image. Move it away or build in another folder.`,
+        `${final} already exists; image-factory never overwrites a finished image. Move it away or build in another folder.`,
       );
     }
   }
@@ -74,26 +31,11 @@ export function checkOutputs(spec: ImageSpec): void {
   }
 }
 
-/** The reports published beside the image: manifest, package list, SBOM, and the changes when compared. */
-export function reportPaths(paths: OutputPaths): string[] {
-  return [paths.manifest, paths.packages, paths.sbom, ...(paths.changes ? [paths.changes] : [])];
-}
-
-/** The folder a build works in, next to its final files, and the names of what it makes there. */
+/** The folder a build works in, next to its final files, and the raw disk it installs onto. */
 export interface Staging {
   dir: string;
+  /** The raw disk (the image itself for raw; the source of the other formats). */
   raw: string;
-  /** The image in its first format (the raw file itself for raw), and its checksum. */
-  image: string;
-  checksum: string;
-  /** Every format's image (the raw file itself for raw) and checksum, in the order of `format`. */
-  images: ImageFile[];
-  /** The same names as the final ones, in the staging folder. */
-  manifest: string;
-  packages: string;
-  sbom: string;
-  changes: string;
-  sums: string;
   entry: Registration;
 }
 
@@ -105,21 +47,7 @@ export async function openStaging(ctx: BuildContext): Promise<Staging> {
   const entry = cleanup.register({ kind: 'path', path: dir });
   // qemu under qemu:///system runs as its own user and must reach the disk.
   await host.chmod(dir, 0o755);
-  const raw = join(dir, `${spec.stem}.raw`);
-  const images = imageFiles(spec, dir);
-  return {
-    dir,
-    raw,
-    image: images[0].path,
-    checksum: images[0].checksum,
-    images,
-    manifest: join(dir, `${spec.stem}.manifest.json`),
-    packages: join(dir, `${spec.stem}.packages`),
-    sbom: join(dir, `${spec.stem}.cdx.json`),
-    changes: join(dir, `${spec.stem}.changes`),
-    sums: join(dir, `${spec.stem}.SHA256SUMS`),
-    entry,
-  };
+  return { dir, raw: join(dir, ARTIFACTS.raw.name(spec.stem, 'raw')), entry };
 }
 
 /**
@@ -129,28 +57,16 @@ export async function openStaging(ctx: BuildContext): Promise<Staging> {
  * folder. Nothing under a final name is ever overwritten; a file published
  * before a failure here is removed by the undo registered for it.
  */
-export async function publishImage(ctx: BuildContext, staging: Staging, paths: OutputPaths): Promise<void> {
-  const images = staging.images.map((image, index) => [image, paths.images[index]] as const);
-  const pairs: Array<[string, string | undefined]> = [
-    [staging.raw, paths.raw],
-    ...images.map(([from, to]): [string, string] => [from.path, to.path]),
-    [staging.manifest, paths.manifest],
-    [staging.packages, paths.packages],
-    [staging.sbom, paths.sbom],
-    [staging.changes, paths.changes],
-    ...images.map(([from, to]): [string, string] => [from.checksum, to.checksum]),
-    [staging.sums, paths.sums],
-  ];
+export async function publishImage(ctx: BuildContext, staging: Staging, artifacts: readonly Artifact[]): Promise<void> {
   const published = [];
-  for (const [from, to] of pairs) {
-    if (!to) continue;
-    await publishFile(ctx, from, to);
+  for (const artifact of publishOrder(artifacts)) {
+    await publishFile(ctx, stagedPath(artifact), artifact.final);
     // Registered once it is this build's: a file that appeared under the name is never removed.
-    published.push(ctx.cleanup.register({ kind: 'path', path: to }));
+    published.push(ctx.cleanup.register({ kind: 'path', path: artifact.final }));
   }
   // Whole: the published files are the user's now.
   for (const entry of published) ctx.cleanup.forget(entry);
-  for (const image of paths.images) ctx.reporter.info(`Successfully created ${image.path}`);
+  for (const image of artifactsOf(artifacts, 'image')) ctx.reporter.info(`Successfully created ${image.final}`);
   await ctx.cleanup.release(staging.entry);
 }
 

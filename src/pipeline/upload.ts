@@ -30,9 +30,9 @@ export interface UploadOutcome {
   postUploadCommands: number;
 }
 
-/** At least one destination failed; `outcomes` has every destination, the good ones too. */
+/** At least one destination failed: the build's error, naming every destination that failed. */
 export class UploadError extends Error {
-  constructor(readonly outcomes: UploadOutcome[]) {
+  constructor(outcomes: readonly UploadOutcome[]) {
     const failed = outcomes.filter((outcome) => !outcome.ok);
     super(
       `Upload to ${failed.length} of ${outcomes.length} destination${outcomes.length === 1 ? '' : 's'} failed:\n` +
@@ -44,30 +44,19 @@ export class UploadError extends Error {
   }
 }
 
+/** The error for outcomes where a destination failed; undefined when every one succeeded. */
+export function uploadFailure(outcomes: readonly UploadOutcome[]): UploadError | undefined {
+  return outcomes.some((outcome) => !outcome.ok) ? new UploadError(outcomes) : undefined;
+}
+
 /** Target-side folder for an interrupted transfer: never the final name, and the next upload resumes from it. */
 export const PARTIAL_DIR = '.rsync-partial';
 
-/** What is uploaded: the image, its reports (manifest, package list, SBOM), its checksum, the checksum list. */
+/** What is uploaded: the files in the order they are sent, and the image (named to post-upload commands). */
 export interface UploadFiles {
   image: string;
-  checksum: string;
-  /** The images of further formats and their checksums. */
-  more?: Array<{ image: string; checksum: string }>;
-  reports?: string[];
-  sums?: string;
-}
-
-/** In upload order: the images first, the reports, their .sha256sum files, and the list of every checksum last. */
-function uploadOrder(files: UploadFiles): string[] {
-  const more = files.more ?? [];
-  return [
-    files.image,
-    ...more.map((entry) => entry.image),
-    ...(files.reports ?? []),
-    files.checksum,
-    ...more.map((entry) => entry.checksum),
-    ...(files.sums ? [files.sums] : []),
-  ];
+  /** The image first, the checksum list last (see uploadOrder in artifacts.ts). */
+  files: readonly string[];
 }
 
 /** `a`, `a and b`, `a, b and c`. */
@@ -78,8 +67,8 @@ function listed(names: string[]): string {
 /**
  * Upload the finished image, then its reports and checksum files, to every destination;
  * verify each copy; then run the destination's post-upload commands. A
- * failing destination does not stop the others: UploadError at the end
- * names all that failed.
+ * failing destination does not stop the others: every destination's outcome
+ * is returned, the failed ones too (uploadFailure says which failed).
  */
 export async function uploadImage(ctx: BuildContext, files: UploadFiles): Promise<UploadOutcome[]> {
   const { spec, reporter } = ctx;
@@ -93,7 +82,6 @@ export async function uploadImage(ctx: BuildContext, files: UploadFiles): Promis
   for (const destination of spec.uploads) {
     outcomes.push(await uploadToDestination(ctx, destination, files));
   }
-  if (outcomes.some((outcome) => !outcome.ok)) throw new UploadError(outcomes);
   return outcomes;
 }
 
@@ -136,7 +124,7 @@ class DestinationUpload {
       const endpoint = this.endpoint();
       this.ctx.reporter.info(`${this.label} uploading ${this.imageName} to ${this.shown}`);
       // The image first: whoever waits for the .sha256sum (or SHA256SUMS) finds a whole image beside it.
-      for (const file of uploadOrder(this.files)) await this.send(endpoint, file);
+      for (const file of this.files.files) await this.send(endpoint, file);
       await this.verify(endpoint);
       await this.runPostUploadCommands();
     } catch (error) {
@@ -146,7 +134,7 @@ class DestinationUpload {
     }
     const result = this.outcome();
     this.ctx.reporter.info(
-      `${this.label} uploaded and verified ${listed(uploadOrder(this.files).map((file) => basename(file)))} on ${this.shown} in ${formatDuration(result.durationMs)}` +
+      `${this.label} uploaded and verified ${listed(this.files.files.map((file) => basename(file)))} on ${this.shown} in ${formatDuration(result.durationMs)}` +
         (this.attempts > 1 ? ` (${this.attempts} rsync runs, retries included)` : ''),
     );
     return result;
@@ -246,7 +234,7 @@ class DestinationUpload {
       userArgs: withoutQuiet(this.destination.args),
       flags: ['--checksum', '--dry-run'],
       after: [`--out-format=${VERIFY_PREFIX}%i %n`],
-      operands: [...uploadOrder(this.files), endpoint.uri],
+      operands: [...this.files.files, endpoint.uri],
     });
     const onLine = (line: string): void => {
       const item = parseVerifyLine(line);

@@ -30,9 +30,7 @@ function outputsFor(generalized: BuildResult['generalized']): Map<string, string
   process.env.GITHUB_OUTPUT = file;
   try {
     setOutputs({
-      image: 'img.qcow2',
-      imagePath: '/images/img.qcow2',
-      images: [{ path: '/images/img.qcow2' }],
+      artifacts: [{ role: 'image', format: 'qcow2', final: '/images/img.qcow2' }],
       layout: { table: 'gpt', partitions: [], filesystems: [], leftAlone: [] },
       uploads: [],
       generalized,

@@ -147,30 +147,25 @@ describe("the action's saved state of what is left to undo", () => {
 
 describe('the job summary', () => {
   const result = {
-    image: 'img-2026-01-01.qcow2',
-    imagePath: '/images/img-2026-01-01.qcow2',
-    format: 'qcow2',
-    size: 734003200,
-    diskUsage: 734003200,
-    sha256: 'ab'.repeat(32),
-    checksumPath: '/images/img-2026-01-01.qcow2.sha256sum',
-    images: [
+    artifacts: [
       {
+        role: 'image',
         format: 'qcow2',
-        path: '/images/img-2026-01-01.qcow2',
-        checksumPath: '/images/img-2026-01-01.qcow2.sha256sum',
+        final: '/images/img-2026-01-01.qcow2',
         sha256: 'ab'.repeat(32),
         size: 734003200,
       },
-      {
-        format: 'vmdk',
-        path: '/images/img-2026-01-01.vmdk',
-        checksumPath: '/images/img-2026-01-01.vmdk.sha256sum',
-        sha256: 'cd'.repeat(32),
-        size: 524288000,
-      },
+      { role: 'image-checksum', format: 'qcow2', final: '/images/img-2026-01-01.qcow2.sha256sum' },
+      { role: 'image', format: 'vmdk', final: '/images/img-2026-01-01.vmdk', sha256: 'cd'.repeat(32), size: 524288000 },
+      { role: 'image-checksum', format: 'vmdk', final: '/images/img-2026-01-01.vmdk.sha256sum' },
+      { role: 'manifest', final: '/images/img-2026-01-01.manifest.json' },
+      { role: 'packages', final: '/images/img-2026-01-01.packages' },
+      { role: 'sbom', final: '/images/img-2026-01-01.cdx.json' },
+      { role: 'changes', final: '/images/img-2026-01-01.changes' },
+      { role: 'sums', final: '/images/img-2026-01-01.SHA256SUMS' },
+      { role: 'console-log', final: '/images/img-2026-01-01.console.log' },
     ],
-    changesPath: '/images/img-2026-01-01.changes',
+    diskUsage: 734003200,
     changes: {
       previous: {
         source: 'old.json',
@@ -185,14 +180,9 @@ describe('the job summary', () => {
       upgraded: [{ name: 'libc6', architecture: 'amd64', from: '2.36-9+deb12u4', to: '2.36-9+deb12u10' }],
       downgraded: [],
     },
-    manifestPath: '/images/img-2026-01-01.manifest.json',
-    packagesPath: '/images/img-2026-01-01.packages',
-    sbomPath: '/images/img-2026-01-01.cdx.json',
-    checksumsPath: '/images/img-2026-01-01.SHA256SUMS',
     packageCount: 312,
     distribution: 'Debian GNU/Linux 12 (bookworm)',
     kernel: '6.1.0-18-amd64',
-    consoleLog: '/images/img-2026-01-01.console.log',
     accelerator: 'kvm',
     arch: 'x86_64',
     firmware: 'uefi',

