@@ -1,4 +1,4 @@
-import { redactUrisIn } from '../net/credentials.js';
+import { redactUrisIn } from '../common/credentials.js';
 
 /**
  * INI reading with the exact semantics of Python 3.11's

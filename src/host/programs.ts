@@ -1,6 +1,6 @@
 import { accessSync, constants, readdirSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
-import type { Arch } from './arch.js';
+import type { Arch } from '../common/arch.js';
 import { uefiFirmwareInstalled } from './firmware.js';
 
 export type PackageManager = 'apt-get' | 'dnf';

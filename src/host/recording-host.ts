@@ -1,4 +1,4 @@
-import type { Reporter } from '../pipeline/reporter.js';
+import type { Reporter } from '../common/reporter.js';
 import { CommandError, formatCommand } from './command-error.js';
 import { runCommand, type RunResult } from './exec.js';
 import { currentUid, type FileInfo, type GuestfishShell, type Host, type HostRunOptions } from './host.js';

@@ -13,7 +13,7 @@ import {
   unlink,
   writeFile,
 } from 'node:fs/promises';
-import type { Reporter } from '../pipeline/reporter.js';
+import type { Reporter } from '../common/reporter.js';
 import { CommandError, formatCommand } from './command-error.js';
 import { runCommand, type RunResult } from './exec.js';
 import { startGuestfishShell } from './guestfish-shell.js';

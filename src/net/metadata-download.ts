@@ -1,5 +1,5 @@
 import type { InstallerSource } from '../config/image-spec.js';
-import { redactSecrets, secretVariants } from './credentials.js';
+import { redactSecrets, secretVariants } from '../common/credentials.js';
 import { downloadFile, isTransientHttpFailure } from './http-download.js';
 import { withRetries } from './retry.js';
 

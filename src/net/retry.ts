@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { formatDuration } from '../config/units.js';
+import { formatDuration } from '../common/units.js';
 import { AbortedError } from '../host/exec.js';
 
 export const RETRY_ATTEMPTS = 4;

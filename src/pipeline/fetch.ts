@@ -15,19 +15,25 @@ import {
 } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import type { ImageSpec, InstallerSource } from '../config/image-spec.js';
-import { formatBytes, formatDuration } from '../config/units.js';
+import { formatBytes, formatDuration } from '../common/units.js';
 import { CommandError, formatCommand } from '../host/command-error.js';
 import { UsageError } from '../config/usage-error.js';
 import { AbortedError } from '../host/exec.js';
 import { currentUid } from '../host/host.js';
-import { redactSecrets, secretVariants } from '../net/credentials.js';
+import { redactSecrets, secretVariants } from '../common/credentials.js';
 import { downloadFile, isTransientHttpFailure, type DownloadResult } from '../net/http-download.js';
 import { isAbort, withRetries } from '../net/retry.js';
 import { describeRsyncFailure, isTransientRsyncFailure, rsyncArgv, rsyncEndpoint } from '../net/rsync.js';
 import { sha256File } from './checksum.js';
-import type { BuildContext } from './context.js';
-import { throttled } from './reporter.js';
-import { describeChain, describeRecord, expectedSums, type ChainRecord, type ExpectedSums } from './verify.js';
+import type { BuildContext } from '../context/build-context.js';
+import { throttled } from '../common/reporter.js';
+import {
+  describeChain,
+  describeRecord,
+  expectedSums,
+  type ChainRecord,
+  type ExpectedSums,
+} from '../supply-chain/verify.js';
 
 export type InstallerKey = 'linux' | 'initrd' | 'image';
 

@@ -2,8 +2,8 @@ import { accessSync, constants, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImageFormat, ImageSpec } from '../config/image-spec.js';
 import { UsageError } from '../config/usage-error.js';
-import type { BuildContext } from './context.js';
-import type { Registration } from './resources.js';
+import type { BuildContext } from '../context/build-context.js';
+import type { Registration } from '../context/undo-list.js';
 
 /** One image of the build: its format, its file and its `.sha256sum`. */
 export interface ImageFile {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { archKeys, archVmOptions, foreignArchReason, hostArch } from '../../src/host/arch.js';
+import { archKeys, archVmOptions, foreignArchReason, hostArch } from '../../src/common/arch.js';
 import { chooseAccelerator } from '../../src/host/accelerator.js';
 import { archSuffix } from '../../src/config/image-spec.js';
 

@@ -1,8 +1,8 @@
 import type { ImageSpec } from '../config/image-spec.js';
 import type { Host } from '../host/host.js';
 import type { downloadFile } from '../net/http-download.js';
-import type { Reporter } from './reporter.js';
-import type { CleanupStack } from './resources.js';
+import type { Reporter } from '../common/reporter.js';
+import type { UndoList } from './undo-list.js';
 
 /** Fetches a URL into a file, one attempt: downloadFile's shape, for a stand-in. */
 export type Downloader = typeof downloadFile;
@@ -13,7 +13,7 @@ export interface BuildContext {
   /** Where every command and file change goes: the machine, or a recording of it (--dry-run, step tests). */
   host: Host;
   reporter: Reporter;
-  cleanup: CleanupStack;
+  cleanup: UndoList;
   signal?: AbortSignal;
   /** Replaces downloadFile for installer downloads (optional; nothing in the project sets it now). */
   download?: Downloader;

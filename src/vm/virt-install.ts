@@ -1,8 +1,8 @@
 import type { Firmware, ImageSpec } from '../config/image-spec.js';
-import { archVmOptions } from '../host/arch.js';
+import { archVmOptions } from '../common/arch.js';
 import type { Host } from '../host/host.js';
 import { libvirtUri, nvramPath, osinfoFlag } from '../host/libvirt.js';
-import type { Resource } from './resources.js';
+import type { Resource } from '../context/undo-list.js';
 
 /**
  * A VM step (install, boot test) that failed: the message says why, and the

@@ -7,7 +7,7 @@ import type { VerificationSpec } from '../config/verification-spec.js';
 import { nameInList, parseChecksumList, parseReleaseFile, type ChecksumList } from '../net/checksum-list.js';
 import { gpgvArgv, SignatureError, verifySignature, type GoodSignature } from '../net/gpgv.js';
 import { downloadMetadata, failureReason } from '../net/metadata-download.js';
-import type { BuildContext } from './context.js';
+import type { BuildContext } from '../context/build-context.js';
 
 /** The installer files a build fetches, by role. */
 export type VerifiedKey = 'linux' | 'initrd' | 'image';

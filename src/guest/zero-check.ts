@@ -1,5 +1,5 @@
 import type { Appliance } from './appliance.js';
-import type { BuildContext } from './context.js';
+import type { BuildContext } from '../context/build-context.js';
 import {
   btrfsFreeSpace,
   type Extent,
