@@ -101,6 +101,16 @@ export function roomCycles(imports: RoomImport[]): string[] {
   return [...cycles];
 }
 
+/** The rooms' rows as the first code block under docs/architecture.md's '## Rooms' lists them: `guest/  vm/  …`. */
+function documentedOrder(doc: string): string[][] {
+  const section = doc.slice(doc.indexOf('## Rooms'));
+  const block = section.slice(section.indexOf('```') + 3, section.indexOf('```', section.indexOf('```') + 3));
+  return block
+    .split('\n')
+    .map((line) => [...line.matchAll(/(?:^|\s)([a-z-]+)\//g)].map((match) => match[1]))
+    .filter((row) => row.length > 0);
+}
+
 describe('rooms of src/', () => {
   const imports = roomImports(readSources());
 
@@ -112,12 +122,17 @@ describe('rooms of src/', () => {
     assert.deepEqual(roomCycles(imports), []);
   });
 
-  test('are each one of the declared rooms, and each named in docs/architecture.md', () => {
+  test('are each one of the declared rooms, in docs/architecture.md in the same order', () => {
     const rooms = readdirSync(join(REPO_ROOT, 'src')).filter((name) =>
       statSync(join(REPO_ROOT, 'src', name)).isDirectory(),
     );
     assert.deepEqual([...rooms].sort(), ROOMS.flat().sort());
     const doc = readFileSync(join(REPO_ROOT, 'docs', 'architecture.md'), 'utf8');
+    assert.deepEqual(
+      documentedOrder(doc),
+      ROOMS,
+      "the first code block under '## Rooms' lists the rooms, a row a line",
+    );
     assert.deepEqual(
       rooms.filter((room) => !doc.includes(`\`src/${room}/\``)),
       [],
