@@ -1,9 +1,9 @@
 import * as core from '@actions/core';
-import { formatDuration } from '../config/units.js';
+import { formatDuration } from '../common/units.js';
 import { formatCommand } from '../host/command-error.js';
-import { redactSecrets } from '../net/credentials.js';
-import { printableLine, printableLines } from '../pipeline/printable-text.js';
-import { STEP_TITLES, type Reporter, type Step } from '../pipeline/reporter.js';
+import { redactSecrets } from '../common/credentials.js';
+import { printableLine, printableLines } from '../common/printable-text.js';
+import { STEP_TITLES, type Reporter, type Step } from '../common/reporter.js';
 
 export interface StepRecord {
   step: Step;

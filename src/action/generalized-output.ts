@@ -1,4 +1,4 @@
-import type { GeneralizeRow } from '../pipeline/generalize.js';
+import type { GeneralizeRow } from '../guest/generalize.js';
 
 /**
  * The `generalized` output holds at most this many rows, and this many bytes

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { ImageSpec, InstallerSource } from '../config/image-spec.js';
 import { sha256File } from '../pipeline/checksum.js';
 import type { FetchedInstaller } from '../pipeline/fetch.js';
-import type { Reporter } from '../pipeline/reporter.js';
+import type { Reporter } from '../common/reporter.js';
 
 const KEY_PREFIX = 'image-factory-installer';
 

@@ -3,8 +3,8 @@ import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { arch } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ImageSpec } from '../config/image-spec.js';
-import { parseManifest } from '../pipeline/changes.js';
-import type { Reporter } from '../pipeline/reporter.js';
+import { parseManifest } from '../supply-chain/changes.js';
+import type { Reporter } from '../common/reporter.js';
 
 const KEY_PREFIX = 'image-factory-manifest';
 const MANIFEST = 'manifest.json';

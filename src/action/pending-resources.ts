@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 import { nvramPath } from '../host/libvirt.js';
-import type { Resource } from '../pipeline/resources.js';
+import type { Resource } from '../context/undo-list.js';
 import { State } from './constants.js';
 
 /**

@@ -1,5 +1,6 @@
 import { SystemHost } from '../host/system-host.js';
-import { describeResource, undoResource } from '../pipeline/resources.js';
+import { describeResource } from '../context/undo-list.js';
+import { undoResource } from '../pipeline/resources.js';
 import { ActionReporter } from './action-reporter.js';
 import { readPendingResources } from './pending-resources.js';
 

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { secretsOf } from '../net/credentials.js';
+import { secretsOf } from '../common/credentials.js';
 import type { ActionInputs } from './inputs.js';
 
 /** A configuration file larger than this is not scanned (it is not a configuration). */

@@ -1,14 +1,14 @@
 import * as core from '@actions/core';
-import type { Layout } from '../pipeline/layout.js';
+import type { Layout } from '../guest/layout.js';
 import { basename } from 'node:path';
-import { formatBytes, formatDuration } from '../config/units.js';
+import { formatBytes, formatDuration } from '../common/units.js';
 import type { BuildResult } from '../pipeline/build.js';
 import { artifactsOf, firstImage, pathOf, type ArtifactRole } from '../pipeline/artifacts.js';
-import type { GeneralizeRow } from '../pipeline/generalize.js';
-import { changeCounts, sizeChange, type Changes } from '../pipeline/changes.js';
-import { describeFirmware } from '../pipeline/virt-install.js';
-import { STEP_TITLES, type Step } from '../pipeline/reporter.js';
-import { printableLine, printableLines } from '../pipeline/printable-text.js';
+import type { GeneralizeRow } from '../guest/generalize.js';
+import { changeCounts, sizeChange, type Changes } from '../supply-chain/changes.js';
+import { describeFirmware } from '../vm/virt-install.js';
+import { STEP_TITLES, type Step } from '../common/reporter.js';
+import { printableLine, printableLines } from '../common/printable-text.js';
 import type { StepRecord } from './action-reporter.js';
 
 export interface BuildSummary {

@@ -1,7 +1,7 @@
-import { formatBytes, formatDuration } from '../config/units.js';
+import { formatBytes, formatDuration } from '../common/units.js';
 import { firstImage } from '../pipeline/artifacts.js';
 import type { BuildResult } from '../pipeline/build.js';
-import { describeFirmware } from '../pipeline/virt-install.js';
+import { describeFirmware } from '../vm/virt-install.js';
 
 /** The finished build in a few lines for the terminal. */
 export function describeResult(result: BuildResult): string {

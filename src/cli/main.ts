@@ -23,7 +23,7 @@ import { checkOutputs } from '../pipeline/staging.js';
 import { describeResult } from './describe-result.js';
 import { Interruption } from '../pipeline/interruption.js';
 import { LogReporter } from '../pipeline/log-reporter.js';
-import { printableLines } from '../pipeline/printable-text.js';
+import { printableLines } from '../common/printable-text.js';
 
 export const EXIT_OK = 0;
 export const EXIT_BUILD_FAILED = 1;

@@ -1,4 +1,4 @@
-import { redactUrisIn } from '../net/credentials.js';
+import { redactUrisIn } from '../common/credentials.js';
 import { UsageError } from './usage-error.js';
 
 /**

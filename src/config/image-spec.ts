@@ -1,7 +1,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { redactSecrets, redactUri, secretsInText, secretsOf } from '../net/credentials.js';
+import { redactSecrets, redactUri, secretsInText, secretsOf } from '../common/credentials.js';
 import { ConfigParser, DEFAULT_SECTION, parseBoolean } from './configparser.js';
 import {
   badValueMessage,
@@ -14,8 +14,8 @@ import {
   type OptionKey,
   type Overrides,
 } from './options.js';
-import { parseBytes, parseDuration } from './units.js';
-import { archKeys, hostArch } from '../host/arch.js';
+import { parseBytes, parseDuration } from '../common/units.js';
+import { archKeys, hostArch } from '../common/arch.js';
 import { checkKeys, closestFirst } from './unknown-keys.js';
 import { UsageError } from './usage-error.js';
 import { resolveVerification, type VerificationSpec } from './verification-spec.js';

@@ -7,7 +7,7 @@
  */
 import { parseBoolean } from './configparser.js';
 import { availableParallelism } from 'node:os';
-import { durationProblem, parseBytes, parseDuration, sizeProblem } from './units.js';
+import { durationProblem, parseBytes, parseDuration, sizeProblem } from '../common/units.js';
 
 /**
  * What an option's value is. The scalar kinds (choice, size, duration,

@@ -8,7 +8,7 @@
 import { DEFAULT_SECTION, type ConfigParser } from './configparser.js';
 import { OPTIONS, valueProblem, optionByKey, type OptionSpec } from './options.js';
 import { UsageError } from './usage-error.js';
-import { ARCH_KEYS } from '../host/arch.js';
+import { ARCH_KEYS } from '../common/arch.js';
 
 /** The keys of an upload destination's section (post-upload-command may be numbered: post-upload-command1, …). */
 export const UPLOAD_KEYS = ['upload_type', 'upload_target', 'upload_args', 'post-upload-command'] as const;

@@ -11,7 +11,7 @@ import {
   programsOf,
   type PackageManager,
 } from './programs.js';
-import type { Reporter } from '../pipeline/reporter.js';
+import type { Reporter } from '../common/reporter.js';
 
 export const KVM_UDEV_RULE_PATH = '/etc/udev/rules.d/65-kvm.rules';
 export const KVM_UDEV_RULE = 'KERNEL=="kvm", GROUP="kvm", MODE="0660"';

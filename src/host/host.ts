@@ -42,12 +42,18 @@ export interface Host {
   makeTempDir(prefix: string): Promise<string>;
   /** A new folder; fails when the path exists (it is not this build's to remove). */
   makeDir(path: string, mode: number): Promise<void>;
+  /** A folder and its missing parents (mkdir -p), each new one with `mode` whatever the umask. */
+  makeDirs(path: string, mode: number): Promise<void>;
   chmod(path: string, mode: number): Promise<void>;
   chown(path: string, uid: number, gid: number): Promise<void>;
   writeFile(path: string, content: string | Uint8Array, mode: number): Promise<void>;
   /** The contents of a file the build made (a screenshot virsh wrote). */
   readFile(path: string): Promise<Buffer>;
   copyFile(from: string, to: string): Promise<void>;
+  /** A file's access and modification times, in ms since the epoch (a copy keeps its original's). */
+  setTimes(path: string, atimeMs: number, mtimeMs: number): Promise<void>;
+  /** Rename a file, replacing what has the name: for a cache's own files, never for a published one. */
+  replace(from: string, to: string): Promise<void>;
   /** `rm -rf`: removing what is already gone succeeds. */
   remove(path: string): Promise<void>;
   /** Move a finished file to its final name; refuses (EEXIST) to replace anything. */

@@ -1,6 +1,6 @@
 import { accessSync, constants, readdirSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
-import type { Arch } from './arch.js';
+import type { Arch } from '../common/arch.js';
 import { uefiFirmwareInstalled } from './firmware.js';
 
 export type PackageManager = 'apt-get' | 'dnf';
@@ -52,14 +52,14 @@ export const REQUIREMENTS: Requirement[] = [
     programs: ['libvirtd', 'virtqemud'],
     packages: { 'apt-get': ['libvirt-daemon-system'], dnf: ['libvirt-daemon-kvm'] },
   },
-  // The scrub's libguestfs appliance (pipeline/appliance.ts); it boots the host's kernel from /boot (applianceKernels).
+  // The scrub's libguestfs appliance (guest/appliance.ts); it boots the host's kernel from /boot (applianceKernels).
   { programs: ['guestfish'], packages: { 'apt-get': ['libguestfs-tools'], dnf: ['guestfs-tools'] } },
   { programs: ['rsync'], packages: { 'apt-get': ['rsync'], dnf: ['rsync'] } },
   // getfacl/setfacl give qemu passage through private folders (see qemu-access.ts).
   { programs: ['setfacl'], packages: { 'apt-get': ['acl'], dnf: ['acl'] } },
-  // gpgv checks the distributions' signatures over their checksum lists (pipeline/verify.ts).
+  // gpgv checks the distributions' signatures over their checksum lists (supply-chain/verify.ts).
   { programs: ['gpgv'], packages: { 'apt-get': ['gpgv'], dnf: ['gnupg2'] } },
-  // rpm reads an installed Fedora, Enterprise Linux or openSUSE system's package database (pipeline/inventory.ts).
+  // rpm reads an installed Fedora, Enterprise Linux or openSUSE system's package database (guest/inventory.ts).
   { programs: ['rpm'], packages: { 'apt-get': ['rpm'], dnf: ['rpm'] }, optional: true },
   // UEFI firmware for firmware = uefi and uefi-secure; host-checks.ts requires it only for those builds.
   {

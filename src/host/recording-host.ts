@@ -1,4 +1,4 @@
-import type { Reporter } from '../pipeline/reporter.js';
+import type { Reporter } from '../common/reporter.js';
 import { CommandError, formatCommand } from './command-error.js';
 import { runCommand, type RunResult } from './exec.js';
 import { currentUid, type FileInfo, type GuestfishShell, type Host, type HostRunOptions } from './host.js';
@@ -9,7 +9,18 @@ export type HostCall =
   | { kind: 'run'; argv: string[]; root: boolean }
   | {
       kind: 'fs';
-      operation: 'makeTempDir' | 'makeDir' | 'chmod' | 'chown' | 'writeFile' | 'copyFile' | 'remove' | 'publish';
+      operation:
+        | 'makeTempDir'
+        | 'makeDir'
+        | 'makeDirs'
+        | 'chmod'
+        | 'chown'
+        | 'writeFile'
+        | 'copyFile'
+        | 'setTimes'
+        | 'replace'
+        | 'remove'
+        | 'publish';
       paths: string[];
     };
 
@@ -176,6 +187,10 @@ export class RecordingHost implements Host {
     this.tempDirs.add(path);
   }
 
+  async makeDirs(path: string): Promise<void> {
+    this.record('makeDirs', path);
+  }
+
   async chmod(path: string): Promise<void> {
     this.record('chmod', path);
   }
@@ -197,6 +212,14 @@ export class RecordingHost implements Host {
 
   async copyFile(from: string, to: string): Promise<void> {
     this.record('copyFile', from, to);
+  }
+
+  async setTimes(path: string): Promise<void> {
+    this.record('setTimes', path);
+  }
+
+  async replace(from: string, to: string): Promise<void> {
+    this.record('replace', from, to);
   }
 
   async remove(path: string): Promise<void> {

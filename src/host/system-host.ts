@@ -1,19 +1,24 @@
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import {
   chmod,
   chown,
   copyFile,
   link,
+  lstat,
   mkdir,
   mkdtemp,
   open,
   readFile,
+  rename,
   rm,
   stat,
   unlink,
+  utimes,
   writeFile,
 } from 'node:fs/promises';
-import type { Reporter } from '../pipeline/reporter.js';
+import { join } from 'node:path';
+import type { Reporter } from '../common/reporter.js';
 import { CommandError, formatCommand } from './command-error.js';
 import { runCommand, type RunResult } from './exec.js';
 import { startGuestfishShell } from './guestfish-shell.js';
@@ -70,6 +75,16 @@ export class SystemHost implements Host {
     await mkdir(path, { mode });
   }
 
+  async makeDirs(path: string, mode: number): Promise<void> {
+    const first = await mkdir(path, { recursive: true, mode });
+    // mkdir's mode is filtered by the umask; each folder made here gets `mode` itself.
+    if (first === undefined) return;
+    for (let dir = path; dir.startsWith(first); dir = join(dir, '..')) {
+      if ((await lstat(dir)).isDirectory()) await chmod(dir, mode);
+      if (dir === first) break;
+    }
+  }
+
   chmod(path: string, mode: number): Promise<void> {
     return chmod(path, mode);
   }
@@ -99,7 +114,17 @@ export class SystemHost implements Host {
   }
 
   copyFile(from: string, to: string): Promise<void> {
-    return copyFile(from, to);
+    // A reflink where the file system has them (a cached installer copied in no time), a copy elsewhere.
+    return copyFile(from, to, constants.COPYFILE_FICLONE);
+  }
+
+  setTimes(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
+    // utimes() takes seconds as a double.
+    return utimes(path, atimeMs / 1000, mtimeMs / 1000);
+  }
+
+  replace(from: string, to: string): Promise<void> {
+    return rename(from, to);
   }
 
   remove(path: string): Promise<void> {

@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { formatBytes, formatDuration } from '../config/units.js';
-import { basicAuth } from './credentials.js';
+import { formatBytes, formatDuration } from '../common/units.js';
+import { basicAuth } from '../common/credentials.js';
 
 /**
  * One HTTP(S) download into a file, one attempt (the caller retries): a

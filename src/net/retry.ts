@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { InstallerSource } from '../config/image-spec.js';
-import { formatDuration } from '../config/units.js';
+import { formatDuration } from '../common/units.js';
 import { AbortedError } from '../host/exec.js';
-import { redactSecrets, secretVariants } from './credentials.js';
+import { redactSecrets, secretVariants } from '../common/credentials.js';
 import { isTransientHttpFailure } from './http-download.js';
 import { describeRsyncFailure, isTransientRsyncFailure } from './rsync.js';
 

@@ -1,5 +1,5 @@
 import { CommandError } from '../host/command-error.js';
-import { rsyncCredentials, secretVariants } from './credentials.js';
+import { rsyncCredentials, secretVariants } from '../common/credentials.js';
 
 /** A stalled connection fails after this many seconds instead of hanging the build. */
 export const RSYNC_TIMEOUT_SECONDS = 300;

@@ -1,17 +1,23 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { formatDuration } from '../config/units.js';
+import { formatDuration } from '../common/units.js';
 import type { ImageFormat } from '../config/image-spec.js';
 import { QEMU_FORMAT } from './convert.js';
 import { CommandError } from '../host/command-error.js';
-import { serialConsole } from '../host/arch.js';
+import { serialConsole } from '../common/arch.js';
 import { AbortedError } from '../host/exec.js';
-import { ConsoleFollower } from './console.js';
-import type { BuildContext } from './context.js';
+import { ConsoleFollower } from '../vm/console.js';
+import type { BuildContext } from '../context/build-context.js';
 import { grantQemuSearch } from './install.js';
-import { throttled } from './reporter.js';
-import type { Registration } from './resources.js';
-import { describeFirmware, domainResource, domainRunning, virtInstallCommand, VmStepError } from './virt-install.js';
+import { throttled } from '../common/reporter.js';
+import type { Registration } from '../context/undo-list.js';
+import {
+  describeFirmware,
+  domainResource,
+  domainRunning,
+  virtInstallCommand,
+  VmStepError,
+} from '../vm/virt-install.js';
 
 /** What the boot test saw. */
 export interface BootTestResult {

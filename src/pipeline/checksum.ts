@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { formatBytes } from '../config/units.js';
-import type { BuildContext } from './context.js';
-import { throttled } from './reporter.js';
+import { formatBytes } from '../common/units.js';
+import type { BuildContext } from '../context/build-context.js';
+import { throttled } from '../common/reporter.js';
 
 /** Large reads keep the hash busy; memory stays constant at a few of these. */
 const READ_SIZE = 4 << 20;

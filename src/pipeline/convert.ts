@@ -1,6 +1,6 @@
 import type { ImageFormat } from '../config/image-spec.js';
-import type { BuildContext } from './context.js';
-import { throttled } from './reporter.js';
+import type { BuildContext } from '../context/build-context.js';
+import { throttled } from '../common/reporter.js';
 
 /** qemu-img's name of each format (VHD is its `vpc` driver). */
 export const QEMU_FORMAT: Record<ImageFormat, string> = {

@@ -1,7 +1,7 @@
 import type { ImageSpec } from '../config/image-spec.js';
 import type { RunResult } from '../host/exec.js';
 import { RecordingHost, type HostCall } from '../host/recording-host.js';
-import type { Reporter } from './reporter.js';
+import type { Reporter } from '../common/reporter.js';
 
 /** The installer's usual layout for the dry run's plan: one partition from 1 MiB to the end. */
 const FIRST_BYTE = 1 << 20;

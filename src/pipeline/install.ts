@@ -1,22 +1,22 @@
 import { basename, join } from 'node:path';
 import type { ImageSpec } from '../config/image-spec.js';
-import { formatDuration } from '../config/units.js';
+import { formatDuration } from '../common/units.js';
 import type { VmAccelerator } from '../host/accelerator.js';
 import { foldersWithoutSearch, qemuSystemUser } from '../host/qemu-access.js';
-import { serveAnswerFile } from './answer-server.js';
-import { ConsoleFollower } from './console.js';
-import type { BuildContext } from './context.js';
+import { serveAnswerFile } from '../vm/answer-server.js';
+import { ConsoleFollower } from '../vm/console.js';
+import type { BuildContext } from '../context/build-context.js';
 import type { FetchedInstaller } from './fetch.js';
-import { watchInstaller } from './install-watch.js';
-import type { Registration } from './resources.js';
-import { screenshotPath } from './screenshot.js';
+import { watchInstaller } from '../vm/install-watch.js';
+import type { Registration } from '../context/undo-list.js';
+import { screenshotPath } from '../vm/screenshot.js';
 import {
   describeFirmware,
   domainResource,
   escapeOptionValue,
   virtInstallCommand,
   type VmDefinition,
-} from './virt-install.js';
+} from '../vm/virt-install.js';
 export interface InstallPlan {
   domain: string;
   diskPath: string;

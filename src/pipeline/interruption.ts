@@ -1,4 +1,4 @@
-import type { Reporter } from './reporter.js';
+import type { Reporter } from '../common/reporter.js';
 
 /**
  * SIGINT and SIGTERM abort the build, which then cleans up; a second signal

@@ -1,10 +1,10 @@
 import { closeSync, writeSync } from 'node:fs';
-import { formatDuration } from '../config/units.js';
+import { formatDuration } from '../common/units.js';
 import { formatCommand } from '../host/command-error.js';
-import { redactSecrets } from '../net/credentials.js';
+import { redactSecrets } from '../common/credentials.js';
 import { createOutputFile } from './output-file.js';
-import { printableLine, printableLines } from './printable-text.js';
-import { STEP_TITLES, type Reporter, type Step } from './reporter.js';
+import { printableLine, printableLines } from '../common/printable-text.js';
+import { STEP_TITLES, type Reporter, type Step } from '../common/reporter.js';
 
 type Level = 'INFO' | 'WARNING' | 'ERROR';
 

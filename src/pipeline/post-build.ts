@@ -1,5 +1,5 @@
 import { basename, dirname } from 'node:path';
-import type { BuildContext } from './context.js';
+import type { BuildContext } from '../context/build-context.js';
 
 /**
  * `post-build-command <image>`: the command runs through the shell (so a

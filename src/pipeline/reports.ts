@@ -2,13 +2,20 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { sha256File } from './checksum.js';
-import type { BuildContext } from './context.js';
+import type { BuildContext } from '../context/build-context.js';
 import type { FetchedInstaller, InstallerKey } from './fetch.js';
-import type { Inventory } from './inventory.js';
-import { checksumLines, manifestJson, packagesText, sbomJson, type BuildInput } from './manifest.js';
+import type { Inventory } from '../guest/inventory.js';
+import { checksumLines, manifestJson, packagesText, sbomJson, type BuildInput } from '../supply-chain/manifest.js';
 import { artifactOf, firstImage, stagedPath, sumsOrder, type Artifact, type ArtifactRole } from './artifacts.js';
-import { changeCounts, changesText, compareManifests, noChangesText, sizeChange, type Changes } from './changes.js';
-import type { LoadedPrevious } from './previous-manifest.js';
+import {
+  changeCounts,
+  changesText,
+  compareManifests,
+  noChangesText,
+  sizeChange,
+  type Changes,
+} from '../supply-chain/changes.js';
+import type { LoadedPrevious } from '../supply-chain/previous-manifest.js';
 
 /** What the reports step wrote: the figures the outputs and the job summary show. */
 export interface Reports {

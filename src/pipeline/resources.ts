@@ -1,31 +1,6 @@
 import type { Host } from '../host/host.js';
-import { stopAppliance } from './appliance.js';
-
-/**
- * Something a build creates and must undo. Plain data, so that the action can
- * keep the list in its saved state and its post step can finish the job after
- * the main step was killed.
- */
-export type Resource =
-  /** nvram: the UEFI domain's NVRAM file (libvirt's default path, see nvramPath), removed with the domain. */
-  | { kind: 'domain'; uri: string; name: string; nvram?: string }
-  /** A libguestfs appliance on a disk; its guestfish pid once it is known. */
-  | { kind: 'appliance'; disk: string; pid?: string }
-  | { kind: 'path'; path: string }
-  | { kind: 'acl'; path: string; entry: string };
-
-export function describeResource(resource: Resource): string {
-  switch (resource.kind) {
-    case 'domain':
-      return `libvirt domain ${resource.name} (${resource.uri})${resource.nvram ? ` and its NVRAM ${resource.nvram}` : ''}`;
-    case 'appliance':
-      return `libguestfs appliance on ${resource.disk}${resource.pid ? ` (guestfish pid ${resource.pid})` : ''}`;
-    case 'path':
-      return resource.path;
-    case 'acl':
-      return `ACL entry ${resource.entry} on ${resource.path}`;
-  }
-}
+import { stopAppliance } from '../guest/appliance.js';
+import { describeResource, type Registration, type Resource, type UndoList } from '../context/undo-list.js';
 
 /** Undo one resource. Idempotent: undoing what is already gone succeeds. */
 export async function undoResource(host: Host, resource: Resource): Promise<void> {
@@ -68,15 +43,11 @@ async function undoDomain(host: Host, resource: Extract<Resource, { kind: 'domai
   if (resource.nvram) await host.remove(resource.nvram);
 }
 
-export interface Registration {
-  readonly resource: Resource;
-}
-
 /**
  * The undo stack of a build. Every resource is registered before it is
  * created, so that an interruption at any moment leaves nothing behind.
  */
-export class CleanupStack {
+export class CleanupStack implements UndoList {
   private readonly entries: Registration[] = [];
 
   constructor(

@@ -1,17 +1,17 @@
 import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
-import { Appliance } from './appliance.js';
-import { applianceTree } from './appliance-tree.js';
-import type { BuildContext } from './context.js';
-import type { Registration } from './resources.js';
-import { GuestFileTooLarge, GuestTree, type EntryKind } from './guest-tree.js';
-import { generalizeSystem, type GeneralizeRow, OPERATIONS, patternFolders } from './generalize.js';
-import { INVENTORY_FOLDERS, inspectSystem, type Inventory } from './inventory.js';
-import { describeLayout, readLayout, type Layout } from './layout.js';
-import { MountTable, mountInstalledSystem } from './mount-installed.js';
-import { checkFreeSpace, findNonZero, type FreeSpaceOnDisk, readFreeSpace, zeroBlocks } from './zero-check.js';
-import { type ScrubDrive, type Zeroing, zeroFreeSpace } from './zero-free-space.js';
+import { Appliance } from '../guest/appliance.js';
+import { applianceTree } from '../guest/appliance-tree.js';
+import type { BuildContext } from '../context/build-context.js';
+import type { Registration } from '../context/undo-list.js';
+import { GuestFileTooLarge, GuestTree, type EntryKind } from '../guest/guest-tree.js';
+import { generalizeSystem, type GeneralizeRow, OPERATIONS, patternFolders } from '../guest/generalize.js';
+import { INVENTORY_FOLDERS, inspectSystem, type Inventory } from '../guest/inventory.js';
+import { describeLayout, readLayout, type Layout } from '../guest/layout.js';
+import { MountTable, mountInstalledSystem } from '../guest/mount-installed.js';
+import { checkFreeSpace, findNonZero, type FreeSpaceOnDisk, readFreeSpace, zeroBlocks } from '../guest/zero-check.js';
+import { type ScrubDrive, type Zeroing, zeroFreeSpace } from '../guest/zero-free-space.js';
 
 /** What the original removes after an install, relative to the root of the installed system. */
 export const INSTALLER_LOG_PATTERNS = [
@@ -44,7 +44,7 @@ const SURVEYED_FOLDERS = [
   ...INVENTORY_FOLDERS,
 ];
 
-export { ScrubError } from './layout.js';
+export { ScrubError } from '../guest/layout.js';
 
 export interface ScrubResult {
   /** The root file system's type (the installed system's /). */

@@ -11,8 +11,8 @@ import {
   stagedPath,
   type Artifact,
 } from './artifacts.js';
-import type { BuildContext } from './context.js';
-import type { Registration } from './resources.js';
+import type { BuildContext } from '../context/build-context.js';
+import type { Registration } from '../context/undo-list.js';
 
 /** Checks of the output folder: nothing exists under a final name, the folder is writable. */
 export function checkOutputs(spec: ImageSpec): void {

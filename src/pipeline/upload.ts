@@ -1,9 +1,9 @@
 import { basename } from 'node:path';
 import { UNSAFE_UPLOAD_ARGS, type UploadDestination } from '../config/image-spec.js';
-import { formatDuration } from '../config/units.js';
+import { formatDuration } from '../common/units.js';
 import { formatCommand } from '../host/command-error.js';
 import type { HostRunOptions } from '../host/host.js';
-import { redactSecrets, redactUri, secretVariants } from '../net/credentials.js';
+import { redactSecrets, redactUri, secretVariants } from '../common/credentials.js';
 import { isAbort, rsyncWithRetries } from '../net/retry.js';
 import {
   describeCommandFailure,
@@ -13,8 +13,8 @@ import {
   rsyncEndpoint,
   type RsyncEndpoint,
 } from '../net/rsync.js';
-import type { BuildContext } from './context.js';
-import { throttled } from './reporter.js';
+import type { BuildContext } from '../context/build-context.js';
+import { throttled } from '../common/reporter.js';
 
 export interface UploadOutcome {
   /** Section name of the destination. */

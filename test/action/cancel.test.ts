@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import type { Resource } from '../../src/pipeline/resources.js';
+import type { Resource } from '../../src/context/undo-list.js';
 import { cancelLikeRunner, killTree, removeRunnerDirs, runMain, runPost } from '../support/action-runner.js';
 import { writeFixtureConfig } from '../support/fixture.js';
 import { leftovers } from '../support/leftovers.js';

@@ -4,7 +4,7 @@ import { Input } from '../../src/action/constants.js';
 import { readInputs } from '../../src/action/inputs.js';
 import { InstallerCache, installerKeyPrefix } from '../../src/action/installer-cache.js';
 import { resolveActionSpec } from '../../src/action/resolve-spec.js';
-import type { Reporter } from '../../src/pipeline/reporter.js';
+import type { Reporter } from '../../src/common/reporter.js';
 import { removeRunnerDirs } from '../support/action-runner.js';
 import { removeWorkDirs } from './fixture-build.js';
 import { actionCacheScenario, v1Backend } from './installer-cache-scenarios.js';

@@ -15,7 +15,7 @@
 import { mkdtemp, rm, stat, statfs } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseBytes } from '../../src/config/units.js';
+import { parseBytes } from '../../src/common/units.js';
 import { INSTALLER_LOG_PATTERNS } from '../../src/pipeline/scrub.js';
 import { median, mib, min, seconds, table } from './lib/format.js';
 import { BenchHost } from './lib/host.js';

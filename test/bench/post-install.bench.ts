@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ZeroFreeSpace } from '../../src/config/image-spec.js';
-import { parseBytes } from '../../src/config/units.js';
+import { parseBytes } from '../../src/common/units.js';
 import { sha256File } from '../../src/pipeline/checksum.js';
 import { INSTALLER_LOG_PATTERNS } from '../../src/pipeline/scrub.js';
 import { kibAsMib, max, median, mib, min, percent, rate, ratio, seconds, table } from './lib/format.js';

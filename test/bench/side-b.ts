@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { ImageSpec, ZeroFreeSpace } from '../../src/config/image-spec.js';
 import { SystemHost } from '../../src/host/system-host.js';
 import { writeChecksum } from '../../src/pipeline/checksum.js';
-import type { BuildContext } from '../../src/pipeline/context.js';
+import type { BuildContext } from '../../src/context/build-context.js';
 import { convertImage } from '../../src/pipeline/convert.js';
 import { CleanupStack } from '../../src/pipeline/resources.js';
 import { scrubImage, type ScrubResult } from '../../src/pipeline/scrub.js';

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import type { Appliance } from '../../src/pipeline/appliance.js';
-import { runScript } from '../../src/pipeline/appliance-shell.js';
-import { toolsScript } from '../../src/pipeline/zero-check.js';
+import type { Appliance } from '../../src/guest/appliance.js';
+import { runScript } from '../../src/guest/appliance-shell.js';
+import { toolsScript } from '../../src/guest/zero-check.js';
 
 /**
  * The scripts the scrub runs in the appliance's own shell, run here by the

@@ -8,7 +8,8 @@ import { readPendingResources, savePendingResources } from '../../src/action/pen
 import { renderSummary } from '../../src/action/summary.js';
 import { RecordingHost } from '../../src/host/recording-host.js';
 import type { BuildResult } from '../../src/pipeline/build.js';
-import { undoResource, type Resource } from '../../src/pipeline/resources.js';
+import type { Resource } from '../../src/context/undo-list.js';
+import { undoResource } from '../../src/pipeline/resources.js';
 import { RecordingReporter } from '../support/build-context.js';
 
 const work = mkdtempSync(join(tmpdir(), 'action-state-'));

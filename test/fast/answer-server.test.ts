@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { answerFileArgument } from '../../src/pipeline/install.js';
-import { serveAnswerFile } from '../../src/pipeline/answer-server.js';
+import { serveAnswerFile } from '../../src/vm/answer-server.js';
 import { testContext, testSpec } from '../support/build-context.js';
 
 const work = mkdtempSync(join(tmpdir(), 'answer-server-'));

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { archKeys, archVmOptions, foreignArchReason, hostArch } from '../../src/host/arch.js';
+import { archKeys, foreignArchReason, hostArch } from '../../src/common/arch.js';
+import { archVmOptions } from '../../src/vm/virt-install.js';
 import { chooseAccelerator } from '../../src/host/accelerator.js';
 import { archSuffix } from '../../src/config/image-spec.js';
 

@@ -19,7 +19,7 @@ import {
   uploadOrder,
   type Artifact,
 } from '../../src/pipeline/artifacts.js';
-import { screenshotPath } from '../../src/pipeline/screenshot.js';
+import { screenshotPath } from '../../src/vm/screenshot.js';
 import { testSpec } from '../support/build-context.js';
 import { REPO_ROOT } from '../support/fixture.js';
 import { assertGenerated, FILES_END, FILES_START, filesMarkdown } from '../support/outputs-markdown.js';

@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parseSource } from '../../src/config/image-spec.js';
 import { UsageError } from '../../src/config/usage-error.js';
-import { changesText, compareManifests, parseManifest } from '../../src/pipeline/changes.js';
-import type { Inventory } from '../../src/pipeline/inventory.js';
-import { loadPreviousManifest } from '../../src/pipeline/previous-manifest.js';
-import type { Reporter } from '../../src/pipeline/reporter.js';
-import { compareDebVersions, compareRpmVersions, rpmvercmp } from '../../src/pipeline/version-compare.js';
+import { changesText, compareManifests, parseManifest } from '../../src/supply-chain/changes.js';
+import type { Inventory } from '../../src/guest/inventory.js';
+import { loadPreviousManifest } from '../../src/supply-chain/previous-manifest.js';
+import type { Reporter } from '../../src/common/reporter.js';
+import { compareDebVersions, compareRpmVersions, rpmvercmp } from '../../src/supply-chain/version-compare.js';
 import { seededRandom } from '../support/seeded-random.js';
 
 const sign = (n: number): number => (n < 0 ? -1 : n > 0 ? 1 : 0);

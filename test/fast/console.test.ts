@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { cloudInitPattern, consoleMatches, noCloudSeed } from '../../src/pipeline/boot-test.js';
-import { cleanConsoleText, ConsoleFollower } from '../../src/pipeline/console.js';
+import { cleanConsoleText, ConsoleFollower } from '../../src/vm/console.js';
 import { rotateLikeVirtlogd } from '../support/virtlogd.js';
 
 const work = mkdtempSync(join(tmpdir(), 'console-test-'));

@@ -11,7 +11,7 @@ import {
   secretsOf,
   secretVariants,
   uriCredentials,
-} from '../../src/net/credentials.js';
+} from '../../src/common/credentials.js';
 import { seededRandom } from '../support/seeded-random.js';
 
 const basic = (credentials: string): string => `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`;

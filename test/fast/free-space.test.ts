@@ -8,7 +8,7 @@ import {
   FreeSpaceError,
   subtract,
   xfsFreeSpace,
-} from '../../src/pipeline/free-space.js';
+} from '../../src/guest/free-space.js';
 
 const MIB = 1 << 20;
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { btrfsSubvolumeOption, parseFstab, resolveSpec } from '../../src/pipeline/fstab.js';
-import type { FilesystemInfo } from '../../src/pipeline/layout.js';
+import { btrfsSubvolumeOption, parseFstab, resolveSpec } from '../../src/guest/fstab.js';
+import type { FilesystemInfo } from '../../src/guest/layout.js';
 
 const fs = (device: string, type: string, more: Partial<FilesystemInfo> = {}): FilesystemInfo => ({
   device,

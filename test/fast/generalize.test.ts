@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { ImageSpec } from '../../src/config/image-spec.js';
-import { generalizeSystem } from '../../src/pipeline/generalize.js';
+import { generalizeSystem } from '../../src/guest/generalize.js';
 import { localTree } from '../support/local-tree.js';
-import { GuestTree } from '../../src/pipeline/guest-tree.js';
+import { GuestTree } from '../../src/guest/guest-tree.js';
 import { testContext, testSpec } from '../support/build-context.js';
 
 const work = realpathSync(mkdtempSync(join(tmpdir(), 'generalize-test-')));

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { localTree } from '../support/local-tree.js';
-import { GuestTree } from '../../src/pipeline/guest-tree.js';
+import { GuestTree } from '../../src/guest/guest-tree.js';
 import {
   inspectSystem,
   parseDpkgStatus,
@@ -13,8 +13,8 @@ import {
   parseRpmQuery,
   RPM_QUERY_FORMAT,
   type Inventory,
-} from '../../src/pipeline/inventory.js';
-import { checksumLines, manifestJson, packagesText, packageUrl, sbomJson } from '../../src/pipeline/manifest.js';
+} from '../../src/guest/inventory.js';
+import { checksumLines, manifestJson, packagesText, packageUrl, sbomJson } from '../../src/supply-chain/manifest.js';
 import { testContext, testSpec } from '../support/build-context.js';
 
 const work = mkdtempSync(join(tmpdir(), 'inventory-test-'));

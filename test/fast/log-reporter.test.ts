@@ -3,7 +3,7 @@ import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { secretsOf } from '../../src/net/credentials.js';
+import { secretsOf } from '../../src/common/credentials.js';
 import { LogReporter } from '../../src/pipeline/log-reporter.js';
 
 test('LogReporter masks the configured passwords in every line', () => {

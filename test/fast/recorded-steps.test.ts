@@ -20,7 +20,7 @@ import { bootTest } from '../../src/pipeline/boot-test.js';
 import { BuildError, buildImage } from '../../src/pipeline/build.js';
 import { installSystem } from '../../src/pipeline/install.js';
 import { scrubImage } from '../../src/pipeline/scrub.js';
-import { VmStepError } from '../../src/pipeline/virt-install.js';
+import { VmStepError } from '../../src/vm/virt-install.js';
 import { RecordingReporter, testContext, testSpec } from '../support/build-context.js';
 import { fakeAppliance, ONE_EXT4, type FakeLayout } from '../support/fake-appliance.js';
 import { builtStem } from '../support/run-cli.js';

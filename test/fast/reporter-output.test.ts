@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ActionReporter } from '../../src/action/action-reporter.js';
 import { LogReporter } from '../../src/pipeline/log-reporter.js';
-import { printableLine, printableLines } from '../../src/pipeline/printable-text.js';
-import type { Reporter } from '../../src/pipeline/reporter.js';
+import { printableLine, printableLines } from '../../src/common/printable-text.js';
+import type { Reporter } from '../../src/common/reporter.js';
 import { runMain } from '../support/in-process-cli.js';
 
 /** Every C0 and C1 control character, DEL, and the Unicode line and paragraph separators. */

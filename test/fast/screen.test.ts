@@ -3,9 +3,9 @@ import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ConsoleFollower } from '../../src/pipeline/console.js';
-import { lastTextLine, screenFingerprint, screenTitle, TerminalScreen } from '../../src/pipeline/screen.js';
-import { quoteScreen, VmStepError } from '../../src/pipeline/virt-install.js';
+import { ConsoleFollower } from '../../src/vm/console.js';
+import { lastTextLine, screenFingerprint, screenTitle, TerminalScreen } from '../../src/vm/screen.js';
+import { quoteScreen, VmStepError } from '../../src/vm/virt-install.js';
 import { renderSummary } from '../../src/action/summary.js';
 
 const work = mkdtempSync(join(tmpdir(), 'screen-test-'));

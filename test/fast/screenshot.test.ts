@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { inflateSync } from 'node:zlib';
-import { crc32, ppmToPng, screenshotPath } from '../../src/pipeline/screenshot.js';
+import { crc32, ppmToPng, screenshotPath } from '../../src/vm/screenshot.js';
 
 describe('the screenshot', () => {
   test('a PPM as qemu writes it becomes an RGB PNG with the same pixels', () => {

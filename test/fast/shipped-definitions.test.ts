@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigParser } from '../../src/config/configparser.js';
-import { parseBytes } from '../../src/config/units.js';
+import { parseBytes } from '../../src/common/units.js';
 
 const DATA_DIR = join(process.cwd(), 'data');
 const CONF = join(DATA_DIR, 'image-factory.conf');

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { ImageSpec } from '../../src/config/image-spec.js';
 import { installSystem, vmConsoleLog } from '../../src/pipeline/install.js';
-import { StallDetector } from '../../src/pipeline/stall.js';
-import { VmStepError } from '../../src/pipeline/virt-install.js';
+import { StallDetector } from '../../src/vm/stall.js';
+import { VmStepError } from '../../src/vm/virt-install.js';
 import { testContext, testSpec } from '../support/build-context.js';
 import { rotateLikeVirtlogd } from '../support/virtlogd.js';
 

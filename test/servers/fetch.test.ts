@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { parseSource, type ImageSpec, type InstallerSource } from '../../src/config/image-spec.js';
 import { UsageError } from '../../src/config/usage-error.js';
 import { AbortedError } from '../../src/host/exec.js';
-import type { BuildContext } from '../../src/pipeline/context.js';
+import type { BuildContext } from '../../src/context/build-context.js';
 import { TransferError } from '../../src/net/http-download.js';
 import { FetchError, fetchInstaller } from '../../src/pipeline/fetch.js';
 import { RecordingReporter, testContext, testSpec } from '../support/build-context.js';

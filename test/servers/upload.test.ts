@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { ImageSpec, UploadDestination } from '../../src/config/image-spec.js';
 import { AbortedError } from '../../src/host/exec.js';
-import type { BuildContext } from '../../src/pipeline/context.js';
+import type { BuildContext } from '../../src/context/build-context.js';
 import { UploadError, uploadFailure, uploadImage, type UploadFiles } from '../../src/pipeline/upload.js';
 import { RecordingReporter, testContext, testSpec } from '../support/build-context.js';
 import { freePort, startRsyncDaemon } from '../support/rsync-daemon.js';

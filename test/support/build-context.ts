@@ -3,8 +3,8 @@ import type { VmAccelerator } from '../../src/host/accelerator.js';
 import { formatCommand } from '../../src/host/command-error.js';
 import { RecordingHost, type RecordingPlan } from '../../src/host/recording-host.js';
 import { SystemHost } from '../../src/host/system-host.js';
-import type { BuildContext } from '../../src/pipeline/context.js';
-import type { Reporter, Step } from '../../src/pipeline/reporter.js';
+import type { BuildContext } from '../../src/context/build-context.js';
+import type { Reporter, Step } from '../../src/common/reporter.js';
 import { CleanupStack } from '../../src/pipeline/resources.js';
 
 /** A Reporter that keeps every line, for tests that call pipeline steps directly. */

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TerminalScreen, screenTitle } from '../../src/pipeline/screen.js';
+import { TerminalScreen, screenTitle } from '../../src/vm/screen.js';
 import { REPO_ROOT } from './fixture.js';
 
 /**

@@ -1,7 +1,7 @@
 import { constants, existsSync } from 'node:fs';
 import { copyFile, lstat, open, readdir, readlink, rm, truncate } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { EntryKind, TreeAccess } from '../../src/pipeline/guest-tree.js';
+import type { EntryKind, TreeAccess } from '../../src/guest/guest-tree.js';
 
 function kindOf(stats: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): EntryKind {
   if (stats.isSymbolicLink()) return 'link';

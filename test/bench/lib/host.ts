@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { formatCommand } from '../../../src/host/command-error.js';
 import { SystemHost } from '../../../src/host/system-host.js';
-import type { Reporter } from '../../../src/pipeline/reporter.js';
+import type { Reporter } from '../../../src/common/reporter.js';
 import type { Host } from '../../../src/host/host.js';
-import { undoResource, type Resource } from '../../../src/pipeline/resources.js';
+import type { Resource } from '../../../src/context/undo-list.js';
+import { undoResource } from '../../../src/pipeline/resources.js';
 import { output } from './proc.js';
 
 /** A Reporter that prints nothing and keeps the warnings (and, for debugging, the commands). */

@@ -1,4 +1,4 @@
-import { formatBytes } from '../config/units.js';
+import { formatBytes } from '../common/units.js';
 import type { Appliance } from './appliance.js';
 
 /** A partition of the disk as the table says. */

@@ -1,6 +1,6 @@
 import type { Appliance } from './appliance.js';
 import { ApplianceScriptError, runScript, shellQuote } from './appliance-shell.js';
-import type { BuildContext } from './context.js';
+import type { BuildContext } from '../context/build-context.js';
 import {
   btrfsFreeSpace,
   type Extent,

@@ -7,7 +7,7 @@ import * as Spec from '@cyclonedx/cyclonedx-library/Spec';
 import { PackageURL } from 'packageurl-js';
 import { basename } from 'node:path';
 import type { ImageSpec } from '../config/image-spec.js';
-import type { Inventory, InstalledPackage } from './inventory.js';
+import type { Inventory, InstalledPackage } from '../guest/inventory.js';
 
 /** A build input recorded in the SBOM: the installer's files and the answer file, with their digests. */
 export interface BuildInput {

@@ -1,4 +1,4 @@
-import type { BuildContext } from './context.js';
+import type { BuildContext } from '../context/build-context.js';
 import type { EntryKind, GuestTree } from './guest-tree.js';
 
 /**

@@ -11,9 +11,9 @@ import { UsageError } from '../../src/config/usage-error.js';
 import type { VerificationSpec } from '../../src/config/verification-spec.js';
 import { downloadFile, type DownloadOptions } from '../../src/net/http-download.js';
 import { METADATA_DEADLINE_MS } from '../../src/net/metadata-download.js';
-import type { Downloader } from '../../src/pipeline/context.js';
+import type { Downloader } from '../../src/context/build-context.js';
 import { fetchInstaller } from '../../src/pipeline/fetch.js';
-import { loadPreviousManifest } from '../../src/pipeline/previous-manifest.js';
+import { loadPreviousManifest } from '../../src/supply-chain/previous-manifest.js';
 import { RecordingReporter, testContext, testSpec } from '../support/build-context.js';
 import { SigningKey } from '../support/signing-key.js';
 

@@ -1,9 +1,9 @@
 import type { Firmware, ImageSpec } from '../config/image-spec.js';
 import type { VmAccelerator } from '../host/accelerator.js';
-import { archVmOptions } from '../host/arch.js';
+import { hostArch, type Arch } from '../common/arch.js';
 import type { Host } from '../host/host.js';
 import { libvirtUri, nvramPath, osinfoFlag } from '../host/libvirt.js';
-import type { Resource } from './resources.js';
+import type { Resource } from '../context/undo-list.js';
 
 /**
  * A VM step (install, boot test) that failed: the message says why, and the
@@ -152,4 +152,22 @@ export async function domainRunning(host: Host, name: string): Promise<boolean> 
     return !/failed to get domain|domain not found|no domain with matching name/i.test(state.lastLines.join('\n'));
   }
   return !/shut off|crashed|shutdown/.test(state.stdout);
+}
+
+/**
+ * virt-install's options for the guest architecture. An x86_64 guest on an
+ * x86_64 host needs none (virt-install's defaults). Otherwise --arch, and for
+ * aarch64 the virt machine type and a CPU model: the host's under KVM, a
+ * Cortex-A57 under TCG (qemu's aarch64 'virt' machine has no default CPU that
+ * boots a distribution kernel), unless `cpu` is set.
+ */
+export function archVmOptions(arch: Arch, accelerator: VmAccelerator, cpu?: string, host: Arch = hostArch()): string[] {
+  if (arch === 'x86_64') return host === 'x86_64' ? [] : ['--arch', 'x86_64'];
+  return [
+    '--arch',
+    'aarch64',
+    '--machine',
+    'virt',
+    ...(cpu ? [] : ['--cpu', accelerator === 'kvm' ? 'host-passthrough' : 'cortex-a57']),
+  ];
 }

@@ -7,8 +7,8 @@ import { TooLargeError } from '../net/http-download.js';
 import { downloadMetadata } from '../net/metadata-download.js';
 import { failureReason } from '../net/retry.js';
 import { parseManifest, type PreviousManifest } from './changes.js';
-import type { Downloader } from './context.js';
-import type { Reporter } from './reporter.js';
+import type { Downloader } from '../context/build-context.js';
+import type { Reporter } from '../common/reporter.js';
 
 /** The previous build's manifest, or why none could be had (a URL that could not be fetched). */
 export type LoadedPrevious = { manifest: PreviousManifest } | { unavailable: string; source: string };

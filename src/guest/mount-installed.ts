@@ -1,5 +1,5 @@
 import type { Appliance } from './appliance.js';
-import type { BuildContext } from './context.js';
+import type { BuildContext } from '../context/build-context.js';
 import { btrfsSubvolumeOption, parseFstab, resolveSpec } from './fstab.js';
 import type { GuestTree } from './guest-tree.js';
 import type { FilesystemInfo, Layout } from './layout.js';

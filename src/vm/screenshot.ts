@@ -1,6 +1,6 @@
 import { deflateSync } from 'node:zlib';
 import { libvirtUri } from '../host/libvirt.js';
-import type { BuildContext } from './context.js';
+import type { BuildContext } from '../context/build-context.js';
 
 /** Where a screenshot of the installer's display goes: beside the console log. */
 export function screenshotPath(consoleLog: string): string {

@@ -8,7 +8,7 @@ import { nameInList, parseChecksumList, parseReleaseFile, type ChecksumList } fr
 import { gpgvArgv, SignatureError, verifySignature, type GoodSignature } from '../net/gpgv.js';
 import { downloadMetadata } from '../net/metadata-download.js';
 import { failureReason } from '../net/retry.js';
-import type { BuildContext } from './context.js';
+import type { BuildContext } from '../context/build-context.js';
 
 /** The installer files a build fetches, by role. */
 export type VerifiedKey = 'linux' | 'initrd' | 'image';

@@ -1,9 +1,9 @@
 /**
  * The guest architectures a build can target, and what differs between them:
  * the names distributions give them, the serial console of the machine type,
- * and the virt-install options of a VM of that architecture.
+ * whether KVM can run them here (virt-install's options for each are in
+ * vm/virt-install.ts).
  */
-import type { VmAccelerator } from './accelerator.js';
 
 export type Arch = 'x86_64' | 'aarch64';
 
@@ -64,22 +64,4 @@ export const ARCH_KEYS = [
 export function foreignArchReason(arch: Arch, host: Arch = hostArch()): string | undefined {
   if (arch === host) return undefined;
   return `this host is ${host} and the image is ${arch}: KVM runs only guests of the host's architecture, so the ${arch} guest is emulated`;
-}
-
-/**
- * virt-install's options for the guest architecture. An x86_64 guest on an
- * x86_64 host needs none (virt-install's defaults). Otherwise --arch, and for
- * aarch64 the virt machine type and a CPU model: the host's under KVM, a
- * Cortex-A57 under TCG (qemu's aarch64 'virt' machine has no default CPU that
- * boots a distribution kernel), unless `cpu` is set.
- */
-export function archVmOptions(arch: Arch, accelerator: VmAccelerator, cpu?: string, host: Arch = hostArch()): string[] {
-  if (arch === 'x86_64') return host === 'x86_64' ? [] : ['--arch', 'x86_64'];
-  return [
-    '--arch',
-    'aarch64',
-    '--machine',
-    'virt',
-    ...(cpu ? [] : ['--cpu', accelerator === 'kvm' ? 'host-passthrough' : 'cortex-a57']),
-  ];
 }

@@ -1,7 +1,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findProgram } from '../host/programs.js';
-import type { BuildContext } from './context.js';
+import type { BuildContext } from '../context/build-context.js';
 import { GuestFileTooLarge, type GuestTree } from './guest-tree.js';
 import { packageProblem } from './package-names.js';
 

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
-import type { BuildContext } from './context.js';
+import type { BuildContext } from '../context/build-context.js';
 
 /** Where a guest under user networking (slirp) reaches the host's loopback. */
 export const GUEST_HOST_ADDRESS = '10.0.2.2';

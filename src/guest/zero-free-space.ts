@@ -1,6 +1,6 @@
-import { formatBytes } from '../config/units.js';
+import { formatBytes } from '../common/units.js';
 import type { Appliance } from './appliance.js';
-import type { BuildContext } from './context.js';
+import type { BuildContext } from '../context/build-context.js';
 import type { FilesystemInfo, Layout } from './layout.js';
 
 const isExt = (type: string): boolean => /^ext[234]$/.test(type);

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { localTree } from '../support/local-tree.js';
-import { GuestTree } from '../../src/pipeline/guest-tree.js';
-import { inspectSystem } from '../../src/pipeline/inventory.js';
+import { GuestTree } from '../../src/guest/guest-tree.js';
+import { inspectSystem } from '../../src/guest/inventory.js';
 import { testContext, testSpec } from '../support/build-context.js';
 import { RPM_PACKAGES, rpmDatabase } from '../support/rpm-database.js';
 

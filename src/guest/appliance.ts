@@ -1,7 +1,7 @@
 import type { VmAccelerator } from '../host/accelerator.js';
 import type { GuestfishShell, Host } from '../host/host.js';
-import type { BuildContext } from './context.js';
-import type { Registration } from './resources.js';
+import type { BuildContext } from '../context/build-context.js';
+import type { Registration } from '../context/undo-list.js';
 
 /**
  * The libguestfs appliance that reads and scrubs the installed disk: a small

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ImageSpec } from '../../src/config/image-spec.js';
 import { bootFailure, Expectation } from '../../src/pipeline/boot-test.js';
-import { SCREEN_HEADING } from '../../src/pipeline/virt-install.js';
+import { SCREEN_HEADING } from '../../src/vm/virt-install.js';
 import { RecordingReporter, testContext, testSpec } from '../support/build-context.js';
 
 const TOKEN = '0123456789ab';

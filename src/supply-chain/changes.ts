@@ -1,7 +1,7 @@
-import { formatBytes } from '../config/units.js';
-import type { InstalledPackage, Inventory } from './inventory.js';
-import { packageProblem, type PackageFormat } from './package-names.js';
-import { printableLine } from './printable-text.js';
+import { formatBytes } from '../common/units.js';
+import type { InstalledPackage, Inventory } from '../guest/inventory.js';
+import { packageProblem, type PackageFormat } from '../guest/package-names.js';
+import { printableLine } from '../common/printable-text.js';
 import { compareDebVersions, compareRpmVersions } from './version-compare.js';
 
 /** What the comparison needs of an earlier build's `<stem>.manifest.json`. */

@@ -2,8 +2,8 @@ import type { ImageSpec } from '../config/image-spec.js';
 import type { VmAccelerator } from '../host/accelerator.js';
 import type { Host } from '../host/host.js';
 import type { downloadFile } from '../net/http-download.js';
-import type { Reporter } from './reporter.js';
-import type { CleanupStack } from './resources.js';
+import type { Reporter } from '../common/reporter.js';
+import type { UndoList } from './undo-list.js';
 
 /** Fetches a URL into a file, one attempt: downloadFile's shape, for a stand-in. */
 export type Downloader = typeof downloadFile;
@@ -16,7 +16,7 @@ export interface BuildContext {
   /** What the VMs and the appliance run on, chosen once before the build starts. */
   accelerator: VmAccelerator;
   reporter: Reporter;
-  cleanup: CleanupStack;
+  cleanup: UndoList;
   signal?: AbortSignal;
   /** Stands in for downloadFile in the fetch step's downloads (tests count its tries or shorten its deadline). */
   download?: Downloader;

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Appliance } from './appliance.js';
-import type { BuildContext } from './context.js';
+import type { BuildContext } from '../context/build-context.js';
 import { ApplianceError } from './appliance.js';
 import { runScript, shellQuote } from './appliance-shell.js';
 import type { EntryKind, TreeAccess, TreeEntry } from './guest-tree.js';

@@ -1,10 +1,10 @@
-import { formatDuration } from '../config/units.js';
+import { formatDuration } from '../common/units.js';
 import { CommandError } from '../host/command-error.js';
 import { AbortedError } from '../host/exec.js';
 import { libvirtUri } from '../host/libvirt.js';
 import type { ConsoleFollower } from './console.js';
-import type { BuildContext } from './context.js';
-import { throttled } from './reporter.js';
+import type { BuildContext } from '../context/build-context.js';
+import { throttled } from '../common/reporter.js';
 import { lastTextLine, screenTitle } from './screen.js';
 import { saveScreenshot } from './screenshot.js';
 import { StallDetector } from './stall.js';
