@@ -1,4 +1,5 @@
 import type { ImageSpec } from '../config/image-spec.js';
+import type { Clock } from '../host/clock.js';
 import type { Host } from '../host/host.js';
 import type { downloadFile } from '../net/http-download.js';
 import type { Reporter } from './reporter.js';
@@ -15,6 +16,8 @@ export interface BuildContext {
   reporter: Reporter;
   cleanup: CleanupStack;
   signal?: AbortSignal;
+  /** The time the install watch reads and ticks by (the machine's clock when not given). */
+  clock?: Clock;
   /** Replaces downloadFile for installer downloads (optional; nothing in the project sets it now). */
   download?: Downloader;
 }

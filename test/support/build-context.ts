@@ -1,4 +1,5 @@
 import type { ImageSpec } from '../../src/config/image-spec.js';
+import type { Clock } from '../../src/host/clock.js';
 import { formatCommand } from '../../src/host/command-error.js';
 import { RecordingHost, type RecordingPlan } from '../../src/host/recording-host.js';
 import { SystemHost } from '../../src/host/system-host.js';
@@ -79,12 +80,19 @@ export function testSpec(overrides: Partial<ImageSpec> & Pick<ImageSpec, 'output
 /** A BuildContext around `spec`: on the machine, or on a recording host (no root, no VM; it records what ran). */
 export function testContext(
   spec: ImageSpec,
-  options: { recording?: RecordingPlan | true; uid?: number; signal?: AbortSignal } = {},
+  options: { recording?: RecordingPlan | true; uid?: number; signal?: AbortSignal; clock?: Clock } = {},
 ): { ctx: BuildContext; reporter: RecordingReporter; recording?: RecordingHost } {
   const reporter = new RecordingReporter();
   const plan = options.recording === true ? {} : options.recording;
   const recording = plan === undefined ? undefined : new RecordingHost(reporter, plan, options.uid);
   const host = recording ?? new SystemHost(reporter, options.signal);
-  const ctx: BuildContext = { spec, host, reporter, cleanup: new CleanupStack(host), signal: options.signal };
+  const ctx: BuildContext = {
+    spec,
+    host,
+    reporter,
+    cleanup: new CleanupStack(host),
+    signal: options.signal,
+    clock: options.clock,
+  };
   return { ctx, reporter, recording };
 }
