@@ -183,7 +183,7 @@ describe('a failed build', () => {
     );
     assert.match(
       run.stdout,
-      /::group::Run the unattended installer \(install\)\n(.*\n)*\[\d\d:\d\d:\d\d\] install FAILED after \d+\.\d s\n::endgroup::/,
+      /::group::Run the unattended installer \(install\)\n(.*\n)*\[\d\d:\d\d:\d\d\] install FAILED after \d+m\d\ds\n::endgroup::/,
     );
     assert.deepEqual(run.outputs, {});
     assert.match(run.summary, /Image action-failed failed/);
