@@ -1,52 +1,60 @@
 // Run compiled test files with Node's test runner.
 //
-//   node scripts/run-tests.mjs              every test: test/fast in parallel and, beside it, the
-//                                           tests that change the host for every VM (/dev/kvm's mode,
-//                                           guestfish removed) one at a time; then the rest in two
-//                                           lanes (see below)
-//   node scripts/run-tests.mjs fast         the tests of test/fast/ (no root, no libvirt), in parallel
-//   node scripts/run-tests.mjs vm/boot-test files whose path contains this, one at a time
+//   node scripts/run-tests.mjs              every test: test/fast and test/tools in parallel and,
+//                                           beside them, the tests that change the host for every VM
+//                                           (/dev/kvm's mode, guestfish removed) one at a time; then
+//                                           the rest in two lanes (see below)
+//   node scripts/run-tests.mjs fast         the tests of test/fast/ (any user, nothing but Node and the
+//                                           npm packages), in parallel; `tools` likewise for test/tools/
+//   node scripts/run-tests.mjs vm/boot-test test/vm/boot-test.test.ts, by its path under test/ (the
+//                                           .test.ts may be left off; a folder, vm or vm/, names every
+//                                           file in it); the files named run one at a time
 //
-// The tiers, by what their tests start: test/fast (nothing: pure code, the
-// recording host, local files), test/command (the built command and action as
-// root, no VM), test/servers (rsync daemon, sshd, HTTP servers on 127.0.0.1),
-// test/vm and test/action (libvirt and qemu: whole builds on the fixture installers).
+// The tiers, by what their tests need: test/fast (nothing: pure code, the
+// recording host, local files, servers of its own on 127.0.0.1), test/tools
+// (python3 with PyYAML, xmllint, debconf, dpkg, rpm, sh running the shipped
+// answer files' scripts: the answer files and the shipped definitions checked
+// with the installers' own tools, our parsers and orders against Python's,
+// dpkg's and rpm's), test/command (the built command and action as root, no
+// VM), test/servers (rsync daemon, sshd, HTTP servers on 127.0.0.1), test/vm
+// and test/action (libvirt and qemu: whole builds on the fixture installers).
 //
 // Lanes: a TCG guest keeps one core busy and most of a VM test is its guest,
 // so on a machine with two cores or more the slow tiers run as TEST_LANES
 // (default 2) runners side by side, each file in exactly one lane, each lane
 // with a temporary folder of its own (TMPDIR), so that a test's look for
 // leftovers sees its own lane only. Each file runs in a test process of its
-// own; a free lane takes the longest file left, by the durations measured
-// below (a file not listed counts as SHORT_FILE seconds). Each line of a
-// lane's output starts with its number; at the end, each file's seconds.
+// own; a free lane takes the longest file left, by the seconds each took when
+// it last passed in a lane: DURATIONS_FILE, which every lane run updates, or
+// SEED_DURATIONS (checked in) for a file it lacks; a file in neither counts as
+// SHORT_FILE seconds. Each line of a lane's output starts with its number; at
+// the end, each file's seconds.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 
-/** Seconds each slow file took in CI (a full run, two lanes, 2 cores), to balance the lanes. */
-const MEASURED = {
-  'vm/boot-test': 850,
-  'vm/layouts': 1000,
-  'vm/real-installer': 760,
-  'vm/build': 800,
-  'action/installer-cache-v2': 330,
-  'vm/work-folders': 240,
-  'action/installer-cache.test': 200,
-  'vm/upload': 190,
-  'vm/console': 180,
-  'vm/stall': 130,
-  'vm/arch': 120,
-  'action/build': 100,
-  'vm/untrusted-guest': 150,
-  'action/cancel': 20,
-};
+const TESTS = 'build/test';
+/** The last passing run's seconds per file (its path under test/, compiled): written here, not checked in. */
+const DURATIONS_FILE = '.test-durations.json';
+/** The same, measured once in CI (a full run, two lanes, 2 cores): for a file DURATIONS_FILE lacks. */
+const SEED_DURATIONS = 'scripts/test-durations.json';
 const SHORT_FILE = 15;
 
 /** Files that change the host for every test running beside them (they make /dev/kvm root-only for a while). */
-const ALONE = ['vm/host-conditions', 'action/host-setup'];
+const ALONE = ['vm/host-conditions.test.js', 'action/host-setup.test.js'];
+/** The tiers that start no VM, run in one test process each with as many files at a time as there are cores. */
+const PARALLEL_TIERS = ['fast', 'tools'];
 
 function find(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -100,11 +108,45 @@ function runGroup(name, concurrency, files) {
   return new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)));
 }
 
-const matches = (file, part) => file.startsWith(join('build/test', part, '/')) || file.includes(part);
-const seconds = (file) => {
-  const key = Object.keys(MEASURED).find((part) => file.includes(part));
-  return key ? MEASURED[key] : SHORT_FILE;
-};
+/** A file's path under test/, compiled: `vm/boot-test.test.js`. */
+const under = (file) => relative(TESTS, file);
+
+/**
+ * Whether `part` names the file: its path under test/ (`vm/boot-test`, with or without `.test.ts` or
+ * `.test.js`, and with or without a leading `test/`), or a folder it is in (`vm`, `vm/`). Not a part of
+ * a name: `vm/build` is not `action/build`, and `action/installer-cache` is not its `-v2`.
+ */
+function matches(file, part) {
+  const path = part
+    .replace(/^(build\/)?test\//, '')
+    .replace(/\.test\.[jt]s$/, '')
+    .replace(/\/+$/, '');
+  const name = under(file);
+  return name === `${path}.test.js` || name.startsWith(`${path}/`);
+}
+
+function readDurations(path) {
+  if (!existsSync(path)) return {};
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    console.error(`${path}: ${error.message}; balancing the lanes without it`);
+    return {};
+  }
+}
+
+const durations = { ...readDurations(SEED_DURATIONS), ...readDurations(DURATIONS_FILE) };
+const seconds = (file) => durations[under(file)] ?? SHORT_FILE;
+
+/** Keeps the seconds of each file that passed in a lane, for the next run's balance. */
+function saveDurations() {
+  const passed = runs.filter((run) => run.code === 0);
+  if (passed.length === 0) return;
+  const saved = readDurations(DURATIONS_FILE);
+  for (const run of passed) saved[run.file] = Math.round(run.seconds);
+  const sorted = Object.fromEntries(Object.entries(saved).sort(([, a], [, b]) => b - a));
+  writeFileSync(DURATIONS_FILE, `${JSON.stringify(sorted, null, 2)}\n`);
+}
 
 /** A file's run: its lane, its seconds and its exit status. */
 const runs = [];
@@ -116,10 +158,10 @@ function runFile(number, dir, file) {
     env: { ...process.env, TMPDIR: dir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  relay(child, `[lane ${number}]`, file.replace('build/test/', ''));
+  relay(child, `[lane ${number}]`, under(file));
   return new Promise((resolve) => {
     child.on('close', (code) => {
-      const run = { file: file.replace('build/test/', ''), lane: number, seconds: (Date.now() - started) / 1000, code };
+      const run = { file: under(file), lane: number, seconds: (Date.now() - started) / 1000, code };
       runs.push(run);
       console.log(`[lane ${number}] ${run.file}: exit code ${code} after ${run.seconds.toFixed(0)} s`);
       resolve(code ?? 1);
@@ -146,7 +188,7 @@ async function runLane(number, queue) {
   return status;
 }
 
-/** Each slow file's seconds and lane, longest first: the figures MEASURED is updated from. */
+/** Each slow file's seconds and lane, longest first (saveDurations keeps them for the next run). */
 function printDurations() {
   console.log('seconds per file (lane):');
   for (const run of [...runs].sort((a, b) => b.seconds - a.seconds)) {
@@ -155,29 +197,32 @@ function printDurations() {
 }
 
 const only = process.argv.slice(2);
-const files = find('build/test')
-  .filter((file) => only.length === 0 || only.some((part) => matches(file, part)))
-  .sort();
-if (files.length === 0) {
-  console.error(`no test files match ${only.join(' ')}`);
+const all = find(TESTS).sort();
+const unknown = only.filter((part) => !all.some((file) => matches(file, part)));
+if (unknown.length > 0) {
+  console.error(
+    `no test file is named by ${unknown.join(', ')} (a path under test/, such as vm/boot-test, or a folder)`,
+  );
   process.exit(1);
 }
+const files = all.filter((file) => only.length === 0 || only.some((part) => matches(file, part)));
 
 if (only.length > 0) {
-  const fastOnly = only.every((part) => part === 'fast');
-  process.exit(runInline(fastOnly ? availableParallelism() : 1, files));
+  const parallel = only.every((part) => PARALLEL_TIERS.some((tier) => matches(join(TESTS, tier, 'x.test.js'), part)));
+  process.exit(runInline(parallel ? availableParallelism() : 1, files));
 }
 
-const fast = files.filter((file) => matches(file, 'fast'));
-const alone = files.filter((file) => ALONE.some((part) => file.includes(part)));
+const fast = files.filter((file) => PARALLEL_TIERS.some((tier) => matches(file, tier)));
+const alone = files.filter((file) => ALONE.includes(under(file)));
 const rest = files.filter((file) => !fast.includes(file) && !alone.includes(file));
 const laneCount = Math.max(1, Math.min(Number(process.env.TEST_LANES ?? 2), availableParallelism()));
-// The fast tier needs no VM, so the files that must run with no VM beside them run at the same time.
-const statuses = await Promise.all([runGroup('fast', availableParallelism(), fast), runGroup('alone', 1, alone)]);
+// test/fast and test/tools need no VM, so the files that must run with no VM beside them run at the same time.
+const statuses = await Promise.all([runGroup('fast+tools', availableParallelism(), fast), runGroup('alone', 1, alone)]);
 const queue = [...rest].sort((a, b) => seconds(b) - seconds(a));
 const lanes = Array.from({ length: Math.min(laneCount, queue.length) }, (_, i) => runLane(i + 1, queue));
 statuses.push(...(await Promise.all(lanes)));
 printDurations();
+saveDurations();
 for (const [label, lines] of failures) {
   console.log(`failing tests of ${label} (the first ${FAILURE_LINES} lines):`);
   for (const line of lines) console.log(`  ${line}`);

@@ -49,12 +49,13 @@ export interface Reporter {
 export function throttled(
   intervalMs: number,
   emit: (message: string) => void,
+  now: () => number = Date.now,
 ): (message: string, force?: boolean) => void {
   let last = 0;
   return (message, force = false) => {
-    const now = Date.now();
-    if (force || now - last >= intervalMs) {
-      last = now;
+    const at = now();
+    if (force || at - last >= intervalMs) {
+      last = at;
       emit(message);
     }
   };

@@ -5,7 +5,7 @@ import { UsageError } from './usage-error.js';
  * INI reading with the exact semantics of Python 3.11's
  * `configparser.ConfigParser(interpolation=ExtendedInterpolation())` and
  * default options, so that files written for the original image-factory mean
- * the same here. test/fast/configparser-differential.test.ts checks this
+ * the same here. test/tools/configparser-differential.test.ts checks this
  * against python3 itself; where Python behaves oddly, so does this module.
  */
 

@@ -1,5 +1,6 @@
 import type { ImageSpec } from '../config/image-spec.js';
 import type { VmAccelerator } from '../host/accelerator.js';
+import type { Clock } from '../host/clock.js';
 import type { Host } from '../host/host.js';
 import type { downloadFile } from '../net/http-download.js';
 import type { Reporter } from '../common/reporter.js';
@@ -18,6 +19,8 @@ export interface BuildContext {
   reporter: Reporter;
   cleanup: UndoList;
   signal?: AbortSignal;
+  /** The time the install watch reads and ticks by (the machine's clock when not given). */
+  clock?: Clock;
   /** Stands in for downloadFile in the fetch step's downloads (tests count its tries or shorten its deadline). */
   download?: Downloader;
 }

@@ -1,4 +1,5 @@
 import { formatDuration } from '../common/units.js';
+import { systemClock, type Clock } from '../host/clock.js';
 import { CommandError } from '../host/command-error.js';
 import { AbortedError } from '../host/exec.js';
 import { libvirtUri } from '../host/libvirt.js';
@@ -52,10 +53,11 @@ export async function watchInstaller(ctx: BuildContext, vm: WatchedVm, install: 
 class InstallWatch {
   /** Why the watch stopped the VM, if it did. */
   stopped?: 'install-timeout' | 'stall-timeout';
-  private readonly started = Date.now();
+  private readonly clock: Clock;
+  private readonly started: number;
   private readonly stall: StallDetector;
   private readonly progress: (message: string, force?: boolean) => void;
-  private timer?: NodeJS.Timeout;
+  private stopTicking?: () => void;
   private ticking?: Promise<void>;
   private lastDiskLook = 0;
   /** At least four looks at the disk within stall-timeout. */
@@ -68,21 +70,28 @@ class InstallWatch {
     private readonly ctx: BuildContext,
     private readonly vm: WatchedVm,
   ) {
+    this.clock = ctx.clock ?? systemClock;
+    this.started = this.clock.now();
     this.stall = new StallDetector(ctx.spec.stallTimeoutMs, this.started);
     this.diskInterval = Math.min(DISK_INTERVAL_MS, Math.max(TICK_MS, ctx.spec.stallTimeoutMs / 4));
-    this.progress = throttled(PROGRESS_INTERVAL_MS, (message) => ctx.reporter.progress('install', message));
+    this.progress = throttled(
+      PROGRESS_INTERVAL_MS,
+      (message) => ctx.reporter.progress('install', message),
+      () => this.clock.now(),
+    );
   }
 
   start(): void {
-    this.timer = setInterval(() => {
-      this.ticking ??= this.tick().finally(() => (this.ticking = undefined));
-    }, TICK_MS);
-    this.timer.unref();
+    // A tick still reading when the next is due: the next is skipped.
+    this.stopTicking = this.clock.every(
+      TICK_MS,
+      () => (this.ticking ??= this.tick().finally(() => (this.ticking = undefined))),
+    );
   }
 
   /** No more ticks; the console read to its end. */
   async finish(): Promise<void> {
-    clearInterval(this.timer);
+    this.stopTicking?.();
     await this.ticking;
     await this.vm.console.stop();
   }
@@ -92,7 +101,7 @@ class InstallWatch {
     const { spec, reporter } = this.ctx;
     try {
       await this.vm.console.poll();
-      const now = Date.now();
+      const now = this.clock.now();
       this.stall.seeScreen(this.vm.console.screen.fingerprint(), now);
       if (spec.stallTimeoutMs > 0 && now - this.lastDiskLook >= this.diskInterval) {
         this.lastDiskLook = now;

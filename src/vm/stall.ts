@@ -12,32 +12,32 @@ export class StallDetector {
   private blocks?: number;
   private lastChange: number;
 
-  /** `limitMs` 0: never stalled. */
+  /** `limitMs` 0: never stalled. Times are the watch's clock's (milliseconds). */
   constructor(
     readonly limitMs: number,
-    now = Date.now(),
+    now: number,
   ) {
     this.lastChange = now;
   }
 
   /** The screen as it is now (its fingerprint). */
-  seeScreen(fingerprint: string, now = Date.now()): void {
+  seeScreen(fingerprint: string, now: number): void {
     if (fingerprint !== this.screen) this.lastChange = now;
     this.screen = fingerprint;
   }
 
   /** The disk's allocated blocks now; any change (written, or trimmed) is activity. */
-  seeDisk(blocks: number, now = Date.now()): void {
+  seeDisk(blocks: number, now: number): void {
     if (this.blocks !== undefined && blocks !== this.blocks) this.lastChange = now;
     this.blocks = blocks;
   }
 
   /** How long neither the screen nor the disk has changed. */
-  quietFor(now = Date.now()): number {
+  quietFor(now: number): number {
     return now - this.lastChange;
   }
 
-  stalled(now = Date.now()): boolean {
+  stalled(now: number): boolean {
     return this.limitMs > 0 && this.quietFor(now) >= this.limitMs;
   }
 }

@@ -4,6 +4,7 @@ import { readdirSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import type { Resource } from '../../src/context/undo-list.js';
 import { cancelLikeRunner, killTree, removeRunnerDirs, runMain, runPost } from '../support/action-runner.js';
+import { domainRunning, virtInstallDomain } from '../support/domain-state.js';
 import { writeFixtureConfig } from '../support/fixture.js';
 import { leftovers } from '../support/leftovers.js';
 import { fixtureInputs, isolatedConfig, removeWorkDirs, workDir } from './fixture-build.js';
@@ -14,24 +15,25 @@ after(() => {
   removeRunnerDirs();
 });
 
-/** Seconds after virt-install starts by which the domain surely runs. */
-const INSTALL_RUNNING_MS = 6000;
-
-/** Calls `stop` once the step has been installing for a while. */
+/** Calls `stop` once the installer's domain runs (however long a busy machine takes to start it). */
 function duringInstall(stop: (child: ChildProcess) => void): {
   onStdout: (text: string, child: ChildProcess) => void;
   stoppedAt: () => number | undefined;
 } {
-  let seen = false;
+  let log = '';
+  let domain: string | undefined;
   let stoppedAt: number | undefined;
   return {
     onStdout: (text, child) => {
-      if (seen || !/\$ virt-install /.test(text)) return;
-      seen = true;
-      setTimeout(() => {
+      log += text;
+      if (domain) return;
+      domain = virtInstallDomain(log, /\$ virt-install .*?--name (\S+)/);
+      if (!domain) return;
+      void domainRunning(domain, () => child.exitCode !== null || child.signalCode !== null).then((running) => {
+        if (!running) return;
         stoppedAt = Date.now();
         stop(child);
-      }, INSTALL_RUNNING_MS);
+      });
     },
     stoppedAt: () => stoppedAt,
   };

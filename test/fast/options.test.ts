@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { Input } from '../../src/action/constants.js';
 import { readInputs, type InputReader } from '../../src/action/inputs.js';
@@ -22,6 +22,7 @@ import {
 } from '../../src/config/options.js';
 import { UsageError } from '../../src/config/usage-error.js';
 import { REPO_ROOT } from '../support/fixture.js';
+import { runMain, type InProcessRun } from '../support/in-process-cli.js';
 import { README_END, README_START, flagMarkdown, optionsMarkdown } from '../support/options-markdown.js';
 
 const TABLE = OPTIONS as readonly OptionSpec[];
@@ -43,9 +44,14 @@ const actionInputs = (
 const scratch = mkdtempSync(join(tmpdir(), 'options-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-function runCli(args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+/**
+ * The command's main() in this process, as a user calls it (spawning it for each of these checks cost a second
+ * each; test/command and 'a reader that goes away' below run the built command itself).
+ */
+async function runCli(args: string[], env: Record<string, string> = {}): Promise<InProcessRun> {
+  const run = await runMain(args, env);
+  assert.equal(run.thrown, undefined, `the command threw: ${String(run.thrown)}`);
+  return run;
 }
 
 const CONFIG_FILE = join(scratch, 'image-factory.conf');
@@ -199,7 +205,10 @@ describe('docs/options.md', () => {
 });
 
 describe('one entry drives every door', () => {
-  const help = runCli(['--help']);
+  let help: InProcessRun;
+  before(async () => {
+    help = await runCli(['--help']);
+  });
 
   test('--help lists every flag of the table with its help, and no other', () => {
     assert.equal(help.code, 0, help.stderr);
@@ -224,7 +233,7 @@ describe('one entry drives every door', () => {
     ['mac', '52:54:00:zz:00:01'],
   ];
   for (const [key, bad] of samples) {
-    test(`${key}: the key, the flag, the input and the wording of '${bad}' come from its entry`, () => {
+    test(`${key}: the key, the flag, the input and the wording of '${bad}' come from its entry`, async () => {
       const entry = optionByKey(key) as OptionSpec;
       const cli = entry.cli;
       assert.ok(cli !== undefined && entry.input !== undefined);
@@ -244,7 +253,7 @@ describe('one entry drives every door', () => {
         ),
       );
       // The command: a bad value names the flag, in the same words.
-      const run = runCli([`--${cli.long}`, bad, 'img'], { IMAGE_FACTORY_CONFIG: '/nonexistent.conf' });
+      const run = await runCli([`--${cli.long}`, bad, 'img'], { IMAGE_FACTORY_CONFIG: '/nonexistent.conf' });
       assert.equal(run.code, 2);
       assert.equal(run.stderr, `image-factory: error: ${badValueMessage(entry, { flag: true }, problem)}\n`);
       assert.equal(badValueMessage(entry, { flag: true }, problem), `--${cli.long}: ${problem}`);
@@ -275,10 +284,10 @@ describe('one entry drives every door', () => {
     assert.equal(resolveImageSpec(config, 'img', context).stallTimeoutMs, 0);
   });
 
-  test('the command passes what its flags give into the section under the keys of the table', () => {
+  test('the command passes what its flags give into the section under the keys of the table', async () => {
     const config = join(scratch, 'flags.conf');
     writeFileSync(config, MINIMAL);
-    const run = runCli(
+    const run = await runCli(
       ['--print-config', 'img', '-f', 'qcow2', '--no-installer-logs', '--boot-test', '--compress', 'zstd'],
       {
         IMAGE_FACTORY_CONFIG: config,

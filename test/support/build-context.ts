@@ -1,5 +1,6 @@
 import type { ImageSpec } from '../../src/config/image-spec.js';
 import type { VmAccelerator } from '../../src/host/accelerator.js';
+import type { Clock } from '../../src/host/clock.js';
 import { formatCommand } from '../../src/host/command-error.js';
 import { RecordingHost, type RecordingPlan } from '../../src/host/recording-host.js';
 import { SystemHost } from '../../src/host/system-host.js';
@@ -80,7 +81,13 @@ export function testSpec(overrides: Partial<ImageSpec> & Pick<ImageSpec, 'output
 /** A BuildContext around `spec`: on the machine, or on a recording host (no root, no VM; it records what ran). */
 export function testContext(
   spec: ImageSpec,
-  options: { recording?: RecordingPlan | true; uid?: number; signal?: AbortSignal; accelerator?: VmAccelerator } = {},
+  options: {
+    recording?: RecordingPlan | true;
+    uid?: number;
+    signal?: AbortSignal;
+    accelerator?: VmAccelerator;
+    clock?: Clock;
+  } = {},
 ): { ctx: BuildContext; reporter: RecordingReporter; recording?: RecordingHost } {
   const reporter = new RecordingReporter();
   const plan = options.recording === true ? {} : options.recording;
@@ -93,6 +100,7 @@ export function testContext(
     reporter,
     cleanup: new CleanupStack(host),
     signal: options.signal,
+    clock: options.clock,
   };
   return { ctx, reporter, recording };
 }

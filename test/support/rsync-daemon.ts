@@ -41,7 +41,7 @@ export function freePort(): Promise<number> {
 }
 
 /** Resolves once something accepts connections on 127.0.0.1:port; rejects when `exited` says the server died. */
-export async function waitForPort(port: number, exited: () => string | undefined, timeoutMs = 10_000): Promise<void> {
+export async function waitForPort(port: number, exited: () => string | undefined, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const why = exited();

@@ -45,7 +45,8 @@ describe('stall detection on the fixture installer', () => {
       (raw.match(/\[ \(1\*installer\)/g) ?? []).length >= 5,
       'the clock was redrawn while the installer waited',
     );
-    assert.ok(seconds < 90, `stopped after ${seconds} s`);
+    // Stopped by the stall, not at install-timeout (5m): the whole build, boot included, stays below it.
+    assert.ok(seconds < 300, `stopped after ${seconds} s`);
     assert.deepEqual(
       readdirSync(dir).filter((f) => f.startsWith(stem) && /\.(qcow2|raw|sha256sum)$/.test(f)),
       [],
