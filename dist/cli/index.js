@@ -40579,7 +40579,7 @@ function quietOnBrokenPipe(stdout = process.stdout, stderr = process.stderr) {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _broken_pipe_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4036);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2486);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7252);
 
 
 (0,_broken_pipe_js__WEBPACK_IMPORTED_MODULE_1__/* .quietOnBrokenPipe */ .H)();
@@ -40590,7 +40590,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2486:
+/***/ 7252:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -40623,13 +40623,7 @@ const {
 
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-// EXTERNAL MODULE: external "node:url"
-var external_node_url_ = __nccwpck_require__(3136);
-;// CONCATENATED MODULE: ./build/src/net/credentials.js
+;// CONCATENATED MODULE: ./build/src/common/credentials.js
 /**
  * Credentials in URIs, in one place: which part of a URI is the user and the
  * password, the URI without them, the HTTP Basic header, rsync's
@@ -40871,9 +40865,27 @@ function secretsInText(text) {
     return secretsOf(uris);
 }
 //# sourceMappingURL=credentials.js.map
+;// CONCATENATED MODULE: ./build/src/config/usage-error.js
+/**
+ * Bad input: a configuration, option or environment problem found before
+ * anything was created. Front doors turn it into exit code 2. A
+ * configuration file's own errors (ConfigError) are UsageErrors too.
+ */
+class UsageError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'UsageError';
+    }
+}
+//# sourceMappingURL=usage-error.js.map
 ;// CONCATENATED MODULE: ./build/src/config/configparser.js
 
-class ConfigError extends Error {
+
+/**
+ * A configuration that cannot be read as written: bad input, so a UsageError
+ * (exit 2). The message starts with file:line when the error knows them.
+ */
+class ConfigError extends UsageError {
     /** The name of the exception Python's configparser raises in the same case. */
     kind;
     file;
@@ -40881,7 +40893,8 @@ class ConfigError extends Error {
     section;
     option;
     constructor(kind, message, where = {}) {
-        super(message);
+        const at = where.file !== undefined && where.line !== undefined ? `${where.file}:${where.line}: ` : '';
+        super(at && !message.includes(at) ? `${at}${message}` : message);
         this.name = 'ConfigError';
         this.kind = kind;
         this.file = where.file;
@@ -41429,137 +41442,11 @@ class ConfigParser {
     }
 }
 //# sourceMappingURL=configparser.js.map
-;// CONCATENATED MODULE: ./build/src/config/usage-error.js
-
-/**
- * Bad input: a configuration, option or environment problem found before
- * anything was created. Front doors turn it into exit code 2.
- */
-class UsageError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'UsageError';
-    }
-}
-/**
- * A ConfigError as the UsageError the front doors report, keeping its place:
- * the message starts with file:line when the error knows them.
- */
-function asUsageError(error) {
-    if (!(error instanceof ConfigError))
-        return error;
-    const at = error.file !== undefined && error.line !== undefined ? `${error.file}:${error.line}: ` : '';
-    return new UsageError(at && !error.message.includes(at) ? `${at}${error.message}` : error.message);
-}
-//# sourceMappingURL=usage-error.js.map
-;// CONCATENATED MODULE: ./build/src/config/config-files.js
-
-
-
-
-
-
-const CONFIG_ENV = 'IMAGE_FACTORY_CONFIG';
-const SYSTEM_CONFIG = '/etc/image-factory.conf';
-/**
- * The folder of shipped image definitions. The code runs from build/, from a
- * dist/ bundle or from an installed package, so look upwards for data/.
- */
-function shippedDataDir() {
-    let dir = (0,external_node_path_.dirname)((0,external_node_url_.fileURLToPath)(import.meta.url));
-    for (;;) {
-        if ((0,external_node_fs_.existsSync)((0,external_node_path_.join)(dir, 'data', 'image-factory.conf')))
-            return (0,external_node_path_.join)(dir, 'data');
-        const parent = (0,external_node_path_.dirname)(dir);
-        if (parent === dir)
-            throw new Error('the shipped data/image-factory.conf was not found next to the program');
-        dir = parent;
-    }
-}
-/**
- * The files read, in order (a later one wins): the shipped definitions,
- * /etc/image-factory.conf, ~/.config/image-factory.conf — or, as in the
- * original, only the file that IMAGE_FACTORY_CONFIG names.
- */
-function configFiles(search = {}) {
-    const env = search.env ?? process.env;
-    const named = env[CONFIG_ENV];
-    if (named !== undefined) {
-        const problem = unreadable(named);
-        if (problem !== undefined)
-            throw new UsageError(`'${named}' (set in ${CONFIG_ENV}) is not a readable file: it ${problem}.`);
-        return [(0,external_node_path_.resolve)(named), ...(search.extraFiles ?? [])];
-    }
-    const home = search.home ?? (0,external_node_os_namespaceObject.homedir)();
-    const files = [
-        (0,external_node_path_.join)(shippedDataDir(), 'image-factory.conf'),
-        SYSTEM_CONFIG,
-        (0,external_node_path_.join)(home, '.config', 'image-factory.conf'),
-    ];
-    // A file that is not there is skipped; one that is there but cannot be read is an error, never ignored.
-    const present = files.filter((file) => (0,external_node_fs_.existsSync)(file));
-    for (const file of present) {
-        const problem = unreadable(file);
-        if (problem !== undefined)
-            throw new UsageError(`the configuration file ${file} ${problem}.`);
-    }
-    return [...present, ...(search.extraFiles ?? [])];
-}
-/** Read the configuration files into one parser; `data_dir` defaults to the shipped folder. */
-function loadConfig(search = {}) {
-    const files = configFiles(search);
-    const config = new ConfigParser();
-    config.set('DEFAULT', 'data_dir', shippedDataDir());
-    for (const file of files) {
-        let text;
-        try {
-            text = (0,external_node_fs_.readFileSync)(file, 'utf8');
-        }
-        catch (error) {
-            throw new UsageError(`cannot read configuration file ${file}: ${error.message}`);
-        }
-        readInto(config, text, file);
-    }
-    for (const { text, source } of search.extraTexts ?? [])
-        readInto(config, text, source);
-    return { config, files };
-}
-function readInto(config, text, source) {
-    try {
-        config.read(text, source);
-    }
-    catch (error) {
-        if (error instanceof ConfigError)
-            throw new UsageError(error.message);
-        throw error;
-    }
-}
-/** Why the configuration file cannot be read, worded after its name, or undefined when it can. */
-function unreadable(path) {
-    try {
-        if ((0,external_node_fs_.statSync)(path).isDirectory())
-            return 'is a folder, not a file';
-        const fd = (0,external_node_fs_.openSync)(path, 'r');
-        try {
-            if (!(0,external_node_fs_.fstatSync)(fd).isFile())
-                return 'is not a regular file';
-        }
-        finally {
-            (0,external_node_fs_.closeSync)(fd);
-        }
-        return undefined;
-    }
-    catch (error) {
-        const code = error.code;
-        if (code === 'ENOENT')
-            return 'does not exist';
-        if (code === 'EACCES')
-            return 'cannot be read: permission denied';
-        return `cannot be read: ${error.message}`;
-    }
-}
-//# sourceMappingURL=config-files.js.map
-;// CONCATENATED MODULE: ./build/src/config/units.js
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: ./build/src/common/units.js
 const BINARY = { KiB: 1, MiB: 2, GiB: 3, TiB: 4, PiB: 5, EiB: 6 };
 const SI = { B: 0, kB: 1, MB: 2, GB: 3, TB: 4, PB: 5, EB: 6 };
 const LEGACY = { K: 1, M: 2, G: 3, T: 4, P: 5, E: 6 };
@@ -41647,8 +41534,8 @@ function formatDuration(ms) {
  * Every option of an image, declared once: its INI key, its command-line
  * flag, its action input, its kind, its default and its help. The
  * configuration's validation (image-spec.ts), the command's options and
- * --help (cli/main.ts), the action's inputs (action/inputs.ts), the README's
- * table and the wording of a bad value all come from here.
+ * --help (cli/main.ts), the action's inputs (action/inputs.ts), the table in
+ * docs/options.md and the wording of a bad value all come from here.
  */
 
 
@@ -42157,7 +42044,13 @@ function flagHelp(entry) {
     return notes.length ? `${entry.help} (${notes.join('; ')})` : entry.help;
 }
 //# sourceMappingURL=options.js.map
-;// CONCATENATED MODULE: ./build/src/host/arch.js
+;// CONCATENATED MODULE: ./build/src/common/arch.js
+/**
+ * The guest architectures a build can target, and what differs between them:
+ * the names distributions give them, the serial console of the machine type,
+ * whether KVM can run them here (virt-install's options for each are in
+ * vm/virt-install.ts).
+ */
 /** The architecture of this host, as qemu and the kernel name it. */
 function hostArch(nodeArch = process.arch) {
     return nodeArch === 'arm64' ? 'aarch64' : 'x86_64';
@@ -42209,24 +42102,6 @@ function foreignArchReason(arch, host = hostArch()) {
     if (arch === host)
         return undefined;
     return `this host is ${host} and the image is ${arch}: KVM runs only guests of the host's architecture, so the ${arch} guest is emulated`;
-}
-/**
- * virt-install's options for the guest architecture. An x86_64 guest on an
- * x86_64 host needs none (virt-install's defaults). Otherwise --arch, and for
- * aarch64 the virt machine type and a CPU model: the host's under KVM, a
- * Cortex-A57 under TCG (qemu's aarch64 'virt' machine has no default CPU that
- * boots a distribution kernel), unless `cpu` is set.
- */
-function archVmOptions(arch, accelerator, cpu, host = hostArch()) {
-    if (arch === 'x86_64')
-        return host === 'x86_64' ? [] : ['--arch', 'x86_64'];
-    return [
-        '--arch',
-        'aarch64',
-        '--machine',
-        'virt',
-        ...(cpu ? [] : ['--cpu', accelerator === 'kvm' ? 'host-passthrough' : 'cortex-a57']),
-    ];
 }
 //# sourceMappingURL=arch.js.map
 ;// CONCATENATED MODULE: ./build/src/config/unknown-keys.js
@@ -42341,14 +42216,7 @@ function checkKeys(config, image, warn) {
     const unknown = unknownKeys(config, image);
     if (unknown.length === 0)
         return;
-    let strictText = 'no';
-    try {
-        if (config.hasOption(image, 'strict'))
-            strictText = config.get(image, 'strict');
-    }
-    catch (error) {
-        throw asUsageError(error);
-    }
+    const strictText = config.hasOption(image, 'strict') ? config.get(image, 'strict') : 'no';
     const strictProblem = valueProblem(optionByKey('strict'), strictText);
     if (strictProblem !== undefined)
         throw new UsageError(`[${image}] strict: ${strictProblem}`);
@@ -42448,7 +42316,6 @@ function startsWith(path, text) {
 
 
 
-
 const DEFAULT_IMAGE_SIZE = optionByKey('image-size').default;
 const DEFAULT_RAM = optionByKey('ram').default;
 const DEFAULT_INSTALL_TIMEOUT = optionByKey('install-timeout').default;
@@ -42464,22 +42331,28 @@ function localDate(date = new Date()) {
 function defaultCacheDir(uid = process.getuid?.() ?? 0) {
     return uid === 0 ? '/var/cache/image-factory' : '~/.cache/image-factory';
 }
-/** The longest image name: its files (`.<name>-<date>.partial-XXXXXX`, `….qcow2.sha256sum`) stay below 255 bytes. */
+/** The longest image name in UTF-8 bytes: its files (`.<name>-<date>.partial-XXXXXX`, `….sha256sum`) stay below 255. */
 const MAX_IMAGE_NAME = 200;
+/** Letters and digits of any script (with their combining marks), '.', '_', '+' and '-'; not '.' or '-' first. */
+const IMAGE_NAME = /^[\p{L}\p{N}_+][\p{L}\p{M}\p{N}._+-]*$/u;
 /**
  * An image name is a plain file name: it names the image's files and its
  * cache folder, and goes into virt-install's domain name and into
- * post-upload commands. A UsageError says what is accepted.
+ * post-upload commands. Letters of any script are as plain as ASCII ones
+ * (the original took any section name); what could leave the folder, read
+ * as an option, expand in a shell or hide in a log (`/`, a leading `.` or
+ * `-`, `$`, `{`, spaces, control characters) is refused. A UsageError says
+ * what is accepted.
  */
 function checkImageName(image) {
     if (image === DEFAULT_SECTION) {
         throw new UsageError(`'${DEFAULT_SECTION}' is not an image: [${DEFAULT_SECTION}] holds the keys that every image shares. Name an image's section.`);
     }
-    if (/^[A-Za-z0-9_+][A-Za-z0-9._+-]*$/.test(image) && image.length <= MAX_IMAGE_NAME)
+    if (IMAGE_NAME.test(image) && Buffer.byteLength(image) <= MAX_IMAGE_NAME)
         return;
     const shown = image.length > 60 ? `${image.slice(0, 60)}…` : image;
-    throw new UsageError(`${JSON.stringify(shown)} is not an image name: an image name is a plain file name of letters, digits, ` +
-        `'.', '_', '+' and '-', not starting with '.' or '-', at most ${MAX_IMAGE_NAME} characters.`);
+    throw new UsageError(`${JSON.stringify(shown)} is not an image name: an image name is a plain file name of letters and digits ` +
+        `(of any script), '.', '_', '+' and '-', not starting with '.' or '-', at most ${MAX_IMAGE_NAME} bytes in UTF-8.`);
 }
 /** How many known images an unknown one lists: about a screenful. */
 const LISTED_IMAGES = 20;
@@ -42519,20 +42392,15 @@ function applyOverrides(config, image, overrides) {
     const existed = config.hasSection(image);
     if (!existed)
         config.addSection(image);
-    try {
-        for (const [key, value] of Object.entries(overrides)) {
-            if (value === undefined)
-                continue;
-            config.set(image, key, typeof value === 'boolean' ? (value ? 'True' : 'False') : value);
-        }
-        if (!config.hasOption(image, 'cache_dir'))
-            config.set(image, 'cache_dir', defaultCacheDir());
-        setArchKeys(config, image);
-        config.set(image, 'cache_dir', expandHome(config.get(image, 'cache_dir')));
+    for (const [key, value] of Object.entries(overrides)) {
+        if (value === undefined)
+            continue;
+        config.set(image, key, typeof value === 'boolean' ? (value ? 'True' : 'False') : value);
     }
-    catch (error) {
-        throw asUsageError(error);
-    }
+    if (!config.hasOption(image, 'cache_dir'))
+        config.set(image, 'cache_dir', defaultCacheDir());
+    setArchKeys(config, image);
+    config.set(image, 'cache_dir', expandHome(config.get(image, 'cache_dir')));
     return existed;
 }
 /**
@@ -42555,12 +42423,7 @@ function printableOptions(config, image, showSecrets = false) {
 }
 /** The resolved options of an image: configparser's items(section). */
 function resolvedOptions(config, image) {
-    try {
-        return config.items(image);
-    }
-    catch (error) {
-        throw asUsageError(error);
-    }
+    return config.items(image);
 }
 /**
  * The keys of one image's section, read through the option table: each
@@ -42860,12 +42723,7 @@ function resolveDestination(config, name) {
     const get = (key) => {
         if (!config.hasOption(name, key))
             return undefined;
-        try {
-            return config.get(name, key);
-        }
-        catch (error) {
-            throw asUsageError(error);
-        }
+        return config.get(name, key);
     };
     const where = (key) => {
         const o = config.origin(name, key);
@@ -42920,6 +42778,132 @@ function specSecrets(spec) {
     return secretsOf([...installer, ...chainUris, ...spec.uploads.map((destination) => destination.target)]);
 }
 //# sourceMappingURL=image-spec.js.map
+// EXTERNAL MODULE: external "node:url"
+var external_node_url_ = __nccwpck_require__(3136);
+;// CONCATENATED MODULE: ./build/src/config/config-files.js
+
+
+
+
+
+
+const CONFIG_ENV = 'IMAGE_FACTORY_CONFIG';
+const SYSTEM_CONFIG = '/etc/image-factory.conf';
+/**
+ * The folder of shipped image definitions. The code runs from build/, from a
+ * dist/ bundle or from an installed package, so look upwards for data/.
+ */
+function shippedDataDir() {
+    let dir = (0,external_node_path_.dirname)((0,external_node_url_.fileURLToPath)(import.meta.url));
+    for (;;) {
+        if ((0,external_node_fs_.existsSync)((0,external_node_path_.join)(dir, 'data', 'image-factory.conf')))
+            return (0,external_node_path_.join)(dir, 'data');
+        const parent = (0,external_node_path_.dirname)(dir);
+        if (parent === dir)
+            throw new Error('the shipped data/image-factory.conf was not found next to the program');
+        dir = parent;
+    }
+}
+/**
+ * The files read, in order (a later one wins): the shipped definitions,
+ * /etc/image-factory.conf, ~/.config/image-factory.conf — or, as in the
+ * original, only the file that IMAGE_FACTORY_CONFIG names.
+ */
+function configFiles(search = {}) {
+    const env = search.env ?? process.env;
+    const named = env[CONFIG_ENV];
+    if (named !== undefined) {
+        const problem = unreadable(named);
+        if (problem !== undefined)
+            throw new UsageError(`'${named}' (set in ${CONFIG_ENV}) is not a readable file: it ${problem}.`);
+        return [(0,external_node_path_.resolve)(named), ...(search.extraFiles ?? [])];
+    }
+    const home = search.home ?? (0,external_node_os_namespaceObject.homedir)();
+    const files = [
+        (0,external_node_path_.join)(shippedDataDir(), 'image-factory.conf'),
+        SYSTEM_CONFIG,
+        (0,external_node_path_.join)(home, '.config', 'image-factory.conf'),
+    ];
+    // A file that is not there is skipped; one that is there but cannot be read is an error, never ignored.
+    const present = files.filter((file) => (0,external_node_fs_.existsSync)(file));
+    for (const file of present) {
+        const problem = unreadable(file);
+        if (problem !== undefined)
+            throw new UsageError(`the configuration file ${file} ${problem}.`);
+    }
+    return [...present, ...(search.extraFiles ?? [])];
+}
+/** Read the configuration files into one parser; `data_dir` defaults to the shipped folder. */
+function loadConfig(search = {}) {
+    const files = configFiles(search);
+    const config = new ConfigParser();
+    config.set('DEFAULT', 'data_dir', shippedDataDir());
+    for (const file of files) {
+        let text;
+        try {
+            text = (0,external_node_fs_.readFileSync)(file, 'utf8');
+        }
+        catch (error) {
+            throw new UsageError(`cannot read configuration file ${file}: ${error.message}`);
+        }
+        config.read(text, file);
+    }
+    for (const { text, source } of search.extraTexts ?? [])
+        config.read(text, source);
+    return { config, files };
+}
+/** Why the configuration file cannot be read, worded after its name, or undefined when it can. */
+function unreadable(path) {
+    try {
+        if ((0,external_node_fs_.statSync)(path).isDirectory())
+            return 'is a folder, not a file';
+        const fd = (0,external_node_fs_.openSync)(path, 'r');
+        try {
+            if (!(0,external_node_fs_.fstatSync)(fd).isFile())
+                return 'is not a regular file';
+        }
+        finally {
+            (0,external_node_fs_.closeSync)(fd);
+        }
+        return undefined;
+    }
+    catch (error) {
+        const code = error.code;
+        if (code === 'ENOENT')
+            return 'does not exist';
+        if (code === 'EACCES')
+            return 'cannot be read: permission denied';
+        return `cannot be read: ${error.message}`;
+    }
+}
+//# sourceMappingURL=config-files.js.map
+;// CONCATENATED MODULE: ./build/src/config/resolve-spec.js
+
+
+/** Read the configuration and apply the overrides: what --print-config shows and resolveSpec checks. */
+function loadImageConfig(request) {
+    const { config } = loadConfig({ extraFiles: request.extraFiles, extraTexts: request.extraTexts });
+    const knownImages = config.sections();
+    const hadSection = applyOverrides(config, request.image, request.overrides);
+    return { config, knownImages, hadSection };
+}
+/**
+ * The image's settings, checked, as both front doors resolve them: the
+ * command from its flags, the action from its inputs (and its own
+ * configuration). Bad input is a UsageError.
+ */
+function resolveSpec(request) {
+    const { config, knownImages, hadSection } = loadImageConfig(request);
+    return resolveImageSpec(config, request.image, {
+        outputDir: request.outputDir,
+        date: localDate(),
+        knownImages,
+        hadSection,
+        upload: request.upload,
+        warn: request.warn,
+    });
+}
+//# sourceMappingURL=resolve-spec.js.map
 // EXTERNAL MODULE: external "node:child_process"
 var external_node_child_process_ = __nccwpck_require__(1421);
 ;// CONCATENATED MODULE: external "node:string_decoder"
@@ -43247,14 +43231,14 @@ const REQUIREMENTS = [
         programs: ['libvirtd', 'virtqemud'],
         packages: { 'apt-get': ['libvirt-daemon-system'], dnf: ['libvirt-daemon-kvm'] },
     },
-    // The scrub's libguestfs appliance (pipeline/appliance.ts); it boots the host's kernel from /boot (applianceKernel).
+    // The scrub's libguestfs appliance (guest/appliance.ts); it boots the host's kernel from /boot (applianceKernels).
     { programs: ['guestfish'], packages: { 'apt-get': ['libguestfs-tools'], dnf: ['guestfs-tools'] } },
     { programs: ['rsync'], packages: { 'apt-get': ['rsync'], dnf: ['rsync'] } },
     // getfacl/setfacl give qemu passage through private folders (see qemu-access.ts).
     { programs: ['setfacl'], packages: { 'apt-get': ['acl'], dnf: ['acl'] } },
-    // gpgv checks the distributions' signatures over their checksum lists (pipeline/verify.ts).
+    // gpgv checks the distributions' signatures over their checksum lists (supply-chain/verify.ts).
     { programs: ['gpgv'], packages: { 'apt-get': ['gpgv'], dnf: ['gnupg2'] } },
-    // rpm reads an installed Fedora, Enterprise Linux or openSUSE system's package database (pipeline/inventory.ts).
+    // rpm reads an installed Fedora, Enterprise Linux or openSUSE system's package database (guest/inventory.ts).
     { programs: ['rpm'], packages: { 'apt-get': ['rpm'], dnf: ['rpm'] }, optional: true },
     // UEFI firmware for firmware = uefi and uefi-secure; host-checks.ts requires it only for those builds.
     {
@@ -43660,6 +43644,8 @@ function commandsSudoRefuses() {
 
 
 
+
+
 /** The real machine: commands run, files are written. */
 class SystemHost {
     reporter;
@@ -43704,6 +43690,18 @@ class SystemHost {
     async makeDir(path, mode) {
         await (0,external_node_fs_promises_namespaceObject.mkdir)(path, { mode });
     }
+    async makeDirs(path, mode) {
+        const first = await (0,external_node_fs_promises_namespaceObject.mkdir)(path, { recursive: true, mode });
+        // mkdir's mode is filtered by the umask; each folder made here gets `mode` itself.
+        if (first === undefined)
+            return;
+        for (let dir = path; dir.startsWith(first); dir = (0,external_node_path_.join)(dir, '..')) {
+            if ((await (0,external_node_fs_promises_namespaceObject.lstat)(dir)).isDirectory())
+                await (0,external_node_fs_promises_namespaceObject.chmod)(dir, mode);
+            if (dir === first)
+                break;
+        }
+    }
     chmod(path, mode) {
         return (0,external_node_fs_promises_namespaceObject.chmod)(path, mode);
     }
@@ -43729,7 +43727,15 @@ class SystemHost {
         }
     }
     copyFile(from, to) {
-        return (0,external_node_fs_promises_namespaceObject.copyFile)(from, to);
+        // A reflink where the file system has them (a cached installer copied in no time), a copy elsewhere.
+        return (0,external_node_fs_promises_namespaceObject.copyFile)(from, to, external_node_fs_.constants.COPYFILE_FICLONE);
+    }
+    setTimes(path, atimeMs, mtimeMs) {
+        // utimes() takes seconds as a double.
+        return (0,external_node_fs_promises_namespaceObject.utimes)(path, atimeMs / 1000, mtimeMs / 1000);
+    }
+    replace(from, to) {
+        return (0,external_node_fs_promises_namespaceObject.rename)(from, to);
     }
     remove(path) {
         return (0,external_node_fs_promises_namespaceObject.rm)(path, { recursive: true, force: true });
@@ -43856,7 +43862,7 @@ function checkFirmware(spec) {
         'Install it (apt-get install ovmf, or dnf install edk2-ovmf), or run with --install-dependencies.');
 }
 //# sourceMappingURL=host-checks.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/reporter.js
+;// CONCATENATED MODULE: ./build/src/common/reporter.js
 const STEP_TITLES = {
     fetch: 'Fetch the installer kernel and initrd',
     disk: 'Create the raw disk',
@@ -43871,12 +43877,12 @@ const STEP_TITLES = {
     'post-build': 'Run the post-build command',
 };
 /** Lets through at most one message per interval, always the latest. */
-function throttled(intervalMs, emit) {
+function throttled(intervalMs, emit, now = Date.now) {
     let last = 0;
     return (message, force = false) => {
-        const now = Date.now();
-        if (force || now - last >= intervalMs) {
-            last = now;
+        const at = now();
+        if (force || at - last >= intervalMs) {
+            last = at;
             emit(message);
         }
     };
@@ -43942,7 +43948,7 @@ async function convertImage(ctx, rawPath, outPath, format) {
 //# sourceMappingURL=convert.js.map
 // EXTERNAL MODULE: ./node_modules/@xterm/headless/lib-headless/xterm-headless.js
 var xterm_headless = __nccwpck_require__(9432);
-;// CONCATENATED MODULE: ./build/src/pipeline/screen.js
+;// CONCATENATED MODULE: ./build/src/vm/screen.js
 
 /**
  * The size an installer on a serial console draws for: a serial line reports
@@ -44040,7 +44046,7 @@ function lastTextLine(lines) {
     return text.length ? text[text.length - 1].trim() : undefined;
 }
 //# sourceMappingURL=screen.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/console.js
+;// CONCATENATED MODULE: ./build/src/vm/console.js
 
 
 
@@ -44343,7 +44349,7 @@ class ConsoleFollower {
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(7067);
 var external_node_http_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_node_http_, 2);
-;// CONCATENATED MODULE: ./build/src/pipeline/answer-server.js
+;// CONCATENATED MODULE: ./build/src/vm/answer-server.js
 
 
 
@@ -44413,9 +44419,20 @@ async function serveAnswerFile(ctx) {
     };
 }
 //# sourceMappingURL=answer-server.js.map
+;// CONCATENATED MODULE: ./build/src/host/clock.js
+const systemClock = {
+    now: () => Date.now(),
+    every(intervalMs, tick) {
+        const timer = setInterval(tick, intervalMs);
+        // A watch left running must not keep the process alive.
+        timer.unref();
+        return () => clearInterval(timer);
+    },
+};
+//# sourceMappingURL=clock.js.map
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
-;// CONCATENATED MODULE: ./build/src/pipeline/screenshot.js
+;// CONCATENATED MODULE: ./build/src/vm/screenshot.js
 
 
 /** Where a screenshot of the installer's display goes: beside the console log. */
@@ -44514,7 +44531,7 @@ function crc32(data) {
     return (crc ^ 0xffffffff) >>> 0;
 }
 //# sourceMappingURL=screenshot.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/stall.js
+;// CONCATENATED MODULE: ./build/src/vm/stall.js
 /**
  * Tells an installer that waits for an answer from one that works: it is
  * stalled when neither its screen (compared as screenFingerprint says: a
@@ -44529,33 +44546,33 @@ class StallDetector {
     screen;
     blocks;
     lastChange;
-    /** `limitMs` 0: never stalled. */
-    constructor(limitMs, now = Date.now()) {
+    /** `limitMs` 0: never stalled. Times are the watch's clock's (milliseconds). */
+    constructor(limitMs, now) {
         this.limitMs = limitMs;
         this.lastChange = now;
     }
     /** The screen as it is now (its fingerprint). */
-    seeScreen(fingerprint, now = Date.now()) {
+    seeScreen(fingerprint, now) {
         if (fingerprint !== this.screen)
             this.lastChange = now;
         this.screen = fingerprint;
     }
     /** The disk's allocated blocks now; any change (written, or trimmed) is activity. */
-    seeDisk(blocks, now = Date.now()) {
+    seeDisk(blocks, now) {
         if (this.blocks !== undefined && blocks !== this.blocks)
             this.lastChange = now;
         this.blocks = blocks;
     }
     /** How long neither the screen nor the disk has changed. */
-    quietFor(now = Date.now()) {
+    quietFor(now) {
         return now - this.lastChange;
     }
-    stalled(now = Date.now()) {
+    stalled(now) {
         return this.limitMs > 0 && this.quietFor(now) >= this.limitMs;
     }
 }
 //# sourceMappingURL=stall.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/virt-install.js
+;// CONCATENATED MODULE: ./build/src/vm/virt-install.js
 
 
 /**
@@ -44682,8 +44699,27 @@ async function domainRunning(host, name) {
     }
     return !/shut off|crashed|shutdown/.test(state.stdout);
 }
+/**
+ * virt-install's options for the guest architecture. An x86_64 guest on an
+ * x86_64 host needs none (virt-install's defaults). Otherwise --arch, and for
+ * aarch64 the virt machine type and a CPU model: the host's under KVM, a
+ * Cortex-A57 under TCG (qemu's aarch64 'virt' machine has no default CPU that
+ * boots a distribution kernel), unless `cpu` is set.
+ */
+function archVmOptions(arch, accelerator, cpu, host = hostArch()) {
+    if (arch === 'x86_64')
+        return host === 'x86_64' ? [] : ['--arch', 'x86_64'];
+    return [
+        '--arch',
+        'aarch64',
+        '--machine',
+        'virt',
+        ...(cpu ? [] : ['--cpu', accelerator === 'kvm' ? 'host-passthrough' : 'cortex-a57']),
+    ];
+}
 //# sourceMappingURL=virt-install.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/install-watch.js
+;// CONCATENATED MODULE: ./build/src/vm/install-watch.js
+
 
 
 
@@ -44729,10 +44765,11 @@ class InstallWatch {
     vm;
     /** Why the watch stopped the VM, if it did. */
     stopped;
-    started = Date.now();
+    clock;
+    started;
     stall;
     progress;
-    timer;
+    stopTicking;
     ticking;
     lastDiskLook = 0;
     /** At least four looks at the disk within stall-timeout. */
@@ -44743,19 +44780,19 @@ class InstallWatch {
     constructor(ctx, vm) {
         this.ctx = ctx;
         this.vm = vm;
+        this.clock = ctx.clock ?? systemClock;
+        this.started = this.clock.now();
         this.stall = new StallDetector(ctx.spec.stallTimeoutMs, this.started);
         this.diskInterval = Math.min(DISK_INTERVAL_MS, Math.max(TICK_MS, ctx.spec.stallTimeoutMs / 4));
-        this.progress = throttled(PROGRESS_INTERVAL_MS, (message) => ctx.reporter.progress('install', message));
+        this.progress = throttled(PROGRESS_INTERVAL_MS, (message) => ctx.reporter.progress('install', message), () => this.clock.now());
     }
     start() {
-        this.timer = setInterval(() => {
-            this.ticking ??= this.tick().finally(() => (this.ticking = undefined));
-        }, TICK_MS);
-        this.timer.unref();
+        // A tick still reading when the next is due: the next is skipped.
+        this.stopTicking = this.clock.every(TICK_MS, () => (this.ticking ??= this.tick().finally(() => (this.ticking = undefined))));
     }
     /** No more ticks; the console read to its end. */
     async finish() {
-        clearInterval(this.timer);
+        this.stopTicking?.();
         await this.ticking;
         await this.vm.console.stop();
     }
@@ -44765,7 +44802,7 @@ class InstallWatch {
         const { spec, reporter } = this.ctx;
         try {
             await this.vm.console.poll();
-            const now = Date.now();
+            const now = this.clock.now();
             this.stall.seeScreen(this.vm.console.screen.fingerprint(), now);
             if (spec.stallTimeoutMs > 0 && now - this.lastDiskLook >= this.diskInterval) {
                 this.lastDiskLook = now;
@@ -44842,12 +44879,12 @@ function vmConsoleLog(staging) {
     return (0,external_node_path_.join)(staging, 'console.log');
 }
 /** The install step: the answer file made reachable (injected or served), then the installer run to its end. */
-async function installSystem(ctx, target, installer, accelerator) {
+async function installSystem(ctx, target, installer) {
     const injectedAnswerFile = await injectableAnswerFile(ctx, target.staging);
     const server = await serveAnswerFile(ctx);
     try {
         const answerArgument = server ? answerFileArgument(ctx.spec, server.url) : undefined;
-        await runInstaller(ctx, { ...target, accelerator, installer, injectedAnswerFile, answerArgument });
+        await runInstaller(ctx, { ...target, accelerator: ctx.accelerator, installer, injectedAnswerFile, answerArgument });
     }
     finally {
         await server?.close();
@@ -45099,8 +45136,8 @@ class Expectation {
  * and console log are removed on every path. Throws VmStepError when the
  * system does not come up within boot-timeout or the VM stops before.
  */
-async function bootTest(ctx, imagePath, accelerator) {
-    const { spec, reporter, host } = ctx;
+async function bootTest(ctx, imagePath) {
+    const { spec, reporter, host, accelerator } = ctx;
     const image = (0,external_node_path_.resolve)(imagePath);
     const vm = bootVm(ctx, image);
     // libvirt hands the disks of a VM to its qemu user, and does not hand a
@@ -45452,6 +45489,9 @@ class RecordingHost {
         this.record('makeDir', path);
         this.tempDirs.add(path);
     }
+    async makeDirs(path) {
+        this.record('makeDirs', path);
+    }
     async chmod(path) {
         this.record('chmod', path);
     }
@@ -45470,6 +45510,12 @@ class RecordingHost {
     }
     async copyFile(from, to) {
         this.record('copyFile', from, to);
+    }
+    async setTimes(path) {
+        this.record('setTimes', path);
+    }
+    async replace(from, to) {
+        this.record('replace', from, to);
     }
     async remove(path) {
         this.record('remove', path);
@@ -46664,48 +46710,6 @@ async function receive(response, file, total, onData, options) {
     return { bytes, sha256: hash.digest('hex') };
 }
 //# sourceMappingURL=http-download.js.map
-;// CONCATENATED MODULE: ./build/src/net/retry.js
-
-
-
-const RETRY_ATTEMPTS = 4;
-const RETRY_DELAY_ENV = 'IMAGE_FACTORY_RETRY_DELAY_MS';
-/** Delay before retry `retry` (1, 2, 3): 1 s, 2 s, 4 s, or from IMAGE_FACTORY_RETRY_DELAY_MS as the base. */
-function retryDelayMs(retry) {
-    const configured = Number(process.env[RETRY_DELAY_ENV]);
-    const base = Number.isFinite(configured) && configured >= 0 && process.env[RETRY_DELAY_ENV] !== '' ? configured : 1000;
-    return base * 2 ** (retry - 1);
-}
-/**
- * Run `work` until it succeeds, fails for good, or has failed `attempts` times;
- * warn before each retry and back off. Every download and upload of a build
- * retries through here, so all say the same about it.
- */
-async function withRetries(work, options) {
-    const attempts = options.attempts ?? RETRY_ATTEMPTS;
-    for (let attempt = 1;; attempt += 1) {
-        options.onAttempt?.(attempt);
-        try {
-            return await work();
-        }
-        catch (error) {
-            if (isAbort(error, options.signal) || attempt >= attempts || !options.isTransient(error))
-                throw error;
-            const delayMs = retryDelayMs(attempt);
-            options.warn(`${options.what} failed (attempt ${attempt} of ${attempts}): ${options.describe(error)}; retrying in ${formatDuration(delayMs)}`);
-            try {
-                await (0,promises_namespaceObject.setTimeout)(delayMs, undefined, options.signal ? { signal: options.signal } : {});
-            }
-            catch {
-                throw new AbortedError('interrupted while waiting to retry');
-            }
-        }
-    }
-}
-function isAbort(error, signal) {
-    return error instanceof AbortedError || signal?.aborted === true;
-}
-//# sourceMappingURL=retry.js.map
 ;// CONCATENATED MODULE: ./build/src/net/rsync.js
 
 
@@ -46789,6 +46793,91 @@ function isTransientRsyncFailure(error) {
     }
 }
 //# sourceMappingURL=rsync.js.map
+;// CONCATENATED MODULE: ./build/src/net/retry.js
+
+
+
+
+
+
+const RETRY_ATTEMPTS = 4;
+const RETRY_DELAY_ENV = 'IMAGE_FACTORY_RETRY_DELAY_MS';
+/** Delay before retry `retry` (1, 2, 3): 1 s, 2 s, 4 s, or from IMAGE_FACTORY_RETRY_DELAY_MS as the base. */
+function retryDelayMs(retry) {
+    const configured = Number(process.env[RETRY_DELAY_ENV]);
+    const base = Number.isFinite(configured) && configured >= 0 && process.env[RETRY_DELAY_ENV] !== '' ? configured : 1000;
+    return base * 2 ** (retry - 1);
+}
+/**
+ * Run `work` until it succeeds, fails for good, or has failed `attempts` times;
+ * warn before each retry and back off. Every download and upload of a build
+ * retries through here (by downloadWithRetries or rsyncWithRetries), so all
+ * say the same about it.
+ */
+async function withRetries(work, options) {
+    const attempts = options.attempts ?? RETRY_ATTEMPTS;
+    for (let attempt = 1;; attempt += 1) {
+        options.onAttempt?.(attempt);
+        try {
+            return await work();
+        }
+        catch (error) {
+            if (isAbort(error, options.signal) || attempt >= attempts || !options.isTransient(error))
+                throw error;
+            const delayMs = retryDelayMs(attempt);
+            options.warn(`${options.what} failed (attempt ${attempt} of ${attempts}): ${options.describe(error)}; retrying in ${formatDuration(delayMs)}`);
+            try {
+                await (0,promises_namespaceObject.setTimeout)(delayMs, undefined, options.signal ? { signal: options.signal } : {});
+            }
+            catch {
+                throw new AbortedError('interrupted while waiting to retry');
+            }
+        }
+    }
+}
+function isAbort(error, signal) {
+    return error instanceof AbortedError || signal?.aborted === true;
+}
+/**
+ * One HTTP(S) download of `source` (`once`: a single try, which never retries
+ * itself), retried while its failures are transient. The warning reads
+ * `<label>downloading <uri> failed (attempt 1 of 4): <reason>; …`, without
+ * the URI's password.
+ */
+function downloadWithRetries(source, once, options) {
+    const { label = '', ...rest } = options;
+    return withRetries(once, {
+        ...rest,
+        what: `${label}downloading ${source.display}`,
+        isTransient: isTransientHttpFailure,
+        describe: (error) => failureReason(error, source),
+    });
+}
+/** One rsync run, retried while its failures are transient; `secrets` are removed from the warning's reason. */
+async function rsyncWithRetries(run, options) {
+    const { secrets, ...rest } = options;
+    await withRetries(run, {
+        ...rest,
+        isTransient: isTransientRsyncFailure,
+        describe: (error) => redactSecrets(describeRsyncFailure(error), secrets),
+    });
+}
+/** Why a download of `source` failed, its causes included, without the URI's password. */
+function failureReason(error, source) {
+    return redactSecrets(describeCauses(error), secretVariants(source.uri));
+}
+/** An error's message with those of its causes (`the connection closed …: socket hang up`). */
+function describeCauses(error) {
+    if (!(error instanceof Error))
+        return String(error);
+    const parts = [];
+    for (let cause = error; cause instanceof Error && parts.length < 4; cause = cause.cause) {
+        if (!parts.includes(cause.message))
+            parts.push(cause.message);
+    }
+    return parts.join(': ');
+}
+//# sourceMappingURL=retry.js.map
 ;// CONCATENATED MODULE: ./build/src/net/checksum-list.js
 /**
  * The checksum lists distributions publish next to their installer files,
@@ -47018,7 +47107,6 @@ function refusal(signature) {
 ;// CONCATENATED MODULE: ./build/src/net/metadata-download.js
 
 
-
 /** The longest one try at a metadata file may take: a few MB, even over a slow link, come in well under it. */
 const METADATA_DEADLINE_MS = 5 * 60_000;
 /**
@@ -47035,21 +47123,14 @@ async function downloadMetadata(source, path, options) {
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.mode !== undefined ? { mode: options.mode } : {}),
     };
-    await withRetries(() => download(source.location, path, settings), {
-        what: `downloading ${source.display}`,
+    await downloadWithRetries(source, () => download(source.location, path, settings), {
         warn: options.warn,
-        isTransient: isTransientHttpFailure,
-        describe: (error) => failureReason(error, source),
         ...(options.signal ? { signal: options.signal } : {}),
     });
 }
-/** Why a download of `source` failed, without the URI's password. */
-function failureReason(error, source) {
-    const message = error instanceof Error ? error.message : String(error);
-    return redactSecrets(message, secretVariants(source.uri));
-}
 //# sourceMappingURL=metadata-download.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/verify.js
+;// CONCATENATED MODULE: ./build/src/supply-chain/verify.js
+
 
 
 
@@ -47238,20 +47319,107 @@ function describeRecord(record) {
     return `verified: ${describeOrigin(record)}${signers}, SHA-256 ${record.checksums.sha256}: ${files.join(', ')}`;
 }
 //# sourceMappingURL=verify.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/fetch.js
+;// CONCATENATED MODULE: ./build/src/pipeline/fetch/cache-folder.js
 
 
 
 
 
-
-
-
-
-
-
-
-
+/** libvirt's qemu user reads the cache: folders 0755, files 0644. */
+const DIR_MODE = 0o755;
+const FILE_MODE = 0o644;
+/** A partial this old belongs to no running fetch. */
+const STALE_PARTIAL_MS = 24 * 60 * 60 * 1000;
+async function makeCacheDir(host, dir) {
+    // Each folder made gets DIR_MODE whatever the umask: the qemu user must still get in.
+    await host.makeDirs(dir, DIR_MODE);
+    await checkCacheDir(dir);
+}
+/**
+ * What is in the cache folder is run as the installer: it must be this
+ * user's own folder that nobody else can write (not a symlink, not group- or
+ * world-writable), or what another user put there would be "taken from cache".
+ */
+async function checkCacheDir(dir) {
+    const info = await (0,external_node_fs_promises_namespaceObject.lstat)(dir);
+    const uid = currentUid();
+    const problem = info.isSymbolicLink()
+        ? 'is a symlink'
+        : !info.isDirectory()
+            ? 'is not a folder'
+            : info.uid !== uid
+                ? `belongs to uid ${info.uid}, not to the building user (uid ${uid})`
+                : (info.mode & 0o022) !== 0
+                    ? `can be written by others (mode ${(info.mode & 0o777).toString(8)})`
+                    : undefined;
+    if (problem) {
+        throw new UsageError(`The cache folder ${dir} ${problem}: its files would be used as the installer. ` +
+            'Use a folder of your own that only you can write (cache_dir, -c).');
+    }
+}
+/** Partials a killed run left behind (ours, and rsync's `.name.XXXXXX`), once they are a day old. */
+async function removeStalePartials(ctx, dir, names) {
+    const rsyncTemp = new Set(names.map((name) => `.${name}.`));
+    const now = Date.now();
+    for (const entry of await (0,external_node_fs_promises_namespaceObject.readdir)(dir)) {
+        const ours = /\.partial-[0-9a-f]+$/.test(entry);
+        const rsyncs = [...rsyncTemp].some((prefix) => entry.startsWith(prefix) && entry.length === prefix.length + 6);
+        if (!ours && !rsyncs)
+            continue;
+        const path = (0,external_node_path_.join)(dir, entry);
+        const info = await (0,external_node_fs_promises_namespaceObject.stat)(path).catch(() => undefined);
+        if (info?.isFile() && now - info.mtimeMs > STALE_PARTIAL_MS) {
+            await ctx.host.remove(path);
+            ctx.reporter.info(`Removed the stale partial download ${path}`);
+        }
+    }
+}
+/** Where a file is written before it is complete: same folder, so the final rename is atomic. */
+function partialPath(path) {
+    return `${path}.partial-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
+}
+function sidecarPath(path) {
+    return `${path}.http.json`;
+}
+async function removeCached(host, path) {
+    await host.remove(path);
+    await host.remove(sidecarPath(path));
+}
+/** A cached file: a regular file of this user's, never a symlink (which a download replaces, not follows). */
+async function statFile(path) {
+    try {
+        const info = await (0,external_node_fs_promises_namespaceObject.lstat)(path);
+        return info.isFile() && info.uid === currentUid() ? info : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * Write a file through a partial name that the cleanup stack knows: `write`
+ * fills it; it is renamed to `path` only when `write` resolves true.
+ */
+async function viaPartial(ctx, path, write) {
+    const partial = partialPath(path);
+    const entry = ctx.cleanup.register({ kind: 'path', path: partial });
+    try {
+        const keep = await write(partial);
+        if (keep) {
+            await ctx.host.replace(partial, path);
+            ctx.cleanup.forget(entry);
+        }
+        else {
+            await ctx.cleanup.release(entry);
+        }
+        return keep;
+    }
+    catch (error) {
+        await ctx.cleanup.release(entry);
+        throw error;
+    }
+}
+//# sourceMappingURL=cache-folder.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/fetch/fetch-error.js
 
 
 
@@ -47269,14 +47437,270 @@ class FetchError extends Error {
         this.name = 'FetchError';
     }
 }
-/** libvirt's qemu user reads the cache: folders 0755, files 0644. */
-const DIR_MODE = 0o755;
-const FILE_MODE = 0o644;
-/** A partial this old belongs to no running fetch. */
-const STALE_PARTIAL_MS = 24 * 60 * 60 * 1000;
+function mismatch(key, source, actual, what) {
+    const from = source.origin ? ` (from ${source.origin})` : '';
+    return new FetchError(key, source.display, `SHA-256 mismatch: expected ${source.sha256}${from}, got ${actual}; ${what}`);
+}
+/** An error's message with those of its causes. */
+function describeError(error) {
+    return error instanceof CommandError ? describeRsyncFailure(error) : describeCauses(error);
+}
+//# sourceMappingURL=fetch-error.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/fetch/file-copy.js
+
+
+
+
+
+
+
+
+async function copyLocal(ctx, key, source, path) {
+    let original;
+    try {
+        original = await (0,external_node_fs_promises_namespaceObject.stat)(source.location);
+    }
+    catch (error) {
+        const code = error.code;
+        throw new FetchError(key, source.display, code === 'ENOENT' ? `${source.location} does not exist` : error.message);
+    }
+    if (!original.isFile())
+        throw new FetchError(key, source.display, `${source.location} is not a regular file`);
+    const name = (0,external_node_path_.basename)(path);
+    const cached = await statFile(path);
+    // utimes() takes seconds as a double: the copy's time can be off by a microsecond.
+    if (cached && cached.size === original.size && Math.abs(cached.mtimeMs - original.mtimeMs) < 1) {
+        if (await isOurCopy(ctx, path, source)) {
+            ctx.reporter.info(`${key}: ${name} taken from cache (${formatBytes(cached.size)}, same size and time as ${source.display}, SHA-256 of our copy)`);
+            return 'cached';
+        }
+        ctx.reporter.warning(`${key}: ${path} has the size and time of ${source.display} but is not our copy: copying again`);
+    }
+    const started = Date.now();
+    await viaPartial(ctx, path, async (partial) => {
+        await ctx.host.copyFile(source.location, partial);
+        if (ctx.signal?.aborted)
+            throw new AbortedError('interrupted');
+        await ctx.host.chmod(partial, FILE_MODE);
+        if (source.sha256) {
+            const actual = await sha256File(partial, undefined, ctx.signal);
+            if (actual !== source.sha256)
+                throw mismatch(key, source, actual, 'nothing was copied into the cache');
+        }
+        // The same time as the original is what tells the next run that the copy is current.
+        await ctx.host.setTimes(partial, original.atimeMs, original.mtimeMs);
+        const copy = { source: source.display, sha256: await sha256File(partial, undefined, ctx.signal) };
+        await ctx.host.remove(copySidecarPath(path));
+        await ctx.host.writeFile(copySidecarPath(path), `${JSON.stringify(copy)}\n`, FILE_MODE);
+        return true;
+    });
+    ctx.reporter.info(`${key}: copied ${source.display} to ${path} (${formatBytes(original.size)} in ${formatDuration(Date.now() - started)})`);
+    return 'downloaded';
+}
+function copySidecarPath(path) {
+    return `${path}.copy.json`;
+}
+/** Whether the cached file still has the SHA-256 recorded when we copied it from this source (re-hashed). */
+async function isOurCopy(ctx, path, source) {
+    const sidecar = copySidecarPath(path);
+    const info = await (0,external_node_fs_promises_namespaceObject.lstat)(sidecar).catch(() => undefined);
+    if (!info?.isFile() || info.uid !== currentUid())
+        return false;
+    try {
+        const record = JSON.parse(await (0,external_node_fs_promises_namespaceObject.readFile)(sidecar, 'utf8'));
+        return record.source === source.display && record.sha256 === (await sha256File(path, undefined, ctx.signal));
+    }
+    catch {
+        return false;
+    }
+}
+//# sourceMappingURL=file-copy.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/fetch/http.js
+
+
+
+
+
+
+
+
 /** An HTTP download that receives nothing for this long is retried. */
 const STALL_TIMEOUT_MS = 60_000;
-const fetch_PROGRESS_INTERVAL_MS = 5000;
+const http_PROGRESS_INTERVAL_MS = 5000;
+async function downloadHttp(ctx, key, source, path) {
+    const { reporter } = ctx;
+    const name = (0,external_node_path_.basename)(path);
+    const cached = await statFile(path);
+    const headers = cached ? await conditionalHeaders(path, cached, source) : {};
+    const conditional = Object.keys(headers).length > 0;
+    const started = Date.now();
+    const result = await downloadWithRetries(source, () => downloadOnce(ctx, key, source, path, headers), {
+        label: `${key}: `,
+        warn: (message) => reporter.warning(message),
+        signal: ctx.signal,
+    });
+    if (result.status === 304) {
+        if (!cached || !conditional)
+            throw new FetchError(key, source.display, 'the server answered 304 Not Modified to a request that was not conditional');
+        reporter.info(`${key}: ${name} revalidated, unchanged on the server (HTTP 304; ${formatBytes(cached.size)} from cache)`);
+        return 'revalidated';
+    }
+    if (result.etag || result.lastModified) {
+        const fresh = {
+            url: source.display,
+            size: result.bytes,
+            etag: result.etag,
+            lastModified: result.lastModified,
+        };
+        await ctx.host.writeFile(sidecarPath(path), `${JSON.stringify(fresh)}\n`, FILE_MODE);
+    }
+    const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+    reporter.info(`${key}: downloaded ${source.display} to ${path} (${formatBytes(result.bytes)} in ${formatDuration(Date.now() - started)}, ${formatBytes(result.bytes / seconds)}/s)`);
+    return 'downloaded';
+}
+/** One GET into a partial file, verified where a SHA-256 is configured, renamed into place when whole. */
+async function downloadOnce(ctx, key, source, path, headers) {
+    let response = { status: 304 };
+    await viaPartial(ctx, path, async (partial) => {
+        response = await httpAttempt(ctx, key, source, partial, headers);
+        if (response.status === 304)
+            return false;
+        if (source.sha256 && response.sha256 !== source.sha256) {
+            throw mismatch(key, source, response.sha256, 'the download was deleted');
+        }
+        await ctx.host.chmod(partial, FILE_MODE);
+        // Validators of the old file must not vouch for the new one, not even for a moment.
+        await ctx.host.remove(sidecarPath(path));
+        return true;
+    });
+    return response;
+}
+/** If-None-Match / If-Modified-Since from the validators of the cached file, when they are its own. */
+async function conditionalHeaders(path, cached, source) {
+    const validators = await readValidators(path);
+    const headers = {};
+    if (validators && validators.url === source.display && validators.size === cached.size) {
+        if (validators.etag)
+            headers['If-None-Match'] = validators.etag;
+        if (validators.lastModified)
+            headers['If-Modified-Since'] = validators.lastModified;
+    }
+    return headers;
+}
+async function readValidators(path) {
+    try {
+        const parsed = JSON.parse(await (0,external_node_fs_promises_namespaceObject.readFile)(sidecarPath(path), 'utf8'));
+        if (typeof parsed.url !== 'string' || typeof parsed.size !== 'number')
+            return undefined;
+        return {
+            url: parsed.url,
+            size: parsed.size,
+            etag: typeof parsed.etag === 'string' ? parsed.etag : undefined,
+            lastModified: typeof parsed.lastModified === 'string' ? parsed.lastModified : undefined,
+        };
+    }
+    catch {
+        return undefined;
+    }
+}
+/** One GET into `partial`: the Downloader when one is given (tests), downloadFile otherwise. */
+function httpAttempt(ctx, key, source, partial, conditionalHeaders) {
+    const progress = throttled(http_PROGRESS_INTERVAL_MS, (message) => ctx.reporter.progress('fetch', message));
+    let started = Date.now();
+    const download = ctx.download ?? downloadFile;
+    return download(source.location, partial, {
+        headers: conditionalHeaders,
+        signal: ctx.signal,
+        stallTimeoutMs: STALL_TIMEOUT_MS,
+        mode: FILE_MODE,
+        onProgress: (bytes, total) => {
+            if (bytes === 0) {
+                started = Date.now();
+                progress(`${key}: downloading ${source.display}${total === undefined ? '' : ` (${formatBytes(total)})`}`, true);
+                return;
+            }
+            const rate = bytes / Math.max((Date.now() - started) / 1000, 0.001);
+            progress(total === undefined
+                ? `${key}: ${formatBytes(bytes)}, ${formatBytes(rate)}/s`
+                : `${key}: ${formatBytes(bytes)} of ${formatBytes(total)} (${Math.floor((100 * bytes) / Math.max(total, 1))}%), ${formatBytes(rate)}/s`);
+        },
+    });
+}
+//# sourceMappingURL=http.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/fetch/rsync.js
+
+
+
+
+
+
+
+
+
+/** rsync writes a temporary file and renames it; its size-and-time check skips what is unchanged. */
+function rsyncCommand(uri, path) {
+    return rsyncArgv({ flags: ['--times'], operands: [uri, path] });
+}
+async function fetchRsync(ctx, key, source, path) {
+    const { reporter } = ctx;
+    const { uri, env, secrets } = rsyncEndpoint(source.location);
+    const argv = rsyncCommand(uri, path);
+    const before = await statFile(path);
+    const started = Date.now();
+    try {
+        await rsyncWithRetries(() => ctx.host.run(argv, {
+            env,
+            ...(ctx.signal ? { signal: ctx.signal } : {}),
+            onLine: (line) => reporter.output(redactSecrets(line, secrets)),
+        }), {
+            what: `${key}: ${formatCommand(argv)}`,
+            secrets,
+            warn: (message) => reporter.warning(message),
+            signal: ctx.signal,
+        });
+    }
+    catch (error) {
+        if (error instanceof CommandError)
+            throw new FetchError(key, source.display, redactSecrets(describeRsyncFailure(error), secrets));
+        throw error;
+    }
+    const after = await statFile(path);
+    if (!after)
+        throw new FetchError(key, source.display, `rsync finished, but ${path} is not a file`);
+    if ((after.mode & 0o777) !== FILE_MODE)
+        await ctx.host.chmod(path, FILE_MODE);
+    if (source.sha256) {
+        const actual = await sha256File(path, undefined, ctx.signal);
+        if (actual !== source.sha256) {
+            await removeCached(ctx.host, path);
+            throw mismatch(key, source, actual, 'the fetched file was deleted');
+        }
+    }
+    const name = (0,external_node_path_.basename)(path);
+    const changed = !before || before.ino !== after.ino || before.size !== after.size || before.mtimeMs !== after.mtimeMs;
+    if (!changed) {
+        reporter.info(`${key}: ${name} taken from cache (${formatBytes(after.size)}, unchanged on ${source.display})`);
+        return 'cached';
+    }
+    reporter.info(`${key}: downloaded ${source.display} to ${path} (${formatBytes(after.size)} in ${formatDuration(Date.now() - started)})`);
+    return 'downloaded';
+}
+//# sourceMappingURL=rsync.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/fetch.js
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 /**
  * Bring the installer files (kernel and initrd, or an installer image) into
  * `<cache_dir>/<image>/`. Nothing ever appears under a final name until it is
@@ -47301,7 +47725,7 @@ async function fetchInstaller(ctx) {
     }
     // The checksum list first, fresh on every build: a cached file is trusted only if it matches it.
     const expected = ctx.spec.verification ? await expectedSums(ctx, ctx.spec.verification, sources) : undefined;
-    await makeCacheDir(dir);
+    await makeCacheDir(ctx.host, dir);
     await removeStalePartials(ctx, dir, Object.values(names));
     let downloaded = false;
     for (const [key, source] of sources) {
@@ -47368,58 +47792,6 @@ function sourceFileName(source) {
     const name = external_node_path_.posix.basename(path);
     return name === '' || name === '.' || name === '..' ? undefined : name;
 }
-async function makeCacheDir(dir) {
-    const first = await (0,external_node_fs_promises_namespaceObject.mkdir)(dir, { recursive: true, mode: DIR_MODE });
-    // mkdir's mode is filtered by the umask; the qemu user must still get in.
-    if (first !== undefined) {
-        for (let path = dir; path.startsWith(first); path = (0,external_node_path_.join)(path, '..')) {
-            if ((await (0,external_node_fs_promises_namespaceObject.lstat)(path)).isDirectory())
-                await (0,external_node_fs_promises_namespaceObject.chmod)(path, DIR_MODE);
-            if (path === first)
-                break;
-        }
-    }
-    await checkCacheDir(dir);
-}
-/**
- * What is in the cache folder is run as the installer: it must be this
- * user's own folder that nobody else can write (not a symlink, not group- or
- * world-writable), or what another user put there would be "taken from cache".
- */
-async function checkCacheDir(dir) {
-    const info = await (0,external_node_fs_promises_namespaceObject.lstat)(dir);
-    const uid = currentUid();
-    const problem = info.isSymbolicLink()
-        ? 'is a symlink'
-        : !info.isDirectory()
-            ? 'is not a folder'
-            : info.uid !== uid
-                ? `belongs to uid ${info.uid}, not to the building user (uid ${uid})`
-                : (info.mode & 0o022) !== 0
-                    ? `can be written by others (mode ${(info.mode & 0o777).toString(8)})`
-                    : undefined;
-    if (problem) {
-        throw new UsageError(`The cache folder ${dir} ${problem}: its files would be used as the installer. ` +
-            'Use a folder of your own that only you can write (cache_dir, -c).');
-    }
-}
-/** Partials a killed run left behind (ours, and rsync's `.name.XXXXXX`), once they are a day old. */
-async function removeStalePartials(ctx, dir, names) {
-    const rsyncTemp = new Set(names.map((name) => `.${name}.`));
-    const now = Date.now();
-    for (const entry of await (0,external_node_fs_promises_namespaceObject.readdir)(dir)) {
-        const ours = /\.partial-[0-9a-f]+$/.test(entry);
-        const rsyncs = [...rsyncTemp].some((prefix) => entry.startsWith(prefix) && entry.length === prefix.length + 6);
-        if (!ours && !rsyncs)
-            continue;
-        const path = (0,external_node_path_.join)(dir, entry);
-        const info = await (0,external_node_fs_promises_namespaceObject.stat)(path).catch(() => undefined);
-        if (info?.isFile() && now - info.mtimeMs > STALE_PARTIAL_MS) {
-            await (0,external_node_fs_promises_namespaceObject.rm)(path, { force: true });
-            ctx.reporter.info(`Removed the stale partial download ${path}`);
-        }
-    }
-}
 async function describeFetch(ctx, key, source, path) {
     switch (source.scheme) {
         case 'file':
@@ -47446,7 +47818,7 @@ async function fetchOne(ctx, key, source, path) {
                 return 'cached';
             }
             reporter.info(`${key}: the cached ${name} does not have the expected SHA-256 (${actual}); fetching it again`);
-            await removeCached(path);
+            await removeCached(ctx.host, path);
         }
     }
     try {
@@ -47469,280 +47841,6 @@ async function fetchOne(ctx, key, source, path) {
         throw new FetchError(key, source.display, redactSecrets(describeError(error), secretVariants(source.uri)));
     }
 }
-/** Where a file is written before it is complete: same folder, so the final rename is atomic. */
-function partialPath(path) {
-    return `${path}.partial-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
-}
-function sidecarPath(path) {
-    return `${path}.http.json`;
-}
-async function removeCached(path) {
-    await (0,external_node_fs_promises_namespaceObject.rm)(path, { force: true });
-    await (0,external_node_fs_promises_namespaceObject.rm)(sidecarPath(path), { force: true });
-}
-/** A cached file: a regular file of this user's, never a symlink (which a download replaces, not follows). */
-async function statFile(path) {
-    try {
-        const info = await (0,external_node_fs_promises_namespaceObject.lstat)(path);
-        return info.isFile() && info.uid === currentUid() ? info : undefined;
-    }
-    catch {
-        return undefined;
-    }
-}
-function mismatch(key, source, actual, what) {
-    const from = source.origin ? ` (from ${source.origin})` : '';
-    return new FetchError(key, source.display, `SHA-256 mismatch: expected ${source.sha256}${from}, got ${actual}; ${what}`);
-}
-/**
- * Write a file through a partial name that the cleanup stack knows: `write`
- * fills it; it is renamed to `path` only when `write` resolves true.
- */
-async function viaPartial(ctx, path, write) {
-    const partial = partialPath(path);
-    const entry = ctx.cleanup.register({ kind: 'path', path: partial });
-    try {
-        const keep = await write(partial);
-        if (keep) {
-            await (0,external_node_fs_promises_namespaceObject.rename)(partial, path);
-            ctx.cleanup.forget(entry);
-        }
-        else {
-            await ctx.cleanup.release(entry);
-        }
-        return keep;
-    }
-    catch (error) {
-        await ctx.cleanup.release(entry);
-        throw error;
-    }
-}
-// ---------------------------------------------------------------------------
-// file: and plain paths
-async function copyLocal(ctx, key, source, path) {
-    let original;
-    try {
-        original = await (0,external_node_fs_promises_namespaceObject.stat)(source.location);
-    }
-    catch (error) {
-        const code = error.code;
-        throw new FetchError(key, source.display, code === 'ENOENT' ? `${source.location} does not exist` : error.message);
-    }
-    if (!original.isFile())
-        throw new FetchError(key, source.display, `${source.location} is not a regular file`);
-    const name = (0,external_node_path_.basename)(path);
-    const cached = await statFile(path);
-    // utimes() takes seconds as a double: the copy's time can be off by a microsecond.
-    if (cached && cached.size === original.size && Math.abs(cached.mtimeMs - original.mtimeMs) < 1) {
-        if (await isOurCopy(ctx, path, source)) {
-            ctx.reporter.info(`${key}: ${name} taken from cache (${formatBytes(cached.size)}, same size and time as ${source.display}, SHA-256 of our copy)`);
-            return 'cached';
-        }
-        ctx.reporter.warning(`${key}: ${path} has the size and time of ${source.display} but is not our copy: copying again`);
-    }
-    const started = Date.now();
-    await viaPartial(ctx, path, async (partial) => {
-        await (0,external_node_fs_promises_namespaceObject.copyFile)(source.location, partial, external_node_fs_.constants.COPYFILE_FICLONE);
-        if (ctx.signal?.aborted)
-            throw new AbortedError('interrupted');
-        await (0,external_node_fs_promises_namespaceObject.chmod)(partial, FILE_MODE);
-        if (source.sha256) {
-            const actual = await sha256File(partial, undefined, ctx.signal);
-            if (actual !== source.sha256)
-                throw mismatch(key, source, actual, 'nothing was copied into the cache');
-        }
-        // The same time as the original is what tells the next run that the copy is current.
-        await (0,external_node_fs_promises_namespaceObject.utimes)(partial, original.atimeMs / 1000, original.mtimeMs / 1000);
-        const copy = { source: source.display, sha256: await sha256File(partial, undefined, ctx.signal) };
-        await (0,external_node_fs_promises_namespaceObject.rm)(copySidecarPath(path), { force: true });
-        await (0,external_node_fs_promises_namespaceObject.writeFile)(copySidecarPath(path), `${JSON.stringify(copy)}\n`, { mode: FILE_MODE, flag: 'wx' });
-        return true;
-    });
-    ctx.reporter.info(`${key}: copied ${source.display} to ${path} (${formatBytes(original.size)} in ${formatDuration(Date.now() - started)})`);
-    return 'downloaded';
-}
-function copySidecarPath(path) {
-    return `${path}.copy.json`;
-}
-/** Whether the cached file still has the SHA-256 recorded when we copied it from this source (re-hashed). */
-async function isOurCopy(ctx, path, source) {
-    const sidecar = copySidecarPath(path);
-    const info = await (0,external_node_fs_promises_namespaceObject.lstat)(sidecar).catch(() => undefined);
-    if (!info?.isFile() || info.uid !== currentUid())
-        return false;
-    try {
-        const record = JSON.parse(await (0,external_node_fs_promises_namespaceObject.readFile)(sidecar, 'utf8'));
-        return record.source === source.display && record.sha256 === (await sha256File(path, undefined, ctx.signal));
-    }
-    catch {
-        return false;
-    }
-}
-async function downloadHttp(ctx, key, source, path) {
-    const { reporter } = ctx;
-    const name = (0,external_node_path_.basename)(path);
-    const cached = await statFile(path);
-    const headers = cached ? await conditionalHeaders(path, cached, source) : {};
-    const conditional = Object.keys(headers).length > 0;
-    const started = Date.now();
-    const result = await withRetries(() => downloadOnce(ctx, key, source, path, headers), {
-        what: `${key}: downloading ${source.display}`,
-        warn: (message) => reporter.warning(message),
-        isTransient: isTransientHttpFailure,
-        describe: (error) => redactSecrets(describeError(error), secretVariants(source.uri)),
-        signal: ctx.signal,
-    });
-    if (result.status === 304) {
-        if (!cached || !conditional)
-            throw new FetchError(key, source.display, 'the server answered 304 Not Modified to a request that was not conditional');
-        reporter.info(`${key}: ${name} revalidated, unchanged on the server (HTTP 304; ${formatBytes(cached.size)} from cache)`);
-        return 'revalidated';
-    }
-    if (result.etag || result.lastModified) {
-        const fresh = {
-            url: source.display,
-            size: result.bytes,
-            etag: result.etag,
-            lastModified: result.lastModified,
-        };
-        await (0,external_node_fs_promises_namespaceObject.writeFile)(sidecarPath(path), `${JSON.stringify(fresh)}\n`, { mode: FILE_MODE });
-    }
-    const seconds = Math.max((Date.now() - started) / 1000, 0.001);
-    reporter.info(`${key}: downloaded ${source.display} to ${path} (${formatBytes(result.bytes)} in ${formatDuration(Date.now() - started)}, ${formatBytes(result.bytes / seconds)}/s)`);
-    return 'downloaded';
-}
-/** One GET into a partial file, verified where a SHA-256 is configured, renamed into place when whole. */
-async function downloadOnce(ctx, key, source, path, headers) {
-    let response = { status: 304 };
-    await viaPartial(ctx, path, async (partial) => {
-        response = await httpAttempt(ctx, key, source, partial, headers);
-        if (response.status === 304)
-            return false;
-        if (source.sha256 && response.sha256 !== source.sha256) {
-            throw mismatch(key, source, response.sha256, 'the download was deleted');
-        }
-        await (0,external_node_fs_promises_namespaceObject.chmod)(partial, FILE_MODE);
-        // Validators of the old file must not vouch for the new one, not even for a moment.
-        await (0,external_node_fs_promises_namespaceObject.rm)(sidecarPath(path), { force: true });
-        return true;
-    });
-    return response;
-}
-/** If-None-Match / If-Modified-Since from the validators of the cached file, when they are its own. */
-async function conditionalHeaders(path, cached, source) {
-    const validators = await readValidators(path);
-    const headers = {};
-    if (validators && validators.url === source.display && validators.size === cached.size) {
-        if (validators.etag)
-            headers['If-None-Match'] = validators.etag;
-        if (validators.lastModified)
-            headers['If-Modified-Since'] = validators.lastModified;
-    }
-    return headers;
-}
-async function readValidators(path) {
-    try {
-        const parsed = JSON.parse(await (0,external_node_fs_promises_namespaceObject.readFile)(sidecarPath(path), 'utf8'));
-        if (typeof parsed.url !== 'string' || typeof parsed.size !== 'number')
-            return undefined;
-        return {
-            url: parsed.url,
-            size: parsed.size,
-            etag: typeof parsed.etag === 'string' ? parsed.etag : undefined,
-            lastModified: typeof parsed.lastModified === 'string' ? parsed.lastModified : undefined,
-        };
-    }
-    catch {
-        return undefined;
-    }
-}
-/** One GET into `partial`: the Downloader when one is given (tests), downloadFile otherwise. */
-function httpAttempt(ctx, key, source, partial, conditionalHeaders) {
-    const progress = throttled(fetch_PROGRESS_INTERVAL_MS, (message) => ctx.reporter.progress('fetch', message));
-    let started = Date.now();
-    const download = ctx.download ?? downloadFile;
-    return download(source.location, partial, {
-        headers: conditionalHeaders,
-        signal: ctx.signal,
-        stallTimeoutMs: STALL_TIMEOUT_MS,
-        mode: FILE_MODE,
-        onProgress: (bytes, total) => {
-            if (bytes === 0) {
-                started = Date.now();
-                progress(`${key}: downloading ${source.display}${total === undefined ? '' : ` (${formatBytes(total)})`}`, true);
-                return;
-            }
-            const rate = bytes / Math.max((Date.now() - started) / 1000, 0.001);
-            progress(total === undefined
-                ? `${key}: ${formatBytes(bytes)}, ${formatBytes(rate)}/s`
-                : `${key}: ${formatBytes(bytes)} of ${formatBytes(total)} (${Math.floor((100 * bytes) / Math.max(total, 1))}%), ${formatBytes(rate)}/s`);
-        },
-    });
-}
-/** An error's message with those of its causes. */
-function describeError(error) {
-    if (error instanceof CommandError)
-        return describeRsyncFailure(error);
-    if (!(error instanceof Error))
-        return String(error);
-    const parts = [];
-    for (let cause = error; cause instanceof Error && parts.length < 4; cause = cause.cause) {
-        if (!parts.includes(cause.message))
-            parts.push(cause.message);
-    }
-    return parts.join(': ');
-}
-// ---------------------------------------------------------------------------
-// rsync:
-/** rsync writes a temporary file and renames it; its size-and-time check skips what is unchanged. */
-function rsyncCommand(uri, path) {
-    return rsyncArgv({ flags: ['--times'], operands: [uri, path] });
-}
-async function fetchRsync(ctx, key, source, path) {
-    const { reporter } = ctx;
-    const { uri, env, secrets } = rsyncEndpoint(source.location);
-    const argv = rsyncCommand(uri, path);
-    const before = await statFile(path);
-    const started = Date.now();
-    try {
-        await withRetries(() => ctx.host.run(argv, {
-            env,
-            ...(ctx.signal ? { signal: ctx.signal } : {}),
-            onLine: (line) => reporter.output(redactSecrets(line, secrets)),
-        }), {
-            what: `${key}: ${formatCommand(argv)}`,
-            warn: (message) => reporter.warning(message),
-            isTransient: isTransientRsyncFailure,
-            describe: (error) => redactSecrets(describeRsyncFailure(error), secrets),
-            signal: ctx.signal,
-        });
-    }
-    catch (error) {
-        if (error instanceof CommandError)
-            throw new FetchError(key, source.display, redactSecrets(describeRsyncFailure(error), secrets));
-        throw error;
-    }
-    const after = await statFile(path);
-    if (!after)
-        throw new FetchError(key, source.display, `rsync finished, but ${path} is not a file`);
-    if ((after.mode & 0o777) !== FILE_MODE)
-        await (0,external_node_fs_promises_namespaceObject.chmod)(path, FILE_MODE);
-    if (source.sha256) {
-        const actual = await sha256File(path, undefined, ctx.signal);
-        if (actual !== source.sha256) {
-            await removeCached(path);
-            throw mismatch(key, source, actual, 'the fetched file was deleted');
-        }
-    }
-    const name = (0,external_node_path_.basename)(path);
-    const changed = !before || before.ino !== after.ino || before.size !== after.size || before.mtimeMs !== after.mtimeMs;
-    if (!changed) {
-        reporter.info(`${key}: ${name} taken from cache (${formatBytes(after.size)}, unchanged on ${source.display})`);
-        return 'cached';
-    }
-    reporter.info(`${key}: downloaded ${source.display} to ${path} (${formatBytes(after.size)} in ${formatDuration(Date.now() - started)})`);
-    return 'downloaded';
-}
 //# sourceMappingURL=fetch.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/post-build.js
 
@@ -47758,7 +47856,7 @@ async function runPostBuildCommand(ctx, command, imagePath) {
     });
 }
 //# sourceMappingURL=post-build.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/appliance.js
+;// CONCATENATED MODULE: ./build/src/guest/appliance.js
 /**
  * The libguestfs appliance that reads and scrubs the installed disk: a small
  * VM of its own (guestfish's shell, one process for the scrub), so that
@@ -47795,18 +47893,19 @@ class Appliance {
         return this.shell.calls;
     }
     /**
-     * Start the appliance with the disk attached read-write and discards passed
-     * to the raw file (fstrim inside punches holes into it). The disk reports a
-     * discard granularity of 512 bytes (4 KiB by default), so that fstrim
-     * discards free extents of any size: a single free 1 KiB block of a small
-     * ext4 or a 512-byte FAT cluster too (a discard smaller than the host file
-     * system's block zeroes that part of it). The undo is registered before
-     * guestfish starts, and again with its pid once known.
+     * Start the appliance, under the build's accelerator, with the disk attached
+     * read-write and discards passed to its file (fstrim inside punches holes
+     * into a raw one; a qcow2 overlay's discarded clusters read as zeros). The
+     * disk reports a discard granularity of 512 bytes (4 KiB by default), so
+     * that fstrim discards free extents of any size: a single free 1 KiB block
+     * of a small ext4 or a 512-byte FAT cluster too (a discard smaller than the
+     * host file system's block zeroes that part of it). The undo is registered
+     * before guestfish starts, and again with its pid once known.
      */
-    static async launch(ctx, disk, accelerator, format = 'raw') {
+    static async launch(ctx, disk, format = 'raw') {
         const { host, cleanup } = ctx;
         const first = cleanup.register({ kind: 'appliance', disk });
-        const shell = await host.guestfish(applianceEnvironment(accelerator));
+        const shell = await host.guestfish(applianceEnvironment(ctx.accelerator));
         const entry = cleanup.register({ kind: 'appliance', disk, pid: shell.pid });
         cleanup.forget(first);
         const appliance = new Appliance(ctx, shell, entry);
@@ -47933,8 +48032,7 @@ async function stopAppliance(host, disk, pid) {
         throw new ApplianceError(`appliance processes still running: ${alive.join(', ')}`);
 }
 //# sourceMappingURL=appliance.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/resources.js
-
+;// CONCATENATED MODULE: ./build/src/context/undo-list.js
 function describeResource(resource) {
     switch (resource.kind) {
         case 'domain':
@@ -47947,6 +48045,10 @@ function describeResource(resource) {
             return `ACL entry ${resource.entry} on ${resource.path}`;
     }
 }
+//# sourceMappingURL=undo-list.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/resources.js
+
+
 /** Undo one resource. Idempotent: undoing what is already gone succeeds. */
 async function undoResource(host, resource) {
     switch (resource.kind) {
@@ -48054,7 +48156,7 @@ var index_node = __nccwpck_require__(1248);
 var dist_node_spec = __nccwpck_require__(4321);
 // EXTERNAL MODULE: ./node_modules/packageurl-js/index.js
 var packageurl_js = __nccwpck_require__(7091);
-;// CONCATENATED MODULE: ./build/src/pipeline/manifest.js
+;// CONCATENATED MODULE: ./build/src/supply-chain/manifest.js
 // The library's parts, not its index: the index loads the schema files' paths (validation, for the tests only)
 // through __dirname, which an ESM bundle does not have.
 
@@ -48173,7 +48275,126 @@ function checksumLines(files) {
     return files.map((file) => `${file.sha256}  ${(0,external_node_path_.basename)(file.path)}\n`).join('');
 }
 //# sourceMappingURL=manifest.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/package-names.js
+;// CONCATENATED MODULE: ./build/src/pipeline/artifacts.js
+
+/**
+ * Every file a build produces, declared once. The order of publishing puts
+ * each image's `.sha256sum` and `SHA256SUMS` after everything they vouch
+ * for, so whoever waits for them finds whole files beside them; the upload
+ * keeps the same order on the target.
+ */
+const ARTIFACTS = {
+    image: {
+        perFormat: true,
+        name: (stem, format) => `${stem}.${format}`,
+        publish: 2,
+        sums: 1,
+        upload: 1,
+        output: 'image-path',
+    },
+    'image-checksum': {
+        perFormat: true,
+        name: (stem, format) => `${stem}.${format}.sha256sum`,
+        publish: 7,
+        upload: 6,
+        output: 'checksum-path',
+    },
+    // keep-raw: the raw disk beside images of other formats.
+    raw: {
+        name: (stem) => `${stem}.raw`,
+        when: (spec) => !spec.formats.includes('raw') && spec.keepRaw,
+        made: 'with keep-raw, when raw is not one of the formats',
+        publish: 1,
+        sums: 2,
+        output: 'raw-path',
+    },
+    manifest: { name: (stem) => `${stem}.manifest.json`, publish: 3, sums: 3, upload: 2, output: 'manifest-path' },
+    packages: { name: (stem) => `${stem}.packages`, publish: 4, sums: 4, upload: 3, output: 'packages-path' },
+    sbom: { name: (stem) => `${stem}.cdx.json`, publish: 5, sums: 5, upload: 4, output: 'sbom-path' },
+    // What changed since the previous manifest, when there is one.
+    changes: {
+        name: (stem) => `${stem}.changes`,
+        when: (spec) => spec.previousManifest !== undefined,
+        made: 'when there is a previous manifest',
+        publish: 6,
+        sums: 6,
+        upload: 5,
+        output: 'changes-path',
+    },
+    // Every published file's SHA-256 (`sha256sum -c`, attest-build-provenance's subject-checksums).
+    sums: { name: (stem) => `${stem}.SHA256SUMS`, publish: 8, upload: 7, output: 'checksums-path' },
+    'console-log': { name: (stem) => `${stem}.console.log`, output: 'console-log' },
+    // The installer's display, when the install watch stopped a VM that has one (vnc).
+    screenshot: {
+        name: (stem) => `${stem}.screen.png`,
+        when: (spec) => spec.vnc !== undefined,
+        made: 'with vnc, when the install watch stops the installer',
+        onFailure: true,
+    },
+};
+const ROLES = Object.keys(ARTIFACTS);
+/**
+ * The files a build of this spec makes, under their final names: each
+ * format's image and its checksum, then the others in the table's order.
+ */
+function plannedArtifacts(spec) {
+    const made = ROLES.filter((role) => ARTIFACTS[role].when?.(spec) ?? true);
+    const file = (role, format) => ({
+        role,
+        ...(format ? { format } : {}),
+        final: (0,external_node_path_.join)(spec.outputDir, ARTIFACTS[role].name(spec.stem, format ?? spec.format)),
+    });
+    return [
+        ...spec.formats.flatMap((format) => made.filter((role) => ARTIFACTS[role].perFormat).map((r) => file(r, format))),
+        ...made.filter((role) => !ARTIFACTS[role].perFormat).map((role) => file(role)),
+    ];
+}
+/** The same list with the staging folder's path of each file that is published. */
+function stagedArtifacts(artifacts, dir) {
+    return artifacts.map((artifact) => ARTIFACTS[artifact.role].publish === undefined
+        ? artifact
+        : { ...artifact, staged: (0,external_node_path_.join)(dir, (0,external_node_path_.basename)(artifact.final)) });
+}
+/** A published file's path in the staging folder; an error for a file that is not staged. */
+function stagedPath(artifact) {
+    if (artifact.staged === undefined)
+        throw new Error(`${artifact.final} is not staged`);
+    return artifact.staged;
+}
+/** The files of the list that an order of the table names, in that order (formats in theirs). */
+function inOrder(artifacts, order) {
+    const place = (artifact) => ARTIFACTS[artifact.role][order];
+    return artifacts.filter((artifact) => place(artifact) !== undefined).sort((a, b) => place(a) - place(b));
+}
+/** The files staged and then published under their final names, in the order they are published. */
+const publishOrder = (artifacts) => inOrder(artifacts, 'publish');
+/** The files `SHA256SUMS` lists, in its order. */
+const sumsOrder = (artifacts) => inOrder(artifacts, 'sums');
+/** The files uploaded to each destination, in the order they are sent. */
+const uploadOrder = (artifacts) => inOrder(artifacts, 'upload');
+/** The files that are published: nothing may exist under their final names before the build. */
+const publishedArtifacts = (artifacts) => artifacts.filter((artifact) => ARTIFACTS[artifact.role].publish !== undefined);
+/** The first file of a role (the first format's, for an image); undefined when the build made none. */
+function artifactOf(artifacts, role) {
+    return artifacts.find((artifact) => artifact.role === role);
+}
+/** Every file of a role, in the order of the formats. */
+function artifactsOf(artifacts, role) {
+    return artifacts.filter((artifact) => artifact.role === role);
+}
+/** The first format's image: every build has one. */
+function firstImage(artifacts) {
+    const image = artifactOf(artifacts, 'image');
+    if (!image?.format)
+        throw new Error('a build without an image');
+    return image;
+}
+/** The final path of the first file of a role. */
+function pathOf(artifacts, role) {
+    return artifactOf(artifacts, role)?.final;
+}
+//# sourceMappingURL=artifacts.js.map
+;// CONCATENATED MODULE: ./build/src/guest/package-names.js
 /**
  * Package names, versions and architectures as dpkg and rpm accept them.
  * What the guest's package database or a previous manifest says is written
@@ -48303,7 +48524,7 @@ function packageProblem(format, entry) {
     return undefined;
 }
 //# sourceMappingURL=package-names.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/printable-text.js
+;// CONCATENATED MODULE: ./build/src/common/printable-text.js
 /**
  * Text from outside the project (guest file names, os-release, installer
  * logs, a command's output, a previous manifest) made safe to print. The
@@ -48341,7 +48562,7 @@ function printableLines(text) {
     return text.replace(CONTROLS_BUT_NEWLINE, escapeControl).replace(OLD_COMMAND_PREFIX, '#\\x23[');
 }
 //# sourceMappingURL=printable-text.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/version-compare.js
+;// CONCATENATED MODULE: ./build/src/supply-chain/version-compare.js
 /**
  * Package version order as each package manager defines it: dpkg's
  * (deb-version(7), lib/dpkg/version.c) and rpm's (rpmvercmp in
@@ -48517,7 +48738,7 @@ function compareRpmVersions(a, b) {
     return rpmvercmp(left.release ?? '', right.release ?? '');
 }
 //# sourceMappingURL=version-compare.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/changes.js
+;// CONCATENATED MODULE: ./build/src/supply-chain/changes.js
 
 
 
@@ -48681,7 +48902,8 @@ function noChangesText(image, source, reason) {
 
 
 
-const ROLES = {
+
+const reports_ROLES = {
     linux: 'installer-kernel',
     initrd: 'installer-initrd',
     image: 'installer-image',
@@ -48690,7 +48912,7 @@ const sha256Of = (content) => (0,external_node_crypto_.createHash)('sha256').upd
 /** The installer's files and the answer file, with their SHA-256 (the verified one where the chain gave it). */
 async function buildInputs(ctx, installer) {
     const inputs = [];
-    for (const key of Object.keys(ROLES)) {
+    for (const key of Object.keys(reports_ROLES)) {
         const name = installer.files[key];
         if (!name)
             continue;
@@ -48698,7 +48920,7 @@ async function buildInputs(ctx, installer) {
         // A recorded build has no installer files to hash.
         const sha256 = verified ?? (ctx.host.live ? await sha256File((0,external_node_path_.join)(installer.dir, name)) : undefined);
         if (sha256)
-            inputs.push({ role: ROLES[key], name, sha256 });
+            inputs.push({ role: reports_ROLES[key], name, sha256 });
     }
     const answer = ctx.spec.answerFile;
     if (answer)
@@ -48708,23 +48930,25 @@ async function buildInputs(ctx, installer) {
 /**
  * Write the image's manifest, package list, CycloneDX SBOM and (with a
  * previous manifest) what changed into the staging folder, and the list of
- * every file's SHA-256 that publishImage puts in place last.
+ * every file's SHA-256 that publishImage puts in place last. Each report's
+ * SHA-256 is recorded in the build's list of files.
  */
-async function writeReports(ctx, staging, paths, outcome) {
+async function writeReports(ctx, artifacts, outcome) {
     const { spec, host } = ctx;
     const { inventory } = outcome;
-    const image = `${spec.stem}.${spec.format}`;
-    const imageSize = (await host.stat(staging.image)).size;
+    const first = firstImage(artifacts);
+    const image = (0,external_node_path_.basename)(first.final);
+    const imageSize = (await host.stat(stagedPath(first))).size;
     const inputs = await buildInputs(ctx, outcome.installer);
     const texts = {
         manifest: manifestJson(spec, { name: image, size: imageSize }, inventory),
         packages: packagesText(inventory),
-        sbom: sbomJson(spec, { name: image, sha256: outcome.sums[0] }, inventory, inputs),
+        sbom: sbomJson(spec, { name: image, sha256: first.sha256 ?? '' }, inventory, inputs),
     };
     const changes = describeChanges(ctx, outcome.previous, { image, imageSize, inventory });
     if (outcome.previous)
         texts.changes = changes ? changesText(changes) : noChangesTextOf(image, outcome.previous);
-    const count = await writeTexts(ctx, staging, paths, outcome.sums, texts);
+    const count = await writeTexts(ctx, artifacts, texts);
     const release = inventory.osRelease;
     const reports = {
         packageCount: inventory.packages.length,
@@ -48760,24 +48984,33 @@ function describeChanges(ctx, previous, current) {
     return changes;
 }
 /** The texts into the staging folder, then SHA256SUMS over every file to publish; how many it lists. */
-async function writeTexts(ctx, staging, paths, sums, texts) {
+async function writeTexts(ctx, artifacts, texts) {
     const { host } = ctx;
-    await host.writeFile(staging.manifest, texts.manifest, 0o644);
-    await host.writeFile(staging.packages, texts.packages, 0o644);
-    await host.writeFile(staging.sbom, texts.sbom, 0o644);
-    const files = paths.images.map((image, index) => ({ path: image.path, sha256: sums[index] }));
-    if (paths.raw)
-        files.push({ path: paths.raw, sha256: host.live ? await sha256File(staging.raw) : '' });
-    files.push({ path: paths.manifest, sha256: sha256Of(texts.manifest) }, { path: paths.packages, sha256: sha256Of(texts.packages) }, { path: paths.sbom, sha256: sha256Of(texts.sbom) });
-    if (texts.changes !== undefined && paths.changes) {
-        await host.writeFile(staging.changes, texts.changes, 0o644);
-        files.push({ path: paths.changes, sha256: sha256Of(texts.changes) });
+    const reports = [
+        ['manifest', texts.manifest],
+        ['packages', texts.packages],
+        ['sbom', texts.sbom],
+        ['changes', texts.changes],
+    ];
+    for (const [role, text] of reports) {
+        const artifact = artifactOf(artifacts, role);
+        if (!artifact || text === undefined)
+            continue;
+        await host.writeFile(stagedPath(artifact), text, 0o644);
+        artifact.sha256 = sha256Of(text);
     }
-    await host.writeFile(staging.sums, checksumLines(files), 0o644);
+    const raw = artifactOf(artifacts, 'raw');
+    if (raw)
+        raw.sha256 = host.live ? await sha256File(stagedPath(raw)) : '';
+    const files = sumsOrder(artifacts).map((artifact) => ({ path: artifact.final, sha256: artifact.sha256 ?? '' }));
+    const sums = artifactOf(artifacts, 'sums');
+    if (sums)
+        await host.writeFile(stagedPath(sums), checksumLines(files), 0o644);
     return files.length;
 }
 //# sourceMappingURL=reports.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/previous-manifest.js
+;// CONCATENATED MODULE: ./build/src/supply-chain/previous-manifest.js
+
 
 
 
@@ -48856,7 +49089,7 @@ async function fetchManifest(source, options) {
 //# sourceMappingURL=previous-manifest.js.map
 // EXTERNAL MODULE: external "node:perf_hooks"
 var external_node_perf_hooks_ = __nccwpck_require__(643);
-;// CONCATENATED MODULE: ./build/src/pipeline/appliance-shell.js
+;// CONCATENATED MODULE: ./build/src/guest/appliance-shell.js
 /**
  * Scripts run in the appliance's own shell (libguestfs's `debug sh`): for what
  * libguestfs has no call for (a file system's own tools), and for work that
@@ -48928,7 +49161,7 @@ async function runScript(appliance, what, script, limit = 256 << 20) {
     return out;
 }
 //# sourceMappingURL=appliance-shell.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/appliance-tree.js
+;// CONCATENATED MODULE: ./build/src/guest/appliance-tree.js
 
 
 
@@ -49199,7 +49432,7 @@ async function applianceTree(ctx, appliance, scratch, mounts) {
     };
 }
 //# sourceMappingURL=appliance-tree.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/guest-tree.js
+;// CONCATENATED MODULE: ./build/src/guest/guest-tree.js
 /**
  * The installed system's tree, read as untrusted content: nothing in it is
  * followed out of it. Every path is resolved component by component with
@@ -49359,7 +49592,7 @@ class GuestTree {
     }
 }
 //# sourceMappingURL=guest-tree.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/generalize.js
+;// CONCATENATED MODULE: ./build/src/guest/generalize.js
 const OPERATIONS = [
     { name: 'machine-id', action: 'empty', patterns: ['etc/machine-id', 'var/lib/dbus/machine-id'] },
     { name: 'ssh-hostkeys', action: 'remove', patterns: ['etc/ssh/ssh_host_*_key', 'etc/ssh/ssh_host_*_key.pub'] },
@@ -49495,7 +49728,7 @@ function patternFolders(patterns) {
     });
 }
 //# sourceMappingURL=generalize.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/inventory.js
+;// CONCATENATED MODULE: ./build/src/guest/inventory.js
 
 
 
@@ -49760,7 +49993,7 @@ async function rpmPackages(ctx, tree, onSkipped) {
     return undefined;
 }
 //# sourceMappingURL=inventory.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/layout.js
+;// CONCATENATED MODULE: ./build/src/guest/layout.js
 
 const GPT_TYPES = {
     'C12A7328-F81F-11D2-BA4B-00A0C93EC93B': 'EFI system',
@@ -49898,7 +50131,7 @@ function describeLayout(layout) {
     return out;
 }
 //# sourceMappingURL=layout.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/fstab.js
+;// CONCATENATED MODULE: ./build/src/guest/fstab.js
 /** fstab's octal escapes (\040 for a blank). */
 const fstab_unescape = (field) => field.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)));
 /** The entries that mount a file system at a path: not swap, not comments, not pseudo file systems' "none". */
@@ -49946,7 +50179,7 @@ function kernelPartition(spec) {
     return match ? Number(match[1] || 0) : undefined;
 }
 /** The file system an fstab spec names, among those of the disk (devices as the appliance names them). */
-function resolveSpec(spec, filesystems) {
+function fstab_resolveSpec(spec, filesystems) {
     const tag = tagOf(spec);
     if (tag) {
         const [name, value] = tag;
@@ -49978,7 +50211,7 @@ function btrfsSubvolumeOption(options) {
     return options.find((option) => /^subvolid=\d+$/.test(option));
 }
 //# sourceMappingURL=fstab.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/mount-installed.js
+;// CONCATENATED MODULE: ./build/src/guest/mount-installed.js
 
 /** File systems an installed system's root can be on. */
 const ROOT_TYPES = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs']);
@@ -50083,7 +50316,7 @@ async function mountFstab(ctx, appliance, layout, tree, table) {
             ctx.reporter.warning(`the installed system's /etc/fstab (line ${entry.line}) names the mount point ${entry.mountPoint}, which is not a plain path: not mounted`);
             continue;
         }
-        const fs = resolveSpec(entry.spec, layout.filesystems);
+        const fs = fstab_resolveSpec(entry.spec, layout.filesystems);
         if (!fs) {
             // A file system elsewhere (nfs, tmpfs, a bind mount) is not the installer's to scrub.
             if (/^(UUID|LABEL|PARTUUID|PARTLABEL)=|^\/dev\//.test(entry.spec))
@@ -50122,7 +50355,7 @@ async function mountInstalledSystem(ctx, appliance, layout, tree, table) {
     return true;
 }
 //# sourceMappingURL=mount-installed.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/free-space.js
+;// CONCATENATED MODULE: ./build/src/guest/free-space.js
 /**
  * Where each file system's free space lies, read by its own tools in the
  * appliance (dumpe2fs, xfs_db, btrfs inspect-internal; the FAT itself), so
@@ -50367,7 +50600,7 @@ function fatFreeSpace(geometry, fat, deviceSize) {
     return { blockSize: clusterSize, extents: normalise(extents, deviceSize, 'vfat') };
 }
 //# sourceMappingURL=free-space.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/zero-check.js
+;// CONCATENATED MODULE: ./build/src/guest/zero-check.js
 
 
 
@@ -50670,7 +50903,7 @@ async function checkFreeSpace(ctx, raw, spaces) {
         throw new ScrubError(`the scrub left data in free space, which could hold what it removed: ${failed.join('; ')}. Nothing is published.`);
 }
 //# sourceMappingURL=zero-check.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/zero-free-space.js
+;// CONCATENATED MODULE: ./build/src/guest/zero-free-space.js
 
 const isExt = (type) => /^ext[234]$/.test(type);
 /** Bytes the raw disk has allocated; 0 for an overlay, whose allocation says nothing of a discard. */
@@ -50885,7 +51118,7 @@ async function commitOverlay(ctx, overlay) {
  * (fstrim through the appliance's discard punches holes into the raw file;
  * zerofree for ext*), zero and re-sign swap with its UUID and label.
  */
-async function scrubImage(ctx, diskPath, accelerator = 'tcg') {
+async function scrubImage(ctx, diskPath) {
     const { host, cleanup } = ctx;
     const scratch = await host.makeTempDir((0,external_node_path_.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory-guest.'));
     const scratchEntry = cleanup.register({ kind: 'path', path: scratch });
@@ -50894,7 +51127,7 @@ async function scrubImage(ctx, diskPath, accelerator = 'tcg') {
     const started = {};
     const clock = new PhaseClock(() => started.appliance?.roundTrips ?? 0);
     // Assigned inside the phase, so that the launch's own commands (config, add-drive, run) count as its.
-    const inside = await clock.time('launch', async () => (started.appliance = await Appliance.launch(ctx, drive.path, accelerator, drive.format)));
+    const inside = await clock.time('launch', async () => (started.appliance = await Appliance.launch(ctx, drive.path, drive.format)));
     const layout = await clock.time('layout', () => readLayout(inside));
     const mounts = new MountTable();
     const tree = new GuestTree(await applianceTree(ctx, inside, scratch, mounts));
@@ -51067,37 +51300,13 @@ async function removeInstallerLogs(ctx, tree) {
 
 
 
-/** The images of the spec's formats in `dir`. */
-function imageFiles(spec, dir) {
-    return spec.formats.map((format) => {
-        const path = (0,external_node_path_.join)(dir, `${spec.stem}.${format}`);
-        return { format, path, checksum: `${path}.sha256sum` };
-    });
-}
-function outputPaths(spec) {
-    const images = imageFiles(spec, spec.outputDir);
-    return {
-        image: images[0].path,
-        checksum: images[0].checksum,
-        images,
-        // keep-raw: the raw disk beside images of other formats.
-        raw: !spec.formats.includes('raw') && spec.keepRaw ? (0,external_node_path_.join)(spec.outputDir, `${spec.stem}.raw`) : undefined,
-        consoleLog: (0,external_node_path_.join)(spec.outputDir, `${spec.stem}.console.log`),
-        manifest: (0,external_node_path_.join)(spec.outputDir, `${spec.stem}.manifest.json`),
-        packages: (0,external_node_path_.join)(spec.outputDir, `${spec.stem}.packages`),
-        sbom: (0,external_node_path_.join)(spec.outputDir, `${spec.stem}.cdx.json`),
-        changes: spec.previousManifest ? (0,external_node_path_.join)(spec.outputDir, `${spec.stem}.changes`) : undefined,
-        sums: (0,external_node_path_.join)(spec.outputDir, `${spec.stem}.SHA256SUMS`),
-    };
-}
+
 /** Checks of the output folder: nothing exists under a final name, the folder is writable. */
 function checkOutputs(spec) {
-    const paths = outputPaths(spec);
-    const images = paths.images.flatMap((image) => [image.path, image.checksum]);
-    for (const path of [...images, paths.raw, ...reportPaths(paths), paths.sums]) {
+    for (const { final } of publishedArtifacts(plannedArtifacts(spec))) {
         // lstat: a symlink under a final name counts, even one that points nowhere.
-        if (path && (0,external_node_fs_.lstatSync)(path, { throwIfNoEntry: false }) !== undefined) {
-            throw new UsageError(`${path} already exists; image-factory never overwrites a finished image. Move it away or build in another folder.`);
+        if ((0,external_node_fs_.lstatSync)(final, { throwIfNoEntry: false }) !== undefined) {
+            throw new UsageError(`${final} already exists; image-factory never overwrites a finished image. Move it away or build in another folder.`);
         }
     }
     try {
@@ -51107,10 +51316,6 @@ function checkOutputs(spec) {
         throw new UsageError(`the output folder ${spec.outputDir} does not exist or is not writable.`);
     }
 }
-/** The reports published beside the image: manifest, package list, SBOM, and the changes when compared. */
-function reportPaths(paths) {
-    return [paths.manifest, paths.packages, paths.sbom, ...(paths.changes ? [paths.changes] : [])];
-}
 /** `.<stem>.partial-XXXXXX` in the output folder: removed with all it holds unless the build publishes. */
 async function openStaging(ctx) {
     const { spec, host, cleanup } = ctx;
@@ -51119,21 +51324,7 @@ async function openStaging(ctx) {
     const entry = cleanup.register({ kind: 'path', path: dir });
     // qemu under qemu:///system runs as its own user and must reach the disk.
     await host.chmod(dir, 0o755);
-    const raw = (0,external_node_path_.join)(dir, `${spec.stem}.raw`);
-    const images = imageFiles(spec, dir);
-    return {
-        dir,
-        raw,
-        image: images[0].path,
-        checksum: images[0].checksum,
-        images,
-        manifest: (0,external_node_path_.join)(dir, `${spec.stem}.manifest.json`),
-        packages: (0,external_node_path_.join)(dir, `${spec.stem}.packages`),
-        sbom: (0,external_node_path_.join)(dir, `${spec.stem}.cdx.json`),
-        changes: (0,external_node_path_.join)(dir, `${spec.stem}.changes`),
-        sums: (0,external_node_path_.join)(dir, `${spec.stem}.SHA256SUMS`),
-        entry,
-    };
+    return { dir, raw: (0,external_node_path_.join)(dir, ARTIFACTS.raw.name(spec.stem, 'raw')), entry };
 }
 /**
  * Link the finished files to their final names — the raw file kept on
@@ -51142,31 +51333,18 @@ async function openStaging(ctx) {
  * folder. Nothing under a final name is ever overwritten; a file published
  * before a failure here is removed by the undo registered for it.
  */
-async function publishImage(ctx, staging, paths) {
-    const images = staging.images.map((image, index) => [image, paths.images[index]]);
-    const pairs = [
-        [staging.raw, paths.raw],
-        ...images.map(([from, to]) => [from.path, to.path]),
-        [staging.manifest, paths.manifest],
-        [staging.packages, paths.packages],
-        [staging.sbom, paths.sbom],
-        [staging.changes, paths.changes],
-        ...images.map(([from, to]) => [from.checksum, to.checksum]),
-        [staging.sums, paths.sums],
-    ];
+async function publishImage(ctx, staging, artifacts) {
     const published = [];
-    for (const [from, to] of pairs) {
-        if (!to)
-            continue;
-        await publishFile(ctx, from, to);
+    for (const artifact of publishOrder(artifacts)) {
+        await publishFile(ctx, stagedPath(artifact), artifact.final);
         // Registered once it is this build's: a file that appeared under the name is never removed.
-        published.push(ctx.cleanup.register({ kind: 'path', path: to }));
+        published.push(ctx.cleanup.register({ kind: 'path', path: artifact.final }));
     }
     // Whole: the published files are the user's now.
     for (const entry of published)
         ctx.cleanup.forget(entry);
-    for (const image of paths.images)
-        ctx.reporter.info(`Successfully created ${image.path}`);
+    for (const image of artifactsOf(artifacts, 'image'))
+        ctx.reporter.info(`Successfully created ${image.final}`);
     await ctx.cleanup.release(staging.entry);
 }
 async function publishFile(ctx, from, to) {
@@ -51190,33 +51368,23 @@ async function publishFile(ctx, from, to) {
 
 
 
-/** At least one destination failed; `outcomes` has every destination, the good ones too. */
+/** At least one destination failed: the build's error, naming every destination that failed. */
 class UploadError extends Error {
-    outcomes;
     constructor(outcomes) {
         const failed = outcomes.filter((outcome) => !outcome.ok);
         super(`Upload to ${failed.length} of ${outcomes.length} destination${outcomes.length === 1 ? '' : 's'} failed:\n` +
             failed
                 .map((outcome) => `  [${outcome.destination}] ${outcome.target}: ${outcome.error ?? 'failed'}`)
                 .join('\n'));
-        this.outcomes = outcomes;
         this.name = 'UploadError';
     }
 }
+/** The error for outcomes where a destination failed; undefined when every one succeeded. */
+function uploadFailure(outcomes) {
+    return outcomes.some((outcome) => !outcome.ok) ? new UploadError(outcomes) : undefined;
+}
 /** Target-side folder for an interrupted transfer: never the final name, and the next upload resumes from it. */
 const PARTIAL_DIR = '.rsync-partial';
-/** In upload order: the images first, the reports, their .sha256sum files, and the list of every checksum last. */
-function uploadOrder(files) {
-    const more = files.more ?? [];
-    return [
-        files.image,
-        ...more.map((entry) => entry.image),
-        ...(files.reports ?? []),
-        files.checksum,
-        ...more.map((entry) => entry.checksum),
-        ...(files.sums ? [files.sums] : []),
-    ];
-}
 /** `a`, `a and b`, `a, b and c`. */
 function listed(names) {
     return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
@@ -51224,8 +51392,8 @@ function listed(names) {
 /**
  * Upload the finished image, then its reports and checksum files, to every destination;
  * verify each copy; then run the destination's post-upload commands. A
- * failing destination does not stop the others: UploadError at the end
- * names all that failed.
+ * failing destination does not stop the others: every destination's outcome
+ * is returned, the failed ones too (uploadFailure says which failed).
  */
 async function uploadImage(ctx, files) {
     const { spec, reporter } = ctx;
@@ -51239,8 +51407,6 @@ async function uploadImage(ctx, files) {
     for (const destination of spec.uploads) {
         outcomes.push(await uploadToDestination(ctx, destination, files));
     }
-    if (outcomes.some((outcome) => !outcome.ok))
-        throw new UploadError(outcomes);
     return outcomes;
 }
 function uploadToDestination(ctx, destination, files) {
@@ -51277,7 +51443,7 @@ class DestinationUpload {
             const endpoint = this.endpoint();
             this.ctx.reporter.info(`${this.label} uploading ${this.imageName} to ${this.shown}`);
             // The image first: whoever waits for the .sha256sum (or SHA256SUMS) finds a whole image beside it.
-            for (const file of uploadOrder(this.files))
+            for (const file of this.files.files)
                 await this.send(endpoint, file);
             await this.verify(endpoint);
             await this.runPostUploadCommands();
@@ -51290,7 +51456,7 @@ class DestinationUpload {
             throw error;
         }
         const result = this.outcome();
-        this.ctx.reporter.info(`${this.label} uploaded and verified ${listed(uploadOrder(this.files).map((file) => (0,external_node_path_.basename)(file)))} on ${this.shown} in ${formatDuration(result.durationMs)}` +
+        this.ctx.reporter.info(`${this.label} uploaded and verified ${listed(this.files.files.map((file) => (0,external_node_path_.basename)(file)))} on ${this.shown} in ${formatDuration(result.durationMs)}` +
             (this.attempts > 1 ? ` (${this.attempts} rsync runs, retries included)` : ''));
         return result;
     }
@@ -51343,11 +51509,10 @@ class DestinationUpload {
     async rsync(endpoint, argv, onLine = (line) => this.echo(line), onAttempt) {
         const { ctx } = this;
         const options = { env: endpoint.env, onLine, ...(ctx.signal ? { signal: ctx.signal } : {}) };
-        await withRetries(() => ctx.host.run(argv, options).then(() => undefined), {
+        await rsyncWithRetries(() => ctx.host.run(argv, options), {
             what: `${this.label} rsync`,
+            secrets: this.secrets,
             warn: (message) => ctx.reporter.warning(message),
-            isTransient: isTransientRsyncFailure,
-            describe: (error) => this.clean(describeRsyncFailure(error)),
             signal: ctx.signal,
             onAttempt: () => {
                 this.attempts += 1;
@@ -51380,7 +51545,7 @@ class DestinationUpload {
             userArgs: withoutQuiet(this.destination.args),
             flags: ['--checksum', '--dry-run'],
             after: [`--out-format=${VERIFY_PREFIX}%i %n`],
-            operands: [...uploadOrder(this.files), endpoint.uri],
+            operands: [...this.files.files, endpoint.uri],
         });
         const onLine = (line) => {
             const item = parseVerifyLine(line);
@@ -51468,6 +51633,7 @@ function asFolder(target) {
 
 
 
+
 /** A build that failed in a step; cleanup has already run. The step's error is the `cause`. */
 class BuildError extends Error {
     step;
@@ -51504,8 +51670,10 @@ function chooseBuildAccelerator(spec, reporter, kvmUsable) {
  * them is the build's start (a build that runs past midnight keeps the names
  * it began with).
  */
-function describeBuild(spec, images) {
-    const names = images.map((image) => (0,external_node_path_.basename)(image.path)).join(', ');
+function describeBuild(spec, artifacts) {
+    const names = artifactsOf(artifacts, 'image')
+        .map((image) => (0,external_node_path_.basename)(image.final))
+        .join(', ');
     return `Building image ${spec.name} (${spec.arch}, ${spec.firmware}) as ${names} in ${spec.outputDir}`;
 }
 /**
@@ -51526,67 +51694,60 @@ async function buildImage(options) {
         ? await loadPreviousManifest(spec.previousManifest, {
             reporter,
             live: host.live,
-            download: options.download,
             signal: options.signal,
         })
         : undefined;
     options.onChecked?.();
-    const paths = outputPaths(spec);
-    reporter.info(describeBuild(spec, paths.images));
-    const run = new BuildRun(options, host);
+    const planned = plannedArtifacts(spec);
+    reporter.info(describeBuild(spec, planned));
+    const run = new BuildRun(options, host, accelerator);
     const { ctx } = run;
+    const consoleLog = pathOf(planned, 'console-log');
     try {
         const installer = await run.step('fetch', () => fetchInstaller(ctx));
         const staging = await run.step('disk', () => stageDisk(ctx));
+        const artifacts = stagedArtifacts(planned, staging.dir);
         const install = {
             domain: `${spec.stem}-${ctx.host.uniqueSuffix(3)}`,
             diskPath: staging.raw,
-            consoleLog: paths.consoleLog,
+            consoleLog,
             staging: staging.dir,
         };
-        await run.step('install', () => installSystem(ctx, install, installer, accelerator));
-        const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw, accelerator));
+        await run.step('install', () => installSystem(ctx, install, installer));
+        const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw));
         if (spec.formats.some((format) => format !== 'raw'))
-            await run.step('convert', () => convertImages(ctx, staging));
-        const sums = await run.step('checksum', () => writeChecksums(ctx, staging));
-        const sha256 = sums[0];
-        const reports = await run.step('reports', () => writeReports(ctx, staging, paths, { sums, inventory: scrubbed.inventory, installer, previous }));
+            await run.step('convert', () => convertImages(ctx, staging.raw, artifacts));
+        await run.step('checksum', () => writeChecksums(ctx, artifacts));
+        const reports = await run.step('reports', () => writeReports(ctx, artifacts, { inventory: scrubbed.inventory, installer, previous }));
         // Before anything is published or uploaded: an image that does not boot goes nowhere.
         const boot = spec.bootTest.enabled
-            ? await run.step('boot-test', () => bootTest(ctx, staging.image, accelerator))
+            ? await run.step('boot-test', () => bootTest(ctx, stagedPath(firstImage(artifacts))))
             : undefined;
-        await run.step('publish', () => publishImage(ctx, staging, paths));
-        const result = await run.published(paths, { sha256, sums, accelerator, scrubbed, installer, boot, reports });
-        const upload = {
-            image: paths.image,
-            checksum: paths.checksum,
-            more: paths.images.slice(1).map((image) => ({ image: image.path, checksum: image.checksum })),
-            reports: reportPaths(paths),
-            sums: paths.sums,
-        };
-        result.uploads = await run.step('upload', () => uploadImage(ctx, upload));
+        await run.step('publish', () => publishImage(ctx, staging, artifacts));
+        await run.published(artifacts, { scrubbed, installer, boot, reports });
+        const result = await run.step('upload', () => run.upload(artifacts));
         const postBuild = spec.postBuildCommand;
         if (postBuild)
-            await run.step('post-build', () => runPostBuildCommand(ctx, postBuild, paths.image));
+            await run.step('post-build', () => runPostBuildCommand(ctx, postBuild, firstImage(artifacts).final));
         return result;
     }
     catch (error) {
-        throw await run.fail(error, paths);
+        throw await run.fail(error, consoleLog);
     }
 }
 /** Each format but raw, converted from the one raw disk. */
-async function convertImages(ctx, staging) {
-    for (const image of staging.images) {
-        if (image.format !== 'raw')
-            await convertImage(ctx, staging.raw, image.path, image.format);
+async function convertImages(ctx, raw, artifacts) {
+    for (const image of artifactsOf(artifacts, 'image')) {
+        if (image.format && image.format !== 'raw')
+            await convertImage(ctx, raw, stagedPath(image), image.format);
     }
 }
-/** Each image's `.sha256sum`; their digests, in the order of the formats. */
-async function writeChecksums(ctx, staging) {
-    const sums = [];
-    for (const image of staging.images)
-        sums.push(await writeChecksum(ctx, image.path, image.checksum));
-    return sums;
+/** Each image's `.sha256sum`; each image's digest recorded in the build's list. */
+async function writeChecksums(ctx, artifacts) {
+    const checksums = artifactsOf(artifacts, 'image-checksum');
+    for (const [index, image] of artifactsOf(artifacts, 'image').entries()) {
+        image.sha256 = await writeChecksum(ctx, stagedPath(image), stagedPath(checksums[index]));
+    }
 }
 /** The staging folder, and the raw disk in it. */
 async function stageDisk(ctx) {
@@ -51600,15 +51761,15 @@ class BuildRun {
     steps = [];
     current = 'fetch';
     result;
-    constructor(options, host) {
+    constructor(options, host, accelerator) {
         const cleanup = new CleanupStack(host.uninterruptible(), options.onResources);
         this.ctx = {
             spec: options.spec,
             host,
+            accelerator,
             reporter: options.reporter,
             cleanup,
             signal: options.signal,
-            download: options.download,
         };
     }
     /** Run one step: reported as it starts and ends, and timed. */
@@ -51629,39 +51790,22 @@ class BuildRun {
         }
     }
     /** The result of a published image; it stays, and is reported, whatever happens to the upload. */
-    async published(paths, outcome) {
-        const info = await this.ctx.host.stat(paths.image);
-        const images = [];
-        for (const [index, image] of paths.images.entries()) {
-            const size = index === 0 ? info.size : (await this.ctx.host.stat(image.path)).size;
-            images.push({
-                format: image.format,
-                path: image.path,
-                checksumPath: image.checksum,
-                sha256: outcome.sums[index],
-                size,
-            });
+    async published(artifacts, outcome) {
+        const { host, spec } = this.ctx;
+        let diskUsage = 0;
+        for (const [index, image] of artifactsOf(artifacts, 'image').entries()) {
+            const info = await host.stat(image.final);
+            image.size = info.size;
+            if (index === 0)
+                diskUsage = info.blocks * 512;
         }
         this.result = {
-            image: `${this.ctx.spec.stem}.${this.ctx.spec.format}`,
-            imagePath: paths.image,
-            format: this.ctx.spec.format,
-            size: info.size,
-            diskUsage: info.blocks * 512,
-            sha256: outcome.sha256,
-            checksumPath: paths.checksum,
-            images,
-            rawPath: paths.raw,
-            manifestPath: paths.manifest,
-            packagesPath: paths.packages,
-            sbomPath: paths.sbom,
-            checksumsPath: paths.sums,
-            changesPath: paths.changes,
+            artifacts: artifacts.filter((artifact) => !ARTIFACTS[artifact.role].onFailure),
+            diskUsage,
             ...outcome.reports,
-            consoleLog: paths.consoleLog,
-            accelerator: outcome.accelerator,
-            arch: this.ctx.spec.arch,
-            firmware: this.ctx.spec.firmware,
+            accelerator: this.ctx.accelerator,
+            arch: spec.arch,
+            firmware: spec.firmware,
             removedLogs: outcome.scrubbed.removed,
             generalized: outcome.scrubbed.generalized,
             zeroing: outcome.scrubbed.zeroing,
@@ -51673,32 +51817,46 @@ class BuildRun {
             cloudInitFinished: outcome.boot?.cloudInitFinished,
             steps: this.steps,
         };
+    }
+    /**
+     * The published files to every destination, in the table's upload order.
+     * The result carries the outcomes; a failed destination then fails the step.
+     */
+    async upload(artifacts) {
+        const files = { image: firstImage(artifacts).final, files: uploadOrder(artifacts).map((file) => file.final) };
+        const uploads = await uploadImage(this.ctx, files);
+        if (!this.result)
+            throw new Error('the upload comes after the publish step');
+        this.result = { ...this.result, uploads };
+        const failure = uploadFailure(uploads);
+        if (failure)
+            throw failure;
         return this.result;
     }
     /** Undo everything still registered and say which step failed. */
-    async fail(error, paths) {
+    async fail(error, consoleLog) {
         const { reporter, cleanup, host } = this.ctx;
-        if (error instanceof UploadError && this.result)
-            this.result.uploads = error.outcomes;
         const failures = await cleanup.unwind();
         for (const failure of failures)
             reporter.warning(failure);
-        if (host.live && this.steps.some((done) => done.step === 'disk') && (0,external_node_fs_.existsSync)(paths.consoleLog)) {
-            reporter.info(`the installer's console output is in ${paths.consoleLog}`);
+        if (host.live && this.steps.some((done) => done.step === 'disk') && (0,external_node_fs_.existsSync)(consoleLog)) {
+            reporter.info(`the installer's console output is in ${consoleLog}`);
         }
-        return new BuildError(error instanceof UploadError ? 'upload' : this.current, error, failures, this.result);
+        return new BuildError(this.current, error, failures, this.result);
     }
 }
 //# sourceMappingURL=build.js.map
 ;// CONCATENATED MODULE: ./build/src/cli/describe-result.js
 
 
+
 /** The finished build in a few lines for the terminal. */
 function describeResult(result) {
+    const image = firstImage(result.artifacts);
     const lines = [
-        `image:       ${result.imagePath}`,
-        `size:        ${formatBytes(result.size)} (${formatBytes(result.diskUsage)} on disk)`,
-        `sha256:      ${result.sha256}`,
+        `image:       ${image.final}`,
+        `size:        ${formatBytes(image.size ?? 0)} (${formatBytes(result.diskUsage)} on disk)`,
+        `sha256:      ${image.sha256}`,
         `accelerator: ${result.accelerator}`,
         `firmware:    ${describeFirmware(result.firmware)}`,
         `installer:   ${verifiedLine(result)}`,
@@ -51989,7 +52147,7 @@ async function main(argv = process.argv.slice(2), io = PROCESS_OUTPUT) {
         return parsed;
     const { options, image } = parsed;
     const warnings = [];
-    const spec = main_resolveSpec(options, image, io, warnings);
+    const spec = resolveCliSpec(options, image, io, warnings);
     if (typeof spec === 'number')
         return spec;
     // A dry run's lines say so: what it reports was planned, not seen.
@@ -52036,27 +52194,23 @@ function parseArguments(argv, io) {
  * The image's spec from the configuration and the flags, its warnings added
  * to `warnings`; or, after --print-config or bad input, the exit code.
  */
-function main_resolveSpec(options, image, io, warnings) {
+function resolveCliSpec(options, image, io, warnings) {
     try {
-        const overrides = cliOverrides(options);
-        const { config } = loadConfig();
-        const knownImages = config.sections();
-        const hadSection = applyOverrides(config, image, overrides);
-        if (options.printConfig) {
-            if (!hadSection)
-                throw unknownImage(image, knownImages);
-            checkKeys(config, image, (message) => say(io, 'warning', message));
-            io.out(`${printableJson(printableOptions(config, image, options.showSecrets === true))}\n`);
-            return EXIT_OK;
-        }
-        return resolveImageSpec(config, image, {
+        const request = {
+            image,
+            overrides: cliOverrides(options),
             outputDir: (0,external_node_path_.resolve)(options.outputDir ?? '.'),
-            date: localDate(),
-            knownImages,
-            hadSection,
             upload: options.upload !== false,
             warn: (message) => warnings.push(message),
-        });
+        };
+        if (!options.printConfig)
+            return resolveSpec(request);
+        const { config, knownImages, hadSection } = loadImageConfig(request);
+        if (!hadSection)
+            throw unknownImage(image, knownImages);
+        checkKeys(config, image, (message) => say(io, 'warning', message));
+        io.out(`${printableJson(printableOptions(config, image, options.showSecrets === true))}\n`);
+        return EXIT_OK;
     }
     catch (error) {
         if (!(error instanceof UsageError))

@@ -28570,7 +28570,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(101);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1907);
 
 await (0,_post_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 //# sourceMappingURL=post-index.js.map
@@ -28579,7 +28579,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 101:
+/***/ 1907:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28590,8 +28590,12 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./build/src/host/command-error.js
 /** A command that ran and failed: carries what a user needs to see why. */
 class CommandError extends Error {
@@ -28857,10 +28861,6 @@ function currentUid() {
     return process.getuid?.() ?? 0;
 }
 //# sourceMappingURL=host.js.map
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./build/src/host/firmware.js
 
 
@@ -28941,14 +28941,14 @@ const REQUIREMENTS = [
         programs: ['libvirtd', 'virtqemud'],
         packages: { 'apt-get': ['libvirt-daemon-system'], dnf: ['libvirt-daemon-kvm'] },
     },
-    // The scrub's libguestfs appliance (pipeline/appliance.ts); it boots the host's kernel from /boot (applianceKernel).
+    // The scrub's libguestfs appliance (guest/appliance.ts); it boots the host's kernel from /boot (applianceKernels).
     { programs: ['guestfish'], packages: { 'apt-get': ['libguestfs-tools'], dnf: ['guestfs-tools'] } },
     { programs: ['rsync'], packages: { 'apt-get': ['rsync'], dnf: ['rsync'] } },
     // getfacl/setfacl give qemu passage through private folders (see qemu-access.ts).
     { programs: ['setfacl'], packages: { 'apt-get': ['acl'], dnf: ['acl'] } },
-    // gpgv checks the distributions' signatures over their checksum lists (pipeline/verify.ts).
+    // gpgv checks the distributions' signatures over their checksum lists (supply-chain/verify.ts).
     { programs: ['gpgv'], packages: { 'apt-get': ['gpgv'], dnf: ['gnupg2'] } },
-    // rpm reads an installed Fedora, Enterprise Linux or openSUSE system's package database (pipeline/inventory.ts).
+    // rpm reads an installed Fedora, Enterprise Linux or openSUSE system's package database (guest/inventory.ts).
     { programs: ['rpm'], packages: { 'apt-get': ['rpm'], dnf: ['rpm'] }, optional: true },
     // UEFI firmware for firmware = uefi and uefi-secure; host-checks.ts requires it only for those builds.
     {
@@ -29041,6 +29041,8 @@ function commandsSudoRefuses() {
 
 
 
+
+
 /** The real machine: commands run, files are written. */
 class SystemHost {
     reporter;
@@ -29085,6 +29087,18 @@ class SystemHost {
     async makeDir(path, mode) {
         await (0,promises_namespaceObject.mkdir)(path, { mode });
     }
+    async makeDirs(path, mode) {
+        const first = await (0,promises_namespaceObject.mkdir)(path, { recursive: true, mode });
+        // mkdir's mode is filtered by the umask; each folder made here gets `mode` itself.
+        if (first === undefined)
+            return;
+        for (let dir = path; dir.startsWith(first); dir = (0,external_node_path_namespaceObject.join)(dir, '..')) {
+            if ((await (0,promises_namespaceObject.lstat)(dir)).isDirectory())
+                await (0,promises_namespaceObject.chmod)(dir, mode);
+            if (dir === first)
+                break;
+        }
+    }
     chmod(path, mode) {
         return (0,promises_namespaceObject.chmod)(path, mode);
     }
@@ -29110,7 +29124,15 @@ class SystemHost {
         }
     }
     copyFile(from, to) {
-        return (0,promises_namespaceObject.copyFile)(from, to);
+        // A reflink where the file system has them (a cached installer copied in no time), a copy elsewhere.
+        return (0,promises_namespaceObject.copyFile)(from, to, external_node_fs_namespaceObject.constants.COPYFILE_FICLONE);
+    }
+    setTimes(path, atimeMs, mtimeMs) {
+        // utimes() takes seconds as a double.
+        return (0,promises_namespaceObject.utimes)(path, atimeMs / 1000, mtimeMs / 1000);
+    }
+    replace(from, to) {
+        return (0,promises_namespaceObject.rename)(from, to);
     }
     remove(path) {
         return (0,promises_namespaceObject.rm)(path, { recursive: true, force: true });
@@ -29129,7 +29151,21 @@ function sudoRefused(lines) {
     return lines.some((line) => /password is required|not allowed|may not run/.test(line));
 }
 //# sourceMappingURL=system-host.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/appliance.js
+;// CONCATENATED MODULE: ./build/src/context/undo-list.js
+function undo_list_describeResource(resource) {
+    switch (resource.kind) {
+        case 'domain':
+            return `libvirt domain ${resource.name} (${resource.uri})${resource.nvram ? ` and its NVRAM ${resource.nvram}` : ''}`;
+        case 'appliance':
+            return `libguestfs appliance on ${resource.disk}${resource.pid ? ` (guestfish pid ${resource.pid})` : ''}`;
+        case 'path':
+            return resource.path;
+        case 'acl':
+            return `ACL entry ${resource.entry} on ${resource.path}`;
+    }
+}
+//# sourceMappingURL=undo-list.js.map
+;// CONCATENATED MODULE: ./build/src/guest/appliance.js
 /**
  * The libguestfs appliance that reads and scrubs the installed disk: a small
  * VM of its own (guestfish's shell, one process for the scrub), so that
@@ -29166,18 +29202,19 @@ class Appliance {
         return this.shell.calls;
     }
     /**
-     * Start the appliance with the disk attached read-write and discards passed
-     * to the raw file (fstrim inside punches holes into it). The disk reports a
-     * discard granularity of 512 bytes (4 KiB by default), so that fstrim
-     * discards free extents of any size: a single free 1 KiB block of a small
-     * ext4 or a 512-byte FAT cluster too (a discard smaller than the host file
-     * system's block zeroes that part of it). The undo is registered before
-     * guestfish starts, and again with its pid once known.
+     * Start the appliance, under the build's accelerator, with the disk attached
+     * read-write and discards passed to its file (fstrim inside punches holes
+     * into a raw one; a qcow2 overlay's discarded clusters read as zeros). The
+     * disk reports a discard granularity of 512 bytes (4 KiB by default), so
+     * that fstrim discards free extents of any size: a single free 1 KiB block
+     * of a small ext4 or a 512-byte FAT cluster too (a discard smaller than the
+     * host file system's block zeroes that part of it). The undo is registered
+     * before guestfish starts, and again with its pid once known.
      */
-    static async launch(ctx, disk, accelerator, format = 'raw') {
+    static async launch(ctx, disk, format = 'raw') {
         const { host, cleanup } = ctx;
         const first = cleanup.register({ kind: 'appliance', disk });
-        const shell = await host.guestfish(applianceEnvironment(accelerator));
+        const shell = await host.guestfish(applianceEnvironment(ctx.accelerator));
         const entry = cleanup.register({ kind: 'appliance', disk, pid: shell.pid });
         cleanup.forget(first);
         const appliance = new Appliance(ctx, shell, entry);
@@ -29306,18 +29343,7 @@ async function stopAppliance(host, disk, pid) {
 //# sourceMappingURL=appliance.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/resources.js
 
-function describeResource(resource) {
-    switch (resource.kind) {
-        case 'domain':
-            return `libvirt domain ${resource.name} (${resource.uri})${resource.nvram ? ` and its NVRAM ${resource.nvram}` : ''}`;
-        case 'appliance':
-            return `libguestfs appliance on ${resource.disk}${resource.pid ? ` (guestfish pid ${resource.pid})` : ''}`;
-        case 'path':
-            return resource.path;
-        case 'acl':
-            return `ACL entry ${resource.entry} on ${resource.path}`;
-    }
-}
+
 /** Undo one resource. Idempotent: undoing what is already gone succeeds. */
 async function undoResource(host, resource) {
     switch (resource.kind) {
@@ -32360,7 +32386,7 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-;// CONCATENATED MODULE: ./build/src/config/units.js
+;// CONCATENATED MODULE: ./build/src/common/units.js
 const BINARY = { KiB: 1, MiB: 2, GiB: 3, TiB: 4, PiB: 5, EiB: 6 };
 const SI = { B: 0, kB: 1, MB: 2, GB: 3, TB: 4, PB: 5, EB: 6 };
 const LEGACY = { K: 1, M: 2, G: 3, T: 4, P: 5, E: 6 };
@@ -32443,7 +32469,7 @@ function formatDuration(ms) {
     return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 //# sourceMappingURL=units.js.map
-;// CONCATENATED MODULE: ./build/src/net/credentials.js
+;// CONCATENATED MODULE: ./build/src/common/credentials.js
 /**
  * Credentials in URIs, in one place: which part of a URI is the user and the
  * password, the URI without them, the HTTP Basic header, rsync's
@@ -32685,7 +32711,7 @@ function secretsInText(text) {
     return secretsOf(uris);
 }
 //# sourceMappingURL=credentials.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/printable-text.js
+;// CONCATENATED MODULE: ./build/src/common/printable-text.js
 /**
  * Text from outside the project (guest file names, os-release, installer
  * logs, a command's output, a previous manifest) made safe to print. The
@@ -32723,7 +32749,7 @@ function printableLines(text) {
     return text.replace(CONTROLS_BUT_NEWLINE, escapeControl).replace(OLD_COMMAND_PREFIX, '#\\x23[');
 }
 //# sourceMappingURL=printable-text.js.map
-;// CONCATENATED MODULE: ./build/src/pipeline/reporter.js
+;// CONCATENATED MODULE: ./build/src/common/reporter.js
 const STEP_TITLES = {
     fetch: 'Fetch the installer kernel and initrd',
     disk: 'Create the raw disk',
@@ -32738,12 +32764,12 @@ const STEP_TITLES = {
     'post-build': 'Run the post-build command',
 };
 /** Lets through at most one message per interval, always the latest. */
-function throttled(intervalMs, emit) {
+function throttled(intervalMs, emit, now = Date.now) {
     let last = 0;
     return (message, force = false) => {
-        const now = Date.now();
-        if (force || now - last >= intervalMs) {
-            last = now;
+        const at = now();
+        if (force || at - last >= intervalMs) {
+            last = at;
             emit(message);
         }
     };
@@ -32927,35 +32953,6 @@ var Input;
     Input["Upload"] = "upload";
     Input["OutputDir"] = "output-dir";
 })(Input || (Input = {}));
-/** The action's outputs, as action.yml declares them. */
-var Output;
-(function (Output) {
-    Output["Image"] = "image";
-    Output["ImagePath"] = "image-path";
-    Output["Format"] = "format";
-    Output["Size"] = "size";
-    Output["DiskUsage"] = "disk-usage";
-    Output["Sha256"] = "sha256";
-    Output["ChecksumPath"] = "checksum-path";
-    Output["RawPath"] = "raw-path";
-    Output["ManifestPath"] = "manifest-path";
-    Output["PackagesPath"] = "packages-path";
-    Output["SbomPath"] = "sbom-path";
-    Output["ChecksumsPath"] = "checksums-path";
-    Output["ChangesPath"] = "changes-path";
-    Output["ImagePaths"] = "image-paths";
-    Output["Packages"] = "packages";
-    Output["Generalized"] = "generalized";
-    Output["GeneralizedLeftOut"] = "generalized-left-out";
-    Output["Layout"] = "layout";
-    Output["ConsoleLog"] = "console-log";
-    Output["Accelerator"] = "accelerator";
-    Output["Arch"] = "arch";
-    Output["Firmware"] = "firmware";
-    Output["Uploaded"] = "uploaded";
-    Output["CacheHit"] = "cache-hit";
-    Output["BootSeconds"] = "boot-seconds";
-})(Output || (Output = {}));
 /** What the main step hands to the post step. */
 var constants_State;
 (function (State) {
@@ -33030,6 +33027,7 @@ function readPendingResources(text = getState(constants_State.PendingResources))
 
 
 
+
 /**
  * Undo what the main step registered and did not get to undo — it was
  * cancelled or killed. Runs whatever the outcome (post-if: always()), newest
@@ -33048,10 +33046,10 @@ async function cleanUpAfterBuild(reporter) {
         for (const resource of [...resources].reverse()) {
             try {
                 await undoResource(host, resource);
-                reporter.info(`Removed ${describeResource(resource)} (or it was already gone).`);
+                reporter.info(`Removed ${undo_list_describeResource(resource)} (or it was already gone).`);
             }
             catch (error) {
-                reporter.warning(`Could not remove ${describeResource(resource)}: ${error instanceof Error ? error.message : String(error)}. Remove it by hand.`);
+                reporter.warning(`Could not remove ${undo_list_describeResource(resource)}: ${error instanceof Error ? error.message : String(error)}. Remove it by hand.`);
             }
         }
     });
