@@ -83,15 +83,18 @@ function toolOutput(layout: FakeLayout, script: string): string | Buffer {
   if (script.startsWith('dumpe2fs')) return 'Block size:               4096\nGroup 0:\n  Free blocks: 100-199, 300\n';
   if (script.startsWith('xfs_db'))
     return 'agblocks = 1000\nblocksize = 4096\n    agno    agbno      len\n       0       10        5\n       1        3        2\n   from      to extents  blocks    pct\n';
+  // The appliance's kernel named the disk sdb (its own disk raced it): lvm prints those names.
+  const kernelName = (device: string | undefined): string => (device ?? '').replace(/^\/dev\/sda/, '/dev/sdb');
+  if (script.startsWith('readlink -f /dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_hd0')) return '/dev/sdb\n';
   if (script.startsWith('lvm pvs')) {
-    return `  ${layout.pvs?.[0]}|1048576\n`;
+    return `  ${kernelName(layout.pvs?.[0])}|1048576\n`;
   }
   if (script.startsWith('lvm lvs')) {
     const volumes = Object.keys(layout.filesystems).filter((device) => device.split('/').length === 4);
     return `${volumes
       .map((device, i) => {
         const [, , vg, lv] = device.split('/');
-        return `  ${vg}|${lv}|0|67108864|linear|${layout.pvs?.[0]}:${i * 16}-${i * 16 + 15}|4194304\n`;
+        return `  ${vg}|${lv}|0|67108864|linear|${kernelName(layout.pvs?.[0])}:${i * 16}-${i * 16 + 15}|4194304\n`;
       })
       .join('')}`;
   }
