@@ -50712,20 +50712,28 @@ async function lvmSegments(appliance, layout) {
     if (!layout.partitions.length || !volumes.length)
         return out;
     const text = await applianceTools(appliance, [
+        // The kernel's name of the disk (libguestfs's /dev/sda may be the appliance's /dev/sdb): lvm prints those.
+        ['disk', 'readlink -f /dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_hd0'],
         ['pvs', 'lvm pvs --noheadings --nosuffix --units b --separator "|" -o pv_name,pe_start'],
         [
             'lvs',
             'lvm lvs --noheadings --nosuffix --units b --separator "|" -o vg_name,lv_name,seg_start,seg_size,segtype,seg_pe_ranges,vg_extent_size',
         ],
     ]);
-    const [, pvText = '', lvText = ''] = text.split(/^== \S+$/m);
+    const [, diskText = '', pvText = '', lvText = ''] = text.split(/^== \S+$/m);
+    const kernelDisk = diskText.trim();
+    // A partition of the disk by the kernel's name, as libguestfs names it.
+    const named = (name) => {
+        const rest = name.slice(kernelDisk.length);
+        return kernelDisk && name.startsWith(kernelDisk) && /^\d*$/.test(rest) ? `/dev/sda${rest}` : name;
+    };
     const peStart = new Map();
     for (const line of pvText
         .split('\n')
         .map((l) => l.trim())
         .filter(Boolean)) {
         const [name, start] = line.split('|');
-        peStart.set(name, Number(start));
+        peStart.set(named(name), Number(start));
     }
     for (const line of lvText
         .split('\n')
@@ -50734,10 +50742,16 @@ async function lvmSegments(appliance, layout) {
         const [vg, lv, segStart, segSize, type, ranges, extentSize] = line.split('|');
         const name = `/dev/${vg}/${lv}`;
         const range = /^(\/dev\/\S+):(\d+)-(\d+)$/.exec(ranges ?? '');
-        const pv = range ? layout.partitions.find((p) => p.device === range[1]) : undefined;
-        const start = range ? peStart.get(range[1]) : undefined;
+        const pvName = range ? named(range[1]) : '';
+        const pv = layout.partitions.find((p) => p.device === pvName);
+        const start = peStart.get(pvName);
         if (type !== 'linear' || !range || !pv || start === undefined || pv.offset === undefined) {
-            out.set(name, [...(out.get(name) ?? []), { device: -1, disk: -1, length: 0 }]);
+            const why = type !== 'linear'
+                ? `a ${type} segment`
+                : !pv || pv.offset === undefined
+                    ? `a segment on ${(range?.[1] ?? ranges ?? '').slice(0, 80)}, not a partition of the disk`
+                    : 'a segment whose physical volume lvm did not list';
+            out.set(name, [...(out.get(name) ?? []), { device: -1, disk: -1, length: 0, why }]);
             continue;
         }
         const segment = {
@@ -50765,8 +50779,10 @@ async function readFreeSpace(appliance, layout) {
             segments = [{ device: 0, disk: 0, length: layout.diskSize }];
         else
             segments = lvs.get(fs.device) ?? [];
-        if (!segments.length || segments.some((s) => s.disk < 0))
-            throw new ScrubError(`cannot check that the free space of ${fs.device} (${fs.type}) is zero: it is not a partition or a linear logical volume on one`);
+        if (!segments.length || segments.some((s) => s.disk < 0)) {
+            const why = segments.find((s) => s.why)?.why;
+            throw new ScrubError(`cannot check that the free space of ${fs.device} (${fs.type}) is zero: it is not a partition or a linear logical volume on one${why ? ` (${why})` : ''}`);
+        }
         const size = segments.reduce((sum, s) => Math.max(sum, s.device + s.length), 0);
         try {
             const space = await readOne(appliance, fs, size);
