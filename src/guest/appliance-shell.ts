@@ -34,6 +34,29 @@ const decode = (text: string, what: string): Buffer => {
   return Buffer.from(trimmed, 'base64');
 };
 
+const SCRIPT_COMMAND = /^echo (\S+) \| base64 -d >\/tmp\/ifx-script;/;
+
+/** The shell command that runs `script` and answers with its status, error output and first piece of output. */
+function scriptCommand(script: string): string {
+  const encoded = Buffer.from(script, 'utf8').toString('base64');
+  return (
+    `echo ${encoded} | base64 -d >/tmp/ifx-script; sh /tmp/ifx-script >${OUT} 2>${ERR}; ` +
+    `echo "$? $(wc -c <${OUT})"; tail -c 600 ${ERR} | base64 -w0; echo; head -c ${PIECE} ${OUT} | base64 -w0`
+  );
+}
+
+/** The script a `debug sh` command of runScript's carries; undefined for any other command (plans and fakes). */
+export function scriptOf(command: string): string | undefined {
+  const encoded = SCRIPT_COMMAND.exec(command);
+  return encoded ? Buffer.from(encoded[1], 'base64').toString('utf8') : undefined;
+}
+
+/** The shell's answer to a script that succeeded with `output`, all of it in the first piece (plans and fakes). */
+export function scriptSucceeded(output: Buffer | string): string {
+  const bytes = Buffer.from(output);
+  return `0 ${bytes.length}\n\n${bytes.toString('base64')}`;
+}
+
 /**
  * Run `script` with sh in the appliance; its standard output. A script that
  * exits non-zero is an error naming `what`, with the end of its error output.
@@ -44,16 +67,7 @@ export async function runScript(
   script: string,
   limit = 256 << 20,
 ): Promise<Buffer> {
-  const encoded = Buffer.from(script, 'utf8').toString('base64');
-  const first = await appliance.call(
-    'debug',
-    [
-      'sh',
-      `echo ${encoded} | base64 -d >/tmp/ifx-script; sh /tmp/ifx-script >${OUT} 2>${ERR}; ` +
-        `echo "$? $(wc -c <${OUT})"; tail -c 600 ${ERR} | base64 -w0; echo; head -c ${PIECE} ${OUT} | base64 -w0`,
-    ],
-    { quiet: true, mayFail: true },
-  );
+  const first = await appliance.call('debug', ['sh', scriptCommand(script)], { quiet: true, mayFail: true });
   if (!first.ok) throw new ApplianceScriptError(`the appliance could not run ${what}: ${first.error}`);
   const [head = '', errors = '', piece = ''] = first.stdout.split('\n');
   const status = /^(\d+) (\d+)$/.exec(head.trim());

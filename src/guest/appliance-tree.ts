@@ -278,7 +278,8 @@ export async function applianceTree(
     async removeAll(paths) {
       // What rm-rf does for each (rm -rf on the path under the sysroot), for all of them in one go.
       const script = `exec rm -rf -- ${paths.map((path) => shellQuote(`${SYSROOT}${guest(path)}`)).join(' ')}`;
-      ctx.reporter.command(['guestfish', 'rm-rf', ...paths.map(guest)]);
+      // Logged as what runs in the appliance's shell.
+      ctx.reporter.command(['rm', '-rf', '--', ...paths.map((path) => `${SYSROOT}${guest(path)}`)]);
       await runScript(appliance, `removing ${paths.length} paths`, script);
       for (const path of paths) cache.removed(path);
     },

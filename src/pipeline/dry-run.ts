@@ -2,6 +2,7 @@ import type { ImageSpec } from '../config/image-spec.js';
 import type { RunResult } from '../host/exec.js';
 import { RecordingHost, type HostCall } from '../host/recording-host.js';
 import type { Reporter } from '../common/reporter.js';
+import { scriptOf, scriptSucceeded } from '../guest/appliance-shell.js';
 
 /** The installer's usual layout for the dry run's plan: one partition from 1 MiB to the end. */
 const FIRST_BYTE = 1 << 20;
@@ -16,9 +17,10 @@ const STAT_FILE = 'st_ino: 12\nst_mode: 33188\n';
  * read); a survey of folders and a removal print nothing.
  */
 function scriptAnswer(command: string): string {
-  const script = Buffer.from(/^echo (\S+) \|/.exec(command)?.[1] ?? '', 'base64').toString('utf8');
-  const output = /^run dumpe2fs /m.test(script) ? '== dumpe2fs\nBlock size: 4096\nGroup 0:\n  Free blocks: \n' : '';
-  return `0 ${Buffer.byteLength(output)}\n\n${Buffer.from(output).toString('base64')}`;
+  const script = scriptOf(command) ?? '';
+  return scriptSucceeded(
+    /^run dumpe2fs /m.test(script) ? '== dumpe2fs\nBlock size: 4096\nGroup 0:\n  Free blocks: \n' : '',
+  );
 }
 
 /**

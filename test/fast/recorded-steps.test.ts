@@ -88,13 +88,25 @@ function assertHostUntouched(host: { dir: string; content: string }, log: string
 }
 
 const GF = 'guestfish --remote=4000 --';
+/** A batched removal, as logged: what runs in the appliance's shell. */
+const RM = 'rm -rf --';
 
-/** Every rm-rf the scrub ran is on a path inside the guest with no symlink on the way. */
+/** Every removal the scrub ran (one rm-rf, or many in one rm -rf) is inside the guest with no symlink on the way. */
 function assertRemovalsConfined(commands: readonly string[], root: string): void {
-  for (const command of commands.filter((line) => line.startsWith(`${GF} -rm-rf /installed/`))) {
-    const path = join(root, command.slice(`${GF} -rm-rf /installed/`.length));
-    assert.ok(path.startsWith(`${root}/`), command);
-    assert.equal(realpathSync(dirname(path)), dirname(path), `a symlink on the way: ${command}`);
+  const single = commands
+    .filter((line) => line.startsWith(`${GF} -rm-rf /installed/`))
+    .map((line) => ({ line, paths: [line.slice(`${GF} -rm-rf /installed/`.length)] }));
+  const batched = commands
+    .filter((line) => line.startsWith(`${RM} `))
+    .map((line) => ({ line, paths: line.slice(`${RM} `.length).split(' ') }));
+  assert.ok(single.length + batched.length > 0, 'the scrub removed nothing');
+  for (const { line, paths } of [...single, ...batched]) {
+    for (const removed of paths.filter((path) => !path.startsWith('/sysroot/installed_'))) {
+      assert.ok(removed.startsWith('/sysroot/installed/') || line.startsWith(GF), line);
+      const path = join(root, removed.replace(/^\/sysroot\/installed\//, ''));
+      assert.ok(path.startsWith(`${root}/`), line);
+      assert.equal(realpathSync(dirname(path)), dirname(path), `a symlink on the way: ${line}`);
+    }
   }
 }
 
@@ -138,7 +150,7 @@ describe('the scrub step on the recording host', () => {
         `${SH} umount-all`,
         `${SH} mkmountpoint /installed`,
         `${SH} mount /dev/sda1 /installed`,
-        `${SH} rm-rf /installed/root/anaconda-ks.cfg /installed/var/log/installer`,
+        `${RM} /sysroot/installed/root/anaconda-ks.cfg /sysroot/installed/var/log/installer`,
         `${SH} umount-all`,
         `${SH} mount /dev/sda1 /`,
         `${SH} fstrim /`,
@@ -301,7 +313,7 @@ describe('the scrub step on the recording host', () => {
       '/var/log/installer',
       '/var/log/YaST2',
     ]);
-    assertRemovalsConfined(recording?.commands() ?? [], root);
+    assertRemovalsConfined([...(recording?.commands() ?? []), ...shown(reporter)], root);
   });
 
   test('symlinks on the way to log paths are resolved inside the guest, or the path is skipped', async () => {
@@ -327,7 +339,29 @@ describe('the scrub step on the recording host', () => {
     assert.match(reporter.text(), /warning: skipping \/var\/log\/installer: .*missing \(reached through a symlink\)/);
     assert.match(reporter.text(), /warning: skipping \/root\/anaconda-ks.cfg: .*missing \(reached through a symlink\)/);
     assert.deepEqual(result.removed, ['/usr/adm/autoinstall', '/usr/lib/YaST2']);
-    assertRemovalsConfined(recording?.commands() ?? [], root);
+    assertRemovalsConfined([...(recording?.commands() ?? []), ...shown(reporter)], root);
+  });
+
+  test('a /var that is a symlink to a host folder: nothing of the host is listed, printed or removed', async () => {
+    // The host's folder holds a log/ like the guest's /var: a survey or a walk that went through the symlink would
+    // find the host's log files and remove them. (The survey drops listings reached through a symlink, and the
+    // tree's own walk resolves /var inside the guest: either one alone keeps this test green.)
+    const host = hostFiles('var-parent/log');
+    const root = guestTree('scrub-var-link');
+    plant(root, 'var', dirname(host.dir));
+    const { ctx, recording, reporter } = testContext(spec({ installerLogs: true }), {
+      recording: scrubPlan(root),
+      uid: 0,
+    });
+    const result = await scrubImage(ctx, DISK);
+    assertHostUntouched(host, reporter.text());
+    assert.deepEqual(
+      result.removed.filter((path) => path.startsWith('/var/')),
+      [],
+    );
+    // The host folder lies under /var/tmp here: resolved in the guest, the link leads back to itself.
+    assert.match(reporter.text(), /warning: skipping \/var\/log\/installer\S*: /);
+    assertRemovalsConfined([...(recording?.commands() ?? []), ...shown(reporter)], root);
   });
 
   test('any layout: GPT with an EFI system partition, BIOS boot, /var on XFS, swap and LVM, each handled by what it holds', async () => {
@@ -381,7 +415,7 @@ describe('the scrub step on the recording host', () => {
       `${SH} mount /dev/sda2 /installed_boot_efi`,
       `${SH} mount /dev/vg0/var /installed_var`,
       `${SH} mount /dev/vg0/srv /installed_srv`,
-      `${SH} rm-rf /installed/root/anaconda-ks.cfg /installed_var/log/installer`,
+      `${RM} /sysroot/installed/root/anaconda-ks.cfg /sysroot/installed_var/log/installer`,
       `${SH} umount-all`,
       `${SH} mount /dev/sda2 /`,
       `${SH} mount /dev/vg0/var /`,
@@ -394,7 +428,7 @@ describe('the scrub step on the recording host', () => {
     }
     // Everything zeroed on a fresh mount after umount-all.
     assert.ok(
-      commands.indexOf(`${SH} rm-rf /installed/root/anaconda-ks.cfg /installed_var/log/installer`) <
+      commands.indexOf(`${RM} /sysroot/installed/root/anaconda-ks.cfg /sysroot/installed_var/log/installer`) <
         commands.indexOf(`${SH} mount /dev/sda2 /`),
     );
     assert.ok(!commands.some((command) => / (mount|zerofree|fstrim) \/dev\/sda[15]/.test(command)));
@@ -474,7 +508,7 @@ describe('the scrub step on the recording host', () => {
       /warning: the installed system's \/etc\/fstab \(line 2\) names UUID=99999999-0000-0000-0000-000000000000 for \/srv, which is not on the disk/,
     );
     assert.doesNotMatch(reporter.text(), /server:\/export/);
-    assert.ok(shown(reporter).some((command) => command.endsWith(' /installed/var/log/installer')));
+    assert.ok(shown(reporter).some((command) => command.endsWith(' /sysroot/installed/var/log/installer')));
   });
 
   test('a disk with no partition and no file system is refused, saying what was found, and the appliance stopped', async () => {

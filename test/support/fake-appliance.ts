@@ -11,6 +11,7 @@ import {
 import { basename, join } from 'node:path';
 import type { RunResult } from '../../src/host/exec.js';
 import type { PlannedAnswer } from '../../src/host/recording-host.js';
+import { scriptOf, scriptSucceeded } from '../../src/guest/appliance-shell.js';
 
 /**
  * A stand-in for the libguestfs appliance on the recording host (the fast
@@ -140,20 +141,18 @@ function toolOutput(layout: FakeLayout, script: string): string | Buffer {
  * each one's output after a `== NAME` line; the FAT is read by one `dd`.
  */
 function scriptReply(layout: FakeLayout, command: string, at: (path: string) => string): string {
-  const encoded = /^echo (\S+) \| base64 -d >\/tmp\/ifx-script;/.exec(command);
-  if (!encoded) return '';
-  const script = Buffer.from(encoded[1], 'base64').toString('utf8');
+  const script = scriptOf(command);
+  if (script === undefined) return '';
   const unquote = (quoted: string): string => quoted.replace(/'\\''/g, "'").replace(/^\/sysroot/, '');
   const remove = /^exec rm -rf -- (.*)$/.exec(script);
   if (remove) {
     for (const [, path] of remove[1].matchAll(/'((?:[^']|'\\'')*)'/g))
       rmSync(at(unquote(path)), { recursive: true, force: true });
-    return '0 0\n\n';
+    return scriptSucceeded('');
   }
   const lists = [...script.matchAll(/^list (\d+) '(.*)'$/gm)];
   if (lists.length) {
-    const output = Buffer.from(lists.map(([, index, path]) => findRecords(index, at(unquote(path)))).join(''));
-    return `0 ${output.length}\n\n${output.toString('base64')}`;
+    return scriptSucceeded(lists.map(([, index, path]) => findRecords(index, at(unquote(path)))).join(''));
   }
   const runs = [...script.matchAll(/^run (\S+) '(.*)'$/gm)];
   const output = runs.length
@@ -163,7 +162,7 @@ function scriptReply(layout: FakeLayout, command: string, at: (path: string) => 
           .join(''),
       )
     : Buffer.from(toolOutput(layout, script));
-  return `0 ${output.length}\n\n${output.toString('base64')}`;
+  return scriptSucceeded(output);
 }
 
 /** What `find PATH -maxdepth 1 -printf "INDEX\\0%d\\0%y\\0%s\\0%f\\0%l\\0"` prints (nothing for a missing path). */
