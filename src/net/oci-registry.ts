@@ -247,14 +247,14 @@ export class OciRegistry {
         reject(
           signal?.aborted
             ? new AbortedError('interrupted')
-            : new TransferError(`${method} ${url.host}: ${error.message}`, { cause: error }),
+            : new Error(`${method} ${url.host}: ${error.message}`, { cause: error }),
         ),
       );
       req.once('response', (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.once('error', (error) =>
-          reject(new TransferError(`reading from ${url.host}: ${error.message}`, { cause: error })),
+          reject(new Error(`reading from ${url.host}: ${error.message}`, { cause: error })),
         );
         response.once('end', () =>
           resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }),
