@@ -87,11 +87,25 @@ function context(destinations: UploadDestination[]) {
   return testContext(spec);
 }
 
+interface PulledDescriptor {
+  digest: string;
+  annotations: Record<string, string>;
+}
+
+/** The fields of a pulled manifest the tests read. */
+interface PulledManifest {
+  artifactType?: string;
+  config: PulledDescriptor;
+  layers: PulledDescriptor[];
+  subject?: PulledDescriptor;
+  annotations: Record<string, string>;
+}
+
 /** `skopeo copy` into a dir: layout; the manifest and every blob, as skopeo got them. */
 async function pull(
   registry: TestRegistry,
   reference: string,
-): Promise<{ manifest: any; blob: (digest: string) => Promise<Buffer> }> {
+): Promise<{ manifest: PulledManifest; blob: (digest: string) => Promise<Buffer> }> {
   const dir = await mkdtemp(join(work, 'pulled-'));
   await run('skopeo', [
     'copy',
@@ -102,7 +116,7 @@ async function pull(
     `docker://${reference}`,
     `dir:${dir}`,
   ]);
-  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
+  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as PulledManifest;
   return { manifest, blob: (digest) => readFile(join(dir, digest.replace(/^sha256:/, ''))) };
 }
 
@@ -200,7 +214,7 @@ describe('upload_type = oci against a real registry (docker-registry with TLS an
       );
       for (const entry of index.manifests) {
         const referrer = await pull(registry, `${registry.registry}/images/golden@${entry.digest}`);
-        assert.equal(referrer.manifest.subject.digest, subject);
+        assert.equal(referrer.manifest.subject?.digest, subject);
         const file = files.artifacts!.find(
           (a) => basename(a.final) === referrer.manifest.layers[0].annotations['org.opencontainers.image.title'],
         )!;
