@@ -436,7 +436,7 @@ export async function piecesBlob(pieces: readonly BlobPiece[], signal?: AbortSig
 
 /** A file as a blob, its SHA-256 known (the build's own checksum) or read. */
 export async function fileBlob(path: string, size: number, sha256?: string): Promise<BlobSource> {
-  if (sha256 === undefined) return piecesBlob([{ path, size }]);
+  if (!sha256) return piecesBlob([{ path, size }]);
   return { digest: `sha256:${sha256}`, size, read: (start, end) => readPieces([{ path, size }], start, end) };
 }
 

@@ -125,6 +125,14 @@ describe('upload_type = oci: the configuration', () => {
     await refused('upload_target = r.example/x\nca = ca.pem\n', /\[reg\] ca: 'ca.pem' is not an absolute path/);
   });
 
+  test('--dry-run says what would be pushed, and sends nothing', async () => {
+    const file = join(scratch, 'dry.conf');
+    writeFileSync(file, `${BASE}[reg]\nupload_type = oci\nupload_target = registry.invalid/images/golden:v1\n`);
+    const result = await runMain(['-o', out, '--dry-run', 'img'], { IMAGE_FACTORY_CONFIG: file, IMAGE: undefined });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /\[reg\] would push img-[0-9-]+\.raw to registry\.invalid\/images\/golden:v1/);
+  });
+
   test('a containerDisk needs a qcow2 or raw image among the formats', () => {
     assert.throws(
       () => spec('upload_target = r.example/x\noci-containerdisk = yes\n', 'format = vmdk\n'),

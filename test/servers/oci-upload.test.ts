@@ -314,4 +314,19 @@ describe('upload_type = oci against a real registry (docker-registry with TLS an
     assert.match(outcomes[0].error ?? '', /self.signed|unable to (?:get|verify)|certificate/i);
     assert.equal(blobUploadLines(registry.log()).length, 0);
   });
+
+  test('a registry with token authentication: the push meets the Bearer challenge with a token from its realm', async (t) => {
+    const registry = await startTestRegistry(t, { auth: 'token' });
+    const imageData = randomBytes(256 << 10);
+    const files = await buildFiles('token', imageData);
+    const { ctx, reporter } = context([ociDestination('registry', registryDestination(registry, 'images/token'))]);
+
+    const outcomes = await uploadImage(ctx, files);
+
+    assert.equal(outcomes[0].ok, true, `${outcomes[0].error}\n${reporter.text()}`);
+    assert.ok(registry.tokenRequests() >= 1, 'a token was asked for');
+    const pulled = await pull(registry, `${registry.registry}/images/token:2026-01-01`);
+    assert.deepEqual(await pulled.blob(pulled.manifest.layers[0].digest), imageData);
+    assert.ok(!reporter.text().includes(registry.password));
+  });
 });

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { createPrivateKey, randomUUID, sign, X509Certificate } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +30,10 @@ export interface TestRegistry {
  * with TLS, its certificate signed by a CA made here with openssl, and
  * htpasswd (bcrypt) basic authentication; storage in a temporary folder.
  */
-export async function startTestRegistry(t: Teardown): Promise<TestRegistry> {
+export async function startTestRegistry(
+  t: Teardown,
+  options: { auth?: 'htpasswd' | 'token' } = {},
+): Promise<TestRegistry & { tokenRequests: () => number }> {
   const dir = await mkdtemp(join(tmpdir(), 'oci-registry-'));
   const certDir = join(dir, 'certs');
   await mkdir(certDir);
@@ -39,6 +44,16 @@ export async function startTestRegistry(t: Teardown): Promise<TestRegistry> {
   const { stdout } = await run('htpasswd', ['-Bbn', username, password]);
   await writeFile(join(dir, 'htpasswd'), stdout);
   const port = await freePort();
+  const token = options.auth === 'token' ? await startTokenService(t, dir, { username, password }) : undefined;
+  const auth = token
+    ? [
+        '  token:',
+        `    realm: ${token.realm}`,
+        `    service: ${TOKEN_SERVICE}`,
+        `    issuer: ${TOKEN_ISSUER}`,
+        `    rootcertbundle: ${token.bundle}`,
+      ]
+    : ['  htpasswd:', '    realm: test-registry', `    path: ${join(dir, 'htpasswd')}`];
   const config = [
     'version: 0.1',
     'log:',
@@ -55,9 +70,7 @@ export async function startTestRegistry(t: Teardown): Promise<TestRegistry> {
     `    certificate: ${join(dir, 'server.crt')}`,
     `    key: ${join(dir, 'server.key')}`,
     'auth:',
-    '  htpasswd:',
-    '    realm: test-registry',
-    `    path: ${join(dir, 'htpasswd')}`,
+    ...auth,
     '',
   ].join('\n');
   await writeFile(join(dir, 'config.yml'), config);
@@ -73,6 +86,7 @@ export async function startTestRegistry(t: Teardown): Promise<TestRegistry> {
     certDir,
     log: server.output,
     stop: server.stop,
+    tokenRequests: () => token?.requests() ?? 0,
   };
 }
 
@@ -170,4 +184,72 @@ export async function startCuttingProxy(
     });
   t.after(close);
   return { port: typeof address === 'object' && address ? address.port : 0, cuts: () => cuts, close };
+}
+
+const TOKEN_SERVICE = 'test-registry';
+const TOKEN_ISSUER = 'test-token-issuer';
+
+/**
+ * The registry's token service (distribution's `auth: token`): https on
+ * 127.0.0.1 with the registry's certificate; for the right Basic credentials
+ * it answers `{"token": JWT}`, an RS256 token signed by a key whose
+ * certificate (in the JWT's x5c) is the registry's rootcertbundle, granting
+ * the scope asked for.
+ */
+async function startTokenService(
+  t: Teardown,
+  dir: string,
+  credentials: { username: string; password: string },
+): Promise<{ realm: string; bundle: string; requests: () => number }> {
+  const bundle = join(dir, 'token-signer.crt');
+  const signerKey = join(dir, 'token-signer.key');
+  await run(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=token signer'].concat([
+      '-keyout',
+      signerKey,
+      '-out',
+      bundle,
+    ]),
+  );
+  const signer = createPrivateKey(await readFile(signerKey));
+  const der = new X509Certificate(await readFile(bundle)).raw.toString('base64');
+  const expected = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+  let requests = 0;
+  const server = createHttpsServer(
+    { key: await readFile(join(dir, 'server.key')), cert: await readFile(join(dir, 'server.crt')) },
+    (request, response) => {
+      requests += 1;
+      const url = new URL(request.url ?? '/', 'https://127.0.0.1');
+      if (request.headers.authorization !== expected) {
+        response.writeHead(401).end();
+        return;
+      }
+      const access = url.searchParams.getAll('scope').flatMap((scope) => {
+        const [type, name, actions] = scope.split(':');
+        return type && name && actions ? [{ type, name, actions: actions.split(',') }] : [];
+      });
+      const now = Math.floor(Date.now() / 1000);
+      const part = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+      const header = part({ typ: 'JWT', alg: 'RS256', x5c: [der] });
+      const claims = part({
+        iss: TOKEN_ISSUER,
+        sub: credentials.username,
+        aud: url.searchParams.get('service'),
+        exp: now + 600,
+        nbf: now - 60,
+        iat: now,
+        jti: randomUUID(),
+        access,
+      });
+      const signature = sign('sha256', Buffer.from(`${header}.${claims}`), signer).toString('base64url');
+      response.writeHead(200, { 'Content-Type': 'application/json' });
+      response.end(JSON.stringify({ token: `${header}.${claims}.${signature}`, expires_in: 600 }));
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return { realm: `https://127.0.0.1:${port}/token`, bundle, requests: () => requests };
 }
