@@ -256,6 +256,29 @@ describe('upload_type = oci against a real registry (docker-registry with TLS an
     assert.ok(patches.length <= 8, `${patches.length} PATCH requests`);
   });
 
+  test('a push cut between two chunks resumes the session where the registry stands: no byte is sent twice', async (t) => {
+    const registry = await startTestRegistry(t);
+    // The first chunk of the image goes through; the connection of the next PATCH is cut before it reaches the registry.
+    const proxy = await startCuttingProxy(t, registry.port, { afterBytes: 1 << 20, times: 1, between: true });
+    const imageData = randomBytes(3 << 20);
+    const files = await buildFiles('resume', imageData);
+    const oci = registryDestination(registry, 'images/resume', { registry: `127.0.0.1:${proxy.port}` });
+    const { ctx, reporter } = context([ociDestination('registry', oci)]);
+
+    const outcomes = await uploadImage(ctx, files);
+
+    assert.equal(outcomes[0].ok, true, `${outcomes[0].error}\n${reporter.text()}`);
+    assert.equal(proxy.cuts(), 1);
+    assert.equal(reporter.lines.filter((line) => line.startsWith('warning:')).length, 1, reporter.text());
+    const log = registry.log();
+    assert.match(log, /"GET \/v2\/images\/resume\/blobs\/uploads\/[^ ]+ HTTP\/1\.1" 204/);
+    const patches = blobUploadLines(log).filter((line) => line.includes('"PATCH '));
+    // Three 1 MiB chunks of the image, the empty config, three reports: none twice.
+    assert.equal(patches.length, 7, patches.join('\n'));
+    const pulled = await pull(registry, `${registry.registry}/images/resume:2026-01-01`);
+    assert.deepEqual(await pulled.blob(pulled.manifest.layers[0].digest), imageData);
+  });
+
   test('a push that keeps being cut fails naming the destination, and leaves no tag', async (t) => {
     const registry = await startTestRegistry(t);
     const proxy = await startCuttingProxy(t, registry.port, { afterBytes: 600 << 10, times: Infinity });

@@ -141,23 +141,29 @@ export interface CuttingProxy {
 /**
  * A TCP proxy on 127.0.0.1 to `port` that cuts a connection (both ends) once
  * the client has sent `afterBytes` through it: `times` connections are cut,
- * then it forwards faithfully.
+ * then it forwards faithfully. With `between`, it cuts instead the first
+ * connection opened after `afterBytes` went through all connections, before
+ * it forwards a byte of it: a request that never reached the registry.
  */
 export async function startCuttingProxy(
   t: Teardown,
   port: number,
-  options: { afterBytes: number; times: number },
+  options: { afterBytes: number; times: number; between?: true },
 ): Promise<CuttingProxy> {
   let cuts = 0;
+  let total = 0;
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     const upstream = connect({ host: '127.0.0.1', port });
     sockets.add(client).add(upstream);
     let sent = 0;
     const cut = cuts < options.times;
+    const cutAtOnce = options.between === true && total > options.afterBytes;
     client.on('data', (chunk: Buffer) => {
       sent += chunk.length;
-      if (cut && sent > options.afterBytes && cuts < options.times) {
+      total += chunk.length;
+      const due = options.between ? cutAtOnce : sent > options.afterBytes;
+      if (cut && due && cuts < options.times) {
         cuts += 1;
         client.destroy();
         upstream.destroy();
