@@ -258,7 +258,7 @@ describe('upload_type = oci against a real registry (docker-registry with TLS an
 
   test('a push cut between two chunks resumes the session where the registry stands: no byte is sent twice', async (t) => {
     const registry = await startTestRegistry(t);
-    // The first chunk of the image goes through; the connection of the next PATCH is cut before it reaches the registry.
+    // The first chunk of the image goes through; the next PATCH is cut before it reaches the registry.
     const proxy = await startCuttingProxy(t, registry.port, { afterBytes: 1 << 20, times: 1, between: true });
     const imageData = randomBytes(3 << 20);
     const files = await buildFiles('resume', imageData);
