@@ -352,4 +352,19 @@ describe('upload_type = oci against a real registry (docker-registry with TLS an
     assert.deepEqual(await pulled.blob(pulled.manifest.layers[0].digest), imageData);
     assert.ok(!reporter.text().includes(registry.password));
   });
+
+  test("NODE_EXTRA_CA_CERTS is trusted as Node trusts it, without the section's ca", async (t) => {
+    const registry = await startTestRegistry(t);
+    const module = new URL('../../src/net/oci-registry.js', import.meta.url).href;
+    const script = `
+      const { OciRegistry } = await import(${JSON.stringify(module)});
+      const registry = new OciRegistry({ registry: process.argv[1], repository: 'images/ca', scheme: 'https',
+        credentials: { username: process.argv[2], password: process.env.REGISTRY_PASSWORD } });
+      console.log(await registry.hasBlob('sha256:' + '0'.repeat(64)) === undefined ? 'absent' : 'present');`;
+    const argv = ['--input-type=module', '-e', script, registry.registry, registry.username];
+    const env = { ...process.env, REGISTRY_PASSWORD: registry.password };
+    const trusted = await run(process.execPath, argv, { env: { ...env, NODE_EXTRA_CA_CERTS: registry.caFile } });
+    assert.equal(trusted.stdout.trim(), 'absent');
+    await assert.rejects(run(process.execPath, argv, { env }), /self.signed|unable to (?:get|verify)|certificate/i);
+  });
 });
