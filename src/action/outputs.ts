@@ -55,6 +55,15 @@ export const OUTPUTS: readonly OutputSpec[] = [
         result.uploads.filter((upload) => upload.ok).map(({ destination, target }) => ({ destination, target })),
       ),
   },
+  {
+    name: 'upload-references',
+    value: (result) =>
+      JSON.stringify(
+        result.uploads.flatMap(({ destination, references }) =>
+          (references ?? []).map((reference) => ({ destination, reference })),
+        ),
+      ),
+  },
   { name: 'cache-hit', value: (result) => String(result.cacheHit) },
   { name: 'boot-seconds', value: (result) => result.bootSeconds?.toFixed(1) },
 ];

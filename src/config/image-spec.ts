@@ -19,6 +19,7 @@ import { archKeys, hostArch } from '../common/arch.js';
 import { checkKeys, closestFirst } from './unknown-keys.js';
 import { UsageError } from './usage-error.js';
 import { resolveVerification, type VerificationSpec } from './verification-spec.js';
+import { resolveOciDestination, type OciDestination } from './oci-destination.js';
 
 export type ImageFormat = ChoiceOf<'format'>;
 export type Accelerator = ChoiceOf<'accelerator'>;
@@ -47,11 +48,16 @@ export interface InstallerSource {
 export interface UploadDestination {
   /** Section name. */
   name: string;
-  type: 'rsync';
+  type: 'rsync' | 'oci';
   target: string;
   args: string[];
-  /** The post-upload commands for an uploaded file, each split into words as the original does. */
-  postUploadCommands: (imageFile: string) => string[][];
+  /** The registry, repository and credentials of an `oci` destination. */
+  oci?: OciDestination;
+  /**
+   * The post-upload commands for an uploaded file, each split into words as the
+   * original does; `${reference}` is what the upload made (the pushed reference).
+   */
+  postUploadCommands: (imageFile: string, reference?: string) => string[][];
 }
 
 /** Everything a build needs, typed and validated. */
@@ -379,7 +385,7 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     generalize: read.choice('generalize'),
     compress: read.choice('compress'),
     upload: context.upload,
-    uploads: resolveUploads(config, image, options),
+    uploads: resolveUploads(config, image, options, read.choices('format')),
     postBuildCommand: read.optional('post-build-command'),
     bootTest: {
       enabled: read.flag('boot-test'),
@@ -548,7 +554,12 @@ function resolvePreviousManifest(options: Record<string, string>, problem: Probl
  */
 export const UNSAFE_UPLOAD_ARGS = ['--inplace', '--append', '--append-verify', '--write-devices'];
 
-function resolveUploads(config: ConfigParser, image: string, options: Record<string, string>): UploadDestination[] {
+function resolveUploads(
+  config: ConfigParser,
+  image: string,
+  options: Record<string, string>,
+  formats: readonly string[],
+): UploadDestination[] {
   const names = (options.upload_destinations ?? '')
     .split(',')
     .map((name) => name.trim())
@@ -559,12 +570,13 @@ function resolveUploads(config: ConfigParser, image: string, options: Record<str
   if (twice !== undefined) throw new UsageError(`${at} names '${twice}' twice; name each destination once.`);
   return names.map((name) => {
     if (!config.hasSection(name)) throw new UsageError(`${at} names '${name}', but there is no section [${name}].`);
-    return resolveDestination(config, name);
+    return resolveDestination(config, name, formats);
   });
 }
 
 /** One upload destination's section, checked: type, target, arguments and post-upload commands. */
-function resolveDestination(config: ConfigParser, name: string): UploadDestination {
+// Long: one section's keys in the order they are checked, each with its message.
+function resolveDestination(config: ConfigParser, name: string, formats: readonly string[]): UploadDestination {
   const get = (key: string): string | undefined => {
     if (!config.hasOption(name, key)) return undefined;
     return config.get(name, key);
@@ -574,13 +586,18 @@ function resolveDestination(config: ConfigParser, name: string): UploadDestinati
     return `${o ? `${o.file}:${o.line}: ` : ''}[${name}] ${key}`;
   };
   const type = get('upload_type')?.trim();
-  if (!type) throw new UsageError(`[${name}] has no 'upload_type' (the only type is rsync).`);
-  if (type.toLowerCase() !== 'rsync') {
-    throw new UsageError(`${where('upload_type')}: unknown type '${type}'. Supported types: rsync.`);
+  if (!type) throw new UsageError(`[${name}] has no 'upload_type' (rsync or oci).`);
+  const kind = type.toLowerCase();
+  if (kind !== 'rsync' && kind !== 'oci') {
+    throw new UsageError(`${where('upload_type')}: unknown type '${type}'. Supported types: rsync, oci.`);
   }
   const target = get('upload_target')?.trim();
   if (!target)
-    throw new UsageError(`[${name}] has no 'upload_target' (e.g. user@host:/srv/images/ or rsync://host/module/).`);
+    throw new UsageError(
+      `[${name}] has no 'upload_target' (e.g. user@host:/srv/images/ or rsync://host/module/; ` +
+        'for oci REGISTRY/REPOSITORY[:TAG]).',
+    );
+  const oci = kind === 'oci' ? resolveOciDestination(target, get, where, formats) : undefined;
   const args = (get('upload_args') ?? '').split(' ').filter((arg) => arg.trim() !== '');
   const unsafe = args.filter((arg) => UNSAFE_UPLOAD_ARGS.includes(arg.split('=')[0]));
   if (unsafe.length) {
@@ -596,12 +613,13 @@ function resolveDestination(config: ConfigParser, name: string): UploadDestinati
   // destination's section before the commands are read (its `$` escaped, so the
   // name is text, never a reference). Try it now so that a broken command fails
   // before the build rather than after it.
-  const postUploadCommands = (imageFile: string): string[][] => {
+  const postUploadCommands = (imageFile: string, reference = ''): string[][] => {
     config.set(name, 'image', imageFile.replaceAll('$', '$$$$'));
+    config.set(name, 'reference', reference.replaceAll('$', '$$$$'));
     return keys.map((key) => (get(key) ?? '').split(' ').filter((word) => word.trim() !== ''));
   };
-  postUploadCommands('IMAGE');
-  return { name, type: 'rsync', target, args, postUploadCommands };
+  postUploadCommands('IMAGE', 'REFERENCE');
+  return { name, type: kind, target, args, ...(oci ? { oci } : {}), postUploadCommands };
 }
 
 export function expandHome(path: string): string {
@@ -619,5 +637,9 @@ export function specSecrets(spec: ImageSpec): string[] {
   const verification = spec.verification;
   const chain = verification ? [verification.checksums, verification.signature, verification.release] : [];
   const chainUris = chain.filter((source) => source !== undefined).map((source) => source.uri);
-  return secretsOf([...installer, ...chainUris, ...spec.uploads.map((destination) => destination.target)]);
+  const passwords = spec.uploads.flatMap((destination) => destination.oci?.password ?? []);
+  const uris = secretsOf([...installer, ...chainUris, ...spec.uploads.map((destination) => destination.target)]);
+  return [...new Set([...passwords.filter((password) => password !== ''), ...uris])].sort(
+    (a, b) => b.length - a.length,
+  );
 }

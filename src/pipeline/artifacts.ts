@@ -37,6 +37,8 @@ export interface ArtifactKind {
   output?: string;
   /** Made only when a build fails (it tells why); never part of a finished build's list. */
   onFailure?: true;
+  /** Attached to the images pushed to an OCI registry as a referrer of this artifact type (OCI 1.1 `subject`). */
+  referrer?: string;
 }
 
 /**
@@ -70,9 +72,23 @@ export const ARTIFACTS: Readonly<Record<ArtifactRole, ArtifactKind>> = {
     sums: 2,
     output: 'raw-path',
   },
-  manifest: { name: (stem) => `${stem}.manifest.json`, publish: 3, sums: 3, upload: 2, output: 'manifest-path' },
+  manifest: {
+    name: (stem) => `${stem}.manifest.json`,
+    publish: 3,
+    sums: 3,
+    upload: 2,
+    output: 'manifest-path',
+    referrer: 'application/vnd.image-factory.manifest+json',
+  },
   packages: { name: (stem) => `${stem}.packages`, publish: 4, sums: 4, upload: 3, output: 'packages-path' },
-  sbom: { name: (stem) => `${stem}.cdx.json`, publish: 5, sums: 5, upload: 4, output: 'sbom-path' },
+  sbom: {
+    name: (stem) => `${stem}.cdx.json`,
+    publish: 5,
+    sums: 5,
+    upload: 4,
+    output: 'sbom-path',
+    referrer: 'application/vnd.cyclonedx+json',
+  },
   // What changed since the previous manifest, when there is one.
   changes: {
     name: (stem) => `${stem}.changes`,
@@ -84,7 +100,13 @@ export const ARTIFACTS: Readonly<Record<ArtifactRole, ArtifactKind>> = {
     output: 'changes-path',
   },
   // Every published file's SHA-256 (`sha256sum -c`, attest-build-provenance's subject-checksums).
-  sums: { name: (stem) => `${stem}.SHA256SUMS`, publish: 8, upload: 7, output: 'checksums-path' },
+  sums: {
+    name: (stem) => `${stem}.SHA256SUMS`,
+    publish: 8,
+    upload: 7,
+    output: 'checksums-path',
+    referrer: 'application/vnd.image-factory.sha256sums',
+  },
   'console-log': { name: (stem) => `${stem}.console.log`, output: 'console-log' },
   // The installer's display, when the install watch stopped a VM that has one (vnc).
   screenshot: {

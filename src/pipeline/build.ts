@@ -290,7 +290,11 @@ class BuildRun {
    * The result carries the outcomes; a failed destination then fails the step.
    */
   async upload(artifacts: readonly Artifact[]): Promise<BuildResult> {
-    const files = { image: firstImage(artifacts).final, files: uploadOrder(artifacts).map((file) => file.final) };
+    const files = {
+      image: firstImage(artifacts).final,
+      files: uploadOrder(artifacts).map((file) => file.final),
+      artifacts,
+    };
     const uploads = await uploadImage(this.ctx, files);
     if (!this.result) throw new Error('the upload comes after the publish step');
     this.result = { ...this.result, uploads };

@@ -4,7 +4,7 @@ import { formatDuration } from '../common/units.js';
 import { formatCommand } from '../host/command-error.js';
 import type { HostRunOptions } from '../host/host.js';
 import { redactSecrets, redactUri, secretVariants } from '../common/credentials.js';
-import { isAbort, rsyncWithRetries } from '../net/retry.js';
+import { describeCauses, isAbort, rsyncWithRetries } from '../net/retry.js';
 import {
   describeCommandFailure,
   describeRsyncFailure,
@@ -15,6 +15,8 @@ import {
 } from '../net/rsync.js';
 import type { BuildContext } from '../context/build-context.js';
 import { throttled } from '../common/reporter.js';
+import type { Artifact } from './artifacts.js';
+import { OciPush } from './upload-oci.js';
 
 export interface UploadOutcome {
   /** Section name of the destination. */
@@ -28,6 +30,8 @@ export interface UploadOutcome {
   durationMs: number;
   /** Post-upload commands that ran successfully. */
   postUploadCommands: number;
+  /** What the upload made, for the outputs: the pushed references (`registry/repository:tag@sha256:…`). */
+  references?: string[];
 }
 
 /** At least one destination failed: the build's error, naming every destination that failed. */
@@ -57,6 +61,8 @@ export interface UploadFiles {
   image: string;
   /** The image first, the checksum list last (see uploadOrder in artifacts.ts). */
   files: readonly string[];
+  /** The build's files by role, format and checksum: what a registry push makes its manifests from. */
+  artifacts?: readonly Artifact[];
 }
 
 /** `a`, `a and b`, `a, b and c`. */
@@ -106,13 +112,17 @@ class DestinationUpload {
   private readonly progress: (message: string) => void;
   private attempts = 0;
   private postUploadCommands = 0;
+  private references: string[] = [];
 
   constructor(
     private readonly ctx: BuildContext,
     private readonly destination: UploadDestination,
     private readonly files: UploadFiles,
   ) {
-    this.secrets = secretVariants(destination.target);
+    this.secrets = [
+      ...secretVariants(destination.target),
+      ...(destination.oci?.password ? [destination.oci.password] : []),
+    ];
     this.shown = this.clean(redactUri(destination.target));
     this.label = `[${destination.name}]`;
     this.imageName = basename(files.image);
@@ -121,11 +131,15 @@ class DestinationUpload {
 
   async run(): Promise<UploadOutcome> {
     try {
-      const endpoint = this.endpoint();
-      this.ctx.reporter.info(`${this.label} uploading ${this.imageName} to ${this.shown}`);
-      // The image first: whoever waits for the .sha256sum (or SHA256SUMS) finds a whole image beside it.
-      for (const file of this.files.files) await this.send(endpoint, file);
-      await this.verify(endpoint);
+      if (this.destination.oci) {
+        await this.push();
+      } else {
+        const endpoint = this.endpoint();
+        this.ctx.reporter.info(`${this.label} uploading ${this.imageName} to ${this.shown}`);
+        // The image first: whoever waits for the .sha256sum (or SHA256SUMS) finds a whole image beside it.
+        for (const file of this.files.files) await this.send(endpoint, file);
+        await this.verify(endpoint);
+      }
       await this.runPostUploadCommands();
     } catch (error) {
       if (error instanceof DestinationFailure) return this.fail(error.message);
@@ -135,7 +149,7 @@ class DestinationUpload {
     const result = this.outcome();
     this.ctx.reporter.info(
       `${this.label} uploaded and verified ${listed(this.files.files.map((file) => basename(file)))} on ${this.shown} in ${formatDuration(result.durationMs)}` +
-        (this.attempts > 1 ? ` (${this.attempts} rsync runs, retries included)` : ''),
+        (this.attempts > 1 && !this.destination.oci ? ` (${this.attempts} rsync runs, retries included)` : ''),
     );
     return result;
   }
@@ -153,7 +167,31 @@ class DestinationUpload {
       attempts: Math.max(this.attempts, 1),
       durationMs: Date.now() - this.started,
       postUploadCommands: this.postUploadCommands,
+      ...(this.references.length ? { references: this.references } : {}),
     };
+  }
+
+  /** To an OCI registry: the images as artifacts (and a containerDisk), the reports as their referrers. */
+  private async push(): Promise<void> {
+    const oci = this.destination.oci!;
+    const push = new OciPush(this.ctx, oci, this.files.artifacts ?? [], this.label, this.secrets);
+    if (!this.ctx.host.live) {
+      this.ctx.reporter.info(`${this.label} would push ${this.imageName} to ${push.target}`);
+      return;
+    }
+    this.ctx.reporter.info(`${this.label} pushing ${this.imageName} to ${push.target}`);
+    try {
+      const result = await push.run();
+      this.attempts = result.attempts;
+      this.references = result.references;
+      this.ctx.reporter.info(
+        `${this.label} pushed ${result.references.join(', ')} (${result.blobsSent} blobs sent, ` +
+          `${result.blobsPresent} already there)`,
+      );
+    } catch (error) {
+      if (isAbort(error, this.ctx.signal)) throw error;
+      throw new DestinationFailure(`pushing to ${push.target} failed: ${describeCauses(error)}`);
+    }
   }
 
   private fail(error: string): UploadOutcome {
@@ -256,7 +294,8 @@ class DestinationUpload {
 
   private async runPostUploadCommands(): Promise<void> {
     const { ctx } = this;
-    for (const argv of this.destination.postUploadCommands(this.imageName)) {
+    const reference = this.references[0] ?? `${asFolder(this.shown)}${this.imageName}`;
+    for (const argv of this.destination.postUploadCommands(this.imageName, reference)) {
       if (argv.length === 0) continue;
       try {
         await ctx.host.run(argv, {

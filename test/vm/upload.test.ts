@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
 import { leftovers } from '../support/leftovers.js';
+import { startTestRegistry } from '../support/oci-registry.js';
 import { startRsyncDaemon } from '../support/rsync-daemon.js';
 import { builtStem, runCli } from '../support/run-cli.js';
 import { startSshd } from '../support/sshd.js';
@@ -32,7 +34,7 @@ function portIsClosed(port: number): Promise<boolean> {
 }
 
 describe('a build that uploads', () => {
-  test('publishes to an rsync daemon and over ssh, verifies, runs post-upload and post-build commands; a read-only module fails alone', async (t) => {
+  test('publishes to an rsync daemon, over ssh and to an OCI registry, verifies, runs post-upload and post-build commands; a read-only module fails alone', async (t) => {
     const dir = workDir('upload');
     const images = join(dir, 'daemon-images');
     const readonly = join(dir, 'daemon-readonly');
@@ -43,6 +45,7 @@ describe('a build that uploads', () => {
       frozen: { path: readonly, readOnly: true },
     });
     const sshd = await startSshd(t);
+    const registry = await startTestRegistry(t);
     const marks = join(dir, 'marks.log');
     // The original splits post-upload commands at spaces, without quoting: a script takes the arguments.
     const mark = join(dir, 'mark.sh');
@@ -62,11 +65,22 @@ describe('a build that uploads', () => {
       'upload_type = rsync',
       `upload_target = root@127.0.0.1:${sshTarget}/`,
       `post-upload-command = ${mark} ssh ${'${image}'}`,
+      '[registry]',
+      'upload_type = oci',
+      `upload_target = ${registry.registry}/fixture/golden:v1`,
+      `ca = ${registry.caFile}`,
+      `username = ${registry.username}`,
+      `password = ${registry.password}`,
+      'oci-containerdisk = yes',
+      `post-upload-command = ${mark} registry ${'${reference}'}`,
       '',
     ].join('\n');
     const { config, image } = writeFixtureConfig(dir, {
       directives: { 'data-mb': 8 },
-      keys: { upload_destinations: 'daemon, frozen, ssh', 'post-build-command': `echo built >> ${marks}; echo` },
+      keys: {
+        upload_destinations: 'daemon, frozen, ssh, registry',
+        'post-build-command': `echo built >> ${marks}; echo`,
+      },
       extra,
     });
     const env = {
@@ -79,7 +93,7 @@ describe('a build that uploads', () => {
     const file = `${stem}.qcow2`;
 
     assert.equal(run.code, 1, run.stderr);
-    assert.match(run.stderr, /upload step failed: .*1 of 3 destinations failed/s);
+    assert.match(run.stderr, /upload step failed: .*1 of 4 destinations failed/s);
     assert.match(run.stderr, /\[frozen\] rsync:\/\/127\.0\.0\.1:\d+\/frozen\/: .*read only/is);
     for (const target of [images, sshTarget]) {
       assert.deepEqual(
@@ -104,12 +118,44 @@ describe('a build that uploads', () => {
       );
     }
     assert.deepEqual(readdirSync(readonly), []);
+    // The registry holds the image as an artifact whose layer is the image (its digest the image's SHA-256),
+    // a containerDisk beside it, and the reports as referrers in the tag-schema index.
+    const imageSha256 = readFileSync(join(dir, `${file}.sha256sum`), 'utf8').split(' ')[0];
+    const skopeo = (...args: string[]): string =>
+      execFileSync(
+        'skopeo',
+        [
+          ...args.slice(0, -1),
+          '--cert-dir',
+          registry.certDir,
+          '--creds',
+          `${registry.username}:${registry.password}`,
+          args.at(-1) as string,
+        ],
+        { encoding: 'utf8' },
+      );
+    const manifestText = skopeo('inspect', '--raw', `docker://${registry.registry}/fixture/golden:v1`);
+    const manifest = JSON.parse(manifestText) as { layers: { digest: string; size: number }[] };
+    assert.equal(manifest.layers[0].digest, `sha256:${imageSha256}`);
+    const digest = `sha256:${createHash('sha256').update(manifestText).digest('hex')}`;
+    const reference = `${registry.registry}/fixture/golden:v1@${digest}`;
+    assert.match(run.stderr, new RegExp(`\\[registry\\] pushed ${reference.replace(/[.]/g, '\\.')}, `));
+    const disk = JSON.parse(
+      skopeo('inspect', '--raw', `docker://${registry.registry}/fixture/golden:v1-containerdisk`),
+    );
+    assert.equal(disk.layers[0].mediaType, 'application/vnd.oci.image.layer.v1.tar');
+    const referrers = JSON.parse(
+      skopeo('inspect', '--raw', `docker://${registry.registry}/fixture/golden:${digest.replace(':', '-')}`),
+    );
+    assert.equal(referrers.manifests.length, 3);
+    assert.doesNotMatch(run.stderr, new RegExp(registry.password));
     // Post-upload commands ran in order with ${image} expanded, only where the upload succeeded;
     // the build failed, so the post-build command did not run.
     assert.deepEqual(readFileSync(marks, 'utf8').trim().split('\n'), [
       `daemon:${file}`,
       `daemon1:${file}`,
       `ssh:${file}`,
+      `registry:${reference}`,
     ]);
     // The image that was built stays: only its upload failed.
     execFileSync('sha256sum', ['-c', `${file}.sha256sum`], { cwd: dir });
