@@ -112,7 +112,12 @@ function resultRows(summary: BuildSummary, result: BuildResult): Array<[string, 
     ['Distribution', escapeHtml(result.distribution || 'unknown (no /etc/os-release)')],
     ['Kernel', result.kernel ? code(result.kernel) : 'none found'],
     ['Packages', `${result.packageCount} (${name('manifest')}, SBOM ${name('sbom')})`],
-    ['Checksums', name('sums')],
+    [
+      'Checksums',
+      result.signingFingerprint
+        ? `${name('sums')}, signed: ${name('sums-signature')} by key ${code(result.signingFingerprint)}`
+        : name('sums'),
+    ],
     ['Architecture', escapeHtml(result.arch)],
     ['Accelerator', escapeHtml(result.accelerator)],
     ['Firmware', escapeHtml(describeFirmware(result.firmware))],

@@ -19,6 +19,7 @@ import { archKeys, hostArch } from '../common/arch.js';
 import { checkKeys, closestFirst } from './unknown-keys.js';
 import { UsageError } from './usage-error.js';
 import { resolveVerification, type VerificationSpec } from './verification-spec.js';
+import { resolveSigning, signingSecrets, type SigningSpec } from './signing-spec.js';
 
 export type ImageFormat = ChoiceOf<'format'>;
 export type Accelerator = ChoiceOf<'accelerator'>;
@@ -29,7 +30,7 @@ export type Generalize = ChoiceOf<'generalize'>;
 export type Compression = ChoiceOf<'compress'>;
 export type AnswerKind = KeyOfKind<'answer-file'>;
 export type AnswerDelivery = ChoiceOf<'answer-delivery'>;
-export type { Overrides, VerificationSpec };
+export type { Overrides, SigningSpec, VerificationSpec };
 
 /** Where an installer file comes from. */
 export interface InstallerSource {
@@ -75,6 +76,8 @@ export interface ImageSpec {
     { kind: 'netboot'; linux: InstallerSource; initrd: InstallerSource } | { kind: 'image'; image: InstallerSource };
   /** The signed checksums the installer files are verified against, when configured. */
   verification?: VerificationSpec;
+  /** The key that signs SHA256SUMS (`signing-key`), when configured. */
+  signing?: SigningSpec;
   answerFile?: { kind: AnswerKind; path: string };
   /** An earlier build's manifest to compare this one with (`previous-manifest`). */
   previousManifest?: InstallerSource;
@@ -364,6 +367,7 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     ...machine,
     installer: resolveInstaller(options, problem),
     verification: resolveVerification(options, problem, parseSource),
+    signing: resolveSigning(options, problem, (key) => `${read.at(key)}[${image}] ${key}`),
     answerFile: resolveAnswerFile(options, problem),
     previousManifest: resolvePreviousManifest(options, problem),
     answerDelivery: read.choice('answer-delivery'),
@@ -619,5 +623,6 @@ export function specSecrets(spec: ImageSpec): string[] {
   const verification = spec.verification;
   const chain = verification ? [verification.checksums, verification.signature, verification.release] : [];
   const chainUris = chain.filter((source) => source !== undefined).map((source) => source.uri);
-  return secretsOf([...installer, ...chainUris, ...spec.uploads.map((destination) => destination.target)]);
+  const uris = secretsOf([...installer, ...chainUris, ...spec.uploads.map((destination) => destination.target)]);
+  return [...uris, ...signingSecrets(spec.signing)];
 }

@@ -11,6 +11,7 @@ export type ArtifactRole =
   | 'sbom'
   | 'changes'
   | 'sums'
+  | 'sums-signature'
   | 'console-log'
   | 'screenshot';
 
@@ -85,6 +86,15 @@ export const ARTIFACTS: Readonly<Record<ArtifactRole, ArtifactKind>> = {
   },
   // Every published file's SHA-256 (`sha256sum -c`, attest-build-provenance's subject-checksums).
   sums: { name: (stem) => `${stem}.SHA256SUMS`, publish: 8, upload: 7, output: 'checksums-path' },
+  // SHA256SUMS's detached OpenPGP signature (supply-chain/sign.ts): after the list it vouches for.
+  'sums-signature': {
+    name: (stem) => `${stem}.SHA256SUMS.gpg`,
+    when: (spec) => spec.signing !== undefined,
+    made: 'with signing-key',
+    publish: 9,
+    upload: 8,
+    output: 'checksums-signature-path',
+  },
   'console-log': { name: (stem) => `${stem}.console.log`, output: 'console-log' },
   // The installer's display, when the install watch stopped a VM that has one (vnc).
   screenshot: {

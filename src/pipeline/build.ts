@@ -22,6 +22,7 @@ import type { Resource } from '../context/undo-list.js';
 import { CleanupStack } from './resources.js';
 import { writeReports, type Reports } from './reports.js';
 import { loadPreviousManifest } from '../supply-chain/previous-manifest.js';
+import { checkSigningKey } from '../supply-chain/sign.js';
 import type { Changes } from '../supply-chain/changes.js';
 import type { GeneralizeRow } from '../guest/generalize.js';
 import type { Layout } from '../guest/layout.js';
@@ -67,6 +68,8 @@ export interface BuildResult {
   diskUsage: number;
   /** What changed since the previous manifest, when it was compared. */
   changes?: Changes;
+  /** The fingerprint of the key that signed SHA256SUMS (signing-key). */
+  signingFingerprint?: string;
   packageCount: number;
   distribution: string;
   kernel: string;
@@ -152,6 +155,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         signal: options.signal,
       })
     : undefined;
+  // A key that cannot sign is bad input: said now, not after an hour's build.
+  if (host.live && spec.signing) await checkSigningKey(host, spec.signing);
   options.onChecked?.();
   const planned = plannedArtifacts(spec);
   reporter.info(describeBuild(spec, planned));
