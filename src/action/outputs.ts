@@ -54,7 +54,13 @@ export const OUTPUTS: readonly OutputSpec[] = [
     name: 'uploaded',
     value: (result) =>
       JSON.stringify(
-        result.uploads.filter((upload) => upload.ok).map(({ destination, target }) => ({ destination, target })),
+        result.uploads
+          .filter((upload) => upload.ok)
+          .map(({ destination, target, reference }) => ({
+            destination,
+            target,
+            ...(reference === undefined ? {} : { reference }),
+          })),
       ),
   },
   { name: 'cache-hit', value: (result) => String(result.cacheHit) },

@@ -19,6 +19,7 @@ import { archKeys, hostArch } from '../common/arch.js';
 import { checkKeys, closestFirst } from './unknown-keys.js';
 import { UsageError } from './usage-error.js';
 import { resolveVerification, type VerificationSpec } from './verification-spec.js';
+import { checkGlanceEndpoint, resolveGlanceSettings, type GlanceSettings } from './glance-destination.js';
 import { resolveSigning, signingSecrets, type SigningSpec } from './signing-spec.js';
 
 export type ImageFormat = ChoiceOf<'format'>;
@@ -48,11 +49,16 @@ export interface InstallerSource {
 export interface UploadDestination {
   /** Section name. */
   name: string;
-  type: 'rsync';
+  type: 'rsync' | 'glance';
   target: string;
   args: string[];
-  /** The post-upload commands for an uploaded file, each split into words as the original does. */
-  postUploadCommands: (imageFile: string) => string[][];
+  /** `upload_type = glance`: the image service's settings. */
+  glance?: GlanceSettings;
+  /**
+   * The post-upload commands for an uploaded file, each split into words as the original does; `${reference}`
+   * is what the destination calls the upload (a Glance image ID).
+   */
+  postUploadCommands: (imageFile: string, reference?: string) => string[][];
 }
 
 /** Everything a build needs, typed and validated. */
@@ -577,12 +583,16 @@ function resolveDestination(config: ConfigParser, name: string): UploadDestinati
     const o = config.origin(name, key);
     return `${o ? `${o.file}:${o.line}: ` : ''}[${name}] ${key}`;
   };
-  const type = get('upload_type')?.trim();
-  if (!type) throw new UsageError(`[${name}] has no 'upload_type' (the only type is rsync).`);
-  if (type.toLowerCase() !== 'rsync') {
-    throw new UsageError(`${where('upload_type')}: unknown type '${type}'. Supported types: rsync.`);
+  const type = get('upload_type')?.trim().toLowerCase();
+  if (!type) throw new UsageError(`[${name}] has no 'upload_type' (rsync or glance).`);
+  if (type !== 'rsync' && type !== 'glance') {
+    throw new UsageError(`${where('upload_type')}: unknown type '${type}'. Supported types: rsync, glance.`);
   }
-  const target = get('upload_target')?.trim();
+  const glance = type === 'glance' ? resolveGlanceSettings({ get, where }) : undefined;
+  const target =
+    type === 'glance'
+      ? checkGlanceEndpoint(name, get('upload_target')?.trim(), where('upload_target'))
+      : get('upload_target')?.trim();
   if (!target)
     throw new UsageError(`[${name}] has no 'upload_target' (e.g. user@host:/srv/images/ or rsync://host/module/).`);
   const args = (get('upload_args') ?? '').split(' ').filter((arg) => arg.trim() !== '');
@@ -600,12 +610,13 @@ function resolveDestination(config: ConfigParser, name: string): UploadDestinati
   // destination's section before the commands are read (its `$` escaped, so the
   // name is text, never a reference). Try it now so that a broken command fails
   // before the build rather than after it.
-  const postUploadCommands = (imageFile: string): string[][] => {
+  const postUploadCommands = (imageFile: string, reference = ''): string[][] => {
     config.set(name, 'image', imageFile.replaceAll('$', '$$$$'));
+    config.set(name, 'reference', reference.replaceAll('$', '$$$$'));
     return keys.map((key) => (get(key) ?? '').split(' ').filter((word) => word.trim() !== ''));
   };
   postUploadCommands('IMAGE');
-  return { name, type: 'rsync', target, args, postUploadCommands };
+  return { name, type, target, args, ...(glance ? { glance } : {}), postUploadCommands };
 }
 
 export function expandHome(path: string): string {

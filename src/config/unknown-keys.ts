@@ -9,12 +9,19 @@ import { DEFAULT_SECTION, type ConfigParser } from './configparser.js';
 import { OPTIONS, valueProblem, optionByKey, type OptionSpec } from './options.js';
 import { UsageError } from './usage-error.js';
 import { ARCH_KEYS } from '../common/arch.js';
+import { GLANCE_KEYS } from './glance-destination.js';
 
 /** The keys of an upload destination's section (post-upload-command may be numbered: post-upload-command1, …). */
-export const UPLOAD_KEYS = ['upload_type', 'upload_target', 'upload_args', 'post-upload-command'] as const;
+export const UPLOAD_KEYS = [
+  'upload_type',
+  'upload_target',
+  'upload_args',
+  'post-upload-command',
+  ...GLANCE_KEYS,
+] as const;
 
 /** Keys the program itself sets: the shipped data folder, and the uploaded file for post-upload commands. */
-const PROGRAM_KEYS = ['data_dir', 'image', ...ARCH_KEYS];
+const PROGRAM_KEYS = ['data_dir', 'image', 'reference', ...ARCH_KEYS];
 
 const KNOWN_KEYS: readonly string[] = [
   ...(OPTIONS as readonly OptionSpec[]).flatMap((entry) => (entry.key === undefined ? [] : [entry.key])),

@@ -231,6 +231,7 @@ class BuildRun {
   private readonly steps: BuildResult['steps'] = [];
   private current: Step = 'fetch';
   private result?: BuildResult;
+  private osRelease?: Record<string, string>;
 
   constructor(options: BuildOptions, host: Host, accelerator: VmAccelerator) {
     const cleanup = new CleanupStack(host.uninterruptible(), options.onResources);
@@ -264,6 +265,7 @@ class BuildRun {
   /** The result of a published image; it stays, and is reported, whatever happens to the upload. */
   async published(artifacts: readonly Artifact[], outcome: Outcome): Promise<void> {
     const { host, spec } = this.ctx;
+    this.osRelease = outcome.scrubbed.inventory.osRelease;
     let diskUsage = 0;
     for (const [index, image] of artifactsOf(artifacts, 'image').entries()) {
       const info = await host.stat(image.final);
@@ -295,7 +297,12 @@ class BuildRun {
    * The result carries the outcomes; a failed destination then fails the step.
    */
   async upload(artifacts: readonly Artifact[]): Promise<BuildResult> {
-    const files = { image: firstImage(artifacts).final, files: uploadOrder(artifacts).map((file) => file.final) };
+    const image = firstImage(artifacts);
+    const files = {
+      image: image.final,
+      files: uploadOrder(artifacts).map((file) => file.final),
+      imageFile: { path: image.final, format: image.format, osRelease: this.osRelease },
+    };
     const uploads = await uploadImage(this.ctx, files);
     if (!this.result) throw new Error('the upload comes after the publish step');
     this.result = { ...this.result, uploads };

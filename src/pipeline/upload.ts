@@ -15,6 +15,8 @@ import {
 } from '../net/rsync.js';
 import type { BuildContext } from '../context/build-context.js';
 import { throttled } from '../common/reporter.js';
+import { GlanceError } from '../net/glance.js';
+import { GlanceUploadError, uploadToGlance, type GlanceImageFile } from './upload-glance.js';
 
 export interface UploadOutcome {
   /** Section name of the destination. */
@@ -28,6 +30,8 @@ export interface UploadOutcome {
   durationMs: number;
   /** Post-upload commands that ran successfully. */
   postUploadCommands: number;
+  /** What the destination calls the upload, where it names it: a Glance image ID. */
+  reference?: string;
 }
 
 /** At least one destination failed: the build's error, naming every destination that failed. */
@@ -57,6 +61,8 @@ export interface UploadFiles {
   image: string;
   /** The image first, the checksum list last (see uploadOrder in artifacts.ts). */
   files: readonly string[];
+  /** The first image for an image service (Glance): its format and the installed system's os-release. */
+  imageFile?: GlanceImageFile;
 }
 
 /** `a`, `a and b`, `a, b and c`. */
@@ -99,6 +105,7 @@ class DestinationFailure extends Error {}
 /** The upload to one destination: send, verify, post-upload commands; a failure is its outcome, not an exception. */
 class DestinationUpload {
   private readonly started = Date.now();
+  /** Every form of the target's password; a Glance upload adds its Keystone secrets and token. */
   private readonly secrets: string[];
   private readonly shown: string;
   private readonly label: string;
@@ -106,6 +113,7 @@ class DestinationUpload {
   private readonly progress: (message: string) => void;
   private attempts = 0;
   private postUploadCommands = 0;
+  private reference?: string;
 
   constructor(
     private readonly ctx: BuildContext,
@@ -121,11 +129,9 @@ class DestinationUpload {
 
   async run(): Promise<UploadOutcome> {
     try {
-      const endpoint = this.endpoint();
       this.ctx.reporter.info(`${this.label} uploading ${this.imageName} to ${this.shown}`);
-      // The image first: whoever waits for the .sha256sum (or SHA256SUMS) finds a whole image beside it.
-      for (const file of this.files.files) await this.send(endpoint, file);
-      await this.verify(endpoint);
+      if (this.destination.type === 'glance') await this.toGlance();
+      else await this.toRsync();
       await this.runPostUploadCommands();
     } catch (error) {
       if (error instanceof DestinationFailure) return this.fail(error.message);
@@ -133,11 +139,38 @@ class DestinationUpload {
       throw error;
     }
     const result = this.outcome();
+    const sent = this.reference
+      ? `${this.imageName} as image ${this.reference}`
+      : listed(this.files.files.map((file) => basename(file)));
+    const runs = this.destination.type === 'glance' ? 'attempts' : 'rsync runs';
     this.ctx.reporter.info(
-      `${this.label} uploaded and verified ${listed(this.files.files.map((file) => basename(file)))} on ${this.shown} in ${formatDuration(result.durationMs)}` +
-        (this.attempts > 1 ? ` (${this.attempts} rsync runs, retries included)` : ''),
+      `${this.label} uploaded and verified ${sent} on ${this.shown} in ${formatDuration(result.durationMs)}` +
+        (this.attempts > 1 ? ` (${this.attempts} ${runs}, retries included)` : ''),
     );
     return result;
+  }
+
+  private async toRsync(): Promise<void> {
+    const endpoint = this.endpoint();
+    // The image first: whoever waits for the .sha256sum (or SHA256SUMS) finds a whole image beside it.
+    for (const file of this.files.files) await this.send(endpoint, file);
+    await this.verify(endpoint);
+  }
+
+  /** The first image to an image service: one image record, its data checked by the service's own digests. */
+  private async toGlance(): Promise<void> {
+    const file = this.files.imageFile;
+    if (!file) throw new DestinationFailure('no image to send to Glance');
+    try {
+      this.reference = await uploadToGlance(this.ctx, this.destination, file, this.secrets, () => {
+        this.attempts += 1;
+      });
+    } catch (error) {
+      if (isAbort(error, this.ctx.signal)) throw error;
+      if (error instanceof GlanceUploadError || error instanceof GlanceError)
+        throw new DestinationFailure(error.message);
+      throw error;
+    }
   }
 
   private clean(text: string): string {
@@ -153,6 +186,7 @@ class DestinationUpload {
       attempts: Math.max(this.attempts, 1),
       durationMs: Date.now() - this.started,
       postUploadCommands: this.postUploadCommands,
+      ...(this.reference === undefined ? {} : { reference: this.reference }),
     };
   }
 
@@ -256,7 +290,7 @@ class DestinationUpload {
 
   private async runPostUploadCommands(): Promise<void> {
     const { ctx } = this;
-    for (const argv of this.destination.postUploadCommands(this.imageName)) {
+    for (const argv of this.destination.postUploadCommands(this.imageName, this.reference)) {
       if (argv.length === 0) continue;
       try {
         await ctx.host.run(argv, {
