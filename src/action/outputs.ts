@@ -54,13 +54,16 @@ export const OUTPUTS: readonly OutputSpec[] = [
     name: 'uploaded',
     value: (result) =>
       JSON.stringify(
-        result.uploads
-          .filter((upload) => upload.ok)
-          .map(({ destination, target, reference }) => ({
-            destination,
-            target,
-            ...(reference === undefined ? {} : { reference }),
-          })),
+        result.uploads.filter((upload) => upload.ok).map(({ destination, target }) => ({ destination, target })),
+      ),
+  },
+  {
+    name: 'upload-references',
+    value: (result) =>
+      JSON.stringify(
+        result.uploads.flatMap(({ destination, references }) =>
+          (references ?? []).map((reference) => ({ destination, reference })),
+        ),
       ),
   },
   { name: 'cache-hit', value: (result) => String(result.cacheHit) },

@@ -80,7 +80,9 @@ export function renderSummary(summary: BuildSummary): string {
       escapeHtml(upload.destination),
       // upload_target with any password replaced.
       code(upload.target),
-      upload.ok ? 'uploaded and verified' : `failed: ${escapeHtml(upload.error ?? '')}`,
+      upload.ok
+        ? `uploaded and verified${upload.references?.length ? `: ${upload.references.map(code).join(', ')}` : ''}`
+        : `failed: ${escapeHtml(upload.error ?? '')}`,
       String(upload.attempts),
       formatDuration(upload.durationMs),
     ]);

@@ -30,8 +30,8 @@ export interface UploadOutcome {
   durationMs: number;
   /** Post-upload commands that ran successfully. */
   postUploadCommands: number;
-  /** What the destination calls the upload, where it names it: a Glance image ID. */
-  reference?: string;
+  /** What the upload made, for the outputs: the image ID a glance destination created. */
+  references?: string[];
 }
 
 /** At least one destination failed: the build's error, naming every destination that failed. */
@@ -186,7 +186,7 @@ class DestinationUpload {
       attempts: Math.max(this.attempts, 1),
       durationMs: Date.now() - this.started,
       postUploadCommands: this.postUploadCommands,
-      ...(this.reference === undefined ? {} : { reference: this.reference }),
+      ...(this.reference === undefined ? {} : { references: [this.reference] }),
     };
   }
 

@@ -103,9 +103,9 @@ describe('a Glance destination', () => {
     );
     const { outcome, log } = await upload(spec);
     assert.equal(outcome.ok, true, outcome.error ?? log);
-    assert.match(outcome.reference ?? '', /^[0-9a-f-]{36}$/);
+    assert.match(outcome.references?.[0] ?? '', /^[0-9a-f-]{36}$/);
     const [stored] = (await glance.images()).filter((entry) => entry.name === 'golden-uploaded');
-    assert.equal(stored.id, outcome.reference);
+    assert.equal(stored.id, outcome.references?.[0]);
     assert.equal(stored.status, 'active');
     assert.equal(stored.size, imageBytes.length);
     assert.equal(stored.checksum, digest('md5'));
@@ -134,7 +134,7 @@ describe('a Glance destination', () => {
     const before = (await glance.images()).filter((entry) => entry.name === 'golden');
     assert.deepEqual(
       before.map((entry) => entry.id),
-      [first.outcome.reference],
+      [first.outcome.references?.[0]],
     );
     assert.equal(before[0].hw_firmware_type, undefined, 'a BIOS image says nothing of UEFI');
 
@@ -143,7 +143,7 @@ describe('a Glance destination', () => {
     assert.match(refused.outcome.error ?? '', /an image named golden already exists .* set glance-replace = yes/);
     assert.deepEqual(
       (await glance.images()).filter((entry) => entry.name === 'golden').map((entry) => entry.id),
-      [first.outcome.reference],
+      [first.outcome.references?.[0]],
       'nothing created',
     );
 
@@ -152,11 +152,11 @@ describe('a Glance destination', () => {
     const after = (await glance.images()).filter((entry) => entry.name === 'golden');
     assert.deepEqual(
       after.map((entry) => [entry.id, entry.status]),
-      [[replaced.outcome.reference, 'active']],
+      [[replaced.outcome.references?.[0], 'active']],
     );
     // The log says the new image was verified before the old one went.
-    const verified = replaced.log.indexOf(`created image ${replaced.outcome.reference}`);
-    const removed = replaced.log.indexOf(`replaced image ${first.outcome.reference}`);
+    const verified = replaced.log.indexOf(`created image ${replaced.outcome.references?.[0]}`);
+    const removed = replaced.log.indexOf(`replaced image ${first.outcome.references?.[0]}`);
     assert.ok(verified >= 0 && removed > verified, replaced.log);
   });
 
