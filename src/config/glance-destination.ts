@@ -25,7 +25,7 @@ export interface GlanceSettings {
   properties: Record<string, string>;
   /** An image of the same name is deleted once the new one is active (glance-replace). */
   replace: boolean;
-  /** The clouds.yaml entry whose Keystone credentials to use (glance-cloud); otherwise the OS_* variables. */
+  /** The clouds.yaml entry whose Keystone credentials to use (glance-cloud); otherwise the OS_* variables, if any. */
   cloud?: string;
 }
 

@@ -1,10 +1,15 @@
 import { HttpClient } from '@actions/http-client';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 
 /**
  * A token from OpenStack's identity service (Keystone v3), as the
  * `openstack` client gets one: a user's password scoped to a project, or an
  * application credential. The credentials come from the usual OS_*
- * variables; the password, the secret and the token are never logged.
+ * variables or an entry of clouds.yaml; the password, the secret and the
+ * token are never logged.
  */
 export type KeystoneCredentials =
   | {
@@ -46,6 +51,55 @@ export function credentialsFromEnv(env: NodeJS.ProcessEnv = process.env): Keysto
     projectName: env.OS_PROJECT_NAME || undefined,
     projectDomain: env.OS_PROJECT_DOMAIN_NAME || 'Default',
   };
+}
+
+/** Where the OpenStack clients look for clouds.yaml, in their order. */
+export function cloudsYamlFiles(env: NodeJS.ProcessEnv = process.env): string[] {
+  return [
+    ...(env.OS_CLIENT_CONFIG_FILE ? [env.OS_CLIENT_CONFIG_FILE] : []),
+    join(process.cwd(), 'clouds.yaml'),
+    join(homedir(), '.config', 'openstack', 'clouds.yaml'),
+    '/etc/openstack/clouds.yaml',
+  ];
+}
+
+type CloudAuth = Record<string, string | undefined>;
+
+/**
+ * The credentials of a clouds.yaml entry (`clouds: NAME: auth: …`, `auth_type`
+ * v3applicationcredential or password), from the first file that has it.
+ */
+export function credentialsFromCloud(name: string, files = cloudsYamlFiles()): KeystoneCredentials {
+  for (const file of files.filter((path) => existsSync(path))) {
+    const clouds = (parseYaml(readFileSync(file, 'utf8')) as { clouds?: Record<string, unknown> } | null)?.clouds;
+    const cloud = clouds?.[name] as { auth?: CloudAuth; auth_type?: string } | undefined;
+    if (!cloud) continue;
+    const auth = cloud.auth ?? {};
+    if (!auth.auth_url) throw new Error(`the cloud ${name} in ${file} has no auth.auth_url`);
+    if (cloud.auth_type === 'v3applicationcredential' || auth.application_credential_id) {
+      if (!auth.application_credential_id || !auth.application_credential_secret)
+        throw new Error(
+          `the cloud ${name} in ${file} needs application_credential_id and application_credential_secret`,
+        );
+      return {
+        method: 'application_credential',
+        authUrl: auth.auth_url,
+        id: auth.application_credential_id,
+        secret: auth.application_credential_secret,
+      };
+    }
+    if (!auth.username || !auth.password) throw new Error(`the cloud ${name} in ${file} needs username and password`);
+    return {
+      method: 'password',
+      authUrl: auth.auth_url,
+      username: auth.username,
+      password: auth.password,
+      userDomain: auth.user_domain_name ?? 'Default',
+      projectName: auth.project_name,
+      projectDomain: auth.project_domain_name ?? 'Default',
+    };
+  }
+  throw new Error(`no cloud named ${name} in clouds.yaml (looked in ${files.join(', ')})`);
 }
 
 /** What no message may show of the credentials. */

@@ -7,7 +7,7 @@ import type { ImageFormat, ImageSpec, UploadDestination } from '../config/image-
 import type { GlanceSettings } from '../config/glance-destination.js';
 import type { BuildContext } from '../context/build-context.js';
 import { GlanceClient, GlanceError, isTransientGlanceFailure, type GlanceImage } from '../net/glance.js';
-import { credentialsFromEnv, keystoneSecrets, keystoneToken } from '../net/keystone.js';
+import { credentialsFromCloud, credentialsFromEnv, keystoneSecrets, keystoneToken } from '../net/keystone.js';
 import { withRetries } from '../net/retry.js';
 import { formatBytes } from '../common/units.js';
 
@@ -131,14 +131,10 @@ async function connect(
   destination: UploadDestination,
   secrets: string[],
 ): Promise<{ client: GlanceClient; owner: string | null }> {
-  if (destination.glance?.cloud) {
-    throw new GlanceUploadError(
-      `glance-cloud = ${destination.glance.cloud}: clouds.yaml entries are not read yet; set the OS_* variables instead.`,
-    );
-  }
+  const cloud = destination.glance?.cloud;
   let credentials;
   try {
-    credentials = credentialsFromEnv();
+    credentials = cloud ? credentialsFromCloud(cloud) : credentialsFromEnv();
   } catch (error) {
     throw new GlanceUploadError((error as Error).message);
   }

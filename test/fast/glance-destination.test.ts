@@ -6,7 +6,7 @@ import { after, describe, test } from 'node:test';
 import { ConfigParser } from '../../src/config/configparser.js';
 import { resolveImageSpec, type ImageSpec } from '../../src/config/image-spec.js';
 import { UsageError } from '../../src/config/usage-error.js';
-import { credentialsFromEnv, tokenRequest, tokensUrl } from '../../src/net/keystone.js';
+import { credentialsFromCloud, credentialsFromEnv, tokenRequest, tokensUrl } from '../../src/net/keystone.js';
 import { imageProperties } from '../../src/pipeline/upload-glance.js';
 
 const work = mkdtempSync(join(tmpdir(), 'glance-destination-'));
@@ -202,5 +202,54 @@ describe('Keystone credentials from the OS_* variables', () => {
 
   test('OS_AUTH_URL without a user or password says what is missing', () => {
     assert.throws(() => credentialsFromEnv({ OS_AUTH_URL: 'https://k', OS_USERNAME: 'u' }), /OS_PASSWORD is not/);
+  });
+});
+
+describe('Keystone credentials from clouds.yaml (glance-cloud)', () => {
+  const file = join(work, 'clouds.yaml');
+  writeFileSync(
+    file,
+    [
+      'clouds:',
+      '  prod:',
+      '    auth:',
+      '      auth_url: https://keystone.example.org:5000',
+      '      username: builder',
+      '      password: "pw: with colon"',
+      '      project_name: images',
+      '      user_domain_name: Users',
+      '  ci:',
+      '    auth_type: v3applicationcredential',
+      '    auth:',
+      '      auth_url: https://keystone.example.org:5000/v3',
+      '      application_credential_id: abc',
+      '      application_credential_secret: s3cret',
+      '',
+    ].join('\n'),
+  );
+
+  test('a password entry and an application credential entry', () => {
+    assert.deepEqual(credentialsFromCloud('prod', [join(work, 'missing.yaml'), file]), {
+      method: 'password',
+      authUrl: 'https://keystone.example.org:5000',
+      username: 'builder',
+      password: 'pw: with colon',
+      userDomain: 'Users',
+      projectName: 'images',
+      projectDomain: 'Default',
+    });
+    assert.deepEqual(credentialsFromCloud('ci', [file]), {
+      method: 'application_credential',
+      authUrl: 'https://keystone.example.org:5000/v3',
+      id: 'abc',
+      secret: 's3cret',
+    });
+  });
+
+  test('an entry no file has says where it looked', () => {
+    assert.throws(
+      () => credentialsFromCloud('staging', [file]),
+      /no cloud named staging in clouds\.yaml \(looked in .*clouds\.yaml\)/,
+    );
   });
 });
