@@ -101,7 +101,7 @@ class GpgHome {
 
   /** The public key, as a keyring file gpgv reads. */
   async exportPublic(fingerprint: string, keyring: string): Promise<void> {
-    await this.run(['--yes', '--output', keyring, '--export', fingerprint]);
+    await this.run(['--yes', '--output', keyring, '--export', ...(fingerprint ? [fingerprint] : [])]);
   }
 
   /** gpg-agent stopped, so the folder can go. */
