@@ -92,7 +92,16 @@ export async function uploadToGlance(
   const label = `[${destination.name}]`;
   const name = settings.name ?? ctx.spec.name;
   const { client, owner } = await connect(ctx, destination, secrets);
-  const existing = await client.imagesNamed(name, owner);
+  const retrying = {
+    warn: (message: string) => ctx.reporter.warning(message),
+    isTransient: isTransientGlanceFailure,
+    describe: (error: unknown) => (error as Error).message,
+    signal: ctx.signal,
+  };
+  const existing = await withRetries(() => client.imagesNamed(name, owner), {
+    ...retrying,
+    what: `${label} listing the images named ${name}`,
+  });
   if (existing.length && !settings.replace) {
     throw new GlanceUploadError(
       `an image named ${name} already exists on ${destination.target} (${existing.map((image) => image.id).join(', ')}); ` +
@@ -103,12 +112,9 @@ export async function uploadToGlance(
   ctx.reporter.info(`${label} created image ${created.id} (${name}, ${file.format}) on ${destination.target}`);
   try {
     const sent = await withRetries(() => sendData(ctx, client, created.id, file.path, label), {
+      ...retrying,
       what: `${label} uploading to Glance`,
-      warn: (message) => ctx.reporter.warning(message),
-      isTransient: isTransientGlanceFailure,
-      describe: (error) => (error as Error).message,
       onAttempt,
-      signal: ctx.signal,
     });
     verifyStored(await waitUntilActive(client, created.id, ctx.signal), sent);
   } catch (error) {

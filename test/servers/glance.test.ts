@@ -161,9 +161,16 @@ describe('a Glance destination', () => {
   });
 
   test('a service that does not answer fails the destination by name, after the retries', async () => {
-    const { outcome } = await upload(specFrom('upload_target = http://127.0.0.1:9/'));
+    const { outcome, log } = await upload(specFrom('upload_target = http://127.0.0.1:9/'));
     assert.equal(outcome.ok, false);
     assert.match(outcome.error ?? '', /no answer from http:\/\/127\.0\.0\.1:9/);
+    const warnings = log.split('\n').filter((line) => line.startsWith('warning: [cloud] listing the images named'));
+    assert.deepEqual(
+      warnings.map((line) => /\(attempt (\d) of 4\)/.exec(line)?.[1]),
+      ['1', '2', '3'],
+      'one warning a retry',
+    );
+    assert.match(log, /warning: \[cloud\] upload to http:\/\/127\.0\.0\.1:9 failed: /);
   });
 
   test('bad input: a glance destination without an endpoint, or one that is not an http(s) URL', () => {
