@@ -20,6 +20,8 @@ export enum Input {
   PreviousManifest = 'previous-manifest',
   Compress = 'compress',
   BootTest = 'boot-test',
+  SigningKey = 'signing-key',
+  SigningPassphrase = 'signing-passphrase',
   InstallDependencies = 'install-dependencies',
   Upload = 'upload',
   OutputDir = 'output-dir',

@@ -100,6 +100,9 @@ export interface ActionInputs {
   installDependencies: boolean;
   upload: boolean;
   outputDir: string;
+  /** The secret key's text and its passphrase (secrets: masked, never in the configuration). */
+  signingKey?: string;
+  signingPassphrase?: string;
 }
 
 /** One input read and checked as its kind says. */
@@ -131,5 +134,7 @@ export function readInputs(read: InputReader = readInput): ActionInputs {
     installDependencies: own[Input.InstallDependencies] as boolean,
     upload: own[Input.Upload] as boolean,
     outputDir: resolve(own[Input.OutputDir] as string),
+    signingKey: own[Input.SigningKey] as string | undefined,
+    signingPassphrase: own[Input.SigningPassphrase] as string | undefined,
   };
 }

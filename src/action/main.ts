@@ -13,6 +13,7 @@ import { ActionReporter } from './action-reporter.js';
 import { OUTPUTS } from './outputs.js';
 import { HostSetupError, prepareHost } from '../host/host-setup.js';
 import { readInputs } from './inputs.js';
+import { Input } from './constants.js';
 import { inputSecrets } from './secrets.js';
 import { redactSecrets } from '../common/credentials.js';
 import { InstallerCache } from './installer-cache.js';
@@ -59,6 +60,8 @@ function describeFailure(error: unknown, interruptedBy: NodeJS.Signals | undefin
 async function buildFromInputs(): Promise<void> {
   // Bad input fails here, before anything is installed, downloaded or created.
   const inputs = readInputs();
+  // The runner hands inputs over in the environment, which every command the build runs would inherit.
+  for (const name of [Input.SigningKey, Input.SigningPassphrase]) delete process.env[`INPUT_${name.toUpperCase()}`];
   // Passwords in any URI of the inputs, before anything is said (an error may quote a raw value); then those
   // of the installer's and the uploads' URIs as resolved. The runner masks them in the whole log.
   const early = inputSecrets(inputs);

@@ -39,6 +39,8 @@ export const OUTPUTS: readonly OutputSpec[] = [
   fileOutput('packages'),
   fileOutput('sbom'),
   fileOutput('sums'),
+  fileOutput('sums-signature'),
+  { name: 'signing-fingerprint', value: (result) => result.signingFingerprint },
   fileOutput('changes'),
   { name: 'packages', value: (result) => String(result.packageCount) },
   { name: 'generalized', value: (result) => generalizedOutput(result.generalized).json },

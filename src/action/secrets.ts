@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { secretsOf } from '../common/credentials.js';
+import { signingSecrets } from '../config/signing-spec.js';
 import type { ActionInputs } from './inputs.js';
 
 /** A configuration file larger than this is not scanned (it is not a configuration). */
@@ -26,5 +27,13 @@ export function inputSecrets(inputs: ActionInputs): string[] {
       // An unreadable file is the configuration's error to report, with its own words.
     }
   }
-  return secretsOf(texts.flatMap(urisIn));
+  const signing =
+    inputs.signingKey === undefined && inputs.signingPassphrase === undefined
+      ? []
+      : signingSecrets({
+          key: { text: inputs.signingKey ?? '' },
+          ...(inputs.signingPassphrase === undefined ? {} : { passphrase: { text: inputs.signingPassphrase } }),
+          where: '',
+        });
+  return [...secretsOf(texts.flatMap(urisIn)), ...signing];
 }

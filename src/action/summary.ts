@@ -80,7 +80,9 @@ export function renderSummary(summary: BuildSummary): string {
       escapeHtml(upload.destination),
       // upload_target with any password replaced.
       code(upload.target),
-      upload.ok ? 'uploaded and verified' : `failed: ${escapeHtml(upload.error ?? '')}`,
+      upload.ok
+        ? `uploaded and verified${upload.references?.length ? `: ${upload.references.map(code).join(', ')}` : ''}`
+        : `failed: ${escapeHtml(upload.error ?? '')}`,
       String(upload.attempts),
       formatDuration(upload.durationMs),
     ]);
@@ -112,7 +114,12 @@ function resultRows(summary: BuildSummary, result: BuildResult): Array<[string, 
     ['Distribution', escapeHtml(result.distribution || 'unknown (no /etc/os-release)')],
     ['Kernel', result.kernel ? code(result.kernel) : 'none found'],
     ['Packages', `${result.packageCount} (${name('manifest')}, SBOM ${name('sbom')})`],
-    ['Checksums', name('sums')],
+    [
+      'Checksums',
+      result.signingFingerprint
+        ? `${name('sums')}, signed: ${name('sums-signature')} by key ${code(result.signingFingerprint)}`
+        : name('sums'),
+    ],
     ['Architecture', escapeHtml(result.arch)],
     ['Accelerator', escapeHtml(result.accelerator)],
     ['Firmware', escapeHtml(describeFirmware(result.firmware))],

@@ -20,6 +20,8 @@ import { checkKeys, closestFirst } from './unknown-keys.js';
 import { UsageError } from './usage-error.js';
 import { resolveVerification, type VerificationSpec } from './verification-spec.js';
 import { resolveOciDestination, type OciDestination } from './oci-destination.js';
+import { checkGlanceEndpoint, resolveGlanceSettings, type GlanceSettings } from './glance-destination.js';
+import { resolveSigning, signingSecrets, type SigningSpec } from './signing-spec.js';
 
 export type ImageFormat = ChoiceOf<'format'>;
 export type Accelerator = ChoiceOf<'accelerator'>;
@@ -30,7 +32,7 @@ export type Generalize = ChoiceOf<'generalize'>;
 export type Compression = ChoiceOf<'compress'>;
 export type AnswerKind = KeyOfKind<'answer-file'>;
 export type AnswerDelivery = ChoiceOf<'answer-delivery'>;
-export type { Overrides, VerificationSpec };
+export type { Overrides, SigningSpec, VerificationSpec };
 
 /** Where an installer file comes from. */
 export interface InstallerSource {
@@ -48,14 +50,16 @@ export interface InstallerSource {
 export interface UploadDestination {
   /** Section name. */
   name: string;
-  type: 'rsync' | 'oci';
+  type: 'rsync' | 'oci' | 'glance';
   target: string;
   args: string[];
   /** The registry, repository and credentials of an `oci` destination. */
   oci?: OciDestination;
+  /** `upload_type = glance`: the image service's settings. */
+  glance?: GlanceSettings;
   /**
    * The post-upload commands for an uploaded file, each split into words as the
-   * original does; `${reference}` is what the upload made (the pushed reference).
+   * original does; `${reference}` is what the upload made (the pushed reference, the Glance image ID).
    */
   postUploadCommands: (imageFile: string, reference?: string) => string[][];
 }
@@ -81,6 +85,8 @@ export interface ImageSpec {
     { kind: 'netboot'; linux: InstallerSource; initrd: InstallerSource } | { kind: 'image'; image: InstallerSource };
   /** The signed checksums the installer files are verified against, when configured. */
   verification?: VerificationSpec;
+  /** The key that signs SHA256SUMS (`signing-key`), when configured. */
+  signing?: SigningSpec;
   answerFile?: { kind: AnswerKind; path: string };
   /** An earlier build's manifest to compare this one with (`previous-manifest`). */
   previousManifest?: InstallerSource;
@@ -370,6 +376,7 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     ...machine,
     installer: resolveInstaller(options, problem),
     verification: resolveVerification(options, problem, parseSource),
+    signing: resolveSigning(options, problem, (key) => `${read.at(key)}[${image}] ${key}`),
     answerFile: resolveAnswerFile(options, problem),
     previousManifest: resolvePreviousManifest(options, problem),
     answerDelivery: read.choice('answer-delivery'),
@@ -585,19 +592,24 @@ function resolveDestination(config: ConfigParser, name: string, formats: readonl
     const o = config.origin(name, key);
     return `${o ? `${o.file}:${o.line}: ` : ''}[${name}] ${key}`;
   };
-  const type = get('upload_type')?.trim();
-  if (!type) throw new UsageError(`[${name}] has no 'upload_type' (rsync or oci).`);
-  const kind = type.toLowerCase();
-  if (kind !== 'rsync' && kind !== 'oci') {
-    throw new UsageError(`${where('upload_type')}: unknown type '${type}'. Supported types: rsync, oci.`);
+  const type = get('upload_type')?.trim().toLowerCase();
+  if (!type) throw new UsageError(`[${name}] has no 'upload_type' (rsync, oci or glance).`);
+  if (type !== 'rsync' && type !== 'oci' && type !== 'glance') {
+    throw new UsageError(
+      `${where('upload_type')}: unknown type '${get('upload_type')?.trim()}'. Supported types: rsync, oci, glance.`,
+    );
   }
-  const target = get('upload_target')?.trim();
+  const glance = type === 'glance' ? resolveGlanceSettings({ get, where }) : undefined;
+  const target =
+    type === 'glance'
+      ? checkGlanceEndpoint(name, get('upload_target')?.trim(), where('upload_target'))
+      : get('upload_target')?.trim();
   if (!target)
     throw new UsageError(
       `[${name}] has no 'upload_target' (e.g. user@host:/srv/images/ or rsync://host/module/; ` +
         'for oci REGISTRY/REPOSITORY[:TAG]).',
     );
-  const oci = kind === 'oci' ? resolveOciDestination(target, get, where, formats) : undefined;
+  const oci = type === 'oci' ? resolveOciDestination(target, get, where, formats) : undefined;
   const args = (get('upload_args') ?? '').split(' ').filter((arg) => arg.trim() !== '');
   const unsafe = args.filter((arg) => UNSAFE_UPLOAD_ARGS.includes(arg.split('=')[0]));
   if (unsafe.length) {
@@ -619,7 +631,7 @@ function resolveDestination(config: ConfigParser, name: string, formats: readonl
     return keys.map((key) => (get(key) ?? '').split(' ').filter((word) => word.trim() !== ''));
   };
   postUploadCommands('IMAGE', 'REFERENCE');
-  return { name, type: kind, target, args, ...(oci ? { oci } : {}), postUploadCommands };
+  return { name, type, target, args, ...(oci ? { oci } : {}), ...(glance ? { glance } : {}), postUploadCommands };
 }
 
 export function expandHome(path: string): string {
@@ -639,7 +651,7 @@ export function specSecrets(spec: ImageSpec): string[] {
   const chainUris = chain.filter((source) => source !== undefined).map((source) => source.uri);
   const passwords = spec.uploads.flatMap((destination) => destination.oci?.password ?? []);
   const uris = secretsOf([...installer, ...chainUris, ...spec.uploads.map((destination) => destination.target)]);
-  return [...new Set([...passwords.filter((password) => password !== ''), ...uris])].sort(
-    (a, b) => b.length - a.length,
-  );
+  return [
+    ...new Set([...passwords.filter((password) => password !== ''), ...uris, ...signingSecrets(spec.signing)]),
+  ].sort((a, b) => b.length - a.length);
 }

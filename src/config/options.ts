@@ -405,6 +405,32 @@ export const OPTIONS = [
     help: 'the boot test attaches a NoCloud seed and requires cloud-init to finish',
   },
   {
+    key: 'signing-key',
+    cli: { long: 'signing-key', arg: 'file' },
+    kind: 'path',
+    new: true,
+    help: 'an OpenPGP secret key (a file, ASCII-armoured or binary): the build signs SHA256SUMS with it into <image>-<date>.SHA256SUMS.gpg, a detached signature that `gpgv --keyring KEY.gpg SHA256SUMS.gpg SHA256SUMS` checks',
+  },
+  {
+    input: 'signing-key',
+    kind: 'text',
+    new: true,
+    help: "the ASCII-armoured OpenPGP secret key itself, from a secret (`secrets.SIGNING_KEY`): as the configuration's signing-key, which it replaces; masked in the log",
+  },
+  {
+    key: 'signing-passphrase-file',
+    cli: { long: 'signing-passphrase-file', arg: 'file' },
+    kind: 'path',
+    new: true,
+    help: 'a file whose first line is the passphrase of signing-key (given to gpg on its standard input, never on a command line)',
+  },
+  {
+    input: 'signing-passphrase',
+    kind: 'text',
+    new: true,
+    help: 'the passphrase of the signing key, from a secret: as signing-passphrase-file; masked in the log',
+  },
+  {
     key: 'upload_destinations',
     kind: 'list',
     help: 'comma-separated sections to upload to (unset: no upload)',

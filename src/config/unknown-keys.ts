@@ -10,9 +10,17 @@ import { OPTIONS, valueProblem, optionByKey, type OptionSpec } from './options.j
 import { UsageError } from './usage-error.js';
 import { ARCH_KEYS } from '../common/arch.js';
 import { OCI_KEYS } from './oci-destination.js';
+import { GLANCE_KEYS } from './glance-destination.js';
 
 /** The keys of an upload destination's section (post-upload-command may be numbered: post-upload-command1, …). */
-export const UPLOAD_KEYS = ['upload_type', 'upload_target', 'upload_args', 'post-upload-command', ...OCI_KEYS] as const;
+export const UPLOAD_KEYS = [
+  'upload_type',
+  'upload_target',
+  'upload_args',
+  'post-upload-command',
+  ...OCI_KEYS,
+  ...GLANCE_KEYS,
+] as const;
 
 /** Keys the program itself sets: the shipped data folder, and the uploaded file for post-upload commands. */
 const PROGRAM_KEYS = ['data_dir', 'image', 'reference', ...ARCH_KEYS];

@@ -15,7 +15,9 @@ export function checkHost(spec: ImageSpec): void {
     isRoot && qemuSystemUser() !== undefined && foldersWithoutSearch(join(spec.outputDir, 'x')).length > 0;
   const missing = missingRequirements(
     REQUIREMENTS.filter(
-      (requirement) => !requirement.optional && (needsAcl || !requirement.programs.includes('setfacl')),
+      (requirement) =>
+        (!requirement.optional || (spec.signing !== undefined && requirement.programs.includes('gpg'))) &&
+        (needsAcl || !requirement.programs.includes('setfacl')),
     ),
   );
   if (missing.length) {

@@ -59,6 +59,8 @@ export const REQUIREMENTS: Requirement[] = [
   { programs: ['setfacl'], packages: { 'apt-get': ['acl'], dnf: ['acl'] } },
   // gpgv checks the distributions' signatures over their checksum lists (supply-chain/verify.ts).
   { programs: ['gpgv'], packages: { 'apt-get': ['gpgv'], dnf: ['gnupg2'] } },
+  // gpg signs SHA256SUMS with signing-key (supply-chain/sign.ts); host-checks.ts requires it only for those builds.
+  { programs: ['gpg'], packages: { 'apt-get': ['gpg', 'gpg-agent'], dnf: ['gnupg2'] }, optional: true },
   // rpm reads an installed Fedora, Enterprise Linux or openSUSE system's package database (guest/inventory.ts).
   { programs: ['rpm'], packages: { 'apt-get': ['rpm'], dnf: ['rpm'] }, optional: true },
   // UEFI firmware for firmware = uefi and uefi-secure; host-checks.ts requires it only for those builds.

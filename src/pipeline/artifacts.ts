@@ -11,6 +11,7 @@ export type ArtifactRole =
   | 'sbom'
   | 'changes'
   | 'sums'
+  | 'sums-signature'
   | 'console-log'
   | 'screenshot';
 
@@ -106,6 +107,16 @@ export const ARTIFACTS: Readonly<Record<ArtifactRole, ArtifactKind>> = {
     upload: 7,
     output: 'checksums-path',
     referrer: 'application/vnd.image-factory.sha256sums',
+  },
+  // SHA256SUMS's detached OpenPGP signature (supply-chain/sign.ts): after the list it vouches for.
+  'sums-signature': {
+    name: (stem) => `${stem}.SHA256SUMS.gpg`,
+    when: (spec) => spec.signing !== undefined,
+    made: 'with signing-key',
+    publish: 9,
+    upload: 8,
+    output: 'checksums-signature-path',
+    referrer: 'application/pgp-signature',
   },
   'console-log': { name: (stem) => `${stem}.console.log`, output: 'console-log' },
   // The installer's display, when the install watch stopped a VM that has one (vnc).

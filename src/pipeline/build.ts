@@ -22,6 +22,7 @@ import type { Resource } from '../context/undo-list.js';
 import { CleanupStack } from './resources.js';
 import { writeReports, type Reports } from './reports.js';
 import { loadPreviousManifest } from '../supply-chain/previous-manifest.js';
+import { checkSigningKey } from '../supply-chain/sign.js';
 import type { Changes } from '../supply-chain/changes.js';
 import type { GeneralizeRow } from '../guest/generalize.js';
 import type { Layout } from '../guest/layout.js';
@@ -67,6 +68,8 @@ export interface BuildResult {
   diskUsage: number;
   /** What changed since the previous manifest, when it was compared. */
   changes?: Changes;
+  /** The fingerprint of the key that signed SHA256SUMS (signing-key). */
+  signingFingerprint?: string;
   packageCount: number;
   distribution: string;
   kernel: string;
@@ -152,6 +155,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         signal: options.signal,
       })
     : undefined;
+  // A key that cannot sign is bad input: said now, not after an hour's build.
+  if (host.live && spec.signing) await checkSigningKey(host, spec.signing);
   options.onChecked?.();
   const planned = plannedArtifacts(spec);
   reporter.info(describeBuild(spec, planned));
@@ -226,6 +231,7 @@ class BuildRun {
   private readonly steps: BuildResult['steps'] = [];
   private current: Step = 'fetch';
   private result?: BuildResult;
+  private osRelease?: Record<string, string>;
 
   constructor(options: BuildOptions, host: Host, accelerator: VmAccelerator) {
     const cleanup = new CleanupStack(host.uninterruptible(), options.onResources);
@@ -259,6 +265,7 @@ class BuildRun {
   /** The result of a published image; it stays, and is reported, whatever happens to the upload. */
   async published(artifacts: readonly Artifact[], outcome: Outcome): Promise<void> {
     const { host, spec } = this.ctx;
+    this.osRelease = outcome.scrubbed.inventory.osRelease;
     let diskUsage = 0;
     for (const [index, image] of artifactsOf(artifacts, 'image').entries()) {
       const info = await host.stat(image.final);
@@ -290,10 +297,12 @@ class BuildRun {
    * The result carries the outcomes; a failed destination then fails the step.
    */
   async upload(artifacts: readonly Artifact[]): Promise<BuildResult> {
+    const image = firstImage(artifacts);
     const files = {
-      image: firstImage(artifacts).final,
+      image: image.final,
       files: uploadOrder(artifacts).map((file) => file.final),
       artifacts,
+      imageFile: { path: image.final, format: image.format, osRelease: this.osRelease },
     };
     const uploads = await uploadImage(this.ctx, files);
     if (!this.result) throw new Error('the upload comes after the publish step');

@@ -16,6 +16,7 @@ import {
   type Changes,
 } from '../supply-chain/changes.js';
 import type { LoadedPrevious } from '../supply-chain/previous-manifest.js';
+import { signChecksumList } from '../supply-chain/sign.js';
 
 /** What the reports step wrote: the figures the outputs and the job summary show. */
 export interface Reports {
@@ -24,6 +25,8 @@ export interface Reports {
   kernel: string;
   /** What changed since the previous manifest, when one was compared. */
   changes?: Changes;
+  /** The fingerprint of the key that signed SHA256SUMS (signing-key). */
+  signingFingerprint?: string;
 }
 
 const ROLES: Record<InstallerKey, BuildInput['role']> = {
@@ -93,6 +96,13 @@ export async function writeReports(
   ctx.reporter.info(
     `Wrote the manifest (${reports.packageCount} packages), the package list, the SBOM${texts.changes ? ', the changes' : ''} and the checksums of ${count} files`,
   );
+  const sums = artifactOf(artifacts, 'sums');
+  const signature = artifactOf(artifacts, 'sums-signature');
+  if (spec.signing && sums && signature) {
+    const fingerprint = await signChecksumList(ctx, spec.signing, stagedPath(sums), stagedPath(signature));
+    reports.signingFingerprint = fingerprint;
+    ctx.reporter.info(`Signed ${basename(sums.final)} with key ${fingerprint} into ${basename(signature.final)}`);
+  }
   return reports;
 }
 

@@ -17,6 +17,8 @@ import type { BuildContext } from '../context/build-context.js';
 import { throttled } from '../common/reporter.js';
 import type { Artifact } from './artifacts.js';
 import { OciPush } from './upload-oci.js';
+import { GlanceError } from '../net/glance.js';
+import { GlanceUploadError, uploadToGlance, type GlanceImageFile } from './upload-glance.js';
 
 export interface UploadOutcome {
   /** Section name of the destination. */
@@ -30,7 +32,7 @@ export interface UploadOutcome {
   durationMs: number;
   /** Post-upload commands that ran successfully. */
   postUploadCommands: number;
-  /** What the upload made, for the outputs: the pushed references (`registry/repository:tag@sha256:…`). */
+  /** What the upload made, for the outputs: the pushed references (`registry/repo:tag@sha256:…`), a Glance image ID. */
   references?: string[];
 }
 
@@ -63,6 +65,8 @@ export interface UploadFiles {
   files: readonly string[];
   /** The build's files by role, format and checksum: what a registry push makes its manifests from. */
   artifacts?: readonly Artifact[];
+  /** The first image for an image service (Glance): its format and the installed system's os-release. */
+  imageFile?: GlanceImageFile;
 }
 
 /** `a`, `a and b`, `a, b and c`. */
@@ -105,6 +109,7 @@ class DestinationFailure extends Error {}
 /** The upload to one destination: send, verify, post-upload commands; a failure is its outcome, not an exception. */
 class DestinationUpload {
   private readonly started = Date.now();
+  /** Every form of the target's password; a Glance upload adds its Keystone secrets and token. */
   private readonly secrets: string[];
   private readonly shown: string;
   private readonly label: string;
@@ -134,11 +139,9 @@ class DestinationUpload {
       if (this.destination.oci) {
         await this.push();
       } else {
-        const endpoint = this.endpoint();
         this.ctx.reporter.info(`${this.label} uploading ${this.imageName} to ${this.shown}`);
-        // The image first: whoever waits for the .sha256sum (or SHA256SUMS) finds a whole image beside it.
-        for (const file of this.files.files) await this.send(endpoint, file);
-        await this.verify(endpoint);
+        if (this.destination.type === 'glance') await this.toGlance();
+        else await this.toRsync();
       }
       await this.runPostUploadCommands();
     } catch (error) {
@@ -147,11 +150,40 @@ class DestinationUpload {
       throw error;
     }
     const result = this.outcome();
+    const sent =
+      this.destination.type === 'glance'
+        ? `${this.imageName} as image ${this.references[0]}`
+        : listed(this.files.files.map((file) => basename(file)));
+    const runs = this.destination.type === 'rsync' ? 'rsync runs' : 'attempts';
     this.ctx.reporter.info(
-      `${this.label} uploaded and verified ${listed(this.files.files.map((file) => basename(file)))} on ${this.shown} in ${formatDuration(result.durationMs)}` +
-        (this.attempts > 1 && !this.destination.oci ? ` (${this.attempts} rsync runs, retries included)` : ''),
+      `${this.label} uploaded and verified ${sent} on ${this.shown} in ${formatDuration(result.durationMs)}` +
+        (this.attempts > 1 ? ` (${this.attempts} ${runs}, retries included)` : ''),
     );
     return result;
+  }
+
+  private async toRsync(): Promise<void> {
+    const endpoint = this.endpoint();
+    // The image first: whoever waits for the .sha256sum (or SHA256SUMS) finds a whole image beside it.
+    for (const file of this.files.files) await this.send(endpoint, file);
+    await this.verify(endpoint);
+  }
+
+  /** The first image to an image service: one image record, its data checked by the service's own digests. */
+  private async toGlance(): Promise<void> {
+    const file = this.files.imageFile;
+    if (!file) throw new DestinationFailure('no image to send to Glance');
+    try {
+      const id = await uploadToGlance(this.ctx, this.destination, file, this.secrets, () => {
+        this.attempts += 1;
+      });
+      this.references = [id];
+    } catch (error) {
+      if (isAbort(error, this.ctx.signal)) throw error;
+      if (error instanceof GlanceUploadError || error instanceof GlanceError)
+        throw new DestinationFailure(error.message);
+      throw error;
+    }
   }
 
   private clean(text: string): string {

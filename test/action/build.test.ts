@@ -9,6 +9,8 @@ import { writeFixtureConfig } from '../support/fixture.js';
 import { leftovers } from '../support/leftovers.js';
 import { fixtureInputs, isolatedConfig, removeWorkDirs, workDir } from './fixture-build.js';
 import { builtStem } from '../support/run-cli.js';
+import { startGlanceApi } from '../support/glance-api.js';
+import { SigningKey } from '../support/signing-key.js';
 
 after(() => {
   removeWorkDirs();
@@ -20,15 +22,32 @@ function sha256Of(path: string): string {
 }
 
 describe('the action on the fixture installer', () => {
-  test('a build sets every output to what is on disk, folds the log by step, and writes a job summary', async () => {
+  test('a build sets every output to what is on disk, folds the log by step, signs SHA256SUMS, uploads to Glance, and writes a job summary', async (t) => {
     const dir = workDir('build');
     const { config, image } = writeFixtureConfig(dir, { name: 'action-build', keys: { 'zero-free-space': 'discard' } });
+    // The signing key and its passphrase come as the action's secret inputs; the image goes to a real glance-api.
+    const passphrase = 'action signing passphrase';
+    const key = new SigningKey('Action Builder', { passphrase });
+    t.after(() => key.dispose());
+    const armoured = join(key.home, 'secret.asc');
+    key.exportSecret(armoured);
+    const glance = await startGlanceApi(t);
     const run = await runMain(
       {
         ...fixtureInputs(dir, config, image),
         // Read after `config`, so it wins: keep the raw image beside the qcow2.
-        'config-text': `[${image}]\nkeep-raw = True\n`,
+        'config-text': [
+          `[${image}]`,
+          'keep-raw = True',
+          'upload_destinations = cloud',
+          '[cloud]',
+          'upload_type = glance',
+          `upload_target = ${glance.endpoint}`,
+          '',
+        ].join('\n'),
         'log-file': 'true',
+        'signing-key': readFileSync(armoured, 'utf8'),
+        'signing-passphrase': passphrase,
       },
       { env: isolatedConfig(dir) },
     );
@@ -52,7 +71,39 @@ describe('the action on the fixture installer', () => {
     assert.equal(out['console-log'], join(dir, `${stem}.console.log`));
     assert.match(readFileSync(out['console-log'], 'utf8'), /fixture-installer/);
     assert.equal(out.accelerator, 'tcg');
-    assert.deepEqual(JSON.parse(out.uploaded), []);
+    assert.deepEqual(JSON.parse(out.uploaded), [{ destination: 'cloud', target: glance.endpoint }]);
+    // Glance holds the image, active, with the digests of the file published here.
+    const [reference] = JSON.parse(out['upload-references']) as Array<{ destination: string; reference: string }>;
+    const stored = (await glance.images()).find((entry) => entry.id === reference.reference);
+    assert.equal(stored?.status, 'active');
+    assert.equal(stored?.name, image);
+    assert.equal(stored?.disk_format, 'qcow2');
+    assert.equal(stored?.size, info.size);
+    assert.equal(stored?.os_hash_value, createHash('sha512').update(readFileSync(out['image-path'])).digest('hex'));
+    assert.equal(stored?.checksum, createHash('md5').update(readFileSync(out['image-path'])).digest('hex'));
+    assert.equal(stored?.architecture, 'x86_64');
+    assert.equal(stored?.os_distro, 'fixture');
+    assert.ok(run.summary.includes(`uploaded and verified: <code>${reference.reference}</code>`), run.summary);
+    // SHA256SUMS signed: gpgv with the public key accepts it; the key and passphrase are nowhere.
+    assert.equal(out['checksums-signature-path'], join(dir, `${stem}.SHA256SUMS.gpg`));
+    assert.equal(out['signing-fingerprint'], key.fingerprint);
+    execFileSync('gpgv', ['--keyring', key.keyring, out['checksums-signature-path'], out['checksums-path']]);
+    assert.ok(run.summary.includes(`by key <code>${key.fingerprint}</code>`), 'the summary names the signing key');
+    const keyLines = readFileSync(armoured, 'utf8')
+      .split('\n')
+      .filter((line) => line.length >= 16 && !line.startsWith('-----') && !line.includes(':'));
+    // The runner reads `::add-mask::` lines and never shows them; everything else is the log.
+    const log = `${run.stdout}\n${run.stderr}`
+      .split('\n')
+      .filter((line) => !line.startsWith('::add-mask::'))
+      .join('\n');
+    const written = readdirSync(dir)
+      .filter((name) => name.startsWith(stem) && !name.endsWith('.raw'))
+      .map((name) => readFileSync(join(dir, name)).toString('latin1'));
+    for (const text of [log, run.summary, ...written]) {
+      assert.ok(!text.includes(passphrase), 'the passphrase is in the log or a file');
+      for (const line of keyLines) assert.ok(!text.includes(line), 'a line of the secret key is in the log or a file');
+    }
     assert.equal(out['cache-hit'], 'false');
     // The reports: the fixture system's three installed packages, and every published file in SHA256SUMS.
     assert.equal(out['manifest-path'], join(dir, `${stem}.manifest.json`));
@@ -96,6 +147,7 @@ describe('the action on the fixture installer', () => {
       'cache-hit',
       'checksum-path',
       'checksums-path',
+      'checksums-signature-path',
       'console-log',
       'disk-usage',
       'firmware',
@@ -112,7 +164,9 @@ describe('the action on the fixture installer', () => {
       'raw-path',
       'sbom-path',
       'sha256',
+      'signing-fingerprint',
       'size',
+      'upload-references',
       'uploaded',
     ]);
 
@@ -146,14 +200,14 @@ describe('the action on the fixture installer', () => {
     assert.ok(run.summary.includes('<tr><td>Accelerator</td><td>tcg</td></tr>'));
     assert.ok(run.summary.includes('<tr><td>Distribution</td><td>Fixture Linux 1</td></tr>'), run.summary);
     assert.ok(run.summary.includes('<tr><td>Kernel</td><td><code>6.1.0-fixture-amd64</code></td></tr>'));
-    assert.ok(run.summary.includes(`<tr><td>Checksums</td><td><code>${stem}.SHA256SUMS</code></td></tr>`));
+    assert.ok(run.summary.includes(`<tr><td>Checksums</td><td><code>${stem}.SHA256SUMS</code>, signed:`));
     for (const step of ['fetch', 'disk', 'install', 'scrub', 'convert', 'checksum', 'reports', 'publish', 'upload']) {
       assert.match(
         run.summary,
         new RegExp(`<tr><td>${step}</td><td>[^<]+</td><td>(?:[0-9.]+ s|[0-9]+m[0-9]+s)</td><td>done</td></tr>`),
       );
     }
-    assert.match(run.summary, /Not uploaded/);
+    assert.match(run.summary, /<h3>Uploads<\/h3>/);
 
     // Nothing left to undo: the post step says so and does nothing.
     assert.equal(run.state['pending-resources'], '[]');

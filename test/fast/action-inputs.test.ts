@@ -111,6 +111,8 @@ describe('action inputs', () => {
       installDependencies: true,
       upload: false,
       outputDir: '/tmp',
+      signingKey: undefined,
+      signingPassphrase: undefined,
     });
   });
 });

@@ -141,6 +141,8 @@ describe('the option table', () => {
       'previous-manifest': true,
       compress: true,
       'boot-test': true,
+      'signing-key': true,
+      'signing-passphrase-file': true,
       strict: true,
     };
     const fromTable = TABLE.filter((entry) => entry.key !== undefined && (entry.cli || entry.input)).map(

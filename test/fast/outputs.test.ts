@@ -113,8 +113,9 @@ describe('the outputs', () => {
       formats: ['qcow2', 'vmdk'],
       keepRaw: true,
       previousManifest: { uri: '/old.json', display: '/old.json', scheme: 'file', location: '/old.json' },
+      signing: { key: { path: '/keys/secret.asc' }, where: 'signing-key' },
     });
-    const result = resultOf(spec, { bootSeconds: 12.34, cloudInitFinished: true });
+    const result = resultOf(spec, { bootSeconds: 12.34, cloudInitFinished: true, signingFingerprint: 'F'.repeat(40) });
     const set = outputsOf(result);
     assert.deepEqual([...set.keys()].sort(), Object.keys(declared).sort());
     for (const output of OUTPUTS.filter((entry) => entry.role !== undefined)) {
@@ -133,9 +134,15 @@ describe('the outputs', () => {
     assert.equal(set.get('uploaded'), JSON.stringify([{ destination: 'mirror', target: 'host:/srv/' }]));
   });
 
-  test('a build without the raw image, a previous manifest or the boot test leaves raw-path, changes-path and boot-seconds unset', () => {
+  test('a build without the raw image, a previous manifest, the boot test or a signing key leaves their outputs unset', () => {
     const set = outputsOf(resultOf(testSpec({ outputDir: '/images' })));
     const unset = Object.keys(declared).filter((name) => !set.has(name));
-    assert.deepEqual(unset.sort(), ['boot-seconds', 'changes-path', 'raw-path']);
+    assert.deepEqual(unset.sort(), [
+      'boot-seconds',
+      'changes-path',
+      'checksums-signature-path',
+      'raw-path',
+      'signing-fingerprint',
+    ]);
   });
 });

@@ -789,6 +789,37 @@ describe('a whole build on the recording host', () => {
     assert.deepEqual(host.leftovers(), []);
   });
 
+  test('with signing-key: gpg signs SHA256SUMS in a throw-away home once it is written, the key on its standard input; the signature is published last', async () => {
+    const root = guestTree('signing-guest');
+    writeFileSync(join(root, 'etc/os-release'), 'ID=debian\nVERSION_ID="12"\n');
+    const reporter = new RecordingReporter();
+    const host = new RecordingHost(reporter, scrubPlan(root), 0);
+    const armour =
+      '-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlFgEZ0secretkeymaterial\n-----END PGP PRIVATE KEY BLOCK-----\n';
+    const signing = { key: { text: armour }, passphrase: { text: 'pass phrase' }, where: "Input 'signing-key'" };
+    const result = await buildImage({ spec: buildSpec({ signing }), reporter, host, kvmUsable: false });
+    const gpg = host.commands().filter((command) => command.startsWith('gpg '));
+    assert.equal(gpg.length, 3, gpg.join('\n'));
+    assert.match(gpg[0], /^gpg --homedir \/\S+\/image-factory-gnupg\.\S+ --batch --no-tty --import$/);
+    assert.match(
+      gpg[1],
+      /--passphrase-fd 0 --digest-algo SHA512 --output \S+\.SHA256SUMS\.gpg --detach-sign \S+\.SHA256SUMS$/,
+    );
+    const sumsWritten = host.calls.findIndex(
+      (call) => call.kind === 'fs' && call.operation === 'writeFile' && call.paths[0].endsWith('.SHA256SUMS'),
+    );
+    const signed = host.calls.findIndex((call) => call.kind === 'run' && call.argv.includes('--detach-sign'));
+    assert.ok(sumsWritten >= 0 && signed > sumsWritten, 'signed after SHA256SUMS is written');
+    assert.ok(!reporter.text().includes('secretkeymaterial') && !reporter.text().includes('pass phrase'));
+    const published = host.fileOperations('publish').map(([, to]) => to);
+    assert.deepEqual(published.slice(-2), [
+      '/images/test-image-2026-01-01.SHA256SUMS',
+      '/images/test-image-2026-01-01.SHA256SUMS.gpg',
+    ]);
+    assert.equal(pathOf(result.artifacts, 'sums-signature'), '/images/test-image-2026-01-01.SHA256SUMS.gpg');
+    assert.deepEqual(host.leftovers(), []);
+  });
+
   test('the accelerator chosen once is the one the installer VM, the appliance and the boot test run on', async () => {
     for (const kvmUsable of [true, false]) {
       const root = guestTree(`accelerator-${kvmUsable}`);

@@ -15,9 +15,15 @@ export class SigningKey {
   readonly keyring: string;
   readonly fingerprint: string;
 
-  /** `made`: when the key was made (gpg's `--faked-system-time`, `20200101T000000`); `expires`: its lifetime (`1y`). */
-  constructor(name: string, options: { made?: string; expires?: string } = {}) {
+  private readonly passphrase: string;
+
+  /**
+   * `made`: when the key was made (gpg's `--faked-system-time`, `20200101T000000`); `expires`: its lifetime (`1y`);
+   * `passphrase`: the key is protected by it.
+   */
+  constructor(name: string, options: { made?: string; expires?: string; passphrase?: string } = {}) {
     this.home = mkdtempSync(join(tmpdir(), 'signing-key-'));
+    this.passphrase = options.passphrase ?? '';
     this.gpg(
       [
         '--quick-gen-key',
@@ -57,6 +63,11 @@ export class SigningKey {
     this.exportKeyring();
   }
 
+  /** The secret key into `output`, ASCII-armoured or binary, as `gpg --export-secret-keys` writes it. */
+  exportSecret(output: string, armour = true): void {
+    this.gpg([...(armour ? ['--armor'] : []), '--output', output, '--export-secret-keys', this.fingerprint]);
+  }
+
   dispose(): void {
     execFileSync('gpgconf', ['--homedir', this.home, '--kill', 'all']);
     rmSync(this.home, { recursive: true, force: true });
@@ -70,7 +81,11 @@ export class SigningKey {
     const time = at === undefined ? [] : ['--faked-system-time', at];
     return execFileSync(
       'gpg',
-      ['--homedir', this.home, '--batch', '--yes', '--passphrase', '', '--pinentry-mode', 'loopback', ...time, ...args],
+      [
+        ...['--homedir', this.home, '--batch', '--yes', '--passphrase', this.passphrase, '--pinentry-mode', 'loopback'],
+        ...time,
+        ...args,
+      ],
       {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],
