@@ -10,6 +10,7 @@ export type ArtifactRole =
   | 'packages'
   | 'sbom'
   | 'changes'
+  | 'metrics'
   | 'sums'
   | 'console-log'
   | 'screenshot';
@@ -57,8 +58,8 @@ export const ARTIFACTS: Readonly<Record<ArtifactRole, ArtifactKind>> = {
   'image-checksum': {
     perFormat: true,
     name: (stem, format) => `${stem}.${format}.sha256sum`,
-    publish: 7,
-    upload: 6,
+    publish: 8,
+    upload: 7,
     output: 'checksum-path',
   },
   // keep-raw: the raw disk beside images of other formats.
@@ -83,8 +84,10 @@ export const ARTIFACTS: Readonly<Record<ArtifactRole, ArtifactKind>> = {
     upload: 5,
     output: 'changes-path',
   },
+  // Where the build's time and bytes went (docs/metrics.md).
+  metrics: { name: (stem) => `${stem}.metrics.json`, publish: 7, sums: 7, upload: 6, output: 'metrics-path' },
   // Every published file's SHA-256 (`sha256sum -c`, attest-build-provenance's subject-checksums).
-  sums: { name: (stem) => `${stem}.SHA256SUMS`, publish: 8, upload: 7, output: 'checksums-path' },
+  sums: { name: (stem) => `${stem}.SHA256SUMS`, publish: 9, upload: 8, output: 'checksums-path' },
   'console-log': { name: (stem) => `${stem}.console.log`, output: 'console-log' },
   // The installer's display, when the install watch stopped a VM that has one (vnc).
   screenshot: {

@@ -56,6 +56,8 @@ function resultOf(spec: ImageSpec, more: Partial<BuildResult> = {}): BuildResult
     cacheHit: false,
     installer: { dir: '/cache', files: {}, downloaded: true },
     steps: [],
+    changed: true,
+    history: [],
     ...more,
   } as BuildResult;
 }
