@@ -9,6 +9,7 @@ import { writeFixtureConfig } from '../support/fixture.js';
 import { leftovers } from '../support/leftovers.js';
 import { fixtureInputs, isolatedConfig, removeWorkDirs, workDir } from './fixture-build.js';
 import { builtStem } from '../support/run-cli.js';
+import { metricsSchemaErrors } from '../support/metrics-schema.js';
 
 after(() => {
   removeWorkDirs();
@@ -66,8 +67,18 @@ describe('the action on the fixture installer', () => {
         .trimEnd()
         .split('\n')
         .map((line) => line.split('  ')[1]),
-      [out.image, `${stem}.raw`, `${stem}.manifest.json`, `${stem}.packages`, `${stem}.cdx.json`],
+      [
+        out.image,
+        `${stem}.raw`,
+        `${stem}.manifest.json`,
+        `${stem}.packages`,
+        `${stem}.cdx.json`,
+        `${stem}.metrics.json`,
+      ],
     );
+    assert.equal(out['metrics-path'], join(dir, `${stem}.metrics.json`));
+    assert.deepEqual(metricsSchemaErrors(JSON.parse(readFileSync(out['metrics-path'], 'utf8'))), []);
+    assert.equal(out.changed, 'true');
     execFileSync('sha256sum', ['-c', basename(out['checksums-path'])], { cwd: dir });
     const generalized = JSON.parse(out.generalized) as Array<{ operation: string; path: string; done: string }>;
     assert.deepEqual(
@@ -94,6 +105,7 @@ describe('the action on the fixture installer', () => {
       'accelerator',
       'arch',
       'cache-hit',
+      'changed',
       'checksum-path',
       'checksums-path',
       'console-log',
@@ -107,6 +119,7 @@ describe('the action on the fixture installer', () => {
       'image-paths',
       'layout',
       'manifest-path',
+      'metrics-path',
       'packages',
       'packages-path',
       'raw-path',
