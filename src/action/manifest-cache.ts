@@ -40,7 +40,10 @@ export class ManifestCache {
    * entry's version), and not in a shared temporary folder.
    */
   private readonly dir: string;
+  /** The entry restored, when its manifest is the one the build compares with. */
   restoredKey: string | undefined;
+  /** The entry restored, whether its manifest or only its metrics are used. */
+  private restoredEntry: string | undefined;
   savedKey: string | undefined;
 
   constructor(
@@ -67,7 +70,7 @@ export class ManifestCache {
    */
   async restore(): Promise<ImageSpec> {
     const spec = await this.restoreManifest();
-    if (!this.restoredKey || this.spec.previousMetrics.length) return spec;
+    if (!this.restoredEntry || this.spec.previousMetrics.length) return spec;
     return { ...spec, previousMetrics: await this.restoredMetrics() };
   }
 
@@ -117,8 +120,9 @@ export class ManifestCache {
       );
       return this.spec;
     }
-    this.restoredKey = restored;
+    this.restoredEntry = restored;
     if (this.spec.previousManifest) return this.spec;
+    this.restoredKey = restored;
     this.reporter.info(`Restored the last manifest from the Actions cache (${restored}): the build compares with it.`);
     const display = `the Actions cache's ${restored}`;
     return { ...this.spec, previousManifest: { uri: path, display, scheme: 'file', location: path } };
