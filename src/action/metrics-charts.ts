@@ -19,13 +19,21 @@ function axisLabels(builds: readonly BuildMetrics[]): string[] {
 /** A number for a chart's data: finite, with at most one decimal. */
 const figure = (value: number): string => (Number.isFinite(value) ? String(Math.round(value * 10) / 10) : '0');
 
-function chart(title: string, labels: string[], yAxis: string, series: Array<['bar' | 'line', number[]]>): string {
+function chart(
+  title: string,
+  labels: string[],
+  yAxis: string,
+  series: Array<['bar' | 'line', number[]]>,
+  fromZero = false,
+): string {
+  // From zero where parts are compared with the whole (the install's line against the build's bars).
+  const top = Math.ceil(Math.max(1, ...series.flatMap(([, values]) => values).filter(Number.isFinite)));
   return [
     '```mermaid',
     'xychart-beta',
     `  title "${title}"`,
     `  x-axis [${labels.map((label) => `"${label}"`).join(', ')}]`,
-    `  y-axis "${yAxis}"`,
+    `  y-axis "${yAxis}"${fromZero ? ` 0 --> ${top}` : ''}`,
     ...series.map(([kind, values]) => `  ${kind} [${values.map(figure).join(', ')}]`),
     '```',
   ].join('\n');
@@ -42,10 +50,16 @@ export function historyCharts(builds: readonly BuildMetrics[]): string {
   return [
     chart('Image size (MiB)', labels, 'MiB', [['bar', builds.map(mib)]]),
     chart('Packages', labels, 'packages', [['bar', builds.map((build) => build.packages)]]),
-    chart('Build time (s): bars the whole build, the line the install', labels, 'seconds', [
-      ['bar', builds.map(totalSeconds)],
-      ['line', builds.map((build) => stepSeconds(build, 'install'))],
-    ]),
+    chart(
+      'Build time (s): bars the whole build, the line the install',
+      labels,
+      'seconds',
+      [
+        ['bar', builds.map(totalSeconds)],
+        ['line', builds.map((build) => stepSeconds(build, 'install'))],
+      ],
+      true,
+    ),
   ].join('\n\n');
 }
 
