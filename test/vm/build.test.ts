@@ -298,7 +298,7 @@ describe('a build on the fixture installer', () => {
     assert.match(run.stderr, /free space discarded/);
     assert.match(run.stderr, /Content of \/var\/log\/installer\/syslog:/);
     assert.match(run.stderr, /console: fixture-installer/);
-    assert.match(run.stderr, /skip-unchanged: publishing: 1 packages differ since /);
+    assert.match(run.stderr, /skip-unchanged: publishing: 1 packages differ and the inputs answer-file differ since /);
     assert.ok(readdirSync(uploaded).includes(`${stem}.metrics.json`), 'published and uploaded');
     const metrics = assertMetrics(dir, stem, ['raw'], run.stderr);
     assert.equal(metrics.packages, 4);
