@@ -140,4 +140,15 @@ describe('the outputs', () => {
     const unset = Object.keys(declared).filter((name) => !set.has(name));
     assert.deepEqual(unset.sort(), ['boot-seconds', 'changes-path', 'raw-path']);
   });
+
+  test('an unchanged build (skip-unchanged) sets changed=false and no path of a file it did not publish', () => {
+    const spec = testSpec({ outputDir: '/images', skipUnchanged: true });
+    const set = outputsOf(resultOf(spec, { changed: false, bootSeconds: 9.5 }));
+    assert.equal(set.get('changed'), 'false');
+    assert.equal(set.get('boot-seconds'), '9.5');
+    for (const output of OUTPUTS.filter((entry) => entry.role !== undefined && entry.role !== 'console-log'))
+      assert.ok(!set.has(output.name), `${output.name} names a file that was not published`);
+    for (const name of ['image', 'sha256', 'size', 'uploaded']) assert.ok(!set.has(name), name);
+    assert.equal(outputsOf(resultOf(spec)).get('changed'), 'true');
+  });
 });
