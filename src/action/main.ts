@@ -148,7 +148,6 @@ async function buildWithCache(
   const history = [...result.history, result.metrics];
   if (manifestCache.available && result.changed)
     await reporter.group('Save the manifest', () => manifestCache.save(manifest, history));
-  if (!result.changed) reporter.info('Unchanged: nothing was published or uploaded (skip-unchanged).');
   const image = firstImage(result.artifacts);
   if (result.changed) reporter.info(`Built ${image.final} (sha256 ${image.sha256}).`);
   const cache = {
