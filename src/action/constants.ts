@@ -18,6 +18,8 @@ export enum Input {
   ZeroFreeSpace = 'zero-free-space',
   Generalize = 'generalize',
   PreviousManifest = 'previous-manifest',
+  PreviousMetrics = 'previous-metrics',
+  SkipUnchanged = 'skip-unchanged',
   Compress = 'compress',
   BootTest = 'boot-test',
   SigningKey = 'signing-key',

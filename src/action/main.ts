@@ -10,7 +10,7 @@ import { checkOutputs } from '../pipeline/staging.js';
 import { firstImage, pathOf } from '../pipeline/artifacts.js';
 import { STEP_TITLES } from '../common/reporter.js';
 import { ActionReporter } from './action-reporter.js';
-import { OUTPUTS } from './outputs.js';
+import { outputsOf } from './outputs.js';
 import { HostSetupError, prepareHost } from '../host/host-setup.js';
 import { readInputs } from './inputs.js';
 import { Input } from './constants.js';
@@ -25,7 +25,7 @@ import { Interruption } from '../pipeline/interruption.js';
 
 /** The step's outputs, from the build's result (exported for the tests). */
 export function setOutputs(result: BuildResult): void {
-  for (const output of OUTPUTS) {
+  for (const output of outputsOf(result)) {
     const value = output.value(result);
     if (value !== undefined) core.setOutput(output.name, value);
   }
@@ -147,9 +147,12 @@ async function buildWithCache(
   if (!result.cacheHit && installerCache.active)
     await reporter.group('Save the installer cache', () => installerCache.save(result.installer));
   const manifest = pathOf(result.artifacts, 'manifest') as string;
-  if (manifestCache.available) await reporter.group('Save the manifest', () => manifestCache.save(manifest));
+  // An unchanged build published no manifest: the kept one is still the image's last.
+  const history = [...result.history, result.metrics];
+  if (manifestCache.available && result.changed)
+    await reporter.group('Save the manifest', () => manifestCache.save(manifest, history));
   const image = firstImage(result.artifacts);
-  reporter.info(`Built ${image.final} (sha256 ${image.sha256}).`);
+  if (result.changed) reporter.info(`Built ${image.final} (sha256 ${image.sha256}).`);
   const cache = {
     restored: installerCache.restoredKey,
     saved: installerCache.savedKey,

@@ -1,13 +1,17 @@
 import * as cache from '@actions/cache';
-import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { arch } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ImageSpec } from '../config/image-spec.js';
 import { parseManifest } from '../supply-chain/changes.js';
+import { boundedHistory, metricsJson, parseMetrics, type BuildMetrics } from '../supply-chain/metrics.js';
+import type { InstallerSource } from '../config/image-spec.js';
 import type { Reporter } from '../common/reporter.js';
 
 const KEY_PREFIX = 'image-factory-manifest';
 const MANIFEST = 'manifest.json';
+/** The last builds' metrics, one file each, oldest first: metrics-01.json … metrics-12.json. */
+const METRICS = /^metrics-\d{2}\.json$/;
 
 /**
  * `image-factory-manifest-<image>-<arch>-<format>-`: every saved manifest of
@@ -36,7 +40,10 @@ export class ManifestCache {
    * entry's version), and not in a shared temporary folder.
    */
   private readonly dir: string;
+  /** The entry restored, when its manifest is the one the build compares with. */
   restoredKey: string | undefined;
+  /** The entry restored, whether its manifest or only its metrics are used. */
+  private restoredEntry: string | undefined;
   savedKey: string | undefined;
 
   constructor(
@@ -52,13 +59,43 @@ export class ManifestCache {
     return cache.isFeatureAvailable();
   }
 
-  /** Whether a restore takes part: the service is there and no previous-manifest is given. */
+  /** Whether a restore takes part: the service is there and previous-manifest or previous-metrics is not given. */
   get active(): boolean {
-    return this.spec.previousManifest === undefined && this.available;
+    return (this.spec.previousManifest === undefined || this.spec.previousMetrics.length === 0) && this.available;
   }
 
-  /** The spec with the restored manifest as its previous-manifest, or the spec as it was. */
+  /**
+   * The spec with the restored manifest as its previous-manifest and the
+   * restored metrics as its previous-metrics, where the spec gives none.
+   */
   async restore(): Promise<ImageSpec> {
+    const spec = await this.restoreManifest();
+    if (!this.restoredEntry || this.spec.previousMetrics.length) return spec;
+    return { ...spec, previousMetrics: await this.restoredMetrics() };
+  }
+
+  /** The restored metrics files that are metrics (the cache is not trusted: the others only warn). */
+  private async restoredMetrics(): Promise<InstallerSource[]> {
+    const names = (await readdir(this.dir)).filter((name) => METRICS.test(name)).sort();
+    const sources: InstallerSource[] = [];
+    for (const name of names) {
+      const path = join(this.dir, name);
+      try {
+        parseMetrics(await readFile(path, 'utf8'));
+      } catch (error) {
+        this.reporter.warning(
+          `The metrics restored from the Actions cache (${name}) ${(error as Error).message}: left out.`,
+        );
+        continue;
+      }
+      sources.push({ uri: path, display: `the Actions cache's ${name}`, scheme: 'file', location: path });
+    }
+    if (sources.length)
+      this.reporter.info(`Restored the last ${sources.length} builds' metrics from the Actions cache.`);
+    return sources;
+  }
+
+  private async restoreManifest(): Promise<ImageSpec> {
     if (!this.active) return this.spec;
     await rm(this.dir, { recursive: true, force: true });
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
@@ -83,14 +120,19 @@ export class ManifestCache {
       );
       return this.spec;
     }
+    this.restoredEntry = restored;
+    if (this.spec.previousManifest) return this.spec;
     this.restoredKey = restored;
     this.reporter.info(`Restored the last manifest from the Actions cache (${restored}): the build compares with it.`);
     const display = `the Actions cache's ${restored}`;
     return { ...this.spec, previousManifest: { uri: path, display, scheme: 'file', location: path } };
   }
 
-  /** Keep this build's manifest as the image's last one (also when previous-manifest named another). */
-  async save(manifestPath: string): Promise<void> {
+  /**
+   * Keep this build's manifest as the image's last one (also when
+   * previous-manifest named another), and the last builds' metrics with it.
+   */
+  async save(manifestPath: string, history: readonly BuildMetrics[]): Promise<void> {
     if (!this.available) return;
     // A key is written once: each build's gets its own, and a restore takes the newest.
     const run = `${process.env.GITHUB_RUN_ID ?? ''}-${process.env.GITHUB_RUN_ATTEMPT ?? ''}`;
@@ -99,6 +141,10 @@ export class ManifestCache {
       await rm(this.dir, { recursive: true, force: true });
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
       await copyFile(manifestPath, join(this.dir, MANIFEST));
+      for (const [index, build] of boundedHistory(history).entries()) {
+        const name = `metrics-${String(index + 1).padStart(2, '0')}.json`;
+        await writeFile(join(this.dir, name), metricsJson(build), { mode: 0o600 });
+      }
       const id = await cache.saveCache([this.dir], key);
       if (id === -1) {
         this.reporter.info(`The manifest was not saved to the Actions cache (${key}); see the lines above for why.`);

@@ -42,6 +42,8 @@ export const OUTPUTS: readonly OutputSpec[] = [
   fileOutput('sums-signature'),
   { name: 'signing-fingerprint', value: (result) => result.signingFingerprint },
   fileOutput('changes'),
+  fileOutput('metrics'),
+  { name: 'changed', value: (result) => String(result.changed) },
   { name: 'packages', value: (result) => String(result.packageCount) },
   { name: 'generalized', value: (result) => generalizedOutput(result.generalized).json },
   { name: 'generalized-left-out', value: (result) => String(generalizedOutput(result.generalized).leftOut) },
@@ -69,3 +71,21 @@ export const OUTPUTS: readonly OutputSpec[] = [
   { name: 'cache-hit', value: (result) => String(result.cacheHit) },
   { name: 'boot-seconds', value: (result) => result.bootSeconds?.toFixed(1) },
 ];
+
+/** What a build that skip-unchanged stopped before publishing still says: no file of it was published. */
+const OUTPUTS_WHEN_UNCHANGED = new Set([
+  'changed',
+  'packages',
+  'layout',
+  'console-log',
+  'accelerator',
+  'arch',
+  'firmware',
+  'cache-hit',
+  'boot-seconds',
+]);
+
+/** The outputs a build's result sets: all of them, or only those that hold when nothing was published. */
+export function outputsOf(result: BuildResult): readonly OutputSpec[] {
+  return result.changed ? OUTPUTS : OUTPUTS.filter((output) => OUTPUTS_WHEN_UNCHANGED.has(output.name));
+}

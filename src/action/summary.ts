@@ -10,6 +10,7 @@ import { describeFirmware } from '../vm/virt-install.js';
 import { STEP_TITLES, type Step } from '../common/reporter.js';
 import { printableLine, printableLines } from '../common/printable-text.js';
 import type { StepRecord } from './action-reporter.js';
+import { historyCharts, stepComparisonRows } from './metrics-charts.js';
 
 export interface BuildSummary {
   image: string;
@@ -55,7 +56,9 @@ export function renderSummary(summary: BuildSummary): string {
     parts.push(`<p>${where}</p>`, `<pre>${escapeMarkup(printableLines(message))}</pre>`);
   }
 
-  if (result) parts.push(table(undefined, resultRows(summary, result)));
+  if (result && !result.changed)
+    parts.push(`<p>Unchanged since the previous build: nothing was published or uploaded (skip-unchanged).</p>`);
+  else if (result) parts.push(table(undefined, resultRows(summary, result)));
 
   if (summary.steps.length) {
     const rows = summary.steps.map((step): [string, string, string, string] => [
@@ -68,6 +71,8 @@ export function renderSummary(summary: BuildSummary): string {
     rows.push(['', '<strong>total</strong>', `<strong>${formatDuration(total)}</strong>`, '']);
     parts.push(`<h3>Steps</h3>\n${table(['Step', 'What', 'Duration', 'Result'], rows)}`);
   }
+
+  if (result?.history.length) parts.push(historySection(result));
 
   if (result?.layout) parts.push(layoutSection(result.layout));
 
@@ -147,6 +152,20 @@ function resultRows(summary: BuildSummary, result: BuildResult): Array<[string, 
     ]);
   }
   return rows;
+}
+
+/** The last builds as charts, and this build's steps beside the previous build's. */
+function historySection(result: BuildResult): string {
+  const previous = result.history.at(-1);
+  const builds = [...result.history, result.metrics];
+  const rows = previous
+    ? stepComparisonRows(result.metrics, previous).map((row) => row.map((text) => escapeHtml(text)))
+    : [];
+  return (
+    `<h3>The last ${builds.length} builds</h3>\n\n${historyCharts(builds)}\n\n` +
+    `<h3>Steps against ${previous ? escapeHtml(previous.image) : 'the previous build'}</h3>\n` +
+    table(['Step', 'This build', 'Previous build', 'Difference'], rows)
+  );
 }
 
 /** What changed since the previous manifest: the counts and the size, then one row a package changed. */

@@ -21,6 +21,7 @@ import { SystemHost } from '../host/system-host.js';
 import { BuildError, buildImage } from '../pipeline/build.js';
 import { checkOutputs } from '../pipeline/staging.js';
 import { describeResult } from './describe-result.js';
+import { comparisonText } from '../supply-chain/metrics.js';
 import { Interruption } from '../pipeline/interruption.js';
 import { LogReporter } from '../pipeline/log-reporter.js';
 import { printableLines } from '../common/printable-text.js';
@@ -205,7 +206,10 @@ async function build(spec: ImageSpec, options: CliOptions, reporter: LogReporter
   const onChecked = logFile ? () => openLogFile(reporter, logFile) : undefined;
   const result = await buildImage({ spec, reporter, dryRun: options.dryRun, signal, onChecked });
   if (options.dryRun) reporter.info('Dry run: the commands above were not run, and nothing was created.');
+  else if (!result.changed) reporter.info('Build finished: unchanged, nothing published or uploaded (skip-unchanged).');
   else reporter.info(`Build finished:\n${describeResult(result)}`);
+  if (!options.dryRun && result.history.length)
+    reporter.info(`Metrics ${comparisonText(result.metrics, result.history.at(-1))}`);
 }
 
 /** Create the log file; a UsageError (exit 2, nothing created) when it cannot be. */

@@ -90,6 +90,10 @@ export interface ImageSpec {
   answerFile?: { kind: AnswerKind; path: string };
   /** An earlier build's manifest to compare this one with (`previous-manifest`). */
   previousManifest?: InstallerSource;
+  /** Earlier builds' metrics to compare and chart this one with (`previous-metrics`). */
+  previousMetrics: InstallerSource[];
+  /** Publish and upload nothing when the packages and inputs equal the previous manifest's (`skip-unchanged`). */
+  skipUnchanged: boolean;
   answerDelivery: AnswerDelivery;
   append: string;
   mac?: string;
@@ -379,6 +383,8 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     signing: resolveSigning(options, problem, (key) => `${read.at(key)}[${image}] ${key}`),
     answerFile: resolveAnswerFile(options, problem),
     previousManifest: resolvePreviousManifest(options, problem),
+    previousMetrics: resolvePreviousMetrics(options, problem),
+    skipUnchanged: read.flag('skip-unchanged'),
     answerDelivery: read.choice('answer-delivery'),
     append: options.append ?? '',
     accelerator: read.choice('accelerator'),
@@ -536,18 +542,31 @@ function resolveAnswerFile(options: Record<string, string>, problem: Problem): I
 function resolvePreviousManifest(options: Record<string, string>, problem: Problem): InstallerSource | undefined {
   const value = options['previous-manifest']?.trim();
   if (value === undefined || value === '') return undefined;
-  const source = parseSource(value, (message) => problem('previous-manifest', message));
+  return readableSource('previous-manifest', 'manifest', value, problem);
+}
+
+/** `previous-metrics`: paths or http(s) URLs, comma-separated or one a line, each as previous-manifest's. */
+function resolvePreviousMetrics(options: Record<string, string>, problem: Problem): InstallerSource[] {
+  const items = (options['previous-metrics'] ?? '').split(/[,\n]/).map((item) => item.trim());
+  return items
+    .filter((item) => item !== '')
+    .map((item) => readableSource('previous-metrics', 'metrics', item, problem));
+}
+
+/** A path that must be a readable file now, or an http(s) URL. */
+function readableSource(key: OptionKey, what: string, value: string, problem: Problem): InstallerSource {
+  const source = parseSource(value, (message) => problem(key, message));
   if (source.scheme === 'rsync') {
-    throw problem('previous-manifest', `'${source.display}' is an rsync: URL; give a path or an http(s) URL.`);
+    throw problem(key, `'${source.display}' is an rsync: URL; give a path or an http(s) URL.`);
   }
   if (source.scheme !== 'file') return source;
   try {
     accessSync(source.location, constants.R_OK);
   } catch {
-    throw problem('previous-manifest', `the manifest '${source.location}' does not exist or is not readable.`);
+    throw problem(key, `the ${what} '${source.location}' does not exist or is not readable.`);
   }
   if (!statSync(source.location).isFile()) {
-    throw problem('previous-manifest', `the manifest '${source.location}' is not a regular file.`);
+    throw problem(key, `the ${what} '${source.location}' is not a regular file.`);
   }
   return source;
 }

@@ -370,6 +370,23 @@ export const OPTIONS = [
     help: "an earlier build's <image>-<date>.manifest.json (a path or an http(s) URL): the build writes <image>-<date>.changes, the packages added, removed, upgraded and downgraded since, and the image's size change (the action keeps the last manifest of each image in the Actions cache and uses it when this is unset)",
   },
   {
+    key: 'previous-metrics',
+    cli: { long: 'previous-metrics', arg: 'files' },
+    input: 'previous-metrics',
+    kind: 'list',
+    new: true,
+    help: "earlier builds' <image>-<date>.metrics.json (paths or http(s) URLs, comma-separated or one a line): the build compares its steps' times, size and package count with the newest, and the action's job summary charts them (the action keeps the last 12 builds' metrics in the Actions cache and uses them when this is unset)",
+  },
+  {
+    key: 'skip-unchanged',
+    cli: { long: 'skip-unchanged', noHelp: 'publish the image even when nothing changed' },
+    input: 'skip-unchanged',
+    kind: 'boolean',
+    default: 'no',
+    new: true,
+    help: "publish and upload nothing when the packages (names, versions, architectures) and the inputs' SHA-256 (answer file, installer files, provisioning) equal the previous manifest's; the boot test still runs",
+  },
+  {
     key: 'compress',
     cli: { long: 'compress', arg: 'how' },
     input: 'compress',

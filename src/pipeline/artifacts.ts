@@ -10,6 +10,7 @@ export type ArtifactRole =
   | 'packages'
   | 'sbom'
   | 'changes'
+  | 'metrics'
   | 'sums'
   | 'sums-signature'
   | 'console-log'
@@ -60,8 +61,8 @@ export const ARTIFACTS: Readonly<Record<ArtifactRole, ArtifactKind>> = {
   'image-checksum': {
     perFormat: true,
     name: (stem, format) => `${stem}.${format}.sha256sum`,
-    publish: 7,
-    upload: 6,
+    publish: 8,
+    upload: 7,
     output: 'checksum-path',
   },
   // keep-raw: the raw disk beside images of other formats.
@@ -100,11 +101,13 @@ export const ARTIFACTS: Readonly<Record<ArtifactRole, ArtifactKind>> = {
     upload: 5,
     output: 'changes-path',
   },
+  // Where the build's time and bytes went (docs/metrics.md).
+  metrics: { name: (stem) => `${stem}.metrics.json`, publish: 7, sums: 7, upload: 6, output: 'metrics-path' },
   // Every published file's SHA-256 (`sha256sum -c`, attest-build-provenance's subject-checksums).
   sums: {
     name: (stem) => `${stem}.SHA256SUMS`,
-    publish: 8,
-    upload: 7,
+    publish: 9,
+    upload: 8,
     output: 'checksums-path',
     referrer: 'application/vnd.image-factory.sha256sums',
   },
@@ -113,8 +116,8 @@ export const ARTIFACTS: Readonly<Record<ArtifactRole, ArtifactKind>> = {
     name: (stem) => `${stem}.SHA256SUMS.gpg`,
     when: (spec) => spec.signing !== undefined,
     made: 'with signing-key',
-    publish: 9,
-    upload: 8,
+    publish: 10,
+    upload: 9,
     output: 'checksums-signature-path',
     referrer: 'application/pgp-signature',
   },

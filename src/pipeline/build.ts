@@ -16,13 +16,18 @@ import { createRawDisk } from './disk.js';
 import { dryRunHost } from './dry-run.js';
 import { fetchInstaller, type FetchedInstaller } from './fetch.js';
 import { installSystem } from './install.js';
+import type { InstallPhases } from '../vm/install-watch.js';
+import type { MeasuredFigures } from './metrics.js';
 import { runPostBuildCommand } from './post-build.js';
 import type { Reporter, Step } from '../common/reporter.js';
 import type { Resource } from '../context/undo-list.js';
 import { CleanupStack } from './resources.js';
 import { writeReports, type Reports } from './reports.js';
-import { loadPreviousManifest } from '../supply-chain/previous-manifest.js';
+import { loadPreviousManifest, type LoadedPrevious } from '../supply-chain/previous-manifest.js';
 import { checkSigningKey } from '../supply-chain/sign.js';
+import { loadPreviousMetrics } from '../supply-chain/previous-metrics.js';
+import type { BuildMetrics } from '../supply-chain/metrics.js';
+import { decideUnchanged } from '../supply-chain/unchanged.js';
 import type { Changes } from '../supply-chain/changes.js';
 import type { GeneralizeRow } from '../guest/generalize.js';
 import type { Layout } from '../guest/layout.js';
@@ -93,6 +98,16 @@ export interface BuildResult {
   bootSeconds?: number;
   cloudInitFinished?: boolean;
   steps: Array<{ step: Step; durationMs: number }>;
+  /** What `<stem>.metrics.json` holds. */
+  metrics: BuildMetrics;
+  /** The earlier builds' metrics (previous-metrics), oldest first. */
+  history: BuildMetrics[];
+  /**
+   * False when skip-unchanged found the same packages and inputs as the
+   * previous manifest's: nothing was published or uploaded (the artifacts'
+   * final paths were not made).
+   */
+  changed: boolean;
 }
 
 /** A build that failed in a step; cleanup has already run. The step's error is the `cause`. */
@@ -147,14 +162,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   // Checks of the machine, before anything is created on it.
   if (host.live) checkOutputs(spec);
   if (host.live) checkHost(spec);
-  // Read (or downloaded) before anything is created: a bad manifest is bad input.
-  const previous = spec.previousManifest
-    ? await loadPreviousManifest(spec.previousManifest, {
-        reporter,
-        live: host.live,
-        signal: options.signal,
-      })
-    : undefined;
+  const previous = await loadPrevious(options, host.live);
   // A key that cannot sign is bad input: said now, not after an hour's build.
   if (host.live && spec.signing) await checkSigningKey(host, spec.signing);
   options.onChecked?.();
@@ -173,20 +181,25 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       consoleLog,
       staging: staging.dir,
     };
-    await run.step('install', () => installSystem(ctx, install, installer));
+    const phases = await run.step('install', () => installSystem(ctx, install, installer));
+    const installed = (await host.stat(staging.raw)).blocks * 512;
     const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw));
     if (spec.formats.some((format) => format !== 'raw'))
       await run.step('convert', () => convertImages(ctx, staging.raw, artifacts));
     await run.step('checksum', () => writeChecksums(ctx, artifacts));
-    const reports = await run.step('reports', () =>
-      writeReports(ctx, artifacts, { inventory: scrubbed.inventory, installer, previous }),
-    );
-    // Before anything is published or uploaded: an image that does not boot goes nowhere.
+    // Before the reports, so that the metrics hold its time; before anything is published or uploaded: an
+    // image that does not boot goes nowhere.
     const boot = spec.bootTest.enabled
       ? await run.step('boot-test', () => bootTest(ctx, stagedPath(firstImage(artifacts))))
       : undefined;
+    const figures = run.figures(phases, installed, scrubbed);
+    const reports = await run.step('reports', () =>
+      writeReports(ctx, artifacts, { inventory: scrubbed.inventory, installer, previous: previous.manifest, figures }),
+    );
+    const outcome = { scrubbed, installer, boot, reports, history: previous.metrics };
+    if (await run.unchanged(previous.manifest, staging, artifacts, outcome)) return run.finished();
     await run.step('publish', () => publishImage(ctx, staging, artifacts));
-    await run.published(artifacts, { scrubbed, installer, boot, reports });
+    await run.published(artifacts, outcome);
     const result = await run.step('upload', () => run.upload(artifacts));
     const postBuild = spec.postBuildCommand;
     if (postBuild) await run.step('post-build', () => runPostBuildCommand(ctx, postBuild, firstImage(artifacts).final));
@@ -194,6 +207,19 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   } catch (error) {
     throw await run.fail(error, consoleLog);
   }
+}
+
+/** The previous manifest and metrics, read (or downloaded) before anything is created: bad ones are bad input. */
+async function loadPrevious(
+  options: BuildOptions,
+  live: boolean,
+): Promise<{ manifest?: LoadedPrevious; metrics: BuildMetrics[] }> {
+  const { spec, reporter, signal } = options;
+  const manifest = spec.previousManifest
+    ? await loadPreviousManifest(spec.previousManifest, { reporter, live, signal })
+    : undefined;
+  const metrics = await loadPreviousMetrics(spec.previousMetrics, { reporter, live, signal });
+  return { manifest, metrics };
 }
 
 /** Each format but raw, converted from the one raw disk. */
@@ -223,6 +249,7 @@ interface Outcome {
   installer: FetchedInstaller;
   boot?: BootTestResult;
   reports: Reports;
+  history: BuildMetrics[];
 }
 
 /** One build in progress: its context, the steps it has done, and what to say when it fails. */
@@ -262,12 +289,57 @@ class BuildRun {
     }
   }
 
+  /** What the metrics take from the steps so far: their times, the install's phases, the disk's allocation. */
+  figures(phases: InstallPhases, installed: number, scrubbed: ScrubResult): Omit<MeasuredFigures, 'packages'> {
+    return {
+      steps: [...this.steps],
+      install: phases,
+      allocatedAfterInstall: installed,
+      allocatedAfterScrub: scrubbed.allocatedBytes,
+      applianceLaunchSeconds: scrubbed.phases.find((phase) => phase.name === 'launch')?.seconds ?? 0,
+    };
+  }
+
+  /**
+   * skip-unchanged: when the packages and inputs equal the previous
+   * manifest's, nothing is published or uploaded; the staging folder goes.
+   */
+  async unchanged(
+    previous: LoadedPrevious | undefined,
+    staging: Staging,
+    artifacts: readonly Artifact[],
+    outcome: Outcome,
+  ): Promise<boolean> {
+    const { spec, reporter, cleanup } = this.ctx;
+    if (!spec.skipUnchanged) return false;
+    const manifest = previous && 'manifest' in previous ? previous.manifest : undefined;
+    const decision = decideUnchanged(manifest, {
+      packages: outcome.scrubbed.inventory.packages,
+      inputs: outcome.reports.inputs,
+    });
+    if (!decision.unchanged) {
+      reporter.info(`skip-unchanged: publishing: ${decision.reason}`);
+      return false;
+    }
+    reporter.info(`Unchanged (skip-unchanged): ${decision.reason}; nothing was published or uploaded.`);
+    await cleanup.release(staging.entry);
+    await this.published(artifacts, outcome, false);
+    return true;
+  }
+
+  /** The result, once the build has one. */
+  finished(): BuildResult {
+    if (!this.result) throw new Error('the build has no result yet');
+    return this.result;
+  }
+
   /** The result of a published image; it stays, and is reported, whatever happens to the upload. */
-  async published(artifacts: readonly Artifact[], outcome: Outcome): Promise<void> {
+  async published(artifacts: readonly Artifact[], outcome: Outcome, changed = true): Promise<void> {
     const { host, spec } = this.ctx;
     this.osRelease = outcome.scrubbed.inventory.osRelease;
     let diskUsage = 0;
     for (const [index, image] of artifactsOf(artifacts, 'image').entries()) {
+      if (!changed) break;
       const info = await host.stat(image.final);
       image.size = info.size;
       if (index === 0) diskUsage = info.blocks * 512;
@@ -289,6 +361,9 @@ class BuildRun {
       bootSeconds: outcome.boot?.seconds,
       cloudInitFinished: outcome.boot?.cloudInitFinished,
       steps: this.steps,
+      metrics: outcome.reports.metrics,
+      history: outcome.history,
+      changed,
     };
   }
 

@@ -7,7 +7,7 @@ import { serveAnswerFile } from '../vm/answer-server.js';
 import { ConsoleFollower } from '../vm/console.js';
 import type { BuildContext } from '../context/build-context.js';
 import type { FetchedInstaller } from './fetch.js';
-import { watchInstaller } from '../vm/install-watch.js';
+import { watchInstaller, type InstallPhases } from '../vm/install-watch.js';
 import type { Registration } from '../context/undo-list.js';
 import { screenshotPath } from '../vm/screenshot.js';
 import {
@@ -56,12 +56,18 @@ export async function installSystem(
   ctx: BuildContext,
   target: InstallTarget,
   installer: FetchedInstaller,
-): Promise<void> {
+): Promise<InstallPhases> {
   const injectedAnswerFile = await injectableAnswerFile(ctx, target.staging);
   const server = await serveAnswerFile(ctx);
   try {
     const answerArgument = server ? answerFileArgument(ctx.spec, server.url) : undefined;
-    await runInstaller(ctx, { ...target, accelerator: ctx.accelerator, installer, injectedAnswerFile, answerArgument });
+    return await runInstaller(ctx, {
+      ...target,
+      accelerator: ctx.accelerator,
+      installer,
+      injectedAnswerFile,
+      answerArgument,
+    });
   } finally {
     await server?.close();
   }
@@ -132,7 +138,7 @@ export function installerVm(spec: ImageSpec, plan: InstallPlan): VmDefinition {
  * destroyed (see watchInstaller). The domain is undefined afterwards whatever
  * happened.
  */
-export async function runInstaller(ctx: BuildContext, plan: InstallPlan): Promise<void> {
+export async function runInstaller(ctx: BuildContext, plan: InstallPlan): Promise<InstallPhases> {
   const { spec, reporter, host } = ctx;
   const command = await virtInstallCommand(host, spec, installerVm(spec, plan));
   // An earlier attempt's console log goes (a symlink there as a link); the new one is created here, empty and
@@ -154,8 +160,9 @@ export async function runInstaller(ctx: BuildContext, plan: InstallPlan): Promis
   );
   const started = Date.now();
   const vm = { domain: plan.domain, diskPath: plan.diskPath, console, screenshot };
+  let phases: InstallPhases;
   try {
-    await watchInstaller(ctx, vm, () => host.run(command, { onLine: (line) => reporter.output(line) }));
+    phases = await watchInstaller(ctx, vm, () => host.run(command, { onLine: (line) => reporter.output(line) }));
   } finally {
     if (console.copyError) {
       reporter.warning(
@@ -166,6 +173,7 @@ export async function runInstaller(ctx: BuildContext, plan: InstallPlan): Promis
   await ctx.cleanup.release(domain);
   for (const grant of grants.reverse()) await ctx.cleanup.release(grant);
   reporter.info(`the installer finished after ${formatDuration(Date.now() - started)}`);
+  return phases;
 }
 
 /**

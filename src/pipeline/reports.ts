@@ -17,6 +17,8 @@ import {
 } from '../supply-chain/changes.js';
 import type { LoadedPrevious } from '../supply-chain/previous-manifest.js';
 import { signChecksumList } from '../supply-chain/sign.js';
+import { metricsJson, type BuildMetrics } from '../supply-chain/metrics.js';
+import { collectMetrics, type MeasuredFigures } from './metrics.js';
 
 /** What the reports step wrote: the figures the outputs and the job summary show. */
 export interface Reports {
@@ -27,6 +29,9 @@ export interface Reports {
   changes?: Changes;
   /** The fingerprint of the key that signed SHA256SUMS (signing-key). */
   signingFingerprint?: string;
+  /** The inputs and their SHA-256, as the manifest records them. */
+  inputs: BuildInput[];
+  metrics: BuildMetrics;
 }
 
 const ROLES: Record<InstallerKey, BuildInput['role']> = {
@@ -37,8 +42,15 @@ const ROLES: Record<InstallerKey, BuildInput['role']> = {
 
 const sha256Of = (content: string | Buffer): string => createHash('sha256').update(content).digest('hex');
 
-/** The installer's files and the answer file, with their SHA-256 (the verified one where the chain gave it). */
-async function buildInputs(ctx: BuildContext, installer: FetchedInstaller): Promise<BuildInput[]> {
+/**
+ * The installer's files and the answer file, with their SHA-256 (the verified one where the chain gave it),
+ * then the provisioning's inputs as that step gives them.
+ */
+async function buildInputs(
+  ctx: BuildContext,
+  installer: FetchedInstaller,
+  provisioning: readonly BuildInput[],
+): Promise<BuildInput[]> {
   const inputs: BuildInput[] = [];
   for (const key of Object.keys(ROLES) as InstallerKey[]) {
     const name = installer.files[key];
@@ -50,7 +62,7 @@ async function buildInputs(ctx: BuildContext, installer: FetchedInstaller): Prom
   }
   const answer = ctx.spec.answerFile;
   if (answer) inputs.push({ role: 'answer-file', name: answer.path, sha256: sha256Of(await readFile(answer.path)) });
-  return inputs;
+  return [...inputs, ...provisioning];
 }
 
 /** The reports' texts, before they are written. */
@@ -59,6 +71,7 @@ interface ReportTexts {
   packages: string;
   sbom: string;
   changes?: string;
+  metrics: string;
 }
 
 /**
@@ -70,18 +83,27 @@ interface ReportTexts {
 export async function writeReports(
   ctx: BuildContext,
   artifacts: readonly Artifact[],
-  outcome: { inventory: Inventory; installer: FetchedInstaller; previous?: LoadedPrevious },
+  outcome: {
+    inventory: Inventory;
+    installer: FetchedInstaller;
+    previous?: LoadedPrevious;
+    /** The provisioning's files and their SHA-256: skip-unchanged compares them with the previous manifest's. */
+    provisioning?: readonly BuildInput[];
+    figures: Omit<MeasuredFigures, 'packages'>;
+  },
 ): Promise<Reports> {
   const { spec, host } = ctx;
   const { inventory } = outcome;
   const first = firstImage(artifacts);
   const image = basename(first.final);
   const imageSize = (await host.stat(stagedPath(first))).size;
-  const inputs = await buildInputs(ctx, outcome.installer);
+  const inputs = await buildInputs(ctx, outcome.installer, outcome.provisioning ?? []);
+  const metrics = await collectMetrics(ctx, artifacts, { ...outcome.figures, packages: inventory.packages.length });
   const texts: ReportTexts = {
-    manifest: manifestJson(spec, { name: image, size: imageSize }, inventory),
+    manifest: manifestJson(spec, { name: image, size: imageSize }, inventory, inputs),
     packages: packagesText(inventory),
     sbom: sbomJson(spec, { name: image, sha256: first.sha256 ?? '' }, inventory, inputs),
+    metrics: metricsJson(metrics),
   };
   const changes = describeChanges(ctx, outcome.previous, { image, imageSize, inventory });
   if (outcome.previous) texts.changes = changes ? changesText(changes) : noChangesTextOf(image, outcome.previous);
@@ -92,9 +114,11 @@ export async function writeReports(
     distribution: release.PRETTY_NAME ?? release.ID ?? '',
     kernel: inventory.kernels.at(-1) ?? '',
     changes,
+    inputs,
+    metrics,
   };
   ctx.reporter.info(
-    `Wrote the manifest (${reports.packageCount} packages), the package list, the SBOM${texts.changes ? ', the changes' : ''} and the checksums of ${count} files`,
+    `Wrote the manifest (${reports.packageCount} packages), the package list, the SBOM${texts.changes ? ', the changes' : ''}, the metrics and the checksums of ${count} files`,
   );
   const sums = artifactOf(artifacts, 'sums');
   const signature = artifactOf(artifacts, 'sums-signature');
@@ -141,6 +165,7 @@ async function writeTexts(ctx: BuildContext, artifacts: readonly Artifact[], tex
     ['packages', texts.packages],
     ['sbom', texts.sbom],
     ['changes', texts.changes],
+    ['metrics', texts.metrics],
   ];
   for (const [role, text] of reports) {
     const artifact = artifactOf(artifacts, role);

@@ -14,6 +14,8 @@ export interface PreviousManifest {
   packages: Array<Pick<InstalledPackage, 'name' | 'version' | 'architecture'>>;
   /** Bytes of the image file, when the manifest records it (manifests of this project do). */
   imageSize?: number;
+  /** The build's inputs and their SHA-256, when the manifest records them (undefined: an older manifest). */
+  inputs?: Array<{ role: string; name: string; sha256: string }>;
 }
 
 /** A package in both builds with another version. */
@@ -95,7 +97,21 @@ export function parseManifest(text: string, source: string): PreviousManifest {
     packageManager: text_(data.packageManager),
     packages,
     imageSize: typeof size === 'number' && Number.isSafeInteger(size) && size >= 0 ? size : undefined,
+    inputs: manifestInputs(data.inputs),
   };
+}
+
+/** The manifest's `inputs`, when it is a list of {role, name, sha256} strings; undefined otherwise. */
+function manifestInputs(value: unknown): PreviousManifest['inputs'] {
+  if (!Array.isArray(value)) return undefined;
+  const inputs = value.filter(
+    (entry): entry is { role: string; name: string; sha256: string } =>
+      isObject(entry) &&
+      typeof entry.role === 'string' &&
+      typeof entry.name === 'string' &&
+      typeof entry.sha256 === 'string',
+  );
+  return inputs.length === value.length ? inputs.map(({ role, name, sha256 }) => ({ role, name, sha256 })) : undefined;
 }
 
 const keyOf = (entry: { name: string; architecture: string }): string => `${entry.name}\u0000${entry.architecture}`;

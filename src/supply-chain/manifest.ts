@@ -9,15 +9,24 @@ import { basename } from 'node:path';
 import type { ImageSpec } from '../config/image-spec.js';
 import type { Inventory, InstalledPackage } from '../guest/inventory.js';
 
-/** A build input recorded in the SBOM: the installer's files and the answer file, with their digests. */
+/**
+ * A build input recorded in the manifest and the SBOM: the installer's files,
+ * the answer file and the provisioning's files, with their digests (the next
+ * build's skip-unchanged compares them).
+ */
 export interface BuildInput {
-  role: 'installer-kernel' | 'installer-initrd' | 'installer-image' | 'answer-file';
+  role: 'installer-kernel' | 'installer-initrd' | 'installer-image' | 'answer-file' | 'provisioning';
   name: string;
   sha256: string;
 }
 
 /** `<stem>.manifest.json`: what the image holds, for people and for the next build's comparison. */
-export function manifestJson(spec: ImageSpec, image: { name: string; size: number }, inventory: Inventory): string {
+export function manifestJson(
+  spec: ImageSpec,
+  image: { name: string; size: number },
+  inventory: Inventory,
+  inputs: readonly BuildInput[] = [],
+): string {
   const release = inventory.osRelease;
   const manifest = {
     image: image.name,
@@ -41,6 +50,7 @@ export function manifestJson(spec: ImageSpec, image: { name: string; size: numbe
       source: entry.source ?? '',
       sourceVersion: entry.sourceVersion ?? '',
     })),
+    inputs: inputs.map(({ role, name, sha256 }) => ({ role, name, sha256 })),
   };
   return `${JSON.stringify(manifest, null, 2)}\n`;
 }

@@ -224,6 +224,8 @@ export class ConsoleFollower {
   private stopped = false;
   /** Why the copy stopped (a full disk, a link in its place); the console is followed on without it. */
   copyError?: Error;
+  /** Bytes read from the console so far (the install watch times the install's phases by it). */
+  bytesRead = 0;
 
   /**
    * `copy`: a file that gets every byte read, in order: the whole console in
@@ -265,6 +267,7 @@ export class ConsoleFollower {
     if (this.stopped) return;
     const added = await this.log.readNew();
     if (added.length === 0) return;
+    this.bytesRead += added.length;
     const text = this.decoder.write(added);
     this.accept(text);
     await this.keep(added);

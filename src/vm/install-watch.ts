@@ -18,6 +18,16 @@ const DISK_INTERVAL_MS = 5_000;
 const PROGRESS_INTERVAL_MS = 60_000;
 const NEW_TITLE_INTERVAL_MS = 15_000;
 
+/** The install's phases, in seconds, as the install watch saw them (null: the console stayed empty). */
+export interface InstallPhases {
+  /** From the VM's start to the first byte on its serial console. */
+  bootSeconds: number | null;
+  /** From the first console byte to the last. */
+  runningSeconds: number | null;
+  /** From the last console byte to the VM's power-off (virt-install returned). */
+  powerOffSeconds: number | null;
+}
+
 /** The installing VM as the watch sees it. */
 export interface WatchedVm {
   domain: string;
@@ -32,13 +42,19 @@ export interface WatchedVm {
  * While virt-install waits for the installer: follow its console and screen,
  * report progress at a calm rate, and stop the VM past install-timeout or
  * when it stalls (stall-timeout: screen and disk unchanged). A failure
- * becomes a VmStepError that shows the installer's last screen.
+ * becomes a VmStepError that shows the installer's last screen. Returns the
+ * install's phases as the watch's clock saw them.
  */
-export async function watchInstaller(ctx: BuildContext, vm: WatchedVm, install: () => Promise<unknown>): Promise<void> {
+export async function watchInstaller(
+  ctx: BuildContext,
+  vm: WatchedVm,
+  install: () => Promise<unknown>,
+): Promise<InstallPhases> {
   const watch = new InstallWatch(ctx, vm);
   watch.start();
   try {
     await install();
+    watch.powerOff();
     // virt-install returns when the domain stops, and a destroyed domain has stopped.
     if (watch.stopped) throw new Error(`stopped at ${watch.stopped}`);
   } catch (error) {
@@ -48,6 +64,7 @@ export async function watchInstaller(ctx: BuildContext, vm: WatchedVm, install: 
   } finally {
     await watch.finish();
   }
+  return watch.phases();
 }
 
 class InstallWatch {
@@ -65,6 +82,11 @@ class InstallWatch {
   private title?: string;
   private titleReported = 0;
   private screenshot?: string;
+  /** When the console's first and last bytes were seen, and when the VM powered off (the watch's clock). */
+  private consoleBytes = 0;
+  private firstOutput?: number;
+  private lastOutput?: number;
+  private ended?: number;
 
   constructor(
     private readonly ctx: BuildContext,
@@ -96,12 +118,38 @@ class InstallWatch {
     await this.vm.console.stop();
   }
 
+  /** The VM powered off: virt-install returned. */
+  powerOff(): void {
+    this.ended = this.clock.now();
+  }
+
+  /** Boot (start to first console byte), running (first to last byte), power-off (last byte to the end). */
+  phases(): InstallPhases {
+    const end = this.ended ?? this.clock.now();
+    // Bytes read only after the end were written before it, after the last tick saw any.
+    if (this.vm.console.bytesRead > this.consoleBytes) this.seeOutput(end);
+    const seconds = (from: number | undefined, to: number | undefined): number | null =>
+      from === undefined || to === undefined ? null : Math.max(0, to - from) / 1000;
+    return {
+      bootSeconds: seconds(this.started, this.firstOutput),
+      runningSeconds: seconds(this.firstOutput, this.lastOutput),
+      powerOffSeconds: seconds(this.lastOutput, end),
+    };
+  }
+
+  private seeOutput(now: number): void {
+    this.consoleBytes = this.vm.console.bytesRead;
+    this.firstOutput ??= now;
+    this.lastOutput = now;
+  }
+
   private async tick(): Promise<void> {
     if (this.stopped) return;
     const { spec, reporter } = this.ctx;
     try {
       await this.vm.console.poll();
       const now = this.clock.now();
+      if (this.vm.console.bytesRead > this.consoleBytes) this.seeOutput(now);
       this.stall.seeScreen(this.vm.console.screen.fingerprint(), now);
       if (spec.stallTimeoutMs > 0 && now - this.lastDiskLook >= this.diskInterval) {
         this.lastDiskLook = now;

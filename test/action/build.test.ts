@@ -11,6 +11,7 @@ import { fixtureInputs, isolatedConfig, removeWorkDirs, workDir } from './fixtur
 import { builtStem } from '../support/run-cli.js';
 import { startGlanceApi } from '../support/glance-api.js';
 import { SigningKey } from '../support/signing-key.js';
+import { metricsSchemaErrors } from '../support/metrics-schema.js';
 
 after(() => {
   removeWorkDirs();
@@ -117,8 +118,18 @@ describe('the action on the fixture installer', () => {
         .trimEnd()
         .split('\n')
         .map((line) => line.split('  ')[1]),
-      [out.image, `${stem}.raw`, `${stem}.manifest.json`, `${stem}.packages`, `${stem}.cdx.json`],
+      [
+        out.image,
+        `${stem}.raw`,
+        `${stem}.manifest.json`,
+        `${stem}.packages`,
+        `${stem}.cdx.json`,
+        `${stem}.metrics.json`,
+      ],
     );
+    assert.equal(out['metrics-path'], join(dir, `${stem}.metrics.json`));
+    assert.deepEqual(metricsSchemaErrors(JSON.parse(readFileSync(out['metrics-path'], 'utf8'))), []);
+    assert.equal(out.changed, 'true');
     execFileSync('sha256sum', ['-c', basename(out['checksums-path'])], { cwd: dir });
     const generalized = JSON.parse(out.generalized) as Array<{ operation: string; path: string; done: string }>;
     assert.deepEqual(
@@ -145,6 +156,7 @@ describe('the action on the fixture installer', () => {
       'accelerator',
       'arch',
       'cache-hit',
+      'changed',
       'checksum-path',
       'checksums-path',
       'checksums-signature-path',
@@ -159,6 +171,7 @@ describe('the action on the fixture installer', () => {
       'image-paths',
       'layout',
       'manifest-path',
+      'metrics-path',
       'packages',
       'packages-path',
       'raw-path',

@@ -282,6 +282,15 @@ export function actionCacheScenario(backend: CacheBackend): void {
       assert.match(second.run.stdout, /Restored the last manifest from the Actions cache \(image-factory-manifest-/);
       assert.ok(second.run.summary.includes('<h3>Changes since '), second.run.summary);
       assert.equal(manifestKeys().length, 2);
+      // The first build's metrics, kept beside its manifest: the second's summary charts both builds and
+      // puts its steps beside the first's.
+      assert.match(second.run.stdout, /Restored the last 1 builds' metrics from the Actions cache\./);
+      assert.ok(second.run.summary.includes('<h3>The last 2 builds</h3>'), second.run.summary);
+      assert.match(
+        second.run.summary,
+        /```mermaid\nxychart-beta\n {2}title "Build time \(s\)[^"]*"\n {2}x-axis \["([^"]+)", "\1 #2"\]\n/,
+      );
+      assert.match(second.run.summary, /<tr><td>install<\/td><td>[^<]+<\/td><td>[^<]+<\/td><td>[+-][^<]+<\/td><\/tr>/);
       assert.match(
         second.run.stdout,
         new RegExp(`Restored the installer files from the Actions cache \\(${savedKey}\\)`),

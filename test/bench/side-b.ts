@@ -71,6 +71,8 @@ function specFor(input: SideBInput): ImageSpec {
     stallTimeoutMs: 0,
     installerLogs: false,
     keepRaw: false,
+    previousMetrics: [],
+    skipUnchanged: false,
     zeroFreeSpace: input.zeroFreeSpace,
     generalize: 'no',
     compress: 'none',

@@ -103,6 +103,8 @@ describe('action inputs', () => {
         'zero-free-space': undefined,
         generalize: undefined,
         'previous-manifest': undefined,
+        'previous-metrics': undefined,
+        'skip-unchanged': undefined,
         compress: undefined,
         'boot-test': true,
       },

@@ -34,6 +34,7 @@ function outputsFor(generalized: BuildResult['generalized']): Map<string, string
       layout: { table: 'gpt', partitions: [], filesystems: [], leftAlone: [] },
       uploads: [],
       generalized,
+      changed: true,
     } as unknown as BuildResult);
   } finally {
     if (saved === undefined) delete process.env.GITHUB_OUTPUT;

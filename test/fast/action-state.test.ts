@@ -208,6 +208,8 @@ describe('the job summary', () => {
     bootSeconds: 42.25,
     cloudInitFinished: true,
     steps: [],
+    changed: true,
+    history: [],
   } as unknown as BuildResult;
 
   test('shows the image, its checksum, the firmware, the boot test and each upload, with HTML escaped', () => {

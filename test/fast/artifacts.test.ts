@@ -50,6 +50,7 @@ describe('the artifact table', () => {
       'packages',
       'cdx.json',
       'changes',
+      'metrics.json',
       'SHA256SUMS',
       'console.log',
       'screen.png',
@@ -67,6 +68,7 @@ describe('the artifact table', () => {
       'packages',
       'cdx.json',
       'changes',
+      'metrics.json',
       'qcow2.sha256sum',
       'vmdk.sha256sum',
       'SHA256SUMS',
@@ -82,6 +84,7 @@ describe('the artifact table', () => {
       'packages',
       'cdx.json',
       'changes',
+      'metrics.json',
     ]);
   });
 
@@ -93,6 +96,7 @@ describe('the artifact table', () => {
       'packages',
       'cdx.json',
       'changes',
+      'metrics.json',
       'qcow2.sha256sum',
       'vmdk.sha256sum',
       'SHA256SUMS',
@@ -107,6 +111,7 @@ describe('the artifact table', () => {
       'manifest.json',
       'packages',
       'cdx.json',
+      'metrics.json',
       'SHA256SUMS',
       'console.log',
     ]);

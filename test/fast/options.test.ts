@@ -139,6 +139,8 @@ describe('the option table', () => {
       'zero-free-space': true,
       generalize: true,
       'previous-manifest': true,
+      'previous-metrics': true,
+      'skip-unchanged': true,
       compress: true,
       'boot-test': true,
       'signing-key': true,

@@ -56,6 +56,8 @@ function resultOf(spec: ImageSpec, more: Partial<BuildResult> = {}): BuildResult
     cacheHit: false,
     installer: { dir: '/cache', files: {}, downloaded: true },
     steps: [],
+    changed: true,
+    history: [],
     ...more,
   } as BuildResult;
 }
@@ -144,5 +146,16 @@ describe('the outputs', () => {
       'raw-path',
       'signing-fingerprint',
     ]);
+  });
+
+  test('an unchanged build (skip-unchanged) sets changed=false and no path of a file it did not publish', () => {
+    const spec = testSpec({ outputDir: '/images', skipUnchanged: true });
+    const set = outputsOf(resultOf(spec, { changed: false, bootSeconds: 9.5 }));
+    assert.equal(set.get('changed'), 'false');
+    assert.equal(set.get('boot-seconds'), '9.5');
+    for (const output of OUTPUTS.filter((entry) => entry.role !== undefined && entry.role !== 'console-log'))
+      assert.ok(!set.has(output.name), `${output.name} names a file that was not published`);
+    for (const name of ['image', 'sha256', 'size', 'uploaded']) assert.ok(!set.has(name), name);
+    assert.equal(outputsOf(resultOf(spec)).get('changed'), 'true');
   });
 });

@@ -17,6 +17,7 @@ import type { FileInfo } from '../../src/host/host.js';
 import { RecordingHost, type HostCall, type PlannedAnswer, type RecordingPlan } from '../../src/host/recording-host.js';
 import { artifactsOf, firstImage, pathOf } from '../../src/pipeline/artifacts.js';
 import { bootTest } from '../../src/pipeline/boot-test.js';
+import type { BuildMetrics } from '../../src/supply-chain/metrics.js';
 import { BuildError, buildImage } from '../../src/pipeline/build.js';
 import { installSystem } from '../../src/pipeline/install.js';
 import { scrubImage } from '../../src/pipeline/scrub.js';
@@ -24,6 +25,7 @@ import { VmStepError } from '../../src/vm/virt-install.js';
 import { RecordingReporter, testContext, testSpec } from '../support/build-context.js';
 import { fakeAppliance, ONE_EXT4, type FakeLayout } from '../support/fake-appliance.js';
 import { builtStem } from '../support/run-cli.js';
+import { metricsSchemaErrors } from '../support/metrics-schema.js';
 
 /**
  * Steps run on the recording host: no root, no libvirt, no VM. Each test
@@ -768,6 +770,7 @@ describe('a whole build on the recording host', () => {
       '/images/test-image-2026-01-01.manifest.json',
       '/images/test-image-2026-01-01.packages',
       '/images/test-image-2026-01-01.cdx.json',
+      '/images/test-image-2026-01-01.metrics.json',
       '/images/test-image-2026-01-01.qcow2.sha256sum',
       '/images/test-image-2026-01-01.SHA256SUMS',
     ]);
@@ -777,8 +780,25 @@ describe('a whole build on the recording host', () => {
     const sums = staged('SHA256SUMS').trimEnd().split('\n');
     assert.deepEqual(
       sums.map((line) => line.split('  ')[1]),
-      ['qcow2', 'manifest.json', 'packages', 'cdx.json'].map((name) => `test-image-2026-01-01.${name}`),
+      ['qcow2', 'manifest.json', 'packages', 'cdx.json', 'metrics.json'].map((name) => `test-image-2026-01-01.${name}`),
     );
+    // The metrics are the build's own: its steps' times up to the reports, its package count.
+    const metrics = JSON.parse(staged('metrics.json')) as BuildMetrics;
+    assert.deepEqual(metricsSchemaErrors(metrics), []);
+    assert.deepEqual(
+      metrics.steps,
+      result.steps
+        .filter((s) => metrics.steps.some((m) => m.step === s.step))
+        .map((s) => ({ step: s.step, seconds: s.durationMs / 1000 })),
+    );
+    assert.deepEqual(
+      metrics.steps.map((s) => s.step),
+      ['fetch', 'disk', 'install', 'scrub', 'convert', 'checksum'],
+    );
+    assert.equal(metrics.packages, 1);
+    assert.equal(metrics.host.accelerator, 'tcg');
+    assert.deepEqual(result.metrics, metrics);
+    assert.equal(result.changed, true);
     const { createHash } = await import('node:crypto');
     assert.equal(sums[1].split('  ')[0], createHash('sha256').update(staged('manifest.json')).digest('hex'));
     assert.equal(result.packageCount, 1);
@@ -818,6 +838,64 @@ describe('a whole build on the recording host', () => {
     ]);
     assert.equal(pathOf(result.artifacts, 'sums-signature'), '/images/test-image-2026-01-01.SHA256SUMS.gpg');
     assert.deepEqual(host.leftovers(), []);
+  });
+
+  test('skip-unchanged: the same packages and inputs publish and upload nothing; one more package publishes', async () => {
+    const root = guestTree('skip-unchanged-guest');
+    writeFileSync(join(root, 'etc/os-release'), 'ID=debian\nVERSION_ID="12"\n');
+    mkdirSync(join(root, 'var/lib/dpkg'), { recursive: true });
+    const hello = 'Package: hello\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.10-3\n';
+    writeFileSync(join(root, 'var/lib/dpkg/status'), hello);
+    const answer = join(work, 'skip.preseed');
+    writeFileSync(answer, 'd-i debian-installer/locale string en_US\n');
+    const spec = buildSpec({ answerFile: { kind: 'preseed', path: answer }, skipUnchanged: true });
+    const build = async (
+      previous?: string,
+    ): Promise<{
+      host: RecordingHost;
+      reporter: RecordingReporter;
+      result: Awaited<ReturnType<typeof buildImage>>;
+    }> => {
+      const reporter = new RecordingReporter();
+      const host = new RecordingHost(reporter, scrubPlan(root), 0);
+      const previousManifest = previous
+        ? ({ uri: previous, display: previous, scheme: 'file', location: previous } as const)
+        : undefined;
+      const result = await buildImage({ spec: { ...spec, previousManifest }, reporter, host, kvmUsable: false });
+      return { host, reporter, result };
+    };
+    const first = await build();
+    assert.equal(first.result.changed, true);
+    const manifestText = String(
+      first.host.written.get(`/images/.test-image-2026-01-01.partial-XXXXXX/test-image-2026-01-01.manifest.json`),
+    );
+    // The manifest records the inputs' digests for the next build to compare.
+    const inputs = (JSON.parse(manifestText) as { inputs: Array<{ role: string }> }).inputs.map((input) => input.role);
+    assert.deepEqual(inputs, ['answer-file']);
+    const previous = join(work, 'skip-previous.manifest.json');
+    writeFileSync(previous, manifestText);
+
+    const same = await build(previous);
+    assert.equal(same.result.changed, false);
+    assert.deepEqual(same.host.fileOperations('publish'), []);
+    assert.ok(!same.reporter.steps.includes('publish') && !same.reporter.steps.includes('upload'));
+    assert.equal(same.reporter.lines.filter((line) => line.includes('Unchanged (skip-unchanged)')).length, 1);
+    assert.deepEqual(same.host.leftovers(), []);
+
+    writeFileSync(answer, 'd-i debian-installer/locale string de_DE\n');
+    const otherAnswer = await build(previous);
+    assert.equal(otherAnswer.result.changed, true);
+    assert.match(otherAnswer.reporter.text(), /skip-unchanged: publishing: the inputs answer-file differ since /);
+    writeFileSync(answer, 'd-i debian-installer/locale string en_US\n');
+
+    writeFileSync(
+      join(root, 'var/lib/dpkg/status'),
+      `${hello}\nPackage: curl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 7.88.1-10\n`,
+    );
+    const more = await build(previous);
+    assert.equal(more.result.changed, true);
+    assert.match(more.reporter.text(), /skip-unchanged: publishing: 1 packages differ since /);
+    assert.equal(more.host.fileOperations('publish').length, 8);
   });
 
   test('the accelerator chosen once is the one the installer VM, the appliance and the boot test run on', async () => {
@@ -882,7 +960,7 @@ describe('a whole build on the recording host', () => {
       host.fileOperations('publish').map(([, to]) => to),
       [
         ...formats.map(name),
-        ...['manifest.json', 'packages', 'cdx.json', 'changes'].map(name),
+        ...['manifest.json', 'packages', 'cdx.json', 'changes', 'metrics.json'].map(name),
         ...formats.map((format) => name(`${format}.sha256sum`)),
         name('SHA256SUMS'),
       ],
@@ -892,7 +970,7 @@ describe('a whole build on the recording host', () => {
       .split('\n');
     assert.deepEqual(
       sums.map((line) => line.split('  ')[1]),
-      [...formats, 'manifest.json', 'packages', 'cdx.json', 'changes'].map(
+      [...formats, 'manifest.json', 'packages', 'cdx.json', 'changes', 'metrics.json'].map(
         (suffix) => `test-image-2026-01-01.${suffix}`,
       ),
     );

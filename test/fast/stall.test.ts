@@ -244,6 +244,42 @@ describe('the install watch on the recording host', { concurrency: true }, () =>
     );
   });
 
+  test("the install's phases on the watch's clock: boot to the first console byte, running to the last, power-off", async () => {
+    const vm = target('phases');
+    const consoleLog = vmConsoleLog(vm.staging);
+    writeFileSync(consoleLog, '');
+    const clock = new FakeClock();
+    const { ctx, recording } = testContext(spec({ stallTimeoutMs: 0 }), {
+      recording: { installsRunUntilStopped: true },
+      uid: 0,
+      clock,
+    });
+    const install = installSystem(ctx, vm, installer);
+    // Nothing for 4 s (seen at the 5th tick), the last line after 11 s (seen at the 12th), power-off at 15 s.
+    await untilSettled(clock, install, (elapsed) => {
+      if (elapsed === 4_000) appendFileSync(consoleLog, 'Linux version 6.1.0\r\n');
+      if (elapsed === 11_000) appendFileSync(consoleLog, 'reboot: Power down\r\n');
+      if (elapsed === 15_000) recording?.powerOff(vm.domain);
+    });
+    assert.deepEqual(await install, { bootSeconds: 5, runningSeconds: 7, powerOffSeconds: 3 });
+  });
+
+  test('an installer whose console stays empty has no console phases', async () => {
+    const vm = target('silent');
+    writeFileSync(vmConsoleLog(vm.staging), '');
+    const clock = new FakeClock();
+    const { ctx, recording } = testContext(spec({ stallTimeoutMs: 0 }), {
+      recording: { installsRunUntilStopped: true },
+      uid: 0,
+      clock,
+    });
+    const install = installSystem(ctx, vm, installer);
+    await untilSettled(clock, install, (elapsed) => {
+      if (elapsed === 3_000) recording?.powerOff(vm.domain);
+    });
+    assert.deepEqual(await install, { bootSeconds: null, runningSeconds: null, powerOffSeconds: null });
+  });
+
   test('an installer that prints nothing but writes its disk is not stopped', async () => {
     const vm = target('busy');
     writeFileSync(vmConsoleLog(vm.staging), 'Unpacking the base system...\r\n');

@@ -71,6 +71,8 @@ function result(b: string): BuildResult {
     cacheHit: false,
     installer: { dir: '/cache', files: {}, downloaded: true },
     steps: [],
+    changed: true,
+    history: [],
   } as unknown as BuildResult;
 }
 

@@ -67,6 +67,8 @@ export function testSpec(overrides: Partial<ImageSpec> & Pick<ImageSpec, 'output
     stallTimeoutMs: 0,
     installerLogs: false,
     keepRaw: false,
+    previousMetrics: [],
+    skipUnchanged: false,
     zeroFreeSpace: 'none',
     generalize: 'no',
     compress: 'none',

@@ -2,7 +2,7 @@ import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
@@ -13,6 +13,10 @@ import { diskContains, inspectImage, readText } from '../support/image-files.js'
 import { domainRunning, virtInstallDomain } from '../support/domain-state.js';
 import { leftovers } from '../support/leftovers.js';
 import { builtStem, runCli } from '../support/run-cli.js';
+import { startRsyncDaemon } from '../support/rsync-daemon.js';
+import { metricsSchemaErrors } from '../support/metrics-schema.js';
+import { formatDuration } from '../../src/common/units.js';
+import type { BuildMetrics } from '../../src/supply-chain/metrics.js';
 
 const INSTALLER_LOGS = [
   'root/anaconda-ks.cfg',
@@ -90,6 +94,7 @@ async function assertReports(
       `${stem}.packages`,
       `${stem}.cdx.json`,
       ...(existsSync(join(dir, `${stem}.changes`)) ? [`${stem}.changes`] : []),
+      `${stem}.metrics.json`,
     ],
   );
   execFileSync('sha256sum', ['-c', `${stem}.SHA256SUMS`], { cwd: dir });
@@ -134,6 +139,38 @@ function qemuImgInfo(path: string, format?: string): QemuImgInfo {
 
 /** The first build's manifest: the raw build compares with it (a second build would cost CI time). */
 let firstManifest: string | undefined;
+let firstMetrics: string | undefined;
+let rawManifest: string | undefined;
+/** The raw build's answer file directives, which the unchanged build repeats. */
+const UNCHANGED_DIRECTIVES = { 'data-mb': 100, package: 'fixture-extra' };
+
+/**
+ * The build's metrics: valid by docs/metrics.schema.json, the build's own
+ * figures (the install's seconds are the install step's in the log), the
+ * images' sizes as the files are.
+ */
+function assertMetrics(dir: string, stem: string, formats: string[], stderr: string): BuildMetrics {
+  const metrics = JSON.parse(readFileSync(join(dir, `${stem}.metrics.json`), 'utf8')) as BuildMetrics;
+  assert.deepEqual(metricsSchemaErrors(metrics), []);
+  const install = metrics.steps.find((entry) => entry.step === 'install');
+  assert.ok(install, 'the install step is in the metrics');
+  const logged = /== install done after (.+)$/m.exec(stderr)?.[1];
+  assert.equal(formatDuration(install.seconds * 1000), logged, 'the install step as the log says');
+  const phases = [metrics.install.bootSeconds, metrics.install.runningSeconds, metrics.install.powerOffSeconds];
+  assert.ok(
+    phases.every((seconds) => seconds !== null),
+    'the fixture prints on its console',
+  );
+  assert.ok((phases as number[]).reduce((sum, seconds) => sum + seconds, 0) <= install.seconds + 1);
+  assert.deepEqual(
+    metrics.images.map((image) => [image.format, image.size]),
+    formats.map((format) => [format, statSync(join(dir, `${stem}.${format}`)).size]),
+  );
+  assert.ok(metrics.scrub.allocatedBefore > 0 && metrics.scrub.applianceLaunchSeconds > 0);
+  assert.equal(metrics.host.accelerator, 'tcg');
+  for (const [tool, version] of Object.entries(metrics.host.versions)) assert.notEqual(version, 'unknown', tool);
+  return metrics;
+}
 
 /** 1 GB (10^9 bytes) is not a whole number of MiB: with a VHD among the formats, the disk is rounded up. */
 const ALIGNED_SIZE = Math.ceil(1e9 / 2 ** 20) * 2 ** 20;
@@ -171,6 +208,8 @@ describe('a build on the fixture installer', () => {
     assert.ok(!existsSync(join(dir, `${stem}.raw`)), 'the raw image is removed unless keep-raw');
     await assertReports(dir, stem, formats, answer);
     firstManifest = join(dir, `${stem}.manifest.json`);
+    assertMetrics(dir, stem, formats, run.stderr);
+    firstMetrics = join(dir, `${stem}.metrics.json`);
 
     // The installer wrote and deleted dataMiB of random data: zeroed free space compresses away.
     const size = statSync(qcow2).size;
@@ -201,18 +240,31 @@ describe('a build on the fixture installer', () => {
     assert.deepEqual(leftovers(dir, stem), []);
   });
 
-  test('a raw build by discard keeps the image sparse, prints the installer logs when asked, checks the host with --install-dependencies, and reports the one package more than the first build', async () => {
-    assert.ok(firstManifest, 'the qcow2 build above ran first: its manifest is the previous one');
+  test('a raw build by discard keeps the image sparse, prints the installer logs when asked, checks the host with --install-dependencies, and reports the one package more than the first build: skip-unchanged publishes and uploads it, and its metrics are compared with the first build', async (t) => {
+    assert.ok(firstManifest && firstMetrics, 'the qcow2 build above ran first: its manifest is the previous one');
     const dir = workDir('raw');
+    const uploaded = join(dir, 'daemon-images');
+    mkdirSync(uploaded);
+    const daemon = await startRsyncDaemon(t, { images: { path: uploaded } });
     const { config, image, answer } = writeFixtureConfig(dir, {
-      directives: { 'data-mb': 100, package: 'fixture-extra' },
-      keys: { format: 'raw', 'zero-free-space': 'discard' },
+      directives: UNCHANGED_DIRECTIVES,
+      keys: { format: 'raw', 'zero-free-space': 'discard', upload_destinations: 'daemon', 'skip-unchanged': 'yes' },
+      extra: `[daemon]\nupload_type = rsync\nupload_target = ${daemon.url('images')}\n`,
     });
     const run = await runCli(
-      [image, '--installer-logs', '--install-dependencies', '--previous-manifest', firstManifest],
+      [
+        image,
+        '--installer-logs',
+        '--install-dependencies',
+        '--previous-manifest',
+        firstManifest,
+        '--previous-metrics',
+        firstMetrics,
+      ],
       { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } },
     );
     assert.equal(run.code, 0, run.stderr);
+    rawManifest = join(dir, `${builtStem(run.stderr, image)}.manifest.json`);
     const stem = builtStem(run.stderr, image);
     const raw = join(dir, `${stem}.raw`);
     const changes = readFileSync(join(dir, `${stem}.changes`), 'utf8');
@@ -246,6 +298,49 @@ describe('a build on the fixture installer', () => {
     assert.match(run.stderr, /free space discarded/);
     assert.match(run.stderr, /Content of \/var\/log\/installer\/syslog:/);
     assert.match(run.stderr, /console: fixture-installer/);
+    assert.match(run.stderr, /skip-unchanged: publishing: 1 packages differ and the inputs answer-file differ since /);
+    assert.ok(readdirSync(uploaded).includes(`${stem}.metrics.json`), 'published and uploaded');
+    const metrics = assertMetrics(dir, stem, ['raw'], run.stderr);
+    assert.equal(metrics.packages, 4);
+    const first = basename(firstMetrics).replace(/\.metrics\.json$/, '.qcow2');
+    assert.match(
+      run.stderr,
+      new RegExp(
+        `Metrics compared with ${first} \\(\\d{4}-\\d\\d-\\d\\d\\):\n[\\s\\S]*?  install +[\\d.]+ s +was [\\d.]+ s\n`,
+      ),
+    );
+    assert.deepEqual(leftovers(dir, stem), []);
+  });
+
+  test('skip-unchanged: a build of the same inputs as the raw build above, with the same packages, publishes and uploads nothing', async (t) => {
+    assert.ok(rawManifest, 'the raw build above ran first: its manifest is the previous one');
+    const dir = workDir('unchanged');
+    const uploaded = join(dir, 'daemon-images');
+    mkdirSync(uploaded);
+    const daemon = await startRsyncDaemon(t, { images: { path: uploaded } });
+    // The same answer file's content (its directives) and installer files: the same inputs.
+    const { config, image } = writeFixtureConfig(dir, {
+      directives: UNCHANGED_DIRECTIVES,
+      keys: { format: 'raw', upload_destinations: 'daemon', 'skip-unchanged': 'yes' },
+      extra: `[daemon]\nupload_type = rsync\nupload_target = ${daemon.url('images')}\n`,
+    });
+    const run = await runCli([image, '--previous-manifest', rawManifest], {
+      cwd: dir,
+      env: { IMAGE_FACTORY_CONFIG: config },
+    });
+    assert.equal(run.code, 0, run.stderr);
+    const stem = builtStem(run.stderr, image);
+    assert.equal(
+      (run.stderr.match(/Unchanged \(skip-unchanged\): the same 4 packages and 3 inputs as /g) ?? []).length,
+      1,
+    );
+    assert.match(run.stderr, /Build finished: unchanged, nothing published or uploaded/);
+    assert.deepEqual(readdirSync(uploaded), [], 'nothing uploaded');
+    // Nothing published: only the console log, which is written in place as the installer runs.
+    assert.deepEqual(
+      readdirSync(dir).filter((name) => name.includes(stem)),
+      [`${stem}.console.log`],
+    );
     assert.deepEqual(leftovers(dir, stem), []);
   });
   for (const [fs, how] of [
