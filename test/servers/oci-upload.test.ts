@@ -367,4 +367,36 @@ describe('upload_type = oci against a real registry (docker-registry with TLS an
     assert.equal(trusted.stdout.trim(), 'absent');
     await assert.rejects(run(process.execPath, argv, { env }), /self.signed|unable to (?:get|verify)|certificate/i);
   });
+
+  test('two formats: the first at the tag, the other at <tag>-<format>, each with its own artifactType and digest', async (t) => {
+    const registry = await startTestRegistry(t);
+    const qcow2 = randomBytes(100 << 10);
+    const raw = randomBytes(300 << 10);
+    const files = await buildFiles('formats', qcow2);
+    const rawPath = join(work, 'formats-2026-01-01.raw');
+    await writeFile(rawPath, raw);
+    const rawArtifact: Artifact = {
+      role: 'image',
+      format: 'raw',
+      final: rawPath,
+      sha256: sha256(raw),
+      size: raw.length,
+    };
+    const artifacts = [files.artifacts![0], rawArtifact, ...files.artifacts!.slice(1)];
+    const oci = registryDestination(registry, 'images/formats', { tag: 'stable' });
+    const { ctx } = context([ociDestination('registry', oci)]);
+
+    const outcomes = await uploadImage(ctx, { ...files, artifacts });
+
+    assert.equal(outcomes[0].ok, true, outcomes[0].error);
+    assert.equal(outcomes[0].references?.length, 2);
+    for (const [tag, format, data] of [
+      ['stable', 'qcow2', qcow2],
+      ['stable-raw', 'raw', raw],
+    ] as const) {
+      const pulled = await pull(registry, `${registry.registry}/images/formats:${tag}`);
+      assert.equal(pulled.manifest.artifactType, `application/vnd.image-factory.image.${format}`);
+      assert.deepEqual(await pulled.blob(pulled.manifest.layers[0].digest), data);
+    }
+  });
 });
