@@ -100,11 +100,12 @@ describe('a build that uploads', () => {
         readdirSync(target)
           .filter((f) => !f.startsWith('.'))
           .sort(),
-        // The image, its checksum, the reports and the checksum list of them all (issue 16's SHA256SUMS).
+        // The image, its checksum, the reports (the metrics among them) and the checksum list of them all.
         [
           `${stem}.SHA256SUMS`,
           `${stem}.cdx.json`,
           `${stem}.manifest.json`,
+          `${stem}.metrics.json`,
           `${stem}.packages`,
           file,
           `${file}.sha256sum`,
