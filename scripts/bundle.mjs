@@ -1,7 +1,15 @@
 // Bundle each entry point with ncc into dist/<name>/index.js. Each folder gets
 // a package.json marking it ESM, so Node runs the bundle as a module.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+
+// ncc names modules by their path from here: a node_modules that is a symlink
+// to another checkout's (a git worktree's usual shortcut) gives a bundle that
+// differs from the one a clean checkout makes, and CI's dist/ check fails.
+if (lstatSync('node_modules').isSymbolicLink()) {
+  console.error('bundle: node_modules is a symlink; run npm ci here, or bundle in the main checkout');
+  process.exit(1);
+}
 
 const entries = {
   cli: 'build/src/cli/index.js',
