@@ -679,5 +679,9 @@ export function specSecrets(spec: ImageSpec): string[] {
   const verification = spec.verification;
   const chain = verification ? [verification.checksums, verification.signature, verification.release] : [];
   const chainUris = chain.filter((source) => source !== undefined).map((source) => source.uri);
-  return secretsOf([...installer, ...chainUris, ...spec.uploads.map((destination) => destination.target)]);
+  const variables = (spec.provision?.env ?? []).filter((variable) => variable.secret && variable.value !== '');
+  return [
+    ...secretsOf([...installer, ...chainUris, ...spec.uploads.map((destination) => destination.target)]),
+    ...variables.map((variable) => variable.value),
+  ];
 }

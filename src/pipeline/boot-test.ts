@@ -38,15 +38,24 @@ const PROGRESS_INTERVAL_MS = 30_000;
 /** The printed marker: `image-factory-boot-test <token>: cloud-init finished …`. */
 export const CLOUD_INIT_MARKER = 'image-factory-boot-test';
 
-/** The NoCloud seed's two files for one boot test; `tty`: the machine's serial console (serialConsole). */
-export function noCloudSeed(token: string, tty: string): { 'meta-data': string; 'user-data': string } {
+/**
+ * The NoCloud seed's two files for one boot test; `tty`: the machine's serial
+ * console (serialConsole). `config`: more cloud-config lines (SSH access);
+ * with them the seed names no hostname, which cloud-init would write.
+ */
+export function noCloudSeed(
+  token: string,
+  tty: string,
+  config: readonly string[] = [],
+): { 'meta-data': string; 'user-data': string } {
   return {
-    'meta-data': `instance-id: ${CLOUD_INIT_MARKER}-${token}\nlocal-hostname: ${CLOUD_INIT_MARKER}\n`,
+    'meta-data': `instance-id: ${CLOUD_INIT_MARKER}-${token}\n${config.length ? '' : `local-hostname: ${CLOUD_INIT_MARKER}\n`}`,
     'user-data': [
       '#cloud-config',
       '# image-factory boot test: print a marker on the serial console once cloud-init has run.',
       `# runcmd writes it straight to ${tty}; final_message reaches the console through`,
       `# cloud-final's output (console=${tty} on the kernel command line).`,
+      ...config,
       'runcmd:',
       // A line of its own: the console may hold an unfinished login prompt.
       `  - [sh, -c, 'printf "\\n%s\\n" "${CLOUD_INIT_MARKER} ${token}: cloud-init runcmd ran" > /dev/${tty} || true']`,
@@ -236,22 +245,27 @@ async function prepareBootDisks(ctx: BuildContext, image: string, vm: BootVm): P
     await host.makeDir(vm.seedDir, 0o755);
     for (const [name, content] of Object.entries(noCloudSeed(vm.token, serialConsole(ctx.spec.arch))))
       await host.writeFile(join(vm.seedDir, name), content, 0o644);
-    // xorriso: a dependency of virtinst, so wherever virt-install is, this is too.
-    await host.run([
-      'xorriso',
-      '-as',
-      'mkisofs',
-      '-quiet',
-      '-volid',
-      'cidata',
-      '-joliet',
-      '-rock',
-      '-output',
-      vm.seed,
-      vm.seedDir,
-    ]);
+    await makeSeedIso(host, vm.seedDir, vm.seed);
   }
   return registrations;
+}
+
+/** The NoCloud seed's ISO (volume `cidata`) from its folder. */
+export async function makeSeedIso(host: BuildContext['host'], seedDir: string, seed: string): Promise<void> {
+  // xorriso: a dependency of virtinst, so wherever virt-install is, this is too.
+  await host.run([
+    'xorriso',
+    '-as',
+    'mkisofs',
+    '-quiet',
+    '-volid',
+    'cidata',
+    '-joliet',
+    '-rock',
+    '-output',
+    seed,
+    seedDir,
+  ]);
 }
 
 /** Watch the console until the expectation is met, boot-timeout passes, or the VM stops. */
@@ -358,13 +372,13 @@ export function bootFailure(
   );
 }
 
-/** Undo the boot test's resources newest first; what fails stays registered for the build's unwind. */
-async function releaseAll(ctx: BuildContext, registrations: Registration[]): Promise<void> {
+/** Undo a VM's resources newest first; what fails stays registered for the build's unwind. */
+export async function releaseAll(ctx: BuildContext, registrations: Registration[], what = 'boot test'): Promise<void> {
   while (registrations.length) {
     try {
       await ctx.cleanup.release(registrations[registrations.length - 1]);
     } catch (error) {
-      ctx.reporter.warning(`boot test: ${(error as Error).message}`);
+      ctx.reporter.warning(`${what}: ${(error as Error).message}`);
       return;
     }
     registrations.pop();

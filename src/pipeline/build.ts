@@ -16,6 +16,7 @@ import { createRawDisk } from './disk.js';
 import { dryRunHost } from './dry-run.js';
 import { fetchInstaller, type FetchedInstaller } from './fetch.js';
 import { installSystem } from './install.js';
+import { provisionSystem } from './provision.js';
 import { runPostBuildCommand } from './post-build.js';
 import type { Reporter, Step } from '../common/reporter.js';
 import type { Resource } from '../context/undo-list.js';
@@ -169,6 +170,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       staging: staging.dir,
     };
     await run.step('install', () => installSystem(ctx, install, installer));
+    if (spec.provision?.provisioners.length)
+      await run.step('provision', () => provisionSystem(ctx, staging.raw, staging.dir));
     const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw));
     if (spec.formats.some((format) => format !== 'raw'))
       await run.step('convert', () => convertImages(ctx, staging.raw, artifacts));

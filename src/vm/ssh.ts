@@ -23,7 +23,7 @@ export interface GuestAccess {
 /** The key pair of one VM, in a private folder: the public key goes into the NoCloud seed. */
 export async function makeKeyPair(host: Host, folder: string, comment: string): Promise<{ keyFile: string }> {
   const keyFile = join(folder, 'id_ed25519');
-  await host.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', keyFile], { quiet: true });
+  await host.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', keyFile]);
   return { keyFile };
 }
 
