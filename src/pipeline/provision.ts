@@ -7,13 +7,10 @@ import type { BuildContext } from '../context/build-context.js';
 import type { Registration } from '../context/undo-list.js';
 import { CommandError } from '../host/command-error.js';
 import { AbortedError } from '../host/exec.js';
-import { ConsoleFollower } from '../vm/console.js';
 import {
   ansibleCommand,
   ansibleInventory,
-  consoleHostKeys,
   freeLoopbackPort,
-  knownHostsText,
   makeKeyPair,
   scpCommand,
   shellQuote,
@@ -27,8 +24,9 @@ import {
   virtInstallCommand,
   VmStepError,
 } from '../vm/virt-install.js';
-import { cloudInitPattern, makeSeedIso, noCloudSeed, releaseAll } from './boot-test.js';
+import { makeSeedIso, noCloudSeed, releaseAll } from './boot-test.js';
 import { grantQemuSearch } from './install.js';
+import { connectGuest, sshAccessConfig } from './guest-ssh.js';
 
 /** Where the provisioning boot keeps what it needs in the guest: /run, a tmpfs gone at power-off. */
 export const GUEST_RUN = '/run/image-factory';
@@ -95,10 +93,7 @@ function provisionVm(ctx: BuildContext, staging: string): ProvisionVm {
  */
 export function provisionCloudConfig(publicKey: string): string[] {
   return [
-    'disable_root: false',
-    'users: []',
-    'ssh_authorized_keys:',
-    `  - ${JSON.stringify(publicKey.trim())}`,
+    ...sshAccessConfig(publicKey),
     'preserve_hostname: true',
     'manage_etc_hosts: false',
     'locale: false',
@@ -196,12 +191,13 @@ export async function provisionSystem(ctx: BuildContext, diskPath: string, stagi
     registrations.push(ctx.cleanup.register(domainResource(host, spec, vm.domain)));
     await startVm(ctx, command);
     const started = Date.now();
-    const screen = new ConsoleFollower(vm.consoleLog);
-    try {
-      await waitForSsh(ctx, vm, access, screen);
-    } finally {
-      await screen.stop();
-    }
+    await connectGuest(ctx, {
+      ...vm,
+      access,
+      timeoutMs: provision.timeoutMs,
+      what: 'provision',
+      limit: 'provision-timeout',
+    });
     const toSshSeconds = (Date.now() - started) / 1000;
     if (host.live) reporter.info(`provision: SSH answered after ${formatDuration(Date.now() - started)}`);
     const times = await runProvisioners(ctx, vm, access, provision);
@@ -254,57 +250,6 @@ async function startVm(ctx: BuildContext, command: string[]): Promise<void> {
       [],
     );
   }
-}
-
-/**
- * Wait until cloud-init printed the host keys and its marker on the console,
- * pin the keys, then until SSH answers with one of them; all within
- * provision-timeout, or a VmStepError with the console's last screen.
- */
-async function waitForSsh(
-  ctx: BuildContext,
-  vm: ProvisionVm,
-  access: GuestAccess,
-  screen: ConsoleFollower,
-): Promise<void> {
-  const { host, spec } = ctx;
-  if (!host.live) {
-    await host.writeFile(access.knownHosts, knownHostsText(access.port, ['ssh-ed25519 KEY']), 0o600);
-    return;
-  }
-  const deadline = Date.now() + (spec.provision as ProvisionSpec).timeoutMs;
-  const marker = cloudInitPattern(vm.token);
-  let pinned = false;
-  for (;;) {
-    await screen.poll();
-    const keys = consoleHostKeys(screen.text);
-    if (!pinned && keys && marker.test(screen.text)) {
-      await host.writeFile(access.knownHosts, knownHostsText(access.port, keys), 0o600);
-      ctx.reporter.info(
-        `provision: pinned the guest's host keys from its console: ${keys.map((k) => k.split(' ')[0]).join(', ')}`,
-      );
-      pinned = true;
-    }
-    if (pinned) {
-      const probe = await host.run(sshCommand(access, 'true'), { allowFailure: true, quiet: true });
-      if (probe.exitCode === 0) return;
-    }
-    if (Date.now() >= deadline || !(await domainRunning(host, vm.domain)))
-      throw new VmStepError(noSshReason(ctx, pinned, Date.now() >= deadline), screen.screen.lines());
-    try {
-      await sleep(2_000, undefined, { signal: ctx.signal });
-    } catch {
-      throw new AbortedError('interrupted while waiting for the provisioning VM');
-    }
-  }
-}
-
-function noSshReason(ctx: BuildContext, pinned: boolean, late: boolean): string {
-  const limit = formatDuration((ctx.spec.provision as ProvisionSpec).timeoutMs);
-  const how = late ? `within ${limit} (provision-timeout)` : 'before the VM stopped';
-  return pinned
-    ? `the provisioning VM's SSH did not let the build in ${how}, though cloud-init printed its host keys (is sshd running, and root allowed to log in with a key?)`
-    : `the provisioning VM did not get as far as cloud-init printing its SSH host keys and finishing ${how} (is cloud-init installed with the NoCloud datasource, and openssh-server?)`;
 }
 
 /** Each provisioner in order, its output in the log, its name and duration; the first failure fails the step. */
