@@ -17,6 +17,7 @@ import { dryRunHost } from './dry-run.js';
 import { fetchInstaller, type FetchedInstaller } from './fetch.js';
 import { installSystem } from './install.js';
 import { provisionSystem } from './provision.js';
+import type { BootCheck } from './guest-ssh.js';
 import { runPostBuildCommand } from './post-build.js';
 import type { Reporter, Step } from '../common/reporter.js';
 import type { Resource } from '../context/undo-list.js';
@@ -90,6 +91,8 @@ export interface BuildResult {
   /** Seconds the boot test took to see the system come up (when it ran). */
   bootSeconds?: number;
   cloudInitFinished?: boolean;
+  /** boot-test-command and boot-test-playbook as they ran (when the boot test had any). */
+  bootChecks?: BootCheck[];
   steps: Array<{ step: Step; durationMs: number }>;
 }
 
@@ -284,6 +287,7 @@ class BuildRun {
       installer: outcome.installer,
       bootSeconds: outcome.boot?.seconds,
       cloudInitFinished: outcome.boot?.cloudInitFinished,
+      bootChecks: outcome.boot?.checks,
       steps: this.steps,
     };
   }

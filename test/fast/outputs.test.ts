@@ -114,7 +114,11 @@ describe('the outputs', () => {
       keepRaw: true,
       previousManifest: { uri: '/old.json', display: '/old.json', scheme: 'file', location: '/old.json' },
     });
-    const result = resultOf(spec, { bootSeconds: 12.34, cloudInitFinished: true });
+    const result = resultOf(spec, {
+      bootSeconds: 12.34,
+      cloudInitFinished: true,
+      bootChecks: [{ command: 'true', where: 'c:1', exitCode: 0, seconds: 0.42, lastLines: [] }],
+    });
     const set = outputsOf(result);
     assert.deepEqual([...set.keys()].sort(), Object.keys(declared).sort());
     for (const output of OUTPUTS.filter((entry) => entry.role !== undefined)) {
@@ -130,12 +134,13 @@ describe('the outputs', () => {
     assert.equal(set.get('sha256'), '0'.repeat(64));
     assert.equal(set.get('size'), '1000');
     assert.equal(set.get('boot-seconds'), '12.3');
+    assert.equal(set.get('boot-test-checks'), JSON.stringify([{ command: 'true', exitCode: 0, seconds: 0.4 }]));
     assert.equal(set.get('uploaded'), JSON.stringify([{ destination: 'mirror', target: 'host:/srv/' }]));
   });
 
-  test('a build without the raw image, a previous manifest or the boot test leaves raw-path, changes-path and boot-seconds unset', () => {
+  test('a build without the raw image, a previous manifest or the boot test leaves raw-path, changes-path, boot-seconds and boot-test-checks unset', () => {
     const set = outputsOf(resultOf(testSpec({ outputDir: '/images' })));
     const unset = Object.keys(declared).filter((name) => !set.has(name));
-    assert.deepEqual(unset.sort(), ['boot-seconds', 'changes-path', 'raw-path']);
+    assert.deepEqual(unset.sort(), ['boot-seconds', 'boot-test-checks', 'changes-path', 'raw-path']);
   });
 });
