@@ -71,10 +71,9 @@ export function networkOptions(vm: Pick<VmDefinition, 'mac' | 'sshForward'>): st
   return [
     '--network',
     'none',
-    '--qemu-commandline',
-    `-netdev user,id=ifxnet0,hostfwd=tcp:127.0.0.1:${vm.sshForward}-:22`,
-    '--qemu-commandline',
-    `-device virtio-net-pci,netdev=ifxnet0${mac}`,
+    // One word each: argparse would read a value of its own that starts with '-' as an option.
+    `--qemu-commandline=-netdev user,id=ifxnet0,hostfwd=tcp:127.0.0.1:${vm.sshForward}-:22`,
+    `--qemu-commandline=-device virtio-net-pci,netdev=ifxnet0${mac}`,
   ];
 }
 

@@ -169,7 +169,7 @@ function provisioningKeys(dir: string): Record<string, string> {
 /** The provisioning and the boot test's checks, as the log tells them; their times to the test's diagnostics. */
 function checkProvisioning(t: { diagnostic: (message: string) => void }, stderr: string): void {
   assert.match(stderr, /provision: pinned the guest's host keys from its console: /);
-  assert.match(stderr, /--qemu-commandline '?-netdev user,id=ifxnet0,hostfwd=tcp:127\.0\.0\.1:\d+-:22/);
+  assert.match(stderr, /'--qemu-commandline=-netdev user,id=ifxnet0,hostfwd=tcp:127\.0\.0\.1:\d+-:22'/);
   for (const kind of ['file', 'script', 'shell', 'ansible'])
     assert.match(stderr, new RegExp(`provisioner \\d \\(${kind}\\) done in \\d+\\.\\d s`));
   assert.match(stderr, /\[script\] .*Setting up tree /);
@@ -446,6 +446,33 @@ describe('the boot test', () => {
     );
     assert.deepEqual(domainsLeft(run.stderr), []);
     assert.deepEqual(bootTestLeftovers(dir), []);
+    assert.deepEqual(leftovers(dir, stem), []);
+  });
+
+  test("provisioning an image without cloud-init or sshd (the small fixture, under UEFI) fails in the provision step when no host keys appeared within provision-timeout, quoting the console's last screen; nothing is left (domain, NVRAM, seed, keys, the forwarded port)", async () => {
+    const dir = workDir('noprovision');
+    const { config, image } = writeFixtureConfig(dir, {
+      directives: { 'data-mb': 0 },
+      keys: { osinfo: 'debian11', firmware: 'uefi', provision: 'shell false', 'provision-timeout': '1m' },
+    });
+    const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+    const stem = builtStem(run.stderr, image);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /SSH through 127\.0\.0\.1:(\d+) only, host key pinned from the console; 1 provisioner/);
+    assert.match(
+      run.stderr,
+      /provision step failed: provision: the VM did not get as far as cloud-init printing its SSH host keys and finishing within 1m00s \(provision-timeout\)/,
+    );
+    assert.match(run.stderr, /The console's last screen:\n/);
+    assert.doesNotMatch(run.stderr, /provisioner 1\/1|== scrub:/);
+    const port = /SSH through 127\.0\.0\.1:(\d+) only/.exec(run.stderr)?.[1];
+    const listening = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
+    assert.equal(listening.trim(), '', `nothing listens on the forwarded port ${port}`);
+    assert.deepEqual(domainsLeft(run.stderr), []);
+    assert.deepEqual(
+      filesUnder(dir).filter((f) => /provision|id_ed25519|known_hosts|seed/.test(f)),
+      [],
+    );
     assert.deepEqual(leftovers(dir, stem), []);
   });
 
