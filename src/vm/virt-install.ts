@@ -73,7 +73,8 @@ export function networkOptions(vm: Pick<VmDefinition, 'mac' | 'sshForward'>): st
     'none',
     // One word each: argparse would read a value of its own that starts with '-' as an option.
     `--qemu-commandline=-netdev user,id=ifxnet0,hostfwd=tcp:127.0.0.1:${vm.sshForward}-:22`,
-    `--qemu-commandline=-device virtio-net-pci,netdev=ifxnet0${mac}`,
+    // Slot 0x1e of the root bus: libvirt, which does not see this device, gives slots from 1 up to its own.
+    `--qemu-commandline=-device virtio-net-pci,netdev=ifxnet0,addr=0x1e${mac}`,
   ];
 }
 
