@@ -28,8 +28,14 @@ import { makeSeedIso, noCloudSeed, releaseAll } from './boot-test.js';
 import { grantQemuSearch } from './install.js';
 import { connectGuest, sshAccessConfig } from './guest-ssh.js';
 
-/** Where the provisioning boot keeps what it needs in the guest: /run, a tmpfs gone at power-off. */
+/** Where the provisioning boot keeps its notes in the guest: /run, a tmpfs gone at power-off. */
 export const GUEST_RUN = '/run/image-factory';
+
+/**
+ * Where scripts are copied to run: /run is often mounted noexec. Removed
+ * before the power-off (and /var/tmp is emptied by the generalisation too).
+ */
+export const GUEST_SCRIPTS = '/var/tmp/image-factory-provision';
 
 /** How long one provisioner took, and how it ended. */
 export interface ProvisionerTime {
@@ -143,6 +149,7 @@ export function finishingScript(publicKey: string): string {
     '  [ -e "$n" ] || continue',
     '  grep -qxF "$n" "$d/network-before" 2>/dev/null || rm -f "$n"',
     'done',
+    `rm -rf ${GUEST_SCRIPTS}`,
     'journalctl --relinquish-var >/dev/null 2>&1 || true',
     'id=$(cat /etc/machine-id 2>/dev/null || true)',
     '[ -n "$id" ] && rm -rf "/var/log/journal/$id"',
@@ -298,7 +305,8 @@ async function runProvisioner(
       await guestRun(ctx, provisioner, scpCommand(access, provisioner.source, provisioner.dest), provision);
       return;
     case 'script': {
-      const remote = `${GUEST_RUN}/script-${index + 1}`;
+      const remote = `${GUEST_SCRIPTS}/script-${index + 1}`;
+      await guestRun(ctx, provisioner, sshCommand(access, `mkdir -p -m 700 ${GUEST_SCRIPTS}`), provision);
       await guestRun(ctx, provisioner, scpCommand(access, provisioner.path, remote), provision);
       const run = [remote, ...provisioner.args].map(shellQuote).join(' ');
       const line = `chmod 700 ${remote} && ${guestShell(run, withEnv)}`;

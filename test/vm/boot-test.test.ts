@@ -401,7 +401,7 @@ describe('the boot test', () => {
     assert.deepEqual(leftovers(dir, stem), []);
     assert.deepEqual(bootTestLeftovers(dir), []);
     assert.deepEqual(
-      filesUnder(dir).filter((f) => /provision|id_ed25519|known_hosts|inventory/.test(f)),
+      filesUnder(dir).filter((f) => /\.provision-|id_ed25519|known_hosts|inventory\.ini|seed\.iso/.test(f)),
       [],
     );
     assert.deepEqual(domainsLeft(run.stderr), []);
@@ -470,7 +470,7 @@ describe('the boot test', () => {
     assert.equal(listening.trim(), '', `nothing listens on the forwarded port ${port}`);
     assert.deepEqual(domainsLeft(run.stderr), []);
     assert.deepEqual(
-      filesUnder(dir).filter((f) => /provision|id_ed25519|known_hosts|seed/.test(f)),
+      filesUnder(dir).filter((f) => /\.provision-|id_ed25519|known_hosts|inventory\.ini|seed\.iso/.test(f)),
       [],
     );
     assert.deepEqual(leftovers(dir, stem), []);
