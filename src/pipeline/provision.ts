@@ -377,10 +377,8 @@ async function powerOff(ctx: BuildContext, vm: ProvisionVm, access: GuestAccess,
       [],
     );
   const started = Date.now();
-  // Detached, so that the SSH session ends before the system goes down.
-  await host.run(sshCommand(access, 'nohup sh -c "sleep 1; systemctl poweroff || poweroff" >/dev/null 2>&1 &'), {
-    allowFailure: true,
-  });
+  // Queued in systemd, which goes on after the SSH session ends (a process left behind by the session may not).
+  await host.run(sshCommand(access, 'systemctl --no-block poweroff || poweroff'), { allowFailure: true });
   if (!host.live) return 0;
   const deadline = started + (ctx.spec.provision as ProvisionSpec).timeoutMs;
   while (await domainRunning(host, vm.domain)) {

@@ -147,6 +147,8 @@ export function ansibleCommand(
     argv: ['ansible-playbook', '-i', files.inventory, ...options, playbook],
     env: {
       ANSIBLE_HOST_KEY_CHECKING: 'True',
+      // No SSH master left running after the playbook.
+      ANSIBLE_SSH_ARGS: '-o ControlMaster=no -o ControlPath=none',
       ANSIBLE_CONFIG: files.config,
       ANSIBLE_RETRY_FILES_ENABLED: 'False',
       ANSIBLE_NOCOLOR: 'True',
