@@ -127,11 +127,15 @@ const BOOTCMD = [
   'true',
 ].join('; ');
 
+/** What the finishing script prints once the traces are gone, just before it asks for the power-off. */
+export const TRACES_REMOVED = 'image-factory: provisioning traces removed';
+
 /**
- * The last thing run in the guest before it powers off: the build's key out
- * of root's authorized_keys (the file and /root/.ssh too when the boot made
- * them), the network configuration cloud-init wrote, the journal of this
- * boot (the installed system had never run before it).
+ * The last thing run in the guest: the build's key out of root's
+ * authorized_keys (the file and /root/.ssh too when the boot made them), the
+ * network configuration cloud-init wrote, the journal of this boot (the
+ * installed system had never run before it); then the power-off, asked for
+ * in the same session: once the key is gone, no new session can log in.
  */
 export function finishingScript(publicKey: string): string {
   const key = publicKey.trim().split(/\s+/)[1] ?? '';
@@ -154,6 +158,9 @@ export function finishingScript(publicKey: string): string {
     'id=$(cat /etc/machine-id 2>/dev/null || true)',
     '[ -n "$id" ] && rm -rf "/var/log/journal/$id"',
     'sync',
+    `echo ${shellQuote(TRACES_REMOVED)}`,
+    // Queued in systemd, which goes on after this session ends.
+    'systemctl --no-block poweroff || poweroff',
     '',
   ].join('\n');
 }
@@ -367,18 +374,19 @@ async function guestRun(
 /** The finishing script, then a power-off from inside, waited for (provision-timeout). */
 async function powerOff(ctx: BuildContext, vm: ProvisionVm, access: GuestAccess, publicKey: string): Promise<number> {
   const { host, reporter } = ctx;
+  const started = Date.now();
   const finish = await host.run(sshCommand(access, '/bin/sh -s'), {
     allowFailure: true,
+    captureStdout: true,
     input: finishingScript(publicKey),
   });
-  if (finish.exitCode !== 0)
+  // The power-off may end the session before ssh reads the exit status (255): the marker says the traces went.
+  if (host.live && !finish.stdout.includes(TRACES_REMOVED))
     throw new VmStepError(
-      `removing the provisioning boot's traces (key, network configuration, journal) failed with exit code ${finish.exitCode}: ${finish.lastLines.join(' / ')}`,
+      `removing the provisioning boot's traces (key, network configuration, journal) failed with exit code ` +
+        `${finish.exitCode}: ${finish.lastLines.join(' / ')}`,
       [],
     );
-  const started = Date.now();
-  // Queued in systemd, which goes on after the SSH session ends (a process left behind by the session may not).
-  await host.run(sshCommand(access, 'systemctl --no-block poweroff || poweroff'), { allowFailure: true });
   if (!host.live) return 0;
   const deadline = started + (ctx.spec.provision as ProvisionSpec).timeoutMs;
   while (await domainRunning(host, vm.domain)) {
