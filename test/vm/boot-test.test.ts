@@ -1,7 +1,7 @@
 import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -393,7 +393,9 @@ describe('the boot test', () => {
       assert.equal(status.replace(/\s+/g, ' '), `ii ${version}`);
       // What the provisioners did is in the image; what the provisioning boot did is not.
       assert.equal(readText(root, 'etc/image-factory-banner'), 'banner from the host\n');
-      assert.ok(existsSync(join(root, 'etc/systemd/system/multi-user.target.wants/image-factory-provisioned.service')));
+      // systemctl enable makes an absolute symlink: lstat it, for on the host it leads to the host's /etc.
+      const wants = join(root, 'etc/systemd/system/multi-user.target.wants/image-factory-provisioned.service');
+      assert.ok(lstatSync(wants, { throwIfNoEntry: false })?.isSymbolicLink(), 'the unit is enabled in the image');
       assert.ok(unprovisionedTraces, 'the first build recorded what an unprovisioned image holds');
       assert.deepEqual(traceSnapshot(root), unprovisionedTraces);
     });
