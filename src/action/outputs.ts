@@ -70,6 +70,18 @@ export const OUTPUTS: readonly OutputSpec[] = [
   },
   { name: 'cache-hit', value: (result) => String(result.cacheHit) },
   { name: 'boot-seconds', value: (result) => result.bootSeconds?.toFixed(1) },
+  {
+    name: 'boot-test-checks',
+    value: (result) =>
+      result.bootChecks &&
+      JSON.stringify(
+        result.bootChecks.map(({ command, exitCode, seconds }) => ({
+          command,
+          exitCode,
+          seconds: +seconds.toFixed(1),
+        })),
+      ),
+  },
 ];
 
 /** What a build that skip-unchanged stopped before publishing still says: no file of it was published. */

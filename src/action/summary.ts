@@ -2,6 +2,7 @@ import * as core from '@actions/core';
 import type { Layout } from '../guest/layout.js';
 import { basename } from 'node:path';
 import { formatBytes, formatDuration } from '../common/units.js';
+import type { BootCheck } from '../pipeline/guest-ssh.js';
 import type { BuildResult } from '../pipeline/build.js';
 import { artifactsOf, firstImage, pathOf, type ArtifactRole } from '../pipeline/artifacts.js';
 import type { GeneralizeRow } from '../guest/generalize.js';
@@ -80,6 +81,8 @@ export function renderSummary(summary: BuildSummary): string {
 
   if (result?.changes) parts.push(changesSection(result.changes, pathOf(result.artifacts, 'changes')));
 
+  if (result?.bootChecks?.length) parts.push(bootChecksSection(result.bootChecks));
+
   if (result?.uploads.length) {
     const rows = result.uploads.map((upload): [string, string, string, string, string] => [
       escapeHtml(upload.destination),
@@ -96,6 +99,16 @@ export function renderSummary(summary: BuildSummary): string {
     parts.push('<p>Not uploaded (no upload destinations, or upload: false).</p>');
   }
   return `${parts.join('\n\n')}\n`;
+}
+
+/** The boot test's checks: command, exit code, seconds. */
+function bootChecksSection(checks: readonly BootCheck[]): string {
+  const rows = checks.map((check): [string, string, string] => [
+    code(check.command),
+    String(check.exitCode),
+    check.seconds.toFixed(1),
+  ]);
+  return `<h3>Checks in the booted image</h3>\n${table(['Command', 'Exit code', 'Seconds'], rows)}`;
 }
 
 /** The finished image in rows: what it is, where, its checksum, and how the build got there. */

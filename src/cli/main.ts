@@ -72,7 +72,10 @@ function buildProgram(io: CommandOutput): Command {
     const cli = entry.cli;
     if (cli === undefined) continue;
     const flags = `${cli.short ? `-${cli.short}, ` : ''}--${cli.long}${cli.arg ? ` <${cli.arg}>` : ''}`;
-    if (!cli.onlyNo) program.addOption(new Option(flags, flagHelp(entry)));
+    const option = new Option(flags, flagHelp(entry));
+    // A repeatable flag: each use adds a line to the value, as a continuation line of the key would.
+    if (cli.repeatable) option.argParser((value: string, before?: string) => (before ? `${before}\n${value}` : value));
+    if (!cli.onlyNo) program.addOption(option);
     if (cli.noHelp !== undefined) program.addOption(new Option(`--no-${cli.long}`, cli.noHelp));
   }
   return program

@@ -2,6 +2,7 @@ export type Step =
   | 'fetch'
   | 'disk'
   | 'install'
+  | 'provision'
   | 'scrub'
   | 'convert'
   | 'checksum'
@@ -15,6 +16,7 @@ export const STEP_TITLES: Record<Step, string> = {
   fetch: 'Fetch the installer kernel and initrd',
   disk: 'Create the raw disk',
   install: 'Run the unattended installer',
+  provision: 'Boot the installed system and run the provisioners over SSH',
   scrub: 'Read the installed system, remove installer logs, generalise, zero free space',
   convert: 'Convert to the image formats',
   checksum: 'Compute the SHA-256',

@@ -29,6 +29,8 @@ export interface ConfigOrigin {
   file: string;
   /** 1-based line of the key (the first line of a multi-line value). */
   line: number;
+  /** The 1-based line of each line of the value, in order (comment lines inside a value are skipped). */
+  valueLines?: number[];
 }
 
 export interface ConfigErrorLocation {
@@ -258,13 +260,14 @@ export class ConfigParser {
     // strict=True: what this file added, to reject duplicates within it.
     const sectionsAdded = new Map<string, number>();
     const optionsAdded = new Map<string, number>();
-    const pending: Array<{ entry: StoredValue; parts: string[] }> = [];
+    const pending: Array<{ entry: StoredValue; parts: string[]; partLines: number[] }> = [];
     const badLines: Array<{ line: number; text: string; reason: string }> = [];
 
     let current: SectionTable | undefined;
     let sectionName = '';
     // The value that indented lines continue; Python's `optname`.
     let continued: string[] | undefined;
+    let continuedLines: number[] = [];
     let indentLevel = 0;
 
     lines.forEach((line, index) => {
@@ -274,13 +277,17 @@ export class ConfigParser {
       if (isComment || stripped === '') {
         // empty_lines_in_values: a blank (not comment) line belongs to the
         // value; trailing ones are dropped when the lines are joined.
-        if (!isComment && current && continued) continued.push('');
+        if (!isComment && current && continued) {
+          continued.push('');
+          continuedLines.push(lineNumber);
+        }
         return;
       }
       const firstNonSpace = NON_SPACE.exec(line);
       const indent = firstNonSpace ? firstNonSpace.index : 0;
       if (current && continued && indent > indentLevel) {
         continued.push(stripped);
+        continuedLines.push(lineNumber);
         return;
       }
       indentLevel = indent;
@@ -352,13 +359,18 @@ export class ConfigParser {
       optionsAdded.set(addedKey, lineNumber);
       const entry: StoredValue = { value: '', origin: { file: source, line: lineNumber } };
       const parts = [option.value];
+      const partLines = [lineNumber];
       current.set(name, entry);
-      pending.push({ entry, parts });
+      pending.push({ entry, parts, partLines });
       // An empty key name (Python's falsy optname) takes no continuation lines.
       continued = name === '' ? undefined : parts;
+      continuedLines = partLines;
     });
 
-    for (const { entry, parts } of pending) entry.value = pyRstrip(parts.join('\n'));
+    for (const { entry, parts, partLines } of pending) {
+      entry.value = pyRstrip(parts.join('\n'));
+      if (entry.origin && partLines.length > 1) entry.origin.valueLines = partLines;
+    }
 
     if (badLines.length > 0) {
       const first = badLines[0];

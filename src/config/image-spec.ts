@@ -22,6 +22,16 @@ import { resolveVerification, type VerificationSpec } from './verification-spec.
 import { resolveOciDestination, type OciDestination } from './oci-destination.js';
 import { checkGlanceEndpoint, resolveGlanceSettings, type GlanceSettings } from './glance-destination.js';
 import { resolveSigning, signingSecrets, type SigningSpec } from './signing-spec.js';
+import {
+  checkAnsible,
+  hostFile,
+  parseProvisioner,
+  parseVariable,
+  valueLines,
+  type GuestCommand,
+  type LineSource,
+  type ProvisionSpec,
+} from './provisioners.js';
 
 export type ImageFormat = ChoiceOf<'format'>;
 export type Accelerator = ChoiceOf<'accelerator'>;
@@ -119,6 +129,8 @@ export interface ImageSpec {
   upload: boolean;
   uploads: UploadDestination[];
   postBuildCommand?: string;
+  /** What runs in the installed system before the scrub; no provisioners: no provisioning boot. */
+  provision?: ProvisionSpec;
   bootTest: BootTestSpec;
 }
 
@@ -131,6 +143,10 @@ export interface BootTestSpec {
   /** Attach a NoCloud seed and require cloud-init to report that it finished. */
   cloudInit: boolean;
   ramMiB: number;
+  /** Commands run over SSH as root in the booted image (`boot-test-command`). */
+  commands?: GuestCommand[];
+  /** A playbook run against the booted image (`boot-test-playbook`). */
+  playbook?: string;
 }
 
 export const DEFAULT_IMAGE_SIZE = optionByKey('image-size').default;
@@ -400,13 +416,57 @@ export function resolveImageSpec(config: ConfigParser, image: string, context: R
     upload: context.upload,
     uploads: resolveUploads(config, image, options, read.choices('format')),
     postBuildCommand: read.optional('post-build-command'),
-    bootTest: {
-      enabled: read.flag('boot-test'),
-      timeoutMs: read.ms('boot-timeout'),
-      expect: read.text('boot-test-expect') as string,
-      cloudInit: read.flag('boot-test-cloud-init'),
-      ramMiB: Math.max(machine.ramMiB, 512),
-    },
+    provision: resolveProvision(read),
+    bootTest: resolveBootTest(read, machine.ramMiB),
+  };
+}
+
+/** The lines of a multi-line key that say something, each named by file:line. */
+function lineSources(read: SectionReader, key: OptionKey): LineSource[] {
+  const value = read.options[key];
+  if (value === undefined) return [];
+  return valueLines(value, read.config.origin(read.image, key), `[${read.image}] ${key}`);
+}
+
+/** provision, provision-env and provision-timeout, every line checked. */
+function resolveProvision(read: SectionReader): ProvisionSpec {
+  const provisioners = lineSources(read, 'provision').map((line) => parseProvisioner(line, homedir()));
+  for (const line of provisioners.filter((provisioner) => provisioner.kind === 'ansible')) checkAnsible(line);
+  return {
+    provisioners,
+    env: lineSources(read, 'provision-env').map(parseVariable),
+    timeoutMs: read.ms('provision-timeout'),
+  };
+}
+
+/** The boot test; its commands and playbook reach the image over SSH, with the key cloud-init's seed gives it. */
+function resolveBootTest(read: SectionReader, ramMiB: number): BootTestSpec {
+  const enabled = read.flag('boot-test');
+  const cloudInit = read.flag('boot-test-cloud-init');
+  const commands = lineSources(read, 'boot-test-command');
+  const playbookPath = read.optional('boot-test-playbook');
+  const uses = commands.length ? 'boot-test-command' : playbookPath !== undefined ? 'boot-test-playbook' : undefined;
+  if (uses !== undefined && !enabled)
+    throw read.problem(uses, 'runs during the boot test, which is off; set boot-test = yes (or --boot-test).');
+  if (uses !== undefined && !cloudInit)
+    throw read.problem(
+      uses,
+      "reaches the booted image over SSH with a key that cloud-init's NoCloud seed gives it; set boot-test-cloud-init = yes.",
+    );
+  let playbook: string | undefined;
+  if (playbookPath !== undefined) {
+    const line = { text: playbookPath, where: `${read.at('boot-test-playbook')}[${read.image}] boot-test-playbook` };
+    playbook = hostFile(line, playbookPath, 'playbook', homedir());
+    checkAnsible(line);
+  }
+  return {
+    enabled,
+    timeoutMs: read.ms('boot-timeout'),
+    expect: read.text('boot-test-expect') as string,
+    cloudInit,
+    ramMiB: Math.max(ramMiB, 512),
+    commands,
+    playbook,
   };
 }
 
@@ -670,7 +730,13 @@ export function specSecrets(spec: ImageSpec): string[] {
   const chainUris = chain.filter((source) => source !== undefined).map((source) => source.uri);
   const passwords = spec.uploads.flatMap((destination) => destination.oci?.password ?? []);
   const uris = secretsOf([...installer, ...chainUris, ...spec.uploads.map((destination) => destination.target)]);
+  const variables = (spec.provision?.env ?? []).filter((variable) => variable.secret && variable.value !== '');
   return [
-    ...new Set([...passwords.filter((password) => password !== ''), ...uris, ...signingSecrets(spec.signing)]),
+    ...new Set([
+      ...passwords.filter((password) => password !== ''),
+      ...uris,
+      ...signingSecrets(spec.signing),
+      ...variables.map((variable) => variable.value),
+    ]),
   ].sort((a, b) => b.length - a.length);
 }

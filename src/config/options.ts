@@ -14,7 +14,8 @@ import { durationProblem, parseBytes, parseDuration, sizeProblem } from '../comm
  * boolean, count, string, path, regex) and choices (a comma-separated list of
  * choices, each once) are checked here for every door; the
  * others are documented here and checked where they are used (uri, checksum,
- * answer-file and list in image-spec.ts, file and text in action/inputs.ts).
+ * answer-file and list in image-spec.ts, file and text in action/inputs.ts,
+ * lines — one item a line — in provisioners.ts).
  */
 export type OptionKind =
   | 'choice'
@@ -31,7 +32,8 @@ export type OptionKind =
   | 'answer-file'
   | 'list'
   | 'file'
-  | 'text';
+  | 'text'
+  | 'lines';
 
 export interface CliFlag {
   /** The long flag without its dashes: `format` for --format. */
@@ -44,6 +46,8 @@ export interface CliFlag {
   noHelp?: string;
   /** Booleans: the command has only --no-<long>; the option is on unless it is given. */
   onlyNo?: true;
+  /** Lines: the flag may be given again; each adds a line to the value. */
+  repeatable?: true;
 }
 
 /** One option. */
@@ -446,6 +450,47 @@ export const OPTIONS = [
     kind: 'text',
     new: true,
     help: 'the passphrase of the signing key, from a secret: as signing-passphrase-file; masked in the log',
+  },
+  {
+    key: 'provision',
+    cli: { long: 'provision', arg: 'line', repeatable: true },
+    input: 'provision',
+    kind: 'lines',
+    new: true,
+    help:
+      'provisioners run over SSH in the installed system before the scrub, one a line, in order: `file SRC DEST`, ' +
+      '`script PATH [ARGS…]`, `shell COMMAND…`, `ansible PLAYBOOK [ansible-playbook options…]` (see docs/provisioning.md)',
+  },
+  {
+    key: 'provision-env',
+    kind: 'lines',
+    new: true,
+    help: 'variables for `script` and `shell` provisioners, one `NAME=VALUE` a line; `secret NAME=VALUE` is masked in every output',
+  },
+  {
+    key: 'provision-timeout',
+    cli: { long: 'provision-timeout', arg: 'duration' },
+    input: 'provision-timeout',
+    kind: 'duration',
+    default: '30m',
+    new: true,
+    help: "time limit of the provisioning boot's way to SSH, and of each provisioner",
+  },
+  {
+    key: 'boot-test-command',
+    cli: { long: 'boot-test-command', arg: 'command', repeatable: true },
+    input: 'boot-test-command',
+    kind: 'lines',
+    new: true,
+    help: 'commands run over SSH as root in the booted image during the boot test, one a line; a non-zero exit fails the build before publishing',
+  },
+  {
+    key: 'boot-test-playbook',
+    cli: { long: 'boot-test-playbook', arg: 'playbook' },
+    input: 'boot-test-playbook',
+    kind: 'path',
+    new: true,
+    help: "an Ansible playbook run with the host's ansible-playbook against the booted image during the boot test",
   },
   {
     key: 'upload_destinations',

@@ -4,7 +4,15 @@ import { UsageError } from '../config/usage-error.js';
 import { FIRMWARE_DESCRIPTOR_DIRS, uefiFirmwareInstalled } from './firmware.js';
 import { currentUid } from './host.js';
 import { commandsSudoRefuses, sudoersLine } from './privileges.js';
-import { applianceKernels, emulatorRequirement, missingRequirements, programsOf, REQUIREMENTS } from './programs.js';
+import {
+  ANSIBLE,
+  applianceKernels,
+  emulatorRequirement,
+  missingRequirements,
+  programsOf,
+  REQUIREMENTS,
+  SSH_CLIENT,
+} from './programs.js';
 import { foldersWithoutSearch, qemuSystemUser } from './qemu-access.js';
 
 /** Checks of the host before anything is created: the programs a build runs, and sudo for a normal user. */
@@ -33,6 +41,7 @@ export function checkHost(spec: ImageSpec): void {
     );
   }
   checkFirmware(spec);
+  checkGuestAccess(spec);
   if (!isRoot) {
     const refused = commandsSudoRefuses();
     if (refused.length) {
@@ -42,6 +51,29 @@ export function checkHost(spec: ImageSpec): void {
       );
     }
   }
+}
+
+/**
+ * Provisioning and the boot test's checks run ssh, scp and ssh-keygen (every
+ * one of them: missingRequirements takes any one); ansible provisioners and
+ * boot-test-playbook run ansible-playbook.
+ */
+function checkGuestAccess(spec: ImageSpec): void {
+  const ansible =
+    spec.provision?.provisioners.some((p) => p.kind === 'ansible') || spec.bootTest.playbook !== undefined;
+  const ssh = (spec.provision?.provisioners.length ?? 0) > 0 || (spec.bootTest.commands?.length ?? 0) > 0 || ansible;
+  const needed = [
+    ...(ssh ? SSH_CLIENT.programs.map((program) => ({ ...SSH_CLIENT, programs: [program] })) : []),
+    ...(ansible ? [ANSIBLE] : []),
+  ];
+  const missing = missingRequirements(needed);
+  if (!missing.length) return;
+  const apt = [...new Set(missing.flatMap((requirement) => requirement.packages['apt-get']))].join(' ');
+  const dnf = [...new Set(missing.flatMap((requirement) => requirement.packages.dnf))].join(' ');
+  throw new UsageError(
+    `provisioning and the boot test's checks reach the image over SSH, but ${programsOf(missing)} is not installed. ` +
+      `Install it (apt-get install ${apt}, or dnf install ${dnf}).`,
+  );
 }
 
 /** A guest of another architecture than the host's needs that architecture's qemu. */

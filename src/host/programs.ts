@@ -34,6 +34,20 @@ export function emulatorRequirement(arch: Arch): Requirement {
   return arch === 'aarch64' ? AARCH64_EMULATOR : X86_64_EMULATOR;
 }
 
+/** The SSH client, for provisioning and the boot test's checks (host-checks.ts requires it only for those builds). */
+export const SSH_CLIENT: Requirement = {
+  programs: ['ssh', 'scp', 'ssh-keygen'],
+  packages: { 'apt-get': ['openssh-client'], dnf: ['openssh-clients'] },
+  optional: true,
+};
+
+/** Ansible, for `ansible` provisioners and boot-test-playbook (host-checks.ts requires it only for those builds). */
+export const ANSIBLE: Requirement = {
+  programs: ['ansible-playbook'],
+  packages: { 'apt-get': ['ansible-core'], dnf: ['ansible-core'] },
+  optional: true,
+};
+
 /** Everything a build runs. */
 export const REQUIREMENTS: Requirement[] = [
   { programs: ['qemu-img'], packages: { 'apt-get': ['qemu-utils'], dnf: ['qemu-img'] } },

@@ -12,6 +12,17 @@ import { grantQemuSearch } from './install.js';
 import { throttled } from '../common/reporter.js';
 import type { Registration } from '../context/undo-list.js';
 import {
+  CLOUD_INIT_MARKER,
+  cloudInitPattern,
+  connectGuest,
+  runBootChecks,
+  sshAccessConfig,
+  type BootCheck,
+} from './guest-ssh.js';
+import { freeLoopbackPort, makeKeyPair, type GuestAccess } from '../vm/ssh.js';
+
+export { CLOUD_INIT_MARKER, cloudInitPattern };
+import {
   describeFirmware,
   domainResource,
   domainRunning,
@@ -27,6 +38,8 @@ export interface BootTestResult {
   cloudInitFinished: boolean | undefined;
   /** The last lines of the boot console (the console log itself is removed). */
   lastLines: string[];
+  /** boot-test-command and boot-test-playbook as they ran in the booted image, when there are any. */
+  checks?: BootCheck[];
 }
 
 /** How often the VM's state is asked for, and how often the console is read. */
@@ -35,18 +48,24 @@ const CONSOLE_INTERVAL_MS = 1_000;
 /** Progress messages at a calm rate. */
 const PROGRESS_INTERVAL_MS = 30_000;
 
-/** The printed marker: `image-factory-boot-test <token>: cloud-init finished …`. */
-export const CLOUD_INIT_MARKER = 'image-factory-boot-test';
-
-/** The NoCloud seed's two files for one boot test; `tty`: the machine's serial console (serialConsole). */
-export function noCloudSeed(token: string, tty: string): { 'meta-data': string; 'user-data': string } {
+/**
+ * The NoCloud seed's two files for one boot test; `tty`: the machine's serial
+ * console (serialConsole). `config`: more cloud-config lines (SSH access);
+ * with them the seed names no hostname, which cloud-init would write.
+ */
+export function noCloudSeed(
+  token: string,
+  tty: string,
+  config: readonly string[] = [],
+): { 'meta-data': string; 'user-data': string } {
   return {
-    'meta-data': `instance-id: ${CLOUD_INIT_MARKER}-${token}\nlocal-hostname: ${CLOUD_INIT_MARKER}\n`,
+    'meta-data': `instance-id: ${CLOUD_INIT_MARKER}-${token}\n${config.length ? '' : `local-hostname: ${CLOUD_INIT_MARKER}\n`}`,
     'user-data': [
       '#cloud-config',
       '# image-factory boot test: print a marker on the serial console once cloud-init has run.',
       `# runcmd writes it straight to ${tty}; final_message reaches the console through`,
       `# cloud-final's output (console=${tty} on the kernel command line).`,
+      ...config,
       'runcmd:',
       // A line of its own: the console may hold an unfinished login prompt.
       `  - [sh, -c, 'printf "\\n%s\\n" "${CLOUD_INIT_MARKER} ${token}: cloud-init runcmd ran" > /dev/${tty} || true']`,
@@ -54,11 +73,6 @@ export function noCloudSeed(token: string, tty: string): { 'meta-data': string; 
       '',
     ].join('\n'),
   };
-}
-
-/** The console lines that say cloud-init got to its final stage. */
-export function cloudInitPattern(token: string): RegExp {
-  return new RegExp(`${CLOUD_INIT_MARKER} ${token}: cloud-init (?:finished|runcmd ran)`);
 }
 
 /**
@@ -98,6 +112,9 @@ interface BootVm {
   consoleLog: string;
   domain: string;
   token: string;
+  /** The private folder of the SSH key, known_hosts and inventory, when the boot test runs checks over SSH. */
+  keys: string;
+  access?: GuestAccess;
 }
 
 function bootVm(ctx: BuildContext, image: string): BootVm {
@@ -110,7 +127,43 @@ function bootVm(ctx: BuildContext, image: string): BootVm {
     consoleLog: join(folder, 'console.log'),
     domain: `${ctx.spec.stem}-boot-test-${ctx.host.uniqueSuffix(3)}`,
     token: ctx.host.uniqueSuffix(6),
+    keys: join(folder, 'keys'),
   };
+}
+
+/** Whether the boot test runs commands or a playbook in the booted image (over SSH). */
+function hasChecks(spec: BuildContext['spec']): boolean {
+  return (spec.bootTest.commands?.length ?? 0) > 0 || spec.bootTest.playbook !== undefined;
+}
+
+/** The key pair and the forwarded port of a boot test with checks; the cloud-config that lets the key in. */
+async function prepareAccess(ctx: BuildContext, vm: BootVm): Promise<string[]> {
+  if (!hasChecks(ctx.spec)) return [];
+  const { host } = ctx;
+  await host.makeDir(vm.keys, 0o700);
+  await host.chmod(vm.keys, 0o700);
+  const { keyFile } = await makeKeyPair(host, vm.keys, `image-factory-boot-test-${vm.token}`);
+  await host.writeFile(join(vm.keys, 'ansible.cfg'), '', 0o600);
+  const port = host.live ? await freeLoopbackPort() : 2222;
+  vm.access = { port, keyFile, knownHosts: join(vm.keys, 'known_hosts') };
+  const publicKey = host.live ? (await host.readFile(`${keyFile}.pub`)).toString('utf8') : 'ssh-ed25519 KEY';
+  return sshAccessConfig(publicKey);
+}
+
+/** The checks, once SSH answers with the host key the console showed. */
+async function bootChecks(ctx: BuildContext, vm: BootVm, access: GuestAccess): Promise<BootCheck[]> {
+  const { spec } = ctx;
+  await connectGuest(ctx, {
+    domain: vm.domain,
+    token: vm.token,
+    consoleLog: vm.consoleLog,
+    access,
+    timeoutMs: spec.bootTest.timeoutMs,
+    what: 'boot test',
+    limit: 'boot-timeout',
+  });
+  const files = { inventory: join(vm.keys, 'inventory.ini'), config: join(vm.keys, 'ansible.cfg') };
+  return runBootChecks(ctx, access, files);
 }
 
 /** What the boot test waits for on the console, and when each part first appeared (exported for its tests). */
@@ -190,6 +243,7 @@ export async function bootTest(ctx: BuildContext, imagePath: string): Promise<Bo
       ],
       consoleLog: vm.consoleLog,
       boot: { kind: 'import' },
+      sshForward: vm.access?.port,
     });
     const expectation = new Expectation(ctx, vm.token);
     reporter.info(
@@ -206,8 +260,10 @@ export async function bootTest(ctx: BuildContext, imagePath: string): Promise<Bo
       );
     }
     // A recorded VM has no console to watch.
-    if (!host.live) return { seconds: 0, cloudInitFinished: undefined, lastLines: [] };
-    return await waitForSystem(ctx, vm, expectation);
+    const result = host.live
+      ? await waitForSystem(ctx, vm, expectation)
+      : { seconds: 0, cloudInitFinished: undefined, lastLines: [] };
+    return vm.access ? { ...result, checks: await bootChecks(ctx, vm, vm.access) } : result;
   } finally {
     // Failure, timeout or interruption: stop the VM, remove overlay, seed and console log now.
     await releaseAll(ctx, registrations);
@@ -234,24 +290,30 @@ async function prepareBootDisks(ctx: BuildContext, image: string, vm: BootVm): P
   await host.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', formatOf(ctx, image), '-b', image, vm.overlay]);
   if (ctx.spec.bootTest.cloudInit) {
     await host.makeDir(vm.seedDir, 0o755);
-    for (const [name, content] of Object.entries(noCloudSeed(vm.token, serialConsole(ctx.spec.arch))))
+    const access = await prepareAccess(ctx, vm);
+    for (const [name, content] of Object.entries(noCloudSeed(vm.token, serialConsole(ctx.spec.arch), access)))
       await host.writeFile(join(vm.seedDir, name), content, 0o644);
-    // xorriso: a dependency of virtinst, so wherever virt-install is, this is too.
-    await host.run([
-      'xorriso',
-      '-as',
-      'mkisofs',
-      '-quiet',
-      '-volid',
-      'cidata',
-      '-joliet',
-      '-rock',
-      '-output',
-      vm.seed,
-      vm.seedDir,
-    ]);
+    await makeSeedIso(host, vm.seedDir, vm.seed);
   }
   return registrations;
+}
+
+/** The NoCloud seed's ISO (volume `cidata`) from its folder. */
+export async function makeSeedIso(host: BuildContext['host'], seedDir: string, seed: string): Promise<void> {
+  // xorriso: a dependency of virtinst, so wherever virt-install is, this is too.
+  await host.run([
+    'xorriso',
+    '-as',
+    'mkisofs',
+    '-quiet',
+    '-volid',
+    'cidata',
+    '-joliet',
+    '-rock',
+    '-output',
+    seed,
+    seedDir,
+  ]);
 }
 
 /** Watch the console until the expectation is met, boot-timeout passes, or the VM stops. */
@@ -358,13 +420,13 @@ export function bootFailure(
   );
 }
 
-/** Undo the boot test's resources newest first; what fails stays registered for the build's unwind. */
-async function releaseAll(ctx: BuildContext, registrations: Registration[]): Promise<void> {
+/** Undo a VM's resources newest first; what fails stays registered for the build's unwind. */
+export async function releaseAll(ctx: BuildContext, registrations: Registration[], what = 'boot test'): Promise<void> {
   while (registrations.length) {
     try {
       await ctx.cleanup.release(registrations[registrations.length - 1]);
     } catch (error) {
-      ctx.reporter.warning(`boot test: ${(error as Error).message}`);
+      ctx.reporter.warning(`${what}: ${(error as Error).message}`);
       return;
     }
     registrations.pop();

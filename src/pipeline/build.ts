@@ -18,6 +18,8 @@ import { fetchInstaller, type FetchedInstaller } from './fetch.js';
 import { installSystem } from './install.js';
 import type { InstallPhases } from '../vm/install-watch.js';
 import type { MeasuredFigures } from './metrics.js';
+import { provisionSystem } from './provision.js';
+import type { BootCheck } from './guest-ssh.js';
 import { runPostBuildCommand } from './post-build.js';
 import type { Reporter, Step } from '../common/reporter.js';
 import type { Resource } from '../context/undo-list.js';
@@ -97,6 +99,8 @@ export interface BuildResult {
   /** Seconds the boot test took to see the system come up (when it ran). */
   bootSeconds?: number;
   cloudInitFinished?: boolean;
+  /** boot-test-command and boot-test-playbook as they ran (when the boot test had any). */
+  bootChecks?: BootCheck[];
   steps: Array<{ step: Step; durationMs: number }>;
   /** What `<stem>.metrics.json` holds. */
   metrics: BuildMetrics;
@@ -183,6 +187,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     };
     const phases = await run.step('install', () => installSystem(ctx, install, installer));
     const installed = (await host.stat(staging.raw)).blocks * 512;
+    if (spec.provision?.provisioners.length)
+      await run.step('provision', () => provisionSystem(ctx, staging.raw, staging.dir));
     const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw));
     if (spec.formats.some((format) => format !== 'raw'))
       await run.step('convert', () => convertImages(ctx, staging.raw, artifacts));
@@ -360,6 +366,7 @@ class BuildRun {
       installer: outcome.installer,
       bootSeconds: outcome.boot?.seconds,
       cloudInitFinished: outcome.boot?.cloudInitFinished,
+      bootChecks: outcome.boot?.checks,
       steps: this.steps,
       metrics: outcome.reports.metrics,
       history: outcome.history,

@@ -53,6 +53,29 @@ export interface VmDefinition {
   boot: { kind: 'installer'; location: string; extraArgs: string; inject?: string } | { kind: 'import' };
   mac?: string;
   vnc?: ImageSpec['vnc'];
+  /** A port on 127.0.0.1 that qemu's user networking forwards to the guest's SSH (port 22). */
+  sshForward?: number;
+}
+
+/**
+ * The VM's network. libvirt's user networking, or, to reach the guest's SSH,
+ * qemu's own: libvirt 9.0 (Debian 12) has no port forwarding for user
+ * networking (its passt backend is refused there), while qemu's
+ * `hostfwd=tcp:127.0.0.1:PORT-:22` forwards one loopback port to the guest,
+ * works on qemu:///session and qemu:///system alike, and ends with the qemu
+ * process. The guest still reaches out through the same NAT (10.0.2.2).
+ */
+export function networkOptions(vm: Pick<VmDefinition, 'mac' | 'sshForward'>): string[] {
+  const mac = vm.mac ? `,mac=${vm.mac}` : '';
+  if (vm.sshForward === undefined) return ['--network', `user,model=virtio${mac}`];
+  return [
+    '--network',
+    'none',
+    // One word each: argparse would read a value of its own that starts with '-' as an option.
+    `--qemu-commandline=-netdev user,id=ifxnet0,hostfwd=tcp:127.0.0.1:${vm.sshForward}-:22`,
+    // Slot 0x1e of the root bus: libvirt, which does not see this device, gives slots from 1 up to its own.
+    `--qemu-commandline=-device virtio-net-pci,netdev=ifxnet0,addr=0x1e${mac}`,
+  ];
 }
 
 /**
@@ -124,8 +147,7 @@ export async function virtInstallCommand(host: Host, spec: ImageSpec, vm: VmDefi
     ...(spec.cpu ? ['--cpu', spec.cpu] : []),
     ...firmwareBootOptions(spec.firmware),
     ...disks,
-    '--network',
-    `user,model=virtio${vm.mac ? `,mac=${vm.mac}` : ''}`,
+    ...networkOptions(vm),
     '--graphics',
     vm.vnc ? `vnc,port=${vm.vnc.port}${vm.vnc.listen ? `,listen=${vm.vnc.listen}` : ''}` : 'none',
     '--console',

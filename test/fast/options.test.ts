@@ -146,6 +146,10 @@ describe('the option table', () => {
       'signing-key': true,
       'signing-passphrase-file': true,
       strict: true,
+      provision: true,
+      'provision-timeout': true,
+      'boot-test-command': true,
+      'boot-test-playbook': true,
     };
     const fromTable = TABLE.filter((entry) => entry.key !== undefined && (entry.cli || entry.input)).map(
       (entry) => entry.key,

@@ -117,7 +117,12 @@ describe('the outputs', () => {
       previousManifest: { uri: '/old.json', display: '/old.json', scheme: 'file', location: '/old.json' },
       signing: { key: { path: '/keys/secret.asc' }, where: 'signing-key' },
     });
-    const result = resultOf(spec, { bootSeconds: 12.34, cloudInitFinished: true, signingFingerprint: 'F'.repeat(40) });
+    const result = resultOf(spec, {
+      bootSeconds: 12.34,
+      cloudInitFinished: true,
+      signingFingerprint: 'F'.repeat(40),
+      bootChecks: [{ command: 'true', where: 'c:1', exitCode: 0, seconds: 0.42, lastLines: [] }],
+    });
     const set = outputsOf(result);
     assert.deepEqual([...set.keys()].sort(), Object.keys(declared).sort());
     for (const output of OUTPUTS.filter((entry) => entry.role !== undefined)) {
@@ -133,14 +138,16 @@ describe('the outputs', () => {
     assert.equal(set.get('sha256'), '0'.repeat(64));
     assert.equal(set.get('size'), '1000');
     assert.equal(set.get('boot-seconds'), '12.3');
+    assert.equal(set.get('boot-test-checks'), JSON.stringify([{ command: 'true', exitCode: 0, seconds: 0.4 }]));
     assert.equal(set.get('uploaded'), JSON.stringify([{ destination: 'mirror', target: 'host:/srv/' }]));
   });
 
-  test('a build without the raw image, a previous manifest, the boot test or a signing key leaves their outputs unset', () => {
+  test('a build without the raw image, a previous manifest, the boot test, boot checks or a signing key leaves their outputs unset', () => {
     const set = outputsOf(resultOf(testSpec({ outputDir: '/images' })));
     const unset = Object.keys(declared).filter((name) => !set.has(name));
     assert.deepEqual(unset.sort(), [
       'boot-seconds',
+      'boot-test-checks',
       'changes-path',
       'checksums-signature-path',
       'raw-path',

@@ -70,6 +70,10 @@ function result(b: string): BuildResult {
     uploads: [],
     cacheHit: false,
     installer: { dir: '/cache', files: {}, downloaded: true },
+    bootChecks: [
+      { command: 'systemctl is-system-running', where: 'c:1', exitCode: 0, seconds: 1.25, lastLines: [] },
+      { command: forged(b), where: 'c:2', exitCode: 0, seconds: 0.5, lastLines: [] },
+    ],
     steps: [],
     changed: true,
     history: [],
@@ -121,6 +125,14 @@ function assertWholeBlocks(markdown: string, what: string): void {
 }
 
 describe('the job summary', () => {
+  test("the boot test's checks: a table of command, exit code and seconds", () => {
+    const markdown = renderSummary({ image: 'img', result: result(''), steps: [] } as never);
+    assert.match(
+      markdown,
+      /<h3>Checks in the booted image<\/h3>\n<table>\n<tr><th>Command<\/th><th>Exit code<\/th><th>Seconds<\/th><\/tr>\n<tr><td><code>systemctl is-system-running<\/code><\/td><td>0<\/td><td>1\.3<\/td><\/tr>/,
+    );
+  });
+
   test('no cell holds a line break: text from the guest or a previous manifest cannot end a table', () => {
     for (const b of BREAKS) {
       const what = JSON.stringify(b);

@@ -9,6 +9,8 @@ export interface Sshd {
   port: number;
   /** Private key the server accepts for root. */
   keyFile: string;
+  /** The server's public host key file. */
+  hostKeyFile: string;
   /** `ssh` with the options that reach this server: for RSYNC_RSH or rsync -e. */
   sshCommand: string[];
   stop(): Promise<void>;
@@ -55,6 +57,7 @@ export async function startSshd(t: Teardown | undefined): Promise<Sshd> {
   return {
     port,
     keyFile,
+    hostKeyFile: `${hostKey}.pub`,
     sshCommand: [
       'ssh',
       '-p',

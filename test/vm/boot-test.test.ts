@@ -1,7 +1,16 @@
 import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -15,6 +24,43 @@ import { builtStem, runCli } from '../support/run-cli.js';
 
 /** The first real-Debian build's manifest: the previous one of the build after it. */
 let debianManifest: string | undefined;
+/** What the first (unprovisioned) real-Debian image holds where a provisioning boot could leave a trace. */
+let unprovisionedTraces: Record<string, string> | undefined;
+
+/**
+ * The paths a provisioning boot could leave a trace in (its key, a user, a
+ * hostname, cloud-init's state, a machine ID, host keys, a lease, its
+ * journal, cloud-init's network configuration): a file's text, a folder's
+ * entries (recursively), or 'absent'.
+ */
+function traceSnapshot(root: string): Record<string, string> {
+  const paths = [
+    'etc/passwd',
+    'etc/shadow',
+    'etc/group',
+    'etc/gshadow',
+    'etc/sudoers.d',
+    'root/.ssh',
+    'etc/hostname',
+    'etc/hosts',
+    'etc/machine-id',
+    'var/lib/cloud',
+    'etc/ssh',
+    'var/log/journal',
+    'var/lib/dhcp',
+    'etc/systemd/network',
+    'etc/network',
+    'etc/default/locale',
+  ];
+  return Object.fromEntries(
+    paths.map((path) => {
+      const full = join(root, path);
+      if (!existsSync(full)) return [path, 'absent'];
+      if (!statSync(full).isDirectory()) return [path, readFileSync(full, 'utf8')];
+      return [path, `folder: ${filesUnder(full).sort().join(', ')}`];
+    }),
+  );
+}
 
 const workDirs: string[] = [];
 function workDir(name: string): string {
@@ -69,6 +115,81 @@ const FIRST_BOOT_EXPECT =
  */
 const SECURE_BOOT_LINES = ['secureboot: Secure boot enabled', 'Kernel is locked down from EFI Secure Boot'];
 const SECURE_BOOT_EXPECT = `(?<![\\s\\S])${SECURE_BOOT_LINES.map((line) => `(?=[\\s\\S]*${line})`).join('')}${FIRST_BOOT_EXPECT.replace('(?<![\\s\\S])', '')}`;
+
+/**
+ * The provisioning of the second real-Debian build: a file, a script that
+ * installs tree from Debian's archive through the guest's network, a shell
+ * line with a provision-env variable, a playbook that templates a file and
+ * enables a unit; the boot test's commands check each. `$$` is a literal `$`.
+ */
+function provisioningKeys(dir: string): Record<string, string> {
+  writeFileSync(join(dir, 'banner.txt'), 'banner from the host\n');
+  writeFileSync(
+    join(dir, 'install-tree.sh'),
+    [
+      '#!/bin/sh',
+      'set -eu',
+      // The fixture has no resolver of its own: qemu's, for this script only.
+      'cp /etc/resolv.conf /run/resolv.conf.saved',
+      "trap 'cat /run/resolv.conf.saved > /etc/resolv.conf' EXIT",
+      'echo nameserver 10.0.2.3 > /etc/resolv.conf',
+      'apt-get update -q',
+      'DEBIAN_FRONTEND=noninteractive apt-get install -q -y --no-install-recommends "$1"',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(join(dir, 'provisioned.j2'), 'templated for {{ image_name }}\n');
+  writeFileSync(
+    join(dir, 'site.yml'),
+    [
+      '- hosts: all',
+      '  gather_facts: false',
+      '  tasks:',
+      '    - ansible.builtin.template: { src: provisioned.j2, dest: /etc/provisioned-by-ansible, mode: "0644" }',
+      '    - ansible.builtin.copy:',
+      '        dest: /etc/systemd/system/image-factory-provisioned.service',
+      '        content: "[Unit]\\nDescription=provisioned\\n[Service]\\nType=oneshot\\nExecStart=/bin/true\\n' +
+        'RemainAfterExit=yes\\n[Install]\\nWantedBy=multi-user.target\\n"',
+      '    - ansible.builtin.systemd: { name: image-factory-provisioned.service, enabled: true, daemon_reload: true }',
+      '',
+    ].join('\n'),
+  );
+  const lines = (items: string[]): string => items.join('\n    ');
+  return {
+    provision: lines([
+      'file banner.txt /etc/image-factory-banner',
+      'script install-tree.sh tree',
+      `shell printf '%s\\n' "$$GREETING from provision-env" > /etc/provisioned-by-shell`,
+      'ansible site.yml -e image_name=debian-fixture',
+    ]),
+    'provision-env': 'GREETING=hello',
+    'boot-test': 'yes',
+    'boot-timeout': '8m',
+    'boot-test-command': lines([
+      'test "$$(cat /etc/image-factory-banner)" = "banner from the host"',
+      "dpkg-query -W -f='$${Status}' tree | grep -qx 'install ok installed'",
+      'grep -qx "hello from provision-env" /etc/provisioned-by-shell',
+      'grep -qx "templated for debian-fixture" /etc/provisioned-by-ansible',
+      'systemctl is-enabled image-factory-provisioned.service',
+    ]),
+  };
+}
+
+/** The provisioning and the boot test's checks, as the log tells them; their times to the test's diagnostics. */
+function checkProvisioning(t: { diagnostic: (message: string) => void }, stderr: string): void {
+  assert.match(stderr, /provision: pinned the guest's host keys from its console: /);
+  assert.match(stderr, /'--qemu-commandline=-netdev user,id=ifxnet0,hostfwd=tcp:127\.0\.0\.1:\d+-:22'/);
+  for (const kind of ['file', 'script', 'shell', 'ansible'])
+    assert.match(stderr, new RegExp(`provisioner \\d \\(${kind}\\) done in \\d+\\.\\d s`));
+  assert.match(stderr, /\[script\] .*Setting up tree /);
+  assert.match(stderr, /provision: the VM powered off after /);
+  assert.equal([...stderr.matchAll(/boot test: '.*' exited with code 0 after /g)].length, 5, stderr);
+  assert.ok(stderr.indexOf('== provision done') < stderr.indexOf('== scrub:'), 'provision runs before the scrub');
+  for (const line of stderr
+    .split('\n')
+    .filter((l) => /SSH answered after|provisioner \d \(|powered off after|== provision done|boot test: '/.test(l)))
+    t.diagnostic(line.replace(/^.*?INFO: /, ''));
+}
 
 describe('the boot test', () => {
   test("a real Debian 12 image in Debian's cloud layout (GPT: BIOS boot, EFI system partition, root) installs and boots under UEFI Secure Boot (Debian's signed shim, GRUB and kernel) to a login prompt, cloud-init finished, before it is published", async (t) => {
@@ -193,6 +314,7 @@ describe('the boot test', () => {
         installed,
       );
       assert.ok(installed.length > 100, `${installed.length} packages: not a real Debian system`);
+      unprovisionedTraces = traceSnapshot(root);
     });
     // GPT as Debian's cloud images: root 1, BIOS boot 14, EFI system partition 15.
     inspectImage(
@@ -233,7 +355,7 @@ describe('the boot test', () => {
     assert.deepEqual(leftovers(dir, stem), []);
   });
 
-  test("built again with one package more (hello, installed by the new system's dpkg) and the first build's manifest as previous-manifest: the changes name exactly that package, in the file and the log", async (t) => {
+  test("built again with one package more (hello, installed by the new system's dpkg), provisioned (a file, a script that apt-get installs tree from Debian's archive, a shell line, an Ansible playbook) and the first build's manifest as previous-manifest: the boot test's commands find each provisioner's work, the changes name exactly those two packages, and the provisioning boot left no trace", async (t) => {
     assert.ok(debianManifest, 'the real-Debian build above ran first: its manifest is the previous one');
     const hello = ensureDebianPackage('hello');
     const version = execFileSync('dpkg-deb', ['-f', hello, 'Version'], { encoding: 'utf8' }).trim();
@@ -242,20 +364,27 @@ describe('the boot test', () => {
     const { config, image } = writeDebianFixtureConfig(dir, {
       rootfsUrl: server.url,
       directives: { deb: server.urls[basename(hello)] },
-      keys: { 'previous-manifest': debianManifest },
+      keys: { 'previous-manifest': debianManifest, ...provisioningKeys(dir) },
     });
     const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
     assert.equal(run.code, 0, run.stderr);
+    checkProvisioning(t, run.stderr);
     assert.ok(server.requests.includes(`/${basename(hello)}`), 'the installer fetched the package');
     const stem = builtStem(run.stderr, image);
     const changes = readFileSync(join(dir, `${stem}.changes`), 'utf8');
     t.diagnostic(changes.replace(/\n+/g, ' | '));
-    const counts = /^Packages: (\d+) -> (\d+) \(1 added, 0 removed, 0 upgraded, 0 downgraded\)$/m.exec(changes);
+    const counts = /^Packages: (\d+) -> (\d+) \(2 added, 0 removed, 0 upgraded, 0 downgraded\)$/m.exec(changes);
     assert.ok(counts, changes);
-    assert.equal(Number(counts[2]), Number(counts[1]) + 1);
+    assert.equal(Number(counts[2]), Number(counts[1]) + 2);
     assert.ok(changes.includes(`\nPrevious manifest: ${debianManifest}\n`), changes);
-    assert.equal(changes.split('\n\n')[1], `Added:\n  hello amd64 ${version}\n`, 'exactly the one package added');
-    assert.match(run.stderr, /Changes since \S+: 1 added, 0 removed, 0 upgraded, 0 downgraded\n.*Image size: /);
+    assert.match(
+      changes.split('\n\n')[1],
+      new RegExp(`^Added:\\n  hello amd64 ${version.replace(/[.+]/g, '\\$&')}\\n  tree amd64 \\S+\\n$$`),
+      'exactly hello (the installer) and tree (the script) added',
+    );
+    assert.match(run.stderr, /Changes since \S+: 2 added, 0 removed, 0 upgraded, 0 downgraded\n.*Image size: /);
+    const sbom = readFileSync(join(dir, `${stem}.cdx.json`), 'utf8');
+    assert.match(sbom, /"purl": "pkg:deb\/debian\/tree@/, 'the SBOM lists the package the script installed');
     // The finished image's own dpkg database has it, as the manifest says.
     const { packages } = JSON.parse(readFileSync(join(dir, `${stem}.manifest.json`), 'utf8')) as {
       packages: Array<{ name: string; version: string }>;
@@ -271,9 +400,22 @@ describe('the boot test', () => {
         { encoding: 'utf8' },
       );
       assert.equal(status.replace(/\s+/g, ' '), `ii ${version}`);
+      // What the provisioners did is in the image; what the provisioning boot did is not.
+      assert.equal(readText(root, 'etc/image-factory-banner'), 'banner from the host\n');
+      // systemctl enable makes an absolute symlink: lstat it, for on the host it leads to the host's /etc.
+      const wants = join(root, 'etc/systemd/system/multi-user.target.wants/image-factory-provisioned.service');
+      assert.ok(lstatSync(wants, { throwIfNoEntry: false })?.isSymbolicLink(), 'the unit is enabled in the image');
+      assert.ok(unprovisionedTraces, 'the first build recorded what an unprovisioned image holds');
+      assert.deepEqual(traceSnapshot(root), unprovisionedTraces);
     });
     execFileSync('sha256sum', ['-c', `${stem}.SHA256SUMS`], { cwd: dir });
     assert.deepEqual(leftovers(dir, stem), []);
+    assert.deepEqual(bootTestLeftovers(dir), []);
+    assert.deepEqual(
+      filesUnder(dir).filter((f) => /\.provision-|id_ed25519|known_hosts|inventory\.ini|seed\.iso/.test(f)),
+      [],
+    );
+    assert.deepEqual(domainsLeft(run.stderr), []);
   });
 
   test("an image that does not boot under UEFI (the small fixture's MBR disk, no EFI system partition) is stopped at boot-timeout and fails the build with the boot test's message, quoting the console's last screen; nothing is uploaded, published or left (domains, NVRAM)", async (t) => {
@@ -315,6 +457,33 @@ describe('the boot test', () => {
     );
     assert.deepEqual(domainsLeft(run.stderr), []);
     assert.deepEqual(bootTestLeftovers(dir), []);
+    assert.deepEqual(leftovers(dir, stem), []);
+  });
+
+  test("provisioning an image without cloud-init or sshd (the small fixture, under UEFI) fails in the provision step when no host keys appeared within provision-timeout, quoting the console's last screen; nothing is left (domain, NVRAM, seed, keys, the forwarded port)", async () => {
+    const dir = workDir('noprovision');
+    const { config, image } = writeFixtureConfig(dir, {
+      directives: { 'data-mb': 0 },
+      keys: { osinfo: 'debian11', firmware: 'uefi', provision: 'shell false', 'provision-timeout': '1m' },
+    });
+    const run = await runCli([image], { cwd: dir, env: { IMAGE_FACTORY_CONFIG: config } });
+    const stem = builtStem(run.stderr, image);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /SSH through 127\.0\.0\.1:(\d+) only, host key pinned from the console; 1 provisioner/);
+    assert.match(
+      run.stderr,
+      /provision step failed: provision: the VM did not get as far as cloud-init printing its SSH host keys and finishing within 1m00s \(provision-timeout\)/,
+    );
+    assert.match(run.stderr, /The console's last screen:\n/);
+    assert.doesNotMatch(run.stderr, /provisioner 1\/1|== scrub:/);
+    const port = /SSH through 127\.0\.0\.1:(\d+) only/.exec(run.stderr)?.[1];
+    const listening = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
+    assert.equal(listening.trim(), '', `nothing listens on the forwarded port ${port}`);
+    assert.deepEqual(domainsLeft(run.stderr), []);
+    assert.deepEqual(
+      filesUnder(dir).filter((f) => /\.provision-|id_ed25519|known_hosts|inventory\.ini|seed\.iso/.test(f)),
+      [],
+    );
     assert.deepEqual(leftovers(dir, stem), []);
   });
 
