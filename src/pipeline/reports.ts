@@ -19,6 +19,7 @@ import type { LoadedPrevious } from '../supply-chain/previous-manifest.js';
 import { signChecksumList } from '../supply-chain/sign.js';
 import { metricsJson, type BuildMetrics } from '../supply-chain/metrics.js';
 import { collectMetrics, type MeasuredFigures } from './metrics.js';
+import { provisioningInputs } from './provision-inputs.js';
 
 /** What the reports step wrote: the figures the outputs and the job summary show. */
 export interface Reports {
@@ -87,8 +88,6 @@ export async function writeReports(
     inventory: Inventory;
     installer: FetchedInstaller;
     previous?: LoadedPrevious;
-    /** The provisioning's files and their SHA-256: skip-unchanged compares them with the previous manifest's. */
-    provisioning?: readonly BuildInput[];
     figures: Omit<MeasuredFigures, 'packages'>;
   },
 ): Promise<Reports> {
@@ -97,7 +96,7 @@ export async function writeReports(
   const first = firstImage(artifacts);
   const image = basename(first.final);
   const imageSize = (await host.stat(stagedPath(first))).size;
-  const inputs = await buildInputs(ctx, outcome.installer, outcome.provisioning ?? []);
+  const inputs = await buildInputs(ctx, outcome.installer, await provisioningInputs(spec.provision));
   const metrics = await collectMetrics(ctx, artifacts, { ...outcome.figures, packages: inventory.packages.length });
   const texts: ReportTexts = {
     manifest: manifestJson(spec, { name: image, size: imageSize }, inventory, inputs),

@@ -4,7 +4,7 @@
  * anything is created.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -13,6 +13,7 @@ import { readInputs } from '../../src/action/inputs.js';
 import { ConfigParser } from '../../src/config/configparser.js';
 import { applyOverrides, resolveImageSpec, type ImageSpec } from '../../src/config/image-spec.js';
 import { checkAnsible, splitWords, valueLines } from '../../src/config/provisioners.js';
+import { provisioningInputs } from '../../src/pipeline/provision-inputs.js';
 import { UsageError } from '../../src/config/usage-error.js';
 import { looksLikeCrash, runMain } from '../support/in-process-cli.js';
 
@@ -138,6 +139,57 @@ describe('provision lines', () => {
     assert.throws(() => checkAnsible(line, empty), /neither apt-get nor dnf/);
     writeFileSync(join(empty, 'apt-get'), '', { mode: 0o755 });
     assert.doesNotThrow(() => checkAnsible(line, empty));
+  });
+});
+
+describe("the provisioning's inputs in the manifest (skip-unchanged compares them)", () => {
+  const lines = [
+    'provision = file inputs-tree /opt/tree',
+    `    script ${files['setup.sh']}`,
+    '    shell true',
+    'provision-env = GREETING=hello',
+    '    secret TOKEN=first-secret',
+    '',
+  ].join('\n');
+  mkdirSync(join(scratch, 'inputs-tree', 'sub'), { recursive: true });
+  writeFileSync(join(scratch, 'inputs-tree', 'sub', 'a.conf'), 'one');
+  // A link out of the tree: its target text is hashed, never what it points at.
+  symlinkSync('/etc/shadow', join(scratch, 'inputs-tree', 'outside'));
+  const digests = async (text = lines) =>
+    (await provisioningInputs(spec(text).provision)).map((input) => [input.role, input.name, input.sha256]);
+
+  test('one entry per provisioner, named by its line, and one for the variables; none without provisioners', async () => {
+    const inputs = await digests();
+    assert.deepEqual(
+      inputs.map(([role, name]) => [role, name]),
+      [
+        ['provisioning', 'file inputs-tree /opt/tree'],
+        ['provisioning', `script ${files['setup.sh']}`],
+        ['provisioning', 'shell true'],
+        ['provisioning', 'provision-env'],
+      ],
+    );
+    for (const [, , sha256] of inputs) assert.match(sha256, /^[0-9a-f]{64}$/);
+    assert.deepEqual(await provisioningInputs(spec('').provision), []);
+    assert.deepEqual(await digests(), inputs, 'the same inputs give the same digests');
+  });
+
+  test("a file inside a folder, a script's content or a variable changes its entry's digest, and only that", async () => {
+    const before = await digests();
+    writeFileSync(join(scratch, 'inputs-tree', 'sub', 'a.conf'), 'two');
+    writeFileSync(files['setup.sh'], 'y');
+    const after = await digests(lines.replace('GREETING=hello', 'GREETING=bye'));
+    writeFileSync(files['setup.sh'], 'x');
+    assert.notEqual(after[0][2], before[0][2], 'a file in the folder changed');
+    assert.notEqual(after[1][2], before[1][2], 'the script changed');
+    assert.equal(after[2][2], before[2][2], 'the shell line did not change');
+    assert.notEqual(after[3][2], before[3][2], 'a variable changed');
+  });
+
+  test("a secret's value is not hashed: changing it changes nothing in the manifest", async () => {
+    const before = await digests();
+    const after = await digests(lines.replace('first-secret', 'second-secret'));
+    assert.deepEqual(after, before);
   });
 });
 
