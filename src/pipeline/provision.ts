@@ -123,7 +123,6 @@ const BOOTCMD = [
   `mkdir -p ${GUEST_RUN}`,
   `[ -e /root/.ssh ] && touch ${GUEST_RUN}/root-ssh-existed`,
   `[ -e /root/.ssh/authorized_keys ] && touch ${GUEST_RUN}/authorized-keys-existed`,
-  `ls -d ${CLOUD_INIT_NETWORK_FILES.join(' ')} > ${GUEST_RUN}/network-before 2>/dev/null`,
   'true',
 ].join('; ');
 
@@ -133,7 +132,8 @@ export const TRACES_REMOVED = 'image-factory: provisioning traces removed';
 /**
  * The last thing run in the guest: the build's key out of root's
  * authorized_keys (the file and /root/.ssh too when the boot made them), the
- * network configuration cloud-init wrote, the journal of this boot (the
+ * network configuration cloud-init wrote and its state folder when this boot
+ * made it, the journal of this boot (the
  * installed system had never run before it); then the power-off, asked for
  * in the same session: once the key is gone, no new session can log in.
  */
@@ -141,6 +141,8 @@ export function finishingScript(publicKey: string): string {
   const key = publicKey.trim().split(/\s+/)[1] ?? '';
   return [
     'set -u',
+    // cloud-init's last stage may still be writing its state: let it end first.
+    'cloud-init status --wait >/dev/null 2>&1 || true',
     `d=${GUEST_RUN}`,
     'f=/root/.ssh/authorized_keys',
     'if [ -f "$f" ]; then',
@@ -149,10 +151,15 @@ export function finishingScript(publicKey: string): string {
     '  rm -f "$f.image-factory"',
     'fi',
     '[ -e "$d/root-ssh-existed" ] || rmdir /root/.ssh 2>/dev/null || true',
+    // cloud-init writes its network files in its first stage, before bootcmd could note anything: a file
+    // written since this boot began is this boot's. Its state folder goes whole when this boot made it
+    // (its birth time; a file system that keeps none leaves the folder, which the scrub empties).
+    "boot=$(awk '/^btime/ { print $2 }' /proc/stat)",
     `for n in ${CLOUD_INIT_NETWORK_FILES.join(' ')}; do`,
-    '  [ -e "$n" ] || continue',
-    '  grep -qxF "$n" "$d/network-before" 2>/dev/null || rm -f "$n"',
+    '  [ -e "$n" ] && [ "$(stat -c %Y "$n")" -ge "$boot" ] && rm -f "$n"',
     'done',
+    'born=$(stat -c %W /var/lib/cloud 2>/dev/null || echo 0)',
+    '[ "$born" -gt 0 ] 2>/dev/null && [ "$born" -ge "$boot" ] && rm -rf /var/lib/cloud',
     `rm -rf ${GUEST_SCRIPTS}`,
     'journalctl --relinquish-var >/dev/null 2>&1 || true',
     'id=$(cat /etc/machine-id 2>/dev/null || true)',

@@ -81,6 +81,26 @@ export function diskContains(imagePath: string, text: string): boolean {
   }
 }
 
+/** Which of the texts are anywhere in the disk's bytes (a qcow2 is read as the raw disk it holds). */
+export function diskFind(imagePath: string, texts: readonly string[]): string[] {
+  const scratch = mkdtempSync(join(tmpdir(), 'grep-'));
+  try {
+    let raw = imagePath;
+    if (imagePath.endsWith('.qcow2')) {
+      raw = join(scratch, 'disk.raw');
+      execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', imagePath, raw]);
+    }
+    const patterns = texts.flatMap((text) => ['-e', text]);
+    const found = spawnSync('grep', ['--text', '--only-matching', '--fixed-strings', ...patterns, raw], {
+      encoding: 'latin1',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return texts.filter((text) => found.stdout.split('\n').includes(text));
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 /** A file of the mounted image as text, or undefined when it is absent. */
 export function readText(root: string, path: string): string | undefined {
   const full = join(root, path);

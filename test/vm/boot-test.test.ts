@@ -1,6 +1,7 @@
 import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   existsSync,
   lstatSync,
@@ -17,7 +18,7 @@ import { after, describe, test } from 'node:test';
 import { ensureDebianPackage, ROOTFS_FILE, serveRootfs, writeDebianFixtureConfig } from '../support/debian-fixture.js';
 import { domainRunning, virtInstallDomain } from '../support/domain-state.js';
 import { makeWorkDir, writeFixtureConfig } from '../support/fixture.js';
-import { inspectImage, readText } from '../support/image-files.js';
+import { diskFind, inspectImage, readText } from '../support/image-files.js';
 import { leftovers } from '../support/leftovers.js';
 import { startRsyncDaemon } from '../support/rsync-daemon.js';
 import { builtStem, runCli } from '../support/run-cli.js';
@@ -122,6 +123,9 @@ const SECURE_BOOT_EXPECT = `(?<![\\s\\S])${SECURE_BOOT_LINES.map((line) => `(?=[
  * line with a provision-env variable, a playbook that templates a file and
  * enables a unit; the boot test's commands check each. `$$` is a literal `$`.
  */
+/** A provision-env secret of this run: never in the log, the published files or the image's bytes. */
+const PROVISION_SECRET = `ifx-secret-${randomBytes(12).toString('hex')}`;
+
 function provisioningKeys(dir: string): Record<string, string> {
   writeFileSync(join(dir, 'banner.txt'), 'banner from the host\n');
   writeFileSync(
@@ -160,9 +164,11 @@ function provisioningKeys(dir: string): Record<string, string> {
       'file banner.txt /etc/image-factory-banner',
       'script install-tree.sh tree',
       `shell printf '%s\\n' "$$GREETING from provision-env" > /etc/provisioned-by-shell`,
+      // A secret written to the disk and removed: the scrub's zeroing is what takes it out of the bytes.
+      `shell printf '%s' "$$TOKEN" > /var/tmp/secret-scratch && sync && rm /var/tmp/secret-scratch`,
       'ansible site.yml -e image_name=debian-fixture',
     ]),
-    'provision-env': 'GREETING=hello',
+    'provision-env': lines(['GREETING=hello', `secret TOKEN=${PROVISION_SECRET}`]),
     'boot-test': 'yes',
     'boot-timeout': '8m',
     'boot-test-command': lines([
@@ -408,6 +414,17 @@ describe('the boot test', () => {
       assert.ok(unprovisionedTraces, 'the first build recorded what an unprovisioned image holds');
       assert.deepEqual(traceSnapshot(root), unprovisionedTraces);
     });
+    // Gone from the bytes, not only from the tree: the build's key (its comment, in cloud-init's copy of the
+    // seed) and the secret the shell line wrote and removed. The banner shows the search reads this image.
+    const found = diskFind(join(dir, `${stem}.qcow2`), [
+      'banner from the host',
+      PROVISION_SECRET,
+      'image-factory-provision-',
+    ]);
+    assert.deepEqual(found, ['banner from the host']);
+    assert.ok(!`${run.stdout}${run.stderr}`.includes(PROVISION_SECRET), 'the secret is masked in the output');
+    for (const file of filesUnder(dir).filter((f) => basename(f).startsWith(stem) && !/\.(qcow2|raw)$/.test(f)))
+      assert.ok(!readFileSync(join(dir, file)).includes(PROVISION_SECRET), `the secret is in ${file}`);
     execFileSync('sha256sum', ['-c', `${stem}.SHA256SUMS`], { cwd: dir });
     assert.deepEqual(leftovers(dir, stem), []);
     assert.deepEqual(bootTestLeftovers(dir), []);
