@@ -105,6 +105,11 @@ export class ActionReporter implements Reporter {
     this.mirror?.progress(step, message);
   }
 
+  section(title: string): void {
+    this.openGroup(redactSecrets(title, this.secrets));
+    this.mirror?.section?.(title);
+  }
+
   /** Fold the action's own work (preparing the runner, the cache) the way steps fold. */
   async group<T>(title: string, work: () => Promise<T>): Promise<T> {
     this.openGroup(title);

@@ -45,6 +45,11 @@ export interface Reporter {
   stepFinished(step: Step, durationMs: number, ok: boolean): void;
   /** Progress of a long step; callers already keep this to a calm rate. */
   progress(step: Step, message: string): void;
+  /**
+   * A part of the running step with a title of its own (a provisioner): the
+   * action folds it into a group of its own, until the next part or the step's end.
+   */
+  section?(title: string): void;
 }
 
 /** Lets through at most one message per interval, always the latest. */

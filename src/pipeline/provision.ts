@@ -283,7 +283,9 @@ async function runProvisioners(
   const times: ProvisionerTime[] = [];
   for (const [index, provisioner] of provision.provisioners.entries()) {
     const started = Date.now();
-    ctx.reporter.info(`provisioner ${index + 1}/${provision.provisioners.length}: ${provisioner.text}`);
+    const title = `provisioner ${index + 1}/${provision.provisioners.length}: ${provisioner.text}`;
+    ctx.reporter.section?.(`Provision, ${title}`);
+    ctx.reporter.info(title);
     await runProvisioner(ctx, vm, access, provision, provisioner, index);
     const seconds = (Date.now() - started) / 1000;
     times.push({ provisioner: provisioner.text, seconds });
@@ -381,6 +383,7 @@ async function guestRun(
 /** The finishing script, then a power-off from inside, waited for (provision-timeout). */
 async function powerOff(ctx: BuildContext, vm: ProvisionVm, access: GuestAccess, publicKey: string): Promise<number> {
   const { host, reporter } = ctx;
+  reporter.section?.("Provision: remove the boot's traces, power off");
   const started = Date.now();
   const finish = await host.run(sshCommand(access, '/bin/sh -s'), {
     allowFailure: true,

@@ -54,6 +54,17 @@ const CALLS: Array<{ name: string; call: (reporter: Reporter, text: string) => v
     },
     commands: ['group', 'endgroup'],
   },
+  {
+    // A provisioner's line, from the configuration, is a group's title.
+    name: 'a section of a step',
+    call: (r, t) => {
+      r.stepStarted('provision');
+      r.section?.(`Provision, provisioner 1/1: shell echo ${t}`);
+      r.info(t);
+      r.stepFinished('provision', 1000, true);
+    },
+    commands: ['group', 'endgroup', 'group', 'endgroup'],
+  },
 ];
 
 /** What process.stdout was given while `work` ran (where @actions/core writes). */
@@ -93,6 +104,27 @@ describe('untrusted text in the reporters', () => {
         assert.match(text, /\/tmp\/x/, `${what}: the text is still shown`);
       }
     }
+  });
+
+  test("a step's sections (the provisioners) each fold into a group of their own, titled by the line, a secret masked", () => {
+    const reporter = new ActionReporter();
+    reporter.mask(['s3cret-value']);
+    const text = stdoutOf(() => {
+      reporter.stepStarted('provision');
+      reporter.section('Provision, provisioner 1/2: shell echo s3cret-value');
+      reporter.info('first');
+      reporter.section('Provision, provisioner 2/2: file a /b');
+      reporter.stepFinished('provision', 1000, true);
+    });
+    const groups = text.split('\n').filter((line) => line.startsWith('::'));
+    assert.deepEqual(groups, [
+      '::group::Boot the installed system and run the provisioners over SSH (provision)',
+      '::endgroup::',
+      '::group::Provision, provisioner 1/2: shell echo ***',
+      '::endgroup::',
+      '::group::Provision, provisioner 2/2: file a /b',
+      '::endgroup::',
+    ]);
   });
 
   test("the command's stderr and log file: every line starts with the time, the name and the level, whatever the text holds", () => {
