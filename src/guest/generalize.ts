@@ -44,6 +44,9 @@ export const OPERATIONS: Operation[] = [
     action: 'remove',
     patterns: ['root/.*_history', 'home/*/.*_history'],
   },
+  // Who logged in, and from where: a provisioning boot's SSH sessions among them. Emptied, not removed, as
+  // the image's login tools and systemd-tmpfiles expect the files to be there.
+  { name: 'login-records', action: 'empty', patterns: ['var/log/wtmp', 'var/log/btmp', 'var/log/lastlog'] },
   { name: 'tmp-files', action: 'remove', patterns: ['tmp/*', 'var/tmp/*'] },
   {
     name: 'package-manager-cache',

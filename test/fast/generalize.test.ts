@@ -28,6 +28,8 @@ function installedSystem(name: string): { root: string; host: string } {
     'root/.bash_history': 'ls\n',
     'home/user/.bash_history': 'ls\n',
     'home/user/notes.txt': 'kept\n',
+    'var/log/wtmp': 'root pts/0 10.0.2.2',
+    'var/log/lastlog': 'root 10.0.2.2',
     'tmp/build.sock': '',
     'var/cache/apt/archives/hello_2.10-3_amd64.deb': 'deb',
     'var/cache/apt/pkgcache.bin': 'kept',
@@ -49,7 +51,7 @@ function installedSystem(name: string): { root: string; host: string } {
 const spec = (generalize: ImageSpec['generalize']): ImageSpec => testSpec({ outputDir: '/images', generalize });
 
 describe('generalisation on the recording host', () => {
-  test('yes: empties the machine ID, removes host keys, leases, seed, cloud-init state, histories, /tmp and caches', async () => {
+  test('yes: empties the machine ID, removes host keys, leases, seed, cloud-init state, histories, login records, /tmp and caches', async () => {
     const { root } = installedSystem('yes');
     const { ctx, reporter } = testContext(spec('yes'), { recording: true, uid: 0 });
     const changes: string[] = [];
@@ -57,6 +59,8 @@ describe('generalisation on the recording host', () => {
     const rm = (path: string): string => `rm ${path}`;
     assert.deepEqual(changes, [
       `truncate etc/machine-id`,
+      'truncate var/log/wtmp',
+      'truncate var/log/lastlog',
       rm('etc/ssh/ssh_host_ed25519_key'),
       rm('etc/ssh/ssh_host_ed25519_key.pub'),
       rm('var/lib/dhcp/dhclient.enp1s0.leases'),
@@ -77,7 +81,7 @@ describe('generalisation on the recording host', () => {
       rows.every((row) => !row.path.startsWith('/home/evil')),
       'a home folder behind a symlink is not entered',
     );
-    assert.match(reporter.text(), /Generalised: 12 paths\n {2}machine-id {13}\/etc\/machine-id: emptied/);
+    assert.match(reporter.text(), /Generalised: 14 paths\n {2}machine-id {13}\/etc\/machine-id: emptied/);
   });
 
   test('check: the same table with nothing changed', async () => {
@@ -85,10 +89,10 @@ describe('generalisation on the recording host', () => {
     const { ctx, recording, reporter } = testContext(spec('check'), { recording: true, uid: 0 });
     const rows = await generalizeSystem(ctx, new GuestTree(localTree(root)));
     assert.deepEqual(recording?.commands(), []);
-    assert.equal(rows.length, 12);
+    assert.equal(rows.length, 14);
     assert.equal(rows.find((row) => row.path === '/etc/machine-id')?.done, 'would empty');
     assert.equal(rows.find((row) => row.path === '/root/.bash_history')?.done, 'would remove');
-    assert.match(reporter.text(), /Generalisation check \(nothing changed\): 12 paths/);
+    assert.match(reporter.text(), /Generalisation check \(nothing changed\): 14 paths/);
   });
 
   test('no: nothing looked at, nothing done', async () => {
