@@ -1015,6 +1015,47 @@ describe('a whole build on the recording host', () => {
     assert.deepEqual(host.leftovers(), []);
   });
 
+  test('a provisioner that fails fails the build in the step provision: its line, where it was written, its exit code and last lines; the later ones and the power-off never run, and the VM, its folder and keys are gone', async () => {
+    const root = guestTree('build-provision-fail-guest');
+    const reporter = new RecordingReporter();
+    const plan = scrubPlan(root);
+    plan.answers?.unshift({
+      match: (argv) => argv[0] === 'ssh' && argv.at(-1) === "exec /bin/sh -c 'exit 3'",
+      result: { exitCode: 3, lastLines: ['sh: the guest said why'] },
+    });
+    const host = new RecordingHost(reporter, plan, 0);
+    const line = (text: string, n: number) => ({ text, where: `/etc/image-factory.conf:${n}: [test-image] provision` });
+    const provision = {
+      provisioners: [
+        { ...line('shell true', 12), kind: 'shell' as const, command: 'true' },
+        { ...line('shell exit 3', 13), kind: 'shell' as const, command: 'exit 3' },
+        { ...line('shell echo never', 14), kind: 'shell' as const, command: 'echo never' },
+      ],
+      env: [],
+      timeoutMs: 60_000,
+    };
+    await assert.rejects(buildImage({ spec: buildSpec({ provision }), reporter, host, kvmUsable: false }), (error) => {
+      assert.ok(error instanceof BuildError);
+      assert.equal(error.step, 'provision');
+      assert.equal(
+        (error.cause as Error).message,
+        "/etc/image-factory.conf:13: [test-image] provision: the provisioner 'shell exit 3' exited with code 3; " +
+          'its last lines:\n  | sh: the guest said why',
+      );
+      return true;
+    });
+    const commands = host.commands();
+    assert.ok(commands.some((command) => /^ssh .*'exec \/bin\/sh -c true'$/.test(command)));
+    assert.ok(!commands.some((command) => /echo never|\/bin\/sh -s/.test(command)), 'nothing ran after the failure');
+    assert.ok(!commands.some((command) => /guestfish/.test(command)), 'the scrub never started');
+    const removed = host.fileOperations('remove').map(([path]) => path);
+    assert.ok(
+      removed.some((path) => /\/\.provision-[^/]+$/.test(path)),
+      removed.join(', '),
+    );
+    assert.deepEqual(host.leftovers(), []);
+  });
+
   test('free blocks the discard left holding data are written with zeros in the appliance, then read again as zeros', async () => {
     const root = guestTree('build-remedy-guest');
     const reporter = new RecordingReporter();
