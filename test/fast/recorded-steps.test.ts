@@ -1056,6 +1056,46 @@ describe('a whole build on the recording host', () => {
     assert.deepEqual(host.leftovers(), []);
   });
 
+  test('a boot-test-command that fails fails the build in the step boot-test, naming the command, where it was written, its exit code and last lines; every check ran, nothing is published and nothing is left', async () => {
+    const root = guestTree('build-check-fail-guest');
+    writeFileSync(join(root, 'etc/os-release'), 'ID=debian\nVERSION_ID="12"\n');
+    const reporter = new RecordingReporter();
+    const plan = scrubPlan(root);
+    plan.answers?.unshift({
+      match: (argv) => argv[0] === 'ssh' && argv.at(-1) === "exec /bin/sh -c 'systemctl is-system-running'",
+      result: { exitCode: 1, lastLines: ['degraded'] },
+    });
+    const host = new RecordingHost(reporter, plan, 0);
+    const where = (n: number) => `/etc/image-factory.conf:${n}: [test-image] boot-test-command`;
+    const bootTest = {
+      ...buildSpec().bootTest,
+      enabled: true,
+      cloudInit: true,
+      commands: [
+        { text: 'systemctl is-system-running', where: where(20) },
+        { text: 'test -e /etc/motd', where: where(21) },
+      ],
+    };
+    await assert.rejects(buildImage({ spec: buildSpec({ bootTest }), reporter, host, kvmUsable: false }), (error) => {
+      assert.ok(error instanceof BuildError);
+      assert.equal(error.step, 'boot-test');
+      assert.equal(
+        (error.cause as Error).message,
+        `the boot test's check 'systemctl is-system-running' (${where(20)}) exited with code 1; ` +
+          'its last lines:\n  | degraded',
+      );
+      return true;
+    });
+    const ran = host.calls.flatMap((call) => (call.kind === 'run' && call.argv[0] === 'ssh' ? [call.argv.at(-1)] : []));
+    assert.deepEqual(
+      ran,
+      ["exec /bin/sh -c 'systemctl is-system-running'", "exec /bin/sh -c 'test -e /etc/motd'"],
+      'every check ran, in order',
+    );
+    assert.deepEqual(host.fileOperations('publish'), [], 'nothing published');
+    assert.deepEqual(host.leftovers(), []);
+  });
+
   test('free blocks the discard left holding data are written with zeros in the appliance, then read again as zeros', async () => {
     const root = guestTree('build-remedy-guest');
     const reporter = new RecordingReporter();
