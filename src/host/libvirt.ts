@@ -7,18 +7,27 @@ export function libvirtUri(host: Host): string {
   return host.isRoot ? 'qemu:///system' : 'qemu:///session';
 }
 
+/** virt-install's version text per host: asked once a build, however many VMs it starts. */
+const virtInstallVersions = new WeakMap<Host, Promise<string>>();
+
+/** What `virt-install --version` prints (`4.1.0`), or '' where it fails. */
+export function virtInstallVersion(host: Host): Promise<string> {
+  let version = virtInstallVersions.get(host);
+  if (!version) {
+    version = host
+      .run(['virt-install', '--version'], { allowFailure: true, quiet: true, readOnly: true, captureStdout: true })
+      .then((result) => (result.exitCode === 0 ? result.stdout.trim() : ''));
+    virtInstallVersions.set(host, version);
+  }
+  return version;
+}
+
 /**
  * virt-install 4.0 renamed --os-variant to --osinfo and made it mandatory;
  * older releases only know --os-variant.
  */
 export async function osinfoFlag(host: Host): Promise<'--osinfo' | '--os-variant'> {
-  const result = await host.run(['virt-install', '--version'], {
-    allowFailure: true,
-    quiet: true,
-    readOnly: true,
-    captureStdout: true,
-  });
-  const major = Number(/^(\d+)\./.exec(result.stdout.trim())?.[1] ?? '4');
+  const major = Number(/^(\d+)\./.exec(await virtInstallVersion(host))?.[1] ?? '4');
   return major >= 4 ? '--osinfo' : '--os-variant';
 }
 

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import type { Step } from '../common/reporter.js';
 import type { BuildContext } from '../context/build-context.js';
-import { libvirtUri } from '../host/libvirt.js';
+import { libvirtUri, virtInstallVersion } from '../host/libvirt.js';
 import { emulatorRequirement } from '../host/programs.js';
 import { METRICS_SCHEMA, type BuildMetrics, type InstallPhases } from '../supply-chain/metrics.js';
 import { artifactsOf, firstImage, stagedPath, type Artifact } from './artifacts.js';
@@ -37,7 +37,7 @@ async function toolVersions(ctx: BuildContext): Promise<BuildMetrics['host']['ve
   return {
     qemu: await versionOf(ctx, [emulatorRequirement(spec.arch).programs[0], '--version']),
     libvirt: /Running against daemon:.*?(\d+\.\d+\.\d+)/.exec(libvirt.stdout)?.[1] ?? 'unknown',
-    virtInstall: await versionOf(ctx, ['virt-install', '--version']),
+    virtInstall: /(\d+\.\d+(?:\.\d+)?)/.exec(await virtInstallVersion(host))?.[1] ?? 'unknown',
     libguestfs: await versionOf(ctx, ['guestfish', '--version']),
   };
 }

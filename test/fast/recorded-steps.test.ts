@@ -741,6 +741,9 @@ describe('a whole build on the recording host', () => {
     const reporter = new RecordingReporter();
     const host = new RecordingHost(reporter, scrubPlan(root), 0);
     const result = await buildImage({ spec: buildSpec(), reporter, host, kvmUsable: false });
+    // The install's VM and the metrics both need virt-install's version: it is asked once.
+    const probes = host.calls.filter((call) => call.kind === 'run' && call.argv.join(' ') === 'virt-install --version');
+    assert.equal(probes.length, 1);
     // The build starts by saying what it builds and the names it gets: the date is the build's start.
     assert.equal(
       reporter.lines.find((line) => line.includes('Building')),
