@@ -187,8 +187,9 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     };
     const phases = await run.step('install', () => installSystem(ctx, install, installer));
     const installed = (await host.stat(staging.raw)).blocks * 512;
-    if (spec.provision?.provisioners.length)
-      await run.step('provision', () => provisionSystem(ctx, staging.raw, staging.dir));
+    const provisioned = spec.provision?.provisioners.length
+      ? await run.step('provision', () => provisionSystem(ctx, staging.raw, staging.dir))
+      : undefined;
     const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw));
     if (spec.formats.some((format) => format !== 'raw'))
       await run.step('convert', () => convertImages(ctx, staging.raw, artifacts));
@@ -198,7 +199,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     const boot = spec.bootTest.enabled
       ? await run.step('boot-test', () => bootTest(ctx, stagedPath(firstImage(artifacts))))
       : undefined;
-    const figures = run.figures(phases, installed, scrubbed);
+    const figures = { ...run.figures(phases, installed, scrubbed), provision: provisioned };
     const reports = await run.step('reports', () =>
       writeReports(ctx, artifacts, { inventory: scrubbed.inventory, installer, previous: previous.manifest, figures }),
     );

@@ -3,6 +3,9 @@ import { basename } from 'node:path';
 import type { Step } from '../common/reporter.js';
 import type { BuildContext } from '../context/build-context.js';
 import { libvirtUri, virtInstallVersion } from '../host/libvirt.js';
+import { redactSecrets } from '../common/credentials.js';
+import { specSecrets } from '../config/image-spec.js';
+import type { ProvisionResult } from './provision.js';
 import { emulatorRequirement } from '../host/programs.js';
 import { METRICS_SCHEMA, type BuildMetrics, type InstallPhases } from '../supply-chain/metrics.js';
 import { artifactsOf, firstImage, stagedPath, type Artifact } from './artifacts.js';
@@ -16,6 +19,8 @@ export interface MeasuredFigures {
   allocatedAfterScrub: number;
   applianceLaunchSeconds: number;
   packages: number;
+  /** The provision step's own times, when it ran. */
+  provision?: ProvisionResult;
 }
 
 /** The first version number a program prints for `--version` (or virsh's `version`); unknown when it cannot. */
@@ -52,6 +57,19 @@ async function imageSizes(ctx: BuildContext, artifacts: readonly Artifact[]): Pr
   return images;
 }
 
+/** The provisioning boot's times; a provisioner is named by its line, any secret of the build masked. */
+function provisionFigures(ctx: BuildContext, result: ProvisionResult): NonNullable<BuildMetrics['provision']> {
+  const secrets = specSecrets(ctx.spec);
+  return {
+    toSshSeconds: result.toSshSeconds,
+    provisioners: result.provisioners.map(({ provisioner, seconds }) => ({
+      provisioner: redactSecrets(provisioner, secrets),
+      seconds,
+    })),
+    powerOffSeconds: result.powerOffSeconds,
+  };
+}
+
 /** The build's metrics (docs/metrics.md): the steps' own timings, the disk's allocation, the host. */
 export async function collectMetrics(
   ctx: BuildContext,
@@ -74,6 +92,7 @@ export async function collectMetrics(
       allocatedBefore: figures.allocatedAfterInstall,
       allocatedAfter: figures.allocatedAfterScrub,
     },
+    ...(figures.provision ? { provision: provisionFigures(ctx, figures.provision) } : {}),
     images: await imageSizes(ctx, artifacts),
     packages: figures.packages,
     host: { accelerator: ctx.accelerator, cpus: availableParallelism(), versions: await toolVersions(ctx) },

@@ -3,23 +3,28 @@ import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Provisioner, ProvisionSpec } from '../config/provisioners.js';
 import type { BuildInput } from '../supply-chain/manifest.js';
+import { redactSecrets } from '../common/credentials.js';
 
 /**
  * The provisioning's inputs for the manifest: one entry per provisioner, named
  * by its line, whose SHA-256 covers the line and the host files it reads (a
  * `file` folder's whole tree, a script, a playbook), and one for the variables'
- * names and non-secret values. skip-unchanged compares them with the previous
+ * names and non-secret values; a secret that a line holds is masked in its
+ * name. skip-unchanged compares them with the previous
  * build's, so a changed script or playbook is a changed build. A secret's value
  * is not hashed: a digest of a short secret could be guessed from the manifest.
  * Roles and files an Ansible playbook includes are not followed.
  */
-export async function provisioningInputs(provision: ProvisionSpec | undefined): Promise<BuildInput[]> {
+export async function provisioningInputs(
+  provision: ProvisionSpec | undefined,
+  secrets: readonly string[] = [],
+): Promise<BuildInput[]> {
   if (!provision?.provisioners.length) return [];
   const inputs: BuildInput[] = [];
   for (const provisioner of provision.provisioners) {
     const hash = createHash('sha256').update(`${provisioner.text}\n`);
     for (const path of filesOf(provisioner)) await hashTree(hash, path, '.');
-    inputs.push({ role: 'provisioning', name: provisioner.text, sha256: hash.digest('hex') });
+    inputs.push({ role: 'provisioning', name: redactSecrets(provisioner.text, secrets), sha256: hash.digest('hex') });
   }
   if (provision.env.length) {
     const hash = createHash('sha256');

@@ -20,6 +20,7 @@ import { signChecksumList } from '../supply-chain/sign.js';
 import { metricsJson, type BuildMetrics } from '../supply-chain/metrics.js';
 import { collectMetrics, type MeasuredFigures } from './metrics.js';
 import { provisioningInputs } from './provision-inputs.js';
+import { specSecrets } from '../config/image-spec.js';
 
 /** What the reports step wrote: the figures the outputs and the job summary show. */
 export interface Reports {
@@ -96,7 +97,7 @@ export async function writeReports(
   const first = firstImage(artifacts);
   const image = basename(first.final);
   const imageSize = (await host.stat(stagedPath(first))).size;
-  const inputs = await buildInputs(ctx, outcome.installer, await provisioningInputs(spec.provision));
+  const inputs = await buildInputs(ctx, outcome.installer, await provisioningInputs(spec.provision, specSecrets(spec)));
   const metrics = await collectMetrics(ctx, artifacts, { ...outcome.figures, packages: inventory.packages.length });
   const texts: ReportTexts = {
     manifest: manifestJson(spec, { name: image, size: imageSize }, inventory, inputs),

@@ -21,6 +21,12 @@ export interface BuildMetrics {
   steps: Array<{ step: Step; seconds: number }>;
   install: InstallPhases & { writtenBytes: number };
   scrub: { applianceLaunchSeconds: number; allocatedBefore: number; allocatedAfter: number };
+  /** The provisioning boot, when the build has provisioners: to SSH, each provisioner (its line), the power-off. */
+  provision?: {
+    toSshSeconds: number;
+    provisioners: Array<{ provisioner: string; seconds: number }>;
+    powerOffSeconds: number;
+  };
   images: Array<{ format: string; size: number; allocated: number }>;
   packages: number;
   host: {

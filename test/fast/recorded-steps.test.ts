@@ -1099,6 +1099,39 @@ describe('a whole build on the recording host', () => {
     assert.deepEqual(host.leftovers(), []);
   });
 
+  test('a provisioned build: the step runs between install and scrub, and the metrics (valid against the schema) and the manifest hold each provisioner by its line, a secret masked', async () => {
+    const root = guestTree('build-provisioned-guest');
+    writeFileSync(join(root, 'etc/os-release'), 'ID=debian\nVERSION_ID="12"\n');
+    const reporter = new RecordingReporter();
+    const host = new RecordingHost(reporter, scrubPlan(root), 0);
+    const where = '/etc/image-factory.conf:12: [test-image] provision';
+    const provision = {
+      provisioners: [
+        { text: 'shell echo hunter2-secret', where, kind: 'shell' as const, command: 'echo hunter2-secret' },
+      ],
+      env: [{ name: 'TOKEN', value: 'hunter2-secret', secret: true }],
+      timeoutMs: 60_000,
+    };
+    await buildImage({ spec: buildSpec({ provision }), reporter, host, kvmUsable: false });
+    assert.deepEqual(reporter.steps.slice(2, 5), ['install', 'provision', 'scrub']);
+    const staged = (name: string): string =>
+      String(host.written.get(`/images/.test-image-2026-01-01.partial-XXXXXX/test-image-2026-01-01.${name}`));
+    const metrics = JSON.parse(staged('metrics.json')) as BuildMetrics;
+    assert.deepEqual(metricsSchemaErrors(metrics), []);
+    assert.deepEqual(
+      metrics.provision?.provisioners.map((entry) => entry.provisioner),
+      ['shell echo ***'],
+    );
+    assert.ok(metrics.steps.some((entry) => entry.step === 'provision'));
+    const manifest = JSON.parse(staged('manifest.json')) as { inputs: Array<{ role: string; name: string }> };
+    assert.deepEqual(
+      manifest.inputs.filter((input) => input.role === 'provisioning').map((input) => input.name),
+      ['shell echo ***', 'provision-env'],
+    );
+    for (const name of ['metrics.json', 'manifest.json', 'cdx.json'])
+      assert.ok(!staged(name).includes('hunter2-secret'), `the secret is in the ${name}`);
+  });
+
   test('free blocks the discard left holding data are written with zeros in the appliance, then read again as zeros', async () => {
     const root = guestTree('build-remedy-guest');
     const reporter = new RecordingReporter();
