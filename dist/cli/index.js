@@ -49160,7 +49160,7 @@ function quietOnBrokenPipe(stdout = process.stdout, stderr = process.stderr) {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _broken_pipe_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4036);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6870);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5079);
 
 
 (0,_broken_pipe_js__WEBPACK_IMPORTED_MODULE_1__/* .quietOnBrokenPipe */ .H)();
@@ -49171,7 +49171,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6870:
+/***/ 5079:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -49654,6 +49654,7 @@ class ConfigParser {
         let sectionName = '';
         // The value that indented lines continue; Python's `optname`.
         let continued;
+        let continuedLines = [];
         let indentLevel = 0;
         lines.forEach((line, index) => {
             const lineNumber = index + 1;
@@ -49662,14 +49663,17 @@ class ConfigParser {
             if (isComment || stripped === '') {
                 // empty_lines_in_values: a blank (not comment) line belongs to the
                 // value; trailing ones are dropped when the lines are joined.
-                if (!isComment && current && continued)
+                if (!isComment && current && continued) {
                     continued.push('');
+                    continuedLines.push(lineNumber);
+                }
                 return;
             }
             const firstNonSpace = NON_SPACE.exec(line);
             const indent = firstNonSpace ? firstNonSpace.index : 0;
             if (current && continued && indent > indentLevel) {
                 continued.push(stripped);
+                continuedLines.push(lineNumber);
                 return;
             }
             indentLevel = indent;
@@ -49728,13 +49732,18 @@ class ConfigParser {
             optionsAdded.set(addedKey, lineNumber);
             const entry = { value: '', origin: { file: source, line: lineNumber } };
             const parts = [option.value];
+            const partLines = [lineNumber];
             current.set(name, entry);
-            pending.push({ entry, parts });
+            pending.push({ entry, parts, partLines });
             // An empty key name (Python's falsy optname) takes no continuation lines.
             continued = name === '' ? undefined : parts;
+            continuedLines = partLines;
         });
-        for (const { entry, parts } of pending)
+        for (const { entry, parts, partLines } of pending) {
             entry.value = pyRstrip(parts.join('\n'));
+            if (entry.origin && partLines.length > 1)
+                entry.origin.valueLines = partLines;
+        }
         if (badLines.length > 0) {
             const first = badLines[0];
             const message = badLines
@@ -50484,6 +50493,46 @@ const OPTIONS = [
         help: 'the passphrase of the signing key, from a secret: as signing-passphrase-file; masked in the log',
     },
     {
+        key: 'provision',
+        cli: { long: 'provision', arg: 'line', repeatable: true },
+        input: 'provision',
+        kind: 'lines',
+        new: true,
+        help: 'provisioners run over SSH in the installed system before the scrub, one a line, in order: `file SRC DEST`, ' +
+            '`script PATH [ARGS…]`, `shell COMMAND…`, `ansible PLAYBOOK [ansible-playbook options…]` (see docs/provisioning.md)',
+    },
+    {
+        key: 'provision-env',
+        kind: 'lines',
+        new: true,
+        help: 'variables for `script` and `shell` provisioners, one `NAME=VALUE` a line; `secret NAME=VALUE` is masked in every output',
+    },
+    {
+        key: 'provision-timeout',
+        cli: { long: 'provision-timeout', arg: 'duration' },
+        input: 'provision-timeout',
+        kind: 'duration',
+        default: '30m',
+        new: true,
+        help: "time limit of the provisioning boot's way to SSH, and of each provisioner",
+    },
+    {
+        key: 'boot-test-command',
+        cli: { long: 'boot-test-command', arg: 'command', repeatable: true },
+        input: 'boot-test-command',
+        kind: 'lines',
+        new: true,
+        help: 'commands run over SSH as root in the booted image during the boot test, one a line; a non-zero exit fails the build before publishing',
+    },
+    {
+        key: 'boot-test-playbook',
+        cli: { long: 'boot-test-playbook', arg: 'playbook' },
+        input: 'boot-test-playbook',
+        kind: 'path',
+        new: true,
+        help: "an Ansible playbook run with the host's ansible-playbook against the booted image during the boot test",
+    },
+    {
         key: 'upload_destinations',
         kind: 'list',
         help: 'comma-separated sections to upload to (unset: no upload)',
@@ -51151,7 +51200,194 @@ function signingSecrets(signing) {
     return passphrase ? [passphrase, ...lines] : lines;
 }
 //# sourceMappingURL=signing-spec.js.map
+;// CONCATENATED MODULE: ./build/src/config/provisioners.js
+/**
+ * The provisioning of an image (`provision`, `provision-env`,
+ * `provision-timeout`) and the boot test's own checks (`boot-test-command`,
+ * `boot-test-playbook`): one item a line, each checked before anything is
+ * created, each remembering where it was written (file:line) so that a
+ * failure in the guest can name it.
+ */
+
+
+
+const PROVISIONER_KINDS = (/* unused pure expression or super */ null && (['file', 'script', 'shell', 'ansible']));
+/** The lines of a multi-line value that say something, each with where it came from. */
+function valueLines(value, origin, label) {
+    const lines = value.split('\n');
+    const numbers = origin?.valueLines?.length === lines.length ? origin.valueLines : undefined;
+    const sources = [];
+    lines.forEach((line, index) => {
+        const text = line.trim();
+        if (text === '')
+            return;
+        const where = origin
+            ? `${origin.file}:${numbers ? numbers[index] : origin.line}: ${label}`
+            : `${label}, line ${index + 1}`;
+        sources.push({ text, where });
+    });
+    return sources;
+}
+/**
+ * Words as a POSIX shell splits them: white space between words; '…' keeps
+ * everything; "…" keeps everything but a backslash before " \ $ `; a
+ * backslash outside quotes keeps the next character. Undefined when a quote
+ * is not closed.
+ */
+function splitWords(text) {
+    const words = [];
+    let word;
+    for (let at = 0; at < text.length; at += 1) {
+        const char = text[at];
+        if (/\s/.test(char)) {
+            if (word !== undefined)
+                words.push(word);
+            word = undefined;
+        }
+        else if (char === "'") {
+            const close = text.indexOf("'", at + 1);
+            if (close < 0)
+                return undefined;
+            word = (word ?? '') + text.slice(at + 1, close);
+            at = close;
+        }
+        else if (char === '"') {
+            const quoted = doubleQuoted(text, at + 1);
+            if (quoted === undefined)
+                return undefined;
+            word = (word ?? '') + quoted.value;
+            at = quoted.close;
+        }
+        else if (char === '\\' && at + 1 < text.length) {
+            word = (word ?? '') + text[at + 1];
+            at += 1;
+        }
+        else {
+            word = (word ?? '') + char;
+        }
+    }
+    if (word !== undefined)
+        words.push(word);
+    return words;
+}
+function doubleQuoted(text, from) {
+    let value = '';
+    for (let at = from; at < text.length; at += 1) {
+        const char = text[at];
+        if (char === '"')
+            return { value, close: at };
+        if (char === '\\' && at + 1 < text.length && '"\\$`'.includes(text[at + 1])) {
+            value += text[at + 1];
+            at += 1;
+        }
+        else {
+            value += char;
+        }
+    }
+    return undefined;
+}
+/** A path as answer files' are read: `~` expands, relative to the working folder. */
+function hostPath(path, home) {
+    if (path === '~')
+        return home;
+    return (0,external_node_path_.resolve)(path.startsWith('~/') ? (0,external_node_path_.join)(home, path.slice(2)) : path);
+}
+/** Whether the path is something the build can read: a file, or (`folder`) a folder too. */
+function readable(path, folder) {
+    try {
+        const info = (0,external_node_fs_.statSync)(path);
+        if (!info.isFile() && !(folder && info.isDirectory()))
+            return false;
+        (0,external_node_fs_.accessSync)(path, external_node_fs_.constants.R_OK);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+function refuse(line, problem) {
+    return new UsageError(`${line.where}: '${line.text}': ${problem}`);
+}
+/** A host file (or folder) that a line names, as a full path; refused when the build cannot read it. */
+function hostFile(line, path, what, home, folder = false) {
+    const full = hostPath(path, home);
+    if (!readable(full, folder))
+        throw refuse(line, `the ${what} '${full}' does not exist or is not readable (relative paths start at ${process.cwd()}).`);
+    return full;
+}
+const ACCEPTED = 'a provisioner is `file SRC DEST`, `script PATH [ARGS…]`, `shell COMMAND…` or `ansible PLAYBOOK [options…]`';
+/** One provisioner line, checked: its kind, its words, and the host files it names. */
+function parseProvisioner(line, home) {
+    const words = splitWords(line.text);
+    if (words === undefined)
+        throw refuse(line, 'a quote is not closed.');
+    const [kind, ...rest] = words;
+    const need = (count, usage) => {
+        if (rest.length < count)
+            throw refuse(line, `${kind} needs ${usage}.`);
+    };
+    const file = (path, what, folder = false) => hostFile(line, path, what, home, folder);
+    switch (kind) {
+        case 'file':
+            need(2, 'a source on this host and an absolute destination in the image: `file SRC DEST`');
+            if (rest.length > 2)
+                throw refuse(line, 'file takes two words, SRC and DEST (quote a name with spaces).');
+            if (!(0,external_node_path_.isAbsolute)(rest[1]))
+                throw refuse(line, `the destination '${rest[1]}' is not an absolute path in the image.`);
+            return { ...line, kind, source: file(rest[0], 'source', true), dest: rest[1] };
+        case 'script':
+            need(1, 'the script to run: `script PATH [ARGS…]`');
+            return { ...line, kind, path: file(rest[0], 'script'), args: rest.slice(1) };
+        case 'shell': {
+            const command = line.text.slice(line.text.indexOf('shell') + 'shell'.length).trim();
+            if (command === '')
+                throw refuse(line, 'shell needs a command line: `shell COMMAND…`.');
+            return { ...line, kind, command };
+        }
+        case 'ansible':
+            need(1, 'a playbook: `ansible PLAYBOOK [ansible-playbook options…]`');
+            return { ...line, kind, playbook: file(rest[0], 'playbook'), options: rest.slice(1) };
+        default:
+            throw refuse(line, `'${kind}' is not a kind of provisioner; ${ACCEPTED}.`);
+    }
+}
+const VARIABLE = /^(secret\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s;
+/** One `provision-env` line: `NAME=VALUE` or `secret NAME=VALUE`. */
+function parseVariable(line) {
+    const match = VARIABLE.exec(line.text);
+    if (!match) {
+        // The line may hold a secret: name only what it starts with.
+        const start = line.text.split(/[=\s]/)[0];
+        throw new UsageError(`${line.where}: the line starting '${start}' is not a variable; write NAME=VALUE or secret NAME=VALUE ` +
+            '(a name of letters, digits and _, not starting with a digit).');
+    }
+    return { name: match[2], value: match[3], secret: match[1] !== undefined };
+}
+/** Whether a program is on the PATH. */
+function onPath(program, path = process.env.PATH ?? '') {
+    return path.split(external_node_path_.delimiter).some((folder) => {
+        try {
+            (0,external_node_fs_.accessSync)((0,external_node_path_.join)(folder, program), external_node_fs_.constants.X_OK);
+            return true;
+        }
+        catch {
+            return false;
+        }
+    });
+}
+/**
+ * Ansible runs the host's ansible-playbook: there, or installable by the
+ * host setup (apt-get or dnf), or the build is refused now.
+ */
+function checkAnsible(line, path = process.env.PATH ?? '') {
+    if (onPath('ansible-playbook', path) || onPath('apt-get', path) || onPath('dnf', path))
+        return;
+    throw refuse(line, "ansible runs the host's ansible-playbook, which is not installed, and this host has neither apt-get nor dnf " +
+        'to install it; install Ansible (ansible-core) or remove the line.');
+}
+//# sourceMappingURL=provisioners.js.map
 ;// CONCATENATED MODULE: ./build/src/config/image-spec.js
+
 
 
 
@@ -51397,13 +51633,53 @@ function resolveImageSpec(config, image, context) {
         upload: context.upload,
         uploads: resolveUploads(config, image, options, read.choices('format')),
         postBuildCommand: read.optional('post-build-command'),
-        bootTest: {
-            enabled: read.flag('boot-test'),
-            timeoutMs: read.ms('boot-timeout'),
-            expect: read.text('boot-test-expect'),
-            cloudInit: read.flag('boot-test-cloud-init'),
-            ramMiB: Math.max(machine.ramMiB, 512),
-        },
+        provision: resolveProvision(read),
+        bootTest: resolveBootTest(read, machine.ramMiB),
+    };
+}
+/** The lines of a multi-line key that say something, each named by file:line. */
+function lineSources(read, key) {
+    const value = read.options[key];
+    if (value === undefined)
+        return [];
+    return valueLines(value, read.config.origin(read.image, key), `[${read.image}] ${key}`);
+}
+/** provision, provision-env and provision-timeout, every line checked. */
+function resolveProvision(read) {
+    const provisioners = lineSources(read, 'provision').map((line) => parseProvisioner(line, (0,external_node_os_namespaceObject.homedir)()));
+    for (const line of provisioners.filter((provisioner) => provisioner.kind === 'ansible'))
+        checkAnsible(line);
+    return {
+        provisioners,
+        env: lineSources(read, 'provision-env').map(parseVariable),
+        timeoutMs: read.ms('provision-timeout'),
+    };
+}
+/** The boot test; its commands and playbook reach the image over SSH, with the key cloud-init's seed gives it. */
+function resolveBootTest(read, ramMiB) {
+    const enabled = read.flag('boot-test');
+    const cloudInit = read.flag('boot-test-cloud-init');
+    const commands = lineSources(read, 'boot-test-command');
+    const playbookPath = read.optional('boot-test-playbook');
+    const uses = commands.length ? 'boot-test-command' : playbookPath !== undefined ? 'boot-test-playbook' : undefined;
+    if (uses !== undefined && !enabled)
+        throw read.problem(uses, 'runs during the boot test, which is off; set boot-test = yes (or --boot-test).');
+    if (uses !== undefined && !cloudInit)
+        throw read.problem(uses, "reaches the booted image over SSH with a key that cloud-init's NoCloud seed gives it; set boot-test-cloud-init = yes.");
+    let playbook;
+    if (playbookPath !== undefined) {
+        const line = { text: playbookPath, where: `${read.at('boot-test-playbook')}[${read.image}] boot-test-playbook` };
+        playbook = hostFile(line, playbookPath, 'playbook', (0,external_node_os_namespaceObject.homedir)());
+        checkAnsible(line);
+    }
+    return {
+        enabled,
+        timeoutMs: read.ms('boot-timeout'),
+        expect: read.text('boot-test-expect'),
+        cloudInit,
+        ramMiB: Math.max(ramMiB, 512),
+        commands,
+        playbook,
     };
 }
 /**
@@ -51648,8 +51924,14 @@ function specSecrets(spec) {
     const chainUris = chain.filter((source) => source !== undefined).map((source) => source.uri);
     const passwords = spec.uploads.flatMap((destination) => destination.oci?.password ?? []);
     const uris = secretsOf([...installer, ...chainUris, ...spec.uploads.map((destination) => destination.target)]);
+    const variables = (spec.provision?.env ?? []).filter((variable) => variable.secret && variable.value !== '');
     return [
-        ...new Set([...passwords.filter((password) => password !== ''), ...uris, ...signingSecrets(spec.signing)]),
+        ...new Set([
+            ...passwords.filter((password) => password !== ''),
+            ...uris,
+            ...signingSecrets(spec.signing),
+            ...variables.map((variable) => variable.value),
+        ]),
     ].sort((a, b) => b.length - a.length);
 }
 //# sourceMappingURL=image-spec.js.map
@@ -51998,18 +52280,25 @@ function chooseAccelerator(wanted, status = kvmStatus()) {
 function libvirtUri(host) {
     return host.isRoot ? 'qemu:///system' : 'qemu:///session';
 }
+/** virt-install's version text per host: asked once a build, however many VMs it starts. */
+const virtInstallVersions = new WeakMap();
+/** What `virt-install --version` prints (`4.1.0`), or '' where it fails. */
+function virtInstallVersion(host) {
+    let version = virtInstallVersions.get(host);
+    if (!version) {
+        version = host
+            .run(['virt-install', '--version'], { allowFailure: true, quiet: true, readOnly: true, captureStdout: true })
+            .then((result) => (result.exitCode === 0 ? result.stdout.trim() : ''));
+        virtInstallVersions.set(host, version);
+    }
+    return version;
+}
 /**
  * virt-install 4.0 renamed --os-variant to --osinfo and made it mandatory;
  * older releases only know --os-variant.
  */
 async function osinfoFlag(host) {
-    const result = await host.run(['virt-install', '--version'], {
-        allowFailure: true,
-        quiet: true,
-        readOnly: true,
-        captureStdout: true,
-    });
-    const major = Number(/^(\d+)\./.exec(result.stdout.trim())?.[1] ?? '4');
+    const major = Number(/^(\d+)\./.exec(await virtInstallVersion(host))?.[1] ?? '4');
     return major >= 4 ? '--osinfo' : '--os-variant';
 }
 /**
@@ -52088,6 +52377,18 @@ const AARCH64_EMULATOR = {
 function emulatorRequirement(arch) {
     return arch === 'aarch64' ? AARCH64_EMULATOR : X86_64_EMULATOR;
 }
+/** The SSH client, for provisioning and the boot test's checks (host-checks.ts requires it only for those builds). */
+const SSH_CLIENT = {
+    programs: ['ssh', 'scp', 'ssh-keygen'],
+    packages: { 'apt-get': ['openssh-client'], dnf: ['openssh-clients'] },
+    optional: true,
+};
+/** Ansible, for `ansible` provisioners and boot-test-playbook (host-checks.ts requires it only for those builds). */
+const ANSIBLE = {
+    programs: ['ansible-playbook'],
+    packages: { 'apt-get': ['ansible-core'], dnf: ['ansible-core'] },
+    optional: true,
+};
 /** Everything a build runs. */
 const REQUIREMENTS = [
     { programs: ['qemu-img'], packages: { 'apt-get': ['qemu-utils'], dnf: ['qemu-img'] } },
@@ -52710,6 +53011,7 @@ function checkHost(spec) {
         throw new UsageError("the scrub's libguestfs appliance boots the host's kernel, but /boot holds no vmlinuz-*. Install one (apt-get install linux-image-amd64, or dnf install kernel-core), or run with --install-dependencies.");
     }
     checkFirmware(spec);
+    checkGuestAccess(spec);
     if (!isRoot) {
         const refused = commandsSudoRefuses();
         if (refused.length) {
@@ -52717,6 +53019,26 @@ function checkHost(spec) {
                 `Allow exactly the build's root commands with a sudoers rule (visudo -f /etc/sudoers.d/image-factory):\n  ${sudoersLine()}`);
         }
     }
+}
+/**
+ * Provisioning and the boot test's checks run ssh, scp and ssh-keygen (every
+ * one of them: missingRequirements takes any one); ansible provisioners and
+ * boot-test-playbook run ansible-playbook.
+ */
+function checkGuestAccess(spec) {
+    const ansible = spec.provision?.provisioners.some((p) => p.kind === 'ansible') || spec.bootTest.playbook !== undefined;
+    const ssh = (spec.provision?.provisioners.length ?? 0) > 0 || (spec.bootTest.commands?.length ?? 0) > 0 || ansible;
+    const needed = [
+        ...(ssh ? SSH_CLIENT.programs.map((program) => ({ ...SSH_CLIENT, programs: [program] })) : []),
+        ...(ansible ? [ANSIBLE] : []),
+    ];
+    const missing = missingRequirements(needed);
+    if (!missing.length)
+        return;
+    const apt = [...new Set(missing.flatMap((requirement) => requirement.packages['apt-get']))].join(' ');
+    const dnf = [...new Set(missing.flatMap((requirement) => requirement.packages.dnf))].join(' ');
+    throw new UsageError(`provisioning and the boot test's checks reach the image over SSH, but ${programsOf(missing)} is not installed. ` +
+        `Install it (apt-get install ${apt}, or dnf install ${dnf}).`);
 }
 /** A guest of another architecture than the host's needs that architecture's qemu. */
 function checkArchEmulator(spec) {
@@ -52745,6 +53067,7 @@ const STEP_TITLES = {
     fetch: 'Fetch the installer kernel and initrd',
     disk: 'Create the raw disk',
     install: 'Run the unattended installer',
+    provision: 'Boot the installed system and run the provisioners over SSH',
     scrub: 'Read the installed system, remove installer logs, generalise, zero free space',
     convert: 'Convert to the image formats',
     checksum: 'Compute the SHA-256',
@@ -53484,6 +53807,27 @@ function escapeOptionValue(value) {
     return `'${value.replace(/'/g, `'"'"'`)}'`;
 }
 /**
+ * The VM's network. libvirt's user networking, or, to reach the guest's SSH,
+ * qemu's own: libvirt 9.0 (Debian 12) has no port forwarding for user
+ * networking (its passt backend is refused there), while qemu's
+ * `hostfwd=tcp:127.0.0.1:PORT-:22` forwards one loopback port to the guest,
+ * works on qemu:///session and qemu:///system alike, and ends with the qemu
+ * process. The guest still reaches out through the same NAT (10.0.2.2).
+ */
+function networkOptions(vm) {
+    const mac = vm.mac ? `,mac=${vm.mac}` : '';
+    if (vm.sshForward === undefined)
+        return ['--network', `user,model=virtio${mac}`];
+    return [
+        '--network',
+        'none',
+        // One word each: argparse would read a value of its own that starts with '-' as an option.
+        `--qemu-commandline=-netdev user,id=ifxnet0,hostfwd=tcp:127.0.0.1:${vm.sshForward}-:22`,
+        // Slot 0x1e of the root bus: libvirt, which does not see this device, gives slots from 1 up to its own.
+        `--qemu-commandline=-device virtio-net-pci,netdev=ifxnet0,addr=0x1e${mac}`,
+    ];
+}
+/**
  * virt-install's --boot for the VMs' firmware. bios: none (SeaBIOS is
  * libvirt's default). UEFI: libvirt picks OVMF from the firmware descriptors
  * (/usr/share/qemu/firmware) by the features asked for, and gives the domain
@@ -53550,8 +53894,7 @@ async function virtInstallCommand(host, spec, vm) {
         ...(spec.cpu ? ['--cpu', spec.cpu] : []),
         ...firmwareBootOptions(spec.firmware),
         ...disks,
-        '--network',
-        `user,model=virtio${vm.mac ? `,mac=${vm.mac}` : ''}`,
+        ...networkOptions(vm),
         '--graphics',
         vm.vnc ? `vnc,port=${vm.vnc.port}${vm.vnc.listen ? `,listen=${vm.vnc.listen}` : ''}` : 'none',
         '--console',
@@ -53932,7 +54275,293 @@ async function grantQemuSearch(ctx, diskPath, during = 'the install') {
     return grants;
 }
 //# sourceMappingURL=install.js.map
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
+;// CONCATENATED MODULE: ./build/src/vm/ssh.js
+/**
+ * SSH into a build's VM: only through a port that qemu's user networking
+ * forwards to 127.0.0.1, with a key pair made for this build, and with the
+ * guest's host key pinned from what cloud-init printed on the VM's serial
+ * console, never trusted on first use.
+ */
+
+
+/** The address every connection to a guest goes to: the forwarded port on the loopback, nothing else. */
+const GUEST_ADDRESS = '127.0.0.1';
+/** The key pair of one VM, in a private folder: the public key goes into the NoCloud seed. */
+async function makeKeyPair(host, folder, comment) {
+    const keyFile = (0,external_node_path_.join)(folder, 'id_ed25519');
+    await host.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', keyFile]);
+    return { keyFile };
+}
+const HOST_KEYS_BEGIN = '-----BEGIN SSH HOST KEY KEYS-----';
+const HOST_KEYS_END = '-----END SSH HOST KEY KEYS-----';
+const KEY_LINE = /(?:^|\s)((?:ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)) [A-Za-z0-9+/]+={0,3})(?=\s|$)/;
+/**
+ * The host keys cloud-init printed on the console (its keys-to-console
+ * module: `-----BEGIN SSH HOST KEY KEYS-----`, one `type base64 comment` a
+ * line, `-----END …`), as `type base64`; undefined until a whole block has
+ * been printed. The last whole block counts. Other text between the lines (a
+ * kernel message, a log prefix) is passed over.
+ */
+function consoleHostKeys(text) {
+    const end = text.lastIndexOf(HOST_KEYS_END);
+    if (end < 0)
+        return undefined;
+    const begin = text.lastIndexOf(HOST_KEYS_BEGIN, end);
+    if (begin < 0)
+        return undefined;
+    const keys = text
+        .slice(begin + HOST_KEYS_BEGIN.length, end)
+        .split('\n')
+        .map((line) => KEY_LINE.exec(line)?.[1])
+        .filter((key) => key !== undefined);
+    return keys.length ? [...new Set(keys)] : undefined;
+}
+/** known_hosts for the forwarded port: only these keys are accepted for `[127.0.0.1]:port`. */
+function knownHostsText(port, keys) {
+    return keys.map((key) => `[${GUEST_ADDRESS}]:${port} ${key}\n`).join('');
+}
+/**
+ * The options every ssh, scp and Ansible connection gets: no user or system
+ * configuration, only the build's key, only the pinned host keys (a key that
+ * differs is refused, an unknown one is never added), no password prompt.
+ */
+function sshOptions(access) {
+    return [
+        '-F',
+        '/dev/null',
+        '-i',
+        access.keyFile,
+        '-o',
+        'IdentitiesOnly=yes',
+        '-o',
+        'IdentityAgent=none',
+        '-o',
+        'StrictHostKeyChecking=yes',
+        '-o',
+        `UserKnownHostsFile=${access.knownHosts}`,
+        '-o',
+        'GlobalKnownHostsFile=/dev/null',
+        '-o',
+        'UpdateHostKeys=no',
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'ConnectTimeout=30',
+        '-o',
+        'ServerAliveInterval=15',
+        '-o',
+        'ServerAliveCountMax=8',
+        '-o',
+        'LogLevel=ERROR',
+    ];
+}
+/** ssh running one command line as root in the guest. */
+function sshCommand(access, remote) {
+    return ['ssh', ...sshOptions(access), '-p', String(access.port), `root@${GUEST_ADDRESS}`, '--', remote];
+}
+/** scp copying a host file or folder (recursively) to an absolute path in the guest. */
+function scpCommand(access, source, dest) {
+    return [
+        'scp',
+        ...sshOptions(access),
+        '-q',
+        '-r',
+        '-P',
+        String(access.port),
+        '--',
+        source,
+        `root@${GUEST_ADDRESS}:${dest}`,
+    ];
+}
+/** A word as a POSIX shell reads it back unchanged. */
+function shellQuote(word) {
+    if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word))
+        return word;
+    return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+/** An Ansible inventory of one host, the guest, reached as root through the forwarded port with the pinned keys. */
+function ansibleInventory(access) {
+    const common = sshOptions(access)
+        .filter((option, index, all) => option !== '-i' && all[index - 1] !== '-i')
+        .map(shellQuote)
+        .join(' ');
+    return [
+        '[image]',
+        `guest ansible_host=${GUEST_ADDRESS} ansible_port=${access.port} ansible_user=root ` +
+            `ansible_ssh_private_key_file=${shellQuote(access.keyFile)} ansible_ssh_common_args=${shellQuote(common)}`,
+        '',
+    ].join('\n');
+}
+/**
+ * ansible-playbook against the guest. `config`: an ansible.cfg of the
+ * build's own (empty), so that none in the working folder or the home folder
+ * turns host key checking off; the environment keeps it on.
+ */
+function ansibleCommand(files, playbook, options) {
+    return {
+        argv: ['ansible-playbook', '-i', files.inventory, ...options, playbook],
+        env: {
+            ANSIBLE_HOST_KEY_CHECKING: 'True',
+            // No SSH master left running after the playbook.
+            ANSIBLE_SSH_ARGS: '-o ControlMaster=no -o ControlPath=none',
+            ANSIBLE_CONFIG: files.config,
+            ANSIBLE_RETRY_FILES_ENABLED: 'False',
+            ANSIBLE_NOCOLOR: 'True',
+            ANSIBLE_FORCE_COLOR: 'False',
+            PYTHONUNBUFFERED: '1',
+        },
+    };
+}
+/**
+ * A free TCP port on 127.0.0.1 for qemu to forward to the guest's SSH. qemu
+ * binds it itself a moment later: a clash (another program took it in
+ * between) makes virt-install fail, and the step says so.
+ */
+function freeLoopbackPort() {
+    return new Promise((resolve, reject) => {
+        const server = (0,external_node_net_.createServer)();
+        server.once('error', reject);
+        server.listen(0, GUEST_ADDRESS, () => {
+            const address = server.address();
+            const port = typeof address === 'object' && address ? address.port : 0;
+            server.close(() => resolve(port));
+        });
+    });
+}
+//# sourceMappingURL=ssh.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/guest-ssh.js
+
+
+
+
+
+
+/** The printed marker: `image-factory-boot-test <token>: cloud-init finished …`. */
+const CLOUD_INIT_MARKER = 'image-factory-boot-test';
+/** The console lines that say cloud-init got to its final stage. */
+function cloudInitPattern(token) {
+    return new RegExp(`${CLOUD_INIT_MARKER} ${token}: cloud-init (?:finished|runcmd ran)`);
+}
+/**
+ * Wait until cloud-init printed the host keys and its marker on the console,
+ * pin the keys (known_hosts for the forwarded port), then until SSH answers
+ * with one of them; all within the time limit, or a VmStepError with the
+ * console's last screen. A recording host pins a stand-in key.
+ */
+async function connectGuest(ctx, vm) {
+    const { host } = ctx;
+    if (!host.live) {
+        await host.writeFile(vm.access.knownHosts, knownHostsText(vm.access.port, ['ssh-ed25519 KEY']), 0o600);
+        return;
+    }
+    const screen = new ConsoleFollower(vm.consoleLog);
+    try {
+        await waitForSsh(ctx, vm, screen);
+    }
+    finally {
+        await screen.stop();
+    }
+}
+async function waitForSsh(ctx, vm, screen) {
+    const { host } = ctx;
+    const deadline = Date.now() + vm.timeoutMs;
+    const marker = cloudInitPattern(vm.token);
+    let pinned = false;
+    for (;;) {
+        await screen.poll();
+        const keys = consoleHostKeys(screen.text);
+        if (!pinned && keys && marker.test(screen.text)) {
+            await host.writeFile(vm.access.knownHosts, knownHostsText(vm.access.port, keys), 0o600);
+            const types = keys.map((key) => key.split(' ')[0]).join(', ');
+            ctx.reporter.info(`${vm.what}: pinned the guest's host keys from its console: ${types}`);
+            pinned = true;
+        }
+        if (pinned) {
+            const probe = await host.run(sshCommand(vm.access, 'true'), { allowFailure: true, quiet: true });
+            if (probe.exitCode === 0)
+                return;
+        }
+        const late = Date.now() >= deadline;
+        if (late || !(await domainRunning(host, vm.domain)))
+            throw new VmStepError(noSshReason(vm, pinned, late), screen.screen.lines());
+        try {
+            await (0,promises_namespaceObject.setTimeout)(2_000, undefined, { signal: ctx.signal });
+        }
+        catch {
+            throw new AbortedError(`interrupted while waiting for SSH (${vm.what})`);
+        }
+    }
+}
+function noSshReason(vm, pinned, late) {
+    const how = late ? `within ${formatDuration(vm.timeoutMs)} (${vm.limit})` : 'before the VM stopped';
+    return pinned
+        ? `${vm.what}: the VM's SSH did not let the build in ${how}, though cloud-init printed its host keys ` +
+            '(is sshd running, and root allowed to log in with a key?)'
+        : `${vm.what}: the VM did not get as far as cloud-init printing its SSH host keys and finishing ${how} ` +
+            '(is cloud-init installed with the NoCloud datasource, and openssh-server?)';
+}
+/** The cloud-config lines that let root in with the build's key, and make no user. */
+function sshAccessConfig(publicKey) {
+    return ['disable_root: false', 'users: []', 'ssh_authorized_keys:', `  - ${JSON.stringify(publicKey.trim())}`];
+}
+/** One check, its output in the log, within the boot test's time limit. */
+async function runCheck(ctx, check, argv, env) {
+    const limit = AbortSignal.timeout(ctx.spec.bootTest.timeoutMs);
+    const signal = ctx.signal ? AbortSignal.any([ctx.signal, limit]) : limit;
+    const started = Date.now();
+    let result;
+    try {
+        result = await ctx.host.run(argv, {
+            allowFailure: true,
+            onLine: (line) => ctx.reporter.output(`[boot-test] ${line}`),
+            signal,
+            env,
+            tailLines: 15,
+        });
+    }
+    catch (error) {
+        if (!(error instanceof AbortedError && limit.aborted && !ctx.signal?.aborted))
+            throw error;
+        result = { exitCode: null, lastLines: [`did not end within ${formatDuration(ctx.spec.bootTest.timeoutMs)}`] };
+    }
+    const seconds = (Date.now() - started) / 1000;
+    ctx.reporter.info(`boot test: '${check.command}' exited with code ${result.exitCode} after ${seconds.toFixed(1)} s`);
+    return { ...check, exitCode: result.exitCode, seconds, lastLines: result.lastLines };
+}
+/**
+ * The boot test's own checks in the booted image: each boot-test-command as
+ * root with /bin/sh -c, then the boot-test-playbook; all run, and the first
+ * that failed fails the boot test with its command, exit code and output.
+ */
+async function runBootChecks(ctx, access, ansible) {
+    const { bootTest } = ctx.spec;
+    const checks = [];
+    for (const command of bootTest.commands ?? []) {
+        const argv = sshCommand(access, `exec /bin/sh -c ${shellQuote(command.text)}`);
+        checks.push(await runCheck(ctx, { command: command.text, where: command.where }, argv));
+    }
+    if (bootTest.playbook !== undefined) {
+        await ctx.host.writeFile(ansible.inventory, ansibleInventory(access), 0o600);
+        const { argv, env } = ansibleCommand(ansible, bootTest.playbook, []);
+        const check = { command: `ansible-playbook ${bootTest.playbook}`, where: '[boot-test-playbook]' };
+        checks.push(await runCheck(ctx, check, argv, { ...process.env, ...env }));
+    }
+    const failed = checks.find((check) => check.exitCode !== 0);
+    if (failed) {
+        const tail = failed.lastLines.length
+            ? `; its last lines:\n${failed.lastLines.map((l) => `  | ${l}`).join('\n')}`
+            : '';
+        throw new VmStepError(`the boot test's check '${failed.command}' (${failed.where}) exited with code ${failed.exitCode}${tail}`, []);
+    }
+    return checks;
+}
+//# sourceMappingURL=guest-ssh.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/boot-test.js
+
+
+
 
 
 
@@ -53949,17 +54578,20 @@ const STATE_INTERVAL_MS = 3_000;
 const CONSOLE_INTERVAL_MS = 1_000;
 /** Progress messages at a calm rate. */
 const boot_test_PROGRESS_INTERVAL_MS = 30_000;
-/** The printed marker: `image-factory-boot-test <token>: cloud-init finished …`. */
-const CLOUD_INIT_MARKER = 'image-factory-boot-test';
-/** The NoCloud seed's two files for one boot test; `tty`: the machine's serial console (serialConsole). */
-function noCloudSeed(token, tty) {
+/**
+ * The NoCloud seed's two files for one boot test; `tty`: the machine's serial
+ * console (serialConsole). `config`: more cloud-config lines (SSH access);
+ * with them the seed names no hostname, which cloud-init would write.
+ */
+function noCloudSeed(token, tty, config = []) {
     return {
-        'meta-data': `instance-id: ${CLOUD_INIT_MARKER}-${token}\nlocal-hostname: ${CLOUD_INIT_MARKER}\n`,
+        'meta-data': `instance-id: ${CLOUD_INIT_MARKER}-${token}\n${config.length ? '' : `local-hostname: ${CLOUD_INIT_MARKER}\n`}`,
         'user-data': [
             '#cloud-config',
             '# image-factory boot test: print a marker on the serial console once cloud-init has run.',
             `# runcmd writes it straight to ${tty}; final_message reaches the console through`,
             `# cloud-final's output (console=${tty} on the kernel command line).`,
+            ...config,
             'runcmd:',
             // A line of its own: the console may hold an unfinished login prompt.
             `  - [sh, -c, 'printf "\\n%s\\n" "${CLOUD_INIT_MARKER} ${token}: cloud-init runcmd ran" > /dev/${tty} || true']`,
@@ -53967,10 +54599,6 @@ function noCloudSeed(token, tty) {
             '',
         ].join('\n'),
     };
-}
-/** The console lines that say cloud-init got to its final stage. */
-function cloudInitPattern(token) {
-    return new RegExp(`${CLOUD_INIT_MARKER} ${token}: cloud-init (?:finished|runcmd ran)`);
 }
 /**
  * The console text with a line break before each message that a kernel or
@@ -54007,7 +54635,41 @@ function bootVm(ctx, image) {
         consoleLog: (0,external_node_path_.join)(folder, 'console.log'),
         domain: `${ctx.spec.stem}-boot-test-${ctx.host.uniqueSuffix(3)}`,
         token: ctx.host.uniqueSuffix(6),
+        keys: (0,external_node_path_.join)(folder, 'keys'),
     };
+}
+/** Whether the boot test runs commands or a playbook in the booted image (over SSH). */
+function hasChecks(spec) {
+    return (spec.bootTest.commands?.length ?? 0) > 0 || spec.bootTest.playbook !== undefined;
+}
+/** The key pair and the forwarded port of a boot test with checks; the cloud-config that lets the key in. */
+async function prepareAccess(ctx, vm) {
+    if (!hasChecks(ctx.spec))
+        return [];
+    const { host } = ctx;
+    await host.makeDir(vm.keys, 0o700);
+    await host.chmod(vm.keys, 0o700);
+    const { keyFile } = await makeKeyPair(host, vm.keys, `image-factory-boot-test-${vm.token}`);
+    await host.writeFile((0,external_node_path_.join)(vm.keys, 'ansible.cfg'), '', 0o600);
+    const port = host.live ? await freeLoopbackPort() : 2222;
+    vm.access = { port, keyFile, knownHosts: (0,external_node_path_.join)(vm.keys, 'known_hosts') };
+    const publicKey = host.live ? (await host.readFile(`${keyFile}.pub`)).toString('utf8') : 'ssh-ed25519 KEY';
+    return sshAccessConfig(publicKey);
+}
+/** The checks, once SSH answers with the host key the console showed. */
+async function bootChecks(ctx, vm, access) {
+    const { spec } = ctx;
+    await connectGuest(ctx, {
+        domain: vm.domain,
+        token: vm.token,
+        consoleLog: vm.consoleLog,
+        access,
+        timeoutMs: spec.bootTest.timeoutMs,
+        what: 'boot test',
+        limit: 'boot-timeout',
+    });
+    const files = { inventory: (0,external_node_path_.join)(vm.keys, 'inventory.ini'), config: (0,external_node_path_.join)(vm.keys, 'ansible.cfg') };
+    return runBootChecks(ctx, access, files);
 }
 /** What the boot test waits for on the console, and when each part first appeared (exported for its tests). */
 class Expectation {
@@ -54078,6 +54740,7 @@ async function bootTest(ctx, imagePath) {
             ],
             consoleLog: vm.consoleLog,
             boot: { kind: 'import' },
+            sshForward: vm.access?.port,
         });
         const expectation = new Expectation(ctx, vm.token);
         reporter.info(`booting ${(0,external_node_path_.basename)(image)} in a throw-away VM (${accelerator}, ${describeFirmware(spec.firmware)}); waiting at most ${formatDuration(spec.bootTest.timeoutMs)} for ${expectation.describe()}`);
@@ -54091,9 +54754,10 @@ async function bootTest(ctx, imagePath) {
             throw new VmStepError(`virt-install could not start the boot-test VM: ${error instanceof CommandError ? error.message : String(error)}`, []);
         }
         // A recorded VM has no console to watch.
-        if (!host.live)
-            return { seconds: 0, cloudInitFinished: undefined, lastLines: [] };
-        return await waitForSystem(ctx, vm, expectation);
+        const result = host.live
+            ? await waitForSystem(ctx, vm, expectation)
+            : { seconds: 0, cloudInitFinished: undefined, lastLines: [] };
+        return vm.access ? { ...result, checks: await bootChecks(ctx, vm, vm.access) } : result;
     }
     finally {
         // Failure, timeout or interruption: stop the VM, remove overlay, seed and console log now.
@@ -54121,24 +54785,29 @@ async function prepareBootDisks(ctx, image, vm) {
     await host.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', formatOf(ctx, image), '-b', image, vm.overlay]);
     if (ctx.spec.bootTest.cloudInit) {
         await host.makeDir(vm.seedDir, 0o755);
-        for (const [name, content] of Object.entries(noCloudSeed(vm.token, serialConsole(ctx.spec.arch))))
+        const access = await prepareAccess(ctx, vm);
+        for (const [name, content] of Object.entries(noCloudSeed(vm.token, serialConsole(ctx.spec.arch), access)))
             await host.writeFile((0,external_node_path_.join)(vm.seedDir, name), content, 0o644);
-        // xorriso: a dependency of virtinst, so wherever virt-install is, this is too.
-        await host.run([
-            'xorriso',
-            '-as',
-            'mkisofs',
-            '-quiet',
-            '-volid',
-            'cidata',
-            '-joliet',
-            '-rock',
-            '-output',
-            vm.seed,
-            vm.seedDir,
-        ]);
+        await makeSeedIso(host, vm.seedDir, vm.seed);
     }
     return registrations;
+}
+/** The NoCloud seed's ISO (volume `cidata`) from its folder. */
+async function makeSeedIso(host, seedDir, seed) {
+    // xorriso: a dependency of virtinst, so wherever virt-install is, this is too.
+    await host.run([
+        'xorriso',
+        '-as',
+        'mkisofs',
+        '-quiet',
+        '-volid',
+        'cidata',
+        '-joliet',
+        '-rock',
+        '-output',
+        seed,
+        seedDir,
+    ]);
 }
 /** Watch the console until the expectation is met, boot-timeout passes, or the VM stops. */
 async function waitForSystem(ctx, vm, expectation) {
@@ -54217,14 +54886,14 @@ function bootFailure(ctx, expectation, lastScreen, stoppedAfterMs) {
         : '';
     return new VmStepError(`the boot test expected ${expectation.describe()}, but ${how}. ${missing}${empty}`, lastScreen);
 }
-/** Undo the boot test's resources newest first; what fails stays registered for the build's unwind. */
-async function releaseAll(ctx, registrations) {
+/** Undo a VM's resources newest first; what fails stays registered for the build's unwind. */
+async function releaseAll(ctx, registrations, what = 'boot test') {
     while (registrations.length) {
         try {
             await ctx.cleanup.release(registrations[registrations.length - 1]);
         }
         catch (error) {
-            ctx.reporter.warning(`boot test: ${error.message}`);
+            ctx.reporter.warning(`${what}: ${error.message}`);
             return;
         }
         registrations.pop();
@@ -54550,7 +55219,7 @@ const PIECE = 2 << 20;
 const OUT = '/tmp/ifx-script.out';
 const ERR = '/tmp/ifx-script.err';
 /** One argument in the shell's single quotes (any byte but NUL). */
-const shellQuote = (value) => `'${value.replace(/'/g, "'\\''")}'`;
+const appliance_shell_shellQuote = (value) => `'${value.replace(/'/g, "'\\''")}'`;
 const decode = (text, what) => {
     const trimmed = text.trim();
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(trimmed))
@@ -56847,6 +57516,332 @@ async function fetchOne(ctx, key, source, path) {
     }
 }
 //# sourceMappingURL=fetch.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/provision.js
+
+
+
+
+
+
+
+
+
+
+
+/** Where the provisioning boot keeps its notes in the guest: /run, a tmpfs gone at power-off. */
+const GUEST_RUN = '/run/image-factory';
+/**
+ * Where scripts are copied to run: /run is often mounted noexec. Removed
+ * before the power-off (and /var/tmp is emptied by the generalisation too).
+ */
+const GUEST_SCRIPTS = '/var/tmp/image-factory-provision';
+/** A provisioner that failed: its line, where it came from, its exit code and last lines. */
+class ProvisionerError extends Error {
+    provisioner;
+    exitCode;
+    lastLines;
+    constructor(provisioner, exitCode, lastLines, why) {
+        const tail = lastLines.length ? `; its last lines:\n${lastLines.map((line) => `  | ${line}`).join('\n')}` : '';
+        super(`${provisioner.where}: the provisioner '${provisioner.text}' ${why ?? `exited with code ${exitCode}`}${tail}`);
+        this.provisioner = provisioner;
+        this.exitCode = exitCode;
+        this.lastLines = lastLines;
+        this.name = 'ProvisionerError';
+    }
+}
+function provisionVm(ctx, staging) {
+    const folder = (0,external_node_path_.join)(staging, `.provision-${ctx.host.uniqueSuffix(3)}`);
+    return {
+        folder,
+        keys: (0,external_node_path_.join)(folder, 'keys'),
+        seedDir: (0,external_node_path_.join)(folder, 'seed'),
+        seed: (0,external_node_path_.join)(folder, 'seed.iso'),
+        consoleLog: (0,external_node_path_.join)(folder, 'console.log'),
+        domain: `${ctx.spec.stem}-provision-${ctx.host.uniqueSuffix(3)}`,
+        token: ctx.host.uniqueSuffix(6),
+    };
+}
+/**
+ * The cloud-config lines that let the build in as root with its key, and
+ * keep the boot from writing what the image must not keep: no user, no
+ * hostname, no /etc/hosts, no locale, no apt sources. `bootcmd` runs before
+ * cloud-init's ssh module: it notes what existed before, for the cleanup.
+ */
+function provisionCloudConfig(publicKey) {
+    return [
+        ...sshAccessConfig(publicKey),
+        'preserve_hostname: true',
+        'manage_etc_hosts: false',
+        'locale: false',
+        'apt:',
+        '  preserve_sources_list: true',
+        'bootcmd:',
+        `  - [sh, -c, ${JSON.stringify(BOOTCMD)}]`,
+    ];
+}
+/** The network configuration cloud-init writes for each renderer. */
+const CLOUD_INIT_NETWORK_FILES = [
+    '/etc/network/interfaces.d/50-cloud-init',
+    '/etc/netplan/50-cloud-init.yaml',
+    '/etc/systemd/network/10-cloud-init-*.network',
+    '/etc/NetworkManager/system-connections/cloud-init-*.nmconnection',
+    '/etc/sysconfig/network-scripts/ifcfg-*',
+];
+const BOOTCMD = [
+    `mkdir -p ${GUEST_RUN}`,
+    `[ -e /root/.ssh ] && touch ${GUEST_RUN}/root-ssh-existed`,
+    `[ -e /root/.ssh/authorized_keys ] && touch ${GUEST_RUN}/authorized-keys-existed`,
+    'true',
+].join('; ');
+/** What the finishing script prints once the traces are gone, just before it asks for the power-off. */
+const TRACES_REMOVED = 'image-factory: provisioning traces removed';
+/**
+ * The last thing run in the guest: the build's key out of root's
+ * authorized_keys (the file and /root/.ssh too when the boot made them), the
+ * network configuration cloud-init wrote and its state folder when this boot
+ * made it, the journal of this boot (the
+ * installed system had never run before it); then the power-off, asked for
+ * in the same session: once the key is gone, no new session can log in.
+ */
+function finishingScript(publicKey) {
+    const key = publicKey.trim().split(/\s+/)[1] ?? '';
+    return [
+        'set -u',
+        // cloud-init's last stage may still be writing its state: let it end first.
+        'cloud-init status --wait >/dev/null 2>&1 || true',
+        `d=${GUEST_RUN}`,
+        'f=/root/.ssh/authorized_keys',
+        'if [ -f "$f" ]; then',
+        `  grep -vF ${shellQuote(key)} "$f" > "$f.image-factory" || true`,
+        '  if [ -s "$f.image-factory" ] || [ -e "$d/authorized-keys-existed" ]; then cat "$f.image-factory" > "$f"; else rm -f "$f"; fi',
+        '  rm -f "$f.image-factory"',
+        'fi',
+        '[ -e "$d/root-ssh-existed" ] || rmdir /root/.ssh 2>/dev/null || true',
+        // cloud-init writes its network files in its first stage, before bootcmd could note anything: a file
+        // written since this boot began is this boot's. Its state folder goes whole when this boot made it
+        // (its birth time; a file system that keeps none leaves the folder, which the scrub empties).
+        "boot=$(awk '/^btime/ { print $2 }' /proc/stat)",
+        `for n in ${CLOUD_INIT_NETWORK_FILES.join(' ')}; do`,
+        '  [ -e "$n" ] && [ "$(stat -c %Y "$n")" -ge "$boot" ] && rm -f "$n"',
+        'done',
+        'born=$(stat -c %W /var/lib/cloud 2>/dev/null || echo 0)',
+        '[ "$born" -gt 0 ] 2>/dev/null && [ "$born" -ge "$boot" ] && rm -rf /var/lib/cloud',
+        `rm -rf ${GUEST_SCRIPTS}`,
+        'journalctl --relinquish-var >/dev/null 2>&1 || true',
+        'id=$(cat /etc/machine-id 2>/dev/null || true)',
+        '[ -n "$id" ] && rm -rf "/var/log/journal/$id"',
+        'sync',
+        `echo ${shellQuote(TRACES_REMOVED)}`,
+        // Queued in systemd, which goes on after this session ends.
+        'systemctl --no-block poweroff || poweroff',
+        '',
+    ].join('\n');
+}
+/**
+ * The provision step: boot the installed disk with a NoCloud seed that lets
+ * the build's key in, pin the host key cloud-init prints on the console,
+ * run the provisioners in order over SSH through a port forwarded to
+ * 127.0.0.1, remove what the boot left, power off from inside and wait for
+ * it. VM, NVRAM, seed, keys and console log are removed on every path.
+ */
+async function provisionSystem(ctx, diskPath, staging) {
+    const { spec, host, reporter } = ctx;
+    const provision = spec.provision;
+    const vm = provisionVm(ctx, staging);
+    const registrations = [];
+    try {
+        const publicKey = await prepareProvisioning(ctx, vm, diskPath, registrations);
+        const port = host.live ? await freeLoopbackPort() : 2222;
+        const access = {
+            port,
+            keyFile: (0,external_node_path_.join)(vm.keys, 'id_ed25519'),
+            knownHosts: (0,external_node_path_.join)(vm.keys, 'known_hosts'),
+        };
+        const command = await virtInstallCommand(host, spec, {
+            name: vm.domain,
+            accelerator: ctx.accelerator,
+            memoryMiB: spec.bootTest.ramMiB,
+            disks: [
+                { path: diskPath, format: 'raw' },
+                { path: vm.seed, format: 'raw', readonly: true },
+            ],
+            consoleLog: vm.consoleLog,
+            boot: { kind: 'import' },
+            sshForward: port,
+        });
+        reporter.info(`booting the installed system to provision it (${ctx.accelerator}, ${describeFirmware(spec.firmware)}); ` +
+            `SSH through 127.0.0.1:${port} only, host key pinned from the console; ${provision.provisioners.length} provisioner(s):`);
+        provision.provisioners.forEach((p, index) => reporter.info(`  ${index + 1}. ${p.text}   (${p.where})`));
+        registrations.push(ctx.cleanup.register(domainResource(host, spec, vm.domain)));
+        await startVm(ctx, command);
+        const started = Date.now();
+        await connectGuest(ctx, {
+            ...vm,
+            access,
+            timeoutMs: provision.timeoutMs,
+            what: 'provision',
+            limit: 'provision-timeout',
+        });
+        const toSshSeconds = (Date.now() - started) / 1000;
+        if (host.live)
+            reporter.info(`provision: SSH answered after ${formatDuration(Date.now() - started)}`);
+        const times = await runProvisioners(ctx, vm, access, provision);
+        const powerOffSeconds = await powerOff(ctx, vm, access, publicKey);
+        return { toSshSeconds, provisioners: times, powerOffSeconds };
+    }
+    finally {
+        await releaseAll(ctx, registrations, 'provision');
+    }
+}
+/** The folder (for qemu: seed and console), the keys (private), the seed; returns the public key. */
+async function prepareProvisioning(ctx, vm, diskPath, registrations) {
+    const { host, cleanup, spec } = ctx;
+    const folderEntry = cleanup.register({ kind: 'path', path: vm.folder });
+    try {
+        await host.makeDir(vm.folder, 0o755);
+    }
+    catch (error) {
+        cleanup.forget(folderEntry);
+        throw error;
+    }
+    registrations.push(folderEntry);
+    await host.chmod(vm.folder, 0o755);
+    registrations.push(...(await grantQemuSearch(ctx, diskPath, 'provisioning')));
+    await host.makeDir(vm.keys, 0o700);
+    await host.chmod(vm.keys, 0o700);
+    const { keyFile } = await makeKeyPair(host, vm.keys, `image-factory-provision-${vm.token}`);
+    const publicKey = host.live
+        ? (await host.readFile(`${keyFile}.pub`)).toString('utf8').trim()
+        : 'ssh-ed25519 KEY image-factory';
+    await host.writeFile((0,external_node_path_.join)(vm.keys, 'ansible.cfg'), '', 0o600);
+    await host.makeDir(vm.seedDir, 0o755);
+    const seed = noCloudSeed(vm.token, serialConsole(spec.arch), provisionCloudConfig(publicKey));
+    for (const [name, content] of Object.entries(seed))
+        await host.writeFile((0,external_node_path_.join)(vm.seedDir, name), content, 0o644);
+    await makeSeedIso(host, vm.seedDir, vm.seed);
+    return publicKey;
+}
+async function startVm(ctx, command) {
+    try {
+        await ctx.host.run(command, { onLine: (line) => ctx.reporter.output(line) });
+    }
+    catch (error) {
+        if (error instanceof AbortedError)
+            throw error;
+        throw new VmStepError(`virt-install could not start the provisioning VM: ${error instanceof CommandError ? error.message : String(error)}`, []);
+    }
+}
+/** Each provisioner in order, its output in the log, its name and duration; the first failure fails the step. */
+async function runProvisioners(ctx, vm, access, provision) {
+    const times = [];
+    for (const [index, provisioner] of provision.provisioners.entries()) {
+        const started = Date.now();
+        const title = `provisioner ${index + 1}/${provision.provisioners.length}: ${provisioner.text}`;
+        ctx.reporter.section?.(`Provision, ${title}`);
+        ctx.reporter.info(title);
+        await runProvisioner(ctx, vm, access, provision, provisioner, index);
+        const seconds = (Date.now() - started) / 1000;
+        times.push({ provisioner: provisioner.text, seconds });
+        ctx.reporter.info(`provisioner ${index + 1} (${provisioner.kind}) done in ${seconds.toFixed(1)} s`);
+    }
+    return times;
+}
+/** `set -a` lines that a guest shell sources from stdin: the variables never appear in a command line. */
+function environmentScript(env) {
+    return env.map((variable) => `${variable.name}=${shellQuote(variable.value)}\n`).join('');
+}
+/** A command line run by the guest's /bin/sh as root, with provision-env's variables. */
+function guestShell(command, withEnv) {
+    const line = `exec /bin/sh -c ${shellQuote(command)}`;
+    return withEnv ? `set -a && . /dev/stdin && set +a && ${line}` : line;
+}
+// Long: one case per kind of provisioner, each a few lines.
+async function runProvisioner(ctx, vm, access, provision, provisioner, index) {
+    const withEnv = provision.env.length > 0;
+    const input = withEnv ? environmentScript(provision.env) : undefined;
+    switch (provisioner.kind) {
+        case 'file':
+            await guestRun(ctx, provisioner, scpCommand(access, provisioner.source, provisioner.dest), provision);
+            return;
+        case 'script': {
+            const remote = `${GUEST_SCRIPTS}/script-${index + 1}`;
+            await guestRun(ctx, provisioner, sshCommand(access, `mkdir -p -m 700 ${GUEST_SCRIPTS}`), provision);
+            await guestRun(ctx, provisioner, scpCommand(access, provisioner.path, remote), provision);
+            const run = [remote, ...provisioner.args].map(shellQuote).join(' ');
+            const line = `chmod 700 ${remote} && ${guestShell(run, withEnv)}`;
+            await guestRun(ctx, provisioner, sshCommand(access, line), provision, input);
+            return;
+        }
+        case 'shell':
+            await guestRun(ctx, provisioner, sshCommand(access, guestShell(provisioner.command, withEnv)), provision, input);
+            return;
+        case 'ansible': {
+            const inventory = (0,external_node_path_.join)(vm.keys, 'inventory.ini');
+            await ctx.host.writeFile(inventory, ansibleInventory(access), 0o600);
+            const files = { inventory, config: (0,external_node_path_.join)(vm.keys, 'ansible.cfg') };
+            const { argv, env } = ansibleCommand(files, provisioner.playbook, provisioner.options);
+            await guestRun(ctx, provisioner, argv, provision, undefined, { ...process.env, ...env });
+            return;
+        }
+    }
+}
+/** One command of a provisioner, its lines in the log, within provision-timeout; a failure names the provisioner. */
+async function guestRun(ctx, provisioner, argv, provision, input, env) {
+    const limit = AbortSignal.timeout(provision.timeoutMs);
+    const signal = ctx.signal ? AbortSignal.any([ctx.signal, limit]) : limit;
+    let result;
+    try {
+        result = await ctx.host.run(argv, {
+            allowFailure: true,
+            onLine: (line) => ctx.reporter.output(`[${provisioner.kind}] ${line}`),
+            signal,
+            input,
+            env,
+            tailLines: 15,
+        });
+    }
+    catch (error) {
+        if (error instanceof AbortedError && limit.aborted && !ctx.signal?.aborted)
+            throw new ProvisionerError(provisioner, null, [], `did not end within ${formatDuration(provision.timeoutMs)} (provision-timeout)`);
+        throw error;
+    }
+    if (result.exitCode !== 0) {
+        const how = result.exitCode === 255 && argv[0] === 'ssh' ? 'lost its SSH connection (exit code 255)' : undefined;
+        throw new ProvisionerError(provisioner, result.exitCode, result.lastLines, how);
+    }
+}
+/** The finishing script, then a power-off from inside, waited for (provision-timeout). */
+async function powerOff(ctx, vm, access, publicKey) {
+    const { host, reporter } = ctx;
+    reporter.section?.("Provision: remove the boot's traces, power off");
+    const started = Date.now();
+    const finish = await host.run(sshCommand(access, '/bin/sh -s'), {
+        allowFailure: true,
+        captureStdout: true,
+        input: finishingScript(publicKey),
+    });
+    // The power-off may end the session before ssh reads the exit status (255): the marker says the traces went.
+    if (host.live && !finish.stdout.includes(TRACES_REMOVED))
+        throw new VmStepError(`removing the provisioning boot's traces (key, network configuration, journal) failed with exit code ` +
+            `${finish.exitCode}: ${finish.lastLines.join(' / ')}`, []);
+    if (!host.live)
+        return 0;
+    const deadline = started + ctx.spec.provision.timeoutMs;
+    while (await domainRunning(host, vm.domain)) {
+        if (Date.now() >= deadline)
+            throw new VmStepError('the provisioning VM did not power off within provision-timeout', []);
+        try {
+            await (0,promises_namespaceObject.setTimeout)(1_000, undefined, { signal: ctx.signal });
+        }
+        catch {
+            throw new AbortedError('interrupted while the provisioning VM powered off');
+        }
+    }
+    const seconds = (Date.now() - started) / 1000;
+    reporter.info(`provision: the VM powered off after ${seconds.toFixed(1)} s; ${(0,external_node_path_.basename)(vm.folder)} is removed`);
+    return seconds;
+}
+//# sourceMappingURL=provision.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/post-build.js
 
 /**
@@ -58187,6 +59182,8 @@ function comparisonText(current, previous) {
 
 
 
+
+
 /** The first version number a program prints for `--version` (or virsh's `version`); unknown when it cannot. */
 async function versionOf(ctx, argv) {
     const result = await ctx.host.run(argv, { allowFailure: true, quiet: true, readOnly: true, captureStdout: true });
@@ -58206,7 +59203,7 @@ async function toolVersions(ctx) {
     return {
         qemu: await versionOf(ctx, [emulatorRequirement(spec.arch).programs[0], '--version']),
         libvirt: /Running against daemon:.*?(\d+\.\d+\.\d+)/.exec(libvirt.stdout)?.[1] ?? 'unknown',
-        virtInstall: await versionOf(ctx, ['virt-install', '--version']),
+        virtInstall: /(\d+\.\d+(?:\.\d+)?)/.exec(await virtInstallVersion(host))?.[1] ?? 'unknown',
         libguestfs: await versionOf(ctx, ['guestfish', '--version']),
     };
 }
@@ -58218,6 +59215,18 @@ async function imageSizes(ctx, artifacts) {
         images.push({ format: image.format ?? '', size: info.size, allocated: info.blocks * 512 });
     }
     return images;
+}
+/** The provisioning boot's times; a provisioner is named by its line, any secret of the build masked. */
+function provisionFigures(ctx, result) {
+    const secrets = specSecrets(ctx.spec);
+    return {
+        toSshSeconds: result.toSshSeconds,
+        provisioners: result.provisioners.map(({ provisioner, seconds }) => ({
+            provisioner: redactSecrets(provisioner, secrets),
+            seconds,
+        })),
+        powerOffSeconds: result.powerOffSeconds,
+    };
 }
 /** The build's metrics (docs/metrics.md): the steps' own timings, the disk's allocation, the host. */
 async function collectMetrics(ctx, artifacts, figures) {
@@ -58237,6 +59246,7 @@ async function collectMetrics(ctx, artifacts, figures) {
             allocatedBefore: figures.allocatedAfterInstall,
             allocatedAfter: figures.allocatedAfterScrub,
         },
+        ...(figures.provision ? { provision: provisionFigures(ctx, figures.provision) } : {}),
         images: await imageSizes(ctx, artifacts),
         packages: figures.packages,
         host: { accelerator: ctx.accelerator, cpus: (0,external_node_os_namespaceObject.availableParallelism)(), versions: await toolVersions(ctx) },
@@ -58245,7 +59255,72 @@ async function collectMetrics(ctx, artifacts, figures) {
     };
 }
 //# sourceMappingURL=metrics.js.map
+;// CONCATENATED MODULE: ./build/src/pipeline/provision-inputs.js
+
+
+
+
+/**
+ * The provisioning's inputs for the manifest: one entry per provisioner, named
+ * by its line, whose SHA-256 covers the line and the host files it reads (a
+ * `file` folder's whole tree, a script, a playbook), and one for the variables'
+ * names and non-secret values; a secret that a line holds is masked in its
+ * name. skip-unchanged compares them with the previous
+ * build's, so a changed script or playbook is a changed build. A secret's value
+ * is not hashed: a digest of a short secret could be guessed from the manifest.
+ * Roles and files an Ansible playbook includes are not followed.
+ */
+async function provisioningInputs(provision, secrets = []) {
+    if (!provision?.provisioners.length)
+        return [];
+    const inputs = [];
+    for (const provisioner of provision.provisioners) {
+        const hash = (0,external_node_crypto_.createHash)('sha256').update(`${provisioner.text}\n`);
+        for (const path of filesOf(provisioner))
+            await hashTree(hash, path, '.');
+        inputs.push({ role: 'provisioning', name: redactSecrets(provisioner.text, secrets), sha256: hash.digest('hex') });
+    }
+    if (provision.env.length) {
+        const hash = (0,external_node_crypto_.createHash)('sha256');
+        for (const variable of provision.env)
+            hash.update(variable.secret ? `secret ${variable.name}\n` : `${variable.name}=${variable.value}\n`);
+        inputs.push({ role: 'provisioning', name: 'provision-env', sha256: hash.digest('hex') });
+    }
+    return inputs;
+}
+function filesOf(provisioner) {
+    if (provisioner.kind === 'file')
+        return [provisioner.source];
+    if (provisioner.kind === 'script')
+        return [provisioner.path];
+    if (provisioner.kind === 'ansible')
+        return [provisioner.playbook];
+    return [];
+}
+/** Each entry's relative path, kind and content, in name order; a symlink's target text, never what it points at. */
+async function hashTree(hash, path, relative) {
+    const stat = await (0,external_node_fs_promises_namespaceObject.lstat)(path);
+    if (stat.isSymbolicLink()) {
+        hash.update(`link ${relative} ${await (0,external_node_fs_promises_namespaceObject.readlink)(path)}\n`);
+    }
+    else if (stat.isDirectory()) {
+        hash.update(`dir ${relative} ${(stat.mode & 0o7777).toString(8)}\n`);
+        const names = (await (0,external_node_fs_promises_namespaceObject.readdir)(path)).sort();
+        for (const name of names)
+            await hashTree(hash, (0,external_node_path_.join)(path, name), (0,external_node_path_.join)(relative, name));
+    }
+    else if (stat.isFile()) {
+        const content = await (0,external_node_fs_promises_namespaceObject.readFile)(path);
+        hash.update(`file ${relative} ${(stat.mode & 0o7777).toString(8)} ${content.length}\n`).update(content);
+    }
+    else {
+        hash.update(`other ${relative}\n`);
+    }
+}
+//# sourceMappingURL=provision-inputs.js.map
 ;// CONCATENATED MODULE: ./build/src/pipeline/reports.js
+
+
 
 
 
@@ -58295,7 +59370,7 @@ async function writeReports(ctx, artifacts, outcome) {
     const first = firstImage(artifacts);
     const image = (0,external_node_path_.basename)(first.final);
     const imageSize = (await host.stat(stagedPath(first))).size;
-    const inputs = await buildInputs(ctx, outcome.installer, outcome.provisioning ?? []);
+    const inputs = await buildInputs(ctx, outcome.installer, await provisioningInputs(spec.provision, specSecrets(spec)));
     const metrics = await collectMetrics(ctx, artifacts, { ...outcome.figures, packages: inventory.packages.length });
     const texts = {
         manifest: manifestJson(spec, { name: image, size: imageSize }, inventory, inputs),
@@ -58697,7 +59772,7 @@ function surveyScript(paths) {
     return [
         'list() { if [ -e "$2" ] || [ -L "$2" ]; then',
         '  find "$2" -maxdepth 1 -printf "$1\\0%d\\0%y\\0%s\\0%f\\0%l\\0" || exit 1; fi; }',
-        ...paths.map((path, i) => `list ${i} ${shellQuote(`${SYSROOT}${path}`)}`),
+        ...paths.map((path, i) => `list ${i} ${appliance_shell_shellQuote(`${SYSROOT}${path}`)}`),
     ].join('\n');
 }
 /** The survey's records, checked as untrusted (numbers are numbers, indexes in range, names plain). */
@@ -58822,7 +59897,7 @@ async function applianceTree(ctx, appliance, scratch, mounts) {
         },
         async removeAll(paths) {
             // What rm-rf does for each (rm -rf on the path under the sysroot), for all of them in one go.
-            const script = `exec rm -rf -- ${paths.map((path) => shellQuote(`${SYSROOT}${guest(path)}`)).join(' ')}`;
+            const script = `exec rm -rf -- ${paths.map((path) => appliance_shell_shellQuote(`${SYSROOT}${guest(path)}`)).join(' ')}`;
             // Logged as what runs in the appliance's shell.
             ctx.reporter.command(['rm', '-rf', '--', ...paths.map((path) => `${SYSROOT}${guest(path)}`)]);
             await runScript(appliance, `removing ${paths.length} paths`, script);
@@ -59030,6 +60105,9 @@ const OPERATIONS = [
         action: 'remove',
         patterns: ['root/.*_history', 'home/*/.*_history'],
     },
+    // Who logged in, and from where: a provisioning boot's SSH sessions among them. Emptied, not removed, as
+    // the image's login tools and systemd-tmpfiles expect the files to be there.
+    { name: 'login-records', action: 'empty', patterns: ['var/log/wtmp', 'var/log/btmp', 'var/log/lastlog'] },
     { name: 'tmp-files', action: 'remove', patterns: ['tmp/*', 'var/tmp/*'] },
     {
         name: 'package-manager-cache',
@@ -60048,7 +61126,7 @@ function toolsScript(commands) {
         '  if [ $status -ne 0 ]; then',
         "    echo \"== failed: $name (exit $status): $(tail -c 600 /tmp/ifx-tool.err | tr '\\n' ' ')\"; exit 0; fi",
         '  cat /tmp/ifx-tool.out; }',
-        ...commands.map(([name, command]) => `run ${name} ${shellQuote(command)}`),
+        ...commands.map(([name, command]) => `run ${name} ${appliance_shell_shellQuote(command)}`),
     ].join('\n');
 }
 /**
@@ -62243,6 +63321,7 @@ function asFolder(target) {
 
 
 
+
 /** A build that failed in a step; cleanup has already run. The step's error is the `cause`. */
 class BuildError extends Error {
     step;
@@ -62320,6 +63399,9 @@ async function buildImage(options) {
         };
         const phases = await run.step('install', () => installSystem(ctx, install, installer));
         const installed = (await host.stat(staging.raw)).blocks * 512;
+        const provisioned = spec.provision?.provisioners.length
+            ? await run.step('provision', () => provisionSystem(ctx, staging.raw, staging.dir))
+            : undefined;
         const scrubbed = await run.step('scrub', () => scrubImage(ctx, staging.raw));
         if (spec.formats.some((format) => format !== 'raw'))
             await run.step('convert', () => convertImages(ctx, staging.raw, artifacts));
@@ -62329,7 +63411,7 @@ async function buildImage(options) {
         const boot = spec.bootTest.enabled
             ? await run.step('boot-test', () => bootTest(ctx, stagedPath(firstImage(artifacts))))
             : undefined;
-        const figures = run.figures(phases, installed, scrubbed);
+        const figures = { ...run.figures(phases, installed, scrubbed), provision: provisioned };
         const reports = await run.step('reports', () => writeReports(ctx, artifacts, { inventory: scrubbed.inventory, installer, previous: previous.manifest, figures }));
         const outcome = { scrubbed, installer, boot, reports, history: previous.metrics };
         if (await run.unchanged(previous.manifest, staging, artifacts, outcome))
@@ -62477,6 +63559,7 @@ class BuildRun {
             installer: outcome.installer,
             bootSeconds: outcome.boot?.seconds,
             cloudInitFinished: outcome.boot?.cloudInitFinished,
+            bootChecks: outcome.boot?.checks,
             steps: this.steps,
             metrics: outcome.reports.metrics,
             history: outcome.history,
@@ -62777,8 +63860,12 @@ function buildProgram(io) {
         if (cli === undefined)
             continue;
         const flags = `${cli.short ? `-${cli.short}, ` : ''}--${cli.long}${cli.arg ? ` <${cli.arg}>` : ''}`;
+        const option = new Option(flags, flagHelp(entry));
+        // A repeatable flag: each use adds a line to the value, as a continuation line of the key would.
+        if (cli.repeatable)
+            option.argParser((value, before) => (before ? `${before}\n${value}` : value));
         if (!cli.onlyNo)
-            program.addOption(new Option(flags, flagHelp(entry)));
+            program.addOption(option);
         if (cli.noHelp !== undefined)
             program.addOption(new Option(`--no-${cli.long}`, cli.noHelp));
     }

@@ -28923,6 +28923,18 @@ const AARCH64_EMULATOR = {
 function emulatorRequirement(arch) {
     return arch === 'aarch64' ? AARCH64_EMULATOR : X86_64_EMULATOR;
 }
+/** The SSH client, for provisioning and the boot test's checks (host-checks.ts requires it only for those builds). */
+const SSH_CLIENT = {
+    programs: ['ssh', 'scp', 'ssh-keygen'],
+    packages: { 'apt-get': ['openssh-client'], dnf: ['openssh-clients'] },
+    optional: true,
+};
+/** Ansible, for `ansible` provisioners and boot-test-playbook (host-checks.ts requires it only for those builds). */
+const ANSIBLE = {
+    programs: ['ansible-playbook'],
+    packages: { 'apt-get': ['ansible-core'], dnf: ['ansible-core'] },
+    optional: true,
+};
 /** Everything a build runs. */
 const REQUIREMENTS = [
     { programs: ['qemu-img'], packages: { 'apt-get': ['qemu-utils'], dnf: ['qemu-img'] } },
@@ -32756,6 +32768,7 @@ const STEP_TITLES = {
     fetch: 'Fetch the installer kernel and initrd',
     disk: 'Create the raw disk',
     install: 'Run the unattended installer',
+    provision: 'Boot the installed system and run the provisioners over SSH',
     scrub: 'Read the installed system, remove installer logs, generalise, zero free space',
     convert: 'Convert to the image formats',
     checksum: 'Compute the SHA-256',
@@ -32866,6 +32879,10 @@ class ActionReporter {
         this.print(this.printable(`${step}: ${message}`));
         this.mirror?.progress(step, message);
     }
+    section(title) {
+        this.openGroup(redactSecrets(title, this.secrets));
+        this.mirror?.section?.(title);
+    }
     /** Fold the action's own work (preparing the runner, the cache) the way steps fold. */
     async group(title, work) {
         this.openGroup(title);
@@ -32899,18 +32916,25 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 function libvirtUri(host) {
     return host.isRoot ? 'qemu:///system' : 'qemu:///session';
 }
+/** virt-install's version text per host: asked once a build, however many VMs it starts. */
+const virtInstallVersions = new WeakMap();
+/** What `virt-install --version` prints (`4.1.0`), or '' where it fails. */
+function virtInstallVersion(host) {
+    let version = virtInstallVersions.get(host);
+    if (!version) {
+        version = host
+            .run(['virt-install', '--version'], { allowFailure: true, quiet: true, readOnly: true, captureStdout: true })
+            .then((result) => (result.exitCode === 0 ? result.stdout.trim() : ''));
+        virtInstallVersions.set(host, version);
+    }
+    return version;
+}
 /**
  * virt-install 4.0 renamed --os-variant to --osinfo and made it mandatory;
  * older releases only know --os-variant.
  */
 async function osinfoFlag(host) {
-    const result = await host.run(['virt-install', '--version'], {
-        allowFailure: true,
-        quiet: true,
-        readOnly: true,
-        captureStdout: true,
-    });
-    const major = Number(/^(\d+)\./.exec(result.stdout.trim())?.[1] ?? '4');
+    const major = Number(/^(\d+)\./.exec(await virtInstallVersion(host))?.[1] ?? '4');
     return major >= 4 ? '--osinfo' : '--os-variant';
 }
 /**
@@ -32955,6 +32979,10 @@ var Input;
     Input["BootTest"] = "boot-test";
     Input["SigningKey"] = "signing-key";
     Input["SigningPassphrase"] = "signing-passphrase";
+    Input["Provision"] = "provision";
+    Input["ProvisionTimeout"] = "provision-timeout";
+    Input["BootTestCommand"] = "boot-test-command";
+    Input["BootTestPlaybook"] = "boot-test-playbook";
     Input["InstallDependencies"] = "install-dependencies";
     Input["Upload"] = "upload";
     Input["OutputDir"] = "output-dir";
