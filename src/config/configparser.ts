@@ -369,7 +369,9 @@ export class ConfigParser {
 
     for (const { entry, parts, partLines } of pending) {
       entry.value = pyRstrip(parts.join('\n'));
-      if (entry.origin && partLines.length > 1) entry.origin.valueLines = partLines;
+      // The value loses its trailing blank lines (Python's rstrip): so do their line numbers.
+      const kept = partLines.slice(0, entry.value.split('\n').length);
+      if (entry.origin && kept.length > 1) entry.origin.valueLines = kept;
     }
 
     if (badLines.length > 0) {

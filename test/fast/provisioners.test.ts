@@ -99,6 +99,14 @@ describe('provision lines', () => {
     assert.equal(provision.timeoutMs, 30 * 60_000);
   });
 
+  test('each line keeps its own number when blank lines follow the value, as at the end of a file', () => {
+    const { provision } = spec(['provision = shell true', '    shell false', '', '', ''].join('\n'));
+    assert.deepEqual(
+      provision?.provisioners.map((p) => p.where),
+      [`${join(scratch, 'spec.conf')}:6: [img] provision`, `${join(scratch, 'spec.conf')}:7: [img] provision`],
+    );
+  });
+
   test('no provision key: no provisioners', () => {
     assert.deepEqual(spec('').provision?.provisioners, []);
   });
