@@ -21,6 +21,9 @@ export class TerminalScreen {
     // A console whose guest does not turn \n into \r\n still renders as lines.
     convertEol: true,
     allowProposedApi: true,
+    // A guest's bytes that the parser cannot take would be logged with console.error, parser state and
+    // all, into the build's own output: the screen shows what it can, and says nothing of the rest.
+    logLevel: 'off',
   });
   private disposed?: string[];
 

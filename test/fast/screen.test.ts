@@ -75,6 +75,22 @@ describe('the terminal screen', () => {
     assert.equal(lastTextLine(lines), 'Résumé');
   });
 
+  test("bytes the terminal's parser cannot take (a guest's '…' inside an escape sequence) print nothing of the parser's to the build's output", async () => {
+    const printed: unknown[][] = [];
+    const saved = { error: console.error, warn: console.warn, log: console.log, info: console.info };
+    for (const name of ['error', 'warn', 'log', 'info'] as const)
+      console[name] = (...args: unknown[]) => printed.push(args);
+    try {
+      const screen = new TerminalScreen();
+      // What a provisioning boot's console showed: U+2026 inside CSI parameters and after an ESC.
+      await screen.write('booting\r\n\x1b[1;\u2026m\x1b\u2026 still booting\r\n');
+      assert.ok(screen.lines().some((line) => line.includes('booting')));
+    } finally {
+      Object.assign(console, saved);
+    }
+    assert.deepEqual(printed, []);
+  });
+
   test('a status line whose clock ticks is no change; a new dialog, a new status message or a progress bar is', async () => {
     const screen = new TerminalScreen();
     await screen.write(dialog('9:59'));
