@@ -14,6 +14,7 @@ import { METADATA_DEADLINE_MS } from '../../src/net/metadata-download.js';
 import type { Downloader } from '../../src/context/build-context.js';
 import { fetchInstaller } from '../../src/pipeline/fetch.js';
 import { loadPreviousManifest } from '../../src/supply-chain/previous-manifest.js';
+import { loadPreviousMetrics } from '../../src/supply-chain/previous-metrics.js';
 import { RecordingReporter, testContext, testSpec } from '../support/build-context.js';
 import { SigningKey } from '../support/signing-key.js';
 
@@ -211,6 +212,26 @@ describe('metadata downloads are bounded in size and time', () => {
     );
     const bytes = (await sent.get(new URL(uri).pathname)) ?? 0;
     assert.ok(bytes < 96 * MiB, `the server sent ${bytes} bytes before the download stopped`);
+  });
+
+  test('previous metrics without end are stopped past 4 MiB, as a previous manifest is: bad input (exit 2)', async () => {
+    const uri = `${base}/endless/previous/huge.metrics.json`;
+    const reporter = new RecordingReporter();
+    await assert.rejects(
+      loadPreviousMetrics([source(uri)], { reporter, live: true }),
+      (error: Error) =>
+        error instanceof UsageError &&
+        error.message.includes(`previous-metrics: ${uri} is larger than any metrics file (more than 4.0 MiB arrived`),
+    );
+    const bytes = (await sent.get(new URL(uri).pathname)) ?? 0;
+    assert.ok(bytes < 36 * MiB, `the server sent ${bytes} bytes before the download stopped`);
+  });
+
+  test('previous metrics that cannot be had (404) are warned about and left out of the history; the build goes on', async () => {
+    const uri = `${base}/plain/previous/missing.metrics.json`;
+    const reporter = new RecordingReporter();
+    assert.deepEqual(await loadPreviousMetrics([source(uri)], { reporter, live: true }), []);
+    assert.match(reporter.text(), new RegExp(`warning: previous-metrics: ${uri} could not be downloaded \\(.*404`));
   });
 
   test('a signature sent a byte at a time is given up at the deadline, not retried', async () => {
