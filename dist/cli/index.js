@@ -49160,7 +49160,7 @@ function quietOnBrokenPipe(stdout = process.stdout, stderr = process.stderr) {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _broken_pipe_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4036);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5079);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4786);
 
 
 (0,_broken_pipe_js__WEBPACK_IMPORTED_MODULE_1__/* .quietOnBrokenPipe */ .H)();
@@ -49171,7 +49171,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5079:
+/***/ 4786:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -49741,8 +49741,10 @@ class ConfigParser {
         });
         for (const { entry, parts, partLines } of pending) {
             entry.value = pyRstrip(parts.join('\n'));
-            if (entry.origin && partLines.length > 1)
-                entry.origin.valueLines = partLines;
+            // The value loses its trailing blank lines (Python's rstrip): so do their line numbers.
+            const kept = partLines.slice(0, entry.value.split('\n').length);
+            if (entry.origin && kept.length > 1)
+                entry.origin.valueLines = kept;
         }
         if (badLines.length > 0) {
             const first = badLines[0];
@@ -53171,6 +53173,9 @@ class TerminalScreen {
         // A console whose guest does not turn \n into \r\n still renders as lines.
         convertEol: true,
         allowProposedApi: true,
+        // A guest's bytes that the parser cannot take would be logged with console.error, parser state and
+        // all, into the build's own output: the screen shows what it can, and says nothing of the rest.
+        logLevel: 'off',
     });
     disposed;
     /** Feed console output; resolves once the emulator has applied it. A sequence cut in two is joined. */
@@ -59452,7 +59457,7 @@ async function writeTexts(ctx, artifacts, texts) {
     return files.length;
 }
 //# sourceMappingURL=reports.js.map
-;// CONCATENATED MODULE: ./build/src/supply-chain/previous-manifest.js
+;// CONCATENATED MODULE: ./build/src/supply-chain/previous-file.js
 
 
 
@@ -59460,56 +59465,34 @@ async function writeTexts(ctx, artifacts, texts) {
 
 
 
-
-/** A manifest is a few MB at most; anything much larger is not one. */
-const MAX_MANIFEST_BYTES = 64 * 2 ** 20;
 /**
- * Read `previous-manifest` before the build creates anything. A path that
- * cannot be read, or content that is not a manifest (from a path or a URL),
- * is bad input (UsageError: exit 2): the user named the wrong thing, and
- * finding out after a long install helps nobody. A URL that cannot be
- * fetched (server down, 404) only warns: the image is still worth building,
- * and its `.changes` file says why nothing was compared.
+ * A previous build's file (manifest, metrics), read before the build creates
+ * anything: its text, or why a URL could not be had. A path that cannot be
+ * read, or a file larger than any such file, is bad input (UsageError: exit
+ * 2): the user named the wrong thing, and finding out after a long install
+ * helps nobody. A URL that cannot be fetched (server down, 404) is only
+ * unavailable: the caller warns and builds on. A URL is fetched into a
+ * private temporary folder with the build's retries; a dry run fetches none.
  */
-async function loadPreviousManifest(source, options) {
-    const where = `previous-manifest: the previous manifest ${source.display}`;
-    let text;
+async function readPreviousFile(source, kind, options) {
+    const where = `${kind.option}: the ${kind.what} ${source.display}`;
     if (source.scheme === 'file') {
         try {
-            text = await (0,external_node_fs_promises_namespaceObject.readFile)(source.location, 'utf8');
+            return { text: await (0,external_node_fs_promises_namespaceObject.readFile)(source.location, 'utf8') };
         }
         catch (error) {
             throw new UsageError(`${where} cannot be read: ${error.message}`);
         }
     }
-    else if (!options.live) {
-        options.reporter.info(`would download the previous manifest ${source.display}`);
-        return { unavailable: 'not downloaded in a dry run', source: source.display };
+    if (!options.live) {
+        options.reporter.info(`would download the ${kind.what} ${source.display}`);
+        return { unavailable: 'not downloaded in a dry run' };
     }
-    else {
-        const fetched = await fetchManifest(source, options);
-        if ('unavailable' in fetched) {
-            options.reporter.warning(`${where} could not be downloaded (${fetched.unavailable}): the image is built without a changes report against it`);
-            return { unavailable: fetched.unavailable, source: source.display };
-        }
-        text = fetched.text;
-    }
-    try {
-        const manifest = parseManifest(text, source.display);
-        options.reporter.info(`Previous manifest ${source.display}: ${manifest.image || 'an image'}${manifest.date ? ` of ${manifest.date}` : ''}, ${manifest.packages.length} packages`);
-        return { manifest };
-    }
-    catch (error) {
-        throw new UsageError(`${where} ${error.message}.`);
-    }
-}
-/** GET the manifest into a private temporary folder, with the build's retries; its text, or why not. */
-async function fetchManifest(source, options) {
     const dir = await (0,external_node_fs_promises_namespaceObject.mkdtemp)((0,external_node_path_.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory-previous-'));
     try {
-        const path = (0,external_node_path_.join)(dir, 'manifest.json');
+        const path = (0,external_node_path_.join)(dir, 'previous.json');
         await downloadMetadata(source, path, {
-            maxBytes: MAX_MANIFEST_BYTES,
+            maxBytes: kind.maxBytes,
             mode: 0o600,
             warn: (message) => options.reporter.warning(message),
             ...(options.signal ? { signal: options.signal } : {}),
@@ -59520,13 +59503,47 @@ async function fetchManifest(source, options) {
     catch (error) {
         if (options.signal?.aborted)
             throw error;
-        if (error instanceof TooLargeError) {
-            throw new UsageError(`previous-manifest: ${source.display} is larger than any manifest (${error.message}); give a <image>-<date>.manifest.json of an earlier build.`);
-        }
+        if (error instanceof TooLargeError)
+            throw new UsageError(`${kind.option}: ${source.display} is larger than any ${kind.noun} (${error.message}); give ${kind.example} of an earlier build.`);
         return { unavailable: failureReason(error, source) };
     }
     finally {
         await (0,external_node_fs_promises_namespaceObject.rm)(dir, { recursive: true, force: true });
+    }
+}
+//# sourceMappingURL=previous-file.js.map
+;// CONCATENATED MODULE: ./build/src/supply-chain/previous-manifest.js
+
+
+
+/** A manifest is a few MB at most; anything much larger is not one. */
+const MANIFEST = {
+    option: 'previous-manifest',
+    what: 'previous manifest',
+    noun: 'manifest',
+    example: 'a <image>-<date>.manifest.json',
+    maxBytes: 64 * 2 ** 20,
+};
+/**
+ * Read `previous-manifest` before the build creates anything (readPreviousFile):
+ * content that is not a manifest, from a path or a URL, is bad input too. A URL
+ * that cannot be fetched only warns: the image is still worth building, and its
+ * `.changes` file says why nothing was compared.
+ */
+async function loadPreviousManifest(source, options) {
+    const read = await readPreviousFile(source, MANIFEST, options);
+    if ('unavailable' in read) {
+        if (options.live)
+            options.reporter.warning(`previous-manifest: the previous manifest ${source.display} could not be downloaded (${read.unavailable}): the image is built without a changes report against it`);
+        return { unavailable: read.unavailable, source: source.display };
+    }
+    try {
+        const manifest = parseManifest(read.text, source.display);
+        options.reporter.info(`Previous manifest ${source.display}: ${manifest.image || 'an image'}${manifest.date ? ` of ${manifest.date}` : ''}, ${manifest.packages.length} packages`);
+        return { manifest };
+    }
+    catch (error) {
+        throw new UsageError(`previous-manifest: the previous manifest ${source.display} ${error.message}.`);
     }
 }
 //# sourceMappingURL=previous-manifest.js.map
@@ -59534,12 +59551,14 @@ async function fetchManifest(source, options) {
 
 
 
-
-
-
-
 /** A metrics file is a few KiB; anything much larger is not one. */
-const MAX_METRICS_BYTES = 4 * 2 ** 20;
+const METRICS = {
+    option: 'previous-metrics',
+    what: 'previous metrics',
+    noun: 'metrics file',
+    example: 'an <image>-<date>.metrics.json',
+    maxBytes: 4 * 2 ** 20,
+};
 /**
  * Read `previous-metrics` before the build creates anything, oldest first
  * and at most the last twelve. As previous-manifest: a path that cannot be
@@ -59549,11 +59568,14 @@ const MAX_METRICS_BYTES = 4 * 2 ** 20;
 async function loadPreviousMetrics(sources, options) {
     const builds = [];
     for (const source of sources) {
-        const text = await metricsText(source, options);
-        if (text === undefined)
+        const read = await readPreviousFile(source, METRICS, options);
+        if ('unavailable' in read) {
+            if (options.live)
+                options.reporter.warning(`previous-metrics: ${source.display} could not be downloaded (${read.unavailable}): left out of the history`);
             continue;
+        }
         try {
-            builds.push(parseMetrics(text));
+            builds.push(parseMetrics(read.text));
         }
         catch (error) {
             throw new UsageError(`previous-metrics: ${source.display} ${error.message}; give an <image>-<date>.metrics.json of an earlier build.`);
@@ -59563,42 +59585,6 @@ async function loadPreviousMetrics(sources, options) {
     if (history.length)
         options.reporter.info(`Previous metrics: ${history.map((build) => build.image).join(', ')}`);
     return history;
-}
-/** A file's text, or a URL's; undefined when a URL could not be had (warned) or in a dry run. */
-async function metricsText(source, options) {
-    if (source.scheme === 'file') {
-        try {
-            return await (0,external_node_fs_promises_namespaceObject.readFile)(source.location, 'utf8');
-        }
-        catch (error) {
-            throw new UsageError(`previous-metrics: ${source.display} cannot be read: ${error.message}`);
-        }
-    }
-    if (!options.live) {
-        options.reporter.info(`would download the previous metrics ${source.display}`);
-        return undefined;
-    }
-    const dir = await (0,external_node_fs_promises_namespaceObject.mkdtemp)((0,external_node_path_.join)((0,external_node_os_namespaceObject.tmpdir)(), 'image-factory-metrics-'));
-    try {
-        const path = (0,external_node_path_.join)(dir, 'metrics.json');
-        await downloadMetadata(source, path, {
-            maxBytes: MAX_METRICS_BYTES,
-            mode: 0o600,
-            warn: (message) => options.reporter.warning(message),
-            ...(options.signal ? { signal: options.signal } : {}),
-            ...(options.download ? { download: options.download } : {}),
-        });
-        return await (0,external_node_fs_promises_namespaceObject.readFile)(path, 'utf8');
-    }
-    catch (error) {
-        if (options.signal?.aborted)
-            throw error;
-        options.reporter.warning(`previous-metrics: ${source.display} could not be downloaded (${failureReason(error, source)}): left out of the history`);
-        return undefined;
-    }
-    finally {
-        await (0,external_node_fs_promises_namespaceObject.rm)(dir, { recursive: true, force: true });
-    }
 }
 //# sourceMappingURL=previous-metrics.js.map
 ;// CONCATENATED MODULE: ./build/src/supply-chain/unchanged.js
