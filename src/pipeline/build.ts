@@ -385,7 +385,7 @@ class BuildRun {
       image: image.final,
       files: uploadOrder(artifacts).map((file) => file.final),
       artifacts,
-      imageFile: { path: image.final, format: image.format, osRelease: this.osRelease },
+      imageFile: { path: image.final, format: image.format, osRelease: this.osRelease, sha256: image.sha256 },
     };
     const uploads = await uploadImage(this.ctx, files);
     if (!this.result) throw new Error('the upload comes after the publish step');

@@ -20,6 +20,8 @@ export interface GlanceImageFile {
   format: ImageFormat;
   /** The installed system's os-release (ID, VERSION_ID), from the scrub's inventory. */
   osRelease?: Record<string, string>;
+  /** The SHA-256 the build published for it: the bytes sent must have it. */
+  sha256?: string;
 }
 
 /** os-release IDs whose Glance `os_distro` (the values Nova and Glance document) differs. */
@@ -68,6 +70,7 @@ export function imageRecord(
 
 /** The digests Glance reports, computed from the bytes as they are sent. */
 interface SentDigests {
+  sha256: string;
   sha512: string;
   md5: string;
   size: number;
@@ -76,7 +79,8 @@ interface SentDigests {
 /**
  * Upload the first image to Glance: create the record, send the data,
  * wait until Glance says `active`, compare its size, SHA-512 (os_hash_value)
- * and MD5 (checksum) with the bytes sent; then, with glance-replace, delete
+ * and MD5 (checksum) with the bytes sent, and the bytes sent with the
+ * published SHA-256 (hashed as they go, the file read once); then, with glance-replace, delete
  * the older images of the name. An image of the name without glance-replace
  * fails before anything is created; a failed upload deletes its own record.
  * Returns the new image's ID. `secrets` gains the Keystone token.
@@ -116,6 +120,11 @@ export async function uploadToGlance(
       what: `${label} uploading to Glance`,
       onAttempt,
     });
+    if (file.sha256 !== undefined && sent.sha256 !== file.sha256)
+      throw new GlanceUploadError(
+        `the bytes sent to Glance have SHA-256 ${sent.sha256}, not the published ${file.sha256}: ` +
+          `${file.path} changed after its checksum was written`,
+      );
     verifyStored(await waitUntilActive(client, created.id, ctx.signal), sent);
   } catch (error) {
     await client.deleteImage(created.id).catch(() => undefined);
@@ -163,12 +172,14 @@ async function sendData(
   label: string,
 ): Promise<SentDigests> {
   const { size } = await stat(path);
+  const sha256 = createHash('sha256');
   const sha512 = createHash('sha512');
   const md5 = createHash('md5');
   let sent = 0;
   let shown = Date.now();
   const hashing = new Transform({
     transform(chunk: Buffer, _encoding, done) {
+      sha256.update(chunk);
       sha512.update(chunk);
       md5.update(chunk);
       sent += chunk.length;
@@ -180,7 +191,7 @@ async function sendData(
     },
   });
   await client.uploadData(id, createReadStream(path).pipe(hashing), size);
-  return { sha512: sha512.digest('hex'), md5: md5.digest('hex'), size: sent };
+  return { sha256: sha256.digest('hex'), sha512: sha512.digest('hex'), md5: md5.digest('hex'), size: sent };
 }
 
 /** The image once Glance has it: `active`; a failure when Glance dropped it (killed, deleted). */

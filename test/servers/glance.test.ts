@@ -74,17 +74,17 @@ function specFrom(destination: string, options: { firmware?: string } = {}): Ima
   });
 }
 
-const files = (): UploadFiles => ({
+const files = (sha256?: string): UploadFiles => ({
   image,
   files: [image],
-  imageFile: { path: image, format: 'qcow2', osRelease: { ID: 'debian', VERSION_ID: '12' } },
+  imageFile: { path: image, format: 'qcow2', osRelease: { ID: 'debian', VERSION_ID: '12' }, sha256 },
 });
 
 const digest = (algorithm: string): string => createHash(algorithm).update(imageBytes).digest('hex');
 
-async function upload(spec: ImageSpec) {
+async function upload(spec: ImageSpec, sha256 = createHash('sha256').update(imageBytes).digest('hex')) {
   const { ctx, reporter } = testContext(spec);
-  const [outcome] = await uploadImage(ctx, files());
+  const [outcome] = await uploadImage(ctx, files(sha256));
   return { outcome, log: reporter.text() };
 }
 
@@ -158,6 +158,29 @@ describe('a Glance destination', () => {
     const verified = replaced.log.indexOf(`created image ${replaced.outcome.references?.[0]}`);
     const removed = replaced.log.indexOf(`replaced image ${first.outcome.references?.[0]}`);
     assert.ok(verified >= 0 && removed > verified, replaced.log);
+  });
+
+  test('a replacement whose bytes are not the published ones fails, its record is deleted, and the image it was to replace stays active', async () => {
+    const target = `upload_target = ${glance.endpoint}`;
+    const first = await upload(specFrom([target, 'glance-replace = yes'].join('\n'), { firmware: 'bios' }));
+    assert.equal(first.outcome.ok, true, first.outcome.error);
+    // The file as it was published had other bytes: changed since its checksum was written.
+    const failed = await upload(specFrom([target, 'glance-replace = yes'].join('\n')), 'f'.repeat(64));
+    assert.equal(failed.outcome.ok, false);
+    assert.match(
+      failed.outcome.error ?? '',
+      /the bytes sent to Glance have SHA-256 [0-9a-f]{64}, not the published f{64}/,
+    );
+    const created = /created image (\S+) /.exec(failed.log)?.[1];
+    assert.ok(created && created !== first.outcome.references?.[0], failed.log);
+    const images = await glance.images();
+    assert.ok(!images.some((entry) => entry.id === created), 'the failed upload deleted its own record');
+    assert.deepEqual(
+      images.filter((entry) => entry.name === 'golden').map((entry) => [entry.id, entry.status]),
+      [[first.outcome.references?.[0], 'active']],
+      'the image it was to replace is still there, active',
+    );
+    assert.doesNotMatch(failed.log, /replaced image/);
   });
 
   test('a service that does not answer fails the destination by name, after the retries', async () => {
