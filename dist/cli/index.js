@@ -62845,7 +62845,8 @@ function imageRecord(spec, file, settings, name) {
 /**
  * Upload the first image to Glance: create the record, send the data,
  * wait until Glance says `active`, compare its size, SHA-512 (os_hash_value)
- * and MD5 (checksum) with the bytes sent; then, with glance-replace, delete
+ * and MD5 (checksum) with the bytes sent, and the bytes sent with the
+ * published SHA-256 (hashed as they go, the file read once); then, with glance-replace, delete
  * the older images of the name. An image of the name without glance-replace
  * fails before anything is created; a failed upload deletes its own record.
  * Returns the new image's ID. `secrets` gains the Keystone token.
@@ -62877,6 +62878,9 @@ async function uploadToGlance(ctx, destination, file, secrets, onAttempt) {
             what: `${label} uploading to Glance`,
             onAttempt,
         });
+        if (file.sha256 !== undefined && sent.sha256 !== file.sha256)
+            throw new GlanceUploadError(`the bytes sent to Glance have SHA-256 ${sent.sha256}, not the published ${file.sha256}: ` +
+                `${file.path} changed after its checksum was written`);
         verifyStored(await waitUntilActive(client, created.id, ctx.signal), sent);
     }
     catch (error) {
@@ -62915,12 +62919,14 @@ async function connect(ctx, destination, secrets) {
 /** PUT the file, hashing the bytes as they go; progress every 5 s. */
 async function sendData(ctx, client, id, path, label) {
     const { size } = await (0,external_node_fs_promises_namespaceObject.stat)(path);
+    const sha256 = (0,external_node_crypto_.createHash)('sha256');
     const sha512 = (0,external_node_crypto_.createHash)('sha512');
     const md5 = (0,external_node_crypto_.createHash)('md5');
     let sent = 0;
     let shown = Date.now();
     const hashing = new external_node_stream_.Transform({
         transform(chunk, _encoding, done) {
+            sha256.update(chunk);
             sha512.update(chunk);
             md5.update(chunk);
             sent += chunk.length;
@@ -62932,7 +62938,7 @@ async function sendData(ctx, client, id, path, label) {
         },
     });
     await client.uploadData(id, (0,external_node_fs_.createReadStream)(path).pipe(hashing), size);
-    return { sha512: sha512.digest('hex'), md5: md5.digest('hex'), size: sent };
+    return { sha256: sha256.digest('hex'), sha512: sha512.digest('hex'), md5: md5.digest('hex'), size: sent };
 }
 /** The image once Glance has it: `active`; a failure when Glance dropped it (killed, deleted). */
 async function waitUntilActive(client, id, signal) {
@@ -63562,7 +63568,7 @@ class BuildRun {
             image: image.final,
             files: uploadOrder(artifacts).map((file) => file.final),
             artifacts,
-            imageFile: { path: image.final, format: image.format, osRelease: this.osRelease },
+            imageFile: { path: image.final, format: image.format, osRelease: this.osRelease, sha256: image.sha256 },
         };
         const uploads = await uploadImage(this.ctx, files);
         if (!this.result)
