@@ -12,6 +12,7 @@ import { STEP_TITLES } from '../common/reporter.js';
 import { ActionReporter } from './action-reporter.js';
 import { outputsOf } from './outputs.js';
 import { HostSetupError, prepareHost } from '../host/host-setup.js';
+import { guestAccessRequirements } from '../host/host-checks.js';
 import { readInputs } from './inputs.js';
 import { Input } from './constants.js';
 import { inputSecrets } from './secrets.js';
@@ -80,7 +81,7 @@ async function buildFromInputs(): Promise<void> {
     if (inputs.installDependencies) {
       // Not interruptible: a package manager killed halfway can leave the runner broken.
       const host = new SystemHost(reporter);
-      await reporter.group('Prepare the runner', () => prepareHost(host, reporter));
+      await reporter.group('Prepare the runner', () => prepareHost(host, reporter, guestAccessRequirements(spec)));
       if (interruption.signal.aborted) throw new AbortedError('interrupted while preparing the runner');
     }
     await buildWithCache(spec, reporter, interruption.signal, () => openLogFile(logFile, spec.logFile));

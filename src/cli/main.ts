@@ -17,6 +17,7 @@ import { checkKeys } from '../config/unknown-keys.js';
 import { UsageError } from '../config/usage-error.js';
 import { AbortedError } from '../host/exec.js';
 import { HostSetupError, prepareHost } from '../host/host-setup.js';
+import { guestAccessRequirements } from '../host/host-checks.js';
 import { SystemHost } from '../host/system-host.js';
 import { BuildError, buildImage } from '../pipeline/build.js';
 import { checkOutputs } from '../pipeline/staging.js';
@@ -202,7 +203,7 @@ async function build(spec: ImageSpec, options: CliOptions, reporter: LogReporter
   if (options.installDependencies && !options.dryRun) {
     checkOutputs(spec);
     // Not interruptible: a package manager killed halfway can leave the host broken.
-    await prepareHost(new SystemHost(reporter), reporter);
+    await prepareHost(new SystemHost(reporter), reporter, guestAccessRequirements(spec));
     if (signal.aborted) throw new AbortedError('interrupted while preparing the host');
   }
   const logFile = options.dryRun ? undefined : spec.logFile;

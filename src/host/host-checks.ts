@@ -12,6 +12,7 @@ import {
   programsOf,
   REQUIREMENTS,
   SSH_CLIENT,
+  type Requirement,
 } from './programs.js';
 import { foldersWithoutSearch, qemuSystemUser } from './qemu-access.js';
 
@@ -54,19 +55,27 @@ export function checkHost(spec: ImageSpec): void {
 }
 
 /**
+ * What this build's provisioning and boot-test checks need: ssh, scp and
+ * ssh-keygen each, and ansible-playbook for an ansible provisioner or a
+ * boot-test-playbook. Host setup installs them for such builds only.
+ */
+export function guestAccessRequirements(spec: ImageSpec): Requirement[] {
+  const ansible =
+    spec.provision?.provisioners.some((p) => p.kind === 'ansible') || spec.bootTest.playbook !== undefined;
+  const ssh = (spec.provision?.provisioners.length ?? 0) > 0 || (spec.bootTest.commands?.length ?? 0) > 0 || ansible;
+  return [
+    ...(ssh ? SSH_CLIENT.programs.map((program) => ({ ...SSH_CLIENT, programs: [program] })) : []),
+    ...(ansible ? [ANSIBLE] : []),
+  ];
+}
+
+/**
  * Provisioning and the boot test's checks run ssh, scp and ssh-keygen (every
  * one of them: missingRequirements takes any one); ansible provisioners and
  * boot-test-playbook run ansible-playbook.
  */
 function checkGuestAccess(spec: ImageSpec): void {
-  const ansible =
-    spec.provision?.provisioners.some((p) => p.kind === 'ansible') || spec.bootTest.playbook !== undefined;
-  const ssh = (spec.provision?.provisioners.length ?? 0) > 0 || (spec.bootTest.commands?.length ?? 0) > 0 || ansible;
-  const needed = [
-    ...(ssh ? SSH_CLIENT.programs.map((program) => ({ ...SSH_CLIENT, programs: [program] })) : []),
-    ...(ansible ? [ANSIBLE] : []),
-  ];
-  const missing = missingRequirements(needed);
+  const missing = missingRequirements(guestAccessRequirements(spec));
   if (!missing.length) return;
   const apt = [...new Set(missing.flatMap((requirement) => requirement.packages['apt-get']))].join(' ');
   const dnf = [...new Set(missing.flatMap((requirement) => requirement.packages.dnf))].join(' ');

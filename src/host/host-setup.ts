@@ -9,7 +9,9 @@ import {
   findProgram,
   missingRequirements,
   programsOf,
+  REQUIREMENTS,
   type PackageManager,
+  type Requirement,
 } from './programs.js';
 import type { Reporter } from '../common/reporter.js';
 
@@ -59,8 +61,8 @@ function readOsRelease(): Record<string, string> {
   return fields;
 }
 
-async function installMissing(host: Host, reporter: Reporter): Promise<string[]> {
-  const missing = missingRequirements();
+async function installMissing(host: Host, reporter: Reporter, extra: readonly Requirement[]): Promise<string[]> {
+  const missing = missingRequirements([...REQUIREMENTS, ...extra]);
   const manager = packageManager();
   const kernel = manager ? applianceKernelPackages(manager, readOsRelease().ID ?? '') : [];
   if (missing.length === 0 && kernel.length === 0) {
@@ -100,7 +102,7 @@ async function installMissing(host: Host, reporter: Reporter): Promise<string[]>
         `or let the runner's user run ${manager} through sudo without a password.`,
     );
   }
-  const stillMissing = missingRequirements();
+  const stillMissing = missingRequirements([...REQUIREMENTS, ...extra]);
   if (stillMissing.length) {
     throw new HostSetupError(
       `${manager} installed ${packages.join(' ')}, but ${programsOf(stillMissing)} is still not found. ` +
@@ -213,9 +215,17 @@ async function ensureKvm(
   return { status, fixed };
 }
 
-/** Make this runner able to build: packages, a running libvirt, a usable /dev/kvm where there is one. */
-export async function prepareHost(host: Host, reporter: Reporter): Promise<HostSetupReport> {
-  const installed = await installMissing(host, reporter);
+/**
+ * Make this runner able to build: packages (every build's, and `extra`: what this
+ * build alone needs, as its provisioning's SSH client and Ansible), a running
+ * libvirt, a usable /dev/kvm where there is one.
+ */
+export async function prepareHost(
+  host: Host,
+  reporter: Reporter,
+  extra: readonly Requirement[] = [],
+): Promise<HostSetupReport> {
+  const installed = await installMissing(host, reporter, extra);
   const libvirtStarted = await ensureLibvirt(host, reporter);
   const kvm = await ensureKvm(host, reporter);
   return { installed, libvirtStarted, kvm: kvm.status, kvmFixed: kvm.fixed };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { KVM_UDEV_RULE_PATH } from '../../src/host/host-setup.js';
@@ -20,6 +20,7 @@ const isRoot = process.getuid?.() === 0;
 const hasApt = existsSync('/usr/bin/apt-get') && existsSync('/usr/bin/dpkg');
 const skip = !isRoot || !hasApt ? 'needs root and apt-get (it installs packages for real)' : false;
 const GUESTFISH = '/usr/bin/guestfish';
+const ANSIBLE_PLAYBOOK = '/usr/bin/ansible-playbook';
 
 function groupName(gid: number): string {
   return execFileSync('getent', ['group', String(gid)], { encoding: 'utf8' }).split(':')[0];
@@ -115,6 +116,39 @@ describe('install-dependencies: true, for real on this machine', { skip }, () =>
           env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
         });
       }
+    }
+  });
+
+  test("a build with an ansible provisioner on a runner without Ansible: host setup installs Debian's ansible-core for it", async () => {
+    const dir = workDir('setup-ansible');
+    writeFileSync(join(dir, 'site.yml'), '- hosts: all\n  tasks: []\n');
+    // A kernel that does not exist: the build stops at its first step, right after preparing the runner.
+    const { config, image } = writeFixtureConfig(dir, {
+      name: 'action-setup-ansible',
+      keys: { linux: join(dir, 'no-such-vmlinuz'), provision: `ansible ${join(dir, 'site.yml')}` },
+    });
+    const apt = (args: string[]): void => {
+      execFileSync('apt-get', ['-y', '-q', ...args], {
+        stdio: 'ignore',
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      });
+    };
+    apt(['remove', 'ansible-core']);
+    try {
+      assert.ok(!existsSync(ANSIBLE_PLAYBOOK), 'ansible-playbook was not removed');
+      const run = await runMain(
+        { ...fixtureInputs(dir, config, image), 'install-dependencies': 'true' },
+        { env: isolatedConfig(dir) },
+      );
+      assert.match(run.stdout, /Missing programs ansible-playbook; installing ansible-core with apt-get\./);
+      assert.match(run.stdout, /Installed ansible-core \(for programs ansible-playbook\)\./);
+      assert.ok(existsSync(ANSIBLE_PLAYBOOK), 'ansible-playbook is installed');
+      // It got past the host's checks (which require ansible-playbook for this build) to the missing kernel.
+      assert.match(run.stdout + run.stderr, /no-such-vmlinuz/);
+      assert.doesNotMatch(run.stdout + run.stderr, /ansible-playbook is not installed/);
+    } finally {
+      // Leave the machine as it was.
+      if (!existsSync(ANSIBLE_PLAYBOOK)) apt(['install', 'ansible-core']);
     }
   });
 });
