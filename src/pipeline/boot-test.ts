@@ -271,21 +271,27 @@ export async function bootTest(ctx: BuildContext, imagePath: string): Promise<Bo
   }
 }
 
-/** The boot test's folder, its overlay on the image, and the NoCloud seed. */
-async function prepareBootDisks(ctx: BuildContext, image: string, vm: BootVm): Promise<Registration[]> {
-  const { host, cleanup } = ctx;
-  const registrations: Registration[] = [];
-  const folderEntry = cleanup.register({ kind: 'path', path: vm.folder });
+/**
+ * A VM's own folder (seed, console log, overlay), registered for undo once
+ * made: one that already existed is not ours and is never removed. Mode 755
+ * whatever the umask, for qemu's user passes through it.
+ */
+export async function makeVmFolder(ctx: BuildContext, folder: string): Promise<Registration> {
+  const entry = ctx.cleanup.register({ kind: 'path', path: folder });
   try {
-    await host.makeDir(vm.folder, 0o755);
+    await ctx.host.makeDir(folder, 0o755);
   } catch (error) {
-    // Not ours (a name clash): do not remove it.
-    cleanup.forget(folderEntry);
+    ctx.cleanup.forget(entry);
     throw error;
   }
-  registrations.push(folderEntry);
-  // mkdir's mode is filtered by the umask: qemu's user must pass through.
-  await host.chmod(vm.folder, 0o755);
+  await ctx.host.chmod(folder, 0o755);
+  return entry;
+}
+
+/** The boot test's folder, its overlay on the image, and the NoCloud seed. */
+async function prepareBootDisks(ctx: BuildContext, image: string, vm: BootVm): Promise<Registration[]> {
+  const { host } = ctx;
+  const registrations: Registration[] = [await makeVmFolder(ctx, vm.folder)];
   registrations.push(...(await grantQemuSearch(ctx, vm.overlay, 'the boot test')));
   await host.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', formatOf(ctx, image), '-b', image, vm.overlay]);
   if (ctx.spec.bootTest.cloudInit) {

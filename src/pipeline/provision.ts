@@ -24,7 +24,7 @@ import {
   virtInstallCommand,
   VmStepError,
 } from '../vm/virt-install.js';
-import { makeSeedIso, noCloudSeed, releaseAll } from './boot-test.js';
+import { makeSeedIso, makeVmFolder, noCloudSeed, releaseAll } from './boot-test.js';
 import { grantQemuSearch } from './install.js';
 import { connectGuest, sshAccessConfig } from './guest-ssh.js';
 
@@ -236,16 +236,8 @@ async function prepareProvisioning(
   diskPath: string,
   registrations: Registration[],
 ): Promise<string> {
-  const { host, cleanup, spec } = ctx;
-  const folderEntry = cleanup.register({ kind: 'path', path: vm.folder });
-  try {
-    await host.makeDir(vm.folder, 0o755);
-  } catch (error) {
-    cleanup.forget(folderEntry);
-    throw error;
-  }
-  registrations.push(folderEntry);
-  await host.chmod(vm.folder, 0o755);
+  const { host, spec } = ctx;
+  registrations.push(await makeVmFolder(ctx, vm.folder));
   registrations.push(...(await grantQemuSearch(ctx, diskPath, 'provisioning')));
   await host.makeDir(vm.keys, 0o700);
   await host.chmod(vm.keys, 0o700);
