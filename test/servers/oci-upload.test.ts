@@ -29,8 +29,11 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-/** A build's published files, as the upload step is given them: a qcow2 image and the three referrer reports. */
-async function buildFiles(name: string, imageData: Buffer): Promise<UploadFiles> {
+/**
+ * A build's published files, as the upload step is given them: a qcow2 image and the three referrer reports,
+ * and with `signature` the detached signature of SHA256SUMS (signing-key) as a fourth.
+ */
+async function buildFiles(name: string, imageData: Buffer, signature?: Buffer): Promise<UploadFiles> {
   const stem = `${name}-2026-01-01`;
   const image = join(work, `${stem}.qcow2`);
   await writeFile(image, imageData);
@@ -42,8 +45,9 @@ async function buildFiles(name: string, imageData: Buffer): Promise<UploadFiles>
     ['sbom', `${stem}.cdx.json`, '{"bomFormat":"CycloneDX"}\n'],
     ['sums', `${stem}.SHA256SUMS`, `${sha256(imageData)}  ${basename(image)}\n`],
   ];
+  if (signature) reports.push(['sums-signature', `${stem}.SHA256SUMS.gpg`, signature.toString('latin1')]);
   for (const [role, file, text] of reports) {
-    await writeFile(join(work, file), text);
+    await writeFile(join(work, file), text, 'latin1');
     artifacts.push({ role, final: join(work, file) });
   }
   return { image, files: artifacts.map((artifact) => artifact.final), artifacts };
@@ -147,10 +151,11 @@ async function tarListing(data: Buffer): Promise<string> {
 }
 
 describe('upload_type = oci against a real registry (docker-registry with TLS and htpasswd)', () => {
-  test('pushes the image as an artifact and a containerDisk; skopeo pulls both back byte for byte; the reports are referrers; a second push sends no blob', async (t) => {
+  test('pushes the image as an artifact and a containerDisk; skopeo pulls both back byte for byte; the reports and the signature of SHA256SUMS are referrers; a second push sends no blob', async (t) => {
     const registry = await startTestRegistry(t);
     const imageData = randomBytes(3 << 20);
-    const files = await buildFiles('golden', imageData);
+    // Bytes as a detached OpenPGP signature has them (binary): the referrer carries them unchanged.
+    const files = await buildFiles('golden', imageData, randomBytes(119));
     const oci = registryDestination(registry, 'images/golden', { containerDisk: true });
     const { ctx, reporter } = context([ociDestination('registry', oci, ['echo pushed ${reference}'])]);
 
@@ -210,6 +215,7 @@ describe('upload_type = oci against a real registry (docker-registry with TLS an
           'application/vnd.image-factory.manifest+json',
           'application/vnd.cyclonedx+json',
           'application/vnd.image-factory.sha256sums',
+          'application/pgp-signature',
         ],
       );
       for (const entry of index.manifests) {
