@@ -44,7 +44,6 @@ import {
   plannedArtifacts,
   stagedArtifacts,
   stagedPath,
-  uploadOrder,
   type Artifact,
 } from './artifacts.js';
 
@@ -380,14 +379,7 @@ class BuildRun {
    * The result carries the outcomes; a failed destination then fails the step.
    */
   async upload(artifacts: readonly Artifact[]): Promise<BuildResult> {
-    const image = firstImage(artifacts);
-    const files = {
-      image: image.final,
-      files: uploadOrder(artifacts).map((file) => file.final),
-      artifacts,
-      imageFile: { path: image.final, format: image.format, osRelease: this.osRelease, sha256: image.sha256 },
-    };
-    const uploads = await uploadImage(this.ctx, files);
+    const uploads = await uploadImage(this.ctx, artifacts, this.osRelease);
     if (!this.result) throw new Error('the upload comes after the publish step');
     this.result = { ...this.result, uploads };
     const failure = uploadFailure(uploads);

@@ -15,7 +15,7 @@ import {
 } from '../net/rsync.js';
 import type { BuildContext } from '../context/build-context.js';
 import { throttled } from '../common/reporter.js';
-import type { Artifact } from './artifacts.js';
+import { firstImage, uploadOrder, type Artifact } from './artifacts.js';
 import { OciPush } from './upload-oci.js';
 import { GlanceError } from '../net/glance.js';
 import { GlanceUploadError, uploadToGlance, type GlanceImageFile } from './upload-glance.js';
@@ -58,15 +58,26 @@ export function uploadFailure(outcomes: readonly UploadOutcome[]): UploadError |
 /** Target-side folder for an interrupted transfer: never the final name, and the next upload resumes from it. */
 export const PARTIAL_DIR = '.rsync-partial';
 
-/** What is uploaded: the files in the order they are sent, and the image (named to post-upload commands). */
-export interface UploadFiles {
+/** Each kind of destination's view of the build's published files, all taken from the artifact table. */
+interface UploadFiles {
+  /** The first image (named to post-upload commands). */
   image: string;
-  /** The image first, the checksum list last (see uploadOrder in artifacts.ts). */
+  /** What rsync sends: the image first, the checksum list last (uploadOrder in artifacts.ts). */
   files: readonly string[];
-  /** The build's files by role, format and checksum: what a registry push makes its manifests from. */
-  artifacts?: readonly Artifact[];
-  /** The first image for an image service (Glance): its format and the installed system's os-release. */
-  imageFile?: GlanceImageFile;
+  /** What a registry push makes its manifests from: the files by role, format and checksum. */
+  artifacts: readonly Artifact[];
+  /** What an image service (Glance) gets: the first image, its format, SHA-256 and the system's os-release. */
+  imageFile: GlanceImageFile;
+}
+
+function uploadViews(artifacts: readonly Artifact[], osRelease?: Record<string, string>): UploadFiles {
+  const image = firstImage(artifacts);
+  return {
+    image: image.final,
+    files: uploadOrder(artifacts).map((file) => file.final),
+    artifacts,
+    imageFile: { path: image.final, format: image.format, osRelease, sha256: image.sha256 },
+  };
 }
 
 /** `a`, `a and b`, `a, b and c`. */
@@ -79,8 +90,13 @@ function listed(names: string[]): string {
  * verify each copy; then run the destination's post-upload commands. A
  * failing destination does not stop the others: every destination's outcome
  * is returned, the failed ones too (uploadFailure says which failed).
+ * `osRelease` (the installed system's) gives Glance its os_distro and os_version.
  */
-export async function uploadImage(ctx: BuildContext, files: UploadFiles): Promise<UploadOutcome[]> {
+export async function uploadImage(
+  ctx: BuildContext,
+  artifacts: readonly Artifact[],
+  osRelease?: Record<string, string>,
+): Promise<UploadOutcome[]> {
   const { spec, reporter } = ctx;
   if (!spec.upload) {
     if (spec.uploads.length) {
@@ -88,6 +104,7 @@ export async function uploadImage(ctx: BuildContext, files: UploadFiles): Promis
     }
     return [];
   }
+  const files = uploadViews(artifacts, osRelease);
   const outcomes: UploadOutcome[] = [];
   for (const destination of spec.uploads) {
     outcomes.push(await uploadToDestination(ctx, destination, files));
@@ -171,10 +188,8 @@ class DestinationUpload {
 
   /** The first image to an image service: one image record, its data checked by the service's own digests. */
   private async toGlance(): Promise<void> {
-    const file = this.files.imageFile;
-    if (!file) throw new DestinationFailure('no image to send to Glance');
     try {
-      const id = await uploadToGlance(this.ctx, this.destination, file, this.secrets, () => {
+      const id = await uploadToGlance(this.ctx, this.destination, this.files.imageFile, this.secrets, () => {
         this.attempts += 1;
       });
       this.references = [id];
@@ -206,7 +221,7 @@ class DestinationUpload {
   /** To an OCI registry: the images as artifacts (and a containerDisk), the reports as their referrers. */
   private async push(): Promise<void> {
     const oci = this.destination.oci!;
-    const push = new OciPush(this.ctx, oci, this.files.artifacts ?? [], this.label, this.secrets);
+    const push = new OciPush(this.ctx, oci, this.files.artifacts, this.label, this.secrets);
     if (!this.ctx.host.live) {
       this.ctx.reporter.info(`${this.label} would push ${this.imageName} to ${push.target}`);
       return;

@@ -9,7 +9,8 @@ import { promisify } from 'node:util';
 import { ConfigParser } from '../../src/config/configparser.js';
 import { resolveImageSpec, type ImageSpec } from '../../src/config/image-spec.js';
 import { UsageError } from '../../src/config/usage-error.js';
-import { uploadImage, type UploadFiles } from '../../src/pipeline/upload.js';
+import type { Artifact } from '../../src/pipeline/artifacts.js';
+import { uploadImage } from '../../src/pipeline/upload.js';
 import { testContext } from '../support/build-context.js';
 import { startGlanceApi, type GlanceApi } from '../support/glance-api.js';
 
@@ -74,17 +75,14 @@ function specFrom(destination: string, options: { firmware?: string } = {}): Ima
   });
 }
 
-const files = (sha256?: string): UploadFiles => ({
-  image,
-  files: [image],
-  imageFile: { path: image, format: 'qcow2', osRelease: { ID: 'debian', VERSION_ID: '12' }, sha256 },
-});
+/** The build's one image, with the SHA-256 it published. */
+const artifacts = (sha256?: string): Artifact[] => [{ role: 'image', format: 'qcow2', final: image, sha256 }];
 
 const digest = (algorithm: string): string => createHash(algorithm).update(imageBytes).digest('hex');
 
 async function upload(spec: ImageSpec, sha256 = createHash('sha256').update(imageBytes).digest('hex')) {
   const { ctx, reporter } = testContext(spec);
-  const [outcome] = await uploadImage(ctx, files(sha256));
+  const [outcome] = await uploadImage(ctx, artifacts(sha256), { ID: 'debian', VERSION_ID: '12' });
   return { outcome, log: reporter.text() };
 }
 

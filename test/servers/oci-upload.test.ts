@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import type { UploadDestination } from '../../src/config/image-spec.js';
 import type { OciDestination } from '../../src/config/oci-destination.js';
 import type { Artifact } from '../../src/pipeline/artifacts.js';
-import { uploadFailure, uploadImage, type UploadFiles } from '../../src/pipeline/upload.js';
+import { uploadFailure, uploadImage } from '../../src/pipeline/upload.js';
 import { testContext, testSpec } from '../support/build-context.js';
 import { blobUploadLines, startCuttingProxy, startTestRegistry, type TestRegistry } from '../support/oci-registry.js';
 
@@ -33,7 +33,7 @@ after(async () => {
  * A build's published files, as the upload step is given them: a qcow2 image and the three referrer reports,
  * and with `signature` the detached signature of SHA256SUMS (signing-key) as a fourth.
  */
-async function buildFiles(name: string, imageData: Buffer, signature?: Buffer): Promise<UploadFiles> {
+async function buildFiles(name: string, imageData: Buffer, signature?: Buffer): Promise<Artifact[]> {
   const stem = `${name}-2026-01-01`;
   const image = join(work, `${stem}.qcow2`);
   await writeFile(image, imageData);
@@ -50,7 +50,7 @@ async function buildFiles(name: string, imageData: Buffer, signature?: Buffer): 
     await writeFile(join(work, file), text, 'latin1');
     artifacts.push({ role, final: join(work, file) });
   }
-  return { image, files: artifacts.map((artifact) => artifact.final), artifacts };
+  return artifacts;
 }
 
 function ociDestination(name: string, oci: OciDestination, postUpload: string[] = []): UploadDestination {
@@ -221,7 +221,7 @@ describe('upload_type = oci against a real registry (docker-registry with TLS an
       for (const entry of index.manifests) {
         const referrer = await pull(registry, `${registry.registry}/images/golden@${entry.digest}`);
         assert.equal(referrer.manifest.subject?.digest, subject);
-        const file = files.artifacts!.find(
+        const file = files.find(
           (a) => basename(a.final) === referrer.manifest.layers[0].annotations['org.opencontainers.image.title'],
         )!;
         assert.deepEqual(await referrer.blob(referrer.manifest.layers[0].digest), await readFile(file.final));
@@ -388,11 +388,11 @@ describe('upload_type = oci against a real registry (docker-registry with TLS an
       sha256: sha256(raw),
       size: raw.length,
     };
-    const artifacts = [files.artifacts![0], rawArtifact, ...files.artifacts!.slice(1)];
+    const artifacts = [files[0], rawArtifact, ...files.slice(1)];
     const oci = registryDestination(registry, 'images/formats', { tag: 'stable' });
     const { ctx } = context([ociDestination('registry', oci)]);
 
-    const outcomes = await uploadImage(ctx, { ...files, artifacts });
+    const outcomes = await uploadImage(ctx, artifacts);
 
     assert.equal(outcomes[0].ok, true, outcomes[0].error);
     assert.equal(outcomes[0].references?.length, 2);

@@ -9,7 +9,8 @@ import { promisify } from 'node:util';
 import type { ImageSpec, UploadDestination } from '../../src/config/image-spec.js';
 import { AbortedError } from '../../src/host/exec.js';
 import type { BuildContext } from '../../src/context/build-context.js';
-import { UploadError, uploadFailure, uploadImage, type UploadFiles } from '../../src/pipeline/upload.js';
+import type { Artifact } from '../../src/pipeline/artifacts.js';
+import { UploadError, uploadFailure, uploadImage } from '../../src/pipeline/upload.js';
 import { RecordingReporter, testContext, testSpec } from '../support/build-context.js';
 import { freePort, startRsyncDaemon } from '../support/rsync-daemon.js';
 import { startSshd } from '../support/sshd.js';
@@ -99,16 +100,16 @@ function withEnv<T>(name: string, value: string, work: () => Promise<T>): Promis
   });
 }
 
-/** An image and its checksum, in upload order. */
-const imageAndChecksum = (path: string, sum = `${path}.sha256sum`): UploadFiles => ({
-  image: path,
-  files: [path, sum],
-});
+/** An image and its checksum file, as the artifact table has them. */
+const imageAndChecksum = (path: string, sum = `${path}.sha256sum`): Artifact[] => [
+  { role: 'image', format: 'qcow2', final: path },
+  { role: 'image-checksum', format: 'qcow2', final: sum },
+];
 
 /** An upload where a destination failed: every outcome, and the build's error for them. */
 async function failedUpload(
   ctx: Parameters<typeof uploadImage>[0],
-  files: UploadFiles,
+  files: Artifact[],
 ): Promise<{ outcomes: Awaited<ReturnType<typeof uploadImage>>; error: UploadError }> {
   const outcomes = await uploadImage(ctx, files);
   const error = uploadFailure(outcomes);
@@ -119,12 +120,17 @@ async function failedUpload(
 describe('uploadImage', () => {
   test('with the reports: the image, the reports, its checksum and the checksum list last, which sha256sum -c accepts on the target', async (t) => {
     const target = await folder('with-reports');
-    const reports: string[] = [];
+    // In the table's order, which the upload keeps whatever order it is given.
+    const reports: Artifact[] = [];
     const lines = [`${sha256(imageData)}  ${basename(image)}`];
-    for (const name of ['manifest.json', 'packages', 'cdx.json']) {
+    for (const [role, name] of [
+      ['sbom', 'cdx.json'],
+      ['packages', 'packages'],
+      ['manifest', 'manifest.json'],
+    ] as const) {
       const path = join(work, `golden-2026-01-01.${name}`);
       await writeFile(path, `report ${name}\n`);
-      reports.push(path);
+      reports.push({ role, final: path });
       lines.push(`${sha256(`report ${name}\n`)}  ${basename(path)}`);
     }
     const sums = join(work, 'golden-2026-01-01.SHA256SUMS');
@@ -132,7 +138,11 @@ describe('uploadImage', () => {
     const daemon = await startRsyncDaemon(t, { images: { path: target } });
     const { ctx, reporter } = context([destination('mirror', daemon.url('images'))]);
 
-    const outcomes = await uploadImage(ctx, { image, files: [image, ...reports, checksum, sums] });
+    const outcomes = await uploadImage(ctx, [
+      { role: 'sums', final: sums },
+      ...reports,
+      ...imageAndChecksum(image, checksum),
+    ]);
 
     assert.equal(outcomes[0].ok, true, outcomes[0].error);
     assert.equal(outcomes[0].attempts, 7, 'six files and the verification: one run each');
@@ -142,7 +152,12 @@ describe('uploadImage', () => {
     const sent = reporter.lines.filter((line) => line.startsWith('command: rsync') && !line.includes('--dry-run'));
     assert.deepEqual(
       sent.map((line) => basename(line.split(' ').at(-2) ?? '')),
-      [basename(image), ...reports.map((path) => basename(path)), basename(checksum), basename(sums)],
+      [
+        basename(image),
+        ...['manifest.json', 'packages', 'cdx.json'].map((name) => `golden-2026-01-01.${name}`),
+        basename(checksum),
+        basename(sums),
+      ],
     );
     assert.match(
       reporter.text(),
