@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, describe, test } from 'node:test';
 import {
+  ansibleCommand,
   ansibleInventory,
   consoleHostKeys,
   knownHostsText,
@@ -99,6 +100,41 @@ describe('a stand-in guest on 127.0.0.1', () => {
     const [ssh2, ...args2] = sshCommand({ ...good, knownHosts: emptyHosts }, 'true');
     await assert.rejects(run(ssh2, args2), /Host key verification failed/);
     assert.equal(readFileSync(emptyHosts, 'utf8'), '');
+  });
+
+  test('ansible-playbook reaches it with its key pinned, one connection a task (pipelined), and is refused when the key differs', async (t) => {
+    if (!existsSync('/usr/bin/ansible-playbook')) {
+      t.skip('no ansible-playbook here (Debian: ansible-core, which .ci/run installs)');
+      return;
+    }
+    const sshd = await startSshd(t);
+    const hostKey = readFileSync(sshd.hostKeyFile, 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+    const folder = mkdtempSync(join(scratch, 'ansible-'));
+    const files = { inventory: join(folder, 'inventory.ini'), config: join(folder, 'ansible.cfg') };
+    writeFileSync(files.config, '');
+    const playbook = join(folder, 'site.yml');
+    const marker = join(folder, 'ran');
+    writeFileSync(
+      playbook,
+      `- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.command: touch ${marker}\n`,
+    );
+    const play = async (keys: string[]) => {
+      const knownHosts = join(folder, 'known_hosts');
+      writeFileSync(knownHosts, knownHostsText(sshd.port, keys), { mode: 0o600 });
+      writeFileSync(files.inventory, ansibleInventory({ port: sshd.port, keyFile: sshd.keyFile, knownHosts }));
+      const { argv, env } = ansibleCommand(files, playbook, ['-vvv']);
+      return run(argv[0], argv.slice(1), { env: { ...process.env, ...env }, cwd: folder });
+    };
+    const { stdout } = await play([hostKey]);
+    assert.ok(existsSync(marker), 'the task ran');
+    // Without pipelining, each task puts its module in a temporary file first (a "PUT" line with -vvv).
+    assert.doesNotMatch(stdout, /\bPUT\b/);
+    rmSync(marker);
+    await assert.rejects(play([ED25519]), (error: { stdout: string }) => {
+      assert.match(error.stdout, /UNREACHABLE|Host key verification failed/);
+      return true;
+    });
+    assert.equal(existsSync(marker), false, 'nothing ran on a server whose key differs');
   });
 
   test("Ansible's inventory keeps the same pinning", () => {
