@@ -52525,8 +52525,8 @@ function readOsRelease() {
     }
     return fields;
 }
-async function installMissing(host, reporter) {
-    const missing = missingRequirements();
+async function installMissing(host, reporter, extra) {
+    const missing = missingRequirements([...REQUIREMENTS, ...extra]);
     const manager = packageManager();
     const kernel = manager ? applianceKernelPackages(manager, readOsRelease().ID ?? '') : [];
     if (missing.length === 0 && kernel.length === 0) {
@@ -52561,7 +52561,7 @@ async function installMissing(host, reporter) {
             `Fix the runner: install them in its image (${manager} install ${packages.join(' ')}) and build without install-dependencies, ` +
             `or let the runner's user run ${manager} through sudo without a password.`);
     }
-    const stillMissing = missingRequirements();
+    const stillMissing = missingRequirements([...REQUIREMENTS, ...extra]);
     if (stillMissing.length) {
         throw new HostSetupError(`${manager} installed ${packages.join(' ')}, but ${programsOf(stillMissing)} is still not found. ` +
             `Fix the runner: install the packages that provide ${programsOf(stillMissing)} on this distribution and build without install-dependencies.`);
@@ -52657,14 +52657,185 @@ async function ensureKvm(host, reporter, devicePath = '/dev/kvm') {
     reporter.info(status.usable ? 'KVM is usable: installs run at native speed.' : `KVM is not usable: ${status.reason}.`);
     return { status, fixed };
 }
-/** Make this runner able to build: packages, a running libvirt, a usable /dev/kvm where there is one. */
-async function prepareHost(host, reporter) {
-    const installed = await installMissing(host, reporter);
+/**
+ * Make this runner able to build: packages (every build's, and `extra`: what this
+ * build alone needs, as its provisioning's SSH client and Ansible), a running
+ * libvirt, a usable /dev/kvm where there is one.
+ */
+async function prepareHost(host, reporter, extra = []) {
+    const installed = await installMissing(host, reporter, extra);
     const libvirtStarted = await ensureLibvirt(host, reporter);
     const kvm = await ensureKvm(host, reporter);
     return { installed, libvirtStarted, kvm: kvm.status, kvmFixed: kvm.fixed };
 }
 //# sourceMappingURL=host-setup.js.map
+;// CONCATENATED MODULE: ./build/src/host/host.js
+/** The uid the build runs as. */
+function currentUid() {
+    return process.getuid?.() ?? 0;
+}
+//# sourceMappingURL=host.js.map
+;// CONCATENATED MODULE: ./build/src/host/privileges.js
+
+
+/**
+ * The programs a build runs as root (through `sudo -n` when not root). None
+ * now: the scrub runs in the libguestfs appliance as the build's user (no
+ * loop device, no mount), and setfacl runs only when the build is root.
+ */
+const ROOT_COMMANDS = [];
+/** A sudoers line that allows exactly the root commands of a build. */
+function sudoersLine(user = process.env.USER ?? process.env.LOGNAME ?? 'builder') {
+    const paths = ROOT_COMMANDS.map((command) => findProgram(command) ?? command);
+    if (!paths.length)
+        return `# ${user}: a build runs no command as root`;
+    return `${user} ALL=(root) NOPASSWD: ${paths.join(', ')}`;
+}
+/** Root commands that `sudo -n` will not run for this user. */
+function commandsSudoRefuses() {
+    return ROOT_COMMANDS.filter((command) => {
+        const path = findProgram(command) ?? command;
+        return (0,external_node_child_process_.spawnSync)('sudo', ['-n', '-l', path], { stdio: 'ignore' }).status !== 0;
+    });
+}
+//# sourceMappingURL=privileges.js.map
+;// CONCATENATED MODULE: ./build/src/host/qemu-access.js
+
+
+/**
+ * The user libvirt runs qemu as under qemu:///system: `user` in qemu.conf,
+ * else the distribution's default (libvirt-qemu on Debian/Ubuntu, qemu on
+ * Fedora/RHEL).
+ */
+function qemuSystemUser() {
+    try {
+        const conf = (0,external_node_fs_.readFileSync)('/etc/libvirt/qemu.conf', 'utf8');
+        const match = /^\s*user\s*=\s*"([^"]+)"/m.exec(conf);
+        if (match)
+            return match[1].replace(/^\+/, '');
+    }
+    catch {
+        // no qemu.conf: fall back to the packaged defaults
+    }
+    let passwd = '';
+    try {
+        passwd = (0,external_node_fs_.readFileSync)('/etc/passwd', 'utf8');
+    }
+    catch {
+        return undefined;
+    }
+    for (const user of ['libvirt-qemu', 'qemu']) {
+        if (new RegExp(`^${user}:`, 'm').test(passwd))
+            return user;
+    }
+    return undefined;
+}
+/**
+ * Folders on the way to `path` that another user cannot pass through: no
+ * search (x) permission for "other". Root's home (700) and mkdtemp folders are
+ * the usual ones.
+ */
+function foldersWithoutSearch(path) {
+    const blocked = [];
+    let dir = (0,external_node_path_.dirname)(path);
+    for (;;) {
+        try {
+            if (((0,external_node_fs_.statSync)(dir).mode & 0o001) === 0)
+                blocked.push(dir);
+        }
+        catch {
+            // a folder that cannot be inspected is left to the install to report
+        }
+        const parent = (0,external_node_path_.dirname)(dir);
+        if (parent === dir)
+            break;
+        dir = parent;
+    }
+    return blocked.reverse();
+}
+//# sourceMappingURL=qemu-access.js.map
+;// CONCATENATED MODULE: ./build/src/host/host-checks.js
+
+
+
+
+
+
+
+/** Checks of the host before anything is created: the programs a build runs, and sudo for a normal user. */
+function checkHost(spec) {
+    const isRoot = currentUid() === 0;
+    // setfacl is needed only where qemu must be let through a private folder.
+    const needsAcl = isRoot && qemuSystemUser() !== undefined && foldersWithoutSearch((0,external_node_path_.join)(spec.outputDir, 'x')).length > 0;
+    const missing = missingRequirements(REQUIREMENTS.filter((requirement) => (!requirement.optional || (spec.signing !== undefined && requirement.programs.includes('gpg'))) &&
+        (needsAcl || !requirement.programs.includes('setfacl'))));
+    if (missing.length) {
+        const apt = [...new Set(missing.flatMap((requirement) => requirement.packages['apt-get']))].join(' ');
+        const dnf = [...new Set(missing.flatMap((requirement) => requirement.packages.dnf))].join(' ');
+        throw new UsageError(`missing programs: ${programsOf(missing)}. Install them (apt-get install ${apt}, or dnf install ${dnf}), or run with --install-dependencies.`);
+    }
+    if (!applianceKernels().length) {
+        throw new UsageError("the scrub's libguestfs appliance boots the host's kernel, but /boot holds no vmlinuz-*. Install one (apt-get install linux-image-amd64, or dnf install kernel-core), or run with --install-dependencies.");
+    }
+    checkFirmware(spec);
+    checkGuestAccess(spec);
+    if (!isRoot) {
+        const refused = commandsSudoRefuses();
+        if (refused.length) {
+            throw new UsageError(`building as a normal user runs a few steps as root through 'sudo -n', but sudo refuses ${refused.join(', ')} without a password. ` +
+                `Allow exactly the build's root commands with a sudoers rule (visudo -f /etc/sudoers.d/image-factory):\n  ${sudoersLine()}`);
+        }
+    }
+}
+/**
+ * What this build's provisioning and boot-test checks need: ssh, scp and
+ * ssh-keygen each, and ansible-playbook for an ansible provisioner or a
+ * boot-test-playbook. Host setup installs them for such builds only.
+ */
+function guestAccessRequirements(spec) {
+    const ansible = spec.provision?.provisioners.some((p) => p.kind === 'ansible') || spec.bootTest.playbook !== undefined;
+    const ssh = (spec.provision?.provisioners.length ?? 0) > 0 || (spec.bootTest.commands?.length ?? 0) > 0 || ansible;
+    return [
+        ...(ssh ? SSH_CLIENT.programs.map((program) => ({ ...SSH_CLIENT, programs: [program] })) : []),
+        ...(ansible ? [ANSIBLE] : []),
+    ];
+}
+/**
+ * Provisioning and the boot test's checks run ssh, scp and ssh-keygen (every
+ * one of them: missingRequirements takes any one); ansible provisioners and
+ * boot-test-playbook run ansible-playbook.
+ */
+function checkGuestAccess(spec) {
+    const missing = missingRequirements(guestAccessRequirements(spec));
+    if (!missing.length)
+        return;
+    const apt = [...new Set(missing.flatMap((requirement) => requirement.packages['apt-get']))].join(' ');
+    const dnf = [...new Set(missing.flatMap((requirement) => requirement.packages.dnf))].join(' ');
+    throw new UsageError(`provisioning and the boot test's checks reach the image over SSH, but ${programsOf(missing)} is not installed. ` +
+        `Install it (apt-get install ${apt}, or dnf install ${dnf}).`);
+}
+/** A guest of another architecture than the host's needs that architecture's qemu. */
+function checkArchEmulator(spec) {
+    const requirement = emulatorRequirement(spec.arch);
+    if (missingRequirements([requirement]).length === 0)
+        return;
+    throw new UsageError(`arch = ${spec.arch} needs ${requirement.programs[0]}, which is not installed. ` +
+        `Install it (apt-get install ${requirement.packages['apt-get'].join(' ')}, or dnf install ${requirement.packages.dnf.join(' ')}), or run with --install-dependencies.`);
+}
+/** UEFI builds need OVMF, found the way libvirt finds it (a firmware descriptor). */
+function checkFirmware(spec) {
+    checkArchEmulator(spec);
+    if (uefiFirmwareInstalled(spec.firmware, spec.arch))
+        return;
+    if (spec.arch === 'aarch64') {
+        throw new UsageError(`arch = aarch64 needs AArch64 UEFI firmware (AAVMF), and no firmware descriptor in ${FIRMWARE_DESCRIPTOR_DIRS.join(' or ')} offers it. ` +
+            'Install it (apt-get install qemu-efi-aarch64, or dnf install edk2-aarch64), or run with --install-dependencies.');
+    }
+    const what = spec.firmware === 'uefi-secure' ? 'UEFI firmware with Secure Boot and enrolled keys' : 'UEFI firmware';
+    throw new UsageError(`firmware = ${spec.firmware} needs ${what} for x86_64 (OVMF), and no firmware descriptor in ${FIRMWARE_DESCRIPTOR_DIRS.join(' or ')} offers it. ` +
+        'Install it (apt-get install ovmf, or dnf install edk2-ovmf), or run with --install-dependencies.');
+}
+//# sourceMappingURL=host-checks.js.map
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: external "node:fs/promises"
@@ -52786,36 +52957,6 @@ async function startGuestfishShell(env) {
     return new SystemGuestfishShell(child);
 }
 //# sourceMappingURL=guestfish-shell.js.map
-;// CONCATENATED MODULE: ./build/src/host/host.js
-/** The uid the build runs as. */
-function currentUid() {
-    return process.getuid?.() ?? 0;
-}
-//# sourceMappingURL=host.js.map
-;// CONCATENATED MODULE: ./build/src/host/privileges.js
-
-
-/**
- * The programs a build runs as root (through `sudo -n` when not root). None
- * now: the scrub runs in the libguestfs appliance as the build's user (no
- * loop device, no mount), and setfacl runs only when the build is root.
- */
-const ROOT_COMMANDS = [];
-/** A sudoers line that allows exactly the root commands of a build. */
-function sudoersLine(user = process.env.USER ?? process.env.LOGNAME ?? 'builder') {
-    const paths = ROOT_COMMANDS.map((command) => findProgram(command) ?? command);
-    if (!paths.length)
-        return `# ${user}: a build runs no command as root`;
-    return `${user} ALL=(root) NOPASSWD: ${paths.join(', ')}`;
-}
-/** Root commands that `sudo -n` will not run for this user. */
-function commandsSudoRefuses() {
-    return ROOT_COMMANDS.filter((command) => {
-        const path = findProgram(command) ?? command;
-        return (0,external_node_child_process_.spawnSync)('sudo', ['-n', '-l', path], { stdio: 'ignore' }).status !== 0;
-    });
-}
-//# sourceMappingURL=privileges.js.map
 ;// CONCATENATED MODULE: ./build/src/host/system-host.js
 
 
@@ -52934,136 +53075,6 @@ function sudoRefused(lines) {
     return lines.some((line) => /password is required|not allowed|may not run/.test(line));
 }
 //# sourceMappingURL=system-host.js.map
-;// CONCATENATED MODULE: ./build/src/host/qemu-access.js
-
-
-/**
- * The user libvirt runs qemu as under qemu:///system: `user` in qemu.conf,
- * else the distribution's default (libvirt-qemu on Debian/Ubuntu, qemu on
- * Fedora/RHEL).
- */
-function qemuSystemUser() {
-    try {
-        const conf = (0,external_node_fs_.readFileSync)('/etc/libvirt/qemu.conf', 'utf8');
-        const match = /^\s*user\s*=\s*"([^"]+)"/m.exec(conf);
-        if (match)
-            return match[1].replace(/^\+/, '');
-    }
-    catch {
-        // no qemu.conf: fall back to the packaged defaults
-    }
-    let passwd = '';
-    try {
-        passwd = (0,external_node_fs_.readFileSync)('/etc/passwd', 'utf8');
-    }
-    catch {
-        return undefined;
-    }
-    for (const user of ['libvirt-qemu', 'qemu']) {
-        if (new RegExp(`^${user}:`, 'm').test(passwd))
-            return user;
-    }
-    return undefined;
-}
-/**
- * Folders on the way to `path` that another user cannot pass through: no
- * search (x) permission for "other". Root's home (700) and mkdtemp folders are
- * the usual ones.
- */
-function foldersWithoutSearch(path) {
-    const blocked = [];
-    let dir = (0,external_node_path_.dirname)(path);
-    for (;;) {
-        try {
-            if (((0,external_node_fs_.statSync)(dir).mode & 0o001) === 0)
-                blocked.push(dir);
-        }
-        catch {
-            // a folder that cannot be inspected is left to the install to report
-        }
-        const parent = (0,external_node_path_.dirname)(dir);
-        if (parent === dir)
-            break;
-        dir = parent;
-    }
-    return blocked.reverse();
-}
-//# sourceMappingURL=qemu-access.js.map
-;// CONCATENATED MODULE: ./build/src/host/host-checks.js
-
-
-
-
-
-
-
-/** Checks of the host before anything is created: the programs a build runs, and sudo for a normal user. */
-function checkHost(spec) {
-    const isRoot = currentUid() === 0;
-    // setfacl is needed only where qemu must be let through a private folder.
-    const needsAcl = isRoot && qemuSystemUser() !== undefined && foldersWithoutSearch((0,external_node_path_.join)(spec.outputDir, 'x')).length > 0;
-    const missing = missingRequirements(REQUIREMENTS.filter((requirement) => (!requirement.optional || (spec.signing !== undefined && requirement.programs.includes('gpg'))) &&
-        (needsAcl || !requirement.programs.includes('setfacl'))));
-    if (missing.length) {
-        const apt = [...new Set(missing.flatMap((requirement) => requirement.packages['apt-get']))].join(' ');
-        const dnf = [...new Set(missing.flatMap((requirement) => requirement.packages.dnf))].join(' ');
-        throw new UsageError(`missing programs: ${programsOf(missing)}. Install them (apt-get install ${apt}, or dnf install ${dnf}), or run with --install-dependencies.`);
-    }
-    if (!applianceKernels().length) {
-        throw new UsageError("the scrub's libguestfs appliance boots the host's kernel, but /boot holds no vmlinuz-*. Install one (apt-get install linux-image-amd64, or dnf install kernel-core), or run with --install-dependencies.");
-    }
-    checkFirmware(spec);
-    checkGuestAccess(spec);
-    if (!isRoot) {
-        const refused = commandsSudoRefuses();
-        if (refused.length) {
-            throw new UsageError(`building as a normal user runs a few steps as root through 'sudo -n', but sudo refuses ${refused.join(', ')} without a password. ` +
-                `Allow exactly the build's root commands with a sudoers rule (visudo -f /etc/sudoers.d/image-factory):\n  ${sudoersLine()}`);
-        }
-    }
-}
-/**
- * Provisioning and the boot test's checks run ssh, scp and ssh-keygen (every
- * one of them: missingRequirements takes any one); ansible provisioners and
- * boot-test-playbook run ansible-playbook.
- */
-function checkGuestAccess(spec) {
-    const ansible = spec.provision?.provisioners.some((p) => p.kind === 'ansible') || spec.bootTest.playbook !== undefined;
-    const ssh = (spec.provision?.provisioners.length ?? 0) > 0 || (spec.bootTest.commands?.length ?? 0) > 0 || ansible;
-    const needed = [
-        ...(ssh ? SSH_CLIENT.programs.map((program) => ({ ...SSH_CLIENT, programs: [program] })) : []),
-        ...(ansible ? [ANSIBLE] : []),
-    ];
-    const missing = missingRequirements(needed);
-    if (!missing.length)
-        return;
-    const apt = [...new Set(missing.flatMap((requirement) => requirement.packages['apt-get']))].join(' ');
-    const dnf = [...new Set(missing.flatMap((requirement) => requirement.packages.dnf))].join(' ');
-    throw new UsageError(`provisioning and the boot test's checks reach the image over SSH, but ${programsOf(missing)} is not installed. ` +
-        `Install it (apt-get install ${apt}, or dnf install ${dnf}).`);
-}
-/** A guest of another architecture than the host's needs that architecture's qemu. */
-function checkArchEmulator(spec) {
-    const requirement = emulatorRequirement(spec.arch);
-    if (missingRequirements([requirement]).length === 0)
-        return;
-    throw new UsageError(`arch = ${spec.arch} needs ${requirement.programs[0]}, which is not installed. ` +
-        `Install it (apt-get install ${requirement.packages['apt-get'].join(' ')}, or dnf install ${requirement.packages.dnf.join(' ')}), or run with --install-dependencies.`);
-}
-/** UEFI builds need OVMF, found the way libvirt finds it (a firmware descriptor). */
-function checkFirmware(spec) {
-    checkArchEmulator(spec);
-    if (uefiFirmwareInstalled(spec.firmware, spec.arch))
-        return;
-    if (spec.arch === 'aarch64') {
-        throw new UsageError(`arch = aarch64 needs AArch64 UEFI firmware (AAVMF), and no firmware descriptor in ${FIRMWARE_DESCRIPTOR_DIRS.join(' or ')} offers it. ` +
-            'Install it (apt-get install qemu-efi-aarch64, or dnf install edk2-aarch64), or run with --install-dependencies.');
-    }
-    const what = spec.firmware === 'uefi-secure' ? 'UEFI firmware with Secure Boot and enrolled keys' : 'UEFI firmware';
-    throw new UsageError(`firmware = ${spec.firmware} needs ${what} for x86_64 (OVMF), and no firmware descriptor in ${FIRMWARE_DESCRIPTOR_DIRS.join(' or ')} offers it. ` +
-        'Install it (apt-get install ovmf, or dnf install edk2-ovmf), or run with --install-dependencies.');
-}
-//# sourceMappingURL=host-checks.js.map
 ;// CONCATENATED MODULE: ./build/src/common/reporter.js
 const STEP_TITLES = {
     fetch: 'Fetch the installer kernel and initrd',
@@ -54411,6 +54422,10 @@ function ansibleCommand(files, playbook, options) {
             ANSIBLE_HOST_KEY_CHECKING: 'True',
             // No SSH master left running after the playbook.
             ANSIBLE_SSH_ARGS: '-o ControlMaster=no -o ControlPath=none',
+            // Without a master each SSH operation is a new connection, slow in a TCG guest: a module goes through
+            // the one connection that runs it (no temporary file put and removed). It logs in as root: no sudo,
+            // so no requiretty in the way.
+            ANSIBLE_PIPELINING: 'True',
             ANSIBLE_CONFIG: files.config,
             ANSIBLE_RETRY_FILES_ENABLED: 'False',
             ANSIBLE_NOCOLOR: 'True',
@@ -54770,22 +54785,27 @@ async function bootTest(ctx, imagePath) {
         await restoreOwner(ctx, image, owner.uid, owner.gid);
     }
 }
-/** The boot test's folder, its overlay on the image, and the NoCloud seed. */
-async function prepareBootDisks(ctx, image, vm) {
-    const { host, cleanup } = ctx;
-    const registrations = [];
-    const folderEntry = cleanup.register({ kind: 'path', path: vm.folder });
+/**
+ * A VM's own folder (seed, console log, overlay), registered for undo once
+ * made: one that already existed is not ours and is never removed. Mode 755
+ * whatever the umask, for qemu's user passes through it.
+ */
+async function makeVmFolder(ctx, folder) {
+    const entry = ctx.cleanup.register({ kind: 'path', path: folder });
     try {
-        await host.makeDir(vm.folder, 0o755);
+        await ctx.host.makeDir(folder, 0o755);
     }
     catch (error) {
-        // Not ours (a name clash): do not remove it.
-        cleanup.forget(folderEntry);
+        ctx.cleanup.forget(entry);
         throw error;
     }
-    registrations.push(folderEntry);
-    // mkdir's mode is filtered by the umask: qemu's user must pass through.
-    await host.chmod(vm.folder, 0o755);
+    await ctx.host.chmod(folder, 0o755);
+    return entry;
+}
+/** The boot test's folder, its overlay on the image, and the NoCloud seed. */
+async function prepareBootDisks(ctx, image, vm) {
+    const { host } = ctx;
+    const registrations = [await makeVmFolder(ctx, vm.folder)];
     registrations.push(...(await grantQemuSearch(ctx, vm.overlay, 'the boot test')));
     await host.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', formatOf(ctx, image), '-b', image, vm.overlay]);
     if (ctx.spec.bootTest.cloudInit) {
@@ -57700,17 +57720,8 @@ async function provisionSystem(ctx, diskPath, staging) {
 }
 /** The folder (for qemu: seed and console), the keys (private), the seed; returns the public key. */
 async function prepareProvisioning(ctx, vm, diskPath, registrations) {
-    const { host, cleanup, spec } = ctx;
-    const folderEntry = cleanup.register({ kind: 'path', path: vm.folder });
-    try {
-        await host.makeDir(vm.folder, 0o755);
-    }
-    catch (error) {
-        cleanup.forget(folderEntry);
-        throw error;
-    }
-    registrations.push(folderEntry);
-    await host.chmod(vm.folder, 0o755);
+    const { host, spec } = ctx;
+    registrations.push(await makeVmFolder(ctx, vm.folder));
     registrations.push(...(await grantQemuSearch(ctx, diskPath, 'provisioning')));
     await host.makeDir(vm.keys, 0o700);
     await host.chmod(vm.keys, 0o700);
@@ -62981,6 +62992,7 @@ function verifyStored(image, sent) {
 
 
 
+
 /** At least one destination failed: the build's error, naming every destination that failed. */
 class UploadError extends Error {
     constructor(outcomes) {
@@ -62998,6 +63010,15 @@ function uploadFailure(outcomes) {
 }
 /** Target-side folder for an interrupted transfer: never the final name, and the next upload resumes from it. */
 const PARTIAL_DIR = '.rsync-partial';
+function uploadViews(artifacts, osRelease) {
+    const image = firstImage(artifacts);
+    return {
+        image: image.final,
+        files: uploadOrder(artifacts).map((file) => file.final),
+        artifacts,
+        imageFile: { path: image.final, format: image.format, osRelease, sha256: image.sha256 },
+    };
+}
 /** `a`, `a and b`, `a, b and c`. */
 function listed(names) {
     return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
@@ -63007,8 +63028,9 @@ function listed(names) {
  * verify each copy; then run the destination's post-upload commands. A
  * failing destination does not stop the others: every destination's outcome
  * is returned, the failed ones too (uploadFailure says which failed).
+ * `osRelease` (the installed system's) gives Glance its os_distro and os_version.
  */
-async function uploadImage(ctx, files) {
+async function uploadImage(ctx, artifacts, osRelease) {
     const { spec, reporter } = ctx;
     if (!spec.upload) {
         if (spec.uploads.length) {
@@ -63016,6 +63038,7 @@ async function uploadImage(ctx, files) {
         }
         return [];
     }
+    const files = uploadViews(artifacts, osRelease);
     const outcomes = [];
     for (const destination of spec.uploads) {
         outcomes.push(await uploadToDestination(ctx, destination, files));
@@ -63095,11 +63118,8 @@ class DestinationUpload {
     }
     /** The first image to an image service: one image record, its data checked by the service's own digests. */
     async toGlance() {
-        const file = this.files.imageFile;
-        if (!file)
-            throw new DestinationFailure('no image to send to Glance');
         try {
-            const id = await uploadToGlance(this.ctx, this.destination, file, this.secrets, () => {
+            const id = await uploadToGlance(this.ctx, this.destination, this.files.imageFile, this.secrets, () => {
                 this.attempts += 1;
             });
             this.references = [id];
@@ -63130,7 +63150,7 @@ class DestinationUpload {
     /** To an OCI registry: the images as artifacts (and a containerDisk), the reports as their referrers. */
     async push() {
         const oci = this.destination.oci;
-        const push = new OciPush(this.ctx, oci, this.files.artifacts ?? [], this.label, this.secrets);
+        const push = new OciPush(this.ctx, oci, this.files.artifacts, this.label, this.secrets);
         if (!this.ctx.host.live) {
             this.ctx.reporter.info(`${this.label} would push ${this.imageName} to ${push.target}`);
             return;
@@ -63563,14 +63583,7 @@ class BuildRun {
      * The result carries the outcomes; a failed destination then fails the step.
      */
     async upload(artifacts) {
-        const image = firstImage(artifacts);
-        const files = {
-            image: image.final,
-            files: uploadOrder(artifacts).map((file) => file.final),
-            artifacts,
-            imageFile: { path: image.final, format: image.format, osRelease: this.osRelease, sha256: image.sha256 },
-        };
-        const uploads = await uploadImage(this.ctx, files);
+        const uploads = await uploadImage(this.ctx, artifacts, this.osRelease);
         if (!this.result)
             throw new Error('the upload comes after the publish step');
         this.result = { ...this.result, uploads };
@@ -63815,6 +63828,7 @@ class LogReporter {
 
 
 
+
 const EXIT_OK = 0;
 const EXIT_BUILD_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -63986,7 +64000,7 @@ async function build(spec, options, reporter, signal) {
     if (options.installDependencies && !options.dryRun) {
         checkOutputs(spec);
         // Not interruptible: a package manager killed halfway can leave the host broken.
-        await prepareHost(new SystemHost(reporter), reporter);
+        await prepareHost(new SystemHost(reporter), reporter, guestAccessRequirements(spec));
         if (signal.aborted)
             throw new AbortedError('interrupted while preparing the host');
     }
